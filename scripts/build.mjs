@@ -1,0 +1,65 @@
+// Builds every bundle with esbuild: the extension host, the engine worker, the CLI and the webview panels, and copies
+// the runtime assets they load (tfjs wasm binaries, vendored browser bundles) beside them. `--watch` rebuilds on change.
+import * as esbuild from 'esbuild';
+import { cpSync, mkdirSync, chmodSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const dist = join(root, 'dist');
+const watch = process.argv.includes('--watch');
+mkdirSync(join(dist, 'webview'), { recursive: true });
+
+/** Node bundles: CommonJS, `vscode` provided by the host, tfjs node bindings optional and never bundled. */
+const nodeCommon = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  sourcemap: true,
+  logLevel: 'warning',
+  external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu'],
+};
+
+const nodeEntries = [
+  { entryPoints: [join(root, 'src/extension/extension.ts')], outfile: join(dist, 'extension.js') },
+  { entryPoints: [join(root, 'src/worker/worker.ts')], outfile: join(dist, 'worker.js') },
+  { entryPoints: [join(root, 'src/cli/main.ts')], outfile: join(dist, 'cli.js'), banner: { js: '#!/usr/bin/env node' } },
+].filter((e) => existsSync(e.entryPoints[0]));
+
+const webviewEntries = ['inspector', 'reconstruction', 'budget', 'distillation']
+  .map((name) => ({ name, path: join(root, 'webview', `${name}.ts`) }))
+  .filter((e) => existsSync(e.path))
+  .map((e) => ({
+    entryPoints: [e.path],
+    outfile: join(dist, 'webview', `${e.name}.js`),
+    bundle: true,
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2022',
+    sourcemap: true,
+    logLevel: 'warning',
+  }));
+
+/** Runtime files loaded by path at run time rather than bundled. */
+function copyAssets() {
+  const wasmDir = join(root, 'node_modules/@tensorflow/tfjs-backend-wasm/dist');
+  for (const f of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm']) {
+    cpSync(join(wasmDir, f), join(dist, f));
+  }
+  const vendor = join(root, 'media/vendor');
+  mkdirSync(vendor, { recursive: true });
+  cpSync(join(root, 'node_modules/plotly.js-dist-min/plotly.min.js'), join(vendor, 'plotly.min.js'));
+  cpSync(join(root, 'node_modules/@vscode-elements/elements/dist/bundled.js'), join(vendor, 'vscode-elements.js'));
+}
+
+const all = [...nodeEntries.map((e) => ({ ...nodeCommon, ...e })), ...webviewEntries];
+if (watch) {
+  for (const options of all) await (await esbuild.context(options)).watch();
+  copyAssets();
+  console.log('watching…');
+} else {
+  await Promise.all(all.map((options) => esbuild.build(options)));
+  copyAssets();
+  if (existsSync(join(dist, 'cli.js'))) chmodSync(join(dist, 'cli.js'), 0o755);
+}

@@ -1,0 +1,165 @@
+/**
+ * Random-access byte input. Every reader parses through a `ByteSource` with ranged reads, so headers come from
+ * small reads and tensor data streams in bounded chunks; no reader ever needs a whole file in memory.
+ */
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { CheckpointFormatError, formatBytes } from './errors';
+import { LIMITS } from './limits';
+
+/** Random-access, read-only bytes of known size. */
+export interface ByteSource {
+  /** Total size in bytes. */
+  readonly size: number;
+  /** A label for messages: the file path, or `archive.zip:member`. */
+  readonly name: string;
+  /**
+   * Reads exactly `length` bytes at `offset`. Throws `CheckpointFormatError` if the range is outside the source
+   * (so a lying header becomes a clear "truncated" error), and never allocates more than `length` bytes.
+   * `length` must be ≤ LIMITS.maxInMemoryBytes.
+   */
+  read(offset: number, length: number): Promise<Uint8Array>;
+  /** Releases the underlying handle. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Throws a user-facing error if `[offset, offset+length)` is not inside a source of `size` bytes. */
+export function checkRange(name: string, size: number, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+    throw new CheckpointFormatError(`${name}: invalid byte range (offset ${offset}, length ${length}).`);
+  }
+  if (offset + length > size) {
+    throw new CheckpointFormatError(
+      `${name} is truncated or corrupt: it needs bytes up to ${formatBytes(offset + length)} but the file is ${formatBytes(size)}.`,
+    );
+  }
+  if (length > LIMITS.maxInMemoryBytes) {
+    throw new CheckpointFormatError(`${name}: a single read of ${formatBytes(length)} exceeds the ${formatBytes(LIMITS.maxInMemoryBytes)} limit.`);
+  }
+}
+
+/** A file on disk, read with positional reads through one file handle. */
+export class FileByteSource implements ByteSource {
+  private closed = false;
+  private constructor(
+    private readonly handle: FileHandle,
+    readonly size: number,
+    readonly name: string,
+    /** Absolute path of the file. */
+    readonly path: string,
+  ) {}
+
+  /** Opens `path` for reading. Throws `CheckpointFormatError` for missing files and directories. */
+  static async open(path: string): Promise<FileByteSource> {
+    const abs = resolve(path);
+    let info;
+    try {
+      info = await stat(abs);
+    } catch {
+      throw new CheckpointFormatError(`${path} does not exist or cannot be read.`);
+    }
+    if (!info.isFile()) throw new CheckpointFormatError(`${path} is not a regular file.`);
+    const handle = await open(abs, 'r');
+    return new FileByteSource(handle, info.size, path, abs);
+  }
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    checkRange(this.name, this.size, offset, length);
+    const buffer = new Uint8Array(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.handle.read(buffer, done, length - done, offset + done);
+      if (bytesRead === 0) throw new CheckpointFormatError(`${this.name} changed size while being read.`);
+      done += bytesRead;
+    }
+    return buffer;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.handle.close();
+  }
+}
+
+/** Bytes already in memory (tests, zip members that were inflated, subranges). */
+export class MemoryByteSource implements ByteSource {
+  constructor(
+    private readonly bytes: Uint8Array,
+    readonly name: string,
+  ) {}
+  get size(): number {
+    return this.bytes.length;
+  }
+  read(offset: number, length: number): Promise<Uint8Array> {
+    checkRange(this.name, this.size, offset, length);
+    return Promise.resolve(this.bytes.subarray(offset, offset + length));
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** A window `[start, start+size)` of another source (a stored zip member, an embedded blob). Does not own `inner`. */
+export class SliceByteSource implements ByteSource {
+  constructor(
+    private readonly inner: ByteSource,
+    private readonly start: number,
+    readonly size: number,
+    readonly name: string,
+  ) {
+    checkRange(inner.name, inner.size, start, 0);
+    if (start + size > inner.size) {
+      throw new CheckpointFormatError(`${name} extends past the end of ${inner.name} (${formatBytes(start + size)} > ${formatBytes(inner.size)}).`);
+    }
+  }
+  read(offset: number, length: number): Promise<Uint8Array> {
+    checkRange(this.name, this.size, offset, length);
+    return this.inner.read(this.start + offset, length);
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Opens files that a checkpoint refers to by relative name (shards, external data), confined to the checkpoint's
+ * folder: a name that escapes it (`../../etc/passwd`, an absolute path) is refused as hostile.
+ */
+export interface SiblingOpener {
+  /** Opens `relativeName` relative to the checkpoint's folder. Throws `CheckpointFormatError` if missing or escaping. */
+  open(relativeName: string): Promise<ByteSource>;
+}
+
+/** A `SiblingOpener` for files next to `checkpointPath` on disk. */
+export function siblingOpenerFor(checkpointPath: string): SiblingOpener {
+  const folder = dirname(resolve(checkpointPath));
+  return {
+    async open(relativeName: string): Promise<ByteSource> {
+      if (relativeName.length === 0 || isAbsolute(relativeName) || relativeName.includes('\0')) {
+        throw new CheckpointFormatError(`${checkpointPath} refers to an invalid file name ${JSON.stringify(relativeName)}.`);
+      }
+      const target = resolve(folder, relativeName);
+      const rel = relative(folder, target);
+      if (rel.startsWith('..') || isAbsolute(rel) || rel.split(sep).includes('..')) {
+        throw new CheckpointFormatError(`${checkpointPath} refers to ${JSON.stringify(relativeName)}, outside its folder; refusing to read it.`);
+      }
+      try {
+        return await FileByteSource.open(target);
+      } catch (error) {
+        if (error instanceof CheckpointFormatError) {
+          throw new CheckpointFormatError(`${checkpointPath} refers to ${JSON.stringify(relativeName)}, which is missing or unreadable.`);
+        }
+        throw error;
+      }
+    },
+  };
+}
+
+/** Reads a whole small source (≤ `limit` bytes) into memory, with a clear error if it is larger. */
+export async function readAllBytes(source: ByteSource, limit: number = LIMITS.maxHeaderBytes): Promise<Uint8Array> {
+  if (source.size > limit) {
+    throw new CheckpointFormatError(`${source.name} is ${formatBytes(source.size)}, larger than the ${formatBytes(limit)} expected for this kind of file.`);
+  }
+  return source.read(0, source.size);
+}
