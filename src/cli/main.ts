@@ -1,0 +1,123 @@
+/**
+ * The `weight-lens` command line: argument parsing and printing over src/core, with no logic of its own.
+ * Exit codes: 0 success; 2 bad input (the file is malformed, unsupported or hostile: one `error:` line on stderr);
+ * 1 anything else (usage errors, internal failures).
+ */
+import { CancelledError, CheckpointFormatError, formatBytes } from '../core/io/errors';
+import { DEFAULT_HISTOGRAM_BINS, inspectFile } from '../core/inspect';
+import type { InspectReportDto, TotalsDto } from '../protocol/inspect';
+import { parseArgs, UsageError } from './args';
+import { formatCount, formatStat, renderTable } from './format';
+
+const VERSION = '0.1.0';
+
+const HELP = `weight-lens ${VERSION}: inspect and compress neural-network checkpoints
+
+Usage:
+  weight-lens inspect FILE [--json] [--bins N] [--headers-only]
+      List every tensor of FILE with dtype, shape, size and statistics.
+      Formats: safetensors (and sharded *.safetensors.index.json), PyTorch .pt/.pth/.bin, ONNX, TF.js model.json,
+      Keras .h5/.keras, NumPy .npy/.npz, GGUF.
+
+Options:
+  --json           print one JSON document instead of a table
+  --bins N         histogram bins (default ${DEFAULT_HISTOGRAM_BINS})
+  --headers-only   skip statistics (instant, reads headers only)
+  --help, --version
+
+Exit codes: 0 success, 2 bad input file, 1 other errors.`;
+
+/** Exit code for a file problem the user must fix. */
+export const EXIT_BAD_INPUT = 2;
+/** Exit code for usage errors and internal failures. */
+export const EXIT_FAILURE = 1;
+
+function totalsLine(label: string, t: TotalsDto): string[] {
+  return [label, formatCount(t.tensors), formatCount(t.params), formatBytes(t.bytes)];
+}
+
+function printReport(report: InspectReportDto): void {
+  const out: string[] = [];
+  out.push(`${report.file}`);
+  out.push(`format: ${report.description}  ·  ${formatBytes(report.bytes)}  ·  ${formatCount(report.totals.tensors)} tensors  ·  ${formatCount(report.totals.params)} parameters`);
+  out.push('');
+  const rows = report.tensors.map((t) => {
+    const s = t.stats;
+    const statCells = s
+      ? [formatStat(s.mean), formatStat(s.std), formatStat(s.min), formatStat(s.max), t.params ? `${((100 * s.zeros) / t.params).toFixed(1)}%` : '-', s.nonFinite ? formatCount(s.nonFinite) : '0']
+      : [t.notDecoded !== undefined ? 'not decoded' : '-', '', '', '', '', ''];
+    return [t.name, t.dtype, `[${t.shape.join(', ')}]`, formatCount(t.params), formatBytes(t.bytes), ...statCells];
+  });
+  out.push(renderTable(['name', 'dtype', 'shape', 'params', 'bytes', 'mean', 'std', 'min', 'max', 'zeros', 'nan/inf'], rows, ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
+  out.push('');
+  const totals = [
+    totalsLine('total', report.totals),
+    ...Object.entries(report.byDtype).map(([dtype, t]) => totalsLine(`dtype ${dtype}`, t)),
+    ...Object.entries(report.byKind).map(([kind, t]) => totalsLine(`kind ${kind}`, t)),
+  ];
+  out.push(renderTable(['', 'tensors', 'params', 'bytes'], totals, ['l', 'r', 'r', 'r']));
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+async function inspectCommand(argv: readonly string[]): Promise<number> {
+  const { positional, options } = parseArgs(argv, { json: 'boolean', bins: 'integer', 'headers-only': 'boolean' });
+  const [file, ...rest] = positional;
+  if (file === undefined || rest.length > 0) throw new UsageError('inspect takes exactly one FILE');
+  const bins = typeof options.bins === 'number' ? options.bins : DEFAULT_HISTOGRAM_BINS;
+  if (bins < 1 || bins > 65536) throw new UsageError('--bins must be between 1 and 65536');
+  const report = await inspectFile(file, { bins, headersOnly: options['headers-only'] === true });
+  if (options.json === true) {
+    const { format, file: path, bytes, tensors, totals } = report;
+    process.stdout.write(JSON.stringify({ format, file: path, bytes, description: report.description, metadata: report.metadata, tensors, totals, byDtype: report.byDtype, byKind: report.byKind }) + '\n');
+  } else {
+    printReport(report);
+  }
+  return 0;
+}
+
+/** Runs the CLI with `argv` (without node and script) and resolves to the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case '--help':
+      case '-h':
+      case 'help':
+        process.stdout.write(HELP + '\n');
+        return command === undefined ? EXIT_FAILURE : 0;
+      case '--version':
+        process.stdout.write(VERSION + '\n');
+        return 0;
+      case 'inspect':
+        return await inspectCommand(rest);
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    }
+  } catch (error) {
+    if (error instanceof CheckpointFormatError) {
+      process.stderr.write(`error: ${error.message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`error: ${error.message} (see weight-lens --help)\n`);
+      return EXIT_FAILURE;
+    }
+    if (error instanceof CancelledError) {
+      process.stderr.write('error: cancelled\n');
+      return EXIT_FAILURE;
+    }
+    process.stderr.write(`error: internal failure: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    return EXIT_FAILURE;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => { process.exitCode = code; },
+    (error: unknown) => {
+      process.stderr.write(`error: internal failure: ${String(error)}\n`);
+      process.exitCode = EXIT_FAILURE;
+    },
+  );
+}

@@ -1,0 +1,98 @@
+/**
+ * Plain data (DTOs) describing an inspected checkpoint. These cross from the worker to the extension host and on to
+ * the Inspector webview, and are printed by `weight-lens inspect --json`. No raw weight arrays: only headers,
+ * summary statistics and binned histograms.
+ */
+
+/** Summary statistics of one tensor's values. Moments ignore NaN/±Inf; those are counted in `nonFinite`. */
+export interface TensorStatsDto {
+  /** Mean of the finite values (0 when there are none). */
+  mean: number;
+  /** Population standard deviation of the finite values. */
+  std: number;
+  /** Smallest finite value (0 when there are none). */
+  min: number;
+  /** Largest finite value (0 when there are none). */
+  max: number;
+  /** Largest absolute finite value. */
+  absMax: number;
+  /** Euclidean norm of the finite values. */
+  l2: number;
+  /** Count of values exactly equal to 0 (±0). */
+  zeros: number;
+  /** Count of NaN and ±Infinity values. */
+  nonFinite: number;
+}
+
+/** A histogram over `[edges[0], edges[edges.length-1]]` with `counts.length === edges.length - 1` bins of equal width. */
+export interface HistogramDto {
+  /** Bin edges, ascending; the last bin includes its right edge. */
+  edges: number[];
+  /** Finite values per bin. */
+  counts: number[];
+}
+
+/** Header facts of one tensor: available as soon as the file is opened. */
+export interface TensorHeaderDto {
+  name: string;
+  /** Stored element type (`F32`, `BF16`, `Q4_0`, `uint8 (quantized)`…). */
+  dtype: string;
+  shape: number[];
+  /** Element count. */
+  params: number;
+  /** Bytes occupied in the file. */
+  bytes: number;
+  /** Why values are not decoded (unsupported quantisation), if so. */
+  notDecoded?: string;
+  /** Extra facts (shared storage, quantisation, external file). */
+  note?: string;
+  /** A coarse layer kind derived from the name and shape: `conv`, `dense`, `norm`, `embedding`, `bias`, `other`. */
+  kind: LayerKind;
+}
+
+/** Coarse kinds used for totals by layer kind. */
+export type LayerKind = 'conv' | 'dense' | 'norm' | 'embedding' | 'bias' | 'other';
+
+/** One tensor with its statistics (when computed). */
+export interface TensorReportDto extends TensorHeaderDto {
+  stats?: TensorStatsDto;
+  histogram?: HistogramDto;
+}
+
+/** Totals over a set of tensors. */
+export interface TotalsDto {
+  tensors: number;
+  params: number;
+  bytes: number;
+}
+
+/** The header part of an inspection: sent at once, before any statistics. */
+export interface CheckpointHeaderDto {
+  /** Format id (`safetensors`, `pytorch`, `onnx`, `tfjs`, `keras`, `numpy`, `gguf`). */
+  format: string;
+  /** Human description of the container. */
+  description: string;
+  /** Path of the inspected file. */
+  file: string;
+  /** File size in bytes (the main file; shards are included in `totals.bytes` of tensors). */
+  fileBytes: number;
+  metadata: Record<string, string | number | boolean | null>;
+  tensors: TensorHeaderDto[];
+  totals: TotalsDto;
+  byDtype: Record<string, TotalsDto>;
+  byKind: Partial<Record<LayerKind, TotalsDto>>;
+}
+
+/** The complete `inspect --json` document. */
+export interface InspectReportDto {
+  format: string;
+  file: string;
+  /** Size of the inspected file in bytes. */
+  bytes: number;
+  description: string;
+  metadata: Record<string, string | number | boolean | null>;
+  tensors: TensorReportDto[];
+  totals: TotalsDto;
+  byDtype: Record<string, TotalsDto>;
+  byKind: Partial<Record<LayerKind, TotalsDto>>;
+}

@@ -1,0 +1,62 @@
+/**
+ * Messages between the extension host, the engine worker and the webview panels. Every message has a readable
+ * `kind`; requests carry an `id` that their responses, progress events and failures echo. Failures are typed so the
+ * host can tell a bad file from a crash. This module is plain types plus tiny helpers and imports nothing heavy.
+ */
+import type { CheckpointHeaderDto, HistogramDto, TensorStatsDto } from './inspect';
+
+/** Why a request failed: `badInput` = the file is malformed/unsupported (message is for the user). */
+export type FailureReason = 'cancelled' | 'badInput' | 'workerCrashed' | 'internal';
+
+/** Requests the host sends to the worker. */
+export type WorkerRequest =
+  | { kind: 'inspect/open'; id: number; path: string; histogramBins: number }
+  | { kind: 'cancel'; id: number };
+
+/** Events and responses the worker sends to the host. */
+export type WorkerEvent =
+  | { kind: 'inspect/header'; id: number; header: CheckpointHeaderDto }
+  | { kind: 'inspect/tensorStats'; id: number; index: number; stats: TensorStatsDto; histogram: HistogramDto }
+  | { kind: 'inspect/tensorError'; id: number; index: number; message: string }
+  | { kind: 'inspect/done'; id: number; seconds: number }
+  | { kind: 'failed'; id: number; reason: FailureReason; message: string }
+  | { kind: 'log'; level: 'info' | 'warn' | 'error'; message: string };
+
+/** One streamed per-tensor result as forwarded to the Inspector: statistics, or why they could not be computed. */
+export type InspectorTensorUpdate =
+  | { kind: 'inspector/tensorStats'; index: number; stats: TensorStatsDto; histogram: HistogramDto }
+  | { kind: 'inspector/tensorError'; index: number; message: string };
+
+/**
+ * Messages the host sends to the Inspector webview. `inspector/loading` resets the view (open or reload);
+ * `inspector/header` replaces the whole tensor list; `inspector/batch` carries several per-tensor updates at once
+ * (the host batches streamed results, and re-sends its state in batches when the webview reloads).
+ */
+export type InspectorInbound =
+  | { kind: 'inspector/loading'; file: string }
+  | { kind: 'inspector/header'; header: CheckpointHeaderDto }
+  | InspectorTensorUpdate
+  | { kind: 'inspector/batch'; updates: InspectorTensorUpdate[] }
+  | { kind: 'inspector/done'; seconds: number }
+  | { kind: 'inspector/failed'; reason: FailureReason; message: string }
+  | { kind: 'inspector/fileChanged'; deleted: boolean };
+
+/** Messages the Inspector webview sends to the host. */
+export type InspectorOutbound =
+  | { kind: 'inspector/ready' }
+  | { kind: 'inspector/reload' }
+  | { kind: 'inspector/command'; command: string };
+
+/** The `weightLens.backend` setting: which tfjs backend the engine worker should use (`auto` tries them in order). */
+export type BackendPreference = 'auto' | 'wasm' | 'webgpu' | 'tensorflow' | 'cpu';
+
+/** `workerData` the extension host passes when it starts the engine worker. */
+export interface WorkerInitData {
+  /** Backend requested by the user; `wasm` is forced in untrusted workspaces unless `cpu` was chosen. */
+  backend: BackendPreference;
+}
+
+/** Narrowing helper: true if `value` is an object with a string `kind`. */
+export function hasKind(value: unknown): value is { kind: string } {
+  return typeof value === 'object' && value !== null && typeof (value as { kind?: unknown }).kind === 'string';
+}

@@ -1,0 +1,61 @@
+/**
+ * The engine worker: a long-lived `worker_threads` thread that owns all heavy work (file parsing, statistics, and
+ * later all tfjs state). It receives `WorkerRequest`s, runs core jobs, streams `WorkerEvent`s back, and aborts a job
+ * when it receives `cancel` for its id. Files are opened here by path, so weights never cross `postMessage`.
+ */
+import { parentPort } from 'node:worker_threads';
+import { inspectFile } from '../core/inspect';
+import type { WorkerEvent, WorkerRequest } from '../protocol/messages';
+import { hasKind } from '../protocol/messages';
+import { failureOf } from '../core/failure';
+
+if (!parentPort) throw new Error('worker.ts must run inside a worker_threads Worker');
+const port = parentPort;
+
+/** Running jobs by request id, so `cancel` can abort them. */
+const running = new Map<number, AbortController>();
+
+function post(event: WorkerEvent): void {
+  port.postMessage(event);
+}
+
+async function runInspect(request: Extract<WorkerRequest, { kind: 'inspect/open' }>, signal: AbortSignal): Promise<void> {
+  const started = performance.now();
+  await inspectFile(
+    request.path,
+    { bins: request.histogramBins, signal },
+    {
+      onHeader: (header) => { post({ kind: 'inspect/header', id: request.id, header }); },
+      onTensorStats: (index, stats, histogram) => { post({ kind: 'inspect/tensorStats', id: request.id, index, stats, histogram }); },
+      onTensorError: (index, message) => { post({ kind: 'inspect/tensorError', id: request.id, index, message }); },
+    },
+  );
+  post({ kind: 'inspect/done', id: request.id, seconds: (performance.now() - started) / 1000 });
+}
+
+async function handle(request: WorkerRequest): Promise<void> {
+  if (request.kind === 'cancel') {
+    running.get(request.id)?.abort();
+    return;
+  }
+  const controller = new AbortController();
+  running.set(request.id, controller);
+  try {
+    switch (request.kind) {
+      case 'inspect/open':
+        await runInspect(request, controller.signal);
+        break;
+    }
+  } catch (error) {
+    const { reason, message } = failureOf(error);
+    post({ kind: 'failed', id: request.id, reason, message });
+    if (reason === 'internal') post({ kind: 'log', level: 'error', message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  } finally {
+    running.delete(request.id);
+  }
+}
+
+port.on('message', (message: unknown) => {
+  if (!hasKind(message)) return;
+  void handle(message as WorkerRequest);
+});
