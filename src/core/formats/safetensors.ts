@@ -1,0 +1,424 @@
+/**
+ * safetensors reader and writer. A file is an 8-byte little-endian header length N, N bytes of JSON mapping tensor
+ * names to `{dtype, shape, data_offsets: [begin, end]}` (offsets relative to the data section at 8 + N) plus an
+ * optional `__metadata__` string map, then the raw little-endian tensor bytes. Sharded checkpoints are a
+ * `*.safetensors.index.json` whose `weight_map` names the shard holding each tensor; shards are opened next to it.
+ *
+ * The header is validated completely before any tensor is returned: length within the file and the limits, known
+ * shapes, offsets in range, sizes matching shape × dtype, and no two tensors overlapping (gaps are allowed).
+ * Tensor values stream through `rawTensor`, so float32 data arrives as zero-copy views of bounded chunks.
+ */
+import { randomBytes } from 'node:crypto';
+import { open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { readAllBytes, type ByteSource } from '../io/byteSource';
+import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
+import { LIMITS } from '../io/limits';
+import { DTYPE_BYTES, isDType, type DType } from '../tensors/dtype';
+import { checkShape, rawTensor, undecodedTensor, type TensorEntry } from '../tensors/tensor';
+import type { Checkpoint, FormatReader, MetadataValue, OpenContext } from './types';
+
+/** Metadata strings longer than this many characters are elided in `Checkpoint.metadata`. */
+const MAX_METADATA_STRING = 1024;
+
+/** safetensors dtype names this reader lists but does not decode, with their element sizes in bits. */
+const UNDECODED_DTYPE_BITS: Readonly<Record<string, number>> = {
+  F8_E8M0: 8, F8_E4M3FNUZ: 8, F8_E5M2FNUZ: 8, F6_E2M3: 6, F6_E3M2: 6, F4: 4, C64: 64, C128: 128,
+};
+
+/** Result of parsing one safetensors file's header. */
+interface ParsedFile {
+  readonly tensors: TensorEntry[];
+  readonly byName: Map<string, TensorEntry>;
+  readonly metadata: Record<string, string>;
+  readonly headerBytes: number;
+}
+
+function elide(value: string): string {
+  return value.length > MAX_METADATA_STRING ? `${value.slice(0, MAX_METADATA_STRING)}… (${value.length} characters)` : value;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Reads and validates the header of the safetensors file in `source`, returning lazily-read tensors. */
+async function parseSafetensors(source: ByteSource, signal?: AbortSignal): Promise<ParsedFile> {
+  const name = source.name;
+  if (source.size < 8) {
+    throw new CheckpointFormatError(`${name} is truncated: a safetensors file needs an 8-byte header length but the file is ${formatBytes(source.size)}.`);
+  }
+  const lengthBytes = await source.read(0, 8);
+  const view = new DataView(lengthBytes.buffer, lengthBytes.byteOffset, 8);
+  const declared = view.getBigUint64(0, true);
+  if (declared > BigInt(source.size - 8)) {
+    throw new CheckpointFormatError(
+      `${name} is not a valid safetensors file: its header length ${formatBytes(Number(declared))} exceeds the ${formatBytes(source.size)} file (truncated, or not safetensors).`,
+    );
+  }
+  const headerLength = Number(declared);
+  if (headerLength > LIMITS.maxHeaderBytes) {
+    throw new CheckpointFormatError(`${name} has a ${formatBytes(headerLength)} safetensors header, over the ${formatBytes(LIMITS.maxHeaderBytes)} limit.`);
+  }
+  if (headerLength < 2) throw new CheckpointFormatError(`${name} is not a valid safetensors file: its header length is ${headerLength} bytes.`);
+  const headerBytes = await source.read(8, headerLength);
+  if (headerBytes[0] !== 0x7b) {
+    throw new CheckpointFormatError(`${name} is not a safetensors file: its header does not start with a JSON object.`);
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
+  } catch {
+    throw new CheckpointFormatError(`${name} is not a valid safetensors file: its ${formatBytes(headerLength)} header is not valid UTF-8 JSON.`);
+  }
+  if (!isRecord(header)) throw new CheckpointFormatError(`${name} is not a valid safetensors file: its header is not a JSON object.`);
+
+  const metadata: Record<string, string> = {};
+  const dataStart = 8 + headerLength;
+  const dataSize = source.size - dataStart;
+  interface Pending { name: string; dtype: string; shape: number[]; begin: number; end: number; order: number }
+  const pending: Pending[] = [];
+  let order = 0;
+  for (const [key, info] of Object.entries(header)) {
+    throwIfAborted(signal);
+    if (key === '__metadata__') {
+      if (!isRecord(info)) throw new CheckpointFormatError(`${name} has an invalid __metadata__ entry: it must be a map of strings.`);
+      for (const [k, v] of Object.entries(info)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
+      continue;
+    }
+    if (pending.length >= LIMITS.maxTensors) {
+      throw new CheckpointFormatError(`${name} lists more than ${LIMITS.maxTensors} tensors, over the limit.`);
+    }
+    const where = `tensor ${JSON.stringify(key)} in ${name}`;
+    if (!isRecord(info)) throw new CheckpointFormatError(`${where} has an invalid header entry (not an object).`);
+    const { dtype, shape, data_offsets: offsets } = info;
+    if (typeof dtype !== 'string') throw new CheckpointFormatError(`${where} has no dtype.`);
+    if (!Array.isArray(shape) || !shape.every((d): d is number => typeof d === 'number')) {
+      throw new CheckpointFormatError(`${where} has an invalid shape ${JSON.stringify(shape)}.`);
+    }
+    checkShape(where, shape);
+    if (!Array.isArray(offsets) || offsets.length !== 2) {
+      throw new CheckpointFormatError(`${where} has invalid data_offsets ${JSON.stringify(offsets)}.`);
+    }
+    const [begin, end] = offsets as unknown[];
+    if (typeof begin !== 'number' || typeof end !== 'number' || !Number.isSafeInteger(begin) || !Number.isSafeInteger(end) || begin < 0 || end < begin) {
+      throw new CheckpointFormatError(`${where} has invalid data_offsets [${String(begin)}, ${String(end)}].`);
+    }
+    if (end > dataSize) {
+      throw new CheckpointFormatError(
+        `${where} has data_offsets [${begin}, ${end}] beyond the ${formatBytes(dataSize)} data section: the file is truncated or its header is corrupt.`,
+      );
+    }
+    pending.push({ name: key, dtype, shape, begin, end, order: order++ });
+  }
+
+  // File order is data order; ties (empty tensors) keep header order. Then check that no two tensors overlap.
+  pending.sort((a, b) => a.begin - b.begin || a.end - b.end || a.order - b.order);
+  let previous: Pending | undefined;
+  for (const p of pending) {
+    if (previous !== undefined && p.begin < previous.end && p.end > p.begin) {
+      throw new CheckpointFormatError(
+        `${name} is corrupt or hostile: tensors ${JSON.stringify(previous.name)} [${previous.begin}, ${previous.end}) and ${JSON.stringify(p.name)} [${p.begin}, ${p.end}) overlap.`,
+      );
+    }
+    if (p.end > p.begin || previous === undefined) previous = p;
+  }
+
+  const tensors: TensorEntry[] = [];
+  const byName = new Map<string, TensorEntry>();
+  for (const p of pending) {
+    const where = `tensor ${JSON.stringify(p.name)} in ${name}`;
+    const params = checkShape(where, p.shape);
+    const size = p.end - p.begin;
+    let tensor: TensorEntry;
+    if (isDType(p.dtype)) {
+      const expected = params * DTYPE_BYTES[p.dtype];
+      if (expected !== size) {
+        throw new CheckpointFormatError(
+          `${where} is ${p.dtype} of shape [${p.shape.join(', ')}] (${expected} bytes) but its data_offsets span ${size} bytes.`,
+        );
+      }
+      tensor = rawTensor({ name: p.name, dtype: p.dtype, shape: p.shape, source, offset: dataStart + p.begin });
+    } else {
+      const bits = UNDECODED_DTYPE_BITS[p.dtype];
+      if (bits !== undefined && Math.ceil((params * bits) / 8) !== size) {
+        throw new CheckpointFormatError(`${where} is ${p.dtype} of shape [${p.shape.join(', ')}] but its data_offsets span ${size} bytes.`);
+      }
+      tensor = undecodedTensor(p.name, p.dtype, p.shape, size, `safetensors dtype ${p.dtype} is not decoded`);
+    }
+    tensors.push(tensor);
+    byName.set(p.name, tensor);
+  }
+  return { tensors, byName, metadata, headerBytes: headerLength };
+}
+
+function flattenMetadata(into: Record<string, MetadataValue>, prefix: string, values: Record<string, unknown>): void {
+  for (const [k, v] of Object.entries(values)) {
+    const key = `${prefix}${k}`;
+    if (typeof v === 'string') into[key] = elide(v);
+    else if (typeof v === 'number' || typeof v === 'boolean' || v === null) into[key] = v;
+    else into[key] = elide(JSON.stringify(v));
+  }
+}
+
+async function openSingle(source: ByteSource, context: OpenContext): Promise<Checkpoint> {
+  const parsed = await parseSafetensors(source, context.signal);
+  const metadata: Record<string, MetadataValue> = {};
+  flattenMetadata(metadata, '', parsed.metadata);
+  let closed = false;
+  return {
+    format: 'safetensors',
+    description: 'safetensors',
+    tensors: parsed.tensors,
+    metadata,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await source.close();
+    },
+  };
+}
+
+async function openSharded(indexSource: ByteSource, context: OpenContext): Promise<Checkpoint> {
+  const name = indexSource.name;
+  const bytes = await readAllBytes(indexSource, LIMITS.maxHeaderBytes);
+  let index: unknown;
+  try {
+    index = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    throw new CheckpointFormatError(`${name} is not a valid safetensors index: it is not UTF-8 JSON.`);
+  }
+  if (!isRecord(index) || !isRecord(index.weight_map)) {
+    throw new CheckpointFormatError(`${name} is not a valid safetensors index: it has no "weight_map" object.`);
+  }
+  const weightMap = Object.entries(index.weight_map);
+  if (weightMap.length > LIMITS.maxTensors) {
+    throw new CheckpointFormatError(`${name} lists ${weightMap.length} tensors, more than the ${LIMITS.maxTensors} allowed.`);
+  }
+  const shardNames: string[] = [];
+  for (const [tensor, shard] of weightMap) {
+    if (typeof shard !== 'string' || shard.length === 0) {
+      throw new CheckpointFormatError(`${name} maps tensor ${JSON.stringify(tensor)} to an invalid shard ${JSON.stringify(shard)}.`);
+    }
+    if (!shardNames.includes(shard)) {
+      shardNames.push(shard);
+      if (shardNames.length > LIMITS.maxShards) {
+        throw new CheckpointFormatError(`${name} names more than ${LIMITS.maxShards} shard files, over the limit.`);
+      }
+    }
+  }
+  const shards = new Map<string, { source: ByteSource; parsed: ParsedFile }>();
+  const opened: ByteSource[] = [];
+  const closeAll = async (): Promise<void> => {
+    await Promise.allSettled(opened.map((s) => s.close()));
+    await indexSource.close();
+  };
+  try {
+    for (const shard of shardNames) {
+      throwIfAborted(context.signal);
+      let source: ByteSource;
+      try {
+        source = await context.siblings.open(shard);
+      } catch (error) {
+        if (error instanceof CheckpointFormatError) {
+          throw new CheckpointFormatError(`safetensors shard ${JSON.stringify(shard)} named by ${name} is missing or unreadable (${error.message})`, { cause: error });
+        }
+        throw error;
+      }
+      opened.push(source);
+      shards.set(shard, { source, parsed: await parseSafetensors(source, context.signal) });
+    }
+    const tensors: TensorEntry[] = [];
+    const listed = new Set<string>();
+    for (const [tensorName, shard] of weightMap) {
+      const file = shards.get(shard as string);
+      const tensor = file?.parsed.byName.get(tensorName);
+      if (tensor === undefined) {
+        throw new CheckpointFormatError(`${name} says tensor ${JSON.stringify(tensorName)} is in shard ${JSON.stringify(shard)}, but that shard does not contain it.`);
+      }
+      tensors.push(tensor);
+      listed.add(tensorName);
+    }
+    // Tensors a shard holds but the index does not name are still part of the checkpoint's bytes: list them after.
+    for (const shard of shardNames) {
+      for (const tensor of shards.get(shard)?.parsed.tensors ?? []) {
+        if (!listed.has(tensor.name)) {
+          tensors.push(tensor);
+          listed.add(tensor.name);
+        }
+      }
+    }
+    const metadata: Record<string, MetadataValue> = {};
+    if (isRecord(index.metadata)) flattenMetadata(metadata, '', index.metadata);
+    const first = shardNames[0];
+    const firstMeta = first === undefined ? undefined : shards.get(first)?.parsed.metadata;
+    if (firstMeta) flattenMetadata(metadata, '', firstMeta);
+    metadata.shards = shardNames.length;
+    let closed = false;
+    return {
+      format: 'safetensors',
+      description: `safetensors (${shardNames.length} shard${shardNames.length === 1 ? '' : 's'})`,
+      tensors,
+      metadata,
+      async close() {
+        if (closed) return;
+        closed = true;
+        await closeAll();
+      },
+    };
+  } catch (error) {
+    await Promise.allSettled(opened.map((s) => s.close()));
+    throw error;
+  }
+}
+
+function isIndexName(fileName: string): boolean {
+  return fileName.toLowerCase().endsWith('.safetensors.index.json');
+}
+
+/** Reads `.safetensors` files and sharded `*.safetensors.index.json` checkpoints. */
+export const safetensorsFormat: FormatReader = {
+  id: 'safetensors',
+  label: 'safetensors',
+  extensions: ['.safetensors', '.safetensors.index.json'],
+  sniff(head: Uint8Array, fileName: string): number {
+    try {
+      const lower = fileName.toLowerCase();
+      if (isIndexName(lower)) {
+        const text = new TextDecoder('utf-8').decode(head.subarray(0, 4096));
+        return text.trimStart().startsWith('{') ? (text.includes('"weight_map"') || text.includes('"metadata"') ? 1 : 0.8) : 0.3;
+      }
+      const byName = lower.endsWith('.safetensors');
+      if (head.length >= 10) {
+        const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+        const n = view.getBigUint64(0, true);
+        // The JSON header starts with '{' and then (possibly after spaces) a quoted key or '}'.
+        let i = 9;
+        while (i < head.length && (head[i] === 0x20 || head[i] === 0x0a)) i++;
+        const next = head[i];
+        if (n >= 2n && n < BigInt(LIMITS.maxHeaderBytes) && head[8] === 0x7b && (next === undefined || next === 0x22 || next === 0x7d)) {
+          return byName ? 1 : 0.9;
+        }
+      }
+      // Claimed by name but not by content: still ours, so that opening explains what is wrong with the file.
+      return byName ? 0.2 : 0;
+    } catch {
+      return 0;
+    }
+  },
+  async open(source: ByteSource, context: OpenContext): Promise<Checkpoint> {
+    const nameHint = context.path.length > 0 ? context.path : source.name;
+    if (isIndexName(nameHint)) return openSharded(source, context);
+    return openSingle(source, context);
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Writer
+
+/** One tensor to write. `data` holds exactly `product(shape) × DTYPE_BYTES[dtype]` bytes, little-endian. */
+export interface SafetensorsTensorInput {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  /**
+   * The element bytes: a `Uint8Array`, any typed array (its bytes are written as they lie in memory, i.e.
+   * little-endian on every platform Node supports), or an async stream of byte chunks for tensors too large to hold.
+   */
+  readonly data: Uint8Array | ArrayBufferView | AsyncIterable<Uint8Array>;
+}
+
+/** Options of `writeSafetensors`. */
+export interface WriteSafetensorsOptions {
+  /** Aborts between tensors and chunks; the temporary file is removed and the target left untouched. */
+  readonly signal?: AbortSignal;
+}
+
+function isAsyncIterable(value: unknown): value is AsyncIterable<Uint8Array> {
+  return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+}
+
+/**
+ * Writes a safetensors file at `path`, atomically: the bytes go to a temporary file in the same folder, which is
+ * renamed over `path` only when complete, so a failure or cancellation never leaves a partial file. Tensors are
+ * written in the given order, each straight from its own buffer (nothing is concatenated in memory). The header is
+ * padded with spaces to a multiple of 8 bytes, as the reference implementation does, so float data is aligned.
+ * `metadata` becomes `__metadata__` (string values only, as the format requires).
+ * Throws `CheckpointFormatError` for duplicate names, sizes that do not match shape × dtype, or an invalid name.
+ */
+export async function writeSafetensors(
+  path: string,
+  tensors: readonly SafetensorsTensorInput[],
+  metadata?: Readonly<Record<string, string>>,
+  options?: WriteSafetensorsOptions,
+): Promise<void> {
+  const header: Record<string, unknown> = {};
+  if (metadata !== undefined && Object.keys(metadata).length > 0) header.__metadata__ = { ...metadata };
+  let offset = 0;
+  const sizes: number[] = [];
+  for (const t of tensors) {
+    if (t.name === '__metadata__' || t.name.length === 0) throw new CheckpointFormatError(`cannot write a tensor named ${JSON.stringify(t.name)}.`);
+    if (Object.prototype.hasOwnProperty.call(header, t.name)) throw new CheckpointFormatError(`cannot write two tensors named ${JSON.stringify(t.name)}.`);
+    const params = checkShape(`tensor ${JSON.stringify(t.name)}`, t.shape);
+    const bytes = params * DTYPE_BYTES[t.dtype];
+    if (!isAsyncIterable(t.data) && t.data.byteLength !== bytes) {
+      throw new CheckpointFormatError(
+        `tensor ${JSON.stringify(t.name)} is ${t.dtype} of shape [${t.shape.join(', ')}] (${bytes} bytes) but ${t.data.byteLength} bytes were given.`,
+      );
+    }
+    header[t.name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] };
+    sizes.push(bytes);
+    offset += bytes;
+  }
+  let json = Buffer.from(JSON.stringify(header), 'utf8');
+  const padded = Math.ceil(json.length / 8) * 8;
+  if (padded !== json.length) json = Buffer.concat([json, Buffer.alloc(padded - json.length, 0x20)]);
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.length));
+
+  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(temp, 'wx');
+  let ok = false;
+  try {
+    let position = 0;
+    const write = async (chunk: Uint8Array): Promise<void> => {
+      let done = 0;
+      while (done < chunk.length) {
+        const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position);
+        done += bytesWritten;
+        position += bytesWritten;
+      }
+    };
+    await write(prefix);
+    await write(json);
+    for (let i = 0; i < tensors.length; i++) {
+      throwIfAborted(options?.signal);
+      const t = tensors[i];
+      const expected = sizes[i] ?? 0;
+      if (t === undefined) continue;
+      if (isAsyncIterable(t.data)) {
+        let written = 0;
+        for await (const chunk of t.data) {
+          throwIfAborted(options?.signal);
+          written += chunk.length;
+          if (written > expected) break;
+          await write(chunk);
+        }
+        if (written !== expected) {
+          throw new CheckpointFormatError(`tensor ${JSON.stringify(t.name)} streamed ${written} bytes but its shape and dtype need ${expected}.`);
+        }
+      } else {
+        await write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+      }
+    }
+    await handle.sync();
+    await handle.close();
+    await rename(temp, path);
+    ok = true;
+  } finally {
+    if (!ok) {
+      await handle.close().catch(() => undefined);
+      await unlink(temp).catch(() => undefined);
+    }
+  }
+}

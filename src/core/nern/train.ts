@@ -1,0 +1,476 @@
+/**
+ * The reconstruction phase of NeRN: trains a predictor so that, from each kernel's (permuted) coordinate encoding, it
+ * regenerates the model's 3×3 (and 1×1) convolution kernels. Input is plain data, output is plain data (predictor
+ * weights, the layout needed to decode, and the reconstructed layers), progress goes through callbacks, and an
+ * AbortSignal is honoured between steps. Needs an initialised tfjs backend (see src/core/backend.ts).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { CancelledError } from '../io/errors';
+import { encodeGrid, encodeRows, encodingWidth, NERN_ENCODING, type EncodingSpec, type GridShape } from './encoding';
+import {
+  assembleLayers,
+  buildLayout,
+  gridShapes,
+  gridTargets,
+  KERNEL_OUTPUTS,
+  layerErrors,
+  type GridTargets,
+  type KernelLayer,
+  type LayerError,
+  type NernLayout,
+  type OutputScaleMode,
+} from './layout';
+import { adamConfig, nernRangerConfig, NernOptimizer, type OptimizerConfig } from './optimizer';
+import type { PermutationKind } from './permutation';
+import { nernPredictorSpec, Predictor, predictorParameterCount, type PredictorWeights } from './predictor';
+import { Rng } from './rng';
+
+/** Options of a reconstruction run. Every field has a default (see `DEFAULT_TRAIN_OPTIONS`). */
+export interface TrainOptions {
+  /** Predictor hidden width h (parameters 3h² + 253h + 9). */
+  hidden: number;
+  /** Optimisation steps. */
+  steps: number;
+  /** Kernels per step (NeRN: 4,096). Capped at the number of kernels. */
+  batchSize: number;
+  /** 'adam' (default, measured to learn) or 'ranger' (NeRN's RAdam + Lookahead). */
+  optimizer: 'adam' | 'ranger';
+  /** Peak learning rate; undefined = the optimizer's default (adam: see DEFAULT_TRAIN_OPTIONS, ranger: 5e-3). */
+  lr?: number;
+  /** Learning-rate schedule shape; the cosine runs over `steps`. */
+  schedule: 'cosine' | 'constant';
+  /** Linear warm-up steps. */
+  warmupSteps: number;
+  /** Floor of the cosine. */
+  minLr: number;
+  /** Field-by-field overrides of the optimiser configuration (β, eps, weight decay, lookahead…). */
+  optimizerOverrides?: Partial<OptimizerConfig>;
+  /** Seed of initialisation and batch sampling. Same seed + same backend → same result. */
+  seed: number;
+  /** Smoothness permutation (NeRN's best: crossfilter). */
+  permutation: PermutationKind;
+  /** Per-layer output scaling ('layer': outputs are multiplied by the layer's weight RMS). */
+  outputScale: OutputScaleMode;
+  /** Probability that a step's batch is uniform without replacement (else ∝ kernel L2 norm, with replacement). */
+  uniformFraction: number;
+  /** Steps between progress callbacks. */
+  progressEvery: number;
+  /** Steps between per-layer evaluations (all kernels predicted); 0 = only at the end. */
+  evalEvery: number;
+  /** Detect collapse (constant output, non-finite loss), roll back and halve the learning rate. */
+  collapseGuard: boolean;
+  /** Positional encoding. */
+  encoding: EncodingSpec;
+  /** Largest pre-computed encoding tensor in bytes; bigger grids are encoded per batch on the CPU. */
+  maxEncodingBytes: number;
+}
+
+/**
+ * Defaults. Adam at 2e-3 with warm-up and cosine decay, per-layer output scaling and crossfilter permutation: measured
+ * on a ResNet-20 to learn, where NeRN's Ranger settings collapsed (see bench/reference and the helper report).
+ */
+export const DEFAULT_TRAIN_OPTIONS: Readonly<TrainOptions> = Object.freeze({
+  hidden: 160,
+  steps: 2000,
+  batchSize: 4096,
+  optimizer: 'adam',
+  lr: undefined,
+  schedule: 'cosine',
+  warmupSteps: 100,
+  minLr: 0,
+  seed: 0,
+  permutation: 'crossfilter',
+  outputScale: 'layer',
+  uniformFraction: 0.8,
+  progressEvery: 10,
+  evalEvery: 0,
+  collapseGuard: true,
+  encoding: NERN_ENCODING,
+  maxEncodingBytes: 256 * 1024 * 1024,
+});
+
+/** Default peak learning rate of Adam here. */
+export const DEFAULT_ADAM_LR = 2e-3;
+
+/** Progress of a run, reported every `progressEvery` steps. */
+export interface TrainProgress {
+  /** Steps completed. */
+  step: number;
+  /** Mean batch RMSE (weight units) over the steps since the last report. */
+  loss: number;
+  /** Learning rate of the last step. */
+  lr: number;
+  /** Steps per second over the steps since the last report. */
+  stepsPerSecond: number;
+}
+
+/** A per-layer evaluation (all kernels predicted). */
+export interface TrainEvaluation {
+  step: number;
+  /** RMSE over all represented weights. */
+  rmse: number;
+  /** RMS of all represented weights (the RMSE of predicting zeros). */
+  weightRms: number;
+  layers: LayerError[];
+}
+
+/** Callbacks and cancellation of a run. */
+export interface TrainHooks {
+  onProgress?: (progress: TrainProgress) => void;
+  onEvaluation?: (evaluation: TrainEvaluation) => void;
+  /** Aborting it stops the run between steps; the promise then rejects with CancelledError. */
+  signal?: AbortSignal;
+}
+
+/** Result of a run: everything needed to decode, plus the reconstruction and its error. */
+export interface TrainResult {
+  predictor: PredictorWeights;
+  layout: NernLayout;
+  /** Reconstructed weights per layer, in the original [C_out, C_in, k, k] layout (un-permuted, scaled). */
+  reconstruction: Float32Array[];
+  /** Final evaluation. */
+  evaluation: TrainEvaluation;
+  /** Predictor parameters. */
+  predictorParameters: number;
+  /** Represented weights (Σ kernels × 9 or 1). */
+  representedWeights: number;
+  steps: number;
+  /** Wall-clock seconds of the optimisation loop (excluding permutation and final evaluation). */
+  trainSeconds: number;
+  /** Seconds spent computing permutations. */
+  permutationSeconds: number;
+  /** Effective options. */
+  options: TrainOptions;
+  /** What the collapse guard did, one line per event. */
+  guardEvents: string[];
+}
+
+/** Fills defaults. */
+export function resolveTrainOptions(options: Partial<TrainOptions> = {}): TrainOptions {
+  const o: TrainOptions = { ...DEFAULT_TRAIN_OPTIONS, ...stripUndefined(options) };
+  const positiveInt = (key: 'hidden' | 'steps' | 'batchSize' | 'progressEvery'): void => {
+    if (!Number.isInteger(o[key]) || o[key] < 1) throw new RangeError(`${key} must be a positive integer, got ${String(o[key])}`);
+  };
+  positiveInt('hidden');
+  positiveInt('steps');
+  positiveInt('batchSize');
+  positiveInt('progressEvery');
+  if (!Number.isInteger(o.evalEvery) || o.evalEvery < 0) throw new RangeError(`evalEvery must be ≥ 0, got ${o.evalEvery}`);
+  if (!(o.uniformFraction >= 0 && o.uniformFraction <= 1)) throw new RangeError(`uniformFraction must be in [0, 1]`);
+  return o;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The optimiser configuration a run with `o` uses. */
+export function optimizerConfigFor(o: TrainOptions): OptimizerConfig {
+  const base = o.optimizer === 'ranger' ? nernRangerConfig(o.steps) : adamConfig(o.steps, DEFAULT_ADAM_LR);
+  const config: OptimizerConfig = {
+    ...base,
+    ...(o.optimizerOverrides ?? {}),
+    schedule: { kind: o.schedule, totalSteps: o.steps, minLr: o.minLr, warmupSteps: o.warmupSteps },
+  };
+  if (o.lr !== undefined) config.lr = o.lr;
+  return config;
+}
+
+/**
+ * Draws each step's kernel indices: with probability `uniformFraction` a uniform draw without replacement (a partial
+ * Fisher–Yates shuffle of a persistent index array), otherwise a draw with replacement proportional to each kernel's
+ * L2 norm (binary search in the cumulative norms). Seeded, so the sequence is reproducible.
+ */
+export class BatchSampler {
+  private readonly pool: Int32Array;
+  private readonly cdf: Float64Array;
+  private readonly total: number;
+
+  constructor(
+    norms: Float32Array,
+    private readonly rng: Rng,
+    private readonly uniformFraction: number,
+  ) {
+    const n = norms.length;
+    this.pool = new Int32Array(n);
+    for (let i = 0; i < n; i++) this.pool[i] = i;
+    this.cdf = new Float64Array(n);
+    let s = 0;
+    for (let i = 0; i < n; i++) {
+      s += norms[i] ?? 0;
+      this.cdf[i] = s;
+    }
+    this.total = s;
+  }
+
+  /** Fills `out` (length ≤ number of kernels) with the next batch's indices. */
+  next(out: Int32Array): void {
+    const n = this.pool.length;
+    const b = out.length;
+    if (this.rng.next() < this.uniformFraction || !(this.total > 0)) {
+      for (let i = 0; i < b; i++) {
+        const j = i + this.rng.int(n - i);
+        const tmp = this.pool[i] ?? 0;
+        const pj = this.pool[j] ?? 0;
+        this.pool[i] = pj;
+        this.pool[j] = tmp;
+        out[i] = pj;
+      }
+    } else {
+      for (let i = 0; i < b; i++) {
+        const u = this.rng.next() * this.total;
+        let lo = 0;
+        let hi = n - 1;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if ((this.cdf[mid] ?? 0) > u) hi = mid;
+          else lo = mid + 1;
+        }
+        out[i] = lo;
+      }
+    }
+  }
+}
+
+/** Tensors that live for the whole run. */
+interface RunTensors {
+  /** [rows, width] encodings, or null when encoded per batch. */
+  encodings: tf.Tensor2D | null;
+  targets: tf.Tensor2D;
+  scales: tf.Tensor2D;
+  mask: tf.Tensor2D | null;
+}
+
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+const GUARD_EVERY = 100;
+const GUARD_AFTER = 200;
+const GUARD_MAX_ROLLBACKS = 4;
+/** Output spread (std over probe rows) below this fraction of the targets' spread counts as collapsed. */
+const COLLAPSE_RATIO = 0.02;
+const FLUSH_EVERY = 500;
+const PROBE_ROWS = 2048;
+
+/**
+ * Trains a predictor to reconstruct `layers` (3×3 and 1×1 convolutions as plain data). Coordinates are
+ * (l/L, f/C_out, c/C_in) after the permutation; encodings are computed once (or per batch for huge grids); each step
+ * draws `batchSize` kernels, gathers their encodings and targets, and minimises the RMSE of the scaled predictor output.
+ * Rejects with CancelledError if `hooks.signal` aborts (checked between steps; the loop yields to the event loop every
+ * step so an abort is seen within one step). Leaks no tensors, including on error or cancel.
+ */
+export async function trainReconstruction(
+  layers: readonly KernelLayer[],
+  options: Partial<TrainOptions> = {},
+  hooks: TrainHooks = {},
+): Promise<TrainResult> {
+  const o = resolveTrainOptions(options);
+  const { signal } = hooks;
+  if (signal?.aborted) throw new CancelledError();
+  const permStart = performance.now();
+  const layout = buildLayout(layers, o.permutation, o.outputScale, o.encoding);
+  const permutationSeconds = (performance.now() - permStart) / 1000;
+  const grid = gridTargets(layers, layout);
+  const width = encodingWidth(o.encoding);
+  const shapes = gridShapes(layout);
+  const batch = Math.min(o.batchSize, grid.rows);
+  const rng = new Rng(o.seed);
+  const initSeed = rng.nextUint32();
+  const sampler = new BatchSampler(grid.norms, rng.fork(), o.uniformFraction);
+  const probeRng = rng.fork();
+  const spec = nernPredictorSpec(o.hidden, width, KERNEL_OUTPUTS);
+  const predictor = Predictor.create(spec, initSeed);
+  const optConfig = optimizerConfigFor(o);
+  const optimizer = new NernOptimizer(predictor.variables, optConfig);
+  const precompute = grid.rows * width * 4 <= o.maxEncodingBytes;
+  // Each of these is one tensor made straight from host data: no temporaries to tidy.
+  const t: RunTensors = {
+    encodings: precompute ? tf.tensor2d(encodeGrid(shapes, o.encoding), [grid.rows, width]) : null,
+    targets: tf.tensor2d(grid.targets, [grid.rows, KERNEL_OUTPUTS]),
+    scales: tf.tensor2d(grid.rowScale, [grid.rows, 1]),
+    mask: grid.mask ? tf.tensor2d(grid.mask, [grid.rows, KERNEL_OUTPUTS]) : null,
+  };
+  let snapshot: tf.Tensor[] | null = null;
+  const guardEvents: string[] = [];
+  try {
+    const idx = new Int32Array(batch);
+    const batchEnc = precompute ? null : new Float32Array(batch * width);
+    const probe = probeRows(grid, shapes, o.encoding, Math.min(PROBE_ROWS, grid.rows), probeRng);
+    const targetSpread = spread(probe.targets);
+    const names = predictor.variables.map((v) => v.name);
+    let windowLoss = 0;
+    let windowSteps = 0;
+    let windowStart = performance.now();
+    let rollbacks = 0;
+    const loopStart = performance.now();
+    const evaluate = (step: number): TrainEvaluation => {
+      const predictions = predictAll(predictor, t, layout);
+      const e = layerErrors(predictions, grid, layout);
+      return { step, rmse: e.rmse, weightRms: e.weightRms, layers: e.layers };
+    };
+    for (let step = 0; step < o.steps; step++) {
+      await yieldToEventLoop();
+      if (signal?.aborted) throw new CancelledError();
+      sampler.next(idx);
+      if (batchEnc) encodeRows(shapes, idx, batchEnc, o.encoding);
+      const represented = countRepresented(grid, idx);
+      const lossTensor = tf.tidy(() => {
+        const ids = tf.tensor1d(idx, 'int32');
+        const x = t.encodings ? tf.gather(t.encodings, ids) : tf.tensor2d(batchEnc ?? new Float32Array(0), [batch, width]);
+        const target = tf.gather(t.targets, ids);
+        const scale = tf.gather(t.scales, ids);
+        const mask = t.mask ? tf.gather(t.mask, ids) : null;
+        const { value, grads } = tf.variableGrads(() => {
+          let diff = tf.sub(tf.mul(predictor.apply(x), scale), target);
+          if (mask) diff = tf.mul(diff, mask);
+          return tf.sqrt(tf.div(tf.sum(tf.square(diff)), represented)) as tf.Scalar;
+        }, predictor.variables);
+        optimizer.step(names.map((n) => grads[n] as tf.Tensor));
+        return value;
+      });
+      const loss = (await lossTensor.data())[0] ?? Number.NaN;
+      lossTensor.dispose();
+      windowLoss += loss;
+      windowSteps++;
+      const done = step + 1;
+
+      if (o.collapseGuard && (!Number.isFinite(loss) || (done % GUARD_EVERY === 0 && done >= GUARD_AFTER))) {
+        const ratio = Number.isFinite(loss) ? spread(predictor.predict(probe.encodings)) / targetSpread : 0;
+        if (!Number.isFinite(loss) || ratio < COLLAPSE_RATIO) {
+          if (snapshot && rollbacks < GUARD_MAX_ROLLBACKS) {
+            rollbacks++;
+            restore(predictor, snapshot);
+            optimizer.reset();
+            optimizer.lrScale *= 0.5;
+            guardEvents.push(`step ${done}: ${Number.isFinite(loss) ? `output collapsed (spread ${ratio.toExponential(2)} of the weights')` : 'loss is not finite'}; rolled back and halved the learning rate to ${optimizer.nextLr.toExponential(2)}`);
+          } else if (guardEvents.length === 0 || !(guardEvents.at(-1) ?? '').startsWith('giving up')) {
+            guardEvents.push(`giving up at step ${done}: output collapsed and no healthy snapshot or rollbacks left`);
+          }
+        } else {
+          snapshot?.forEach((s) => s.dispose());
+          snapshot = predictor.variables.map((v) => tf.keep(v.clone()));
+        }
+      }
+      if (done % FLUSH_EVERY === 0) optimizer.flushDenormals();
+
+      if (hooks.onProgress && (done % o.progressEvery === 0 || done === o.steps)) {
+        const now = performance.now();
+        hooks.onProgress({
+          step: done,
+          loss: windowLoss / windowSteps,
+          lr: optimizer.lr,
+          stepsPerSecond: (windowSteps * 1000) / Math.max(1e-3, now - windowStart),
+        });
+        windowLoss = 0;
+        windowSteps = 0;
+        windowStart = performance.now();
+      }
+      if (o.evalEvery > 0 && done % o.evalEvery === 0 && done < o.steps) hooks.onEvaluation?.(evaluate(done));
+    }
+    const trainSeconds = (performance.now() - loopStart) / 1000;
+    const predictions = predictAll(predictor, t, layout);
+    const e = layerErrors(predictions, grid, layout);
+    const evaluation: TrainEvaluation = { step: o.steps, rmse: e.rmse, weightRms: e.weightRms, layers: e.layers };
+    hooks.onEvaluation?.(evaluation);
+    return {
+      predictor: predictor.weights(),
+      layout,
+      reconstruction: assembleLayers(predictions, layout),
+      evaluation,
+      predictorParameters: predictorParameterCount(spec),
+      representedWeights: e.layers.reduce((n, l) => n + l.weights, 0),
+      steps: o.steps,
+      trainSeconds,
+      permutationSeconds,
+      options: o,
+      guardEvents,
+    };
+  } finally {
+    snapshot?.forEach((s) => s.dispose());
+    optimizer.dispose();
+    predictor.dispose();
+    t.encodings?.dispose();
+    t.targets.dispose();
+    t.scales.dispose();
+    t.mask?.dispose();
+  }
+}
+
+/** Represented weights among the rows of a batch (the RMSE denominator). */
+function countRepresented(grid: GridTargets, idx: Int32Array): number {
+  if (!grid.mask) return idx.length * KERNEL_OUTPUTS;
+  let n = 0;
+  for (const r of idx) n += grid.rowWeights[r] ?? 0;
+  return n;
+}
+
+/** Unscaled predictions for every grid row, in grid order. */
+function predictAll(predictor: Predictor, t: RunTensors, layout: NernLayout): Float32Array {
+  if (t.encodings) return predictor.predict(t.encodings, 8192);
+  const shapes = gridShapes(layout);
+  const rows = t.targets.shape[0];
+  const width = encodingWidth(layout.encoding);
+  const out = new Float32Array(rows * KERNEL_OUTPUTS);
+  const chunk = 8192;
+  const ids = new Int32Array(chunk);
+  const enc = new Float32Array(chunk * width);
+  for (let start = 0; start < rows; start += chunk) {
+    const n = Math.min(chunk, rows - start);
+    for (let i = 0; i < n; i++) ids[i] = start + i;
+    encodeRows(shapes, ids.subarray(0, n), enc, layout.encoding);
+    out.set(predictor.predict(enc.subarray(0, n * width)), start * KERNEL_OUTPUTS);
+  }
+  return out;
+}
+
+/** A fixed random subset of rows used by the collapse guard, with its (scaled-space) targets. */
+function probeRows(
+  grid: GridTargets,
+  shapes: GridShape[],
+  spec: EncodingSpec,
+  count: number,
+  rng: Rng,
+): { targets: Float32Array; encodings: Float32Array } {
+  const rows = new Int32Array(count);
+  const pool = new Int32Array(grid.rows);
+  for (let i = 0; i < grid.rows; i++) pool[i] = i;
+  for (let i = 0; i < count; i++) {
+    const j = i + rng.int(grid.rows - i);
+    const tmp = pool[i] ?? 0;
+    pool[i] = pool[j] ?? 0;
+    pool[j] = tmp;
+    rows[i] = pool[i] ?? 0;
+  }
+  const targets = new Float32Array(count * KERNEL_OUTPUTS);
+  rows.forEach((r, i) => {
+    const s = grid.rowScale[r] ?? 1;
+    for (let j = 0; j < KERNEL_OUTPUTS; j++) targets[i * KERNEL_OUTPUTS + j] = (grid.targets[r * KERNEL_OUTPUTS + j] ?? 0) / s;
+  });
+  return { targets, encodings: encodeRows(shapes, rows, new Float32Array(count * encodingWidth(spec)), spec) };
+}
+
+/** Mean over output columns of the standard deviation across rows ([rows, 9] row-major). */
+function spread(values: Float32Array): number {
+  const rows = values.length / KERNEL_OUTPUTS;
+  let total = 0;
+  for (let j = 0; j < KERNEL_OUTPUTS; j++) {
+    let s = 0;
+    let ss = 0;
+    for (let r = 0; r < rows; r++) {
+      const x = values[r * KERNEL_OUTPUTS + j] ?? 0;
+      s += x;
+      ss += x * x;
+    }
+    const mean = s / rows;
+    total += Math.sqrt(Math.max(0, ss / rows - mean * mean));
+  }
+  return total / KERNEL_OUTPUTS;
+}
+
+function restore(predictor: Predictor, snapshot: tf.Tensor[]): void {
+  predictor.variables.forEach((v, i) => {
+    const s = snapshot[i];
+    if (s) v.assign(s);
+  });
+}

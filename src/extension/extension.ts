@@ -1,0 +1,93 @@
+/**
+ * Extension entry point. Activation is cheap: it registers the Inspector custom editor, the commands and the
+ * "Weight Lens" log, and creates the engine client, whose worker (all tfjs and format code) starts only when the
+ * first checkpoint is opened. This module never imports tfjs or src/core.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { BackendPreference, WorkerInitData } from '../protocol/messages';
+import { EngineClient, nodeWorkerFactory } from './engineClient';
+import { INSPECTOR_OPTIONAL_VIEW_TYPE, INSPECTOR_VIEW_TYPE, viewTypeFor } from './fileKinds';
+import { InspectorEditorProvider } from './inspectorEditor';
+
+/** Command ids contributed in package.json. */
+export const COMMANDS = {
+  openInspector: 'weightLens.openInspector',
+  reloadInspector: 'weightLens.reloadInspector',
+  showLog: 'weightLens.showLog',
+} as const;
+
+const BACKENDS: readonly BackendPreference[] = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
+
+/** The backend to start the worker with: the setting, except that untrusted workspaces never load native code. */
+function workerInit(): WorkerInitData {
+  const raw = vscode.workspace.getConfiguration('weightLens').get<string>('backend', 'auto');
+  const backend = BACKENDS.find((b) => b === raw) ?? 'auto';
+  if (!vscode.workspace.isTrusted && backend !== 'cpu') return { backend: 'wasm' };
+  return { backend };
+}
+
+/** The checkpoint a command should act on: its argument, else the active editor's file, else ask. */
+async function resolveTarget(arg: unknown): Promise<vscode.Uri[]> {
+  if (arg instanceof vscode.Uri) return [arg];
+  const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+  if (input instanceof vscode.TabInputText || input instanceof vscode.TabInputCustom) {
+    if (input.uri.scheme === 'file') return [input.uri];
+  }
+  const picked = await vscode.window.showOpenDialog({
+    canSelectMany: true,
+    openLabel: 'Open in Inspector',
+    title: 'Open a checkpoint in the Weight Lens Inspector',
+    filters: {
+      Checkpoints: ['safetensors', 'pt', 'pth', 'ckpt', 'bin', 'onnx', 'json', 'h5', 'hdf5', 'keras', 'npz', 'npy', 'gguf'],
+      'All files': ['*'],
+    },
+  });
+  return picked ?? [];
+}
+
+/** Activates the extension; everything registered is disposed with `context.subscriptions`. */
+export function activate(context: vscode.ExtensionContext): void {
+  const log = vscode.window.createOutputChannel('Weight Lens', { log: true });
+  const workerPath = path.join(context.extensionPath, 'dist', 'worker.js');
+  const engine = new EngineClient(nodeWorkerFactory(workerPath, workerInit), log);
+  const { provider, registration } = InspectorEditorProvider.register(context, engine, log);
+
+  context.subscriptions.push(
+    log,
+    { dispose: () => { engine.dispose(); } },
+    registration,
+    vscode.commands.registerCommand(COMMANDS.openInspector, async (arg: unknown, all: unknown) => {
+      const uris = Array.isArray(all) && all.every((u) => u instanceof vscode.Uri) && all.length > 0 ? all : await resolveTarget(arg);
+      for (const uri of uris) {
+        await vscode.commands.executeCommand('vscode.openWith', uri, viewTypeFor(path.basename(uri.fsPath)));
+      }
+    }),
+    vscode.commands.registerCommand(COMMANDS.reloadInspector, () => {
+      if (!provider.reloadActive()) {
+        vscode.window.showInformationMessage('Open a checkpoint in the Weight Lens Inspector to reload it.').then(undefined, (e: unknown) => {
+          log.warn(`Could not show a message: ${String(e)}`);
+        });
+      }
+    }),
+    vscode.commands.registerCommand(COMMANDS.showLog, () => {
+      log.show();
+    }),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('weightLens.backend')) {
+        log.info('The backend setting changed; the engine restarts before its next job.');
+        engine.restart();
+      }
+      if (e.affectsConfiguration('weightLens.histogramBins')) provider.reloadAll();
+    }),
+    vscode.workspace.onDidGrantWorkspaceTrust(() => {
+      engine.restart();
+    }),
+  );
+  log.info(`Weight Lens activated (${INSPECTOR_VIEW_TYPE}, ${INSPECTOR_OPTIONAL_VIEW_TYPE}).`);
+}
+
+/** Nothing beyond `context.subscriptions`, which VS Code disposes (stopping the worker). */
+export function deactivate(): void {
+  // All resources are owned by context.subscriptions.
+}

@@ -1,0 +1,26 @@
+// The committed corpus of broken and hostile files: each must end in a CheckpointFormatError whose message matches
+// the manifest (a sentence a user can act on), in-process, without crashing or hanging.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { inspectFile } from '../../../src/core/inspect';
+import { CheckpointFormatError } from '../../../src/core/io/errors';
+import { hostileCases } from '../../helpers/fixtures';
+
+const cases = hostileCases();
+
+test('the hostile corpus covers every required kind of damage', () => {
+  const groups = new Set(cases.map((c) => c.group));
+  for (const g of ['safetensors', 'pytorch', 'onnx', 'tfjs', 'gguf']) assert.ok(groups.has(g), `no hostile cases for ${g}`);
+  assert.ok(cases.length >= 15, `only ${cases.length} hostile cases`);
+});
+
+for (const c of cases) {
+  test(`hostile ${c.group}/${c.file} (${c.why}) fails clearly`, { timeout: 20_000 }, async () => {
+    await assert.rejects(inspectFile(c.path, { bins: 16 }), (error: unknown) => {
+      assert.ok(error instanceof CheckpointFormatError, `expected CheckpointFormatError, got ${String(error)}`);
+      assert.match(error.message, new RegExp(c.message, 'i'));
+      assert.ok(!error.message.includes('\n'), 'the message is one line');
+      return true;
+    });
+  });
+}
