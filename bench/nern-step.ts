@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, type BackendPreference } from '../src/core/backend';
 import { encodingWidth } from '../src/core/nern/encoding';
 import { adamConfig, NernOptimizer } from '../src/core/nern/optimizer';
-import { dense, nernPredictorSpec, Predictor, predictorForwardMacs, predictorParameterCount } from '../src/core/nern/predictor';
+import { dense, rmseLoss, nernPredictorSpec, Predictor, predictorForwardMacs, predictorParameterCount } from '../src/core/nern/predictor';
 import { Rng } from '../src/core/nern/rng';
 
 function arg(name: string, fallback: string): string {
@@ -29,17 +29,23 @@ async function main(): Promise<void> {
   const x = tf.tensor2d(rng.fillUniform(new Float32Array(batch * width), 1), [batch, width]);
   const y = tf.tensor2d(rng.fillUniform(new Float32Array(batch * 9), 0.05), [batch, 9]);
   const names = predictor.variables.map((v) => v.name);
+  // tfjs-core registers no gradients, so the unfused variant needs its own ReLU gradient too.
+  const relu = tf.customGrad((h, save) => {
+    const out = tf.relu(h as tf.Tensor2D);
+    (save as tf.GradSaveFunc)([out]);
+    return { value: out, gradFunc: (dy, saved) => tf.mul(dy, tf.step(saved[0] as tf.Tensor)) };
+  }) as (h: tf.Tensor2D) => tf.Tensor2D;
   const forward = (input: tf.Tensor2D): tf.Tensor2D => {
     if (!plain) return predictor.apply(input);
     const v = predictor.variables;
     let h = input;
-    for (let i = 0; i < v.length / 2 - 1; i++) h = tf.relu(dense(h, v[2 * i] as tf.Tensor2D, v[2 * i + 1] as tf.Tensor1D));
+    for (let i = 0; i < v.length / 2 - 1; i++) h = relu(dense(h, v[2 * i] as tf.Tensor2D, v[2 * i + 1] as tf.Tensor1D));
     return dense(h, v.at(-2) as tf.Tensor2D, v.at(-1) as tf.Tensor1D);
   };
   const step = (): number =>
     tf.tidy(() => {
       const { value, grads } = tf.variableGrads(
-        () => tf.sqrt(tf.mean(tf.square(tf.sub(forward(x), y)))) as tf.Scalar,
+        () => rmseLoss(forward(x), y, null, null, batch * 9),
         predictor.variables,
       );
       optimizer.step(names.map((n) => grads[n] as tf.Tensor));

@@ -39,6 +39,8 @@ interface PersistedState {
   selected: number[];
   logY: boolean;
   density: boolean;
+  /** Open state of the collapsible sections, by element id, once the user toggled them. */
+  sections?: Record<string, boolean>;
 }
 
 const vscodeApi = acquireVsCodeApi<PersistedState>();
@@ -46,7 +48,7 @@ const vscodeApi = acquireVsCodeApi<PersistedState>();
 /** Column widths in CSS pixels; `name` takes the rest. */
 const WIDTHS: Partial<Record<ColumnId, number>> = {
   dtype: 84,
-  shape: 128,
+  shape: 150,
   params: 96,
   bytes: 76,
   mean: 84,
@@ -54,7 +56,7 @@ const WIDTHS: Partial<Record<ColumnId, number>> = {
   min: 84,
   max: 84,
   zeros: 70,
-  nonFinite: 70,
+  nonFinite: 78,
 };
 
 /** Names of the layer kinds in the totals table. */
@@ -127,7 +129,7 @@ function buildSkeleton(root: HTMLElement): void {
           <div class="card"><div class="card-value" id="file-bytes">0 B</div><div class="card-label">file size</div></div>
         </div>
         <div class="collapsibles">
-          <vscode-collapsible id="totals-section" heading="Totals by dtype and layer kind" open>
+          <vscode-collapsible id="totals-section" heading="Totals by dtype and layer kind">
             <div class="totals-grid">
               <table class="small-table" id="by-dtype" data-testid="by-dtype"></table>
               <table class="small-table" id="by-kind" data-testid="by-kind"></table>
@@ -187,6 +189,9 @@ const state = {
   density: false,
 };
 const selection = new RowSelection();
+/** Collapsible sections whose open state is remembered. */
+const SECTION_IDS = ['totals-section', 'metadata-section'] as const;
+const sectionsOpen: Record<string, boolean> = {};
 
 let table: VirtualTable | undefined;
 let theme: ThemeColors | undefined;
@@ -209,6 +214,7 @@ function persist(): void {
       selected: selection.indices.slice(0, 1000),
       logY: state.logY,
       density: state.density,
+      sections: sectionsOpen,
     });
   }, 200);
 }
@@ -234,9 +240,8 @@ function renderProgress(): void {
   const bar = byId('progress');
   const total = state.rows.length;
   if (state.phase === 'loading') {
-    bar.hidden = false;
-    bar.removeAttribute('value');
-    bar.setAttribute('indeterminate', '');
+    bar.hidden = true; // the empty state shows a progress ring
+
     setStatus(state.file === '' ? 'Opening…' : `Opening ${baseName(state.file)}…`);
     return;
   }
@@ -395,6 +400,8 @@ function renderRow(tr: HTMLTableRowElement, index: number): void {
     cells.push(statCell(s.mean), statCell(s.std), statCell(s.min), statCell(s.max));
     cells.push(td('num', formatPercent(s.zeros, h.params), `${formatInteger(s.zeros)} zeros`));
     cells.push(td(s.nonFinite > 0 ? 'num bad' : 'num', formatInteger(s.nonFinite)));
+  } else if (state.phase === 'failed' || state.phase === 'done') {
+    for (let i = 0; i < statColumns; i++) cells.push(td('num muted', '–', 'No statistics'));
   } else {
     for (let i = 0; i < statColumns; i++) {
       const cell = td('num pending', '');
@@ -590,6 +597,7 @@ function showFailure(reason: FailureReason, message: string): void {
     byId('empty-ring').hidden = true;
     byId('empty-text').textContent = '';
   }
+  table?.refreshVisible();
   schedulePlot();
 }
 
@@ -695,6 +703,7 @@ function onMessage(msg: InspectorInbound): void {
         resortTimer = undefined;
       }
       if (state.sort !== undefined) refreshView();
+      else table?.refreshVisible();
       renderProgress();
       schedulePlot();
       break;
@@ -855,12 +864,28 @@ function restoreUiState(): void {
   if (saved.filter !== '') byId('filter').setAttribute('value', saved.filter);
   if (saved.logY) byId('logy').setAttribute('checked', '');
   if (saved.density) byId('density').setAttribute('checked', '');
+  Object.assign(sectionsOpen, saved.sections ?? {});
+}
+
+/** Opens the totals section by default only when the window is tall enough to leave the table room. */
+function initSections(): void {
+  for (const id of SECTION_IDS) {
+    const section = byId(id);
+    const open = sectionsOpen[id] ?? (id === 'totals-section' && window.innerHeight >= 760);
+    if (open) section.setAttribute('open', '');
+    else section.removeAttribute('open');
+    section.addEventListener('vsc-collapsible-toggle', () => {
+      sectionsOpen[id] = (section as { open?: unknown }).open === true;
+      persist();
+    });
+  }
 }
 
 function main(): void {
   const root = document.getElementById('app') ?? document.body;
   buildSkeleton(root);
   restoreUiState();
+  initSections();
   wire();
   reset(root.dataset.file ?? state.file);
   post({ kind: 'inspector/ready' });

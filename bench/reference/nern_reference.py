@@ -20,7 +20,7 @@ BASE, LEVELS = 0.76, 40
 
 
 def encode_component(p):
-    """p: [n] → [n, 80] (sin, cos interleaved by level)."""
+    """p: [n] → [n, 2·LEVELS] (sin, cos interleaved by level)."""
     scale = math.pi * BASE ** np.arange(LEVELS)
     x = p[:, None] * scale[None, :]
     out = np.empty((len(p), 2 * LEVELS))
@@ -62,6 +62,7 @@ def crossfilter(kernels):
 
 
 def predictor(hidden, inputs=240, outputs=9, depth=4):
+    inputs = 6 * LEVELS
     layers = [nn.Linear(inputs, hidden), nn.ReLU()]
     for _ in range(depth - 1):
         layers += [nn.Linear(hidden, hidden), nn.ReLU()]
@@ -128,7 +129,11 @@ def main():
     ap.add_argument('--permutation', default='crossfilter', choices=['crossfilter', 'none'])
     ap.add_argument('--eval-every', type=int, default=250)
     ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--base', type=float, default=0.76, help='encoding frequency ratio (NeRN: 0.76)')
+    ap.add_argument('--levels', type=int, default=40, help='encoding levels per component (NeRN: 40)')
     a = ap.parse_args()
+    global BASE, LEVELS
+    BASE, LEVELS = a.base, a.levels
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)

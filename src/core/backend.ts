@@ -66,7 +66,8 @@ export function defaultWasmDir(): string | undefined {
   return candidates.find((dir) => existsSync(path.join(dir, WASM_FILE)));
 }
 
-const defaultDeps: BackendDeps = {
+/** The real dependencies (Node `require`, tfjs activation, the installed wasm binaries). */
+export const defaultBackendDeps: Readonly<BackendDeps> = {
   load: (name) => moduleRequire()(name) as unknown,
   activate: async (name) => {
     const ok = await tf.setBackend(name);
@@ -93,7 +94,7 @@ function isMissingModule(e: unknown, name: string): boolean {
   );
 }
 
-type Attempt = { ok: true } | { ok: false; reason: string };
+type Attempt = { ok: true; note?: string } | { ok: false; reason: string };
 
 async function tryTensorflow(deps: BackendDeps): Promise<Attempt> {
   const reasons: string[] = [];
@@ -109,7 +110,9 @@ async function tryTensorflow(deps: BackendDeps): Promise<Attempt> {
         reasons.push(`${pkg} loaded but registered no 'tensorflow' backend`);
         continue;
       }
-      if (await deps.activate('tensorflow')) return { ok: true };
+      if (await deps.activate('tensorflow')) {
+        return reasons.length === 0 ? { ok: true } : { ok: true, note: `using ${pkg} because ${reasons.join(', ')}` };
+      }
       reasons.push(`${pkg} loaded but its backend did not initialise`);
     } catch (e) {
       reasons.push(`${pkg} backend failed to initialise (${message(e)})`);
@@ -240,6 +243,7 @@ export async function selectBackend(
   for (const [name, attempt] of order) {
     const result = await attempt();
     if (result.ok) {
+      if (result.note !== undefined) reasons.push(result.note);
       if (reasons.length === 0) return { name };
       return { name, fallbackReason: reasons.join('; ') };
     }
@@ -253,5 +257,5 @@ export async function selectBackend(
  * missing optional backend: falls back (tensorflow/webgpu → wasm → cpu) and reports why in `fallbackReason`.
  */
 export async function initBackend(preference: BackendPreference, options?: BackendOptions): Promise<BackendChoice> {
-  return selectBackend(preference, options, defaultDeps);
+  return selectBackend(preference, options, defaultBackendDeps);
 }

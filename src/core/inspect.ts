@@ -51,8 +51,11 @@ export function checkpointHeader(checkpoint: Checkpoint, file: string, fileBytes
   };
 }
 
-/** Values of a tensor kept in memory between the two passes when they fit in one chunk (saves re-reading). */
-const KEEP_SINGLE_CHUNK = true;
+/**
+ * Tensors of up to this many elements are read in one chunk and kept in memory for the second (histogram) pass,
+ * so they are read from disk once: 16 Mi elements = 64 MB of float32, the largest chunk a reader yields.
+ */
+const SINGLE_READ_ELEMENTS = 16 * 1024 * 1024;
 
 /**
  * Computes statistics (pass 1) and a `bins`-bin histogram over [min, max] (pass 2) of one tensor, streaming its
@@ -62,10 +65,11 @@ export async function tensorStatistics(entry: TensorEntry, bins: number, signal?
   const stats = new StatsAccumulator();
   let only: ValueChunk | undefined;
   let chunks = 0;
-  for await (const chunk of entry.values(signal ? { signal } : {})) {
+  const maxElements = entry.params <= SINGLE_READ_ELEMENTS ? SINGLE_READ_ELEMENTS : undefined;
+  for await (const chunk of entry.values({ ...(signal ? { signal } : {}), ...(maxElements ? { maxElements } : {}) })) {
     stats.add(chunk);
     chunks++;
-    only = KEEP_SINGLE_CHUNK && chunks === 1 ? chunk : undefined;
+    only = chunks === 1 ? chunk : undefined;
   }
   const result = stats.result();
   const histogram = new HistogramAccumulator(result.min, result.max, bins);

@@ -77,8 +77,6 @@ export function nodeWorkerFactory(scriptPath: string, init: () => WorkerInitData
     worker.on('exit', (code: number) => {
       handlers.exit(code);
     });
-    // The host process may exit without waiting for an idle engine.
-    worker.unref();
     return {
       post: (message) => {
         worker.postMessage(message);

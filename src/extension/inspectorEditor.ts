@@ -131,10 +131,10 @@ class InspectorSession implements vscode.Disposable {
           this.log.info(`Inspected ${path.basename(filePath)}.`);
         },
         (error: unknown) => {
+          if (this.disposed || generation !== this.generation) return; // editor closed, or superseded by a reload
           if (error instanceof EngineError) {
-            if (error.reason === 'cancelled' && generation !== this.generation) return; // superseded by a reload
-            if (error.reason !== 'badInput') this.log.warn(`Inspecting ${filePath} failed (${error.reason}): ${error.message}`);
-            else this.log.info(`${path.basename(filePath)}: ${error.message}`);
+            if (error.reason === 'cancelled' || error.reason === 'badInput') this.log.info(`${path.basename(filePath)}: ${error.message}`);
+            else this.log.warn(`Inspecting ${filePath} failed (${error.reason}): ${error.message}`);
             this.fail(generation, error.reason, error.message);
           } else {
             const message = error instanceof Error ? error.message : String(error);
@@ -318,10 +318,12 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
     return { provider, registration };
   }
 
+  /** Opens a document for `uri`; nothing is read here (the worker reads the file when the editor resolves). */
   openCustomDocument(uri: vscode.Uri): InspectorDocument {
     return new InspectorDocument(uri);
   }
 
+  /** Fills `panel` with the Inspector for `document` and starts inspecting it; the session ends with the panel. */
   resolveCustomEditor(document: InspectorDocument, panel: vscode.WebviewPanel): void {
     const session = new InspectorSession(document.uri, panel, this.extensionUri, this.engine, this.log);
     this.sessions.add(session);
@@ -347,6 +349,7 @@ export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvi
     for (const s of this.sessions) s.reload();
   }
 
+  /** Ends every session (cancelling their engine requests). */
   dispose(): void {
     for (const s of this.sessions) s.dispose();
     this.sessions.clear();

@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { chromium, type Browser, type ElementHandle, type Frame, type Page } from 'playwright-core';
 
 /** Repository root. */
@@ -120,6 +120,8 @@ function findFiles(dir: string, predicate: (name: string) => boolean, out: strin
 
 /** Process groups of code-server instances still running; killed if this process exits without `close()`. */
 const liveGroups = new Set<number>();
+/** Temporary folders of sessions not yet closed; removed if this process exits without `close()`. */
+const liveTmpDirs = new Set<string>();
 process.once('exit', () => {
   for (const pid of liveGroups) {
     try {
@@ -128,6 +130,7 @@ process.once('exit', () => {
       /* already gone */
     }
   }
+  for (const dir of liveTmpDirs) rmSync(dir, { recursive: true, force: true });
 });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
@@ -162,11 +165,11 @@ async function killGroup(child: ChildProcess | undefined, graceMs: number): Prom
   }
 }
 
-/** A file to place in the session's workspace: `from` (absolute) copied to `to` (relative to the workspace). */
-export interface WorkspaceFile {
-  from: string;
-  to?: string;
-}
+/**
+ * A file to place in the session's workspace: `from` (absolute) copied to `to` (relative to the workspace, default
+ * the same name), or `content` written to `to`.
+ */
+export type WorkspaceFile = { from: string; to?: string } | { to: string; content: string | Uint8Array };
 
 /** Options of `startSession`. */
 export interface SessionOptions {
@@ -200,13 +203,21 @@ export class Session {
     const vsix = vsixUnderTest();
     mkdirSync(join(RESULTS, 'e2e'), { recursive: true });
     const tmp = mkdtempSync(join(tmpdir(), 'weight-lens-e2e-'));
+    liveTmpDirs.add(tmp);
     const userDataDir = join(tmp, 'user-data');
     const extensionsDir = join(tmp, 'extensions');
     const workspace = join(tmp, 'workspace');
     for (const d of [userDataDir, extensionsDir, workspace, join(tmp, 'xdg-config'), join(tmp, 'xdg-data'), join(tmp, 'xdg-cache')]) {
       mkdirSync(d, { recursive: true });
     }
-    for (const f of options.files) cpSync(f.from, join(workspace, f.to ?? basename(f.from)), { recursive: true });
+    for (const f of options.files) {
+      if ('content' in f) {
+        mkdirSync(dirname(join(workspace, f.to)), { recursive: true });
+        writeFileSync(join(workspace, f.to), f.content);
+      } else {
+        cpSync(f.from, join(workspace, f.to ?? basename(f.from)), { recursive: true });
+      }
+    }
     const settings = {
       'workbench.colorTheme': 'Default Dark Modern',
       'workbench.startupEditor': 'none',
@@ -323,15 +334,30 @@ export class Session {
     }).catch(() => undefined);
   }
 
-  /** Opens the command palette, types `label` (as shown, e.g. "Weight Lens: Show Log") and runs the matching entry. */
-  async runCommand(label: string): Promise<void> {
-    await this.openQuickInput('F1');
-    const input = this.page.locator('.quick-input-widget input.input');
-    await input.fill(`>${label}`);
+  /**
+   * Opens the command palette, types `label` (as shown, e.g. "Weight Lens: Show Log") and runs the matching entry.
+   * Retries with a fresh palette: one opened before the extension host registered the extension's commands keeps
+   * its stale list.
+   */
+  async runCommand(label: string, timeoutMs: number = TIMEOUTS.workbench): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const widget = this.page.locator('.quick-input-widget');
+    const input = widget.locator('input.input');
     const row = this.page.locator('.quick-input-list .monaco-list-row', { hasText: label }).first();
-    await row.waitFor({ state: 'visible', timeout: TIMEOUTS.quickInput });
-    await row.click();
-    await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: TIMEOUTS.quickInput });
+    for (;;) {
+      await this.openQuickInput('F1');
+      await input.fill(`>${label}`);
+      try {
+        await row.waitFor({ state: 'visible', timeout: Math.min(5_000, Math.max(1, deadline - Date.now())) });
+        await row.click();
+        await widget.waitFor({ state: 'hidden', timeout: TIMEOUTS.quickInput });
+        return;
+      } catch (e) {
+        await this.page.keyboard.press('Escape');
+        if (Date.now() >= deadline) throw new Error(`command "${label}" is not in the palette after ${timeoutMs} ms`, { cause: e });
+        await sleep(1_000);
+      }
+    }
   }
 
   /** Opens a workspace file through Quick Open (Ctrl+P), as a user would; its default editor is used. */
@@ -452,6 +478,7 @@ export class Session {
     await Promise.race([this.browser.close().catch(() => undefined), sleep(TIMEOUTS.close)]);
     await killGroup(this.server, TIMEOUTS.close);
     rmSync(this.tmp, { recursive: true, force: true });
+    liveTmpDirs.delete(this.tmp);
   }
 }
 

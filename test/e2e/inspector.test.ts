@@ -3,9 +3,7 @@
 // its histogram, and a corrupt file shows a clear error banner. Screenshots go to test-results/ for a person to look.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import { goodFixtures, hostileCases } from '../helpers/fixtures';
 import { Session } from './harness';
 
@@ -37,17 +35,14 @@ const brokenName = `broken-${basename(hostile.path)}`;
 
 describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => {
   let session: Session | undefined;
-  let scratch: string | undefined;
 
   before(async () => {
-    scratch = mkdtempSync(join(tmpdir(), 'weight-lens-e2e-files-'));
-    writeFileSync(join(scratch, 'notes.txt'), 'Checkpoints for the Weight Lens end-to-end test.\n');
     session = await Session.start({
       name: 'inspector',
       files: [
         { from: good.path, to: goodName },
         { from: hostile.path, to: brokenName },
-        { from: join(scratch, 'notes.txt'), to: 'notes.txt' },
+        { to: 'notes.txt', content: 'Checkpoints for the Weight Lens end-to-end test.\n' },
       ],
     });
   }, { timeout: 240_000 });
@@ -57,7 +52,6 @@ describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => {
       session.keepLogs('inspector');
       await session.close();
     }
-    if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
   });
 
   /** Runs a step; on failure, saves a failure screenshot and attaches code-server/extension-host/console tails. */
@@ -91,7 +85,7 @@ describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => {
       assert.equal(notFound, 0, 'VS Code reported a Weight Lens command as not found');
       await s.page.keyboard.press('Escape');
       // Hide the panel again so the Inspector screenshots get the whole editor area.
-      await s.runCommand('View: Close Panel');
+      await s.runCommand('View: Hide Panel');
     });
   });
 

@@ -40,9 +40,14 @@ export interface PlotTrace {
 /** At most this many series are plotted at once (more selected rows are listed as left out). */
 export const MAX_SERIES = 12;
 
-/** True if `h` has at least one bin and consistent edges/counts lengths. */
+/** True if `h` has at least one non-empty bin, finite edges, and consistent edges/counts lengths. */
 export function isPlottable(h: HistogramDto): boolean {
-  return h.counts.length > 0 && h.edges.length === h.counts.length + 1 && h.edges.every((e) => Number.isFinite(e));
+  return (
+    h.counts.length > 0 &&
+    h.edges.length === h.counts.length + 1 &&
+    h.edges.every((e) => Number.isFinite(e)) &&
+    h.counts.some((c) => c > 0)
+  );
 }
 
 /** Width of one bin of `h` (bins are equal-width); a degenerate range gets a small positive width for display. */

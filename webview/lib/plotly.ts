@@ -104,7 +104,7 @@ export function histogramLayout(theme: ThemeColors, opts: { logY: boolean; xTitl
     font: { family: theme.fontFamily, size: Math.max(10, theme.fontSize - 1), color: theme.foreground },
     margin: { l: 56, r: 16, t: 8, b: 40 },
     xaxis: axis(opts.xTitle),
-    yaxis: { ...axis(opts.yTitle), type: opts.logY ? 'log' : 'linear' },
+    yaxis: { ...axis(opts.yTitle), type: opts.logY ? 'log' : 'linear', exponentformat: 'SI' },
     barmode: 'overlay',
     bargap: 0,
     showlegend: true,

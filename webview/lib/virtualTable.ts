@@ -28,6 +28,7 @@ const DEFAULT_ROW_HEIGHT = 24;
 
 /** A virtualised, sortable table over a caller-owned list of row indices. */
 export class VirtualTable {
+  /** The `<table data-testid="tensor-table">` element, appended to the container. */
   readonly table: HTMLTableElement;
   private readonly tbody: HTMLTableSectionElement;
   private readonly headerCells = new Map<ColumnId, HTMLTableCellElement>();

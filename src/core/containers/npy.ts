@@ -135,11 +135,16 @@ export function parseNpyHeader(bytes: Uint8Array, name: string): NpyHeader {
   };
 }
 
-interface DescrInfo {
-  dtype: DType | undefined;
-  itemBytes: number;
-  littleEndian: boolean;
-  reason?: string;
+/** What a NumPy type string means for decoding. */
+export interface DescrInfo {
+  /** The decodable element type, or undefined (then `reason` says why). */
+  readonly dtype: DType | undefined;
+  /** Bytes per element as declared (0 when unknown, e.g. object arrays). */
+  readonly itemBytes: number;
+  /** False for big-endian (`>`) multi-byte types. */
+  readonly littleEndian: boolean;
+  /** Why the type is not decoded, when `dtype` is undefined. */
+  readonly reason?: string;
 }
 
 /** Maps a NumPy type string (`<f4`, `>i8`, `|b1`, `<c8`, `|O`, …) to a `DType`, or says why it cannot. */
@@ -170,8 +175,9 @@ function latin1(bytes: Uint8Array): string {
 }
 
 /**
- * Converts a chunk of Fortran-order (column-major) element indices to row-major order: returns, for a whole array of
- * `shape` whose bytes are `data` (column-major), the same elements laid out row-major. `itemBytes` per element.
+ * Reorders a whole array stored in Fortran (column-major) order into row-major order. `data` holds all
+ * `product(shape)` elements of `itemBytes` bytes each; returns a new buffer of the same length (or `data` itself when
+ * the order makes no difference: rank ≤ 1 or at most one element).
  */
 export function fortranToRowMajor(data: Uint8Array, shape: readonly number[], itemBytes: number): Uint8Array {
   const rank = shape.length;

@@ -179,6 +179,11 @@ class Cursor {
     return this.source.size - this.pos;
   }
 
+  /** The file name, for messages. */
+  get name(): string {
+    return this.source.name;
+  }
+
   /** Makes `n` bytes at `pos` available, or throws a truncation error naming `what`. */
   private async need(n: number, what: string): Promise<number> {
     if (n > this.remaining) {
@@ -231,7 +236,7 @@ class Cursor {
     const length = await this.u64(`the length of ${what}`);
     if (length > this.remaining) {
       throw new CheckpointFormatError(
-        `${this.source.name} is corrupt: ${what} at offset ${start} claims ${Number.isFinite(length) ? formatBytes(length) : 'over 2^53 bytes'}, beyond the ${formatBytes(this.remaining)} left in the file.`,
+        `${this.source.name} is truncated or corrupt: ${what} at offset ${start} claims ${Number.isFinite(length) ? formatBytes(length) : 'over 2^53 bytes'}, beyond the ${formatBytes(this.remaining)} left in the file.`,
       );
     }
     const kept = Math.min(length, keep);
@@ -272,7 +277,7 @@ async function readScalar(cursor: Cursor, type: number, what: string): Promise<M
       return (await cursor.u8(what)) !== 0;
     default: {
       const size = VALUE_TYPE_BYTES[type];
-      if (size === undefined) throw new CheckpointFormatError(`${what} has unknown GGUF value type ${type}.`);
+      if (size === undefined) throw new CheckpointFormatError(`${what} in ${cursor.name} has unknown GGUF value type ${type}.`);
       const b = await cursor.bytes(size, what);
       const view = new DataView(b.buffer, b.byteOffset, size);
       switch (type) {
@@ -298,14 +303,14 @@ function bigToValue(value: bigint): MetadataValue {
 /** Reads one metadata value of `type`; arrays are summarised as `array[u32; 32000]` (short ones with their items). */
 async function readValue(cursor: Cursor, type: number, what: string, depth: number): Promise<MetadataValue> {
   if (type !== 9) return readScalar(cursor, type, what);
-  if (depth > 8) throw new CheckpointFormatError(`${what} nests GGUF arrays more than 8 deep.`);
+  if (depth > 8) throw new CheckpointFormatError(`${what} in ${cursor.name} nests GGUF arrays more than 8 deep.`);
   const itemType = await cursor.u32(`the item type of ${what}`);
   const count = await cursor.u64(`the length of ${what}`);
   const minItem = itemType === 8 ? 8 : itemType === 9 ? 12 : VALUE_TYPE_BYTES[itemType];
-  if (minItem === undefined) throw new CheckpointFormatError(`${what} is an array of unknown GGUF value type ${itemType}.`);
+  if (minItem === undefined) throw new CheckpointFormatError(`${what} in ${cursor.name} is an array of unknown GGUF value type ${itemType}.`);
   if (!Number.isSafeInteger(count) || count * minItem > cursor.remaining) {
     throw new CheckpointFormatError(
-      `${what} claims ${Number.isFinite(count) ? count : 'over 2^53'} items of ${typeName(itemType)}, more than the ${formatBytes(cursor.remaining)} left in the file can hold.`,
+      `${what} in ${cursor.name} claims ${Number.isFinite(count) ? count : 'over 2^53'} items of ${typeName(itemType)}, more than the ${formatBytes(cursor.remaining)} left in the file can hold.`,
     );
   }
   const summary = `array[${typeName(itemType)}; ${count}]`;
@@ -321,7 +326,7 @@ async function readValue(cursor: Cursor, type: number, what: string, depth: numb
   }
   const items: string[] = [];
   for (let i = 0; i < count; i++) {
-    const item = await readValue(cursor, itemType, `item ${i} of ${what}`, depth + 1);
+    const item = await readValue(cursor, itemType, what, depth + 1);
     if (i < INLINE_ARRAY_ITEMS && itemType === 8) items.push(JSON.stringify(String(item).slice(0, 64)));
   }
   return itemType === 8 ? `${summary} [${items.join(', ')}${count > INLINE_ARRAY_ITEMS ? ', …' : ''}]` : summary;
@@ -351,12 +356,12 @@ async function openGguf(source: ByteSource, context: OpenContext): Promise<Check
   const kvCount = await cursor.u64('the metadata count');
   if (!Number.isSafeInteger(tensorCount) || tensorCount > LIMITS.maxTensors || tensorCount * MIN_TENSOR_INFO_BYTES > cursor.remaining) {
     throw new CheckpointFormatError(
-      `${name} is corrupt: it claims ${Number.isFinite(tensorCount) ? tensorCount : 'over 2^53'} tensors, more than its ${formatBytes(source.size)} could describe (or the ${LIMITS.maxTensors} allowed).`,
+      `${name} is truncated or corrupt: it claims ${Number.isFinite(tensorCount) ? tensorCount : 'over 2^53'} tensors, more than its ${formatBytes(source.size)} could describe (or the ${LIMITS.maxTensors} allowed).`,
     );
   }
   if (!Number.isSafeInteger(kvCount) || kvCount > LIMITS.maxMetadataEntries || kvCount * MIN_KV_BYTES > cursor.remaining - tensorCount * MIN_TENSOR_INFO_BYTES) {
     throw new CheckpointFormatError(
-      `${name} is corrupt: it claims ${Number.isFinite(kvCount) ? kvCount : 'over 2^53'} metadata entries, more than its ${formatBytes(source.size)} could hold (or the ${LIMITS.maxMetadataEntries} allowed).`,
+      `${name} is truncated or corrupt: it claims ${Number.isFinite(kvCount) ? kvCount : 'over 2^53'} metadata entries, more than its ${formatBytes(source.size)} could hold (or the ${LIMITS.maxMetadataEntries} allowed).`,
     );
   }
 

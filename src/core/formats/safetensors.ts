@@ -216,15 +216,8 @@ async function openSharded(indexSource: ByteSource, context: OpenContext): Promi
   try {
     for (const shard of shardNames) {
       throwIfAborted(context.signal);
-      let source: ByteSource;
-      try {
-        source = await context.siblings.open(shard);
-      } catch (error) {
-        if (error instanceof CheckpointFormatError) {
-          throw new CheckpointFormatError(`safetensors shard ${JSON.stringify(shard)} named by ${name} is missing or unreadable (${error.message})`, { cause: error });
-        }
-        throw error;
-      }
+      // The opener's error names the shard and says whether it is missing or outside the folder.
+      const source = await context.siblings.open(shard);
       opened.push(source);
       shards.set(shard, { source, parsed: await parseSafetensors(source, context.signal) });
     }

@@ -219,12 +219,12 @@ async function openShard(context: OpenContext, where: string, path: string): Pro
 async function stringWeightBytes(source: ByteSource, offset: number, count: number, where: string, name: string): Promise<number> {
   if (count > MAX_STRING_ELEMENTS) throw new CheckpointFormatError(`${where}: string weight ${JSON.stringify(name)} has ${count} strings, more than the ${MAX_STRING_ELEMENTS} listed.`);
   let at = offset;
-  for (let i = 0; i < count; i++) {
-    if (at + 4 > source.size) break;
+  let read = 0;
+  for (; read < count && at + 4 <= source.size; read++) {
     const b = await source.read(at, 4);
     at += 4 + new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
   }
-  if (at > source.size || (count > 0 && at === offset)) {
+  if (read < count || at > source.size) {
     throw new CheckpointFormatError(`${where}: string weight ${JSON.stringify(name)} runs past the end of its shards (${formatBytes(source.size)}): a shard is truncated or missing.`);
   }
   return at - offset;

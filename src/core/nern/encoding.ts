@@ -118,8 +118,11 @@ export function encodeRows(
   const offsets = gridOffsets(layers);
   const width = encodingWidth(spec);
   const block = 2 * spec.levels;
+  const total = offsets[offsets.length - 1] ?? 0;
+  if (out.length < rows.length * width) throw new RangeError(`output holds ${out.length} values, ${rows.length * width} needed`);
   for (let i = 0; i < rows.length; i++) {
-    const row = rows[i] ?? 0;
+    const row = rows[i] ?? -1;
+    if (!(row >= 0 && row < total)) throw new RangeError(`grid row ${row} is outside the ${total} rows`);
     let lo = 0;
     let hi = layers.length - 1;
     while (lo < hi) {
@@ -128,7 +131,7 @@ export function encodeRows(
       else hi = mid - 1;
     }
     const shape = layers[lo];
-    if (shape === undefined) throw new RangeError(`grid row ${row} is outside the ${offsets.at(-1) ?? 0} rows`);
+    if (shape === undefined) throw new RangeError(`grid row ${row} has no layer`);
     const t = row - (offsets[lo] ?? 0);
     const f = Math.floor(t / shape.cin);
     const c = t - f * shape.cin;

@@ -111,6 +111,40 @@ export const denseRelu = tf.customGrad((x, w, b, save) => {
   };
 }) as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
 
+/**
+ * RMSE loss sqrt(Σ (m ⊙ (ŷ·s − t))² / count) with a hand-written gradient with respect to ŷ only: tfjs-core registers
+ * no gradients by itself (only the `@tensorflow/tfjs` union package does), so the loss must not rely on them.
+ * `pred` [B, k]; `target` [B, k]; `scale` [B, 1] or null (= 1); `mask` [B, k] 0/1 or null (= 1); `count` = number of
+ * represented entries (Σ mask), > 0.
+ */
+export function rmseLoss(
+  pred: tf.Tensor2D,
+  target: tf.Tensor2D,
+  scale: tf.Tensor2D | null,
+  mask: tf.Tensor2D | null,
+  count: number,
+): tf.Scalar {
+  const op = tf.customGrad((p, save) => {
+    const pt = p as tf.Tensor2D;
+    let diff = tf.sub(scale ? tf.mul(pt, scale) : pt, target);
+    if (mask) diff = tf.mul(diff, mask);
+    const loss = tf.sqrt(tf.div(tf.sum(tf.square(diff)), count)) as tf.Scalar;
+    // Everything the gradient reads is saved: tensors made inside a gradient's forward pass are freed before backward.
+    (save as tf.GradSaveFunc)(scale ? [diff, loss, scale] : [diff, loss]);
+    return {
+      value: loss,
+      gradFunc: (dy, saved) => {
+        const [d, l, s] = saved as [tf.Tensor2D, tf.Scalar, tf.Tensor2D | undefined];
+        // dL/dŷ = s·m·d / (count·L); d is already masked.
+        const denom = tf.maximum(tf.mul(l, count), 1e-30);
+        const g = tf.div(tf.mul(d, dy), denom);
+        return s ? tf.mul(g, s) : g;
+      },
+    };
+  });
+  return op(pred) as tf.Scalar;
+}
+
 let instanceCounter = 0;
 
 /** A predictor whose parameters live in tfjs variables (trainable). Call `dispose()` when done. */

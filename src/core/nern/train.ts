@@ -22,7 +22,7 @@ import {
 } from './layout';
 import { adamConfig, nernRangerConfig, NernOptimizer, type OptimizerConfig } from './optimizer';
 import type { PermutationKind } from './permutation';
-import { nernPredictorSpec, Predictor, predictorParameterCount, type PredictorWeights } from './predictor';
+import { nernPredictorSpec, Predictor, predictorParameterCount, rmseLoss, type PredictorWeights } from './predictor';
 import { Rng } from './rng';
 
 /** Options of a reconstruction run. Every field has a default (see `DEFAULT_TRAIN_OPTIONS`). */
@@ -322,9 +322,7 @@ export async function trainReconstruction(
         const scale = tf.gather(t.scales, ids);
         const mask = t.mask ? tf.gather(t.mask, ids) : null;
         const { value, grads } = tf.variableGrads(() => {
-          let diff = tf.sub(tf.mul(predictor.apply(x), scale), target);
-          if (mask) diff = tf.mul(diff, mask);
-          return tf.sqrt(tf.div(tf.sum(tf.square(diff)), represented)) as tf.Scalar;
+          return rmseLoss(predictor.apply(x), target, scale, mask, represented);
         }, predictor.variables);
         optimizer.step(names.map((n) => grads[n] as tf.Tensor));
         return value;

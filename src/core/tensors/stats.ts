@@ -135,7 +135,7 @@ export class HistogramAccumulator {
     for (let i = 0; i < n; i++) {
       const v = chunk[i] as number;
       if (!(v >= lo && v <= hi)) continue; // also skips NaN
-      let b = Math.floor((v - lo) * scale);
+      let b = ((v - lo) * scale) | 0; // v ∈ [lo, hi], so 0 ≤ b ≤ bins: safe as int32
       if (b > last) b = last;
       if (v < (edges[b] as number)) b--;
       else if (b !== last && v >= (edges[b + 1] as number)) b++;

@@ -44,7 +44,7 @@ async function allValues(checkpoint: Checkpoint, name: string, maxElements?: num
   return out;
 }
 
-test('reads every fixture in the manifest with the right names, dtypes, shapes and values', async () => {
+void test('reads every fixture in the manifest with the right names, dtypes, shapes and values', async () => {
   const manifest = JSON.parse(await readFile(join(FIXTURES, 'manifest.json'), 'utf8')) as { files: ManifestFile[] };
   assert.ok(manifest.files.length >= 20);
   for (const file of manifest.files) {
@@ -79,13 +79,13 @@ test('reads every fixture in the manifest with the right names, dtypes, shapes a
   }
 });
 
-test('compressed .npz members stream in bounded chunks and match the stored archive', async () => {
+void test('compressed .npz members stream in bounded chunks and match the stored archive', async () => {
   const stored = await openPath(join(FIXTURES, 'weights_stored.npz'));
   const compressed = await openPath(join(FIXTURES, 'weights_compressed.npz'));
   assert.equal(stored.description, 'NumPy .npz');
   assert.equal(compressed.description, 'NumPy .npz (compressed)');
   const large = compressed.tensors.find((t) => t.name === 'extra.large')!;
-  assert.ok(large.bytes < 300 * 257 * 4, 'bytes counts the compressed size');
+  assert.ok(large.bytes < 100 * 257 * 4, 'bytes counts the compressed size');
   assert.match(large.note ?? '', /deflated/);
   for (const name of ['extra.large', 'extra.fortran', 'extra.big_endian', '0.weight']) {
     assert.deepEqual(await allValues(compressed, name, 4096), await allValues(stored, name), name);
@@ -99,7 +99,7 @@ test('compressed .npz members stream in bounded chunks and match the stored arch
   await compressed.close();
 });
 
-test('Fortran-order arrays are returned in row-major order', async () => {
+void test('Fortran-order arrays are returned in row-major order', async () => {
   const checkpoint = await openPath(join(FIXTURES, 'fortran_order.npy'));
   assert.deepEqual(checkpoint.tensors[0]!.shape, [3, 4, 5]);
   assert.match(checkpoint.tensors[0]!.note ?? '', /Fortran/);
@@ -107,7 +107,7 @@ test('Fortran-order arrays are returned in row-major order', async () => {
   await checkpoint.close();
 });
 
-test('sniffs .npy by magic and .npz by its first member', async () => {
+void test('sniffs .npy by magic and .npz by its first member', async () => {
   const npy = await readFile(join(FIXTURES, 'f64.npy'));
   const npz = (await readFile(join(FIXTURES, 'weights_stored.npz'))).subarray(0, 65536);
   assert.equal(numpyFormat.sniff(npy, 'x.bin'), 1);
@@ -123,7 +123,7 @@ test('sniffs .npy by magic and .npz by its first member', async () => {
 });
 
 for (const folder of ['numpy', 'zip']) {
-  test(`every hostile ${folder} file fails with a clear CheckpointFormatError, quickly`, async () => {
+  void test(`every hostile ${folder} file fails with a clear CheckpointFormatError, quickly`, async () => {
     const dir = join(HOSTILE, folder);
     const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as { cases: { file: string; message: string }[] };
     assert.ok(manifest.cases.length >= 8);
@@ -132,7 +132,8 @@ for (const folder of ['numpy', 'zip']) {
       const before = process.memoryUsage().arrayBuffers;
       await assert.rejects(openPath(join(dir, c.file)), (error: unknown) => {
         assert.ok(error instanceof CheckpointFormatError, `${c.file}: ${String(error)}`);
-        assert.match(error.message, new RegExp(c.message), c.file);
+        // The file's own name must not be what satisfies the expected message.
+        assert.match(error.message.split(c.file).join('<file>'), new RegExp(c.message), c.file);
         return true;
       });
       assert.ok(Date.now() - started < 2000, `${c.file} took too long`);
@@ -179,7 +180,7 @@ function npy(descr: string, shape: string, data: Uint8Array): Uint8Array {
   return Buffer.concat([pre, Buffer.from(header, 'latin1'), data]);
 }
 
-test('a deflated member that inflates beyond its declared size is stopped at once', async () => {
+void test('a deflated member that inflates beyond its declared size is stopped at once', async () => {
   // The .npy header says 4 floats and the zip says 10,000 bytes, but the payload is 4 MB: the first inflated
   // chunk already overshoots the declared size, so even reading the header is refused.
   const payload = Buffer.concat([npy('<f4', '(4,)', new Uint8Array(16)), Buffer.alloc(4 * 1024 * 1024)]);
@@ -193,7 +194,7 @@ test('a deflated member that inflates beyond its declared size is stopped at onc
   await assert.rejects(numpyFormat.open(new MemoryByteSource(short, 'short.npz'), context('short.npz')), /truncated/);
 });
 
-test('unsupported dtypes and object arrays are listed but not decoded', async () => {
+void test('unsupported dtypes and object arrays are listed but not decoded', async () => {
   for (const [file, reason] of [['object_array.npy', /Python objects/], ['complex.npy', /complex/], ['strings.npy', /unicode strings/]] as const) {
     const checkpoint = await openPath(join(FIXTURES, file));
     const tensor = checkpoint.tensors[0]!;
@@ -203,7 +204,7 @@ test('unsupported dtypes and object arrays are listed but not decoded', async ()
   }
 });
 
-test('an empty zip or one without .npy members is not an .npz', async () => {
+void test('an empty zip or one without .npy members is not an .npz', async () => {
   const empty = Buffer.alloc(22);
   empty.writeUInt32LE(0x06054b50, 0);
   const checkpoint = await numpyFormat.open(new MemoryByteSource(empty, 'e.npz'), context('e.npz'));

@@ -1,0 +1,72 @@
+// `npm run test:e2e`: installs code-server on first use (cached in .cache/code-server/), builds and packages the
+// extension once, then runs test/e2e/**/*.test.ts one file at a time against that .vsix. Extra arguments after `--`
+// go to `node --test` (e.g. `-- --test-name-pattern=histogram`). Screenshots and logs land in test-results/.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ensureCodeServer } from './install-code-server.mjs';
+import { packageExtension } from '../package.mjs';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const dash = process.argv.indexOf('--');
+const extra = dash < 0 ? [] : process.argv.slice(dash + 1);
+/** Upper bound for the test run itself (code-server already installed). */
+const RUN_TIMEOUT_MS = 15 * 60 * 1000;
+
+function findTests(dir) {
+  let out = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out = out.concat(findTests(p));
+    else if (name.endsWith('.test.ts')) out.push(relative(root, p));
+  }
+  return out.sort();
+}
+
+const chromium = process.env.WEIGHT_LENS_CHROMIUM ?? '/usr/bin/chromium';
+if (!existsSync(chromium)) {
+  console.error(`e2e: no Chromium at ${chromium} (apt-get install chromium, or set WEIGHT_LENS_CHROMIUM)`);
+  process.exit(1);
+}
+
+const t0 = Date.now();
+let codeServer;
+try {
+  codeServer = await ensureCodeServer();
+} catch (e) {
+  console.error(`e2e: ${e instanceof Error ? e.message : e}`);
+  process.exit(1);
+}
+const t1 = Date.now();
+const out = join(root, 'test-results', 'e2e');
+mkdirSync(out, { recursive: true });
+let vsix;
+try {
+  vsix = await packageExtension({ out, quiet: true });
+} catch (e) {
+  console.error(`e2e: packaging failed: ${e instanceof Error ? e.message : e}`);
+  process.exit(1);
+}
+const t2 = Date.now();
+console.log(`e2e: code-server ready (${((t1 - t0) / 1000).toFixed(1)} s), packaged ${relative(root, vsix)} (${((t2 - t1) / 1000).toFixed(1)} s)`);
+
+const files = findTests(join(root, 'test', 'e2e'));
+const child = spawn(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...extra, ...files],
+  {
+    cwd: root,
+    stdio: 'inherit',
+    env: { ...process.env, WEIGHT_LENS_CODE_SERVER: codeServer, WEIGHT_LENS_VSIX: vsix, WEIGHT_LENS_CHROMIUM: chromium },
+  },
+);
+const timer = setTimeout(() => {
+  console.error(`e2e: the run exceeded ${RUN_TIMEOUT_MS / 60000} minutes; stopping it`);
+  child.kill('SIGTERM');
+}, RUN_TIMEOUT_MS);
+child.on('exit', (code, signal) => {
+  clearTimeout(timer);
+  console.log(`e2e: finished in ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshots in ${relative(root, join(root, 'test-results'))}/`);
+  process.exit(code ?? (signal ? 1 : 0));
+});
