@@ -16,6 +16,6 @@ function syntheticLayers(seed = 1): KernelLayer[] {
   await initBackend('wasm');
   const args = JSON.parse(process.argv[2] ?? '{}');
   const t0 = performance.now();
-  const r = await trainReconstruction(syntheticLayers(), { hidden: 24, steps: 150, batchSize: 64, lr: 5e-3, warmupSteps: 10, seed: 3, ...args });
+  const r = await trainReconstruction(syntheticLayers(), { hidden: 24, steps: 150, batchSize: 64, lr: 5e-3, warmupSteps: 10, seed: 3, ...args }, {onProgress: (p) => { if (args.verbose) console.log(p.step, p.loss, p.lr); }});
   console.log(JSON.stringify(args), (r.evaluation.rmse / r.evaluation.weightRms).toFixed(3), ((performance.now() - t0) / 1000).toFixed(1) + 's', r.guardEvents);
 })();

@@ -833,11 +833,14 @@ function wire(): void {
     post({ kind: 'inspector/command', command: 'weightLens.showLog' });
   });
 
-  // Theme changes: VS Code swaps the body class (vscode-light / vscode-dark / vscode-high-contrast…).
-  new MutationObserver(() => {
+  // Theme changes: VS Code swaps the body class (vscode-light / vscode-dark / vscode-high-contrast…) and rewrites
+  // the CSS variables in the <html> element's style.
+  const themeObserver = new MutationObserver(() => {
     theme = readTheme();
     schedulePlot();
-  }).observe(document.body, { attributes: true, attributeFilter: ['class', 'data-vscode-theme-kind', 'style'] });
+  });
+  themeObserver.observe(document.body, { attributes: true, attributeFilter: ['class', 'data-vscode-theme-kind'] });
+  themeObserver.observe(document.documentElement, { attributes: true, attributeFilter: ['style'] });
 
   // Keep the plot sized to its pane (the split handle and the editor both resize it).
   const plotDiv = byId('histogram');

@@ -106,7 +106,8 @@ async function tryTensorflow(deps: BackendDeps): Promise<Attempt> {
       continue;
     }
     try {
-      if (tf.findBackendFactory('tensorflow') === null) {
+      // Typed as always present, but returns null for an unregistered name.
+      if ((tf.findBackendFactory('tensorflow') as unknown) == null) {
         reasons.push(`${pkg} loaded but registered no 'tensorflow' backend`);
         continue;
       }

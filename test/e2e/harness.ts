@@ -329,9 +329,11 @@ export class Session {
     await this.page.locator('.statusbar').waitFor({ state: 'visible', timeout: TIMEOUTS.workbench });
     await this.page.locator('.explorer-folders-view, .explorer-viewlet').first().waitFor({ state: 'visible', timeout: TIMEOUTS.workbench });
     // The palette only knows extension commands once the remote extension host has scanned extensions.
-    await this.page.waitForFunction(() => !document.querySelector('.monaco-progress-container.active.infinite'), undefined, {
-      timeout: TIMEOUTS.workbench,
-    }).catch(() => undefined);
+    await this.page
+      .locator('.monaco-progress-container.active.infinite')
+      .first()
+      .waitFor({ state: 'hidden', timeout: TIMEOUTS.workbench })
+      .catch(() => undefined);
   }
 
   /**

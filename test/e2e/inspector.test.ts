@@ -33,7 +33,7 @@ const hostile = pickHostileCase();
 const goodName = basename(good.path);
 const brokenName = `broken-${basename(hostile.path)}`;
 
-describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => {
+void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => {
   let session: Session | undefined;
 
   before(async () => {
@@ -67,20 +67,16 @@ describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => {
     }
   }
 
-  test('the extension activates: "Weight Lens: Show Log" opens its output channel', { timeout: 90_000 }, async () => {
+  void test('the extension activates: "Weight Lens: Show Log" opens its output channel', { timeout: 90_000 }, async () => {
     await step('activate', async (s) => {
       await s.runCommand('Weight Lens: Show Log');
       const panel = s.page.locator('.part.panel');
       await panel.waitFor({ state: 'visible', timeout: 30_000 });
       // The Output view's channel picker shows the selected channel's name.
-      await s.page.waitForFunction(
-        () => [...document.querySelectorAll('.part.panel select')].some((el) => {
-          const select = el as HTMLSelectElement;
-          return select.selectedOptions[0]?.textContent?.includes('Weight Lens') === true;
-        }),
-        undefined,
-        { timeout: 30_000 },
-      );
+      await s.page
+        .locator('.part.panel select option:checked', { hasText: 'Weight Lens' })
+        .first()
+        .waitFor({ state: 'attached', timeout: 30_000 });
       const notFound = await s.page.locator('.notification-list-item-message', { hasText: "command 'weightLens" }).count();
       assert.equal(notFound, 0, 'VS Code reported a Weight Lens command as not found');
       await s.page.keyboard.press('Escape');
@@ -89,7 +85,7 @@ describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => {
     });
   });
 
-  test(`opening ${goodName} shows the Inspector with ${good.tensors} tensors`, { timeout: 120_000 }, async () => {
+  void test(`opening ${goodName} shows the Inspector with ${good.tensors} tensors`, { timeout: 120_000 }, async () => {
     await step('open', async (s) => {
       await s.openFile(goodName);
       const { frame, text } = await s.waitForTestId('tensor-count', { accept: (t) => t === String(good.tensors) });
@@ -104,7 +100,7 @@ describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => {
     });
   });
 
-  test('selecting a tensor row draws its histogram', { timeout: 90_000 }, async () => {
+  void test('selecting a tensor row draws its histogram', { timeout: 90_000 }, async () => {
     await step('histogram', async (s) => {
       const { frame } = await s.waitForTestId('tensor-table');
       const rows = frame.locator('[data-testid="tensor-row"]');
@@ -121,7 +117,7 @@ describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => {
     });
   });
 
-  test('a corrupt checkpoint shows a clear error banner', { timeout: 90_000 }, async () => {
+  void test('a corrupt checkpoint shows a clear error banner', { timeout: 90_000 }, async () => {
     await step('error', async (s) => {
       await s.openFile(brokenName);
       const { text } = await s.waitForTestId('error', { accept: (t) => t.length > 0 });

@@ -19,7 +19,7 @@ function entries(vsix: string): { names: Set<string>; manifest: Record<string, u
   return { names, manifest: JSON.parse(Buffer.from(raw).toString('utf8')) as Record<string, unknown> };
 }
 
-test('the .vsix contains the bundles, worker, wasm binaries and vendored webview libraries', { timeout: 300_000 }, () => {
+void test('the .vsix contains the bundles, worker, wasm binaries and vendored webview libraries', { timeout: 300_000 }, () => {
   const vsix = vsixUnderTest();
   const { names, manifest } = entries(vsix);
   const required = [
@@ -39,7 +39,7 @@ test('the .vsix contains the bundles, worker, wasm binaries and vendored webview
   assert.equal(manifest.version, version);
 });
 
-test('the .vsix ships no node_modules, sources, tests or source maps', { timeout: 300_000 }, () => {
+void test('the .vsix ships no node_modules, sources, tests or source maps', { timeout: 300_000 }, () => {
   const { names } = entries(vsixUnderTest());
   const forbidden = [...names].filter((n) =>
     /^extension\/(node_modules|src|test|scripts|bench|webview)\//.test(n) || n.endsWith('.map') || n.endsWith('.ts'),

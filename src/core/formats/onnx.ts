@@ -64,6 +64,8 @@ const MAX_ATTRIBUTES = 100_000;
 const MAX_EXTERNAL_ENTRIES = 1000;
 /** Most stored values of a sparse tensor that are densified (16 Mi). */
 const MAX_SPARSE_VALUES = 16 * 1024 * 1024;
+/** Most values held in memory across the whole model from typed fields and attributes (64 Mi = 512 MB as float64). */
+const MAX_MODEL_TYPED_VALUES = 64 * 1024 * 1024;
 /** Graph inputs/outputs described in metadata; the rest are counted. */
 const MAX_DESCRIBED_IO = 32;
 
@@ -189,6 +191,18 @@ interface Pending {
   build(finalName: string, note: string | undefined): Promise<TensorEntry>;
 }
 
+/** Values decoded into memory so far (typed fields, attribute lists), against MAX_MODEL_TYPED_VALUES. */
+interface TypedBudget {
+  values: number;
+}
+
+function spend(budget: TypedBudget, count: number, where: string): void {
+  budget.values += count;
+  if (budget.values > MAX_MODEL_TYPED_VALUES) {
+    throw new CheckpointFormatError(`${where} stores more than ${MAX_MODEL_TYPED_VALUES} values outside raw_data (in typed fields or attributes), over the in-memory limit.`);
+  }
+}
+
 /** Everything the scan accumulates besides tensors. */
 interface ScanState {
   readonly source: ByteSource;
@@ -201,6 +215,7 @@ interface ScanState {
   tensors: number;
   /** External data files opened so far, by location. */
   readonly externals: Map<string, ByteSource>;
+  readonly budget: TypedBudget;
 }
 
 function elide(value: string): string {
@@ -223,7 +238,7 @@ function readerString(r: ProtoReader, f: ProtoField, what: string): string {
 }
 
 /** Records a typed-value field of a TensorProto (packed payload or one unpacked value). */
-function addTypedField(info: TensorInfo, f: ProtoField, kind: 'float' | 'double' | VarintKind, where: string): void {
+function addTypedField(info: TensorInfo, f: ProtoField, kind: 'float' | 'double' | VarintKind, where: string, budget: TypedBudget): void {
   let parts = info.typed.get(f.field);
   if (parts === undefined) {
     parts = [];
@@ -240,6 +255,7 @@ function addTypedField(info: TensorInfo, f: ProtoField, kind: 'float' | 'double'
   else value = varintAs(f, kind, where);
   info.typedBytes += f.length;
   info.singles++;
+  spend(budget, 1, where);
   if (info.singles > MAX_TYPED_VALUES) {
     throw new CheckpointFormatError(`${where}: the tensor at byte ${info.at} has more than ${MAX_TYPED_VALUES} unpacked ${TYPED_FIELD_NAMES[f.field] ?? 'typed'} values, over the limit.`);
   }
@@ -249,7 +265,7 @@ function addTypedField(info: TensorInfo, f: ProtoField, kind: 'float' | 'double'
 }
 
 /** Scans a TensorProto's fields, recording where its data lies without reading it. */
-async function scanTensor(cur: ProtoCursor, where: string): Promise<TensorInfo> {
+async function scanTensor(cur: ProtoCursor, where: string, budget: TypedBudget): Promise<TensorInfo> {
   const info: TensorInfo = {
     name: '', dims: [], dataType: 0, typed: new Map(), typedBytes: 0, singles: 0, stringCount: 0, location: 0,
     external: new Map(), segmented: false, at: cur.start,
@@ -277,19 +293,19 @@ async function scanTensor(cur: ProtoCursor, where: string): Promise<TensorInfo> 
         info.segmented = true;
         break;
       case T_FLOAT:
-        addTypedField(info, f, 'float', where);
+        addTypedField(info, f, 'float', where, budget);
         break;
       case T_DOUBLE:
-        addTypedField(info, f, 'double', where);
+        addTypedField(info, f, 'double', where, budget);
         break;
       case T_INT32:
-        addTypedField(info, f, 'int32', where);
+        addTypedField(info, f, 'int32', where, budget);
         break;
       case T_INT64:
-        addTypedField(info, f, 'int64', where);
+        addTypedField(info, f, 'int64', where, budget);
         break;
       case T_UINT64:
-        addTypedField(info, f, 'uint64', where);
+        addTypedField(info, f, 'uint64', where, budget);
         break;
       case T_STRING:
         expectWire(f, WIRE_LEN, where);
@@ -392,8 +408,7 @@ function rawEntry(
   if (t?.dtype !== undefined) return rawTensor({ name, dtype: t.dtype, shape, source, offset, ...(note !== undefined ? { note } : {}) });
   if (t?.table !== undefined) return lookupTensor(name, label, shape, source, offset, t.bits, t.table, note);
   const reason = t === undefined ? `ONNX data type ${dataType} is unknown.` : `ONNX ${t.onnxName} values are not numeric weights Weight Lens decodes.`;
-  const entry = undecodedTensor(name, label, shape, byteLength, reason);
-  return note !== undefined ? { ...entry, note } : entry;
+  return undecodedWithNote(name, label, shape, byteLength, reason, note);
 }
 
 /** Bytes `params` elements of `t` occupy as raw data. */
@@ -436,13 +451,16 @@ async function decodeTyped(state: ScanState, parts: readonly TypedPart[], kind: 
       continue;
     }
     const bytes = await state.source.read(part.offset, part.length);
+    let n: number;
     if (kind === 'float' || kind === 'double') {
       const size = kind === 'float' ? 4 : 8;
       if (bytes.length % size !== 0) throw new CheckpointFormatError(`${where}: tensor ${JSON.stringify(name)} has packed ${kind} values of ${bytes.length} bytes, not a whole number of values.`);
-      count += bytes.length / size;
+      n = bytes.length / size;
     } else {
-      count += countPackedVarints(bytes, where);
+      n = countPackedVarints(bytes, where);
     }
+    spend(state.budget, n, where);
+    count += n;
     chunks.push(bytes);
   }
   if (expected !== undefined && count !== expected) {
@@ -497,9 +515,7 @@ async function buildTensor(state: ScanState, info: TensorInfo, name: string, not
 
   if (t === undefined) {
     const bytes = info.raw?.length ?? info.typedBytes;
-    const entry = undecodedTensor(name, label, shape, bytes, info.dataType === 0 ? 'the tensor has no data_type.' : `ONNX data type ${info.dataType} is unknown.`);
-    const n = noteText();
-    return n !== undefined ? { ...entry, note: n } : entry;
+    return undecodedWithNote(name, label, shape, bytes, info.dataType === 0 ? 'the tensor has no data_type.' : `ONNX data type ${info.dataType} is unknown.`, noteText());
   }
   const need = rawBytesNeeded(t, params);
 
@@ -542,9 +558,7 @@ async function buildTensor(state: ScanState, info: TensorInfo, name: string, not
     if (info.stringCount !== params) {
       throw new CheckpointFormatError(`${where}: tensor ${JSON.stringify(name)} has ${info.stringCount} strings but its shape needs ${params}.`);
     }
-    const entry = undecodedTensor(name, label, shape, info.typedBytes, 'ONNX STRING values are text, not weights.');
-    const n = noteText();
-    return n !== undefined ? { ...entry, note: n } : entry;
+    return undecodedWithNote(name, label, shape, info.typedBytes, 'ONNX STRING values are text, not weights.', noteText());
   }
 
   const present = [...info.typed.keys()];
@@ -647,13 +661,13 @@ function sparseTensor(name: string, shape: readonly number[], values: TensorEntr
 }
 
 /** Scans a SparseTensorProto (values, indices, dims). */
-async function scanSparse(cur: ProtoCursor, where: string): Promise<{ values: TensorInfo; indices: TensorInfo; dims: bigint[] }> {
+async function scanSparse(cur: ProtoCursor, where: string, budget: TypedBudget): Promise<{ values: TensorInfo; indices: TensorInfo; dims: bigint[] }> {
   let values: TensorInfo | undefined;
   let indices: TensorInfo | undefined;
   const dims: bigint[] = [];
   for (let f = await cur.next(); f !== undefined; f = await cur.next()) {
-    if (f.field === 1) values = await scanTensor(cur.child(f), where);
-    else if (f.field === 2) indices = await scanTensor(cur.child(f), where);
+    if (f.field === 1) values = await scanTensor(cur.child(f), where, budget);
+    else if (f.field === 2) indices = await scanTensor(cur.child(f), where, budget);
     else if (f.field === 3) {
       if (f.wireType === WIRE_LEN) dims.push(...decodePackedInt64s(await cur.payload(f, 'sparse dims', 10 * (LIMITS.maxRank + 1)), LIMITS.maxRank + 1, 'sparse dims', where));
       else dims.push(fieldInt64Big(f, where));
@@ -700,11 +714,12 @@ interface AttributeScan {
   stringBytes: number;
 }
 
-async function scanAttribute(cur: ProtoCursor, where: string): Promise<AttributeScan> {
+async function scanAttribute(cur: ProtoCursor, where: string, budget: TypedBudget): Promise<AttributeScan> {
   const scan: AttributeScan = { name: '', graphs: [], floats: [], ints: [], floatsBytes: 0, intsBytes: 0, strings: 0, stringBytes: 0 };
   let singles = 0;
   const single = (parts: TypedPart[], value: number): void => {
     if (++singles > MAX_TYPED_VALUES) throw new CheckpointFormatError(`${where}: the attribute at byte ${cur.start} has more than ${MAX_TYPED_VALUES} values.`);
+    spend(budget, 1, where);
     const last = parts[parts.length - 1];
     if (last !== undefined && 'values' in last) last.values.push(value);
     else parts.push({ values: [value] });
@@ -741,10 +756,10 @@ async function constantPending(
   state: ScanState, cur: ProtoCursor, attr: AttributeScan, name: string, path: string, origin: string,
 ): Promise<Pending | undefined> {
   if (attr.tensor !== undefined) {
-    const info = await scanTensor(cur.child(attr.tensor), state.where);
+    const info = await scanTensor(cur.child(attr.tensor), state.where, state.budget);
     return pendingTensor(state, info, name, path, origin);
   }
-  if (attr.sparse !== undefined) return pendingSparse(state, await scanSparse(cur.child(attr.sparse), state.where), name, path, origin);
+  if (attr.sparse !== undefined) return pendingSparse(state, await scanSparse(cur.child(attr.sparse), state.where, state.budget), name, path, origin);
   const memory = (dtype: DType, shape: number[], data: ValueChunk, bytes: number): Pending => ({
     name, path, origin, build: (finalName, note) => Promise.resolve(memoryTensor(finalName, dtype, shape, data, bytes, note)),
   });
@@ -797,7 +812,7 @@ async function scanNode(state: ScanState, cur: ProtoCursor, index: number, path:
   const subgraphs: Pending[] = [];
   for (const a of attributes) {
     const attrCur = cur.child(a);
-    const attr = await scanAttribute(attrCur, where);
+    const attr = await scanAttribute(attrCur, where, state.budget);
     if (isConstant) {
       const constName = output !== undefined && output !== '' ? output : `${label}.value`;
       const p = await constantPending(state, attrCur, attr, constName, path, `Constant node ${JSON.stringify(label)}`);
@@ -890,7 +905,7 @@ async function scanGraph(state: ScanState, cur: ProtoCursor, path: string): Prom
       case 2: name = await readString(cur, f, 'graph name'); break;
       case 5: {
         expectWire(f, WIRE_LEN, where);
-        const info = await scanTensor(cur.child(f), where);
+        const info = await scanTensor(cur.child(f), where, state.budget);
         const tensorName = info.name !== '' ? info.name : `initializer_${initializers.length}`;
         countTensor(state);
         if (main) initializerNames.add(tensorName);
@@ -901,7 +916,7 @@ async function scanGraph(state: ScanState, cur: ProtoCursor, path: string): Prom
       case 12: if (main && outputs.length <= MAX_DESCRIBED_IO) outputs.push(f); break;
       case 15: {
         expectWire(f, WIRE_LEN, where);
-        const scanned = await scanSparse(cur.child(f), where);
+        const scanned = await scanSparse(cur.child(f), where, state.budget);
         countTensor(state);
         const tensorName = scanned.values.name !== '' ? scanned.values.name : `sparse_initializer_${sparse.length}`;
         if (main) initializerNames.add(tensorName);
@@ -961,7 +976,7 @@ function parseOpset(r: ProtoReader): string {
 async function openOnnx(source: ByteSource, context: OpenContext): Promise<Checkpoint> {
   const where = source.name;
   const state: ScanState = {
-    source, where, context, ops: new Map(), nodes: 0, subgraphs: 0, constants: 0, tensors: 0, externals: new Map(),
+    source, where, context, ops: new Map(), nodes: 0, subgraphs: 0, constants: 0, tensors: 0, externals: new Map(), budget: { values: 0 },
   };
   try {
     if (source.size === 0) throw new CheckpointFormatError(`${where} is empty, not an ONNX model.`);

@@ -90,8 +90,7 @@ export const dense = tf.customGrad((x, w, b, save) => {
     value: tf.add(tf.matMul(xt, wt), bt),
     gradFunc: (dy, saved) => {
       const [sx, sw] = saved as [tf.Tensor2D, tf.Tensor2D];
-      const dy2 = dy as tf.Tensor2D;
-      return [tf.matMul(dy2, tf.transpose(sw)), tf.matMul(tf.transpose(sx), dy2), tf.sum(dy2, 0)];
+      return [tf.matMul(dy, tf.transpose(sw)), tf.matMul(tf.transpose(sx), dy), tf.sum(dy, 0)];
     },
   };
 }) as (x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D) => tf.Tensor2D;
@@ -105,7 +104,7 @@ export const denseRelu = tf.customGrad((x, w, b, save) => {
     value: y,
     gradFunc: (dy, saved) => {
       const [sx, sw, sy] = saved as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
-      const dz = tf.mul(dy, tf.step(sy)) as tf.Tensor2D;
+      const dz = tf.mul<tf.Tensor2D>(dy, tf.step(sy));
       return [tf.matMul(dz, tf.transpose(sw)), tf.matMul(tf.transpose(sx), dz), tf.sum(dz, 0)];
     },
   };
@@ -205,9 +204,9 @@ export class Predictor {
       const last = v.length / 2 - 1;
       let h = x;
       for (let i = 0; i < last; i++) {
-        h = tf.fused.matMul({ a: h, b: v[2 * i] as tf.Tensor2D, bias: v[2 * i + 1] as tf.Tensor1D, activation: 'relu' }) as tf.Tensor2D;
+        h = tf.fused.matMul({ a: h, b: v[2 * i] as tf.Tensor2D, bias: v[2 * i + 1], activation: 'relu' }) as tf.Tensor2D;
       }
-      return tf.fused.matMul({ a: h, b: v[2 * last] as tf.Tensor2D, bias: v[2 * last + 1] as tf.Tensor1D }) as tf.Tensor2D;
+      return tf.fused.matMul({ a: h, b: v[2 * last] as tf.Tensor2D, bias: v[2 * last + 1] }) as tf.Tensor2D;
     });
   }
 

@@ -59,6 +59,8 @@ export interface TrainOptions {
   evalEvery: number;
   /** Detect collapse (constant output, non-finite loss), roll back and halve the learning rate. */
   collapseGuard: boolean;
+  /** Steps between collapse checks (the first check is at twice this); also the snapshot interval. */
+  guardEvery: number;
   /** Positional encoding. */
   encoding: EncodingSpec;
   /** Largest pre-computed encoding tensor in bytes; bigger grids are encoded per batch on the CPU. */
@@ -85,6 +87,7 @@ export const DEFAULT_TRAIN_OPTIONS: Readonly<TrainOptions> = Object.freeze({
   progressEvery: 10,
   evalEvery: 0,
   collapseGuard: true,
+  guardEvery: 100,
   encoding: NERN_ENCODING,
   maxEncodingBytes: 256 * 1024 * 1024,
 });
@@ -148,13 +151,14 @@ export interface TrainResult {
 /** Fills defaults. */
 export function resolveTrainOptions(options: Partial<TrainOptions> = {}): TrainOptions {
   const o: TrainOptions = { ...DEFAULT_TRAIN_OPTIONS, ...stripUndefined(options) };
-  const positiveInt = (key: 'hidden' | 'steps' | 'batchSize' | 'progressEvery'): void => {
+  const positiveInt = (key: 'hidden' | 'steps' | 'batchSize' | 'progressEvery' | 'guardEvery'): void => {
     if (!Number.isInteger(o[key]) || o[key] < 1) throw new RangeError(`${key} must be a positive integer, got ${String(o[key])}`);
   };
   positiveInt('hidden');
   positiveInt('steps');
   positiveInt('batchSize');
   positiveInt('progressEvery');
+  positiveInt('guardEvery');
   if (!Number.isInteger(o.evalEvery) || o.evalEvery < 0) throw new RangeError(`evalEvery must be ≥ 0, got ${o.evalEvery}`);
   if (!(o.uniformFraction >= 0 && o.uniformFraction <= 1)) throw new RangeError(`uniformFraction must be in [0, 1]`);
   return o;
@@ -245,8 +249,6 @@ function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-const GUARD_EVERY = 100;
-const GUARD_AFTER = 200;
 const GUARD_MAX_ROLLBACKS = 4;
 /** Output spread (std over probe rows) below this fraction of the targets' spread counts as collapsed. */
 const COLLAPSE_RATIO = 0.02;
@@ -333,8 +335,9 @@ export async function trainReconstruction(
       windowSteps++;
       const done = step + 1;
 
-      if (o.collapseGuard && (!Number.isFinite(loss) || (done % GUARD_EVERY === 0 && done >= GUARD_AFTER))) {
+      if (o.collapseGuard && (!Number.isFinite(loss) || (done % o.guardEvery === 0 && done >= 2 * o.guardEvery))) {
         const ratio = Number.isFinite(loss) ? spread(predictor.predict(probe.encodings)) / targetSpread : 0;
+        if (process.env.NERN_DEBUG) console.log(`guard step ${done} ratio ${ratio}`);
         if (!Number.isFinite(loss) || ratio < COLLAPSE_RATIO) {
           if (snapshot && rollbacks < GUARD_MAX_ROLLBACKS) {
             rollbacks++;
@@ -346,7 +349,9 @@ export async function trainReconstruction(
             guardEvents.push(`giving up at step ${done}: output collapsed and no healthy snapshot or rollbacks left`);
           }
         } else {
-          snapshot?.forEach((s) => s.dispose());
+          snapshot?.forEach((s) => {
+            s.dispose();
+          });
           snapshot = predictor.variables.map((v) => tf.keep(v.clone()));
         }
       }
@@ -385,7 +390,9 @@ export async function trainReconstruction(
       guardEvents,
     };
   } finally {
-    snapshot?.forEach((s) => s.dispose());
+    snapshot?.forEach((s) => {
+      s.dispose();
+    });
     optimizer.dispose();
     predictor.dispose();
     t.encodings?.dispose();

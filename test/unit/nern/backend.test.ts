@@ -25,27 +25,27 @@ function depsWith(modules: Record<string, () => unknown>, overrides: Partial<Bac
   };
 }
 
-test('wasm is found beside the sources or the bundle and starts without a fallback', async () => {
+void test('wasm is found beside the sources or the bundle and starts without a fallback', async () => {
   assert.ok(defaultWasmDir(), 'wasm binaries found');
   const choice = await initBackend('wasm');
   assert.deepEqual(choice, { name: 'wasm' });
   assert.equal(tf.getBackend(), 'wasm');
 });
 
-test('tensorflow preference without tfjs-node falls back to wasm and says why', async () => {
+void test('tensorflow preference without tfjs-node falls back to wasm and says why', async () => {
   const choice = await selectBackend('tensorflow', undefined, depsWith({}));
   assert.equal(choice.name, 'wasm');
   assert.match(choice.fallbackReason ?? '', /@tensorflow\/tfjs-node-gpu is not installed/);
   assert.match(choice.fallbackReason ?? '', /@tensorflow\/tfjs-node is not installed/);
 });
 
-test('webgpu preference without the webgpu package falls back to wasm', async () => {
+void test('webgpu preference without the webgpu package falls back to wasm', async () => {
   const choice = await selectBackend('webgpu', undefined, depsWith({}));
   assert.equal(choice.name, 'wasm');
   assert.match(choice.fallbackReason ?? '', /webgpu package is not installed/);
 });
 
-test('auto tries tensorflow and webgpu, picks wasm, and reports both reasons', async () => {
+void test('auto tries tensorflow and webgpu, picks wasm, and reports both reasons', async () => {
   const choice = await selectBackend('auto', undefined, depsWith({}));
   assert.equal(choice.name, 'wasm');
   assert.match(choice.fallbackReason ?? '', /native TensorFlow unavailable/);
@@ -55,7 +55,7 @@ test('auto tries tensorflow and webgpu, picks wasm, and reports both reasons', a
   assert.ok(real.fallbackReason);
 });
 
-test('auto skips a software WebGPU adapter; an explicit webgpu without the tfjs backend falls back', async () => {
+void test('auto skips a software WebGPU adapter; an explicit webgpu without the tfjs backend falls back', async () => {
   const fakeDawn = (description: string) => () => ({
     globals: {},
     create: () => ({ requestAdapter: () => Promise.resolve({ info: { vendor: 'mesa', description } }) }),
@@ -72,7 +72,7 @@ test('auto skips a software WebGPU adapter; an explicit webgpu without the tfjs 
   assert.match(noAdapter.fallbackReason ?? '', /no GPU adapter/);
 });
 
-test('a broken tfjs-node-gpu (missing CUDA) falls through to a working tfjs-node', async () => {
+void test('a broken tfjs-node-gpu (missing CUDA) falls through to a working tfjs-node', async () => {
   const choice = await selectBackend('tensorflow', undefined, depsWith({
     '@tensorflow/tfjs-node-gpu': () => {
       throw new Error('libcudart.so.11.0: cannot open shared object file');
@@ -90,7 +90,7 @@ test('a broken tfjs-node-gpu (missing CUDA) falls through to a working tfjs-node
   await initBackend('wasm');
 });
 
-test('wasm binaries missing → cpu; cpu asked → cpu with no reason; never throws for optional backends', async () => {
+void test('wasm binaries missing → cpu; cpu asked → cpu with no reason; never throws for optional backends', async () => {
   const noWasm = await selectBackend('wasm', undefined, depsWith({}, { wasmDir: () => undefined }));
   assert.equal(noWasm.name, 'cpu');
   assert.match(noWasm.fallbackReason ?? '', /wasm unavailable/);

@@ -11,13 +11,13 @@ function close(actual: ArrayLike<number>, expected: number[], tol: number, what:
   });
 }
 
-test('encoding width is 240 for base 0.76 and 40 levels', () => {
+void test('encoding width is 240 for base 0.76 and 40 levels', () => {
   assert.equal(encodingWidth(), 240);
   assert.equal(encodingWidth({ base: 0.5, levels: 10 }), 60);
   assert.deepEqual(NERN_ENCODING, { base: 0.76, levels: 40 });
 });
 
-test('NERN.md test vector p = (0/19, 1/16, 2/3)', () => {
+void test('NERN.md test vector p = (0/19, 1/16, 2/3)', () => {
   const e = encodePoint(0 / 19, 1 / 16, 2 / 3);
   assert.equal(e.length, 240);
   close(e.subarray(0, 4), [0, 1, 0, 1], 1e-6, 'e[0:4]');
@@ -31,7 +31,7 @@ test('NERN.md test vector p = (0/19, 1/16, 2/3)', () => {
   }
 });
 
-test('grid encoding: layer-major, filter-major rows with coordinates (l/L, f/Cout, c/Cin)', () => {
+void test('grid encoding: layer-major, filter-major rows with coordinates (l/L, f/Cout, c/Cin)', () => {
   const layers = [
     { cout: 2, cin: 3 },
     { cout: 4, cin: 1 },

@@ -28,7 +28,7 @@ function layerFromAngles(degrees: number[]): Float32Array {
 //   f0: 0°, 120°, 20°    f1: 90°, 100°, 200°    f2: 10°, 170°, 30°
 const ANGLES = [0, 120, 20, 90, 100, 200, 10, 170, 30];
 
-test('crossfilter: one chain over all kernels, by hand', () => {
+void test('crossfilter: one chain over all kernels, by hand', () => {
   // Start at k0 (0°). Unvisited angle differences decide each step (cosine falls with |Δθ| up to 180°):
   //   0° → k6 (10°, Δ10) → k2 (20°, Δ10) → k8 (30°, Δ10) → k3 (90°, Δ60; next best 100° Δ70)
   //   → k4 (100°, Δ10) → k1 (120°, Δ20) → k7 (170°, Δ50; 200° is Δ80) → k5 (200°, last).
@@ -37,7 +37,7 @@ test('crossfilter: one chain over all kernels, by hand', () => {
   assert.ok(isPermutation(perm, 9));
 });
 
-test('infilter: chains inside filters, then a chain over filters by summed per-position cosine, by hand', () => {
+void test('infilter: chains inside filters, then a chain over filters by summed per-position cosine, by hand', () => {
   // Inside each filter, from channel 0:
   //   f0: 0° → 20° (c2, cos 20° = 0.94 beats cos 120° = −0.5) → 120° (c1)   → channels [0, 2, 1]: 0°, 20°, 120°
   //   f1: 90° → 100° (c1, cos 10°) → 200° (c2)                              → channels [0, 1, 2]: 90°, 100°, 200°
@@ -49,7 +49,7 @@ test('infilter: chains inside filters, then a chain over filters by summed per-p
   assert.deepEqual(Array.from(perm), [0, 2, 1, 6, 8, 7, 3, 4, 5]);
 });
 
-test('zero-norm kernels: no NaN, zeros are visited together', () => {
+void test('zero-norm kernels: no NaN, zeros are visited together', () => {
   // k0 = 0°, k1 = 0, k2 = 30°, k3 = 0. From k0: cos(k2) = 0.87 > 0 = cos(zero) → k2; from k2 both zeros score 0 →
   // lowest index k1; from the zero k1 the other zero scores 1 → k3.
   const values = layerFromAngles([0, 0, 30, 0]);
@@ -60,7 +60,7 @@ test('zero-norm kernels: no NaN, zeros are visited together', () => {
   assert.ok(isPermutation(infilterPermutation(values, 2, 2), 4));
 });
 
-test('random layers give permutations; none is the identity; 1×1 kernels work', () => {
+void test('random layers give permutations; none is the identity; 1×1 kernels work', () => {
   const rng = new Rng(5);
   const values = rng.fillUniform(new Float32Array(64 * 32 * 9), 1);
   for (const kind of ['crossfilter', 'infilter', 'none'] as const) {
@@ -76,7 +76,7 @@ test('random layers give permutations; none is the identity; 1×1 kernels work',
   assert.equal(isPermutation([0, 0, 1], 3), false);
 });
 
-test('crossfilter on the largest ResNet-20 layer (4,096 kernels) is fast', () => {
+void test('crossfilter on the largest ResNet-20 layer (4,096 kernels) is fast', () => {
   const rng = new Rng(9);
   const values = rng.fillUniform(new Float32Array(64 * 64 * 9), 0.1);
   const start = performance.now();
