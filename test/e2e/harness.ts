@@ -179,12 +179,19 @@ export interface SessionOptions {
   settings?: Record<string, unknown>;
   /** Name used for the log file under test-results/e2e/. */
   name?: string;
+  /**
+   * Workbench URL payload entries, as @vscode/test-web passes them, e.g. `['extensionTestsPath', <path on the
+   * server>]` to have the remote extension host run an extension test suite. Paths become vscode-remote URIs.
+   */
+  payload?: [string, string][];
 }
 
 /** One running code-server + Chromium, with helpers to drive the workbench. */
 export class Session {
   /** Console and page errors of the workbench and its webviews, for diagnostics. */
   readonly consoleLines: string[] = [];
+  /** Called with every browser console message (type, text), including those the extension host forwards. */
+  readonly consoleListeners: ((type: string, text: string) => void)[] = [];
 
   private constructor(
     readonly page: Page,
@@ -285,7 +292,12 @@ export class Session {
     );
     closeSync(fd);
     if (server.pid !== undefined) liveGroups.add(server.pid);
-    const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(workspace)}`;
+    const authority = `127.0.0.1:${port}`;
+    let url = `http://${authority}/?folder=${encodeURIComponent(workspace)}`;
+    if (options.payload !== undefined && options.payload.length > 0) {
+      const payload = options.payload.map(([key, value]) => [key, value.startsWith('/') ? `vscode-remote://${authority}${value}` : value]);
+      url += `&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+    }
     let browser: Browser | undefined;
     try {
       await waitForHealthz(port, server, logFile);
@@ -309,6 +321,7 @@ export class Session {
       const session = new Session(page, browser, server, workspace, tmp, userDataDir, logFile, url);
       page.on('console', (m) => {
         if (m.type() === 'error' || m.type() === 'warning') session.consoleLines.push(`[${m.type()}] ${m.text()}`);
+        for (const listener of session.consoleListeners) listener(m.type(), m.text());
       });
       page.on('pageerror', (e) => session.consoleLines.push(`[pageerror] ${e.message}`));
       await page.goto(url, { timeout: TIMEOUTS.workbench });

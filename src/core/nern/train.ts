@@ -57,9 +57,9 @@ export interface TrainOptions {
   progressEvery: number;
   /** Steps between per-layer evaluations (all kernels predicted); 0 = only at the end. */
   evalEvery: number;
-  /** Detect collapse (constant output, non-finite loss), roll back and halve the learning rate. */
+  /** Detect collapse (constant output, non-finite loss), roll back to the last healthy weights and cut the learning rate 4×. */
   collapseGuard: boolean;
-  /** Steps between collapse checks (the first check is at twice this); also the snapshot interval. */
+  /** Steps between collapse checks; each healthy check also snapshots the weights to roll back to. */
   guardEvery: number;
   /** Positional encoding. */
   encoding: EncodingSpec;
@@ -250,8 +250,13 @@ function yieldToEventLoop(): Promise<void> {
 }
 
 const GUARD_MAX_ROLLBACKS = 4;
-/** Output spread (std over probe rows) below this fraction of the targets' spread counts as collapsed. */
-const COLLAPSE_RATIO = 0.02;
+/** Learning-rate factor applied at each rollback. */
+const GUARD_LR_FACTOR = 0.25;
+/**
+ * The output has collapsed when its spread (std over the probe rows) falls below this fraction of the untrained
+ * predictor's spread: dead ReLUs make the output constant (spread → 0), while a healthy run's spread grows.
+ */
+const COLLAPSE_FRACTION = 0.01;
 const FLUSH_EVERY = 500;
 const PROBE_ROWS = 2048;
 
@@ -300,11 +305,16 @@ export async function trainReconstruction(
     const batchEnc = precompute ? null : new Float32Array(batch * width);
     const probe = probeRows(grid, shapes, o.encoding, Math.min(PROBE_ROWS, grid.rows), probeRng);
     const targetSpread = spread(probe.targets);
+    const outputSpread = (): number => spread(predictor.predict(probe.encodings)) / targetSpread;
+    const initialSpread = outputSpread();
+    // The untrained predictor is the first healthy snapshot.
+    if (o.collapseGuard) snapshot = predictor.variables.map((v) => tf.keep(v.clone()));
     const names = predictor.variables.map((v) => v.name);
     let windowLoss = 0;
     let windowSteps = 0;
     let windowStart = performance.now();
     let rollbacks = 0;
+    let snapshotStep = 0;
     const loopStart = performance.now();
     const evaluate = (step: number): TrainEvaluation => {
       const predictions = predictAll(predictor, t, layout);
@@ -335,24 +345,24 @@ export async function trainReconstruction(
       windowSteps++;
       const done = step + 1;
 
-      if (o.collapseGuard && (!Number.isFinite(loss) || (done % o.guardEvery === 0 && done >= 2 * o.guardEvery))) {
-        const ratio = Number.isFinite(loss) ? spread(predictor.predict(probe.encodings)) / targetSpread : 0;
-        if (process.env.NERN_DEBUG) console.log(`guard step ${done} ratio ${ratio}`);
-        if (!Number.isFinite(loss) || ratio < COLLAPSE_RATIO) {
+      if (o.collapseGuard && (!Number.isFinite(loss) || done % o.guardEvery === 0)) {
+        const ratio = Number.isFinite(loss) ? outputSpread() : 0;
+        if (!Number.isFinite(loss) || !(ratio >= COLLAPSE_FRACTION * initialSpread)) {
           if (snapshot && rollbacks < GUARD_MAX_ROLLBACKS) {
             rollbacks++;
             restore(predictor, snapshot);
             optimizer.reset();
-            optimizer.lrScale *= 0.5;
-            guardEvents.push(`step ${done}: ${Number.isFinite(loss) ? `output collapsed (spread ${ratio.toExponential(2)} of the weights')` : 'loss is not finite'}; rolled back and halved the learning rate to ${optimizer.nextLr.toExponential(2)}`);
+            optimizer.lrScale *= GUARD_LR_FACTOR;
+            guardEvents.push(`step ${done}: ${Number.isFinite(loss) ? `output collapsed (spread ${ratio.toExponential(2)} of the weights', ${initialSpread.toExponential(2)} at the start)` : 'loss is not finite'}; rolled back to step ${snapshotStep} and cut the learning rate to ${optimizer.nextLr.toExponential(2)}`);
           } else if (guardEvents.length === 0 || !(guardEvents.at(-1) ?? '').startsWith('giving up')) {
-            guardEvents.push(`giving up at step ${done}: output collapsed and no healthy snapshot or rollbacks left`);
+            guardEvents.push(`giving up at step ${done}: the output collapsed again after ${rollbacks} rollbacks`);
           }
         } else {
           snapshot?.forEach((s) => {
             s.dispose();
           });
           snapshot = predictor.variables.map((v) => tf.keep(v.clone()));
+          snapshotStep = done;
         }
       }
       if (done % FLUSH_EVERY === 0) optimizer.flushDenormals();

@@ -175,8 +175,16 @@ class CountingSource implements ByteSource {
 
 void test('the cursor scans headers without reading large payloads', async () => {
   const blob = new Uint8Array(3 * 1024 * 1024).fill(7);
-  const inner = bytes(vfield(1, 5), lfield(9, blob), vfield(2, 6));
-  const msg = bytes(lfield(1, [0x61]), lfield(7, inner), vfield(3, 99));
+  const blobField = Uint8Array.from([...tag(9, 2), ...varint(blob.length)]);
+  const innerHead = bytes(vfield(1, 5));
+  const innerTail = bytes(vfield(2, 6));
+  const innerLength = innerHead.length + blobField.length + blob.length + innerTail.length;
+  const parts = [bytes(lfield(1, [0x61])), Uint8Array.from([...tag(7, 2), ...varint(innerLength)]), innerHead, blobField, blob, innerTail, bytes(vfield(3, 99))];
+  const msg = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  parts.reduce((at, p) => {
+    msg.set(p, at);
+    return at + p.length;
+  }, 0);
   const source = new CountingSource(new MemoryByteSource(msg, 'big.bin'));
   const cur = ProtoCursor.over(source);
   const seen: number[] = [];

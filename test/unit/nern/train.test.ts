@@ -167,3 +167,13 @@ void test('batch sampler: uniform batches have no repeats; norm-weighted batches
   weighted.next(out);
   assert.ok(out.every((i) => i >= 50), 'zero-norm kernels are never drawn by norm');
 });
+
+void test('collapse guard: a learning rate that kills every ReLU is rolled back and cut', async () => {
+  const layers = syntheticLayers(5);
+  const r = await trainReconstruction(layers, { ...SMALL, lr: 1, steps: 30, guardEvery: 10 });
+  assert.ok(r.guardEvents.length > 0, 'guard acted');
+  assert.match(r.guardEvents[0]!, /step 10: output collapsed .* rolled back to step 0 and cut the learning rate to 2\.50e-1/);
+  assert.ok(Number.isFinite(r.evaluation.rmse));
+  const off = await trainReconstruction(layers, { ...SMALL, lr: 1, steps: 30, guardEvery: 10, collapseGuard: false });
+  assert.deepEqual(off.guardEvents, []);
+});
