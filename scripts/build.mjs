@@ -18,13 +18,16 @@ const nodeCommon = {
   target: 'node20',
   sourcemap: true,
   logLevel: 'warning',
-  external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu'],
+  external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu', '@tensorflow/tfjs-backend-webgpu'],
+  // h5wasm's Node build locates its wasm through import.meta.url, which CommonJS bundles lack: give it the bundle's URL.
+  define: { 'import.meta.url': '__import_meta_url' },
+  banner: { js: 'const __import_meta_url = require("url").pathToFileURL(__filename).href;' },
 };
 
 const nodeEntries = [
   { entryPoints: [join(root, 'src/extension/extension.ts')], outfile: join(dist, 'extension.js') },
   { entryPoints: [join(root, 'src/worker/worker.ts')], outfile: join(dist, 'worker.js') },
-  { entryPoints: [join(root, 'src/cli/main.ts')], outfile: join(dist, 'cli.js'), banner: { js: '#!/usr/bin/env node' } },
+  { entryPoints: [join(root, 'src/cli/main.ts')], outfile: join(dist, 'cli.js'), banner: { js: '#!/usr/bin/env node\nconst __import_meta_url = require("url").pathToFileURL(__filename).href;' } },
 ].filter((e) => existsSync(e.entryPoints[0]));
 
 const webviewEntries = ['inspector', 'reconstruction', 'budget', 'distillation']

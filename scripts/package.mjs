@@ -6,7 +6,7 @@
 // opened and checked for the files the extension loads at run time (REQUIRED_ENTRIES); a missing one fails the build.
 // Prints the .vsix path on the last line of stdout. Importable: `packageExtension()`, `vsixEntries()`.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -86,6 +86,7 @@ export async function packageExtension({ out, build: doBuild = true, quiet = fal
   let target = resolve(out ?? root);
   if (existsSync(target) && statSync(target).isDirectory()) target = join(target, fileName);
   else if (!target.endsWith('.vsix')) target = join(target, fileName);
+  mkdirSync(dirname(target), { recursive: true });
 
   const stage = mkdtempSync(join(tmpdir(), 'weight-lens-vsix-'));
   try {

@@ -101,6 +101,10 @@ try {
   }
   process.exit(code);
 } catch (e) {
-  console.error(`test:electron: ${e instanceof Error ? e.message : e}`);
+  const message = e instanceof Error ? e.message : String(e);
+  console.error(`test:electron: ${message}`);
+  if (/ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|getaddrinfo/.test(message)) {
+    console.error('test:electron: VS Code could not be downloaded from this machine; `npm run test:e2e` runs the same suite in code-server.');
+  }
   process.exit(1);
 }

@@ -180,10 +180,12 @@ export interface SessionOptions {
   /** Name used for the log file under test-results/e2e/. */
   name?: string;
   /**
-   * Workbench URL payload entries, as @vscode/test-web passes them, e.g. `['extensionTestsPath', <path on the
-   * server>]` to have the remote extension host run an extension test suite. Paths become vscode-remote URIs.
+   * Workbench URL payload entries, as @vscode/test-web passes them; absolute paths become vscode-remote URIs. For
+   * example `[['extensionDevelopmentPath', extensionDir], ['extensionTestsPath', suite]]` has the remote extension
+   * host run an extension test suite (test/vscode-suite) against the installed extension, then exit. Receives the
+   * folder the .vsix was installed into.
    */
-  payload?: [string, string][];
+  payload?: (installed: { extensionDir: string; workspace: string }) => [string, string][];
 }
 
 /** One running code-server + Chromium, with helpers to drive the workbench. */
@@ -274,6 +276,19 @@ export class Session {
     }
 
     const port = await freePort();
+    const authority = `127.0.0.1:${port}`;
+    let url = `http://${authority}/?folder=${encodeURIComponent(workspace)}`;
+    if (options.payload !== undefined) {
+      const prefix = `${id}-${version}`.toLowerCase();
+      const installedDir = readdirSync(extensionsDir).find((n) => n.toLowerCase().startsWith(prefix));
+      if (installedDir === undefined) {
+        rmSync(tmp, { recursive: true, force: true });
+        throw new Error(`no ${prefix}* folder in ${extensionsDir}`);
+      }
+      const entries = options.payload({ extensionDir: join(extensionsDir, installedDir), workspace });
+      const payload = entries.map(([key, value]) => [key, value.startsWith('/') ? `vscode-remote://${authority}${value}` : value]);
+      url += `&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+    }
     const logFile = join(RESULTS, 'e2e', `code-server-${options.name ?? 'session'}.log`);
     const fd = openSync(logFile, 'w');
     const server = spawn(
@@ -292,12 +307,6 @@ export class Session {
     );
     closeSync(fd);
     if (server.pid !== undefined) liveGroups.add(server.pid);
-    const authority = `127.0.0.1:${port}`;
-    let url = `http://${authority}/?folder=${encodeURIComponent(workspace)}`;
-    if (options.payload !== undefined && options.payload.length > 0) {
-      const payload = options.payload.map(([key, value]) => [key, value.startsWith('/') ? `vscode-remote://${authority}${value}` : value]);
-      url += `&payload=${encodeURIComponent(JSON.stringify(payload))}`;
-    }
     let browser: Browser | undefined;
     try {
       await waitForHealthz(port, server, logFile);
@@ -305,6 +314,13 @@ export class Session {
         executablePath: CHROMIUM,
         headless: true,
         timeout: 60_000,
+        // Chromium writes crash reports and dconf state under XDG folders: keep them in the session's temp folder.
+        env: {
+          ...process.env,
+          XDG_CONFIG_HOME: join(tmp, 'xdg-config'),
+          XDG_CACHE_HOME: join(tmp, 'xdg-cache'),
+          XDG_DATA_HOME: join(tmp, 'xdg-data'),
+        },
         args: [
           '--no-sandbox',
           '--disable-gpu',

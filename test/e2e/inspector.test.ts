@@ -4,21 +4,27 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { basename } from 'node:path';
-import { goodFixtures, hostileCases } from '../helpers/fixtures';
+import { goodFixtures, hostileCases, type ManifestEntry, type ManifestFile } from '../helpers/fixtures';
 import { Session } from './harness';
 
-/** The good safetensors fixture to open: the one with the most tensors (a fuller screenshot), at most 200. */
+/** Floating-point dtypes: the weights a histogram is most telling for. */
+const FLOAT_DTYPES = new Set(['F64', 'F32', 'F16', 'BF16']);
+
+/**
+ * The good safetensors fixture to open: the most model-like one (most decodable floating-point tensors, at most 200
+ * tensors in all), which also makes the fullest README screenshot.
+ */
 function pickGoodFixture(): { path: string; tensors: number; histogramTensor: string | undefined } {
+  const floatWeights = (f: ManifestFile): ManifestEntry[] => f.entries.filter((e) => FLOAT_DTYPES.has(e.dtype) && e.sum !== undefined);
   const candidates = goodFixtures()
     .filter((f) => f.format === 'safetensors' && f.file.endsWith('.safetensors') && f.tensors <= 200)
-    .sort((a, b) => b.tensors - a.tensors);
+    .sort((a, b) => floatWeights(b).length - floatWeights(a).length);
   const chosen = candidates[0];
   if (chosen === undefined) throw new Error('no safetensors fixture in test/fixtures/*/manifest.json');
-  // A decodable tensor with the most elements draws the fullest histogram.
-  const decodable = chosen.entries
-    .filter((e) => e.sum !== undefined)
-    .sort((a, b) => b.shape.reduce((p, d) => p * d, 1) - a.shape.reduce((p, d) => p * d, 1));
-  return { path: chosen.path, tensors: chosen.tensors, histogramTensor: decodable[0]?.name };
+  // The floating-point tensor with the most elements draws the fullest histogram.
+  const size = (e: ManifestEntry): number => e.shape.reduce((p, d) => p * d, 1);
+  const largest = floatWeights(chosen).sort((a, b) => size(b) - size(a))[0];
+  return { path: chosen.path, tensors: chosen.tensors, histogramTensor: largest?.name };
 }
 
 /** A corrupt safetensors file from the hostile corpus, and the error its message must match. */
@@ -88,8 +94,10 @@ void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => 
   void test(`opening ${goodName} shows the Inspector with ${good.tensors} tensors`, { timeout: 120_000 }, async () => {
     await step('open', async (s) => {
       await s.openFile(goodName);
-      const { frame, text } = await s.waitForTestId('tensor-count', { accept: (t) => t === String(good.tensors) });
-      assert.equal(text, String(good.tensors));
+      // The count may be formatted with digit grouping ("1,234"): compare its digits.
+      const digits = (t: string): string => t.replace(/\D/g, '');
+      const { frame, text } = await s.waitForTestId('tensor-count', { accept: (t) => digits(t) === String(good.tensors) });
+      assert.equal(digits(text), String(good.tensors));
       await frame.locator('[data-testid="tensor-table"]').first().waitFor({ state: 'visible' });
       const rows = await frame.locator('[data-testid="tensor-row"]').count();
       assert.ok(rows >= 1, 'the tensor table has no rows');
@@ -105,15 +113,36 @@ void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => 
       const { frame } = await s.waitForTestId('tensor-table');
       const rows = frame.locator('[data-testid="tensor-row"]');
       const target = good.histogramTensor === undefined ? rows.first() : rows.filter({ hasText: good.histogramTensor }).first();
+      const histogram = frame.locator('[data-testid="histogram"]').first();
+      // The Inspector may already plot a tensor (the first row); remember that drawing to see it replaced.
+      const before = (await histogram.count()) > 0 ? await histogram.locator('.barlayer').first().innerHTML().catch(() => '') : '';
+      const isFirstRow = (await target.innerText()).trim() === (await rows.first().innerText()).trim();
       await target.scrollIntoViewIfNeeded();
       await target.click();
-      const histogram = frame.locator('[data-testid="histogram"]').first();
       await histogram.locator('.main-svg').first().waitFor({ state: 'attached', timeout: 30_000 });
+      if (before !== '' && !isFirstRow) {
+        const deadline = Date.now() + 30_000;
+        let now = before;
+        while (now === before && Date.now() < deadline) {
+          await s.page.waitForTimeout(200);
+          now = await histogram.locator('.barlayer').first().innerHTML().catch(() => before);
+        }
+        assert.notEqual(now, before, `selecting ${good.histogramTensor ?? 'a row'} did not redraw the histogram`);
+      }
       // plotly draws one <path> per bar inside the bar layer (or a filled trace for a histogram-like area plot).
       const marks = histogram.locator('.barlayer path, .scatterlayer path.js-fill, .scatterlayer path.js-line');
       await marks.first().waitFor({ state: 'attached', timeout: 30_000 });
       assert.ok((await marks.count()) > 0, 'the histogram has no bars');
       await s.screenshot('inspector-histogram');
+      // Switching the y axis between linear and log scale redraws the same histogram.
+      const toggle = frame.locator('[data-testid="yscale-toggle"]').first();
+      if (await toggle.isVisible()) {
+        await toggle.click();
+        await marks.first().waitFor({ state: 'attached', timeout: 30_000 });
+        assert.equal(await frame.locator('[data-testid="error"]').first().isVisible(), false, 'toggling the y scale raised an error');
+        await toggle.click();
+        await marks.first().waitFor({ state: 'attached', timeout: 30_000 });
+      }
     });
   });
 

@@ -1,7 +1,8 @@
 // In-VS-Code checks of the extension, run inside the extension host by @vscode/test-electron (scripts/test-electron.mjs
 // bundles this file and passes it as --extensionTestsPath). A minimal runner without Mocha: VS Code calls `run()`,
 // each check runs in order with a time limit, and `run()` rejects if any failed, which makes runTests exit non-zero.
-// The same behaviour is covered through the UI by test/e2e (code-server + Chromium) on machines without desktop VS Code.
+// test/e2e/vscode-suite.test.ts runs this same suite in code-server's extension host, so it is exercised on machines
+// without desktop VS Code too.
 import * as vscode from 'vscode';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -144,5 +145,7 @@ export async function run(): Promise<void> {
     }
   }
   console.log(`${checks.length - failures.length}/${checks.length} checks passed`);
+  // One machine-readable line for runners that only see the console (test/e2e/vscode-suite.test.ts).
+  console.log(`weight-lens-suite: passed=${checks.length - failures.length} failed=${failures.length}`);
   if (failures.length > 0) throw new Error(`${failures.length} check(s) failed:\n${failures.join('\n')}`);
 }

@@ -371,9 +371,6 @@ function rawUnicodeEscape(text: string): string {
   });
 }
 
-const MARK = Symbol('mark');
-type StackItem = PickleValue | typeof MARK;
-
 /**
  * Runs the pickle in `bytes` from `start` and returns the value at its STOP opcode. Never executes anything; throws
  * `CheckpointFormatError` naming any global outside the allowlist, any malformed or truncated opcode, and any
@@ -385,7 +382,7 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions, start = 0)
 
 class Machine {
   private pos = 0;
-  private stack: StackItem[] = [];
+  private stack: PickleValue[] = [];
   private readonly marks: number[] = [];
   private readonly memo: PickleValue[] = [];
   private readonly sparseMemo = new Map<number, PickleValue>();
@@ -466,25 +463,28 @@ class Machine {
 
   // ---- stack ----
 
-  private push(v: StackItem): void {
+  /** Stack index where the current marked run starts: values below it belong to an enclosing run. */
+  private base(): number {
+    return this.marks[this.marks.length - 1] ?? 0;
+  }
+  private push(v: PickleValue): void {
     if (this.stack.length >= MAX_STACK) this.fail(`has a pickle whose stack grows past ${MAX_STACK} entries; refusing it as hostile.`);
     this.stack.push(v);
   }
-  private popItem(): StackItem {
-    if (this.stack.length === 0) this.fail(`is corrupt: its pickle pops from an empty stack at offset ${this.pos - 1}.`);
-    const v = this.stack.pop();
+  private pop(): PickleValue {
+    const v = this.stack.length > this.base() ? this.stack.pop() : undefined;
     if (v === undefined) this.fail(`is corrupt: its pickle pops from an empty stack at offset ${this.pos - 1}.`);
     return v;
   }
-  private pop(): PickleValue {
-    const v = this.popItem();
-    if (v === MARK) this.fail(`is corrupt: its pickle uses a MARK as a value at offset ${this.pos - 1}.`);
+  private top(): PickleValue {
+    const v = this.stack.length > this.base() ? this.stack[this.stack.length - 1] : undefined;
+    if (v === undefined) this.fail(`is corrupt: its pickle reads an empty stack at offset ${this.pos - 1}.`);
     return v;
   }
-  private top(): PickleValue {
-    const v = this.stack[this.stack.length - 1];
-    if (v === undefined || v === MARK) this.fail(`is corrupt: its pickle reads an empty stack at offset ${this.pos - 1}.`);
-    return v;
+  /** POP: drops the top value, or the mark itself when nothing is above it (as Python does). */
+  private discard(): void {
+    if (this.marks.length > 0 && this.stack.length === this.base()) this.marks.pop();
+    else this.pop();
   }
   private pushMark(): void {
     if (this.marks.length >= LIMITS.maxNesting) {
@@ -496,14 +496,7 @@ class Machine {
   private popMark(): PickleValue[] {
     const at = this.marks.pop();
     if (at === undefined) this.fail(`is corrupt: its pickle closes a MARK that was never opened (offset ${this.pos - 1}).`);
-    const items = this.stack.slice(at);
-    this.stack.length = at;
-    const out: PickleValue[] = [];
-    for (const v of items) {
-      if (v === MARK) this.fail('is corrupt: a MARK was found inside a marked run.');
-      out.push(v);
-    }
-    return out;
+    return this.stack.splice(at);
   }
 
   // ---- memo ----
@@ -573,7 +566,7 @@ class Machine {
         case 0x2e: // STOP
           return { value: this.pop(), end: this.pos };
         case 0x28: this.pushMark(); break; // MARK
-        case 0x30: this.popItem(); break; // POP
+        case 0x30: this.discard(); break; // POP
         case 0x31: this.popMark(); break; // POP_MARK
         case 0x32: this.push(this.top()); break; // DUP
         case 0x4e: this.push(null); break; // NONE

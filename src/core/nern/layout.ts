@@ -80,26 +80,43 @@ export function rms(values: ArrayLike<number>): number {
 }
 
 /**
- * Builds the layout: validates the layers, computes each layer's permutation of `kind` from its kernels (1×1 layers
- * use their single weight per kernel), and the output scale (the layer's weight RMS for 'layer', else 1).
+ * Largest layer (in kernels) that gets an O(N²) crossfilter chain: 16,384² pair scores take about a second. Bigger
+ * layers (ResNet-18's 512×512 convs would take hours) use infilter, which costs C_out·C_in² + C_out²·C_in.
+ */
+export const MAX_CROSSFILTER_KERNELS = 16_384;
+
+/** The permutation actually used for a layer of C_out × C_in kernels when `kind` is asked for. */
+export function permutationKindFor(kind: PermutationKind, cout: number, cin: number): PermutationKind {
+  return kind === 'crossfilter' && cout * cin > MAX_CROSSFILTER_KERNELS ? 'infilter' : kind;
+}
+
+/** Permutation of one (validated) layer; 1×1 layers use their single weight per kernel. */
+export function layerPermutation(layer: KernelLayer, kind: PermutationKind): Int32Array {
+  const [cout = 0, cin = 0, k = 0] = layer.shape;
+  return computePermutation(permutationKindFor(kind, cout, cin), layer.values, cout, cin, k * k);
+}
+
+/**
+ * Builds the layout: validates the layers, computes each layer's permutation of `kind` (unless `permutations` are
+ * given, e.g. computed asynchronously by the caller), and the output scale (the layer's weight RMS for 'layer', else 1).
  */
 export function buildLayout(
   layers: readonly KernelLayer[],
   kind: PermutationKind,
   scaleMode: OutputScaleMode,
   encoding: EncodingSpec = NERN_ENCODING,
+  permutations?: Int32Array[],
 ): NernLayout {
   const described = validateLayers(layers);
-  const permutations = layers.map((layer, l) => {
-    const [cout, cin, k] = (described[l] as LayoutLayer).shape;
-    return computePermutation(kind, layer.values, cout, cin, k * k);
-  });
+  const perms = permutations ?? layers.map((layer) => layerPermutation(layer, kind));
   const outputScales = new Float32Array(layers.length);
   layers.forEach((layer, l) => {
     const r = scaleMode === 'layer' ? rms(layer.values) : 1;
     outputScales[l] = r > 0 ? r : 1;
   });
-  return { encoding: { ...encoding }, layers: described, permutations, outputScales };
+  const layout = { encoding: { ...encoding }, layers: described, permutations: perms, outputScales };
+  checkLayout(layout);
+  return layout;
 }
 
 /** Checks a layout's internal consistency (e.g. one read from an artifact); throws CheckpointFormatError. */

@@ -14,6 +14,8 @@ import {
   gridTargets,
   KERNEL_OUTPUTS,
   layerErrors,
+  layerPermutation,
+  validateLayers,
   type GridTargets,
   type KernelLayer,
   type LayerError,
@@ -275,8 +277,16 @@ export async function trainReconstruction(
   const o = resolveTrainOptions(options);
   const { signal } = hooks;
   if (signal?.aborted) throw new CancelledError();
+  validateLayers(layers);
   const permStart = performance.now();
-  const layout = buildLayout(layers, o.permutation, o.outputScale, o.encoding);
+  const permutations: Int32Array[] = [];
+  for (const layer of layers) {
+    // One layer at a time, yielding in between, so a cancel is seen during long permutation searches too.
+    await yieldToEventLoop();
+    if (signal?.aborted) throw new CancelledError();
+    permutations.push(layerPermutation(layer, o.permutation));
+  }
+  const layout = buildLayout(layers, o.permutation, o.outputScale, o.encoding, permutations);
   const permutationSeconds = (performance.now() - permStart) / 1000;
   const grid = gridTargets(layers, layout);
   const width = encodingWidth(o.encoding);

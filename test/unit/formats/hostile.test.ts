@@ -10,7 +10,7 @@ const cases = hostileCases();
 
 test('the hostile corpus covers every required kind of damage', () => {
   const groups = new Set(cases.map((c) => c.group));
-  for (const g of ['safetensors', 'pytorch', 'onnx', 'tfjs', 'gguf']) assert.ok(groups.has(g), `no hostile cases for ${g}`);
+  for (const g of ['safetensors', 'pytorch', 'onnx', 'tfjs', 'keras', 'numpy', 'gguf', 'zip']) assert.ok(groups.has(g), `no hostile cases for ${g}`);
   assert.ok(cases.length >= 15, `only ${cases.length} hostile cases`);
 });
 
