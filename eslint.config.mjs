@@ -18,7 +18,7 @@ const noNode = { group: ['node:*', 'fs', 'path', 'os', 'child_process', 'worker_
 const noWebview = { group: ['**/webview/**'], message: 'Webview code is bundled separately.' };
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'media/vendor/**', '.vscode-test/**', 'test-results/**', 'test/fixtures/**', '.cache/**', '*.vsix', 'scripts/**', 'bench/**/*.mjs', 'eslint.config.mjs'] },
+  { ignores: ['dist/**', 'node_modules/**', 'media/vendor/**', '.vscode-test/**', 'test-results/**', 'test/fixtures/**', '.cache/**', '*.vsix', 'scripts/**', 'bench/**/*.mjs', 'bench/**/*.cjs', 'eslint.config.mjs'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -38,7 +38,7 @@ function totalsLine(label: string, t: TotalsDto): string[] {
 
 function printReport(report: InspectReportDto): void {
   const out: string[] = [];
-  out.push(`${report.file}`);
+  out.push(report.file);
   out.push(`format: ${report.description}  ·  ${formatBytes(report.bytes)}  ·  ${formatCount(report.totals.tensors)} tensors  ·  ${formatCount(report.totals.params)} parameters`);
   out.push('');
   const rows = report.tensors.map((t) => {

@@ -105,9 +105,9 @@ export interface InspectOptions {
  */
 export async function inspectFile(path: string, options: InspectOptions = {}, observer: InspectObserver = {}): Promise<InspectReportDto> {
   const bins = options.bins ?? DEFAULT_HISTOGRAM_BINS;
-  const fileBytes = (await stat(path)).size;
   const checkpoint = await openCheckpoint(path, options.signal ? { signal: options.signal } : {});
   try {
+    const fileBytes = (await stat(path)).size;
     const header = checkpointHeader(checkpoint, path, fileBytes);
     observer.onHeader?.(header);
     const tensors: TensorReportDto[] = header.tensors.map((t) => ({ ...t }));

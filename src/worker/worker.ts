@@ -41,11 +41,7 @@ async function handle(request: WorkerRequest): Promise<void> {
   const controller = new AbortController();
   running.set(request.id, controller);
   try {
-    switch (request.kind) {
-      case 'inspect/open':
-        await runInspect(request, controller.signal);
-        break;
-    }
+    await runInspect(request, controller.signal);
   } catch (error) {
     const { reason, message } = failureOf(error);
     post({ kind: 'failed', id: request.id, reason, message });

@@ -7,9 +7,6 @@
 /** The input file is malformed, truncated, unsupported or hostile. `message` is one user-facing sentence. */
 export class CheckpointFormatError extends Error {
   override readonly name = 'CheckpointFormatError';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
 }
 
 /** A job was cancelled through its AbortSignal. */

@@ -99,7 +99,7 @@ export function decodeValues(dtype: DType, bytes: Uint8Array, littleEndian = tru
       const a = aligned(bytes, 2);
       const src = new Uint16Array(a.buffer, a.byteOffset, n);
       const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = F16_TABLE[src[i]!]!;
+      for (let i = 0; i < n; i++) out[i] = (F16_TABLE[src[i] as number] as number);
       return out;
     }
     case 'BF16': {
@@ -107,14 +107,14 @@ export function decodeValues(dtype: DType, bytes: Uint8Array, littleEndian = tru
       const src = new Uint16Array(a.buffer, a.byteOffset, n);
       const out = new Float32Array(n);
       const outBits = new Uint32Array(out.buffer);
-      for (let i = 0; i < n; i++) outBits[i] = src[i]! << 16;
+      for (let i = 0; i < n; i++) outBits[i] = (src[i] as number) << 16;
       return out;
     }
     case 'F8_E4M3':
     case 'F8_E5M2': {
       const table = dtype === 'F8_E4M3' ? F8_E4M3_TABLE : F8_E5M2_TABLE;
       const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = table[bytes[i]!]!;
+      for (let i = 0; i < n; i++) out[i] = (table[bytes[i] as number] as number);
       return out;
     }
     case 'I8':
@@ -142,14 +142,14 @@ export function decodeValues(dtype: DType, bytes: Uint8Array, littleEndian = tru
       const a = aligned(bytes, 8);
       const src = new BigInt64Array(a.buffer, a.byteOffset, n);
       const out = new Float64Array(n);
-      for (let i = 0; i < n; i++) out[i] = Number(src[i]!);
+      for (let i = 0; i < n; i++) out[i] = Number(src[i]);
       return out;
     }
     case 'U64': {
       const a = aligned(bytes, 8);
       const src = new BigUint64Array(a.buffer, a.byteOffset, n);
       const out = new Float64Array(n);
-      for (let i = 0; i < n; i++) out[i] = Number(src[i]!);
+      for (let i = 0; i < n; i++) out[i] = Number(src[i]);
       return out;
     }
   }
@@ -173,7 +173,7 @@ function decodeBigEndian(dtype: DType, bytes: Uint8Array, n: number): ValueChunk
       case 'U32': out[i] = view.getUint32(o, false); break;
       case 'I16': out[i] = view.getInt16(o, false); break;
       case 'U16': out[i] = view.getUint16(o, false); break;
-      default: out[i] = bytes[o]!; break;
+      default: out[i] = bytes[o] as number; break;
     }
   }
   return out;

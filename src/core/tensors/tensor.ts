@@ -103,7 +103,7 @@ export function rawTensor(spec: RawTensorSpec): TensorEntry {
         if (spec.dequantize) {
           const out = new Float32Array(chunk.length);
           const { scale, min } = spec.dequantize;
-          for (let i = 0; i < chunk.length; i++) out[i] = chunk[i]! * scale + min;
+          for (let i = 0; i < chunk.length; i++) out[i] = (chunk[i] as number) * scale + min;
           yield out;
         } else {
           yield chunk;
