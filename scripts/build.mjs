@@ -27,6 +27,7 @@ const nodeCommon = {
 const nodeEntries = [
   { entryPoints: [join(root, 'src/extension/extension.ts')], outfile: join(dist, 'extension.js') },
   { entryPoints: [join(root, 'src/worker/worker.ts')], outfile: join(dist, 'worker.js') },
+  { entryPoints: [join(root, 'src/worker/statsThread.ts')], outfile: join(dist, 'stats-thread.js') },
   { entryPoints: [join(root, 'src/cli/main.ts')], outfile: join(dist, 'cli.js'), banner: { js: '#!/usr/bin/env node\nconst __import_meta_url = require("url").pathToFileURL(__filename).href;' } },
 ].filter((e) => existsSync(e.entryPoints[0]));
 

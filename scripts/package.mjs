@@ -26,6 +26,7 @@ export const REQUIRED_ENTRIES = [
   'extension/package.json',
   'extension/dist/extension.js',
   'extension/dist/worker.js',
+  'extension/dist/stats-thread.js',
   'extension/dist/webview/inspector.js',
   'extension/dist/tfjs-backend-wasm.wasm',
   'extension/dist/tfjs-backend-wasm-simd.wasm',

@@ -6,6 +6,7 @@
 import { CancelledError, CheckpointFormatError, formatBytes } from '../core/io/errors';
 import { DEFAULT_HISTOGRAM_BINS, inspectFile } from '../core/inspect';
 import type { InspectReportDto, TotalsDto } from '../protocol/inspect';
+import { parallelWith, StatisticsPool } from '../worker/statsPool';
 import { parseArgs, UsageError } from './args';
 import { formatCount, formatStat, renderTable } from './format';
 
@@ -65,7 +66,12 @@ async function inspectCommand(argv: readonly string[]): Promise<number> {
   if (file === undefined || rest.length > 0) throw new UsageError('inspect takes exactly one FILE');
   const bins = typeof options.bins === 'number' ? options.bins : DEFAULT_HISTOGRAM_BINS;
   if (bins < 1 || bins > 65536) throw new UsageError('--bins must be between 1 and 65536');
-  const report = await inspectFile(file, { bins, headersOnly: options['headers-only'] === true });
+  let pool: StatisticsPool | undefined;
+  const report = await inspectFile(file, {
+    bins,
+    headersOnly: options['headers-only'] === true,
+    parallel: parallelWith(() => (pool ??= new StatisticsPool()), file),
+  }).finally(() => pool?.close());
   if (options.json === true) {
     const { format, file: path, bytes, tensors, totals } = report;
     process.stdout.write(JSON.stringify({ format, file: path, bytes, description: report.description, metadata: report.metadata, tensors, totals, byDtype: report.byDtype, byKind: report.byKind }) + '\n');

@@ -5,7 +5,7 @@
  */
 import type { CheckpointHeaderDto, InspectReportDto, LayerKind, TensorHeaderDto, TensorReportDto, TotalsDto, HistogramDto, TensorStatsDto } from '../protocol/inspect';
 import { stat } from 'node:fs/promises';
-import { CheckpointFormatError, throwIfAborted } from './io/errors';
+import { CancelledError, CheckpointFormatError, throwIfAborted } from './io/errors';
 import { openCheckpoint } from './formats/registry';
 import type { Checkpoint } from './formats/types';
 import type { ValueChunk } from './tensors/dtype';
@@ -53,9 +53,9 @@ export function checkpointHeader(checkpoint: Checkpoint, file: string, fileBytes
 
 /**
  * Tensors of up to this many elements are read in one chunk and kept in memory for the second (histogram) pass,
- * so they are read from disk once: 16 Mi elements = 64 MB of float32, the largest chunk a reader yields.
+ * so they are read from disk once: 4 Mi elements = 16 MB of float32 (bounded memory per statistics thread).
  */
-const SINGLE_READ_ELEMENTS = 16 * 1024 * 1024;
+const SINGLE_READ_ELEMENTS = 4 * 1024 * 1024;
 
 /**
  * Computes statistics (pass 1) and a `bins`-bin histogram over [min, max] (pass 2) of one tensor, streaming its
@@ -90,12 +90,21 @@ export interface InspectObserver {
   onTensorError?(index: number, message: string): void;
 }
 
+/** Computes one tensor's statistics, possibly on another thread; must honour `signal`. */
+export type StatisticsRunner = (index: number, entry: TensorEntry, bins: number, signal?: AbortSignal) => Promise<{ stats: TensorStatsDto; histogram: HistogramDto }>;
+
 /** Options of `inspectFile`. */
 export interface InspectOptions {
+  /** Histogram bins per tensor (default 64). */
   bins?: number;
   signal?: AbortSignal;
   /** Skip statistics (headers only). */
   headersOnly?: boolean;
+  /**
+   * Chooses, once the header is known, where statistics are computed: a runner (e.g. a thread pool) and how many
+   * tensors it takes at once. Returning undefined (the default) computes them here, one tensor at a time.
+   */
+  parallel?: (header: CheckpointHeaderDto) => { run: StatisticsRunner; concurrency: number } | undefined;
 }
 
 /**
@@ -112,20 +121,40 @@ export async function inspectFile(path: string, options: InspectOptions = {}, ob
     observer.onHeader?.(header);
     const tensors: TensorReportDto[] = header.tensors.map((t) => ({ ...t }));
     if (!options.headersOnly) {
-      for (let index = 0; index < checkpoint.tensors.length; index++) {
-        throwIfAborted(options.signal);
-        const entry = checkpoint.tensors[index];
-        const report = tensors[index];
-        if (!entry || !report) continue;
-        if (entry.notDecodedReason !== undefined) {
-          observer.onTensorError?.(index, `not decoded: ${entry.notDecodedReason}`);
-          continue;
+      const parallel = options.parallel?.(header);
+      const run: StatisticsRunner = parallel?.run ?? ((_index, entry, b, signal) => tensorStatistics(entry, b, signal));
+      const lanes = Math.max(1, Math.min(parallel?.concurrency ?? 1, checkpoint.tensors.length));
+      // One lane keeps file order; several take the largest tensors first so that they finish together.
+      const order = checkpoint.tensors.map((_, i) => i);
+      if (lanes > 1) order.sort((a, b) => (checkpoint.tensors[b]?.bytes ?? 0) - (checkpoint.tensors[a]?.bytes ?? 0));
+      // The first failure stops every lane (and the runner's in-flight work) through this controller.
+      const stop = new AbortController();
+      const forward = (): void => { stop.abort(); };
+      options.signal?.addEventListener('abort', forward, { once: true });
+      let next = 0;
+      const lane = async (): Promise<void> => {
+        while (next < order.length) {
+          throwIfAborted(stop.signal);
+          const index = order[next++] ?? 0;
+          const entry = checkpoint.tensors[index];
+          const report = tensors[index];
+          if (!entry || !report) continue;
+          if (entry.notDecodedReason !== undefined) {
+            observer.onTensorError?.(index, `not decoded: ${entry.notDecodedReason}`);
+            continue;
+          }
+          const { stats, histogram } = await run(index, entry, bins, stop.signal);
+          report.stats = stats;
+          report.histogram = histogram;
+          observer.onTensorStats?.(index, stats, histogram);
         }
-        const { stats, histogram } = await tensorStatistics(entry, bins, options.signal);
-        report.stats = stats;
-        report.histogram = histogram;
-        observer.onTensorStats?.(index, stats, histogram);
-      }
+      };
+      const results = await Promise.allSettled(Array.from({ length: lanes }, () => lane().catch((error: unknown) => { stop.abort(); throw error; })));
+      options.signal?.removeEventListener('abort', forward);
+      // Report the root cause, not the cancellations it caused in the other lanes.
+      const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+      const cause = failures.find((e) => !(e instanceof CancelledError)) ?? failures[0];
+      if (cause !== undefined) throw cause instanceof Error ? cause : new Error('statistics failed');
     }
     return {
       format: header.format,

@@ -60,3 +60,13 @@ export interface WorkerInitData {
 export function hasKind(value: unknown): value is { kind: string } {
   return typeof value === 'object' && value !== null && typeof (value as { kind?: unknown }).kind === 'string';
 }
+
+/** Requests to a statistics thread (a helper thread of the worker or CLI that computes one tensor's statistics). */
+export type StatsThreadRequest =
+  | { kind: 'stats/compute'; id: number; path: string; index: number; bins: number }
+  | { kind: 'cancel'; id: number };
+
+/** Replies of a statistics thread. */
+export type StatsThreadReply =
+  | { kind: 'stats/result'; id: number; stats: TensorStatsDto; histogram: HistogramDto }
+  | { kind: 'stats/failed'; id: number; reason: FailureReason; message: string };

@@ -8,9 +8,13 @@ import { inspectFile } from '../core/inspect';
 import type { WorkerEvent, WorkerRequest } from '../protocol/messages';
 import { hasKind } from '../protocol/messages';
 import { failureOf } from '../core/failure';
+import { parallelWith, StatisticsPool } from './statsPool';
 
 if (!parentPort) throw new Error('worker.ts must run inside a worker_threads Worker');
 const port = parentPort;
+
+/** Statistics threads, started on the first large checkpoint and kept for the worker's life. */
+let pool: StatisticsPool | undefined;
 
 /** Running jobs by request id, so `cancel` can abort them. */
 const running = new Map<number, AbortController>();
@@ -23,7 +27,7 @@ async function runInspect(request: Extract<WorkerRequest, { kind: 'inspect/open'
   const started = performance.now();
   await inspectFile(
     request.path,
-    { bins: request.histogramBins, signal },
+    { bins: request.histogramBins, signal, parallel: parallelWith(() => (pool ??= new StatisticsPool()), request.path) },
     {
       onHeader: (header) => { post({ kind: 'inspect/header', id: request.id, header }); },
       onTensorStats: (index, stats, histogram) => { post({ kind: 'inspect/tensorStats', id: request.id, index, stats, histogram }); },

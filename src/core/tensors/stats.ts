@@ -6,90 +6,107 @@
 import type { HistogramDto, TensorStatsDto } from '../../protocol/inspect';
 import type { ValueChunk } from './dtype';
 
-/** Accumulates statistics over value chunks. Use `add` per chunk, then `result`. */
+/** Partial sums of one chunk, shifted by `shift` (see `StatsAccumulator`). */
+interface ChunkMoments {
+  count: number;
+  sum: number;
+  sumSquares: number;
+  min: number;
+  max: number;
+  zeros: number;
+  nonFinite: number;
+}
+
+// The two kernels below are the same loop for Float32Array and Float64Array. They are kept apart so that each call
+// site sees one array type: V8 then compiles monomorphic element loads, about twice as fast as a shared loop.
+
+function momentsF32(chunk: Float32Array, start: number, shift: number, m: ChunkMoments): void {
+  let count = 0, sum = 0, sumSquares = 0, zeros = 0, nonFinite = 0;
+  let min = m.min, max = m.max;
+  for (let i = start, n = chunk.length; i < n; i++) {
+    const v = chunk[i] as number;
+    if (v - v !== 0) { nonFinite++; continue; }
+    const d = v - shift;
+    sum += d;
+    sumSquares += d * d;
+    if (v < min) min = v;
+    if (v > max) max = v;
+    if (v === 0) zeros++;
+    count++;
+  }
+  m.count += count; m.sum += sum; m.sumSquares += sumSquares; m.min = min; m.max = max; m.zeros += zeros; m.nonFinite += nonFinite;
+}
+
+function momentsF64(chunk: Float64Array, start: number, shift: number, m: ChunkMoments): void {
+  let count = 0, sum = 0, sumSquares = 0, zeros = 0, nonFinite = 0;
+  let min = m.min, max = m.max;
+  for (let i = start, n = chunk.length; i < n; i++) {
+    const v = chunk[i] as number;
+    if (v - v !== 0) { nonFinite++; continue; }
+    const d = v - shift;
+    sum += d;
+    sumSquares += d * d;
+    if (v < min) min = v;
+    if (v > max) max = v;
+    if (v === 0) zeros++;
+    count++;
+  }
+  m.count += count; m.sum += sum; m.sumSquares += sumSquares; m.min = min; m.max = max; m.zeros += zeros; m.nonFinite += nonFinite;
+}
+
+/**
+ * Accumulates statistics over value chunks. Use `add` per chunk, then `result`. Moments are summed in float64
+ * relative to the first finite value (the shift), so the variance keeps its digits when the mean is large.
+ */
 export class StatsAccumulator {
-  private count = 0;
   private shift = NaN;
-  private sum = 0;
-  private sumSquares = 0;
-  private min = Infinity;
-  private max = -Infinity;
-  private zeros = 0;
-  private nonFinite = 0;
+  private readonly m: ChunkMoments = { count: 0, sum: 0, sumSquares: 0, min: Infinity, max: -Infinity, zeros: 0, nonFinite: 0 };
 
   /** Adds every value of `chunk`. */
   add(chunk: ValueChunk): void {
-    let shift = this.shift;
     let start = 0;
-    const n = chunk.length;
-    if (Number.isNaN(shift)) {
-      // Find the first finite value to use as the shift.
-      while (start < n) {
+    if (Number.isNaN(this.shift)) {
+      // Find the first finite value to use as the shift; non-finite values before it are counted here.
+      while (start < chunk.length) {
         const v = chunk[start] as number;
         if (v - v === 0) {
-          shift = v;
           this.shift = v;
           break;
         }
-        this.nonFinite++;
+        this.m.nonFinite++;
         start++;
       }
+      if (Number.isNaN(this.shift)) return;
     }
-    let count = 0;
-    let sum = 0;
-    let sumSquares = 0;
-    let min = this.min;
-    let max = this.max;
-    let zeros = 0;
-    let nonFinite = 0;
-    for (let i = start; i < n; i++) {
-      const v = chunk[i] as number;
-      if (v - v !== 0) {
-        nonFinite++;
-        continue;
-      }
-      const d = v - shift;
-      sum += d;
-      sumSquares += d * d;
-      if (v < min) min = v;
-      if (v > max) max = v;
-      if (v === 0) zeros++;
-      count++;
-    }
-    this.count += count;
-    this.sum += sum;
-    this.sumSquares += sumSquares;
-    this.min = min;
-    this.max = max;
-    this.zeros += zeros;
-    this.nonFinite += nonFinite;
+    if (chunk instanceof Float32Array) momentsF32(chunk, start, this.shift, this.m);
+    else momentsF64(chunk, start, this.shift, this.m);
   }
 
   /** Number of finite values seen. */
   get finiteCount(): number {
-    return this.count;
+    return this.m.count;
   }
 
   /** The statistics so far. With no finite values, the moments and extremes are 0. */
   result(): TensorStatsDto {
-    if (this.count === 0) {
-      return { mean: 0, std: 0, min: 0, max: 0, absMax: 0, l2: 0, zeros: this.zeros, nonFinite: this.nonFinite };
+    const m = this.m;
+    if (m.count === 0) {
+      return { mean: 0, std: 0, min: 0, max: 0, absMax: 0, l2: 0, zeros: m.zeros, nonFinite: m.nonFinite };
     }
-    const n = this.count;
-    const meanShifted = this.sum / n;
-    const variance = Math.max(0, this.sumSquares / n - meanShifted * meanShifted);
-    const mean = this.shift + meanShifted;
+    const n = m.count;
+    const meanShifted = m.sum / n;
+    const variance = Math.max(0, m.sumSquares / n - meanShifted * meanShifted);
     // Σx² = Σ(d + K)² = Σd² + 2KΣd + nK²
-    const sumSq = this.sumSquares + 2 * this.shift * this.sum + n * this.shift * this.shift;
+    const sumSquares = m.sumSquares + 2 * this.shift * m.sum + n * this.shift * this.shift;
     return {
-      mean,
+      mean: this.shift + meanShifted,
       std: Math.sqrt(variance),
-      min: this.min,
-      max: this.max,
-      absMax: Math.max(Math.abs(this.min), Math.abs(this.max)),
-      l2: Math.sqrt(Math.max(0, sumSq)),
-      zeros: this.zeros,
-      nonFinite: this.nonFinite,
+      min: m.min,
+      max: m.max,
+      absMax: Math.max(Math.abs(m.min), Math.abs(m.max)),
+      l2: Math.sqrt(Math.max(0, sumSquares)),
+      zeros: m.zeros,
+      nonFinite: m.nonFinite,
     };
   }
 }
@@ -125,26 +142,41 @@ export class HistogramAccumulator {
 
   /** Bins every finite value of `chunk` that lies in `[lo, hi]`; values outside the range are not counted. */
   add(chunk: ValueChunk): void {
-    const counts = this.counts;
-    const edges = this.edges;
-    const lo = this.lo;
-    const hi = this.hi;
-    const scale = this.scale;
-    const last = this.bins - 1;
-    const n = chunk.length;
-    for (let i = 0; i < n; i++) {
-      const v = chunk[i] as number;
-      if (!(v >= lo && v <= hi)) continue; // also skips NaN
-      let b = ((v - lo) * scale) | 0; // v ∈ [lo, hi], so 0 ≤ b ≤ bins: safe as int32
-      if (b > last) b = last;
-      if (v < (edges[b] as number)) b--;
-      else if (b !== last && v >= (edges[b + 1] as number)) b++;
-      counts[b] = (counts[b] as number) + 1;
-    }
+    if (chunk instanceof Float32Array) binF32(chunk, this.lo, this.hi, this.scale, this.edges, this.counts);
+    else binF64(chunk, this.lo, this.hi, this.scale, this.edges, this.counts);
   }
 
   /** The histogram: `bins + 1` edges and `bins` counts. */
   result(): HistogramDto {
     return { edges: Array.from(this.edges), counts: Array.from(this.counts) };
+  }
+}
+
+// Histogram kernels, one per array type for the same reason as the moment kernels. `b` is int32-safe because
+// v ∈ [lo, hi] gives 0 ≤ (v - lo) * scale ≤ bins; the edge tests then match NumPy's bin assignment exactly.
+
+function binF32(chunk: Float32Array, lo: number, hi: number, scale: number, edges: Float64Array, counts: Float64Array): void {
+  const last = counts.length - 1;
+  for (let i = 0, n = chunk.length; i < n; i++) {
+    const v = chunk[i] as number;
+    if (!(v >= lo && v <= hi)) continue;
+    let b = ((v - lo) * scale) | 0;
+    if (b > last) b = last;
+    if (v < (edges[b] as number)) b--;
+    else if (b !== last && v >= (edges[b + 1] as number)) b++;
+    counts[b] = (counts[b] as number) + 1;
+  }
+}
+
+function binF64(chunk: Float64Array, lo: number, hi: number, scale: number, edges: Float64Array, counts: Float64Array): void {
+  const last = counts.length - 1;
+  for (let i = 0, n = chunk.length; i < n; i++) {
+    const v = chunk[i] as number;
+    if (!(v >= lo && v <= hi)) continue;
+    let b = ((v - lo) * scale) | 0;
+    if (b > last) b = last;
+    if (v < (edges[b] as number)) b--;
+    else if (b !== last && v >= (edges[b + 1] as number)) b++;
+    counts[b] = (counts[b] as number) + 1;
   }
 }
