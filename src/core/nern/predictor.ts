@@ -179,17 +179,22 @@ export class Predictor {
     if (weights.layers.length !== shapes.length) {
       throw new RangeError(`predictor weights have ${weights.layers.length} layers, expected ${shapes.length}`);
     }
-    const id = instanceCounter++;
-    this.variables = [];
-    shapes.forEach(([fanIn, fanOut], i) => {
+    // Validate everything before creating any variable: variables escape tidy, so a half-built predictor would leak.
+    const layers = shapes.map(([fanIn, fanOut], i) => {
       const layer = weights.layers[i];
       if (layer?.weight.length !== fanIn * fanOut || layer.bias.length !== fanOut) {
         throw new RangeError(`predictor layer ${i} must be [${fanIn}, ${fanOut}] with ${fanOut} biases`);
       }
+      return layer;
+    });
+    const id = instanceCounter++;
+    this.variables = [];
+    shapes.forEach(([fanIn, fanOut], i) => {
+      const layer = layers[i] as DenseWeights;
+      // The initial-value tensors are freed by the tidy in the factories; the variables keep the data.
       this.variables.push(tf.variable(tf.tensor2d(layer.weight, [fanIn, fanOut]), true, `nern${id}_w${i}`));
       this.variables.push(tf.variable(tf.tensor1d(layer.bias), true, `nern${id}_b${i}`));
     });
-    // tf.variable copies its initial value; the temporaries above are freed by the tidy in the factories.
   }
 
   /** A freshly initialised predictor (PyTorch-default init from `seed`). */

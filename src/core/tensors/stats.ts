@@ -5,6 +5,7 @@
  */
 import type { HistogramDto, TensorStatsDto } from '../../protocol/inspect';
 import type { ValueChunk } from './dtype';
+import { simdKernels } from './simdKernels';
 
 /** Partial sums of one chunk, shifted by `shift` (see `StatsAccumulator`). */
 interface ChunkMoments {
@@ -78,8 +79,10 @@ export class StatsAccumulator {
       }
       if (Number.isNaN(this.shift)) return;
     }
-    if (chunk instanceof Float32Array) momentsF32(chunk, start, this.shift, this.m);
-    else momentsF64(chunk, start, this.shift, this.m);
+    if (chunk instanceof Float32Array) {
+      // WebAssembly SIMD when available (same results up to float64 summation order), else the JS kernel.
+      if (simdKernels()?.moments(chunk, start, this.shift, this.m) !== true) momentsF32(chunk, start, this.shift, this.m);
+    } else momentsF64(chunk, start, this.shift, this.m);
   }
 
   /** Number of finite values seen. */
@@ -142,8 +145,12 @@ export class HistogramAccumulator {
 
   /** Bins every finite value of `chunk` that lies in `[lo, hi]`; values outside the range are not counted. */
   add(chunk: ValueChunk): void {
-    if (chunk instanceof Float32Array) binF32(chunk, this.lo, this.hi, this.scale, this.edges, this.counts);
-    else binF64(chunk, this.lo, this.hi, this.scale, this.edges, this.counts);
+    if (chunk instanceof Float32Array) {
+      // WebAssembly SIMD when available (identical counts), else the JS kernel.
+      if (simdKernels()?.histogram(chunk, this.lo, this.hi, this.scale, this.edges, this.counts) !== true) {
+        binF32(chunk, this.lo, this.hi, this.scale, this.edges, this.counts);
+      }
+    } else binF64(chunk, this.lo, this.hi, this.scale, this.edges, this.counts);
   }
 
   /** The histogram: `bins + 1` edges and `bins` counts. */
