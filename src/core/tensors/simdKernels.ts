@@ -54,7 +54,9 @@ interface KernelExports {
   maxBins: number;
   moments: (n: number, shift: number) => void;
   momentsChecked: (n: number, shift: number, shift32: number) => void;
-  histogram: (n: number, lo: number, scale: number, lo32: number, hi32: number, last: number) => void;
+  histogram: (
+    n: number, lo: number, scale: number, lo32: number, hi32: number, last: number, loF: number, scaleF: number, half: number,
+  ) => void;
 }
 
 let enabled = process.env.WEIGHT_LENS_NO_SIMD !== '1';
@@ -137,6 +139,27 @@ function f32AtLeast(x: number): number {
 /** The largest float32 ≤ x (x not NaN): for a float32 v, `v <= x` ⇔ `v <= f32AtMost(x)`. */
 function f32AtMost(x: number): number {
   return -f32AtLeast(-x);
+}
+
+const U32 = 2 ** -24; // unit roundoff of float32
+const U64 = 2 ** -53; // unit roundoff of float64
+
+/**
+ * The histogram kernel's fast-path bound `half` = 0.5 − M (0 turns the fast path off). In bin units, M is 4 times
+ * the sum of: the float32 error of t = (v − fround(lo)) · fround(scale) − 0.5 against the exact position
+ * (v − lo) · bins / (hi − lo), that is |lo| · scale · u32 (rounding lo), 3 · bins · u32 (subtraction, rounding
+ * scale, multiplication), the subnormal floor of rounding lo and 2^-25 (subtracting 0.5); and the float64 error of
+ * the edges `i · step + lo`, 3 · bins · u64 + max(|lo|, |hi|) · scale · u64. With |t − round(t)| < 0.5 − M the
+ * exact position is more than those errors away from every edge, so round(t) is the bin the edges give.
+ */
+function fastPathBound(lo: number, hi: number, scale: number, bins: number): number {
+  const absLo = Math.abs(lo), absMax = Math.max(absLo, Math.abs(hi));
+  // Keep well inside the float32 normal range; anything else takes the exact path.
+  if (!(absMax <= 2 ** 100 && scale >= 2 ** -100 && scale <= 2 ** 100)) return 0;
+  const position = 1.01 * (U32 * absLo * scale + 2 ** -150 * scale + 3 * U32 * bins) + 2 ** -25;
+  const edges = 1.01 * (3 * U64 * bins + U64 * absMax * scale);
+  const margin = 4 * (position + edges) + 2 ** -20;
+  return margin < 0.5 ? f32AtMost(0.5 - margin) : 0;
 }
 
 function makeKernels(k: KernelExports): SimdKernels {
@@ -232,12 +255,13 @@ function makeKernels(k: KernelExports): SimdKernels {
       loadedEdges = edges;
     }
     const lo32 = f32AtLeast(lo), hi32 = f32AtMost(hi);
+    const half = fastPathBound(lo, hi, scale, bins);
     // Pad with NaN, which falls outside [lo, hi]. Flush well before an int32 slot could overflow.
     let sinceFlush = 0;
     for (let i = 0, total = chunk.length; i < total; i += window) {
       const len = Math.min(window, total - i);
       const n = fill(chunk, i, len, NaN);
-      k.histogram(n, lo, scale, lo32, hi32, last);
+      k.histogram(n, lo, scale, lo32, hi32, last, Math.fround(lo), Math.fround(scale), half);
       sinceFlush += n;
       if (sinceFlush >= 2 ** 30) {
         flush(counts);
