@@ -3,6 +3,7 @@
  * `kind`; requests carry an `id` that their responses, progress events and failures echo. Failures are typed so the
  * host can tell a bad file from a crash. This module is plain types plus tiny helpers and imports nothing heavy.
  */
+import type { BudgetPlanDto, CompressEvaluationDto, CompressOptionsDto, CompressProgressDto, CompressReportDto } from './compress';
 import type { CheckpointHeaderDto, HistogramDto, TensorStatsDto } from './inspect';
 
 /** Why a request failed: `badInput` = the file is malformed/unsupported (message is for the user). */
@@ -70,3 +71,21 @@ export type StatsThreadRequest =
 export type StatsThreadReply =
   | { kind: 'stats/result'; id: number; stats: TensorStatsDto; histogram: HistogramDto }
   | { kind: 'stats/failed'; id: number; reason: FailureReason; message: string };
+
+// Compression jobs (host → worker requests and worker → host events). Types live in ./compress.
+
+/** Requests for compression work. `compress/plan` resolves a budget without training. */
+export type CompressRequest =
+  | { kind: 'compress/plan'; id: number; path: string; options: CompressOptionsDto }
+  | { kind: 'compress/start'; id: number; path: string; options: CompressOptionsDto }
+  | { kind: 'compress/decompress'; id: number; artifact: string; out?: string }
+  | { kind: 'compress/openArtifact'; id: number; artifact: string };
+
+/** Events of compression work. */
+export type CompressEvent =
+  | { kind: 'compress/planned'; id: number; plan: BudgetPlanDto }
+  | { kind: 'compress/progress'; id: number; progress: CompressProgressDto }
+  | { kind: 'compress/evaluation'; id: number; evaluation: CompressEvaluationDto }
+  | { kind: 'compress/done'; id: number; report: CompressReportDto }
+  | { kind: 'compress/decompressed'; id: number; outputs: string[] }
+  | { kind: 'compress/artifact'; id: number; report: CompressReportDto; plan: BudgetPlanDto };

@@ -1,0 +1,124 @@
+/**
+ * Plain data for compression with a neural representation: the options a user picks, the progress a running job
+ * streams, and the final report (also what `weight-lens compress --json` prints). No weight arrays cross here except
+ * small summaries (histograms, one filter's kernels for heatmaps).
+ */
+import type { HistogramDto } from './inspect';
+
+/** Kernel permutation used to smooth the coordinate → kernel map (NeRN). */
+export type PermutationKind = 'crossfilter' | 'infilter' | 'none';
+
+/** Compute backend preference (`weightLens.backend`). */
+export type BackendName = 'auto' | 'wasm' | 'webgpu' | 'tensorflow' | 'cpu';
+
+/** What is represented by the predictor for each layer kind; everything else is stored verbatim. */
+export interface RepresentPolicy {
+  /** 3×3 and 1×1 convolutions (NeRN's scope). Default true. */
+  conv: boolean;
+  /** Dense / transformer weight matrices (and convs of other kernel sizes), tiled into blocks. Default false. */
+  dense: boolean;
+}
+
+/** The size budget: a predictor width, or a target size that is turned into a width before training. */
+export type BudgetDto =
+  | { kind: 'hidden'; hidden: number }
+  /** Predictor parameters as a fraction of the represented weights, e.g. 0.5. */
+  | { kind: 'fraction'; fraction: number }
+  /** Artifact size in bytes (predictor + verbatim tensors + metadata). */
+  | { kind: 'bytes'; bytes: number };
+
+/** Everything a compression job needs besides the source path. */
+export interface CompressOptionsDto {
+  budget: BudgetDto;
+  steps: number;
+  permutation: PermutationKind;
+  seed: number;
+  represent: RepresentPolicy;
+  backend: BackendName;
+  /** Repeated (progressive) reconstruction rounds; 1 = plain reconstruction. */
+  rounds: number;
+  /** Per-round width multiplier for progressive rounds (≤ 1). */
+  roundWidthScale: number;
+  /** Output artifact path; default `<source stem>.nern.safetensors` beside the source. */
+  out?: string;
+}
+
+/** The predictor size a budget resolves to, shown before training starts. */
+export interface BudgetPlanDto {
+  hidden: number;
+  predictorParams: number;
+  representedParams: number;
+  verbatimParams: number;
+  /** predictorParams / representedParams. */
+  fractionOfRepresented: number;
+  /** Estimated artifact bytes. */
+  artifactBytes: number;
+  sourceBytes: number;
+  /** Tensors represented by the predictor, with their share; the rest are verbatim. */
+  represented: { name: string; shape: number[]; params: number }[];
+  verbatim: { name: string; shape: number[]; params: number; reason: string }[];
+}
+
+/** Per-layer reconstruction error. */
+export interface LayerErrorDto {
+  name: string;
+  shape: number[];
+  params: number;
+  /** Root-mean-square error of the reconstructed weights. */
+  rmse: number;
+  /** ‖W − Ŵ‖ / ‖W‖. */
+  relativeError: number;
+}
+
+/** Progress of a running compression, streamed every few steps. */
+export interface CompressProgressDto {
+  step: number;
+  steps: number;
+  round: number;
+  loss: number;
+  lr: number;
+  stepsPerSecond: number;
+  backend: string;
+}
+
+/** A periodic full evaluation: per-layer errors plus histograms and one filter for the panels. */
+export interface CompressEvaluationDto {
+  step: number;
+  rmse: number;
+  weightRms: number;
+  layers: LayerErrorDto[];
+  /** For the selected (or worst) layer: original and reconstructed histograms over the same edges. */
+  detail?: LayerDetailDto;
+}
+
+/** Original vs reconstructed summaries of one layer, for histograms and kernel heatmaps. */
+export interface LayerDetailDto {
+  name: string;
+  original: HistogramDto;
+  reconstructed: HistogramDto;
+  /** One output filter: `[inChannels][kh*kw]` values, original and reconstructed (small: ≤ 64×9 values). */
+  filter: { index: number; kh: number; kw: number; original: number[][]; reconstructed: number[][] };
+}
+
+/** The final report (also printed by `weight-lens compress --json`). */
+export interface CompressReportDto {
+  source: string;
+  artifact: string;
+  predictorParams: number;
+  representedParams: number;
+  verbatimParams: number;
+  /** sourceBytes / artifactBytes. */
+  ratio: number;
+  artifactBytes: number;
+  sourceBytes: number;
+  steps: number;
+  seconds: number;
+  backend: string;
+  hidden: number;
+  permutation: PermutationKind;
+  /** RMSE over all represented weights. */
+  rmse: number;
+  layers: LayerErrorDto[];
+  /** Loss curve samples `[step, loss]`, at most ~500. */
+  lossCurve: [number, number][];
+}
