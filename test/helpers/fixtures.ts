@@ -1,6 +1,8 @@
 // Locates the committed fixtures and their manifests (written by test/fixtures/make/*), shared by the unit and CLI tests.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { FileByteSource, siblingOpenerFor } from '../../src/core/io/byteSource';
+import type { Checkpoint, FormatReader, OpenContext } from '../../src/core/formats/types';
 
 /** Absolute path of test/fixtures. */
 export const FIXTURES = join(__dirname, '..', 'fixtures');
@@ -54,4 +56,20 @@ export function hostileCases(): (HostileCase & { path: string; group: string })[
     for (const c of parsed.cases ?? []) out.push({ ...c, path: join(base, group, c.file), group });
   }
   return out;
+}
+
+/** The `OpenContext` a reader gets for a file on disk (siblings confined to its folder). */
+export function contextFor(path: string): OpenContext {
+  return { path, siblings: siblingOpenerFor(path) };
+}
+
+/** Opens `path` with one specific reader (bypassing sniffing); closes the file if opening fails. */
+export async function openWith(reader: FormatReader, path: string): Promise<Checkpoint> {
+  const source = await FileByteSource.open(path);
+  try {
+    return await reader.open(source, contextFor(path));
+  } catch (error) {
+    await source.close();
+    throw error;
+  }
 }

@@ -1,32 +1,21 @@
 // Tests of the GGUF reader against files written by test/fixtures/make/gguf.py.
 import { test } from 'node:test';
+import { openWith, contextFor, type ManifestFile } from '../../helpers/fixtures';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FileByteSource, MemoryByteSource, siblingOpenerFor } from '../../../src/core/io/byteSource';
+import { MemoryByteSource } from '../../../src/core/io/byteSource';
 import { CheckpointFormatError } from '../../../src/core/io/errors';
-import type { Checkpoint, OpenContext } from '../../../src/core/formats/types';
+import type { Checkpoint } from '../../../src/core/formats/types';
 import { GGML_TYPES, ggufFormat } from '../../../src/core/formats/gguf';
 
 const FIXTURES = join(__dirname, '..', '..', 'fixtures', 'gguf');
 const HOSTILE = join(__dirname, '..', '..', 'fixtures', 'hostile', 'gguf');
 
-interface ManifestEntry { name: string; dtype: string; shape: number[]; sum?: number; sumSquares?: number; first?: number[] }
-interface ManifestFile { file: string; format: string; tensors: number; entries: ManifestEntry[] }
 
-function context(path: string): OpenContext {
-  return { path, siblings: siblingOpenerFor(path) };
-}
+const context = contextFor;
 
-async function openPath(path: string): Promise<Checkpoint> {
-  const source = await FileByteSource.open(path);
-  try {
-    return await ggufFormat.open(source, context(path));
-  } catch (error) {
-    await source.close();
-    throw error;
-  }
-}
+const openPath = (path: string): Promise<Checkpoint> => openWith(ggufFormat, path);
 
 function near(a: number, b: number): boolean {
   return Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));

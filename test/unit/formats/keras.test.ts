@@ -1,11 +1,12 @@
 // The Keras / HDF5 reader on files written with h5py in Keras' layouts (test/fixtures/make/keras.py): Keras 2
 // `model.save` and `save_weights` .h5 files, Keras 3 .keras archives, a plain HDF5 file, and broken ones.
 import { test } from 'node:test';
+import { openWith } from '../../helpers/fixtures';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileByteSource, MemoryByteSource, siblingOpenerFor } from '../../../src/core/io/byteSource';
+import { MemoryByteSource, siblingOpenerFor } from '../../../src/core/io/byteSource';
 import { CheckpointFormatError } from '../../../src/core/io/errors';
 import { kerasFormat } from '../../../src/core/formats/keras';
 import type { Checkpoint } from '../../../src/core/formats/types';
@@ -23,15 +24,7 @@ function expected(file: string): { tensors: number; entries: ManifestEntry[] } {
   return f;
 }
 
-async function openFile(path: string): Promise<Checkpoint> {
-  const source = await FileByteSource.open(path);
-  try {
-    return await kerasFormat.open(source, { path, siblings: siblingOpenerFor(path) });
-  } catch (error) {
-    await source.close();
-    throw error;
-  }
-}
+const openFile = (path: string): Promise<Checkpoint> => openWith(kerasFormat, path);
 
 async function values(t: TensorEntry, maxElements?: number): Promise<number[]> {
   const out: number[] = [];

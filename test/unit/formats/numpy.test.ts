@@ -1,33 +1,22 @@
 // Tests of the NumPy reader (.npy and .npz) against files written by NumPy (test/fixtures/make/numpy.py).
 import { test } from 'node:test';
+import { openWith, contextFor, type ManifestFile } from '../../helpers/fixtures';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
-import { FileByteSource, MemoryByteSource, siblingOpenerFor } from '../../../src/core/io/byteSource';
+import { MemoryByteSource } from '../../../src/core/io/byteSource';
 import { CheckpointFormatError } from '../../../src/core/io/errors';
-import type { Checkpoint, OpenContext } from '../../../src/core/formats/types';
+import type { Checkpoint } from '../../../src/core/formats/types';
 import { numpyFormat } from '../../../src/core/formats/numpy';
 
 const FIXTURES = join(__dirname, '..', '..', 'fixtures', 'numpy');
 const HOSTILE = join(__dirname, '..', '..', 'fixtures', 'hostile');
 
-interface ManifestEntry { name: string; dtype: string; shape: number[]; sum?: number; sumSquares?: number; first?: number[] }
-interface ManifestFile { file: string; format: string; tensors: number; entries: ManifestEntry[] }
 
-function context(path: string): OpenContext {
-  return { path, siblings: siblingOpenerFor(path) };
-}
+const context = contextFor;
 
-async function openPath(path: string): Promise<Checkpoint> {
-  const source = await FileByteSource.open(path);
-  try {
-    return await numpyFormat.open(source, context(path));
-  } catch (error) {
-    await source.close();
-    throw error;
-  }
-}
+const openPath = (path: string): Promise<Checkpoint> => openWith(numpyFormat, path);
 
 function near(a: number, b: number): boolean {
   return Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));

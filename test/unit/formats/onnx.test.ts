@@ -2,30 +2,21 @@
 // test/fixtures/make/onnx.py), on published models (BlazeFace, a wake-word MLP), on hand-encoded protobuf for what
 // the Python package cannot write (unpacked fields, float8/4-bit/2-bit types), and on damaged and hostile files.
 import { test } from 'node:test';
+import { openWith, type ManifestFile } from '../../helpers/fixtures';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onnxFormat } from '../../../src/core/formats/onnx';
 import type { Checkpoint, OpenContext } from '../../../src/core/formats/types';
-import { FileByteSource, MemoryByteSource, siblingOpenerFor, type ByteSource } from '../../../src/core/io/byteSource';
+import { MemoryByteSource, type ByteSource } from '../../../src/core/io/byteSource';
 import { CheckpointFormatError } from '../../../src/core/io/errors';
 import { readTensorValues, type TensorEntry } from '../../../src/core/tensors/tensor';
 
 const FIXTURES = join(__dirname, '..', '..', 'fixtures');
 
-interface Entry { name: string; dtype: string; shape: number[]; sum?: number; sumSquares?: number; first?: number[] }
-interface ManifestFile { file: string; format: string; tensors: number; entries: Entry[] }
 
-async function openFile(path: string): Promise<Checkpoint> {
-  const source = await FileByteSource.open(path);
-  try {
-    return await onnxFormat.open(source, { path, siblings: siblingOpenerFor(path) });
-  } catch (error) {
-    await source.close();
-    throw error;
-  }
-}
+const openFile = (path: string): Promise<Checkpoint> => openWith(onnxFormat, path);
 
 function memoryContext(name: string): OpenContext {
   return { path: name, siblings: { open: (rel: string) => Promise.reject(new CheckpointFormatError(`no sibling ${rel} in memory`)) } };

@@ -2,11 +2,12 @@
 // archives assembled here to reach paths torch.save does not write (deflated storages, storage views wider than one
 // read, hostile storage keys and strides).
 import { test } from 'node:test';
+import { openWith } from '../../helpers/fixtures';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
-import { FileByteSource, MemoryByteSource, siblingOpenerFor, type ByteSource } from '../../../src/core/io/byteSource';
+import { MemoryByteSource, siblingOpenerFor, type ByteSource } from '../../../src/core/io/byteSource';
 import { CheckpointFormatError } from '../../../src/core/io/errors';
 import { pytorchFormat } from '../../../src/core/formats/pytorch';
 import type { Checkpoint } from '../../../src/core/formats/types';
@@ -16,15 +17,7 @@ import { FIXTURES } from '../../helpers/fixtures';
 const DIR = join(FIXTURES, 'pytorch');
 const HOSTILE = join(FIXTURES, 'hostile', 'pytorch');
 
-async function openFile(path: string): Promise<Checkpoint> {
-  const source = await FileByteSource.open(path);
-  try {
-    return await pytorchFormat.open(source, { path, siblings: siblingOpenerFor(path) });
-  } catch (error) {
-    await source.close();
-    throw error;
-  }
-}
+const openFile = (path: string): Promise<Checkpoint> => openWith(pytorchFormat, path);
 
 function openBytes(bytes: Uint8Array, name = 'mem.pt'): Promise<Checkpoint> {
   return pytorchFormat.open(new MemoryByteSource(bytes, name), { path: name, siblings: siblingOpenerFor(name) });

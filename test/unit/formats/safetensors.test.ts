@@ -1,34 +1,23 @@
 // Tests of the safetensors reader and writer against files written by test/fixtures/make/safetensors.py.
 import { test } from 'node:test';
+import { openWith, contextFor, type ManifestFile } from '../../helpers/fixtures';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileByteSource, MemoryByteSource, siblingOpenerFor } from '../../../src/core/io/byteSource';
+import { MemoryByteSource } from '../../../src/core/io/byteSource';
 import { CheckpointFormatError } from '../../../src/core/io/errors';
 import { readTensorValues } from '../../../src/core/tensors/tensor';
-import type { Checkpoint, OpenContext } from '../../../src/core/formats/types';
+import type { Checkpoint } from '../../../src/core/formats/types';
 import { safetensorsFormat, writeSafetensors } from '../../../src/core/formats/safetensors';
 
 const FIXTURES = join(__dirname, '..', '..', 'fixtures', 'safetensors');
 const HOSTILE = join(__dirname, '..', '..', 'fixtures', 'hostile', 'safetensors');
 
-interface ManifestEntry { name: string; dtype: string; shape: number[]; sum?: number; sumSquares?: number; first?: number[] }
-interface ManifestFile { file: string; format: string; tensors: number; entries: ManifestEntry[] }
 
-function context(path: string): OpenContext {
-  return { path, siblings: siblingOpenerFor(path) };
-}
+const context = contextFor;
 
-async function openPath(path: string): Promise<Checkpoint> {
-  const source = await FileByteSource.open(path);
-  try {
-    return await safetensorsFormat.open(source, context(path));
-  } catch (error) {
-    await source.close();
-    throw error;
-  }
-}
+const openPath = (path: string): Promise<Checkpoint> => openWith(safetensorsFormat, path);
 
 function close(a: number, b: number): boolean {
   if (Number.isNaN(a) && Number.isNaN(b)) return true;

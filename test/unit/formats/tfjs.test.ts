@@ -2,30 +2,20 @@
 // uint16/float16 quantisation, string and complex weights), on the published ESRGAN-slim model, and on broken
 // manifests and shards.
 import { test } from 'node:test';
+import { openWith, type ManifestFile } from '../../helpers/fixtures';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tfjsFormat } from '../../../src/core/formats/tfjs';
 import type { Checkpoint } from '../../../src/core/formats/types';
-import { FileByteSource, siblingOpenerFor } from '../../../src/core/io/byteSource';
 import { CheckpointFormatError } from '../../../src/core/io/errors';
 import { readTensorValues } from '../../../src/core/tensors/tensor';
 
 const FIXTURES = join(__dirname, '..', '..', 'fixtures');
 
-interface Entry { name: string; dtype: string; shape: number[]; sum?: number; sumSquares?: number; first?: number[] }
-interface ManifestFile { file: string; format: string; tensors: number; entries: Entry[] }
 
-async function openFile(path: string): Promise<Checkpoint> {
-  const source = await FileByteSource.open(path);
-  try {
-    return await tfjsFormat.open(source, { path, siblings: siblingOpenerFor(path) });
-  } catch (error) {
-    await source.close();
-    throw error;
-  }
-}
+const openFile = (path: string): Promise<Checkpoint> => openWith(tfjsFormat, path);
 
 function closeTo(actual: number, expected: number, what: string): void {
   const tol = 1e-6 * Math.max(1, Math.abs(expected));
