@@ -3,22 +3,8 @@
  * summary and histogram labels, and unit-tested under Node.
  */
 
-/**
- * Formats a byte count with decimal units (`kB` = 1000 B), like the CLI: `0 B`, `512 B`, `1.5 kB`, `44 MB`.
- * Non-finite input is returned as its string form.
- */
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes)) return String(bytes);
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-  let value = Math.abs(bytes);
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  const text = unit === 0 ? String(value) : value < 10 ? value.toFixed(1) : value.toFixed(0);
-  return `${bytes < 0 ? '-' : ''}${text} ${units[unit] ?? 'B'}`;
-}
+/** Formats a byte count with decimal units, like the CLI (the shared implementation in src/protocol/units). */
+export { formatBytes } from '../../src/protocol/units';
 
 /** Formats a count compactly: `950`, `12.3 k`, `1.2 M`, `7.0 B` (billions). Exact below 10,000. */
 export function formatCount(count: number): string {

@@ -22,19 +22,8 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new CancelledError();
 }
 
-/** Formats a byte count for messages: "812 B", "1.1 MB", "9.2 GB" (decimal units). */
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes)) return String(bytes);
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-  let value = Math.abs(bytes);
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  const text = unit === 0 ? String(value) : value < 10 ? value.toFixed(1) : value.toFixed(0);
-  return `${bytes < 0 ? '-' : ''}${text} ${units[unit] ?? 'B'}`;
-}
+/** Formats a byte count for messages (decimal units); the one implementation lives in src/protocol/units. */
+export { formatBytes } from '../../protocol/units';
 
 /** Throws `CheckpointFormatError(message)` unless `condition` holds. */
 export function ensure(condition: boolean, message: string | (() => string)): asserts condition {
