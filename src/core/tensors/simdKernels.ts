@@ -31,7 +31,9 @@ export interface SimdKernels {
   /**
    * Adds the histogram of `chunk` to `counts` (`bins = counts.length` bins, `edges.length = bins + 1`), with the
    * JS kernel's binning: values in [lo, hi] go to bin trunc((v − lo) · scale) clamped to the last bin and corrected
-   * by one against `edges`. Declines more than `maxBins` bins and non-finite `lo`, `hi` or `scale`.
+   * by one against `edges`. Declines more than `maxBins` bins and non-finite `lo`, `hi` or `scale`. The float32
+   * copy of `edges` is cached by array identity, so an edges array must not change once passed (those of a
+   * HistogramAccumulator never do).
    */
   histogram(chunk: Float32Array, lo: number, hi: number, scale: number, edges: Float64Array, counts: Float64Array): boolean;
   /** Largest number of histogram bins the kernel takes (the count tables live in the fixed memory). */
@@ -100,10 +102,10 @@ function load(): SimdKernels | null {
     if (typeof g?.value !== 'number') throw new Error(`kernels.wasm lacks the export ${name}`);
     return g.value;
   };
-  const func = <F>(name: string): F => {
+  const func = (name: string): unknown => {
     const f = exports[name];
     if (typeof f !== 'function') throw new Error(`kernels.wasm lacks the function ${name}`);
-    return f as F;
+    return f;
   };
   const memory = exports.memory as { buffer?: unknown } | undefined;
   if (!(memory?.buffer instanceof ArrayBuffer)) throw new Error('kernels.wasm lacks its memory');
@@ -115,9 +117,9 @@ function load(): SimdKernels | null {
     edgeHi: global('EDGE_HI'),
     counts: global('COUNTS'),
     maxBins: global('MAX_BINS'),
-    moments: func('moments'),
-    momentsChecked: func('momentsChecked'),
-    histogram: func('histogram'),
+    moments: func('moments') as KernelExports['moments'],
+    momentsChecked: func('momentsChecked') as KernelExports['momentsChecked'],
+    histogram: func('histogram') as KernelExports['histogram'],
   });
 }
 
@@ -133,7 +135,7 @@ function f32AtLeast(x: number): number {
   if (f === 0) return MIN_SUBNORMAL_F32;
   scratchF32[0] = f;
   scratchI32[0] = (scratchI32[0] as number) + (f > 0 ? 1 : -1);
-  return scratchF32[0] as number;
+  return scratchF32[0];
 }
 
 /** The largest float32 ≤ x (x not NaN): for a float32 v, `v <= x` ⇔ `v <= f32AtMost(x)`. */
