@@ -8,6 +8,7 @@ import { DEFAULT_HISTOGRAM_BINS, inspectFile } from '../core/inspect';
 import type { InspectReportDto, TotalsDto } from '../protocol/inspect';
 import { parallelWith, StatisticsPool } from '../worker/statsPool';
 import { parseArgs, UsageError } from './args';
+import { COMPRESS_HELP, compressCommand, decompressCommand } from './compressCommands';
 import { formatCount, formatStat, renderTable } from './format';
 
 const VERSION = '0.1.0';
@@ -19,8 +20,9 @@ Usage:
       List every tensor of FILE with dtype, shape, size and statistics.
       Formats: safetensors (and sharded *.safetensors.index.json), PyTorch .pt/.pth/.bin, ONNX, TF.js model.json,
       Keras .h5/.keras, NumPy .npy/.npz, GGUF.
+${COMPRESS_HELP}
 
-Options:
+Options (inspect):
   --json           print one JSON document instead of a table
   --bins N         histogram bins (default ${DEFAULT_HISTOGRAM_BINS})
   --headers-only   skip statistics (instant, reads headers only)
@@ -97,6 +99,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 0;
       case 'inspect':
         return await inspectCommand(rest);
+      case 'compress':
+        return await compressCommand(rest);
+      case 'decompress':
+        return await decompressCommand(rest);
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }

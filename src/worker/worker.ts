@@ -3,12 +3,13 @@
  * later all tfjs state). It receives `WorkerRequest`s, runs core jobs, streams `WorkerEvent`s back, and aborts a job
  * when it receives `cancel` for its id. Files are opened here by path, so weights never cross `postMessage`.
  */
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { inspectFile } from '../core/inspect';
-import type { WorkerEvent, WorkerRequest } from '../protocol/messages';
+import type { CompressEvent, CompressRequest, WorkerEvent, WorkerInitData, WorkerRequest } from '../protocol/messages';
 import { hasKind } from '../protocol/messages';
 import { failureOf } from '../core/failure';
 import { parallelWith, StatisticsPool } from './statsPool';
+import { isCompressRequest, runCompressJob } from './compressJobs';
 
 if (!parentPort) throw new Error('worker.ts must run inside a worker_threads Worker');
 const port = parentPort;
@@ -19,7 +20,10 @@ let pool: StatisticsPool | undefined;
 /** Running jobs by request id, so `cancel` can abort them. */
 const running = new Map<number, AbortController>();
 
-function post(event: WorkerEvent): void {
+/** Backend requested by the host (compression jobs may name their own). */
+const backend = (workerData as Partial<WorkerInitData> | undefined)?.backend ?? 'auto';
+
+function post(event: WorkerEvent | CompressEvent): void {
   port.postMessage(event);
 }
 
@@ -37,7 +41,7 @@ async function runInspect(request: Extract<WorkerRequest, { kind: 'inspect/open'
   post({ kind: 'inspect/done', id: request.id, seconds: (performance.now() - started) / 1000 });
 }
 
-async function handle(request: WorkerRequest): Promise<void> {
+async function handle(request: WorkerRequest | CompressRequest): Promise<void> {
   if (request.kind === 'cancel') {
     running.get(request.id)?.abort();
     return;
@@ -45,7 +49,8 @@ async function handle(request: WorkerRequest): Promise<void> {
   const controller = new AbortController();
   running.set(request.id, controller);
   try {
-    await runInspect(request, controller.signal);
+    if (isCompressRequest(request)) await runCompressJob(request, controller.signal, post, backend);
+    else await runInspect(request, controller.signal);
   } catch (error) {
     const { reason, message } = failureOf(error);
     post({ kind: 'failed', id: request.id, reason, message });
@@ -57,5 +62,5 @@ async function handle(request: WorkerRequest): Promise<void> {
 
 port.on('message', (message: unknown) => {
   if (!hasKind(message)) return;
-  void handle(message as WorkerRequest);
+  void handle(message as WorkerRequest | CompressRequest);
 });

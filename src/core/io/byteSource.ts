@@ -67,7 +67,8 @@ export class FileByteSource implements ByteSource {
     checkRange(this.name, this.size, offset, length);
     // Uninitialised memory is safe here: the loop below fills every byte or throws. Skipping the zero-fill matters
     // for multi-megabyte chunks.
-    const buffer: Uint8Array = Buffer.allocUnsafeSlow(length);
+    const unfilled = Buffer.allocUnsafeSlow(length);
+    const buffer = new Uint8Array(unfilled.buffer, unfilled.byteOffset, length);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await this.handle.read(buffer, done, length - done, offset + done);

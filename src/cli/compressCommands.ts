@@ -1,0 +1,139 @@
+/**
+ * `weight-lens compress` and `weight-lens decompress`: argument parsing and printing over src/core/compress.ts.
+ * Human mode prints the plan first, a progress line on stderr when it is a terminal, and a per-layer table at the end;
+ * `--json` prints one JSON document (the report) on stdout.
+ */
+import { formatBytes } from '../core/io/errors';
+import { compressCheckpoint, decompressArtifact, DEFAULT_COMPRESS_OPTIONS } from '../core/compress';
+import type { BackendName, BudgetDto, BudgetPlanDto, CompressOptionsDto, PermutationKind } from '../protocol/compress';
+import { parseArgs, UsageError } from './args';
+import { formatCount, formatStat, renderTable } from './format';
+
+/** Help text of the two commands (appended to the CLI help). */
+export const COMPRESS_HELP = `  weight-lens compress FILE [--hidden H | --size FRACTION | --size-bytes N] [--steps N]
+                      [--permutation crossfilter|infilter|none] [--seed S] [--dense] [--rounds R]
+                      [--round-scale X] [--backend auto|wasm|webgpu|tensorflow|cpu] [--out OUT] [--json]
+      Train a NeRN predictor that regenerates FILE's convolution weights (and, with --dense, its matrices and
+      other kernels, tiled into 3×3 blocks); write FILE's stem + .nern.safetensors (or OUT). Budget: predictor
+      width H, or a FRACTION of the represented weights (default ${DEFAULT_COMPRESS_OPTIONS.budget.kind === 'fraction' ? DEFAULT_COMPRESS_OPTIONS.budget.fraction : ''}), or an artifact of N bytes.
+      Default ${DEFAULT_COMPRESS_OPTIONS.steps} steps, crossfilter permutation, seed 0. --rounds R > 1 re-trains on the previous
+      round's reconstruction, each round's width × X (default 1) of the next.
+  weight-lens decompress ARTIFACT [--out FILE] [--backend B] [--json]
+      Regenerate the full checkpoint (every original tensor, name, dtype and shape) as safetensors.`;
+
+const BACKENDS: readonly BackendName[] = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
+const PERMUTATIONS: readonly PermutationKind[] = ['crossfilter', 'infilter', 'none'];
+
+function num(options: Record<string, string | number | boolean>, name: string): number | undefined {
+  const v = options[name];
+  return typeof v === 'number' ? v : undefined;
+}
+
+/** Parses compress arguments into options (exported for tests). */
+export function compressOptionsFromArgs(argv: readonly string[]): { file: string; options: CompressOptionsDto; json: boolean } {
+  const { positional, options } = parseArgs(argv, {
+    hidden: 'integer', size: 'number', 'size-bytes': 'integer', steps: 'integer', permutation: 'string', seed: 'integer',
+    dense: 'boolean', 'no-conv': 'boolean', rounds: 'integer', 'round-scale': 'number', backend: 'string', out: 'string', json: 'boolean',
+  });
+  const [file, ...rest] = positional;
+  if (file === undefined || rest.length > 0) throw new UsageError('compress takes exactly one FILE');
+  const hidden = num(options, 'hidden');
+  const size = num(options, 'size');
+  const sizeBytes = num(options, 'size-bytes');
+  if ([hidden, size, sizeBytes].filter((v) => v !== undefined).length > 1) throw new UsageError('give only one of --hidden, --size, --size-bytes');
+  let budget: BudgetDto = DEFAULT_COMPRESS_OPTIONS.budget;
+  if (hidden !== undefined) {
+    if (hidden < 1 || hidden > 4096) throw new UsageError('--hidden must be between 1 and 4096');
+    budget = { kind: 'hidden', hidden };
+  } else if (size !== undefined) {
+    if (!(size > 0 && size <= 100)) throw new UsageError('--size must be a fraction of the represented weights, above 0 (e.g. 0.5)');
+    budget = { kind: 'fraction', fraction: size };
+  } else if (sizeBytes !== undefined) {
+    if (sizeBytes < 1) throw new UsageError('--size-bytes must be positive');
+    budget = { kind: 'bytes', bytes: sizeBytes };
+  }
+  const steps = num(options, 'steps') ?? DEFAULT_COMPRESS_OPTIONS.steps;
+  if (steps < 1 || steps > 10_000_000) throw new UsageError('--steps must be between 1 and 10,000,000');
+  const permutation = (options.permutation ?? DEFAULT_COMPRESS_OPTIONS.permutation) as PermutationKind;
+  if (!PERMUTATIONS.includes(permutation)) throw new UsageError(`--permutation must be one of ${PERMUTATIONS.join(', ')}`);
+  const backend = (options.backend ?? DEFAULT_COMPRESS_OPTIONS.backend) as BackendName;
+  if (!BACKENDS.includes(backend)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}`);
+  const seed = num(options, 'seed') ?? 0;
+  if (seed < 0 || seed > 2 ** 32 - 1) throw new UsageError('--seed must be between 0 and 4294967295');
+  const rounds = num(options, 'rounds') ?? 1;
+  if (rounds < 1 || rounds > 16) throw new UsageError('--rounds must be between 1 and 16');
+  const roundWidthScale = num(options, 'round-scale') ?? 1;
+  if (!(roundWidthScale > 0 && roundWidthScale <= 1)) throw new UsageError('--round-scale must be in (0, 1]');
+  const out = typeof options.out === 'string' ? options.out : undefined;
+  return {
+    file,
+    json: options.json === true,
+    options: {
+      budget, steps, permutation, seed, backend, rounds, roundWidthScale,
+      represent: { conv: options['no-conv'] !== true, dense: options.dense === true },
+      ...(out !== undefined ? { out } : {}),
+    },
+  };
+}
+
+function printPlan(plan: BudgetPlanDto): void {
+  const lines = [
+    `predictor: width ${plan.hidden}, ${formatCount(plan.predictorParams)} parameters = ${(100 * plan.fractionOfRepresented).toFixed(1)} % of ${formatCount(plan.representedParams)} represented weights`,
+    `verbatim: ${formatCount(plan.verbatimParams)} parameters in ${plan.verbatim.length} tensors; estimated artifact ${formatBytes(plan.artifactBytes)} (source ${formatBytes(plan.sourceBytes)})`,
+    '',
+    renderTable(['represented', 'shape', 'params'], plan.represented.map((t) => [t.name, `[${t.shape.join(', ')}]`, formatCount(t.params)]), ['l', 'l', 'r']),
+    '',
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** `weight-lens compress`. */
+export async function compressCommand(argv: readonly string[]): Promise<number> {
+  const { file, options, json } = compressOptionsFromArgs(argv);
+  const tty = process.stderr.isTTY;
+  const controller = new AbortController();
+  const onSigint = (): void => { controller.abort(); };
+  process.once('SIGINT', onSigint);
+  try {
+    const report = await compressCheckpoint(file, options, {
+      signal: controller.signal,
+      onPlan: (plan) => { if (!json) printPlan(plan); },
+      onBackend: (choice) => { if (!json && options.backend !== 'auto' && choice.fallbackReason !== undefined) process.stderr.write(`backend: ${choice.name} (${choice.fallbackReason})\n`); },
+      onProgress: (p) => {
+        if (tty) process.stderr.write(`\rround ${p.round}  step ${p.step}/${p.steps}  loss ${formatStat(p.loss)}  ${p.stepsPerSecond.toFixed(1)} steps/s  ${p.backend}   `);
+      },
+    });
+    if (tty) process.stderr.write('\n');
+    if (json) {
+      process.stdout.write(JSON.stringify(report) + '\n');
+      return 0;
+    }
+    const rows = report.layers.map((l) => [l.name, `[${l.shape.join(', ')}]`, formatCount(l.params), formatStat(l.rmse), `${(100 * l.relativeError).toFixed(1)} %`]);
+    process.stdout.write(
+      [
+        renderTable(['layer', 'shape', 'params', 'rmse', 'relative error'], rows, ['l', 'l', 'r', 'r', 'r']),
+        '',
+        `rmse ${formatStat(report.rmse)} over ${formatCount(report.representedParams)} represented weights; ${report.steps} steps in ${report.seconds.toFixed(1)} s on ${report.backend}`,
+        `${report.artifact}: ${formatBytes(report.artifactBytes)} (source ${formatBytes(report.sourceBytes)}, ratio ${report.ratio.toFixed(2)}×)`,
+      ].join('\n') + '\n',
+    );
+    return 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+/** `weight-lens decompress`. */
+export async function decompressCommand(argv: readonly string[]): Promise<number> {
+  const { positional, options } = parseArgs(argv, { out: 'string', backend: 'string', json: 'boolean' });
+  const [artifact, ...rest] = positional;
+  if (artifact === undefined || rest.length > 0) throw new UsageError('decompress takes exactly one ARTIFACT');
+  const backend = (options.backend ?? 'auto') as BackendName;
+  if (!BACKENDS.includes(backend)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}`);
+  const started = performance.now();
+  const outputs = await decompressArtifact(artifact, typeof options.out === 'string' ? options.out : undefined, { backend });
+  const seconds = (performance.now() - started) / 1000;
+  if (options.json === true) process.stdout.write(JSON.stringify({ artifact, outputs, seconds }) + '\n');
+  else process.stdout.write(`${outputs.join('\n')}\n`);
+  return 0;
+}

@@ -1,0 +1,564 @@
+/**
+ * The compressed-model artifact: one `<name>.nern.safetensors` file, a plain safetensors container (any safetensors
+ * reader lists it) holding
+ * - `predictor.<i>.weight` [fanIn, fanOut] and `predictor.<i>.bias` [fanOut] (F32): the predictor,
+ * - `layout.perm.<l>` (U16 when a layer has ≤ 65,536 kernels, else I32) and `layout.scales` (F32 [L]): each
+ *   represented layer's permutation and output scale,
+ * - `verbatim.<original name>`: every tensor that is not represented, in its original dtype (F32 for dtypes safetensors
+ *   cannot name),
+ * - `__metadata__.weight_lens`: JSON (`ArtifactMeta`) with the format version, encoding, predictor spec, layer map,
+ *   the original tensor order, training settings, the source's name, format, size and SHA-256, and the report.
+ * Decoding needs nothing but this file. Writing is atomic (temp + rename through `writeSafetensors`); reading
+ * validates every field, so a hostile artifact fails with one clear `CheckpointFormatError`.
+ */
+import type { LayerErrorDto } from '../../protocol/compress';
+import { FileByteSource } from '../io/byteSource';
+import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
+import { LIMITS } from '../io/limits';
+import { writeSafetensors, type SafetensorsTensorInput } from '../formats/safetensors';
+import { decodeValues, DTYPE_BYTES, isDType, type DType, type ValueChunk } from '../tensors/dtype';
+import { checkShape } from '../tensors/tensor';
+import { encodingWidth, type EncodingSpec } from './encoding';
+import { checkLayout, type NernLayout } from './layout';
+import { layerShapes, type PredictorSpec, type PredictorWeights } from './predictor';
+import { kernelShape, tileMatches, type TileSpec } from './tiling';
+
+/** `__metadata__` key holding the artifact's JSON description. */
+export const ARTIFACT_KEY = 'weight_lens';
+/** Value of `ArtifactMeta.format`. */
+export const ARTIFACT_FORMAT = 'weight-lens-nern';
+/** Current artifact format version; readers refuse newer ones. */
+export const ARTIFACT_VERSION = 1;
+/** Float dtypes a represented tensor may have had (reconstructions are converted back to them). */
+const FLOAT_DTYPES: readonly string[] = ['F32', 'F16', 'BF16', 'F64'];
+/** Largest represented tensor decoded at once (as readTensorValues allows). */
+const MAX_REPRESENTED_ELEMENTS = 256 * 1024 * 1024;
+/** Largest predictor width an artifact may declare. */
+const MAX_ARTIFACT_HIDDEN = 16384;
+
+/** A represented layer in the artifact's layer map (layout order = `layout.perm.<l>` order). */
+export interface ArtifactLayer {
+  name: string;
+  /** Original shape. */
+  shape: number[];
+  /** Original dtype (F32, F16, BF16 or F64). */
+  dtype: string;
+  /** How the tensor maps onto kernels. */
+  tile: TileSpec;
+  /** The [C_out, C_in, k, k] kernel grid the predictor sees. */
+  kernelShape: [number, number, number, number];
+}
+
+/** One tensor of the original checkpoint, in its original order. */
+export interface ArtifactTensor {
+  name: string;
+  /** Original dtype as the source reader reported it. */
+  dtype: string;
+  shape: number[];
+  stored: 'represented' | 'verbatim';
+  /** For verbatim tensors: the dtype stored in the artifact (the original when safetensors can name it, else F32). */
+  storedDtype?: DType;
+  /** For verbatim tensors: why it is not represented. */
+  reason?: string;
+}
+
+/** Settings of the training that produced the artifact. */
+export interface ArtifactTraining {
+  hidden: number;
+  steps: number;
+  seed: number;
+  optimizer: string;
+  permutation: string;
+  backend: string;
+  rounds: number;
+  roundWidthScale: number;
+  /** Round widths, first to last (the artifact holds the last round's predictor). */
+  roundWidths: number[];
+  batchSize: number;
+  dense: boolean;
+}
+
+/** The stored report (no wall-clock figures, so the same seed and backend give a byte-identical artifact). */
+export interface ArtifactReport {
+  predictorParams: number;
+  representedParams: number;
+  verbatimParams: number;
+  rmse: number;
+  weightRms: number;
+  layers: LayerErrorDto[];
+  lossCurve: [number, number][];
+}
+
+/** The JSON under `__metadata__.weight_lens`. */
+export interface ArtifactMeta {
+  format: typeof ARTIFACT_FORMAT;
+  version: number;
+  encoding: EncodingSpec;
+  predictor: PredictorSpec;
+  layers: ArtifactLayer[];
+  tensors: ArtifactTensor[];
+  training: ArtifactTraining;
+  source: { name: string; format: string; bytes: number; sha256: string };
+  report: ArtifactReport;
+}
+
+/** A verbatim tensor to write: bytes in `dtype` (whole or streamed). */
+export interface VerbatimInput {
+  name: string;
+  dtype: DType;
+  shape: readonly number[];
+  data: Uint8Array | AsyncIterable<Uint8Array>;
+}
+
+/** Everything an artifact holds. */
+export interface ArtifactContent {
+  meta: ArtifactMeta;
+  predictor: PredictorWeights;
+  layout: NernLayout;
+  verbatim: readonly VerbatimInput[];
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Value encoding (the inverse of decodeValues)
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** IEEE half-precision bits of `v`, rounded to nearest even (overflow → ±inf, NaN → quiet NaN). */
+export function f16Bits(v: number): number {
+  f32[0] = v;
+  const x = u32[0] ?? 0;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const halfway = 1 << (shift - 1);
+    if (rem > halfway || (rem === halfway && (half & 1) === 1)) half++;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (half & 1) === 1)) half++;
+  return sign | half;
+}
+
+/** bfloat16 bits of `v`, rounded to nearest even (NaN → quiet NaN). */
+export function bf16Bits(v: number): number {
+  f32[0] = v;
+  const x = u32[0] ?? 0;
+  if (Number.isNaN(v)) return ((x >>> 16) & 0x8000) | 0x7fc0;
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+let f8Tables: Map<DType, Map<number, number>> | undefined;
+function f8Byte(dtype: 'F8_E4M3' | 'F8_E5M2', v: number): number {
+  f8Tables ??= new Map();
+  let table = f8Tables.get(dtype);
+  if (!table) {
+    table = new Map();
+    const all = new Uint8Array(256);
+    for (let b = 0; b < 256; b++) all[b] = b;
+    const values = decodeValues(dtype, all);
+    for (let b = 255; b >= 0; b--) {
+      const x = values[b] ?? 0;
+      if (!Number.isNaN(x) && x !== 0) table.set(x, b);
+    }
+    f8Tables.set(dtype, table);
+  }
+  if (Number.isNaN(v)) return dtype === 'F8_E4M3' ? 0x7f : 0x7e;
+  if (v === 0) return Object.is(v, -0) ? 0x80 : 0;
+  const b = table.get(v);
+  if (b === undefined) throw new RangeError(`${v} is not a ${dtype} value`);
+  return b;
+}
+
+/**
+ * Encodes decoded values as little-endian `dtype` bytes. Exact for every value `decodeValues(dtype)` yields (so a
+ * decode/encode round trip reproduces the file's bytes, except 64-bit integers beyond 2^53 and NaN payloads); floats
+ * are rounded to nearest even for F16/BF16.
+ */
+export function encodeValues(dtype: DType, values: ValueChunk): Uint8Array {
+  const n = values.length;
+  switch (dtype) {
+    case 'F32':
+      return new Uint8Array(Float32Array.from(values).buffer);
+    case 'F64':
+      return new Uint8Array(Float64Array.from(values).buffer);
+    case 'F16':
+    case 'BF16': {
+      const out = new Uint16Array(n);
+      const enc = dtype === 'F16' ? f16Bits : bf16Bits;
+      for (let i = 0; i < n; i++) out[i] = enc(values[i] ?? 0);
+      return new Uint8Array(out.buffer);
+    }
+    case 'F8_E4M3':
+    case 'F8_E5M2': {
+      const out = new Uint8Array(n);
+      for (let i = 0; i < n; i++) out[i] = f8Byte(dtype, values[i] ?? 0);
+      return out;
+    }
+    case 'I64':
+    case 'U64': {
+      const out = dtype === 'I64' ? new BigInt64Array(n) : new BigUint64Array(n);
+      for (let i = 0; i < n; i++) {
+        const x = values[i] ?? 0;
+        out[i] = BigInt(Number.isFinite(x) ? Math.trunc(x) : 0);
+      }
+      return new Uint8Array(out.buffer);
+    }
+    case 'I32':
+      return new Uint8Array(Int32Array.from(values).buffer);
+    case 'U32':
+      return new Uint8Array(Uint32Array.from(values).buffer);
+    case 'I16':
+      return new Uint8Array(Int16Array.from(values).buffer);
+    case 'U16':
+      return new Uint8Array(Uint16Array.from(values).buffer);
+    case 'I8':
+      return new Uint8Array(Int8Array.from(values).buffer);
+    case 'U8':
+      return Uint8Array.from(values);
+    case 'BOOL':
+      return Uint8Array.from(values, (x) => (x !== 0 ? 1 : 0));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Writing
+
+/** Name of the permutation tensor of layout layer `l`. */
+export function permName(l: number): string {
+  return `layout.perm.${l}`;
+}
+/** Name of the output-scales tensor. */
+export const SCALES_NAME = 'layout.scales';
+/** Prefix of verbatim tensors. */
+export const VERBATIM_PREFIX = 'verbatim.';
+
+/** Writes `content` to `path` atomically. Aborting `signal` leaves no file (and no temporary) behind. */
+export async function writeArtifact(path: string, content: ArtifactContent, signal?: AbortSignal): Promise<void> {
+  const tensors: SafetensorsTensorInput[] = [];
+  const shapes = layerShapes(content.predictor.spec);
+  content.predictor.layers.forEach((layer, i) => {
+    const [fanIn, fanOut] = shapes[i] ?? [0, 0];
+    tensors.push({ name: `predictor.${i}.weight`, dtype: 'F32', shape: [fanIn, fanOut], data: layer.weight });
+    tensors.push({ name: `predictor.${i}.bias`, dtype: 'F32', shape: [fanOut], data: layer.bias });
+  });
+  content.layout.permutations.forEach((perm, l) => {
+    const small = perm.length <= 65536;
+    tensors.push({ name: permName(l), dtype: small ? 'U16' : 'I32', shape: [perm.length], data: small ? Uint16Array.from(perm) : perm });
+  });
+  tensors.push({ name: SCALES_NAME, dtype: 'F32', shape: [content.layout.outputScales.length], data: content.layout.outputScales });
+  for (const v of content.verbatim) tensors.push({ name: VERBATIM_PREFIX + v.name, dtype: v.dtype, shape: v.shape, data: v.data });
+  await writeSafetensors(path, tensors, { [ARTIFACT_KEY]: JSON.stringify(content.meta), format: 'pt' }, signal ? { signal } : {});
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Reading
+
+/** Where one tensor's bytes lie in a safetensors file. */
+interface StoredTensor {
+  dtype: DType;
+  shape: number[];
+  params: number;
+  /** Absolute byte offset in the file. */
+  offset: number;
+  length: number;
+}
+
+/** An opened, validated artifact. Call `close()` when done. */
+export interface OpenArtifact {
+  path: string;
+  meta: ArtifactMeta;
+  predictor: PredictorWeights;
+  layout: NernLayout;
+  /** Size of the artifact file in bytes. */
+  bytes: number;
+  /** Streams a verbatim tensor's stored bytes (in `storedDtype`), in chunks of ≤ 16 MiB. */
+  verbatimBytes(name: string, signal?: AbortSignal): AsyncIterable<Uint8Array>;
+  close(): Promise<void>;
+}
+
+function bad(path: string, what: string): CheckpointFormatError {
+  return new CheckpointFormatError(`${path} is not a valid Weight Lens artifact: ${what}.`);
+}
+
+/** Parses and checks the safetensors header; every entry lies inside the data section with its exact size. */
+async function readHeader(source: FileByteSource, path: string): Promise<{ tensors: Map<string, StoredTensor>; metadata: Record<string, string> }> {
+  if (source.size < 8) throw bad(path, `the file is ${source.size} bytes, too short for a safetensors header`);
+  const prefix = await source.read(0, 8);
+  const n = Number(new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true));
+  if (n > LIMITS.maxHeaderBytes || n > source.size - 8) {
+    throw bad(path, `its header length ${formatBytes(n)} exceeds the file size ${formatBytes(source.size)} or the ${formatBytes(LIMITS.maxHeaderBytes)} limit`);
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(await source.read(8, n)));
+  } catch {
+    throw bad(path, 'its safetensors header is not valid UTF-8 JSON');
+  }
+  if (!isRecord(header)) throw bad(path, 'its safetensors header is not a JSON object');
+  const dataStart = 8 + n;
+  const dataSize = source.size - dataStart;
+  const tensors = new Map<string, StoredTensor>();
+  let metadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(header)) {
+    if (name === '__metadata__') {
+      if (!isRecord(value) || Object.values(value).some((v) => typeof v !== 'string')) throw bad(path, '__metadata__ is not a map of strings');
+      metadata = value as Record<string, string>;
+      continue;
+    }
+    if (tensors.size >= LIMITS.maxTensors) throw bad(path, `it lists more than ${LIMITS.maxTensors} tensors`);
+    if (!isRecord(value)) throw bad(path, `tensor ${JSON.stringify(name)} has no description`);
+    const { dtype, shape, data_offsets: offsets } = value;
+    if (typeof dtype !== 'string' || !isDType(dtype)) throw bad(path, `tensor ${JSON.stringify(name)} has unknown dtype ${JSON.stringify(dtype)}`);
+    if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number')) throw bad(path, `tensor ${JSON.stringify(name)} has no valid shape`);
+    const params = checkShape(`tensor ${JSON.stringify(name)}`, shape);
+    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && (o as number) >= 0)) {
+      throw bad(path, `tensor ${JSON.stringify(name)} has invalid data_offsets`);
+    }
+    const [begin, end] = offsets as [number, number];
+    if (end < begin || end > dataSize || end - begin !== params * DTYPE_BYTES[dtype]) {
+      throw bad(path, `tensor ${JSON.stringify(name)} spans bytes ${begin}–${end} of a ${dataSize}-byte data section but needs ${params * DTYPE_BYTES[dtype]} bytes`);
+    }
+    tensors.set(name, { dtype, shape: shape, params, offset: dataStart + begin, length: end - begin });
+  }
+  return { tensors, metadata };
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Small structural checkers that throw a `bad()` error naming the field. */
+class MetaReader {
+  constructor(private readonly path: string) {}
+  fail(what: string): CheckpointFormatError {
+    return bad(this.path, what);
+  }
+  record(v: unknown, field: string): Record<string, unknown> {
+    if (!isRecord(v)) throw this.fail(`${field} is missing or not an object`);
+    return v;
+  }
+  array(v: unknown, field: string): unknown[] {
+    if (!Array.isArray(v)) throw this.fail(`${field} is missing or not a list`);
+    return v;
+  }
+  string(v: unknown, field: string): string {
+    if (typeof v !== 'string') throw this.fail(`${field} is missing or not a string`);
+    return v;
+  }
+  number(v: unknown, field: string): number {
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw this.fail(`${field} is missing or not a finite number`);
+    return v;
+  }
+  int(v: unknown, field: string, min: number, max: number): number {
+    const n = this.number(v, field);
+    if (!Number.isInteger(n) || n < min || n > max) throw this.fail(`${field} is ${n}, not a whole number in ${min}–${max}`);
+    return n;
+  }
+  shape(v: unknown, field: string): number[] {
+    const a = this.array(v, field);
+    if (!a.every((d) => typeof d === 'number')) throw this.fail(`${field} is not a list of dimensions`);
+    checkShape(field, a);
+    return a;
+  }
+}
+
+function readTile(m: MetaReader, v: unknown, field: string): TileSpec {
+  const t = m.record(v, field);
+  if (t.kind === 'conv') {
+    const k = m.int(t.k, `${field}.k`, 1, 3);
+    if (k !== 1 && k !== 3) throw m.fail(`${field}.k is ${k}, not 1 or 3`);
+    return { kind: 'conv', k };
+  }
+  if (t.kind === 'tiled') return { kind: 'tiled', rows: m.int(t.rows, `${field}.rows`, 1, 2 ** 40), cols: m.int(t.cols, `${field}.cols`, 1, 2 ** 40) };
+  throw m.fail(`${field}.kind is ${JSON.stringify(t.kind)}, not conv or tiled`);
+}
+
+/** Validates the parsed `weight_lens` JSON against the stored tensors; returns the typed meta. */
+function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>): ArtifactMeta {
+  const meta = m.record(raw, 'the weight_lens metadata');
+  if (meta.format !== ARTIFACT_FORMAT) throw m.fail(`weight_lens.format is ${JSON.stringify(meta.format)}, not ${ARTIFACT_FORMAT}`);
+  const version = m.int(meta.version, 'weight_lens.version', 1, Number.MAX_SAFE_INTEGER);
+  if (version > ARTIFACT_VERSION) throw m.fail(`it is format version ${version}, newer than this Weight Lens reads (${ARTIFACT_VERSION}); update Weight Lens`);
+  const enc = m.record(meta.encoding, 'weight_lens.encoding');
+  const encoding: EncodingSpec = { base: m.number(enc.base, 'encoding.base'), levels: m.int(enc.levels, 'encoding.levels', 1, 64) };
+  if (!(encoding.base > 0) || encoding.base > 4) throw m.fail(`encoding.base is ${encoding.base}, outside (0, 4]`);
+  const p = m.record(meta.predictor, 'weight_lens.predictor');
+  const predictor: PredictorSpec = {
+    inputs: m.int(p.inputs, 'predictor.inputs', 1, 4096),
+    hidden: m.int(p.hidden, 'predictor.hidden', 1, MAX_ARTIFACT_HIDDEN),
+    outputs: m.int(p.outputs, 'predictor.outputs', 9, 9),
+    depth: m.int(p.depth, 'predictor.depth', 1, 16),
+  };
+  if (predictor.inputs !== encodingWidth(encoding)) throw m.fail(`predictor.inputs is ${predictor.inputs} but the encoding gives ${encodingWidth(encoding)}`);
+  const layers: ArtifactLayer[] = m.array(meta.layers, 'weight_lens.layers').map((v, l) => {
+    const f = `layers[${l}]`;
+    const r = m.record(v, f);
+    const shape = m.shape(r.shape, `${f}.shape`);
+    const tile = readTile(m, r.tile, `${f}.tile`);
+    if (!tileMatches(tile, shape)) throw m.fail(`${f} has tile ${JSON.stringify(tile)} that does not fit its shape [${shape.join(', ')}]`);
+    const dtype = m.string(r.dtype, `${f}.dtype`);
+    if (!FLOAT_DTYPES.includes(dtype)) throw m.fail(`${f}.dtype is ${dtype}, not a float dtype`);
+    if (shape.reduce((n, d) => n * d, 1) > MAX_REPRESENTED_ELEMENTS) throw m.fail(`${f} has over ${MAX_REPRESENTED_ELEMENTS} elements`);
+    return { name: m.string(r.name, `${f}.name`), shape, dtype, tile, kernelShape: kernelShape(tile, shape) };
+  });
+  const names = new Set<string>();
+  const representedNames = new Set(layers.map((l) => l.name));
+  if (representedNames.size !== layers.length) throw m.fail('two represented layers have the same name');
+  let represented = 0;
+  const tensors: ArtifactTensor[] = m.array(meta.tensors, 'weight_lens.tensors').map((v, i) => {
+    const f = `tensors[${i}]`;
+    const r = m.record(v, f);
+    const name = m.string(r.name, `${f}.name`);
+    if (names.has(name)) throw m.fail(`tensor ${JSON.stringify(name)} is listed twice`);
+    names.add(name);
+    const shape = m.shape(r.shape, `${f}.shape`);
+    const dtype = m.string(r.dtype, `${f}.dtype`);
+    if (r.stored === 'represented') {
+      const layer = layers.find((l) => l.name === name);
+      if (!layer || layer.shape.join(',') !== shape.join(',') || layer.dtype !== dtype) throw m.fail(`represented tensor ${JSON.stringify(name)} does not match the layer map`);
+      represented++;
+      return { name, dtype, shape, stored: 'represented' };
+    }
+    if (r.stored !== 'verbatim') throw m.fail(`${f}.stored is ${JSON.stringify(r.stored)}, not represented or verbatim`);
+    const s = stored.get(VERBATIM_PREFIX + name);
+    if (!s) throw m.fail(`verbatim tensor ${JSON.stringify(name)} is missing from the file`);
+    if (s.dtype !== r.storedDtype || s.shape.join(',') !== shape.join(',')) {
+      throw m.fail(`verbatim tensor ${JSON.stringify(name)} is stored as ${s.dtype} [${s.shape.join(', ')}] but listed as ${String(r.storedDtype)} [${shape.join(', ')}]`);
+    }
+    return { name, dtype, shape, stored: 'verbatim', storedDtype: s.dtype, reason: typeof r.reason === 'string' ? r.reason : '' };
+  });
+  if (represented !== layers.length) throw m.fail(`the tensor list names ${represented} represented tensors but the layer map has ${layers.length}`);
+  const t = m.record(meta.training, 'weight_lens.training');
+  const training: ArtifactTraining = {
+    hidden: m.number(t.hidden, 'training.hidden'),
+    steps: m.number(t.steps, 'training.steps'),
+    seed: m.number(t.seed, 'training.seed'),
+    optimizer: m.string(t.optimizer, 'training.optimizer'),
+    permutation: m.string(t.permutation, 'training.permutation'),
+    backend: m.string(t.backend, 'training.backend'),
+    rounds: m.number(t.rounds, 'training.rounds'),
+    roundWidthScale: m.number(t.roundWidthScale, 'training.roundWidthScale'),
+    roundWidths: m.array(t.roundWidths, 'training.roundWidths').map((w, i) => m.number(w, `training.roundWidths[${i}]`)),
+    batchSize: m.number(t.batchSize, 'training.batchSize'),
+    dense: t.dense === true,
+  };
+  const s = m.record(meta.source, 'weight_lens.source');
+  const source = { name: m.string(s.name, 'source.name'), format: m.string(s.format, 'source.format'), bytes: m.number(s.bytes, 'source.bytes'), sha256: m.string(s.sha256, 'source.sha256') };
+  const rep = m.record(meta.report, 'weight_lens.report');
+  const report: ArtifactReport = {
+    predictorParams: m.number(rep.predictorParams, 'report.predictorParams'),
+    representedParams: m.number(rep.representedParams, 'report.representedParams'),
+    verbatimParams: m.number(rep.verbatimParams, 'report.verbatimParams'),
+    rmse: m.number(rep.rmse, 'report.rmse'),
+    weightRms: m.number(rep.weightRms, 'report.weightRms'),
+    layers: m.array(rep.layers, 'report.layers').map((v, i) => {
+      const r = m.record(v, `report.layers[${i}]`);
+      return {
+        name: m.string(r.name, `report.layers[${i}].name`),
+        shape: m.shape(r.shape, `report.layers[${i}].shape`),
+        params: m.number(r.params, `report.layers[${i}].params`),
+        rmse: m.number(r.rmse, `report.layers[${i}].rmse`),
+        relativeError: m.number(r.relativeError, `report.layers[${i}].relativeError`),
+      };
+    }),
+    lossCurve: m.array(rep.lossCurve, 'report.lossCurve').map((v, i) => {
+      const pair = m.array(v, `report.lossCurve[${i}]`);
+      return [m.number(pair[0], `report.lossCurve[${i}][0]`), m.number(pair[1], `report.lossCurve[${i}][1]`)];
+    }),
+  };
+  return { format: ARTIFACT_FORMAT, version, encoding, predictor, layers, tensors, training, source, report };
+}
+
+async function readFloat32(source: FileByteSource, t: StoredTensor): Promise<Float32Array> {
+  const bytes = await source.read(t.offset, t.length);
+  return Float32Array.from(decodeValues('F32', bytes));
+}
+
+/**
+ * Opens and validates an artifact: the safetensors structure, the `weight_lens` metadata, the predictor tensors
+ * (shapes per the spec, finite values), each layer's permutation (a true permutation of its kernels) and scale, and
+ * every verbatim tensor. Throws `CheckpointFormatError` naming the first problem.
+ */
+export async function readArtifact(path: string): Promise<OpenArtifact> {
+  const source = await FileByteSource.open(path);
+  let ok = false;
+  try {
+    const { tensors: stored, metadata } = await readHeader(source, path);
+    const json = metadata[ARTIFACT_KEY];
+    if (json === undefined) throw new CheckpointFormatError(`${path} is a safetensors file but not a Weight Lens artifact (its metadata has no ${ARTIFACT_KEY} entry).`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(json);
+    } catch {
+      throw bad(path, `its ${ARTIFACT_KEY} metadata is not valid JSON`);
+    }
+    const m = new MetaReader(path);
+    const meta = readMeta(m, raw, stored);
+    const need = (name: string, dtypes: readonly DType[], shape: readonly number[]): StoredTensor => {
+      const t = stored.get(name);
+      if (!t) throw m.fail(`tensor ${name} is missing`);
+      if (!dtypes.includes(t.dtype) || t.shape.join(',') !== shape.join(',')) {
+        throw m.fail(`tensor ${name} is ${t.dtype} [${t.shape.join(', ')}], expected ${dtypes.join(' or ')} [${shape.join(', ')}]`);
+      }
+      return t;
+    };
+    const predictorLayers = [];
+    for (const [i, [fanIn, fanOut]] of layerShapes(meta.predictor).entries()) {
+      const weight = await readFloat32(source, need(`predictor.${i}.weight`, ['F32'], [fanIn, fanOut]));
+      const bias = await readFloat32(source, need(`predictor.${i}.bias`, ['F32'], [fanOut]));
+      if (!weight.every(Number.isFinite) || !bias.every(Number.isFinite)) throw m.fail(`predictor layer ${i} has non-finite weights`);
+      predictorLayers.push({ weight, bias });
+    }
+    const permutations: Int32Array[] = [];
+    for (const [l, layer] of meta.layers.entries()) {
+      const [cout, cin] = layer.kernelShape;
+      const t = need(permName(l), ['U16', 'I32'], [cout * cin]);
+      const bytes = await source.read(t.offset, t.length);
+      permutations.push(Int32Array.from(decodeValues(t.dtype, bytes)));
+    }
+    const outputScales = await readFloat32(source, need(SCALES_NAME, ['F32'], [meta.layers.length]));
+    const layout: NernLayout = {
+      encoding: meta.encoding,
+      layers: meta.layers.map((l) => ({ name: l.name, shape: l.kernelShape })),
+      permutations,
+      outputScales,
+    };
+    try {
+      checkLayout(layout);
+    } catch (e) {
+      throw m.fail(e instanceof Error ? e.message.replace(/\.$/, '') : String(e));
+    }
+    const artifact: OpenArtifact = {
+      path,
+      meta,
+      predictor: { spec: meta.predictor, layers: predictorLayers },
+      layout,
+      bytes: source.size,
+      async *verbatimBytes(name: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+        const t = stored.get(VERBATIM_PREFIX + name);
+        if (!t) throw m.fail(`verbatim tensor ${JSON.stringify(name)} is missing`);
+        const chunk = 16 * 1024 * 1024;
+        for (let at = 0; at < t.length; at += chunk) {
+          throwIfAborted(signal);
+          yield await source.read(t.offset + at, Math.min(chunk, t.length - at));
+        }
+      },
+      close: () => source.close(),
+    };
+    ok = true;
+    return artifact;
+  } finally {
+    if (!ok) await source.close();
+  }
+}

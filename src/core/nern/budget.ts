@@ -1,0 +1,172 @@
+/**
+ * The size budget of a compression: which tensors the predictor represents and which are stored verbatim (with the
+ * reason), and the predictor width a budget resolves to, with an estimate of the artifact's size. Pure arithmetic over
+ * tensor headers: no values are read here.
+ */
+import type { BudgetDto, BudgetPlanDto, RepresentPolicy } from '../../protocol/compress';
+import { CheckpointFormatError, formatBytes } from '../io/errors';
+import { DTYPE_BYTES, isDType } from '../tensors/dtype';
+import { encodingWidth, FAST_ENCODING, type EncodingSpec } from './encoding';
+import { nernPredictorSpec, predictorParameterCount } from './predictor';
+import { kernelShape, tileFor, type TileSpec } from './tiling';
+
+/** Tensors with fewer parameters than this are always stored verbatim: a predictor cannot beat a few kB. */
+export const MIN_REPRESENTED_PARAMS = 1024;
+/** Smallest and largest predictor width a budget may resolve to. */
+export const MIN_HIDDEN = 4;
+export const MAX_HIDDEN = 4096;
+/** Float dtypes whose tensors can be represented (reconstructed values are converted back to them). */
+export const REPRESENTABLE_DTYPES: readonly string[] = ['F32', 'F16', 'BF16', 'F64'];
+/** Predictor outputs per kernel. */
+const OUTPUTS = 9;
+/** Predictor depth (NeRN: 4 ReLU layers). */
+const DEPTH = 4;
+
+/** The header facts classification needs (a `TensorEntry` has them all). */
+export interface TensorHeader {
+  readonly name: string;
+  readonly dtype: string;
+  readonly shape: readonly number[];
+  readonly params: number;
+  readonly notDecodedReason?: string;
+}
+
+/** Whether a tensor is represented (and how it is tiled) or stored verbatim (and why). */
+export type TensorClass = { represented: true; tile: TileSpec } | { represented: false; reason: string };
+
+const NORM_NAME = /(^|[._/])(bn\d*|batch_?norm\w*|layer_?norm\w*|ln(_\w+|\d*)|norm\w*|running_(mean|var))([._/]|$)/i;
+const EMBED_NAME = /(^|[._/])(embed\w*|wte|wpe|tok_embeddings|word_embeddings|position_embeddings)([._/]|$)/i;
+
+/**
+ * Classifies one tensor under `policy`. Represented: float tensors (F32/F16/BF16/F64) of ≥ 1,024 parameters that are
+ * 3×3 / 1×1 convolutions (when `policy.conv`) or, when `policy.dense`, any other tensor of rank 2–4 (dense matrices,
+ * other kernel sizes, 1-D convolutions), tiled into 3×3 blocks. Everything else is verbatim with a one-phrase reason:
+ * vectors (biases, normalisation), embeddings (looked-up rows, not smooth in their coordinates), normalisation layers,
+ * integer or undecodable tensors, tiny tensors.
+ */
+export function classifyTensor(t: TensorHeader, policy: RepresentPolicy): TensorClass {
+  if (t.notDecodedReason !== undefined) return { represented: false, reason: `not decodable (${t.notDecodedReason})` };
+  if (!REPRESENTABLE_DTYPES.includes(t.dtype)) return { represented: false, reason: `${t.dtype} values are kept exact` };
+  if (t.shape.length < 2) return { represented: false, reason: t.shape.length === 0 ? 'scalar' : 'vector (bias or normalisation)' };
+  if (t.params < MIN_REPRESENTED_PARAMS) return { represented: false, reason: `tiny (< ${MIN_REPRESENTED_PARAMS.toLocaleString('en-US')} parameters)` };
+  if (NORM_NAME.test(t.name)) return { represented: false, reason: 'normalisation parameters' };
+  if (EMBED_NAME.test(t.name)) return { represented: false, reason: 'embedding table (rows are looked up, not smooth)' };
+  if (t.shape.length > 4) return { represented: false, reason: `rank ${t.shape.length} tensor` };
+  const tile = tileFor(t.shape);
+  if (tile === undefined) return { represented: false, reason: 'empty tensor' };
+  if (tile.kind === 'conv') return policy.conv ? { represented: true, tile } : { represented: false, reason: 'convolutions not selected' };
+  if (policy.dense) return { represented: true, tile };
+  const what = t.shape.length === 2 ? 'dense matrix' : t.shape.length === 4 ? `${t.shape[2] ?? '?'}×${t.shape[3] ?? '?'} kernel (not 3×3 or 1×1)` : `rank-${t.shape.length} weight`;
+  return { represented: false, reason: `${what}; enable dense tiling to represent it` };
+}
+
+/** Predictor parameters at width `hidden` for an encoding of `width` inputs: 3h² + (width + 13)h + 9 (240 → 253h). */
+export function predictorParamsFor(hidden: number, width = encodingWidth(FAST_ENCODING)): number {
+  return predictorParameterCount(nernPredictorSpec(hidden, width, OUTPUTS));
+}
+
+/**
+ * The largest width h with `predictorParamsFor(h, width) ≤ target`: the positive root of 3h² + (width+13)h + 9 − target
+ * = 0, floored, then corrected by ±1 against the exact count (floating-point safety). 0 when even h = 1 is too big.
+ */
+export function widthForParams(target: number, width = encodingWidth(FAST_ENCODING)): number {
+  if (!(target >= predictorParamsFor(1, width))) return 0;
+  const b = width + 1 + (DEPTH - 1) + OUTPUTS; // = width + 13 for depth 4 and 9 outputs
+  const a = DEPTH - 1;
+  const c = OUTPUTS - target;
+  let h = Math.floor((-b + Math.sqrt(b * b - 4 * a * c)) / (2 * a));
+  while (h > 1 && predictorParamsFor(h, width) > target) h--;
+  while (predictorParamsFor(h + 1, width) <= target) h++;
+  return h;
+}
+
+/** One planned tensor: its header, and how it is stored. */
+export type PlannedTensor = TensorHeader & TensorClass & { readonly index: number };
+
+/** Bytes of the artifact besides the predictor: verbatim tensors, permutations, scales, and the JSON header. */
+export function fixedArtifactBytes(tensors: readonly PlannedTensor[]): number {
+  let bytes = 8 + 4096; // length prefix + header skeleton (encoding, training settings, source, loss curve)
+  let layers = 0;
+  for (const t of tensors) {
+    bytes += 200 + 2 * t.name.length; // header entry + metadata tensor list + report row
+    if (t.represented) {
+      const [cout, cin] = kernelShape(t.tile, t.shape);
+      bytes += cout * cin * (cout * cin <= 65536 ? 2 : 4) + 4 + 120; // permutation, scale, layer map
+      layers++;
+    } else {
+      bytes += t.params * (isDType(t.dtype) ? DTYPE_BYTES[t.dtype] : 4);
+    }
+  }
+  return bytes + (layers > 0 ? 500 * 24 : 0); // loss curve of ≤ 500 points
+}
+
+/**
+ * Resolves `budget` to a predictor width: `hidden` directly; a fraction of the represented weights; or an artifact
+ * size in bytes (predictor float32 weights plus the fixed bytes). Throws CheckpointFormatError (a message for the
+ * user) when the budget cannot be met with at least `MIN_HIDDEN`, or there is nothing to represent.
+ */
+export function resolveHidden(budget: BudgetDto, representedParams: number, fixedBytes: number, width = encodingWidth(FAST_ENCODING)): number {
+  let h: number;
+  let want: string;
+  if (budget.kind === 'hidden') {
+    h = budget.hidden;
+    want = `width ${budget.hidden}`;
+  } else if (budget.kind === 'fraction') {
+    h = widthForParams(Math.floor(budget.fraction * representedParams), width);
+    want = `${(budget.fraction * 100).toFixed(1)} % of the ${representedParams.toLocaleString('en-US')} represented weights`;
+  } else {
+    h = widthForParams(Math.floor((budget.bytes - fixedBytes) / 4), width);
+    want = `an artifact of ${formatBytes(budget.bytes)} (the verbatim tensors and layout alone take ${formatBytes(fixedBytes)})`;
+  }
+  if (!Number.isInteger(h) || h < MIN_HIDDEN) {
+    throw new CheckpointFormatError(`The budget (${want}) leaves room for a predictor of width ${h}, below the minimum of ${MIN_HIDDEN}: choose a larger size.`);
+  }
+  if (h > MAX_HIDDEN) {
+    if (budget.kind === 'hidden') throw new CheckpointFormatError(`A predictor width of ${h} exceeds the maximum of ${MAX_HIDDEN}.`);
+    h = MAX_HIDDEN;
+  }
+  return h;
+}
+
+/** Plans a compression over `tensors` (in checkpoint order): classification, width, and size estimate. */
+export function planBudget(
+  tensors: readonly TensorHeader[],
+  budget: BudgetDto,
+  policy: RepresentPolicy,
+  sourceBytes: number,
+  encoding: EncodingSpec = FAST_ENCODING,
+): { plan: BudgetPlanDto; tensors: PlannedTensor[] } {
+  const planned: PlannedTensor[] = tensors.map((t, index) => ({
+    name: t.name,
+    dtype: t.dtype,
+    shape: t.shape,
+    params: t.params,
+    ...(t.notDecodedReason !== undefined ? { notDecodedReason: t.notDecodedReason } : {}),
+    index,
+    ...classifyTensor(t, policy),
+  }));
+  const representedParams = planned.reduce((n, t) => n + (t.represented ? t.params : 0), 0);
+  if (representedParams === 0) {
+    throw new CheckpointFormatError(
+      policy.dense
+        ? 'This checkpoint has no float tensor of rank 2–4 with at least 1,024 parameters to represent.'
+        : 'This checkpoint has no 3×3 or 1×1 convolution with at least 1,024 parameters to represent; enable dense tiling to represent matrices.',
+    );
+  }
+  const width = encodingWidth(encoding);
+  const fixed = fixedArtifactBytes(planned);
+  const hidden = resolveHidden(budget, representedParams, fixed, width);
+  const predictorParams = predictorParamsFor(hidden, width);
+  const plan: BudgetPlanDto = {
+    hidden,
+    predictorParams,
+    representedParams,
+    verbatimParams: planned.reduce((n, t) => n + (t.represented ? 0 : t.params), 0),
+    fractionOfRepresented: predictorParams / representedParams,
+    artifactBytes: fixed + 4 * predictorParams,
+    sourceBytes,
+    represented: planned.filter((t) => t.represented).map((t) => ({ name: t.name, shape: [...t.shape], params: t.params })),
+    verbatim: planned.flatMap((t) => (t.represented ? [] : [{ name: t.name, shape: [...t.shape], params: t.params, reason: t.reason }])),
+  };
+  return { plan, tensors: planned };
+}
