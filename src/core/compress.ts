@@ -291,14 +291,22 @@ export async function compressCheckpoint(path: string, options: CompressOptionsD
           },
           onEvaluation: (e) => {
             if (last && e.step === steps) return; // the final evaluation is computed exactly below, with detail
+            const layersNow = e.layers.map((l) => {
+              const t = rowOf.get(l.name);
+              return { name: l.name, shape: t ? [...t.planned.shape] : [], params: t?.planned.params ?? l.weights, rmse: l.rmse, relativeError: l.weightRms > 0 ? l.rmse / l.weightRms : 0 };
+            });
+            // Live detail for the panels: histograms and one filter of the currently worst layer.
+            const worstNow = layersNow.reduce((w, l, i) => (l.relativeError > (layersNow[w]?.relativeError ?? -1) ? i : w), 0);
+            const tensor = loaded[worstNow];
+            const kernels = tensor ? e.reconstruction()[worstNow] : undefined;
             hooks.onEvaluation?.({
               step: offset + e.step,
               rmse: e.rmse,
               weightRms: e.weightRms,
-              layers: e.layers.map((l) => {
-                const t = rowOf.get(l.name);
-                return { name: l.name, shape: t ? [...t.planned.shape] : [], params: t?.planned.params ?? l.weights, rmse: l.rmse, relativeError: l.weightRms > 0 ? l.rmse / l.weightRms : 0 };
-              }),
+              layers: layersNow,
+              ...(tensor && kernels
+                ? { detail: layerDetail(tensor.planned.name, tensor.planned.shape, tensor.planned.tile, tensor.values, fromKernels(kernels, tensor.planned.tile)) }
+                : {}),
             });
           },
         },

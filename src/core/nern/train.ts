@@ -121,6 +121,11 @@ export interface TrainEvaluation {
   /** RMS of all represented weights (the RMSE of predicting zeros). */
   weightRms: number;
   layers: LayerError[];
+  /**
+   * The reconstructed layers at this step, in their original layout (un-permuted, output scales applied), assembled
+   * on demand from the predictions the evaluation already made. Valid only during the `onEvaluation` call.
+   */
+  reconstruction(): Float32Array[];
 }
 
 /** Callbacks and cancellation of a run. */
@@ -334,7 +339,7 @@ export async function trainReconstruction(
     const evaluate = (step: number): TrainEvaluation => {
       const predictions = predictAll(predictor, t, layout);
       const e = layerErrors(predictions, grid, layout);
-      return { step, rmse: e.rmse, weightRms: e.weightRms, layers: e.layers };
+      return { step, rmse: e.rmse, weightRms: e.weightRms, layers: e.layers, reconstruction: () => assembleLayers(predictions, layout) };
     };
     for (let step = 0; step < o.steps; step++) {
       await yieldToEventLoop();
@@ -399,12 +404,13 @@ export async function trainReconstruction(
     const trainSeconds = (performance.now() - loopStart) / 1000;
     const predictions = predictAll(predictor, t, layout);
     const e = layerErrors(predictions, grid, layout);
-    const evaluation: TrainEvaluation = { step: o.steps, rmse: e.rmse, weightRms: e.weightRms, layers: e.layers };
+    const reconstruction = assembleLayers(predictions, layout);
+    const evaluation: TrainEvaluation = { step: o.steps, rmse: e.rmse, weightRms: e.weightRms, layers: e.layers, reconstruction: () => reconstruction };
     hooks.onEvaluation?.(evaluation);
     return {
       predictor: predictor.weights(),
       layout,
-      reconstruction: assembleLayers(predictions, layout),
+      reconstruction,
       evaluation,
       predictorParameters: predictorParameterCount(spec),
       representedWeights: e.layers.reduce((n, l) => n + l.weights, 0),

@@ -66,6 +66,8 @@ void test('compress → decompress restores every tensor; verbatim exact; source
   assert.equal(report.steps, 30);
   assert.equal(report.layers.length, 2);
   assert.ok(report.rmse > 0 && Number.isFinite(report.rmse));
+  assert.ok(evaluations.length >= 2, 'evaluations stream during training, not only at the end');
+  for (const e of evaluations) assert.ok(e.detail, `the evaluation at step ${e.step} carries live layer detail`);
   const final = evaluations.at(-1);
   assert.ok(final?.detail, 'the final evaluation carries the worst layer detail');
   assert.equal(final.detail.original.counts.reduce((a, b) => a + b, 0), report.layers.find((l) => l.name === final.detail?.name)?.params);
