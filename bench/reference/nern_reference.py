@@ -9,7 +9,10 @@ Usage:
   /usr/bin/python3 bench/reference/nern_reference.py --bench [--hidden 180] [--steps 20] [--threads 1]
   /usr/bin/python3 bench/reference/nern_reference.py --weights PREFIX [--steps 2000] [--optimizer adam] [--lr 1e-3]
       [--warmup 0] [--scale layer|none] [--permutation crossfilter|none] [--eval-every 250]
-PREFIX.bin/.json come from train_resnet20.py. --bench uses random kernels of ResNet-20's shapes (no file needed).
+  /usr/bin/python3 bench/reference/nern_reference.py --pt STATE_DICT.pt [same options] [--json]
+PREFIX.bin/.json come from train_resnet20.py; --pt reads the 4-D 3×3 conv weights of a torch.save'd state dict (in
+its order) instead. --bench uses random kernels of ResNet-20's shapes (no file needed). --json prints one final line
+`JSON {...}` with the evaluations as [step, training seconds (evaluations excluded), rmse] for bench/compress.ts.
 """
 import argparse, json, math, time
 import numpy as np
@@ -113,6 +116,9 @@ def lr_at(step, lr, total, warmup, min_lr):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--weights')
+    ap.add_argument('--pt', help='a torch.save state dict; its 4-D 3x3 conv weights are represented')
+    ap.add_argument('--json', action='store_true', help='print a final JSON line (evaluations, timings)')
+    ap.add_argument('--min-params', type=int, default=0, help='with --pt: skip conv tensors smaller than this')
     ap.add_argument('--bench', action='store_true')
     ap.add_argument('--hidden', type=int, default=160)
     ap.add_argument('--steps', type=int, default=2000)
@@ -138,7 +144,11 @@ def main():
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
 
-    if a.weights:
+    if a.pt:
+        sd = torch.load(a.pt, map_location='cpu')
+        layers = [(n, list(v.shape), v.detach().float().numpy().astype('<f4').ravel()) for n, v in sd.items()
+                  if torch.is_tensor(v) and v.dim() == 4 and v.numel() >= a.min_params]
+    elif a.weights:
         meta = json.load(open(a.weights + '.json'))
         flat = np.fromfile(a.weights + '.bin', dtype='<f4')
         layers = [(L['name'], L['shape'], flat[L['offset']:L['offset'] + int(np.prod(L['shape']))]) for L in meta['layers']]
@@ -191,6 +201,8 @@ def main():
 
     gen = torch.Generator().manual_seed(a.seed)
     t_start = time.time()
+    eval_seconds = 0.0
+    evals = []
     for step in range(a.steps):
         lr = lr_at(step, a.lr, total, a.warmup, a.min_lr)
         for g in opt.param_groups:
@@ -205,13 +217,23 @@ def main():
         loss.backward()
         opt.step()
         if (a.eval_every and (step + 1) % a.eval_every == 0) or step + 1 == a.steps:
-            el = time.time() - t_start
+            el = time.time() - t_start - eval_seconds
+            t_eval = time.time()
             rmse = evaluate() if not a.bench else float('nan')
+            eval_seconds += time.time() - t_eval
+            evals.append([step + 1, el, rmse])
             print(f'step {step + 1} loss {loss.item():.5f} rmse {rmse:.5f} ({rmse / weight_rms:.3f} of rms) lr {lr:.2e} '
                   f'{(step + 1) / el:.1f} steps/s {el:.0f}s', flush=True)
-    el = time.time() - t_start
+    el = time.time() - t_start - eval_seconds
     flops = 6 * a.batch * sum(p.numel() for n, p in model.named_parameters() if n.endswith('weight'))
     print(f'RESULT steps/s {a.steps / el:.2f} GFLOP/s {a.steps * flops / el / 1e9:.1f} threads {torch.get_num_threads()}')
+    if a.json:
+        print('JSON ' + json.dumps({
+            'torch': torch.__version__, 'threads': torch.get_num_threads(), 'hidden': a.hidden, 'batch': a.batch,
+            'steps': a.steps, 'kernels': R, 'weightRms': weight_rms, 'predictorParams': nparams,
+            'permutationSeconds': perm_s, 'trainSeconds': el, 'evalSeconds': eval_seconds,
+            'stepsPerSecond': a.steps / el, 'gflops': a.steps * flops / el / 1e9, 'evaluations': evals,
+            'rmse': evals[-1][2] if evals else None}), flush=True)
 
 
 if __name__ == '__main__':
