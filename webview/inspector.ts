@@ -7,6 +7,7 @@
 import type { CheckpointHeaderDto, HistogramDto, LayerKind, TotalsDto } from '../src/protocol/inspect';
 import type { FailureReason, InspectorInbound, InspectorOutbound, InspectorTensorUpdate } from '../src/protocol/messages';
 import { hasKind } from '../src/protocol/messages';
+import { artifactBannerText, artifactSummary } from './lib/artifactMeta';
 import { formatBytes, formatCount, formatInteger, formatPercent, formatSeconds, formatShape, formatStat } from './lib/format';
 import { buildTraces, isPlottable, MAX_SERIES, type HistogramSeries } from './lib/histogram';
 import { getPlotly, histogramLayout, PLOT_CONFIG, readTheme, type ThemeColors } from './lib/plotly';
@@ -98,6 +99,8 @@ function buildSkeleton(root: HTMLElement): void {
         <h1 id="file-name" class="file-name">Weight Lens</h1>
         <vscode-badge id="format-badge" hidden></vscode-badge>
         <span id="file-size" class="muted"></span>
+        <span class="spacer-flex"></span>
+        <vscode-button id="compress-button" data-testid="compress-button" secondary title="Compress this checkpoint with a neural representation (NeRN)">Compress…</vscode-button>
       </div>
       <div id="description" class="muted description"></div>
       <div class="status-row">
@@ -109,6 +112,13 @@ function buildSkeleton(root: HTMLElement): void {
         <div class="banner-actions">
           <vscode-button id="error-reload">Reload</vscode-button>
           <vscode-button id="error-log" secondary>Show Log</vscode-button>
+        </div>
+      </div>
+      <div id="artifact" data-testid="artifact-banner" class="banner banner-info banner-artifact" hidden>
+        <div class="banner-text"><span id="artifact-message"></span></div>
+        <div class="banner-actions">
+          <vscode-button id="artifact-decompress" data-testid="artifact-decompress">Decompress</vscode-button>
+          <vscode-button id="artifact-reconstruction" secondary>Show Reconstruction</vscode-button>
         </div>
       </div>
       <div id="changed" data-testid="file-changed" class="banner banner-info" hidden>
@@ -320,6 +330,14 @@ function renderMetadata(metadata: CheckpointHeaderDto['metadata']): void {
   box.replaceChildren(t);
 }
 
+/** A NeRN artifact (metadata key `weight_lens`) gets a banner with Decompress and Show Reconstruction. */
+function renderArtifactBanner(metadata: CheckpointHeaderDto['metadata'], fileBytes: number): void {
+  const summary = artifactSummary(metadata, fileBytes);
+  byId('artifact').hidden = summary === undefined;
+  byId('compress-button').hidden = summary !== undefined;
+  if (summary !== undefined) byId('artifact-message').textContent = artifactBannerText(summary);
+}
+
 function renderHeader(header: CheckpointHeaderDto): void {
   byId('file-name').textContent = baseName(header.file);
   byId('file-name').title = header.file;
@@ -350,6 +368,7 @@ function renderHeader(header: CheckpointHeaderDto): void {
   }
   renderTotalsTable(tableById('by-kind'), 'Layer kind', kinds, header.totals.params);
   renderMetadata(header.metadata);
+  renderArtifactBanner(header.metadata, header.fileBytes);
   byId('empty').hidden = true;
   byId('content').hidden = false;
 }
@@ -603,6 +622,7 @@ function showFailure(reason: FailureReason, message: string): void {
 
 function hideBanners(): void {
   byId('error').hidden = true;
+  byId('artifact').hidden = true;
   byId('changed').hidden = true;
 }
 
@@ -832,6 +852,16 @@ function wire(): void {
   byId('error-log').addEventListener('click', () => {
     post({ kind: 'inspector/command', command: 'weightLens.showLog' });
   });
+  const commandButtons: [string, string][] = [
+    ['compress-button', 'weightLens.compressCheckpoint'],
+    ['artifact-decompress', 'weightLens.decompressArtifact'],
+    ['artifact-reconstruction', 'weightLens.showReconstruction'],
+  ];
+  for (const [id, command] of commandButtons) {
+    byId(id).addEventListener('click', () => {
+      post({ kind: 'inspector/command', command });
+    });
+  }
 
   // Theme changes: VS Code swaps the body class (vscode-light / vscode-dark / vscode-high-contrast…) and rewrites
   // the CSS variables in the <html> element's style.

@@ -7,7 +7,15 @@
  * It imports no `vscode` values (tokens and the log are structural), so it is unit-tested with a fake worker.
  */
 import { Worker } from 'node:worker_threads';
-import { hasKind, type FailureReason, type WorkerEvent, type WorkerInitData, type WorkerRequest } from '../protocol/messages';
+import {
+  hasKind,
+  type CompressEvent,
+  type CompressRequest,
+  type FailureReason,
+  type WorkerEvent,
+  type WorkerInitData,
+  type WorkerRequest,
+} from '../protocol/messages';
 
 /** Where log lines go (a `vscode.LogOutputChannel` fits). */
 export interface EngineLog {
@@ -32,7 +40,7 @@ export interface WorkerHandlers {
 
 /** The two things the client does to a worker. */
 export interface WorkerPort {
-  post(message: WorkerRequest): void;
+  post(message: EngineMessage): void;
   terminate(): Promise<void>;
 }
 
@@ -41,14 +49,33 @@ export type WorkerFactory = (handlers: WorkerHandlers) => WorkerPort;
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
+/** Every message the host posts to the worker: inspection and compression requests, and `cancel`. */
+export type EngineMessage = WorkerRequest | CompressRequest;
+
 /** A request as callers write it: any worker request except `cancel`, without the `id` (the client assigns it). */
-export type EngineRequest = DistributiveOmit<Exclude<WorkerRequest, { kind: 'cancel' }>, 'id'>;
+export type EngineRequest = DistributiveOmit<Exclude<EngineMessage, { kind: 'cancel' }>, 'id'>;
 
 /** Events that belong to one request (everything except `log`). */
-export type RequestEvent = Exclude<WorkerEvent, { kind: 'log' }>;
+export type RequestEvent = Exclude<WorkerEvent | CompressEvent, { kind: 'log' }>;
 
-/** The event that completes a request successfully (kinds ending in `/done`). */
-export type DoneEvent = Extract<RequestEvent, { kind: `${string}/done` }>;
+/**
+ * Requests answered by one event other than `…/done`, with that event's kind. (`compress/start` also streams a
+ * `compress/planned` event, which completes only a `compress/plan` request.)
+ */
+const ANSWER_KINDS: Readonly<Record<string, string>> = {
+  'compress/plan': 'compress/planned',
+  'compress/decompress': 'compress/decompressed',
+  'compress/openArtifact': 'compress/artifact',
+};
+
+/**
+ * The event that completes a request successfully: kinds ending in `/done`, or the single answer of a question-like
+ * request (`compress/planned`, `compress/decompressed`, `compress/artifact`).
+ */
+export type DoneEvent = Extract<
+  RequestEvent,
+  { kind: `${string}/done` | 'compress/planned' | 'compress/decompressed' | 'compress/artifact' }
+>;
 
 /** A failed request: `reason` says whether it was cancelled, bad input, a worker crash or an internal error. */
 export class EngineError extends Error {
@@ -102,8 +129,10 @@ interface LiveWorker {
   readonly generation: number;
 }
 
-function isDone(event: RequestEvent): event is DoneEvent {
-  return event.kind.endsWith('/done');
+/** True if `event` completes a request of kind `requestKind`. */
+function isDone(requestKind: string, event: RequestEvent): event is DoneEvent {
+  const answer = ANSWER_KINDS[requestKind];
+  return answer === undefined ? event.kind.endsWith('/done') : event.kind === answer;
 }
 
 function describe(error: unknown): string {
@@ -225,7 +254,7 @@ export class EngineClient {
       this.log.warn('Ignored a malformed message from the engine worker.');
       return;
     }
-    const event = value as WorkerEvent;
+    const event = value as WorkerEvent | CompressEvent;
     if (event.kind === 'log') {
       const text = `[engine] ${event.message}`;
       if (event.level === 'error') this.log.error(text);
@@ -241,7 +270,7 @@ export class EngineClient {
       this.log.error(`Handler for ${event.kind} #${event.id} threw: ${describe(e)}`);
     }
     if (event.kind === 'failed') this.settle(event.id, new EngineError(event.reason, event.message));
-    else if (isDone(event)) this.settle(event.id, event);
+    else if (isDone(entry.kind, event)) this.settle(event.id, event);
   }
 
   private onCrash(generation: number, message: string): void {

@@ -6,6 +6,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { BackendPreference, WorkerInitData } from '../protocol/messages';
+import { CompressController } from './compress';
 import { EngineClient, nodeWorkerFactory } from './engineClient';
 import { INSPECTOR_OPTIONAL_VIEW_TYPE, INSPECTOR_VIEW_TYPE, viewTypeFor } from './fileKinds';
 import { InspectorEditorProvider } from './inspectorEditor';
@@ -15,6 +16,10 @@ export const COMMANDS = {
   openInspector: 'weightLens.openInspector',
   reloadInspector: 'weightLens.reloadInspector',
   showLog: 'weightLens.showLog',
+  compressCheckpoint: 'weightLens.compressCheckpoint',
+  showReconstruction: 'weightLens.showReconstruction',
+  showBudget: 'weightLens.showBudget',
+  decompressArtifact: 'weightLens.decompressArtifact',
 } as const;
 
 const BACKENDS: readonly BackendPreference[] = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
@@ -52,11 +57,13 @@ export function activate(context: vscode.ExtensionContext): void {
   const workerPath = path.join(context.extensionPath, 'dist', 'worker.js');
   const engine = new EngineClient(nodeWorkerFactory(workerPath, workerInit), log);
   const { provider, registration } = InspectorEditorProvider.register(context, engine, log);
+  const compress = new CompressController(context, engine, log);
 
   context.subscriptions.push(
     log,
     { dispose: () => { engine.dispose(); } },
     registration,
+    compress.register(),
     vscode.commands.registerCommand(COMMANDS.openInspector, async (arg: unknown, all: unknown) => {
       const uris = Array.isArray(all) && all.every((u) => u instanceof vscode.Uri) && all.length > 0 ? all : await resolveTarget(arg);
       for (const uri of uris) {

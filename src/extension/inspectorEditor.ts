@@ -5,7 +5,6 @@
  * the file on disk and offers a reload when it changes. Two view types share this provider: `weightLens.inspector`
  * (default for unambiguous checkpoint extensions) and `weightLens.inspectorOptional` (offered for `*.bin`, `*.json`…).
  */
-import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { CheckpointHeaderDto } from '../protocol/inspect';
@@ -19,6 +18,7 @@ import {
 import { Batcher } from './batcher';
 import { EngineError, type EngineClient, type RequestEvent } from './engineClient';
 import { INSPECTOR_OPTIONAL_VIEW_TYPE, INSPECTOR_VIEW_TYPE } from './fileKinds';
+import { webviewHtml, webviewOptions } from './panels/html';
 
 /** Batch interval for streamed statistics, in milliseconds. */
 const BATCH_MS = 100;
@@ -26,6 +26,8 @@ const BATCH_MS = 100;
 const RESEND_CHUNK = 500;
 /** Commands the webview may ask the host to run. */
 const WEBVIEW_COMMANDS = new Set(['weightLens.showLog']);
+/** Commands the webview may ask for that act on the inspected file (it is passed as their argument). */
+const FILE_COMMANDS = new Set(['weightLens.compressCheckpoint', 'weightLens.decompressArtifact', 'weightLens.showReconstruction', 'weightLens.showBudget']);
 
 /** Reads `weightLens.histogramBins` (default 64), clamped to the integer range 8…1024. */
 export function histogramBinsSetting(): number {
@@ -69,11 +71,7 @@ class InspectorSession implements vscode.Disposable {
       this.post({ kind: 'inspector/batch', updates });
     }, BATCH_MS);
     const webview = panel.webview;
-    webview.options = {
-      enableScripts: true,
-      enableCommandUris: false,
-      localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist'), vscode.Uri.joinPath(extensionUri, 'media')],
-    };
+    webview.options = webviewOptions(extensionUri);
     webview.html = this.html(webview);
     this.disposables.push(
       webview.onDidReceiveMessage((message: unknown) => {
@@ -201,8 +199,9 @@ class InspectorSession implements vscode.Disposable {
         this.reload();
         break;
       case 'inspector/command':
-        if (WEBVIEW_COMMANDS.has(msg.command)) {
-          vscode.commands.executeCommand(msg.command).then(undefined, (e: unknown) => {
+        if (WEBVIEW_COMMANDS.has(msg.command) || FILE_COMMANDS.has(msg.command)) {
+          const args: unknown[] = FILE_COMMANDS.has(msg.command) ? [this.uri] : [];
+          vscode.commands.executeCommand(msg.command, ...args).then(undefined, (e: unknown) => {
             this.log.warn(`Command ${msg.command} failed: ${e instanceof Error ? e.message : String(e)}`);
           });
         }
@@ -259,38 +258,15 @@ class InspectorSession implements vscode.Disposable {
   }
 
   private html(webview: vscode.Webview): string {
-    const nonce = randomBytes(18).toString('base64');
-    const asset = (...parts: string[]): string => webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, ...parts)).toString();
-    const csp = [
-      "default-src 'none'",
-      `img-src ${webview.cspSource} data:`,
-      `style-src ${webview.cspSource} 'unsafe-inline'`,
-      `font-src ${webview.cspSource}`,
-      `script-src 'nonce-${nonce}'`,
-    ].join('; ');
-    const file = escapeHtml(this.uri.fsPath);
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-  <meta charset="UTF-8">
-  <meta http-equiv="Content-Security-Policy" content="${csp}">
-  <meta name="viewport" content="width=device-width, initial-scale=1.0">
-  <link rel="stylesheet" href="${asset('media', 'inspector.css')}">
-  <title>Weight Lens Inspector</title>
-</head>
-<body>
-  <div id="app" data-file="${file}"></div>
-  <script type="module" nonce="${nonce}" src="${asset('media', 'vendor', 'vscode-elements.js')}"></script>
-  <script defer nonce="${nonce}" src="${asset('media', 'vendor', 'plotly.min.js')}"></script>
-  <script defer nonce="${nonce}" src="${asset('dist', 'webview', 'inspector.js')}"></script>
-</body>
-</html>`;
+    return webviewHtml(webview, this.extensionUri, {
+      script: 'inspector',
+      title: 'Weight Lens Inspector',
+      styles: ['inspector.css', 'panels.css'],
+      data: { file: this.uri.fsPath },
+    });
   }
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
 
 /** Provides the Inspector custom editor for both view types and tracks the open sessions. */
 export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvider<InspectorDocument>, vscode.Disposable {

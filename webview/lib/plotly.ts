@@ -41,9 +41,9 @@ export interface PlotConfig {
   modeBarButtonsToRemove: string[];
 }
 
-/** The part of the plotly API the webviews call. */
+/** The part of the plotly API the webviews call. Traces and layouts other than the histogram's are plain objects. */
 export interface PlotlyApi {
-  react(root: HTMLElement, data: PlotTrace[], layout: PlotLayout, config: PlotConfig): Promise<unknown>;
+  react(root: HTMLElement, data: readonly (PlotTrace | object)[], layout: PlotLayout | object, config: PlotConfig): Promise<unknown>;
   purge(root: HTMLElement): void;
   Plots: { resize(root: HTMLElement): unknown };
 }
@@ -122,3 +122,25 @@ export const PLOT_CONFIG: PlotConfig = {
   displayModeBar: 'hover',
   modeBarButtonsToRemove: ['select2d', 'lasso2d', 'autoScale2d', 'toggleSpikelines'],
 };
+
+/** A point of a plotly click event (the fields our plots read). */
+export interface PlotClickPoint {
+  x?: unknown;
+  y?: unknown;
+  customdata?: unknown;
+  pointIndex?: number;
+}
+
+/**
+ * Calls `listener` with the first clicked point whenever the user clicks a mark of the plot in `root` (plotly adds an
+ * `on` method to a div once it has drawn into it; call this after the first `react`). Registers at most once per div.
+ */
+export function onPlotClick(root: HTMLElement, listener: (point: PlotClickPoint) => void): void {
+  const div = root as HTMLElement & { on?: (event: string, cb: (e: { points?: PlotClickPoint[] }) => void) => void; dataset: DOMStringMap };
+  if (typeof div.on !== 'function' || div.dataset.clickBound === '1') return;
+  div.dataset.clickBound = '1';
+  div.on('plotly_click', (e) => {
+    const point = e.points?.[0];
+    if (point !== undefined) listener(point);
+  });
+}

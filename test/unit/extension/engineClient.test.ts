@@ -2,11 +2,11 @@
 // crash handling (all pending fail with workerCrashed, the next request starts a new worker), logs, restart, dispose.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { WorkerEvent, WorkerRequest } from '../../../src/protocol/messages';
-import { EngineClient, EngineError, type EngineLog, type RequestEvent, type WorkerHandlers } from '../../../src/extension/engineClient';
+import type { WorkerEvent } from '../../../src/protocol/messages';
+import { EngineClient, EngineError, type EngineLog, type EngineMessage, type RequestEvent, type WorkerHandlers } from '../../../src/extension/engineClient';
 
 interface FakeWorker {
-  posted: WorkerRequest[];
+  posted: EngineMessage[];
   handlers: WorkerHandlers;
   terminated: boolean;
   emit(event: WorkerEvent): void;
@@ -197,4 +197,32 @@ void test('restart waits for idle; dispose rejects pending requests and terminat
   await assert.rejects(q, (e: unknown) => e instanceof EngineError && e.reason === 'cancelled');
   assert.equal(workers[1]!.terminated, true);
   await assert.rejects(client.request({ kind: 'inspect/open', path: '/c', histogramBins: 64 }, () => undefined), /shutting down/);
+});
+
+void test('compression answers settle their requests; streamed compression events reach the handler first', async () => {
+  const { client, workers } = setup();
+  const plan = {
+    hidden: 8, predictorParams: 10, representedParams: 100, verbatimParams: 5, fractionOfRepresented: 0.1,
+    artifactBytes: 200, sourceBytes: 420, represented: [], verbatim: [],
+  };
+  const options = {
+    budget: { kind: 'hidden' as const, hidden: 8 }, steps: 10, permutation: 'none' as const, seed: 0,
+    represent: { conv: true, dense: false }, backend: 'cpu' as const, rounds: 1, roundWidthScale: 1,
+  };
+  const planned = client.request({ kind: 'compress/plan', path: '/a', options }, () => undefined);
+  const w = workers[0]!;
+  assert.deepEqual(w.posted[0], { kind: 'compress/plan', path: '/a', options, id: 1 });
+  w.handlers.message({ kind: 'compress/planned', id: 1, plan });
+  const answer = await planned;
+  assert.equal(answer.kind, 'compress/planned');
+  const seen: string[] = [];
+  const started = client.request({ kind: 'compress/start', path: '/a', options }, (e) => seen.push(e.kind));
+  w.handlers.message({ kind: 'compress/planned', id: 2, plan });
+  assert.equal(client.pendingCount, 1, 'a plan streamed by compress/start does not complete it');
+  w.handlers.message({ kind: 'compress/progress', id: 2, progress: { step: 1, steps: 10, round: 1, loss: 1, lr: 0.1, stepsPerSecond: 5, backend: 'cpu' } });
+  assert.equal(client.pendingCount, 1);
+  w.handlers.message({ kind: 'failed', id: 2, reason: 'badInput', message: 'no convolutions' });
+  await assert.rejects(started, (e: unknown) => e instanceof EngineError && e.reason === 'badInput');
+  assert.deepEqual(seen, ['compress/planned', 'compress/progress', 'failed']);
+  client.dispose();
 });

@@ -66,7 +66,15 @@ void test('package.json customEditors match the patterns in code', () => {
 void test('package.json commands, menus and settings are consistent', () => {
   assert.equal(manifest.main, './dist/extension.js');
   const ids = manifest.contributes.commands.map((c) => c.command).sort();
-  assert.deepEqual(ids, ['weightLens.openInspector', 'weightLens.reloadInspector', 'weightLens.showLog']);
+  assert.deepEqual(ids, [
+    'weightLens.compressCheckpoint',
+    'weightLens.decompressArtifact',
+    'weightLens.openInspector',
+    'weightLens.reloadInspector',
+    'weightLens.showBudget',
+    'weightLens.showLog',
+    'weightLens.showReconstruction',
+  ]);
   for (const c of manifest.contributes.commands) assert.equal(c.category, 'Weight Lens');
   for (const entries of Object.values(manifest.contributes.menus)) {
     for (const e of entries) assert.ok(ids.includes(e.command), `menu entry for unknown command ${e.command}`);
@@ -76,4 +84,8 @@ void test('package.json commands, menus and settings are consistent', () => {
   const props = manifest.contributes.configuration.properties;
   assert.equal(props['weightLens.histogramBins']?.default, 64);
   assert.equal(props['weightLens.backend']?.default, 'auto');
+  assert.equal(props['weightLens.compress.steps']?.default, 2000);
+  assert.equal(props['weightLens.compress.permutation']?.default, 'crossfilter');
+  assert.equal(props['weightLens.compress.seed']?.default, 0);
+  assert.equal(props['weightLens.compress.representDense']?.default, false);
 });

@@ -1,0 +1,92 @@
+/**
+ * The Budget panel (`weightLens.budget`): one webview panel showing where a compressed checkpoint's bytes go and the
+ * size/error trade-off across runs. It holds the latest `BudgetViewDto`, re-sends it when the webview (re)loads, and
+ * passes "forget runs" requests to its owner.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { hasKind } from '../../protocol/messages';
+import type { BudgetInbound, BudgetOutbound, BudgetViewDto } from '../../protocol/panels';
+import { webviewHtml, webviewOptions } from './html';
+
+/** View type of the Budget panel. */
+export const BUDGET_VIEW_TYPE = 'weightLens.budget';
+
+/** The single Budget panel, created on first `show`. */
+export class BudgetPanel implements vscode.Disposable {
+  private panel: vscode.WebviewPanel | undefined;
+  private view: BudgetViewDto | undefined;
+  private ready = false;
+
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly onClearRuns: (source: string) => Promise<BudgetViewDto | undefined>,
+    private readonly log: vscode.LogOutputChannel,
+  ) {}
+
+  /** The source shown now, if the panel is open. */
+  get source(): string | undefined {
+    return this.panel === undefined ? undefined : this.view?.source;
+  }
+
+  /** Shows `view` (creating or revealing the panel). */
+  show(view: BudgetViewDto, preserveFocus = false): void {
+    this.view = view;
+    if (this.panel === undefined) {
+      const panel = vscode.window.createWebviewPanel(BUDGET_VIEW_TYPE, 'Budget', { viewColumn: vscode.ViewColumn.Beside, preserveFocus }, { retainContextWhenHidden: true });
+      panel.webview.options = webviewOptions(this.extensionUri);
+      panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'icon.png');
+      panel.webview.html = webviewHtml(panel.webview, this.extensionUri, { script: 'budget', title: 'Budget', styles: ['inspector.css', 'panels.css'], bodyClass: 'panel' });
+      panel.webview.onDidReceiveMessage((m: unknown) => {
+        this.onMessage(m);
+      });
+      panel.onDidDispose(() => {
+        this.panel = undefined;
+        this.ready = false;
+      });
+      this.panel = panel;
+    } else {
+      this.panel.reveal(undefined, preserveFocus);
+    }
+    this.panel.title = `Budget: ${path.basename(view.source)}`;
+    this.post();
+  }
+
+  /** Updates the view if the panel is open on the same source (e.g. after a run finished); never opens it. */
+  refresh(view: BudgetViewDto): void {
+    if (this.panel === undefined || this.view?.source !== view.source) return;
+    this.view = view;
+    this.post();
+  }
+
+  dispose(): void {
+    this.panel?.dispose();
+    this.panel = undefined;
+  }
+
+  private onMessage(message: unknown): void {
+    if (!hasKind(message)) return;
+    const msg = message as BudgetOutbound;
+    if (msg.kind === 'budget/ready') {
+      this.ready = true;
+      this.post();
+    } else {
+      this.onClearRuns(msg.source).then(
+        (view) => {
+          if (view) this.refresh(view);
+        },
+        (e: unknown) => {
+          this.log.warn(`Could not forget the runs of ${msg.source}: ${e instanceof Error ? e.message : String(e)}`);
+        },
+      );
+    }
+  }
+
+  private post(): void {
+    if (!this.ready || this.panel === undefined || this.view === undefined) return;
+    const message: BudgetInbound = { kind: 'budget/show', view: this.view };
+    this.panel.webview.postMessage(message).then(undefined, (e: unknown) => {
+      this.log.debug(`postMessage to the Budget panel failed: ${e instanceof Error ? e.message : String(e)}`);
+    });
+  }
+}

@@ -1,0 +1,158 @@
+// Pure shaping for the compression panels: worst-first layer bars, kernel mosaics and differences, loss traces,
+// budget shares, the size/error curve, the snapshot reducer shared by host and webview, and artifact metadata.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { BudgetPlanDto, CompressReportDto, LayerDetailDto } from '../../../src/protocol/compress';
+import { applyReconstructionEvent, emptySnapshot, MAX_LOSS_POINTS, pushLoss } from '../../../src/protocol/panels';
+import { artifactBannerText, artifactSummary } from '../../../webview/lib/artifactMeta';
+import {
+  absMax,
+  artifactParts,
+  kernelDifference,
+  kernelHeatmaps,
+  layerErrorTrace,
+  lossTrace,
+  shareRows,
+  tileKernels,
+  tradeoffTrace,
+  worstFirst,
+} from '../../../webview/lib/compressPlots';
+
+const layer = (name: string, relativeError: number) => ({ name, shape: [4, 2, 3, 3], params: 72, rmse: relativeError / 10, relativeError });
+
+void test('layers are ordered worst first and the selected bar is highlighted', () => {
+  const layers = [layer('a', 0.1), layer('b', 0.5), layer('c', 0.1)];
+  assert.deepEqual(worstFirst(layers).map((l) => l.name), ['b', 'a', 'c']);
+  assert.deepEqual(layers.map((l) => l.name), ['a', 'b', 'c'], 'input untouched');
+  const t = layerErrorTrace(layers, 'a', { normal: 'N', highlight: 'H' }, 2);
+  assert.equal(t.orientation, 'h');
+  assert.deepEqual(t.y, ['b', 'a']);
+  assert.deepEqual(t.x, [50, 10]);
+  assert.deepEqual(t.marker.color, ['N', 'H']);
+});
+
+void test('kernels tile into a near-square mosaic with null gaps', () => {
+  const k = (v: number) => new Array<number>(9).fill(v);
+  const z = tileKernels([k(1), k(2), k(3), k(4)], 3, 3);
+  assert.equal(z.length, 7);
+  assert.equal(z[0]!.length, 7);
+  assert.equal(z[0]![0], 1);
+  assert.equal(z[0]![3], null);
+  assert.equal(z[0]![4], 2);
+  assert.equal(z[4]![0], 3);
+  assert.equal(z[6]![6], 4);
+  assert.equal(z[3]![3], null);
+  // 1×1 kernels: a grid without gaps.
+  const ones = tileKernels([[1], [2], [3]], 1, 1);
+  assert.deepEqual(ones, [[1, 2], [3, null]]);
+  assert.deepEqual(tileKernels([], 3, 3), []);
+});
+
+void test('difference maps are symmetric around zero', () => {
+  const original = [[1, -2], [0.5, 0]];
+  const reconstructed = [[1.5, -2], [0, 0.25]];
+  assert.deepEqual(kernelDifference(original, reconstructed), [[0.5, 0], [-0.5, 0.25]]);
+  assert.equal(absMax([[null, -3], [2, Number.NaN]]), 3);
+  const detail: LayerDetailDto = {
+    name: 'conv',
+    original: { edges: [0, 1], counts: [1] },
+    reconstructed: { edges: [0, 1], counts: [1] },
+    filter: { index: 0, kh: 1, kw: 2, original, reconstructed },
+  };
+  const maps = kernelHeatmaps(detail);
+  assert.equal(maps.difference.zmin, -0.5);
+  assert.equal(maps.difference.zmax, 0.5);
+  assert.equal(maps.original.zmax, 2);
+  assert.equal(maps.reconstructed.zmin, -2);
+});
+
+void test('loss traces drop non-positive and non-finite samples', () => {
+  const t = lossTrace([[1, 0.5], [2, 0], [3, Number.NaN], [4, 0.1]], '#fff');
+  assert.deepEqual(t.x, [1, 4]);
+  assert.deepEqual(t.y, [0.5, 0.1]);
+});
+
+const plan: BudgetPlanDto = {
+  hidden: 16,
+  predictorParams: 1000,
+  representedParams: 4000,
+  verbatimParams: 1000,
+  fractionOfRepresented: 0.25,
+  artifactBytes: 9000,
+  sourceBytes: 20000,
+  represented: [{ name: 'conv', shape: [4], params: 4000 }],
+  verbatim: [{ name: 'bias', shape: [1000], params: 1000, reason: 'bias' }],
+};
+
+void test('budget shares and artifact parts add up', () => {
+  const rows = shareRows(plan);
+  assert.equal(rows[0]!.share, 0.8);
+  assert.equal(rows[1]!.share, 0.2);
+  assert.equal(rows[1]!.tensors, 1);
+  const parts = artifactParts(plan);
+  assert.equal(parts.predictor, 4000);
+  assert.equal(parts.verbatim, 4000);
+  assert.equal(parts.predictor + parts.verbatim + parts.other, 9000);
+});
+
+void test('the trade-off curve is sorted by predictor fraction', () => {
+  const run = (fraction: number, rmse: number, finishedAt: number) => ({
+    source: 's', artifact: 'a', hidden: 8, fraction, rmse, ratio: 2, artifactBytes: 1, steps: 10, permutation: 'none' as const, finishedAt,
+  });
+  const t = tradeoffTrace([run(0.5, 0.01, 1), run(0.25, 0.02, 2), run(0.75, Number.NaN, 3)], '#000');
+  assert.deepEqual(t.x, [25, 50]);
+  assert.deepEqual(t.y, [0.02, 0.01]);
+});
+
+void test('the snapshot reducer follows a run and keeps the latest detail per layer', () => {
+  const s = emptySnapshot('/m.pt', '/m.nern.safetensors');
+  assert.equal(s.status, 'planning');
+  applyReconstructionEvent(s, { kind: 'recon/progress', progress: { step: 10, steps: 100, round: 1, loss: 0.5, lr: 1e-3, stepsPerSecond: 20, backend: 'wasm' } });
+  assert.equal(s.status, 'running');
+  assert.deepEqual(s.loss, [[10, 0.5]]);
+  const detail = (name: string, index: number): LayerDetailDto => ({
+    name, original: { edges: [0, 1], counts: [1] }, reconstructed: { edges: [0, 1], counts: [1] }, filter: { index, kh: 1, kw: 1, original: [[1]], reconstructed: [[1]] },
+  });
+  const evaluation = (d: LayerDetailDto) => ({ step: 10, rmse: 0.1, weightRms: 1, layers: [layer('a', 0.2)], detail: d });
+  applyReconstructionEvent(s, { kind: 'recon/evaluation', evaluation: evaluation(detail('a', 0)) });
+  applyReconstructionEvent(s, { kind: 'recon/evaluation', evaluation: evaluation(detail('b', 0)) });
+  applyReconstructionEvent(s, { kind: 'recon/evaluation', evaluation: evaluation(detail('a', 3)) });
+  assert.deepEqual(s.details.map((d) => `${d.name}${d.filter.index}`), ['b0', 'a3']);
+  const report = { artifact: '/out.nern.safetensors', lossCurve: [] } as unknown as CompressReportDto;
+  applyReconstructionEvent(s, { kind: 'recon/done', report });
+  assert.equal(s.status, 'done');
+  assert.equal(s.artifact, '/out.nern.safetensors');
+  assert.equal(s.loss.length, 1, 'the streamed loss is kept');
+  applyReconstructionEvent(s, { kind: 'recon/ended', status: 'failed', reason: 'badInput', message: 'no convolutions' });
+  assert.equal(s.message, 'no convolutions');
+});
+
+void test('loss samples stay bounded and keep the newest', () => {
+  const loss: [number, number][] = [];
+  for (let i = 1; i <= MAX_LOSS_POINTS * 3; i++) pushLoss(loss, i, 1 / i);
+  assert.ok(loss.length <= MAX_LOSS_POINTS);
+  assert.deepEqual(loss[loss.length - 1], [MAX_LOSS_POINTS * 3, 1 / (MAX_LOSS_POINTS * 3)]);
+  for (let i = 1; i < loss.length; i++) assert.ok(loss[i]![0] > loss[i - 1]![0], 'steps ascend');
+  pushLoss(loss, MAX_LOSS_POINTS * 3, 7);
+  assert.equal(loss[loss.length - 1]![1], 7, 'a repeated step replaces its sample');
+});
+
+void test('artifact metadata: JSON string or object, nested fields, broken JSON', () => {
+  assert.equal(artifactSummary({ format: 'pt' }), undefined);
+  const s = artifactSummary({ weight_lens: JSON.stringify({ source: 'resnet.pt', ratio: 3.456, settings: { hidden: 48, steps: 2000, permutation: 'crossfilter' } }) });
+  assert.deepEqual(s, { source: 'resnet.pt', ratio: 3.456, hidden: 48, steps: 2000, permutation: 'crossfilter' });
+  assert.equal(artifactBannerText(s), 'NeRN artifact: compressed from resnet.pt, ratio 3.46×, h = 48, 2000 steps, crossfilter permutation');
+  const nested = artifactSummary({ weight_lens: JSON.stringify({ source: { name: '/a/b/model.safetensors' }, report: { ratio: '2.5' } }) });
+  assert.ok(nested);
+  assert.equal(nested.source, '/a/b/model.safetensors');
+  assert.equal(nested.ratio, 2.5);
+  assert.equal(artifactBannerText(nested), 'NeRN artifact: compressed from model.safetensors, ratio 2.50×');
+  assert.deepEqual(artifactSummary({ weight_lens: '{not json' }), {});
+  // The engine's layout: source {name, bytes}, training {hidden, steps, permutation}, report {rmse}; ratio from sizes.
+  const engine = artifactSummary(
+    { weight_lens: JSON.stringify({ format: 'nern', source: { name: 'resnet20.pt', format: 'pytorch', bytes: 1000 }, training: { hidden: 32, steps: 40, permutation: 'crossfilter' }, report: { rmse: 0.01 } }) },
+    250,
+  );
+  assert.deepEqual(engine, { source: 'resnet20.pt', sourceBytes: 1000, ratio: 4, hidden: 32, steps: 40, rmse: 0.01, permutation: 'crossfilter' });
+  assert.equal(artifactBannerText({}), 'NeRN artifact: compressed checkpoint');
+});

@@ -1,0 +1,179 @@
+/**
+ * The Budget panel's webview: where the bytes of a compressed checkpoint go. Original bytes against the artifact
+ * (predictor, verbatim tensors, the rest), represented vs verbatim tensors with their parameter shares (table and
+ * stacked bar), the ratio, the verbatim tensors with the reason each is kept, and the size/error trade-off across the
+ * runs done on this source (RMSE against predictor size). Receives one `BudgetViewDto` at a time.
+ */
+import { hasKind } from '../src/protocol/messages';
+import type { BudgetInbound, BudgetOutbound, BudgetViewDto } from '../src/protocol/panels';
+import { artifactParts, shareRows, tradeoffTrace } from './lib/compressPlots';
+import { byId, el, fillKeyValueTable, vscodeApi } from './lib/dom';
+import { formatBytes, formatCount, formatInteger, formatPercent, formatShape } from './lib/format';
+import { getPlotly, histogramLayout, PLOT_CONFIG, readTheme, type ThemeColors } from './lib/plotly';
+
+const api = vscodeApi<BudgetOutbound, undefined>();
+let view: BudgetViewDto | undefined;
+let theme: ThemeColors | undefined;
+
+function baseName(path: string): string {
+  const parts = path.split(/[\\/]/);
+  return parts[parts.length - 1] ?? path;
+}
+
+function buildSkeleton(root: HTMLElement): void {
+  root.innerHTML = `
+    <header class="top">
+      <div class="title-row"><h1 id="title" class="file-name">Budget</h1><span class="spacer-flex"></span>
+        <vscode-button id="clear-runs" secondary hidden>Forget runs</vscode-button></div>
+      <div id="subtitle" class="muted description">Compress a checkpoint to see where its bytes go.</div>
+    </header>
+    <div class="cards">
+      <div class="card"><div class="card-value" id="card-ratio" data-testid="budget-ratio">–</div><div class="card-label">ratio</div></div>
+      <div class="card"><div class="card-value" id="card-source">–</div><div class="card-label">original</div></div>
+      <div class="card"><div class="card-value" id="card-artifact">–</div><div class="card-label" id="card-artifact-label">artifact (est.)</div></div>
+      <div class="card"><div class="card-value" id="card-hidden">–</div><div class="card-label">predictor width</div></div>
+    </div>
+    <div class="panel-grid">
+      <section class="pane">
+        <div class="pane-title">Bytes: original vs compressed</div>
+        <div id="bytes-plot" data-testid="budget-bytes" class="plot"></div>
+      </section>
+      <section class="pane">
+        <div class="pane-title">Parameters: represented vs verbatim</div>
+        <div id="share-plot" class="plot short"></div>
+        <table id="share-table" data-testid="budget-shares" class="small-table"></table>
+      </section>
+      <section class="pane">
+        <div class="pane-title">Size / error trade-off <span class="muted">(runs on this checkpoint)</span></div>
+        <div id="tradeoff-plot" data-testid="budget-tradeoff" class="plot"></div>
+        <div id="tradeoff-hint" class="plot-hint">Each finished compression of this checkpoint adds a point.</div>
+      </section>
+      <section class="pane">
+        <div class="pane-title">Tensors stored verbatim</div>
+        <div class="report-layers"><table id="verbatim-table" class="small-table layers-table"></table></div>
+      </section>
+    </div>`;
+}
+
+function draw(div: HTMLElement, traces: object[], lay: object): void {
+  const plotly = getPlotly();
+  if (!plotly) return;
+  if (traces.length === 0) {
+    plotly.purge(div);
+    return;
+  }
+  plotly.react(div, traces, lay, PLOT_CONFIG).catch((e: unknown) => {
+    div.title = `Could not draw: ${e instanceof Error ? e.message : String(e)}`;
+  });
+}
+
+function render(): void {
+  const v = view;
+  if (v === undefined) return;
+  theme ??= readTheme();
+  const palette = theme.palette;
+  const c = (i: number): string => palette[i % palette.length] ?? '#3794ff';
+  byId('title').textContent = `Budget: ${baseName(v.source)}`;
+  byId('title').title = v.source;
+  byId('clear-runs').hidden = v.runs.length === 0;
+  const plan = v.plan;
+  byId('subtitle').textContent =
+    plan === undefined
+      ? 'No plan yet: compress this checkpoint to see where its bytes go.'
+      : `Predictor of ${formatInteger(plan.predictorParams)} parameters (${formatPercent(plan.predictorParams, plan.representedParams)} of the ${formatCount(plan.representedParams)} represented weights).`;
+  // A finished run with this plan's width gives the real artifact size; otherwise show the plan's estimate.
+  const measured = plan === undefined ? undefined : [...v.runs].reverse().find((r) => r.hidden === plan.hidden);
+  const artifactBytes = measured?.artifactBytes ?? plan?.artifactBytes;
+  byId('card-ratio').textContent =
+    measured !== undefined ? `${measured.ratio.toFixed(2)}×` : plan === undefined || plan.artifactBytes <= 0 ? '–' : `${(plan.sourceBytes / plan.artifactBytes).toFixed(2)}×`;
+  byId('card-source').textContent = plan === undefined ? '–' : formatBytes(plan.sourceBytes);
+  byId('card-artifact').textContent = artifactBytes === undefined ? '–' : formatBytes(artifactBytes);
+  byId('card-artifact-label').textContent = measured !== undefined ? 'artifact' : 'artifact (est.)';
+  byId('card-hidden').textContent = plan === undefined ? '–' : String(plan.hidden);
+
+  const base = histogramLayout(theme, { logY: false, xTitle: 'bytes', yTitle: '' });
+  if (plan !== undefined) {
+    const parts = artifactParts(measured === undefined ? plan : { ...plan, artifactBytes: measured.artifactBytes });
+    const y = ['original', 'compressed'];
+    const bar = (name: string, xs: [number, number], color: string): object => ({
+      type: 'bar',
+      orientation: 'h',
+      name,
+      x: xs,
+      y,
+      marker: { color },
+      hovertemplate: `${name}: %{x:.4s}B<extra></extra>`,
+    });
+    draw(
+      byId('bytes-plot'),
+      [bar('original checkpoint', [plan.sourceBytes, 0], c(4)), bar('predictor', [0, parts.predictor], c(0)), bar('verbatim tensors', [0, parts.verbatim], c(1)), bar('metadata', [0, parts.other], c(3))],
+      { ...base, barmode: 'stack', showlegend: true, margin: { l: 8, r: 16, t: 28, b: 40 }, yaxis: { ...base.yaxis, title: undefined, type: 'category', automargin: true }, xaxis: { ...base.xaxis, exponentformat: 'SI' } },
+    );
+    const rows = shareRows(plan);
+    draw(
+      byId('share-plot'),
+      rows.map((r, i) => ({ type: 'bar', orientation: 'h', name: r.label, x: [r.share * 100], y: ['params'], marker: { color: c(i) }, hovertemplate: `${r.label}: %{x:.3g} %<extra></extra>` })),
+      { ...base, barmode: 'stack', showlegend: true, margin: { l: 8, r: 16, t: 28, b: 32 }, xaxis: { ...base.xaxis, title: { text: 'share of parameters (%)' }, range: [0, 100] }, yaxis: { ...base.yaxis, title: undefined, type: 'category', showticklabels: false } },
+    );
+    const table = byId('share-table');
+    const thead = el('thead');
+    const hr = el('tr');
+    for (const [label, cls] of [['', ''], ['Tensors', 'num'], ['Params', 'num'], ['Share', 'num']] as const) hr.appendChild(el('th', cls === '' ? {} : { class: cls }, label));
+    thead.appendChild(hr);
+    const tbody = el('tbody');
+    for (const r of rows) {
+      const tr = el('tr');
+      tr.append(el('td', {}, r.label), el('td', { class: 'num' }, formatInteger(r.tensors)), el('td', { class: 'num' }, formatCount(r.params)), el('td', { class: 'num' }, formatPercent(r.share, 1)));
+      tbody.appendChild(tr);
+    }
+    const predictor = el('tr');
+    predictor.append(el('td', {}, 'Predictor'), el('td', { class: 'num' }, '–'), el('td', { class: 'num' }, formatCount(plan.predictorParams)), el('td', { class: 'num' }, `${formatPercent(plan.predictorParams, plan.representedParams)} of repr.`));
+    tbody.appendChild(predictor);
+    table.replaceChildren(thead, tbody);
+    const vt = byId('verbatim-table');
+    if (plan.verbatim.length === 0) {
+      fillKeyValueTable(vt, [['Every tensor is represented by the predictor.', '']]);
+    } else {
+      const head = el('thead');
+      const h = el('tr');
+      for (const [label, cls] of [['Tensor', ''], ['Shape', ''], ['Params', 'num'], ['Why verbatim', '']] as const) h.appendChild(el('th', cls === '' ? {} : { class: cls }, label));
+      head.appendChild(h);
+      const body = el('tbody');
+      for (const t of [...plan.verbatim].sort((a, b) => b.params - a.params).slice(0, 500)) {
+        const tr = el('tr');
+        tr.append(el('td', { class: 'name', title: t.name }, t.name), el('td', { class: 'mono' }, formatShape(t.shape)), el('td', { class: 'num' }, formatInteger(t.params)), el('td', { class: 'muted' }, t.reason));
+        body.appendChild(tr);
+      }
+      vt.replaceChildren(head, body);
+    }
+  }
+  const trace = tradeoffTrace(v.runs, c(2));
+  byId('tradeoff-hint').hidden = trace.x.length > 0;
+  draw(byId('tradeoff-plot'), trace.x.length > 0 ? [trace] : [], {
+    ...histogramLayout(theme, { logY: true, xTitle: 'predictor size (% of represented weights)', yTitle: 'RMSE' }),
+    showlegend: false,
+    barmode: undefined,
+  });
+}
+
+function main(): void {
+  document.body.classList.add('panel');
+  const root = document.getElementById('app') ?? document.body;
+  buildSkeleton(root);
+  byId('clear-runs').addEventListener('click', () => {
+    if (view !== undefined) api.postMessage({ kind: 'budget/clearRuns', source: view.source });
+  });
+  window.addEventListener('message', (event: MessageEvent<unknown>) => {
+    const data = event.data;
+    if (!hasKind(data) || data.kind !== 'budget/show') return;
+    view = (data as BudgetInbound).view;
+    render();
+  });
+  new MutationObserver(() => {
+    theme = readTheme();
+    render();
+  }).observe(document.body, { attributes: true, attributeFilter: ['class', 'data-vscode-theme-kind'] });
+  api.postMessage({ kind: 'budget/ready' });
+}
+
+main();

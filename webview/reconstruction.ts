@@ -1,0 +1,393 @@
+/**
+ * The Reconstruction panel's webview: follows one compression run live (loss curve on a log axis, per-layer relative
+ * error as horizontal bars worst first, original vs reconstructed histograms of the selected layer, kernel heatmaps of
+ * one filter: original | reconstructed | difference) and shows the final report when the run is done or when the
+ * panel was opened from an artifact. It folds host messages into a `ReconstructionSnapshot` and redraws at most once
+ * per animation frame. Only summaries arrive here, never weight arrays.
+ */
+import type { LayerDetailDto } from '../src/protocol/compress';
+import { hasKind } from '../src/protocol/messages';
+import {
+  applyReconstructionEvent,
+  emptySnapshot,
+  type ReconstructionCommand,
+  type ReconstructionInbound,
+  type ReconstructionOutbound,
+  type ReconstructionSnapshot,
+} from '../src/protocol/panels';
+import { detailSeries, kernelHeatmaps, layerErrorTrace, lossTrace, worstFirst } from './lib/compressPlots';
+import { byId, el, fillKeyValueTable, vscodeApi } from './lib/dom';
+import { formatBytes, formatCount, formatInteger, formatSeconds, formatShape, formatStat } from './lib/format';
+import { buildTraces } from './lib/histogram';
+import { getPlotly, histogramLayout, onPlotClick, PLOT_CONFIG, readTheme, type ThemeColors } from './lib/plotly';
+
+/** UI state kept across webview reloads. */
+interface PersistedState {
+  selected?: string;
+}
+
+const api = vscodeApi<ReconstructionOutbound, PersistedState>();
+
+let snapshot: ReconstructionSnapshot = emptySnapshot('');
+let selected: string | undefined = api.getState()?.selected;
+let theme: ThemeColors | undefined;
+let frame = 0;
+
+function baseName(path: string): string {
+  const parts = path.split(/[\\/]/);
+  return parts[parts.length - 1] ?? path;
+}
+
+function buildSkeleton(root: HTMLElement): void {
+  root.innerHTML = `
+    <header class="top">
+      <div class="title-row">
+        <h1 id="title" class="file-name">Reconstruction</h1>
+        <vscode-badge id="status-badge"></vscode-badge>
+        <span class="spacer-flex"></span>
+        <vscode-button id="cmd-cancel" secondary hidden>Cancel</vscode-button>
+        <vscode-button id="cmd-budget" secondary>Budget</vscode-button>
+        <vscode-button id="cmd-decompress" secondary hidden>Decompress</vscode-button>
+        <vscode-button id="cmd-reveal" hidden>Reveal Artifact</vscode-button>
+      </div>
+      <div class="status-row">
+        <span id="status" data-testid="status" role="status" aria-live="polite">Waiting for the engine…</span>
+        <vscode-progress-bar id="progress" class="progress"></vscode-progress-bar>
+      </div>
+      <div id="error" data-testid="error" class="banner banner-error" role="alert" hidden>
+        <div class="banner-text"><span id="error-message"></span></div>
+      </div>
+    </header>
+    <div class="cards">
+      <div class="card"><div class="card-value" id="card-step">–</div><div class="card-label">step</div></div>
+      <div class="card"><div class="card-value" id="card-loss">–</div><div class="card-label">loss</div></div>
+      <div class="card"><div class="card-value" id="card-rmse">–</div><div class="card-label">RMSE</div></div>
+      <div class="card"><div class="card-value" id="card-speed">–</div><div class="card-label">steps / s</div></div>
+      <div class="card"><div class="card-value" id="card-size">–</div><div class="card-label">predictor</div></div>
+      <div class="card"><div class="card-value" id="card-backend">–</div><div class="card-label">backend</div></div>
+    </div>
+    <div class="panel-grid">
+      <section class="pane">
+        <div class="pane-title">Loss <span class="muted">(log scale)</span></div>
+        <div id="loss-curve" data-testid="loss-curve" class="plot"></div>
+        <div id="loss-hint" class="plot-hint">The loss curve appears with the first training steps.</div>
+      </section>
+      <section class="pane">
+        <div class="pane-title">Relative error per layer <span class="muted">‖W − Ŵ‖ / ‖W‖, worst first</span>
+          <span class="spacer-flex"></span><span id="layer-count" data-testid="layer-count" class="muted">0 layers</span></div>
+        <div id="layer-errors" data-testid="layer-errors" class="plot tall"></div>
+        <div id="layers-hint" class="plot-hint">Per-layer errors appear after the first evaluation.</div>
+      </section>
+      <section class="pane">
+        <div class="pane-title"><span id="hist-title">Original vs reconstructed</span></div>
+        <div id="layer-histogram" data-testid="layer-histogram" class="plot"></div>
+        <div id="hist-hint" class="plot-hint">Click a layer's bar to compare its values.</div>
+      </section>
+      <section class="pane">
+        <div class="pane-title"><span id="kernel-title">Kernels</span><span class="spacer-flex"></span>
+          <label class="muted" for="filter-index">filter</label>
+          <vscode-textfield id="filter-index" data-testid="filter-index" class="filter-index" type="number" min="0" readonly></vscode-textfield>
+        </div>
+        <div id="kernel-heatmap" data-testid="kernel-heatmap" class="heatmaps">
+          <div class="heatmap-cell"><div class="heatmap-label">original</div><div id="hm-original" class="plot heatmap"></div></div>
+          <div class="heatmap-cell"><div class="heatmap-label">reconstructed</div><div id="hm-reconstructed" class="plot heatmap"></div></div>
+          <div class="heatmap-cell"><div class="heatmap-label">difference</div><div id="hm-difference" class="plot heatmap"></div></div>
+        </div>
+        <div id="kernel-hint" class="plot-hint">Kernels of one filter appear with the layer's detail.</div>
+      </section>
+    </div>
+    <section id="report" data-testid="report" class="report" hidden>
+      <h2>Report</h2>
+      <div class="report-grid">
+        <table id="report-summary" class="small-table kv-table"></table>
+        <div class="report-layers">
+          <table id="report-layers" class="small-table layers-table"></table>
+        </div>
+      </div>
+    </section>`;
+}
+
+function post(message: ReconstructionOutbound): void {
+  api.postMessage(message);
+}
+
+function schedule(): void {
+  if (frame !== 0) return;
+  frame = requestAnimationFrame(() => {
+    frame = 0;
+    render();
+  });
+}
+
+function statusText(s: ReconstructionSnapshot): string {
+  const p = s.progress;
+  switch (s.status) {
+    case 'planning':
+      return 'Planning the predictor…';
+    case 'running':
+      return p === undefined ? 'Training…' : `Training: step ${formatInteger(p.step)} / ${formatInteger(p.steps)}${p.round > 1 ? `, round ${p.round}` : ''}`;
+    case 'done':
+      return s.report === undefined ? 'Done.' : `Done: ${formatInteger(s.report.steps)} steps in ${formatSeconds(s.report.seconds)}`;
+    case 'failed':
+      return 'Failed.';
+    case 'cancelled':
+      return 'Cancelled.';
+  }
+}
+
+function setCard(id: string, text: string, title?: string): void {
+  const e = byId(id);
+  e.textContent = text;
+  if (title !== undefined) e.title = title;
+}
+
+function renderHeader(): void {
+  const s = snapshot;
+  byId('title').textContent = s.source === '' ? 'Reconstruction' : baseName(s.source);
+  byId('title').title = s.source;
+  byId('status-badge').textContent = s.status;
+  byId('status').textContent = statusText(s);
+  document.body.dataset.state = s.status;
+  const bar = byId('progress');
+  const p = s.progress;
+  bar.hidden = s.status !== 'running' && s.status !== 'planning';
+  if (p !== undefined && s.status === 'running') {
+    bar.removeAttribute('indeterminate');
+    bar.setAttribute('max', String(Math.max(1, p.steps)));
+    bar.setAttribute('value', String(p.step));
+  } else {
+    bar.setAttribute('indeterminate', '');
+  }
+  byId('cmd-cancel').hidden = s.status !== 'running' && s.status !== 'planning';
+  byId('cmd-reveal').hidden = s.status !== 'done' || s.artifact === undefined;
+  byId('cmd-decompress').hidden = s.status !== 'done' || s.artifact === undefined;
+  const error = byId('error');
+  error.hidden = s.status !== 'failed';
+  byId('error-message').textContent = s.message ?? '';
+  const r = s.report;
+  const step = r?.steps ?? p?.step;
+  setCard('card-step', step === undefined ? '–' : p !== undefined && s.status === 'running' ? `${formatInteger(p.step)} / ${formatInteger(p.steps)}` : formatInteger(step));
+  const lastLoss = s.loss[s.loss.length - 1];
+  setCard('card-loss', lastLoss === undefined ? '–' : formatStat(lastLoss[1]), lastLoss === undefined ? undefined : String(lastLoss[1]));
+  const rmse = r?.rmse ?? s.evaluation?.rmse;
+  setCard('card-rmse', rmse === undefined ? '–' : formatStat(rmse), rmse === undefined ? undefined : String(rmse));
+  setCard('card-speed', p === undefined ? '–' : p.stepsPerSecond.toFixed(p.stepsPerSecond < 10 ? 1 : 0));
+  const params = r?.predictorParams ?? s.plan?.predictorParams;
+  const hidden = r?.hidden ?? s.plan?.hidden;
+  setCard('card-size', params === undefined ? '–' : `${formatCount(params)}${hidden === undefined ? '' : ` (h ${hidden})`}`, params === undefined ? undefined : `${formatInteger(params)} parameters`);
+  setCard('card-backend', r?.backend ?? p?.backend ?? '–');
+}
+
+function layout(opts: { logY: boolean; xTitle: string; yTitle: string }): ReturnType<typeof histogramLayout> {
+  theme ??= readTheme();
+  return histogramLayout(theme, opts);
+}
+
+function draw(div: HTMLElement, traces: object[], lay: object): void {
+  const plotly = getPlotly();
+  if (!plotly) return;
+  if (traces.length === 0) {
+    plotly.purge(div);
+    div.classList.add('empty');
+    return;
+  }
+  div.classList.remove('empty');
+  plotly.react(div, traces, lay, PLOT_CONFIG).catch((e: unknown) => {
+    div.title = `Could not draw: ${e instanceof Error ? e.message : String(e)}`;
+  });
+}
+
+function renderLoss(): void {
+  theme ??= readTheme();
+  const trace = lossTrace(snapshot.loss, theme.palette[0] ?? '#3794ff');
+  const hint = byId('loss-hint');
+  hint.hidden = trace.x.length > 0;
+  const lay = { ...layout({ logY: true, xTitle: 'step', yTitle: 'loss' }), showlegend: false, uirevision: 'loss' };
+  draw(byId('loss-curve'), trace.x.length > 0 ? [trace] : [], lay);
+}
+
+function currentLayers(): { name: string; shape: number[]; params: number; rmse: number; relativeError: number }[] {
+  return snapshot.report?.layers ?? snapshot.evaluation?.layers ?? [];
+}
+
+function renderLayers(): void {
+  theme ??= readTheme();
+  const layers = currentLayers();
+  byId('layer-count').textContent = layers.length === 1 ? '1 layer' : `${layers.length} layers`;
+  byId('layers-hint').hidden = layers.length > 0;
+  const div = byId('layer-errors');
+  const shown = Math.min(layers.length, 200);
+  div.style.height = `${Math.max(160, Math.min(520, 40 + shown * 18))}px`;
+  const trace = layerErrorTrace(layers, selected, { normal: theme.palette[0] ?? '#3794ff', highlight: theme.palette[1] ?? '#d18616' });
+  const base = layout({ logY: false, xTitle: 'relative error (%)', yTitle: '' });
+  const lay = {
+    ...base,
+    showlegend: false,
+    bargap: 0.2,
+    barmode: undefined,
+    margin: { l: 8, r: 16, t: 8, b: 40 },
+    yaxis: { ...base.yaxis, title: undefined, autorange: 'reversed', automargin: true, type: 'category' },
+    uirevision: 'layers',
+  };
+  draw(div, layers.length > 0 ? [trace] : [], lay);
+  if (layers.length > 0) {
+    onPlotClick(div, (point) => {
+      const name = typeof point.customdata === 'string' ? point.customdata : typeof point.y === 'string' ? point.y : undefined;
+      if (name !== undefined) select(name);
+    });
+  }
+}
+
+/** The detail to show: the selected layer's if one was received, else the most recent one. */
+function currentDetail(): LayerDetailDto | undefined {
+  if (selected !== undefined) {
+    const d = snapshot.details.find((x) => x.name === selected);
+    if (d !== undefined) return d;
+  }
+  return snapshot.details[snapshot.details.length - 1];
+}
+
+function renderDetail(): void {
+  theme ??= readTheme();
+  const detail = currentDetail();
+  const histHint = byId('hist-hint');
+  const kernelHint = byId('kernel-hint');
+  const missing = selected !== undefined && detail !== undefined && detail.name !== selected;
+  const note = missing ? `No sampled values for ${selected ?? ''} yet (the engine samples the worst layer at each evaluation); showing ${detail.name}.` : '';
+  if (detail === undefined) {
+    byId('hist-title').textContent = 'Original vs reconstructed';
+    byId('kernel-title').textContent = 'Kernels';
+    histHint.textContent = 'Histograms appear with the first evaluation.';
+    histHint.hidden = false;
+    kernelHint.hidden = false;
+    draw(byId('layer-histogram'), [], {});
+    for (const id of ['hm-original', 'hm-reconstructed', 'hm-difference']) draw(byId(id), [], {});
+    return;
+  }
+  byId('hist-title').textContent = `Original vs reconstructed: ${detail.name}`;
+  histHint.textContent = note;
+  histHint.hidden = note === '';
+  const traces = buildTraces(detailSeries(detail), { logY: false, density: false }, theme.palette);
+  const histLayout = { ...layout({ logY: false, xTitle: 'value', yTitle: 'count' }), showlegend: true, margin: { l: 56, r: 16, t: 28, b: 40 }, uirevision: detail.name };
+  draw(byId('layer-histogram'), traces, histLayout);
+  const f = detail.filter;
+  byId('kernel-title').textContent = `Kernels: ${detail.name}, filter ${f.index} (${f.original.length} × ${f.kh}×${f.kw})`;
+  const input = byId('filter-index');
+  input.setAttribute('value', String(f.index));
+  input.title = 'The engine samples one output filter of the layer per evaluation; this is its index.';
+  kernelHint.hidden = f.original.length > 0;
+  kernelHint.textContent = f.original.length > 0 ? '' : 'This layer has no kernels to show.';
+  const maps = kernelHeatmaps(detail);
+  const base = layout({ logY: false, xTitle: '', yTitle: '' });
+  const axis = { ...base.xaxis, title: undefined, showgrid: false, zeroline: false, showticklabels: false };
+  const hmLayout = { ...base, showlegend: false, margin: { l: 4, r: 4, t: 4, b: 4 }, xaxis: axis, yaxis: { ...axis, autorange: 'reversed', scaleanchor: 'x' }, uirevision: detail.name };
+  draw(byId('hm-original'), [maps.original], hmLayout);
+  draw(byId('hm-reconstructed'), [maps.reconstructed], hmLayout);
+  draw(byId('hm-difference'), [maps.difference], hmLayout);
+}
+
+function renderReport(): void {
+  const r = snapshot.report;
+  const section = byId('report');
+  section.hidden = r === undefined;
+  if (r === undefined) return;
+  fillKeyValueTable(byId('report-summary'), [
+    ['Source', baseName(r.source), r.source],
+    ['Artifact', baseName(r.artifact), r.artifact],
+    ['Ratio', `${r.ratio.toFixed(2)}×`],
+    ['Source size', formatBytes(r.sourceBytes), `${formatInteger(r.sourceBytes)} bytes`],
+    ['Artifact size', formatBytes(r.artifactBytes), `${formatInteger(r.artifactBytes)} bytes`],
+    ['RMSE', formatStat(r.rmse), String(r.rmse)],
+    ['Predictor', `${formatInteger(r.predictorParams)} params, h = ${r.hidden}`],
+    ['Represented', `${formatInteger(r.representedParams)} params`],
+    ['Verbatim', `${formatInteger(r.verbatimParams)} params`],
+    ['Permutation', r.permutation],
+    ['Backend', r.backend],
+    ['Steps', formatInteger(r.steps)],
+    ['Time', formatSeconds(r.seconds)],
+  ]);
+  const table = byId('report-layers');
+  const thead = el('thead');
+  const hr = el('tr');
+  for (const [label, cls] of [['Layer', ''], ['Shape', ''], ['Params', 'num'], ['RMSE', 'num'], ['Rel. error', 'num']] as const) {
+    hr.appendChild(el('th', cls === '' ? {} : { class: cls }, label));
+  }
+  thead.appendChild(hr);
+  const tbody = el('tbody');
+  for (const l of worstFirst(r.layers)) {
+    const tr = el('tr', { 'data-testid': 'layer-row', class: l.name === selected ? 'selected' : '' });
+    tr.append(
+      el('td', { class: 'name', title: l.name }, l.name),
+      el('td', { class: 'mono' }, formatShape(l.shape)),
+      el('td', { class: 'num' }, formatInteger(l.params)),
+      el('td', { class: 'num', title: String(l.rmse) }, formatStat(l.rmse)),
+      el('td', { class: 'num', title: String(l.relativeError) }, `${(l.relativeError * 100).toPrecision(3)} %`),
+    );
+    tr.addEventListener('click', () => {
+      select(l.name);
+    });
+    tbody.appendChild(tr);
+  }
+  table.replaceChildren(thead, tbody);
+}
+
+function render(): void {
+  renderHeader();
+  renderLoss();
+  renderLayers();
+  renderDetail();
+  renderReport();
+}
+
+function select(name: string): void {
+  selected = name;
+  api.setState({ selected: name });
+  schedule();
+}
+
+function onMessage(msg: ReconstructionInbound): void {
+  if (msg.kind === 'recon/snapshot') snapshot = msg.snapshot;
+  else applyReconstructionEvent(snapshot, msg);
+  schedule();
+}
+
+function wire(): void {
+  const commands: [string, ReconstructionCommand][] = [
+    ['cmd-cancel', 'cancel'],
+    ['cmd-budget', 'showBudget'],
+    ['cmd-reveal', 'revealArtifact'],
+    ['cmd-decompress', 'decompress'],
+  ];
+  for (const [id, command] of commands) {
+    byId(id).addEventListener('click', () => {
+      post({ kind: 'recon/command', command });
+    });
+  }
+  const observer = new MutationObserver(() => {
+    theme = readTheme();
+    schedule();
+  });
+  observer.observe(document.body, { attributes: true, attributeFilter: ['class', 'data-vscode-theme-kind'] });
+  window.addEventListener('message', (event: MessageEvent<unknown>) => {
+    const data = event.data;
+    if (hasKind(data) && data.kind.startsWith('recon/')) onMessage(data as ReconstructionInbound);
+  });
+  window.addEventListener('resize', () => {
+    const plotly = getPlotly();
+    if (!plotly) return;
+    for (const div of document.querySelectorAll<HTMLElement>('.plot')) {
+      if (!div.classList.contains('empty') && div.childElementCount > 0) plotly.Plots.resize(div);
+    }
+  });
+}
+
+function main(): void {
+  document.body.classList.add('panel');
+  const root = document.getElementById('app') ?? document.body;
+  buildSkeleton(root);
+  wire();
+  render();
+  post({ kind: 'recon/ready' });
+}
+
+main();
