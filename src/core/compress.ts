@@ -26,7 +26,7 @@ import type { Checkpoint } from './formats/types';
 import { CheckpointFormatError, throwIfAborted } from './io/errors';
 import {
   ARTIFACT_FORMAT,
-  ARTIFACT_VERSION,
+  artifactVersionFor,
   encodeValues,
   readArtifact,
   writeArtifact,
@@ -40,7 +40,7 @@ import { MIN_HIDDEN, planBudget, type PlannedTensor } from './nern/budget';
 import { encodingWidth, FAST_ENCODING } from './nern/encoding';
 import { reconstructLayers, type KernelLayer } from './nern/layout';
 import { nernPredictorSpec } from './nern/predictor';
-import { fromKernels, kernelShape, toKernels, type TileSpec } from './nern/tiling';
+import { convLayoutFor, fromKernels, hwioToOihw, kernelShape, toKernels, type ConvLayout, type TileSpec } from './nern/tiling';
 import { DEFAULT_TRAIN_OPTIONS, trainReconstruction, type TrainResult } from './nern/train';
 import { HistogramAccumulator } from './tensors/stats';
 import { isDType, type DType } from './tensors/dtype';
@@ -146,7 +146,7 @@ async function withCheckpoint<T>(path: string, signal: AbortSignal | undefined, 
 /** Resolves `options` against the checkpoint at `path` without training: what is represented, the width, the sizes. */
 export async function planCompression(path: string, options: CompressOptionsDto, signal?: AbortSignal): Promise<BudgetPlanDto> {
   checkCompressOptions(options);
-  return withCheckpoint(path, signal, (checkpoint, bytes) => Promise.resolve(planBudget(checkpoint.tensors, options.budget, options.represent, bytes, FAST_ENCODING).plan));
+  return withCheckpoint(path, signal, (checkpoint, bytes) => Promise.resolve(planBudget(checkpoint.tensors, options.budget, options.represent, bytes, FAST_ENCODING, convLayoutFor(checkpoint.format)).plan));
 }
 
 /** Callbacks and cancellation of a compression. */
@@ -179,10 +179,42 @@ function tensorError(name: string, shape: readonly number[], original: Float32Ar
 }
 
 /**
- * Original-vs-reconstructed summaries of one tensor: histograms over shared edges, and the output filter (or, for
- * tiled matrices, the 3-row block) with the largest squared error, its first ≤ 64 input channels (column blocks).
+ * The [C_out, C_in, kh, kw] filter grid a `LayerDetailDto` shows for a tensor of `shape`: rank-4 tensors as they are
+ * (an 'hwio' one transposed), any other tensor as its tile's kernel grid (3-row blocks of 3×3 blocks).
  */
-export function layerDetail(name: string, shape: readonly number[], tile: TileSpec, original: Float32Array, recon: Float32Array, bins = DETAIL_BINS): LayerDetailDto {
+export function detailGrid(shape: readonly number[], tile: TileSpec, layout: ConvLayout = 'oihw'): [number, number, number, number] {
+  if (shape.length !== 4) return kernelShape(tile, shape);
+  return layout === 'hwio' ? [shape[3] ?? 0, shape[2] ?? 0, shape[0] ?? 0, shape[1] ?? 0] : [shape[0] ?? 0, shape[1] ?? 0, shape[2] ?? 0, shape[3] ?? 0];
+}
+
+/** Throws a CheckpointFormatError unless `filter` is a whole number in 0…`count`−1 (`count` filters of layer `name`). */
+export function checkFilterIndex(name: string, filter: number, count: number): void {
+  if (!Number.isInteger(filter) || filter < 0 || filter >= count) {
+    throw new CheckpointFormatError(
+      count > 0
+        ? `Filter ${filter} is out of range: layer ${name} has ${count} filter${count === 1 ? '' : 's'} (0–${count - 1}).`
+        : `Layer ${name} has no filters to show.`,
+    );
+  }
+}
+
+/**
+ * Original-vs-reconstructed summaries of one tensor: histograms over shared edges, and one output filter (or, for
+ * tiled matrices, 3-row block), its first ≤ 64 input channels (column blocks): filter `filter` when given (a whole
+ * number below the layer's filter count, else a CheckpointFormatError), otherwise the one with the largest squared
+ * error. Rank-4 tensors are shown as [C_out, C_in, kh, kw] filters: `layout` 'hwio' ([kh, kw, C_in, C_out] kernels)
+ * is transposed first.
+ */
+export function layerDetail(
+  name: string,
+  shape: readonly number[],
+  tile: TileSpec,
+  original: Float32Array,
+  recon: Float32Array,
+  bins = DETAIL_BINS,
+  layout: ConvLayout = 'oihw',
+  filter?: number,
+): LayerDetailDto {
   let lo = Infinity;
   let hi = -Infinity;
   for (const a of [original, recon]) {
@@ -200,13 +232,16 @@ export function layerDetail(name: string, shape: readonly number[], tile: TileSp
   ho.add(original);
   hr.add(recon);
   const rank4 = shape.length === 4;
-  const [cout, cin, kh, kw] = rank4 ? [shape[0] ?? 0, shape[1] ?? 0, shape[2] ?? 0, shape[3] ?? 0] : kernelShape(tile, shape);
-  const o = rank4 ? original : toKernels(original, tile);
-  const r = rank4 ? recon : toKernels(recon, tile);
+  const hwio = rank4 && layout === 'hwio';
+  const [cout, cin, kh, kw] = detailGrid(shape, tile, layout);
+  if (filter !== undefined) checkFilterIndex(name, filter, cout);
+  const view = (a: Float32Array): Float32Array => (!rank4 ? toKernels(a, tile, shape) : hwio ? hwioToOihw(a, shape) : a);
+  const o = view(original);
+  const r = view(recon);
   const per = cin * kh * kw;
-  let worst = 0;
+  let worst = filter ?? 0;
   let worstSe = -1;
-  for (let f = 0; f < cout; f++) {
+  for (let f = 0; f < cout && filter === undefined; f++) {
     let se = 0;
     for (let i = f * per; i < (f + 1) * per; i++) se += ((o[i] ?? 0) - (r[i] ?? 0)) ** 2;
     if (se > worstSe) {
@@ -218,7 +253,7 @@ export function layerDetail(name: string, shape: readonly number[], tile: TileSp
   const channels = Math.min(cin, DETAIL_MAX_CHANNELS);
   const rows = (a: Float32Array): number[][] =>
     Array.from({ length: channels }, (_, c) => Array.from(a.subarray(worst * per + c * k, worst * per + (c + 1) * k)));
-  return { name, original: ho.result(), reconstructed: hr.result(), filter: { index: worst, kh, kw, original: rows(o), reconstructed: rows(r) } };
+  return { name, original: ho.result(), reconstructed: hr.result(), filter: { index: worst, count: cout, kh, kw, original: rows(o), reconstructed: rows(r) } };
 }
 
 /** A represented tensor loaded for training. */
@@ -245,7 +280,8 @@ export async function compressCheckpoint(path: string, options: CompressOptionsD
   hooks.onBackend?.(choice);
   const backend = tf.getBackend();
   return withCheckpoint(path, signal, async (checkpoint, sourceBytes) => {
-    const { plan, tensors: planned } = planBudget(checkpoint.tensors, options.budget, options.represent, sourceBytes, FAST_ENCODING);
+    const layout = convLayoutFor(checkpoint.format);
+    const { plan, tensors: planned } = planBudget(checkpoint.tensors, options.budget, options.represent, sourceBytes, FAST_ENCODING, layout);
     hooks.onPlan?.(plan);
     for (const t of planned) {
       const entry = checkpoint.tensors[t.index];
@@ -276,7 +312,7 @@ export async function compressCheckpoint(path: string, options: CompressOptionsD
       const layers: KernelLayer[] = loaded.map((t, i) => ({
         name: t.planned.name,
         shape: kernelShape(t.planned.tile, t.planned.shape),
-        values: toKernels(targets[i] ?? t.values, t.planned.tile),
+        values: toKernels(targets[i] ?? t.values, t.planned.tile, t.planned.shape),
       }));
       const offset = r * steps;
       const last = r === R - 1;
@@ -305,14 +341,14 @@ export async function compressCheckpoint(path: string, options: CompressOptionsD
               weightRms: e.weightRms,
               layers: layersNow,
               ...(tensor && kernels
-                ? { detail: layerDetail(tensor.planned.name, tensor.planned.shape, tensor.planned.tile, tensor.values, fromKernels(kernels, tensor.planned.tile)) }
+                ? { detail: layerDetail(tensor.planned.name, tensor.planned.shape, tensor.planned.tile, tensor.values, fromKernels(kernels, tensor.planned.tile, tensor.planned.shape), DETAIL_BINS, layout) }
                 : {}),
             });
           },
         },
       );
       const reconstruction = result.reconstruction;
-      targets = loaded.map((t, i) => fromKernels(reconstruction[i] ?? new Float32Array(0), t.planned.tile));
+      targets = loaded.map((t, i) => fromKernels(reconstruction[i] ?? new Float32Array(0), t.planned.tile, t.planned.shape));
     }
     if (!result) throw new Error('no training round ran');
     // `targets` now holds the final reconstruction of every represented tensor, in its original layout.
@@ -331,7 +367,7 @@ export async function compressCheckpoint(path: string, options: CompressOptionsD
       weightRms,
       layers: layerRows,
       ...(worstTensor
-        ? { detail: layerDetail(worstTensor.planned.name, worstTensor.planned.shape, worstTensor.planned.tile, worstTensor.values, targets[worst] ?? new Float32Array(0)) }
+        ? { detail: layerDetail(worstTensor.planned.name, worstTensor.planned.shape, worstTensor.planned.tile, worstTensor.values, targets[worst] ?? new Float32Array(0), DETAIL_BINS, layout) }
         : {}),
     });
 
@@ -353,7 +389,7 @@ export async function compressCheckpoint(path: string, options: CompressOptionsD
     const spec = nernPredictorSpec(plan.hidden, encodingWidth(FAST_ENCODING), 9);
     const meta: ArtifactMeta = {
       format: ARTIFACT_FORMAT,
-      version: ARTIFACT_VERSION,
+      version: artifactVersionFor(layers),
       encoding: { ...FAST_ENCODING },
       predictor: spec,
       layers,
@@ -472,7 +508,7 @@ export async function decompressArtifact(artifact: string, out?: string, options
         const r = byName.get(t.name);
         if (!r) throw new CheckpointFormatError(`${artifact}: represented tensor ${JSON.stringify(t.name)} has no layer.`);
         const dtype = isDType(t.dtype) ? t.dtype : 'F32';
-        return { name: t.name, dtype, shape: t.shape, data: encodeValues(dtype, fromKernels(r.values, r.layer.tile)) };
+        return { name: t.name, dtype, shape: t.shape, data: encodeValues(dtype, fromKernels(r.values, r.layer.tile, r.layer.shape)) };
       }
       return { name: t.name, dtype: t.storedDtype ?? 'F32', shape: t.shape, data: a.verbatimBytes(t.name, signal) };
     });

@@ -21,14 +21,23 @@ import { checkShape } from '../tensors/tensor';
 import { encodingWidth, type EncodingSpec } from './encoding';
 import { checkLayout, type NernLayout } from './layout';
 import { layerShapes, type PredictorSpec, type PredictorWeights } from './predictor';
-import { kernelShape, tileMatches, type TileSpec } from './tiling';
+import { convLayoutFor, kernelShape, tileMatches, type TileSpec } from './tiling';
 
 /** `__metadata__` key holding the artifact's JSON description. */
 export const ARTIFACT_KEY = 'weight_lens';
 /** Value of `ArtifactMeta.format`. */
 export const ARTIFACT_FORMAT = 'weight-lens-nern';
-/** Current artifact format version; readers refuse newer ones. */
-export const ARTIFACT_VERSION = 1;
+/**
+ * Newest artifact format version this code reads and writes; readers refuse newer ones. Version 2 adds conv tiles in
+ * the 'hwio' layout (TensorFlow.js / Keras kernels); an artifact without them is written as version 1, so older
+ * readers still open it.
+ */
+export const ARTIFACT_VERSION = 2;
+
+/** The version to write for an artifact with `layers`: 2 when a layer is an 'hwio' convolution, else 1. */
+export function artifactVersionFor(layers: readonly ArtifactLayer[]): number {
+  return layers.some((l) => l.tile.kind === 'conv' && l.tile.layout === 'hwio') ? 2 : 1;
+}
 /** Float dtypes a represented tensor may have had (reconstructions are converted back to them). */
 const FLOAT_DTYPES: readonly string[] = ['F32', 'F16', 'BF16', 'F64'];
 /** Largest represented tensor decoded at once (as readTensorValues allows). */
@@ -378,7 +387,10 @@ function readTile(m: MetaReader, v: unknown, field: string): TileSpec {
   if (t.kind === 'conv') {
     const k = m.int(t.k, `${field}.k`, 1, 3);
     if (k !== 1 && k !== 3) throw m.fail(`${field}.k is ${k}, not 1 or 3`);
-    return { kind: 'conv', k };
+    // Artifacts written before convolution layouts existed have none: their convolutions are [C_out, C_in, k, k].
+    const layout = t.layout === undefined ? 'oihw' : t.layout;
+    if (layout !== 'oihw' && layout !== 'hwio') throw m.fail(`${field}.layout is ${JSON.stringify(layout)}, not oihw or hwio`);
+    return { kind: 'conv', k, layout };
   }
   if (t.kind === 'tiled') return { kind: 'tiled', rows: m.int(t.rows, `${field}.rows`, 1, 2 ** 40), cols: m.int(t.cols, `${field}.cols`, 1, 2 ** 40) };
   throw m.fail(`${field}.kind is ${JSON.stringify(t.kind)}, not conv or tiled`);
@@ -401,12 +413,15 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     depth: m.int(p.depth, 'predictor.depth', 1, 16),
   };
   if (predictor.inputs !== encodingWidth(encoding)) throw m.fail(`predictor.inputs is ${predictor.inputs} but the encoding gives ${encodingWidth(encoding)}`);
+  const s = m.record(meta.source, 'weight_lens.source');
+  const source = { name: m.string(s.name, 'source.name'), format: m.string(s.format, 'source.format'), bytes: m.number(s.bytes, 'source.bytes'), sha256: m.string(s.sha256, 'source.sha256') };
+  const convLayout = convLayoutFor(source.format);
   const layers: ArtifactLayer[] = m.array(meta.layers, 'weight_lens.layers').map((v, l) => {
     const f = `layers[${l}]`;
     const r = m.record(v, f);
     const shape = m.shape(r.shape, `${f}.shape`);
     const tile = readTile(m, r.tile, `${f}.tile`);
-    if (!tileMatches(tile, shape)) throw m.fail(`${f} has tile ${JSON.stringify(tile)} that does not fit its shape [${shape.join(', ')}]`);
+    if (!tileMatches(tile, shape, convLayout)) throw m.fail(`${f} has tile ${JSON.stringify(tile)} that does not fit its shape [${shape.join(', ')}]`);
     const dtype = m.string(r.dtype, `${f}.dtype`);
     if (!FLOAT_DTYPES.includes(dtype)) throw m.fail(`${f}.dtype is ${dtype}, not a float dtype`);
     if (shape.reduce((n, d) => n * d, 1) > MAX_REPRESENTED_ELEMENTS) throw m.fail(`${f} has over ${MAX_REPRESENTED_ELEMENTS} elements`);
@@ -453,8 +468,6 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     batchSize: m.number(t.batchSize, 'training.batchSize'),
     dense: t.dense === true,
   };
-  const s = m.record(meta.source, 'weight_lens.source');
-  const source = { name: m.string(s.name, 'source.name'), format: m.string(s.format, 'source.format'), bytes: m.number(s.bytes, 'source.bytes'), sha256: m.string(s.sha256, 'source.sha256') };
   const rep = m.record(meta.report, 'weight_lens.report');
   const report: ArtifactReport = {
     predictorParams: m.number(rep.predictorParams, 'report.predictorParams'),

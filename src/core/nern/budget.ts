@@ -8,7 +8,7 @@ import { CheckpointFormatError, formatBytes } from '../io/errors';
 import { DTYPE_BYTES, isDType } from '../tensors/dtype';
 import { encodingWidth, FAST_ENCODING, type EncodingSpec } from './encoding';
 import { nernPredictorSpec, predictorParameterCount } from './predictor';
-import { kernelShape, tileFor, type TileSpec } from './tiling';
+import { kernelShape, tileFor, type ConvLayout, type TileSpec } from './tiling';
 
 /** Tensors with fewer parameters than this are always stored verbatim: a predictor cannot beat a few kB. */
 export const MIN_REPRESENTED_PARAMS = 1024;
@@ -42,9 +42,10 @@ const EMBED_NAME = /(^|[._/])(embed\w*|wte|wpe|tok_embeddings|word_embeddings|po
  * 3×3 / 1×1 convolutions (when `policy.conv`) or, when `policy.dense`, any other tensor of rank 2–4 (dense matrices,
  * other kernel sizes, 1-D convolutions), tiled into 3×3 blocks. Everything else is verbatim with a one-phrase reason:
  * vectors (biases, normalisation), embeddings (looked-up rows, not smooth in their coordinates), normalisation layers,
- * integer or undecodable tensors, tiny tensors.
+ * integer or undecodable tensors, tiny tensors. `layout` is the checkpoint's convolution layout ('hwio' for
+ * TensorFlow.js / Keras kernels [kh, kw, C_in, C_out], 'oihw' otherwise).
  */
-export function classifyTensor(t: TensorHeader, policy: RepresentPolicy): TensorClass {
+export function classifyTensor(t: TensorHeader, policy: RepresentPolicy, layout: ConvLayout = 'oihw'): TensorClass {
   if (t.notDecodedReason !== undefined) return { represented: false, reason: `not decodable (${t.notDecodedReason})` };
   if (!REPRESENTABLE_DTYPES.includes(t.dtype)) return { represented: false, reason: `${t.dtype} values are kept exact` };
   if (t.shape.length < 2) return { represented: false, reason: t.shape.length === 0 ? 'scalar' : 'vector (bias or normalisation)' };
@@ -52,11 +53,12 @@ export function classifyTensor(t: TensorHeader, policy: RepresentPolicy): Tensor
   if (NORM_NAME.test(t.name)) return { represented: false, reason: 'normalisation parameters' };
   if (EMBED_NAME.test(t.name)) return { represented: false, reason: 'embedding table (rows are looked up, not smooth)' };
   if (t.shape.length > 4) return { represented: false, reason: `rank ${t.shape.length} tensor` };
-  const tile = tileFor(t.shape);
+  const tile = tileFor(t.shape, layout);
   if (tile === undefined) return { represented: false, reason: 'empty tensor' };
   if (tile.kind === 'conv') return policy.conv ? { represented: true, tile } : { represented: false, reason: 'convolutions not selected' };
   if (policy.dense) return { represented: true, tile };
-  const what = t.shape.length === 2 ? 'dense matrix' : t.shape.length === 4 ? `${t.shape[2] ?? '?'}×${t.shape[3] ?? '?'} kernel (not 3×3 or 1×1)` : `rank-${t.shape.length} weight`;
+  const [kh, kw] = layout === 'hwio' ? [t.shape[0], t.shape[1]] : [t.shape[2], t.shape[3]];
+  const what = t.shape.length === 2 ? 'dense matrix' : t.shape.length === 4 ? `${kh ?? '?'}×${kw ?? '?'} kernel (not 3×3 or 1×1)` : `rank-${t.shape.length} weight`;
   return { represented: false, reason: `${what}; enable dense tiling to represent it` };
 }
 
@@ -128,13 +130,17 @@ export function resolveHidden(budget: BudgetDto, representedParams: number, fixe
   return h;
 }
 
-/** Plans a compression over `tensors` (in checkpoint order): classification, width, and size estimate. */
+/**
+ * Plans a compression over `tensors` (in checkpoint order): classification, width, and size estimate. `layout` is the
+ * checkpoint's convolution layout (`convLayoutFor(checkpoint.format)`).
+ */
 export function planBudget(
   tensors: readonly TensorHeader[],
   budget: BudgetDto,
   policy: RepresentPolicy,
   sourceBytes: number,
   encoding: EncodingSpec = FAST_ENCODING,
+  layout: ConvLayout = 'oihw',
 ): { plan: BudgetPlanDto; tensors: PlannedTensor[] } {
   const planned: PlannedTensor[] = tensors.map((t, index) => ({
     name: t.name,
@@ -143,7 +149,7 @@ export function planBudget(
     params: t.params,
     ...(t.notDecodedReason !== undefined ? { notDecodedReason: t.notDecodedReason } : {}),
     index,
-    ...classifyTensor(t, policy),
+    ...classifyTensor(t, policy, layout),
   }));
   const representedParams = planned.reduce((n, t) => n + (t.represented ? t.params : 0), 0);
   if (representedParams === 0) {

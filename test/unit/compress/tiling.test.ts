@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { fromKernels, kernelShape, tileFor, tileMatches, toKernels } from '../../../src/core/nern/tiling';
 
 void test('tileFor: 3×3 and 1×1 convolutions pass through; other tensors of rank ≥ 2 are tiled; vectors are not', () => {
-  assert.deepEqual(tileFor([8, 3, 3, 3]), { kind: 'conv', k: 3 });
-  assert.deepEqual(tileFor([16, 8, 1, 1]), { kind: 'conv', k: 1 });
+  assert.deepEqual(tileFor([8, 3, 3, 3]), { kind: 'conv', k: 3, layout: 'oihw' });
+  assert.deepEqual(tileFor([16, 8, 1, 1]), { kind: 'conv', k: 1, layout: 'oihw' });
   assert.deepEqual(tileFor([32, 2400]), { kind: 'tiled', rows: 32, cols: 2400 });
   assert.deepEqual(tileFor([64, 64, 5, 5]), { kind: 'tiled', rows: 64, cols: 1600 });
   assert.deepEqual(tileFor([4, 6, 7]), { kind: 'tiled', rows: 4, cols: 42 });
@@ -13,25 +13,25 @@ void test('tileFor: 3×3 and 1×1 convolutions pass through; other tensors of ra
   assert.equal(tileFor([]), undefined);
   assert.equal(tileFor([0, 3]), undefined);
   assert.deepEqual(kernelShape({ kind: 'tiled', rows: 32, cols: 2400 }, [32, 2400]), [11, 800, 3, 3]);
-  assert.deepEqual(kernelShape({ kind: 'conv', k: 1 }, [16, 8, 1, 1]), [16, 8, 1, 1]);
+  assert.deepEqual(kernelShape({ kind: 'conv', k: 1, layout: 'oihw' }, [16, 8, 1, 1]), [16, 8, 1, 1]);
   assert.ok(tileMatches({ kind: 'tiled', rows: 32, cols: 2400 }, [32, 2400]));
   assert.ok(!tileMatches({ kind: 'tiled', rows: 32, cols: 2399 }, [32, 2400]));
-  assert.ok(!tileMatches({ kind: 'conv', k: 3 }, [8, 3, 1, 1]));
+  assert.ok(!tileMatches({ kind: 'conv', k: 3, layout: 'oihw' }, [8, 3, 1, 1]));
 });
 
 void test('toKernels / fromKernels round-trip exactly and zero-pad the edges', () => {
   for (const [rows, cols] of [[1, 1], [3, 3], [4, 5], [7, 2], [32, 17]] as const) {
     const values = Float32Array.from({ length: rows * cols }, (_, i) => i + 1);
     const tile = { kind: 'tiled' as const, rows, cols };
-    const kernels = toKernels(values, tile);
+    const kernels = toKernels(values, tile, [rows, cols]);
     const [cout, cin] = kernelShape(tile, [rows, cols]);
     assert.equal(kernels.length, cout * cin * 9);
-    assert.deepEqual(fromKernels(kernels, tile), values);
+    assert.deepEqual(fromKernels(kernels, tile, [rows, cols]), values);
     // Every value appears once; the rest are padding zeros.
     assert.equal(kernels.filter((x) => x !== 0).length, rows * cols);
   }
   // Block (0, 1) of a 3×6 matrix holds columns 3–5 of rows 0–2.
   const m = Float32Array.from({ length: 18 }, (_, i) => i);
-  const k = toKernels(m, { kind: 'tiled', rows: 3, cols: 6 });
+  const k = toKernels(m, { kind: 'tiled', rows: 3, cols: 6 }, [3, 6]);
   assert.deepEqual(Array.from(k.subarray(9, 18)), [3, 4, 5, 9, 10, 11, 15, 16, 17]);
 });
