@@ -18,7 +18,7 @@ const nodeCommon = {
   target: 'node20',
   sourcemap: true,
   logLevel: 'warning',
-  external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu', '@tensorflow/tfjs-backend-webgpu'],
+  external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu', '@tensorflow/tfjs-backend-webgpu', 'onnxruntime-node'],
   // h5wasm's Node build locates its wasm through import.meta.url, which CommonJS bundles lack: give it the bundle's URL.
   define: { 'import.meta.url': '__import_meta_url' },
   banner: { js: 'const __import_meta_url = require("url").pathToFileURL(__filename).href;' },

@@ -25,6 +25,7 @@ import {
 } from './layout';
 import { adamConfig, nernRangerConfig, NernOptimizer, type OptimizerConfig } from './optimizer';
 import type { PermutationKind } from './permutation';
+import { loadOnnxRuntime, OrtTrainer, ortUnsupportedReason } from './ortStep';
 import { nernPredictorSpec, Predictor, predictorParameterCount, rmseLoss, type PredictorWeights } from './predictor';
 import { Rng } from './rng';
 
@@ -68,6 +69,15 @@ export interface TrainOptions {
   encoding: EncodingSpec;
   /** Largest pre-computed encoding tensor in bytes; bigger grids are encoded per batch on the CPU. */
   maxEncodingBytes: number;
+  /**
+   * Which engine runs the training step: 'tfjs' (the active tfjs backend), 'onnxruntime' (the optional native
+   * `onnxruntime-node` package: one ONNX graph per Adam step) or 'auto' (onnxruntime when installed and the optimiser
+   * is supported, else tfjs). A missing or failing onnxruntime never fails the run: it falls back to tfjs with a reason.
+   * Evaluation, the collapse guard and the returned weights are the same code on both.
+   */
+  engine: 'tfjs' | 'onnxruntime' | 'auto';
+  /** Intra-op threads of the onnxruntime engine; 0 = default (the machine's parallelism, at most 4). */
+  engineThreads: number;
 }
 
 /**
@@ -96,6 +106,8 @@ export const DEFAULT_TRAIN_OPTIONS: Readonly<TrainOptions> = Object.freeze({
   guardEvery: 100,
   encoding: FAST_ENCODING,
   maxEncodingBytes: 256 * 1024 * 1024,
+  engine: 'tfjs',
+  engineThreads: 0,
 });
 
 /** Default peak learning rate of Adam here (Ranger keeps NeRN's 5e-3). */
@@ -128,8 +140,18 @@ export interface TrainEvaluation {
   reconstruction(): Float32Array[];
 }
 
+/** The engine that runs the training steps of a run. */
+export interface TrainEngineInfo {
+  /** 'onnxruntime (native, N threads)' or 'tfjs (<backend>)'. */
+  name: string;
+  /** Why the engine asked for (onnxruntime or auto) is not the one used; absent when it is. */
+  fallbackReason?: string;
+}
+
 /** Callbacks and cancellation of a run. */
 export interface TrainHooks {
+  /** Called once, before the first step, with the engine chosen. */
+  onEngine?: (engine: TrainEngineInfo) => void;
   onProgress?: (progress: TrainProgress) => void;
   onEvaluation?: (evaluation: TrainEvaluation) => void;
   /** Aborting it stops the run between steps; the promise then rejects with CancelledError. */
@@ -157,6 +179,8 @@ export interface TrainResult {
   options: TrainOptions;
   /** What the collapse guard did, one line per event. */
   guardEvents: string[];
+  /** The engine that ran the steps. */
+  engine: TrainEngineInfo;
 }
 
 /** Fills defaults. */
@@ -172,6 +196,8 @@ export function resolveTrainOptions(options: Partial<TrainOptions> = {}): TrainO
   positiveInt('guardEvery');
   if (!Number.isInteger(o.evalEvery) || o.evalEvery < 0) throw new RangeError(`evalEvery must be ≥ 0, got ${o.evalEvery}`);
   if (!(o.uniformFraction >= 0 && o.uniformFraction <= 1)) throw new RangeError(`uniformFraction must be in [0, 1]`);
+  if (!['tfjs', 'onnxruntime', 'auto'].includes(o.engine)) throw new RangeError(`engine must be tfjs, onnxruntime or auto, got ${o.engine as string}`);
+  if (!Number.isInteger(o.engineThreads) || o.engineThreads < 0) throw new RangeError(`engineThreads must be an integer ≥ 0, got ${o.engineThreads}`);
   return o;
 }
 
@@ -248,13 +274,177 @@ export class BatchSampler {
   }
 }
 
-/** Tensors that live for the whole run. */
+/** Data that lives for the whole run: tensors for the tfjs engine, host arrays (in `grid`) for onnxruntime. */
 interface RunTensors {
-  /** [rows, width] encodings, or null when encoded per batch. */
+  /** [rows, width] encodings as a tensor (tfjs engine, precomputed), else null. */
   encodings: tf.Tensor2D | null;
-  targets: tf.Tensor2D;
-  scales: tf.Tensor2D;
+  /** [rows, width] encodings on the host (onnxruntime engine, precomputed), else null. */
+  hostEncodings: Float32Array | null;
+  targets: tf.Tensor2D | null;
+  scales: tf.Tensor2D | null;
   mask: tf.Tensor2D | null;
+}
+
+/**
+ * What the training loop needs from an engine. The tfjs `Predictor` stays the one place predictions are made
+ * (collapse probe, evaluations, final weights): `sync()` makes its variables hold the engine's current weights.
+ */
+interface StepEngine {
+  readonly info: TrainEngineInfo;
+  /** One optimisation step on rows `idx` (`batchEnc`: their encodings when not precomputed); resolves to the batch RMSE. */
+  step(idx: Int32Array, batchEnc: Float32Array | null, represented: number): Promise<number>;
+  /** Makes the predictor's variables hold the current weights. */
+  sync(): void;
+  /** Remembers the current weights as the healthy state to roll back to. */
+  snapshot(): void;
+  /** Restores the last snapshot and resets the optimiser's moments (the schedule position is kept). */
+  rollback(): void;
+  lrScale: number;
+  readonly lr: number;
+  readonly nextLr: number;
+  flushDenormals(): void;
+  dispose(): Promise<void>;
+}
+
+/** The tfjs step: `variableGrads` through the customGrad layers, then `NernOptimizer`. */
+function tfjsEngine(predictor: Predictor, optimizer: NernOptimizer, t: RunTensors, batch: number, width: number, fallbackReason?: string): StepEngine {
+  const names = predictor.variables.map((v) => v.name);
+  let snapshot: tf.Tensor[] | null = null;
+  const dropSnapshot = (): void => {
+    snapshot?.forEach((s) => {
+      s.dispose();
+    });
+    snapshot = null;
+  };
+  return {
+    info: { name: `tfjs (${tf.getBackend()})`, ...(fallbackReason !== undefined ? { fallbackReason } : {}) },
+    async step(idx, batchEnc, represented) {
+      const lossTensor = tf.tidy(() => {
+        const ids = tf.tensor1d(idx, 'int32');
+        const x = t.encodings ? tf.gather(t.encodings, ids) : tf.tensor2d(batchEnc ?? new Float32Array(0), [batch, width]);
+        const target = tf.gather(t.targets as tf.Tensor2D, ids);
+        const scale = tf.gather(t.scales as tf.Tensor2D, ids);
+        const mask = t.mask ? tf.gather(t.mask, ids) : null;
+        const { value, grads } = tf.variableGrads(() => {
+          return rmseLoss(predictor.apply(x), target, scale, mask, represented);
+        }, predictor.variables);
+        optimizer.step(names.map((n) => grads[n] as tf.Tensor));
+        return value;
+      });
+      const loss = (await lossTensor.data())[0] ?? Number.NaN;
+      lossTensor.dispose();
+      return loss;
+    },
+    sync() {
+      // The variables are the weights.
+    },
+    snapshot() {
+      dropSnapshot();
+      snapshot = predictor.variables.map((v) => tf.keep(v.clone()));
+    },
+    rollback() {
+      if (snapshot) restore(predictor, snapshot);
+      optimizer.reset();
+    },
+    get lrScale() {
+      return optimizer.lrScale;
+    },
+    set lrScale(value: number) {
+      optimizer.lrScale = value;
+    },
+    get lr() {
+      return optimizer.lr;
+    },
+    get nextLr() {
+      return optimizer.nextLr;
+    },
+    flushDenormals() {
+      optimizer.flushDenormals();
+    },
+    dispose() {
+      dropSnapshot();
+      optimizer.dispose();
+      return Promise.resolve();
+    },
+  };
+}
+
+/** The onnxruntime step: gathers the batch on the host and runs the one-graph Adam step of `OrtTrainer`. */
+function ortEngine(trainer: OrtTrainer, predictor: Predictor, grid: GridTargets, hostEncodings: Float32Array | null, batch: number, width: number): StepEngine {
+  const x = hostEncodings ? new Float32Array(batch * width) : null;
+  const targets = new Float32Array(batch * KERNEL_OUTPUTS);
+  const scales = new Float32Array(batch);
+  const mask = grid.mask ? new Float32Array(batch * KERNEL_OUTPUTS) : null;
+  let snapshot: Float32Array[] | null = null;
+  return {
+    info: { name: `onnxruntime (native, ${trainer.threads} thread${trainer.threads === 1 ? '' : 's'})` },
+    step(idx, batchEnc, represented) {
+      for (let i = 0; i < idx.length; i++) {
+        const r = idx[i] ?? 0;
+        if (x && hostEncodings) x.set(hostEncodings.subarray(r * width, (r + 1) * width), i * width);
+        targets.set(grid.targets.subarray(r * KERNEL_OUTPUTS, (r + 1) * KERNEL_OUTPUTS), i * KERNEL_OUTPUTS);
+        scales[i] = grid.rowScale[r] ?? 1;
+        if (mask && grid.mask) mask.set(grid.mask.subarray(r * KERNEL_OUTPUTS, (r + 1) * KERNEL_OUTPUTS), i * KERNEL_OUTPUTS);
+      }
+      return trainer.step({ x: x ?? batchEnc ?? new Float32Array(0), t: targets, s: scales, mask, count: represented });
+    },
+    sync() {
+      const w = trainer.weights();
+      predictor.variables.forEach((v, i) => {
+        const layer = w.layers[i >> 1];
+        if (!layer) return;
+        const data = i % 2 === 0 ? layer.weight : layer.bias;
+        tf.tidy(() => {
+          v.assign(tf.tensor(data, v.shape));
+        });
+      });
+    },
+    snapshot() {
+      snapshot = trainer.snapshot();
+    },
+    rollback() {
+      if (snapshot) trainer.restore(snapshot);
+      trainer.reset();
+    },
+    get lrScale() {
+      return trainer.lrScale;
+    },
+    set lrScale(value: number) {
+      trainer.lrScale = value;
+    },
+    get lr() {
+      return trainer.lr;
+    },
+    get nextLr() {
+      return trainer.nextLr;
+    },
+    flushDenormals() {
+      trainer.flushDenormals();
+    },
+    dispose() {
+      return trainer.dispose();
+    },
+  };
+}
+
+/** Tries to start the onnxruntime engine; resolves to the trainer, or to the reason it cannot run. */
+async function tryOrtTrainer(
+  predictor: Predictor,
+  config: OptimizerConfig,
+  masked: boolean,
+  threads: number,
+): Promise<{ ok: true; trainer: OrtTrainer } | { ok: false; reason: string }> {
+  const unsupported = ortUnsupportedReason(config);
+  if (unsupported !== null) return { ok: false, reason: unsupported };
+  const loaded = loadOnnxRuntime();
+  if (!loaded.ok) return { ok: false, reason: loaded.reason };
+  try {
+    const trainer = await OrtTrainer.create(loaded.ort, predictor.weights(), config, { masked, ...(threads > 0 ? { threads } : {}) });
+    return { ok: true, trainer };
+  } catch (e) {
+    const text = (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
+    return { ok: false, reason: `onnxruntime could not build the training step (${text.slice(0, 200)})` };
+  }
 }
 
 function yieldToEventLoop(): Promise<void> {
@@ -276,8 +466,10 @@ const PROBE_ROWS = 2048;
  * Trains a predictor to reconstruct `layers` (3×3 and 1×1 convolutions as plain data). Coordinates are
  * (l/L, f/C_out, c/C_in) after the permutation; encodings are computed once (or per batch for huge grids); each step
  * draws `batchSize` kernels, gathers their encodings and targets, and minimises the RMSE of the scaled predictor output.
- * Rejects with CancelledError if `hooks.signal` aborts (checked between steps; the loop yields to the event loop every
- * step so an abort is seen within one step). Leaks no tensors, including on error or cancel.
+ * The step runs on the engine `options.engine` selects (tfjs, or the optional native onnxruntime); sampling, schedule,
+ * collapse guard and evaluation are shared. Rejects with CancelledError if `hooks.signal` aborts (checked between
+ * steps; the loop yields to the event loop every step so an abort is seen within one step). Leaks no tensors,
+ * including on error or cancel.
  */
 export async function trainReconstruction(
   layers: readonly KernelLayer[],
@@ -309,27 +501,42 @@ export async function trainReconstruction(
   const spec = nernPredictorSpec(o.hidden, width, KERNEL_OUTPUTS);
   const predictor = Predictor.create(spec, initSeed);
   const optConfig = optimizerConfigFor(o);
-  const optimizer = new NernOptimizer(predictor.variables, optConfig);
   const precompute = grid.rows * width * 4 <= o.maxEncodingBytes;
-  // Each of these is one tensor made straight from host data: no temporaries to tidy.
-  const t: RunTensors = {
-    encodings: precompute ? tf.tensor2d(encodeGrid(shapes, o.encoding), [grid.rows, width]) : null,
-    targets: tf.tensor2d(grid.targets, [grid.rows, KERNEL_OUTPUTS]),
-    scales: tf.tensor2d(grid.rowScale, [grid.rows, 1]),
-    mask: grid.mask ? tf.tensor2d(grid.mask, [grid.rows, KERNEL_OUTPUTS]) : null,
-  };
-  let snapshot: tf.Tensor[] | null = null;
-  const guardEvents: string[] = [];
+  let engine: StepEngine | undefined;
+  const t: RunTensors = { encodings: null, hostEncodings: null, targets: null, scales: null, mask: null };
   try {
+    let fallbackReason: string | undefined;
+    if (o.engine !== 'tfjs') {
+      const ort = await tryOrtTrainer(predictor, optConfig, grid.mask !== null, o.engineThreads);
+      if (ort.ok) {
+        t.hostEncodings = precompute ? encodeGrid(shapes, o.encoding) : null;
+        engine = ortEngine(ort.trainer, predictor, grid, t.hostEncodings, batch, width);
+      } else {
+        fallbackReason = `onnxruntime engine unavailable: ${ort.reason}`;
+      }
+    }
+    if (!engine) {
+      // Each of these is one tensor made straight from host data: no temporaries to tidy.
+      t.encodings = precompute ? tf.tensor2d(encodeGrid(shapes, o.encoding), [grid.rows, width]) : null;
+      t.targets = tf.tensor2d(grid.targets, [grid.rows, KERNEL_OUTPUTS]);
+      t.scales = tf.tensor2d(grid.rowScale, [grid.rows, 1]);
+      t.mask = grid.mask ? tf.tensor2d(grid.mask, [grid.rows, KERNEL_OUTPUTS]) : null;
+      engine = tfjsEngine(predictor, new NernOptimizer(predictor.variables, optConfig), t, batch, width, fallbackReason);
+    }
+    const run = engine;
+    hooks.onEngine?.(run.info);
+    const guardEvents: string[] = [];
     const idx = new Int32Array(batch);
     const batchEnc = precompute ? null : new Float32Array(batch * width);
     const probe = probeRows(grid, shapes, o.encoding, Math.min(PROBE_ROWS, grid.rows), probeRng);
     const targetSpread = spread(probe.targets);
-    const outputSpread = (): number => spread(predictor.predict(probe.encodings)) / targetSpread;
+    const outputSpread = (): number => {
+      run.sync();
+      return spread(predictor.predict(probe.encodings)) / targetSpread;
+    };
     const initialSpread = outputSpread();
     // The untrained predictor is the first healthy snapshot.
-    if (o.collapseGuard) snapshot = predictor.variables.map((v) => tf.keep(v.clone()));
-    const names = predictor.variables.map((v) => v.name);
+    if (o.collapseGuard) run.snapshot();
     let windowLoss = 0;
     let windowSteps = 0;
     let windowStart = performance.now();
@@ -337,6 +544,7 @@ export async function trainReconstruction(
     let snapshotStep = 0;
     const loopStart = performance.now();
     const evaluate = (step: number): TrainEvaluation => {
+      run.sync();
       const predictions = predictAll(predictor, t, layout);
       const e = layerErrors(predictions, grid, layout);
       return { step, rmse: e.rmse, weightRms: e.weightRms, layers: e.layers, reconstruction: () => assembleLayers(predictions, layout) };
@@ -347,20 +555,7 @@ export async function trainReconstruction(
       sampler.next(idx);
       if (batchEnc) encodeRows(shapes, idx, batchEnc, o.encoding);
       const represented = countRepresented(grid, idx);
-      const lossTensor = tf.tidy(() => {
-        const ids = tf.tensor1d(idx, 'int32');
-        const x = t.encodings ? tf.gather(t.encodings, ids) : tf.tensor2d(batchEnc ?? new Float32Array(0), [batch, width]);
-        const target = tf.gather(t.targets, ids);
-        const scale = tf.gather(t.scales, ids);
-        const mask = t.mask ? tf.gather(t.mask, ids) : null;
-        const { value, grads } = tf.variableGrads(() => {
-          return rmseLoss(predictor.apply(x), target, scale, mask, represented);
-        }, predictor.variables);
-        optimizer.step(names.map((n) => grads[n] as tf.Tensor));
-        return value;
-      });
-      const loss = (await lossTensor.data())[0] ?? Number.NaN;
-      lossTensor.dispose();
+      const loss = await run.step(idx, batchEnc, represented);
       windowLoss += loss;
       windowSteps++;
       const done = step + 1;
@@ -368,31 +563,27 @@ export async function trainReconstruction(
       if (o.collapseGuard && (!Number.isFinite(loss) || done % o.guardEvery === 0)) {
         const ratio = Number.isFinite(loss) ? outputSpread() : 0;
         if (!Number.isFinite(loss) || !(ratio >= COLLAPSE_FRACTION * initialSpread)) {
-          if (snapshot && rollbacks < GUARD_MAX_ROLLBACKS) {
+          if (rollbacks < GUARD_MAX_ROLLBACKS) {
             rollbacks++;
-            restore(predictor, snapshot);
-            optimizer.reset();
-            optimizer.lrScale *= GUARD_LR_FACTOR;
-            guardEvents.push(`step ${done}: ${Number.isFinite(loss) ? `output collapsed (spread ${ratio.toExponential(2)} of the weights', ${initialSpread.toExponential(2)} at the start)` : 'loss is not finite'}; rolled back to step ${snapshotStep} and cut the learning rate to ${optimizer.nextLr.toExponential(2)}`);
+            run.rollback();
+            run.lrScale *= GUARD_LR_FACTOR;
+            guardEvents.push(`step ${done}: ${Number.isFinite(loss) ? `output collapsed (spread ${ratio.toExponential(2)} of the weights', ${initialSpread.toExponential(2)} at the start)` : 'loss is not finite'}; rolled back to step ${snapshotStep} and cut the learning rate to ${run.nextLr.toExponential(2)}`);
           } else if (guardEvents.length === 0 || !(guardEvents.at(-1) ?? '').startsWith('giving up')) {
             guardEvents.push(`giving up at step ${done}: the output collapsed again after ${rollbacks} rollbacks`);
           }
         } else {
-          snapshot?.forEach((s) => {
-            s.dispose();
-          });
-          snapshot = predictor.variables.map((v) => tf.keep(v.clone()));
+          run.snapshot();
           snapshotStep = done;
         }
       }
-      if (done % FLUSH_EVERY === 0) optimizer.flushDenormals();
+      if (done % FLUSH_EVERY === 0) run.flushDenormals();
 
       if (hooks.onProgress && (done % o.progressEvery === 0 || done === o.steps)) {
         const now = performance.now();
         hooks.onProgress({
           step: done,
           loss: windowLoss / windowSteps,
-          lr: optimizer.lr,
+          lr: run.lr,
           stepsPerSecond: (windowSteps * 1000) / Math.max(1e-3, now - windowStart),
         });
         windowLoss = 0;
@@ -402,6 +593,7 @@ export async function trainReconstruction(
       if (o.evalEvery > 0 && done % o.evalEvery === 0 && done < o.steps) hooks.onEvaluation?.(evaluate(done));
     }
     const trainSeconds = (performance.now() - loopStart) / 1000;
+    run.sync();
     const predictions = predictAll(predictor, t, layout);
     const e = layerErrors(predictions, grid, layout);
     const reconstruction = assembleLayers(predictions, layout);
@@ -419,16 +611,14 @@ export async function trainReconstruction(
       permutationSeconds,
       options: o,
       guardEvents,
+      engine: run.info,
     };
   } finally {
-    snapshot?.forEach((s) => {
-      s.dispose();
-    });
-    optimizer.dispose();
+    await engine?.dispose();
     predictor.dispose();
     t.encodings?.dispose();
-    t.targets.dispose();
-    t.scales.dispose();
+    t.targets?.dispose();
+    t.scales?.dispose();
     t.mask?.dispose();
   }
 }
@@ -443,7 +633,9 @@ function countRepresented(grid: GridTargets, idx: Int32Array): number {
 
 /** Unscaled predictions for every grid row, in grid order. */
 function predictAll(predictor: Predictor, t: RunTensors, layout: NernLayout): Float32Array {
-  return t.encodings ? predictor.predict(t.encodings, 8192) : predictGrid(predictor, layout);
+  if (t.encodings) return predictor.predict(t.encodings, 8192);
+  if (t.hostEncodings) return predictor.predict(t.hostEncodings, 8192);
+  return predictGrid(predictor, layout);
 }
 
 /** A fixed random subset of rows used by the collapse guard, with its (scaled-space) targets. */

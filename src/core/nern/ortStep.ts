@@ -1,0 +1,453 @@
+/**
+ * A native training step for the NeRN reconstruction phase through the optional `onnxruntime-node` package (MLAS
+ * GEMM). onnxruntime has no autodiff, so one Adam step of the fixed predictor MLP is written out as ONE ONNX graph:
+ * inputs are the batch (encodings, targets, per-row output scale, optional mask), the represented-entry count, all
+ * parameters, the Adam moments and the step's scalars; outputs are the loss, the updated parameters and moments. The
+ * forward pass is Gemm(+Relu) per layer, the loss is exactly `rmseLoss` (predictor.ts), the backward pass is
+ * hand-written Gemm with transA/transB and ReLU masks, and the update is exactly `NernOptimizer`'s Adam. The package
+ * is loaded at run time only; when it is missing or fails, callers fall back to the tfjs step.
+ */
+import { availableParallelism } from 'node:os';
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import { ProtoWriter } from '../containers/protobufWriter';
+import { learningRateAt, type OptimizerConfig } from './optimizer';
+import { layerShapes, type PredictorSpec, type PredictorWeights } from './predictor';
+
+/** The part of an onnxruntime tensor used here. */
+export interface OrtTensorLike {
+  readonly data: unknown;
+  readonly dims: readonly number[];
+}
+
+/** The part of an onnxruntime inference session used here. */
+export interface OrtSessionLike {
+  run(feeds: Record<string, OrtTensorLike>): Promise<Record<string, OrtTensorLike>>;
+  release(): Promise<void>;
+}
+
+/** The part of the `onnxruntime-node` module used here. */
+export interface OrtModuleLike {
+  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensorLike;
+  InferenceSession: {
+    create(model: Uint8Array, options: Record<string, unknown>): Promise<OrtSessionLike>;
+  };
+}
+
+/** Result of trying to load onnxruntime-node. */
+export type OrtLoad = { ok: true; ort: OrtModuleLike } | { ok: false; reason: string };
+
+/** Loads an optional module by name; throws if it is not installed. */
+export type OrtModuleLoader = (name: string) => unknown;
+
+function defaultLoader(name: string): unknown {
+  // createRequire keeps esbuild from resolving the optional package at build time (it must stay external).
+  const req = createRequire(typeof __filename === 'string' ? __filename : path.join(process.cwd(), 'index.js'));
+  return req(name) as unknown;
+}
+
+function firstLine(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  const first = text.split('\n')[0] ?? text;
+  return first.length > 200 ? `${first.slice(0, 200)}…` : first;
+}
+
+/** Package name of the optional native runtime. */
+export const ORT_PACKAGE = 'onnxruntime-node';
+
+/** Loads `onnxruntime-node` if installed and usable; never throws (the reason says why not). */
+export function loadOnnxRuntime(load: OrtModuleLoader = defaultLoader): OrtLoad {
+  let mod: unknown;
+  try {
+    mod = load(ORT_PACKAGE);
+  } catch (e) {
+    const missing = e instanceof Error && (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && e.message.includes(`'${ORT_PACKAGE}'`);
+    return { ok: false, reason: missing ? `${ORT_PACKAGE} is not installed` : `${ORT_PACKAGE} failed to load (${firstLine(e)})` };
+  }
+  const m = mod as Partial<OrtModuleLike> | null;
+  if (typeof m?.Tensor !== 'function' || typeof m.InferenceSession?.create !== 'function') {
+    return { ok: false, reason: `${ORT_PACKAGE} loaded but has no Tensor / InferenceSession.create` };
+  }
+  return { ok: true, ort: m as OrtModuleLike };
+}
+
+/** Why `config` cannot run in the ONNX step, or null if it can (Adam with any weight decay; no lookahead/GC/RAdam). */
+export function ortUnsupportedReason(config: OptimizerConfig): string | null {
+  if (config.kind !== 'adam') return `the onnxruntime step implements Adam only, not ${config.kind}`;
+  if (config.lookahead) return 'the onnxruntime step does not implement lookahead';
+  if (config.gradientCentralization) return 'the onnxruntime step does not implement gradient centralisation';
+  return null;
+}
+
+/** Default intra-op threads: the machine's parallelism, capped at 4 (the GEMMs here are small). */
+export function defaultOrtThreads(): number {
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
+
+// ONNX enums and field numbers (onnx.proto3).
+const FLOAT = 1;
+const INT64 = 7;
+const ATTR_FLOAT = 1;
+const ATTR_INT = 2;
+
+/** What the training-step graph is built for. */
+export interface TrainStepGraphSpec {
+  spec: PredictorSpec;
+  /** Whether a [B, outputs] 0/1 mask input is present (layouts with 1×1 layers). */
+  masked: boolean;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /** L2 weight decay added to the gradient (0 = none). */
+  l2: number;
+  /** Whether a scalar `decay` input multiplies parameters before the update (decoupled weight decay). */
+  decoupled: boolean;
+}
+
+/** Names of parameter i's tensors in the graph: the parameter, its Adam moments, and their updated outputs. */
+export function ortParamNames(spec: PredictorSpec): string[] {
+  return layerShapes(spec).flatMap((_, i) => [`w${i}`, `b${i}`]);
+}
+
+/**
+ * Builds the ONNX ModelProto (opset 17, IR 8, float32) of one training step. Inputs: `x` [B, in], `t` [B, out],
+ * `s` [B, 1], `mask` [B, out] if masked, `count` (represented entries, > 0), `stepScale` (lr / (1 − β1^t)),
+ * `denomScale` (1 / √(1 − β2^t)), `decay` if decoupled, then per parameter p (w0, b0, w1, …): `p`, `m_p`, `v_p`.
+ * Outputs: `loss`, then `p_new`, `m_p_new`, `v_p_new` per parameter. Weights are [in, out] as in tfjs.
+ */
+export function buildTrainStepModel(g: TrainStepGraphSpec): Uint8Array {
+  const shapes = layerShapes(g.spec);
+  const L = shapes.length;
+  const nodes: Uint8Array[] = [];
+  const inputs: Uint8Array[] = [];
+  const outputs: Uint8Array[] = [];
+  const inits: Uint8Array[] = [];
+  let counter = 0;
+  const node = (op: string, ins: string[], outs: string[], attrs: { name: string; i?: number; f?: number }[] = []): void => {
+    const w = new ProtoWriter();
+    for (const i of ins) w.string(1, i);
+    for (const o of outs) w.string(2, o);
+    w.string(3, `n${counter++}`);
+    w.string(4, op);
+    for (const a of attrs) {
+      w.message(5, (aw) => {
+        aw.string(1, a.name);
+        if (a.f !== undefined) aw.float(2, a.f).varint(20, ATTR_FLOAT);
+        else aw.varint(3, a.i ?? 0).varint(20, ATTR_INT);
+      });
+    }
+    nodes.push(w.finish());
+  };
+  const valueInfo = (name: string, dims: (number | string)[]): Uint8Array =>
+    new ProtoWriter()
+      .string(1, name)
+      .message(2, (tw) =>
+        tw.message(1, (tt) =>
+          tt.varint(1, FLOAT).message(2, (sw) => {
+            for (const d of dims) sw.message(1, (dw) => (typeof d === 'number' ? dw.varint(1, d) : dw.string(2, d)));
+          }),
+        ),
+      )
+      .finish();
+  const scalarInit = (name: string, value: number): void => {
+    const bytes = new Uint8Array(4);
+    new DataView(bytes.buffer).setFloat32(0, value, true);
+    inits.push(new ProtoWriter().varint(2, FLOAT).string(8, name).bytes(9, bytes).finish());
+  };
+  const axesInit = (name: string, axes: number[]): void => {
+    inits.push(new ProtoWriter().packedVarints(1, [axes.length]).varint(2, INT64).packedVarints(7, axes).string(8, name).finish());
+  };
+
+  const { inputs: nIn, outputs: nOut } = g.spec;
+  inputs.push(valueInfo('x', ['B', nIn]), valueInfo('t', ['B', nOut]), valueInfo('s', ['B', 1]));
+  if (g.masked) inputs.push(valueInfo('mask', ['B', nOut]));
+  inputs.push(valueInfo('count', []), valueInfo('stepScale', []), valueInfo('denomScale', []));
+  if (g.decoupled) inputs.push(valueInfo('decay', []));
+  outputs.push(valueInfo('loss', []));
+  const params: { name: string; dims: number[] }[] = [];
+  shapes.forEach(([fanIn, fanOut], i) => {
+    params.push({ name: `w${i}`, dims: [fanIn, fanOut] }, { name: `b${i}`, dims: [fanOut] });
+  });
+  for (const p of params) {
+    for (const prefix of ['', 'm_', 'v_']) {
+      inputs.push(valueInfo(`${prefix}${p.name}`, p.dims));
+      outputs.push(valueInfo(`${prefix}${p.name}_new`, p.dims));
+    }
+  }
+  scalarInit('c_beta1', g.beta1);
+  scalarInit('c_1mbeta1', 1 - g.beta1);
+  scalarInit('c_beta2', g.beta2);
+  scalarInit('c_1mbeta2', 1 - g.beta2);
+  scalarInit('c_eps', g.eps);
+  scalarInit('c_zero', 0);
+  scalarInit('c_tiny', 1e-30);
+  if (g.l2 > 0) scalarInit('c_l2', g.l2);
+  axesInit('c_axis0', [0]);
+
+  // Forward: h_i = relu(h_{i−1}·w_i + b_i); y = h_{L−2}·w_{L−1} + b_{L−1}.
+  let a = 'x';
+  for (let i = 0; i < L; i++) {
+    node('Gemm', [a, `w${i}`, `b${i}`], [`z${i}`]);
+    if (i < L - 1) {
+      node('Relu', [`z${i}`], [`h${i}`]);
+      a = `h${i}`;
+    }
+  }
+  // Loss, exactly rmseLoss: d = (y·s − t)[·mask]; loss = √(Σd² / count); dL/dy = d / max(loss·count, 1e−30) · s.
+  node('Mul', [`z${L - 1}`, 's'], ['ys']);
+  node('Sub', ['ys', 't'], [g.masked ? 'd0' : 'd']);
+  if (g.masked) node('Mul', ['d0', 'mask'], ['d']);
+  node('Mul', ['d', 'd'], ['d2']);
+  node('ReduceSum', ['d2'], ['ss'], [{ name: 'keepdims', i: 0 }]);
+  node('Div', ['ss', 'count'], ['ms']);
+  node('Sqrt', ['ms'], ['loss']);
+  node('Mul', ['loss', 'count'], ['lc']);
+  node('Max', ['lc', 'c_tiny'], ['den']);
+  node('Div', ['d', 'den'], ['gd']);
+  node('Mul', ['gd', 's'], [`dz${L - 1}`]);
+  // Backward: dw_i = h_{i−1}ᵀ·dz_i, db_i = Σ_rows dz_i, dz_{i−1} = (dz_i·w_iᵀ) ⊙ (h_{i−1} > 0); none for x.
+  for (let i = L - 1; i >= 0; i--) {
+    const input = i === 0 ? 'x' : `h${i - 1}`;
+    node('Gemm', [input, `dz${i}`], [`gw${i}`], [{ name: 'transA', i: 1 }]);
+    node('ReduceSum', [`dz${i}`, 'c_axis0'], [`gb${i}`], [{ name: 'keepdims', i: 0 }]);
+    if (i > 0) {
+      node('Gemm', [`dz${i}`, `w${i}`], [`dh${i - 1}`], [{ name: 'transB', i: 1 }]);
+      node('Greater', [`h${i - 1}`, 'c_zero'], [`pos${i - 1}`]);
+      node('Where', [`pos${i - 1}`, `dh${i - 1}`, 'c_zero'], [`dz${i - 1}`]);
+    }
+  }
+  // Adam, exactly NernOptimizer: m' = m·β1 + g·(1−β1); v' = v·β2 + g²·(1−β2);
+  // p' = [p·decay] − m'·stepScale / (√v'·denomScale + eps).
+  for (const { name: p } of params) {
+    let grad = `g${p}`;
+    if (g.l2 > 0) {
+      node('Mul', [p, 'c_l2'], [`${p}_l2`]);
+      node('Add', [grad, `${p}_l2`], [`${p}_gl2`]);
+      grad = `${p}_gl2`;
+    }
+    node('Mul', [`m_${p}`, 'c_beta1'], [`${p}_ma`]);
+    node('Mul', [grad, 'c_1mbeta1'], [`${p}_mb`]);
+    node('Add', [`${p}_ma`, `${p}_mb`], [`m_${p}_new`]);
+    node('Mul', [grad, grad], [`${p}_g2`]);
+    node('Mul', [`v_${p}`, 'c_beta2'], [`${p}_va`]);
+    node('Mul', [`${p}_g2`, 'c_1mbeta2'], [`${p}_vb`]);
+    node('Add', [`${p}_va`, `${p}_vb`], [`v_${p}_new`]);
+    node('Sqrt', [`v_${p}_new`], [`${p}_sq`]);
+    node('Mul', [`${p}_sq`, 'denomScale'], [`${p}_sqd`]);
+    node('Add', [`${p}_sqd`, 'c_eps'], [`${p}_den`]);
+    node('Mul', [`m_${p}_new`, 'stepScale'], [`${p}_num`]);
+    node('Div', [`${p}_num`, `${p}_den`], [`${p}_upd`]);
+    let base = p;
+    if (g.decoupled) {
+      node('Mul', [p, 'decay'], [`${p}_dec`]);
+      base = `${p}_dec`;
+    }
+    node('Sub', [base, `${p}_upd`], [`${p}_new`]);
+  }
+
+  const graph = new ProtoWriter();
+  for (const n of nodes) graph.bytes(1, n);
+  graph.string(2, 'nern_train_step');
+  for (const t of inits) graph.bytes(5, t);
+  for (const v of inputs) graph.bytes(11, v);
+  for (const v of outputs) graph.bytes(12, v);
+  return new ProtoWriter()
+    .varint(1, 8) // ir_version
+    .string(2, 'weight-lens')
+    .bytes(7, graph.finish())
+    .message(8, (o) => o.string(1, '').varint(2, 17))
+    .finish();
+}
+
+/** One batch of training data, row-major, `rows` = batch size. */
+export interface OrtBatch {
+  /** [rows, inputs] encodings. */
+  x: Float32Array;
+  /** [rows, outputs] targets (weight units). */
+  t: Float32Array;
+  /** [rows] per-row output scale. */
+  s: Float32Array;
+  /** [rows, outputs] 0/1 mask, or null when the graph is unmasked. */
+  mask: Float32Array | null;
+  /** Represented entries in the batch (Σ mask), > 0. */
+  count: number;
+}
+
+/**
+ * The predictor's parameters and Adam state as host arrays, stepped by an onnxruntime session running the graph of
+ * `buildTrainStepModel`. Schedule, bias correction, `lrScale` and `reset` follow `NernOptimizer` exactly.
+ */
+export class OrtTrainer {
+  /** Intra-op threads of the session. */
+  readonly threads: number;
+  private params: Float32Array[];
+  private m: Float32Array[];
+  private v: Float32Array[];
+  private readonly dims: number[][];
+  private readonly names: string[];
+  private t = 0;
+  private tm = 0;
+  private lastLr = 0;
+  /** Multiplies the scheduled learning rate (the collapse guard lowers it after a rollback). */
+  lrScale = 1;
+
+  private constructor(
+    private readonly ort: OrtModuleLike,
+    private readonly session: OrtSessionLike,
+    private readonly spec: PredictorSpec,
+    private readonly config: OptimizerConfig,
+    private readonly masked: boolean,
+    weights: PredictorWeights,
+    threads: number,
+  ) {
+    this.threads = threads;
+    this.names = ortParamNames(spec);
+    this.dims = layerShapes(spec).flatMap(([i, o]) => [[i, o], [o]]);
+    this.params = weights.layers.flatMap((l) => [Float32Array.from(l.weight), Float32Array.from(l.bias)]);
+    this.m = this.params.map((p) => new Float32Array(p.length));
+    this.v = this.params.map((p) => new Float32Array(p.length));
+  }
+
+  /**
+   * Builds the graph and the session. Throws (with a one-line message) if `config` is unsupported or the runtime
+   * rejects the model; callers fall back to tfjs.
+   */
+  static async create(
+    ort: OrtModuleLike,
+    weights: PredictorWeights,
+    config: OptimizerConfig,
+    options: { masked: boolean; threads?: number },
+  ): Promise<OrtTrainer> {
+    const unsupported = ortUnsupportedReason(config);
+    if (unsupported !== null) throw new Error(unsupported);
+    const spec = weights.spec;
+    const shapes = layerShapes(spec);
+    if (weights.layers.length !== shapes.length) throw new RangeError(`predictor weights have ${weights.layers.length} layers, expected ${shapes.length}`);
+    shapes.forEach(([fanIn, fanOut], i) => {
+      const l = weights.layers[i];
+      if (l?.weight.length !== fanIn * fanOut || l.bias.length !== fanOut) throw new RangeError(`predictor layer ${i} must be [${fanIn}, ${fanOut}] with ${fanOut} biases`);
+    });
+    const threads = Math.max(1, Math.floor(options.threads ?? defaultOrtThreads()));
+    const model = buildTrainStepModel({
+      spec,
+      masked: options.masked,
+      beta1: config.beta1,
+      beta2: config.beta2,
+      eps: config.eps,
+      l2: config.weightDecay > 0 && config.weightDecayMode === 'l2' ? config.weightDecay : 0,
+      decoupled: config.weightDecay > 0 && config.weightDecayMode === 'decoupled',
+    });
+    const session = await ort.InferenceSession.create(model, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+      // Denormals slow native arithmetic as well; the optimiser state drifts towards them in stalled runs. Idle
+      // threads sleep instead of spinning: measured 46 vs 49 steps/s on an idle 2-core machine, but spinning threads
+      // fall to 8–15 steps/s (below 1 thread's 25) when other work shares the cores, as in an editor.
+      extra: { session: { set_denormal_as_zero: '1', 'intra_op.allow_spinning': '0' } },
+    });
+    return new OrtTrainer(ort, session, spec, config, options.masked, weights, threads);
+  }
+
+  /** Steps taken so far. */
+  get steps(): number {
+    return this.t;
+  }
+
+  /** Learning rate the next step will use. */
+  get nextLr(): number {
+    return learningRateAt(this.config.schedule, this.config.lr, this.t) * this.lrScale;
+  }
+
+  /** Learning rate used by the last step (0 before the first). */
+  get lr(): number {
+    return this.lastLr;
+  }
+
+  /** One Adam step on `batch`; resolves to the batch RMSE before the update (weight units). */
+  async step(batch: OrtBatch): Promise<number> {
+    const c = this.config;
+    const rows = batch.s.length;
+    const { inputs, outputs } = this.spec;
+    if (batch.x.length !== rows * inputs || batch.t.length !== rows * outputs || (batch.mask?.length ?? rows * outputs) !== rows * outputs) {
+      throw new RangeError(`training batch of ${rows} rows has mismatched encodings, targets or mask`);
+    }
+    if ((batch.mask !== null) !== this.masked) throw new RangeError(`training batch ${this.masked ? 'needs' : 'must not have'} a mask`);
+    const lr = learningRateAt(c.schedule, c.lr, this.t) * this.lrScale;
+    this.t += 1;
+    this.tm += 1;
+    this.lastLr = lr;
+    const bc1 = 1 - Math.pow(c.beta1, this.tm);
+    const bc2 = 1 - Math.pow(c.beta2, this.tm);
+    const T = this.ort.Tensor;
+    const scalar = (x: number): OrtTensorLike => new T('float32', Float32Array.of(x), []);
+    const feeds: Record<string, OrtTensorLike> = {
+      x: new T('float32', batch.x, [rows, inputs]),
+      t: new T('float32', batch.t, [rows, outputs]),
+      s: new T('float32', batch.s, [rows, 1]),
+      count: scalar(batch.count),
+      stepScale: scalar(lr / bc1),
+      denomScale: scalar(1 / Math.sqrt(bc2)),
+    };
+    if (batch.mask) feeds.mask = new T('float32', batch.mask, [rows, outputs]);
+    if (c.weightDecay > 0 && c.weightDecayMode === 'decoupled') feeds.decay = scalar(1 - lr * c.weightDecay);
+    this.names.forEach((n, i) => {
+      const dims = this.dims[i] ?? [];
+      feeds[n] = new T('float32', this.params[i] ?? new Float32Array(0), dims);
+      feeds[`m_${n}`] = new T('float32', this.m[i] ?? new Float32Array(0), dims);
+      feeds[`v_${n}`] = new T('float32', this.v[i] ?? new Float32Array(0), dims);
+    });
+    const out = await this.session.run(feeds);
+    const take = (name: string, length: number): Float32Array => {
+      const data = out[name]?.data;
+      if (!(data instanceof Float32Array) || data.length !== length) throw new Error(`onnxruntime returned no ${name} of ${length} floats`);
+      return data;
+    };
+    this.params = this.params.map((p, i) => take(`${this.names[i] ?? ''}_new`, p.length));
+    this.m = this.m.map((p, i) => take(`m_${this.names[i] ?? ''}_new`, p.length));
+    this.v = this.v.map((p, i) => take(`v_${this.names[i] ?? ''}_new`, p.length));
+    return take('loss', 1)[0] ?? Number.NaN;
+  }
+
+  /** A copy of the current parameters. */
+  weights(): PredictorWeights {
+    return {
+      spec: { ...this.spec },
+      layers: layerShapes(this.spec).map((_, i) => ({
+        weight: Float32Array.from(this.params[2 * i] ?? []),
+        bias: Float32Array.from(this.params[2 * i + 1] ?? []),
+      })),
+    };
+  }
+
+  /** Copies of the current parameters in variable order [w0, b0, w1, …] (for snapshots). */
+  snapshot(): Float32Array[] {
+    return this.params.map((p) => Float32Array.from(p));
+  }
+
+  /** Restores parameters from `snapshot()` output (copied in). */
+  restore(snapshot: readonly Float32Array[]): void {
+    this.params = this.params.map((p, i) => Float32Array.from(snapshot[i] ?? p));
+  }
+
+  /** Resets the moments (after a restore); the schedule position is kept, as `NernOptimizer.reset`. */
+  reset(): void {
+    this.tm = 0;
+    this.m = this.m.map((x) => new Float32Array(x.length));
+    this.v = this.v.map((x) => new Float32Array(x.length));
+  }
+
+  /** Flushes values below `threshold` in magnitude to zero in parameters and moments (as `NernOptimizer`). */
+  flushDenormals(threshold = 1e-30): void {
+    for (const arr of [...this.params, ...this.m, ...this.v]) {
+      for (let i = 0; i < arr.length; i++) if (Math.abs(arr[i] ?? 0) < threshold) arr[i] = 0;
+    }
+  }
+
+  /** Releases the native session. */
+  async dispose(): Promise<void> {
+    await this.session.release();
+  }
+}
