@@ -2,8 +2,11 @@
  * The Reconstruction panel's webview: follows one compression run live (loss curve on a log axis, per-layer relative
  * error as horizontal bars worst first, original vs reconstructed histograms of the selected layer, kernel heatmaps of
  * one filter: original | reconstructed | difference) and shows the final report when the run is done or when the
- * panel was opened from an artifact. It folds host messages into a `ReconstructionSnapshot` and redraws at most once
- * per animation frame. Only summaries arrive here, never weight arrays.
+ * panel was opened from an artifact. During training the detail is the layer the engine streams (the currently worst);
+ * once the artifact exists, clicking a layer (bar or report row) or typing a filter number asks the host for that
+ * layer and filter (debounced), and the answers are cached per (layer, filter). It folds host messages into a
+ * `ReconstructionSnapshot` and redraws at most once per animation frame. Only summaries arrive here, never weight
+ * arrays.
  */
 import type { LayerDetailDto } from '../src/protocol/compress';
 import { hasKind } from '../src/protocol/messages';
@@ -16,6 +19,7 @@ import {
   type ReconstructionSnapshot,
 } from '../src/protocol/panels';
 import { detailSeries, kernelHeatmaps, layerErrorTrace, lossTrace, worstFirst } from './lib/compressPlots';
+import { clampFilter, DetailCache, detailKey } from './lib/detailCache';
 import { byId, el, fillKeyValueTable, vscodeApi } from './lib/dom';
 import { formatBytes, formatCount, formatInteger, formatSeconds, formatShape, formatStat } from './lib/format';
 import { buildTraces } from './lib/histogram';
@@ -24,14 +28,27 @@ import { getPlotly, histogramLayout, onPlotClick, PLOT_CONFIG, readTheme, type T
 /** UI state kept across webview reloads. */
 interface PersistedState {
   selected?: string;
+  /** Filter index the user chose, per layer. */
+  filters?: Record<string, number>;
 }
 
 const api = vscodeApi<ReconstructionOutbound, PersistedState>();
 
 let snapshot: ReconstructionSnapshot = emptySnapshot('');
 let selected: string | undefined = api.getState()?.selected;
+let filters: Record<string, number> = { ...(api.getState()?.filters ?? {}) };
 let theme: ThemeColors | undefined;
 let frame = 0;
+/** Details asked from the artifact, by (layer, filter). */
+const details = new DetailCache();
+/** The detail drawn last (kept on screen while another one loads or fails). */
+let shown: LayerDetailDto | undefined;
+/** Debounce timer of the next detail request. */
+let requestTimer: ReturnType<typeof setTimeout> | undefined;
+/** Key of the (layer, filter) the timer will ask for. */
+let waiting: string | undefined;
+/** Debounce of detail requests and of typing in the filter box, ms. */
+const DEBOUNCE_MS = 250;
 
 function baseName(path: string): string {
   const parts = path.split(/[\\/]/);
@@ -79,14 +96,14 @@ function buildSkeleton(root: HTMLElement): void {
         <div id="layers-hint" class="plot-hint">Per-layer errors appear after the first evaluation.</div>
       </section>
       <section class="pane">
-        <div class="pane-title"><span id="hist-title">Original vs reconstructed</span></div>
+        <div class="pane-title"><span id="hist-title" data-testid="hist-title">Original vs reconstructed</span></div>
         <div id="layer-histogram" data-testid="layer-histogram" class="plot"></div>
         <div id="hist-hint" class="plot-hint">Click a layer's bar to compare its values.</div>
       </section>
       <section class="pane">
-        <div class="pane-title"><span id="kernel-title">Kernels</span><span class="spacer-flex"></span>
+        <div class="pane-title"><span id="kernel-title" data-testid="kernel-title">Kernels</span><span class="spacer-flex"></span>
           <label class="muted" for="filter-index">filter</label>
-          <vscode-textfield id="filter-index" data-testid="filter-index" class="filter-index" type="number" min="0" readonly></vscode-textfield>
+          <vscode-textfield id="filter-index" data-testid="filter-index" class="filter-index" type="number" min="0" readonly aria-label="filter index"></vscode-textfield>
         </div>
         <div id="kernel-heatmap" data-testid="kernel-heatmap" class="heatmaps">
           <div class="heatmap-cell"><div class="heatmap-label">original</div><div id="hm-original" class="plot heatmap"></div></div>
@@ -238,32 +255,75 @@ function renderLayers(): void {
   }
 }
 
-/** The detail to show: the selected layer's if one was received, else the most recent one. */
-function currentDetail(): LayerDetailDto | undefined {
-  if (selected !== undefined) {
-    const d = snapshot.details.find((x) => x.name === selected);
-    if (d !== undefined) return d;
+/** True once the artifact exists, so any layer and filter can be asked for. */
+function canAsk(): boolean {
+  return snapshot.status === 'done' && snapshot.artifact !== undefined;
+}
+
+/** The layer the detail panes are about: the selected one, else the last streamed one, else the worst. */
+function shownLayer(): string | undefined {
+  return selected ?? snapshot.details[snapshot.details.length - 1]?.name ?? worstFirst(currentLayers())[0]?.name;
+}
+
+/** Asks the host for `layer` at `filter` after a short pause (a different ask replaces a waiting one). */
+function askDetail(layer: string, filter: number | undefined): void {
+  const key = detailKey(layer, filter);
+  if (requestTimer !== undefined && waiting === key) return;
+  if (requestTimer !== undefined) clearTimeout(requestTimer);
+  waiting = key;
+  requestTimer = setTimeout(() => {
+    requestTimer = undefined;
+    waiting = undefined;
+    if (!canAsk() || details.get(layer, filter) !== undefined || details.isPending(layer, filter) || details.failure(layer, filter) !== undefined) return;
+    details.markPending(layer, filter);
+    post(filter === undefined ? { kind: 'recon/detail', layer } : { kind: 'recon/detail', layer, filter });
+  }, DEBOUNCE_MS);
+}
+
+/** What the detail panes show now, and a note about it (empty when there is nothing to say). */
+function currentDetail(): { detail: LayerDetailDto | undefined; note: string } {
+  const streamed = (name: string | undefined): LayerDetailDto | undefined => snapshot.details.find((x) => x.name === name);
+  const latest = snapshot.details[snapshot.details.length - 1];
+  if (!canAsk()) {
+    const live = snapshot.status === 'running' || snapshot.status === 'planning';
+    const d = streamed(selected) ?? latest;
+    const liveNote = live ? 'While training, this shows the layer the engine samples at each evaluation (the currently worst); any layer and filter can be shown once the artifact is written.' : '';
+    const missing = selected !== undefined && d !== undefined && d.name !== selected ? `No sampled values for ${selected} yet; showing ${d.name}.` : '';
+    return { detail: d, note: [missing, liveNote].filter((x) => x !== '').join(' ') };
   }
-  return snapshot.details[snapshot.details.length - 1];
+  const layer = shownLayer();
+  if (layer === undefined) return { detail: shown ?? latest, note: '' };
+  const filter = filters[layer];
+  const own = streamed(layer);
+  const ready = details.get(layer, filter) ?? (own !== undefined && (filter === undefined || own.filter.index === filter) ? own : undefined);
+  if (ready !== undefined) return { detail: ready, note: '' };
+  const fallback = shown ?? own ?? latest;
+  const what = `${layer}${filter === undefined ? '' : `, filter ${filter}`}`;
+  const failure = details.failure(layer, filter);
+  if (failure !== undefined) return { detail: fallback, note: `Cannot show ${what}: ${failure}` };
+  askDetail(layer, filter);
+  return { detail: fallback, note: `Loading ${what}…` };
 }
 
 function renderDetail(): void {
   theme ??= readTheme();
-  const detail = currentDetail();
+  const { detail, note } = currentDetail();
   const histHint = byId('hist-hint');
   const kernelHint = byId('kernel-hint');
-  const missing = selected !== undefined && detail !== undefined && detail.name !== selected;
-  const note = missing ? `No sampled values for ${selected ?? ''} yet (the engine samples the worst layer at each evaluation); showing ${detail.name}.` : '';
+  const input = byId('filter-index');
   if (detail === undefined) {
+    shown = undefined;
     byId('hist-title').textContent = 'Original vs reconstructed';
     byId('kernel-title').textContent = 'Kernels';
-    histHint.textContent = 'Histograms appear with the first evaluation.';
+    histHint.textContent = note === '' ? 'Histograms appear with the first evaluation.' : note;
     histHint.hidden = false;
     kernelHint.hidden = false;
+    input.setAttribute('readonly', '');
     draw(byId('layer-histogram'), [], {});
     for (const id of ['hm-original', 'hm-reconstructed', 'hm-difference']) draw(byId(id), [], {});
     return;
   }
+  shown = detail;
   byId('hist-title').textContent = `Original vs reconstructed: ${detail.name}`;
   histHint.textContent = note;
   histHint.hidden = note === '';
@@ -271,10 +331,19 @@ function renderDetail(): void {
   const histLayout = { ...layout({ logY: false, xTitle: 'value', yTitle: 'count' }), showlegend: true, margin: { l: 56, r: 16, t: 28, b: 40 }, uirevision: detail.name };
   draw(byId('layer-histogram'), traces, histLayout);
   const f = detail.filter;
-  byId('kernel-title').textContent = `Kernels: ${detail.name}, filter ${f.index} (${f.original.length} × ${f.kh}×${f.kw})`;
-  const input = byId('filter-index');
-  input.setAttribute('value', String(f.index));
-  input.title = 'The engine samples one output filter of the layer per evaluation; this is its index.';
+  byId('kernel-title').textContent = `Kernels: ${detail.name}, filter ${f.index}${f.count === undefined ? '' : ` of ${f.count}`} (${f.original.length} × ${f.kh}×${f.kw})`;
+  const editable = canAsk();
+  if (editable) input.removeAttribute('readonly');
+  else input.setAttribute('readonly', '');
+  if (f.count !== undefined) input.setAttribute('max', String(Math.max(0, f.count - 1)));
+  else input.removeAttribute('max');
+  if (document.activeElement !== input) {
+    input.setAttribute('value', String(f.index));
+    (input as unknown as { value: string }).value = String(f.index);
+  }
+  input.title = editable
+    ? `Output filter to show (0–${f.count === undefined ? '…' : String(f.count - 1)}).`
+    : 'While training, the engine samples the filter with the largest error; any filter can be chosen once the artifact is written.';
   kernelHint.hidden = f.original.length > 0;
   kernelHint.textContent = f.original.length > 0 ? '' : 'This layer has no kernels to show.';
   const maps = kernelHeatmaps(detail);
@@ -284,6 +353,26 @@ function renderDetail(): void {
   draw(byId('hm-original'), [maps.original], hmLayout);
   draw(byId('hm-reconstructed'), [maps.reconstructed], hmLayout);
   draw(byId('hm-difference'), [maps.difference], hmLayout);
+}
+
+/**
+ * Applies the filter number typed in the box to the shown layer (clamped to its filters) so it is asked for; returns
+ * the filter now chosen for that layer (undefined when nothing can be chosen).
+ */
+function chooseFilter(text: string): number | undefined {
+  if (!canAsk()) return undefined;
+  const layer = shownLayer();
+  if (layer === undefined) return undefined;
+  const count = shown?.name === layer ? shown.filter.count : undefined;
+  const filter = clampFilter(text, count);
+  if (filter === undefined) return filters[layer];
+  if (filters[layer] !== filter) {
+    details.clearFailures();
+    filters = { ...filters, [layer]: filter };
+    persist();
+    schedule();
+  }
+  return filter;
 }
 
 function renderReport(): void {
@@ -339,15 +428,33 @@ function render(): void {
   renderReport();
 }
 
+function persist(): void {
+  api.setState({ ...(selected === undefined ? {} : { selected }), filters });
+}
+
 function select(name: string): void {
   selected = name;
-  api.setState({ selected: name });
+  details.clearFailures();
+  persist();
   schedule();
 }
 
 function onMessage(msg: ReconstructionInbound): void {
-  if (msg.kind === 'recon/snapshot') snapshot = msg.snapshot;
-  else applyReconstructionEvent(snapshot, msg);
+  switch (msg.kind) {
+    case 'recon/snapshot':
+      snapshot = msg.snapshot;
+      details.clear();
+      break;
+    case 'recon/layerDetail':
+      details.put(msg.layer, msg.filter, msg.detail);
+      break;
+    case 'recon/layerDetailFailed':
+      details.fail(msg.layer, msg.filter, msg.message);
+      break;
+    default:
+      if (msg.kind === 'recon/done') details.clear();
+      applyReconstructionEvent(snapshot, msg);
+  }
   schedule();
 }
 
@@ -363,6 +470,27 @@ function wire(): void {
       post({ kind: 'recon/command', command });
     });
   }
+  const filterBox = byId('filter-index');
+  let typing: ReturnType<typeof setTimeout> | undefined;
+  const valueOf = (e: Event): string => {
+    const v = (e.target as { value?: unknown } | null)?.value;
+    return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '';
+  };
+  filterBox.addEventListener('input', (e) => {
+    const text = valueOf(e);
+    if (typing !== undefined) clearTimeout(typing);
+    typing = setTimeout(() => {
+      typing = undefined;
+      chooseFilter(text);
+    }, DEBOUNCE_MS);
+  });
+  filterBox.addEventListener('change', (e) => {
+    if (typing !== undefined) clearTimeout(typing);
+    typing = undefined;
+    const filter = chooseFilter(valueOf(e));
+    // Show the clamped value at once (the box may keep the focus).
+    if (filter !== undefined) (filterBox as unknown as { value: string }).value = String(filter);
+  });
   const observer = new MutationObserver(() => {
     theme = readTheme();
     schedule();

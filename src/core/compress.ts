@@ -38,7 +38,7 @@ import {
 } from './nern/artifact';
 import { MIN_HIDDEN, planBudget, type PlannedTensor } from './nern/budget';
 import { encodingWidth, FAST_ENCODING } from './nern/encoding';
-import { reconstructLayers, type KernelLayer } from './nern/layout';
+import { reconstructLayer, reconstructLayers, type KernelLayer } from './nern/layout';
 import { nernPredictorSpec } from './nern/predictor';
 import { convLayoutFor, fromKernels, hwioToOihw, kernelShape, toKernels, type ConvLayout, type TileSpec } from './nern/tiling';
 import { DEFAULT_TRAIN_OPTIONS, trainReconstruction, type TrainResult } from './nern/train';
@@ -514,6 +514,111 @@ export async function decompressArtifact(artifact: string, out?: string, options
     });
     await writeSafetensors(target, tensors, { format: 'pt', weight_lens_source: a.meta.source.name }, signal ? { signal } : {});
     return [target];
+  } finally {
+    await a.close();
+  }
+}
+
+/** Options of `artifactLayerDetail`. */
+export interface ArtifactDetailOptions {
+  /**
+   * The source checkpoint's path, when known (e.g. the run that wrote the artifact); tried before the file named in
+   * the artifact's metadata beside the artifact.
+   */
+  source?: string;
+  /** Backend for the predictor when none is initialised yet (default 'auto'); an initialised one is reused as is. */
+  backend?: BackendName;
+  signal?: AbortSignal;
+}
+
+/** SHA-256 of files already hashed, by resolved path, size and modification time (so an edited file is rehashed). */
+const sourceHashes = new Map<string, string>();
+/** Most entries `sourceHashes` keeps. */
+const MAX_SOURCE_HASHES = 32;
+
+async function cachedSha256(path: string, size: number, mtimeMs: number, signal?: AbortSignal): Promise<string> {
+  const key = `${resolve(path)}\0${size}\0${mtimeMs}`;
+  const known = sourceHashes.get(key);
+  if (known !== undefined) return known;
+  const hash = await sha256File(path, signal);
+  if (sourceHashes.size >= MAX_SOURCE_HASHES) sourceHashes.clear();
+  sourceHashes.set(key, hash);
+  return hash;
+}
+
+/**
+ * The source checkpoint an artifact was made from: `hint` if given and unchanged, else the file the metadata names
+ * beside the artifact. "Unchanged" = same size and SHA-256 as recorded. Throws a CheckpointFormatError saying which.
+ */
+async function findSource(artifact: string, source: { name: string; bytes: number; sha256: string }, hint: string | undefined, signal?: AbortSignal): Promise<string> {
+  const beside = join(dirname(artifact), basename(source.name));
+  const candidates = [...new Set([...(hint !== undefined ? [hint] : []), beside].map((p) => resolve(p)))];
+  let changed: string | undefined;
+  for (const path of candidates) {
+    let info;
+    try {
+      info = await stat(path);
+    } catch {
+      continue;
+    }
+    if (!info.isFile()) continue;
+    if (info.size === source.bytes && (await cachedSha256(path, info.size, info.mtimeMs, signal)) === source.sha256) return path;
+    changed ??= path;
+  }
+  if (changed !== undefined) {
+    throw new CheckpointFormatError(
+      `The source ${source.name} beside the artifact has changed since it was compressed (its size or SHA-256 differs); original-vs-reconstructed needs the original file.`,
+    );
+  }
+  throw new CheckpointFormatError(`The source ${source.name} is not beside the artifact ${basename(artifact)}; original-vs-reconstructed needs it.`);
+}
+
+/** The last layer decoded by `artifactLayerDetail`, so other filters of it need no second decode. */
+let lastDecoded: { key: string; original: Float32Array; recon: Float32Array } | undefined;
+
+/**
+ * Original-vs-reconstructed detail of one represented layer of an artifact, for any filter: reads the artifact,
+ * decodes only layer `layer` (its grid rows through the predictor), reads that tensor from the source checkpoint
+ * (found as `findSource` says; it must be unchanged), and returns `layerDetail` for filter `filter` (a whole number
+ * below the layer's filter count; undefined: the filter with the largest error) with `bins` histogram bins. Every failure is a CheckpointFormatError: an unknown
+ * layer, an out-of-range filter, a missing or changed source. The last decoded layer is cached (keyed by the
+ * artifact's and the source's path, size and modification time), so switching filters costs no decode.
+ */
+export async function artifactLayerDetail(artifact: string, layer: string, filter: number | undefined, bins = DETAIL_BINS, options: ArtifactDetailOptions = {}): Promise<LayerDetailDto> {
+  const { signal } = options;
+  throwIfAborted(signal);
+  if (!Number.isInteger(bins) || bins < 1 || bins > 4096) throw new RangeError(`bins must be a whole number in 1–4096, got ${bins}`);
+  const a = await readArtifact(artifact);
+  try {
+    const { meta } = a;
+    const index = meta.layers.findIndex((l) => l.name === layer);
+    const info = meta.layers[index];
+    if (info === undefined) {
+      throw new CheckpointFormatError(`The artifact ${basename(artifact)} has no represented layer ${JSON.stringify(layer)} (it represents ${meta.layers.length}).`);
+    }
+    const layout = convLayoutFor(meta.source.format);
+    if (filter !== undefined) checkFilterIndex(info.name, filter, detailGrid(info.shape, info.tile, layout)[0]);
+    const sourcePath = await findSource(artifact, meta.source, options.source, signal);
+    const [artifactStat, sourceStat] = await Promise.all([stat(artifact), stat(sourcePath)]);
+    const key = JSON.stringify([resolve(artifact), artifactStat.size, artifactStat.mtimeMs, sourcePath, sourceStat.size, sourceStat.mtimeMs, info.name]);
+    let decoded = lastDecoded?.key === key ? lastDecoded : undefined;
+    if (decoded === undefined) {
+      const original = await withCheckpoint(sourcePath, signal, async (checkpoint) => {
+        const entry = checkpoint.tensors.find((t) => t.name === info.name);
+        if (entry === undefined) throw new CheckpointFormatError(`The source ${meta.source.name} has no tensor ${JSON.stringify(info.name)}.`);
+        return readTensorValues(entry, signal ? { signal } : {});
+      });
+      const params = info.shape.reduce((n, d) => n * d, 1);
+      if (original.length !== params) {
+        throw new CheckpointFormatError(`Tensor ${JSON.stringify(info.name)} of ${meta.source.name} has ${original.length} values; the artifact expects ${params}.`);
+      }
+      await (backendInit?.choice ?? ensureBackend(options.backend ?? 'auto'));
+      throwIfAborted(signal);
+      const recon = fromKernels(reconstructLayer(a.predictor, a.layout, index), info.tile, info.shape);
+      decoded = { key, original, recon };
+      lastDecoded = decoded;
+    }
+    return layerDetail(info.name, info.shape, info.tile, decoded.original, decoded.recon, bins, layout, filter);
   } finally {
     await a.close();
   }

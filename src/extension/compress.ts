@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { BudgetDto, BudgetPlanDto, CompressReportDto, PermutationKind } from '../protocol/compress';
+import type { BudgetDto, BudgetPlanDto, CompressReportDto, LayerDetailDto, PermutationKind } from '../protocol/compress';
 import { emptySnapshot, type BudgetViewDto, type ReconstructionCommand, type ReconstructionSnapshot } from '../protocol/panels';
 import { RunHistory } from './compressHistory';
 import {
@@ -83,7 +83,7 @@ export class CompressController implements vscode.Disposable {
     private readonly engine: EngineClient,
     private readonly log: vscode.LogOutputChannel,
   ) {
-    this.panels = new ReconstructionPanels(context.extensionUri, log);
+    this.panels = new ReconstructionPanels(context.extensionUri, log, (snapshot, layer, filter) => this.layerDetail(snapshot, layer, filter));
     this.history = new RunHistory(context.globalState);
     this.budget = new BudgetPanel(
       context.extensionUri,
@@ -494,6 +494,26 @@ export class CompressController implements vscode.Disposable {
 
   private async reveal(file: string): Promise<void> {
     await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(file));
+  }
+
+  /**
+   * The detail of one layer at one filter (undefined: the worst) of a panel's written artifact, made by the engine
+   * from the artifact and the source checkpoint (the run's source path when known, else the file beside the artifact).
+   */
+  private async layerDetail(snapshot: ReconstructionSnapshot, layer: string, filter: number | undefined): Promise<LayerDetailDto> {
+    const artifact = snapshot.artifact;
+    if (artifact === undefined) throw new Error('The artifact has not been written yet.');
+    const done = await this.engine.request(
+      {
+        kind: 'compress/detail',
+        artifact,
+        layer,
+        ...(filter !== undefined ? { filter } : {}),
+        ...(path.isAbsolute(snapshot.source) ? { source: snapshot.source } : {}),
+      },
+      () => undefined,
+    );
+    return expect(done, 'compress/layerDetail').detail;
   }
 
   /** Opens an artifact's report from disk. */

@@ -66,15 +66,16 @@ const ANSWER_KINDS: Readonly<Record<string, string>> = {
   'compress/plan': 'compress/planned',
   'compress/decompress': 'compress/decompressed',
   'compress/openArtifact': 'compress/artifact',
+  'compress/detail': 'compress/layerDetail',
 };
 
 /**
  * The event that completes a request successfully: kinds ending in `/done`, or the single answer of a question-like
- * request (`compress/planned`, `compress/decompressed`, `compress/artifact`).
+ * request (`compress/planned`, `compress/decompressed`, `compress/artifact`, `compress/layerDetail`).
  */
 export type DoneEvent = Extract<
   RequestEvent,
-  { kind: `${string}/done` | 'compress/planned' | 'compress/decompressed' | 'compress/artifact' }
+  { kind: `${string}/done` | 'compress/planned' | 'compress/decompressed' | 'compress/artifact' | 'compress/layerDetail' }
 >;
 
 /** A failed request: `reason` says whether it was cancelled, bad input, a worker crash or an internal error. */

@@ -96,8 +96,12 @@ export interface LayerDetailDto {
   name: string;
   original: HistogramDto;
   reconstructed: HistogramDto;
-  /** One output filter: `[inChannels][kh*kw]` values, original and reconstructed (small: ≤ 64×9 values). */
-  filter: { index: number; kh: number; kw: number; original: number[][]; reconstructed: number[][] };
+  /**
+   * One output filter: `[inChannels][kh*kw]` values, original and reconstructed (small: ≤ 64×9 values). `count` is
+   * the layer's number of filters (valid indices 0…count−1; for tiled matrices, 3-row blocks); details from an engine
+   * that predates it lack it.
+   */
+  filter: { index: number; count?: number; kh: number; kw: number; original: number[][]; reconstructed: number[][] };
 }
 
 /** The final report (also printed by `weight-lens compress --json`). */

@@ -3,7 +3,7 @@
  * `kind`; requests carry an `id` that their responses, progress events and failures echo. Failures are typed so the
  * host can tell a bad file from a crash. This module is plain types plus tiny helpers and imports nothing heavy.
  */
-import type { BudgetPlanDto, CompressEvaluationDto, CompressOptionsDto, CompressProgressDto, CompressReportDto } from './compress';
+import type { BudgetPlanDto, CompressEvaluationDto, CompressOptionsDto, CompressProgressDto, CompressReportDto, LayerDetailDto } from './compress';
 import type { CheckpointHeaderDto, HistogramDto, TensorStatsDto } from './inspect';
 
 /** Why a request failed: `badInput` = the file is malformed/unsupported (message is for the user). */
@@ -74,12 +74,18 @@ export type StatsThreadReply =
 
 // Compression jobs (host → worker requests and worker → host events). Types live in ./compress.
 
-/** Requests for compression work. `compress/plan` resolves a budget without training. */
+/**
+ * Requests for compression work. `compress/plan` resolves a budget without training. `compress/detail` asks for the
+ * original-vs-reconstructed detail of one represented layer of an artifact at output filter `filter` (absent: the
+ * filter with the largest error), answered by `compress/layerDetail`; it needs the unchanged source checkpoint, at
+ * `source` when given or beside the artifact.
+ */
 export type CompressRequest =
   | { kind: 'compress/plan'; id: number; path: string; options: CompressOptionsDto }
   | { kind: 'compress/start'; id: number; path: string; options: CompressOptionsDto }
   | { kind: 'compress/decompress'; id: number; artifact: string; out?: string }
-  | { kind: 'compress/openArtifact'; id: number; artifact: string };
+  | { kind: 'compress/openArtifact'; id: number; artifact: string }
+  | { kind: 'compress/detail'; id: number; artifact: string; layer: string; filter?: number; source?: string };
 
 /** Events of compression work. */
 export type CompressEvent =
@@ -88,4 +94,5 @@ export type CompressEvent =
   | { kind: 'compress/evaluation'; id: number; evaluation: CompressEvaluationDto }
   | { kind: 'compress/done'; id: number; report: CompressReportDto }
   | { kind: 'compress/decompressed'; id: number; outputs: string[] }
-  | { kind: 'compress/artifact'; id: number; report: CompressReportDto; plan: BudgetPlanDto };
+  | { kind: 'compress/artifact'; id: number; report: CompressReportDto; plan: BudgetPlanDto }
+  | { kind: 'compress/layerDetail'; id: number; detail: LayerDetailDto };

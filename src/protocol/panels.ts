@@ -51,14 +51,29 @@ export type ReconstructionEvent =
   | { kind: 'recon/done'; report: CompressReportDto }
   | { kind: 'recon/ended'; status: 'failed' | 'cancelled'; reason: FailureReason; message: string };
 
-/** Host → Reconstruction webview: a whole snapshot (on load and when a run restarts), or one event. */
-export type ReconstructionInbound = { kind: 'recon/snapshot'; snapshot: ReconstructionSnapshot } | ReconstructionEvent;
+/**
+ * The answer to a webview's `recon/detail` request (not folded into the snapshot; the webview caches it by layer and
+ * filter): the detail, or why it could not be made (e.g. the source checkpoint is not beside the artifact).
+ * `filter` echoes the request (absent: the engine picked the worst filter; the detail says which).
+ */
+export type ReconstructionDetailAnswer =
+  | { kind: 'recon/layerDetail'; layer: string; filter?: number; detail: LayerDetailDto }
+  | { kind: 'recon/layerDetailFailed'; layer: string; filter?: number; message: string };
+
+/** Host → Reconstruction webview: a whole snapshot (on load and when a run restarts), one event, or a detail answer. */
+export type ReconstructionInbound = { kind: 'recon/snapshot'; snapshot: ReconstructionSnapshot } | ReconstructionEvent | ReconstructionDetailAnswer;
 
 /** Commands the Reconstruction webview may ask for. */
 export type ReconstructionCommand = 'showBudget' | 'revealArtifact' | 'cancel' | 'decompress';
 
-/** Reconstruction webview → host. */
-export type ReconstructionOutbound = { kind: 'recon/ready' } | { kind: 'recon/command'; command: ReconstructionCommand };
+/**
+ * Reconstruction webview → host. `recon/detail` asks for layer `layer` at output filter `filter` (absent: the filter
+ * with the largest error) from the written artifact; only sent once the artifact exists (the run is done).
+ */
+export type ReconstructionOutbound =
+  | { kind: 'recon/ready' }
+  | { kind: 'recon/command'; command: ReconstructionCommand }
+  | { kind: 'recon/detail'; layer: string; filter?: number };
 
 /** A finished compression run, remembered per source so the Budget panel can plot size against error. */
 export interface RunSummaryDto {

@@ -1,14 +1,14 @@
 /**
  * Compression jobs inside the engine worker: turns `compress/*` requests into calls to src/core/compress.ts and streams
  * their results back as `CompressEvent`s (`compress/planned`, `compress/progress`, `compress/evaluation`,
- * `compress/done`, `compress/decompressed`, `compress/artifact`). Failures and cancellation are reported by the
+ * `compress/done`, `compress/decompressed`, `compress/artifact`, `compress/layerDetail`). Failures and cancellation are reported by the
  * caller (worker.ts) as `failed` events. The tfjs backend is initialised once per worker (see `ensureBackend`).
  */
-import { artifactReport, compressCheckpoint, decompressArtifact, ensureBackend, planCompression } from '../core/compress';
+import { artifactLayerDetail, artifactReport, compressCheckpoint, decompressArtifact, ensureBackend, planCompression } from '../core/compress';
 import type { BackendName } from '../protocol/compress';
 import type { CompressEvent, CompressRequest, WorkerEvent } from '../protocol/messages';
 
-const KINDS: ReadonlySet<string> = new Set(['compress/plan', 'compress/start', 'compress/decompress', 'compress/openArtifact']);
+const KINDS: ReadonlySet<string> = new Set(['compress/plan', 'compress/start', 'compress/decompress', 'compress/openArtifact', 'compress/detail']);
 
 /** True if `message` is one of the compression requests. */
 export function isCompressRequest(message: { kind: string }): message is CompressRequest {
@@ -49,6 +49,15 @@ export async function runCompressJob(
     case 'compress/openArtifact': {
       const { report, plan } = await artifactReport(request.artifact);
       post({ kind: 'compress/artifact', id, report, plan });
+      return;
+    }
+    case 'compress/detail': {
+      const detail = await artifactLayerDetail(request.artifact, request.layer, request.filter, undefined, {
+        signal,
+        backend: defaultBackend,
+        ...(request.source !== undefined ? { source: request.source } : {}),
+      });
+      post({ kind: 'compress/layerDetail', id, detail });
       return;
     }
   }

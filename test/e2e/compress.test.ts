@@ -1,7 +1,7 @@
 // Compression in a real VS Code (code-server + Chromium), installed from the packaged .vsix: right-click a PyTorch
 // checkpoint in the Explorer → "Compress Checkpoint…", pick a budget and a permutation in the quick picks, see the
 // Reconstruction panel fill in (layer errors, loss curve, final report), find the `.nern.safetensors` artifact in the
-// Explorer, and open the Budget panel. Training is kept short through `weightLens.compress.steps`. Screenshots go to
+// Explorer, click another layer's bar to see its detail decoded from the artifact, and open the Budget panel. Training is kept short through `weightLens.compress.steps`. Screenshots go to
 // test-results/reconstruction.png and test-results/budget.png.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -100,6 +100,26 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
         .locator('.explorer-folders-view .monaco-list-row', { hasText: ARTIFACT })
         .first()
         .waitFor({ state: 'visible', timeout: 30_000 });
+    });
+  });
+
+  void test('clicking another layer shows its detail from the artifact; the filter number is editable', { timeout: 120_000 }, async () => {
+    await step('layer detail', async (s) => {
+      const { frame } = await s.waitForTestId('report');
+      // Bars and report rows are both ordered worst first.
+      const second = (await frame.locator('[data-testid="layer-row"] td.name').nth(1).textContent())?.trim() ?? '';
+      assert.ok(second !== '', 'the report has no second layer');
+      // Plotly's drag layer lies over the bars and turns a click at a bar into plotly_click: click there through it.
+      await frame.locator('[data-testid="layer-errors"] .barlayer .point path').nth(1).click({ force: true });
+      await s.waitForTestId('kernel-title', { accept: (t) => t.includes(second), timeoutMs: 60_000 });
+      const { text: hist } = await s.waitForTestId('hist-title', { accept: (t) => t.includes(second), timeoutMs: 10_000 });
+      assert.match(hist, /Original vs reconstructed/);
+      const box = frame.locator('[data-testid="filter-index"]');
+      assert.equal(await box.getAttribute('readonly'), null, 'the filter number is editable once the artifact exists');
+      const input = box.locator('input').first();
+      await input.fill('1');
+      await input.press('Enter');
+      await s.waitForTestId('kernel-title', { accept: (t) => t.includes(second) && /filter 1 of \d+/.test(t), timeoutMs: 60_000 });
     });
   });
 

@@ -5,7 +5,7 @@
  * grid-ordered training targets, and grid-ordered predictions back into the original [C_out, C_in, k, k] layout.
  */
 import { CheckpointFormatError } from '../io/errors';
-import { encodeRows, encodingWidth, NERN_ENCODING, type EncodingSpec, type GridShape } from './encoding';
+import { encodeRows, encodingWidth, gridOffsets, NERN_ENCODING, type EncodingSpec, type GridShape } from './encoding';
 import { computePermutation, isPermutation, type PermutationKind } from './permutation';
 import { Predictor, type PredictorWeights } from './predictor';
 
@@ -255,6 +255,51 @@ export function reconstructLayers(weights: PredictorWeights, layout: NernLayout,
   const predictor = Predictor.fromWeights(weights);
   try {
     return assembleLayers(predictGrid(predictor, layout, chunk), layout);
+  } finally {
+    predictor.dispose();
+  }
+}
+
+/**
+ * Decodes one layer: regenerates layout layer `l` alone (only its C_out·C_in grid rows are predicted, `chunk` rows at a
+ * time), in the original [C_out, C_in, k, k] layout; the same values as `reconstructLayers(...)[l]` up to float
+ * rounding. Needs an initialised tfjs backend; leaks no tensors. Throws RangeError when `l` is not a layer index.
+ */
+export function reconstructLayer(weights: PredictorWeights, layout: NernLayout, l: number, chunk = 8192): Float32Array {
+  checkLayout(layout);
+  const layer = layout.layers[l];
+  if (!Number.isInteger(l) || layer === undefined) throw new RangeError(`layer ${l} is not one of the layout's ${layout.layers.length} layers`);
+  const shapes = gridShapes(layout);
+  const first = gridOffsets(shapes)[l] ?? 0;
+  const [cout, cin, kh, kw] = layer.shape;
+  const n = cout * cin;
+  const k = kh * kw;
+  const perm = layout.permutations[l] ?? new Int32Array(0);
+  const scale = layout.outputScales[l] ?? 1;
+  const width = encodingWidth(layout.encoding);
+  const predictor = Predictor.fromWeights(weights);
+  try {
+    if (predictor.spec.inputs !== width || predictor.spec.outputs !== KERNEL_OUTPUTS) {
+      throw new CheckpointFormatError(`The predictor takes ${predictor.spec.inputs} inputs and gives ${predictor.spec.outputs} outputs; the layout needs ${width} and ${KERNEL_OUTPUTS}.`);
+    }
+    const out = new Float32Array(n * k);
+    const ids = new Int32Array(Math.min(chunk, n));
+    const enc = new Float32Array(ids.length * width);
+    for (let start = 0; start < n; start += chunk) {
+      const m = Math.min(chunk, n - start);
+      for (let i = 0; i < m; i++) ids[i] = first + start + i;
+      encodeRows(shapes, ids.subarray(0, m), enc, layout.encoding);
+      const predictions = predictor.predict(enc.subarray(0, m * width), chunk);
+      for (let i = 0; i < m; i++) {
+        const kernel = perm[start + i] ?? 0;
+        if (k === KERNEL_OUTPUTS) {
+          for (let j = 0; j < KERNEL_OUTPUTS; j++) out[kernel * KERNEL_OUTPUTS + j] = (predictions[i * KERNEL_OUTPUTS + j] ?? 0) * scale;
+        } else {
+          out[kernel] = (predictions[i * KERNEL_OUTPUTS + CENTRE] ?? 0) * scale;
+        }
+      }
+    }
+    return out;
   } finally {
     predictor.dispose();
   }

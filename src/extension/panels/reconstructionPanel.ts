@@ -2,10 +2,13 @@
  * Reconstruction panels: one `weightLens.reconstruction` webview panel per artifact (a live run or a finished
  * artifact), revealed rather than duplicated. Each panel keeps the `ReconstructionSnapshot` it has shown, folds every
  * streamed event into it, forwards the event to its webview, and re-sends the whole snapshot when the webview
- * (re)loads. Commands from the webview (cancel, budget, reveal, decompress) go to the handler its creator gives.
+ * (re)loads. Commands from the webview (cancel, budget, reveal, decompress) go to the handler its creator gives;
+ * requests for another layer's or filter's detail go to the detail provider, and the answer (or the failure) is posted
+ * back to the webview, which caches it.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { LayerDetailDto } from '../../protocol/compress';
 import { hasKind } from '../../protocol/messages';
 import {
   applyReconstructionEvent,
@@ -23,6 +26,12 @@ export const RECONSTRUCTION_VIEW_TYPE = 'weightLens.reconstruction';
 /** Handles a command a panel's webview asks for. */
 export type ReconstructionCommandHandler = (command: ReconstructionCommand, panel: ReconstructionPanel) => void;
 
+/**
+ * Makes the detail of layer `layer` at output filter `filter` (undefined: the worst filter) from the artifact of the
+ * panel's `snapshot`; rejects with an Error whose message is shown in the panel.
+ */
+export type ReconstructionDetailProvider = (snapshot: ReconstructionSnapshot, layer: string, filter: number | undefined) => Promise<LayerDetailDto>;
+
 /** One Reconstruction panel. */
 export class ReconstructionPanel implements vscode.Disposable {
   private ready = false;
@@ -38,6 +47,7 @@ export class ReconstructionPanel implements vscode.Disposable {
     private snapshotValue: ReconstructionSnapshot,
     private handler: ReconstructionCommandHandler,
     private readonly log: vscode.LogOutputChannel,
+    private readonly detailProvider?: ReconstructionDetailProvider,
   ) {
     panel.webview.options = webviewOptions(extensionUri);
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.png');
@@ -106,6 +116,8 @@ export class ReconstructionPanel implements vscode.Disposable {
     if (msg.kind === 'recon/ready') {
       this.ready = true;
       this.post({ kind: 'recon/snapshot', snapshot: this.snapshotValue });
+    } else if (msg.kind === 'recon/detail') {
+      this.answerDetail(msg.layer, msg.filter);
     } else {
       try {
         this.handler(msg.command, this);
@@ -113,6 +125,27 @@ export class ReconstructionPanel implements vscode.Disposable {
         this.log.error(`Reconstruction command ${msg.command} failed: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
+  }
+
+  private answerDetail(layer: string, filter: number | undefined): void {
+    const echo = filter === undefined ? { layer } : { layer, filter };
+    const provider = this.detailProvider;
+    const snapshot = this.snapshotValue;
+    if (provider === undefined || snapshot.status !== 'done' || snapshot.artifact === undefined) {
+      this.post({ kind: 'recon/layerDetailFailed', ...echo, message: 'Other layers and filters can be shown once the artifact is written.' });
+      return;
+    }
+    provider(snapshot, layer, filter).then(
+      (detail) => {
+        // A run restarted on this panel meanwhile: the answer belongs to the old artifact.
+        if (this.snapshotValue === snapshot) this.post({ kind: 'recon/layerDetail', ...echo, detail });
+      },
+      (e: unknown) => {
+        const message = e instanceof Error ? e.message : String(e);
+        this.log.debug(`Detail of ${layer} (filter ${filter ?? 'worst'}) failed: ${message}`);
+        if (this.snapshotValue === snapshot) this.post({ kind: 'recon/layerDetailFailed', ...echo, message });
+      },
+    );
   }
 
   private post(message: ReconstructionInbound): void {
@@ -131,6 +164,7 @@ export class ReconstructionPanels implements vscode.Disposable {
   constructor(
     private readonly extensionUri: vscode.Uri,
     private readonly log: vscode.LogOutputChannel,
+    private readonly detailProvider?: ReconstructionDetailProvider,
   ) {}
 
   /** The panel for `key`, if open. */
@@ -161,7 +195,7 @@ export class ReconstructionPanels implements vscode.Disposable {
       { viewColumn: vscode.ViewColumn.Beside, preserveFocus },
       { retainContextWhenHidden: true, enableFindWidget: true },
     );
-    const panel = new ReconstructionPanel(key, webviewPanel, this.extensionUri, snapshot, handler, this.log);
+    const panel = new ReconstructionPanel(key, webviewPanel, this.extensionUri, snapshot, handler, this.log, this.detailProvider);
     panel.onDidDispose = () => {
       this.panels.delete(key);
       if (this.lastShown === panel) this.lastShown = [...this.panels.values()].pop();

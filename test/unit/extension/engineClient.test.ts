@@ -226,3 +226,19 @@ void test('compression answers settle their requests; streamed compression event
   assert.deepEqual(seen, ['compress/planned', 'compress/progress', 'failed']);
   client.dispose();
 });
+
+void test('a layer detail request settles on its compress/layerDetail answer', async () => {
+  const { client, workers } = setup();
+  const answer = client.request({ kind: 'compress/detail', artifact: '/a.nern.safetensors', layer: 'conv.weight', filter: 3 }, () => undefined);
+  const w = workers[0]!;
+  assert.deepEqual(w.posted[0], { kind: 'compress/detail', artifact: '/a.nern.safetensors', layer: 'conv.weight', filter: 3, id: 1 });
+  const detail = {
+    name: 'conv.weight', original: { edges: [0, 1], counts: [9] }, reconstructed: { edges: [0, 1], counts: [9] },
+    filter: { index: 3, count: 4, kh: 3, kw: 3, original: [[1]], reconstructed: [[1]] },
+  };
+  w.handlers.message({ kind: 'compress/layerDetail', id: 1, detail });
+  const done = await answer;
+  assert.ok(done.kind === 'compress/layerDetail' && done.detail.filter.index === 3);
+  assert.equal(client.pendingCount, 0);
+  client.dispose();
+});
