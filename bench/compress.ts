@@ -6,7 +6,7 @@
  * thresholds, side by side. Evaluation time is excluded from all timings on both sides.
  *
  * Run: node --import tsx bench/compress.ts [--steps 2000 | --quick] [--hidden 160,180] [--seed 0] [--eval-every N]
- *      [--threads 1,2] [--no-torch] [--retrain] [--engine compress|direct|cli]
+ *      [--threads 1,2] [--no-torch] [--retrain] [--engine compress|direct|cli] [--backend auto|wasm|cpu]
  * The checkpoint is bench/out/resnet20_fmnist.pt: copied from test/fixtures/models/ if there, otherwise trained by
  * bench/reference/train_resnet20.py (needs Debian's python3-torch and dataset-fashion-mnist; about 6 minutes).
  * `--engine compress` (default) calls compressCheckpoint (src/core/compress.ts) and times it from its progress and
@@ -26,7 +26,7 @@ import { MIN_REPRESENTED_PARAMS } from '../src/core/nern/budget';
 import { nernPredictorSpec, predictorForwardMacs } from '../src/core/nern/predictor';
 import { DEFAULT_TRAIN_OPTIONS, trainReconstruction } from '../src/core/nern/train';
 import { readTensorValues } from '../src/core/tensors/tensor';
-import type { CompressReportDto } from '../src/protocol/compress';
+import type { BackendName, CompressReportDto } from '../src/protocol/compress';
 import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS } from '../src/core/compress';
 
 const ROOT = resolve(__dirname, '..');
@@ -42,6 +42,8 @@ function arg(name: string): string | undefined {
   return i >= 0 ? process.argv[i + 1] : undefined;
 }
 const flag = (name: string): boolean => process.argv.includes(`--${name}`);
+/** Backend preference of the compress runs: `auto` (default) trains natively on onnxruntime when installed. */
+const COMPRESS_BACKEND = (arg('backend') ?? 'auto') as BackendName;
 
 /** One training run's figures; times in seconds, RMSE in weight units. */
 interface RunResult {
@@ -178,7 +180,7 @@ async function runCompress(hidden: number, steps: number, seed: number, weightRm
       steps,
       permutation: 'crossfilter',
       seed,
-      backend: 'wasm',
+      backend: COMPRESS_BACKEND,
       out: join(OUT_DIR, `resnet20_fmnist-h${hidden}.nern.safetensors`),
     },
     {
@@ -186,6 +188,7 @@ async function runCompress(hidden: number, steps: number, seed: number, weightRm
         backend = c.name;
       },
       onProgress: (p) => {
+        backend = p.backend; // the engine that runs the steps (native onnxruntime or a tfjs backend)
         clock.progress(p.step, p.stepsPerSecond);
       },
       onEvaluation: (e) => {
@@ -205,7 +208,7 @@ async function runCompress(hidden: number, steps: number, seed: number, weightRm
   return {
     side: `Weight Lens compressCheckpoint (${backend})`,
     hidden: report.hidden,
-    threads: 1,
+    threads: /(\d+) threads?\)/.exec(backend)?.[1] !== undefined ? Number(/(\d+) threads?\)/.exec(backend)?.[1]) : 1,
     steps: report.steps,
     batch: Math.min(DEFAULT_TRAIN_OPTIONS.batchSize, report.representedParams / 9),
     trainSeconds,
