@@ -12,12 +12,15 @@ import { formatCount, formatStat, renderTable } from './format';
 /** Help text of the two commands (appended to the CLI help). */
 export const COMPRESS_HELP = `  weight-lens compress FILE [--hidden H | --size FRACTION | --size-bytes N] [--steps N]
                       [--permutation crossfilter|infilter|none] [--seed S] [--dense] [--rounds R]
-                      [--round-scale X] [--backend auto|wasm|webgpu|tensorflow|cpu] [--out OUT] [--json]
+                      [--round-scale X] [--recipe weight-lens|nern] [--backend auto|wasm|webgpu|tensorflow|cpu]
+                      [--out OUT] [--json]
       Train a NeRN predictor that regenerates FILE's convolution weights (and, with --dense, its matrices and
       other kernels, tiled into 3×3 blocks); write FILE's stem + .nern.safetensors (or OUT). Budget: predictor
       width H, or a FRACTION of the represented weights (default ${DEFAULT_COMPRESS_OPTIONS.budget.kind === 'fraction' ? DEFAULT_COMPRESS_OPTIONS.budget.fraction : ''}), or an artifact of N bytes.
       Default ${DEFAULT_COMPRESS_OPTIONS.steps} steps, crossfilter permutation, seed 0. --rounds R > 1 re-trains on the previous
-      round's reconstruction, each round's width × X (default 1) of the next.
+      round's reconstruction, each round's width × X (default 1) of the next. --recipe nern trains with
+      NeRN's exact settings (encoding base 0.76, Ranger) as a reference; the default recipe learns much faster.
+      --backend auto trains on the native onnxruntime engine when onnxruntime-node is installed, else on wasm.
   weight-lens decompress ARTIFACT [--out FILE] [--backend B] [--json]
       Regenerate the full checkpoint (every original tensor, name, dtype and shape) as safetensors.`;
 
@@ -33,7 +36,7 @@ function num(options: Record<string, string | number | boolean>, name: string): 
 export function compressOptionsFromArgs(argv: readonly string[]): { file: string; options: CompressOptionsDto; json: boolean } {
   const { positional, options } = parseArgs(argv, {
     hidden: 'integer', size: 'number', 'size-bytes': 'integer', steps: 'integer', permutation: 'string', seed: 'integer',
-    dense: 'boolean', 'no-conv': 'boolean', rounds: 'integer', 'round-scale': 'number', backend: 'string', out: 'string', json: 'boolean',
+    dense: 'boolean', 'no-conv': 'boolean', rounds: 'integer', 'round-scale': 'number', recipe: 'string', backend: 'string', out: 'string', json: 'boolean',
   });
   const [file, ...rest] = positional;
   if (file === undefined || rest.length > 0) throw new UsageError('compress takes exactly one FILE');
@@ -65,11 +68,13 @@ export function compressOptionsFromArgs(argv: readonly string[]): { file: string
   const roundWidthScale = num(options, 'round-scale') ?? 1;
   if (!(roundWidthScale > 0 && roundWidthScale <= 1)) throw new UsageError('--round-scale must be in (0, 1]');
   const out = typeof options.out === 'string' ? options.out : undefined;
+  const recipe = options.recipe ?? 'weight-lens';
+  if (recipe !== 'weight-lens' && recipe !== 'nern') throw new UsageError('--recipe must be weight-lens or nern');
   return {
     file,
     json: options.json === true,
     options: {
-      budget, steps, permutation, seed, backend, rounds, roundWidthScale,
+      budget, steps, permutation, seed, backend, rounds, roundWidthScale, recipe,
       represent: { conv: options['no-conv'] !== true, dense: options.dense === true },
       ...(out !== undefined ? { out } : {}),
     },

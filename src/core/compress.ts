@@ -18,6 +18,7 @@ import type {
   CompressReportDto,
   LayerDetailDto,
   LayerErrorDto,
+  RecipeName,
 } from '../protocol/compress';
 import { initBackend, type BackendChoice } from './backend';
 import { openCheckpoint } from './formats/registry';
@@ -37,11 +38,11 @@ import {
   type VerbatimInput,
 } from './nern/artifact';
 import { MIN_HIDDEN, planBudget, type PlannedTensor } from './nern/budget';
-import { encodingWidth, FAST_ENCODING } from './nern/encoding';
+import { encodingWidth, FAST_ENCODING, NERN_ENCODING } from './nern/encoding';
 import { reconstructLayer, reconstructLayers, type KernelLayer } from './nern/layout';
 import { nernPredictorSpec } from './nern/predictor';
 import { convLayoutFor, fromKernels, hwioToOihw, kernelShape, toKernels, type ConvLayout, type TileSpec } from './nern/tiling';
-import { DEFAULT_TRAIN_OPTIONS, trainReconstruction, type TrainResult } from './nern/train';
+import { DEFAULT_TRAIN_OPTIONS, trainReconstruction, type TrainOptions, type TrainResult } from './nern/train';
 import { HistogramAccumulator } from './tensors/stats';
 import { isDType, type DType } from './tensors/dtype';
 import type { TensorEntry } from './tensors/tensor';
@@ -58,6 +59,17 @@ export const DEFAULT_COMPRESS_OPTIONS: Readonly<CompressOptionsDto> = Object.fre
   rounds: 1,
   roundWidthScale: 1,
 });
+
+/**
+ * Training options of a recipe (see `RecipeName`). Both encodings have 240 inputs, so the predictor size, and with
+ * it the budget plan, is the same for either recipe.
+ */
+export function recipeTrainOptions(recipe: RecipeName | undefined): Partial<TrainOptions> {
+  if (recipe === 'nern') {
+    return { encoding: NERN_ENCODING, optimizer: 'ranger', warmupSteps: 0, minLr: 1e-6, outputScale: 'none', collapseGuard: false };
+  }
+  return { encoding: FAST_ENCODING };
+}
 
 /** Bins of the histograms in a `LayerDetailDto`. */
 export const DETAIL_BINS = 64;
@@ -321,7 +333,7 @@ export async function compressCheckpoint(path: string, options: CompressOptionsD
       const last = r === R - 1;
       result = await trainReconstruction(
         layers,
-        { hidden: widths[r] ?? plan.hidden, steps, seed: (options.seed + r) >>> 0, permutation: options.permutation, evalEvery, progressEvery, encoding: FAST_ENCODING, engine },
+        { hidden: widths[r] ?? plan.hidden, steps, seed: (options.seed + r) >>> 0, permutation: options.permutation, evalEvery, progressEvery, engine, ...recipeTrainOptions(options.recipe) },
         {
           ...(signal ? { signal } : {}),
           onEngine: (e) => {
@@ -392,11 +404,13 @@ export async function compressCheckpoint(path: string, options: CompressOptionsD
       if (entry) verbatim.push({ name: t.name, dtype: storedDtype, shape: t.shape, data: encodedStream(entry, storedDtype, signal) });
       return { name: t.name, dtype: t.dtype, shape: [...t.shape], stored: 'verbatim', storedDtype, reason: t.reason };
     });
-    const spec = nernPredictorSpec(plan.hidden, encodingWidth(FAST_ENCODING), 9);
+    // The encoding the run actually used (it depends on the recipe); decoding reads it from here.
+    const encoding = result.layout.encoding;
+    const spec = nernPredictorSpec(plan.hidden, encodingWidth(encoding), 9);
     const meta: ArtifactMeta = {
       format: ARTIFACT_FORMAT,
       version: artifactVersionFor(layers),
-      encoding: { ...FAST_ENCODING },
+      encoding: { ...encoding },
       predictor: spec,
       layers,
       tensors: tensorList,

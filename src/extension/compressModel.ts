@@ -5,7 +5,7 @@
  * import, so it is unit-tested under Node.
  */
 import * as path from 'node:path';
-import type { BackendName, BudgetDto, BudgetPlanDto, CompressOptionsDto, CompressProgressDto, CompressReportDto, PermutationKind } from '../protocol/compress';
+import type { BackendName, BudgetDto, BudgetPlanDto, CompressOptionsDto, CompressProgressDto, CompressReportDto, PermutationKind, RecipeName } from '../protocol/compress';
 import type { RunSummaryDto } from '../protocol/panels';
 
 /** Predictor sizes offered first, as fractions of the represented weights. */
@@ -28,6 +28,8 @@ export interface CompressSettings {
   permutation: PermutationKind;
   seed: number;
   representDense: boolean;
+  /** `weightLens.compress.recipe`: Weight Lens' defaults, or NeRN's exact settings for comparison. */
+  recipe: RecipeName;
 }
 
 /** Reads and clamps the compression settings through `get(key, fallback)` (e.g. a `WorkspaceConfiguration.get`). */
@@ -36,11 +38,13 @@ export function readCompressSettings(get: (key: string) => unknown): CompressSet
   const permutation = get('compress.permutation');
   const seed = get('compress.seed');
   const dense = get('compress.representDense');
+  const recipe = get('compress.recipe');
   return {
     steps: typeof steps === 'number' && Number.isFinite(steps) ? Math.min(INPUT_LIMITS.maxSteps, Math.max(1, Math.round(steps))) : 2000,
     permutation: PERMUTATIONS.find((p) => p === permutation) ?? 'crossfilter',
     seed: typeof seed === 'number' && Number.isFinite(seed) ? Math.max(0, Math.round(seed)) : 0,
     representDense: dense === true,
+    recipe: recipe === 'nern' ? 'nern' : 'weight-lens',
   };
 }
 
@@ -67,6 +71,7 @@ export function buildOptions(
     backend,
     rounds: 1,
     roundWidthScale: 1,
+    recipe: settings.recipe,
   };
   if (overrides.out !== undefined) options.out = overrides.out;
   return options;

@@ -27,6 +27,14 @@ export type BudgetDto =
   /** Artifact size in bytes (predictor + verbatim tensors + metadata). */
   | { kind: 'bytes'; bytes: number };
 
+/**
+ * Training recipe. `weight-lens` (default): Weight Lens' measured defaults (rising-frequency encoding, Adam 1e-2 with
+ * warm-up, per-layer output scale, collapse guard), which learn far faster. `nern`: NeRN exactly as NERN.md specifies
+ * (encoding base 0.76 over 40 levels, Ranger lr 5e-3 β=(0.5, 0.999) eps 1e-5 weight decay 1e-3, cosine decay to 1e-6,
+ * no output scale, no guard), the reference to compare against.
+ */
+export type RecipeName = 'weight-lens' | 'nern';
+
 /** Everything a compression job needs besides the source path. */
 export interface CompressOptionsDto {
   budget: BudgetDto;
@@ -39,6 +47,8 @@ export interface CompressOptionsDto {
   rounds: number;
   /** Per-round width multiplier for progressive rounds (≤ 1). */
   roundWidthScale: number;
+  /** Training recipe; default `weight-lens`. */
+  recipe?: RecipeName;
   /** Output artifact path; default `<source stem>.nern.safetensors` beside the source. */
   out?: string;
 }

@@ -205,3 +205,27 @@ void test('hostile or damaged artifacts fail with one clear CheckpointFormatErro
   await assert.rejects(decompressArtifact(join(dir, 'short.nern.safetensors')), CheckpointFormatError);
   await assert.rejects(artifactReport(RESNET), CheckpointFormatError);
 });
+
+void test('the nern recipe trains with NeRN exactly as NERN.md specifies (encoding base 0.76, Ranger, no output scale)', async () => {
+  const out = join(dir, 'resnet-nern.nern.safetensors');
+  const report = await compressCheckpoint(RESNET, { ...FAST, steps: 12, recipe: 'nern', out });
+  assert.equal(report.steps, 12);
+  const a = await readArtifact(out);
+  try {
+    assert.deepEqual({ ...a.layout.encoding }, { base: 0.76, levels: 40 });
+    assert.equal(a.meta.training.optimizer, 'ranger');
+    assert.ok(Array.from(a.layout.outputScales).every((s) => s === 1), 'no per-layer output scale');
+  } finally {
+    await a.close();
+  }
+  // The default recipe uses the rising-frequency encoding instead.
+  const fast = join(dir, 'resnet-fast.nern.safetensors');
+  await compressCheckpoint(RESNET, { ...FAST, steps: 12, out: fast });
+  const b = await readArtifact(fast);
+  try {
+    assert.deepEqual({ ...b.layout.encoding }, { base: 1.15, levels: 40 });
+    assert.equal(b.meta.training.optimizer, 'adam');
+  } finally {
+    await b.close();
+  }
+});

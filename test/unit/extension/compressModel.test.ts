@@ -19,9 +19,9 @@ import {
 import type { RunSummaryDto } from '../../../src/protocol/panels';
 
 void test('settings are validated with defaults', () => {
-  assert.deepEqual(readCompressSettings(() => undefined), { steps: 2000, permutation: 'crossfilter', seed: 0, representDense: false });
-  const values: Record<string, unknown> = { 'compress.steps': 40.4, 'compress.permutation': 'infilter', 'compress.seed': 7, 'compress.representDense': true };
-  assert.deepEqual(readCompressSettings((k) => values[k]), { steps: 40, permutation: 'infilter', seed: 7, representDense: true });
+  assert.deepEqual(readCompressSettings(() => undefined), { steps: 2000, permutation: 'crossfilter', seed: 0, representDense: false, recipe: 'weight-lens' });
+  const values: Record<string, unknown> = { 'compress.steps': 40.4, 'compress.permutation': 'infilter', 'compress.seed': 7, 'compress.representDense': true, 'compress.recipe': 'nern' };
+  assert.deepEqual(readCompressSettings((k) => values[k]), { steps: 40, permutation: 'infilter', seed: 7, representDense: true, recipe: 'nern' });
   assert.equal(readCompressSettings((k) => (k === 'compress.permutation' ? 'bogus' : -5)).permutation, 'crossfilter');
   assert.equal(readCompressSettings((k) => (k === 'compress.steps' ? -5 : undefined)).steps, 1);
 });
@@ -31,7 +31,7 @@ void test('options carry the budget, overrides and represent policy', () => {
   const o = buildOptions(settings, { kind: 'fraction', fraction: 0.5 }, 'wasm', { permutation: 'none', steps: 40, out: '/x.nern.safetensors' });
   assert.deepEqual(o, {
     budget: { kind: 'fraction', fraction: 0.5 }, steps: 40, permutation: 'none', seed: 0, represent: { conv: true, dense: false },
-    backend: 'wasm', rounds: 1, roundWidthScale: 1, out: '/x.nern.safetensors',
+    backend: 'wasm', rounds: 1, roundWidthScale: 1, recipe: 'weight-lens', out: '/x.nern.safetensors',
   });
   assert.equal('out' in buildOptions(settings, { kind: 'hidden', hidden: 8 }, 'auto'), false);
 });

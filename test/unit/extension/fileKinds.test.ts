@@ -88,4 +88,5 @@ void test('package.json commands, menus and settings are consistent', () => {
   assert.equal(props['weightLens.compress.permutation']?.default, 'crossfilter');
   assert.equal(props['weightLens.compress.seed']?.default, 0);
   assert.equal(props['weightLens.compress.representDense']?.default, false);
+  assert.equal(props['weightLens.compress.recipe']?.default, 'weight-lens');
 });
