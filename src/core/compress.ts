@@ -146,9 +146,13 @@ async function fileSize(path: string): Promise<number> {
 }
 
 async function withCheckpoint<T>(path: string, signal: AbortSignal | undefined, body: (c: Checkpoint, bytes: number) => Promise<T>): Promise<T> {
-  const bytes = await fileSize(path);
+  const mainFileBytes = await fileSize(path);
   const checkpoint = await openCheckpoint(path, signal ? { signal } : {});
   try {
+    // The source size compression is measured against. When the tensors hold more bytes than the file opened, their
+    // data lives in other files (TF.js shards, safetensors shards, ONNX external data), which count too.
+    const tensorBytes = checkpoint.tensors.reduce((n, t) => n + t.bytes, 0);
+    const bytes = tensorBytes > mainFileBytes ? mainFileBytes + tensorBytes : mainFileBytes;
     return await body(checkpoint, bytes);
   } finally {
     await checkpoint.close();

@@ -4,9 +4,9 @@
 // existed (conv tiles without `layout`) still read as 'oihw'.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { CompressOptionsDto } from '../../../src/protocol/compress';
 import { compressCheckpoint, decompressArtifact, DEFAULT_COMPRESS_OPTIONS, ensureBackend, layerDetail, planCompression } from '../../../src/core/compress';
 import { openCheckpoint } from '../../../src/core/formats/registry';
@@ -245,4 +245,11 @@ void test('artifacts whose conv tiles have no layout (written before layouts) st
   const badPath = join(dir, 'bad.nern.safetensors');
   writeFileSync(badPath, Buffer.concat([prefix, bad, bytes.subarray(8 + n)]));
   await assert.rejects(readArtifact(badPath), /layout is "nchw", not oihw or hwio/);
+});
+
+void test('the source size of a sharded TF.js model counts its weight shards, not only model.json', async () => {
+  const plan = await planCompression(ESRGAN, { ...DEFAULT_COMPRESS_OPTIONS, backend: 'wasm' });
+  const modelJson = statSync(ESRGAN).size;
+  const shard = statSync(join(dirname(ESRGAN), 'group1-shard1of1.bin')).size;
+  assert.equal(plan.sourceBytes, modelJson + shard);
 });
