@@ -8,17 +8,12 @@ import { hasKind } from '../src/protocol/messages';
 import type { BudgetInbound, BudgetOutbound, BudgetViewDto } from '../src/protocol/panels';
 import { artifactParts, shareRows, tradeoffTrace } from './lib/compressPlots';
 import { byId, el, fillKeyValueTable, vscodeApi } from './lib/dom';
-import { formatBytes, formatCount, formatInteger, formatPercent, formatShape } from './lib/format';
+import { baseName, formatBytes, formatCount, formatInteger, formatPercent, formatShape } from './lib/format';
 import { getPlotly, histogramLayout, PLOT_CONFIG, readTheme, type ThemeColors } from './lib/plotly';
 
 const api = vscodeApi<BudgetOutbound, undefined>();
 let view: BudgetViewDto | undefined;
 let theme: ThemeColors | undefined;
-
-function baseName(path: string): string {
-  const parts = path.split(/[\\/]/);
-  return parts[parts.length - 1] ?? path;
-}
 
 function buildSkeleton(root: HTMLElement): void {
   root.innerHTML = `

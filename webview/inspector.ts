@@ -8,7 +8,7 @@ import type { CheckpointHeaderDto, HistogramDto, LayerKind, TotalsDto } from '..
 import type { FailureReason, InspectorInbound, InspectorOutbound, InspectorTensorUpdate } from '../src/protocol/messages';
 import { hasKind } from '../src/protocol/messages';
 import { artifactBannerText, artifactSummary } from './lib/artifactMeta';
-import { formatBytes, formatCount, formatInteger, formatPercent, formatSeconds, formatShape, formatStat } from './lib/format';
+import { baseName, formatBytes, formatCount, formatInteger, formatPercent, formatSeconds, formatShape, formatStat } from './lib/format';
 import { buildTraces, isPlottable, MAX_SERIES, type HistogramSeries } from './lib/histogram';
 import { getPlotly, histogramLayout, PLOT_CONFIG, readTheme, type ThemeColors } from './lib/plotly';
 import {
@@ -235,11 +235,6 @@ function isSettled(row: TensorRow): boolean {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Rendering: header and summary
-
-function baseName(path: string): string {
-  const parts = path.split(/[\\/]/);
-  return parts[parts.length - 1] ?? path;
-}
 
 function setStatus(text: string): void {
   byId('status').textContent = text;

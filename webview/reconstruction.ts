@@ -21,7 +21,7 @@ import {
 import { detailSeries, kernelHeatmaps, layerErrorTrace, lossTrace, worstFirst } from './lib/compressPlots';
 import { clampFilter, DetailCache, detailKey } from './lib/detailCache';
 import { byId, el, fillKeyValueTable, vscodeApi } from './lib/dom';
-import { formatBytes, formatCount, formatInteger, formatSeconds, formatShape, formatStat } from './lib/format';
+import { baseName, formatBytes, formatCount, formatInteger, formatSeconds, formatShape, formatStat } from './lib/format';
 import { buildTraces } from './lib/histogram';
 import { getPlotly, histogramLayout, onPlotClick, PLOT_CONFIG, readTheme, type ThemeColors } from './lib/plotly';
 
@@ -49,11 +49,6 @@ let requestTimer: ReturnType<typeof setTimeout> | undefined;
 let waiting: string | undefined;
 /** Debounce of detail requests and of typing in the filter box, ms. */
 const DEBOUNCE_MS = 250;
-
-function baseName(path: string): string {
-  const parts = path.split(/[\\/]/);
-  return parts[parts.length - 1] ?? path;
-}
 
 function buildSkeleton(root: HTMLElement): void {
   root.innerHTML = `

@@ -5,6 +5,7 @@
  * import, so it is unit-tested under Node.
  */
 import * as path from 'node:path';
+import { formatBytes } from '../protocol/units';
 import type { BackendName, BudgetDto, BudgetPlanDto, CompressOptionsDto, CompressProgressDto, CompressReportDto, PermutationKind, RecipeName } from '../protocol/compress';
 import type { RunSummaryDto } from '../protocol/panels';
 
@@ -155,19 +156,8 @@ export function parseSize(text: string, sourceBytes?: number): Parsed<BudgetDto>
   return { ok: true, value: { kind: 'bytes', bytes } };
 }
 
-/** Decimal byte units, like the CLI and the webviews: `512 B`, `1.5 kB`, `44 MB`. */
-export function formatBytes(bytes: number): string {
-  if (!Number.isFinite(bytes)) return String(bytes);
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let v = Math.abs(bytes);
-  let u = 0;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
-    u++;
-  }
-  const text = u === 0 ? String(v) : v < 10 ? v.toFixed(1) : v.toFixed(0);
-  return `${bytes < 0 ? '-' : ''}${text} ${units[u] ?? 'B'}`;
-}
+/** Decimal byte units, like the CLI and the webviews (the shared implementation in src/protocol/units). */
+export { formatBytes };
 
 /** Compact count: `950`, `12.3 k`, `1.2 M`. */
 export function formatCount(n: number): string {

@@ -4,6 +4,8 @@
  * banner shows, tolerating missing or differently nested fields; it never throws. Pure: no DOM.
  */
 
+import { baseName } from './format';
+
 /** Metadata key under which the engine stores the artifact description. */
 export const ARTIFACT_METADATA_KEY = 'weight_lens';
 
@@ -83,11 +85,6 @@ export function artifactSummary(metadata: Readonly<Record<string, unknown>>, art
   return summary;
 }
 
-/** Base name of a path written with `/` or `\` separators. */
-function baseName(path: string): string {
-  const parts = path.split(/[\\/]/);
-  return parts[parts.length - 1] ?? path;
-}
 
 /** The banner sentence: "NeRN artifact: compressed from X, ratio R×, h = H, …" (only the facts that are known). */
 export function artifactBannerText(summary: ArtifactSummary): string {

@@ -67,3 +67,9 @@ export function formatSeconds(seconds: number): string {
   const m = Math.floor(seconds / 60);
   return `${m} min ${Math.round(seconds - m * 60)} s`;
 }
+
+/** The last segment of a POSIX or Windows path: `/a/b/model.pt` → `model.pt`. */
+export function baseName(path: string): string {
+  const parts = path.split(/[\\/]/);
+  return parts[parts.length - 1] ?? path;
+}
