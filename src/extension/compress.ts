@@ -11,6 +11,7 @@ import { emptySnapshot, type BudgetViewDto, type ReconstructionCommand, type Rec
 import { RunHistory } from './compressHistory';
 import {
   artifactPathFor,
+  numberedArtifactPath,
   backendName,
   BUDGET_FRACTIONS,
   buildOptions,
@@ -182,9 +183,41 @@ export class CompressController implements vscode.Disposable {
     if (picked === undefined) return;
     const choice = await this.pickPermutation(settings);
     if (choice === undefined) return;
-    const artifact = artifactPathFor(source);
+    const artifact = await this.chooseArtifactPath(artifactPathFor(source));
+    if (artifact === undefined) return;
     const options = buildOptions(settings, picked.budget, backend, { permutation: choice.permutation, steps: choice.steps, out: artifact });
     await this.run(source, artifact, options, picked.plan);
+  }
+
+  /**
+   * `artifact`, or, when a file of that name exists, what the user chooses: overwrite it, keep both (the first free
+   * numbered name), or cancel (undefined). Nothing is overwritten without asking.
+   */
+  private async chooseArtifactPath(artifact: string): Promise<string | undefined> {
+    const exists = async (p: string): Promise<boolean> => {
+      try {
+        await vscode.workspace.fs.stat(vscode.Uri.file(p));
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    if (!(await exists(artifact))) return artifact;
+    const overwrite = 'Overwrite';
+    const keepBoth = 'Keep Both';
+    const answer = await vscode.window.showWarningMessage(
+      `${path.basename(artifact)} already exists.`,
+      { modal: true, detail: 'Replace it with the new compression, or write the new one under a numbered name?' },
+      overwrite,
+      keepBoth,
+    );
+    if (answer === overwrite) return artifact;
+    if (answer !== keepBoth) return undefined;
+    for (let n = 2; n < 1000; n++) {
+      const candidate = numberedArtifactPath(artifact, n);
+      if (!(await exists(candidate))) return candidate;
+    }
+    return undefined;
   }
 
   /** Plans `budget` for `source`; rejects with an EngineError. */

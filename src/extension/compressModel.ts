@@ -218,3 +218,14 @@ export function runSummary(report: CompressReportDto, finishedAt: number): RunSu
     finishedAt,
   };
 }
+
+/**
+ * The `n`-th alternative name of an artifact path, for "keep both": `model.nern.safetensors` → `model-2.nern.safetensors`
+ * (n ≥ 2). Paths without the `.nern.safetensors` ending get the number before their extension.
+ */
+export function numberedArtifactPath(artifact: string, n: number): string {
+  const suffix = '.nern.safetensors';
+  if (artifact.toLowerCase().endsWith(suffix)) return `${artifact.slice(0, -suffix.length)}-${n}${suffix}`;
+  const ext = path.extname(artifact);
+  return `${artifact.slice(0, artifact.length - ext.length)}-${n}${ext}`;
+}

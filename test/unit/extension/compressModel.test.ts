@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { RunHistory, HISTORY_KEY, MAX_RUNS_PER_SOURCE } from '../../../src/extension/compressHistory';
 import {
   artifactPathFor,
+  numberedArtifactPath,
   buildOptions,
   describePlan,
   isArtifactName,
@@ -44,6 +45,12 @@ void test('artifacts sit beside their source', () => {
   assert.equal(artifactPathFor('/m/weights'), '/m/weights.nern.safetensors');
   assert.ok(isArtifactName('A.NERN.safetensors'));
   assert.ok(!isArtifactName('a.safetensors'));
+});
+
+void test('"keep both" names a second artifact with a number, still recognised as an artifact', () => {
+  assert.equal(numberedArtifactPath('/m/resnet.nern.safetensors', 2), '/m/resnet-2.nern.safetensors');
+  assert.equal(numberedArtifactPath('/m/out.bin', 3), '/m/out-3.bin');
+  assert.ok(isArtifactName(numberedArtifactPath('/m/resnet.nern.safetensors', 7)));
 });
 
 void test('width, steps and size input', () => {
