@@ -3,6 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileByteSource, siblingOpenerFor } from '../../src/core/io/byteSource';
 import type { Checkpoint, FormatReader, OpenContext } from '../../src/core/formats/types';
+import { readTensorValues } from '../../src/core/tensors/tensor';
 
 /** Absolute path of test/fixtures. */
 export const FIXTURES = join(__dirname, '..', 'fixtures');
@@ -44,16 +45,16 @@ export function goodFixtures(): (ManifestFile & { path: string; group: string })
   return out;
 }
 
-/** Every hostile case across `test/fixtures/hostile/<format>/manifest.json`. */
-export function hostileCases(): (HostileCase & { path: string; group: string })[] {
+/** Every hostile case across `test/fixtures/hostile/<format>/manifest.json`, or only those of `group`. */
+export function hostileCases(group?: string): (HostileCase & { path: string; group: string })[] {
   const base = join(FIXTURES, 'hostile');
   if (!existsSync(base)) return [];
   const out: (HostileCase & { path: string; group: string })[] = [];
-  for (const group of readdirSync(base)) {
-    const manifest = join(base, group, 'manifest.json');
+  for (const name of group === undefined ? readdirSync(base) : [group]) {
+    const manifest = join(base, name, 'manifest.json');
     if (!existsSync(manifest)) continue;
     const parsed = JSON.parse(readFileSync(manifest, 'utf8')) as { cases?: HostileCase[] };
-    for (const c of parsed.cases ?? []) out.push({ ...c, path: join(base, group, c.file), group });
+    for (const c of parsed.cases ?? []) out.push({ ...c, path: join(base, name, c.file), group: name });
   }
   return out;
 }
@@ -71,5 +72,15 @@ export async function openWith(reader: FormatReader, path: string): Promise<Chec
   } catch (error) {
     await source.close();
     throw error;
+  }
+}
+
+/** Opens a checkpoint, reads every tensor's values (so damage anywhere in the data surfaces) and closes it. */
+export async function readEveryTensor(opening: Promise<Checkpoint>): Promise<void> {
+  const checkpoint = await opening;
+  try {
+    for (const t of checkpoint.tensors) await readTensorValues(t);
+  } finally {
+    await checkpoint.close();
   }
 }

@@ -1,8 +1,8 @@
 // The Keras / HDF5 reader on files written with h5py in Keras' layouts (test/fixtures/make/keras.py): Keras 2
 // `model.save` and `save_weights` .h5 files, Keras 3 .keras archives, a plain HDF5 file, and broken ones.
 import { test } from 'node:test';
-import { openWith } from '../../helpers/fixtures';
 import assert from 'node:assert/strict';
+import { openWith, FIXTURES, hostileCases } from '../../helpers/fixtures';
 import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,6 @@ import { CheckpointFormatError } from '../../../src/core/io/errors';
 import { kerasFormat } from '../../../src/core/formats/keras';
 import type { Checkpoint } from '../../../src/core/formats/types';
 import type { TensorEntry } from '../../../src/core/tensors/tensor';
-import { FIXTURES } from '../../helpers/fixtures';
 
 const DIR = join(FIXTURES, 'keras');
 const HOSTILE = join(FIXTURES, 'hostile', 'keras');
@@ -164,7 +163,7 @@ test('an HDF5 source that is not a file on disk is copied to a temporary file an
 });
 
 test('broken files fail with a clear one-line message, and the HDF5 library stays usable', async () => {
-  const cases = (JSON.parse(readFileSync(join(HOSTILE, 'manifest.json'), 'utf8')) as { cases: { file: string; message: string }[] }).cases;
+  const cases = hostileCases('keras');
   const before = tempFolders();
   for (const c of cases) {
     await assert.rejects(openFile(join(HOSTILE, c.file)), (error: unknown) => {

@@ -2,8 +2,8 @@
 // test/fixtures/make/onnx.py), on published models (BlazeFace, a wake-word MLP), on hand-encoded protobuf for what
 // the Python package cannot write (unpacked fields, float8/4-bit/2-bit types), and on damaged and hostile files.
 import { test } from 'node:test';
-import { openWith, type ManifestFile } from '../../helpers/fixtures';
 import assert from 'node:assert/strict';
+import { openWith, type ManifestFile, hostileCases, readEveryTensor } from '../../helpers/fixtures';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -118,18 +118,11 @@ void test('external data is read from the sibling file named by the tensor', asy
 
 void test('the hostile ONNX corpus fails with the expected messages', async () => {
   const dir = join(FIXTURES, 'hostile', 'onnx');
-  const { cases } = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { cases: { file: string; message: string }[] };
+  const cases = hostileCases('onnx');
   assert.ok(cases.length >= 5);
   for (const c of cases) {
     await assert.rejects(
-      (async () => {
-        const checkpoint = await openFile(join(dir, c.file));
-        try {
-          for (const t of checkpoint.tensors) await readTensorValues(t);
-        } finally {
-          await checkpoint.close();
-        }
-      })(),
+      readEveryTensor(openFile(join(dir, c.file))),
       (error: unknown) => {
         assert.ok(error instanceof CheckpointFormatError, `${c.file}: ${String(error)}`);
         assert.match(error.message, new RegExp(c.message, 'i'), c.file);

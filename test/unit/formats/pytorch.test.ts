@@ -2,8 +2,8 @@
 // archives assembled here to reach paths torch.save does not write (deflated storages, storage views wider than one
 // read, hostile storage keys and strides).
 import { test } from 'node:test';
-import { openWith } from '../../helpers/fixtures';
 import assert from 'node:assert/strict';
+import { openWith, FIXTURES, hostileCases } from '../../helpers/fixtures';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
@@ -12,7 +12,6 @@ import { CheckpointFormatError } from '../../../src/core/io/errors';
 import { pytorchFormat } from '../../../src/core/formats/pytorch';
 import type { Checkpoint } from '../../../src/core/formats/types';
 import type { TensorEntry } from '../../../src/core/tensors/tensor';
-import { FIXTURES } from '../../helpers/fixtures';
 
 const DIR = join(FIXTURES, 'pytorch');
 const HOSTILE = join(FIXTURES, 'hostile', 'pytorch');
@@ -345,7 +344,7 @@ test('hostile storages, strides and keys are refused when the file is opened', a
 });
 
 test('the corpus of hostile torch files fails with the manifest messages', async () => {
-  const cases = (JSON.parse(readFileSync(join(HOSTILE, 'manifest.json'), 'utf8')) as { cases: { file: string; message: string }[] }).cases;
+  const cases = hostileCases('pytorch');
   assert.ok(cases.length >= 10);
   for (const c of cases) {
     await assert.rejects(
