@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURES } from '../helpers/fixtures';
-import { Session } from './harness';
+import { runStep, Session } from './harness';
 
 /** A small ResNet-like state dict with 3×3 convolutions (what NeRN represents). */
 const SOURCE = join(FIXTURES, 'pytorch', 'resnet_tiny.pt');
@@ -35,17 +35,7 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
     }
   });
 
-  async function step(name: string, body: (s: Session) => Promise<void>): Promise<void> {
-    const s = session;
-    assert.ok(s, 'the code-server session did not start');
-    try {
-      await body(s);
-    } catch (e) {
-      const report = await s.diagnose(name);
-      const message = e instanceof Error ? e.message : String(e);
-      throw new Error(`${message}\n${report}`, { cause: e });
-    }
-  }
+  const step = (name: string, body: (s: Session) => Promise<void>): Promise<void> => runStep(session, name, body);
 
   /** Starts "Compress Checkpoint…" from the Explorer's context menu; falls back to the palette with the file open. */
   async function startCompress(s: Session): Promise<void> {

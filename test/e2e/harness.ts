@@ -2,6 +2,7 @@
 // .vsix installed, driven through Debian's Chromium by playwright-core. Every wait is bounded; `close()` always ends
 // code-server and Chromium (their whole process groups) and removes the temporary folders. On failure `diagnose()`
 // saves a screenshot and prints the code-server, extension-host and browser-console tails.
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -528,4 +529,19 @@ async function waitForHealthz(port: number, server: ChildProcess, logFile: strin
     await sleep(250);
   }
   throw new Error(`code-server did not answer /healthz on port ${port} within ${TIMEOUTS.healthz} ms`);
+}
+
+/**
+ * Runs one e2e step against `session`; on failure, rethrows with the session's `diagnose` report attached (a failure
+ * screenshot, the code-server log tail, the extension-host logs and the browser console errors).
+ */
+export async function runStep(session: Session | undefined, name: string, body: (s: Session) => Promise<void>): Promise<void> {
+  assert.ok(session, 'the code-server session did not start');
+  try {
+    await body(session);
+  } catch (e) {
+    const report = await session.diagnose(name);
+    const message = e instanceof Error ? e.message : String(e);
+    throw new Error(`${message}\n${report}`, { cause: e });
+  }
 }

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { basename } from 'node:path';
 import { goodFixtures, hostileCases, type ManifestEntry, type ManifestFile } from '../helpers/fixtures';
-import { Session } from './harness';
+import { runStep, Session } from './harness';
 
 /** Floating-point dtypes: the weights a histogram is most telling for. */
 const FLOAT_DTYPES = new Set(['F64', 'F32', 'F16', 'BF16']);
@@ -60,18 +60,7 @@ void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => 
     }
   });
 
-  /** Runs a step; on failure, saves a failure screenshot and attaches code-server/extension-host/console tails. */
-  async function step(name: string, body: (s: Session) => Promise<void>): Promise<void> {
-    const s = session;
-    assert.ok(s, 'the code-server session did not start');
-    try {
-      await body(s);
-    } catch (e) {
-      const report = await s.diagnose(name);
-      const message = e instanceof Error ? e.message : String(e);
-      throw new Error(`${message}\n${report}`, { cause: e });
-    }
-  }
+  const step = (name: string, body: (s: Session) => Promise<void>): Promise<void> => runStep(session, name, body);
 
   void test('the extension activates: "Weight Lens: Show Log" opens its output channel', { timeout: 90_000 }, async () => {
     await step('activate', async (s) => {
