@@ -9,7 +9,7 @@
  * Q4_1, Q5_0, Q5_1, Q8_0, Q8_1); the k-quants, i-quants and others are listed undecoded. Shapes are reported
  * outermost-first (GGUF stores dims innermost-first), as gguf-py does for NumPy shapes.
  */
-import type { ByteSource } from '../io/byteSource';
+import { closeOnce, type ByteSource } from '../io/byteSource';
 import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
 import { LIMITS } from '../io/limits';
 import { f16BitsToNumber, type DType, type ValueChunk } from '../tensors/dtype';
@@ -435,17 +435,14 @@ async function openGguf(source: ByteSource, context: OpenContext): Promise<Check
   });
   metadata['gguf.version'] = version;
   metadata['gguf.alignment'] = alignment;
-  let closed = false;
   return {
     format: 'gguf',
     description: `GGUF v${version}`,
     tensors,
     metadata,
-    async close() {
-      if (closed) return;
-      closed = true;
+    close: closeOnce(async () => {
       await source.close();
-    },
+    }),
   };
 }
 

@@ -6,7 +6,7 @@
  * they fit in one chunk and listed undecoded otherwise; object, string, complex and structured arrays are listed
  * undecoded with the reason.
  */
-import { type ByteSource } from '../io/byteSource';
+import { closeOnce, type ByteSource } from '../io/byteSource';
 import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
 import { LIMITS } from '../io/limits';
 import { DEFAULT_CHUNK_ELEMENTS, checkShape, rawTensor, undecodedTensor, type TensorEntry, type ValueStreamOptions } from '../tensors/tensor';
@@ -183,17 +183,14 @@ function stem(path: string): string {
 async function openNpy(source: ByteSource, context: OpenContext): Promise<Checkpoint> {
   const header = await readHeader(source);
   const tensor = npyTensor(stem(context.path || source.name), header, source);
-  let closed = false;
   return {
     format: 'numpy',
     description: `NumPy .npy (format ${header.version.join('.')})`,
     tensors: [tensor],
     metadata: { descr: header.descr, fortran_order: header.fortranOrder, version: header.version.join('.') },
-    async close() {
-      if (closed) return;
-      closed = true;
+    close: closeOnce(async () => {
       await source.close();
-    },
+    }),
   };
 }
 
@@ -232,17 +229,14 @@ async function openNpz(source: ByteSource, context: OpenContext): Promise<Checkp
   }
   const metadata: Record<string, MetadataValue> = { arrays: tensors.length, compressed: deflated > 0 };
   if (skipped.length > 0) metadata.other_members = skipped.slice(0, 20).join(', ') + (skipped.length > 20 ? ', …' : '');
-  let closed = false;
   return {
     format: 'numpy',
     description: deflated > 0 ? 'NumPy .npz (compressed)' : 'NumPy .npz',
     tensors,
     metadata,
-    async close() {
-      if (closed) return;
-      closed = true;
+    close: closeOnce(async () => {
       await source.close();
-    },
+    }),
   };
 }
 

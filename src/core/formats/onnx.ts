@@ -14,7 +14,7 @@
  * then the contents of subgraphs), depth first. A subgraph tensor whose name collides with another is prefixed by
  * its node path (`If_0/then_branch/w`).
  */
-import type { ByteSource } from '../io/byteSource';
+import { closeOnce, type ByteSource } from '../io/byteSource';
 import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
 import { LIMITS } from '../io/limits';
 import {
@@ -1075,18 +1075,15 @@ async function openOnnx(source: ByteSource, context: OpenContext): Promise<Check
     const opset = opsets.find((o) => o.startsWith('ai.onnx '))?.slice('ai.onnx '.length);
     const facts = [irVersion !== undefined ? `IR ${irVersion}` : undefined, opset !== undefined ? `opset ${opset}` : undefined, state.externals.size > 0 ? 'external data' : undefined]
       .filter((x): x is string => x !== undefined);
-    let closed = false;
     return {
       format: 'onnx',
       description: facts.length > 0 ? `ONNX (${facts.join(', ')})` : 'ONNX',
       tensors,
       metadata: ordered,
-      async close() {
-        if (closed) return;
-        closed = true;
+      close: closeOnce(async () => {
         await Promise.allSettled([...state.externals.values()].map((s) => s.close()));
         await source.close();
-      },
+      }),
     };
   } catch (error) {
     await Promise.allSettled([...state.externals.values()].map((s) => s.close()));

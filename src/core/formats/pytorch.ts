@@ -15,7 +15,7 @@
  * Every storage is checked against the tensors that use it (size, offset, strides) when the file is opened. The
  * legacy pre-1.6 format (a bare pickle stream) is recognised by its magic number and refused with a clear message.
  */
-import { MemoryByteSource, SliceByteSource, type ByteSource } from '../io/byteSource';
+import { closeOnce, MemoryByteSource, SliceByteSource, type ByteSource } from '../io/byteSource';
 import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
 import { LIMITS } from '../io/limits';
 import { DTYPE_BYTES, decodeValues, type DType, type ValueChunk } from '../tensors/dtype';
@@ -156,18 +156,15 @@ async function openPytorch(source: ByteSource, context: OpenContext): Promise<Ch
   const description = torchScript
     ? 'TorchScript archive (torch.jit.save)'
     : `PyTorch zip (torch.save)${littleEndian ? '' : ', big-endian storages'}`;
-  let closed = false;
   return {
     format: 'pytorch',
     description,
     tensors,
     metadata,
-    async close(): Promise<void> {
-      if (closed) return;
-      closed = true;
+    close: closeOnce(async () => {
       storages.release();
       await source.close();
-    },
+    }),
   };
 }
 

@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { readAllBytes, type ByteSource } from '../io/byteSource';
+import { closeOnce, readAllBytes, type ByteSource } from '../io/byteSource';
 import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
 import { LIMITS } from '../io/limits';
 import { DTYPE_BYTES, isDType, type DType } from '../tensors/dtype';
@@ -165,17 +165,14 @@ async function openSingle(source: ByteSource, context: OpenContext): Promise<Che
   const parsed = await parseSafetensors(source, context.signal);
   const metadata: Record<string, MetadataValue> = {};
   flattenMetadata(metadata, '', parsed.metadata);
-  let closed = false;
   return {
     format: 'safetensors',
     description: 'safetensors',
     tensors: parsed.tensors,
     metadata,
-    async close() {
-      if (closed) return;
-      closed = true;
+    close: closeOnce(async () => {
       await source.close();
-    },
+    }),
   };
 }
 
@@ -247,17 +244,14 @@ async function openSharded(indexSource: ByteSource, context: OpenContext): Promi
     const firstMeta = first === undefined ? undefined : shards.get(first)?.parsed.metadata;
     if (firstMeta) flattenMetadata(metadata, '', firstMeta);
     metadata.shards = shardNames.length;
-    let closed = false;
     return {
       format: 'safetensors',
       description: `safetensors (${shardNames.length} shard${shardNames.length === 1 ? '' : 's'})`,
       tensors,
       metadata,
-      async close() {
-        if (closed) return;
-        closed = true;
+      close: closeOnce(async () => {
         await closeAll();
-      },
+      }),
     };
   } catch (error) {
     await Promise.allSettled(opened.map((s) => s.close()));

@@ -12,7 +12,7 @@
  * Shards are opened through `OpenContext.siblings` (confined to the model's folder), and every weight's byte range
  * is checked against the shards' total size before any tensor is returned.
  */
-import { checkRange, readAllBytes, type ByteSource } from '../io/byteSource';
+import { checkRange, closeOnce, readAllBytes, type ByteSource } from '../io/byteSource';
 import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
 import { LIMITS } from '../io/limits';
 import type { DType, ValueChunk } from '../tensors/dtype';
@@ -388,18 +388,15 @@ async function openTfjs(source: ByteSource, context: OpenContext): Promise<Check
     }
     const kindLabel = kind === 'layers-model' ? 'LayersModel' : kind === 'graph-model' ? 'GraphModel' : 'weights manifest';
     const facts = [className, `${shardCount} shard${shardCount === 1 ? '' : 's'}`].filter((x): x is string => x !== undefined);
-    let closed = false;
     return {
       format: 'tfjs',
       description: `TF.js ${kindLabel} (${facts.join(', ')})`,
       tensors,
       metadata,
-      async close() {
-        if (closed) return;
-        closed = true;
+      close: closeOnce(async () => {
         await Promise.allSettled(opened.map((s) => s.close()));
         await source.close();
-      },
+      }),
     };
   } catch (error) {
     await Promise.allSettled(opened.map((s) => s.close()));

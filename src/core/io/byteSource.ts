@@ -159,6 +159,15 @@ export function siblingOpenerFor(checkpointPath: string): SiblingOpener {
   };
 }
 
+/**
+ * Makes `close` idempotent, as `Checkpoint.close` and `ByteSource.close` promise: the first call runs it, and every
+ * later call returns that same promise, so nothing is released twice.
+ */
+export function closeOnce(close: () => Promise<void>): () => Promise<void> {
+  let closing: Promise<void> | undefined;
+  return () => (closing ??= close());
+}
+
 /** Reads a whole small source (≤ `limit` bytes) into memory, with a clear error if it is larger. */
 export async function readAllBytes(source: ByteSource, limit: number = LIMITS.maxHeaderBytes): Promise<Uint8Array> {
   if (source.size > limit) {
