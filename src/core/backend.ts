@@ -10,6 +10,10 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
+import { registerWasmGradKernels } from './wasmGradKernels';
+
+// The wasm backend lacks some gradient kernels (convolution weight gradients among them); add them once.
+registerWasmGradKernels();
 
 /** What the user asked for. `auto` tries native TensorFlow, then a hardware WebGPU adapter, then wasm. */
 export type BackendPreference = 'auto' | 'wasm' | 'webgpu' | 'tensorflow' | 'cpu';
