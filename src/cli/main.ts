@@ -10,10 +10,11 @@ import { parallelWith, StatisticsPool } from '../worker/statsPool';
 import { parseArgs, UsageError } from './args';
 import { COMPRESS_HELP, compressCommand, decompressCommand } from './compressCommands';
 import { formatCount, formatStat, renderTable } from './format';
+import { distillCommand, evalCommand, RUN_HELP } from './runCommands';
 
 const VERSION = '0.1.0';
 
-const HELP = `weight-lens ${VERSION}: inspect and compress neural-network checkpoints
+const HELP = `weight-lens ${VERSION}: inspect, compress, evaluate and distill neural-network checkpoints
 
 Usage:
   weight-lens inspect FILE [--json] [--bins N] [--headers-only]
@@ -21,6 +22,7 @@ Usage:
       Formats: safetensors (and sharded *.safetensors.index.json), PyTorch .pt/.pth/.bin, ONNX, TF.js model.json,
       Keras .h5/.keras, NumPy .npy/.npz, GGUF.
 ${COMPRESS_HELP}
+${RUN_HELP}
 
 Options (inspect):
   --json           print one JSON document instead of a table
@@ -103,6 +105,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await compressCommand(rest);
       case 'decompress':
         return await decompressCommand(rest);
+      case 'eval':
+        return await evalCommand(rest);
+      case 'distill':
+        return await distillCommand(rest);
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }

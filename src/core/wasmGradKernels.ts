@@ -27,12 +27,25 @@ export const BORROWED_CPU_KERNELS: readonly string[] = [
 
 type KernelArgs = Parameters<tf.KernelFunc>[0];
 
-interface BackendLike extends tf.KernelBackend {
+/** `tf.getKernel`, typed as it behaves: undefined when no kernel is registered. */
+function kernelOf(name: string, backend: string): tf.KernelConfig | undefined {
+  const found: tf.KernelConfig | undefined = tf.getKernel(name, backend);
+  return found;
+}
+
+/** The parts of a tfjs backend these kernels use (wasm's and cpu's both have them). */
+interface DataBackend {
+  readSync(dataId: tf.DataId): tf.backend_util.BackendValues;
+  write(values: tf.backend_util.BackendValues, shape: number[], dtype: tf.DataType): tf.DataId;
   disposeData(dataId: tf.DataId, force?: boolean): boolean;
 }
 
-function runWasm(name: string, backend: tf.KernelBackend, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): tf.TensorInfo {
-  const kernel = tf.getKernel(name, 'wasm');
+function dataBackend(backend: unknown): DataBackend {
+  return backend as DataBackend;
+}
+
+function runWasm(name: string, backend: DataBackend, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): tf.TensorInfo {
+  const kernel = kernelOf(name, 'wasm');
   if (kernel === undefined) throw new Error(`wasm kernel ${name} is not registered.`);
   return kernel.kernelFunc({ inputs, attrs, backend }) as tf.TensorInfo;
 }
@@ -43,7 +56,7 @@ function runWasm(name: string, backend: tf.KernelBackend, inputs: tf.NamedTensor
  */
 function conv2dBackpropFilterWasm(args: KernelArgs): tf.TensorInfo {
   const { inputs, attrs } = args;
-  const backend = args.backend as BackendLike;
+  const backend = dataBackend(args.backend);
   const x = inputs['x'] as tf.TensorInfo;
   const dy = inputs['dy'] as tf.TensorInfo;
   const a = attrs as unknown as {
@@ -79,7 +92,7 @@ function conv2dBackpropFilterWasm(args: KernelArgs): tf.TensorInfo {
     let padded = x;
     if (top > 0 || bottom > 0 || left > 0 || right > 0) {
       padded = keep(
-        runWasm('PadV2', backend, { x }, { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 } as unknown as tf.NamedAttrMap),
+        runWasm('PadV2', backend, { x }, { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 }),
       );
     }
     const xT = keep(runWasm('Transpose', backend, { x: padded }, { perm: [3, 1, 2, 0] }));
@@ -90,7 +103,7 @@ function conv2dBackpropFilterWasm(args: KernelArgs): tf.TensorInfo {
         dilations: [info.strideHeight, info.strideWidth],
         pad: 'valid',
         dataFormat: 'NHWC',
-      } as unknown as tf.NamedAttrMap),
+      }),
     );
     const [kh, kw, cin, cout] = a.filterShape;
     let cropped = conv;
@@ -104,7 +117,7 @@ function conv2dBackpropFilterWasm(args: KernelArgs): tf.TensorInfo {
 }
 
 /** Crops (negative amounts) or zero-pads (positive) the two spatial axes of an NHWC tensor. */
-function padOrCrop(x: tf.TensorInfo, backend: BackendLike, top: number, bottom: number, left: number, right: number, keep: (t: tf.TensorInfo) => tf.TensorInfo): tf.TensorInfo {
+function padOrCrop(x: tf.TensorInfo, backend: DataBackend, top: number, bottom: number, left: number, right: number, keep: (t: tf.TensorInfo) => tf.TensorInfo): tf.TensorInfo {
   let y = x;
   if (top < 0 || bottom < 0 || left < 0 || right < 0) {
     const [n = 0, h = 0, w = 0, c = 0] = y.shape;
@@ -128,7 +141,7 @@ function padOrCrop(x: tf.TensorInfo, backend: BackendLike, top: number, bottom: 
  */
 function conv2dBackpropInputWasm(args: KernelArgs): tf.TensorInfo {
   const { inputs, attrs } = args;
-  const backend = args.backend as BackendLike;
+  const backend = dataBackend(args.backend);
   const dy = inputs['dy'] as tf.TensorInfo;
   const filter = inputs['filter'] as tf.TensorInfo;
   const a = attrs as unknown as {
@@ -162,15 +175,15 @@ function conv2dBackpropInputWasm(args: KernelArgs): tf.TensorInfo {
     if (sh > 1 || sw > 1) {
       const six = keep(runWasm('Reshape', backend, { x: dy }, { shape: [n, ho, 1, wo, 1, cout] }));
       const padded = keep(
-        runWasm('PadV2', backend, { x: six }, { paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0 } as unknown as tf.NamedAttrMap),
+        runWasm('PadV2', backend, { x: six }, { paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0 }),
       );
       spread = keep(runWasm('Reshape', backend, { x: padded }, { shape: [n, ho * sh, wo * sw, cout] }));
     }
     // Rows of the spread dy: (ho−1)·sh + 1 meaningful ones, then zeros (cropped or kept by the padding below).
     const top = (kh - 1) * dh - info.padInfo.top;
     const left = (kw - 1) * dw - info.padInfo.left;
-    const bottom = h + (kh - 1) * dh - top - spread.shape[1]!;
-    const right = w + (kw - 1) * dw - left - spread.shape[2]!;
+    const bottom = h + (kh - 1) * dh - top - (spread.shape[1] ?? 0);
+    const right = w + (kw - 1) * dw - left - (spread.shape[2] ?? 0);
     const framed = padOrCrop(spread, backend, top, bottom, left, right, keep);
     const flipped = keep(runWasm('Reverse', backend, { x: filter }, { dims: [0, 1] }));
     const swapped = keep(runWasm('Transpose', backend, { x: flipped }, { perm: [0, 1, 3, 2] }));
@@ -179,33 +192,34 @@ function conv2dBackpropInputWasm(args: KernelArgs): tf.TensorInfo {
       dilations: [dh, dw],
       pad: 'valid',
       dataFormat: 'NHWC',
-    } as unknown as tf.NamedAttrMap);
+    });
   } finally {
     for (const t of temporaries) backend.disposeData(t.dataId);
   }
 }
 
 /** A wasm kernel that runs the cpu backend's kernel `name` on copies of its inputs. */
-function borrowCpu(name: string): tf.KernelFunc {
+function borrowCpu(name: string): (args: KernelArgs) => tf.TensorInfo {
   return (args: KernelArgs): tf.TensorInfo => {
-    const cpuKernel = tf.getKernel(name, 'cpu');
-    const cpu = tf.findBackend('cpu') as BackendLike | null;
+    const cpuKernel = kernelOf(name, 'cpu');
+    const cpuBackend = tf.findBackend('cpu') as tf.KernelBackend | null;
+    const cpu = cpuBackend === null ? null : dataBackend(cpuBackend);
     if (cpuKernel === undefined || cpu === null) throw new Error(`Neither wasm nor cpu has a ${name} kernel.`);
-    const backend = args.backend as BackendLike;
+    const backend = dataBackend(args.backend);
     const copies: tf.TensorInfo[] = [];
     try {
       const cpuInputs: tf.NamedTensorInfoMap = {};
       for (const [key, t] of Object.entries(args.inputs)) {
         if (t === undefined) continue;
-        const values = backend.readSync(t.dataId) as tf.backend_util.BackendValues;
+        const values = backend.readSync(t.dataId);
         const copy: tf.TensorInfo = { dataId: cpu.write(values, t.shape, t.dtype), shape: t.shape, dtype: t.dtype };
         copies.push(copy);
         cpuInputs[key] = copy;
       }
-      const out = cpuKernel.kernelFunc({ inputs: cpuInputs, attrs: args.attrs, backend: cpu });
+      const out = cpuKernel.kernelFunc({ inputs: cpuInputs, attrs: args.attrs, backend: cpuBackend as tf.KernelBackend });
       if (Array.isArray(out)) throw new Error(`${name} returned several outputs; only single-output kernels are borrowed.`);
       copies.push(out);
-      const values = cpu.readSync(out.dataId) as tf.backend_util.BackendValues;
+      const values = cpu.readSync(out.dataId);
       return { dataId: backend.write(values, out.shape, out.dtype), shape: out.shape, dtype: out.dtype };
     } finally {
       for (const c of copies) cpu.disposeData(c.dataId);
@@ -223,10 +237,10 @@ let registered = false;
 export function registerWasmGradKernels(): void {
   if (registered) return;
   registered = true;
-  if (tf.getKernel('Conv2DBackpropInput', 'wasm') !== undefined) tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
+  if (kernelOf('Conv2DBackpropInput', 'wasm') !== undefined) tf.unregisterKernel('Conv2DBackpropInput', 'wasm');
   tf.registerKernel({ kernelName: 'Conv2DBackpropInput', backendName: 'wasm', kernelFunc: conv2dBackpropInputWasm });
   for (const name of BORROWED_CPU_KERNELS) {
-    if (tf.getKernel(name, 'wasm') !== undefined) continue;
+    if (kernelOf(name, 'wasm') !== undefined) continue;
     const kernelFunc = name === 'Conv2DBackpropFilter' ? conv2dBackpropFilterWasm : borrowCpu(name);
     tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc });
   }

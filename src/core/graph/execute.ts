@@ -15,6 +15,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointFormatError } from '../io/errors';
 import { attrFloat, attrInt, attrInts, attrString, attrTensor, type Graph, type Node } from './ir';
+import { LAYERS_OPS } from './layersOps';
 
 /** What an operator implementation sees: the node, its inputs (undefined for missing optional ones), the opset. */
 interface OpContext {
@@ -511,6 +512,7 @@ export const OPS: Readonly<Record<string, OpImpl>> = {
   Shape: unary((x) => tf.tensor1d(x.shape, 'float32')),
   Gather: gather,
   Cast: unary((x) => tf.clone(x)),
+  ...LAYERS_OPS,
 };
 
 /**

@@ -32,7 +32,7 @@ export function stridedSliceGradient(dy: tf.Tensor, xShape: readonly number[], a
     if (step === 1) return;
     const span = (attrs.end[axis] ?? 0) - (attrs.begin[axis] ?? 0);
     const count = g.shape[axis] ?? 0;
-    const spread = g.shape.map((_, i): [number, number] => [0, 0]);
+    const spread = g.shape.map((): [number, number] => [0, 0]);
     spread.splice(axis + 1, 0, [0, step - 1]);
     const widened = tf.pad(tf.expandDims(g, axis + 1), spread);
     const merged = tf.reshape(widened, [...g.shape.slice(0, axis), count * step, ...g.shape.slice(axis + 1)]);

@@ -98,6 +98,24 @@ export interface ArtifactReport {
   lossCurve: [number, number][];
 }
 
+/**
+ * Settings and results of the distillation phase (Choi et al.'s phase 2), when the artifact's predictor went through
+ * it after reconstruction. Metrics are on held-out data: top-1 accuracy (classifiers with labels), agreement with the
+ * original model, output PSNR (non-classifiers).
+ */
+export interface ArtifactDistillation {
+  /** The phase-2 options as given (steps, learning rate, loss weights, temperature, seed…). */
+  settings: Record<string, string | number | boolean>;
+  /** File names of the runnable model, training data and teacher. */
+  model: string;
+  data: string;
+  teacher: string;
+  before: Record<string, number>;
+  after: Record<string, number>;
+  /** The artifact the phase started from (file name). */
+  from: string;
+}
+
 /** The JSON under `__metadata__.weight_lens`. */
 export interface ArtifactMeta {
   format: typeof ARTIFACT_FORMAT;
@@ -109,6 +127,8 @@ export interface ArtifactMeta {
   training: ArtifactTraining;
   source: { name: string; format: string; bytes: number; sha256: string };
   report: ArtifactReport;
+  /** Present when the predictor was distilled after reconstruction. */
+  distillation?: ArtifactDistillation;
 }
 
 /** A verbatim tensor to write: bytes in `dtype` (whole or streamed). */
@@ -490,7 +510,28 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
       return [m.number(pair[0], `report.lossCurve[${i}][0]`), m.number(pair[1], `report.lossCurve[${i}][1]`)];
     }),
   };
-  return { format: ARTIFACT_FORMAT, version, encoding, predictor, layers, tensors, training, source, report };
+  const out: ArtifactMeta = { format: ARTIFACT_FORMAT, version, encoding, predictor, layers, tensors, training, source, report };
+  if (meta.distillation !== undefined) {
+    const d = m.record(meta.distillation, 'weight_lens.distillation');
+    const flat = (v: unknown, f: string): Record<string, number> =>
+      Object.fromEntries(Object.entries(m.record(v, f)).map(([k, x]) => [k, m.number(x, `${f}.${k}`)]));
+    const settings = Object.fromEntries(
+      Object.entries(m.record(d.settings, 'distillation.settings')).map(([k, x]): [string, string | number | boolean] => {
+        if (typeof x === 'string' || typeof x === 'boolean') return [k, x];
+        return [k, m.number(x, `distillation.settings.${k}`)];
+      }),
+    );
+    out.distillation = {
+      settings,
+      model: m.string(d.model, 'distillation.model'),
+      data: m.string(d.data, 'distillation.data'),
+      teacher: m.string(d.teacher, 'distillation.teacher'),
+      before: flat(d.before, 'distillation.before'),
+      after: flat(d.after, 'distillation.after'),
+      from: m.string(d.from, 'distillation.from'),
+    };
+  }
+  return out;
 }
 
 async function readFloat32(source: FileByteSource, t: StoredTensor): Promise<Float32Array> {

@@ -37,7 +37,7 @@ async function compare(name: string, values: { shape: number[]; data: Float32Arr
 
 test('wasm convolution gradients match the cpu backend', async () => {
   await initBackend('wasm');
-  const cases: { x: number[]; w: number[]; strides: [number, number]; pad: 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]]; dil: [number, number] }[] = [
+  const cases: { x: [number, number, number, number]; w: [number, number, number, number]; strides: [number, number]; pad: 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]]; dil: [number, number] }[] = [
     { x: [2, 9, 9, 3], w: [3, 3, 3, 4], strides: [1, 1], pad: 'same', dil: [1, 1] },
     { x: [2, 9, 8, 3], w: [3, 3, 3, 5], strides: [2, 2], pad: 'same', dil: [1, 1] },
     { x: [1, 10, 10, 2], w: [3, 3, 2, 3], strides: [2, 1], pad: 'valid', dil: [1, 1] },
@@ -46,7 +46,7 @@ test('wasm convolution gradients match the cpu backend', async () => {
     { x: [1, 8, 8, 2], w: [5, 5, 2, 2], strides: [3, 3], pad: [[0, 0], [2, 1], [1, 2], [0, 0]], dil: [1, 1] },
   ];
   for (const [i, c] of cases.entries()) {
-    const y = tf.tidy(() => tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(c.w) as tf.Tensor4D, c.strides, c.pad, 'NHWC', c.dil));
+    const y = tf.tidy(() => tf.conv2d(tf.zeros<tf.Rank.R4>(c.x), tf.zeros<tf.Rank.R4>(c.w), c.strides, c.pad, 'NHWC', c.dil));
     const dyShape = y.shape;
     y.dispose();
     const values = [
@@ -54,7 +54,7 @@ test('wasm convolution gradients match the cpu backend', async () => {
       { shape: c.w, data: random(c.w, 20 + i) },
       { shape: dyShape, data: random(dyShape, 30 + i) },
     ];
-    await compare(`conv case ${i}`, values, (x, w, dy) => tf.sum(tf.mul(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides, c.pad, 'NHWC', c.dil), dy!)));
+    await compare(`conv case ${i}`, values, (x, w, dy) => tf.sum(tf.mul(tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, c.strides, c.pad, 'NHWC', c.dil), dy)));
   }
 });
 
@@ -70,7 +70,7 @@ test('wasm depthwise convolution gradients (borrowed cpu kernels) match the cpu 
 test('StridedSlice has a gradient equal to the cpu backend and to a direct scatter', async () => {
   await initBackend('wasm');
   const values = [{ shape: [2, 3, 9, 8], data: random([2, 3, 9, 8], 5) }];
-  await compare('strided slice', values, (x) => tf.sum(tf.square(tf.stridedSlice(x!, [0, 1, 1, 0], [2, 3, 9, 7], [1, 1, 2, 3]))));
+  await compare('strided slice', values, (x) => tf.sum(tf.square(tf.stridedSlice(x, [0, 1, 1, 0], [2, 3, 9, 7], [1, 1, 2, 3]))));
   // Direct check: the gradient of sum(slice) is 1 exactly at the selected positions.
   const g = tf.tidy(() => stridedSliceGradient(tf.ones([1, 3]), [1, 7], { begin: [0, 1], end: [1, 7], strides: [1, 2] }));
   assert.deepEqual(Array.from(g.dataSync()), [0, 1, 0, 1, 0, 1, 0]);

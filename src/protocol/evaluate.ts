@@ -1,0 +1,164 @@
+/**
+ * Plain data for running models: what evaluation measures (accuracy, agreement, output fidelity), the options of the
+ * distillation phase (Choi et al.'s phase 2) with their defaults, its streamed progress, and its final report (also
+ * what `weight-lens eval --json` / `weight-lens distill --json` print). No tensors cross here.
+ */
+import type { BackendName } from './compress';
+
+/** Preprocessing a user sets per model (CLI flags, sidecar, or the extension's remembered choice). */
+export interface PreprocessDto {
+  /** Multiplier applied to raw values (0..255 for 8-bit images), e.g. 1/255. */
+  scale?: number;
+  /** Per-channel (or single) mean subtracted after scaling. */
+  mean?: number[];
+  /** Per-channel (or single) standard deviation, positive. */
+  std?: number[];
+  /** Zero padding in pixels: one value for all sides or [top, bottom, left, right]. */
+  pad?: number[];
+  /** Bilinear resize target [height, width]. */
+  resize?: [number, number];
+  /** Layout the model takes; default: NCHW for ONNX models whose input has the data's channels second, else NHWC. */
+  layout?: 'NCHW' | 'NHWC';
+}
+
+/** Where the preprocessing in effect came from. */
+export type PreprocessSource = 'options' | 'sidecar' | 'default';
+
+/** Metrics of one set of weights against the original model (and the labels, when the data has them). */
+export interface EvalMetricsDto {
+  /** Samples evaluated. */
+  n: number;
+  /** Top-1 accuracy against the labels in [0, 1]; absent without labels or for non-classifiers. */
+  accuracy?: number;
+  /** Fraction of samples whose top-1 class equals the original model's, in [0, 1] (1 for non-classifiers). */
+  agreement: number;
+  /** Output PSNR in dB against the original model's outputs, peak = their value range; absent for classifiers. */
+  psnr?: number;
+  /** ‖y − y_orig‖₂ / ‖y_orig‖₂ over all outputs (0 = identical). */
+  relativeError: number;
+}
+
+/** What `evaluate` reports. `candidate` is the model on the given weights (the original when none are given). */
+export interface EvalReportDto {
+  model: string;
+  data: string;
+  /** The weights evaluated (checkpoint or artifact); absent = the model's own. */
+  weights?: string;
+  /** Whether the model is treated as a classifier (outputs [N, K], K ≥ 2). */
+  classifier: boolean;
+  /** Top-1 accuracy of the original model, when labels exist. */
+  originalAccuracy?: number;
+  candidate: EvalMetricsDto;
+  /** Number of classes (classifiers). */
+  classes?: number;
+  /** Class names, when the dataset names them. */
+  classNames?: string[];
+  /**
+   * confusion[i][j]: samples the original model put in class i and the candidate in class j (classifiers only); the
+   * off-diagonal entries are the differences compression made.
+   */
+  confusion?: number[][];
+  /** Output names of the model's graph. */
+  outputs: string[];
+  preprocess: PreprocessDto;
+  preprocessSource: PreprocessSource;
+  /** Weight names bound from the weights file, and those that kept the model's values. */
+  boundWeights?: number;
+  unmatchedWeights?: number;
+  backend: string;
+  durationMs: number;
+}
+
+/** Options of `weight-lens eval` and the Evaluate action. */
+export interface EvalOptionsDto {
+  /** Weights to evaluate (checkpoint or artifact); default: the model's own. */
+  weights?: string;
+  preprocess?: PreprocessDto;
+  /** Evaluate at most this many samples (the first ones); default all. */
+  limit?: number;
+  /** Samples per forward pass; default 64. */
+  batchSize?: number;
+  backend?: BackendName;
+}
+
+/** Options of the distillation phase. Defaults: `DEFAULT_DISTILL_OPTIONS` in src/core/distill.ts. */
+export interface DistillOptionsDto {
+  /** Optimisation steps. */
+  steps: number;
+  /** Training images per step. */
+  batchSize: number;
+  /** Peak Adam learning rate (cosine decay to 1 % after a 5 % warm-up). */
+  lr: number;
+  /** Softmax temperature of the KL term (scaled by T² as usual). */
+  temperature: number;
+  /** Weight of KL(teacher ‖ student) on the logits. */
+  klWeight: number;
+  /** Weight of the normalised feature-map term (block pre-activations; 0 = off). */
+  featureWeight: number;
+  /** Weight of the reconstruction term (MSE to the original weights, relative to their mean square; 0 = off). */
+  reconstructionWeight: number;
+  /** Random horizontal flips and padded random crops of the training images. */
+  augment: boolean;
+  /** Held-out samples (the last ones of the data, or the separate eval data) used for the metric during training. */
+  evalSamples: number;
+  /** Steps between held-out evaluations (0 = only before and after). */
+  evalEvery: number;
+  seed: number;
+  backend: BackendName;
+  /** A different (e.g. higher-capacity) teacher model on the same task; default: the model on its own weights. */
+  teacher?: string;
+  /** Separate held-out data; default: the last `evalSamples` of the training data, which are then not trained on. */
+  evalData?: string;
+  preprocess?: PreprocessDto;
+  /** Output artifact; default `<artifact stem>.distilled.nern.safetensors`. */
+  out?: string;
+}
+
+/** One distillation step's losses. */
+export interface DistillProgressDto {
+  step: number;
+  steps: number;
+  /** Total loss and its parts (unweighted). */
+  loss: number;
+  kl: number;
+  feature: number;
+  reconstruction: number;
+  lr: number;
+  /** Steps per second so far. */
+  stepsPerSecond: number;
+}
+
+/** A held-out evaluation during distillation. */
+export interface DistillEvalDto {
+  step: number;
+  metrics: EvalMetricsDto;
+}
+
+/** Per-layer drift of the represented weights from the phase-1 reconstruction: RMS change / RMS of the layer. */
+export interface LayerDriftDto {
+  name: string;
+  drift: number;
+}
+
+/** What `distill` reports. */
+export interface DistillReportDto {
+  artifact: string;
+  model: string;
+  data: string;
+  teacher: string;
+  out: string;
+  options: DistillOptionsDto;
+  /** Held-out metrics of the phase-1 reconstruction, the best during training, and the final predictor. */
+  before: EvalMetricsDto;
+  best: DistillEvalDto;
+  after: EvalMetricsDto;
+  /** Teacher's held-out accuracy, when labels exist. */
+  teacherAccuracy?: number;
+  drift: LayerDriftDto[];
+  /** Represented layers the graph uses (bound by name) and how many it does not. */
+  boundLayers: number;
+  unboundLayers: number;
+  lossCurve: [number, number][];
+  backend: string;
+  durationMs: number;
+}
