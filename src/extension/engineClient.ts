@@ -12,6 +12,8 @@ import {
   type CompressEvent,
   type CompressRequest,
   type FailureReason,
+  type RunEvent,
+  type RunRequest,
   type WorkerEvent,
   type WorkerInitData,
   type WorkerRequest,
@@ -49,14 +51,14 @@ export type WorkerFactory = (handlers: WorkerHandlers) => WorkerPort;
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-/** Every message the host posts to the worker: inspection and compression requests, and `cancel`. */
-export type EngineMessage = WorkerRequest | CompressRequest;
+/** Every message the host posts to the worker: inspection, compression and run requests, and `cancel`. */
+export type EngineMessage = WorkerRequest | CompressRequest | RunRequest;
 
 /** A request as callers write it: any worker request except `cancel`, without the `id` (the client assigns it). */
 export type EngineRequest = DistributiveOmit<Exclude<EngineMessage, { kind: 'cancel' }>, 'id'>;
 
 /** Events that belong to one request (everything except `log`). */
-export type RequestEvent = Exclude<WorkerEvent | CompressEvent, { kind: 'log' }>;
+export type RequestEvent = Exclude<WorkerEvent | CompressEvent | RunEvent, { kind: 'log' }>;
 
 /**
  * Requests answered by one event other than `…/done`, with that event's kind. (`compress/start` also streams a
@@ -255,7 +257,7 @@ export class EngineClient {
       this.log.warn('Ignored a malformed message from the engine worker.');
       return;
     }
-    const event = value as WorkerEvent | CompressEvent;
+    const event = value as WorkerEvent | CompressEvent | RunEvent;
     if (event.kind === 'log') {
       const text = `[engine] ${event.message}`;
       if (event.level === 'error') this.log.error(text);

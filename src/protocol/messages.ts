@@ -5,6 +5,7 @@
  */
 import type { BudgetPlanDto, CompressEvaluationDto, CompressOptionsDto, CompressProgressDto, CompressReportDto, LayerDetailDto } from './compress';
 import type { CheckpointHeaderDto, HistogramDto, TensorStatsDto } from './inspect';
+import type { DistillEvalDto, DistillOptionsDto, DistillProgressDto, DistillReportDto, EvalOptionsDto, EvalReportDto, LayerDriftDto } from './evaluate';
 
 /** Why a request failed: `badInput` = the file is malformed/unsupported (message is for the user). */
 export type FailureReason = 'cancelled' | 'badInput' | 'workerCrashed' | 'internal';
@@ -96,3 +97,22 @@ export type CompressEvent =
   | { kind: 'compress/decompressed'; id: number; outputs: string[] }
   | { kind: 'compress/artifact'; id: number; report: CompressReportDto; plan: BudgetPlanDto }
   | { kind: 'compress/layerDetail'; id: number; detail: LayerDetailDto };
+
+/**
+ * Requests that run networks: `run/eval` evaluates MODEL on DATA (its own weights against `options.weights`),
+ * answered by `eval/done`; `run/distill` runs the distillation phase on an artifact, streaming status, progress,
+ * held-out evaluations and per-layer drift, and ends with `distill/done` once the new artifact is written.
+ */
+export type RunRequest =
+  | { kind: 'run/eval'; id: number; model: string; data: string; options: EvalOptionsDto }
+  | { kind: 'run/distill'; id: number; artifact: string; model: string; data: string; options: DistillOptionsDto };
+
+/** Events of `RunRequest`s. */
+export type RunEvent =
+  | { kind: 'eval/progress'; id: number; done: number; total: number }
+  | { kind: 'eval/done'; id: number; report: EvalReportDto }
+  | { kind: 'distill/status'; id: number; message: string }
+  | { kind: 'distill/progress'; id: number; progress: DistillProgressDto }
+  | { kind: 'distill/eval'; id: number; evaluation: DistillEvalDto }
+  | { kind: 'distill/drift'; id: number; drift: LayerDriftDto[] }
+  | { kind: 'distill/done'; id: number; report: DistillReportDto };

@@ -5,11 +5,12 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { inspectFile } from '../core/inspect';
-import type { CompressEvent, CompressRequest, WorkerEvent, WorkerInitData, WorkerRequest } from '../protocol/messages';
+import type { CompressEvent, CompressRequest, RunEvent, RunRequest, WorkerEvent, WorkerInitData, WorkerRequest } from '../protocol/messages';
 import { hasKind } from '../protocol/messages';
 import { failureOf } from '../core/failure';
 import { parallelWith, StatisticsPool } from './statsPool';
 import { isCompressRequest, runCompressJob } from './compressJobs';
+import { isRunRequest, runRunJob } from './runJobs';
 
 if (!parentPort) throw new Error('worker.ts must run inside a worker_threads Worker');
 const port = parentPort;
@@ -23,7 +24,7 @@ const running = new Map<number, AbortController>();
 /** Backend requested by the host (compression jobs may name their own). */
 const backend = (workerData as Partial<WorkerInitData> | undefined)?.backend ?? 'auto';
 
-function post(event: WorkerEvent | CompressEvent): void {
+function post(event: WorkerEvent | CompressEvent | RunEvent): void {
   port.postMessage(event);
 }
 
@@ -41,7 +42,7 @@ async function runInspect(request: Extract<WorkerRequest, { kind: 'inspect/open'
   post({ kind: 'inspect/done', id: request.id, seconds: (performance.now() - started) / 1000 });
 }
 
-async function handle(request: WorkerRequest | CompressRequest): Promise<void> {
+async function handle(request: WorkerRequest | CompressRequest | RunRequest): Promise<void> {
   if (request.kind === 'cancel') {
     running.get(request.id)?.abort();
     return;
@@ -50,6 +51,7 @@ async function handle(request: WorkerRequest | CompressRequest): Promise<void> {
   running.set(request.id, controller);
   try {
     if (isCompressRequest(request)) await runCompressJob(request, controller.signal, post, backend);
+    else if (isRunRequest(request)) await runRunJob(request, controller.signal, post, backend);
     else await runInspect(request, controller.signal);
   } catch (error) {
     const { reason, message } = failureOf(error);
@@ -62,5 +64,5 @@ async function handle(request: WorkerRequest | CompressRequest): Promise<void> {
 
 port.on('message', (message: unknown) => {
   if (!hasKind(message)) return;
-  void handle(message as WorkerRequest | CompressRequest);
+  void handle(message as WorkerRequest | CompressRequest | RunRequest);
 });
