@@ -10,11 +10,17 @@
  * during the phase and final), with the change in points. Results are also written to bench/out/accuracy.json as
  * they come, so a partial run keeps its rows.
  *
+ * Then the same for a non-classifier, the published ESRGAN-slim x2 super-resolution model (TF.js LayersModel): output
+ * PSNR against the original model's output on held-out photo crops and on the package's own fixture image, after
+ * reconstruction and after distillation on training crops (bench/reference/photo_crops.py writes both from the
+ * photographs of Debian's `python3-skimage` with NumPy).
+ *
  * Run: node --import tsx bench/accuracy.ts [--sizes 0.25,0.4] [--compress-steps 8000] [--distill-steps 200]
- *      [--eval-every 100] [--limit N]
+ *      [--eval-every 100] [--limit N] [--only resnet|esrgan] [--esrgan-hidden 100] [--esrgan-steps 4000]
  * Data: Debian `dataset-fashion-mnist` (/usr/share/datasets/fashion-mnist; `apt-get install dataset-fashion-mnist`).
  * Reference (NERN.md): NeRN on ResNet-20 / CIFAR-10 loses 0.53 points at 43.8 % and 0.19 at 53.3 %.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS } from '../src/core/compress';
@@ -52,7 +58,38 @@ interface Row {
   distilledFinal: number | undefined;
 }
 
+const ESRGAN = join(ROOT, 'test', 'fixtures', 'published', 'esrgan-slim', 'x2', 'model.json');
+const PHOTOS = join(OUT, 'photos');
+
+async function esrgan(): Promise<void> {
+  if (!existsSync(`${PHOTOS}_train.npy`)) {
+    execFileSync('/usr/bin/python3', [join(ROOT, 'bench', 'reference', 'photo_crops.py'), PHOTOS], { stdio: 'inherit' });
+  }
+  const hidden = Number(arg('esrgan-hidden') ?? 100);
+  const steps = Number(arg('esrgan-steps') ?? 4000);
+  const distillSteps = Number(arg('distill-steps') ?? 200);
+  const artifact = join(OUT, `esrgan-slim-x2-h${hidden}-bench.nern.safetensors`);
+  const report = await compressCheckpoint(ESRGAN, { ...DEFAULT_COMPRESS_OPTIONS, budget: { kind: 'hidden', hidden }, steps, out: artifact });
+  const psnr = async (weights: string, data: string): Promise<number | undefined> => (await evaluateModel(ESRGAN, data, { weights })).candidate.psnr;
+  const before = { test: await psnr(artifact, `${PHOTOS}_test.npy`), fixture: await psnr(artifact, `${PHOTOS}_fixture.npy`) };
+  console.log(`ESRGAN-slim x2: h ${hidden}, predictor ${(100 * report.predictorParams / report.representedParams).toFixed(1)} % of ${report.representedParams} represented weights, ${steps} steps; reconstruction only: PSNR ${before.test?.toFixed(2)} dB on held-out crops, ${before.fixture?.toFixed(2)} dB on the fixture image`);
+  const out = join(OUT, `esrgan-slim-x2-h${hidden}-bench.distilled.nern.safetensors`);
+  const started = performance.now();
+  const d = await distillArtifact(
+    { artifact, model: ESRGAN, data: `${PHOTOS}_train.npy`, options: { ...DEFAULT_DISTILL_OPTIONS, steps: distillSteps, batchSize: 16, evalData: `${PHOTOS}_test.npy`, evalSamples: 256, evalEvery: Math.max(1, Math.floor(distillSteps / 4)), out } },
+    { onEval: (e) => { process.stderr.write(`  distill esrgan: step ${e.step} held-out PSNR ${e.metrics.psnr?.toFixed(2)} dB\n`); } },
+  );
+  const after = { test: await psnr(out, `${PHOTOS}_test.npy`), fixture: await psnr(out, `${PHOTOS}_fixture.npy`) };
+  console.log(`ESRGAN-slim x2 distilled (${distillSteps} steps, ${((performance.now() - started) / 1000).toFixed(0)} s): PSNR ${after.test?.toFixed(2)} dB on held-out crops (best ${d.best.metrics.psnr?.toFixed(2)} dB at step ${d.best.step}), ${after.fixture?.toFixed(2)} dB on the fixture image`);
+  writeFileSync(join(OUT, 'accuracy-esrgan.json'), JSON.stringify({ hidden, steps, distillSteps, share: report.predictorParams / report.representedParams, before, after, best: d.best }, null, 1));
+}
+
 async function main(): Promise<void> {
+  const only = arg('only');
+  if (only === 'esrgan') {
+    await esrgan();
+    return;
+  }
   if (!existsSync(TRAIN) || !existsSync(TEST)) {
     console.error(`Fashion-MNIST is not at ${DATA}; install it with: apt-get install dataset-fashion-mnist`);
     process.exitCode = 1;
@@ -115,6 +152,7 @@ async function main(): Promise<void> {
   for (const r of rows) {
     console.log(`| ${(100 * r.shareOfRepresented).toFixed(1)} % (h ${r.hidden}) | ${(100 * r.shareOfFile).toFixed(1)} % | ${pct(r.reconstruction)} (${pts(r.reconstruction, base)}) | ${pct(r.distilledBest)} (${pts(r.distilledBest, base)}) | ${pct(r.distilledFinal)} (${pts(r.distilledFinal, base)}) | |`);
   }
+  if (only !== 'resnet') await esrgan();
 }
 
 void main();

@@ -2,6 +2,7 @@
  * The operators the functional executor (`execute.ts`) implements, in a module without TensorFlow.js so importers
  * can refuse an unsupported model before any tensor work. A unit test keeps this list and the executor in step.
  */
+import { LAYERS_OP_NAMES } from './layersOpNames';
 
 /** ONNX operators (default domain) that `runGraph` implements. */
 export const SUPPORTED_OPS: ReadonlySet<string> = new Set([
@@ -18,4 +19,6 @@ export const SUPPORTED_OPS: ReadonlySet<string> = new Set([
   // shape and layout
   'Flatten', 'Reshape', 'Transpose', 'Concat', 'Pad', 'Squeeze', 'Unsqueeze', 'Slice', 'DepthToSpace', 'Resize',
   'Identity', 'Dropout', 'Constant', 'ConstantOfShape', 'Shape', 'Gather', 'Cast',
+  // TF.js LayersModel layers (`tfjs.*`, layersOps.ts)
+  ...LAYERS_OP_NAMES,
 ]);
