@@ -19,7 +19,8 @@ const SKIP_TOP = new Set(['node_modules', '.git', '.cache', '.vscode-test', 'tes
 
 /**
  * Archive paths (inside the .vsix, under `extension/`) that must be present: the extension host entry, the engine
- * worker, the inspector webview, the tfjs wasm binaries and the vendored browser bundles. Only entries whose source
+ * worker, the panels' webviews (Inspector, Reconstruction, Budget, Distillation), the tfjs wasm binaries and the
+ * vendored browser bundles. Only entries whose source
  * exists in the repository are demanded, so the list stays right while parts of the extension are being written.
  */
 export const REQUIRED_ENTRIES = [
@@ -28,6 +29,9 @@ export const REQUIRED_ENTRIES = [
   'extension/dist/worker.js',
   'extension/dist/stats-thread.js',
   'extension/dist/webview/inspector.js',
+  'extension/dist/webview/reconstruction.js',
+  'extension/dist/webview/budget.js',
+  'extension/dist/webview/distillation.js',
   'extension/dist/tfjs-backend-wasm.wasm',
   'extension/dist/tfjs-backend-wasm-simd.wasm',
   'extension/dist/tfjs-backend-wasm-threaded-simd.wasm',

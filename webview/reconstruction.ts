@@ -5,8 +5,10 @@
  * panel was opened from an artifact. During training the detail is the layer the engine streams (the currently worst);
  * once the artifact exists, clicking a layer (bar or report row) or typing a filter number asks the host for that
  * layer and filter (debounced), and the answers are cached per (layer, filter). It folds host messages into a
- * `ReconstructionSnapshot` and redraws at most once per animation frame. Only summaries arrive here, never weight
- * arrays.
+ * `ReconstructionSnapshot` and redraws at most once per animation frame. Once the artifact is written, "Evaluate…"
+ * asks the host to run it in a runnable model; the result shows original against reconstructed accuracy (or PSNR and
+ * relative error) and a confusion heatmap of the classes compression changed. Only summaries arrive here, never
+ * weight arrays.
  */
 import type { LayerDetailDto } from '../src/protocol/compress';
 import { hasKind } from '../src/protocol/messages';
@@ -24,6 +26,7 @@ import { byId, el, fillKeyValueTable, vscodeApi } from './lib/dom';
 import { baseName, formatBytes, formatCount, formatInteger, formatSeconds, formatShape, formatStat } from './lib/format';
 import { buildTraces } from './lib/histogram';
 import { getPlotly, histogramLayout, onPlotClick, PLOT_CONFIG, readTheme, type ThemeColors } from './lib/plotly';
+import { changedSamples, confusionTraces, evalRows } from './lib/runPlots';
 
 /** UI state kept across webview reloads. */
 interface PersistedState {
@@ -60,6 +63,7 @@ function buildSkeleton(root: HTMLElement): void {
         <vscode-button id="cmd-cancel" secondary hidden>Cancel</vscode-button>
         <vscode-button id="cmd-budget" secondary>Budget</vscode-button>
         <vscode-button id="cmd-decompress" secondary hidden>Decompress</vscode-button>
+        <vscode-button id="cmd-evaluate" data-testid="cmd-evaluate" secondary hidden title="Run the artifact's weights in a runnable model (ONNX or TF.js) on data and compare with the original weights">Evaluate…</vscode-button>
         <vscode-button id="cmd-reveal" hidden>Reveal Artifact</vscode-button>
       </div>
       <div class="status-row">
@@ -108,6 +112,27 @@ function buildSkeleton(root: HTMLElement): void {
         <div id="kernel-hint" class="plot-hint">Kernels of one filter appear with the layer's detail.</div>
       </section>
     </div>
+    <section id="model-eval" data-testid="model-eval" class="report" hidden>
+      <h2>Evaluation in a runnable model</h2>
+      <div class="status-row">
+        <span id="eval-status" data-testid="eval-status" role="status" aria-live="polite"></span>
+        <vscode-progress-bar id="eval-progress" class="progress"></vscode-progress-bar>
+        <span class="spacer-flex"></span>
+        <vscode-button id="cmd-cancel-eval" data-testid="cmd-cancel-eval" secondary hidden>Cancel evaluation</vscode-button>
+      </div>
+      <div class="panel-grid" style="grid-template-columns: repeat(auto-fit, minmax(min(360px, 100%), 1fr)); align-items: start">
+        <div class="pane">
+          <div class="pane-title">Original vs reconstructed weights</div>
+          <table id="eval-table" data-testid="eval-table" class="small-table layers-table"></table>
+          <div id="eval-note" data-testid="eval-note" class="muted"></div>
+        </div>
+        <div class="pane">
+          <div class="pane-title">Classes: original → reconstructed <span id="confusion-note" data-testid="confusion-note" class="muted"></span></div>
+          <div id="eval-confusion" data-testid="eval-confusion" class="plot tall"></div>
+          <div id="confusion-hint" class="plot-hint">The confusion of classes appears for classifiers.</div>
+        </div>
+      </div>
+    </section>
     <section id="report" data-testid="report" class="report" hidden>
       <h2>Report</h2>
       <div class="report-grid">
@@ -173,6 +198,7 @@ function renderHeader(): void {
   byId('cmd-cancel').hidden = s.status !== 'running' && s.status !== 'planning';
   byId('cmd-reveal').hidden = s.status !== 'done' || s.artifact === undefined;
   byId('cmd-decompress').hidden = s.status !== 'done' || s.artifact === undefined;
+  byId('cmd-evaluate').hidden = s.status !== 'done' || s.artifact === undefined || s.modelEval?.status === 'running';
   const error = byId('error');
   error.hidden = s.status !== 'failed';
   byId('error-message').textContent = s.message ?? '';
@@ -415,11 +441,95 @@ function renderReport(): void {
   table.replaceChildren(thead, tbody);
 }
 
+function evalStatusText(): string {
+  const e = snapshot.modelEval;
+  if (e === undefined) return '';
+  const what = `${baseName(e.model)} on ${baseName(e.data)}`;
+  switch (e.status) {
+    case 'running':
+      return e.done === undefined || e.total === undefined ? `Evaluating in ${what}…` : `Evaluating in ${what}: ${formatInteger(e.done)} / ${formatInteger(e.total)} samples`;
+    case 'done':
+      return e.report === undefined ? 'Done.' : `Done: ${formatInteger(e.report.candidate.n)} samples of ${what} in ${formatSeconds(e.report.durationMs / 1000)} (preprocessing from ${e.report.preprocessSource})`;
+    case 'failed':
+      return `Failed: ${e.message ?? ''}`;
+    case 'cancelled':
+      return 'Evaluation cancelled.';
+  }
+}
+
+/** The evaluation run last scrolled into view (a new run is brought into view once). */
+let scrolledEval: object | undefined;
+
+function renderModelEval(): void {
+  const e = snapshot.modelEval;
+  const section = byId('model-eval');
+  section.hidden = e === undefined;
+  if (e === undefined) return;
+  if (e.status === 'running' && scrolledEval !== e) {
+    scrolledEval = e;
+    section.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+  }
+  theme ??= readTheme();
+  byId('eval-status').textContent = evalStatusText();
+  const bar = byId('eval-progress');
+  bar.hidden = e.status !== 'running';
+  if (e.done !== undefined && e.total !== undefined && e.total > 0) {
+    bar.removeAttribute('indeterminate');
+    bar.setAttribute('max', String(e.total));
+    bar.setAttribute('value', String(e.done));
+  } else {
+    bar.setAttribute('indeterminate', '');
+  }
+  byId('cmd-cancel-eval').hidden = e.status !== 'running';
+  const r = e.report;
+  const table = byId('eval-table');
+  const confusion = byId('eval-confusion');
+  if (r === undefined) {
+    table.replaceChildren();
+    byId('eval-note').textContent = '';
+    byId('confusion-note').textContent = '';
+    byId('confusion-hint').hidden = false;
+    draw(confusion, [], {});
+    return;
+  }
+  const thead = el('thead');
+  const hr = el('tr');
+  const columns: [string, string][] = r.classifier ? [['weights', ''], ['accuracy', 'num'], ['agreement', 'num'], ['rel. error', 'num']] : [['weights', ''], ['PSNR', 'num'], ['rel. error', 'num']];
+  for (const [label, cls] of columns) hr.appendChild(el('th', cls === '' ? {} : { class: cls }, label));
+  thead.appendChild(hr);
+  const tbody = el('tbody');
+  for (const row of evalRows(r)) {
+    const tr = el('tr', { id: `eval-${row.id}`, 'data-testid': `eval-${row.id}` });
+    tr.appendChild(el('td', {}, row.label));
+    const cells = r.classifier ? [row.accuracy, row.agreement, row.relativeError] : [row.psnr, row.relativeError];
+    for (const c of cells) tr.appendChild(el('td', { class: 'num' }, c));
+    tbody.appendChild(tr);
+  }
+  table.replaceChildren(thead, tbody);
+  const bound = r.boundWeights === undefined ? '' : ` ${formatInteger(r.boundWeights)} weights came from the artifact${r.unmatchedWeights ? `, ${formatInteger(r.unmatchedWeights)} kept the model's values` : ''}.`;
+  byId('eval-note').textContent = `${r.candidate.n.toLocaleString('en-US')} samples on ${r.backend}.${bound}`;
+  const matrix = r.confusion;
+  const traces = matrix === undefined ? [] : confusionTraces(matrix, r.classNames, { same: 'rgba(128,128,128,0.35)', changedLow: theme.palette[1] ?? '#d18616', changedHigh: theme.palette[4] ?? '#f14c4c' });
+  byId('confusion-hint').hidden = traces.length > 0;
+  byId('confusion-note').textContent = matrix === undefined ? '' : `${formatInteger(changedSamples(matrix))} of ${formatInteger(r.candidate.n)} samples changed class`;
+  const base = layout({ logY: false, xTitle: 'reconstructed class', yTitle: 'original class' });
+  draw(confusion, traces, {
+    ...base,
+    showlegend: false,
+    barmode: undefined,
+    margin: { l: 8, r: 8, t: 8, b: 40 },
+    xaxis: { ...base.xaxis, type: 'category', side: 'bottom' },
+    yaxis: { ...base.yaxis, type: 'category', autorange: 'reversed' },
+    uirevision: 'confusion',
+  });
+}
+
 function render(): void {
   renderHeader();
   renderLoss();
   renderLayers();
   renderDetail();
+  renderModelEval();
   renderReport();
 }
 
@@ -459,6 +569,8 @@ function wire(): void {
     ['cmd-budget', 'showBudget'],
     ['cmd-reveal', 'revealArtifact'],
     ['cmd-decompress', 'decompress'],
+    ['cmd-evaluate', 'evaluate'],
+    ['cmd-cancel-eval', 'cancelEvaluate'],
   ];
   for (const [id, command] of commands) {
     byId(id).addEventListener('click', () => {

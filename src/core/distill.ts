@@ -14,6 +14,7 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import './graph/gradients';
+import { DEFAULT_DISTILL_OPTIONS } from '../protocol/distillDefaults';
 import type { DistillEvalDto, DistillOptionsDto, DistillProgressDto, DistillReportDto, EvalMetricsDto, LayerDriftDto } from '../protocol/evaluate';
 import { openDataset, type Dataset } from './data/dataset';
 import { applyPreprocessing, type PreprocessSpec } from './data/preprocess';
@@ -40,38 +41,8 @@ import { Predictor, type PredictorWeights } from './nern/predictor';
 import { Rng } from './nern/rng';
 import { BLOCK } from './nern/tiling';
 
-/**
- * Defaults. Steps, batch and learning rate were measured on the project's ResNet-20 / Fashion-MNIST (bench:accuracy):
- * a few hundred steps of Adam at 3e-5 recover most of the reconstruction loss. T = 1 and the 1e-4 floor inside the
- * log follow NeRN's KD term; the feature term is off by default (NeRN weights it small, and it needs a teacher with
- * the student's architecture); a small reconstruction term keeps layers the graph does not use from drifting.
- */
-export const DEFAULT_DISTILL_OPTIONS: Readonly<DistillOptionsDto> = Object.freeze<DistillOptionsDto>({
-  steps: 300,
-  batchSize: 64,
-  lr: 3e-5,
-  temperature: 1,
-  klWeight: 1,
-  featureWeight: 0,
-  reconstructionWeight: 0.01,
-  augment: true,
-  evalSamples: 1000,
-  evalEvery: 50,
-  seed: 0,
-  backend: 'auto',
-});
-
-/** Where each default comes from, for the command palette's descriptions and `--help`. */
-export const DISTILL_DEFAULT_SOURCES: Readonly<Record<string, string>> = Object.freeze({
-  steps: 'measured on ResNet-20 / Fashion-MNIST (npm run bench:accuracy)',
-  batchSize: 'a CIFAR-size batch that fits a laptop',
-  lr: 'measured: Adam 3e-5 with warm-up and cosine decay (3e-4 diverges)',
-  temperature: "NeRN's KD term (T = 1)",
-  klWeight: "Choi et al.'s phase 2 optimises the distillation objective",
-  featureWeight: "NeRN's feature-map term, off unless asked",
-  reconstructionWeight: 'small, keeps unused layers near phase 1',
-  augment: 'flips and padded crops, as NeRN trains',
-});
+/** Defaults and where they come from: plain data shared with the extension and the CLI (src/protocol/distillDefaults.ts). */
+export { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES } from '../protocol/distillDefaults';
 
 /** Default output: `<artifact stem>.distilled.nern.safetensors` beside the artifact. */
 export function defaultDistilledPath(artifact: string): string {
@@ -138,14 +109,18 @@ function boundEncodings(artifact: OpenArtifact, bound: readonly BoundLayer[]): F
   return out;
 }
 
-/** The graph values NeRN's feature term compares: pre-activations of residual blocks (Add outputs feeding Relu). */
+/**
+ * The graph values NeRN's feature term compares: pre-activations of residual blocks (Add outputs feeding a ReLU, in
+ * ONNX graphs and in TF.js LayersModels).
+ */
 export function featureValues(graph: Graph): string[] {
   const producers = new Map<string, string>();
   for (const n of graph.nodes) for (const o of n.outputs) producers.set(o, n.op);
   const out: string[] = [];
   for (const n of graph.nodes) {
     const x = n.inputs[0];
-    if ((n.op === 'Relu' || n.op === 'tfjs.ReLU') && x !== undefined && (producers.get(x) === 'Add' || producers.get(x) === 'tfjs.Add') && !out.includes(x)) out.push(x);
+    const relu = n.op === 'Relu' || n.op === 'tfjs.ReLU' || (n.op === 'tfjs.Activation' && n.attrs['activation'] === 'relu');
+    if (relu && x !== undefined && (producers.get(x) === 'Add' || producers.get(x) === 'tfjs.Add') && !out.includes(x)) out.push(x);
   }
   return out;
 }

@@ -1,15 +1,21 @@
 /**
- * Extension entry point. Activation is cheap: it registers the Inspector custom editor, the commands and the
- * "Weight Lens" log, and creates the engine client, whose worker (all tfjs and format code) starts only when the
- * first checkpoint is opened. This module never imports tfjs or src/core.
+ * Extension entry point. Activation is cheap: it registers the Inspector custom editor, the commands (compression,
+ * distillation, the Reconstruction panel's Evaluate action) and the "Weight Lens" log, and creates the engine
+ * client, whose worker (all tfjs and format code) starts only when the first checkpoint is opened. This module never
+ * imports tfjs or src/core.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { BackendPreference, WorkerInitData } from '../protocol/messages';
 import { CompressController } from './compress';
+import { DistillController } from './distill';
+import { RunChoices } from './distillModel';
 import { EngineClient, nodeWorkerFactory } from './engineClient';
+import { ArtifactEvaluator } from './evaluate';
+import { RunPickers } from './evaluatePickers';
 import { INSPECTOR_OPTIONAL_VIEW_TYPE, INSPECTOR_VIEW_TYPE, viewTypeFor } from './fileKinds';
 import { InspectorEditorProvider } from './inspectorEditor';
+import { setReconstructionEvaluator } from './panels/reconstructionPanel';
 
 /** Command ids contributed in package.json. */
 export const COMMANDS = {
@@ -20,6 +26,7 @@ export const COMMANDS = {
   showReconstruction: 'weightLens.showReconstruction',
   showBudget: 'weightLens.showBudget',
   decompressArtifact: 'weightLens.decompressArtifact',
+  distillArtifact: 'weightLens.distillArtifact',
 } as const;
 
 const BACKENDS: readonly BackendPreference[] = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
@@ -58,12 +65,18 @@ export function activate(context: vscode.ExtensionContext): void {
   const engine = new EngineClient(nodeWorkerFactory(workerPath, workerInit), log);
   const { provider, registration } = InspectorEditorProvider.register(context, engine, log);
   const compress = new CompressController(context, engine, log);
+  const pickers = new RunPickers(new RunChoices(context.workspaceState));
+  const distill = new DistillController(context, engine, log, pickers);
+  const evaluator = new ArtifactEvaluator(engine, log, pickers);
 
   context.subscriptions.push(
     log,
     { dispose: () => { engine.dispose(); } },
     registration,
     compress.register(),
+    distill.register(),
+    evaluator,
+    setReconstructionEvaluator(evaluator),
     vscode.commands.registerCommand(COMMANDS.openInspector, async (arg: unknown, all: unknown) => {
       const uris = Array.isArray(all) && all.every((u) => u instanceof vscode.Uri) && all.length > 0 ? all : await resolveTarget(arg);
       for (const uri of uris) {

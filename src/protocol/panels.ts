@@ -1,8 +1,8 @@
 /**
- * Messages between the extension host and the compression panels (Reconstruction and Budget), and the one piece of
- * state both sides keep for a Reconstruction panel: a snapshot that streamed compression events are folded into by
- * `applyReconstructionEvent`. The host keeps it to re-send to a reloaded webview; the webview keeps the same shape.
- * Plain data and pure functions only: summaries, never weight arrays.
+ * Messages between the extension host and the panels that follow engine jobs (Reconstruction, Budget, Distillation),
+ * and the state both sides keep for a Reconstruction or Distillation panel: a snapshot that streamed events are
+ * folded into by `applyReconstructionEvent` / `applyDistillationEvent`. The host keeps it to re-send to a reloaded
+ * webview; the webview keeps the same shape. Plain data and pure functions only: summaries, never weight arrays.
  */
 import type {
   BudgetPlanDto,
@@ -12,6 +12,7 @@ import type {
   LayerDetailDto,
   PermutationKind,
 } from './compress';
+import type { DistillEvalDto, DistillOptionsDto, DistillProgressDto, DistillReportDto, EvalReportDto, LayerDriftDto } from './evaluate';
 import type { FailureReason } from './messages';
 
 /** Where a compression shown in a Reconstruction panel stands. */
@@ -41,6 +42,26 @@ export interface ReconstructionSnapshot {
   details: LayerDetailDto[];
   /** The final report, once done (or when opened from an artifact). */
   report?: CompressReportDto;
+  /** The latest "Evaluate…" run on the artifact with a runnable model, if any. */
+  modelEval?: ModelEvalState;
+}
+
+/** Where an "Evaluate…" run (the artifact's weights in a runnable model, against the model's own) stands. */
+export type ModelEvalStatus = 'running' | 'done' | 'failed' | 'cancelled';
+
+/** What the Reconstruction panel shows of an "Evaluate…" run. */
+export interface ModelEvalState {
+  status: ModelEvalStatus;
+  /** Runnable model (ONNX or TF.js) and dataset paths. */
+  model: string;
+  data: string;
+  /** Samples evaluated so far and in all (from `eval/progress`). */
+  done?: number;
+  total?: number;
+  /** The engine's report (original accuracy, the artifact's metrics, the confusion matrix), once done. */
+  report?: EvalReportDto;
+  /** Why it failed or was cancelled (one sentence). */
+  message?: string;
 }
 
 /** Events folded into a snapshot (the host forwards these to the webview as they arrive). */
@@ -49,7 +70,11 @@ export type ReconstructionEvent =
   | { kind: 'recon/progress'; progress: CompressProgressDto }
   | { kind: 'recon/evaluation'; evaluation: CompressEvaluationDto }
   | { kind: 'recon/done'; report: CompressReportDto }
-  | { kind: 'recon/ended'; status: 'failed' | 'cancelled'; reason: FailureReason; message: string };
+  | { kind: 'recon/ended'; status: 'failed' | 'cancelled'; reason: FailureReason; message: string }
+  | { kind: 'recon/evalStarted'; model: string; data: string }
+  | { kind: 'recon/evalProgress'; done: number; total: number }
+  | { kind: 'recon/evalDone'; report: EvalReportDto }
+  | { kind: 'recon/evalEnded'; status: 'failed' | 'cancelled'; message: string };
 
 /**
  * The answer to a webview's `recon/detail` request (not folded into the snapshot; the webview caches it by layer and
@@ -63,8 +88,11 @@ export type ReconstructionDetailAnswer =
 /** Host → Reconstruction webview: a whole snapshot (on load and when a run restarts), one event, or a detail answer. */
 export type ReconstructionInbound = { kind: 'recon/snapshot'; snapshot: ReconstructionSnapshot } | ReconstructionEvent | ReconstructionDetailAnswer;
 
-/** Commands the Reconstruction webview may ask for. */
-export type ReconstructionCommand = 'showBudget' | 'revealArtifact' | 'cancel' | 'decompress';
+/**
+ * Commands the Reconstruction webview may ask for. `evaluate` runs the artifact in a runnable model (the host asks
+ * for the model and data); `cancelEvaluate` stops that run; `cancel` stops the compression.
+ */
+export type ReconstructionCommand = 'showBudget' | 'revealArtifact' | 'cancel' | 'decompress' | 'evaluate' | 'cancelEvaluate';
 
 /**
  * Reconstruction webview → host. `recon/detail` asks for layer `layer` at output filter `filter` (absent: the filter
@@ -158,6 +186,160 @@ export function applyReconstructionEvent(snapshot: ReconstructionSnapshot, event
       if (event.report.lossCurve.length > 0 && snapshot.loss.length === 0) snapshot.loss = event.report.lossCurve.map(([s, l]): [number, number] => [s, l]);
       break;
     case 'recon/ended':
+      snapshot.status = event.status;
+      snapshot.reason = event.reason;
+      snapshot.message = event.message;
+      break;
+    case 'recon/evalStarted':
+      snapshot.modelEval = { status: 'running', model: event.model, data: event.data };
+      break;
+    case 'recon/evalProgress':
+      if (snapshot.modelEval?.status === 'running') {
+        snapshot.modelEval.done = event.done;
+        snapshot.modelEval.total = event.total;
+      }
+      break;
+    case 'recon/evalDone':
+      snapshot.modelEval = {
+        ...(snapshot.modelEval ?? { model: event.report.model, data: event.report.data }),
+        status: 'done',
+        report: event.report,
+        done: event.report.candidate.n,
+        total: event.report.candidate.n,
+      };
+      delete snapshot.modelEval.message;
+      break;
+    case 'recon/evalEnded':
+      if (snapshot.modelEval !== undefined) {
+        snapshot.modelEval.status = event.status;
+        snapshot.modelEval.message = event.message;
+      }
+      break;
+  }
+  return snapshot;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Distillation panel
+
+/** Where a distillation shown in a Distillation panel stands. */
+export type DistillationStatus = 'starting' | 'running' | 'done' | 'failed' | 'cancelled';
+
+/** Most held-out evaluations a snapshot keeps; older ones are thinned (every other one dropped) when it fills. */
+export const MAX_EVAL_POINTS = 500;
+
+/** Everything a Distillation panel shows. */
+export interface DistillationSnapshot {
+  /** The phase-1 artifact being distilled. */
+  artifact: string;
+  /** Runnable model, training data and teacher (the model itself when absent). */
+  model: string;
+  data: string;
+  teacher?: string;
+  /** The artifact the run writes (known before it starts). */
+  out: string;
+  /** The options the run was started with. */
+  options?: DistillOptionsDto;
+  status: DistillationStatus;
+  /** The engine's latest status sentence ("Loading the model…"). */
+  phase?: string;
+  /** Why the run failed or was cancelled (one sentence), if so. */
+  message?: string;
+  reason?: FailureReason;
+  /** Latest step's losses. */
+  progress?: DistillProgressDto;
+  /** Total loss `[step, loss]` in step order, at most `MAX_LOSS_POINTS`. */
+  loss: [number, number][];
+  /** KL term `[step, kl]` in step order, at most `MAX_LOSS_POINTS`. */
+  kl: [number, number][];
+  /** Held-out evaluations in step order (the first, at step 0, is the phase-1 reconstruction), at most `MAX_EVAL_POINTS`. */
+  evals: DistillEvalDto[];
+  /** Latest per-layer drift from the phase-1 reconstruction. */
+  drift: LayerDriftDto[];
+  /** The final report, once done. */
+  report?: DistillReportDto;
+}
+
+/** Events folded into a Distillation snapshot (the host forwards these to the webview as they arrive). */
+export type DistillationEvent =
+  | { kind: 'distillation/status'; message: string }
+  | { kind: 'distillation/progress'; progress: DistillProgressDto }
+  | { kind: 'distillation/eval'; evaluation: DistillEvalDto }
+  | { kind: 'distillation/drift'; drift: LayerDriftDto[] }
+  | { kind: 'distillation/done'; report: DistillReportDto }
+  | { kind: 'distillation/ended'; status: 'failed' | 'cancelled'; reason: FailureReason; message: string };
+
+/** Host → Distillation webview: the whole snapshot (on load and when a run restarts) or one event. */
+export type DistillationInbound = { kind: 'distillation/snapshot'; snapshot: DistillationSnapshot } | DistillationEvent;
+
+/** Commands the Distillation webview may ask for: stop the run, reveal the written artifact, open it in a Reconstruction panel. */
+export type DistillationCommand = 'cancel' | 'revealArtifact' | 'openReconstruction';
+
+/** Distillation webview → host. */
+export type DistillationOutbound = { kind: 'distillation/ready' } | { kind: 'distillation/command'; command: DistillationCommand };
+
+/** The snapshot of a run that has not reported anything yet. */
+export function emptyDistillationSnapshot(run: { artifact: string; model: string; data: string; out: string; teacher?: string; options?: DistillOptionsDto }): DistillationSnapshot {
+  const snapshot: DistillationSnapshot = { artifact: run.artifact, model: run.model, data: run.data, out: run.out, status: 'starting', loss: [], kl: [], evals: [], drift: [] };
+  if (run.teacher !== undefined) snapshot.teacher = run.teacher;
+  if (run.options !== undefined) snapshot.options = run.options;
+  return snapshot;
+}
+
+/** Appends a held-out evaluation in step order (replacing one at the same step), thinning the oldest half when full. */
+export function pushEval(evals: DistillEvalDto[], evaluation: DistillEvalDto): void {
+  const last = evals[evals.length - 1];
+  if (last !== undefined && last.step === evaluation.step) {
+    evals[evals.length - 1] = evaluation;
+    return;
+  }
+  evals.push(evaluation);
+  if (evals.length > MAX_EVAL_POINTS) {
+    // Keep the first (phase 1) evaluation: it is the "before" of the run.
+    const half = Math.floor(evals.length / 2);
+    const thinned = evals.slice(1, half).filter((_, i) => i % 2 === 1);
+    evals.splice(1, half - 1, ...thinned);
+  }
+}
+
+/** Folds `event` into `snapshot` (mutating it) and returns it. Events after the run ended are ignored. */
+export function applyDistillationEvent(snapshot: DistillationSnapshot, event: DistillationEvent): DistillationSnapshot {
+  const ended = snapshot.status === 'done' || snapshot.status === 'failed' || snapshot.status === 'cancelled';
+  if (ended) return snapshot;
+  switch (event.kind) {
+    case 'distillation/status':
+      snapshot.phase = event.message;
+      break;
+    case 'distillation/progress': {
+      const p = event.progress;
+      snapshot.status = 'running';
+      snapshot.progress = p;
+      if (Number.isFinite(p.loss)) pushLoss(snapshot.loss, p.step, p.loss);
+      if (Number.isFinite(p.kl)) pushLoss(snapshot.kl, p.step, p.kl);
+      break;
+    }
+    case 'distillation/eval':
+      pushEval(snapshot.evals, event.evaluation);
+      break;
+    case 'distillation/drift':
+      snapshot.drift = event.drift;
+      break;
+    case 'distillation/done': {
+      const r = event.report;
+      snapshot.status = 'done';
+      snapshot.report = r;
+      snapshot.out = r.out;
+      snapshot.options = r.options;
+      if (r.drift.length > 0) snapshot.drift = r.drift;
+      if (snapshot.loss.length === 0) snapshot.loss = r.lossCurve.map(([s, l]): [number, number] => [s, l]);
+      // The final held-out metrics close the curve at the last step.
+      const lastStep = r.options.steps;
+      if (snapshot.evals.length === 0) pushEval(snapshot.evals, { step: 0, metrics: r.before });
+      if ((snapshot.evals[snapshot.evals.length - 1]?.step ?? -1) < lastStep) pushEval(snapshot.evals, { step: lastStep, metrics: r.after });
+      delete snapshot.phase;
+      break;
+    }
+    case 'distillation/ended':
       snapshot.status = event.status;
       snapshot.reason = event.reason;
       snapshot.message = event.message;

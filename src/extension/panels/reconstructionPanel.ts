@@ -4,7 +4,8 @@
  * streamed event into it, forwards the event to its webview, and re-sends the whole snapshot when the webview
  * (re)loads. Commands from the webview (cancel, budget, reveal, decompress) go to the handler its creator gives;
  * requests for another layer's or filter's detail go to the detail provider, and the answer (or the failure) is posted
- * back to the webview, which caches it.
+ * back to the webview, which caches it. "Evaluate…" (and its cancel) goes to the evaluator the extension registers
+ * with `setReconstructionEvaluator`, which streams its progress and result back through `apply`.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -31,6 +32,26 @@ export type ReconstructionCommandHandler = (command: ReconstructionCommand, pane
  * panel's `snapshot`; rejects with an Error whose message is shown in the panel.
  */
 export type ReconstructionDetailProvider = (snapshot: ReconstructionSnapshot, layer: string, filter: number | undefined) => Promise<LayerDetailDto>;
+
+/**
+ * Runs "Evaluate…" for a panel's artifact in a runnable model (asking for the model and data), folding its events
+ * into the panel with `apply`; `cancel` stops a run in progress (also called when the panel closes).
+ */
+export interface ReconstructionEvaluator {
+  evaluate(panel: ReconstructionPanel): void;
+  cancel(panel: ReconstructionPanel): void;
+}
+
+/** The evaluator every Reconstruction panel uses; set once at activation. */
+let evaluator: ReconstructionEvaluator | undefined;
+
+/** Makes `e` the evaluator of every Reconstruction panel until the returned disposable is disposed. */
+export function setReconstructionEvaluator(e: ReconstructionEvaluator): vscode.Disposable {
+  evaluator = e;
+  return new vscode.Disposable(() => {
+    if (evaluator === e) evaluator = undefined;
+  });
+}
 
 /** One Reconstruction panel. */
 export class ReconstructionPanel implements vscode.Disposable {
@@ -74,6 +95,11 @@ export class ReconstructionPanel implements vscode.Disposable {
     return this.snapshotValue;
   }
 
+  /** True once the panel was closed. */
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
   /** Replaces the whole state (a new run on the same artifact, or an artifact opened from disk). */
   reset(snapshot: ReconstructionSnapshot, handler?: ReconstructionCommandHandler): void {
     this.snapshotValue = snapshot;
@@ -98,6 +124,7 @@ export class ReconstructionPanel implements vscode.Disposable {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    evaluator?.cancel(this);
     for (const d of this.disposables) d.dispose();
     this.disposables.length = 0;
     this.panel.dispose();
@@ -118,6 +145,13 @@ export class ReconstructionPanel implements vscode.Disposable {
       this.post({ kind: 'recon/snapshot', snapshot: this.snapshotValue });
     } else if (msg.kind === 'recon/detail') {
       this.answerDetail(msg.layer, msg.filter);
+    } else if (msg.command === 'evaluate' || msg.command === 'cancelEvaluate') {
+      if (evaluator === undefined) {
+        this.log.warn('Evaluate is not available: no evaluator is registered.');
+        return;
+      }
+      if (msg.command === 'evaluate') evaluator.evaluate(this);
+      else evaluator.cancel(this);
     } else {
       try {
         this.handler(msg.command, this);

@@ -69,6 +69,7 @@ void test('package.json commands, menus and settings are consistent', () => {
   assert.deepEqual(ids, [
     'weightLens.compressCheckpoint',
     'weightLens.decompressArtifact',
+    'weightLens.distillArtifact',
     'weightLens.openInspector',
     'weightLens.reloadInspector',
     'weightLens.showBudget',
