@@ -160,26 +160,35 @@ export async function readInputBatch(dataset: Dataset, indices: readonly number[
   return batch.y ? { ...ready, labels: batch.y } : ready;
 }
 
-/** Runs the graph on one batch and returns its outputs concatenated per sample: [n, Σ output sizes]. */
-export function forwardBatch(graph: Graph, weights: Readonly<Record<string, tf.Tensor>>, batch: InputBatch): { values: Float32Array; perSample: number } {
+/**
+ * Runs the graph on one batch and returns its outputs concatenated per sample ([n, Σ output sizes]), and the shape of
+ * each output (batch dimension included).
+ */
+export function forwardBatch(graph: Graph, weights: Readonly<Record<string, tf.Tensor>>, batch: InputBatch): { values: Float32Array; perSample: number; shapes: number[][] } {
   return tf.tidy(() => {
     const x = tf.tensor(batch.data, batch.shape);
     const outputs = runGraph(graph, weights, { [imageInput(graph).name]: x });
     const n = batch.shape[0];
+    const shapes: number[][] = [];
     const flat = graph.outputs.map((name) => {
       const t = outputs[name];
       if (t === undefined) throw new CheckpointFormatError(`The model's output ${JSON.stringify(name)} was not computed.`);
       if (t.shape[0] !== n) throw new CheckpointFormatError(`The model's output ${JSON.stringify(name)} has ${t.shape[0]} rows for a batch of ${n}; only batch-first outputs can be compared.`);
+      shapes.push([...t.shape]);
       return tf.reshape(t, [n, -1]);
     });
     const joined = flat.length === 1 ? (flat[0] as tf.Tensor) : tf.concat(flat, 1);
-    return { values: joined.dataSync() as Float32Array, perSample: joined.shape[1] ?? 0 };
+    return { values: joined.dataSync() as Float32Array, perSample: joined.shape[1] ?? 0, shapes };
   });
 }
 
-/** Whether a graph's single output of `perSample` values per sample is a classifier's logits (≥ 2 classes). */
-export function isClassifier(graph: Graph, perSample: number): boolean {
-  return graph.outputs.length === 1 && perSample >= 2 && perSample <= 100_000;
+/**
+ * Whether a model's outputs (shapes with the batch dimension, as `forwardBatch` reports them) are a classifier's
+ * logits: a single [N, K] output with K ≥ 2. Image-like outputs ([N, H, W, C], [N, C, H, W]…) are not.
+ */
+export function isClassifier(shapes: readonly (readonly number[])[]): boolean {
+  const [only, ...rest] = shapes;
+  return only !== undefined && rest.length === 0 && only.length === 2 && (only[1] ?? 0) >= 2;
 }
 
 function argmax(values: Float32Array, row: number, k: number): number {
@@ -300,7 +309,7 @@ export async function compareOutputs(
     const batch = await readInputBatch(setup.dataset, ids, setup.spec, undefined, signal);
     const original = forwardBatch(setup.model.graph, reference, batch);
     const cand = candidate === null ? original : forwardBatch(setup.model.graph, candidate, batch);
-    metrics ??= new MetricsAccumulator(isClassifier(setup.model.graph, original.perSample) ? original.perSample : 0);
+    metrics ??= new MetricsAccumulator(isClassifier(original.shapes) ? original.perSample : 0);
     metrics.add(cand.values, original.values, ids.length, batch.labels);
     onProgress?.(Math.min(total, start + ids.length), total);
     // Yield between batches so cancellation and progress messages get through.

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS } from '../../src/core/compress';
 import { openDataset } from '../../src/core/data/dataset';
 import { defaultDistilledPath, distillArtifact, featureValues } from '../../src/core/distill';
-import { ensureEvalBackend, evaluateModel, forwardBatch, MetricsAccumulator, PSNR_IDENTICAL_DB, readInputBatch, resolvePreprocessing } from '../../src/core/evaluate';
+import { ensureEvalBackend, evaluateModel, forwardBatch, isClassifier, MetricsAccumulator, PSNR_IDENTICAL_DB, readInputBatch, resolvePreprocessing } from '../../src/core/evaluate';
 import { openCheckpoint } from '../../src/core/formats/registry';
 import { weightTensors } from '../../src/core/graph/execute';
 import { CancelledError, CheckpointFormatError } from '../../src/core/io/errors';
@@ -117,6 +117,30 @@ test('metrics for non-classifiers: PSNR and relative error by their definitions'
   const same = new MetricsAccumulator(0);
   same.add(original, original, 2);
   assert.equal(same.result().psnr, PSNR_IDENTICAL_DB);
+  assert.equal(isClassifier([[4, 10]]), true);
+  assert.equal(isClassifier([[4, 64, 64, 3]]), false, 'image outputs are not logits, however few values they have');
+  assert.equal(isClassifier([[4, 12288]]), true);
+  assert.equal(isClassifier([[4, 10], [4, 2]]), false);
+});
+
+test('a TF.js super-resolution model: PSNR after compression, and distillation through the LayersModel graph', async () => {
+  const esrgan = join(FIXTURES, 'published', 'esrgan-slim', 'x2', 'model.json');
+  const images = join(FIXTURES, 'data', 'cifar10', 'data_batch_1.bin');
+  const small = join(dir, 'esrgan.nern.safetensors');
+  await compressCheckpoint(esrgan, { ...DEFAULT_COMPRESS_OPTIONS, budget: { kind: 'hidden', hidden: 16 }, steps: 30, backend: 'wasm', out: small });
+  const r = await evaluateModel(esrgan, images, { weights: small, limit: 4 });
+  assert.equal(r.classifier, false);
+  assert.equal(r.confusion, undefined);
+  assert.ok(r.candidate.psnr !== undefined && r.candidate.psnr > 0 && r.candidate.psnr < 60, `PSNR ${r.candidate.psnr}`);
+  assert.ok(r.candidate.relativeError > 0);
+  const report = await distillArtifact({
+    artifact: small, model: esrgan, data: images,
+    options: { steps: 2, batchSize: 2, lr: 1e-4, temperature: 1, klWeight: 1, featureWeight: 0, reconstructionWeight: 0, augment: true, evalSamples: 2, evalEvery: 0, seed: 0, backend: 'wasm', out: join(dir, 'esrgan2.nern.safetensors') },
+  });
+  assert.equal(report.unboundLayers, 0, 'every represented kernel is a weight of the LayersModel graph');
+  assert.ok(report.boundLayers >= 8);
+  assert.ok(report.before.psnr !== undefined && report.after.psnr !== undefined);
+  assert.ok(report.lossCurve.every(([, l]) => Number.isFinite(l) && l > 0));
 });
 
 test('distillation: improves agreement over phase 1, writes a new artifact recording both phases, leaves the source alone', async () => {
