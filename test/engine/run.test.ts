@@ -102,6 +102,7 @@ test('evaluate: own weights agree exactly; an artifact costs accuracy and the co
   const diagonal = (recon.confusion ?? []).reduce((n, row, i) => n + (row[i] ?? 0), 0);
   assert.equal(diagonal / 64, recon.candidate.agreement);
   assert.equal(recon.boundWeights, 97);
+  assert.equal(recon.unmatchedWeights, 0, 'operator constants are not counted as weights left unbound');
 });
 
 test('metrics for non-classifiers: PSNR and relative error by their definitions', () => {

@@ -14,6 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CheckpointFormatError } from '../io/errors';
+import { dilatedValid } from './dilation';
 import { attrFloat, attrInt, attrInts, attrString, attrTensor, type Graph, type Node } from './ir';
 import { LAYERS_OPS } from './layersOps';
 
@@ -110,23 +111,24 @@ function conv(ctx: OpContext): tf.Tensor {
   if (pads.some(([a, b]) => a !== 0 || b !== 0)) x = tf.pad(x, [[0, 0], pads[0] ?? [0, 0], pads[1] ?? [0, 0], [0, 0]]);
   const [sh, sw] = [strides[0] ?? 1, strides[1] ?? 1];
   const [dh, dw] = [dilations[0] ?? 1, dilations[1] ?? 1];
-  // tfjs refuses strides and dilations both above 1: convolve densely, then subsample.
+  // tfjs refuses strides and dilations both above 1: convolve densely, then subsample. Dilation goes through
+  // space-to-batch (dilation.ts) so that it has a gradient; `s` is [1, 1] whenever the dilation is above 1.
   const subsample = (sh > 1 || sw > 1) && (dh > 1 || dw > 1);
   const s: [number, number] = subsample ? [1, 1] : [sh, sw];
   const d: [number, number] = [dh, dw];
   let y: tf.Tensor4D;
   if (group === 1) {
-    y = tf.conv2d(x, toHwio(w), s, 'valid', 'NHWC', d);
+    y = dilatedValid(x, d, (t) => tf.conv2d(t, toHwio(w), s, 'valid', 'NHWC'));
   } else if (cg === 1 && m % group === 0) {
     // Depthwise: ONNX weight [C·k, 1, kh, kw] → tfjs [kh, kw, C, k]; output channel c·k + q in both.
     const k = m / group;
     const filter = tf.transpose<tf.Tensor4D>(tf.reshape(w, [group, k, kh, kw]), [2, 3, 0, 1]);
-    y = tf.depthwiseConv2d(x, filter, s, 'valid', 'NHWC', d);
+    y = dilatedValid(x, d, (t) => tf.depthwiseConv2d(t, filter, s, 'valid', 'NHWC'));
   } else {
     if (m % group !== 0) fail(node, `${m} output channels do not divide into ${group} groups.`);
     const xs = tf.split(x, group, 3);
     const ws = tf.split(w, group, 0);
-    y = tf.concat(xs.map((xi) => xi as tf.Tensor4D).map((xi, g) => tf.conv2d(xi, toHwio(ws[g] ?? w), s, 'valid', 'NHWC', d)), 3);
+    y = tf.concat(xs.map((xi) => xi as tf.Tensor4D).map((xi, g) => dilatedValid(xi, d, (t) => tf.conv2d(t, toHwio(ws[g] ?? w), s, 'valid', 'NHWC'))), 3);
   }
   if (subsample) {
     const [, oh, ow] = y.shape;

@@ -42,6 +42,16 @@ export interface Node {
 export interface InitializerInfo {
   readonly dtype: GraphDType;
   readonly shape: readonly number[];
+  /** True for values the source model holds as operator constants (ONNX `Constant` nodes), not as weights. */
+  readonly constant?: boolean;
+}
+
+/** Element types of weights (Weight Lens dtype labels); other initializers are shape-like data. */
+const FLOAT_DTYPES: ReadonlySet<string> = new Set(['F32', 'F16', 'BF16', 'F64']);
+
+/** Whether an initializer is a weight: a floating-point tensor that is not an operator constant. */
+export function isWeight(info: InitializerInfo): boolean {
+  return info.constant !== true && FLOAT_DTYPES.has(info.dtype);
 }
 
 /** A model graph: nodes in a topological order, inputs fed by the caller, initializers fed from a weights map. */

@@ -13,6 +13,7 @@
  * DepthwiseConv2D honours `dilation_rate` as Keras does (tfjs-layers 4.22 ignores it).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { dilatedValid } from './dilation';
 import { CheckpointFormatError } from '../io/errors';
 import { attrFloat, attrInt, attrInts, attrString, type Node } from './ir';
 
@@ -154,8 +155,7 @@ function dilated(node: Node, x: tf.Tensor4D, [dh, dw]: readonly [number, number]
   }
   const [, hp, wp] = xp.shape;
   if (hp < eh || wp < ew) fail(node, `a ${hp}×${wp} input is smaller than the ${eh}×${ew} dilated kernel.`);
-  const extra: [number, number][] = [[0, (dh - (hp % dh)) % dh], [0, (dw - (wp % dw)) % dw]];
-  return tf.batchToSpaceND(valid(tf.spaceToBatchND(xp, [dh, dw], extra)), [dh, dw], extra);
+  return dilatedValid(xp, [dh, dw], valid);
 }
 
 /** Kernel height and width of a [kh, kw, …] kernel. */

@@ -384,7 +384,7 @@ export async function importOnnx(source: ByteSource, context: OpenContext, optio
         if (!wanted.has(entry.name) || weights.has(entry.name)) continue;
         throwIfAborted(options?.signal);
         weights.set(entry.name, await readTensorValues(entry, options?.signal ? { signal: options.signal } : {}));
-        if (!initializers.has(entry.name)) initializers.set(entry.name, { dtype: entry.dtype, shape: entry.shape.slice() });
+        if (!initializers.has(entry.name)) initializers.set(entry.name, { dtype: entry.dtype, shape: entry.shape.slice(), constant: true });
       }
       for (const name of wanted) {
         if (!weights.has(name)) throw new CheckpointFormatError(`${where}: the values of ${JSON.stringify(name)} could not be found.`);

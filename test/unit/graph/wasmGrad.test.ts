@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../../src/core/backend';
+import { dilatedValid } from '../../../src/core/graph/dilation';
 import { stridedSliceGradient } from '../../../src/core/graph/gradients';
 import { relativeMaxError, seededRandom } from './helpers';
 
@@ -76,4 +77,34 @@ test('StridedSlice has a gradient equal to the cpu backend and to a direct scatt
   assert.deepEqual(Array.from(g.dataSync()), [0, 1, 0, 1, 0, 1, 0]);
   g.dispose();
   assert.throws(() => stridedSliceGradient(tf.ones([1]), [3], { begin: [0], end: [3], strides: [2], shrinkAxisMask: 1 }), /positive-stride/);
+});
+
+test('dilated convolutions through space-to-batch equal a convolution with the kernel spread by zeros, gradients included', async () => {
+  await initBackend('wasm');
+  const x = tf.tensor4d(random([2, 11, 10, 3], 40), [2, 11, 10, 3]);
+  const w = tf.tensor4d(random([3, 3, 3, 4], 41), [3, 3, 3, 4]);
+  const d: [number, number] = [2, 3];
+  // The same kernel with (d − 1) zeros between taps: an undilated 5×7 convolution, which tfjs differentiates.
+  const spread = (k: tf.Tensor4D): tf.Tensor4D => {
+    const values = k.arraySync();
+    const out = Array.from({ length: 5 }, () => Array.from({ length: 7 }, () => Array.from({ length: 3 }, () => new Array<number>(4).fill(0))));
+    values.forEach((row, i) => { row.forEach((taps, j) => { out[i * d[0]]![j * d[1]] = taps; }); });
+    return tf.tensor4d(out);
+  };
+  const viaSpaceToBatch = (k: tf.Tensor): tf.Scalar => tf.sum(tf.square(dilatedValid(x, d, (t) => tf.conv2d(t, k as tf.Tensor4D, 1, 'valid', 'NHWC'))));
+  const before = tf.memory().numTensors;
+  const [a, ga] = tf.tidy(() => [viaSpaceToBatch(w), tf.grad(viaSpaceToBatch)(w)]);
+  const wide = spread(w);
+  const [b, gb] = tf.tidy(() => {
+    const f = (k: tf.Tensor): tf.Scalar => tf.sum(tf.square(tf.conv2d(x, k as tf.Tensor4D, 1, 'valid', 'NHWC')));
+    return [f(wide), tf.grad(f)(wide)];
+  });
+  assert.ok(relativeMaxError(a.dataSync(), b.dataSync()) < 1e-5);
+  // Gradient w.r.t. the 3×3 taps = the spread kernel's gradient at the tap positions.
+  const gWide = gb.arraySync() as number[][][][];
+  const gTaps = (ga.arraySync() as number[][][][]).flatMap((row, i) => row.flatMap((taps, j) => taps.flat().map((v, t) => [v, gWide[i * d[0]]![j * d[1]]!.flat()[t]!])));
+  for (const [v, ref] of gTaps) assert.ok(Math.abs(v! - ref!) <= 1e-4 * Math.max(1, Math.abs(ref!)), `${v} vs ${ref}`);
+  tf.dispose([a, ga, b, gb, wide]);
+  assert.equal(tf.memory().numTensors, before, 'no tensors leak');
+  tf.dispose([x, w]);
 });
