@@ -7,8 +7,9 @@
 import { hasKind } from '../src/protocol/messages';
 import type { BudgetInbound, BudgetOutbound, BudgetViewDto } from '../src/protocol/panels';
 import { artifactParts, shareRows, tradeoffTrace } from './lib/compressPlots';
-import { byId, el, fillKeyValueTable, vscodeApi } from './lib/dom';
+import { byId, el, fillKeyValueTable, tableHead, vscodeApi } from './lib/dom';
 import { baseName, formatBytes, formatCount, formatInteger, formatPercent, formatShape } from './lib/format';
+import { observeTheme } from './lib/panelPage';
 import { getPlotly, histogramLayout, PLOT_CONFIG, readTheme, type ThemeColors } from './lib/plotly';
 
 const api = vscodeApi<BudgetOutbound, undefined>();
@@ -111,10 +112,7 @@ function render(): void {
       { ...base, barmode: 'stack', showlegend: true, margin: { l: 8, r: 16, t: 28, b: 32 }, xaxis: { ...base.xaxis, title: { text: 'share of parameters (%)' }, range: [0, 100] }, yaxis: { ...base.yaxis, title: undefined, type: 'category', showticklabels: false } },
     );
     const table = byId('share-table');
-    const thead = el('thead');
-    const hr = el('tr');
-    for (const [label, cls] of [['', ''], ['Tensors', 'num'], ['Params', 'num'], ['Share', 'num']] as const) hr.appendChild(el('th', cls === '' ? {} : { class: cls }, label));
-    thead.appendChild(hr);
+    const thead = tableHead([['', ''], ['Tensors', 'num'], ['Params', 'num'], ['Share', 'num']]);
     const tbody = el('tbody');
     for (const r of rows) {
       const tr = el('tr');
@@ -129,10 +127,7 @@ function render(): void {
     if (plan.verbatim.length === 0) {
       fillKeyValueTable(vt, [['Every tensor is represented by the predictor.', '']]);
     } else {
-      const head = el('thead');
-      const h = el('tr');
-      for (const [label, cls] of [['Tensor', ''], ['Shape', ''], ['Params', 'num'], ['Why verbatim', '']] as const) h.appendChild(el('th', cls === '' ? {} : { class: cls }, label));
-      head.appendChild(h);
+      const head = tableHead([['Tensor', ''], ['Shape', ''], ['Params', 'num'], ['Why verbatim', '']]);
       const body = el('tbody');
       for (const t of [...plan.verbatim].sort((a, b) => b.params - a.params).slice(0, 500)) {
         const tr = el('tr');
@@ -164,10 +159,10 @@ function main(): void {
     view = (data as BudgetInbound).view;
     render();
   });
-  new MutationObserver(() => {
+  observeTheme(() => {
     theme = readTheme();
     render();
-  }).observe(document.body, { attributes: true, attributeFilter: ['class', 'data-vscode-theme-kind'] });
+  });
   api.postMessage({ kind: 'budget/ready' });
 }
 

@@ -5,7 +5,6 @@
  * panel). It folds host messages into a `DistillationSnapshot` (the host re-sends the whole snapshot when the webview
  * reloads) and redraws at most once per animation frame. Only summaries arrive here, never weight arrays.
  */
-import { hasKind } from '../src/protocol/messages';
 import {
   applyDistillationEvent,
   emptyDistillationSnapshot,
@@ -14,37 +13,26 @@ import {
   type DistillationOutbound,
   type DistillationSnapshot,
 } from '../src/protocol/panels';
-import { byId, el, vscodeApi } from './lib/dom';
+import { barListHeight } from './lib/compressPlots';
+import { byId, el, fillKeyValueTable, tableHead, vscodeApi } from './lib/dom';
 import { baseName, formatInteger, formatSeconds, formatStat } from './lib/format';
-import { getPlotly, histogramLayout, PLOT_CONFIG, readTheme, type ThemeColors } from './lib/plotly';
+import { drawPlot, renderRunHeader, RunPanelPage, runHeaderHtml, setCard, setProgressBar, wireCommands } from './lib/panelPage';
+import { barListLayout, histogramLayout } from './lib/plotly';
 import { distillLossTraces, driftTrace, formatFraction, formatHeadline, heldOutTraces, metricsRows } from './lib/runPlots';
 
 const api = vscodeApi<DistillationOutbound, undefined>();
 
 let snapshot: DistillationSnapshot = emptyDistillationSnapshot({ artifact: '', model: '', data: '', out: '' });
-let theme: ThemeColors | undefined;
-let frame = 0;
+const page = new RunPanelPage(render);
 
 function buildSkeleton(root: HTMLElement): void {
-  root.innerHTML = `
-    <header class="top">
-      <div class="title-row">
-        <h1 id="title" class="file-name">Distillation</h1>
-        <vscode-badge id="status-badge" data-testid="status-badge"></vscode-badge>
-        <span class="spacer-flex"></span>
+  const buttons = `
         <vscode-button id="cmd-cancel" data-testid="cmd-cancel" secondary hidden>Cancel</vscode-button>
         <vscode-button id="cmd-reconstruction" data-testid="cmd-reconstruction" secondary hidden>Open in Reconstruction panel</vscode-button>
-        <vscode-button id="cmd-reveal" data-testid="cmd-reveal" hidden>Reveal</vscode-button>
-      </div>
-      <div class="status-row">
-        <span id="status" data-testid="status" role="status" aria-live="polite">Waiting for the engine…</span>
-        <vscode-progress-bar id="progress" class="progress"></vscode-progress-bar>
-      </div>
-      <div id="subtitle" data-testid="subtitle" class="muted description"></div>
-      <div id="error" data-testid="error" class="banner banner-error" role="alert" hidden>
-        <div class="banner-text"><span id="error-message"></span></div>
-      </div>
-    </header>
+        <vscode-button id="cmd-reveal" data-testid="cmd-reveal" hidden>Reveal</vscode-button>`;
+  const subtitle = `
+      <div id="subtitle" data-testid="subtitle" class="muted description"></div>`;
+  root.innerHTML = `${runHeaderHtml('Distillation', buttons, subtitle)}
     <div class="cards">
       <div class="card"><div class="card-value" id="card-step">–</div><div class="card-label">step</div></div>
       <div class="card"><div class="card-value" id="card-loss">–</div><div class="card-label">loss</div></div>
@@ -85,14 +73,6 @@ function post(message: DistillationOutbound): void {
   api.postMessage(message);
 }
 
-function schedule(): void {
-  if (frame !== 0) return;
-  frame = requestAnimationFrame(() => {
-    frame = 0;
-    render();
-  });
-}
-
 function statusText(s: DistillationSnapshot): string {
   const p = s.progress;
   switch (s.status) {
@@ -109,39 +89,25 @@ function statusText(s: DistillationSnapshot): string {
   }
 }
 
-function setCard(id: string, text: string, title?: string): void {
-  const e = byId(id);
-  e.textContent = text;
-  if (title !== undefined) e.title = title;
-}
-
 function renderHeader(): void {
   const s = snapshot;
   const live = s.status === 'running' || s.status === 'starting';
-  byId('title').textContent = s.artifact === '' ? 'Distillation' : `Distilling ${baseName(s.artifact)}`;
-  byId('title').title = s.artifact;
-  byId('status-badge').textContent = s.status;
-  byId('status').textContent = statusText(s);
-  document.body.dataset.state = s.status;
+  renderRunHeader({
+    title: s.artifact === '' ? 'Distillation' : `Distilling ${baseName(s.artifact)}`,
+    tooltip: s.artifact,
+    status: s.status,
+    statusText: statusText(s),
+    message: s.message,
+  });
   const teacher = s.teacher === undefined ? 'the model on its original weights' : baseName(s.teacher);
   byId('subtitle').textContent = s.model === '' ? '' : `${baseName(s.model)} on ${baseName(s.data)} · teacher: ${teacher}`;
   byId('subtitle').title = [s.model, s.data, s.teacher ?? ''].filter((x) => x !== '').join('\n');
-  const bar = byId('progress');
   const p = s.progress;
-  bar.hidden = !live;
-  if (p !== undefined && s.status === 'running' && p.step < p.steps) {
-    bar.removeAttribute('indeterminate');
-    bar.setAttribute('max', String(Math.max(1, p.steps)));
-    bar.setAttribute('value', String(p.step));
-  } else {
-    bar.setAttribute('indeterminate', '');
-  }
+  setProgressBar(byId('progress'), live, p !== undefined && s.status === 'running' && p.step < p.steps ? { value: p.step, max: Math.max(1, p.steps) } : undefined);
   byId('cmd-cancel').hidden = !live;
   const written = s.status === 'done';
   byId('cmd-reveal').hidden = !written;
   byId('cmd-reconstruction').hidden = !written;
-  byId('error').hidden = s.status !== 'failed';
-  byId('error-message').textContent = s.message ?? '';
 
   setCard('card-step', p === undefined ? '–' : `${formatInteger(p.step)} / ${formatInteger(p.steps)}`);
   setCard('card-loss', p === undefined ? '–' : formatStat(p.loss), p === undefined ? undefined : String(p.loss));
@@ -153,58 +119,27 @@ function renderHeader(): void {
   setCard('card-speed', p === undefined ? '–' : p.stepsPerSecond.toFixed(p.stepsPerSecond < 10 ? 2 : 0));
 }
 
-function draw(div: HTMLElement, traces: object[], lay: object): void {
-  const plotly = getPlotly();
-  if (!plotly) return;
-  if (traces.length === 0) {
-    plotly.purge(div);
-    div.classList.add('empty');
-    return;
-  }
-  div.classList.remove('empty');
-  plotly.react(div, traces, lay, PLOT_CONFIG).catch((e: unknown) => {
-    div.title = `Could not draw: ${e instanceof Error ? e.message : String(e)}`;
-  });
-}
-
-function color(i: number): string {
-  theme ??= readTheme();
-  return theme.palette[i % theme.palette.length] ?? '#3794ff';
-}
-
 function renderLoss(): void {
-  theme ??= readTheme();
-  const traces = distillLossTraces(snapshot.loss, snapshot.kl, { total: color(0), kl: color(1) });
+  const traces = distillLossTraces(snapshot.loss, snapshot.kl, { total: page.color(0), kl: page.color(1) });
   byId('loss-hint').hidden = traces.length > 0;
-  draw(byId('loss-curve'), traces, { ...histogramLayout(theme, { logY: true, xTitle: 'step', yTitle: 'loss' }), barmode: undefined, uirevision: 'loss' });
+  drawPlot(byId('loss-curve'), traces, { ...histogramLayout(page.theme, { logY: true, xTitle: 'step', yTitle: 'loss' }), barmode: undefined, uirevision: 'loss' });
 }
 
 function renderHeldOut(): void {
-  theme ??= readTheme();
-  const { traces, yTitle } = heldOutTraces(snapshot.evals, { metric: color(2), agreement: color(3) });
+  const { traces, yTitle } = heldOutTraces(snapshot.evals, { metric: page.color(2), agreement: page.color(3) });
   byId('heldout-hint').hidden = traces.length > 0;
   const first = snapshot.evals[0]?.metrics;
   byId('heldout-note').textContent = first === undefined ? 'over steps' : `${first.n.toLocaleString('en-US')} samples, over steps`;
-  draw(byId('heldout-curve'), traces, { ...histogramLayout(theme, { logY: false, xTitle: 'step', yTitle }), barmode: undefined, uirevision: 'heldout' });
+  drawPlot(byId('heldout-curve'), traces, { ...histogramLayout(page.theme, { logY: false, xTitle: 'step', yTitle }), barmode: undefined, uirevision: 'heldout' });
 }
 
 function renderDrift(): void {
-  theme ??= readTheme();
   const drift = snapshot.drift;
   byId('drift-count').textContent = drift.length === 1 ? '1 layer' : `${drift.length} layers`;
   byId('drift-hint').hidden = drift.length > 0;
   const div = byId('drift-bars');
-  div.style.height = `${Math.max(160, Math.min(520, 40 + Math.min(drift.length, 200) * 18))}px`;
-  const base = histogramLayout(theme, { logY: false, xTitle: 'drift (%)', yTitle: '' });
-  draw(div, drift.length > 0 ? [driftTrace(drift, color(0))] : [], {
-    ...base,
-    showlegend: false,
-    bargap: 0.2,
-    barmode: undefined,
-    margin: { l: 8, r: 16, t: 8, b: 40 },
-    yaxis: { ...base.yaxis, title: undefined, autorange: 'reversed', automargin: true, type: 'category' },
-    uirevision: 'drift',
-  });
+  div.style.height = `${barListHeight(drift.length)}px`;
+  drawPlot(div, drift.length > 0 ? [driftTrace(drift, page.color(0))] : [], barListLayout(page.theme, 'drift (%)', 'drift'));
 }
 
 function renderMetrics(): void {
@@ -218,12 +153,7 @@ function renderMetrics(): void {
     tbody.appendChild(tr);
     table.replaceChildren(tbody);
   } else {
-    const thead = el('thead');
-    const hr = el('tr');
-    for (const [label, cls] of [['held out', ''], [headline, 'num'], ['agreement', 'num'], ['rel. error', 'num'], ['samples', 'num']] as const) {
-      hr.appendChild(el('th', cls === '' ? {} : { class: cls }, label));
-    }
-    thead.appendChild(hr);
+    const thead = tableHead([['held out', ''], [headline, 'num'], ['agreement', 'num'], ['rel. error', 'num'], ['samples', 'num']]);
     const tbody = el('tbody');
     for (const r of rows) {
       const tr = el('tr', { id: `metrics-${r.id}`, 'data-testid': `metrics-${r.id}` });
@@ -240,7 +170,6 @@ function renderMetrics(): void {
   }
   const r = s.report;
   byId('teacher-accuracy').textContent = r?.teacherAccuracy === undefined ? '' : `Teacher accuracy on the same held-out samples: ${formatFraction(r.teacherAccuracy)}`;
-  const summary = byId('summary');
   const o = r?.options ?? s.options;
   const facts: [string, string][] = [];
   if (o !== undefined) {
@@ -248,13 +177,7 @@ function renderMetrics(): void {
     facts.push(['Loss', `KL ×${o.klWeight} (T = ${o.temperature}) · feature ×${o.featureWeight} · reconstruction ×${o.reconstructionWeight}`]);
   }
   if (r !== undefined) facts.push(['Layers', `${r.boundLayers} represented layers used by the model${r.unboundLayers > 0 ? `, ${r.unboundLayers} not` : ''}`]);
-  const tbody = el('tbody');
-  for (const [k, v] of facts) {
-    const tr = el('tr');
-    tr.append(el('th', { scope: 'row' }, k), el('td', {}, v));
-    tbody.appendChild(tr);
-  }
-  summary.replaceChildren(tbody);
+  fillKeyValueTable(byId('summary'), facts, false);
   const out = byId('artifact-out');
   out.textContent = s.out === '' ? '' : s.status === 'done' ? s.out : `${s.out} (${s.status === 'running' || s.status === 'starting' ? 'written when done' : 'not written'})`;
   out.title = s.out;
@@ -271,7 +194,7 @@ function render(): void {
 function onMessage(msg: DistillationInbound): void {
   if (msg.kind === 'distillation/snapshot') snapshot = msg.snapshot;
   else applyDistillationEvent(snapshot, msg);
-  schedule();
+  page.schedule();
 }
 
 function wire(): void {
@@ -280,35 +203,17 @@ function wire(): void {
     ['cmd-reveal', 'revealArtifact'],
     ['cmd-reconstruction', 'openReconstruction'],
   ];
-  for (const [id, command] of commands) {
-    byId(id).addEventListener('click', () => {
-      post({ kind: 'distillation/command', command });
-    });
-  }
-  new MutationObserver(() => {
-    theme = readTheme();
-    schedule();
-  }).observe(document.body, { attributes: true, attributeFilter: ['class', 'data-vscode-theme-kind'] });
-  window.addEventListener('message', (event: MessageEvent<unknown>) => {
-    const data = event.data;
-    if (hasKind(data) && data.kind.startsWith('distillation/')) onMessage(data as DistillationInbound);
-  });
-  window.addEventListener('resize', () => {
-    const plotly = getPlotly();
-    if (!plotly) return;
-    for (const div of document.querySelectorAll<HTMLElement>('.plot')) {
-      if (!div.classList.contains('empty') && div.childElementCount > 0) plotly.Plots.resize(div);
-    }
+  wireCommands(commands, (command) => {
+    post({ kind: 'distillation/command', command });
   });
 }
 
-function main(): void {
-  document.body.classList.add('panel');
-  const root = document.getElementById('app') ?? document.body;
-  buildSkeleton(root);
-  wire();
-  render();
-  post({ kind: 'distillation/ready' });
-}
-
-main();
+page.start<DistillationInbound>({
+  build: buildSkeleton,
+  wire,
+  prefix: 'distillation/',
+  onMessage,
+  ready: () => {
+    post({ kind: 'distillation/ready' });
+  },
+});

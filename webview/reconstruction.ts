@@ -11,7 +11,6 @@
  * weight arrays.
  */
 import type { LayerDetailDto } from '../src/protocol/compress';
-import { hasKind } from '../src/protocol/messages';
 import {
   applyReconstructionEvent,
   emptySnapshot,
@@ -20,12 +19,13 @@ import {
   type ReconstructionOutbound,
   type ReconstructionSnapshot,
 } from '../src/protocol/panels';
-import { detailSeries, kernelHeatmaps, layerErrorTrace, lossTrace, worstFirst } from './lib/compressPlots';
+import { barListHeight, detailSeries, kernelHeatmaps, layerErrorTrace, lossTrace, worstFirst } from './lib/compressPlots';
 import { clampFilter, DetailCache, detailKey } from './lib/detailCache';
-import { byId, el, fillKeyValueTable, vscodeApi } from './lib/dom';
+import { byId, el, fillKeyValueTable, tableHead, vscodeApi } from './lib/dom';
 import { baseName, formatBytes, formatCount, formatInteger, formatSeconds, formatShape, formatStat } from './lib/format';
 import { buildTraces } from './lib/histogram';
-import { getPlotly, histogramLayout, onPlotClick, PLOT_CONFIG, readTheme, type ThemeColors } from './lib/plotly';
+import { drawPlot, renderRunHeader, RunPanelPage, runHeaderHtml, setCard, setProgressBar, wireCommands } from './lib/panelPage';
+import { barListLayout, histogramLayout, onPlotClick } from './lib/plotly';
 import { changedSamples, confusionTraces, evalRows } from './lib/runPlots';
 
 /** UI state kept across webview reloads. */
@@ -40,8 +40,7 @@ const api = vscodeApi<ReconstructionOutbound, PersistedState>();
 let snapshot: ReconstructionSnapshot = emptySnapshot('');
 let selected: string | undefined = api.getState()?.selected;
 let filters: Record<string, number> = { ...(api.getState()?.filters ?? {}) };
-let theme: ThemeColors | undefined;
-let frame = 0;
+const page = new RunPanelPage(render);
 /** Details asked from the artifact, by (layer, filter). */
 const details = new DetailCache();
 /** The detail drawn last (kept on screen while another one loads or fails). */
@@ -54,26 +53,13 @@ let waiting: string | undefined;
 const DEBOUNCE_MS = 250;
 
 function buildSkeleton(root: HTMLElement): void {
-  root.innerHTML = `
-    <header class="top">
-      <div class="title-row">
-        <h1 id="title" class="file-name">Reconstruction</h1>
-        <vscode-badge id="status-badge"></vscode-badge>
-        <span class="spacer-flex"></span>
+  const buttons = `
         <vscode-button id="cmd-cancel" secondary hidden>Cancel</vscode-button>
         <vscode-button id="cmd-budget" secondary>Budget</vscode-button>
         <vscode-button id="cmd-decompress" secondary hidden>Decompress</vscode-button>
         <vscode-button id="cmd-evaluate" data-testid="cmd-evaluate" secondary hidden title="Run the artifact's weights in a runnable model (ONNX or TF.js) on data and compare with the original weights">Evaluate…</vscode-button>
-        <vscode-button id="cmd-reveal" hidden>Reveal Artifact</vscode-button>
-      </div>
-      <div class="status-row">
-        <span id="status" data-testid="status" role="status" aria-live="polite">Waiting for the engine…</span>
-        <vscode-progress-bar id="progress" class="progress"></vscode-progress-bar>
-      </div>
-      <div id="error" data-testid="error" class="banner banner-error" role="alert" hidden>
-        <div class="banner-text"><span id="error-message"></span></div>
-      </div>
-    </header>
+        <vscode-button id="cmd-reveal" hidden>Reveal Artifact</vscode-button>`;
+  root.innerHTML = `${runHeaderHtml('Reconstruction', buttons)}
     <div class="cards">
       <div class="card"><div class="card-value" id="card-step">–</div><div class="card-label">step</div></div>
       <div class="card"><div class="card-value" id="card-loss">–</div><div class="card-label">loss</div></div>
@@ -148,14 +134,6 @@ function post(message: ReconstructionOutbound): void {
   api.postMessage(message);
 }
 
-function schedule(): void {
-  if (frame !== 0) return;
-  frame = requestAnimationFrame(() => {
-    frame = 0;
-    render();
-  });
-}
-
 function statusText(s: ReconstructionSnapshot): string {
   const p = s.progress;
   switch (s.status) {
@@ -172,36 +150,15 @@ function statusText(s: ReconstructionSnapshot): string {
   }
 }
 
-function setCard(id: string, text: string, title?: string): void {
-  const e = byId(id);
-  e.textContent = text;
-  if (title !== undefined) e.title = title;
-}
-
 function renderHeader(): void {
   const s = snapshot;
-  byId('title').textContent = s.source === '' ? 'Reconstruction' : baseName(s.source);
-  byId('title').title = s.source;
-  byId('status-badge').textContent = s.status;
-  byId('status').textContent = statusText(s);
-  document.body.dataset.state = s.status;
-  const bar = byId('progress');
+  renderRunHeader({ title: s.source === '' ? 'Reconstruction' : baseName(s.source), tooltip: s.source, status: s.status, statusText: statusText(s), message: s.message });
   const p = s.progress;
-  bar.hidden = s.status !== 'running' && s.status !== 'planning';
-  if (p !== undefined && s.status === 'running') {
-    bar.removeAttribute('indeterminate');
-    bar.setAttribute('max', String(Math.max(1, p.steps)));
-    bar.setAttribute('value', String(p.step));
-  } else {
-    bar.setAttribute('indeterminate', '');
-  }
+  setProgressBar(byId('progress'), s.status === 'running' || s.status === 'planning', p !== undefined && s.status === 'running' ? { value: p.step, max: Math.max(1, p.steps) } : undefined);
   byId('cmd-cancel').hidden = s.status !== 'running' && s.status !== 'planning';
   byId('cmd-reveal').hidden = s.status !== 'done' || s.artifact === undefined;
   byId('cmd-decompress').hidden = s.status !== 'done' || s.artifact === undefined;
   byId('cmd-evaluate').hidden = s.status !== 'done' || s.artifact === undefined || s.modelEval?.status === 'running';
-  const error = byId('error');
-  error.hidden = s.status !== 'failed';
-  byId('error-message').textContent = s.message ?? '';
   const r = s.report;
   const step = r?.steps ?? p?.step;
   setCard('card-step', step === undefined ? '–' : p !== undefined && s.status === 'running' ? `${formatInteger(p.step)} / ${formatInteger(p.steps)}` : formatInteger(step));
@@ -217,31 +174,16 @@ function renderHeader(): void {
 }
 
 function layout(opts: { logY: boolean; xTitle: string; yTitle: string }): ReturnType<typeof histogramLayout> {
-  theme ??= readTheme();
-  return histogramLayout(theme, opts);
-}
-
-function draw(div: HTMLElement, traces: object[], lay: object): void {
-  const plotly = getPlotly();
-  if (!plotly) return;
-  if (traces.length === 0) {
-    plotly.purge(div);
-    div.classList.add('empty');
-    return;
-  }
-  div.classList.remove('empty');
-  plotly.react(div, traces, lay, PLOT_CONFIG).catch((e: unknown) => {
-    div.title = `Could not draw: ${e instanceof Error ? e.message : String(e)}`;
-  });
+  return histogramLayout(page.theme, opts);
 }
 
 function renderLoss(): void {
-  theme ??= readTheme();
+  const theme = page.theme;
   const trace = lossTrace(snapshot.loss, theme.palette[0] ?? '#3794ff');
   const hint = byId('loss-hint');
   hint.hidden = trace.x.length > 0;
   const lay = { ...layout({ logY: true, xTitle: 'step', yTitle: 'loss' }), showlegend: false, uirevision: 'loss' };
-  draw(byId('loss-curve'), trace.x.length > 0 ? [trace] : [], lay);
+  drawPlot(byId('loss-curve'), trace.x.length > 0 ? [trace] : [], lay);
 }
 
 function currentLayers(): { name: string; shape: number[]; params: number; rmse: number; relativeError: number }[] {
@@ -249,25 +191,14 @@ function currentLayers(): { name: string; shape: number[]; params: number; rmse:
 }
 
 function renderLayers(): void {
-  theme ??= readTheme();
+  const theme = page.theme;
   const layers = currentLayers();
   byId('layer-count').textContent = layers.length === 1 ? '1 layer' : `${layers.length} layers`;
   byId('layers-hint').hidden = layers.length > 0;
   const div = byId('layer-errors');
-  const shown = Math.min(layers.length, 200);
-  div.style.height = `${Math.max(160, Math.min(520, 40 + shown * 18))}px`;
+  div.style.height = `${barListHeight(layers.length)}px`;
   const trace = layerErrorTrace(layers, selected, { normal: theme.palette[0] ?? '#3794ff', highlight: theme.palette[1] ?? '#d18616' });
-  const base = layout({ logY: false, xTitle: 'relative error (%)', yTitle: '' });
-  const lay = {
-    ...base,
-    showlegend: false,
-    bargap: 0.2,
-    barmode: undefined,
-    margin: { l: 8, r: 16, t: 8, b: 40 },
-    yaxis: { ...base.yaxis, title: undefined, autorange: 'reversed', automargin: true, type: 'category' },
-    uirevision: 'layers',
-  };
-  draw(div, layers.length > 0 ? [trace] : [], lay);
+  drawPlot(div, layers.length > 0 ? [trace] : [], barListLayout(theme, 'relative error (%)', 'layers'));
   if (layers.length > 0) {
     onPlotClick(div, (point) => {
       const name = typeof point.customdata === 'string' ? point.customdata : typeof point.y === 'string' ? point.y : undefined;
@@ -327,7 +258,7 @@ function currentDetail(): { detail: LayerDetailDto | undefined; note: string } {
 }
 
 function renderDetail(): void {
-  theme ??= readTheme();
+  const theme = page.theme;
   const { detail, note } = currentDetail();
   const histHint = byId('hist-hint');
   const kernelHint = byId('kernel-hint');
@@ -340,8 +271,8 @@ function renderDetail(): void {
     histHint.hidden = false;
     kernelHint.hidden = false;
     input.setAttribute('readonly', '');
-    draw(byId('layer-histogram'), [], {});
-    for (const id of ['hm-original', 'hm-reconstructed', 'hm-difference']) draw(byId(id), [], {});
+    drawPlot(byId('layer-histogram'), [], {});
+    for (const id of ['hm-original', 'hm-reconstructed', 'hm-difference']) drawPlot(byId(id), [], {});
     return;
   }
   shown = detail;
@@ -350,7 +281,7 @@ function renderDetail(): void {
   histHint.hidden = note === '';
   const traces = buildTraces(detailSeries(detail), { logY: false, density: false }, theme.palette);
   const histLayout = { ...layout({ logY: false, xTitle: 'value', yTitle: 'count' }), showlegend: true, margin: { l: 56, r: 16, t: 28, b: 40 }, uirevision: detail.name };
-  draw(byId('layer-histogram'), traces, histLayout);
+  drawPlot(byId('layer-histogram'), traces, histLayout);
   const f = detail.filter;
   byId('kernel-title').textContent = `Kernels: ${detail.name}, filter ${f.index}${f.count === undefined ? '' : ` of ${f.count}`} (${f.original.length} × ${f.kh}×${f.kw})`;
   const editable = canAsk();
@@ -371,9 +302,9 @@ function renderDetail(): void {
   const base = layout({ logY: false, xTitle: '', yTitle: '' });
   const axis = { ...base.xaxis, title: undefined, showgrid: false, zeroline: false, showticklabels: false };
   const hmLayout = { ...base, showlegend: false, margin: { l: 4, r: 4, t: 4, b: 4 }, xaxis: axis, yaxis: { ...axis, autorange: 'reversed', scaleanchor: 'x' }, uirevision: detail.name };
-  draw(byId('hm-original'), [maps.original], hmLayout);
-  draw(byId('hm-reconstructed'), [maps.reconstructed], hmLayout);
-  draw(byId('hm-difference'), [maps.difference], hmLayout);
+  drawPlot(byId('hm-original'), [maps.original], hmLayout);
+  drawPlot(byId('hm-reconstructed'), [maps.reconstructed], hmLayout);
+  drawPlot(byId('hm-difference'), [maps.difference], hmLayout);
 }
 
 /**
@@ -391,7 +322,7 @@ function chooseFilter(text: string): number | undefined {
     details.clearFailures();
     filters = { ...filters, [layer]: filter };
     persist();
-    schedule();
+    page.schedule();
   }
   return filter;
 }
@@ -417,12 +348,7 @@ function renderReport(): void {
     ['Time', formatSeconds(r.seconds)],
   ]);
   const table = byId('report-layers');
-  const thead = el('thead');
-  const hr = el('tr');
-  for (const [label, cls] of [['Layer', ''], ['Shape', ''], ['Params', 'num'], ['RMSE', 'num'], ['Rel. error', 'num']] as const) {
-    hr.appendChild(el('th', cls === '' ? {} : { class: cls }, label));
-  }
-  thead.appendChild(hr);
+  const thead = tableHead([['Layer', ''], ['Shape', ''], ['Params', 'num'], ['RMSE', 'num'], ['Rel. error', 'num']]);
   const tbody = el('tbody');
   for (const l of worstFirst(r.layers)) {
     const tr = el('tr', { 'data-testid': 'layer-row', class: l.name === selected ? 'selected' : '' });
@@ -469,17 +395,9 @@ function renderModelEval(): void {
     scrolledEval = e;
     section.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
   }
-  theme ??= readTheme();
+  const theme = page.theme;
   byId('eval-status').textContent = evalStatusText();
-  const bar = byId('eval-progress');
-  bar.hidden = e.status !== 'running';
-  if (e.done !== undefined && e.total !== undefined && e.total > 0) {
-    bar.removeAttribute('indeterminate');
-    bar.setAttribute('max', String(e.total));
-    bar.setAttribute('value', String(e.done));
-  } else {
-    bar.setAttribute('indeterminate', '');
-  }
+  setProgressBar(byId('eval-progress'), e.status === 'running', e.done !== undefined && e.total !== undefined && e.total > 0 ? { value: e.done, max: e.total } : undefined);
   byId('cmd-cancel-eval').hidden = e.status !== 'running';
   const r = e.report;
   const table = byId('eval-table');
@@ -489,14 +407,10 @@ function renderModelEval(): void {
     byId('eval-note').textContent = '';
     byId('confusion-note').textContent = '';
     byId('confusion-hint').hidden = false;
-    draw(confusion, [], {});
+    drawPlot(confusion, [], {});
     return;
   }
-  const thead = el('thead');
-  const hr = el('tr');
-  const columns: [string, string][] = r.classifier ? [['weights', ''], ['accuracy', 'num'], ['agreement', 'num'], ['rel. error', 'num']] : [['weights', ''], ['PSNR', 'num'], ['rel. error', 'num']];
-  for (const [label, cls] of columns) hr.appendChild(el('th', cls === '' ? {} : { class: cls }, label));
-  thead.appendChild(hr);
+  const thead = tableHead(r.classifier ? [['weights', ''], ['accuracy', 'num'], ['agreement', 'num'], ['rel. error', 'num']] : [['weights', ''], ['PSNR', 'num'], ['rel. error', 'num']]);
   const tbody = el('tbody');
   for (const row of evalRows(r)) {
     const tr = el('tr', { id: `eval-${row.id}`, 'data-testid': `eval-${row.id}` });
@@ -513,7 +427,7 @@ function renderModelEval(): void {
   byId('confusion-hint').hidden = traces.length > 0;
   byId('confusion-note').textContent = matrix === undefined ? '' : `${formatInteger(changedSamples(matrix))} of ${formatInteger(r.candidate.n)} samples changed class`;
   const base = layout({ logY: false, xTitle: 'reconstructed class', yTitle: 'original class' });
-  draw(confusion, traces, {
+  drawPlot(confusion, traces, {
     ...base,
     showlegend: false,
     barmode: undefined,
@@ -541,7 +455,7 @@ function select(name: string): void {
   selected = name;
   details.clearFailures();
   persist();
-  schedule();
+  page.schedule();
 }
 
 function onMessage(msg: ReconstructionInbound): void {
@@ -560,7 +474,7 @@ function onMessage(msg: ReconstructionInbound): void {
       if (msg.kind === 'recon/done') details.clear();
       applyReconstructionEvent(snapshot, msg);
   }
-  schedule();
+  page.schedule();
 }
 
 function wire(): void {
@@ -572,11 +486,9 @@ function wire(): void {
     ['cmd-evaluate', 'evaluate'],
     ['cmd-cancel-eval', 'cancelEvaluate'],
   ];
-  for (const [id, command] of commands) {
-    byId(id).addEventListener('click', () => {
-      post({ kind: 'recon/command', command });
-    });
-  }
+  wireCommands(commands, (command) => {
+    post({ kind: 'recon/command', command });
+  });
   const filterBox = byId('filter-index');
   let typing: ReturnType<typeof setTimeout> | undefined;
   const valueOf = (e: Event): string => {
@@ -598,31 +510,14 @@ function wire(): void {
     // Show the clamped value at once (the box may keep the focus).
     if (filter !== undefined) (filterBox as unknown as { value: string }).value = String(filter);
   });
-  const observer = new MutationObserver(() => {
-    theme = readTheme();
-    schedule();
-  });
-  observer.observe(document.body, { attributes: true, attributeFilter: ['class', 'data-vscode-theme-kind'] });
-  window.addEventListener('message', (event: MessageEvent<unknown>) => {
-    const data = event.data;
-    if (hasKind(data) && data.kind.startsWith('recon/')) onMessage(data as ReconstructionInbound);
-  });
-  window.addEventListener('resize', () => {
-    const plotly = getPlotly();
-    if (!plotly) return;
-    for (const div of document.querySelectorAll<HTMLElement>('.plot')) {
-      if (!div.classList.contains('empty') && div.childElementCount > 0) plotly.Plots.resize(div);
-    }
-  });
 }
 
-function main(): void {
-  document.body.classList.add('panel');
-  const root = document.getElementById('app') ?? document.body;
-  buildSkeleton(root);
-  wire();
-  render();
-  post({ kind: 'recon/ready' });
-}
-
-main();
+page.start<ReconstructionInbound>({
+  build: buildSkeleton,
+  wire,
+  prefix: 'recon/',
+  onMessage,
+  ready: () => {
+    post({ kind: 'recon/ready' });
+  },
+});

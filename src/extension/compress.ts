@@ -11,7 +11,6 @@ import { emptySnapshot, type BudgetViewDto, type ReconstructionCommand, type Rec
 import { RunHistory } from './compressHistory';
 import {
   artifactPathFor,
-  numberedArtifactPath,
   backendName,
   BUDGET_FRACTIONS,
   buildOptions,
@@ -30,10 +29,22 @@ import {
   statusBarText,
   type CompressSettings,
 } from './compressModel';
-import { EngineError, type DoneEvent, type EngineClient } from './engineClient';
+import { EngineError, type EngineClient } from './engineClient';
+import {
+  asEngineError,
+  chooseOutputPath,
+  expectAnswer,
+  offerToShow,
+  reportEnd,
+  reportFailure,
+  reportUnexpected,
+  runEnd,
+  ThrottledProgress,
+  withRunProgress,
+} from './engineRuns';
 import { isCheckpointName } from './fileKinds';
 import { BudgetPanel } from './panels/budgetPanel';
-import { ReconstructionPanels, type ReconstructionPanel } from './panels/reconstructionPanel';
+import { ReconstructionPanels, type ReconstructionEvaluator, type ReconstructionPanel } from './panels/reconstructionPanel';
 
 /** Command ids of the compression features (contributed in package.json). */
 export const COMPRESS_COMMANDS = {
@@ -42,16 +53,6 @@ export const COMPRESS_COMMANDS = {
   showBudget: 'weightLens.showBudget',
   decompressArtifact: 'weightLens.decompressArtifact',
 } as const;
-
-/** The answer event of kind `K`, or an internal error when the engine answered something else. */
-function expect<K extends DoneEvent['kind']>(event: DoneEvent, kind: K): Extract<DoneEvent, { kind: K }> {
-  if (event.kind !== kind) throw new EngineError('internal', `The engine answered ${event.kind} where ${kind} was expected.`);
-  return event as Extract<DoneEvent, { kind: K }>;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** A compression in progress. */
 interface Run {
@@ -79,12 +80,14 @@ export class CompressController implements vscode.Disposable {
   private readonly plans = new Map<string, BudgetPlanDto>();
   private statusRun: Run | undefined;
 
+  /** `evaluator` runs the Reconstruction panels' "Evaluate…" (without one, the button only logs that it is unavailable). */
   constructor(
     private readonly context: vscode.ExtensionContext,
     private readonly engine: EngineClient,
     private readonly log: vscode.LogOutputChannel,
+    evaluator?: ReconstructionEvaluator,
   ) {
-    this.panels = new ReconstructionPanels(context.extensionUri, log, (snapshot, layer, filter) => this.layerDetail(snapshot, layer, filter));
+    this.panels = new ReconstructionPanels(context.extensionUri, log, (snapshot, layer, filter) => this.layerDetail(snapshot, layer, filter), evaluator);
     this.history = new RunHistory(context.globalState);
     this.budget = new BudgetPanel(
       context.extensionUri,
@@ -104,8 +107,7 @@ export class CompressController implements vscode.Disposable {
       <A extends unknown[]>(name: string, body: (...args: A) => Promise<void>) =>
       (...args: A): void => {
         body(...args).catch((e: unknown) => {
-          this.log.error(`${name} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-          void vscode.window.showErrorMessage(`Weight Lens: ${describe(e)}`);
+          reportUnexpected(this.log, name, e);
         });
       };
     return vscode.Disposable.from(
@@ -172,9 +174,9 @@ export class CompressController implements vscode.Disposable {
     const source = uri.fsPath;
     const existing = [...this.runs.values()].find((r) => r.source === source);
     if (existing) {
-      const show = 'Show Reconstruction';
-      const choice = await vscode.window.showInformationMessage(`${path.basename(source)} is already being compressed.`, show);
-      if (choice === show) this.panels.reveal(existing.artifact);
+      await offerToShow(`${path.basename(source)} is already being compressed.`, 'Show Reconstruction', () => {
+        this.panels.reveal(existing.artifact);
+      });
       return;
     }
     const settings = this.settings();
@@ -183,47 +185,17 @@ export class CompressController implements vscode.Disposable {
     if (picked === undefined) return;
     const choice = await this.pickPermutation(settings);
     if (choice === undefined) return;
-    const artifact = await this.chooseArtifactPath(artifactPathFor(source));
+    // Nothing is overwritten without asking.
+    const artifact = await chooseOutputPath(artifactPathFor(source), 'compression');
     if (artifact === undefined) return;
     const options = buildOptions(settings, picked.budget, backend, { permutation: choice.permutation, steps: choice.steps, out: artifact });
     await this.run(source, artifact, options, picked.plan);
   }
 
-  /**
-   * `artifact`, or, when a file of that name exists, what the user chooses: overwrite it, keep both (the first free
-   * numbered name), or cancel (undefined). Nothing is overwritten without asking.
-   */
-  private async chooseArtifactPath(artifact: string): Promise<string | undefined> {
-    const exists = async (p: string): Promise<boolean> => {
-      try {
-        await vscode.workspace.fs.stat(vscode.Uri.file(p));
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    if (!(await exists(artifact))) return artifact;
-    const overwrite = 'Overwrite';
-    const keepBoth = 'Keep Both';
-    const answer = await vscode.window.showWarningMessage(
-      `${path.basename(artifact)} already exists.`,
-      { modal: true, detail: 'Replace it with the new compression, or write the new one under a numbered name?' },
-      overwrite,
-      keepBoth,
-    );
-    if (answer === overwrite) return artifact;
-    if (answer !== keepBoth) return undefined;
-    for (let n = 2; n < 1000; n++) {
-      const candidate = numberedArtifactPath(artifact, n);
-      if (!(await exists(candidate))) return candidate;
-    }
-    return undefined;
-  }
-
   /** Plans `budget` for `source`; rejects with an EngineError. */
   private async plan(source: string, budget: BudgetDto, settings: CompressSettings, backend: ReturnType<typeof backendName>, token?: vscode.CancellationToken): Promise<BudgetPlanDto> {
     const done = await this.engine.request({ kind: 'compress/plan', path: source, options: buildOptions(settings, budget, backend) }, () => undefined, token);
-    const plan = expect(done, 'compress/planned').plan;
+    const plan = expectAnswer(done, 'compress/planned').plan;
     this.plans.set(source, plan);
     return plan;
   }
@@ -266,7 +238,7 @@ export class CompressController implements vscode.Disposable {
           fixed[i] = { ...item, plan, description: describePlan(plan) };
         },
         (e: unknown) => {
-          const err = e instanceof EngineError ? e : new EngineError('internal', describe(e));
+          const err = asEngineError(e);
           firstError ??= err;
           fixed[i] = { ...item, description: err.reason === 'cancelled' ? '' : `could not plan: ${err.message}` };
         },
@@ -276,7 +248,7 @@ export class CompressController implements vscode.Disposable {
         refresh();
         if (outstanding === 0 && fixed.every((f) => f.plan === undefined) && firstError !== undefined && firstError.reason !== 'cancelled') {
           qp.hide();
-          this.reportFailure(`Planning ${path.basename(source)}`, firstError);
+          reportFailure(this.log, `Planning ${path.basename(source)}`, firstError);
         }
       });
     });
@@ -401,53 +373,41 @@ export class CompressController implements vscode.Disposable {
     this.log.info(`Compressing ${source} → ${artifact} (${JSON.stringify(options.budget)}, ${options.steps} steps, ${options.permutation}, ${options.backend}).`);
     let report: CompressReportDto | undefined;
     try {
-      report = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Compressing ${path.basename(source)}`, cancellable: true },
-        async (progress, token) => {
-          token.onCancellationRequested(() => {
-            cancel.cancel();
-          });
-          let lastReport = 0;
-          const done = await this.engine.request(
-            { kind: 'compress/start', path: source, options },
-            (event) => {
-              switch (event.kind) {
-                case 'compress/planned':
-                  panel.apply({ kind: 'recon/plan', plan: event.plan });
-                  this.plans.set(source, event.plan);
-                  break;
-                case 'compress/progress': {
-                  panel.apply({ kind: 'recon/progress', progress: event.progress });
-                  const percent = percentDone(event.progress);
-                  const now = Date.now();
-                  if (now - lastReport >= 250 || percent >= 100) {
-                    lastReport = now;
-                    progress.report({ message: progressMessage(event.progress), increment: Math.max(0, percent - run.percent) });
-                    run.percent = Math.max(run.percent, percent);
-                    if (this.statusRun === run) this.statusItem.text = statusBarText(event.progress);
-                  }
-                  break;
+      report = await withRunProgress(`Compressing ${path.basename(source)}`, cancel, async (progress) => {
+        const reporter = new ThrottledProgress(progress);
+        const done = await this.engine.request(
+          { kind: 'compress/start', path: source, options },
+          (event) => {
+            switch (event.kind) {
+              case 'compress/planned':
+                panel.apply({ kind: 'recon/plan', plan: event.plan });
+                this.plans.set(source, event.plan);
+                break;
+              case 'compress/progress':
+                panel.apply({ kind: 'recon/progress', progress: event.progress });
+                if (reporter.report(percentDone(event.progress), () => progressMessage(event.progress))) {
+                  run.percent = reporter.percent;
+                  if (this.statusRun === run) this.statusItem.text = statusBarText(event.progress);
                 }
-                case 'compress/evaluation':
-                  panel.apply({ kind: 'recon/evaluation', evaluation: event.evaluation });
-                  break;
-                case 'compress/done':
-                  panel.apply({ kind: 'recon/done', report: event.report });
-                  break;
-                default:
-                  break;
-              }
-            },
-            cancel.token,
-          );
-          return expect(done, 'compress/done').report;
-        },
-      );
+                break;
+              case 'compress/evaluation':
+                panel.apply({ kind: 'recon/evaluation', evaluation: event.evaluation });
+                break;
+              case 'compress/done':
+                panel.apply({ kind: 'recon/done', report: event.report });
+                break;
+              default:
+                break;
+            }
+          },
+          cancel.token,
+        );
+        return expectAnswer(done, 'compress/done').report;
+      });
     } catch (e) {
-      const err = e instanceof EngineError ? e : new EngineError('internal', describe(e));
-      panel.apply({ kind: 'recon/ended', status: err.reason === 'cancelled' ? 'cancelled' : 'failed', reason: err.reason, message: err.message });
-      if (err.reason === 'cancelled') this.log.info(`Compressing ${path.basename(source)} was cancelled.`);
-      else this.reportFailure(`Compressing ${path.basename(source)}`, err);
+      const err = asEngineError(e);
+      panel.apply({ kind: 'recon/ended', ...runEnd(err) });
+      reportEnd(this.log, `Compressing ${path.basename(source)}`, err);
     } finally {
       this.runs.delete(artifact);
       cancel.dispose();
@@ -465,19 +425,6 @@ export class CompressController implements vscode.Disposable {
     const choice = await vscode.window.showInformationMessage(doneMessage(report), show, reveal);
     if (choice === show) this.panels.reveal(report.artifact);
     else if (choice === reveal) await this.reveal(report.artifact);
-  }
-
-  private reportFailure(what: string, error: EngineError): void {
-    if (error.reason === 'cancelled') return;
-    if (error.reason === 'badInput') {
-      void vscode.window.showErrorMessage(error.message);
-      return;
-    }
-    this.log.error(`${what} failed (${error.reason}): ${error.message}`);
-    const showLog = 'Show Log';
-    void vscode.window.showErrorMessage(`${what} failed: ${error.message}`, showLog).then((c) => {
-      if (c === showLog) this.log.show();
-    });
   }
 
   private showStatus(run: Run): void {
@@ -546,7 +493,7 @@ export class CompressController implements vscode.Disposable {
       },
       () => undefined,
     );
-    return expect(done, 'compress/layerDetail').detail;
+    return expectAnswer(done, 'compress/layerDetail').detail;
   }
 
   /** Opens an artifact's report from disk. */
@@ -555,7 +502,7 @@ export class CompressController implements vscode.Disposable {
       { location: vscode.ProgressLocation.Window, title: `Reading ${path.basename(artifact)}` },
       () => this.engine.request({ kind: 'compress/openArtifact', artifact }, () => undefined),
     );
-    const answer = expect(done, 'compress/artifact');
+    const answer = expectAnswer(done, 'compress/artifact');
     this.plans.set(answer.report.source, answer.plan);
     return { report: answer.report, plan: answer.plan };
   }
@@ -584,7 +531,7 @@ export class CompressController implements vscode.Disposable {
       const snapshot: ReconstructionSnapshot = { ...emptySnapshot(report.source, file), status: 'done', plan, report, loss: report.lossCurve.map(([s, l]): [number, number] => [s, l]) };
       this.panels.show(file, snapshot, this.commandHandler());
     } catch (e) {
-      this.reportFailure(`Opening ${path.basename(file)}`, e instanceof EngineError ? e : new EngineError('internal', describe(e)));
+      reportFailure(this.log, `Opening ${path.basename(file)}`, asEngineError(e));
     }
   }
 
@@ -608,7 +555,7 @@ export class CompressController implements vscode.Disposable {
           const { report } = await this.openArtifact(source);
           source = report.source;
         } catch (e) {
-          this.reportFailure(`Opening ${path.basename(source)}`, e instanceof EngineError ? e : new EngineError('internal', describe(e)));
+          reportFailure(this.log, `Opening ${path.basename(source)}`, asEngineError(e));
           return;
         }
       }
@@ -629,7 +576,7 @@ export class CompressController implements vscode.Disposable {
           this.plan(source, { kind: 'fraction', fraction }, settings, this.backend()),
         );
       } catch (e) {
-        const err = e instanceof EngineError ? e : new EngineError('internal', describe(e));
+        const err = asEngineError(e);
         if (err.reason !== 'cancelled') this.log.warn(`Planning ${source} for the Budget panel failed: ${err.message}`);
       }
     }
@@ -645,7 +592,7 @@ export class CompressController implements vscode.Disposable {
         { location: vscode.ProgressLocation.Notification, title: `Decompressing ${path.basename(artifact)}`, cancellable: true },
         (_progress, token) => this.engine.request({ kind: 'compress/decompress', artifact }, () => undefined, token),
       );
-      const outputs = expect(done, 'compress/decompressed').outputs;
+      const outputs = expectAnswer(done, 'compress/decompressed').outputs;
       const first = outputs[0];
       this.log.info(`Decompressed ${artifact} → ${outputs.join(', ')}`);
       if (first === undefined) return;
@@ -654,7 +601,7 @@ export class CompressController implements vscode.Disposable {
       const choice = await vscode.window.showInformationMessage(`Decompressed ${path.basename(artifact)} to ${path.basename(first)}.`, open);
       if (choice === open) await vscode.commands.executeCommand('weightLens.openInspector', vscode.Uri.file(first));
     } catch (e) {
-      this.reportFailure(`Decompressing ${path.basename(artifact)}`, e instanceof EngineError ? e : new EngineError('internal', describe(e)));
+      reportFailure(this.log, `Decompressing ${path.basename(artifact)}`, asEngineError(e));
     }
   }
 }

@@ -11,7 +11,7 @@ import * as vscode from 'vscode';
 import { DEFAULT_DISTILL_OPTIONS } from '../protocol/distillDefaults';
 import type { DistillOptionsDto, DistillReportDto, PreprocessDto } from '../protocol/evaluate';
 import { emptyDistillationSnapshot, type DistillationCommand } from '../protocol/panels';
-import { isArtifactName, numberedArtifactPath } from './compressModel';
+import { isArtifactName } from './compressModel';
 import {
   buildDistillOptions,
   checkDistillSettings,
@@ -27,7 +27,20 @@ import {
   settingSource,
   type NumericDistillKey,
 } from './distillModel';
-import { EngineError, type DoneEvent, type EngineClient } from './engineClient';
+import { EngineError, type EngineClient } from './engineClient';
+import {
+  asEngineError,
+  chooseOutputPath,
+  describe,
+  executeOrWarn,
+  expectAnswer,
+  offerToShow,
+  reportEnd,
+  reportUnexpected,
+  runEnd,
+  ThrottledProgress,
+  withRunProgress,
+} from './engineRuns';
 import { askPreprocess, exists, preprocessItem, settingsBackend, workspaceBase, type RunPickers } from './evaluatePickers';
 import { DistillationPanels, type DistillationPanel } from './panels/distillationPanel';
 
@@ -35,16 +48,6 @@ import { DistillationPanels, type DistillationPanel } from './panels/distillatio
 export const DISTILL_COMMANDS = {
   distillArtifact: 'weightLens.distillArtifact',
 } as const;
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** The answer event of kind `K`, or an internal error when the engine answered something else. */
-function expect<K extends DoneEvent['kind']>(event: DoneEvent, kind: K): Extract<DoneEvent, { kind: K }> {
-  if (event.kind !== kind) throw new EngineError('internal', `The engine answered ${event.kind} where ${kind} was expected.`);
-  return event as Extract<DoneEvent, { kind: K }>;
-}
 
 /** One distillation to run. `options.out` is the output path. */
 interface DistillRun {
@@ -112,8 +115,7 @@ export class DistillController implements vscode.Disposable {
     try {
       return await this.interactive(arg);
     } catch (e) {
-      this.log.error(`Distill failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-      void vscode.window.showErrorMessage(`Weight Lens: ${describe(e)}`);
+      reportUnexpected(this.log, 'Distill', e);
       return undefined;
     }
   }
@@ -132,7 +134,7 @@ export class DistillController implements vscode.Disposable {
   private async sourceOf(artifact: string): Promise<string | undefined> {
     try {
       const done = await this.engine.request({ kind: 'compress/openArtifact', artifact }, () => undefined);
-      const source = expect(done, 'compress/artifact').report.source;
+      const source = expectAnswer(done, 'compress/artifact').report.source;
       return path.isAbsolute(source) ? source : undefined;
     } catch (e) {
       this.log.debug(`Could not read the source of ${artifact}: ${describe(e)}`);
@@ -144,9 +146,9 @@ export class DistillController implements vscode.Disposable {
     const artifact = await this.artifactFor(arg);
     if (artifact === undefined) return undefined;
     if (this.runs.has(distilledPathFor(artifact))) {
-      const show = 'Show Distillation';
-      const choice = await vscode.window.showInformationMessage(`${path.basename(artifact)} is already being distilled.`, show);
-      if (choice === show) this.panels.reveal(distilledPathFor(artifact));
+      await offerToShow(`${path.basename(artifact)} is already being distilled.`, 'Show Distillation', () => {
+        this.panels.reveal(distilledPathFor(artifact));
+      });
       return undefined;
     }
     const source = await this.sourceOf(artifact);
@@ -162,7 +164,7 @@ export class DistillController implements vscode.Disposable {
     if (preprocess !== undefined) initial.preprocess = preprocess;
     const plan = await this.pickSettings(artifact, model, data, initial);
     if (plan === undefined) return undefined;
-    const out = await this.chooseOutput(distilledPathFor(artifact));
+    const out = await chooseOutputPath(distilledPathFor(artifact), 'distillation');
     if (out === undefined) return undefined;
     await this.pickers.choices.remember({
       artifact,
@@ -287,26 +289,6 @@ export class DistillController implements vscode.Disposable {
     }
   }
 
-  /** `out`, or when that file exists, what the user chooses: overwrite, keep both (a numbered name), or cancel. */
-  private async chooseOutput(out: string): Promise<string | undefined> {
-    if (!(await exists(out))) return out;
-    const overwrite = 'Overwrite';
-    const keepBoth = 'Keep Both';
-    const answer = await vscode.window.showWarningMessage(
-      `${path.basename(out)} already exists.`,
-      { modal: true, detail: 'Replace it with the new distillation, or write the new one under a numbered name?' },
-      overwrite,
-      keepBoth,
-    );
-    if (answer === overwrite) return out;
-    if (answer !== keepBoth) return undefined;
-    for (let n = 2; n < 1000; n++) {
-      const candidate = numberedArtifactPath(out, n);
-      if (!(await exists(candidate))) return candidate;
-    }
-    return undefined;
-  }
-
   /**
    * Runs a distillation with a cancellable notification and a live Distillation panel. Resolves to the report;
    * rejects with an EngineError when it fails or is cancelled (the panel and, unless cancelled, a message say why).
@@ -334,58 +316,43 @@ export class DistillController implements vscode.Disposable {
       `Distilling ${run.artifact} with ${run.model} on ${run.data} → ${out} (${run.options.steps} steps, batch ${run.options.batchSize}, lr ${run.options.lr}, ${run.options.backend}).`,
     );
     try {
-      const report = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Distilling ${path.basename(run.artifact)}`, cancellable: true },
-        async (progress, token) => {
-          token.onCancellationRequested(() => {
-            cancel.cancel();
-          });
-          let lastReport = 0;
-          let percent = 0;
-          const done = await this.engine.request(
-            { kind: 'run/distill', artifact: run.artifact, model: run.model, data: run.data, options: run.options },
-            (event) => {
-              switch (event.kind) {
-                case 'distill/status':
-                  panel.apply({ kind: 'distillation/status', message: event.message });
-                  progress.report({ message: event.message });
-                  break;
-                case 'distill/progress': {
-                  panel.apply({ kind: 'distillation/progress', progress: event.progress });
-                  const now = Date.now();
-                  const p = distillPercent(event.progress);
-                  if (now - lastReport >= 250 || p >= 100) {
-                    lastReport = now;
-                    progress.report({ message: distillProgressMessage(event.progress), increment: Math.max(0, p - percent) });
-                    percent = Math.max(percent, p);
-                  }
-                  break;
-                }
-                case 'distill/eval':
-                  panel.apply({ kind: 'distillation/eval', evaluation: event.evaluation });
-                  break;
-                case 'distill/drift':
-                  panel.apply({ kind: 'distillation/drift', drift: event.drift });
-                  break;
-                case 'distill/done':
-                  panel.apply({ kind: 'distillation/done', report: event.report });
-                  break;
-                default:
-                  break;
-              }
-            },
-            cancel.token,
-          );
-          return expect(done, 'distill/done').report;
-        },
-      );
+      const report = await withRunProgress(`Distilling ${path.basename(run.artifact)}`, cancel, async (progress) => {
+        const reporter = new ThrottledProgress(progress);
+        const done = await this.engine.request(
+          { kind: 'run/distill', artifact: run.artifact, model: run.model, data: run.data, options: run.options },
+          (event) => {
+            switch (event.kind) {
+              case 'distill/status':
+                panel.apply({ kind: 'distillation/status', message: event.message });
+                progress.report({ message: event.message });
+                break;
+              case 'distill/progress':
+                panel.apply({ kind: 'distillation/progress', progress: event.progress });
+                reporter.report(distillPercent(event.progress), () => distillProgressMessage(event.progress));
+                break;
+              case 'distill/eval':
+                panel.apply({ kind: 'distillation/eval', evaluation: event.evaluation });
+                break;
+              case 'distill/drift':
+                panel.apply({ kind: 'distillation/drift', drift: event.drift });
+                break;
+              case 'distill/done':
+                panel.apply({ kind: 'distillation/done', report: event.report });
+                break;
+              default:
+                break;
+            }
+          },
+          cancel.token,
+        );
+        return expectAnswer(done, 'distill/done').report;
+      });
       this.finished(report, interactive);
       return report;
     } catch (e) {
-      const err = e instanceof EngineError ? e : new EngineError('internal', describe(e));
-      panel.apply({ kind: 'distillation/ended', status: err.reason === 'cancelled' ? 'cancelled' : 'failed', reason: err.reason, message: err.message });
-      if (err.reason === 'cancelled') this.log.info(`Distilling ${path.basename(run.artifact)} was cancelled.`);
-      else this.reportFailure(`Distilling ${path.basename(run.artifact)}`, err);
+      const err = asEngineError(e);
+      panel.apply({ kind: 'distillation/ended', ...runEnd(err) });
+      reportEnd(this.log, `Distilling ${path.basename(run.artifact)}`, err);
       throw err;
     } finally {
       this.runs.delete(out);
@@ -421,32 +388,11 @@ export class DistillController implements vscode.Disposable {
     }
   }
 
-  private async reveal(file: string): Promise<void> {
-    try {
-      await vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(file));
-    } catch (e) {
-      this.log.warn(`Could not reveal ${file}: ${describe(e)}`);
-    }
+  private reveal(file: string): Promise<void> {
+    return executeOrWarn(this.log, `Could not reveal ${file}`, 'revealInExplorer', vscode.Uri.file(file));
   }
 
-  private async openReconstruction(file: string): Promise<void> {
-    try {
-      await vscode.commands.executeCommand('weightLens.showReconstruction', vscode.Uri.file(file));
-    } catch (e) {
-      this.log.warn(`Could not open ${file} in the Reconstruction panel: ${describe(e)}`);
-    }
-  }
-
-  private reportFailure(what: string, error: EngineError): void {
-    if (error.reason === 'cancelled') return;
-    if (error.reason === 'badInput') {
-      void vscode.window.showErrorMessage(error.message);
-      return;
-    }
-    this.log.error(`${what} failed (${error.reason}): ${error.message}`);
-    const showLog = 'Show Log';
-    void vscode.window.showErrorMessage(`${what} failed: ${error.message}`, showLog).then((c) => {
-      if (c === showLog) this.log.show();
-    });
+  private openReconstruction(file: string): Promise<void> {
+    return executeOrWarn(this.log, `Could not open ${file} in the Reconstruction panel`, 'weightLens.showReconstruction', vscode.Uri.file(file));
   }
 }

@@ -10,7 +10,8 @@ import * as vscode from 'vscode';
 import type { EvalOptionsDto, PreprocessDto } from '../protocol/evaluate';
 import type { ReconstructionEvent } from '../protocol/panels';
 import { evalDoneMessage, parseLimit } from './distillModel';
-import { EngineError, type EngineClient } from './engineClient';
+import type { EngineClient } from './engineClient';
+import { asEngineError, expectAnswer, reportUnexpected, withRunProgress } from './engineRuns';
 import { askPreprocess, preprocessItem, settingsBackend, type RunPickers } from './evaluatePickers';
 import type { ReconstructionEvaluator, ReconstructionPanel } from './panels/reconstructionPanel';
 
@@ -18,10 +19,6 @@ import type { ReconstructionEvaluator, ReconstructionPanel } from './panels/reco
 const DEFAULT_EVAL_BATCH = 64;
 /** Largest batch accepted. */
 const MAX_EVAL_BATCH = 4096;
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** What the evaluation quick pick settles. */
 interface EvalPlan {
@@ -53,8 +50,7 @@ export class ArtifactEvaluator implements ReconstructionEvaluator, vscode.Dispos
       })
       .catch((e: unknown) => {
         this.asking.delete(panel);
-        this.log.error(`Evaluate failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-        void vscode.window.showErrorMessage(`Weight Lens: ${describe(e)}`);
+        reportUnexpected(this.log, 'Evaluate', e);
       });
   }
 
@@ -160,35 +156,28 @@ export class ArtifactEvaluator implements ReconstructionEvaluator, vscode.Dispos
     apply({ kind: 'recon/evalStarted', model, data });
     this.log.info(`Evaluating ${artifact} in ${model} on ${data}${plan.limit === undefined ? '' : ` (first ${plan.limit} samples)`}.`);
     try {
-      const report = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Evaluating ${path.basename(artifact)} in ${path.basename(model)}`, cancellable: true },
-        async (progress, token) => {
-          token.onCancellationRequested(() => {
-            cancel.cancel();
-          });
-          let percent = 0;
-          const done = await this.engine.request(
-            { kind: 'run/eval', model, data, options },
-            (event) => {
-              if (event.kind === 'eval/progress') {
-                apply({ kind: 'recon/evalProgress', done: event.done, total: event.total });
-                const p = event.total > 0 ? Math.floor((event.done / event.total) * 100) : 0;
-                progress.report({ message: `${event.done} / ${event.total} samples`, increment: Math.max(0, p - percent) });
-                percent = Math.max(percent, p);
-              }
-            },
-            cancel.token,
-          );
-          if (done.kind !== 'eval/done') throw new EngineError('internal', `The engine answered ${done.kind} where eval/done was expected.`);
-          return done.report;
-        },
-      );
+      const report = await withRunProgress(`Evaluating ${path.basename(artifact)} in ${path.basename(model)}`, cancel, async (progress) => {
+        let percent = 0;
+        const done = await this.engine.request(
+          { kind: 'run/eval', model, data, options },
+          (event) => {
+            if (event.kind === 'eval/progress') {
+              apply({ kind: 'recon/evalProgress', done: event.done, total: event.total });
+              const p = event.total > 0 ? Math.floor((event.done / event.total) * 100) : 0;
+              progress.report({ message: `${event.done} / ${event.total} samples`, increment: Math.max(0, p - percent) });
+              percent = Math.max(percent, p);
+            }
+          },
+          cancel.token,
+        );
+        return expectAnswer(done, 'eval/done').report;
+      });
       apply({ kind: 'recon/evalDone', report });
       const message = evalDoneMessage(report);
       this.log.info(`${message} (${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}; preprocessing from ${report.preprocessSource})`);
       void vscode.window.showInformationMessage(message);
     } catch (e) {
-      const err = e instanceof EngineError ? e : new EngineError('internal', describe(e));
+      const err = asEngineError(e);
       apply({ kind: 'recon/evalEnded', status: err.reason === 'cancelled' ? 'cancelled' : 'failed', message: err.message });
       if (err.reason === 'cancelled') this.log.info(`Evaluating ${path.basename(artifact)} was cancelled.`);
       else if (err.reason === 'badInput') void vscode.window.showErrorMessage(err.message);

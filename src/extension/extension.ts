@@ -15,7 +15,6 @@ import { ArtifactEvaluator } from './evaluate';
 import { RunPickers } from './evaluatePickers';
 import { INSPECTOR_OPTIONAL_VIEW_TYPE, INSPECTOR_VIEW_TYPE, viewTypeFor } from './fileKinds';
 import { InspectorEditorProvider } from './inspectorEditor';
-import { setReconstructionEvaluator } from './panels/reconstructionPanel';
 
 /** Command ids contributed in package.json. */
 export const COMMANDS = {
@@ -64,10 +63,10 @@ export function activate(context: vscode.ExtensionContext): void {
   const workerPath = path.join(context.extensionPath, 'dist', 'worker.js');
   const engine = new EngineClient(nodeWorkerFactory(workerPath, workerInit), log);
   const { provider, registration } = InspectorEditorProvider.register(context, engine, log);
-  const compress = new CompressController(context, engine, log);
   const pickers = new RunPickers(new RunChoices(context.workspaceState));
-  const distill = new DistillController(context, engine, log, pickers);
   const evaluator = new ArtifactEvaluator(engine, log, pickers);
+  const compress = new CompressController(context, engine, log, evaluator);
+  const distill = new DistillController(context, engine, log, pickers);
 
   context.subscriptions.push(
     log,
@@ -76,7 +75,6 @@ export function activate(context: vscode.ExtensionContext): void {
     compress.register(),
     distill.register(),
     evaluator,
-    setReconstructionEvaluator(evaluator),
     vscode.commands.registerCommand(COMMANDS.openInspector, async (arg: unknown, all: unknown) => {
       const uris = Array.isArray(all) && all.every((u) => u instanceof vscode.Uri) && all.length > 0 ? all : await resolveTarget(arg);
       for (const uri of uris) {

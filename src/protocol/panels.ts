@@ -64,13 +64,21 @@ export interface ModelEvalState {
   message?: string;
 }
 
+/** How a run that did not finish ended (the fields of a panel's `…/ended` event). */
+export interface RunEnd {
+  status: 'failed' | 'cancelled';
+  reason: FailureReason;
+  /** Why, in one sentence. */
+  message: string;
+}
+
 /** Events folded into a snapshot (the host forwards these to the webview as they arrive). */
 export type ReconstructionEvent =
   | { kind: 'recon/plan'; plan: BudgetPlanDto }
   | { kind: 'recon/progress'; progress: CompressProgressDto }
   | { kind: 'recon/evaluation'; evaluation: CompressEvaluationDto }
   | { kind: 'recon/done'; report: CompressReportDto }
-  | { kind: 'recon/ended'; status: 'failed' | 'cancelled'; reason: FailureReason; message: string }
+  | ({ kind: 'recon/ended' } & RunEnd)
   | { kind: 'recon/evalStarted'; model: string; data: string }
   | { kind: 'recon/evalProgress'; done: number; total: number }
   | { kind: 'recon/evalDone'; report: EvalReportDto }
@@ -143,19 +151,28 @@ export function emptySnapshot(source: string, artifact?: string): Reconstruction
   return snapshot;
 }
 
-/** Appends a loss sample, thinning the oldest half when the list is full; keeps the newest sample always. */
-export function pushLoss(loss: [number, number][], step: number, value: number): void {
-  const last = loss[loss.length - 1];
-  if (last !== undefined && last[0] === step) {
-    last[1] = value;
+/**
+ * Appends `item` to `list`, which is in step order: an item at the step of the last one replaces it. When the list
+ * grows past `max`, its oldest half is thinned to every other item (so the first item, the newest half and the order
+ * are always kept).
+ */
+function pushThinned<T>(list: T[], item: T, stepOf: (t: T) => number, max: number): void {
+  const last = list[list.length - 1];
+  if (last !== undefined && stepOf(last) === stepOf(item)) {
+    list[list.length - 1] = item;
     return;
   }
-  loss.push([step, value]);
-  if (loss.length > MAX_LOSS_POINTS) {
-    const half = Math.floor(loss.length / 2);
-    const thinned = loss.slice(0, half).filter((_, i) => i % 2 === 0);
-    loss.splice(0, half, ...thinned);
+  list.push(item);
+  if (list.length > max) {
+    const half = Math.floor(list.length / 2);
+    const thinned = list.slice(0, half).filter((_, i) => i % 2 === 0);
+    list.splice(0, half, ...thinned);
   }
+}
+
+/** Appends a loss sample, thinning the oldest half when the list is full; keeps the newest sample always. */
+export function pushLoss(loss: [number, number][], step: number, value: number): void {
+  pushThinned<[number, number]>(loss, [step, value], (sample) => sample[0], MAX_LOSS_POINTS);
 }
 
 /** Folds `event` into `snapshot` (mutating it) and returns it. */
@@ -267,7 +284,7 @@ export type DistillationEvent =
   | { kind: 'distillation/eval'; evaluation: DistillEvalDto }
   | { kind: 'distillation/drift'; drift: LayerDriftDto[] }
   | { kind: 'distillation/done'; report: DistillReportDto }
-  | { kind: 'distillation/ended'; status: 'failed' | 'cancelled'; reason: FailureReason; message: string };
+  | ({ kind: 'distillation/ended' } & RunEnd);
 
 /** Host → Distillation webview: the whole snapshot (on load and when a run restarts) or one event. */
 export type DistillationInbound = { kind: 'distillation/snapshot'; snapshot: DistillationSnapshot } | DistillationEvent;
@@ -286,20 +303,12 @@ export function emptyDistillationSnapshot(run: { artifact: string; model: string
   return snapshot;
 }
 
-/** Appends a held-out evaluation in step order (replacing one at the same step), thinning the oldest half when full. */
+/**
+ * Appends a held-out evaluation in step order (replacing one at the same step), thinning the oldest half when full.
+ * The first (phase 1) evaluation, the "before" of the run, is always kept.
+ */
 export function pushEval(evals: DistillEvalDto[], evaluation: DistillEvalDto): void {
-  const last = evals[evals.length - 1];
-  if (last !== undefined && last.step === evaluation.step) {
-    evals[evals.length - 1] = evaluation;
-    return;
-  }
-  evals.push(evaluation);
-  if (evals.length > MAX_EVAL_POINTS) {
-    // Keep the first (phase 1) evaluation: it is the "before" of the run.
-    const half = Math.floor(evals.length / 2);
-    const thinned = evals.slice(1, half).filter((_, i) => i % 2 === 1);
-    evals.splice(1, half - 1, ...thinned);
-  }
+  pushThinned(evals, evaluation, (e) => e.step, MAX_EVAL_POINTS);
 }
 
 /** Folds `event` into `snapshot` (mutating it) and returns it. Events after the run ended are ignored. */

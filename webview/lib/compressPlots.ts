@@ -50,6 +50,14 @@ export interface HeatmapTrace {
   colorbar?: { thickness: number; len: number; outlinewidth: number };
 }
 
+/** Most rows a list of horizontal bars (layer errors, drift) draws; the rest are left out of the plot. */
+export const BAR_LIST_MAX_ROWS = 200;
+
+/** Height (px) of a plot listing `rows` horizontal bars, one per row: 18 px a row plus the axis, from 160 to 520. */
+export function barListHeight(rows: number): number {
+  return Math.max(160, Math.min(520, 40 + Math.min(rows, BAR_LIST_MAX_ROWS) * 18));
+}
+
 /** Loss samples as one line (plot on a log y axis); non-positive or non-finite losses are left out. */
 export function lossTrace(loss: readonly (readonly [number, number])[], color: string): LineTrace {
   const kept = loss.filter(([, l]) => Number.isFinite(l) && l > 0);
@@ -78,7 +86,7 @@ export function layerErrorTrace(
   layers: readonly LayerErrorDto[],
   selected: string | undefined,
   colors: { normal: string; highlight: string },
-  limit = 200,
+  limit = BAR_LIST_MAX_ROWS,
 ): BarTrace {
   const rows = worstFirst(layers).slice(0, limit);
   return {

@@ -1,6 +1,6 @@
 /**
  * Small DOM helpers shared by the compression panels' webviews: element creation, lookup by id, the VS Code webview
- * API handle, and a small key/value table. Browser-only.
+ * API handle, a small key/value table and table heads. Browser-only.
  */
 
 /** The API object VS Code injects into webviews, typed by the messages a panel posts and the state it persists. */
@@ -30,15 +30,27 @@ export function byId(id: string): HTMLElement {
   return e;
 }
 
-/** Fills `table` with label/value rows (`title` shown on hover when given). */
-export function fillKeyValueTable(table: HTMLElement, rows: readonly (readonly [string, string, string?])[]): void {
+/**
+ * Fills `table` with label/value rows (`title` shown on hover when given); values are right-aligned numbers unless
+ * `numeric` is false (prose).
+ */
+export function fillKeyValueTable(table: HTMLElement, rows: readonly (readonly [string, string, string?])[], numeric = true): void {
   const tbody = el('tbody');
   for (const [label, value, title] of rows) {
     const tr = el('tr');
-    const td = el('td', { class: 'num' }, value);
+    const td = el('td', numeric ? { class: 'num' } : {}, value);
     if (title !== undefined) td.title = title;
     tr.append(el('th', { scope: 'row' }, label), td);
     tbody.appendChild(tr);
   }
   table.replaceChildren(tbody);
+}
+
+/** A table head of one row: a `[label, class]` per column (class `''` for none, `num` for right-aligned numbers). */
+export function tableHead(columns: readonly (readonly [string, string])[]): HTMLTableSectionElement {
+  const thead = el('thead');
+  const tr = el('tr');
+  for (const [label, cls] of columns) tr.appendChild(el('th', cls === '' ? {} : { class: cls }, label));
+  thead.appendChild(tr);
+  return thead;
 }

@@ -115,6 +115,24 @@ export function histogramLayout(theme: ThemeColors, opts: { logY: boolean; xTitl
   };
 }
 
+/**
+ * The layout of a list of horizontal bars in the theme's colours: one category per row, first row at the top, names
+ * in the left margin, x titled `xTitle`, no legend; `uirevision` keeps zoom across redraws. (Its height:
+ * `barListHeight`.)
+ */
+export function barListLayout(theme: ThemeColors, xTitle: string, uirevision: string): object {
+  const base = histogramLayout(theme, { logY: false, xTitle, yTitle: '' });
+  return {
+    ...base,
+    showlegend: false,
+    bargap: 0.2,
+    barmode: undefined,
+    margin: { l: 8, r: 16, t: 8, b: 40 },
+    yaxis: { ...base.yaxis, title: undefined, autorange: 'reversed', automargin: true, type: 'category' },
+    uirevision,
+  };
+}
+
 /** Plot config: no plotly logo, mode bar on hover, without the selection tools that mean nothing for a histogram. */
 export const PLOT_CONFIG: PlotConfig = {
   responsive: true,

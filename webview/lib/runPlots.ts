@@ -7,7 +7,7 @@
  */
 import type { DistillEvalDto, DistillReportDto, EvalMetricsDto, EvalReportDto, LayerDriftDto } from '../../src/protocol/evaluate';
 import type { DistillationSnapshot } from '../../src/protocol/panels';
-import type { BarTrace, HeatmapTrace, LineTrace } from './compressPlots';
+import { BAR_LIST_MAX_ROWS, type BarTrace, type HeatmapTrace, type LineTrace } from './compressPlots';
 
 /** Which metric a set of metrics is judged by: top-1 accuracy (labels), output PSNR (images), else agreement. */
 export type MetricKind = 'accuracy' | 'psnr' | 'agreement';
@@ -92,7 +92,7 @@ export function heldOutTraces(evals: readonly DistillEvalDto[], colors: { metric
 }
 
 /** Horizontal bars of per-layer drift in percent (RMS change / RMS of the layer), in the network's order, at most `limit`. */
-export function driftTrace(drift: readonly LayerDriftDto[], color: string, limit = 200): BarTrace {
+export function driftTrace(drift: readonly LayerDriftDto[], color: string, limit = BAR_LIST_MAX_ROWS): BarTrace {
   const rows = drift.slice(0, limit);
   return {
     type: 'bar',

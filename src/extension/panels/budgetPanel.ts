@@ -1,13 +1,14 @@
 /**
  * The Budget panel (`weightLens.budget`): one webview panel showing where a compressed checkpoint's bytes go and the
  * size/error trade-off across runs. It holds the latest `BudgetViewDto`, re-sends it when the webview (re)loads, and
- * passes "forget runs" requests to its owner.
+ * passes "forget runs" requests to its owner. It is one panel that lives until closed and shows whatever it is given,
+ * not a run's snapshot, so it shares only the page set-up and posting with the `SnapshotPanel`s.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { hasKind } from '../../protocol/messages';
 import type { BudgetInbound, BudgetOutbound, BudgetViewDto } from '../../protocol/panels';
-import { webviewHtml, webviewOptions } from './html';
+import { loadPanelPage, postToWebview } from './snapshotPanel';
 
 /** View type of the Budget panel. */
 export const BUDGET_VIEW_TYPE = 'weightLens.budget';
@@ -34,9 +35,7 @@ export class BudgetPanel implements vscode.Disposable {
     this.view = view;
     if (this.panel === undefined) {
       const panel = vscode.window.createWebviewPanel(BUDGET_VIEW_TYPE, 'Budget', { viewColumn: vscode.ViewColumn.Beside, preserveFocus }, { retainContextWhenHidden: true });
-      panel.webview.options = webviewOptions(this.extensionUri);
-      panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'media', 'icon.png');
-      panel.webview.html = webviewHtml(panel.webview, this.extensionUri, { script: 'budget', title: 'Budget', styles: ['inspector.css', 'panels.css'], bodyClass: 'panel' });
+      loadPanelPage(panel, this.extensionUri, 'budget', 'Budget');
       panel.webview.onDidReceiveMessage((m: unknown) => {
         this.onMessage(m);
       });
@@ -85,8 +84,6 @@ export class BudgetPanel implements vscode.Disposable {
   private post(): void {
     if (!this.ready || this.panel === undefined || this.view === undefined) return;
     const message: BudgetInbound = { kind: 'budget/show', view: this.view };
-    this.panel.webview.postMessage(message).then(undefined, (e: unknown) => {
-      this.log.debug(`postMessage to the Budget panel failed: ${e instanceof Error ? e.message : String(e)}`);
-    });
+    postToWebview(this.panel.webview, message, this.log, 'Budget');
   }
 }

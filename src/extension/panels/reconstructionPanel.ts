@@ -1,16 +1,15 @@
 /**
  * Reconstruction panels: one `weightLens.reconstruction` webview panel per artifact (a live run or a finished
- * artifact), revealed rather than duplicated. Each panel keeps the `ReconstructionSnapshot` it has shown, folds every
- * streamed event into it, forwards the event to its webview, and re-sends the whole snapshot when the webview
- * (re)loads. Commands from the webview (cancel, budget, reveal, decompress) go to the handler its creator gives;
- * requests for another layer's or filter's detail go to the detail provider, and the answer (or the failure) is posted
- * back to the webview, which caches it. "Evaluate…" (and its cancel) goes to the evaluator the extension registers
- * with `setReconstructionEvaluator`, which streams its progress and result back through `apply`.
+ * artifact), revealed rather than duplicated. The snapshot plumbing (folding streamed events into the
+ * `ReconstructionSnapshot`, forwarding them, re-sending the whole snapshot when the webview (re)loads) is
+ * `SnapshotPanel`'s. Commands from the webview (cancel, budget, reveal, decompress) go to the handler its creator
+ * gives; requests for another layer's or filter's detail go to the detail provider, and the answer (or the failure) is
+ * posted back to the webview, which caches it. "Evaluate…" (and its cancel) goes to the evaluator given to
+ * `ReconstructionPanels`, which streams its progress and result back through `apply`.
  */
 import * as path from 'node:path';
-import * as vscode from 'vscode';
+import type * as vscode from 'vscode';
 import type { LayerDetailDto } from '../../protocol/compress';
-import { hasKind } from '../../protocol/messages';
 import {
   applyReconstructionEvent,
   type ReconstructionCommand,
@@ -19,7 +18,7 @@ import {
   type ReconstructionOutbound,
   type ReconstructionSnapshot,
 } from '../../protocol/panels';
-import { webviewHtml, webviewOptions } from './html';
+import { SnapshotPanel, SnapshotPanels, type SnapshotPanelKind } from './snapshotPanel';
 
 /** View type of the Reconstruction panel. */
 export const RECONSTRUCTION_VIEW_TYPE = 'weightLens.reconstruction';
@@ -42,121 +41,63 @@ export interface ReconstructionEvaluator {
   cancel(panel: ReconstructionPanel): void;
 }
 
-/** The evaluator every Reconstruction panel uses; set once at activation. */
-let evaluator: ReconstructionEvaluator | undefined;
-
-/** Makes `e` the evaluator of every Reconstruction panel until the returned disposable is disposed. */
-export function setReconstructionEvaluator(e: ReconstructionEvaluator): vscode.Disposable {
-  evaluator = e;
-  return new vscode.Disposable(() => {
-    if (evaluator === e) evaluator = undefined;
-  });
-}
-
-/** One Reconstruction panel. */
-export class ReconstructionPanel implements vscode.Disposable {
-  private ready = false;
-  private disposed = false;
-  private readonly disposables: vscode.Disposable[] = [];
-  /** Called when the user closes the panel. */
-  onDidDispose: (() => void) | undefined;
-
-  constructor(
-    readonly key: string,
-    private readonly panel: vscode.WebviewPanel,
-    extensionUri: vscode.Uri,
-    private snapshotValue: ReconstructionSnapshot,
-    private handler: ReconstructionCommandHandler,
-    private readonly log: vscode.LogOutputChannel,
-    private readonly detailProvider?: ReconstructionDetailProvider,
-  ) {
-    panel.webview.options = webviewOptions(extensionUri);
-    panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.png');
-    panel.webview.html = webviewHtml(panel.webview, extensionUri, {
-      script: 'reconstruction',
-      title: 'Reconstruction',
-      styles: ['inspector.css', 'panels.css'],
-      bodyClass: 'panel',
-    });
-    this.disposables.push(
-      panel.webview.onDidReceiveMessage((m: unknown) => {
-        this.onMessage(m);
-      }),
-      panel.onDidDispose(() => {
-        this.dispose();
-        this.onDidDispose?.();
-      }),
-    );
-    this.updateTitle();
-  }
-
-  /** What the panel shows now. */
-  get snapshot(): ReconstructionSnapshot {
-    return this.snapshotValue;
-  }
-
-  /** True once the panel was closed. */
-  get isDisposed(): boolean {
-    return this.disposed;
-  }
-
-  /** Replaces the whole state (a new run on the same artifact, or an artifact opened from disk). */
-  reset(snapshot: ReconstructionSnapshot, handler?: ReconstructionCommandHandler): void {
-    this.snapshotValue = snapshot;
-    if (handler !== undefined) this.handler = handler;
-    this.updateTitle();
-    this.post({ kind: 'recon/snapshot', snapshot });
-  }
-
-  /** Folds `event` into the snapshot and forwards it. */
-  apply(event: ReconstructionEvent): void {
-    if (this.disposed) return;
-    applyReconstructionEvent(this.snapshotValue, event);
-    if (event.kind === 'recon/done' || event.kind === 'recon/ended') this.updateTitle();
-    this.post(event);
-  }
-
-  /** Brings the panel to the front (without taking focus when `preserveFocus`). */
-  reveal(preserveFocus = false): void {
-    if (!this.disposed) this.panel.reveal(undefined, preserveFocus);
-  }
-
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    evaluator?.cancel(this);
-    for (const d of this.disposables) d.dispose();
-    this.disposables.length = 0;
-    this.panel.dispose();
-  }
-
-  private updateTitle(): void {
-    const s = this.snapshotValue;
+/** The Reconstruction panel's page, title and protocol. */
+const RECONSTRUCTION_PANEL: SnapshotPanelKind<ReconstructionSnapshot, ReconstructionEvent, ReconstructionInbound, ReconstructionOutbound> = {
+  viewType: RECONSTRUCTION_VIEW_TYPE,
+  script: 'reconstruction',
+  name: 'Reconstruction',
+  readyKind: 'recon/ready',
+  snapshotMessage: (snapshot) => ({ kind: 'recon/snapshot', snapshot }),
+  fold: applyReconstructionEvent,
+  changesTitle: (event) => event.kind === 'recon/done' || event.kind === 'recon/ended',
+  title: (s) => {
     const name = path.basename(s.artifact ?? s.source);
     const live = s.status === 'running' || s.status === 'planning';
-    this.panel.title = `Reconstruction: ${name}${live ? ' (training)' : ''}`;
+    return `Reconstruction: ${name}${live ? ' (training)' : ''}`;
+  },
+};
+
+/** One Reconstruction panel. */
+export class ReconstructionPanel extends SnapshotPanel<
+  ReconstructionSnapshot,
+  ReconstructionEvent,
+  ReconstructionInbound,
+  ReconstructionOutbound,
+  ReconstructionCommandHandler
+> {
+  constructor(
+    key: string,
+    panel: vscode.WebviewPanel,
+    extensionUri: vscode.Uri,
+    snapshot: ReconstructionSnapshot,
+    handler: ReconstructionCommandHandler,
+    log: vscode.LogOutputChannel,
+    private readonly detailProvider?: ReconstructionDetailProvider,
+    private readonly evaluator?: ReconstructionEvaluator,
+  ) {
+    super(RECONSTRUCTION_PANEL, key, panel, extensionUri, snapshot, handler, log);
   }
 
-  private onMessage(message: unknown): void {
-    if (!hasKind(message)) return;
-    const msg = message as ReconstructionOutbound;
-    if (msg.kind === 'recon/ready') {
-      this.ready = true;
-      this.post({ kind: 'recon/snapshot', snapshot: this.snapshotValue });
-    } else if (msg.kind === 'recon/detail') {
+  protected override onDisposing(): void {
+    this.evaluator?.cancel(this);
+  }
+
+  protected receive(msg: ReconstructionOutbound): void {
+    if (msg.kind === 'recon/detail') {
       this.answerDetail(msg.layer, msg.filter);
-    } else if (msg.command === 'evaluate' || msg.command === 'cancelEvaluate') {
-      if (evaluator === undefined) {
-        this.log.warn('Evaluate is not available: no evaluator is registered.');
-        return;
-      }
-      if (msg.command === 'evaluate') evaluator.evaluate(this);
-      else evaluator.cancel(this);
-    } else {
-      try {
-        this.handler(msg.command, this);
-      } catch (e) {
-        this.log.error(`Reconstruction command ${msg.command} failed: ${e instanceof Error ? e.message : String(e)}`);
+    } else if (msg.kind === 'recon/command') {
+      const command = msg.command;
+      if (command === 'evaluate' || command === 'cancelEvaluate') {
+        if (this.evaluator === undefined) {
+          this.log.warn('Evaluate is not available: no evaluator is registered.');
+          return;
+        }
+        if (command === 'evaluate') this.evaluator.evaluate(this);
+        else this.evaluator.cancel(this);
+      } else {
+        this.runCommand(command, () => {
+          this.handler(command, this);
+        });
       }
     }
   }
@@ -164,7 +105,7 @@ export class ReconstructionPanel implements vscode.Disposable {
   private answerDetail(layer: string, filter: number | undefined): void {
     const echo = filter === undefined ? { layer } : { layer, filter };
     const provider = this.detailProvider;
-    const snapshot = this.snapshotValue;
+    const snapshot = this.snapshot;
     if (provider === undefined || snapshot.status !== 'done' || snapshot.artifact === undefined) {
       this.post({ kind: 'recon/layerDetailFailed', ...echo, message: 'Other layers and filters can be shown once the artifact is written.' });
       return;
@@ -172,85 +113,24 @@ export class ReconstructionPanel implements vscode.Disposable {
     provider(snapshot, layer, filter).then(
       (detail) => {
         // A run restarted on this panel meanwhile: the answer belongs to the old artifact.
-        if (this.snapshotValue === snapshot) this.post({ kind: 'recon/layerDetail', ...echo, detail });
+        if (this.snapshot === snapshot) this.post({ kind: 'recon/layerDetail', ...echo, detail });
       },
       (e: unknown) => {
         const message = e instanceof Error ? e.message : String(e);
         this.log.debug(`Detail of ${layer} (filter ${filter ?? 'worst'}) failed: ${message}`);
-        if (this.snapshotValue === snapshot) this.post({ kind: 'recon/layerDetailFailed', ...echo, message });
+        if (this.snapshot === snapshot) this.post({ kind: 'recon/layerDetailFailed', ...echo, message });
       },
     );
-  }
-
-  private post(message: ReconstructionInbound): void {
-    if (!this.ready || this.disposed) return;
-    this.panel.webview.postMessage(message).then(undefined, (e: unknown) => {
-      this.log.debug(`postMessage to the Reconstruction panel failed: ${e instanceof Error ? e.message : String(e)}`);
-    });
   }
 }
 
 /** The open Reconstruction panels, by key (the artifact path). */
-export class ReconstructionPanels implements vscode.Disposable {
-  private readonly panels = new Map<string, ReconstructionPanel>();
-  private lastShown: ReconstructionPanel | undefined;
-
-  constructor(
-    private readonly extensionUri: vscode.Uri,
-    private readonly log: vscode.LogOutputChannel,
-    private readonly detailProvider?: ReconstructionDetailProvider,
-  ) {}
-
-  /** The panel for `key`, if open. */
-  get(key: string): ReconstructionPanel | undefined {
-    return this.panels.get(key);
-  }
-
-  /** The most recently opened or revealed panel still open. */
-  get latest(): ReconstructionPanel | undefined {
-    return this.lastShown;
-  }
-
+export class ReconstructionPanels extends SnapshotPanels<ReconstructionSnapshot, ReconstructionCommandHandler, ReconstructionPanel> {
   /**
-   * Shows the panel for `key` with `snapshot` (an open one is reset and revealed), beside the active editor.
-   * `preserveFocus` keeps the keyboard where it is (e.g. while a notification shows progress).
+   * `detailProvider` answers the panels' requests for a layer's detail; `evaluator` runs their "Evaluate…" (without
+   * one, the button only logs that it is unavailable).
    */
-  show(key: string, snapshot: ReconstructionSnapshot, handler: ReconstructionCommandHandler, preserveFocus = false): ReconstructionPanel {
-    const existing = this.panels.get(key);
-    if (existing) {
-      existing.reset(snapshot, handler);
-      existing.reveal(preserveFocus);
-      this.lastShown = existing;
-      return existing;
-    }
-    const webviewPanel = vscode.window.createWebviewPanel(
-      RECONSTRUCTION_VIEW_TYPE,
-      'Reconstruction',
-      { viewColumn: vscode.ViewColumn.Beside, preserveFocus },
-      { retainContextWhenHidden: true, enableFindWidget: true },
-    );
-    const panel = new ReconstructionPanel(key, webviewPanel, this.extensionUri, snapshot, handler, this.log, this.detailProvider);
-    panel.onDidDispose = () => {
-      this.panels.delete(key);
-      if (this.lastShown === panel) this.lastShown = [...this.panels.values()].pop();
-    };
-    this.panels.set(key, panel);
-    this.lastShown = panel;
-    return panel;
-  }
-
-  /** Reveals the panel for `key`; false when none is open. */
-  reveal(key: string): boolean {
-    const p = this.panels.get(key);
-    if (!p) return false;
-    p.reveal();
-    this.lastShown = p;
-    return true;
-  }
-
-  dispose(): void {
-    for (const p of this.panels.values()) p.dispose();
-    this.panels.clear();
-    this.lastShown = undefined;
+  constructor(extensionUri: vscode.Uri, log: vscode.LogOutputChannel, detailProvider?: ReconstructionDetailProvider, evaluator?: ReconstructionEvaluator) {
+    super(RECONSTRUCTION_PANEL, (key, webviewPanel, snapshot, handler) => new ReconstructionPanel(key, webviewPanel, extensionUri, snapshot, handler, log, detailProvider, evaluator));
   }
 }

@@ -1,5 +1,6 @@
 // Pure shaping for the compression panels: worst-first layer bars, kernel mosaics and differences, loss traces,
-// budget shares, the size/error curve, the snapshot reducer shared by host and webview, and artifact metadata.
+// budget shares, the size/error curve, the height of bar lists (layers, drift), the snapshot reducer shared by host
+// and webview, and artifact metadata.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BudgetPlanDto, CompressReportDto, LayerDetailDto } from '../../../src/protocol/compress';
@@ -8,6 +9,8 @@ import { artifactBannerText, artifactSummary } from '../../../webview/lib/artifa
 import {
   absMax,
   artifactParts,
+  BAR_LIST_MAX_ROWS,
+  barListHeight,
   kernelDifference,
   kernelHeatmaps,
   layerErrorTrace,
@@ -102,6 +105,15 @@ void test('the trade-off curve is sorted by predictor fraction', () => {
   const t = tradeoffTrace([run(0.5, 0.01, 1), run(0.25, 0.02, 2), run(0.75, Number.NaN, 3)], '#000');
   assert.deepEqual(t.x, [25, 50]);
   assert.deepEqual(t.y, [0.02, 0.01]);
+});
+
+void test('bar lists grow with their rows within bounds', () => {
+  assert.equal(barListHeight(0), 160);
+  assert.equal(barListHeight(10), 220);
+  assert.equal(barListHeight(25), 490);
+  assert.equal(barListHeight(BAR_LIST_MAX_ROWS * 5), 520);
+  const many = Array.from({ length: BAR_LIST_MAX_ROWS + 5 }, (_, i) => layer(`l${i}`, i));
+  assert.equal(layerErrorTrace(many, undefined, { normal: '#00f', highlight: '#f80' }).y.length, BAR_LIST_MAX_ROWS);
 });
 
 void test('the snapshot reducer follows a run and keeps the latest detail per layer', () => {
