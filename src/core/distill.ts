@@ -19,11 +19,11 @@ import type { DistillEvalDto, DistillOptionsDto, DistillProgressDto, DistillRepo
 import { openDataset, type Dataset } from './data/dataset';
 import { applyPreprocessing, type PreprocessSpec } from './data/preprocess';
 import {
-  augmentBatch,
   compareOutputs,
   defaultCropPad,
   ensureEvalBackend,
   imageInput,
+  readImageBatch,
   resolvePreprocessing,
   type EvalSetup,
   type MetricsAccumulator,
@@ -237,27 +237,26 @@ export async function distillArtifact(request: DistillRequest, hooks: DistillHoo
     const originalSq = bound.map((b) => tf.tidy(() => tf.sum(tf.square(original[b.name] as tf.Tensor)).dataSync()[0] ?? 0));
     const originalSqTotal = originalSq.reduce((a, b) => a + b, 0) || 1;
 
-    const evaluate = async (): Promise<{ metrics: EvalMetricsDto; acc: MetricsAccumulator }> => {
+    /** Held-out metrics of the current predictor, and its per-layer drift from phase 1 (one regeneration for both). */
+    const evaluate = async (): Promise<{ metrics: EvalMetricsDto; acc: MetricsAccumulator; drift: LayerDriftDto[] }> => {
       const candidate = tf.tidy(() => {
         const w = regenerate(false);
         for (const b of bound) tf.keep(w[b.name] as tf.Tensor);
         return w;
       });
       try {
+        const drift = tf.tidy(() =>
+          bound.map((b, i) => {
+            const d = Math.sqrt(tf.mean(tf.square(tf.sub(candidate[b.name] as tf.Tensor, phase1[i] as tf.Tensor))).dataSync()[0] ?? 0);
+            return { name: b.name, drift: d / Math.max(phase1Rms[i] ?? 0, 1e-12) };
+          }),
+        );
         const acc = await compareOutputs(evalSetup, original, candidate, signal);
-        return { metrics: acc.result(), acc };
+        return { metrics: acc.result(), acc, drift };
       } finally {
         tf.dispose(bound.map((b) => candidate[b.name] as tf.Tensor));
       }
     };
-    const drift = (): LayerDriftDto[] =>
-      tf.tidy(() => {
-        const w = regenerate(false);
-        return bound.map((b, i) => {
-          const d = Math.sqrt(tf.mean(tf.square(tf.sub(w[b.name] as tf.Tensor, phase1[i] as tf.Tensor))).dataSync()[0] ?? 0);
-          return { name: b.name, drift: d / Math.max(phase1Rms[i] ?? 0, 1e-12) };
-        });
-      });
 
     hooks.onStatus?.('Evaluating the phase-1 reconstruction on held-out data…');
     const beforeEval = await evaluate();
@@ -265,8 +264,10 @@ export async function distillArtifact(request: DistillRequest, hooks: DistillHoo
     const classifier = beforeEval.acc.classes > 0;
     const teacherAccuracy = teacher === model ? beforeEval.acc.originalAccuracy() : undefined;
     hooks.onEval?.({ step: 0, metrics: before });
-    hooks.onDrift?.(drift());
+    hooks.onDrift?.(beforeEval.drift);
     let best: DistillEvalDto = { step: 0, metrics: before };
+    // The latest evaluation; the loop always evaluates at the last step, so at the end it is the final predictor's.
+    let latest = beforeEval;
 
     const features = o.featureWeight > 0 && teacher.graph === model.graph ? featureValues(model.graph) : [];
     if (o.featureWeight > 0 && features.length === 0) hooks.onStatus?.('The feature-map term is off: the model has no residual block pre-activations, or the teacher is a different architecture.');
@@ -288,12 +289,9 @@ export async function distillArtifact(request: DistillRequest, hooks: DistillHoo
     for (let step = 1; step <= o.steps; step++) {
       throwIfAborted(signal);
       const ids = Array.from({ length: o.batchSize }, () => rng.int(trainCount));
-      const raw = await train.read(ids, signal);
-      const [hh, ww, cc] = train.shape;
-      const x = augment ? Float32Array.from(raw.x) : raw.x;
-      if (augment) augmentBatch(x, ids.length, hh, ww, cc, augment);
-      const studentIn = applyPreprocessing({ data: x, n: ids.length, h: hh, w: ww, c: cc }, spec);
-      const teacherIn = teacherSpec === spec ? studentIn : applyPreprocessing({ data: x, n: ids.length, h: hh, w: ww, c: cc }, teacherSpec);
+      const { images } = await readImageBatch(train, ids, augment, signal);
+      const studentIn = applyPreprocessing(images, spec);
+      const teacherIn = teacherSpec === spec ? studentIn : applyPreprocessing(images, teacherSpec);
       const parts = { kl: 0, feature: 0, reconstruction: 0 };
       const lossValue = tf.tidy(() => {
         const xs = tf.tensor(studentIn.data, studentIn.shape);
@@ -349,17 +347,16 @@ export async function distillArtifact(request: DistillRequest, hooks: DistillHoo
       const seconds = (performance.now() - trainStarted) / 1000;
       hooks.onProgress?.({ step, steps: o.steps, loss: lossValue, ...parts, lr: optimizer.lr, stepsPerSecond: step / Math.max(seconds, 1e-9) });
       if ((o.evalEvery > 0 && step % o.evalEvery === 0) || step === o.steps) {
-        const e = await evaluate();
-        const point = { step, metrics: e.metrics };
-        if (score(e.metrics) > score(best.metrics)) best = point;
+        latest = await evaluate();
+        const point = { step, metrics: latest.metrics };
+        if (score(latest.metrics) > score(best.metrics)) best = point;
         hooks.onEval?.(point);
-        hooks.onDrift?.(drift());
+        hooks.onDrift?.(latest.drift);
       }
       await new Promise<void>((r) => setImmediate(r));
     }
-    const afterEval = await evaluate();
-    const after = afterEval.metrics;
-    const finalDrift = drift();
+    const after = latest.metrics;
+    const finalDrift = latest.drift;
     throwIfAborted(signal);
 
     // Write the new artifact: same layout and verbatim tensors, the distilled predictor, both phases recorded.

@@ -13,7 +13,7 @@ import type { BackendName } from '../protocol/compress';
 import type { EvalMetricsDto, EvalOptionsDto, EvalReportDto, PreprocessDto, PreprocessSource } from '../protocol/evaluate';
 import { initBackend, type BackendChoice } from './backend';
 import { openDataset, type Dataset } from './data/dataset';
-import { applyPreprocessing, parsePreprocessSidecar, type PreprocessSpec } from './data/preprocess';
+import { applyPreprocessing, parsePreprocessSidecar, type ImageBatch, type PreprocessSpec } from './data/preprocess';
 import { runGraph, weightTensors } from './graph/execute';
 import type { Graph } from './graph/ir';
 import { CheckpointFormatError, throwIfAborted } from './io/errors';
@@ -150,14 +150,24 @@ export interface InputBatch {
   readonly labels?: Int32Array;
 }
 
-/** Reads samples `indices`, augments them (raw NHWC, before preprocessing) if asked, and preprocesses them. */
-export async function readInputBatch(dataset: Dataset, indices: readonly number[], spec: PreprocessSpec, augment?: Augmentation, signal?: AbortSignal): Promise<InputBatch> {
+/**
+ * Reads samples `indices` as a raw NHWC batch (values as stored), augmented on a copy when asked: what preprocessing
+ * for one or several models (a student and a differently-preprocessed teacher) starts from.
+ */
+export async function readImageBatch(dataset: Dataset, indices: readonly number[], augment?: Augmentation, signal?: AbortSignal): Promise<{ images: ImageBatch; labels?: Int32Array }> {
   const batch = await dataset.read(indices, signal);
   const [h, w, c] = dataset.shape;
   const x = augment ? Float32Array.from(batch.x) : batch.x;
   if (augment) augmentBatch(x, indices.length, h, w, c, augment);
-  const ready = applyPreprocessing({ data: x, n: indices.length, h, w, c }, spec);
-  return batch.y ? { ...ready, labels: batch.y } : ready;
+  const images: ImageBatch = { data: x, n: indices.length, h, w, c };
+  return batch.y ? { images, labels: batch.y } : { images };
+}
+
+/** Reads samples `indices`, augments them (raw NHWC, before preprocessing) if asked, and preprocesses them. */
+export async function readInputBatch(dataset: Dataset, indices: readonly number[], spec: PreprocessSpec, augment?: Augmentation, signal?: AbortSignal): Promise<InputBatch> {
+  const { images, labels } = await readImageBatch(dataset, indices, augment, signal);
+  const ready = applyPreprocessing(images, spec);
+  return labels ? { ...ready, labels } : ready;
 }
 
 /**
