@@ -50,6 +50,29 @@ function runWasm(name: string, backend: DataBackend, inputs: tf.NamedTensorInfoM
   return kernel.kernelFunc({ inputs, attrs, backend }) as tf.TensorInfo;
 }
 
+/** Attributes both convolution backprop kernels receive (tfjs's Conv2DBackprop{Filter,Input}Attrs). */
+interface ConvBackpropAttrs {
+  strides: number | [number, number];
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dataFormat: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  dilations?: number | [number, number];
+}
+
+/** Intermediate tensors of one kernel call: `keep` records one, `release` frees them all. */
+function scratch(backend: DataBackend): { keep: (t: tf.TensorInfo) => tf.TensorInfo; release: () => void } {
+  const held: tf.TensorInfo[] = [];
+  return {
+    keep: (t) => {
+      held.push(t);
+      return t;
+    },
+    release: () => {
+      for (const t of held) backend.disposeData(t.dataId);
+    },
+  };
+}
+
 /**
  * Conv2DBackpropFilter for NHWC on wasm as a forward convolution (see the module comment). Falls back to the cpu
  * kernel when stride and dilation are both above 1 (tfjs convolutions accept only one of them).
@@ -59,20 +82,12 @@ function conv2dBackpropFilterWasm(args: KernelArgs): tf.TensorInfo {
   const backend = dataBackend(args.backend);
   const x = inputs['x'] as tf.TensorInfo;
   const dy = inputs['dy'] as tf.TensorInfo;
-  const a = attrs as unknown as {
-    strides: number | [number, number];
-    pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-    dataFormat: 'NHWC' | 'NCHW';
-    dimRoundingMode?: 'floor' | 'round' | 'ceil';
-    filterShape: [number, number, number, number];
-    dilations?: number | [number, number];
-  };
-  const dilations = a.dilations ?? 1;
+  const a = attrs as unknown as ConvBackpropAttrs & { filterShape: [number, number, number, number] };
   const info = tf.backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number],
     a.filterShape,
     a.strides,
-    dilations,
+    a.dilations ?? 1,
     a.pad,
     a.dimRoundingMode,
     false,
@@ -82,19 +97,10 @@ function conv2dBackpropFilterWasm(args: KernelArgs): tf.TensorInfo {
   const dilationsOver1 = info.dilationHeight > 1 || info.dilationWidth > 1;
   if (a.dataFormat === 'NCHW' || (stridesOver1 && dilationsOver1)) return borrowCpu('Conv2DBackpropFilter')(args);
 
-  const temporaries: tf.TensorInfo[] = [];
-  const keep = (t: tf.TensorInfo): tf.TensorInfo => {
-    temporaries.push(t);
-    return t;
-  };
+  const { keep, release } = scratch(backend);
   try {
     const { top, bottom, left, right } = info.padInfo;
-    let padded = x;
-    if (top > 0 || bottom > 0 || left > 0 || right > 0) {
-      padded = keep(
-        runWasm('PadV2', backend, { x }, { paddings: [[0, 0], [top, bottom], [left, right], [0, 0]], constantValue: 0 }),
-      );
-    }
+    const padded = padOrCrop(x, backend, top, bottom, left, right, keep);
     const xT = keep(runWasm('Transpose', backend, { x: padded }, { perm: [3, 1, 2, 0] }));
     const dyT = keep(runWasm('Transpose', backend, { x: dy }, { perm: [1, 2, 0, 3] }));
     const conv = keep(
@@ -112,7 +118,7 @@ function conv2dBackpropFilterWasm(args: KernelArgs): tf.TensorInfo {
     }
     return runWasm('Transpose', backend, { x: cropped }, { perm: [1, 2, 0, 3] });
   } finally {
-    for (const t of temporaries) if (t !== x) backend.disposeData(t.dataId);
+    release();
   }
 }
 
@@ -144,14 +150,7 @@ function conv2dBackpropInputWasm(args: KernelArgs): tf.TensorInfo {
   const backend = dataBackend(args.backend);
   const dy = inputs['dy'] as tf.TensorInfo;
   const filter = inputs['filter'] as tf.TensorInfo;
-  const a = attrs as unknown as {
-    strides: number | [number, number];
-    pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
-    dataFormat: 'NHWC' | 'NCHW';
-    dimRoundingMode?: 'floor' | 'round' | 'ceil';
-    inputShape: [number, number, number, number];
-    dilations?: number | [number, number];
-  };
+  const a = attrs as unknown as ConvBackpropAttrs & { inputShape: [number, number, number, number] };
   if (a.dataFormat === 'NCHW') return borrowCpu('Conv2DBackpropInput')(args);
   const info = tf.backend_util.computeConv2DInfo(
     a.inputShape,
@@ -161,11 +160,7 @@ function conv2dBackpropInputWasm(args: KernelArgs): tf.TensorInfo {
     a.pad,
     a.dimRoundingMode,
   );
-  const temporaries: tf.TensorInfo[] = [];
-  const keep = (t: tf.TensorInfo): tf.TensorInfo => {
-    temporaries.push(t);
-    return t;
-  };
+  const { keep, release } = scratch(backend);
   try {
     const [n, ho, wo, cout] = dy.shape as [number, number, number, number];
     const [, h, w] = a.inputShape;
@@ -194,7 +189,7 @@ function conv2dBackpropInputWasm(args: KernelArgs): tf.TensorInfo {
       dataFormat: 'NHWC',
     });
   } finally {
-    for (const t of temporaries) backend.disposeData(t.dataId);
+    release();
   }
 }
 
