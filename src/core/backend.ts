@@ -264,3 +264,25 @@ export async function selectBackend(
 export async function initBackend(preference: BackendPreference, options?: BackendOptions): Promise<BackendChoice> {
   return selectBackend(preference, options, defaultBackendDeps);
 }
+
+let backendInit: { pref: BackendPreference; choice: Promise<BackendChoice> } | undefined;
+
+/**
+ * Initialises the backend for `pref` once per process, and again only when a different preference is asked for (a
+ * failed initialisation is forgotten, so the next call retries). What compression, evaluation and distillation call.
+ */
+export function ensureBackend(pref: BackendPreference): Promise<BackendChoice> {
+  if (backendInit?.pref !== pref) {
+    const choice = initBackend(pref);
+    backendInit = { pref, choice };
+    choice.catch(() => {
+      if (backendInit?.choice === choice) backendInit = undefined;
+    });
+  }
+  return backendInit.choice;
+}
+
+/** The backend already initialised in this process, whatever preference chose it; else `ensureBackend(pref)`. */
+export function ensureSomeBackend(pref: BackendPreference): Promise<BackendChoice> {
+  return backendInit?.choice ?? ensureBackend(pref);
+}

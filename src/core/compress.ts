@@ -20,7 +20,7 @@ import type {
   LayerErrorDto,
   RecipeName,
 } from '../protocol/compress';
-import { initBackend, type BackendChoice } from './backend';
+import { ensureBackend, ensureSomeBackend, type BackendChoice } from './backend';
 import { openCheckpoint } from './formats/registry';
 import { writeSafetensors, type SafetensorsTensorInput } from './formats/safetensors';
 import type { Checkpoint } from './formats/types';
@@ -108,19 +108,8 @@ export function defaultDecompressedPath(artifact: string): string {
   return join(dirname(artifact), `${stem}.decompressed.safetensors`);
 }
 
-let backendInit: { pref: BackendName; choice: Promise<BackendChoice> } | undefined;
-
-/** Initialises the tfjs backend for `pref` once per process (again only when a different preference is asked for). */
-export function ensureBackend(pref: BackendName): Promise<BackendChoice> {
-  if (backendInit?.pref !== pref) {
-    const choice = initBackend(pref);
-    backendInit = { pref, choice };
-    choice.catch(() => {
-      if (backendInit?.choice === choice) backendInit = undefined;
-    });
-  }
-  return backendInit.choice;
-}
+/** Initialises the tfjs backend for `pref` once per process (see `backend.ts`); re-exported for compression callers. */
+export { ensureBackend };
 
 /** SHA-256 (hex) of a file, streamed in 1 MiB reads; aborts between reads. */
 export async function sha256File(path: string, signal?: AbortSignal): Promise<string> {
@@ -636,7 +625,7 @@ export async function artifactLayerDetail(artifact: string, layer: string, filte
       if (original.length !== params) {
         throw new CheckpointFormatError(`Tensor ${JSON.stringify(info.name)} of ${meta.source.name} has ${original.length} values; the artifact expects ${params}.`);
       }
-      await (backendInit?.choice ?? ensureBackend(options.backend ?? 'auto'));
+      await ensureSomeBackend(options.backend ?? 'auto');
       throwIfAborted(signal);
       const recon = fromKernels(reconstructLayer(a.predictor, a.layout, index), info.tile, info.shape);
       decoded = { key, original, recon };

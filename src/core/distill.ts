@@ -16,12 +16,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import './graph/gradients';
 import { DEFAULT_DISTILL_OPTIONS } from '../protocol/distillDefaults';
 import type { DistillEvalDto, DistillOptionsDto, DistillProgressDto, DistillReportDto, EvalMetricsDto, LayerDriftDto } from '../protocol/evaluate';
+import { ensureBackend } from './backend';
 import { openDataset, type Dataset } from './data/dataset';
 import { applyPreprocessing, type PreprocessSpec } from './data/preprocess';
 import {
   compareOutputs,
   defaultCropPad,
-  ensureEvalBackend,
   imageInput,
   readImageBatch,
   resolvePreprocessing,
@@ -170,7 +170,7 @@ export async function distillArtifact(request: DistillRequest, hooks: DistillHoo
   const { signal } = hooks;
   const out = o.out ?? defaultDistilledPath(request.artifact);
   if (resolve(out) === resolve(request.artifact)) throw new CheckpointFormatError(`The output ${out} is the artifact itself; choose another output.`);
-  const backend = await ensureEvalBackend(o.backend);
+  const backend = await ensureBackend(o.backend);
   hooks.onStatus?.('Loading the model, the artifact and the data…');
   const model = await loadRunnableModel(request.model);
   const teacher: RunnableModel = o.teacher !== undefined ? await loadRunnableModel(o.teacher) : model;

@@ -9,9 +9,8 @@
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { BackendName } from '../protocol/compress';
 import type { EvalMetricsDto, EvalOptionsDto, EvalReportDto, PreprocessDto, PreprocessSource } from '../protocol/evaluate';
-import { initBackend, type BackendChoice } from './backend';
+import { ensureBackend } from './backend';
 import { openDataset, type Dataset } from './data/dataset';
 import { applyPreprocessing, parsePreprocessSidecar, type ImageBatch, type PreprocessSpec } from './data/preprocess';
 import { runGraph, weightTensors } from './graph/execute';
@@ -24,14 +23,6 @@ import { Rng } from './nern/rng';
 export const DEFAULT_EVAL_BATCH = 64;
 /** PSNR reported when the outputs are bit-identical (the value is otherwise unbounded). */
 export const PSNR_IDENTICAL_DB = 300;
-
-let backendChoice: Promise<BackendChoice> | undefined;
-
-/** Initialises the tfjs backend once per process (later calls reuse the first choice). */
-export function ensureEvalBackend(pref: BackendName = 'auto'): Promise<BackendChoice> {
-  backendChoice ??= initBackend(pref === 'auto' ? 'wasm' : pref);
-  return backendChoice;
-}
 
 /** The sidecar that states a model's preprocessing: `<model without extension>.weightlens.json` beside it. */
 export function sidecarPath(model: string): string {
@@ -340,7 +331,7 @@ export interface EvalHooks {
  */
 export async function evaluateModel(modelPath: string, dataPath: string, options: EvalOptionsDto = {}, hooks: EvalHooks = {}): Promise<EvalReportDto> {
   const started = performance.now();
-  const backend = await ensureEvalBackend(options.backend ?? 'auto');
+  const backend = await ensureBackend(options.backend ?? 'auto');
   const model = await loadRunnableModel(modelPath);
   const dataset = await openDataset(dataPath);
   try {

@@ -9,10 +9,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS } from '../../src/core/compress';
+import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS, ensureBackend } from '../../src/core/compress';
 import { openDataset } from '../../src/core/data/dataset';
 import { defaultDistilledPath, distillArtifact, featureValues } from '../../src/core/distill';
-import { ensureEvalBackend, evaluateModel, forwardBatch, isClassifier, MetricsAccumulator, PSNR_IDENTICAL_DB, readInputBatch, resolvePreprocessing } from '../../src/core/evaluate';
+import { evaluateModel, forwardBatch, isClassifier, MetricsAccumulator, PSNR_IDENTICAL_DB, readInputBatch, resolvePreprocessing } from '../../src/core/evaluate';
 import { openCheckpoint } from '../../src/core/formats/registry';
 import { weightTensors } from '../../src/core/graph/execute';
 import { CancelledError, CheckpointFormatError } from '../../src/core/io/errors';
@@ -32,7 +32,7 @@ const sha = (path: string): string => createHash('sha256').update(readFileSync(p
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wl-run-'));
-  await ensureEvalBackend('wasm');
+  await ensureBackend('wasm');
   artifact = join(dir, 'resnet20.nern.safetensors');
   await compressCheckpoint(STATE_DICT, { ...DEFAULT_COMPRESS_OPTIONS, budget: { kind: 'hidden', hidden: 24 }, steps: 60, backend: 'wasm', out: artifact });
 });
