@@ -25,6 +25,13 @@ export const COMPRESS_HELP = `  weight-lens compress FILE [--hidden H | --size F
       Regenerate the full checkpoint (every original tensor, name, dtype and shape) as safetensors.`;
 
 const BACKENDS: readonly BackendName[] = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
+
+/** The `--backend` option of any command (default `fallback`); a usage error for anything but a backend name. */
+export function backendOption(options: Record<string, string | number | boolean>, fallback: BackendName = 'auto'): BackendName {
+  const backend = (options.backend ?? fallback) as BackendName;
+  if (!BACKENDS.includes(backend)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}`);
+  return backend;
+}
 const PERMUTATIONS: readonly PermutationKind[] = ['crossfilter', 'infilter', 'none'];
 
 function num(options: Record<string, string | number | boolean>, name: string): number | undefined {
@@ -59,8 +66,7 @@ export function compressOptionsFromArgs(argv: readonly string[]): { file: string
   if (steps < 1 || steps > 10_000_000) throw new UsageError('--steps must be between 1 and 10,000,000');
   const permutation = (options.permutation ?? DEFAULT_COMPRESS_OPTIONS.permutation) as PermutationKind;
   if (!PERMUTATIONS.includes(permutation)) throw new UsageError(`--permutation must be one of ${PERMUTATIONS.join(', ')}`);
-  const backend = (options.backend ?? DEFAULT_COMPRESS_OPTIONS.backend) as BackendName;
-  if (!BACKENDS.includes(backend)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}`);
+  const backend = backendOption(options, DEFAULT_COMPRESS_OPTIONS.backend);
   const seed = num(options, 'seed') ?? 0;
   if (seed < 0 || seed > 2 ** 32 - 1) throw new UsageError('--seed must be between 0 and 4294967295');
   const rounds = num(options, 'rounds') ?? 1;
@@ -133,8 +139,7 @@ export async function decompressCommand(argv: readonly string[]): Promise<number
   const { positional, options } = parseArgs(argv, { out: 'string', backend: 'string', json: 'boolean' });
   const [artifact, ...rest] = positional;
   if (artifact === undefined || rest.length > 0) throw new UsageError('decompress takes exactly one ARTIFACT');
-  const backend = (options.backend ?? 'auto') as BackendName;
-  if (!BACKENDS.includes(backend)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}`);
+  const backend = backendOption(options);
   const started = performance.now();
   const outputs = await decompressArtifact(artifact, typeof options.out === 'string' ? options.out : undefined, { backend });
   const seconds = (performance.now() - started) / 1000;

@@ -6,9 +6,9 @@
  */
 import { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES, distillArtifact } from '../core/distill';
 import { evaluateModel } from '../core/evaluate';
-import type { BackendName } from '../protocol/compress';
 import type { DistillOptionsDto, EvalMetricsDto, PreprocessDto } from '../protocol/evaluate';
 import { parseArgs, UsageError, type OptionType } from './args';
+import { backendOption } from './compressCommands';
 import { formatCount, renderTable } from './format';
 
 /** Help text of the two commands (appended to the CLI help). */
@@ -31,7 +31,6 @@ export const RUN_HELP = `  weight-lens eval MODEL --data D [--weights W] [--limi
       --scale S  --mean M[,M,M]  --std S[,S,S]  --pad P  --resize HxW  --layout nchw|nhwc`;
 
 const PREPROCESS_OPTIONS: Readonly<Record<string, OptionType>> = { scale: 'number', mean: 'string', std: 'string', pad: 'integer', resize: 'string', layout: 'string' };
-const BACKENDS: readonly BackendName[] = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
 
 function numberList(value: string, name: string): number[] {
   const parts = value.split(',').map((v) => Number(v.trim()));
@@ -68,12 +67,6 @@ export function preprocessFromOptions(options: Record<string, string | number | 
   return Object.keys(p).length > 0 ? p : undefined;
 }
 
-function backendOf(options: Record<string, string | number | boolean>): BackendName {
-  const backend = (options.backend ?? 'auto') as BackendName;
-  if (!BACKENDS.includes(backend)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}`);
-  return backend;
-}
-
 function percent(x: number | undefined): string {
   return x === undefined ? '-' : `${(100 * x).toFixed(2)} %`;
 }
@@ -99,7 +92,7 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
     ...(limit !== undefined ? { limit } : {}),
     ...(batchSize !== undefined ? { batchSize } : {}),
     ...(preprocess ? { preprocess } : {}),
-    backend: backendOf(options),
+    backend: backendOption(options),
   }, { onProgress: (done, total) => { if (tty) process.stderr.write(`\r${done}/${total} samples   `); } });
   if (tty) process.stderr.write('\n');
   if (options.json === true) {
@@ -154,7 +147,7 @@ export function distillOptionsFromArgs(argv: readonly string[]): { artifact: str
     evalSamples: n('eval-samples') ?? d.evalSamples,
     evalEvery: n('eval-every') ?? d.evalEvery,
     seed: n('seed') ?? d.seed,
-    backend: backendOf(options),
+    backend: backendOption(options),
     ...(typeof options.teacher === 'string' ? { teacher: options.teacher } : {}),
     ...(typeof options['eval-data'] === 'string' ? { evalData: options['eval-data'] } : {}),
     ...(typeof options.out === 'string' ? { out: options.out } : {}),
