@@ -23,9 +23,9 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS } from '../src/core/compress';
-import { distillArtifact, DEFAULT_DISTILL_OPTIONS } from '../src/core/distill';
-import { evaluateModel } from '../src/core/evaluate';
+import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS } from '../src/core/jobs/compress';
+import { distillArtifact, DEFAULT_DISTILL_OPTIONS } from '../src/core/jobs/distill';
+import { evaluateModel } from '../src/core/jobs/evaluate';
 
 const ROOT = resolve(__dirname, '..');
 const OUT = join(ROOT, 'bench', 'out');

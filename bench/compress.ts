@@ -9,7 +9,7 @@
  *      [--threads 1,2] [--no-torch] [--retrain] [--engine compress|direct|cli] [--backend auto|wasm|cpu]
  * The checkpoint is bench/out/resnet20_fmnist.pt: copied from test/fixtures/models/ if there, otherwise trained by
  * bench/reference/train_resnet20.py (needs Debian's python3-torch and dataset-fashion-mnist; about 6 minutes).
- * `--engine compress` (default) calls compressCheckpoint (src/core/compress.ts) and times it from its progress and
+ * `--engine compress` (default) calls compressCheckpoint (src/core/jobs/compress.ts) and times it from its progress and
  * evaluation callbacks; `--engine direct` calls the engine's trainReconstruction on the conv layers; `--engine cli` runs
  * `weight-lens compress FILE --hidden H --steps N --permutation crossfilter --seed S --json` from dist/cli.js (build
  * first) and takes its report: there the thresholds come from the batch-loss curve (an estimate of the full RMSE) and
@@ -19,7 +19,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { initBackend } from '../src/core/backend';
+import { initBackend } from '../src/core/backend/tfjsBackend';
 import { openCheckpoint } from '../src/core/formats/registry';
 import type { KernelLayer } from '../src/core/nern/layout';
 import { MIN_REPRESENTED_PARAMS } from '../src/core/nern/budget';
@@ -27,7 +27,7 @@ import { nernPredictorSpec, predictorForwardMacs } from '../src/core/nern/predic
 import { DEFAULT_TRAIN_OPTIONS, trainReconstruction } from '../src/core/nern/train';
 import { readTensorValues } from '../src/core/tensors/tensor';
 import type { BackendName, CompressReportDto } from '../src/protocol/compress';
-import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS } from '../src/core/compress';
+import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS } from '../src/core/jobs/compress';
 
 const ROOT = resolve(__dirname, '..');
 const OUT_DIR = join(ROOT, 'bench', 'out');
@@ -166,7 +166,7 @@ async function runEngine(layers: KernelLayer[], hidden: number, steps: number, s
   };
 }
 
-/** `compressCheckpoint` (src/core/compress.ts) on the checkpoint, writing the artifact to bench/out/. */
+/** `compressCheckpoint` (src/core/jobs/compress.ts) on the checkpoint, writing the artifact to bench/out/. */
 async function runCompress(hidden: number, steps: number, seed: number, weightRms: number): Promise<RunResult> {
   const clock = new RunClock();
   const loadBefore = load();

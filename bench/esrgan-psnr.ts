@@ -19,8 +19,8 @@ import { decode } from 'fast-png';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { initBackend } from '../src/core/backend';
-import { compressCheckpoint, decompressArtifact, DEFAULT_COMPRESS_OPTIONS } from '../src/core/compress';
+import { initBackend } from '../src/core/backend/tfjsBackend';
+import { compressCheckpoint, decompressArtifact, DEFAULT_COMPRESS_OPTIONS } from '../src/core/jobs/compress';
 import { openCheckpoint } from '../src/core/formats/registry';
 import type { KernelLayer } from '../src/core/nern/layout';
 import { trainReconstruction } from '../src/core/nern/train';
@@ -171,7 +171,7 @@ async function readAll(path: string): Promise<Map<string, Float32Array>> {
   }
 }
 
-/** compressCheckpoint + decompressArtifact (src/core/compress.ts) on model.json; every decompressed tensor by name. */
+/** compressCheckpoint + decompressArtifact (src/core/jobs/compress.ts) on model.json; every decompressed tensor by name. */
 async function reconstructCompress(hidden: number, steps: number, seed: number, permutation: 'crossfilter' | 'infilter' | 'none', dense: boolean): Promise<Map<string, Float32Array>> {
   mkdirSync(OUT_DIR, { recursive: true });
   const artifact = join(OUT_DIR, `esrgan-slim-x2-h${hidden}.nern.safetensors`);

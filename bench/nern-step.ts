@@ -4,7 +4,7 @@
  * [--steps 20] [--backend wasm] [--plain] (--plain: separate dense + relu ops instead of the fused dense-ReLU op).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend, type BackendPreference } from '../src/core/backend';
+import { initBackend, type BackendPreference } from '../src/core/backend/tfjsBackend';
 import { encodingWidth } from '../src/core/nern/encoding';
 import { adamConfig, NernOptimizer } from '../src/core/nern/optimizer';
 import { dense, rmseLoss, nernPredictorSpec, Predictor, predictorForwardMacs, predictorParameterCount } from '../src/core/nern/predictor';

@@ -6,7 +6,7 @@
  *      [--base 0.76] [--levels 40] [--no-guard]
  */
 import { readFileSync } from 'node:fs';
-import { initBackend } from '../src/core/backend';
+import { initBackend } from '../src/core/backend/tfjsBackend';
 import type { KernelLayer, OutputScaleMode } from '../src/core/nern/layout';
 import type { PermutationKind } from '../src/core/nern/permutation';
 import { trainReconstruction, type TrainOptions } from '../src/core/nern/train';

@@ -9,7 +9,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../src/core/backend';
+import { initBackend } from '../src/core/backend/tfjsBackend';
 import { adamConfig, NernOptimizer } from '../src/core/nern/optimizer';
 import { buildTrainStepModel, loadOnnxRuntime, ortParamNames, OrtTrainer, type OrtModuleLike, type OrtTensorLike } from '../src/core/nern/ortStep';
 import { layerShapes, nernPredictorSpec, Predictor, predictorForwardMacs, rmseLoss, type PredictorSpec } from '../src/core/nern/predictor';

@@ -1,5 +1,5 @@
 // Runs test suites with Node's built-in test runner (TypeScript through tsx). Usage: run-tests.mjs SUITE... where a
-// suite is a folder under test/ (unit, engine, cli, e2e). Extra `--` arguments go to `node --test`.
+// suite is a folder under test/ (unit, jobs, engine, cli, e2e). Extra `--` arguments go to `node --test`.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';

@@ -1,10 +1,10 @@
 /**
- * `weight-lens compress` and `weight-lens decompress`: argument parsing and printing over src/core/compress.ts.
+ * `weight-lens compress` and `weight-lens decompress`: argument parsing and printing over src/core/jobs/compress.ts.
  * Human mode prints the plan first, a progress line on stderr when it is a terminal, and a per-layer table at the end;
  * `--json` prints one JSON document (the report) on stdout.
  */
 import { formatBytes } from '../core/io/errors';
-import { compressCheckpoint, decompressArtifact, DEFAULT_COMPRESS_OPTIONS } from '../core/compress';
+import { compressCheckpoint, decompressArtifact, DEFAULT_COMPRESS_OPTIONS } from '../core/jobs/compress';
 import type { BackendName, BudgetDto, BudgetPlanDto, CompressOptionsDto, PermutationKind } from '../protocol/compress';
 import { parseArgs, UsageError } from './args';
 import { formatCount, formatStat, renderTable } from './format';

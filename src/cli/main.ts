@@ -4,7 +4,7 @@
  * 1 anything else (usage errors, internal failures).
  */
 import { CancelledError, CheckpointFormatError, formatBytes } from '../core/io/errors';
-import { DEFAULT_HISTOGRAM_BINS, inspectFile } from '../core/inspect';
+import { DEFAULT_HISTOGRAM_BINS, inspectFile } from '../core/jobs/inspect';
 import type { InspectReportDto, TotalsDto } from '../protocol/inspect';
 import { parallelWith, StatisticsPool } from '../worker/statsPool';
 import { parseArgs, UsageError } from './args';

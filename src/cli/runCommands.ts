@@ -1,11 +1,11 @@
 /**
- * `weight-lens eval` and `weight-lens distill`: argument parsing and printing over src/core/evaluate.ts and
- * src/core/distill.ts. Human mode prints a short summary (and a progress line on stderr when it is a terminal);
+ * `weight-lens eval` and `weight-lens distill`: argument parsing and printing over src/core/jobs/evaluate.ts and
+ * src/core/jobs/distill.ts. Human mode prints a short summary (and a progress line on stderr when it is a terminal);
  * `--json` prints one JSON document on stdout: `{n, accuracy?, agreement, psnr?, relativeError, …}` for eval, the
  * report for distill.
  */
-import { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES, distillArtifact } from '../core/distill';
-import { evaluateModel } from '../core/evaluate';
+import { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES, distillArtifact } from '../core/jobs/distill';
+import { evaluateModel } from '../core/jobs/evaluate';
 import type { DistillOptionsDto, EvalMetricsDto, PreprocessDto } from '../protocol/evaluate';
 import { parseArgs, UsageError, type OptionType } from './args';
 import { backendOption } from './compressCommands';

@@ -7,14 +7,14 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { BackendPreference, WorkerInitData } from '../protocol/messages';
-import { CompressController } from './compress';
-import { DistillController } from './distill';
-import { RunChoices } from './distillModel';
-import { EngineClient, nodeWorkerFactory } from './engineClient';
-import { ArtifactEvaluator } from './evaluate';
-import { RunPickers } from './evaluatePickers';
+import { CompressController } from './compress/compressController';
+import { DistillController } from './distill/distillCommand';
+import { RunChoices } from './distill/distillChoices';
+import { EngineClient, nodeWorkerFactory } from './engine/engineClient';
+import { ArtifactEvaluator } from './evaluate/evaluateCommand';
+import { RunPickers } from './evaluate/evaluatePickers';
 import { INSPECTOR_OPTIONAL_VIEW_TYPE, INSPECTOR_VIEW_TYPE, viewTypeFor } from './fileKinds';
-import { InspectorEditorProvider } from './inspectorEditor';
+import { InspectorEditorProvider } from './inspector/inspectorEditor';
 
 /** Command ids contributed in package.json. */
 export const COMMANDS = {

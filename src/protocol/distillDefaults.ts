@@ -1,6 +1,6 @@
 /**
  * The defaults of the distillation phase and where each comes from, as plain data both sides share: the engine
- * (src/core/distill.ts re-exports them), the CLI's help, and the extension's settings quick pick, which may not
+ * (src/core/jobs/distill.ts re-exports them), the CLI's help, and the extension's settings quick pick, which may not
  * import src/core. Imports nothing but types.
  */
 import type { DistillOptionsDto } from './evaluate';

@@ -81,7 +81,7 @@ export interface EvalOptionsDto {
   backend?: BackendName;
 }
 
-/** Options of the distillation phase. Defaults: `DEFAULT_DISTILL_OPTIONS` in src/core/distill.ts. */
+/** Options of the distillation phase. Defaults: `DEFAULT_DISTILL_OPTIONS` in src/core/jobs/distill.ts. */
 export interface DistillOptionsDto {
   /** Optimisation steps. */
   steps: number;

@@ -1,10 +1,10 @@
 /**
- * Compression jobs inside the engine worker: turns `compress/*` requests into calls to src/core/compress.ts and streams
+ * Compression jobs inside the engine worker: turns `compress/*` requests into calls to src/core/jobs/compress.ts and streams
  * their results back as `CompressEvent`s (`compress/planned`, `compress/progress`, `compress/evaluation`,
  * `compress/done`, `compress/decompressed`, `compress/artifact`, `compress/layerDetail`). Failures and cancellation are reported by the
  * caller (worker.ts) as `failed` events. The tfjs backend is initialised once per worker (see `ensureBackend`).
  */
-import { artifactLayerDetail, artifactReport, compressCheckpoint, decompressArtifact, ensureBackend, planCompression } from '../core/compress';
+import { artifactLayerDetail, artifactReport, compressCheckpoint, decompressArtifact, ensureBackend, planCompression } from '../core/jobs/compress';
 import type { BackendName } from '../protocol/compress';
 import type { CompressEvent, CompressRequest, WorkerEvent } from '../protocol/messages';
 

@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { CancelledError, CheckpointFormatError } from '../core/io/errors';
-import type { StatisticsRunner } from '../core/inspect';
+import type { StatisticsRunner } from '../core/jobs/inspect';
 import type { CheckpointHeaderDto, HistogramDto, TensorStatsDto } from '../protocol/inspect';
 import type { StatsThreadReply, StatsThreadRequest } from '../protocol/messages';
 

@@ -3,11 +3,11 @@
  * opens checkpoints by path itself (keeping the last one open), so only summaries cross `postMessage`.
  */
 import { parentPort } from 'node:worker_threads';
-import { failureOf } from '../core/failure';
+import { failureOf } from '../core/io/failure';
 import { openCheckpoint } from '../core/formats/registry';
 import type { Checkpoint } from '../core/formats/types';
 import { CheckpointFormatError } from '../core/io/errors';
-import { tensorStatistics } from '../core/inspect';
+import { tensorStatistics } from '../core/jobs/inspect';
 import { hasKind, type StatsThreadReply, type StatsThreadRequest } from '../protocol/messages';
 
 if (!parentPort) throw new Error('statsThread.ts must run inside a worker_threads Worker');

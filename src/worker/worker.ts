@@ -4,13 +4,13 @@
  * when it receives `cancel` for its id. Files are opened here by path, so weights never cross `postMessage`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { inspectFile } from '../core/inspect';
+import { inspectFile } from '../core/jobs/inspect';
 import type { CompressEvent, CompressRequest, RunEvent, RunRequest, WorkerEvent, WorkerInitData, WorkerRequest } from '../protocol/messages';
 import { hasKind } from '../protocol/messages';
-import { failureOf } from '../core/failure';
+import { failureOf } from '../core/io/failure';
 import { parallelWith, StatisticsPool } from './statsPool';
 import { isCompressRequest, runCompressJob } from './compressJobs';
-import { isRunRequest, runRunJob } from './runJobs';
+import { isRunRequest, runRunJob } from './modelJobs';
 
 if (!parentPort) throw new Error('worker.ts must run inside a worker_threads Worker');
 const port = parentPort;

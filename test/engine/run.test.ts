@@ -9,14 +9,14 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS, ensureBackend } from '../../src/core/compress';
+import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS, ensureBackend } from '../../src/core/jobs/compress';
 import { openDataset } from '../../src/core/data/dataset';
-import { defaultDistilledPath, distillArtifact, featureValues } from '../../src/core/distill';
-import { evaluateModel, forwardBatch, isClassifier, MetricsAccumulator, PSNR_IDENTICAL_DB, readInputBatch, resolvePreprocessing } from '../../src/core/evaluate';
+import { defaultDistilledPath, distillArtifact, featureValues } from '../../src/core/jobs/distill';
+import { evaluateModel, forwardBatch, isClassifier, MetricsAccumulator, PSNR_IDENTICAL_DB, readInputBatch, resolvePreprocessing } from '../../src/core/jobs/evaluate';
 import { openCheckpoint } from '../../src/core/formats/registry';
 import { weightTensors } from '../../src/core/graph/execute';
 import { CancelledError, CheckpointFormatError } from '../../src/core/io/errors';
-import { loadRunnableModel, loadWeightSource } from '../../src/core/modelWeights';
+import { loadRunnableModel, loadWeightSource } from '../../src/core/models/runnableModel';
 import { readArtifact } from '../../src/core/nern/artifact';
 import { readTensorValues } from '../../src/core/tensors/tensor';
 import { FIXTURES } from '../helpers/fixtures';

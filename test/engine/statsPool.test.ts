@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inspectFile } from '../../src/core/inspect';
+import { inspectFile } from '../../src/core/jobs/inspect';
 import { StatisticsPool } from '../../src/worker/statsPool';
 
 const threadScript = join(__dirname, '..', '..', 'dist', 'stats-thread.js');

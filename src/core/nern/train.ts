@@ -2,7 +2,7 @@
  * The reconstruction phase of NeRN: trains a predictor so that, from each kernel's (permuted) coordinate encoding, it
  * regenerates the model's 3×3 (and 1×1) convolution kernels. Input is plain data, output is plain data (predictor
  * weights, the layout needed to decode, and the reconstructed layers), progress goes through callbacks, and an
- * AbortSignal is honoured between steps. Needs an initialised tfjs backend (see src/core/backend.ts).
+ * AbortSignal is honoured between steps. Needs an initialised tfjs backend (see src/core/backend/tfjsBackend.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CancelledError } from '../io/errors';

@@ -2,7 +2,7 @@
 // the manifest (a sentence a user can act on), in-process, without crashing or hanging.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inspectFile } from '../../../src/core/inspect';
+import { inspectFile } from '../../../src/core/jobs/inspect';
 import { CheckpointFormatError } from '../../../src/core/io/errors';
 import { hostileCases } from '../../helpers/fixtures';
 

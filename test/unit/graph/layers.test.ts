@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { initBackend } from '../../../src/core/backend';
+import { initBackend } from '../../../src/core/backend/tfjsBackend';
 import '../../../src/core/graph/gradients';
 import { decodeImage } from '../../../src/core/data/imageFolder';
 import { runGraph, weightTensors } from '../../../src/core/graph/execute';

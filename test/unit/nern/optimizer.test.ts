@@ -5,7 +5,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../../src/core/backend';
+import { initBackend } from '../../../src/core/backend/tfjsBackend';
 import {
   adamConfig,
   learningRateAt,

@@ -4,7 +4,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../../src/core/backend';
+import { initBackend } from '../../../src/core/backend/tfjsBackend';
 import { decodeUtf8, ProtoReader } from '../../../src/core/containers/protobuf';
 import { type KernelLayer } from '../../../src/core/nern/layout';
 import { adamConfig, nernRangerConfig } from '../../../src/core/nern/optimizer';

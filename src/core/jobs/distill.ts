@@ -1,0 +1,414 @@
+/**
+ * The distillation phase (Choi et al.'s decoupled phase 2, NERN.md "Distillation phase"): starting from a
+ * compression artifact's phase-1 predictor, the predictor is trained so that the network it regenerates behaves like
+ * a teacher (the original model on its own weights, or another model on the same task). Each step regenerates every
+ * represented weight the graph uses *differentiably* (predictor → kernels → weight tensors), runs the network on an
+ * augmented batch, and back-propagates KL(teacher ‖ student) on the logits (temperature T, scaled by T²), plus
+ * optionally the normalised feature-map term on block pre-activations and a reconstruction term towards the original
+ * weights, through the weights into the predictor: dL/dθ = Σ_kernels J_θ(kernel)ᵀ · dL/dW_kernel. No labels are used.
+ * Non-classifiers (e.g. super-resolution) use the output MSE relative to the teacher's mean square instead of KL.
+ *
+ * The result is a new artifact (written atomically; the source artifact is never touched) whose metadata records
+ * both phases and the held-out metrics before and after.
+ */
+import { basename, dirname, join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '../graph/gradients';
+import { DEFAULT_DISTILL_OPTIONS } from '../../protocol/distillDefaults';
+import type { DistillEvalDto, DistillOptionsDto, DistillProgressDto, DistillReportDto, EvalMetricsDto, LayerDriftDto } from '../../protocol/evaluate';
+import { ensureBackend } from '../backend/tfjsBackend';
+import { openDataset, type Dataset } from '../data/dataset';
+import { applyPreprocessing, type PreprocessSpec } from '../data/preprocess';
+import {
+  compareOutputs,
+  defaultCropPad,
+  imageInput,
+  readImageBatch,
+  resolvePreprocessing,
+  type EvalSetup,
+  type MetricsAccumulator,
+} from './evaluate';
+import { runGraph, weightTensors } from '../graph/execute';
+import type { Graph } from '../graph/ir';
+import { CheckpointFormatError, throwIfAborted } from '../io/errors';
+import { loadRunnableModel, type RunnableModel } from '../models/runnableModel';
+import { readArtifact, writeArtifact, type ArtifactLayer, type ArtifactMeta, type OpenArtifact, type VerbatimInput } from '../nern/artifact';
+import { encodeRows, encodingWidth, gridOffsets } from '../nern/encoding';
+import { CENTRE, gridShapes, KERNEL_OUTPUTS } from '../nern/layout';
+import { adamConfig, NernOptimizer } from '../nern/optimizer';
+import { invertPermutation } from '../nern/permutation';
+import { Predictor, type PredictorWeights } from '../nern/predictor';
+import { Rng } from '../nern/rng';
+import { BLOCK } from '../nern/tiling';
+
+/** Defaults and where they come from: plain data shared with the extension and the CLI (src/protocol/distillDefaults.ts). */
+export { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES } from '../../protocol/distillDefaults';
+
+/** Default output: `<artifact stem>.distilled.nern.safetensors` beside the artifact. */
+export function defaultDistilledPath(artifact: string): string {
+  const name = basename(artifact).replace(/(\.nern)?\.safetensors$/i, '');
+  return join(dirname(artifact), `${name.replace(/\.distilled$/, '')}.distilled.nern.safetensors`);
+}
+
+/** Validates options; throws `CheckpointFormatError` naming the bad one. */
+export function checkDistillOptions(o: DistillOptionsDto): void {
+  const positiveInt = (v: number, name: string, max: number): void => {
+    if (!Number.isInteger(v) || v < 1 || v > max) throw new CheckpointFormatError(`--${name} must be a whole number from 1 to ${max}, not ${v}.`);
+  };
+  positiveInt(o.steps, 'steps', 10_000_000);
+  positiveInt(o.batchSize, 'batch-size', 4096);
+  positiveInt(o.evalSamples, 'eval-samples', 10_000_000);
+  if (!Number.isInteger(o.evalEvery) || o.evalEvery < 0) throw new CheckpointFormatError(`--eval-every must be a whole number ≥ 0, not ${o.evalEvery}.`);
+  if (!(o.lr > 0 && o.lr < 1)) throw new CheckpointFormatError(`--lr must be between 0 and 1, not ${o.lr}.`);
+  if (!(o.temperature > 0 && o.temperature <= 100)) throw new CheckpointFormatError(`--temperature must be in (0, 100], not ${o.temperature}.`);
+  for (const [name, v] of [['kl-weight', o.klWeight], ['feature-weight', o.featureWeight], ['reconstruction-weight', o.reconstructionWeight]] as const) {
+    if (!(v >= 0 && Number.isFinite(v))) throw new CheckpointFormatError(`--${name} must be a finite number ≥ 0, not ${v}.`);
+  }
+  if (o.klWeight + o.featureWeight + o.reconstructionWeight === 0) throw new CheckpointFormatError('At least one loss weight must be above 0.');
+}
+
+/** A represented layer the graph uses, with what differentiable regeneration needs. */
+interface BoundLayer {
+  readonly index: number;
+  readonly layer: ArtifactLayer;
+  /** Graph initializer name. */
+  readonly name: string;
+  /** Rows of the concatenated encoding matrix this layer occupies: [start, start + kernels). */
+  readonly start: number;
+  readonly kernels: number;
+  readonly scale: number;
+}
+
+/** Turns a layer's predictor outputs [kernels, 9] (original kernel order, unscaled) into its weight tensor. */
+function toWeight(out: tf.Tensor2D, b: BoundLayer): tf.Tensor {
+  const [cout, cin, k] = b.layer.kernelShape;
+  const scaled = tf.mul(out, b.scale);
+  const tile = b.layer.tile;
+  if (tile.kind === 'conv') {
+    const oihw = k === 1 ? tf.reshape(tf.slice(scaled, [0, CENTRE], [-1, 1]), [cout, cin, 1, 1]) : tf.reshape(scaled, [cout, cin, k, k]);
+    return tile.layout === 'hwio' ? tf.transpose(oihw, [2, 3, 1, 0]) : oihw;
+  }
+  const blocks = tf.reshape(scaled, [cout, cin, BLOCK, BLOCK]);
+  const matrix = tf.reshape(tf.transpose(blocks, [0, 2, 1, 3]), [cout * BLOCK, cin * BLOCK]);
+  return tf.reshape(tf.slice(matrix, [0, 0], [tile.rows, tile.cols]), b.layer.shape);
+}
+
+/** Encodings (constant) of the bound layers' kernels in original kernel order, concatenated: [Σ kernels, width]. */
+function boundEncodings(artifact: OpenArtifact, bound: readonly BoundLayer[]): Float32Array {
+  const shapes = gridShapes(artifact.layout);
+  const offsets = gridOffsets(shapes);
+  const width = encodingWidth(artifact.layout.encoding);
+  const total = bound.reduce((n, b) => n + b.kernels, 0);
+  const out = new Float32Array(total * width);
+  for (const b of bound) {
+    const inverse = invertPermutation(artifact.layout.permutations[b.index] ?? new Int32Array(0));
+    const first = offsets[b.index] ?? 0;
+    const ids = Int32Array.from(inverse, (t) => first + t);
+    encodeRows(shapes, ids, out.subarray(b.start * width, (b.start + b.kernels) * width), artifact.layout.encoding);
+  }
+  return out;
+}
+
+/**
+ * The graph values NeRN's feature term compares: pre-activations of residual blocks (Add outputs feeding a ReLU, in
+ * ONNX graphs and in TF.js LayersModels).
+ */
+export function featureValues(graph: Graph): string[] {
+  const producers = new Map<string, string>();
+  for (const n of graph.nodes) for (const o of n.outputs) producers.set(o, n.op);
+  const out: string[] = [];
+  for (const n of graph.nodes) {
+    const x = n.inputs[0];
+    const relu = n.op === 'Relu' || n.op === 'tfjs.ReLU' || (n.op === 'tfjs.Activation' && n.attrs['activation'] === 'relu');
+    if (relu && x !== undefined && (producers.get(x) === 'Add' || producers.get(x) === 'tfjs.Add') && !out.includes(x)) out.push(x);
+  }
+  return out;
+}
+
+/** Hooks of `distillArtifact`. */
+export interface DistillHooks {
+  signal?: AbortSignal;
+  onProgress?: (p: DistillProgressDto) => void;
+  onEval?: (e: DistillEvalDto) => void;
+  /** Per-layer drift from the phase-1 reconstruction, at each held-out evaluation. */
+  onDrift?: (drift: LayerDriftDto[]) => void;
+  /** Status lines (loading, evaluating…). */
+  onStatus?: (message: string) => void;
+}
+
+/** Inputs of `distillArtifact`. */
+export interface DistillRequest {
+  artifact: string;
+  model: string;
+  data: string;
+  options: DistillOptionsDto;
+}
+
+function flatMetrics(m: EvalMetricsDto): Record<string, number> {
+  const out: Record<string, number> = { n: m.n, agreement: m.agreement, relativeError: m.relativeError };
+  if (m.accuracy !== undefined) out.accuracy = m.accuracy;
+  if (m.psnr !== undefined) out.psnr = m.psnr;
+  return out;
+}
+
+/** Higher is better: accuracy, else agreement then PSNR, else −relative error. */
+function score(m: EvalMetricsDto): number {
+  if (m.accuracy !== undefined) return m.accuracy;
+  if (m.psnr !== undefined) return m.psnr;
+  return m.agreement - m.relativeError;
+}
+
+/**
+ * Runs the distillation phase and writes the new artifact. Resolves to the report; throws `CheckpointFormatError`
+ * for unusable inputs (no represented layer used by the graph, a teacher whose outputs do not match…), and an
+ * `AbortError` when cancelled (nothing is written).
+ */
+export async function distillArtifact(request: DistillRequest, hooks: DistillHooks = {}): Promise<DistillReportDto> {
+  const started = performance.now();
+  const o: DistillOptionsDto = { ...DEFAULT_DISTILL_OPTIONS, ...request.options };
+  checkDistillOptions(o);
+  const { signal } = hooks;
+  const out = o.out ?? defaultDistilledPath(request.artifact);
+  if (resolve(out) === resolve(request.artifact)) throw new CheckpointFormatError(`The output ${out} is the artifact itself; choose another output.`);
+  const backend = await ensureBackend(o.backend);
+  hooks.onStatus?.('Loading the model, the artifact and the data…');
+  const model = await loadRunnableModel(request.model);
+  const teacher: RunnableModel = o.teacher !== undefined ? await loadRunnableModel(o.teacher) : model;
+  const artifact = await readArtifact(request.artifact);
+  const train = await openDataset(request.data);
+  const held: Dataset = o.evalData !== undefined ? await openDataset(o.evalData) : train;
+  const disposables: tf.Tensor[] = [];
+  let predictor: Predictor | undefined;
+  let optimizer: NernOptimizer | undefined;
+  try {
+    // Bind represented layers to graph initializers by name and shape.
+    const bound: BoundLayer[] = [];
+    let start = 0;
+    artifact.meta.layers.forEach((layer, index) => {
+      const info = model.graph.initializers.get(layer.name);
+      if (info === undefined) return;
+      if (info.shape.join(',') !== layer.shape.join(',')) {
+        throw new CheckpointFormatError(`Layer ${layer.name} is [${layer.shape.join(', ')}] in the artifact but [${info.shape.join(', ')}] in ${basename(request.model)}; the artifact was not made from this model.`);
+      }
+      const kernels = layer.kernelShape[0] * layer.kernelShape[1];
+      bound.push({ index, layer, name: layer.name, start, kernels, scale: artifact.layout.outputScales[index] ?? 1 });
+      start += kernels;
+    });
+    if (bound.length === 0) {
+      throw new CheckpointFormatError(`None of the artifact's ${artifact.meta.layers.length} represented layers is a weight of ${basename(request.model)} (matched by name); give the model the artifact was compressed from.`);
+    }
+    const input = imageInput(model.graph);
+    const { spec, dto } = await resolvePreprocessing(model, train, o.preprocess);
+    const teacherSpec: PreprocessSpec = teacher === model ? spec : (await resolvePreprocessing(teacher, train, o.preprocess)).spec;
+    if (held !== train && held.shape.join(',') !== train.shape.join(',')) {
+      throw new CheckpointFormatError(`The held-out data's images are [${held.shape.join(', ')}] but the training data's are [${train.shape.join(', ')}].`);
+    }
+
+    // Held-out split: separate data, or the last evalSamples of the training data (then not trained on).
+    const heldCount = Math.min(o.evalSamples, held === train ? Math.floor(train.size / 2) : held.size);
+    const heldIndices = held === train ? Array.from({ length: heldCount }, (_, i) => train.size - heldCount + i) : Array.from({ length: heldCount }, (_, i) => i);
+    const trainCount = held === train ? train.size - heldCount : train.size;
+    if (trainCount < 1 || heldCount < 1) throw new CheckpointFormatError(`${basename(request.data)} holds ${train.size} samples, too few to train on and hold some out.`);
+    const evalSetup: EvalSetup = { model, dataset: held, spec, indices: heldIndices, batchSize: 64 };
+
+    // Constant tensors: original weights (model's own), teacher weights, kernel encodings.
+    const original = weightTensors(model.graph, model.weights);
+    disposables.push(...Object.values(original));
+    const teacherWeights = teacher === model ? original : weightTensors(teacher.graph, teacher.weights);
+    if (teacher !== model) disposables.push(...Object.values(teacherWeights));
+    const width = encodingWidth(artifact.layout.encoding);
+    const encoding = tf.tensor2d(boundEncodings(artifact, bound), [start, width]);
+    disposables.push(encoding);
+
+    predictor = Predictor.fromWeights(artifact.predictor);
+    const p = predictor;
+    const regenerate = (train: boolean): Record<string, tf.Tensor> => {
+      const outAll = train ? p.apply(encoding) : p.forward(encoding);
+      const weights: Record<string, tf.Tensor> = { ...original };
+      for (const b of bound) weights[b.name] = toWeight(tf.slice(outAll, [b.start, 0], [b.kernels, KERNEL_OUTPUTS]), b);
+      return weights;
+    };
+    const phase1 = tf.tidy(() => {
+      const w = regenerate(false);
+      return bound.map((b) => tf.keep(w[b.name] as tf.Tensor));
+    });
+    disposables.push(...phase1);
+    const phase1Rms = phase1.map((t) => tf.tidy(() => Math.sqrt(tf.mean(tf.square(t)).dataSync()[0] ?? 0)));
+    const originalSq = bound.map((b) => tf.tidy(() => tf.sum(tf.square(original[b.name] as tf.Tensor)).dataSync()[0] ?? 0));
+    const originalSqTotal = originalSq.reduce((a, b) => a + b, 0) || 1;
+
+    /** Held-out metrics of the current predictor, and its per-layer drift from phase 1 (one regeneration for both). */
+    const evaluate = async (): Promise<{ metrics: EvalMetricsDto; acc: MetricsAccumulator; drift: LayerDriftDto[] }> => {
+      const candidate = tf.tidy(() => {
+        const w = regenerate(false);
+        for (const b of bound) tf.keep(w[b.name] as tf.Tensor);
+        return w;
+      });
+      try {
+        const drift = tf.tidy(() =>
+          bound.map((b, i) => {
+            const d = Math.sqrt(tf.mean(tf.square(tf.sub(candidate[b.name] as tf.Tensor, phase1[i] as tf.Tensor))).dataSync()[0] ?? 0);
+            return { name: b.name, drift: d / Math.max(phase1Rms[i] ?? 0, 1e-12) };
+          }),
+        );
+        const acc = await compareOutputs(evalSetup, original, candidate, signal);
+        return { metrics: acc.result(), acc, drift };
+      } finally {
+        tf.dispose(bound.map((b) => candidate[b.name] as tf.Tensor));
+      }
+    };
+
+    hooks.onStatus?.('Evaluating the phase-1 reconstruction on held-out data…');
+    const beforeEval = await evaluate();
+    const before = beforeEval.metrics;
+    const classifier = beforeEval.acc.classes > 0;
+    const teacherAccuracy = teacher === model ? beforeEval.acc.originalAccuracy() : undefined;
+    hooks.onEval?.({ step: 0, metrics: before });
+    hooks.onDrift?.(beforeEval.drift);
+    let best: DistillEvalDto = { step: 0, metrics: before };
+    // The latest evaluation; the loop always evaluates at the last step, so at the end it is the final predictor's.
+    let latest = beforeEval;
+
+    const features = o.featureWeight > 0 && teacher.graph === model.graph ? featureValues(model.graph) : [];
+    if (o.featureWeight > 0 && features.length === 0) hooks.onStatus?.('The feature-map term is off: the model has no residual block pre-activations, or the teacher is a different architecture.');
+    const studentGraph: Graph = features.length > 0 ? { ...model.graph, outputs: [...model.graph.outputs, ...features] } : model.graph;
+    const teacherGraph: Graph = features.length > 0 ? studentGraph : teacher.graph;
+    const logitsName = model.graph.outputs[0] ?? '';
+    const teacherLogitsName = teacher.graph.outputs[0] ?? '';
+
+    const config = adamConfig(o.steps, o.lr);
+    config.schedule = { kind: 'cosine', totalSteps: o.steps, minLr: o.lr * 0.01, warmupSteps: Math.max(1, Math.round(o.steps * 0.05)) };
+    optimizer = new NernOptimizer(p.variables, config);
+    const rng = new Rng(o.seed);
+    const [h] = train.shape;
+    const augment = o.augment ? { rng: rng.fork(), cropPad: defaultCropPad(h), flip: true } : undefined;
+    const lossCurve: [number, number][] = [];
+    const T = o.temperature;
+    const trainStarted = performance.now();
+    hooks.onStatus?.(`Distilling ${bound.length} layers for ${o.steps} steps…`);
+    for (let step = 1; step <= o.steps; step++) {
+      throwIfAborted(signal);
+      const ids = Array.from({ length: o.batchSize }, () => rng.int(trainCount));
+      const { images } = await readImageBatch(train, ids, augment, signal);
+      const studentIn = applyPreprocessing(images, spec);
+      const teacherIn = teacherSpec === spec ? studentIn : applyPreprocessing(images, teacherSpec);
+      const parts = { kl: 0, feature: 0, reconstruction: 0 };
+      const lossValue = tf.tidy(() => {
+        const xs = tf.tensor(studentIn.data, studentIn.shape);
+        const xt = teacherIn === studentIn ? xs : tf.tensor(teacherIn.data, teacherIn.shape);
+        const target = runGraph(teacherGraph, teacherWeights, { [imageInput(teacher.graph).name]: xt });
+        const zt = target[teacherLogitsName];
+        if (zt === undefined) throw new CheckpointFormatError('The teacher produced no output.');
+        const { value, grads } = tf.variableGrads(() => {
+          const weights = regenerate(true);
+          const outputs = runGraph(studentGraph, weights, { [input.name]: xs });
+          const zs = outputs[logitsName];
+          if (zs === undefined) throw new CheckpointFormatError('The model produced no output.');
+          if (zs.shape.join(',') !== zt.shape.join(',')) {
+            throw new CheckpointFormatError(`The teacher's output is [${zt.shape.join(', ')}] but the model's is [${zs.shape.join(', ')}]; the teacher must solve the same task.`);
+          }
+          let kl: tf.Scalar;
+          if (classifier) {
+            const pt = tf.softmax(tf.div<tf.Tensor2D>(zt, T));
+            const logPt = tf.log(tf.add(pt, 1e-12));
+            const logQs = tf.log(tf.add(tf.softmax(tf.div<tf.Tensor2D>(zs, T)), 1e-4));
+            kl = tf.mul(tf.mean(tf.sum(tf.mul(pt, tf.sub(logPt, logQs)), -1)), T * T);
+          } else {
+            kl = tf.div(tf.mean(tf.square(tf.sub(zs, zt))), tf.add(tf.mean(tf.square(zt)), 1e-12));
+          }
+          let feature: tf.Scalar = tf.scalar(0);
+          for (const f of features) {
+            const fs = outputs[f];
+            const ft = target[f];
+            if (fs === undefined || ft === undefined) continue;
+            const n = fs.shape[0];
+            const norm = (t: tf.Tensor): tf.Tensor => {
+              const flat = tf.reshape(t, [n, -1]);
+              return tf.div(flat, tf.add(tf.norm(flat, 2, 1, true), 1e-3));
+            };
+            feature = tf.add(feature, tf.mean(tf.sum(tf.square(tf.sub(norm(fs), norm(ft))), 1)));
+          }
+          if (features.length > 0) feature = tf.div(feature, features.length);
+          let reconstruction: tf.Scalar = tf.scalar(0);
+          if (o.reconstructionWeight > 0) {
+            for (const b of bound) reconstruction = tf.add(reconstruction, tf.sum(tf.square(tf.sub(weights[b.name] as tf.Tensor, original[b.name] as tf.Tensor))));
+            reconstruction = tf.div(reconstruction, originalSqTotal);
+          }
+          parts.kl = kl.dataSync()[0] ?? 0;
+          parts.feature = feature.dataSync()[0] ?? 0;
+          parts.reconstruction = reconstruction.dataSync()[0] ?? 0;
+          return tf.addN([tf.mul(kl, o.klWeight), tf.mul(feature, o.featureWeight), tf.mul(reconstruction, o.reconstructionWeight)]) as tf.Scalar;
+        }, p.variables);
+        optimizer?.step(p.variables.map((v) => grads[v.name] as tf.Tensor));
+        return value.dataSync()[0] ?? NaN;
+      });
+      if (!Number.isFinite(lossValue)) throw new CheckpointFormatError(`Distillation diverged at step ${step} (loss ${lossValue}); lower --lr.`);
+      lossCurve.push([step, lossValue]);
+      const seconds = (performance.now() - trainStarted) / 1000;
+      hooks.onProgress?.({ step, steps: o.steps, loss: lossValue, ...parts, lr: optimizer.lr, stepsPerSecond: step / Math.max(seconds, 1e-9) });
+      if ((o.evalEvery > 0 && step % o.evalEvery === 0) || step === o.steps) {
+        latest = await evaluate();
+        const point = { step, metrics: latest.metrics };
+        if (score(latest.metrics) > score(best.metrics)) best = point;
+        hooks.onEval?.(point);
+        hooks.onDrift?.(latest.drift);
+      }
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    const after = latest.metrics;
+    const finalDrift = latest.drift;
+    throwIfAborted(signal);
+
+    // Write the new artifact: same layout and verbatim tensors, the distilled predictor, both phases recorded.
+    const weights: PredictorWeights = p.weights();
+    const settings: Record<string, string | number | boolean> = {
+      steps: o.steps, batchSize: o.batchSize, lr: o.lr, temperature: o.temperature, klWeight: o.klWeight,
+      featureWeight: o.featureWeight, reconstructionWeight: o.reconstructionWeight, augment: o.augment,
+      evalSamples: heldCount, seed: o.seed, backend: backend.name, preprocess: JSON.stringify(dto),
+    };
+    const meta: ArtifactMeta = {
+      ...artifact.meta,
+      distillation: {
+        settings,
+        model: basename(request.model),
+        data: basename(request.data),
+        teacher: basename(o.teacher ?? request.model),
+        before: flatMetrics(before),
+        after: flatMetrics(after),
+        from: basename(request.artifact),
+      },
+    };
+    const verbatim: VerbatimInput[] = artifact.meta.tensors
+      .filter((t) => t.stored === 'verbatim')
+      .map((t) => ({ name: t.name, dtype: t.storedDtype ?? 'F32', shape: t.shape, data: artifact.verbatimBytes(t.name, signal) }));
+    hooks.onStatus?.(`Writing ${basename(out)}…`);
+    await writeArtifact(out, { meta, predictor: weights, layout: artifact.layout, verbatim }, signal);
+
+    const report: DistillReportDto = {
+      artifact: request.artifact,
+      model: request.model,
+      data: request.data,
+      teacher: o.teacher ?? request.model,
+      out,
+      options: o,
+      before,
+      best,
+      after,
+      drift: finalDrift,
+      boundLayers: bound.length,
+      unboundLayers: artifact.meta.layers.length - bound.length,
+      lossCurve,
+      backend: backend.name,
+      durationMs: Math.round(performance.now() - started),
+    };
+    if (teacherAccuracy !== undefined) report.teacherAccuracy = teacherAccuracy;
+    return report;
+  } finally {
+    optimizer?.dispose();
+    predictor?.dispose();
+    tf.dispose(disposables);
+    await artifact.close();
+    await train.close();
+    if (held !== train) await held.close();
+  }
+}

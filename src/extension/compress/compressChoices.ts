@@ -1,0 +1,231 @@
+/**
+ * The pure part of the "Compress Checkpoint…" flow: the budget candidates offered, parsing and validating what the
+ * user types (a predictor width, a target size), the compression options built from the settings, the artifact path
+ * beside the source, and the texts of the progress notification, status bar and quick-pick descriptions. No `vscode`
+ * import, so it is unit-tested under Node.
+ */
+import * as path from 'node:path';
+import { formatBytes } from '../../protocol/units';
+import type { BackendName, BudgetDto, BudgetPlanDto, CompressOptionsDto, CompressProgressDto, CompressReportDto, PermutationKind, RecipeName } from '../../protocol/compress';
+import type { RunSummaryDto } from '../../protocol/panels';
+
+/** Predictor sizes offered first, as fractions of the represented weights. */
+export const BUDGET_FRACTIONS: readonly number[] = [0.25, 0.4, 0.5, 0.75];
+
+/** Permutations in the order offered; the first is recommended (NeRN's best). */
+export const PERMUTATIONS: readonly PermutationKind[] = ['crossfilter', 'infilter', 'none'];
+
+/** Limits on what a user may type. */
+export const INPUT_LIMITS = {
+  /** Widest predictor accepted (hidden units). */
+  maxHidden: 4096,
+  /** Most training steps accepted. */
+  maxSteps: 10_000_000,
+} as const;
+
+/** The `weightLens.compress.*` settings, validated. */
+export interface CompressSettings {
+  steps: number;
+  permutation: PermutationKind;
+  seed: number;
+  representDense: boolean;
+  /** `weightLens.compress.recipe`: Weight Lens' defaults, or NeRN's exact settings for comparison. */
+  recipe: RecipeName;
+}
+
+/** Reads and clamps the compression settings through `get(key, fallback)` (e.g. a `WorkspaceConfiguration.get`). */
+export function readCompressSettings(get: (key: string) => unknown): CompressSettings {
+  const steps = get('compress.steps');
+  const permutation = get('compress.permutation');
+  const seed = get('compress.seed');
+  const dense = get('compress.representDense');
+  const recipe = get('compress.recipe');
+  return {
+    steps: typeof steps === 'number' && Number.isFinite(steps) ? Math.min(INPUT_LIMITS.maxSteps, Math.max(1, Math.round(steps))) : 2000,
+    permutation: PERMUTATIONS.find((p) => p === permutation) ?? 'crossfilter',
+    seed: typeof seed === 'number' && Number.isFinite(seed) ? Math.max(0, Math.round(seed)) : 0,
+    representDense: dense === true,
+    recipe: recipe === 'nern' ? 'nern' : 'weight-lens',
+  };
+}
+
+const BACKENDS: readonly BackendName[] = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
+
+/** The `weightLens.backend` setting as a backend name (`auto` when unknown). */
+export function backendName(raw: unknown): BackendName {
+  return BACKENDS.find((b) => b === raw) ?? 'auto';
+}
+
+/** Options for a plan or a run. */
+export function buildOptions(
+  settings: CompressSettings,
+  budget: BudgetDto,
+  backend: BackendName,
+  overrides: { permutation?: PermutationKind; steps?: number; out?: string } = {},
+): CompressOptionsDto {
+  const options: CompressOptionsDto = {
+    budget,
+    steps: overrides.steps ?? settings.steps,
+    permutation: overrides.permutation ?? settings.permutation,
+    seed: settings.seed,
+    represent: { conv: true, dense: settings.representDense },
+    backend,
+    rounds: 1,
+    roundWidthScale: 1,
+    recipe: settings.recipe,
+  };
+  if (overrides.out !== undefined) options.out = overrides.out;
+  return options;
+}
+
+/** The artifact written for `source`: `<stem>.nern.safetensors` in the same folder (`model.pt` → `model.nern.safetensors`). */
+export function artifactPathFor(source: string): string {
+  const dir = path.dirname(source);
+  let stem = path.basename(source);
+  if (stem.toLowerCase().endsWith('.safetensors.index.json')) stem = stem.slice(0, -'.safetensors.index.json'.length);
+  else if (stem.toLowerCase().endsWith('.nern.safetensors')) stem = stem.slice(0, -'.nern.safetensors'.length);
+  else {
+    const ext = path.extname(stem);
+    if (ext !== '' && ext !== stem) stem = stem.slice(0, -ext.length);
+  }
+  return path.join(dir, `${stem === '' ? 'model' : stem}.nern.safetensors`);
+}
+
+/** True if `fileName` (a base name) is a NeRN artifact by its name. */
+export function isArtifactName(fileName: string): boolean {
+  return /\.nern\.safetensors$/i.test(fileName);
+}
+
+/** Result of parsing user input: a value, or a one-sentence reason it is not accepted. */
+export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
+
+/** Parses a predictor width: a whole number from 1 to `INPUT_LIMITS.maxHidden`. */
+export function parseWidth(text: string): Parsed<number> {
+  const t = text.trim();
+  if (!/^\d+$/.test(t)) return { ok: false, message: 'Enter the predictor width as a whole number of hidden units, e.g. 64.' };
+  const n = Number(t);
+  if (n < 1 || n > INPUT_LIMITS.maxHidden) return { ok: false, message: `The width must be between 1 and ${INPUT_LIMITS.maxHidden}.` };
+  return { ok: true, value: n };
+}
+
+/** Parses a step count: a whole number from 1 to `INPUT_LIMITS.maxSteps` (`_` and `,` separators allowed). */
+export function parseSteps(text: string): Parsed<number> {
+  const t = text.trim().replace(/[_,]/g, '');
+  if (!/^\d+$/.test(t)) return { ok: false, message: 'Enter the number of training steps as a whole number, e.g. 2000.' };
+  const n = Number(t);
+  if (n < 1 || n > INPUT_LIMITS.maxSteps) return { ok: false, message: `The step count must be between 1 and ${INPUT_LIMITS.maxSteps.toLocaleString('en-US')}.` };
+  return { ok: true, value: n };
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1e3,
+  kb: 1e3,
+  kib: 1024,
+  m: 1e6,
+  mb: 1e6,
+  mib: 1024 ** 2,
+  g: 1e9,
+  gb: 1e9,
+  gib: 1024 ** 3,
+};
+
+/**
+ * Parses a target size: bytes with an optional unit (`800 kB`, `1.5 MB`, `2 MiB`), or a percentage of the source
+ * file (`30 %`, needs `sourceBytes`). The result must be positive and smaller than the source.
+ */
+export function parseSize(text: string, sourceBytes?: number): Parsed<BudgetDto> {
+  const t = text.trim().toLowerCase();
+  const percent = /^(\d+(?:\.\d+)?)\s*%$/.exec(t);
+  if (percent?.[1] !== undefined) {
+    if (sourceBytes === undefined || sourceBytes <= 0) return { ok: false, message: 'The source size is not known; give the size in bytes, e.g. 2 MB.' };
+    const p = Number(percent[1]);
+    if (p <= 0 || p >= 100) return { ok: false, message: 'A percentage of the source must be between 0 and 100.' };
+    return { ok: true, value: { kind: 'bytes', bytes: Math.round((sourceBytes * p) / 100) } };
+  }
+  const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/.exec(t);
+  const unit = m?.[2] ?? '';
+  const scale = SIZE_UNITS[unit];
+  if (m?.[1] === undefined || scale === undefined) return { ok: false, message: 'Enter a size such as 800 kB, 1.5 MB or 30 % (of the source file).' };
+  const bytes = Math.round(Number(m[1]) * scale);
+  if (bytes <= 0) return { ok: false, message: 'The target size must be more than 0 bytes.' };
+  if (sourceBytes !== undefined && sourceBytes > 0 && bytes >= sourceBytes) {
+    return { ok: false, message: `The target size must be smaller than the source (${formatBytes(sourceBytes)}).` };
+  }
+  return { ok: true, value: { kind: 'bytes', bytes } };
+}
+
+/** Decimal byte units, like the CLI and the webviews (the shared implementation in src/protocol/units). */
+export { formatBytes };
+
+/** Compact count: `950`, `12.3 k`, `1.2 M`. */
+export function formatCount(n: number): string {
+  if (!Number.isFinite(n)) return String(n);
+  if (Math.abs(n) < 10_000) return n.toLocaleString('en-US');
+  if (Math.abs(n) < 1e6) return `${(n / 1e3).toFixed(1)} k`;
+  if (Math.abs(n) < 1e9) return `${(n / 1e6).toFixed(1)} M`;
+  return `${(n / 1e9).toFixed(1)} B`;
+}
+
+/** Label of a fraction budget item. */
+export function fractionLabel(fraction: number): string {
+  return `Predictor ≈ ${Math.round(fraction * 100)} % of represented weights`;
+}
+
+/** Quick-pick description of a plan: width, predictor size, artifact size and ratio. */
+export function describePlan(plan: BudgetPlanDto): string {
+  const ratio = plan.artifactBytes > 0 ? ` (${(plan.sourceBytes / plan.artifactBytes).toFixed(1)}× smaller)` : '';
+  return `h = ${plan.hidden} · ${formatCount(plan.predictorParams)} params · artifact ≈ ${formatBytes(plan.artifactBytes)}${ratio}`;
+}
+
+/** Message of the progress notification: `step 120 / 2000 · loss 1.2e-3 · 85 steps/s · wasm`. */
+export function progressMessage(p: CompressProgressDto): string {
+  const loss = Number.isFinite(p.loss) ? p.loss.toPrecision(3) : String(p.loss);
+  const round = p.round > 1 ? ` · round ${p.round}` : '';
+  const speed = p.stepsPerSecond >= 10 ? p.stepsPerSecond.toFixed(0) : p.stepsPerSecond.toFixed(1);
+  return `step ${p.step} / ${p.steps} · loss ${loss} · ${speed} steps/s · ${p.backend}${round}`;
+}
+
+/** Percent done (0…100, whole) of a progress sample. */
+export function percentDone(p: CompressProgressDto): number {
+  if (p.steps <= 0) return 0;
+  return Math.max(0, Math.min(100, Math.floor((p.step / p.steps) * 100)));
+}
+
+/** The status bar text while compressing. */
+export function statusBarText(p: CompressProgressDto | undefined): string {
+  return p === undefined ? '$(sync~spin) Weight Lens: compressing…' : `$(sync~spin) Weight Lens: compressing ${percentDone(p)} %`;
+}
+
+/** The message shown when a run finishes. */
+export function doneMessage(report: CompressReportDto): string {
+  return `Compressed ${path.basename(report.source)} ${report.ratio.toFixed(2)}× (${formatBytes(report.sourceBytes)} → ${formatBytes(report.artifactBytes)}), RMSE ${report.rmse.toPrecision(3)}.`;
+}
+
+/** The run summary remembered for the Budget panel's size/error curve. */
+export function runSummary(report: CompressReportDto, finishedAt: number): RunSummaryDto {
+  return {
+    source: report.source,
+    artifact: report.artifact,
+    hidden: report.hidden,
+    fraction: report.representedParams > 0 ? report.predictorParams / report.representedParams : 0,
+    rmse: report.rmse,
+    ratio: report.ratio,
+    artifactBytes: report.artifactBytes,
+    steps: report.steps,
+    permutation: report.permutation,
+    finishedAt,
+  };
+}
+
+/**
+ * The `n`-th alternative name of an artifact path, for "keep both": `model.nern.safetensors` → `model-2.nern.safetensors`
+ * (n ≥ 2). Paths without the `.nern.safetensors` ending get the number before their extension.
+ */
+export function numberedArtifactPath(artifact: string, n: number): string {
+  const suffix = '.nern.safetensors';
+  if (artifact.toLowerCase().endsWith(suffix)) return `${artifact.slice(0, -suffix.length)}-${n}${suffix}`;
+  const ext = path.extname(artifact);
+  return `${artifact.slice(0, artifact.length - ext.length)}-${n}${ext}`;
+}

@@ -1,0 +1,231 @@
+// Compression end to end on real fixtures (PyTorch ResNet-ish CNN, published wake-word ONNX MLP): the artifact round
+// trip restores every tensor (names, dtypes, shapes; verbatim tensors exact), the source is untouched, runs are
+// byte-reproducible, cancellation leaves no file, no tfjs tensors leak, and hostile artifacts fail clearly.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type { CompressEvaluationDto, CompressOptionsDto } from '../../src/protocol/compress';
+import { artifactReport, compressCheckpoint, decompressArtifact, DEFAULT_COMPRESS_OPTIONS, defaultArtifactPath, ensureBackend, planCompression } from '../../src/core/jobs/compress';
+import { openCheckpoint } from '../../src/core/formats/registry';
+import { CancelledError, CheckpointFormatError } from '../../src/core/io/errors';
+import { readArtifact } from '../../src/core/nern/artifact';
+import { readTensorValues } from '../../src/core/tensors/tensor';
+import { FIXTURES } from '../helpers/fixtures';
+
+const RESNET = join(FIXTURES, 'pytorch', 'resnet_tiny.pt');
+const WAKE = join(FIXTURES, 'published', 'openwakeword', 'hello_deepa.onnx');
+const FAST: CompressOptionsDto = { ...DEFAULT_COMPRESS_OPTIONS, budget: { kind: 'hidden', hidden: 16 }, steps: 30, backend: 'wasm' };
+let dir = '';
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'wl-compress-'));
+  await ensureBackend('wasm');
+});
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+async function listing(path: string): Promise<string[]> {
+  const c = await openCheckpoint(path);
+  try {
+    return c.tensors.map((t) => `${t.name} ${t.dtype} [${t.shape.join(',')}]`);
+  } finally {
+    await c.close();
+  }
+}
+
+void test('default artifact and output names', () => {
+  assert.equal(defaultArtifactPath('/m/resnet.pt'), '/m/resnet.nern.safetensors');
+  assert.equal(defaultArtifactPath('/m/model.safetensors.index.json'), '/m/model.nern.safetensors');
+});
+
+void test('planCompression resolves the budget without training', async () => {
+  const plan = await planCompression(RESNET, FAST);
+  assert.equal(plan.hidden, 16);
+  assert.deepEqual(plan.represented.map((r) => r.name), ['layer2.0.conv1.weight', 'layer2.0.conv2.weight']);
+  assert.ok(plan.verbatim.some((v) => v.name === 'conv1.weight' && /tiny/.test(v.reason)));
+});
+
+void test('compress → decompress restores every tensor; verbatim exact; source untouched; no tensor leaks', async () => {
+  const before = sha(RESNET);
+  const out = join(dir, 'resnet.nern.safetensors');
+  const tensorsBefore = tf.memory().numTensors;
+  const evaluations: CompressEvaluationDto[] = [];
+  let progress = 0;
+  const report = await compressCheckpoint(RESNET, { ...FAST, out }, { onProgress: () => progress++, onEvaluation: (e) => evaluations.push(e) });
+  assert.equal(tf.memory().numTensors, tensorsBefore, 'no tfjs tensors leak across a compress run');
+  assert.equal(sha(RESNET), before, 'the source is never modified');
+  assert.ok(progress > 0);
+  assert.equal(report.backend, 'wasm');
+  assert.equal(report.steps, 30);
+  assert.equal(report.layers.length, 2);
+  assert.ok(report.rmse > 0 && Number.isFinite(report.rmse));
+  assert.ok(evaluations.length >= 2, 'evaluations stream during training, not only at the end');
+  for (const e of evaluations) assert.ok(e.detail, `the evaluation at step ${e.step} carries live layer detail`);
+  const final = evaluations.at(-1);
+  assert.ok(final?.detail, 'the final evaluation carries the worst layer detail');
+  assert.equal(final.detail.original.counts.reduce((a, b) => a + b, 0), report.layers.find((l) => l.name === final.detail?.name)?.params);
+  assert.equal(final.detail.original.edges.join(), final.detail.reconstructed.edges.join());
+  assert.ok(final.detail.filter.original.length <= 64 && final.detail.filter.original[0]?.length === 9);
+
+  // It is a plain safetensors file, listed by the ordinary reader.
+  const names = await listing(out);
+  assert.ok(names.some((n) => n.startsWith('predictor.0.weight F32 [240,16]')));
+  assert.ok(names.some((n) => n.startsWith('verbatim.bn1.num_batches_tracked I64')));
+
+  const decoded = join(dir, 'resnet.decompressed.safetensors');
+  const tensorsBeforeDecode = tf.memory().numTensors;
+  assert.deepEqual(await decompressArtifact(out, decoded), [decoded]);
+  assert.equal(tf.memory().numTensors, tensorsBeforeDecode);
+  assert.deepEqual(await listing(decoded), await listing(RESNET));
+
+  const src = await openCheckpoint(RESNET);
+  const dst = await openCheckpoint(decoded);
+  try {
+    for (const [i, t] of src.tensors.entries()) {
+      const a = await readTensorValues(t);
+      const b = await readTensorValues(dst.tensors[i]!);
+      const layer = report.layers.find((l) => l.name === t.name);
+      if (!layer) assert.deepEqual(b, a, `${t.name} is stored verbatim, exactly`);
+      else {
+        let se = 0;
+        for (let j = 0; j < a.length; j++) se += (a[j]! - b[j]!) ** 2;
+        assert.ok(Math.abs(Math.sqrt(se / a.length) - layer.rmse) < 1e-6, `${t.name}: decoded error equals the reported error`);
+      }
+    }
+  } finally {
+    await src.close();
+    await dst.close();
+  }
+
+  const reopened = await artifactReport(out);
+  assert.equal(reopened.report.rmse, report.rmse);
+  assert.deepEqual(reopened.report.layers, report.layers);
+  assert.deepEqual(reopened.report.lossCurve, report.lossCurve);
+  assert.equal(reopened.report.artifactBytes, report.artifactBytes);
+  assert.equal(reopened.plan.hidden, 16);
+  assert.equal(reopened.plan.verbatim.length, 36);
+});
+
+void test('same seed and backend → byte-identical artifact; another seed differs', async () => {
+  const a = join(dir, 'a.nern.safetensors');
+  const b = join(dir, 'b.nern.safetensors');
+  const c = join(dir, 'c.nern.safetensors');
+  await compressCheckpoint(RESNET, { ...FAST, steps: 20, seed: 5, out: a });
+  await compressCheckpoint(RESNET, { ...FAST, steps: 20, seed: 5, out: b });
+  await compressCheckpoint(RESNET, { ...FAST, steps: 20, seed: 6, out: c });
+  assert.equal(sha(a), sha(b));
+  assert.notEqual(sha(a), sha(c));
+});
+
+void test('cancellation rejects with CancelledError within a second and leaves no file', async () => {
+  const sub = mkdtempSync(join(dir, 'cancel-'));
+  const out = join(sub, 'x.nern.safetensors');
+  const controller = new AbortController();
+  const tensorsBefore = tf.memory().numTensors;
+  let abortedAt = 0;
+  const job = compressCheckpoint(RESNET, { ...FAST, steps: 100_000, out }, {
+    signal: controller.signal,
+    onProgress: (p) => {
+      if (p.step >= 20 && abortedAt === 0) {
+        abortedAt = performance.now();
+        controller.abort();
+      }
+    },
+  });
+  await assert.rejects(job, CancelledError);
+  assert.ok(performance.now() - abortedAt < 1000);
+  assert.deepEqual(readdirSync(sub), [], 'no artifact and no temporary file');
+  assert.equal(tf.memory().numTensors, tensorsBefore);
+});
+
+void test('progressive rounds and dense tiling on the wake-word MLP (Gemm matrices)', async () => {
+  const out = join(dir, 'wake.nern.safetensors');
+  const report = await compressCheckpoint(WAKE, { ...FAST, budget: { kind: 'hidden', hidden: 8 }, steps: 10, rounds: 2, roundWidthScale: 0.5, represent: { conv: true, dense: true }, out });
+  assert.equal(report.steps, 20);
+  assert.deepEqual(report.layers.map((l) => l.name), ['layer1.weight', 'blocks.0.fcn_layer.weight']);
+  const a = await readArtifact(out);
+  try {
+    assert.deepEqual(a.meta.training.roundWidths, [16, 8]);
+    assert.equal(a.meta.predictor.hidden, 8);
+    assert.deepEqual(a.meta.layers[0]?.tile, { kind: 'tiled', rows: 32, cols: 2400 });
+  } finally {
+    await a.close();
+  }
+  const decoded = join(dir, 'wake.safetensors');
+  await decompressArtifact(out, decoded);
+  assert.deepEqual(await listing(decoded), await listing(WAKE));
+});
+
+/** Rewrites an artifact's safetensors header (and optionally its metadata JSON) into a new file. */
+function tamper(src: string, dst: string, edit: (header: Record<string, unknown>, meta: Record<string, unknown>) => void): string {
+  const bytes = readFileSync(src);
+  const n = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<string, unknown>;
+  const md = header.__metadata__ as Record<string, string>;
+  const meta = JSON.parse(md.weight_lens!) as Record<string, unknown>;
+  edit(header, meta);
+  if ('weight_lens' in md) md.weight_lens = JSON.stringify(meta);
+  const json = Buffer.from(JSON.stringify(header));
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.length));
+  writeFileSync(dst, Buffer.concat([prefix, json, bytes.subarray(8 + n)]));
+  return dst;
+}
+
+void test('hostile or damaged artifacts fail with one clear CheckpointFormatError', async () => {
+  const good = join(dir, 'good.nern.safetensors');
+  await compressCheckpoint(RESNET, { ...FAST, steps: 5, out: good });
+  const cases: [string, (h: Record<string, unknown>, m: Record<string, unknown>) => void, RegExp][] = [
+    ['no-meta', (h) => { delete (h.__metadata__ as Record<string, string>).weight_lens; }, /not a Weight Lens artifact/],
+    ['version', (_h, m) => { m.version = 99; }, /newer than this Weight Lens reads/],
+    ['hidden', (_h, m) => { (m.predictor as Record<string, unknown>).hidden = 17; }, /predictor\.0\.weight is F32 \[240, 16\], expected F32 \[240, 17\]/],
+    ['inputs', (_h, m) => { (m.predictor as Record<string, unknown>).inputs = 7; }, /encoding gives 240/],
+    ['tile', (_h, m) => { ((m.layers as Record<string, unknown>[])[0]!).tile = { kind: 'tiled', rows: 16, cols: 72 }; }, /does not fit its shape/],
+    ['missing-verbatim', (h) => { delete h['verbatim.fc.weight']; }, /verbatim tensor "fc.weight" is missing/],
+    ['perm', (h) => {
+      // Point layer 1's permutation at layer 0's bytes: same dtype, but not a permutation of 256 kernels.
+      const p0 = h['layout.perm.0'] as { data_offsets: number[] };
+      h['layout.perm.1'] = { dtype: 'U16', shape: [256], data_offsets: [p0.data_offsets[0], p0.data_offsets[0]! + 512] };
+    }, /not a permutation/],
+    ['bad-offsets', (h) => { (h['predictor.0.bias'] as { data_offsets: number[] }).data_offsets = [0, 10 ** 12]; }, /data section/],
+    ['dup', (_h, m) => { (m.tensors as unknown[]).push((m.tensors as unknown[])[0]); }, /listed twice/],
+  ];
+  for (const [name, edit, message] of cases) {
+    const path = tamper(good, join(dir, `${name}.nern.safetensors`), edit);
+    await assert.rejects(artifactReport(path), (e: unknown) => e instanceof CheckpointFormatError && message.test(e.message), name);
+  }
+  writeFileSync(join(dir, 'short.nern.safetensors'), Buffer.from([1, 2, 3]));
+  await assert.rejects(decompressArtifact(join(dir, 'short.nern.safetensors')), CheckpointFormatError);
+  await assert.rejects(artifactReport(RESNET), CheckpointFormatError);
+});
+
+void test('the nern recipe trains with NeRN exactly as NERN.md specifies (encoding base 0.76, Ranger, no output scale)', async () => {
+  const out = join(dir, 'resnet-nern.nern.safetensors');
+  const report = await compressCheckpoint(RESNET, { ...FAST, steps: 12, recipe: 'nern', out });
+  assert.equal(report.steps, 12);
+  const a = await readArtifact(out);
+  try {
+    assert.deepEqual({ ...a.layout.encoding }, { base: 0.76, levels: 40 });
+    assert.equal(a.meta.training.optimizer, 'ranger');
+    assert.ok(Array.from(a.layout.outputScales).every((s) => s === 1), 'no per-layer output scale');
+  } finally {
+    await a.close();
+  }
+  // The default recipe uses the rising-frequency encoding instead.
+  const fast = join(dir, 'resnet-fast.nern.safetensors');
+  await compressCheckpoint(RESNET, { ...FAST, steps: 12, out: fast });
+  const b = await readArtifact(fast);
+  try {
+    assert.deepEqual({ ...b.layout.encoding }, { base: 1.15, levels: 40 });
+    assert.equal(b.meta.training.optimizer, 'adam');
+  } finally {
+    await b.close();
+  }
+});
