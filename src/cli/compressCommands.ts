@@ -5,9 +5,10 @@
  */
 import { formatBytes } from '../core/io/errors';
 import { compressCheckpoint, decompressArtifact, DEFAULT_COMPRESS_OPTIONS } from '../core/jobs/compress';
-import type { BackendName, BudgetDto, BudgetPlanDto, CompressOptionsDto, PermutationKind } from '../protocol/compress';
+import type { BackendName, BudgetDto, BudgetPlanDto, CompressOptionsDto } from '../protocol/compress';
 import { parseArgs, UsageError } from './args';
-import { formatCount, formatStat, renderTable } from './format';
+import { formatInteger, formatStat, renderTable } from './format';
+import { BACKEND_NAMES, isOneOf, PERMUTATION_KINDS, RECIPE_NAMES } from '../protocol/vocabulary';
 
 /** Help text of the two commands (appended to the CLI help). */
 export const COMPRESS_HELP = `  weight-lens compress FILE [--hidden H | --size FRACTION | --size-bytes N] [--steps N]
@@ -24,15 +25,12 @@ export const COMPRESS_HELP = `  weight-lens compress FILE [--hidden H | --size F
   weight-lens decompress ARTIFACT [--out FILE] [--backend B] [--json]
       Regenerate the full checkpoint (every original tensor, name, dtype and shape) as safetensors.`;
 
-const BACKENDS: readonly BackendName[] = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
-
 /** The `--backend` option of any command (default `fallback`); a usage error for anything but a backend name. */
 export function backendOption(options: Record<string, string | number | boolean>, fallback: BackendName = 'auto'): BackendName {
-  const backend = (options.backend ?? fallback) as BackendName;
-  if (!BACKENDS.includes(backend)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}`);
+  const backend = options.backend ?? fallback;
+  if (!isOneOf(BACKEND_NAMES, backend)) throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join(', ')}`);
   return backend;
 }
-const PERMUTATIONS: readonly PermutationKind[] = ['crossfilter', 'infilter', 'none'];
 
 function num(options: Record<string, string | number | boolean>, name: string): number | undefined {
   const v = options[name];
@@ -64,8 +62,8 @@ export function compressOptionsFromArgs(argv: readonly string[]): { file: string
   }
   const steps = num(options, 'steps') ?? DEFAULT_COMPRESS_OPTIONS.steps;
   if (steps < 1 || steps > 10_000_000) throw new UsageError('--steps must be between 1 and 10,000,000');
-  const permutation = (options.permutation ?? DEFAULT_COMPRESS_OPTIONS.permutation) as PermutationKind;
-  if (!PERMUTATIONS.includes(permutation)) throw new UsageError(`--permutation must be one of ${PERMUTATIONS.join(', ')}`);
+  const permutation = options.permutation ?? DEFAULT_COMPRESS_OPTIONS.permutation;
+  if (!isOneOf(PERMUTATION_KINDS, permutation)) throw new UsageError(`--permutation must be one of ${PERMUTATION_KINDS.join(', ')}`);
   const backend = backendOption(options, DEFAULT_COMPRESS_OPTIONS.backend);
   const seed = num(options, 'seed') ?? 0;
   if (seed < 0 || seed > 2 ** 32 - 1) throw new UsageError('--seed must be between 0 and 4294967295');
@@ -74,8 +72,8 @@ export function compressOptionsFromArgs(argv: readonly string[]): { file: string
   const roundWidthScale = num(options, 'round-scale') ?? 1;
   if (!(roundWidthScale > 0 && roundWidthScale <= 1)) throw new UsageError('--round-scale must be in (0, 1]');
   const out = typeof options.out === 'string' ? options.out : undefined;
-  const recipe = options.recipe ?? 'weight-lens';
-  if (recipe !== 'weight-lens' && recipe !== 'nern') throw new UsageError('--recipe must be weight-lens or nern');
+  const recipe = options.recipe ?? RECIPE_NAMES[0];
+  if (!isOneOf(RECIPE_NAMES, recipe)) throw new UsageError(`--recipe must be one of ${RECIPE_NAMES.join(', ')}`);
   return {
     file,
     json: options.json === true,
@@ -89,10 +87,10 @@ export function compressOptionsFromArgs(argv: readonly string[]): { file: string
 
 function printPlan(plan: BudgetPlanDto): void {
   const lines = [
-    `predictor: width ${plan.hidden}, ${formatCount(plan.predictorParams)} parameters = ${(100 * plan.fractionOfRepresented).toFixed(1)} % of ${formatCount(plan.representedParams)} represented weights`,
-    `verbatim: ${formatCount(plan.verbatimParams)} parameters in ${plan.verbatim.length} tensors; estimated artifact ${formatBytes(plan.artifactBytes)} (source ${formatBytes(plan.sourceBytes)})`,
+    `predictor: width ${plan.hidden}, ${formatInteger(plan.predictorParams)} parameters = ${(100 * plan.fractionOfRepresented).toFixed(1)} % of ${formatInteger(plan.representedParams)} represented weights`,
+    `verbatim: ${formatInteger(plan.verbatimParams)} parameters in ${plan.verbatim.length} tensors; estimated artifact ${formatBytes(plan.artifactBytes)} (source ${formatBytes(plan.sourceBytes)})`,
     '',
-    renderTable(['represented', 'shape', 'params'], plan.represented.map((t) => [t.name, `[${t.shape.join(', ')}]`, formatCount(t.params)]), ['l', 'l', 'r']),
+    renderTable(['represented', 'shape', 'params'], plan.represented.map((t) => [t.name, `[${t.shape.join(', ')}]`, formatInteger(t.params)]), ['l', 'l', 'r']),
     '',
   ];
   process.stdout.write(lines.join('\n') + '\n');
@@ -119,12 +117,12 @@ export async function compressCommand(argv: readonly string[]): Promise<number> 
       process.stdout.write(JSON.stringify(report) + '\n');
       return 0;
     }
-    const rows = report.layers.map((l) => [l.name, `[${l.shape.join(', ')}]`, formatCount(l.params), formatStat(l.rmse), `${(100 * l.relativeError).toFixed(1)} %`]);
+    const rows = report.layers.map((l) => [l.name, `[${l.shape.join(', ')}]`, formatInteger(l.params), formatStat(l.rmse), `${(100 * l.relativeError).toFixed(1)} %`]);
     process.stdout.write(
       [
         renderTable(['layer', 'shape', 'params', 'rmse', 'relative error'], rows, ['l', 'l', 'r', 'r', 'r']),
         '',
-        `rmse ${formatStat(report.rmse)} over ${formatCount(report.representedParams)} represented weights; ${report.steps} steps in ${report.seconds.toFixed(1)} s on ${report.backend}`,
+        `rmse ${formatStat(report.rmse)} over ${formatInteger(report.representedParams)} represented weights; ${report.steps} steps in ${report.seconds.toFixed(1)} s on ${report.backend}`,
         `${report.artifact}: ${formatBytes(report.artifactBytes)} (source ${formatBytes(report.sourceBytes)}, ratio ${report.ratio.toFixed(2)}×)`,
       ].join('\n') + '\n',
     );

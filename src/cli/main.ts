@@ -3,16 +3,19 @@
  * Exit codes: 0 success; 2 bad input (the file is malformed, unsupported or hostile: one `error:` line on stderr);
  * 1 anything else (usage errors, internal failures).
  */
-import { CancelledError, CheckpointFormatError, formatBytes } from '../core/io/errors';
-import { DEFAULT_HISTOGRAM_BINS, inspectFile } from '../core/jobs/inspect';
+import { BadInputError, CancelledError, formatBytes } from '../core/io/errors';
+import { inspectFile } from '../core/jobs/inspect';
 import type { InspectReportDto, TotalsDto } from '../protocol/inspect';
 import { parallelWith, StatisticsPool } from '../worker/statsPool';
+import packageJson from '../../package.json';
 import { parseArgs, UsageError } from './args';
 import { COMPRESS_HELP, compressCommand, decompressCommand } from './compressCommands';
-import { formatCount, formatStat, renderTable } from './format';
+import { formatInteger, formatStat, renderTable } from './format';
 import { distillCommand, evalCommand, RUN_HELP } from './runCommands';
 
-const VERSION = '0.1.0';
+import { DEFAULT_HISTOGRAM_BINS } from '../protocol/defaults';
+/** The package's own version (package.json, inlined by the bundler). */
+const VERSION: string = packageJson.version;
 
 const HELP = `weight-lens ${VERSION}: inspect, compress, evaluate and distill neural-network checkpoints
 
@@ -38,20 +41,20 @@ export const EXIT_BAD_INPUT = 2;
 export const EXIT_FAILURE = 1;
 
 function totalsLine(label: string, t: TotalsDto): string[] {
-  return [label, formatCount(t.tensors), formatCount(t.params), formatBytes(t.bytes)];
+  return [label, formatInteger(t.tensors), formatInteger(t.params), formatBytes(t.bytes)];
 }
 
 function printReport(report: InspectReportDto): void {
   const out: string[] = [];
   out.push(report.file);
-  out.push(`format: ${report.description}  ·  ${formatBytes(report.bytes)}  ·  ${formatCount(report.totals.tensors)} tensors  ·  ${formatCount(report.totals.params)} parameters`);
+  out.push(`format: ${report.description}  ·  ${formatBytes(report.bytes)}  ·  ${formatInteger(report.totals.tensors)} tensors  ·  ${formatInteger(report.totals.params)} parameters`);
   out.push('');
   const rows = report.tensors.map((t) => {
     const s = t.stats;
     const statCells = s
-      ? [formatStat(s.mean), formatStat(s.std), formatStat(s.min), formatStat(s.max), t.params ? `${((100 * s.zeros) / t.params).toFixed(1)}%` : '-', s.nonFinite ? formatCount(s.nonFinite) : '0']
+      ? [formatStat(s.mean), formatStat(s.std), formatStat(s.min), formatStat(s.max), t.params ? `${((100 * s.zeros) / t.params).toFixed(1)}%` : '-', s.nonFinite ? formatInteger(s.nonFinite) : '0']
       : [t.notDecoded !== undefined ? 'not decoded' : '-', '', '', '', '', ''];
-    return [t.name, t.dtype, `[${t.shape.join(', ')}]`, formatCount(t.params), formatBytes(t.bytes), ...statCells];
+    return [t.name, t.dtype, `[${t.shape.join(', ')}]`, formatInteger(t.params), formatBytes(t.bytes), ...statCells];
   });
   out.push(renderTable(['name', 'dtype', 'shape', 'params', 'bytes', 'mean', 'std', 'min', 'max', 'zeros', 'nan/inf'], rows, ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
   out.push('');
@@ -85,6 +88,24 @@ async function inspectCommand(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
+/** Flags whose name is not the kebab-case form of the options key they set. */
+const FLAG_OF_OPTION: Readonly<Record<string, string>> = {
+  roundWidthScale: '--round-scale',
+  budget: '--hidden, --size or --size-bytes',
+};
+
+/**
+ * A bad-input message with the CLI's hint: an error about one option (`error.option`, an options-DTO key) ends with
+ * the flag that sets it, e.g. "The learning rate must be between 0 and 1, not 5 (--lr)."
+ */
+export function withFlagHint(error: BadInputError): string {
+  if (error.option === undefined) return error.message;
+  const flag = Object.hasOwn(FLAG_OF_OPTION, error.option)
+    ? FLAG_OF_OPTION[error.option]
+    : `--${error.option.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  return `${error.message.replace(/\.$/, '')} (${flag}).`;
+}
+
 /** Runs the CLI with `argv` (without node and script) and resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -113,8 +134,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
   } catch (error) {
-    if (error instanceof CheckpointFormatError) {
-      process.stderr.write(`error: ${error.message}\n`);
+    if (error instanceof BadInputError) {
+      process.stderr.write(`error: ${withFlagHint(error)}\n`);
       return EXIT_BAD_INPUT;
     }
     if (error instanceof UsageError) {

@@ -9,7 +9,7 @@ import { evaluateModel } from '../core/jobs/evaluate';
 import type { DistillOptionsDto, EvalMetricsDto, PreprocessDto } from '../protocol/evaluate';
 import { parseArgs, UsageError, type OptionType } from './args';
 import { backendOption } from './compressCommands';
-import { formatCount, renderTable } from './format';
+import { formatInteger, renderTable } from './format';
 
 /** Help text of the two commands (appended to the CLI help). */
 export const RUN_HELP = `  weight-lens eval MODEL --data D [--weights W] [--limit N] [--batch-size B] [preprocessing] [--json]
@@ -72,7 +72,7 @@ function percent(x: number | undefined): string {
 }
 
 function metricCells(m: EvalMetricsDto): string[] {
-  return [formatCount(m.n), percent(m.accuracy), percent(m.agreement), m.psnr === undefined ? '-' : `${m.psnr.toFixed(2)} dB`, m.relativeError.toExponential(3)];
+  return [formatInteger(m.n), percent(m.accuracy), percent(m.agreement), m.psnr === undefined ? '-' : `${m.psnr.toFixed(2)} dB`, m.relativeError.toExponential(3)];
 }
 
 /** `weight-lens eval`. */
@@ -108,7 +108,7 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
     }) + '\n');
     return 0;
   }
-  const rows = [['original', formatCount(report.candidate.n), percent(report.originalAccuracy), '100.00 %', report.classifier ? '-' : '∞', '0']];
+  const rows = [['original', formatInteger(report.candidate.n), percent(report.originalAccuracy), '100.00 %', report.classifier ? '-' : '∞', '0']];
   if (report.weights !== undefined) rows.push([report.weights, ...metricCells(report.candidate)]);
   process.stdout.write(
     [

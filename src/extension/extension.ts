@@ -6,7 +6,8 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { BackendPreference, WorkerInitData } from '../protocol/messages';
+import { BACKEND_NAMES, isOneOf } from '../protocol/vocabulary';
+import type { WorkerInitData } from '../protocol/messages';
 import { CompressController } from './compress/compressController';
 import { DistillController } from './distill/distillCommand';
 import { RunChoices } from './distill/distillChoices';
@@ -28,12 +29,10 @@ export const COMMANDS = {
   distillArtifact: 'weightLens.distillArtifact',
 } as const;
 
-const BACKENDS: readonly BackendPreference[] = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
-
 /** The backend to start the worker with: the setting, except that untrusted workspaces never load native code. */
 function workerInit(): WorkerInitData {
   const raw = vscode.workspace.getConfiguration('weightLens').get<string>('backend', 'auto');
-  const backend = BACKENDS.find((b) => b === raw) ?? 'auto';
+  const backend = isOneOf(BACKEND_NAMES, raw) ? raw : 'auto';
   if (!vscode.workspace.isTrusted && backend !== 'cpu') return { backend: 'wasm' };
   return { backend };
 }

@@ -5,11 +5,9 @@
  */
 import type { HistogramDto } from './inspect';
 
-/** Kernel permutation used to smooth the coordinate → kernel map (NeRN). */
-export type PermutationKind = 'crossfilter' | 'infilter' | 'none';
+import type { BackendName, PermutationKind, RecipeName } from './vocabulary';
 
-/** Compute backend preference (`weightLens.backend`). */
-export type BackendName = 'auto' | 'wasm' | 'webgpu' | 'tensorflow' | 'cpu';
+export type { BackendName, PermutationKind, RecipeName } from './vocabulary';
 
 /** What is represented by the predictor for each layer kind; everything else is stored verbatim. */
 export interface RepresentPolicy {
@@ -26,14 +24,6 @@ export type BudgetDto =
   | { kind: 'fraction'; fraction: number }
   /** Artifact size in bytes (predictor + verbatim tensors + metadata). */
   | { kind: 'bytes'; bytes: number };
-
-/**
- * Training recipe. `weight-lens` (default): Weight Lens' measured defaults (rising-frequency encoding, Adam 1e-2 with
- * warm-up, per-layer output scale, collapse guard), which learn far faster. `nern`: NeRN exactly as NERN.md specifies
- * (encoding base 0.76 over 40 levels, Ranger lr 5e-3 β=(0.5, 0.999) eps 1e-5 weight decay 1e-3, cosine decay to 1e-6,
- * no output scale, no guard), the reference to compare against.
- */
-export type RecipeName = 'weight-lens' | 'nern';
 
 /** Everything a compression job needs besides the source path. */
 export interface CompressOptionsDto {

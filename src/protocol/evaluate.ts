@@ -3,7 +3,7 @@
  * distillation phase (Choi et al.'s phase 2) with their defaults, its streamed progress, and its final report (also
  * what `weight-lens eval --json` / `weight-lens distill --json` print). No tensors cross here.
  */
-import type { BackendName } from './compress';
+import type { BackendName, PreprocessSource } from './vocabulary';
 
 /** Preprocessing a user sets per model (CLI flags, sidecar, or the extension's remembered choice). */
 export interface PreprocessDto {
@@ -21,8 +21,7 @@ export interface PreprocessDto {
   layout?: 'NCHW' | 'NHWC';
 }
 
-/** Where the preprocessing in effect came from. */
-export type PreprocessSource = 'options' | 'sidecar' | 'default';
+export type { PreprocessSource } from './vocabulary';
 
 /** Metrics of one set of weights against the original model (and the labels, when the data has them). */
 export interface EvalMetricsDto {

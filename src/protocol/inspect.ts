@@ -3,6 +3,7 @@
  * the Inspector webview, and are printed by `weight-lens inspect --json`. No raw weight arrays: only headers,
  * summary statistics and binned histograms.
  */
+import type { LayerKind } from './vocabulary';
 
 /** Summary statistics of one tensor's values. Moments ignore NaN/±Inf; those are counted in `nonFinite`. */
 export interface TensorStatsDto {
@@ -50,8 +51,7 @@ export interface TensorHeaderDto {
   kind: LayerKind;
 }
 
-/** Coarse kinds used for totals by layer kind. */
-export type LayerKind = 'conv' | 'dense' | 'norm' | 'embedding' | 'bias' | 'other';
+export type { LayerKind } from './vocabulary';
 
 /** One tensor with its statistics (when computed). */
 export interface TensorReportDto extends TensorHeaderDto {

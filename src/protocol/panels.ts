@@ -13,13 +13,11 @@ import type {
   PermutationKind,
 } from './compress';
 import type { DistillEvalDto, DistillOptionsDto, DistillProgressDto, DistillReportDto, EvalReportDto, LayerDriftDto } from './evaluate';
-import type { FailureReason } from './messages';
+import { PANEL_LOSS_POINTS } from './defaults';
+import type { FailureReason } from './vocabulary';
 
 /** Where a compression shown in a Reconstruction panel stands. */
 export type ReconstructionStatus = 'planning' | 'running' | 'done' | 'failed' | 'cancelled';
-
-/** Most loss samples a snapshot keeps; older samples are thinned (every other one dropped) when it fills. */
-export const MAX_LOSS_POINTS = 2000;
 
 /** Everything a Reconstruction panel shows. */
 export interface ReconstructionSnapshot {
@@ -34,7 +32,7 @@ export interface ReconstructionSnapshot {
   plan?: BudgetPlanDto;
   /** Latest progress sample. */
   progress?: CompressProgressDto;
-  /** Loss samples `[step, loss]` in step order, at most `MAX_LOSS_POINTS`. */
+  /** Loss samples `[step, loss]` in step order, at most `PANEL_LOSS_POINTS`. */
   loss: [number, number][];
   /** Latest evaluation (per-layer errors). */
   evaluation?: CompressEvaluationDto;
@@ -172,7 +170,7 @@ function pushThinned<T>(list: T[], item: T, stepOf: (t: T) => number, max: numbe
 
 /** Appends a loss sample, thinning the oldest half when the list is full; keeps the newest sample always. */
 export function pushLoss(loss: [number, number][], step: number, value: number): void {
-  pushThinned<[number, number]>(loss, [step, value], (sample) => sample[0], MAX_LOSS_POINTS);
+  pushThinned<[number, number]>(loss, [step, value], (sample) => sample[0], PANEL_LOSS_POINTS);
 }
 
 /** Folds `event` into `snapshot` (mutating it) and returns it. */
@@ -265,9 +263,9 @@ export interface DistillationSnapshot {
   reason?: FailureReason;
   /** Latest step's losses. */
   progress?: DistillProgressDto;
-  /** Total loss `[step, loss]` in step order, at most `MAX_LOSS_POINTS`. */
+  /** Total loss `[step, loss]` in step order, at most `PANEL_LOSS_POINTS`. */
   loss: [number, number][];
-  /** KL term `[step, kl]` in step order, at most `MAX_LOSS_POINTS`. */
+  /** KL term `[step, kl]` in step order, at most `PANEL_LOSS_POINTS`. */
   kl: [number, number][];
   /** Held-out evaluations in step order (the first, at step 0, is the phase-1 reconstruction), at most `MAX_EVAL_POINTS`. */
   evals: DistillEvalDto[];

@@ -65,5 +65,5 @@ void test('distill writes the new artifact and reports before/after; bad inputs 
   assert.match(usage.stderr, /needs --model/);
   const badLr = run(['distill', artifact, '--model', MODEL, '--data', IMAGES, '--lr', '5']);
   assert.equal(badLr.status, 2);
-  assert.match(badLr.stderr, /--lr must be between 0 and 1/);
+  assert.match(badLr.stderr, /^error: The learning rate must be between 0 and 1, not 5 \(--lr\)\.$/m);
 });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS, ensureBackend } from '../../src/core/jobs/compress';
 import { openDataset } from '../../src/core/data/dataset';
-import { defaultDistilledPath, distillArtifact, featureValues } from '../../src/core/jobs/distill';
+import { distillArtifact, featureValues } from '../../src/core/jobs/distill';
 import { evaluateModel, forwardBatch, isClassifier, MetricsAccumulator, PSNR_IDENTICAL_DB, readInputBatch, resolvePreprocessing } from '../../src/core/jobs/evaluate';
 import { openCheckpoint } from '../../src/core/formats/registry';
 import { weightTensors } from '../../src/core/graph/execute';
@@ -21,6 +21,7 @@ import { readArtifact } from '../../src/core/nern/artifact';
 import { readTensorValues } from '../../src/core/tensors/tensor';
 import { FIXTURES } from '../helpers/fixtures';
 
+import { distilledPathFor } from '../../src/protocol/paths';
 const MODEL = join(FIXTURES, 'models', 'resnet20_fmnist.onnx');
 const STATE_DICT = join(FIXTURES, 'models', 'resnet20_fmnist.pt');
 const LOGITS = join(FIXTURES, 'models', 'resnet20_fmnist.logits.npy');
@@ -147,7 +148,7 @@ test('a TF.js super-resolution model: PSNR after compression, and distillation t
 test('distillation: improves agreement over phase 1, writes a new artifact recording both phases, leaves the source alone', async () => {
   const before = sha(artifact);
   const tensorsBefore = tf.memory().numTensors;
-  const out = defaultDistilledPath(artifact);
+  const out = distilledPathFor(artifact);
   const evals: number[] = [];
   const report = await distillArtifact(
     { artifact, model: MODEL, data: IMAGES, options: { steps: 8, batchSize: 16, lr: 3e-5, temperature: 1, klWeight: 1, featureWeight: 0.1, reconstructionWeight: 0.01, augment: true, evalSamples: 32, evalEvery: 4, seed: 0, backend: 'wasm' } },

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { CompressEvaluationDto, CompressOptionsDto } from '../../src/protocol/compress';
-import { artifactReport, compressCheckpoint, decompressArtifact, DEFAULT_COMPRESS_OPTIONS, defaultArtifactPath, ensureBackend, planCompression } from '../../src/core/jobs/compress';
+import { artifactReport, compressCheckpoint, decompressArtifact, DEFAULT_COMPRESS_OPTIONS, ensureBackend, planCompression } from '../../src/core/jobs/compress';
 import { openCheckpoint } from '../../src/core/formats/registry';
 import { CancelledError, CheckpointFormatError } from '../../src/core/io/errors';
 import { readArtifact } from '../../src/core/nern/artifact';
@@ -39,11 +39,6 @@ async function listing(path: string): Promise<string[]> {
     await c.close();
   }
 }
-
-void test('default artifact and output names', () => {
-  assert.equal(defaultArtifactPath('/m/resnet.pt'), '/m/resnet.nern.safetensors');
-  assert.equal(defaultArtifactPath('/m/model.safetensors.index.json'), '/m/model.nern.safetensors');
-});
 
 void test('planCompression resolves the budget without training', async () => {
   const plan = await planCompression(RESNET, FAST);

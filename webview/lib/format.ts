@@ -3,45 +3,8 @@
  * summary and histogram labels, and unit-tested under Node.
  */
 
-/** Formats a byte count with decimal units, like the CLI (the shared implementation in src/protocol/units). */
-export { formatBytes } from '../../src/protocol/units';
-
-/** Formats a count compactly: `950`, `12.3 k`, `1.2 M`, `7.0 B` (billions). Exact below 10,000. */
-export function formatCount(count: number): string {
-  if (!Number.isFinite(count)) return String(count);
-  const abs = Math.abs(count);
-  if (abs < 10_000) return count.toLocaleString('en-US');
-  const steps: [number, string][] = [
-    [1e12, 'T'],
-    [1e9, 'B'],
-    [1e6, 'M'],
-    [1e3, 'k'],
-  ];
-  for (const [size, suffix] of steps) {
-    if (abs >= size) {
-      const v = count / size;
-      return `${Math.abs(v) < 100 ? v.toFixed(1) : v.toFixed(0)} ${suffix}`;
-    }
-  }
-  return String(count);
-}
-
-/** Formats an exact integer with thousands separators (`11,689,512`). */
-export function formatInteger(count: number): string {
-  return Number.isFinite(count) ? Math.round(count).toLocaleString('en-US') : String(count);
-}
-
-/**
- * Formats a statistic (mean, std, min, max) with 4 significant digits, switching to exponent notation for very
- * small or very large magnitudes (`0.01234`, `-1.235e-5`, `3.4e+38`). Exact zero prints as `0`.
- */
-export function formatStat(value: number): string {
-  if (!Number.isFinite(value)) return String(value);
-  if (value === 0) return '0';
-  const abs = Math.abs(value);
-  if (abs >= 1e5 || abs < 1e-3) return value.toExponential(3).replace(/\.?0+e/, 'e');
-  return String(Number(value.toPrecision(4)));
-}
+/** Byte counts, counts and statistics are formatted like the CLI's (the shared implementations in src/protocol/units). */
+export { formatBytes, formatCount, formatInteger, formatStat } from '../../src/protocol/units';
 
 /** Formats a share as a percentage with adaptive precision: `0 %`, `<0.01 %`, `3.2 %`, `100 %`. `total` 0 gives `–`. */
 export function formatPercent(part: number, total: number): string {

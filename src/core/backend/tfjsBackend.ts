@@ -10,13 +10,14 @@ import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
+import type { BackendName } from '../../protocol/vocabulary';
 import { registerWasmGradKernels } from './wasmGradKernels';
 
 // The wasm backend lacks some gradient kernels (convolution weight gradients among them); add them once.
 registerWasmGradKernels();
 
-/** What the user asked for. `auto` tries native TensorFlow, then a hardware WebGPU adapter, then wasm. */
-export type BackendPreference = 'auto' | 'wasm' | 'webgpu' | 'tensorflow' | 'cpu';
+/** What the user asked for (a `BACKEND_NAMES` entry). `auto` tries native TensorFlow, then a hardware WebGPU adapter, then wasm. */
+export type BackendPreference = BackendName;
 
 /** The backend that is now active, and why it is not the one asked for (absent when it is). */
 export interface BackendChoice {

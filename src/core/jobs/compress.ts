@@ -20,11 +20,14 @@ import type {
   LayerErrorDto,
   RecipeName,
 } from '../../protocol/compress';
+import { DEFAULT_COMPRESS_OPTIONS, REPORT_LOSS_POINTS } from '../../protocol/defaults';
+import { artifactPathFor, decompressedPathFor } from '../../protocol/paths';
+import { isOneOf, PERMUTATION_KINDS } from '../../protocol/vocabulary';
 import { ensureBackend, ensureSomeBackend, type BackendChoice } from '../backend/tfjsBackend';
 import { openCheckpoint } from '../formats/registry';
 import { writeSafetensors, type SafetensorsTensorInput } from '../formats/safetensors';
 import type { Checkpoint } from '../formats/types';
-import { CheckpointFormatError, throwIfAborted } from '../io/errors';
+import { BadInputError, throwIfAborted } from '../io/errors';
 import {
   ARTIFACT_FORMAT,
   artifactVersionFor,
@@ -42,23 +45,14 @@ import { encodingWidth, FAST_ENCODING, NERN_ENCODING } from '../nern/encoding';
 import { reconstructLayer, reconstructLayers, type KernelLayer } from '../nern/layout';
 import { nernPredictorSpec } from '../nern/predictor';
 import { convLayoutFor, fromKernels, hwioToOihw, kernelShape, toKernels, type ConvLayout, type TileSpec } from '../nern/tiling';
-import { DEFAULT_TRAIN_OPTIONS, trainReconstruction, type TrainOptions, type TrainResult } from '../nern/train';
+import { trainReconstruction, type TrainOptions, type TrainResult } from '../nern/train';
 import { HistogramAccumulator } from '../tensors/stats';
 import { isDType, type DType } from '../tensors/dtype';
 import type { TensorEntry } from '../tensors/tensor';
 import { readTensorValues } from '../tensors/tensor';
 
-/** Defaults of a compression (the CLI's and the UI's starting point). */
-export const DEFAULT_COMPRESS_OPTIONS: Readonly<CompressOptionsDto> = Object.freeze<CompressOptionsDto>({
-  budget: { kind: 'fraction', fraction: 0.5 },
-  steps: DEFAULT_TRAIN_OPTIONS.steps,
-  permutation: 'crossfilter',
-  seed: 0,
-  represent: { conv: true, dense: false },
-  backend: 'auto',
-  rounds: 1,
-  roundWidthScale: 1,
-});
+/** Defaults of a compression (src/protocol/defaults.ts), re-exported for the engine's callers. */
+export { DEFAULT_COMPRESS_OPTIONS };
 
 /**
  * Training options of a recipe (see `RecipeName`). Both encodings have 240 inputs, so the predictor size, and with
@@ -75,37 +69,21 @@ export function recipeTrainOptions(recipe: RecipeName | undefined): Partial<Trai
 export const DETAIL_BINS = 64;
 /** Most input channels (or column blocks) in a `LayerDetailDto` filter. */
 export const DETAIL_MAX_CHANNELS = 64;
-/** Most points of a report's loss curve. */
-export const MAX_LOSS_POINTS = 500;
 
-/** Throws RangeError for options out of range (callers validate user input first; this guards programming errors). */
+/** Throws `BadInputError` (its `option` naming the bad one) for options out of range. */
 export function checkCompressOptions(o: CompressOptionsDto): void {
-  const int = (v: number, name: string, min: number, max: number): void => {
-    if (!Number.isInteger(v) || v < min || v > max) throw new RangeError(`${name} must be a whole number in ${min}–${max}, got ${v}`);
+  const int = (v: number, what: string, option: string, min: number, max: number): void => {
+    if (!Number.isInteger(v) || v < min || v > max) throw new BadInputError(`${what} must be a whole number from ${min} to ${max}, not ${v}.`, { option });
   };
-  int(o.steps, 'steps', 1, 10_000_000);
-  int(o.rounds, 'rounds', 1, 16);
-  int(o.seed, 'seed', 0, 2 ** 32 - 1);
-  if (!(o.roundWidthScale > 0 && o.roundWidthScale <= 1)) throw new RangeError(`roundWidthScale must be in (0, 1], got ${o.roundWidthScale}`);
+  int(o.steps, 'The number of training steps', 'steps', 1, 10_000_000);
+  int(o.rounds, 'The number of reconstruction rounds', 'rounds', 1, 16);
+  int(o.seed, 'The seed', 'seed', 0, 2 ** 32 - 1);
+  if (!(o.roundWidthScale > 0 && o.roundWidthScale <= 1)) throw new BadInputError(`The per-round width scale must be in (0, 1], not ${o.roundWidthScale}.`, { option: 'roundWidthScale' });
   const b = o.budget;
-  if (b.kind === 'hidden') int(b.hidden, 'hidden', 1, 1_000_000);
-  else if (b.kind === 'fraction' && !(b.fraction > 0 && b.fraction <= 100)) throw new RangeError(`fraction must be in (0, 100], got ${b.fraction}`);
-  else if (b.kind === 'bytes' && !(b.bytes > 0 && Number.isFinite(b.bytes))) throw new RangeError(`bytes must be positive, got ${b.bytes}`);
-  if (!['crossfilter', 'infilter', 'none'].includes(o.permutation)) throw new RangeError(`unknown permutation ${o.permutation}`);
-}
-
-/** `<stem>.nern.safetensors` beside `source` (stem: the file name without its checkpoint extension). */
-export function defaultArtifactPath(source: string): string {
-  const name = basename(source);
-  const stem = name.replace(/\.safetensors\.index\.json$/i, '').replace(/\.[^.]+$/, '') || name;
-  return join(dirname(source), `${stem}.nern.safetensors`);
-}
-
-/** `<stem>.decompressed.safetensors` beside `artifact`. */
-export function defaultDecompressedPath(artifact: string): string {
-  const name = basename(artifact);
-  const stem = name.replace(/(\.nern)?\.safetensors$/i, '') || name;
-  return join(dirname(artifact), `${stem}.decompressed.safetensors`);
+  if (b.kind === 'hidden') int(b.hidden, 'The predictor width', 'budget', 1, 1_000_000);
+  else if (b.kind === 'fraction' && !(b.fraction > 0 && b.fraction <= 100)) throw new BadInputError(`The size fraction must be in (0, 100], not ${b.fraction}.`, { option: 'budget' });
+  else if (b.kind === 'bytes' && !(b.bytes > 0 && Number.isFinite(b.bytes))) throw new BadInputError(`The target size must be a positive number of bytes, not ${b.bytes}.`, { option: 'budget' });
+  if (!isOneOf(PERMUTATION_KINDS, o.permutation)) throw new BadInputError(`The permutation must be one of ${PERMUTATION_KINDS.join(', ')}, not ${String(o.permutation)}.`, { option: 'permutation' });
 }
 
 /** Initialises the tfjs backend for `pref` once per process (see `backend.ts`); re-exported for compression callers. */
@@ -130,7 +108,7 @@ async function fileSize(path: string): Promise<number> {
   try {
     return (await stat(path)).size;
   } catch {
-    throw new CheckpointFormatError(`${path} does not exist or cannot be read.`);
+    throw new BadInputError(`${path} does not exist or cannot be read.`);
   }
 }
 
@@ -192,10 +170,10 @@ export function detailGrid(shape: readonly number[], tile: TileSpec, layout: Con
   return layout === 'hwio' ? [shape[3] ?? 0, shape[2] ?? 0, shape[0] ?? 0, shape[1] ?? 0] : [shape[0] ?? 0, shape[1] ?? 0, shape[2] ?? 0, shape[3] ?? 0];
 }
 
-/** Throws a CheckpointFormatError unless `filter` is a whole number in 0…`count`−1 (`count` filters of layer `name`). */
+/** Throws a BadInputError unless `filter` is a whole number in 0…`count`−1 (`count` filters of layer `name`). */
 export function checkFilterIndex(name: string, filter: number, count: number): void {
   if (!Number.isInteger(filter) || filter < 0 || filter >= count) {
-    throw new CheckpointFormatError(
+    throw new BadInputError(
       count > 0
         ? `Filter ${filter} is out of range: layer ${name} has ${count} filter${count === 1 ? '' : 's'} (0–${count - 1}).`
         : `Layer ${name} has no filters to show.`,
@@ -206,7 +184,7 @@ export function checkFilterIndex(name: string, filter: number, count: number): v
 /**
  * Original-vs-reconstructed summaries of one tensor: histograms over shared edges, and one output filter (or, for
  * tiled matrices, 3-row block), its first ≤ 64 input channels (column blocks): filter `filter` when given (a whole
- * number below the layer's filter count, else a CheckpointFormatError), otherwise the one with the largest squared
+ * number below the layer's filter count, else a BadInputError), otherwise the one with the largest squared
  * error. Rank-4 tensors are shown as [C_out, C_in, kh, kw] filters: `layout` 'hwio' ([kh, kw, C_in, C_out] kernels)
  * is transposed first.
  */
@@ -279,8 +257,8 @@ export async function compressCheckpoint(path: string, options: CompressOptionsD
   const { signal } = hooks;
   throwIfAborted(signal);
   const started = performance.now();
-  const out = options.out ?? defaultArtifactPath(path);
-  if (resolve(out) === resolve(path)) throw new CheckpointFormatError(`The artifact path ${out} is the source checkpoint itself; choose another output.`);
+  const out = options.out ?? artifactPathFor(path);
+  if (resolve(out) === resolve(path)) throw new BadInputError(`The artifact path ${out} is the source checkpoint itself; choose another output.`);
   const choice = await ensureBackend(options.backend);
   hooks.onBackend?.(choice);
   // 'auto' trains on the native onnxruntime engine when it is installed (several times faster than wasm), else on
@@ -294,7 +272,7 @@ export async function compressCheckpoint(path: string, options: CompressOptionsD
     for (const t of planned) {
       const entry = checkpoint.tensors[t.index];
       if (entry?.notDecodedReason !== undefined) {
-        throw new CheckpointFormatError(`Tensor ${JSON.stringify(t.name)} (${entry.dtype}) cannot be decoded (${entry.notDecodedReason}), so it cannot be stored in an artifact.`);
+        throw new BadInputError(`Tensor ${JSON.stringify(t.name)} (${entry.dtype}) cannot be decoded (${entry.notDecodedReason}), so it cannot be stored in an artifact.`);
       }
     }
     const loaded: LoadedTensor[] = [];
@@ -311,7 +289,7 @@ export async function compressCheckpoint(path: string, options: CompressOptionsD
     const steps = options.steps;
     const totalSteps = steps * R;
     const evalEvery = Math.max(25, Math.round(steps / 20));
-    const progressEvery = Math.max(1, Math.ceil(totalSteps / MAX_LOSS_POINTS));
+    const progressEvery = Math.max(1, Math.ceil(totalSteps / REPORT_LOSS_POINTS));
     const lossCurve: [number, number][] = [];
     const rowOf = new Map(loaded.map((t) => [t.planned.name, t]));
     let targets = loaded.map((t) => t.values);
@@ -462,7 +440,7 @@ function reportOf(a: OpenArtifact): { report: CompressReportDto; plan: BudgetPla
     seconds: 0,
     backend: meta.training.backend,
     hidden: meta.training.hidden,
-    permutation: ['crossfilter', 'infilter', 'none'].includes(meta.training.permutation) ? (meta.training.permutation as CompressReportDto['permutation']) : 'none',
+    permutation: isOneOf(PERMUTATION_KINDS, meta.training.permutation) ? meta.training.permutation : 'none',
     rmse: meta.report.rmse,
     layers: meta.report.layers,
     lossCurve: meta.report.lossCurve,
@@ -508,8 +486,8 @@ export interface DecompressOptions {
 export async function decompressArtifact(artifact: string, out?: string, options: DecompressOptions = {}): Promise<string[]> {
   const { signal } = options;
   throwIfAborted(signal);
-  const target = out ?? defaultDecompressedPath(artifact);
-  if (resolve(target) === resolve(artifact)) throw new CheckpointFormatError(`The output ${target} is the artifact itself; choose another output.`);
+  const target = out ?? decompressedPathFor(artifact);
+  if (resolve(target) === resolve(artifact)) throw new BadInputError(`The output ${target} is the artifact itself; choose another output.`);
   const a = await readArtifact(artifact);
   try {
     await ensureBackend(options.backend ?? 'auto');
@@ -519,7 +497,7 @@ export async function decompressArtifact(artifact: string, out?: string, options
     const tensors: SafetensorsTensorInput[] = a.meta.tensors.map((t) => {
       if (t.stored === 'represented') {
         const r = byName.get(t.name);
-        if (!r) throw new CheckpointFormatError(`${artifact}: represented tensor ${JSON.stringify(t.name)} has no layer.`);
+        if (!r) throw new BadInputError(`${artifact}: represented tensor ${JSON.stringify(t.name)} has no layer.`);
         const dtype = isDType(t.dtype) ? t.dtype : 'F32';
         return { name: t.name, dtype, shape: t.shape, data: encodeValues(dtype, fromKernels(r.values, r.layer.tile, r.layer.shape)) };
       }
@@ -561,7 +539,7 @@ async function cachedSha256(path: string, size: number, mtimeMs: number, signal?
 
 /**
  * The source checkpoint an artifact was made from: `hint` if given and unchanged, else the file the metadata names
- * beside the artifact. "Unchanged" = same size and SHA-256 as recorded. Throws a CheckpointFormatError saying which.
+ * beside the artifact. "Unchanged" = same size and SHA-256 as recorded. Throws a BadInputError saying which.
  */
 async function findSource(artifact: string, source: { name: string; bytes: number; sha256: string }, hint: string | undefined, signal?: AbortSignal): Promise<string> {
   const beside = join(dirname(artifact), basename(source.name));
@@ -579,11 +557,11 @@ async function findSource(artifact: string, source: { name: string; bytes: numbe
     changed ??= path;
   }
   if (changed !== undefined) {
-    throw new CheckpointFormatError(
+    throw new BadInputError(
       `The source ${source.name} beside the artifact has changed since it was compressed (its size or SHA-256 differs); original-vs-reconstructed needs the original file.`,
     );
   }
-  throw new CheckpointFormatError(`The source ${source.name} is not beside the artifact ${basename(artifact)}; original-vs-reconstructed needs it.`);
+  throw new BadInputError(`The source ${source.name} is not beside the artifact ${basename(artifact)}; original-vs-reconstructed needs it.`);
 }
 
 /** The last layer decoded by `artifactLayerDetail`, so other filters of it need no second decode. */
@@ -593,7 +571,7 @@ let lastDecoded: { key: string; original: Float32Array; recon: Float32Array } | 
  * Original-vs-reconstructed detail of one represented layer of an artifact, for any filter: reads the artifact,
  * decodes only layer `layer` (its grid rows through the predictor), reads that tensor from the source checkpoint
  * (found as `findSource` says; it must be unchanged), and returns `layerDetail` for filter `filter` (a whole number
- * below the layer's filter count; undefined: the filter with the largest error) with `bins` histogram bins. Every failure is a CheckpointFormatError: an unknown
+ * below the layer's filter count; undefined: the filter with the largest error) with `bins` histogram bins. Every failure is a BadInputError: an unknown
  * layer, an out-of-range filter, a missing or changed source. The last decoded layer is cached (keyed by the
  * artifact's and the source's path, size and modification time), so switching filters costs no decode.
  */
@@ -607,7 +585,7 @@ export async function artifactLayerDetail(artifact: string, layer: string, filte
     const index = meta.layers.findIndex((l) => l.name === layer);
     const info = meta.layers[index];
     if (info === undefined) {
-      throw new CheckpointFormatError(`The artifact ${basename(artifact)} has no represented layer ${JSON.stringify(layer)} (it represents ${meta.layers.length}).`);
+      throw new BadInputError(`The artifact ${basename(artifact)} has no represented layer ${JSON.stringify(layer)} (it represents ${meta.layers.length}).`);
     }
     const layout = convLayoutFor(meta.source.format);
     if (filter !== undefined) checkFilterIndex(info.name, filter, detailGrid(info.shape, info.tile, layout)[0]);
@@ -618,12 +596,12 @@ export async function artifactLayerDetail(artifact: string, layer: string, filte
     if (decoded === undefined) {
       const original = await withCheckpoint(sourcePath, signal, async (checkpoint) => {
         const entry = checkpoint.tensors.find((t) => t.name === info.name);
-        if (entry === undefined) throw new CheckpointFormatError(`The source ${meta.source.name} has no tensor ${JSON.stringify(info.name)}.`);
+        if (entry === undefined) throw new BadInputError(`The source ${meta.source.name} has no tensor ${JSON.stringify(info.name)}.`);
         return readTensorValues(entry, signal ? { signal } : {});
       });
       const params = info.shape.reduce((n, d) => n * d, 1);
       if (original.length !== params) {
-        throw new CheckpointFormatError(`Tensor ${JSON.stringify(info.name)} of ${meta.source.name} has ${original.length} values; the artifact expects ${params}.`);
+        throw new BadInputError(`Tensor ${JSON.stringify(info.name)} of ${meta.source.name} has ${original.length} values; the artifact expects ${params}.`);
       }
       await ensureSomeBackend(options.backend ?? 'auto');
       throwIfAborted(signal);

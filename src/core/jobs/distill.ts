@@ -11,10 +11,11 @@
  * The result is a new artifact (written atomically; the source artifact is never touched) whose metadata records
  * both phases and the held-out metrics before and after.
  */
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '../graph/gradients';
-import { DEFAULT_DISTILL_OPTIONS } from '../../protocol/distillDefaults';
+import { DEFAULT_DISTILL_OPTIONS } from '../../protocol/defaults';
+import { distilledPathFor } from '../../protocol/paths';
 import type { DistillEvalDto, DistillOptionsDto, DistillProgressDto, DistillReportDto, EvalMetricsDto, LayerDriftDto } from '../../protocol/evaluate';
 import { ensureBackend } from '../backend/tfjsBackend';
 import { openDataset, type Dataset } from '../data/dataset';
@@ -30,7 +31,7 @@ import {
 } from './evaluate';
 import { runGraph, weightTensors } from '../graph/execute';
 import type { Graph } from '../graph/ir';
-import { CheckpointFormatError, throwIfAborted } from '../io/errors';
+import { BadInputError, throwIfAborted } from '../io/errors';
 import { loadRunnableModel, type RunnableModel } from '../models/runnableModel';
 import { readArtifact, writeArtifact, type ArtifactLayer, type ArtifactMeta, type OpenArtifact, type VerbatimInput } from '../nern/artifact';
 import { encodeRows, encodingWidth, gridOffsets } from '../nern/encoding';
@@ -42,29 +43,23 @@ import { Rng } from '../nern/rng';
 import { BLOCK } from '../nern/tiling';
 
 /** Defaults and where they come from: plain data shared with the extension and the CLI (src/protocol/distillDefaults.ts). */
-export { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES } from '../../protocol/distillDefaults';
+export { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES } from '../../protocol/defaults';
 
-/** Default output: `<artifact stem>.distilled.nern.safetensors` beside the artifact. */
-export function defaultDistilledPath(artifact: string): string {
-  const name = basename(artifact).replace(/(\.nern)?\.safetensors$/i, '');
-  return join(dirname(artifact), `${name.replace(/\.distilled$/, '')}.distilled.nern.safetensors`);
-}
-
-/** Validates options; throws `CheckpointFormatError` naming the bad one. */
+/** Validates options; throws `BadInputError` whose `option` names the bad one. */
 export function checkDistillOptions(o: DistillOptionsDto): void {
-  const positiveInt = (v: number, name: string, max: number): void => {
-    if (!Number.isInteger(v) || v < 1 || v > max) throw new CheckpointFormatError(`--${name} must be a whole number from 1 to ${max}, not ${v}.`);
+  const positiveInt = (v: number, what: string, option: keyof DistillOptionsDto, max: number): void => {
+    if (!Number.isInteger(v) || v < 1 || v > max) throw new BadInputError(`${what} must be a whole number from 1 to ${max}, not ${v}.`, { option });
   };
-  positiveInt(o.steps, 'steps', 10_000_000);
-  positiveInt(o.batchSize, 'batch-size', 4096);
-  positiveInt(o.evalSamples, 'eval-samples', 10_000_000);
-  if (!Number.isInteger(o.evalEvery) || o.evalEvery < 0) throw new CheckpointFormatError(`--eval-every must be a whole number ≥ 0, not ${o.evalEvery}.`);
-  if (!(o.lr > 0 && o.lr < 1)) throw new CheckpointFormatError(`--lr must be between 0 and 1, not ${o.lr}.`);
-  if (!(o.temperature > 0 && o.temperature <= 100)) throw new CheckpointFormatError(`--temperature must be in (0, 100], not ${o.temperature}.`);
-  for (const [name, v] of [['kl-weight', o.klWeight], ['feature-weight', o.featureWeight], ['reconstruction-weight', o.reconstructionWeight]] as const) {
-    if (!(v >= 0 && Number.isFinite(v))) throw new CheckpointFormatError(`--${name} must be a finite number ≥ 0, not ${v}.`);
+  positiveInt(o.steps, 'The number of distillation steps', 'steps', 10_000_000);
+  positiveInt(o.batchSize, 'The batch size', 'batchSize', 4096);
+  positiveInt(o.evalSamples, 'The number of held-out samples', 'evalSamples', 10_000_000);
+  if (!Number.isInteger(o.evalEvery) || o.evalEvery < 0) throw new BadInputError(`The held-out evaluation interval must be a whole number of steps ≥ 0, not ${o.evalEvery}.`, { option: 'evalEvery' });
+  if (!(o.lr > 0 && o.lr < 1)) throw new BadInputError(`The learning rate must be between 0 and 1, not ${o.lr}.`, { option: 'lr' });
+  if (!(o.temperature > 0 && o.temperature <= 100)) throw new BadInputError(`The temperature must be in (0, 100], not ${o.temperature}.`, { option: 'temperature' });
+  for (const [option, what, v] of [['klWeight', 'The KL weight', o.klWeight], ['featureWeight', 'The feature-map weight', o.featureWeight], ['reconstructionWeight', 'The reconstruction weight', o.reconstructionWeight]] as const) {
+    if (!(v >= 0 && Number.isFinite(v))) throw new BadInputError(`${what} must be a finite number ≥ 0, not ${v}.`, { option });
   }
-  if (o.klWeight + o.featureWeight + o.reconstructionWeight === 0) throw new CheckpointFormatError('At least one loss weight must be above 0.');
+  if (o.klWeight + o.featureWeight + o.reconstructionWeight === 0) throw new BadInputError('At least one loss weight must be above 0.');
 }
 
 /** A represented layer the graph uses, with what differentiable regeneration needs. */
@@ -159,7 +154,7 @@ function score(m: EvalMetricsDto): number {
 }
 
 /**
- * Runs the distillation phase and writes the new artifact. Resolves to the report; throws `CheckpointFormatError`
+ * Runs the distillation phase and writes the new artifact. Resolves to the report; throws `BadInputError`
  * for unusable inputs (no represented layer used by the graph, a teacher whose outputs do not match…), and an
  * `AbortError` when cancelled (nothing is written).
  */
@@ -168,8 +163,8 @@ export async function distillArtifact(request: DistillRequest, hooks: DistillHoo
   const o: DistillOptionsDto = { ...DEFAULT_DISTILL_OPTIONS, ...request.options };
   checkDistillOptions(o);
   const { signal } = hooks;
-  const out = o.out ?? defaultDistilledPath(request.artifact);
-  if (resolve(out) === resolve(request.artifact)) throw new CheckpointFormatError(`The output ${out} is the artifact itself; choose another output.`);
+  const out = o.out ?? distilledPathFor(request.artifact);
+  if (resolve(out) === resolve(request.artifact)) throw new BadInputError(`The output ${out} is the artifact itself; choose another output.`);
   const backend = await ensureBackend(o.backend);
   hooks.onStatus?.('Loading the model, the artifact and the data…');
   const model = await loadRunnableModel(request.model);
@@ -188,27 +183,27 @@ export async function distillArtifact(request: DistillRequest, hooks: DistillHoo
       const info = model.graph.initializers.get(layer.name);
       if (info === undefined) return;
       if (info.shape.join(',') !== layer.shape.join(',')) {
-        throw new CheckpointFormatError(`Layer ${layer.name} is [${layer.shape.join(', ')}] in the artifact but [${info.shape.join(', ')}] in ${basename(request.model)}; the artifact was not made from this model.`);
+        throw new BadInputError(`Layer ${layer.name} is [${layer.shape.join(', ')}] in the artifact but [${info.shape.join(', ')}] in ${basename(request.model)}; the artifact was not made from this model.`);
       }
       const kernels = layer.kernelShape[0] * layer.kernelShape[1];
       bound.push({ index, layer, name: layer.name, start, kernels, scale: artifact.layout.outputScales[index] ?? 1 });
       start += kernels;
     });
     if (bound.length === 0) {
-      throw new CheckpointFormatError(`None of the artifact's ${artifact.meta.layers.length} represented layers is a weight of ${basename(request.model)} (matched by name); give the model the artifact was compressed from.`);
+      throw new BadInputError(`None of the artifact's ${artifact.meta.layers.length} represented layers is a weight of ${basename(request.model)} (matched by name); give the model the artifact was compressed from.`);
     }
     const input = imageInput(model.graph);
     const { spec, dto } = await resolvePreprocessing(model, train, o.preprocess);
     const teacherSpec: PreprocessSpec = teacher === model ? spec : (await resolvePreprocessing(teacher, train, o.preprocess)).spec;
     if (held !== train && held.shape.join(',') !== train.shape.join(',')) {
-      throw new CheckpointFormatError(`The held-out data's images are [${held.shape.join(', ')}] but the training data's are [${train.shape.join(', ')}].`);
+      throw new BadInputError(`The held-out data's images are [${held.shape.join(', ')}] but the training data's are [${train.shape.join(', ')}].`);
     }
 
     // Held-out split: separate data, or the last evalSamples of the training data (then not trained on).
     const heldCount = Math.min(o.evalSamples, held === train ? Math.floor(train.size / 2) : held.size);
     const heldIndices = held === train ? Array.from({ length: heldCount }, (_, i) => train.size - heldCount + i) : Array.from({ length: heldCount }, (_, i) => i);
     const trainCount = held === train ? train.size - heldCount : train.size;
-    if (trainCount < 1 || heldCount < 1) throw new CheckpointFormatError(`${basename(request.data)} holds ${train.size} samples, too few to train on and hold some out.`);
+    if (trainCount < 1 || heldCount < 1) throw new BadInputError(`${basename(request.data)} holds ${train.size} samples, too few to train on and hold some out.`);
     const evalSetup: EvalSetup = { model, dataset: held, spec, indices: heldIndices, batchSize: 64 };
 
     // Constant tensors: original weights (model's own), teacher weights, kernel encodings.
@@ -298,14 +293,14 @@ export async function distillArtifact(request: DistillRequest, hooks: DistillHoo
         const xt = teacherIn === studentIn ? xs : tf.tensor(teacherIn.data, teacherIn.shape);
         const target = runGraph(teacherGraph, teacherWeights, { [imageInput(teacher.graph).name]: xt });
         const zt = target[teacherLogitsName];
-        if (zt === undefined) throw new CheckpointFormatError('The teacher produced no output.');
+        if (zt === undefined) throw new BadInputError('The teacher produced no output.');
         const { value, grads } = tf.variableGrads(() => {
           const weights = regenerate(true);
           const outputs = runGraph(studentGraph, weights, { [input.name]: xs });
           const zs = outputs[logitsName];
-          if (zs === undefined) throw new CheckpointFormatError('The model produced no output.');
+          if (zs === undefined) throw new BadInputError('The model produced no output.');
           if (zs.shape.join(',') !== zt.shape.join(',')) {
-            throw new CheckpointFormatError(`The teacher's output is [${zt.shape.join(', ')}] but the model's is [${zs.shape.join(', ')}]; the teacher must solve the same task.`);
+            throw new BadInputError(`The teacher's output is [${zt.shape.join(', ')}] but the model's is [${zs.shape.join(', ')}]; the teacher must solve the same task.`);
           }
           let kl: tf.Scalar;
           if (classifier) {
@@ -342,7 +337,7 @@ export async function distillArtifact(request: DistillRequest, hooks: DistillHoo
         optimizer?.step(p.variables.map((v) => grads[v.name] as tf.Tensor));
         return value.dataSync()[0] ?? NaN;
       });
-      if (!Number.isFinite(lossValue)) throw new CheckpointFormatError(`Distillation diverged at step ${step} (loss ${lossValue}); lower --lr.`);
+      if (!Number.isFinite(lossValue)) throw new BadInputError(`Distillation diverged at step ${step} (loss ${lossValue}); lower the learning rate.`, { option: 'lr' });
       lossCurve.push([step, lossValue]);
       const seconds = (performance.now() - trainStarted) / 1000;
       hooks.onProgress?.({ step, steps: o.steps, loss: lossValue, ...parts, lr: optimizer.lr, stepsPerSecond: step / Math.max(seconds, 1e-9) });

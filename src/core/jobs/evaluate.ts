@@ -7,15 +7,16 @@
  * with optional augmentation, and the metric accumulator.
  */
 import { readFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { EvalMetricsDto, EvalOptionsDto, EvalReportDto, PreprocessDto, PreprocessSource } from '../../protocol/evaluate';
+import { sidecarPathFor } from '../../protocol/paths';
 import { ensureBackend } from '../backend/tfjsBackend';
 import { openDataset, type Dataset } from '../data/dataset';
 import { applyPreprocessing, parsePreprocessSidecar, type ImageBatch, type PreprocessSpec } from '../data/preprocess';
 import { runGraph, weightTensors } from '../graph/execute';
 import type { Graph } from '../graph/ir';
-import { CheckpointFormatError, throwIfAborted } from '../io/errors';
+import { BadInputError, throwIfAborted } from '../io/errors';
 import { loadRunnableModel, loadWeightSource, withWeights, type RunnableModel } from '../models/runnableModel';
 import { Rng } from '../nern/rng';
 
@@ -24,17 +25,10 @@ export const DEFAULT_EVAL_BATCH = 64;
 /** PSNR reported when the outputs are bit-identical (the value is otherwise unbounded). */
 export const PSNR_IDENTICAL_DB = 300;
 
-/** The sidecar that states a model's preprocessing: `<model without extension>.weightlens.json` beside it. */
-export function sidecarPath(model: string): string {
-  const name = basename(model);
-  const dot = name.lastIndexOf('.');
-  return join(dirname(model), `${dot > 0 ? name.slice(0, dot) : name}.weightlens.json`);
-}
-
 /** The graph input fed with images: the first input. Throws when the graph has none. */
 export function imageInput(graph: Graph): { name: string; shape: readonly (number | null)[] } {
   const input = graph.inputs[0];
-  if (input === undefined) throw new CheckpointFormatError('The model has no inputs to feed images to.');
+  if (input === undefined) throw new BadInputError('The model has no inputs to feed images to.');
   return input;
 }
 
@@ -81,12 +75,12 @@ export async function resolvePreprocessing(model: RunnableModel, dataset: Datase
   }
   let text: string | undefined;
   try {
-    text = await readFile(sidecarPath(model.path), 'utf8');
+    text = await readFile(sidecarPathFor(model.path), 'utf8');
   } catch {
     text = undefined;
   }
   if (text !== undefined) {
-    const parsed = parsePreprocessSidecar(text, basename(sidecarPath(model.path)));
+    const parsed = parsePreprocessSidecar(text, basename(sidecarPathFor(model.path)));
     const spec: PreprocessSpec = text.includes('"layout"') ? parsed : { ...parsed, layout };
     return { spec, source: 'sidecar', dto: toDto(spec) };
   }
@@ -173,8 +167,8 @@ export function forwardBatch(graph: Graph, weights: Readonly<Record<string, tf.T
     const shapes: number[][] = [];
     const flat = graph.outputs.map((name) => {
       const t = outputs[name];
-      if (t === undefined) throw new CheckpointFormatError(`The model's output ${JSON.stringify(name)} was not computed.`);
-      if (t.shape[0] !== n) throw new CheckpointFormatError(`The model's output ${JSON.stringify(name)} has ${t.shape[0]} rows for a batch of ${n}; only batch-first outputs can be compared.`);
+      if (t === undefined) throw new BadInputError(`The model's output ${JSON.stringify(name)} was not computed.`);
+      if (t.shape[0] !== n) throw new BadInputError(`The model's output ${JSON.stringify(name)} has ${t.shape[0]} rows for a batch of ${n}; only batch-first outputs can be compared.`);
       shapes.push([...t.shape]);
       return tf.reshape(t, [n, -1]);
     });
@@ -337,7 +331,7 @@ export async function evaluateModel(modelPath: string, dataPath: string, options
   try {
     const { spec, source, dto } = await resolvePreprocessing(model, dataset, options.preprocess);
     const count = Math.min(dataset.size, options.limit ?? dataset.size);
-    if (count < 1) throw new CheckpointFormatError(`${basename(dataPath)} holds no samples to evaluate.`);
+    if (count < 1) throw new BadInputError(`${basename(dataPath)} holds no samples to evaluate.`);
     const batchSize = Math.max(1, Math.min(options.batchSize ?? DEFAULT_EVAL_BATCH, 4096));
     const setup: EvalSetup = { model, dataset, spec, indices: Array.from({ length: count }, (_, i) => i), batchSize };
     const bound = options.weights !== undefined ? await loadWeightSource(options.weights, model, hooks.signal) : undefined;

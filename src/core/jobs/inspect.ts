@@ -5,6 +5,7 @@
  */
 import type { CheckpointHeaderDto, InspectReportDto, LayerKind, TensorHeaderDto, TensorReportDto, TotalsDto, HistogramDto, TensorStatsDto } from '../../protocol/inspect';
 import { stat } from 'node:fs/promises';
+import { DEFAULT_HISTOGRAM_BINS } from '../../protocol/defaults';
 import { CancelledError, CheckpointFormatError, throwIfAborted } from '../io/errors';
 import { openCheckpoint } from '../formats/registry';
 import type { Checkpoint } from '../formats/types';
@@ -13,8 +14,6 @@ import { layerKindOf } from '../tensors/layerKind';
 import { HistogramAccumulator, StatsAccumulator } from '../tensors/stats';
 import type { TensorEntry } from '../tensors/tensor';
 
-/** Default number of histogram bins. */
-export const DEFAULT_HISTOGRAM_BINS = 64;
 
 /** Builds the header DTO of an opened checkpoint. `fileBytes` is the size of the main file. */
 export function checkpointHeader(checkpoint: Checkpoint, file: string, fileBytes: number): CheckpointHeaderDto {

@@ -6,7 +6,7 @@
  * by its predictor. Shapes must agree exactly; initializers the source lacks keep the model's own values.
  */
 import { basename } from 'node:path';
-import { CheckpointFormatError } from '../io/errors';
+import { BadInputError } from '../io/errors';
 import { openCheckpoint } from '../formats/registry';
 import { readTensorValues } from '../tensors/tensor';
 import { isWeight, type Graph } from '../graph/ir';
@@ -28,7 +28,7 @@ export interface RunnableModel {
 
 /**
  * Imports a runnable model: `.onnx` (ONNX graph) or a TF.js LayersModel `model.json`. Throws
- * `CheckpointFormatError` naming an unsupported operator or layer, or saying what the file is instead.
+ * `BadInputError` naming an unsupported operator or layer, or saying what the file is instead.
  */
 export async function loadRunnableModel(path: string): Promise<RunnableModel> {
   const lower = path.toLowerCase();
@@ -41,8 +41,9 @@ export async function loadRunnableModel(path: string): Promise<RunnableModel> {
     const m = await loadLayersModel(path);
     return { path, format: 'tfjs', graph: m.graph, weights: m.weights };
   }
-  throw new CheckpointFormatError(
-    `${basename(path)} is not a runnable model: give an ONNX file (.onnx) or a TF.js LayersModel (model.json); checkpoints such as .pt or .safetensors go in --weights.`,
+  throw new BadInputError(
+    `${basename(path)} is not a runnable model: give an ONNX file (.onnx) or a TF.js LayersModel (model.json); checkpoints such as .pt or .safetensors are the weights to bind to it.`,
+    { option: 'weights' },
   );
 }
 
@@ -73,8 +74,8 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-function shapeMismatch(source: string, name: string, got: readonly number[], want: readonly number[]): CheckpointFormatError {
-  return new CheckpointFormatError(
+function shapeMismatch(source: string, name: string, got: readonly number[], want: readonly number[]): BadInputError {
+  return new BadInputError(
     `${basename(source)}: tensor ${JSON.stringify(name)} has shape [${got.join(', ')}] but the model's weight of that name is [${want.join(', ')}]; the checkpoint does not belong to this model.`,
   );
 }
@@ -109,7 +110,7 @@ async function fromArtifact(path: string, artifact: OpenArtifact, model: Runnabl
         const want = wanted.get(name) ?? [];
         if (!sameShape(t.shape, want)) throw shapeMismatch(path, t.name, t.shape, want);
         const entry = entries.get(VERBATIM_PREFIX + t.name);
-        if (entry === undefined) throw new CheckpointFormatError(`${basename(path)} lists verbatim tensor ${JSON.stringify(t.name)} but does not store it.`);
+        if (entry === undefined) throw new BadInputError(`${basename(path)} lists verbatim tensor ${JSON.stringify(t.name)} but does not store it.`);
         weights.set(name, await readTensorValues(entry, signal ? { signal } : {}));
       }
     } finally {
@@ -122,7 +123,7 @@ async function fromArtifact(path: string, artifact: OpenArtifact, model: Runnabl
 function finish(path: string, model: RunnableModel, weights: Map<string, Float32Array>, artifact: boolean, represented: string[]): BoundWeights {
   if (weights.size === 0) {
     const examples = [...model.weights.keys()].slice(0, 3).map((n) => JSON.stringify(n)).join(', ');
-    throw new CheckpointFormatError(
+    throw new BadInputError(
       `No tensor of ${basename(path)} matches a weight of ${basename(model.path)} by name (the model's weights are named like ${examples}); give the checkpoint the model was exported from.`,
     );
   }
@@ -136,7 +137,7 @@ function finish(path: string, model: RunnableModel, weights: Map<string, Float32
 /**
  * Reads the weights of `path` (any checkpoint the project reads, or a compression artifact) that match `model`'s
  * initializers by name (exactly, or after dropping a `module.`/`model.`/`state_dict.` prefix). Needs an initialised
- * tfjs backend for artifacts. Throws `CheckpointFormatError` when a matched tensor's shape differs or nothing matches.
+ * tfjs backend for artifacts. Throws `BadInputError` when a matched tensor's shape differs or nothing matches.
  */
 export async function loadWeightSource(path: string, model: RunnableModel, signal?: AbortSignal): Promise<BoundWeights> {
   const checkpoint = await openCheckpoint(path, signal ? { signal } : {});

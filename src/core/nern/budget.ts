@@ -4,7 +4,7 @@
  * tensor headers: no values are read here.
  */
 import type { BudgetDto, BudgetPlanDto, RepresentPolicy } from '../../protocol/compress';
-import { CheckpointFormatError, formatBytes } from '../io/errors';
+import { BadInputError, formatBytes } from '../io/errors';
 import { DTYPE_BYTES, isDType } from '../tensors/dtype';
 import { encodingWidth, FAST_ENCODING, type EncodingSpec } from './encoding';
 import { nernPredictorSpec, predictorParameterCount } from './predictor';
@@ -104,7 +104,7 @@ export function fixedArtifactBytes(tensors: readonly PlannedTensor[]): number {
 
 /**
  * Resolves `budget` to a predictor width: `hidden` directly; a fraction of the represented weights; or an artifact
- * size in bytes (predictor float32 weights plus the fixed bytes). Throws CheckpointFormatError (a message for the
+ * size in bytes (predictor float32 weights plus the fixed bytes). Throws BadInputError (a message for the
  * user) when the budget cannot be met with at least `MIN_HIDDEN`, or there is nothing to represent.
  */
 export function resolveHidden(budget: BudgetDto, representedParams: number, fixedBytes: number, width = encodingWidth(FAST_ENCODING)): number {
@@ -121,10 +121,10 @@ export function resolveHidden(budget: BudgetDto, representedParams: number, fixe
     want = `an artifact of ${formatBytes(budget.bytes)} (the verbatim tensors and layout alone take ${formatBytes(fixedBytes)})`;
   }
   if (!Number.isInteger(h) || h < MIN_HIDDEN) {
-    throw new CheckpointFormatError(`The budget (${want}) leaves room for a predictor of width ${h}, below the minimum of ${MIN_HIDDEN}: choose a larger size.`);
+    throw new BadInputError(`The budget (${want}) leaves room for a predictor of width ${h}, below the minimum of ${MIN_HIDDEN}: choose a larger size.`);
   }
   if (h > MAX_HIDDEN) {
-    if (budget.kind === 'hidden') throw new CheckpointFormatError(`A predictor width of ${h} exceeds the maximum of ${MAX_HIDDEN}.`);
+    if (budget.kind === 'hidden') throw new BadInputError(`A predictor width of ${h} exceeds the maximum of ${MAX_HIDDEN}.`);
     h = MAX_HIDDEN;
   }
   return h;
@@ -153,7 +153,7 @@ export function planBudget(
   }));
   const representedParams = planned.reduce((n, t) => n + (t.represented ? t.params : 0), 0);
   if (representedParams === 0) {
-    throw new CheckpointFormatError(
+    throw new BadInputError(
       policy.dense
         ? 'This checkpoint has no float tensor of rank 2–4 with at least 1,024 parameters to represent.'
         : 'This checkpoint has no 3×3 or 1×1 convolution with at least 1,024 parameters to represent; enable dense tiling to represent matrices.',

@@ -9,9 +9,10 @@
  * Zero-norm kernels have no direction: their cosine is defined as 1 with another zero kernel and 0 with anything
  * else, so a chain that reaches a zero kernel walks through all of them (identical neighbours), and never NaN.
  */
+import type { PermutationKind } from '../../protocol/vocabulary';
 
-/** Which permutation to compute. */
-export type PermutationKind = 'crossfilter' | 'infilter' | 'none';
+/** Which permutation to compute (one of `PERMUTATION_KINDS`). */
+export type { PermutationKind } from '../../protocol/vocabulary';
 
 /** Unit-normalised copies of `count` vectors of length `dim` (zero vectors stay zero) and a zero flag per vector. */
 function normalise(values: Float32Array, count: number, dim: number): { units: Float32Array; zero: Uint8Array } {

@@ -4,6 +4,7 @@
  * weights, the layout needed to decode, and the reconstructed layers), progress goes through callbacks, and an
  * AbortSignal is honoured between steps. Needs an initialised tfjs backend (see src/core/backend/tfjsBackend.ts).
  */
+import { DEFAULT_COMPRESS_OPTIONS } from '../../protocol/defaults';
 import * as tf from '@tensorflow/tfjs-core';
 import { CancelledError } from '../io/errors';
 import { encodeGrid, encodeRows, encodingWidth, FAST_ENCODING, type EncodingSpec, type GridShape } from './encoding';
@@ -89,7 +90,7 @@ export interface TrainOptions {
  */
 export const DEFAULT_TRAIN_OPTIONS: Readonly<TrainOptions> = Object.freeze({
   hidden: 160,
-  steps: 2000,
+  steps: DEFAULT_COMPRESS_OPTIONS.steps,
   batchSize: 4096,
   optimizer: 'adam',
   lr: undefined,

@@ -5,15 +5,14 @@
  * import, so it is unit-tested under Node.
  */
 import * as path from 'node:path';
-import { formatBytes } from '../../protocol/units';
+import { formatBytes, formatCount } from '../../protocol/units';
 import type { BackendName, BudgetDto, BudgetPlanDto, CompressOptionsDto, CompressProgressDto, CompressReportDto, PermutationKind, RecipeName } from '../../protocol/compress';
 import type { RunSummaryDto } from '../../protocol/panels';
+import { BACKEND_NAMES, isOneOf, PERMUTATION_KINDS, RECIPE_NAMES } from '../../protocol/vocabulary';
+import { DEFAULT_COMPRESS_OPTIONS } from '../../protocol/defaults';
 
 /** Predictor sizes offered first, as fractions of the represented weights. */
 export const BUDGET_FRACTIONS: readonly number[] = [0.25, 0.4, 0.5, 0.75];
-
-/** Permutations in the order offered; the first is recommended (NeRN's best). */
-export const PERMUTATIONS: readonly PermutationKind[] = ['crossfilter', 'infilter', 'none'];
 
 /** Limits on what a user may type. */
 export const INPUT_LIMITS = {
@@ -42,18 +41,16 @@ export function readCompressSettings(get: (key: string) => unknown): CompressSet
   const recipe = get('compress.recipe');
   return {
     steps: typeof steps === 'number' && Number.isFinite(steps) ? Math.min(INPUT_LIMITS.maxSteps, Math.max(1, Math.round(steps))) : 2000,
-    permutation: PERMUTATIONS.find((p) => p === permutation) ?? 'crossfilter',
+    permutation: isOneOf(PERMUTATION_KINDS, permutation) ? permutation : DEFAULT_COMPRESS_OPTIONS.permutation,
     seed: typeof seed === 'number' && Number.isFinite(seed) ? Math.max(0, Math.round(seed)) : 0,
     representDense: dense === true,
-    recipe: recipe === 'nern' ? 'nern' : 'weight-lens',
+    recipe: isOneOf(RECIPE_NAMES, recipe) ? recipe : 'weight-lens',
   };
 }
 
-const BACKENDS: readonly BackendName[] = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
-
 /** The `weightLens.backend` setting as a backend name (`auto` when unknown). */
 export function backendName(raw: unknown): BackendName {
-  return BACKENDS.find((b) => b === raw) ?? 'auto';
+  return isOneOf(BACKEND_NAMES, raw) ? raw : 'auto';
 }
 
 /** Options for a plan or a run. */
@@ -76,24 +73,6 @@ export function buildOptions(
   };
   if (overrides.out !== undefined) options.out = overrides.out;
   return options;
-}
-
-/** The artifact written for `source`: `<stem>.nern.safetensors` in the same folder (`model.pt` → `model.nern.safetensors`). */
-export function artifactPathFor(source: string): string {
-  const dir = path.dirname(source);
-  let stem = path.basename(source);
-  if (stem.toLowerCase().endsWith('.safetensors.index.json')) stem = stem.slice(0, -'.safetensors.index.json'.length);
-  else if (stem.toLowerCase().endsWith('.nern.safetensors')) stem = stem.slice(0, -'.nern.safetensors'.length);
-  else {
-    const ext = path.extname(stem);
-    if (ext !== '' && ext !== stem) stem = stem.slice(0, -ext.length);
-  }
-  return path.join(dir, `${stem === '' ? 'model' : stem}.nern.safetensors`);
-}
-
-/** True if `fileName` (a base name) is a NeRN artifact by its name. */
-export function isArtifactName(fileName: string): boolean {
-  return /\.nern\.safetensors$/i.test(fileName);
 }
 
 /** Result of parsing user input: a value, or a one-sentence reason it is not accepted. */
@@ -156,17 +135,8 @@ export function parseSize(text: string, sourceBytes?: number): Parsed<BudgetDto>
   return { ok: true, value: { kind: 'bytes', bytes } };
 }
 
-/** Decimal byte units, like the CLI and the webviews (the shared implementation in src/protocol/units). */
-export { formatBytes };
-
-/** Compact count: `950`, `12.3 k`, `1.2 M`. */
-export function formatCount(n: number): string {
-  if (!Number.isFinite(n)) return String(n);
-  if (Math.abs(n) < 10_000) return n.toLocaleString('en-US');
-  if (Math.abs(n) < 1e6) return `${(n / 1e3).toFixed(1)} k`;
-  if (Math.abs(n) < 1e9) return `${(n / 1e6).toFixed(1)} M`;
-  return `${(n / 1e9).toFixed(1)} B`;
-}
+/** Byte and count units, like the CLI and the webviews (the shared implementations in src/protocol/units). */
+export { formatBytes, formatCount };
 
 /** Label of a fraction budget item. */
 export function fractionLabel(fraction: number): string {

@@ -6,29 +6,11 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { PERMUTATION_KINDS } from '../../protocol/vocabulary';
 import type { BudgetDto, BudgetPlanDto, CompressReportDto, LayerDetailDto, PermutationKind } from '../../protocol/compress';
 import { emptySnapshot, type BudgetViewDto, type ReconstructionCommand, type ReconstructionSnapshot } from '../../protocol/panels';
 import { RunHistory } from './compressHistory';
-import {
-  artifactPathFor,
-  backendName,
-  BUDGET_FRACTIONS,
-  buildOptions,
-  describePlan,
-  doneMessage,
-  fractionLabel,
-  isArtifactName,
-  parseSize,
-  parseSteps,
-  parseWidth,
-  percentDone,
-  PERMUTATIONS,
-  progressMessage,
-  readCompressSettings,
-  runSummary,
-  statusBarText,
-  type CompressSettings,
-} from './compressChoices';
+import { backendName, BUDGET_FRACTIONS, buildOptions, describePlan, doneMessage, fractionLabel, parseSize, parseSteps, parseWidth, percentDone, progressMessage, readCompressSettings, runSummary, statusBarText, type CompressSettings } from './compressChoices';
 import { EngineError, type EngineClient } from '../engine/engineClient';
 import {
   asEngineError,
@@ -46,6 +28,7 @@ import { isCheckpointName } from '../fileKinds';
 import { BudgetPanel } from '../panels/budgetPanel';
 import { ReconstructionPanels, type ReconstructionEvaluator, type ReconstructionPanel } from '../panels/reconstructionPanel';
 
+import { artifactPathFor, isArtifactName } from '../../protocol/paths';
 /** Command ids of the compression features (contributed in package.json). */
 export const COMPRESS_COMMANDS = {
   compressCheckpoint: 'weightLens.compressCheckpoint',
@@ -330,7 +313,7 @@ export class CompressController implements vscode.Disposable {
     };
     for (;;) {
       type Item = vscode.QuickPickItem & { permutation?: PermutationKind; steps?: true };
-      const order = [settings.permutation, ...PERMUTATIONS.filter((p) => p !== settings.permutation)];
+      const order = [settings.permutation, ...PERMUTATION_KINDS.filter((p) => p !== settings.permutation)];
       const items: Item[] = [
         ...order.map((p): Item => ({ label: p, description: descriptions[p], permutation: p })),
         { label: '', kind: vscode.QuickPickItemKind.Separator },

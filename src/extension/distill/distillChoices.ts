@@ -7,10 +7,11 @@
  */
 import * as path from 'node:path';
 import type { BackendName } from '../../protocol/compress';
-import { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES } from '../../protocol/distillDefaults';
+import { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES } from '../../protocol/defaults';
 import type { DistillOptionsDto, DistillProgressDto, DistillReportDto, EvalMetricsDto, EvalReportDto, PreprocessDto } from '../../protocol/evaluate';
 import type { MementoLike } from '../compress/compressHistory';
 import type { Parsed } from '../compress/compressChoices';
+import { BACKEND_NAMES, isOneOf } from '../../protocol/vocabulary';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Settings
@@ -221,13 +222,6 @@ export function formatPreprocess(p: PreprocessDto): string {
   return parts.join(' ');
 }
 
-/** The sidecar the engine reads a model's preprocessing from: `<model without extension>.weightlens.json` beside it. */
-export function sidecarPathFor(model: string): string {
-  const name = path.basename(model);
-  const dot = name.lastIndexOf('.');
-  return path.join(path.dirname(model), `${dot > 0 ? name.slice(0, dot) : name}.weightlens.json`);
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // The command's options argument
 
@@ -295,10 +289,8 @@ export function parseDistillArgument(arg: Record<string, unknown>, base: string 
         if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) return { ok: false, message: 'options.seed must be a whole number ≥ 0.' };
         out.options.seed = value;
       } else if (key === 'backend') {
-        const backends: readonly BackendName[] = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'];
-        const b = backends.find((x) => x === value);
-        if (b === undefined) return { ok: false, message: `options.backend must be one of ${backends.join(', ')}.` };
-        out.options.backend = b;
+        if (!isOneOf(BACKEND_NAMES, value)) return { ok: false, message: `options.backend must be one of ${BACKEND_NAMES.join(', ')}.` };
+        out.options.backend = value;
       } else if (key === 'preprocess') {
         const p = checkPreprocess(value);
         if (!p.ok) return p;
@@ -321,12 +313,6 @@ export function parseDistillArgument(arg: Record<string, unknown>, base: string 
 
 // ---------------------------------------------------------------------------------------------------------------
 // Paths and texts
-
-/** The default output of a distillation, like the engine's: `<artifact stem>.distilled.nern.safetensors` beside it. */
-export function distilledPathFor(artifact: string): string {
-  const name = path.basename(artifact).replace(/(\.nern)?\.safetensors$/i, '');
-  return path.join(path.dirname(artifact), `${name.replace(/\.distilled$/, '')}.distilled.nern.safetensors`);
-}
 
 /** Percent (0…100, whole) of a distillation's steps done. */
 export function distillPercent(p: DistillProgressDto): number {

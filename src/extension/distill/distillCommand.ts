@@ -8,25 +8,11 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { DEFAULT_DISTILL_OPTIONS } from '../../protocol/distillDefaults';
+import { DEFAULT_DISTILL_OPTIONS } from '../../protocol/defaults';
 import type { DistillOptionsDto, DistillReportDto, PreprocessDto } from '../../protocol/evaluate';
 import { emptyDistillationSnapshot, type DistillationCommand } from '../../protocol/panels';
-import { isArtifactName } from '../compress/compressChoices';
-import {
-  buildDistillOptions,
-  checkDistillSettings,
-  DISTILL_SETTINGS,
-  distillDoneMessage,
-  distilledPathFor,
-  distillPercent,
-  distillProgressMessage,
-  formatSettingValue,
-  isDistillArgument,
-  parseDistillArgument,
-  parseSetting,
-  settingSource,
-  type NumericDistillKey,
-} from './distillChoices';
+
+import { buildDistillOptions, checkDistillSettings, DISTILL_SETTINGS, distillDoneMessage, distillPercent, distillProgressMessage, formatSettingValue, isDistillArgument, parseDistillArgument, parseSetting, settingSource, type NumericDistillKey } from './distillChoices';
 import { EngineError, type EngineClient } from '../engine/engineClient';
 import {
   asEngineError,
@@ -44,6 +30,8 @@ import {
 import { askPreprocess, exists, preprocessItem, settingsBackend, workspaceBase, type RunPickers } from '../evaluate/evaluatePickers';
 import { DistillationPanels, type DistillationPanel } from '../panels/distillationPanel';
 
+import { isArtifactName } from '../../protocol/paths';
+import { distilledPathFor } from '../../protocol/paths';
 /** Command ids of the distillation features (contributed in package.json). */
 export const DISTILL_COMMANDS = {
   distillArtifact: 'weightLens.distillArtifact',

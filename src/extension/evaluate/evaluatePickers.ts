@@ -9,9 +9,11 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { BackendName } from '../../protocol/compress';
 import type { PreprocessDto } from '../../protocol/evaluate';
-import { backendName, isArtifactName } from '../compress/compressChoices';
-import { formatPreprocess, imageFolders, isDataName, isModelName, parsePreprocess, rankCandidates, sidecarPathFor, type RunChoices } from '../distill/distillChoices';
+import { backendName } from '../compress/compressChoices';
+import { formatPreprocess, imageFolders, isDataName, isModelName, parsePreprocess, rankCandidates, type RunChoices } from '../distill/distillChoices';
 
+import { isArtifactName } from '../../protocol/paths';
+import { sidecarPathFor } from '../../protocol/paths';
 /** Most workspace files listed per search. */
 const MAX_FOUND = 200;
 /** Folders never searched for candidates. */

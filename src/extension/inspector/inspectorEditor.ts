@@ -7,6 +7,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { DEFAULT_HISTOGRAM_BINS } from '../../protocol/defaults';
 import type { CheckpointHeaderDto } from '../../protocol/inspect';
 import {
   hasKind,
@@ -31,7 +32,7 @@ const FILE_COMMANDS = new Set(['weightLens.compressCheckpoint', 'weightLens.deco
 
 /** Reads `weightLens.histogramBins` (default 64), clamped to the integer range 8…1024. */
 export function histogramBinsSetting(): number {
-  const raw = vscode.workspace.getConfiguration('weightLens').get<number>('histogramBins', 64);
+  const raw = vscode.workspace.getConfiguration('weightLens').get<number>('histogramBins', DEFAULT_HISTOGRAM_BINS);
   const n = Number.isFinite(raw) ? Math.round(raw) : 64;
   return Math.min(1024, Math.max(8, n));
 }

@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BudgetPlanDto, CompressReportDto, LayerDetailDto } from '../../../src/protocol/compress';
-import { applyReconstructionEvent, emptySnapshot, MAX_LOSS_POINTS, pushLoss } from '../../../src/protocol/panels';
+import { PANEL_LOSS_POINTS } from '../../../src/protocol/defaults';
+import { applyReconstructionEvent, emptySnapshot, pushLoss } from '../../../src/protocol/panels';
 import { artifactBannerText, artifactSummary } from '../../../webview/lib/artifactMeta';
 import {
   absMax,
@@ -141,11 +142,11 @@ void test('the snapshot reducer follows a run and keeps the latest detail per la
 
 void test('loss samples stay bounded and keep the newest', () => {
   const loss: [number, number][] = [];
-  for (let i = 1; i <= MAX_LOSS_POINTS * 3; i++) pushLoss(loss, i, 1 / i);
-  assert.ok(loss.length <= MAX_LOSS_POINTS);
-  assert.deepEqual(loss[loss.length - 1], [MAX_LOSS_POINTS * 3, 1 / (MAX_LOSS_POINTS * 3)]);
+  for (let i = 1; i <= PANEL_LOSS_POINTS * 3; i++) pushLoss(loss, i, 1 / i);
+  assert.ok(loss.length <= PANEL_LOSS_POINTS);
+  assert.deepEqual(loss[loss.length - 1], [PANEL_LOSS_POINTS * 3, 1 / (PANEL_LOSS_POINTS * 3)]);
   for (let i = 1; i < loss.length; i++) assert.ok(loss[i]![0] > loss[i - 1]![0], 'steps ascend');
-  pushLoss(loss, MAX_LOSS_POINTS * 3, 7);
+  pushLoss(loss, PANEL_LOSS_POINTS * 3, 7);
   assert.equal(loss[loss.length - 1]![1], 7, 'a repeated step replaces its sample');
 });
 

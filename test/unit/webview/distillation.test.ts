@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DistillEvalDto, DistillReportDto, EvalMetricsDto, EvalReportDto } from '../../../src/protocol/evaluate';
-import { DEFAULT_DISTILL_OPTIONS } from '../../../src/protocol/distillDefaults';
+import { DEFAULT_DISTILL_OPTIONS } from '../../../src/protocol/defaults';
 import {
   applyDistillationEvent,
   applyReconstructionEvent,

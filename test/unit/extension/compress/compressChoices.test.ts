@@ -3,22 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RunHistory, HISTORY_KEY, MAX_RUNS_PER_SOURCE } from '../../../../src/extension/compress/compressHistory';
-import {
-  artifactPathFor,
-  numberedArtifactPath,
-  buildOptions,
-  describePlan,
-  isArtifactName,
-  parseSize,
-  parseSteps,
-  parseWidth,
-  percentDone,
-  progressMessage,
-  readCompressSettings,
-  statusBarText,
-} from '../../../../src/extension/compress/compressChoices';
+import { numberedArtifactPath, buildOptions, describePlan, parseSize, parseSteps, parseWidth, percentDone, progressMessage, readCompressSettings, statusBarText } from '../../../../src/extension/compress/compressChoices';
 import type { RunSummaryDto } from '../../../../src/protocol/panels';
 
+import { isArtifactName } from '../../../../src/protocol/paths';
 void test('settings are validated with defaults', () => {
   assert.deepEqual(readCompressSettings(() => undefined), { steps: 2000, permutation: 'crossfilter', seed: 0, representDense: false, recipe: 'weight-lens' });
   const values: Record<string, unknown> = { 'compress.steps': 40.4, 'compress.permutation': 'infilter', 'compress.seed': 7, 'compress.representDense': true, 'compress.recipe': 'nern' };
@@ -35,16 +23,6 @@ void test('options carry the budget, overrides and represent policy', () => {
     backend: 'wasm', rounds: 1, roundWidthScale: 1, recipe: 'weight-lens', out: '/x.nern.safetensors',
   });
   assert.equal('out' in buildOptions(settings, { kind: 'hidden', hidden: 8 }, 'auto'), false);
-});
-
-void test('artifacts sit beside their source', () => {
-  assert.equal(artifactPathFor('/m/resnet.pt'), '/m/resnet.nern.safetensors');
-  assert.equal(artifactPathFor('/m/model.safetensors'), '/m/model.nern.safetensors');
-  assert.equal(artifactPathFor('/m/model.safetensors.index.json'), '/m/model.nern.safetensors');
-  assert.equal(artifactPathFor('/m/old.nern.safetensors'), '/m/old.nern.safetensors');
-  assert.equal(artifactPathFor('/m/weights'), '/m/weights.nern.safetensors');
-  assert.ok(isArtifactName('A.NERN.safetensors'));
-  assert.ok(!isArtifactName('a.safetensors'));
 });
 
 void test('"keep both" names a second artifact with a number, still recognised as an artifact', () => {

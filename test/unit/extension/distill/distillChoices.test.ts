@@ -3,36 +3,9 @@
 // choices remembered per artifact and per model in workspace state.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as path from 'node:path';
-import { DEFAULT_DISTILL_OPTIONS as CORE_DEFAULTS, DISTILL_DEFAULT_SOURCES as CORE_SOURCES, defaultDistilledPath } from '../../../../src/core/jobs/distill';
-import {
-  buildDistillOptions,
-  checkDistillSettings,
-  checkPreprocess,
-  CHOICES_KEY,
-  DISTILL_SETTINGS,
-  distillDoneMessage,
-  distilledPathFor,
-  distillPercent,
-  distillProgressMessage,
-  evalDoneMessage,
-  formatPreprocess,
-  formatSettingValue,
-  imageFolders,
-  isDataName,
-  isDistillArgument,
-  isModelName,
-  MAX_REMEMBERED,
-  parseDistillArgument,
-  parseLimit,
-  parsePreprocess,
-  parseSetting,
-  rankCandidates,
-  RunChoices,
-  settingSource,
-  sidecarPathFor,
-} from '../../../../src/extension/distill/distillChoices';
-import { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES } from '../../../../src/protocol/distillDefaults';
+import { DEFAULT_DISTILL_OPTIONS as CORE_DEFAULTS, DISTILL_DEFAULT_SOURCES as CORE_SOURCES } from '../../../../src/core/jobs/distill';
+import { buildDistillOptions, checkDistillSettings, checkPreprocess, CHOICES_KEY, DISTILL_SETTINGS, distillDoneMessage, distillPercent, distillProgressMessage, evalDoneMessage, formatPreprocess, formatSettingValue, imageFolders, isDataName, isDistillArgument, isModelName, MAX_REMEMBERED, parseDistillArgument, parseLimit, parsePreprocess, parseSetting, rankCandidates, RunChoices, settingSource } from '../../../../src/extension/distill/distillChoices';
+import { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES } from '../../../../src/protocol/defaults';
 import type { DistillReportDto, EvalReportDto } from '../../../../src/protocol/evaluate';
 
 /** An in-memory `vscode.Memento`. */
@@ -109,8 +82,6 @@ void test('preprocessing is typed as key=value pairs or JSON and round-trips', (
   assert.ok(again.ok);
   assert.deepEqual(again.value, value);
   assert.equal(checkPreprocess(null).ok, false);
-  assert.equal(sidecarPathFor('/m/resnet20_fmnist.onnx'), path.join('/m', 'resnet20_fmnist.weightlens.json'));
-  assert.equal(sidecarPathFor('/m/model.json'), path.join('/m', 'model.weightlens.json'));
 });
 
 void test('the options argument is validated and resolved against the workspace', () => {
@@ -148,13 +119,6 @@ void test('the options argument is validated and resolved against the workspace'
     assert.ok(!p.ok, JSON.stringify(arg));
     assert.match(p.message, message);
   }
-});
-
-void test('the default output matches the engine’s', () => {
-  for (const a of ['/x/r.nern.safetensors', '/x/r.distilled.nern.safetensors', '/x/plain.safetensors', '/x/odd.name']) {
-    assert.equal(distilledPathFor(a), defaultDistilledPath(a), a);
-  }
-  assert.equal(distilledPathFor('/x/r.nern.safetensors'), path.join('/x', 'r.distilled.nern.safetensors'));
 });
 
 void test('candidate files: models, datasets, image folders, and their order', () => {

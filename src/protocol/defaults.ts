@@ -1,9 +1,36 @@
 /**
- * The defaults of the distillation phase and where each comes from, as plain data both sides share: the engine
- * (src/core/jobs/distill.ts re-exports them), the CLI's help, and the extension's settings quick pick, which may not
- * import src/core. Imports nothing but types.
+ * The defaults every layer shares, as plain data: compression and distillation options (with where each distillation
+ * default comes from), histogram bins and loss-curve lengths. The engine, the CLI's help, the extension's settings
+ * and quick picks, and the webviews read them here; package.json's `contributes.configuration` defaults are checked
+ * against them by a test. Imports nothing but types.
  */
+import type { CompressOptionsDto } from './compress';
 import type { DistillOptionsDto } from './evaluate';
+
+/**
+ * Defaults of a compression (the CLI's and the UI's starting point): a predictor of half the represented weights,
+ * 2,000 reconstruction steps, NeRN's best permutation, seed 0, convolutions represented, the fastest engine. Frozen.
+ */
+export const DEFAULT_COMPRESS_OPTIONS: Readonly<CompressOptionsDto> = Object.freeze<CompressOptionsDto>({
+  budget: { kind: 'fraction', fraction: 0.5 },
+  steps: 2000,
+  permutation: 'crossfilter',
+  seed: 0,
+  represent: { conv: true, dense: false },
+  backend: 'auto',
+  rounds: 1,
+  roundWidthScale: 1,
+});
+
+/** Histogram bins of the Inspector and `weight-lens inspect` (`weightLens.histogramBins`). */
+export const DEFAULT_HISTOGRAM_BINS = 64;
+
+/** Most `[step, loss]` points a compression report (and the artifact's metadata) keeps of the loss curve. */
+export const REPORT_LOSS_POINTS = 500;
+
+/** Most `[step, loss]` points a live panel keeps while a job streams (thinned evenly beyond that). */
+export const PANEL_LOSS_POINTS = 2000;
+
 
 /**
  * Defaults. Steps, batch and learning rate were measured on the project's ResNet-20 / Fashion-MNIST (bench:accuracy):

@@ -1,0 +1,52 @@
+/**
+ * The project's closed sets of names, each written once as an `as const` list with its type derived from it: every
+ * layer (core, worker, CLI, extension, webviews) imports them from here, so a name added here is offered everywhere
+ * and a name typed elsewhere is a type error. Imports nothing.
+ */
+
+/** True when `value` is one of `names` (a type guard for the lists below; never throws). */
+export function isOneOf<const T extends string>(names: readonly T[], value: unknown): value is T {
+  return typeof value === 'string' && (names as readonly string[]).includes(value);
+}
+
+/**
+ * Engines a user can ask for (`weightLens.backend`, `--backend`): `auto` tries the fastest that loads; `wasm` is
+ * TensorFlow.js on WebAssembly (the universal fallback); `webgpu` and `tensorflow` (tfjs-node) are optional tfjs
+ * backends; `cpu` is tfjs's plain JavaScript backend.
+ */
+export const BACKEND_NAMES = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'] as const;
+/** One of `BACKEND_NAMES`. */
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+/** Kernel permutations that smooth the coordinate → kernel map (NeRN), in the order offered: the first is NeRN's best. */
+export const PERMUTATION_KINDS = ['crossfilter', 'infilter', 'none'] as const;
+/** One of `PERMUTATION_KINDS`. */
+export type PermutationKind = (typeof PERMUTATION_KINDS)[number];
+
+/**
+ * Training recipes. `weight-lens` (default): the project's measured defaults (rising-frequency encoding, Adam 1e-2
+ * with warm-up, per-layer output scale, collapse guard), which learn far faster. `nern`: NeRN exactly as NERN.md
+ * specifies (encoding base 0.76 over 40 levels, Ranger lr 5e-3 β=(0.5, 0.999) eps 1e-5 weight decay 1e-3, cosine
+ * decay to 1e-6, no output scale, no guard), the reference to compare against.
+ */
+export const RECIPE_NAMES = ['weight-lens', 'nern'] as const;
+/** One of `RECIPE_NAMES`. */
+export type RecipeName = (typeof RECIPE_NAMES)[number];
+
+/** Coarse layer kinds a tensor is sorted into by its name and shape (totals, the represent policy). */
+export const LAYER_KINDS = ['conv', 'dense', 'norm', 'embedding', 'bias', 'other'] as const;
+/** One of `LAYER_KINDS`. */
+export type LayerKind = (typeof LAYER_KINDS)[number];
+
+/**
+ * Why an engine request failed: `badInput` = the user's file or options are wrong (the message is for the user),
+ * `cancelled` = the user stopped it, `workerCrashed` = the engine thread died, `internal` = a defect.
+ */
+export const FAILURE_REASONS = ['cancelled', 'badInput', 'workerCrashed', 'internal'] as const;
+/** One of `FAILURE_REASONS`. */
+export type FailureReason = (typeof FAILURE_REASONS)[number];
+
+/** Where the preprocessing of an evaluation came from: the user's options, the model's sidecar, or the defaults. */
+export const PREPROCESS_SOURCES = ['options', 'sidecar', 'default'] as const;
+/** One of `PREPROCESS_SOURCES`. */
+export type PreprocessSource = (typeof PREPROCESS_SOURCES)[number];
