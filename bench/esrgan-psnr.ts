@@ -20,12 +20,13 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { initBackend } from '../src/core/backend/tfjsBackend';
-import { compressCheckpoint, decompressArtifact, DEFAULT_COMPRESS_OPTIONS } from '../src/core/jobs/compress';
+import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS } from '../src/core/jobs/compress';
 import { openCheckpoint } from '../src/core/formats/registry';
 import type { KernelLayer } from '../src/core/nern/layout';
 import { trainReconstruction } from '../src/core/nern/train';
 import { readTensorValues } from '../src/core/tensors/tensor';
 
+import { decompressArtifact } from '../src/core/jobs/decompress';
 const ROOT = resolve(__dirname, '..');
 const FIXTURE_DIR = join(ROOT, 'test/fixtures/published/esrgan-slim');
 const MODEL = join(FIXTURE_DIR, 'x2/model.json');

@@ -4,12 +4,13 @@
  * `--json` prints one JSON document (the report) on stdout.
  */
 import { formatBytes } from '../core/io/errors';
-import { compressCheckpoint, decompressArtifact, DEFAULT_COMPRESS_OPTIONS } from '../core/jobs/compress';
+import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS } from '../core/jobs/compress';
 import type { BackendName, BudgetDto, BudgetPlanDto, CompressOptionsDto } from '../protocol/compress';
 import { parseArgs, UsageError } from './args';
 import { formatInteger, formatStat, renderTable } from './format';
 import { BACKEND_NAMES, isOneOf, PERMUTATION_KINDS, RECIPE_NAMES } from '../protocol/vocabulary';
 
+import { decompressArtifact } from '../core/jobs/decompress';
 /** Help text of the two commands (appended to the CLI help). */
 export const COMPRESS_HELP = `  weight-lens compress FILE [--hidden H | --size FRACTION | --size-bytes N] [--steps N]
                       [--permutation crossfilter|infilter|none] [--seed S] [--dense] [--rounds R]

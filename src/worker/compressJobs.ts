@@ -4,10 +4,12 @@
  * `compress/done`, `compress/decompressed`, `compress/artifact`, `compress/layerDetail`). Failures and cancellation are reported by the
  * caller (worker.ts) as `failed` events. The tfjs backend is initialised once per worker (see `ensureBackend`).
  */
-import { artifactLayerDetail, artifactReport, compressCheckpoint, decompressArtifact, ensureBackend, planCompression } from '../core/jobs/compress';
+import { compressCheckpoint, ensureBackend, planCompression } from '../core/jobs/compress';
 import type { BackendName } from '../protocol/compress';
 import type { CompressEvent, CompressRequest, WorkerEvent } from '../protocol/messages';
 
+import { artifactLayerDetail, artifactReport } from '../core/jobs/artifactDetail';
+import { decompressArtifact } from '../core/jobs/decompress';
 const KINDS: ReadonlySet<string> = new Set(['compress/plan', 'compress/start', 'compress/decompress', 'compress/openArtifact', 'compress/detail']);
 
 /** True if `message` is one of the compression requests. */

@@ -9,13 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { CompressEvaluationDto, CompressOptionsDto } from '../../src/protocol/compress';
-import { artifactReport, compressCheckpoint, decompressArtifact, DEFAULT_COMPRESS_OPTIONS, ensureBackend, planCompression } from '../../src/core/jobs/compress';
+import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS, ensureBackend, planCompression } from '../../src/core/jobs/compress';
 import { openCheckpoint } from '../../src/core/formats/registry';
 import { CancelledError, CheckpointFormatError } from '../../src/core/io/errors';
 import { readArtifact } from '../../src/core/nern/artifact';
 import { readTensorValues } from '../../src/core/tensors/tensor';
 import { FIXTURES } from '../helpers/fixtures';
 
+import { artifactReport } from '../../src/core/jobs/artifactDetail';
+import { decompressArtifact } from '../../src/core/jobs/decompress';
 const RESNET = join(FIXTURES, 'pytorch', 'resnet_tiny.pt');
 const WAKE = join(FIXTURES, 'published', 'openwakeword', 'hello_deepa.onnx');
 const FAST: CompressOptionsDto = { ...DEFAULT_COMPRESS_OPTIONS, budget: { kind: 'hidden', hidden: 16 }, steps: 30, backend: 'wasm' };

@@ -7,7 +7,7 @@ import { appendFileSync, copyFileSync, mkdtempSync, renameSync, rmSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { artifactLayerDetail, compressCheckpoint, DEFAULT_COMPRESS_OPTIONS, ensureBackend, layerDetail } from '../../src/core/jobs/compress';
+import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS, ensureBackend } from '../../src/core/jobs/compress';
 import { openCheckpoint } from '../../src/core/formats/registry';
 import { CheckpointFormatError } from '../../src/core/io/errors';
 import { readArtifact } from '../../src/core/nern/artifact';
@@ -16,6 +16,8 @@ import { readTensorValues } from '../../src/core/tensors/tensor';
 import type { CompressOptionsDto } from '../../src/protocol/compress';
 import { FIXTURES } from '../helpers/fixtures';
 
+import { layerDetail } from '../../src/core/nern/layerDetail';
+import { artifactLayerDetail } from '../../src/core/jobs/artifactDetail';
 const RESNET = join(FIXTURES, 'pytorch', 'resnet_tiny.pt');
 const FAST: CompressOptionsDto = { ...DEFAULT_COMPRESS_OPTIONS, budget: { kind: 'hidden', hidden: 16 }, steps: 30, backend: 'wasm' };
 let dir = '';

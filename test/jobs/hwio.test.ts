@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { CompressOptionsDto } from '../../src/protocol/compress';
-import { compressCheckpoint, decompressArtifact, DEFAULT_COMPRESS_OPTIONS, ensureBackend, layerDetail, planCompression } from '../../src/core/jobs/compress';
+import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS, ensureBackend, planCompression } from '../../src/core/jobs/compress';
 import { openCheckpoint } from '../../src/core/formats/registry';
 import { readArtifact } from '../../src/core/nern/artifact';
 import { classifyTensor } from '../../src/core/nern/budget';
@@ -17,6 +17,8 @@ import { convLayoutFor, fromKernels, hwioToOihw, kernelShape, oihwToHwio, tileFo
 import { readTensorValues } from '../../src/core/tensors/tensor';
 import { FIXTURES } from '../helpers/fixtures';
 
+import { layerDetail } from '../../src/core/nern/layerDetail';
+import { decompressArtifact } from '../../src/core/jobs/decompress';
 const ESRGAN = join(FIXTURES, 'published', 'esrgan-slim', 'x2', 'model.json');
 const RESNET = join(FIXTURES, 'pytorch', 'resnet_tiny.pt');
 const FAST: CompressOptionsDto = { ...DEFAULT_COMPRESS_OPTIONS, budget: { kind: 'hidden', hidden: 16 }, steps: 20, backend: 'wasm' };

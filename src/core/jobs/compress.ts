@@ -4,71 +4,47 @@
  * into a full safetensors checkpoint, and reopen an artifact's report. Jobs take plain data, callbacks and an
  * AbortSignal; the source checkpoint is only ever read, and every output is written atomically (temp + rename).
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type {
-  BackendName,
   BudgetPlanDto,
   CompressEvaluationDto,
   CompressOptionsDto,
   CompressProgressDto,
   CompressReportDto,
-  LayerDetailDto,
-  LayerErrorDto,
-  RecipeName,
+  LayerErrorDto
 } from '../../protocol/compress';
 import { DEFAULT_COMPRESS_OPTIONS, REPORT_LOSS_POINTS } from '../../protocol/defaults';
-import { artifactPathFor, decompressedPathFor } from '../../protocol/paths';
+import { artifactPathFor } from '../../protocol/paths';
 import { isOneOf, PERMUTATION_KINDS } from '../../protocol/vocabulary';
-import { ensureBackend, ensureSomeBackend, type BackendChoice } from '../backend/tfjsBackend';
-import { openCheckpoint } from '../formats/registry';
-import { writeSafetensors, type SafetensorsTensorInput } from '../formats/safetensors';
-import type { Checkpoint } from '../formats/types';
+import { ensureBackend, type BackendChoice } from '../backend/tfjsBackend';
 import { BadInputError, throwIfAborted } from '../io/errors';
 import {
   ARTIFACT_FORMAT,
   artifactVersionFor,
   encodeValues,
-  readArtifact,
   writeArtifact,
   type ArtifactLayer,
   type ArtifactMeta,
   type ArtifactTensor,
-  type OpenArtifact,
   type VerbatimInput,
 } from '../nern/artifact';
 import { MIN_HIDDEN, planBudget, type PlannedTensor } from '../nern/budget';
-import { encodingWidth, FAST_ENCODING, NERN_ENCODING } from '../nern/encoding';
-import { reconstructLayer, reconstructLayers, type KernelLayer } from '../nern/layout';
+import { encodingWidth, FAST_ENCODING } from '../nern/encoding';
+import { type KernelLayer } from '../nern/layout';
+import { recipeTrainOptions } from '../nern/recipes';
 import { nernPredictorSpec } from '../nern/predictor';
-import { convLayoutFor, fromKernels, hwioToOihw, kernelShape, toKernels, type ConvLayout, type TileSpec } from '../nern/tiling';
-import { trainReconstruction, type TrainOptions, type TrainResult } from '../nern/train';
-import { HistogramAccumulator } from '../tensors/stats';
+import { convLayoutFor, fromKernels, kernelShape, toKernels } from '../nern/tiling';
+import { trainReconstruction, type TrainResult } from '../nern/train';
 import { isDType, type DType } from '../tensors/dtype';
 import type { TensorEntry } from '../tensors/tensor';
 import { readTensorValues } from '../tensors/tensor';
+import { sha256File } from '../io/hash';
+import { DETAIL_BINS, layerDetail } from '../nern/layerDetail';
+import { fileSize, withCheckpoint } from '../formats/sourceSize';
 
 /** Defaults of a compression (src/protocol/defaults.ts), re-exported for the engine's callers. */
 export { DEFAULT_COMPRESS_OPTIONS };
-
-/**
- * Training options of a recipe (see `RecipeName`). Both encodings have 240 inputs, so the predictor size, and with
- * it the budget plan, is the same for either recipe.
- */
-export function recipeTrainOptions(recipe: RecipeName | undefined): Partial<TrainOptions> {
-  if (recipe === 'nern') {
-    return { encoding: NERN_ENCODING, optimizer: 'ranger', warmupSteps: 0, minLr: 1e-6, outputScale: 'none', collapseGuard: false };
-  }
-  return { encoding: FAST_ENCODING };
-}
-
-/** Bins of the histograms in a `LayerDetailDto`. */
-export const DETAIL_BINS = 64;
-/** Most input channels (or column blocks) in a `LayerDetailDto` filter. */
-export const DETAIL_MAX_CHANNELS = 64;
 
 /** Throws `BadInputError` (its `option` naming the bad one) for options out of range. */
 export function checkCompressOptions(o: CompressOptionsDto): void {
@@ -88,43 +64,6 @@ export function checkCompressOptions(o: CompressOptionsDto): void {
 
 /** Initialises the tfjs backend for `pref` once per process (see `backend.ts`); re-exported for compression callers. */
 export { ensureBackend };
-
-/** SHA-256 (hex) of a file, streamed in 1 MiB reads; aborts between reads. */
-export async function sha256File(path: string, signal?: AbortSignal): Promise<string> {
-  const hash = createHash('sha256');
-  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
-  try {
-    for await (const chunk of stream) {
-      throwIfAborted(signal);
-      hash.update(chunk as Buffer);
-    }
-  } finally {
-    stream.destroy();
-  }
-  return hash.digest('hex');
-}
-
-async function fileSize(path: string): Promise<number> {
-  try {
-    return (await stat(path)).size;
-  } catch {
-    throw new BadInputError(`${path} does not exist or cannot be read.`);
-  }
-}
-
-async function withCheckpoint<T>(path: string, signal: AbortSignal | undefined, body: (c: Checkpoint, bytes: number) => Promise<T>): Promise<T> {
-  const mainFileBytes = await fileSize(path);
-  const checkpoint = await openCheckpoint(path, signal ? { signal } : {});
-  try {
-    // The source size compression is measured against. When the tensors hold more bytes than the file opened, their
-    // data lives in other files (TF.js shards, safetensors shards, ONNX external data), which count too.
-    const tensorBytes = checkpoint.tensors.reduce((n, t) => n + t.bytes, 0);
-    const bytes = tensorBytes > mainFileBytes ? mainFileBytes + tensorBytes : mainFileBytes;
-    return await body(checkpoint, bytes);
-  } finally {
-    await checkpoint.close();
-  }
-}
 
 /** Resolves `options` against the checkpoint at `path` without training: what is represented, the width, the sizes. */
 export async function planCompression(path: string, options: CompressOptionsDto, signal?: AbortSignal): Promise<BudgetPlanDto> {
@@ -159,84 +98,6 @@ function tensorError(name: string, shape: readonly number[], original: Float32Ar
   }
   const n = Math.max(1, original.length);
   return { name, shape: [...shape], params: original.length, rmse: Math.sqrt(se / n), relativeError: ss > 0 ? Math.sqrt(se / ss) : 0, se, ss };
-}
-
-/**
- * The [C_out, C_in, kh, kw] filter grid a `LayerDetailDto` shows for a tensor of `shape`: rank-4 tensors as they are
- * (an 'hwio' one transposed), any other tensor as its tile's kernel grid (3-row blocks of 3×3 blocks).
- */
-export function detailGrid(shape: readonly number[], tile: TileSpec, layout: ConvLayout = 'oihw'): [number, number, number, number] {
-  if (shape.length !== 4) return kernelShape(tile, shape);
-  return layout === 'hwio' ? [shape[3] ?? 0, shape[2] ?? 0, shape[0] ?? 0, shape[1] ?? 0] : [shape[0] ?? 0, shape[1] ?? 0, shape[2] ?? 0, shape[3] ?? 0];
-}
-
-/** Throws a BadInputError unless `filter` is a whole number in 0…`count`−1 (`count` filters of layer `name`). */
-export function checkFilterIndex(name: string, filter: number, count: number): void {
-  if (!Number.isInteger(filter) || filter < 0 || filter >= count) {
-    throw new BadInputError(
-      count > 0
-        ? `Filter ${filter} is out of range: layer ${name} has ${count} filter${count === 1 ? '' : 's'} (0–${count - 1}).`
-        : `Layer ${name} has no filters to show.`,
-    );
-  }
-}
-
-/**
- * Original-vs-reconstructed summaries of one tensor: histograms over shared edges, and one output filter (or, for
- * tiled matrices, 3-row block), its first ≤ 64 input channels (column blocks): filter `filter` when given (a whole
- * number below the layer's filter count, else a BadInputError), otherwise the one with the largest squared
- * error. Rank-4 tensors are shown as [C_out, C_in, kh, kw] filters: `layout` 'hwio' ([kh, kw, C_in, C_out] kernels)
- * is transposed first.
- */
-export function layerDetail(
-  name: string,
-  shape: readonly number[],
-  tile: TileSpec,
-  original: Float32Array,
-  recon: Float32Array,
-  bins = DETAIL_BINS,
-  layout: ConvLayout = 'oihw',
-  filter?: number,
-): LayerDetailDto {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const a of [original, recon]) {
-    for (const x of a) {
-      if (x < lo) lo = x;
-      if (x > hi) hi = x;
-    }
-  }
-  if (!Number.isFinite(lo) || !Number.isFinite(hi)) {
-    lo = 0;
-    hi = 0;
-  }
-  const ho = new HistogramAccumulator(lo, hi, bins);
-  const hr = new HistogramAccumulator(lo, hi, bins);
-  ho.add(original);
-  hr.add(recon);
-  const rank4 = shape.length === 4;
-  const hwio = rank4 && layout === 'hwio';
-  const [cout, cin, kh, kw] = detailGrid(shape, tile, layout);
-  if (filter !== undefined) checkFilterIndex(name, filter, cout);
-  const view = (a: Float32Array): Float32Array => (!rank4 ? toKernels(a, tile, shape) : hwio ? hwioToOihw(a, shape) : a);
-  const o = view(original);
-  const r = view(recon);
-  const per = cin * kh * kw;
-  let worst = filter ?? 0;
-  let worstSe = -1;
-  for (let f = 0; f < cout && filter === undefined; f++) {
-    let se = 0;
-    for (let i = f * per; i < (f + 1) * per; i++) se += ((o[i] ?? 0) - (r[i] ?? 0)) ** 2;
-    if (se > worstSe) {
-      worstSe = se;
-      worst = f;
-    }
-  }
-  const k = kh * kw;
-  const channels = Math.min(cin, DETAIL_MAX_CHANNELS);
-  const rows = (a: Float32Array): number[][] =>
-    Array.from({ length: channels }, (_, c) => Array.from(a.subarray(worst * per + c * k, worst * per + (c + 1) * k)));
-  return { name, original: ho.result(), reconstructed: hr.result(), filter: { index: worst, count: cout, kh, kw, original: rows(o), reconstructed: rows(r) } };
 }
 
 /** A represented tensor loaded for training. */
@@ -422,195 +283,4 @@ export async function compressCheckpoint(path: string, options: CompressOptionsD
       lossCurve,
     };
   });
-}
-
-/** The report and plan stored in an open artifact (`seconds` is 0: wall-clock time is not stored, for reproducibility). */
-function reportOf(a: OpenArtifact): { report: CompressReportDto; plan: BudgetPlanDto } {
-  const { meta } = a;
-  const report: CompressReportDto = {
-    source: meta.source.name,
-    artifact: a.path,
-    predictorParams: meta.report.predictorParams,
-    representedParams: meta.report.representedParams,
-    verbatimParams: meta.report.verbatimParams,
-    ratio: meta.source.bytes / a.bytes,
-    artifactBytes: a.bytes,
-    sourceBytes: meta.source.bytes,
-    steps: meta.training.steps,
-    seconds: 0,
-    backend: meta.training.backend,
-    hidden: meta.training.hidden,
-    permutation: isOneOf(PERMUTATION_KINDS, meta.training.permutation) ? meta.training.permutation : 'none',
-    rmse: meta.report.rmse,
-    layers: meta.report.layers,
-    lossCurve: meta.report.lossCurve,
-  };
-  const params = (shape: readonly number[]): number => shape.reduce((n, d) => n * d, 1);
-  const plan: BudgetPlanDto = {
-    hidden: meta.training.hidden,
-    predictorParams: meta.report.predictorParams,
-    representedParams: meta.report.representedParams,
-    verbatimParams: meta.report.verbatimParams,
-    fractionOfRepresented: meta.report.predictorParams / Math.max(1, meta.report.representedParams),
-    artifactBytes: a.bytes,
-    sourceBytes: meta.source.bytes,
-    represented: meta.layers.map((l) => ({ name: l.name, shape: [...l.shape], params: params(l.shape) })),
-    verbatim: meta.tensors.flatMap((t) => (t.stored === 'verbatim' ? [{ name: t.name, shape: [...t.shape], params: params(t.shape), reason: t.reason ?? '' }] : [])),
-  };
-  return { report, plan };
-}
-
-/** Reopens an artifact's report and budget plan (validating the whole artifact). */
-export async function artifactReport(artifact: string): Promise<{ report: CompressReportDto; plan: BudgetPlanDto }> {
-  const a = await readArtifact(artifact);
-  try {
-    return reportOf(a);
-  } finally {
-    await a.close();
-  }
-}
-
-/** Options of `decompressArtifact`. */
-export interface DecompressOptions {
-  signal?: AbortSignal;
-  /** Backend for the predictor (default 'auto'). */
-  backend?: BackendName;
-}
-
-/**
- * Regenerates the full checkpoint from an artifact and writes it as safetensors (default
- * `<stem>.decompressed.safetensors` beside the artifact): every original tensor, in the original order, with its
- * original name, shape and dtype (represented tensors converted from the float32 reconstruction to F32/F16/BF16/F64;
- * verbatim tensors byte-exact, or F32 where the source dtype has no safetensors name). Resolves to the written paths.
- */
-export async function decompressArtifact(artifact: string, out?: string, options: DecompressOptions = {}): Promise<string[]> {
-  const { signal } = options;
-  throwIfAborted(signal);
-  const target = out ?? decompressedPathFor(artifact);
-  if (resolve(target) === resolve(artifact)) throw new BadInputError(`The output ${target} is the artifact itself; choose another output.`);
-  const a = await readArtifact(artifact);
-  try {
-    await ensureBackend(options.backend ?? 'auto');
-    throwIfAborted(signal);
-    const recon = reconstructLayers(a.predictor, a.layout);
-    const byName = new Map(a.meta.layers.map((l, i) => [l.name, { layer: l, values: recon[i] ?? new Float32Array(0) }]));
-    const tensors: SafetensorsTensorInput[] = a.meta.tensors.map((t) => {
-      if (t.stored === 'represented') {
-        const r = byName.get(t.name);
-        if (!r) throw new BadInputError(`${artifact}: represented tensor ${JSON.stringify(t.name)} has no layer.`);
-        const dtype = isDType(t.dtype) ? t.dtype : 'F32';
-        return { name: t.name, dtype, shape: t.shape, data: encodeValues(dtype, fromKernels(r.values, r.layer.tile, r.layer.shape)) };
-      }
-      return { name: t.name, dtype: t.storedDtype ?? 'F32', shape: t.shape, data: a.verbatimBytes(t.name, signal) };
-    });
-    await writeSafetensors(target, tensors, { format: 'pt', weight_lens_source: a.meta.source.name }, signal ? { signal } : {});
-    return [target];
-  } finally {
-    await a.close();
-  }
-}
-
-/** Options of `artifactLayerDetail`. */
-export interface ArtifactDetailOptions {
-  /**
-   * The source checkpoint's path, when known (e.g. the run that wrote the artifact); tried before the file named in
-   * the artifact's metadata beside the artifact.
-   */
-  source?: string;
-  /** Backend for the predictor when none is initialised yet (default 'auto'); an initialised one is reused as is. */
-  backend?: BackendName;
-  signal?: AbortSignal;
-}
-
-/** SHA-256 of files already hashed, by resolved path, size and modification time (so an edited file is rehashed). */
-const sourceHashes = new Map<string, string>();
-/** Most entries `sourceHashes` keeps. */
-const MAX_SOURCE_HASHES = 32;
-
-async function cachedSha256(path: string, size: number, mtimeMs: number, signal?: AbortSignal): Promise<string> {
-  const key = `${resolve(path)}\0${size}\0${mtimeMs}`;
-  const known = sourceHashes.get(key);
-  if (known !== undefined) return known;
-  const hash = await sha256File(path, signal);
-  if (sourceHashes.size >= MAX_SOURCE_HASHES) sourceHashes.clear();
-  sourceHashes.set(key, hash);
-  return hash;
-}
-
-/**
- * The source checkpoint an artifact was made from: `hint` if given and unchanged, else the file the metadata names
- * beside the artifact. "Unchanged" = same size and SHA-256 as recorded. Throws a BadInputError saying which.
- */
-async function findSource(artifact: string, source: { name: string; bytes: number; sha256: string }, hint: string | undefined, signal?: AbortSignal): Promise<string> {
-  const beside = join(dirname(artifact), basename(source.name));
-  const candidates = [...new Set([...(hint !== undefined ? [hint] : []), beside].map((p) => resolve(p)))];
-  let changed: string | undefined;
-  for (const path of candidates) {
-    let info;
-    try {
-      info = await stat(path);
-    } catch {
-      continue;
-    }
-    if (!info.isFile()) continue;
-    if (info.size === source.bytes && (await cachedSha256(path, info.size, info.mtimeMs, signal)) === source.sha256) return path;
-    changed ??= path;
-  }
-  if (changed !== undefined) {
-    throw new BadInputError(
-      `The source ${source.name} beside the artifact has changed since it was compressed (its size or SHA-256 differs); original-vs-reconstructed needs the original file.`,
-    );
-  }
-  throw new BadInputError(`The source ${source.name} is not beside the artifact ${basename(artifact)}; original-vs-reconstructed needs it.`);
-}
-
-/** The last layer decoded by `artifactLayerDetail`, so other filters of it need no second decode. */
-let lastDecoded: { key: string; original: Float32Array; recon: Float32Array } | undefined;
-
-/**
- * Original-vs-reconstructed detail of one represented layer of an artifact, for any filter: reads the artifact,
- * decodes only layer `layer` (its grid rows through the predictor), reads that tensor from the source checkpoint
- * (found as `findSource` says; it must be unchanged), and returns `layerDetail` for filter `filter` (a whole number
- * below the layer's filter count; undefined: the filter with the largest error) with `bins` histogram bins. Every failure is a BadInputError: an unknown
- * layer, an out-of-range filter, a missing or changed source. The last decoded layer is cached (keyed by the
- * artifact's and the source's path, size and modification time), so switching filters costs no decode.
- */
-export async function artifactLayerDetail(artifact: string, layer: string, filter: number | undefined, bins = DETAIL_BINS, options: ArtifactDetailOptions = {}): Promise<LayerDetailDto> {
-  const { signal } = options;
-  throwIfAborted(signal);
-  if (!Number.isInteger(bins) || bins < 1 || bins > 4096) throw new RangeError(`bins must be a whole number in 1–4096, got ${bins}`);
-  const a = await readArtifact(artifact);
-  try {
-    const { meta } = a;
-    const index = meta.layers.findIndex((l) => l.name === layer);
-    const info = meta.layers[index];
-    if (info === undefined) {
-      throw new BadInputError(`The artifact ${basename(artifact)} has no represented layer ${JSON.stringify(layer)} (it represents ${meta.layers.length}).`);
-    }
-    const layout = convLayoutFor(meta.source.format);
-    if (filter !== undefined) checkFilterIndex(info.name, filter, detailGrid(info.shape, info.tile, layout)[0]);
-    const sourcePath = await findSource(artifact, meta.source, options.source, signal);
-    const [artifactStat, sourceStat] = await Promise.all([stat(artifact), stat(sourcePath)]);
-    const key = JSON.stringify([resolve(artifact), artifactStat.size, artifactStat.mtimeMs, sourcePath, sourceStat.size, sourceStat.mtimeMs, info.name]);
-    let decoded = lastDecoded?.key === key ? lastDecoded : undefined;
-    if (decoded === undefined) {
-      const original = await withCheckpoint(sourcePath, signal, async (checkpoint) => {
-        const entry = checkpoint.tensors.find((t) => t.name === info.name);
-        if (entry === undefined) throw new BadInputError(`The source ${meta.source.name} has no tensor ${JSON.stringify(info.name)}.`);
-        return readTensorValues(entry, signal ? { signal } : {});
-      });
-      const params = info.shape.reduce((n, d) => n * d, 1);
-      if (original.length !== params) {
-        throw new BadInputError(`Tensor ${JSON.stringify(info.name)} of ${meta.source.name} has ${original.length} values; the artifact expects ${params}.`);
-      }
-      await ensureSomeBackend(options.backend ?? 'auto');
-      throwIfAborted(signal);
-      const recon = fromKernels(reconstructLayer(a.predictor, a.layout, index), info.tile, info.shape);
-      decoded = { key, original, recon };
-      lastDecoded = decoded;
-    }
-    return layerDetail(info.name, info.shape, info.tile, decoded.original, decoded.recon, bins, layout, filter);
-  } finally {
-    await a.close();
-  }
 }

@@ -1,0 +1,171 @@
+/**
+ * Jobs that reopen an artifact: its stored report and plan (for a Reconstruction panel opened later), and the
+ * original-vs-reconstructed detail of any represented layer, which decodes that layer and reads the unchanged source
+ * checkpoint beside the artifact (found by name and verified by size and SHA-256). Source hashes and the last decoded
+ * layer are cached per process, so clicking through filters of one layer decodes it once.
+ */
+import { stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { BackendName, BudgetPlanDto, CompressReportDto, LayerDetailDto } from '../../protocol/compress';
+import { isOneOf, PERMUTATION_KINDS } from '../../protocol/vocabulary';
+import { ensureSomeBackend } from '../backend/tfjsBackend';
+import { BadInputError, throwIfAborted } from '../io/errors';
+import { readArtifact, type OpenArtifact } from '../nern/artifact';
+import { reconstructLayer } from '../nern/layout';
+import { convLayoutFor, fromKernels } from '../nern/tiling';
+import { readTensorValues } from '../tensors/tensor';
+import { sha256File } from '../io/hash';
+import { DETAIL_BINS, detailGrid, checkFilterIndex, layerDetail } from '../nern/layerDetail';
+
+import { withCheckpoint } from '../formats/sourceSize';
+/** The report and plan stored in an open artifact (`seconds` is 0: wall-clock time is not stored, for reproducibility). */
+function reportOf(a: OpenArtifact): { report: CompressReportDto; plan: BudgetPlanDto } {
+  const { meta } = a;
+  const report: CompressReportDto = {
+    source: meta.source.name,
+    artifact: a.path,
+    predictorParams: meta.report.predictorParams,
+    representedParams: meta.report.representedParams,
+    verbatimParams: meta.report.verbatimParams,
+    ratio: meta.source.bytes / a.bytes,
+    artifactBytes: a.bytes,
+    sourceBytes: meta.source.bytes,
+    steps: meta.training.steps,
+    seconds: 0,
+    backend: meta.training.backend,
+    hidden: meta.training.hidden,
+    permutation: isOneOf(PERMUTATION_KINDS, meta.training.permutation) ? meta.training.permutation : 'none',
+    rmse: meta.report.rmse,
+    layers: meta.report.layers,
+    lossCurve: meta.report.lossCurve,
+  };
+  const params = (shape: readonly number[]): number => shape.reduce((n, d) => n * d, 1);
+  const plan: BudgetPlanDto = {
+    hidden: meta.training.hidden,
+    predictorParams: meta.report.predictorParams,
+    representedParams: meta.report.representedParams,
+    verbatimParams: meta.report.verbatimParams,
+    fractionOfRepresented: meta.report.predictorParams / Math.max(1, meta.report.representedParams),
+    artifactBytes: a.bytes,
+    sourceBytes: meta.source.bytes,
+    represented: meta.layers.map((l) => ({ name: l.name, shape: [...l.shape], params: params(l.shape) })),
+    verbatim: meta.tensors.flatMap((t) => (t.stored === 'verbatim' ? [{ name: t.name, shape: [...t.shape], params: params(t.shape), reason: t.reason ?? '' }] : [])),
+  };
+  return { report, plan };
+}
+
+/** Reopens an artifact's report and budget plan (validating the whole artifact). */
+export async function artifactReport(artifact: string): Promise<{ report: CompressReportDto; plan: BudgetPlanDto }> {
+  const a = await readArtifact(artifact);
+  try {
+    return reportOf(a);
+  } finally {
+    await a.close();
+  }
+}
+
+/** Options of `artifactLayerDetail`. */
+export interface ArtifactDetailOptions {
+  /**
+   * The source checkpoint's path, when known (e.g. the run that wrote the artifact); tried before the file named in
+   * the artifact's metadata beside the artifact.
+   */
+  source?: string;
+  /** Backend for the predictor when none is initialised yet (default 'auto'); an initialised one is reused as is. */
+  backend?: BackendName;
+  signal?: AbortSignal;
+}
+
+/** SHA-256 of files already hashed, by resolved path, size and modification time (so an edited file is rehashed). */
+const sourceHashes = new Map<string, string>();
+
+/** Most entries `sourceHashes` keeps. */
+const MAX_SOURCE_HASHES = 32;
+
+async function cachedSha256(path: string, size: number, mtimeMs: number, signal?: AbortSignal): Promise<string> {
+  const key = `${resolve(path)}\0${size}\0${mtimeMs}`;
+  const known = sourceHashes.get(key);
+  if (known !== undefined) return known;
+  const hash = await sha256File(path, signal);
+  if (sourceHashes.size >= MAX_SOURCE_HASHES) sourceHashes.clear();
+  sourceHashes.set(key, hash);
+  return hash;
+}
+
+/**
+ * The source checkpoint an artifact was made from: `hint` if given and unchanged, else the file the metadata names
+ * beside the artifact. "Unchanged" = same size and SHA-256 as recorded. Throws a BadInputError saying which.
+ */
+async function findSource(artifact: string, source: { name: string; bytes: number; sha256: string }, hint: string | undefined, signal?: AbortSignal): Promise<string> {
+  const beside = join(dirname(artifact), basename(source.name));
+  const candidates = [...new Set([...(hint !== undefined ? [hint] : []), beside].map((p) => resolve(p)))];
+  let changed: string | undefined;
+  for (const path of candidates) {
+    let info;
+    try {
+      info = await stat(path);
+    } catch {
+      continue;
+    }
+    if (!info.isFile()) continue;
+    if (info.size === source.bytes && (await cachedSha256(path, info.size, info.mtimeMs, signal)) === source.sha256) return path;
+    changed ??= path;
+  }
+  if (changed !== undefined) {
+    throw new BadInputError(
+      `The source ${source.name} beside the artifact has changed since it was compressed (its size or SHA-256 differs); original-vs-reconstructed needs the original file.`,
+    );
+  }
+  throw new BadInputError(`The source ${source.name} is not beside the artifact ${basename(artifact)}; original-vs-reconstructed needs it.`);
+}
+
+/** The last layer decoded by `artifactLayerDetail`, so other filters of it need no second decode. */
+let lastDecoded: { key: string; original: Float32Array; recon: Float32Array } | undefined;
+
+/**
+ * Original-vs-reconstructed detail of one represented layer of an artifact, for any filter: reads the artifact,
+ * decodes only layer `layer` (its grid rows through the predictor), reads that tensor from the source checkpoint
+ * (found as `findSource` says; it must be unchanged), and returns `layerDetail` for filter `filter` (a whole number
+ * below the layer's filter count; undefined: the filter with the largest error) with `bins` histogram bins. Every failure is a BadInputError: an unknown
+ * layer, an out-of-range filter, a missing or changed source. The last decoded layer is cached (keyed by the
+ * artifact's and the source's path, size and modification time), so switching filters costs no decode.
+ */
+export async function artifactLayerDetail(artifact: string, layer: string, filter: number | undefined, bins = DETAIL_BINS, options: ArtifactDetailOptions = {}): Promise<LayerDetailDto> {
+  const { signal } = options;
+  throwIfAborted(signal);
+  if (!Number.isInteger(bins) || bins < 1 || bins > 4096) throw new RangeError(`bins must be a whole number in 1–4096, got ${bins}`);
+  const a = await readArtifact(artifact);
+  try {
+    const { meta } = a;
+    const index = meta.layers.findIndex((l) => l.name === layer);
+    const info = meta.layers[index];
+    if (info === undefined) {
+      throw new BadInputError(`The artifact ${basename(artifact)} has no represented layer ${JSON.stringify(layer)} (it represents ${meta.layers.length}).`);
+    }
+    const layout = convLayoutFor(meta.source.format);
+    if (filter !== undefined) checkFilterIndex(info.name, filter, detailGrid(info.shape, info.tile, layout)[0]);
+    const sourcePath = await findSource(artifact, meta.source, options.source, signal);
+    const [artifactStat, sourceStat] = await Promise.all([stat(artifact), stat(sourcePath)]);
+    const key = JSON.stringify([resolve(artifact), artifactStat.size, artifactStat.mtimeMs, sourcePath, sourceStat.size, sourceStat.mtimeMs, info.name]);
+    let decoded = lastDecoded?.key === key ? lastDecoded : undefined;
+    if (decoded === undefined) {
+      const original = await withCheckpoint(sourcePath, signal, async (checkpoint) => {
+        const entry = checkpoint.tensors.find((t) => t.name === info.name);
+        if (entry === undefined) throw new BadInputError(`The source ${meta.source.name} has no tensor ${JSON.stringify(info.name)}.`);
+        return readTensorValues(entry, signal ? { signal } : {});
+      });
+      const params = info.shape.reduce((n, d) => n * d, 1);
+      if (original.length !== params) {
+        throw new BadInputError(`Tensor ${JSON.stringify(info.name)} of ${meta.source.name} has ${original.length} values; the artifact expects ${params}.`);
+      }
+      await ensureSomeBackend(options.backend ?? 'auto');
+      throwIfAborted(signal);
+      const recon = fromKernels(reconstructLayer(a.predictor, a.layout, index), info.tile, info.shape);
+      decoded = { key, original, recon };
+      lastDecoded = decoded;
+    }
+    return layerDetail(info.name, info.shape, info.tile, decoded.original, decoded.recon, bins, layout, filter);
+  } finally {
+    await a.close();
+  }
+}

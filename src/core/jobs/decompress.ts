@@ -1,0 +1,54 @@
+/**
+ * Decompression: an artifact back into a full safetensors checkpoint (every original tensor, name, dtype and shape),
+ * written atomically beside the artifact.
+ */
+import { resolve } from 'node:path';
+import type { BackendName } from '../../protocol/compress';
+import { decompressedPathFor } from '../../protocol/paths';
+import { ensureBackend } from '../backend/tfjsBackend';
+import { writeSafetensors, type SafetensorsTensorInput } from '../formats/safetensors';
+import { BadInputError, throwIfAborted } from '../io/errors';
+import { encodeValues, readArtifact } from '../nern/artifact';
+import { reconstructLayers } from '../nern/layout';
+import { fromKernels } from '../nern/tiling';
+import { isDType } from '../tensors/dtype';
+
+/** Options of `decompressArtifact`. */
+export interface DecompressOptions {
+  signal?: AbortSignal;
+  /** Backend for the predictor (default 'auto'). */
+  backend?: BackendName;
+}
+
+/**
+ * Regenerates the full checkpoint from an artifact and writes it as safetensors (default
+ * `<stem>.decompressed.safetensors` beside the artifact): every original tensor, in the original order, with its
+ * original name, shape and dtype (represented tensors converted from the float32 reconstruction to F32/F16/BF16/F64;
+ * verbatim tensors byte-exact, or F32 where the source dtype has no safetensors name). Resolves to the written paths.
+ */
+export async function decompressArtifact(artifact: string, out?: string, options: DecompressOptions = {}): Promise<string[]> {
+  const { signal } = options;
+  throwIfAborted(signal);
+  const target = out ?? decompressedPathFor(artifact);
+  if (resolve(target) === resolve(artifact)) throw new BadInputError(`The output ${target} is the artifact itself; choose another output.`);
+  const a = await readArtifact(artifact);
+  try {
+    await ensureBackend(options.backend ?? 'auto');
+    throwIfAborted(signal);
+    const recon = reconstructLayers(a.predictor, a.layout);
+    const byName = new Map(a.meta.layers.map((l, i) => [l.name, { layer: l, values: recon[i] ?? new Float32Array(0) }]));
+    const tensors: SafetensorsTensorInput[] = a.meta.tensors.map((t) => {
+      if (t.stored === 'represented') {
+        const r = byName.get(t.name);
+        if (!r) throw new BadInputError(`${artifact}: represented tensor ${JSON.stringify(t.name)} has no layer.`);
+        const dtype = isDType(t.dtype) ? t.dtype : 'F32';
+        return { name: t.name, dtype, shape: t.shape, data: encodeValues(dtype, fromKernels(r.values, r.layer.tile, r.layer.shape)) };
+      }
+      return { name: t.name, dtype: t.storedDtype ?? 'F32', shape: t.shape, data: a.verbatimBytes(t.name, signal) };
+    });
+    await writeSafetensors(target, tensors, { format: 'pt', weight_lens_source: a.meta.source.name }, signal ? { signal } : {});
+    return [target];
+  } finally {
+    await a.close();
+  }
+}
