@@ -1,8 +1,9 @@
 /**
- * Compression jobs over the NeRN engine, shared by the CLI and the worker: plan a budget, compress a checkpoint into
- * a `.nern.safetensors` artifact (with progress, periodic evaluations and cancellation), decompress an artifact back
- * into a full safetensors checkpoint, and reopen an artifact's report. Jobs take plain data, callbacks and an
- * AbortSignal; the source checkpoint is only ever read, and every output is written atomically (temp + rename).
+ * The compression job over the NeRN engine, shared by the CLI and the worker: plan a budget, and compress a
+ * checkpoint into a `.nern.safetensors` artifact (with progress, periodic evaluations and cancellation). Jobs take
+ * plain data, callbacks and an AbortSignal; the source checkpoint is only ever read, and every output is written
+ * atomically (temp + rename). Decompression and reopening an artifact are their own jobs (decompress.ts,
+ * artifactDetail.ts).
  */
 import { basename, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';

@@ -20,15 +20,7 @@ import type { DistillEvalDto, DistillOptionsDto, DistillProgressDto, DistillRepo
 import { ensureBackend } from '../backend/tfjsBackend';
 import { openDataset, type Dataset } from '../data/dataset';
 import { applyPreprocessing, type PreprocessSpec } from '../data/preprocess';
-import {
-  compareOutputs,
-  defaultCropPad,
-  imageInput,
-  readImageBatch,
-  resolvePreprocessing,
-  type EvalSetup,
-  type MetricsAccumulator,
-} from './evaluate';
+import { compareOutputs, type EvalSetup } from './evaluate';
 import { runGraph, weightTensors } from '../graph/execute';
 import type { Graph } from '../graph/ir';
 import { BadInputError, throwIfAborted } from '../io/errors';
@@ -42,6 +34,10 @@ import { Predictor, type PredictorWeights } from '../nern/predictor';
 import { Rng } from '../nern/rng';
 import { BLOCK } from '../nern/tiling';
 
+import { imageInput, resolvePreprocessing } from '../models/preprocessing';
+import { defaultCropPad } from '../data/augment';
+import { readImageBatch } from '../data/batches';
+import type { MetricsAccumulator } from '../models/metrics';
 /** Defaults and where they come from: plain data shared with the extension and the CLI (src/protocol/distillDefaults.ts). */
 export { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES } from '../../protocol/defaults';
 
