@@ -31,6 +31,7 @@ import { CENTRE, gridShapes, KERNEL_OUTPUTS } from '../nern/layout';
 import { adamConfig, NernOptimizer } from '../nern/optimizer';
 import { invertPermutation } from '../nern/permutation';
 import { Predictor, type PredictorWeights } from '../nern/predictor';
+import { distillationKl, featureMapLoss, reconstructionLoss, relativeOutputMse } from '../nern/losses';
 import { Rng } from '../nern/rng';
 import { BLOCK } from '../nern/tiling';
 
@@ -116,6 +117,47 @@ export function featureValues(graph: Graph): string[] {
   return out;
 }
 
+/**
+ * Binds the artifact's represented layers to the graph's initializers by name, checking shapes: the layers the
+ * graph uses, each with its rows [start, start + kernels) of the concatenated encoding matrix, and the total
+ * `kernels`. A `BadInputError` when a shape differs or no layer is used (the artifact was not made from this model).
+ */
+export function bindLayers(artifact: OpenArtifact, graph: Graph, modelName: string): { bound: BoundLayer[]; kernels: number } {
+  const bound: BoundLayer[] = [];
+  let start = 0;
+  artifact.meta.layers.forEach((layer, index) => {
+    const info = graph.initializers.get(layer.name);
+    if (info === undefined) return;
+    if (info.shape.join(',') !== layer.shape.join(',')) {
+      throw new BadInputError(`Layer ${layer.name} is [${layer.shape.join(', ')}] in the artifact but [${info.shape.join(', ')}] in ${modelName}; the artifact was not made from this model.`);
+    }
+    const kernels = layer.kernelShape[0] * layer.kernelShape[1];
+    bound.push({ index, layer, name: layer.name, start, kernels, scale: artifact.layout.outputScales[index] ?? 1 });
+    start += kernels;
+  });
+  if (bound.length === 0) {
+    throw new BadInputError(`None of the artifact's ${artifact.meta.layers.length} represented layers is a weight of ${modelName} (matched by name); give the model the artifact was compressed from.`);
+  }
+  return { bound, kernels: start };
+}
+
+/**
+ * The held-out split of a distillation: with separate held-out data, its first `evalSamples` samples and all of the
+ * training data; otherwise the last `evalSamples` samples of the training data (at most half of it), which are then
+ * not trained on. A `BadInputError` when either part would be empty or the two datasets' images differ in shape.
+ */
+export function heldOutSplit(train: Dataset, held: Dataset, evalSamples: number, dataName: string): { heldIndices: number[]; trainCount: number } {
+  if (held !== train && held.shape.join(',') !== train.shape.join(',')) {
+    throw new BadInputError(`The held-out data's images are [${held.shape.join(', ')}] but the training data's are [${train.shape.join(', ')}].`);
+  }
+  const same = held === train;
+  const heldCount = Math.min(evalSamples, same ? Math.floor(train.size / 2) : held.size);
+  const first = same ? train.size - heldCount : 0;
+  const trainCount = same ? train.size - heldCount : train.size;
+  if (trainCount < 1 || heldCount < 1) throw new BadInputError(`${dataName} holds ${train.size} samples, too few to train on and hold some out.`);
+  return { heldIndices: Array.from({ length: heldCount }, (_, i) => first + i), trainCount };
+}
+
 /** Hooks of `distillArtifact`. */
 export interface DistillHooks {
   signal?: AbortSignal;
@@ -172,34 +214,13 @@ export async function distillArtifact(request: DistillRequest, hooks: DistillHoo
   let predictor: Predictor | undefined;
   let optimizer: NernOptimizer | undefined;
   try {
-    // Bind represented layers to graph initializers by name and shape.
-    const bound: BoundLayer[] = [];
-    let start = 0;
-    artifact.meta.layers.forEach((layer, index) => {
-      const info = model.graph.initializers.get(layer.name);
-      if (info === undefined) return;
-      if (info.shape.join(',') !== layer.shape.join(',')) {
-        throw new BadInputError(`Layer ${layer.name} is [${layer.shape.join(', ')}] in the artifact but [${info.shape.join(', ')}] in ${basename(request.model)}; the artifact was not made from this model.`);
-      }
-      const kernels = layer.kernelShape[0] * layer.kernelShape[1];
-      bound.push({ index, layer, name: layer.name, start, kernels, scale: artifact.layout.outputScales[index] ?? 1 });
-      start += kernels;
-    });
-    if (bound.length === 0) {
-      throw new BadInputError(`None of the artifact's ${artifact.meta.layers.length} represented layers is a weight of ${basename(request.model)} (matched by name); give the model the artifact was compressed from.`);
-    }
+    const { bound, kernels: start } = bindLayers(artifact, model.graph, basename(request.model));
     const input = imageInput(model.graph);
     const { spec, dto } = await resolvePreprocessing(model, train, o.preprocess);
     const teacherSpec: PreprocessSpec = teacher === model ? spec : (await resolvePreprocessing(teacher, train, o.preprocess)).spec;
-    if (held !== train && held.shape.join(',') !== train.shape.join(',')) {
-      throw new BadInputError(`The held-out data's images are [${held.shape.join(', ')}] but the training data's are [${train.shape.join(', ')}].`);
-    }
 
-    // Held-out split: separate data, or the last evalSamples of the training data (then not trained on).
-    const heldCount = Math.min(o.evalSamples, held === train ? Math.floor(train.size / 2) : held.size);
-    const heldIndices = held === train ? Array.from({ length: heldCount }, (_, i) => train.size - heldCount + i) : Array.from({ length: heldCount }, (_, i) => i);
-    const trainCount = held === train ? train.size - heldCount : train.size;
-    if (trainCount < 1 || heldCount < 1) throw new BadInputError(`${basename(request.data)} holds ${train.size} samples, too few to train on and hold some out.`);
+    const { heldIndices, trainCount } = heldOutSplit(train, held, o.evalSamples, basename(request.data));
+    const heldCount = heldIndices.length;
     const evalSetup: EvalSetup = { model, dataset: held, spec, indices: heldIndices, batchSize: 64 };
 
     // Constant tensors: original weights (model's own), teacher weights, kernel encodings.
@@ -298,33 +319,17 @@ export async function distillArtifact(request: DistillRequest, hooks: DistillHoo
           if (zs.shape.join(',') !== zt.shape.join(',')) {
             throw new BadInputError(`The teacher's output is [${zt.shape.join(', ')}] but the model's is [${zs.shape.join(', ')}]; the teacher must solve the same task.`);
           }
-          let kl: tf.Scalar;
-          if (classifier) {
-            const pt = tf.softmax(tf.div<tf.Tensor2D>(zt, T));
-            const logPt = tf.log(tf.add(pt, 1e-12));
-            const logQs = tf.log(tf.add(tf.softmax(tf.div<tf.Tensor2D>(zs, T)), 1e-4));
-            kl = tf.mul(tf.mean(tf.sum(tf.mul(pt, tf.sub(logPt, logQs)), -1)), T * T);
-          } else {
-            kl = tf.div(tf.mean(tf.square(tf.sub(zs, zt))), tf.add(tf.mean(tf.square(zt)), 1e-12));
-          }
-          let feature: tf.Scalar = tf.scalar(0);
-          for (const f of features) {
+          const kl = classifier ? distillationKl(zt, zs, T) : relativeOutputMse(zt, zs);
+          const pairs = features.flatMap((f) => {
             const fs = outputs[f];
             const ft = target[f];
-            if (fs === undefined || ft === undefined) continue;
-            const n = fs.shape[0];
-            const norm = (t: tf.Tensor): tf.Tensor => {
-              const flat = tf.reshape(t, [n, -1]);
-              return tf.div(flat, tf.add(tf.norm(flat, 2, 1, true), 1e-3));
-            };
-            feature = tf.add(feature, tf.mean(tf.sum(tf.square(tf.sub(norm(fs), norm(ft))), 1)));
-          }
-          if (features.length > 0) feature = tf.div(feature, features.length);
-          let reconstruction: tf.Scalar = tf.scalar(0);
-          if (o.reconstructionWeight > 0) {
-            for (const b of bound) reconstruction = tf.add(reconstruction, tf.sum(tf.square(tf.sub(weights[b.name] as tf.Tensor, original[b.name] as tf.Tensor))));
-            reconstruction = tf.div(reconstruction, originalSqTotal);
-          }
+            return fs === undefined || ft === undefined ? [] : [[ft, fs] as const];
+          });
+          const feature = features.length > 0 ? featureMapLoss(pairs.map((x) => x[0]), pairs.map((x) => x[1])) : tf.scalar(0);
+          const reconstruction =
+            o.reconstructionWeight > 0
+              ? reconstructionLoss(bound.map((b) => weights[b.name] as tf.Tensor), bound.map((b) => original[b.name] as tf.Tensor), originalSqTotal)
+              : tf.scalar(0);
           parts.kl = kl.dataSync()[0] ?? 0;
           parts.feature = feature.dataSync()[0] ?? 0;
           parts.reconstruction = reconstruction.dataSync()[0] ?? 0;
