@@ -15,7 +15,7 @@ import { distillArtifact, featureValues } from '../../src/core/jobs/distill';
 import { evaluateModel } from '../../src/core/jobs/evaluate';
 import { openCheckpoint } from '../../src/core/formats/registry';
 import { weightTensors } from '../../src/core/graph/execute';
-import { CancelledError, CheckpointFormatError } from '../../src/core/io/errors';
+import { BadInputError, CancelledError } from '../../src/core/io/errors';
 import { loadRunnableModel, loadWeightSource } from '../../src/core/models/runnableModel';
 import { readArtifact } from '../../src/core/nern/artifact';
 import { readTensorValues } from '../../src/core/tensors/tensor';
@@ -86,9 +86,9 @@ test('state-dict weights bind by name with identical values; foreign checkpoints
   assert.equal(bound.fromArtifact, false);
   assert.ok(bound.weights.size >= 97 - 0 && bound.weights.has('layer3.2.conv2.weight'));
   for (const [name, values] of bound.weights) assert.deepEqual(values, model.weights.get(name), name);
-  await assert.rejects(loadWeightSource(join(FIXTURES, 'pytorch', 'resnet_tiny.pt'), model), (e: unknown) => e instanceof CheckpointFormatError && /shape \[8, 3, 3, 3\].*does not belong to this model/.test(e.message));
-  await assert.rejects(loadWeightSource(join(FIXTURES, 'published', 'openwakeword', 'hello_deepa.onnx'), model), (e: unknown) => e instanceof CheckpointFormatError && /No tensor of hello_deepa\.onnx matches/.test(e.message));
-  await assert.rejects(loadRunnableModel(STATE_DICT), (e: unknown) => e instanceof CheckpointFormatError && /not a runnable model/.test(e.message));
+  await assert.rejects(loadWeightSource(join(FIXTURES, 'pytorch', 'resnet_tiny.pt'), model), (e: unknown) => e instanceof BadInputError && /shape \[8, 3, 3, 3\].*does not belong to this model/.test(e.message));
+  await assert.rejects(loadWeightSource(join(FIXTURES, 'published', 'openwakeword', 'hello_deepa.onnx'), model), (e: unknown) => e instanceof BadInputError && /No tensor of hello_deepa\.onnx matches/.test(e.message));
+  await assert.rejects(loadRunnableModel(STATE_DICT), (e: unknown) => e instanceof BadInputError && /not a runnable model/.test(e.message));
 });
 
 test('evaluate: own weights agree exactly; an artifact costs accuracy and the confusion accounts for every sample', async () => {
@@ -198,6 +198,6 @@ test('distillation: the feature term finds the residual pre-activations; cancell
   assert.deepEqual(readdirSync(dir).filter((f) => f.includes('cancelled')), [], 'no temporary file left');
   await assert.rejects(
     distillArtifact({ artifact, model: join(FIXTURES, 'published', 'openwakeword', 'hello_deepa.onnx'), data: IMAGES, options: { steps: 1, batchSize: 8, lr: 3e-5, temperature: 1, klWeight: 1, featureWeight: 0, reconstructionWeight: 0, augment: false, evalSamples: 8, evalEvery: 0, seed: 0, backend: 'wasm' } }),
-    (e: unknown) => e instanceof CheckpointFormatError && /None of the artifact's .* represented layers is a weight of hello_deepa\.onnx/.test(e.message),
+    (e: unknown) => e instanceof BadInputError && /None of the artifact's .* represented layers is a weight of hello_deepa\.onnx/.test(e.message),
   );
 });

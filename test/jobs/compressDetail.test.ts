@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS, ensureBackend } from '../../src/core/jobs/compress';
 import { openCheckpoint } from '../../src/core/formats/registry';
-import { CheckpointFormatError } from '../../src/core/io/errors';
+import { BadInputError } from '../../src/core/io/errors';
 import { readArtifact } from '../../src/core/nern/artifact';
 import { reconstructLayer, reconstructLayers } from '../../src/core/nern/layout';
 import { readTensorValues } from '../../src/core/tensors/tensor';
@@ -47,7 +47,7 @@ async function originalOf(name: string): Promise<Float32Array> {
   }
 }
 
-const isClear = (pattern: RegExp) => (e: unknown): boolean => e instanceof CheckpointFormatError && pattern.test(e.message);
+const isClear = (pattern: RegExp) => (e: unknown): boolean => e instanceof BadInputError && pattern.test(e.message);
 
 void test('the detail of any layer and filter: histograms count the layer, the filter is the original one', async () => {
   const name = 'layer2.0.conv2.weight';

@@ -1,7 +1,7 @@
 // The budget: which tensors are represented and why the others are verbatim, and the width a budget resolves to.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CheckpointFormatError } from '../../../src/core/io/errors';
+import { BadInputError } from '../../../src/core/io/errors';
 import { classifyTensor, planBudget, predictorParamsFor, widthForParams } from '../../../src/core/nern/budget';
 
 const conv = { conv: true, dense: false };
@@ -56,7 +56,7 @@ void test('planBudget resolves hidden, fraction and bytes budgets, and refuses i
   assert.ok(byFraction.predictorParams <= 0.5 * 36_864 && predictorParamsFor(byFraction.hidden + 1) > 0.5 * 36_864);
   const byBytes = planBudget(tensors, { kind: 'bytes', bytes: 100_000 }, conv, 200_000).plan;
   assert.ok(byBytes.artifactBytes <= 100_000 && byBytes.hidden > 4, JSON.stringify(byBytes));
-  assert.throws(() => planBudget(tensors, { kind: 'bytes', bytes: 1000 }, conv, 200_000), CheckpointFormatError);
+  assert.throws(() => planBudget(tensors, { kind: 'bytes', bytes: 1000 }, conv, 200_000), BadInputError);
   assert.throws(() => planBudget(tensors, { kind: 'fraction', fraction: 0.001 }, conv, 200_000), /minimum/);
   assert.throws(() => planBudget([t('b', [8])], { kind: 'hidden', hidden: 8 }, conv, 100), /no 3×3 or 1×1 convolution/);
 });
