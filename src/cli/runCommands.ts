@@ -6,7 +6,7 @@
  */
 import { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES, distillArtifact } from '../core/jobs/distill';
 import { evaluateModel } from '../core/jobs/evaluate';
-import type { DistillOptionsDto, EvalMetricsDto, PreprocessDto } from '../protocol/evaluate';
+import { describePreprocess, type DistillOptionsDto, type EvalMetricsDto, type PreprocessDto, type PreprocessSource } from '../protocol/evaluate';
 import { parseArgs, UsageError, type OptionType } from './args';
 import { backendOption } from './compressCommands';
 import { formatInteger, renderTable } from './format';
@@ -28,9 +28,10 @@ export const RUN_HELP = `  weight-lens eval MODEL --data D [--weights W] [--limi
       T ${DEFAULT_DISTILL_OPTIONS.temperature}, KL weight ${DEFAULT_DISTILL_OPTIONS.klWeight}, feature weight ${DEFAULT_DISTILL_OPTIONS.featureWeight}, reconstruction weight ${DEFAULT_DISTILL_OPTIONS.reconstructionWeight}, held out: last ${DEFAULT_DISTILL_OPTIONS.evalSamples} samples.
       (${DISTILL_DEFAULT_SOURCES.lr}; ${DISTILL_DEFAULT_SOURCES.temperature}.)
   Preprocessing (eval, distill; default: MODEL's sidecar <model>.weightlens.json, else raw values):
-      --scale S  --mean M[,M,M]  --std S[,S,S]  --pad P  --resize HxW  --layout nchw|nhwc`;
+      --scale S  --mean M[,M,M]  --std S[,S,S]  --pad P  --crop HxW  --resize HxW  --layout nchw|nhwc
+      applied in this order: scale, mean/std, pad, crop, resize (only when given), layout`;
 
-const PREPROCESS_OPTIONS: Readonly<Record<string, OptionType>> = { scale: 'number', mean: 'string', std: 'string', pad: 'integer', resize: 'string', layout: 'string' };
+const PREPROCESS_OPTIONS: Readonly<Record<string, OptionType>> = { scale: 'number', mean: 'string', std: 'string', pad: 'integer', crop: 'string', resize: 'string', layout: 'string' };
 
 function numberList(value: string, name: string): number[] {
   const parts = value.split(',').map((v) => Number(v.trim()));
@@ -54,10 +55,12 @@ export function preprocessFromOptions(options: Record<string, string | number | 
     if (options.pad < 0 || options.pad > 4096) throw new UsageError('--pad must be between 0 and 4096');
     p.pad = [options.pad];
   }
-  if (typeof options.resize === 'string') {
-    const m = /^(\d{1,5})x(\d{1,5})$/i.exec(options.resize);
-    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new UsageError(`--resize must be HxW (e.g. 32x32), got ${JSON.stringify(options.resize)}`);
-    p.resize = [Number(m[1]), Number(m[2])];
+  for (const key of ['crop', 'resize'] as const) {
+    const text = options[key];
+    if (typeof text !== 'string') continue;
+    const m = /^(\d{1,5})x(\d{1,5})$/i.exec(text);
+    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new UsageError(`--${key} must be HxW (e.g. 32x32), got ${JSON.stringify(text)}`);
+    p[key] = [Number(m[1]), Number(m[2])];
   }
   if (typeof options.layout === 'string') {
     const l = options.layout.toUpperCase();
@@ -66,6 +69,13 @@ export function preprocessFromOptions(options: Record<string, string | number | 
   }
   return Object.keys(p).length > 0 ? p : undefined;
 }
+
+/** How the report names where its preprocessing came from. */
+const PREPROCESS_SOURCE_TEXT: Readonly<Record<PreprocessSource, string>> = {
+  options: 'from the flags',
+  sidecar: "from the model's .weightlens.json",
+  default: 'defaults: no sidecar and no flags',
+};
 
 function percent(x: number | undefined): string {
   return x === undefined ? '-' : `${(100 * x).toFixed(2)} %`;
@@ -112,7 +122,9 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
   if (report.weights !== undefined) rows.push([report.weights, ...metricCells(report.candidate)]);
   process.stdout.write(
     [
-      `${report.model} on ${report.data} (${report.classifier ? `classifier, ${report.classes ?? 0} classes` : 'regression / image output'}; preprocessing from ${report.preprocessSource}: ${JSON.stringify(report.preprocess)})`,
+      `${report.model} on ${report.data} (${report.classifier ? `classifier, ${report.classes ?? 0} classes` : 'regression / image output'})`,
+      `preprocessing (${PREPROCESS_SOURCE_TEXT[report.preprocessSource]}): ${describePreprocess(report.preprocess)}`,
+      ...(report.warnings ?? []).map((w) => `warning: ${w}`),
       renderTable(['weights', 'samples', 'accuracy', 'agreement', 'PSNR', 'relative error'], rows, ['l', 'r', 'r', 'r', 'r', 'r']),
       report.weights !== undefined ? `${report.boundWeights ?? 0} weights bound from ${report.weights}; ${report.unmatchedWeights ?? 0} kept the model's values` : '',
       `${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}`,
@@ -184,6 +196,8 @@ export async function distillCommand(argv: readonly string[]): Promise<number> {
     process.stdout.write(
       [
         renderTable(['held-out', 'samples', 'accuracy', 'agreement', 'PSNR', 'relative error'], rows, ['l', 'r', 'r', 'r', 'r', 'r']),
+        `preprocessing (${PREPROCESS_SOURCE_TEXT[report.preprocessSource]}): ${describePreprocess(report.preprocess)}`,
+        ...(report.warnings ?? []).map((w) => `warning: ${w}`),
         report.teacherAccuracy !== undefined ? `teacher accuracy ${percent(report.teacherAccuracy)}` : '',
         `${report.boundLayers} represented layers used by the model${report.unboundLayers > 0 ? `, ${report.unboundLayers} not` : ''}; ${report.options.steps} steps in ${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}`,
         `wrote ${report.out}`,

@@ -5,6 +5,42 @@
  */
 import type { BackendName, PreprocessSource } from './vocabulary';
 
+/**
+ * The order in which preprocessing steps apply, whatever order they were given in: scale, normalise (mean/std), pad,
+ * centre crop, resize, then the model's memory layout.
+ */
+export const PREPROCESS_ORDER = ['scale', 'normalise', 'pad', 'crop', 'resize', 'layout'] as const;
+
+/**
+ * The preprocessing as one line a user reads, in the order it applies, e.g.
+ * "scale 0.00392 → mean 0.286 std 0.353 → pad 2 → NCHW" ("none (raw values) → NHWC" when nothing is set).
+ */
+export function describePreprocess(p: PreprocessDto): string {
+  const num = (x: number): string => String(Number(x.toPrecision(3)));
+  const list = (xs: readonly number[]): string => xs.map(num).join(',');
+  const steps: string[] = [];
+  if (p.scale !== undefined) steps.push(`scale ${num(p.scale)}`);
+  if (p.mean !== undefined || p.std !== undefined) steps.push([p.mean ? `mean ${list(p.mean)}` : '', p.std ? `std ${list(p.std)}` : ''].filter(Boolean).join(' '));
+  if (p.pad !== undefined && p.pad.some((v) => v !== 0)) steps.push(`pad ${p.pad.every((v) => v === p.pad?.[0]) ? num(p.pad[0] ?? 0) : list(p.pad)}`);
+  if (p.crop !== undefined) steps.push(`crop ${p.crop[0]}x${p.crop[1]}`);
+  if (p.resize !== undefined) steps.push(`resize ${p.resize[0]}x${p.resize[1]}`);
+  if (steps.length === 0) steps.push('none (raw values)');
+  return [...steps, p.layout ?? 'NHWC'].join(' → ');
+}
+
+/**
+ * A warning when a classifier's original accuracy is near chance (below 1.5 / classes): the data is almost always
+ * preprocessed wrongly (raw 0–255 pixels, a wrong mean/std or layout), so every comparison with it means little.
+ * Undefined when the accuracy is plausible or unknown. `accuracy` in [0, 1].
+ */
+export function chanceWarning(accuracy: number | undefined, classes: number, preprocess: PreprocessDto, what = 'The original model'): string | undefined {
+  if (accuracy === undefined || classes < 2 || accuracy >= 1.5 / classes) return undefined;
+  return (
+    `${what} scores ${(100 * accuracy).toFixed(1)} % on this data, near chance (${(100 / classes).toFixed(1)} % for ${classes} classes): ` +
+    `the preprocessing (${describePreprocess(preprocess)}) is probably not what the model was trained with; set its scale, mean, std or layout.`
+  );
+}
+
 /** Preprocessing a user sets per model (CLI flags, sidecar, or the extension's remembered choice). */
 export interface PreprocessDto {
   /** Multiplier applied to raw values (0..255 for 8-bit images), e.g. 1/255. */
@@ -13,9 +49,11 @@ export interface PreprocessDto {
   mean?: number[];
   /** Per-channel (or single) standard deviation, positive. */
   std?: number[];
-  /** Zero padding in pixels: one value for all sides or [top, bottom, left, right]. */
+  /** Zero padding in pixels (after normalisation): one value for all sides or [top, bottom, left, right]. */
   pad?: number[];
-  /** Bilinear resize target [height, width]. */
+  /** Centre crop [height, width], after padding. */
+  crop?: [number, number];
+  /** Bilinear resize target [height, width], last; only when asked for, or chosen by default for a model whose fixed input size differs from the data's. */
   resize?: [number, number];
   /** Layout the model takes; default: NCHW for ONNX models whose input has the data's channels second, else NHWC. */
   layout?: 'NCHW' | 'NHWC';
@@ -61,6 +99,8 @@ export interface EvalReportDto {
   outputs: string[];
   preprocess: PreprocessDto;
   preprocessSource: PreprocessSource;
+  /** Things the user should look at (e.g. an original model that scores near chance: wrong preprocessing). */
+  warnings?: string[];
   /** Weight names bound from the weights file, and those that kept the model's values. */
   boundWeights?: number;
   unmatchedWeights?: number;
@@ -158,6 +198,11 @@ export interface DistillReportDto {
   boundLayers: number;
   unboundLayers: number;
   lossCurve: [number, number][];
+  /** The preprocessing applied to the training and held-out images, and where it came from. */
+  preprocess: PreprocessDto;
+  preprocessSource: PreprocessSource;
+  /** Things the user should look at (e.g. a teacher that scores near chance: wrong preprocessing). */
+  warnings?: string[];
   backend: string;
   durationMs: number;
 }

@@ -2,8 +2,9 @@
  * Image preprocessing as pure functions on NHWC float32 batches with explicit shapes: scale, per-channel
  * normalisation, padding, centre crop, bilinear resize (TensorFlow's `half_pixel_centers=True`,
  * `align_corners=False` convention, no antialiasing) and NHWC ↔ NCHW layout. Also parses the per-model sidecar
- * `<model>.weightlens.json` that says which of these a model expects, and applies it in a fixed order:
- * resize → pad → centre crop → scale → mean/std → layout.
+ * `<model>.weightlens.json` that says which of these a model expects, and applies it in one stated order
+ * (`PREPROCESS_ORDER` in src/protocol/evaluate.ts): scale → mean/std → pad → centre crop → resize → layout. Padding
+ * therefore adds zeros in the normalised space, and a resize happens only when it is asked for.
  */
 import { CheckpointFormatError } from '../io/errors';
 
@@ -162,7 +163,7 @@ export interface PreprocessSpec {
   readonly pad?: readonly [number, number, number, number];
   /** Bilinear resize target [height, width]. */
   readonly resize?: readonly [number, number];
-  /** Centre crop [height, width], after resize and pad. */
+  /** Centre crop [height, width], after padding (and before any resize). */
   readonly crop?: readonly [number, number];
   /** Memory layout the model takes: 'NHWC' (default) or 'NCHW'. */
   readonly layout: 'NHWC' | 'NCHW';
@@ -220,8 +221,17 @@ export function parsePreprocessSidecar(text: string, name = 'preprocessing sidec
   return spec;
 }
 
+/** Height, width and channels of an h×w×c image after `spec` (the same order as `applyPreprocessing`). */
+export function preprocessedShape(h: number, w: number, c: number, spec: PreprocessSpec): [number, number, number] {
+  let [oh, ow] = [h, w];
+  if (spec.pad) [oh, ow] = [oh + spec.pad[0] + spec.pad[1], ow + spec.pad[2] + spec.pad[3]];
+  if (spec.crop) [oh, ow] = [spec.crop[0], spec.crop[1]];
+  if (spec.resize) [oh, ow] = [spec.resize[0], spec.resize[1]];
+  return [oh, ow, c];
+}
+
 /**
- * Applies `spec` to an NHWC batch in the order resize → pad → crop → scale → mean/std, then returns the values in
+ * Applies `spec` to an NHWC batch in the order scale → mean/std → pad → crop → resize, then returns the values in
  * the model's layout with the final shape ([n, h, w, c] for NHWC, [n, c, h, w] for NCHW).
  */
 export function applyPreprocessing(batch: ImageBatch, spec: PreprocessSpec): { data: Float32Array; shape: [number, number, number, number] } {
@@ -236,10 +246,10 @@ export function applyPreprocessing(batch: ImageBatch, spec: PreprocessSpec): { d
 
 function applySpec(batch: ImageBatch, spec: PreprocessSpec): { data: Float32Array; shape: [number, number, number, number] } {
   let b = batch;
-  if (spec.resize) b = resizeBilinear(b, spec.resize[0], spec.resize[1]);
-  if (spec.pad) b = pad(b, spec.pad[0], spec.pad[1], spec.pad[2], spec.pad[3]);
-  if (spec.crop) b = centreCrop(b, spec.crop[0], spec.crop[1]);
   if (spec.scale !== undefined) b = scale(b, spec.scale);
   if (spec.mean || spec.std) b = normalize(b, spec.mean ?? [0], spec.std ?? [1]);
+  if (spec.pad) b = pad(b, spec.pad[0], spec.pad[1], spec.pad[2], spec.pad[3]);
+  if (spec.crop) b = centreCrop(b, spec.crop[0], spec.crop[1]);
+  if (spec.resize) b = resizeBilinear(b, spec.resize[0], spec.resize[1]);
   return spec.layout === 'NCHW' ? { data: toNCHW(b), shape: [b.n, b.c, b.h, b.w] } : { data: b.data, shape: [b.n, b.h, b.w, b.c] };
 }

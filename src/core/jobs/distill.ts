@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '../graph/gradients';
 import { DEFAULT_DISTILL_OPTIONS } from '../../protocol/defaults';
 import { distilledPathFor } from '../../protocol/paths';
-import type { DistillEvalDto, DistillOptionsDto, DistillProgressDto, DistillReportDto, EvalMetricsDto, LayerDriftDto } from '../../protocol/evaluate';
+import { chanceWarning, type DistillEvalDto, type DistillOptionsDto, type DistillProgressDto, type DistillReportDto, type EvalMetricsDto, type LayerDriftDto } from '../../protocol/evaluate';
 import { ensureBackend } from '../backend/tfjsBackend';
 import { openDataset, type Dataset } from '../data/dataset';
 import { applyPreprocessing, type PreprocessSpec } from '../data/preprocess';
@@ -216,7 +216,7 @@ export async function distillArtifact(request: DistillRequest, hooks: DistillHoo
   try {
     const { bound, kernels: start } = bindLayers(artifact, model.graph, basename(request.model));
     const input = imageInput(model.graph);
-    const { spec, dto } = await resolvePreprocessing(model, train, o.preprocess);
+    const { spec, dto, source: preprocessSource } = await resolvePreprocessing(model, train, o.preprocess);
     const teacherSpec: PreprocessSpec = teacher === model ? spec : (await resolvePreprocessing(teacher, train, o.preprocess)).spec;
 
     const { heldIndices, trainCount } = heldOutSplit(train, held, o.evalSamples, basename(request.data));
@@ -394,10 +394,14 @@ export async function distillArtifact(request: DistillRequest, hooks: DistillHoo
       boundLayers: bound.length,
       unboundLayers: artifact.meta.layers.length - bound.length,
       lossCurve,
+      preprocess: dto,
+      preprocessSource,
       backend: backend.name,
       durationMs: Math.round(performance.now() - started),
     };
     if (teacherAccuracy !== undefined) report.teacherAccuracy = teacherAccuracy;
+    const warning = chanceWarning(teacherAccuracy, beforeEval.acc.classes, dto, 'The teacher');
+    if (warning !== undefined) report.warnings = [warning];
     return report;
   } finally {
     optimizer?.dispose();

@@ -7,7 +7,7 @@
  */
 import { basename } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { EvalOptionsDto, EvalReportDto } from '../../protocol/evaluate';
+import { chanceWarning, type EvalOptionsDto, type EvalReportDto } from '../../protocol/evaluate';
 import { ensureBackend } from '../backend/tfjsBackend';
 import { openDataset, type Dataset } from '../data/dataset';
 import { type PreprocessSpec } from '../data/preprocess';
@@ -113,6 +113,8 @@ export async function evaluateModel(modelPath: string, dataPath: string, options
     if (metrics.classes > 0) {
       report.classes = metrics.classes;
       report.confusion = metrics.confusion;
+      const warning = chanceWarning(originalAccuracy, metrics.classes, dto);
+      if (warning !== undefined) report.warnings = [warning];
       if (dataset.classes) report.classNames = [...dataset.classes];
     }
     return report;

@@ -1,13 +1,14 @@
 /**
  * Which preprocessing an evaluation or distillation applies to a model's input: the user's options, else the
- * model's sidecar (<model>.weightlens.json), else defaults derived from the model's declared input.
+ * model's sidecar (<model>.weightlens.json), else defaults derived from the model's declared input; and the check
+ * that the preprocessed images fit that input.
  */
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { PreprocessDto, PreprocessSource } from '../../protocol/evaluate';
+import { describePreprocess, type PreprocessDto, type PreprocessSource } from '../../protocol/evaluate';
 import { sidecarPathFor } from '../../protocol/paths';
 import type { Dataset } from '../data/dataset';
-import { parsePreprocessSidecar, type PreprocessSpec } from '../data/preprocess';
+import { parsePreprocessSidecar, preprocessedShape, type PreprocessSpec } from '../data/preprocess';
 import type { Graph } from '../graph/ir';
 import { BadInputError } from '../io/errors';
 import type { RunnableModel } from './runnableModel';
@@ -27,6 +28,7 @@ function toSpec(dto: PreprocessDto, layout: 'NCHW' | 'NHWC'): PreprocessSpec {
     ...(dto.mean ? { mean: dto.mean } : {}),
     ...(dto.std ? { std: dto.std } : {}),
     ...(pad ? { pad: pad.length === 1 ? [pad[0] ?? 0, pad[0] ?? 0, pad[0] ?? 0, pad[0] ?? 0] as const : [pad[0] ?? 0, pad[1] ?? 0, pad[2] ?? 0, pad[3] ?? 0] as const } : {}),
+    ...(dto.crop ? { crop: dto.crop } : {}),
     ...(dto.resize ? { resize: dto.resize } : {}),
   };
 }
@@ -38,14 +40,28 @@ function toDto(spec: PreprocessSpec): PreprocessDto {
     ...(spec.mean ? { mean: [...spec.mean] } : {}),
     ...(spec.std ? { std: [...spec.std] } : {}),
     ...(spec.pad ? { pad: [...spec.pad] } : {}),
+    ...(spec.crop ? { crop: [spec.crop[0], spec.crop[1]] } : {}),
     ...(spec.resize ? { resize: [spec.resize[0], spec.resize[1]] } : {}),
   };
 }
 
+/** The model's fixed input size [height, width, channels] in `layout` (undefined where a dimension is dynamic). */
+function declaredInput(shape: readonly (number | null)[], layout: 'NCHW' | 'NHWC'): [number | undefined, number | undefined, number | undefined] {
+  const fixed = (d: number | null | undefined): number | undefined => (typeof d === 'number' && d > 0 ? d : undefined);
+  if (shape.length !== 4) return [undefined, undefined, undefined];
+  return layout === 'NCHW' ? [fixed(shape[2]), fixed(shape[3]), fixed(shape[1])] : [fixed(shape[1]), fixed(shape[2]), fixed(shape[3])];
+}
+
 /**
- * The preprocessing to use: `options` when given (missing fields fall back to the defaults below), else the model's
- * sidecar, else defaults: NCHW when an ONNX model's input has the data's channel count second, else NHWC; a bilinear
- * resize when the model's input has a fixed spatial size other than the data's; no scaling.
+ * The preprocessing to use, with where it came from. The first of these that exists is used as it is, never
+ * merged with another:
+ * - `options` (the user's flags or picks);
+ * - the model's sidecar, `<model>.weightlens.json`;
+ * - defaults: NCHW when an ONNX model's input has the data's channel count second, else NHWC; no scaling; and a
+ *   bilinear resize only when the model's input has a fixed spatial size other than the data's.
+ * Only the layout is defaulted when options or the sidecar leave it out. The steps apply in `PREPROCESS_ORDER`.
+ * When options or the sidecar give images of another size or channel count than the model's fixed input, this is a
+ * `BadInputError` that says what was expected (a resize is never added silently).
  */
 export async function resolvePreprocessing(model: RunnableModel, dataset: Dataset, options?: PreprocessDto): Promise<{ spec: PreprocessSpec; source: PreprocessSource; dto: PreprocessDto }> {
   const input = imageInput(model.graph);
@@ -53,24 +69,45 @@ export async function resolvePreprocessing(model: RunnableModel, dataset: Datase
   const s = input.shape;
   const nchw = model.format === 'onnx' && s.length === 4 && s[1] === c && s[3] !== c;
   const layout: 'NCHW' | 'NHWC' = nchw ? 'NCHW' : 'NHWC';
-  const [mh, mw] = nchw ? [s[2], s[3]] : [s[1], s[2]];
-  const defaults: PreprocessDto = { layout };
-  if (typeof mh === 'number' && typeof mw === 'number' && mh > 0 && mw > 0 && (mh !== h || mw !== w)) defaults.resize = [mh, mw];
+  let spec: PreprocessSpec;
+  let source: PreprocessSource;
   if (options !== undefined && Object.keys(options).length > 0) {
-    const spec = toSpec({ ...defaults, ...options }, layout);
-    return { spec, source: 'options', dto: toDto(spec) };
+    spec = toSpec(options, layout);
+    source = 'options';
+  } else {
+    const sidecar = sidecarPathFor(model.path);
+    let text: string | undefined;
+    try {
+      text = await readFile(sidecar, 'utf8');
+    } catch {
+      text = undefined;
+    }
+    if (text !== undefined) {
+      const parsed = parsePreprocessSidecar(text, basename(sidecar));
+      spec = text.includes('"layout"') ? parsed : { ...parsed, layout };
+      source = 'sidecar';
+    } else {
+      const [mh, mw] = declaredInput(s, layout);
+      const resize = mh !== undefined && mw !== undefined && (mh !== h || mw !== w) ? ([mh, mw] as const) : undefined;
+      spec = { layout, ...(resize ? { resize } : {}) };
+      source = 'default';
+    }
   }
-  let text: string | undefined;
-  try {
-    text = await readFile(sidecarPathFor(model.path), 'utf8');
-  } catch {
-    text = undefined;
+  const [eh, ew, ec] = declaredInput(s, spec.layout);
+  const [ph, pw, pc] = preprocessedShape(h, w, c, spec);
+  const from = source === 'options' ? 'the preprocessing options' : `the sidecar ${basename(sidecarPathFor(model.path))}`;
+  if ((eh !== undefined && eh !== ph) || (ew !== undefined && ew !== pw)) {
+    throw new BadInputError(
+      `After ${from} (${describePreprocess(toDto(spec))}), the ${h}×${w} images are ${ph}×${pw}, but ${basename(model.path)} takes ${eh ?? ph}×${ew ?? pw}: ` +
+        'change the padding or crop, or ask for a resize.',
+      { option: 'preprocess' },
+    );
   }
-  if (text !== undefined) {
-    const parsed = parsePreprocessSidecar(text, basename(sidecarPathFor(model.path)));
-    const spec: PreprocessSpec = text.includes('"layout"') ? parsed : { ...parsed, layout };
-    return { spec, source: 'sidecar', dto: toDto(spec) };
+  if (ec !== undefined && ec !== pc) {
+    throw new BadInputError(
+      `The images have ${pc} channel${pc === 1 ? '' : 's'} but ${basename(model.path)} takes ${ec} in ${spec.layout} layout: check the layout, or use data with ${ec} channel${ec === 1 ? '' : 's'}.`,
+      { option: 'preprocess' },
+    );
   }
-  const spec = toSpec(defaults, layout);
-  return { spec, source: 'default', dto: toDto(spec) };
+  return { spec, source, dto: toDto(spec) };
 }

@@ -10,6 +10,7 @@ import {
   normalize,
   pad,
   parsePreprocessSidecar,
+  preprocessedShape,
   resizeBilinear,
   scale,
   toNCHW,
@@ -62,12 +63,15 @@ test('scale, normalize, pad, crop and layout', () => {
 });
 
 test('sidecar parsing validates fields and applies in order', () => {
-  const spec = parsePreprocessSidecar('{"scale": 0.5, "mean": [1], "std": 2, "pad": 1, "resize": [1, 1], "layout": "NCHW"}', 'm.weightlens.json');
-  assert.deepEqual(spec, { layout: 'NCHW', scale: 0.5, mean: [1], std: [2], pad: [1, 1, 1, 1], resize: [1, 1] });
+  const spec = parsePreprocessSidecar('{"resize": [1, 1], "crop": [2, 2], "pad": 1, "std": 2, "mean": [1], "scale": 0.5, "layout": "NCHW"}', 'm.weightlens.json');
+  assert.deepEqual(spec, { layout: 'NCHW', scale: 0.5, mean: [1], std: [2], pad: [1, 1, 1, 1], resize: [1, 1], crop: [2, 2] });
   const out = applyPreprocessing(batch([2, 4, 6, 8], 1, 2, 2, 1), spec);
-  assert.deepEqual(out.shape, [1, 1, 3, 3]);
-  // resize → 5, pad with zeros → border 0, scale → 2.5 / 0, normalise (x − 1) / 2 → 0.75 / −0.5.
-  close(out.data, [-0.5, -0.5, -0.5, -0.5, 0.75, -0.5, -0.5, -0.5, -0.5]);
+  assert.deepEqual(out.shape, [1, 1, 1, 1]);
+  // Whatever order the file lists them in: scale → [1, 2, 3, 4], normalise (x − 1) / 2 → [0, 0.5, 1, 1.5], pad with
+  // zeros to 4×4, centre crop 2×2 → the normalised image again, resize to 1×1 → its mean 0.75.
+  close(out.data, [0.75]);
+  assert.deepEqual(preprocessedShape(28, 28, 1, { layout: 'NCHW', pad: [2, 2, 2, 2] }), [32, 32, 1]);
+  assert.deepEqual(preprocessedShape(28, 28, 3, { layout: 'NHWC', pad: [2, 2, 2, 2], crop: [30, 30], resize: [224, 224] }), [224, 224, 3]);
   assert.deepEqual(parsePreprocessSidecar('{}'), { layout: 'NHWC' });
   for (const [text, pattern] of [
     ['not json', /not valid JSON/],

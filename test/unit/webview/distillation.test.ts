@@ -49,6 +49,8 @@ function report(): DistillReportDto {
     boundLayers: 2,
     unboundLayers: 0,
     lossCurve: [[1, 3], [2, 2.5], [3, 2]],
+    preprocess: { layout: 'NCHW' },
+    preprocessSource: 'default',
     backend: 'wasm',
     durationMs: 1234,
   };
