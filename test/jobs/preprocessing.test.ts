@@ -115,5 +115,5 @@ void test('raw 0–255 pixels put the original model near chance, and the report
   const raw = await evaluateModel(MODEL, IMAGES, { preprocess: { pad: [2], layout: 'NCHW' } });
   assert.ok((raw.originalAccuracy ?? 1) < 0.15, `accuracy ${raw.originalAccuracy}`);
   assert.equal(raw.warnings?.length, 1);
-  assert.match(raw.warnings?.[0] ?? '', /near chance \(10\.0 % for 10 classes\): the preprocessing \(pad 2 → NCHW\) is probably not what the model was trained with/);
+  assert.match(raw.warnings[0] ?? '', /near chance \(10\.0 % for 10 classes\): the preprocessing \(pad 2 → NCHW\) is probably not what the model was trained with/);
 });
