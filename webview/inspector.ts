@@ -5,8 +5,8 @@
  * summary statistics and binned histograms (never raw weights) and talks to the host through `src/protocol` messages.
  */
 import type { CheckpointHeaderDto, HistogramDto, LayerKind, TotalsDto } from '../src/protocol/inspect';
-import type { FailureReason, InspectorInbound, InspectorOutbound, InspectorTensorUpdate } from '../src/protocol/messages';
-import { hasKind } from '../src/protocol/messages';
+import { hasKind, type FailureReason } from '../src/protocol/common';
+import type { InspectorInbound, InspectorOutbound, InspectorTensorUpdate } from '../src/protocol/inspector';
 import { artifactBannerText, artifactSummary } from './lib/artifactMeta';
 import { baseName, formatBytes, formatCount, formatInteger, formatPercent, formatSeconds, formatShape, formatStat } from './lib/format';
 import { buildTraces, isPlottable, MAX_SERIES, type HistogramSeries } from './lib/histogram';

@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { BackendPreference, WorkerInitData } from '../protocol/messages';
+import type { BackendPreference, WorkerInitData } from '../protocol/engine';
 import { CompressController } from './compress/compressController';
 import { DistillController } from './distill/distillCommand';
 import { RunChoices } from './distill/distillChoices';

@@ -13,7 +13,7 @@ import type {
   PermutationKind,
 } from './compress';
 import type { DistillEvalDto, DistillOptionsDto, DistillProgressDto, DistillReportDto, EvalReportDto, LayerDriftDto } from './evaluate';
-import type { FailureReason } from './messages';
+import type { FailureReason } from './common';
 
 /** Where a compression shown in a Reconstruction panel stands. */
 export type ReconstructionStatus = 'planning' | 'running' | 'done' | 'failed' | 'cancelled';

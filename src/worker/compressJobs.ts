@@ -6,7 +6,7 @@
  */
 import { artifactLayerDetail, artifactReport, compressCheckpoint, decompressArtifact, ensureBackend, planCompression } from '../core/jobs/compress';
 import type { BackendName } from '../protocol/compress';
-import type { CompressEvent, CompressRequest, WorkerEvent } from '../protocol/messages';
+import type { CompressEvent, CompressRequest, WorkerEvent } from '../protocol/engine';
 
 const KINDS: ReadonlySet<string> = new Set(['compress/plan', 'compress/start', 'compress/decompress', 'compress/openArtifact', 'compress/detail']);
 

@@ -6,7 +6,7 @@
 import { distillArtifact } from '../core/jobs/distill';
 import { evaluateModel } from '../core/jobs/evaluate';
 import type { BackendName } from '../protocol/compress';
-import type { RunEvent, RunRequest, WorkerEvent } from '../protocol/messages';
+import type { RunEvent, RunRequest, WorkerEvent } from '../protocol/engine';
 
 const KINDS: ReadonlySet<string> = new Set(['run/eval', 'run/distill']);
 

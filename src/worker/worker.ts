@@ -5,8 +5,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { inspectFile } from '../core/jobs/inspect';
-import type { CompressEvent, CompressRequest, RunEvent, RunRequest, WorkerEvent, WorkerInitData, WorkerRequest } from '../protocol/messages';
-import { hasKind } from '../protocol/messages';
+import type { CompressEvent, CompressRequest, RunEvent, RunRequest, WorkerEvent, WorkerInitData, WorkerRequest } from '../protocol/engine';
+import { hasKind } from '../protocol/common';
 import { failureOf } from '../core/io/failure';
 import { parallelWith, StatisticsPool } from './statsPool';
 import { isCompressRequest, runCompressJob } from './compressJobs';

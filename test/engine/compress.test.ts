@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { CompressOptionsDto } from '../../src/protocol/compress';
-import type { CompressEvent, CompressRequest, WorkerEvent } from '../../src/protocol/messages';
+import type { CompressEvent, CompressRequest, WorkerEvent } from '../../src/protocol/engine';
 
 const root = join(__dirname, '..', '..');
 const workerPath = join(root, 'dist', 'worker.js');

@@ -7,7 +7,7 @@ import { copyFileSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { CompressEvent, CompressRequest, WorkerEvent } from '../../src/protocol/messages';
+import type { CompressEvent, CompressRequest, WorkerEvent } from '../../src/protocol/engine';
 
 const root = join(__dirname, '..', '..');
 const workerPath = join(root, 'dist', 'worker.js');

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { WorkerEvent, WorkerRequest } from '../../src/protocol/messages';
+import type { WorkerEvent, WorkerRequest } from '../../src/protocol/engine';
 import { goodFixtures, hostileCases } from '../helpers/fixtures';
 
 const workerPath = join(__dirname, '..', '..', 'dist', 'worker.js');

@@ -5,7 +5,7 @@
  * into a plot div.
  * What a page shows stays in its own module. Browser-only.
  */
-import { hasKind } from '../../src/protocol/messages';
+import { hasKind } from '../../src/protocol/common';
 import { byId } from './dom';
 import { getPlotly, PLOT_CONFIG, readTheme, type ThemeColors } from './plotly';
 

@@ -1,6 +1,6 @@
 /** Maps a thrown value to a typed failure (`badInput`, `cancelled`, `internal`) with a user-facing message. */
 import { CancelledError, CheckpointFormatError } from './errors';
-import type { FailureReason } from '../../protocol/messages';
+import type { FailureReason } from '../../protocol/common';
 
 /** Classifies `error` for the host: file problems are `badInput`, aborts are `cancelled`, the rest `internal`. */
 export function failureOf(error: unknown): { reason: FailureReason; message: string } {

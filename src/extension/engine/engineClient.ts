@@ -7,17 +7,16 @@
  * It imports no `vscode` values (tokens and the log are structural), so it is unit-tested with a fake worker.
  */
 import { Worker } from 'node:worker_threads';
-import {
-  hasKind,
-  type CompressEvent,
-  type CompressRequest,
-  type FailureReason,
-  type RunEvent,
-  type RunRequest,
-  type WorkerEvent,
-  type WorkerInitData,
-  type WorkerRequest,
-} from '../../protocol/messages';
+import { hasKind, type FailureReason } from '../../protocol/common';
+import type {
+  CompressEvent,
+  CompressRequest,
+  RunEvent,
+  RunRequest,
+  WorkerEvent,
+  WorkerInitData,
+  WorkerRequest,
+} from '../../protocol/engine';
 
 /** Where log lines go (a `vscode.LogOutputChannel` fits). */
 export interface EngineLog {

@@ -8,13 +8,8 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { CheckpointHeaderDto } from '../../protocol/inspect';
-import {
-  hasKind,
-  type FailureReason,
-  type InspectorInbound,
-  type InspectorOutbound,
-  type InspectorTensorUpdate,
-} from '../../protocol/messages';
+import { hasKind, type FailureReason } from '../../protocol/common';
+import type { InspectorInbound, InspectorOutbound, InspectorTensorUpdate } from '../../protocol/inspector';
 import { Batcher } from './batcher';
 import { EngineError, type EngineClient, type RequestEvent } from '../engine/engineClient';
 import { INSPECTOR_OPTIONAL_VIEW_TYPE, INSPECTOR_VIEW_TYPE } from '../fileKinds';

@@ -2,7 +2,7 @@
 // crash handling (all pending fail with workerCrashed, the next request starts a new worker), logs, restart, dispose.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { WorkerEvent } from '../../../../src/protocol/messages';
+import type { WorkerEvent } from '../../../../src/protocol/engine';
 import { EngineClient, EngineError, type EngineLog, type EngineMessage, type RequestEvent, type WorkerHandlers } from '../../../../src/extension/engine/engineClient';
 
 interface FakeWorker {

@@ -1,14 +1,12 @@
 /**
- * Messages between the extension host, the engine worker and the webview panels. Every message has a readable
- * `kind`; requests carry an `id` that their responses, progress events and failures echo. Failures are typed so the
- * host can tell a bad file from a crash. This module is plain types plus tiny helpers and imports nothing heavy.
+ * Messages between the extension host and the engine worker: the requests the host sends, the events and answers
+ * the worker streams back, and the `workerData` the worker starts with. Requests carry an `id` that their events,
+ * answers and failures echo. Plain types only; imports nothing heavy.
  */
+import type { FailureReason } from './common';
 import type { BudgetPlanDto, CompressEvaluationDto, CompressOptionsDto, CompressProgressDto, CompressReportDto, LayerDetailDto } from './compress';
 import type { CheckpointHeaderDto, HistogramDto, TensorStatsDto } from './inspect';
 import type { DistillEvalDto, DistillOptionsDto, DistillProgressDto, DistillReportDto, EvalOptionsDto, EvalReportDto, LayerDriftDto } from './evaluate';
-
-/** Why a request failed: `badInput` = the file is malformed/unsupported (message is for the user). */
-export type FailureReason = 'cancelled' | 'badInput' | 'workerCrashed' | 'internal';
 
 /** Requests the host sends to the worker. */
 export type WorkerRequest =
@@ -24,31 +22,6 @@ export type WorkerEvent =
   | { kind: 'failed'; id: number; reason: FailureReason; message: string }
   | { kind: 'log'; level: 'info' | 'warn' | 'error'; message: string };
 
-/** One streamed per-tensor result as forwarded to the Inspector: statistics, or why they could not be computed. */
-export type InspectorTensorUpdate =
-  | { kind: 'inspector/tensorStats'; index: number; stats: TensorStatsDto; histogram: HistogramDto }
-  | { kind: 'inspector/tensorError'; index: number; message: string };
-
-/**
- * Messages the host sends to the Inspector webview. `inspector/loading` resets the view (open or reload);
- * `inspector/header` replaces the whole tensor list; `inspector/batch` carries several per-tensor updates at once
- * (the host batches streamed results, and re-sends its state in batches when the webview reloads).
- */
-export type InspectorInbound =
-  | { kind: 'inspector/loading'; file: string }
-  | { kind: 'inspector/header'; header: CheckpointHeaderDto }
-  | InspectorTensorUpdate
-  | { kind: 'inspector/batch'; updates: InspectorTensorUpdate[] }
-  | { kind: 'inspector/done'; seconds: number }
-  | { kind: 'inspector/failed'; reason: FailureReason; message: string }
-  | { kind: 'inspector/fileChanged'; deleted: boolean };
-
-/** Messages the Inspector webview sends to the host. */
-export type InspectorOutbound =
-  | { kind: 'inspector/ready' }
-  | { kind: 'inspector/reload' }
-  | { kind: 'inspector/command'; command: string };
-
 /** The `weightLens.backend` setting: which tfjs backend the engine worker should use (`auto` tries them in order). */
 export type BackendPreference = 'auto' | 'wasm' | 'webgpu' | 'tensorflow' | 'cpu';
 
@@ -57,21 +30,6 @@ export interface WorkerInitData {
   /** Backend requested by the user; `wasm` is forced in untrusted workspaces unless `cpu` was chosen. */
   backend: BackendPreference;
 }
-
-/** Narrowing helper: true if `value` is an object with a string `kind`. */
-export function hasKind(value: unknown): value is { kind: string } {
-  return typeof value === 'object' && value !== null && typeof (value as { kind?: unknown }).kind === 'string';
-}
-
-/** Requests to a statistics thread (a helper thread of the worker or CLI that computes one tensor's statistics). */
-export type StatsThreadRequest =
-  | { kind: 'stats/compute'; id: number; path: string; index: number; bins: number }
-  | { kind: 'cancel'; id: number };
-
-/** Replies of a statistics thread. */
-export type StatsThreadReply =
-  | { kind: 'stats/result'; id: number; stats: TensorStatsDto; histogram: HistogramDto }
-  | { kind: 'stats/failed'; id: number; reason: FailureReason; message: string };
 
 // Compression jobs (host → worker requests and worker → host events). Types live in ./compress.
 
