@@ -33,7 +33,6 @@ import { EngineError, type EngineClient } from '../engine/engineClient';
 import {
   asEngineError,
   chooseOutputPath,
-  expectAnswer,
   offerToShow,
   reportEnd,
   reportFailure,
@@ -194,8 +193,7 @@ export class CompressController implements vscode.Disposable {
 
   /** Plans `budget` for `source`; rejects with an EngineError. */
   private async plan(source: string, budget: BudgetDto, settings: CompressSettings, backend: ReturnType<typeof backendName>, token?: vscode.CancellationToken): Promise<BudgetPlanDto> {
-    const done = await this.engine.request({ kind: 'compress/plan', path: source, options: buildOptions(settings, budget, backend) }, () => undefined, token);
-    const plan = expectAnswer(done, 'compress/planned').plan;
+    const plan = await this.engine.call('compress/plan', { path: source, options: buildOptions(settings, budget, backend) }, undefined, token);
     this.plans.set(source, plan);
     return plan;
   }
@@ -375,8 +373,9 @@ export class CompressController implements vscode.Disposable {
     try {
       report = await withRunProgress(`Compressing ${path.basename(source)}`, cancel, async (progress) => {
         const reporter = new ThrottledProgress(progress);
-        const done = await this.engine.request(
-          { kind: 'compress/start', path: source, options },
+        const done = await this.engine.call(
+          'compress/start',
+          { path: source, options },
           (event) => {
             switch (event.kind) {
               case 'compress/planned':
@@ -393,16 +392,12 @@ export class CompressController implements vscode.Disposable {
               case 'compress/evaluation':
                 panel.apply({ kind: 'recon/evaluation', evaluation: event.evaluation });
                 break;
-              case 'compress/done':
-                panel.apply({ kind: 'recon/done', report: event.report });
-                break;
-              default:
-                break;
             }
           },
           cancel.token,
         );
-        return expectAnswer(done, 'compress/done').report;
+        panel.apply({ kind: 'recon/done', report: done });
+        return done;
       });
     } catch (e) {
       const err = asEngineError(e);
@@ -483,26 +478,20 @@ export class CompressController implements vscode.Disposable {
   private async layerDetail(snapshot: ReconstructionSnapshot, layer: string, filter: number | undefined): Promise<LayerDetailDto> {
     const artifact = snapshot.artifact;
     if (artifact === undefined) throw new Error('The artifact has not been written yet.');
-    const done = await this.engine.request(
-      {
-        kind: 'compress/detail',
-        artifact,
-        layer,
-        ...(filter !== undefined ? { filter } : {}),
-        ...(path.isAbsolute(snapshot.source) ? { source: snapshot.source } : {}),
-      },
-      () => undefined,
-    );
-    return expectAnswer(done, 'compress/layerDetail').detail;
+    return this.engine.call('compress/detail', {
+      artifact,
+      layer,
+      ...(filter !== undefined ? { filter } : {}),
+      ...(path.isAbsolute(snapshot.source) ? { source: snapshot.source } : {}),
+    });
   }
 
   /** Opens an artifact's report from disk. */
   private async openArtifact(artifact: string): Promise<{ report: CompressReportDto; plan: BudgetPlanDto }> {
-    const done = await vscode.window.withProgress(
+    const answer = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Window, title: `Reading ${path.basename(artifact)}` },
-      () => this.engine.request({ kind: 'compress/openArtifact', artifact }, () => undefined),
+      () => this.engine.call('compress/openArtifact', { artifact }),
     );
-    const answer = expectAnswer(done, 'compress/artifact');
     this.plans.set(answer.report.source, answer.plan);
     return { report: answer.report, plan: answer.plan };
   }
@@ -588,11 +577,10 @@ export class CompressController implements vscode.Disposable {
     if (uri === undefined) return;
     const artifact = uri.fsPath;
     try {
-      const done = await vscode.window.withProgress(
+      const { outputs } = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Decompressing ${path.basename(artifact)}`, cancellable: true },
-        (_progress, token) => this.engine.request({ kind: 'compress/decompress', artifact }, () => undefined, token),
+        (_progress, token) => this.engine.call('compress/decompress', { artifact }, undefined, token),
       );
-      const outputs = expectAnswer(done, 'compress/decompressed').outputs;
       const first = outputs[0];
       this.log.info(`Decompressed ${artifact} → ${outputs.join(', ')}`);
       if (first === undefined) return;

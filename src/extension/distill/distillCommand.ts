@@ -33,7 +33,6 @@ import {
   chooseOutputPath,
   describe,
   executeOrWarn,
-  expectAnswer,
   offerToShow,
   reportEnd,
   reportUnexpected,
@@ -133,8 +132,8 @@ export class DistillController implements vscode.Disposable {
   /** The checkpoint an artifact was compressed from (to suggest models beside it); undefined when it cannot be read. */
   private async sourceOf(artifact: string): Promise<string | undefined> {
     try {
-      const done = await this.engine.request({ kind: 'compress/openArtifact', artifact }, () => undefined);
-      const source = expectAnswer(done, 'compress/artifact').report.source;
+      const { report } = await this.engine.call('compress/openArtifact', { artifact });
+      const source = report.source;
       return path.isAbsolute(source) ? source : undefined;
     } catch (e) {
       this.log.debug(`Could not read the source of ${artifact}: ${describe(e)}`);
@@ -318,8 +317,9 @@ export class DistillController implements vscode.Disposable {
     try {
       const report = await withRunProgress(`Distilling ${path.basename(run.artifact)}`, cancel, async (progress) => {
         const reporter = new ThrottledProgress(progress);
-        const done = await this.engine.request(
-          { kind: 'run/distill', artifact: run.artifact, model: run.model, data: run.data, options: run.options },
+        const done = await this.engine.call(
+          'distill/start',
+          { artifact: run.artifact, model: run.model, data: run.data, options: run.options },
           (event) => {
             switch (event.kind) {
               case 'distill/status':
@@ -336,16 +336,12 @@ export class DistillController implements vscode.Disposable {
               case 'distill/drift':
                 panel.apply({ kind: 'distillation/drift', drift: event.drift });
                 break;
-              case 'distill/done':
-                panel.apply({ kind: 'distillation/done', report: event.report });
-                break;
-              default:
-                break;
             }
           },
           cancel.token,
         );
-        return expectAnswer(done, 'distill/done').report;
+        panel.apply({ kind: 'distillation/done', report: done });
+        return done;
       });
       this.finished(report, interactive);
       return report;

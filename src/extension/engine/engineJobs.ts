@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { RunEnd } from '../../protocol/panels';
 import { numberedArtifactPath } from '../compress/compressChoices';
-import { EngineError, type DoneEvent } from './engineClient';
+import { EngineError } from './engineClient';
 import { exists } from '../evaluate/evaluatePickers';
 
 /** The message of `error` (an Error's message, else its string form). */
@@ -19,12 +19,6 @@ export function describe(error: unknown): string {
 /** `error` as an EngineError (anything else becomes one with reason `internal`). */
 export function asEngineError(error: unknown): EngineError {
   return error instanceof EngineError ? error : new EngineError('internal', describe(error));
-}
-
-/** The answer event of kind `K`, or an internal EngineError when the engine answered something else. */
-export function expectAnswer<K extends DoneEvent['kind']>(event: DoneEvent, kind: K): Extract<DoneEvent, { kind: K }> {
-  if (event.kind !== kind) throw new EngineError('internal', `The engine answered ${event.kind} where ${kind} was expected.`);
-  return event as Extract<DoneEvent, { kind: K }>;
 }
 
 /** Logs an unexpected failure of command `name` (with its stack) and shows its message. */

@@ -11,7 +11,7 @@ import type { EvalOptionsDto, PreprocessDto } from '../../protocol/evaluate';
 import type { ReconstructionEvent } from '../../protocol/panels';
 import { evalDoneMessage, parseLimit } from '../distill/distillChoices';
 import type { EngineClient } from '../engine/engineClient';
-import { asEngineError, expectAnswer, reportUnexpected, withRunProgress } from '../engine/engineJobs';
+import { asEngineError, reportUnexpected, withRunProgress } from '../engine/engineJobs';
 import { askPreprocess, preprocessItem, settingsBackend, type RunPickers } from './evaluatePickers';
 import type { ReconstructionEvaluator, ReconstructionPanel } from '../panels/reconstructionPanel';
 
@@ -158,19 +158,18 @@ export class ArtifactEvaluator implements ReconstructionEvaluator, vscode.Dispos
     try {
       const report = await withRunProgress(`Evaluating ${path.basename(artifact)} in ${path.basename(model)}`, cancel, async (progress) => {
         let percent = 0;
-        const done = await this.engine.request(
-          { kind: 'run/eval', model, data, options },
+        const done = await this.engine.call(
+          'eval/start',
+          { model, data, options },
           (event) => {
-            if (event.kind === 'eval/progress') {
-              apply({ kind: 'recon/evalProgress', done: event.done, total: event.total });
-              const p = event.total > 0 ? Math.floor((event.done / event.total) * 100) : 0;
-              progress.report({ message: `${event.done} / ${event.total} samples`, increment: Math.max(0, p - percent) });
-              percent = Math.max(percent, p);
-            }
+            apply({ kind: 'recon/evalProgress', done: event.done, total: event.total });
+            const p = event.total > 0 ? Math.floor((event.done / event.total) * 100) : 0;
+            progress.report({ message: `${event.done} / ${event.total} samples`, increment: Math.max(0, p - percent) });
+            percent = Math.max(percent, p);
           },
           cancel.token,
         );
-        return expectAnswer(done, 'eval/done').report;
+        return done;
       });
       apply({ kind: 'recon/evalDone', report });
       const message = evalDoneMessage(report);

@@ -9,9 +9,10 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { CheckpointHeaderDto } from '../../protocol/inspect';
 import { hasKind, type FailureReason } from '../../protocol/common';
+import type { InspectEvent } from '../../protocol/engine';
 import type { InspectorInbound, InspectorOutbound, InspectorTensorUpdate } from '../../protocol/inspector';
 import { Batcher } from './batcher';
-import { EngineError, type EngineClient, type RequestEvent } from '../engine/engineClient';
+import { EngineError, type EngineClient } from '../engine/engineClient';
 import { INSPECTOR_OPTIONAL_VIEW_TYPE, INSPECTOR_VIEW_TYPE } from '../fileKinds';
 import { webviewHtml, webviewOptions } from '../panels/html';
 
@@ -116,11 +117,12 @@ class InspectorSession implements vscode.Disposable {
     const histogramBins = histogramBinsSetting();
     this.log.info(`Inspecting ${filePath} (${histogramBins} histogram bins).`);
     this.engine
-      .request({ kind: 'inspect/open', path: filePath, histogramBins }, (event) => {
+      .call('inspect/open', { path: filePath, histogramBins }, (event) => {
         this.onEngineEvent(generation, event);
       }, run.token)
       .then(
-        () => {
+        (answer) => {
+          this.onDone(generation, answer.seconds);
           this.log.info(`Inspected ${path.basename(filePath)}.`);
         },
         (error: unknown) => {
@@ -145,7 +147,14 @@ class InspectorSession implements vscode.Disposable {
     this.post({ kind: 'inspector/failed', reason, message });
   }
 
-  private onEngineEvent(generation: number, event: RequestEvent): void {
+  private onDone(generation: number, seconds: number): void {
+    if (generation !== this.generation || this.disposed) return;
+    this.batcher.flush();
+    this.finished = { seconds };
+    this.post({ kind: 'inspector/done', seconds });
+  }
+
+  private onEngineEvent(generation: number, event: InspectEvent): void {
     if (generation !== this.generation || this.disposed) return;
     switch (event.kind) {
       case 'inspect/header':
@@ -171,14 +180,6 @@ class InspectorSession implements vscode.Disposable {
         this.batcher.push(update);
         break;
       }
-      case 'inspect/done':
-        this.batcher.flush();
-        this.finished = { seconds: event.seconds };
-        this.post({ kind: 'inspector/done', seconds: event.seconds });
-        break;
-      case 'failed':
-        // Reported through the rejected request promise.
-        break;
     }
   }
 
