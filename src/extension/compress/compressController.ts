@@ -34,12 +34,9 @@ import {
   asEngineError,
   chooseOutputPath,
   offerToShow,
-  reportEnd,
   reportFailure,
   reportUnexpected,
-  runEnd,
-  ThrottledProgress,
-  withRunProgress,
+  runEngineJob,
 } from '../engine/engineJobs';
 import { isCheckpointName } from '../fileKinds';
 import { BudgetPanel } from '../panels/budgetPanel';
@@ -371,38 +368,30 @@ export class CompressController implements vscode.Disposable {
     this.log.info(`Compressing ${source} → ${artifact} (${JSON.stringify(options.budget)}, ${options.steps} steps, ${options.permutation}, ${options.backend}).`);
     let report: CompressReportDto | undefined;
     try {
-      report = await withRunProgress(`Compressing ${path.basename(source)}`, cancel, async (progress) => {
-        const reporter = new ThrottledProgress(progress);
-        const done = await this.engine.call(
-          'compress/start',
-          { path: source, options },
-          (event) => {
-            switch (event.kind) {
-              case 'compress/planned':
-                panel.apply({ kind: 'recon/plan', plan: event.plan });
-                this.plans.set(source, event.plan);
-                break;
-              case 'compress/progress':
-                panel.apply({ kind: 'recon/progress', progress: event.progress });
-                if (reporter.report(percentDone(event.progress), () => progressMessage(event.progress))) {
-                  run.percent = reporter.percent;
-                  if (this.statusRun === run) this.statusItem.text = statusBarText(event.progress);
-                }
-                break;
-              case 'compress/evaluation':
-                panel.apply({ kind: 'recon/evaluation', evaluation: event.evaluation });
-                break;
-            }
-          },
-          cancel.token,
-        );
-        panel.apply({ kind: 'recon/done', report: done });
-        return done;
+      report = await runEngineJob(this.engine, this.log, {
+        title: `Compressing ${path.basename(source)}`,
+        kind: 'compress/start',
+        params: { path: source, options },
+        cancel,
+        onEvent: (event) => {
+          panel.apply(event);
+          if (event.kind === 'compress/planned') this.plans.set(source, event.plan);
+        },
+        progress: (event) =>
+          event.kind === 'compress/progress'
+            ? { percent: percentDone(event.progress), message: progressMessage(event.progress) }
+            : undefined,
+        onReported: (percent, event) => {
+          run.percent = percent;
+          if (this.statusRun === run && event.kind === 'compress/progress') this.statusItem.text = statusBarText(event.progress);
+        },
+        onEnded: (end) => {
+          panel.apply({ kind: 'compress/ended', ...end });
+        },
       });
-    } catch (e) {
-      const err = asEngineError(e);
-      panel.apply({ kind: 'recon/ended', ...runEnd(err) });
-      reportEnd(this.log, `Compressing ${path.basename(source)}`, err);
+      panel.apply({ kind: 'compress/done', report });
+    } catch {
+      // Told to the panel and the user by runEngineJob.
     } finally {
       this.runs.delete(artifact);
       cancel.dispose();
@@ -576,11 +565,17 @@ export class CompressController implements vscode.Disposable {
     const uri = await this.target(arg, 'artifact');
     if (uri === undefined) return;
     const artifact = uri.fsPath;
+    const cancel = new vscode.CancellationTokenSource();
+    let outputs: string[];
     try {
-      const { outputs } = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Decompressing ${path.basename(artifact)}`, cancellable: true },
-        (_progress, token) => this.engine.call('compress/decompress', { artifact }, undefined, token),
-      );
+      const title = `Decompressing ${path.basename(artifact)}`;
+      ({ outputs } = await runEngineJob(this.engine, this.log, { title, kind: 'compress/decompress', params: { artifact }, cancel }));
+    } catch {
+      return; // told to the user by runEngineJob
+    } finally {
+      cancel.dispose();
+    }
+    try {
       const first = outputs[0];
       this.log.info(`Decompressed ${artifact} → ${outputs.join(', ')}`);
       if (first === undefined) return;

@@ -144,42 +144,26 @@ class InspectorSession implements vscode.Disposable {
     if (generation !== this.generation || this.disposed) return;
     this.batcher.flush();
     this.failure = { reason, message };
-    this.post({ kind: 'inspector/failed', reason, message });
+    this.post({ kind: 'inspect/failed', reason, message });
   }
 
   private onDone(generation: number, seconds: number): void {
     if (generation !== this.generation || this.disposed) return;
     this.batcher.flush();
     this.finished = { seconds };
-    this.post({ kind: 'inspector/done', seconds });
+    this.post({ kind: 'inspect/done', seconds });
   }
 
   private onEngineEvent(generation: number, event: InspectEvent): void {
     if (generation !== this.generation || this.disposed) return;
-    switch (event.kind) {
-      case 'inspect/header':
-        this.batcher.clear();
-        this.header = event.header;
-        this.updates = [];
-        this.post({ kind: 'inspector/header', header: event.header });
-        break;
-      case 'inspect/tensorStats': {
-        const update: InspectorTensorUpdate = {
-          kind: 'inspector/tensorStats',
-          index: event.index,
-          stats: event.stats,
-          histogram: event.histogram,
-        };
-        this.updates.push(update);
-        this.batcher.push(update);
-        break;
-      }
-      case 'inspect/tensorError': {
-        const update: InspectorTensorUpdate = { kind: 'inspector/tensorError', index: event.index, message: event.message };
-        this.updates.push(update);
-        this.batcher.push(update);
-        break;
-      }
+    if (event.kind === 'inspect/header') {
+      this.batcher.clear();
+      this.header = event.header;
+      this.updates = [];
+      this.post(event);
+    } else {
+      this.updates.push(event);
+      this.batcher.push(event);
     }
   }
 
@@ -210,13 +194,13 @@ class InspectorSession implements vscode.Disposable {
     this.batcher.clear();
     this.post({ kind: 'inspector/loading', file: this.uri.fsPath });
     if (this.header) {
-      this.post({ kind: 'inspector/header', header: this.header });
+      this.post({ kind: 'inspect/header', header: this.header });
       for (let i = 0; i < this.updates.length; i += RESEND_CHUNK) {
         this.post({ kind: 'inspector/batch', updates: this.updates.slice(i, i + RESEND_CHUNK) });
       }
     }
-    if (this.finished) this.post({ kind: 'inspector/done', seconds: this.finished.seconds });
-    if (this.failure) this.post({ kind: 'inspector/failed', reason: this.failure.reason, message: this.failure.message });
+    if (this.finished) this.post({ kind: 'inspect/done', seconds: this.finished.seconds });
+    if (this.failure) this.post({ kind: 'inspect/failed', reason: this.failure.reason, message: this.failure.message });
     if (this.fileChanged) this.post({ kind: 'inspector/fileChanged', deleted: this.fileChanged.deleted });
   }
 
