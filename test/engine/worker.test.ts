@@ -80,3 +80,18 @@ test('cancel stops a running inspection with reason cancelled', async () => {
     rmSync(dirname(path), { recursive: true, force: true });
   }
 });
+
+test('a request of a kind the worker does not serve fails as internal, naming it', async () => {
+  const worker = new Worker(workerPath);
+  try {
+    const failed = new Promise<unknown>((resolve) => {
+      worker.on('message', (m: { id?: number }) => {
+        if (m.id === 4) resolve(m);
+      });
+    });
+    worker.postMessage({ kind: 'compress/nothing', id: 4, params: {} });
+    assert.deepEqual(await failed, { kind: 'failed', id: 4, reason: 'internal', message: 'The engine has no request compress/nothing.' });
+  } finally {
+    await worker.terminate();
+  }
+});
