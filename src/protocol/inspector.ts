@@ -2,7 +2,8 @@
  * Messages between the extension host and the Inspector webview (the custom editor that shows one checkpoint's
  * tensors). The inspection's stream keeps its engine name: the worker's `inspect/header`, `inspect/tensorStats` and
  * `inspect/tensorError` events are forwarded as they are (tensor results in batches), its answer arrives as
- * `inspect/done` and its failure as `inspect/failed`; the Inspector's own messages carry `inspector/`. Plain types only.
+ * `inspect/done` and its failure as `inspect/failed`; the Inspector's own messages carry `inspector/`. Plain types
+ * only.
  */
 import type { FailureReason } from './common';
 import type { InspectEvent } from './engine';

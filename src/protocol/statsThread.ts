@@ -5,7 +5,7 @@
 import type { FailureReason } from './common';
 import type { HistogramDto, TensorStatsDto } from './inspect';
 
-/** Requests to a statistics thread: compute tensor `index` of the checkpoint at `path` with `bins` bins, or stop `id`. */
+/** Requests to a statistics thread: compute tensor `index` of the checkpoint at `path` (`bins` bins), or stop `id`. */
 export type StatsThreadRequest =
   | { kind: 'stats/compute'; id: number; path: string; index: number; bins: number }
   | { kind: 'cancel'; id: number };

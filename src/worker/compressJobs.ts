@@ -12,10 +12,11 @@ import {
   ensureBackend,
   planCompression,
 } from '../core/jobs/compress';
+import type { EngineCallKind } from '../protocol/engine';
 import type { EngineHandlers } from './handlers';
 
 /** The compression request kinds. */
-type CompressCallKind = 'compress/plan' | 'compress/start' | 'compress/decompress' | 'compress/openArtifact' | 'compress/detail';
+type CompressCallKind = Extract<EngineCallKind, `compress/${string}`>;
 
 /** Handlers of the compression requests. */
 export const compressHandlers: EngineHandlers<CompressCallKind> = {

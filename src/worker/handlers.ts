@@ -8,7 +8,7 @@ import type { EngineAnswer, EngineCallKind, EngineEvent, EngineLogLevel, EngineP
 
 /** What a running handler may use besides its params. */
 export interface JobContext<K extends EngineCallKind> {
-  /** Aborted when the host cancels the request; the handler then rejects (a CancelledError, reported as `cancelled`). */
+  /** Aborted when the host cancels the request; the handler then rejects (a CancelledError: `cancelled`). */
   readonly signal: AbortSignal;
   /** The backend the host asked for when it started the worker (a request's own options may name another). */
   readonly backend: BackendName;
@@ -22,7 +22,10 @@ export interface JobContext<K extends EngineCallKind> {
  * Serves requests of kind `K`: resolves to the answer, or rejects with the job's error (bad input, cancellation or
  * a bug), which the worker turns into one `failed` message.
  */
-export type EngineHandler<K extends EngineCallKind> = (params: EngineParams<K>, job: JobContext<K>) => Promise<EngineAnswer<K>>;
+export type EngineHandler<K extends EngineCallKind> = (
+  params: EngineParams<K>,
+  job: JobContext<K>,
+) => Promise<EngineAnswer<K>>;
 
 /** Handlers for the request kinds `K` (default: all of them, which the worker's table must have). */
 export type EngineHandlers<K extends EngineCallKind = EngineCallKind> = { [P in K]: EngineHandler<P> };

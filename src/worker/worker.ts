@@ -105,7 +105,8 @@ port.on('message', (message: unknown) => {
     return;
   }
   if (!isCallKind(inbound.kind)) {
-    post({ kind: 'failed', id: inbound.id, reason: 'internal', message: `The engine has no request ${String(inbound.kind)}.` });
+    const message = `The engine has no request ${String(inbound.kind)}.`;
+    post({ kind: 'failed', id: inbound.id, reason: 'internal', message });
     return;
   }
   void handle(inbound);

@@ -24,12 +24,14 @@ const options = (out: string, steps: number): CompressOptionsDto => ({
 void test('the worker plans, cancels, completes, reopens and decompresses a compression', async () => {
   const worker = new Worker(workerPath, { workerData: { backend: 'wasm' } });
   try {
-    const planned = await exchange(worker, 'compress/plan', 1, { path: RESNET, options: options(join(dir, 'p.nern.safetensors'), 30) });
+    const planOptions = options(join(dir, 'p.nern.safetensors'), 30);
+    const planned = await exchange(worker, 'compress/plan', 1, { path: RESNET, options: planOptions });
     assert.equal(answerOf(planned).hidden, 16);
 
     const sub = mkdtempSync(join(dir, 'cancel-'));
     let cancelledAt = 0;
-    const cancelled = await exchange(worker, 'compress/start', 2, { path: RESNET, options: options(join(sub, 'c.nern.safetensors'), 100_000) }, (e, w) => {
+    const long = { path: RESNET, options: options(join(sub, 'c.nern.safetensors'), 100_000) };
+    const cancelled = await exchange(worker, 'compress/start', 2, long, (e, w) => {
       if (e.kind === 'compress/progress' && cancelledAt === 0) {
         cancelledAt = performance.now();
         w.postMessage({ kind: 'cancel', id: 2 });

@@ -30,7 +30,8 @@ void test('compress/detail round trip: any layer, any filter; missing source and
     assert.ok(layers.length >= 2);
     let id = 2;
     for (const layer of layers) {
-      const detail = answerOf(await exchange(worker, 'compress/detail', id++, { artifact, layer: layer.name, filter: 1 }));
+      const params = { artifact, layer: layer.name, filter: 1 };
+      const detail = answerOf(await exchange(worker, 'compress/detail', id++, params));
       assert.equal(detail.name, layer.name);
       assert.equal(detail.filter.index, 1);
       assert.equal(detail.filter.count, layer.shape[0]);
@@ -39,10 +40,11 @@ void test('compress/detail round trip: any layer, any filter; missing source and
     const first = layers[0]!.name;
     const bad = (await exchange(worker, 'compress/detail', id++, { artifact, layer: first, filter: 9999 })).end;
     assert.ok(bad.kind === 'failed' && bad.reason === 'badInput' && /Filter 9999 is out of range/.test(bad.message), JSON.stringify(bad));
-    renameSync(source, join(dir, 'elsewhere.pt'));
+    const moved = join(dir, 'elsewhere.pt');
+    renameSync(source, moved);
     const missing = (await exchange(worker, 'compress/detail', id++, { artifact, layer: first, filter: 0 })).end;
     assert.ok(missing.kind === 'failed' && missing.reason === 'badInput' && /not beside the artifact/.test(missing.message), JSON.stringify(missing));
-    const hinted = await exchange(worker, 'compress/detail', id++, { artifact, layer: first, filter: 0, source: join(dir, 'elsewhere.pt') });
+    const hinted = await exchange(worker, 'compress/detail', id++, { artifact, layer: first, filter: 0, source: moved });
     assert.equal(hinted.end.kind, 'answer');
   } finally {
     await worker.terminate();

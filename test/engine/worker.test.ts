@@ -37,7 +37,8 @@ test('a hostile file fails as badInput and the worker keeps serving', async () =
   assert.ok(bad && good);
   const worker = new Worker(workerPath);
   try {
-    const last = (await exchange(worker, 'inspect/open', 7, { path: bad.path, histogramBins: 8 }, undefined, 30_000)).end;
+    const last = (await exchange(worker, 'inspect/open', 7, { path: bad.path, histogramBins: 8 }, undefined, 30_000))
+      .end;
     assert.ok(last.kind === 'failed', `ends in failed: ${JSON.stringify(last)}`);
     assert.equal(last.reason, 'badInput');
     assert.match(last.message, new RegExp(bad.message, 'i'));
@@ -90,7 +91,8 @@ test('a request of a kind the worker does not serve fails as internal, naming it
       });
     });
     worker.postMessage({ kind: 'compress/nothing', id: 4, params: {} });
-    assert.deepEqual(await failed, { kind: 'failed', id: 4, reason: 'internal', message: 'The engine has no request compress/nothing.' });
+    const message = 'The engine has no request compress/nothing.';
+    assert.deepEqual(await failed, { kind: 'failed', id: 4, reason: 'internal', message });
   } finally {
     await worker.terminate();
   }

@@ -2,7 +2,14 @@
 // its events and its one answer or failure out. The engine tests use it to see exactly what the worker posts.
 import type { Worker } from 'node:worker_threads';
 import type { FailureReason } from '../../src/protocol/common';
-import type { EngineAnswer, EngineCallKind, EngineEvent, EngineOutbound, EngineParams, EngineRequest } from '../../src/protocol/engine';
+import type {
+  EngineAnswer,
+  EngineCallKind,
+  EngineEvent,
+  EngineOutbound,
+  EngineParams,
+  EngineRequest,
+} from '../../src/protocol/engine';
 
 /** How a request ended: its answer, or its failure. */
 export type ExchangeEnd<K extends EngineCallKind> =

@@ -190,7 +190,8 @@ export class CompressController implements vscode.Disposable {
 
   /** Plans `budget` for `source`; rejects with an EngineError. */
   private async plan(source: string, budget: BudgetDto, settings: CompressSettings, backend: ReturnType<typeof backendName>, token?: vscode.CancellationToken): Promise<BudgetPlanDto> {
-    const plan = await this.engine.call('compress/plan', { path: source, options: buildOptions(settings, budget, backend) }, undefined, token);
+    const options = buildOptions(settings, budget, backend);
+    const plan = await this.engine.call('compress/plan', { path: source, options }, undefined, token);
     this.plans.set(source, plan);
     return plan;
   }
@@ -383,7 +384,8 @@ export class CompressController implements vscode.Disposable {
             : undefined,
         onReported: (percent, event) => {
           run.percent = percent;
-          if (this.statusRun === run && event.kind === 'compress/progress') this.statusItem.text = statusBarText(event.progress);
+          if (this.statusRun !== run || event.kind !== 'compress/progress') return;
+          this.statusItem.text = statusBarText(event.progress);
         },
         onEnded: (end) => {
           panel.apply({ kind: 'compress/ended', ...end });
@@ -569,7 +571,8 @@ export class CompressController implements vscode.Disposable {
     let outputs: string[];
     try {
       const title = `Decompressing ${path.basename(artifact)}`;
-      ({ outputs } = await runEngineJob(this.engine, this.log, { title, kind: 'compress/decompress', params: { artifact }, cancel }));
+      const job = { title, kind: 'compress/decompress', params: { artifact }, cancel } as const;
+      ({ outputs } = await runEngineJob(this.engine, this.log, job));
     } catch {
       return; // told to the user by runEngineJob
     } finally {

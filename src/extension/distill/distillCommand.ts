@@ -28,7 +28,14 @@ import {
   type NumericDistillKey,
 } from './distillChoices';
 import { EngineError, type EngineClient } from '../engine/engineClient';
-import { chooseOutputPath, describe, executeOrWarn, offerToShow, reportUnexpected, runEngineJob } from '../engine/engineJobs';
+import {
+  chooseOutputPath,
+  describe,
+  executeOrWarn,
+  offerToShow,
+  reportUnexpected,
+  runEngineJob,
+} from '../engine/engineJobs';
 import { askPreprocess, exists, preprocessItem, settingsBackend, workspaceBase, type RunPickers } from '../evaluate/evaluatePickers';
 import { DistillationPanels, type DistillationPanel } from '../panels/distillationPanel';
 

@@ -127,7 +127,7 @@ export class EngineClient {
     return this.worker !== undefined;
   }
 
-  /** Number of requests awaiting their terminal event. */
+  /** Number of requests awaiting their answer or failure. */
   get pendingCount(): number {
     return this.pending.size;
   }

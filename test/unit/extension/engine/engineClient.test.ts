@@ -3,7 +3,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { EngineInbound, EngineOutbound, InspectEvent } from '../../../../src/protocol/engine';
-import { EngineClient, EngineError, type EngineLog, type WorkerHandlers } from '../../../../src/extension/engine/engineClient';
+import {
+  EngineClient,
+  EngineError,
+  type EngineLog,
+  type WorkerHandlers,
+} from '../../../../src/extension/engine/engineClient';
 
 interface FakeWorker {
   posted: EngineInbound[];
@@ -123,7 +128,8 @@ void test('an already-cancelled token never reaches the worker', async () => {
   const { client, workers } = setup();
   const src = tokenSource();
   src.cancel();
-  await assert.rejects(client.call('inspect/open', { path: '/a', histogramBins: 64 }, undefined, src.token), /Cancelled/);
+  const p = client.call('inspect/open', { path: '/a', histogramBins: 64 }, undefined, src.token);
+  await assert.rejects(p, /Cancelled/);
   assert.equal(workers.length, 0);
 });
 
