@@ -4,7 +4,7 @@
  * stacked bar), the ratio, the verbatim tensors with the reason each is kept, and the size/error trade-off across the
  * runs done on this source (RMSE against predictor size). Receives one `BudgetViewDto` at a time.
  */
-import { hasKind } from '../src/protocol/messages';
+import { hasKind } from '../src/protocol/common';
 import type { BudgetInbound, BudgetOutbound, BudgetViewDto } from '../src/protocol/panels';
 import { artifactParts, shareRows, tradeoffTrace } from './lib/compressPlots';
 import { byId, el, fillKeyValueTable, tableHead, vscodeApi } from './lib/dom';

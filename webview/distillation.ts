@@ -211,7 +211,7 @@ function wire(): void {
 page.start<DistillationInbound>({
   build: buildSkeleton,
   wire,
-  prefix: 'distillation/',
+  prefixes: ['distillation/', 'distill/'],
   onMessage,
   ready: () => {
     post({ kind: 'distillation/ready' });

@@ -5,8 +5,8 @@
  * summary statistics and binned histograms (never raw weights) and talks to the host through `src/protocol` messages.
  */
 import type { CheckpointHeaderDto, HistogramDto, LayerKind, TotalsDto } from '../src/protocol/inspect';
-import type { FailureReason, InspectorInbound, InspectorOutbound, InspectorTensorUpdate } from '../src/protocol/messages';
-import { hasKind } from '../src/protocol/messages';
+import { hasKind, type FailureReason } from '../src/protocol/common';
+import type { InspectorInbound, InspectorOutbound, InspectorTensorUpdate } from '../src/protocol/inspector';
 import { artifactBannerText, artifactSummary } from './lib/artifactMeta';
 import { baseName, formatBytes, formatCount, formatInteger, formatPercent, formatSeconds, formatShape, formatStat } from './lib/format';
 import { buildTraces, isPlottable, MAX_SERIES, type HistogramSeries } from './lib/histogram';
@@ -674,7 +674,7 @@ function applyUpdate(u: InspectorTensorUpdate): boolean {
   const row = state.rows[u.index];
   if (!row) return false;
   const wasSettled = isSettled(row);
-  if (u.kind === 'inspector/tensorStats') {
+  if (u.kind === 'inspect/tensorStats') {
     row.stats = u.stats;
     row.error = undefined;
     state.histograms[u.index] = u.histogram;
@@ -700,17 +700,17 @@ function onMessage(msg: InspectorInbound): void {
     case 'inspector/loading':
       reset(msg.file);
       break;
-    case 'inspector/header':
+    case 'inspect/header':
       onHeader(msg.header);
       break;
-    case 'inspector/tensorStats':
-    case 'inspector/tensorError':
+    case 'inspect/tensorStats':
+    case 'inspect/tensorError':
       onUpdates([msg]);
       break;
     case 'inspector/batch':
       onUpdates(msg.updates);
       break;
-    case 'inspector/done':
+    case 'inspect/done':
       state.phase = 'done';
       state.seconds = msg.seconds;
       if (resortTimer !== undefined) {
@@ -722,7 +722,7 @@ function onMessage(msg: InspectorInbound): void {
       renderProgress();
       schedulePlot();
       break;
-    case 'inspector/failed':
+    case 'inspect/failed':
       showFailure(msg.reason, msg.message);
       break;
     case 'inspector/fileChanged':
@@ -876,7 +876,8 @@ function wire(): void {
 
   window.addEventListener('message', (event: MessageEvent<unknown>) => {
     const data = event.data;
-    if (hasKind(data) && data.kind.startsWith('inspector/')) onMessage(data as InspectorInbound);
+    // The Inspector's own messages, and the inspection's stream.
+    if (hasKind(data) && /^inspect(or)?\//.test(data.kind)) onMessage(data as InspectorInbound);
   });
 }
 

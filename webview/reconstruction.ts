@@ -471,7 +471,7 @@ function onMessage(msg: ReconstructionInbound): void {
       details.fail(msg.layer, msg.filter, msg.message);
       break;
     default:
-      if (msg.kind === 'recon/done') details.clear();
+      if (msg.kind === 'compress/done') details.clear();
       applyReconstructionEvent(snapshot, msg);
   }
   page.schedule();
@@ -515,7 +515,7 @@ function wire(): void {
 page.start<ReconstructionInbound>({
   build: buildSkeleton,
   wire,
-  prefix: 'recon/',
+  prefixes: ['recon/', 'compress/', 'eval/'],
   onMessage,
   ready: () => {
     post({ kind: 'recon/ready' });

@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { BACKEND_NAMES, isOneOf } from '../protocol/vocabulary';
-import type { WorkerInitData } from '../protocol/messages';
+import type { WorkerInitData } from '../protocol/engine';
 import { CompressController } from './compress/compressController';
 import { DistillController } from './distill/distillCommand';
 import { RunChoices } from './distill/distillChoices';

@@ -3,6 +3,11 @@
  * and the state both sides keep for a Reconstruction or Distillation panel: a snapshot that streamed events are
  * folded into by `applyReconstructionEvent` / `applyDistillationEvent`. The host keeps it to re-send to a reloaded
  * webview; the webview keeps the same shape. Plain data and pure functions only: summaries, never weight arrays.
+ *
+ * A stream keeps its engine name up to the webview: the events the worker streams for `compress/start`,
+ * `eval/start` and `distill/start` are forwarded unchanged (`compress/progress`, `eval/progress`, `distill/eval`…),
+ * the answer arrives as `<stream>/done` and a failure or cancellation as `<stream>/ended`. A panel's own messages
+ * (ready, snapshot, commands, detail requests) carry the panel's name (`recon/`, `distillation/`, `budget/`).
  */
 import type {
   BudgetPlanDto,
@@ -15,6 +20,7 @@ import type {
 import type { DistillEvalDto, DistillOptionsDto, DistillProgressDto, DistillReportDto, EvalReportDto, LayerDriftDto } from './evaluate';
 import { PANEL_LOSS_POINTS } from './defaults';
 import type { FailureReason } from './vocabulary';
+import type { CompressEvent, DistillEvent, EvalEvent } from './engine';
 
 /** Where a compression shown in a Reconstruction panel stands. */
 export type ReconstructionStatus = 'planning' | 'running' | 'done' | 'failed' | 'cancelled';
@@ -70,17 +76,18 @@ export interface RunEnd {
   message: string;
 }
 
-/** Events folded into a snapshot (the host forwards these to the webview as they arrive). */
+/**
+ * Events folded into a snapshot (the host forwards these to the webview as they arrive): the compression's stream,
+ * answer and end, and those of an "Evaluate…" run (`eval/started` when the host starts one).
+ */
 export type ReconstructionEvent =
-  | { kind: 'recon/plan'; plan: BudgetPlanDto }
-  | { kind: 'recon/progress'; progress: CompressProgressDto }
-  | { kind: 'recon/evaluation'; evaluation: CompressEvaluationDto }
-  | { kind: 'recon/done'; report: CompressReportDto }
-  | ({ kind: 'recon/ended' } & RunEnd)
-  | { kind: 'recon/evalStarted'; model: string; data: string }
-  | { kind: 'recon/evalProgress'; done: number; total: number }
-  | { kind: 'recon/evalDone'; report: EvalReportDto }
-  | { kind: 'recon/evalEnded'; status: 'failed' | 'cancelled'; message: string };
+  | CompressEvent
+  | { kind: 'compress/done'; report: CompressReportDto }
+  | ({ kind: 'compress/ended' } & RunEnd)
+  | { kind: 'eval/started'; model: string; data: string }
+  | EvalEvent
+  | { kind: 'eval/done'; report: EvalReportDto }
+  | ({ kind: 'eval/ended' } & RunEnd);
 
 /**
  * The answer to a webview's `recon/detail` request (not folded into the snapshot; the webview caches it by layer and
@@ -176,15 +183,15 @@ export function pushLoss(loss: [number, number][], step: number, value: number):
 /** Folds `event` into `snapshot` (mutating it) and returns it. */
 export function applyReconstructionEvent(snapshot: ReconstructionSnapshot, event: ReconstructionEvent): ReconstructionSnapshot {
   switch (event.kind) {
-    case 'recon/plan':
+    case 'compress/planned':
       snapshot.plan = event.plan;
       break;
-    case 'recon/progress':
+    case 'compress/progress':
       snapshot.status = 'running';
       snapshot.progress = event.progress;
       if (Number.isFinite(event.progress.loss)) pushLoss(snapshot.loss, event.progress.step, event.progress.loss);
       break;
-    case 'recon/evaluation': {
+    case 'compress/evaluation': {
       snapshot.status = snapshot.status === 'planning' ? 'running' : snapshot.status;
       snapshot.evaluation = event.evaluation;
       const detail = event.evaluation.detail;
@@ -194,27 +201,27 @@ export function applyReconstructionEvent(snapshot: ReconstructionSnapshot, event
       }
       break;
     }
-    case 'recon/done':
+    case 'compress/done':
       snapshot.status = 'done';
       snapshot.report = event.report;
       snapshot.artifact = event.report.artifact;
       if (event.report.lossCurve.length > 0 && snapshot.loss.length === 0) snapshot.loss = event.report.lossCurve.map(([s, l]): [number, number] => [s, l]);
       break;
-    case 'recon/ended':
+    case 'compress/ended':
       snapshot.status = event.status;
       snapshot.reason = event.reason;
       snapshot.message = event.message;
       break;
-    case 'recon/evalStarted':
+    case 'eval/started':
       snapshot.modelEval = { status: 'running', model: event.model, data: event.data };
       break;
-    case 'recon/evalProgress':
+    case 'eval/progress':
       if (snapshot.modelEval?.status === 'running') {
         snapshot.modelEval.done = event.done;
         snapshot.modelEval.total = event.total;
       }
       break;
-    case 'recon/evalDone':
+    case 'eval/done':
       snapshot.modelEval = {
         ...(snapshot.modelEval ?? { model: event.report.model, data: event.report.data }),
         status: 'done',
@@ -224,7 +231,7 @@ export function applyReconstructionEvent(snapshot: ReconstructionSnapshot, event
       };
       delete snapshot.modelEval.message;
       break;
-    case 'recon/evalEnded':
+    case 'eval/ended':
       if (snapshot.modelEval !== undefined) {
         snapshot.modelEval.status = event.status;
         snapshot.modelEval.message = event.message;
@@ -277,12 +284,9 @@ export interface DistillationSnapshot {
 
 /** Events folded into a Distillation snapshot (the host forwards these to the webview as they arrive). */
 export type DistillationEvent =
-  | { kind: 'distillation/status'; message: string }
-  | { kind: 'distillation/progress'; progress: DistillProgressDto }
-  | { kind: 'distillation/eval'; evaluation: DistillEvalDto }
-  | { kind: 'distillation/drift'; drift: LayerDriftDto[] }
-  | { kind: 'distillation/done'; report: DistillReportDto }
-  | ({ kind: 'distillation/ended' } & RunEnd);
+  | DistillEvent
+  | { kind: 'distill/done'; report: DistillReportDto }
+  | ({ kind: 'distill/ended' } & RunEnd);
 
 /** Host → Distillation webview: the whole snapshot (on load and when a run restarts) or one event. */
 export type DistillationInbound = { kind: 'distillation/snapshot'; snapshot: DistillationSnapshot } | DistillationEvent;
@@ -314,10 +318,10 @@ export function applyDistillationEvent(snapshot: DistillationSnapshot, event: Di
   const ended = snapshot.status === 'done' || snapshot.status === 'failed' || snapshot.status === 'cancelled';
   if (ended) return snapshot;
   switch (event.kind) {
-    case 'distillation/status':
+    case 'distill/status':
       snapshot.phase = event.message;
       break;
-    case 'distillation/progress': {
+    case 'distill/progress': {
       const p = event.progress;
       snapshot.status = 'running';
       snapshot.progress = p;
@@ -325,13 +329,13 @@ export function applyDistillationEvent(snapshot: DistillationSnapshot, event: Di
       if (Number.isFinite(p.kl)) pushLoss(snapshot.kl, p.step, p.kl);
       break;
     }
-    case 'distillation/eval':
+    case 'distill/eval':
       pushEval(snapshot.evals, event.evaluation);
       break;
-    case 'distillation/drift':
+    case 'distill/drift':
       snapshot.drift = event.drift;
       break;
-    case 'distillation/done': {
+    case 'distill/done': {
       const r = event.report;
       snapshot.status = 'done';
       snapshot.report = r;
@@ -346,7 +350,7 @@ export function applyDistillationEvent(snapshot: DistillationSnapshot, event: Di
       delete snapshot.phase;
       break;
     }
-    case 'distillation/ended':
+    case 'distill/ended':
       snapshot.status = event.status;
       snapshot.reason = event.reason;
       snapshot.message = event.message;

@@ -1,51 +1,49 @@
 /**
- * Jobs that run networks inside the engine worker: `run/eval` → src/core/jobs/evaluate.ts, `run/distill` →
- * src/core/jobs/distill.ts, streaming their progress back as `RunEvent`s. Failures and cancellation are reported by the
- * caller (worker.ts) as `failed` events; the tfjs backend is initialised once per worker by the core.
+ * Handlers of the engine worker that run networks: `eval/start` → src/core/jobs/evaluate.ts (streaming throttled
+ * `eval/progress`), `distill/start` → src/core/jobs/distill.ts (streaming `distill/status`, `distill/progress`,
+ * `distill/eval` and `distill/drift`). Failures and cancellation are reported by worker.ts; the tfjs backend is
+ * initialised once per worker by the core.
  */
 import { distillArtifact } from '../core/jobs/distill';
 import { evaluateModel } from '../core/jobs/evaluate';
-import type { BackendName } from '../protocol/compress';
-import type { RunEvent, RunRequest, WorkerEvent } from '../protocol/messages';
+import type { EngineHandlers } from './handlers';
 
-const KINDS: ReadonlySet<string> = new Set(['run/eval', 'run/distill']);
+/** Least time between two `eval/progress` events, ms (the last one is always sent). */
+const EVAL_PROGRESS_MS = 200;
 
-/** True if `message` is a request that runs a network. */
-export function isRunRequest(message: { kind: string }): message is RunRequest {
-  return KINDS.has(message.kind);
-}
-
-/** Runs one request to completion, posting its events; rejects with the job's error (CancelledError on abort). */
-export async function runRunJob(request: RunRequest, signal: AbortSignal, post: (event: RunEvent | WorkerEvent) => void, defaultBackend: BackendName): Promise<void> {
-  const { id } = request;
-  switch (request.kind) {
-    case 'run/eval': {
-      let last = 0;
-      const report = await evaluateModel(request.model, request.data, { backend: defaultBackend, ...request.options }, {
-        signal,
-        onProgress: (done, total) => {
-          const now = performance.now();
-          if (now - last < 200 && done < total) return;
-          last = now;
-          post({ kind: 'eval/progress', id, done, total });
+/** Handlers of the requests that run networks. */
+export const modelHandlers: EngineHandlers<'eval/start' | 'distill/start'> = {
+  'eval/start': (params, job) => {
+    let last = 0;
+    return evaluateModel(params.model, params.data, { backend: job.backend, ...params.options }, {
+      signal: job.signal,
+      onProgress: (done, total) => {
+        const now = performance.now();
+        if (now - last < EVAL_PROGRESS_MS && done < total) return;
+        last = now;
+        job.emit({ kind: 'eval/progress', done, total });
+      },
+    });
+  },
+  'distill/start': (params, job) => {
+    const backend = params.options.backend === 'auto' ? job.backend : params.options.backend;
+    return distillArtifact(
+      { artifact: params.artifact, model: params.model, data: params.data, options: { ...params.options, backend } },
+      {
+        signal: job.signal,
+        onStatus: (message) => {
+          job.emit({ kind: 'distill/status', message });
         },
-      });
-      post({ kind: 'eval/done', id, report });
-      return;
-    }
-    case 'run/distill': {
-      const report = await distillArtifact(
-        { artifact: request.artifact, model: request.model, data: request.data, options: { ...request.options, backend: request.options.backend === 'auto' ? defaultBackend : request.options.backend } },
-        {
-          signal,
-          onStatus: (message) => { post({ kind: 'distill/status', id, message }); },
-          onProgress: (progress) => { post({ kind: 'distill/progress', id, progress }); },
-          onEval: (evaluation) => { post({ kind: 'distill/eval', id, evaluation }); },
-          onDrift: (drift) => { post({ kind: 'distill/drift', id, drift }); },
+        onProgress: (progress) => {
+          job.emit({ kind: 'distill/progress', progress });
         },
-      );
-      post({ kind: 'distill/done', id, report });
-      return;
-    }
-  }
-}
+        onEval: (evaluation) => {
+          job.emit({ kind: 'distill/eval', evaluation });
+        },
+        onDrift: (drift) => {
+          job.emit({ kind: 'distill/drift', drift });
+        },
+      },
+    );
+  },
+};

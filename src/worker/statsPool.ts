@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { CancelledError, CheckpointFormatError } from '../core/io/errors';
 import type { StatisticsRunner } from '../core/jobs/inspect';
 import type { CheckpointHeaderDto, HistogramDto, TensorStatsDto } from '../protocol/inspect';
-import type { StatsThreadReply, StatsThreadRequest } from '../protocol/messages';
+import type { StatsThreadReply, StatsThreadRequest } from '../protocol/statsThread';
 
 /** Checkpoints whose decodable tensors total fewer bytes than this are inspected in one thread: starting threads costs more. */
 export const POOL_MIN_BYTES = 64 * 1024 * 1024;

@@ -8,7 +8,8 @@ import { openCheckpoint } from '../core/formats/registry';
 import type { Checkpoint } from '../core/formats/types';
 import { CheckpointFormatError } from '../core/io/errors';
 import { tensorStatistics } from '../core/jobs/inspect';
-import { hasKind, type StatsThreadReply, type StatsThreadRequest } from '../protocol/messages';
+import { hasKind } from '../protocol/common';
+import type { StatsThreadReply, StatsThreadRequest } from '../protocol/statsThread';
 
 if (!parentPort) throw new Error('statsThread.ts must run inside a worker_threads Worker');
 const port = parentPort;

@@ -1,16 +1,19 @@
 /**
- * The engine worker: a long-lived `worker_threads` thread that owns all heavy work (file parsing, statistics, and
- * later all tfjs state). It receives `WorkerRequest`s, runs core jobs, streams `WorkerEvent`s back, and aborts a job
- * when it receives `cancel` for its id. Files are opened here by path, so weights never cross `postMessage`.
+ * The engine worker: a long-lived `worker_threads` thread that owns all heavy work (file parsing, statistics,
+ * compression, evaluation, distillation). It dispatches each request through the handler table keyed by request kind
+ * (`EngineHandlers`, typed by the protocol's call map), posts the handler's events as `event` messages and its result
+ * as one `answer`, or one `failed` when it throws, and aborts a request when it receives `cancel` for its id. Files are
+ * opened here by path, so weights never cross `postMessage`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { inspectFile } from '../core/jobs/inspect';
-import type { CompressEvent, CompressRequest, RunEvent, RunRequest, WorkerEvent, WorkerInitData, WorkerRequest } from '../protocol/messages';
-import { hasKind } from '../protocol/messages';
+import { hasKind } from '../protocol/common';
+import type { EngineCallKind, EngineInbound, EngineOutbound, EngineRequest, WorkerInitData } from '../protocol/engine';
 import { failureOf } from '../core/io/failure';
 import { parallelWith, StatisticsPool } from './statsPool';
-import { isCompressRequest, runCompressJob } from './compressJobs';
-import { isRunRequest, runRunJob } from './modelJobs';
+import { compressHandlers } from './compressJobs';
+import type { EngineHandler, EngineHandlers } from './handlers';
+import { modelHandlers } from './modelJobs';
 
 if (!parentPort) throw new Error('worker.ts must run inside a worker_threads Worker');
 const port = parentPort;
@@ -24,39 +27,71 @@ const running = new Map<number, AbortController>();
 /** Backend requested by the host (compression jobs may name their own). */
 const backend = (workerData as Partial<WorkerInitData> | undefined)?.backend ?? 'auto';
 
-function post(event: WorkerEvent | CompressEvent | RunEvent): void {
-  port.postMessage(event);
+function post(message: EngineOutbound): void {
+  port.postMessage(message);
 }
 
-async function runInspect(request: Extract<WorkerRequest, { kind: 'inspect/open' }>, signal: AbortSignal): Promise<void> {
-  const started = performance.now();
-  await inspectFile(
-    request.path,
-    { bins: request.histogramBins, signal, parallel: parallelWith(() => (pool ??= new StatisticsPool()), request.path) },
-    {
-      onHeader: (header) => { post({ kind: 'inspect/header', id: request.id, header }); },
-      onTensorStats: (index, stats, histogram) => { post({ kind: 'inspect/tensorStats', id: request.id, index, stats, histogram }); },
-      onTensorError: (index, message) => { post({ kind: 'inspect/tensorError', id: request.id, index, message }); },
+/** Every request kind's handler. */
+const handlers: EngineHandlers = {
+  'inspect/open': async (params, job) => {
+    const started = performance.now();
+    const parallel = parallelWith(() => (pool ??= new StatisticsPool()), params.path);
+    await inspectFile(
+      params.path,
+      { bins: params.histogramBins, signal: job.signal, parallel },
+      {
+        onHeader: (header) => {
+          job.emit({ kind: 'inspect/header', header });
+        },
+        onTensorStats: (index, stats, histogram) => {
+          job.emit({ kind: 'inspect/tensorStats', index, stats, histogram });
+        },
+        onTensorError: (index, message) => {
+          job.emit({ kind: 'inspect/tensorError', index, message });
+        },
+      },
+    );
+    return { seconds: (performance.now() - started) / 1000 };
+  },
+  ...compressHandlers,
+  ...modelHandlers,
+};
+
+/** True if `kind` names a request this worker serves. */
+function isCallKind(kind: string): kind is EngineCallKind {
+  return Object.hasOwn(handlers, kind);
+}
+
+/** Runs `request` through its handler and posts its answer; rejects with the handler's error. */
+async function serve<K extends EngineCallKind>(request: EngineRequest<K>, signal: AbortSignal): Promise<void> {
+  const handler: EngineHandler<K> = handlers[request.kind];
+  const id = request.id;
+  const answer = await handler(request.params, {
+    signal,
+    backend,
+    emit: (event) => {
+      post({ kind: 'event', id, event });
     },
-  );
-  post({ kind: 'inspect/done', id: request.id, seconds: (performance.now() - started) / 1000 });
+    log: (level, message) => {
+      post({ kind: 'log', level, message });
+    },
+  });
+  post({ kind: 'answer', id, answer });
 }
 
-async function handle(request: WorkerRequest | CompressRequest | RunRequest): Promise<void> {
-  if (request.kind === 'cancel') {
-    running.get(request.id)?.abort();
-    return;
-  }
+/** Serves `request` to its end: the answer, or one `failed` (and, for a bug, its stack in the log). */
+async function handle(request: EngineRequest): Promise<void> {
   const controller = new AbortController();
   running.set(request.id, controller);
   try {
-    if (isCompressRequest(request)) await runCompressJob(request, controller.signal, post, backend);
-    else if (isRunRequest(request)) await runRunJob(request, controller.signal, post, backend);
-    else await runInspect(request, controller.signal);
+    await serve(request, controller.signal);
   } catch (error) {
     const { reason, message } = failureOf(error);
     post({ kind: 'failed', id: request.id, reason, message });
-    if (reason === 'internal') post({ kind: 'log', level: 'error', message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    if (reason === 'internal') {
+      const stack = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      post({ kind: 'log', level: 'error', message: stack });
+    }
   } finally {
     running.delete(request.id);
   }
@@ -64,5 +99,15 @@ async function handle(request: WorkerRequest | CompressRequest | RunRequest): Pr
 
 port.on('message', (message: unknown) => {
   if (!hasKind(message)) return;
-  void handle(message as WorkerRequest | CompressRequest | RunRequest);
+  const inbound = message as EngineInbound;
+  if (inbound.kind === 'cancel') {
+    running.get(inbound.id)?.abort();
+    return;
+  }
+  if (!isCallKind(inbound.kind)) {
+    const message = `The engine has no request ${String(inbound.kind)}.`;
+    post({ kind: 'failed', id: inbound.id, reason: 'internal', message });
+    return;
+  }
+  void handle(inbound);
 });

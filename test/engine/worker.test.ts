@@ -6,43 +6,25 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { WorkerEvent, WorkerRequest } from '../../src/protocol/messages';
+import type { EngineInbound } from '../../src/protocol/engine';
+import { answerOf, exchange } from '../helpers/engineWire';
 import { goodFixtures, hostileCases } from '../helpers/fixtures';
 
 const workerPath = join(__dirname, '..', '..', 'dist', 'worker.js');
 
-/** Sends `request` and collects events for its id until `done` or `failed`. */
-async function exchange(worker: Worker, request: WorkerRequest, afterFirst?: (w: Worker) => void): Promise<WorkerEvent[]> {
-  return new Promise((resolve, reject) => {
-    const events: WorkerEvent[] = [];
-    const timer = setTimeout(() => { reject(new Error(`no answer in 30 s; got ${events.map((e) => e.kind).join(', ')}`)); }, 30_000);
-    const onMessage = (event: WorkerEvent): void => {
-      if (!('id' in event) || event.id !== request.id) return;
-      events.push(event);
-      if (events.length === 1) afterFirst?.(worker);
-      if (event.kind === 'inspect/done' || event.kind === 'failed') {
-        clearTimeout(timer);
-        worker.off('message', onMessage);
-        resolve(events);
-      }
-    };
-    worker.on('message', onMessage);
-    worker.postMessage(request);
-  });
-}
-
-test('the worker streams a header, then statistics for every tensor, then done', async () => {
+test('the worker streams a header, then statistics for every tensor, then answers', async () => {
   const fixture = goodFixtures().find((f) => f.format === 'safetensors') ?? goodFixtures()[0];
   assert.ok(fixture, 'a fixture exists');
   const worker = new Worker(workerPath);
   try {
-    const events = await exchange(worker, { kind: 'inspect/open', id: 1, path: fixture.path, histogramBins: 16 });
+    const x = await exchange(worker, 'inspect/open', 1, { path: fixture.path, histogramBins: 16 }, undefined, 30_000);
+    const events = x.events;
     const first = events[0];
     assert.ok(first?.kind === 'inspect/header');
     assert.equal(first.header.tensors.length, fixture.tensors);
     const stats = events.filter((e) => e.kind === 'inspect/tensorStats' || e.kind === 'inspect/tensorError');
     assert.equal(stats.length, fixture.tensors);
-    assert.equal(events.at(-1)?.kind, 'inspect/done');
+    assert.ok(answerOf(x).seconds >= 0);
     for (const e of events) if (e.kind === 'inspect/tensorStats') assert.equal(e.histogram.counts.length, 16);
   } finally {
     await worker.terminate();
@@ -55,13 +37,13 @@ test('a hostile file fails as badInput and the worker keeps serving', async () =
   assert.ok(bad && good);
   const worker = new Worker(workerPath);
   try {
-    const events = await exchange(worker, { kind: 'inspect/open', id: 7, path: bad.path, histogramBins: 8 });
-    const last = events.at(-1);
-    assert.ok(last?.kind === 'failed', `ends in failed: ${JSON.stringify(last)}`);
+    const last = (await exchange(worker, 'inspect/open', 7, { path: bad.path, histogramBins: 8 }, undefined, 30_000))
+      .end;
+    assert.ok(last.kind === 'failed', `ends in failed: ${JSON.stringify(last)}`);
     assert.equal(last.reason, 'badInput');
     assert.match(last.message, new RegExp(bad.message, 'i'));
-    const again = await exchange(worker, { kind: 'inspect/open', id: 8, path: good.path, histogramBins: 8 });
-    assert.equal(again.at(-1)?.kind, 'inspect/done');
+    const again = await exchange(worker, 'inspect/open', 8, { path: good.path, histogramBins: 8 }, undefined, 30_000);
+    assert.equal(again.end.kind, 'answer');
   } finally {
     await worker.terminate();
   }
@@ -84,15 +66,34 @@ test('cancel stops a running inspection with reason cancelled', async () => {
   const path = writeLargeSafetensors(400, 256 * 1024);
   const worker = new Worker(workerPath);
   try {
-    const events = await exchange(worker, { kind: 'inspect/open', id: 3, path, histogramBins: 8 }, (w) => {
-      w.postMessage({ kind: 'cancel', id: 3 } satisfies WorkerRequest);
-    });
-    const last = events.at(-1);
-    assert.ok(last?.kind === 'failed', `ends in failed: ${JSON.stringify(last)}`);
+    let sent = false;
+    const x = await exchange(worker, 'inspect/open', 3, { path, histogramBins: 8 }, (_event, w) => {
+      if (sent) return;
+      sent = true;
+      w.postMessage({ kind: 'cancel', id: 3 } satisfies EngineInbound);
+    }, 30_000);
+    const last = x.end;
+    assert.ok(last.kind === 'failed', `ends in failed: ${JSON.stringify(last)}`);
     assert.equal(last.reason, 'cancelled');
-    assert.ok(events.filter((e) => e.kind === 'inspect/tensorStats').length < 400, 'stopped before the end');
+    assert.ok(x.events.filter((e) => e.kind === 'inspect/tensorStats').length < 400, 'stopped before the end');
   } finally {
     await worker.terminate();
     rmSync(dirname(path), { recursive: true, force: true });
+  }
+});
+
+test('a request of a kind the worker does not serve fails as internal, naming it', async () => {
+  const worker = new Worker(workerPath);
+  try {
+    const failed = new Promise<unknown>((resolve) => {
+      worker.on('message', (m: { id?: number }) => {
+        if (m.id === 4) resolve(m);
+      });
+    });
+    worker.postMessage({ kind: 'compress/nothing', id: 4, params: {} });
+    const message = 'The engine has no request compress/nothing.';
+    assert.deepEqual(await failed, { kind: 'failed', id: 4, reason: 'internal', message });
+  } finally {
+    await worker.terminate();
   }
 });

@@ -1,11 +1,11 @@
 /**
  * The page plumbing shared by the webviews of the panels that follow a run (Reconstruction, Distillation): redrawing
- * at most once per animation frame, the theme's colours (re-read when VS Code changes theme), host messages of one
- * prefix, plots resized with the window, the page header, command buttons, summary cards, progress bars and drawing
+ * at most once per animation frame, the theme's colours (re-read when VS Code changes theme), host messages of its
+ * prefixes, plots resized with the window, the page header, command buttons, summary cards, progress bars and drawing
  * into a plot div.
  * What a page shows stays in its own module. Browser-only.
  */
-import { hasKind } from '../../src/protocol/messages';
+import { hasKind } from '../../src/protocol/common';
 import { byId } from './dom';
 import { getPlotly, PLOT_CONFIG, readTheme, type ThemeColors } from './plotly';
 
@@ -117,8 +117,8 @@ export interface RunPage<Inbound> {
   build(root: HTMLElement): void;
   /** Attaches the page's own listeners (buttons, inputs), after `build`. */
   wire(): void;
-  /** The prefix of the host messages meant for this page (`recon/`). */
-  prefix: string;
+  /** The prefixes of the host messages meant for this page (its own, `recon/`, and its streams', `compress/`). */
+  prefixes: readonly string[];
   /** Folds a host message into the page's state (then schedule a redraw). */
   onMessage(message: Inbound): void;
   /** Tells the host the page can receive (it answers with the whole snapshot). */
@@ -158,7 +158,7 @@ export class RunPanelPage {
   }
 
   /**
-   * Builds and wires `page` in the document, follows theme changes, host messages starting with its prefix and
+   * Builds and wires `page` in the document, follows theme changes, host messages starting with its prefixes and
    * window resizes (plots are resized), draws once, and tells the host it is ready.
    */
   start<Inbound>(page: RunPage<Inbound>): void {
@@ -172,7 +172,7 @@ export class RunPanelPage {
     });
     window.addEventListener('message', (event: MessageEvent<unknown>) => {
       const data = event.data;
-      if (hasKind(data) && data.kind.startsWith(page.prefix)) page.onMessage(data as Inbound);
+      if (hasKind(data) && page.prefixes.some((p) => data.kind.startsWith(p))) page.onMessage(data as Inbound);
     });
     window.addEventListener('resize', () => {
       const plotly = getPlotly();

@@ -15,14 +15,10 @@ import { EngineError, type EngineClient } from '../engine/engineClient';
 import {
   asEngineError,
   chooseOutputPath,
-  expectAnswer,
   offerToShow,
-  reportEnd,
   reportFailure,
   reportUnexpected,
-  runEnd,
-  ThrottledProgress,
-  withRunProgress,
+  runEngineJob,
 } from '../engine/engineJobs';
 import { isCheckpointName } from '../fileKinds';
 import { BudgetPanel } from '../panels/budgetPanel';
@@ -177,8 +173,8 @@ export class CompressController implements vscode.Disposable {
 
   /** Plans `budget` for `source`; rejects with an EngineError. */
   private async plan(source: string, budget: BudgetDto, settings: CompressSettings, backend: ReturnType<typeof backendName>, token?: vscode.CancellationToken): Promise<BudgetPlanDto> {
-    const done = await this.engine.request({ kind: 'compress/plan', path: source, options: buildOptions(settings, budget, backend) }, () => undefined, token);
-    const plan = expectAnswer(done, 'compress/planned').plan;
+    const options = buildOptions(settings, budget, backend);
+    const plan = await this.engine.call('compress/plan', { path: source, options }, undefined, token);
     this.plans.set(source, plan);
     return plan;
   }
@@ -356,41 +352,31 @@ export class CompressController implements vscode.Disposable {
     this.log.info(`Compressing ${source} → ${artifact} (${JSON.stringify(options.budget)}, ${options.steps} steps, ${options.permutation}, ${options.backend}).`);
     let report: CompressReportDto | undefined;
     try {
-      report = await withRunProgress(`Compressing ${path.basename(source)}`, cancel, async (progress) => {
-        const reporter = new ThrottledProgress(progress);
-        const done = await this.engine.request(
-          { kind: 'compress/start', path: source, options },
-          (event) => {
-            switch (event.kind) {
-              case 'compress/planned':
-                panel.apply({ kind: 'recon/plan', plan: event.plan });
-                this.plans.set(source, event.plan);
-                break;
-              case 'compress/progress':
-                panel.apply({ kind: 'recon/progress', progress: event.progress });
-                if (reporter.report(percentDone(event.progress), () => progressMessage(event.progress))) {
-                  run.percent = reporter.percent;
-                  if (this.statusRun === run) this.statusItem.text = statusBarText(event.progress);
-                }
-                break;
-              case 'compress/evaluation':
-                panel.apply({ kind: 'recon/evaluation', evaluation: event.evaluation });
-                break;
-              case 'compress/done':
-                panel.apply({ kind: 'recon/done', report: event.report });
-                break;
-              default:
-                break;
-            }
-          },
-          cancel.token,
-        );
-        return expectAnswer(done, 'compress/done').report;
+      report = await runEngineJob(this.engine, this.log, {
+        title: `Compressing ${path.basename(source)}`,
+        kind: 'compress/start',
+        params: { path: source, options },
+        cancel,
+        onEvent: (event) => {
+          panel.apply(event);
+          if (event.kind === 'compress/planned') this.plans.set(source, event.plan);
+        },
+        progress: (event) =>
+          event.kind === 'compress/progress'
+            ? { percent: percentDone(event.progress), message: progressMessage(event.progress) }
+            : undefined,
+        onReported: (percent, event) => {
+          run.percent = percent;
+          if (this.statusRun !== run || event.kind !== 'compress/progress') return;
+          this.statusItem.text = statusBarText(event.progress);
+        },
+        onEnded: (end) => {
+          panel.apply({ kind: 'compress/ended', ...end });
+        },
       });
-    } catch (e) {
-      const err = asEngineError(e);
-      panel.apply({ kind: 'recon/ended', ...runEnd(err) });
-      reportEnd(this.log, `Compressing ${path.basename(source)}`, err);
+      panel.apply({ kind: 'compress/done', report });
+    } catch {
+      // Told to the panel and the user by runEngineJob.
     } finally {
       this.runs.delete(artifact);
       cancel.dispose();
@@ -466,26 +452,20 @@ export class CompressController implements vscode.Disposable {
   private async layerDetail(snapshot: ReconstructionSnapshot, layer: string, filter: number | undefined): Promise<LayerDetailDto> {
     const artifact = snapshot.artifact;
     if (artifact === undefined) throw new Error('The artifact has not been written yet.');
-    const done = await this.engine.request(
-      {
-        kind: 'compress/detail',
-        artifact,
-        layer,
-        ...(filter !== undefined ? { filter } : {}),
-        ...(path.isAbsolute(snapshot.source) ? { source: snapshot.source } : {}),
-      },
-      () => undefined,
-    );
-    return expectAnswer(done, 'compress/layerDetail').detail;
+    return this.engine.call('compress/detail', {
+      artifact,
+      layer,
+      ...(filter !== undefined ? { filter } : {}),
+      ...(path.isAbsolute(snapshot.source) ? { source: snapshot.source } : {}),
+    });
   }
 
   /** Opens an artifact's report from disk. */
   private async openArtifact(artifact: string): Promise<{ report: CompressReportDto; plan: BudgetPlanDto }> {
-    const done = await vscode.window.withProgress(
+    const answer = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Window, title: `Reading ${path.basename(artifact)}` },
-      () => this.engine.request({ kind: 'compress/openArtifact', artifact }, () => undefined),
+      () => this.engine.call('compress/openArtifact', { artifact }),
     );
-    const answer = expectAnswer(done, 'compress/artifact');
     this.plans.set(answer.report.source, answer.plan);
     return { report: answer.report, plan: answer.plan };
   }
@@ -570,12 +550,18 @@ export class CompressController implements vscode.Disposable {
     const uri = await this.target(arg, 'artifact');
     if (uri === undefined) return;
     const artifact = uri.fsPath;
+    const cancel = new vscode.CancellationTokenSource();
+    let outputs: string[];
     try {
-      const done = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Decompressing ${path.basename(artifact)}`, cancellable: true },
-        (_progress, token) => this.engine.request({ kind: 'compress/decompress', artifact }, () => undefined, token),
-      );
-      const outputs = expectAnswer(done, 'compress/decompressed').outputs;
+      const title = `Decompressing ${path.basename(artifact)}`;
+      const job = { title, kind: 'compress/decompress', params: { artifact }, cancel } as const;
+      ({ outputs } = await runEngineJob(this.engine, this.log, job));
+    } catch {
+      return; // told to the user by runEngineJob
+    } finally {
+      cancel.dispose();
+    }
+    try {
       const first = outputs[0];
       this.log.info(`Decompressed ${artifact} → ${outputs.join(', ')}`);
       if (first === undefined) return;

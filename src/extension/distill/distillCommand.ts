@@ -4,7 +4,7 @@
  * (last choices first), then shows the settings with their defaults and where those come from, "Start" first, each
  * editable. The same command takes an options object (`{artifact, model, data, teacher?, evalData?, options?}`) so
  * tests and other extensions run it without dialogs; it then resolves to the report. A run shows a cancellable
- * progress notification and a live Distillation panel. All work is done by the engine worker (`run/distill`).
+ * progress notification and a live Distillation panel. All work is done by the engine worker (`distill/start`).
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -15,17 +15,12 @@ import { emptyDistillationSnapshot, type DistillationCommand } from '../../proto
 import { buildDistillOptions, checkDistillSettings, DISTILL_SETTINGS, distillDoneMessage, distillPercent, distillProgressMessage, formatSettingValue, isDistillArgument, parseDistillArgument, parseSetting, settingSource, type NumericDistillKey } from './distillChoices';
 import { EngineError, type EngineClient } from '../engine/engineClient';
 import {
-  asEngineError,
   chooseOutputPath,
   describe,
   executeOrWarn,
-  expectAnswer,
   offerToShow,
-  reportEnd,
   reportUnexpected,
-  runEnd,
-  ThrottledProgress,
-  withRunProgress,
+  runEngineJob,
 } from '../engine/engineJobs';
 import { askPreprocess, exists, preprocessItem, settingsBackend, workspaceBase, type RunPickers } from '../evaluate/evaluatePickers';
 import { DistillationPanels, type DistillationPanel } from '../panels/distillationPanel';
@@ -121,8 +116,8 @@ export class DistillController implements vscode.Disposable {
   /** The checkpoint an artifact was compressed from (to suggest models beside it); undefined when it cannot be read. */
   private async sourceOf(artifact: string): Promise<string | undefined> {
     try {
-      const done = await this.engine.request({ kind: 'compress/openArtifact', artifact }, () => undefined);
-      const source = expectAnswer(done, 'compress/artifact').report.source;
+      const { report } = await this.engine.call('compress/openArtifact', { artifact });
+      const source = report.source;
       return path.isAbsolute(source) ? source : undefined;
     } catch (e) {
       this.log.debug(`Could not read the source of ${artifact}: ${describe(e)}`);
@@ -304,44 +299,26 @@ export class DistillController implements vscode.Disposable {
       `Distilling ${run.artifact} with ${run.model} on ${run.data} → ${out} (${run.options.steps} steps, batch ${run.options.batchSize}, lr ${run.options.lr}, ${run.options.backend}).`,
     );
     try {
-      const report = await withRunProgress(`Distilling ${path.basename(run.artifact)}`, cancel, async (progress) => {
-        const reporter = new ThrottledProgress(progress);
-        const done = await this.engine.request(
-          { kind: 'run/distill', artifact: run.artifact, model: run.model, data: run.data, options: run.options },
-          (event) => {
-            switch (event.kind) {
-              case 'distill/status':
-                panel.apply({ kind: 'distillation/status', message: event.message });
-                progress.report({ message: event.message });
-                break;
-              case 'distill/progress':
-                panel.apply({ kind: 'distillation/progress', progress: event.progress });
-                reporter.report(distillPercent(event.progress), () => distillProgressMessage(event.progress));
-                break;
-              case 'distill/eval':
-                panel.apply({ kind: 'distillation/eval', evaluation: event.evaluation });
-                break;
-              case 'distill/drift':
-                panel.apply({ kind: 'distillation/drift', drift: event.drift });
-                break;
-              case 'distill/done':
-                panel.apply({ kind: 'distillation/done', report: event.report });
-                break;
-              default:
-                break;
-            }
-          },
-          cancel.token,
-        );
-        return expectAnswer(done, 'distill/done').report;
+      const report = await runEngineJob(this.engine, this.log, {
+        title: `Distilling ${path.basename(run.artifact)}`,
+        kind: 'distill/start',
+        params: { artifact: run.artifact, model: run.model, data: run.data, options: run.options },
+        cancel,
+        onEvent: (event) => {
+          panel.apply(event);
+        },
+        progress: (event) => {
+          if (event.kind === 'distill/status') return { message: event.message };
+          if (event.kind !== 'distill/progress') return undefined;
+          return { percent: distillPercent(event.progress), message: distillProgressMessage(event.progress) };
+        },
+        onEnded: (end) => {
+          panel.apply({ kind: 'distill/ended', ...end });
+        },
       });
+      panel.apply({ kind: 'distill/done', report });
       this.finished(report, interactive);
       return report;
-    } catch (e) {
-      const err = asEngineError(e);
-      panel.apply({ kind: 'distillation/ended', ...runEnd(err) });
-      reportEnd(this.log, `Distilling ${path.basename(run.artifact)}`, err);
-      throw err;
     } finally {
       this.runs.delete(out);
       cancel.dispose();

@@ -1,23 +1,24 @@
 /**
  * The extension host's client for the engine worker: one long-lived `worker_threads` Worker (dist/worker.js), started
- * lazily on the first request, that owns all tensor work. Requests get ids; events the worker streams for a request
- * are handed to that request's callback until its terminal event (`…/done` resolves, `failed` rejects). Cancellation
- * tokens send a `cancel` message and settle the request at once. If the worker crashes or exits, every pending
- * request fails with reason `workerCrashed` and the next request starts a fresh worker. `log` events go to the log.
- * It imports no `vscode` values (tokens and the log are structural), so it is unit-tested with a fake worker.
+ * lazily on the first request, that owns all tensor work. `call(kind, params, onEvent)` sends a request typed by the
+ * protocol's call map (`EngineCalls`): the events the worker streams for it go to `onEvent`, typed to that request's
+ * events, and the promise resolves with its typed answer (`answer`) or rejects with an `EngineError` (`failed`).
+ * Cancellation tokens send a `cancel` message and settle the request at once. If the worker crashes or exits, every
+ * pending request fails with reason `workerCrashed` and the next request starts a fresh worker. `log` messages go to
+ * the log. It imports no `vscode` values (tokens and the log are structural), so it is unit-tested with a fake worker.
  */
 import { Worker } from 'node:worker_threads';
-import {
-  hasKind,
-  type CompressEvent,
-  type CompressRequest,
-  type FailureReason,
-  type RunEvent,
-  type RunRequest,
-  type WorkerEvent,
-  type WorkerInitData,
-  type WorkerRequest,
-} from '../../protocol/messages';
+import { hasKind, type FailureReason } from '../../protocol/common';
+import type {
+  EngineAnswer,
+  EngineCallKind,
+  EngineEvent,
+  EngineInbound,
+  EngineOutbound,
+  EngineParams,
+  EngineRequest,
+  WorkerInitData,
+} from '../../protocol/engine';
 
 /** Where log lines go (a `vscode.LogOutputChannel` fits). */
 export interface EngineLog {
@@ -42,43 +43,12 @@ export interface WorkerHandlers {
 
 /** The two things the client does to a worker. */
 export interface WorkerPort {
-  post(message: EngineMessage): void;
+  post(message: EngineInbound): void;
   terminate(): Promise<void>;
 }
 
 /** Starts a worker wired to `handlers`; may throw if the worker cannot be created. */
 export type WorkerFactory = (handlers: WorkerHandlers) => WorkerPort;
-
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-
-/** Every message the host posts to the worker: inspection, compression and run requests, and `cancel`. */
-export type EngineMessage = WorkerRequest | CompressRequest | RunRequest;
-
-/** A request as callers write it: any worker request except `cancel`, without the `id` (the client assigns it). */
-export type EngineRequest = DistributiveOmit<Exclude<EngineMessage, { kind: 'cancel' }>, 'id'>;
-
-/** Events that belong to one request (everything except `log`). */
-export type RequestEvent = Exclude<WorkerEvent | CompressEvent | RunEvent, { kind: 'log' }>;
-
-/**
- * Requests answered by one event other than `…/done`, with that event's kind. (`compress/start` also streams a
- * `compress/planned` event, which completes only a `compress/plan` request.)
- */
-const ANSWER_KINDS: Readonly<Record<string, string>> = {
-  'compress/plan': 'compress/planned',
-  'compress/decompress': 'compress/decompressed',
-  'compress/openArtifact': 'compress/artifact',
-  'compress/detail': 'compress/layerDetail',
-};
-
-/**
- * The event that completes a request successfully: kinds ending in `/done`, or the single answer of a question-like
- * request (`compress/planned`, `compress/decompressed`, `compress/artifact`, `compress/layerDetail`).
- */
-export type DoneEvent = Extract<
-  RequestEvent,
-  { kind: `${string}/done` | 'compress/planned' | 'compress/decompressed' | 'compress/artifact' | 'compress/layerDetail' }
->;
 
 /** A failed request: `reason` says whether it was cancelled, bad input, a worker crash or an internal error. */
 export class EngineError extends Error {
@@ -119,10 +89,12 @@ export function nodeWorkerFactory(scriptPath: string, init: () => WorkerInitData
 }
 
 interface Pending {
-  readonly kind: string;
+  readonly kind: EngineCallKind;
   readonly started: number;
-  readonly onEvent: (event: RequestEvent) => void;
-  readonly resolve: (event: DoneEvent) => void;
+  /** The caller's handler, typed to this request's events (the worker sends only those for its id). */
+  readonly onEvent: ((event: EngineEvent) => void) | undefined;
+  /** The caller's resolve, typed to this request's answer (the worker answers its id with that). */
+  readonly resolve: (answer: EngineAnswer<EngineCallKind>) => void;
   readonly reject: (error: EngineError) => void;
   readonly unsubscribe: () => void;
 }
@@ -130,12 +102,6 @@ interface Pending {
 interface LiveWorker {
   readonly port: WorkerPort;
   readonly generation: number;
-}
-
-/** True if `event` completes a request of kind `requestKind`. */
-function isDone(requestKind: string, event: RequestEvent): event is DoneEvent {
-  const answer = ANSWER_KINDS[requestKind];
-  return answer === undefined ? event.kind.endsWith('/done') : event.kind === answer;
 }
 
 function describe(error: unknown): string {
@@ -161,21 +127,26 @@ export class EngineClient {
     return this.worker !== undefined;
   }
 
-  /** Number of requests awaiting their terminal event. */
+  /** Number of requests awaiting their answer or failure. */
   get pendingCount(): number {
     return this.pending.size;
   }
 
   /**
-   * Sends `request` to the worker (starting it if needed). Every event for this request, including the terminal one,
-   * is passed to `onEvent` first; the promise then resolves with the `…/done` event or rejects with an `EngineError`
-   * (`failed` from the worker, `cancelled` when `token` fires, `workerCrashed` when the worker dies or cannot start).
+   * Sends request `kind` with `params` to the worker (starting it if needed). Each event the worker streams for it is
+   * passed to `onEvent`; the promise resolves with its answer or rejects with an `EngineError` (`failed` from the
+   * worker, `cancelled` when `token` fires, `workerCrashed` when the worker dies or cannot start).
    */
-  request(request: EngineRequest, onEvent: (event: RequestEvent) => void, token?: CancellationLike): Promise<DoneEvent> {
+  call<K extends EngineCallKind>(
+    kind: K,
+    params: EngineParams<K>,
+    onEvent?: (event: EngineEvent<K>) => void,
+    token?: CancellationLike,
+  ): Promise<EngineAnswer<K>> {
     if (this.disposed) return Promise.reject(new EngineError('cancelled', 'Weight Lens is shutting down.'));
     if (token?.isCancellationRequested === true) return Promise.reject(new EngineError('cancelled', 'Cancelled.'));
     const id = this.nextId++;
-    return new Promise<DoneEvent>((resolve, reject) => {
+    return new Promise<EngineAnswer<K>>((resolve, reject) => {
       let port: WorkerPort;
       try {
         port = this.ensureWorker();
@@ -188,18 +159,20 @@ export class EngineClient {
         this.cancel(id);
       });
       this.pending.set(id, {
-        kind: request.kind,
+        kind,
         started: Date.now(),
+        // The worker streams for `id` only the events and the answer of request `kind` (the call map's pairing).
         onEvent,
         resolve,
         reject,
         unsubscribe: () => subscription?.dispose(),
       });
-      this.log.debug(`→ ${request.kind} #${id}`);
+      this.log.debug(`→ ${kind} #${id}`);
       try {
-        port.post({ ...request, id });
+        const request: EngineRequest<K> = { kind, id, params };
+        port.post(request as EngineRequest); // (TypeScript does not widen a generic request to the union by itself)
       } catch (e) {
-        this.settle(id, new EngineError('internal', `Could not send ${request.kind} to the engine: ${describe(e)}`));
+        this.settle(id, new EngineError('internal', `Could not send ${kind} to the engine: ${describe(e)}`));
       }
     });
   }
@@ -257,23 +230,31 @@ export class EngineClient {
       this.log.warn('Ignored a malformed message from the engine worker.');
       return;
     }
-    const event = value as WorkerEvent | CompressEvent | RunEvent;
-    if (event.kind === 'log') {
-      const text = `[engine] ${event.message}`;
-      if (event.level === 'error') this.log.error(text);
-      else if (event.level === 'warn') this.log.warn(text);
+    const message = value as EngineOutbound;
+    if (message.kind === 'log') {
+      const text = `[engine] ${message.message}`;
+      if (message.level === 'error') this.log.error(text);
+      else if (message.level === 'warn') this.log.warn(text);
       else this.log.info(text);
       return;
     }
-    const entry = this.pending.get(event.id);
-    if (!entry) return; // cancelled or already settled: late events are dropped
-    try {
-      entry.onEvent(event);
-    } catch (e) {
-      this.log.error(`Handler for ${event.kind} #${event.id} threw: ${describe(e)}`);
+    const entry = this.pending.get(message.id);
+    if (!entry) return; // cancelled or already settled: late messages are dropped
+    switch (message.kind) {
+      case 'event':
+        try {
+          entry.onEvent?.(message.event);
+        } catch (e) {
+          this.log.error(`Handler for ${message.event.kind} #${message.id} threw: ${describe(e)}`);
+        }
+        break;
+      case 'answer':
+        this.settle(message.id, { answer: message.answer });
+        break;
+      case 'failed':
+        this.settle(message.id, new EngineError(message.reason, message.message));
+        break;
     }
-    if (event.kind === 'failed') this.settle(event.id, new EngineError(event.reason, event.message));
-    else if (isDone(entry.kind, event)) this.settle(event.id, event);
   }
 
   private onCrash(generation: number, message: string): void {
@@ -287,7 +268,7 @@ export class EngineClient {
     this.failAll('workerCrashed', message);
   }
 
-  private settle(id: number, outcome: DoneEvent | EngineError): void {
+  private settle(id: number, outcome: { answer: EngineAnswer<EngineCallKind> } | EngineError): void {
     const entry = this.pending.get(id);
     if (!entry) return;
     this.pending.delete(id);
@@ -298,7 +279,7 @@ export class EngineClient {
       entry.reject(outcome);
     } else {
       this.log.debug(`✓ ${entry.kind} #${id} in ${ms} ms`);
-      entry.resolve(outcome);
+      entry.resolve(outcome.answer);
     }
     if (this.pending.size === 0 && this.restartWhenIdle) {
       this.restartWhenIdle = false;

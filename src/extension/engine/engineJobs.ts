@@ -1,14 +1,15 @@
 /**
- * What the commands that run engine jobs from the editor share (compression, distillation, "Evaluate…"): checking the
- * engine's answer, a cancellable progress notification tied to the run's cancellation, throttled progress reports,
- * how a run's failure is told to the user (and to its panel), asking before overwriting an output, and running a
- * follow-up VS Code command (reveal, open in a panel) that may fail without harm.
+ * What the commands that run engine jobs from the editor share (compression, decompression, distillation,
+ * "Evaluate…"): `runEngineJob`, which runs one engine request under a cancellable progress notification with
+ * throttled progress reports and tells the user (and the run's panel) how it failed; asking before overwriting an
+ * output; and running a follow-up VS Code command (reveal, open in a panel) that may fail without harm.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { EngineAnswer, EngineCallKind, EngineEvent, EngineParams } from '../../protocol/engine';
 import type { RunEnd } from '../../protocol/panels';
 import { numberedArtifactPath } from '../compress/compressChoices';
-import { EngineError, type DoneEvent } from './engineClient';
+import { EngineError, type EngineClient } from './engineClient';
 import { exists } from '../evaluate/evaluatePickers';
 
 /** The message of `error` (an Error's message, else its string form). */
@@ -19,12 +20,6 @@ export function describe(error: unknown): string {
 /** `error` as an EngineError (anything else becomes one with reason `internal`). */
 export function asEngineError(error: unknown): EngineError {
   return error instanceof EngineError ? error : new EngineError('internal', describe(error));
-}
-
-/** The answer event of kind `K`, or an internal EngineError when the engine answered something else. */
-export function expectAnswer<K extends DoneEvent['kind']>(event: DoneEvent, kind: K): Extract<DoneEvent, { kind: K }> {
-  if (event.kind !== kind) throw new EngineError('internal', `The engine answered ${event.kind} where ${kind} was expected.`);
-  return event as Extract<DoneEvent, { kind: K }>;
 }
 
 /** Logs an unexpected failure of command `name` (with its stack) and shows its message. */
@@ -51,34 +46,24 @@ export function reportFailure(log: vscode.LogOutputChannel, what: string, error:
 }
 
 /** The end of a run that threw `error`, for its panel. */
-export function runEnd(error: EngineError): RunEnd {
+function runEnd(error: EngineError): RunEnd {
   return { status: error.reason === 'cancelled' ? 'cancelled' : 'failed', reason: error.reason, message: error.message };
 }
 
 /** Tells how run `what` (e.g. "Distilling x.nern.safetensors") ended with `error`: a cancellation is only logged, a failure reported (`reportFailure`). */
-export function reportEnd(log: vscode.LogOutputChannel, what: string, error: EngineError): void {
+function reportEnd(log: vscode.LogOutputChannel, what: string, error: EngineError): void {
   if (error.reason === 'cancelled') log.info(`${what} was cancelled.`);
   else reportFailure(log, what, error);
 }
 
 /** The progress a notification takes. */
-export type NotificationProgress = vscode.Progress<{ message?: string; increment?: number }>;
-
-/** Runs `body` under a cancellable progress notification titled `title`; cancelling the notification cancels `cancel`. */
-export function withRunProgress<T>(title: string, cancel: vscode.CancellationTokenSource, body: (progress: NotificationProgress) => Promise<T>): Thenable<T> {
-  return vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title, cancellable: true }, (progress, token) => {
-    token.onCancellationRequested(() => {
-      cancel.cancel();
-    });
-    return body(progress);
-  });
-}
+type NotificationProgress = vscode.Progress<{ message?: string; increment?: number }>;
 
 /** Most often a notification's progress is updated, ms (a run streams far more events). */
 const PROGRESS_INTERVAL_MS = 250;
 
 /** Reports a run's percentage to a notification at most every 250 ms (and always at 100 %), as increments. */
-export class ThrottledProgress {
+class ThrottledProgress {
   private last = 0;
   private percentValue = 0;
 
@@ -97,6 +82,65 @@ export class ThrottledProgress {
     this.progress.report({ message: message(), increment: Math.max(0, percent - this.percentValue) });
     this.percentValue = Math.max(this.percentValue, percent);
     return true;
+  }
+}
+
+/** What a notification shows for one event: a percentage (0 to 100; throttled) and a sentence. */
+export interface JobProgress {
+  /** Percent done, 0 to 100; absent: only `message` is shown, at once (a status sentence). */
+  percent?: number;
+  message: string;
+}
+
+/** One long engine request to run under a notification (see `runEngineJob`). */
+export interface EngineJob<K extends EngineCallKind> {
+  /** The notification's title, which failure messages also start with ("Compressing model.pt"). */
+  readonly title: string;
+  readonly kind: K;
+  readonly params: EngineParams<K>;
+  /** Cancels the job; the caller owns (and disposes) it. The notification's Cancel button cancels it too. */
+  readonly cancel: vscode.CancellationTokenSource;
+  /** Called with each streamed event, e.g. a panel's `apply` (events keep their stream's name up to the webview). */
+  readonly onEvent?: (event: EngineEvent<K>) => void;
+  /** What the notification shows for an event; undefined: nothing. */
+  readonly progress?: (event: EngineEvent<K>) => JobProgress | undefined;
+  /** Called when the notification showed a new percentage: the highest so far, and the event that brought it. */
+  readonly onReported?: (percent: number, event: EngineEvent<K>) => void;
+  /** Called when the job failed or was cancelled, before the user is told (e.g. the panel's `…/ended` event). */
+  readonly onEnded?: (end: RunEnd) => void;
+}
+
+/**
+ * Runs `job` on `engine` under a cancellable progress notification and resolves with its answer. When it fails or is
+ * cancelled, calls `onEnded`, tells the user (`reportEnd`: a cancellation is only logged, bad input shown as is,
+ * anything else with "Show Log") and rejects with the `EngineError`, so a caller only catches to stop.
+ */
+export async function runEngineJob<K extends EngineCallKind>(
+  engine: EngineClient,
+  log: vscode.LogOutputChannel,
+  job: EngineJob<K>,
+): Promise<EngineAnswer<K>> {
+  const options = { location: vscode.ProgressLocation.Notification, title: job.title, cancellable: true };
+  try {
+    return await vscode.window.withProgress(options, (progress, token) => {
+      token.onCancellationRequested(() => {
+        job.cancel.cancel();
+      });
+      const reporter = new ThrottledProgress(progress);
+      const onEvent = (event: EngineEvent<K>): void => {
+        job.onEvent?.(event);
+        const shown = job.progress?.(event);
+        if (shown === undefined) return;
+        if (shown.percent === undefined) progress.report({ message: shown.message });
+        else if (reporter.report(shown.percent, () => shown.message)) job.onReported?.(reporter.percent, event);
+      };
+      return engine.call(job.kind, job.params, onEvent, job.cancel.token);
+    });
+  } catch (e) {
+    const error = asEngineError(e);
+    job.onEnded?.(runEnd(error));
+    reportEnd(log, job.title, error);
+    throw error;
   }
 }
 

@@ -1,9 +1,9 @@
 /**
  * The Reconstruction panel's "Evaluate…": runs the panel's artifact in a runnable model on data the user points to
  * (the same pickers and remembered choices as distillation), with the model's own weights as the reference. One
- * engine `run/eval` with `options.weights = <artifact>` reports the original model's accuracy, the artifact's
+ * engine `eval/start` with `options.weights = <artifact>` reports the original model's accuracy, the artifact's
  * accuracy / PSNR / agreement / relative error and the confusion matrix of original against reconstructed classes;
- * progress and the result are folded into the panel (`recon/eval*` events), with a cancellable notification.
+ * progress and the result are folded into the panel (`eval/*` events), with a cancellable notification.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -11,7 +11,7 @@ import type { EvalOptionsDto, PreprocessDto } from '../../protocol/evaluate';
 import type { ReconstructionEvent } from '../../protocol/panels';
 import { evalDoneMessage, parseLimit } from '../distill/distillChoices';
 import type { EngineClient } from '../engine/engineClient';
-import { asEngineError, expectAnswer, reportUnexpected, withRunProgress } from '../engine/engineJobs';
+import { reportUnexpected, runEngineJob } from '../engine/engineJobs';
 import { askPreprocess, preprocessItem, settingsBackend, type RunPickers } from './evaluatePickers';
 import type { ReconstructionEvaluator, ReconstructionPanel } from '../panels/reconstructionPanel';
 
@@ -153,38 +153,29 @@ export class ArtifactEvaluator implements ReconstructionEvaluator, vscode.Dispos
     const options: EvalOptionsDto = { weights: artifact, batchSize: plan.batchSize, backend: settingsBackend() };
     if (plan.limit !== undefined) options.limit = plan.limit;
     if (plan.preprocess !== undefined) options.preprocess = plan.preprocess;
-    apply({ kind: 'recon/evalStarted', model, data });
+    apply({ kind: 'eval/started', model, data });
     this.log.info(`Evaluating ${artifact} in ${model} on ${data}${plan.limit === undefined ? '' : ` (first ${plan.limit} samples)`}.`);
     try {
-      const report = await withRunProgress(`Evaluating ${path.basename(artifact)} in ${path.basename(model)}`, cancel, async (progress) => {
-        let percent = 0;
-        const done = await this.engine.request(
-          { kind: 'run/eval', model, data, options },
-          (event) => {
-            if (event.kind === 'eval/progress') {
-              apply({ kind: 'recon/evalProgress', done: event.done, total: event.total });
-              const p = event.total > 0 ? Math.floor((event.done / event.total) * 100) : 0;
-              progress.report({ message: `${event.done} / ${event.total} samples`, increment: Math.max(0, p - percent) });
-              percent = Math.max(percent, p);
-            }
-          },
-          cancel.token,
-        );
-        return expectAnswer(done, 'eval/done').report;
+      const report = await runEngineJob(this.engine, this.log, {
+        title: `Evaluating ${path.basename(artifact)} in ${path.basename(model)}`,
+        kind: 'eval/start',
+        params: { model, data, options },
+        cancel,
+        onEvent: apply,
+        progress: (event) => ({
+          percent: event.total > 0 ? Math.floor((event.done / event.total) * 100) : 0,
+          message: `${event.done} / ${event.total} samples`,
+        }),
+        onEnded: (end) => {
+          apply({ kind: 'eval/ended', ...end });
+        },
       });
-      apply({ kind: 'recon/evalDone', report });
+      apply({ kind: 'eval/done', report });
       const message = evalDoneMessage(report);
       this.log.info(`${message} (${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}; preprocessing from ${report.preprocessSource})`);
       void vscode.window.showInformationMessage(message);
-    } catch (e) {
-      const err = asEngineError(e);
-      apply({ kind: 'recon/evalEnded', status: err.reason === 'cancelled' ? 'cancelled' : 'failed', message: err.message });
-      if (err.reason === 'cancelled') this.log.info(`Evaluating ${path.basename(artifact)} was cancelled.`);
-      else if (err.reason === 'badInput') void vscode.window.showErrorMessage(err.message);
-      else {
-        this.log.error(`Evaluating ${artifact} failed (${err.reason}): ${err.message}`);
-        void vscode.window.showErrorMessage(`Evaluating ${path.basename(artifact)} failed: ${err.message}`);
-      }
+    } catch {
+      // Told to the panel and the user by runEngineJob.
     } finally {
       this.runs.delete(panel);
       cancel.dispose();

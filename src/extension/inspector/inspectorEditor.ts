@@ -9,15 +9,11 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { DEFAULT_HISTOGRAM_BINS } from '../../protocol/defaults';
 import type { CheckpointHeaderDto } from '../../protocol/inspect';
-import {
-  hasKind,
-  type FailureReason,
-  type InspectorInbound,
-  type InspectorOutbound,
-  type InspectorTensorUpdate,
-} from '../../protocol/messages';
+import { hasKind, type FailureReason } from '../../protocol/common';
+import type { InspectEvent } from '../../protocol/engine';
+import type { InspectorInbound, InspectorOutbound, InspectorTensorUpdate } from '../../protocol/inspector';
 import { Batcher } from './batcher';
-import { EngineError, type EngineClient, type RequestEvent } from '../engine/engineClient';
+import { EngineError, type EngineClient } from '../engine/engineClient';
 import { INSPECTOR_OPTIONAL_VIEW_TYPE, INSPECTOR_VIEW_TYPE } from '../fileKinds';
 import { webviewHtml, webviewOptions } from '../panels/html';
 
@@ -122,11 +118,12 @@ class InspectorSession implements vscode.Disposable {
     const histogramBins = histogramBinsSetting();
     this.log.info(`Inspecting ${filePath} (${histogramBins} histogram bins).`);
     this.engine
-      .request({ kind: 'inspect/open', path: filePath, histogramBins }, (event) => {
+      .call('inspect/open', { path: filePath, histogramBins }, (event) => {
         this.onEngineEvent(generation, event);
       }, run.token)
       .then(
-        () => {
+        (answer) => {
+          this.onDone(generation, answer.seconds);
           this.log.info(`Inspected ${path.basename(filePath)}.`);
         },
         (error: unknown) => {
@@ -148,43 +145,26 @@ class InspectorSession implements vscode.Disposable {
     if (generation !== this.generation || this.disposed) return;
     this.batcher.flush();
     this.failure = { reason, message };
-    this.post({ kind: 'inspector/failed', reason, message });
+    this.post({ kind: 'inspect/failed', reason, message });
   }
 
-  private onEngineEvent(generation: number, event: RequestEvent): void {
+  private onDone(generation: number, seconds: number): void {
     if (generation !== this.generation || this.disposed) return;
-    switch (event.kind) {
-      case 'inspect/header':
-        this.batcher.clear();
-        this.header = event.header;
-        this.updates = [];
-        this.post({ kind: 'inspector/header', header: event.header });
-        break;
-      case 'inspect/tensorStats': {
-        const update: InspectorTensorUpdate = {
-          kind: 'inspector/tensorStats',
-          index: event.index,
-          stats: event.stats,
-          histogram: event.histogram,
-        };
-        this.updates.push(update);
-        this.batcher.push(update);
-        break;
-      }
-      case 'inspect/tensorError': {
-        const update: InspectorTensorUpdate = { kind: 'inspector/tensorError', index: event.index, message: event.message };
-        this.updates.push(update);
-        this.batcher.push(update);
-        break;
-      }
-      case 'inspect/done':
-        this.batcher.flush();
-        this.finished = { seconds: event.seconds };
-        this.post({ kind: 'inspector/done', seconds: event.seconds });
-        break;
-      case 'failed':
-        // Reported through the rejected request promise.
-        break;
+    this.batcher.flush();
+    this.finished = { seconds };
+    this.post({ kind: 'inspect/done', seconds });
+  }
+
+  private onEngineEvent(generation: number, event: InspectEvent): void {
+    if (generation !== this.generation || this.disposed) return;
+    if (event.kind === 'inspect/header') {
+      this.batcher.clear();
+      this.header = event.header;
+      this.updates = [];
+      this.post(event);
+    } else {
+      this.updates.push(event);
+      this.batcher.push(event);
     }
   }
 
@@ -215,13 +195,13 @@ class InspectorSession implements vscode.Disposable {
     this.batcher.clear();
     this.post({ kind: 'inspector/loading', file: this.uri.fsPath });
     if (this.header) {
-      this.post({ kind: 'inspector/header', header: this.header });
+      this.post({ kind: 'inspect/header', header: this.header });
       for (let i = 0; i < this.updates.length; i += RESEND_CHUNK) {
         this.post({ kind: 'inspector/batch', updates: this.updates.slice(i, i + RESEND_CHUNK) });
       }
     }
-    if (this.finished) this.post({ kind: 'inspector/done', seconds: this.finished.seconds });
-    if (this.failure) this.post({ kind: 'inspector/failed', reason: this.failure.reason, message: this.failure.message });
+    if (this.finished) this.post({ kind: 'inspect/done', seconds: this.finished.seconds });
+    if (this.failure) this.post({ kind: 'inspect/failed', reason: this.failure.reason, message: this.failure.message });
     if (this.fileChanged) this.post({ kind: 'inspector/fileChanged', deleted: this.fileChanged.deleted });
   }
 

@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { hasKind } from '../../protocol/messages';
+import { hasKind } from '../../protocol/common';
 import type { BudgetInbound, BudgetOutbound, BudgetViewDto } from '../../protocol/panels';
 import { loadPanelPage, postToWebview } from './snapshotPanel';
 

@@ -31,7 +31,7 @@ const DISTILLATION_PANEL: SnapshotPanelKind<DistillationSnapshot, DistillationEv
   readyKind: 'distillation/ready',
   snapshotMessage: (snapshot) => ({ kind: 'distillation/snapshot', snapshot }),
   fold: applyDistillationEvent,
-  changesTitle: (event) => event.kind === 'distillation/done' || event.kind === 'distillation/ended',
+  changesTitle: (event) => event.kind === 'distill/done' || event.kind === 'distill/ended',
   title: (s) => {
     const live = s.status === 'running' || s.status === 'starting';
     return `Distillation: ${path.basename(s.artifact)}${live ? ' (training)' : ''}`;

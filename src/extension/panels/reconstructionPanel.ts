@@ -49,7 +49,7 @@ const RECONSTRUCTION_PANEL: SnapshotPanelKind<ReconstructionSnapshot, Reconstruc
   readyKind: 'recon/ready',
   snapshotMessage: (snapshot) => ({ kind: 'recon/snapshot', snapshot }),
   fold: applyReconstructionEvent,
-  changesTitle: (event) => event.kind === 'recon/done' || event.kind === 'recon/ended',
+  changesTitle: (event) => event.kind === 'compress/done' || event.kind === 'compress/ended',
   title: (s) => {
     const name = path.basename(s.artifact ?? s.source);
     const live = s.status === 'running' || s.status === 'planning';

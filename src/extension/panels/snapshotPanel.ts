@@ -7,7 +7,7 @@
  * every Weight Lens panel takes, snapshot or not (the Budget panel too): loading its page and posting to it.
  */
 import * as vscode from 'vscode';
-import { hasKind } from '../../protocol/messages';
+import { hasKind } from '../../protocol/common';
 import { webviewHtml, webviewOptions } from './html';
 
 /** Sets up a new webview panel with the page of `script` (under dist/webview/): options, icon and HTML. */

@@ -31,17 +31,22 @@ function sources(dir: string): string[] {
 }
 
 void test('package.json offers exactly the protocol names and defaults', () => {
-  const s = settings();
-  assert.deepEqual(s['weightLens.backend']?.enum, [...BACKEND_NAMES]);
-  assert.equal(s['weightLens.backend']?.default, DEFAULT_COMPRESS_OPTIONS.backend);
-  assert.deepEqual(s['weightLens.compress.permutation']?.enum, [...PERMUTATION_KINDS]);
-  assert.equal(s['weightLens.compress.permutation']?.default, DEFAULT_COMPRESS_OPTIONS.permutation);
-  assert.deepEqual(s['weightLens.compress.recipe']?.enum, [...RECIPE_NAMES]);
-  assert.equal(s['weightLens.compress.recipe']?.default, RECIPE_NAMES[0]);
-  assert.equal(s['weightLens.compress.steps']?.default, DEFAULT_COMPRESS_OPTIONS.steps);
-  assert.equal(s['weightLens.compress.seed']?.default, DEFAULT_COMPRESS_OPTIONS.seed);
-  assert.equal(s['weightLens.compress.representDense']?.default, DEFAULT_COMPRESS_OPTIONS.represent.dense);
-  assert.equal(s['weightLens.histogramBins']?.default, DEFAULT_HISTOGRAM_BINS);
+  const all = settings();
+  const s = (key: string): SettingSchema => {
+    const schema = all[key];
+    assert.ok(schema !== undefined, `package.json has no setting ${key}`);
+    return schema;
+  };
+  assert.deepEqual(s('weightLens.backend').enum, [...BACKEND_NAMES]);
+  assert.equal(s('weightLens.backend').default, DEFAULT_COMPRESS_OPTIONS.backend);
+  assert.deepEqual(s('weightLens.compress.permutation').enum, [...PERMUTATION_KINDS]);
+  assert.equal(s('weightLens.compress.permutation').default, DEFAULT_COMPRESS_OPTIONS.permutation);
+  assert.deepEqual(s('weightLens.compress.recipe').enum, [...RECIPE_NAMES]);
+  assert.equal(s('weightLens.compress.recipe').default, RECIPE_NAMES[0]);
+  assert.equal(s('weightLens.compress.steps').default, DEFAULT_COMPRESS_OPTIONS.steps);
+  assert.equal(s('weightLens.compress.seed').default, DEFAULT_COMPRESS_OPTIONS.seed);
+  assert.equal(s('weightLens.compress.representDense').default, DEFAULT_COMPRESS_OPTIONS.represent.dense);
+  assert.equal(s('weightLens.histogramBins').default, DEFAULT_HISTOGRAM_BINS);
 });
 
 void test('isOneOf accepts list members only', () => {

@@ -120,23 +120,23 @@ void test('bar lists grow with their rows within bounds', () => {
 void test('the snapshot reducer follows a run and keeps the latest detail per layer', () => {
   const s = emptySnapshot('/m.pt', '/m.nern.safetensors');
   assert.equal(s.status, 'planning');
-  applyReconstructionEvent(s, { kind: 'recon/progress', progress: { step: 10, steps: 100, round: 1, loss: 0.5, lr: 1e-3, stepsPerSecond: 20, backend: 'wasm' } });
+  applyReconstructionEvent(s, { kind: 'compress/progress', progress: { step: 10, steps: 100, round: 1, loss: 0.5, lr: 1e-3, stepsPerSecond: 20, backend: 'wasm' } });
   assert.equal(s.status, 'running');
   assert.deepEqual(s.loss, [[10, 0.5]]);
   const detail = (name: string, index: number): LayerDetailDto => ({
     name, original: { edges: [0, 1], counts: [1] }, reconstructed: { edges: [0, 1], counts: [1] }, filter: { index, kh: 1, kw: 1, original: [[1]], reconstructed: [[1]] },
   });
   const evaluation = (d: LayerDetailDto) => ({ step: 10, rmse: 0.1, weightRms: 1, layers: [layer('a', 0.2)], detail: d });
-  applyReconstructionEvent(s, { kind: 'recon/evaluation', evaluation: evaluation(detail('a', 0)) });
-  applyReconstructionEvent(s, { kind: 'recon/evaluation', evaluation: evaluation(detail('b', 0)) });
-  applyReconstructionEvent(s, { kind: 'recon/evaluation', evaluation: evaluation(detail('a', 3)) });
+  applyReconstructionEvent(s, { kind: 'compress/evaluation', evaluation: evaluation(detail('a', 0)) });
+  applyReconstructionEvent(s, { kind: 'compress/evaluation', evaluation: evaluation(detail('b', 0)) });
+  applyReconstructionEvent(s, { kind: 'compress/evaluation', evaluation: evaluation(detail('a', 3)) });
   assert.deepEqual(s.details.map((d) => `${d.name}${d.filter.index}`), ['b0', 'a3']);
   const report = { artifact: '/out.nern.safetensors', lossCurve: [] } as unknown as CompressReportDto;
-  applyReconstructionEvent(s, { kind: 'recon/done', report });
+  applyReconstructionEvent(s, { kind: 'compress/done', report });
   assert.equal(s.status, 'done');
   assert.equal(s.artifact, '/out.nern.safetensors');
   assert.equal(s.loss.length, 1, 'the streamed loss is kept');
-  applyReconstructionEvent(s, { kind: 'recon/ended', status: 'failed', reason: 'badInput', message: 'no convolutions' });
+  applyReconstructionEvent(s, { kind: 'compress/ended', status: 'failed', reason: 'badInput', message: 'no convolutions' });
   assert.equal(s.message, 'no convolutions');
 });
 

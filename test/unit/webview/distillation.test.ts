@@ -64,27 +64,27 @@ void test('a distillation snapshot folds status, progress, evaluations, drift an
   const s = fresh();
   assert.equal(s.status, 'starting');
   assert.equal('teacher' in s, false);
-  applyDistillationEvent(s, { kind: 'distillation/status', message: 'Loading the model…' });
+  applyDistillationEvent(s, { kind: 'distill/status', message: 'Loading the model…' });
   assert.equal(s.phase, 'Loading the model…');
-  applyDistillationEvent(s, { kind: 'distillation/eval', evaluation: { step: 0, metrics: metrics(0.125) } });
-  applyDistillationEvent(s, { kind: 'distillation/drift', drift: [{ name: 'conv1', drift: 0 }] });
+  applyDistillationEvent(s, { kind: 'distill/eval', evaluation: { step: 0, metrics: metrics(0.125) } });
+  applyDistillationEvent(s, { kind: 'distill/drift', drift: [{ name: 'conv1', drift: 0 }] });
   assert.equal(s.status, 'starting');
-  applyDistillationEvent(s, { kind: 'distillation/progress', progress: progress(1, 3, 2.9) });
-  applyDistillationEvent(s, { kind: 'distillation/progress', progress: progress(2, NaN, 2.4) });
-  applyDistillationEvent(s, { kind: 'distillation/progress', progress: progress(3, 2, 1.9) });
+  applyDistillationEvent(s, { kind: 'distill/progress', progress: progress(1, 3, 2.9) });
+  applyDistillationEvent(s, { kind: 'distill/progress', progress: progress(2, NaN, 2.4) });
+  applyDistillationEvent(s, { kind: 'distill/progress', progress: progress(3, 2, 1.9) });
   assert.equal(s.status, 'running');
   assert.deepEqual(s.loss, [[1, 3], [3, 2]], 'non-finite losses are not plotted');
   assert.deepEqual(s.kl, [[1, 2.9], [2, 2.4], [3, 1.9]]);
-  applyDistillationEvent(s, { kind: 'distillation/eval', evaluation: { step: 3, metrics: metrics(0.5) } });
-  applyDistillationEvent(s, { kind: 'distillation/done', report: report() });
+  applyDistillationEvent(s, { kind: 'distill/eval', evaluation: { step: 3, metrics: metrics(0.5) } });
+  applyDistillationEvent(s, { kind: 'distill/done', report: report() });
   assert.equal(s.status, 'done');
   assert.equal(s.report?.after.accuracy, 0.5);
   assert.equal(s.phase, undefined);
   assert.deepEqual(s.drift.map((d) => d.name), ['conv1', 'conv2']);
   assert.deepEqual(s.evals.map((e) => e.step), [0, 3]);
   // After the end, late events change nothing.
-  applyDistillationEvent(s, { kind: 'distillation/progress', progress: progress(4, 1, 1) });
-  applyDistillationEvent(s, { kind: 'distillation/ended', status: 'cancelled', reason: 'cancelled', message: 'Cancelled.' });
+  applyDistillationEvent(s, { kind: 'distill/progress', progress: progress(4, 1, 1) });
+  applyDistillationEvent(s, { kind: 'distill/ended', status: 'cancelled', reason: 'cancelled', message: 'Cancelled.' });
   assert.equal(s.status, 'done');
   assert.equal(s.loss.length, 2);
   // The snapshot survives the trip to the webview (structured clone / JSON).
@@ -92,14 +92,14 @@ void test('a distillation snapshot folds status, progress, evaluations, drift an
 });
 
 void test('a report alone fills an empty snapshot (a panel that missed the stream)', () => {
-  const s = applyDistillationEvent(fresh(), { kind: 'distillation/done', report: report() });
+  const s = applyDistillationEvent(fresh(), { kind: 'distill/done', report: report() });
   assert.deepEqual(s.loss, [[1, 3], [2, 2.5], [3, 2]]);
   assert.deepEqual(s.evals.map((e) => [e.step, e.metrics.accuracy]), [[0, 0.125], [3, 0.5]]);
   assert.equal(s.options?.steps, 3);
 });
 
 void test('failures and cancellation end a run with their reason', () => {
-  const s = applyDistillationEvent(fresh(), { kind: 'distillation/ended', status: 'failed', reason: 'badInput', message: 'The model has no input.' });
+  const s = applyDistillationEvent(fresh(), { kind: 'distill/ended', status: 'failed', reason: 'badInput', message: 'The model has no input.' });
   assert.equal(s.status, 'failed');
   assert.equal(s.reason, 'badInput');
   assert.equal(s.message, 'The model has no input.');
@@ -119,19 +119,19 @@ void test('held-out evaluations are bounded and keep the phase-1 point', () => {
 void test('the Reconstruction snapshot folds an evaluation run', () => {
   const s = emptySnapshot('/src/net.pt', '/x/r.nern.safetensors');
   const state = (): ModelEvalState | undefined => s.modelEval;
-  applyReconstructionEvent(s, { kind: 'recon/evalProgress', done: 1, total: 2 });
+  applyReconstructionEvent(s, { kind: 'eval/progress', done: 1, total: 2 });
   assert.equal(state(), undefined, 'progress without a run is ignored');
-  applyReconstructionEvent(s, { kind: 'recon/evalStarted', model: '/m/net.onnx', data: '/d/t10k' });
-  applyReconstructionEvent(s, { kind: 'recon/evalProgress', done: 16, total: 32 });
+  applyReconstructionEvent(s, { kind: 'eval/started', model: '/m/net.onnx', data: '/d/t10k' });
+  applyReconstructionEvent(s, { kind: 'eval/progress', done: 16, total: 32 });
   assert.deepEqual(state(), { status: 'running', model: '/m/net.onnx', data: '/d/t10k', done: 16, total: 32 });
   const r = { model: '/m/net.onnx', data: '/d/t10k', classifier: true, candidate: metrics(0.1, 32), originalAccuracy: 0.9 } as unknown as EvalReportDto;
-  applyReconstructionEvent(s, { kind: 'recon/evalDone', report: r });
+  applyReconstructionEvent(s, { kind: 'eval/done', report: r });
   assert.equal(state()?.status, 'done');
   assert.equal(state()?.done, 32);
   assert.equal(state()?.report, r);
-  applyReconstructionEvent(s, { kind: 'recon/evalStarted', model: '/m/net.onnx', data: '/d/other' });
+  applyReconstructionEvent(s, { kind: 'eval/started', model: '/m/net.onnx', data: '/d/other' });
   assert.equal(state()?.report, undefined, 'a new run replaces the old result');
-  applyReconstructionEvent(s, { kind: 'recon/evalEnded', status: 'cancelled', message: 'Cancelled.' });
+  applyReconstructionEvent(s, { kind: 'eval/ended', status: 'cancelled', reason: 'cancelled', message: 'Cancelled.' });
   assert.deepEqual(state(), { status: 'cancelled', model: '/m/net.onnx', data: '/d/other', message: 'Cancelled.' });
   assert.equal(s.status, 'planning', 'the compression status is untouched');
 });

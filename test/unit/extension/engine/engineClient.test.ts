@@ -1,15 +1,20 @@
-// The engine client against a fake worker: request ids, streamed events, done/failed settling, cancellation,
+// The engine client against a fake worker: request ids, streamed events, answer/failed settling, cancellation,
 // crash handling (all pending fail with workerCrashed, the next request starts a new worker), logs, restart, dispose.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { WorkerEvent } from '../../../../src/protocol/messages';
-import { EngineClient, EngineError, type EngineLog, type EngineMessage, type RequestEvent, type WorkerHandlers } from '../../../../src/extension/engine/engineClient';
+import type { EngineInbound, EngineOutbound, InspectEvent } from '../../../../src/protocol/engine';
+import {
+  EngineClient,
+  EngineError,
+  type EngineLog,
+  type WorkerHandlers,
+} from '../../../../src/extension/engine/engineClient';
 
 interface FakeWorker {
-  posted: EngineMessage[];
+  posted: EngineInbound[];
   handlers: WorkerHandlers;
   terminated: boolean;
-  emit(event: WorkerEvent): void;
+  emit(message: EngineOutbound): void;
 }
 
 function setup(opts: { failStart?: boolean } = {}) {
@@ -27,8 +32,8 @@ function setup(opts: { failStart?: boolean } = {}) {
       posted: [],
       handlers,
       terminated: false,
-      emit: (event) => {
-        handlers.message(event);
+      emit: (message) => {
+        handlers.message(message);
       },
     };
     workers.push(w);
@@ -67,24 +72,25 @@ function tokenSource() {
 
 const header = { format: 'safetensors', description: '', file: '/x', fileBytes: 1, metadata: {}, tensors: [], totals: { tensors: 0, params: 0, bytes: 0 }, byDtype: {}, byKind: {} };
 
-void test('the worker starts lazily, once, and events stream to the request until done', async () => {
+void test('the worker starts lazily, once; events stream to the request, then its answer resolves it', async () => {
   const { client, workers } = setup();
   assert.equal(client.running, false);
-  const seen: RequestEvent[] = [];
-  const p = client.request({ kind: 'inspect/open', path: '/x', histogramBins: 64 }, (e) => seen.push(e));
+  const seen: InspectEvent[] = [];
+  const p = client.call('inspect/open', { path: '/x', histogramBins: 64 }, (e) => seen.push(e));
   assert.equal(workers.length, 1);
   const w = workers[0]!;
-  assert.deepEqual(w.posted, [{ kind: 'inspect/open', path: '/x', histogramBins: 64, id: 1 }]);
-  w.emit({ kind: 'inspect/header', id: 1, header });
-  w.emit({ kind: 'inspect/tensorError', id: 1, index: 0, message: 'bad' });
-  w.emit({ kind: 'inspect/done', id: 1, seconds: 0.5 });
-  const done = await p;
-  assert.equal(done.kind, 'inspect/done');
-  assert.deepEqual(seen.map((e) => e.kind), ['inspect/header', 'inspect/tensorError', 'inspect/done']);
+  assert.deepEqual(w.posted, [{ kind: 'inspect/open', id: 1, params: { path: '/x', histogramBins: 64 } }]);
+  w.emit({ kind: 'event', id: 1, event: { kind: 'inspect/header', header } });
+  w.emit({ kind: 'event', id: 1, event: { kind: 'inspect/tensorError', index: 0, message: 'bad' } });
+  assert.equal(client.pendingCount, 1, 'events do not settle the request');
+  w.emit({ kind: 'answer', id: 1, answer: { seconds: 0.5 } });
+  const answer = await p;
+  assert.equal(answer.seconds, 0.5);
+  assert.deepEqual(seen.map((e) => e.kind), ['inspect/header', 'inspect/tensorError']);
   assert.equal(client.pendingCount, 0);
-  const p2 = client.request({ kind: 'inspect/open', path: '/y', histogramBins: 8 }, () => undefined);
+  const p2 = client.call('inspect/open', { path: '/y', histogramBins: 8 });
   assert.equal(workers.length, 1, 'the same worker serves the next request');
-  w.emit({ kind: 'inspect/done', id: 2, seconds: 0 });
+  w.emit({ kind: 'answer', id: 2, answer: { seconds: 0 } });
   await p2;
 });
 
@@ -92,28 +98,28 @@ void test('events are routed by id; failed rejects with its reason', async () =>
   const { client, workers } = setup();
   const a: string[] = [];
   const b: string[] = [];
-  const pa = client.request({ kind: 'inspect/open', path: '/a', histogramBins: 64 }, (e) => a.push(e.kind));
-  const pb = client.request({ kind: 'inspect/open', path: '/b', histogramBins: 64 }, (e) => b.push(e.kind));
+  const pa = client.call('inspect/open', { path: '/a', histogramBins: 64 }, (e) => a.push(e.kind));
+  const pb = client.call('inspect/open', { path: '/b', histogramBins: 64 }, (e) => b.push(e.kind));
   const w = workers[0]!;
   w.emit({ kind: 'failed', id: 2, reason: 'badInput', message: 'header length 9.2 GB exceeds file size 1.1 MB' });
-  w.emit({ kind: 'inspect/header', id: 1, header });
-  w.emit({ kind: 'inspect/done', id: 1, seconds: 0 });
+  w.emit({ kind: 'event', id: 1, event: { kind: 'inspect/header', header } });
+  w.emit({ kind: 'answer', id: 1, answer: { seconds: 0 } });
   await pa;
   await assert.rejects(pb, (e: unknown) => e instanceof EngineError && e.reason === 'badInput' && /9\.2 GB/.test(e.message));
-  assert.deepEqual(a, ['inspect/header', 'inspect/done']);
-  assert.deepEqual(b, ['failed']);
+  assert.deepEqual(a, ['inspect/header']);
+  assert.deepEqual(b, []);
 });
 
 void test('cancellation sends cancel, rejects at once and drops late events', async () => {
   const { client, workers } = setup();
   const src = tokenSource();
   const seen: string[] = [];
-  const p = client.request({ kind: 'inspect/open', path: '/a', histogramBins: 64 }, (e) => seen.push(e.kind), src.token);
+  const p = client.call('inspect/open', { path: '/a', histogramBins: 64 }, (e) => seen.push(e.kind), src.token);
   src.cancel();
   await assert.rejects(p, (e: unknown) => e instanceof EngineError && e.reason === 'cancelled');
   const w = workers[0]!;
   assert.deepEqual(w.posted.at(-1), { kind: 'cancel', id: 1 });
-  w.emit({ kind: 'inspect/header', id: 1, header });
+  w.emit({ kind: 'event', id: 1, event: { kind: 'inspect/header', header } });
   assert.deepEqual(seen, []);
   assert.equal(src.listeners.length, 0, 'the cancellation listener is removed');
 });
@@ -122,31 +128,32 @@ void test('an already-cancelled token never reaches the worker', async () => {
   const { client, workers } = setup();
   const src = tokenSource();
   src.cancel();
-  await assert.rejects(client.request({ kind: 'inspect/open', path: '/a', histogramBins: 64 }, () => undefined, src.token), /Cancelled/);
+  const p = client.call('inspect/open', { path: '/a', histogramBins: 64 }, undefined, src.token);
+  await assert.rejects(p, /Cancelled/);
   assert.equal(workers.length, 0);
 });
 
 void test('a crash fails every pending request with workerCrashed; the next request starts a fresh worker', async () => {
   const { client, workers, lines } = setup();
-  const p1 = client.request({ kind: 'inspect/open', path: '/a', histogramBins: 64 }, () => undefined);
-  const p2 = client.request({ kind: 'inspect/open', path: '/b', histogramBins: 64 }, () => undefined);
+  const p1 = client.call('inspect/open', { path: '/a', histogramBins: 64 });
+  const p2 = client.call('inspect/open', { path: '/b', histogramBins: 64 });
   workers[0]!.handlers.error(new Error('out of memory'));
   workers[0]!.handlers.exit(1); // the exit that follows an error is not a second crash
   await assert.rejects(p1, (e: unknown) => e instanceof EngineError && e.reason === 'workerCrashed' && /out of memory/.test(e.message));
   await assert.rejects(p2, (e: unknown) => e instanceof EngineError && e.reason === 'workerCrashed');
   assert.equal(lines.filter((l) => l.startsWith('error')).length, 1);
   assert.equal(client.running, false);
-  const p3 = client.request({ kind: 'inspect/open', path: '/c', histogramBins: 64 }, () => undefined);
+  const p3 = client.call('inspect/open', { path: '/c', histogramBins: 64 });
   assert.equal(workers.length, 2);
-  workers[1]!.emit({ kind: 'inspect/done', id: 3, seconds: 0 });
+  workers[1]!.emit({ kind: 'answer', id: 3, answer: { seconds: 0 } });
   await p3;
   // Messages from the dead worker are ignored.
-  workers[0]!.emit({ kind: 'inspect/done', id: 3, seconds: 0 });
+  workers[0]!.emit({ kind: 'answer', id: 3, answer: { seconds: 0 } });
 });
 
 void test('an unexpected exit is a crash too', async () => {
   const { client, workers } = setup();
-  const p = client.request({ kind: 'inspect/open', path: '/a', histogramBins: 64 }, () => undefined);
+  const p = client.call('inspect/open', { path: '/a', histogramBins: 64 });
   workers[0]!.handlers.exit(0);
   await assert.rejects(p, (e: unknown) => e instanceof EngineError && e.reason === 'workerCrashed' && /exit code 0/.test(e.message));
 });
@@ -154,14 +161,14 @@ void test('an unexpected exit is a crash too', async () => {
 void test('a worker that cannot start fails the request with workerCrashed', async () => {
   const { client } = setup({ failStart: true });
   await assert.rejects(
-    client.request({ kind: 'inspect/open', path: '/a', histogramBins: 64 }, () => undefined),
+    client.call('inspect/open', { path: '/a', histogramBins: 64 }),
     (e: unknown) => e instanceof EngineError && e.reason === 'workerCrashed' && /dist\/worker\.js/.test(e.message),
   );
 });
 
 void test('log events go to the log at their level; malformed messages are ignored', () => {
   const { client, workers, lines } = setup();
-  void client.request({ kind: 'inspect/open', path: '/a', histogramBins: 64 }, () => undefined).catch(() => undefined);
+  void client.call('inspect/open', { path: '/a', histogramBins: 64 }).catch(() => undefined);
   const w = workers[0]!;
   w.emit({ kind: 'log', level: 'warn', message: 'slow disk' });
   w.emit({ kind: 'log', level: 'error', message: 'boom' });
@@ -174,32 +181,33 @@ void test('log events go to the log at their level; malformed messages are ignor
 
 void test('a throwing event handler is logged and does not break the request', async () => {
   const { client, workers, lines } = setup();
-  const p = client.request({ kind: 'inspect/open', path: '/a', histogramBins: 64 }, () => {
+  const p = client.call('inspect/open', { path: '/a', histogramBins: 64 }, () => {
     throw new Error('handler bug');
   });
-  workers[0]!.emit({ kind: 'inspect/done', id: 1, seconds: 0 });
+  workers[0]!.emit({ kind: 'event', id: 1, event: { kind: 'inspect/header', header } });
+  workers[0]!.emit({ kind: 'answer', id: 1, answer: { seconds: 0 } });
   await p;
   assert.ok(lines.some((l) => l.includes('handler bug')));
 });
 
 void test('restart waits for idle; dispose rejects pending requests and terminates the worker', async () => {
   const { client, workers } = setup();
-  const p = client.request({ kind: 'inspect/open', path: '/a', histogramBins: 64 }, () => undefined);
+  const p = client.call('inspect/open', { path: '/a', histogramBins: 64 });
   client.restart();
   assert.equal(workers[0]!.terminated, false);
-  workers[0]!.emit({ kind: 'inspect/done', id: 1, seconds: 0 });
+  workers[0]!.emit({ kind: 'answer', id: 1, answer: { seconds: 0 } });
   await p;
   assert.equal(workers[0]!.terminated, true);
   assert.equal(client.running, false);
-  const q = client.request({ kind: 'inspect/open', path: '/b', histogramBins: 64 }, () => undefined);
+  const q = client.call('inspect/open', { path: '/b', histogramBins: 64 });
   assert.equal(workers.length, 2);
   client.dispose();
   await assert.rejects(q, (e: unknown) => e instanceof EngineError && e.reason === 'cancelled');
   assert.equal(workers[1]!.terminated, true);
-  await assert.rejects(client.request({ kind: 'inspect/open', path: '/c', histogramBins: 64 }, () => undefined), /shutting down/);
+  await assert.rejects(client.call('inspect/open', { path: '/c', histogramBins: 64 }), /shutting down/);
 });
 
-void test('compression answers settle their requests; streamed compression events reach the handler first', async () => {
+void test('compression answers settle their requests; streamed compression events reach the handler', async () => {
   const { client, workers } = setup();
   const plan = {
     hidden: 8, predictorParams: 10, representedParams: 100, verbatimParams: 5, fractionOfRepresented: 0.1,
@@ -209,36 +217,51 @@ void test('compression answers settle their requests; streamed compression event
     budget: { kind: 'hidden' as const, hidden: 8 }, steps: 10, permutation: 'none' as const, seed: 0,
     represent: { conv: true, dense: false }, backend: 'cpu' as const, rounds: 1, roundWidthScale: 1,
   };
-  const planned = client.request({ kind: 'compress/plan', path: '/a', options }, () => undefined);
+  const planned = client.call('compress/plan', { path: '/a', options });
   const w = workers[0]!;
-  assert.deepEqual(w.posted[0], { kind: 'compress/plan', path: '/a', options, id: 1 });
-  w.handlers.message({ kind: 'compress/planned', id: 1, plan });
-  const answer = await planned;
-  assert.equal(answer.kind, 'compress/planned');
+  assert.deepEqual(w.posted[0], { kind: 'compress/plan', id: 1, params: { path: '/a', options } });
+  w.emit({ kind: 'answer', id: 1, answer: plan });
+  assert.equal((await planned).hidden, 8);
   const seen: string[] = [];
-  const started = client.request({ kind: 'compress/start', path: '/a', options }, (e) => seen.push(e.kind));
-  w.handlers.message({ kind: 'compress/planned', id: 2, plan });
-  assert.equal(client.pendingCount, 1, 'a plan streamed by compress/start does not complete it');
-  w.handlers.message({ kind: 'compress/progress', id: 2, progress: { step: 1, steps: 10, round: 1, loss: 1, lr: 0.1, stepsPerSecond: 5, backend: 'cpu' } });
-  assert.equal(client.pendingCount, 1);
-  w.handlers.message({ kind: 'failed', id: 2, reason: 'badInput', message: 'no convolutions' });
+  const started = client.call('compress/start', { path: '/a', options }, (e) => seen.push(e.kind));
+  w.emit({ kind: 'event', id: 2, event: { kind: 'compress/planned', plan } });
+  const progress = { step: 1, steps: 10, round: 1, loss: 1, lr: 0.1, stepsPerSecond: 5, backend: 'cpu' };
+  w.emit({ kind: 'event', id: 2, event: { kind: 'compress/progress', progress } });
+  assert.equal(client.pendingCount, 1, 'streamed events do not complete compress/start');
+  w.emit({ kind: 'failed', id: 2, reason: 'badInput', message: 'no convolutions' });
   await assert.rejects(started, (e: unknown) => e instanceof EngineError && e.reason === 'badInput');
-  assert.deepEqual(seen, ['compress/planned', 'compress/progress', 'failed']);
+  assert.deepEqual(seen, ['compress/planned', 'compress/progress']);
   client.dispose();
 });
 
-void test('a layer detail request settles on its compress/layerDetail answer', async () => {
+void test('a layer detail request settles on its answer', async () => {
   const { client, workers } = setup();
-  const answer = client.request({ kind: 'compress/detail', artifact: '/a.nern.safetensors', layer: 'conv.weight', filter: 3 }, () => undefined);
+  const params = { artifact: '/a.nern.safetensors', layer: 'conv.weight', filter: 3 };
+  const answer = client.call('compress/detail', params);
   const w = workers[0]!;
-  assert.deepEqual(w.posted[0], { kind: 'compress/detail', artifact: '/a.nern.safetensors', layer: 'conv.weight', filter: 3, id: 1 });
+  assert.deepEqual(w.posted[0], { kind: 'compress/detail', id: 1, params });
   const detail = {
     name: 'conv.weight', original: { edges: [0, 1], counts: [9] }, reconstructed: { edges: [0, 1], counts: [9] },
     filter: { index: 3, count: 4, kh: 3, kw: 3, original: [[1]], reconstructed: [[1]] },
   };
-  w.handlers.message({ kind: 'compress/layerDetail', id: 1, detail });
-  const done = await answer;
-  assert.ok(done.kind === 'compress/layerDetail' && done.detail.filter.index === 3);
+  w.emit({ kind: 'answer', id: 1, answer: detail });
+  assert.equal((await answer).filter.index, 3);
   assert.equal(client.pendingCount, 0);
+  client.dispose();
+});
+
+void test('messages for unknown or settled ids are dropped', async () => {
+  const { client, workers, lines } = setup();
+  const seen: string[] = [];
+  const p = client.call('eval/start', { model: '/m.onnx', data: '/d', options: {} }, (e) => seen.push(e.kind));
+  const w = workers[0]!;
+  w.emit({ kind: 'event', id: 9, event: { kind: 'eval/progress', done: 1, total: 2 } });
+  w.emit({ kind: 'answer', id: 9, answer: { seconds: 1 } });
+  w.emit({ kind: 'failed', id: 1, reason: 'internal', message: 'boom' });
+  await assert.rejects(p, /boom/);
+  w.emit({ kind: 'event', id: 1, event: { kind: 'eval/progress', done: 2, total: 2 } });
+  assert.deepEqual(seen, []);
+  assert.equal(client.pendingCount, 0);
+  assert.ok(!lines.some((l) => l.startsWith('error')), lines.join('\n'));
   client.dispose();
 });
