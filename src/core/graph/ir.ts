@@ -1,6 +1,6 @@
 /**
- * A small model-graph IR shared by the graph importers (ONNX today) and the functional executor. It holds structure
- * only: operator, wiring and attributes. Weight values never live here: they come from a separate map keyed by
+ * A small model-graph IR shared by the graph importers (ONNX, TF.js LayersModels) and the functional executor. It
+ * holds structure only: operator, wiring and attributes. Weight values never live here: they come from a separate map keyed by
  * initializer name, so the same graph can run on original, reconstructed or perturbed weights.
  */
 import { CheckpointFormatError } from '../io/errors';

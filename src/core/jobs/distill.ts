@@ -39,7 +39,7 @@ import { imageInput, resolvePreprocessing } from '../models/preprocessing';
 import { defaultCropPad } from '../data/augment';
 import { readImageBatch } from '../data/batches';
 import type { MetricsAccumulator } from '../models/metrics';
-/** Defaults and where they come from: plain data shared with the extension and the CLI (src/protocol/distillDefaults.ts). */
+/** Defaults and where they come from: plain data shared with the extension and the CLI (src/protocol/defaults.ts). */
 export { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES } from '../../protocol/defaults';
 
 /** Validates options; throws `BadInputError` whose `option` names the bad one. */
@@ -194,7 +194,7 @@ function score(m: EvalMetricsDto): number {
 /**
  * Runs the distillation phase and writes the new artifact. Resolves to the report; throws `BadInputError`
  * for unusable inputs (no represented layer used by the graph, a teacher whose outputs do not match…), and an
- * `AbortError` when cancelled (nothing is written).
+ * `CancelledError` when cancelled (nothing is written).
  */
 export async function distillArtifact(request: DistillRequest, hooks: DistillHooks = {}): Promise<DistillReportDto> {
   const started = performance.now();

@@ -173,4 +173,3 @@ export async function inspectFile(path: string, options: InspectOptions = {}, ob
   }
 }
 
-export { CheckpointFormatError };
