@@ -6,6 +6,8 @@
 import { formatBytes } from '../core/io/errors';
 import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS } from '../core/jobs/compress';
 import type { BackendName, BudgetDto, BudgetPlanDto, CompressOptionsDto } from '../protocol/compress';
+import { artifactPathFor, decompressedPathFor } from '../protocol/paths';
+import { interruptible, sweepStaleTemporaries } from './interrupt';
 import { parseArgs, UsageError } from './args';
 import { formatInteger, formatStat, renderTable } from './format';
 import { BACKEND_NAMES, isOneOf, PERMUTATION_KINDS, RECIPE_NAMES } from '../protocol/vocabulary';
@@ -100,13 +102,11 @@ function printPlan(plan: BudgetPlanDto): void {
 /** `weight-lens compress`. */
 export async function compressCommand(argv: readonly string[]): Promise<number> {
   const { file, options, json } = compressOptionsFromArgs(argv);
+  await sweepStaleTemporaries(options.out ?? artifactPathFor(file));
   const tty = process.stderr.isTTY;
-  const controller = new AbortController();
-  const onSigint = (): void => { controller.abort(); };
-  process.once('SIGINT', onSigint);
-  try {
+  return interruptible(async (signal) => {
     const report = await compressCheckpoint(file, options, {
-      signal: controller.signal,
+      signal: signal,
       onPlan: (plan) => { if (!json) printPlan(plan); },
       onBackend: (choice) => { if (!json && options.backend !== 'auto' && choice.fallbackReason !== undefined) process.stderr.write(`backend: ${choice.name} (${choice.fallbackReason})\n`); },
       onProgress: (p) => {
@@ -128,9 +128,7 @@ export async function compressCommand(argv: readonly string[]): Promise<number> 
       ].join('\n') + '\n',
     );
     return 0;
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
+  });
 }
 
 /** `weight-lens decompress`. */
@@ -140,7 +138,9 @@ export async function decompressCommand(argv: readonly string[]): Promise<number
   if (artifact === undefined || rest.length > 0) throw new UsageError('decompress takes exactly one ARTIFACT');
   const backend = backendOption(options);
   const started = performance.now();
-  const outputs = await decompressArtifact(artifact, typeof options.out === 'string' ? options.out : undefined, { backend });
+  const out = typeof options.out === 'string' ? options.out : undefined;
+  await sweepStaleTemporaries(out ?? decompressedPathFor(artifact));
+  const outputs = await interruptible((signal) => decompressArtifact(artifact, out, { backend, signal }));
   const seconds = (performance.now() - started) / 1000;
   if (options.json === true) process.stdout.write(JSON.stringify({ artifact, outputs, seconds }) + '\n');
   else process.stdout.write(`${outputs.join('\n')}\n`);

@@ -7,6 +7,8 @@
 import { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES, distillArtifact } from '../core/jobs/distill';
 import { evaluateModel } from '../core/jobs/evaluate';
 import { describePreprocess, type DistillOptionsDto, type EvalMetricsDto, type PreprocessDto, type PreprocessSource } from '../protocol/evaluate';
+import { distilledPathFor } from '../protocol/paths';
+import { interruptible, sweepStaleTemporaries } from './interrupt';
 import { parseArgs, UsageError, type OptionType } from './args';
 import { backendOption } from './compressCommands';
 import { formatInteger, renderTable } from './format';
@@ -97,13 +99,14 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
   if (batchSize !== undefined && (batchSize < 1 || batchSize > 4096)) throw new UsageError('--batch-size must be between 1 and 4096');
   const preprocess = preprocessFromOptions(options);
   const tty = process.stderr.isTTY && options.json !== true;
-  const report = await evaluateModel(model, options.data, {
+  const data = options.data;
+  const report = await interruptible((signal) => evaluateModel(model, data, {
     ...(typeof options.weights === 'string' ? { weights: options.weights } : {}),
     ...(limit !== undefined ? { limit } : {}),
     ...(batchSize !== undefined ? { batchSize } : {}),
     ...(preprocess ? { preprocess } : {}),
     backend: backendOption(options),
-  }, { onProgress: (done, total) => { if (tty) process.stderr.write(`\r${done}/${total} samples   `); } });
+  }, { signal, onProgress: (done, total) => { if (tty) process.stderr.write(`\r${done}/${total} samples   `); } }));
   if (tty) process.stderr.write('\n');
   if (options.json === true) {
     const c = report.candidate;
@@ -171,13 +174,11 @@ export function distillOptionsFromArgs(argv: readonly string[]): { artifact: str
 /** `weight-lens distill`. */
 export async function distillCommand(argv: readonly string[]): Promise<number> {
   const { artifact, model, data, options, json } = distillOptionsFromArgs(argv);
+  await sweepStaleTemporaries(options.out ?? distilledPathFor(artifact));
   const tty = process.stderr.isTTY && !json;
-  const controller = new AbortController();
-  const onSigint = (): void => { controller.abort(); };
-  process.once('SIGINT', onSigint);
-  try {
+  return interruptible(async (signal) => {
     const report = await distillArtifact({ artifact, model, data, options }, {
-      signal: controller.signal,
+      signal: signal,
       onStatus: (m) => { if (!json) process.stderr.write(`${tty ? '\r' : ''}${m}\n`); },
       onProgress: (p) => {
         if (tty) process.stderr.write(`\rstep ${p.step}/${p.steps}  loss ${p.loss.toPrecision(4)}  kl ${p.kl.toPrecision(3)}  ${p.stepsPerSecond.toFixed(2)} steps/s   `);
@@ -204,7 +205,5 @@ export async function distillCommand(argv: readonly string[]): Promise<number> {
       ].filter((l) => l !== '').join('\n') + '\n',
     );
     return 0;
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
+  });
 }

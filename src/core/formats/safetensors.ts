@@ -8,9 +8,9 @@
  * shapes, offsets in range, sizes matching shape × dtype, and no two tensors overlapping (gaps are allowed).
  * Tensor values stream through `rawTensor`, so float32 data arrives as zero-copy views of bounded chunks.
  */
-import { randomBytes } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename } from 'node:path';
+import { forgetTemporary, removeStaleTemporaries, temporaryPathFor, trackTemporary } from '../io/atomicFile';
 import { closeOnce, readAllBytes, type ByteSource } from '../io/byteSource';
 import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
 import { LIMITS } from '../io/limits';
@@ -319,6 +319,8 @@ export interface SafetensorsTensorInput {
 export interface WriteSafetensorsOptions {
   /** Aborts between tensors and chunks; the temporary file is removed and the target left untouched. */
   readonly signal?: AbortSignal;
+  /** Told, in one sentence, about stale temporaries of the target that an interrupted earlier run left and that were removed. */
+  readonly onNotice?: (message: string) => void;
 }
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<Uint8Array> {
@@ -363,8 +365,11 @@ export async function writeSafetensors(
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(BigInt(json.length));
 
-  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const stale = await removeStaleTemporaries(path);
+  if (stale.length > 0) options?.onNotice?.(`Removed ${stale.length} temporary file${stale.length === 1 ? '' : 's'} that an interrupted earlier run left beside ${basename(path)}.`);
+  const temp = temporaryPathFor(path);
   const handle = await open(temp, 'wx');
+  trackTemporary(temp);
   let ok = false;
   try {
     let position = 0;
@@ -407,5 +412,6 @@ export async function writeSafetensors(
       await handle.close().catch(() => undefined);
       await unlink(temp).catch(() => undefined);
     }
+    forgetTemporary(temp);
   }
 }
