@@ -1,9 +1,7 @@
 /**
  * Test helpers for the graph executor: a tiny ONNX model builder (over the project's protobuf writer), a seeded
- * random source, onnxruntime-node as the reference (loaded lazily; absent → tests skip with a reason) and a
- * relative-error measure.
+ * random source and a relative-error measure. onnxruntime-node, the reference, comes from test/helpers/ort.ts.
  */
-import { createRequire } from 'node:module';
 import { ProtoWriter } from '../../../src/core/containers/protobufWriter';
 
 /** Attribute value in a test node: number (INT if integer unless `float`), string, number list, or float list. */
@@ -99,43 +97,6 @@ export function seededRandom(seed: number, count: number, lo = -1, hi = 1): Floa
     out[i] = lo + (hi - lo) * r;
   }
   return out;
-}
-
-/** The part of onnxruntime-node the tests use. */
-export interface Ort {
-  env: { logLevel?: string };
-  InferenceSession: { create(model: string | Uint8Array): Promise<OrtSession> };
-  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => unknown;
-}
-interface OrtSession {
-  run(feeds: Record<string, unknown>): Promise<Record<string, { data: unknown; dims: readonly number[] }>>;
-  release?(): Promise<void>;
-}
-
-let cached: Ort | string | undefined;
-/** onnxruntime-node, or a string saying why it cannot be loaded. */
-export function loadOrt(): Ort | string {
-  if (cached !== undefined) return cached;
-  try {
-    const ort = createRequire(__filename)('onnxruntime-node') as Ort;
-    ort.env.logLevel = 'error';
-    cached = ort;
-  } catch (e) {
-    cached = `onnxruntime-node cannot be loaded (${e instanceof Error ? e.message.split('\n')[0] ?? '' : String(e)})`;
-  }
-  return cached;
-}
-
-/** Runs `model` (path or bytes) in onnxruntime with float32 `feeds`; returns outputs as Float32Array + dims. */
-export async function runOrt(ort: Ort, model: string | Uint8Array, feeds: Record<string, { data: Float32Array; dims: number[] }>): Promise<Record<string, { data: Float32Array; dims: number[] }>> {
-  const session = await ort.InferenceSession.create(model);
-  const inputs: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(feeds)) inputs[k] = new ort.Tensor('float32', v.data, v.dims);
-  const out = await session.run(inputs);
-  await session.release?.();
-  const result: Record<string, { data: Float32Array; dims: number[] }> = {};
-  for (const [k, v] of Object.entries(out)) result[k] = { data: Float32Array.from(v.data as Float32Array), dims: [...v.dims] };
-  return result;
 }
 
 /** max |a − b| / max(max |ref|, 1e-12). */
