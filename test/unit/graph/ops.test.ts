@@ -10,7 +10,8 @@ import { MemoryByteSource } from '../../../src/core/io/byteSource';
 import { importOnnx } from '../../../src/core/graph/onnxImport';
 import { OPS, runGraph, weightTensors } from '../../../src/core/graph/execute';
 import { SUPPORTED_OPS } from '../../../src/core/graph/supportedOps';
-import { buildOnnx, relativeMaxError, seededRandom, type TestModel } from './helpers';
+import { relativeMaxError, seededRandom } from './helpers';
+import { buildOnnx, type TestModel } from '../../helpers/protobuf';
 import { loadOrt, ortSkip, runOrt } from '../../helpers/ort';
 
 const ort = loadOrt();
