@@ -3,9 +3,9 @@
 // and webview, and artifact metadata.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { BudgetPlanDto, CompressReportDto, LayerDetailDto } from '../../../src/protocol/compress';
-import { applyReconstructionEvent, emptySnapshot, MAX_LOSS_POINTS, pushLoss } from '../../../src/protocol/panels';
-import { artifactBannerText, artifactSummary } from '../../../webview/lib/artifactMeta';
+import type { BudgetPlanDto, CompressReportDto, LayerDetailDto } from '../../../../src/protocol/compress';
+import { applyReconstructionEvent, emptySnapshot, MAX_LOSS_POINTS, pushLoss } from '../../../../src/protocol/panels';
+import { artifactBannerText, artifactSummary } from '../../../../webview/lib/artifactMeta';
 import {
   absMax,
   artifactParts,
@@ -19,7 +19,7 @@ import {
   tileKernels,
   tradeoffTrace,
   worstFirst,
-} from '../../../webview/lib/compressPlots';
+} from '../../../../webview/lib/compressPlots';
 
 const layer = (name: string, relativeError: number) => ({ name, shape: [4, 2, 3, 3], params: 72, rmse: relativeError / 10, relativeError });
 
