@@ -7,11 +7,12 @@
 // of src/ or webview/) run in one process, each file inside its own suite (scripts/test-group.cjs), so its hooks
 // stay its own. Files under jobs/, engine/, cli/ and e2e/ keep a process each: they are long, and they train,
 // start workers or spawn the CLI. Two processes run at a time (one for e2e); each one's output is printed whole when
-// it ends, with its wall time, and the longest of the last run (.cache/test-times.json) start first.
+// it ends, with its wall time, and the longest of the last run (.cache/test-times.json) start first. Test processes
+// load scripts/test-hooks.mjs after tsx (h5wasm is loaded past tsx, which would spend seconds rewriting it).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dash = process.argv.indexOf('--');
@@ -62,6 +63,7 @@ const order = jobs.map((job, i) => ({ job, i, t: lastTimes[job.name] ?? Infinity
 order.sort((a, b) => (b.t === a.t ? a.i - b.i : b.t - a.t));
 const concurrency = suites.includes('e2e') ? 1 : 2;
 const group = join(root, 'scripts', 'test-group.cjs');
+const hooks = pathToFileURL(join(root, 'scripts', 'test-hooks.mjs')).href;
 
 const totals = { tests: 0, pass: 0, fail: 0, skipped: 0, todo: 0, cancelled: 0 };
 const times = {};
@@ -70,7 +72,7 @@ const failed = [];
 function runJob(job) {
   const started = performance.now();
   return new Promise((resolve) => {
-    const args = ['--import', 'tsx', '--test-reporter=spec', ...extra, group, ...job.files];
+    const args = ['--import', 'tsx', '--import', hooks, '--test-reporter=spec', ...extra, group, ...job.files];
     const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     const chunks = [];
     child.stdout.on('data', (c) => chunks.push(c));
