@@ -37,14 +37,14 @@ function findTests(dir) {
 /** The processes to run: { name, files }, a room of a grouped suite or one file. */
 function jobsFor(suite) {
   const files = findTests(join(root, 'test', suite));
-  if (!GROUPED.has(suite)) return files.map((f) => ({ name: f, files: [f] }));
+  if (!GROUPED.has(suite)) return files.map((f) => ({ suite, name: f, files: [f] }));
   const rooms = new Map();
   for (const f of files) {
     const parts = relative(join('test', suite), f).split(sep);
     const room = join('test', suite, parts.length > 1 ? parts[0] : '');
     rooms.set(room, [...(rooms.get(room) ?? []), f]);
   }
-  return [...rooms].map(([room, roomFiles]) => ({ name: `${room}${sep}`, files: roomFiles }));
+  return [...rooms].map(([room, roomFiles]) => ({ suite, name: `${room}${sep}`, files: roomFiles }));
 }
 
 const jobs = suites.flatMap(jobsFor);
@@ -58,8 +58,9 @@ try {
 } catch {
   // First run: keep the suites' order.
 }
-// Longest first (known durations), unknown ones in suite order before the known short ones.
-const order = jobs.map((job, i) => ({ job, i, t: lastTimes[job.name] ?? Infinity }));
+// Longest first: known durations from the last run; unknown ones (a fresh clone) before them, the single files of
+// jobs/, engine/ and cli/ (the long ones) ahead of the unit rooms.
+const order = jobs.map((job, i) => ({ job, i, t: lastTimes[job.name] ?? (GROUPED.has(job.suite) ? 1e9 : 2e9) }));
 order.sort((a, b) => (b.t === a.t ? a.i - b.i : b.t - a.t));
 const concurrency = suites.includes('e2e') ? 1 : 2;
 const group = join(root, 'scripts', 'test-group.cjs');
