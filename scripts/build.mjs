@@ -1,7 +1,8 @@
 // Builds every bundle with esbuild: the extension host, the engine worker, the CLI and the webview panels, and copies
-// the runtime assets they load (tfjs wasm binaries, vendored browser bundles) beside them. `--watch` rebuilds on change.
+// the runtime assets they load (tfjs wasm binaries, h5wasm, vendored browser bundles) beside them. `--watch` rebuilds
+// on change.
 import * as esbuild from 'esbuild';
-import { cpSync, mkdirSync, chmodSync, existsSync } from 'node:fs';
+import { cpSync, mkdirSync, chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -9,6 +10,21 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(root, 'dist');
 const watch = process.argv.includes('--watch');
 mkdirSync(join(dist, 'webview'), { recursive: true });
+
+/** Where h5wasm's Node build (two ES modules, the HDF5 wasm embedded) is copied, relative to dist/. */
+const H5WASM_DIR = 'h5wasm';
+
+/**
+ * h5wasm is 5.8 MB of JavaScript, needed only for Keras/HDF5 files: keep it out of the bundles, so a CLI, worker or
+ * statistics thread does not parse it at every start. The Keras reader's lazy `import('h5wasm/node')` becomes an
+ * `import('./h5wasm/hdf5_hl.js')` beside the bundle, loaded on the first HDF5 file (copyAssets puts it there).
+ */
+const h5wasmBesideBundle = {
+  name: 'h5wasm-beside-bundle',
+  setup(build) {
+    build.onResolve({ filter: /^h5wasm(\/node)?$/ }, () => ({ path: `./${H5WASM_DIR}/hdf5_hl.js`, external: true }));
+  },
+};
 
 /** Node bundles: CommonJS, `vscode` provided by the host, tfjs node bindings optional and never bundled. */
 const nodeCommon = {
@@ -19,16 +35,14 @@ const nodeCommon = {
   sourcemap: true,
   logLevel: 'warning',
   external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu', '@tensorflow/tfjs-backend-webgpu', 'onnxruntime-node'],
-  // h5wasm's Node build locates its wasm through import.meta.url, which CommonJS bundles lack: give it the bundle's URL.
-  define: { 'import.meta.url': '__import_meta_url' },
-  banner: { js: 'const __import_meta_url = require("url").pathToFileURL(__filename).href;' },
+  plugins: [h5wasmBesideBundle],
 };
 
 const nodeEntries = [
   { entryPoints: [join(root, 'src/extension/extension.ts')], outfile: join(dist, 'extension.js') },
   { entryPoints: [join(root, 'src/worker/worker.ts')], outfile: join(dist, 'worker.js') },
   { entryPoints: [join(root, 'src/worker/statsThread.ts')], outfile: join(dist, 'stats-thread.js') },
-  { entryPoints: [join(root, 'src/cli/main.ts')], outfile: join(dist, 'cli.js'), banner: { js: '#!/usr/bin/env node\nconst __import_meta_url = require("url").pathToFileURL(__filename).href;' } },
+  { entryPoints: [join(root, 'src/cli/main.ts')], outfile: join(dist, 'cli.js'), banner: { js: '#!/usr/bin/env node' } },
 ].filter((e) => existsSync(e.entryPoints[0]));
 
 const webviewEntries = ['inspector', 'reconstruction', 'budget', 'distillation']
@@ -51,6 +65,12 @@ function copyAssets() {
   for (const f of ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm']) {
     cpSync(join(wasmDir, f), join(dist, f));
   }
+  // h5wasm's ES modules, with a package.json that makes Node load them as ES modules, and its licence.
+  const h5wasm = join(root, 'node_modules/h5wasm');
+  mkdirSync(join(dist, H5WASM_DIR), { recursive: true });
+  for (const f of ['hdf5_hl.js', 'hdf5_util.js']) cpSync(join(h5wasm, 'dist/node', f), join(dist, H5WASM_DIR, f));
+  cpSync(join(h5wasm, 'LICENSE.txt'), join(dist, H5WASM_DIR, 'LICENSE.txt'));
+  writeFileSync(join(dist, H5WASM_DIR, 'package.json'), '{ "type": "module" }\n');
   const vendor = join(root, 'media/vendor');
   mkdirSync(vendor, { recursive: true });
   cpSync(join(root, 'node_modules/plotly.js-dist-min/plotly.min.js'), join(vendor, 'plotly.min.js'));

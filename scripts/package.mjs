@@ -1,6 +1,7 @@
 // Builds the extension and packs it into a .vsix with @vscode/vsce, offline. Usage:
 //   node scripts/package.mjs [--out FILE_OR_DIR] [--no-build] [--list]
-// The bundles are self-contained (esbuild), so no node_modules ship (`dependencies: false`). The package is made from
+// The bundles are self-contained (esbuild; h5wasm is copied into dist/h5wasm/), so no node_modules ship
+// (`dependencies: false`). The package is made from
 // a staging copy of the repository root without node_modules/.git/.cache (vsce globs every file under its cwd before
 // applying .vscodeignore, and the e2e code-server cache alone holds tens of thousands). After packing, the archive is
 // opened and checked for the files the extension loads at run time (REQUIRED_ENTRIES); a missing one fails the build.
@@ -17,30 +18,18 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** Top-level entries never copied into the staging folder (large, generated, or private to the repository). */
 const SKIP_TOP = new Set(['node_modules', '.git', '.cache', '.vscode-test', 'test-results', 'bench', '.gl', '.whl']);
 
+/** What the package must and must not hold: one list, shared with test/e2e/vsix.test.ts. */
+const CONTENTS = JSON.parse(readFileSync(join(root, 'scripts', 'vsix-contents.json'), 'utf8'));
+
 /**
- * Archive paths (inside the .vsix, under `extension/`) that must be present: the extension host entry, the engine
- * worker, the panels' webviews (Inspector, Reconstruction, Budget, Distillation), the tfjs wasm binaries and the
- * vendored browser bundles. Only entries whose source
- * exists in the repository are demanded, so the list stays right while parts of the extension are being written.
+ * Archive paths (inside the .vsix, under `extension/`) that must be present: the files the extension loads at run
+ * time (scripts/vsix-contents.json says which). Only entries whose source exists in the repository are demanded, so
+ * the list stays right while parts of the extension are being written.
  */
-export const REQUIRED_ENTRIES = [
-  'extension/package.json',
-  'extension/dist/extension.js',
-  'extension/dist/worker.js',
-  'extension/dist/stats-thread.js',
-  'extension/dist/webview/inspector.js',
-  'extension/dist/webview/reconstruction.js',
-  'extension/dist/webview/budget.js',
-  'extension/dist/webview/distillation.js',
-  'extension/dist/tfjs-backend-wasm.wasm',
-  'extension/dist/tfjs-backend-wasm-simd.wasm',
-  'extension/dist/tfjs-backend-wasm-threaded-simd.wasm',
-  'extension/media/vendor/plotly.min.js',
-  'extension/media/vendor/vscode-elements.js',
-];
+export const REQUIRED_ENTRIES = CONTENTS.required;
 
 /** Archive paths that must never ship. */
-export const FORBIDDEN_PATTERNS = [/^extension\/node_modules\//, /^extension\/src\//, /^extension\/test\//, /\.map$/, /\.ts$/];
+export const FORBIDDEN_PATTERNS = CONTENTS.forbidden.map((p) => new RegExp(p));
 
 function argValue(name) {
   const i = process.argv.indexOf(name);

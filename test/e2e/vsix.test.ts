@@ -1,9 +1,11 @@
-// The packaged .vsix holds what the extension loads at run time (bundles, the engine worker, tfjs wasm binaries,
-// vendored browser bundles) and nothing it must not ship (node_modules, sources, tests, source maps).
+// The packaged .vsix holds what the extension loads at run time (bundles, the engine worker, the statistics thread,
+// tfjs wasm binaries, h5wasm, vendored browser bundles) and nothing it must not ship (node_modules, sources, tests,
+// source maps): the lists of scripts/vsix-contents.json, which packaging checks too.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { unzipSync } from 'fflate';
+import contents from '../../scripts/vsix-contents.json';
 import { extensionId, vsixUnderTest } from './harness';
 
 function entries(vsix: string): { names: Set<string>; manifest: Record<string, unknown> } {
@@ -19,23 +21,10 @@ function entries(vsix: string): { names: Set<string>; manifest: Record<string, u
   return { names, manifest: JSON.parse(Buffer.from(raw).toString('utf8')) as Record<string, unknown> };
 }
 
-void test('the .vsix contains the bundles, worker, wasm binaries and vendored webview libraries', { timeout: 300_000 }, () => {
+void test('the .vsix contains the bundles, worker, statistics thread, wasm binaries, h5wasm and vendored webview libraries', { timeout: 300_000 }, () => {
   const vsix = vsixUnderTest();
   const { names, manifest } = entries(vsix);
-  const required = [
-    'extension.vsixmanifest',
-    'extension/dist/extension.js',
-    'extension/dist/worker.js',
-    'extension/dist/webview/inspector.js',
-    'extension/dist/webview/reconstruction.js',
-    'extension/dist/webview/budget.js',
-    'extension/dist/webview/distillation.js',
-    'extension/dist/tfjs-backend-wasm.wasm',
-    'extension/dist/tfjs-backend-wasm-simd.wasm',
-    'extension/dist/tfjs-backend-wasm-threaded-simd.wasm',
-    'extension/media/vendor/plotly.min.js',
-    'extension/media/vendor/vscode-elements.js',
-  ];
+  const required = ['extension.vsixmanifest', ...contents.required];
   for (const name of required) assert.ok(names.has(name), `${vsix} lacks ${name}`);
   const { id, version } = extensionId();
   assert.equal(`${String(manifest.publisher)}.${String(manifest.name)}`, id);
@@ -44,9 +33,8 @@ void test('the .vsix contains the bundles, worker, wasm binaries and vendored we
 
 void test('the .vsix ships no node_modules, sources, tests or source maps', { timeout: 300_000 }, () => {
   const { names } = entries(vsixUnderTest());
-  const forbidden = [...names].filter((n) =>
-    /^extension\/(node_modules|src|test|scripts|bench|webview)\//.test(n) || n.endsWith('.map') || n.endsWith('.ts'),
-  );
+  const patterns = contents.forbidden.map((p) => new RegExp(p));
+  const forbidden = [...names].filter((n) => patterns.some((p) => p.test(n)));
   assert.deepEqual(forbidden, []);
   // Self-contained bundles keep the package small; plotly alone is ~4.6 MB.
   assert.ok(names.size < 200, `${names.size} files in the package`);

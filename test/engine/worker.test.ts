@@ -2,7 +2,7 @@
 // by protocol messages. Headers arrive before statistics; bad files fail as `badInput`; cancel stops a job.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -49,7 +49,11 @@ test('a hostile file fails as badInput and the worker keeps serving', async () =
   }
 });
 
-/** Writes a safetensors file of `count` float32 tensors of `elements` values each into a temp folder. */
+/**
+ * Writes a safetensors file of `count` float32 tensors of `elements` zeros each into a temp folder. Only the header is
+ * written: the data is a hole made by extending the file (sparse where the file system allows), so a large file costs
+ * neither disk writes nor memory.
+ */
 function writeLargeSafetensors(count: number, elements: number): string {
   const header: Record<string, unknown> = {};
   for (let i = 0; i < count; i++) header[`t${i}`] = { dtype: 'F32', shape: [elements], data_offsets: [i * elements * 4, (i + 1) * elements * 4] };
@@ -57,7 +61,13 @@ function writeLargeSafetensors(count: number, elements: number): string {
   const length = Buffer.alloc(8);
   length.writeBigUInt64LE(BigInt(json.length));
   const path = join(mkdtempSync(join(tmpdir(), 'wl-cancel-')), 'large.safetensors');
-  writeFileSync(path, Buffer.concat([length, json, Buffer.alloc(count * elements * 4, 1)]));
+  const fd = openSync(path, 'w');
+  try {
+    writeSync(fd, Buffer.concat([length, json]));
+    ftruncateSync(fd, 8 + json.length + count * elements * 4);
+  } finally {
+    closeSync(fd);
+  }
   return path;
 }
 

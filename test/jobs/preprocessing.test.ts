@@ -18,7 +18,8 @@ import { resolvePreprocessing } from '../../src/core/models/preprocessing';
 import { loadRunnableModel } from '../../src/core/models/runnableModel';
 import type { PreprocessDto } from '../../src/protocol/evaluate';
 import { FIXTURES } from '../helpers/fixtures';
-import { loadOrt, relativeMaxError, runOrt } from '../unit/graph/helpers';
+import { loadOrt, ortSkip, runOrt } from '../helpers/ort';
+import { relativeMaxError } from '../unit/graph/helpers';
 
 const MODEL = join(FIXTURES, 'models', 'resnet20_fmnist_32.onnx');
 const IMAGES = join(FIXTURES, 'data', 'idx', 't10k-images-idx3-ubyte.gz');
@@ -53,13 +54,10 @@ function argmaxRows(values: Float32Array, k: number): number[] {
   return out;
 }
 
-void test('pad 2 on a 32×32 model: the logits and the accuracy match onnxruntime with the intended preprocessing', async (t) => {
-  const ort = loadOrt();
-  if (typeof ort === 'string') {
-    if (process.env.CI !== undefined) assert.fail(ort);
-    t.skip(ort);
-    return;
-  }
+const ort = loadOrt();
+
+void test('pad 2 on a 32×32 model: the logits and the accuracy match onnxruntime with the intended preprocessing', { skip: ortSkip(typeof ort === 'string' ? ort : undefined) }, async () => {
+  if (typeof ort === 'string') assert.fail(ort);
   await ensureBackend('wasm');
   const ref = referenceInput();
   const expected = await runOrt(ort, MODEL, { input: { data: ref.data, dims: [ref.n, 1, 32, 32] } });

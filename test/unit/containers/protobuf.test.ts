@@ -25,33 +25,7 @@ import type { ByteSource } from '../../../src/core/io/byteSource';
 import { MemoryByteSource } from '../../../src/core/io/byteSource';
 import { CheckpointFormatError } from '../../../src/core/io/errors';
 import { LIMITS } from '../../../src/core/io/limits';
-
-// --- a minimal encoder for building test messages ---
-function varint(value: bigint | number): number[] {
-  let v = BigInt.asUintN(64, BigInt(value));
-  const out: number[] = [];
-  do {
-    let b = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v > 0n) b |= 0x80;
-    out.push(b);
-  } while (v > 0n);
-  return out;
-}
-const tag = (field: number, wire: number): number[] => varint(field * 8 + wire);
-const vfield = (field: number, value: bigint | number): number[] => [...tag(field, 0), ...varint(value)];
-const lfield = (field: number, bytes: ArrayLike<number>): number[] => [...tag(field, 2), ...varint(bytes.length), ...Array.from(bytes)];
-function f32field(field: number, value: number): number[] {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setFloat32(0, value, true);
-  return [...tag(field, 5), ...b];
-}
-function f64field(field: number, value: number): number[] {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setFloat64(0, value, true);
-  return [...tag(field, 1), ...b];
-}
-const bytes = (...parts: number[][]): Uint8Array => Uint8Array.from(parts.flat());
+import { cat, f32field, f64field, lfield, tag, varint, vfield } from '../../helpers/protobuf';
 
 function readAll(r: ProtoReader): ProtoField[] {
   const out: ProtoField[] = [];
@@ -68,7 +42,7 @@ function isFormatError(pattern: RegExp) {
 }
 
 void test('varints: small, 64-bit, and sign-extended negatives', () => {
-  const msg = bytes(vfield(1, 150), vfield(2, 2n ** 63n + 5n), vfield(3, -1), vfield(4, -(2n ** 40n)), vfield(5, 2n ** 53n - 1n));
+  const msg = cat(vfield(1, 150), vfield(2, 2n ** 63n + 5n), vfield(3, -1), vfield(4, -(2n ** 40n)), vfield(5, 2n ** 53n - 1n));
   const [a, b, c, d, e] = readAll(new ProtoReader(msg));
   assert.equal(fieldUint(a!, 'a', 'm'), 150);
   assert.equal(b!.varint, 2n ** 63n + 5n);
@@ -83,7 +57,7 @@ void test('varints: small, 64-bit, and sign-extended negatives', () => {
 void test('fixed32/fixed64 and wire type checks', () => {
   const big = new Uint8Array(8);
   new DataView(big.buffer).setBigUint64(0, 0xfedcba9876543210n, true);
-  const msg = bytes(f32field(1, 1.5), f64field(2, -2.25), [...tag(3, 1), ...big]);
+  const msg = cat(f32field(1, 1.5), f64field(2, -2.25), [...tag(3, 1), ...big]);
   const [a, b, c] = readAll(new ProtoReader(msg));
   assert.equal(a!.wireType, WIRE_I32);
   assert.equal(fieldFloat(a!, 'm'), 1.5);
@@ -94,8 +68,8 @@ void test('fixed32/fixed64 and wire type checks', () => {
 });
 
 void test('length-delimited payloads and children carry absolute offsets', () => {
-  const inner = bytes(vfield(1, 7), lfield(2, [0x61, 0x62]));
-  const msg = bytes(vfield(9, 1), lfield(3, inner));
+  const inner = cat(vfield(1, 7), lfield(2, [0x61, 0x62]));
+  const msg = cat(vfield(9, 1), lfield(3, inner));
   const r = new ProtoReader(msg, 1000);
   const [, sub] = readAll(r);
   assert.equal(sub!.wireType, WIRE_LEN);
@@ -109,22 +83,22 @@ void test('length-delimited payloads and children carry absolute offsets', () =>
 
 void test('unknown fields and (nested) groups are skipped', () => {
   const group = [...tag(5, 3), ...vfield(1, 1), ...tag(6, 3), ...lfield(2, [1, 2, 3]), ...tag(6, 4), ...f32field(3, 2), ...tag(5, 4)];
-  const msg = bytes(vfield(1, 42), group, vfield(2, 43));
+  const msg = cat(vfield(1, 42), group, vfield(2, 43));
   const fields = readAll(new ProtoReader(msg));
   assert.deepEqual(fields.map((f) => f.field), [1, 2]);
   assert.equal(fields[1]!.varint, 43n);
 });
 
 void test('malformed input fails with clear errors', () => {
-  assert.throws(() => readAll(new ProtoReader(bytes(lfield(1, [1, 2, 3])).subarray(0, 4))), isFormatError(/truncated or corrupt: field 1 at byte 0 declares 3 B but only 2 B remain/));
-  assert.throws(() => readAll(new ProtoReader(bytes([0x08, 0x80, 0x80]))), isFormatError(/truncated/));
-  assert.throws(() => readAll(new ProtoReader(bytes([0x08], Array<number>(11).fill(0xff)))), isFormatError(/longer than 10 bytes/));
-  assert.throws(() => readAll(new ProtoReader(bytes([0x0e, 0x00]))), isFormatError(/invalid wire type 6/));
-  assert.throws(() => readAll(new ProtoReader(bytes([0x00]))), isFormatError(/invalid protobuf field number 0/));
-  assert.throws(() => readAll(new ProtoReader(bytes(tag(5, 4)))), isFormatError(/unmatched end of group/));
-  assert.throws(() => readAll(new ProtoReader(bytes(tag(5, 3), tag(6, 4)))), isFormatError(/mismatched end of group/));
-  assert.throws(() => readAll(new ProtoReader(bytes(tag(5, 3), vfield(1, 1)))), isFormatError(/truncated/));
-  assert.throws(() => readAll(new ProtoReader(bytes([0x0d, 1, 2]))), isFormatError(/truncated/));
+  assert.throws(() => readAll(new ProtoReader(cat(lfield(1, [1, 2, 3])).subarray(0, 4))), isFormatError(/truncated or corrupt: field 1 at byte 0 declares 3 B but only 2 B remain/));
+  assert.throws(() => readAll(new ProtoReader(cat([0x08, 0x80, 0x80]))), isFormatError(/truncated/));
+  assert.throws(() => readAll(new ProtoReader(cat([0x08], Array<number>(11).fill(0xff)))), isFormatError(/longer than 10 bytes/));
+  assert.throws(() => readAll(new ProtoReader(cat([0x0e, 0x00]))), isFormatError(/invalid wire type 6/));
+  assert.throws(() => readAll(new ProtoReader(cat([0x00]))), isFormatError(/invalid protobuf field number 0/));
+  assert.throws(() => readAll(new ProtoReader(cat(tag(5, 4)))), isFormatError(/unmatched end of group/));
+  assert.throws(() => readAll(new ProtoReader(cat(tag(5, 3), tag(6, 4)))), isFormatError(/mismatched end of group/));
+  assert.throws(() => readAll(new ProtoReader(cat(tag(5, 3), vfield(1, 1)))), isFormatError(/truncated/));
+  assert.throws(() => readAll(new ProtoReader(cat([0x0d, 1, 2]))), isFormatError(/truncated/));
 });
 
 void test('nesting deeper than the limit is refused', () => {
@@ -176,10 +150,10 @@ class CountingSource implements ByteSource {
 void test('the cursor scans headers without reading large payloads', async () => {
   const blob = new Uint8Array(3 * 1024 * 1024).fill(7);
   const blobField = Uint8Array.from([...tag(9, 2), ...varint(blob.length)]);
-  const innerHead = bytes(vfield(1, 5));
-  const innerTail = bytes(vfield(2, 6));
+  const innerHead = cat(vfield(1, 5));
+  const innerTail = cat(vfield(2, 6));
   const innerLength = innerHead.length + blobField.length + blob.length + innerTail.length;
-  const parts = [bytes(lfield(1, [0x61])), Uint8Array.from([...tag(7, 2), ...varint(innerLength)]), innerHead, blobField, blob, innerTail, bytes(vfield(3, 99))];
+  const parts = [cat(lfield(1, [0x61])), Uint8Array.from([...tag(7, 2), ...varint(innerLength)]), innerHead, blobField, blob, innerTail, cat(vfield(3, 99))];
   const msg = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   parts.reduce((at, p) => {
     msg.set(p, at);
@@ -211,7 +185,7 @@ void test('the cursor scans headers without reading large payloads', async () =>
 void test('the cursor handles fields that straddle its window and reads payloads on request', async () => {
   const parts: number[][] = [];
   for (let i = 0; i < 5000; i++) parts.push(lfield(1 + (i % 3), Array<number>(20 + (i % 17)).fill(i & 0xff)), vfield(4, BigInt(i) * 2n ** 40n));
-  const msg = bytes(...parts);
+  const msg = cat(...parts);
   const source = new MemoryByteSource(msg, 'many.bin');
   const sync = readAll(new ProtoReader(msg));
   const cur = ProtoCursor.over(source);
@@ -233,14 +207,14 @@ void test('the cursor handles fields that straddle its window and reads payloads
 });
 
 void test('the cursor refuses payloads over a limit and lengths past the end', async () => {
-  const msg = bytes(lfield(1, Array<number>(100).fill(1)));
+  const msg = cat(lfield(1, Array<number>(100).fill(1)));
   const cur = ProtoCursor.over(new MemoryByteSource(msg, 'x.onnx'));
   const f = await cur.next();
   await assert.rejects(cur.payload(f!, 'tensor name', 10), isFormatError(/x\.onnx: tensor name at byte 2 is 100 B, over the 10 B limit/));
-  const lying = bytes([...tag(7, 2), ...varint(2n ** 40n)], [1, 2, 3]);
+  const lying = cat([...tag(7, 2), ...varint(2n ** 40n)], [1, 2, 3]);
   const cur2 = ProtoCursor.over(new MemoryByteSource(lying, 'lying.onnx'));
   await assert.rejects(cur2.next(), isFormatError(/lying\.onnx is truncated or corrupt: field 7 at byte 0 declares 1\.1 TB but only 3 B remain/));
-  const groups = bytes(tag(5, 3), vfield(1, 1), tag(5, 4), vfield(2, 2));
+  const groups = cat(tag(5, 3), vfield(1, 1), tag(5, 4), vfield(2, 2));
   const cur3 = ProtoCursor.over(new MemoryByteSource(groups, 'g'));
   const g = await cur3.next();
   assert.equal(g?.field, 2);

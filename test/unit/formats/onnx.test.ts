@@ -12,6 +12,7 @@ import type { Checkpoint, OpenContext } from '../../../src/core/formats/types';
 import { MemoryByteSource, type ByteSource } from '../../../src/core/io/byteSource';
 import { CheckpointFormatError } from '../../../src/core/io/errors';
 import { readTensorValues, type TensorEntry } from '../../../src/core/tensors/tensor';
+import { cat, f32field, graphProto, lbytes, lfield, modelProto, nodeProto, sfield, tensorProto, varint, vfield, type TensorSpec } from '../../helpers/protobuf';
 
 const FIXTURES = join(__dirname, '..', '..', 'fixtures');
 
@@ -133,41 +134,7 @@ void test('the hostile ONNX corpus fails with the expected messages', async () =
   }
 });
 
-// --- hand-encoded models ---
-function varint(value: bigint | number): number[] {
-  let v = BigInt.asUintN(64, BigInt(value));
-  const out: number[] = [];
-  do {
-    let b = Number(v & 0x7fn);
-    v >>= 7n;
-    if (v > 0n) b |= 0x80;
-    out.push(b);
-  } while (v > 0n);
-  return out;
-}
-const tag = (field: number, wire: number): number[] => varint(field * 8 + wire);
-const vfield = (field: number, value: bigint | number): number[] => [...tag(field, 0), ...varint(value)];
-const lfield = (field: number, data: ArrayLike<number>): number[] => [...tag(field, 2), ...varint(data.length), ...Array.from(data)];
-const sfield = (field: number, text: string): number[] => lfield(field, new TextEncoder().encode(text));
-function f32(field: number, value: number): number[] {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setFloat32(0, value, true);
-  return [...tag(field, 5), ...b];
-}
-
-interface TensorSpec { name: string; dims: (number | bigint)[]; type: number; raw?: ArrayLike<number>; extra?: number[] }
-function tensorProto(t: TensorSpec): number[] {
-  return [...t.dims.flatMap((d) => vfield(1, d)), ...vfield(2, t.type), ...sfield(8, t.name), ...(t.raw ? lfield(9, t.raw) : []), ...(t.extra ?? [])];
-}
-function nodeProto(op: string, outputs: string[], attrs: number[][], name = ''): number[] {
-  return [...outputs.flatMap((o) => sfield(2, o)), ...(name ? sfield(3, name) : []), ...sfield(4, op), ...attrs.flatMap((a) => lfield(5, a))];
-}
-function graphProto(name: string, nodes: number[][], inits: number[][]): number[] {
-  return [...nodes.flatMap((n) => lfield(1, n)), ...sfield(2, name), ...inits.flatMap((i) => lfield(5, i))];
-}
-function modelProto(graph: number[]): Uint8Array {
-  return Uint8Array.from([...vfield(1, 9), ...sfield(2, 'hand'), ...lfield(7, graph), ...lfield(8, [...vfield(2, 21)])]);
-}
+// --- hand-encoded models (test/helpers/protobuf.ts) ---
 const model = (inits: TensorSpec[], nodes: number[][] = []): Uint8Array => modelProto(graphProto('g', nodes, inits.map(tensorProto)));
 
 async function valuesOf(t: TensorEntry): Promise<number[]> {
@@ -176,7 +143,7 @@ async function valuesOf(t: TensorEntry): Promise<number[]> {
 
 void test('unpacked dims and unpacked float_data/int64_data fields', async () => {
   const c = await openBytes(model([
-    { name: 'f', dims: [2, 2], type: 1, extra: [...f32(4, 1.5), ...f32(4, -2), ...f32(4, 0.25), ...f32(4, 8)] },
+    { name: 'f', dims: [2, 2], type: 1, extra: [...f32field(4, 1.5), ...f32field(4, -2), ...f32field(4, 0.25), ...f32field(4, 8)] },
     { name: 'i', dims: [3], type: 7, extra: [...vfield(7, -5), ...vfield(7, 2n ** 40n), ...vfield(7, 0)] },
     { name: 'mixed', dims: [3], type: 6, extra: [...vfield(5, 1), ...lfield(5, [...varint(-2), ...varint(3)])] },
   ]));
@@ -247,8 +214,8 @@ void test('Constant attributes other than value, GRAPHS attributes and colliding
   const sub = (w: number): number[] => graphProto('s', [nodeProto('Constant', ['k'], [[...sfield(1, 'value_ints'), ...lfield(8, [...varint(4), ...varint(-4)])]])], [tensorProto({ name: 'w', dims: [1], type: 1, raw: new Uint8Array(new Float32Array([w]).buffer) })]);
   const scan = nodeProto('Scan', ['y'], [[...sfield(1, 'bodies'), ...lfield(11, sub(1)), ...lfield(11, sub(2))]], 'scan');
   const nodes = [
-    nodeProto('Constant', ['a'], [[...sfield(1, 'value_float'), ...f32(2, 2.5)]]),
-    nodeProto('Constant', ['b'], [[...sfield(1, 'value_floats'), ...f32(7, 1), ...f32(7, 2)]]),
+    nodeProto('Constant', ['a'], [[...sfield(1, 'value_float'), ...f32field(2, 2.5)]]),
+    nodeProto('Constant', ['b'], [[...sfield(1, 'value_floats'), ...f32field(7, 1), ...f32field(7, 2)]]),
     nodeProto('Constant', ['s'], [[...sfield(1, 'value_string'), ...sfield(4, 'hi')]]),
     nodeProto('Constant', [], [[...sfield(1, 'value_int'), ...vfield(3, -7)]], 'named'),
     scan,
@@ -301,18 +268,6 @@ class CountingSource implements ByteSource {
   close(): Promise<void> { return this.inner.close(); }
 }
 
-/** Concatenates byte parts without going through number arrays (for multi-megabyte test models). */
-function cat(...parts: (number[] | Uint8Array)[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-const lbytes = (field: number, data: Uint8Array): Uint8Array => cat(tag(field, 2), varint(data.length), data);
-
 void test('opening never reads raw_data payloads; values stream them in bounded chunks', async () => {
   const big = new Float32Array(2 * 1024 * 1024).map((_, i) => (i % 7) - 3);
   const tensors: Uint8Array[] = [];
@@ -343,7 +298,7 @@ void test('inconsistent tensors fail with one clear sentence', async () => {
     [{ name: 'long', dims: [1], type: 1, raw: new Uint8Array(5) }, /raw_data.*needs 4 B/],
     [{ name: 'empty', dims: [3], type: 1 }, /tensor "empty" has shape \[3\] but no data/],
     [{ name: 'count', dims: [3], type: 7, extra: lfield(7, [1, 2]) }, /has 2 typed values but its shape needs 3/],
-    [{ name: 'foreign', dims: [1], type: 7, extra: f32(4, 1) }, /is INT64 but stores values in float_data/],
+    [{ name: 'foreign', dims: [1], type: 7, extra: f32field(4, 1) }, /is INT64 but stores values in float_data/],
     [{ name: 'neg', dims: [-1], type: 1, raw: [] }, /declares dimension -1/],
     [{ name: 'huge', dims: [2n ** 62n, 4], type: 1, raw: new Uint8Array(16) }, /declares dimension 4611686018427387904/],
     [{ name: 'wide', dims: [2 ** 21, 2 ** 21], type: 1, raw: [] }, /over 2\^40 elements/],

@@ -10,10 +10,12 @@ import { MemoryByteSource } from '../../../src/core/io/byteSource';
 import { importOnnx } from '../../../src/core/graph/onnxImport';
 import { OPS, runGraph, weightTensors } from '../../../src/core/graph/execute';
 import { SUPPORTED_OPS } from '../../../src/core/graph/supportedOps';
-import { buildOnnx, loadOrt, relativeMaxError, runOrt, seededRandom, type TestModel } from './helpers';
+import { relativeMaxError, seededRandom } from './helpers';
+import { buildOnnx, type TestModel } from '../../helpers/protobuf';
+import { loadOrt, ortSkip, runOrt } from '../../helpers/ort';
 
 const ort = loadOrt();
-const skip = typeof ort === 'string' ? ort : false;
+const skip = ortSkip(typeof ort === 'string' ? ort : undefined);
 
 async function importBytes(bytes: Uint8Array, checkSupported = true): ReturnType<typeof importOnnx> {
   return importOnnx(new MemoryByteSource(bytes, 'test.onnx'), { path: 'test.onnx', siblings: { open: () => Promise.reject(new Error('no siblings')) } }, { checkSupported });
@@ -26,7 +28,7 @@ function size(shape: number[]): number {
 /** Runs `model` both ways on seeded inputs and asserts every output agrees within `tol` (relative to max |ref|). */
 async function compare(model: TestModel, tol = 1e-5): Promise<void> {
   await tf.setBackend('cpu');
-  if (typeof ort === 'string') return;
+  if (typeof ort === 'string') assert.fail(ort);
   const bytes = buildOnnx(model);
   const feeds = Object.fromEntries(model.inputs.map((x, i) => [x.name, { data: seededRandom(100 + i, size(x.shape)), dims: x.shape }]));
   const ref = await runOrt(ort, bytes, feeds);

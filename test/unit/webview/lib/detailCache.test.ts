@@ -2,8 +2,8 @@
 // pending and failed requests, the size bound, and clamping of a typed filter number.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { LayerDetailDto } from '../../../src/protocol/compress';
-import { clampFilter, DetailCache, detailKey } from '../../../webview/lib/detailCache';
+import type { LayerDetailDto } from '../../../../src/protocol/compress';
+import { clampFilter, DetailCache, detailKey } from '../../../../webview/lib/detailCache';
 
 const detail = (name: string, index: number): LayerDetailDto => ({
   name,

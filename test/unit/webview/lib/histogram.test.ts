@@ -2,8 +2,8 @@
 // log-scale gaps, the series cap, and number formatting used in the table.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { binHeights, binWidth, buildTraces, isPlottable, MAX_SERIES } from '../../../webview/lib/histogram';
-import { formatBytes, formatCount, formatPercent, formatSeconds, formatShape, formatStat } from '../../../webview/lib/format';
+import { binHeights, binWidth, buildTraces, isPlottable, MAX_SERIES } from '../../../../webview/lib/histogram';
+import { formatBytes, formatCount, formatPercent, formatSeconds, formatShape, formatStat } from '../../../../webview/lib/format';
 
 const h = { edges: [0, 1, 2, 3, 4], counts: [1, 0, 3, 4] };
 const palette = ['#112233', '#445566'];

@@ -3,10 +3,10 @@
 // and webview, and artifact metadata.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { BudgetPlanDto, CompressReportDto, LayerDetailDto } from '../../../src/protocol/compress';
-import { PANEL_LOSS_POINTS } from '../../../src/protocol/defaults';
-import { applyReconstructionEvent, emptySnapshot, pushLoss } from '../../../src/protocol/panels';
-import { artifactBannerText, artifactSummary } from '../../../webview/lib/artifactMeta';
+import type { BudgetPlanDto, CompressReportDto, LayerDetailDto } from '../../../../src/protocol/compress';
+import { PANEL_LOSS_POINTS } from '../../../../src/protocol/defaults';
+import { applyReconstructionEvent, emptySnapshot, pushLoss } from '../../../../src/protocol/panels';
+import { artifactBannerText, artifactSummary } from '../../../../webview/lib/artifactMeta';
 import {
   absMax,
   artifactParts,
@@ -20,7 +20,7 @@ import {
   tileKernels,
   tradeoffTrace,
   worstFirst,
-} from '../../../webview/lib/compressPlots';
+} from '../../../../webview/lib/compressPlots';
 
 const layer = (name: string, relativeError: number) => ({ name, shape: [4, 2, 3, 3], params: 72, rmse: relativeError / 10, relativeError });
 

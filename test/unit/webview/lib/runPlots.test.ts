@@ -3,8 +3,8 @@
 // table data of both (loss and held-out curves, drift bars, before/best/after rows, the confusion heatmap).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { DistillEvalDto, DistillReportDto, EvalMetricsDto, EvalReportDto } from '../../../src/protocol/evaluate';
-import { DEFAULT_DISTILL_OPTIONS } from '../../../src/protocol/defaults';
+import type { DistillEvalDto, DistillReportDto, EvalMetricsDto, EvalReportDto } from '../../../../src/protocol/evaluate';
+import { DEFAULT_DISTILL_OPTIONS } from '../../../../src/protocol/defaults';
 import {
   applyDistillationEvent,
   applyReconstructionEvent,
@@ -14,7 +14,7 @@ import {
   pushEval,
   type DistillationSnapshot,
   type ModelEvalState,
-} from '../../../src/protocol/panels';
+} from '../../../../src/protocol/panels';
 import {
   changedSamples,
   confusionTraces,
@@ -28,7 +28,7 @@ import {
   heldOutTraces,
   metricKind,
   metricsRows,
-} from '../../../webview/lib/runPlots';
+} from '../../../../webview/lib/runPlots';
 
 const metrics = (accuracy: number, n = 16): EvalMetricsDto => ({ n, accuracy, agreement: accuracy, relativeError: 1 - accuracy });
 const progress = (step: number, loss: number, kl: number) => ({ step, steps: 3, loss, kl, feature: 0, reconstruction: 0.1, lr: 3e-5, stepsPerSecond: 2 });

@@ -2,8 +2,8 @@
 // last, view computation, and click/ctrl-click/shift-click/keyboard selection.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { TensorHeaderDto, TensorStatsDto } from '../../../src/protocol/inspect';
-import { computeView, nextSort, parseFilter, RowSelection, type TensorRow } from '../../../webview/lib/tableModel';
+import type { TensorHeaderDto, TensorStatsDto } from '../../../../src/protocol/inspect';
+import { computeView, nextSort, parseFilter, RowSelection, type TensorRow } from '../../../../webview/lib/tableModel';
 
 function header(name: string, dtype = 'F32', shape: number[] = [2, 2]): TensorHeaderDto {
   const params = shape.reduce((a, b) => a * b, 1);
