@@ -6,7 +6,7 @@
 import type { CheckpointHeaderDto, InspectReportDto, LayerKind, TensorHeaderDto, TensorReportDto, TotalsDto, HistogramDto, TensorStatsDto } from '../../protocol/inspect';
 import { stat } from 'node:fs/promises';
 import { DEFAULT_HISTOGRAM_BINS } from '../../protocol/defaults';
-import { CancelledError, CheckpointFormatError, throwIfAborted } from '../io/errors';
+import { CancelledError, throwIfAborted } from '../io/errors';
 import { openCheckpoint } from '../formats/registry';
 import type { Checkpoint } from '../formats/types';
 import type { ValueChunk } from '../tensors/dtype';
@@ -111,7 +111,7 @@ export interface InspectOptions {
 /**
  * Inspects the checkpoint at `path`: header first, then statistics per tensor. Returns the complete report.
  * Tensors that are not decoded get no stats (and `onTensorError`); a damaged tensor fails the whole inspection
- * with `CheckpointFormatError`, since the file is then corrupt.
+ * with `CheckpointFormatError` (from the reader), since the file is then corrupt.
  */
 export async function inspectFile(path: string, options: InspectOptions = {}, observer: InspectObserver = {}): Promise<InspectReportDto> {
   const bins = options.bins ?? DEFAULT_HISTOGRAM_BINS;
