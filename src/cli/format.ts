@@ -6,7 +6,8 @@ export function formatCount(n: number): string {
 }
 
 /** Formats a statistic compactly with 4 significant digits ("0.01234", "-1.2e-07", "1234"). */
-export function formatStat(x: number): string {
+export function formatStat(x: number | null): string {
+  if (x === null) return '—';
   if (x === 0) return '0';
   if (!Number.isFinite(x)) return String(x);
   const a = Math.abs(x);

@@ -64,7 +64,16 @@ export class FileByteSource implements ByteSource {
       throw new CheckpointFormatError(`${name} does not exist or cannot be read.`);
     }
     if (!info.isFile()) throw new CheckpointFormatError(`${name} is not a regular file.`);
-    const handle = await open(abs, 'r');
+    let handle: FileHandle;
+    try {
+      handle = await open(abs, 'r');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EMFILE' || code === 'ENFILE') {
+        throw new CheckpointFormatError(`${name} cannot be opened: too many files are open (${code}); raise the open-file limit (ulimit -n) or close other files.`);
+      }
+      throw new CheckpointFormatError(`${name} does not exist or cannot be read.`);
+    }
     return new FileByteSource(handle, info.size, name, abs);
   }
 
@@ -149,7 +158,7 @@ export function siblingOpenerFor(checkpointPath: string): SiblingOpener {
         // The resolved real path is opened; messages name the companion where the checkpoint says it is.
         return await FileByteSource.open(target, resolve(dirname(resolve(checkpointPath)), relativeName));
       } catch (error) {
-        if (error instanceof CheckpointFormatError) {
+        if (error instanceof CheckpointFormatError && !error.message.includes('too many files are open')) {
           throw new CheckpointFormatError(`${checkpointPath} refers to ${quote(relativeName)}, which is missing or unreadable.`);
         }
         throw error;

@@ -47,3 +47,11 @@ export function describeValue(value: unknown, depth = 0): string {
 export function elide(text: string, max = 1024): string {
   return text.length > max ? `${text.slice(0, max)}… (${text.length} characters)` : text;
 }
+
+/**
+ * Sets `record[key] = value` as an own, enumerable data property, whatever `key` is: a file-given key such as
+ * `__proto__` or `constructor` becomes a plain entry instead of changing the object's prototype.
+ */
+export function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(record, key, { value, writable: true, enumerable: true, configurable: true });
+}
