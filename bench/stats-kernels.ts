@@ -45,7 +45,8 @@ function time(fn: () => void): number {
 function stats(chunks: Float32Array[], reps = 1): { min: number; max: number } {
   const acc = new StatsAccumulator();
   for (let r = 0; r < reps; r++) for (const c of chunks) acc.add(c);
-  return acc.result();
+  const result = acc.result();
+  return { min: result.min ?? 0, max: result.max ?? 0 };
 }
 
 function histogram(chunks: Float32Array[], lo: number, hi: number, reps = 1): number[] {

@@ -379,7 +379,7 @@ function td(cls: string, text: string, title?: string): HTMLTableCellElement {
   return cell;
 }
 
-function statCell(value: number): HTMLTableCellElement {
+function statCell(value: number | null): HTMLTableCellElement {
   return td('num', formatStat(value), String(value));
 }
 

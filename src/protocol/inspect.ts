@@ -5,20 +5,26 @@
  */
 import type { LayerKind } from './vocabulary';
 
-/** Summary statistics of one tensor's values. Moments ignore NaN/±Inf; those are counted in `nonFinite`. */
+/**
+ * Summary statistics of one tensor's values. Moments ignore NaN/±Inf; those are counted in `nonFinite`. A tensor
+ * with no finite values (an empty tensor, or only NaN/±Inf) has no statistics: `count` is 0 and every moment is null
+ * (shown as "—"), never a made-up 0.
+ */
 export interface TensorStatsDto {
-  /** Mean of the finite values (0 when there are none). */
-  mean: number;
-  /** Population standard deviation of the finite values. */
-  std: number;
-  /** Smallest finite value (0 when there are none). */
-  min: number;
-  /** Largest finite value (0 when there are none). */
-  max: number;
-  /** Largest absolute finite value. */
-  absMax: number;
-  /** Euclidean norm of the finite values. */
-  l2: number;
+  /** Number of finite values the moments are computed over. */
+  count: number;
+  /** Mean of the finite values; null when `count` is 0. */
+  mean: number | null;
+  /** Population standard deviation of the finite values; null when `count` is 0. */
+  std: number | null;
+  /** Smallest finite value; null when `count` is 0. */
+  min: number | null;
+  /** Largest finite value; null when `count` is 0. */
+  max: number | null;
+  /** Largest absolute finite value; null when `count` is 0. */
+  absMax: number | null;
+  /** Euclidean norm of the finite values; null when `count` is 0. */
+  l2: number | null;
   /** Count of values exactly equal to 0 (±0). */
   zeros: number;
   /** Count of NaN and ±Infinity values. */

@@ -44,9 +44,11 @@ export function formatInteger(count: number): string {
 
 /**
  * Formats a statistic (mean, std, min, max) with 4 significant digits, switching to exponent notation for very
- * small or very large magnitudes (`0.01234`, `-1.235e-5`, `3.4e+38`). Exact zero prints as `0`.
+ * small or very large magnitudes (`0.01234`, `-1.235e-5`, `3.4e+38`). Exact zero prints as `0`; no value (a tensor
+ * without finite values has no statistics) prints as `—`.
  */
-export function formatStat(value: number): string {
+export function formatStat(value: number | null): string {
+  if (value === null) return '—';
   if (!Number.isFinite(value)) return String(value);
   if (value === 0) return '0';
   const abs = Math.abs(value);

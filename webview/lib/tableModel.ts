@@ -113,13 +113,13 @@ export function numericKey(row: TensorRow, column: ColumnId): number | undefined
     case 'bytes':
       return row.header.bytes;
     case 'mean':
-      return s?.mean;
+      return s?.mean ?? undefined;
     case 'std':
-      return s?.std;
+      return s?.std ?? undefined;
     case 'min':
-      return s?.min;
+      return s?.min ?? undefined;
     case 'max':
-      return s?.max;
+      return s?.max ?? undefined;
     case 'zeros':
       return s === undefined ? undefined : row.header.params > 0 ? s.zeros / row.header.params : 0;
     case 'nonFinite':

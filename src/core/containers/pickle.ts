@@ -271,18 +271,54 @@ function isAllowed(module: string, name: string): boolean {
   return false;
 }
 
-/** A key for Python-like dict equality: equal numbers, strings and booleans collide; other objects by identity. */
-function dictKey(key: PickleValue): unknown {
+/**
+ * Most scalars a tuple key may hold (nested tuples included) to be compared by value; larger ones (a hostile 20,000-
+ * element key) are compared by identity, so building a dict stays linear in the pickle's size.
+ */
+const MAX_TUPLE_KEY_ITEMS = 64;
+
+/** The value key of a scalar: equal numbers, strings and booleans collide as in Python. */
+function scalarKey(key: PickleValue): string | undefined {
   if (key === null) return 'N';
   switch (typeof key) {
     case 'string': return `s${key}`;
     case 'number': return `n${String(key)}`;
     case 'bigint': return `n${key.toString()}`;
     case 'boolean': return `n${key ? 1 : 0}`;
-    default:
-      if (!(key instanceof Uint8Array) && key.kind === 'tuple') return `t${key.items.map((k) => String(dictKey(k))).join('\u0000')}`;
-      return key;
+    default: return undefined;
   }
+}
+
+/** The value key of a tuple of scalars and small tuples, or undefined when it is too large or holds other objects. */
+function tupleKey(tuple: PickleTuple, budget: { left: number }): string | undefined {
+  const parts: string[] = [];
+  for (const item of tuple.items) {
+    if (--budget.left < 0) return undefined;
+    const scalar = scalarKey(item);
+    if (scalar !== undefined) {
+      parts.push(scalar);
+      continue;
+    }
+    if (item === null || typeof item !== 'object' || item instanceof Uint8Array || item instanceof PickleDict || item.kind !== 'tuple') return undefined;
+    const nested = tupleKey(item, budget);
+    if (nested === undefined) return undefined;
+    parts.push(`(${nested})`);
+  }
+  return parts.join('\u0000');
+}
+
+/**
+ * A key for Python-like dict equality: equal numbers, strings and booleans collide, and so do equal small tuples of
+ * them; other objects (and large tuples) by identity.
+ */
+function dictKey(key: PickleValue): unknown {
+  const scalar = scalarKey(key);
+  if (scalar !== undefined) return scalar;
+  if (key !== null && typeof key === 'object' && !(key instanceof Uint8Array) && !(key instanceof PickleDict) && key.kind === 'tuple') {
+    const value = tupleKey(key, { left: MAX_TUPLE_KEY_ITEMS });
+    if (value !== undefined) return `t${value}`;
+  }
+  return key;
 }
 
 /** A short description of a value's type for messages (`a str`, `a list`, …). */

@@ -6,22 +6,30 @@
  *
  * HDF5 is parsed by the `h5wasm` package (the HDF5 C library compiled to WebAssembly), loaded lazily on the first
  * HDF5 file. Its Node build reaches the host file system directly, so a `.h5` on disk is opened by path with no
- * copy; an HDF5 file inside a `.keras` zip is streamed to a private temporary file, removed on close. Values are read
- * lazily as hyperslabs of at most `READ_BYTES` bytes, so memory stays bounded whatever the dataset size.
+ * copy; an HDF5 file inside a `.keras` zip is streamed to a private temporary file, which is unlinked as soon as HDF5
+ * holds it open (so even a killed process leaves no copy behind; folders of processes that died mid-copy are swept
+ * on the next copy). Values are read lazily as hyperslabs of at most `READ_BYTES` bytes, so memory stays bounded
+ * whatever the dataset size.
  *
  * Before HDF5 sees a file, its signature and superblock are checked here (a non-HDF5 or truncated file gets a clear
  * message instead of an HDF5 error stack). HDF5's own diagnostics are captured rather than printed, and their last
- * line is used in the error message. External links and virtual datasets, which would make HDF5 open other files,
- * are never followed.
+ * line is used in the error message.
+ *
+ * HDF5 can make a file read other files: external links, virtual datasets and datasets with external storage (raw
+ * bytes in another file, `/etc/passwd` or `../secret`). None is ever read. HDF5's file system is fenced: it may open
+ * only the files this reader handed it, and any other open fails and is recorded. External links and virtual
+ * datasets are refused by name when the file is listed; each contiguous dataset (external storage is always
+ * contiguous) is probed with a one-element read, so a dataset stored elsewhere is refused by name too.
  */
-import { mkdtemp, open as openFile, rm } from 'node:fs/promises';
+import { mkdtemp, open as openFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { FileByteSource, type ByteSource } from '../io/byteSource';
 import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
 import { LIMITS } from '../io/limits';
+import { quote } from '../io/text';
 import { DTYPE_BYTES, decodeValues, type DType, type ValueChunk } from '../tensors/dtype';
-import { DEFAULT_CHUNK_ELEMENTS, checkShape, type TensorEntry, type ValueStreamOptions } from '../tensors/tensor';
+import { DEFAULT_CHUNK_ELEMENTS, checkShape, undecodedTensor, type TensorEntry, type ValueStreamOptions } from '../tensors/tensor';
 import { looksLikeZip, openZip, type ZipArchive } from '../containers/zip';
 import type { Checkpoint, FormatReader, MetadataValue, OpenContext } from './types';
 
@@ -49,6 +57,8 @@ interface H5Metadata {
   readonly vlen: boolean;
   readonly enum_type?: { readonly members: Readonly<Record<string, number>>; readonly type: number };
   readonly virtual_sources?: readonly unknown[];
+  /** Chunk shape of a chunked dataset; null for contiguous and compact ones. */
+  readonly chunks?: number[] | null;
 }
 
 /** The part of h5wasm's Emscripten module this reader uses. */
@@ -79,6 +89,44 @@ interface EmscriptenStream {
   stream_ops?: { write(stream: unknown, buffer: Uint8Array, offset: number, length: number): number };
 }
 
+/** The part of Emscripten's file system object this reader fences: every `open` HDF5 makes goes through it. */
+interface EmscriptenFs {
+  open: (path: string, flags: unknown, mode?: unknown) => unknown;
+  getStream?: (fd: number) => EmscriptenStream | null;
+  readonly ErrnoError?: new (errno: number) => Error;
+}
+
+/** Emscripten's errno for "permission denied" (its own numbering, not the host's). */
+const EMSCRIPTEN_EACCES = 2;
+
+/**
+ * Files HDF5 may open (absolute paths, with how many open checkpoints hold each), and the paths it tried to open
+ * besides them since the last `takeDenied()`. The fence is process-wide because h5wasm is one module per process.
+ */
+const fence = {
+  allowed: new Map<string, number>(),
+  denied: [] as string[],
+  /** Lets HDF5 open `path` until the returned function is called. */
+  allow(path: string): () => void {
+    const abs = resolve(path);
+    this.allowed.set(abs, (this.allowed.get(abs) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const left = (this.allowed.get(abs) ?? 1) - 1;
+      if (left > 0) this.allowed.set(abs, left);
+      else this.allowed.delete(abs);
+    };
+  },
+  /** Returns and clears the paths HDF5 was refused since the last call. */
+  takeDenied(): string[] {
+    const out = this.denied;
+    this.denied = [];
+    return out;
+  },
+};
+
 interface H5Lib {
   readonly api: H5Api;
   /** Reads an attribute as JSON-compatible data (strings decoded). */
@@ -95,8 +143,22 @@ function loadH5(): Promise<H5Lib> {
     const h5 = await import('h5wasm/node');
     const api = (await h5.ready) as unknown as H5Api;
     let diagnostics = '';
-    const fs = (api as unknown as { FS?: { getStream?: (fd: number) => EmscriptenStream | null } }).FS;
-    const stderr = fs?.getStream?.(2);
+    const fs = (api as unknown as { FS?: EmscriptenFs }).FS;
+    const ErrnoError = fs?.ErrnoError;
+    if (fs === undefined || ErrnoError === undefined || typeof fs.open !== 'function') {
+      throw new CheckpointFormatError('the HDF5 library (h5wasm) has no file system to fence, so HDF5 files are not opened.');
+    }
+    // Fence HDF5's file system: only the files handed to it open; anything else (external storage, links, virtual
+    // sources) fails as "permission denied" and is recorded for the error message.
+    const open = fs.open.bind(fs);
+    fs.open = (path: string, flags: unknown, mode?: unknown): unknown => {
+      if (!fence.allowed.has(resolve(path))) {
+        fence.denied.push(path);
+        throw new ErrnoError(EMSCRIPTEN_EACCES);
+      }
+      return open(path, flags, mode);
+    };
+    const stderr = fs.getStream?.(2);
     if (stderr) {
       // HDF5 prints its error stack to stderr; keep the last few kB for our messages instead.
       stderr.node ??= { mode: 0o100644 };
@@ -191,10 +253,13 @@ async function openKeras(source: ByteSource, context: OpenContext): Promise<Chec
     cleanup = copy.remove;
   }
   try {
-    return await openHdf5(source, path, source.name, metadata, 'HDF5', async () => {
+    const checkpoint = await openHdf5(source, path, source.name, metadata, 'HDF5', async () => {
       await cleanup?.();
       await source.close();
     }, context);
+    // HDF5 holds the copy open now: unlink it, so that no copy outlives this process however it ends.
+    await cleanup?.().catch(() => undefined);
+    return checkpoint;
   } catch (error) {
     await cleanup?.();
     throw error;
@@ -223,7 +288,7 @@ async function openKerasArchive(source: ByteSource, context: OpenContext): Promi
     context.signal,
   );
   try {
-    return await openHdf5(
+    const checkpoint = await openHdf5(
       { name: label, size: weights.uncompressedSize, read: (offset, length) => readFromFile(copy.path, offset, length) },
       copy.path,
       label,
@@ -235,6 +300,10 @@ async function openKerasArchive(source: ByteSource, context: OpenContext): Promi
       },
       context,
     );
+    // HDF5 holds the copy open now: unlink it, so that no copy outlives this process however it ends (where the
+    // system refuses to unlink an open file, it is removed on close instead).
+    await copy.remove().catch(() => undefined);
+    return checkpoint;
   } catch (error) {
     await copy.remove();
     throw error;
@@ -280,9 +349,41 @@ interface Streamable {
   chunks(signal?: AbortSignal): AsyncIterable<Uint8Array>;
 }
 
-/** Copies bytes to a new private temporary file; `remove` deletes it (and its folder). */
+/** Temporary folders of HDF5 copies are named `weight-lens-h5-<pid>-<random>`, so stale ones can be told apart. */
+const TEMP_PREFIX = 'weight-lens-h5-';
+
+/** True if a process with id `pid` exists (signal 0 only checks; EPERM means it exists but is not ours). */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes temporary HDF5 copies left by processes that no longer exist (killed while copying, or by power loss).
+ * Best effort: a folder that cannot be listed or removed is left alone.
+ */
+async function sweepStaleCopies(): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const pid = Number(/^weight-lens-h5-(\d+)-/.exec(name)?.[1]);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || processExists(pid)) continue;
+    await rm(join(tmpdir(), name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** Copies bytes to a new private temporary file; `remove` deletes it (and its folder) and may be called repeatedly. */
 async function copyToTempFile(input: ByteSource | Streamable, baseName: string, signal: AbortSignal | undefined): Promise<{ path: string; remove: () => Promise<void> }> {
-  const folder = await mkdtemp(join(tmpdir(), 'weight-lens-h5-'));
+  await sweepStaleCopies();
+  const folder = await mkdtemp(join(tmpdir(), `${TEMP_PREFIX}${process.pid}-`));
   const path = join(folder, baseName);
   const remove = async (): Promise<void> => {
     await rm(folder, { recursive: true, force: true });
@@ -382,13 +483,19 @@ async function openHdf5(
   const lib = await loadH5();
   const { api } = lib;
   lib.takeDiagnostics();
+  fence.takeDenied();
+  const disallow = fence.allow(path);
   let fileId: bigint;
   try {
     fileId = api.open(path, api.H5F_ACC_RDONLY, false, api.H5F_LIBVER_EARLIEST, api.H5F_LIBVER_LATEST);
   } catch (error) {
+    disallow();
     throw hdf5Error(lib, label, 'cannot be opened by the HDF5 library', error);
   }
-  if (fileId < 0n) throw hdf5Error(lib, label, 'cannot be opened by the HDF5 library');
+  if (fileId < 0n) {
+    disallow();
+    throw hdf5Error(lib, label, 'cannot be opened by the HDF5 library');
+  }
   let closed = false;
   const closeFile = (): void => {
     if (closed) return;
@@ -398,10 +505,11 @@ async function openHdf5(
     } catch {
       // Already invalid: nothing more to release.
     }
+    disallow();
     lib.takeDiagnostics();
   };
   try {
-    const file: H5File = { lib, fileId, label, isClosed: () => closed };
+    const file: H5File = { lib, fileId, label, bytes: source.size, isClosed: () => closed };
     const listing = listDatasets(file, metadata);
     const kerasVersion = metadata.keras_version;
     const description = container === 'HDF5'
@@ -433,6 +541,8 @@ interface H5File {
   readonly lib: H5Lib;
   readonly fileId: bigint;
   readonly label: string;
+  /** Size of the HDF5 file in bytes: no dataset can store more. */
+  readonly bytes: number;
   isClosed(): boolean;
 }
 
@@ -463,8 +573,9 @@ function listDatasets(file: H5File, metadata: Record<string, MetadataValue>): { 
       const path = group === '/' ? `/${name}` : `${group}/${name}`;
       const external = api.get_external_link(file.fileId, path);
       if (external?.filename !== undefined) {
-        skipped.push(`${path.slice(1)} (external link to ${external.filename}, not followed)`);
-        continue;
+        throw new CheckpointFormatError(
+          `${file.label} has an external link ${quote(path.slice(1))} to ${quote(external.filename)}, another file; refusing to follow links out of the file.`,
+        );
       }
       if (api.get_symbolic_link(file.fileId, path) !== null) continue; // soft link: the target is listed where it lives
       const type = api.get_type(file.fileId, path);
@@ -474,7 +585,15 @@ function listDatasets(file: H5File, metadata: Record<string, MetadataValue>): { 
       } else if (type === api.H5G_DATASET) {
         const meta = api.get_dataset_metadata(file.fileId, path);
         quiet();
+        const source = meta.virtual_sources?.[0];
+        if (source !== undefined) {
+          const from = isRecord(source) && typeof source.file_name === 'string' ? source.file_name : 'another file';
+          throw new CheckpointFormatError(
+            `${file.label}: dataset ${quote(path.slice(1))} is a virtual dataset reading ${quote(from)}; refusing to read it, since its data lies outside the file.`,
+          );
+        }
         const reason = unsupportedReason(meta);
+        if (reason === undefined) refuseExternalStorage(file, path, meta);
         if (reason === undefined) datasets.push({ path, meta });
         else skipped.push(`${path.slice(1)} (${reason})`);
       }
@@ -607,12 +726,44 @@ function datasetDType(meta: H5Metadata): DType | undefined {
 
 function unsupportedReason(meta: H5Metadata): string | undefined {
   if (meta.shape === null) return 'empty dataspace';
-  if (meta.virtual_sources !== undefined && meta.virtual_sources.length > 0) return 'virtual dataset reading other files, not followed';
   if (datasetDType(meta) === undefined) {
     const kinds: Record<number, string> = { 2: 'time', 3: 'string', 4: 'bitfield', 5: 'opaque', 6: 'compound', 7: 'reference', 8: 'enum', 9: 'variable-length', 10: 'array' };
     return `${kinds[meta.type] ?? `${meta.size}-byte ${meta.type === H5T_FLOAT ? 'float' : 'integer'}`} data, not a tensor`;
   }
   return undefined;
+}
+
+/** The message for a dataset HDF5 tried to read from `files` (other files than the one opened). */
+function externalStorageError(file: H5File, path: string, files: readonly string[]): CheckpointFormatError {
+  return new CheckpointFormatError(
+    `${file.label}: dataset ${quote(path.slice(1))} stores its data in the external file ${quote(files[0] ?? '?')}, outside this file; refusing to read it.`,
+  );
+}
+
+/**
+ * Refuses a dataset whose raw data lies in another file. External storage is always contiguous, so each contiguous
+ * dataset's first element is read once; the fence makes HDF5 fail to open any other file and records its name.
+ */
+function refuseExternalStorage(file: H5File, path: string, meta: H5Metadata): void {
+  if (meta.chunks !== null && meta.chunks !== undefined) return;
+  const shape = meta.shape;
+  if (shape === null || shape.some((d) => d === 0)) return;
+  const { api } = file.lib;
+  const ptr = api._malloc(Math.max(16, meta.size));
+  if (ptr === 0) return;
+  fence.takeDenied();
+  try {
+    const ones = shape.map(() => 1n);
+    if (shape.length === 0) api.get_dataset_data(file.fileId, path, null, null, null, BigInt(ptr));
+    else api.get_dataset_data(file.fileId, path, ones, shape.map(() => 0n), ones, BigInt(ptr));
+  } catch {
+    // A damaged dataset is reported when its values are read; only reads of other files matter here.
+  } finally {
+    api._free(ptr);
+    file.lib.takeDiagnostics();
+  }
+  const denied = fence.takeDenied();
+  if (denied.length > 0) throw externalStorageError(file, path, denied);
 }
 
 /**
@@ -626,6 +777,15 @@ function h5Tensor(file: H5File, info: DatasetInfo, name: string): TensorEntry {
   const params = checkShape(`dataset ${info.path} of ${file.label}`, shape);
   const itemBytes = DTYPE_BYTES[dtype];
   const { api } = file.lib;
+  const logical = params * itemBytes;
+  if (logical > file.bytes * LIMITS.maxCompressionRatio + LIMITS.maxChunkBytes) {
+    // Only chunks never written (the fill value stands in) or a compression bomb make a dataset this much larger than
+    // its file; reading it would cost its logical size, not its stored bytes.
+    return undecodedTensor(
+      name, dtype, shape, logical,
+      `the dataset declares ${formatBytes(logical)} of values but the whole file is ${formatBytes(file.bytes)}: its chunks were never written (fill value only) or compress over ${LIMITS.maxCompressionRatio}×, so its values are not read.`,
+    );
+  }
   return {
     name,
     dtype,
@@ -649,8 +809,12 @@ function h5Tensor(file: H5File, info: DatasetInfo, name: string): TensorEntry {
               ? api.get_dataset_data(file.fileId, info.path, null, null, null, BigInt(ptr))
               : api.get_dataset_data(file.fileId, info.path, block.count.map(BigInt), block.offset.map(BigInt), block.count.map(() => 1n), BigInt(ptr));
           } catch (error) {
+            const denied = fence.takeDenied();
+            if (denied.length > 0) throw externalStorageError(file, info.path, denied);
             throw hdf5Error(file.lib, `${file.label}: dataset ${info.path}`, 'cannot be read', error);
           }
+          const denied = fence.takeDenied();
+          if (denied.length > 0) throw externalStorageError(file, info.path, denied);
           if (status < 0) throw hdf5Error(file.lib, `${file.label}: dataset ${info.path}`, 'cannot be read');
           bytes = api.HEAPU8.slice(ptr, ptr + nbytes);
         } finally {

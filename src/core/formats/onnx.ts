@@ -43,8 +43,10 @@ import {
   rawTensor,
   readTensorValues,
   undecodedTensor,
+  uniqueNamer,
   type TensorEntry,
   type ValueStreamOptions,
+  type WeightedChunk,
 } from '../tensors/tensor';
 import type { Checkpoint, FormatReader, MetadataValue, OpenContext } from './types';
 
@@ -603,7 +605,11 @@ function undecodedWithNote(name: string, label: string, shape: readonly number[]
   return note !== undefined ? { ...entry, note } : entry;
 }
 
-/** A dense view of a sparse tensor: zeros except at `indices`, where `values` go. Densified on demand. */
+/**
+ * A dense view of a sparse tensor: zeros except at `indices`, where `values` go. Densified on demand by `values`;
+ * statistics read only the stored values and weight one zero by the count of the others (`summary`), so their cost
+ * is the stored values, whatever the dense shape.
+ */
 function sparseTensor(name: string, shape: readonly number[], values: TensorEntry, indices: TensorEntry, note: string): TensorEntry {
   const params = checkShape(`tensor ${JSON.stringify(name)}`, shape);
   const nnz = values.params;
@@ -618,29 +624,34 @@ function sparseTensor(name: string, shape: readonly number[], values: TensorEntr
   const reason = values.notDecodedReason ?? indices.notDecodedReason;
   const bytes = values.bytes + indices.bytes;
   if (reason !== undefined) return undecodedTensor(name, values.dtype, shape, bytes, reason);
+  /** The stored values, their flat dense indices, and the order that sorts them by index (a later duplicate wins). */
+  const layout = async (signal: AbortSignal | undefined): Promise<{ stored: Float32Array; flat: Float64Array; order: number[] }> => {
+    const limit = { maxElements: MAX_SPARSE_VALUES, ...(signal ? { signal } : {}) };
+    const stored = await readTensorValues(values, limit);
+    const rawIndex = await readIndices(indices, MAX_SPARSE_VALUES * Math.max(1, rank), signal);
+    const flat = new Float64Array(nnz);
+    for (let k = 0; k < nnz; k++) {
+      let index = 0;
+      if (linear) index = rawIndex[k] ?? 0;
+      else {
+        for (let d = 0; d < rank; d++) {
+          const c = rawIndex[k * rank + d] ?? 0;
+          const size = shape[d] ?? 0;
+          if (!Number.isInteger(c) || c < 0 || c >= size) throw new CheckpointFormatError(`sparse tensor ${JSON.stringify(name)} has an index ${c} outside dimension ${d} of size ${size}.`);
+          index = index * size + c;
+        }
+      }
+      if (!Number.isInteger(index) || index < 0 || index >= params) throw new CheckpointFormatError(`sparse tensor ${JSON.stringify(name)} has an index ${index} outside its ${params} elements.`);
+      flat[k] = index;
+    }
+    const order = Array.from({ length: nnz }, (_, k) => k);
+    order.sort((a, b) => (flat[a] ?? 0) - (flat[b] ?? 0) || a - b);
+    return { stored, flat, order };
+  };
   return {
     name, dtype: values.dtype, shape: [...shape], params, bytes, note,
     async *values(options?: ValueStreamOptions): AsyncIterable<ValueChunk> {
-      const limit = { maxElements: MAX_SPARSE_VALUES, ...(options?.signal ? { signal: options.signal } : {}) };
-      const stored = await readTensorValues(values, limit);
-      const rawIndex = await readTensorValues(indices, { ...limit, maxElements: MAX_SPARSE_VALUES * Math.max(1, rank) });
-      const flat = new Float64Array(nnz);
-      for (let k = 0; k < nnz; k++) {
-        let index = 0;
-        if (linear) index = rawIndex[k] ?? 0;
-        else {
-          for (let d = 0; d < rank; d++) {
-            const c = rawIndex[k * rank + d] ?? 0;
-            const size = shape[d] ?? 0;
-            if (!Number.isInteger(c) || c < 0 || c >= size) throw new CheckpointFormatError(`sparse tensor ${JSON.stringify(name)} has an index ${c} outside dimension ${d} of size ${size}.`);
-            index = index * size + c;
-          }
-        }
-        if (!Number.isInteger(index) || index < 0 || index >= params) throw new CheckpointFormatError(`sparse tensor ${JSON.stringify(name)} has an index ${index} outside its ${params} elements.`);
-        flat[k] = index;
-      }
-      const order = Array.from({ length: nnz }, (_, k) => k);
-      order.sort((a, b) => (flat[a] ?? 0) - (flat[b] ?? 0));
+      const { stored, flat, order } = await layout(options?.signal);
       const chunk = Math.max(1, options?.maxElements ?? DEFAULT_CHUNK_ELEMENTS);
       let next = 0;
       for (let start = 0; start < params; start += chunk) {
@@ -657,7 +668,41 @@ function sparseTensor(name: string, shape: readonly number[], values: TensorEntr
         yield out;
       }
     },
+    async *summary(options?: ValueStreamOptions): AsyncIterable<WeightedChunk> {
+      const { stored, flat, order } = await layout(options?.signal);
+      // One value per dense index: of duplicates, the last in index order wins, as in `values`.
+      const kept = new Float32Array(nnz);
+      let n = 0;
+      for (let i = 0; i < nnz; i++) {
+        const k = order[i] ?? 0;
+        const following = order[i + 1];
+        if (following !== undefined && flat[following] === flat[k]) continue;
+        kept[n++] = stored[k] ?? 0;
+      }
+      const chunk = Math.max(1, options?.maxElements ?? DEFAULT_CHUNK_ELEMENTS);
+      for (let start = 0; start < n; start += chunk) {
+        throwIfAborted(options?.signal);
+        yield { values: kept.subarray(start, Math.min(n, start + chunk)), weight: 1 };
+      }
+      if (params > n) yield { values: new Float32Array(1), weight: params - n };
+    },
   };
+}
+
+/** Reads a sparse tensor's indices exactly, as float64 (float32 would round indices beyond 2^24). */
+async function readIndices(indices: TensorEntry, maxElements: number, signal: AbortSignal | undefined): Promise<Float64Array> {
+  if (indices.params > maxElements) {
+    throw new CheckpointFormatError(`sparse indices ${JSON.stringify(indices.name)} have ${indices.params} elements, over the ${maxElements} that can be loaded at once.`);
+  }
+  const out = new Float64Array(indices.params);
+  let at = 0;
+  for await (const chunk of indices.values(signal ? { signal } : {})) {
+    if (at + chunk.length > out.length) break;
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  if (at !== out.length) throw new CheckpointFormatError(`sparse indices ${JSON.stringify(indices.name)} yielded ${at} values, not ${out.length}.`);
+  return out;
 }
 
 /** Scans a SparseTensorProto (values, indices, dims). */
@@ -950,17 +995,8 @@ async function scanGraph(state: ScanState, cur: ProtoCursor, path: string): Prom
 function finalNames(pending: readonly Pending[]): string[] {
   const counts = new Map<string, number>();
   for (const p of pending) counts.set(p.name, (counts.get(p.name) ?? 0) + 1);
-  const used = new Set<string>();
-  return pending.map((p) => {
-    let name = (counts.get(p.name) ?? 0) > 1 && p.path !== '' ? `${p.path}${p.name}` : p.name;
-    if (used.has(name)) {
-      let k = 2;
-      while (used.has(`${name}#${k}`)) k++;
-      name = `${name}#${k}`;
-    }
-    used.add(name);
-    return name;
-  });
+  const unique = uniqueNamer();
+  return pending.map((p) => unique((counts.get(p.name) ?? 0) > 1 && p.path !== '' ? `${p.path}${p.name}` : p.name));
 }
 
 function parseOpset(r: ProtoReader): string {

@@ -19,7 +19,7 @@ import { closeOnce, MemoryByteSource, SliceByteSource, type ByteSource } from '.
 import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
 import { LIMITS } from '../io/limits';
 import { DTYPE_BYTES, decodeValues, type DType, type ValueChunk } from '../tensors/dtype';
-import { DEFAULT_CHUNK_ELEMENTS, checkShape, rawTensor, undecodedTensor, type TensorEntry, type ValueStreamOptions } from '../tensors/tensor';
+import { DEFAULT_CHUNK_ELEMENTS, checkShape, rawTensor, undecodedTensor, type TensorEntry, type ValueStreamOptions, type WeightedChunk, uniqueNamer } from '../tensors/tensor';
 import { fortranToRowMajor, parseDescr } from '../containers/npy';
 import {
   PickleDict,
@@ -197,20 +197,11 @@ async function readByteOrder(archive: ZipArchive, prefix: string): Promise<boole
 /** Walks the unpickled object, collecting tensors with dotted names and scalars as metadata. */
 function flatten(root: PickleValue, metadata: Record<string, MetadataValue>, torchScript: boolean, label: string): Found[] {
   const found: Found[] = [];
-  const usedNames = new Map<string, number>();
+  const unique = uniqueNamer();
   const onPath = new Set<object>();
   let visits = 0;
   let metadataCount = 0;
 
-  const unique = (name: string): string => {
-    const seen = usedNames.get(name);
-    if (seen === undefined) {
-      usedNames.set(name, 1);
-      return name;
-    }
-    usedNames.set(name, seen + 1);
-    return unique(`${name}#${seen + 1}`);
-  };
   const setMeta = (name: string, value: MetadataValue): void => {
     if (torchScript || metadataCount >= LIMITS.maxMetadataEntries) return;
     const key = name === '' ? 'value' : name;
@@ -309,35 +300,35 @@ function repr(value: PickleValue, limit: number): string {
       out += depth > 20 ? '…' : shortRepr(v, limit);
       return;
     }
+    // Every loop stops once the text is over the limit, so a 20,000-item container costs as much as its first items.
     if (v instanceof PickleDict) {
       out += '{';
-      v.entries.forEach(([k, val], i) => {
-        if (out.length > limit) return;
+      for (let i = 0; i < v.entries.length && out.length <= limit; i++) {
+        const [k, val] = v.entries[i] ?? [null, null];
         if (i > 0) out += ', ';
         visit(k, depth + 1);
         out += ': ';
         visit(val, depth + 1);
-      });
+      }
       out += '}';
       return;
     }
     if (v.kind === 'list' || v.kind === 'tuple' || v.kind === 'set') {
       const [open, close] = v.kind === 'list' ? ['[', ']'] : v.kind === 'tuple' ? ['(', v.items.length === 1 ? ',)' : ')'] : ['{', '}'];
       out += open;
-      v.items.forEach((item, i) => {
-        if (out.length > limit) return;
+      for (let i = 0; i < v.items.length && out.length <= limit; i++) {
         if (i > 0) out += ', ';
-        visit(item, depth + 1);
-      });
+        visit(v.items[i] ?? null, depth + 1);
+      }
       out += close;
       return;
     }
     if (v.kind === 'object') {
       out += `${v.className}(`;
-      v.args.forEach((a, i) => {
+      for (let i = 0; i < v.args.length && out.length <= limit; i++) {
         if (i > 0) out += ', ';
-        visit(a, depth + 1);
-      });
+        visit(v.args[i] ?? null, depth + 1);
+      }
       out += ')';
       return;
     }
@@ -487,74 +478,102 @@ function torchTensor(name: string, t: TorchTensor, storage: ResolvedStorage, lit
  * A tensor whose elements are gathered from its storage through `stride` (any non-negative strides, including 0 for
  * expanded dimensions). Each output chunk reads the storage span it touches in one read when that span is at most
  * `LIMITS.maxChunkBytes`, and otherwise scans the span in `GATHER_WINDOW_BYTES` windows, so memory stays bounded.
+ *
+ * Statistics cost the stored bytes, not the logical shape: an expanded dimension (stride 0) repeats the same
+ * elements, so `summary` gathers the view with those dimensions collapsed and weights each value by their product.
+ * A view that still reaches its storage more than `LIMITS.maxViewRepeat` times over (overlapping non-zero strides)
+ * is listed but not decoded.
  */
 function stridedTensor(name: string, dtype: DType, t: TorchTensor, storage: ResolvedStorage, littleEndian: boolean, bytes: number, note: string | undefined): TensorEntry {
   const params = checkShape(`tensor ${JSON.stringify(name)}`, t.shape);
-  const itemBytes = DTYPE_BYTES[dtype];
   const shape = [...t.shape];
   const stride = [...t.stride];
-  const rank = shape.length;
-  return {
+  // The distinct view: every expanded (stride-0) dimension collapsed to size 1, and how often each element repeats.
+  const collapsed = shape.map((d, i) => ((stride[i] ?? 0) === 0 ? 1 : d));
+  const repeat = shape.reduce((w, d, i) => ((stride[i] ?? 0) === 0 ? w * d : w), 1);
+  const distinct = params === 0 ? 0 : params / repeat;
+  if (distinct > storage.info.numel * LIMITS.maxViewRepeat + DEFAULT_CHUNK_ELEMENTS) {
+    return undecodedTensor(
+      name, dtype, shape, bytes,
+      `the view (shape [${shape.join(', ')}], stride [${stride.join(', ')}]) reads its ${storage.info.numel}-element storage over ${LIMITS.maxViewRepeat} times, so its values are not gathered`,
+    );
+  }
+  const entry: TensorEntry = {
     name,
     dtype,
     shape,
     params,
     bytes,
     ...(note !== undefined ? { note } : {}),
-    async *values(options?: ValueStreamOptions): AsyncIterable<ValueChunk> {
-      const source = await storage.source(options?.signal);
-      const maxElements = Math.max(1, Math.min(options?.maxElements ?? DEFAULT_CHUNK_ELEMENTS, Math.floor(LIMITS.maxChunkBytes / itemBytes)));
-      const index = new Array<number>(rank).fill(0);
-      let position = t.storageOffset; // storage element index of the current output element
-      for (let start = 0; start < params; start += maxElements) {
-        throwIfAborted(options?.signal);
-        const count = Math.min(maxElements, params - start);
-        const at = new Float64Array(count);
-        let lo = Infinity;
-        let hi = -Infinity;
-        for (let i = 0; i < count; i++) {
-          at[i] = position;
-          if (position < lo) lo = position;
-          if (position > hi) hi = position;
-          // Advance the row-major odometer.
-          for (let d = rank - 1; d >= 0; d--) {
-            const s = stride[d] ?? 0;
-            const next = (index[d] ?? 0) + 1;
-            if (next < (shape[d] ?? 1)) {
-              index[d] = next;
-              position += s;
-              break;
-            }
-            index[d] = 0;
-            position -= (next - 1) * s;
-          }
-        }
-        const out = new Uint8Array(count * itemBytes);
-        const spanBytes = (hi - lo + 1) * itemBytes;
-        if (spanBytes <= LIMITS.maxChunkBytes) {
-          const span = await source.read(lo * itemBytes, spanBytes);
-          for (let i = 0; i < count; i++) {
-            const from = ((at[i] ?? 0) - lo) * itemBytes;
-            out.set(span.subarray(from, from + itemBytes), i * itemBytes);
-          }
-        } else {
-          const windowElements = Math.max(1, Math.floor(GATHER_WINDOW_BYTES / itemBytes));
-          for (let w = lo; w <= hi; w += windowElements) {
-            throwIfAborted(options?.signal);
-            const end = Math.min(hi + 1, w + windowElements);
-            const window = await source.read(w * itemBytes, (end - w) * itemBytes);
-            for (let i = 0; i < count; i++) {
-              const p = at[i] ?? 0;
-              if (p < w || p >= end) continue;
-              const from = (p - w) * itemBytes;
-              out.set(window.subarray(from, from + itemBytes), i * itemBytes);
-            }
-          }
-        }
-        yield decodeValues(dtype, out, littleEndian);
-      }
+    values: (options?: ValueStreamOptions) => gather(dtype, shape, stride, t.storageOffset, storage, littleEndian, options),
+  };
+  if (repeat <= 1 || params === 0) return entry;
+  return {
+    ...entry,
+    async *summary(options?: ValueStreamOptions): AsyncIterable<WeightedChunk> {
+      for await (const values of gather(dtype, collapsed, stride, t.storageOffset, storage, littleEndian, options)) yield { values, weight: repeat };
     },
   };
+}
+
+/** Gathers the elements of the view (`shape`, `stride`, `offset`) of `storage` in row-major order, in chunks. */
+async function* gather(
+  dtype: DType, shape: readonly number[], stride: readonly number[], offset: number, storage: ResolvedStorage, littleEndian: boolean, options?: ValueStreamOptions,
+): AsyncIterable<ValueChunk> {
+  const params = shape.reduce((n, d) => n * d, 1);
+  const itemBytes = DTYPE_BYTES[dtype];
+  const rank = shape.length;
+  const source = await storage.source(options?.signal);
+  const maxElements = Math.max(1, Math.min(options?.maxElements ?? DEFAULT_CHUNK_ELEMENTS, Math.floor(LIMITS.maxChunkBytes / itemBytes)));
+  const index = new Array<number>(rank).fill(0);
+  let position = offset; // storage element index of the current output element
+  for (let start = 0; start < params; start += maxElements) {
+    throwIfAborted(options?.signal);
+    const count = Math.min(maxElements, params - start);
+    const at = new Float64Array(count);
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = 0; i < count; i++) {
+      at[i] = position;
+      if (position < lo) lo = position;
+      if (position > hi) hi = position;
+      // Advance the row-major odometer.
+      for (let d = rank - 1; d >= 0; d--) {
+        const s = stride[d] ?? 0;
+        const next = (index[d] ?? 0) + 1;
+        if (next < (shape[d] ?? 1)) {
+          index[d] = next;
+          position += s;
+          break;
+        }
+        index[d] = 0;
+        position -= (next - 1) * s;
+      }
+    }
+    const out = new Uint8Array(count * itemBytes);
+    const spanBytes = (hi - lo + 1) * itemBytes;
+    if (spanBytes <= LIMITS.maxChunkBytes) {
+      const span = await source.read(lo * itemBytes, spanBytes);
+      for (let i = 0; i < count; i++) {
+        const from = ((at[i] ?? 0) - lo) * itemBytes;
+        out.set(span.subarray(from, from + itemBytes), i * itemBytes);
+      }
+    } else {
+      const windowElements = Math.max(1, Math.floor(GATHER_WINDOW_BYTES / itemBytes));
+      for (let w = lo; w <= hi; w += windowElements) {
+        throwIfAborted(options?.signal);
+        const end = Math.min(hi + 1, w + windowElements);
+        const window = await source.read(w * itemBytes, (end - w) * itemBytes);
+        for (let i = 0; i < count; i++) {
+          const p = at[i] ?? 0;
+          if (p < w || p >= end) continue;
+          const from = (p - w) * itemBytes;
+          out.set(window.subarray(from, from + itemBytes), i * itemBytes);
+        }
+      }
+    }
+    yield decodeValues(dtype, out, littleEndian);
+  }
 }
 
 /** A NumPy array pickled inside data.pkl (e.g. saved RNG state or metrics): decoded from the pickle's own bytes. */

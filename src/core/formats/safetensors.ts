@@ -14,28 +14,23 @@ import { forgetTemporary, removeStaleTemporaries, temporaryPathFor, trackTempora
 import { closeOnce, readAllBytes, type ByteSource } from '../io/byteSource';
 import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
 import { LIMITS } from '../io/limits';
+import { parseJsonBounded, jsonProblem } from '../io/json';
+import { describeValue, elide, quote, setOwn } from '../io/text';
 import { DTYPE_BYTES, isDType, type DType } from '../tensors/dtype';
 import { checkShape, rawTensor, undecodedTensor, type TensorEntry } from '../tensors/tensor';
 import type { Checkpoint, FormatReader, MetadataValue, OpenContext } from './types';
 
-/** Metadata strings longer than this many characters are elided in `Checkpoint.metadata`. */
-const MAX_METADATA_STRING = 1024;
-
 /** safetensors dtype names this reader lists but does not decode, with their element sizes in bits. */
-const UNDECODED_DTYPE_BITS: Readonly<Record<string, number>> = {
-  F8_E8M0: 8, F8_E4M3FNUZ: 8, F8_E5M2FNUZ: 8, F6_E2M3: 6, F6_E3M2: 6, F4: 4, C64: 64, C128: 128,
-};
+const UNDECODED_DTYPE_BITS: ReadonlyMap<string, number> = new Map([
+  ['F8_E8M0', 8], ['F8_E4M3FNUZ', 8], ['F8_E5M2FNUZ', 8], ['F6_E2M3', 6], ['F6_E3M2', 6], ['F4', 4], ['C64', 64], ['C128', 128],
+]);
 
 /** Result of parsing one safetensors file's header. */
 interface ParsedFile {
   readonly tensors: TensorEntry[];
   readonly byName: Map<string, TensorEntry>;
-  readonly metadata: Record<string, string>;
+  readonly metadata: ReadonlyMap<string, string>;
   readonly headerBytes: number;
-}
-
-function elide(value: string): string {
-  return value.length > MAX_METADATA_STRING ? `${value.slice(0, MAX_METADATA_STRING)}… (${value.length} characters)` : value;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -65,51 +60,54 @@ async function parseSafetensors(source: ByteSource, signal?: AbortSignal): Promi
   if (headerBytes[0] !== 0x7b) {
     throw new CheckpointFormatError(`${name} is not a safetensors file: its header does not start with a JSON object.`);
   }
-  let header: unknown;
-  try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
-  } catch {
-    throw new CheckpointFormatError(`${name} is not a valid safetensors file: its ${formatBytes(headerLength)} header is not valid UTF-8 JSON.`);
+  // Each tensor opens 3 JSON containers (its entry, shape and offsets); the bound refuses huge headers before parsing.
+  const maxContainers = 3 * LIMITS.maxTensors + 16;
+  const parsed = parseJsonBounded(headerBytes, LIMITS.maxHeaderJsonDepth, maxContainers);
+  if (!parsed.ok) {
+    if (parsed.problem === 'too many values') throw new CheckpointFormatError(`${name} lists more than ${LIMITS.maxTensors} tensors, over the limit.`);
+    throw new CheckpointFormatError(`${name} is not a valid safetensors file: its ${formatBytes(headerLength)} header ${jsonProblem(parsed, LIMITS.maxHeaderJsonDepth)}.`);
   }
+  const header = parsed.value;
   if (!isRecord(header)) throw new CheckpointFormatError(`${name} is not a valid safetensors file: its header is not a JSON object.`);
 
-  const metadata: Record<string, string> = {};
+  const metadata = new Map<string, string>();
   const dataStart = 8 + headerLength;
   const dataSize = source.size - dataStart;
-  interface Pending { name: string; dtype: string; shape: number[]; begin: number; end: number; order: number }
+  interface Pending { name: string; dtype: string; shape: number[]; params: number; begin: number; end: number; order: number }
   const pending: Pending[] = [];
   let order = 0;
+  // Messages are built only on failure: a header may list a million tensors.
+  const at = (key: string): string => `tensor ${quote(key)} in ${name}`;
   for (const [key, info] of Object.entries(header)) {
-    throwIfAborted(signal);
+    if ((order & 0xfff) === 0) throwIfAborted(signal);
     if (key === '__metadata__') {
       if (!isRecord(info)) throw new CheckpointFormatError(`${name} has an invalid __metadata__ entry: it must be a map of strings.`);
-      for (const [k, v] of Object.entries(info)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
+      for (const [k, v] of Object.entries(info)) metadata.set(k, typeof v === 'string' ? v : describeValue(v));
       continue;
     }
     if (pending.length >= LIMITS.maxTensors) {
       throw new CheckpointFormatError(`${name} lists more than ${LIMITS.maxTensors} tensors, over the limit.`);
     }
-    const where = `tensor ${JSON.stringify(key)} in ${name}`;
-    if (!isRecord(info)) throw new CheckpointFormatError(`${where} has an invalid header entry (not an object).`);
+    if (!isRecord(info)) throw new CheckpointFormatError(`${at(key)} has an invalid header entry (not an object).`);
     const { dtype, shape, data_offsets: offsets } = info;
-    if (typeof dtype !== 'string') throw new CheckpointFormatError(`${where} has no dtype.`);
+    if (typeof dtype !== 'string') throw new CheckpointFormatError(`${at(key)} has no dtype.`);
     if (!Array.isArray(shape) || !shape.every((d): d is number => typeof d === 'number')) {
-      throw new CheckpointFormatError(`${where} has an invalid shape ${JSON.stringify(shape)}.`);
+      throw new CheckpointFormatError(`${at(key)} has an invalid shape ${describeValue(shape)}.`);
     }
-    checkShape(where, shape);
+    const params = checkShapeOf(key, at, shape);
     if (!Array.isArray(offsets) || offsets.length !== 2) {
-      throw new CheckpointFormatError(`${where} has invalid data_offsets ${JSON.stringify(offsets)}.`);
+      throw new CheckpointFormatError(`${at(key)} has invalid data_offsets ${describeValue(offsets)}.`);
     }
     const [begin, end] = offsets as unknown[];
     if (typeof begin !== 'number' || typeof end !== 'number' || !Number.isSafeInteger(begin) || !Number.isSafeInteger(end) || begin < 0 || end < begin) {
-      throw new CheckpointFormatError(`${where} has invalid data_offsets [${String(begin)}, ${String(end)}].`);
+      throw new CheckpointFormatError(`${at(key)} has invalid data_offsets [${describeValue(begin)}, ${describeValue(end)}].`);
     }
     if (end > dataSize) {
       throw new CheckpointFormatError(
-        `${where} has data_offsets [${begin}, ${end}] beyond the ${formatBytes(dataSize)} data section: the file is truncated or its header is corrupt.`,
+        `${at(key)} has data_offsets [${begin}, ${end}] beyond the ${formatBytes(dataSize)} data section: the file is truncated or its header is corrupt.`,
       );
     }
-    pending.push({ name: key, dtype, shape, begin, end, order: order++ });
+    pending.push({ name: key, dtype, shape, params, begin, end, order: order++ });
   }
 
   // File order is data order; ties (empty tensors) keep header order. Then check that no two tensors overlap.
@@ -118,7 +116,7 @@ async function parseSafetensors(source: ByteSource, signal?: AbortSignal): Promi
   for (const p of pending) {
     if (previous !== undefined && p.begin < previous.end && p.end > p.begin) {
       throw new CheckpointFormatError(
-        `${name} is corrupt or hostile: tensors ${JSON.stringify(previous.name)} [${previous.begin}, ${previous.end}) and ${JSON.stringify(p.name)} [${p.begin}, ${p.end}) overlap.`,
+        `${name} is corrupt or hostile: tensors ${quote(previous.name)} [${previous.begin}, ${previous.end}) and ${quote(p.name)} [${p.begin}, ${p.end}) overlap.`,
       );
     }
     if (p.end > p.begin || previous === undefined) previous = p;
@@ -127,24 +125,23 @@ async function parseSafetensors(source: ByteSource, signal?: AbortSignal): Promi
   const tensors: TensorEntry[] = [];
   const byName = new Map<string, TensorEntry>();
   for (const p of pending) {
-    const where = `tensor ${JSON.stringify(p.name)} in ${name}`;
-    const params = checkShape(where, p.shape);
     const size = p.end - p.begin;
     let tensor: TensorEntry;
     if (isDType(p.dtype)) {
-      const expected = params * DTYPE_BYTES[p.dtype];
+      const expected = p.params * DTYPE_BYTES[p.dtype];
       if (expected !== size) {
         throw new CheckpointFormatError(
-          `${where} is ${p.dtype} of shape [${p.shape.join(', ')}] (${expected} bytes) but its data_offsets span ${size} bytes.`,
+          `${at(p.name)} is ${p.dtype} of shape [${p.shape.join(', ')}] (${expected} bytes) but its data_offsets span ${size} bytes.`,
         );
       }
       tensor = rawTensor({ name: p.name, dtype: p.dtype, shape: p.shape, source, offset: dataStart + p.begin });
     } else {
-      const bits = UNDECODED_DTYPE_BITS[p.dtype];
-      if (bits !== undefined && Math.ceil((params * bits) / 8) !== size) {
-        throw new CheckpointFormatError(`${where} is ${p.dtype} of shape [${p.shape.join(', ')}] but its data_offsets span ${size} bytes.`);
+      const bits = UNDECODED_DTYPE_BITS.get(p.dtype);
+      if (bits !== undefined && Math.ceil((p.params * bits) / 8) !== size) {
+        throw new CheckpointFormatError(`${at(p.name)} is ${p.dtype} of shape [${p.shape.join(', ')}] but its data_offsets span ${size} bytes.`);
       }
-      tensor = undecodedTensor(p.name, p.dtype, p.shape, size, `safetensors dtype ${p.dtype} is not decoded`);
+      const label = p.dtype.length > 40 ? `${p.dtype.slice(0, 40)}…` : p.dtype;
+      tensor = undecodedTensor(p.name, label, p.shape, size, `safetensors dtype ${quote(p.dtype, 40)} is not decoded`);
     }
     tensors.push(tensor);
     byName.set(p.name, tensor);
@@ -152,12 +149,23 @@ async function parseSafetensors(source: ByteSource, signal?: AbortSignal): Promi
   return { tensors, byName, metadata, headerBytes: headerLength };
 }
 
-function flattenMetadata(into: Record<string, MetadataValue>, prefix: string, values: Record<string, unknown>): void {
-  for (const [k, v] of Object.entries(values)) {
+/** `checkShape` with the message location built only when the shape is refused. */
+function checkShapeOf(key: string, at: (key: string) => string, shape: readonly number[]): number {
+  try {
+    return checkShape('tensor', shape);
+  } catch (error) {
+    if (error instanceof CheckpointFormatError) throw new CheckpointFormatError(error.message.replace(/^tensor/, at(key)));
+    throw error;
+  }
+}
+
+function flattenMetadata(into: Record<string, MetadataValue>, prefix: string, values: Iterable<[string, unknown]>): void {
+  for (const [k, v] of values) {
     const key = `${prefix}${k}`;
-    if (typeof v === 'string') into[key] = elide(v);
-    else if (typeof v === 'number' || typeof v === 'boolean' || v === null) into[key] = v;
-    else into[key] = elide(JSON.stringify(v));
+    // File-given keys are own properties, never setters: `__proto__` is just a key.
+    if (typeof v === 'string') setOwn(into, key, elide(v));
+    else if (typeof v === 'number' || typeof v === 'boolean' || v === null) setOwn(into, key, v);
+    else setOwn(into, key, elide(describeValue(v)));
   }
 }
 
@@ -179,12 +187,9 @@ async function openSingle(source: ByteSource, context: OpenContext): Promise<Che
 async function openSharded(indexSource: ByteSource, context: OpenContext): Promise<Checkpoint> {
   const name = indexSource.name;
   const bytes = await readAllBytes(indexSource, LIMITS.maxHeaderBytes);
-  let index: unknown;
-  try {
-    index = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch {
-    throw new CheckpointFormatError(`${name} is not a valid safetensors index: it is not UTF-8 JSON.`);
-  }
+  const parsed = parseJsonBounded(bytes, LIMITS.maxHeaderJsonDepth);
+  if (!parsed.ok) throw new CheckpointFormatError(`${name} is not a valid safetensors index: it ${jsonProblem(parsed, LIMITS.maxHeaderJsonDepth)}.`);
+  const index = parsed.value;
   if (!isRecord(index) || !isRecord(index.weight_map)) {
     throw new CheckpointFormatError(`${name} is not a valid safetensors index: it has no "weight_map" object.`);
   }
@@ -192,18 +197,19 @@ async function openSharded(indexSource: ByteSource, context: OpenContext): Promi
   if (weightMap.length > LIMITS.maxTensors) {
     throw new CheckpointFormatError(`${name} lists ${weightMap.length} tensors, more than the ${LIMITS.maxTensors} allowed.`);
   }
-  const shardNames: string[] = [];
+  const shardSet = new Set<string>();
   for (const [tensor, shard] of weightMap) {
     if (typeof shard !== 'string' || shard.length === 0) {
-      throw new CheckpointFormatError(`${name} maps tensor ${JSON.stringify(tensor)} to an invalid shard ${JSON.stringify(shard)}.`);
+      throw new CheckpointFormatError(`${name} maps tensor ${quote(tensor)} to an invalid shard ${describeValue(shard)}.`);
     }
-    if (!shardNames.includes(shard)) {
-      shardNames.push(shard);
-      if (shardNames.length > LIMITS.maxShards) {
+    if (!shardSet.has(shard)) {
+      shardSet.add(shard);
+      if (shardSet.size > LIMITS.maxShards) {
         throw new CheckpointFormatError(`${name} names more than ${LIMITS.maxShards} shard files, over the limit.`);
       }
     }
   }
+  const shardNames = [...shardSet];
   const shards = new Map<string, { source: ByteSource; parsed: ParsedFile }>();
   const opened: ByteSource[] = [];
   const closeAll = async (): Promise<void> => {
@@ -211,11 +217,15 @@ async function openSharded(indexSource: ByteSource, context: OpenContext): Promi
     await indexSource.close();
   };
   try {
+    // Every shard is opened before any is parsed, so a missing or escaping one is reported at once.
     for (const shard of shardNames) {
       throwIfAborted(context.signal);
       // The opener's error names the shard and says whether it is missing or outside the folder.
-      const source = await context.siblings.open(shard);
-      opened.push(source);
+      opened.push(await context.siblings.open(shard));
+    }
+    for (const [i, shard] of shardNames.entries()) {
+      const source = opened[i];
+      if (source === undefined) continue;
       shards.set(shard, { source, parsed: await parseSafetensors(source, context.signal) });
     }
     const tensors: TensorEntry[] = [];
@@ -224,7 +234,7 @@ async function openSharded(indexSource: ByteSource, context: OpenContext): Promi
       const file = shards.get(shard as string);
       const tensor = file?.parsed.byName.get(tensorName);
       if (tensor === undefined) {
-        throw new CheckpointFormatError(`${name} says tensor ${JSON.stringify(tensorName)} is in shard ${JSON.stringify(shard)}, but that shard does not contain it.`);
+        throw new CheckpointFormatError(`${name} says tensor ${quote(tensorName)} is in shard ${describeValue(shard)}, but that shard does not contain it.`);
       }
       tensors.push(tensor);
       listed.add(tensorName);
@@ -239,11 +249,11 @@ async function openSharded(indexSource: ByteSource, context: OpenContext): Promi
       }
     }
     const metadata: Record<string, MetadataValue> = {};
-    if (isRecord(index.metadata)) flattenMetadata(metadata, '', index.metadata);
+    if (isRecord(index.metadata)) flattenMetadata(metadata, '', Object.entries(index.metadata));
     const first = shardNames[0];
     const firstMeta = first === undefined ? undefined : shards.get(first)?.parsed.metadata;
     if (firstMeta) flattenMetadata(metadata, '', firstMeta);
-    metadata.shards = shardNames.length;
+    setOwn(metadata, 'shards', shardNames.length);
     return {
       format: 'safetensors',
       description: `safetensors (${shardNames.length} shard${shardNames.length === 1 ? '' : 's'})`,
@@ -355,7 +365,7 @@ export async function writeSafetensors(
         `tensor ${JSON.stringify(t.name)} is ${t.dtype} of shape [${t.shape.join(', ')}] (${bytes} bytes) but ${t.data.byteLength} bytes were given.`,
       );
     }
-    header[t.name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] };
+    setOwn(header, t.name, { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + bytes] });
     sizes.push(bytes);
     offset += bytes;
   }

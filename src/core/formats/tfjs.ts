@@ -16,7 +16,7 @@ import { checkRange, closeOnce, readAllBytes, type ByteSource } from '../io/byte
 import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
 import { LIMITS } from '../io/limits';
 import type { DType, ValueChunk } from '../tensors/dtype';
-import { checkShape, rawTensor, undecodedTensor, type TensorEntry, type ValueStreamOptions } from '../tensors/tensor';
+import { checkShape, rawTensor, undecodedTensor, uniqueNamer, type TensorEntry, type ValueStreamOptions } from '../tensors/tensor';
 import type { Checkpoint, FormatReader, MetadataValue, OpenContext } from './types';
 
 /** Metadata strings longer than this many characters are elided. */
@@ -324,7 +324,7 @@ async function openTfjs(source: ByteSource, context: OpenContext): Promise<Check
   const opened: ByteSource[] = [];
   try {
     const tensors: TensorEntry[] = [];
-    const used = new Set<string>();
+    const unique = uniqueNamer();
     let shardCount = 0;
     let quantized = 0;
     for (let gi = 0; gi < groups.length; gi++) {
@@ -357,13 +357,7 @@ async function openTfjs(source: ByteSource, context: OpenContext): Promise<Check
       let offset = 0;
       for (const spec of group.weights) {
         throwIfAborted(context.signal);
-        let name = spec.name;
-        if (used.has(name)) {
-          let k = 2;
-          while (used.has(`${spec.name}#${k}`)) k++;
-          name = `${spec.name}#${k}`;
-        }
-        used.add(name);
+        const name = unique(spec.name);
         const built = await weightTensor(spec, name, concat, offset, where);
         if (spec.quantization !== undefined) quantized++;
         tensors.push(built.entry);

@@ -3,9 +3,11 @@
  * small reads and tensor data streams in bounded chunks; no reader ever needs a whole file in memory.
  */
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { resolveCompanion } from './companion';
 import { CheckpointFormatError, formatBytes } from './errors';
 import { LIMITS } from './limits';
+import { quote } from './text';
 
 /** Random-access, read-only bytes of known size. */
 export interface ByteSource {
@@ -49,18 +51,30 @@ export class FileByteSource implements ByteSource {
     readonly path: string,
   ) {}
 
-  /** Opens `path` for reading. Throws `CheckpointFormatError` for missing files and directories. */
-  static async open(path: string): Promise<FileByteSource> {
+  /**
+   * Opens `path` for reading, named `name` in messages (default: `path`). Throws `CheckpointFormatError` for missing
+   * files and directories.
+   */
+  static async open(path: string, name: string = path): Promise<FileByteSource> {
     const abs = resolve(path);
     let info;
     try {
       info = await stat(abs);
     } catch {
-      throw new CheckpointFormatError(`${path} does not exist or cannot be read.`);
+      throw new CheckpointFormatError(`${name} does not exist or cannot be read.`);
     }
-    if (!info.isFile()) throw new CheckpointFormatError(`${path} is not a regular file.`);
-    const handle = await open(abs, 'r');
-    return new FileByteSource(handle, info.size, path, abs);
+    if (!info.isFile()) throw new CheckpointFormatError(`${name} is not a regular file.`);
+    let handle: FileHandle;
+    try {
+      handle = await open(abs, 'r');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EMFILE' || code === 'ENFILE') {
+        throw new CheckpointFormatError(`${name} cannot be opened: too many files are open (${code}); raise the open-file limit (ulimit -n) or close other files.`);
+      }
+      throw new CheckpointFormatError(`${name} does not exist or cannot be read.`);
+    }
+    return new FileByteSource(handle, info.size, name, abs);
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
@@ -127,31 +141,25 @@ export class SliceByteSource implements ByteSource {
 
 /**
  * Opens files that a checkpoint refers to by relative name (shards, external data), confined to the checkpoint's
- * folder: a name that escapes it (`../../etc/passwd`, an absolute path) is refused as hostile.
+ * folder by the companion rule (companion.ts): a name that escapes it (`../../etc/passwd`, an absolute path, a
+ * symbolic link pointing elsewhere) is refused as hostile.
  */
 export interface SiblingOpener {
   /** Opens `relativeName` relative to the checkpoint's folder. Throws `CheckpointFormatError` if missing or escaping. */
   open(relativeName: string): Promise<ByteSource>;
 }
 
-/** A `SiblingOpener` for files next to `checkpointPath` on disk. */
+/** A `SiblingOpener` for files next to `checkpointPath` on disk; every name passes `resolveCompanion` first. */
 export function siblingOpenerFor(checkpointPath: string): SiblingOpener {
-  const folder = dirname(resolve(checkpointPath));
   return {
     async open(relativeName: string): Promise<ByteSource> {
-      if (relativeName.length === 0 || isAbsolute(relativeName) || relativeName.includes('\0')) {
-        throw new CheckpointFormatError(`${checkpointPath} refers to an invalid file name ${JSON.stringify(relativeName)}.`);
-      }
-      const target = resolve(folder, relativeName);
-      const rel = relative(folder, target);
-      if (rel.startsWith('..') || isAbsolute(rel) || rel.split(sep).includes('..')) {
-        throw new CheckpointFormatError(`${checkpointPath} refers to ${JSON.stringify(relativeName)}, outside its folder; refusing to read it.`);
-      }
+      const target = await resolveCompanion(checkpointPath, relativeName);
       try {
-        return await FileByteSource.open(target);
+        // The resolved real path is opened; messages name the companion where the checkpoint says it is.
+        return await FileByteSource.open(target, resolve(dirname(resolve(checkpointPath)), relativeName));
       } catch (error) {
-        if (error instanceof CheckpointFormatError) {
-          throw new CheckpointFormatError(`${checkpointPath} refers to ${JSON.stringify(relativeName)}, which is missing or unreadable.`);
+        if (error instanceof CheckpointFormatError && !error.message.includes('too many files are open')) {
+          throw new CheckpointFormatError(`${checkpointPath} refers to ${quote(relativeName)}, which is missing or unreadable.`);
         }
         throw error;
       }

@@ -6,8 +6,11 @@
 export const LIMITS = {
   /** Largest JSON/text header read whole (safetensors header, model.json, index.json): real ones are < 20 MB. */
   maxHeaderBytes: 100 * 1024 * 1024,
-  /** Most tensors listed from one checkpoint: the largest public LLM checkpoints have < 10^5. */
-  maxTensors: 1_000_000,
+  /**
+   * Most tensors listed from one checkpoint: the largest public checkpoints list ~1.5 × 10^5 (mixture-of-experts
+   * models in FP8 with a scale tensor per weight); each listed tensor costs about 1 kB of memory and its statistics.
+   */
+  maxTensors: 300_000,
   /** Most dimensions of a tensor: real models use ≤ 8. */
   maxRank: 16,
   /** Largest element count of a single tensor: 2^40 elements (4 TB as float32) is beyond any real checkpoint. */
@@ -24,10 +27,22 @@ export const LIMITS = {
   maxZipEntries: 1_000_000,
   /** Deepest nesting of pickle/JSON/protobuf structures: real checkpoints nest < 20 levels. */
   maxNesting: 200,
+  /**
+   * Deepest JSON in a safetensors header, a sharded index or an artifact's metadata: they nest 3 levels
+   * (`{name: {shape: [..]}}`); deeper is hostile and is refused while parsing, before anything walks it.
+   */
+  maxHeaderJsonDepth: 8,
+  /** Deepest JSON in a TF.js model.json: Keras topologies of nested models reach ~30 levels. */
+  maxModelJsonDepth: 64,
   /** Most shard files a sharded checkpoint may name. */
   maxShards: 10_000,
   /** Most GGUF metadata key/value pairs; real files have < 1000. */
   maxMetadataEntries: 1_000_000,
+  /**
+   * Most times a strided view may read its storage over (beyond expanded, stride-0 dimensions, which are weighted,
+   * not repeated): `unfold`-style overlapping views repeat each element ≤ k² (49 for a 7×7 window); more is hostile.
+   */
+  maxViewRepeat: 1024,
 } as const;
 
 /** Product of `shape` as a safe integer; throws (via the caller's message) when it is not a valid element count. */

@@ -9,9 +9,8 @@ import { DEFAULT_HISTOGRAM_BINS } from '../../protocol/defaults';
 import { CancelledError, throwIfAborted } from '../io/errors';
 import { openCheckpoint } from '../formats/registry';
 import type { Checkpoint } from '../formats/types';
-import type { ValueChunk } from '../tensors/dtype';
 import { layerKindOf } from '../tensors/layerKind';
-import { HistogramAccumulator, StatsAccumulator } from '../tensors/stats';
+import { tensorStatistics } from '../tensors/stats';
 import type { TensorEntry } from '../tensors/tensor';
 
 
@@ -28,7 +27,7 @@ export function checkpointHeader(checkpoint: Checkpoint, file: string, fileBytes
     ...(t.note !== undefined ? { note: t.note } : {}),
   }));
   const totals: TotalsDto = { tensors: 0, params: 0, bytes: 0 };
-  const byDtype: Record<string, TotalsDto> = {};
+  const byDtype = Object.create(null) as Record<string, TotalsDto>; // keyed by file-given dtype names: no prototype
   const byKind: Partial<Record<LayerKind, TotalsDto>> = {};
   for (const t of tensors) {
     for (const bucket of [totals, (byDtype[t.dtype] ??= { tensors: 0, params: 0, bytes: 0 }), (byKind[t.kind] ??= { tensors: 0, params: 0, bytes: 0 })]) {
@@ -50,36 +49,8 @@ export function checkpointHeader(checkpoint: Checkpoint, file: string, fileBytes
   };
 }
 
-/**
- * Statistics read values in chunks of this many elements: 2 Mi elements = 8 MB of float32, which keeps each
- * statistics thread's working set small (two threads inspect a 2 GB file under 300 MB peak RSS) while chunks stay
- * large enough that per-read overhead is negligible. A tensor that fits in one chunk is kept in memory for the
- * second (histogram) pass, so it is read from disk once.
- */
-const STATISTICS_CHUNK_ELEMENTS = 2 * 1024 * 1024;
-
-/**
- * Computes statistics (pass 1) and a `bins`-bin histogram over [min, max] (pass 2) of one tensor, streaming its
- * values in bounded chunks. A tensor that fits in one chunk is read once.
- */
-export async function tensorStatistics(entry: TensorEntry, bins: number, signal?: AbortSignal): Promise<{ stats: TensorStatsDto; histogram: HistogramDto }> {
-  const stats = new StatsAccumulator();
-  let only: ValueChunk | undefined;
-  let chunks = 0;
-  const options = { maxElements: STATISTICS_CHUNK_ELEMENTS, ...(signal ? { signal } : {}) };
-  for await (const chunk of entry.values(options)) {
-    stats.add(chunk);
-    chunks++;
-    only = chunks === 1 ? chunk : undefined;
-  }
-  const result = stats.result();
-  const histogram = new HistogramAccumulator(result.min, result.max, bins);
-  if (stats.finiteCount > 0) {
-    if (only) histogram.add(only);
-    else for await (const chunk of entry.values(options)) histogram.add(chunk);
-  }
-  return { stats: result, histogram: histogram.result() };
-}
+/** One tensor's statistics and histogram, at the cost of its stored bytes (the one implementation is in tensors/). */
+export { tensorStatistics } from '../tensors/stats';
 
 /** Callbacks of a streaming inspection. */
 export interface InspectObserver {

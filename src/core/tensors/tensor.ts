@@ -18,6 +18,12 @@ export interface ValueStreamOptions {
 /** Default elements per streamed chunk: 4 Mi elements = 16 MB of float32, a bounded working set. */
 export const DEFAULT_CHUNK_ELEMENTS = 4 * 1024 * 1024;
 
+/** A run of values of which each occurs `weight` times in its tensor (a whole number ≥ 1). */
+export interface WeightedChunk {
+  readonly values: ValueChunk;
+  readonly weight: number;
+}
+
 /** One tensor of a checkpoint. Header fields are cheap; `values` does the I/O. */
 export interface TensorEntry {
   /** Fully qualified name as the format spells it (e.g. `layer1.0.conv1.weight`). */
@@ -36,6 +42,34 @@ export interface TensorEntry {
   readonly note?: string;
   /** Streams all `params` values in row-major order as float chunks. Total yielded length equals `params`. */
   values(options?: ValueStreamOptions): AsyncIterable<ValueChunk>;
+  /**
+   * Optional, for tensors whose `params` counts repeated or implicit values (an expanded view with stride 0, a
+   * sparse tensor's zeros): the same values as a weighted multiset in any order, read in time proportional to the
+   * stored bytes. Σ chunk length × weight equals `params`. Statistics use it when present.
+   */
+  summary?(options?: ValueStreamOptions): AsyncIterable<WeightedChunk>;
+}
+
+/**
+ * A namer that makes names unique in the order they come: the first `w` stays `w`, the next ones become `w#2`, `w#3`…
+ * (skipping any a file already uses). Amortised constant time per name, so a file repeating one name 10^6 times costs
+ * linear time, not quadratic.
+ */
+export function uniqueNamer(): (name: string) => string {
+  const used = new Set<string>();
+  const nextSuffix = new Map<string, number>();
+  return (name: string): string => {
+    if (!used.has(name)) {
+      used.add(name);
+      return name;
+    }
+    let k = nextSuffix.get(name) ?? 2;
+    while (used.has(`${name}#${k}`)) k++;
+    nextSuffix.set(name, k + 1);
+    const unique = `${name}#${k}`;
+    used.add(unique);
+    return unique;
+  };
 }
 
 /** Validates a shape from a file header and returns its element count; throws a user-facing error if absurd. */

@@ -1,12 +1,18 @@
 // The committed corpus of broken and hostile files: each must end in a CheckpointFormatError whose message matches
 // the manifest (a sentence a user can act on), in-process, without crashing or hanging.
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { inspectFile } from '../../../src/core/jobs/inspect';
 import { CheckpointFormatError } from '../../../src/core/io/errors';
-import { hostileCases } from '../../helpers/fixtures';
+import { FIXTURES, hostileCases } from '../../helpers/fixtures';
 
 const cases = hostileCases();
+
+// The first HDF5 file compiles the h5wasm module (seconds on a busy machine): do it before the per-case timeouts run.
+before(async () => {
+  await inspectFile(join(FIXTURES, 'keras', 'generic.h5'), { headersOnly: true });
+}, { timeout: 120_000 });
 
 test('the hostile corpus covers every required kind of damage', () => {
   const groups = new Set(cases.map((c) => c.group));

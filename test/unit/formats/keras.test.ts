@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openWith, FIXTURES, hostileCases } from '../../helpers/fixtures';
-import { readdirSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryByteSource, siblingOpenerFor } from '../../../src/core/io/byteSource';
@@ -109,12 +110,12 @@ test('Keras 2 save_weights: the layer groups at the root', async () => {
   }
 });
 
-test('Keras 3 .keras archives (stored and deflated weights) with config metadata; the temporary copy is removed', async () => {
+test('Keras 3 .keras archives (stored and deflated weights) with config metadata; no temporary copy stays on disk', async () => {
   for (const file of ['model.keras', 'model_deflated.keras']) {
     const before = tempFolders();
     const ck = await openFile(join(DIR, file));
     try {
-      assert.equal(tempFolders(), before + 1, 'model.weights.h5 is copied to a private temporary file');
+      assert.equal(tempFolders(), before, 'the temporary copy of model.weights.h5 is unlinked once HDF5 holds it open');
       assert.equal(ck.description, 'Keras 3 .keras archive');
       assert.equal(ck.metadata.keras_version, '3.3.3');
       assert.equal(ck.metadata.model_class, 'Sequential');
@@ -176,4 +177,65 @@ test('broken files fail with a clear one-line message, and the HDF5 library stay
   assert.equal(tempFolders(), before, 'failed opens leave no temporary files');
   const ck = await openFile(join(DIR, 'generic.h5'));
   await ck.close();
+});
+
+test('a chunked dataset that was never written, with a 4 TB shape, is listed without reading its fill values', async () => {
+  const ck = await openFile(join(FIXTURES, 'hostile', 'crafted', 'unwritten_giant.h5'));
+  try {
+    const giant = tensor(ck, 'giant');
+    assert.deepEqual([...giant.shape], [2 ** 20, 2 ** 20]);
+    assert.match(giant.notDecodedReason ?? '', /declares 4\.4 TB of values but the whole file is 2\.\d kB: its chunks were never written/);
+    assert.deepEqual(await values(tensor(ck, 'small')), [0, 1, 2, 3]);
+  } finally {
+    await ck.close();
+  }
+});
+
+/** Runs a child process that opens `file` with the Keras reader, says so, and waits to be killed. */
+function openInChild(file: string, tmp: string): Promise<{ pid: number; kill: () => Promise<void> }> {
+  const registry = join(__dirname, '..', '..', '..', 'src', 'core', 'formats', 'registry.ts');
+  const script = `require(${JSON.stringify(registry)}).openCheckpoint(${JSON.stringify(file)}).then(() => {
+  process.stdout.write('open\\n');
+  setInterval(() => undefined, 1000);
+});`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], { env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('exit', (code) => { reject(new Error(`the child exited early (${String(code)})`)); });
+    child.stdout.on('data', (data: Buffer) => {
+      if (!data.toString().includes('open')) return;
+      child.removeAllListeners('exit');
+      resolve({
+        pid: child.pid ?? 0,
+        kill: () => new Promise<void>((done) => {
+          if (child.exitCode !== null || child.signalCode !== null) {
+            done();
+            return;
+          }
+          child.on('exit', () => { done(); });
+          child.kill('SIGKILL');
+        }),
+      });
+    });
+  });
+}
+
+test('a .keras inspection killed with SIGKILL leaves no weights copy; copies of dead processes are swept', { timeout: 120_000 }, async () => {
+  const tmp = mkdtempSync(join(tmpdir(), 'keras-kill-'));
+  try {
+    // A folder a killed process left behind mid-copy: its pid no longer exists.
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    const stale = join(tmp, `weight-lens-h5-${dead.stdout.trim()}-abcdef`);
+    mkdirSync(stale);
+    writeFileSync(join(stale, 'model.weights.h5'), 'partial copy');
+    const child = await openInChild(join(DIR, 'model_deflated.keras'), tmp);
+    try {
+      assert.ok(!existsSync(stale), 'the stale copy of a dead process is removed by the next copy');
+    } finally {
+      await child.kill();
+    }
+    assert.deepEqual(readdirSync(tmp).filter((n) => n.startsWith('weight-lens-h5-')), [], 'nothing of the killed inspection is left in the temporary folder');
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 });

@@ -13,6 +13,7 @@ import { MemoryByteSource, type ByteSource } from '../../../src/core/io/byteSour
 import { CheckpointFormatError } from '../../../src/core/io/errors';
 import { readTensorValues, type TensorEntry } from '../../../src/core/tensors/tensor';
 import { cat, f32field, graphProto, lbytes, lfield, modelProto, nodeProto, sfield, tensorProto, varint, vfield, type TensorSpec } from '../../helpers/protobuf';
+import { tensorStatistics } from '../../../src/core/tensors/stats';
 
 const FIXTURES = join(__dirname, '..', '..', 'fixtures');
 
@@ -377,4 +378,39 @@ void test('sniff: ONNX by content and name, never other files', () => {
   assert.equal(onnxFormat.sniff(Uint8Array.from([1, 2, 3]), 'broken.onnx'), 0.3);
   // A TensorProto (.pb) is not a ModelProto.
   assert.equal(onnxFormat.sniff(Uint8Array.from(tensorProto({ name: 't', dims: [2], type: 1, raw: new Uint8Array(8) })), 'input_0.pb'), 0);
+});
+
+void test('a sparse initializer with huge dims: statistics cost its stored values, not its 2^40 dense elements', { timeout: 60_000 }, async () => {
+  const values = tensorProto({ name: 'w', dims: [2], type: 1, raw: new Uint8Array(new Float32Array([5, -3]).buffer) });
+  const indices = tensorProto({ name: 'w_i', dims: [2], type: 7, raw: new Uint8Array(new BigInt64Array([7n, 2n ** 40n - 1n]).buffer) });
+  const sparse = [...lfield(1, values), ...lfield(2, indices), ...vfield(3, 2 ** 20), ...vfield(3, 2 ** 20)];
+  const c = await openBytes(modelProto([...sfield(2, 'g'), ...lfield(15, sparse)]));
+  try {
+    const t = c.tensors[0]!;
+    assert.equal(t.params, 2 ** 40);
+    const { stats, histogram } = await tensorStatistics(t, 4);
+    assert.equal(stats.count, 2 ** 40);
+    assert.equal(stats.zeros, 2 ** 40 - 2);
+    assert.equal(stats.min, -3);
+    assert.equal(stats.max, 5);
+    assert.ok(Math.abs((stats.mean ?? NaN) - 2 / 2 ** 40) < 1e-20);
+    assert.equal(histogram.counts.reduce((a, b) => a + b, 0), 2 ** 40);
+  } finally {
+    await c.close();
+  }
+});
+
+void test('40,000 initializers with one name get unique names in linear time', { timeout: 60_000 }, async () => {
+  const one = lfield(5, tensorProto({ name: 'w', dims: [], type: 1, raw: [0, 0, 128, 63] }));
+  const graph = new Uint8Array(one.length * 40_000);
+  for (let i = 0; i < 40_000; i++) graph.set(one, i * one.length);
+  const c = await openBytes(cat(vfield(1, 9), lbytes(7, cat(sfield(2, 'g'), graph))));
+  try {
+    assert.equal(c.tensors.length, 40_000);
+    assert.equal(new Set(c.tensors.map((t) => t.name)).size, 40_000);
+    assert.deepEqual(c.tensors.slice(0, 3).map((t) => t.name), ['w', 'w#2', 'w#3']);
+    assert.equal(c.tensors[39_999]?.name, 'w#40000');
+  } finally {
+    await c.close();
+  }
 });

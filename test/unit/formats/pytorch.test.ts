@@ -12,6 +12,7 @@ import { CheckpointFormatError } from '../../../src/core/io/errors';
 import { pytorchFormat } from '../../../src/core/formats/pytorch';
 import type { Checkpoint } from '../../../src/core/formats/types';
 import type { TensorEntry } from '../../../src/core/tensors/tensor';
+import { tensorStatistics } from '../../../src/core/tensors/stats';
 
 const DIR = join(FIXTURES, 'pytorch');
 const HOSTILE = join(FIXTURES, 'hostile', 'pytorch');
@@ -372,6 +373,60 @@ test('a source other than a file (a zip member, memory) works the same', async (
   const ck = await pytorchFormat.open(source, { path: 'pytorch_model.bin', siblings: siblingOpenerFor('pytorch_model.bin') });
   try {
     assert.deepEqual(ck.tensors.map((t) => t.name), ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']);
+  } finally {
+    await ck.close();
+  }
+});
+
+test('an expanded view (stride 0) over 2^38 logical elements: statistics cost its 4 stored elements', { timeout: 60_000 }, async () => {
+  const bytes = zip([
+    { name: 'archive/data.pkl', data: tensorPickle('w', '0', 4, 0, [2 ** 17, 2 ** 17, 4, 4], [0, 0, 0, 1]) },
+    { name: 'archive/data/0', data: floats([1, 2, 3, 4]) },
+  ]);
+  const ck = await openBytes(bytes);
+  try {
+    const t = tensor(ck, 'w');
+    assert.equal(t.params, 2 ** 38);
+    const { stats, histogram } = await tensorStatistics(t, 4);
+    assert.equal(stats.count, 2 ** 38);
+    assert.equal(stats.mean, 2.5);
+    assert.equal(stats.min, 1);
+    assert.equal(stats.max, 4);
+    assert.deepEqual(histogram.counts, [2 ** 36, 2 ** 36, 2 ** 36, 2 ** 36]);
+    // The values themselves still come out in row-major order.
+    let n = 0;
+    for await (const chunk of t.values({ maxElements: 8 })) {
+      assert.deepEqual(Array.from(chunk), [1, 2, 3, 4, 1, 2, 3, 4]);
+      if (++n === 3) break;
+    }
+  } finally {
+    await ck.close();
+  }
+});
+
+test('a view reading its storage over a thousand times over is listed but not gathered', async () => {
+  const bytes = zip([
+    { name: 'archive/data.pkl', data: tensorPickle('w', '0', 2 ** 14, 0, [2 ** 13, 2 ** 13], [1, 1]) },
+    { name: 'archive/data/0', data: new Uint8Array(4 * 2 ** 14) },
+  ]);
+  const ck = await openBytes(bytes);
+  try {
+    assert.match(tensor(ck, 'w').notDecodedReason ?? '', /reads its 16384-element storage over 1024 times/);
+  } finally {
+    await ck.close();
+  }
+});
+
+test('a dict whose keys are 20,000-tuples is read in linear time', { timeout: 60_000 }, async () => {
+  // {(i, T): i for i < 20,000} where T is one memoised 20,000-tuple: keys are compared by identity, not by value.
+  const int = (n: number): string => `J${Buffer.from(new Int32Array([n]).buffer).toString('latin1')}`;
+  let body = `\x80\x02}(${Array.from({ length: 20_000 }, (_, i) => `K${String.fromCharCode(i % 256)}`).join('')}tq\x000`;
+  for (let i = 0; i < 20_000; i++) body += `${int(i)}h\x00\x86${int(i)}s`;
+  const pickle = latin1(`${body}.`);
+  const ck = await openBytes(zip([{ name: 'archive/data.pkl', data: pickle }]));
+  try {
+    assert.equal(ck.tensors.length, 0);
+    assert.ok(Object.keys(ck.metadata).length >= 1000);
   } finally {
     await ck.close();
   }

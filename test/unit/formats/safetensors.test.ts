@@ -203,3 +203,41 @@ void test('a missing shard is named in the error and opened shards are closed', 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('an index of 300,000 entries naming 10,000 shards reports its missing shard at once', { timeout: 60_000 }, async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'st-index-'));
+  try {
+    const weightMap: Record<string, string> = {};
+    for (let i = 0; i < 300_000; i++) weightMap[`t${i}`] = `shard-${String(i % 10_000).padStart(5, '0')}.safetensors`;
+    const path = join(dir, 'model.safetensors.index.json');
+    await writeFile(path, JSON.stringify({ weight_map: weightMap }));
+    await assert.rejects(openPath(path), /refers to "shard-00000\.safetensors", which is missing or unreadable/);
+    weightMap.extra = 'x.safetensors';
+    weightMap.more = 'y.safetensors';
+    await writeFile(path, JSON.stringify({ weight_map: weightMap }));
+    await assert.rejects(openPath(path), /lists 300002 tensors, more than the 300000 allowed/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a header of a million empty tensors is refused before it is parsed; 300,000 of them list', { timeout: 120_000 }, async () => {
+  const header = (n: number): Uint8Array => {
+    const entries: string[] = [];
+    for (let i = 0; i < n; i++) entries.push(`"t${i}":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}`);
+    const json = Buffer.from(`{${entries.join(',')}}`);
+    const out = Buffer.alloc(8 + json.length);
+    out.writeBigUInt64LE(BigInt(json.length));
+    json.copy(out, 8);
+    return out;
+  };
+  const open = (bytes: Uint8Array): Promise<Checkpoint> => safetensorsFormat.open(new MemoryByteSource(bytes, 'empty.safetensors'), context('empty.safetensors'));
+  await assert.rejects(open(header(1_000_000)), /empty\.safetensors lists more than 300000 tensors, over the limit/);
+  const c = await open(header(300_000));
+  try {
+    assert.equal(c.tensors.length, 300_000);
+    assert.ok(c.tensors.every((t) => t.params === 0));
+  } finally {
+    await c.close();
+  }
+});

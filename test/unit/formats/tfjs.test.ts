@@ -207,3 +207,22 @@ void test('sniff claims TF.js JSON only', () => {
   assert.equal(tfjsFormat.sniff(enc('{"weight_map": {}}'), 'model.safetensors.index.json'), 0);
   assert.equal(tfjsFormat.sniff(Uint8Array.from([0x08, 0x07, 0x12]), 'model.onnx'), 0);
 });
+
+test('40,000 weights with one name get unique names in linear time', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tfjs-dup-'));
+  try {
+    const weights = Array.from({ length: 40_000 }, () => ({ name: 'w', shape: [], dtype: 'float32' }));
+    writeFileSync(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: {}, weightsManifest: [{ paths: ['w.bin'], weights }] }));
+    writeFileSync(join(dir, 'w.bin'), new Uint8Array(4 * 40_000));
+    const c = await openFile(join(dir, 'model.json'));
+    try {
+      assert.equal(new Set(c.tensors.map((t) => t.name)).size, 40_000);
+      assert.deepEqual(c.tensors.slice(0, 3).map((t) => t.name), ['w', 'w#2', 'w#3']);
+      assert.equal(c.tensors[39_999]?.name, 'w#40000');
+    } finally {
+      await c.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

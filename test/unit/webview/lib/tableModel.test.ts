@@ -11,7 +11,7 @@ function header(name: string, dtype = 'F32', shape: number[] = [2, 2]): TensorHe
 }
 
 function stats(mean: number, zeros = 0): TensorStatsDto {
-  return { mean, std: 1, min: -1, max: 1, absMax: 1, l2: 1, zeros, nonFinite: 0 };
+  return { count: 16, mean, std: 1, min: -1, max: 1, absMax: 1, l2: 1, zeros, nonFinite: 0 };
 }
 
 function rows(): TensorRow[] {
