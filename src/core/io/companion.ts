@@ -8,6 +8,7 @@
 import { realpath } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep, win32 } from 'node:path';
 import { CheckpointFormatError } from './errors';
+import { recordRead } from './outputGuard';
 import { quote } from './text';
 
 /** True if `child` lies strictly inside `parent` (both absolute and normalised). */
@@ -58,5 +59,6 @@ export async function resolveCompanion(openedPath: string, name: string): Promis
       `${openedPath} refers to ${quote(name)}, a link to a file outside its folder; refusing to read it.`,
     );
   }
+  recordRead(realTarget);
   return realTarget;
 }

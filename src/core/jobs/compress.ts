@@ -5,7 +5,7 @@
  * atomically (temp + rename). Decompression and reopening an artifact are their own jobs (decompress.ts,
  * artifactDetail.ts).
  */
-import { basename, resolve } from 'node:path';
+import { basename } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type {
   BudgetPlanDto,
@@ -43,6 +43,7 @@ import { readTensorValues } from '../tensors/tensor';
 import { sha256File } from '../io/hash';
 import { DETAIL_BINS, layerDetail } from '../nern/layerDetail';
 import { fileSize, withCheckpoint } from '../formats/sourceSize';
+import { refuseOutputOverInputs, withReadLedger } from '../io/outputGuard';
 
 /** Defaults of a compression (src/protocol/defaults.ts), re-exported for the engine's callers. */
 export { DEFAULT_COMPRESS_OPTIONS };
@@ -114,13 +115,17 @@ interface LoadedTensor {
  * reconstruction (the last round has the budget's width h and is what the artifact holds); errors are always measured
  * against the original weights. Same options, seed and backend → a byte-identical artifact.
  */
-export async function compressCheckpoint(path: string, options: CompressOptionsDto, hooks: CompressHooks = {}): Promise<CompressReportDto> {
+export function compressCheckpoint(path: string, options: CompressOptionsDto, hooks: CompressHooks = {}): Promise<CompressReportDto> {
+  return withReadLedger(() => compress(path, options, hooks));
+}
+
+async function compress(path: string, options: CompressOptionsDto, hooks: CompressHooks): Promise<CompressReportDto> {
   checkCompressOptions(options);
   const { signal } = hooks;
   throwIfAborted(signal);
   const started = performance.now();
   const out = options.out ?? artifactPathFor(path);
-  if (resolve(out) === resolve(path)) throw new BadInputError(`The artifact path ${out} is the source checkpoint itself; choose another output.`);
+  await refuseOutputOverInputs(out, [path], 'The artifact');
   const choice = await ensureBackend(options.backend);
   hooks.onBackend?.(choice);
   // 'auto' trains on the native onnxruntime engine when it is installed (several times faster than wasm), else on
@@ -263,6 +268,7 @@ export async function compressCheckpoint(path: string, options: CompressOptionsD
       source: { name: basename(path), format: checkpoint.format, bytes: sourceBytes, sha256 },
       report: { predictorParams: plan.predictorParams, representedParams: plan.representedParams, verbatimParams: plan.verbatimParams, rmse, weightRms, layers: layerRows, lossCurve },
     };
+    await refuseOutputOverInputs(out, [path], 'The artifact');
     await writeArtifact(out, { meta, predictor: result.predictor, layout: result.layout, verbatim }, signal);
     const artifactBytes = await fileSize(out);
     return {

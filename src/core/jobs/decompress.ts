@@ -2,7 +2,6 @@
  * Decompression: an artifact back into a full safetensors checkpoint (every original tensor, name, dtype and shape),
  * written atomically beside the artifact.
  */
-import { resolve } from 'node:path';
 import type { BackendName } from '../../protocol/compress';
 import { decompressedPathFor } from '../../protocol/paths';
 import { ensureBackend } from '../backend/tfjsBackend';
@@ -12,6 +11,7 @@ import { encodeValues, readArtifact } from '../nern/artifact';
 import { reconstructLayers } from '../nern/layout';
 import { fromKernels } from '../nern/tiling';
 import { isDType } from '../tensors/dtype';
+import { refuseOutputOverInputs, withReadLedger } from '../io/outputGuard';
 
 /** Options of `decompressArtifact`. */
 export interface DecompressOptions {
@@ -26,11 +26,15 @@ export interface DecompressOptions {
  * original name, shape and dtype (represented tensors converted from the float32 reconstruction to F32/F16/BF16/F64;
  * verbatim tensors byte-exact, or F32 where the source dtype has no safetensors name). Resolves to the written paths.
  */
-export async function decompressArtifact(artifact: string, out?: string, options: DecompressOptions = {}): Promise<string[]> {
+export function decompressArtifact(artifact: string, out?: string, options: DecompressOptions = {}): Promise<string[]> {
+  return withReadLedger(() => decompress(artifact, out, options));
+}
+
+async function decompress(artifact: string, out: string | undefined, options: DecompressOptions): Promise<string[]> {
   const { signal } = options;
   throwIfAborted(signal);
   const target = out ?? decompressedPathFor(artifact);
-  if (resolve(target) === resolve(artifact)) throw new BadInputError(`The output ${target} is the artifact itself; choose another output.`);
+  await refuseOutputOverInputs(target, [artifact]);
   const a = await readArtifact(artifact);
   try {
     await ensureBackend(options.backend ?? 'auto');
@@ -46,6 +50,7 @@ export async function decompressArtifact(artifact: string, out?: string, options
       }
       return { name: t.name, dtype: t.storedDtype ?? 'F32', shape: t.shape, data: a.verbatimBytes(t.name, signal) };
     });
+    await refuseOutputOverInputs(target, [artifact]);
     await writeSafetensors(target, tensors, { format: 'pt', weight_lens_source: a.meta.source.name }, signal ? { signal } : {});
     return [target];
   } finally {

@@ -11,7 +11,7 @@
  * The result is a new artifact (written atomically; the source artifact is never touched) whose metadata records
  * both phases and the held-out metrics before and after.
  */
-import { basename, resolve } from 'node:path';
+import { basename } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '../graph/gradients';
 import { DEFAULT_DISTILL_OPTIONS } from '../../protocol/defaults';
@@ -39,6 +39,7 @@ import { imageInput, resolvePreprocessing } from '../models/preprocessing';
 import { defaultCropPad } from '../data/augment';
 import { readImageBatch } from '../data/batches';
 import type { MetricsAccumulator } from '../models/metrics';
+import { refuseOutputOverInputs, withReadLedger } from '../io/outputGuard';
 /** Defaults and where they come from: plain data shared with the extension and the CLI (src/protocol/defaults.ts). */
 export { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES } from '../../protocol/defaults';
 
@@ -196,13 +197,18 @@ function score(m: EvalMetricsDto): number {
  * for unusable inputs (no represented layer used by the graph, a teacher whose outputs do not match…), and an
  * `CancelledError` when cancelled (nothing is written).
  */
-export async function distillArtifact(request: DistillRequest, hooks: DistillHooks = {}): Promise<DistillReportDto> {
+export function distillArtifact(request: DistillRequest, hooks: DistillHooks = {}): Promise<DistillReportDto> {
+  return withReadLedger(() => distill(request, hooks));
+}
+
+async function distill(request: DistillRequest, hooks: DistillHooks): Promise<DistillReportDto> {
   const started = performance.now();
   const o: DistillOptionsDto = { ...DEFAULT_DISTILL_OPTIONS, ...request.options };
   checkDistillOptions(o);
   const { signal } = hooks;
   const out = o.out ?? distilledPathFor(request.artifact);
-  if (resolve(out) === resolve(request.artifact)) throw new BadInputError(`The output ${out} is the artifact itself; choose another output.`);
+  const inputs = [request.artifact, request.model, request.data, ...(o.teacher !== undefined ? [o.teacher] : []), ...(o.evalData !== undefined ? [o.evalData] : [])];
+  await refuseOutputOverInputs(out, inputs);
   const backend = await ensureBackend(o.backend);
   hooks.onStatus?.('Loading the model, the artifact and the data…');
   const model = await loadRunnableModel(request.model);
@@ -378,6 +384,7 @@ export async function distillArtifact(request: DistillRequest, hooks: DistillHoo
       .filter((t) => t.stored === 'verbatim')
       .map((t) => ({ name: t.name, dtype: t.storedDtype ?? 'F32', shape: t.shape, data: artifact.verbatimBytes(t.name, signal) }));
     hooks.onStatus?.(`Writing ${basename(out)}…`);
+    await refuseOutputOverInputs(out, inputs);
     await writeArtifact(out, { meta, predictor: weights, layout: artifact.layout, verbatim }, signal);
 
     const report: DistillReportDto = {
