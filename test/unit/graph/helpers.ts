@@ -28,9 +28,14 @@ export interface TestModel {
   opset: number;
   inputs: { name: string; shape: number[] }[];
   outputs: string[];
+  /** Element types of outputs that are not float (a boolean or index result must be declared as such). */
+  outputTypes?: Record<string, 'bool' | 'int64'>;
   nodes: TestNode[];
   initializers?: TestInitializer[];
 }
+
+/** ONNX TensorProto.DataType codes of the element types test models declare. */
+const ELEM_TYPES = { float: 1, int64: 7, bool: 9 } as const;
 
 function writeAttr(w: ProtoWriter, name: string, value: TestAttr): void {
   w.string(1, name);
@@ -56,10 +61,10 @@ function writeTensor(w: ProtoWriter, t: TestInitializer): void {
   }
 }
 
-function writeValueInfo(w: ProtoWriter, name: string, shape: number[] | undefined): void {
+function writeValueInfo(w: ProtoWriter, name: string, shape: number[] | undefined, elemType: keyof typeof ELEM_TYPES = 'float'): void {
   w.string(1, name);
   w.message(2, (type) => type.message(1, (tt) => {
-    tt.varint(1, 1);
+    tt.varint(1, ELEM_TYPES[elemType]);
     if (shape) tt.message(2, (s) => { for (const d of shape) s.message(1, (dim) => dim.varint(1, d)); });
   }));
 }
@@ -80,7 +85,7 @@ export function buildOnnx(model: TestModel): Uint8Array {
     g.string(2, 'test');
     for (const t of model.initializers ?? []) g.message(5, (tw) => { writeTensor(tw, t); });
     for (const x of model.inputs) g.message(11, (v) => { writeValueInfo(v, x.name, x.shape); });
-    for (const y of model.outputs) g.message(12, (v) => { writeValueInfo(v, y, undefined); });
+    for (const y of model.outputs) g.message(12, (v) => { writeValueInfo(v, y, undefined, model.outputTypes?.[y]); });
   });
   w.message(8, (o) => o.string(1, '').varint(2, model.opset));
   return w.finish().slice();
@@ -126,7 +131,10 @@ export function loadOrt(): Ort | string {
   return cached;
 }
 
-/** Runs `model` (path or bytes) in onnxruntime with float32 `feeds`; returns outputs as Float32Array + dims. */
+/**
+ * Runs `model` (path or bytes) in onnxruntime with float32 `feeds`; returns outputs as Float32Array + dims (boolean
+ * outputs as 0/1, int64 ones converted to numbers).
+ */
 export async function runOrt(ort: Ort, model: string | Uint8Array, feeds: Record<string, { data: Float32Array; dims: number[] }>): Promise<Record<string, { data: Float32Array; dims: number[] }>> {
   const session = await ort.InferenceSession.create(model);
   const inputs: Record<string, unknown> = {};
@@ -134,7 +142,9 @@ export async function runOrt(ort: Ort, model: string | Uint8Array, feeds: Record
   const out = await session.run(inputs);
   await session.release?.();
   const result: Record<string, { data: Float32Array; dims: number[] }> = {};
-  for (const [k, v] of Object.entries(out)) result[k] = { data: Float32Array.from(v.data as Float32Array), dims: [...v.dims] };
+  for (const [k, v] of Object.entries(out)) {
+    result[k] = { data: Float32Array.from(v.data as ArrayLike<number | bigint | boolean>, Number), dims: [...v.dims] };
+  }
   return result;
 }
 
