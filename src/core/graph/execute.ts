@@ -608,6 +608,16 @@ function cast(ctx: OpContext): tf.Tensor {
   return tf.clone(x);
 }
 
+/** ONNX Shape: the input's dimensions, from opset 15 only those in [start, end) (negative counts from the end, clamped). */
+function shape(ctx: OpContext): tf.Tensor {
+  const dims = input(ctx, 0).shape;
+  const rank = dims.length;
+  const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + rank : v, 0), rank);
+  const start = ctx.opset >= 15 ? clamp(attrInt(ctx.node, 'start', 0)) : 0;
+  const end = ctx.opset >= 15 ? clamp(attrInt(ctx.node, 'end', rank)) : rank;
+  return tf.tensor1d(dims.slice(start, Math.max(start, end)), 'float32');
+}
+
 /** ONNX Range: start, start + delta, … up to (not including) limit, ⌈(limit − start) / delta⌉ values or none. */
 function range(ctx: OpContext): tf.Tensor {
   const [start, limit, delta] = [0, 1, 2].map((i) => {
@@ -696,7 +706,7 @@ export const OPS: Readonly<Record<string, OpImpl>> = {
     return tf.tensor(Float32Array.from(t.values), t.shape.slice(), 'float32');
   },
   ConstantOfShape: constantOfShape,
-  Shape: unary((x) => tf.tensor1d(x.shape, 'float32')),
+  Shape: shape,
   Gather: gather,
   Cast: cast,
   Split: splitOp,

@@ -346,6 +346,17 @@ test('InstanceNormalization (4-D and 3-D) and PRelu (per-channel, last-axis and 
   ],
 }));
 
+test('Shape with start and end (opset 15, negative and out-of-range bounds) matches onnxruntime', { skip }, () => compare({
+  opset: 15, inputs: [{ name: 'x', shape: [2, 3, 4, 5] }], outputs: ['all', 'mid', 'tail', 'none'],
+  outputTypes: { all: 'int64', mid: 'int64', tail: 'int64', none: 'int64' },
+  nodes: [
+    { op: 'Shape', inputs: ['x'], outputs: ['all'] },
+    { op: 'Shape', inputs: ['x'], outputs: ['mid'], attrs: { start: 1, end: -1 } },
+    { op: 'Shape', inputs: ['x'], outputs: ['tail'], attrs: { start: -2, end: 10 } },
+    { op: 'Shape', inputs: ['x'], outputs: ['none'], attrs: { start: 3, end: 1 } },
+  ],
+}));
+
 test('an unsupported operator is refused at import, naming it and its node', async () => {
   const bytes = buildOnnx({
     opset: 16, inputs: [{ name: 'x', shape: [1, 1, 4, 4] }, { name: 'grid', shape: [1, 4, 4, 2] }], outputs: ['y'],
