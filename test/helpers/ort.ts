@@ -58,6 +58,9 @@ export async function runOrt(ort: Ort, model: string | Uint8Array, feeds: Record
   const out = await session.run(inputs);
   await session.release?.();
   const result: Record<string, { data: Float32Array; dims: number[] }> = {};
-  for (const [k, v] of Object.entries(out)) result[k] = { data: Float32Array.from(v.data as Float32Array), dims: [...v.dims] };
+  for (const [k, v] of Object.entries(out)) {
+    // Boolean outputs become 0/1, int64 ones numbers.
+    result[k] = { data: Float32Array.from(v.data as ArrayLike<number | bigint | boolean>, Number), dims: [...v.dims] };
+  }
   return result;
 }

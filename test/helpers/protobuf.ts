@@ -104,6 +104,8 @@ export interface TestModel {
   opset: number;
   inputs: { name: string; shape: number[] }[];
   outputs: string[];
+  /** Element types of outputs that are not float (a boolean or index result must be declared as such). */
+  outputTypes?: Record<string, 'bool' | 'int64'>;
   nodes: TestNode[];
   initializers?: TestInitializer[];
 }
@@ -132,10 +134,13 @@ function writeTensor(w: ProtoWriter, t: TestInitializer): void {
   }
 }
 
-function writeValueInfo(w: ProtoWriter, name: string, shape: number[] | undefined): void {
+/** ONNX TensorProto.DataType codes of the element types test models declare. */
+const ELEM_TYPES = { float: 1, int64: 7, bool: 9 } as const;
+
+function writeValueInfo(w: ProtoWriter, name: string, shape: number[] | undefined, elemType: keyof typeof ELEM_TYPES = 'float'): void {
   w.string(1, name);
   w.message(2, (type) => type.message(1, (tt) => {
-    tt.varint(1, 1);
+    tt.varint(1, ELEM_TYPES[elemType]);
     if (shape) tt.message(2, (s) => { for (const d of shape) s.message(1, (dim) => dim.varint(1, d)); });
   }));
 }
@@ -156,7 +161,7 @@ export function buildOnnx(model: TestModel): Uint8Array {
     g.string(2, 'test');
     for (const t of model.initializers ?? []) g.message(5, (tw) => { writeTensor(tw, t); });
     for (const x of model.inputs) g.message(11, (v) => { writeValueInfo(v, x.name, x.shape); });
-    for (const y of model.outputs) g.message(12, (v) => { writeValueInfo(v, y, undefined); });
+    for (const y of model.outputs) g.message(12, (v) => { writeValueInfo(v, y, undefined, model.outputTypes?.[y]); });
   });
   w.message(8, (o) => o.string(1, '').varint(2, model.opset));
   return w.finish().slice();

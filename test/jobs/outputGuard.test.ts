@@ -10,7 +10,7 @@ import { ensureBackend } from '../../src/core/backend/tfjsBackend';
 import { BadInputError } from '../../src/core/io/errors';
 import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS } from '../../src/core/jobs/compress';
 import { decompressArtifact } from '../../src/core/jobs/decompress';
-import { distillArtifact } from '../../src/core/jobs/distill';
+import { DEFAULT_DISTILL_OPTIONS, distillArtifact } from '../../src/core/jobs/distill';
 import { FIXTURES } from '../helpers/fixtures';
 
 const dir = mkdtempSync(join(tmpdir(), 'wl-output-guard-'));
@@ -41,7 +41,7 @@ void test('distilling onto the model or the data, and decompressing onto the art
   const artifact = join(dir, 'r.nern.safetensors');
   await compressCheckpoint(join(FIXTURES, 'models', 'resnet20_fmnist.pt'), { ...DEFAULT_COMPRESS_OPTIONS, budget: { kind: 'hidden', hidden: 8 }, steps: 2, backend: 'wasm', out: artifact });
   const before = sha(model);
-  const options = { steps: 1, batchSize: 4, evalSamples: 4, evalEvery: 0 };
+  const options = { ...DEFAULT_DISTILL_OPTIONS, steps: 1, batchSize: 4, evalSamples: 4, evalEvery: 0 };
   await assert.rejects(distillArtifact({ artifact, model, data, options: { ...options, out: model } }), refused(/resnet20_fmnist\.onnx, which this job reads/));
   await assert.rejects(distillArtifact({ artifact, model, data, options: { ...options, out: data } }), refused(/which this job reads/));
   await assert.rejects(distillArtifact({ artifact, model, data, options: { ...options, out: artifact } }), refused(/which this job reads/));

@@ -17,38 +17,8 @@ import { CheckpointFormatError } from '../io/errors';
 import { dilatedValid } from './dilation';
 import { attrFloat, attrInt, attrInts, attrString, attrTensor, type Graph, type Node } from './ir';
 import { LAYERS_OPS } from './layersOps';
-
-/** What an operator implementation sees: the node, its inputs (undefined for missing optional ones), the opset. */
-interface OpContext {
-  readonly node: Node;
-  readonly inputs: readonly (tf.Tensor | undefined)[];
-  readonly opset: number;
-}
-
-type OpImpl = (ctx: OpContext) => tf.Tensor | tf.Tensor[];
-
-function fail(node: Node, message: string): never {
-  throw new CheckpointFormatError(`${node.op} node ${JSON.stringify(node.name)}: ${message}`);
-}
-
-function input(ctx: OpContext, i: number): tf.Tensor {
-  const t = ctx.inputs[i];
-  if (t === undefined) fail(ctx.node, `input ${i} is missing.`);
-  return t;
-}
-
-/** The values of input `i` as plain numbers (shape-like arguments), or undefined when the input is absent. */
-function numbers(ctx: OpContext, i: number): number[] | undefined {
-  const t = ctx.inputs[i];
-  if (t === undefined) return undefined;
-  return Array.from(t.dataSync());
-}
-
-function normAxis(axis: number, rank: number, node: Node): number {
-  const a = axis < 0 ? axis + rank : axis;
-  if (!Number.isInteger(a) || a < 0 || a >= rank) fail(node, `axis ${axis} is out of range for rank ${rank}.`);
-  return a;
-}
+import { LOGIC_OPS } from './logicOps';
+import { broadcastShapes, checkResult, fail, input, normAxis, numbers, type OpContext, type OpImpl } from './opContext';
 
 /** ONNX Conv/Pool explicit pads for spatial dims: [[begin, end], ...]. Handles auto_pad. */
 function spatialPads(node: Node, inSize: readonly number[], kernel: readonly number[], strides: readonly number[], dilations: readonly number[]): [number, number][] {
@@ -92,25 +62,19 @@ function toHwio(w: tf.Tensor): tf.Tensor4D {
   return tf.transpose(w as tf.Tensor4D, [2, 3, 1, 0]);
 }
 
-function conv(ctx: OpContext): tf.Tensor {
-  const { node } = ctx;
-  const { x4, was3d } = as4d(input(ctx, 0), node);
-  let w = input(ctx, 1);
-  if (was3d) w = tf.expandDims(w, 2);
-  const bias = ctx.inputs[2];
-  const group = attrInt(node, 'group', 1);
-  const [n, c, h, wd] = x4.shape;
-  const [m, cg, kh, kw] = w.shape as [number, number, number, number];
+/**
+ * A 'valid' convolution of `x` (NHWC, already padded) with the ONNX weight `w` ([M, C/group, kh, kw]) at `strides`
+ * and `dilations`, without bias: [n, oh, ow, M]. Grouped weights split into groups, depthwise ones (C/group = 1)
+ * use tfjs's depthwise op. Every path has tfjs gradients (dilation goes through space-to-batch, `dilation.ts`).
+ */
+function convValid(node: Node, x: tf.Tensor4D, w: tf.Tensor, group: number, strides: readonly [number, number], dilations: readonly [number, number]): tf.Tensor4D {
+  const [n, h, wd, c] = x.shape;
   if (w.rank !== 4) fail(node, `weight of rank ${w.rank} is not supported.`);
+  const [m, cg, kh, kw] = w.shape as [number, number, number, number];
   if (cg * group !== c) fail(node, `weight expects ${cg * group} input channels but the input has ${c}.`);
-  const strides = lift(attrInts(node, 'strides'), was3d, 1) ?? [1, 1];
-  const dilations = lift(attrInts(node, 'dilations'), was3d, 1) ?? [1, 1];
-  const padNode: Node = { ...node, attrs: { ...node.attrs, ...(was3d && attrInts(node, 'pads') ? { pads: liftPads(attrInts(node, 'pads'), true) ?? [] } : {}) } };
-  const pads = spatialPads(padNode, [h, wd], [kh, kw], strides, dilations);
-  let x: tf.Tensor4D = tf.transpose(x4, [0, 2, 3, 1]);
-  if (pads.some(([a, b]) => a !== 0 || b !== 0)) x = tf.pad(x, [[0, 0], pads[0] ?? [0, 0], pads[1] ?? [0, 0], [0, 0]]);
-  const [sh, sw] = [strides[0] ?? 1, strides[1] ?? 1];
-  const [dh, dw] = [dilations[0] ?? 1, dilations[1] ?? 1];
+  const [sh, sw] = strides;
+  const [dh, dw] = dilations;
+  if (h < (kh - 1) * dh + 1 || wd < (kw - 1) * dw + 1) fail(node, `the padded input ${h}×${wd} is smaller than the ${kh}×${kw} kernel.`);
   // tfjs refuses strides and dilations both above 1: convolve densely, then subsample. Dilation goes through
   // space-to-batch (dilation.ts) so that it has a gradient; `s` is [1, 1] whenever the dilation is above 1.
   const subsample = (sh > 1 || sw > 1) && (dh > 1 || dw > 1);
@@ -134,6 +98,134 @@ function conv(ctx: OpContext): tf.Tensor {
     const [, oh, ow] = y.shape;
     y = tf.stridedSlice(y, [0, 0, 0, 0], [n, oh, ow, m], [1, sh, sw, 1]) as tf.Tensor4D;
   }
+  return y;
+}
+
+function conv(ctx: OpContext): tf.Tensor {
+  const { node } = ctx;
+  const { x4, was3d } = as4d(input(ctx, 0), node);
+  let w = input(ctx, 1);
+  if (was3d) w = tf.expandDims(w, 2);
+  const bias = ctx.inputs[2];
+  const group = attrInt(node, 'group', 1);
+  const [, , h, wd] = x4.shape;
+  const [m, , kh, kw] = w.shape as [number, number, number, number];
+  const strides = lift(attrInts(node, 'strides'), was3d, 1) ?? [1, 1];
+  const dilations = lift(attrInts(node, 'dilations'), was3d, 1) ?? [1, 1];
+  const padNode: Node = { ...node, attrs: { ...node.attrs, ...(was3d && attrInts(node, 'pads') ? { pads: liftPads(attrInts(node, 'pads'), true) ?? [] } : {}) } };
+  const pads = spatialPads(padNode, [h, wd], [kh, kw], strides, dilations);
+  let x: tf.Tensor4D = tf.transpose(x4, [0, 2, 3, 1]);
+  if (pads.some(([a, b]) => a !== 0 || b !== 0)) x = tf.pad(x, [[0, 0], pads[0] ?? [0, 0], pads[1] ?? [0, 0], [0, 0]]);
+  let y = convValid(node, x, w, group, [strides[0] ?? 1, strides[1] ?? 1], [dilations[0] ?? 1, dilations[1] ?? 1]);
+  if (bias !== undefined) y = tf.add(y, tf.reshape(bias, [1, 1, 1, m]));
+  const out = tf.transpose(y, [0, 3, 1, 2]);
+  return was3d ? tf.squeeze(out, [2]) : out;
+}
+
+/** Pads (positive) or crops (negative) the two spatial axes of an NHWC tensor by [[top, bottom], [left, right]]. */
+function padOrCrop(x: tf.Tensor4D, spec: readonly [number, number][]): tf.Tensor4D {
+  const grow: [number, number][] = [[0, 0], ...spec.map(([a, b]): [number, number] => [Math.max(a, 0), Math.max(b, 0)]), [0, 0]];
+  let y = grow.some(([a, b]) => a > 0 || b > 0) ? tf.pad(x, grow) : x;
+  if (spec.some(([a, b]) => a < 0 || b < 0)) {
+    const begin = [0, ...spec.map(([a]) => Math.max(-a, 0)), 0];
+    const size = y.shape.map((d, i) => (i === 0 || i === 3 ? d : d - Math.max(-(spec[i - 1]?.[0] ?? 0), 0) - Math.max(-(spec[i - 1]?.[1] ?? 0), 0)));
+    y = tf.slice(y, begin, size);
+  }
+  return y;
+}
+
+/** Inserts `stride − 1` zeros between neighbouring elements of one axis of `x` (size n → (n − 1)·stride + 1). */
+function zeroInsert(x: tf.Tensor4D, axis: 1 | 2, stride: number): tf.Tensor4D {
+  if (stride === 1) return x;
+  const n = x.shape[axis];
+  const spread: [number, number][] = [[0, 0], [0, 0], [0, 0], [0, 0], [0, 0]];
+  spread[axis + 1] = [0, stride - 1];
+  const wide = tf.pad(tf.expandDims(x, axis + 1), spread);
+  const shape: [number, number, number, number] = [...x.shape];
+  shape[axis] = n * stride;
+  const merged = tf.reshape<tf.Rank.R4>(wide, shape);
+  const size = shape.slice();
+  size[axis] = (n - 1) * stride + 1;
+  return tf.slice(merged, [0, 0, 0, 0], size);
+}
+
+/**
+ * ONNX ConvTranspose, 1-D or 2-D, as the ONNX specification defines it: every input element scatters the kernel
+ * (dilated by `dilations`) into the output at `strides`; `pads` crop the result, `output_padding` extends its end, and
+ * `output_shape` or `auto_pad` (SAME_UPPER/SAME_LOWER: output = input · stride) derive the pads, the odd one at the end
+ * for SAME_UPPER and at the start otherwise. Computed as a stride-1 convolution of the zero-inserted, padded input with
+ * the kernel flipped in space and its channel axes swapped per group, so the weight, bias and input all have tfjs
+ * gradients (the same ops as Conv).
+ */
+function convTranspose(ctx: OpContext): tf.Tensor {
+  const { node } = ctx;
+  const { x4, was3d } = as4d(input(ctx, 0), node);
+  let w = input(ctx, 1);
+  if (was3d) w = tf.expandDims(w, 2);
+  if (w.rank !== 4) fail(node, `weight of rank ${w.rank} is not supported.`);
+  const bias = ctx.inputs[2];
+  const group = attrInt(node, 'group', 1);
+  const [n, c, h, wd] = x4.shape;
+  const [wc, mg, kh, kw] = w.shape as [number, number, number, number];
+  if (wc !== c) fail(node, `weight expects ${wc} input channels but the input has ${c}.`);
+  if (group < 1 || c % group !== 0) fail(node, `${c} input channels do not divide into ${group} groups.`);
+  const m = mg * group;
+  const spatial = was3d ? 1 : 2;
+  const listAttr = (name: string, fill: number): number[] => {
+    const v = attrInts(node, name);
+    if (v !== undefined && v.length !== spatial) fail(node, `${name} has ${v.length} values, expected ${spatial}.`);
+    return lift(v, was3d, fill) ?? [fill, fill];
+  };
+  const strides = listAttr('strides', 1);
+  const dilations = listAttr('dilations', 1);
+  const outPadding = listAttr('output_padding', 0);
+  const kernel = attrInts(node, 'kernel_shape');
+  if (kernel !== undefined && kernel.join() !== (was3d ? [kw] : [kh, kw]).join()) {
+    fail(node, `kernel_shape [${kernel.join(', ')}] does not match the weight's [${w.shape.slice(was3d ? 3 : 2).join(', ')}].`);
+  }
+  if ([...strides, ...dilations].some((v) => !Number.isInteger(v) || v < 1) || outPadding.some((v) => !Number.isInteger(v) || v < 0)) {
+    fail(node, 'strides and dilations must be positive and output_padding non-negative.');
+  }
+  const inSize = [h, wd];
+  const kSize = [kh, kw];
+  const full = inSize.map((size, i) => (strides[i] ?? 1) * (size - 1) + (outPadding[i] ?? 0) + ((kSize[i] ?? 1) - 1) * (dilations[i] ?? 1) + 1);
+  const autoPad = attrString(node, 'auto_pad', 'NOTSET');
+  // output_shape lists the spatial sizes of the output (onnxruntime refuses one that includes N and C).
+  const outputShape = attrInts(node, 'output_shape');
+  if (outputShape !== undefined && outputShape.length !== spatial) fail(node, `output_shape has ${outputShape.length} values, expected ${spatial}.`);
+  let pads: [number, number][];
+  const split = (total: number): [number, number] => {
+    const small = Math.floor(total / 2);
+    return autoPad === 'SAME_UPPER' ? [small, total - small] : [total - small, small];
+  };
+  if (outputShape !== undefined) {
+    const target = lift(outputShape, was3d, 1) ?? [];
+    pads = full.map((f, i) => split(f - (target[i] ?? f)));
+  } else if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
+    pads = full.map((f, i) => split(f - (inSize[i] ?? 0) * (strides[i] ?? 1)));
+  } else if (autoPad === 'VALID') {
+    pads = inSize.map(() => [0, 0]);
+  } else {
+    const given = attrInts(node, 'pads');
+    if (given !== undefined && given.length !== 2 * spatial) fail(node, `pads has ${given.length} values, expected ${2 * spatial}.`);
+    if (given?.some((p) => p < 0) === true) fail(node, 'negative pads are not supported.');
+    const raw = liftPads(given, was3d) ?? [0, 0, 0, 0];
+    pads = inSize.map((_, i) => [raw[i] ?? 0, raw[i + 2] ?? 0]);
+  }
+  const outSize = full.map((f, i) => f - (pads[i]?.[0] ?? 0) - (pads[i]?.[1] ?? 0));
+  checkResult(node, [n, m, ...outSize]);
+  checkResult(node, [n, c, ...inSize.map((size, i) => (size - 1) * (strides[i] ?? 1) + 1)]);
+  if (outSize.some((o) => o < 1)) fail(node, `the output would have spatial size [${outSize.join(', ')}].`);
+
+  // Conv weight [M, C/group, kh, kw]: out channel g·M/group + q reads in channel g·C/group + c′ through
+  // W[g·C/group + c′, q] flipped in space.
+  const cg = c / group;
+  const flipped = tf.reverse(tf.reshape(tf.transpose(tf.reshape(w, [group, cg, mg, kh, kw]), [0, 2, 1, 3, 4]), [m, cg, kh, kw]), [2, 3]);
+  let x: tf.Tensor4D = tf.transpose(x4, [0, 2, 3, 1]);
+  x = zeroInsert(zeroInsert(x, 1, strides[0] ?? 1), 2, strides[1] ?? 1);
+  const reach = kSize.map((k, i) => (k - 1) * (dilations[i] ?? 1));
+  x = padOrCrop(x, pads.map(([b, e], i): [number, number] => [(reach[i] ?? 0) - b, (reach[i] ?? 0) - e + (outPadding[i] ?? 0)]));
+  let y = convValid(node, x, flipped, group, [1, 1], [dilations[0] ?? 1, dilations[1] ?? 1]);
   if (bias !== undefined) y = tf.add(y, tf.reshape(bias, [1, 1, 1, m]));
   const out = tf.transpose(y, [0, 3, 1, 2]);
   return was3d ? tf.squeeze(out, [2]) : out;
@@ -436,6 +528,109 @@ function gather(ctx: OpContext): tf.Tensor {
   return tf.gather(x, fixed, axis);
 }
 
+/**
+ * ONNX Split: sizes from the `split` input (opset 13 on, and opset 1's optional second input) or attribute (opsets
+ * 1–12); without them, equal parts, one per output, or from opset 18 `num_outputs` parts of ⌈dim / num_outputs⌉
+ * with a smaller last part.
+ */
+function splitOp(ctx: OpContext): tf.Tensor[] {
+  const { node } = ctx;
+  const x = input(ctx, 0);
+  const axis = normAxis(attrInt(node, 'axis', 0), x.rank, node);
+  const dim = x.shape[axis] ?? 0;
+  const sizesIn = ctx.opset >= 13 || ctx.opset < 2 ? numbers(ctx, 1) : undefined;
+  let sizes = sizesIn !== undefined && sizesIn.length > 0 ? sizesIn : ctx.opset < 13 ? attrInts(node, 'split') : undefined;
+  if (sizes === undefined) {
+    const count = ctx.opset >= 18 && node.attrs.num_outputs !== undefined ? attrInt(node, 'num_outputs', 0) : node.outputs.length;
+    if (!Number.isInteger(count) || count < 1) fail(node, `cannot split into ${count} parts.`);
+    if (dim % count === 0) sizes = new Array<number>(count).fill(dim / count);
+    else if (ctx.opset >= 18) {
+      const chunk = Math.ceil(dim / count);
+      sizes = Array.from({ length: count }, (_, i) => Math.max(0, Math.min(chunk, dim - i * chunk)));
+    } else fail(node, `axis ${axis} of size ${dim} does not split evenly into ${count} outputs.`);
+  }
+  if (sizes.length !== node.outputs.length) fail(node, `split gives ${sizes.length} sizes for ${node.outputs.length} outputs.`);
+  if (sizes.some((v) => !Number.isInteger(v) || v < 0) || sizes.reduce((a, b) => a + b, 0) !== dim) {
+    fail(node, `split sizes [${sizes.join(', ')}] do not add up to ${dim}, the size of axis ${axis}.`);
+  }
+  let offset = 0;
+  return sizes.map((size) => {
+    const begin = x.shape.map((_, i) => (i === axis ? offset : 0));
+    offset += size;
+    return tf.slice(x, begin, x.shape.map((d, i) => (i === axis ? size : d)));
+  });
+}
+
+/** ONNX Expand: broadcasts the input and the `shape` input against each other (a 1 in either keeps the other). */
+function expand(ctx: OpContext): tf.Tensor {
+  const x = input(ctx, 0);
+  const shape = numbers(ctx, 1) ?? fail(ctx.node, 'the shape input is missing.');
+  const out = broadcastShapes(ctx.node, x.shape, shape);
+  checkResult(ctx.node, out);
+  const lifted = x.rank < out.length ? tf.reshape(x, [...new Array<number>(out.length - x.rank).fill(1), ...x.shape]) : x;
+  return out.every((d, i) => d === lifted.shape[i]) ? tf.clone(lifted) : tf.broadcastTo(lifted, out);
+}
+
+/** ONNX Tile (opset 6 on): repeats the input `repeats[i]` times along each axis i. */
+function tile(ctx: OpContext): tf.Tensor {
+  const x = input(ctx, 0);
+  if (ctx.opset < 6) fail(ctx.node, 'Tile before opset 6 (tiles and axis inputs) is not supported.');
+  const repeats = numbers(ctx, 1) ?? fail(ctx.node, 'the repeats input is missing.');
+  if (repeats.length !== x.rank) fail(ctx.node, `repeats has ${repeats.length} values for an input of rank ${x.rank}.`);
+  if (repeats.some((r) => !Number.isInteger(r) || r < 0)) fail(ctx.node, `repeats [${repeats.join(', ')}] must be non-negative integers.`);
+  checkResult(ctx.node, x.shape.map((d, i) => d * (repeats[i] ?? 1)));
+  if (x.rank === 0) return tf.clone(x);
+  return tf.tile(x, repeats);
+}
+
+/** ONNX InstanceNormalization: normalises each (sample, channel) over its spatial axes, then scale and bias per channel. */
+function instanceNorm(ctx: OpContext): tf.Tensor {
+  const x = input(ctx, 0);
+  if (x.rank < 3) fail(ctx.node, `expects an input of rank 3 or more (N, C, spatial…), got shape [${x.shape.join(', ')}].`);
+  const shape = channelShape(x.shape[1] ?? 1, x.rank);
+  const axes = Array.from({ length: x.rank - 2 }, (_, i) => i + 2);
+  const eps = attrFloat(ctx.node, 'epsilon', 1e-5);
+  const mean = tf.mean(x, axes, true);
+  const centred = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(centred), axes, true);
+  const y = tf.div(centred, tf.sqrt(tf.add(variance, eps)));
+  return tf.add(tf.mul(y, tf.reshape(input(ctx, 1), shape)), tf.reshape(input(ctx, 2), shape));
+}
+
+/** ONNX Cast: to an integer type truncates toward zero, to BOOL tests for non-zero, to a float type keeps the value. */
+function cast(ctx: OpContext): tf.Tensor {
+  const x = input(ctx, 0);
+  const to = attrInt(ctx.node, 'to', 1);
+  // TensorProto.DataType: 2 UINT8, 3 INT8, 4 UINT16, 5 INT16, 6 INT32, 7 INT64, 9 BOOL, 12 UINT32, 13 UINT64.
+  if (to === 9) return tf.cast(tf.notEqual(x, 0), 'float32');
+  // Truncation; adding 0 turns the −0 of a negative fraction into the 0 an integer holds.
+  if ([2, 3, 4, 5, 6, 7, 12, 13].includes(to)) return tf.add(tf.mul(tf.sign(x), tf.floor(tf.abs(x))), 0);
+  return tf.clone(x);
+}
+
+/** ONNX Shape: the input's dimensions, from opset 15 only those in [start, end) (negative counts from the end, clamped). */
+function shape(ctx: OpContext): tf.Tensor {
+  const dims = input(ctx, 0).shape;
+  const rank = dims.length;
+  const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + rank : v, 0), rank);
+  const start = ctx.opset >= 15 ? clamp(attrInt(ctx.node, 'start', 0)) : 0;
+  const end = ctx.opset >= 15 ? clamp(attrInt(ctx.node, 'end', rank)) : rank;
+  return tf.tensor1d(dims.slice(start, Math.max(start, end)), 'float32');
+}
+
+/** ONNX Range: start, start + delta, … up to (not including) limit, ⌈(limit − start) / delta⌉ values or none. */
+function range(ctx: OpContext): tf.Tensor {
+  const [start, limit, delta] = [0, 1, 2].map((i) => {
+    const v = numbers(ctx, i) ?? fail(ctx.node, `input ${i} is missing.`);
+    if (v.length !== 1) fail(ctx.node, `input ${i} should be a scalar, not ${v.length} values.`);
+    return v[0] ?? 0;
+  }) as [number, number, number];
+  if (delta === 0) fail(ctx.node, 'a delta of 0 never reaches the limit.');
+  const count = Math.max(0, Math.ceil((limit - start) / delta));
+  checkResult(ctx.node, [count]);
+  return tf.tensor1d(Float32Array.from({ length: count }, (_, i) => start + i * delta), 'float32');
+}
+
 const unary = (fn: (x: tf.Tensor) => tf.Tensor): OpImpl => (ctx) => fn(input(ctx, 0));
 const binary = (fn: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): OpImpl => (ctx) => fn(input(ctx, 0), input(ctx, 1));
 const variadic = (fn: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): OpImpl => (ctx) => {
@@ -511,9 +706,26 @@ export const OPS: Readonly<Record<string, OpImpl>> = {
     return tf.tensor(Float32Array.from(t.values), t.shape.slice(), 'float32');
   },
   ConstantOfShape: constantOfShape,
-  Shape: unary((x) => tf.tensor1d(x.shape, 'float32')),
+  Shape: shape,
   Gather: gather,
-  Cast: unary((x) => tf.clone(x)),
+  Cast: cast,
+  Split: splitOp,
+  Expand: expand,
+  Tile: tile,
+  ConvTranspose: convTranspose,
+  InstanceNormalization: instanceNorm,
+  PRelu: binary((x, slope) => tf.prelu(x, slope)),
+  Sum: variadic((a, b) => tf.add(a, b)),
+  Mean: (ctx) => {
+    const xs = ctx.inputs.filter((t): t is tf.Tensor => t !== undefined);
+    return tf.div(xs.slice(1).reduce<tf.Tensor>((acc, t) => tf.add(acc, t), xs[0] ?? input(ctx, 0)), xs.length);
+  },
+  Floor: unary((x) => tf.floor(x)),
+  Ceil: unary((x) => tf.ceil(x)),
+  Round: unary((x) => tf.round(x)),
+  Sign: unary((x) => tf.sign(x)),
+  Range: range,
+  ...LOGIC_OPS,
   ...LAYERS_OPS,
 };
 

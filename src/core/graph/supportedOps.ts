@@ -18,7 +18,12 @@ export const SUPPORTED_OPS: ReadonlySet<string> = new Set([
   'ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin',
   // shape and layout
   'Flatten', 'Reshape', 'Transpose', 'Concat', 'Pad', 'Squeeze', 'Unsqueeze', 'Slice', 'DepthToSpace', 'Resize',
-  'Identity', 'Dropout', 'Constant', 'ConstantOfShape', 'Shape', 'Gather', 'Cast',
+  'Identity', 'Dropout', 'Constant', 'ConstantOfShape', 'Shape', 'Gather', 'Cast', 'Split', 'Expand', 'Tile', 'Range',
+  // transposed convolution, more normalisation and activations, more elementwise
+  'ConvTranspose', 'InstanceNormalization', 'PRelu', 'Sum', 'Mean', 'Floor', 'Ceil', 'Round', 'Sign',
+  // comparisons, logic, selection, indices (booleans are 0/1 and indices float32 integers, logicOps.ts)
+  'Equal', 'Greater', 'Less', 'GreaterOrEqual', 'LessOrEqual', 'Not', 'And', 'Or', 'Xor', 'Where', 'ArgMax', 'ArgMin',
+  'TopK',
   // TF.js LayersModel layers (`tfjs.*`, layersOps.ts)
   ...LAYERS_OP_NAMES,
 ]);
