@@ -15,7 +15,7 @@ import {
 } from '../src/protocol/panels';
 import { barListHeight } from './lib/compressPlots';
 import { byId, el, fillKeyValueTable, tableHead, vscodeApi } from './lib/dom';
-import { baseName, formatInteger, formatSeconds, formatStat } from './lib/format';
+import { baseName, formatInteger, formatDuration, formatStat } from './lib/format';
 import { drawPlot, renderRunHeader, RunPanelPage, runHeaderHtml, setCard, setProgressBar, wireCommands } from './lib/panelPage';
 import { barListLayout, histogramLayout } from './lib/plotly';
 import { distillLossTraces, driftTrace, formatFraction, formatHeadline, heldOutTraces, metricsRows } from './lib/runPlots';
@@ -81,7 +81,7 @@ function statusText(s: DistillationSnapshot): string {
     case 'running':
       return p === undefined ? (s.phase ?? 'Distilling…') : `Distilling: step ${formatInteger(p.step)} / ${formatInteger(p.steps)}${p.step >= p.steps && s.phase !== undefined ? ` · ${s.phase}` : ''}`;
     case 'done':
-      return s.report === undefined ? 'Done.' : `Done: ${formatInteger(s.report.options.steps)} steps in ${formatSeconds(s.report.durationMs / 1000)} on ${s.report.backend}`;
+      return s.report === undefined ? 'Done.' : `Done: ${formatInteger(s.report.options.steps)} steps in ${formatDuration(s.report.durationMs / 1000)} on ${s.report.backend}`;
     case 'failed':
       return 'Failed.';
     case 'cancelled':

@@ -8,7 +8,7 @@ import type { CheckpointHeaderDto, HistogramDto, LayerKind, TotalsDto } from '..
 import type { FailureReason, InspectorInbound, InspectorOutbound, InspectorTensorUpdate } from '../src/protocol/messages';
 import { hasKind } from '../src/protocol/messages';
 import { artifactBannerText, artifactSummary } from './lib/artifactMeta';
-import { baseName, formatBytes, formatCount, formatInteger, formatPercent, formatSeconds, formatShape, formatStat } from './lib/format';
+import { baseName, formatBytes, formatCount, formatInteger, formatPercent, formatDuration, formatShape, formatStat } from './lib/format';
 import { buildTraces, isPlottable, MAX_SERIES, type HistogramSeries } from './lib/histogram';
 import { getPlotly, histogramLayout, PLOT_CONFIG, readTheme, type ThemeColors } from './lib/plotly';
 import {
@@ -263,7 +263,7 @@ function renderProgress(): void {
     const failed = state.failedTensors > 0 ? `, ${state.failedTensors} failed` : '';
     const skipped = state.rows.filter((r) => r.header.notDecoded !== undefined).length;
     const notDecoded = skipped > 0 ? `, ${skipped} not decoded` : '';
-    const took = state.seconds === undefined ? '' : ` in ${formatSeconds(state.seconds)}`;
+    const took = state.seconds === undefined ? '' : ` in ${formatDuration(state.seconds)}`;
     setStatus(`Done: ${state.settled} / ${total} tensors${took}${failed}${notDecoded}`);
   }
 }

@@ -22,7 +22,7 @@ import {
 import { barListHeight, detailSeries, kernelHeatmaps, layerErrorTrace, lossTrace, worstFirst } from './lib/compressPlots';
 import { clampFilter, DetailCache, detailKey } from './lib/detailCache';
 import { byId, el, fillKeyValueTable, tableHead, vscodeApi } from './lib/dom';
-import { baseName, formatBytes, formatCount, formatInteger, formatSeconds, formatShape, formatStat } from './lib/format';
+import { baseName, formatBytes, formatCount, formatInteger, formatDuration, formatShape, formatStat } from './lib/format';
 import { buildTraces } from './lib/histogram';
 import { drawPlot, renderRunHeader, RunPanelPage, runHeaderHtml, setCard, setProgressBar, wireCommands } from './lib/panelPage';
 import { barListLayout, histogramLayout, onPlotClick } from './lib/plotly';
@@ -142,7 +142,7 @@ function statusText(s: ReconstructionSnapshot): string {
     case 'running':
       return p === undefined ? 'Training…' : `Training: step ${formatInteger(p.step)} / ${formatInteger(p.steps)}${p.round > 1 ? `, round ${p.round}` : ''}`;
     case 'done':
-      return s.report === undefined ? 'Done.' : `Done: ${formatInteger(s.report.steps)} steps in ${formatSeconds(s.report.seconds)}`;
+      return s.report === undefined ? 'Done.' : `Done: ${formatInteger(s.report.steps)} steps in ${formatDuration(s.report.seconds)}`;
     case 'failed':
       return 'Failed.';
     case 'cancelled':
@@ -345,7 +345,7 @@ function renderReport(): void {
     ['Permutation', r.permutation],
     ['Backend', r.backend],
     ['Steps', formatInteger(r.steps)],
-    ['Time', formatSeconds(r.seconds)],
+    ['Time', formatDuration(r.seconds)],
   ]);
   const table = byId('report-layers');
   const thead = tableHead([['Layer', ''], ['Shape', ''], ['Params', 'num'], ['RMSE', 'num'], ['Rel. error', 'num']]);
@@ -375,7 +375,7 @@ function evalStatusText(): string {
     case 'running':
       return e.done === undefined || e.total === undefined ? `Evaluating in ${what}…` : `Evaluating in ${what}: ${formatInteger(e.done)} / ${formatInteger(e.total)} samples`;
     case 'done':
-      return e.report === undefined ? 'Done.' : `Done: ${formatInteger(e.report.candidate.n)} samples of ${what} in ${formatSeconds(e.report.durationMs / 1000)} (preprocessing from ${e.report.preprocessSource})`;
+      return e.report === undefined ? 'Done.' : `Done: ${formatInteger(e.report.candidate.n)} samples of ${what} in ${formatDuration(e.report.durationMs / 1000)} (preprocessing from ${e.report.preprocessSource})`;
     case 'failed':
       return `Failed: ${e.message ?? ''}`;
     case 'cancelled':

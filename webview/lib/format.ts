@@ -6,6 +6,9 @@
 /** Formats a byte count with decimal units, like the CLI (the shared implementation in src/protocol/units). */
 export { formatBytes } from '../../src/protocol/units';
 
+/** Formats a duration in seconds (`85 ms`, `1.3 s`, `2 min 5 s`, `1 h 4 min`): the one implementation in src/protocol/units. */
+export { formatDuration } from '../../src/protocol/units';
+
 /** Formats a count compactly: `950`, `12.3 k`, `1.2 M`, `7.0 B` (billions). Exact below 10,000. */
 export function formatCount(count: number): string {
   if (!Number.isFinite(count)) return String(count);
@@ -57,15 +60,6 @@ export function formatPercent(part: number, total: number): string {
 /** Formats a shape as `[64, 3, 7, 7]`; a scalar is `[]`. */
 export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
-}
-
-/** Formats a duration in seconds: `85 ms`, `1.3 s`, `2 min 5 s`. */
-export function formatSeconds(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '–';
-  if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
-  if (seconds < 60) return `${seconds.toFixed(1)} s`;
-  const m = Math.floor(seconds / 60);
-  return `${m} min ${Math.round(seconds - m * 60)} s`;
 }
 
 /** The last segment of a POSIX or Windows path: `/a/b/model.pt` → `model.pt`. */
