@@ -423,7 +423,7 @@ function renderModelEval(): void {
   const bound = r.boundWeights === undefined ? '' : ` ${formatInteger(r.boundWeights)} weights came from the artifact${r.unmatchedWeights ? `, ${formatInteger(r.unmatchedWeights)} kept the model's values` : ''}.`;
   byId('eval-note').textContent = `${r.candidate.n.toLocaleString('en-US')} samples on ${r.backend}.${bound}`;
   const matrix = r.confusion;
-  const traces = matrix === undefined ? [] : confusionTraces(matrix, r.classNames, { same: 'rgba(128,128,128,0.35)', changedLow: theme.palette[1] ?? '#d18616', changedHigh: theme.palette[4] ?? '#f14c4c' });
+  const traces = matrix === undefined ? [] : confusionTraces(matrix, r.classNames, { same: 'rgba(128,128,128,0.35)', changedLow: theme.palette[1] ?? '#d18616', changedHigh: theme.palette[4] ?? '#f14c4c', text: theme.foreground });
   byId('confusion-hint').hidden = traces.length > 0;
   byId('confusion-note').textContent = matrix === undefined ? '' : `${formatInteger(changedSamples(matrix))} of ${formatInteger(r.candidate.n)} samples changed class`;
   const base = layout({ logY: false, xTitle: 'reconstructed class', yTitle: 'original class' });

@@ -6,6 +6,7 @@
 import type { BudgetPlanDto, LayerDetailDto, LayerErrorDto } from '../../src/protocol/compress';
 import type { RunSummaryDto } from '../../src/protocol/panels';
 import type { HistogramSeries } from './histogram';
+import { plotText } from './plotText';
 
 /** A scatter (line/marker) trace. */
 export interface LineTrace {
@@ -80,7 +81,8 @@ export function worstFirst(layers: readonly LayerErrorDto[]): LayerErrorDto[] {
 
 /**
  * Horizontal bars of relative error in percent, worst first (draw with a reversed category y axis so the worst is on
- * top). The `selected` layer is drawn in `highlight`. At most `limit` layers (the worst ones).
+ * top). The `selected` layer is drawn in `highlight`. At most `limit` layers (the worst ones). The categories are the
+ * escaped names (`plotText`); `customdata` holds the names as they are, for click handlers.
  */
 export function layerErrorTrace(
   layers: readonly LayerErrorDto[],
@@ -94,7 +96,7 @@ export function layerErrorTrace(
     orientation: 'h',
     name: 'relative error',
     x: rows.map((l) => l.relativeError * 100),
-    y: rows.map((l) => l.name),
+    y: rows.map((l) => plotText(l.name)),
     customdata: rows.map((l) => l.name),
     marker: { color: rows.map((l) => (l.name === selected ? colors.highlight : colors.normal)) },
     hovertemplate: '%{y}<br>relative error %{x:.3g} %<extra></extra>',
