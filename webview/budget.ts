@@ -37,7 +37,7 @@ function buildSkeleton(root: HTMLElement): void {
       <section class="pane">
         <div class="pane-title">Parameters: represented vs verbatim</div>
         <div id="share-plot" class="plot short"></div>
-        <table id="share-table" data-testid="budget-shares" class="small-table"></table>
+        <table id="share-table" data-testid="budget-shares" class="small-table fit-table"></table>
       </section>
       <section class="pane">
         <div class="pane-title">Size / error trade-off <span class="muted">(runs on this checkpoint)</span></div>
@@ -102,15 +102,15 @@ function render(): void {
       { ...base, barmode: 'stack', showlegend: true, margin: { l: 8, r: 16, t: 28, b: 32 }, xaxis: { ...base.xaxis, title: { text: 'share of parameters (%)' }, range: [0, 100] }, yaxis: { ...base.yaxis, title: undefined, type: 'category', showticklabels: false } },
     );
     const table = byId('share-table');
-    const thead = tableHead([['', ''], ['Tensors', 'num'], ['Params', 'num'], ['Share', 'num']]);
+    const thead = tableHead([['', ''], ['Tensors', 'num col-num'], ['Params', 'num col-num'], ['Share', 'num col-share']]);
     const tbody = el('tbody');
     for (const r of rows) {
       const tr = el('tr');
-      tr.append(el('td', {}, r.label), el('td', { class: 'num' }, formatInteger(r.tensors)), el('td', { class: 'num' }, formatCount(r.params)), el('td', { class: 'num' }, formatPercent(r.share, 1)));
+      tr.append(el('td', { class: 'wrap' }, r.label), el('td', { class: 'num' }, formatInteger(r.tensors)), el('td', { class: 'num' }, formatCount(r.params)), el('td', { class: 'num wrap' }, formatPercent(r.share, 1)));
       tbody.appendChild(tr);
     }
     const predictor = el('tr');
-    predictor.append(el('td', {}, 'Predictor'), el('td', { class: 'num' }, '–'), el('td', { class: 'num' }, formatCount(plan.predictorParams)), el('td', { class: 'num' }, `${formatPercent(plan.predictorParams, plan.representedParams)} of repr.`));
+    predictor.append(el('td', { class: 'wrap' }, 'Predictor'), el('td', { class: 'num' }, '–'), el('td', { class: 'num' }, formatCount(plan.predictorParams)), el('td', { class: 'num wrap' }, `${formatPercent(plan.predictorParams, plan.representedParams)} of repr.`));
     tbody.appendChild(predictor);
     table.replaceChildren(thead, tbody);
     const vt = byId('verbatim-table');

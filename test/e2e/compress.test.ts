@@ -20,7 +20,7 @@ const ARTIFACT = 'resnet_tiny.nern.safetensors';
 /** Training steps for the test run: enough for a loss curve and an evaluation, short on 2 shared cores. */
 const STEPS = 40;
 /** Steps of the second run, long enough to see the panel while it trains. */
-const SECOND_RUN_STEPS = 5000;
+const SECOND_RUN_STEPS = 2000;
 
 void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_000 }, () => {
   let session: Session | undefined;
@@ -50,7 +50,11 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
     const item = s.page.locator('.monaco-menu .action-item', { hasText: 'Compress Checkpoint' }).first();
     try {
       await item.waitFor({ state: 'visible', timeout: 10_000 });
+      // The workbench ignores a click that comes right after the menu opened (the releasing right button).
+      await item.hover();
+      await s.page.waitForTimeout(500);
       await item.click();
+      await s.page.locator('.monaco-menu').first().waitFor({ state: 'hidden', timeout: 10_000 });
       return;
     } catch {
       await s.page.keyboard.press('Escape');
@@ -72,6 +76,8 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
 
   void test(`compressing ${NAME} from the Explorer shows the Reconstruction panel and writes ${ARTIFACT}`, { timeout: 420_000 }, async () => {
     await step('compress', async (s) => {
+      // The Inspector first, so the Reconstruction panel opens beside it, at half the editor's width.
+      await s.openFile(NAME);
       await startCompress(s);
       // The budget items show their planned width once the engine has planned them.
       await s.page.locator('.quick-input-list .monaco-list-row', { hasText: 'h = ' }).first().waitFor({ state: 'visible', timeout: 120_000 });
@@ -158,6 +164,7 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
           const note = await hint.boundingBox();
           assert.ok(plot !== null && note !== null);
           assert.ok(note.y >= plot.y + plot.height - 1, `the note (top ${note.y}) overlaps the histogram (bottom ${plot.y + plot.height})`);
+          await frame.evaluate(`document.querySelector('[data-testid="hist-title"]').scrollIntoView()`);
           await s.screenshot('reconstruction-training');
           watched = true;
         } else {
@@ -183,12 +190,16 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
 
   void test('the Budget panel opens from the Reconstruction panel; in three editor columns every panel fits its column', { timeout: 120_000 }, async () => {
     await step('budget', async (s) => {
+      // The Budget opens beside the active group: make that the Reconstruction panel's, for three columns.
+      await s.page.locator('.tabs-container .tab', { hasText: 'Reconstruction:' }).first().click();
       const { frame } = await s.waitForTestId('report');
       await frame.locator('#cmd-budget').click();
       await s.waitForTestId('budget-shares', { accept: (t) => t.includes('verbatim'), timeoutMs: 60_000 });
       const { frame: budget } = await s.waitForTestId('budget-tradeoff');
       await budget.locator('[data-testid="budget-tradeoff"] .main-svg').first().waitFor({ state: 'attached', timeout: 30_000 });
       await s.page.waitForTimeout(800);
+      // Close the "Compressed …" toast so it covers nothing.
+      await s.page.locator('.notifications-toasts .codicon-notifications-clear').first().click({ timeout: 5_000 }).catch(() => undefined);
       await s.screenshot('budget');
       const frames = await s.visibleWebviewFrames();
       assert.ok(frames.length >= 3, `${frames.length} webviews are visible, not the Inspector, Reconstruction and Budget side by side`);
@@ -204,6 +215,9 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
         `(() => { const t = document.querySelector('[data-testid="budget-verbatim"]'); return t.scrollWidth - t.parentElement.clientWidth; })()`,
       );
       assert.ok(cut <= 1, `the verbatim table is ${cut} px wider than its pane`);
+      await budget.evaluate(`document.querySelector('[data-testid="budget-verbatim"]').scrollIntoView()`);
+      await s.page.waitForTimeout(300);
+      await s.screenshot('budget-verbatim');
     });
   });
 });
