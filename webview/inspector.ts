@@ -1,7 +1,8 @@
 /**
  * The Inspector webview: shows one checkpoint's header (format, metadata, totals, every tensor) as soon as the host
  * sends it, then fills in per-tensor statistics as they stream. The tensor table is virtualised, sortable and
- * filterable; selected rows' histograms are plotted with plotly in the theme's colours. It receives only headers,
+ * filterable, its name column fits the longest name and every column resizes by dragging; selected rows' histograms
+ * are plotted with plotly (loaded on first use) in the theme's colours. It receives only headers,
  * summary statistics and binned histograms (never raw weights) and talks to the host through `src/protocol` messages.
  */
 import type { CheckpointHeaderDto, HistogramDto, LayerKind, TotalsDto } from '../src/protocol/inspect';

@@ -201,6 +201,7 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
       // Close the "Compressed …" toast so it covers nothing.
       await s.page.locator('.notifications-toasts .codicon-notifications-clear').first().click({ timeout: 5_000 }).catch(() => undefined);
       await s.screenshot('budget');
+      console.log(`e2e: Budget webview: ${describePaint(await paintTimes(budget))}`);
       const frames = await s.visibleWebviewFrames();
       assert.ok(frames.length >= 3, `${frames.length} webviews are visible, not the Inspector, Reconstruction and Budget side by side`);
       for (const f of frames) {

@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURES } from '../helpers/fixtures';
-import { ROOT, runStep, Session, vsixUnderTest } from './harness';
+import { describePaint, paintTimes, ROOT, runStep, Session, vsixUnderTest } from './harness';
 
 const CHECKPOINT = join(FIXTURES, 'models', 'resnet20_fmnist.pt');
 const MODEL = join(FIXTURES, 'models', 'resnet20_fmnist.onnx');
@@ -118,6 +118,7 @@ void describe('Distill and evaluate a compressed model in VS Code (code-server)'
       assert.ok(existsSync(join(s.workspace, DISTILLED)), `${DISTILLED} was not written beside the artifact`);
       await s.page.waitForTimeout(1_000);
       await s.screenshot('distillation');
+      console.log(`e2e: Distillation webview: ${describePaint(await paintTimes(frame))}`);
       // The written artifact opens in a Reconstruction panel like any other.
       await frame.locator('#cmd-reconstruction').click();
       await s.waitForTestId('report', { accept: (t) => t.includes(DISTILLED), timeoutMs: 60_000 });
