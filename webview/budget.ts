@@ -9,8 +9,8 @@ import type { BudgetInbound, BudgetOutbound, BudgetViewDto } from '../src/protoc
 import { artifactParts, shareRows, tradeoffTrace } from './lib/compressPlots';
 import { byId, el, fillKeyValueTable, tableHead, vscodeApi } from './lib/dom';
 import { baseName, formatBytes, formatCount, formatInteger, formatPercent, formatShape } from './lib/format';
-import { observeTheme } from './lib/panelPage';
-import { getPlotly, histogramLayout, PLOT_CONFIG, readTheme, type ThemeColors } from './lib/plotly';
+import { drawPlot, observeTheme } from './lib/panelPage';
+import { histogramLayout, readTheme, type ThemeColors } from './lib/plotly';
 
 const api = vscodeApi<BudgetOutbound, undefined>();
 let view: BudgetViewDto | undefined;
@@ -37,30 +37,20 @@ function buildSkeleton(root: HTMLElement): void {
       <section class="pane">
         <div class="pane-title">Parameters: represented vs verbatim</div>
         <div id="share-plot" class="plot short"></div>
-        <table id="share-table" data-testid="budget-shares" class="small-table"></table>
+        <table id="share-table" data-testid="budget-shares" class="small-table fit-table"></table>
       </section>
       <section class="pane">
         <div class="pane-title">Size / error trade-off <span class="muted">(runs on this checkpoint)</span></div>
-        <div id="tradeoff-plot" data-testid="budget-tradeoff" class="plot"></div>
-        <div id="tradeoff-hint" class="plot-hint">Each finished compression of this checkpoint adds a point.</div>
+        <div class="plot-box">
+          <div id="tradeoff-plot" data-testid="budget-tradeoff" class="plot"></div>
+          <div id="tradeoff-hint" class="plot-hint">Each finished compression of this checkpoint adds a point.</div>
+        </div>
       </section>
       <section class="pane">
         <div class="pane-title">Tensors stored verbatim</div>
-        <div class="report-layers"><table id="verbatim-table" class="small-table layers-table"></table></div>
+        <div class="report-layers"><table id="verbatim-table" data-testid="budget-verbatim" class="small-table layers-table fit-table"></table></div>
       </section>
     </div>`;
-}
-
-function draw(div: HTMLElement, traces: object[], lay: object): void {
-  const plotly = getPlotly();
-  if (!plotly) return;
-  if (traces.length === 0) {
-    plotly.purge(div);
-    return;
-  }
-  plotly.react(div, traces, lay, PLOT_CONFIG).catch((e: unknown) => {
-    div.title = `Could not draw: ${e instanceof Error ? e.message : String(e)}`;
-  });
 }
 
 function render(): void {
@@ -100,38 +90,43 @@ function render(): void {
       marker: { color },
       hovertemplate: `${name}: %{x:.4s}B<extra></extra>`,
     });
-    draw(
+    drawPlot(
       byId('bytes-plot'),
       [bar('original checkpoint', [plan.sourceBytes, 0], c(4)), bar('predictor', [0, parts.predictor], c(0)), bar('verbatim tensors', [0, parts.verbatim], c(1)), bar('metadata', [0, parts.other], c(3))],
       { ...base, barmode: 'stack', showlegend: true, margin: { l: 8, r: 16, t: 28, b: 40 }, yaxis: { ...base.yaxis, title: undefined, type: 'category', automargin: true }, xaxis: { ...base.xaxis, exponentformat: 'SI' } },
     );
     const rows = shareRows(plan);
-    draw(
+    drawPlot(
       byId('share-plot'),
       rows.map((r, i) => ({ type: 'bar', orientation: 'h', name: r.label, x: [r.share * 100], y: ['params'], marker: { color: c(i) }, hovertemplate: `${r.label}: %{x:.3g} %<extra></extra>` })),
       { ...base, barmode: 'stack', showlegend: true, margin: { l: 8, r: 16, t: 28, b: 32 }, xaxis: { ...base.xaxis, title: { text: 'share of parameters (%)' }, range: [0, 100] }, yaxis: { ...base.yaxis, title: undefined, type: 'category', showticklabels: false } },
     );
     const table = byId('share-table');
-    const thead = tableHead([['', ''], ['Tensors', 'num'], ['Params', 'num'], ['Share', 'num']]);
+    const thead = tableHead([['', ''], ['Tensors', 'num col-num'], ['Params', 'num col-num'], ['Share', 'num col-share']]);
     const tbody = el('tbody');
     for (const r of rows) {
       const tr = el('tr');
-      tr.append(el('td', {}, r.label), el('td', { class: 'num' }, formatInteger(r.tensors)), el('td', { class: 'num' }, formatCount(r.params)), el('td', { class: 'num' }, formatPercent(r.share, 1)));
+      tr.append(el('td', { class: 'wrap' }, r.label), el('td', { class: 'num' }, formatInteger(r.tensors)), el('td', { class: 'num' }, formatCount(r.params)), el('td', { class: 'num wrap' }, formatPercent(r.share, 1)));
       tbody.appendChild(tr);
     }
     const predictor = el('tr');
-    predictor.append(el('td', {}, 'Predictor'), el('td', { class: 'num' }, '–'), el('td', { class: 'num' }, formatCount(plan.predictorParams)), el('td', { class: 'num' }, `${formatPercent(plan.predictorParams, plan.representedParams)} of repr.`));
+    predictor.append(el('td', { class: 'wrap' }, 'Predictor'), el('td', { class: 'num' }, '–'), el('td', { class: 'num' }, formatCount(plan.predictorParams)), el('td', { class: 'num wrap' }, `${formatPercent(plan.predictorParams, plan.representedParams)} of repr.`));
     tbody.appendChild(predictor);
     table.replaceChildren(thead, tbody);
     const vt = byId('verbatim-table');
     if (plan.verbatim.length === 0) {
       fillKeyValueTable(vt, [['Every tensor is represented by the predictor.', '']]);
     } else {
-      const head = tableHead([['Tensor', ''], ['Shape', ''], ['Params', 'num'], ['Why verbatim', '']]);
+      const head = tableHead([['Tensor', 'col-name'], ['Shape', 'col-shape'], ['Params', 'num col-num'], ['Why verbatim', 'col-reason']]);
       const body = el('tbody');
       for (const t of [...plan.verbatim].sort((a, b) => b.params - a.params).slice(0, 500)) {
         const tr = el('tr');
-        tr.append(el('td', { class: 'name', title: t.name }, t.name), el('td', { class: 'mono' }, formatShape(t.shape)), el('td', { class: 'num' }, formatInteger(t.params)), el('td', { class: 'muted' }, t.reason));
+        tr.append(
+          el('td', { class: 'name', title: t.name }, t.name),
+          el('td', { class: 'mono', title: formatShape(t.shape) }, formatShape(t.shape)),
+          el('td', { class: 'num' }, formatInteger(t.params)),
+          el('td', { class: 'muted wrap' }, t.reason),
+        );
         body.appendChild(tr);
       }
       vt.replaceChildren(head, body);
@@ -139,8 +134,8 @@ function render(): void {
   }
   const trace = tradeoffTrace(v.runs, c(2));
   byId('tradeoff-hint').hidden = trace.x.length > 0;
-  draw(byId('tradeoff-plot'), trace.x.length > 0 ? [trace] : [], {
-    ...histogramLayout(theme, { logY: true, xTitle: 'predictor size (% of represented weights)', yTitle: 'RMSE' }),
+  drawPlot(byId('tradeoff-plot'), trace.x.length > 0 ? [trace] : [], {
+    ...histogramLayout(theme, { logY: true, xTitle: 'predictor size (% of represented weights)', yTitle: 'RMSE', yValues: trace.y }),
     showlegend: false,
     barmode: undefined,
   });
@@ -150,6 +145,7 @@ function main(): void {
   document.body.classList.add('panel');
   const root = document.getElementById('app') ?? document.body;
   buildSkeleton(root);
+  performance.mark('weight-lens:skeleton');
   byId('clear-runs').addEventListener('click', () => {
     if (view !== undefined) api.postMessage({ kind: 'budget/clearRuns', source: view.source });
   });

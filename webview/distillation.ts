@@ -15,7 +15,7 @@ import {
 } from '../src/protocol/panels';
 import { barListHeight } from './lib/compressPlots';
 import { byId, el, fillKeyValueTable, tableHead, vscodeApi } from './lib/dom';
-import { baseName, formatInteger, formatSeconds, formatStat } from './lib/format';
+import { baseName, formatInteger, formatDuration, formatStat } from './lib/format';
 import { drawPlot, renderRunHeader, RunPanelPage, runHeaderHtml, setCard, setProgressBar, wireCommands } from './lib/panelPage';
 import { barListLayout, histogramLayout } from './lib/plotly';
 import { distillLossTraces, driftTrace, formatFraction, formatHeadline, heldOutTraces, metricsRows } from './lib/runPlots';
@@ -44,19 +44,25 @@ function buildSkeleton(root: HTMLElement): void {
     <div class="panel-grid">
       <section class="pane">
         <div class="pane-title">Loss <span class="muted">(log scale; total and KL)</span></div>
-        <div id="loss-curve" data-testid="loss-curve" class="plot"></div>
-        <div id="loss-hint" class="plot-hint">The loss curves appear with the first steps.</div>
+        <div class="plot-box">
+          <div id="loss-curve" data-testid="loss-curve" class="plot"></div>
+          <div id="loss-hint" class="plot-hint">The loss curves appear with the first steps.</div>
+        </div>
       </section>
       <section class="pane">
         <div class="pane-title">Held-out metric <span id="heldout-note" class="muted">over steps</span></div>
-        <div id="heldout-curve" data-testid="heldout-curve" class="plot"></div>
-        <div id="heldout-hint" class="plot-hint">The held-out metric appears after the phase-1 evaluation.</div>
+        <div class="plot-box">
+          <div id="heldout-curve" data-testid="heldout-curve" class="plot"></div>
+          <div id="heldout-hint" class="plot-hint">The held-out metric appears after the phase-1 evaluation.</div>
+        </div>
       </section>
       <section class="pane">
         <div class="pane-title">Drift per layer <span class="muted">RMS change from phase 1 / RMS of the layer</span>
           <span class="spacer-flex"></span><span id="drift-count" data-testid="drift-count" class="muted">0 layers</span></div>
-        <div id="drift-bars" data-testid="drift-bars" class="plot tall"></div>
-        <div id="drift-hint" class="plot-hint">Drift appears with the held-out evaluations.</div>
+        <div class="plot-box">
+          <div id="drift-bars" data-testid="drift-bars" class="plot tall"></div>
+          <div id="drift-hint" class="plot-hint">Drift appears with the held-out evaluations.</div>
+        </div>
       </section>
       <section class="pane">
         <div class="pane-title">Held-out metrics</div>
@@ -81,7 +87,7 @@ function statusText(s: DistillationSnapshot): string {
     case 'running':
       return p === undefined ? (s.phase ?? 'Distilling…') : `Distilling: step ${formatInteger(p.step)} / ${formatInteger(p.steps)}${p.step >= p.steps && s.phase !== undefined ? ` · ${s.phase}` : ''}`;
     case 'done':
-      return s.report === undefined ? 'Done.' : `Done: ${formatInteger(s.report.options.steps)} steps in ${formatSeconds(s.report.durationMs / 1000)} on ${s.report.backend}`;
+      return s.report === undefined ? 'Done.' : `Done: ${formatInteger(s.report.options.steps)} steps in ${formatDuration(s.report.durationMs / 1000)} on ${s.report.backend}`;
     case 'failed':
       return 'Failed.';
     case 'cancelled':
@@ -122,7 +128,8 @@ function renderHeader(): void {
 function renderLoss(): void {
   const traces = distillLossTraces(snapshot.loss, snapshot.kl, { total: page.color(0), kl: page.color(1) });
   byId('loss-hint').hidden = traces.length > 0;
-  drawPlot(byId('loss-curve'), traces, { ...histogramLayout(page.theme, { logY: true, xTitle: 'step', yTitle: 'loss' }), barmode: undefined, uirevision: 'loss' });
+  const yValues = traces.flatMap((t) => t.y);
+  drawPlot(byId('loss-curve'), traces, { ...histogramLayout(page.theme, { logY: true, xTitle: 'step', yTitle: 'loss', yValues }), barmode: undefined, uirevision: 'loss' });
 }
 
 function renderHeldOut(): void {

@@ -1,19 +1,23 @@
 /**
  * The Inspector webview: shows one checkpoint's header (format, metadata, totals, every tensor) as soon as the host
  * sends it, then fills in per-tensor statistics as they stream. The tensor table is virtualised, sortable and
- * filterable; selected rows' histograms are plotted with plotly in the theme's colours. It receives only headers,
+ * filterable, its name column fits the longest name and every column resizes by dragging; selected rows' histograms
+ * are plotted with plotly (loaded on first use) in the theme's colours. It receives only headers,
  * summary statistics and binned histograms (never raw weights) and talks to the host through `src/protocol` messages.
  */
 import type { CheckpointHeaderDto, HistogramDto, LayerKind, TotalsDto } from '../src/protocol/inspect';
 import { hasKind, type FailureReason } from '../src/protocol/common';
 import type { InspectorInbound, InspectorOutbound, InspectorTensorUpdate } from '../src/protocol/inspector';
 import { artifactBannerText, artifactSummary } from './lib/artifactMeta';
-import { baseName, formatBytes, formatCount, formatInteger, formatPercent, formatSeconds, formatShape, formatStat } from './lib/format';
+import { baseName, formatBytes, formatCount, formatInteger, formatPercent, formatDuration, formatShape, formatStat } from './lib/format';
 import { buildTraces, isPlottable, MAX_SERIES, type HistogramSeries } from './lib/histogram';
-import { getPlotly, histogramLayout, PLOT_CONFIG, readTheme, type ThemeColors } from './lib/plotly';
+import { getPlotly, histogramLayout, PLOT_CONFIG, readTheme, withPlotly, type ThemeColors } from './lib/plotly';
 import {
   COLUMNS,
+  columnWidths,
   computeView,
+  DEFAULT_COLUMN_WIDTHS,
+  filterStatus,
   nextSort,
   parseFilter,
   RowSelection,
@@ -42,23 +46,11 @@ interface PersistedState {
   density: boolean;
   /** Open state of the collapsible sections, by element id, once the user toggled them. */
   sections?: Record<string, boolean>;
+  /** Widths (CSS px) the user dragged table columns to. */
+  widths?: Partial<Record<ColumnId, number>>;
 }
 
 const vscodeApi = acquireVsCodeApi<PersistedState>();
-
-/** Column widths in CSS pixels; `name` takes the rest. */
-const WIDTHS: Partial<Record<ColumnId, number>> = {
-  dtype: 84,
-  shape: 150,
-  params: 96,
-  bytes: 76,
-  mean: 84,
-  std: 84,
-  min: 84,
-  max: 84,
-  zeros: 70,
-  nonFinite: 78,
-};
 
 /** Names of the layer kinds in the totals table. */
 const KIND_LABELS: Record<LayerKind, string> = {
@@ -152,13 +144,16 @@ function buildSkeleton(root: HTMLElement): void {
       </section>
       <section class="tensors" aria-label="Tensors">
         <div class="toolbar">
-          <vscode-textfield id="filter" data-testid="filter" class="filter" placeholder="Filter by name or dtype: text or /regex/"></vscode-textfield>
-          <span id="shown-count" class="muted"></span>
+          <div class="filter-box">
+            <vscode-textfield id="filter" data-testid="filter" class="filter" placeholder="Filter by name or dtype: text or /regex/"></vscode-textfield>
+            <div id="filter-error" data-testid="filter-error" class="filter-error" role="alert" hidden></div>
+          </div>
+          <span id="shown-count" data-testid="shown-count" class="muted"></span>
           <span class="spacer-flex"></span>
           <span class="muted hint-keys">Click a row to plot it; Ctrl/⌘- or Shift-click to compare.</span>
           <vscode-button id="clear-selection" secondary hidden>Clear selection</vscode-button>
         </div>
-        <vscode-split-layout id="split" split="horizontal" initial-handle-position="60%" min-start="120px" min-end="160px">
+        <vscode-split-layout id="split" split="horizontal" initial-handle-position="50%" min-start="120px" min-end="240px">
           <div slot="start" id="table-scroll" class="table-scroll" tabindex="0" aria-label="Tensor table"></div>
           <div slot="end" class="plot-pane">
             <div class="plot-toolbar">
@@ -202,6 +197,10 @@ const selection = new RowSelection();
 /** Collapsible sections whose open state is remembered. */
 const SECTION_IDS = ['totals-section', 'metadata-section'] as const;
 const sectionsOpen: Record<string, boolean> = {};
+/** Widths (CSS px) the user dragged columns to; the others follow the names and the pane. */
+const userWidths: Partial<Record<ColumnId, number>> = {};
+/** Width of one character of the monospaced name font, CSS px (0 until measured). */
+let nameCharWidth = 0;
 
 let table: VirtualTable | undefined;
 let theme: ThemeColors | undefined;
@@ -225,6 +224,7 @@ function persist(): void {
       logY: state.logY,
       density: state.density,
       sections: sectionsOpen,
+      widths: userWidths,
     });
   }, 200);
 }
@@ -263,7 +263,7 @@ function renderProgress(): void {
     const failed = state.failedTensors > 0 ? `, ${state.failedTensors} failed` : '';
     const skipped = state.rows.filter((r) => r.header.notDecoded !== undefined).length;
     const notDecoded = skipped > 0 ? `, ${skipped} not decoded` : '';
-    const took = state.seconds === undefined ? '' : ` in ${formatSeconds(state.seconds)}`;
+    const took = state.seconds === undefined ? '' : ` in ${formatDuration(state.seconds)}`;
     setStatus(`Done: ${state.settled} / ${total} tensors${took}${failed}${notDecoded}`);
   }
 }
@@ -426,6 +426,25 @@ function renderRow(tr: HTMLTableRowElement, index: number): void {
   tr.replaceChildren(...cells);
 }
 
+/** Width of one character in a name cell's font, measured once the table is visible (8 px until then). */
+function charWidth(): number {
+  if (nameCharWidth > 0) return nameCharWidth;
+  const probe = el('span', { class: 'name-probe' }, '0'.repeat(20));
+  byId('table-scroll').appendChild(probe);
+  const w = probe.getBoundingClientRect().width / 20;
+  probe.remove();
+  if (w > 0) nameCharWidth = w;
+  return w > 0 ? w : 8;
+}
+
+/** Sizes the table's columns: the user's widths, a name column fitting the longest name and the pane. */
+function layoutColumns(): void {
+  if (!table) return;
+  const scroll = byId('table-scroll');
+  const names = state.rows.map((r) => r.header.name);
+  table.setColumnWidths(columnWidths({ names, charWidth: charWidth(), containerWidth: scroll.clientWidth, user: userWidths }));
+}
+
 function refreshView(keepScroll = true): void {
   if (!table) return;
   const filter: RowFilter = state.filter;
@@ -436,17 +455,16 @@ function refreshView(keepScroll = true): void {
   table.setView(view);
   if (!keepScroll) scroll.scrollTop = 0;
   else scroll.scrollTop = top;
-  const shown = byId('shown-count');
+  const status = filterStatus(filter, view.length, state.rows.length);
+  byId('shown-count').textContent = status.count;
   const field = byId('filter');
-  if (!filter.ok) {
-    field.setAttribute('invalid', '');
-    field.title = filter.error;
-    shown.textContent = `Invalid regular expression: ${filter.error}`;
-  } else {
-    field.removeAttribute('invalid');
-    field.title = '';
-    shown.textContent = filter.empty ? `${state.rows.length} tensors` : `${view.length} of ${state.rows.length} tensors`;
-  }
+  const error = byId('filter-error');
+  // The problem shows under the field, over the content, so the toolbar keeps its layout.
+  error.textContent = status.error ?? '';
+  error.hidden = status.error === undefined;
+  if (status.error !== undefined) field.setAttribute('invalid', '');
+  else field.removeAttribute('invalid');
+  field.title = status.error ?? '';
 }
 
 function scheduleResort(): void {
@@ -556,28 +574,33 @@ function renderPlot(): void {
   if (unavailable.length > 5) notes.push(`… and ${unavailable.length - 5} more without a histogram.`);
   hint.textContent = notes.join('\n');
   hint.hidden = notes.length === 0;
-  const plotly = getPlotly();
-  if (!plotly) {
-    hint.textContent = 'The plotting library did not load.';
-    hint.hidden = false;
-    return;
-  }
   if (series.length === 0) {
-    plotly.purge(plotDiv);
+    getPlotly()?.purge(plotDiv);
     plotDiv.classList.add('empty');
     return;
   }
   plotDiv.classList.remove('empty');
   theme ??= readTheme();
   const traces = buildTraces(series, { logY: state.logY, density: state.density }, theme.palette);
-  const layout = histogramLayout(theme, { logY: state.logY, xTitle: 'value', yTitle: state.density ? 'density' : 'count' });
+  const yValues = traces.flatMap((t) => t.y);
+  const layout = histogramLayout(theme, { logY: state.logY, xTitle: 'value', yTitle: state.density ? 'density' : 'count', yValues });
   layout.showlegend = traces.length > 1;
   layout.margin.t = traces.length > 1 ? 32 : 8;
   layout.uirevision = `${indices.join(',')}|${state.logY}|${state.density}`;
-  plotly.react(plotDiv, traces, layout, PLOT_CONFIG).catch((e: unknown) => {
-    hint.textContent = `Could not draw the histogram: ${e instanceof Error ? e.message : String(e)}`;
+  const failed = (message: string): void => {
+    hint.textContent = message;
     hint.hidden = false;
-  });
+  };
+  withPlotly(
+    (plotly) => {
+      plotly.react(plotDiv, traces, layout, PLOT_CONFIG).catch((e: unknown) => {
+        failed(`Could not draw the histogram: ${e instanceof Error ? e.message : String(e)}`);
+      });
+    },
+    () => {
+      failed('The plotting library did not load.');
+    },
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -654,6 +677,7 @@ function onHeader(header: CheckpointHeaderDto): void {
   state.settled = state.rows.filter(isSettled).length;
   state.phase = state.settled === state.rows.length ? 'done' : 'streaming';
   renderHeader(header);
+  layoutColumns();
   const saved = vscodeApi.getState();
   const n = state.rows.length;
   const keep = (i: number): boolean => i >= 0 && i < n;
@@ -794,8 +818,18 @@ function wire(): void {
   table = new VirtualTable({
     container: scroll,
     columns: COLUMNS,
-    widths: WIDTHS,
+    widths: { ...DEFAULT_COLUMN_WIDTHS },
     renderRow,
+    onColumnResize: (column, width) => {
+      userWidths[column] = width;
+      persist();
+    },
+    onColumnReset: (column) => {
+      // eslint-disable-next-line @typescript-eslint/no-dynamic-delete -- a record keyed by column id
+      delete userWidths[column];
+      layoutColumns();
+      persist();
+    },
     onHeaderClick: (column) => {
       state.sort = nextSort(state.sort, column);
       refreshView();
@@ -810,6 +844,9 @@ function wire(): void {
     },
   });
   scroll.addEventListener('keydown', onTableKey);
+  new ResizeObserver(() => {
+    if (userWidths.name === undefined) layoutColumns();
+  }).observe(scroll);
 
   let filterTimer: ReturnType<typeof setTimeout> | undefined;
   const filterField = byId('filter');
@@ -894,13 +931,17 @@ function restoreUiState(): void {
   if (saved.logY) byId('logy').setAttribute('checked', '');
   if (saved.density) byId('density').setAttribute('checked', '');
   Object.assign(sectionsOpen, saved.sections ?? {});
+  Object.assign(userWidths, saved.widths ?? {});
 }
 
-/** Opens the totals section by default only when the window is tall enough to leave the table room. */
+/**
+ * Opens the totals section by default only when the window is tall enough to leave the table and the histogram room
+ * (it is closed on most screens; the user's choice is remembered).
+ */
 function initSections(): void {
   for (const id of SECTION_IDS) {
     const section = byId(id);
-    const open = sectionsOpen[id] ?? (id === 'totals-section' && window.innerHeight >= 760);
+    const open = sectionsOpen[id] ?? (id === 'totals-section' && window.innerHeight >= 1100);
     if (open) section.setAttribute('open', '');
     else section.removeAttribute('open');
     section.addEventListener('vsc-collapsible-toggle', () => {
@@ -917,6 +958,7 @@ function main(): void {
   initSections();
   wire();
   reset(root.dataset.file ?? state.file);
+  performance.mark('weight-lens:skeleton');
   post({ kind: 'inspector/ready' });
 }
 

@@ -22,10 +22,10 @@ import {
 import { barListHeight, detailSeries, kernelHeatmaps, layerErrorTrace, lossTrace, worstFirst } from './lib/compressPlots';
 import { clampFilter, DetailCache, detailKey } from './lib/detailCache';
 import { byId, el, fillKeyValueTable, tableHead, vscodeApi } from './lib/dom';
-import { baseName, formatBytes, formatCount, formatInteger, formatSeconds, formatShape, formatStat } from './lib/format';
+import { baseName, formatBytes, formatCount, formatInteger, formatDuration, formatShape, formatStat } from './lib/format';
 import { buildTraces } from './lib/histogram';
 import { drawPlot, renderRunHeader, RunPanelPage, runHeaderHtml, setCard, setProgressBar, wireCommands } from './lib/panelPage';
-import { barListLayout, histogramLayout, onPlotClick } from './lib/plotly';
+import { barListLayout, histogramLayout } from './lib/plotly';
 import { changedSamples, confusionTraces, evalRows } from './lib/runPlots';
 
 /** UI state kept across webview reloads. */
@@ -71,31 +71,40 @@ function buildSkeleton(root: HTMLElement): void {
     <div class="panel-grid">
       <section class="pane">
         <div class="pane-title">Loss <span class="muted">(log scale)</span></div>
-        <div id="loss-curve" data-testid="loss-curve" class="plot"></div>
-        <div id="loss-hint" class="plot-hint">The loss curve appears with the first training steps.</div>
+        <div class="plot-box">
+          <div id="loss-curve" data-testid="loss-curve" class="plot"></div>
+          <div id="loss-hint" class="plot-hint">The loss curve appears with the first training steps.</div>
+        </div>
       </section>
       <section class="pane">
         <div class="pane-title">Relative error per layer <span class="muted">‖W − Ŵ‖ / ‖W‖, worst first</span>
           <span class="spacer-flex"></span><span id="layer-count" data-testid="layer-count" class="muted">0 layers</span></div>
-        <div id="layer-errors" data-testid="layer-errors" class="plot tall"></div>
-        <div id="layers-hint" class="plot-hint">Per-layer errors appear after the first evaluation.</div>
+        <div class="plot-box">
+          <div id="layer-errors" data-testid="layer-errors" class="plot tall"></div>
+          <div id="layers-hint" class="plot-hint">Per-layer errors appear after the first evaluation.</div>
+        </div>
       </section>
       <section class="pane">
         <div class="pane-title"><span id="hist-title" data-testid="hist-title">Original vs reconstructed</span></div>
-        <div id="layer-histogram" data-testid="layer-histogram" class="plot"></div>
-        <div id="hist-hint" class="plot-hint">Click a layer's bar to compare its values.</div>
+        <div class="plot-box">
+          <div id="layer-histogram" data-testid="layer-histogram" class="plot"></div>
+          <div id="hist-hint" data-testid="hist-hint" class="plot-hint">Click a layer's bar to compare its values.</div>
+        </div>
       </section>
       <section class="pane">
         <div class="pane-title"><span id="kernel-title" data-testid="kernel-title">Kernels</span><span class="spacer-flex"></span>
           <label class="muted" for="filter-index">filter</label>
           <vscode-textfield id="filter-index" data-testid="filter-index" class="filter-index" type="number" min="0" readonly aria-label="filter index"></vscode-textfield>
         </div>
-        <div id="kernel-heatmap" data-testid="kernel-heatmap" class="heatmaps">
-          <div class="heatmap-cell"><div class="heatmap-label">original</div><div id="hm-original" class="plot heatmap"></div></div>
-          <div class="heatmap-cell"><div class="heatmap-label">reconstructed</div><div id="hm-reconstructed" class="plot heatmap"></div></div>
-          <div class="heatmap-cell"><div class="heatmap-label">difference</div><div id="hm-difference" class="plot heatmap"></div></div>
+        <div class="plot-box">
+          <div id="kernel-heatmap" data-testid="kernel-heatmap" class="heatmaps">
+            <div class="heatmap-cell"><div id="hm-original" class="plot heatmap"></div><div class="heatmap-caption">original</div></div>
+            <div class="heatmap-cell"><div id="hm-reconstructed" class="plot heatmap"></div><div class="heatmap-caption">reconstructed</div></div>
+            <div class="heatmap-cell"><div id="hm-difference" class="plot heatmap"></div><div class="heatmap-caption">difference</div></div>
+          </div>
+          <div id="kernel-hint" data-testid="kernel-hint" class="plot-hint">Kernels of one filter appear with the layer's detail.</div>
         </div>
-        <div id="kernel-hint" class="plot-hint">Kernels of one filter appear with the layer's detail.</div>
+        <div id="kernel-scale" data-testid="kernel-scale" class="muted heatmap-scale"></div>
       </section>
     </div>
     <section id="model-eval" data-testid="model-eval" class="report" hidden>
@@ -114,8 +123,10 @@ function buildSkeleton(root: HTMLElement): void {
         </div>
         <div class="pane">
           <div class="pane-title">Classes: original → reconstructed <span id="confusion-note" data-testid="confusion-note" class="muted"></span></div>
-          <div id="eval-confusion" data-testid="eval-confusion" class="plot tall"></div>
-          <div id="confusion-hint" class="plot-hint">The confusion of classes appears for classifiers.</div>
+          <div class="plot-box">
+            <div id="eval-confusion" data-testid="eval-confusion" class="plot tall"></div>
+            <div id="confusion-hint" class="plot-hint">The confusion of classes appears for classifiers.</div>
+          </div>
         </div>
       </div>
     </section>
@@ -124,7 +135,7 @@ function buildSkeleton(root: HTMLElement): void {
       <div class="report-grid">
         <table id="report-summary" class="small-table kv-table"></table>
         <div class="report-layers">
-          <table id="report-layers" class="small-table layers-table"></table>
+          <table id="report-layers" data-testid="report-layers" class="small-table layers-table fit-table"></table>
         </div>
       </div>
     </section>`;
@@ -142,7 +153,7 @@ function statusText(s: ReconstructionSnapshot): string {
     case 'running':
       return p === undefined ? 'Training…' : `Training: step ${formatInteger(p.step)} / ${formatInteger(p.steps)}${p.round > 1 ? `, round ${p.round}` : ''}`;
     case 'done':
-      return s.report === undefined ? 'Done.' : `Done: ${formatInteger(s.report.steps)} steps in ${formatSeconds(s.report.seconds)}`;
+      return s.report === undefined ? 'Done.' : `Done: ${formatInteger(s.report.steps)} steps in ${formatDuration(s.report.seconds)}`;
     case 'failed':
       return 'Failed.';
     case 'cancelled':
@@ -173,7 +184,7 @@ function renderHeader(): void {
   setCard('card-backend', r?.backend ?? p?.backend ?? '–');
 }
 
-function layout(opts: { logY: boolean; xTitle: string; yTitle: string }): ReturnType<typeof histogramLayout> {
+function layout(opts: Parameters<typeof histogramLayout>[1]): ReturnType<typeof histogramLayout> {
   return histogramLayout(page.theme, opts);
 }
 
@@ -182,7 +193,7 @@ function renderLoss(): void {
   const trace = lossTrace(snapshot.loss, theme.palette[0] ?? '#3794ff');
   const hint = byId('loss-hint');
   hint.hidden = trace.x.length > 0;
-  const lay = { ...layout({ logY: true, xTitle: 'step', yTitle: 'loss' }), showlegend: false, uirevision: 'loss' };
+  const lay = { ...layout({ logY: true, xTitle: 'step', yTitle: 'loss', yValues: trace.y }), showlegend: false, uirevision: 'loss' };
   drawPlot(byId('loss-curve'), trace.x.length > 0 ? [trace] : [], lay);
 }
 
@@ -198,13 +209,10 @@ function renderLayers(): void {
   const div = byId('layer-errors');
   div.style.height = `${barListHeight(layers.length)}px`;
   const trace = layerErrorTrace(layers, selected, { normal: theme.palette[0] ?? '#3794ff', highlight: theme.palette[1] ?? '#d18616' });
-  drawPlot(div, layers.length > 0 ? [trace] : [], barListLayout(theme, 'relative error (%)', 'layers'));
-  if (layers.length > 0) {
-    onPlotClick(div, (point) => {
-      const name = typeof point.customdata === 'string' ? point.customdata : typeof point.y === 'string' ? point.y : undefined;
-      if (name !== undefined) select(name);
-    });
-  }
+  // The categories are escaped names; customdata holds each layer's name as it is.
+  drawPlot(div, layers.length > 0 ? [trace] : [], barListLayout(theme, 'relative error (%)', 'layers'), (point) => {
+    if (typeof point.customdata === 'string') select(point.customdata);
+  });
 }
 
 /** True once the artifact exists, so any layer and filter can be asked for. */
@@ -269,7 +277,9 @@ function renderDetail(): void {
     byId('kernel-title').textContent = 'Kernels';
     histHint.textContent = note === '' ? 'Histograms appear with the first evaluation.' : note;
     histHint.hidden = false;
+    kernelHint.textContent = 'Kernels of one filter appear with the layer\'s detail.';
     kernelHint.hidden = false;
+    byId('kernel-scale').textContent = '';
     input.setAttribute('readonly', '');
     drawPlot(byId('layer-histogram'), [], {});
     for (const id of ['hm-original', 'hm-reconstructed', 'hm-difference']) drawPlot(byId(id), [], {});
@@ -291,7 +301,8 @@ function renderDetail(): void {
   else input.removeAttribute('max');
   if (document.activeElement !== input) {
     input.setAttribute('value', String(f.index));
-    (input as unknown as { value: string }).value = String(f.index);
+    // Set the property only once the element is upgraded: an own property set before would hide its accessor.
+    if (customElements.get('vscode-textfield') !== undefined) (input as unknown as { value: string }).value = String(f.index);
   }
   input.title = editable
     ? `Output filter to show (0–${f.count === undefined ? '…' : String(f.count - 1)}).`
@@ -299,6 +310,8 @@ function renderDetail(): void {
   kernelHint.hidden = f.original.length > 0;
   kernelHint.textContent = f.original.length > 0 ? '' : 'This layer has no kernels to show.';
   const maps = kernelHeatmaps(detail);
+  byId('kernel-scale').textContent =
+    f.original.length > 0 ? `One colour scale for all three: blue −${formatStat(maps.range)} · white 0 · red +${formatStat(maps.range)}` : '';
   const base = layout({ logY: false, xTitle: '', yTitle: '' });
   const axis = { ...base.xaxis, title: undefined, showgrid: false, zeroline: false, showticklabels: false };
   const hmLayout = { ...base, showlegend: false, margin: { l: 4, r: 4, t: 4, b: 4 }, xaxis: axis, yaxis: { ...axis, autorange: 'reversed', scaleanchor: 'x' }, uirevision: detail.name };
@@ -345,16 +358,16 @@ function renderReport(): void {
     ['Permutation', r.permutation],
     ['Backend', r.backend],
     ['Steps', formatInteger(r.steps)],
-    ['Time', formatSeconds(r.seconds)],
+    ['Time', formatDuration(r.seconds)],
   ]);
   const table = byId('report-layers');
-  const thead = tableHead([['Layer', ''], ['Shape', ''], ['Params', 'num'], ['RMSE', 'num'], ['Rel. error', 'num']]);
+  const thead = tableHead([['Layer', 'col-name'], ['Shape', 'col-shape'], ['Params', 'num col-num'], ['RMSE', 'num col-num'], ['Rel. error', 'num col-num']]);
   const tbody = el('tbody');
   for (const l of worstFirst(r.layers)) {
     const tr = el('tr', { 'data-testid': 'layer-row', class: l.name === selected ? 'selected' : '' });
     tr.append(
       el('td', { class: 'name', title: l.name }, l.name),
-      el('td', { class: 'mono' }, formatShape(l.shape)),
+      el('td', { class: 'mono', title: formatShape(l.shape) }, formatShape(l.shape)),
       el('td', { class: 'num' }, formatInteger(l.params)),
       el('td', { class: 'num', title: String(l.rmse) }, formatStat(l.rmse)),
       el('td', { class: 'num', title: String(l.relativeError) }, `${(l.relativeError * 100).toPrecision(3)} %`),
@@ -375,7 +388,7 @@ function evalStatusText(): string {
     case 'running':
       return e.done === undefined || e.total === undefined ? `Evaluating in ${what}…` : `Evaluating in ${what}: ${formatInteger(e.done)} / ${formatInteger(e.total)} samples`;
     case 'done':
-      return e.report === undefined ? 'Done.' : `Done: ${formatInteger(e.report.candidate.n)} samples of ${what} in ${formatSeconds(e.report.durationMs / 1000)} (preprocessing from ${e.report.preprocessSource})`;
+      return e.report === undefined ? 'Done.' : `Done: ${formatInteger(e.report.candidate.n)} samples of ${what} in ${formatDuration(e.report.durationMs / 1000)} (preprocessing from ${e.report.preprocessSource})`;
     case 'failed':
       return `Failed: ${e.message ?? ''}`;
     case 'cancelled':
@@ -423,7 +436,7 @@ function renderModelEval(): void {
   const bound = r.boundWeights === undefined ? '' : ` ${formatInteger(r.boundWeights)} weights came from the artifact${r.unmatchedWeights ? `, ${formatInteger(r.unmatchedWeights)} kept the model's values` : ''}.`;
   byId('eval-note').textContent = `${r.candidate.n.toLocaleString('en-US')} samples on ${r.backend}.${bound}`;
   const matrix = r.confusion;
-  const traces = matrix === undefined ? [] : confusionTraces(matrix, r.classNames, { same: 'rgba(128,128,128,0.35)', changedLow: theme.palette[1] ?? '#d18616', changedHigh: theme.palette[4] ?? '#f14c4c' });
+  const traces = matrix === undefined ? [] : confusionTraces(matrix, r.classNames, { same: 'rgba(128,128,128,0.35)', changedLow: theme.palette[1] ?? '#d18616', changedHigh: theme.palette[4] ?? '#f14c4c', text: theme.foreground });
   byId('confusion-hint').hidden = traces.length > 0;
   byId('confusion-note').textContent = matrix === undefined ? '' : `${formatInteger(changedSamples(matrix))} of ${formatInteger(r.candidate.n)} samples changed class`;
   const base = layout({ logY: false, xTitle: 'reconstructed class', yTitle: 'original class' });

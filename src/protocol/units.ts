@@ -55,3 +55,20 @@ export function formatStat(value: number | null): string {
   if (abs >= 1e5 || abs < 1e-3) return value.toExponential(3).replace(/\.?0+e/, 'e');
   return String(Number(value.toPrecision(4)));
 }
+
+/**
+ * Formats a duration given in seconds, rounded once at the precision shown, so a unit never reaches its carry
+ * (`59.96` is `1 min 0 s`, never `60.0 s`; `299.6` is `5 min 0 s`, never `4 min 60 s`): `85 ms`, `1.3 s`,
+ * `2 min 5 s`, `1 h 4 min`. Negative or non-finite input gives `–`.
+ */
+export function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '–';
+  const ms = Math.round(seconds * 1000);
+  if (ms < 1000) return `${ms} ms`;
+  const tenths = Math.round(seconds * 10);
+  if (tenths < 600) return `${(tenths / 10).toFixed(1)} s`;
+  const whole = Math.round(seconds);
+  if (whole < 3600) return `${Math.floor(whole / 60)} min ${whole % 60} s`;
+  const minutes = Math.round(seconds / 60);
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}

@@ -1,14 +1,17 @@
 // Compression in a real VS Code (code-server + Chromium), installed from the packaged .vsix: right-click a PyTorch
 // checkpoint in the Explorer → "Compress Checkpoint…", pick a budget and a permutation in the quick picks, see the
 // Reconstruction panel fill in (layer errors, loss curve, final report), find the `.nern.safetensors` artifact in the
-// Explorer, click another layer's bar to see its detail decoded from the artifact, and open the Budget panel. Training is kept short through `weightLens.compress.steps`. Screenshots go to
-// test-results/reconstruction.png and test-results/budget.png.
+// Explorer, click another layer's bar to see its detail decoded from the artifact, compress again into the same panel
+// (a longer run, watched live) and click a bar again, and open the Budget panel beside them: three editor columns in
+// which every panel keeps its title and fits its column. Training is kept short through `weightLens.compress.steps`.
+// The Reconstruction webview's paint times are printed. Screenshots go to test-results/reconstruction.png,
+// reconstruction-training.png, reconstruction-second-run.png and budget.png.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURES } from '../helpers/fixtures';
-import { runStep, Session } from './harness';
+import { describePaint, overflowingElements, paintTimes, runStep, Session } from './harness';
 
 /** A small ResNet-like state dict with 3×3 convolutions (what NeRN represents). */
 const SOURCE = join(FIXTURES, 'pytorch', 'resnet_tiny.pt');
@@ -16,6 +19,8 @@ const NAME = 'resnet_tiny.pt';
 const ARTIFACT = 'resnet_tiny.nern.safetensors';
 /** Training steps for the test run: enough for a loss curve and an evaluation, short on 2 shared cores. */
 const STEPS = 40;
+/** Steps of the second run, long enough to see the panel while it trains. */
+const SECOND_RUN_STEPS = 2000;
 
 void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_000 }, () => {
   let session: Session | undefined;
@@ -45,7 +50,11 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
     const item = s.page.locator('.monaco-menu .action-item', { hasText: 'Compress Checkpoint' }).first();
     try {
       await item.waitFor({ state: 'visible', timeout: 10_000 });
+      // The workbench ignores a click that comes right after the menu opened (the releasing right button).
+      await item.hover();
+      await s.page.waitForTimeout(500);
       await item.click();
+      await s.page.locator('.monaco-menu').first().waitFor({ state: 'hidden', timeout: 10_000 });
       return;
     } catch {
       await s.page.keyboard.press('Escape');
@@ -67,6 +76,8 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
 
   void test(`compressing ${NAME} from the Explorer shows the Reconstruction panel and writes ${ARTIFACT}`, { timeout: 420_000 }, async () => {
     await step('compress', async (s) => {
+      // The Inspector first, so the Reconstruction panel opens beside it, at half the editor's width.
+      await s.openFile(NAME);
       await startCompress(s);
       // The budget items show their planned width once the engine has planned them.
       await s.page.locator('.quick-input-list .monaco-list-row', { hasText: 'h = ' }).first().waitFor({ state: 'visible', timeout: 120_000 });
@@ -84,6 +95,13 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
       await frame.locator('[data-testid="kernel-heatmap"] .main-svg').first().waitFor({ state: 'attached', timeout: 30_000 });
       await s.page.waitForTimeout(1_000);
       await s.screenshot('reconstruction');
+      console.log(`e2e: Reconstruction webview: ${describePaint(await paintTimes(frame))}`);
+      // Beside the Inspector (half the editor width), the panel keeps its title; buttons wrap below it if need be.
+      const title = frame.locator('#title');
+      const box = await title.boundingBox();
+      assert.ok(box !== null && box.width >= 60, `the title is ${box?.width ?? 0} px wide`);
+      assert.match((await title.textContent()) ?? '', /resnet_tiny/);
+      assert.deepEqual(await overflowingElements(frame), [], 'parts of the Reconstruction panel are cut off at half width');
 
       assert.ok(existsSync(join(s.workspace, ARTIFACT)), `${ARTIFACT} was not written beside the source`);
       await s.page
@@ -113,15 +131,94 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
     });
   });
 
-  void test('the Budget panel opens from the Reconstruction panel', { timeout: 120_000 }, async () => {
+  void test('a second compression in the same panel: the note sits under the live histogram, and bars stay clickable', { timeout: 300_000 }, async () => {
+    await step('second run', async (s) => {
+      // Keep the Inspector in the first column (the palette fallback opens the checkpoint in the focused group).
+      await s.runCommand('View: Focus First Editor Group');
+      await startCompress(s);
+      await s.page.locator('.quick-input-list .monaco-list-row', { hasText: 'h = ' }).first().waitFor({ state: 'visible', timeout: 120_000 });
+      await pick(s, 'predictor budget', '50 %', '50 %');
+      // A longer run, set in the permutation pick's "Training steps" item.
+      await pick(s, 'kernel permutation', 'Training steps', 'Training steps');
+      const widget = s.page.locator('.quick-input-widget');
+      await widget.locator('.quick-input-title', { hasText: 'Training steps' }).waitFor({ state: 'visible', timeout: 30_000 });
+      await widget.locator('input.input').first().fill(String(SECOND_RUN_STEPS));
+      await widget.locator('input.input').first().press('Enter');
+      await pick(s, `${SECOND_RUN_STEPS.toLocaleString('en-US')} steps`, 'crossfilter', 'crossfilter');
+      // The artifact exists: replace it (a modal dialog asks first).
+      const overwrite = s.page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Overwrite' }).first();
+      await overwrite.waitFor({ state: 'visible', timeout: 30_000 });
+      await overwrite.click();
+
+      // While it trains, the streamed layer's histogram is drawn with a note; the note lies below the plot.
+      const { frame } = await s.waitForTestId('status', { accept: (t) => /^(Planning|Training)/.test(t), timeoutMs: 120_000 });
+      const histogram = frame.locator('[data-testid="layer-histogram"]');
+      const hint = frame.locator('[data-testid="hist-hint"]');
+      let watched = false;
+      for (const deadline = Date.now() + 180_000; !watched && Date.now() < deadline; ) {
+        const status = (await frame.locator('[data-testid="status"]').textContent()) ?? '';
+        if (!/^(Planning|Training)/.test(status)) break;
+        const drawn = (await histogram.locator('.main-svg').count()) > 0 && !((await histogram.getAttribute('class')) ?? '').includes('empty');
+        if (drawn && (await hint.isVisible()) && ((await hint.textContent()) ?? '').includes('While training')) {
+          const plot = await histogram.boundingBox();
+          const note = await hint.boundingBox();
+          assert.ok(plot !== null && note !== null);
+          assert.ok(note.y >= plot.y + plot.height - 1, `the note (top ${note.y}) overlaps the histogram (bottom ${plot.y + plot.height})`);
+          await frame.evaluate(`document.querySelector('[data-testid="hist-title"]').scrollIntoView()`);
+          await s.screenshot('reconstruction-training');
+          watched = true;
+        } else {
+          await s.page.waitForTimeout(200);
+        }
+      }
+      assert.ok(watched, 'the live histogram with its note was never seen while training');
+      await s.waitForTestId('report', { accept: (t) => t.includes(SECOND_RUN_STEPS.toLocaleString('en-US')), timeoutMs: 240_000 });
+      await s.waitForTestId('status', { accept: (t) => t.startsWith('Done'), timeoutMs: 30_000 });
+
+      // The bars were purged and redrawn for the new run: a click on one must still select its layer.
+      const names = (await frame.locator('[data-testid="layer-row"] td.name').allTextContents()).map((t) => t.trim());
+      const current = (await frame.locator('[data-testid="hist-title"]').textContent()) ?? '';
+      const target = names.find((n) => !current.endsWith(n)) ?? names[0] ?? '';
+      const index = names.indexOf(target);
+      assert.ok(index >= 0, 'the report lists no layers');
+      await frame.locator('[data-testid="layer-errors"] .barlayer .point path').nth(index).click({ force: true });
+      await s.waitForTestId('kernel-title', { accept: (t) => t.includes(target), timeoutMs: 60_000 });
+      await s.page.waitForTimeout(1_000);
+      await s.screenshot('reconstruction-second-run');
+    });
+  });
+
+  void test('the Budget panel opens from the Reconstruction panel; in three editor columns every panel fits its column', { timeout: 120_000 }, async () => {
     await step('budget', async (s) => {
+      // The Budget opens beside the active group: make that the Reconstruction panel's, for three columns.
+      await s.page.locator('.tabs-container .tab', { hasText: 'Reconstruction:' }).first().click();
       const { frame } = await s.waitForTestId('report');
       await frame.locator('#cmd-budget').click();
       await s.waitForTestId('budget-shares', { accept: (t) => t.includes('verbatim'), timeoutMs: 60_000 });
       const { frame: budget } = await s.waitForTestId('budget-tradeoff');
       await budget.locator('[data-testid="budget-tradeoff"] .main-svg').first().waitFor({ state: 'attached', timeout: 30_000 });
       await s.page.waitForTimeout(800);
+      // Close the "Compressed …" toast so it covers nothing.
+      await s.page.locator('.notifications-toasts .codicon-notifications-clear').first().click({ timeout: 5_000 }).catch(() => undefined);
       await s.screenshot('budget');
+      console.log(`e2e: Budget webview: ${describePaint(await paintTimes(budget))}`);
+      const frames = await s.visibleWebviewFrames();
+      assert.ok(frames.length >= 3, `${frames.length} webviews are visible, not the Inspector, Reconstruction and Budget side by side`);
+      for (const f of frames) {
+        const name = (await f.locator('h1').first().textContent())?.trim() ?? '?';
+        const title = await f.locator('h1').first().boundingBox();
+        assert.ok(title !== null && title.width >= 60, `${name}: the title is ${title?.width ?? 0} px wide`);
+        // The Inspector's tensor table scrolls sideways by design; everything else must fit.
+        const parts = await overflowingElements(f, '.plot, .pane, .panel-grid, .cards, header, .report-layers table');
+        assert.deepEqual(parts, [], `${name}: parts cut off in a third of the editor`);
+      }
+      const cut = await budget.evaluate<number>(
+        `(() => { const t = document.querySelector('[data-testid="budget-verbatim"]'); return t.scrollWidth - t.parentElement.clientWidth; })()`,
+      );
+      assert.ok(cut <= 1, `the verbatim table is ${cut} px wider than its pane`);
+      await budget.evaluate(`document.querySelector('[data-testid="budget-verbatim"]').scrollIntoView()`);
+      await s.page.waitForTimeout(300);
+      await s.screenshot('budget-verbatim');
     });
   });
 });

@@ -4,7 +4,8 @@
 // IDX data chosen in the quick picks and the settings changed there (3 steps, batch 8, 16 held-out samples); the
 // Distillation panel must show the before/after metrics and the new artifact must exist. Then the artifact's
 // Reconstruction panel runs "Evaluate…" on 32 samples and shows original against reconstructed accuracy and the
-// confusion heatmap. Screenshots go to test-results/distillation.png and test-results/evaluate.png.
+// confusion heatmap, whose diagonal counts must be readable on the dark theme; the kernel card's hint must not cover
+// its captions. Screenshots go to test-results/distillation.png and test-results/evaluate.png.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -12,7 +13,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURES } from '../helpers/fixtures';
-import { ROOT, runStep, Session, vsixUnderTest } from './harness';
+import { describePaint, paintTimes, ROOT, runStep, Session, vsixUnderTest } from './harness';
 
 const CHECKPOINT = join(FIXTURES, 'models', 'resnet20_fmnist.pt');
 const MODEL = join(FIXTURES, 'models', 'resnet20_fmnist.onnx');
@@ -117,6 +118,7 @@ void describe('Distill and evaluate a compressed model in VS Code (code-server)'
       assert.ok(existsSync(join(s.workspace, DISTILLED)), `${DISTILLED} was not written beside the artifact`);
       await s.page.waitForTimeout(1_000);
       await s.screenshot('distillation');
+      console.log(`e2e: Distillation webview: ${describePaint(await paintTimes(frame))}`);
       // The written artifact opens in a Reconstruction panel like any other.
       await frame.locator('#cmd-reconstruction').click();
       await s.waitForTestId('report', { accept: (t) => t.includes(DISTILLED), timeoutMs: 60_000 });
@@ -165,6 +167,32 @@ void describe('Distill and evaluate a compressed model in VS Code (code-server)'
       await panel.locator('[data-testid="model-eval"]').scrollIntoViewIfNeeded();
       await s.page.waitForTimeout(1_000);
       await s.screenshot('evaluate');
+      // The diagonal (unchanged classes) is the first heatmap; its counts must stand out from the page background
+      // (WCAG contrast ratio of at least 3), which a dark text on the dark theme did not.
+      // Browser code as a string: this project's Node code is compiled without the DOM's types.
+      const contrasts = await panel.evaluate<number[]>(`(() => {
+        const rgb = (c) => (c.match(/[\\d.]+/g) || []).slice(0, 3).map(Number);
+        const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+          .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
+        const bg = lum(rgb(getComputedStyle(document.body).backgroundColor));
+        const diagonal = document.querySelector('[data-testid="eval-confusion"] g.hm');
+        return [...(diagonal ? diagonal.querySelectorAll('text') : [])].filter((t) => t.textContent.trim() !== '').map((t) => {
+          const l = lum(rgb(getComputedStyle(t).fill));
+          return (Math.max(l, bg) + 0.05) / (Math.min(l, bg) + 0.05);
+        });
+      })()`);
+      assert.ok(contrasts.length > 0, 'the confusion matrix writes no counts on its diagonal');
+      assert.ok(Math.min(...contrasts) >= 3, `diagonal counts have contrast ${Math.min(...contrasts).toFixed(2)} against the background`);
+      // The kernel card's hint (no source beside the artifact, so no kernels) lies over the empty maps, not their captions.
+      const hint = panel.locator('[data-testid="kernel-hint"]');
+      if (await hint.isVisible()) {
+        const h = await hint.boundingBox();
+        for (const caption of await panel.locator('.heatmap-caption').all()) {
+          const c = await caption.boundingBox();
+          const overlaps = h !== null && c !== null && h.x < c.x + c.width && c.x < h.x + h.width && h.y < c.y + c.height && c.y < h.y + h.height;
+          assert.ok(!overlaps, `the kernel hint covers the caption "${(await caption.textContent()) ?? ''}"`);
+        }
+      }
     });
   });
 });

@@ -545,3 +545,51 @@ export async function runStep(session: Session | undefined, name: string, body: 
     throw new Error(`${message}\n${report}`, { cause: e });
   }
 }
+
+/** When a webview painted, in ms after its document started loading (`undefined`: not (yet) in its timeline). */
+export interface PaintTimes {
+  /** The browser's first contentful paint. */
+  firstContentfulPaint: number | undefined;
+  /** The page script had built the skeleton and drawn the header (`weight-lens:skeleton` mark). */
+  skeleton: number | undefined;
+  /** The plotly bundle had loaded (`weight-lens:plotly` mark; only once a plot was drawn). */
+  plotly: number | undefined;
+}
+
+/** Reads a webview's paint times from its performance timeline (for printing; never asserted). */
+export async function paintTimes(frame: Frame): Promise<PaintTimes> {
+  // Browser code as a string: this project's Node code is compiled without the DOM's types.
+  return frame.evaluate<PaintTimes>(`(() => {
+    const at = (name) => performance.getEntriesByName(name)[0]?.startTime;
+    return { firstContentfulPaint: at('first-contentful-paint'), skeleton: at('weight-lens:skeleton'), plotly: at('weight-lens:plotly') };
+  })()`);
+}
+
+/** One line for the log: `first contentful paint 120 ms, skeleton 95 ms, plotly 900 ms`. */
+export function describePaint(t: PaintTimes): string {
+  const ms = (v: number | undefined): string => (v === undefined ? 'n/a' : `${Math.round(v)} ms`);
+  return `first contentful paint ${ms(t.firstContentfulPaint)}, skeleton and header ${ms(t.skeleton)}, plotly loaded ${ms(t.plotly)}`;
+}
+
+/**
+ * Elements of a webview page wider than the page or reaching past its right edge (plots, tables, panes), as
+ * `selector: width` lines; empty when everything fits the width the editor column gives it.
+ */
+export async function overflowingElements(frame: Frame, selector = '.plot, .pane, table, .cards, header'): Promise<string[]> {
+  return frame.evaluate<string[]>(`((sel) => {
+    const width = document.documentElement.clientWidth;
+    const out = [];
+    if (document.documentElement.scrollWidth > width + 1) out.push('page: scrollWidth ' + document.documentElement.scrollWidth + ' > ' + width);
+    for (const e of document.querySelectorAll(sel)) {
+      const r = e.getBoundingClientRect();
+      if (r.width === 0 || e.closest('[hidden]') !== null) continue;
+      const name = e.tagName.toLowerCase() + (e.id === '' ? '' : '#' + e.id) + '.' + [...e.classList].join('.');
+      if (r.right > width + 1) out.push(name + ': right edge ' + Math.round(r.right) + ' > page width ' + width);
+      const box = e.parentElement;
+      if (e.tagName === 'TABLE' && box !== null && e.scrollWidth > box.clientWidth + 1 && getComputedStyle(box).overflowX !== 'visible') {
+        out.push(name + ': ' + e.scrollWidth + ' px wide in a ' + box.clientWidth + ' px box');
+      }
+    }
+    return out;
+  })(${JSON.stringify(selector)})`);
+}

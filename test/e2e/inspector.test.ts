@@ -1,11 +1,14 @@
 // The Inspector in a real VS Code (code-server + Chromium), installed from the packaged .vsix: the extension
-// activates, a .safetensors checkpoint opens in the Inspector with the right tensor count, selecting a tensor draws
-// its histogram, and a corrupt file shows a clear error banner. Screenshots go to test-results/ for a person to look.
+// activates, a .safetensors checkpoint opens in the Inspector with the right tensor count (the time to its first paint
+// is printed), names are readable and columns resize, selecting a tensor draws a histogram of a useful height, a log y
+// axis is labelled in order, an invalid regex is reported once without moving the toolbar, tensor names that look like
+// markup show literally, and a corrupt file shows a clear error banner. Screenshots go to test-results/ for a person
+// to look.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { basename } from 'node:path';
 import { goodFixtures, hostileCases, type ManifestEntry, type ManifestFile } from '../helpers/fixtures';
-import { runStep, Session } from './harness';
+import { describePaint, paintTimes, runStep, Session } from './harness';
 
 /** Floating-point dtypes: the weights a histogram is most telling for. */
 const FLOAT_DTYPES = new Set(['F64', 'F32', 'F16', 'BF16']);
@@ -34,10 +37,32 @@ function pickHostileCase(): { path: string; message: RegExp; why: string } {
   return { path: c.path, message: new RegExp(c.message, 'i'), why: c.why };
 }
 
+/**
+ * A safetensors file whose tensor names look like markup (and one long name), written here per the format's
+ * specification (8-byte little-endian header length, JSON header, raw little-endian float32 data): a name a stranger's
+ * checkpoint may carry, which must show as text, never as a link.
+ */
+const MARKUP_NAMES = ['<a href="x">n</a>', '<b>bold</b>.weight', 'encoder.layers.11.self_attention.query_key_value.weight'];
+function markupCheckpoint(): Uint8Array {
+  const n = 64;
+  const header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> = {};
+  const data = Buffer.alloc(MARKUP_NAMES.length * n * 4);
+  MARKUP_NAMES.forEach((name, t) => {
+    header[name] = { dtype: 'F32', shape: [8, 8], data_offsets: [t * n * 4, (t + 1) * n * 4] };
+    for (let i = 0; i < n; i++) data.writeFloatLE(Math.sin(i * (t + 1) * 0.37) * (t + 1), (t * n + i) * 4);
+  });
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - (json.length % 8)) % 8);
+  const length = Buffer.alloc(8);
+  length.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
+  return Buffer.concat([length, Buffer.from(json, 'utf8'), data]);
+}
+
 const good = pickGoodFixture();
 const hostile = pickHostileCase();
 const goodName = basename(good.path);
 const brokenName = `broken-${basename(hostile.path)}`;
+const markupName = 'markup-names.safetensors';
 
 void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => {
   let session: Session | undefined;
@@ -48,6 +73,7 @@ void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => 
       files: [
         { from: good.path, to: goodName },
         { from: hostile.path, to: brokenName },
+        { to: markupName, content: markupCheckpoint() },
         { to: 'notes.txt', content: 'Checkpoints for the Weight Lens end-to-end test.\n' },
       ],
     });
@@ -82,10 +108,15 @@ void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => 
 
   void test(`opening ${goodName} shows the Inspector with ${good.tensors} tensors`, { timeout: 120_000 }, async () => {
     await step('open', async (s) => {
+      const opened = Date.now();
       await s.openFile(goodName);
       // The count may be formatted with digit grouping ("1,234"): compare its digits.
       const digits = (t: string): string => t.replace(/\D/g, '');
       const { frame, text } = await s.waitForTestId('tensor-count', { accept: (t) => digits(t) === String(good.tensors) });
+      const shown = Date.now() - opened;
+      await frame.locator('[data-testid="histogram"] .main-svg').first().waitFor({ state: 'attached', timeout: 30_000 });
+      // Measured, never asserted: the page paints its skeleton before plotly loads.
+      console.log(`e2e: Inspector webview: ${describePaint(await paintTimes(frame))}; tensor count shown ${shown} ms after opening`);
       assert.equal(digits(text), String(good.tensors));
       await frame.locator('[data-testid="tensor-table"]').first().waitFor({ state: 'visible' });
       const rows = await frame.locator('[data-testid="tensor-row"]').count();
@@ -122,6 +153,9 @@ void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => 
       const marks = histogram.locator('.barlayer path, .scatterlayer path.js-fill, .scatterlayer path.js-line');
       await marks.first().waitFor({ state: 'attached', timeout: 30_000 });
       assert.ok((await marks.count()) > 0, 'the histogram has no bars');
+      // The histogram gets real height (the totals section no longer takes the space).
+      const box = await histogram.boundingBox();
+      assert.ok(box !== null && box.height >= 180, `the histogram is ${box?.height ?? 0} px tall`);
       await s.screenshot('inspector-histogram');
       // Switching the y axis between linear and log scale redraws the same histogram.
       const toggle = frame.locator('[data-testid="yscale-toggle"]').first();
@@ -129,9 +163,90 @@ void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => 
         await toggle.click();
         await marks.first().waitFor({ state: 'attached', timeout: 30_000 });
         assert.equal(await frame.locator('[data-testid="error"]').first().isVisible(), false, 'toggling the y scale raised an error');
+        // A log axis is labelled with full numbers in increasing order (bottom to top), not bare minor digits.
+        const ticks = histogram.locator('.yaxislayer-above .ytick text');
+        await ticks.first().waitFor({ state: 'attached', timeout: 30_000 });
+        await s.page.waitForTimeout(500);
+        const labelled: { y: number; text: string }[] = [];
+        for (const t of await ticks.all()) {
+          const b = await t.boundingBox();
+          const text = (await t.textContent())?.trim() ?? '';
+          if (b !== null && text !== '') labelled.push({ y: b.y, text });
+        }
+        const values = labelled.sort((a, b) => b.y - a.y).map((l) => Number(l.text.replace('\u2212', '-')));
+        assert.ok(values.length >= 2, `log axis labels: ${JSON.stringify(labelled)}`);
+        for (let i = 1; i < values.length; i++) {
+          assert.ok((values[i] ?? NaN) > (values[i - 1] ?? NaN), `log axis labels out of order: ${labelled.map((l) => l.text).join(' ')}`);
+        }
+        await s.screenshot('inspector-log-y');
         await toggle.click();
         await marks.first().waitFor({ state: 'attached', timeout: 30_000 });
       }
+    });
+  });
+
+  void test('tensor names are readable in full, and columns resize by dragging', { timeout: 90_000 }, async () => {
+    await step('columns', async (s) => {
+      const { frame } = await s.waitForTestId('tensor-table');
+      const cells = frame.locator('[data-testid="tensor-row"] td.name');
+      // Browser code as a string: this project's Node code is compiled without the DOM's types.
+      const cut = await frame.evaluate<string[]>(
+        `[...document.querySelectorAll('[data-testid="tensor-row"] td.name')].filter((td) => td.scrollWidth > td.clientWidth + 1).map((td) => td.textContent)`,
+      );
+      assert.deepEqual(cut, [], 'names cut off in the table');
+      const title = await cells.first().getAttribute('title');
+      assert.ok(title !== null && title.startsWith((await cells.first().textContent()) ?? '\u0000'), 'the full name is in a tooltip');
+      const header = frame.locator('.tensor-table th[data-column="name"]');
+      const before = (await header.boundingBox())?.width ?? 0;
+      const handle = await frame.locator('[data-testid="col-resizer-name"]').boundingBox();
+      assert.ok(handle !== null, 'the name column has a resize handle');
+      await s.page.mouse.move(handle.x + handle.width / 2, handle.y + handle.height / 2);
+      await s.page.mouse.down();
+      await s.page.mouse.move(handle.x + handle.width / 2 + 60, handle.y + handle.height / 2, { steps: 6 });
+      await s.page.mouse.up();
+      const after = (await header.boundingBox())?.width ?? 0;
+      assert.ok(Math.abs(after - before - 60) <= 3, `dragging the handle 60 px widened the name column from ${before} to ${after} px`);
+      const sorted = await header.getAttribute('aria-sort');
+      assert.notEqual(sorted, 'ascending', 'a drag on the handle does not sort');
+      await s.screenshot('inspector-columns');
+    });
+  });
+
+  void test('an invalid regex in the filter is reported once and the toolbar keeps its layout', { timeout: 60_000 }, async () => {
+    await step('invalid regex', async (s) => {
+      const { frame } = await s.waitForTestId('filter');
+      const toolbar = frame.locator('.toolbar');
+      const height = (await toolbar.boundingBox())?.height ?? 0;
+      const input = frame.locator('[data-testid="filter"] input').first();
+      await input.fill('/(/');
+      const { text } = await s.waitForTestId('filter-error', { accept: (t) => t.length > 0, timeoutMs: 10_000 });
+      assert.match(text, /Invalid regular expression: Unterminated group/);
+      // The toolbar holds the count and the message under the field: the phrase appears once in all of it.
+      const said = await toolbar.innerText();
+      assert.equal(said.split('Invalid regular expression').length - 1, 1, `said: ${said}`);
+      assert.equal((await toolbar.boundingBox())?.height ?? 0, height, 'the toolbar reflowed');
+      await s.screenshot('inspector-invalid-regex');
+      await input.fill('');
+      await frame.locator('[data-testid="filter-error"]').waitFor({ state: 'hidden', timeout: 10_000 });
+    });
+  });
+
+  void test('tensor names that look like markup show literally in the table and the histogram legend', { timeout: 90_000 }, async () => {
+    await step('markup names', async (s) => {
+      await s.openFile(markupName);
+      const { frame } = await s.waitForTestId('tensor-count', { accept: (t) => t === String(MARKUP_NAMES.length) });
+      const names = (await frame.locator('[data-testid="tensor-row"] td.name').allTextContents()).map((t) => t.trim());
+      assert.deepEqual(names, MARKUP_NAMES);
+      const rows = frame.locator('[data-testid="tensor-row"]');
+      await rows.nth(0).click();
+      await rows.nth(1).click({ modifiers: ['Control'] });
+      const histogram = frame.locator('[data-testid="histogram"]');
+      const legend = histogram.locator('.legend .legendtext');
+      await legend.nth(1).waitFor({ state: 'attached', timeout: 30_000 });
+      assert.deepEqual((await legend.allTextContents()).map((t) => t.trim()), MARKUP_NAMES.slice(0, 2));
+      assert.equal(await histogram.locator('svg a').count(), 0, 'a name became a link in the plot');
+      assert.equal(await histogram.locator('svg text b, svg tspan[style*="bold"]').count(), 0, 'a name became bold text');
+      await s.screenshot('inspector-markup-names');
     });
   });
 

@@ -6,6 +6,7 @@
 import type { BudgetPlanDto, LayerDetailDto, LayerErrorDto } from '../../src/protocol/compress';
 import type { RunSummaryDto } from '../../src/protocol/panels';
 import type { HistogramSeries } from './histogram';
+import { plotText } from './plotText';
 
 /** A scatter (line/marker) trace. */
 export interface LineTrace {
@@ -80,7 +81,8 @@ export function worstFirst(layers: readonly LayerErrorDto[]): LayerErrorDto[] {
 
 /**
  * Horizontal bars of relative error in percent, worst first (draw with a reversed category y axis so the worst is on
- * top). The `selected` layer is drawn in `highlight`. At most `limit` layers (the worst ones).
+ * top). The `selected` layer is drawn in `highlight`. At most `limit` layers (the worst ones). The categories are the
+ * escaped names (`plotText`); `customdata` holds the names as they are, for click handlers.
  */
 export function layerErrorTrace(
   layers: readonly LayerErrorDto[],
@@ -94,7 +96,7 @@ export function layerErrorTrace(
     orientation: 'h',
     name: 'relative error',
     x: rows.map((l) => l.relativeError * 100),
-    y: rows.map((l) => l.name),
+    y: rows.map((l) => plotText(l.name)),
     customdata: rows.map((l) => l.name),
     marker: { color: rows.map((l) => (l.name === selected ? colors.highlight : colors.normal)) },
     hovertemplate: '%{y}<br>relative error %{x:.3g} %<extra></extra>',
@@ -160,31 +162,30 @@ export const DIVERGING: [number, string][] = [
   [1, '#b2182b'],
 ];
 
-/** The three heatmaps of a filter: original and reconstructed on one shared range, and their difference. */
-export function kernelHeatmaps(detail: LayerDetailDto): { original: HeatmapTrace; reconstructed: HeatmapTrace; difference: HeatmapTrace } {
+/**
+ * The three heatmaps of a filter (original, reconstructed, and their difference), drawn alike so they compare at a
+ * glance: the same mosaic shape, one diverging colour scale symmetric around zero over all three (`range` is its
+ * half-width, the largest |value| in any of them; 1 when all are zero) and no colour bar, so each map gets the same
+ * plot area (the caller states the range in words).
+ */
+export function kernelHeatmaps(detail: LayerDetailDto): { original: HeatmapTrace; reconstructed: HeatmapTrace; difference: HeatmapTrace; range: number } {
   const { kh, kw } = detail.filter;
   const zo = tileKernels(detail.filter.original, kh, kw);
   const zr = tileKernels(detail.filter.reconstructed, kh, kw);
   const zd = tileKernels(kernelDifference(detail.filter.original, detail.filter.reconstructed), kh, kw);
-  const range = Math.max(absMax(zo), absMax(zr)) || 1;
-  const diffRange = absMax(zd) || range;
-  const base = (z: (number | null)[][], scale: HeatmapTrace['colorscale'], m: number, showscale: boolean): HeatmapTrace => ({
+  const range = Math.max(absMax(zo), absMax(zr), absMax(zd)) || 1;
+  const base = (z: (number | null)[][]): HeatmapTrace => ({
     type: 'heatmap',
     z,
-    colorscale: scale,
-    zmin: -m,
-    zmax: m,
-    showscale,
+    colorscale: DIVERGING,
+    zmin: -range,
+    zmax: range,
+    showscale: false,
     xgap: 0,
     ygap: 0,
     hovertemplate: 'row %{y}, col %{x}<br>%{z:.4g}<extra></extra>',
-    colorbar: { thickness: 10, len: 0.9, outlinewidth: 0 },
   });
-  return {
-    original: base(zo, 'RdBu', range, false),
-    reconstructed: base(zr, 'RdBu', range, true),
-    difference: base(zd, DIVERGING, diffRange, true),
-  };
+  return { original: base(zo), reconstructed: base(zr), difference: base(zd), range };
 }
 
 /** One row of the Budget panel's share table. */

@@ -3,8 +3,8 @@
  * summary and histogram labels, and unit-tested under Node.
  */
 
-/** Byte counts, counts and statistics are formatted like the CLI's (the shared implementations in src/protocol/units). */
-export { formatBytes, formatCount, formatInteger, formatStat } from '../../src/protocol/units';
+/** Byte counts, counts, statistics and durations are formatted like the CLI's (the shared implementations in src/protocol/units). */
+export { formatBytes, formatCount, formatDuration, formatInteger, formatStat } from '../../src/protocol/units';
 
 /** Formats a share as a percentage with adaptive precision: `0 %`, `<0.01 %`, `3.2 %`, `100 %`. `total` 0 gives `–`. */
 export function formatPercent(part: number, total: number): string {
@@ -20,15 +20,6 @@ export function formatPercent(part: number, total: number): string {
 /** Formats a shape as `[64, 3, 7, 7]`; a scalar is `[]`. */
 export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
-}
-
-/** Formats a duration in seconds: `85 ms`, `1.3 s`, `2 min 5 s`. */
-export function formatSeconds(seconds: number): string {
-  if (!Number.isFinite(seconds) || seconds < 0) return '–';
-  if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
-  if (seconds < 60) return `${seconds.toFixed(1)} s`;
-  const m = Math.floor(seconds / 60);
-  return `${m} min ${Math.round(seconds - m * 60)} s`;
 }
 
 /** The last segment of a POSIX or Windows path: `/a/b/model.pt` → `model.pt`. */

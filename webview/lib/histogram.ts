@@ -4,6 +4,7 @@
  * plotly import): the traces are plain objects handed to the global `Plotly` by the caller.
  */
 import type { HistogramDto } from '../../src/protocol/inspect';
+import { plotText } from './plotText';
 
 /** A named histogram to plot. */
 export interface HistogramSeries {
@@ -78,7 +79,8 @@ function hexToRgba(color: string, alpha: number): string {
 
 /**
  * Builds plotly traces for up to `MAX_SERIES` series, coloured from `palette` in turn. A single series is drawn as
- * bars; several as step outlines (with a faint fill), which stay readable when overlaid.
+ * bars; several as step outlines (with a faint fill), which stay readable when overlaid. Series names are escaped
+ * (`plotText`): they come from the file.
  */
 export function buildTraces(series: readonly HistogramSeries[], opts: HistogramOptions, palette: readonly string[]): PlotTrace[] {
   const plottable = series.filter((s) => isPlottable(s.histogram)).slice(0, MAX_SERIES);
@@ -95,7 +97,7 @@ export function buildTraces(series: readonly HistogramSeries[], opts: HistogramO
     if (plottable.length === 1) {
       return {
         type: 'bar',
-        name: s.name,
+        name: plotText(s.name),
         x: h.counts.map((_, b) => first + (b + 0.5) * w),
         y: heights,
         width: w,
@@ -112,7 +114,7 @@ export function buildTraces(series: readonly HistogramSeries[], opts: HistogramO
     return {
       type: 'scatter',
       mode: 'lines',
-      name: s.name,
+      name: plotText(s.name),
       x: [first, ...h.counts.map((_, b) => first + b * w), end, end],
       y: [base, ...heights, last, base],
       line: { shape: 'hv', width: 1.5, color },

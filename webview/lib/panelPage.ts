@@ -7,7 +7,7 @@
  */
 import { hasKind } from '../../src/protocol/common';
 import { byId } from './dom';
-import { getPlotly, PLOT_CONFIG, readTheme, type ThemeColors } from './plotly';
+import { getPlotly, onPlotClick, PLOT_CONFIG, readTheme, withPlotly, type PlotClickPoint, type ThemeColors } from './plotly';
 
 /** Calls `onChange` whenever VS Code switches theme (it swaps `<body>`'s class and theme-kind attribute). */
 export function observeTheme(onChange: () => void): void {
@@ -15,21 +15,33 @@ export function observeTheme(onChange: () => void): void {
 }
 
 /**
- * Draws `traces` into the plot `div` with `layout`, or clears it (class `empty`, so its hint takes the plot's place)
- * when there are none. A drawing error is shown as the div's tooltip.
+ * Draws `traces` into the plot `div` with `layout` (loading plotly first if this is the page's first plot), or clears
+ * it (class `empty`, so its hint takes the plot's place) when there are none. `onClick` gets the clicked point; it is
+ * registered again after every draw that needs it (a purge drops plotly's listeners). A drawing error, or a plotly
+ * bundle that cannot load, is shown as the div's tooltip.
  */
-export function drawPlot(div: HTMLElement, traces: object[], layout: object): void {
-  const plotly = getPlotly();
-  if (!plotly) return;
+export function drawPlot(div: HTMLElement, traces: object[], layout: object, onClick?: (point: PlotClickPoint) => void): void {
   if (traces.length === 0) {
-    plotly.purge(div);
+    getPlotly()?.purge(div);
     div.classList.add('empty');
     return;
   }
   div.classList.remove('empty');
-  plotly.react(div, traces, layout, PLOT_CONFIG).catch((e: unknown) => {
-    div.title = `Could not draw: ${e instanceof Error ? e.message : String(e)}`;
-  });
+  withPlotly(
+    (plotly) => {
+      plotly.react(div, traces, layout, PLOT_CONFIG).then(
+        () => {
+          if (onClick !== undefined) onPlotClick(div, onClick);
+        },
+        (e: unknown) => {
+          div.title = `Could not draw: ${e instanceof Error ? e.message : String(e)}`;
+        },
+      );
+    },
+    () => {
+      div.title = 'The plotting library did not load.';
+    },
+  );
 }
 
 /**
@@ -182,6 +194,7 @@ export class RunPanelPage {
       }
     });
     this.render();
+    performance.mark('weight-lens:skeleton');
     page.ready();
   }
 }

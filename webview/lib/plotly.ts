@@ -1,45 +1,23 @@
 /**
- * Typed access to the plotly.js bundle that the webview loads as a classic script (`media/vendor/plotly.min.js`,
- * global `Plotly`), and plot layouts coloured from the current VS Code theme's CSS variables.
+ * Typed access to the plotly.js bundle (`media/vendor/plotly.min.js`, global `Plotly`), loaded on demand the first
+ * time a plot is drawn, so a page paints its skeleton before the 5 MB bundle is parsed; the current VS Code theme's
+ * colours read from its CSS variables; and click listeners that survive a purge. The layouts themselves are pure, in
+ * plotLayout.ts (re-exported here). Browser-only.
  */
 import type { PlotTrace } from './histogram';
+import type { PlotConfig, PlotLayout, ThemeColors } from './plotLayout';
 
-/** Axis settings used by our plots. */
-export interface PlotAxis {
-  title?: { text: string; font?: { size: number } };
-  type?: 'linear' | 'log';
-  color?: string;
-  gridcolor?: string;
-  zerolinecolor?: string;
-  linecolor?: string;
-  automargin?: boolean;
-  exponentformat?: 'e' | 'power' | 'SI' | 'none';
-}
-
-/** Layout settings used by our plots. */
-export interface PlotLayout {
-  paper_bgcolor: string;
-  plot_bgcolor: string;
-  font: { family: string; size: number; color: string };
-  margin: { l: number; r: number; t: number; b: number };
-  xaxis: PlotAxis;
-  yaxis: PlotAxis;
-  barmode?: 'overlay';
-  bargap?: number;
-  showlegend: boolean;
-  legend?: { orientation: 'h' | 'v'; x?: number; y?: number; xanchor?: 'left' | 'right'; yanchor?: 'top' | 'bottom'; bgcolor?: string };
-  hoverlabel?: { bgcolor: string; bordercolor: string; font: { color: string } };
-  uirevision?: string;
-  autosize: boolean;
-}
-
-/** Config settings used by our plots. */
-export interface PlotConfig {
-  responsive: boolean;
-  displaylogo: boolean;
-  displayModeBar: boolean | 'hover';
-  modeBarButtonsToRemove: string[];
-}
+export {
+  barListLayout,
+  histogramLayout,
+  logAxisTicks,
+  PLOT_CONFIG,
+  type LogTicks,
+  type PlotAxis,
+  type PlotConfig,
+  type PlotLayout,
+  type ThemeColors,
+} from './plotLayout';
 
 /** The part of the plotly API the webviews call. Traces and layouts other than the histogram's are plain objects. */
 export interface PlotlyApi {
@@ -48,20 +26,59 @@ export interface PlotlyApi {
   Plots: { resize(root: HTMLElement): unknown };
 }
 
-/** The global `Plotly`, or `undefined` when the bundle failed to load. */
+/** The global `Plotly`, or `undefined` while the bundle is not loaded (see `loadPlotly`). */
 export function getPlotly(): PlotlyApi | undefined {
   return (globalThis as { Plotly?: PlotlyApi }).Plotly;
 }
 
-/** Colours and font read from the theme. */
-export interface ThemeColors {
-  foreground: string;
-  grid: string;
-  fontFamily: string;
-  fontSize: number;
-  hoverBackground: string;
-  hoverBorder: string;
-  palette: string[];
+let plotlyLoad: Promise<PlotlyApi | undefined> | undefined;
+
+/**
+ * Loads the plotly bundle once, on first call: a `<script>` with the page's CSP nonce and the URL the host put in
+ * `#app`'s `data-plotly`. Resolves to the API, or `undefined` when the bundle cannot be loaded (the caller shows a
+ * hint). Marks `weight-lens:plotly` in the performance timeline when it has run.
+ */
+export function loadPlotly(): Promise<PlotlyApi | undefined> {
+  const ready = getPlotly();
+  if (ready !== undefined) return Promise.resolve(ready);
+  plotlyLoad ??= new Promise((resolve) => {
+    const src = document.getElementById('app')?.dataset.plotly;
+    if (src === undefined || src === '') {
+      resolve(undefined);
+      return;
+    }
+    const script = document.createElement('script');
+    // The nonce content attribute may be hidden from the DOM; the property keeps it.
+    const nonce = document.querySelector<HTMLScriptElement>('script[nonce]')?.nonce;
+    if (nonce !== undefined && nonce !== '') script.nonce = nonce;
+    script.src = src;
+    script.async = true;
+    script.addEventListener('load', () => {
+      performance.mark('weight-lens:plotly');
+      resolve(getPlotly());
+    });
+    script.addEventListener('error', () => {
+      resolve(undefined);
+    });
+    document.head.appendChild(script);
+  });
+  return plotlyLoad;
+}
+
+/**
+ * Calls `draw` with plotly now if it is loaded, else once it has loaded (calls keep their order); `failed` runs
+ * instead when the bundle cannot be loaded.
+ */
+export function withPlotly(draw: (plotly: PlotlyApi) => void, failed?: () => void): void {
+  const ready = getPlotly();
+  if (ready !== undefined) {
+    draw(ready);
+    return;
+  }
+  void loadPlotly().then((plotly) => {
+    if (plotly !== undefined) draw(plotly);
+    else failed?.();
+  });
 }
 
 function cssVar(style: CSSStyleDeclaration, name: string, fallback: string): string {
@@ -87,60 +104,6 @@ export function readTheme(): ThemeColors {
   };
 }
 
-/** A histogram layout in the theme's colours: transparent background, theme font and grid. */
-export function histogramLayout(theme: ThemeColors, opts: { logY: boolean; xTitle: string; yTitle: string }): PlotLayout {
-  const axis = (title: string): PlotAxis => ({
-    title: { text: title, font: { size: theme.fontSize } },
-    color: theme.foreground,
-    gridcolor: theme.grid,
-    zerolinecolor: theme.grid,
-    linecolor: theme.grid,
-    automargin: true,
-    exponentformat: 'e',
-  });
-  return {
-    paper_bgcolor: 'rgba(0,0,0,0)',
-    plot_bgcolor: 'rgba(0,0,0,0)',
-    font: { family: theme.fontFamily, size: Math.max(10, theme.fontSize - 1), color: theme.foreground },
-    margin: { l: 56, r: 16, t: 8, b: 40 },
-    xaxis: axis(opts.xTitle),
-    yaxis: { ...axis(opts.yTitle), type: opts.logY ? 'log' : 'linear', exponentformat: 'SI' },
-    barmode: 'overlay',
-    bargap: 0,
-    showlegend: true,
-    legend: { orientation: 'h', x: 0, y: 1, xanchor: 'left', yanchor: 'bottom', bgcolor: 'rgba(0,0,0,0)' },
-    hoverlabel: { bgcolor: theme.hoverBackground, bordercolor: theme.hoverBorder, font: { color: theme.foreground } },
-    uirevision: 'histogram',
-    autosize: true,
-  };
-}
-
-/**
- * The layout of a list of horizontal bars in the theme's colours: one category per row, first row at the top, names
- * in the left margin, x titled `xTitle`, no legend; `uirevision` keeps zoom across redraws. (Its height:
- * `barListHeight`.)
- */
-export function barListLayout(theme: ThemeColors, xTitle: string, uirevision: string): object {
-  const base = histogramLayout(theme, { logY: false, xTitle, yTitle: '' });
-  return {
-    ...base,
-    showlegend: false,
-    bargap: 0.2,
-    barmode: undefined,
-    margin: { l: 8, r: 16, t: 8, b: 40 },
-    yaxis: { ...base.yaxis, title: undefined, autorange: 'reversed', automargin: true, type: 'category' },
-    uirevision,
-  };
-}
-
-/** Plot config: no plotly logo, mode bar on hover, without the selection tools that mean nothing for a histogram. */
-export const PLOT_CONFIG: PlotConfig = {
-  responsive: true,
-  displaylogo: false,
-  displayModeBar: 'hover',
-  modeBarButtonsToRemove: ['select2d', 'lasso2d', 'autoScale2d', 'toggleSpikelines'],
-};
-
 /** A point of a plotly click event (the fields our plots read). */
 export interface PlotClickPoint {
   x?: unknown;
@@ -149,14 +112,21 @@ export interface PlotClickPoint {
   pointIndex?: number;
 }
 
+/** A div plotly has drawn into: its event emitter's `on`, which plotly replaces on every draw after a purge. */
+type PlotDiv = HTMLElement & { on?: (event: string, cb: (e: { points?: PlotClickPoint[] }) => void) => void };
+
+/** The `on` method each plot div's click listener was registered with. */
+const clickEmitters = new WeakMap<HTMLElement, unknown>();
+
 /**
- * Calls `listener` with the first clicked point whenever the user clicks a mark of the plot in `root` (plotly adds an
- * `on` method to a div once it has drawn into it; call this after the first `react`). Registers at most once per div.
+ * Calls `listener` with the first clicked point whenever the user clicks a mark of the plot in `root`. Call it after
+ * every draw: plotly's `purge` drops a div's listeners and the next draw gives the div a new emitter, so the listener
+ * is registered again whenever the emitter changed, and only then (once per emitter).
  */
 export function onPlotClick(root: HTMLElement, listener: (point: PlotClickPoint) => void): void {
-  const div = root as HTMLElement & { on?: (event: string, cb: (e: { points?: PlotClickPoint[] }) => void) => void; dataset: DOMStringMap };
-  if (typeof div.on !== 'function' || div.dataset.clickBound === '1') return;
-  div.dataset.clickBound = '1';
+  const div = root as PlotDiv;
+  if (typeof div.on !== 'function' || clickEmitters.get(root) === div.on) return;
+  clickEmitters.set(root, div.on);
   div.on('plotly_click', (e) => {
     const point = e.points?.[0];
     if (point !== undefined) listener(point);

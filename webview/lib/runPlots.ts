@@ -8,6 +8,7 @@
 import type { DistillEvalDto, DistillReportDto, EvalMetricsDto, EvalReportDto, LayerDriftDto } from '../../src/protocol/evaluate';
 import type { DistillationSnapshot } from '../../src/protocol/panels';
 import { BAR_LIST_MAX_ROWS, type BarTrace, type HeatmapTrace, type LineTrace } from './compressPlots';
+import { plotText } from './plotText';
 
 /** Which metric a set of metrics is judged by: top-1 accuracy (labels), output PSNR (images), else agreement. */
 export type MetricKind = 'accuracy' | 'psnr' | 'agreement';
@@ -91,7 +92,10 @@ export function heldOutTraces(evals: readonly DistillEvalDto[], colors: { metric
   return { traces, yTitle: '%' };
 }
 
-/** Horizontal bars of per-layer drift in percent (RMS change / RMS of the layer), in the network's order, at most `limit`. */
+/**
+ * Horizontal bars of per-layer drift in percent (RMS change / RMS of the layer), in the network's order, at most `limit`;
+ * the categories are the escaped names (`plotText`), `customdata` the names as they are.
+ */
 export function driftTrace(drift: readonly LayerDriftDto[], color: string, limit = BAR_LIST_MAX_ROWS): BarTrace {
   const rows = drift.slice(0, limit);
   return {
@@ -99,7 +103,7 @@ export function driftTrace(drift: readonly LayerDriftDto[], color: string, limit
     orientation: 'h',
     name: 'drift',
     x: rows.map((d) => d.drift * 100),
-    y: rows.map((d) => d.name),
+    y: rows.map((d) => plotText(d.name)),
     customdata: rows.map((d) => d.name),
     marker: { color },
     hovertemplate: '%{y}<br>drift %{x:.3g} % of the layer’s RMS<extra></extra>',
@@ -183,18 +187,23 @@ export interface ConfusionTrace extends HeatmapTrace {
   y: string[];
   texttemplate: string;
   name: string;
+  /** Colour of the counts written in the cells (plotly's default picks one from the cell colour). */
+  textfont?: { color: string };
 }
 
 /**
  * The confusion matrix as two overlaid heatmaps on the same category axes (x: reconstructed class, y: original
  * class): the diagonal (unchanged predictions) in a neutral grey, the off-diagonal (predictions compression changed)
- * in a warm scale, so the differences stand out. Empty cells are `null` (transparent). Class labels come from
- * `classNames` when they match the matrix size, else the class indices.
+ * in a warm scale, so the differences stand out. Empty cells are `null` (transparent). The diagonal's cells are
+ * translucent, so its counts are written in `colors.text` (the theme's foreground: plotly would judge the contrast
+ * from the grey alone and pick a dark text, invisible on a dark theme); the opaque off-diagonal cells keep plotly's
+ * contrasting choice. Class labels come from
+ * `classNames` (escaped: they come from a file) when they match the matrix size, else the class indices.
  */
-export function confusionTraces(confusion: readonly (readonly number[])[], classNames: readonly string[] | undefined, colors: { same: string; changedLow: string; changedHigh: string }): ConfusionTrace[] {
+export function confusionTraces(confusion: readonly (readonly number[])[], classNames: readonly string[] | undefined, colors: { same: string; changedLow: string; changedHigh: string; text: string }): ConfusionTrace[] {
   const k = confusion.length;
   if (k === 0) return [];
-  const labels = classNames !== undefined && classNames.length === k ? classNames.map((n, i) => `${i}: ${n}`) : Array.from({ length: k }, (_, i) => String(i));
+  const labels = classNames !== undefined && classNames.length === k ? classNames.map((n, i) => plotText(`${i}: ${n}`)) : Array.from({ length: k }, (_, i) => String(i));
   const diag: (number | null)[][] = [];
   const off: (number | null)[][] = [];
   let maxOff = 0;
@@ -224,6 +233,7 @@ export function confusionTraces(confusion: readonly (readonly number[])[], class
       type: 'heatmap',
       name: 'unchanged',
       z: diag,
+      textfont: { color: colors.text },
       colorscale: [[0, colors.same], [1, colors.same]],
       zmin: 0,
       zmax: Math.max(1, maxDiag),

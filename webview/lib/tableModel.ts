@@ -1,7 +1,8 @@
 /**
- * Pure model of the Inspector's tensor table: the columns, the text filter (substring or `/regex/flags`), sorting
- * (numeric where the column is numeric, missing statistics always last), and row selection with click, ctrl/cmd-click
- * and shift-click semantics. No DOM here, so it runs and is tested under Node.
+ * Pure model of the Inspector's tensor table: the columns and their widths (the name column wide enough for the
+ * longest name, user-resized widths kept within limits), the text filter (substring or `/regex/flags`) and what the
+ * toolbar says about it, sorting (numeric where the column is numeric, missing statistics always last), and row
+ * selection with click, ctrl/cmd-click and shift-click semantics. No DOM here, so it runs and is tested under Node.
  */
 import type { TensorHeaderDto, TensorStatsDto } from '../../src/protocol/inspect';
 
@@ -57,6 +58,66 @@ export const COLUMNS: readonly ColumnSpec[] = [
   { id: 'nonFinite', label: 'NaN/Inf', title: 'Count of NaN and ±Infinity values', numeric: true, needsStats: true },
 ];
 
+/** Column widths in CSS pixels, one per column. */
+export type ColumnWidths = Record<ColumnId, number>;
+
+/** Default widths (CSS px); the name column's is only a floor (see `columnWidths`). */
+export const DEFAULT_COLUMN_WIDTHS: Readonly<ColumnWidths> = {
+  name: 200,
+  dtype: 72,
+  shape: 132,
+  params: 92,
+  bytes: 76,
+  mean: 80,
+  std: 80,
+  min: 80,
+  max: 80,
+  zeros: 66,
+  nonFinite: 74,
+};
+
+/** Narrowest and widest a column can be dragged to, CSS px. */
+export const COLUMN_WIDTH_LIMITS = { min: 48, max: 1600 } as const;
+
+/** The name column's default fits the longest name within these bounds, CSS px (longer names get a tooltip). */
+export const NAME_WIDTH_LIMITS = { min: 160, max: 560 } as const;
+
+/** Horizontal padding of a name cell plus room for the note marker, CSS px. */
+const NAME_CELL_PADDING = 30;
+
+/** A dragged width (CSS px), rounded and kept within `COLUMN_WIDTH_LIMITS`; a non-finite one is the minimum. */
+export function clampColumnWidth(px: number): number {
+  if (!Number.isFinite(px)) return COLUMN_WIDTH_LIMITS.min;
+  return Math.round(Math.min(COLUMN_WIDTH_LIMITS.max, Math.max(COLUMN_WIDTH_LIMITS.min, px)));
+}
+
+/**
+ * The widths to draw: the user's (clamped) where set, else the defaults, and for the name column, unless the user set
+ * it, the width of the longest of `names` (`charWidth` px per character of the monospaced name font, plus padding,
+ * within `NAME_WIDTH_LIMITS`), widened to fill `containerWidth` when the other columns leave more room.
+ */
+export function columnWidths(opts: {
+  names: Iterable<string>;
+  charWidth: number;
+  containerWidth: number;
+  user?: Partial<Record<ColumnId, number>>;
+}): ColumnWidths {
+  const widths = { ...DEFAULT_COLUMN_WIDTHS };
+  for (const id of COLUMN_IDS) {
+    const w = opts.user?.[id];
+    if (w !== undefined) widths[id] = clampColumnWidth(w);
+  }
+  if (opts.user?.name === undefined) {
+    let longest = 0;
+    for (const n of opts.names) longest = Math.max(longest, n.length);
+    const fit = Math.ceil(longest * Math.max(0, opts.charWidth)) + NAME_CELL_PADDING;
+    const base = Math.min(NAME_WIDTH_LIMITS.max, Math.max(NAME_WIDTH_LIMITS.min, fit));
+    const others = COLUMN_IDS.reduce((sum, id) => (id === 'name' ? sum : sum + widths[id]), 0);
+    widths.name = Math.max(base, Math.floor(opts.containerWidth - others));
+  }
+  return widths;
+}
+
 /** Current sort: a column and a direction; `undefined` means header (file) order. */
 export interface SortState {
   readonly column: ColumnId;
@@ -90,7 +151,7 @@ export function parseFilter(text: string): RowFilter {
     try {
       re = new RegExp(body, flags);
     } catch (e) {
-      return { ok: false, error: e instanceof Error ? e.message : String(e) };
+      return { ok: false, error: regexErrorReason(e instanceof Error ? e.message : String(e)) };
     }
     return { ok: true, empty: false, test: (row) => re.test(row.header.name) || re.test(row.header.dtype) };
   }
@@ -100,6 +161,30 @@ export function parseFilter(text: string): RowFilter {
     empty: false,
     test: (row) => row.header.name.toLowerCase().includes(needle) || row.header.dtype.toLowerCase().includes(needle),
   };
+}
+
+/**
+ * The reason in a RegExp constructor's message, without the engine's `Invalid regular expression: /…/: ` prefix
+ * (the caller says that once): `Unterminated group`.
+ */
+export function regexErrorReason(message: string): string {
+  const reason = message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
+  return reason === '' ? message : reason;
+}
+
+/** What the toolbar shows about the filter: the row count (always short), and a problem with the filter, if any. */
+export interface FilterStatus {
+  /** `38 tensors` or `10 of 38 tensors`; an invalid filter filters nothing, so it is the plain total. */
+  count: string;
+  /** `Invalid regular expression: Unterminated group`, for an invalid `/regex/`. */
+  error?: string;
+}
+
+/** The toolbar's text for `filter` showing `shown` of `total` rows. */
+export function filterStatus(filter: RowFilter, shown: number, total: number): FilterStatus {
+  const all = total === 1 ? '1 tensor' : `${total} tensors`;
+  if (!filter.ok) return { count: all, error: `Invalid regular expression: ${filter.error}` };
+  return { count: filter.empty ? all : `${shown} of ${all}` };
 }
 
 const collator = new Intl.Collator('en', { numeric: true, sensitivity: 'base' });

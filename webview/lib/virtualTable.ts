@@ -2,21 +2,26 @@
  * A virtualised `<table>` for the tensor list: only the rows in (and just around) the scrolled viewport exist in the
  * DOM, between two spacer rows that keep the scroll height right, so 10,000+ tensors scroll smoothly. Cells are
  * filled by a caller-supplied `renderRow`; `refreshRow` re-renders the one row a streamed update touches (if it is on
- * screen), never the whole table. Short lists (up to `RENDER_ALL_UP_TO` rows) are rendered whole.
+ * screen), never the whole table. Short lists (up to `RENDER_ALL_UP_TO` rows) are rendered whole. Every column has
+ * an explicit width and a drag handle at its header's right edge to resize it; the table is as wide as its columns.
  */
-import type { ColumnId, ColumnSpec, SortState } from './tableModel';
+import { clampColumnWidth, type ColumnId, type ColumnSpec, type ColumnWidths, type SortState } from './tableModel';
 
 /** What the table needs from its owner. */
 export interface VirtualTableOptions {
   /** The scrolling element the table is placed in. */
   readonly container: HTMLElement;
   readonly columns: readonly ColumnSpec[];
-  /** Column widths in CSS pixels; a missing entry takes the remaining width. */
-  readonly widths: Partial<Record<ColumnId, number>>;
+  /** Column widths in CSS pixels (see `setColumnWidths`). */
+  readonly widths: ColumnWidths;
   /** Fills the cells of `tr` for tensor `index` (the row element is reused; clear it first). */
   readonly renderRow: (tr: HTMLTableRowElement, index: number) => void;
   readonly onHeaderClick: (column: ColumnId) => void;
   readonly onRowClick: (index: number, event: MouseEvent) => void;
+  /** The user finished dragging `column`'s edge to `width` CSS px (already applied). */
+  readonly onColumnResize?: (column: ColumnId, width: number) => void;
+  /** The user double-clicked `column`'s edge: back to its default width. */
+  readonly onColumnReset?: (column: ColumnId) => void;
 }
 
 /** Up to this many rows are all rendered (cheap, and every row is findable); longer lists are virtualised. */
@@ -32,6 +37,8 @@ export class VirtualTable {
   readonly table: HTMLTableElement;
   private readonly tbody: HTMLTableSectionElement;
   private readonly headerCells = new Map<ColumnId, HTMLTableCellElement>();
+  private readonly cols = new Map<ColumnId, HTMLTableColElement>();
+  private widths: ColumnWidths;
   private view: readonly number[] = [];
   private readonly rendered = new Map<number, HTMLTableRowElement>();
   private first = 0;
@@ -41,6 +48,7 @@ export class VirtualTable {
   private frame = 0;
 
   constructor(private readonly opts: VirtualTableOptions) {
+    this.widths = { ...opts.widths };
     const doc = opts.container.ownerDocument;
     this.table = doc.createElement('table');
     this.table.className = 'tensor-table';
@@ -50,8 +58,7 @@ export class VirtualTable {
     const colgroup = doc.createElement('colgroup');
     for (const c of opts.columns) {
       const col = doc.createElement('col');
-      const w = opts.widths[c.id];
-      if (w !== undefined) col.style.width = `${w}px`;
+      this.cols.set(c.id, col);
       colgroup.appendChild(col);
     }
     this.table.appendChild(colgroup);
@@ -69,7 +76,7 @@ export class VirtualTable {
       const arrow = doc.createElement('span');
       arrow.className = 'sort-arrow';
       arrow.setAttribute('aria-hidden', 'true');
-      th.append(label, arrow);
+      th.append(label, arrow, this.resizer(c));
       th.addEventListener('click', () => {
         opts.onHeaderClick(c.id);
       });
@@ -84,6 +91,7 @@ export class VirtualTable {
     }
     thead.appendChild(tr);
     this.table.appendChild(thead);
+    this.applyWidths();
     this.tbody = doc.createElement('tbody');
     this.tbody.addEventListener('click', (e) => {
       const row = (e.target as Element | null)?.closest('tr[data-index]');
@@ -99,6 +107,72 @@ export class VirtualTable {
     new ResizeObserver(() => {
       this.schedule();
     }).observe(opts.container);
+  }
+
+  /** Sets every column's width (CSS px); the table becomes as wide as their sum. */
+  setColumnWidths(widths: ColumnWidths): void {
+    this.widths = { ...widths };
+    this.applyWidths();
+  }
+
+  /** The widths now drawn, CSS px. */
+  get columnWidths(): ColumnWidths {
+    return { ...this.widths };
+  }
+
+  private applyWidths(): void {
+    let total = 0;
+    for (const c of this.opts.columns) {
+      const w = this.widths[c.id];
+      total += w;
+      const col = this.cols.get(c.id);
+      if (col) col.style.width = `${w}px`;
+    }
+    this.table.style.width = `${total}px`;
+  }
+
+  /**
+   * The drag handle at the right edge of `column`'s header: dragging sets the column's width live and reports it at
+   * the end; its clicks never sort.
+   */
+  private resizer(column: ColumnSpec): HTMLElement {
+    const doc = this.opts.container.ownerDocument;
+    const handle = doc.createElement('span');
+    handle.className = 'col-resizer';
+    handle.dataset.testid = `col-resizer-${column.id}`;
+    handle.title = `Drag to resize the ${column.label} column; double-click for its default width`;
+    handle.setAttribute('aria-hidden', 'true');
+    handle.addEventListener('click', (e) => {
+      e.stopPropagation();
+    });
+    handle.addEventListener('dblclick', (e) => {
+      e.stopPropagation();
+      this.opts.onColumnReset?.(column.id);
+    });
+    handle.addEventListener('pointerdown', (down) => {
+      if (down.button !== 0) return;
+      down.preventDefault();
+      down.stopPropagation();
+      const start = this.widths[column.id];
+      const x0 = down.clientX;
+      handle.setPointerCapture(down.pointerId);
+      handle.classList.add('dragging');
+      const move = (e: PointerEvent): void => {
+        this.widths[column.id] = clampColumnWidth(start + e.clientX - x0);
+        this.applyWidths();
+      };
+      const up = (): void => {
+        handle.removeEventListener('pointermove', move);
+        handle.removeEventListener('pointerup', up);
+        handle.removeEventListener('pointercancel', up);
+        handle.classList.remove('dragging');
+        if (this.widths[column.id] !== start) this.opts.onColumnResize?.(column.id, this.widths[column.id]);
+      };
+      handle.addEventListener('pointermove', move);
+      handle.addEventListener('pointerup', up);
+      handle.addEventListener('pointercancel', up);
+    });
+    return handle;
   }
 
   /** Replaces the visible order (indices of rows, top to bottom) and re-renders the window. */

@@ -1,7 +1,9 @@
 /**
  * The HTML page every Weight Lens webview loads: a strict Content-Security-Policy with a per-load nonce, the shared
- * stylesheets, the vendored web components (@vscode-elements/elements) and plotly bundles, and one webview script from
- * dist/webview/. Also the webview options that confine resource loading to dist/ and media/.
+ * stylesheets, one webview script from dist/webview/ (first, so the page paints before the heavy bundles run) and the
+ * vendored web components (@vscode-elements/elements). The vendored plotly bundle is only named (`data-plotly` on
+ * `#app`): the page loads it with the nonce when it first draws a plot. Also the webview options that confine
+ * resource loading to dist/ and media/.
  */
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
@@ -59,10 +61,9 @@ ${styles}
   <title>${escapeHtml(page.title)}</title>
 </head>
 <body${bodyClass}>
-  <div id="app"${data}></div>
-  <script type="module" nonce="${nonce}" src="${asset('media', 'vendor', 'vscode-elements.js')}"></script>
-  <script defer nonce="${nonce}" src="${asset('media', 'vendor', 'plotly.min.js')}"></script>
+  <div id="app"${data} data-plotly="${asset('media', 'vendor', 'plotly.min.js')}"></div>
   <script defer nonce="${nonce}" src="${asset('dist', 'webview', `${page.script}.js`)}"></script>
+  <script type="module" nonce="${nonce}" src="${asset('media', 'vendor', 'vscode-elements.js')}"></script>
 </body>
 </html>`;
 }

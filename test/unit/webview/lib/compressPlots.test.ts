@@ -64,10 +64,17 @@ void test('difference maps are symmetric around zero', () => {
     filter: { index: 0, kh: 1, kw: 2, original, reconstructed },
   };
   const maps = kernelHeatmaps(detail);
-  assert.equal(maps.difference.zmin, -0.5);
-  assert.equal(maps.difference.zmax, 0.5);
-  assert.equal(maps.original.zmax, 2);
-  assert.equal(maps.reconstructed.zmin, -2);
+  assert.equal(maps.range, 2);
+  // Original, reconstructed and difference are drawn alike: one colour scale, one range, no colour bar taking the
+  // width of some of them, and the same mosaic shape.
+  for (const m of [maps.original, maps.reconstructed, maps.difference]) {
+    assert.equal(m.zmin, -2);
+    assert.equal(m.zmax, 2);
+    assert.deepEqual(m.colorscale, maps.original.colorscale);
+    assert.equal(m.showscale, false);
+    assert.equal(m.z.length, maps.original.z.length);
+    assert.equal(m.z[0]?.length, maps.original.z[0]?.length);
+  }
 });
 
 void test('loss traces drop non-positive and non-finite samples', () => {

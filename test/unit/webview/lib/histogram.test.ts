@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { binHeights, binWidth, buildTraces, isPlottable, MAX_SERIES } from '../../../../webview/lib/histogram';
-import { formatBytes, formatCount, formatPercent, formatSeconds, formatShape, formatStat } from '../../../../webview/lib/format';
+import { formatBytes, formatCount, formatPercent, formatDuration, formatShape, formatStat } from '../../../../webview/lib/format';
 
 const h = { edges: [0, 1, 2, 3, 4], counts: [1, 0, 3, 4] };
 const palette = ['#112233', '#445566'];
@@ -83,6 +83,6 @@ void test('formatting helpers', () => {
   assert.equal(formatPercent(1, 0), '–');
   assert.equal(formatShape([64, 3, 7, 7]), '[64, 3, 7, 7]');
   assert.equal(formatShape([]), '[]');
-  assert.equal(formatSeconds(0.085), '85 ms');
-  assert.equal(formatSeconds(125), '2 min 5 s');
+  assert.equal(formatDuration(0.085), '85 ms');
+  assert.equal(formatDuration(125), '2 min 5 s');
 });

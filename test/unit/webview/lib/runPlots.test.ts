@@ -184,17 +184,20 @@ void test('evaluation rows and the confusion heatmap of changed classes', () => 
     [0, 0, 4],
   ];
   assert.equal(changedSamples(confusion), 3);
-  const [same, changed] = confusionTraces(confusion, ['cat', 'dog', 'cow'], { same: 'grey', changedLow: 'orange', changedHigh: 'red' });
+  const [same, changed] = confusionTraces(confusion, ['cat', 'dog', 'cow'], { same: 'grey', changedLow: 'orange', changedHigh: 'red', text: 'white' });
   assert.ok(same !== undefined && changed !== undefined);
   assert.deepEqual(same.x, ['0: cat', '1: dog', '2: cow']);
   assert.deepEqual(same.z, [[5, null, null], [null, 3, null], [null, null, 4]]);
   assert.deepEqual(changed.z, [[null, 1, null], [null, null, 2], [null, null, null]]);
   assert.equal(changed.zmax, 2);
   assert.equal(changed.showscale, true);
-  const unnamed = confusionTraces([[2, 0], [0, 2]], ['only one name'], { same: 'g', changedLow: 'o', changedHigh: 'r' });
+  // The translucent diagonal writes its counts in the theme's foreground (plotly's own pick is dark on dark themes).
+  assert.deepEqual(same.textfont, { color: 'white' });
+  assert.equal(changed.textfont, undefined, 'opaque cells keep plotly\'s contrasting text colour');
+  const unnamed = confusionTraces([[2, 0], [0, 2]], ['only one name'], { same: 'g', changedLow: 'o', changedHigh: 'r', text: 'w' });
   assert.deepEqual(unnamed[0]?.y, ['0', '1']);
   assert.equal(unnamed[1]?.showscale, false, 'no colour bar when nothing changed');
-  assert.deepEqual(confusionTraces([], undefined, { same: 'g', changedLow: 'o', changedHigh: 'r' }), []);
+  assert.deepEqual(confusionTraces([], undefined, { same: 'g', changedLow: 'o', changedHigh: 'r', text: 'w' }), []);
   const rows = evalRows({ classifier: true, originalAccuracy: 0.9375, candidate: { n: 32, accuracy: 0.09375, agreement: 0.09375, relativeError: 1.1151 } } as unknown as EvalReportDto);
   assert.deepEqual(rows.map((r) => [r.id, r.accuracy, r.agreement, r.relativeError]), [
     ['original', '93.75 %', '100.00 %', '0'],

@@ -3,7 +3,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TensorHeaderDto, TensorStatsDto } from '../../../../src/protocol/inspect';
-import { computeView, nextSort, parseFilter, RowSelection, type TensorRow } from '../../../../webview/lib/tableModel';
+import {
+  clampColumnWidth,
+  COLUMN_IDS,
+  COLUMN_WIDTH_LIMITS,
+  columnWidths,
+  computeView,
+  DEFAULT_COLUMN_WIDTHS,
+  filterStatus,
+  NAME_WIDTH_LIMITS,
+  nextSort,
+  parseFilter,
+  RowSelection,
+  type TensorRow,
+} from '../../../../webview/lib/tableModel';
 
 function header(name: string, dtype = 'F32', shape: number[] = [2, 2]): TensorHeaderDto {
   const params = shape.reduce((a, b) => a * b, 1);
@@ -49,6 +62,41 @@ void test('an invalid regex is reported, not thrown', () => {
   const f = parseFilter('/[unclosed/');
   assert.ok(!f.ok);
   assert.match(f.error, /./);
+});
+
+void test('an invalid regex is named once, and the row count keeps its short form', () => {
+  for (const text of ['/(/', '/[unclosed/', '/a{2,1}/', '/(?<n>a)(?<n>b)/']) {
+    const f = parseFilter(text);
+    const status = filterStatus(f, 0, 38);
+    assert.equal(status.count, '38 tensors', text);
+    assert.ok(status.error !== undefined, text);
+    assert.equal(status.error.split('Invalid regular expression').length - 1, 1, `${text}: ${status.error}`);
+    assert.doesNotMatch(status.error, /\/.*\/: /, `${text}: the pattern is not repeated`);
+  }
+  assert.equal(filterStatus(parseFilter('/(/'), 0, 38).error, 'Invalid regular expression: Unterminated group');
+  assert.deepEqual(filterStatus(parseFilter(''), 38, 38), { count: '38 tensors' });
+  assert.deepEqual(filterStatus(parseFilter('conv'), 10, 38), { count: '10 of 38 tensors' });
+});
+
+void test('the name column is wide enough for the longest name, within limits, and fills spare room', () => {
+  const names = ['layer3.0.conv1.weight', 'layer3.0.conv2.weight', 'fc.bias'];
+  const w = columnWidths({ names, charWidth: 8, containerWidth: 0 });
+  assert.ok(w.name >= 'layer3.0.conv1.weight'.length * 8, `name column ${w.name} px`);
+  assert.ok(w.name > 14 * 8 + 40, 'wider than the 14 characters that made conv1 and conv2 look alike');
+  assert.equal(columnWidths({ names: ['a'], charWidth: 8, containerWidth: 0 }).name, NAME_WIDTH_LIMITS.min);
+  assert.equal(columnWidths({ names: ['x'.repeat(500)], charWidth: 8, containerWidth: 0 }).name, NAME_WIDTH_LIMITS.max);
+  const others = COLUMN_IDS.filter((id) => id !== 'name').reduce((sum, id) => sum + DEFAULT_COLUMN_WIDTHS[id], 0);
+  assert.equal(columnWidths({ names, charWidth: 8, containerWidth: others + 900 }).name, 900, 'fills a wide pane');
+  assert.equal(w.dtype, DEFAULT_COLUMN_WIDTHS.dtype);
+});
+
+void test('resized columns keep the user\'s width, clamped', () => {
+  const w = columnWidths({ names: ['n'], charWidth: 8, containerWidth: 5000, user: { name: 333.4, mean: 2, std: 1e9 } });
+  assert.equal(w.name, 333, 'a width the user chose is not widened to fill the pane');
+  assert.equal(w.mean, COLUMN_WIDTH_LIMITS.min);
+  assert.equal(w.std, COLUMN_WIDTH_LIMITS.max);
+  assert.equal(clampColumnWidth(Number.NaN), COLUMN_WIDTH_LIMITS.min);
+  assert.equal(clampColumnWidth(120.6), 121);
 });
 
 void test('text that only starts with a slash is a substring', () => {
