@@ -14,6 +14,7 @@ import { openCheckpoint } from '../../src/core/formats/registry';
 import { CancelledError, CheckpointFormatError } from '../../src/core/io/errors';
 import { readArtifact } from '../../src/core/nern/artifact';
 import { readTensorValues } from '../../src/core/tensors/tensor';
+import { artifactSummary } from '../../webview/lib/artifactMeta';
 import { FIXTURES } from '../helpers/fixtures';
 
 import { artifactReport } from '../../src/core/jobs/artifactDetail';
@@ -108,6 +109,15 @@ void test('compress → decompress restores every tensor; verbatim exact; source
   assert.equal(reopened.report.artifactBytes, report.artifactBytes);
   assert.equal(reopened.plan.hidden, 16);
   assert.equal(reopened.plan.verbatim.length, 36);
+
+  // The Inspector's banner reads the metadata the writer produced (the shared schema in src/protocol/artifact.ts).
+  const opened = await openCheckpoint(out);
+  try {
+    const banner = artifactSummary(opened.metadata, report.artifactBytes);
+    assert.deepEqual(banner, { source: 'resnet_tiny.pt', sourceBytes: report.sourceBytes, ratio: report.sourceBytes / report.artifactBytes, hidden: 16, steps: report.steps, permutation: report.permutation, rmse: report.rmse });
+  } finally {
+    await opened.close();
+  }
 });
 
 void test('same seed and backend → byte-identical artifact; another seed differs', async () => {

@@ -20,16 +20,7 @@ import { artifactPathFor } from '../../protocol/paths';
 import { isOneOf, PERMUTATION_KINDS } from '../../protocol/vocabulary';
 import { ensureBackend, type BackendChoice } from '../backend/tfjsBackend';
 import { BadInputError, throwIfAborted } from '../io/errors';
-import {
-  ARTIFACT_FORMAT,
-  artifactVersionFor,
-  encodeValues,
-  writeArtifact,
-  type ArtifactLayer,
-  type ArtifactMeta,
-  type ArtifactTensor,
-  type VerbatimInput,
-} from '../nern/artifact';
+import { artifactVersionFor, encodeValues, writeArtifact, type ArtifactLayer, type ArtifactMeta, type ArtifactTensor, type VerbatimInput } from '../nern/artifact';
 import { MIN_HIDDEN, planBudget, type PlannedTensor } from '../nern/budget';
 import { encodingWidth, FAST_ENCODING } from '../nern/encoding';
 import { type KernelLayer } from '../nern/layout';
@@ -45,6 +36,7 @@ import { DETAIL_BINS, layerDetail } from '../nern/layerDetail';
 import { fileSize, withCheckpoint } from '../formats/sourceSize';
 import { refuseOutputOverInputs, withReadLedger } from '../io/outputGuard';
 
+import { ARTIFACT_FORMAT } from '../../protocol/artifact';
 /** Defaults of a compression (src/protocol/defaults.ts), re-exported for the engine's callers. */
 export { DEFAULT_COMPRESS_OPTIONS };
 

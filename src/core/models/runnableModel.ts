@@ -6,6 +6,7 @@
  * by its predictor. Shapes must agree exactly; initializers the source lacks keep the model's own values.
  */
 import { basename } from 'node:path';
+import { ARTIFACT_KEY } from '../../protocol/artifact';
 import { BadInputError } from '../io/errors';
 import { openCheckpoint } from '../formats/registry';
 import { readTensorValues } from '../tensors/tensor';
@@ -143,7 +144,7 @@ export async function loadWeightSource(path: string, model: RunnableModel, signa
   const checkpoint = await openCheckpoint(path, signal ? { signal } : {});
   let isArtifact: boolean;
   try {
-    isArtifact = checkpoint.format === 'safetensors' && typeof checkpoint.metadata['weight_lens'] === 'string';
+    isArtifact = checkpoint.format === 'safetensors' && typeof checkpoint.metadata[ARTIFACT_KEY] === 'string';
     if (!isArtifact) {
       const wanted = initializerShapes(model);
       const weights = new Map<string, Float32Array>();

@@ -1,17 +1,3 @@
-/**
- * The compressed-model artifact: one `<name>.nern.safetensors` file, a plain safetensors container (any safetensors
- * reader lists it) holding
- * - `predictor.<i>.weight` [fanIn, fanOut] and `predictor.<i>.bias` [fanOut] (F32): the predictor,
- * - `layout.perm.<l>` (U16 when a layer has ≤ 65,536 kernels, else I32) and `layout.scales` (F32 [L]): each
- *   represented layer's permutation and output scale,
- * - `verbatim.<original name>`: every tensor that is not represented, in its original dtype (F32 for dtypes safetensors
- *   cannot name),
- * - `__metadata__.weight_lens`: JSON (`ArtifactMeta`) with the format version, encoding, predictor spec, layer map,
- *   the original tensor order, training settings, the source's name, format, size and SHA-256, and the report.
- * Decoding needs nothing but this file. Writing is atomic (temp + rename through `writeSafetensors`); reading
- * validates every field, so a hostile artifact fails with one clear `CheckpointFormatError`.
- */
-import type { LayerErrorDto } from '../../protocol/compress';
 import { FileByteSource } from '../io/byteSource';
 import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
 import { LIMITS } from '../io/limits';
@@ -22,11 +8,7 @@ import { encodingWidth, type EncodingSpec } from './encoding';
 import { checkLayout, type NernLayout } from './layout';
 import { layerShapes, type PredictorSpec, type PredictorWeights } from './predictor';
 import { convLayoutFor, kernelShape, tileMatches, type TileSpec } from './tiling';
-
-/** `__metadata__` key holding the artifact's JSON description. */
-export const ARTIFACT_KEY = 'weight_lens';
-/** Value of `ArtifactMeta.format`. */
-export const ARTIFACT_FORMAT = 'weight-lens-nern';
+import { ARTIFACT_FORMAT, ARTIFACT_KEY, type ArtifactMetaSummary, type ArtifactReport, type ArtifactTraining } from '../../protocol/artifact';
 /**
  * Newest artifact format version this code reads and writes; readers refuse newer ones. Version 2 adds conv tiles in
  * the 'hwio' layout (TensorFlow.js / Keras kernels); an artifact without them is written as version 1, so older
@@ -71,64 +53,12 @@ export interface ArtifactTensor {
   reason?: string;
 }
 
-/** Settings of the training that produced the artifact. */
-export interface ArtifactTraining {
-  hidden: number;
-  steps: number;
-  seed: number;
-  optimizer: string;
-  permutation: string;
-  backend: string;
-  rounds: number;
-  roundWidthScale: number;
-  /** Round widths, first to last (the artifact holds the last round's predictor). */
-  roundWidths: number[];
-  batchSize: number;
-  dense: boolean;
-}
-
-/** The stored report (no wall-clock figures, so the same seed and backend give a byte-identical artifact). */
-export interface ArtifactReport {
-  predictorParams: number;
-  representedParams: number;
-  verbatimParams: number;
-  rmse: number;
-  weightRms: number;
-  layers: LayerErrorDto[];
-  lossCurve: [number, number][];
-}
-
-/**
- * Settings and results of the distillation phase (Choi et al.'s phase 2), when the artifact's predictor went through
- * it after reconstruction. Metrics are on held-out data: top-1 accuracy (classifiers with labels), agreement with the
- * original model, output PSNR (non-classifiers).
- */
-export interface ArtifactDistillation {
-  /** The phase-2 options as given (steps, learning rate, loss weights, temperature, seed…). */
-  settings: Record<string, string | number | boolean>;
-  /** File names of the runnable model, training data and teacher. */
-  model: string;
-  data: string;
-  teacher: string;
-  before: Record<string, number>;
-  after: Record<string, number>;
-  /** The artifact the phase started from (file name). */
-  from: string;
-}
-
-/** The JSON under `__metadata__.weight_lens`. */
-export interface ArtifactMeta {
-  format: typeof ARTIFACT_FORMAT;
-  version: number;
+/** The JSON under `__metadata__.weight_lens`: the shared summary plus what decoding needs. */
+export interface ArtifactMeta extends ArtifactMetaSummary {
   encoding: EncodingSpec;
   predictor: PredictorSpec;
   layers: ArtifactLayer[];
   tensors: ArtifactTensor[];
-  training: ArtifactTraining;
-  source: { name: string; format: string; bytes: number; sha256: string };
-  report: ArtifactReport;
-  /** Present when the predictor was distilled after reconstruction. */
-  distillation?: ArtifactDistillation;
 }
 
 /** A verbatim tensor to write: bytes in `dtype` (whole or streamed). */

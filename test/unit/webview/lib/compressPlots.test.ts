@@ -157,22 +157,25 @@ void test('loss samples stay bounded and keep the newest', () => {
   assert.equal(loss[loss.length - 1]![1], 7, 'a repeated step replaces its sample');
 });
 
-void test('artifact metadata: JSON string or object, nested fields, broken JSON', () => {
+void test('artifact metadata: the schema the engine writes, a parsed object, partial and broken documents', () => {
   assert.equal(artifactSummary({ format: 'pt' }), undefined);
-  const s = artifactSummary({ weight_lens: JSON.stringify({ source: 'resnet.pt', ratio: 3.456, settings: { hidden: 48, steps: 2000, permutation: 'crossfilter' } }) });
-  assert.deepEqual(s, { source: 'resnet.pt', ratio: 3.456, hidden: 48, steps: 2000, permutation: 'crossfilter' });
-  assert.equal(artifactBannerText(s), 'NeRN artifact: compressed from resnet.pt, ratio 3.46×, h = 48, 2000 steps, crossfilter permutation');
-  const nested = artifactSummary({ weight_lens: JSON.stringify({ source: { name: '/a/b/model.safetensors' }, report: { ratio: '2.5' } }) });
-  assert.ok(nested);
-  assert.equal(nested.source, '/a/b/model.safetensors');
-  assert.equal(nested.ratio, 2.5);
-  assert.equal(artifactBannerText(nested), 'NeRN artifact: compressed from model.safetensors, ratio 2.50×');
-  assert.deepEqual(artifactSummary({ weight_lens: '{not json' }), {});
-  // The engine's layout: source {name, bytes}, training {hidden, steps, permutation}, report {rmse}; ratio from sizes.
-  const engine = artifactSummary(
-    { weight_lens: JSON.stringify({ format: 'nern', source: { name: 'resnet20.pt', format: 'pytorch', bytes: 1000 }, training: { hidden: 32, steps: 40, permutation: 'crossfilter' }, report: { rmse: 0.01 } }) },
-    250,
-  );
+  const meta = {
+    format: 'weight-lens-nern',
+    version: 1,
+    source: { name: 'resnet20.pt', format: 'pytorch', bytes: 1000, sha256: 'ab' },
+    training: { hidden: 32, steps: 40, seed: 0, optimizer: 'adam', permutation: 'crossfilter', backend: 'wasm', rounds: 1, roundWidthScale: 1, roundWidths: [32], batchSize: 4096, dense: false },
+    report: { predictorParams: 1, representedParams: 2, verbatimParams: 3, rmse: 0.01, weightRms: 0.03, layers: [], lossCurve: [] },
+  };
+  const engine = artifactSummary({ weight_lens: JSON.stringify(meta) }, 250);
   assert.deepEqual(engine, { source: 'resnet20.pt', sourceBytes: 1000, ratio: 4, hidden: 32, steps: 40, rmse: 0.01, permutation: 'crossfilter' });
+  assert.ok(engine);
+  assert.equal(artifactBannerText(engine), 'NeRN artifact: compressed from resnet20.pt, ratio 4.00×, h = 32, 40 steps, crossfilter permutation, RMSE 0.0100');
+  // A distilled artifact says so; a reader that already parsed the JSON passes an object.
+  const distilled = artifactSummary({ weight_lens: { ...meta, distillation: { settings: { steps: 200 }, model: 'm.onnx', data: 'd', teacher: 'm.onnx', before: {}, after: {}, from: 'a' } } });
+  assert.equal(distilled?.distilledSteps, 200);
+  // Keys the writer never produces are not guessed at; wrong types are left out; broken JSON gives nothing.
+  assert.deepEqual(artifactSummary({ weight_lens: JSON.stringify({ source: 'resnet.pt', ratio: 3.456, width: 48, settings: { hidden: 48 } }) }), {});
+  assert.deepEqual(artifactSummary({ weight_lens: JSON.stringify({ source: { name: 7 }, training: { hidden: '32' } }) }), {});
+  assert.deepEqual(artifactSummary({ weight_lens: '{not json' }), {});
   assert.equal(artifactBannerText({}), 'NeRN artifact: compressed checkpoint');
 });

@@ -1,0 +1,80 @@
+/**
+ * The artifact metadata schema that two layers read: the engine's codec (src/core/nern/artifact.ts) writes and
+ * validates it, and the Inspector's banner (webview/lib/artifactMeta.ts) reads it. Plain types and constants only.
+ */
+import type { LayerErrorDto } from './compress';
+
+/** `__metadata__` key holding the artifact's JSON description. */
+export const ARTIFACT_KEY = 'weight_lens';
+
+/** Value of `ArtifactMetaSummary.format`. */
+export const ARTIFACT_FORMAT = 'weight-lens-nern';
+
+/** Settings of the training that produced the artifact. */
+export interface ArtifactTraining {
+  hidden: number;
+  steps: number;
+  seed: number;
+  optimizer: string;
+  permutation: string;
+  backend: string;
+  rounds: number;
+  roundWidthScale: number;
+  /** Round widths, first to last (the artifact holds the last round's predictor). */
+  roundWidths: number[];
+  batchSize: number;
+  dense: boolean;
+}
+
+/** The stored report (no wall-clock figures, so the same seed and backend give a byte-identical artifact). */
+export interface ArtifactReport {
+  predictorParams: number;
+  representedParams: number;
+  verbatimParams: number;
+  rmse: number;
+  weightRms: number;
+  layers: LayerErrorDto[];
+  lossCurve: [number, number][];
+}
+
+/**
+ * Settings and results of the distillation phase (Choi et al.'s phase 2), when the artifact's predictor went through
+ * it after reconstruction. Metrics are on held-out data: top-1 accuracy (classifiers with labels), agreement with the
+ * original model, output PSNR (non-classifiers).
+ */
+export interface ArtifactDistillation {
+  /** The phase-2 options as given (steps, learning rate, loss weights, temperature, seed…). */
+  settings: Record<string, string | number | boolean>;
+  /** File names of the runnable model, training data and teacher. */
+  model: string;
+  data: string;
+  teacher: string;
+  before: Record<string, number>;
+  after: Record<string, number>;
+  /** The artifact the phase started from (file name). */
+  from: string;
+}
+
+/** Where an artifact came from: the source checkpoint's file name, format, size in bytes and SHA-256 (hex). */
+export interface ArtifactSource {
+  name: string;
+  format: string;
+  bytes: number;
+  sha256: string;
+}
+
+/**
+ * The plain part of the JSON under `__metadata__.weight_lens`, as the writer produces it: what the artifact is,
+ * where it came from, how it was trained, its stored report, and the distillation phase when there was one. The
+ * engine's full metadata type (src/core/nern/artifact.ts `ArtifactMeta`) extends it with the encoding, predictor,
+ * layer map and tensor list that decoding needs.
+ */
+export interface ArtifactMetaSummary {
+  format: typeof ARTIFACT_FORMAT;
+  version: number;
+  training: ArtifactTraining;
+  source: ArtifactSource;
+  report: ArtifactReport;
+  /** Present when the predictor was distilled after reconstruction. */
+  distillation?: ArtifactDistillation;
+}
