@@ -21,7 +21,7 @@ import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initBackend } from '../src/core/backend/tfjsBackend';
 import { openCheckpoint } from '../src/core/formats/registry';
-import type { KernelLayer } from '../src/core/nern/layout';
+import type { KernelLayer } from '../src/core/nern/kernelMap';
 import { MIN_REPRESENTED_PARAMS } from '../src/core/nern/budget';
 import { nernPredictorSpec, predictorForwardMacs } from '../src/core/nern/predictor';
 import { DEFAULT_TRAIN_OPTIONS, trainReconstruction } from '../src/core/nern/train';

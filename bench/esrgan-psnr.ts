@@ -22,7 +22,7 @@ import { dirname, join, resolve } from 'node:path';
 import { initBackend } from '../src/core/backend/tfjsBackend';
 import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS } from '../src/core/jobs/compress';
 import { openCheckpoint } from '../src/core/formats/registry';
-import type { KernelLayer } from '../src/core/nern/layout';
+import type { KernelLayer } from '../src/core/nern/kernelMap';
 import { trainReconstruction } from '../src/core/nern/train';
 import { readTensorValues } from '../src/core/tensors/tensor';
 

@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { initBackend } from '../src/core/backend/tfjsBackend';
-import type { KernelLayer, OutputScaleMode } from '../src/core/nern/layout';
+import type { KernelLayer, OutputScaleMode } from '../src/core/nern/kernelMap';
 import type { PermutationKind } from '../src/core/nern/permutation';
 import { trainReconstruction, type TrainOptions } from '../src/core/nern/train';
 

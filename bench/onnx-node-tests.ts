@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/core/backend/tfjsBackend';
 import { ProtoWriter } from '../src/core/containers/protobufWriter';
 import { onnxFormat } from '../src/core/formats/onnx';
-import { runGraph, weightTensors } from '../src/core/graph/execute';
+import { executeGraph, weightTensors } from '../src/core/graph/execute';
 import { loadOnnxModel } from '../src/core/graph/onnxImport';
 import { MemoryByteSource } from '../src/core/io/byteSource';
 import { readTensorValues } from '../src/core/tensors/tensor';
@@ -65,7 +65,7 @@ async function runOne(dir: string, tolerance: number): Promise<Outcome> {
       const t = await readPb(join(data, `input_${i}.pb`));
       inputs[info.name] = tf.tensor(t.values, t.shape, 'float32');
     }
-    const out = runGraph(graph, w, inputs);
+    const out = executeGraph(graph, w, inputs);
     try {
       for (const [i, name] of graph.outputs.entries()) {
         const expected = await readPb(join(data, `output_${i}.pb`));

@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/core/backend/tfjsBackend';
-import { runGraph, weightTensors } from '../src/core/graph/execute';
+import { executeGraph, weightTensors } from '../src/core/graph/execute';
 import { loadOnnxModel } from '../src/core/graph/onnxImport';
 import { relativeMaxError, seededRandom } from '../test/unit/graph/helpers';
 import { loadOrt, runOrt } from '../test/helpers/ort';
@@ -85,7 +85,7 @@ async function check(c: ModelCase, seed: number, tolerance: number): Promise<{ o
     const w = weightTensors(graph, weights);
     const x = tf.tensor(data, dims);
     const start = performance.now();
-    const out = runGraph(graph, w, { [info.name]: x });
+    const out = executeGraph(graph, w, { [info.name]: x });
     const outputs: Record<string, OutputParity> = {};
     for (const name of graph.outputs) {
       const o = out[name];

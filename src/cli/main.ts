@@ -11,7 +11,7 @@ import packageJson from '../../package.json';
 import { parseArgs, UsageError } from './args';
 import { COMPRESS_HELP, compressCommand, decompressCommand } from './compressCommands';
 import { formatInteger, formatStat, renderTable } from './format';
-import { distillCommand, evalCommand, RUN_HELP } from './runCommands';
+import { distillCommand, evalCommand, MODEL_HELP } from './modelCommands';
 
 import { DEFAULT_HISTOGRAM_BINS } from '../protocol/defaults';
 /** The package's own version (package.json, inlined by the bundler). */
@@ -25,7 +25,7 @@ Usage:
       Formats: safetensors (and sharded *.safetensors.index.json), PyTorch .pt/.pth/.bin, ONNX, TF.js model.json,
       Keras .h5/.keras, NumPy .npy/.npz, GGUF.
 ${COMPRESS_HELP}
-${RUN_HELP}
+${MODEL_HELP}
 
 Options (inspect):
   --json           print one JSON document instead of a table

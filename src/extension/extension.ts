@@ -10,10 +10,10 @@ import { BACKEND_NAMES, isOneOf } from '../protocol/vocabulary';
 import type { WorkerInitData } from '../protocol/engine';
 import { CompressController } from './compress/compressController';
 import { DistillController } from './distill/distillCommand';
-import { RunChoices } from './distill/distillChoices';
+import { RememberedChoices } from './distill/distillChoices';
 import { EngineClient, nodeWorkerFactory } from './engine/engineClient';
 import { ArtifactEvaluator } from './evaluate/evaluateCommand';
-import { RunPickers } from './evaluate/evaluatePickers';
+import { ModelPickers } from './evaluate/evaluatePickers';
 import { INSPECTOR_OPTIONAL_VIEW_TYPE, INSPECTOR_VIEW_TYPE, viewTypeFor } from './fileKinds';
 import { InspectorEditorProvider } from './inspector/inspectorEditor';
 
@@ -62,7 +62,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const workerPath = path.join(context.extensionPath, 'dist', 'worker.js');
   const engine = new EngineClient(nodeWorkerFactory(workerPath, workerInit), log);
   const { provider, registration } = InspectorEditorProvider.register(context, engine, log);
-  const pickers = new RunPickers(new RunChoices(context.workspaceState));
+  const pickers = new ModelPickers(new RememberedChoices(context.workspaceState));
   const evaluator = new ArtifactEvaluator(engine, log, pickers);
   const compress = new CompressController(context, engine, log, evaluator);
   const distill = new DistillController(context, engine, log, pickers);

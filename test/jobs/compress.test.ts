@@ -219,9 +219,9 @@ void test('the nern recipe trains with NeRN exactly as NERN.md specifies (encodi
   assert.equal(report.steps, 12);
   const a = await readArtifact(out);
   try {
-    assert.deepEqual({ ...a.layout.encoding }, { base: 0.76, levels: 40 });
+    assert.deepEqual({ ...a.kernelMap.encoding }, { base: 0.76, levels: 40 });
     assert.equal(a.meta.training.optimizer, 'ranger');
-    assert.ok(Array.from(a.layout.outputScales).every((s) => s === 1), 'no per-layer output scale');
+    assert.ok(Array.from(a.kernelMap.outputScales).every((s) => s === 1), 'no per-layer output scale');
   } finally {
     await a.close();
   }
@@ -230,7 +230,7 @@ void test('the nern recipe trains with NeRN exactly as NERN.md specifies (encodi
   await compressCheckpoint(RESNET, { ...FAST, steps: 12, out: fast });
   const b = await readArtifact(fast);
   try {
-    assert.deepEqual({ ...b.layout.encoding }, { base: 1.15, levels: 40 });
+    assert.deepEqual({ ...b.kernelMap.encoding }, { base: 1.15, levels: 40 });
     assert.equal(b.meta.training.optimizer, 'adam');
   } finally {
     await b.close();

@@ -11,7 +11,7 @@ import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS, ensureBackend } from '../
 import { openCheckpoint } from '../../src/core/formats/registry';
 import { BadInputError } from '../../src/core/io/errors';
 import { readArtifact } from '../../src/core/nern/artifact';
-import { reconstructLayer, reconstructLayers } from '../../src/core/nern/layout';
+import { reconstructLayer, reconstructLayers } from '../../src/core/nern/kernelMap';
 import { readTensorValues } from '../../src/core/tensors/tensor';
 import type { CompressOptionsDto } from '../../src/protocol/compress';
 import { FIXTURES } from '../helpers/fixtures';
@@ -81,14 +81,14 @@ void test('the detail of any layer and filter: histograms count the layer, the f
 void test('decoding one layer gives the full decode of that layer', async () => {
   const a = await readArtifact(artifact);
   try {
-    const all = reconstructLayers(a.predictor, a.layout);
-    a.layout.layers.forEach((_, l) => {
-      const one = reconstructLayer(a.predictor, a.layout, l);
+    const all = reconstructLayers(a.predictor, a.kernelMap);
+    a.kernelMap.layers.forEach((_, l) => {
+      const one = reconstructLayer(a.predictor, a.kernelMap, l);
       const full = all[l] ?? new Float32Array(0);
       assert.equal(one.length, full.length);
       for (let i = 0; i < one.length; i++) assert.ok(Math.abs((one[i] ?? 0) - (full[i] ?? 0)) <= 1e-6 * (1 + Math.abs(full[i] ?? 0)), `layer ${l} value ${i}`);
     });
-    assert.throws(() => reconstructLayer(a.predictor, a.layout, a.layout.layers.length), RangeError);
+    assert.throws(() => reconstructLayer(a.predictor, a.kernelMap, a.kernelMap.layers.length), RangeError);
   } finally {
     await a.close();
   }

@@ -16,7 +16,7 @@ import { evaluateModel } from '../../src/core/jobs/evaluate';
 import { openCheckpoint } from '../../src/core/formats/registry';
 import { weightTensors } from '../../src/core/graph/execute';
 import { BadInputError, CancelledError } from '../../src/core/io/errors';
-import { loadRunnableModel, loadWeightSource } from '../../src/core/models/runnableModel';
+import { loadExecutableModel, loadWeightSource } from '../../src/core/models/executableModel';
 import { readArtifact } from '../../src/core/nern/artifact';
 import { readTensorValues } from '../../src/core/tensors/tensor';
 import { FIXTURES } from '../helpers/fixtures';
@@ -46,7 +46,7 @@ after(() => {
 });
 
 test('the ONNX ResNet-20 on the wasm executor matches PyTorch logits on 64 real images', async () => {
-  const model = await loadRunnableModel(MODEL);
+  const model = await loadExecutableModel(MODEL);
   const data = await openDataset(IMAGES);
   try {
     const { spec, source } = await resolvePreprocessing(model, data);
@@ -81,14 +81,14 @@ test('the ONNX ResNet-20 on the wasm executor matches PyTorch logits on 64 real 
 });
 
 test('state-dict weights bind by name with identical values; foreign checkpoints are refused in one sentence', async () => {
-  const model = await loadRunnableModel(MODEL);
+  const model = await loadExecutableModel(MODEL);
   const bound = await loadWeightSource(STATE_DICT, model);
   assert.equal(bound.fromArtifact, false);
   assert.ok(bound.weights.size >= 97 - 0 && bound.weights.has('layer3.2.conv2.weight'));
   for (const [name, values] of bound.weights) assert.deepEqual(values, model.weights.get(name), name);
   await assert.rejects(loadWeightSource(join(FIXTURES, 'pytorch', 'resnet_tiny.pt'), model), (e: unknown) => e instanceof BadInputError && /shape \[8, 3, 3, 3\].*does not belong to this model/.test(e.message));
   await assert.rejects(loadWeightSource(join(FIXTURES, 'published', 'openwakeword', 'hello_deepa.onnx'), model), (e: unknown) => e instanceof BadInputError && /No tensor of hello_deepa\.onnx matches/.test(e.message));
-  await assert.rejects(loadRunnableModel(STATE_DICT), (e: unknown) => e instanceof BadInputError && /not a runnable model/.test(e.message));
+  await assert.rejects(loadExecutableModel(STATE_DICT), (e: unknown) => e instanceof BadInputError && /not a runnable model/.test(e.message));
 });
 
 test('evaluate: own weights agree exactly; an artifact costs accuracy and the confusion accounts for every sample', async () => {
@@ -183,7 +183,7 @@ test('distillation: improves agreement over phase 1, writes a new artifact recor
 });
 
 test('distillation: the feature term finds the residual pre-activations; cancelling writes nothing', async () => {
-  const model = await loadRunnableModel(MODEL);
+  const model = await loadExecutableModel(MODEL);
   assert.equal(featureValues(model.graph).length, 9, 'one Add → Relu per residual block');
   const out = join(dir, 'cancelled.nern.safetensors');
   const controller = new AbortController();

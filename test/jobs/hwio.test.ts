@@ -12,7 +12,7 @@ import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS, ensureBackend, planCompre
 import { openCheckpoint } from '../../src/core/formats/registry';
 import { readArtifact } from '../../src/core/nern/artifact';
 import { classifyTensor } from '../../src/core/nern/budget';
-import { reconstructLayers } from '../../src/core/nern/layout';
+import { reconstructLayers } from '../../src/core/nern/kernelMap';
 import { convLayoutFor, fromKernels, hwioToOihw, kernelShape, oihwToHwio, tileFor, tileMatches, toKernels, type TileSpec } from '../../src/core/nern/tiling';
 import { readTensorValues } from '../../src/core/tensors/tensor';
 import { FIXTURES } from '../helpers/fixtures';
@@ -164,7 +164,7 @@ void test('compress → decompress of the TF.js ESRGAN keeps names, shapes, dtyp
     const gff = a.meta.layers.find((l) => l.name === 'GFF_1/kernel');
     assert.deepEqual(gff?.kernelShape, [64, 128, 1, 1]);
     for (const l of a.meta.layers) assert.equal(l.tile.kind === 'conv' && l.tile.layout, 'hwio', l.name);
-    kernelsOf = reconstructLayers(a.predictor, a.layout);
+    kernelsOf = reconstructLayers(a.predictor, a.kernelMap);
     layerNames = a.meta.layers.map((l) => l.name);
   } finally {
     await a.close();

@@ -15,7 +15,7 @@ import { BadInputError } from '../../src/core/io/errors';
 import { evaluateModel } from '../../src/core/jobs/evaluate';
 import { forwardBatch } from '../../src/core/models/forward';
 import { resolvePreprocessing } from '../../src/core/models/preprocessing';
-import { loadRunnableModel } from '../../src/core/models/runnableModel';
+import { loadExecutableModel } from '../../src/core/models/executableModel';
 import type { PreprocessDto } from '../../src/protocol/evaluate';
 import { FIXTURES } from '../helpers/fixtures';
 import { loadOrt, ortSkip, runOrt } from '../helpers/ort';
@@ -63,7 +63,7 @@ void test('pad 2 on a 32×32 model: the logits and the accuracy match onnxruntim
   const expected = await runOrt(ort, MODEL, { input: { data: ref.data, dims: [ref.n, 1, 32, 32] } });
   const logits = expected.logits;
   assert.ok(logits !== undefined);
-  const model = await loadRunnableModel(MODEL);
+  const model = await loadExecutableModel(MODEL);
   const dataset = await openDataset(IMAGES);
   try {
     const { spec, dto } = await resolvePreprocessing(model, dataset, INTENDED);

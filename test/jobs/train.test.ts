@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/core/backend/tfjsBackend';
 import { CancelledError, CheckpointFormatError } from '../../src/core/io/errors';
-import { assembleLayers, gridTargets, reconstructLayers, type KernelLayer } from '../../src/core/nern/layout';
+import { assembleLayers, gridTargets, reconstructLayers, type KernelLayer } from '../../src/core/nern/kernelMap';
 import { isPermutation } from '../../src/core/nern/permutation';
 import { Rng } from '../../src/core/nern/rng';
 import { BatchSampler, trainReconstruction, type TrainOptions } from '../../src/core/nern/train';
@@ -48,7 +48,7 @@ void test('learns: final RMSE well below the weight RMS; reconstruction matches 
   assert.ok(evaluations[0]! > evaluations[2]!, `error falls: ${evaluations.join(', ')}`);
   assert.equal(result.predictorParameters, 3 * 24 * 24 + 253 * 24 + 9);
   assert.equal(result.representedWeights, 8 * 3 * 9 + 8 * 8 * 9 + 4 * 8);
-  result.layout.permutations.forEach((p, l) => { assert.ok(isPermutation(p, layers[l]!.shape[0]! * layers[l]!.shape[1]!)); });
+  result.kernelMap.permutations.forEach((p, l) => { assert.ok(isPermutation(p, layers[l]!.shape[0]! * layers[l]!.shape[1]!)); });
   // Shapes preserved, 1×1 layer gets one value per kernel; per-layer RMSE recomputed from the returned arrays.
   result.reconstruction.forEach((r, l) => {
     const original = layers[l]!.values;
@@ -59,7 +59,7 @@ void test('learns: final RMSE well below the weight RMS; reconstruction matches 
     assert.ok(Math.abs(layerRmse - result.evaluation.layers[l]!.rmse) < 1e-6, `layer ${l} rmse consistent`);
   });
   // Decoding from the plain-data artifact parts gives the same weights.
-  const decoded = reconstructLayers(result.predictor, result.layout);
+  const decoded = reconstructLayers(result.predictor, result.kernelMap);
   decoded.forEach((d, l) => { d.forEach((v, i) => { assert.ok(Math.abs(v - result.reconstruction[l]![i]!) < 1e-6); }); });
 });
 
@@ -107,7 +107,7 @@ void test('deterministic for a seed; no tensor growth across steps; progress rep
   assert.deepEqual(a.predictor, b.predictor, 'same seed → same weights');
   // With a real (crossfilter) permutation, errors recomputed from the un-permuted output match the grid-order ones.
   assert.equal(a.options.permutation, 'crossfilter');
-  assert.ok(a.layout.permutations.some((p) => p.some((v, i) => v !== i)), 'permutation is not the identity');
+  assert.ok(a.kernelMap.permutations.some((p) => p.some((v, i) => v !== i)), 'permutation is not the identity');
   a.reconstruction.forEach((r, l) => {
     const original = layers[l]!.values;
     let se = 0;

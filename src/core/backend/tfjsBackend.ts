@@ -11,10 +11,10 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import type { BackendName } from '../../protocol/vocabulary';
-import { registerWasmGradKernels } from './wasmGradKernels';
+import { registerWasmGradients } from './wasmGradients';
 
 // The wasm backend lacks some gradient kernels (convolution weight gradients among them); add them once.
-registerWasmGradKernels();
+registerWasmGradients();
 
 /** What the user asked for (a `BACKEND_NAMES` entry). `auto` tries native TensorFlow, then a hardware WebGPU adapter, then wasm. */
 export type BackendPreference = BackendName;

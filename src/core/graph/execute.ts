@@ -736,7 +736,7 @@ export const OPS: Readonly<Record<string, OpImpl>> = {
  * gradients are registered (see the module comment). Throws `CheckpointFormatError` for a missing input or weight,
  * an unsupported operator, or attributes the executor cannot honour.
  */
-export function runGraph(graph: Graph, weights: Readonly<Record<string, tf.Tensor>>, inputs: Readonly<Record<string, tf.Tensor>>): Record<string, tf.Tensor> {
+export function executeGraph(graph: Graph, weights: Readonly<Record<string, tf.Tensor>>, inputs: Readonly<Record<string, tf.Tensor>>): Record<string, tf.Tensor> {
   return tf.tidy(() => {
     const values = new Map<string, tf.Tensor>();
     for (const name of graph.initializers.keys()) {

@@ -11,7 +11,7 @@ import { isOneOf, PERMUTATION_KINDS } from '../../protocol/vocabulary';
 import { ensureSomeBackend } from '../backend/tfjsBackend';
 import { BadInputError, throwIfAborted } from '../io/errors';
 import { readArtifact, type OpenArtifact } from '../nern/artifact';
-import { reconstructLayer } from '../nern/layout';
+import { reconstructLayer } from '../nern/kernelMap';
 import { convLayoutFor, fromKernels } from '../nern/tiling';
 import { readTensorValues } from '../tensors/tensor';
 import { sha256File } from '../io/hash';
@@ -160,7 +160,7 @@ export async function artifactLayerDetail(artifact: string, layer: string, filte
       }
       await ensureSomeBackend(options.backend ?? 'auto');
       throwIfAborted(signal);
-      const recon = fromKernels(reconstructLayer(a.predictor, a.layout, index), info.tile, info.shape);
+      const recon = fromKernels(reconstructLayer(a.predictor, a.kernelMap, index), info.tile, info.shape);
       decoded = { key, original, recon };
       lastDecoded = decoded;
     }

@@ -23,7 +23,7 @@ import { BadInputError, throwIfAborted } from '../io/errors';
 import { artifactVersionFor, encodeValues, writeArtifact, type ArtifactLayer, type ArtifactMeta, type ArtifactTensor, type VerbatimInput } from '../nern/artifact';
 import { MIN_HIDDEN, planBudget, type PlannedTensor } from '../nern/budget';
 import { encodingWidth, FAST_ENCODING } from '../nern/encoding';
-import { type KernelLayer } from '../nern/layout';
+import { type KernelLayer } from '../nern/kernelMap';
 import { recipeTrainOptions } from '../nern/recipes';
 import { nernPredictorSpec } from '../nern/predictor';
 import { convLayoutFor, fromKernels, kernelShape, toKernels } from '../nern/tiling';
@@ -235,7 +235,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
       return { name: t.name, dtype: t.dtype, shape: [...t.shape], stored: 'verbatim', storedDtype, reason: t.reason };
     });
     // The encoding the run actually used (it depends on the recipe); decoding reads it from here.
-    const encoding = result.layout.encoding;
+    const encoding = result.kernelMap.encoding;
     const spec = nernPredictorSpec(plan.hidden, encodingWidth(encoding), 9);
     const meta: ArtifactMeta = {
       format: ARTIFACT_FORMAT,
@@ -261,7 +261,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
       report: { predictorParams: plan.predictorParams, representedParams: plan.representedParams, verbatimParams: plan.verbatimParams, rmse, weightRms, layers: layerRows, lossCurve },
     };
     await refuseOutputOverInputs(out, [path], 'The artifact');
-    await writeArtifact(out, { meta, predictor: result.predictor, layout: result.layout, verbatim }, signal);
+    await writeArtifact(out, { meta, predictor: result.predictor, kernelMap: result.kernelMap, verbatim }, signal);
     const artifactBytes = await fileSize(out);
     return {
       source: path,

@@ -8,7 +8,7 @@ import { ensureBackend } from '../backend/tfjsBackend';
 import { writeSafetensors, type SafetensorsTensorInput } from '../formats/safetensors';
 import { BadInputError, throwIfAborted } from '../io/errors';
 import { encodeValues, readArtifact } from '../nern/artifact';
-import { reconstructLayers } from '../nern/layout';
+import { reconstructLayers } from '../nern/kernelMap';
 import { fromKernels } from '../nern/tiling';
 import { isDType } from '../tensors/dtype';
 import { refuseOutputOverInputs, withReadLedger } from '../io/outputGuard';
@@ -39,7 +39,7 @@ async function decompress(artifact: string, out: string | undefined, options: De
   try {
     await ensureBackend(options.backend ?? 'auto');
     throwIfAborted(signal);
-    const recon = reconstructLayers(a.predictor, a.layout);
+    const recon = reconstructLayers(a.predictor, a.kernelMap);
     const byName = new Map(a.meta.layers.map((l, i) => [l.name, { layer: l, values: recon[i] ?? new Float32Array(0) }]));
     const tensors: SafetensorsTensorInput[] = a.meta.tensors.map((t) => {
       if (t.stored === 'represented') {

@@ -21,13 +21,13 @@ import { ensureBackend } from '../backend/tfjsBackend';
 import { openDataset, type Dataset } from '../data/dataset';
 import { applyPreprocessing, type PreprocessSpec } from '../data/preprocess';
 import { compareOutputs, type EvalSetup } from './evaluate';
-import { runGraph, weightTensors } from '../graph/execute';
+import { executeGraph, weightTensors } from '../graph/execute';
 import type { Graph } from '../graph/ir';
 import { BadInputError, throwIfAborted } from '../io/errors';
-import { loadRunnableModel, type RunnableModel } from '../models/runnableModel';
+import { loadExecutableModel, type ExecutableModel } from '../models/executableModel';
 import { readArtifact, writeArtifact, type ArtifactLayer, type ArtifactMeta, type OpenArtifact, type VerbatimInput } from '../nern/artifact';
 import { encodeRows, encodingWidth, gridOffsets } from '../nern/encoding';
-import { CENTRE, gridShapes, KERNEL_OUTPUTS } from '../nern/layout';
+import { CENTRE, gridShapes, KERNEL_OUTPUTS } from '../nern/kernelMap';
 import { adamConfig, NernOptimizer } from '../nern/optimizer';
 import { invertPermutation } from '../nern/permutation';
 import { Predictor, type PredictorWeights } from '../nern/predictor';
@@ -88,16 +88,16 @@ function toWeight(out: tf.Tensor2D, b: BoundLayer): tf.Tensor {
 
 /** Encodings (constant) of the bound layers' kernels in original kernel order, concatenated: [Σ kernels, width]. */
 function boundEncodings(artifact: OpenArtifact, bound: readonly BoundLayer[]): Float32Array {
-  const shapes = gridShapes(artifact.layout);
+  const shapes = gridShapes(artifact.kernelMap);
   const offsets = gridOffsets(shapes);
-  const width = encodingWidth(artifact.layout.encoding);
+  const width = encodingWidth(artifact.kernelMap.encoding);
   const total = bound.reduce((n, b) => n + b.kernels, 0);
   const out = new Float32Array(total * width);
   for (const b of bound) {
-    const inverse = invertPermutation(artifact.layout.permutations[b.index] ?? new Int32Array(0));
+    const inverse = invertPermutation(artifact.kernelMap.permutations[b.index] ?? new Int32Array(0));
     const first = offsets[b.index] ?? 0;
     const ids = Int32Array.from(inverse, (t) => first + t);
-    encodeRows(shapes, ids, out.subarray(b.start * width, (b.start + b.kernels) * width), artifact.layout.encoding);
+    encodeRows(shapes, ids, out.subarray(b.start * width, (b.start + b.kernels) * width), artifact.kernelMap.encoding);
   }
   return out;
 }
@@ -133,7 +133,7 @@ export function bindLayers(artifact: OpenArtifact, graph: Graph, modelName: stri
       throw new BadInputError(`Layer ${layer.name} is [${layer.shape.join(', ')}] in the artifact but [${info.shape.join(', ')}] in ${modelName}; the artifact was not made from this model.`);
     }
     const kernels = layer.kernelShape[0] * layer.kernelShape[1];
-    bound.push({ index, layer, name: layer.name, start, kernels, scale: artifact.layout.outputScales[index] ?? 1 });
+    bound.push({ index, layer, name: layer.name, start, kernels, scale: artifact.kernelMap.outputScales[index] ?? 1 });
     start += kernels;
   });
   if (bound.length === 0) {
@@ -211,8 +211,8 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
   await refuseOutputOverInputs(out, inputs);
   const backend = await ensureBackend(o.backend);
   hooks.onStatus?.('Loading the model, the artifact and the data…');
-  const model = await loadRunnableModel(request.model);
-  const teacher: RunnableModel = o.teacher !== undefined ? await loadRunnableModel(o.teacher) : model;
+  const model = await loadExecutableModel(request.model);
+  const teacher: ExecutableModel = o.teacher !== undefined ? await loadExecutableModel(o.teacher) : model;
   const artifact = await readArtifact(request.artifact);
   const train = await openDataset(request.data);
   const held: Dataset = o.evalData !== undefined ? await openDataset(o.evalData) : train;
@@ -234,7 +234,7 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
     disposables.push(...Object.values(original));
     const teacherWeights = teacher === model ? original : weightTensors(teacher.graph, teacher.weights);
     if (teacher !== model) disposables.push(...Object.values(teacherWeights));
-    const width = encodingWidth(artifact.layout.encoding);
+    const width = encodingWidth(artifact.kernelMap.encoding);
     const encoding = tf.tensor2d(boundEncodings(artifact, bound), [start, width]);
     disposables.push(encoding);
 
@@ -314,12 +314,12 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
       const lossValue = tf.tidy(() => {
         const xs = tf.tensor(studentIn.data, studentIn.shape);
         const xt = teacherIn === studentIn ? xs : tf.tensor(teacherIn.data, teacherIn.shape);
-        const target = runGraph(teacherGraph, teacherWeights, { [imageInput(teacher.graph).name]: xt });
+        const target = executeGraph(teacherGraph, teacherWeights, { [imageInput(teacher.graph).name]: xt });
         const zt = target[teacherLogitsName];
         if (zt === undefined) throw new BadInputError('The teacher produced no output.');
         const { value, grads } = tf.variableGrads(() => {
           const weights = regenerate(true);
-          const outputs = runGraph(studentGraph, weights, { [input.name]: xs });
+          const outputs = executeGraph(studentGraph, weights, { [input.name]: xs });
           const zs = outputs[logitsName];
           if (zs === undefined) throw new BadInputError('The model produced no output.');
           if (zs.shape.join(',') !== zt.shape.join(',')) {
@@ -385,7 +385,7 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
       .map((t) => ({ name: t.name, dtype: t.storedDtype ?? 'F32', shape: t.shape, data: artifact.verbatimBytes(t.name, signal) }));
     hooks.onStatus?.(`Writing ${basename(out)}…`);
     await refuseOutputOverInputs(out, inputs);
-    await writeArtifact(out, { meta, predictor: weights, layout: artifact.layout, verbatim }, signal);
+    await writeArtifact(out, { meta, predictor: weights, kernelMap: artifact.kernelMap, verbatim }, signal);
 
     const report: DistillReportDto = {
       artifact: request.artifact,

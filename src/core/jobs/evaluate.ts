@@ -13,7 +13,7 @@ import { openDataset, type Dataset } from '../data/dataset';
 import { type PreprocessSpec } from '../data/preprocess';
 import { weightTensors } from '../graph/execute';
 import { BadInputError, throwIfAborted } from '../io/errors';
-import { loadRunnableModel, loadWeightSource, withWeights, type RunnableModel } from '../models/runnableModel';
+import { loadExecutableModel, loadWeightSource, withWeights, type ExecutableModel } from '../models/executableModel';
 import { resolvePreprocessing } from '../models/preprocessing';
 import { readInputBatch } from '../data/batches';
 import { forwardBatch } from '../models/forward';
@@ -26,7 +26,7 @@ export type EvalProgress = (done: number, total: number) => void;
 
 /** Everything an evaluation needs, opened: reuse across evaluations (distillation evaluates repeatedly). */
 export interface EvalSetup {
-  readonly model: RunnableModel;
+  readonly model: ExecutableModel;
   readonly dataset: Dataset;
   readonly spec: PreprocessSpec;
   readonly indices: readonly number[];
@@ -74,7 +74,7 @@ export interface EvalHooks {
 export async function evaluateModel(modelPath: string, dataPath: string, options: EvalOptionsDto = {}, hooks: EvalHooks = {}): Promise<EvalReportDto> {
   const started = performance.now();
   const backend = await ensureBackend(options.backend ?? 'auto');
-  const model = await loadRunnableModel(modelPath);
+  const model = await loadExecutableModel(modelPath);
   const dataset = await openDataset(dataPath);
   try {
     const { spec, source, dto } = await resolvePreprocessing(model, dataset, options.preprocess);

@@ -2,7 +2,7 @@
  * One forward pass of a runnable graph on a preprocessed batch, its outputs flattened per sample.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { runGraph } from '../graph/execute';
+import { executeGraph } from '../graph/execute';
 import type { Graph } from '../graph/ir';
 import { BadInputError } from '../io/errors';
 import { imageInput } from './preprocessing';
@@ -15,7 +15,7 @@ import { InputBatch } from '../data/batches';
 export function forwardBatch(graph: Graph, weights: Readonly<Record<string, tf.Tensor>>, batch: InputBatch): { values: Float32Array; perSample: number; shapes: number[][] } {
   return tf.tidy(() => {
     const x = tf.tensor(batch.data, batch.shape);
-    const outputs = runGraph(graph, weights, { [imageInput(graph).name]: x });
+    const outputs = executeGraph(graph, weights, { [imageInput(graph).name]: x });
     const n = batch.shape[0];
     const shapes: number[][] = [];
     const flat = graph.outputs.map((name) => {

@@ -11,7 +11,7 @@ import type { Dataset } from '../data/dataset';
 import { parsePreprocessSidecar, preprocessedShape, type PreprocessSpec } from '../data/preprocess';
 import type { Graph } from '../graph/ir';
 import { BadInputError } from '../io/errors';
-import type { RunnableModel } from './runnableModel';
+import type { ExecutableModel } from './executableModel';
 
 /** The graph input fed with images: the first input. Throws when the graph has none. */
 export function imageInput(graph: Graph): { name: string; shape: readonly (number | null)[] } {
@@ -63,7 +63,7 @@ function declaredInput(shape: readonly (number | null)[], layout: 'NCHW' | 'NHWC
  * When options or the sidecar give images of another size or channel count than the model's fixed input, this is a
  * `BadInputError` that says what was expected (a resize is never added silently).
  */
-export async function resolvePreprocessing(model: RunnableModel, dataset: Dataset, options?: PreprocessDto): Promise<{ spec: PreprocessSpec; source: PreprocessSource; dto: PreprocessDto }> {
+export async function resolvePreprocessing(model: ExecutableModel, dataset: Dataset, options?: PreprocessDto): Promise<{ spec: PreprocessSpec; source: PreprocessSource; dto: PreprocessDto }> {
   const input = imageInput(model.graph);
   const [h, w, c] = dataset.shape;
   const s = input.shape;

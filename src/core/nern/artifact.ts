@@ -5,7 +5,7 @@ import { writeSafetensors, type SafetensorsTensorInput } from '../formats/safete
 import { decodeValues, DTYPE_BYTES, isDType, type DType, type ValueChunk } from '../tensors/dtype';
 import { checkShape } from '../tensors/tensor';
 import { encodingWidth, type EncodingSpec } from './encoding';
-import { checkLayout, type NernLayout } from './layout';
+import { checkKernelMap, type KernelMap } from './kernelMap';
 import { layerShapes, type PredictorSpec, type PredictorWeights } from './predictor';
 import { convLayoutFor, kernelShape, tileMatches, type TileSpec } from './tiling';
 import { ARTIFACT_FORMAT, ARTIFACT_KEY, type ArtifactMetaSummary, type ArtifactReport, type ArtifactTraining } from '../../protocol/artifact';
@@ -73,7 +73,7 @@ export interface VerbatimInput {
 export interface ArtifactContent {
   meta: ArtifactMeta;
   predictor: PredictorWeights;
-  layout: NernLayout;
+  kernelMap: KernelMap;
   verbatim: readonly VerbatimInput[];
 }
 
@@ -211,11 +211,11 @@ export async function writeArtifact(path: string, content: ArtifactContent, sign
     tensors.push({ name: `predictor.${i}.weight`, dtype: 'F32', shape: [fanIn, fanOut], data: layer.weight });
     tensors.push({ name: `predictor.${i}.bias`, dtype: 'F32', shape: [fanOut], data: layer.bias });
   });
-  content.layout.permutations.forEach((perm, l) => {
+  content.kernelMap.permutations.forEach((perm, l) => {
     const small = perm.length <= 65536;
     tensors.push({ name: permName(l), dtype: small ? 'U16' : 'I32', shape: [perm.length], data: small ? Uint16Array.from(perm) : perm });
   });
-  tensors.push({ name: SCALES_NAME, dtype: 'F32', shape: [content.layout.outputScales.length], data: content.layout.outputScales });
+  tensors.push({ name: SCALES_NAME, dtype: 'F32', shape: [content.kernelMap.outputScales.length], data: content.kernelMap.outputScales });
   for (const v of content.verbatim) tensors.push({ name: VERBATIM_PREFIX + v.name, dtype: v.dtype, shape: v.shape, data: v.data });
   await writeSafetensors(path, tensors, { [ARTIFACT_KEY]: JSON.stringify(content.meta), format: 'pt' }, signal ? { signal } : {});
 }
@@ -238,7 +238,7 @@ export interface OpenArtifact {
   path: string;
   meta: ArtifactMeta;
   predictor: PredictorWeights;
-  layout: NernLayout;
+  kernelMap: KernelMap;
   /** Size of the artifact file in bytes. */
   bytes: number;
   /** Streams a verbatim tensor's stored bytes (in `storedDtype`), in chunks of ≤ 16 MiB. */
@@ -512,14 +512,14 @@ export async function readArtifact(path: string): Promise<OpenArtifact> {
       permutations.push(Int32Array.from(decodeValues(t.dtype, bytes)));
     }
     const outputScales = await readFloat32(source, need(SCALES_NAME, ['F32'], [meta.layers.length]));
-    const layout: NernLayout = {
+    const layout: KernelMap = {
       encoding: meta.encoding,
       layers: meta.layers.map((l) => ({ name: l.name, shape: l.kernelShape })),
       permutations,
       outputScales,
     };
     try {
-      checkLayout(layout);
+      checkKernelMap(layout);
     } catch (e) {
       throw m.fail(e instanceof Error ? e.message.replace(/\.$/, '') : String(e));
     }
@@ -527,7 +527,7 @@ export async function readArtifact(path: string): Promise<OpenArtifact> {
       path,
       meta,
       predictor: { spec: meta.predictor, layers: predictorLayers },
-      layout,
+      kernelMap: layout,
       bytes: source.size,
       async *verbatimBytes(name: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
         const t = stored.get(VERBATIM_PREFIX + name);

@@ -10,7 +10,7 @@ import { CancelledError } from '../io/errors';
 import { encodeGrid, encodeRows, encodingWidth, FAST_ENCODING, type EncodingSpec, type GridShape } from './encoding';
 import {
   assembleLayers,
-  buildLayout,
+  buildKernelMap,
   gridShapes,
   gridTargets,
   KERNEL_OUTPUTS,
@@ -21,9 +21,9 @@ import {
   type GridTargets,
   type KernelLayer,
   type LayerError,
-  type NernLayout,
+  type KernelMap,
   type OutputScaleMode,
-} from './layout';
+} from './kernelMap';
 import { adamConfig, nernRangerConfig, NernOptimizer, type OptimizerConfig } from './optimizer';
 import type { PermutationKind } from './permutation';
 import { loadOnnxRuntime, OrtTrainer, ortUnsupportedReason } from './ortStep';
@@ -162,7 +162,7 @@ export interface TrainHooks {
 /** Result of a run: everything needed to decode, plus the reconstruction and its error. */
 export interface TrainResult {
   predictor: PredictorWeights;
-  layout: NernLayout;
+  kernelMap: KernelMap;
   /** Reconstructed weights per layer, in the original [C_out, C_in, k, k] layout (un-permuted, scaled). */
   reconstruction: Float32Array[];
   /** Final evaluation. */
@@ -489,7 +489,7 @@ export async function trainReconstruction(
     if (signal?.aborted) throw new CancelledError();
     permutations.push(layerPermutation(layer, o.permutation));
   }
-  const layout = buildLayout(layers, o.permutation, o.outputScale, o.encoding, permutations);
+  const layout = buildKernelMap(layers, o.permutation, o.outputScale, o.encoding, permutations);
   const permutationSeconds = (performance.now() - permStart) / 1000;
   const grid = gridTargets(layers, layout);
   const width = encodingWidth(o.encoding);
@@ -602,7 +602,7 @@ export async function trainReconstruction(
     hooks.onEvaluation?.(evaluation);
     return {
       predictor: predictor.weights(),
-      layout,
+      kernelMap: layout,
       reconstruction,
       evaluation,
       predictorParameters: predictorParameterCount(spec),
@@ -633,7 +633,7 @@ function countRepresented(grid: GridTargets, idx: Int32Array): number {
 }
 
 /** Unscaled predictions for every grid row, in grid order. */
-function predictAll(predictor: Predictor, t: RunTensors, layout: NernLayout): Float32Array {
+function predictAll(predictor: Predictor, t: RunTensors, layout: KernelMap): Float32Array {
   if (t.encodings) return predictor.predict(t.encodings, 8192);
   if (t.hostEncodings) return predictor.predict(t.hostEncodings, 8192);
   return predictGrid(predictor, layout);

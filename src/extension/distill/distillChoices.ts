@@ -475,7 +475,7 @@ function newest<T extends { at: number }>(entries: Record<string, T>, limit: num
  * `ExtensionContext.workspaceState`, so per workspace) and offered first next time. Malformed stored entries are
  * ignored; at most `MAX_REMEMBERED` artifacts and models are kept.
  */
-export class RunChoices {
+export class RememberedChoices {
   constructor(private readonly memento: MementoLike) {}
 
   private read(): ChoiceStore {

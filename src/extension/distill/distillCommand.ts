@@ -22,7 +22,7 @@ import {
   reportUnexpected,
   runEngineJob,
 } from '../engine/engineJobs';
-import { askPreprocess, exists, preprocessItem, settingsBackend, workspaceBase, type RunPickers } from '../evaluate/evaluatePickers';
+import { askPreprocess, exists, preprocessItem, settingsBackend, workspaceBase, type ModelPickers } from '../evaluate/evaluatePickers';
 import { DistillationPanels, type DistillationPanel } from '../panels/distillationPanel';
 
 import { isArtifactName } from '../../protocol/paths';
@@ -58,7 +58,7 @@ export class DistillController implements vscode.Disposable {
     context: vscode.ExtensionContext,
     private readonly engine: EngineClient,
     private readonly log: vscode.LogOutputChannel,
-    private readonly pickers: RunPickers,
+    private readonly pickers: ModelPickers,
   ) {
     this.panels = new DistillationPanels(context.extensionUri, log);
   }

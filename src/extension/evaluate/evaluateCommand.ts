@@ -12,7 +12,7 @@ import type { ReconstructionEvent } from '../../protocol/panels';
 import { evalDoneMessage, parseLimit } from '../distill/distillChoices';
 import type { EngineClient } from '../engine/engineClient';
 import { reportUnexpected, runEngineJob } from '../engine/engineJobs';
-import { askPreprocess, preprocessItem, settingsBackend, type RunPickers } from './evaluatePickers';
+import { askPreprocess, preprocessItem, settingsBackend, type ModelPickers } from './evaluatePickers';
 import type { ReconstructionEvaluator, ReconstructionPanel } from '../panels/reconstructionPanel';
 
 /** Samples per forward pass offered by default (the engine's default). */
@@ -36,7 +36,7 @@ export class ArtifactEvaluator implements ReconstructionEvaluator, vscode.Dispos
   constructor(
     private readonly engine: EngineClient,
     private readonly log: vscode.LogOutputChannel,
-    private readonly pickers: RunPickers,
+    private readonly pickers: ModelPickers,
   ) {}
 
   evaluate(panel: ReconstructionPanel): void {

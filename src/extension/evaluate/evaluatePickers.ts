@@ -10,7 +10,7 @@ import * as vscode from 'vscode';
 import type { BackendName } from '../../protocol/compress';
 import type { PreprocessDto } from '../../protocol/evaluate';
 import { backendName } from '../compress/compressChoices';
-import { formatPreprocess, imageFolders, isDataName, isModelName, parsePreprocess, rankCandidates, type RunChoices } from '../distill/distillChoices';
+import { formatPreprocess, imageFolders, isDataName, isModelName, parsePreprocess, rankCandidates, type RememberedChoices } from '../distill/distillChoices';
 
 import { isArtifactName } from '../../protocol/paths';
 import { sidecarPathFor } from '../../protocol/paths';
@@ -188,8 +188,8 @@ function resolveTyped(p: string): string {
 }
 
 /** Where the choices are made and remembered. */
-export class RunPickers {
-  constructor(readonly choices: RunChoices) {}
+export class ModelPickers {
+  constructor(readonly choices: RememberedChoices) {}
 
   /** The artifact to work on: the workspace's `*.nern.safetensors` files (newest choice first), a typed path, or the dialog. */
   async pickArtifact(title: string): Promise<string | undefined> {

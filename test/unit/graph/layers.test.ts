@@ -16,7 +16,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '../../../src/core/backend/tfjsBackend';
 import '../../../src/core/graph/gradients';
 import { decodeImage } from '../../../src/core/data/imageFolder';
-import { runGraph, weightTensors } from '../../../src/core/graph/execute';
+import { executeGraph, weightTensors } from '../../../src/core/graph/execute';
 import { loadLayersModel, registerCustomLayer } from '../../../src/core/graph/layersImport';
 import { LAYER_ACTIVATION_NAMES, LAYERS_OP_NAMES } from '../../../src/core/graph/layersOpNames';
 import { LAYER_ACTIVATIONS, LAYERS_OPS } from '../../../src/core/graph/layersOps';
@@ -127,7 +127,7 @@ async function compareWithTfjs(path: string, reference: tfl.LayersModel, input: 
   const [inputInfo] = graph.inputs;
   assert.ok(inputInfo);
   const w = weightTensors(graph, weights);
-  const out = runGraph(graph, w, { [inputInfo.name]: x });
+  const out = executeGraph(graph, w, { [inputInfo.name]: x });
   assert.equal(graph.outputs.length, refs.length, 'output count');
   graph.outputs.forEach((name, i) => {
     const o = out[name];
@@ -333,7 +333,7 @@ test('gradients through runGraph reach every trainable weight and match tfjs-lay
       // Loss: a fixed random projection of every output, so each output element has its own weight.
       const loss = (outs: tf.Tensor[]): tf.Scalar => tf.addN(outs.map((o, i) => tf.sum(tf.mul(o, tf.randomUniform(o.shape, -1, 1, 'float32', 40 + i))))) as tf.Scalar;
       const ours = tf.grads((...ts: tf.Tensor[]) => {
-        const out = runGraph(graph, { ...w, ...Object.fromEntries(names.map((n, i) => [n, ts[i] ?? tf.scalar(0)])) }, { [inputInfo.name]: x });
+        const out = executeGraph(graph, { ...w, ...Object.fromEntries(names.map((n, i) => [n, ts[i] ?? tf.scalar(0)])) }, { [inputInfo.name]: x });
         return loss(graph.outputs.map((n) => out[n] ?? tf.scalar(0)));
       })(names.map((n) => w[n] ?? tf.scalar(0)));
       const theirs = tf.variableGrads(() => {
@@ -456,7 +456,7 @@ test('registerCustomLayer makes a custom class importable, and Subtract (absent 
     const before = tf.memory().numTensors;
     const x = tf.tensor(seededRandom(13, 8), [2, 4]);
     const w = weightTensors(graph, weights);
-    const out = runGraph(graph, w, { [graph.inputs[0]?.name ?? '']: x });
+    const out = executeGraph(graph, w, { [graph.inputs[0]?.name ?? '']: x });
     const [a, b, y] = graph.outputs.map((n) => out[n]);
     assert.ok(a && b && y);
     const expected = tf.tidy(() => tf.mul(tf.sub(a, b), 3));
@@ -494,12 +494,12 @@ test('dilated convolutions (plain, depthwise, separable) match tfjs-core, and th
       const depth = tf.add<tf.Tensor4D>(tf.depthwiseConv2d(conv, d![0]!, 1, 'valid', 'NHWC', [3, 2]), d![1]!);
       return tf.add(tf.separableConv2d(depth, s![0]!, s![1]!, 1, 'same', 2, 'NHWC'), s![2]!);
     });
-    const out = runGraph(graph, w, { [inName]: x })[outName ?? ''];
+    const out = executeGraph(graph, w, { [inName]: x })[outName ?? ''];
     assert.ok(out);
     assert.deepEqual(out.shape, expected.shape);
     assert.ok(relativeMaxError(out.dataSync(), expected.dataSync()) < TOLERANCE, 'forward matches');
     tf.dispose([out, expected]);
-    const loss = (name: string, k: tf.Tensor): tf.Scalar => tf.tidy(() => tf.sum(tf.square(runGraph(graph, { ...w, [name]: k }, { [inName]: x })[outName ?? ''] ?? tf.scalar(0))));
+    const loss = (name: string, k: tf.Tensor): tf.Scalar => tf.tidy(() => tf.sum(tf.square(executeGraph(graph, { ...w, [name]: k }, { [inName]: x })[outName ?? ''] ?? tf.scalar(0))));
     for (const name of graph.initializers.keys()) {
       if (!/kernel$/.test(name)) continue;
       const k = w[name];

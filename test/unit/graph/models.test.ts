@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { loadOnnxModel } from '../../../src/core/graph/onnxImport';
-import { runGraph, weightTensors } from '../../../src/core/graph/execute';
+import { executeGraph, weightTensors } from '../../../src/core/graph/execute';
 import { relativeMaxError, seededRandom } from './helpers';
 import { loadOrt, ortSkip, runOrt } from '../../helpers/ort';
 
@@ -38,7 +38,7 @@ for (const [label, file, seed] of [['openWakeWord hello_deepa', WAKEWORD, 7], ['
     const before = tf.memory().numTensors;
     const w = weightTensors(graph, weights);
     const x = tf.tensor(data, dims);
-    const out = runGraph(graph, w, { [inputInfo.name]: x });
+    const out = executeGraph(graph, w, { [inputInfo.name]: x });
     for (const name of graph.outputs) {
       const r = ref[name];
       const o = out[name];
@@ -63,19 +63,19 @@ test('openWakeWord: weights are inputs, so perturbing one changes the output, an
   const x = tf.tensor(seededRandom(3, dims.reduce((a, b) => a * b, 1), 0, 1), dims);
   const [outName] = graph.outputs;
   assert.ok(outName);
-  const base = runGraph(graph, w, { [inputInfo.name]: x })[outName];
+  const base = executeGraph(graph, w, { [inputInfo.name]: x })[outName];
   assert.ok(base);
   const target = 'layer1.weight';
   const original = w[target];
   assert.ok(original);
   const perturbed = tf.tidy(() => tf.add(original, tf.mul(tf.randomNormal(original.shape, 0, 1, 'float32', 5), 0.05)));
-  const changed = runGraph(graph, { ...w, [target]: perturbed }, { [inputInfo.name]: x })[outName];
+  const changed = executeGraph(graph, { ...w, [target]: perturbed }, { [inputInfo.name]: x })[outName];
   assert.ok(changed);
   const diff = Math.abs((changed.dataSync()[0] ?? 0) - (base.dataSync()[0] ?? 0));
   assert.ok(diff > 1e-6, `output changed by ${diff}`);
 
   const grad = tf.grad((wt: tf.Tensor) => {
-    const out = runGraph(graph, { ...w, [target]: wt }, { [inputInfo.name]: x })[outName];
+    const out = executeGraph(graph, { ...w, [target]: wt }, { [inputInfo.name]: x })[outName];
     assert.ok(out);
     return tf.sum(out);
   })(original);
@@ -102,7 +102,7 @@ test('BlazeFace: a gradient flows through depthwise convolutions to the first co
   const original = w[target];
   assert.ok(original);
   const grad = tf.grad((wt: tf.Tensor) => {
-    const out = runGraph(graph, { ...w, [target]: wt }, { [inputInfo.name]: x });
+    const out = executeGraph(graph, { ...w, [target]: wt }, { [inputInfo.name]: x });
     return tf.addN(Object.values(out).map((t) => tf.sum(t)));
   })(original);
   const g = grad.dataSync();

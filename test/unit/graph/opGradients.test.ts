@@ -11,7 +11,7 @@ import '../../../src/core/graph/gradients';
 import { initBackend } from '../../../src/core/backend/tfjsBackend';
 import { MemoryByteSource } from '../../../src/core/io/byteSource';
 import { importOnnx } from '../../../src/core/graph/onnxImport';
-import { runGraph, weightTensors } from '../../../src/core/graph/execute';
+import { executeGraph, weightTensors } from '../../../src/core/graph/execute';
 import { seededRandom } from './helpers';
 import { buildOnnx, type TestInitializer, type TestModel } from '../../helpers/protobuf';
 
@@ -37,7 +37,7 @@ async function checkGradients(model: TestModel, targets: string[]): Promise<void
   const w = weightTensors(graph, weights);
   const xs = Object.fromEntries(model.inputs.map((x, i) => [x.name, tf.tensor(seededRandom(300 + i, size(x.shape)), x.shape)]));
   const loss = (name: string, t: tf.Tensor): tf.Scalar => tf.tidy(() => {
-    const out = graph.initializers.has(name) ? runGraph(graph, { ...w, [name]: t }, xs) : runGraph(graph, w, { ...xs, [name]: t });
+    const out = graph.initializers.has(name) ? executeGraph(graph, { ...w, [name]: t }, xs) : executeGraph(graph, w, { ...xs, [name]: t });
     return tf.addN(Object.values(out).map((y) => tf.sum(tf.square(y)))) as tf.Scalar;
   });
   const shifted = (name: string, at: tf.Tensor, v: tf.Tensor, step: number): number => {

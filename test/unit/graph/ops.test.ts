@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { MemoryByteSource } from '../../../src/core/io/byteSource';
 import { importOnnx } from '../../../src/core/graph/onnxImport';
-import { OPS, runGraph, weightTensors } from '../../../src/core/graph/execute';
+import { OPS, executeGraph, weightTensors } from '../../../src/core/graph/execute';
 import { SUPPORTED_OPS } from '../../../src/core/graph/supportedOps';
 import { relativeMaxError, seededRandom } from './helpers';
 import { buildOnnx, type TestInitializer, type TestModel } from '../../helpers/protobuf';
@@ -39,7 +39,7 @@ async function compare(model: TestModel, tol = 1e-5): Promise<void> {
   const before = tf.memory().numTensors;
   const w = weightTensors(graph, weights);
   const xs = Object.fromEntries(Object.entries(feeds).map(([k, v]) => [k, tf.tensor(v.data, v.dims)]));
-  const out = runGraph(graph, w, xs);
+  const out = executeGraph(graph, w, xs);
   for (const name of model.outputs) {
     const r = ref[name];
     const o = out[name];

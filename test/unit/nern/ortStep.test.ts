@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../../src/core/backend/tfjsBackend';
 import { decodeUtf8, ProtoReader } from '../../../src/core/containers/protobuf';
-import { type KernelLayer } from '../../../src/core/nern/layout';
+import { type KernelLayer } from '../../../src/core/nern/kernelMap';
 import { adamConfig, nernRangerConfig } from '../../../src/core/nern/optimizer';
 import { buildTrainStepModel, loadOnnxRuntime, ortParamNames, ortUnsupportedReason, type OrtModuleLike, type OrtTensorLike } from '../../../src/core/nern/ortStep';
 import { layerShapes, nernPredictorSpec, Predictor, rmseLoss } from '../../../src/core/nern/predictor';

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DEFAULT_DISTILL_OPTIONS as CORE_DEFAULTS, DISTILL_DEFAULT_SOURCES as CORE_SOURCES } from '../../../../src/core/jobs/distill';
-import { buildDistillOptions, checkDistillSettings, checkPreprocess, CHOICES_KEY, DISTILL_SETTINGS, distillDoneMessage, distillPercent, distillProgressMessage, evalDoneMessage, formatPreprocess, formatSettingValue, imageFolders, isDataName, isDistillArgument, isModelName, MAX_REMEMBERED, parseDistillArgument, parseLimit, parsePreprocess, parseSetting, rankCandidates, RunChoices, settingSource } from '../../../../src/extension/distill/distillChoices';
+import { buildDistillOptions, checkDistillSettings, checkPreprocess, CHOICES_KEY, DISTILL_SETTINGS, distillDoneMessage, distillPercent, distillProgressMessage, evalDoneMessage, formatPreprocess, formatSettingValue, imageFolders, isDataName, isDistillArgument, isModelName, MAX_REMEMBERED, parseDistillArgument, parseLimit, parsePreprocess, parseSetting, rankCandidates, RememberedChoices, settingSource } from '../../../../src/extension/distill/distillChoices';
 import { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES } from '../../../../src/protocol/defaults';
 import type { DistillReportDto, EvalReportDto } from '../../../../src/protocol/evaluate';
 
@@ -156,7 +156,7 @@ void test('texts of the notification and the results', () => {
 
 void test('choices are remembered per artifact and per model, bounded, and malformed state is ignored', async () => {
   const memento = new FakeMemento();
-  const choices = new RunChoices(memento);
+  const choices = new RememberedChoices(memento);
   assert.equal(choices.forArtifact('/a'), undefined);
   await choices.remember({ artifact: '/a', model: '/m.onnx', data: '/d1', teacher: '/t.onnx', preprocess: { scale: 0.5 } }, 10);
   assert.deepEqual(choices.forArtifact('/a'), { model: '/m.onnx', data: '/d1', teacher: '/t.onnx', at: 10 });

@@ -14,7 +14,7 @@ import { backendOption } from './compressCommands';
 import { formatInteger, renderTable } from './format';
 
 /** Help text of the two commands (appended to the CLI help). */
-export const RUN_HELP = `  weight-lens eval MODEL --data D [--weights W] [--limit N] [--batch-size B] [preprocessing] [--json]
+export const MODEL_HELP = `  weight-lens eval MODEL --data D [--weights W] [--limit N] [--batch-size B] [preprocessing] [--json]
       Run MODEL (ONNX .onnx or TF.js model.json) on dataset D on its own weights and on W (a checkpoint with matching
       tensor names, or a compression artifact) and report top-1 accuracy (with labels), agreement with the original
       predictions, and for non-classifiers output PSNR and relative error.

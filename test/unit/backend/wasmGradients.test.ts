@@ -1,5 +1,5 @@
 /**
- * The wasm gradient kernels (src/core/backend/wasmGradKernels.ts) and the StridedSlice gradient (src/core/graph/gradients.ts)
+ * The wasm gradients (src/core/backend/wasmGradients.ts) and the StridedSlice gradient (src/core/graph/gradients.ts)
  * against tfjs's pure-JS cpu backend, whose kernels are direct loops over the definitions: convolution weight and
  * input gradients over strides, paddings, dilations and odd shapes, depthwise gradients, and strided slices.
  */

@@ -1,5 +1,5 @@
 /**
- * Training kernels the tfjs wasm backend lacks, so gradients through whole networks (distillation) run on wasm:
+ * Gradient ops (tfjs "kernels") the wasm backend lacks, so gradients through whole networks (distillation) run on wasm:
  *
  * - `Conv2DBackpropFilter` (the weight gradient of every convolution) is rewritten as one forward convolution on
  *   wasm's XNNPACK path: dW[i, j, c, o] = Σ_{n,y,x} x̂[n, y·s + i·d, x·s + j·d, c] · dy[n, y, x, o] is a valid
@@ -229,7 +229,7 @@ let registered = false;
  * already has are left alone). Call after the wasm backend is registered; it needs the cpu backend's kernels, which
  * this module imports.
  */
-export function registerWasmGradKernels(): void {
+export function registerWasmGradients(): void {
   if (registered) return;
   registered = true;
   if (kernelOf('Conv2DBackpropInput', 'wasm') !== undefined) tf.unregisterKernel('Conv2DBackpropInput', 'wasm');

@@ -17,7 +17,7 @@ export interface KernelLayer {
 }
 
 /** A represented layer's identity in a layout (no values). */
-export interface LayoutLayer {
+export interface MappedLayer {
   name: string;
   /** [C_out, C_in, k, k], k ∈ {1, 3}. */
   shape: [number, number, number, number];
@@ -31,9 +31,9 @@ export type OutputScaleMode = 'layer' | 'none';
  * 0…C_out·C_in−1 (kernel `perm[t]` gets grid position t); `outputScales[l] > 0` multiplies the predictor's output for
  * layer l; 1×1 layers take the centre (index 4) of the predicted 3×3.
  */
-export interface NernLayout {
+export interface KernelMap {
   encoding: EncodingSpec;
-  layers: LayoutLayer[];
+  layers: MappedLayer[];
   permutations: Int32Array[];
   outputScales: Float32Array;
 }
@@ -44,7 +44,7 @@ export const KERNEL_OUTPUTS = 9;
 export const CENTRE = 4;
 
 /** Checks that `layers` are representable (3×3 or 1×1 convs, sizes consistent, finite values); throws otherwise. */
-export function validateLayers(layers: readonly KernelLayer[]): LayoutLayer[] {
+export function validateLayers(layers: readonly KernelLayer[]): MappedLayer[] {
   if (layers.length === 0) throw new CheckpointFormatError('There are no 3×3 or 1×1 convolution layers to represent.');
   return layers.map((layer) => {
     const s = layer.shape;
@@ -65,7 +65,7 @@ export function validateLayers(layers: readonly KernelLayer[]): LayoutLayer[] {
 }
 
 /** Grid shapes (C_out × C_in per layer) of a layout. */
-export function gridShapes(layout: { layers: readonly LayoutLayer[] }): GridShape[] {
+export function gridShapes(layout: { layers: readonly MappedLayer[] }): GridShape[] {
   return layout.layers.map(({ shape }) => ({ cout: shape[0], cin: shape[1] }));
 }
 
@@ -100,13 +100,13 @@ export function layerPermutation(layer: KernelLayer, kind: PermutationKind): Int
  * Builds the layout: validates the layers, computes each layer's permutation of `kind` (unless `permutations` are
  * given, e.g. computed asynchronously by the caller), and the output scale (the layer's weight RMS for 'layer', else 1).
  */
-export function buildLayout(
+export function buildKernelMap(
   layers: readonly KernelLayer[],
   kind: PermutationKind,
   scaleMode: OutputScaleMode,
   encoding: EncodingSpec = NERN_ENCODING,
   permutations?: Int32Array[],
-): NernLayout {
+): KernelMap {
   const described = validateLayers(layers);
   const perms = permutations ?? layers.map((layer) => layerPermutation(layer, kind));
   const outputScales = new Float32Array(layers.length);
@@ -115,12 +115,12 @@ export function buildLayout(
     outputScales[l] = r > 0 ? r : 1;
   });
   const layout = { encoding: { ...encoding }, layers: described, permutations: perms, outputScales };
-  checkLayout(layout);
+  checkKernelMap(layout);
   return layout;
 }
 
 /** Checks a layout's internal consistency (e.g. one read from an artifact); throws CheckpointFormatError. */
-export function checkLayout(layout: NernLayout): void {
+export function checkKernelMap(layout: KernelMap): void {
   if (layout.permutations.length !== layout.layers.length || layout.outputScales.length !== layout.layers.length) {
     throw new CheckpointFormatError(`The NeRN layout lists ${layout.layers.length} layers but ${layout.permutations.length} permutations and ${layout.outputScales.length} scales.`);
   }
@@ -153,7 +153,7 @@ export interface GridTargets {
 }
 
 /** Arranges the original kernels in grid order (kernel perm[t] at row t of its layer). */
-export function gridTargets(layers: readonly KernelLayer[], layout: NernLayout): GridTargets {
+export function gridTargets(layers: readonly KernelLayer[], layout: KernelMap): GridTargets {
   const rows = layout.layers.reduce((n, { shape }) => n + shape[0] * shape[1], 0);
   const targets = new Float32Array(rows * KERNEL_OUTPUTS);
   const rowScale = new Float32Array(rows);
@@ -200,7 +200,7 @@ export function gridTargets(layers: readonly KernelLayer[], layout: NernLayout):
  * original [C_out, C_in, k, k] layout: applies each layer's output scale, undoes the permutation, and takes the
  * centre for 1×1 layers.
  */
-export function assembleLayers(predictions: Float32Array, layout: NernLayout): Float32Array[] {
+export function assembleLayers(predictions: Float32Array, layout: KernelMap): Float32Array[] {
   let row = 0;
   return layout.layers.map(({ shape }, l) => {
     const [cout, cin, kh, kw] = shape;
@@ -227,7 +227,7 @@ export function assembleLayers(predictions: Float32Array, layout: NernLayout): F
  * Predicts every grid row of `layout` with `predictor` ([rows, 9], unscaled), encoding `chunk` rows at a time so memory
  * stays bounded for any model size. Needs an initialised tfjs backend; leaks no tensors.
  */
-export function predictGrid(predictor: Predictor, layout: NernLayout, chunk = 8192): Float32Array {
+export function predictGrid(predictor: Predictor, layout: KernelMap, chunk = 8192): Float32Array {
   const shapes = gridShapes(layout);
   const rows = shapes.reduce((n, s) => n + s.cout * s.cin, 0);
   const width = encodingWidth(layout.encoding);
@@ -250,8 +250,8 @@ export function predictGrid(predictor: Predictor, layout: NernLayout, chunk = 81
  * Decodes: regenerates every represented layer from predictor weights and a layout, in the original
  * [C_out, C_in, k, k] layout (one Float32Array per layout layer). Needs an initialised tfjs backend.
  */
-export function reconstructLayers(weights: PredictorWeights, layout: NernLayout, chunk = 8192): Float32Array[] {
-  checkLayout(layout);
+export function reconstructLayers(weights: PredictorWeights, layout: KernelMap, chunk = 8192): Float32Array[] {
+  checkKernelMap(layout);
   const predictor = Predictor.fromWeights(weights);
   try {
     return assembleLayers(predictGrid(predictor, layout, chunk), layout);
@@ -265,8 +265,8 @@ export function reconstructLayers(weights: PredictorWeights, layout: NernLayout,
  * time), in the original [C_out, C_in, k, k] layout; the same values as `reconstructLayers(...)[l]` up to float
  * rounding. Needs an initialised tfjs backend; leaks no tensors. Throws RangeError when `l` is not a layer index.
  */
-export function reconstructLayer(weights: PredictorWeights, layout: NernLayout, l: number, chunk = 8192): Float32Array {
-  checkLayout(layout);
+export function reconstructLayer(weights: PredictorWeights, layout: KernelMap, l: number, chunk = 8192): Float32Array {
+  checkKernelMap(layout);
   const layer = layout.layers[l];
   if (!Number.isInteger(l) || layer === undefined) throw new RangeError(`layer ${l} is not one of the layout's ${layout.layers.length} layers`);
   const shapes = gridShapes(layout);
@@ -320,7 +320,7 @@ export interface LayerError {
  * Per-layer errors from grid-ordered unscaled predictions ([rows, 9]) against the targets; the overall RMSE is over
  * all represented weights.
  */
-export function layerErrors(predictions: Float32Array, grid: GridTargets, layout: NernLayout): { layers: LayerError[]; rmse: number; weightRms: number } {
+export function layerErrors(predictions: Float32Array, grid: GridTargets, layout: KernelMap): { layers: LayerError[]; rmse: number; weightRms: number } {
   const L = layout.layers.length;
   const se = new Float64Array(L);
   const ss = new Float64Array(L);

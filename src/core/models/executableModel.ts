@@ -13,16 +13,16 @@ import { readTensorValues } from '../tensors/tensor';
 import { isWeight, type Graph } from '../graph/ir';
 import { loadOnnxModel } from '../graph/onnxImport';
 import { readArtifact, VERBATIM_PREFIX, type OpenArtifact } from '../nern/artifact';
-import { reconstructLayers } from '../nern/layout';
+import { reconstructLayers } from '../nern/kernelMap';
 import { fromKernels } from '../nern/tiling';
 
 /** Which importer produced a runnable model. */
-export type RunnableFormat = 'onnx' | 'tfjs';
+export type ExecutableFormat = 'onnx' | 'tfjs';
 
 /** A model that can run: its graph and its own weights (float32, by initializer name, in the graph's shapes). */
-export interface RunnableModel {
+export interface ExecutableModel {
   readonly path: string;
-  readonly format: RunnableFormat;
+  readonly format: ExecutableFormat;
   readonly graph: Graph;
   readonly weights: ReadonlyMap<string, Float32Array>;
 }
@@ -31,7 +31,7 @@ export interface RunnableModel {
  * Imports a runnable model: `.onnx` (ONNX graph) or a TF.js LayersModel `model.json`. Throws
  * `BadInputError` naming an unsupported operator or layer, or saying what the file is instead.
  */
-export async function loadRunnableModel(path: string): Promise<RunnableModel> {
+export async function loadExecutableModel(path: string): Promise<ExecutableModel> {
   const lower = path.toLowerCase();
   if (lower.endsWith('.onnx')) {
     const m = await loadOnnxModel(path);
@@ -81,17 +81,17 @@ function shapeMismatch(source: string, name: string, got: readonly number[], wan
   );
 }
 
-function initializerShapes(model: RunnableModel): Map<string, readonly number[]> {
+function initializerShapes(model: ExecutableModel): Map<string, readonly number[]> {
   const shapes = new Map<string, readonly number[]>();
   for (const [name, info] of model.graph.initializers) if (model.weights.has(name)) shapes.set(name, info.shape);
   return shapes;
 }
 
-async function fromArtifact(path: string, artifact: OpenArtifact, model: RunnableModel, signal?: AbortSignal): Promise<BoundWeights> {
+async function fromArtifact(path: string, artifact: OpenArtifact, model: ExecutableModel, signal?: AbortSignal): Promise<BoundWeights> {
   const wanted = initializerShapes(model);
   const weights = new Map<string, Float32Array>();
   const represented: string[] = [];
-  const recon = reconstructLayers(artifact.predictor, artifact.layout);
+  const recon = reconstructLayers(artifact.predictor, artifact.kernelMap);
   artifact.meta.layers.forEach((layer, i) => {
     const name = matchName(layer.name, wanted);
     if (name === undefined) return;
@@ -121,7 +121,7 @@ async function fromArtifact(path: string, artifact: OpenArtifact, model: Runnabl
   return finish(path, model, weights, true, represented);
 }
 
-function finish(path: string, model: RunnableModel, weights: Map<string, Float32Array>, artifact: boolean, represented: string[]): BoundWeights {
+function finish(path: string, model: ExecutableModel, weights: Map<string, Float32Array>, artifact: boolean, represented: string[]): BoundWeights {
   if (weights.size === 0) {
     const examples = [...model.weights.keys()].slice(0, 3).map((n) => JSON.stringify(n)).join(', ');
     throw new BadInputError(
@@ -140,7 +140,7 @@ function finish(path: string, model: RunnableModel, weights: Map<string, Float32
  * initializers by name (exactly, or after dropping a `module.`/`model.`/`state_dict.` prefix). Needs an initialised
  * tfjs backend for artifacts. Throws `BadInputError` when a matched tensor's shape differs or nothing matches.
  */
-export async function loadWeightSource(path: string, model: RunnableModel, signal?: AbortSignal): Promise<BoundWeights> {
+export async function loadWeightSource(path: string, model: ExecutableModel, signal?: AbortSignal): Promise<BoundWeights> {
   const checkpoint = await openCheckpoint(path, signal ? { signal } : {});
   let isArtifact: boolean;
   try {
@@ -169,7 +169,7 @@ export async function loadWeightSource(path: string, model: RunnableModel, signa
 }
 
 /** The model's weights with `bound` substituted where it has them. */
-export function withWeights(model: RunnableModel, bound: BoundWeights): Map<string, Float32Array> {
+export function withWeights(model: ExecutableModel, bound: BoundWeights): Map<string, Float32Array> {
   const out = new Map(model.weights);
   for (const [name, values] of bound.weights) out.set(name, values);
   return out;
