@@ -9,7 +9,7 @@
  */
 import type { HistogramDto, TensorStatsDto } from '../../protocol/inspect';
 import type { ValueChunk } from './dtype';
-import { simdKernels } from './simdKernels';
+import { simdStats } from './simdStats';
 import type { TensorEntry, ValueStreamOptions, WeightedChunk } from './tensor';
 
 /** Partial sums of one chunk, shifted by `shift` (see `StatsAccumulator`). */
@@ -23,7 +23,7 @@ interface ChunkMoments {
   nonFinite: number;
 }
 
-// The two kernels below are the same loop for Float32Array and Float64Array. They are kept apart so that each call
+// The two routines below are the same loop for Float32Array and Float64Array. They are kept apart so that each call
 // site sees one array type: V8 then compiles monomorphic element loads, about twice as fast as a shared loop.
 
 function momentsF32(chunk: Float32Array, start: number, shift: number, m: ChunkMoments): void {
@@ -60,11 +60,11 @@ function momentsF64(chunk: Float64Array, start: number, shift: number, m: ChunkM
   m.count += count; m.sum += sum; m.sumSquares += sumSquares; m.min = min; m.max = max; m.zeros += zeros; m.nonFinite += nonFinite;
 }
 
-/** Adds `chunk[start..]` to `m` with the fastest kernel for its type. */
+/** Adds `chunk[start..]` to `m` with the fastest routine for its type. */
 function addMoments(chunk: ValueChunk, start: number, shift: number, m: ChunkMoments): void {
   if (chunk instanceof Float32Array) {
-    // WebAssembly SIMD when available (same results up to float64 summation order), else the JS kernel.
-    if (simdKernels()?.moments(chunk, start, shift, m) !== true) momentsF32(chunk, start, shift, m);
+    // WebAssembly SIMD when available (same results up to float64 summation order), else the JS routine.
+    if (simdStats()?.moments(chunk, start, shift, m) !== true) momentsF32(chunk, start, shift, m);
   } else momentsF64(chunk, start, shift, m);
 }
 
@@ -174,8 +174,8 @@ export class HistogramAccumulator {
   add(chunk: ValueChunk, weight = 1): void {
     const counts = weight === 1 ? this.counts : new Float64Array(this.counts.length);
     if (chunk instanceof Float32Array) {
-      // WebAssembly SIMD when available (identical counts), else the JS kernel.
-      if (simdKernels()?.histogram(chunk, this.lo, this.hi, this.scale, this.edges, counts) !== true) {
+      // WebAssembly SIMD when available (identical counts), else the JS routine.
+      if (simdStats()?.histogram(chunk, this.lo, this.hi, this.scale, this.edges, counts) !== true) {
         binF32(chunk, this.lo, this.hi, this.scale, this.edges, counts);
       }
     } else binF64(chunk, this.lo, this.hi, this.scale, this.edges, counts);
@@ -188,7 +188,7 @@ export class HistogramAccumulator {
   }
 }
 
-// Histogram kernels, one per array type for the same reason as the moment kernels. `b` is int32-safe because
+// Histogram routines, one per array type for the same reason as the moment routines. `b` is int32-safe because
 // v ∈ [lo, hi] gives 0 ≤ (v - lo) * scale ≤ bins; the edge tests then match NumPy's bin assignment exactly.
 
 function binF32(chunk: Float32Array, lo: number, hi: number, scale: number, edges: Float64Array, counts: Float64Array): void {

@@ -1,12 +1,12 @@
 /**
- * Loader and JS side of the WebAssembly SIMD kernels (kernels.wat) for float32 statistics and histograms. The
+ * Loader and JS side of the WebAssembly SIMD statistics routines (simdStats.wat) for float32 statistics and histograms. The
  * module is compiled synchronously once, with its own fixed 1.6 MiB memory that never grows: each chunk is copied
- * through a 1 MiB window, so memory stays bounded whatever the chunk size. The kernels give the same results as the
- * JS kernels of stats.ts (histogram counts identical, moments up to float64 summation order); stats.ts falls back
- * to its JS kernels when these are unavailable (no WebAssembly SIMD, `WEIGHT_LENS_NO_SIMD=1`, or
+ * through a 1 MiB window, so memory stays bounded whatever the chunk size. The routines give the same results as the
+ * JS routines of stats.ts (histogram counts identical, moments up to float64 summation order); stats.ts falls back
+ * to its JS routines when these are unavailable (no WebAssembly SIMD, `WEIGHT_LENS_NO_SIMD=1`, or
  * `setSimdEnabled(false)`) or decline a call (they return false).
  */
-import { KERNELS_WASM_BASE64 } from './kernels.wasm';
+import { SIMD_STATS_WASM_BASE64 } from './simdStats.wasm';
 
 /** Running moments in the layout of stats.ts: sums of (v − shift) over finite values, extremes, counts. */
 export interface MomentSums {
@@ -19,10 +19,10 @@ export interface MomentSums {
   nonFinite: number;
 }
 
-/** The float32 kernels. Each returns false, having changed nothing, when it cannot take the call. */
-export interface SimdKernels {
+/** The float32 routines. Each returns false, having changed nothing, when it cannot take the call. */
+export interface SimdStats {
   /**
-   * Adds `chunk[start..]` to `m` exactly as the JS moments kernel does: non-finite values counted in `nonFinite`
+   * Adds `chunk[start..]` to `m` exactly as the JS moments routine does: non-finite values counted in `nonFinite`
    * and skipped; `sum`/`sumSquares` of (v − shift) in float64; `min`/`max` updated only by strictly smaller/larger
    * values (so the sign of a zero extreme is that of the first zero, as in JS). Declines a shift that is not a
    * float32 value.
@@ -30,13 +30,13 @@ export interface SimdKernels {
   moments(chunk: Float32Array, start: number, shift: number, m: MomentSums): boolean;
   /**
    * Adds the histogram of `chunk` to `counts` (`bins = counts.length` bins, `edges.length = bins + 1`), with the
-   * JS kernel's binning: values in [lo, hi] go to bin trunc((v − lo) · scale) clamped to the last bin and corrected
+   * JS routine's binning: values in [lo, hi] go to bin trunc((v − lo) · scale) clamped to the last bin and corrected
    * by one against `edges`. Declines more than `maxBins` bins and non-finite `lo`, `hi` or `scale`. The float32
    * copy of `edges` is cached by array identity, so an edges array must not change once passed (those of a
    * HistogramAccumulator never do).
    */
   histogram(chunk: Float32Array, lo: number, hi: number, scale: number, edges: Float64Array, counts: Float64Array): boolean;
-  /** Largest number of histogram bins the kernel takes (the count tables live in the fixed memory). */
+  /** Largest number of histogram bins the routine takes (the count tables live in the fixed memory). */
   readonly maxBins: number;
 }
 
@@ -62,53 +62,53 @@ interface KernelExports {
 }
 
 let enabled = process.env.WEIGHT_LENS_NO_SIMD !== '1';
-let loaded: SimdKernels | null | undefined;
+let loaded: SimdStats | null | undefined;
 
 /**
- * The SIMD kernels, or null when WebAssembly SIMD is unavailable or disabled. The module is instantiated on the
+ * The SIMD statistics routines, or null when WebAssembly SIMD is unavailable or disabled. The module is instantiated on the
  * first call (synchronously, about 2 KB) and reused.
  */
-export function simdKernels(): SimdKernels | null {
+export function simdStats(): SimdStats | null {
   if (!enabled) return null;
   if (loaded === undefined) loaded = load();
   return loaded;
 }
 
-/** Whether this runtime can run the kernels, regardless of `setSimdEnabled`. */
+/** Whether this runtime can run the routines, regardless of `setSimdEnabled`. */
 export function simdSupported(): boolean {
   if (loaded === undefined) loaded = load();
   return loaded !== null;
 }
 
 /**
- * Turns the SIMD kernels on or off for this process (tests use it to compare both paths). They start enabled
+ * Turns the SIMD statistics routines on or off for this process (tests use it to compare both paths). They start enabled
  * unless the environment variable `WEIGHT_LENS_NO_SIMD` is `1`.
  */
 export function setSimdEnabled(on: boolean): void {
   enabled = on;
 }
 
-function load(): SimdKernels | null {
+function load(): SimdStats | null {
   const wasm = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
   if (wasm === undefined) return null;
   let exports: Record<string, unknown>;
   try {
-    exports = new wasm.Instance(new wasm.Module(Buffer.from(KERNELS_WASM_BASE64, 'base64')), {}).exports;
+    exports = new wasm.Instance(new wasm.Module(Buffer.from(SIMD_STATS_WASM_BASE64, 'base64')), {}).exports;
   } catch {
-    return null; // No SIMD support in this runtime: the JS kernels are used.
+    return null; // No SIMD support in this runtime: the JS routines are used.
   }
   const global = (name: string): number => {
     const g = exports[name] as { value?: unknown } | undefined;
-    if (typeof g?.value !== 'number') throw new Error(`kernels.wasm lacks the export ${name}`);
+    if (typeof g?.value !== 'number') throw new Error(`simdStats.wasm lacks the export ${name}`);
     return g.value;
   };
   const func = (name: string): unknown => {
     const f = exports[name];
-    if (typeof f !== 'function') throw new Error(`kernels.wasm lacks the function ${name}`);
+    if (typeof f !== 'function') throw new Error(`simdStats.wasm lacks the function ${name}`);
     return f;
   };
   const memory = exports.memory as { buffer?: unknown } | undefined;
-  if (!(memory?.buffer instanceof ArrayBuffer)) throw new Error('kernels.wasm lacks its memory');
+  if (!(memory?.buffer instanceof ArrayBuffer)) throw new Error('simdStats.wasm lacks its memory');
   return makeKernels({
     buffer: memory.buffer,
     data: global('DATA'),
@@ -147,7 +147,7 @@ const U32 = 2 ** -24; // unit roundoff of float32
 const U64 = 2 ** -53; // unit roundoff of float64
 
 /**
- * The histogram kernel's fast-path bound `half` = 0.5 − M (0 turns the fast path off). In bin units, M is 4 times
+ * The histogram routine's fast-path bound `half` = 0.5 − M (0 turns the fast path off). In bin units, M is 4 times
  * the sum of: the float32 error of t = (v − fround(lo)) · fround(scale) − 0.5 against the exact position
  * (v − lo) · bins / (hi − lo), that is |lo| · scale · u32 (rounding lo), 3 · bins · u32 (subtraction, rounding
  * scale, multiplication), the subnormal floor of rounding lo and 2^-25 (subtracting 0.5); and the float64 error of
@@ -164,7 +164,7 @@ function fastPathBound(lo: number, hi: number, scale: number, bins: number): num
   return margin < 0.5 ? f32AtMost(0.5 - margin) : 0;
 }
 
-function makeKernels(k: KernelExports): SimdKernels {
+function makeKernels(k: KernelExports): SimdStats {
   // The memory never grows, so these views stay valid.
   const window = k.window;
   const data = new Float32Array(k.buffer, k.data, window + 4);

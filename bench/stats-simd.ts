@@ -3,9 +3,9 @@
 // Prints ns per element (median of several runs) over a 64 MiB Float32Array streamed from RAM, the same work on a
 // 1 MiB array that stays in cache (the kernels' own speed), and the cost of the copy alone.
 //
-//   node --import tsx bench/stats-kernels.ts [runs] [bins]
+//   node --import tsx bench/stats-simd.ts [runs] [bins]
 import { HistogramAccumulator, StatsAccumulator } from '../src/core/tensors/stats';
-import { setSimdEnabled, simdSupported } from '../src/core/tensors/simdKernels';
+import { setSimdEnabled, simdSupported } from '../src/core/tensors/simdStats';
 
 const runs = Number(process.argv[2] ?? 7);
 const bins = Number(process.argv[3] ?? 256);

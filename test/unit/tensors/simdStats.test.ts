@@ -1,4 +1,4 @@
-// The WebAssembly SIMD float32 kernels against the JS kernels: every sequence of chunks is fed to a
+// The WebAssembly SIMD float32 routines against the JS routines: every sequence of chunks is fed to a
 // StatsAccumulator / HistogramAccumulator once with SIMD off and once with it on. Histogram counts, extremes (sign
 // of zero included), zero and non-finite counts must be identical; mean, std and L2 may differ only by float64
 // summation order. Data covers the NumPy fixtures, NaN/±Inf/±0/subnormals, values on and next to bin edges and
@@ -9,10 +9,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeValues, type ValueChunk } from '../../../src/core/tensors/dtype';
 import { HistogramAccumulator, StatsAccumulator } from '../../../src/core/tensors/stats';
-import { setSimdEnabled, simdKernels, simdSupported } from '../../../src/core/tensors/simdKernels';
+import { setSimdEnabled, simdStats, simdSupported } from '../../../src/core/tensors/simdStats';
 import type { HistogramDto, TensorStatsDto } from '../../../src/protocol/inspect';
 
-const WINDOW = 262144; // float32 values per copy into wasm memory (kernels.wat)
+const WINDOW = 262144; // float32 values per copy into wasm memory (simdStats.wat)
 
 interface Result {
   stats: TensorStatsDto;
@@ -95,10 +95,10 @@ function f32Neighbours(x: number): [number, number] {
 }
 
 test('WebAssembly SIMD is available in this Node and used by default', () => {
-  assert.ok(simdSupported(), 'this runtime should run the wasm SIMD kernels');
-  assert.notEqual(simdKernels(), null);
+  assert.ok(simdSupported(), 'this runtime should run the wasm SIMD routines');
+  assert.notEqual(simdStats(), null);
   setSimdEnabled(false);
-  assert.equal(simdKernels(), null);
+  assert.equal(simdStats(), null);
   setSimdEnabled(true);
 });
 
@@ -240,7 +240,7 @@ test('large mean, constant tensors and a single value', () => {
   agree('NaN then values', [new Float32Array([NaN, NaN, -Infinity]), new Float32Array([NaN, 2, 1, 0, -1, NaN])], 8);
 });
 
-test('the sign of a zero minimum or maximum is that of the first zero, as in the JS kernel', () => {
+test('the sign of a zero minimum or maximum is that of the first zero, as in the JS routine', () => {
   // Non-negative data whose minimum is zero (and non-positive data whose maximum is zero), with the first zero of
   // either sign in any lane, behind padding and NaN replacement, and zeros as the shift.
   for (const first of [0, -0]) {
@@ -260,10 +260,10 @@ test('the sign of a zero minimum or maximum is that of the first zero, as in the
   agree('zero shift, later chunks negative', [new Float32Array([-0]), new Float32Array([NaN, -1, -2, 0, -4, -5])], 4);
 });
 
-test('cases the wasm path hands to the JS kernels give the same results', () => {
+test('cases the wasm path hands to the JS routines give the same results', () => {
   const values = mixed(10_000, 11);
   // More bins than the wasm count tables hold.
-  const many = simdKernels()!.maxBins + 5;
+  const many = simdStats()!.maxBins + 5;
   agree('too many bins', [values], many);
   // A shift that is not a float32 value (first chunk float64): moments fall back to JS for later float32 chunks.
   agree('float64 shift', [new Float64Array([0.1, 0.2]), values], 16);
@@ -271,7 +271,7 @@ test('cases the wasm path hands to the JS kernels give the same results', () => 
 
 test('WEIGHT_LENS_NO_SIMD=1 is honoured when the module loads', async () => {
   const { spawnSync } = await import('node:child_process');
-  const script = "process.stdout.write(String(require('./src/core/tensors/simdKernels.ts').simdKernels() === null))";
+  const script = "process.stdout.write(String(require('./src/core/tensors/simdStats.ts').simdStats() === null))";
   const root = join(__dirname, '../../..');
   const out = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
     cwd: root, env: { ...process.env, WEIGHT_LENS_NO_SIMD: '1' }, encoding: 'utf8',

@@ -1,7 +1,7 @@
-;; WebAssembly SIMD kernels for float32 tensor statistics and histograms (see simdKernels.ts for the JS side).
+;; WebAssembly SIMD routines for float32 tensor statistics and histograms (see simdStats.ts for the JS side).
 ;;
 ;; The module owns a fixed 25-page (1.5625 MiB) linear memory that never grows. JavaScript copies a tensor chunk
-;; into the data window (at most WINDOW float32 values at a time, padded to a multiple of 4), calls a kernel, and
+;; into the data window (at most WINDOW float32 values at a time, padded to a multiple of 4), calls a routine, and
 ;; reads the results back. All addresses below are fixed and exported as globals so the JS side never repeats them.
 ;;
 ;; Layout (bytes):
@@ -14,9 +14,9 @@
 ;;                        MAX_BINS + 1 slots (slot `bins` collects values outside [lo, hi])
 ;;
 ;; Exactness: moments take each value to float64 (f64x2.promote_low_f32x4) before subtracting the shift, so every
-;; term is the same float64 as in the JS kernel and only the summation order differs (8 interleaved partial sums,
-;; which is no less accurate than one running sum). Histogram bins are identical to the JS kernel's (see
-;; `histogram`: a float32 fast path taken only where rounding provably cannot matter, else the JS kernel's float64
+;; term is the same float64 as in the JS routine and only the summation order differs (8 interleaved partial sums,
+;; which is no less accurate than one running sum). Histogram bins are identical to the JS routine's (see
+;; `histogram`: a float32 fast path taken only where rounding provably cannot matter, else the JS routine's float64
 ;; estimate and edge correction, with edges rounded to float32 in the direction that keeps each comparison exact).
 
 (module
@@ -32,7 +32,7 @@
 
   ;; Moments of DATA[0 .. n) (n a multiple of 4), shifted by `shift`, assuming every value is finite. A NaN or ±Inf
   ;; value makes the sums non-finite, and the caller then runs `momentsChecked` on the same window instead. Writes
-  ;; the RESULTS block; `finite` is set to n. min and max are kept per lane with the JS kernel's update rule
+  ;; the RESULTS block; `finite` is set to n. min and max are kept per lane with the JS routine's update rule
   ;; (pmin: replace only when strictly smaller), so the caller merges the 4 lanes.
   (func (export "moments") (param $n i32) (param $shift f64)
     (local $p i32) (local $end i32)
@@ -148,11 +148,11 @@
       (i32.add (i32x4.extract_lane 0 (local.get $x)) (i32x4.extract_lane 1 (local.get $x)))
       (i32.add (i32x4.extract_lane 2 (local.get $x)) (i32x4.extract_lane 3 (local.get $x)))))
 
-  ;; Histogram of DATA[0 .. n) (n a multiple of 4) added to the COUNTS tables, with the JS kernel's bins. Lane k
+  ;; Histogram of DATA[0 .. n) (n a multiple of 4) added to the COUNTS tables, with the JS routine's bins. Lane k
   ;; of each vector counts into table k, so equal bins in neighbouring values do not wait on each other's stores.
   ;; Values outside [lo, hi], NaN included, go to slot `last + 1`, which the caller ignores.
   ;;
-  ;; Parameters: `lo` and `scale` = bins / (hi - lo) as float64 (the JS kernel's); `lo32` and `hi32` the smallest
+  ;; Parameters: `lo` and `scale` = bins / (hi - lo) as float64 (the JS routine's); `lo32` and `hi32` the smallest
   ;; float32 >= lo and the largest float32 <= hi (for a float32 v, `v >= lo32 && v <= hi32` is exactly
   ;; `v >= lo && v <= hi`); `last` = bins - 1; `loF` and `scaleF` lo and scale rounded to float32; `half` the
   ;; fast-path acceptance bound 0.5 - M described below (0 disables the fast path).
@@ -161,12 +161,12 @@
   ;; (adding 1.5 * 2^23 leaves r in the low mantissa bits). When all 4 values are in range and |t - r| < half, r is
   ;; the bin: M bounds, with a 4x margin, the float32 rounding error of t plus the float64 rounding error of every
   ;; edge, both in bin units, so the exact position (v - lo) * bins / (hi - lo) lies strictly between edges r and
-  ;; r + 1 as the float64 edges place them. That is where the JS kernel's corrected estimate lands too.
+  ;; r + 1 as the float64 edges place them. That is where the JS routine's corrected estimate lands too.
   ;;
-  ;; Exact path, for vectors with a value near an edge or out of range: the JS kernel's own steps. The float64
+  ;; Exact path, for vectors with a value near an edge or out of range: the JS routine's own steps. The float64
   ;; estimate trunc((v - lo) * scale) clamped to [0, last], then b -= (v < EDGE_LO[b]), b += (v >= EDGE_HI[b]).
   ;; EDGE_LO[b] is edges[b] and EDGE_HI[b] is edges[b + 1] (+Inf for the last bin), each rounded up to float32,
-  ;; which makes both tests exactly the JS kernel's float64 tests for a float32 v.
+  ;; which makes both tests exactly the JS routine's float64 tests for a float32 v.
   (func (export "histogram") (param $n i32) (param $lo f64) (param $scale f64) (param $lo32 f32) (param $hi32 f32)
     (param $last i32) (param $loF f32) (param $scaleF f32) (param $half f32)
     (local $p i32) (local $end i32) (local $o i32)
