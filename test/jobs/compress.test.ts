@@ -236,3 +236,40 @@ void test('the nern recipe trains with NeRN exactly as NERN.md specifies (encodi
     await b.close();
   }
 });
+
+void test('a byte changed anywhere in an artifact is refused by its checksum; one without a checksum still reads', async () => {
+  const good = join(dir, 'checked.nern.safetensors');
+  await compressCheckpoint(RESNET, { ...FAST, steps: 5, out: good });
+  const bytes = readFileSync(good);
+  const n = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<string, { data_offsets?: number[] }> & { __metadata__: Record<string, string> };
+  assert.match(header.__metadata__.weight_lens_sha256 ?? '', /^[0-9a-f]{64}$/);
+  const a = await readArtifact(good);
+  await a.close();
+  const at = (tensor: string): number => 8 + n + (header[tensor]?.data_offsets?.[0] ?? 0);
+  // One predictor weight, one verbatim value, one kernel permutation entry, and the last data byte.
+  const places = { predictor: at('predictor.0.weight') + 5, verbatim: at('verbatim.fc.weight') + 2, perm: at('layout.perm.0'), last: bytes.length - 1 };
+  for (const [name, offset] of Object.entries(places)) {
+    const damaged = Buffer.from(bytes);
+    damaged[offset] = (damaged[offset] ?? 0) ^ 0x01;
+    const path = join(dir, `flip-${name}.nern.safetensors`);
+    writeFileSync(path, damaged);
+    if (name === 'perm') {
+      // A permutation entry changed by one is no permutation any more: the structural check speaks first.
+      await assert.rejects(readArtifact(path), /not a permutation|checksum/);
+      continue;
+    }
+    await assert.rejects(readArtifact(path), (e: unknown) => {
+      assert.ok(e instanceof CheckpointFormatError, String(e));
+      assert.match(e.message, /is damaged: its contents no longer match the SHA-256 checksum stored when it was written/);
+      return true;
+    }, name);
+  }
+  // A description edited in a way that still parses (a different encoding base) is caught too.
+  const edited = tamper(good, join(dir, 'edited.nern.safetensors'), (_h, m) => { (m.encoding as Record<string, unknown>).base = 1.25; });
+  await assert.rejects(readArtifact(edited), /checksum/);
+  // An artifact written before checksums existed has none and reads as before.
+  const old = tamper(good, join(dir, 'unchecked.nern.safetensors'), (h) => { delete (h.__metadata__ as Record<string, string>).weight_lens_sha256; });
+  const b = await readArtifact(old);
+  await b.close();
+});

@@ -209,7 +209,10 @@ void test('artifacts whose conv tiles have no layout (written before layouts) st
   await compressCheckpoint(RESNET, { ...FAST, out });
   const bytes = readFileSync(out);
   const n = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as { __metadata__: { weight_lens: string } };
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as { __metadata__: { weight_lens: string; weight_lens_sha256?: string } };
+  // Artifacts written before layouts also predate checksums.
+  assert.match(header.__metadata__.weight_lens_sha256 ?? '', /^[0-9a-f]{64}$/);
+  delete header.__metadata__.weight_lens_sha256;
   const meta = JSON.parse(header.__metadata__.weight_lens) as { version: number; layers: { tile: Record<string, unknown> }[] };
   assert.equal(meta.version, 1, 'artifacts without HWIO convs stay version 1');
   assert.ok(meta.layers.length > 0);

@@ -6,6 +6,7 @@
  */
 import { CheckpointFormatError, formatBytes } from '../io/errors';
 import { LIMITS } from '../io/limits';
+import { quote } from '../io/text';
 import { DTYPE_BYTES, type DType } from '../tensors/dtype';
 import { checkShape } from '../tensors/tensor';
 
@@ -150,7 +151,7 @@ export interface DescrInfo {
 /** Maps a NumPy type string (`<f4`, `>i8`, `|b1`, `<c8`, `|O`, …) to a `DType`, or says why it cannot. */
 export function parseDescr(descr: string): DescrInfo {
   const match = /^([<>|=]?)([a-zA-Z])(\d*)$/.exec(descr);
-  if (!match) return { dtype: undefined, itemBytes: 0, littleEndian: true, reason: `NumPy dtype ${JSON.stringify(descr)} is not supported` };
+  if (!match) return { dtype: undefined, itemBytes: 0, littleEndian: true, reason: `NumPy dtype ${quote(descr, 60)} is not supported` };
   const order = match[1] ?? '';
   const kind = match[2] ?? '';
   const size = match[3] === undefined || match[3] === '' ? 0 : Number(match[3]);
@@ -158,14 +159,15 @@ export function parseDescr(descr: string): DescrInfo {
   const table: Record<string, DType | undefined> = {
     b1: 'BOOL', i1: 'I8', i2: 'I16', i4: 'I32', i8: 'I64', u1: 'U8', u2: 'U16', u4: 'U32', u8: 'U64', f2: 'F16', f4: 'F32', f8: 'F64',
   };
-  const dtype = table[`${kind}${size}`];
+  const code = `${kind}${size}`;
+  const dtype = Object.hasOwn(table, code) ? table[code] : undefined;
   if (dtype !== undefined && DTYPE_BYTES[dtype] === size) return { dtype, itemBytes: size, littleEndian: size === 1 ? true : littleEndian };
   const what: Record<string, string> = {
     c: 'complex numbers', U: 'unicode strings', S: 'byte strings', a: 'byte strings', O: 'Python objects (pickled)', V: 'raw void records',
     M: 'datetimes', m: 'timedeltas', f: `${size * 8}-bit floats`, i: `${size * 8}-bit integers`, u: `${size * 8}-bit unsigned integers`,
   };
   const itemBytes = kind === 'U' ? size * 4 : kind === 'O' ? 0 : size;
-  return { dtype: undefined, itemBytes, littleEndian, reason: `NumPy dtype ${JSON.stringify(descr)} (${what[kind] ?? 'unknown kind'}) is not supported` };
+  return { dtype: undefined, itemBytes, littleEndian, reason: `NumPy dtype ${quote(descr, 60)} (${(Object.hasOwn(what, kind) ? what[kind] : undefined) ?? 'unknown kind'}) is not supported` };
 }
 
 function latin1(bytes: Uint8Array): string {

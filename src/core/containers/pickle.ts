@@ -843,7 +843,8 @@ class Machine {
   // ---- globals ----
 
   private resolveGlobal(rawModule: string, name: string): PickleGlobal {
-    const module = PY2_MODULES[rawModule] ?? rawModule;
+    // Own keys only: a module or class name from the file must never reach Object.prototype.
+    const module = (Object.hasOwn(PY2_MODULES, rawModule) ? PY2_MODULES[rawModule] : undefined) ?? rawModule;
     if (isAllowed(module, name) || this.options.inertClass?.(module, name) === true) return { kind: 'global', module, name };
     const shown = `${module}.${name}`.slice(0, 200);
     throw new CheckpointFormatError(
@@ -1123,7 +1124,7 @@ class Machine {
     if (items?.[0] !== 'storage') this.fail(`is corrupt: unknown persistent id (${describeValue(pid)}); only tensor storages are supported.`);
     if (items.length !== 5) this.fail(`has a storage reference with ${items.length} fields; only the torch>=1.6 layout (5 fields) is supported.`);
     const type = this.asGlobal(items[1] ?? null, 'names a storage type');
-    const info = STORAGE_TYPES[type.name];
+    const info = Object.hasOwn(STORAGE_TYPES, type.name) ? STORAGE_TYPES[type.name] : undefined;
     if (info === undefined) this.fail(`names storage type ${type.module}.${type.name}, which is not a tensor storage.`);
     const key = items[2];
     const location = items[3];

@@ -8,6 +8,7 @@
  * shapes, offsets in range, sizes matching shape × dtype, and no two tensors overlapping (gaps are allowed).
  * Tensor values stream through `rawTensor`, so float32 data arrives as zero-copy views of bounded chunks.
  */
+import { createHash } from 'node:crypto';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { forgetTemporary, removeStaleTemporaries, temporaryPathFor, trackTemporary } from '../io/atomicFile';
@@ -331,7 +332,15 @@ export interface WriteSafetensorsOptions {
   readonly signal?: AbortSignal;
   /** Told, in one sentence, about stale temporaries of the target that an interrupted earlier run left and that were removed. */
   readonly onNotice?: (message: string) => void;
+  /**
+   * Adds `__metadata__[key]`: the hex SHA-256 of `prefix` followed by the data section exactly as written (computed
+   * while the tensors stream, then filled into a fixed-width slot of the header), so a reader can detect any change.
+   */
+  readonly digest?: { readonly key: string; readonly prefix?: Uint8Array };
 }
+
+/** The digest slot's placeholder: 64 hex digits, overwritten in place once the data is written. */
+const DIGEST_PLACEHOLDER = '0'.repeat(64);
 
 function isAsyncIterable(value: unknown): value is AsyncIterable<Uint8Array> {
   return typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
@@ -352,7 +361,10 @@ export async function writeSafetensors(
   options?: WriteSafetensorsOptions,
 ): Promise<void> {
   const header: Record<string, unknown> = {};
-  if (metadata !== undefined && Object.keys(metadata).length > 0) header.__metadata__ = { ...metadata };
+  const digest = options?.digest;
+  const meta: Record<string, string> = { ...metadata };
+  if (digest !== undefined) setOwn(meta, digest.key, DIGEST_PLACEHOLDER);
+  if (Object.keys(meta).length > 0) header.__metadata__ = meta;
   let offset = 0;
   const sizes: number[] = [];
   for (const t of tensors) {
@@ -370,6 +382,16 @@ export async function writeSafetensors(
     offset += bytes;
   }
   let json = Buffer.from(JSON.stringify(header), 'utf8');
+  // Where the digest's 64 hex digits go in the file: after `"key":"` in the header.
+  let digestAt = -1;
+  if (digest !== undefined) {
+    const slot = Buffer.from(`${JSON.stringify(digest.key)}:"${DIGEST_PLACEHOLDER}"`, 'utf8');
+    const found = json.indexOf(slot);
+    if (found < 0) throw new CheckpointFormatError(`cannot place the ${quote(digest.key)} digest in the header.`);
+    digestAt = 8 + found + slot.length - 1 - DIGEST_PLACEHOLDER.length;
+  }
+  const hash = digest !== undefined ? createHash('sha256') : undefined;
+  if (digest?.prefix !== undefined) hash?.update(digest.prefix);
   const padded = Math.ceil(json.length / 8) * 8;
   if (padded !== json.length) json = Buffer.concat([json, Buffer.alloc(padded - json.length, 0x20)]);
   const prefix = Buffer.alloc(8);
@@ -383,7 +405,9 @@ export async function writeSafetensors(
   let ok = false;
   try {
     let position = 0;
+    let dataStart = Infinity;
     const write = async (chunk: Uint8Array): Promise<void> => {
+      if (position >= dataStart) hash?.update(chunk);
       let done = 0;
       while (done < chunk.length) {
         const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position);
@@ -393,6 +417,7 @@ export async function writeSafetensors(
     };
     await write(prefix);
     await write(json);
+    dataStart = position;
     for (let i = 0; i < tensors.length; i++) {
       throwIfAborted(options?.signal);
       const t = tensors[i];
@@ -412,6 +437,10 @@ export async function writeSafetensors(
       } else {
         await write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
       }
+    }
+    if (hash !== undefined && digestAt >= 0) {
+      const hex = Buffer.from(hash.digest('hex'), 'utf8');
+      await handle.write(hex, 0, hex.length, digestAt);
     }
     await handle.sync();
     await handle.close();

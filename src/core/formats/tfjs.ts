@@ -15,36 +15,32 @@
 import { checkRange, closeOnce, readAllBytes, type ByteSource } from '../io/byteSource';
 import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
 import { LIMITS } from '../io/limits';
+import { jsonProblem, parseJsonBounded } from '../io/json';
+import { describeValue, elide, quote, setOwn } from '../io/text';
 import type { DType, ValueChunk } from '../tensors/dtype';
 import { checkShape, rawTensor, undecodedTensor, uniqueNamer, type TensorEntry, type ValueStreamOptions } from '../tensors/tensor';
 import type { Checkpoint, FormatReader, MetadataValue, OpenContext } from './types';
 
-/** Metadata strings longer than this many characters are elided. */
-const MAX_METADATA_STRING = 1024;
 /** Most strings a string weight may hold: their lengths are read one by one to find the next weight's offset. */
 const MAX_STRING_ELEMENTS = 1_000_000;
 
 /** Element types of an unquantised weight: decoded dtype (or undefined if listed only) and bytes per element. */
-const PLAIN_DTYPES: Readonly<Record<string, { dtype?: DType; bytes: number }>> = {
-  float32: { dtype: 'F32', bytes: 4 },
-  int32: { dtype: 'I32', bytes: 4 },
-  bool: { dtype: 'BOOL', bytes: 1 },
-  uint8: { dtype: 'U8', bytes: 1 },
-  uint16: { dtype: 'U16', bytes: 2 },
-  float16: { dtype: 'F16', bytes: 2 },
-  complex64: { bytes: 8 },
-};
+const PLAIN_DTYPES: ReadonlyMap<string, { dtype?: DType; bytes: number }> = new Map<string, { dtype?: DType; bytes: number }>([
+  ['float32', { dtype: 'F32', bytes: 4 }],
+  ['int32', { dtype: 'I32', bytes: 4 }],
+  ['bool', { dtype: 'BOOL', bytes: 1 }],
+  ['uint8', { dtype: 'U8', bytes: 1 }],
+  ['uint16', { dtype: 'U16', bytes: 2 }],
+  ['float16', { dtype: 'F16', bytes: 2 }],
+  ['complex64', { bytes: 8 }],
+]);
 
-/** Storage of a quantised weight. */
-const QUANTIZED_DTYPES: Readonly<Record<string, { dtype: DType; bytes: number }>> = {
-  uint8: { dtype: 'U8', bytes: 1 },
-  uint16: { dtype: 'U16', bytes: 2 },
-  float16: { dtype: 'F16', bytes: 2 },
-};
-
-function elide(value: string): string {
-  return value.length > MAX_METADATA_STRING ? `${value.slice(0, MAX_METADATA_STRING)}… (${value.length} characters)` : value;
-}
+/** Storage of a quantised weight (a `Map`: dtype names come from the file, so `__proto__` must be just a name). */
+const QUANTIZED_DTYPES: ReadonlyMap<string, { dtype: DType; bytes: number }> = new Map<string, { dtype: DType; bytes: number }>([
+  ['uint8', { dtype: 'U8', bytes: 1 }],
+  ['uint16', { dtype: 'U16', bytes: 2 }],
+  ['float16', { dtype: 'F16', bytes: 2 }],
+]);
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -128,17 +124,17 @@ function parseWeightSpec(value: unknown, where: string, group: number, index: nu
   if (!isRecord(value)) throw new CheckpointFormatError(`${at} is not an object.`);
   const { name, shape, dtype, quantization } = value;
   if (typeof name !== 'string') throw new CheckpointFormatError(`${at} has no "name" string.`);
-  if (!Array.isArray(shape)) throw new CheckpointFormatError(`${where}: weight ${JSON.stringify(name)} has no "shape" list.`);
+  if (!Array.isArray(shape)) throw new CheckpointFormatError(`${where}: weight ${quote(name)} has no "shape" list.`);
   const dims: number[] = [];
   for (const d of shape) {
-    if (typeof d !== 'number') throw new CheckpointFormatError(`${where}: weight ${JSON.stringify(name)} has a shape entry ${JSON.stringify(d)} that is not a number.`);
+    if (typeof d !== 'number') throw new CheckpointFormatError(`${where}: weight ${quote(name)} has a shape entry ${describeValue(d)} that is not a number.`);
     dims.push(d);
   }
-  if (dims.length > LIMITS.maxRank) throw new CheckpointFormatError(`${where}: weight ${JSON.stringify(name)} has ${dims.length} dimensions, more than the ${LIMITS.maxRank} allowed.`);
-  if (typeof dtype !== 'string') throw new CheckpointFormatError(`${where}: weight ${JSON.stringify(name)} has no "dtype" string.`);
+  if (dims.length > LIMITS.maxRank) throw new CheckpointFormatError(`${where}: weight ${quote(name)} has ${dims.length} dimensions, more than the ${LIMITS.maxRank} allowed.`);
+  if (typeof dtype !== 'string') throw new CheckpointFormatError(`${where}: weight ${quote(name)} has no "dtype" string.`);
   if (quantization === undefined || quantization === null) return { name, shape: dims, dtype };
   if (!isRecord(quantization) || typeof quantization.dtype !== 'string') {
-    throw new CheckpointFormatError(`${where}: weight ${JSON.stringify(name)} has a "quantization" without a "dtype".`);
+    throw new CheckpointFormatError(`${where}: weight ${quote(name)} has a "quantization" without a "dtype".`);
   }
   const q: { dtype: string; scale?: number; min?: number; originalDtype?: string } = { dtype: quantization.dtype };
   if (typeof quantization.scale === 'number') q.scale = quantization.scale;
@@ -163,7 +159,7 @@ function parseManifest(value: unknown, where: string): GroupSpec[] {
     }
     const paths: string[] = [];
     for (const p of g.paths) {
-      if (typeof p !== 'string' || p.length === 0) throw new CheckpointFormatError(`${where}: weight group ${gi + 1} names an invalid shard path ${JSON.stringify(p)}.`);
+      if (typeof p !== 'string' || p.length === 0) throw new CheckpointFormatError(`${where}: weight group ${gi + 1} names an invalid shard path ${describeValue(p)}.`);
       paths.push(p);
     }
     shards += paths.length;
@@ -209,7 +205,7 @@ async function openShard(context: OpenContext, where: string, path: string): Pro
     return await context.siblings.open(path);
   } catch (error) {
     if (error instanceof CheckpointFormatError) {
-      throw new CheckpointFormatError(`${where} names weight shard ${JSON.stringify(path)}, which cannot be opened: ${error.message}`, { cause: error });
+      throw new CheckpointFormatError(`${where} names weight shard ${quote(path)}, which cannot be opened: ${error.message}`, { cause: error });
     }
     throw error;
   }
@@ -217,7 +213,7 @@ async function openShard(context: OpenContext, where: string, path: string): Pro
 
 /** Bytes of a string weight, read from the little-endian uint32 lengths that precede each string. */
 async function stringWeightBytes(source: ByteSource, offset: number, count: number, where: string, name: string): Promise<number> {
-  if (count > MAX_STRING_ELEMENTS) throw new CheckpointFormatError(`${where}: string weight ${JSON.stringify(name)} has ${count} strings, more than the ${MAX_STRING_ELEMENTS} listed.`);
+  if (count > MAX_STRING_ELEMENTS) throw new CheckpointFormatError(`${where}: string weight ${quote(name)} has ${count} strings, more than the ${MAX_STRING_ELEMENTS} listed.`);
   let at = offset;
   let read = 0;
   for (; read < count && at + 4 <= source.size; read++) {
@@ -225,33 +221,33 @@ async function stringWeightBytes(source: ByteSource, offset: number, count: numb
     at += 4 + new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
   }
   if (read < count || at > source.size) {
-    throw new CheckpointFormatError(`${where}: string weight ${JSON.stringify(name)} runs past the end of its shards (${formatBytes(source.size)}): a shard is truncated or missing.`);
+    throw new CheckpointFormatError(`${where}: string weight ${quote(name)} runs past the end of its shards (${formatBytes(source.size)}): a shard is truncated or missing.`);
   }
   return at - offset;
 }
 
 /** Builds the tensor for one weight at `offset` of its group, returning it and its stored size in bytes. */
 async function weightTensor(spec: WeightSpec, name: string, source: ByteSource, offset: number, where: string): Promise<{ entry: TensorEntry; bytes: number }> {
-  const params = checkShape(`${where}: weight ${JSON.stringify(spec.name)}`, spec.shape);
+  const params = checkShape(`${where}: weight ${quote(spec.name)}`, spec.shape);
   const q = spec.quantization;
   if (q !== undefined) {
-    const stored = QUANTIZED_DTYPES[q.dtype];
+    const stored = QUANTIZED_DTYPES.get(q.dtype);
     if (stored === undefined) {
-      throw new CheckpointFormatError(`${where}: weight ${JSON.stringify(spec.name)} uses quantization dtype ${JSON.stringify(q.dtype)}, which TF.js does not define (uint8, uint16, float16).`);
+      throw new CheckpointFormatError(`${where}: weight ${quote(spec.name)} uses quantization dtype ${quote(q.dtype)}, which TF.js does not define (uint8, uint16, float16).`);
     }
     const bytes = params * stored.bytes;
     const original = q.originalDtype ?? spec.dtype;
     const originalNote = q.originalDtype !== undefined ? `original dtype ${q.originalDtype}` : `dtype ${spec.dtype}`;
     if (q.dtype === 'float16') {
-      if (spec.dtype !== 'float32') throw new CheckpointFormatError(`${where}: weight ${JSON.stringify(spec.name)} is float16-quantised but its dtype is ${spec.dtype}; TF.js allows that only for float32.`);
+      if (spec.dtype !== 'float32') throw new CheckpointFormatError(`${where}: weight ${quote(spec.name)} is float16-quantised but its dtype is ${quote(spec.dtype)}; TF.js allows that only for float32.`);
       const entry = rawTensor({ name, dtype: 'F16', displayDtype: 'float16 (quantized)', shape: spec.shape, source, offset, note: `float16-quantised; ${originalNote}` });
       return { entry, bytes };
     }
     if (q.scale === undefined || q.min === undefined || !Number.isFinite(q.scale) || !Number.isFinite(q.min)) {
-      throw new CheckpointFormatError(`${where}: weight ${JSON.stringify(spec.name)} is ${q.dtype}-quantised but lacks a finite "scale" and "min".`);
+      throw new CheckpointFormatError(`${where}: weight ${quote(spec.name)} is ${quote(q.dtype)}-quantised but lacks a finite "scale" and "min".`);
     }
     if (spec.dtype !== 'float32' && spec.dtype !== 'int32') {
-      throw new CheckpointFormatError(`${where}: weight ${JSON.stringify(spec.name)} is ${q.dtype}-quantised but its dtype is ${spec.dtype}; TF.js allows float32 and int32.`);
+      throw new CheckpointFormatError(`${where}: weight ${quote(spec.name)} is ${quote(q.dtype)}-quantised but its dtype is ${quote(spec.dtype)}; TF.js allows float32 and int32.`);
     }
     const entry = rawTensor({
       name, dtype: stored.dtype, displayDtype: `${q.dtype} (quantized)`, shape: spec.shape, source, offset,
@@ -264,13 +260,13 @@ async function weightTensor(spec: WeightSpec, name: string, source: ByteSource, 
     const bytes = await stringWeightBytes(source, offset, params, where, spec.name);
     return { entry: undecodedTensor(name, 'string', spec.shape, bytes, 'TF.js string weights are text, not numbers.'), bytes };
   }
-  const plain = PLAIN_DTYPES[spec.dtype];
+  const plain = PLAIN_DTYPES.get(spec.dtype);
   if (plain === undefined) {
-    throw new CheckpointFormatError(`${where}: weight ${JSON.stringify(spec.name)} has dtype ${JSON.stringify(spec.dtype)}, which TF.js weights do not use, so the weights after it cannot be located.`);
+    throw new CheckpointFormatError(`${where}: weight ${quote(spec.name)} has dtype ${quote(spec.dtype)}, which TF.js weights do not use, so the weights after it cannot be located.`);
   }
   const bytes = params * plain.bytes;
   if (plain.dtype === undefined) {
-    if (offset + bytes > source.size) throw new CheckpointFormatError(`${where}: weight ${JSON.stringify(spec.name)} runs past the end of its shards.`);
+    if (offset + bytes > source.size) throw new CheckpointFormatError(`${where}: weight ${quote(spec.name)} runs past the end of its shards.`);
     return { entry: undecodedTensor(name, spec.dtype, spec.shape, bytes, `TF.js ${spec.dtype} weights are not decoded.`), bytes };
   }
   return { entry: rawTensor({ name, dtype: plain.dtype, shape: spec.shape, source, offset }), bytes };
@@ -278,13 +274,13 @@ async function weightTensor(spec: WeightSpec, name: string, source: ByteSource, 
 
 /** Bytes a weight needs, before its tensor is built (so shard sizes can be checked first). */
 function plannedBytes(spec: WeightSpec): number | undefined {
-  const params = checkShape(`weight ${JSON.stringify(spec.name)}`, spec.shape);
+  const params = checkShape(`weight ${quote(spec.name)}`, spec.shape);
   const q = spec.quantization;
   if (q !== undefined) {
-    const stored = QUANTIZED_DTYPES[q.dtype];
+    const stored = QUANTIZED_DTYPES.get(q.dtype);
     return stored === undefined ? undefined : params * stored.bytes;
   }
-  const plain = PLAIN_DTYPES[spec.dtype];
+  const plain = PLAIN_DTYPES.get(spec.dtype);
   return plain === undefined ? undefined : params * plain.bytes;
 }
 
@@ -303,13 +299,9 @@ function classify(doc: unknown): Kind | undefined {
 async function openTfjs(source: ByteSource, context: OpenContext): Promise<Checkpoint> {
   const where = source.name;
   const bytes = await readAllBytes(source, LIMITS.maxHeaderBytes);
-  let doc: unknown;
-  try {
-    doc = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch (error) {
-    const why = error instanceof RangeError ? 'it nests too deeply' : 'it is not valid UTF-8 JSON';
-    throw new CheckpointFormatError(`${where} is not a TF.js model: ${why}.`);
-  }
+  const parsed = parseJsonBounded(bytes, LIMITS.maxModelJsonDepth);
+  if (!parsed.ok) throw new CheckpointFormatError(`${where} is not a TF.js model: it ${jsonProblem(parsed, LIMITS.maxModelJsonDepth)}.`);
+  const doc = parsed.value;
   const kind = classify(doc);
   if (kind === undefined) {
     throw new CheckpointFormatError(`${where} is not a TF.js model.json or weights manifest: it has no "modelTopology" or "weightsManifest".`);
@@ -349,7 +341,7 @@ async function openTfjs(source: ByteSource, context: OpenContext): Promise<Check
         else planned += b;
       }
       if (planned > concat.size) {
-        const names = group.paths.map((p) => JSON.stringify(p)).join(', ');
+        const names = group.paths.map((p) => quote(p)).join(', ');
         throw new CheckpointFormatError(
           `${where}: weight group ${gi + 1} needs ${exact ? '' : 'at least '}${formatBytes(planned)} (${planned} bytes) but its shard file${group.paths.length === 1 ? '' : 's'} ${names} hold${group.paths.length === 1 ? 's' : ''} only ${formatBytes(concat.size)} (${concat.size} bytes): a shard is truncated or missing.`,
         );
@@ -377,7 +369,7 @@ async function openTfjs(source: ByteSource, context: OpenContext): Promise<Check
     if (quantized > 0) metadata['quantized weights'] = quantized;
     if (isRecord(record.userDefinedMetadata)) {
       for (const [k, v] of Object.entries(record.userDefinedMetadata).slice(0, 1000)) {
-        metadata[`user.${k}`] = typeof v === 'string' ? elide(v) : typeof v === 'number' || typeof v === 'boolean' || v === null ? v : elide(JSON.stringify(v));
+        setOwn(metadata, `user.${k}`, typeof v === 'string' ? elide(v) : typeof v === 'number' || typeof v === 'boolean' || v === null ? v : elide(describeValue(v)));
       }
     }
     const kindLabel = kind === 'layers-model' ? 'LayersModel' : kind === 'graph-model' ? 'GraphModel' : 'weights manifest';

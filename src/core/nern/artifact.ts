@@ -1,6 +1,23 @@
+/**
+ * The compressed-model artifact: one `<name>.nern.safetensors` file, a plain safetensors container (any safetensors
+ * reader lists it) holding
+ * - `predictor.<i>.weight` [fanIn, fanOut] and `predictor.<i>.bias` [fanOut] (F32): the predictor,
+ * - `layout.perm.<l>` (U16 when a layer has ≤ 65,536 kernels, else I32) and `layout.scales` (F32 [L]): each
+ *   represented layer's permutation and output scale,
+ * - `verbatim.<original name>`: every tensor that is not represented, in its original dtype (F32 for dtypes safetensors
+ *   cannot name),
+ * - `__metadata__.weight_lens`: JSON (`ArtifactMeta`) with the format version, encoding, predictor spec, layer map,
+ *   the original tensor order, training settings, the source's name, format, size and SHA-256, and the report,
+ * - `__metadata__.weight_lens_sha256`: the SHA-256 of that JSON and the data section, verified on read.
+ * Decoding needs nothing but this file. Writing is atomic (temp + rename through `writeSafetensors`); reading
+ * validates every field, so a hostile artifact fails with one clear `CheckpointFormatError`.
+ */
+import { createHash } from 'node:crypto';
 import { FileByteSource } from '../io/byteSource';
 import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
 import { LIMITS } from '../io/limits';
+import { jsonProblem, parseJsonBounded } from '../io/json';
+import { describeValue, quote } from '../io/text';
 import { writeSafetensors, type SafetensorsTensorInput } from '../formats/safetensors';
 import { decodeValues, DTYPE_BYTES, isDType, type DType, type ValueChunk } from '../tensors/dtype';
 import { checkShape } from '../tensors/tensor';
@@ -9,6 +26,12 @@ import { checkKernelMap, type KernelMap } from './kernelMap';
 import { layerShapes, type PredictorSpec, type PredictorWeights } from './predictor';
 import { convLayoutFor, kernelShape, tileMatches, type TileSpec } from './tiling';
 import { ARTIFACT_FORMAT, ARTIFACT_KEY, type ArtifactMetaSummary, type ArtifactReport, type ArtifactTraining } from '../../protocol/artifact';
+
+/**
+ * `__metadata__` key holding the hex SHA-256 of the `weight_lens` JSON (UTF-8) followed by the whole data section,
+ * written with the artifact and checked when it is read. Older artifacts lack it.
+ */
+export const ARTIFACT_DIGEST_KEY = 'weight_lens_sha256';
 /**
  * Newest artifact format version this code reads and writes; readers refuse newer ones. Version 2 adds conv tiles in
  * the 'hwio' layout (TensorFlow.js / Keras kernels); an artifact without them is written as version 1, so older
@@ -217,7 +240,32 @@ export async function writeArtifact(path: string, content: ArtifactContent, sign
   });
   tensors.push({ name: SCALES_NAME, dtype: 'F32', shape: [content.kernelMap.outputScales.length], data: content.kernelMap.outputScales });
   for (const v of content.verbatim) tensors.push({ name: VERBATIM_PREFIX + v.name, dtype: v.dtype, shape: v.shape, data: v.data });
-  await writeSafetensors(path, tensors, { [ARTIFACT_KEY]: JSON.stringify(content.meta), format: 'pt' }, signal ? { signal } : {});
+  const json = JSON.stringify(content.meta);
+  await writeSafetensors(path, tensors, { [ARTIFACT_KEY]: json, format: 'pt' }, {
+    ...(signal ? { signal } : {}),
+    digest: { key: ARTIFACT_DIGEST_KEY, prefix: new TextEncoder().encode(json) },
+  });
+}
+
+/**
+ * Checks the artifact's SHA-256 (of its `weight_lens` JSON then its whole data section) against the one stored when
+ * it was written, so a byte changed anywhere in the predictor, the layout, the verbatim tensors or the description is
+ * refused instead of silently changing the decoded weights. Artifacts written before checksums existed have none and
+ * are read as before.
+ */
+async function verifyDigest(source: FileByteSource, path: string, json: string, metadata: Record<string, string>, dataStart: number): Promise<void> {
+  if (!Object.hasOwn(metadata, ARTIFACT_DIGEST_KEY)) return;
+  const stored = metadata[ARTIFACT_DIGEST_KEY] ?? '';
+  if (!/^[0-9a-f]{64}$/.test(stored)) throw bad(path, `its ${ARTIFACT_DIGEST_KEY} entry is not a SHA-256 digest`);
+  const hash = createHash('sha256');
+  hash.update(json, 'utf8');
+  const chunk = 16 * 1024 * 1024;
+  for (let at = dataStart; at < source.size; at += chunk) hash.update(await source.read(at, Math.min(chunk, source.size - at)));
+  if (hash.digest('hex') !== stored) {
+    throw new CheckpointFormatError(
+      `${path} is damaged: its contents no longer match the SHA-256 checksum stored when it was written (the file was modified or corrupted); compress the model again to get a sound artifact.`,
+    );
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -251,19 +299,16 @@ function bad(path: string, what: string): CheckpointFormatError {
 }
 
 /** Parses and checks the safetensors header; every entry lies inside the data section with its exact size. */
-async function readHeader(source: FileByteSource, path: string): Promise<{ tensors: Map<string, StoredTensor>; metadata: Record<string, string> }> {
+async function readHeader(source: FileByteSource, path: string): Promise<{ tensors: Map<string, StoredTensor>; metadata: Record<string, string>; dataStart: number }> {
   if (source.size < 8) throw bad(path, `the file is ${source.size} bytes, too short for a safetensors header`);
   const prefix = await source.read(0, 8);
   const n = Number(new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true));
   if (n > LIMITS.maxHeaderBytes || n > source.size - 8) {
     throw bad(path, `its header length ${formatBytes(n)} exceeds the file size ${formatBytes(source.size)} or the ${formatBytes(LIMITS.maxHeaderBytes)} limit`);
   }
-  let header: unknown;
-  try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(await source.read(8, n)));
-  } catch {
-    throw bad(path, 'its safetensors header is not valid UTF-8 JSON');
-  }
+  const parsed = parseJsonBounded(await source.read(8, n), LIMITS.maxHeaderJsonDepth);
+  if (!parsed.ok) throw bad(path, `its safetensors header ${jsonProblem(parsed, LIMITS.maxHeaderJsonDepth)}`);
+  const header = parsed.value;
   if (!isRecord(header)) throw bad(path, 'its safetensors header is not a JSON object');
   const dataStart = 8 + n;
   const dataSize = source.size - dataStart;
@@ -276,21 +321,21 @@ async function readHeader(source: FileByteSource, path: string): Promise<{ tenso
       continue;
     }
     if (tensors.size >= LIMITS.maxTensors) throw bad(path, `it lists more than ${LIMITS.maxTensors} tensors`);
-    if (!isRecord(value)) throw bad(path, `tensor ${JSON.stringify(name)} has no description`);
+    if (!isRecord(value)) throw bad(path, `tensor ${quote(name)} has no description`);
     const { dtype, shape, data_offsets: offsets } = value;
-    if (typeof dtype !== 'string' || !isDType(dtype)) throw bad(path, `tensor ${JSON.stringify(name)} has unknown dtype ${JSON.stringify(dtype)}`);
-    if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number')) throw bad(path, `tensor ${JSON.stringify(name)} has no valid shape`);
-    const params = checkShape(`tensor ${JSON.stringify(name)}`, shape);
+    if (typeof dtype !== 'string' || !isDType(dtype)) throw bad(path, `tensor ${quote(name)} has unknown dtype ${describeValue(dtype)}`);
+    if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number')) throw bad(path, `tensor ${quote(name)} has no valid shape`);
+    const params = checkShape(`tensor ${quote(name)}`, shape);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && (o as number) >= 0)) {
-      throw bad(path, `tensor ${JSON.stringify(name)} has invalid data_offsets`);
+      throw bad(path, `tensor ${quote(name)} has invalid data_offsets`);
     }
     const [begin, end] = offsets as [number, number];
     if (end < begin || end > dataSize || end - begin !== params * DTYPE_BYTES[dtype]) {
-      throw bad(path, `tensor ${JSON.stringify(name)} spans bytes ${begin}–${end} of a ${dataSize}-byte data section but needs ${params * DTYPE_BYTES[dtype]} bytes`);
+      throw bad(path, `tensor ${quote(name)} spans bytes ${begin}–${end} of a ${dataSize}-byte data section but needs ${params * DTYPE_BYTES[dtype]} bytes`);
     }
     tensors.set(name, { dtype, shape: shape, params, offset: dataStart + begin, length: end - begin });
   }
-  return { tensors, metadata };
+  return { tensors, metadata, dataStart };
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -339,17 +384,17 @@ function readTile(m: MetaReader, v: unknown, field: string): TileSpec {
     if (k !== 1 && k !== 3) throw m.fail(`${field}.k is ${k}, not 1 or 3`);
     // Artifacts written before convolution layouts existed have none: their convolutions are [C_out, C_in, k, k].
     const layout = t.layout === undefined ? 'oihw' : t.layout;
-    if (layout !== 'oihw' && layout !== 'hwio') throw m.fail(`${field}.layout is ${JSON.stringify(layout)}, not oihw or hwio`);
+    if (layout !== 'oihw' && layout !== 'hwio') throw m.fail(`${field}.layout is ${describeValue(layout)}, not oihw or hwio`);
     return { kind: 'conv', k, layout };
   }
   if (t.kind === 'tiled') return { kind: 'tiled', rows: m.int(t.rows, `${field}.rows`, 1, 2 ** 40), cols: m.int(t.cols, `${field}.cols`, 1, 2 ** 40) };
-  throw m.fail(`${field}.kind is ${JSON.stringify(t.kind)}, not conv or tiled`);
+  throw m.fail(`${field}.kind is ${describeValue(t.kind)}, not conv or tiled`);
 }
 
 /** Validates the parsed `weight_lens` JSON against the stored tensors; returns the typed meta. */
 function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>): ArtifactMeta {
   const meta = m.record(raw, 'the weight_lens metadata');
-  if (meta.format !== ARTIFACT_FORMAT) throw m.fail(`weight_lens.format is ${JSON.stringify(meta.format)}, not ${ARTIFACT_FORMAT}`);
+  if (meta.format !== ARTIFACT_FORMAT) throw m.fail(`weight_lens.format is ${describeValue(meta.format)}, not ${ARTIFACT_FORMAT}`);
   const version = m.int(meta.version, 'weight_lens.version', 1, Number.MAX_SAFE_INTEGER);
   if (version > ARTIFACT_VERSION) throw m.fail(`it is format version ${version}, newer than this Weight Lens reads (${ARTIFACT_VERSION}); update Weight Lens`);
   const enc = m.record(meta.encoding, 'weight_lens.encoding');
@@ -371,35 +416,35 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     const r = m.record(v, f);
     const shape = m.shape(r.shape, `${f}.shape`);
     const tile = readTile(m, r.tile, `${f}.tile`);
-    if (!tileMatches(tile, shape, convLayout)) throw m.fail(`${f} has tile ${JSON.stringify(tile)} that does not fit its shape [${shape.join(', ')}]`);
+    if (!tileMatches(tile, shape, convLayout)) throw m.fail(`${f} has tile ${describeValue(tile)} that does not fit its shape [${shape.join(', ')}]`);
     const dtype = m.string(r.dtype, `${f}.dtype`);
     if (!FLOAT_DTYPES.includes(dtype)) throw m.fail(`${f}.dtype is ${dtype}, not a float dtype`);
     if (shape.reduce((n, d) => n * d, 1) > MAX_REPRESENTED_ELEMENTS) throw m.fail(`${f} has over ${MAX_REPRESENTED_ELEMENTS} elements`);
     return { name: m.string(r.name, `${f}.name`), shape, dtype, tile, kernelShape: kernelShape(tile, shape) };
   });
   const names = new Set<string>();
-  const representedNames = new Set(layers.map((l) => l.name));
-  if (representedNames.size !== layers.length) throw m.fail('two represented layers have the same name');
+  const layerByName = new Map(layers.map((l) => [l.name, l]));
+  if (layerByName.size !== layers.length) throw m.fail('two represented layers have the same name');
   let represented = 0;
   const tensors: ArtifactTensor[] = m.array(meta.tensors, 'weight_lens.tensors').map((v, i) => {
     const f = `tensors[${i}]`;
     const r = m.record(v, f);
     const name = m.string(r.name, `${f}.name`);
-    if (names.has(name)) throw m.fail(`tensor ${JSON.stringify(name)} is listed twice`);
+    if (names.has(name)) throw m.fail(`tensor ${quote(name)} is listed twice`);
     names.add(name);
     const shape = m.shape(r.shape, `${f}.shape`);
     const dtype = m.string(r.dtype, `${f}.dtype`);
     if (r.stored === 'represented') {
-      const layer = layers.find((l) => l.name === name);
-      if (!layer || layer.shape.join(',') !== shape.join(',') || layer.dtype !== dtype) throw m.fail(`represented tensor ${JSON.stringify(name)} does not match the layer map`);
+      const layer = layerByName.get(name);
+      if (!layer || layer.shape.join(',') !== shape.join(',') || layer.dtype !== dtype) throw m.fail(`represented tensor ${quote(name)} does not match the layer map`);
       represented++;
       return { name, dtype, shape, stored: 'represented' };
     }
-    if (r.stored !== 'verbatim') throw m.fail(`${f}.stored is ${JSON.stringify(r.stored)}, not represented or verbatim`);
+    if (r.stored !== 'verbatim') throw m.fail(`${f}.stored is ${describeValue(r.stored)}, not represented or verbatim`);
     const s = stored.get(VERBATIM_PREFIX + name);
-    if (!s) throw m.fail(`verbatim tensor ${JSON.stringify(name)} is missing from the file`);
+    if (!s) throw m.fail(`verbatim tensor ${quote(name)} is missing from the file`);
     if (s.dtype !== r.storedDtype || s.shape.join(',') !== shape.join(',')) {
-      throw m.fail(`verbatim tensor ${JSON.stringify(name)} is stored as ${s.dtype} [${s.shape.join(', ')}] but listed as ${String(r.storedDtype)} [${shape.join(', ')}]`);
+      throw m.fail(`verbatim tensor ${quote(name)} is stored as ${s.dtype} [${s.shape.join(', ')}] but listed as ${describeValue(r.storedDtype)} [${shape.join(', ')}]`);
     }
     return { name, dtype, shape, stored: 'verbatim', storedDtype: s.dtype, reason: typeof r.reason === 'string' ? r.reason : '' };
   });
@@ -478,15 +523,12 @@ export async function readArtifact(path: string): Promise<OpenArtifact> {
   const source = await FileByteSource.open(path);
   let ok = false;
   try {
-    const { tensors: stored, metadata } = await readHeader(source, path);
-    const json = metadata[ARTIFACT_KEY];
+    const { tensors: stored, metadata, dataStart } = await readHeader(source, path);
+    const json = Object.hasOwn(metadata, ARTIFACT_KEY) ? metadata[ARTIFACT_KEY] : undefined;
     if (json === undefined) throw new CheckpointFormatError(`${path} is a safetensors file but not a Weight Lens artifact (its metadata has no ${ARTIFACT_KEY} entry).`);
-    let raw: unknown;
-    try {
-      raw = JSON.parse(json);
-    } catch {
-      throw bad(path, `its ${ARTIFACT_KEY} metadata is not valid JSON`);
-    }
+    const parsedMeta = parseJsonBounded(json, LIMITS.maxHeaderJsonDepth);
+    if (!parsedMeta.ok) throw bad(path, `its ${ARTIFACT_KEY} metadata ${jsonProblem(parsedMeta, LIMITS.maxHeaderJsonDepth)}`);
+    const raw = parsedMeta.value;
     const m = new MetaReader(path);
     const meta = readMeta(m, raw, stored);
     const need = (name: string, dtypes: readonly DType[], shape: readonly number[]): StoredTensor => {
@@ -523,6 +565,8 @@ export async function readArtifact(path: string): Promise<OpenArtifact> {
     } catch (e) {
       throw m.fail(e instanceof Error ? e.message.replace(/\.$/, '') : String(e));
     }
+    // Structure first (its messages are the most specific), then every byte against the stored checksum.
+    await verifyDigest(source, path, json, metadata, dataStart);
     const artifact: OpenArtifact = {
       path,
       meta,
@@ -531,7 +575,7 @@ export async function readArtifact(path: string): Promise<OpenArtifact> {
       bytes: source.size,
       async *verbatimBytes(name: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
         const t = stored.get(VERBATIM_PREFIX + name);
-        if (!t) throw m.fail(`verbatim tensor ${JSON.stringify(name)} is missing`);
+        if (!t) throw m.fail(`verbatim tensor ${quote(name)} is missing`);
         const chunk = 16 * 1024 * 1024;
         for (let at = 0; at < t.length; at += chunk) {
           throwIfAborted(signal);
