@@ -44,10 +44,3 @@ export const LIMITS = {
    */
   maxViewRepeat: 1024,
 } as const;
-
-/** Product of `shape` as a safe integer; throws (via the caller's message) when it is not a valid element count. */
-export function elementCount(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
