@@ -8,7 +8,7 @@
 import type { CheckpointHeaderDto, HistogramDto, LayerKind, TotalsDto } from '../src/protocol/inspect';
 import { hasKind, type FailureReason } from '../src/protocol/common';
 import type { InspectorInbound, InspectorOutbound, InspectorTensorUpdate } from '../src/protocol/inspector';
-import { artifactBannerText, artifactSummary } from './lib/artifactMeta';
+import { ARTIFACT_METADATA_KEY, artifactBannerText, artifactSummary } from './lib/artifactMeta';
 import { baseName, formatBytes, formatCount, formatInteger, formatPercent, formatDuration, formatShape, formatStat } from './lib/format';
 import { buildTraces, isPlottable, MAX_SERIES, type HistogramSeries } from './lib/histogram';
 import { getPlotly, histogramLayout, PLOT_CONFIG, readTheme, withPlotly, type ThemeColors } from './lib/plotly';
@@ -326,8 +326,10 @@ function renderMetadata(metadata: CheckpointHeaderDto['metadata']): void {
 }
 
 /** A NeRN artifact (metadata key `weight_lens`) gets a banner with Decompress and Show Reconstruction. */
-function renderArtifactBanner(metadata: CheckpointHeaderDto['metadata'], fileBytes: number): void {
-  const summary = artifactSummary(metadata, fileBytes);
+function renderArtifactBanner(header: CheckpointHeaderDto): void {
+  // The engine reads an artifact's metadata whole (header.artifact); the metadata strings themselves are cut at 1 kB.
+  const whole = header.artifact !== undefined && 'summary' in header.artifact ? { [ARTIFACT_METADATA_KEY]: header.artifact.summary } : header.metadata;
+  const summary = artifactSummary(whole, header.fileBytes);
   byId('artifact').hidden = summary === undefined;
   byId('compress-button').hidden = summary !== undefined;
   if (summary !== undefined) byId('artifact-message').textContent = artifactBannerText(summary);
@@ -363,7 +365,7 @@ function renderHeader(header: CheckpointHeaderDto): void {
   }
   renderTotalsTable(tableById('by-kind'), 'Layer kind', kinds, header.totals.params);
   renderMetadata(header.metadata);
-  renderArtifactBanner(header.metadata, header.fileBytes);
+  renderArtifactBanner(header);
   byId('empty').hidden = true;
   byId('content').hidden = false;
 }

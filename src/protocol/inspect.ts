@@ -3,6 +3,7 @@
  * the Inspector webview, and are printed by `weight-lens inspect --json`. No raw weight arrays: only headers,
  * summary statistics and binned histograms.
  */
+import type { ArtifactMetaSummary } from './artifact';
 import type { LayerKind } from './vocabulary';
 
 /**
@@ -83,6 +84,11 @@ export interface CheckpointHeaderDto {
   /** File size in bytes (the main file; shards are included in `totals.bytes` of tensors). */
   fileBytes: number;
   metadata: Record<string, string | number | boolean | null>;
+  /**
+   * For a NeRN artifact: its metadata summary, read whole by the engine's codec (metadata strings above are cut at
+   * 1 kB, so the banner cannot parse them), or why the artifact could not be read.
+   */
+  artifact?: { summary: ArtifactMetaSummary } | { problem: string };
   tensors: TensorHeaderDto[];
   totals: TotalsDto;
   byDtype: Record<string, TotalsDto>;

@@ -7,7 +7,7 @@ import { failureOf } from '../core/io/failure';
 import { openCheckpoint } from '../core/formats/registry';
 import type { Checkpoint } from '../core/formats/types';
 import { CheckpointFormatError } from '../core/io/errors';
-import { tensorStatistics } from '../core/jobs/inspect';
+import { tensorStatistics } from '../core/tensors/stats';
 import { hasKind } from '../protocol/common';
 import type { StatsThreadReply, StatsThreadRequest } from '../protocol/statsThread';
 

@@ -6,7 +6,9 @@
 import type { CheckpointHeaderDto, InspectReportDto, LayerKind, TensorHeaderDto, TensorReportDto, TotalsDto, HistogramDto, TensorStatsDto } from '../../protocol/inspect';
 import { stat } from 'node:fs/promises';
 import { DEFAULT_HISTOGRAM_BINS } from '../../protocol/defaults';
-import { CancelledError, throwIfAborted } from '../io/errors';
+import { ARTIFACT_KEY } from '../../protocol/artifact';
+import { BadInputError, CancelledError, throwIfAborted } from '../io/errors';
+import { readArtifact } from '../nern/artifact';
 import { openCheckpoint } from '../formats/registry';
 import type { Checkpoint } from '../formats/types';
 import { layerKindOf } from '../tensors/layerKind';
@@ -84,12 +86,29 @@ export interface InspectOptions {
  * Tensors that are not decoded get no stats (and `onTensorError`); a damaged tensor fails the whole inspection
  * with `CheckpointFormatError` (from the reader), since the file is then corrupt.
  */
+/** The summary of the artifact at `path` as its codec reads it, or the one-sentence reason it cannot be read. */
+async function artifactOf(path: string): Promise<NonNullable<CheckpointHeaderDto['artifact']>> {
+  try {
+    const artifact = await readArtifact(path);
+    try {
+      const { format, version, training, source, report, distillation } = artifact.meta;
+      return { summary: { format, version, training, source, report, ...(distillation ? { distillation } : {}) } };
+    } finally {
+      await artifact.close();
+    }
+  } catch (error) {
+    if (error instanceof BadInputError) return { problem: error.message };
+    throw error;
+  }
+}
+
 export async function inspectFile(path: string, options: InspectOptions = {}, observer: InspectObserver = {}): Promise<InspectReportDto> {
   const bins = options.bins ?? DEFAULT_HISTOGRAM_BINS;
   const checkpoint = await openCheckpoint(path, options.signal ? { signal: options.signal } : {});
   try {
     const fileBytes = (await stat(path)).size;
     const header = checkpointHeader(checkpoint, path, fileBytes);
+    if (checkpoint.format === 'safetensors' && Object.hasOwn(checkpoint.metadata, ARTIFACT_KEY)) header.artifact = await artifactOf(path);
     observer.onHeader?.(header);
     const tensors: TensorReportDto[] = header.tensors.map((t) => ({ ...t }));
     if (!options.headersOnly) {
