@@ -1,7 +1,8 @@
 // Evaluation on onnxruntime: the native runner's outputs against the TensorFlow.js executor on the ResNet-20 (64
 // real Fashion-MNIST images), BlazeFace (its fixed batch of 1, run twice) and the wake-word MLP, on the models' own
 // weights and on perturbed weights bound by name, to 1e-5 relative; the fallbacks to TensorFlow.js and their reasons
-// (package absent, package broken, wasm asked for, a TF.js LayersModel, a model onnxruntime refuses); and the
+// (package absent, package broken, wasm asked for, a TF.js LayersModel, a model onnxruntime refuses); a fixed
+// batch size that does not divide the batch; and the
 // engine in the reports of `evaluateModel` and of distillation's held-out evaluations.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -174,6 +175,23 @@ test('a model onnxruntime refuses runs on TensorFlow.js with onnxruntime\'s reas
     assert.deepEqual([...out.values], [0, 2, 0, 4]);
   } finally {
     await runner.dispose();
+  }
+});
+
+test('a model that fixes a batch of 2 runs 3 samples on both engines: the short last sub-batch is padded, then dropped', async () => {
+  const file = join(dir, 'batch-of-two.onnx');
+  writeFileSync(file, buildOnnx({ opset: 13, inputs: [{ name: 'x', shape: [2, 4] }], outputs: ['y'], nodes: [{ op: 'Relu', inputs: ['x'], outputs: ['y'] }] }));
+  const model = await loadRunnableModel(file);
+  const data = Float32Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? i : -i));
+  for (const backend of native.ok ? (['auto', 'wasm'] as const) : (['wasm'] as const)) {
+    const runner = await openModelRunner(model, { backend });
+    try {
+      const out = await forward(runner, new Map(), { data, shape: [3, 4, 1, 1] });
+      assert.deepEqual(out.shapes, [[3, 4]], runner.label);
+      assert.deepEqual([...out.values], [0, 0, 2, 0, 4, 0, 6, 0, 8, 0, 10, 0], runner.label);
+    } finally {
+      await runner.dispose();
+    }
   }
 });
 

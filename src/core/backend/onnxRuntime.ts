@@ -31,7 +31,8 @@ export interface OrtSessionLike {
 export interface OrtModuleLike {
   Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensorLike;
   InferenceSession: {
-    create(model: Uint8Array, options: Record<string, unknown>): Promise<OrtSessionLike>;
+    /** A session on ModelProto bytes, or on the model file at a path (external data is read beside it). */
+    create(model: Uint8Array | string, options: Record<string, unknown>): Promise<OrtSessionLike>;
   };
 }
 

@@ -3,16 +3,15 @@
  * engine `backend/modelEngine.ts` chooses. The onnxruntime runner runs the ONNX file itself: one session on the
  * model's own weights, and one per set of weights under test, whose graph is the file re-emitted with those
  * initializers replaced (`graph/onnxRebind.ts`), fed typed arrays. The TensorFlow.js runner runs the graph IR with
- * the functional executor (`forwardBatch`). Both return the outputs flattened per sample, in the same order, and
- * both run a model that fixes its batch size (BlazeFace: 1) that many samples at a time.
+ * the functional executor (`forwardBatch`). Both feed a model whose input is not 4-D its declared shape, run a model
+ * that fixes its batch size (BlazeFace: 1) that many samples at a time, and return the outputs flattened per sample,
+ * in the same order.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { readFile } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
-import type { ModelEngineName } from '../../protocol/vocabulary';
+import { dirname } from 'node:path';
+import type { BackendName, ModelEngineName } from '../../protocol/vocabulary';
 import { chooseModelEngine, defaultEvalThreads, engineLabel } from '../backend/modelEngine';
 import { firstLine, type OrtModuleLike, type OrtModuleLoader, type OrtSessionLike, type OrtTensorLike } from '../backend/onnxRuntime';
-import type { BackendName } from '../../protocol/vocabulary';
 import type { InputBatch } from '../data/batches';
 import { weightTensors } from '../graph/execute';
 import { rewriteOnnxWeights } from '../graph/onnxRebind';
@@ -113,7 +112,9 @@ class TfjsRunner implements ModelRunner {
 
   forward(weights: PreparedWeights, batch: InputBatch): Promise<ForwardOutput> {
     if (!(weights instanceof TfjsWeights)) throw new TypeError('weights were prepared by another runner');
-    return inChunks(this.model, batch, (sub) => Promise.resolve(forwardBatch(this.model.graph, weights.tensors, sub)));
+    const input = imageInput(this.model.graph);
+    const run = (sub: InputBatch): ForwardOutput => forwardBatch(this.model.graph, weights.tensors, { data: sub.data, shape: feedDims(input.shape, sub, sub.shape[0]) });
+    return inChunks(this.model, batch, (sub) => Promise.resolve(run(sub)));
   }
 
   dispose(): Promise<void> {
@@ -154,25 +155,31 @@ function feedDims(declared: readonly (number | null)[], batch: InputBatch, rows:
 
 /**
  * Runs `batch` through `run` in sub-batches of the model's declared batch size when its input fixes one (BlazeFace
- * takes exactly 1), else whole; the outputs are joined in sample order, with the whole batch's shapes.
+ * takes exactly 1), else whole; a last sub-batch that falls short is padded with zeros and its padding rows dropped.
+ * The outputs are joined in sample order, with the whole batch's shapes.
  */
 async function inChunks(model: RunnableModel, batch: InputBatch, run: (sub: InputBatch) => Promise<ForwardOutput>): Promise<ForwardOutput> {
   const n = batch.shape[0];
   const fixed = imageInput(model.graph).shape[0];
   if (typeof fixed !== 'number' || fixed <= 0 || fixed === n) return run(batch);
-  if (n % fixed !== 0) throw new BadInputError(`${basename(model.path)} takes batches of exactly ${fixed}; ${n} samples do not divide into them (set the batch size to ${fixed}).`);
   const perInput = batch.data.length / n;
-  const parts: ForwardOutput[] = [];
+  const shape: InputBatch['shape'] = [fixed, batch.shape[1], batch.shape[2], batch.shape[3]];
+  let values: Float32Array | undefined;
+  let first: ForwardOutput | undefined;
   for (let start = 0; start < n; start += fixed) {
-    const shape: InputBatch['shape'] = [fixed, batch.shape[1], batch.shape[2], batch.shape[3]];
-    parts.push(await run({ data: batch.data.subarray(start * perInput, (start + fixed) * perInput), shape }));
+    const rows = Math.min(fixed, n - start);
+    let data = batch.data.subarray(start * perInput, (start + rows) * perInput);
+    if (rows < fixed) {
+      const padded = new Float32Array(fixed * perInput);
+      padded.set(data);
+      data = padded;
+    }
+    const part = await run({ data, shape });
+    first ??= part;
+    values ??= new Float32Array(n * part.perSample);
+    values.set(part.values.subarray(0, rows * part.perSample), start * part.perSample);
   }
-  const first = parts[0];
-  if (first === undefined) return run(batch);
-  const values = new Float32Array(n * first.perSample);
-  parts.forEach((p, i) => {
-    values.set(p.values, i * fixed * first.perSample);
-  });
+  if (first === undefined || values === undefined) return run(batch);
   return { values, perSample: first.perSample, shapes: first.shapes.map((s) => [n, ...s.slice(1)]) };
 }
 
@@ -201,13 +208,13 @@ class OrtRunner implements ModelRunner {
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3,
-      // Idle threads sleep rather than spin: the machine is shared with the editor. External data of a model given
-      // as bytes is found beside the model file.
+      // Idle threads sleep rather than spin: the machine is shared with the editor. External data of a rewritten
+      // model (given as bytes) is found beside the model file.
       extra: { session: { 'intra_op.allow_spinning': '0', model_external_initializers_file_folder_path: dirname(model.path) } },
     };
-    const bytes = new Uint8Array(await readFile(model.path));
+    // onnxruntime reads the file itself (and its external data beside it).
+    const session = await ort.InferenceSession.create(model.path, options);
     throwIfAborted(signal);
-    const session = await ort.InferenceSession.create(bytes, options);
     return new OrtRunner(ort, model, options, session, threads, signal);
   }
 
