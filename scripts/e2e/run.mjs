@@ -1,12 +1,12 @@
 // `npm run test:e2e`: installs code-server on first use (cached in .cache/code-server/), builds and packages the
-// extension once, then runs test/e2e/**/*.test.ts one file at a time against that .vsix. Extra arguments after `--`
+// extension once (the universal package and every platform package), then runs test/e2e/**/*.test.ts one file at a time against that .vsix. Extra arguments after `--`
 // go to `node --test` (e.g. `-- --test-name-pattern=histogram`). Screenshots and logs land in test-results/.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureCodeServer } from './install-code-server.mjs';
-import { packageExtension } from '../package.mjs';
+import { hostTarget, packageAll } from '../package.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const dash = process.argv.indexOf('--');
@@ -41,15 +41,20 @@ try {
 const t1 = Date.now();
 const out = join(root, 'test-results', 'e2e');
 mkdirSync(out, { recursive: true });
+// Every package is written (test/e2e/vsix.test.ts checks each one's contents); this machine's platform package,
+// which carries the native engine, is the one installed.
 let vsix;
 try {
-  vsix = await packageExtension({ out, quiet: true });
+  const packages = await packageAll({ out, quiet: true });
+  const host = hostTarget();
+  vsix = (host !== undefined ? packages.targets[host] : undefined) ?? packages.universal;
+  for (const [target, reason] of Object.entries(packages.skipped)) console.log(`e2e: no ${target} package: ${reason}`);
 } catch (e) {
   console.error(`e2e: packaging failed: ${e instanceof Error ? e.message : e}`);
   process.exit(1);
 }
 const t2 = Date.now();
-console.log(`e2e: code-server ready (${((t1 - t0) / 1000).toFixed(1)} s), packaged ${relative(root, vsix)} (${((t2 - t1) / 1000).toFixed(1)} s)`);
+console.log(`e2e: code-server ready (${((t1 - t0) / 1000).toFixed(1)} s), packaged ${relative(root, out)}/ (${((t2 - t1) / 1000).toFixed(1)} s); installing ${relative(root, vsix)}`);
 
 const files = findTests(join(root, 'test', 'e2e'));
 const child = spawn(
@@ -58,7 +63,7 @@ const child = spawn(
   {
     cwd: root,
     stdio: 'inherit',
-    env: { ...process.env, WEIGHT_LENS_CODE_SERVER: codeServer, WEIGHT_LENS_VSIX: vsix, WEIGHT_LENS_CHROMIUM: chromium },
+    env: { ...process.env, WEIGHT_LENS_CODE_SERVER: codeServer, WEIGHT_LENS_VSIX: vsix, WEIGHT_LENS_VSIX_DIR: out, WEIGHT_LENS_CHROMIUM: chromium },
   },
 );
 const timer = setTimeout(() => {

@@ -99,6 +99,7 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
   if (batchSize !== undefined && (batchSize < 1 || batchSize > 4096)) throw new UsageError('--batch-size must be between 1 and 4096');
   const preprocess = preprocessFromOptions(options);
   const tty = process.stderr.isTTY && options.json !== true;
+  let engine = '';
   const data = options.data;
   const report = await interruptible((signal) => evaluateModel(model, data, {
     ...(typeof options.weights === 'string' ? { weights: options.weights } : {}),
@@ -106,7 +107,14 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
     ...(batchSize !== undefined ? { batchSize } : {}),
     ...(preprocess ? { preprocess } : {}),
     backend: backendOption(options),
-  }, { signal, onProgress: (done, total) => { if (tty) process.stderr.write(`\r${done}/${total} samples   `); } }));
+  }, {
+    signal,
+    onEngine: (e) => {
+      engine = e.label;
+      if (options.json !== true) process.stderr.write(`engine: ${e.label}${e.reason !== undefined ? ` (${e.reason})` : ''}\n`);
+    },
+    onProgress: (done, total) => { if (tty) process.stderr.write(`\r${done}/${total} samples  ${engine}   `); },
+  }));
   if (tty) process.stderr.write('\n');
   if (options.json === true) {
     const c = report.candidate;
@@ -130,7 +138,7 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
       ...(report.warnings ?? []).map((w) => `warning: ${w}`),
       renderTable(['weights', 'samples', 'accuracy', 'agreement', 'PSNR', 'relative error'], rows, ['l', 'r', 'r', 'r', 'r', 'r']),
       report.weights !== undefined ? `${report.boundWeights ?? 0} weights bound from ${report.weights}; ${report.unmatchedWeights ?? 0} kept the model's values` : '',
-      `${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}`,
+      `${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}${report.engineReason !== undefined ? ` (TensorFlow.js: ${report.engineReason})` : ''}`,
     ].filter((l) => l !== '').join('\n') + '\n',
   );
   return 0;
@@ -201,6 +209,7 @@ export async function distillCommand(argv: readonly string[]): Promise<number> {
         ...(report.warnings ?? []).map((w) => `warning: ${w}`),
         report.teacherAccuracy !== undefined ? `teacher accuracy ${percent(report.teacherAccuracy)}` : '',
         `${report.boundLayers} represented layers used by the model${report.unboundLayers > 0 ? `, ${report.unboundLayers} not` : ''}; ${report.options.steps} steps in ${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}`,
+        `held-out evaluations on ${report.evalEngine ?? 'tfjs'}${report.evalEngineReason !== undefined ? ` (${report.evalEngineReason})` : ''}`,
         `wrote ${report.out}`,
       ].filter((l) => l !== '').join('\n') + '\n',
     );

@@ -42,8 +42,11 @@ export type CompressEvent =
   | { kind: 'compress/progress'; progress: CompressProgressDto }
   | { kind: 'compress/evaluation'; evaluation: CompressEvaluationDto };
 
-/** Events of an evaluation: samples evaluated so far of `total` (throttled by the worker). */
-export type EvalEvent = { kind: 'eval/progress'; done: number; total: number };
+/**
+ * Events of an evaluation: samples evaluated so far of `total` (throttled by the worker), with the engine running
+ * the model (`onnxruntime (native, 2 threads)`, `tfjs (wasm)`) and, on TensorFlow.js, why.
+ */
+export type EvalEvent = { kind: 'eval/progress'; done: number; total: number; engine?: string; engineReason?: string };
 
 /** Events of a distillation: status sentences, per-step losses, held-out evaluations and per-layer drift. */
 export type DistillEvent =

@@ -3,7 +3,7 @@
  * distillation phase (Choi et al.'s phase 2) with their defaults, its streamed progress, and its final report (also
  * what `weight-lens eval --json` / `weight-lens distill --json` print). No tensors cross here.
  */
-import type { BackendName, PreprocessSource } from './vocabulary';
+import type { BackendName, ModelEngineName, PreprocessSource } from './vocabulary';
 
 /**
  * The order in which preprocessing steps apply, whatever order they were given in: scale, normalise (mean/std), pad,
@@ -104,7 +104,12 @@ export interface EvalReportDto {
   /** Weight names bound from the weights file, and those that kept the model's values. */
   boundWeights?: number;
   unmatchedWeights?: number;
+  /** What ran the forward passes: the tfjs backend (`wasm`…), or `onnxruntime (native, N threads)`. */
   backend: string;
+  /** The engine that ran the forward passes: onnxruntime-node's native engine, or TensorFlow.js. */
+  engine: ModelEngineName;
+  /** Why the model ran on TensorFlow.js rather than onnxruntime (absent when onnxruntime ran it). */
+  engineReason?: string;
   durationMs: number;
 }
 
@@ -203,6 +208,11 @@ export interface DistillReportDto {
   preprocessSource: PreprocessSource;
   /** Things the user should look at (e.g. a teacher that scores near chance: wrong preprocessing). */
   warnings?: string[];
+  /** The tfjs backend that trained the predictor. */
   backend: string;
+  /** The engine of the held-out evaluations (training itself runs on TensorFlow.js); always set by `distill`. */
+  evalEngine?: ModelEngineName;
+  /** Why the held-out evaluations ran on TensorFlow.js rather than onnxruntime (absent when onnxruntime ran them). */
+  evalEngineReason?: string;
   durationMs: number;
 }

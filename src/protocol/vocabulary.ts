@@ -18,6 +18,14 @@ export const BACKEND_NAMES = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'] as 
 /** One of `BACKEND_NAMES`. */
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
+/**
+ * Engines that run a model's forward passes (evaluation): `onnxruntime` is onnxruntime-node's native engine (ONNX
+ * models, `auto` backend, where the package loads); `tfjs` is TensorFlow.js on the chosen backend.
+ */
+export const MODEL_ENGINE_NAMES = ['onnxruntime', 'tfjs'] as const;
+/** One of `MODEL_ENGINE_NAMES`. */
+export type ModelEngineName = (typeof MODEL_ENGINE_NAMES)[number];
+
 /** Kernel permutations that smooth the coordinate → kernel map (NeRN), in the order offered: the first is NeRN's best. */
 export const PERMUTATION_KINDS = ['crossfilter', 'infilter', 'none'] as const;
 /** One of `PERMUTATION_KINDS`. */

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { FIXTURES } from '../helpers/fixtures';
-import { describePaint, overflowingElements, paintTimes, runStep, Session } from './harness';
+import { describePaint, nativeEngineExpected, overflowingElements, paintTimes, runStep, Session } from './harness';
 
 /** A small ResNet-like state dict with 3×3 convolutions (what NeRN represents). */
 const SOURCE = join(FIXTURES, 'pytorch', 'resnet_tiny.pt');
@@ -90,6 +90,9 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
       await frame.locator('[data-testid="layer-errors"] .barlayer path').first().waitFor({ state: 'attached', timeout: 60_000 });
       const { text: reportText } = await s.waitForTestId('report', { accept: (t) => t.includes('Ratio'), timeoutMs: 240_000 });
       assert.match(reportText, /RMSE/);
+      // The platform package trains on its own onnxruntime-node binaries; the universal one on wasm.
+      const engine = (await frame.locator('#card-backend').textContent())?.trim() ?? '';
+      assert.match(engine, nativeEngineExpected() ? /^onnxruntime \(native, \d+ threads?\)$/ : /^wasm$/);
       const rows = await frame.locator('[data-testid="layer-row"]').count();
       assert.ok(rows > 0, 'the report lists no layers');
       await frame.locator('[data-testid="kernel-heatmap"] .main-svg').first().waitFor({ state: 'attached', timeout: 30_000 });

@@ -13,7 +13,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURES } from '../helpers/fixtures';
-import { describePaint, paintTimes, ROOT, runStep, Session, vsixUnderTest } from './harness';
+import { describePaint, nativeEngineExpected, paintTimes, ROOT, runStep, Session, vsixUnderTest } from './harness';
 
 const CHECKPOINT = join(FIXTURES, 'models', 'resnet20_fmnist.pt');
 const MODEL = join(FIXTURES, 'models', 'resnet20_fmnist.onnx');
@@ -161,6 +161,9 @@ void describe('Distill and evaluate a compressed model in VS Code (code-server)'
       assert.match(original, /original/);
       assert.match(original, /\d+\.\d\d %/);
       await s.waitForTestId('eval-status', { accept: (t) => t.startsWith('Done: 32 samples'), timeoutMs: 30_000 });
+      // The platform package evaluates on its own onnxruntime-node binaries; the universal one on wasm.
+      const { text: note } = await s.waitForTestId('eval-note', { timeoutMs: 10_000 });
+      assert.match(note, nativeEngineExpected() ? /samples on onnxruntime \(native, \d+ threads?\)/ : /samples on wasm/);
       await s.waitForTestId('confusion-note', { accept: (t) => /of 32 samples changed class/.test(t), timeoutMs: 10_000 });
       const { frame: panel } = await s.waitForTestId('eval-confusion');
       await panel.locator('[data-testid="eval-confusion"] .main-svg').first().waitFor({ state: 'attached', timeout: 30_000 });

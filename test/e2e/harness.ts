@@ -67,16 +67,51 @@ export function codeServerBinary(): string {
   return runNodeScript('scripts/e2e/install-code-server.mjs', [], 25 * 60_000);
 }
 
+/** The host's VS Code target (`linux-x64`…), as scripts/package.mjs names platform packages. */
+export function hostTarget(): string {
+  return `${process.platform}-${process.arch}`;
+}
+
 /**
- * The .vsix under test: WEIGHT_LENS_VSIX when set (scripts/e2e/run.mjs packages once and sets it), else packaged now
- * into test-results/e2e/ by scripts/package.mjs, so what is tested is what ships.
+ * The folder holding every package scripts/package.mjs wrote: WEIGHT_LENS_VSIX_DIR when set (scripts/e2e/run.mjs
+ * packages once and sets it), else packaged now into test-results/e2e/, so what is tested is what ships.
+ */
+export function vsixFolder(): string {
+  const fromEnv = process.env.WEIGHT_LENS_VSIX_DIR;
+  if (fromEnv !== undefined && fromEnv !== '' && existsSync(fromEnv)) return fromEnv;
+  const out = join(RESULTS, 'e2e');
+  mkdirSync(out, { recursive: true });
+  runNodeScript('scripts/package.mjs', ['--out', out], 10 * 60_000);
+  process.env.WEIGHT_LENS_VSIX_DIR = out;
+  return out;
+}
+
+/** The packages in `vsixFolder()`: the universal one and each platform package by target. */
+export function vsixPackages(): { universal: string; targets: Record<string, string> } {
+  const { name, version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
+  const dir = vsixFolder();
+  const targets: Record<string, string> = {};
+  for (const file of readdirSync(dir)) {
+    const m = new RegExp(`^${name}-(.+)-${version.replace(/\./g, '\\.')}\\.vsix$`).exec(file);
+    if (m?.[1] !== undefined) targets[m[1]] = join(dir, file);
+  }
+  return { universal: join(dir, `${name}-${version}.vsix`), targets };
+}
+
+/** Whether the .vsix under test is this machine's platform package, so jobs should report the native engine. */
+export function nativeEngineExpected(): boolean {
+  return basename(vsixUnderTest()).includes(`-${hostTarget()}-`);
+}
+
+/**
+ * The .vsix under test: WEIGHT_LENS_VSIX when set, else this machine's platform package (it carries the native
+ * engine), else the universal one.
  */
 export function vsixUnderTest(): string {
   const fromEnv = process.env.WEIGHT_LENS_VSIX;
   if (fromEnv !== undefined && fromEnv !== '' && existsSync(fromEnv)) return fromEnv;
-  const out = join(RESULTS, 'e2e');
-  mkdirSync(out, { recursive: true });
-  const vsix = runNodeScript('scripts/package.mjs', ['--out', out], 5 * 60_000);
+  const packages = vsixPackages();
+  const vsix = packages.targets[hostTarget()] ?? packages.universal;
   process.env.WEIGHT_LENS_VSIX = vsix;
   return vsix;
 }

@@ -94,6 +94,14 @@ export class ProtoWriter {
     return this.bytes(field, inner.finish());
   }
 
+  /** Already-encoded fields (tags and payloads, e.g. copied from another message), appended as they are. */
+  raw(fields: Uint8Array): this {
+    this.ensure(fields.length);
+    this.buf.set(fields, this.len);
+    this.len += fields.length;
+    return this;
+  }
+
   /** Bytes written so far (a copy-free view; do not write after taking it if you keep it). */
   finish(): Uint8Array {
     return this.buf.subarray(0, this.len);

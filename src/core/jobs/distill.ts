@@ -8,7 +8,8 @@
  * weights, through the weights into the predictor: dL/dθ = Σ_kernels J_θ(kernel)ᵀ · dL/dW_kernel. No labels are used.
  * Non-classifiers (e.g. super-resolution) use the output MSE relative to the teacher's mean square instead of KL.
  *
- * The result is a new artifact (written atomically; the source artifact is never touched) whose metadata records
+ * Training runs on TensorFlow.js; the held-out evaluations run on the model runner's engine (onnxruntime for ONNX
+ * models when it loads). The result is a new artifact (written atomically; the source artifact is never touched) whose metadata records
  * both phases and the held-out metrics before and after.
  */
 import { basename } from 'node:path';
@@ -21,6 +22,7 @@ import { ensureBackend } from '../backend/tfjsBackend';
 import { openDataset, type Dataset } from '../data/dataset';
 import { applyPreprocessing, type PreprocessSpec } from '../data/preprocess';
 import { compareOutputs, type EvalSetup } from './evaluate';
+import { openModelRunner, type ModelRunner } from '../models/runner';
 import { executeGraph, weightTensors } from '../graph/execute';
 import type { Graph } from '../graph/ir';
 import { BadInputError, throwIfAborted } from '../io/errors';
@@ -219,6 +221,7 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
   const disposables: tf.Tensor[] = [];
   let predictor: Predictor | undefined;
   let optimizer: NernOptimizer | undefined;
+  let runner: ModelRunner | undefined;
   try {
     const { bound, kernels: start } = bindLayers(artifact, model.graph, basename(request.model));
     const input = imageInput(model.graph);
@@ -227,11 +230,16 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
 
     const { heldIndices, trainCount } = heldOutSplit(train, held, o.evalSamples, basename(request.data));
     const heldCount = heldIndices.length;
-    const evalSetup: EvalSetup = { model, dataset: held, spec, indices: heldIndices, batchSize: 64 };
 
     // Constant tensors: original weights (model's own), teacher weights, kernel encodings.
     const original = weightTensors(model.graph, model.weights);
     disposables.push(...Object.values(original));
+    // Held-out evaluations run on the native engine where it takes the model; training stays on TensorFlow.js.
+    runner = await openModelRunner(model, { backend: o.backend, tensors: original, ...(signal ? { signal } : {}) });
+    hooks.onStatus?.(`Held-out evaluations run on ${runner.label}${runner.reason !== undefined ? `: ${runner.reason}` : ''}.`);
+    const evalRunner = runner;
+    const evalSetup: EvalSetup = { model, runner: evalRunner, dataset: held, spec, indices: heldIndices, batchSize: 64 };
+    const reference = await evalRunner.prepare(new Map());
     const teacherWeights = teacher === model ? original : weightTensors(teacher.graph, teacher.weights);
     if (teacher !== model) disposables.push(...Object.values(teacherWeights));
     const width = encodingWidth(artifact.kernelMap.encoding);
@@ -269,8 +277,13 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
             return { name: b.name, drift: d / Math.max(phase1Rms[i] ?? 0, 1e-12) };
           }),
         );
-        const acc = await compareOutputs(evalSetup, original, candidate, signal);
-        return { metrics: acc.result(), acc, drift };
+        const weights = await evalRunner.prepare(new Map(bound.map((b) => [b.name, candidate[b.name] as tf.Tensor])));
+        try {
+          const acc = await compareOutputs(evalSetup, reference, weights, signal);
+          return { metrics: acc.result(), acc, drift };
+        } finally {
+          await weights.dispose();
+        }
       } finally {
         tf.dispose(bound.map((b) => candidate[b.name] as tf.Tensor));
       }
@@ -404,6 +417,8 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
       preprocess: dto,
       preprocessSource,
       backend: backend.name,
+      evalEngine: runner.engine,
+      ...(runner.reason !== undefined ? { evalEngineReason: runner.reason } : {}),
       durationMs: Math.round(performance.now() - started),
     };
     if (teacherAccuracy !== undefined) report.teacherAccuracy = teacherAccuracy;
@@ -411,6 +426,7 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
     if (warning !== undefined) report.warnings = [warning];
     return report;
   } finally {
+    await runner?.dispose();
     optimizer?.dispose();
     predictor?.dispose();
     tf.dispose(disposables);

@@ -2,21 +2,21 @@
  * What compression costs, measured by running the network: `evaluateModel` runs a runnable model (ONNX or TF.js) on
  * its own weights and on the given weights (a checkpoint or a compression artifact) over a dataset, and reports
  * top-1 accuracy against the labels, agreement with the original predictions, the confusion of the differences, and
- * for non-classifiers the output PSNR and relative error. The pieces it combines live in models/ (preprocessing,
- * forward pass, metrics) and data/ (batches).
+ * for non-classifiers the output PSNR and relative error. ONNX models run in onnxruntime-node itself when the
+ * backend is `auto` and the package loads, with the weights under test bound by name; everything else runs on
+ * TensorFlow.js, and the report says which engine ran and why. The pieces it combines live in models/
+ * (preprocessing, runners, metrics) and data/ (batches).
  */
 import { basename } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { chanceWarning, type EvalOptionsDto, type EvalReportDto } from '../../protocol/evaluate';
 import { ensureBackend } from '../backend/tfjsBackend';
 import { openDataset, type Dataset } from '../data/dataset';
 import { type PreprocessSpec } from '../data/preprocess';
-import { weightTensors } from '../graph/execute';
 import { BadInputError, throwIfAborted } from '../io/errors';
-import { loadExecutableModel, loadWeightSource, withWeights, type ExecutableModel } from '../models/executableModel';
+import { loadExecutableModel, loadWeightSource, type ExecutableModel } from '../models/executableModel';
 import { resolvePreprocessing } from '../models/preprocessing';
 import { readInputBatch } from '../data/batches';
-import { forwardBatch } from '../models/forward';
+import { openModelRunner, type ModelRunner, type PreparedWeights } from '../models/runner';
 import { isClassifier, MetricsAccumulator } from '../models/metrics';
 
 /** Samples per forward pass when the caller does not say. */
@@ -27,6 +27,8 @@ export type EvalProgress = (done: number, total: number) => void;
 /** Everything an evaluation needs, opened: reuse across evaluations (distillation evaluates repeatedly). */
 export interface EvalSetup {
   readonly model: ExecutableModel;
+  /** Runs the model's forward passes (onnxruntime or TensorFlow.js). */
+  readonly runner: ModelRunner;
   readonly dataset: Dataset;
   readonly spec: PreprocessSpec;
   readonly indices: readonly number[];
@@ -34,13 +36,13 @@ export interface EvalSetup {
 }
 
 /**
- * Runs the original weights (`reference`) and `candidate` over `setup`'s samples and accumulates their metrics. The
- * weight maps are tensors by initializer name (see `weightTensors`); neither is disposed.
+ * Runs the original weights (`reference`) and `candidate` over `setup`'s samples and accumulates their metrics. Both
+ * weight sets come from `setup.runner.prepare`; neither is disposed.
  */
 export async function compareOutputs(
   setup: EvalSetup,
-  reference: Readonly<Record<string, tf.Tensor>>,
-  candidate: Readonly<Record<string, tf.Tensor>> | null,
+  reference: PreparedWeights,
+  candidate: PreparedWeights | null,
   signal?: AbortSignal,
   onProgress?: EvalProgress,
 ): Promise<MetricsAccumulator> {
@@ -50,8 +52,8 @@ export async function compareOutputs(
     throwIfAborted(signal);
     const ids = setup.indices.slice(start, start + setup.batchSize);
     const batch = await readInputBatch(setup.dataset, ids, setup.spec, undefined, signal);
-    const original = forwardBatch(setup.model.graph, reference, batch);
-    const cand = candidate === null ? original : forwardBatch(setup.model.graph, candidate, batch);
+    const original = await setup.runner.forward(reference, batch);
+    const cand = candidate === null ? original : await setup.runner.forward(candidate, batch);
     metrics ??= new MetricsAccumulator(isClassifier(original.shapes) ? original.perSample : 0);
     metrics.add(cand.values, original.values, ids.length, batch.labels);
     onProgress?.(Math.min(total, start + ids.length), total);
@@ -65,6 +67,8 @@ export async function compareOutputs(
 export interface EvalHooks {
   signal?: AbortSignal;
   onProgress?: EvalProgress;
+  /** Called once, before the first batch, with the engine that runs the model and why it is not onnxruntime. */
+  onEngine?: (engine: { label: string; reason?: string }) => void;
 }
 
 /**
@@ -81,16 +85,22 @@ export async function evaluateModel(modelPath: string, dataPath: string, options
     const count = Math.min(dataset.size, options.limit ?? dataset.size);
     if (count < 1) throw new BadInputError(`${basename(dataPath)} holds no samples to evaluate.`);
     const batchSize = Math.max(1, Math.min(options.batchSize ?? DEFAULT_EVAL_BATCH, 4096));
-    const setup: EvalSetup = { model, dataset, spec, indices: Array.from({ length: count }, (_, i) => i), batchSize };
     const bound = options.weights !== undefined ? await loadWeightSource(options.weights, model, hooks.signal) : undefined;
-    const reference = weightTensors(model.graph, model.weights);
-    const candidate = bound ? weightTensors(model.graph, withWeights(model, bound)) : null;
+    const runner = await openModelRunner(model, { backend: options.backend ?? 'auto', ...(hooks.signal ? { signal: hooks.signal } : {}) });
+    hooks.onEngine?.({ label: runner.label, ...(runner.reason !== undefined ? { reason: runner.reason } : {}) });
+    const setup: EvalSetup = { model, runner, dataset, spec, indices: Array.from({ length: count }, (_, i) => i), batchSize };
     let metrics: MetricsAccumulator;
     try {
-      metrics = await compareOutputs(setup, reference, candidate, hooks.signal, hooks.onProgress);
+      const reference = await runner.prepare(new Map());
+      const candidate = bound ? await runner.prepare(bound.weights) : null;
+      try {
+        metrics = await compareOutputs(setup, reference, candidate, hooks.signal, hooks.onProgress);
+      } finally {
+        await reference.dispose();
+        await candidate?.dispose();
+      }
     } finally {
-      tf.dispose(Object.values(reference));
-      if (candidate) tf.dispose(Object.values(candidate));
+      await runner.dispose();
     }
     const report: EvalReportDto = {
       model: modelPath,
@@ -100,7 +110,9 @@ export async function evaluateModel(modelPath: string, dataPath: string, options
       outputs: [...model.graph.outputs],
       preprocess: dto,
       preprocessSource: source,
-      backend: backend.name,
+      backend: runner.engine === 'tfjs' ? backend.name : runner.label,
+      engine: runner.engine,
+      ...(runner.reason !== undefined ? { engineReason: runner.reason } : {}),
       durationMs: Math.round(performance.now() - started),
     };
     const originalAccuracy = metrics.originalAccuracy();

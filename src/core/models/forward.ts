@@ -9,12 +9,16 @@ import { imageInput } from './preprocessing';
 import { InputBatch } from '../data/batches';
 
 /**
- * Runs the graph on one batch and returns its outputs concatenated per sample ([n, Σ output sizes]), and the shape of
+ * Runs the graph on one batch (any shape, batch first) and returns its outputs concatenated per sample ([n, Σ output sizes]), and the shape of
  * each output (batch dimension included).
  */
-export function forwardBatch(graph: Graph, weights: Readonly<Record<string, tf.Tensor>>, batch: InputBatch): { values: Float32Array; perSample: number; shapes: number[][] } {
+export function forwardBatch(
+  graph: Graph,
+  weights: Readonly<Record<string, tf.Tensor>>,
+  batch: Pick<InputBatch, 'data'> & { readonly shape: readonly number[] },
+): { values: Float32Array; perSample: number; shapes: number[][] } {
   return tf.tidy(() => {
-    const x = tf.tensor(batch.data, batch.shape);
+    const x = tf.tensor(batch.data, [...batch.shape]);
     const outputs = executeGraph(graph, weights, { [imageInput(graph).name]: x });
     const n = batch.shape[0];
     const shapes: number[][] = [];

@@ -8,68 +8,20 @@
  * is loaded at run time only; when it is missing or fails, callers fall back to the tfjs step.
  */
 import { availableParallelism } from 'node:os';
-import { createRequire } from 'node:module';
-import * as path from 'node:path';
+import type { OrtModuleLike, OrtSessionLike, OrtTensorLike } from '../backend/onnxRuntime';
 import { ProtoWriter } from '../containers/protobufWriter';
 import { learningRateAt, type OptimizerConfig } from './optimizer';
 import { layerShapes, type PredictorSpec, type PredictorWeights } from './predictor';
 
-/** The part of an onnxruntime tensor used here. */
-export interface OrtTensorLike {
-  readonly data: unknown;
-  readonly dims: readonly number[];
-}
-
-/** The part of an onnxruntime inference session used here. */
-export interface OrtSessionLike {
-  run(feeds: Record<string, OrtTensorLike>): Promise<Record<string, OrtTensorLike>>;
-  release(): Promise<void>;
-}
-
-/** The part of the `onnxruntime-node` module used here. */
-export interface OrtModuleLike {
-  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensorLike;
-  InferenceSession: {
-    create(model: Uint8Array, options: Record<string, unknown>): Promise<OrtSessionLike>;
-  };
-}
-
-/** Result of trying to load onnxruntime-node. */
-export type OrtLoad = { ok: true; ort: OrtModuleLike } | { ok: false; reason: string };
-
-/** Loads an optional module by name; throws if it is not installed. */
-export type OrtModuleLoader = (name: string) => unknown;
-
-function defaultLoader(name: string): unknown {
-  // createRequire keeps esbuild from resolving the optional package at build time (it must stay external).
-  const req = createRequire(typeof __filename === 'string' ? __filename : path.join(process.cwd(), 'index.js'));
-  return req(name) as unknown;
-}
-
-function firstLine(e: unknown): string {
-  const text = e instanceof Error ? e.message : String(e);
-  const first = text.split('\n')[0] ?? text;
-  return first.length > 200 ? `${first.slice(0, 200)}…` : first;
-}
-
-/** Package name of the optional native runtime. */
-export const ORT_PACKAGE = 'onnxruntime-node';
-
-/** Loads `onnxruntime-node` if installed and usable; never throws (the reason says why not). */
-export function loadOnnxRuntime(load: OrtModuleLoader = defaultLoader): OrtLoad {
-  let mod: unknown;
-  try {
-    mod = load(ORT_PACKAGE);
-  } catch (e) {
-    const missing = e instanceof Error && (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && e.message.includes(`'${ORT_PACKAGE}'`);
-    return { ok: false, reason: missing ? `${ORT_PACKAGE} is not installed` : `${ORT_PACKAGE} failed to load (${firstLine(e)})` };
-  }
-  const m = mod as Partial<OrtModuleLike> | null;
-  if (typeof m?.Tensor !== 'function' || typeof m.InferenceSession?.create !== 'function') {
-    return { ok: false, reason: `${ORT_PACKAGE} loaded but has no Tensor / InferenceSession.create` };
-  }
-  return { ok: true, ort: m as OrtModuleLike };
-}
+export {
+  loadOnnxRuntime,
+  ORT_PACKAGE,
+  type OrtLoad,
+  type OrtModuleLike,
+  type OrtModuleLoader,
+  type OrtSessionLike,
+  type OrtTensorLike,
+} from '../backend/onnxRuntime';
 
 /** Why `config` cannot run in the ONNX step, or null if it can (Adam with any weight decay; no lookahead/GC/RAdam). */
 export function ortUnsupportedReason(config: OptimizerConfig): string | null {

@@ -163,9 +163,10 @@ export function percentDone(p: CompressProgressDto): number {
   return Math.max(0, Math.min(100, Math.floor((p.step / p.steps) * 100)));
 }
 
-/** The status bar text while compressing. */
+/** The status bar text while compressing: percent done and the engine that trains. */
 export function statusBarText(p: CompressProgressDto | undefined): string {
-  return p === undefined ? '$(sync~spin) Weight Lens: compressing…' : `$(sync~spin) Weight Lens: compressing ${percentDone(p)} %`;
+  // The engine's short name: `onnxruntime` for the native engine's `onnxruntime (native, N threads)`, else the backend.
+  return p === undefined ? '$(sync~spin) Weight Lens: compressing…' : `$(sync~spin) Weight Lens: compressing ${percentDone(p)} % · ${p.backend.split(' ')[0] ?? p.backend}`;
 }
 
 /** The message shown when a run finishes. */

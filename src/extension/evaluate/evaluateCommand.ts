@@ -164,7 +164,7 @@ export class ArtifactEvaluator implements ReconstructionEvaluator, vscode.Dispos
         onEvent: apply,
         progress: (event) => ({
           percent: event.total > 0 ? Math.floor((event.done / event.total) * 100) : 0,
-          message: `${event.done} / ${event.total} samples`,
+          message: `${event.done} / ${event.total} samples${event.engine !== undefined ? ` on ${event.engine}` : ''}`,
         }),
         onEnded: (end) => {
           apply({ kind: 'eval/ended', ...end });
@@ -172,7 +172,8 @@ export class ArtifactEvaluator implements ReconstructionEvaluator, vscode.Dispos
       });
       apply({ kind: 'eval/done', report });
       const message = evalDoneMessage(report);
-      this.log.info(`${message} (${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}; preprocessing from ${report.preprocessSource})`);
+      const why = report.engineReason !== undefined ? `, TensorFlow.js because ${report.engineReason}` : '';
+      this.log.info(`${message} (${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}${why}; preprocessing from ${report.preprocessSource})`);
       void vscode.window.showInformationMessage(message);
     } catch {
       // Told to the panel and the user by runEngineJob.

@@ -52,7 +52,8 @@ void test('texts for the pick, the notification and the status bar', () => {
   const p = { step: 37, steps: 100, round: 1, loss: 0.001234, lr: 1e-3, stepsPerSecond: 85.2, backend: 'wasm' };
   assert.equal(progressMessage(p), 'step 37 / 100 · loss 0.00123 · 85 steps/s · wasm');
   assert.equal(percentDone(p), 37);
-  assert.equal(statusBarText(p), '$(sync~spin) Weight Lens: compressing 37 %');
+  assert.equal(statusBarText(p), '$(sync~spin) Weight Lens: compressing 37 % · wasm');
+  assert.equal(statusBarText({ ...p, backend: 'onnxruntime (native, 2 threads)' }), '$(sync~spin) Weight Lens: compressing 37 % · onnxruntime');
   assert.equal(percentDone({ ...p, steps: 0 }), 0);
 });
 
