@@ -41,7 +41,8 @@ function arg(name: string): string | undefined {
 }
 
 const pct = (x: number | undefined): string => (x === undefined ? '   -   ' : `${(100 * x).toFixed(2)} %`);
-const pts = (x: number | undefined, base: number): string => (x === undefined ? '' : `${(100 * (x - base)) >= 0 ? '+' : ''}${(100 * (x - base)).toFixed(2)}`);
+const pts = (x: number | undefined, base: number): string =>
+  x === undefined ? '' : `${100 * (x - base) >= 0 ? '+' : ''}${(100 * (x - base)).toFixed(2)}`;
 
 interface Row {
   fraction: number;
@@ -63,25 +64,72 @@ const PHOTOS = join(OUT, 'photos');
 
 async function esrgan(): Promise<void> {
   if (!existsSync(`${PHOTOS}_train.npy`)) {
-    execFileSync('/usr/bin/python3', [join(ROOT, 'bench', 'reference', 'photo_crops.py'), PHOTOS], { stdio: 'inherit' });
+    execFileSync('/usr/bin/python3', [join(ROOT, 'bench', 'reference', 'photo_crops.py'), PHOTOS], {
+      stdio: 'inherit',
+    });
   }
   const hidden = Number(arg('esrgan-hidden') ?? 100);
   const steps = Number(arg('esrgan-steps') ?? 4000);
   const distillSteps = Number(arg('distill-steps') ?? 200);
   const artifact = join(OUT, `esrgan-slim-x2-h${hidden}-bench.nern.safetensors`);
-  const report = await compressCheckpoint(ESRGAN, { ...DEFAULT_COMPRESS_OPTIONS, budget: { kind: 'hidden', hidden }, steps, out: artifact });
-  const psnr = async (weights: string, data: string): Promise<number | undefined> => (await evaluateModel(ESRGAN, data, { weights })).candidate.psnr;
-  const before = { test: await psnr(artifact, `${PHOTOS}_test.npy`), fixture: await psnr(artifact, `${PHOTOS}_fixture.npy`) };
-  console.log(`ESRGAN-slim x2: h ${hidden}, predictor ${(100 * report.predictorParams / report.representedParams).toFixed(1)} % of ${report.representedParams} represented weights, ${steps} steps; reconstruction only: PSNR ${before.test?.toFixed(2)} dB on held-out crops, ${before.fixture?.toFixed(2)} dB on the fixture image`);
+  const report = await compressCheckpoint(ESRGAN, {
+    ...DEFAULT_COMPRESS_OPTIONS,
+    budget: { kind: 'hidden', hidden },
+    steps,
+    out: artifact,
+  });
+  const psnr = async (weights: string, data: string): Promise<number | undefined> =>
+    (await evaluateModel(ESRGAN, data, { weights })).candidate.psnr;
+  const before = {
+    test: await psnr(artifact, `${PHOTOS}_test.npy`),
+    fixture: await psnr(artifact, `${PHOTOS}_fixture.npy`),
+  };
+  console.log(
+    `ESRGAN-slim x2: h ${hidden}, predictor ${((100 * report.predictorParams) / report.representedParams).toFixed(1)} % of ${report.representedParams} represented weights, ${steps} steps; reconstruction only: PSNR ${before.test?.toFixed(2)} dB on held-out crops, ${before.fixture?.toFixed(2)} dB on the fixture image`,
+  );
   const out = join(OUT, `esrgan-slim-x2-h${hidden}-bench.distilled.nern.safetensors`);
   const started = performance.now();
   const d = await distillArtifact(
-    { artifact, model: ESRGAN, data: `${PHOTOS}_train.npy`, options: { ...DEFAULT_DISTILL_OPTIONS, steps: distillSteps, batchSize: 16, evalData: `${PHOTOS}_test.npy`, evalSamples: 256, evalEvery: Math.max(1, Math.floor(distillSteps / 4)), out } },
-    { onEval: (e) => { process.stderr.write(`  distill esrgan: step ${e.step} held-out PSNR ${e.metrics.psnr?.toFixed(2)} dB\n`); } },
+    {
+      artifact,
+      model: ESRGAN,
+      data: `${PHOTOS}_train.npy`,
+      options: {
+        ...DEFAULT_DISTILL_OPTIONS,
+        steps: distillSteps,
+        batchSize: 16,
+        evalData: `${PHOTOS}_test.npy`,
+        evalSamples: 256,
+        evalEvery: Math.max(1, Math.floor(distillSteps / 4)),
+        out,
+      },
+    },
+    {
+      onEval: (e) => {
+        process.stderr.write(`  distill esrgan: step ${e.step} held-out PSNR ${e.metrics.psnr?.toFixed(2)} dB\n`);
+      },
+    },
   );
   const after = { test: await psnr(out, `${PHOTOS}_test.npy`), fixture: await psnr(out, `${PHOTOS}_fixture.npy`) };
-  console.log(`ESRGAN-slim x2 distilled (${distillSteps} steps, ${((performance.now() - started) / 1000).toFixed(0)} s): PSNR ${after.test?.toFixed(2)} dB on held-out crops (best ${d.best.metrics.psnr?.toFixed(2)} dB at step ${d.best.step}), ${after.fixture?.toFixed(2)} dB on the fixture image`);
-  writeFileSync(join(OUT, 'accuracy-esrgan.json'), JSON.stringify({ hidden, steps, distillSteps, share: report.predictorParams / report.representedParams, before, after, best: d.best }, null, 1));
+  console.log(
+    `ESRGAN-slim x2 distilled (${distillSteps} steps, ${((performance.now() - started) / 1000).toFixed(0)} s): PSNR ${after.test?.toFixed(2)} dB on held-out crops (best ${d.best.metrics.psnr?.toFixed(2)} dB at step ${d.best.step}), ${after.fixture?.toFixed(2)} dB on the fixture image`,
+  );
+  writeFileSync(
+    join(OUT, 'accuracy-esrgan.json'),
+    JSON.stringify(
+      {
+        hidden,
+        steps,
+        distillSteps,
+        share: report.predictorParams / report.representedParams,
+        before,
+        after,
+        best: d.best,
+      },
+      null,
+      1,
+    ),
+  );
 }
 
 async function main(): Promise<void> {
@@ -105,7 +153,9 @@ async function main(): Promise<void> {
 
   const original = await evaluateModel(MODEL, TEST, limit !== undefined ? { limit } : {});
   const base = original.originalAccuracy ?? 0;
-  console.log(`original ResNet-20 (ONNX graph on the wasm executor): ${pct(base)} top-1 on ${original.candidate.n} Fashion-MNIST test images (${(original.durationMs / 1000).toFixed(1)} s)`);
+  console.log(
+    `original ResNet-20 (ONNX graph on the wasm executor): ${pct(base)} top-1 on ${original.candidate.n} Fashion-MNIST test images (${(original.durationMs / 1000).toFixed(1)} s)`,
+  );
   const rows: Row[] = [];
   const save = (): void => {
     writeFileSync(join(OUT, 'accuracy.json'), JSON.stringify({ originalAccuracy: base, testSamples, rows }, null, 1));
@@ -113,18 +163,48 @@ async function main(): Promise<void> {
   for (const fraction of sizes) {
     const artifact = join(OUT, `resnet20_fmnist-f${fraction}.nern.safetensors`);
     let started = performance.now();
-    const report = await compressCheckpoint(STATE_DICT, { ...DEFAULT_COMPRESS_OPTIONS, budget: { kind: 'fraction', fraction }, steps: compressSteps, out: artifact }, {
-      onProgress: (p) => { if (p.step % 1000 === 0) process.stderr.write(`  compress ${fraction}: step ${p.step}/${p.steps} loss ${p.loss.toPrecision(3)} ${p.stepsPerSecond.toFixed(1)} steps/s on ${p.backend}\n`); },
-    });
+    const report = await compressCheckpoint(
+      STATE_DICT,
+      { ...DEFAULT_COMPRESS_OPTIONS, budget: { kind: 'fraction', fraction }, steps: compressSteps, out: artifact },
+      {
+        onProgress: (p) => {
+          if (p.step % 1000 === 0)
+            process.stderr.write(
+              `  compress ${fraction}: step ${p.step}/${p.steps} loss ${p.loss.toPrecision(3)} ${p.stepsPerSecond.toFixed(1)} steps/s on ${p.backend}\n`,
+            );
+        },
+      },
+    );
     const compressSeconds = (performance.now() - started) / 1000;
     const recon = await evaluateModel(MODEL, TEST, { weights: artifact, ...(limit !== undefined ? { limit } : {}) });
-    console.log(`size ${fraction}: h ${report.hidden}, predictor ${report.predictorParams} = ${(100 * report.predictorParams / report.representedParams).toFixed(1)} % of ${report.representedParams} represented weights; reconstruction only ${pct(recon.candidate.accuracy)} (${pts(recon.candidate.accuracy, base)} points), rmse ${report.rmse.toExponential(3)} after ${compressSteps} steps in ${compressSeconds.toFixed(0)} s`);
+    console.log(
+      `size ${fraction}: h ${report.hidden}, predictor ${report.predictorParams} = ${((100 * report.predictorParams) / report.representedParams).toFixed(1)} % of ${report.representedParams} represented weights; reconstruction only ${pct(recon.candidate.accuracy)} (${pts(recon.candidate.accuracy, base)} points), rmse ${report.rmse.toExponential(3)} after ${compressSteps} steps in ${compressSeconds.toFixed(0)} s`,
+    );
     started = performance.now();
     const distilled = await distillArtifact(
-      { artifact, model: MODEL, data: TRAIN, options: { ...DEFAULT_DISTILL_OPTIONS, steps: distillSteps, evalEvery, evalData: TEST, evalSamples: testSamples, out: join(OUT, `resnet20_fmnist-f${fraction}.distilled.nern.safetensors`) } },
       {
-        onProgress: (p) => { if (p.step % 20 === 0) process.stderr.write(`  distill ${fraction}: step ${p.step}/${p.steps} loss ${p.loss.toPrecision(3)} ${p.stepsPerSecond.toFixed(2)} steps/s\n`); },
-        onEval: (e) => { process.stderr.write(`  distill ${fraction}: step ${e.step} test accuracy ${pct(e.metrics.accuracy)}\n`); },
+        artifact,
+        model: MODEL,
+        data: TRAIN,
+        options: {
+          ...DEFAULT_DISTILL_OPTIONS,
+          steps: distillSteps,
+          evalEvery,
+          evalData: TEST,
+          evalSamples: testSamples,
+          out: join(OUT, `resnet20_fmnist-f${fraction}.distilled.nern.safetensors`),
+        },
+      },
+      {
+        onProgress: (p) => {
+          if (p.step % 20 === 0)
+            process.stderr.write(
+              `  distill ${fraction}: step ${p.step}/${p.steps} loss ${p.loss.toPrecision(3)} ${p.stepsPerSecond.toFixed(2)} steps/s\n`,
+            );
+        },
+        onEval: (e) => {
+          process.stderr.write(`  distill ${fraction}: step ${e.step} test accuracy ${pct(e.metrics.accuracy)}\n`);
+        },
       },
     );
     const distillSeconds = (performance.now() - started) / 1000;
@@ -144,13 +224,19 @@ async function main(): Promise<void> {
     };
     rows.push(row);
     save();
-    console.log(`size ${fraction}: distilled best ${pct(row.distilledBest)} (step ${row.distilledBestStep}, ${pts(row.distilledBest, base)} points), final ${pct(row.distilledFinal)} (${pts(row.distilledFinal, base)} points) after ${distillSteps} steps in ${distillSeconds.toFixed(0)} s`);
+    console.log(
+      `size ${fraction}: distilled best ${pct(row.distilledBest)} (step ${row.distilledBestStep}, ${pts(row.distilledBest, base)} points), final ${pct(row.distilledFinal)} (${pts(row.distilledFinal, base)} points) after ${distillSteps} steps in ${distillSeconds.toFixed(0)} s`,
+    );
   }
   console.log('');
-  console.log(`| predictor / represented | artifact / file | reconstruction only | distilled best | distilled final | (original ${pct(base)}) |`);
+  console.log(
+    `| predictor / represented | artifact / file | reconstruction only | distilled best | distilled final | (original ${pct(base)}) |`,
+  );
   console.log('|---|---|---|---|---|---|');
   for (const r of rows) {
-    console.log(`| ${(100 * r.shareOfRepresented).toFixed(1)} % (h ${r.hidden}) | ${(100 * r.shareOfFile).toFixed(1)} % | ${pct(r.reconstruction)} (${pts(r.reconstruction, base)}) | ${pct(r.distilledBest)} (${pts(r.distilledBest, base)}) | ${pct(r.distilledFinal)} (${pts(r.distilledFinal, base)}) | |`);
+    console.log(
+      `| ${(100 * r.shareOfRepresented).toFixed(1)} % (h ${r.hidden}) | ${(100 * r.shareOfFile).toFixed(1)} % | ${pct(r.reconstruction)} (${pts(r.reconstruction, base)}) | ${pct(r.distilledBest)} (${pts(r.distilledBest, base)}) | ${pct(r.distilledFinal)} (${pts(r.distilledFinal, base)}) | |`,
+    );
   }
   if (only !== 'resnet') await esrgan();
 }

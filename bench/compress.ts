@@ -61,7 +61,10 @@ interface RunResult {
   load: string;
 }
 
-const load = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
+const load = (): string =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 function torchAvailable(): string | null {
   const r = spawnSync(PYTHON, ['-c', 'import torch, numpy; print(torch.__version__)'], { encoding: 'utf8' });
@@ -78,13 +81,28 @@ function ensureCheckpoint(): void {
     return;
   }
   if (torchAvailable() === null) {
-    throw new Error(`${CHECKPOINT} is missing and ${PYTHON} cannot import torch: install Debian's python3-torch (apt-get install -y python3-torch) to train it`);
+    throw new Error(
+      `${CHECKPOINT} is missing and ${PYTHON} cannot import torch: install Debian's python3-torch (apt-get install -y python3-torch) to train it`,
+    );
   }
   if (!existsSync('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz')) {
     throw new Error('Fashion-MNIST is missing: apt-get install -y dataset-fashion-mnist');
   }
   console.log('checkpoint: training ResNet-20 on Fashion-MNIST (2 epochs, about 6 minutes)…');
-  execFileSync(PYTHON, [join(ROOT, 'bench/reference/train_resnet20.py'), join(OUT_DIR, 'resnet20_fmnist'), '--epochs', '2', '--threads', '1', '--seed', '0'], { stdio: 'inherit' });
+  execFileSync(
+    PYTHON,
+    [
+      join(ROOT, 'bench/reference/train_resnet20.py'),
+      join(OUT_DIR, 'resnet20_fmnist'),
+      '--epochs',
+      '2',
+      '--threads',
+      '1',
+      '--seed',
+      '0',
+    ],
+    { stdio: 'inherit' },
+  );
 }
 
 /** The 3×3 / 1×1 conv weights of the checkpoint, in file order, as the engine's layers. */
@@ -121,7 +139,9 @@ class RunClock {
   evaluation(step: number, rmse: number, finalStep: number, weightRms: number): void {
     const at = performance.now() / 1000;
     this.evaluations.push([step, this.trainTime(this.last.at), rmse]);
-    console.log(`  step ${step}: rmse ${rmse.toFixed(5)} (${(rmse / weightRms).toFixed(3)} of rms) at ${this.trainTime(this.last.at).toFixed(0)} s; load ${load()}`);
+    console.log(
+      `  step ${step}: rmse ${rmse.toFixed(5)} (${(rmse / weightRms).toFixed(3)} of rms) at ${this.trainTime(this.last.at).toFixed(0)} s; load ${load()}`,
+    );
     if (step === this.last.step && step < finalStep) this.evalSeconds += at - this.last.at;
   }
 
@@ -133,7 +153,13 @@ class RunClock {
 }
 
 /** The engine's reconstruction on the checkpoint's conv layers (wasm backend, one thread). */
-async function runEngine(layers: KernelLayer[], hidden: number, steps: number, seed: number, evalEvery: number): Promise<RunResult> {
+async function runEngine(
+  layers: KernelLayer[],
+  hidden: number,
+  steps: number,
+  seed: number,
+  evalEvery: number,
+): Promise<RunResult> {
   const clock = new RunClock();
   const loadBefore = load();
   const result = await trainReconstruction(
@@ -228,7 +254,22 @@ function runCli(hidden: number, steps: number, seed: number, weightRms: number):
   const loadBefore = load();
   const out = execFileSync(
     process.execPath,
-    [cli, 'compress', CHECKPOINT, '--hidden', String(hidden), '--steps', String(steps), '--permutation', 'crossfilter', '--seed', String(seed), '--out', artifact, '--json'],
+    [
+      cli,
+      'compress',
+      CHECKPOINT,
+      '--hidden',
+      String(hidden),
+      '--steps',
+      String(steps),
+      '--permutation',
+      'crossfilter',
+      '--seed',
+      String(seed),
+      '--out',
+      artifact,
+      '--json',
+    ],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 64 * 1024 * 1024 },
   );
   const r = JSON.parse(out) as CompressReportDto;
@@ -240,7 +281,10 @@ function runCli(hidden: number, steps: number, seed: number, weightRms: number):
     steps: r.steps,
     batch: Math.min(DEFAULT_TRAIN_OPTIONS.batchSize, r.representedParams / 9),
     trainSeconds: r.seconds,
-    evaluations: [...r.lossCurve.map(([step, loss]): [number, number, number] => [step, step * perStep, loss]), [r.steps, r.seconds, r.rmse]],
+    evaluations: [
+      ...r.lossCurve.map(([step, loss]): [number, number, number] => [step, step * perStep, loss]),
+      [r.steps, r.seconds, r.rmse],
+    ],
     rmse: r.rmse,
     weightRms,
     predictorParams: r.predictorParams,
@@ -262,14 +306,48 @@ interface TorchJson {
 }
 
 /** The PyTorch reference with the engine's defaults (Adam 1e-2, warm-up ≤ 100 / a fifth, cosine, per-layer scale, base 1.15). */
-function runTorch(hidden: number, steps: number, seed: number, evalEvery: number, threads: number, minParams: number): RunResult {
+function runTorch(
+  hidden: number,
+  steps: number,
+  seed: number,
+  evalEvery: number,
+  threads: number,
+  minParams: number,
+): RunResult {
   const warmup = Math.min(DEFAULT_TRAIN_OPTIONS.warmupSteps, Math.floor(steps / 5));
   const args = [
-    join(ROOT, 'bench/reference/nern_reference.py'), '--pt', CHECKPOINT, '--hidden', String(hidden), '--steps', String(steps),
-    '--batch', String(DEFAULT_TRAIN_OPTIONS.batchSize), '--optimizer', 'adam', '--lr', '1e-2', '--warmup', String(warmup),
-    '--scale', 'layer', '--permutation', 'crossfilter', '--base', String(DEFAULT_TRAIN_OPTIONS.encoding.base),
-    '--levels', String(DEFAULT_TRAIN_OPTIONS.encoding.levels), '--eval-every', String(evalEvery), '--seed', String(seed),
-    '--threads', String(threads), '--json', '--min-params', String(minParams),
+    join(ROOT, 'bench/reference/nern_reference.py'),
+    '--pt',
+    CHECKPOINT,
+    '--hidden',
+    String(hidden),
+    '--steps',
+    String(steps),
+    '--batch',
+    String(DEFAULT_TRAIN_OPTIONS.batchSize),
+    '--optimizer',
+    'adam',
+    '--lr',
+    '1e-2',
+    '--warmup',
+    String(warmup),
+    '--scale',
+    'layer',
+    '--permutation',
+    'crossfilter',
+    '--base',
+    String(DEFAULT_TRAIN_OPTIONS.encoding.base),
+    '--levels',
+    String(DEFAULT_TRAIN_OPTIONS.encoding.levels),
+    '--eval-every',
+    String(evalEvery),
+    '--seed',
+    String(seed),
+    '--threads',
+    String(threads),
+    '--json',
+    '--min-params',
+    String(minParams),
   ];
   const loadBefore = load();
   const r = spawnSync(PYTHON, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
@@ -299,13 +377,34 @@ function timeTo(r: RunResult, fraction: number): string {
 }
 
 function table(results: RunResult[]): void {
-  const header = ['side', 'h', 'thr', 'steps', 'steps/s', 'kernels/s', 'GFLOP/s', 'RMSE', 'RMSE/RMS', ...THRESHOLDS.map((t) => `→${t}·RMS`), 'load (1/5/15 min)'];
+  const header = [
+    'side',
+    'h',
+    'thr',
+    'steps',
+    'steps/s',
+    'kernels/s',
+    'GFLOP/s',
+    'RMSE',
+    'RMSE/RMS',
+    ...THRESHOLDS.map((t) => `→${t}·RMS`),
+    'load (1/5/15 min)',
+  ];
   const rows = results.map((r) => {
     const sps = r.steps / r.trainSeconds;
     const flops = 6 * r.batch * predictorForwardMacs(nernPredictorSpec(r.hidden));
     return [
-      r.side, String(r.hidden), String(r.threads), String(r.steps), sps.toFixed(2), (sps * r.batch).toFixed(0),
-      ((sps * flops) / 1e9).toFixed(1), r.rmse.toFixed(5), (r.rmse / r.weightRms).toFixed(3), ...THRESHOLDS.map((t) => timeTo(r, t)), r.load,
+      r.side,
+      String(r.hidden),
+      String(r.threads),
+      String(r.steps),
+      sps.toFixed(2),
+      (sps * r.batch).toFixed(0),
+      ((sps * flops) / 1e9).toFixed(1),
+      r.rmse.toFixed(5),
+      (r.rmse / r.weightRms).toFixed(3),
+      ...THRESHOLDS.map((t) => timeTo(r, t)),
+      r.load,
     ];
   });
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
@@ -315,7 +414,9 @@ function table(results: RunResult[]): void {
   for (const row of rows) console.log(fmt(row));
   console.log('\nRMSE / weight RMS by step (training seconds):');
   for (const r of results) {
-    const curve = r.evaluations.map(([step, sec, rmse]) => `${step}:${(rmse / r.weightRms).toFixed(3)}(${sec.toFixed(0)}s)`).join(' ');
+    const curve = r.evaluations
+      .map(([step, sec, rmse]) => `${step}:${(rmse / r.weightRms).toFixed(3)}(${sec.toFixed(0)}s)`)
+      .join(' ');
     console.log(`  ${r.side} h=${r.hidden}: ${curve}`);
   }
 }
@@ -362,7 +463,9 @@ async function main(): Promise<void> {
   const version = torchAvailable();
   if (version === null) {
     table(results);
-    throw new Error(`${PYTHON} cannot import torch: install Debian's python3-torch for the PyTorch side (or pass --no-torch)`);
+    throw new Error(
+      `${PYTHON} cannot import torch: install Debian's python3-torch for the PyTorch side (or pass --no-torch)`,
+    );
   }
   // Pick PyTorch's fastest thread count with a short probe at the largest width.
   let threads = threadChoices[0] ?? 1;

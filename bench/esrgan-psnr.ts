@@ -48,7 +48,8 @@ interface Rgb {
 
 function readRgb(path: string): Rgb {
   const png = decode(readFileSync(path));
-  if (png.depth !== 8 || png.channels < 3) throw new Error(`${path}: expected an 8-bit RGB(A) PNG, got depth ${png.depth}, ${png.channels} channels`);
+  if (png.depth !== 8 || png.channels < 3)
+    throw new Error(`${path}: expected an 8-bit RGB(A) PNG, got depth ${png.depth}, ${png.channels} channels`);
   const n = png.width * png.height;
   const data = new Float32Array(n * 3);
   for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) data[i * 3 + c] = png.data[i * png.channels + c] ?? 0;
@@ -57,7 +58,8 @@ function readRgb(path: string): Rgb {
 
 /** PSNR in dB between two same-sized 8-bit images (peak 255); Infinity if identical. */
 function psnr(a: Rgb, b: Rgb): number {
-  if (a.width !== b.width || a.height !== b.height) throw new Error(`PSNR of ${a.width}×${a.height} vs ${b.width}×${b.height}`);
+  if (a.width !== b.width || a.height !== b.height)
+    throw new Error(`PSNR of ${a.width}×${a.height} vs ${b.width}×${b.height}`);
   let se = 0;
   for (let i = 0; i < a.data.length; i++) {
     const d = (a.data[i] ?? 0) - (b.data[i] ?? 0);
@@ -97,7 +99,9 @@ function upscale(model: tfl.LayersModel, image: Rgb): Rgb {
 }
 
 /** The model's weights by manifest name (`layer/kernel`, `layer/bias`), as [values, shape]. */
-function weightsByName(model: tfl.LayersModel): Map<string, { layer: tfl.layers.Layer; index: number; shape: number[] }> {
+function weightsByName(
+  model: tfl.LayersModel,
+): Map<string, { layer: tfl.layers.Layer; index: number; shape: number[] }> {
   const map = new Map<string, { layer: tfl.layers.Layer; index: number; shape: number[] }>();
   for (const layer of model.layers) {
     layer.weights.forEach((w, index) => {
@@ -125,7 +129,12 @@ function transposeKernel(values: Float32Array, shape: readonly number[], inverse
 }
 
 /** Reconstructed conv kernels by weight name (TF layout), trained with the engine directly. */
-async function reconstructDirect(hidden: number, steps: number, seed: number, permutation: 'crossfilter' | 'infilter' | 'none'): Promise<Map<string, Float32Array>> {
+async function reconstructDirect(
+  hidden: number,
+  steps: number,
+  seed: number,
+  permutation: 'crossfilter' | 'infilter' | 'none',
+): Promise<Map<string, Float32Array>> {
   const checkpoint = await openCheckpoint(MODEL);
   const layers: KernelLayer[] = [];
   const tfShapes: number[][] = [];
@@ -133,7 +142,11 @@ async function reconstructDirect(hidden: number, steps: number, seed: number, pe
     for (const t of checkpoint.tensors) {
       const [kh = 0, kw = 0, cin = 0, cout = 0] = t.shape;
       if (t.shape.length === 4 && kh === kw && (kh === 3 || kh === 1)) {
-        layers.push({ name: t.name, shape: [cout, cin, kh, kw], values: transposeKernel(await readTensorValues(t), t.shape, false) });
+        layers.push({
+          name: t.name,
+          shape: [cout, cin, kh, kw],
+          values: transposeKernel(await readTensorValues(t), t.shape, false),
+        });
         tfShapes.push([...t.shape]);
       }
     }
@@ -141,11 +154,17 @@ async function reconstructDirect(hidden: number, steps: number, seed: number, pe
     await checkpoint.close();
   }
   const start = performance.now();
-  const result = await trainReconstruction(layers, { hidden, steps, seed, permutation, evalEvery: Math.max(10, Math.floor(steps / 4 / 10) * 10) }, {
-    onEvaluation: (e) => {
-      console.log(`  step ${e.step}: rmse ${e.rmse.toExponential(3)} (${(e.rmse / e.weightRms).toFixed(3)} of rms ${e.weightRms.toExponential(3)}) ${((performance.now() - start) / 1000).toFixed(0)} s`);
+  const result = await trainReconstruction(
+    layers,
+    { hidden, steps, seed, permutation, evalEvery: Math.max(10, Math.floor(steps / 4 / 10) * 10) },
+    {
+      onEvaluation: (e) => {
+        console.log(
+          `  step ${e.step}: rmse ${e.rmse.toExponential(3)} (${(e.rmse / e.weightRms).toFixed(3)} of rms ${e.weightRms.toExponential(3)}) ${((performance.now() - start) / 1000).toFixed(0)} s`,
+        );
+      },
     },
-  });
+  );
   const represented = result.representedWeights;
   console.log(
     `engine: ${layers.length} conv layers, ${represented} represented weights, predictor h=${hidden} ${result.predictorParameters} params ` +
@@ -173,16 +192,33 @@ async function readAll(path: string): Promise<Map<string, Float32Array>> {
 }
 
 /** compressCheckpoint + decompressArtifact (src/core/jobs/compress.ts) on model.json; every decompressed tensor by name. */
-async function reconstructCompress(hidden: number, steps: number, seed: number, permutation: 'crossfilter' | 'infilter' | 'none', dense: boolean): Promise<Map<string, Float32Array>> {
+async function reconstructCompress(
+  hidden: number,
+  steps: number,
+  seed: number,
+  permutation: 'crossfilter' | 'infilter' | 'none',
+  dense: boolean,
+): Promise<Map<string, Float32Array>> {
   mkdirSync(OUT_DIR, { recursive: true });
   const artifact = join(OUT_DIR, `esrgan-slim-x2-h${hidden}.nern.safetensors`);
   const start = performance.now();
   const r = await compressCheckpoint(
     MODEL,
-    { ...DEFAULT_COMPRESS_OPTIONS, budget: { kind: 'hidden', hidden }, steps, permutation, seed, backend: 'wasm', represent: { conv: true, dense }, out: artifact },
+    {
+      ...DEFAULT_COMPRESS_OPTIONS,
+      budget: { kind: 'hidden', hidden },
+      steps,
+      permutation,
+      seed,
+      backend: 'wasm',
+      represent: { conv: true, dense },
+      out: artifact,
+    },
     {
       onEvaluation: (e) => {
-        console.log(`  step ${e.step}: rmse ${e.rmse.toExponential(3)} (${(e.rmse / e.weightRms).toFixed(3)} of rms ${e.weightRms.toExponential(3)}) ${((performance.now() - start) / 1000).toFixed(0)} s`);
+        console.log(
+          `  step ${e.step}: rmse ${e.rmse.toExponential(3)} (${(e.rmse / e.weightRms).toFixed(3)} of rms ${e.weightRms.toExponential(3)}) ${((performance.now() - start) / 1000).toFixed(0)} s`,
+        );
       },
     },
   );
@@ -191,31 +227,68 @@ async function reconstructCompress(hidden: number, steps: number, seed: number, 
       `(${((100 * r.predictorParams) / r.representedParams).toFixed(1)} %), ${r.verbatimParams} verbatim; rmse ${r.rmse.toExponential(3)}, ${r.seconds.toFixed(0)} s, ` +
       `artifact ${r.artifactBytes} B of ${r.sourceBytes} B (ratio ${r.ratio.toFixed(2)})`,
   );
-  const [restored] = await decompressArtifact(artifact, join(OUT_DIR, `esrgan-slim-x2-h${hidden}.restored.safetensors`));
+  const [restored] = await decompressArtifact(
+    artifact,
+    join(OUT_DIR, `esrgan-slim-x2-h${hidden}.restored.safetensors`),
+  );
   if (restored === undefined) throw new Error('decompressArtifact wrote no file');
   return readAll(restored);
 }
 
 /** Compress + decompress through the CLI; every tensor of the decompressed file by name. */
-async function reconstructCli(hidden: number, steps: number, seed: number, permutation: string): Promise<Map<string, Float32Array>> {
+async function reconstructCli(
+  hidden: number,
+  steps: number,
+  seed: number,
+  permutation: string,
+): Promise<Map<string, Float32Array>> {
   const cli = join(ROOT, 'dist/cli.js');
   if (!existsSync(cli)) throw new Error('dist/cli.js is missing: run `npm run build` first (or pass --engine direct)');
   mkdirSync(OUT_DIR, { recursive: true });
   const artifact = join(OUT_DIR, `esrgan-slim-x2-h${hidden}.nern.safetensors`);
   const restored = join(OUT_DIR, `esrgan-slim-x2-h${hidden}.restored.safetensors`);
   const start = performance.now();
-  const report = execFileSync(process.execPath, [cli, 'compress', MODEL, '--hidden', String(hidden), '--steps', String(steps), '--permutation', permutation, '--seed', String(seed), '--out', artifact, '--json'], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  const r = JSON.parse(report) as { predictorParams: number; representedParams: number; rmse: number; seconds: number; ratio: number; artifactBytes: number; sourceBytes: number };
+  const report = execFileSync(
+    process.execPath,
+    [
+      cli,
+      'compress',
+      MODEL,
+      '--hidden',
+      String(hidden),
+      '--steps',
+      String(steps),
+      '--permutation',
+      permutation,
+      '--seed',
+      String(seed),
+      '--out',
+      artifact,
+      '--json',
+    ],
+    {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 64 * 1024 * 1024,
+    },
+  );
+  const r = JSON.parse(report) as {
+    predictorParams: number;
+    representedParams: number;
+    rmse: number;
+    seconds: number;
+    ratio: number;
+    artifactBytes: number;
+    sourceBytes: number;
+  };
   console.log(
     `weight-lens compress: predictor ${r.predictorParams} params for ${r.representedParams} represented weights ` +
       `(${((100 * r.predictorParams) / r.representedParams).toFixed(1)} %), rmse ${r.rmse.toExponential(3)}, ${r.seconds.toFixed(0)} s, ` +
       `artifact ${r.artifactBytes} B of ${r.sourceBytes} B (ratio ${r.ratio.toFixed(2)}), wall ${((performance.now() - start) / 1000).toFixed(0)} s`,
   );
-  execFileSync(process.execPath, [cli, 'decompress', artifact, '--out', restored], { stdio: ['ignore', 'inherit', 'inherit'] });
+  execFileSync(process.execPath, [cli, 'decompress', artifact, '--out', restored], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
   return readAll(restored);
 }
 
@@ -226,14 +299,18 @@ async function main(): Promise<void> {
   const permutation = (arg('permutation') ?? 'crossfilter') as 'crossfilter' | 'infilter' | 'none';
   const engine = arg('engine') ?? 'direct';
   const backend = await initBackend('wasm');
-  console.log(`backend ${backend.name}; ESRGAN-slim x2, h=${hidden}, ${steps} steps, ${permutation}, seed ${seed}, engine ${engine}`);
+  console.log(
+    `backend ${backend.name}; ESRGAN-slim x2, h=${hidden}, ${steps} steps, ${permutation}, seed ${seed}, engine ${engine}`,
+  );
 
   const model = await loadModel();
   const input = readRgb(INPUT_PNG);
   const expected = readRgb(EXPECTED_PNG);
   let t0 = performance.now();
   const a = upscale(model, input);
-  console.log(`original model: ${input.width}×${input.height} → ${a.width}×${a.height} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `original model: ${input.width}×${input.height} → ${a.width}×${a.height} in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
   const psnrAExpected = psnr(a, expected);
   console.log(`PSNR(A, published result.png) = ${psnrAExpected.toFixed(2)} dB (sanity: the model runs as published)`);
 
@@ -254,7 +331,8 @@ async function main(): Promise<void> {
     const current = target.layer.getWeights();
     const old = current[target.index];
     if (!old) continue;
-    if (values.length !== old.size) throw new Error(`${name}: reconstructed ${values.length} values, the model has ${old.size}`);
+    if (values.length !== old.size)
+      throw new Error(`${name}: reconstructed ${values.length} values, the model has ${old.size}`);
     const before = old.dataSync();
     let changed = false;
     for (let i = 0; i < values.length; i++) {
@@ -277,12 +355,15 @@ async function main(): Promise<void> {
   const b = upscale(model, input);
   console.log(`reconstructed model ran in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   console.log(`PSNR(A, B) = ${psnr(a, b).toFixed(2)} dB   (original vs reconstructed model output)`);
-  console.log(`PSNR(B, published result.png) = ${psnr(b, expected).toFixed(2)} dB   (A: ${psnrAExpected.toFixed(2)} dB)`);
+  console.log(
+    `PSNR(B, published result.png) = ${psnr(b, expected).toFixed(2)} dB   (A: ${psnrAExpected.toFixed(2)} dB)`,
+  );
   // Reference point: nearest-neighbour upscaling of the input against the published output.
   const nearest: Rgb = { width: a.width, height: a.height, data: new Float32Array(a.data.length) };
   for (let y = 0; y < a.height; y++)
     for (let x = 0; x < a.width; x++)
-      for (let c = 0; c < 3; c++) nearest.data[(y * a.width + x) * 3 + c] = input.data[((y >> 1) * input.width + (x >> 1)) * 3 + c] ?? 0;
+      for (let c = 0; c < 3; c++)
+        nearest.data[(y * a.width + x) * 3 + c] = input.data[((y >> 1) * input.width + (x >> 1)) * 3 + c] ?? 0;
   console.log(`reference: PSNR(nearest-neighbour 2×, A) = ${psnr(nearest, a).toFixed(2)} dB`);
   model.dispose();
 }

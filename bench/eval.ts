@@ -50,7 +50,8 @@ function repeatedFixture(count: number): string {
     const bytes = new Uint8Array(headerBytes + count * itemBytes);
     bytes.set(raw.subarray(0, headerBytes));
     new DataView(bytes.buffer).setUint32(4, count, false);
-    for (let i = 0; i < count; i++) bytes.set(items.subarray((i % n) * itemBytes, (i % n + 1) * itemBytes), headerBytes + i * itemBytes);
+    for (let i = 0; i < count; i++)
+      bytes.set(items.subarray((i % n) * itemBytes, ((i % n) + 1) * itemBytes), headerBytes + i * itemBytes);
     writeFileSync(join(OUT, out), bytes);
   };
   repeat('t10k-images-idx3-ubyte.gz', 16, 28 * 28, 'repeated-images-idx3-ubyte');
@@ -72,7 +73,9 @@ async function main(): Promise<void> {
   }
   const choice = await ensureBackend('wasm');
   console.log(`ResNet-20 (${MODEL}), batches of ${BATCH}, on ${note}`);
-  console.log(`machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}); tfjs backend ${choice.name}\n`);
+  console.log(
+    `machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown CPU'}); tfjs backend ${choice.name}\n`,
+  );
 
   console.log('end to end (evaluateModel: decode, preprocess, forward, metrics)');
   console.log('engine                               images/s  accuracy');
@@ -91,15 +94,27 @@ async function main(): Promise<void> {
     const { spec } = await resolvePreprocessing(model, dataset);
     const n = Math.min(limit, dataset.size);
     for (let start = 0; start < n; start += BATCH) {
-      batches.push(await readInputBatch(dataset, Array.from({ length: Math.min(BATCH, n - start) }, (_, i) => start + i), spec));
+      batches.push(
+        await readInputBatch(
+          dataset,
+          Array.from({ length: Math.min(BATCH, n - start) }, (_, i) => start + i),
+          spec,
+        ),
+      );
     }
   } finally {
     await dataset.close();
   }
   const images = batches.reduce((s, b) => s + b.shape[0], 0);
-  const configs: { backend: 'auto' | 'wasm'; threads?: number }[] = [...threadCounts.map((threads) => ({ backend: 'auto' as const, threads })), { backend: 'wasm' }];
+  const configs: { backend: 'auto' | 'wasm'; threads?: number }[] = [
+    ...threadCounts.map((threads) => ({ backend: 'auto' as const, threads })),
+    { backend: 'wasm' },
+  ];
   for (const c of configs) {
-    const runner = await openModelRunner(model, { backend: c.backend, ...(c.threads !== undefined ? { threads: c.threads } : {}) });
+    const runner = await openModelRunner(model, {
+      backend: c.backend,
+      ...(c.threads !== undefined ? { threads: c.threads } : {}),
+    });
     const weights = await runner.prepare(new Map());
     try {
       const first = batches[0];
@@ -117,14 +132,29 @@ async function main(): Promise<void> {
   console.log('\nPyTorch (bench/reference/eval_reference.py, same state dict, data decoded beforehand)');
   const torch = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
   if (torch.status !== 0 || !existsSync(DEBIAN)) {
-    console.log(`  not run: ${torch.status !== 0 ? `${PYTHON} cannot import torch (Debian's python3-torch is not installed)` : 'it reads the Debian Fashion-MNIST files'}`);
+    console.log(
+      `  not run: ${torch.status !== 0 ? `${PYTHON} cannot import torch (Debian's python3-torch is not installed)` : 'it reads the Debian Fashion-MNIST files'}`,
+    );
     return;
   }
-  const out = execFileSync(PYTHON, [join(ROOT, 'bench', 'reference', 'eval_reference.py'), STATE_DICT, '--threads', threadCounts.join(','), '--batch', String(BATCH)], { encoding: 'utf8' });
+  const out = execFileSync(
+    PYTHON,
+    [
+      join(ROOT, 'bench', 'reference', 'eval_reference.py'),
+      STATE_DICT,
+      '--threads',
+      threadCounts.join(','),
+      '--batch',
+      String(BATCH),
+    ],
+    { encoding: 'utf8' },
+  );
   console.log('engine                               images/s  accuracy');
   for (const line of out.trim().split('\n')) {
     const r = JSON.parse(line) as { threads: number; imagesPerSecond: number; accuracy: number };
-    console.log(`${`PyTorch ${r.threads} thread${r.threads === 1 ? '' : 's'}`.padEnd(35)}${rate(r.imagesPerSecond)}  ${pct(r.accuracy)}`);
+    console.log(
+      `${`PyTorch ${r.threads} thread${r.threads === 1 ? '' : 's'}`.padEnd(35)}${rate(r.imagesPerSecond)}  ${pct(r.accuracy)}`,
+    );
   }
 }
 

@@ -7,7 +7,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend, type BackendPreference } from '../src/core/backend/tfjsBackend';
 import { encodingWidth } from '../src/core/nern/encoding';
 import { adamConfig, NernOptimizer } from '../src/core/nern/optimizer';
-import { dense, rmseLoss, nernPredictorSpec, Predictor, predictorForwardMacs, predictorParameterCount } from '../src/core/nern/predictor';
+import {
+  dense,
+  rmseLoss,
+  nernPredictorSpec,
+  Predictor,
+  predictorForwardMacs,
+  predictorParameterCount,
+} from '../src/core/nern/predictor';
 import { Rng } from '../src/core/nern/rng';
 
 function arg(name: string, fallback: string): string {

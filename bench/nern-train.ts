@@ -23,12 +23,18 @@ function num(name: string): number | undefined {
 async function main(): Promise<void> {
   const prefix = process.argv[2];
   if (prefix === undefined || prefix.startsWith('--')) throw new Error('usage: nern-train.ts PREFIX [options]');
-  const meta = JSON.parse(readFileSync(`${prefix}.json`, 'utf8')) as { layers: { name: string; shape: number[]; offset: number }[] };
+  const meta = JSON.parse(readFileSync(`${prefix}.json`, 'utf8')) as {
+    layers: { name: string; shape: number[]; offset: number }[];
+  };
   const bytes = readFileSync(`${prefix}.bin`);
   const all = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
   const layers: KernelLayer[] = meta.layers
     .filter((l) => l.shape[2] === l.shape[3] && (l.shape[2] === 3 || l.shape[2] === 1))
-    .map((l) => ({ name: l.name, shape: l.shape, values: all.slice(l.offset, l.offset + l.shape.reduce((a, b) => a * b, 1)) }));
+    .map((l) => ({
+      name: l.name,
+      shape: l.shape,
+      values: all.slice(l.offset, l.offset + l.shape.reduce((a, b) => a * b, 1)),
+    }));
   const backend = await initBackend('wasm');
   const base = num('base');
   const levels = num('levels');
@@ -56,7 +62,9 @@ async function main(): Promise<void> {
       last = `step ${p.step} loss ${p.loss.toFixed(5)} lr ${p.lr.toExponential(2)} ${p.stepsPerSecond.toFixed(2)} steps/s`;
     },
     onEvaluation: (e) => {
-      console.log(`${last} | eval rmse ${e.rmse.toFixed(5)} (${(e.rmse / e.weightRms).toFixed(3)} of rms ${e.weightRms.toFixed(5)}) ${elapsed()}`);
+      console.log(
+        `${last} | eval rmse ${e.rmse.toFixed(5)} (${(e.rmse / e.weightRms).toFixed(3)} of rms ${e.weightRms.toFixed(5)}) ${elapsed()}`,
+      );
     },
   });
   console.log(
@@ -67,7 +75,8 @@ async function main(): Promise<void> {
   );
   for (const g of result.guardEvents) console.log(`guard: ${g}`);
   if (process.argv.includes('--layers')) {
-    for (const l of result.evaluation.layers) console.log(`  ${l.name}: rmse ${l.rmse.toFixed(5)} / rms ${l.weightRms.toFixed(5)}`);
+    for (const l of result.evaluation.layers)
+      console.log(`  ${l.name}: rmse ${l.rmse.toFixed(5)} / rms ${l.weightRms.toFixed(5)}`);
   }
 }
 

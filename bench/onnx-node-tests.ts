@@ -33,10 +33,15 @@ async function readPb(path: string): Promise<{ values: Float32Array; shape: numb
   const tensor = readFileSync(path);
   const w = new ProtoWriter();
   w.varint(1, 8);
-  w.message(7, (g) => { g.bytes(5, tensor); });
+  w.message(7, (g) => {
+    g.bytes(5, tensor);
+  });
   w.message(8, (o) => o.string(1, '').varint(2, 17));
   const source = new MemoryByteSource(w.finish().slice(), path);
-  const ckpt = await onnxFormat.open(source, { path, siblings: { open: () => Promise.reject(new Error('no siblings')) } });
+  const ckpt = await onnxFormat.open(source, {
+    path,
+    siblings: { open: () => Promise.reject(new Error('no siblings')) },
+  });
   try {
     const [entry] = ckpt.tensors;
     if (entry === undefined) throw new Error(`${path} holds no tensor`);
@@ -54,7 +59,9 @@ async function runOne(dir: string, tolerance: number): Promise<Outcome> {
     model = await loadOnnxModel(join(dir, 'model.onnx'));
   } catch (e) {
     const why = e instanceof Error ? e.message : String(e);
-    return /is not supported|not supported by the graph executor/.test(why) ? { kind: 'unsupported', why } : { kind: 'fail', why };
+    return /is not supported|not supported by the graph executor/.test(why)
+      ? { kind: 'unsupported', why }
+      : { kind: 'fail', why };
   }
   const data = join(dir, 'test_data_set_0');
   const { graph, weights } = model;
@@ -71,7 +78,11 @@ async function runOne(dir: string, tolerance: number): Promise<Outcome> {
         const expected = await readPb(join(data, `output_${i}.pb`));
         const o = out[name];
         if (o === undefined) return { kind: 'fail', why: `output ${name} missing` };
-        if (o.shape.join() !== expected.shape.join()) return { kind: 'fail', why: `${name}: shape [${o.shape.join(', ')}], expected [${expected.shape.join(', ')}]` };
+        if (o.shape.join() !== expected.shape.join())
+          return {
+            kind: 'fail',
+            why: `${name}: shape [${o.shape.join(', ')}], expected [${expected.shape.join(', ')}]`,
+          };
         const err = expected.values.length === 0 ? 0 : relativeMaxError(o.dataSync(), expected.values);
         if (!(err <= tolerance)) return { kind: 'fail', why: `${name}: relative max error ${err.toExponential(2)}` };
       }
@@ -96,15 +107,22 @@ async function main(): Promise<void> {
   const filter = new RegExp(arg('filter') ?? '.');
   const tolerance = Number(arg('tolerance') ?? '1e-4');
   const verbose = process.argv.includes('--verbose');
-  const tests = readdirSync(NODE_DIR).filter((d) => d.startsWith('test_') && filter.test(d)).sort();
+  const tests = readdirSync(NODE_DIR)
+    .filter((d) => d.startsWith('test_') && filter.test(d))
+    .sort();
   const counts = { pass: 0, unsupported: 0, fail: 0 };
   for (const t of tests) {
     const outcome = await runOne(join(NODE_DIR, t), tolerance);
     counts[outcome.kind]++;
     if (outcome.kind === 'fail') console.log(`FAIL ${t}: ${outcome.why}`);
-    else if (verbose) console.log(`${outcome.kind === 'pass' ? 'pass' : 'unsupported'} ${t}${outcome.kind === 'unsupported' ? `: ${outcome.why}` : ''}`);
+    else if (verbose)
+      console.log(
+        `${outcome.kind === 'pass' ? 'pass' : 'unsupported'} ${t}${outcome.kind === 'unsupported' ? `: ${outcome.why}` : ''}`,
+      );
   }
-  console.log(`${tests.length} node tests: ${counts.pass} pass, ${counts.fail} fail, ${counts.unsupported} use operators the executor refuses`);
+  console.log(
+    `${tests.length} node tests: ${counts.pass} pass, ${counts.fail} fail, ${counts.unsupported} use operators the executor refuses`,
+  );
   process.exitCode = counts.fail > 0 ? 1 : 0;
 }
 

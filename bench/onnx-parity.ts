@@ -62,7 +62,9 @@ const MODELS: readonly ModelCase[] = [
   { file: 'test/fixtures/published/blazeface/face_detection_front_128x128_barracuda.onnx', range: [-1, 1] },
   { file: '.cache/published/blazeface/face_detection_back_256x256_barracuda.onnx', range: [-1, 1] },
   ...['320x320_tiny', '320x320_large', '512x512_tiny', '512x512_large'].map((v) => ({
-    file: `.cache/published/mlsd/mlsd_${v}.onnx`, range: [0, 255] as const, masked: ['scores'],
+    file: `.cache/published/mlsd/mlsd_${v}.onnx`,
+    range: [0, 255] as const,
+    masked: ['scores'],
   })),
 ];
 
@@ -72,15 +74,25 @@ function arg(name: string): string | undefined {
 }
 
 /** Max relative error of every output of `file` (ours against onnxruntime), or the error that stopped it. */
-async function check(c: ModelCase, seed: number, tolerance: number): Promise<{ outputs: Record<string, OutputParity>; ms: number } | string> {
+async function check(
+  c: ModelCase,
+  seed: number,
+  tolerance: number,
+): Promise<{ outputs: Record<string, OutputParity>; ms: number } | string> {
   const ort = loadOrt();
   if (typeof ort === 'string') return ort;
   try {
     const { graph, weights } = await loadOnnxModel(c.file);
     const [info] = graph.inputs;
-    if (info === undefined || graph.inputs.length !== 1) return `expected one graph input, found ${graph.inputs.length}`;
+    if (info === undefined || graph.inputs.length !== 1)
+      return `expected one graph input, found ${graph.inputs.length}`;
     const dims = info.shape.map((d) => d ?? 1);
-    const data = seededRandom(seed, dims.reduce((a, b) => a * b, 1), c.range[0], c.range[1]);
+    const data = seededRandom(
+      seed,
+      dims.reduce((a, b) => a * b, 1),
+      c.range[0],
+      c.range[1],
+    );
     const ref = await runOrt(ort, c.file, { [info.name]: { data, dims } });
     const w = weightTensors(graph, weights);
     const x = tf.tensor(data, dims);
@@ -91,7 +103,8 @@ async function check(c: ModelCase, seed: number, tolerance: number): Promise<{ o
       const o = out[name];
       const r = ref[name];
       if (o === undefined || r === undefined) return `output ${name} is missing`;
-      if (o.shape.join() !== r.dims.join()) return `output ${name} has shape [${o.shape.join(', ')}], onnxruntime's is [${r.dims.join(', ')}]`;
+      if (o.shape.join() !== r.dims.join())
+        return `output ${name} has shape [${o.shape.join(', ')}], onnxruntime's is [${r.dims.join(', ')}]`;
       outputs[name] = parity(await o.data(), r.data, tolerance);
     }
     const ms = performance.now() - start;
@@ -107,8 +120,13 @@ async function main(): Promise<void> {
   if (backend !== 'wasm' && backend !== 'cpu') throw new Error(`--backend ${backend}: expected wasm or cpu`);
   const tolerance = Number(arg('tolerance') ?? '1e-4');
   const choice = await initBackend(backend);
-  const named = process.argv.slice(2).filter((a, i, all) => a.endsWith('.onnx') && !(all[i - 1] ?? '').startsWith('--'));
-  const cases: ModelCase[] = named.length > 0 ? named.map((file) => ({ file: resolve(file), range: [-1, 1] })) : MODELS.map((m) => ({ ...m, file: join(ROOT, m.file) }));
+  const named = process.argv
+    .slice(2)
+    .filter((a, i, all) => a.endsWith('.onnx') && !(all[i - 1] ?? '').startsWith('--'));
+  const cases: ModelCase[] =
+    named.length > 0
+      ? named.map((file) => ({ file: resolve(file), range: [-1, 1] }))
+      : MODELS.map((m) => ({ ...m, file: join(ROOT, m.file) }));
   console.log(`tfjs backend ${choice.name}, tolerance ${tolerance}`);
   console.log('| model | output | max relative error | elements off | error over the rest | tfjs forward |');
   console.log('|---|---|---|---|---|---|');
@@ -127,10 +145,13 @@ async function main(): Promise<void> {
     }
     for (const [name, p] of Object.entries(result.outputs)) {
       const masked = c.masked?.includes(name) === true;
-      const ok = p.maxRelative <= tolerance || (masked && p.off <= MAX_FLIP_FRACTION * p.size && p.restRelative <= tolerance);
+      const ok =
+        p.maxRelative <= tolerance || (masked && p.off <= MAX_FLIP_FRACTION * p.size && p.restRelative <= tolerance);
       if (!ok) failed = true;
       const verdict = ok ? (p.off > 0 ? ' (masked: flips accepted)' : '') : ' (over tolerance)';
-      console.log(`| ${label} | ${name} | ${p.maxRelative.toExponential(2)}${verdict} | ${p.off} of ${p.size} | ${p.restRelative.toExponential(2)} | ${(result.ms / 1000).toFixed(2)} s |`);
+      console.log(
+        `| ${label} | ${name} | ${p.maxRelative.toExponential(2)}${verdict} | ${p.off} of ${p.size} | ${p.restRelative.toExponential(2)} | ${(result.ms / 1000).toFixed(2)} s |`,
+      );
     }
   }
   process.exitCode = failed ? 1 : 0;

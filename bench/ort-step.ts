@@ -11,8 +11,22 @@ import { writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/core/backend/tfjsBackend';
 import { adamConfig, NernOptimizer } from '../src/core/nern/optimizer';
-import { buildTrainStepModel, loadOnnxRuntime, ortParamNames, OrtTrainer, type OrtModuleLike, type OrtTensorLike } from '../src/core/nern/ortStep';
-import { layerShapes, nernPredictorSpec, Predictor, predictorForwardMacs, rmseLoss, type PredictorSpec } from '../src/core/nern/predictor';
+import {
+  buildTrainStepModel,
+  loadOnnxRuntime,
+  ortParamNames,
+  OrtTrainer,
+  type OrtModuleLike,
+  type OrtTensorLike,
+} from '../src/core/nern/ortStep';
+import {
+  layerShapes,
+  nernPredictorSpec,
+  Predictor,
+  predictorForwardMacs,
+  rmseLoss,
+  type PredictorSpec,
+} from '../src/core/nern/predictor';
 import { Rng } from '../src/core/nern/rng';
 
 function arg(name: string, fallback: string): string {
@@ -71,15 +85,38 @@ function tfjsGrads(predictor: Predictor, b: Batch): { loss: number; grads: Float
     const target = tf.tensor2d(b.t, [rows, 9]);
     const scale = tf.tensor2d(b.s, [rows, 1]);
     const mask = b.mask ? tf.tensor2d(b.mask, [rows, 9]) : null;
-    const { value, grads } = tf.variableGrads(() => rmseLoss(predictor.apply(x), target, scale, mask, b.count), predictor.variables);
-    return { loss: value.dataSync()[0] ?? Number.NaN, grads: predictor.variables.map((v) => Float32Array.from((grads[v.name] as tf.Tensor).dataSync())) };
+    const { value, grads } = tf.variableGrads(
+      () => rmseLoss(predictor.apply(x), target, scale, mask, b.count),
+      predictor.variables,
+    );
+    return {
+      loss: value.dataSync()[0] ?? Number.NaN,
+      grads: predictor.variables.map((v) => Float32Array.from((grads[v.name] as tf.Tensor).dataSync())),
+    };
   });
 }
 
 /** Runs the raw graph once from zero moments and returns (1 − β1)⁻¹·m_new per parameter (= the gradient) and the loss. */
-async function ortGrads(ort: OrtModuleLike, spec: PredictorSpec, predictor: Predictor, b: Batch): Promise<{ loss: number; grads: Float32Array[] }> {
-  const model = buildTrainStepModel({ spec, masked: b.mask !== null, beta1: 0.9, beta2: 0.999, eps: 1e-8, l2: 0, decoupled: false });
-  const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1, graphOptimizationLevel: 'all', logSeverityLevel: 3 });
+async function ortGrads(
+  ort: OrtModuleLike,
+  spec: PredictorSpec,
+  predictor: Predictor,
+  b: Batch,
+): Promise<{ loss: number; grads: Float32Array[] }> {
+  const model = buildTrainStepModel({
+    spec,
+    masked: b.mask !== null,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    l2: 0,
+    decoupled: false,
+  });
+  const session = await ort.InferenceSession.create(model, {
+    intraOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 3,
+  });
   const rows = b.s.length;
   const T = ort.Tensor;
   const feeds: Record<string, OrtTensorLike> = {
@@ -127,7 +164,14 @@ async function check(ort: OrtModuleLike, hidden: number, rows: number, masked: b
       const rowsK = bk.s.length;
       const mask = bk.mask ? tf.tensor2d(bk.mask, [rowsK, 9]) : null;
       const { grads } = tf.variableGrads(
-        () => rmseLoss(predictor.apply(tf.tensor2d(bk.x, [rowsK, 240])), tf.tensor2d(bk.t, [rowsK, 9]), tf.tensor2d(bk.s, [rowsK, 1]), mask, bk.count),
+        () =>
+          rmseLoss(
+            predictor.apply(tf.tensor2d(bk.x, [rowsK, 240])),
+            tf.tensor2d(bk.t, [rowsK, 9]),
+            tf.tensor2d(bk.s, [rowsK, 1]),
+            mask,
+            bk.count,
+          ),
         predictor.variables,
       );
       optimizer.step(names.map((n) => grads[n] as tf.Tensor));
@@ -150,8 +194,17 @@ async function check(ort: OrtModuleLike, hidden: number, rows: number, masked: b
   return ok;
 }
 
-async function timeOrt(ort: OrtModuleLike, spec: PredictorSpec, rows: number, steps: number, threads: number): Promise<number> {
-  const trainer = await OrtTrainer.create(ort, Predictor.create(spec, 1).weights(), adamConfig(steps + 3, 1e-3), { masked: false, threads });
+async function timeOrt(
+  ort: OrtModuleLike,
+  spec: PredictorSpec,
+  rows: number,
+  steps: number,
+  threads: number,
+): Promise<number> {
+  const trainer = await OrtTrainer.create(ort, Predictor.create(spec, 1).weights(), adamConfig(steps + 3, 1e-3), {
+    masked: false,
+    threads,
+  });
   const b = makeBatch(rows, spec.inputs, false, 2);
   for (let i = 0; i < 3; i++) await trainer.step(b);
   const t0 = performance.now();
@@ -171,7 +224,10 @@ function timeTfjs(spec: PredictorSpec, rows: number, steps: number): number {
   const names = predictor.variables.map((v) => v.name);
   const one = (): void => {
     const l = tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(() => rmseLoss(predictor.apply(x), t, s, null, b.count), predictor.variables);
+      const { value, grads } = tf.variableGrads(
+        () => rmseLoss(predictor.apply(x), t, s, null, b.count),
+        predictor.variables,
+      );
       optimizer.step(names.map((n) => grads[n] as tf.Tensor));
       return value;
     });
@@ -203,7 +259,11 @@ async function main(): Promise<void> {
   }
   const spec = nernPredictorSpec(hidden, 240, 9);
   const write = arg('write', '');
-  if (write) writeFileSync(write, buildTrainStepModel({ spec, masked: false, beta1: 0.9, beta2: 0.999, eps: 1e-8, l2: 0, decoupled: false }));
+  if (write)
+    writeFileSync(
+      write,
+      buildTrainStepModel({ spec, masked: false, beta1: 0.9, beta2: 0.999, eps: 1e-8, l2: 0, decoupled: false }),
+    );
   const backend = await initBackend('wasm');
   console.log(`tfjs backend ${backend.name}`);
   let ok = await check(loaded.ort, 24, 64, false);
@@ -211,11 +271,14 @@ async function main(): Promise<void> {
   ok = (await check(loaded.ort, hidden, 512, false)) && ok;
   const gflop = (6 * rows * predictorForwardMacs(spec)) / 1e9;
   const report = (name: string, s: number): void => {
-    console.log(`${name.padEnd(34)} ${s.toFixed(1).padStart(6)} steps/s  ${(s * gflop).toFixed(0).padStart(4)} GFLOP/s`);
+    console.log(
+      `${name.padEnd(34)} ${s.toFixed(1).padStart(6)} steps/s  ${(s * gflop).toFixed(0).padStart(4)} GFLOP/s`,
+    );
   };
   console.log(`h=${hidden} batch ${rows}: ${gflop.toFixed(2)} GFLOP per step`);
   report('tfjs wasm', timeTfjs(spec, rows, Math.max(5, Math.round(steps / 5))));
-  for (const n of threads) report(`onnxruntime, ${n} thread${n === 1 ? '' : 's'}`, await timeOrt(loaded.ort, spec, rows, steps, n));
+  for (const n of threads)
+    report(`onnxruntime, ${n} thread${n === 1 ? '' : 's'}`, await timeOrt(loaded.ort, spec, rows, steps, n));
   if (!ok) process.exitCode = 1;
 }
 

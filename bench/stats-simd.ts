@@ -20,7 +20,8 @@ const uniform = (): number => {
   return (seed + 0.5) / 4294967296;
 };
 for (let i = 0; i < n; i += 2) {
-  const r = Math.sqrt(-2 * Math.log(uniform())), t = 2 * Math.PI * uniform();
+  const r = Math.sqrt(-2 * Math.log(uniform())),
+    t = 2 * Math.PI * uniform();
   values[i] = 0.02 * r * Math.cos(t);
   if (i + 1 < n) values[i + 1] = 0.02 * r * Math.sin(t);
 }
@@ -64,16 +65,32 @@ const smallReps = n / (256 * 1024);
 if (!simdSupported()) console.log('WebAssembly SIMD is not available here: both rows use the JS kernels.');
 setSimdEnabled(false); // JS rows first, before V8 sees the wasm path (mixing both in one run can leave the JS kernel less optimised)
 const { min, max } = stats(chunks);
-interface Row { path: string; moments: number; histogram: number }
+interface Row {
+  path: string;
+  moments: number;
+  histogram: number;
+}
 const rows: { memory: Row[]; cache: Row[] } = { memory: [], cache: [] };
 for (const simd of [false, true]) {
   setSimdEnabled(simd);
   const path = simd ? 'wasm SIMD' : 'JS';
-  rows.memory.push({ path, moments: time(() => { stats(chunks); }), histogram: time(() => { histogram(chunks, min, max); }) });
+  rows.memory.push({
+    path,
+    moments: time(() => {
+      stats(chunks);
+    }),
+    histogram: time(() => {
+      histogram(chunks, min, max);
+    }),
+  });
   rows.cache.push({
     path,
-    moments: time(() => { stats(small, smallReps); }),
-    histogram: time(() => { histogram(small, min, max, smallReps); }),
+    moments: time(() => {
+      stats(small, smallReps);
+    }),
+    histogram: time(() => {
+      histogram(small, min, max, smallReps);
+    }),
   });
 }
 setSimdEnabled(false);
@@ -94,11 +111,13 @@ const print = (title: string, list: Row[]): void => {
   for (const r of list) {
     console.log(
       `  ${r.path.padEnd(10)} moments ${r.moments.toFixed(3)} ns/elt (${gbs(r.moments)} GB/s)   ` +
-      `histogram ${r.histogram.toFixed(3)} ns/elt (${gbs(r.histogram)} GB/s)`,
+        `histogram ${r.histogram.toFixed(3)} ns/elt (${gbs(r.histogram)} GB/s)`,
     );
   }
   const [js, wasm] = list as [Row, Row];
-  console.log(`  speed-up: moments ${(js.moments / wasm.moments).toFixed(2)}x, histogram ${(js.histogram / wasm.histogram).toFixed(2)}x`);
+  console.log(
+    `  speed-up: moments ${(js.moments / wasm.moments).toFixed(2)}x, histogram ${(js.histogram / wasm.histogram).toFixed(2)}x`,
+  );
 };
 console.log(`${n} float32 values, ${bins} bins, median of ${runs} runs`);
 print(`64 MiB array in chunks of ${chunkElements} (values stream from RAM):`, rows.memory);

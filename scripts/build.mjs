@@ -34,7 +34,14 @@ const nodeCommon = {
   target: 'node20',
   sourcemap: true,
   logLevel: 'warning',
-  external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu', '@tensorflow/tfjs-backend-webgpu', 'onnxruntime-node'],
+  external: [
+    'vscode',
+    '@tensorflow/tfjs-node',
+    '@tensorflow/tfjs-node-gpu',
+    'webgpu',
+    '@tensorflow/tfjs-backend-webgpu',
+    'onnxruntime-node',
+  ],
   plugins: [h5wasmBesideBundle],
 };
 
@@ -42,7 +49,11 @@ const nodeEntries = [
   { entryPoints: [join(root, 'src/extension/extension.ts')], outfile: join(dist, 'extension.js') },
   { entryPoints: [join(root, 'src/worker/worker.ts')], outfile: join(dist, 'worker.js') },
   { entryPoints: [join(root, 'src/worker/statsThread.ts')], outfile: join(dist, 'stats-thread.js') },
-  { entryPoints: [join(root, 'src/cli/main.ts')], outfile: join(dist, 'cli.js'), banner: { js: '#!/usr/bin/env node' } },
+  {
+    entryPoints: [join(root, 'src/cli/main.ts')],
+    outfile: join(dist, 'cli.js'),
+    banner: { js: '#!/usr/bin/env node' },
+  },
 ].filter((e) => existsSync(e.entryPoints[0]));
 
 const webviewEntries = ['inspector', 'reconstruction', 'budget', 'distillation']

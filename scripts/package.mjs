@@ -73,17 +73,24 @@ function napiDirs() {
  */
 export function nativeFiles(target) {
   const folder = NATIVE_TARGETS[target];
-  if (folder === undefined) throw new Error(`unknown target ${target}; known: ${Object.keys(NATIVE_TARGETS).join(', ')}`);
+  if (folder === undefined)
+    throw new Error(`unknown target ${target}; known: ${Object.keys(NATIVE_TARGETS).join(', ')}`);
   const files = [];
   for (const napi of napiDirs()) {
     const dir = join(ORT_NODE, 'bin', napi, ...folder);
     if (!existsSync(dir)) continue;
-    for (const f of readdirSync(dir)) files.push([join(dir, f), `${NATIVE_DIR}/onnxruntime-node/bin/${napi}/${folder.join('/')}/${f}`]);
+    for (const f of readdirSync(dir))
+      files.push([join(dir, f), `${NATIVE_DIR}/onnxruntime-node/bin/${napi}/${folder.join('/')}/${f}`]);
   }
   if (files.length === 0) return null;
-  const js = (dir, rel) => readdirSync(join(dir, rel)).filter((f) => f.endsWith('.js') || f === 'package.json').map((f) => `${rel}/${f}`);
-  for (const f of ['package.json', ...js(ORT_NODE, 'dist')]) files.push([join(ORT_NODE, f), `${NATIVE_DIR}/onnxruntime-node/${f}`]);
-  for (const f of ['package.json', ...js(ORT_COMMON, 'dist/cjs')]) files.push([join(ORT_COMMON, f), `${NATIVE_DIR}/onnxruntime-common/${f}`]);
+  const js = (dir, rel) =>
+    readdirSync(join(dir, rel))
+      .filter((f) => f.endsWith('.js') || f === 'package.json')
+      .map((f) => `${rel}/${f}`);
+  for (const f of ['package.json', ...js(ORT_NODE, 'dist')])
+    files.push([join(ORT_NODE, f), `${NATIVE_DIR}/onnxruntime-node/${f}`]);
+  for (const f of ['package.json', ...js(ORT_COMMON, 'dist/cjs')])
+    files.push([join(ORT_COMMON, f), `${NATIVE_DIR}/onnxruntime-common/${f}`]);
   return files;
 }
 
@@ -125,9 +132,14 @@ export function checkVsix(vsixPath, target) {
   for (const name of entries) {
     if (FORBIDDEN_PATTERNS.some((p) => p.test(name))) problems.push(`must not ship ${name}`);
   }
-  const manifest = Buffer.from(unzipSync(readFileSync(vsixPath), { filter: (f) => f.name === 'extension.vsixmanifest' })['extension.vsixmanifest'] ?? []).toString('utf8');
+  const manifest = Buffer.from(
+    unzipSync(readFileSync(vsixPath), { filter: (f) => f.name === 'extension.vsixmanifest' })[
+      'extension.vsixmanifest'
+    ] ?? [],
+  ).toString('utf8');
   const declared = /TargetPlatform="([^"]*)"/.exec(manifest)?.[1];
-  if (declared !== target) problems.push(`extension.vsixmanifest declares target ${declared ?? '(none)'}, expected ${target ?? '(none)'}`);
+  if (declared !== target)
+    problems.push(`extension.vsixmanifest declares target ${declared ?? '(none)'}, expected ${target ?? '(none)'}`);
   const native = [...entries].filter((n) => n.startsWith(`extension/${NATIVE_DIR}/`));
   if (target === undefined) {
     for (const name of native) problems.push(`the universal package must not ship ${name}`);
@@ -141,9 +153,16 @@ export function checkVsix(vsixPath, target) {
   }
   const has = (re) => native.some((n) => re.test(n));
   const own = `^extension/${NATIVE_DIR}/onnxruntime-node/bin/napi-v\\d+/${folder}/`;
-  if (!has(new RegExp(`${own}onnxruntime_binding\\.node$`))) problems.push(`missing onnxruntime_binding.node for ${target}`);
-  if (!has(new RegExp(`${own}(lib)?onnxruntime[.\\d]*\\.(so|dylib|dll)[.\\d]*$`))) problems.push(`missing the onnxruntime library for ${target}`);
-  for (const f of ['onnxruntime-node/package.json', 'onnxruntime-node/dist/index.js', 'onnxruntime-node/dist/binding.js', 'onnxruntime-common/dist/cjs/index.js']) {
+  if (!has(new RegExp(`${own}onnxruntime_binding\\.node$`)))
+    problems.push(`missing onnxruntime_binding.node for ${target}`);
+  if (!has(new RegExp(`${own}(lib)?onnxruntime[.\\d]*\\.(so|dylib|dll)[.\\d]*$`)))
+    problems.push(`missing the onnxruntime library for ${target}`);
+  for (const f of [
+    'onnxruntime-node/package.json',
+    'onnxruntime-node/dist/index.js',
+    'onnxruntime-node/dist/binding.js',
+    'onnxruntime-common/dist/cjs/index.js',
+  ]) {
     if (!entries.has(`extension/${NATIVE_DIR}/${f}`)) problems.push(`missing extension/${NATIVE_DIR}/${f}`);
   }
   return problems;
@@ -179,7 +198,8 @@ async function pack(stage, targetPath, platform, quiet) {
     console.info = info;
   }
   const problems = checkVsix(targetPath, platform);
-  if (problems.length > 0) throw new Error(`${targetPath} is incomplete or holds what it must not:\n  ${problems.join('\n  ')}`);
+  if (problems.length > 0)
+    throw new Error(`${targetPath} is incomplete or holds what it must not:\n  ${problems.join('\n  ')}`);
   return targetPath;
 }
 
@@ -231,15 +251,23 @@ export async function packageExtension({ out, build: doBuild = true, quiet = fal
  * Builds once and packs the universal package and the platform packages of `targets` (default: all NATIVE_TARGETS)
  * into the folder `out`. Resolves to `{ universal, targets: { [target]: path }, skipped: { [target]: reason } }`.
  */
-export async function packageAll({ out, build: doBuild = true, quiet = false, targets = Object.keys(NATIVE_TARGETS) } = {}) {
+export async function packageAll({
+  out,
+  build: doBuild = true,
+  quiet = false,
+  targets = Object.keys(NATIVE_TARGETS),
+} = {}) {
   if (doBuild) build();
   const result = { universal: '', targets: {}, skipped: {} };
   for (const target of targets) {
     if (nativeFiles(target) === null) {
-      const version = existsSync(join(ORT_NODE, 'package.json')) ? JSON.parse(readFileSync(join(ORT_NODE, 'package.json'), 'utf8')).version : undefined;
-      result.skipped[target] = version === undefined
-        ? 'onnxruntime-node is not installed'
-        : `onnxruntime-node ${version} ships no ${target} binaries; that platform gets the universal package`;
+      const version = existsSync(join(ORT_NODE, 'package.json'))
+        ? JSON.parse(readFileSync(join(ORT_NODE, 'package.json'), 'utf8')).version
+        : undefined;
+      result.skipped[target] =
+        version === undefined
+          ? 'onnxruntime-node is not installed'
+          : `onnxruntime-node ${version} ships no ${target} binaries; that platform gets the universal package`;
       continue;
     }
     result.targets[target] = await packageExtension({ out, build: false, quiet, target });

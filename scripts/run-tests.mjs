@@ -89,7 +89,9 @@ function runJob(job) {
       const ok = code === 0;
       if (!ok) failed.push(job.name);
       const files = job.files.length > 1 ? ` (${job.files.length} files)` : '';
-      process.stdout.write(`\n━━ ${job.name}${files}: ${ok ? 'ok' : `FAILED (${code ?? signal})`} in ${seconds.toFixed(1)} s\n`);
+      process.stdout.write(
+        `\n━━ ${job.name}${files}: ${ok ? 'ok' : `FAILED (${code ?? signal})`} in ${seconds.toFixed(1)} s\n`,
+      );
       process.stdout.write(output.replace(/\n?(ℹ \w+ [\d.]+\n?)+$/, '\n'));
       resolve();
     });
@@ -98,9 +100,11 @@ function runJob(job) {
 
 const started = performance.now();
 const queue = order.map((o) => o.job);
-await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
-  for (let job = queue.shift(); job; job = queue.shift()) await runJob(job);
-}));
+await Promise.all(
+  Array.from({ length: Math.min(concurrency, queue.length) }, async () => {
+    for (let job = queue.shift(); job; job = queue.shift()) await runJob(job);
+  }),
+);
 const wall = (performance.now() - started) / 1000;
 
 mkdirSync(dirname(timesFile), { recursive: true });
@@ -112,7 +116,9 @@ for (const suite of suites) {
   console.log(`  ${suite.padEnd(8)} ${sum.toFixed(1).padStart(7)}  (${mine.length} processes, summed)`);
 }
 console.log(`  ${'wall'.padEnd(8)} ${wall.toFixed(1).padStart(7)}  (${concurrency} at a time)`);
-const summary = Object.entries(totals).map(([k, v]) => `${k} ${v}`).join(' · ');
+const summary = Object.entries(totals)
+  .map(([k, v]) => `${k} ${v}`)
+  .join(' · ');
 console.log(`━━ ${summary}`);
 if (failed.length > 0) {
   console.error(`✖ failed: ${failed.join(', ')}`);

@@ -7,7 +7,16 @@
 //   VSCODE_TEST_VERSION  VS Code version to test against: `stable` (default), `insiders`, `min` (= engines.vscode
 //                        minimum from package.json) or an exact version such as 1.100.3
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  existsSync,
+  readdirSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,7 +52,8 @@ function manifests(dir, key) {
   for (const group of readdirSync(dir)) {
     const path = join(dir, group, 'manifest.json');
     if (!existsSync(path)) continue;
-    for (const entry of JSON.parse(readFileSync(path, 'utf8'))[key] ?? []) out.push({ ...entry, path: join(dir, group, entry.file) });
+    for (const entry of JSON.parse(readFileSync(path, 'utf8'))[key] ?? [])
+      out.push({ ...entry, path: join(dir, group, entry.file) });
   }
   return out;
 }
@@ -55,7 +65,8 @@ function prepareWorkspace() {
     .filter((f) => f.format === 'safetensors' && f.file.endsWith('.safetensors'))
     .sort((a, b) => b.tensors - a.tensors);
   const hostile = manifests(join(fixtures, 'hostile'), 'cases').filter((c) => c.file.endsWith('.safetensors'));
-  if (good.length === 0 || hostile.length === 0) throw new Error('test/fixtures lacks a good or a hostile .safetensors fixture');
+  if (good.length === 0 || hostile.length === 0)
+    throw new Error('test/fixtures lacks a good or a hostile .safetensors fixture');
   const workspace = mkdtempSync(join(tmpdir(), 'weight-lens-suite-'));
   const g = good[0];
   const h = hostile[0];
@@ -64,7 +75,11 @@ function prepareWorkspace() {
   copyFileSync(h.path, join(workspace, hostileName));
   writeFileSync(
     join(workspace, 'suite-fixtures.json'),
-    JSON.stringify({ good: [{ file: basename(g.file), tensors: g.tensors }], hostile: [{ file: hostileName, message: h.message }] }, null, 2),
+    JSON.stringify(
+      { good: [{ file: basename(g.file), tensors: g.tensors }], hostile: [{ file: hostileName, message: h.message }] },
+      null,
+      2,
+    ),
   );
   return workspace;
 }
@@ -93,7 +108,15 @@ try {
       version: vscodeVersion(),
       extensionDevelopmentPath: root,
       extensionTestsPath: suiteOut,
-      launchArgs: [workspace, '--disable-extensions', '--disable-workspace-trust', '--skip-welcome', '--skip-release-notes', '--user-data-dir', userData],
+      launchArgs: [
+        workspace,
+        '--disable-extensions',
+        '--disable-workspace-trust',
+        '--skip-welcome',
+        '--skip-release-notes',
+        '--user-data-dir',
+        userData,
+      ],
     });
   } finally {
     rmSync(workspace, { recursive: true, force: true });
@@ -104,7 +127,9 @@ try {
   const message = e instanceof Error ? e.message : String(e);
   console.error(`test:electron: ${message}`);
   if (/ENOTFOUND|ECONNREFUSED|ETIMEDOUT|EAI_AGAIN|getaddrinfo/.test(message)) {
-    console.error('test:electron: VS Code could not be downloaded from this machine; `npm run test:e2e` runs the same suite in code-server.');
+    console.error(
+      'test:electron: VS Code could not be downloaded from this machine; `npm run test:e2e` runs the same suite in code-server.',
+    );
   }
   process.exit(1);
 }

@@ -71,7 +71,11 @@ function render(): void {
   const measured = plan === undefined ? undefined : [...v.runs].reverse().find((r) => r.hidden === plan.hidden);
   const artifactBytes = measured?.artifactBytes ?? plan?.artifactBytes;
   byId('card-ratio').textContent =
-    measured !== undefined ? `${measured.ratio.toFixed(2)}×` : plan === undefined || plan.artifactBytes <= 0 ? '–' : `${(plan.sourceBytes / plan.artifactBytes).toFixed(2)}×`;
+    measured !== undefined
+      ? `${measured.ratio.toFixed(2)}×`
+      : plan === undefined || plan.artifactBytes <= 0
+        ? '–'
+        : `${(plan.sourceBytes / plan.artifactBytes).toFixed(2)}×`;
   byId('card-source').textContent = plan === undefined ? '–' : formatBytes(plan.sourceBytes);
   byId('card-artifact').textContent = artifactBytes === undefined ? '–' : formatBytes(artifactBytes);
   byId('card-artifact-label').textContent = measured !== undefined ? 'artifact' : 'artifact (est.)';
@@ -92,32 +96,79 @@ function render(): void {
     });
     drawPlot(
       byId('bytes-plot'),
-      [bar('original checkpoint', [plan.sourceBytes, 0], c(4)), bar('predictor', [0, parts.predictor], c(0)), bar('verbatim tensors', [0, parts.verbatim], c(1)), bar('metadata', [0, parts.other], c(3))],
-      { ...base, barmode: 'stack', showlegend: true, margin: { l: 8, r: 16, t: 28, b: 40 }, yaxis: { ...base.yaxis, title: undefined, type: 'category', automargin: true }, xaxis: { ...base.xaxis, exponentformat: 'SI' } },
+      [
+        bar('original checkpoint', [plan.sourceBytes, 0], c(4)),
+        bar('predictor', [0, parts.predictor], c(0)),
+        bar('verbatim tensors', [0, parts.verbatim], c(1)),
+        bar('metadata', [0, parts.other], c(3)),
+      ],
+      {
+        ...base,
+        barmode: 'stack',
+        showlegend: true,
+        margin: { l: 8, r: 16, t: 28, b: 40 },
+        yaxis: { ...base.yaxis, title: undefined, type: 'category', automargin: true },
+        xaxis: { ...base.xaxis, exponentformat: 'SI' },
+      },
     );
     const rows = shareRows(plan);
     drawPlot(
       byId('share-plot'),
-      rows.map((r, i) => ({ type: 'bar', orientation: 'h', name: r.label, x: [r.share * 100], y: ['params'], marker: { color: c(i) }, hovertemplate: `${r.label}: %{x:.3g} %<extra></extra>` })),
-      { ...base, barmode: 'stack', showlegend: true, margin: { l: 8, r: 16, t: 28, b: 32 }, xaxis: { ...base.xaxis, title: { text: 'share of parameters (%)' }, range: [0, 100] }, yaxis: { ...base.yaxis, title: undefined, type: 'category', showticklabels: false } },
+      rows.map((r, i) => ({
+        type: 'bar',
+        orientation: 'h',
+        name: r.label,
+        x: [r.share * 100],
+        y: ['params'],
+        marker: { color: c(i) },
+        hovertemplate: `${r.label}: %{x:.3g} %<extra></extra>`,
+      })),
+      {
+        ...base,
+        barmode: 'stack',
+        showlegend: true,
+        margin: { l: 8, r: 16, t: 28, b: 32 },
+        xaxis: { ...base.xaxis, title: { text: 'share of parameters (%)' }, range: [0, 100] },
+        yaxis: { ...base.yaxis, title: undefined, type: 'category', showticklabels: false },
+      },
     );
     const table = byId('share-table');
-    const thead = tableHead([['', ''], ['Tensors', 'num col-num'], ['Params', 'num col-num'], ['Share', 'num col-share']]);
+    const thead = tableHead([
+      ['', ''],
+      ['Tensors', 'num col-num'],
+      ['Params', 'num col-num'],
+      ['Share', 'num col-share'],
+    ]);
     const tbody = el('tbody');
     for (const r of rows) {
       const tr = el('tr');
-      tr.append(el('td', { class: 'wrap' }, r.label), el('td', { class: 'num' }, formatInteger(r.tensors)), el('td', { class: 'num' }, formatCount(r.params)), el('td', { class: 'num wrap' }, formatPercent(r.share, 1)));
+      tr.append(
+        el('td', { class: 'wrap' }, r.label),
+        el('td', { class: 'num' }, formatInteger(r.tensors)),
+        el('td', { class: 'num' }, formatCount(r.params)),
+        el('td', { class: 'num wrap' }, formatPercent(r.share, 1)),
+      );
       tbody.appendChild(tr);
     }
     const predictor = el('tr');
-    predictor.append(el('td', { class: 'wrap' }, 'Predictor'), el('td', { class: 'num' }, '–'), el('td', { class: 'num' }, formatCount(plan.predictorParams)), el('td', { class: 'num wrap' }, `${formatPercent(plan.predictorParams, plan.representedParams)} of repr.`));
+    predictor.append(
+      el('td', { class: 'wrap' }, 'Predictor'),
+      el('td', { class: 'num' }, '–'),
+      el('td', { class: 'num' }, formatCount(plan.predictorParams)),
+      el('td', { class: 'num wrap' }, `${formatPercent(plan.predictorParams, plan.representedParams)} of repr.`),
+    );
     tbody.appendChild(predictor);
     table.replaceChildren(thead, tbody);
     const vt = byId('verbatim-table');
     if (plan.verbatim.length === 0) {
       fillKeyValueTable(vt, [['Every tensor is represented by the predictor.', '']]);
     } else {
-      const head = tableHead([['Tensor', 'col-name'], ['Shape', 'col-shape'], ['Params', 'num col-num'], ['Why verbatim', 'col-reason']]);
+      const head = tableHead([
+        ['Tensor', 'col-name'],
+        ['Shape', 'col-shape'],
+        ['Params', 'num col-num'],
+        ['Why verbatim', 'col-reason'],
+      ]);
       const body = el('tbody');
       for (const t of [...plan.verbatim].sort((a, b) => b.params - a.params).slice(0, 500)) {
         const tr = el('tr');
@@ -135,7 +186,12 @@ function render(): void {
   const trace = tradeoffTrace(v.runs, c(2));
   byId('tradeoff-hint').hidden = trace.x.length > 0;
   drawPlot(byId('tradeoff-plot'), trace.x.length > 0 ? [trace] : [], {
-    ...histogramLayout(theme, { logY: true, xTitle: 'predictor size (% of represented weights)', yTitle: 'RMSE', yValues: trace.y }),
+    ...histogramLayout(theme, {
+      logY: true,
+      xTitle: 'predictor size (% of represented weights)',
+      yTitle: 'RMSE',
+      yValues: trace.y,
+    }),
     showlegend: false,
     barmode: undefined,
   });

@@ -16,9 +16,24 @@ import {
 import { barListHeight } from './lib/compressPlots';
 import { byId, el, fillKeyValueTable, tableHead, vscodeApi } from './lib/dom';
 import { baseName, formatInteger, formatDuration, formatStat } from './lib/format';
-import { drawPlot, renderRunHeader, RunPanelPage, runHeaderHtml, setCard, setProgressBar, wireCommands } from './lib/panelPage';
+import {
+  drawPlot,
+  renderRunHeader,
+  RunPanelPage,
+  runHeaderHtml,
+  setCard,
+  setProgressBar,
+  wireCommands,
+} from './lib/panelPage';
 import { barListLayout, histogramLayout } from './lib/plotly';
-import { distillLossTraces, driftTrace, formatFraction, formatHeadline, heldOutTraces, metricsRows } from './lib/runPlots';
+import {
+  distillLossTraces,
+  driftTrace,
+  formatFraction,
+  formatHeadline,
+  heldOutTraces,
+  metricsRows,
+} from './lib/runPlots';
 
 const api = vscodeApi<DistillationOutbound, undefined>();
 
@@ -85,9 +100,13 @@ function statusText(s: DistillationSnapshot): string {
     case 'starting':
       return s.phase ?? 'Starting the engine…';
     case 'running':
-      return p === undefined ? (s.phase ?? 'Distilling…') : `Distilling: step ${formatInteger(p.step)} / ${formatInteger(p.steps)}${p.step >= p.steps && s.phase !== undefined ? ` · ${s.phase}` : ''}`;
+      return p === undefined
+        ? (s.phase ?? 'Distilling…')
+        : `Distilling: step ${formatInteger(p.step)} / ${formatInteger(p.steps)}${p.step >= p.steps && s.phase !== undefined ? ` · ${s.phase}` : ''}`;
     case 'done':
-      return s.report === undefined ? 'Done.' : `Done: ${formatInteger(s.report.options.steps)} steps in ${formatDuration(s.report.durationMs / 1000)} on ${s.report.backend}`;
+      return s.report === undefined
+        ? 'Done.'
+        : `Done: ${formatInteger(s.report.options.steps)} steps in ${formatDuration(s.report.durationMs / 1000)} on ${s.report.backend}`;
     case 'failed':
       return 'Failed.';
     case 'cancelled':
@@ -106,10 +125,17 @@ function renderHeader(): void {
     message: s.message,
   });
   const teacher = s.teacher === undefined ? 'the model on its original weights' : baseName(s.teacher);
-  byId('subtitle').textContent = s.model === '' ? '' : `${baseName(s.model)} on ${baseName(s.data)} · teacher: ${teacher}`;
+  byId('subtitle').textContent =
+    s.model === '' ? '' : `${baseName(s.model)} on ${baseName(s.data)} · teacher: ${teacher}`;
   byId('subtitle').title = [s.model, s.data, s.teacher ?? ''].filter((x) => x !== '').join('\n');
   const p = s.progress;
-  setProgressBar(byId('progress'), live, p !== undefined && s.status === 'running' && p.step < p.steps ? { value: p.step, max: Math.max(1, p.steps) } : undefined);
+  setProgressBar(
+    byId('progress'),
+    live,
+    p !== undefined && s.status === 'running' && p.step < p.steps
+      ? { value: p.step, max: Math.max(1, p.steps) }
+      : undefined,
+  );
   byId('cmd-cancel').hidden = !live;
   const written = s.status === 'done';
   byId('cmd-reveal').hidden = !written;
@@ -120,7 +146,14 @@ function renderHeader(): void {
   setCard('card-kl', p === undefined ? '–' : formatStat(p.kl), p === undefined ? undefined : String(p.kl));
   const last = s.report?.after ?? s.evals[s.evals.length - 1]?.metrics;
   setCard('card-metric', last === undefined ? '–' : formatHeadline(last));
-  byId('card-metric-label').textContent = last === undefined ? 'held-out' : last.accuracy !== undefined ? 'held-out accuracy' : last.psnr !== undefined ? 'held-out PSNR' : 'held-out agreement';
+  byId('card-metric-label').textContent =
+    last === undefined
+      ? 'held-out'
+      : last.accuracy !== undefined
+        ? 'held-out accuracy'
+        : last.psnr !== undefined
+          ? 'held-out PSNR'
+          : 'held-out agreement';
   setCard('card-agreement', last === undefined ? '–' : formatFraction(last.agreement));
   setCard('card-speed', p === undefined ? '–' : p.stepsPerSecond.toFixed(p.stepsPerSecond < 10 ? 2 : 0));
 }
@@ -129,15 +162,24 @@ function renderLoss(): void {
   const traces = distillLossTraces(snapshot.loss, snapshot.kl, { total: page.color(0), kl: page.color(1) });
   byId('loss-hint').hidden = traces.length > 0;
   const yValues = traces.flatMap((t) => t.y);
-  drawPlot(byId('loss-curve'), traces, { ...histogramLayout(page.theme, { logY: true, xTitle: 'step', yTitle: 'loss', yValues }), barmode: undefined, uirevision: 'loss' });
+  drawPlot(byId('loss-curve'), traces, {
+    ...histogramLayout(page.theme, { logY: true, xTitle: 'step', yTitle: 'loss', yValues }),
+    barmode: undefined,
+    uirevision: 'loss',
+  });
 }
 
 function renderHeldOut(): void {
   const { traces, yTitle } = heldOutTraces(snapshot.evals, { metric: page.color(2), agreement: page.color(3) });
   byId('heldout-hint').hidden = traces.length > 0;
   const first = snapshot.evals[0]?.metrics;
-  byId('heldout-note').textContent = first === undefined ? 'over steps' : `${first.n.toLocaleString('en-US')} samples, over steps`;
-  drawPlot(byId('heldout-curve'), traces, { ...histogramLayout(page.theme, { logY: false, xTitle: 'step', yTitle }), barmode: undefined, uirevision: 'heldout' });
+  byId('heldout-note').textContent =
+    first === undefined ? 'over steps' : `${first.n.toLocaleString('en-US')} samples, over steps`;
+  drawPlot(byId('heldout-curve'), traces, {
+    ...histogramLayout(page.theme, { logY: false, xTitle: 'step', yTitle }),
+    barmode: undefined,
+    uirevision: 'heldout',
+  });
 }
 
 function renderDrift(): void {
@@ -146,7 +188,11 @@ function renderDrift(): void {
   byId('drift-hint').hidden = drift.length > 0;
   const div = byId('drift-bars');
   div.style.height = `${barListHeight(drift.length)}px`;
-  drawPlot(div, drift.length > 0 ? [driftTrace(drift, page.color(0))] : [], barListLayout(page.theme, 'drift (%)', 'drift'));
+  drawPlot(
+    div,
+    drift.length > 0 ? [driftTrace(drift, page.color(0))] : [],
+    barListLayout(page.theme, 'drift (%)', 'drift'),
+  );
 }
 
 function renderMetrics(): void {
@@ -160,7 +206,13 @@ function renderMetrics(): void {
     tbody.appendChild(tr);
     table.replaceChildren(tbody);
   } else {
-    const thead = tableHead([['held out', ''], [headline, 'num'], ['agreement', 'num'], ['rel. error', 'num'], ['samples', 'num']]);
+    const thead = tableHead([
+      ['held out', ''],
+      [headline, 'num'],
+      ['agreement', 'num'],
+      ['rel. error', 'num'],
+      ['samples', 'num'],
+    ]);
     const tbody = el('tbody');
     for (const r of rows) {
       const tr = el('tr', { id: `metrics-${r.id}`, 'data-testid': `metrics-${r.id}` });
@@ -176,17 +228,32 @@ function renderMetrics(): void {
     table.replaceChildren(thead, tbody);
   }
   const r = s.report;
-  byId('teacher-accuracy').textContent = r?.teacherAccuracy === undefined ? '' : `Teacher accuracy on the same held-out samples: ${formatFraction(r.teacherAccuracy)}`;
+  byId('teacher-accuracy').textContent =
+    r?.teacherAccuracy === undefined
+      ? ''
+      : `Teacher accuracy on the same held-out samples: ${formatFraction(r.teacherAccuracy)}`;
   const o = r?.options ?? s.options;
   const facts: [string, string][] = [];
   if (o !== undefined) {
     facts.push(['Steps', `${formatInteger(o.steps)} · batch ${o.batchSize} · lr ${formatStat(o.lr)}`]);
-    facts.push(['Loss', `KL ×${o.klWeight} (T = ${o.temperature}) · feature ×${o.featureWeight} · reconstruction ×${o.reconstructionWeight}`]);
+    facts.push([
+      'Loss',
+      `KL ×${o.klWeight} (T = ${o.temperature}) · feature ×${o.featureWeight} · reconstruction ×${o.reconstructionWeight}`,
+    ]);
   }
-  if (r !== undefined) facts.push(['Layers', `${r.boundLayers} represented layers used by the model${r.unboundLayers > 0 ? `, ${r.unboundLayers} not` : ''}`]);
+  if (r !== undefined)
+    facts.push([
+      'Layers',
+      `${r.boundLayers} represented layers used by the model${r.unboundLayers > 0 ? `, ${r.unboundLayers} not` : ''}`,
+    ]);
   fillKeyValueTable(byId('summary'), facts, false);
   const out = byId('artifact-out');
-  out.textContent = s.out === '' ? '' : s.status === 'done' ? s.out : `${s.out} (${s.status === 'running' || s.status === 'starting' ? 'written when done' : 'not written'})`;
+  out.textContent =
+    s.out === ''
+      ? ''
+      : s.status === 'done'
+        ? s.out
+        : `${s.out} (${s.status === 'running' || s.status === 'starting' ? 'written when done' : 'not written'})`;
   out.title = s.out;
 }
 

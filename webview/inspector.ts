@@ -9,7 +9,16 @@ import type { CheckpointHeaderDto, HistogramDto, LayerKind, TotalsDto } from '..
 import { hasKind, type FailureReason } from '../src/protocol/common';
 import type { InspectorInbound, InspectorOutbound, InspectorTensorUpdate } from '../src/protocol/inspector';
 import { ARTIFACT_METADATA_KEY, artifactBannerText, artifactSummary } from './lib/artifactMeta';
-import { baseName, formatBytes, formatCount, formatInteger, formatPercent, formatDuration, formatShape, formatStat } from './lib/format';
+import {
+  baseName,
+  formatBytes,
+  formatCount,
+  formatInteger,
+  formatPercent,
+  formatDuration,
+  formatShape,
+  formatStat,
+} from './lib/format';
 import { buildTraces, isPlottable, MAX_SERIES, type HistogramSeries } from './lib/histogram';
 import { getPlotly, histogramLayout, PLOT_CONFIG, readTheme, withPlotly, type ThemeColors } from './lib/plotly';
 import {
@@ -65,7 +74,11 @@ const KIND_LABELS: Record<LayerKind, string> = {
 // ---------------------------------------------------------------------------------------------------------------
 // DOM skeleton
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  text?: string,
+): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
   if (text !== undefined) e.textContent = text;
@@ -287,10 +300,22 @@ function totalsRow(label: string, t: TotalsDto, allParams: number, title?: strin
   return tr;
 }
 
-function renderTotalsTable(tableEl: HTMLTableElement, first: string, entries: [string, TotalsDto, string?][], allParams: number): void {
+function renderTotalsTable(
+  tableEl: HTMLTableElement,
+  first: string,
+  entries: [string, TotalsDto, string?][],
+  allParams: number,
+): void {
   const thead = el('thead');
   const hr = el('tr');
-  for (const [label, cls] of [[first, ''], ['Tensors', 'num'], ['Params', 'num'], ['Share', 'num'], ['Bytes', 'num'], ['', 'bar-cell']] as const) {
+  for (const [label, cls] of [
+    [first, ''],
+    ['Tensors', 'num'],
+    ['Params', 'num'],
+    ['Share', 'num'],
+    ['Bytes', 'num'],
+    ['', 'bar-cell'],
+  ] as const) {
     hr.appendChild(el('th', cls === '' ? {} : { class: cls }, label));
   }
   thead.appendChild(hr);
@@ -316,7 +341,11 @@ function renderMetadata(metadata: CheckpointHeaderDto['metadata']): void {
     const tr = el('tr');
     const th = el('th', { scope: 'row' }, key);
     const td = el('td');
-    const div = el('div', { class: value === null || typeof value !== 'string' ? 'meta-value mono' : 'meta-value' }, value === null ? 'null' : String(value));
+    const div = el(
+      'div',
+      { class: value === null || typeof value !== 'string' ? 'meta-value mono' : 'meta-value' },
+      value === null ? 'null' : String(value),
+    );
     td.appendChild(div);
     tr.append(th, td);
     tbody.appendChild(tr);
@@ -328,7 +357,10 @@ function renderMetadata(metadata: CheckpointHeaderDto['metadata']): void {
 /** A NeRN artifact (metadata key `weight_lens`) gets a banner with Decompress and Show Reconstruction. */
 function renderArtifactBanner(header: CheckpointHeaderDto): void {
   // The engine reads an artifact's metadata whole (header.artifact); the metadata strings themselves are cut at 1 kB.
-  const whole = header.artifact !== undefined && 'summary' in header.artifact ? { [ARTIFACT_METADATA_KEY]: header.artifact.summary } : header.metadata;
+  const whole =
+    header.artifact !== undefined && 'summary' in header.artifact
+      ? { [ARTIFACT_METADATA_KEY]: header.artifact.summary }
+      : header.metadata;
   const summary = artifactSummary(whole, header.fileBytes);
   byId('artifact').hidden = summary === undefined;
   byId('compress-button').hidden = summary !== undefined;
@@ -444,7 +476,9 @@ function layoutColumns(): void {
   if (!table) return;
   const scroll = byId('table-scroll');
   const names = state.rows.map((r) => r.header.name);
-  table.setColumnWidths(columnWidths({ names, charWidth: charWidth(), containerWidth: scroll.clientWidth, user: userWidths }));
+  table.setColumnWidths(
+    columnWidths({ names, charWidth: charWidth(), containerWidth: scroll.clientWidth, user: userWidths }),
+  );
 }
 
 function refreshView(keepScroll = true): void {
@@ -560,7 +594,8 @@ function renderPlot(): void {
     if (!row) continue;
     const hist = state.histograms[i];
     if (hist && isPlottable(hist)) series.push({ name: row.header.name, histogram: hist });
-    else if (row.header.notDecoded !== undefined) unavailable.push(`${row.header.name}: not decoded (${row.header.notDecoded})`);
+    else if (row.header.notDecoded !== undefined)
+      unavailable.push(`${row.header.name}: not decoded (${row.header.notDecoded})`);
     else if (row.error !== undefined) unavailable.push(`${row.header.name}: ${row.error}`);
     else if (row.stats !== undefined) unavailable.push(`${row.header.name}: no finite values to plot`);
     else waiting.push(row.header.name);
@@ -571,7 +606,12 @@ function renderPlot(): void {
   const notes: string[] = [];
   if (indices.length === 0) notes.push('Select a tensor to plot its histogram.');
   if (series.length > MAX_SERIES) notes.push(`Showing the first ${MAX_SERIES} of ${series.length} histograms.`);
-  if (waiting.length > 0) notes.push(waiting.length === 1 ? `Waiting for statistics of ${waiting[0] ?? ''}…` : `Waiting for statistics of ${waiting.length} tensors…`);
+  if (waiting.length > 0)
+    notes.push(
+      waiting.length === 1
+        ? `Waiting for statistics of ${waiting[0] ?? ''}…`
+        : `Waiting for statistics of ${waiting.length} tensors…`,
+    );
   notes.push(...unavailable.slice(0, 5));
   if (unavailable.length > 5) notes.push(`… and ${unavailable.length - 5} more without a histogram.`);
   hint.textContent = notes.join('\n');
@@ -585,7 +625,12 @@ function renderPlot(): void {
   theme ??= readTheme();
   const traces = buildTraces(series, { logY: state.logY, density: state.density }, theme.palette);
   const yValues = traces.flatMap((t) => t.y);
-  const layout = histogramLayout(theme, { logY: state.logY, xTitle: 'value', yTitle: state.density ? 'density' : 'count', yValues });
+  const layout = histogramLayout(theme, {
+    logY: state.logY,
+    xTitle: 'value',
+    yTitle: state.density ? 'density' : 'count',
+    yValues,
+  });
   layout.showlegend = traces.length > 1;
   layout.margin.t = traces.length > 1 ? 32 : 8;
   layout.uirevision = `${indices.join(',')}|${state.logY}|${state.density}`;

@@ -19,12 +19,35 @@ import {
   type ReconstructionOutbound,
   type ReconstructionSnapshot,
 } from '../src/protocol/panels';
-import { barListHeight, detailSeries, kernelHeatmaps, layerErrorTrace, lossTrace, worstFirst } from './lib/compressPlots';
+import {
+  barListHeight,
+  detailSeries,
+  kernelHeatmaps,
+  layerErrorTrace,
+  lossTrace,
+  worstFirst,
+} from './lib/compressPlots';
 import { clampFilter, DetailCache, detailKey } from './lib/detailCache';
 import { byId, el, fillKeyValueTable, tableHead, vscodeApi } from './lib/dom';
-import { baseName, formatBytes, formatCount, formatInteger, formatDuration, formatShape, formatStat } from './lib/format';
+import {
+  baseName,
+  formatBytes,
+  formatCount,
+  formatInteger,
+  formatDuration,
+  formatShape,
+  formatStat,
+} from './lib/format';
 import { buildTraces } from './lib/histogram';
-import { drawPlot, renderRunHeader, RunPanelPage, runHeaderHtml, setCard, setProgressBar, wireCommands } from './lib/panelPage';
+import {
+  drawPlot,
+  renderRunHeader,
+  RunPanelPage,
+  runHeaderHtml,
+  setCard,
+  setProgressBar,
+  wireCommands,
+} from './lib/panelPage';
 import { barListLayout, histogramLayout } from './lib/plotly';
 import { changedSamples, confusionTraces, evalRows } from './lib/runPlots';
 
@@ -151,9 +174,13 @@ function statusText(s: ReconstructionSnapshot): string {
     case 'planning':
       return 'Planning the predictor…';
     case 'running':
-      return p === undefined ? 'Training…' : `Training: step ${formatInteger(p.step)} / ${formatInteger(p.steps)}${p.round > 1 ? `, round ${p.round}` : ''}`;
+      return p === undefined
+        ? 'Training…'
+        : `Training: step ${formatInteger(p.step)} / ${formatInteger(p.steps)}${p.round > 1 ? `, round ${p.round}` : ''}`;
     case 'done':
-      return s.report === undefined ? 'Done.' : `Done: ${formatInteger(s.report.steps)} steps in ${formatDuration(s.report.seconds)}`;
+      return s.report === undefined
+        ? 'Done.'
+        : `Done: ${formatInteger(s.report.steps)} steps in ${formatDuration(s.report.seconds)}`;
     case 'failed':
       return 'Failed.';
     case 'cancelled':
@@ -163,24 +190,49 @@ function statusText(s: ReconstructionSnapshot): string {
 
 function renderHeader(): void {
   const s = snapshot;
-  renderRunHeader({ title: s.source === '' ? 'Reconstruction' : baseName(s.source), tooltip: s.source, status: s.status, statusText: statusText(s), message: s.message });
+  renderRunHeader({
+    title: s.source === '' ? 'Reconstruction' : baseName(s.source),
+    tooltip: s.source,
+    status: s.status,
+    statusText: statusText(s),
+    message: s.message,
+  });
   const p = s.progress;
-  setProgressBar(byId('progress'), s.status === 'running' || s.status === 'planning', p !== undefined && s.status === 'running' ? { value: p.step, max: Math.max(1, p.steps) } : undefined);
+  setProgressBar(
+    byId('progress'),
+    s.status === 'running' || s.status === 'planning',
+    p !== undefined && s.status === 'running' ? { value: p.step, max: Math.max(1, p.steps) } : undefined,
+  );
   byId('cmd-cancel').hidden = s.status !== 'running' && s.status !== 'planning';
   byId('cmd-reveal').hidden = s.status !== 'done' || s.artifact === undefined;
   byId('cmd-decompress').hidden = s.status !== 'done' || s.artifact === undefined;
   byId('cmd-evaluate').hidden = s.status !== 'done' || s.artifact === undefined || s.modelEval?.status === 'running';
   const r = s.report;
   const step = r?.steps ?? p?.step;
-  setCard('card-step', step === undefined ? '–' : p !== undefined && s.status === 'running' ? `${formatInteger(p.step)} / ${formatInteger(p.steps)}` : formatInteger(step));
+  setCard(
+    'card-step',
+    step === undefined
+      ? '–'
+      : p !== undefined && s.status === 'running'
+        ? `${formatInteger(p.step)} / ${formatInteger(p.steps)}`
+        : formatInteger(step),
+  );
   const lastLoss = s.loss[s.loss.length - 1];
-  setCard('card-loss', lastLoss === undefined ? '–' : formatStat(lastLoss[1]), lastLoss === undefined ? undefined : String(lastLoss[1]));
+  setCard(
+    'card-loss',
+    lastLoss === undefined ? '–' : formatStat(lastLoss[1]),
+    lastLoss === undefined ? undefined : String(lastLoss[1]),
+  );
   const rmse = r?.rmse ?? s.evaluation?.rmse;
   setCard('card-rmse', rmse === undefined ? '–' : formatStat(rmse), rmse === undefined ? undefined : String(rmse));
   setCard('card-speed', p === undefined ? '–' : p.stepsPerSecond.toFixed(p.stepsPerSecond < 10 ? 1 : 0));
   const params = r?.predictorParams ?? s.plan?.predictorParams;
   const hidden = r?.hidden ?? s.plan?.hidden;
-  setCard('card-size', params === undefined ? '–' : `${formatCount(params)}${hidden === undefined ? '' : ` (h ${hidden})`}`, params === undefined ? undefined : `${formatInteger(params)} parameters`);
+  setCard(
+    'card-size',
+    params === undefined ? '–' : `${formatCount(params)}${hidden === undefined ? '' : ` (h ${hidden})`}`,
+    params === undefined ? undefined : `${formatInteger(params)} parameters`,
+  );
   setCard('card-backend', r?.backend ?? p?.backend ?? '–');
 }
 
@@ -193,7 +245,11 @@ function renderLoss(): void {
   const trace = lossTrace(snapshot.loss, theme.palette[0] ?? '#3794ff');
   const hint = byId('loss-hint');
   hint.hidden = trace.x.length > 0;
-  const lay = { ...layout({ logY: true, xTitle: 'step', yTitle: 'loss', yValues: trace.y }), showlegend: false, uirevision: 'loss' };
+  const lay = {
+    ...layout({ logY: true, xTitle: 'step', yTitle: 'loss', yValues: trace.y }),
+    showlegend: false,
+    uirevision: 'loss',
+  };
   drawPlot(byId('loss-curve'), trace.x.length > 0 ? [trace] : [], lay);
 }
 
@@ -208,7 +264,10 @@ function renderLayers(): void {
   byId('layers-hint').hidden = layers.length > 0;
   const div = byId('layer-errors');
   div.style.height = `${barListHeight(layers.length)}px`;
-  const trace = layerErrorTrace(layers, selected, { normal: theme.palette[0] ?? '#3794ff', highlight: theme.palette[1] ?? '#d18616' });
+  const trace = layerErrorTrace(layers, selected, {
+    normal: theme.palette[0] ?? '#3794ff',
+    highlight: theme.palette[1] ?? '#d18616',
+  });
   // The categories are escaped names; customdata holds each layer's name as it is.
   drawPlot(div, layers.length > 0 ? [trace] : [], barListLayout(theme, 'relative error (%)', 'layers'), (point) => {
     if (typeof point.customdata === 'string') select(point.customdata);
@@ -234,7 +293,13 @@ function askDetail(layer: string, filter: number | undefined): void {
   requestTimer = setTimeout(() => {
     requestTimer = undefined;
     waiting = undefined;
-    if (!canAsk() || details.get(layer, filter) !== undefined || details.isPending(layer, filter) || details.failure(layer, filter) !== undefined) return;
+    if (
+      !canAsk() ||
+      details.get(layer, filter) !== undefined ||
+      details.isPending(layer, filter) ||
+      details.failure(layer, filter) !== undefined
+    )
+      return;
     details.markPending(layer, filter);
     post(filter === undefined ? { kind: 'recon/detail', layer } : { kind: 'recon/detail', layer, filter });
   }, DEBOUNCE_MS);
@@ -242,20 +307,28 @@ function askDetail(layer: string, filter: number | undefined): void {
 
 /** What the detail panes show now, and a note about it (empty when there is nothing to say). */
 function currentDetail(): { detail: LayerDetailDto | undefined; note: string } {
-  const streamed = (name: string | undefined): LayerDetailDto | undefined => snapshot.details.find((x) => x.name === name);
+  const streamed = (name: string | undefined): LayerDetailDto | undefined =>
+    snapshot.details.find((x) => x.name === name);
   const latest = snapshot.details[snapshot.details.length - 1];
   if (!canAsk()) {
     const live = snapshot.status === 'running' || snapshot.status === 'planning';
     const d = streamed(selected) ?? latest;
-    const liveNote = live ? 'While training, this shows the layer the engine samples at each evaluation (the currently worst); any layer and filter can be shown once the artifact is written.' : '';
-    const missing = selected !== undefined && d !== undefined && d.name !== selected ? `No sampled values for ${selected} yet; showing ${d.name}.` : '';
+    const liveNote = live
+      ? 'While training, this shows the layer the engine samples at each evaluation (the currently worst); any layer and filter can be shown once the artifact is written.'
+      : '';
+    const missing =
+      selected !== undefined && d !== undefined && d.name !== selected
+        ? `No sampled values for ${selected} yet; showing ${d.name}.`
+        : '';
     return { detail: d, note: [missing, liveNote].filter((x) => x !== '').join(' ') };
   }
   const layer = shownLayer();
   if (layer === undefined) return { detail: shown ?? latest, note: '' };
   const filter = filters[layer];
   const own = streamed(layer);
-  const ready = details.get(layer, filter) ?? (own !== undefined && (filter === undefined || own.filter.index === filter) ? own : undefined);
+  const ready =
+    details.get(layer, filter) ??
+    (own !== undefined && (filter === undefined || own.filter.index === filter) ? own : undefined);
   if (ready !== undefined) return { detail: ready, note: '' };
   const fallback = shown ?? own ?? latest;
   const what = `${layer}${filter === undefined ? '' : `, filter ${filter}`}`;
@@ -277,7 +350,7 @@ function renderDetail(): void {
     byId('kernel-title').textContent = 'Kernels';
     histHint.textContent = note === '' ? 'Histograms appear with the first evaluation.' : note;
     histHint.hidden = false;
-    kernelHint.textContent = 'Kernels of one filter appear with the layer\'s detail.';
+    kernelHint.textContent = "Kernels of one filter appear with the layer's detail.";
     kernelHint.hidden = false;
     byId('kernel-scale').textContent = '';
     input.setAttribute('readonly', '');
@@ -290,10 +363,16 @@ function renderDetail(): void {
   histHint.textContent = note;
   histHint.hidden = note === '';
   const traces = buildTraces(detailSeries(detail), { logY: false, density: false }, theme.palette);
-  const histLayout = { ...layout({ logY: false, xTitle: 'value', yTitle: 'count' }), showlegend: true, margin: { l: 56, r: 16, t: 28, b: 40 }, uirevision: detail.name };
+  const histLayout = {
+    ...layout({ logY: false, xTitle: 'value', yTitle: 'count' }),
+    showlegend: true,
+    margin: { l: 56, r: 16, t: 28, b: 40 },
+    uirevision: detail.name,
+  };
   drawPlot(byId('layer-histogram'), traces, histLayout);
   const f = detail.filter;
-  byId('kernel-title').textContent = `Kernels: ${detail.name}, filter ${f.index}${f.count === undefined ? '' : ` of ${f.count}`} (${f.original.length} × ${f.kh}×${f.kw})`;
+  byId('kernel-title').textContent =
+    `Kernels: ${detail.name}, filter ${f.index}${f.count === undefined ? '' : ` of ${f.count}`} (${f.original.length} × ${f.kh}×${f.kw})`;
   const editable = canAsk();
   if (editable) input.removeAttribute('readonly');
   else input.setAttribute('readonly', '');
@@ -302,7 +381,8 @@ function renderDetail(): void {
   if (document.activeElement !== input) {
     input.setAttribute('value', String(f.index));
     // Set the property only once the element is upgraded: an own property set before would hide its accessor.
-    if (customElements.get('vscode-textfield') !== undefined) (input as unknown as { value: string }).value = String(f.index);
+    if (customElements.get('vscode-textfield') !== undefined)
+      (input as unknown as { value: string }).value = String(f.index);
   }
   input.title = editable
     ? `Output filter to show (0–${f.count === undefined ? '…' : String(f.count - 1)}).`
@@ -311,10 +391,19 @@ function renderDetail(): void {
   kernelHint.textContent = f.original.length > 0 ? '' : 'This layer has no kernels to show.';
   const maps = kernelHeatmaps(detail);
   byId('kernel-scale').textContent =
-    f.original.length > 0 ? `One colour scale for all three: blue −${formatStat(maps.range)} · white 0 · red +${formatStat(maps.range)}` : '';
+    f.original.length > 0
+      ? `One colour scale for all three: blue −${formatStat(maps.range)} · white 0 · red +${formatStat(maps.range)}`
+      : '';
   const base = layout({ logY: false, xTitle: '', yTitle: '' });
   const axis = { ...base.xaxis, title: undefined, showgrid: false, zeroline: false, showticklabels: false };
-  const hmLayout = { ...base, showlegend: false, margin: { l: 4, r: 4, t: 4, b: 4 }, xaxis: axis, yaxis: { ...axis, autorange: 'reversed', scaleanchor: 'x' }, uirevision: detail.name };
+  const hmLayout = {
+    ...base,
+    showlegend: false,
+    margin: { l: 4, r: 4, t: 4, b: 4 },
+    xaxis: axis,
+    yaxis: { ...axis, autorange: 'reversed', scaleanchor: 'x' },
+    uirevision: detail.name,
+  };
   drawPlot(byId('hm-original'), [maps.original], hmLayout);
   drawPlot(byId('hm-reconstructed'), [maps.reconstructed], hmLayout);
   drawPlot(byId('hm-difference'), [maps.difference], hmLayout);
@@ -361,7 +450,13 @@ function renderReport(): void {
     ['Time', formatDuration(r.seconds)],
   ]);
   const table = byId('report-layers');
-  const thead = tableHead([['Layer', 'col-name'], ['Shape', 'col-shape'], ['Params', 'num col-num'], ['RMSE', 'num col-num'], ['Rel. error', 'num col-num']]);
+  const thead = tableHead([
+    ['Layer', 'col-name'],
+    ['Shape', 'col-shape'],
+    ['Params', 'num col-num'],
+    ['RMSE', 'num col-num'],
+    ['Rel. error', 'num col-num'],
+  ]);
   const tbody = el('tbody');
   for (const l of worstFirst(r.layers)) {
     const tr = el('tr', { 'data-testid': 'layer-row', class: l.name === selected ? 'selected' : '' });
@@ -386,9 +481,13 @@ function evalStatusText(): string {
   const what = `${baseName(e.model)} on ${baseName(e.data)}`;
   switch (e.status) {
     case 'running':
-      return e.done === undefined || e.total === undefined ? `Evaluating in ${what}…` : `Evaluating in ${what}: ${formatInteger(e.done)} / ${formatInteger(e.total)} samples`;
+      return e.done === undefined || e.total === undefined
+        ? `Evaluating in ${what}…`
+        : `Evaluating in ${what}: ${formatInteger(e.done)} / ${formatInteger(e.total)} samples`;
     case 'done':
-      return e.report === undefined ? 'Done.' : `Done: ${formatInteger(e.report.candidate.n)} samples of ${what} in ${formatDuration(e.report.durationMs / 1000)} (preprocessing from ${e.report.preprocessSource})`;
+      return e.report === undefined
+        ? 'Done.'
+        : `Done: ${formatInteger(e.report.candidate.n)} samples of ${what} in ${formatDuration(e.report.durationMs / 1000)} (preprocessing from ${e.report.preprocessSource})`;
     case 'failed':
       return `Failed: ${e.message ?? ''}`;
     case 'cancelled':
@@ -410,7 +509,11 @@ function renderModelEval(): void {
   }
   const theme = page.theme;
   byId('eval-status').textContent = evalStatusText();
-  setProgressBar(byId('eval-progress'), e.status === 'running', e.done !== undefined && e.total !== undefined && e.total > 0 ? { value: e.done, max: e.total } : undefined);
+  setProgressBar(
+    byId('eval-progress'),
+    e.status === 'running',
+    e.done !== undefined && e.total !== undefined && e.total > 0 ? { value: e.done, max: e.total } : undefined,
+  );
   byId('cmd-cancel-eval').hidden = e.status !== 'running';
   const r = e.report;
   const table = byId('eval-table');
@@ -423,7 +526,20 @@ function renderModelEval(): void {
     drawPlot(confusion, [], {});
     return;
   }
-  const thead = tableHead(r.classifier ? [['weights', ''], ['accuracy', 'num'], ['agreement', 'num'], ['rel. error', 'num']] : [['weights', ''], ['PSNR', 'num'], ['rel. error', 'num']]);
+  const thead = tableHead(
+    r.classifier
+      ? [
+          ['weights', ''],
+          ['accuracy', 'num'],
+          ['agreement', 'num'],
+          ['rel. error', 'num'],
+        ]
+      : [
+          ['weights', ''],
+          ['PSNR', 'num'],
+          ['rel. error', 'num'],
+        ],
+  );
   const tbody = el('tbody');
   for (const row of evalRows(r)) {
     const tr = el('tr', { id: `eval-${row.id}`, 'data-testid': `eval-${row.id}` });
@@ -433,12 +549,26 @@ function renderModelEval(): void {
     tbody.appendChild(tr);
   }
   table.replaceChildren(thead, tbody);
-  const bound = r.boundWeights === undefined ? '' : ` ${formatInteger(r.boundWeights)} weights came from the artifact${r.unmatchedWeights ? `, ${formatInteger(r.unmatchedWeights)} kept the model's values` : ''}.`;
+  const bound =
+    r.boundWeights === undefined
+      ? ''
+      : ` ${formatInteger(r.boundWeights)} weights came from the artifact${r.unmatchedWeights ? `, ${formatInteger(r.unmatchedWeights)} kept the model's values` : ''}.`;
   byId('eval-note').textContent = `${r.candidate.n.toLocaleString('en-US')} samples on ${r.backend}.${bound}`;
   const matrix = r.confusion;
-  const traces = matrix === undefined ? [] : confusionTraces(matrix, r.classNames, { same: 'rgba(128,128,128,0.35)', changedLow: theme.palette[1] ?? '#d18616', changedHigh: theme.palette[4] ?? '#f14c4c', text: theme.foreground });
+  const traces =
+    matrix === undefined
+      ? []
+      : confusionTraces(matrix, r.classNames, {
+          same: 'rgba(128,128,128,0.35)',
+          changedLow: theme.palette[1] ?? '#d18616',
+          changedHigh: theme.palette[4] ?? '#f14c4c',
+          text: theme.foreground,
+        });
   byId('confusion-hint').hidden = traces.length > 0;
-  byId('confusion-note').textContent = matrix === undefined ? '' : `${formatInteger(changedSamples(matrix))} of ${formatInteger(r.candidate.n)} samples changed class`;
+  byId('confusion-note').textContent =
+    matrix === undefined
+      ? ''
+      : `${formatInteger(changedSamples(matrix))} of ${formatInteger(r.candidate.n)} samples changed class`;
   const base = layout({ logY: false, xTitle: 'reconstructed class', yTitle: 'original class' });
   drawPlot(confusion, traces, {
     ...base,

@@ -7,7 +7,17 @@
 // libx11-dev, libsecret-1-dev (native modules built from source) and ripgrep (the download @vscode/ripgrep would make
 // from GitHub is pre-seeded from /usr/bin/rg).
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -58,7 +68,9 @@ function preflight() {
     if (spawnSync('pkg-config', ['--exists', 'x11']).status !== 0) missing.push('libx11-dev');
   }
   if (missing.length > 0) {
-    throw new Error(`code-server's native modules need Debian packages that are missing: apt-get install ${missing.join(' ')}`);
+    throw new Error(
+      `code-server's native modules need Debian packages that are missing: apt-get install ${missing.join(' ')}`,
+    );
   }
 }
 
@@ -136,11 +148,17 @@ export async function ensureCodeServer({ force = false } = {}) {
   mkdirSync(paths.project, { recursive: true });
   writeFileSync(
     join(paths.project, 'package.json'),
-    JSON.stringify({ name: 'weight-lens-code-server', private: true, description: 'code-server for the e2e tests' }, null, 2),
+    JSON.stringify(
+      { name: 'weight-lens-code-server', private: true, description: 'code-server for the e2e tests' },
+      null,
+      2,
+    ),
   );
   seedRipgrep(tmp);
   const started = Date.now();
-  process.stderr.write(`installing code-server ${paths.version} into ${paths.dir} (a few minutes; log: ${paths.log})\n`);
+  process.stderr.write(
+    `installing code-server ${paths.version} into ${paths.dir} (a few minutes; log: ${paths.log})\n`,
+  );
   const env = {
     ...process.env,
     TMPDIR: tmp,
@@ -183,7 +201,17 @@ export async function ensureCodeServer({ force = false } = {}) {
     const seconds = Math.round((Date.now() - started) / 1000);
     writeFileSync(
       paths.marker,
-      JSON.stringify({ version: paths.version, reports: check.stdout.trim().split('\n').pop(), node: process.version, seconds, bin: paths.bin }, null, 2),
+      JSON.stringify(
+        {
+          version: paths.version,
+          reports: check.stdout.trim().split('\n').pop(),
+          node: process.version,
+          seconds,
+          bin: paths.bin,
+        },
+        null,
+        2,
+      ),
     );
     rmSync(tmp, { recursive: true, force: true });
     process.stderr.write(`code-server ${paths.version} installed in ${seconds} s\n`);

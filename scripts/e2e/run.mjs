@@ -54,7 +54,9 @@ try {
   process.exit(1);
 }
 const t2 = Date.now();
-console.log(`e2e: code-server ready (${((t1 - t0) / 1000).toFixed(1)} s), packaged ${relative(root, out)}/ (${((t2 - t1) / 1000).toFixed(1)} s); installing ${relative(root, vsix)}`);
+console.log(
+  `e2e: code-server ready (${((t1 - t0) / 1000).toFixed(1)} s), packaged ${relative(root, out)}/ (${((t2 - t1) / 1000).toFixed(1)} s); installing ${relative(root, vsix)}`,
+);
 
 const files = findTests(join(root, 'test', 'e2e'));
 const child = spawn(
@@ -63,7 +65,13 @@ const child = spawn(
   {
     cwd: root,
     stdio: 'inherit',
-    env: { ...process.env, WEIGHT_LENS_CODE_SERVER: codeServer, WEIGHT_LENS_VSIX: vsix, WEIGHT_LENS_VSIX_DIR: out, WEIGHT_LENS_CHROMIUM: chromium },
+    env: {
+      ...process.env,
+      WEIGHT_LENS_CODE_SERVER: codeServer,
+      WEIGHT_LENS_VSIX: vsix,
+      WEIGHT_LENS_VSIX_DIR: out,
+      WEIGHT_LENS_CHROMIUM: chromium,
+    },
   },
 );
 const timer = setTimeout(() => {
@@ -72,6 +80,8 @@ const timer = setTimeout(() => {
 }, RUN_TIMEOUT_MS);
 child.on('exit', (code, signal) => {
   clearTimeout(timer);
-  console.log(`e2e: finished in ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshots in ${relative(root, join(root, 'test-results'))}/`);
+  console.log(
+    `e2e: finished in ${((Date.now() - t0) / 1000).toFixed(1)} s; screenshots in ${relative(root, join(root, 'test-results'))}/`,
+  );
   process.exit(code ?? (signal ? 1 : 0));
 });

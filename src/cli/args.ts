@@ -50,8 +50,10 @@ export function parseArgs(argv: readonly string[], spec: Readonly<Record<string,
     if (type === 'string') options[name] = value;
     else {
       const n = Number(value);
-      if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`--${name} must be a number, got ${JSON.stringify(value)}`);
-      if (type === 'integer' && !Number.isInteger(n)) throw new UsageError(`--${name} must be a whole number, got ${value}`);
+      if (value.trim() === '' || !Number.isFinite(n))
+        throw new UsageError(`--${name} must be a number, got ${JSON.stringify(value)}`);
+      if (type === 'integer' && !Number.isInteger(n))
+        throw new UsageError(`--${name} must be a whole number, got ${value}`);
       options[name] = n;
     }
   }

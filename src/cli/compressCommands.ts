@@ -29,7 +29,10 @@ export const COMPRESS_HELP = `  weight-lens compress FILE [--hidden H | --size F
       Regenerate the full checkpoint (every original tensor, name, dtype and shape) as safetensors.`;
 
 /** The `--backend` option of any command (default `fallback`); a usage error for anything but a backend name. */
-export function backendOption(options: Record<string, string | number | boolean>, fallback: BackendName = 'auto'): BackendName {
+export function backendOption(
+  options: Record<string, string | number | boolean>,
+  fallback: BackendName = 'auto',
+): BackendName {
   const backend = options.backend ?? fallback;
   if (!isOneOf(BACKEND_NAMES, backend)) throw new UsageError(`--backend must be one of ${BACKEND_NAMES.join(', ')}`);
   return backend;
@@ -41,23 +44,41 @@ function num(options: Record<string, string | number | boolean>, name: string): 
 }
 
 /** Parses compress arguments into options (exported for tests). */
-export function compressOptionsFromArgs(argv: readonly string[]): { file: string; options: CompressOptionsDto; json: boolean } {
+export function compressOptionsFromArgs(argv: readonly string[]): {
+  file: string;
+  options: CompressOptionsDto;
+  json: boolean;
+} {
   const { positional, options } = parseArgs(argv, {
-    hidden: 'integer', size: 'number', 'size-bytes': 'integer', steps: 'integer', permutation: 'string', seed: 'integer',
-    dense: 'boolean', 'no-conv': 'boolean', rounds: 'integer', 'round-scale': 'number', recipe: 'string', backend: 'string', out: 'string', json: 'boolean',
+    hidden: 'integer',
+    size: 'number',
+    'size-bytes': 'integer',
+    steps: 'integer',
+    permutation: 'string',
+    seed: 'integer',
+    dense: 'boolean',
+    'no-conv': 'boolean',
+    rounds: 'integer',
+    'round-scale': 'number',
+    recipe: 'string',
+    backend: 'string',
+    out: 'string',
+    json: 'boolean',
   });
   const [file, ...rest] = positional;
   if (file === undefined || rest.length > 0) throw new UsageError('compress takes exactly one FILE');
   const hidden = num(options, 'hidden');
   const size = num(options, 'size');
   const sizeBytes = num(options, 'size-bytes');
-  if ([hidden, size, sizeBytes].filter((v) => v !== undefined).length > 1) throw new UsageError('give only one of --hidden, --size, --size-bytes');
+  if ([hidden, size, sizeBytes].filter((v) => v !== undefined).length > 1)
+    throw new UsageError('give only one of --hidden, --size, --size-bytes');
   let budget: BudgetDto = DEFAULT_COMPRESS_OPTIONS.budget;
   if (hidden !== undefined) {
     if (hidden < 1 || hidden > 4096) throw new UsageError('--hidden must be between 1 and 4096');
     budget = { kind: 'hidden', hidden };
   } else if (size !== undefined) {
-    if (!(size > 0 && size <= 100)) throw new UsageError('--size must be a fraction of the represented weights, above 0 (e.g. 0.5)');
+    if (!(size > 0 && size <= 100))
+      throw new UsageError('--size must be a fraction of the represented weights, above 0 (e.g. 0.5)');
     budget = { kind: 'fraction', fraction: size };
   } else if (sizeBytes !== undefined) {
     if (sizeBytes < 1) throw new UsageError('--size-bytes must be positive');
@@ -66,7 +87,8 @@ export function compressOptionsFromArgs(argv: readonly string[]): { file: string
   const steps = num(options, 'steps') ?? DEFAULT_COMPRESS_OPTIONS.steps;
   if (steps < 1 || steps > 10_000_000) throw new UsageError('--steps must be between 1 and 10,000,000');
   const permutation = options.permutation ?? DEFAULT_COMPRESS_OPTIONS.permutation;
-  if (!isOneOf(PERMUTATION_KINDS, permutation)) throw new UsageError(`--permutation must be one of ${PERMUTATION_KINDS.join(', ')}`);
+  if (!isOneOf(PERMUTATION_KINDS, permutation))
+    throw new UsageError(`--permutation must be one of ${PERMUTATION_KINDS.join(', ')}`);
   const backend = backendOption(options, DEFAULT_COMPRESS_OPTIONS.backend);
   const seed = num(options, 'seed') ?? 0;
   if (seed < 0 || seed > 2 ** 32 - 1) throw new UsageError('--seed must be between 0 and 4294967295');
@@ -81,7 +103,14 @@ export function compressOptionsFromArgs(argv: readonly string[]): { file: string
     file,
     json: options.json === true,
     options: {
-      budget, steps, permutation, seed, backend, rounds, roundWidthScale, recipe,
+      budget,
+      steps,
+      permutation,
+      seed,
+      backend,
+      rounds,
+      roundWidthScale,
+      recipe,
       represent: { conv: options['no-conv'] !== true, dense: options.dense === true },
       ...(out !== undefined ? { out } : {}),
     },
@@ -93,7 +122,11 @@ function printPlan(plan: BudgetPlanDto): void {
     `predictor: width ${plan.hidden}, ${formatInteger(plan.predictorParams)} parameters = ${(100 * plan.fractionOfRepresented).toFixed(1)} % of ${formatInteger(plan.representedParams)} represented weights`,
     `verbatim: ${formatInteger(plan.verbatimParams)} parameters in ${plan.verbatim.length} tensors; estimated artifact ${formatBytes(plan.artifactBytes)} (source ${formatBytes(plan.sourceBytes)})`,
     '',
-    renderTable(['represented', 'shape', 'params'], plan.represented.map((t) => [t.name, `[${t.shape.join(', ')}]`, formatInteger(t.params)]), ['l', 'l', 'r']),
+    renderTable(
+      ['represented', 'shape', 'params'],
+      plan.represented.map((t) => [t.name, `[${t.shape.join(', ')}]`, formatInteger(t.params)]),
+      ['l', 'l', 'r'],
+    ),
     '',
   ];
   process.stdout.write(lines.join('\n') + '\n');
@@ -107,10 +140,18 @@ export async function compressCommand(argv: readonly string[]): Promise<number> 
   return interruptible(async (signal) => {
     const report = await compressCheckpoint(file, options, {
       signal: signal,
-      onPlan: (plan) => { if (!json) printPlan(plan); },
-      onBackend: (choice) => { if (!json && options.backend !== 'auto' && choice.fallbackReason !== undefined) process.stderr.write(`backend: ${choice.name} (${choice.fallbackReason})\n`); },
+      onPlan: (plan) => {
+        if (!json) printPlan(plan);
+      },
+      onBackend: (choice) => {
+        if (!json && options.backend !== 'auto' && choice.fallbackReason !== undefined)
+          process.stderr.write(`backend: ${choice.name} (${choice.fallbackReason})\n`);
+      },
       onProgress: (p) => {
-        if (tty) process.stderr.write(`\rround ${p.round}  step ${p.step}/${p.steps}  loss ${formatStat(p.loss)}  ${p.stepsPerSecond.toFixed(1)} steps/s  ${p.backend}   `);
+        if (tty)
+          process.stderr.write(
+            `\rround ${p.round}  step ${p.step}/${p.steps}  loss ${formatStat(p.loss)}  ${p.stepsPerSecond.toFixed(1)} steps/s  ${p.backend}   `,
+          );
       },
     });
     if (tty) process.stderr.write('\n');
@@ -118,7 +159,13 @@ export async function compressCommand(argv: readonly string[]): Promise<number> 
       process.stdout.write(JSON.stringify(report) + '\n');
       return 0;
     }
-    const rows = report.layers.map((l) => [l.name, `[${l.shape.join(', ')}]`, formatInteger(l.params), formatStat(l.rmse), `${(100 * l.relativeError).toFixed(1)} %`]);
+    const rows = report.layers.map((l) => [
+      l.name,
+      `[${l.shape.join(', ')}]`,
+      formatInteger(l.params),
+      formatStat(l.rmse),
+      `${(100 * l.relativeError).toFixed(1)} %`,
+    ]);
     process.stdout.write(
       [
         renderTable(['layer', 'shape', 'params', 'rmse', 'relative error'], rows, ['l', 'l', 'r', 'r', 'r']),

@@ -58,6 +58,8 @@ export async function interruptible<T>(job: (signal: AbortSignal) => Promise<T>)
 export async function sweepStaleTemporaries(target: string): Promise<void> {
   const removed = await removeStaleTemporaries(target);
   if (removed.length > 0) {
-    process.stderr.write(`note: removed ${removed.length} temporary file${removed.length === 1 ? '' : 's'} an interrupted earlier run left beside ${basename(target)}\n`);
+    process.stderr.write(
+      `note: removed ${removed.length} temporary file${removed.length === 1 ? '' : 's'} an interrupted earlier run left beside ${basename(target)}\n`,
+    );
   }
 }

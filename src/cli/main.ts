@@ -47,16 +47,39 @@ function totalsLine(label: string, t: TotalsDto): string[] {
 function printReport(report: InspectReportDto): void {
   const out: string[] = [];
   out.push(report.file);
-  out.push(`format: ${report.description}  ·  ${formatBytes(report.bytes)}  ·  ${formatInteger(report.totals.tensors)} tensors  ·  ${formatInteger(report.totals.params)} parameters`);
+  out.push(
+    `format: ${report.description}  ·  ${formatBytes(report.bytes)}  ·  ${formatInteger(report.totals.tensors)} tensors  ·  ${formatInteger(report.totals.params)} parameters`,
+  );
   out.push('');
   const rows = report.tensors.map((t) => {
     const s = t.stats;
     const statCells = s
-      ? [formatStat(s.mean), formatStat(s.std), formatStat(s.min), formatStat(s.max), t.params ? `${((100 * s.zeros) / t.params).toFixed(1)}%` : '-', s.nonFinite ? formatInteger(s.nonFinite) : '0']
+      ? [
+          formatStat(s.mean),
+          formatStat(s.std),
+          formatStat(s.min),
+          formatStat(s.max),
+          t.params ? `${((100 * s.zeros) / t.params).toFixed(1)}%` : '-',
+          s.nonFinite ? formatInteger(s.nonFinite) : '0',
+        ]
       : [t.notDecoded !== undefined ? 'not decoded' : '-', '', '', '', '', ''];
     return [t.name, t.dtype, `[${t.shape.join(', ')}]`, formatInteger(t.params), formatBytes(t.bytes), ...statCells];
   });
-  out.push(renderTable(['name', 'dtype', 'shape', 'params', 'bytes', 'mean', 'std', 'min', 'max', 'zeros', 'nan/inf'], rows, ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']));
+  out.push(
+    renderTable(['name', 'dtype', 'shape', 'params', 'bytes', 'mean', 'std', 'min', 'max', 'zeros', 'nan/inf'], rows, [
+      'l',
+      'l',
+      'l',
+      'r',
+      'r',
+      'r',
+      'r',
+      'r',
+      'r',
+      'r',
+      'r',
+    ]),
+  );
   out.push('');
   const totals = [
     totalsLine('total', report.totals),
@@ -81,7 +104,19 @@ async function inspectCommand(argv: readonly string[]): Promise<number> {
   }).finally(() => pool?.close());
   if (options.json === true) {
     const { format, file: path, bytes, tensors, totals } = report;
-    process.stdout.write(JSON.stringify({ format, file: path, bytes, description: report.description, metadata: report.metadata, tensors, totals, byDtype: report.byDtype, byKind: report.byKind }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        format,
+        file: path,
+        bytes,
+        description: report.description,
+        metadata: report.metadata,
+        tensors,
+        totals,
+        byDtype: report.byDtype,
+        byKind: report.byKind,
+      }) + '\n',
+    );
   } else {
     printReport(report);
   }
@@ -146,14 +181,18 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write('error: cancelled\n');
       return EXIT_FAILURE;
     }
-    process.stderr.write(`error: internal failure: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `error: internal failure: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     return EXIT_FAILURE;
   }
 }
 
 if (require.main === module) {
   main(process.argv.slice(2)).then(
-    (code) => { process.exitCode = code; },
+    (code) => {
+      process.exitCode = code;
+    },
     (error: unknown) => {
       process.stderr.write(`error: internal failure: ${String(error)}\n`);
       process.exitCode = EXIT_FAILURE;

@@ -6,7 +6,13 @@
  */
 import { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES, distillArtifact } from '../core/jobs/distill';
 import { evaluateModel } from '../core/jobs/evaluate';
-import { describePreprocess, type DistillOptionsDto, type EvalMetricsDto, type PreprocessDto, type PreprocessSource } from '../protocol/evaluate';
+import {
+  describePreprocess,
+  type DistillOptionsDto,
+  type EvalMetricsDto,
+  type PreprocessDto,
+  type PreprocessSource,
+} from '../protocol/evaluate';
 import { distilledPathFor } from '../protocol/paths';
 import { interruptible, sweepStaleTemporaries } from './interrupt';
 import { parseArgs, UsageError, type OptionType } from './args';
@@ -33,11 +39,20 @@ export const MODEL_HELP = `  weight-lens eval MODEL --data D [--weights W] [--li
       --scale S  --mean M[,M,M]  --std S[,S,S]  --pad P  --crop HxW  --resize HxW  --layout nchw|nhwc
       applied in this order: scale, mean/std, pad, crop, resize (only when given), layout`;
 
-const PREPROCESS_OPTIONS: Readonly<Record<string, OptionType>> = { scale: 'number', mean: 'string', std: 'string', pad: 'integer', crop: 'string', resize: 'string', layout: 'string' };
+const PREPROCESS_OPTIONS: Readonly<Record<string, OptionType>> = {
+  scale: 'number',
+  mean: 'string',
+  std: 'string',
+  pad: 'integer',
+  crop: 'string',
+  resize: 'string',
+  layout: 'string',
+};
 
 function numberList(value: string, name: string): number[] {
   const parts = value.split(',').map((v) => Number(v.trim()));
-  if (parts.length < 1 || parts.length > 4 || parts.some((n) => !Number.isFinite(n))) throw new UsageError(`--${name} must be 1 to 4 comma-separated numbers, got ${JSON.stringify(value)}`);
+  if (parts.length < 1 || parts.length > 4 || parts.some((n) => !Number.isFinite(n)))
+    throw new UsageError(`--${name} must be 1 to 4 comma-separated numbers, got ${JSON.stringify(value)}`);
   return parts;
 }
 
@@ -61,7 +76,8 @@ export function preprocessFromOptions(options: Record<string, string | number | 
     const text = options[key];
     if (typeof text !== 'string') continue;
     const m = /^(\d{1,5})x(\d{1,5})$/i.exec(text);
-    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new UsageError(`--${key} must be HxW (e.g. 32x32), got ${JSON.stringify(text)}`);
+    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1)
+      throw new UsageError(`--${key} must be HxW (e.g. 32x32), got ${JSON.stringify(text)}`);
     p[key] = [Number(m[1]), Number(m[2])];
   }
   if (typeof options.layout === 'string') {
@@ -84,76 +100,146 @@ function percent(x: number | undefined): string {
 }
 
 function metricCells(m: EvalMetricsDto): string[] {
-  return [formatInteger(m.n), percent(m.accuracy), percent(m.agreement), m.psnr === undefined ? '-' : `${m.psnr.toFixed(2)} dB`, m.relativeError.toExponential(3)];
+  return [
+    formatInteger(m.n),
+    percent(m.accuracy),
+    percent(m.agreement),
+    m.psnr === undefined ? '-' : `${m.psnr.toFixed(2)} dB`,
+    m.relativeError.toExponential(3),
+  ];
 }
 
 /** `weight-lens eval`. */
 export async function evalCommand(argv: readonly string[]): Promise<number> {
-  const { positional, options } = parseArgs(argv, { data: 'string', weights: 'string', limit: 'integer', 'batch-size': 'integer', backend: 'string', json: 'boolean', ...PREPROCESS_OPTIONS });
+  const { positional, options } = parseArgs(argv, {
+    data: 'string',
+    weights: 'string',
+    limit: 'integer',
+    'batch-size': 'integer',
+    backend: 'string',
+    json: 'boolean',
+    ...PREPROCESS_OPTIONS,
+  });
   const [model, ...rest] = positional;
   if (model === undefined || rest.length > 0) throw new UsageError('eval takes exactly one MODEL');
   if (typeof options.data !== 'string') throw new UsageError('eval needs --data D');
   const limit = typeof options.limit === 'number' ? options.limit : undefined;
   if (limit !== undefined && limit < 1) throw new UsageError('--limit must be at least 1');
   const batchSize = typeof options['batch-size'] === 'number' ? options['batch-size'] : undefined;
-  if (batchSize !== undefined && (batchSize < 1 || batchSize > 4096)) throw new UsageError('--batch-size must be between 1 and 4096');
+  if (batchSize !== undefined && (batchSize < 1 || batchSize > 4096))
+    throw new UsageError('--batch-size must be between 1 and 4096');
   const preprocess = preprocessFromOptions(options);
   const tty = process.stderr.isTTY && options.json !== true;
   let engine = '';
   const data = options.data;
-  const report = await interruptible((signal) => evaluateModel(model, data, {
-    ...(typeof options.weights === 'string' ? { weights: options.weights } : {}),
-    ...(limit !== undefined ? { limit } : {}),
-    ...(batchSize !== undefined ? { batchSize } : {}),
-    ...(preprocess ? { preprocess } : {}),
-    backend: backendOption(options),
-  }, {
-    signal,
-    onEngine: (e) => {
-      engine = e.label;
-      if (options.json !== true) process.stderr.write(`engine: ${e.label}${e.reason !== undefined ? ` (${e.reason})` : ''}\n`);
-    },
-    onProgress: (done, total) => { if (tty) process.stderr.write(`\r${done}/${total} samples  ${engine}   `); },
-  }));
+  const report = await interruptible((signal) =>
+    evaluateModel(
+      model,
+      data,
+      {
+        ...(typeof options.weights === 'string' ? { weights: options.weights } : {}),
+        ...(limit !== undefined ? { limit } : {}),
+        ...(batchSize !== undefined ? { batchSize } : {}),
+        ...(preprocess ? { preprocess } : {}),
+        backend: backendOption(options),
+      },
+      {
+        signal,
+        onEngine: (e) => {
+          engine = e.label;
+          if (options.json !== true)
+            process.stderr.write(`engine: ${e.label}${e.reason !== undefined ? ` (${e.reason})` : ''}\n`);
+        },
+        onProgress: (done, total) => {
+          if (tty) process.stderr.write(`\r${done}/${total} samples  ${engine}   `);
+        },
+      },
+    ),
+  );
   if (tty) process.stderr.write('\n');
   if (options.json === true) {
     const c = report.candidate;
-    process.stdout.write(JSON.stringify({
-      n: c.n,
-      ...(c.accuracy !== undefined ? { accuracy: c.accuracy } : {}),
-      agreement: c.agreement,
-      ...(c.psnr !== undefined ? { psnr: c.psnr } : {}),
-      relativeError: c.relativeError,
-      ...(report.originalAccuracy !== undefined ? { originalAccuracy: report.originalAccuracy } : {}),
-      report,
-    }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        n: c.n,
+        ...(c.accuracy !== undefined ? { accuracy: c.accuracy } : {}),
+        agreement: c.agreement,
+        ...(c.psnr !== undefined ? { psnr: c.psnr } : {}),
+        relativeError: c.relativeError,
+        ...(report.originalAccuracy !== undefined ? { originalAccuracy: report.originalAccuracy } : {}),
+        report,
+      }) + '\n',
+    );
     return 0;
   }
-  const rows = [['original', formatInteger(report.candidate.n), percent(report.originalAccuracy), '100.00 %', report.classifier ? '-' : '∞', '0']];
+  const rows = [
+    [
+      'original',
+      formatInteger(report.candidate.n),
+      percent(report.originalAccuracy),
+      '100.00 %',
+      report.classifier ? '-' : '∞',
+      '0',
+    ],
+  ];
   if (report.weights !== undefined) rows.push([report.weights, ...metricCells(report.candidate)]);
   process.stdout.write(
     [
       `${report.model} on ${report.data} (${report.classifier ? `classifier, ${report.classes ?? 0} classes` : 'regression / image output'})`,
       `preprocessing (${PREPROCESS_SOURCE_TEXT[report.preprocessSource]}): ${describePreprocess(report.preprocess)}`,
       ...(report.warnings ?? []).map((w) => `warning: ${w}`),
-      renderTable(['weights', 'samples', 'accuracy', 'agreement', 'PSNR', 'relative error'], rows, ['l', 'r', 'r', 'r', 'r', 'r']),
-      report.weights !== undefined ? `${report.boundWeights ?? 0} weights bound from ${report.weights}; ${report.unmatchedWeights ?? 0} kept the model's values` : '',
+      renderTable(['weights', 'samples', 'accuracy', 'agreement', 'PSNR', 'relative error'], rows, [
+        'l',
+        'r',
+        'r',
+        'r',
+        'r',
+        'r',
+      ]),
+      report.weights !== undefined
+        ? `${report.boundWeights ?? 0} weights bound from ${report.weights}; ${report.unmatchedWeights ?? 0} kept the model's values`
+        : '',
       `${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}${report.engineReason !== undefined ? ` (TensorFlow.js: ${report.engineReason})` : ''}`,
-    ].filter((l) => l !== '').join('\n') + '\n',
+    ]
+      .filter((l) => l !== '')
+      .join('\n') + '\n',
   );
   return 0;
 }
 
 /** Parses distill arguments into options (exported for tests). */
-export function distillOptionsFromArgs(argv: readonly string[]): { artifact: string; model: string; data: string; options: DistillOptionsDto; json: boolean } {
+export function distillOptionsFromArgs(argv: readonly string[]): {
+  artifact: string;
+  model: string;
+  data: string;
+  options: DistillOptionsDto;
+  json: boolean;
+} {
   const { positional, options } = parseArgs(argv, {
-    model: 'string', data: 'string', teacher: 'string', steps: 'integer', out: 'string', json: 'boolean', 'batch-size': 'integer', lr: 'number',
-    temperature: 'number', 'kl-weight': 'number', 'feature-weight': 'number', 'reconstruction-weight': 'number', 'no-augment': 'boolean',
-    'eval-data': 'string', 'eval-samples': 'integer', 'eval-every': 'integer', seed: 'integer', backend: 'string', ...PREPROCESS_OPTIONS,
+    model: 'string',
+    data: 'string',
+    teacher: 'string',
+    steps: 'integer',
+    out: 'string',
+    json: 'boolean',
+    'batch-size': 'integer',
+    lr: 'number',
+    temperature: 'number',
+    'kl-weight': 'number',
+    'feature-weight': 'number',
+    'reconstruction-weight': 'number',
+    'no-augment': 'boolean',
+    'eval-data': 'string',
+    'eval-samples': 'integer',
+    'eval-every': 'integer',
+    seed: 'integer',
+    backend: 'string',
+    ...PREPROCESS_OPTIONS,
   });
   const [artifact, ...rest] = positional;
   if (artifact === undefined || rest.length > 0) throw new UsageError('distill takes exactly one ARTIFACT');
-  if (typeof options.model !== 'string') throw new UsageError('distill needs --model MODEL (the runnable ONNX or TF.js model)');
+  if (typeof options.model !== 'string')
+    throw new UsageError('distill needs --model MODEL (the runnable ONNX or TF.js model)');
   if (typeof options.data !== 'string') throw new UsageError('distill needs --data D (training images)');
   const n = (name: string): number | undefined => (typeof options[name] === 'number' ? options[name] : undefined);
   const d = DEFAULT_DISTILL_OPTIONS;
@@ -185,14 +271,27 @@ export async function distillCommand(argv: readonly string[]): Promise<number> {
   await sweepStaleTemporaries(options.out ?? distilledPathFor(artifact));
   const tty = process.stderr.isTTY && !json;
   return interruptible(async (signal) => {
-    const report = await distillArtifact({ artifact, model, data, options }, {
-      signal: signal,
-      onStatus: (m) => { if (!json) process.stderr.write(`${tty ? '\r' : ''}${m}\n`); },
-      onProgress: (p) => {
-        if (tty) process.stderr.write(`\rstep ${p.step}/${p.steps}  loss ${p.loss.toPrecision(4)}  kl ${p.kl.toPrecision(3)}  ${p.stepsPerSecond.toFixed(2)} steps/s   `);
+    const report = await distillArtifact(
+      { artifact, model, data, options },
+      {
+        signal: signal,
+        onStatus: (m) => {
+          if (!json) process.stderr.write(`${tty ? '\r' : ''}${m}\n`);
+        },
+        onProgress: (p) => {
+          if (tty)
+            process.stderr.write(
+              `\rstep ${p.step}/${p.steps}  loss ${p.loss.toPrecision(4)}  kl ${p.kl.toPrecision(3)}  ${p.stepsPerSecond.toFixed(2)} steps/s   `,
+            );
+        },
+        onEval: (e) => {
+          if (!json)
+            process.stderr.write(
+              `${tty ? '\n' : ''}held-out at step ${e.step}: accuracy ${percent(e.metrics.accuracy)}, agreement ${percent(e.metrics.agreement)}${e.metrics.psnr !== undefined ? `, PSNR ${e.metrics.psnr.toFixed(2)} dB` : ''}\n`,
+            );
+        },
       },
-      onEval: (e) => { if (!json) process.stderr.write(`${tty ? '\n' : ''}held-out at step ${e.step}: accuracy ${percent(e.metrics.accuracy)}, agreement ${percent(e.metrics.agreement)}${e.metrics.psnr !== undefined ? `, PSNR ${e.metrics.psnr.toFixed(2)} dB` : ''}\n`); },
-    });
+    );
     if (json) {
       process.stdout.write(JSON.stringify(report) + '\n');
       return 0;
@@ -204,14 +303,23 @@ export async function distillCommand(argv: readonly string[]): Promise<number> {
     ];
     process.stdout.write(
       [
-        renderTable(['held-out', 'samples', 'accuracy', 'agreement', 'PSNR', 'relative error'], rows, ['l', 'r', 'r', 'r', 'r', 'r']),
+        renderTable(['held-out', 'samples', 'accuracy', 'agreement', 'PSNR', 'relative error'], rows, [
+          'l',
+          'r',
+          'r',
+          'r',
+          'r',
+          'r',
+        ]),
         `preprocessing (${PREPROCESS_SOURCE_TEXT[report.preprocessSource]}): ${describePreprocess(report.preprocess)}`,
         ...(report.warnings ?? []).map((w) => `warning: ${w}`),
         report.teacherAccuracy !== undefined ? `teacher accuracy ${percent(report.teacherAccuracy)}` : '',
         `${report.boundLayers} represented layers used by the model${report.unboundLayers > 0 ? `, ${report.unboundLayers} not` : ''}; ${report.options.steps} steps in ${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}`,
         `held-out evaluations on ${report.evalEngine ?? 'tfjs'}${report.evalEngineReason !== undefined ? ` (${report.evalEngineReason})` : ''}`,
         `wrote ${report.out}`,
-      ].filter((l) => l !== '').join('\n') + '\n',
+      ]
+        .filter((l) => l !== '')
+        .join('\n') + '\n',
     );
     return 0;
   });

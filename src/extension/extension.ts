@@ -49,7 +49,21 @@ async function resolveTarget(arg: unknown): Promise<vscode.Uri[]> {
     openLabel: 'Open in Inspector',
     title: 'Open a checkpoint in the Weight Lens Inspector',
     filters: {
-      Checkpoints: ['safetensors', 'pt', 'pth', 'ckpt', 'bin', 'onnx', 'json', 'h5', 'hdf5', 'keras', 'npz', 'npy', 'gguf'],
+      Checkpoints: [
+        'safetensors',
+        'pt',
+        'pth',
+        'ckpt',
+        'bin',
+        'onnx',
+        'json',
+        'h5',
+        'hdf5',
+        'keras',
+        'npz',
+        'npy',
+        'gguf',
+      ],
       'All files': ['*'],
     },
   });
@@ -69,22 +83,31 @@ export function activate(context: vscode.ExtensionContext): void {
 
   context.subscriptions.push(
     log,
-    { dispose: () => { engine.dispose(); } },
+    {
+      dispose: () => {
+        engine.dispose();
+      },
+    },
     registration,
     compress.register(),
     distill.register(),
     evaluator,
     vscode.commands.registerCommand(COMMANDS.openInspector, async (arg: unknown, all: unknown) => {
-      const uris = Array.isArray(all) && all.every((u) => u instanceof vscode.Uri) && all.length > 0 ? all : await resolveTarget(arg);
+      const uris =
+        Array.isArray(all) && all.every((u) => u instanceof vscode.Uri) && all.length > 0
+          ? all
+          : await resolveTarget(arg);
       for (const uri of uris) {
         await vscode.commands.executeCommand('vscode.openWith', uri, viewTypeFor(path.basename(uri.fsPath)));
       }
     }),
     vscode.commands.registerCommand(COMMANDS.reloadInspector, () => {
       if (!provider.reloadActive()) {
-        vscode.window.showInformationMessage('Open a checkpoint in the Weight Lens Inspector to reload it.').then(undefined, (e: unknown) => {
-          log.warn(`Could not show a message: ${String(e)}`);
-        });
+        vscode.window
+          .showInformationMessage('Open a checkpoint in the Weight Lens Inspector to reload it.')
+          .then(undefined, (e: unknown) => {
+            log.warn(`Could not show a message: ${String(e)}`);
+          });
       }
     }),
     vscode.commands.registerCommand(COMMANDS.showLog, () => {

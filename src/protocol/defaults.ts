@@ -31,7 +31,6 @@ export const REPORT_LOSS_POINTS = 500;
 /** Most `[step, loss]` points a live panel keeps while a job streams (thinned evenly beyond that). */
 export const PANEL_LOSS_POINTS = 2000;
 
-
 /**
  * Defaults. Steps, batch and learning rate were measured on the project's ResNet-20 / Fashion-MNIST (bench:accuracy):
  * 200 steps of Adam at 3e-5 took a 39.9 % predictor from −1.12 to −0.08 points of test accuracy (91.35 % original),

@@ -20,8 +20,10 @@ export function describePreprocess(p: PreprocessDto): string {
   const list = (xs: readonly number[]): string => xs.map(num).join(',');
   const steps: string[] = [];
   if (p.scale !== undefined) steps.push(`scale ${num(p.scale)}`);
-  if (p.mean !== undefined || p.std !== undefined) steps.push([p.mean ? `mean ${list(p.mean)}` : '', p.std ? `std ${list(p.std)}` : ''].filter(Boolean).join(' '));
-  if (p.pad !== undefined && p.pad.some((v) => v !== 0)) steps.push(`pad ${p.pad.every((v) => v === p.pad?.[0]) ? num(p.pad[0] ?? 0) : list(p.pad)}`);
+  if (p.mean !== undefined || p.std !== undefined)
+    steps.push([p.mean ? `mean ${list(p.mean)}` : '', p.std ? `std ${list(p.std)}` : ''].filter(Boolean).join(' '));
+  if (p.pad !== undefined && p.pad.some((v) => v !== 0))
+    steps.push(`pad ${p.pad.every((v) => v === p.pad?.[0]) ? num(p.pad[0] ?? 0) : list(p.pad)}`);
   if (p.crop !== undefined) steps.push(`crop ${p.crop[0]}x${p.crop[1]}`);
   if (p.resize !== undefined) steps.push(`resize ${p.resize[0]}x${p.resize[1]}`);
   if (steps.length === 0) steps.push('none (raw values)');
@@ -33,7 +35,12 @@ export function describePreprocess(p: PreprocessDto): string {
  * preprocessed wrongly (raw 0–255 pixels, a wrong mean/std or layout), so every comparison with it means little.
  * Undefined when the accuracy is plausible or unknown. `accuracy` in [0, 1].
  */
-export function chanceWarning(accuracy: number | undefined, classes: number, preprocess: PreprocessDto, what = 'The original model'): string | undefined {
+export function chanceWarning(
+  accuracy: number | undefined,
+  classes: number,
+  preprocess: PreprocessDto,
+  what = 'The original model',
+): string | undefined {
   if (accuracy === undefined || classes < 2 || accuracy >= 1.5 / classes) return undefined;
   return (
     `${what} scores ${(100 * accuracy).toFixed(1)} % on this data, near chance (${(100 / classes).toFixed(1)} % for ${classes} classes): ` +

@@ -26,6 +26,4 @@ export type InspectorInbound =
 
 /** Messages the Inspector webview sends to the host. */
 export type InspectorOutbound =
-  | { kind: 'inspector/ready' }
-  | { kind: 'inspector/reload' }
-  | { kind: 'inspector/command'; command: string };
+  { kind: 'inspector/ready' } | { kind: 'inspector/reload' } | { kind: 'inspector/command'; command: string };

@@ -17,7 +17,14 @@ import type {
   LayerDetailDto,
   PermutationKind,
 } from './compress';
-import type { DistillEvalDto, DistillOptionsDto, DistillProgressDto, DistillReportDto, EvalReportDto, LayerDriftDto } from './evaluate';
+import type {
+  DistillEvalDto,
+  DistillOptionsDto,
+  DistillProgressDto,
+  DistillReportDto,
+  EvalReportDto,
+  LayerDriftDto,
+} from './evaluate';
 import { PANEL_LOSS_POINTS } from './defaults';
 import type { FailureReason } from './vocabulary';
 import type { CompressEvent, DistillEvent, EvalEvent } from './engine';
@@ -99,13 +106,15 @@ export type ReconstructionDetailAnswer =
   | { kind: 'recon/layerDetailFailed'; layer: string; filter?: number; message: string };
 
 /** Host → Reconstruction webview: a whole snapshot (on load and when a run restarts), one event, or a detail answer. */
-export type ReconstructionInbound = { kind: 'recon/snapshot'; snapshot: ReconstructionSnapshot } | ReconstructionEvent | ReconstructionDetailAnswer;
+export type ReconstructionInbound =
+  { kind: 'recon/snapshot'; snapshot: ReconstructionSnapshot } | ReconstructionEvent | ReconstructionDetailAnswer;
 
 /**
  * Commands the Reconstruction webview may ask for. `evaluate` runs the artifact in a runnable model (the host asks
  * for the model and data); `cancelEvaluate` stops that run; `cancel` stops the compression.
  */
-export type ReconstructionCommand = 'showBudget' | 'revealArtifact' | 'cancel' | 'decompress' | 'evaluate' | 'cancelEvaluate';
+export type ReconstructionCommand =
+  'showBudget' | 'revealArtifact' | 'cancel' | 'decompress' | 'evaluate' | 'cancelEvaluate';
 
 /**
  * Reconstruction webview → host. `recon/detail` asks for layer `layer` at output filter `filter` (absent: the filter
@@ -181,7 +190,10 @@ export function pushLoss(loss: [number, number][], step: number, value: number):
 }
 
 /** Folds `event` into `snapshot` (mutating it) and returns it. */
-export function applyReconstructionEvent(snapshot: ReconstructionSnapshot, event: ReconstructionEvent): ReconstructionSnapshot {
+export function applyReconstructionEvent(
+  snapshot: ReconstructionSnapshot,
+  event: ReconstructionEvent,
+): ReconstructionSnapshot {
   switch (event.kind) {
     case 'compress/planned':
       snapshot.plan = event.plan;
@@ -205,7 +217,8 @@ export function applyReconstructionEvent(snapshot: ReconstructionSnapshot, event
       snapshot.status = 'done';
       snapshot.report = event.report;
       snapshot.artifact = event.report.artifact;
-      if (event.report.lossCurve.length > 0 && snapshot.loss.length === 0) snapshot.loss = event.report.lossCurve.map(([s, l]): [number, number] => [s, l]);
+      if (event.report.lossCurve.length > 0 && snapshot.loss.length === 0)
+        snapshot.loss = event.report.lossCurve.map(([s, l]): [number, number] => [s, l]);
       break;
     case 'compress/ended':
       snapshot.status = event.status;
@@ -284,9 +297,7 @@ export interface DistillationSnapshot {
 
 /** Events folded into a Distillation snapshot (the host forwards these to the webview as they arrive). */
 export type DistillationEvent =
-  | DistillEvent
-  | { kind: 'distill/done'; report: DistillReportDto }
-  | ({ kind: 'distill/ended' } & RunEnd);
+  DistillEvent | { kind: 'distill/done'; report: DistillReportDto } | ({ kind: 'distill/ended' } & RunEnd);
 
 /** Host → Distillation webview: the whole snapshot (on load and when a run restarts) or one event. */
 export type DistillationInbound = { kind: 'distillation/snapshot'; snapshot: DistillationSnapshot } | DistillationEvent;
@@ -295,11 +306,29 @@ export type DistillationInbound = { kind: 'distillation/snapshot'; snapshot: Dis
 export type DistillationCommand = 'cancel' | 'revealArtifact' | 'openReconstruction';
 
 /** Distillation webview → host. */
-export type DistillationOutbound = { kind: 'distillation/ready' } | { kind: 'distillation/command'; command: DistillationCommand };
+export type DistillationOutbound =
+  { kind: 'distillation/ready' } | { kind: 'distillation/command'; command: DistillationCommand };
 
 /** The snapshot of a run that has not reported anything yet. */
-export function emptyDistillationSnapshot(run: { artifact: string; model: string; data: string; out: string; teacher?: string; options?: DistillOptionsDto }): DistillationSnapshot {
-  const snapshot: DistillationSnapshot = { artifact: run.artifact, model: run.model, data: run.data, out: run.out, status: 'starting', loss: [], kl: [], evals: [], drift: [] };
+export function emptyDistillationSnapshot(run: {
+  artifact: string;
+  model: string;
+  data: string;
+  out: string;
+  teacher?: string;
+  options?: DistillOptionsDto;
+}): DistillationSnapshot {
+  const snapshot: DistillationSnapshot = {
+    artifact: run.artifact,
+    model: run.model,
+    data: run.data,
+    out: run.out,
+    status: 'starting',
+    loss: [],
+    kl: [],
+    evals: [],
+    drift: [],
+  };
   if (run.teacher !== undefined) snapshot.teacher = run.teacher;
   if (run.options !== undefined) snapshot.options = run.options;
   return snapshot;
@@ -346,7 +375,8 @@ export function applyDistillationEvent(snapshot: DistillationSnapshot, event: Di
       // The final held-out metrics close the curve at the last step.
       const lastStep = r.options.steps;
       if (snapshot.evals.length === 0) pushEval(snapshot.evals, { step: 0, metrics: r.before });
-      if ((snapshot.evals[snapshot.evals.length - 1]?.step ?? -1) < lastStep) pushEval(snapshot.evals, { step: lastStep, metrics: r.after });
+      if ((snapshot.evals[snapshot.evals.length - 1]?.step ?? -1) < lastStep)
+        pushEval(snapshot.evals, { step: lastStep, metrics: r.after });
       delete snapshot.phase;
       break;
     }

@@ -7,8 +7,7 @@ import type { HistogramDto, TensorStatsDto } from './inspect';
 
 /** Requests to a statistics thread: compute tensor `index` of the checkpoint at `path` (`bins` bins), or stop `id`. */
 export type StatsThreadRequest =
-  | { kind: 'stats/compute'; id: number; path: string; index: number; bins: number }
-  | { kind: 'cancel'; id: number };
+  { kind: 'stats/compute'; id: number; path: string; index: number; bins: number } | { kind: 'cancel'; id: number };
 
 /** Replies of a statistics thread, one per `stats/compute`. */
 export type StatsThreadReply =

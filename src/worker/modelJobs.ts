@@ -16,19 +16,24 @@ export const modelHandlers: EngineHandlers<'eval/start' | 'distill/start'> = {
   'eval/start': (params, job) => {
     let last = 0;
     let engine: { engine?: string; engineReason?: string } = {};
-    return evaluateModel(params.model, params.data, { backend: job.backend, ...params.options }, {
-      signal: job.signal,
-      onEngine: (e) => {
-        engine = { engine: e.label, ...(e.reason !== undefined ? { engineReason: e.reason } : {}) };
-        job.emit({ kind: 'eval/progress', done: 0, total: 0, ...engine });
+    return evaluateModel(
+      params.model,
+      params.data,
+      { backend: job.backend, ...params.options },
+      {
+        signal: job.signal,
+        onEngine: (e) => {
+          engine = { engine: e.label, ...(e.reason !== undefined ? { engineReason: e.reason } : {}) };
+          job.emit({ kind: 'eval/progress', done: 0, total: 0, ...engine });
+        },
+        onProgress: (done, total) => {
+          const now = performance.now();
+          if (now - last < EVAL_PROGRESS_MS && done < total) return;
+          last = now;
+          job.emit({ kind: 'eval/progress', done, total, ...engine });
+        },
       },
-      onProgress: (done, total) => {
-        const now = performance.now();
-        if (now - last < EVAL_PROGRESS_MS && done < total) return;
-        last = now;
-        job.emit({ kind: 'eval/progress', done, total, ...engine });
-      },
-    });
+    );
   },
   'distill/start': (params, job) => {
     const backend = params.options.backend === 'auto' ? job.backend : params.options.backend;

@@ -22,7 +22,10 @@ interface Pending {
  * `inspectFile`'s `parallel` option for a pool: use it when the header's decodable tensors are large enough to be
  * worth the threads, else compute in the calling thread.
  */
-export function parallelWith(pool: () => StatisticsPool, path: string): (header: CheckpointHeaderDto) => { run: StatisticsRunner; concurrency: number } | undefined {
+export function parallelWith(
+  pool: () => StatisticsPool,
+  path: string,
+): (header: CheckpointHeaderDto) => { run: StatisticsRunner; concurrency: number } | undefined {
   return (header) => {
     const bytes = header.tensors.reduce((sum, t) => sum + (t.notDecoded === undefined ? t.bytes : 0), 0);
     if (bytes < POOL_MIN_BYTES || header.tensors.length < 2) return undefined;
@@ -44,11 +47,18 @@ export class StatisticsPool {
    * Starts `size` threads (default: one per core, at most 4) running `script` (default: `stats-thread.js` beside
    * this bundle).
    */
-  constructor(readonly size: number = Math.min(4, Math.max(1, availableParallelism())), script: string = join(__dirname, 'stats-thread.js')) {
+  constructor(
+    readonly size: number = Math.min(4, Math.max(1, availableParallelism())),
+    script: string = join(__dirname, 'stats-thread.js'),
+  ) {
     for (let i = 0; i < size; i++) {
       const worker = new Worker(script);
-      worker.on('message', (reply: StatsThreadReply) => { this.settle(reply); });
-      worker.on('error', (error) => { this.failAll(error); });
+      worker.on('message', (reply: StatsThreadReply) => {
+        this.settle(reply);
+      });
+      worker.on('error', (error) => {
+        this.failAll(error);
+      });
       this.threads.push(worker);
       this.idle.push(worker);
     }
@@ -85,16 +95,30 @@ export class StatisticsPool {
     else this.idle.push(worker);
   }
 
-  private request(worker: Worker, path: string, index: number, bins: number, signal?: AbortSignal): Promise<{ stats: TensorStatsDto; histogram: HistogramDto }> {
+  private request(
+    worker: Worker,
+    path: string,
+    index: number,
+    bins: number,
+    signal?: AbortSignal,
+  ): Promise<{ stats: TensorStatsDto; histogram: HistogramDto }> {
     if (this.closed) return Promise.reject(new CancelledError());
     if (signal?.aborted) return Promise.reject(new CancelledError());
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      const onAbort = (): void => { worker.postMessage({ kind: 'cancel', id } satisfies StatsThreadRequest); };
+      const onAbort = (): void => {
+        worker.postMessage({ kind: 'cancel', id } satisfies StatsThreadRequest);
+      };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(id, {
-        resolve: (value) => { signal?.removeEventListener('abort', onAbort); resolve(value); },
-        reject: (error) => { signal?.removeEventListener('abort', onAbort); reject(error); },
+        resolve: (value) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(value);
+        },
+        reject: (error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
       });
       worker.postMessage({ kind: 'stats/compute', id, path, index, bins } satisfies StatsThreadRequest);
     });

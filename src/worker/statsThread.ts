@@ -21,7 +21,11 @@ async function checkpointFor(path: string): Promise<Checkpoint> {
   if (open?.path !== path) {
     const previous = open;
     open = { path, checkpoint: openCheckpoint(path) };
-    if (previous) await previous.checkpoint.then((c) => c.close(), () => undefined);
+    if (previous)
+      await previous.checkpoint.then(
+        (c) => c.close(),
+        () => undefined,
+      );
   }
   return open.checkpoint;
 }
@@ -33,7 +37,10 @@ async function compute(request: Extract<StatsThreadRequest, { kind: 'stats/compu
   try {
     const checkpoint = await checkpointFor(request.path);
     const entry = checkpoint.tensors[request.index];
-    if (!entry) throw new CheckpointFormatError(`${request.path} changed while being inspected (tensor ${request.index} is gone).`);
+    if (!entry)
+      throw new CheckpointFormatError(
+        `${request.path} changed while being inspected (tensor ${request.index} is gone).`,
+      );
     const { stats, histogram } = await tensorStatistics(entry, request.bins, controller.signal);
     reply = { kind: 'stats/result', id: request.id, stats, histogram };
   } catch (error) {

@@ -13,7 +13,9 @@ const root = join(__dirname, '..', '..');
 const cli = join(root, 'dist', 'cli.js');
 const RESNET = join(root, 'test', 'fixtures', 'pytorch', 'resnet_tiny.pt');
 const dir = mkdtempSync(join(tmpdir(), 'wl-cli-compress-'));
-after(() => { rmSync(dir, { recursive: true, force: true }); });
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
 
 function run(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20 });
@@ -21,27 +23,86 @@ function run(args: string[]): { status: number | null; stdout: string; stderr: s
 }
 const sha = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 
-interface Inspected { tensors: { name: string; dtype: string; shape: number[]; stats?: { mean: number; l2: number; min: number; max: number } }[] }
+interface Inspected {
+  tensors: {
+    name: string;
+    dtype: string;
+    shape: number[];
+    stats?: { mean: number; l2: number; min: number; max: number };
+  }[];
+}
 
 void test('compress --json prints the documented report; decompress restores the checkpoint', () => {
   const before = sha(RESNET);
   const out = join(dir, 'r.nern.safetensors');
-  const r = run(['compress', RESNET, '--hidden', '16', '--steps', '30', '--seed', '1', '--backend', 'wasm', '--out', out, '--json']);
+  const r = run([
+    'compress',
+    RESNET,
+    '--hidden',
+    '16',
+    '--steps',
+    '30',
+    '--seed',
+    '1',
+    '--backend',
+    'wasm',
+    '--out',
+    out,
+    '--json',
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const report = JSON.parse(r.stdout) as Record<string, unknown>;
-  for (const key of ['predictorParams', 'representedParams', 'verbatimParams', 'ratio', 'artifactBytes', 'sourceBytes', 'steps', 'seconds', 'backend', 'rmse', 'layers']) {
+  for (const key of [
+    'predictorParams',
+    'representedParams',
+    'verbatimParams',
+    'ratio',
+    'artifactBytes',
+    'sourceBytes',
+    'steps',
+    'seconds',
+    'backend',
+    'rmse',
+    'layers',
+  ]) {
     assert.ok(key in report, key);
   }
   assert.equal(report.steps, 30);
   assert.equal(report.backend, 'wasm');
-  const layers = report.layers as { name: string; shape: number[]; params: number; rmse: number; relativeError: number }[];
-  assert.deepEqual(layers.map((l) => l.name), ['layer2.0.conv1.weight', 'layer2.0.conv2.weight']);
+  const layers = report.layers as {
+    name: string;
+    shape: number[];
+    params: number;
+    rmse: number;
+    relativeError: number;
+  }[];
+  assert.deepEqual(
+    layers.map((l) => l.name),
+    ['layer2.0.conv1.weight', 'layer2.0.conv2.weight'],
+  );
   for (const l of layers) assert.ok(l.rmse > 0 && l.relativeError > 0 && l.params > 0 && l.shape.length === 4);
   assert.equal(sha(RESNET), before, 'source unchanged');
 
   // Same seed again → byte-identical artifact.
   const again = join(dir, 'r2.nern.safetensors');
-  assert.equal(run(['compress', RESNET, '--hidden', '16', '--steps', '30', '--seed', '1', '--backend', 'wasm', '--out', again, '--json']).status, 0);
+  assert.equal(
+    run([
+      'compress',
+      RESNET,
+      '--hidden',
+      '16',
+      '--steps',
+      '30',
+      '--seed',
+      '1',
+      '--backend',
+      'wasm',
+      '--out',
+      again,
+      '--json',
+    ]).status,
+    0,
+  );
   assert.equal(sha(again), sha(out));
 
   const decoded = join(dir, 'r.safetensors');
@@ -51,7 +112,10 @@ void test('compress --json prints the documented report; decompress restores the
 
   const a = JSON.parse(run(['inspect', RESNET, '--json']).stdout) as Inspected;
   const b = JSON.parse(run(['inspect', decoded, '--json']).stdout) as Inspected;
-  assert.deepEqual(b.tensors.map((t) => [t.name, t.dtype, t.shape]), a.tensors.map((t) => [t.name, t.dtype, t.shape]));
+  assert.deepEqual(
+    b.tensors.map((t) => [t.name, t.dtype, t.shape]),
+    a.tensors.map((t) => [t.name, t.dtype, t.shape]),
+  );
   const represented = new Set(layers.map((l) => l.name));
   for (const [i, t] of a.tensors.entries()) {
     if (!represented.has(t.name)) assert.deepEqual(b.tensors[i]?.stats, t.stats, `${t.name} verbatim`);
@@ -59,7 +123,18 @@ void test('compress --json prints the documented report; decompress restores the
 });
 
 void test('compress prints the plan and a per-layer table; bad options are usage errors', () => {
-  const r = run(['compress', RESNET, '--size', '2', '--steps', '5', '--backend', 'wasm', '--out', join(dir, 'h.nern.safetensors')]);
+  const r = run([
+    'compress',
+    RESNET,
+    '--size',
+    '2',
+    '--steps',
+    '5',
+    '--backend',
+    'wasm',
+    '--out',
+    join(dir, 'h.nern.safetensors'),
+  ]);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /predictor: width \d+/);
   assert.match(r.stdout, /layer\s+shape\s+params\s+rmse\s+relative error/);
@@ -69,7 +144,9 @@ void test('compress prints the plan and a per-layer table; bad options are usage
 
 void test('a hostile artifact and an impossible budget exit 2 with one error line', () => {
   const bad = join(dir, 'bad.nern.safetensors');
-  const header = Buffer.from(JSON.stringify({ __metadata__: { weight_lens: '{"format":"weight-lens-nern","version":1}' } }));
+  const header = Buffer.from(
+    JSON.stringify({ __metadata__: { weight_lens: '{"format":"weight-lens-nern","version":1}' } }),
+  );
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(BigInt(header.length));
   writeFileSync(bad, Buffer.concat([prefix, header]));

@@ -62,9 +62,14 @@ for (const name of ['stdout', 'stderr']) {
 `;
 
 /** Runs the CLI's `main` on each of `runs` in one process; fails if one run gives no answer within `limitMs`. */
-function cliInOneProcess(runs: string[][], limitMs: number): Promise<{ results: InProcessRun[]; stderr: string; status: number | null }> {
+function cliInOneProcess(
+  runs: string[][],
+  limitMs: number,
+): Promise<{ results: InProcessRun[]; stderr: string; status: number | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', CLI_MANY, cli, JSON.stringify(runs)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['-e', CLI_MANY, cli, JSON.stringify(runs)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const results: InProcessRun[] = [];
     let running: unknown = 'start-up';
     let pending = '';
@@ -85,7 +90,9 @@ function cliInOneProcess(runs: string[][], limitMs: number): Promise<{ results: 
         else results.push(line);
       }
     });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
     child.on('close', (status) => {
       clearTimeout(timer);
       resolve({ results, stderr, status });
@@ -97,7 +104,15 @@ interface JsonReport {
   format: string;
   file: string;
   bytes: number;
-  tensors: { name: string; dtype: string; shape: number[]; params: number; bytes: number; stats?: Record<string, number>; histogram?: { edges: number[]; counts: number[] } }[];
+  tensors: {
+    name: string;
+    dtype: string;
+    shape: number[];
+    params: number;
+    bytes: number;
+    stats?: Record<string, number>;
+    histogram?: { edges: number[]; counts: number[] };
+  }[];
   totals: { tensors: number; params: number; bytes: number };
 }
 
@@ -105,24 +120,36 @@ const fixtures = goodFixtures();
 
 for (const format of ['safetensors', 'pytorch', 'onnx', 'tfjs', 'keras', 'numpy', 'gguf']) {
   const fixture = fixtures.find((f) => f.format === format);
-  test(`inspect --json on a ${format} fixture prints the documented document`, { skip: fixture ? false : `no ${format} fixture` }, () => {
-    if (!fixture) return;
-    const r = run(['inspect', fixture.path, '--json', '--bins', '32']);
-    assert.equal(r.status, 0, r.stderr);
-    const report = JSON.parse(r.stdout) as JsonReport;
-    assert.equal(report.format, format);
-    assert.equal(report.tensors.length, fixture.tensors);
-    assert.equal(report.totals.tensors, fixture.tensors);
-    assert.equal(report.totals.params, report.tensors.reduce((s, t) => s + t.params, 0));
-    for (const t of report.tensors) {
-      if (!t.stats || t.stats.count === 0) continue; // no finite values: no statistics (null moments), no bins
-      for (const key of ['mean', 'std', 'min', 'max', 'absMax', 'l2', 'zeros', 'nonFinite']) assert.equal(typeof t.stats[key], 'number', `${t.name}.stats.${key}`);
-      assert.ok(t.histogram);
-      assert.equal(t.histogram.counts.length, 32);
-      const finite = t.params - (t.stats.nonFinite ?? 0);
-      assert.equal(t.histogram.counts.reduce((a, b) => a + b, 0), finite, `${t.name}: every finite value is binned`);
-    }
-  });
+  test(
+    `inspect --json on a ${format} fixture prints the documented document`,
+    { skip: fixture ? false : `no ${format} fixture` },
+    () => {
+      if (!fixture) return;
+      const r = run(['inspect', fixture.path, '--json', '--bins', '32']);
+      assert.equal(r.status, 0, r.stderr);
+      const report = JSON.parse(r.stdout) as JsonReport;
+      assert.equal(report.format, format);
+      assert.equal(report.tensors.length, fixture.tensors);
+      assert.equal(report.totals.tensors, fixture.tensors);
+      assert.equal(
+        report.totals.params,
+        report.tensors.reduce((s, t) => s + t.params, 0),
+      );
+      for (const t of report.tensors) {
+        if (!t.stats || t.stats.count === 0) continue; // no finite values: no statistics (null moments), no bins
+        for (const key of ['mean', 'std', 'min', 'max', 'absMax', 'l2', 'zeros', 'nonFinite'])
+          assert.equal(typeof t.stats[key], 'number', `${t.name}.stats.${key}`);
+        assert.ok(t.histogram);
+        assert.equal(t.histogram.counts.length, 32);
+        const finite = t.params - (t.stats.nonFinite ?? 0);
+        assert.equal(
+          t.histogram.counts.reduce((a, b) => a + b, 0),
+          finite,
+          `${t.name}: every finite value is binned`,
+        );
+      }
+    },
+  );
 }
 
 test('inspect prints a readable table', { skip: fixtures.length === 0 }, () => {
@@ -156,9 +183,12 @@ test('a hostile file exits 2 with one error line', () => {
 
 test('CLI on every hostile file: exit 2, one clear line, bounded time and memory', async (t) => {
   const cases = hostileCases();
-  const { results, stderr, status } = await cliInOneProcess(cases.map((c) => ['inspect', c.path, '--json']), HOSTILE_CASE_MS);
+  const { results, stderr, status } = await cliInOneProcess(
+    cases.map((c) => ['inspect', c.path, '--json']),
+    HOSTILE_CASE_MS,
+  );
   assert.equal(status, 0, `the CLI process ended badly: ${stderr}`);
-  assert.equal(stderr, '', 'nothing escapes to the process\'s stderr');
+  assert.equal(stderr, '', "nothing escapes to the process's stderr");
   assert.equal(results.length, cases.length);
   for (const [i, c] of cases.entries()) {
     const r = results[i]!;

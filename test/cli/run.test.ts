@@ -15,7 +15,9 @@ const MODEL = join(root, 'test', 'fixtures', 'models', 'resnet20_fmnist.onnx');
 const STATE_DICT = join(root, 'test', 'fixtures', 'models', 'resnet20_fmnist.pt');
 const IMAGES = join(root, 'test', 'fixtures', 'data', 'idx', 't10k-images-idx3-ubyte.gz');
 const dir = mkdtempSync(join(tmpdir(), 'wl-cli-run-'));
-after(() => { rmSync(dir, { recursive: true, force: true }); });
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
 
 function run(args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 180_000, maxBuffer: 64 << 20 });
@@ -25,7 +27,14 @@ function run(args: string[]): { status: number | null; stdout: string; stderr: s
 void test('eval --json prints {n, accuracy, agreement, relativeError}; flags override the sidecar', () => {
   const r = run(['eval', MODEL, '--data', IMAGES, '--weights', STATE_DICT, '--limit', '8', '--json']);
   assert.equal(r.status, 0, r.stderr);
-  const j = JSON.parse(r.stdout) as { n: number; accuracy: number; agreement: number; relativeError: number; psnr?: number; originalAccuracy: number };
+  const j = JSON.parse(r.stdout) as {
+    n: number;
+    accuracy: number;
+    agreement: number;
+    relativeError: number;
+    psnr?: number;
+    originalAccuracy: number;
+  };
   assert.equal(j.n, 8);
   assert.equal(j.agreement, 1);
   assert.ok(j.relativeError < 1e-6);
@@ -44,12 +53,48 @@ void test('eval --json prints {n, accuracy, agreement, relativeError}; flags ove
 
 void test('distill writes the new artifact and reports before/after; bad inputs exit 2 in one line', () => {
   const artifact = join(dir, 'r.nern.safetensors');
-  const c = run(['compress', STATE_DICT, '--hidden', '16', '--steps', '2', '--backend', 'wasm', '--out', artifact, '--json']);
+  const c = run([
+    'compress',
+    STATE_DICT,
+    '--hidden',
+    '16',
+    '--steps',
+    '2',
+    '--backend',
+    'wasm',
+    '--out',
+    artifact,
+    '--json',
+  ]);
   assert.equal(c.status, 0, c.stderr);
   const out = join(dir, 'r2.nern.safetensors');
-  const d = run(['distill', artifact, '--model', MODEL, '--data', IMAGES, '--steps', '2', '--batch-size', '2', '--eval-samples', '4', '--eval-every', '0', '--out', out, '--json']);
+  const d = run([
+    'distill',
+    artifact,
+    '--model',
+    MODEL,
+    '--data',
+    IMAGES,
+    '--steps',
+    '2',
+    '--batch-size',
+    '2',
+    '--eval-samples',
+    '4',
+    '--eval-every',
+    '0',
+    '--out',
+    out,
+    '--json',
+  ]);
   assert.equal(d.status, 0, d.stderr);
-  const report = JSON.parse(d.stdout) as { out: string; before: { n: number; agreement: number }; after: { n: number }; lossCurve: unknown[]; boundLayers: number };
+  const report = JSON.parse(d.stdout) as {
+    out: string;
+    before: { n: number; agreement: number };
+    after: { n: number };
+    lossCurve: unknown[];
+    boundLayers: number;
+  };
   assert.equal(report.out, out);
   assert.equal(report.before.n, 4);
   assert.equal(report.after.n, 4);

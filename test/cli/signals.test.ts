@@ -15,16 +15,25 @@ const RESNET = join(FIXTURES, 'pytorch', 'resnet_tiny.pt');
 const MODEL = join(FIXTURES, 'models', 'resnet20_fmnist.onnx');
 const IMAGES = join(FIXTURES, 'data', 'idx', 't10k-images-idx3-ubyte.gz');
 const dir = mkdtempSync(join(tmpdir(), 'wl-cli-signals-'));
-after(() => { rmSync(dir, { recursive: true, force: true }); });
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
 
 /** Starts the CLI, waits until its output shows `ready` (the job is under way), sends `signal`, and resolves on exit. */
-function interrupt(args: string[], ready: RegExp, signal: NodeJS.Signals): Promise<{ code: number | null; stderr: string; signalled: NodeJS.Signals | null }> {
+function interrupt(
+  args: string[],
+  ready: RegExp,
+  signal: NodeJS.Signals,
+): Promise<{ code: number | null; stderr: string; signalled: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     let output = '';
     let sent = false;
-    const guard = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`no exit; output: ${output}`)); }, 120_000);
+    const guard = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no exit; output: ${output}`));
+    }, 120_000);
     const watch = (chunk: Buffer): void => {
       output += chunk.toString();
       if (!sent && ready.test(output)) {
@@ -50,7 +59,11 @@ const leftovers = (): string[] => readdirSync(dir).filter((n) => n.endsWith('.tm
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   void test(`${signal} stops compress and distill with no output and no temporary file`, async () => {
     const artifact = join(dir, `${signal}.nern.safetensors`);
-    const c = await interrupt(['compress', RESNET, '--hidden', '16', '--steps', '1000000', '--backend', 'wasm', '--out', artifact], /width|hidden|predictor/i, signal);
+    const c = await interrupt(
+      ['compress', RESNET, '--hidden', '16', '--steps', '1000000', '--backend', 'wasm', '--out', artifact],
+      /width|hidden|predictor/i,
+      signal,
+    );
     assert.equal(c.code, signal === 'SIGINT' ? 130 : 143, c.stderr);
     assert.match(c.stderr, /^error: cancelled$/m);
     assert.equal(existsSync(artifact), false);
@@ -58,10 +71,45 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
     // A small artifact to distil, then a distillation stopped while it loads or trains.
     const small = join(dir, `${signal}-small.nern.safetensors`);
-    const made = spawnSync(process.execPath, [cli, 'compress', join(FIXTURES, 'models', 'resnet20_fmnist.pt'), '--hidden', '16', '--steps', '2', '--backend', 'wasm', '--out', small], { encoding: 'utf8' });
+    const made = spawnSync(
+      process.execPath,
+      [
+        cli,
+        'compress',
+        join(FIXTURES, 'models', 'resnet20_fmnist.pt'),
+        '--hidden',
+        '16',
+        '--steps',
+        '2',
+        '--backend',
+        'wasm',
+        '--out',
+        small,
+      ],
+      { encoding: 'utf8' },
+    );
     assert.equal(made.status, 0, made.stderr);
     const out = join(dir, `${signal}.distilled.nern.safetensors`);
-    const d = await interrupt(['distill', small, '--model', MODEL, '--data', IMAGES, '--steps', '100000', '--eval-samples', '8', '--eval-every', '0', '--out', out], /Distilling|Evaluating/, signal);
+    const d = await interrupt(
+      [
+        'distill',
+        small,
+        '--model',
+        MODEL,
+        '--data',
+        IMAGES,
+        '--steps',
+        '100000',
+        '--eval-samples',
+        '8',
+        '--eval-every',
+        '0',
+        '--out',
+        out,
+      ],
+      /Distilling|Evaluating/,
+      signal,
+    );
     assert.equal(d.code, signal === 'SIGINT' ? 130 : 143, d.stderr);
     assert.equal(existsSync(out), false);
     assert.deepEqual(leftovers(), []);
@@ -70,7 +118,11 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 void test('after SIGKILL, the next run for the same output removes the stale temporary and says so', async () => {
   const artifact = join(dir, 'killed.nern.safetensors');
-  const k = await interrupt(['compress', RESNET, '--hidden', '16', '--steps', '1000000', '--backend', 'wasm', '--out', artifact], /width|hidden|predictor/i, 'SIGKILL');
+  const k = await interrupt(
+    ['compress', RESNET, '--hidden', '16', '--steps', '1000000', '--backend', 'wasm', '--out', artifact],
+    /width|hidden|predictor/i,
+    'SIGKILL',
+  );
   assert.equal(k.signalled, 'SIGKILL');
   assert.equal(existsSync(artifact), false, 'a killed run never leaves a half-written target');
   // What a kill during the final write leaves: a hidden temporary beside the target.
@@ -78,9 +130,16 @@ void test('after SIGKILL, the next run for the same output removes the stale tem
   writeFileSync(stale, 'half an artifact');
   const unrelated = join(dir, '.other.nern.safetensors.0123456789ab.tmp');
   writeFileSync(unrelated, 'another output');
-  const r = spawnSync(process.execPath, [cli, 'compress', RESNET, '--hidden', '16', '--steps', '2', '--backend', 'wasm', '--out', artifact], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [cli, 'compress', RESNET, '--hidden', '16', '--steps', '2', '--backend', 'wasm', '--out', artifact],
+    { encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stderr, /note: removed 1 temporary file an interrupted earlier run left beside killed\.nern\.safetensors/);
+  assert.match(
+    r.stderr,
+    /note: removed 1 temporary file an interrupted earlier run left beside killed\.nern\.safetensors/,
+  );
   assert.equal(existsSync(stale), false);
   assert.equal(existsSync(unrelated), true, 'temporaries of other outputs are not touched');
   assert.equal(existsSync(artifact), true);

@@ -25,13 +25,16 @@ const SECOND_RUN_STEPS = 2000;
 void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_000 }, () => {
   let session: Session | undefined;
 
-  before(async () => {
-    session = await Session.start({
-      name: 'compress',
-      files: [{ from: SOURCE, to: NAME }],
-      settings: { 'weightLens.compress.steps': STEPS, 'weightLens.compress.permutation': 'crossfilter' },
-    });
-  }, { timeout: 240_000 });
+  before(
+    async () => {
+      session = await Session.start({
+        name: 'compress',
+        files: [{ from: SOURCE, to: NAME }],
+        settings: { 'weightLens.compress.steps': STEPS, 'weightLens.compress.permutation': 'crossfilter' },
+      });
+    },
+    { timeout: 240_000 },
+  );
 
   after(async () => {
     if (session !== undefined) {
@@ -58,7 +61,9 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
       return;
     } catch {
       await s.page.keyboard.press('Escape');
-      console.log('e2e: no "Compress Checkpoint" entry in the Explorer context menu; using the palette with the file open');
+      console.log(
+        'e2e: no "Compress Checkpoint" entry in the Explorer context menu; using the palette with the file open',
+      );
     }
     await s.openFile(NAME);
     await s.runCommand('Weight Lens: Compress Checkpoint');
@@ -70,158 +75,232 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
     await widget.locator('.quick-input-title', { hasText: title }).waitFor({ state: 'visible', timeout: 60_000 });
     const input = widget.locator('input.input').first();
     await input.fill(text);
-    await s.page.locator('.quick-input-list .monaco-list-row', { hasText: row }).first().waitFor({ state: 'visible', timeout: 15_000 });
+    await s.page
+      .locator('.quick-input-list .monaco-list-row', { hasText: row })
+      .first()
+      .waitFor({ state: 'visible', timeout: 15_000 });
     await input.press('Enter');
   }
 
-  void test(`compressing ${NAME} from the Explorer shows the Reconstruction panel and writes ${ARTIFACT}`, { timeout: 420_000 }, async () => {
-    await step('compress', async (s) => {
-      // The Inspector first, so the Reconstruction panel opens beside it, at half the editor's width.
-      await s.openFile(NAME);
-      await startCompress(s);
-      // The budget items show their planned width once the engine has planned them.
-      await s.page.locator('.quick-input-list .monaco-list-row', { hasText: 'h = ' }).first().waitFor({ state: 'visible', timeout: 120_000 });
-      await pick(s, 'predictor budget', '50 %', '50 %');
-      await pick(s, 'kernel permutation', 'crossfilter', 'crossfilter');
+  void test(
+    `compressing ${NAME} from the Explorer shows the Reconstruction panel and writes ${ARTIFACT}`,
+    { timeout: 420_000 },
+    async () => {
+      await step('compress', async (s) => {
+        // The Inspector first, so the Reconstruction panel opens beside it, at half the editor's width.
+        await s.openFile(NAME);
+        await startCompress(s);
+        // The budget items show their planned width once the engine has planned them.
+        await s.page
+          .locator('.quick-input-list .monaco-list-row', { hasText: 'h = ' })
+          .first()
+          .waitFor({ state: 'visible', timeout: 120_000 });
+        await pick(s, 'predictor budget', '50 %', '50 %');
+        await pick(s, 'kernel permutation', 'crossfilter', 'crossfilter');
 
-      const count = (t: string): number => Number(t.replace(/\D/g, '') || '0');
-      const { frame } = await s.waitForTestId('layer-count', { accept: (t) => count(t) > 0, timeoutMs: 240_000 });
-      await frame.locator('[data-testid="loss-curve"] .main-svg').first().waitFor({ state: 'attached', timeout: 60_000 });
-      await frame.locator('[data-testid="layer-errors"] .barlayer path').first().waitFor({ state: 'attached', timeout: 60_000 });
-      const { text: reportText } = await s.waitForTestId('report', { accept: (t) => t.includes('Ratio'), timeoutMs: 240_000 });
-      assert.match(reportText, /RMSE/);
-      // The platform package trains on its own onnxruntime-node binaries; the universal one on wasm.
-      const engine = (await frame.locator('#card-backend').textContent())?.trim() ?? '';
-      assert.match(engine, nativeEngineExpected() ? /^onnxruntime \(native, \d+ threads?\)$/ : /^wasm$/);
-      const rows = await frame.locator('[data-testid="layer-row"]').count();
-      assert.ok(rows > 0, 'the report lists no layers');
-      await frame.locator('[data-testid="kernel-heatmap"] .main-svg').first().waitFor({ state: 'attached', timeout: 30_000 });
-      await s.page.waitForTimeout(1_000);
-      await s.screenshot('reconstruction');
-      console.log(`e2e: Reconstruction webview: ${describePaint(await paintTimes(frame))}`);
-      // Beside the Inspector (half the editor width), the panel keeps its title; buttons wrap below it if need be.
-      const title = frame.locator('#title');
-      const box = await title.boundingBox();
-      assert.ok(box !== null && box.width >= 60, `the title is ${box?.width ?? 0} px wide`);
-      assert.match((await title.textContent()) ?? '', /resnet_tiny/);
-      assert.deepEqual(await overflowingElements(frame), [], 'parts of the Reconstruction panel are cut off at half width');
+        const count = (t: string): number => Number(t.replace(/\D/g, '') || '0');
+        const { frame } = await s.waitForTestId('layer-count', { accept: (t) => count(t) > 0, timeoutMs: 240_000 });
+        await frame
+          .locator('[data-testid="loss-curve"] .main-svg')
+          .first()
+          .waitFor({ state: 'attached', timeout: 60_000 });
+        await frame
+          .locator('[data-testid="layer-errors"] .barlayer path')
+          .first()
+          .waitFor({ state: 'attached', timeout: 60_000 });
+        const { text: reportText } = await s.waitForTestId('report', {
+          accept: (t) => t.includes('Ratio'),
+          timeoutMs: 240_000,
+        });
+        assert.match(reportText, /RMSE/);
+        // The platform package trains on its own onnxruntime-node binaries; the universal one on wasm.
+        const engine = (await frame.locator('#card-backend').textContent())?.trim() ?? '';
+        assert.match(engine, nativeEngineExpected() ? /^onnxruntime \(native, \d+ threads?\)$/ : /^wasm$/);
+        const rows = await frame.locator('[data-testid="layer-row"]').count();
+        assert.ok(rows > 0, 'the report lists no layers');
+        await frame
+          .locator('[data-testid="kernel-heatmap"] .main-svg')
+          .first()
+          .waitFor({ state: 'attached', timeout: 30_000 });
+        await s.page.waitForTimeout(1_000);
+        await s.screenshot('reconstruction');
+        console.log(`e2e: Reconstruction webview: ${describePaint(await paintTimes(frame))}`);
+        // Beside the Inspector (half the editor width), the panel keeps its title; buttons wrap below it if need be.
+        const title = frame.locator('#title');
+        const box = await title.boundingBox();
+        assert.ok(box !== null && box.width >= 60, `the title is ${box?.width ?? 0} px wide`);
+        assert.match((await title.textContent()) ?? '', /resnet_tiny/);
+        assert.deepEqual(
+          await overflowingElements(frame),
+          [],
+          'parts of the Reconstruction panel are cut off at half width',
+        );
 
-      assert.ok(existsSync(join(s.workspace, ARTIFACT)), `${ARTIFACT} was not written beside the source`);
-      await s.page
-        .locator('.explorer-folders-view .monaco-list-row', { hasText: ARTIFACT })
-        .first()
-        .waitFor({ state: 'visible', timeout: 30_000 });
-    });
-  });
+        assert.ok(existsSync(join(s.workspace, ARTIFACT)), `${ARTIFACT} was not written beside the source`);
+        await s.page
+          .locator('.explorer-folders-view .monaco-list-row', { hasText: ARTIFACT })
+          .first()
+          .waitFor({ state: 'visible', timeout: 30_000 });
+      });
+    },
+  );
 
-  void test('clicking another layer shows its detail from the artifact; the filter number is editable', { timeout: 120_000 }, async () => {
-    await step('layer detail', async (s) => {
-      const { frame } = await s.waitForTestId('report');
-      // Bars and report rows are both ordered worst first.
-      const second = (await frame.locator('[data-testid="layer-row"] td.name').nth(1).textContent())?.trim() ?? '';
-      assert.ok(second !== '', 'the report has no second layer');
-      // Plotly's drag layer lies over the bars and turns a click at a bar into plotly_click: click there through it.
-      await frame.locator('[data-testid="layer-errors"] .barlayer .point path').nth(1).click({ force: true });
-      await s.waitForTestId('kernel-title', { accept: (t) => t.includes(second), timeoutMs: 60_000 });
-      const { text: hist } = await s.waitForTestId('hist-title', { accept: (t) => t.includes(second), timeoutMs: 10_000 });
-      assert.match(hist, /Original vs reconstructed/);
-      const box = frame.locator('[data-testid="filter-index"]');
-      assert.equal(await box.getAttribute('readonly'), null, 'the filter number is editable once the artifact exists');
-      const input = box.locator('input').first();
-      await input.fill('1');
-      await input.press('Enter');
-      await s.waitForTestId('kernel-title', { accept: (t) => t.includes(second) && /filter 1 of \d+/.test(t), timeoutMs: 60_000 });
-    });
-  });
+  void test(
+    'clicking another layer shows its detail from the artifact; the filter number is editable',
+    { timeout: 120_000 },
+    async () => {
+      await step('layer detail', async (s) => {
+        const { frame } = await s.waitForTestId('report');
+        // Bars and report rows are both ordered worst first.
+        const second = (await frame.locator('[data-testid="layer-row"] td.name').nth(1).textContent())?.trim() ?? '';
+        assert.ok(second !== '', 'the report has no second layer');
+        // Plotly's drag layer lies over the bars and turns a click at a bar into plotly_click: click there through it.
+        await frame.locator('[data-testid="layer-errors"] .barlayer .point path').nth(1).click({ force: true });
+        await s.waitForTestId('kernel-title', { accept: (t) => t.includes(second), timeoutMs: 60_000 });
+        const { text: hist } = await s.waitForTestId('hist-title', {
+          accept: (t) => t.includes(second),
+          timeoutMs: 10_000,
+        });
+        assert.match(hist, /Original vs reconstructed/);
+        const box = frame.locator('[data-testid="filter-index"]');
+        assert.equal(
+          await box.getAttribute('readonly'),
+          null,
+          'the filter number is editable once the artifact exists',
+        );
+        const input = box.locator('input').first();
+        await input.fill('1');
+        await input.press('Enter');
+        await s.waitForTestId('kernel-title', {
+          accept: (t) => t.includes(second) && /filter 1 of \d+/.test(t),
+          timeoutMs: 60_000,
+        });
+      });
+    },
+  );
 
-  void test('a second compression in the same panel: the note sits under the live histogram, and bars stay clickable', { timeout: 300_000 }, async () => {
-    await step('second run', async (s) => {
-      // Keep the Inspector in the first column (the palette fallback opens the checkpoint in the focused group).
-      await s.runCommand('View: Focus First Editor Group');
-      await startCompress(s);
-      await s.page.locator('.quick-input-list .monaco-list-row', { hasText: 'h = ' }).first().waitFor({ state: 'visible', timeout: 120_000 });
-      await pick(s, 'predictor budget', '50 %', '50 %');
-      // A longer run, set in the permutation pick's "Training steps" item.
-      await pick(s, 'kernel permutation', 'Training steps', 'Training steps');
-      const widget = s.page.locator('.quick-input-widget');
-      await widget.locator('.quick-input-title', { hasText: 'Training steps' }).waitFor({ state: 'visible', timeout: 30_000 });
-      await widget.locator('input.input').first().fill(String(SECOND_RUN_STEPS));
-      await widget.locator('input.input').first().press('Enter');
-      await pick(s, `${SECOND_RUN_STEPS.toLocaleString('en-US')} steps`, 'crossfilter', 'crossfilter');
-      // The artifact exists: replace it (a modal dialog asks first).
-      const overwrite = s.page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Overwrite' }).first();
-      await overwrite.waitFor({ state: 'visible', timeout: 30_000 });
-      await overwrite.click();
+  void test(
+    'a second compression in the same panel: the note sits under the live histogram, and bars stay clickable',
+    { timeout: 300_000 },
+    async () => {
+      await step('second run', async (s) => {
+        // Keep the Inspector in the first column (the palette fallback opens the checkpoint in the focused group).
+        await s.runCommand('View: Focus First Editor Group');
+        await startCompress(s);
+        await s.page
+          .locator('.quick-input-list .monaco-list-row', { hasText: 'h = ' })
+          .first()
+          .waitFor({ state: 'visible', timeout: 120_000 });
+        await pick(s, 'predictor budget', '50 %', '50 %');
+        // A longer run, set in the permutation pick's "Training steps" item.
+        await pick(s, 'kernel permutation', 'Training steps', 'Training steps');
+        const widget = s.page.locator('.quick-input-widget');
+        await widget
+          .locator('.quick-input-title', { hasText: 'Training steps' })
+          .waitFor({ state: 'visible', timeout: 30_000 });
+        await widget.locator('input.input').first().fill(String(SECOND_RUN_STEPS));
+        await widget.locator('input.input').first().press('Enter');
+        await pick(s, `${SECOND_RUN_STEPS.toLocaleString('en-US')} steps`, 'crossfilter', 'crossfilter');
+        // The artifact exists: replace it (a modal dialog asks first).
+        const overwrite = s.page.locator('.monaco-dialog-box .monaco-button', { hasText: 'Overwrite' }).first();
+        await overwrite.waitFor({ state: 'visible', timeout: 30_000 });
+        await overwrite.click();
 
-      // While it trains, the streamed layer's histogram is drawn with a note; the note lies below the plot.
-      const { frame } = await s.waitForTestId('status', { accept: (t) => /^(Planning|Training)/.test(t), timeoutMs: 120_000 });
-      const histogram = frame.locator('[data-testid="layer-histogram"]');
-      const hint = frame.locator('[data-testid="hist-hint"]');
-      let watched = false;
-      for (const deadline = Date.now() + 180_000; !watched && Date.now() < deadline; ) {
-        const status = (await frame.locator('[data-testid="status"]').textContent()) ?? '';
-        if (!/^(Planning|Training)/.test(status)) break;
-        const drawn = (await histogram.locator('.main-svg').count()) > 0 && !((await histogram.getAttribute('class')) ?? '').includes('empty');
-        if (drawn && (await hint.isVisible()) && ((await hint.textContent()) ?? '').includes('While training')) {
-          const plot = await histogram.boundingBox();
-          const note = await hint.boundingBox();
-          assert.ok(plot !== null && note !== null);
-          assert.ok(note.y >= plot.y + plot.height - 1, `the note (top ${note.y}) overlaps the histogram (bottom ${plot.y + plot.height})`);
-          await frame.evaluate(`document.querySelector('[data-testid="hist-title"]').scrollIntoView()`);
-          await s.screenshot('reconstruction-training');
-          watched = true;
-        } else {
-          await s.page.waitForTimeout(200);
+        // While it trains, the streamed layer's histogram is drawn with a note; the note lies below the plot.
+        const { frame } = await s.waitForTestId('status', {
+          accept: (t) => /^(Planning|Training)/.test(t),
+          timeoutMs: 120_000,
+        });
+        const histogram = frame.locator('[data-testid="layer-histogram"]');
+        const hint = frame.locator('[data-testid="hist-hint"]');
+        let watched = false;
+        for (const deadline = Date.now() + 180_000; !watched && Date.now() < deadline;) {
+          const status = (await frame.locator('[data-testid="status"]').textContent()) ?? '';
+          if (!/^(Planning|Training)/.test(status)) break;
+          const drawn =
+            (await histogram.locator('.main-svg').count()) > 0 &&
+            !((await histogram.getAttribute('class')) ?? '').includes('empty');
+          if (drawn && (await hint.isVisible()) && ((await hint.textContent()) ?? '').includes('While training')) {
+            const plot = await histogram.boundingBox();
+            const note = await hint.boundingBox();
+            assert.ok(plot !== null && note !== null);
+            assert.ok(
+              note.y >= plot.y + plot.height - 1,
+              `the note (top ${note.y}) overlaps the histogram (bottom ${plot.y + plot.height})`,
+            );
+            await frame.evaluate(`document.querySelector('[data-testid="hist-title"]').scrollIntoView()`);
+            await s.screenshot('reconstruction-training');
+            watched = true;
+          } else {
+            await s.page.waitForTimeout(200);
+          }
         }
-      }
-      assert.ok(watched, 'the live histogram with its note was never seen while training');
-      await s.waitForTestId('report', { accept: (t) => t.includes(SECOND_RUN_STEPS.toLocaleString('en-US')), timeoutMs: 240_000 });
-      await s.waitForTestId('status', { accept: (t) => t.startsWith('Done'), timeoutMs: 30_000 });
+        assert.ok(watched, 'the live histogram with its note was never seen while training');
+        await s.waitForTestId('report', {
+          accept: (t) => t.includes(SECOND_RUN_STEPS.toLocaleString('en-US')),
+          timeoutMs: 240_000,
+        });
+        await s.waitForTestId('status', { accept: (t) => t.startsWith('Done'), timeoutMs: 30_000 });
 
-      // The bars were purged and redrawn for the new run: a click on one must still select its layer.
-      const names = (await frame.locator('[data-testid="layer-row"] td.name').allTextContents()).map((t) => t.trim());
-      const current = (await frame.locator('[data-testid="hist-title"]').textContent()) ?? '';
-      const target = names.find((n) => !current.endsWith(n)) ?? names[0] ?? '';
-      const index = names.indexOf(target);
-      assert.ok(index >= 0, 'the report lists no layers');
-      await frame.locator('[data-testid="layer-errors"] .barlayer .point path').nth(index).click({ force: true });
-      await s.waitForTestId('kernel-title', { accept: (t) => t.includes(target), timeoutMs: 60_000 });
-      await s.page.waitForTimeout(1_000);
-      await s.screenshot('reconstruction-second-run');
-    });
-  });
+        // The bars were purged and redrawn for the new run: a click on one must still select its layer.
+        const names = (await frame.locator('[data-testid="layer-row"] td.name').allTextContents()).map((t) => t.trim());
+        const current = (await frame.locator('[data-testid="hist-title"]').textContent()) ?? '';
+        const target = names.find((n) => !current.endsWith(n)) ?? names[0] ?? '';
+        const index = names.indexOf(target);
+        assert.ok(index >= 0, 'the report lists no layers');
+        await frame.locator('[data-testid="layer-errors"] .barlayer .point path').nth(index).click({ force: true });
+        await s.waitForTestId('kernel-title', { accept: (t) => t.includes(target), timeoutMs: 60_000 });
+        await s.page.waitForTimeout(1_000);
+        await s.screenshot('reconstruction-second-run');
+      });
+    },
+  );
 
-  void test('the Budget panel opens from the Reconstruction panel; in three editor columns every panel fits its column', { timeout: 120_000 }, async () => {
-    await step('budget', async (s) => {
-      // The Budget opens beside the active group: make that the Reconstruction panel's, for three columns.
-      await s.page.locator('.tabs-container .tab', { hasText: 'Reconstruction:' }).first().click();
-      const { frame } = await s.waitForTestId('report');
-      await frame.locator('#cmd-budget').click();
-      await s.waitForTestId('budget-shares', { accept: (t) => t.includes('verbatim'), timeoutMs: 60_000 });
-      const { frame: budget } = await s.waitForTestId('budget-tradeoff');
-      await budget.locator('[data-testid="budget-tradeoff"] .main-svg').first().waitFor({ state: 'attached', timeout: 30_000 });
-      await s.page.waitForTimeout(800);
-      // Close the "Compressed …" toast so it covers nothing.
-      await s.page.locator('.notifications-toasts .codicon-notifications-clear').first().click({ timeout: 5_000 }).catch(() => undefined);
-      await s.screenshot('budget');
-      console.log(`e2e: Budget webview: ${describePaint(await paintTimes(budget))}`);
-      const frames = await s.visibleWebviewFrames();
-      assert.ok(frames.length >= 3, `${frames.length} webviews are visible, not the Inspector, Reconstruction and Budget side by side`);
-      for (const f of frames) {
-        const name = (await f.locator('h1').first().textContent())?.trim() ?? '?';
-        const title = await f.locator('h1').first().boundingBox();
-        assert.ok(title !== null && title.width >= 60, `${name}: the title is ${title?.width ?? 0} px wide`);
-        // The Inspector's tensor table scrolls sideways by design; everything else must fit.
-        const parts = await overflowingElements(f, '.plot, .pane, .panel-grid, .cards, header, .report-layers table');
-        assert.deepEqual(parts, [], `${name}: parts cut off in a third of the editor`);
-      }
-      const cut = await budget.evaluate<number>(
-        `(() => { const t = document.querySelector('[data-testid="budget-verbatim"]'); return t.scrollWidth - t.parentElement.clientWidth; })()`,
-      );
-      assert.ok(cut <= 1, `the verbatim table is ${cut} px wider than its pane`);
-      await budget.evaluate(`document.querySelector('[data-testid="budget-verbatim"]').scrollIntoView()`);
-      await s.page.waitForTimeout(300);
-      await s.screenshot('budget-verbatim');
-    });
-  });
+  void test(
+    'the Budget panel opens from the Reconstruction panel; in three editor columns every panel fits its column',
+    { timeout: 120_000 },
+    async () => {
+      await step('budget', async (s) => {
+        // The Budget opens beside the active group: make that the Reconstruction panel's, for three columns.
+        await s.page.locator('.tabs-container .tab', { hasText: 'Reconstruction:' }).first().click();
+        const { frame } = await s.waitForTestId('report');
+        await frame.locator('#cmd-budget').click();
+        await s.waitForTestId('budget-shares', { accept: (t) => t.includes('verbatim'), timeoutMs: 60_000 });
+        const { frame: budget } = await s.waitForTestId('budget-tradeoff');
+        await budget
+          .locator('[data-testid="budget-tradeoff"] .main-svg')
+          .first()
+          .waitFor({ state: 'attached', timeout: 30_000 });
+        await s.page.waitForTimeout(800);
+        // Close the "Compressed …" toast so it covers nothing.
+        await s.page
+          .locator('.notifications-toasts .codicon-notifications-clear')
+          .first()
+          .click({ timeout: 5_000 })
+          .catch(() => undefined);
+        await s.screenshot('budget');
+        console.log(`e2e: Budget webview: ${describePaint(await paintTimes(budget))}`);
+        const frames = await s.visibleWebviewFrames();
+        assert.ok(
+          frames.length >= 3,
+          `${frames.length} webviews are visible, not the Inspector, Reconstruction and Budget side by side`,
+        );
+        for (const f of frames) {
+          const name = (await f.locator('h1').first().textContent())?.trim() ?? '?';
+          const title = await f.locator('h1').first().boundingBox();
+          assert.ok(title !== null && title.width >= 60, `${name}: the title is ${title?.width ?? 0} px wide`);
+          // The Inspector's tensor table scrolls sideways by design; everything else must fit.
+          const parts = await overflowingElements(f, '.plot, .pane, .panel-grid, .cards, header, .report-layers table');
+          assert.deepEqual(parts, [], `${name}: parts cut off in a third of the editor`);
+        }
+        const cut = await budget.evaluate<number>(
+          `(() => { const t = document.querySelector('[data-testid="budget-verbatim"]'); return t.scrollWidth - t.parentElement.clientWidth; })()`,
+        );
+        assert.ok(cut <= 1, `the verbatim table is ${cut} px wider than its pane`);
+        await budget.evaluate(`document.querySelector('[data-testid="budget-verbatim"]').scrollIntoView()`);
+        await s.page.waitForTimeout(300);
+        await s.screenshot('budget-verbatim');
+      });
+    },
+  );
 });

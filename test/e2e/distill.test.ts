@@ -27,25 +27,32 @@ void describe('Distill and evaluate a compressed model in VS Code (code-server)'
   let session: Session | undefined;
   let tmp: string | undefined;
 
-  before(async () => {
-    // Packaging builds dist/, which the CLI below needs.
-    vsixUnderTest();
-    tmp = mkdtempSync(join(tmpdir(), 'weight-lens-distill-'));
-    const artifact = join(tmp, ARTIFACT);
-    const r = spawnSync(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'compress', CHECKPOINT, '--steps', '30', '--out', artifact], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
-    assert.equal(r.status, 0, `weight-lens compress failed:\n${r.stdout}\n${r.stderr}`);
-    assert.ok(existsSync(artifact), 'the CLI wrote no artifact');
-    session = await Session.start({
-      name: 'distill',
-      files: [
-        { from: artifact, to: ARTIFACT },
-        { from: MODEL, to: 'resnet20_fmnist.onnx' },
-        { from: SIDECAR, to: 'resnet20_fmnist.weightlens.json' },
-        { from: IMAGES, to: 'data/t10k-images-idx3-ubyte.gz' },
-        { from: LABELS, to: 'data/t10k-labels-idx1-ubyte.gz' },
-      ],
-    });
-  }, { timeout: 420_000 });
+  before(
+    async () => {
+      // Packaging builds dist/, which the CLI below needs.
+      vsixUnderTest();
+      tmp = mkdtempSync(join(tmpdir(), 'weight-lens-distill-'));
+      const artifact = join(tmp, ARTIFACT);
+      const r = spawnSync(
+        process.execPath,
+        [join(ROOT, 'dist', 'cli.js'), 'compress', CHECKPOINT, '--steps', '30', '--out', artifact],
+        { cwd: ROOT, encoding: 'utf8', timeout: 180_000 },
+      );
+      assert.equal(r.status, 0, `weight-lens compress failed:\n${r.stdout}\n${r.stderr}`);
+      assert.ok(existsSync(artifact), 'the CLI wrote no artifact');
+      session = await Session.start({
+        name: 'distill',
+        files: [
+          { from: artifact, to: ARTIFACT },
+          { from: MODEL, to: 'resnet20_fmnist.onnx' },
+          { from: SIDECAR, to: 'resnet20_fmnist.weightlens.json' },
+          { from: IMAGES, to: 'data/t10k-images-idx3-ubyte.gz' },
+          { from: LABELS, to: 'data/t10k-labels-idx1-ubyte.gz' },
+        ],
+      });
+    },
+    { timeout: 420_000 },
+  );
 
   after(async () => {
     if (session !== undefined) {
@@ -77,103 +84,149 @@ void describe('Distill and evaluate a compressed model in VS Code (code-server)'
     await input.press('Enter');
   }
 
-  void test(`"Distill Compressed Model…" from the palette distils ${ARTIFACT} and shows the metrics before and after`, { timeout: 360_000 }, async () => {
-    await step('distill', async (s) => {
-      await s.runCommand('Weight Lens: Distill Compressed Model');
-      await choose(s, 'compressed model', ARTIFACT, ARTIFACT);
-      await choose(s, 'runnable model', 'resnet20_fmnist.onnx', 'resnet20_fmnist.onnx');
-      await choose(s, 'training data', 't10k-images', 't10k-images-idx3-ubyte.gz');
-      // The settings list starts with "Start"; each setting is edited in an input box and the list comes back.
-      const settings = 'settings';
-      await s.page.locator('.quick-input-list .monaco-list-row', { hasText: 'Start distillation' }).first().waitFor({ state: 'visible', timeout: 60_000 });
-      const defaults = await s.page.locator('.quick-input-list .monaco-list-row', { hasText: 'Steps:' }).first().innerText();
-      assert.match(defaults, /Steps: 300/);
-      assert.match(defaults, /default/);
-      await choose(s, settings, 'Steps', 'Steps:');
-      await answer(s, /^Steps$/, '3');
-      await choose(s, settings, 'Batch size', 'Batch size:');
-      await answer(s, /^Batch size$/, '8');
-      await choose(s, settings, 'Held-out samples', 'Held-out samples:');
-      await answer(s, /^Held-out samples$/, '16');
-      // The list comes back showing the changed values and that they were changed for this run.
-      await s.page.locator('.quick-input-list .monaco-list-row', { hasText: /Steps: 3\s*changed for this run/ }).first().waitFor({ state: 'visible', timeout: 30_000 });
-      await choose(s, settings, 'Start', 'Start distillation');
+  void test(
+    `"Distill Compressed Model…" from the palette distils ${ARTIFACT} and shows the metrics before and after`,
+    { timeout: 360_000 },
+    async () => {
+      await step('distill', async (s) => {
+        await s.runCommand('Weight Lens: Distill Compressed Model');
+        await choose(s, 'compressed model', ARTIFACT, ARTIFACT);
+        await choose(s, 'runnable model', 'resnet20_fmnist.onnx', 'resnet20_fmnist.onnx');
+        await choose(s, 'training data', 't10k-images', 't10k-images-idx3-ubyte.gz');
+        // The settings list starts with "Start"; each setting is edited in an input box and the list comes back.
+        const settings = 'settings';
+        await s.page
+          .locator('.quick-input-list .monaco-list-row', { hasText: 'Start distillation' })
+          .first()
+          .waitFor({ state: 'visible', timeout: 60_000 });
+        const defaults = await s.page
+          .locator('.quick-input-list .monaco-list-row', { hasText: 'Steps:' })
+          .first()
+          .innerText();
+        assert.match(defaults, /Steps: 300/);
+        assert.match(defaults, /default/);
+        await choose(s, settings, 'Steps', 'Steps:');
+        await answer(s, /^Steps$/, '3');
+        await choose(s, settings, 'Batch size', 'Batch size:');
+        await answer(s, /^Batch size$/, '8');
+        await choose(s, settings, 'Held-out samples', 'Held-out samples:');
+        await answer(s, /^Held-out samples$/, '16');
+        // The list comes back showing the changed values and that they were changed for this run.
+        await s.page
+          .locator('.quick-input-list .monaco-list-row', { hasText: /Steps: 3\s*changed for this run/ })
+          .first()
+          .waitFor({ state: 'visible', timeout: 30_000 });
+        await choose(s, settings, 'Start', 'Start distillation');
 
-      const { frame, text: after } = await s.waitForTestId('metrics-after', { timeoutMs: 240_000 });
-      assert.match(after, /after distillation/);
-      assert.match(after, /\d+\.\d\d %/);
-      const before = await s.waitForTestId('metrics-before', { timeoutMs: 10_000 });
-      assert.match(before.text, /phase 1/);
-      assert.match(before.text, /\d+\.\d\d %/);
-      const { text: status } = await s.waitForTestId('status', { accept: (t) => t.startsWith('Done'), timeoutMs: 30_000 });
-      assert.match(status, /3 steps/);
-      const { text: out } = await s.waitForTestId('artifact-out', { accept: (t) => t.includes(DISTILLED) });
-      assert.ok(!out.includes('written when done'), out);
-      await s.waitForTestId('teacher-accuracy', { accept: (t) => /Teacher accuracy .*%/.test(t), timeoutMs: 10_000 });
-      await frame.locator('[data-testid="loss-curve"] .main-svg').first().waitFor({ state: 'attached', timeout: 30_000 });
-      await frame.locator('[data-testid="heldout-curve"] .main-svg').first().waitFor({ state: 'attached', timeout: 30_000 });
-      await frame.locator('[data-testid="drift-bars"] .barlayer path').first().waitFor({ state: 'attached', timeout: 30_000 });
-      assert.ok(await frame.locator('#cmd-reveal').isVisible(), 'Reveal is offered once the artifact is written');
-      assert.ok(await frame.locator('#cmd-reconstruction').isVisible(), '"Open in Reconstruction panel" is offered once the artifact is written');
-      assert.ok(existsSync(join(s.workspace, DISTILLED)), `${DISTILLED} was not written beside the artifact`);
-      await s.page.waitForTimeout(1_000);
-      await s.screenshot('distillation');
-      console.log(`e2e: Distillation webview: ${describePaint(await paintTimes(frame))}`);
-      // The written artifact opens in a Reconstruction panel like any other.
-      await frame.locator('#cmd-reconstruction').click();
-      await s.waitForTestId('report', { accept: (t) => t.includes(DISTILLED), timeoutMs: 60_000 });
-    });
-  });
+        const { frame, text: after } = await s.waitForTestId('metrics-after', { timeoutMs: 240_000 });
+        assert.match(after, /after distillation/);
+        assert.match(after, /\d+\.\d\d %/);
+        const before = await s.waitForTestId('metrics-before', { timeoutMs: 10_000 });
+        assert.match(before.text, /phase 1/);
+        assert.match(before.text, /\d+\.\d\d %/);
+        const { text: status } = await s.waitForTestId('status', {
+          accept: (t) => t.startsWith('Done'),
+          timeoutMs: 30_000,
+        });
+        assert.match(status, /3 steps/);
+        const { text: out } = await s.waitForTestId('artifact-out', { accept: (t) => t.includes(DISTILLED) });
+        assert.ok(!out.includes('written when done'), out);
+        await s.waitForTestId('teacher-accuracy', { accept: (t) => /Teacher accuracy .*%/.test(t), timeoutMs: 10_000 });
+        await frame
+          .locator('[data-testid="loss-curve"] .main-svg')
+          .first()
+          .waitFor({ state: 'attached', timeout: 30_000 });
+        await frame
+          .locator('[data-testid="heldout-curve"] .main-svg')
+          .first()
+          .waitFor({ state: 'attached', timeout: 30_000 });
+        await frame
+          .locator('[data-testid="drift-bars"] .barlayer path')
+          .first()
+          .waitFor({ state: 'attached', timeout: 30_000 });
+        assert.ok(await frame.locator('#cmd-reveal').isVisible(), 'Reveal is offered once the artifact is written');
+        assert.ok(
+          await frame.locator('#cmd-reconstruction').isVisible(),
+          '"Open in Reconstruction panel" is offered once the artifact is written',
+        );
+        assert.ok(existsSync(join(s.workspace, DISTILLED)), `${DISTILLED} was not written beside the artifact`);
+        await s.page.waitForTimeout(1_000);
+        await s.screenshot('distillation');
+        console.log(`e2e: Distillation webview: ${describePaint(await paintTimes(frame))}`);
+        // The written artifact opens in a Reconstruction panel like any other.
+        await frame.locator('#cmd-reconstruction').click();
+        await s.waitForTestId('report', { accept: (t) => t.includes(DISTILLED), timeoutMs: 60_000 });
+      });
+    },
+  );
 
-  void test(`"Evaluate…" in the Reconstruction panel shows original and reconstructed accuracy of ${ARTIFACT}`, { timeout: 240_000 }, async () => {
-    await step('evaluate', async (s) => {
-      await s.page.keyboard.press('Escape');
-      // One wide panel for the screenshot: close the Distillation and Reconstruction panels of the first test.
-      await s.runCommand('View: Close All Editors');
-      const row = s.page.locator('.explorer-folders-view .monaco-list-row', { hasText: new RegExp(`^${ARTIFACT.replace(/\./g, '\\.')}$`) }).first();
-      await row.waitFor({ state: 'visible', timeout: 30_000 });
-      await row.click({ button: 'right' });
-      const item = s.page.locator('.monaco-menu .action-item', { hasText: 'Show Reconstruction' }).first();
-      await item.waitFor({ state: 'visible', timeout: 10_000 });
-      // The workbench ignores a click that comes right after the menu opened (the releasing right button).
-      await item.hover();
-      await s.page.waitForTimeout(500);
-      await item.click();
-      const { frame } = await s.waitForTestId('report', { accept: (t) => t.includes(ARTIFACT), timeoutMs: 60_000 });
-      const evaluate = frame.locator('[data-testid="cmd-evaluate"]');
-      await evaluate.waitFor({ state: 'visible', timeout: 30_000 });
-      await evaluate.click();
-      // The model and data chosen for this artifact are offered first.
-      await s.page.locator('.quick-input-title', { hasText: 'runnable model' }).waitFor({ state: 'visible', timeout: 60_000 });
-      const first = await s.page.locator('.quick-input-list .monaco-list-row').first().innerText();
-      assert.match(first, /resnet20_fmnist\.onnx/);
-      assert.match(first, /last used/);
-      await choose(s, 'runnable model', 'resnet20_fmnist.onnx', 'resnet20_fmnist.onnx');
-      await choose(s, 'data', 't10k-images', 't10k-images-idx3-ubyte.gz');
-      await choose(s, 'settings', 'Samples', 'Samples:');
-      await answer(s, /^Samples$/, '32');
-      await choose(s, 'settings', 'Evaluate', /Evaluate/);
+  void test(
+    `"Evaluate…" in the Reconstruction panel shows original and reconstructed accuracy of ${ARTIFACT}`,
+    { timeout: 240_000 },
+    async () => {
+      await step('evaluate', async (s) => {
+        await s.page.keyboard.press('Escape');
+        // One wide panel for the screenshot: close the Distillation and Reconstruction panels of the first test.
+        await s.runCommand('View: Close All Editors');
+        const row = s.page
+          .locator('.explorer-folders-view .monaco-list-row', {
+            hasText: new RegExp(`^${ARTIFACT.replace(/\./g, '\\.')}$`),
+          })
+          .first();
+        await row.waitFor({ state: 'visible', timeout: 30_000 });
+        await row.click({ button: 'right' });
+        const item = s.page.locator('.monaco-menu .action-item', { hasText: 'Show Reconstruction' }).first();
+        await item.waitFor({ state: 'visible', timeout: 10_000 });
+        // The workbench ignores a click that comes right after the menu opened (the releasing right button).
+        await item.hover();
+        await s.page.waitForTimeout(500);
+        await item.click();
+        const { frame } = await s.waitForTestId('report', { accept: (t) => t.includes(ARTIFACT), timeoutMs: 60_000 });
+        const evaluate = frame.locator('[data-testid="cmd-evaluate"]');
+        await evaluate.waitFor({ state: 'visible', timeout: 30_000 });
+        await evaluate.click();
+        // The model and data chosen for this artifact are offered first.
+        await s.page
+          .locator('.quick-input-title', { hasText: 'runnable model' })
+          .waitFor({ state: 'visible', timeout: 60_000 });
+        const first = await s.page.locator('.quick-input-list .monaco-list-row').first().innerText();
+        assert.match(first, /resnet20_fmnist\.onnx/);
+        assert.match(first, /last used/);
+        await choose(s, 'runnable model', 'resnet20_fmnist.onnx', 'resnet20_fmnist.onnx');
+        await choose(s, 'data', 't10k-images', 't10k-images-idx3-ubyte.gz');
+        await choose(s, 'settings', 'Samples', 'Samples:');
+        await answer(s, /^Samples$/, '32');
+        await choose(s, 'settings', 'Evaluate', /Evaluate/);
 
-      const { text: reconstructed } = await s.waitForTestId('eval-reconstructed', { timeoutMs: 120_000 });
-      assert.match(reconstructed, /reconstructed/);
-      assert.match(reconstructed, /\d+\.\d\d %/);
-      const { text: original } = await s.waitForTestId('eval-original', { timeoutMs: 10_000 });
-      assert.match(original, /original/);
-      assert.match(original, /\d+\.\d\d %/);
-      await s.waitForTestId('eval-status', { accept: (t) => t.startsWith('Done: 32 samples'), timeoutMs: 30_000 });
-      // The platform package evaluates on its own onnxruntime-node binaries; the universal one on wasm.
-      const { text: note } = await s.waitForTestId('eval-note', { timeoutMs: 10_000 });
-      assert.match(note, nativeEngineExpected() ? /samples on onnxruntime \(native, \d+ threads?\)/ : /samples on wasm/);
-      await s.waitForTestId('confusion-note', { accept: (t) => /of 32 samples changed class/.test(t), timeoutMs: 10_000 });
-      const { frame: panel } = await s.waitForTestId('eval-confusion');
-      await panel.locator('[data-testid="eval-confusion"] .main-svg').first().waitFor({ state: 'attached', timeout: 30_000 });
-      await panel.locator('[data-testid="model-eval"]').scrollIntoViewIfNeeded();
-      await s.page.waitForTimeout(1_000);
-      await s.screenshot('evaluate');
-      // The diagonal (unchanged classes) is the first heatmap; its counts must stand out from the page background
-      // (WCAG contrast ratio of at least 3), which a dark text on the dark theme did not.
-      // Browser code as a string: this project's Node code is compiled without the DOM's types.
-      const contrasts = await panel.evaluate<number[]>(`(() => {
+        const { text: reconstructed } = await s.waitForTestId('eval-reconstructed', { timeoutMs: 120_000 });
+        assert.match(reconstructed, /reconstructed/);
+        assert.match(reconstructed, /\d+\.\d\d %/);
+        const { text: original } = await s.waitForTestId('eval-original', { timeoutMs: 10_000 });
+        assert.match(original, /original/);
+        assert.match(original, /\d+\.\d\d %/);
+        await s.waitForTestId('eval-status', { accept: (t) => t.startsWith('Done: 32 samples'), timeoutMs: 30_000 });
+        // The platform package evaluates on its own onnxruntime-node binaries; the universal one on wasm.
+        const { text: note } = await s.waitForTestId('eval-note', { timeoutMs: 10_000 });
+        assert.match(
+          note,
+          nativeEngineExpected() ? /samples on onnxruntime \(native, \d+ threads?\)/ : /samples on wasm/,
+        );
+        await s.waitForTestId('confusion-note', {
+          accept: (t) => /of 32 samples changed class/.test(t),
+          timeoutMs: 10_000,
+        });
+        const { frame: panel } = await s.waitForTestId('eval-confusion');
+        await panel
+          .locator('[data-testid="eval-confusion"] .main-svg')
+          .first()
+          .waitFor({ state: 'attached', timeout: 30_000 });
+        await panel.locator('[data-testid="model-eval"]').scrollIntoViewIfNeeded();
+        await s.page.waitForTimeout(1_000);
+        await s.screenshot('evaluate');
+        // The diagonal (unchanged classes) is the first heatmap; its counts must stand out from the page background
+        // (WCAG contrast ratio of at least 3), which a dark text on the dark theme did not.
+        // Browser code as a string: this project's Node code is compiled without the DOM's types.
+        const contrasts = await panel.evaluate<number[]>(`(() => {
         const rgb = (c) => (c.match(/[\\d.]+/g) || []).slice(0, 3).map(Number);
         const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
           .reduce((sum, v, i) => sum + v * [0.2126, 0.7152, 0.0722][i], 0);
@@ -184,18 +237,28 @@ void describe('Distill and evaluate a compressed model in VS Code (code-server)'
           return (Math.max(l, bg) + 0.05) / (Math.min(l, bg) + 0.05);
         });
       })()`);
-      assert.ok(contrasts.length > 0, 'the confusion matrix writes no counts on its diagonal');
-      assert.ok(Math.min(...contrasts) >= 3, `diagonal counts have contrast ${Math.min(...contrasts).toFixed(2)} against the background`);
-      // The kernel card's hint (no source beside the artifact, so no kernels) lies over the empty maps, not their captions.
-      const hint = panel.locator('[data-testid="kernel-hint"]');
-      if (await hint.isVisible()) {
-        const h = await hint.boundingBox();
-        for (const caption of await panel.locator('.heatmap-caption').all()) {
-          const c = await caption.boundingBox();
-          const overlaps = h !== null && c !== null && h.x < c.x + c.width && c.x < h.x + h.width && h.y < c.y + c.height && c.y < h.y + h.height;
-          assert.ok(!overlaps, `the kernel hint covers the caption "${(await caption.textContent()) ?? ''}"`);
+        assert.ok(contrasts.length > 0, 'the confusion matrix writes no counts on its diagonal');
+        assert.ok(
+          Math.min(...contrasts) >= 3,
+          `diagonal counts have contrast ${Math.min(...contrasts).toFixed(2)} against the background`,
+        );
+        // The kernel card's hint (no source beside the artifact, so no kernels) lies over the empty maps, not their captions.
+        const hint = panel.locator('[data-testid="kernel-hint"]');
+        if (await hint.isVisible()) {
+          const h = await hint.boundingBox();
+          for (const caption of await panel.locator('.heatmap-caption').all()) {
+            const c = await caption.boundingBox();
+            const overlaps =
+              h !== null &&
+              c !== null &&
+              h.x < c.x + c.width &&
+              c.x < h.x + h.width &&
+              h.y < c.y + c.height &&
+              c.y < h.y + h.height;
+            assert.ok(!overlaps, `the kernel hint covers the caption "${(await caption.textContent()) ?? ''}"`);
+          }
         }
-      }
-    });
-  });
+      });
+    },
+  );
 });

@@ -4,7 +4,19 @@
 // saves a screenshot and prints the code-server, extension-host and browser-console tails.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -31,11 +43,17 @@ export const TIMEOUTS = {
   close: 10_000,
 } as const;
 
-const CODE_SERVER_CONFIG = JSON.parse(readFileSync(join(ROOT, 'scripts', 'e2e', 'code-server.json'), 'utf8')) as { version: string };
+const CODE_SERVER_CONFIG = JSON.parse(readFileSync(join(ROOT, 'scripts', 'e2e', 'code-server.json'), 'utf8')) as {
+  version: string;
+};
 
 /** Extension identifier (`publisher.name`) and version from package.json. */
 export function extensionId(): { id: string; version: string } {
-  const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { publisher: string; name: string; version: string };
+  const manifest = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    publisher: string;
+    name: string;
+    version: string;
+  };
   return { id: `${manifest.publisher}.${manifest.name}`, version: manifest.version };
 }
 
@@ -46,7 +64,8 @@ function runNodeScript(script: string, args: string[], timeoutMs: number): strin
     timeout: timeoutMs,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  if (r.status !== 0) throw new Error(`${script} failed (exit ${String(r.status ?? r.signal)}):\n${r.stdout.slice(-4000)}`);
+  if (r.status !== 0)
+    throw new Error(`${script} failed (exit ${String(r.status ?? r.signal)}):\n${r.stdout.slice(-4000)}`);
   const last = r.stdout.trim().split('\n').pop();
   if (last === undefined || last === '') throw new Error(`${script} printed no path`);
   return last.trim();
@@ -88,7 +107,10 @@ export function vsixFolder(): string {
 
 /** The packages in `vsixFolder()`: the universal one and each platform package by target. */
 export function vsixPackages(): { universal: string; targets: Record<string, string> } {
-  const { name, version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
+  const { name, version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
+    name: string;
+    version: string;
+  };
   const dir = vsixFolder();
   const targets: Record<string, string> = {};
   for (const file of readdirSync(dir)) {
@@ -187,7 +209,11 @@ async function killGroup(child: ChildProcess | undefined, graceMs: number): Prom
     }
     return;
   }
-  const exited = new Promise<void>((r) => child.once('exit', () => { r(); }));
+  const exited = new Promise<void>((r) =>
+    child.once('exit', () => {
+      r();
+    }),
+  );
   try {
     process.kill(-pid, 'SIGTERM');
   } catch {
@@ -252,7 +278,14 @@ export class Session {
     const userDataDir = join(tmp, 'user-data');
     const extensionsDir = join(tmp, 'extensions');
     const workspace = join(tmp, 'workspace');
-    for (const d of [userDataDir, extensionsDir, workspace, join(tmp, 'xdg-config'), join(tmp, 'xdg-data'), join(tmp, 'xdg-cache')]) {
+    for (const d of [
+      userDataDir,
+      extensionsDir,
+      workspace,
+      join(tmp, 'xdg-config'),
+      join(tmp, 'xdg-data'),
+      join(tmp, 'xdg-cache'),
+    ]) {
       mkdirSync(d, { recursive: true });
     }
     for (const f of options.files) {
@@ -302,13 +335,21 @@ export class Session {
     });
     if (install.status !== 0) {
       rmSync(tmp, { recursive: true, force: true });
-      throw new Error(`installing ${vsix} into code-server failed (exit ${String(install.status ?? install.signal)}):\n${install.stdout}\n${install.stderr}`);
+      throw new Error(
+        `installing ${vsix} into code-server failed (exit ${String(install.status ?? install.signal)}):\n${install.stdout}\n${install.stderr}`,
+      );
     }
     const { id, version } = extensionId();
-    const listed = spawnSync(bin, [...common, '--list-extensions', '--show-versions'], { env, encoding: 'utf8', timeout: TIMEOUTS.install });
+    const listed = spawnSync(bin, [...common, '--list-extensions', '--show-versions'], {
+      env,
+      encoding: 'utf8',
+      timeout: TIMEOUTS.install,
+    });
     if (!listed.stdout.toLowerCase().includes(`${id}@${version}`.toLowerCase())) {
       rmSync(tmp, { recursive: true, force: true });
-      throw new Error(`code-server does not list ${id}@${version} after installing ${vsix}:\n${listed.stdout}\n${listed.stderr}`);
+      throw new Error(
+        `code-server does not list ${id}@${version} after installing ${vsix}:\n${listed.stdout}\n${listed.stderr}`,
+      );
     }
 
     const port = await freePort();
@@ -322,7 +363,10 @@ export class Session {
         throw new Error(`no ${prefix}* folder in ${extensionsDir}`);
       }
       const entries = options.payload({ extensionDir: join(extensionsDir, installedDir), workspace });
-      const payload = entries.map(([key, value]) => [key, value.startsWith('/') ? `vscode-remote://${authority}${value}` : value]);
+      const payload = entries.map(([key, value]) => [
+        key,
+        value.startsWith('/') ? `vscode-remote://${authority}${value}` : value,
+      ]);
       url += `&payload=${encodeURIComponent(JSON.stringify(payload))}`;
     }
     const logFile = join(RESULTS, 'e2e', `code-server-${options.name ?? 'session'}.log`);
@@ -330,8 +374,10 @@ export class Session {
     const server = spawn(
       bin,
       [
-        '--bind-addr', `127.0.0.1:${port}`,
-        '--auth', 'none',
+        '--bind-addr',
+        `127.0.0.1:${port}`,
+        '--auth',
+        'none',
         '--disable-telemetry',
         '--disable-update-check',
         '--disable-workspace-trust',
@@ -392,7 +438,10 @@ export class Session {
   async waitForWorkbench(): Promise<void> {
     await this.page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: TIMEOUTS.workbench });
     await this.page.locator('.statusbar').waitFor({ state: 'visible', timeout: TIMEOUTS.workbench });
-    await this.page.locator('.explorer-folders-view, .explorer-viewlet').first().waitFor({ state: 'visible', timeout: TIMEOUTS.workbench });
+    await this.page
+      .locator('.explorer-folders-view, .explorer-viewlet')
+      .first()
+      .waitFor({ state: 'visible', timeout: TIMEOUTS.workbench });
     // The palette only knows extension commands once the remote extension host has scanned extensions.
     await this.page
       .locator('.monaco-progress-container.active.infinite')
@@ -421,7 +470,8 @@ export class Session {
         return;
       } catch (e) {
         await this.page.keyboard.press('Escape');
-        if (Date.now() >= deadline) throw new Error(`command "${label}" is not in the palette after ${timeoutMs} ms`, { cause: e });
+        if (Date.now() >= deadline)
+          throw new Error(`command "${label}" is not in the palette after ${timeoutMs} ms`, { cause: e });
         await sleep(1_000);
       }
     }
@@ -437,13 +487,18 @@ export class Session {
     await row.waitFor({ state: 'visible', timeout: TIMEOUTS.quickInput });
     await input.press('Enter');
     await this.page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: TIMEOUTS.quickInput });
-    await this.page.locator('.tabs-container .tab.active', { hasText: name }).waitFor({ state: 'visible', timeout: TIMEOUTS.webview });
+    await this.page
+      .locator('.tabs-container .tab.active', { hasText: name })
+      .waitFor({ state: 'visible', timeout: TIMEOUTS.webview });
   }
 
   private async openQuickInput(key: string): Promise<void> {
     const widget = this.page.locator('.quick-input-widget');
     // Focus the workbench first so the keybinding reaches it rather than a webview.
-    await this.page.locator('.monaco-workbench .part.statusbar').click({ position: { x: 5, y: 5 } }).catch(() => undefined);
+    await this.page
+      .locator('.monaco-workbench .part.statusbar')
+      .click({ position: { x: 5, y: 5 } })
+      .catch(() => undefined);
     for (let attempt = 0; attempt < 3; attempt += 1) {
       await this.page.keyboard.press(key);
       try {
@@ -521,7 +576,9 @@ export class Session {
       parts.push(`screenshot failed: ${e instanceof Error ? e.message : String(e)}`);
     }
     const notifications = await this.page
-      .locator('.notifications-toasts .notification-list-item-message, .notifications-center .notification-list-item-message')
+      .locator(
+        '.notifications-toasts .notification-list-item-message, .notifications-center .notification-list-item-message',
+      )
       .allInnerTexts()
       .catch(() => []);
     if (notifications.length > 0) parts.push(`--- notifications ---\n${notifications.join('\n')}`);
@@ -570,7 +627,11 @@ async function waitForHealthz(port: number, server: ChildProcess, logFile: strin
  * Runs one e2e step against `session`; on failure, rethrows with the session's `diagnose` report attached (a failure
  * screenshot, the code-server log tail, the extension-host logs and the browser console errors).
  */
-export async function runStep(session: Session | undefined, name: string, body: (s: Session) => Promise<void>): Promise<void> {
+export async function runStep(
+  session: Session | undefined,
+  name: string,
+  body: (s: Session) => Promise<void>,
+): Promise<void> {
   assert.ok(session, 'the code-server session did not start');
   try {
     await body(session);
@@ -610,7 +671,10 @@ export function describePaint(t: PaintTimes): string {
  * Elements of a webview page wider than the page or reaching past its right edge (plots, tables, panes), as
  * `selector: width` lines; empty when everything fits the width the editor column gives it.
  */
-export async function overflowingElements(frame: Frame, selector = '.plot, .pane, table, .cards, header'): Promise<string[]> {
+export async function overflowingElements(
+  frame: Frame,
+  selector = '.plot, .pane, table, .cards, header',
+): Promise<string[]> {
   return frame.evaluate<string[]>(`((sel) => {
     const width = document.documentElement.clientWidth;
     const out = [];

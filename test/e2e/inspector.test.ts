@@ -18,7 +18,8 @@ const FLOAT_DTYPES = new Set(['F64', 'F32', 'F16', 'BF16']);
  * tensors in all), which also makes the fullest README screenshot.
  */
 function pickGoodFixture(): { path: string; tensors: number; histogramTensor: string | undefined } {
-  const floatWeights = (f: ManifestFile): ManifestEntry[] => f.entries.filter((e) => FLOAT_DTYPES.has(e.dtype) && e.sum !== undefined);
+  const floatWeights = (f: ManifestFile): ManifestEntry[] =>
+    f.entries.filter((e) => FLOAT_DTYPES.has(e.dtype) && e.sum !== undefined);
   const candidates = goodFixtures()
     .filter((f) => f.format === 'safetensors' && f.file.endsWith('.safetensors') && f.tensors <= 200)
     .sort((a, b) => floatWeights(b).length - floatWeights(a).length);
@@ -42,7 +43,11 @@ function pickHostileCase(): { path: string; message: RegExp; why: string } {
  * specification (8-byte little-endian header length, JSON header, raw little-endian float32 data): a name a stranger's
  * checkpoint may carry, which must show as text, never as a link.
  */
-const MARKUP_NAMES = ['<a href="x">n</a>', '<b>bold</b>.weight', 'encoder.layers.11.self_attention.query_key_value.weight'];
+const MARKUP_NAMES = [
+  '<a href="x">n</a>',
+  '<b>bold</b>.weight',
+  'encoder.layers.11.self_attention.query_key_value.weight',
+];
 function markupCheckpoint(): Uint8Array {
   const n = 64;
   const header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> = {};
@@ -67,17 +72,20 @@ const markupName = 'markup-names.safetensors';
 void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => {
   let session: Session | undefined;
 
-  before(async () => {
-    session = await Session.start({
-      name: 'inspector',
-      files: [
-        { from: good.path, to: goodName },
-        { from: hostile.path, to: brokenName },
-        { to: markupName, content: markupCheckpoint() },
-        { to: 'notes.txt', content: 'Checkpoints for the Weight Lens end-to-end test.\n' },
-      ],
-    });
-  }, { timeout: 240_000 });
+  before(
+    async () => {
+      session = await Session.start({
+        name: 'inspector',
+        files: [
+          { from: good.path, to: goodName },
+          { from: hostile.path, to: brokenName },
+          { to: markupName, content: markupCheckpoint() },
+          { to: 'notes.txt', content: 'Checkpoints for the Weight Lens end-to-end test.\n' },
+        ],
+      });
+    },
+    { timeout: 240_000 },
+  );
 
   after(async () => {
     if (session !== undefined) {
@@ -88,23 +96,29 @@ void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => 
 
   const step = (name: string, body: (s: Session) => Promise<void>): Promise<void> => runStep(session, name, body);
 
-  void test('the extension activates: "Weight Lens: Show Log" opens its output channel', { timeout: 90_000 }, async () => {
-    await step('activate', async (s) => {
-      await s.runCommand('Weight Lens: Show Log');
-      const panel = s.page.locator('.part.panel');
-      await panel.waitFor({ state: 'visible', timeout: 30_000 });
-      // The Output view's channel picker shows the selected channel's name.
-      await s.page
-        .locator('.part.panel select option:checked', { hasText: 'Weight Lens' })
-        .first()
-        .waitFor({ state: 'attached', timeout: 30_000 });
-      const notFound = await s.page.locator('.notification-list-item-message', { hasText: "command 'weightLens" }).count();
-      assert.equal(notFound, 0, 'VS Code reported a Weight Lens command as not found');
-      await s.page.keyboard.press('Escape');
-      // Hide the panel again so the Inspector screenshots get the whole editor area.
-      await s.runCommand('View: Hide Panel');
-    });
-  });
+  void test(
+    'the extension activates: "Weight Lens: Show Log" opens its output channel',
+    { timeout: 90_000 },
+    async () => {
+      await step('activate', async (s) => {
+        await s.runCommand('Weight Lens: Show Log');
+        const panel = s.page.locator('.part.panel');
+        await panel.waitFor({ state: 'visible', timeout: 30_000 });
+        // The Output view's channel picker shows the selected channel's name.
+        await s.page
+          .locator('.part.panel select option:checked', { hasText: 'Weight Lens' })
+          .first()
+          .waitFor({ state: 'attached', timeout: 30_000 });
+        const notFound = await s.page
+          .locator('.notification-list-item-message', { hasText: "command 'weightLens" })
+          .count();
+        assert.equal(notFound, 0, 'VS Code reported a Weight Lens command as not found');
+        await s.page.keyboard.press('Escape');
+        // Hide the panel again so the Inspector screenshots get the whole editor area.
+        await s.runCommand('View: Hide Panel');
+      });
+    },
+  );
 
   void test(`opening ${goodName} shows the Inspector with ${good.tensors} tensors`, { timeout: 120_000 }, async () => {
     await step('open', async (s) => {
@@ -112,11 +126,18 @@ void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => 
       await s.openFile(goodName);
       // The count may be formatted with digit grouping ("1,234"): compare its digits.
       const digits = (t: string): string => t.replace(/\D/g, '');
-      const { frame, text } = await s.waitForTestId('tensor-count', { accept: (t) => digits(t) === String(good.tensors) });
+      const { frame, text } = await s.waitForTestId('tensor-count', {
+        accept: (t) => digits(t) === String(good.tensors),
+      });
       const shown = Date.now() - opened;
-      await frame.locator('[data-testid="histogram"] .main-svg').first().waitFor({ state: 'attached', timeout: 30_000 });
+      await frame
+        .locator('[data-testid="histogram"] .main-svg')
+        .first()
+        .waitFor({ state: 'attached', timeout: 30_000 });
       // Measured, never asserted: the page paints its skeleton before plotly loads.
-      console.log(`e2e: Inspector webview: ${describePaint(await paintTimes(frame))}; tensor count shown ${shown} ms after opening`);
+      console.log(
+        `e2e: Inspector webview: ${describePaint(await paintTimes(frame))}; tensor count shown ${shown} ms after opening`,
+      );
       assert.equal(digits(text), String(good.tensors));
       await frame.locator('[data-testid="tensor-table"]').first().waitFor({ state: 'visible' });
       const rows = await frame.locator('[data-testid="tensor-row"]').count();
@@ -132,10 +153,18 @@ void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => 
     await step('histogram', async (s) => {
       const { frame } = await s.waitForTestId('tensor-table');
       const rows = frame.locator('[data-testid="tensor-row"]');
-      const target = good.histogramTensor === undefined ? rows.first() : rows.filter({ hasText: good.histogramTensor }).first();
+      const target =
+        good.histogramTensor === undefined ? rows.first() : rows.filter({ hasText: good.histogramTensor }).first();
       const histogram = frame.locator('[data-testid="histogram"]').first();
       // The Inspector may already plot a tensor (the first row); remember that drawing to see it replaced.
-      const before = (await histogram.count()) > 0 ? await histogram.locator('.barlayer').first().innerHTML().catch(() => '') : '';
+      const before =
+        (await histogram.count()) > 0
+          ? await histogram
+              .locator('.barlayer')
+              .first()
+              .innerHTML()
+              .catch(() => '')
+          : '';
       const isFirstRow = (await target.innerText()).trim() === (await rows.first().innerText()).trim();
       await target.scrollIntoViewIfNeeded();
       await target.click();
@@ -145,7 +174,11 @@ void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => 
         let now = before;
         while (now === before && Date.now() < deadline) {
           await s.page.waitForTimeout(200);
-          now = await histogram.locator('.barlayer').first().innerHTML().catch(() => before);
+          now = await histogram
+            .locator('.barlayer')
+            .first()
+            .innerHTML()
+            .catch(() => before);
         }
         assert.notEqual(now, before, `selecting ${good.histogramTensor ?? 'a row'} did not redraw the histogram`);
       }
@@ -162,7 +195,11 @@ void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => 
       if (await toggle.isVisible()) {
         await toggle.click();
         await marks.first().waitFor({ state: 'attached', timeout: 30_000 });
-        assert.equal(await frame.locator('[data-testid="error"]').first().isVisible(), false, 'toggling the y scale raised an error');
+        assert.equal(
+          await frame.locator('[data-testid="error"]').first().isVisible(),
+          false,
+          'toggling the y scale raised an error',
+        );
         // A log axis is labelled with full numbers in increasing order (bottom to top), not bare minor digits.
         const ticks = histogram.locator('.yaxislayer-above .ytick text');
         await ticks.first().waitFor({ state: 'attached', timeout: 30_000 });
@@ -176,7 +213,10 @@ void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => 
         const values = labelled.sort((a, b) => b.y - a.y).map((l) => Number(l.text.replace('\u2212', '-')));
         assert.ok(values.length >= 2, `log axis labels: ${JSON.stringify(labelled)}`);
         for (let i = 1; i < values.length; i++) {
-          assert.ok((values[i] ?? NaN) > (values[i - 1] ?? NaN), `log axis labels out of order: ${labelled.map((l) => l.text).join(' ')}`);
+          assert.ok(
+            (values[i] ?? NaN) > (values[i - 1] ?? NaN),
+            `log axis labels out of order: ${labelled.map((l) => l.text).join(' ')}`,
+          );
         }
         await s.screenshot('inspector-log-y');
         await toggle.click();
@@ -195,7 +235,10 @@ void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => 
       );
       assert.deepEqual(cut, [], 'names cut off in the table');
       const title = await cells.first().getAttribute('title');
-      assert.ok(title !== null && title.startsWith((await cells.first().textContent()) ?? '\u0000'), 'the full name is in a tooltip');
+      assert.ok(
+        title !== null && title.startsWith((await cells.first().textContent()) ?? '\u0000'),
+        'the full name is in a tooltip',
+      );
       const header = frame.locator('.tensor-table th[data-column="name"]');
       const before = (await header.boundingBox())?.width ?? 0;
       const handle = await frame.locator('[data-testid="col-resizer-name"]').boundingBox();
@@ -205,50 +248,70 @@ void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => 
       await s.page.mouse.move(handle.x + handle.width / 2 + 60, handle.y + handle.height / 2, { steps: 6 });
       await s.page.mouse.up();
       const after = (await header.boundingBox())?.width ?? 0;
-      assert.ok(Math.abs(after - before - 60) <= 3, `dragging the handle 60 px widened the name column from ${before} to ${after} px`);
+      assert.ok(
+        Math.abs(after - before - 60) <= 3,
+        `dragging the handle 60 px widened the name column from ${before} to ${after} px`,
+      );
       const sorted = await header.getAttribute('aria-sort');
       assert.notEqual(sorted, 'ascending', 'a drag on the handle does not sort');
       await s.screenshot('inspector-columns');
     });
   });
 
-  void test('an invalid regex in the filter is reported once and the toolbar keeps its layout', { timeout: 60_000 }, async () => {
-    await step('invalid regex', async (s) => {
-      const { frame } = await s.waitForTestId('filter');
-      const toolbar = frame.locator('.toolbar');
-      const height = (await toolbar.boundingBox())?.height ?? 0;
-      const input = frame.locator('[data-testid="filter"] input').first();
-      await input.fill('/(/');
-      const { text } = await s.waitForTestId('filter-error', { accept: (t) => t.length > 0, timeoutMs: 10_000 });
-      assert.match(text, /Invalid regular expression: Unterminated group/);
-      // The toolbar holds the count and the message under the field: the phrase appears once in all of it.
-      const said = await toolbar.innerText();
-      assert.equal(said.split('Invalid regular expression').length - 1, 1, `said: ${said}`);
-      assert.equal((await toolbar.boundingBox())?.height ?? 0, height, 'the toolbar reflowed');
-      await s.screenshot('inspector-invalid-regex');
-      await input.fill('');
-      await frame.locator('[data-testid="filter-error"]').waitFor({ state: 'hidden', timeout: 10_000 });
-    });
-  });
+  void test(
+    'an invalid regex in the filter is reported once and the toolbar keeps its layout',
+    { timeout: 60_000 },
+    async () => {
+      await step('invalid regex', async (s) => {
+        const { frame } = await s.waitForTestId('filter');
+        const toolbar = frame.locator('.toolbar');
+        const height = (await toolbar.boundingBox())?.height ?? 0;
+        const input = frame.locator('[data-testid="filter"] input').first();
+        await input.fill('/(/');
+        const { text } = await s.waitForTestId('filter-error', { accept: (t) => t.length > 0, timeoutMs: 10_000 });
+        assert.match(text, /Invalid regular expression: Unterminated group/);
+        // The toolbar holds the count and the message under the field: the phrase appears once in all of it.
+        const said = await toolbar.innerText();
+        assert.equal(said.split('Invalid regular expression').length - 1, 1, `said: ${said}`);
+        assert.equal((await toolbar.boundingBox())?.height ?? 0, height, 'the toolbar reflowed');
+        await s.screenshot('inspector-invalid-regex');
+        await input.fill('');
+        await frame.locator('[data-testid="filter-error"]').waitFor({ state: 'hidden', timeout: 10_000 });
+      });
+    },
+  );
 
-  void test('tensor names that look like markup show literally in the table and the histogram legend', { timeout: 90_000 }, async () => {
-    await step('markup names', async (s) => {
-      await s.openFile(markupName);
-      const { frame } = await s.waitForTestId('tensor-count', { accept: (t) => t === String(MARKUP_NAMES.length) });
-      const names = (await frame.locator('[data-testid="tensor-row"] td.name').allTextContents()).map((t) => t.trim());
-      assert.deepEqual(names, MARKUP_NAMES);
-      const rows = frame.locator('[data-testid="tensor-row"]');
-      await rows.nth(0).click();
-      await rows.nth(1).click({ modifiers: ['Control'] });
-      const histogram = frame.locator('[data-testid="histogram"]');
-      const legend = histogram.locator('.legend .legendtext');
-      await legend.nth(1).waitFor({ state: 'attached', timeout: 30_000 });
-      assert.deepEqual((await legend.allTextContents()).map((t) => t.trim()), MARKUP_NAMES.slice(0, 2));
-      assert.equal(await histogram.locator('svg a').count(), 0, 'a name became a link in the plot');
-      assert.equal(await histogram.locator('svg text b, svg tspan[style*="bold"]').count(), 0, 'a name became bold text');
-      await s.screenshot('inspector-markup-names');
-    });
-  });
+  void test(
+    'tensor names that look like markup show literally in the table and the histogram legend',
+    { timeout: 90_000 },
+    async () => {
+      await step('markup names', async (s) => {
+        await s.openFile(markupName);
+        const { frame } = await s.waitForTestId('tensor-count', { accept: (t) => t === String(MARKUP_NAMES.length) });
+        const names = (await frame.locator('[data-testid="tensor-row"] td.name').allTextContents()).map((t) =>
+          t.trim(),
+        );
+        assert.deepEqual(names, MARKUP_NAMES);
+        const rows = frame.locator('[data-testid="tensor-row"]');
+        await rows.nth(0).click();
+        await rows.nth(1).click({ modifiers: ['Control'] });
+        const histogram = frame.locator('[data-testid="histogram"]');
+        const legend = histogram.locator('.legend .legendtext');
+        await legend.nth(1).waitFor({ state: 'attached', timeout: 30_000 });
+        assert.deepEqual(
+          (await legend.allTextContents()).map((t) => t.trim()),
+          MARKUP_NAMES.slice(0, 2),
+        );
+        assert.equal(await histogram.locator('svg a').count(), 0, 'a name became a link in the plot');
+        assert.equal(
+          await histogram.locator('svg text b, svg tspan[style*="bold"]').count(),
+          0,
+          'a name became bold text',
+        );
+        await s.screenshot('inspector-markup-names');
+      });
+    },
+  );
 
   void test('a corrupt checkpoint shows a clear error banner', { timeout: 90_000 }, async () => {
     await step('error', async (s) => {

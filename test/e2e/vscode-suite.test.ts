@@ -18,57 +18,60 @@ void describe('test/vscode-suite inside code-server', { timeout: 420_000 }, () =
   const lines: string[] = [];
   let summary: Promise<{ passed: number; failed: number }> | undefined;
 
-  before(async () => {
-    const good = goodFixtures()
-      .filter((f) => f.format === 'safetensors' && f.file.endsWith('.safetensors'))
-      .sort((a, b) => b.tensors - a.tensors)[0];
-    const hostile = hostileCases().find((c) => c.group === 'safetensors' && c.file.endsWith('.safetensors'));
-    assert.ok(good, 'no safetensors fixture');
-    assert.ok(hostile, 'no hostile safetensors fixture');
-    const outDir = join(RESULTS, 'e2e', 'vscode-suite');
-    mkdirSync(outDir, { recursive: true });
-    const suite = join(outDir, 'index.js');
-    await build({
-      entryPoints: [join(ROOT, 'test', 'vscode-suite', 'index.ts')],
-      outfile: suite,
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      external: ['vscode'],
-      logLevel: 'warning',
-    });
-    const goodName = basename(good.path);
-    const hostileName = `broken-${basename(hostile.path)}`;
-    let resolveSummary: (v: { passed: number; failed: number }) => void = () => undefined;
-    summary = new Promise((r) => {
-      resolveSummary = r;
-    });
-    session = await Session.start({
-      name: 'vscode-suite',
-      files: [
-        { from: good.path, to: goodName },
-        { from: hostile.path, to: hostileName },
-        {
-          to: 'suite-fixtures.json',
-          content: JSON.stringify({
-            good: [{ file: goodName, tensors: good.tensors }],
-            hostile: [{ file: hostileName, message: hostile.message }],
-          }),
-        },
-      ],
-      payload: ({ extensionDir }) => [
-        ['extensionDevelopmentPath', extensionDir],
-        ['extensionTestsPath', suite],
-      ],
-    });
-    session.consoleListeners.push((_type, text) => {
-      const clean = text.replace(/%c\s*\w+\s+color:\s*#\w+\s*/g, '').trim();
-      if (/^(ok|FAIL)\s/.test(clean) || clean.includes('checks passed')) lines.push(clean.split('\n')[0] ?? clean);
-      const m = /weight-lens-suite: passed=(\d+) failed=(\d+)/.exec(clean);
-      if (m) resolveSummary({ passed: Number(m[1]), failed: Number(m[2]) });
-    });
-  }, { timeout: 240_000 });
+  before(
+    async () => {
+      const good = goodFixtures()
+        .filter((f) => f.format === 'safetensors' && f.file.endsWith('.safetensors'))
+        .sort((a, b) => b.tensors - a.tensors)[0];
+      const hostile = hostileCases().find((c) => c.group === 'safetensors' && c.file.endsWith('.safetensors'));
+      assert.ok(good, 'no safetensors fixture');
+      assert.ok(hostile, 'no hostile safetensors fixture');
+      const outDir = join(RESULTS, 'e2e', 'vscode-suite');
+      mkdirSync(outDir, { recursive: true });
+      const suite = join(outDir, 'index.js');
+      await build({
+        entryPoints: [join(ROOT, 'test', 'vscode-suite', 'index.ts')],
+        outfile: suite,
+        bundle: true,
+        platform: 'node',
+        format: 'cjs',
+        target: 'node20',
+        external: ['vscode'],
+        logLevel: 'warning',
+      });
+      const goodName = basename(good.path);
+      const hostileName = `broken-${basename(hostile.path)}`;
+      let resolveSummary: (v: { passed: number; failed: number }) => void = () => undefined;
+      summary = new Promise((r) => {
+        resolveSummary = r;
+      });
+      session = await Session.start({
+        name: 'vscode-suite',
+        files: [
+          { from: good.path, to: goodName },
+          { from: hostile.path, to: hostileName },
+          {
+            to: 'suite-fixtures.json',
+            content: JSON.stringify({
+              good: [{ file: goodName, tensors: good.tensors }],
+              hostile: [{ file: hostileName, message: hostile.message }],
+            }),
+          },
+        ],
+        payload: ({ extensionDir }) => [
+          ['extensionDevelopmentPath', extensionDir],
+          ['extensionTestsPath', suite],
+        ],
+      });
+      session.consoleListeners.push((_type, text) => {
+        const clean = text.replace(/%c\s*\w+\s+color:\s*#\w+\s*/g, '').trim();
+        if (/^(ok|FAIL)\s/.test(clean) || clean.includes('checks passed')) lines.push(clean.split('\n')[0] ?? clean);
+        const m = /weight-lens-suite: passed=(\d+) failed=(\d+)/.exec(clean);
+        if (m) resolveSummary({ passed: Number(m[1]), failed: Number(m[2]) });
+      });
+    },
+    { timeout: 240_000 },
+  );
 
   after(async () => {
     if (session !== undefined) {
@@ -92,7 +95,10 @@ void describe('test/vscode-suite inside code-server', { timeout: 420_000 }, () =
       assert.ok(result.passed > 0, 'the suite ran no checks');
     } catch (e) {
       const report = await s.diagnose('vscode-suite');
-      throw new Error(`${e instanceof Error ? e.message : String(e)}\n--- suite output ---\n${lines.join('\n')}\n${report}`, { cause: e });
+      throw new Error(
+        `${e instanceof Error ? e.message : String(e)}\n--- suite output ---\n${lines.join('\n')}\n${report}`,
+        { cause: e },
+      );
     } finally {
       clearTimeout(timer);
     }

@@ -37,15 +37,19 @@ function entries(vsix: string): { names: Set<string>; manifest: Record<string, u
   return { names, manifest: JSON.parse(Buffer.from(raw).toString('utf8')) as Record<string, unknown> };
 }
 
-void test('the .vsix contains the bundles, worker, statistics thread, wasm binaries, h5wasm and vendored webview libraries', { timeout: 300_000 }, () => {
-  const vsix = vsixUnderTest();
-  const { names, manifest } = entries(vsix);
-  const required = ['extension.vsixmanifest', ...contents.required];
-  for (const name of required) assert.ok(names.has(name), `${vsix} lacks ${name}`);
-  const { id, version } = extensionId();
-  assert.equal(`${String(manifest.publisher)}.${String(manifest.name)}`, id);
-  assert.equal(manifest.version, version);
-});
+void test(
+  'the .vsix contains the bundles, worker, statistics thread, wasm binaries, h5wasm and vendored webview libraries',
+  { timeout: 300_000 },
+  () => {
+    const vsix = vsixUnderTest();
+    const { names, manifest } = entries(vsix);
+    const required = ['extension.vsixmanifest', ...contents.required];
+    for (const name of required) assert.ok(names.has(name), `${vsix} lacks ${name}`);
+    const { id, version } = extensionId();
+    assert.equal(`${String(manifest.publisher)}.${String(manifest.name)}`, id);
+    assert.equal(manifest.version, version);
+  },
+);
 
 void test('the .vsix ships no node_modules, sources, tests or source maps', { timeout: 300_000 }, () => {
   const { names } = entries(vsixUnderTest());
@@ -56,24 +60,43 @@ void test('the .vsix ships no node_modules, sources, tests or source maps', { ti
   assert.ok(names.size < 200, `${names.size} files in the package`);
 });
 
-void test('each platform package holds only its own platform\'s onnxruntime-node binaries; the universal one none', { timeout: 600_000 }, () => {
-  const { universal, targets } = vsixPackages();
-  // onnxruntime-node 1.30 ships binaries for these four targets (not darwin-x64, which gets the universal package).
-  assert.deepEqual(Object.keys(targets).sort(), Object.keys(BINARY_FOLDERS).sort());
-  for (const [target, vsix] of Object.entries(targets)) {
-    const { names } = entries(vsix);
-    const binaries = [...names].filter((n) => n.startsWith(`${NATIVE}onnxruntime-node/bin/`));
-    const folders = new Set(binaries.map((n) => /bin\/napi-v\d+\/([^/]+\/[^/]+)\//.exec(n)?.[1]));
-    assert.deepEqual([...folders], [BINARY_FOLDERS[target]], `${target}: binary folders`);
-    assert.ok(binaries.some((n) => n.endsWith('/onnxruntime_binding.node')), `${target}: no binding`);
-    assert.ok(binaries.some((n) => /onnxruntime[.\d]*\.(so|dylib|dll)[.\d]*$/.test(n)), `${target}: no runtime library`);
-    for (const f of ['onnxruntime-node/dist/index.js', 'onnxruntime-common/dist/cjs/index.js']) assert.ok(names.has(NATIVE + f), `${target}: no ${f}`);
-    const manifest = Buffer.from(unzipSync(readFileSync(vsix), { filter: (f) => f.name === 'extension.vsixmanifest' })['extension.vsixmanifest'] ?? []).toString('utf8');
-    assert.match(manifest, new RegExp(`TargetPlatform="${target}"`));
-  }
-  const { names } = entries(universal);
-  assert.deepEqual([...names].filter((n) => n.startsWith('extension/dist/native/')), [], 'the universal package ships no native files');
-});
+void test(
+  "each platform package holds only its own platform's onnxruntime-node binaries; the universal one none",
+  { timeout: 600_000 },
+  () => {
+    const { universal, targets } = vsixPackages();
+    // onnxruntime-node 1.30 ships binaries for these four targets (not darwin-x64, which gets the universal package).
+    assert.deepEqual(Object.keys(targets).sort(), Object.keys(BINARY_FOLDERS).sort());
+    for (const [target, vsix] of Object.entries(targets)) {
+      const { names } = entries(vsix);
+      const binaries = [...names].filter((n) => n.startsWith(`${NATIVE}onnxruntime-node/bin/`));
+      const folders = new Set(binaries.map((n) => /bin\/napi-v\d+\/([^/]+\/[^/]+)\//.exec(n)?.[1]));
+      assert.deepEqual([...folders], [BINARY_FOLDERS[target]], `${target}: binary folders`);
+      assert.ok(
+        binaries.some((n) => n.endsWith('/onnxruntime_binding.node')),
+        `${target}: no binding`,
+      );
+      assert.ok(
+        binaries.some((n) => /onnxruntime[.\d]*\.(so|dylib|dll)[.\d]*$/.test(n)),
+        `${target}: no runtime library`,
+      );
+      for (const f of ['onnxruntime-node/dist/index.js', 'onnxruntime-common/dist/cjs/index.js'])
+        assert.ok(names.has(NATIVE + f), `${target}: no ${f}`);
+      const manifest = Buffer.from(
+        unzipSync(readFileSync(vsix), { filter: (f) => f.name === 'extension.vsixmanifest' })[
+          'extension.vsixmanifest'
+        ] ?? [],
+      ).toString('utf8');
+      assert.match(manifest, new RegExp(`TargetPlatform="${target}"`));
+    }
+    const { names } = entries(universal);
+    assert.deepEqual(
+      [...names].filter((n) => n.startsWith('extension/dist/native/')),
+      [],
+      'the universal package ships no native files',
+    );
+  },
+);
 
 /** Unpacks `vsix` and runs its bundled CLI's `eval --json` on the ResNet-20 from outside any node_modules tree. */
 function evalWithPackagedCli(vsix: string): { engine: string; engineReason?: string; backend: string } {
@@ -87,7 +110,11 @@ function evalWithPackagedCli(vsix: string): { engine: string; engineReason?: str
     }
     const model = join(FIXTURES, 'models', 'resnet20_fmnist.onnx');
     const data = join(FIXTURES, 'data', 'idx', 't10k-images-idx3-ubyte.gz');
-    const r = spawnSync(process.execPath, [join(dir, 'extension', 'dist', 'cli.js'), 'eval', model, '--data', data, '--limit', '16', '--json'], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(
+      process.execPath,
+      [join(dir, 'extension', 'dist', 'cli.js'), 'eval', model, '--data', data, '--limit', '16', '--json'],
+      { cwd: dir, encoding: 'utf8', timeout: 120_000 },
+    );
     assert.equal(r.status, 0, r.stderr);
     return (JSON.parse(r.stdout) as { report: { engine: string; engineReason?: string; backend: string } }).report;
   } finally {
@@ -95,15 +122,19 @@ function evalWithPackagedCli(vsix: string): { engine: string; engineReason?: str
   }
 }
 
-void test('the bundles of this machine\'s platform package load its native engine; the universal package\'s fall back to wasm', { timeout: 300_000 }, () => {
-  const { universal, targets } = vsixPackages();
-  const own = targets[hostTarget()];
-  assert.ok(own !== undefined, `no package for ${hostTarget()}`);
-  const native = evalWithPackagedCli(own);
-  assert.equal(native.engine, 'onnxruntime', native.engineReason);
-  assert.match(native.backend, /^onnxruntime \(native/);
-  const wasm = evalWithPackagedCli(universal);
-  assert.equal(wasm.engine, 'tfjs');
-  assert.equal(wasm.backend, 'wasm');
-  assert.match(wasm.engineReason ?? '', /onnxruntime-node is not installed/);
-});
+void test(
+  "the bundles of this machine's platform package load its native engine; the universal package's fall back to wasm",
+  { timeout: 300_000 },
+  () => {
+    const { universal, targets } = vsixPackages();
+    const own = targets[hostTarget()];
+    assert.ok(own !== undefined, `no package for ${hostTarget()}`);
+    const native = evalWithPackagedCli(own);
+    assert.equal(native.engine, 'onnxruntime', native.engineReason);
+    assert.match(native.backend, /^onnxruntime \(native/);
+    const wasm = evalWithPackagedCli(universal);
+    assert.equal(wasm.engine, 'tfjs');
+    assert.equal(wasm.backend, 'wasm');
+    assert.match(wasm.engineReason ?? '', /onnxruntime-node is not installed/);
+  },
+);

@@ -14,11 +14,20 @@ const root = join(__dirname, '..', '..');
 const workerPath = join(root, 'dist', 'worker.js');
 const RESNET = join(root, 'test', 'fixtures', 'pytorch', 'resnet_tiny.pt');
 const dir = mkdtempSync(join(tmpdir(), 'wl-engine-compress-'));
-after(() => { rmSync(dir, { recursive: true, force: true }); });
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
 
 const options = (out: string, steps: number): CompressOptionsDto => ({
-  budget: { kind: 'hidden', hidden: 16 }, steps, permutation: 'crossfilter', seed: 0, represent: { conv: true, dense: false },
-  backend: 'wasm', rounds: 1, roundWidthScale: 1, out,
+  budget: { kind: 'hidden', hidden: 16 },
+  steps,
+  permutation: 'crossfilter',
+  seed: 0,
+  represent: { conv: true, dense: false },
+  backend: 'wasm',
+  rounds: 1,
+  roundWidthScale: 1,
+  out,
 });
 
 void test('the worker plans, cancels, completes, reopens and decompresses a compression', async () => {

@@ -39,14 +39,24 @@ test('pooled statistics equal single-thread statistics', async () => {
     const pool = new StatisticsPool(2, threadScript);
     const seen: number[] = [];
     try {
-      const pooled = await inspectFile(path, { bins: 128, parallel: () => ({ run: pool.runner(path), concurrency: pool.size }) }, {
-        onTensorStats: (index) => { seen.push(index); },
-      });
+      const pooled = await inspectFile(
+        path,
+        { bins: 128, parallel: () => ({ run: pool.runner(path), concurrency: pool.size }) },
+        {
+          onTensorStats: (index) => {
+            seen.push(index);
+          },
+        },
+      );
       assert.deepEqual(pooled.tensors, single.tensors);
     } finally {
       await pool.close();
     }
-    assert.deepEqual([...seen].sort((a, b) => a - b), [0, 1, 2, 3, 4], 'each tensor reported once');
+    assert.deepEqual(
+      [...seen].sort((a, b) => a - b),
+      [0, 1, 2, 3, 4],
+      'each tensor reported once',
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -56,7 +56,8 @@ test('a hostile file fails as badInput and the worker keeps serving', async () =
  */
 function writeLargeSafetensors(count: number, elements: number): string {
   const header: Record<string, unknown> = {};
-  for (let i = 0; i < count; i++) header[`t${i}`] = { dtype: 'F32', shape: [elements], data_offsets: [i * elements * 4, (i + 1) * elements * 4] };
+  for (let i = 0; i < count; i++)
+    header[`t${i}`] = { dtype: 'F32', shape: [elements], data_offsets: [i * elements * 4, (i + 1) * elements * 4] };
   const json = Buffer.from(JSON.stringify(header));
   const length = Buffer.alloc(8);
   length.writeBigUInt64LE(BigInt(json.length));
@@ -77,11 +78,18 @@ test('cancel stops a running inspection with reason cancelled', async () => {
   const worker = new Worker(workerPath);
   try {
     let sent = false;
-    const x = await exchange(worker, 'inspect/open', 3, { path, histogramBins: 8 }, (_event, w) => {
-      if (sent) return;
-      sent = true;
-      w.postMessage({ kind: 'cancel', id: 3 } satisfies EngineInbound);
-    }, 30_000);
+    const x = await exchange(
+      worker,
+      'inspect/open',
+      3,
+      { path, histogramBins: 8 },
+      (_event, w) => {
+        if (sent) return;
+        sent = true;
+        w.postMessage({ kind: 'cancel', id: 3 } satisfies EngineInbound);
+      },
+      30_000,
+    );
     const last = x.end;
     assert.ok(last.kind === 'failed', `ends in failed: ${JSON.stringify(last)}`);
     assert.equal(last.reason, 'cancelled');

@@ -13,8 +13,7 @@ import type {
 
 /** How a request ended: its answer, or its failure. */
 export type ExchangeEnd<K extends EngineCallKind> =
-  | { kind: 'answer'; answer: EngineAnswer<K> }
-  | { kind: 'failed'; reason: FailureReason; message: string };
+  { kind: 'answer'; answer: EngineAnswer<K> } | { kind: 'failed'; reason: FailureReason; message: string };
 
 /** What the worker posted for one request: its events in order, then how it ended. */
 export interface Exchange<K extends EngineCallKind> {

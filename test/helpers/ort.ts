@@ -45,13 +45,17 @@ export function loadOrt(): Ort | string {
     ort.env.logLevel = 'error';
     cached = ort;
   } catch (e) {
-    cached = `onnxruntime-node cannot be loaded (${e instanceof Error ? e.message.split('\n')[0] ?? '' : String(e)})`;
+    cached = `onnxruntime-node cannot be loaded (${e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e)})`;
   }
   return cached;
 }
 
 /** Runs `model` (path or bytes) in onnxruntime with float32 `feeds`; returns outputs as Float32Array + dims. */
-export async function runOrt(ort: Ort, model: string | Uint8Array, feeds: Record<string, { data: Float32Array; dims: number[] }>): Promise<Record<string, { data: Float32Array; dims: number[] }>> {
+export async function runOrt(
+  ort: Ort,
+  model: string | Uint8Array,
+  feeds: Record<string, { data: Float32Array; dims: number[] }>,
+): Promise<Record<string, { data: Float32Array; dims: number[] }>> {
   const session = await ort.InferenceSession.create(model);
   const inputs: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(feeds)) inputs[k] = new ort.Tensor('float32', v.data, v.dims);

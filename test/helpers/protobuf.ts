@@ -26,9 +26,11 @@ export const tag = (field: number, wire: number): number[] => varint(field * 8 +
 /** A varint field. */
 export const vfield = (field: number, value: bigint | number): number[] => written((w) => w.varint(field, value));
 /** A length-delimited field holding `data`. */
-export const lfield = (field: number, data: ArrayLike<number>): number[] => written((w) => w.bytes(field, Uint8Array.from(data)));
+export const lfield = (field: number, data: ArrayLike<number>): number[] =>
+  written((w) => w.bytes(field, Uint8Array.from(data)));
 /** A length-delimited field as bytes, for payloads of megabytes. */
-export const lbytes = (field: number, data: Uint8Array): Uint8Array => new ProtoWriter().bytes(field, data).finish().slice();
+export const lbytes = (field: number, data: Uint8Array): Uint8Array =>
+  new ProtoWriter().bytes(field, data).finish().slice();
 /** A UTF-8 string field. */
 export const sfield = (field: number, text: string): number[] => written((w) => w.string(field, text));
 /** A 32-bit float field. */
@@ -62,11 +64,22 @@ export interface TensorSpec {
 }
 /** Encodes a TensorProto (dims as unpacked varints, as some writers do). */
 export function tensorProto(t: TensorSpec): number[] {
-  return [...t.dims.flatMap((d) => vfield(1, d)), ...vfield(2, t.type), ...sfield(8, t.name), ...(t.raw ? lfield(9, t.raw) : []), ...Array.from(t.extra ?? [])];
+  return [
+    ...t.dims.flatMap((d) => vfield(1, d)),
+    ...vfield(2, t.type),
+    ...sfield(8, t.name),
+    ...(t.raw ? lfield(9, t.raw) : []),
+    ...Array.from(t.extra ?? []),
+  ];
 }
 /** Encodes a NodeProto: outputs, optional name, op type and encoded AttributeProtos. */
 export function nodeProto(op: string, outputs: string[], attrs: number[][], name = ''): number[] {
-  return [...outputs.flatMap((o) => sfield(2, o)), ...(name ? sfield(3, name) : []), ...sfield(4, op), ...attrs.flatMap((a) => lfield(5, a))];
+  return [
+    ...outputs.flatMap((o) => sfield(2, o)),
+    ...(name ? sfield(3, name) : []),
+    ...sfield(4, op),
+    ...attrs.flatMap((a) => lfield(5, a)),
+  ];
 }
 /** Encodes a GraphProto: encoded nodes, name and encoded initializers. */
 export function graphProto(name: string, nodes: number[][], inits: number[][]): number[] {
@@ -74,7 +87,12 @@ export function graphProto(name: string, nodes: number[][], inits: number[][]): 
 }
 /** Encodes a ModelProto (IR 9, opset 21) around an encoded graph. */
 export function modelProto(graph: number[]): Uint8Array {
-  return Uint8Array.from([...vfield(1, 9), ...sfield(2, 'hand'), ...lfield(7, graph), ...lfield(8, [...vfield(2, 21)])]);
+  return Uint8Array.from([
+    ...vfield(1, 9),
+    ...sfield(2, 'hand'),
+    ...lfield(7, graph),
+    ...lfield(8, [...vfield(2, 21)]),
+  ]);
 }
 
 // ---------------------------------------------------------------- whole ONNX models
@@ -137,12 +155,22 @@ function writeTensor(w: ProtoWriter, t: TestInitializer): void {
 /** ONNX TensorProto.DataType codes of the element types test models declare. */
 const ELEM_TYPES = { float: 1, int64: 7, bool: 9 } as const;
 
-function writeValueInfo(w: ProtoWriter, name: string, shape: number[] | undefined, elemType: keyof typeof ELEM_TYPES = 'float'): void {
+function writeValueInfo(
+  w: ProtoWriter,
+  name: string,
+  shape: number[] | undefined,
+  elemType: keyof typeof ELEM_TYPES = 'float',
+): void {
   w.string(1, name);
-  w.message(2, (type) => type.message(1, (tt) => {
-    tt.varint(1, ELEM_TYPES[elemType]);
-    if (shape) tt.message(2, (s) => { for (const d of shape) s.message(1, (dim) => dim.varint(1, d)); });
-  }));
+  w.message(2, (type) =>
+    type.message(1, (tt) => {
+      tt.varint(1, ELEM_TYPES[elemType]);
+      if (shape)
+        tt.message(2, (s) => {
+          for (const d of shape) s.message(1, (dim) => dim.varint(1, d));
+        });
+    }),
+  );
 }
 
 /** Encodes `model` as ONNX ModelProto bytes (IR 8). */
@@ -151,17 +179,31 @@ export function buildOnnx(model: TestModel): Uint8Array {
   w.varint(1, 8);
   w.string(2, 'weight-lens-test');
   w.message(7, (g) => {
-    model.nodes.forEach((n, i) => g.message(1, (nw) => {
-      for (const x of n.inputs) nw.string(1, x);
-      for (const y of n.outputs) nw.string(2, y);
-      nw.string(3, `n${i}`);
-      nw.string(4, n.op);
-      for (const [k, v] of Object.entries(n.attrs ?? {})) nw.message(5, (a) => { writeAttr(a, k, v); });
-    }));
+    model.nodes.forEach((n, i) =>
+      g.message(1, (nw) => {
+        for (const x of n.inputs) nw.string(1, x);
+        for (const y of n.outputs) nw.string(2, y);
+        nw.string(3, `n${i}`);
+        nw.string(4, n.op);
+        for (const [k, v] of Object.entries(n.attrs ?? {}))
+          nw.message(5, (a) => {
+            writeAttr(a, k, v);
+          });
+      }),
+    );
     g.string(2, 'test');
-    for (const t of model.initializers ?? []) g.message(5, (tw) => { writeTensor(tw, t); });
-    for (const x of model.inputs) g.message(11, (v) => { writeValueInfo(v, x.name, x.shape); });
-    for (const y of model.outputs) g.message(12, (v) => { writeValueInfo(v, y, undefined, model.outputTypes?.[y]); });
+    for (const t of model.initializers ?? [])
+      g.message(5, (tw) => {
+        writeTensor(tw, t);
+      });
+    for (const x of model.inputs)
+      g.message(11, (v) => {
+        writeValueInfo(v, x.name, x.shape);
+      });
+    for (const y of model.outputs)
+      g.message(12, (v) => {
+        writeValueInfo(v, y, undefined, model.outputTypes?.[y]);
+      });
   });
   w.message(8, (o) => o.string(1, '').varint(2, model.opset));
   return w.finish().slice();

@@ -9,7 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { CompressEvaluationDto, CompressOptionsDto } from '../../src/protocol/compress';
-import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS, ensureBackend, planCompression } from '../../src/core/jobs/compress';
+import {
+  compressCheckpoint,
+  DEFAULT_COMPRESS_OPTIONS,
+  ensureBackend,
+  planCompression,
+} from '../../src/core/jobs/compress';
 import { openCheckpoint } from '../../src/core/formats/registry';
 import { CancelledError, CheckpointFormatError } from '../../src/core/io/errors';
 import { readArtifact } from '../../src/core/nern/artifact';
@@ -23,7 +28,12 @@ import { artifactReport } from '../../src/core/jobs/artifactDetail';
 import { decompressArtifact } from '../../src/core/jobs/decompress';
 const RESNET = join(FIXTURES, 'pytorch', 'resnet_tiny.pt');
 const WAKE = join(FIXTURES, 'published', 'openwakeword', 'hello_deepa.onnx');
-const FAST: CompressOptionsDto = { ...DEFAULT_COMPRESS_OPTIONS, budget: { kind: 'hidden', hidden: 16 }, steps: 30, backend: 'wasm' };
+const FAST: CompressOptionsDto = {
+  ...DEFAULT_COMPRESS_OPTIONS,
+  budget: { kind: 'hidden', hidden: 16 },
+  steps: 30,
+  backend: 'wasm',
+};
 let dir = '';
 
 before(async () => {
@@ -48,7 +58,10 @@ async function listing(path: string): Promise<string[]> {
 void test('planCompression resolves the budget without training', async () => {
   const plan = await planCompression(RESNET, FAST);
   assert.equal(plan.hidden, 16);
-  assert.deepEqual(plan.represented.map((r) => r.name), ['layer2.0.conv1.weight', 'layer2.0.conv2.weight']);
+  assert.deepEqual(
+    plan.represented.map((r) => r.name),
+    ['layer2.0.conv1.weight', 'layer2.0.conv2.weight'],
+  );
   assert.ok(plan.verbatim.some((v) => v.name === 'conv1.weight' && /tiny/.test(v.reason)));
 });
 
@@ -58,7 +71,11 @@ void test('compress → decompress restores every tensor; verbatim exact; source
   const tensorsBefore = tf.memory().numTensors;
   const evaluations: CompressEvaluationDto[] = [];
   let progress = 0;
-  const report = await compressCheckpoint(RESNET, { ...FAST, out }, { onProgress: () => progress++, onEvaluation: (e) => evaluations.push(e) });
+  const report = await compressCheckpoint(
+    RESNET,
+    { ...FAST, out },
+    { onProgress: () => progress++, onEvaluation: (e) => evaluations.push(e) },
+  );
   assert.equal(tf.memory().numTensors, tensorsBefore, 'no tfjs tensors leak across a compress run');
   assert.equal(sha(RESNET), before, 'the source is never modified');
   assert.ok(progress > 0);
@@ -70,7 +87,10 @@ void test('compress → decompress restores every tensor; verbatim exact; source
   for (const e of evaluations) assert.ok(e.detail, `the evaluation at step ${e.step} carries live layer detail`);
   const final = evaluations.at(-1);
   assert.ok(final?.detail, 'the final evaluation carries the worst layer detail');
-  assert.equal(final.detail.original.counts.reduce((a, b) => a + b, 0), report.layers.find((l) => l.name === final.detail?.name)?.params);
+  assert.equal(
+    final.detail.original.counts.reduce((a, b) => a + b, 0),
+    report.layers.find((l) => l.name === final.detail?.name)?.params,
+  );
   assert.equal(final.detail.original.edges.join(), final.detail.reconstructed.edges.join());
   assert.ok(final.detail.filter.original.length <= 64 && final.detail.filter.original[0]?.length === 9);
 
@@ -96,7 +116,10 @@ void test('compress → decompress restores every tensor; verbatim exact; source
       else {
         let se = 0;
         for (let j = 0; j < a.length; j++) se += (a[j]! - b[j]!) ** 2;
-        assert.ok(Math.abs(Math.sqrt(se / a.length) - layer.rmse) < 1e-6, `${t.name}: decoded error equals the reported error`);
+        assert.ok(
+          Math.abs(Math.sqrt(se / a.length) - layer.rmse) < 1e-6,
+          `${t.name}: decoded error equals the reported error`,
+        );
       }
     }
   } finally {
@@ -115,11 +138,27 @@ void test('compress → decompress restores every tensor; verbatim exact; source
   // The Inspector's banner reads the metadata the writer produced (the shared schema in src/protocol/artifact.ts),
   // whole: the header's metadata strings are cut at 1 kB, so the engine adds the artifact's summary to the header.
   let header: CheckpointHeaderDto | undefined;
-  await inspectFile(out, { headersOnly: true }, { onHeader: (h) => { header = h; } });
+  await inspectFile(
+    out,
+    { headersOnly: true },
+    {
+      onHeader: (h) => {
+        header = h;
+      },
+    },
+  );
   assert.ok(header?.artifact !== undefined && 'summary' in header.artifact, JSON.stringify(header?.artifact));
   assert.match(String(header.metadata.weight_lens), /… \(\d+ characters\)$/);
   const banner = artifactSummary({ [ARTIFACT_METADATA_KEY]: header.artifact.summary }, report.artifactBytes);
-  assert.deepEqual(banner, { source: 'resnet_tiny.pt', sourceBytes: report.sourceBytes, ratio: report.sourceBytes / report.artifactBytes, hidden: 16, steps: report.steps, permutation: report.permutation, rmse: report.rmse });
+  assert.deepEqual(banner, {
+    source: 'resnet_tiny.pt',
+    sourceBytes: report.sourceBytes,
+    ratio: report.sourceBytes / report.artifactBytes,
+    hidden: 16,
+    steps: report.steps,
+    permutation: report.permutation,
+    rmse: report.rmse,
+  });
 });
 
 void test('same seed and backend → byte-identical artifact; another seed differs', async () => {
@@ -139,15 +178,19 @@ void test('cancellation rejects with CancelledError within a second and leaves n
   const controller = new AbortController();
   const tensorsBefore = tf.memory().numTensors;
   let abortedAt = 0;
-  const job = compressCheckpoint(RESNET, { ...FAST, steps: 100_000, out }, {
-    signal: controller.signal,
-    onProgress: (p) => {
-      if (p.step >= 20 && abortedAt === 0) {
-        abortedAt = performance.now();
-        controller.abort();
-      }
+  const job = compressCheckpoint(
+    RESNET,
+    { ...FAST, steps: 100_000, out },
+    {
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.step >= 20 && abortedAt === 0) {
+          abortedAt = performance.now();
+          controller.abort();
+        }
+      },
     },
-  });
+  );
   await assert.rejects(job, CancelledError);
   assert.ok(performance.now() - abortedAt < 1000);
   assert.deepEqual(readdirSync(sub), [], 'no artifact and no temporary file');
@@ -156,9 +199,20 @@ void test('cancellation rejects with CancelledError within a second and leaves n
 
 void test('progressive rounds and dense tiling on the wake-word MLP (Gemm matrices)', async () => {
   const out = join(dir, 'wake.nern.safetensors');
-  const report = await compressCheckpoint(WAKE, { ...FAST, budget: { kind: 'hidden', hidden: 8 }, steps: 10, rounds: 2, roundWidthScale: 0.5, represent: { conv: true, dense: true }, out });
+  const report = await compressCheckpoint(WAKE, {
+    ...FAST,
+    budget: { kind: 'hidden', hidden: 8 },
+    steps: 10,
+    rounds: 2,
+    roundWidthScale: 0.5,
+    represent: { conv: true, dense: true },
+    out,
+  });
   assert.equal(report.steps, 20);
-  assert.deepEqual(report.layers.map((l) => l.name), ['layer1.weight', 'blocks.0.fcn_layer.weight']);
+  assert.deepEqual(
+    report.layers.map((l) => l.name),
+    ['layer1.weight', 'blocks.0.fcn_layer.weight'],
+  );
   const a = await readArtifact(out);
   try {
     assert.deepEqual(a.meta.training.roundWidths, [16, 8]);
@@ -173,7 +227,11 @@ void test('progressive rounds and dense tiling on the wake-word MLP (Gemm matric
 });
 
 /** Rewrites an artifact's safetensors header (and optionally its metadata JSON) into a new file. */
-function tamper(src: string, dst: string, edit: (header: Record<string, unknown>, meta: Record<string, unknown>) => void): string {
+function tamper(
+  src: string,
+  dst: string,
+  edit: (header: Record<string, unknown>, meta: Record<string, unknown>) => void,
+): string {
   const bytes = readFileSync(src);
   const n = Number(bytes.readBigUInt64LE(0));
   const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<string, unknown>;
@@ -192,23 +250,83 @@ void test('hostile or damaged artifacts fail with one clear CheckpointFormatErro
   const good = join(dir, 'good.nern.safetensors');
   await compressCheckpoint(RESNET, { ...FAST, steps: 5, out: good });
   const cases: [string, (h: Record<string, unknown>, m: Record<string, unknown>) => void, RegExp][] = [
-    ['no-meta', (h) => { delete (h.__metadata__ as Record<string, string>).weight_lens; }, /not a Weight Lens artifact/],
-    ['version', (_h, m) => { m.version = 99; }, /newer than this Weight Lens reads/],
-    ['hidden', (_h, m) => { (m.predictor as Record<string, unknown>).hidden = 17; }, /predictor\.0\.weight is F32 \[240, 16\], expected F32 \[240, 17\]/],
-    ['inputs', (_h, m) => { (m.predictor as Record<string, unknown>).inputs = 7; }, /encoding gives 240/],
-    ['tile', (_h, m) => { ((m.layers as Record<string, unknown>[])[0]!).tile = { kind: 'tiled', rows: 16, cols: 72 }; }, /does not fit its shape/],
-    ['missing-verbatim', (h) => { delete h['verbatim.fc.weight']; }, /verbatim tensor "fc.weight" is missing/],
-    ['perm', (h) => {
-      // Point layer 1's permutation at layer 0's bytes: same dtype, but not a permutation of 256 kernels.
-      const p0 = h['layout.perm.0'] as { data_offsets: number[] };
-      h['layout.perm.1'] = { dtype: 'U16', shape: [256], data_offsets: [p0.data_offsets[0], p0.data_offsets[0]! + 512] };
-    }, /not a permutation/],
-    ['bad-offsets', (h) => { (h['predictor.0.bias'] as { data_offsets: number[] }).data_offsets = [0, 10 ** 12]; }, /data section/],
-    ['dup', (_h, m) => { (m.tensors as unknown[]).push((m.tensors as unknown[])[0]); }, /listed twice/],
+    [
+      'no-meta',
+      (h) => {
+        delete (h.__metadata__ as Record<string, string>).weight_lens;
+      },
+      /not a Weight Lens artifact/,
+    ],
+    [
+      'version',
+      (_h, m) => {
+        m.version = 99;
+      },
+      /newer than this Weight Lens reads/,
+    ],
+    [
+      'hidden',
+      (_h, m) => {
+        (m.predictor as Record<string, unknown>).hidden = 17;
+      },
+      /predictor\.0\.weight is F32 \[240, 16\], expected F32 \[240, 17\]/,
+    ],
+    [
+      'inputs',
+      (_h, m) => {
+        (m.predictor as Record<string, unknown>).inputs = 7;
+      },
+      /encoding gives 240/,
+    ],
+    [
+      'tile',
+      (_h, m) => {
+        (m.layers as Record<string, unknown>[])[0]!.tile = { kind: 'tiled', rows: 16, cols: 72 };
+      },
+      /does not fit its shape/,
+    ],
+    [
+      'missing-verbatim',
+      (h) => {
+        delete h['verbatim.fc.weight'];
+      },
+      /verbatim tensor "fc.weight" is missing/,
+    ],
+    [
+      'perm',
+      (h) => {
+        // Point layer 1's permutation at layer 0's bytes: same dtype, but not a permutation of 256 kernels.
+        const p0 = h['layout.perm.0'] as { data_offsets: number[] };
+        h['layout.perm.1'] = {
+          dtype: 'U16',
+          shape: [256],
+          data_offsets: [p0.data_offsets[0], p0.data_offsets[0]! + 512],
+        };
+      },
+      /not a permutation/,
+    ],
+    [
+      'bad-offsets',
+      (h) => {
+        (h['predictor.0.bias'] as { data_offsets: number[] }).data_offsets = [0, 10 ** 12];
+      },
+      /data section/,
+    ],
+    [
+      'dup',
+      (_h, m) => {
+        (m.tensors as unknown[]).push((m.tensors as unknown[])[0]);
+      },
+      /listed twice/,
+    ],
   ];
   for (const [name, edit, message] of cases) {
     const path = tamper(good, join(dir, `${name}.nern.safetensors`), edit);
-    await assert.rejects(artifactReport(path), (e: unknown) => e instanceof CheckpointFormatError && message.test(e.message), name);
+    await assert.rejects(
+      artifactReport(path),
+      (e: unknown) => e instanceof CheckpointFormatError && message.test(e.message),
+      name,
+    );
   }
   writeFileSync(join(dir, 'short.nern.safetensors'), Buffer.from([1, 2, 3]));
   await assert.rejects(decompressArtifact(join(dir, 'short.nern.safetensors')), CheckpointFormatError);
@@ -223,7 +341,10 @@ void test('the nern recipe trains with NeRN exactly as NERN.md specifies (encodi
   try {
     assert.deepEqual({ ...a.kernelMap.encoding }, { base: 0.76, levels: 40 });
     assert.equal(a.meta.training.optimizer, 'ranger');
-    assert.ok(Array.from(a.kernelMap.outputScales).every((s) => s === 1), 'no per-layer output scale');
+    assert.ok(
+      Array.from(a.kernelMap.outputScales).every((s) => s === 1),
+      'no per-layer output scale',
+    );
   } finally {
     await a.close();
   }
@@ -244,13 +365,21 @@ void test('a byte changed anywhere in an artifact is refused by its checksum; on
   await compressCheckpoint(RESNET, { ...FAST, steps: 5, out: good });
   const bytes = readFileSync(good);
   const n = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<string, { data_offsets?: number[] }> & { __metadata__: Record<string, string> };
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<
+    string,
+    { data_offsets?: number[] }
+  > & { __metadata__: Record<string, string> };
   assert.match(header.__metadata__.weight_lens_sha256 ?? '', /^[0-9a-f]{64}$/);
   const a = await readArtifact(good);
   await a.close();
   const at = (tensor: string): number => 8 + n + (header[tensor]?.data_offsets?.[0] ?? 0);
   // One predictor weight, one verbatim value, one kernel permutation entry, and the last data byte.
-  const places = { predictor: at('predictor.0.weight') + 5, verbatim: at('verbatim.fc.weight') + 2, perm: at('layout.perm.0'), last: bytes.length - 1 };
+  const places = {
+    predictor: at('predictor.0.weight') + 5,
+    verbatim: at('verbatim.fc.weight') + 2,
+    perm: at('layout.perm.0'),
+    last: bytes.length - 1,
+  };
   for (const [name, offset] of Object.entries(places)) {
     const damaged = Buffer.from(bytes);
     damaged[offset] = (damaged[offset] ?? 0) ^ 0x01;
@@ -261,17 +390,28 @@ void test('a byte changed anywhere in an artifact is refused by its checksum; on
       await assert.rejects(readArtifact(path), /not a permutation|checksum/);
       continue;
     }
-    await assert.rejects(readArtifact(path), (e: unknown) => {
-      assert.ok(e instanceof CheckpointFormatError, String(e));
-      assert.match(e.message, /is damaged: its contents no longer match the SHA-256 checksum stored when it was written/);
-      return true;
-    }, name);
+    await assert.rejects(
+      readArtifact(path),
+      (e: unknown) => {
+        assert.ok(e instanceof CheckpointFormatError, String(e));
+        assert.match(
+          e.message,
+          /is damaged: its contents no longer match the SHA-256 checksum stored when it was written/,
+        );
+        return true;
+      },
+      name,
+    );
   }
   // A description edited in a way that still parses (a different encoding base) is caught too.
-  const edited = tamper(good, join(dir, 'edited.nern.safetensors'), (_h, m) => { (m.encoding as Record<string, unknown>).base = 1.25; });
+  const edited = tamper(good, join(dir, 'edited.nern.safetensors'), (_h, m) => {
+    (m.encoding as Record<string, unknown>).base = 1.25;
+  });
   await assert.rejects(readArtifact(edited), /checksum/);
   // An artifact written before checksums existed has none and reads as before.
-  const old = tamper(good, join(dir, 'unchecked.nern.safetensors'), (h) => { delete (h.__metadata__ as Record<string, string>).weight_lens_sha256; });
+  const old = tamper(good, join(dir, 'unchecked.nern.safetensors'), (h) => {
+    delete (h.__metadata__ as Record<string, string>).weight_lens_sha256;
+  });
   const b = await readArtifact(old);
   await b.close();
 });

@@ -19,7 +19,12 @@ import { FIXTURES } from '../helpers/fixtures';
 import { layerDetail } from '../../src/core/nern/layerDetail';
 import { artifactLayerDetail } from '../../src/core/jobs/artifactDetail';
 const RESNET = join(FIXTURES, 'pytorch', 'resnet_tiny.pt');
-const FAST: CompressOptionsDto = { ...DEFAULT_COMPRESS_OPTIONS, budget: { kind: 'hidden', hidden: 16 }, steps: 30, backend: 'wasm' };
+const FAST: CompressOptionsDto = {
+  ...DEFAULT_COMPRESS_OPTIONS,
+  budget: { kind: 'hidden', hidden: 16 },
+  steps: 30,
+  backend: 'wasm',
+};
 let dir = '';
 let source = '';
 let artifact = '';
@@ -47,7 +52,10 @@ async function originalOf(name: string): Promise<Float32Array> {
   }
 }
 
-const isClear = (pattern: RegExp) => (e: unknown): boolean => e instanceof BadInputError && pattern.test(e.message);
+const isClear =
+  (pattern: RegExp) =>
+  (e: unknown): boolean =>
+    e instanceof BadInputError && pattern.test(e.message);
 
 void test('the detail of any layer and filter: histograms count the layer, the filter is the original one', async () => {
   const name = 'layer2.0.conv2.weight';
@@ -71,7 +79,11 @@ void test('the detail of any layer and filter: histograms count the layer, the f
     assert.equal(d.filter.original.length, Math.min(cin, 64));
     const k = kh * kw;
     d.filter.original.forEach((row, c) => {
-      assert.deepEqual(row, Array.from(original.subarray(f * cin * k + c * k, f * cin * k + (c + 1) * k)), `filter ${f} channel ${c}`);
+      assert.deepEqual(
+        row,
+        Array.from(original.subarray(f * cin * k + c * k, f * cin * k + (c + 1) * k)),
+        `filter ${f} channel ${c}`,
+      );
     });
     assert.ok(d.filter.reconstructed.every((row) => row.length === k && row.every((v) => Number.isFinite(v))));
   }
@@ -86,7 +98,11 @@ void test('decoding one layer gives the full decode of that layer', async () => 
       const one = reconstructLayer(a.predictor, a.kernelMap, l);
       const full = all[l] ?? new Float32Array(0);
       assert.equal(one.length, full.length);
-      for (let i = 0; i < one.length; i++) assert.ok(Math.abs((one[i] ?? 0) - (full[i] ?? 0)) <= 1e-6 * (1 + Math.abs(full[i] ?? 0)), `layer ${l} value ${i}`);
+      for (let i = 0; i < one.length; i++)
+        assert.ok(
+          Math.abs((one[i] ?? 0) - (full[i] ?? 0)) <= 1e-6 * (1 + Math.abs(full[i] ?? 0)),
+          `layer ${l} value ${i}`,
+        );
     });
     assert.throws(() => reconstructLayer(a.predictor, a.kernelMap, a.kernelMap.layers.length), RangeError);
   } finally {
@@ -100,19 +116,36 @@ void test('layerDetail: the worst filter by default, a chosen one when asked, ou
   const r = Float32Array.from(o, (v, i) => (i >= 9 ? v + 1 : v));
   assert.equal(layerDetail('w', shape, { kind: 'conv', k: 3, layout: 'oihw' }, o, r, 8).filter.index, 1);
   assert.equal(layerDetail('w', shape, { kind: 'conv', k: 3, layout: 'oihw' }, o, r, 8, 'oihw', 0).filter.index, 0);
-  assert.throws(() => layerDetail('w', shape, { kind: 'conv', k: 3, layout: 'oihw' }, o, r, 8, 'oihw', 2), isClear(/Filter 2 is out of range: layer w has 2 filters \(0–1\)/));
-  assert.throws(() => layerDetail('w', shape, { kind: 'conv', k: 3, layout: 'oihw' }, o, r, 8, 'oihw', 0.5), isClear(/Filter 0\.5 is out of range/));
+  assert.throws(
+    () => layerDetail('w', shape, { kind: 'conv', k: 3, layout: 'oihw' }, o, r, 8, 'oihw', 2),
+    isClear(/Filter 2 is out of range: layer w has 2 filters \(0–1\)/),
+  );
+  assert.throws(
+    () => layerDetail('w', shape, { kind: 'conv', k: 3, layout: 'oihw' }, o, r, 8, 'oihw', 0.5),
+    isClear(/Filter 0\.5 is out of range/),
+  );
 });
 
 void test('out-of-range filter, unknown layer, missing or changed source → clear errors', async () => {
-  await assert.rejects(artifactLayerDetail(artifact, 'layer2.0.conv1.weight', 10_000), isClear(/Filter 10000 is out of range: layer layer2\.0\.conv1\.weight has \d+ filters/));
-  await assert.rejects(artifactLayerDetail(artifact, 'layer2.0.conv1.weight', -1), isClear(/Filter -1 is out of range/));
+  await assert.rejects(
+    artifactLayerDetail(artifact, 'layer2.0.conv1.weight', 10_000),
+    isClear(/Filter 10000 is out of range: layer layer2\.0\.conv1\.weight has \d+ filters/),
+  );
+  await assert.rejects(
+    artifactLayerDetail(artifact, 'layer2.0.conv1.weight', -1),
+    isClear(/Filter -1 is out of range/),
+  );
   await assert.rejects(artifactLayerDetail(artifact, 'fc.weight', 0), isClear(/has no represented layer "fc\.weight"/));
 
   const moved = join(dir, 'moved.pt');
   renameSync(source, moved);
   try {
-    await assert.rejects(artifactLayerDetail(artifact, 'layer2.0.conv1.weight', 0), isClear(/The source resnet\.pt is not beside the artifact resnet\.nern\.safetensors; original-vs-reconstructed needs it/));
+    await assert.rejects(
+      artifactLayerDetail(artifact, 'layer2.0.conv1.weight', 0),
+      isClear(
+        /The source resnet\.pt is not beside the artifact resnet\.nern\.safetensors; original-vs-reconstructed needs it/,
+      ),
+    );
     // An explicit source path is tried first.
     const d = await artifactLayerDetail(artifact, 'layer2.0.conv1.weight', 1, 16, { source: moved });
     assert.equal(d.filter.index, 1);
@@ -125,5 +158,8 @@ void test('out-of-range filter, unknown layer, missing or changed source → cle
   copyFileSync(artifact, join(sub, 'resnet.nern.safetensors'));
   copyFileSync(source, join(sub, 'resnet.pt'));
   appendFileSync(join(sub, 'resnet.pt'), Buffer.from([0]));
-  await assert.rejects(artifactLayerDetail(join(sub, 'resnet.nern.safetensors'), 'layer2.0.conv1.weight', 0), isClear(/The source resnet\.pt beside the artifact has changed since it was compressed/));
+  await assert.rejects(
+    artifactLayerDetail(join(sub, 'resnet.nern.safetensors'), 'layer2.0.conv1.weight', 0),
+    isClear(/The source resnet\.pt beside the artifact has changed since it was compressed/),
+  );
 });

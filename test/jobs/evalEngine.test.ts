@@ -58,7 +58,11 @@ function relativeError(a: Float32Array, b: Float32Array): number {
   return Math.sqrt(se / ss);
 }
 
-async function forward(runner: ModelRunner, overrides: ReadonlyMap<string, Float32Array>, batch: InputBatch): Promise<ForwardOutput> {
+async function forward(
+  runner: ModelRunner,
+  overrides: ReadonlyMap<string, Float32Array>,
+  batch: InputBatch,
+): Promise<ForwardOutput> {
   const weights = await runner.prepare(overrides);
   try {
     return await runner.forward(weights, batch);
@@ -81,7 +85,11 @@ async function resnetBatch(model: ExecutableModel): Promise<InputBatch> {
   const data = await openDataset(IMAGES);
   try {
     const { spec } = await resolvePreprocessing(model, data);
-    return await readInputBatch(data, Array.from({ length: 64 }, (_, i) => i), spec);
+    return await readInputBatch(
+      data,
+      Array.from({ length: 64 }, (_, i) => i),
+      spec,
+    );
   } finally {
     await data.close();
   }
@@ -89,42 +97,56 @@ async function resnetBatch(model: ExecutableModel): Promise<InputBatch> {
 
 const cases: [string, string, string, (m: ExecutableModel) => Promise<InputBatch>][] = [
   ['ResNet-20 on 64 Fashion-MNIST images', RESNET, 'Conv', resnetBatch],
-  ['BlazeFace (fixed batch of 1) on 2 images', BLAZEFACE, 'Conv', () => Promise.resolve({ data: seededRandom(11, 2 * 128 * 128 * 3), shape: [2, 128, 128, 3] })],
-  ['wake-word MLP on 3 feature windows', WAKEWORD, 'Gemm', () => Promise.resolve({ data: seededRandom(7, 3 * 25 * 96, 0, 1), shape: [3, 25, 96, 1] })],
+  [
+    'BlazeFace (fixed batch of 1) on 2 images',
+    BLAZEFACE,
+    'Conv',
+    () => Promise.resolve({ data: seededRandom(11, 2 * 128 * 128 * 3), shape: [2, 128, 128, 3] }),
+  ],
+  [
+    'wake-word MLP on 3 feature windows',
+    WAKEWORD,
+    'Gemm',
+    () => Promise.resolve({ data: seededRandom(7, 3 * 25 * 96, 0, 1), shape: [3, 25, 96, 1] }),
+  ],
 ];
 
 for (const [label, file, op, batchOf] of cases) {
-  test(`${label}: onnxruntime matches the TensorFlow.js executor to ${TOLERANCE} relative, own and bound weights`, { skip: skipNative }, async () => {
-    const model = await loadExecutableModel(file);
-    const batch = await batchOf(model);
-    const tensorsBefore = tf.memory().numTensors;
-    const ort = await openModelRunner(model, { backend: 'auto' });
-    const tfjs = await openModelRunner(model, { backend: 'wasm' });
-    try {
-      assert.equal(ort.engine, 'onnxruntime', ort.reason);
-      assert.match(ort.label, /^onnxruntime \(native, \d+ threads?\)$/);
-      assert.equal(tfjs.engine, 'tfjs');
-      const bound = perturbed(model, op, 3);
-      const outputs: Float32Array[] = [];
-      for (const overrides of [new Map<string, Float32Array>(), bound]) {
-        const a = await forward(ort, overrides, batch);
-        const b = await forward(tfjs, overrides, batch);
-        assert.deepEqual(a.shapes, b.shapes);
-        assert.equal(a.perSample, b.perSample);
-        assert.equal(a.values.length, batch.shape[0] * b.perSample);
-        const err = relativeError(a.values, b.values);
-        assert.ok(err <= TOLERANCE, `relative error ${err}`);
-        outputs.push(a.values);
+  test(
+    `${label}: onnxruntime matches the TensorFlow.js executor to ${TOLERANCE} relative, own and bound weights`,
+    { skip: skipNative },
+    async () => {
+      const model = await loadExecutableModel(file);
+      const batch = await batchOf(model);
+      const tensorsBefore = tf.memory().numTensors;
+      const ort = await openModelRunner(model, { backend: 'auto' });
+      const tfjs = await openModelRunner(model, { backend: 'wasm' });
+      try {
+        assert.equal(ort.engine, 'onnxruntime', ort.reason);
+        assert.match(ort.label, /^onnxruntime \(native, \d+ threads?\)$/);
+        assert.equal(tfjs.engine, 'tfjs');
+        const bound = perturbed(model, op, 3);
+        const outputs: Float32Array[] = [];
+        for (const overrides of [new Map<string, Float32Array>(), bound]) {
+          const a = await forward(ort, overrides, batch);
+          const b = await forward(tfjs, overrides, batch);
+          assert.deepEqual(a.shapes, b.shapes);
+          assert.equal(a.perSample, b.perSample);
+          assert.equal(a.values.length, batch.shape[0] * b.perSample);
+          const err = relativeError(a.values, b.values);
+          assert.ok(err <= TOLERANCE, `relative error ${err}`);
+          outputs.push(a.values);
+        }
+        // The bound weights were really used: the outputs moved by far more than the engines differ.
+        const [own, moved] = outputs;
+        assert.ok(own && moved && relativeError(moved, own) > 100 * TOLERANCE, 'perturbed weights change the outputs');
+      } finally {
+        await ort.dispose();
+        await tfjs.dispose();
       }
-      // The bound weights were really used: the outputs moved by far more than the engines differ.
-      const [own, moved] = outputs;
-      assert.ok(own && moved && relativeError(moved, own) > 100 * TOLERANCE, 'perturbed weights change the outputs');
-    } finally {
-      await ort.dispose();
-      await tfjs.dispose();
-    }
-    assert.equal(tf.memory().numTensors, tensorsBefore, 'no tensor leaks');
-  });
+      assert.equal(tf.memory().numTensors, tensorsBefore, 'no tensor leaks');
+    },
+  );
 }
 
 test('without a usable onnxruntime-node the runner falls back to TensorFlow.js and says why', async () => {
@@ -133,10 +155,21 @@ test('without a usable onnxruntime-node the runner falls back to TensorFlow.js a
   mkdirSync(empty);
   const broken = join(dir, 'broken');
   mkdirSync(join(broken, 'node_modules', 'onnxruntime-node'), { recursive: true });
-  writeFileSync(join(broken, 'node_modules', 'onnxruntime-node', 'index.js'), "throw new Error('libonnxruntime.so.1: cannot open shared object file');\n");
+  writeFileSync(
+    join(broken, 'node_modules', 'onnxruntime-node', 'index.js'),
+    "throw new Error('libonnxruntime.so.1: cannot open shared object file');\n",
+  );
   const cases: [string, Parameters<typeof openModelRunner>[1], RegExp][] = [
-    ['absent', { backend: 'auto', load: (name) => createRequire(join(empty, 'x.js'))(name) as unknown }, /^the native engine is unavailable: onnxruntime-node is not installed$/],
-    ['broken', { backend: 'auto', load: (name) => createRequire(join(broken, 'x.js'))(name) as unknown }, /^the native engine is unavailable: onnxruntime-node failed to load \(libonnxruntime\.so\.1: cannot open/],
+    [
+      'absent',
+      { backend: 'auto', load: (name) => createRequire(join(empty, 'x.js'))(name) as unknown },
+      /^the native engine is unavailable: onnxruntime-node is not installed$/,
+    ],
+    [
+      'broken',
+      { backend: 'auto', load: (name) => createRequire(join(broken, 'x.js'))(name) as unknown },
+      /^the native engine is unavailable: onnxruntime-node failed to load \(libonnxruntime\.so\.1: cannot open/,
+    ],
     ['wasm asked for', { backend: 'wasm' }, /^the wasm backend was asked for \(the native engine runs under auto\)$/],
   ];
   const batch: InputBatch = { data: seededRandom(1, 25 * 96, 0, 1), shape: [1, 25, 96, 1] };
@@ -164,10 +197,18 @@ test('a TF.js LayersModel stays on TensorFlow.js, and the reason says why', asyn
   }
 });
 
-test('a model onnxruntime refuses runs on TensorFlow.js with onnxruntime\'s reason', { skip: skipNative }, async () => {
+test("a model onnxruntime refuses runs on TensorFlow.js with onnxruntime's reason", { skip: skipNative }, async () => {
   // ReLU under opset 99, an operator-set version onnxruntime does not know; the executor runs ReLU under any.
   const file = join(dir, 'future-opset.onnx');
-  writeFileSync(file, buildOnnx({ opset: 99, inputs: [{ name: 'x', shape: [1, 4] }], outputs: ['y'], nodes: [{ op: 'Relu', inputs: ['x'], outputs: ['y'] }] }));
+  writeFileSync(
+    file,
+    buildOnnx({
+      opset: 99,
+      inputs: [{ name: 'x', shape: [1, 4] }],
+      outputs: ['y'],
+      nodes: [{ op: 'Relu', inputs: ['x'], outputs: ['y'] }],
+    }),
+  );
   const model = await loadExecutableModel(file);
   const runner = await openModelRunner(model, { backend: 'auto' });
   try {
@@ -182,7 +223,15 @@ test('a model onnxruntime refuses runs on TensorFlow.js with onnxruntime\'s reas
 
 test('a model that fixes a batch of 2 runs 3 samples on both engines: the short last sub-batch is padded, then dropped', async () => {
   const file = join(dir, 'batch-of-two.onnx');
-  writeFileSync(file, buildOnnx({ opset: 13, inputs: [{ name: 'x', shape: [2, 4] }], outputs: ['y'], nodes: [{ op: 'Relu', inputs: ['x'], outputs: ['y'] }] }));
+  writeFileSync(
+    file,
+    buildOnnx({
+      opset: 13,
+      inputs: [{ name: 'x', shape: [2, 4] }],
+      outputs: ['y'],
+      nodes: [{ op: 'Relu', inputs: ['x'], outputs: ['y'] }],
+    }),
+  );
   const model = await loadExecutableModel(file);
   const data = Float32Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? i : -i));
   for (const backend of native.ok ? (['auto', 'wasm'] as const) : (['wasm'] as const)) {
@@ -197,40 +246,95 @@ test('a model that fixes a batch of 2 runs 3 samples on both engines: the short 
   }
 });
 
-test('evaluateModel reports the engine: onnxruntime under auto, TensorFlow.js with the reason under wasm', { skip: skipNative }, async () => {
-  const options = { weights: STATE_DICT, limit: 64 };
-  const engines: string[] = [];
-  const auto = await evaluateModel(RESNET, IMAGES, { ...options, backend: 'auto' }, { onEngine: (e) => engines.push(e.label) });
-  const wasm = await evaluateModel(RESNET, IMAGES, { ...options, backend: 'wasm' }, { onEngine: (e) => engines.push(`${e.label}: ${e.reason ?? ''}`) });
-  assert.equal(auto.engine, 'onnxruntime');
-  assert.equal(auto.engineReason, undefined);
-  assert.match(auto.backend, /^onnxruntime \(native/);
-  assert.equal(wasm.engine, 'tfjs');
-  assert.equal(wasm.backend, 'wasm');
-  assert.match(wasm.engineReason ?? '', /wasm backend was asked for/);
-  assert.match(engines[0] ?? '', /^onnxruntime \(native/);
-  assert.match(engines[1] ?? '', /^tfjs \(wasm\): the wasm backend was asked for/);
-  assert.equal(auto.candidate.n, 64);
-  assert.equal(auto.originalAccuracy, wasm.originalAccuracy);
-  assert.equal(auto.candidate.accuracy, wasm.candidate.accuracy);
-  assert.equal(auto.candidate.agreement, 1);
-  assert.ok(auto.candidate.relativeError <= TOLERANCE);
-});
+test(
+  'evaluateModel reports the engine: onnxruntime under auto, TensorFlow.js with the reason under wasm',
+  { skip: skipNative },
+  async () => {
+    const options = { weights: STATE_DICT, limit: 64 };
+    const engines: string[] = [];
+    const auto = await evaluateModel(
+      RESNET,
+      IMAGES,
+      { ...options, backend: 'auto' },
+      { onEngine: (e) => engines.push(e.label) },
+    );
+    const wasm = await evaluateModel(
+      RESNET,
+      IMAGES,
+      { ...options, backend: 'wasm' },
+      { onEngine: (e) => engines.push(`${e.label}: ${e.reason ?? ''}`) },
+    );
+    assert.equal(auto.engine, 'onnxruntime');
+    assert.equal(auto.engineReason, undefined);
+    assert.match(auto.backend, /^onnxruntime \(native/);
+    assert.equal(wasm.engine, 'tfjs');
+    assert.equal(wasm.backend, 'wasm');
+    assert.match(wasm.engineReason ?? '', /wasm backend was asked for/);
+    assert.match(engines[0] ?? '', /^onnxruntime \(native/);
+    assert.match(engines[1] ?? '', /^tfjs \(wasm\): the wasm backend was asked for/);
+    assert.equal(auto.candidate.n, 64);
+    assert.equal(auto.originalAccuracy, wasm.originalAccuracy);
+    assert.equal(auto.candidate.accuracy, wasm.candidate.accuracy);
+    assert.equal(auto.candidate.agreement, 1);
+    assert.ok(auto.candidate.relativeError <= TOLERANCE);
+  },
+);
 
-test('distillation evaluates held-out data on onnxruntime under auto, with the same metrics as on TensorFlow.js', { skip: skipNative }, async () => {
-  const artifact = join(dir, 'resnet20.nern.safetensors');
-  await compressCheckpoint(STATE_DICT, { ...DEFAULT_COMPRESS_OPTIONS, budget: { kind: 'hidden', hidden: 16 }, steps: 20, backend: 'wasm', out: artifact });
-  const options = { steps: 1, batchSize: 8, lr: 1e-5, temperature: 1, klWeight: 1, featureWeight: 0, reconstructionWeight: 0, augment: false, evalSamples: 32, evalEvery: 0, seed: 0 };
-  const status: string[] = [];
-  const auto = await distillArtifact({ artifact, model: RESNET, data: IMAGES, options: { ...options, backend: 'auto', out: join(dir, 'auto.nern.safetensors') } }, { onStatus: (s) => status.push(s) });
-  const wasm = await distillArtifact({ artifact, model: RESNET, data: IMAGES, options: { ...options, backend: 'wasm', out: join(dir, 'wasm.nern.safetensors') } });
-  assert.equal(auto.evalEngine, 'onnxruntime');
-  assert.equal(auto.evalEngineReason, undefined);
-  assert.ok(status.some((s) => /^Held-out evaluations run on onnxruntime \(native/.test(s)), status.join(' | '));
-  assert.equal(wasm.evalEngine, 'tfjs');
-  assert.match(wasm.evalEngineReason ?? '', /wasm backend was asked for/);
-  assert.equal(auto.before.n, 32);
-  assert.equal(auto.before.accuracy, wasm.before.accuracy);
-  assert.equal(auto.before.agreement, wasm.before.agreement);
-  assert.ok(Math.abs(auto.before.relativeError - wasm.before.relativeError) <= 1e-4 * wasm.before.relativeError, `${auto.before.relativeError} vs ${wasm.before.relativeError}`);
-});
+test(
+  'distillation evaluates held-out data on onnxruntime under auto, with the same metrics as on TensorFlow.js',
+  { skip: skipNative },
+  async () => {
+    const artifact = join(dir, 'resnet20.nern.safetensors');
+    await compressCheckpoint(STATE_DICT, {
+      ...DEFAULT_COMPRESS_OPTIONS,
+      budget: { kind: 'hidden', hidden: 16 },
+      steps: 20,
+      backend: 'wasm',
+      out: artifact,
+    });
+    const options = {
+      steps: 1,
+      batchSize: 8,
+      lr: 1e-5,
+      temperature: 1,
+      klWeight: 1,
+      featureWeight: 0,
+      reconstructionWeight: 0,
+      augment: false,
+      evalSamples: 32,
+      evalEvery: 0,
+      seed: 0,
+    };
+    const status: string[] = [];
+    const auto = await distillArtifact(
+      {
+        artifact,
+        model: RESNET,
+        data: IMAGES,
+        options: { ...options, backend: 'auto', out: join(dir, 'auto.nern.safetensors') },
+      },
+      { onStatus: (s) => status.push(s) },
+    );
+    const wasm = await distillArtifact({
+      artifact,
+      model: RESNET,
+      data: IMAGES,
+      options: { ...options, backend: 'wasm', out: join(dir, 'wasm.nern.safetensors') },
+    });
+    assert.equal(auto.evalEngine, 'onnxruntime');
+    assert.equal(auto.evalEngineReason, undefined);
+    assert.ok(
+      status.some((s) => /^Held-out evaluations run on onnxruntime \(native/.test(s)),
+      status.join(' | '),
+    );
+    assert.equal(wasm.evalEngine, 'tfjs');
+    assert.match(wasm.evalEngineReason ?? '', /wasm backend was asked for/);
+    assert.equal(auto.before.n, 32);
+    assert.equal(auto.before.accuracy, wasm.before.accuracy);
+    assert.equal(auto.before.agreement, wasm.before.agreement);
+    assert.ok(
+      Math.abs(auto.before.relativeError - wasm.before.relativeError) <= 1e-4 * wasm.before.relativeError,
+      `${auto.before.relativeError} vs ${wasm.before.relativeError}`,
+    );
+  },
+);

@@ -39,7 +39,13 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wl-run-'));
   await ensureBackend('wasm');
   artifact = join(dir, 'resnet20.nern.safetensors');
-  await compressCheckpoint(STATE_DICT, { ...DEFAULT_COMPRESS_OPTIONS, budget: { kind: 'hidden', hidden: 24 }, steps: 60, backend: 'wasm', out: artifact });
+  await compressCheckpoint(STATE_DICT, {
+    ...DEFAULT_COMPRESS_OPTIONS,
+    budget: { kind: 'hidden', hidden: 24 },
+    steps: 60,
+    backend: 'wasm',
+    out: artifact,
+  });
 });
 after(() => {
   rmSync(dir, { recursive: true, force: true });
@@ -52,7 +58,11 @@ test('the ONNX ResNet-20 on the wasm executor matches PyTorch logits on 64 real 
     const { spec, source } = await resolvePreprocessing(model, data);
     assert.equal(source, 'sidecar');
     assert.equal(spec.layout, 'NCHW');
-    const batch = await readInputBatch(data, Array.from({ length: 64 }, (_, i) => i), spec);
+    const batch = await readInputBatch(
+      data,
+      Array.from({ length: 64 }, (_, i) => i),
+      spec,
+    );
     assert.deepEqual(batch.shape, [64, 1, 28, 28]);
     const before = tf.memory().numTensors;
     const weights = weightTensors(model.graph, model.weights);
@@ -86,9 +96,18 @@ test('state-dict weights bind by name with identical values; foreign checkpoints
   assert.equal(bound.fromArtifact, false);
   assert.ok(bound.weights.size >= 97 - 0 && bound.weights.has('layer3.2.conv2.weight'));
   for (const [name, values] of bound.weights) assert.deepEqual(values, model.weights.get(name), name);
-  await assert.rejects(loadWeightSource(join(FIXTURES, 'pytorch', 'resnet_tiny.pt'), model), (e: unknown) => e instanceof BadInputError && /shape \[8, 3, 3, 3\].*does not belong to this model/.test(e.message));
-  await assert.rejects(loadWeightSource(join(FIXTURES, 'published', 'openwakeword', 'hello_deepa.onnx'), model), (e: unknown) => e instanceof BadInputError && /No tensor of hello_deepa\.onnx matches/.test(e.message));
-  await assert.rejects(loadExecutableModel(STATE_DICT), (e: unknown) => e instanceof BadInputError && /not a runnable model/.test(e.message));
+  await assert.rejects(
+    loadWeightSource(join(FIXTURES, 'pytorch', 'resnet_tiny.pt'), model),
+    (e: unknown) => e instanceof BadInputError && /shape \[8, 3, 3, 3\].*does not belong to this model/.test(e.message),
+  );
+  await assert.rejects(
+    loadWeightSource(join(FIXTURES, 'published', 'openwakeword', 'hello_deepa.onnx'), model),
+    (e: unknown) => e instanceof BadInputError && /No tensor of hello_deepa\.onnx matches/.test(e.message),
+  );
+  await assert.rejects(
+    loadExecutableModel(STATE_DICT),
+    (e: unknown) => e instanceof BadInputError && /not a runnable model/.test(e.message),
+  );
 });
 
 test('evaluate: own weights agree exactly; an artifact costs accuracy and the confusion accounts for every sample', async () => {
@@ -126,22 +145,53 @@ test('metrics for non-classifiers: PSNR and relative error by their definitions'
   assert.equal(isClassifier([[4, 10]]), true);
   assert.equal(isClassifier([[4, 64, 64, 3]]), false, 'image outputs are not logits, however few values they have');
   assert.equal(isClassifier([[4, 12288]]), true);
-  assert.equal(isClassifier([[4, 10], [4, 2]]), false);
+  assert.equal(
+    isClassifier([
+      [4, 10],
+      [4, 2],
+    ]),
+    false,
+  );
 });
 
 test('a TF.js super-resolution model: PSNR after compression, and distillation through the LayersModel graph', async () => {
   const esrgan = join(FIXTURES, 'published', 'esrgan-slim', 'x2', 'model.json');
   const images = join(FIXTURES, 'data', 'cifar10', 'data_batch_1.bin');
   const small = join(dir, 'esrgan.nern.safetensors');
-  await compressCheckpoint(esrgan, { ...DEFAULT_COMPRESS_OPTIONS, budget: { kind: 'hidden', hidden: 16 }, steps: 30, backend: 'wasm', out: small });
+  await compressCheckpoint(esrgan, {
+    ...DEFAULT_COMPRESS_OPTIONS,
+    budget: { kind: 'hidden', hidden: 16 },
+    steps: 30,
+    backend: 'wasm',
+    out: small,
+  });
   const r = await evaluateModel(esrgan, images, { weights: small, limit: 4 });
   assert.equal(r.classifier, false);
   assert.equal(r.confusion, undefined);
-  assert.ok(r.candidate.psnr !== undefined && r.candidate.psnr > 0 && r.candidate.psnr < 60, `PSNR ${r.candidate.psnr}`);
+  assert.ok(
+    r.candidate.psnr !== undefined && r.candidate.psnr > 0 && r.candidate.psnr < 60,
+    `PSNR ${r.candidate.psnr}`,
+  );
   assert.ok(r.candidate.relativeError > 0);
   const report = await distillArtifact({
-    artifact: small, model: esrgan, data: images,
-    options: { steps: 2, batchSize: 2, lr: 1e-4, temperature: 1, klWeight: 1, featureWeight: 0, reconstructionWeight: 0, augment: true, evalSamples: 2, evalEvery: 0, seed: 0, backend: 'wasm', out: join(dir, 'esrgan2.nern.safetensors') },
+    artifact: small,
+    model: esrgan,
+    data: images,
+    options: {
+      steps: 2,
+      batchSize: 2,
+      lr: 1e-4,
+      temperature: 1,
+      klWeight: 1,
+      featureWeight: 0,
+      reconstructionWeight: 0,
+      augment: true,
+      evalSamples: 2,
+      evalEvery: 0,
+      seed: 0,
+      backend: 'wasm',
+      out: join(dir, 'esrgan2.nern.safetensors'),
+    },
   });
   assert.equal(report.unboundLayers, 0, 'every represented kernel is a weight of the LayersModel graph');
   assert.ok(report.boundLayers >= 8);
@@ -155,7 +205,25 @@ test('distillation: improves agreement over phase 1, writes a new artifact recor
   const out = distilledPathFor(artifact);
   const evals: number[] = [];
   const report = await distillArtifact(
-    { artifact, model: MODEL, data: IMAGES, options: { steps: 8, batchSize: 16, lr: 3e-5, temperature: 1, klWeight: 1, featureWeight: 0.1, reconstructionWeight: 0.01, augment: true, evalSamples: 32, evalEvery: 4, seed: 0, backend: 'wasm' } },
+    {
+      artifact,
+      model: MODEL,
+      data: IMAGES,
+      options: {
+        steps: 8,
+        batchSize: 16,
+        lr: 3e-5,
+        temperature: 1,
+        klWeight: 1,
+        featureWeight: 0.1,
+        reconstructionWeight: 0.01,
+        augment: true,
+        evalSamples: 32,
+        evalEvery: 4,
+        seed: 0,
+        backend: 'wasm',
+      },
+    },
     { onEval: (e) => evals.push(e.step) },
   );
   assert.equal(tf.memory().numTensors, tensorsBefore, 'no tensors leak');
@@ -164,8 +232,14 @@ test('distillation: improves agreement over phase 1, writes a new artifact recor
   assert.deepEqual(evals, [0, 4, 8]);
   assert.equal(report.boundLayers, 18);
   assert.equal(report.lossCurve.length, 8);
-  assert.ok(report.after.agreement >= report.before.agreement, `agreement ${report.before.agreement} → ${report.after.agreement}`);
-  assert.ok(report.after.relativeError < report.before.relativeError, `relative error ${report.before.relativeError} → ${report.after.relativeError}`);
+  assert.ok(
+    report.after.agreement >= report.before.agreement,
+    `agreement ${report.before.agreement} → ${report.after.agreement}`,
+  );
+  assert.ok(
+    report.after.relativeError < report.before.relativeError,
+    `relative error ${report.before.relativeError} → ${report.after.relativeError}`,
+  );
   assert.ok(report.drift.every((d) => d.drift > 0 && Number.isFinite(d.drift)));
   const a = await readArtifact(out);
   try {
@@ -189,15 +263,63 @@ test('distillation: the feature term finds the residual pre-activations; cancell
   const controller = new AbortController();
   await assert.rejects(
     distillArtifact(
-      { artifact, model: MODEL, data: IMAGES, options: { steps: 50, batchSize: 8, lr: 3e-5, temperature: 1, klWeight: 1, featureWeight: 0, reconstructionWeight: 0, augment: false, evalSamples: 8, evalEvery: 0, seed: 0, backend: 'wasm', out } },
-      { signal: controller.signal, onProgress: (p) => { if (p.step === 2) controller.abort(); } },
+      {
+        artifact,
+        model: MODEL,
+        data: IMAGES,
+        options: {
+          steps: 50,
+          batchSize: 8,
+          lr: 3e-5,
+          temperature: 1,
+          klWeight: 1,
+          featureWeight: 0,
+          reconstructionWeight: 0,
+          augment: false,
+          evalSamples: 8,
+          evalEvery: 0,
+          seed: 0,
+          backend: 'wasm',
+          out,
+        },
+      },
+      {
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (p.step === 2) controller.abort();
+        },
+      },
     ),
     (e: unknown) => e instanceof CancelledError || (e instanceof Error && e.name === 'AbortError'),
   );
   assert.equal(existsSync(out), false);
-  assert.deepEqual(readdirSync(dir).filter((f) => f.includes('cancelled')), [], 'no temporary file left');
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.includes('cancelled')),
+    [],
+    'no temporary file left',
+  );
   await assert.rejects(
-    distillArtifact({ artifact, model: join(FIXTURES, 'published', 'openwakeword', 'hello_deepa.onnx'), data: IMAGES, options: { steps: 1, batchSize: 8, lr: 3e-5, temperature: 1, klWeight: 1, featureWeight: 0, reconstructionWeight: 0, augment: false, evalSamples: 8, evalEvery: 0, seed: 0, backend: 'wasm' } }),
-    (e: unknown) => e instanceof BadInputError && /None of the artifact's .* represented layers is a weight of hello_deepa\.onnx/.test(e.message),
+    distillArtifact({
+      artifact,
+      model: join(FIXTURES, 'published', 'openwakeword', 'hello_deepa.onnx'),
+      data: IMAGES,
+      options: {
+        steps: 1,
+        batchSize: 8,
+        lr: 3e-5,
+        temperature: 1,
+        klWeight: 1,
+        featureWeight: 0,
+        reconstructionWeight: 0,
+        augment: false,
+        evalSamples: 8,
+        evalEvery: 0,
+        seed: 0,
+        backend: 'wasm',
+      },
+    }),
+    (e: unknown) =>
+      e instanceof BadInputError &&
+      /None of the artifact's .* represented layers is a weight of hello_deepa\.onnx/.test(e.message),
   );
 });

@@ -8,12 +8,27 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { CompressOptionsDto } from '../../src/protocol/compress';
-import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS, ensureBackend, planCompression } from '../../src/core/jobs/compress';
+import {
+  compressCheckpoint,
+  DEFAULT_COMPRESS_OPTIONS,
+  ensureBackend,
+  planCompression,
+} from '../../src/core/jobs/compress';
 import { openCheckpoint } from '../../src/core/formats/registry';
 import { readArtifact } from '../../src/core/nern/artifact';
 import { classifyTensor } from '../../src/core/nern/budget';
 import { reconstructLayers } from '../../src/core/nern/kernelMap';
-import { convLayoutFor, fromKernels, hwioToOihw, kernelShape, oihwToHwio, tileFor, tileMatches, toKernels, type TileSpec } from '../../src/core/nern/tiling';
+import {
+  convLayoutFor,
+  fromKernels,
+  hwioToOihw,
+  kernelShape,
+  oihwToHwio,
+  tileFor,
+  tileMatches,
+  toKernels,
+  type TileSpec,
+} from '../../src/core/nern/tiling';
 import { readTensorValues } from '../../src/core/tensors/tensor';
 import { FIXTURES } from '../helpers/fixtures';
 
@@ -21,7 +36,12 @@ import { layerDetail } from '../../src/core/nern/layerDetail';
 import { decompressArtifact } from '../../src/core/jobs/decompress';
 const ESRGAN = join(FIXTURES, 'published', 'esrgan-slim', 'x2', 'model.json');
 const RESNET = join(FIXTURES, 'pytorch', 'resnet_tiny.pt');
-const FAST: CompressOptionsDto = { ...DEFAULT_COMPRESS_OPTIONS, budget: { kind: 'hidden', hidden: 16 }, steps: 20, backend: 'wasm' };
+const FAST: CompressOptionsDto = {
+  ...DEFAULT_COMPRESS_OPTIONS,
+  budget: { kind: 'hidden', hidden: 16 },
+  steps: 20,
+  backend: 'wasm',
+};
 let dir = '';
 
 before(async () => {
@@ -50,9 +70,17 @@ void test('convLayoutFor: TF.js and Keras kernels are HWIO, every other format O
 void test('tileFor / kernelShape / tileMatches with the HWIO layout', () => {
   assert.deepEqual(tileFor([3, 3, 64, 32], 'hwio'), { kind: 'conv', k: 3, layout: 'hwio' });
   assert.deepEqual(tileFor([1, 1, 128, 64], 'hwio'), { kind: 'conv', k: 1, layout: 'hwio' });
-  assert.deepEqual(tileFor([3, 3, 16, 1], 'hwio'), { kind: 'conv', k: 3, layout: 'hwio' }, 'a depthwise kernel is C_out = 1');
+  assert.deepEqual(
+    tileFor([3, 3, 16, 1], 'hwio'),
+    { kind: 'conv', k: 3, layout: 'hwio' },
+    'a depthwise kernel is C_out = 1',
+  );
   assert.deepEqual(tileFor([5, 5, 64, 64], 'hwio'), { kind: 'tiled', rows: 5, cols: 20480 });
-  assert.deepEqual(tileFor([64, 64, 3, 3], 'hwio'), { kind: 'tiled', rows: 64, cols: 576 }, 'OIHW-looking shapes are not convs under HWIO');
+  assert.deepEqual(
+    tileFor([64, 64, 3, 3], 'hwio'),
+    { kind: 'tiled', rows: 64, cols: 576 },
+    'OIHW-looking shapes are not convs under HWIO',
+  );
   assert.deepEqual(tileFor([3, 3, 64, 32]), { kind: 'tiled', rows: 3, cols: 6144 }, 'the default layout stays OIHW');
   assert.deepEqual(kernelShape({ kind: 'conv', k: 3, layout: 'hwio' }, [3, 3, 64, 32]), [32, 64, 3, 3]);
   assert.deepEqual(kernelShape({ kind: 'conv', k: 1, layout: 'hwio' }, [1, 1, 128, 64]), [64, 128, 1, 1]);
@@ -60,7 +88,10 @@ void test('tileFor / kernelShape / tileMatches with the HWIO layout', () => {
   assert.ok(!tileMatches({ kind: 'conv', k: 3, layout: 'oihw' }, [3, 3, 64, 32], 'hwio'));
   assert.ok(!tileMatches({ kind: 'conv', k: 3, layout: 'hwio' }, [64, 32, 3, 3], 'hwio'));
   assert.ok(!tileMatches({ kind: 'conv', k: 1, layout: 'hwio' }, [3, 3, 64, 32], 'hwio'));
-  assert.ok(!tileMatches({ kind: 'conv', k: 3, layout: 'hwio' }, [3, 3, 64, 32]), 'an OIHW source cannot claim HWIO convs');
+  assert.ok(
+    !tileMatches({ kind: 'conv', k: 3, layout: 'hwio' }, [3, 3, 64, 32]),
+    'an OIHW source cannot claim HWIO convs',
+  );
   // Artifacts of TF.js sources written before layouts tiled HWIO convs as plain matrices: still accepted.
   assert.ok(tileMatches({ kind: 'tiled', rows: 3, cols: 6144 }, [3, 3, 64, 32], 'hwio'));
   assert.ok(tileMatches({ kind: 'tiled', rows: 64, cols: 576 }, [64, 64, 3, 3], 'hwio'));
@@ -82,7 +113,12 @@ void test('toKernels / fromKernels transpose HWIO ↔ [out, in, kh, kw] exactly'
   assert.deepEqual(Array.from(kernels.subarray(0, 9)), [0, 8, 16, 24, 32, 40, 48, 56, 64]);
   assert.deepEqual(fromKernels(kernels, tile, shape), values);
 
-  for (const [s, seed] of [[[3, 3, 5, 7], 1], [[1, 1, 13, 6], 2], [[3, 3, 9, 1], 3], [[3, 3, 1, 1], 4]] as const) {
+  for (const [s, seed] of [
+    [[3, 3, 5, 7], 1],
+    [[1, 1, 13, 6], 2],
+    [[3, 3, 9, 1], 3],
+    [[3, 3, 1, 1], 4],
+  ] as const) {
     const n = s.reduce((a: number, d) => a * d, 1);
     const v = noise(n, seed);
     const t = tileFor(s, 'hwio');
@@ -93,7 +129,10 @@ void test('toKernels / fromKernels transpose HWIO ↔ [out, in, kh, kw] exactly'
     assert.deepEqual(fromKernels(k, t, s), v, `round trip of [${s.join(', ')}]`);
     assert.deepEqual(oihwToHwio(hwioToOihw(v, s), s), v);
     // Same multiset of values.
-    assert.deepEqual(Array.from(k).sort((a, b) => a - b), Array.from(v).sort((a, b) => a - b));
+    assert.deepEqual(
+      Array.from(k).sort((a, b) => a - b),
+      Array.from(v).sort((a, b) => a - b),
+    );
   }
   // OIHW conv tiles pass through untouched.
   const o = noise(8 * 4 * 9, 5);
@@ -102,10 +141,18 @@ void test('toKernels / fromKernels transpose HWIO ↔ [out, in, kh, kw] exactly'
 });
 
 void test('classifyTensor names HWIO kernel sizes in its reasons', () => {
-  const t = (shape: number[]) => ({ name: 'UPN1/kernel', dtype: 'F32', shape, params: shape.reduce((a, d) => a * d, 1) });
+  const t = (shape: number[]) => ({
+    name: 'UPN1/kernel',
+    dtype: 'F32',
+    shape,
+    params: shape.reduce((a, d) => a * d, 1),
+  });
   const r = classifyTensor(t([5, 5, 64, 64]), { conv: true, dense: false }, 'hwio');
   assert.ok(!r.represented && /5×5 kernel/.test(r.reason), JSON.stringify(r));
-  assert.deepEqual(classifyTensor(t([3, 3, 64, 64]), { conv: true, dense: false }, 'hwio'), { represented: true, tile: { kind: 'conv', k: 3, layout: 'hwio' } });
+  assert.deepEqual(classifyTensor(t([3, 3, 64, 64]), { conv: true, dense: false }, 'hwio'), {
+    represented: true,
+    tile: { kind: 'conv', k: 3, layout: 'hwio' },
+  });
 });
 
 void test('layerDetail shows an HWIO tensor as [C_out, C_in, kh, kw] filters', () => {
@@ -121,7 +168,18 @@ void test('layerDetail shows an HWIO tensor as [C_out, C_in, kh, kw] filters', (
   assert.equal(d.filter.reconstructed[1]?.[5], 1000);
 });
 
-const ESRGAN_CONVS = ['F_0/kernel', 'F_1_1/kernel', 'F_2_1/kernel', 'F_m1/kernel', 'GFF_1/kernel', 'GFF_2/kernel', 'LFF_1/kernel', 'LFF_2/kernel', 'UPN2/kernel', 'UPN3/kernel'];
+const ESRGAN_CONVS = [
+  'F_0/kernel',
+  'F_1_1/kernel',
+  'F_2_1/kernel',
+  'F_m1/kernel',
+  'GFF_1/kernel',
+  'GFF_2/kernel',
+  'LFF_1/kernel',
+  'LFF_2/kernel',
+  'UPN2/kernel',
+  'UPN3/kernel',
+];
 
 void test('planning the TF.js ESRGAN with represent.conv only represents its 3×3 and 1×1 convolutions', async () => {
   const plan = await planCompression(ESRGAN, { ...FAST, represent: { conv: true, dense: false } });
@@ -140,7 +198,8 @@ async function load(path: string): Promise<Map<string, { dtype: string; shape: n
   const c = await openCheckpoint(path);
   try {
     const out = new Map<string, { dtype: string; shape: number[]; values: Float32Array }>();
-    for (const t of c.tensors) out.set(t.name, { dtype: t.dtype, shape: [...t.shape], values: await readTensorValues(t) });
+    for (const t of c.tensors)
+      out.set(t.name, { dtype: t.dtype, shape: [...t.shape], values: await readTensorValues(t) });
     return out;
   } finally {
     await c.close();
@@ -182,7 +241,10 @@ void test('compress → decompress of the TF.js ESRGAN keeps names, shapes, dtyp
     const t = hwioToOihw(d.values, d.shape);
     let worst = 0;
     for (let i = 0; i < k.length; i++) worst = Math.max(worst, Math.abs((t[i] ?? 0) - (k[i] ?? 0)));
-    assert.ok(worst <= 1e-6, `${name}: decompressed HWIO values sit at their transposed kernel positions (max diff ${worst})`);
+    assert.ok(
+      worst <= 1e-6,
+      `${name}: decompressed HWIO values sit at their transposed kernel positions (max diff ${worst})`,
+    );
   }
   assert.deepEqual([...dec.keys()].sort(), [...src.keys()].sort());
   const represented = new Set(ESRGAN_CONVS);
@@ -200,7 +262,10 @@ void test('compress → decompress of the TF.js ESRGAN keeps names, shapes, dtyp
     for (let i = 0; i < s.values.length; i++) se += ((d.values[i] ?? 0) - (s.values[i] ?? 0)) ** 2;
     const rmse = Math.sqrt(se / s.values.length);
     const reported = report.layers.find((l) => l.name === name)?.rmse ?? NaN;
-    assert.ok(Math.abs(rmse - reported) <= 1e-4 * reported + 1e-9, `${name}: decompressed rmse ${rmse} vs reported ${reported}`);
+    assert.ok(
+      Math.abs(rmse - reported) <= 1e-4 * reported + 1e-9,
+      `${name}: decompressed rmse ${rmse} vs reported ${reported}`,
+    );
   }
 });
 
@@ -209,11 +274,16 @@ void test('artifacts whose conv tiles have no layout (written before layouts) st
   await compressCheckpoint(RESNET, { ...FAST, out });
   const bytes = readFileSync(out);
   const n = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as { __metadata__: { weight_lens: string; weight_lens_sha256?: string } };
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as {
+    __metadata__: { weight_lens: string; weight_lens_sha256?: string };
+  };
   // Artifacts written before layouts also predate checksums.
   assert.match(header.__metadata__.weight_lens_sha256 ?? '', /^[0-9a-f]{64}$/);
   delete header.__metadata__.weight_lens_sha256;
-  const meta = JSON.parse(header.__metadata__.weight_lens) as { version: number; layers: { tile: Record<string, unknown> }[] };
+  const meta = JSON.parse(header.__metadata__.weight_lens) as {
+    version: number;
+    layers: { tile: Record<string, unknown> }[];
+  };
   assert.equal(meta.version, 1, 'artifacts without HWIO convs stay version 1');
   assert.ok(meta.layers.length > 0);
   for (const l of meta.layers) {
@@ -229,7 +299,8 @@ void test('artifacts whose conv tiles have no layout (written before layouts) st
 
   const a = await readArtifact(old);
   try {
-    for (const l of a.meta.layers) assert.deepEqual(l.tile, { kind: 'conv', k: l.tile.kind === 'conv' ? l.tile.k : 0, layout: 'oihw' });
+    for (const l of a.meta.layers)
+      assert.deepEqual(l.tile, { kind: 'conv', k: l.tile.kind === 'conv' ? l.tile.k : 0, layout: 'oihw' });
   } finally {
     await a.close();
   }

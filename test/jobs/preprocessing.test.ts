@@ -56,38 +56,55 @@ function argmaxRows(values: Float32Array, k: number): number[] {
 
 const ort = loadOrt();
 
-void test('pad 2 on a 32×32 model: the logits and the accuracy match onnxruntime with the intended preprocessing', { skip: ortSkip(typeof ort === 'string' ? ort : undefined) }, async () => {
-  if (typeof ort === 'string') assert.fail(ort);
-  await ensureBackend('wasm');
-  const ref = referenceInput();
-  const expected = await runOrt(ort, MODEL, { input: { data: ref.data, dims: [ref.n, 1, 32, 32] } });
-  const logits = expected.logits;
-  assert.ok(logits !== undefined);
-  const model = await loadExecutableModel(MODEL);
-  const dataset = await openDataset(IMAGES);
-  try {
-    const { spec, dto } = await resolvePreprocessing(model, dataset, INTENDED);
-    assert.equal(dto.resize, undefined, 'an explicit option is never merged with a default resize');
-    const batch = await readInputBatch(dataset, Array.from({ length: ref.n }, (_, i) => i), spec);
-    assert.deepEqual(batch.shape, [ref.n, 1, 32, 32]);
-    const weights = weightTensors(model.graph, model.weights);
+void test(
+  'pad 2 on a 32×32 model: the logits and the accuracy match onnxruntime with the intended preprocessing',
+  { skip: ortSkip(typeof ort === 'string' ? ort : undefined) },
+  async () => {
+    if (typeof ort === 'string') assert.fail(ort);
+    await ensureBackend('wasm');
+    const ref = referenceInput();
+    const expected = await runOrt(ort, MODEL, { input: { data: ref.data, dims: [ref.n, 1, 32, 32] } });
+    const logits = expected.logits;
+    assert.ok(logits !== undefined);
+    const model = await loadExecutableModel(MODEL);
+    const dataset = await openDataset(IMAGES);
     try {
-      const out = forwardBatch(model.graph, weights, batch);
-      assert.ok(relativeMaxError(out.values, logits.data) < 1e-4, `max relative error ${relativeMaxError(out.values, logits.data)}`);
+      const { spec, dto } = await resolvePreprocessing(model, dataset, INTENDED);
+      assert.equal(dto.resize, undefined, 'an explicit option is never merged with a default resize');
+      const batch = await readInputBatch(
+        dataset,
+        Array.from({ length: ref.n }, (_, i) => i),
+        spec,
+      );
+      assert.deepEqual(batch.shape, [ref.n, 1, 32, 32]);
+      const weights = weightTensors(model.graph, model.weights);
+      try {
+        const out = forwardBatch(model.graph, weights, batch);
+        assert.ok(
+          relativeMaxError(out.values, logits.data) < 1e-4,
+          `max relative error ${relativeMaxError(out.values, logits.data)}`,
+        );
+      } finally {
+        tf.dispose(Object.values(weights));
+      }
     } finally {
-      tf.dispose(Object.values(weights));
+      await dataset.close();
     }
-  } finally {
-    await dataset.close();
-  }
-  const predicted = argmaxRows(logits.data, 10);
-  const ortAccuracy = predicted.filter((p, i) => p === ref.labels[i]).length / ref.n;
-  const report = await evaluateModel(MODEL, IMAGES, { preprocess: INTENDED });
-  assert.equal(report.originalAccuracy, ortAccuracy);
-  assert.deepEqual(report.preprocess, { layout: 'NCHW', scale: 1 / 255, mean: [0.286], std: [0.353], pad: [2, 2, 2, 2] });
-  assert.equal(report.preprocessSource, 'options');
-  assert.equal(report.warnings, undefined);
-});
+    const predicted = argmaxRows(logits.data, 10);
+    const ortAccuracy = predicted.filter((p, i) => p === ref.labels[i]).length / ref.n;
+    const report = await evaluateModel(MODEL, IMAGES, { preprocess: INTENDED });
+    assert.equal(report.originalAccuracy, ortAccuracy);
+    assert.deepEqual(report.preprocess, {
+      layout: 'NCHW',
+      scale: 1 / 255,
+      mean: [0.286],
+      std: [0.353],
+      pad: [2, 2, 2, 2],
+    });
+    assert.equal(report.preprocessSource, 'options');
+    assert.equal(report.warnings, undefined);
+  },
+);
 
 void test('a size that does not fit the model is an error saying what was expected, unless a resize is asked for', async () => {
   await ensureBackend('wasm');
@@ -98,9 +115,15 @@ void test('a size that does not fit the model is an error saying what was expect
     assert.match(e.message, /the 28×28 images are 28×28, but resnet20_fmnist_32\.onnx takes 32×32/);
     return true;
   });
-  await assert.rejects(evaluateModel(MODEL, IMAGES, { preprocess: { ...INTENDED, pad: [4] }, limit: 4 }), /are 36×36, but .* takes 32×32/);
+  await assert.rejects(
+    evaluateModel(MODEL, IMAGES, { preprocess: { ...INTENDED, pad: [4] }, limit: 4 }),
+    /are 36×36, but .* takes 32×32/,
+  );
   // Asked for: pad 4 then resize to 32×32 is accepted, and the report says so.
-  const resized = await evaluateModel(MODEL, IMAGES, { preprocess: { ...INTENDED, pad: [4], resize: [32, 32] }, limit: 4 });
+  const resized = await evaluateModel(MODEL, IMAGES, {
+    preprocess: { ...INTENDED, pad: [4], resize: [32, 32] },
+    limit: 4,
+  });
   assert.deepEqual(resized.preprocess.resize, [32, 32]);
   // No options and no sidecar: the defaults resize to the model's input, because it is needed, and say so.
   const defaults = await evaluateModel(MODEL, IMAGES, { limit: 4 });
@@ -113,5 +136,8 @@ void test('raw 0–255 pixels put the original model near chance, and the report
   const raw = await evaluateModel(MODEL, IMAGES, { preprocess: { pad: [2], layout: 'NCHW' } });
   assert.ok((raw.originalAccuracy ?? 1) < 0.15, `accuracy ${raw.originalAccuracy}`);
   assert.equal(raw.warnings?.length, 1);
-  assert.match(raw.warnings[0] ?? '', /near chance \(10\.0 % for 10 classes\): the preprocessing \(pad 2 → NCHW\) is probably not what the model was trained with/);
+  assert.match(
+    raw.warnings[0] ?? '',
+    /near chance \(10\.0 % for 10 classes\): the preprocessing \(pad 2 → NCHW\) is probably not what the model was trained with/,
+  );
 });

@@ -22,8 +22,8 @@ function syntheticLayers(seed = 1): KernelLayer[] {
     for (let f = 0; f < cout; f++) {
       for (let c = 0; c < cin; c++) {
         for (let j = 0; j < k * k; j++) {
-          values[((f * cin + c) * k * k) + j] =
-            amp * (Math.sin(3 * f / cout + j) * Math.cos(2 * c / cin - j / 3) + 0.1 * (2 * rng.next() - 1));
+          values[(f * cin + c) * k * k + j] =
+            amp * (Math.sin((3 * f) / cout + j) * Math.cos((2 * c) / cin - j / 3) + 0.1 * (2 * rng.next() - 1));
         }
       }
     }
@@ -32,23 +32,37 @@ function syntheticLayers(seed = 1): KernelLayer[] {
   return [make('a', 8, 3, 3, 0.2), make('b', 8, 8, 3, 0.1), make('c', 4, 8, 1, 0.3)];
 }
 
-const SMALL: Partial<TrainOptions> = { hidden: 24, steps: 150, batchSize: 64, lr: 5e-3, warmupSteps: 10, progressEvery: 5, seed: 3 };
+const SMALL: Partial<TrainOptions> = {
+  hidden: 24,
+  steps: 150,
+  batchSize: 64,
+  lr: 5e-3,
+  warmupSteps: 10,
+  progressEvery: 5,
+  seed: 3,
+};
 /** What learns this smooth-by-construction data in a few hundred steps (a permutation would only scramble it). */
 const LEARNS: Partial<TrainOptions> = { ...SMALL, steps: 300, lr: 1e-2, permutation: 'none' };
 
 void test('learns: final RMSE well below the weight RMS; reconstruction matches decoding', async () => {
   const layers = syntheticLayers();
   const evaluations: number[] = [];
-  const result = await trainReconstruction(layers, { ...LEARNS, evalEvery: 100 }, {
-    onEvaluation: (e) => evaluations.push(e.rmse / e.weightRms),
-  });
+  const result = await trainReconstruction(
+    layers,
+    { ...LEARNS, evalEvery: 100 },
+    {
+      onEvaluation: (e) => evaluations.push(e.rmse / e.weightRms),
+    },
+  );
   const { rmse, weightRms } = result.evaluation;
   assert.ok(rmse < 0.5 * weightRms, `rmse ${rmse} vs weight rms ${weightRms}`);
   assert.equal(evaluations.length, 3, 'evaluations at 100, 200 and the end');
   assert.ok(evaluations[0]! > evaluations[2]!, `error falls: ${evaluations.join(', ')}`);
   assert.equal(result.predictorParameters, 3 * 24 * 24 + 253 * 24 + 9);
   assert.equal(result.representedWeights, 8 * 3 * 9 + 8 * 8 * 9 + 4 * 8);
-  result.kernelMap.permutations.forEach((p, l) => { assert.ok(isPermutation(p, layers[l]!.shape[0]! * layers[l]!.shape[1]!)); });
+  result.kernelMap.permutations.forEach((p, l) => {
+    assert.ok(isPermutation(p, layers[l]!.shape[0]! * layers[l]!.shape[1]!));
+  });
   // Shapes preserved, 1×1 layer gets one value per kernel; per-layer RMSE recomputed from the returned arrays.
   result.reconstruction.forEach((r, l) => {
     const original = layers[l]!.values;
@@ -60,7 +74,11 @@ void test('learns: final RMSE well below the weight RMS; reconstruction matches 
   });
   // Decoding from the plain-data artifact parts gives the same weights.
   const decoded = reconstructLayers(result.predictor, result.kernelMap);
-  decoded.forEach((d, l) => { d.forEach((v, i) => { assert.ok(Math.abs(v - result.reconstruction[l]![i]!) < 1e-6); }); });
+  decoded.forEach((d, l) => {
+    d.forEach((v, i) => {
+      assert.ok(Math.abs(v - result.reconstruction[l]![i]!) < 1e-6);
+    });
+  });
 });
 
 void test('assembleLayers undoes the permutation and applies scales and the 1×1 centre', () => {
@@ -80,7 +98,10 @@ void test('assembleLayers undoes the permutation and applies scales and the 1×1
   // Grid rows: row 0 → kernel 1 of k3, row 1 → kernel 0 of k3, row 2 → kernel 1 of k1, row 3 → kernel 0 of k1.
   const predictions = Float32Array.from({ length: 4 * 9 }, (_, i) => i);
   const [k3, k1] = assembleLayers(predictions, layout);
-  assert.deepEqual(Array.from(k3!), [...[9, 10, 11, 12, 13, 14, 15, 16, 17].map((v) => 2 * v), ...[0, 1, 2, 3, 4, 5, 6, 7, 8].map((v) => 2 * v)]);
+  assert.deepEqual(Array.from(k3!), [
+    ...[9, 10, 11, 12, 13, 14, 15, 16, 17].map((v) => 2 * v),
+    ...[0, 1, 2, 3, 4, 5, 6, 7, 8].map((v) => 2 * v),
+  ]);
   assert.deepEqual(Array.from(k1!), [10 * 31, 10 * 22]);
   const grid = gridTargets(layers, layout);
   assert.deepEqual(Array.from(grid.targets.subarray(18, 36)), [0, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0]);
@@ -101,13 +122,22 @@ void test('deterministic for a seed; no tensor growth across steps; progress rep
   });
   const b = await trainReconstruction(layers, options);
   assert.equal(tf.memory().numTensors, before, 'everything freed after the run');
-  assert.ok(counts.every((c) => c === counts[0]), `tensor count stable across steps: ${counts.join(',')}`);
-  assert.deepEqual(progress.map((p) => p.step), [5, 10, 15, 20, 25, 30, 35, 40]);
+  assert.ok(
+    counts.every((c) => c === counts[0]),
+    `tensor count stable across steps: ${counts.join(',')}`,
+  );
+  assert.deepEqual(
+    progress.map((p) => p.step),
+    [5, 10, 15, 20, 25, 30, 35, 40],
+  );
   assert.ok(progress.every((p) => Number.isFinite(p.loss) && p.lr > 0 && p.stepsPerSecond > 0));
   assert.deepEqual(a.predictor, b.predictor, 'same seed → same weights');
   // With a real (crossfilter) permutation, errors recomputed from the un-permuted output match the grid-order ones.
   assert.equal(a.options.permutation, 'crossfilter');
-  assert.ok(a.kernelMap.permutations.some((p) => p.some((v, i) => v !== i)), 'permutation is not the identity');
+  assert.ok(
+    a.kernelMap.permutations.some((p) => p.some((v, i) => v !== i)),
+    'permutation is not the identity',
+  );
   a.reconstruction.forEach((r, l) => {
     const original = layers[l]!.values;
     let se = 0;
@@ -127,15 +157,19 @@ void test('an abort stops the run within a second and frees every tensor', async
   const before = tf.memory().numTensors;
   const controller = new AbortController();
   let abortedAt = 0;
-  const run = trainReconstruction(layers, { ...SMALL, hidden: 64, batchSize: 256, steps: 100_000 }, {
-    signal: controller.signal,
-    onProgress: (p) => {
-      if (p.step >= 10 && abortedAt === 0) {
-        abortedAt = performance.now();
-        controller.abort();
-      }
+  const run = trainReconstruction(
+    layers,
+    { ...SMALL, hidden: 64, batchSize: 256, steps: 100_000 },
+    {
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.step >= 10 && abortedAt === 0) {
+          abortedAt = performance.now();
+          controller.abort();
+        }
+      },
     },
-  });
+  );
   await assert.rejects(run, CancelledError);
   assert.ok(performance.now() - abortedAt < 1000, 'cancelled within 1 s');
   assert.equal(tf.memory().numTensors, before);
@@ -154,7 +188,10 @@ void test('adam and ranger both run; bad layers are rejected with a clear error'
     (e: unknown) => e instanceof CheckpointFormatError && /fc has shape \[4, 4\]/.test(e.message),
   );
   await assert.rejects(
-    trainReconstruction([{ name: 'x', shape: [1, 1, 3, 3], values: Float32Array.from({ length: 9 }, () => NaN) }], SMALL),
+    trainReconstruction(
+      [{ name: 'x', shape: [1, 1, 3, 3], values: Float32Array.from({ length: 9 }, () => NaN) }],
+      SMALL,
+    ),
     /non-finite/,
   );
   await assert.rejects(trainReconstruction(layers, { steps: 0 }), RangeError);
@@ -168,7 +205,10 @@ void test('batch sampler: uniform batches have no repeats; norm-weighted batches
   assert.equal(new Set(out).size, 100);
   const weighted = new BatchSampler(norms, new Rng(1), 0);
   weighted.next(out);
-  assert.ok(out.every((i) => i >= 50), 'zero-norm kernels are never drawn by norm');
+  assert.ok(
+    out.every((i) => i >= 50),
+    'zero-norm kernels are never drawn by norm',
+  );
 });
 
 void test('collapse guard: a learning rate that kills every ReLU is rolled back and cut', async () => {
@@ -176,7 +216,10 @@ void test('collapse guard: a learning rate that kills every ReLU is rolled back 
   const r = await trainReconstruction(layers, { ...SMALL, lr: 1, steps: 30, guardEvery: 10 });
   assert.ok(r.guardEvents.length > 0, 'guard acted');
   // lr 1 × cosine(step 10 of 30, 6 warm-up steps) 0.933 × 0.25 = 0.233.
-  assert.match(r.guardEvents[0]!, /step 10: output collapsed .* rolled back to step 0 and cut the learning rate to 2\.33e-1/);
+  assert.match(
+    r.guardEvents[0]!,
+    /step 10: output collapsed .* rolled back to step 0 and cut the learning rate to 2\.33e-1/,
+  );
   assert.ok(Number.isFinite(r.evaluation.rmse));
   const off = await trainReconstruction(layers, { ...SMALL, lr: 1, steps: 30, guardEvery: 10, collapseGuard: false });
   assert.deepEqual(off.guardEvents, []);

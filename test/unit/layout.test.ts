@@ -30,6 +30,8 @@ function sourceFolders(folder: string): string[] {
 test('every test/unit folder mirrors a source folder', () => {
   const folders = testFolders(unit).filter((f) => f !== '');
   assert.ok(folders.length >= 10, `only ${folders.length} test folders found`);
-  const orphans = folders.filter((f) => !sourceFolders(f).some((s) => existsSync(join(root, s)) && statSync(join(root, s)).isDirectory()));
+  const orphans = folders.filter(
+    (f) => !sourceFolders(f).some((s) => existsSync(join(root, s)) && statSync(join(root, s)).isDirectory()),
+  );
   assert.deepEqual(orphans, [], 'test folders with no source folder of the same path');
 });

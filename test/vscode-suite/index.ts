@@ -59,7 +59,9 @@ async function waitFor(what: string, predicate: () => boolean, timeoutMs = 20_00
 /** True when the active tab is the Inspector showing `uri`. */
 function inspectorIsActiveFor(uri: vscode.Uri): boolean {
   const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
-  return input instanceof vscode.TabInputCustom && input.viewType === INSPECTOR && input.uri.toString() === uri.toString();
+  return (
+    input instanceof vscode.TabInputCustom && input.viewType === INSPECTOR && input.uri.toString() === uri.toString()
+  );
 }
 
 const checks: Check[] = [

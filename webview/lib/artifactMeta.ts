@@ -61,7 +61,10 @@ function recordAt(record: unknown, key: string): Record<string, unknown> | undef
  * gives an empty summary. The ratio is `source.bytes` over `artifactBytes` (the artifact file's size) when both are
  * known.
  */
-export function artifactSummary(metadata: Readonly<Record<string, unknown>>, artifactBytes?: number): ArtifactSummary | undefined {
+export function artifactSummary(
+  metadata: Readonly<Record<string, unknown>>,
+  artifactBytes?: number,
+): ArtifactSummary | undefined {
   if (!Object.hasOwn(metadata, ARTIFACT_KEY)) return undefined;
   const raw = metadata[ARTIFACT_KEY];
   if (raw === undefined || raw === null) return undefined;

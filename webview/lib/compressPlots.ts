@@ -142,7 +142,10 @@ export function tileKernels(rows: readonly (readonly number[])[], kh: number, kw
 }
 
 /** Element-wise `reconstructed − original` of two equally shaped kernel lists (missing values count as 0). */
-export function kernelDifference(original: readonly (readonly number[])[], reconstructed: readonly (readonly number[])[]): number[][] {
+export function kernelDifference(
+  original: readonly (readonly number[])[],
+  reconstructed: readonly (readonly number[])[],
+): number[][] {
   return original.map((row, c) => row.map((v, i) => (reconstructed[c]?.[i] ?? 0) - v));
 }
 
@@ -168,7 +171,12 @@ export const DIVERGING: [number, string][] = [
  * half-width, the largest |value| in any of them; 1 when all are zero) and no colour bar, so each map gets the same
  * plot area (the caller states the range in words).
  */
-export function kernelHeatmaps(detail: LayerDetailDto): { original: HeatmapTrace; reconstructed: HeatmapTrace; difference: HeatmapTrace; range: number } {
+export function kernelHeatmaps(detail: LayerDetailDto): {
+  original: HeatmapTrace;
+  reconstructed: HeatmapTrace;
+  difference: HeatmapTrace;
+  range: number;
+} {
   const { kh, kw } = detail.filter;
   const zo = tileKernels(detail.filter.original, kh, kw);
   const zr = tileKernels(detail.filter.reconstructed, kh, kw);
@@ -202,8 +210,18 @@ export function shareRows(plan: BudgetPlanDto): ShareRow[] {
   const total = plan.representedParams + plan.verbatimParams;
   const share = (p: number): number => (total > 0 ? p / total : 0);
   return [
-    { label: 'Represented by the predictor', tensors: plan.represented.length, params: plan.representedParams, share: share(plan.representedParams) },
-    { label: 'Stored verbatim', tensors: plan.verbatim.length, params: plan.verbatimParams, share: share(plan.verbatimParams) },
+    {
+      label: 'Represented by the predictor',
+      tensors: plan.represented.length,
+      params: plan.representedParams,
+      share: share(plan.representedParams),
+    },
+    {
+      label: 'Stored verbatim',
+      tensors: plan.verbatim.length,
+      params: plan.verbatimParams,
+      share: share(plan.verbatimParams),
+    },
   ];
 }
 
@@ -217,7 +235,9 @@ export function artifactParts(plan: BudgetPlanDto): { predictor: number; verbati
 
 /** Runs sorted by predictor fraction, as markers joined by a line: RMSE against predictor size. */
 export function tradeoffTrace(runs: readonly RunSummaryDto[], color: string): LineTrace {
-  const sorted = [...runs].filter((r) => Number.isFinite(r.rmse) && Number.isFinite(r.fraction)).sort((a, b) => a.fraction - b.fraction || a.finishedAt - b.finishedAt);
+  const sorted = [...runs]
+    .filter((r) => Number.isFinite(r.rmse) && Number.isFinite(r.fraction))
+    .sort((a, b) => a.fraction - b.fraction || a.finishedAt - b.finishedAt);
   return {
     type: 'scatter',
     mode: 'lines+markers',

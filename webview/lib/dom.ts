@@ -16,7 +16,11 @@ export function vscodeApi<Out, S>(): VsCodeApi<Out, S> {
 }
 
 /** Creates an element with attributes and optional text content. */
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
+export function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  text?: string,
+): HTMLElementTagNameMap[K] {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
   if (text !== undefined) e.textContent = text;
@@ -34,7 +38,11 @@ export function byId(id: string): HTMLElement {
  * Fills `table` with label/value rows (`title` shown on hover when given); values are right-aligned numbers unless
  * `numeric` is false (prose).
  */
-export function fillKeyValueTable(table: HTMLElement, rows: readonly (readonly [string, string, string?])[], numeric = true): void {
+export function fillKeyValueTable(
+  table: HTMLElement,
+  rows: readonly (readonly [string, string, string?])[],
+  numeric = true,
+): void {
   const tbody = el('tbody');
   for (const [label, value, title] of rows) {
     const tr = el('tr');

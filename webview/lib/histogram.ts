@@ -82,7 +82,11 @@ function hexToRgba(color: string, alpha: number): string {
  * bars; several as step outlines (with a faint fill), which stay readable when overlaid. Series names are escaped
  * (`plotText`): they come from the file.
  */
-export function buildTraces(series: readonly HistogramSeries[], opts: HistogramOptions, palette: readonly string[]): PlotTrace[] {
+export function buildTraces(
+  series: readonly HistogramSeries[],
+  opts: HistogramOptions,
+  palette: readonly string[],
+): PlotTrace[] {
   const plottable = series.filter((s) => isPlottable(s.histogram)).slice(0, MAX_SERIES);
   const yLabel = opts.density ? 'density' : 'count';
   const colours = palette.length > 0 ? palette : ['#3794ff'];
@@ -92,7 +96,10 @@ export function buildTraces(series: readonly HistogramSeries[], opts: HistogramO
     const heights = binHeights(h, opts);
     const w = binWidth(h);
     const first = h.edges[0] ?? 0;
-    const customdata = h.counts.map((_, b): [number, number] => [h.edges[b] ?? first + b * w, h.edges[b + 1] ?? first + (b + 1) * w]);
+    const customdata = h.counts.map((_, b): [number, number] => [
+      h.edges[b] ?? first + b * w,
+      h.edges[b + 1] ?? first + (b + 1) * w,
+    ]);
     const hovertemplate = `%{fullData.name}<br>[%{customdata[0]:.4g}, %{customdata[1]:.4g}]<br>${yLabel}: %{y:.4g}<extra></extra>`;
     if (plottable.length === 1) {
       return {
@@ -120,7 +127,12 @@ export function buildTraces(series: readonly HistogramSeries[], opts: HistogramO
       line: { shape: 'hv', width: 1.5, color },
       fill: opts.logY ? 'none' : 'tozeroy',
       fillcolor: hexToRgba(color, 0.12),
-      customdata: [customdata[0] ?? [first, first + w], ...customdata, customdata[customdata.length - 1] ?? [end - w, end], [end, end]],
+      customdata: [
+        customdata[0] ?? [first, first + w],
+        ...customdata,
+        customdata[customdata.length - 1] ?? [end - w, end],
+        [end, end],
+      ],
       hovertemplate,
       showlegend: true,
     };

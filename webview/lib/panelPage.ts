@@ -7,11 +7,22 @@
  */
 import { hasKind } from '../../src/protocol/common';
 import { byId } from './dom';
-import { getPlotly, onPlotClick, PLOT_CONFIG, readTheme, withPlotly, type PlotClickPoint, type ThemeColors } from './plotly';
+import {
+  getPlotly,
+  onPlotClick,
+  PLOT_CONFIG,
+  readTheme,
+  withPlotly,
+  type PlotClickPoint,
+  type ThemeColors,
+} from './plotly';
 
 /** Calls `onChange` whenever VS Code switches theme (it swaps `<body>`'s class and theme-kind attribute). */
 export function observeTheme(onChange: () => void): void {
-  new MutationObserver(onChange).observe(document.body, { attributes: true, attributeFilter: ['class', 'data-vscode-theme-kind'] });
+  new MutationObserver(onChange).observe(document.body, {
+    attributes: true,
+    attributeFilter: ['class', 'data-vscode-theme-kind'],
+  });
 }
 
 /**
@@ -20,7 +31,12 @@ export function observeTheme(onChange: () => void): void {
  * registered again after every draw that needs it (a purge drops plotly's listeners). A drawing error, or a plotly
  * bundle that cannot load, is shown as the div's tooltip.
  */
-export function drawPlot(div: HTMLElement, traces: object[], layout: object, onClick?: (point: PlotClickPoint) => void): void {
+export function drawPlot(
+  div: HTMLElement,
+  traces: object[],
+  layout: object,
+  onClick?: (point: PlotClickPoint) => void,
+): void {
   if (traces.length === 0) {
     getPlotly()?.purge(div);
     div.classList.add('empty');

@@ -31,7 +31,14 @@ export interface PlotLayout {
   barmode?: 'overlay';
   bargap?: number;
   showlegend: boolean;
-  legend?: { orientation: 'h' | 'v'; x?: number; y?: number; xanchor?: 'left' | 'right'; yanchor?: 'top' | 'bottom'; bgcolor?: string };
+  legend?: {
+    orientation: 'h' | 'v';
+    x?: number;
+    y?: number;
+    xanchor?: 'left' | 'right';
+    yanchor?: 'top' | 'bottom';
+    bgcolor?: string;
+  };
   hoverlabel?: { bgcolor: string; bordercolor: string; font: { color: string } };
   uirevision?: string;
   autosize: boolean;

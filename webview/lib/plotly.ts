@@ -21,7 +21,12 @@ export {
 
 /** The part of the plotly API the webviews call. Traces and layouts other than the histogram's are plain objects. */
 export interface PlotlyApi {
-  react(root: HTMLElement, data: readonly (PlotTrace | object)[], layout: PlotLayout | object, config: PlotConfig): Promise<unknown>;
+  react(
+    root: HTMLElement,
+    data: readonly (PlotTrace | object)[],
+    layout: PlotLayout | object,
+    config: PlotConfig,
+  ): Promise<unknown>;
   purge(root: HTMLElement): void;
   Plots: { resize(root: HTMLElement): unknown };
 }
@@ -91,7 +96,11 @@ export function readTheme(): ThemeColors {
   const style = getComputedStyle(document.body);
   const foreground = cssVar(style, '--vscode-charts-foreground', cssVar(style, '--vscode-foreground', '#cccccc'));
   const palette = ['blue', 'orange', 'green', 'purple', 'red', 'yellow'].map((c, i) =>
-    cssVar(style, `--vscode-charts-${c}`, ['#3794ff', '#d18616', '#89d185', '#b180d7', '#f14c4c', '#cca700'][i] ?? '#3794ff'),
+    cssVar(
+      style,
+      `--vscode-charts-${c}`,
+      ['#3794ff', '#d18616', '#89d185', '#b180d7', '#f14c4c', '#cca700'][i] ?? '#3794ff',
+    ),
   );
   return {
     foreground,

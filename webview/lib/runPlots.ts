@@ -5,7 +5,13 @@
  * off-diagonal (the changes compression made) highlighted. Returns plain plotly trace objects and strings (no DOM, no
  * plotly import), so it is unit-tested under Node.
  */
-import type { DistillEvalDto, DistillReportDto, EvalMetricsDto, EvalReportDto, LayerDriftDto } from '../../src/protocol/evaluate';
+import type {
+  DistillEvalDto,
+  DistillReportDto,
+  EvalMetricsDto,
+  EvalReportDto,
+  LayerDriftDto,
+} from '../../src/protocol/evaluate';
 import type { DistillationSnapshot } from '../../src/protocol/panels';
 import { BAR_LIST_MAX_ROWS, type BarTrace, type HeatmapTrace, type LineTrace } from './compressPlots';
 import { plotText } from './plotText';
@@ -48,8 +54,17 @@ export function formatHeadline(m: EvalMetricsDto): string {
 }
 
 /** Loss curves: the total loss and the KL term (plot on a log y axis); non-positive or non-finite samples are left out. */
-export function distillLossTraces(loss: readonly (readonly [number, number])[], kl: readonly (readonly [number, number])[], colors: { total: string; kl: string }): LineTrace[] {
-  const line = (samples: readonly (readonly [number, number])[], name: string, color: string, dash: boolean): LineTrace & { line: { color: string; width: number; dash?: string } } => {
+export function distillLossTraces(
+  loss: readonly (readonly [number, number])[],
+  kl: readonly (readonly [number, number])[],
+  colors: { total: string; kl: string },
+): LineTrace[] {
+  const line = (
+    samples: readonly (readonly [number, number])[],
+    name: string,
+    color: string,
+    dash: boolean,
+  ): LineTrace & { line: { color: string; width: number; dash?: string } } => {
     const kept = samples.filter(([, v]) => Number.isFinite(v) && v > 0);
     return {
       type: 'scatter',
@@ -69,7 +84,10 @@ export function distillLossTraces(loss: readonly (readonly [number, number])[], 
  * The held-out metric over steps: accuracy and agreement in percent for classifiers with labels (agreement alone
  * without labels), PSNR in dB for image outputs. `yTitle` names the axis.
  */
-export function heldOutTraces(evals: readonly DistillEvalDto[], colors: { metric: string; agreement: string }): { traces: LineTrace[]; yTitle: string } {
+export function heldOutTraces(
+  evals: readonly DistillEvalDto[],
+  colors: { metric: string; agreement: string },
+): { traces: LineTrace[]; yTitle: string } {
   const first = evals[0];
   if (first === undefined) return { traces: [], yTitle: '' };
   const kind = metricKind(first.metrics);
@@ -85,10 +103,36 @@ export function heldOutTraces(evals: readonly DistillEvalDto[], colors: { metric
     hovertemplate: `step %{x}<br>${name} %{y:.4g}${unit}<extra></extra>`,
     showlegend: true,
   });
-  if (kind === 'psnr') return { traces: [trace('PSNR', evals.map((e) => e.metrics.psnr ?? NaN), colors.metric, ' dB')], yTitle: 'PSNR (dB)' };
+  if (kind === 'psnr')
+    return {
+      traces: [
+        trace(
+          'PSNR',
+          evals.map((e) => e.metrics.psnr ?? NaN),
+          colors.metric,
+          ' dB',
+        ),
+      ],
+      yTitle: 'PSNR (dB)',
+    };
   const traces: LineTrace[] = [];
-  if (kind === 'accuracy') traces.push(trace('accuracy', evals.map((e) => (e.metrics.accuracy ?? NaN) * 100), colors.metric, ' %'));
-  traces.push(trace('agreement', evals.map((e) => e.metrics.agreement * 100), colors.agreement, ' %'));
+  if (kind === 'accuracy')
+    traces.push(
+      trace(
+        'accuracy',
+        evals.map((e) => (e.metrics.accuracy ?? NaN) * 100),
+        colors.metric,
+        ' %',
+      ),
+    );
+  traces.push(
+    trace(
+      'agreement',
+      evals.map((e) => e.metrics.agreement * 100),
+      colors.agreement,
+      ' %',
+    ),
+  );
   return { traces, yTitle: '%' };
 }
 
@@ -124,14 +168,24 @@ export interface MetricsRow {
 }
 
 function row(id: MetricsRow['id'], label: string, m: EvalMetricsDto): MetricsRow {
-  return { id, label, headline: formatHeadline(m), agreement: formatFraction(m.agreement), relativeError: formatRelativeError(m.relativeError), samples: m.n.toLocaleString('en-US') };
+  return {
+    id,
+    label,
+    headline: formatHeadline(m),
+    agreement: formatFraction(m.agreement),
+    relativeError: formatRelativeError(m.relativeError),
+    samples: m.n.toLocaleString('en-US'),
+  };
 }
 
 /**
  * The rows the metrics table shows: the phase-1 reconstruction (known from the first held-out evaluation), and once
  * done the best held-out point and the final predictor. The header of the headline column is `headline`.
  */
-export function metricsRows(snapshot: Pick<DistillationSnapshot, 'evals' | 'report'>): { headline: string; rows: MetricsRow[] } {
+export function metricsRows(snapshot: Pick<DistillationSnapshot, 'evals' | 'report'>): {
+  headline: string;
+  rows: MetricsRow[];
+} {
   const r: DistillReportDto | undefined = snapshot.report;
   const before = r?.before ?? snapshot.evals[0]?.metrics;
   if (before === undefined) return { headline: 'accuracy', rows: [] };
@@ -158,7 +212,14 @@ export interface EvalRow {
 export function evalRows(report: EvalReportDto): EvalRow[] {
   const c = report.candidate;
   return [
-    { id: 'original', label: 'original weights', accuracy: formatFraction(report.originalAccuracy), agreement: formatFraction(1), psnr: report.classifier ? '–' : '∞ dB', relativeError: '0' },
+    {
+      id: 'original',
+      label: 'original weights',
+      accuracy: formatFraction(report.originalAccuracy),
+      agreement: formatFraction(1),
+      psnr: report.classifier ? '–' : '∞ dB',
+      relativeError: '0',
+    },
     {
       id: 'reconstructed',
       label: 'reconstructed (artifact)',
@@ -200,10 +261,17 @@ export interface ConfusionTrace extends HeatmapTrace {
  * contrasting choice. Class labels come from
  * `classNames` (escaped: they come from a file) when they match the matrix size, else the class indices.
  */
-export function confusionTraces(confusion: readonly (readonly number[])[], classNames: readonly string[] | undefined, colors: { same: string; changedLow: string; changedHigh: string; text: string }): ConfusionTrace[] {
+export function confusionTraces(
+  confusion: readonly (readonly number[])[],
+  classNames: readonly string[] | undefined,
+  colors: { same: string; changedLow: string; changedHigh: string; text: string },
+): ConfusionTrace[] {
   const k = confusion.length;
   if (k === 0) return [];
-  const labels = classNames !== undefined && classNames.length === k ? classNames.map((n, i) => plotText(`${i}: ${n}`)) : Array.from({ length: k }, (_, i) => String(i));
+  const labels =
+    classNames !== undefined && classNames.length === k
+      ? classNames.map((n, i) => plotText(`${i}: ${n}`))
+      : Array.from({ length: k }, (_, i) => String(i));
   const diag: (number | null)[][] = [];
   const off: (number | null)[][] = [];
   let maxOff = 0;
@@ -226,7 +294,14 @@ export function confusionTraces(confusion: readonly (readonly number[])[], class
     diag.push(d);
     off.push(o);
   }
-  const base = { xgap: 1, ygap: 1, x: labels, y: labels, texttemplate: '%{z}', colorbar: { thickness: 10, len: 0.9, outlinewidth: 0 } };
+  const base = {
+    xgap: 1,
+    ygap: 1,
+    x: labels,
+    y: labels,
+    texttemplate: '%{z}',
+    colorbar: { thickness: 10, len: 0.9, outlinewidth: 0 },
+  };
   return [
     {
       ...base,
@@ -234,7 +309,10 @@ export function confusionTraces(confusion: readonly (readonly number[])[], class
       name: 'unchanged',
       z: diag,
       textfont: { color: colors.text },
-      colorscale: [[0, colors.same], [1, colors.same]],
+      colorscale: [
+        [0, colors.same],
+        [1, colors.same],
+      ],
       zmin: 0,
       zmax: Math.max(1, maxDiag),
       showscale: false,
@@ -245,7 +323,10 @@ export function confusionTraces(confusion: readonly (readonly number[])[], class
       type: 'heatmap',
       name: 'changed',
       z: off,
-      colorscale: [[0, colors.changedLow], [1, colors.changedHigh]],
+      colorscale: [
+        [0, colors.changedLow],
+        [1, colors.changedHigh],
+      ],
       zmin: 0,
       zmax: Math.max(1, maxOff),
       showscale: maxOff > 0,

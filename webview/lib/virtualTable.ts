@@ -101,9 +101,13 @@ export class VirtualTable {
     });
     this.table.appendChild(this.tbody);
     opts.container.appendChild(this.table);
-    opts.container.addEventListener('scroll', () => {
-      this.schedule();
-    }, { passive: true });
+    opts.container.addEventListener(
+      'scroll',
+      () => {
+        this.schedule();
+      },
+      { passive: true },
+    );
     new ResizeObserver(() => {
       this.schedule();
     }).observe(opts.container);

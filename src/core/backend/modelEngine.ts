@@ -21,9 +21,16 @@ export type ModelFormat = 'onnx' | 'tfjs';
  * ONNX model under `auto` when `onnxruntime-node` loads (through `load`, default: beside the bundle, then Node's
  * resolution); TensorFlow.js otherwise, with the reason. Never throws.
  */
-export function chooseModelEngine(backend: BackendName, format: ModelFormat, load?: OrtModuleLoader): ModelEngineChoice {
+export function chooseModelEngine(
+  backend: BackendName,
+  format: ModelFormat,
+  load?: OrtModuleLoader,
+): ModelEngineChoice {
   if (format === 'tfjs') {
-    return { engine: 'tfjs', reason: 'TF.js LayersModels run on TensorFlow.js (the native engine runs ONNX graphs only)' };
+    return {
+      engine: 'tfjs',
+      reason: 'TF.js LayersModels run on TensorFlow.js (the native engine runs ONNX graphs only)',
+    };
   }
   if (backend !== 'auto') {
     return { engine: 'tfjs', reason: `the ${backend} backend was asked for (the native engine runs under auto)` };

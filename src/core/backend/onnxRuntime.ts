@@ -58,7 +58,8 @@ function hereFile(): string {
 function defaultLoader(name: string): unknown {
   // createRequire keeps esbuild from resolving the optional package at build time (it must stay external).
   const native = path.join(path.dirname(hereFile()), BUNDLED_NATIVE_DIR);
-  if (existsSync(path.join(native, 'node_modules', name))) return createRequire(path.join(native, 'index.js'))(name) as unknown;
+  if (existsSync(path.join(native, 'node_modules', name)))
+    return createRequire(path.join(native, 'index.js'))(name) as unknown;
   return createRequire(hereFile())(name) as unknown;
 }
 
@@ -75,8 +76,14 @@ export function loadOnnxRuntime(load: OrtModuleLoader = defaultLoader): OrtLoad 
   try {
     mod = load(ORT_PACKAGE);
   } catch (e) {
-    const missing = e instanceof Error && (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && e.message.includes(`'${ORT_PACKAGE}'`);
-    return { ok: false, reason: missing ? `${ORT_PACKAGE} is not installed` : `${ORT_PACKAGE} failed to load (${firstLine(e)})` };
+    const missing =
+      e instanceof Error &&
+      (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' &&
+      e.message.includes(`'${ORT_PACKAGE}'`);
+    return {
+      ok: false,
+      reason: missing ? `${ORT_PACKAGE} is not installed` : `${ORT_PACKAGE} failed to load (${firstLine(e)})`,
+    };
   }
   const m = mod as Partial<OrtModuleLike> | null;
   if (typeof m?.Tensor !== 'function' || typeof m.InferenceSession?.create !== 'function') {

@@ -93,9 +93,7 @@ function message(e: unknown): string {
 
 function isMissingModule(e: unknown, name: string): boolean {
   return (
-    e instanceof Error &&
-    (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' &&
-    e.message.includes(`'${name}'`)
+    e instanceof Error && (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && e.message.includes(`'${name}'`)
   );
 }
 
@@ -145,7 +143,8 @@ async function tryWebgpu(deps: BackendDeps, requireHardware: boolean): Promise<A
   let dawn: DawnModule;
   try {
     dawn = deps.load('webgpu') as DawnModule;
-    if (typeof dawn.create !== 'function') return { ok: false, reason: 'WebGPU unavailable: the webgpu package has no create()' };
+    if (typeof dawn.create !== 'function')
+      return { ok: false, reason: 'WebGPU unavailable: the webgpu package has no create()' };
   } catch (e) {
     return {
       ok: false,

@@ -44,7 +44,12 @@ function dataBackend(backend: unknown): DataBackend {
   return backend as DataBackend;
 }
 
-function runWasm(name: string, backend: DataBackend, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap): tf.TensorInfo {
+function runWasm(
+  name: string,
+  backend: DataBackend,
+  inputs: tf.NamedTensorInfoMap,
+  attrs: tf.NamedAttrMap,
+): tf.TensorInfo {
   const kernel = kernelOf(name, 'wasm');
   if (kernel === undefined) throw new Error(`wasm kernel ${name} is not registered.`);
   return kernel.kernelFunc({ inputs, attrs, backend }) as tf.TensorInfo;
@@ -104,12 +109,17 @@ function conv2dBackpropFilterWasm(args: KernelArgs): tf.TensorInfo {
     const xT = keep(runWasm('Transpose', backend, { x: padded }, { perm: [3, 1, 2, 0] }));
     const dyT = keep(runWasm('Transpose', backend, { x: dy }, { perm: [1, 2, 0, 3] }));
     const conv = keep(
-      runWasm('Conv2D', backend, { x: xT, filter: dyT }, {
-        strides: [info.dilationHeight, info.dilationWidth],
-        dilations: [info.strideHeight, info.strideWidth],
-        pad: 'valid',
-        dataFormat: 'NHWC',
-      }),
+      runWasm(
+        'Conv2D',
+        backend,
+        { x: xT, filter: dyT },
+        {
+          strides: [info.dilationHeight, info.dilationWidth],
+          dilations: [info.strideHeight, info.strideWidth],
+          pad: 'valid',
+          dataFormat: 'NHWC',
+        },
+      ),
     );
     const [kh, kw, cin, cout] = a.filterShape;
     let cropped = conv;
@@ -123,7 +133,15 @@ function conv2dBackpropFilterWasm(args: KernelArgs): tf.TensorInfo {
 }
 
 /** Crops (negative amounts) or zero-pads (positive) the two spatial axes of an NHWC tensor. */
-function padOrCrop(x: tf.TensorInfo, backend: DataBackend, top: number, bottom: number, left: number, right: number, keep: (t: tf.TensorInfo) => tf.TensorInfo): tf.TensorInfo {
+function padOrCrop(
+  x: tf.TensorInfo,
+  backend: DataBackend,
+  top: number,
+  bottom: number,
+  left: number,
+  right: number,
+  keep: (t: tf.TensorInfo) => tf.TensorInfo,
+): tf.TensorInfo {
   let y = x;
   if (top < 0 || bottom < 0 || left < 0 || right < 0) {
     const [n = 0, h = 0, w = 0, c = 0] = y.shape;
@@ -135,7 +153,15 @@ function padOrCrop(x: tf.TensorInfo, backend: DataBackend, top: number, bottom: 
   const pads = [Math.max(0, top), Math.max(0, bottom), Math.max(0, left), Math.max(0, right)];
   if (pads.some((p) => p > 0)) {
     y = keep(
-      runWasm('PadV2', backend, { x: y }, { paddings: [[0, 0], [pads[0], pads[1]], [pads[2], pads[3]], [0, 0]], constantValue: 0 } as unknown as tf.NamedAttrMap),
+      runWasm('PadV2', backend, { x: y }, {
+        paddings: [
+          [0, 0],
+          [pads[0], pads[1]],
+          [pads[2], pads[3]],
+          [0, 0],
+        ],
+        constantValue: 0,
+      } as unknown as tf.NamedAttrMap),
     );
   }
   return y;
@@ -170,7 +196,22 @@ function conv2dBackpropInputWasm(args: KernelArgs): tf.TensorInfo {
     if (sh > 1 || sw > 1) {
       const six = keep(runWasm('Reshape', backend, { x: dy }, { shape: [n, ho, 1, wo, 1, cout] }));
       const padded = keep(
-        runWasm('PadV2', backend, { x: six }, { paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]], constantValue: 0 }),
+        runWasm(
+          'PadV2',
+          backend,
+          { x: six },
+          {
+            paddings: [
+              [0, 0],
+              [0, 0],
+              [0, sh - 1],
+              [0, 0],
+              [0, sw - 1],
+              [0, 0],
+            ],
+            constantValue: 0,
+          },
+        ),
       );
       spread = keep(runWasm('Reshape', backend, { x: padded }, { shape: [n, ho * sh, wo * sw, cout] }));
     }
@@ -182,12 +223,17 @@ function conv2dBackpropInputWasm(args: KernelArgs): tf.TensorInfo {
     const framed = padOrCrop(spread, backend, top, bottom, left, right, keep);
     const flipped = keep(runWasm('Reverse', backend, { x: filter }, { dims: [0, 1] }));
     const swapped = keep(runWasm('Transpose', backend, { x: flipped }, { perm: [0, 1, 3, 2] }));
-    return runWasm('Conv2D', backend, { x: framed, filter: swapped }, {
-      strides: [1, 1],
-      dilations: [dh, dw],
-      pad: 'valid',
-      dataFormat: 'NHWC',
-    });
+    return runWasm(
+      'Conv2D',
+      backend,
+      { x: framed, filter: swapped },
+      {
+        strides: [1, 1],
+        dilations: [dh, dw],
+        pad: 'valid',
+        dataFormat: 'NHWC',
+      },
+    );
   } finally {
     release();
   }
@@ -211,8 +257,13 @@ function borrowCpu(name: string): (args: KernelArgs) => tf.TensorInfo {
         copies.push(copy);
         cpuInputs[key] = copy;
       }
-      const out = cpuKernel.kernelFunc({ inputs: cpuInputs, attrs: args.attrs, backend: cpuBackend as tf.KernelBackend });
-      if (Array.isArray(out)) throw new Error(`${name} returned several outputs; only single-output kernels are borrowed.`);
+      const out = cpuKernel.kernelFunc({
+        inputs: cpuInputs,
+        attrs: args.attrs,
+        backend: cpuBackend as tf.KernelBackend,
+      });
+      if (Array.isArray(out))
+        throw new Error(`${name} returned several outputs; only single-output kernels are borrowed.`);
       copies.push(out);
       const values = cpu.readSync(out.dataId);
       return { dataId: backend.write(values, out.shape, out.dtype), shape: out.shape, dtype: out.dtype };

@@ -65,7 +65,8 @@ export function parseNpyPreamble(head: Uint8Array, name: string): NpyPreamble {
   if (!hasNpyMagic(head)) {
     throw new CheckpointFormatError(`${name} is not a NumPy .npy file: it does not start with the \\x93NUMPY magic.`);
   }
-  if (head.length < 10) throw new CheckpointFormatError(`${name} is truncated: its .npy preamble is cut after ${head.length} bytes.`);
+  if (head.length < 10)
+    throw new CheckpointFormatError(`${name} is truncated: its .npy preamble is cut after ${head.length} bytes.`);
   const major = head[6] ?? 0;
   const minor = head[7] ?? 0;
   let headerOffset: number;
@@ -74,14 +75,19 @@ export function parseNpyPreamble(head: Uint8Array, name: string): NpyPreamble {
     headerOffset = 10;
     headerLength = (head[8] ?? 0) | ((head[9] ?? 0) << 8);
   } else if (major === 2 || major === 3) {
-    if (head.length < 12) throw new CheckpointFormatError(`${name} is truncated: its .npy preamble is cut after ${head.length} bytes.`);
+    if (head.length < 12)
+      throw new CheckpointFormatError(`${name} is truncated: its .npy preamble is cut after ${head.length} bytes.`);
     headerOffset = 12;
     headerLength = ((head[8] ?? 0) | ((head[9] ?? 0) << 8) | ((head[10] ?? 0) << 16) | ((head[11] ?? 0) << 24)) >>> 0;
   } else {
-    throw new CheckpointFormatError(`${name} uses .npy format version ${major}.${minor}; versions 1.0, 2.0 and 3.0 are supported.`);
+    throw new CheckpointFormatError(
+      `${name} uses .npy format version ${major}.${minor}; versions 1.0, 2.0 and 3.0 are supported.`,
+    );
   }
   if (headerLength > NPY_MAX_HEADER_BYTES) {
-    throw new CheckpointFormatError(`${name} declares a ${formatBytes(headerLength)} .npy header, over the ${formatBytes(NPY_MAX_HEADER_BYTES)} limit.`);
+    throw new CheckpointFormatError(
+      `${name} declares a ${formatBytes(headerLength)} .npy header, over the ${formatBytes(NPY_MAX_HEADER_BYTES)} limit.`,
+    );
   }
   return { version: [major, minor], headerOffset, headerLength, dataOffset: headerOffset + headerLength };
 }
@@ -103,7 +109,8 @@ export function parseNpyHeader(bytes: Uint8Array, name: string): NpyHeader {
   try {
     dict = parsePythonLiteral(text);
   } catch (error) {
-    if (error instanceof LiteralError) throw new CheckpointFormatError(`${name} has a malformed .npy header (${error.message}).`);
+    if (error instanceof LiteralError)
+      throw new CheckpointFormatError(`${name} has a malformed .npy header (${error.message}).`);
     throw error;
   }
   if (!(dict instanceof Map)) throw new CheckpointFormatError(`${name} has a malformed .npy header: it is not a dict.`);
@@ -111,17 +118,25 @@ export function parseNpyHeader(bytes: Uint8Array, name: string): NpyHeader {
   const fortran = dict.get('fortran_order');
   const shapeValue = dict.get('shape');
   if (typeof descr !== 'string') {
-    throw new CheckpointFormatError(`${name} stores a structured (record) array, which is not a tensor and is not supported.`);
+    throw new CheckpointFormatError(
+      `${name} stores a structured (record) array, which is not a tensor and is not supported.`,
+    );
   }
-  if (typeof fortran !== 'boolean') throw new CheckpointFormatError(`${name} has a malformed .npy header: 'fortran_order' is missing or not a boolean.`);
+  if (typeof fortran !== 'boolean')
+    throw new CheckpointFormatError(
+      `${name} has a malformed .npy header: 'fortran_order' is missing or not a boolean.`,
+    );
   if (!Array.isArray(shapeValue) || !shapeValue.every((d): d is number => typeof d === 'number')) {
-    throw new CheckpointFormatError(`${name} has a malformed .npy header: 'shape' is missing or not a tuple of integers.`);
+    throw new CheckpointFormatError(
+      `${name} has a malformed .npy header: 'shape' is missing or not a tuple of integers.`,
+    );
   }
   const shape = shapeValue;
   const params = checkShape(name, shape);
   const type = parseDescr(descr);
   const dataBytes = params * type.itemBytes;
-  if (!Number.isSafeInteger(dataBytes)) throw new CheckpointFormatError(`${name} declares an array of impossible size.`);
+  if (!Number.isSafeInteger(dataBytes))
+    throw new CheckpointFormatError(`${name} declares an array of impossible size.`);
   return {
     ...preamble,
     descr,
@@ -151,23 +166,55 @@ export interface DescrInfo {
 /** Maps a NumPy type string (`<f4`, `>i8`, `|b1`, `<c8`, `|O`, …) to a `DType`, or says why it cannot. */
 export function parseDescr(descr: string): DescrInfo {
   const match = /^([<>|=]?)([a-zA-Z])(\d*)$/.exec(descr);
-  if (!match) return { dtype: undefined, itemBytes: 0, littleEndian: true, reason: `NumPy dtype ${quote(descr, 60)} is not supported` };
+  if (!match)
+    return {
+      dtype: undefined,
+      itemBytes: 0,
+      littleEndian: true,
+      reason: `NumPy dtype ${quote(descr, 60)} is not supported`,
+    };
   const order = match[1] ?? '';
   const kind = match[2] ?? '';
   const size = match[3] === undefined || match[3] === '' ? 0 : Number(match[3]);
   const littleEndian = order !== '>';
   const table: Record<string, DType | undefined> = {
-    b1: 'BOOL', i1: 'I8', i2: 'I16', i4: 'I32', i8: 'I64', u1: 'U8', u2: 'U16', u4: 'U32', u8: 'U64', f2: 'F16', f4: 'F32', f8: 'F64',
+    b1: 'BOOL',
+    i1: 'I8',
+    i2: 'I16',
+    i4: 'I32',
+    i8: 'I64',
+    u1: 'U8',
+    u2: 'U16',
+    u4: 'U32',
+    u8: 'U64',
+    f2: 'F16',
+    f4: 'F32',
+    f8: 'F64',
   };
   const code = `${kind}${size}`;
   const dtype = Object.hasOwn(table, code) ? table[code] : undefined;
-  if (dtype !== undefined && DTYPE_BYTES[dtype] === size) return { dtype, itemBytes: size, littleEndian: size === 1 ? true : littleEndian };
+  if (dtype !== undefined && DTYPE_BYTES[dtype] === size)
+    return { dtype, itemBytes: size, littleEndian: size === 1 ? true : littleEndian };
   const what: Record<string, string> = {
-    c: 'complex numbers', U: 'unicode strings', S: 'byte strings', a: 'byte strings', O: 'Python objects (pickled)', V: 'raw void records',
-    M: 'datetimes', m: 'timedeltas', f: `${size * 8}-bit floats`, i: `${size * 8}-bit integers`, u: `${size * 8}-bit unsigned integers`,
+    c: 'complex numbers',
+    U: 'unicode strings',
+    S: 'byte strings',
+    a: 'byte strings',
+    O: 'Python objects (pickled)',
+    V: 'raw void records',
+    M: 'datetimes',
+    m: 'timedeltas',
+    f: `${size * 8}-bit floats`,
+    i: `${size * 8}-bit integers`,
+    u: `${size * 8}-bit unsigned integers`,
   };
   const itemBytes = kind === 'U' ? size * 4 : kind === 'O' ? 0 : size;
-  return { dtype: undefined, itemBytes, littleEndian, reason: `NumPy dtype ${quote(descr, 60)} (${(Object.hasOwn(what, kind) ? what[kind] : undefined) ?? 'unknown kind'}) is not supported` };
+  return {
+    dtype: undefined,
+    itemBytes,
+    littleEndian,
+    reason: `NumPy dtype ${quote(descr, 60)} (${(Object.hasOwn(what, kind) ? what[kind] : undefined) ?? 'unknown kind'}) is not supported`,
+  };
 }
 
 function latin1(bytes: Uint8Array): string {

@@ -219,10 +219,41 @@ const STORAGE_TYPES: Readonly<Record<string, { torchDtype: string; itemBytes: nu
 
 /** `torch.<dtype>` names that may appear as values (saved configs, newer tensor metadata). */
 const TORCH_DTYPES = new Set([
-  'float32', 'float', 'float64', 'double', 'float16', 'half', 'bfloat16', 'int64', 'long', 'int32', 'int', 'int16',
-  'short', 'int8', 'uint8', 'bool', 'uint16', 'uint32', 'uint64', 'complex64', 'cfloat', 'complex128', 'cdouble',
-  'float8_e4m3fn', 'float8_e5m2', 'float8_e4m3fnuz', 'float8_e5m2fnuz', 'qint8', 'quint8', 'qint32', 'quint4x2',
-  'contiguous_format', 'channels_last', 'preserve_format', 'strided',
+  'float32',
+  'float',
+  'float64',
+  'double',
+  'float16',
+  'half',
+  'bfloat16',
+  'int64',
+  'long',
+  'int32',
+  'int',
+  'int16',
+  'short',
+  'int8',
+  'uint8',
+  'bool',
+  'uint16',
+  'uint32',
+  'uint64',
+  'complex64',
+  'cfloat',
+  'complex128',
+  'cdouble',
+  'float8_e4m3fn',
+  'float8_e5m2',
+  'float8_e4m3fnuz',
+  'float8_e5m2fnuz',
+  'qint8',
+  'quint8',
+  'qint32',
+  'quint4x2',
+  'contiguous_format',
+  'channels_last',
+  'preserve_format',
+  'strided',
 ]);
 
 /** Python 2 module names that protocol ≤ 2 pickles use for Python 3 names (`fix_imports`). */
@@ -265,7 +296,8 @@ const CALLABLE = new Set([
 function isAllowed(module: string, name: string): boolean {
   const full = `${module}.${name}`;
   if (CALLABLE.has(full)) return true;
-  if ((module === 'torch' || module === 'torch.storage') && Object.prototype.hasOwnProperty.call(STORAGE_TYPES, name)) return true;
+  if ((module === 'torch' || module === 'torch.storage') && Object.prototype.hasOwnProperty.call(STORAGE_TYPES, name))
+    return true;
   if (module === 'torch' && TORCH_DTYPES.has(name)) return true;
   if (full === 'torch.Tensor' || full === 'torch.nn.parameter.Parameter' || full === 'numpy.ndarray') return true;
   return false;
@@ -281,11 +313,16 @@ const MAX_TUPLE_KEY_ITEMS = 64;
 function scalarKey(key: PickleValue): string | undefined {
   if (key === null) return 'N';
   switch (typeof key) {
-    case 'string': return `s${key}`;
-    case 'number': return `n${String(key)}`;
-    case 'bigint': return `n${key.toString()}`;
-    case 'boolean': return `n${key ? 1 : 0}`;
-    default: return undefined;
+    case 'string':
+      return `s${key}`;
+    case 'number':
+      return `n${String(key)}`;
+    case 'bigint':
+      return `n${key.toString()}`;
+    case 'boolean':
+      return `n${key ? 1 : 0}`;
+    default:
+      return undefined;
   }
 }
 
@@ -299,7 +336,14 @@ function tupleKey(tuple: PickleTuple, budget: { left: number }): string | undefi
       parts.push(scalar);
       continue;
     }
-    if (item === null || typeof item !== 'object' || item instanceof Uint8Array || item instanceof PickleDict || item.kind !== 'tuple') return undefined;
+    if (
+      item === null ||
+      typeof item !== 'object' ||
+      item instanceof Uint8Array ||
+      item instanceof PickleDict ||
+      item.kind !== 'tuple'
+    )
+      return undefined;
     const nested = tupleKey(item, budget);
     if (nested === undefined) return undefined;
     parts.push(`(${nested})`);
@@ -314,7 +358,13 @@ function tupleKey(tuple: PickleTuple, budget: { left: number }): string | undefi
 function dictKey(key: PickleValue): unknown {
   const scalar = scalarKey(key);
   if (scalar !== undefined) return scalar;
-  if (key !== null && typeof key === 'object' && !(key instanceof Uint8Array) && !(key instanceof PickleDict) && key.kind === 'tuple') {
+  if (
+    key !== null &&
+    typeof key === 'object' &&
+    !(key instanceof Uint8Array) &&
+    !(key instanceof PickleDict) &&
+    key.kind === 'tuple'
+  ) {
     const value = tupleKey(key, { left: MAX_TUPLE_KEY_ITEMS });
     if (value !== undefined) return `t${value}`;
   }
@@ -326,20 +376,31 @@ export function describeValue(v: PickleValue): string {
   if (v === null) return 'None';
   if (v instanceof Uint8Array) return 'bytes';
   switch (typeof v) {
-    case 'boolean': return 'a bool';
-    case 'number': return Number.isInteger(v) ? 'an int' : 'a float';
-    case 'bigint': return 'an int';
-    case 'string': return 'a str';
+    case 'boolean':
+      return 'a bool';
+    case 'number':
+      return Number.isInteger(v) ? 'an int' : 'a float';
+    case 'bigint':
+      return 'an int';
+    case 'string':
+      return 'a str';
     default:
       if (v instanceof PickleDict) return 'a dict';
       switch (v.kind) {
-        case 'global': return `${v.module}.${v.name}`;
-        case 'object': return `a ${v.className} object`;
-        case 'storage': return `a ${v.storageType}`;
-        case 'tensor': return 'a tensor';
-        case 'npdtype': return 'a NumPy dtype';
-        case 'ndarray': return 'a NumPy array';
-        default: return `a ${v.kind}`;
+        case 'global':
+          return `${v.module}.${v.name}`;
+        case 'object':
+          return `a ${v.className} object`;
+        case 'storage':
+          return `a ${v.storageType}`;
+        case 'tensor':
+          return 'a tensor';
+        case 'npdtype':
+          return 'a NumPy dtype';
+        case 'ndarray':
+          return 'a NumPy array';
+        default:
+          return `a ${v.kind}`;
       }
   }
 }
@@ -388,12 +449,24 @@ function unescapePyString(text: string): string {
     }
     const n = text[++i] ?? '';
     switch (n) {
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
-      case 't': out += '\t'; break;
-      case '0': out += '\0'; break;
-      case 'x': out += String.fromCharCode(parseInt(text.slice(i + 1, i + 3), 16) || 0); i += 2; break;
-      default: out += n;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case '0':
+        out += '\0';
+        break;
+      case 'x':
+        out += String.fromCharCode(parseInt(text.slice(i + 1, i + 3), 16) || 0);
+        i += 2;
+        break;
+      default:
+        out += n;
     }
   }
   return out;
@@ -401,10 +474,13 @@ function unescapePyString(text: string): string {
 
 /** Decodes a protocol-0 `UNICODE` line (raw-unicode-escape: `\uXXXX`, `\UXXXXXXXX`, other bytes latin-1). */
 function rawUnicodeEscape(text: string): string {
-  return text.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_m, four: string | undefined, eight: string | undefined) => {
-    const code = parseInt(four ?? eight ?? '0', 16);
-    return code <= 0x10ffff ? String.fromCodePoint(code) : '\ufffd';
-  });
+  return text.replace(
+    /\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g,
+    (_m, four: string | undefined, eight: string | undefined) => {
+      const code = parseInt(four ?? eight ?? '0', 16);
+      return code <= 0x10ffff ? String.fromCodePoint(code) : '\ufffd';
+    },
+  );
 }
 
 /**
@@ -491,7 +567,8 @@ class Machine {
   private line(limit = MAX_LINE): string {
     const end = this.bytes.indexOf(0x0a, this.pos);
     if (end < 0) this.fail(`is truncated: a text opcode at offset ${this.pos} has no terminating newline.`);
-    if (end - this.pos > limit) this.fail(`is corrupt: a text opcode argument at offset ${this.pos} is ${formatBytes(end - this.pos)} long.`);
+    if (end - this.pos > limit)
+      this.fail(`is corrupt: a text opcode argument at offset ${this.pos} is ${formatBytes(end - this.pos)} long.`);
     const text = latin1(this.bytes.subarray(this.pos, end));
     this.pos = end + 1;
     return text;
@@ -504,7 +581,8 @@ class Machine {
     return this.marks[this.marks.length - 1] ?? 0;
   }
   private push(v: PickleValue): void {
-    if (this.stack.length >= MAX_STACK) this.fail(`has a pickle whose stack grows past ${MAX_STACK} entries; refusing it as hostile.`);
+    if (this.stack.length >= MAX_STACK)
+      this.fail(`has a pickle whose stack grows past ${MAX_STACK} entries; refusing it as hostile.`);
     this.stack.push(v);
   }
   private pop(): PickleValue {
@@ -531,7 +609,8 @@ class Machine {
   /** Pops everything above the most recent MARK (and the mark itself). */
   private popMark(): PickleValue[] {
     const at = this.marks.pop();
-    if (at === undefined) this.fail(`is corrupt: its pickle closes a MARK that was never opened (offset ${this.pos - 1}).`);
+    if (at === undefined)
+      this.fail(`is corrupt: its pickle closes a MARK that was never opened (offset ${this.pos - 1}).`);
     return this.stack.splice(at);
   }
 
@@ -539,7 +618,8 @@ class Machine {
 
   private memoPut(index: number, v: PickleValue): void {
     if (index === this.memo.length) {
-      if (this.memo.length + this.sparseMemo.size >= MAX_MEMO) this.fail(`uses more than ${MAX_MEMO} pickle memo slots; refusing it as hostile.`);
+      if (this.memo.length + this.sparseMemo.size >= MAX_MEMO)
+        this.fail(`uses more than ${MAX_MEMO} pickle memo slots; refusing it as hostile.`);
       this.memo.push(v);
       // Fold a contiguous run of earlier out-of-order slots back into the dense array.
       while (this.sparseMemo.size > 0 && this.sparseMemo.has(this.memo.length)) {
@@ -551,13 +631,15 @@ class Machine {
       this.memo[index] = v;
     } else {
       if (!Number.isSafeInteger(index) || index < 0) this.fail(`is corrupt: invalid pickle memo slot ${index}.`);
-      if (this.memo.length + this.sparseMemo.size >= MAX_MEMO) this.fail(`uses more than ${MAX_MEMO} pickle memo slots; refusing it as hostile.`);
+      if (this.memo.length + this.sparseMemo.size >= MAX_MEMO)
+        this.fail(`uses more than ${MAX_MEMO} pickle memo slots; refusing it as hostile.`);
       this.sparseMemo.set(index, v);
     }
   }
   private memoGet(index: number): PickleValue {
     const v = index < this.memo.length ? this.memo[index] : this.sparseMemo.get(index);
-    if (v === undefined) this.fail(`is corrupt or hostile: its pickle refers to memo slot ${index}, which was never stored.`);
+    if (v === undefined)
+      this.fail(`is corrupt or hostile: its pickle refers to memo slot ${index}, which was never stored.`);
     return v;
   }
 
@@ -570,7 +652,8 @@ class Machine {
   private nest(container: object, child: PickleValue): void {
     const d = this.depthOf(child) + 1;
     if (d > (this.depth.get(container) ?? 0)) {
-      if (d > LIMITS.maxNesting) this.fail(`nests containers deeper than ${LIMITS.maxNesting} levels; refusing it as hostile.`);
+      if (d > LIMITS.maxNesting)
+        this.fail(`nests containers deeper than ${LIMITS.maxNesting} levels; refusing it as hostile.`);
       this.depth.set(container, d);
     }
   }
@@ -589,132 +672,214 @@ class Machine {
       if (at >= this.bytes.length) this.fail(`is truncated: its pickle ends at offset ${at} without a STOP opcode.`);
       const op = this.bytes[this.pos++] ?? 0;
       switch (op) {
-        case 0x80: { // PROTO
+        case 0x80: {
+          // PROTO
           const proto = this.u8();
           if (proto > 5) this.fail(`uses pickle protocol ${proto}; only protocols 0–5 are known.`);
           break;
         }
-        case 0x95: { // FRAME: a length hint only
+        case 0x95: {
+          // FRAME: a length hint only
           const n = this.u64('a frame');
           this.need(n, 'a pickle frame');
           break;
         }
         case 0x2e: // STOP
           return { value: this.pop(), end: this.pos };
-        case 0x28: this.pushMark(); break; // MARK
-        case 0x30: this.discard(); break; // POP
-        case 0x31: this.popMark(); break; // POP_MARK
-        case 0x32: this.push(this.top()); break; // DUP
-        case 0x4e: this.push(null); break; // NONE
-        case 0x88: this.push(true); break; // NEWTRUE
-        case 0x89: this.push(false); break; // NEWFALSE
-        case 0x4a: this.push(this.i32()); break; // BININT
-        case 0x4b: this.push(this.u8()); break; // BININT1
-        case 0x4d: this.push(this.u16()); break; // BININT2
-        case 0x8a: this.push(decodeLong(this.take(this.u8(), 'a LONG1 integer'))); break; // LONG1
-        case 0x8b: { // LONG4
+        case 0x28:
+          this.pushMark();
+          break; // MARK
+        case 0x30:
+          this.discard();
+          break; // POP
+        case 0x31:
+          this.popMark();
+          break; // POP_MARK
+        case 0x32:
+          this.push(this.top());
+          break; // DUP
+        case 0x4e:
+          this.push(null);
+          break; // NONE
+        case 0x88:
+          this.push(true);
+          break; // NEWTRUE
+        case 0x89:
+          this.push(false);
+          break; // NEWFALSE
+        case 0x4a:
+          this.push(this.i32());
+          break; // BININT
+        case 0x4b:
+          this.push(this.u8());
+          break; // BININT1
+        case 0x4d:
+          this.push(this.u16());
+          break; // BININT2
+        case 0x8a:
+          this.push(decodeLong(this.take(this.u8(), 'a LONG1 integer')));
+          break; // LONG1
+        case 0x8b: {
+          // LONG4
           const n = this.i32();
           if (n < 0 || n > MAX_LONG_BYTES) this.fail(`is corrupt or hostile: its pickle has a ${n}-byte integer.`);
           this.push(decodeLong(this.take(n, 'a LONG4 integer')));
           break;
         }
-        case 0x49: this.push(this.parseIntLine(this.line())); break; // INT
-        case 0x4c: this.push(this.parseIntLine(this.line().replace(/L$/, ''))); break; // LONG
-        case 0x46: { // FLOAT
+        case 0x49:
+          this.push(this.parseIntLine(this.line()));
+          break; // INT
+        case 0x4c:
+          this.push(this.parseIntLine(this.line().replace(/L$/, '')));
+          break; // LONG
+        case 0x46: {
+          // FLOAT
           const text = this.line().trim();
           const v = Number(text);
-          if (text === '' || (Number.isNaN(v) && !/^[-+]?nan$/i.test(text))) this.fail(`is corrupt: invalid FLOAT literal ${JSON.stringify(text.slice(0, 40))}.`);
+          if (text === '' || (Number.isNaN(v) && !/^[-+]?nan$/i.test(text)))
+            this.fail(`is corrupt: invalid FLOAT literal ${JSON.stringify(text.slice(0, 40))}.`);
           this.push(v);
           break;
         }
-        case 0x47: { // BINFLOAT (big-endian)
+        case 0x47: {
+          // BINFLOAT (big-endian)
           this.need(8, 'a float');
           this.push(this.view.getFloat64(this.pos, false));
           this.pos += 8;
           break;
         }
-        case 0x58: this.push(utf8.decode(this.take(this.u32(), 'a string'))); break; // BINUNICODE
-        case 0x8c: this.push(utf8.decode(this.take(this.u8(), 'a string'))); break; // SHORT_BINUNICODE
-        case 0x8d: this.push(utf8.decode(this.take(this.u64('a string'), 'a string'))); break; // BINUNICODE8
-        case 0x56: this.push(rawUnicodeEscape(this.line(this.bytes.length))); break; // UNICODE
-        case 0x53: { // STRING: a quoted repr
+        case 0x58:
+          this.push(utf8.decode(this.take(this.u32(), 'a string')));
+          break; // BINUNICODE
+        case 0x8c:
+          this.push(utf8.decode(this.take(this.u8(), 'a string')));
+          break; // SHORT_BINUNICODE
+        case 0x8d:
+          this.push(utf8.decode(this.take(this.u64('a string'), 'a string')));
+          break; // BINUNICODE8
+        case 0x56:
+          this.push(rawUnicodeEscape(this.line(this.bytes.length)));
+          break; // UNICODE
+        case 0x53: {
+          // STRING: a quoted repr
           const text = this.line(this.bytes.length);
           const q = text[0];
-          if (text.length < 2 || (q !== "'" && q !== '"') || text[text.length - 1] !== q) this.fail('is corrupt: a STRING opcode is not quoted.');
+          if (text.length < 2 || (q !== "'" && q !== '"') || text[text.length - 1] !== q)
+            this.fail('is corrupt: a STRING opcode is not quoted.');
           this.push(unescapePyString(text.slice(1, -1)));
           break;
         }
-        case 0x54: { // BINSTRING (Python 2 str, decoded as latin-1)
+        case 0x54: {
+          // BINSTRING (Python 2 str, decoded as latin-1)
           const n = this.i32();
           if (n < 0) this.fail('is corrupt: a BINSTRING has a negative length.');
           this.push(latin1(this.take(n, 'a string')));
           break;
         }
-        case 0x55: this.push(latin1(this.take(this.u8(), 'a string'))); break; // SHORT_BINSTRING
-        case 0x42: this.push(this.take(this.u32(), 'bytes').slice()); break; // BINBYTES
-        case 0x43: this.push(this.take(this.u8(), 'bytes').slice()); break; // SHORT_BINBYTES
-        case 0x8e: this.push(this.take(this.u64('bytes'), 'bytes').slice()); break; // BINBYTES8
-        case 0x96: this.push(this.take(this.u64('a bytearray'), 'a bytearray').slice()); break; // BYTEARRAY8
-        case 0x97: throw this.err('uses an out-of-band pickle buffer (NEXT_BUFFER), which a checkpoint file cannot supply.');
-        case 0x98: break; // READONLY_BUFFER: no-op on in-band data
-        case 0x29: this.push({ kind: 'tuple', items: [] }); break; // EMPTY_TUPLE
-        case 0x85: this.push(this.makeTuple([this.pop()])); break; // TUPLE1
-        case 0x86: { // TUPLE2
+        case 0x55:
+          this.push(latin1(this.take(this.u8(), 'a string')));
+          break; // SHORT_BINSTRING
+        case 0x42:
+          this.push(this.take(this.u32(), 'bytes').slice());
+          break; // BINBYTES
+        case 0x43:
+          this.push(this.take(this.u8(), 'bytes').slice());
+          break; // SHORT_BINBYTES
+        case 0x8e:
+          this.push(this.take(this.u64('bytes'), 'bytes').slice());
+          break; // BINBYTES8
+        case 0x96:
+          this.push(this.take(this.u64('a bytearray'), 'a bytearray').slice());
+          break; // BYTEARRAY8
+        case 0x97:
+          throw this.err('uses an out-of-band pickle buffer (NEXT_BUFFER), which a checkpoint file cannot supply.');
+        case 0x98:
+          break; // READONLY_BUFFER: no-op on in-band data
+        case 0x29:
+          this.push({ kind: 'tuple', items: [] });
+          break; // EMPTY_TUPLE
+        case 0x85:
+          this.push(this.makeTuple([this.pop()]));
+          break; // TUPLE1
+        case 0x86: {
+          // TUPLE2
           const b = this.pop();
           const a = this.pop();
           this.push(this.makeTuple([a, b]));
           break;
         }
-        case 0x87: { // TUPLE3
+        case 0x87: {
+          // TUPLE3
           const c = this.pop();
           const b = this.pop();
           const a = this.pop();
           this.push(this.makeTuple([a, b, c]));
           break;
         }
-        case 0x74: this.push(this.makeTuple(this.popMark())); break; // TUPLE
-        case 0x5d: this.push({ kind: 'list', items: [] }); break; // EMPTY_LIST
-        case 0x6c: { // LIST
+        case 0x74:
+          this.push(this.makeTuple(this.popMark()));
+          break; // TUPLE
+        case 0x5d:
+          this.push({ kind: 'list', items: [] });
+          break; // EMPTY_LIST
+        case 0x6c: {
+          // LIST
           const list: PickleList = { kind: 'list', items: [] };
           for (const item of this.popMark()) this.appendTo(list, item);
           this.push(list);
           break;
         }
-        case 0x61: { // APPEND
+        case 0x61: {
+          // APPEND
           const item = this.pop();
           this.appendTo(this.top(), item);
           break;
         }
-        case 0x65: { // APPENDS
+        case 0x65: {
+          // APPENDS
           const items = this.popMark();
           const target = this.top();
           for (const item of items) this.appendTo(target, item);
           break;
         }
-        case 0x7d: this.push(new PickleDict(false)); break; // EMPTY_DICT
-        case 0x64: { // DICT
+        case 0x7d:
+          this.push(new PickleDict(false));
+          break; // EMPTY_DICT
+        case 0x64: {
+          // DICT
           const items = this.popMark();
           const dict = new PickleDict(false);
           this.setItems(dict, items);
           this.push(dict);
           break;
         }
-        case 0x73: { // SETITEM
+        case 0x73: {
+          // SETITEM
           const value = this.pop();
           const key = this.pop();
           this.setItems(this.top(), [key, value]);
           break;
         }
-        case 0x75: { // SETITEMS
+        case 0x75: {
+          // SETITEMS
           const items = this.popMark();
           this.setItems(this.top(), items);
           break;
         }
-        case 0x8f: this.push({ kind: 'set', frozen: false, items: [] }); break; // EMPTY_SET
-        case 0x90: { // ADDITEMS
+        case 0x8f:
+          this.push({ kind: 'set', frozen: false, items: [] });
+          break; // EMPTY_SET
+        case 0x90: {
+          // ADDITEMS
           const items = this.popMark();
           const target = this.top();
-          if (target === null || typeof target !== 'object' || target instanceof Uint8Array || target instanceof PickleDict || target.kind !== 'set') {
+          if (
+            target === null ||
+            typeof target !== 'object' ||
+            target instanceof Uint8Array ||
+            target instanceof PickleDict ||
+            target.kind !== 'set'
+          ) {
             this.fail(`is corrupt: its pickle adds set items to ${describeValue(target)}.`);
           }
           for (const item of items) {
@@ -723,79 +888,112 @@ class Machine {
           }
           break;
         }
-        case 0x91: { // FROZENSET
+        case 0x91: {
+          // FROZENSET
           const set: PickleSet = { kind: 'set', frozen: true, items: this.popMark() };
           for (const item of set.items) this.nest(set, item);
           this.push(set);
           break;
         }
-        case 0x71: this.memoPut(this.u8(), this.top()); break; // BINPUT
-        case 0x72: this.memoPut(this.u32(), this.top()); break; // LONG_BINPUT
-        case 0x70: this.memoPut(this.parseIndexLine(), this.top()); break; // PUT
-        case 0x94: this.memoPut(this.memo.length, this.top()); break; // MEMOIZE
-        case 0x68: this.push(this.memoGet(this.u8())); break; // BINGET
-        case 0x6a: this.push(this.memoGet(this.u32())); break; // LONG_BINGET
-        case 0x67: this.push(this.memoGet(this.parseIndexLine())); break; // GET
-        case 0x63: { // GLOBAL
+        case 0x71:
+          this.memoPut(this.u8(), this.top());
+          break; // BINPUT
+        case 0x72:
+          this.memoPut(this.u32(), this.top());
+          break; // LONG_BINPUT
+        case 0x70:
+          this.memoPut(this.parseIndexLine(), this.top());
+          break; // PUT
+        case 0x94:
+          this.memoPut(this.memo.length, this.top());
+          break; // MEMOIZE
+        case 0x68:
+          this.push(this.memoGet(this.u8()));
+          break; // BINGET
+        case 0x6a:
+          this.push(this.memoGet(this.u32()));
+          break; // LONG_BINGET
+        case 0x67:
+          this.push(this.memoGet(this.parseIndexLine()));
+          break; // GET
+        case 0x63: {
+          // GLOBAL
           const module = this.line();
           const name = this.line();
           this.push(this.resolveGlobal(module, name));
           break;
         }
-        case 0x93: { // STACK_GLOBAL
+        case 0x93: {
+          // STACK_GLOBAL
           const name = this.pop();
           const module = this.pop();
-          if (typeof module !== 'string' || typeof name !== 'string') this.fail('is corrupt: STACK_GLOBAL needs two strings.');
+          if (typeof module !== 'string' || typeof name !== 'string')
+            this.fail('is corrupt: STACK_GLOBAL needs two strings.');
           this.push(this.resolveGlobal(module, name));
           break;
         }
-        case 0x52: { // REDUCE
+        case 0x52: {
+          // REDUCE
           const args = this.pop();
           const callable = this.pop();
           this.push(this.call(callable, this.argsOf(args, 'REDUCE')));
           break;
         }
-        case 0x81: { // NEWOBJ
+        case 0x81: {
+          // NEWOBJ
           const args = this.pop();
           const cls = this.pop();
           this.push(this.instantiate(cls, this.argsOf(args, 'NEWOBJ')));
           break;
         }
-        case 0x92: { // NEWOBJ_EX
+        case 0x92: {
+          // NEWOBJ_EX
           const kwargs = this.pop();
           const args = this.pop();
           const cls = this.pop();
-          if (!(kwargs instanceof PickleDict) || kwargs.entries.length > 0) this.fail('uses NEWOBJ_EX with keyword arguments, which is not supported.');
+          if (!(kwargs instanceof PickleDict) || kwargs.entries.length > 0)
+            this.fail('uses NEWOBJ_EX with keyword arguments, which is not supported.');
           this.push(this.instantiate(cls, this.argsOf(args, 'NEWOBJ_EX')));
           break;
         }
-        case 0x69: { // INST: module, name lines, then args since MARK
+        case 0x69: {
+          // INST: module, name lines, then args since MARK
           const module = this.line();
           const name = this.line();
           const cls = this.resolveGlobal(module, name);
           this.push(this.instantiate(cls, this.popMark()));
           break;
         }
-        case 0x6f: { // OBJ: MARK cls args... OBJ
+        case 0x6f: {
+          // OBJ: MARK cls args... OBJ
           const items = this.popMark();
           const cls = items.shift();
           if (cls === undefined) this.fail('is corrupt: OBJ without a class.');
           this.push(this.instantiate(cls, items));
           break;
         }
-        case 0x62: { // BUILD
+        case 0x62: {
+          // BUILD
           const state = this.pop();
           this.build(this.top(), state);
           break;
         }
-        case 0x51: this.push(this.persistentLoad(this.pop())); break; // BINPERSID
-        case 0x50: this.push(this.persistentLoad(this.line())); break; // PERSID
+        case 0x51:
+          this.push(this.persistentLoad(this.pop()));
+          break; // BINPERSID
+        case 0x50:
+          this.push(this.persistentLoad(this.line()));
+          break; // PERSID
         case 0x82:
         case 0x83:
         case 0x84:
-          throw this.err('uses the pickle extension registry (EXT opcodes), which a checkpoint never needs; refusing it.');
+          throw this.err(
+            'uses the pickle extension registry (EXT opcodes), which a checkpoint never needs; refusing it.',
+          );
         default:
-          this.fail(`is corrupt or not a pickle: unknown pickle opcode 0x${op.toString(16).padStart(2, '0')} at offset ${at}.`);
+          this.fail(
+            `is corrupt or not a pickle: unknown pickle opcode 0x${op.toString(16).padStart(2, '0')} at offset ${at}.`,
+          );
       }
     }
   }
@@ -814,7 +1012,13 @@ class Machine {
   }
 
   private appendTo(target: PickleValue, item: PickleValue): void {
-    if (target === null || typeof target !== 'object' || target instanceof Uint8Array || target instanceof PickleDict || target.kind !== 'list') {
+    if (
+      target === null ||
+      typeof target !== 'object' ||
+      target instanceof Uint8Array ||
+      target instanceof PickleDict ||
+      target.kind !== 'list'
+    ) {
       this.fail(`is corrupt or unsupported: its pickle appends to ${describeValue(target)}.`);
     }
     target.items.push(item);
@@ -822,7 +1026,8 @@ class Machine {
   }
 
   private setItems(target: PickleValue, items: readonly PickleValue[]): void {
-    if (!(target instanceof PickleDict)) this.fail(`is corrupt or unsupported: its pickle sets items on ${describeValue(target)}.`);
+    if (!(target instanceof PickleDict))
+      this.fail(`is corrupt or unsupported: its pickle sets items on ${describeValue(target)}.`);
     if (items.length % 2 !== 0) this.fail('is corrupt: SETITEMS has an odd number of items.');
     for (let i = 0; i < items.length; i += 2) {
       const key = items[i] ?? null;
@@ -834,7 +1039,13 @@ class Machine {
   }
 
   private argsOf(args: PickleValue, opcode: string): PickleValue[] {
-    if (args === null || typeof args !== 'object' || args instanceof Uint8Array || args instanceof PickleDict || args.kind !== 'tuple') {
+    if (
+      args === null ||
+      typeof args !== 'object' ||
+      args instanceof Uint8Array ||
+      args instanceof PickleDict ||
+      args.kind !== 'tuple'
+    ) {
       this.fail(`is corrupt: ${opcode} needs an argument tuple but got ${describeValue(args)}.`);
     }
     return [...args.items];
@@ -845,7 +1056,8 @@ class Machine {
   private resolveGlobal(rawModule: string, name: string): PickleGlobal {
     // Own keys only: a module or class name from the file must never reach Object.prototype.
     const module = (Object.hasOwn(PY2_MODULES, rawModule) ? PY2_MODULES[rawModule] : undefined) ?? rawModule;
-    if (isAllowed(module, name) || this.options.inertClass?.(module, name) === true) return { kind: 'global', module, name };
+    if (isAllowed(module, name) || this.options.inertClass?.(module, name) === true)
+      return { kind: 'global', module, name };
     const shown = `${module}.${name}`.slice(0, 200);
     throw new CheckpointFormatError(
       `${this.label} refers to the Python global ${shown}, which Weight Lens does not allow in a checkpoint (only plain tensors and containers are accepted); it was not executed.`,
@@ -853,7 +1065,13 @@ class Machine {
   }
 
   private asGlobal(v: PickleValue, what: string): PickleGlobal {
-    if (v === null || typeof v !== 'object' || v instanceof Uint8Array || v instanceof PickleDict || v.kind !== 'global') {
+    if (
+      v === null ||
+      typeof v !== 'object' ||
+      v instanceof Uint8Array ||
+      v instanceof PickleDict ||
+      v.kind !== 'global'
+    ) {
       this.fail(`is corrupt: its pickle ${what} ${describeValue(v)}, which is not callable.`);
     }
     return v;
@@ -863,7 +1081,8 @@ class Machine {
   private instantiate(clsValue: PickleValue, args: PickleValue[]): PickleValue {
     const cls = this.asGlobal(clsValue, 'instantiates');
     const full = `${cls.module}.${cls.name}`;
-    if (CALLABLE.has(full) && !full.includes('._')) return this.call(cls, full === 'collections.OrderedDict' ? [] : args);
+    if (CALLABLE.has(full) && !full.includes('._'))
+      return this.call(cls, full === 'collections.OrderedDict' ? [] : args);
     if (this.options.inertClass?.(cls.module, cls.name) === true) {
       const obj: PickleObject = { kind: 'object', className: full, args, state: undefined };
       for (const a of args) this.nest(obj, a);
@@ -905,7 +1124,13 @@ class Machine {
       case 'torch._utils._rebuild_parameter':
       case 'torch._utils._rebuild_parameter_with_state': {
         const t = arg(0);
-        if (t === null || typeof t !== 'object' || t instanceof Uint8Array || t instanceof PickleDict || t.kind !== 'tensor') {
+        if (
+          t === null ||
+          typeof t !== 'object' ||
+          t instanceof Uint8Array ||
+          t instanceof PickleDict ||
+          t.kind !== 'tensor'
+        ) {
           this.fail(`is corrupt: ${full} got ${describeValue(t)} instead of a tensor.`);
         }
         return { ...t, requiresGrad: arg(1) === true, parameter: true };
@@ -942,7 +1167,11 @@ class Machine {
       }
       case 'builtins.set':
       case 'builtins.frozenset': {
-        const set: PickleSet = { kind: 'set', frozen: full === 'builtins.frozenset', items: args.length === 0 ? [] : this.sequence(arg(0), full) };
+        const set: PickleSet = {
+          kind: 'set',
+          frozen: full === 'builtins.frozenset',
+          items: args.length === 0 ? [] : this.sequence(arg(0), full),
+        };
         for (const item of set.items) this.nest(set, item);
         return set;
       }
@@ -959,7 +1188,9 @@ class Machine {
         if (typeof a === 'string') return this.encode(a, args.length > 1 ? arg(1) : 'latin-1', full);
         if (a !== null && typeof a === 'object' && !(a instanceof PickleDict) && a.kind === 'list') {
           const out = new Uint8Array(a.items.length);
-          a.items.forEach((v, i) => { out[i] = typeof v === 'number' ? v & 0xff : 0; });
+          a.items.forEach((v, i) => {
+            out[i] = typeof v === 'number' ? v & 0xff : 0;
+          });
           return out;
         }
         throw this.err(`is corrupt: ${full} got ${describeValue(a)}.`);
@@ -985,8 +1216,21 @@ class Machine {
       case 'numpy._core.numeric._frombuffer': {
         const data = arg(0);
         const dtype = arg(1);
-        const array: NumpyArray = { kind: 'ndarray', dtype: undefined, shape: this.intTuple(arg(2), 'a NumPy shape'), fortranOrder: arg(3) === 'F', data: undefined };
-        if (dtype !== null && typeof dtype === 'object' && !(dtype instanceof Uint8Array) && !(dtype instanceof PickleDict) && dtype.kind === 'npdtype') array.dtype = dtype;
+        const array: NumpyArray = {
+          kind: 'ndarray',
+          dtype: undefined,
+          shape: this.intTuple(arg(2), 'a NumPy shape'),
+          fortranOrder: arg(3) === 'F',
+          data: undefined,
+        };
+        if (
+          dtype !== null &&
+          typeof dtype === 'object' &&
+          !(dtype instanceof Uint8Array) &&
+          !(dtype instanceof PickleDict) &&
+          dtype.kind === 'npdtype'
+        )
+          array.dtype = dtype;
         if (data instanceof Uint8Array) array.data = data;
         return array;
       }
@@ -1005,7 +1249,8 @@ class Machine {
 
   private intTuple(v: PickleValue, what: string): number[] {
     const items = this.sequence(v, what);
-    if (items.length > LIMITS.maxRank) this.fail(`has ${what} of ${items.length} dimensions, more than the ${LIMITS.maxRank} allowed.`);
+    if (items.length > LIMITS.maxRank)
+      this.fail(`has ${what} of ${items.length} dimensions, more than the ${LIMITS.maxRank} allowed.`);
     return items.map((x) => {
       if (typeof x !== 'number' || !Number.isSafeInteger(x)) this.fail(`is corrupt: ${what} contains ${shortRepr(x)}.`);
       return x;
@@ -1023,19 +1268,40 @@ class Machine {
     this.fail(`uses ${what} with encoding ${shortRepr(encoding)}, which is not supported.`);
   }
 
-  private rebuildTensor(storage: PickleValue, offset: PickleValue, size: PickleValue, stride: PickleValue, requiresGrad: boolean, parameter: boolean): TorchTensor {
-    if (storage === null || typeof storage !== 'object' || storage instanceof Uint8Array || storage instanceof PickleDict || storage.kind !== 'storage') {
+  private rebuildTensor(
+    storage: PickleValue,
+    offset: PickleValue,
+    size: PickleValue,
+    stride: PickleValue,
+    requiresGrad: boolean,
+    parameter: boolean,
+  ): TorchTensor {
+    if (
+      storage === null ||
+      typeof storage !== 'object' ||
+      storage instanceof Uint8Array ||
+      storage instanceof PickleDict ||
+      storage.kind !== 'storage'
+    ) {
       this.fail(`is corrupt: a tensor is rebuilt from ${describeValue(storage)} instead of a storage.`);
     }
-    if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) this.fail(`is corrupt: a tensor has storage offset ${shortRepr(offset)}.`);
+    if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0)
+      this.fail(`is corrupt: a tensor has storage offset ${shortRepr(offset)}.`);
     const shape = this.intTuple(size, 'a tensor shape');
     const strides = this.intTuple(stride, 'a tensor stride');
-    if (strides.length !== shape.length) this.fail(`is corrupt: a tensor has shape [${shape.join(', ')}] but ${strides.length} strides.`);
+    if (strides.length !== shape.length)
+      this.fail(`is corrupt: a tensor has shape [${shape.join(', ')}] but ${strides.length} strides.`);
     return { kind: 'tensor', storage, storageOffset: offset, shape, stride: strides, requiresGrad, parameter };
   }
 
   private numpyScalar(dtype: PickleValue, data: PickleValue): PickleValue {
-    if (dtype === null || typeof dtype !== 'object' || dtype instanceof Uint8Array || dtype instanceof PickleDict || dtype.kind !== 'npdtype') {
+    if (
+      dtype === null ||
+      typeof dtype !== 'object' ||
+      dtype instanceof Uint8Array ||
+      dtype instanceof PickleDict ||
+      dtype.kind !== 'npdtype'
+    ) {
       this.fail(`is corrupt: a NumPy scalar has dtype ${describeValue(dtype)}.`);
     }
     if (!(data instanceof Uint8Array)) this.fail(`is corrupt: a NumPy scalar has data ${describeValue(data)}.`);
@@ -1047,9 +1313,12 @@ class Machine {
     const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
     const le = info.littleEndian;
     switch (info.dtype) {
-      case 'BOOL': return (data[0] ?? 0) !== 0;
-      case 'F64': return view.getFloat64(0, le);
-      case 'F32': return view.getFloat32(0, le);
+      case 'BOOL':
+        return (data[0] ?? 0) !== 0;
+      case 'F64':
+        return view.getFloat64(0, le);
+      case 'F32':
+        return view.getFloat32(0, le);
       case 'F16': {
         const bits = view.getUint16(0, le);
         const sign = bits & 0x8000 ? -1 : 1;
@@ -1059,14 +1328,22 @@ class Machine {
         if (exp === 31) return frac === 0 ? sign * Infinity : NaN;
         return sign * (1 + frac / 1024) * 2 ** (exp - 15);
       }
-      case 'I64': return toNumberIfSafe(view.getBigInt64(0, le));
-      case 'U64': return toNumberIfSafe(view.getBigUint64(0, le));
-      case 'I32': return view.getInt32(0, le);
-      case 'U32': return view.getUint32(0, le);
-      case 'I16': return view.getInt16(0, le);
-      case 'U16': return view.getUint16(0, le);
-      case 'I8': return view.getInt8(0);
-      default: return view.getUint8(0);
+      case 'I64':
+        return toNumberIfSafe(view.getBigInt64(0, le));
+      case 'U64':
+        return toNumberIfSafe(view.getBigUint64(0, le));
+      case 'I32':
+        return view.getInt32(0, le);
+      case 'U32':
+        return view.getUint32(0, le);
+      case 'I16':
+        return view.getInt16(0, le);
+      case 'U16':
+        return view.getUint16(0, le);
+      case 'I8':
+        return view.getInt8(0);
+      default:
+        return view.getUint8(0);
     }
   }
 
@@ -1100,10 +1377,22 @@ class Machine {
           const offset = items.length === 5 ? 1 : 0;
           target.shape = this.intTuple(items[offset] ?? null, 'a NumPy shape');
           const dtype = items[offset + 1] ?? null;
-          if (dtype !== null && typeof dtype === 'object' && !(dtype instanceof Uint8Array) && !(dtype instanceof PickleDict) && dtype.kind === 'npdtype') target.dtype = dtype;
+          if (
+            dtype !== null &&
+            typeof dtype === 'object' &&
+            !(dtype instanceof Uint8Array) &&
+            !(dtype instanceof PickleDict) &&
+            dtype.kind === 'npdtype'
+          )
+            target.dtype = dtype;
           target.fortranOrder = items[offset + 2] === true;
           const raw = items[offset + 3] ?? null;
-          target.data = raw instanceof Uint8Array ? raw : typeof raw === 'string' ? this.encode(raw, 'latin-1', 'an ndarray') : undefined;
+          target.data =
+            raw instanceof Uint8Array
+              ? raw
+              : typeof raw === 'string'
+                ? this.encode(raw, 'latin-1', 'an ndarray')
+                : undefined;
           return;
         }
         default:
@@ -1120,16 +1409,28 @@ class Machine {
 
   /** PyTorch zip checkpoints: `('storage', <storage class>, key, location, numel)`. */
   private torchStorage(pid: PickleValue): TorchStorage {
-    const items = pid !== null && typeof pid === 'object' && !(pid instanceof Uint8Array) && !(pid instanceof PickleDict) && pid.kind === 'tuple' ? pid.items : undefined;
-    if (items?.[0] !== 'storage') this.fail(`is corrupt: unknown persistent id (${describeValue(pid)}); only tensor storages are supported.`);
-    if (items.length !== 5) this.fail(`has a storage reference with ${items.length} fields; only the torch>=1.6 layout (5 fields) is supported.`);
+    const items =
+      pid !== null &&
+      typeof pid === 'object' &&
+      !(pid instanceof Uint8Array) &&
+      !(pid instanceof PickleDict) &&
+      pid.kind === 'tuple'
+        ? pid.items
+        : undefined;
+    if (items?.[0] !== 'storage')
+      this.fail(`is corrupt: unknown persistent id (${describeValue(pid)}); only tensor storages are supported.`);
+    if (items.length !== 5)
+      this.fail(
+        `has a storage reference with ${items.length} fields; only the torch>=1.6 layout (5 fields) is supported.`,
+      );
     const type = this.asGlobal(items[1] ?? null, 'names a storage type');
     const info = Object.hasOwn(STORAGE_TYPES, type.name) ? STORAGE_TYPES[type.name] : undefined;
     if (info === undefined) this.fail(`names storage type ${type.module}.${type.name}, which is not a tensor storage.`);
     const key = items[2];
     const location = items[3];
     const numel = items[4];
-    if (typeof key !== 'string' && typeof key !== 'number') this.fail(`is corrupt: a storage key is ${describeValue(key ?? null)}.`);
+    if (typeof key !== 'string' && typeof key !== 'number')
+      this.fail(`is corrupt: a storage key is ${describeValue(key ?? null)}.`);
     if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0 || numel > LIMITS.maxTensorElements) {
       this.fail(`is corrupt: storage ${String(key)} claims ${shortRepr(numel ?? null)} elements.`);
     }

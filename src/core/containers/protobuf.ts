@@ -64,7 +64,9 @@ interface DecodedVarint {
 }
 
 function truncated(where: string, at: number, what: string): CheckpointFormatError {
-  return new CheckpointFormatError(`${where} is truncated or corrupt: ${what} at byte ${at} runs past the end of its message.`);
+  return new CheckpointFormatError(
+    `${where} is truncated or corrupt: ${what} at byte ${at} runs past the end of its message.`,
+  );
 }
 
 /** Decodes a varint at `bytes[pos]`, not reading at or past `limit`. `at` is the absolute offset, for messages. */
@@ -102,13 +104,22 @@ interface RawField {
  * Decodes the field header at `bytes[pos]` (absolute offset `base + pos`), checking that the payload ends by `end`
  * (an index into `bytes`, the end of the enclosing message). The header itself must lie before `limit` (≤ `end`).
  */
-function decodeRawField(bytes: Uint8Array, pos: number, limit: number, end: number, base: number, where: string): RawField {
+function decodeRawField(
+  bytes: Uint8Array,
+  pos: number,
+  limit: number,
+  end: number,
+  base: number,
+  where: string,
+): RawField {
   const at = base + pos;
   const tag = decodeVarint(bytes, pos, limit, where, at);
-  if (tag.size > 5 || tag.value > 0xffffffff) throw new CheckpointFormatError(`${where} is corrupt: invalid protobuf tag at byte ${at}.`);
+  if (tag.size > 5 || tag.value > 0xffffffff)
+    throw new CheckpointFormatError(`${where} is corrupt: invalid protobuf tag at byte ${at}.`);
   const field = Math.floor(tag.value / 8);
   const wire = tag.value % 8;
-  if (field < 1 || field > MAX_FIELD_NUMBER) throw new CheckpointFormatError(`${where} is corrupt: invalid protobuf field number ${field} at byte ${at}.`);
+  if (field < 1 || field > MAX_FIELD_NUMBER)
+    throw new CheckpointFormatError(`${where} is corrupt: invalid protobuf field number ${field} at byte ${at}.`);
   let p = pos + tag.size;
   switch (wire) {
     case WIRE_VARINT: {
@@ -135,7 +146,9 @@ function decodeRawField(bytes: Uint8Array, pos: number, limit: number, end: numb
     case WIRE_EGROUP:
       return { field, wire, payload: p, length: 0, varint: 0n };
     default:
-      throw new CheckpointFormatError(`${where} is corrupt: field ${field} at byte ${at} has invalid wire type ${wire}.`);
+      throw new CheckpointFormatError(
+        `${where} is corrupt: field ${field} at byte ${at} has invalid wire type ${wire}.`,
+      );
   }
 }
 
@@ -175,7 +188,9 @@ export class ProtoReader {
         continue;
       }
       if (raw.wire === WIRE_EGROUP) {
-        throw new CheckpointFormatError(`${this.where} is corrupt: unmatched end of group ${raw.field} at byte ${this.baseOffset + this.pos}.`);
+        throw new CheckpointFormatError(
+          `${this.where} is corrupt: unmatched end of group ${raw.field} at byte ${this.baseOffset + this.pos}.`,
+        );
       }
       this.pos = raw.payload + raw.length;
       return {
@@ -184,7 +199,10 @@ export class ProtoReader {
         offset: this.baseOffset + raw.payload,
         length: raw.length,
         varint: raw.varint,
-        fixed: raw.wire === WIRE_I32 || raw.wire === WIRE_I64 ? this.bytes.subarray(raw.payload, raw.payload + raw.length) : EMPTY,
+        fixed:
+          raw.wire === WIRE_I32 || raw.wire === WIRE_I64
+            ? this.bytes.subarray(raw.payload, raw.payload + raw.length)
+            : EMPTY,
       };
     }
   }
@@ -194,12 +212,16 @@ export class ProtoReader {
     const open: number[] = [start.field];
     let p = start.payload;
     while (open.length > 0) {
-      if (open.length + this.depth > LIMITS.maxNesting) throw new CheckpointFormatError(`${this.where} nests protobuf groups deeper than ${LIMITS.maxNesting} levels.`);
+      if (open.length + this.depth > LIMITS.maxNesting)
+        throw new CheckpointFormatError(`${this.where} nests protobuf groups deeper than ${LIMITS.maxNesting} levels.`);
       if (p >= this.end) throw truncated(this.where, this.baseOffset + p, `group ${start.field}`);
       const raw = decodeRawField(this.bytes, p, this.end, this.end, this.baseOffset, this.where);
       if (raw.wire === WIRE_SGROUP) open.push(raw.field);
       else if (raw.wire === WIRE_EGROUP) {
-        if (open.pop() !== raw.field) throw new CheckpointFormatError(`${this.where} is corrupt: mismatched end of group ${raw.field} at byte ${this.baseOffset + p}.`);
+        if (open.pop() !== raw.field)
+          throw new CheckpointFormatError(
+            `${this.where} is corrupt: mismatched end of group ${raw.field} at byte ${this.baseOffset + p}.`,
+          );
       }
       p = raw.payload + raw.length;
     }
@@ -215,7 +237,8 @@ export class ProtoReader {
   /** A reader over the submessage in LEN field `f`, one level deeper. */
   child(f: ProtoField): ProtoReader {
     expectWire(f, WIRE_LEN, this.where);
-    if (this.depth + 1 > LIMITS.maxNesting) throw new CheckpointFormatError(`${this.where} nests protobuf messages deeper than ${LIMITS.maxNesting} levels.`);
+    if (this.depth + 1 > LIMITS.maxNesting)
+      throw new CheckpointFormatError(`${this.where} nests protobuf messages deeper than ${LIMITS.maxNesting} levels.`);
     return new ProtoReader(this.payload(f), f.offset, this.where, this.depth + 1);
   }
 }
@@ -291,14 +314,24 @@ export class ProtoCursor {
         this.pos = await this.skipGroup(raw.field, raw.absPayload);
         continue;
       }
-      if (raw.wire === WIRE_EGROUP) throw new CheckpointFormatError(`${this.where} is corrupt: unmatched end of group ${raw.field} at byte ${this.pos}.`);
+      if (raw.wire === WIRE_EGROUP)
+        throw new CheckpointFormatError(
+          `${this.where} is corrupt: unmatched end of group ${raw.field} at byte ${this.pos}.`,
+        );
       this.pos = raw.absPayload + raw.length;
       let fixed = EMPTY;
       if (raw.wire === WIRE_I32 || raw.wire === WIRE_I64) {
         const rel = raw.absPayload - this.windowStart;
         fixed = this.window.slice(rel, rel + raw.length);
       }
-      return { field: raw.field, wireType: raw.wire as WireType, offset: raw.absPayload, length: raw.length, varint: raw.varint, fixed };
+      return {
+        field: raw.field,
+        wireType: raw.wire as WireType,
+        offset: raw.absPayload,
+        length: raw.length,
+        varint: raw.varint,
+        fixed,
+      };
     }
   }
 
@@ -306,12 +339,16 @@ export class ProtoCursor {
     const open: number[] = [field];
     let p = from;
     while (open.length > 0) {
-      if (open.length + this.depth > LIMITS.maxNesting) throw new CheckpointFormatError(`${this.where} nests protobuf groups deeper than ${LIMITS.maxNesting} levels.`);
+      if (open.length + this.depth > LIMITS.maxNesting)
+        throw new CheckpointFormatError(`${this.where} nests protobuf groups deeper than ${LIMITS.maxNesting} levels.`);
       if (p >= this.end) throw truncated(this.where, p, `group ${field}`);
       const raw = await this.rawAt(p);
       if (raw.wire === WIRE_SGROUP) open.push(raw.field);
       else if (raw.wire === WIRE_EGROUP) {
-        if (open.pop() !== raw.field) throw new CheckpointFormatError(`${this.where} is corrupt: mismatched end of group ${raw.field} at byte ${p}.`);
+        if (open.pop() !== raw.field)
+          throw new CheckpointFormatError(
+            `${this.where} is corrupt: mismatched end of group ${raw.field} at byte ${p}.`,
+          );
       }
       p = raw.absPayload + raw.length;
     }
@@ -325,7 +362,9 @@ export class ProtoCursor {
   async payload(f: ProtoField, what: string, maxBytes: number = LIMITS.maxInMemoryBytes): Promise<Uint8Array> {
     expectWire(f, WIRE_LEN, this.where);
     if (f.length > maxBytes) {
-      throw new CheckpointFormatError(`${this.where}: ${what} at byte ${f.offset} is ${formatBytes(f.length)}, over the ${formatBytes(maxBytes)} limit.`);
+      throw new CheckpointFormatError(
+        `${this.where}: ${what} at byte ${f.offset} is ${formatBytes(f.length)}, over the ${formatBytes(maxBytes)} limit.`,
+      );
     }
     const rel = f.offset - this.windowStart;
     if (rel >= 0 && rel + f.length <= this.window.length) return this.window.subarray(rel, rel + f.length);
@@ -348,14 +387,17 @@ export class ProtoCursor {
   }
 
   private checkDepth(): void {
-    if (this.depth + 1 > LIMITS.maxNesting) throw new CheckpointFormatError(`${this.where} nests protobuf messages deeper than ${LIMITS.maxNesting} levels.`);
+    if (this.depth + 1 > LIMITS.maxNesting)
+      throw new CheckpointFormatError(`${this.where} nests protobuf messages deeper than ${LIMITS.maxNesting} levels.`);
   }
 }
 
 /** Throws a user-facing error unless `f` has wire type `wire` (a field of the wrong type means a corrupt file). */
 export function expectWire(f: ProtoField, wire: WireType, where: string): void {
   if (f.wireType !== wire) {
-    throw new CheckpointFormatError(`${where} is corrupt: field ${f.field} at byte ${f.offset} has wire type ${f.wireType}, expected ${wire}.`);
+    throw new CheckpointFormatError(
+      `${where} is corrupt: field ${f.field} at byte ${f.offset} has wire type ${f.wireType}, expected ${wire}.`,
+    );
   }
 }
 
@@ -431,7 +473,13 @@ export function countPackedVarints(bytes: Uint8Array, where: string): number {
  * decoded. Values beyond 2^53 in magnitude are rounded to the nearest double. `out` must have room for
  * `countPackedVarints(bytes)` values.
  */
-export function decodePackedVarints(bytes: Uint8Array, kind: VarintKind, out: Float64Array | Float32Array, outOffset: number, where: string): number {
+export function decodePackedVarints(
+  bytes: Uint8Array,
+  kind: VarintKind,
+  out: Float64Array | Float32Array,
+  outOffset: number,
+  where: string,
+): number {
   let pos = 0;
   let n = outOffset;
   while (pos < bytes.length) {
@@ -453,10 +501,14 @@ export function decodePackedVarints(bytes: Uint8Array, kind: VarintKind, out: Fl
 export function varintAs(f: ProtoField, kind: VarintKind, where: string): number {
   expectWire(f, WIRE_VARINT, where);
   switch (kind) {
-    case 'int32': return Number(BigInt.asIntN(32, f.varint));
-    case 'uint32': return Number(BigInt.asUintN(32, f.varint));
-    case 'int64': return Number(BigInt.asIntN(64, f.varint));
-    case 'uint64': return Number(f.varint);
+    case 'int32':
+      return Number(BigInt.asIntN(32, f.varint));
+    case 'uint32':
+      return Number(BigInt.asUintN(32, f.varint));
+    case 'int64':
+      return Number(BigInt.asIntN(64, f.varint));
+    case 'uint64':
+      return Number(f.varint);
   }
 }
 

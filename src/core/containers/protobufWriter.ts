@@ -41,13 +41,15 @@ export class ProtoWriter {
   }
 
   private tag(field: number, wire: number): void {
-    if (!Number.isInteger(field) || field < 1 || field > MAX_FIELD_NUMBER) throw new RangeError(`protobuf field number ${field} is out of range`);
+    if (!Number.isInteger(field) || field < 1 || field > MAX_FIELD_NUMBER)
+      throw new RangeError(`protobuf field number ${field} is out of range`);
     this.rawVarint(BigInt(field * 8 + wire));
   }
 
   /** A varint field (int32, int64, uint64, bool, enum). `value` must be an integer (a number within ±2^53, or a bigint). */
   varint(field: number, value: number | bigint): this {
-    if (typeof value === 'number' && !Number.isSafeInteger(value)) throw new RangeError(`protobuf varint ${value} is not a safe integer`);
+    if (typeof value === 'number' && !Number.isSafeInteger(value))
+      throw new RangeError(`protobuf varint ${value} is not a safe integer`);
     this.tag(field, WIRE_VARINT);
     this.rawVarint(BigInt(value));
     return this;
@@ -88,7 +90,8 @@ export class ProtoWriter {
   packedVarints(field: number, values: readonly (number | bigint)[]): this {
     const inner = new ProtoWriter();
     for (const v of values) {
-      if (typeof v === 'number' && !Number.isSafeInteger(v)) throw new RangeError(`protobuf varint ${v} is not a safe integer`);
+      if (typeof v === 'number' && !Number.isSafeInteger(v))
+        throw new RangeError(`protobuf varint ${v} is not a safe integer`);
       inner.rawVarint(BigInt(v));
     }
     return this.bytes(field, inner.finish());

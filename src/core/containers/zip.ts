@@ -121,7 +121,9 @@ export function checkMemberPath(archiveName: string, name: string): string {
     /^[A-Za-z]:/.test(name) ||
     segments.includes('..')
   ) {
-    throw new CheckpointFormatError(`${archiveName} contains a member named ${JSON.stringify(name)}, which is not a safe relative path; refusing it.`);
+    throw new CheckpointFormatError(
+      `${archiveName} contains a member named ${JSON.stringify(name)}, which is not a safe relative path; refusing it.`,
+    );
   }
   return name;
 }
@@ -150,7 +152,9 @@ const utf8 = new TextDecoder('utf-8', { fatal: false });
 export async function openZip(source: ByteSource, options?: { signal?: AbortSignal }): Promise<ZipArchive> {
   const name = source.name;
   if (source.size < EOCD_SIZE) {
-    throw new CheckpointFormatError(`${name} is ${formatBytes(source.size)}, too small to be a zip archive (at least 22 bytes).`);
+    throw new CheckpointFormatError(
+      `${name} is ${formatBytes(source.size)}, too small to be a zip archive (at least 22 bytes).`,
+    );
   }
   const tailLength = Math.min(source.size, EOCD_SIZE + MAX_COMMENT);
   const tailStart = source.size - tailLength;
@@ -163,7 +167,9 @@ export async function openZip(source: ByteSource, options?: { signal?: AbortSign
     }
   }
   if (eocd < 0) {
-    throw new CheckpointFormatError(`${name} is not a zip archive or is truncated: its end-of-central-directory record is missing.`);
+    throw new CheckpointFormatError(
+      `${name} is not a zip archive or is truncated: its end-of-central-directory record is missing.`,
+    );
   }
   const eocdOffset = tailStart + eocd;
   const disk = u16(tail, eocd + 4);
@@ -176,16 +182,23 @@ export async function openZip(source: ByteSource, options?: { signal?: AbortSign
 
   const locatorOffset = eocdOffset - 20;
   if (locatorOffset >= 0) {
-    const locator = locatorOffset >= tailStart ? tail.subarray(locatorOffset - tailStart, locatorOffset - tailStart + 20) : await source.read(locatorOffset, 20);
+    const locator =
+      locatorOffset >= tailStart
+        ? tail.subarray(locatorOffset - tailStart, locatorOffset - tailStart + 20)
+        : await source.read(locatorOffset, 20);
     if (u32(locator, 0) === SIG_ZIP64_LOCATOR) {
       zip64 = true;
       const recordOffset = u64(locator, 8);
       if (!Number.isSafeInteger(recordOffset) || recordOffset + 56 > locatorOffset) {
-        throw new CheckpointFormatError(`${name} is corrupt: its zip64 end record offset ${recordOffset} is outside the file.`);
+        throw new CheckpointFormatError(
+          `${name} is corrupt: its zip64 end record offset ${recordOffset} is outside the file.`,
+        );
       }
       const record = await source.read(recordOffset, 56);
       if (u32(record, 0) !== SIG_ZIP64_EOCD) {
-        throw new CheckpointFormatError(`${name} is corrupt: no zip64 end-of-central-directory record at offset ${recordOffset}.`);
+        throw new CheckpointFormatError(
+          `${name} is corrupt: no zip64 end-of-central-directory record at offset ${recordOffset}.`,
+        );
       }
       if (u32(record, 16) !== 0 || u32(record, 20) !== 0) {
         throw new CheckpointFormatError(`${name} is a multi-part (split) zip archive, which is not supported.`);
@@ -200,7 +213,9 @@ export async function openZip(source: ByteSource, options?: { signal?: AbortSign
     throw new CheckpointFormatError(`${name} is a multi-part (split) zip archive, which is not supported.`);
   }
   if (!Number.isSafeInteger(count) || count > LIMITS.maxZipEntries) {
-    throw new CheckpointFormatError(`${name} claims ${count} zip entries, more than the ${LIMITS.maxZipEntries} allowed.`);
+    throw new CheckpointFormatError(
+      `${name} claims ${count} zip entries, more than the ${LIMITS.maxZipEntries} allowed.`,
+    );
   }
   if (!Number.isSafeInteger(cdOffset) || !Number.isSafeInteger(cdSize) || cdOffset + cdSize > cdEnd) {
     throw new CheckpointFormatError(
@@ -208,10 +223,14 @@ export async function openZip(source: ByteSource, options?: { signal?: AbortSign
     );
   }
   if (count * CENTRAL_SIZE > cdSize) {
-    throw new CheckpointFormatError(`${name} is corrupt: ${count} zip entries cannot fit in a ${formatBytes(cdSize)} central directory.`);
+    throw new CheckpointFormatError(
+      `${name} is corrupt: ${count} zip entries cannot fit in a ${formatBytes(cdSize)} central directory.`,
+    );
   }
   if (cdSize > LIMITS.maxHeaderBytes) {
-    throw new CheckpointFormatError(`${name} has a ${formatBytes(cdSize)} zip central directory, over the ${formatBytes(LIMITS.maxHeaderBytes)} limit.`);
+    throw new CheckpointFormatError(
+      `${name} has a ${formatBytes(cdSize)} zip central directory, over the ${formatBytes(LIMITS.maxHeaderBytes)} limit.`,
+    );
   }
   throwIfAborted(options?.signal);
   const cd = await source.read(cdOffset, cdSize);
@@ -222,7 +241,9 @@ export async function openZip(source: ByteSource, options?: { signal?: AbortSign
   let p = 0;
   for (let i = 0; i < count; i++) {
     if (p + CENTRAL_SIZE > cd.length || u32(cd, p) !== SIG_CENTRAL) {
-      throw new CheckpointFormatError(`${name} is corrupt: zip central directory entry ${i} at offset ${cdOffset + p} is malformed.`);
+      throw new CheckpointFormatError(
+        `${name} is corrupt: zip central directory entry ${i} at offset ${cdOffset + p} is malformed.`,
+      );
     }
     const flags = u16(cd, p + 8);
     const method = u16(cd, p + 10);
@@ -236,7 +257,9 @@ export async function openZip(source: ByteSource, options?: { signal?: AbortSign
     let localHeaderOffset = u32(cd, p + 42);
     const end = p + CENTRAL_SIZE + nameLength + extraLength + commentLength;
     if (end > cd.length) {
-      throw new CheckpointFormatError(`${name} is corrupt: zip central directory entry ${i} runs past the directory's end.`);
+      throw new CheckpointFormatError(
+        `${name} is corrupt: zip central directory entry ${i} runs past the directory's end.`,
+      );
     }
     const rawName = cd.subarray(p + CENTRAL_SIZE, p + CENTRAL_SIZE + nameLength);
     const memberName = utf8.decode(rawName);
@@ -255,7 +278,9 @@ export async function openZip(source: ByteSource, options?: { signal?: AbortSign
         let q = body;
         const take = (): number => {
           if (q + 8 > body + size) {
-            throw new CheckpointFormatError(`${name} is corrupt: the zip64 field of member ${JSON.stringify(memberName)} is too short.`);
+            throw new CheckpointFormatError(
+              `${name} is corrupt: the zip64 field of member ${JSON.stringify(memberName)} is too short.`,
+            );
           }
           const v = u64(cd, q);
           q += 8;
@@ -271,11 +296,19 @@ export async function openZip(source: ByteSource, options?: { signal?: AbortSign
     if (diskStart !== 0 && diskStart !== 0xffff) {
       throw new CheckpointFormatError(`${name} is a multi-part (split) zip archive, which is not supported.`);
     }
-    if (!Number.isSafeInteger(compressedSize) || !Number.isSafeInteger(uncompressedSize) || !Number.isSafeInteger(localHeaderOffset)) {
-      throw new CheckpointFormatError(`${name} is corrupt: zip member ${JSON.stringify(memberName)} has sizes or offsets beyond 2^53 bytes.`);
+    if (
+      !Number.isSafeInteger(compressedSize) ||
+      !Number.isSafeInteger(uncompressedSize) ||
+      !Number.isSafeInteger(localHeaderOffset)
+    ) {
+      throw new CheckpointFormatError(
+        `${name} is corrupt: zip member ${JSON.stringify(memberName)} has sizes or offsets beyond 2^53 bytes.`,
+      );
     }
     if (byName.has(memberName)) {
-      throw new CheckpointFormatError(`${name} contains two zip members named ${JSON.stringify(memberName)}; refusing the ambiguous archive.`);
+      throw new CheckpointFormatError(
+        `${name} contains two zip members named ${JSON.stringify(memberName)}; refusing the ambiguous archive.`,
+      );
     }
     byName.set(memberName, i);
     partial.push({
@@ -297,7 +330,9 @@ export async function openZip(source: ByteSource, options?: { signal?: AbortSign
   }
 
   // Local headers: each must lie before the central directory, and member data must not overlap.
-  const order = partial.map((_, i) => i).sort((a, b) => (partial[a]?.localHeaderOffset ?? 0) - (partial[b]?.localHeaderOffset ?? 0));
+  const order = partial
+    .map((_, i) => i)
+    .sort((a, b) => (partial[a]?.localHeaderOffset ?? 0) - (partial[b]?.localHeaderOffset ?? 0));
   const dataOffsets = new Array<number>(partial.length).fill(0);
   let previousEnd = 0;
   let previousName = '';
@@ -318,7 +353,9 @@ export async function openZip(source: ByteSource, options?: { signal?: AbortSign
     }
     const local = await source.read(headerOffset, LOCAL_SIZE);
     if (u32(local, 0) !== SIG_LOCAL) {
-      throw new CheckpointFormatError(`${name} is corrupt: no local header for zip member ${JSON.stringify(entry.name)} at offset ${headerOffset}.`);
+      throw new CheckpointFormatError(
+        `${name} is corrupt: no local header for zip member ${JSON.stringify(entry.name)} at offset ${headerOffset}.`,
+      );
     }
     const dataOffset = headerOffset + LOCAL_SIZE + u16(local, 26) + u16(local, 28);
     const dataEnd = dataOffset + entry.compressedSize;
@@ -366,19 +403,26 @@ class Archive implements ZipArchive {
   private readable(given: ZipEntry): ZipEntry {
     const index = this.byName.get(given.name);
     const entry = index === undefined ? undefined : this.raw[index];
-    if (entry === undefined) throw new CheckpointFormatError(`${this.source.name} has no zip member named ${JSON.stringify(given.name)}.`);
+    if (entry === undefined)
+      throw new CheckpointFormatError(`${this.source.name} has no zip member named ${JSON.stringify(given.name)}.`);
     const label = this.label(entry);
-    if (entry.encrypted) throw new CheckpointFormatError(`${label} is encrypted; encrypted zip members are not supported.`);
+    if (entry.encrypted)
+      throw new CheckpointFormatError(`${label} is encrypted; encrypted zip members are not supported.`);
     if (entry.method === ZIP_STORED) return entry;
     if (entry.method !== ZIP_DEFLATED) {
-      throw new CheckpointFormatError(`${label} uses zip compression method ${entry.method}; only stored (0) and deflate (8) are supported.`);
+      throw new CheckpointFormatError(
+        `${label} uses zip compression method ${entry.method}; only stored (0) and deflate (8) are supported.`,
+      );
     }
     if (entry.uncompressedSize > LIMITS.maxInflatedBytes) {
       throw new CheckpointFormatError(
         `${label} would inflate to ${formatBytes(entry.uncompressedSize)}, over the ${formatBytes(LIMITS.maxInflatedBytes)} limit for a compressed member.`,
       );
     }
-    if (entry.uncompressedSize > RATIO_CHECK_FLOOR && entry.uncompressedSize > entry.compressedSize * LIMITS.maxCompressionRatio) {
+    if (
+      entry.uncompressedSize > RATIO_CHECK_FLOOR &&
+      entry.uncompressedSize > entry.compressedSize * LIMITS.maxCompressionRatio
+    ) {
       throw new CheckpointFormatError(
         `${label} looks like a zip bomb: ${formatBytes(entry.compressedSize)} would inflate to ${formatBytes(entry.uncompressedSize)} (ratio ${Math.round(entry.uncompressedSize / Math.max(1, entry.compressedSize))}×, limit ${LIMITS.maxCompressionRatio}×).`,
       );
@@ -444,16 +488,23 @@ class Archive implements ZipArchive {
 }
 
 /** Compressed bytes of a member, read in `readBytes` steps. */
-async function* compressedChunks(source: ByteSource, start: number, length: number, readBytes: number, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array> {
+async function* compressedChunks(
+  source: ByteSource,
+  start: number,
+  length: number,
+  readBytes: number,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<Uint8Array> {
   for (let at = 0; at < length; at += readBytes) {
     throwIfAborted(signal);
     yield await source.read(start + at, Math.min(readBytes, length - at));
   }
 }
 
-const crc32Update: (data: Uint8Array, value: number) => number = typeof (zlib as { crc32?: unknown }).crc32 === 'function'
-  ? (data, value) => zlib.crc32(data, value)
-  : crc32Fallback();
+const crc32Update: (data: Uint8Array, value: number) => number =
+  typeof (zlib as { crc32?: unknown }).crc32 === 'function'
+    ? (data, value) => zlib.crc32(data, value)
+    : crc32Fallback();
 
 function crc32Fallback(): (data: Uint8Array, value: number) => number {
   const table = new Uint32Array(256);
@@ -481,7 +532,10 @@ async function* inflateMember(
   signal: AbortSignal | undefined,
 ): AsyncGenerator<Uint8Array> {
   const inflater = zlib.createInflateRaw({ chunkSize: INFLATE_CHUNK });
-  const input = Readable.from(compressedChunks(source, entry.dataOffset, entry.compressedSize, readBytes, signal), { objectMode: false, highWaterMark: 1 });
+  const input = Readable.from(compressedChunks(source, entry.dataOffset, entry.compressedSize, readBytes, signal), {
+    objectMode: false,
+    highWaterMark: 1,
+  });
   // Errors of either side surface through the inflater's iterator below; the callback only keeps them handled.
   pipeline(input, inflater, () => undefined);
   let produced = 0;
@@ -519,5 +573,7 @@ function wrapInflateError(error: unknown, label: string): unknown {
   if (error instanceof CheckpointFormatError) return error;
   if (error instanceof Error && error.name === 'CancelledError') return error;
   const detail = error instanceof Error ? error.message : String(error);
-  return new CheckpointFormatError(`${label} cannot be inflated (${detail}): the archive is corrupt.`, { cause: error });
+  return new CheckpointFormatError(`${label} cannot be inflated (${detail}): the archive is corrupt.`, {
+    cause: error,
+  });
 }

@@ -40,20 +40,27 @@ function shapeOf(path: string, entry: TensorEntry): [number, number, number] {
   if (entry.shape.length === 2) return [1, a, 1];
   if (entry.shape.length === 3 && b !== undefined) return [a, b, 1];
   if (entry.shape.length === 4 && b !== undefined && c !== undefined) return [a, b, c];
-  throw new CheckpointFormatError(`${path}: images array ${JSON.stringify(entry.name)} has shape [${entry.shape.join(', ')}]; expected [N, H, W, C], [N, H, W] or [N, D].`);
+  throw new CheckpointFormatError(
+    `${path}: images array ${JSON.stringify(entry.name)} has shape [${entry.shape.join(', ')}]; expected [N, H, W, C], [N, H, W] or [N, D].`,
+  );
 }
 
 async function readLabels(path: string, entry: TensorEntry, count: number): Promise<Int32Array> {
   const [n = 0, k = 1] = entry.shape;
   if (entry.shape.length < 1 || entry.shape.length > 2 || n !== count) {
-    throw new CheckpointFormatError(`${path}: labels array ${JSON.stringify(entry.name)} has shape [${entry.shape.join(', ')}]; expected [${count}] or [${count}, K] to match the images.`);
+    throw new CheckpointFormatError(
+      `${path}: labels array ${JSON.stringify(entry.name)} has shape [${entry.shape.join(', ')}]; expected [${count}] or [${count}, K] to match the images.`,
+    );
   }
   const values = await readTensorValues(entry, { maxElements: MAX_ARRAY_VALUES });
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     if (k === 1) {
       const v = values[i] ?? 0;
-      if (!Number.isInteger(v) || v < 0) throw new CheckpointFormatError(`${path}: label ${i} of ${JSON.stringify(entry.name)} is ${v}; class labels must be integers ≥ 0.`);
+      if (!Number.isInteger(v) || v < 0)
+        throw new CheckpointFormatError(
+          `${path}: label ${i} of ${JSON.stringify(entry.name)} is ${v}; class labels must be integers ≥ 0.`,
+        );
       out[i] = v;
     } else {
       let best = 0;
@@ -76,12 +83,18 @@ export async function openArrayDataset(path: string): Promise<Dataset> {
   }
   try {
     const { images, labels } = pickArrays(path, checkpoint.tensors);
-    if (images.notDecodedReason !== undefined) throw new CheckpointFormatError(`${path}: images array ${JSON.stringify(images.name)} cannot be read: ${images.notDecodedReason}.`);
+    if (images.notDecodedReason !== undefined)
+      throw new CheckpointFormatError(
+        `${path}: images array ${JSON.stringify(images.name)} cannot be read: ${images.notDecodedReason}.`,
+      );
     const shape = shapeOf(path, images);
     const size = images.shape[0] ?? 0;
-    if (size > MAX_SAMPLES) throw new CheckpointFormatError(`${path} holds ${size} samples, over the ${MAX_SAMPLES} supported.`);
+    if (size > MAX_SAMPLES)
+      throw new CheckpointFormatError(`${path} holds ${size} samples, over the ${MAX_SAMPLES} supported.`);
     if (images.params > MAX_ARRAY_VALUES) {
-      throw new CheckpointFormatError(`${path}: images array ${JSON.stringify(images.name)} has ${images.params} values, over the ${MAX_ARRAY_VALUES} an array dataset may load; split it into smaller files.`);
+      throw new CheckpointFormatError(
+        `${path}: images array ${JSON.stringify(images.name)} has ${images.params} values, over the ${MAX_ARRAY_VALUES} an array dataset may load; split it into smaller files.`,
+      );
     }
     const y = labels ? await readLabels(path, labels, size) : undefined;
     const x = await readTensorValues(images, { maxElements: MAX_ARRAY_VALUES });

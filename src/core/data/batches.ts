@@ -17,7 +17,12 @@ export interface InputBatch {
  * Reads samples `indices` as a raw NHWC batch (values as stored), augmented on a copy when asked: what preprocessing
  * for one or several models (a student and a differently-preprocessed teacher) starts from.
  */
-export async function readImageBatch(dataset: Dataset, indices: readonly number[], augment?: Augmentation, signal?: AbortSignal): Promise<{ images: ImageBatch; labels?: Int32Array }> {
+export async function readImageBatch(
+  dataset: Dataset,
+  indices: readonly number[],
+  augment?: Augmentation,
+  signal?: AbortSignal,
+): Promise<{ images: ImageBatch; labels?: Int32Array }> {
   const batch = await dataset.read(indices, signal);
   const [h, w, c] = dataset.shape;
   const x = augment ? Float32Array.from(batch.x) : batch.x;
@@ -27,7 +32,13 @@ export async function readImageBatch(dataset: Dataset, indices: readonly number[
 }
 
 /** Reads samples `indices`, augments them (raw NHWC, before preprocessing) if asked, and preprocesses them. */
-export async function readInputBatch(dataset: Dataset, indices: readonly number[], spec: PreprocessSpec, augment?: Augmentation, signal?: AbortSignal): Promise<InputBatch> {
+export async function readInputBatch(
+  dataset: Dataset,
+  indices: readonly number[],
+  spec: PreprocessSpec,
+  augment?: Augmentation,
+  signal?: AbortSignal,
+): Promise<InputBatch> {
   const { images, labels } = await readImageBatch(dataset, indices, augment, signal);
   const ready = applyPreprocessing(images, spec);
   return labels ? { ...ready, labels } : ready;

@@ -44,7 +44,10 @@ async function readNames(path: string): Promise<string[] | undefined> {
   try {
     const info = await stat(path);
     if (!info.isFile() || info.size > MAX_NAMES_FILE_BYTES) return undefined;
-    const names = (await readFile(path, 'utf8')).split(/\r?\n/).map((s) => s.trim()).filter((s) => s.length > 0);
+    const names = (await readFile(path, 'utf8'))
+      .split(/\r?\n/)
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
     return names.length > 0 ? names : undefined;
   } catch {
     return undefined;
@@ -83,7 +86,9 @@ export async function openCifarDataset(path: string, options: CifarOptions = {})
   const labelOffset = labelBytes === 2 && !coarse ? 1 : 0;
   const folder = dirname(path);
   const classes =
-    labelBytes === 1 ? await readNames(join(folder, 'batches.meta.txt')) : await readNames(join(folder, coarse ? 'coarse_label_names.txt' : 'fine_label_names.txt'));
+    labelBytes === 1
+      ? await readNames(join(folder, 'batches.meta.txt'))
+      : await readNames(join(folder, coarse ? 'coarse_label_names.txt' : 'fine_label_names.txt'));
   const shape: [number, number, number] = [32, 32, 3];
   return {
     kind: 'cifar',

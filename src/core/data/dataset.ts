@@ -97,14 +97,20 @@ export async function openDataset(path: string, options: OpenDatasetOptions = {}
     await source.close();
   }
   const lower = basename(path).toLowerCase();
-  if (startsWith(head, NPY_MAGIC) || startsWith(head, [0x50, 0x4b, 0x03, 0x04]) || lower.endsWith('.npy') || lower.endsWith('.npz')) {
+  if (
+    startsWith(head, NPY_MAGIC) ||
+    startsWith(head, [0x50, 0x4b, 0x03, 0x04]) ||
+    lower.endsWith('.npy') ||
+    lower.endsWith('.npz')
+  ) {
     const { openArrayDataset } = await import('./arrays');
     return openArrayDataset(path);
   }
   const { looksLikeIdx, openIdxDataset } = await import('./idx');
   if (startsWith(head, [0x1f, 0x8b]) || looksLikeIdx(head) || /idx\d/.test(lower)) return openIdxDataset(path);
   const { looksLikeCifar, openCifarDataset } = await import('./cifar');
-  if (looksLikeCifar(lower, info.size)) return openCifarDataset(path, options.cifarCoarseLabels === true ? { coarseLabels: true } : {});
+  if (looksLikeCifar(lower, info.size))
+    return openCifarDataset(path, options.cifarCoarseLabels === true ? { coarseLabels: true } : {});
   throw new CheckpointFormatError(
     `${path} (${formatBytes(info.size)}) is not a dataset Weight Lens reads: expected a folder of class subfolders with PNG/JPEG images, an IDX file (MNIST style, optionally .gz), a CIFAR binary batch (.bin), or a .npy/.npz file.`,
   );

@@ -16,7 +16,10 @@ import { LIMITS } from '../io/limits';
 import { MAX_SAMPLES, checkBatch, type Dataset, type DatasetBatch } from './dataset';
 
 /** IDX element types by type byte: bytes per element and a big-endian decoder. */
-const IDX_TYPES: ReadonlyMap<number, { readonly name: string; readonly bytes: number; readonly get: (view: DataView, at: number) => number }> = new Map([
+const IDX_TYPES: ReadonlyMap<
+  number,
+  { readonly name: string; readonly bytes: number; readonly get: (view: DataView, at: number) => number }
+> = new Map([
   [0x08, { name: 'uint8', bytes: 1, get: (v: DataView, at: number) => v.getUint8(at) }],
   [0x09, { name: 'int8', bytes: 1, get: (v: DataView, at: number) => v.getInt8(at) }],
   [0x0b, { name: 'int16', bytes: 2, get: (v: DataView, at: number) => v.getInt16(at, false) }],
@@ -43,24 +46,40 @@ export interface IdxHeader {
 
 /** True when `head` starts with a plausible IDX magic (two zero bytes, a known type, rank 1..8). Never throws. */
 export function looksLikeIdx(head: Uint8Array): boolean {
-  return head.length >= 4 && head[0] === 0 && head[1] === 0 && IDX_TYPES.has(head[2] ?? -1) && (head[3] ?? 0) >= 1 && (head[3] ?? 0) <= MAX_IDX_RANK;
+  return (
+    head.length >= 4 &&
+    head[0] === 0 &&
+    head[1] === 0 &&
+    IDX_TYPES.has(head[2] ?? -1) &&
+    (head[3] ?? 0) >= 1 &&
+    (head[3] ?? 0) <= MAX_IDX_RANK
+  );
 }
 
 /** Parses the IDX header at the start of `bytes` (which must hold at least the header). */
 export function parseIdxHeader(bytes: Uint8Array, name: string): IdxHeader {
-  if (bytes.length < 4) throw new CheckpointFormatError(`${name} is truncated: ${bytes.length} bytes is shorter than an IDX header.`);
+  if (bytes.length < 4)
+    throw new CheckpointFormatError(`${name} is truncated: ${bytes.length} bytes is shorter than an IDX header.`);
   if (bytes[0] !== 0 || bytes[1] !== 0) {
-    throw new CheckpointFormatError(`${name} is not an IDX file: its first two bytes are ${bytes[0]}, ${bytes[1]} instead of 0, 0.`);
+    throw new CheckpointFormatError(
+      `${name} is not an IDX file: its first two bytes are ${bytes[0]}, ${bytes[1]} instead of 0, 0.`,
+    );
   }
   const typeCode = bytes[2] ?? 0;
   const type = IDX_TYPES.get(typeCode);
   if (!type) {
-    throw new CheckpointFormatError(`${name} has unknown IDX element type 0x${typeCode.toString(16).padStart(2, '0')} (expected 0x08, 0x09, 0x0B, 0x0C, 0x0D or 0x0E).`);
+    throw new CheckpointFormatError(
+      `${name} has unknown IDX element type 0x${typeCode.toString(16).padStart(2, '0')} (expected 0x08, 0x09, 0x0B, 0x0C, 0x0D or 0x0E).`,
+    );
   }
   const rank = bytes[3] ?? 0;
-  if (rank < 1 || rank > MAX_IDX_RANK) throw new CheckpointFormatError(`${name} declares ${rank} IDX dimensions; expected 1 to ${MAX_IDX_RANK}.`);
+  if (rank < 1 || rank > MAX_IDX_RANK)
+    throw new CheckpointFormatError(`${name} declares ${rank} IDX dimensions; expected 1 to ${MAX_IDX_RANK}.`);
   const dataOffset = 4 + 4 * rank;
-  if (bytes.length < dataOffset) throw new CheckpointFormatError(`${name} is truncated: its IDX header needs ${dataOffset} bytes but only ${bytes.length} are present.`);
+  if (bytes.length < dataOffset)
+    throw new CheckpointFormatError(
+      `${name} is truncated: its IDX header needs ${dataOffset} bytes but only ${bytes.length} are present.`,
+    );
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const dims: number[] = [];
   let elements = 1;
@@ -70,12 +89,17 @@ export function parseIdxHeader(bytes: Uint8Array, name: string): IdxHeader {
     elements *= d;
   }
   const dataBytes = elements * type.bytes;
-  if (!Number.isSafeInteger(dataBytes)) throw new CheckpointFormatError(`${name} declares IDX dimensions [${dims.join(', ')}], too large to be real.`);
+  if (!Number.isSafeInteger(dataBytes))
+    throw new CheckpointFormatError(`${name} declares IDX dimensions [${dims.join(', ')}], too large to be real.`);
   return { typeCode, typeName: type.name, itemBytes: type.bytes, dims, dataOffset, dataBytes };
 }
 
 /** Inflates a gzipped IDX file, refusing output beyond what its header declares (and beyond `maxBytes`). */
-export async function gunzipIdx(source: ByteSource, maxBytes: number = MAX_INFLATED_IDX_BYTES, signal?: AbortSignal): Promise<Uint8Array> {
+export async function gunzipIdx(
+  source: ByteSource,
+  maxBytes: number = MAX_INFLATED_IDX_BYTES,
+  signal?: AbortSignal,
+): Promise<Uint8Array> {
   const chunkBytes = 1024 * 1024;
   async function* input(): AsyncGenerator<Uint8Array> {
     for (let at = 0; at < source.size; at += chunkBytes) {
@@ -122,7 +146,8 @@ export async function gunzipIdx(source: ByteSource, maxBytes: number = MAX_INFLA
             `${source.name} inflates to more than the ${formatBytes(expected)} its IDX header declares; refusing to inflate further (damaged file or gzip bomb).`,
           );
         }
-        if (total > maxBytes) fail(`${source.name} inflates to more than ${formatBytes(maxBytes)}; refusing to inflate further.`);
+        if (total > maxBytes)
+          fail(`${source.name} inflates to more than ${formatBytes(maxBytes)}; refusing to inflate further.`);
       }
     });
   } catch (error) {
@@ -223,7 +248,9 @@ function sampleShape(name: string, dims: readonly number[]): [number, number, nu
   if (dims.length === 2) return [1, a, 1];
   if (dims.length === 3 && b !== undefined) return [a, b, 1];
   if (dims.length === 4 && b !== undefined && c !== undefined) return [a, b, c];
-  throw new CheckpointFormatError(`${name} holds IDX dimensions [${dims.join(', ')}]; an image dataset needs 2 to 4 (samples first).`);
+  throw new CheckpointFormatError(
+    `${name} holds IDX dimensions [${dims.join(', ')}]; an image dataset needs 2 to 4 (samples first).`,
+  );
 }
 
 /**
@@ -235,7 +262,10 @@ export async function openIdxDataset(path: string, options: IdxOptions = {}): Pr
   const fileName = basename(path);
   if (/labels[-.]idx1/.test(fileName) && options.labelsPath === undefined) {
     const images = await firstExisting(folder, pairedImageNames(fileName));
-    if (images === undefined) throw new CheckpointFormatError(`${path} is an IDX labels file and no images file was found beside it (looked for ${pairedImageNames(fileName).join(', ')}).`);
+    if (images === undefined)
+      throw new CheckpointFormatError(
+        `${path} is an IDX labels file and no images file was found beside it (looked for ${pairedImageNames(fileName).join(', ')}).`,
+      );
     return openIdxDataset(images, { labelsPath: path, ...(options.signal ? { signal: options.signal } : {}) });
   }
   const source = await openIdxBytes(path, options.signal);
@@ -244,8 +274,12 @@ export async function openIdxDataset(path: string, options: IdxOptions = {}): Pr
   try {
     header = await readHeader(source);
     const n = header.dims[0] ?? 0;
-    if (n > MAX_SAMPLES) throw new CheckpointFormatError(`${path} declares ${n} samples, over the ${MAX_SAMPLES} supported.`);
-    const labelsPath = options.labelsPath === undefined ? await firstExisting(folder, pairedLabelNames(fileName)) : (options.labelsPath ?? undefined);
+    if (n > MAX_SAMPLES)
+      throw new CheckpointFormatError(`${path} declares ${n} samples, over the ${MAX_SAMPLES} supported.`);
+    const labelsPath =
+      options.labelsPath === undefined
+        ? await firstExisting(folder, pairedLabelNames(fileName))
+        : (options.labelsPath ?? undefined);
     if (labelsPath !== undefined) labels = await readIdxLabels(labelsPath, n, options.signal);
   } catch (error) {
     await source.close();
@@ -290,11 +324,15 @@ export async function readIdxLabels(path: string, count: number, signal?: AbortS
   try {
     const header = await readHeader(source);
     if (header.dims.length !== 1 && !(header.dims.length === 2 && header.dims[1] === 1)) {
-      throw new CheckpointFormatError(`${path} is not an IDX labels file: it holds [${header.dims.join(', ')}] instead of one label per sample.`);
+      throw new CheckpointFormatError(
+        `${path} is not an IDX labels file: it holds [${header.dims.join(', ')}] instead of one label per sample.`,
+      );
     }
-    if (header.typeCode === 0x0d || header.typeCode === 0x0e) throw new CheckpointFormatError(`${path} holds ${header.typeName} labels; class labels must be integers.`);
+    if (header.typeCode === 0x0d || header.typeCode === 0x0e)
+      throw new CheckpointFormatError(`${path} holds ${header.typeName} labels; class labels must be integers.`);
     const n = header.dims[0] ?? 0;
-    if (n !== count) throw new CheckpointFormatError(`${path} has ${n} labels but its images file has ${count} samples.`);
+    if (n !== count)
+      throw new CheckpointFormatError(`${path} has ${n} labels but its images file has ${count} samples.`);
     const type = IDX_TYPES.get(header.typeCode);
     if (!type) throw new CheckpointFormatError(`${path} has an unknown IDX element type.`);
     const bytes = await source.read(header.dataOffset, header.dataBytes);

@@ -35,7 +35,8 @@ function byCodePoint(a: string, b: string): number {
 /** Width and height from a PNG IHDR or a JPEG SOFn marker, or undefined when not found. */
 function headerDimensions(bytes: Uint8Array): { width: number; height: number } | undefined {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (bytes.length >= 24 && bytes[0] === 0x89 && bytes[1] === 0x50) return { width: view.getUint32(16, false), height: view.getUint32(20, false) };
+  if (bytes.length >= 24 && bytes[0] === 0x89 && bytes[1] === 0x50)
+    return { width: view.getUint32(16, false), height: view.getUint32(20, false) };
   if (bytes[0] === 0xff && bytes[1] === 0xd8) {
     let at = 2;
     while (at + 9 <= bytes.length) {
@@ -62,7 +63,9 @@ export async function decodeImage(bytes: Uint8Array, name: string): Promise<Deco
   const dims = headerDimensions(bytes);
   if (!dims) throw new CheckpointFormatError(`${name} is not a PNG or JPEG image (no image header found).`);
   if (dims.width < 1 || dims.height < 1 || dims.width * dims.height > MAX_IMAGE_PIXELS) {
-    throw new CheckpointFormatError(`${name} declares ${dims.width}×${dims.height} pixels; images must have 1 to ${MAX_IMAGE_PIXELS} pixels.`);
+    throw new CheckpointFormatError(
+      `${name} declares ${dims.width}×${dims.height} pixels; images must have 1 to ${MAX_IMAGE_PIXELS} pixels.`,
+    );
   }
   const pixels = dims.width * dims.height;
   try {
@@ -77,10 +80,20 @@ export async function decodeImage(bytes: Uint8Array, name: string): Promise<Deco
       }
       if (decoded.width !== dims.width || decoded.height !== dims.height) throw new Error('size differs from header');
       const keep = channels >= 3 ? 3 : 1;
-      return { width: dims.width, height: dims.height, channels: keep, data: dropChannels(data, pixels, channels, keep) };
+      return {
+        width: dims.width,
+        height: dims.height,
+        channels: keep,
+        data: dropChannels(data, pixels, channels, keep),
+      };
     }
     const jpeg = await import('jpeg-js');
-    const decoded = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6, maxMemoryUsageInMB: 1024 });
+    const decoded = jpeg.decode(bytes, {
+      useTArray: true,
+      formatAsRGBA: false,
+      maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6,
+      maxMemoryUsageInMB: 1024,
+    });
     if (decoded.width !== dims.width || decoded.height !== dims.height) throw new Error('size differs from header');
     const rgb = dropChannels(decoded.data, pixels, 3, 3);
     let gray = true;
@@ -98,7 +111,10 @@ export async function decodeImage(bytes: Uint8Array, name: string): Promise<Deco
 async function readImageFile(path: string): Promise<DecodedImage> {
   const source = await FileByteSource.open(path);
   try {
-    if (source.size > LIMITS.maxChunkBytes) throw new CheckpointFormatError(`${path} is ${source.size} bytes, larger than an image file may be (${LIMITS.maxChunkBytes}).`);
+    if (source.size > LIMITS.maxChunkBytes)
+      throw new CheckpointFormatError(
+        `${path} is ${source.size} bytes, larger than an image file may be (${LIMITS.maxChunkBytes}).`,
+      );
     return await decodeImage(await source.read(0, source.size), path);
   } finally {
     await source.close();
@@ -113,14 +129,21 @@ async function listImages(folder: string): Promise<{ classes: string[]; files: {
   } catch {
     throw new CheckpointFormatError(`${folder} cannot be listed.`);
   }
-  const classes = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort(byCodePoint);
+  const classes = entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort(byCodePoint);
   const files: { path: string; label: number }[] = [];
   for (const [label, name] of classes.entries()) {
     const inner = await readdir(join(folder, name), { withFileTypes: true });
-    const images = inner.filter((e) => e.isFile() && IMAGE_EXTENSION.test(e.name)).map((e) => e.name).sort(byCodePoint);
+    const images = inner
+      .filter((e) => e.isFile() && IMAGE_EXTENSION.test(e.name))
+      .map((e) => e.name)
+      .sort(byCodePoint);
     for (const image of images) {
       files.push({ path: join(folder, name, image), label });
-      if (files.length > MAX_IMAGE_FILES) throw new CheckpointFormatError(`${folder} holds more than ${MAX_IMAGE_FILES} images.`);
+      if (files.length > MAX_IMAGE_FILES)
+        throw new CheckpointFormatError(`${folder} holds more than ${MAX_IMAGE_FILES} images.`);
     }
   }
   return { classes, files };
@@ -137,7 +160,9 @@ function toChannels(image: DecodedImage, channels: number, name: string): Float3
   }
   for (let p = 0; p < pixels; p++) {
     if (image.data[3 * p] !== image.data[3 * p + 1] || image.data[3 * p] !== image.data[3 * p + 2]) {
-      throw new CheckpointFormatError(`${name} is a colour image but the dataset's first image is grayscale; convert the images to one kind.`);
+      throw new CheckpointFormatError(
+        `${name} is a colour image but the dataset's first image is grayscale; convert the images to one kind.`,
+      );
     }
   }
   return dropChannels(image.data, pixels, 3, 1);
@@ -148,7 +173,9 @@ export async function openImageFolder(folder: string): Promise<Dataset> {
   const { classes, files } = await listImages(folder);
   const first = files[0];
   if (!first) {
-    throw new CheckpointFormatError(`${folder} holds no images: expected one subfolder per class containing .png or .jpg files (found ${classes.length} subfolders).`);
+    throw new CheckpointFormatError(
+      `${folder} holds no images: expected one subfolder per class containing .png or .jpg files (found ${classes.length} subfolders).`,
+    );
   }
   const firstImage = await readImageFile(first.path);
   const shape: [number, number, number] = [firstImage.height, firstImage.width, firstImage.channels];
@@ -169,7 +196,9 @@ export async function openImageFolder(folder: string): Promise<Dataset> {
         if (!file) continue;
         const image = await readImageFile(file.path);
         if (image.width !== shape[1] || image.height !== shape[0]) {
-          throw new CheckpointFormatError(`${file.path} is ${image.width}×${image.height} but the dataset's first image is ${shape[1]}×${shape[0]}; resize the images to one size.`);
+          throw new CheckpointFormatError(
+            `${file.path} is ${image.width}×${image.height} but the dataset's first image is ${shape[1]}×${shape[0]}; resize the images to one size.`,
+          );
         }
         x.set(toChannels(image, shape[2], file.path), k * perSample);
         y[k] = file.label;

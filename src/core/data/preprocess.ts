@@ -34,8 +34,12 @@ export function scale(batch: ImageBatch, factor: number): ImageBatch {
 export function normalize(batch: ImageBatch, mean: readonly number[], std: readonly number[]): ImageBatch {
   check(batch);
   const { c } = batch;
-  for (const [label, list] of [['mean', mean], ['std', std]] as const) {
-    if (list.length !== 1 && list.length !== c) throw new RangeError(`${label} has ${list.length} entries; expected 1 or ${c}`);
+  for (const [label, list] of [
+    ['mean', mean],
+    ['std', std],
+  ] as const) {
+    if (list.length !== 1 && list.length !== c)
+      throw new RangeError(`${label} has ${list.length} entries; expected 1 or ${c}`);
   }
   if (std.some((s) => s === 0)) throw new RangeError('std entries must be non-zero');
   const out = new Float32Array(batch.data.length);
@@ -47,7 +51,14 @@ export function normalize(batch: ImageBatch, mean: readonly number[], std: reado
 }
 
 /** Pads each image with `value`: `top`, `bottom`, `left`, `right` pixels (all ≥ 0). */
-export function pad(batch: ImageBatch, top: number, bottom: number, left: number, right: number, value = 0): ImageBatch {
+export function pad(
+  batch: ImageBatch,
+  top: number,
+  bottom: number,
+  left: number,
+  right: number,
+  value = 0,
+): ImageBatch {
   check(batch);
   const { n, h, w, c } = batch;
   const oh = h + top + bottom;
@@ -55,7 +66,7 @@ export function pad(batch: ImageBatch, top: number, bottom: number, left: number
   const out = new Float32Array(n * oh * ow * c).fill(value);
   for (let b = 0; b < n; b++) {
     for (let y = 0; y < h; y++) {
-      const src = ((b * h + y) * w) * c;
+      const src = (b * h + y) * w * c;
       const dst = ((b * oh + y + top) * ow + left) * c;
       out.set(batch.data.subarray(src, src + w * c), dst);
     }
@@ -67,14 +78,15 @@ export function pad(batch: ImageBatch, top: number, bottom: number, left: number
 export function centreCrop(batch: ImageBatch, height: number, width: number): ImageBatch {
   check(batch);
   const { n, h, w, c } = batch;
-  if (height > h || width > w || height < 1 || width < 1) throw new RangeError(`cannot crop ${height}×${width} from ${h}×${w}`);
+  if (height > h || width > w || height < 1 || width < 1)
+    throw new RangeError(`cannot crop ${height}×${width} from ${h}×${w}`);
   const top = Math.floor((h - height) / 2);
   const left = Math.floor((w - width) / 2);
   const out = new Float32Array(n * height * width * c);
   for (let b = 0; b < n; b++) {
     for (let y = 0; y < height; y++) {
       const src = ((b * h + y + top) * w + left) * c;
-      out.set(batch.data.subarray(src, src + width * c), ((b * height + y) * width) * c);
+      out.set(batch.data.subarray(src, src + width * c), (b * height + y) * width * c);
     }
   }
   return { data: out, n, h: height, w: width, c };
@@ -138,16 +150,21 @@ export function toNCHW(batch: ImageBatch): Float32Array {
   const { n, h, w, c, data } = batch;
   const out = new Float32Array(data.length);
   const plane = h * w;
-  for (let b = 0; b < n; b++) for (let p = 0; p < plane; p++) for (let ch = 0; ch < c; ch++) out[(b * c + ch) * plane + p] = data[(b * plane + p) * c + ch] ?? 0;
+  for (let b = 0; b < n; b++)
+    for (let p = 0; p < plane; p++)
+      for (let ch = 0; ch < c; ch++) out[(b * c + ch) * plane + p] = data[(b * plane + p) * c + ch] ?? 0;
   return out;
 }
 
 /** NCHW values of shape [n, c, h, w] → an NHWC batch. */
 export function fromNCHW(data: Float32Array, n: number, c: number, h: number, w: number): ImageBatch {
-  if (data.length !== n * c * h * w) throw new RangeError(`${data.length} values do not match NCHW [${n}, ${c}, ${h}, ${w}]`);
+  if (data.length !== n * c * h * w)
+    throw new RangeError(`${data.length} values do not match NCHW [${n}, ${c}, ${h}, ${w}]`);
   const out = new Float32Array(data.length);
   const plane = h * w;
-  for (let b = 0; b < n; b++) for (let p = 0; p < plane; p++) for (let ch = 0; ch < c; ch++) out[(b * plane + p) * c + ch] = data[(b * c + ch) * plane + p] ?? 0;
+  for (let b = 0; b < n; b++)
+    for (let p = 0; p < plane; p++)
+      for (let ch = 0; ch < c; ch++) out[(b * plane + p) * c + ch] = data[(b * c + ch) * plane + p] ?? 0;
   return { data: out, n, h, w, c };
 }
 
@@ -171,9 +188,22 @@ export interface PreprocessSpec {
 
 const SIDECAR_KEYS = new Set(['scale', 'mean', 'std', 'pad', 'resize', 'crop', 'layout']);
 
-function numberList(name: string, key: string, value: unknown, lengths: readonly number[], integer: boolean, min: number): number[] {
+function numberList(
+  name: string,
+  key: string,
+  value: unknown,
+  lengths: readonly number[],
+  integer: boolean,
+  min: number,
+): number[] {
   const list = typeof value === 'number' ? [value] : value;
-  if (!Array.isArray(list) || !lengths.includes(list.length) || !list.every((v): v is number => typeof v === 'number' && Number.isFinite(v) && v >= min && (!integer || Number.isInteger(v)))) {
+  if (
+    !Array.isArray(list) ||
+    !lengths.includes(list.length) ||
+    !list.every(
+      (v): v is number => typeof v === 'number' && Number.isFinite(v) && v >= min && (!integer || Number.isInteger(v)),
+    )
+  ) {
     throw new CheckpointFormatError(
       `${name}: "${key}" must be ${lengths.map((l) => (l === 1 ? 'a number' : `a list of ${l} numbers`)).join(' or ')}${integer ? ` (whole numbers ≥ ${min})` : ''}, not ${JSON.stringify(value)}.`,
     );
@@ -187,27 +217,38 @@ export function parsePreprocessSidecar(text: string, name = 'preprocessing sidec
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new CheckpointFormatError(`${name} is not valid JSON (${error instanceof Error ? error.message : String(error)}).`);
+    throw new CheckpointFormatError(
+      `${name} is not valid JSON (${error instanceof Error ? error.message : String(error)}).`,
+    );
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new CheckpointFormatError(`${name} must be a JSON object.`);
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new CheckpointFormatError(`${name} must be a JSON object.`);
   const obj = json as Record<string, unknown>;
   const unknownKeys = Object.keys(obj).filter((k) => !SIDECAR_KEYS.has(k));
-  if (unknownKeys.length > 0) throw new CheckpointFormatError(`${name} has unknown field(s) ${unknownKeys.map((k) => JSON.stringify(k)).join(', ')}; known: ${[...SIDECAR_KEYS].join(', ')}.`);
+  if (unknownKeys.length > 0)
+    throw new CheckpointFormatError(
+      `${name} has unknown field(s) ${unknownKeys.map((k) => JSON.stringify(k)).join(', ')}; known: ${[...SIDECAR_KEYS].join(', ')}.`,
+    );
   const spec: { -readonly [K in keyof PreprocessSpec]: PreprocessSpec[K] } = { layout: 'NHWC' };
   if (obj.scale !== undefined) {
-    if (typeof obj.scale !== 'number' || !Number.isFinite(obj.scale) || obj.scale === 0) throw new CheckpointFormatError(`${name}: "scale" must be a finite non-zero number, not ${JSON.stringify(obj.scale)}.`);
+    if (typeof obj.scale !== 'number' || !Number.isFinite(obj.scale) || obj.scale === 0)
+      throw new CheckpointFormatError(
+        `${name}: "scale" must be a finite non-zero number, not ${JSON.stringify(obj.scale)}.`,
+      );
     spec.scale = obj.scale;
   }
   const channelLengths = [1, 2, 3, 4];
   if (obj.mean !== undefined) spec.mean = numberList(name, 'mean', obj.mean, channelLengths, false, -Infinity);
   if (obj.std !== undefined) {
     const std = numberList(name, 'std', obj.std, channelLengths, false, -Infinity);
-    if (std.some((s) => s <= 0)) throw new CheckpointFormatError(`${name}: "std" entries must be positive, not ${JSON.stringify(obj.std)}.`);
+    if (std.some((s) => s <= 0))
+      throw new CheckpointFormatError(`${name}: "std" entries must be positive, not ${JSON.stringify(obj.std)}.`);
     spec.std = std;
   }
   if (obj.pad !== undefined) {
     const p = numberList(name, 'pad', obj.pad, [1, 4], true, 0);
-    spec.pad = p.length === 1 ? [p[0] ?? 0, p[0] ?? 0, p[0] ?? 0, p[0] ?? 0] : [p[0] ?? 0, p[1] ?? 0, p[2] ?? 0, p[3] ?? 0];
+    spec.pad =
+      p.length === 1 ? [p[0] ?? 0, p[0] ?? 0, p[0] ?? 0, p[0] ?? 0] : [p[0] ?? 0, p[1] ?? 0, p[2] ?? 0, p[3] ?? 0];
   }
   for (const key of ['resize', 'crop'] as const) {
     if (obj[key] === undefined) continue;
@@ -215,7 +256,8 @@ export function parsePreprocessSidecar(text: string, name = 'preprocessing sidec
     spec[key] = [r[0] ?? 1, r[1] ?? 1];
   }
   if (obj.layout !== undefined) {
-    if (obj.layout !== 'NHWC' && obj.layout !== 'NCHW') throw new CheckpointFormatError(`${name}: "layout" must be "NHWC" or "NCHW", not ${JSON.stringify(obj.layout)}.`);
+    if (obj.layout !== 'NHWC' && obj.layout !== 'NCHW')
+      throw new CheckpointFormatError(`${name}: "layout" must be "NHWC" or "NCHW", not ${JSON.stringify(obj.layout)}.`);
     spec.layout = obj.layout;
   }
   return spec;
@@ -234,22 +276,31 @@ export function preprocessedShape(h: number, w: number, c: number, spec: Preproc
  * Applies `spec` to an NHWC batch in the order scale → mean/std → pad → crop → resize, then returns the values in
  * the model's layout with the final shape ([n, h, w, c] for NHWC, [n, c, h, w] for NCHW).
  */
-export function applyPreprocessing(batch: ImageBatch, spec: PreprocessSpec): { data: Float32Array; shape: [number, number, number, number] } {
+export function applyPreprocessing(
+  batch: ImageBatch,
+  spec: PreprocessSpec,
+): { data: Float32Array; shape: [number, number, number, number] } {
   try {
     return applySpec(batch, spec);
   } catch (error) {
     // A sidecar that does not fit the data (3 means for 1 channel, a crop larger than the image) is a user error.
-    if (error instanceof RangeError) throw new CheckpointFormatError(`preprocessing does not fit the data: ${error.message}.`);
+    if (error instanceof RangeError)
+      throw new CheckpointFormatError(`preprocessing does not fit the data: ${error.message}.`);
     throw error;
   }
 }
 
-function applySpec(batch: ImageBatch, spec: PreprocessSpec): { data: Float32Array; shape: [number, number, number, number] } {
+function applySpec(
+  batch: ImageBatch,
+  spec: PreprocessSpec,
+): { data: Float32Array; shape: [number, number, number, number] } {
   let b = batch;
   if (spec.scale !== undefined) b = scale(b, spec.scale);
   if (spec.mean || spec.std) b = normalize(b, spec.mean ?? [0], spec.std ?? [1]);
   if (spec.pad) b = pad(b, spec.pad[0], spec.pad[1], spec.pad[2], spec.pad[3]);
   if (spec.crop) b = centreCrop(b, spec.crop[0], spec.crop[1]);
   if (spec.resize) b = resizeBilinear(b, spec.resize[0], spec.resize[1]);
-  return spec.layout === 'NCHW' ? { data: toNCHW(b), shape: [b.n, b.c, b.h, b.w] } : { data: b.data, shape: [b.n, b.h, b.w, b.c] };
+  return spec.layout === 'NCHW'
+    ? { data: toNCHW(b), shape: [b.n, b.c, b.h, b.w] }
+    : { data: b.data, shape: [b.n, b.h, b.w, b.c] };
 }

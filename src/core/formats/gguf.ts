@@ -13,7 +13,14 @@ import { closeOnce, type ByteSource } from '../io/byteSource';
 import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
 import { LIMITS } from '../io/limits';
 import { f16BitsToNumber, type DType, type ValueChunk } from '../tensors/dtype';
-import { DEFAULT_CHUNK_ELEMENTS, checkShape, rawTensor, undecodedTensor, type TensorEntry, type ValueStreamOptions } from '../tensors/tensor';
+import {
+  DEFAULT_CHUNK_ELEMENTS,
+  checkShape,
+  rawTensor,
+  undecodedTensor,
+  type TensorEntry,
+  type ValueStreamOptions,
+} from '../tensors/tensor';
 import type { Checkpoint, FormatReader, MetadataValue, OpenContext } from './types';
 
 /** A ggml tensor type: its name, elements per block and bytes per block (from ggml.h / gguf-py constants). */
@@ -77,7 +84,9 @@ function half(bytes: Uint8Array, at: number): number {
   return f16BitsToNumber((bytes[at] ?? 0) | ((bytes[at + 1] ?? 0) << 8));
 }
 function u32le(bytes: Uint8Array, at: number): number {
-  return ((bytes[at] ?? 0) | ((bytes[at + 1] ?? 0) << 8) | ((bytes[at + 2] ?? 0) << 16) | ((bytes[at + 3] ?? 0) << 24)) >>> 0;
+  return (
+    ((bytes[at] ?? 0) | ((bytes[at + 1] ?? 0) << 8) | ((bytes[at + 2] ?? 0) << 16) | ((bytes[at + 3] ?? 0) << 24)) >>> 0
+  );
 }
 
 const BLOCK_DECODERS: Readonly<Record<string, BlockDecoder>> = {
@@ -138,7 +147,15 @@ const BLOCK_DECODERS: Readonly<Record<string, BlockDecoder>> = {
 };
 
 /** A block-quantised tensor whose values are decoded block by block in bounded chunks. */
-function blockTensor(name: string, type: GgmlType, decode: BlockDecoder, shape: readonly number[], params: number, source: ByteSource, offset: number): TensorEntry {
+function blockTensor(
+  name: string,
+  type: GgmlType,
+  decode: BlockDecoder,
+  shape: readonly number[],
+  params: number,
+  source: ByteSource,
+  offset: number,
+): TensorEntry {
   const blocks = params / type.blockElements;
   const bytes = blocks * type.blockBytes;
   return {
@@ -225,7 +242,9 @@ class Cursor {
   }
   skip(n: number, what: string): void {
     if (n > this.remaining) {
-      throw new CheckpointFormatError(`${this.source.name} is truncated: ${what} at offset ${this.pos} needs ${formatBytes(n)} but only ${formatBytes(this.remaining)} remain.`);
+      throw new CheckpointFormatError(
+        `${this.source.name} is truncated: ${what} at offset ${this.pos} needs ${formatBytes(n)} but only ${formatBytes(this.remaining)} remain.`,
+      );
     }
     this.pos += n;
   }
@@ -251,8 +270,34 @@ const utf8 = new TextDecoder('utf-8', { fatal: false });
 // ---------------------------------------------------------------------------------------------------------------
 // Metadata values
 
-const VALUE_TYPE_NAMES = ['u8', 'i8', 'u16', 'i16', 'u32', 'i32', 'f32', 'bool', 'string', 'array', 'u64', 'i64', 'f64'] as const;
-const VALUE_TYPE_BYTES: Readonly<Record<number, number>> = { 0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8 };
+const VALUE_TYPE_NAMES = [
+  'u8',
+  'i8',
+  'u16',
+  'i16',
+  'u32',
+  'i32',
+  'f32',
+  'bool',
+  'string',
+  'array',
+  'u64',
+  'i64',
+  'f64',
+] as const;
+const VALUE_TYPE_BYTES: Readonly<Record<number, number>> = {
+  0: 1,
+  1: 1,
+  2: 2,
+  3: 2,
+  4: 4,
+  5: 4,
+  6: 4,
+  7: 1,
+  10: 8,
+  11: 8,
+  12: 8,
+};
 /** Longest metadata string kept (the rest is elided); also the longest key accepted. */
 const MAX_STRING_KEEP = 1024;
 const MAX_KEY_BYTES = 65536;
@@ -277,27 +322,40 @@ async function readScalar(cursor: Cursor, type: number, what: string): Promise<M
       return (await cursor.u8(what)) !== 0;
     default: {
       const size = VALUE_TYPE_BYTES[type];
-      if (size === undefined) throw new CheckpointFormatError(`${what} in ${cursor.name} has unknown GGUF value type ${type}.`);
+      if (size === undefined)
+        throw new CheckpointFormatError(`${what} in ${cursor.name} has unknown GGUF value type ${type}.`);
       const b = await cursor.bytes(size, what);
       const view = new DataView(b.buffer, b.byteOffset, size);
       switch (type) {
-        case 0: return view.getUint8(0);
-        case 1: return view.getInt8(0);
-        case 2: return view.getUint16(0, true);
-        case 3: return view.getInt16(0, true);
-        case 4: return view.getUint32(0, true);
-        case 5: return view.getInt32(0, true);
-        case 6: return view.getFloat32(0, true);
-        case 10: return bigToValue(view.getBigUint64(0, true));
-        case 11: return bigToValue(view.getBigInt64(0, true));
-        default: return view.getFloat64(0, true);
+        case 0:
+          return view.getUint8(0);
+        case 1:
+          return view.getInt8(0);
+        case 2:
+          return view.getUint16(0, true);
+        case 3:
+          return view.getInt16(0, true);
+        case 4:
+          return view.getUint32(0, true);
+        case 5:
+          return view.getInt32(0, true);
+        case 6:
+          return view.getFloat32(0, true);
+        case 10:
+          return bigToValue(view.getBigUint64(0, true));
+        case 11:
+          return bigToValue(view.getBigInt64(0, true));
+        default:
+          return view.getFloat64(0, true);
       }
     }
   }
 }
 
 function bigToValue(value: bigint): MetadataValue {
-  return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(value) : value.toString();
+  return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER)
+    ? Number(value)
+    : value.toString();
 }
 
 /** Reads one metadata value of `type`; arrays are summarised as `array[u32; 32000]` (short ones with their items). */
@@ -307,7 +365,8 @@ async function readValue(cursor: Cursor, type: number, what: string, depth: numb
   const itemType = await cursor.u32(`the item type of ${what}`);
   const count = await cursor.u64(`the length of ${what}`);
   const minItem = itemType === 8 ? 8 : itemType === 9 ? 12 : VALUE_TYPE_BYTES[itemType];
-  if (minItem === undefined) throw new CheckpointFormatError(`${what} in ${cursor.name} is an array of unknown GGUF value type ${itemType}.`);
+  if (minItem === undefined)
+    throw new CheckpointFormatError(`${what} in ${cursor.name} is an array of unknown GGUF value type ${itemType}.`);
   if (!Number.isSafeInteger(count) || count * minItem > cursor.remaining) {
     throw new CheckpointFormatError(
       `${what} in ${cursor.name} claims ${Number.isFinite(count) ? count : 'over 2^53'} items of ${typeName(itemType)}, more than the ${formatBytes(cursor.remaining)} left in the file can hold.`,
@@ -337,7 +396,9 @@ async function readValue(cursor: Cursor, type: number, what: string, depth: numb
 async function openGguf(source: ByteSource, context: OpenContext): Promise<Checkpoint> {
   const name = source.name;
   if (source.size < 24) {
-    throw new CheckpointFormatError(`${name} is truncated: a GGUF header needs 24 bytes but the file is ${formatBytes(source.size)}.`);
+    throw new CheckpointFormatError(
+      `${name} is truncated: a GGUF header needs 24 bytes but the file is ${formatBytes(source.size)}.`,
+    );
   }
   const cursor = new Cursor(source);
   const magic = await cursor.bytes(4, 'the magic');
@@ -345,7 +406,10 @@ async function openGguf(source: ByteSource, context: OpenContext): Promise<Check
     throw new CheckpointFormatError(`${name} is not a GGUF file: it does not start with the magic "GGUF".`);
   }
   const version = await cursor.u32('the version');
-  if (version === 1) throw new CheckpointFormatError(`${name} is GGUF version 1, an early draft that is not supported (versions 2 and 3 are).`);
+  if (version === 1)
+    throw new CheckpointFormatError(
+      `${name} is GGUF version 1, an early draft that is not supported (versions 2 and 3 are).`,
+    );
   if (version !== 2 && version !== 3) {
     if ((version & 0xffff) === 0 && version !== 0) {
       throw new CheckpointFormatError(`${name} is a big-endian GGUF file, which is not supported.`);
@@ -354,12 +418,20 @@ async function openGguf(source: ByteSource, context: OpenContext): Promise<Check
   }
   const tensorCount = await cursor.u64('the tensor count');
   const kvCount = await cursor.u64('the metadata count');
-  if (!Number.isSafeInteger(tensorCount) || tensorCount > LIMITS.maxTensors || tensorCount * MIN_TENSOR_INFO_BYTES > cursor.remaining) {
+  if (
+    !Number.isSafeInteger(tensorCount) ||
+    tensorCount > LIMITS.maxTensors ||
+    tensorCount * MIN_TENSOR_INFO_BYTES > cursor.remaining
+  ) {
     throw new CheckpointFormatError(
       `${name} is truncated or corrupt: it claims ${Number.isFinite(tensorCount) ? tensorCount : 'over 2^53'} tensors, more than its ${formatBytes(source.size)} could describe (or the ${LIMITS.maxTensors} allowed).`,
     );
   }
-  if (!Number.isSafeInteger(kvCount) || kvCount > LIMITS.maxMetadataEntries || kvCount * MIN_KV_BYTES > cursor.remaining - tensorCount * MIN_TENSOR_INFO_BYTES) {
+  if (
+    !Number.isSafeInteger(kvCount) ||
+    kvCount > LIMITS.maxMetadataEntries ||
+    kvCount * MIN_KV_BYTES > cursor.remaining - tensorCount * MIN_TENSOR_INFO_BYTES
+  ) {
     throw new CheckpointFormatError(
       `${name} is truncated or corrupt: it claims ${Number.isFinite(kvCount) ? kvCount : 'over 2^53'} metadata entries, more than its ${formatBytes(source.size)} could hold (or the ${LIMITS.maxMetadataEntries} allowed).`,
     );
@@ -370,29 +442,41 @@ async function openGguf(source: ByteSource, context: OpenContext): Promise<Check
   for (let i = 0; i < kvCount; i++) {
     if (i % 1024 === 0) throwIfAborted(context.signal);
     const key = await cursor.string(`metadata key ${i}`, MAX_KEY_BYTES);
-    if (key.length > MAX_KEY_BYTES) throw new CheckpointFormatError(`${name} has a ${formatBytes(key.length)} metadata key, which is not plausible.`);
+    if (key.length > MAX_KEY_BYTES)
+      throw new CheckpointFormatError(`${name} has a ${formatBytes(key.length)} metadata key, which is not plausible.`);
     const type = await cursor.u32(`the type of metadata ${JSON.stringify(key.text)}`);
     const value = await readValue(cursor, type, `metadata ${JSON.stringify(key.text)}`, 0);
     if (key.text === 'general.alignment') {
       if (type !== 4 || typeof value !== 'number' || value === 0 || (value & (value - 1)) !== 0) {
-        throw new CheckpointFormatError(`${name} has an invalid general.alignment ${String(value)} (it must be a power-of-two u32).`);
+        throw new CheckpointFormatError(
+          `${name} has an invalid general.alignment ${String(value)} (it must be a power-of-two u32).`,
+        );
       }
       alignment = value;
     }
     metadata[key.text] = value;
   }
 
-  interface Info { name: string; shape: number[]; params: number; type: GgmlType; offset: number; bytes: number }
+  interface Info {
+    name: string;
+    shape: number[];
+    params: number;
+    type: GgmlType;
+    offset: number;
+    bytes: number;
+  }
   const infos: Info[] = [];
   const names = new Set<string>();
   for (let i = 0; i < tensorCount; i++) {
     if (i % 1024 === 0) throwIfAborted(context.signal);
     const tensorName = (await cursor.string(`the name of tensor ${i}`, MAX_KEY_BYTES)).text;
     const where = `tensor ${JSON.stringify(tensorName)} in ${name}`;
-    if (names.has(tensorName)) throw new CheckpointFormatError(`${name} lists tensor ${JSON.stringify(tensorName)} twice.`);
+    if (names.has(tensorName))
+      throw new CheckpointFormatError(`${name} lists tensor ${JSON.stringify(tensorName)} twice.`);
     names.add(tensorName);
     const nDims = await cursor.u32(`the rank of ${where}`);
-    if (nDims > LIMITS.maxRank) throw new CheckpointFormatError(`${where} has ${nDims} dimensions, more than the ${LIMITS.maxRank} allowed.`);
+    if (nDims > LIMITS.maxRank)
+      throw new CheckpointFormatError(`${where} has ${nDims} dimensions, more than the ${LIMITS.maxRank} allowed.`);
     const dims: number[] = [];
     for (let d = 0; d < nDims; d++) dims.push(await cursor.u64(`the shape of ${where}`));
     const typeId = await cursor.u32(`the type of ${where}`);
@@ -403,12 +487,23 @@ async function openGguf(source: ByteSource, context: OpenContext): Promise<Check
     const params = checkShape(where, shape);
     const inner = dims[0] ?? 1;
     if (inner % type.blockElements !== 0) {
-      throw new CheckpointFormatError(`${where} is ${type.name} with rows of ${inner} values, not a multiple of its ${type.blockElements}-value blocks.`);
+      throw new CheckpointFormatError(
+        `${where} is ${type.name} with rows of ${inner} values, not a multiple of its ${type.blockElements}-value blocks.`,
+      );
     }
     if (!Number.isSafeInteger(offset) || offset % alignment !== 0) {
-      throw new CheckpointFormatError(`${where} has data offset ${String(offset)}, not a multiple of the ${alignment}-byte alignment.`);
+      throw new CheckpointFormatError(
+        `${where} has data offset ${String(offset)}, not a multiple of the ${alignment}-byte alignment.`,
+      );
     }
-    infos.push({ name: tensorName, shape, params, type, offset, bytes: (params / type.blockElements) * type.blockBytes });
+    infos.push({
+      name: tensorName,
+      shape,
+      params,
+      type,
+      offset,
+      bytes: (params / type.blockElements) * type.blockBytes,
+    });
   }
   const dataStart = Math.ceil(cursor.pos / alignment) * alignment;
   const dataSize = source.size - dataStart;
@@ -421,17 +516,27 @@ async function openGguf(source: ByteSource, context: OpenContext): Promise<Check
       );
     }
     if (previous !== undefined && info.bytes > 0 && info.offset < previous.offset + previous.bytes) {
-      throw new CheckpointFormatError(`${name} is corrupt or hostile: the data of tensors ${JSON.stringify(previous.name)} and ${JSON.stringify(info.name)} overlap.`);
+      throw new CheckpointFormatError(
+        `${name} is corrupt or hostile: the data of tensors ${JSON.stringify(previous.name)} and ${JSON.stringify(info.name)} overlap.`,
+      );
     }
     if (info.bytes > 0) previous = info;
   }
 
   const tensors = infos.map((info): TensorEntry => {
     const offset = dataStart + info.offset;
-    if (info.type.dtype !== undefined) return rawTensor({ name: info.name, dtype: info.type.dtype, shape: info.shape, source, offset });
+    if (info.type.dtype !== undefined)
+      return rawTensor({ name: info.name, dtype: info.type.dtype, shape: info.shape, source, offset });
     const decoder = BLOCK_DECODERS[info.type.name];
-    if (decoder !== undefined) return blockTensor(info.name, info.type, decoder, info.shape, info.params, source, offset);
-    return undecodedTensor(info.name, info.type.name, info.shape, info.bytes, `GGUF type ${info.type.name} is not decoded`);
+    if (decoder !== undefined)
+      return blockTensor(info.name, info.type, decoder, info.shape, info.params, source, offset);
+    return undecodedTensor(
+      info.name,
+      info.type.name,
+      info.shape,
+      info.bytes,
+      `GGUF type ${info.type.name} is not decoded`,
+    );
   });
   metadata['gguf.version'] = version;
   metadata['gguf.alignment'] = alignment;

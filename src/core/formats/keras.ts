@@ -29,7 +29,13 @@ import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors
 import { LIMITS } from '../io/limits';
 import { quote } from '../io/text';
 import { DTYPE_BYTES, decodeValues, type DType, type ValueChunk } from '../tensors/dtype';
-import { DEFAULT_CHUNK_ELEMENTS, checkShape, undecodedTensor, type TensorEntry, type ValueStreamOptions } from '../tensors/tensor';
+import {
+  DEFAULT_CHUNK_ELEMENTS,
+  checkShape,
+  undecodedTensor,
+  type TensorEntry,
+  type ValueStreamOptions,
+} from '../tensors/tensor';
 import { looksLikeZip, openZip, type ZipArchive } from '../containers/zip';
 import type { Checkpoint, FormatReader, MetadataValue, OpenContext } from './types';
 
@@ -72,7 +78,14 @@ interface H5Api {
   get_attribute_names(fileId: bigint, path: string): string[];
   get_attribute_metadata(fileId: bigint, path: string, name: string): H5Metadata;
   get_dataset_metadata(fileId: bigint, path: string): H5Metadata;
-  get_dataset_data(fileId: bigint, path: string, count: bigint[] | null, offset: bigint[] | null, strides: bigint[] | null, ptr: bigint): number;
+  get_dataset_data(
+    fileId: bigint,
+    path: string,
+    count: bigint[] | null,
+    offset: bigint[] | null,
+    strides: bigint[] | null,
+    ptr: bigint,
+  ): number;
   _malloc(size: number): number;
   _free(ptr: number): void;
   readonly HEAPU8: Uint8Array;
@@ -146,7 +159,9 @@ function loadH5(): Promise<H5Lib> {
     const fs = (api as unknown as { FS?: EmscriptenFs }).FS;
     const ErrnoError = fs?.ErrnoError;
     if (fs === undefined || ErrnoError === undefined || typeof fs.open !== 'function') {
-      throw new CheckpointFormatError('the HDF5 library (h5wasm) has no file system to fence, so HDF5 files are not opened.');
+      throw new CheckpointFormatError(
+        'the HDF5 library (h5wasm) has no file system to fence, so HDF5 files are not opened.',
+      );
     }
     // Fence HDF5's file system: only the files handed to it open; anything else (external storage, links, virtual
     // sources) fails as "permission denied" and is recorded for the error message.
@@ -179,13 +194,18 @@ function loadH5(): Promise<H5Lib> {
       },
     };
   })();
-  h5Promise.catch(() => { h5Promise = undefined; });
+  h5Promise.catch(() => {
+    h5Promise = undefined;
+  });
   return h5Promise;
 }
 
 /** The most specific line of an HDF5 error stack, e.g. `truncated file: eof = 1000, …`. */
 function hdf5Detail(diagnostics: string): string | undefined {
-  const lines = diagnostics.split('\n').map((l) => /#\d+:.* in [^(]*\(\): (.*)$/.exec(l)?.[1]?.trim()).filter((l): l is string => l !== undefined && l !== '');
+  const lines = diagnostics
+    .split('\n')
+    .map((l) => /#\d+:.* in [^(]*\(\): (.*)$/.exec(l)?.[1]?.trim())
+    .filter((l): l is string => l !== undefined && l !== '');
   return lines[lines.length - 1];
 }
 
@@ -253,10 +273,18 @@ async function openKeras(source: ByteSource, context: OpenContext): Promise<Chec
     cleanup = copy.remove;
   }
   try {
-    const checkpoint = await openHdf5(source, path, source.name, metadata, 'HDF5', async () => {
-      await cleanup?.();
-      await source.close();
-    }, context);
+    const checkpoint = await openHdf5(
+      source,
+      path,
+      source.name,
+      metadata,
+      'HDF5',
+      async () => {
+        await cleanup?.();
+        await source.close();
+      },
+      context,
+    );
     // HDF5 holds the copy open now: unlink it, so that no copy outlives this process however it ends.
     await cleanup?.().catch(() => undefined);
     return checkpoint;
@@ -271,10 +299,16 @@ async function openKerasArchive(source: ByteSource, context: OpenContext): Promi
   const archive = await openZip(source, context.signal ? { signal: context.signal } : {});
   const metadata: Record<string, MetadataValue> = {};
   await readJsonMetadata(archive, metadata, context.signal);
-  const weights = archive.get('model.weights.h5') ?? archive.entries.find((e) => !e.isDirectory && e.name.endsWith('.weights.h5'));
+  const weights =
+    archive.get('model.weights.h5') ?? archive.entries.find((e) => !e.isDirectory && e.name.endsWith('.weights.h5'));
   if (weights === undefined) {
     throw new CheckpointFormatError(
-      `${source.name} is a zip archive without model.weights.h5, so it is not a Keras 3 .keras model (members: ${archive.entries.slice(0, 5).map((e) => e.name).join(', ') || 'none'}).`,
+      `${source.name} is a zip archive without model.weights.h5, so it is not a Keras 3 .keras model (members: ${
+        archive.entries
+          .slice(0, 5)
+          .map((e) => e.name)
+          .join(', ') || 'none'
+      }).`,
     );
   }
   const label = `${source.name}:${weights.name}`;
@@ -289,7 +323,11 @@ async function openKerasArchive(source: ByteSource, context: OpenContext): Promi
   );
   try {
     const checkpoint = await openHdf5(
-      { name: label, size: weights.uncompressedSize, read: (offset, length) => readFromFile(copy.path, offset, length) },
+      {
+        name: label,
+        size: weights.uncompressedSize,
+        read: (offset, length) => readFromFile(copy.path, offset, length),
+      },
       copy.path,
       label,
       metadata,
@@ -310,7 +348,11 @@ async function openKerasArchive(source: ByteSource, context: OpenContext): Promi
   }
 }
 
-async function readJsonMetadata(archive: ZipArchive, metadata: Record<string, MetadataValue>, signal: AbortSignal | undefined): Promise<void> {
+async function readJsonMetadata(
+  archive: ZipArchive,
+  metadata: Record<string, MetadataValue>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   const parse = async (name: string): Promise<unknown> => {
     const entry = archive.get(name);
     if (entry === undefined) return undefined;
@@ -381,7 +423,11 @@ async function sweepStaleCopies(): Promise<void> {
 }
 
 /** Copies bytes to a new private temporary file; `remove` deletes it (and its folder) and may be called repeatedly. */
-async function copyToTempFile(input: ByteSource | Streamable, baseName: string, signal: AbortSignal | undefined): Promise<{ path: string; remove: () => Promise<void> }> {
+async function copyToTempFile(
+  input: ByteSource | Streamable,
+  baseName: string,
+  signal: AbortSignal | undefined,
+): Promise<{ path: string; remove: () => Promise<void> }> {
   await sweepStaleCopies();
   const folder = await mkdtemp(join(tmpdir(), `${TEMP_PREFIX}${process.pid}-`));
   const path = join(folder, baseName);
@@ -431,7 +477,8 @@ async function checkSuperblock(source: Pick<ByteSource, 'size' | 'read'>, label:
     );
   }
   const version = head[at + 8];
-  if (version === undefined) throw new CheckpointFormatError(`${label} is truncated: it ends inside its HDF5 superblock.`);
+  if (version === undefined)
+    throw new CheckpointFormatError(`${label} is truncated: it ends inside its HDF5 superblock.`);
   let offsetSize: number | undefined;
   let baseAt: number;
   if (version === 0 || version === 1) {
@@ -441,14 +488,19 @@ async function checkSuperblock(source: Pick<ByteSource, 'size' | 'read'>, label:
     offsetSize = head[at + 9];
     baseAt = at + 12;
   } else {
-    throw new CheckpointFormatError(`${label} has HDF5 superblock version ${version}, which is unknown (0–3 exist); the file is corrupt or not HDF5.`);
+    throw new CheckpointFormatError(
+      `${label} has HDF5 superblock version ${version}, which is unknown (0–3 exist); the file is corrupt or not HDF5.`,
+    );
   }
   if (offsetSize !== 2 && offsetSize !== 4 && offsetSize !== 8) {
-    throw new CheckpointFormatError(`${label} has a corrupt HDF5 superblock (address size ${String(offsetSize)} bytes).`);
+    throw new CheckpointFormatError(
+      `${label} has a corrupt HDF5 superblock (address size ${String(offsetSize)} bytes).`,
+    );
   }
   // v0/v1: base, free-space, end-of-file, driver addresses; v2/v3: base, superblock-extension, end-of-file, root.
   const eofAt = baseAt + 2 * offsetSize;
-  if (eofAt + offsetSize > head.length) throw new CheckpointFormatError(`${label} is truncated: it ends inside its HDF5 superblock.`);
+  if (eofAt + offsetSize > head.length)
+    throw new CheckpointFormatError(`${label} is truncated: it ends inside its HDF5 superblock.`);
   const readAddress = (p: number): number | undefined => {
     let v = 0;
     let allOnes = true;
@@ -512,9 +564,12 @@ async function openHdf5(
     const file: H5File = { lib, fileId, label, bytes: source.size, isClosed: () => closed };
     const listing = listDatasets(file, metadata);
     const kerasVersion = metadata.keras_version;
-    const description = container === 'HDF5'
-      ? (listing.keras ? `Keras${typeof kerasVersion === 'string' ? ` ${kerasVersion}` : ''} HDF5 (.h5)` : 'HDF5 file')
-      : container;
+    const description =
+      container === 'HDF5'
+        ? listing.keras
+          ? `Keras${typeof kerasVersion === 'string' ? ` ${kerasVersion}` : ''} HDF5 (.h5)`
+          : 'HDF5 file'
+        : container;
     return {
       format: 'keras',
       description,
@@ -526,15 +581,22 @@ async function openHdf5(
       },
     };
   } catch (error) {
-    const wrapped = error instanceof CheckpointFormatError ? error : hdf5Error(lib, label, 'could not be read by the HDF5 library', error);
+    const wrapped =
+      error instanceof CheckpointFormatError
+        ? error
+        : hdf5Error(lib, label, 'could not be read by the HDF5 library', error);
     closeFile();
     throw wrapped;
   }
 }
 
 function hdf5Error(lib: H5Lib, label: string, what: string, cause?: unknown): CheckpointFormatError {
-  const detail = hdf5Detail(lib.takeDiagnostics()) ?? (cause instanceof Error ? cause.message.split('\n')[0] : undefined);
-  return new CheckpointFormatError(`${label} ${what}${detail ? ` (${detail})` : ''}; the file is corrupt or truncated.`, { cause });
+  const detail =
+    hdf5Detail(lib.takeDiagnostics()) ?? (cause instanceof Error ? cause.message.split('\n')[0] : undefined);
+  return new CheckpointFormatError(
+    `${label} ${what}${detail ? ` (${detail})` : ''}; the file is corrupt or truncated.`,
+    { cause },
+  );
 }
 
 interface H5File {
@@ -554,7 +616,10 @@ interface DatasetInfo {
 }
 
 /** Walks the file's groups (hard links only) and returns its numeric datasets as tensors, Keras order first. */
-function listDatasets(file: H5File, metadata: Record<string, MetadataValue>): { tensors: TensorEntry[]; keras: boolean } {
+function listDatasets(
+  file: H5File,
+  metadata: Record<string, MetadataValue>,
+): { tensors: TensorEntry[]; keras: boolean } {
   const { api } = file.lib;
   const datasets: DatasetInfo[] = [];
   const skipped: string[] = [];
@@ -562,14 +627,23 @@ function listDatasets(file: H5File, metadata: Record<string, MetadataValue>): { 
   /** HDF5 reports some failures (a damaged link table) only on its error stack: treat any report as corruption. */
   const quiet = (): void => {
     const detail = hdf5Detail(file.lib.takeDiagnostics());
-    if (detail !== undefined) throw new CheckpointFormatError(`${file.label} could not be read by the HDF5 library (${detail}); the file is corrupt or truncated.`);
+    if (detail !== undefined)
+      throw new CheckpointFormatError(
+        `${file.label} could not be read by the HDF5 library (${detail}); the file is corrupt or truncated.`,
+      );
   };
   const walk = (group: string, depth: number): void => {
-    if (depth > LIMITS.maxNesting) throw new CheckpointFormatError(`${file.label} nests HDF5 groups deeper than ${LIMITS.maxNesting} levels; refusing it as hostile.`);
+    if (depth > LIMITS.maxNesting)
+      throw new CheckpointFormatError(
+        `${file.label} nests HDF5 groups deeper than ${LIMITS.maxNesting} levels; refusing it as hostile.`,
+      );
     const names = api.get_names(file.fileId, group, false).slice().sort(naturalCompare);
     quiet();
     for (const name of names) {
-      if (++visited > MAX_OBJECTS) throw new CheckpointFormatError(`${file.label} has more than ${MAX_OBJECTS} HDF5 objects; refusing it as hostile.`);
+      if (++visited > MAX_OBJECTS)
+        throw new CheckpointFormatError(
+          `${file.label} has more than ${MAX_OBJECTS} HDF5 objects; refusing it as hostile.`,
+        );
       const path = group === '/' ? `/${name}` : `${group}/${name}`;
       const external = api.get_external_link(file.fileId, path);
       if (external?.filename !== undefined) {
@@ -611,11 +685,13 @@ function listDatasets(file: H5File, metadata: Record<string, MetadataValue>): { 
   if (typeof modelConfig === 'string') {
     try {
       const parsed = JSON.parse(modelConfig) as unknown;
-      if (isRecord(parsed) && typeof parsed.class_name === 'string') metadata.model_class = parsed.class_name.slice(0, 200);
+      if (isRecord(parsed) && typeof parsed.class_name === 'string')
+        metadata.model_class = parsed.class_name.slice(0, 200);
     } catch {
       // An unparsable config is shown as-is below.
     }
-    metadata.model_config = modelConfig.length > MAX_METADATA_STRING ? `${modelConfig.slice(0, MAX_METADATA_STRING - 1)}…` : modelConfig;
+    metadata.model_config =
+      modelConfig.length > MAX_METADATA_STRING ? `${modelConfig.slice(0, MAX_METADATA_STRING - 1)}…` : modelConfig;
   }
   let weightsRoot: string | undefined;
   let layerNames: string[] | undefined;
@@ -656,12 +732,18 @@ function listDatasets(file: H5File, metadata: Record<string, MetadataValue>): { 
     if (taken.has(info.path)) continue;
     ordered.push({ info, name: uniqueName(info.path.slice(1), info.path) });
   }
-  if (ordered.length > LIMITS.maxTensors) throw new CheckpointFormatError(`${file.label} has ${ordered.length} datasets, more than the ${LIMITS.maxTensors} allowed.`);
+  if (ordered.length > LIMITS.maxTensors)
+    throw new CheckpointFormatError(
+      `${file.label} has ${ordered.length} datasets, more than the ${LIMITS.maxTensors} allowed.`,
+    );
   if (skipped.length > 0) {
     const text = skipped.join('; ');
     metadata.skipped_datasets = text.length > MAX_METADATA_STRING ? `${text.slice(0, MAX_METADATA_STRING - 1)}…` : text;
   }
-  return { tensors: ordered.map(({ info, name }) => h5Tensor(file, info, name)), keras: layerNames !== undefined || 'keras_version' in metadata };
+  return {
+    tensors: ordered.map(({ info, name }) => h5Tensor(file, info, name)),
+    keras: layerNames !== undefined || 'keras_version' in metadata,
+  };
 }
 
 function naturalCompare(a: string, b: string): number {
@@ -711,9 +793,12 @@ const H5T_ENUM = 8;
 /** The DType of a dataset, or undefined when it is not numeric. */
 function datasetDType(meta: H5Metadata): DType | undefined {
   if (meta.vlen) return undefined;
-  if (meta.type === H5T_FLOAT) return meta.size === 2 ? 'F16' : meta.size === 4 ? 'F32' : meta.size === 8 ? 'F64' : undefined;
+  if (meta.type === H5T_FLOAT)
+    return meta.size === 2 ? 'F16' : meta.size === 4 ? 'F32' : meta.size === 8 ? 'F64' : undefined;
   if (meta.type === H5T_INTEGER) {
-    const table: Record<number, DType> = meta.signed ? { 1: 'I8', 2: 'I16', 4: 'I32', 8: 'I64' } : { 1: 'U8', 2: 'U16', 4: 'U32', 8: 'U64' };
+    const table: Record<number, DType> = meta.signed
+      ? { 1: 'I8', 2: 'I16', 4: 'I32', 8: 'I64' }
+      : { 1: 'U8', 2: 'U16', 4: 'U32', 8: 'U64' };
     return table[meta.size];
   }
   if (meta.type === H5T_ENUM && meta.size === 1 && meta.enum_type) {
@@ -727,7 +812,17 @@ function datasetDType(meta: H5Metadata): DType | undefined {
 function unsupportedReason(meta: H5Metadata): string | undefined {
   if (meta.shape === null) return 'empty dataspace';
   if (datasetDType(meta) === undefined) {
-    const kinds: Record<number, string> = { 2: 'time', 3: 'string', 4: 'bitfield', 5: 'opaque', 6: 'compound', 7: 'reference', 8: 'enum', 9: 'variable-length', 10: 'array' };
+    const kinds: Record<number, string> = {
+      2: 'time',
+      3: 'string',
+      4: 'bitfield',
+      5: 'opaque',
+      6: 'compound',
+      7: 'reference',
+      8: 'enum',
+      9: 'variable-length',
+      10: 'array',
+    };
     return `${kinds[meta.type] ?? `${meta.size}-byte ${meta.type === H5T_FLOAT ? 'float' : 'integer'}`} data, not a tensor`;
   }
   return undefined;
@@ -755,7 +850,15 @@ function refuseExternalStorage(file: H5File, path: string, meta: H5Metadata): vo
   try {
     const ones = shape.map(() => 1n);
     if (shape.length === 0) api.get_dataset_data(file.fileId, path, null, null, null, BigInt(ptr));
-    else api.get_dataset_data(file.fileId, path, ones, shape.map(() => 0n), ones, BigInt(ptr));
+    else
+      api.get_dataset_data(
+        file.fileId,
+        path,
+        ones,
+        shape.map(() => 0n),
+        ones,
+        BigInt(ptr),
+      );
   } catch {
     // A damaged dataset is reported when its values are read; only reads of other files matter here.
   } finally {
@@ -782,7 +885,10 @@ function h5Tensor(file: H5File, info: DatasetInfo, name: string): TensorEntry {
     // Only chunks never written (the fill value stands in) or a compression bomb make a dataset this much larger than
     // its file; reading it would cost its logical size, not its stored bytes.
     return undecodedTensor(
-      name, dtype, shape, logical,
+      name,
+      dtype,
+      shape,
+      logical,
       `the dataset declares ${formatBytes(logical)} of values but the whole file is ${formatBytes(file.bytes)}: its chunks were never written (fill value only) or compress over ${LIMITS.maxCompressionRatio}×, so its values are not read.`,
     );
   }
@@ -793,21 +899,35 @@ function h5Tensor(file: H5File, info: DatasetInfo, name: string): TensorEntry {
     params,
     bytes: params * itemBytes,
     async *values(options?: ValueStreamOptions): AsyncIterable<ValueChunk> {
-      const budget = Math.max(1, Math.min(options?.maxElements ?? DEFAULT_CHUNK_ELEMENTS, Math.floor(READ_BYTES / itemBytes)));
+      const budget = Math.max(
+        1,
+        Math.min(options?.maxElements ?? DEFAULT_CHUNK_ELEMENTS, Math.floor(READ_BYTES / itemBytes)),
+      );
       for (const block of hyperslabs(shape, budget)) {
         throwIfAborted(options?.signal);
-        if (file.isClosed()) throw new CheckpointFormatError(`${file.label} was closed while dataset ${info.path} was being read.`);
+        if (file.isClosed())
+          throw new CheckpointFormatError(`${file.label} was closed while dataset ${info.path} was being read.`);
         const count = block.count.reduce((a, b) => a * b, 1);
         const nbytes = count * itemBytes;
         const ptr = api._malloc(Math.max(1, nbytes));
-        if (ptr === 0) throw new CheckpointFormatError(`${file.label}: out of HDF5 memory reading ${formatBytes(nbytes)} of dataset ${info.path}.`);
+        if (ptr === 0)
+          throw new CheckpointFormatError(
+            `${file.label}: out of HDF5 memory reading ${formatBytes(nbytes)} of dataset ${info.path}.`,
+          );
         let bytes: Uint8Array;
         try {
           let status: number;
           try {
             status = rank0(shape)
               ? api.get_dataset_data(file.fileId, info.path, null, null, null, BigInt(ptr))
-              : api.get_dataset_data(file.fileId, info.path, block.count.map(BigInt), block.offset.map(BigInt), block.count.map(() => 1n), BigInt(ptr));
+              : api.get_dataset_data(
+                  file.fileId,
+                  info.path,
+                  block.count.map(BigInt),
+                  block.offset.map(BigInt),
+                  block.count.map(() => 1n),
+                  BigInt(ptr),
+                );
           } catch (error) {
             const denied = fence.takeDenied();
             if (denied.length > 0) throw externalStorageError(file, info.path, denied);

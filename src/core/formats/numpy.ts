@@ -9,7 +9,14 @@
 import { closeOnce, type ByteSource } from '../io/byteSource';
 import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
 import { LIMITS } from '../io/limits';
-import { DEFAULT_CHUNK_ELEMENTS, checkShape, rawTensor, undecodedTensor, type TensorEntry, type ValueStreamOptions } from '../tensors/tensor';
+import {
+  DEFAULT_CHUNK_ELEMENTS,
+  checkShape,
+  rawTensor,
+  undecodedTensor,
+  type TensorEntry,
+  type ValueStreamOptions,
+} from '../tensors/tensor';
 import { decodeValues, type DType, type ValueChunk } from '../tensors/dtype';
 import {
   NPY_PREAMBLE_BYTES,
@@ -54,7 +61,13 @@ function needsTranspose(header: NpyHeader): boolean {
 }
 
 /** Yields `values` of a fully-loaded, row-major byte buffer in chunks of at most `maxElements`. */
-async function* yieldDecoded(dtype: DType, bytes: Uint8Array, itemBytes: number, littleEndian: boolean, options?: ValueStreamOptions): AsyncGenerator<ValueChunk> {
+async function* yieldDecoded(
+  dtype: DType,
+  bytes: Uint8Array,
+  itemBytes: number,
+  littleEndian: boolean,
+  options?: ValueStreamOptions,
+): AsyncGenerator<ValueChunk> {
   const n = bytes.length / itemBytes;
   const maxElements = Math.max(1, options?.maxElements ?? DEFAULT_CHUNK_ELEMENTS);
   for (let start = 0; start < n; start += maxElements) {
@@ -66,7 +79,14 @@ async function* yieldDecoded(dtype: DType, bytes: Uint8Array, itemBytes: number,
 }
 
 /** A Fortran-order array small enough to read whole: read, transpose to row-major, decode. */
-function transposedTensor(name: string, header: NpyHeader, dtype: DType, readAll: (signal?: AbortSignal) => Promise<Uint8Array>, bytes: number, note: string): TensorEntry {
+function transposedTensor(
+  name: string,
+  header: NpyHeader,
+  dtype: DType,
+  readAll: (signal?: AbortSignal) => Promise<Uint8Array>,
+  bytes: number,
+  note: string,
+): TensorEntry {
   const params = checkShape(`tensor ${JSON.stringify(name)}`, header.shape);
   return {
     name,
@@ -88,14 +108,34 @@ function npyTensor(name: string, header: NpyHeader, source: ByteSource): TensorE
   checkDataFits(source.name, header, source.size);
   if (header.dtype === undefined) {
     const bytes = header.itemBytes > 0 ? header.dataBytes : source.size - header.dataOffset;
-    return undecodedTensor(name, header.descr, header.shape, bytes, header.unsupportedReason ?? 'unsupported NumPy dtype');
+    return undecodedTensor(
+      name,
+      header.descr,
+      header.shape,
+      bytes,
+      header.unsupportedReason ?? 'unsupported NumPy dtype',
+    );
   }
   const reason = fortranReason(header);
   if (reason !== undefined) return undecodedTensor(name, header.dtype, header.shape, header.dataBytes, reason);
   if (needsTranspose(header)) {
-    return transposedTensor(name, header, header.dtype, () => source.read(header.dataOffset, header.dataBytes), header.dataBytes, 'stored in Fortran (column-major) order');
+    return transposedTensor(
+      name,
+      header,
+      header.dtype,
+      () => source.read(header.dataOffset, header.dataBytes),
+      header.dataBytes,
+      'stored in Fortran (column-major) order',
+    );
   }
-  return rawTensor({ name, dtype: header.dtype, shape: header.shape, source, offset: header.dataOffset, littleEndian: header.littleEndian });
+  return rawTensor({
+    name,
+    dtype: header.dtype,
+    shape: header.shape,
+    source,
+    offset: header.dataOffset,
+    littleEndian: header.littleEndian,
+  });
 }
 
 /** A tensor inside a deflated `.npz` member: values stream through the inflater in bounded chunks. */
@@ -104,7 +144,13 @@ function deflatedNpyTensor(name: string, header: NpyHeader, archive: ZipArchive,
   checkDataFits(label, header, entry.uncompressedSize);
   const note = `deflated in the .npz: ${formatBytes(entry.compressedSize)} for ${formatBytes(header.dataBytes)} of data`;
   if (header.dtype === undefined) {
-    return undecodedTensor(name, header.descr, header.shape, entry.compressedSize, header.unsupportedReason ?? 'unsupported NumPy dtype');
+    return undecodedTensor(
+      name,
+      header.descr,
+      header.shape,
+      entry.compressedSize,
+      header.unsupportedReason ?? 'unsupported NumPy dtype',
+    );
   }
   const reason = fortranReason(header);
   if (reason !== undefined) return undecodedTensor(name, header.dtype, header.shape, entry.compressedSize, reason);
@@ -140,7 +186,14 @@ function deflatedNpyTensor(name: string, header: NpyHeader, archive: ZipArchive,
       }
       return out;
     };
-    return transposedTensor(name, header, dtype, readAll, entry.compressedSize, `${note}; stored in Fortran (column-major) order`);
+    return transposedTensor(
+      name,
+      header,
+      dtype,
+      readAll,
+      entry.compressedSize,
+      `${note}; stored in Fortran (column-major) order`,
+    );
   }
   const params = checkShape(`tensor ${JSON.stringify(name)}`, header.shape);
   return {
@@ -151,7 +204,10 @@ function deflatedNpyTensor(name: string, header: NpyHeader, archive: ZipArchive,
     bytes: entry.compressedSize,
     note,
     async *values(options?: ValueStreamOptions): AsyncIterable<ValueChunk> {
-      const maxElements = Math.max(1, Math.min(options?.maxElements ?? DEFAULT_CHUNK_ELEMENTS, Math.floor(LIMITS.maxChunkBytes / itemBytes)));
+      const maxElements = Math.max(
+        1,
+        Math.min(options?.maxElements ?? DEFAULT_CHUNK_ELEMENTS, Math.floor(LIMITS.maxChunkBytes / itemBytes)),
+      );
       const chunkBytes = maxElements * itemBytes;
       let buffer = new Uint8Array(Math.min(chunkBytes, header.dataBytes));
       let filled = 0;
@@ -208,7 +264,8 @@ async function openNpz(source: ByteSource, context: OpenContext): Promise<Checkp
       continue;
     }
     const name = entry.name.slice(0, -4);
-    if (names.has(name)) throw new CheckpointFormatError(`${source.name} contains two arrays named ${JSON.stringify(name)}.`);
+    if (names.has(name))
+      throw new CheckpointFormatError(`${source.name} contains two arrays named ${JSON.stringify(name)}.`);
     names.add(name);
     const label = `${source.name}:${entry.name}`;
     if (entry.method === ZIP_STORED) {
@@ -219,13 +276,17 @@ async function openNpz(source: ByteSource, context: OpenContext): Promise<Checkp
     deflated++;
     const preamble = parseNpyPreamble(await archive.readEntryPrefix(entry, NPY_PREAMBLE_BYTES, context.signal), label);
     if (preamble.dataOffset > entry.uncompressedSize) {
-      throw new CheckpointFormatError(`${label} is truncated: its .npy header needs ${preamble.dataOffset} bytes but the member is ${formatBytes(entry.uncompressedSize)}.`);
+      throw new CheckpointFormatError(
+        `${label} is truncated: its .npy header needs ${preamble.dataOffset} bytes but the member is ${formatBytes(entry.uncompressedSize)}.`,
+      );
     }
     const header = parseNpyHeader(await archive.readEntryPrefix(entry, preamble.dataOffset, context.signal), label);
     tensors.push(deflatedNpyTensor(name, header, archive, entry));
   }
   if (tensors.length === 0 && archive.entries.length > 0) {
-    throw new CheckpointFormatError(`${source.name} is a zip archive but holds no .npy arrays, so it is not a NumPy .npz file.`);
+    throw new CheckpointFormatError(
+      `${source.name} is a zip archive but holds no .npy arrays, so it is not a NumPy .npz file.`,
+    );
   }
   const metadata: Record<string, MetadataValue> = { arrays: tensors.length, compressed: deflated > 0 };
   if (skipped.length > 0) metadata.other_members = skipped.slice(0, 20).join(', ') + (skipped.length > 20 ? ', …' : '');
@@ -274,8 +335,12 @@ export const numpyFormat: FormatReader = {
     if (looksLikeZip(head)) return openNpz(source, context);
     const lower = (context.path || source.name).toLowerCase();
     if (lower.endsWith('.npy') && source.size < NPY_PREAMBLE_BYTES && source.size > 0) {
-      throw new CheckpointFormatError(`${source.name} is truncated: it is ${formatBytes(source.size)}, shorter than a .npy header.`);
+      throw new CheckpointFormatError(
+        `${source.name} is truncated: it is ${formatBytes(source.size)}, shorter than a .npy header.`,
+      );
     }
-    throw new CheckpointFormatError(`${source.name} is not a NumPy file: it starts with neither the .npy magic (\\x93NUMPY) nor a zip header.`);
+    throw new CheckpointFormatError(
+      `${source.name} is not a NumPy file: it starts with neither the .npy magic (\\x93NUMPY) nor a zip header.`,
+    );
   },
 };

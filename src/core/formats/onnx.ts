@@ -120,8 +120,19 @@ const UINT2 = buildTable(4, (c) => c);
 const INT2 = buildTable(4, (c) => (c < 2 ? c : c - 4));
 
 /** TensorProto field numbers. */
-const T_DIMS = 1, T_DATA_TYPE = 2, T_SEGMENT = 3, T_FLOAT = 4, T_INT32 = 5, T_STRING = 6, T_INT64 = 7, T_NAME = 8;
-const T_RAW = 9, T_DOUBLE = 10, T_UINT64 = 11, T_EXTERNAL = 13, T_LOCATION = 14;
+const T_DIMS = 1,
+  T_DATA_TYPE = 2,
+  T_SEGMENT = 3,
+  T_FLOAT = 4,
+  T_INT32 = 5,
+  T_STRING = 6,
+  T_INT64 = 7,
+  T_NAME = 8;
+const T_RAW = 9,
+  T_DOUBLE = 10,
+  T_UINT64 = 11,
+  T_EXTERNAL = 13,
+  T_LOCATION = 14;
 
 /** ONNX `TensorProto.DataType` values. */
 const ONNX_TYPES: ReadonlyMap<number, OnnxType> = new Map<number, OnnxType>([
@@ -154,8 +165,12 @@ const ONNX_TYPES: ReadonlyMap<number, OnnxType> = new Map<number, OnnxType>([
 ]);
 
 const TYPED_FIELD_NAMES: Readonly<Record<number, string>> = {
-  [T_FLOAT]: 'float_data', [T_INT32]: 'int32_data', [T_STRING]: 'string_data', [T_INT64]: 'int64_data',
-  [T_DOUBLE]: 'double_data', [T_UINT64]: 'uint64_data',
+  [T_FLOAT]: 'float_data',
+  [T_INT32]: 'int32_data',
+  [T_STRING]: 'string_data',
+  [T_INT64]: 'int64_data',
+  [T_DOUBLE]: 'double_data',
+  [T_UINT64]: 'uint64_data',
 };
 
 /** A run of typed values: a packed payload in the source, or values decoded from unpacked fields. */
@@ -201,7 +216,9 @@ interface TypedBudget {
 function spend(budget: TypedBudget, count: number, where: string): void {
   budget.values += count;
   if (budget.values > MAX_MODEL_TYPED_VALUES) {
-    throw new CheckpointFormatError(`${where} stores more than ${MAX_MODEL_TYPED_VALUES} values outside raw_data (in typed fields or attributes), over the in-memory limit.`);
+    throw new CheckpointFormatError(
+      `${where} stores more than ${MAX_MODEL_TYPED_VALUES} values outside raw_data (in typed fields or attributes), over the in-memory limit.`,
+    );
   }
 }
 
@@ -221,12 +238,15 @@ interface ScanState {
 }
 
 function elide(value: string): string {
-  return value.length > MAX_METADATA_STRING ? `${value.slice(0, MAX_METADATA_STRING)}… (${value.length} characters)` : value;
+  return value.length > MAX_METADATA_STRING
+    ? `${value.slice(0, MAX_METADATA_STRING)}… (${value.length} characters)`
+    : value;
 }
 
 function countTensor(state: ScanState): void {
   state.tensors++;
-  if (state.tensors > LIMITS.maxTensors) throw new CheckpointFormatError(`${state.where} holds more than ${LIMITS.maxTensors} tensors, over the limit.`);
+  if (state.tensors > LIMITS.maxTensors)
+    throw new CheckpointFormatError(`${state.where} holds more than ${LIMITS.maxTensors} tensors, over the limit.`);
 }
 
 async function readString(cur: ProtoCursor, f: ProtoField, what: string): Promise<string> {
@@ -235,12 +255,21 @@ async function readString(cur: ProtoCursor, f: ProtoField, what: string): Promis
 
 function readerString(r: ProtoReader, f: ProtoField, what: string): string {
   expectWire(f, WIRE_LEN, r.where);
-  if (f.length > MAX_STRING_BYTES) throw new CheckpointFormatError(`${r.where}: ${what} at byte ${f.offset} is ${formatBytes(f.length)}, too long to be a name.`);
+  if (f.length > MAX_STRING_BYTES)
+    throw new CheckpointFormatError(
+      `${r.where}: ${what} at byte ${f.offset} is ${formatBytes(f.length)}, too long to be a name.`,
+    );
   return decodeUtf8(r.payload(f));
 }
 
 /** Records a typed-value field of a TensorProto (packed payload or one unpacked value). */
-function addTypedField(info: TensorInfo, f: ProtoField, kind: 'float' | 'double' | VarintKind, where: string, budget: TypedBudget): void {
+function addTypedField(
+  info: TensorInfo,
+  f: ProtoField,
+  kind: 'float' | 'double' | VarintKind,
+  where: string,
+  budget: TypedBudget,
+): void {
   let parts = info.typed.get(f.field);
   if (parts === undefined) {
     parts = [];
@@ -259,7 +288,9 @@ function addTypedField(info: TensorInfo, f: ProtoField, kind: 'float' | 'double'
   info.singles++;
   spend(budget, 1, where);
   if (info.singles > MAX_TYPED_VALUES) {
-    throw new CheckpointFormatError(`${where}: the tensor at byte ${info.at} has more than ${MAX_TYPED_VALUES} unpacked ${TYPED_FIELD_NAMES[f.field] ?? 'typed'} values, over the limit.`);
+    throw new CheckpointFormatError(
+      `${where}: the tensor at byte ${info.at} has more than ${MAX_TYPED_VALUES} unpacked ${TYPED_FIELD_NAMES[f.field] ?? 'typed'} values, over the limit.`,
+    );
   }
   const last = parts[parts.length - 1];
   if (last !== undefined && 'values' in last) last.values.push(value);
@@ -269,8 +300,17 @@ function addTypedField(info: TensorInfo, f: ProtoField, kind: 'float' | 'double'
 /** Scans a TensorProto's fields, recording where its data lies without reading it. */
 async function scanTensor(cur: ProtoCursor, where: string, budget: TypedBudget): Promise<TensorInfo> {
   const info: TensorInfo = {
-    name: '', dims: [], dataType: 0, typed: new Map(), typedBytes: 0, singles: 0, stringCount: 0, location: 0,
-    external: new Map(), segmented: false, at: cur.start,
+    name: '',
+    dims: [],
+    dataType: 0,
+    typed: new Map(),
+    typedBytes: 0,
+    singles: 0,
+    stringCount: 0,
+    location: 0,
+    external: new Map(),
+    segmented: false,
+    at: cur.start,
   };
   let externalEntries = 0;
   for (let f = await cur.next(); f !== undefined; f = await cur.next()) {
@@ -283,7 +323,9 @@ async function scanTensor(cur: ProtoCursor, where: string, budget: TypedBudget):
           info.dims.push(fieldInt64Big(f, where));
         }
         if (info.dims.length > LIMITS.maxRank) {
-          throw new CheckpointFormatError(`${where}: the tensor at byte ${info.at} has more than ${LIMITS.maxRank} dimensions, over the limit.`);
+          throw new CheckpointFormatError(
+            `${where}: the tensor at byte ${info.at} has more than ${LIMITS.maxRank} dimensions, over the limit.`,
+          );
         }
         break;
       case T_DATA_TYPE: {
@@ -322,7 +364,10 @@ async function scanTensor(cur: ProtoCursor, where: string, budget: TypedBudget):
         info.raw = { offset: f.offset, length: f.length };
         break;
       case T_EXTERNAL: {
-        if (++externalEntries > MAX_EXTERNAL_ENTRIES) throw new CheckpointFormatError(`${where}: the tensor at byte ${info.at} has more than ${MAX_EXTERNAL_ENTRIES} external_data entries.`);
+        if (++externalEntries > MAX_EXTERNAL_ENTRIES)
+          throw new CheckpointFormatError(
+            `${where}: the tensor at byte ${info.at} has more than ${MAX_EXTERNAL_ENTRIES} external_data entries.`,
+          );
         const r = await cur.reader(f, 'external_data entry', 2 * MAX_STRING_BYTES + 32);
         let key = '';
         let value = '';
@@ -368,17 +413,30 @@ function typeLabel(t: OnnxType | undefined, dataType: number): string {
  * Codes are packed little-end first: element 0 is in the lowest bits of byte 0.
  */
 function lookupTensor(
-  name: string, label: string, shape: readonly number[], source: ByteSource, offset: number, bits: number, table: Float32Array, note: string | undefined,
+  name: string,
+  label: string,
+  shape: readonly number[],
+  source: ByteSource,
+  offset: number,
+  bits: number,
+  table: Float32Array,
+  note: string | undefined,
 ): TensorEntry {
   const params = checkShape(`tensor ${JSON.stringify(name)}`, shape);
   const perByte = 8 / bits;
   const mask = (1 << bits) - 1;
   const byteLength = Math.ceil(params / perByte);
   if (offset + byteLength > source.size) {
-    throw new CheckpointFormatError(`tensor ${JSON.stringify(name)} needs bytes ${offset}–${offset + byteLength} but ${source.name} has only ${formatBytes(source.size)}: the file is truncated.`);
+    throw new CheckpointFormatError(
+      `tensor ${JSON.stringify(name)} needs bytes ${offset}–${offset + byteLength} but ${source.name} has only ${formatBytes(source.size)}: the file is truncated.`,
+    );
   }
   return {
-    name, dtype: label, shape: [...shape], params, bytes: byteLength,
+    name,
+    dtype: label,
+    shape: [...shape],
+    params,
+    bytes: byteLength,
     ...(note !== undefined ? { note } : {}),
     async *values(options?: ValueStreamOptions): AsyncIterable<ValueChunk> {
       const limit = Math.min(options?.maxElements ?? DEFAULT_CHUNK_ELEMENTS, LIMITS.maxChunkBytes);
@@ -404,12 +462,23 @@ function lookupTensor(
 
 /** A tensor whose raw little-endian bytes lie at `offset` in `source`. */
 function rawEntry(
-  name: string, t: OnnxType | undefined, dataType: number, shape: readonly number[], source: ByteSource, offset: number, byteLength: number, note: string | undefined,
+  name: string,
+  t: OnnxType | undefined,
+  dataType: number,
+  shape: readonly number[],
+  source: ByteSource,
+  offset: number,
+  byteLength: number,
+  note: string | undefined,
 ): TensorEntry {
   const label = typeLabel(t, dataType);
-  if (t?.dtype !== undefined) return rawTensor({ name, dtype: t.dtype, shape, source, offset, ...(note !== undefined ? { note } : {}) });
+  if (t?.dtype !== undefined)
+    return rawTensor({ name, dtype: t.dtype, shape, source, offset, ...(note !== undefined ? { note } : {}) });
   if (t?.table !== undefined) return lookupTensor(name, label, shape, source, offset, t.bits, t.table, note);
-  const reason = t === undefined ? `ONNX data type ${dataType} is unknown.` : `ONNX ${t.onnxName} values are not numeric weights Weight Lens decodes.`;
+  const reason =
+    t === undefined
+      ? `ONNX data type ${dataType} is unknown.`
+      : `ONNX ${t.onnxName} values are not numeric weights Weight Lens decodes.`;
   return undecodedWithNote(name, label, shape, byteLength, reason, note);
 }
 
@@ -420,7 +489,9 @@ function rawBytesNeeded(t: OnnxType, params: number): number {
 
 function parseDecimal(text: string, what: string, where: string, name: string): number {
   if (!/^\d{1,16}$/.test(text) || !Number.isSafeInteger(Number(text))) {
-    throw new CheckpointFormatError(`${where}: tensor ${JSON.stringify(name)} has an invalid external data ${what} ${JSON.stringify(text.slice(0, 40))}.`);
+    throw new CheckpointFormatError(
+      `${where}: tensor ${JSON.stringify(name)} has an invalid external data ${what} ${JSON.stringify(text.slice(0, 40))}.`,
+    );
   }
   return Number(text);
 }
@@ -433,7 +504,10 @@ async function openExternal(state: ScanState, location: string): Promise<ByteSou
     source = await state.context.siblings.open(location);
   } catch (error) {
     if (error instanceof CheckpointFormatError) {
-      throw new CheckpointFormatError(`${state.where} stores tensor data in external file ${JSON.stringify(location)}, which cannot be used: ${error.message}`, { cause: error });
+      throw new CheckpointFormatError(
+        `${state.where} stores tensor data in external file ${JSON.stringify(location)}, which cannot be used: ${error.message}`,
+        { cause: error },
+      );
     }
     throw error;
   }
@@ -442,7 +516,13 @@ async function openExternal(state: ScanState, location: string): Promise<ByteSou
 }
 
 /** Reads packed typed payloads into memory (bounded) and decodes all values in order. */
-async function decodeTyped(state: ScanState, parts: readonly TypedPart[], kind: 'float' | 'double' | VarintKind, name: string, expected: number | undefined): Promise<Float64Array> {
+async function decodeTyped(
+  state: ScanState,
+  parts: readonly TypedPart[],
+  kind: 'float' | 'double' | VarintKind,
+  name: string,
+  expected: number | undefined,
+): Promise<Float64Array> {
   const where = state.where;
   const chunks: (Uint8Array | number[])[] = [];
   let count = 0;
@@ -456,7 +536,10 @@ async function decodeTyped(state: ScanState, parts: readonly TypedPart[], kind: 
     let n: number;
     if (kind === 'float' || kind === 'double') {
       const size = kind === 'float' ? 4 : 8;
-      if (bytes.length % size !== 0) throw new CheckpointFormatError(`${where}: tensor ${JSON.stringify(name)} has packed ${kind} values of ${bytes.length} bytes, not a whole number of values.`);
+      if (bytes.length % size !== 0)
+        throw new CheckpointFormatError(
+          `${where}: tensor ${JSON.stringify(name)} has packed ${kind} values of ${bytes.length} bytes, not a whole number of values.`,
+        );
       n = bytes.length / size;
     } else {
       n = countPackedVarints(bytes, where);
@@ -466,7 +549,9 @@ async function decodeTyped(state: ScanState, parts: readonly TypedPart[], kind: 
     chunks.push(bytes);
   }
   if (expected !== undefined && count !== expected) {
-    throw new CheckpointFormatError(`${where}: tensor ${JSON.stringify(name)} has ${count} typed values but its shape needs ${expected}: the file is corrupt.`);
+    throw new CheckpointFormatError(
+      `${where}: tensor ${JSON.stringify(name)} has ${count} typed values but its shape needs ${expected}: the file is corrupt.`,
+    );
   }
   const out = new Float64Array(count);
   let at = 0;
@@ -500,12 +585,18 @@ function typedToValues(t: OnnxType, stored: Float64Array): ValueChunk {
     }
     return out;
   }
-  if (dtype === 'F32' || dtype === 'I8' || dtype === 'U8' || dtype === 'I16' || dtype === 'U16' || dtype === 'BOOL') return Float32Array.from(stored);
+  if (dtype === 'F32' || dtype === 'I8' || dtype === 'U8' || dtype === 'I16' || dtype === 'U16' || dtype === 'BOOL')
+    return Float32Array.from(stored);
   return stored;
 }
 
 /** Builds the tensor entry for a scanned TensorProto, validating that its data matches its shape. */
-async function buildTensor(state: ScanState, info: TensorInfo, name: string, note: string | undefined): Promise<TensorEntry> {
+async function buildTensor(
+  state: ScanState,
+  info: TensorInfo,
+  name: string,
+  note: string | undefined,
+): Promise<TensorEntry> {
   const where = state.where;
   const shape = tensorShape(info, name, where);
   const params = checkShape(`tensor ${JSON.stringify(name)}`, shape);
@@ -517,14 +608,23 @@ async function buildTensor(state: ScanState, info: TensorInfo, name: string, not
 
   if (t === undefined) {
     const bytes = info.raw?.length ?? info.typedBytes;
-    return undecodedWithNote(name, label, shape, bytes, info.dataType === 0 ? 'the tensor has no data_type.' : `ONNX data type ${info.dataType} is unknown.`, noteText());
+    return undecodedWithNote(
+      name,
+      label,
+      shape,
+      bytes,
+      info.dataType === 0 ? 'the tensor has no data_type.' : `ONNX data type ${info.dataType} is unknown.`,
+      noteText(),
+    );
   }
   const need = rawBytesNeeded(t, params);
 
   if (info.location === 1) {
     const location = info.external.get('location');
     if (location === undefined || location.length === 0) {
-      throw new CheckpointFormatError(`${where}: tensor ${JSON.stringify(name)} says its data is external but names no location.`);
+      throw new CheckpointFormatError(
+        `${where}: tensor ${JSON.stringify(name)} says its data is external but names no location.`,
+      );
     }
     const offsetText = info.external.get('offset');
     const lengthText = info.external.get('length');
@@ -558,9 +658,18 @@ async function buildTensor(state: ScanState, info: TensorInfo, name: string, not
 
   if (t.typedKind === 'string') {
     if (info.stringCount !== params) {
-      throw new CheckpointFormatError(`${where}: tensor ${JSON.stringify(name)} has ${info.stringCount} strings but its shape needs ${params}.`);
+      throw new CheckpointFormatError(
+        `${where}: tensor ${JSON.stringify(name)} has ${info.stringCount} strings but its shape needs ${params}.`,
+      );
     }
-    return undecodedWithNote(name, label, shape, info.typedBytes, 'ONNX STRING values are text, not weights.', noteText());
+    return undecodedWithNote(
+      name,
+      label,
+      shape,
+      info.typedBytes,
+      'ONNX STRING values are text, not weights.',
+      noteText(),
+    );
   }
 
   const present = [...info.typed.keys()];
@@ -573,26 +682,51 @@ async function buildTensor(state: ScanState, info: TensorInfo, name: string, not
   const parts = info.typed.get(t.typedField) ?? [];
   if (parts.length === 0) {
     if (params === 0) return memoryTensor(name, label, shape, new Float32Array(0), 0, noteText());
-    throw new CheckpointFormatError(`${where}: tensor ${JSON.stringify(name)} has shape [${shape.join(', ')}] but no data (no raw_data, typed values or external data).`);
+    throw new CheckpointFormatError(
+      `${where}: tensor ${JSON.stringify(name)} has shape [${shape.join(', ')}] but no data (no raw_data, typed values or external data).`,
+    );
   }
   const fieldName = TYPED_FIELD_NAMES[t.typedField] ?? 'typed field';
   // Packed float32/float64 values are little-endian element bytes already: read them in place, like raw_data.
   const only = parts.length === 1 ? parts[0] : undefined;
   if (only !== undefined && 'offset' in only && (t.dtype === 'F32' || t.dtype === 'F64')) {
     if (only.length !== need) {
-      throw new CheckpointFormatError(`${where}: tensor ${JSON.stringify(name)} has ${formatBytes(only.length)} of ${fieldName} but its shape [${shape.join(', ')}] needs ${formatBytes(need)}: the file is corrupt.`);
+      throw new CheckpointFormatError(
+        `${where}: tensor ${JSON.stringify(name)} has ${formatBytes(only.length)} of ${fieldName} but its shape [${shape.join(', ')}] needs ${formatBytes(need)}: the file is corrupt.`,
+      );
     }
     notes.push(`values stored in ${fieldName}`);
     return rawEntry(name, t, info.dataType, shape, state.source, only.offset, only.length, noteText());
   }
   if (t.dtype === undefined && t.table === undefined) {
-    return undecodedWithNote(name, label, shape, info.typedBytes, `ONNX ${t.onnxName} values are not numeric weights Weight Lens decodes.`, noteText());
+    return undecodedWithNote(
+      name,
+      label,
+      shape,
+      info.typedBytes,
+      `ONNX ${t.onnxName} values are not numeric weights Weight Lens decodes.`,
+      noteText(),
+    );
   }
   if (t.bits < 8) {
-    return undecodedWithNote(name, label, shape, info.typedBytes, `${t.onnxName} values packed in ${fieldName} are not decoded (only raw_data is).`, noteText());
+    return undecodedWithNote(
+      name,
+      label,
+      shape,
+      info.typedBytes,
+      `${t.onnxName} values packed in ${fieldName} are not decoded (only raw_data is).`,
+      noteText(),
+    );
   }
   if (info.typedBytes > MAX_TYPED_BYTES || params > MAX_TYPED_VALUES) {
-    return undecodedWithNote(name, label, shape, info.typedBytes, `its ${formatBytes(info.typedBytes)} of ${fieldName} exceed the ${formatBytes(MAX_TYPED_BYTES)} decoded in memory.`, noteText());
+    return undecodedWithNote(
+      name,
+      label,
+      shape,
+      info.typedBytes,
+      `its ${formatBytes(info.typedBytes)} of ${fieldName} exceed the ${formatBytes(MAX_TYPED_BYTES)} decoded in memory.`,
+      noteText(),
+    );
   }
   const kind = t.typedKind;
   const stored = await decodeTyped(state, parts, kind, name, params);
@@ -600,7 +734,14 @@ async function buildTensor(state: ScanState, info: TensorInfo, name: string, not
   return memoryTensor(name, label, shape, typedToValues(t, stored), info.typedBytes, noteText());
 }
 
-function undecodedWithNote(name: string, label: string, shape: readonly number[], bytes: number, reason: string, note: string | undefined): TensorEntry {
+function undecodedWithNote(
+  name: string,
+  label: string,
+  shape: readonly number[],
+  bytes: number,
+  reason: string,
+  note: string | undefined,
+): TensorEntry {
   const entry = undecodedTensor(name, label, shape, bytes, reason);
   return note !== undefined ? { ...entry, note } : entry;
 }
@@ -610,7 +751,13 @@ function undecodedWithNote(name: string, label: string, shape: readonly number[]
  * statistics read only the stored values and weight one zero by the count of the others (`summary`), so their cost
  * is the stored values, whatever the dense shape.
  */
-function sparseTensor(name: string, shape: readonly number[], values: TensorEntry, indices: TensorEntry, note: string): TensorEntry {
+function sparseTensor(
+  name: string,
+  shape: readonly number[],
+  values: TensorEntry,
+  indices: TensorEntry,
+  note: string,
+): TensorEntry {
   const params = checkShape(`tensor ${JSON.stringify(name)}`, shape);
   const nnz = values.params;
   const rank = shape.length;
@@ -625,7 +772,9 @@ function sparseTensor(name: string, shape: readonly number[], values: TensorEntr
   const bytes = values.bytes + indices.bytes;
   if (reason !== undefined) return undecodedTensor(name, values.dtype, shape, bytes, reason);
   /** The stored values, their flat dense indices, and the order that sorts them by index (a later duplicate wins). */
-  const layout = async (signal: AbortSignal | undefined): Promise<{ stored: Float32Array; flat: Float64Array; order: number[] }> => {
+  const layout = async (
+    signal: AbortSignal | undefined,
+  ): Promise<{ stored: Float32Array; flat: Float64Array; order: number[] }> => {
     const limit = { maxElements: MAX_SPARSE_VALUES, ...(signal ? { signal } : {}) };
     const stored = await readTensorValues(values, limit);
     const rawIndex = await readIndices(indices, MAX_SPARSE_VALUES * Math.max(1, rank), signal);
@@ -637,11 +786,17 @@ function sparseTensor(name: string, shape: readonly number[], values: TensorEntr
         for (let d = 0; d < rank; d++) {
           const c = rawIndex[k * rank + d] ?? 0;
           const size = shape[d] ?? 0;
-          if (!Number.isInteger(c) || c < 0 || c >= size) throw new CheckpointFormatError(`sparse tensor ${JSON.stringify(name)} has an index ${c} outside dimension ${d} of size ${size}.`);
+          if (!Number.isInteger(c) || c < 0 || c >= size)
+            throw new CheckpointFormatError(
+              `sparse tensor ${JSON.stringify(name)} has an index ${c} outside dimension ${d} of size ${size}.`,
+            );
           index = index * size + c;
         }
       }
-      if (!Number.isInteger(index) || index < 0 || index >= params) throw new CheckpointFormatError(`sparse tensor ${JSON.stringify(name)} has an index ${index} outside its ${params} elements.`);
+      if (!Number.isInteger(index) || index < 0 || index >= params)
+        throw new CheckpointFormatError(
+          `sparse tensor ${JSON.stringify(name)} has an index ${index} outside its ${params} elements.`,
+        );
       flat[k] = index;
     }
     const order = Array.from({ length: nnz }, (_, k) => k);
@@ -649,7 +804,12 @@ function sparseTensor(name: string, shape: readonly number[], values: TensorEntr
     return { stored, flat, order };
   };
   return {
-    name, dtype: values.dtype, shape: [...shape], params, bytes, note,
+    name,
+    dtype: values.dtype,
+    shape: [...shape],
+    params,
+    bytes,
+    note,
     async *values(options?: ValueStreamOptions): AsyncIterable<ValueChunk> {
       const { stored, flat, order } = await layout(options?.signal);
       const chunk = Math.max(1, options?.maxElements ?? DEFAULT_CHUNK_ELEMENTS);
@@ -690,9 +850,15 @@ function sparseTensor(name: string, shape: readonly number[], values: TensorEntr
 }
 
 /** Reads a sparse tensor's indices exactly, as float64 (float32 would round indices beyond 2^24). */
-async function readIndices(indices: TensorEntry, maxElements: number, signal: AbortSignal | undefined): Promise<Float64Array> {
+async function readIndices(
+  indices: TensorEntry,
+  maxElements: number,
+  signal: AbortSignal | undefined,
+): Promise<Float64Array> {
   if (indices.params > maxElements) {
-    throw new CheckpointFormatError(`sparse indices ${JSON.stringify(indices.name)} have ${indices.params} elements, over the ${maxElements} that can be loaded at once.`);
+    throw new CheckpointFormatError(
+      `sparse indices ${JSON.stringify(indices.name)} have ${indices.params} elements, over the ${maxElements} that can be loaded at once.`,
+    );
   }
   const out = new Float64Array(indices.params);
   let at = 0;
@@ -701,12 +867,19 @@ async function readIndices(indices: TensorEntry, maxElements: number, signal: Ab
     out.set(chunk, at);
     at += chunk.length;
   }
-  if (at !== out.length) throw new CheckpointFormatError(`sparse indices ${JSON.stringify(indices.name)} yielded ${at} values, not ${out.length}.`);
+  if (at !== out.length)
+    throw new CheckpointFormatError(
+      `sparse indices ${JSON.stringify(indices.name)} yielded ${at} values, not ${out.length}.`,
+    );
   return out;
 }
 
 /** Scans a SparseTensorProto (values, indices, dims). */
-async function scanSparse(cur: ProtoCursor, where: string, budget: TypedBudget): Promise<{ values: TensorInfo; indices: TensorInfo; dims: bigint[] }> {
+async function scanSparse(
+  cur: ProtoCursor,
+  where: string,
+  budget: TypedBudget,
+): Promise<{ values: TensorInfo; indices: TensorInfo; dims: bigint[] }> {
   let values: TensorInfo | undefined;
   let indices: TensorInfo | undefined;
   const dims: bigint[] = [];
@@ -714,26 +887,49 @@ async function scanSparse(cur: ProtoCursor, where: string, budget: TypedBudget):
     if (f.field === 1) values = await scanTensor(cur.child(f), where, budget);
     else if (f.field === 2) indices = await scanTensor(cur.child(f), where, budget);
     else if (f.field === 3) {
-      if (f.wireType === WIRE_LEN) dims.push(...decodePackedInt64s(await cur.payload(f, 'sparse dims', 10 * (LIMITS.maxRank + 1)), LIMITS.maxRank + 1, 'sparse dims', where));
+      if (f.wireType === WIRE_LEN)
+        dims.push(
+          ...decodePackedInt64s(
+            await cur.payload(f, 'sparse dims', 10 * (LIMITS.maxRank + 1)),
+            LIMITS.maxRank + 1,
+            'sparse dims',
+            where,
+          ),
+        );
       else dims.push(fieldInt64Big(f, where));
-      if (dims.length > LIMITS.maxRank) throw new CheckpointFormatError(`${where}: a sparse tensor at byte ${cur.start} has more than ${LIMITS.maxRank} dimensions.`);
+      if (dims.length > LIMITS.maxRank)
+        throw new CheckpointFormatError(
+          `${where}: a sparse tensor at byte ${cur.start} has more than ${LIMITS.maxRank} dimensions.`,
+        );
     }
   }
   if (values === undefined || indices === undefined) {
-    throw new CheckpointFormatError(`${where}: the sparse tensor at byte ${cur.start} lacks its ${values === undefined ? 'values' : 'indices'}.`);
+    throw new CheckpointFormatError(
+      `${where}: the sparse tensor at byte ${cur.start} lacks its ${values === undefined ? 'values' : 'indices'}.`,
+    );
   }
   return { values, indices, dims };
 }
 
-function pendingSparse(state: ScanState, scanned: { values: TensorInfo; indices: TensorInfo; dims: bigint[] }, name: string, path: string, origin: string): Pending {
+function pendingSparse(
+  state: ScanState,
+  scanned: { values: TensorInfo; indices: TensorInfo; dims: bigint[] },
+  name: string,
+  path: string,
+  origin: string,
+): Pending {
   return {
-    name, path, origin,
+    name,
+    path,
+    origin,
     async build(finalName, note) {
       const shapeInfo: TensorInfo = { ...scanned.values, dims: scanned.dims };
       const shape = tensorShape(shapeInfo, finalName, state.where);
       const values = await buildTensor(state, scanned.values, `${finalName} (values)`, undefined);
       const indices = await buildTensor(state, scanned.indices, `${finalName} (indices)`, undefined);
-      const text = [`sparse: ${values.params} stored values, densified`, ...(note !== undefined ? [note] : [])].join('; ');
+      const text = [`sparse: ${values.params} stored values, densified`, ...(note !== undefined ? [note] : [])].join(
+        '; ',
+      );
       return sparseTensor(finalName, shape, values, indices, text);
     },
   };
@@ -760,10 +956,22 @@ interface AttributeScan {
 }
 
 async function scanAttribute(cur: ProtoCursor, where: string, budget: TypedBudget): Promise<AttributeScan> {
-  const scan: AttributeScan = { name: '', graphs: [], floats: [], ints: [], floatsBytes: 0, intsBytes: 0, strings: 0, stringBytes: 0 };
+  const scan: AttributeScan = {
+    name: '',
+    graphs: [],
+    floats: [],
+    ints: [],
+    floatsBytes: 0,
+    intsBytes: 0,
+    strings: 0,
+    stringBytes: 0,
+  };
   let singles = 0;
   const single = (parts: TypedPart[], value: number): void => {
-    if (++singles > MAX_TYPED_VALUES) throw new CheckpointFormatError(`${where}: the attribute at byte ${cur.start} has more than ${MAX_TYPED_VALUES} values.`);
+    if (++singles > MAX_TYPED_VALUES)
+      throw new CheckpointFormatError(
+        `${where}: the attribute at byte ${cur.start} has more than ${MAX_TYPED_VALUES} values.`,
+      );
     spend(budget, 1, where);
     const last = parts[parts.length - 1];
     if (last !== undefined && 'values' in last) last.values.push(value);
@@ -771,12 +979,29 @@ async function scanAttribute(cur: ProtoCursor, where: string, budget: TypedBudge
   };
   for (let f = await cur.next(); f !== undefined; f = await cur.next()) {
     switch (f.field) {
-      case 1: scan.name = await readString(cur, f, 'attribute name'); break;
-      case 2: scan.float = fieldFloat(f, where); break;
-      case 3: scan.int = varintAs(f, 'int64', where); break;
-      case 4: scan.strings = 1; expectWire(f, WIRE_LEN, where); scan.stringBytes = f.length; break;
-      case 5: expectWire(f, WIRE_LEN, where); scan.tensor = f; break;
-      case 6: case 11: expectWire(f, WIRE_LEN, where); scan.graphs.push(f); break;
+      case 1:
+        scan.name = await readString(cur, f, 'attribute name');
+        break;
+      case 2:
+        scan.float = fieldFloat(f, where);
+        break;
+      case 3:
+        scan.int = varintAs(f, 'int64', where);
+        break;
+      case 4:
+        scan.strings = 1;
+        expectWire(f, WIRE_LEN, where);
+        scan.stringBytes = f.length;
+        break;
+      case 5:
+        expectWire(f, WIRE_LEN, where);
+        scan.tensor = f;
+        break;
+      case 6:
+      case 11:
+        expectWire(f, WIRE_LEN, where);
+        scan.graphs.push(f);
+        break;
       case 7:
         if (f.wireType === WIRE_LEN) scan.floats.push({ offset: f.offset, length: f.length });
         else single(scan.floats, fieldFloat(f, where));
@@ -787,26 +1012,50 @@ async function scanAttribute(cur: ProtoCursor, where: string, budget: TypedBudge
         else single(scan.ints, varintAs(f, 'int64', where));
         scan.intsBytes += f.length;
         break;
-      case 9: expectWire(f, WIRE_LEN, where); scan.strings++; scan.stringBytes += f.length; break;
-      case 22: expectWire(f, WIRE_LEN, where); scan.sparse = f; break;
-      default: break;
+      case 9:
+        expectWire(f, WIRE_LEN, where);
+        scan.strings++;
+        scan.stringBytes += f.length;
+        break;
+      case 22:
+        expectWire(f, WIRE_LEN, where);
+        scan.sparse = f;
+        break;
+      default:
+        break;
     }
-    if (scan.graphs.length > LIMITS.maxTensors) throw new CheckpointFormatError(`${where}: an attribute at byte ${cur.start} holds too many subgraphs.`);
+    if (scan.graphs.length > LIMITS.maxTensors)
+      throw new CheckpointFormatError(`${where}: an attribute at byte ${cur.start} holds too many subgraphs.`);
   }
   return scan;
 }
 
 /** The tensor a Constant node defines, from whichever value attribute it has. */
 async function constantPending(
-  state: ScanState, cur: ProtoCursor, attr: AttributeScan, name: string, path: string, origin: string,
+  state: ScanState,
+  cur: ProtoCursor,
+  attr: AttributeScan,
+  name: string,
+  path: string,
+  origin: string,
 ): Promise<Pending | undefined> {
   if (attr.tensor !== undefined) {
     const info = await scanTensor(cur.child(attr.tensor), state.where, state.budget);
     return pendingTensor(state, info, name, path, origin);
   }
-  if (attr.sparse !== undefined) return pendingSparse(state, await scanSparse(cur.child(attr.sparse), state.where, state.budget), name, path, origin);
+  if (attr.sparse !== undefined)
+    return pendingSparse(
+      state,
+      await scanSparse(cur.child(attr.sparse), state.where, state.budget),
+      name,
+      path,
+      origin,
+    );
   const memory = (dtype: DType, shape: number[], data: ValueChunk, bytes: number): Pending => ({
-    name, path, origin, build: (finalName, note) => Promise.resolve(memoryTensor(finalName, dtype, shape, data, bytes, note)),
+    name,
+    path,
+    origin,
+    build: (finalName, note) => Promise.resolve(memoryTensor(finalName, dtype, shape, data, bytes, note)),
   });
   if (attr.name === 'value_float' && attr.float !== undefined) return memory('F32', [], Float32Array.of(attr.float), 4);
   if (attr.name === 'value_int' && attr.int !== undefined) return memory('I64', [], Float64Array.of(attr.int), 8);
@@ -814,14 +1063,42 @@ async function constantPending(
     const isFloat = attr.name === 'value_floats';
     const bytes = isFloat ? attr.floatsBytes : attr.intsBytes;
     if (bytes > MAX_TYPED_BYTES) {
-      return { name, path, origin, build: (finalName) => Promise.resolve(undecodedTensor(finalName, isFloat ? 'F32' : 'I64', [0], bytes, 'the attribute is too large to decode in memory.')) };
+      return {
+        name,
+        path,
+        origin,
+        build: (finalName) =>
+          Promise.resolve(
+            undecodedTensor(
+              finalName,
+              isFloat ? 'F32' : 'I64',
+              [0],
+              bytes,
+              'the attribute is too large to decode in memory.',
+            ),
+          ),
+      };
     }
-    const data = await decodeTyped(state, isFloat ? attr.floats : attr.ints, isFloat ? 'float' : 'int64', name, undefined);
+    const data = await decodeTyped(
+      state,
+      isFloat ? attr.floats : attr.ints,
+      isFloat ? 'float' : 'int64',
+      name,
+      undefined,
+    );
     return memory(isFloat ? 'F32' : 'I64', [data.length], isFloat ? Float32Array.from(data) : data, bytes);
   }
   if (attr.name === 'value_string' || attr.name === 'value_strings') {
     const shape = attr.name === 'value_string' ? [] : [attr.strings];
-    return { name, path, origin, build: (finalName) => Promise.resolve(undecodedTensor(finalName, 'STRING', shape, attr.stringBytes, 'ONNX STRING values are text, not weights.')) };
+    return {
+      name,
+      path,
+      origin,
+      build: (finalName) =>
+        Promise.resolve(
+          undecodedTensor(finalName, 'STRING', shape, attr.stringBytes, 'ONNX STRING values are text, not weights.'),
+        ),
+    };
   }
   return undefined;
 }
@@ -836,16 +1113,28 @@ async function scanNode(state: ScanState, cur: ProtoCursor, index: number, path:
   const attributes: ProtoField[] = [];
   for (let f = await cur.next(); f !== undefined; f = await cur.next()) {
     switch (f.field) {
-      case 2: if (output === undefined) output = await readString(cur, f, 'node output'); break;
-      case 3: name = await readString(cur, f, 'node name'); break;
-      case 4: opType = await readString(cur, f, 'node op_type'); break;
+      case 2:
+        if (output === undefined) output = await readString(cur, f, 'node output');
+        break;
+      case 3:
+        name = await readString(cur, f, 'node name');
+        break;
+      case 4:
+        opType = await readString(cur, f, 'node op_type');
+        break;
       case 5:
         expectWire(f, WIRE_LEN, where);
         attributes.push(f);
-        if (attributes.length > MAX_ATTRIBUTES) throw new CheckpointFormatError(`${where}: the node at byte ${cur.start} has more than ${MAX_ATTRIBUTES} attributes.`);
+        if (attributes.length > MAX_ATTRIBUTES)
+          throw new CheckpointFormatError(
+            `${where}: the node at byte ${cur.start} has more than ${MAX_ATTRIBUTES} attributes.`,
+          );
         break;
-      case 7: domain = await readString(cur, f, 'node domain'); break;
-      default: break;
+      case 7:
+        domain = await readString(cur, f, 'node domain');
+        break;
+      default:
+        break;
     }
   }
   state.nodes++;
@@ -871,7 +1160,8 @@ async function scanNode(state: ScanState, cur: ProtoCursor, index: number, path:
       const f = attr.graphs[g];
       if (f === undefined) continue;
       const attrName = attr.name !== '' ? attr.name : 'graph';
-      const sub = f.field === 11 ? `${attrName}[${attr.graphs.filter((x, k) => k < g && x.field === 11).length}]` : attrName;
+      const sub =
+        f.field === 11 ? `${attrName}[${attr.graphs.filter((x, k) => k < g && x.field === 11).length}]` : attrName;
       state.subgraphs++;
       const scanned = await scanGraph(state, attrCur.child(f), `${path}${label}/${sub}/`);
       subgraphs.push(...scanned.pending);
@@ -946,8 +1236,13 @@ async function scanGraph(state: ScanState, cur: ProtoCursor, path: string): Prom
   for (let f = await cur.next(); f !== undefined; f = await cur.next()) {
     throwIfAborted(state.context.signal);
     switch (f.field) {
-      case 1: expectWire(f, WIRE_LEN, where); fromNodes.push(...(await scanNode(state, cur.child(f), nodeIndex++, path))); break;
-      case 2: name = await readString(cur, f, 'graph name'); break;
+      case 1:
+        expectWire(f, WIRE_LEN, where);
+        fromNodes.push(...(await scanNode(state, cur.child(f), nodeIndex++, path)));
+        break;
+      case 2:
+        name = await readString(cur, f, 'graph name');
+        break;
       case 5: {
         expectWire(f, WIRE_LEN, where);
         const info = await scanTensor(cur.child(f), where, state.budget);
@@ -957,8 +1252,12 @@ async function scanGraph(state: ScanState, cur: ProtoCursor, path: string): Prom
         initializers.push(pendingTensor(state, info, tensorName, path, 'initializer'));
         break;
       }
-      case 11: if (main && inputs.length <= MAX_DESCRIBED_IO + initializerNames.size) inputs.push(f); break;
-      case 12: if (main && outputs.length <= MAX_DESCRIBED_IO) outputs.push(f); break;
+      case 11:
+        if (main && inputs.length <= MAX_DESCRIBED_IO + initializerNames.size) inputs.push(f);
+        break;
+      case 12:
+        if (main && outputs.length <= MAX_DESCRIBED_IO) outputs.push(f);
+        break;
       case 15: {
         expectWire(f, WIRE_LEN, where);
         const scanned = await scanSparse(cur.child(f), where, state.budget);
@@ -968,7 +1267,8 @@ async function scanGraph(state: ScanState, cur: ProtoCursor, path: string): Prom
         sparse.push(pendingSparse(state, scanned, tensorName, path, 'sparse initializer'));
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
   const describe = async (fields: ProtoField[], skip: Set<string>): Promise<string[]> => {
@@ -1012,7 +1312,16 @@ function parseOpset(r: ProtoReader): string {
 async function openOnnx(source: ByteSource, context: OpenContext): Promise<Checkpoint> {
   const where = source.name;
   const state: ScanState = {
-    source, where, context, ops: new Map(), nodes: 0, subgraphs: 0, constants: 0, tensors: 0, externals: new Map(), budget: { values: 0 },
+    source,
+    where,
+    context,
+    ops: new Map(),
+    nodes: 0,
+    subgraphs: 0,
+    constants: 0,
+    tensors: 0,
+    externals: new Map(),
+    budget: { values: 0 },
   };
   try {
     if (source.size === 0) throw new CheckpointFormatError(`${where} is empty, not an ONNX model.`);
@@ -1031,14 +1340,27 @@ async function openOnnx(source: ByteSource, context: OpenContext): Promise<Check
     const pending: Pending[] = [];
     for (let f = await cur.next(); f !== undefined; f = await cur.next()) {
       switch (f.field) {
-        case 1: irVersion = varintAs(f, 'int64', where); break;
-        case 2: producer = await readString(cur, f, 'producer_name'); break;
-        case 3: producerVersion = await readString(cur, f, 'producer_version'); break;
-        case 4: metadata.domain = elide(await readString(cur, f, 'domain')); break;
-        case 5: metadata.model_version = varintAs(f, 'int64', where); break;
+        case 1:
+          irVersion = varintAs(f, 'int64', where);
+          break;
+        case 2:
+          producer = await readString(cur, f, 'producer_name');
+          break;
+        case 3:
+          producerVersion = await readString(cur, f, 'producer_version');
+          break;
+        case 4:
+          metadata.domain = elide(await readString(cur, f, 'domain'));
+          break;
+        case 5:
+          metadata.model_version = varintAs(f, 'int64', where);
+          break;
         case 6:
           expectWire(f, WIRE_LEN, where);
-          metadata.doc_string = f.length <= MAX_DOC_BYTES ? elide(decodeUtf8(await cur.payload(f, 'doc_string', MAX_DOC_BYTES))) : `(${formatBytes(f.length)} of text)`;
+          metadata.doc_string =
+            f.length <= MAX_DOC_BYTES
+              ? elide(decodeUtf8(await cur.payload(f, 'doc_string', MAX_DOC_BYTES)))
+              : `(${formatBytes(f.length)} of text)`;
           break;
         case 7: {
           expectWire(f, WIRE_LEN, where);
@@ -1049,7 +1371,9 @@ async function openOnnx(source: ByteSource, context: OpenContext): Promise<Check
           graphs++;
           break;
         }
-        case 8: if (opsets.length < 1000) opsets.push(parseOpset(await cur.reader(f, 'opset_import', MAX_STRING_BYTES + 32))); break;
+        case 8:
+          if (opsets.length < 1000) opsets.push(parseOpset(await cur.reader(f, 'opset_import', MAX_STRING_BYTES + 32)));
+          break;
         case 14: {
           if (props.length >= 1000) break;
           const r = await cur.reader(f, 'metadata_props entry', 2 * MAX_STRING_BYTES + 32);
@@ -1062,13 +1386,20 @@ async function openOnnx(source: ByteSource, context: OpenContext): Promise<Check
           props.push([key, value]);
           break;
         }
-        case 20: trainingInfo++; break;
-        case 25: functions++; break;
-        default: break;
+        case 20:
+          trainingInfo++;
+          break;
+        case 25:
+          functions++;
+          break;
+        default:
+          break;
       }
     }
     if (graph === undefined) {
-      throw new CheckpointFormatError(`${where} is not an ONNX model: it has no graph${irVersion === undefined ? ' and no ir_version' : ''}.`);
+      throw new CheckpointFormatError(
+        `${where} is not an ONNX model: it has no graph${irVersion === undefined ? ' and no ir_version' : ''}.`,
+      );
     }
     const names = finalNames(pending);
     const tensors: TensorEntry[] = [];
@@ -1109,8 +1440,11 @@ async function openOnnx(source: ByteSource, context: OpenContext): Promise<Check
     for (const [key, value] of props) ordered[`meta.${key}`] = elide(value);
 
     const opset = opsets.find((o) => o.startsWith('ai.onnx '))?.slice('ai.onnx '.length);
-    const facts = [irVersion !== undefined ? `IR ${irVersion}` : undefined, opset !== undefined ? `opset ${opset}` : undefined, state.externals.size > 0 ? 'external data' : undefined]
-      .filter((x): x is string => x !== undefined);
+    const facts = [
+      irVersion !== undefined ? `IR ${irVersion}` : undefined,
+      opset !== undefined ? `opset ${opset}` : undefined,
+      state.externals.size > 0 ? 'external data' : undefined,
+    ].filter((x): x is string => x !== undefined);
     return {
       format: 'onnx',
       description: facts.length > 0 ? `ONNX (${facts.join(', ')})` : 'ONNX',
@@ -1129,8 +1463,17 @@ async function openOnnx(source: ByteSource, context: OpenContext): Promise<Check
 
 /** ModelProto field numbers and the wire type each must have. */
 const MODEL_FIELDS: ReadonlyMap<number, number> = new Map([
-  [1, WIRE_VARINT], [2, WIRE_LEN], [3, WIRE_LEN], [4, WIRE_LEN], [5, WIRE_VARINT], [6, WIRE_LEN], [7, WIRE_LEN],
-  [8, WIRE_LEN], [14, WIRE_LEN], [20, WIRE_LEN], [25, WIRE_LEN],
+  [1, WIRE_VARINT],
+  [2, WIRE_LEN],
+  [3, WIRE_LEN],
+  [4, WIRE_LEN],
+  [5, WIRE_VARINT],
+  [6, WIRE_LEN],
+  [7, WIRE_LEN],
+  [8, WIRE_LEN],
+  [14, WIRE_LEN],
+  [20, WIRE_LEN],
+  [25, WIRE_LEN],
 ]);
 
 /** How much the first bytes look like a ModelProto: 2 = ir_version then valid fields, 1 = valid fields, 0 = not. */

@@ -19,7 +19,16 @@ import { closeOnce, MemoryByteSource, SliceByteSource, type ByteSource } from '.
 import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
 import { LIMITS } from '../io/limits';
 import { DTYPE_BYTES, decodeValues, type DType, type ValueChunk } from '../tensors/dtype';
-import { DEFAULT_CHUNK_ELEMENTS, checkShape, rawTensor, undecodedTensor, type TensorEntry, type ValueStreamOptions, type WeightedChunk, uniqueNamer } from '../tensors/tensor';
+import {
+  DEFAULT_CHUNK_ELEMENTS,
+  checkShape,
+  rawTensor,
+  undecodedTensor,
+  type TensorEntry,
+  type ValueStreamOptions,
+  type WeightedChunk,
+  uniqueNamer,
+} from '../tensors/tensor';
 import { fortranToRowMajor, parseDescr } from '../containers/npy';
 import {
   PickleDict,
@@ -104,12 +113,16 @@ async function openPytorch(source: ByteSource, context: OpenContext): Promise<Ch
     );
   }
   if (!looksLikeZip(head)) {
-    throw new CheckpointFormatError(`${label} is not a PyTorch zip checkpoint: it does not start with a zip header (PK\\x03\\x04).`);
+    throw new CheckpointFormatError(
+      `${label} is not a PyTorch zip checkpoint: it does not start with a zip header (PK\\x03\\x04).`,
+    );
   }
   const archive = await openZip(source, context.signal ? { signal: context.signal } : {});
   const dataPkl = findDataPkl(archive);
   const prefix = dataPkl.name.slice(0, dataPkl.name.length - 'data.pkl'.length);
-  const torchScript = archive.get(`${prefix}constants.pkl`) !== undefined || archive.entries.some((e) => e.name.startsWith(`${prefix}code/`));
+  const torchScript =
+    archive.get(`${prefix}constants.pkl`) !== undefined ||
+    archive.entries.some((e) => e.name.startsWith(`${prefix}code/`));
   const littleEndian = await readByteOrder(archive, prefix);
   throwIfAborted(context.signal);
 
@@ -118,11 +131,15 @@ async function openPytorch(source: ByteSource, context: OpenContext): Promise<Ch
   try {
     root = unpickle(pickleBytes, {
       label,
-      ...(torchScript ? { inertClass: (module: string) => module === '__torch__' || module.startsWith('__torch__.') } : {}),
+      ...(torchScript
+        ? { inertClass: (module: string) => module === '__torch__' || module.startsWith('__torch__.') }
+        : {}),
     }).value;
   } catch (error) {
     if (torchScript && error instanceof CheckpointFormatError) {
-      const detail = error.message.startsWith(label) ? error.message.slice(label.length).trim().replace(/\.$/, '') : error.message;
+      const detail = error.message.startsWith(label)
+        ? error.message.slice(label.length).trim().replace(/\.$/, '')
+        : error.message;
       throw new CheckpointFormatError(
         `${label} is a TorchScript archive whose data.pkl cannot be read as plain data (it ${detail.replace(/^(it )/, '')}); save its state_dict() with torch.save to inspect it.`,
         { cause: error },
@@ -135,7 +152,9 @@ async function openPytorch(source: ByteSource, context: OpenContext): Promise<Ch
   const metadata: Record<string, MetadataValue> = {};
   const found = flatten(root, metadata, torchScript, label);
   if (found.length > LIMITS.maxTensors) {
-    throw new CheckpointFormatError(`${label} lists ${found.length} tensors, more than the ${LIMITS.maxTensors} allowed.`);
+    throw new CheckpointFormatError(
+      `${label} lists ${found.length} tensors, more than the ${LIMITS.maxTensors} allowed.`,
+    );
   }
   const storages = new StorageTable(archive, prefix, label);
   const firstUser = new Map<string, string>();
@@ -189,13 +208,20 @@ async function readByteOrder(archive: ZipArchive, prefix: string): Promise<boole
   const text = new TextDecoder().decode(await archive.readEntry(entry, 64)).trim();
   if (text === 'little') return true;
   if (text === 'big') return false;
-  throw new CheckpointFormatError(`${archive.source.name} has an invalid byteorder record ${JSON.stringify(text.slice(0, 20))} (expected "little" or "big").`);
+  throw new CheckpointFormatError(
+    `${archive.source.name} has an invalid byteorder record ${JSON.stringify(text.slice(0, 20))} (expected "little" or "big").`,
+  );
 }
 
 // ---------------------------------------------------------------- flattening
 
 /** Walks the unpickled object, collecting tensors with dotted names and scalars as metadata. */
-function flatten(root: PickleValue, metadata: Record<string, MetadataValue>, torchScript: boolean, label: string): Found[] {
+function flatten(
+  root: PickleValue,
+  metadata: Record<string, MetadataValue>,
+  torchScript: boolean,
+  label: string,
+): Found[] {
   const found: Found[] = [];
   const unique = uniqueNamer();
   const onPath = new Set<object>();
@@ -206,17 +232,24 @@ function flatten(root: PickleValue, metadata: Record<string, MetadataValue>, tor
     if (torchScript || metadataCount >= LIMITS.maxMetadataEntries) return;
     const key = name === '' ? 'value' : name;
     if (Object.prototype.hasOwnProperty.call(metadata, key)) return;
-    metadata[key] = typeof value === 'string' && value.length > MAX_METADATA_STRING ? `${value.slice(0, MAX_METADATA_STRING - 1)}…` : value;
+    metadata[key] =
+      typeof value === 'string' && value.length > MAX_METADATA_STRING
+        ? `${value.slice(0, MAX_METADATA_STRING - 1)}…`
+        : value;
     metadataCount++;
   };
   const join = (prefix: string, key: string): string => (prefix === '' ? key : `${prefix}.${key}`);
 
   const walk = (value: PickleValue, name: string, depth: number): void => {
     if (++visits > MAX_VISITS) {
-      throw new CheckpointFormatError(`${label} holds more than ${MAX_VISITS} pickled objects; refusing it as hostile.`);
+      throw new CheckpointFormatError(
+        `${label} holds more than ${MAX_VISITS} pickled objects; refusing it as hostile.`,
+      );
     }
     if (depth > LIMITS.maxNesting) {
-      throw new CheckpointFormatError(`${label} nests containers deeper than ${LIMITS.maxNesting} levels; refusing it as hostile.`);
+      throw new CheckpointFormatError(
+        `${label} nests containers deeper than ${LIMITS.maxNesting} levels; refusing it as hostile.`,
+      );
     }
     if (value === null || typeof value !== 'object') {
       setMeta(name, typeof value === 'bigint' ? value.toString() : value);
@@ -242,14 +275,24 @@ function flatten(root: PickleValue, metadata: Record<string, MetadataValue>, tor
           // A bare storage saved on its own: list it as the 1-D tensor it holds.
           found.push({
             name: unique(name === '' ? 'storage' : name),
-            value: { kind: 'tensor', storage: value, storageOffset: 0, shape: [value.numel], stride: [1], requiresGrad: false, parameter: false },
+            value: {
+              kind: 'tensor',
+              storage: value,
+              storageOffset: 0,
+              shape: [value.numel],
+              stride: [1],
+              requiresGrad: false,
+              parameter: false,
+            },
           });
           return;
         case 'list':
         case 'tuple':
         case 'set':
           if (value.kind !== 'set' && value.items.some(holdsData)) {
-            value.items.forEach((v, i) => { walk(v, join(name, String(i)), depth + 1); });
+            value.items.forEach((v, i) => {
+              walk(v, join(name, String(i)), depth + 1);
+            });
           } else {
             setMeta(name, repr(value, MAX_METADATA_STRING + 1));
           }
@@ -280,7 +323,14 @@ function flatten(root: PickleValue, metadata: Record<string, MetadataValue>, tor
 function holdsData(v: PickleValue): boolean {
   if (v === null || typeof v !== 'object' || v instanceof Uint8Array) return false;
   if (v instanceof PickleDict) return true;
-  return v.kind === 'tensor' || v.kind === 'ndarray' || v.kind === 'storage' || v.kind === 'list' || v.kind === 'tuple' || v.kind === 'object';
+  return (
+    v.kind === 'tensor' ||
+    v.kind === 'ndarray' ||
+    v.kind === 'storage' ||
+    v.kind === 'list' ||
+    v.kind === 'tuple' ||
+    v.kind === 'object'
+  );
 }
 
 function keyName(key: PickleValue): string {
@@ -314,7 +364,8 @@ function repr(value: PickleValue, limit: number): string {
       return;
     }
     if (v.kind === 'list' || v.kind === 'tuple' || v.kind === 'set') {
-      const [open, close] = v.kind === 'list' ? ['[', ']'] : v.kind === 'tuple' ? ['(', v.items.length === 1 ? ',)' : ')'] : ['{', '}'];
+      const [open, close] =
+        v.kind === 'list' ? ['[', ']'] : v.kind === 'tuple' ? ['(', v.items.length === 1 ? ',)' : ')'] : ['{', '}'];
       out += open;
       for (let i = 0; i < v.items.length && out.length <= limit; i++) {
         if (i > 0) out += ', ';
@@ -373,12 +424,16 @@ class StorageTable {
       return known;
     }
     if (!/^[A-Za-z0-9_.-]{1,200}$/.test(info.key) || info.key.includes('..')) {
-      throw new CheckpointFormatError(`${this.label} names a storage ${JSON.stringify(info.key.slice(0, 100))}, which is not a valid storage key.`);
+      throw new CheckpointFormatError(
+        `${this.label} names a storage ${JSON.stringify(info.key.slice(0, 100))}, which is not a valid storage key.`,
+      );
     }
     const memberName = `${this.prefix}data/${info.key}`;
     const entry = this.archive.get(memberName);
     if (entry === undefined) {
-      throw new CheckpointFormatError(`${this.label} is missing the storage record ${memberName} that its data.pkl refers to: the file is truncated or corrupt.`);
+      throw new CheckpointFormatError(
+        `${this.label} is missing the storage record ${memberName} that its data.pkl refers to: the file is truncated or corrupt.`,
+      );
     }
     const bytes = info.numel * info.itemBytes;
     if (entry.uncompressedSize < bytes) {
@@ -388,7 +443,15 @@ class StorageTable {
     }
     const archive = this.archive;
     const inflated = this.inflated;
-    const stored = entry.method === ZIP_STORED ? new SliceByteSource(archive.source, entry.dataOffset, entry.uncompressedSize, `${archive.source.name}:${entry.name}`) : undefined;
+    const stored =
+      entry.method === ZIP_STORED
+        ? new SliceByteSource(
+            archive.source,
+            entry.dataOffset,
+            entry.uncompressedSize,
+            `${archive.source.name}:${entry.name}`,
+          )
+        : undefined;
     const resolved: ResolvedStorage = {
       key: info.key,
       info,
@@ -399,7 +462,10 @@ class StorageTable {
         if (stored !== undefined) return Promise.resolve(stored);
         let pending = inflated.get(info.key);
         if (pending === undefined) {
-          pending = archive.openEntry(entry, { maxInMemoryBytes: LIMITS.maxInMemoryBytes, ...(signal ? { signal } : {}) });
+          pending = archive.openEntry(entry, {
+            maxInMemoryBytes: LIMITS.maxInMemoryBytes,
+            ...(signal ? { signal } : {}),
+          });
           inflated.set(info.key, pending);
           pending.catch(() => inflated.delete(info.key));
         }
@@ -421,12 +487,16 @@ function checkExtent(label: string, name: string, t: TorchTensor, storage: Resol
   const params = checkShape(`tensor ${JSON.stringify(name)}`, t.shape);
   for (const s of t.stride) {
     if (!Number.isSafeInteger(s) || s < 0) {
-      throw new CheckpointFormatError(`${label} is corrupt: tensor ${JSON.stringify(name)} has stride ${s}; strides must be non-negative integers.`);
+      throw new CheckpointFormatError(
+        `${label} is corrupt: tensor ${JSON.stringify(name)} has stride ${s}; strides must be non-negative integers.`,
+      );
     }
   }
   if (params === 0) return;
   let last = t.storageOffset;
-  t.shape.forEach((d, i) => { last += (d - 1) * (t.stride[i] ?? 0); });
+  t.shape.forEach((d, i) => {
+    last += (d - 1) * (t.stride[i] ?? 0);
+  });
   if (!Number.isSafeInteger(last) || last >= storage.info.numel) {
     throw new CheckpointFormatError(
       `${label} is corrupt: tensor ${JSON.stringify(name)} (shape [${t.shape.join(', ')}], stride [${t.stride.join(', ')}], offset ${t.storageOffset}) reaches element ${last} of storage ${storage.key}, which has only ${storage.info.numel} elements, so it lies outside its storage.`,
@@ -445,7 +515,13 @@ function isContiguous(shape: readonly number[], stride: readonly number[]): bool
   return true;
 }
 
-function torchTensor(name: string, t: TorchTensor, storage: ResolvedStorage, littleEndian: boolean, sharer: string | undefined): TensorEntry {
+function torchTensor(
+  name: string,
+  t: TorchTensor,
+  storage: ResolvedStorage,
+  littleEndian: boolean,
+  sharer: string | undefined,
+): TensorEntry {
   const info = storage.info;
   const params = checkShape(`tensor ${JSON.stringify(name)}`, t.shape);
   const ownBytes = params * info.itemBytes;
@@ -456,7 +532,13 @@ function torchTensor(name: string, t: TorchTensor, storage: ResolvedStorage, lit
   if (!isContiguous(t.shape, t.stride) && params > 1) notes.push(`non-contiguous (stride [${t.stride.join(', ')}])`);
   const note = notes.length > 0 ? notes.join('; ') : undefined;
   if (info.dtype === undefined) {
-    return undecodedTensor(name, info.torchDtype, t.shape, bytes, `PyTorch ${info.torchDtype} tensors (${info.storageType}) are not decoded`);
+    return undecodedTensor(
+      name,
+      info.torchDtype,
+      t.shape,
+      bytes,
+      `PyTorch ${info.torchDtype} tensors (${info.storageType}) are not decoded`,
+    );
   }
   const dtype = info.dtype;
   if (storage.stored !== undefined && isContiguous(t.shape, t.stride)) {
@@ -484,7 +566,15 @@ function torchTensor(name: string, t: TorchTensor, storage: ResolvedStorage, lit
  * A view that still reaches its storage more than `LIMITS.maxViewRepeat` times over (overlapping non-zero strides)
  * is listed but not decoded.
  */
-function stridedTensor(name: string, dtype: DType, t: TorchTensor, storage: ResolvedStorage, littleEndian: boolean, bytes: number, note: string | undefined): TensorEntry {
+function stridedTensor(
+  name: string,
+  dtype: DType,
+  t: TorchTensor,
+  storage: ResolvedStorage,
+  littleEndian: boolean,
+  bytes: number,
+  note: string | undefined,
+): TensorEntry {
   const params = checkShape(`tensor ${JSON.stringify(name)}`, t.shape);
   const shape = [...t.shape];
   const stride = [...t.stride];
@@ -494,7 +584,10 @@ function stridedTensor(name: string, dtype: DType, t: TorchTensor, storage: Reso
   const distinct = params === 0 ? 0 : params / repeat;
   if (distinct > storage.info.numel * LIMITS.maxViewRepeat + DEFAULT_CHUNK_ELEMENTS) {
     return undecodedTensor(
-      name, dtype, shape, bytes,
+      name,
+      dtype,
+      shape,
+      bytes,
       `the view (shape [${shape.join(', ')}], stride [${stride.join(', ')}]) reads its ${storage.info.numel}-element storage over ${LIMITS.maxViewRepeat} times, so its values are not gathered`,
     );
   }
@@ -505,26 +598,37 @@ function stridedTensor(name: string, dtype: DType, t: TorchTensor, storage: Reso
     params,
     bytes,
     ...(note !== undefined ? { note } : {}),
-    values: (options?: ValueStreamOptions) => gather(dtype, shape, stride, t.storageOffset, storage, littleEndian, options),
+    values: (options?: ValueStreamOptions) =>
+      gather(dtype, shape, stride, t.storageOffset, storage, littleEndian, options),
   };
   if (repeat <= 1 || params === 0) return entry;
   return {
     ...entry,
     async *summary(options?: ValueStreamOptions): AsyncIterable<WeightedChunk> {
-      for await (const values of gather(dtype, collapsed, stride, t.storageOffset, storage, littleEndian, options)) yield { values, weight: repeat };
+      for await (const values of gather(dtype, collapsed, stride, t.storageOffset, storage, littleEndian, options))
+        yield { values, weight: repeat };
     },
   };
 }
 
 /** Gathers the elements of the view (`shape`, `stride`, `offset`) of `storage` in row-major order, in chunks. */
 async function* gather(
-  dtype: DType, shape: readonly number[], stride: readonly number[], offset: number, storage: ResolvedStorage, littleEndian: boolean, options?: ValueStreamOptions,
+  dtype: DType,
+  shape: readonly number[],
+  stride: readonly number[],
+  offset: number,
+  storage: ResolvedStorage,
+  littleEndian: boolean,
+  options?: ValueStreamOptions,
 ): AsyncIterable<ValueChunk> {
   const params = shape.reduce((n, d) => n * d, 1);
   const itemBytes = DTYPE_BYTES[dtype];
   const rank = shape.length;
   const source = await storage.source(options?.signal);
-  const maxElements = Math.max(1, Math.min(options?.maxElements ?? DEFAULT_CHUNK_ELEMENTS, Math.floor(LIMITS.maxChunkBytes / itemBytes)));
+  const maxElements = Math.max(
+    1,
+    Math.min(options?.maxElements ?? DEFAULT_CHUNK_ELEMENTS, Math.floor(LIMITS.maxChunkBytes / itemBytes)),
+  );
   const index = new Array<number>(rank).fill(0);
   let position = offset; // storage element index of the current output element
   for (let start = 0; start < params; start += maxElements) {
@@ -580,13 +684,22 @@ async function* gather(
 function numpyTensor(name: string, a: NumpyArray): TensorEntry {
   const params = checkShape(`tensor ${JSON.stringify(name)}`, a.shape);
   if (a.dtype === undefined || a.data === undefined || a.dtype.structured) {
-    return undecodedTensor(name, a.dtype ? a.dtype.code : 'object', a.shape, a.data?.length ?? 0, 'NumPy arrays of Python objects or structured records are not decoded');
+    return undecodedTensor(
+      name,
+      a.dtype ? a.dtype.code : 'object',
+      a.shape,
+      a.data?.length ?? 0,
+      'NumPy arrays of Python objects or structured records are not decoded',
+    );
   }
   const info = parseDescr(`${a.dtype.byteOrder === '>' ? '>' : '<'}${a.dtype.code}`);
-  if (info.dtype === undefined) return undecodedTensor(name, a.dtype.code, a.shape, a.data.length, info.reason ?? 'unsupported NumPy dtype');
+  if (info.dtype === undefined)
+    return undecodedTensor(name, a.dtype.code, a.shape, a.data.length, info.reason ?? 'unsupported NumPy dtype');
   const needed = params * info.itemBytes;
   if (a.data.length < needed) {
-    throw new CheckpointFormatError(`NumPy array ${JSON.stringify(name)} in the pickle has ${formatBytes(a.data.length)} of data but its shape [${a.shape.join(', ')}] needs ${formatBytes(needed)}.`);
+    throw new CheckpointFormatError(
+      `NumPy array ${JSON.stringify(name)} in the pickle has ${formatBytes(a.data.length)} of data but its shape [${a.shape.join(', ')}] needs ${formatBytes(needed)}.`,
+    );
   }
   const data = a.fortranOrder ? fortranToRowMajor(a.data.subarray(0, needed), a.shape, info.itemBytes) : a.data;
   return rawTensor({

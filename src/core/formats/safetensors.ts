@@ -23,7 +23,14 @@ import type { Checkpoint, FormatReader, MetadataValue, OpenContext } from './typ
 
 /** safetensors dtype names this reader lists but does not decode, with their element sizes in bits. */
 const UNDECODED_DTYPE_BITS: ReadonlyMap<string, number> = new Map([
-  ['F8_E8M0', 8], ['F8_E4M3FNUZ', 8], ['F8_E5M2FNUZ', 8], ['F6_E2M3', 6], ['F6_E3M2', 6], ['F4', 4], ['C64', 64], ['C128', 128],
+  ['F8_E8M0', 8],
+  ['F8_E4M3FNUZ', 8],
+  ['F8_E5M2FNUZ', 8],
+  ['F6_E2M3', 6],
+  ['F6_E3M2', 6],
+  ['F4', 4],
+  ['C64', 64],
+  ['C128', 128],
 ]);
 
 /** Result of parsing one safetensors file's header. */
@@ -42,7 +49,9 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 async function parseSafetensors(source: ByteSource, signal?: AbortSignal): Promise<ParsedFile> {
   const name = source.name;
   if (source.size < 8) {
-    throw new CheckpointFormatError(`${name} is truncated: a safetensors file needs an 8-byte header length but the file is ${formatBytes(source.size)}.`);
+    throw new CheckpointFormatError(
+      `${name} is truncated: a safetensors file needs an 8-byte header length but the file is ${formatBytes(source.size)}.`,
+    );
   }
   const lengthBytes = await source.read(0, 8);
   const view = new DataView(lengthBytes.buffer, lengthBytes.byteOffset, 8);
@@ -54,9 +63,14 @@ async function parseSafetensors(source: ByteSource, signal?: AbortSignal): Promi
   }
   const headerLength = Number(declared);
   if (headerLength > LIMITS.maxHeaderBytes) {
-    throw new CheckpointFormatError(`${name} has a ${formatBytes(headerLength)} safetensors header, over the ${formatBytes(LIMITS.maxHeaderBytes)} limit.`);
+    throw new CheckpointFormatError(
+      `${name} has a ${formatBytes(headerLength)} safetensors header, over the ${formatBytes(LIMITS.maxHeaderBytes)} limit.`,
+    );
   }
-  if (headerLength < 2) throw new CheckpointFormatError(`${name} is not a valid safetensors file: its header length is ${headerLength} bytes.`);
+  if (headerLength < 2)
+    throw new CheckpointFormatError(
+      `${name} is not a valid safetensors file: its header length is ${headerLength} bytes.`,
+    );
   const headerBytes = await source.read(8, headerLength);
   if (headerBytes[0] !== 0x7b) {
     throw new CheckpointFormatError(`${name} is not a safetensors file: its header does not start with a JSON object.`);
@@ -65,16 +79,28 @@ async function parseSafetensors(source: ByteSource, signal?: AbortSignal): Promi
   const maxContainers = 3 * LIMITS.maxTensors + 16;
   const parsed = parseJsonBounded(headerBytes, LIMITS.maxHeaderJsonDepth, maxContainers);
   if (!parsed.ok) {
-    if (parsed.problem === 'too many values') throw new CheckpointFormatError(`${name} lists more than ${LIMITS.maxTensors} tensors, over the limit.`);
-    throw new CheckpointFormatError(`${name} is not a valid safetensors file: its ${formatBytes(headerLength)} header ${jsonProblem(parsed, LIMITS.maxHeaderJsonDepth)}.`);
+    if (parsed.problem === 'too many values')
+      throw new CheckpointFormatError(`${name} lists more than ${LIMITS.maxTensors} tensors, over the limit.`);
+    throw new CheckpointFormatError(
+      `${name} is not a valid safetensors file: its ${formatBytes(headerLength)} header ${jsonProblem(parsed, LIMITS.maxHeaderJsonDepth)}.`,
+    );
   }
   const header = parsed.value;
-  if (!isRecord(header)) throw new CheckpointFormatError(`${name} is not a valid safetensors file: its header is not a JSON object.`);
+  if (!isRecord(header))
+    throw new CheckpointFormatError(`${name} is not a valid safetensors file: its header is not a JSON object.`);
 
   const metadata = new Map<string, string>();
   const dataStart = 8 + headerLength;
   const dataSize = source.size - dataStart;
-  interface Pending { name: string; dtype: string; shape: number[]; params: number; begin: number; end: number; order: number }
+  interface Pending {
+    name: string;
+    dtype: string;
+    shape: number[];
+    params: number;
+    begin: number;
+    end: number;
+    order: number;
+  }
   const pending: Pending[] = [];
   let order = 0;
   // Messages are built only on failure: a header may list a million tensors.
@@ -82,7 +108,8 @@ async function parseSafetensors(source: ByteSource, signal?: AbortSignal): Promi
   for (const [key, info] of Object.entries(header)) {
     if ((order & 0xfff) === 0) throwIfAborted(signal);
     if (key === '__metadata__') {
-      if (!isRecord(info)) throw new CheckpointFormatError(`${name} has an invalid __metadata__ entry: it must be a map of strings.`);
+      if (!isRecord(info))
+        throw new CheckpointFormatError(`${name} has an invalid __metadata__ entry: it must be a map of strings.`);
       for (const [k, v] of Object.entries(info)) metadata.set(k, typeof v === 'string' ? v : describeValue(v));
       continue;
     }
@@ -100,8 +127,17 @@ async function parseSafetensors(source: ByteSource, signal?: AbortSignal): Promi
       throw new CheckpointFormatError(`${at(key)} has invalid data_offsets ${describeValue(offsets)}.`);
     }
     const [begin, end] = offsets as unknown[];
-    if (typeof begin !== 'number' || typeof end !== 'number' || !Number.isSafeInteger(begin) || !Number.isSafeInteger(end) || begin < 0 || end < begin) {
-      throw new CheckpointFormatError(`${at(key)} has invalid data_offsets [${describeValue(begin)}, ${describeValue(end)}].`);
+    if (
+      typeof begin !== 'number' ||
+      typeof end !== 'number' ||
+      !Number.isSafeInteger(begin) ||
+      !Number.isSafeInteger(end) ||
+      begin < 0 ||
+      end < begin
+    ) {
+      throw new CheckpointFormatError(
+        `${at(key)} has invalid data_offsets [${describeValue(begin)}, ${describeValue(end)}].`,
+      );
     }
     if (end > dataSize) {
       throw new CheckpointFormatError(
@@ -139,7 +175,9 @@ async function parseSafetensors(source: ByteSource, signal?: AbortSignal): Promi
     } else {
       const bits = UNDECODED_DTYPE_BITS.get(p.dtype);
       if (bits !== undefined && Math.ceil((p.params * bits) / 8) !== size) {
-        throw new CheckpointFormatError(`${at(p.name)} is ${p.dtype} of shape [${p.shape.join(', ')}] but its data_offsets span ${size} bytes.`);
+        throw new CheckpointFormatError(
+          `${at(p.name)} is ${p.dtype} of shape [${p.shape.join(', ')}] but its data_offsets span ${size} bytes.`,
+        );
       }
       const label = p.dtype.length > 40 ? `${p.dtype.slice(0, 40)}…` : p.dtype;
       tensor = undecodedTensor(p.name, label, p.shape, size, `safetensors dtype ${quote(p.dtype, 40)} is not decoded`);
@@ -155,12 +193,17 @@ function checkShapeOf(key: string, at: (key: string) => string, shape: readonly 
   try {
     return checkShape('tensor', shape);
   } catch (error) {
-    if (error instanceof CheckpointFormatError) throw new CheckpointFormatError(error.message.replace(/^tensor/, at(key)));
+    if (error instanceof CheckpointFormatError)
+      throw new CheckpointFormatError(error.message.replace(/^tensor/, at(key)));
     throw error;
   }
 }
 
-function flattenMetadata(into: Record<string, MetadataValue>, prefix: string, values: Iterable<[string, unknown]>): void {
+function flattenMetadata(
+  into: Record<string, MetadataValue>,
+  prefix: string,
+  values: Iterable<[string, unknown]>,
+): void {
   for (const [k, v] of values) {
     const key = `${prefix}${k}`;
     // File-given keys are own properties, never setters: `__proto__` is just a key.
@@ -189,19 +232,26 @@ async function openSharded(indexSource: ByteSource, context: OpenContext): Promi
   const name = indexSource.name;
   const bytes = await readAllBytes(indexSource, LIMITS.maxHeaderBytes);
   const parsed = parseJsonBounded(bytes, LIMITS.maxHeaderJsonDepth);
-  if (!parsed.ok) throw new CheckpointFormatError(`${name} is not a valid safetensors index: it ${jsonProblem(parsed, LIMITS.maxHeaderJsonDepth)}.`);
+  if (!parsed.ok)
+    throw new CheckpointFormatError(
+      `${name} is not a valid safetensors index: it ${jsonProblem(parsed, LIMITS.maxHeaderJsonDepth)}.`,
+    );
   const index = parsed.value;
   if (!isRecord(index) || !isRecord(index.weight_map)) {
     throw new CheckpointFormatError(`${name} is not a valid safetensors index: it has no "weight_map" object.`);
   }
   const weightMap = Object.entries(index.weight_map);
   if (weightMap.length > LIMITS.maxTensors) {
-    throw new CheckpointFormatError(`${name} lists ${weightMap.length} tensors, more than the ${LIMITS.maxTensors} allowed.`);
+    throw new CheckpointFormatError(
+      `${name} lists ${weightMap.length} tensors, more than the ${LIMITS.maxTensors} allowed.`,
+    );
   }
   const shardSet = new Set<string>();
   for (const [tensor, shard] of weightMap) {
     if (typeof shard !== 'string' || shard.length === 0) {
-      throw new CheckpointFormatError(`${name} maps tensor ${quote(tensor)} to an invalid shard ${describeValue(shard)}.`);
+      throw new CheckpointFormatError(
+        `${name} maps tensor ${quote(tensor)} to an invalid shard ${describeValue(shard)}.`,
+      );
     }
     if (!shardSet.has(shard)) {
       shardSet.add(shard);
@@ -235,7 +285,9 @@ async function openSharded(indexSource: ByteSource, context: OpenContext): Promi
       const file = shards.get(shard as string);
       const tensor = file?.parsed.byName.get(tensorName);
       if (tensor === undefined) {
-        throw new CheckpointFormatError(`${name} says tensor ${quote(tensorName)} is in shard ${describeValue(shard)}, but that shard does not contain it.`);
+        throw new CheckpointFormatError(
+          `${name} says tensor ${quote(tensorName)} is in shard ${describeValue(shard)}, but that shard does not contain it.`,
+        );
       }
       tensors.push(tensor);
       listed.add(tensorName);
@@ -284,7 +336,11 @@ export const safetensorsFormat: FormatReader = {
       const lower = fileName.toLowerCase();
       if (isIndexName(lower)) {
         const text = new TextDecoder('utf-8').decode(head.subarray(0, 4096));
-        return text.trimStart().startsWith('{') ? (text.includes('"weight_map"') || text.includes('"metadata"') ? 1 : 0.8) : 0.3;
+        return text.trimStart().startsWith('{')
+          ? text.includes('"weight_map"') || text.includes('"metadata"')
+            ? 1
+            : 0.8
+          : 0.3;
       }
       const byName = lower.endsWith('.safetensors');
       if (head.length >= 10) {
@@ -294,7 +350,12 @@ export const safetensorsFormat: FormatReader = {
         let i = 9;
         while (i < head.length && (head[i] === 0x20 || head[i] === 0x0a)) i++;
         const next = head[i];
-        if (n >= 2n && n < BigInt(LIMITS.maxHeaderBytes) && head[8] === 0x7b && (next === undefined || next === 0x22 || next === 0x7d)) {
+        if (
+          n >= 2n &&
+          n < BigInt(LIMITS.maxHeaderBytes) &&
+          head[8] === 0x7b &&
+          (next === undefined || next === 0x22 || next === 0x7d)
+        ) {
           return byName ? 1 : 0.9;
         }
       }
@@ -368,8 +429,10 @@ export async function writeSafetensors(
   let offset = 0;
   const sizes: number[] = [];
   for (const t of tensors) {
-    if (t.name === '__metadata__' || t.name.length === 0) throw new CheckpointFormatError(`cannot write a tensor named ${JSON.stringify(t.name)}.`);
-    if (Object.prototype.hasOwnProperty.call(header, t.name)) throw new CheckpointFormatError(`cannot write two tensors named ${JSON.stringify(t.name)}.`);
+    if (t.name === '__metadata__' || t.name.length === 0)
+      throw new CheckpointFormatError(`cannot write a tensor named ${JSON.stringify(t.name)}.`);
+    if (Object.prototype.hasOwnProperty.call(header, t.name))
+      throw new CheckpointFormatError(`cannot write two tensors named ${JSON.stringify(t.name)}.`);
     const params = checkShape(`tensor ${JSON.stringify(t.name)}`, t.shape);
     const bytes = params * DTYPE_BYTES[t.dtype];
     if (!isAsyncIterable(t.data) && t.data.byteLength !== bytes) {
@@ -398,7 +461,10 @@ export async function writeSafetensors(
   prefix.writeBigUInt64LE(BigInt(json.length));
 
   const stale = await removeStaleTemporaries(path);
-  if (stale.length > 0) options?.onNotice?.(`Removed ${stale.length} temporary file${stale.length === 1 ? '' : 's'} that an interrupted earlier run left beside ${basename(path)}.`);
+  if (stale.length > 0)
+    options?.onNotice?.(
+      `Removed ${stale.length} temporary file${stale.length === 1 ? '' : 's'} that an interrupted earlier run left beside ${basename(path)}.`,
+    );
   const temp = temporaryPathFor(path);
   const handle = await open(temp, 'wx');
   trackTemporary(temp);
@@ -432,7 +498,9 @@ export async function writeSafetensors(
           await write(chunk);
         }
         if (written !== expected) {
-          throw new CheckpointFormatError(`tensor ${JSON.stringify(t.name)} streamed ${written} bytes but its shape and dtype need ${expected}.`);
+          throw new CheckpointFormatError(
+            `tensor ${JSON.stringify(t.name)} streamed ${written} bytes but its shape and dtype need ${expected}.`,
+          );
         }
       } else {
         await write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));

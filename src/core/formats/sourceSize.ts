@@ -20,7 +20,11 @@ export async function fileSize(path: string): Promise<number> {
  * Opens the checkpoint at `path`, runs `body` with it and its source size in bytes (the file, plus the tensor bytes
  * stored in other files when those exceed it), and closes it whatever `body` does.
  */
-export async function withCheckpoint<T>(path: string, signal: AbortSignal | undefined, body: (c: Checkpoint, bytes: number) => Promise<T>): Promise<T> {
+export async function withCheckpoint<T>(
+  path: string,
+  signal: AbortSignal | undefined,
+  body: (c: Checkpoint, bytes: number) => Promise<T>,
+): Promise<T> {
   const mainFileBytes = await fileSize(path);
   const checkpoint = await openCheckpoint(path, signal ? { signal } : {});
   try {

@@ -18,14 +18,24 @@ import { LIMITS } from '../io/limits';
 import { jsonProblem, parseJsonBounded } from '../io/json';
 import { describeValue, elide, quote, setOwn } from '../io/text';
 import type { DType, ValueChunk } from '../tensors/dtype';
-import { checkShape, rawTensor, undecodedTensor, uniqueNamer, type TensorEntry, type ValueStreamOptions } from '../tensors/tensor';
+import {
+  checkShape,
+  rawTensor,
+  undecodedTensor,
+  uniqueNamer,
+  type TensorEntry,
+  type ValueStreamOptions,
+} from '../tensors/tensor';
 import type { Checkpoint, FormatReader, MetadataValue, OpenContext } from './types';
 
 /** Most strings a string weight may hold: their lengths are read one by one to find the next weight's offset. */
 const MAX_STRING_ELEMENTS = 1_000_000;
 
 /** Element types of an unquantised weight: decoded dtype (or undefined if listed only) and bytes per element. */
-const PLAIN_DTYPES: ReadonlyMap<string, { dtype?: DType; bytes: number }> = new Map<string, { dtype?: DType; bytes: number }>([
+const PLAIN_DTYPES: ReadonlyMap<string, { dtype?: DType; bytes: number }> = new Map<
+  string,
+  { dtype?: DType; bytes: number }
+>([
   ['float32', { dtype: 'F32', bytes: 4 }],
   ['int32', { dtype: 'I32', bytes: 4 }],
   ['bool', { dtype: 'BOOL', bytes: 1 }],
@@ -36,7 +46,10 @@ const PLAIN_DTYPES: ReadonlyMap<string, { dtype?: DType; bytes: number }> = new 
 ]);
 
 /** Storage of a quantised weight (a `Map`: dtype names come from the file, so `__proto__` must be just a name). */
-const QUANTIZED_DTYPES: ReadonlyMap<string, { dtype: DType; bytes: number }> = new Map<string, { dtype: DType; bytes: number }>([
+const QUANTIZED_DTYPES: ReadonlyMap<string, { dtype: DType; bytes: number }> = new Map<
+  string,
+  { dtype: DType; bytes: number }
+>([
   ['uint8', { dtype: 'U8', bytes: 1 }],
   ['uint16', { dtype: 'U16', bytes: 2 }],
   ['float16', { dtype: 'F16', bytes: 2 }],
@@ -74,7 +87,8 @@ class ConcatByteSource implements ByteSource {
     while (index + 1 < this.parts.length && (this.starts[index + 1] ?? Infinity) <= offset) index++;
     const first = this.parts[index];
     const firstStart = this.starts[index] ?? 0;
-    if (first !== undefined && offset + length <= firstStart + first.size) return first.read(offset - firstStart, length);
+    if (first !== undefined && offset + length <= firstStart + first.size)
+      return first.read(offset - firstStart, length);
     const out = new Uint8Array(length);
     let done = 0;
     while (done < length) {
@@ -116,7 +130,12 @@ interface WeightSpec {
   readonly name: string;
   readonly shape: number[];
   readonly dtype: string;
-  readonly quantization?: { readonly dtype: string; readonly scale?: number; readonly min?: number; readonly originalDtype?: string };
+  readonly quantization?: {
+    readonly dtype: string;
+    readonly scale?: number;
+    readonly min?: number;
+    readonly originalDtype?: string;
+  };
 }
 
 function parseWeightSpec(value: unknown, where: string, group: number, index: number): WeightSpec {
@@ -127,11 +146,18 @@ function parseWeightSpec(value: unknown, where: string, group: number, index: nu
   if (!Array.isArray(shape)) throw new CheckpointFormatError(`${where}: weight ${quote(name)} has no "shape" list.`);
   const dims: number[] = [];
   for (const d of shape) {
-    if (typeof d !== 'number') throw new CheckpointFormatError(`${where}: weight ${quote(name)} has a shape entry ${describeValue(d)} that is not a number.`);
+    if (typeof d !== 'number')
+      throw new CheckpointFormatError(
+        `${where}: weight ${quote(name)} has a shape entry ${describeValue(d)} that is not a number.`,
+      );
     dims.push(d);
   }
-  if (dims.length > LIMITS.maxRank) throw new CheckpointFormatError(`${where}: weight ${quote(name)} has ${dims.length} dimensions, more than the ${LIMITS.maxRank} allowed.`);
-  if (typeof dtype !== 'string') throw new CheckpointFormatError(`${where}: weight ${quote(name)} has no "dtype" string.`);
+  if (dims.length > LIMITS.maxRank)
+    throw new CheckpointFormatError(
+      `${where}: weight ${quote(name)} has ${dims.length} dimensions, more than the ${LIMITS.maxRank} allowed.`,
+    );
+  if (typeof dtype !== 'string')
+    throw new CheckpointFormatError(`${where}: weight ${quote(name)} has no "dtype" string.`);
   if (quantization === undefined || quantization === null) return { name, shape: dims, dtype };
   if (!isRecord(quantization) || typeof quantization.dtype !== 'string') {
     throw new CheckpointFormatError(`${where}: weight ${quote(name)} has a "quantization" without a "dtype".`);
@@ -149,7 +175,8 @@ interface GroupSpec {
 }
 
 function parseManifest(value: unknown, where: string): GroupSpec[] {
-  if (!Array.isArray(value)) throw new CheckpointFormatError(`${where}: "weightsManifest" is not a list of weight groups.`);
+  if (!Array.isArray(value))
+    throw new CheckpointFormatError(`${where}: "weightsManifest" is not a list of weight groups.`);
   const groups: GroupSpec[] = [];
   let shards = 0;
   let weights = 0;
@@ -159,13 +186,18 @@ function parseManifest(value: unknown, where: string): GroupSpec[] {
     }
     const paths: string[] = [];
     for (const p of g.paths) {
-      if (typeof p !== 'string' || p.length === 0) throw new CheckpointFormatError(`${where}: weight group ${gi + 1} names an invalid shard path ${describeValue(p)}.`);
+      if (typeof p !== 'string' || p.length === 0)
+        throw new CheckpointFormatError(
+          `${where}: weight group ${gi + 1} names an invalid shard path ${describeValue(p)}.`,
+        );
       paths.push(p);
     }
     shards += paths.length;
     weights += g.weights.length;
-    if (shards > LIMITS.maxShards) throw new CheckpointFormatError(`${where} names more than ${LIMITS.maxShards} shard files, over the limit.`);
-    if (weights > LIMITS.maxTensors) throw new CheckpointFormatError(`${where} lists more than ${LIMITS.maxTensors} weights, over the limit.`);
+    if (shards > LIMITS.maxShards)
+      throw new CheckpointFormatError(`${where} names more than ${LIMITS.maxShards} shard files, over the limit.`);
+    if (weights > LIMITS.maxTensors)
+      throw new CheckpointFormatError(`${where} lists more than ${LIMITS.maxTensors} weights, over the limit.`);
     groups.push({ paths, weights: g.weights.map((w: unknown, wi) => parseWeightSpec(w, where, gi, wi)) });
   });
   return groups;
@@ -174,7 +206,11 @@ function parseManifest(value: unknown, where: string): GroupSpec[] {
 /** Which kind of TF.js JSON a parsed document is. */
 type Kind = 'layers-model' | 'graph-model' | 'weights-manifest';
 
-function describeTopology(doc: Record<string, unknown>, kind: Kind, into: Record<string, MetadataValue>): string | undefined {
+function describeTopology(
+  doc: Record<string, unknown>,
+  kind: Kind,
+  into: Record<string, MetadataValue>,
+): string | undefined {
   const topology = doc.modelTopology;
   if (!isRecord(topology)) return undefined;
   if (kind === 'graph-model') {
@@ -183,9 +219,13 @@ function describeTopology(doc: Record<string, unknown>, kind: Kind, into: Record
       into.nodes = nodes.length;
       const ops = new Map<string, number>();
       for (const n of nodes) if (isRecord(n) && typeof n.op === 'string') ops.set(n.op, (ops.get(n.op) ?? 0) + 1);
-      for (const [op, count] of [...ops.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 500)) into[`op.${op}`] = count;
+      for (const [op, count] of [...ops.entries()]
+        .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+        .slice(0, 500))
+        into[`op.${op}`] = count;
     }
-    if (isRecord(topology.versions) && typeof topology.versions.producer === 'number') into['graph producer version'] = topology.versions.producer;
+    if (isRecord(topology.versions) && typeof topology.versions.producer === 'number')
+      into['graph producer version'] = topology.versions.producer;
     return undefined;
   }
   if (typeof topology.keras_version === 'string') into.keras_version = elide(topology.keras_version);
@@ -194,7 +234,11 @@ function describeTopology(doc: Record<string, unknown>, kind: Kind, into: Record
   const className = typeof config.class_name === 'string' ? config.class_name : undefined;
   if (className !== undefined) into['model class'] = elide(className);
   const inner = config.config;
-  const layers = Array.isArray(inner) ? inner : isRecord(inner) && Array.isArray(inner.layers) ? inner.layers : undefined;
+  const layers = Array.isArray(inner)
+    ? inner
+    : isRecord(inner) && Array.isArray(inner.layers)
+      ? inner.layers
+      : undefined;
   if (layers !== undefined) into.layers = layers.length;
   if (isRecord(inner) && typeof inner.name === 'string') into['model name'] = elide(inner.name);
   return className;
@@ -205,15 +249,27 @@ async function openShard(context: OpenContext, where: string, path: string): Pro
     return await context.siblings.open(path);
   } catch (error) {
     if (error instanceof CheckpointFormatError) {
-      throw new CheckpointFormatError(`${where} names weight shard ${quote(path)}, which cannot be opened: ${error.message}`, { cause: error });
+      throw new CheckpointFormatError(
+        `${where} names weight shard ${quote(path)}, which cannot be opened: ${error.message}`,
+        { cause: error },
+      );
     }
     throw error;
   }
 }
 
 /** Bytes of a string weight, read from the little-endian uint32 lengths that precede each string. */
-async function stringWeightBytes(source: ByteSource, offset: number, count: number, where: string, name: string): Promise<number> {
-  if (count > MAX_STRING_ELEMENTS) throw new CheckpointFormatError(`${where}: string weight ${quote(name)} has ${count} strings, more than the ${MAX_STRING_ELEMENTS} listed.`);
+async function stringWeightBytes(
+  source: ByteSource,
+  offset: number,
+  count: number,
+  where: string,
+  name: string,
+): Promise<number> {
+  if (count > MAX_STRING_ELEMENTS)
+    throw new CheckpointFormatError(
+      `${where}: string weight ${quote(name)} has ${count} strings, more than the ${MAX_STRING_ELEMENTS} listed.`,
+    );
   let at = offset;
   let read = 0;
   for (; read < count && at + 4 <= source.size; read++) {
@@ -221,36 +277,66 @@ async function stringWeightBytes(source: ByteSource, offset: number, count: numb
     at += 4 + new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
   }
   if (read < count || at > source.size) {
-    throw new CheckpointFormatError(`${where}: string weight ${quote(name)} runs past the end of its shards (${formatBytes(source.size)}): a shard is truncated or missing.`);
+    throw new CheckpointFormatError(
+      `${where}: string weight ${quote(name)} runs past the end of its shards (${formatBytes(source.size)}): a shard is truncated or missing.`,
+    );
   }
   return at - offset;
 }
 
 /** Builds the tensor for one weight at `offset` of its group, returning it and its stored size in bytes. */
-async function weightTensor(spec: WeightSpec, name: string, source: ByteSource, offset: number, where: string): Promise<{ entry: TensorEntry; bytes: number }> {
+async function weightTensor(
+  spec: WeightSpec,
+  name: string,
+  source: ByteSource,
+  offset: number,
+  where: string,
+): Promise<{ entry: TensorEntry; bytes: number }> {
   const params = checkShape(`${where}: weight ${quote(spec.name)}`, spec.shape);
   const q = spec.quantization;
   if (q !== undefined) {
     const stored = QUANTIZED_DTYPES.get(q.dtype);
     if (stored === undefined) {
-      throw new CheckpointFormatError(`${where}: weight ${quote(spec.name)} uses quantization dtype ${quote(q.dtype)}, which TF.js does not define (uint8, uint16, float16).`);
+      throw new CheckpointFormatError(
+        `${where}: weight ${quote(spec.name)} uses quantization dtype ${quote(q.dtype)}, which TF.js does not define (uint8, uint16, float16).`,
+      );
     }
     const bytes = params * stored.bytes;
     const original = q.originalDtype ?? spec.dtype;
     const originalNote = q.originalDtype !== undefined ? `original dtype ${q.originalDtype}` : `dtype ${spec.dtype}`;
     if (q.dtype === 'float16') {
-      if (spec.dtype !== 'float32') throw new CheckpointFormatError(`${where}: weight ${quote(spec.name)} is float16-quantised but its dtype is ${quote(spec.dtype)}; TF.js allows that only for float32.`);
-      const entry = rawTensor({ name, dtype: 'F16', displayDtype: 'float16 (quantized)', shape: spec.shape, source, offset, note: `float16-quantised; ${originalNote}` });
+      if (spec.dtype !== 'float32')
+        throw new CheckpointFormatError(
+          `${where}: weight ${quote(spec.name)} is float16-quantised but its dtype is ${quote(spec.dtype)}; TF.js allows that only for float32.`,
+        );
+      const entry = rawTensor({
+        name,
+        dtype: 'F16',
+        displayDtype: 'float16 (quantized)',
+        shape: spec.shape,
+        source,
+        offset,
+        note: `float16-quantised; ${originalNote}`,
+      });
       return { entry, bytes };
     }
     if (q.scale === undefined || q.min === undefined || !Number.isFinite(q.scale) || !Number.isFinite(q.min)) {
-      throw new CheckpointFormatError(`${where}: weight ${quote(spec.name)} is ${quote(q.dtype)}-quantised but lacks a finite "scale" and "min".`);
+      throw new CheckpointFormatError(
+        `${where}: weight ${quote(spec.name)} is ${quote(q.dtype)}-quantised but lacks a finite "scale" and "min".`,
+      );
     }
     if (spec.dtype !== 'float32' && spec.dtype !== 'int32') {
-      throw new CheckpointFormatError(`${where}: weight ${quote(spec.name)} is ${quote(q.dtype)}-quantised but its dtype is ${quote(spec.dtype)}; TF.js allows float32 and int32.`);
+      throw new CheckpointFormatError(
+        `${where}: weight ${quote(spec.name)} is ${quote(q.dtype)}-quantised but its dtype is ${quote(spec.dtype)}; TF.js allows float32 and int32.`,
+      );
     }
     const entry = rawTensor({
-      name, dtype: stored.dtype, displayDtype: `${q.dtype} (quantized)`, shape: spec.shape, source, offset,
+      name,
+      dtype: stored.dtype,
+      displayDtype: `${q.dtype} (quantized)`,
+      shape: spec.shape,
+      source,
+      offset,
       dequantize: { scale: q.scale, min: q.min },
       note: `${q.dtype}-quantised: value = q × ${q.scale} + ${q.min}; ${originalNote}${original === 'int32' ? ' (rounded)' : ''}`,
     });
@@ -258,16 +344,25 @@ async function weightTensor(spec: WeightSpec, name: string, source: ByteSource, 
   }
   if (spec.dtype === 'string') {
     const bytes = await stringWeightBytes(source, offset, params, where, spec.name);
-    return { entry: undecodedTensor(name, 'string', spec.shape, bytes, 'TF.js string weights are text, not numbers.'), bytes };
+    return {
+      entry: undecodedTensor(name, 'string', spec.shape, bytes, 'TF.js string weights are text, not numbers.'),
+      bytes,
+    };
   }
   const plain = PLAIN_DTYPES.get(spec.dtype);
   if (plain === undefined) {
-    throw new CheckpointFormatError(`${where}: weight ${quote(spec.name)} has dtype ${quote(spec.dtype)}, which TF.js weights do not use, so the weights after it cannot be located.`);
+    throw new CheckpointFormatError(
+      `${where}: weight ${quote(spec.name)} has dtype ${quote(spec.dtype)}, which TF.js weights do not use, so the weights after it cannot be located.`,
+    );
   }
   const bytes = params * plain.bytes;
   if (plain.dtype === undefined) {
-    if (offset + bytes > source.size) throw new CheckpointFormatError(`${where}: weight ${quote(spec.name)} runs past the end of its shards.`);
-    return { entry: undecodedTensor(name, spec.dtype, spec.shape, bytes, `TF.js ${spec.dtype} weights are not decoded.`), bytes };
+    if (offset + bytes > source.size)
+      throw new CheckpointFormatError(`${where}: weight ${quote(spec.name)} runs past the end of its shards.`);
+    return {
+      entry: undecodedTensor(name, spec.dtype, spec.shape, bytes, `TF.js ${spec.dtype} weights are not decoded.`),
+      bytes,
+    };
   }
   return { entry: rawTensor({ name, dtype: plain.dtype, shape: spec.shape, source, offset }), bytes };
 }
@@ -285,7 +380,10 @@ function plannedBytes(spec: WeightSpec): number | undefined {
 }
 
 function classify(doc: unknown): Kind | undefined {
-  if (Array.isArray(doc)) return doc.every((g) => isRecord(g) && Array.isArray(g.paths) && Array.isArray(g.weights)) ? 'weights-manifest' : undefined;
+  if (Array.isArray(doc))
+    return doc.every((g) => isRecord(g) && Array.isArray(g.paths) && Array.isArray(g.weights))
+      ? 'weights-manifest'
+      : undefined;
   if (!isRecord(doc)) return undefined;
   if (doc.format === 'graph-model') return 'graph-model';
   if (doc.format === 'layers-model') return 'layers-model';
@@ -300,16 +398,23 @@ async function openTfjs(source: ByteSource, context: OpenContext): Promise<Check
   const where = source.name;
   const bytes = await readAllBytes(source, LIMITS.maxHeaderBytes);
   const parsed = parseJsonBounded(bytes, LIMITS.maxModelJsonDepth);
-  if (!parsed.ok) throw new CheckpointFormatError(`${where} is not a TF.js model: it ${jsonProblem(parsed, LIMITS.maxModelJsonDepth)}.`);
+  if (!parsed.ok)
+    throw new CheckpointFormatError(
+      `${where} is not a TF.js model: it ${jsonProblem(parsed, LIMITS.maxModelJsonDepth)}.`,
+    );
   const doc = parsed.value;
   const kind = classify(doc);
   if (kind === undefined) {
-    throw new CheckpointFormatError(`${where} is not a TF.js model.json or weights manifest: it has no "modelTopology" or "weightsManifest".`);
+    throw new CheckpointFormatError(
+      `${where} is not a TF.js model.json or weights manifest: it has no "modelTopology" or "weightsManifest".`,
+    );
   }
   const record = isRecord(doc) ? doc : {};
   const manifestValue = Array.isArray(doc) ? doc : record.weightsManifest;
   if (manifestValue === undefined) {
-    throw new CheckpointFormatError(`${where} is a TF.js ${kind === 'graph-model' ? 'GraphModel' : 'LayersModel'} topology without a "weightsManifest", so it holds no weights.`);
+    throw new CheckpointFormatError(
+      `${where} is a TF.js ${kind === 'graph-model' ? 'GraphModel' : 'LayersModel'} topology without a "weightsManifest", so it holds no weights.`,
+    );
   }
   const groups = parseManifest(manifestValue, where);
 
@@ -330,7 +435,10 @@ async function openTfjs(source: ByteSource, context: OpenContext): Promise<Check
         parts.push(shard);
       }
       shardCount += parts.length;
-      const label = group.paths.length === 0 ? `weight group ${gi + 1}` : `${group.paths[0] ?? ''}${group.paths.length > 1 ? ` + ${group.paths.length - 1} more` : ''}`;
+      const label =
+        group.paths.length === 0
+          ? `weight group ${gi + 1}`
+          : `${group.paths[0] ?? ''}${group.paths.length > 1 ? ` + ${group.paths.length - 1} more` : ''}`;
       const concat = new ConcatByteSource(parts, label);
       // Check the whole group against the shards before building anything, for a clear "truncated" message.
       let planned = 0;
@@ -356,7 +464,9 @@ async function openTfjs(source: ByteSource, context: OpenContext): Promise<Check
         offset += built.bytes;
       }
       if (offset > concat.size) {
-        throw new CheckpointFormatError(`${where}: weight group ${gi + 1} needs ${formatBytes(offset)} but its shards hold only ${formatBytes(concat.size)}: a shard is truncated or missing.`);
+        throw new CheckpointFormatError(
+          `${where}: weight group ${gi + 1} needs ${formatBytes(offset)} but its shards hold only ${formatBytes(concat.size)}: a shard is truncated or missing.`,
+        );
       }
     }
 
@@ -369,11 +479,22 @@ async function openTfjs(source: ByteSource, context: OpenContext): Promise<Check
     if (quantized > 0) metadata['quantized weights'] = quantized;
     if (isRecord(record.userDefinedMetadata)) {
       for (const [k, v] of Object.entries(record.userDefinedMetadata).slice(0, 1000)) {
-        setOwn(metadata, `user.${k}`, typeof v === 'string' ? elide(v) : typeof v === 'number' || typeof v === 'boolean' || v === null ? v : elide(describeValue(v)));
+        setOwn(
+          metadata,
+          `user.${k}`,
+          typeof v === 'string'
+            ? elide(v)
+            : typeof v === 'number' || typeof v === 'boolean' || v === null
+              ? v
+              : elide(describeValue(v)),
+        );
       }
     }
-    const kindLabel = kind === 'layers-model' ? 'LayersModel' : kind === 'graph-model' ? 'GraphModel' : 'weights manifest';
-    const facts = [className, `${shardCount} shard${shardCount === 1 ? '' : 's'}`].filter((x): x is string => x !== undefined);
+    const kindLabel =
+      kind === 'layers-model' ? 'LayersModel' : kind === 'graph-model' ? 'GraphModel' : 'weights manifest';
+    const facts = [className, `${shardCount} shard${shardCount === 1 ? '' : 's'}`].filter(
+      (x): x is string => x !== undefined,
+    );
     return {
       format: 'tfjs',
       description: `TF.js ${kindLabel} (${facts.join(', ')})`,

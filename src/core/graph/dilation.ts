@@ -11,9 +11,16 @@ import * as tf from '@tensorflow/tfjs-core';
  * must already be padded: the result is exactly a dilated 'valid' convolution, [n, h − (kh−1)·dh, w − (kw−1)·dw, c'].
  * The caller checks that `x` is at least as large as the dilated kernel.
  */
-export function dilatedValid(x: tf.Tensor4D, [dh, dw]: readonly [number, number], valid: (x: tf.Tensor4D) => tf.Tensor4D): tf.Tensor4D {
+export function dilatedValid(
+  x: tf.Tensor4D,
+  [dh, dw]: readonly [number, number],
+  valid: (x: tf.Tensor4D) => tf.Tensor4D,
+): tf.Tensor4D {
   if (dh === 1 && dw === 1) return valid(x);
   const [, h, w] = x.shape;
-  const extra: [number, number][] = [[0, (dh - (h % dh)) % dh], [0, (dw - (w % dw)) % dw]];
+  const extra: [number, number][] = [
+    [0, (dh - (h % dh)) % dh],
+    [0, (dw - (w % dw)) % dw],
+  ];
   return tf.batchToSpaceND(valid(tf.spaceToBatchND(x, [dh, dw], extra)), [dh, dw], extra);
 }

@@ -21,7 +21,13 @@ import { LOGIC_OPS } from './logicOps';
 import { broadcastShapes, checkResult, fail, input, normAxis, numbers, type OpContext, type OpImpl } from './opContext';
 
 /** ONNX Conv/Pool explicit pads for spatial dims: [[begin, end], ...]. Handles auto_pad. */
-function spatialPads(node: Node, inSize: readonly number[], kernel: readonly number[], strides: readonly number[], dilations: readonly number[]): [number, number][] {
+function spatialPads(
+  node: Node,
+  inSize: readonly number[],
+  kernel: readonly number[],
+  strides: readonly number[],
+  dilations: readonly number[],
+): [number, number][] {
   const autoPad = attrString(node, 'auto_pad', 'NOTSET');
   const n = inSize.length;
   if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
@@ -67,14 +73,22 @@ function toHwio(w: tf.Tensor): tf.Tensor4D {
  * and `dilations`, without bias: [n, oh, ow, M]. Grouped weights split into groups, depthwise ones (C/group = 1)
  * use tfjs's depthwise op. Every path has tfjs gradients (dilation goes through space-to-batch, `dilation.ts`).
  */
-function convValid(node: Node, x: tf.Tensor4D, w: tf.Tensor, group: number, strides: readonly [number, number], dilations: readonly [number, number]): tf.Tensor4D {
+function convValid(
+  node: Node,
+  x: tf.Tensor4D,
+  w: tf.Tensor,
+  group: number,
+  strides: readonly [number, number],
+  dilations: readonly [number, number],
+): tf.Tensor4D {
   const [n, h, wd, c] = x.shape;
   if (w.rank !== 4) fail(node, `weight of rank ${w.rank} is not supported.`);
   const [m, cg, kh, kw] = w.shape as [number, number, number, number];
   if (cg * group !== c) fail(node, `weight expects ${cg * group} input channels but the input has ${c}.`);
   const [sh, sw] = strides;
   const [dh, dw] = dilations;
-  if (h < (kh - 1) * dh + 1 || wd < (kw - 1) * dw + 1) fail(node, `the padded input ${h}×${wd} is smaller than the ${kh}×${kw} kernel.`);
+  if (h < (kh - 1) * dh + 1 || wd < (kw - 1) * dw + 1)
+    fail(node, `the padded input ${h}×${wd} is smaller than the ${kh}×${kw} kernel.`);
   // tfjs refuses strides and dilations both above 1: convolve densely, then subsample. Dilation goes through
   // space-to-batch (dilation.ts) so that it has a gradient; `s` is [1, 1] whenever the dilation is above 1.
   const subsample = (sh > 1 || sw > 1) && (dh > 1 || dw > 1);
@@ -92,7 +106,12 @@ function convValid(node: Node, x: tf.Tensor4D, w: tf.Tensor, group: number, stri
     if (m % group !== 0) fail(node, `${m} output channels do not divide into ${group} groups.`);
     const xs = tf.split(x, group, 3);
     const ws = tf.split(w, group, 0);
-    y = tf.concat(xs.map((xi) => xi as tf.Tensor4D).map((xi, g) => dilatedValid(xi, d, (t) => tf.conv2d(t, toHwio(ws[g] ?? w), s, 'valid', 'NHWC'))), 3);
+    y = tf.concat(
+      xs
+        .map((xi) => xi as tf.Tensor4D)
+        .map((xi, g) => dilatedValid(xi, d, (t) => tf.conv2d(t, toHwio(ws[g] ?? w), s, 'valid', 'NHWC'))),
+      3,
+    );
   }
   if (subsample) {
     const [, oh, ow] = y.shape;
@@ -112,7 +131,13 @@ function conv(ctx: OpContext): tf.Tensor {
   const [m, , kh, kw] = w.shape as [number, number, number, number];
   const strides = lift(attrInts(node, 'strides'), was3d, 1) ?? [1, 1];
   const dilations = lift(attrInts(node, 'dilations'), was3d, 1) ?? [1, 1];
-  const padNode: Node = { ...node, attrs: { ...node.attrs, ...(was3d && attrInts(node, 'pads') ? { pads: liftPads(attrInts(node, 'pads'), true) ?? [] } : {}) } };
+  const padNode: Node = {
+    ...node,
+    attrs: {
+      ...node.attrs,
+      ...(was3d && attrInts(node, 'pads') ? { pads: liftPads(attrInts(node, 'pads'), true) ?? [] } : {}),
+    },
+  };
   const pads = spatialPads(padNode, [h, wd], [kh, kw], strides, dilations);
   let x: tf.Tensor4D = tf.transpose(x4, [0, 2, 3, 1]);
   if (pads.some(([a, b]) => a !== 0 || b !== 0)) x = tf.pad(x, [[0, 0], pads[0] ?? [0, 0], pads[1] ?? [0, 0], [0, 0]]);
@@ -124,11 +149,17 @@ function conv(ctx: OpContext): tf.Tensor {
 
 /** Pads (positive) or crops (negative) the two spatial axes of an NHWC tensor by [[top, bottom], [left, right]]. */
 function padOrCrop(x: tf.Tensor4D, spec: readonly [number, number][]): tf.Tensor4D {
-  const grow: [number, number][] = [[0, 0], ...spec.map(([a, b]): [number, number] => [Math.max(a, 0), Math.max(b, 0)]), [0, 0]];
+  const grow: [number, number][] = [
+    [0, 0],
+    ...spec.map(([a, b]): [number, number] => [Math.max(a, 0), Math.max(b, 0)]),
+    [0, 0],
+  ];
   let y = grow.some(([a, b]) => a > 0 || b > 0) ? tf.pad(x, grow) : x;
   if (spec.some(([a, b]) => a < 0 || b < 0)) {
     const begin = [0, ...spec.map(([a]) => Math.max(-a, 0)), 0];
-    const size = y.shape.map((d, i) => (i === 0 || i === 3 ? d : d - Math.max(-(spec[i - 1]?.[0] ?? 0), 0) - Math.max(-(spec[i - 1]?.[1] ?? 0), 0)));
+    const size = y.shape.map((d, i) =>
+      i === 0 || i === 3 ? d : d - Math.max(-(spec[i - 1]?.[0] ?? 0), 0) - Math.max(-(spec[i - 1]?.[1] ?? 0), 0),
+    );
     y = tf.slice(y, begin, size);
   }
   return y;
@@ -138,7 +169,13 @@ function padOrCrop(x: tf.Tensor4D, spec: readonly [number, number][]): tf.Tensor
 function zeroInsert(x: tf.Tensor4D, axis: 1 | 2, stride: number): tf.Tensor4D {
   if (stride === 1) return x;
   const n = x.shape[axis];
-  const spread: [number, number][] = [[0, 0], [0, 0], [0, 0], [0, 0], [0, 0]];
+  const spread: [number, number][] = [
+    [0, 0],
+    [0, 0],
+    [0, 0],
+    [0, 0],
+    [0, 0],
+  ];
   spread[axis + 1] = [0, stride - 1];
   const wide = tf.pad(tf.expandDims(x, axis + 1), spread);
   const shape: [number, number, number, number] = [...x.shape];
@@ -181,18 +218,28 @@ function convTranspose(ctx: OpContext): tf.Tensor {
   const outPadding = listAttr('output_padding', 0);
   const kernel = attrInts(node, 'kernel_shape');
   if (kernel !== undefined && kernel.join() !== (was3d ? [kw] : [kh, kw]).join()) {
-    fail(node, `kernel_shape [${kernel.join(', ')}] does not match the weight's [${w.shape.slice(was3d ? 3 : 2).join(', ')}].`);
+    fail(
+      node,
+      `kernel_shape [${kernel.join(', ')}] does not match the weight's [${w.shape.slice(was3d ? 3 : 2).join(', ')}].`,
+    );
   }
-  if ([...strides, ...dilations].some((v) => !Number.isInteger(v) || v < 1) || outPadding.some((v) => !Number.isInteger(v) || v < 0)) {
+  if (
+    [...strides, ...dilations].some((v) => !Number.isInteger(v) || v < 1) ||
+    outPadding.some((v) => !Number.isInteger(v) || v < 0)
+  ) {
     fail(node, 'strides and dilations must be positive and output_padding non-negative.');
   }
   const inSize = [h, wd];
   const kSize = [kh, kw];
-  const full = inSize.map((size, i) => (strides[i] ?? 1) * (size - 1) + (outPadding[i] ?? 0) + ((kSize[i] ?? 1) - 1) * (dilations[i] ?? 1) + 1);
+  const full = inSize.map(
+    (size, i) =>
+      (strides[i] ?? 1) * (size - 1) + (outPadding[i] ?? 0) + ((kSize[i] ?? 1) - 1) * (dilations[i] ?? 1) + 1,
+  );
   const autoPad = attrString(node, 'auto_pad', 'NOTSET');
   // output_shape lists the spatial sizes of the output (onnxruntime refuses one that includes N and C).
   const outputShape = attrInts(node, 'output_shape');
-  if (outputShape !== undefined && outputShape.length !== spatial) fail(node, `output_shape has ${outputShape.length} values, expected ${spatial}.`);
+  if (outputShape !== undefined && outputShape.length !== spatial)
+    fail(node, `output_shape has ${outputShape.length} values, expected ${spatial}.`);
   let pads: [number, number][];
   const split = (total: number): [number, number] => {
     const small = Math.floor(total / 2);
@@ -207,7 +254,8 @@ function convTranspose(ctx: OpContext): tf.Tensor {
     pads = inSize.map(() => [0, 0]);
   } else {
     const given = attrInts(node, 'pads');
-    if (given !== undefined && given.length !== 2 * spatial) fail(node, `pads has ${given.length} values, expected ${2 * spatial}.`);
+    if (given !== undefined && given.length !== 2 * spatial)
+      fail(node, `pads has ${given.length} values, expected ${2 * spatial}.`);
     if (given?.some((p) => p < 0) === true) fail(node, 'negative pads are not supported.');
     const raw = liftPads(given, was3d) ?? [0, 0, 0, 0];
     pads = inSize.map((_, i) => [raw[i] ?? 0, raw[i + 2] ?? 0]);
@@ -220,11 +268,17 @@ function convTranspose(ctx: OpContext): tf.Tensor {
   // Conv weight [M, C/group, kh, kw]: out channel g·M/group + q reads in channel g·C/group + c′ through
   // W[g·C/group + c′, q] flipped in space.
   const cg = c / group;
-  const flipped = tf.reverse(tf.reshape(tf.transpose(tf.reshape(w, [group, cg, mg, kh, kw]), [0, 2, 1, 3, 4]), [m, cg, kh, kw]), [2, 3]);
+  const flipped = tf.reverse(
+    tf.reshape(tf.transpose(tf.reshape(w, [group, cg, mg, kh, kw]), [0, 2, 1, 3, 4]), [m, cg, kh, kw]),
+    [2, 3],
+  );
   let x: tf.Tensor4D = tf.transpose(x4, [0, 2, 3, 1]);
   x = zeroInsert(zeroInsert(x, 1, strides[0] ?? 1), 2, strides[1] ?? 1);
   const reach = kSize.map((k, i) => (k - 1) * (dilations[i] ?? 1));
-  x = padOrCrop(x, pads.map(([b, e], i): [number, number] => [(reach[i] ?? 0) - b, (reach[i] ?? 0) - e + (outPadding[i] ?? 0)]));
+  x = padOrCrop(
+    x,
+    pads.map(([b, e], i): [number, number] => [(reach[i] ?? 0) - b, (reach[i] ?? 0) - e + (outPadding[i] ?? 0)]),
+  );
   let y = convValid(node, x, flipped, group, [1, 1], [dilations[0] ?? 1, dilations[1] ?? 1]);
   if (bias !== undefined) y = tf.add(y, tf.reshape(bias, [1, 1, 1, m]));
   const out = tf.transpose(y, [0, 3, 1, 2]);
@@ -240,7 +294,13 @@ function pool(ctx: OpContext, kind: 'max' | 'avg'): tf.Tensor {
   const dilations = lift(attrInts(node, 'dilations'), was3d, 1) ?? [1, 1];
   if (dilations.some((v) => v !== 1)) fail(node, 'dilated pooling is not supported.');
   const [, , h, w] = x4.shape;
-  const padNode: Node = { ...node, attrs: { ...node.attrs, ...(was3d && attrInts(node, 'pads') ? { pads: liftPads(attrInts(node, 'pads'), true) ?? [] } : {}) } };
+  const padNode: Node = {
+    ...node,
+    attrs: {
+      ...node.attrs,
+      ...(was3d && attrInts(node, 'pads') ? { pads: liftPads(attrInts(node, 'pads'), true) ?? [] } : {}),
+    },
+  };
   const pads = spatialPads(padNode, [h, w], kernel, strides, dilations);
   if (attrInt(node, 'ceil_mode', 0) === 1) {
     // Extra end padding so the last partial window is computed (it never starts inside the end padding).
@@ -312,7 +372,8 @@ function batchNorm(ctx: OpContext): tf.Tensor {
   const shape = channelShape(c, x.rank);
   const eps = attrFloat(ctx.node, 'epsilon', 1e-5);
   const [scale, bias, mean, variance] = [1, 2, 3, 4].map((i) => tf.reshape(input(ctx, i), shape));
-  if (scale === undefined || bias === undefined || mean === undefined || variance === undefined) return fail(ctx.node, 'inputs are missing.');
+  if (scale === undefined || bias === undefined || mean === undefined || variance === undefined)
+    return fail(ctx.node, 'inputs are missing.');
   return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), scale), bias);
 }
 
@@ -330,15 +391,27 @@ function layerNorm(ctx: OpContext): tf.Tensor {
   return b !== undefined ? tf.add(y, b) : y;
 }
 
-function reduce(ctx: OpContext, fn: (x: tf.Tensor, axes: number[], keep: boolean) => tf.Tensor, axesAsInputFrom: number): tf.Tensor {
+function reduce(
+  ctx: OpContext,
+  fn: (x: tf.Tensor, axes: number[], keep: boolean) => tf.Tensor,
+  axesAsInputFrom: number,
+): tf.Tensor {
   const x = input(ctx, 0);
   const keep = attrInt(ctx.node, 'keepdims', 1) === 1;
   const axes = ctx.opset >= axesAsInputFrom ? numbers(ctx, 1) : attrInts(ctx.node, 'axes');
   if (axes === undefined || axes.length === 0) {
     if (attrInt(ctx.node, 'noop_with_empty_axes', 0) === 1) return tf.clone(x);
-    return fn(x, Array.from({ length: x.rank }, (_, i) => i), keep);
+    return fn(
+      x,
+      Array.from({ length: x.rank }, (_, i) => i),
+      keep,
+    );
   }
-  return fn(x, axes.map((a) => normAxis(a, x.rank, ctx.node)), keep);
+  return fn(
+    x,
+    axes.map((a) => normAxis(a, x.rank, ctx.node)),
+    keep,
+  );
 }
 
 function flatten(ctx: OpContext): tf.Tensor {
@@ -353,7 +426,9 @@ function reshape(ctx: OpContext): tf.Tensor {
   const x = input(ctx, 0);
   const shape = numbers(ctx, 1) ?? fail(ctx.node, 'shape input is missing.');
   const allowZero = attrInt(ctx.node, 'allowzero', 0) === 1;
-  const target = shape.map((d, i) => (d === 0 && !allowZero ? (x.shape[i] ?? fail(ctx.node, `dimension ${i} copies a dimension the input lacks.`)) : d));
+  const target = shape.map((d, i) =>
+    d === 0 && !allowZero ? (x.shape[i] ?? fail(ctx.node, `dimension ${i} copies a dimension the input lacks.`)) : d,
+  );
   return tf.reshape(x, target);
 }
 
@@ -392,7 +467,12 @@ function pad(ctx: OpContext): tf.Tensor {
 function squeeze(ctx: OpContext): tf.Tensor {
   const x = input(ctx, 0);
   const axes = ctx.opset >= 13 ? numbers(ctx, 1) : attrInts(ctx.node, 'axes');
-  return axes === undefined ? tf.squeeze(x) : tf.squeeze(x, axes.map((a) => normAxis(a, x.rank, ctx.node)));
+  return axes === undefined
+    ? tf.squeeze(x)
+    : tf.squeeze(
+        x,
+        axes.map((a) => normAxis(a, x.rank, ctx.node)),
+      );
 }
 
 function unsqueeze(ctx: OpContext): tf.Tensor {
@@ -423,7 +503,8 @@ function softmax(ctx: OpContext): tf.Tensor {
 
 function slice(ctx: OpContext): tf.Tensor {
   let x = input(ctx, 0);
-  const starts = (ctx.opset >= 10 ? numbers(ctx, 1) : attrInts(ctx.node, 'starts')) ?? fail(ctx.node, 'starts are missing.');
+  const starts =
+    (ctx.opset >= 10 ? numbers(ctx, 1) : attrInts(ctx.node, 'starts')) ?? fail(ctx.node, 'starts are missing.');
   const ends = (ctx.opset >= 10 ? numbers(ctx, 2) : attrInts(ctx.node, 'ends')) ?? fail(ctx.node, 'ends are missing.');
   const axes = (ctx.opset >= 10 ? numbers(ctx, 3) : attrInts(ctx.node, 'axes')) ?? starts.map((_, i) => i);
   const steps = (ctx.opset >= 10 ? numbers(ctx, 4) : undefined) ?? starts.map(() => 1);
@@ -455,7 +536,8 @@ function slice(ctx: OpContext): tf.Tensor {
     }
   });
   if (reversed.length > 0) x = tf.reverse(x, reversed);
-  if (end.some((e, i) => e <= (begin[i] ?? 0))) return tf.zeros(end.map((e, i) => Math.max(0, Math.ceil((e - (begin[i] ?? 0)) / (stride[i] ?? 1)))));
+  if (end.some((e, i) => e <= (begin[i] ?? 0)))
+    return tf.zeros(end.map((e, i) => Math.max(0, Math.ceil((e - (begin[i] ?? 0)) / (stride[i] ?? 1)))));
   return tf.stridedSlice(x, begin, end, stride);
 }
 
@@ -463,7 +545,8 @@ function depthToSpace(ctx: OpContext): tf.Tensor {
   const x = input(ctx, 0);
   const b = attrInt(ctx.node, 'blocksize', 0);
   const [n, c, h, w] = x.shape as [number, number, number, number];
-  if (x.rank !== 4 || b < 1 || c % (b * b) !== 0) fail(ctx.node, `cannot rearrange shape [${x.shape.join(', ')}] with block size ${b}.`);
+  if (x.rank !== 4 || b < 1 || c % (b * b) !== 0)
+    fail(ctx.node, `cannot rearrange shape [${x.shape.join(', ')}] with block size ${b}.`);
   const co = c / (b * b);
   if (attrString(ctx.node, 'mode', 'DCR') === 'CRD') {
     return tf.reshape(tf.transpose(tf.reshape(x, [n, co, b, b, h, w]), [0, 1, 4, 2, 5, 3]), [n, co, h * b, w * b]);
@@ -485,19 +568,25 @@ function resize(ctx: OpContext): tf.Tensor {
     if (scales[0] !== 1 || scales[1] !== 1) fail(node, 'resizing the batch or channel dimension is not supported.');
     [oh, ow] = [Math.floor(h * (scales[2] ?? 1)), Math.floor(w * (scales[3] ?? 1))];
   } else return fail(node, 'neither scales nor sizes give 4 values.');
-  if (sizes?.length === 4 && (sizes[0] !== n || sizes[1] !== c)) fail(node, 'resizing the batch or channel dimension is not supported.');
+  if (sizes?.length === 4 && (sizes[0] !== n || sizes[1] !== c))
+    fail(node, 'resizing the batch or channel dimension is not supported.');
   const mode = attrString(node, 'mode', 'nearest');
   const coord = attrString(node, 'coordinate_transformation_mode', 'half_pixel');
   const nhwc = tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D;
   let y: tf.Tensor4D;
   if (mode === 'nearest') {
     const nearest = attrString(node, 'nearest_mode', 'round_prefer_floor');
-    if (coord !== 'asymmetric' || nearest !== 'floor') fail(node, `nearest resizing with ${coord} coordinates and ${nearest} rounding is not supported (only asymmetric + floor).`);
+    if (coord !== 'asymmetric' || nearest !== 'floor')
+      fail(
+        node,
+        `nearest resizing with ${coord} coordinates and ${nearest} rounding is not supported (only asymmetric + floor).`,
+      );
     y = tf.image.resizeNearestNeighbor(nhwc, [oh, ow], false, false);
   } else if (mode === 'linear') {
     if (coord === 'align_corners') y = tf.image.resizeBilinear(nhwc, [oh, ow], true, false);
     else if (coord === 'asymmetric') y = tf.image.resizeBilinear(nhwc, [oh, ow], false, false);
-    else if (coord === 'half_pixel' || coord === 'pytorch_half_pixel') y = tf.image.resizeBilinear(nhwc, [oh, ow], false, true);
+    else if (coord === 'half_pixel' || coord === 'pytorch_half_pixel')
+      y = tf.image.resizeBilinear(nhwc, [oh, ow], false, true);
     else return fail(node, `linear resizing with ${coord} coordinates is not supported.`);
   } else return fail(node, `resize mode ${mode} is not supported.`);
   return tf.transpose(y, [0, 3, 1, 2]);
@@ -505,8 +594,18 @@ function resize(ctx: OpContext): tf.Tensor {
 
 function clip(ctx: OpContext): tf.Tensor {
   const x = input(ctx, 0);
-  const lo = ctx.opset >= 11 ? ctx.inputs[1] : ctx.node.attrs.min !== undefined ? tf.scalar(attrFloat(ctx.node, 'min', 0)) : undefined;
-  const hi = ctx.opset >= 11 ? ctx.inputs[2] : ctx.node.attrs.max !== undefined ? tf.scalar(attrFloat(ctx.node, 'max', 0)) : undefined;
+  const lo =
+    ctx.opset >= 11
+      ? ctx.inputs[1]
+      : ctx.node.attrs.min !== undefined
+        ? tf.scalar(attrFloat(ctx.node, 'min', 0))
+        : undefined;
+  const hi =
+    ctx.opset >= 11
+      ? ctx.inputs[2]
+      : ctx.node.attrs.max !== undefined
+        ? tf.scalar(attrFloat(ctx.node, 'max', 0))
+        : undefined;
   let y = x;
   if (lo !== undefined) y = tf.maximum(y, lo);
   if (hi !== undefined) y = tf.minimum(y, hi);
@@ -539,9 +638,11 @@ function splitOp(ctx: OpContext): tf.Tensor[] {
   const axis = normAxis(attrInt(node, 'axis', 0), x.rank, node);
   const dim = x.shape[axis] ?? 0;
   const sizesIn = ctx.opset >= 13 || ctx.opset < 2 ? numbers(ctx, 1) : undefined;
-  let sizes = sizesIn !== undefined && sizesIn.length > 0 ? sizesIn : ctx.opset < 13 ? attrInts(node, 'split') : undefined;
+  let sizes =
+    sizesIn !== undefined && sizesIn.length > 0 ? sizesIn : ctx.opset < 13 ? attrInts(node, 'split') : undefined;
   if (sizes === undefined) {
-    const count = ctx.opset >= 18 && node.attrs.num_outputs !== undefined ? attrInt(node, 'num_outputs', 0) : node.outputs.length;
+    const count =
+      ctx.opset >= 18 && node.attrs.num_outputs !== undefined ? attrInt(node, 'num_outputs', 0) : node.outputs.length;
     if (!Number.isInteger(count) || count < 1) fail(node, `cannot split into ${count} parts.`);
     if (dim % count === 0) sizes = new Array<number>(count).fill(dim / count);
     else if (ctx.opset >= 18) {
@@ -549,7 +650,8 @@ function splitOp(ctx: OpContext): tf.Tensor[] {
       sizes = Array.from({ length: count }, (_, i) => Math.max(0, Math.min(chunk, dim - i * chunk)));
     } else fail(node, `axis ${axis} of size ${dim} does not split evenly into ${count} outputs.`);
   }
-  if (sizes.length !== node.outputs.length) fail(node, `split gives ${sizes.length} sizes for ${node.outputs.length} outputs.`);
+  if (sizes.length !== node.outputs.length)
+    fail(node, `split gives ${sizes.length} sizes for ${node.outputs.length} outputs.`);
   if (sizes.some((v) => !Number.isInteger(v) || v < 0) || sizes.reduce((a, b) => a + b, 0) !== dim) {
     fail(node, `split sizes [${sizes.join(', ')}] do not add up to ${dim}, the size of axis ${axis}.`);
   }
@@ -557,7 +659,11 @@ function splitOp(ctx: OpContext): tf.Tensor[] {
   return sizes.map((size) => {
     const begin = x.shape.map((_, i) => (i === axis ? offset : 0));
     offset += size;
-    return tf.slice(x, begin, x.shape.map((d, i) => (i === axis ? size : d)));
+    return tf.slice(
+      x,
+      begin,
+      x.shape.map((d, i) => (i === axis ? size : d)),
+    );
   });
 }
 
@@ -567,7 +673,8 @@ function expand(ctx: OpContext): tf.Tensor {
   const shape = numbers(ctx, 1) ?? fail(ctx.node, 'the shape input is missing.');
   const out = broadcastShapes(ctx.node, x.shape, shape);
   checkResult(ctx.node, out);
-  const lifted = x.rank < out.length ? tf.reshape(x, [...new Array<number>(out.length - x.rank).fill(1), ...x.shape]) : x;
+  const lifted =
+    x.rank < out.length ? tf.reshape(x, [...new Array<number>(out.length - x.rank).fill(1), ...x.shape]) : x;
   return out.every((d, i) => d === lifted.shape[i]) ? tf.clone(lifted) : tf.broadcastTo(lifted, out);
 }
 
@@ -577,8 +684,12 @@ function tile(ctx: OpContext): tf.Tensor {
   if (ctx.opset < 6) fail(ctx.node, 'Tile before opset 6 (tiles and axis inputs) is not supported.');
   const repeats = numbers(ctx, 1) ?? fail(ctx.node, 'the repeats input is missing.');
   if (repeats.length !== x.rank) fail(ctx.node, `repeats has ${repeats.length} values for an input of rank ${x.rank}.`);
-  if (repeats.some((r) => !Number.isInteger(r) || r < 0)) fail(ctx.node, `repeats [${repeats.join(', ')}] must be non-negative integers.`);
-  checkResult(ctx.node, x.shape.map((d, i) => d * (repeats[i] ?? 1)));
+  if (repeats.some((r) => !Number.isInteger(r) || r < 0))
+    fail(ctx.node, `repeats [${repeats.join(', ')}] must be non-negative integers.`);
+  checkResult(
+    ctx.node,
+    x.shape.map((d, i) => d * (repeats[i] ?? 1)),
+  );
   if (x.rank === 0) return tf.clone(x);
   return tf.tile(x, repeats);
 }
@@ -586,7 +697,8 @@ function tile(ctx: OpContext): tf.Tensor {
 /** ONNX InstanceNormalization: normalises each (sample, channel) over its spatial axes, then scale and bias per channel. */
 function instanceNorm(ctx: OpContext): tf.Tensor {
   const x = input(ctx, 0);
-  if (x.rank < 3) fail(ctx.node, `expects an input of rank 3 or more (N, C, spatial…), got shape [${x.shape.join(', ')}].`);
+  if (x.rank < 3)
+    fail(ctx.node, `expects an input of rank 3 or more (N, C, spatial…), got shape [${x.shape.join(', ')}].`);
   const shape = channelShape(x.shape[1] ?? 1, x.rank);
   const axes = Array.from({ length: x.rank - 2 }, (_, i) => i + 2);
   const eps = attrFloat(ctx.node, 'epsilon', 1e-5);
@@ -628,23 +740,46 @@ function range(ctx: OpContext): tf.Tensor {
   if (delta === 0) fail(ctx.node, 'a delta of 0 never reaches the limit.');
   const count = Math.max(0, Math.ceil((limit - start) / delta));
   checkResult(ctx.node, [count]);
-  return tf.tensor1d(Float32Array.from({ length: count }, (_, i) => start + i * delta), 'float32');
+  return tf.tensor1d(
+    Float32Array.from({ length: count }, (_, i) => start + i * delta),
+    'float32',
+  );
 }
 
-const unary = (fn: (x: tf.Tensor) => tf.Tensor): OpImpl => (ctx) => fn(input(ctx, 0));
-const binary = (fn: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): OpImpl => (ctx) => fn(input(ctx, 0), input(ctx, 1));
-const variadic = (fn: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): OpImpl => (ctx) => {
-  const xs = ctx.inputs.filter((t): t is tf.Tensor => t !== undefined);
-  return xs.slice(1).reduce<tf.Tensor>((acc, t) => fn(acc, t), xs[0] ?? input(ctx, 0));
-};
+const unary =
+  (fn: (x: tf.Tensor) => tf.Tensor): OpImpl =>
+  (ctx) =>
+    fn(input(ctx, 0));
+const binary =
+  (fn: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): OpImpl =>
+  (ctx) =>
+    fn(input(ctx, 0), input(ctx, 1));
+const variadic =
+  (fn: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): OpImpl =>
+  (ctx) => {
+    const xs = ctx.inputs.filter((t): t is tf.Tensor => t !== undefined);
+    return xs.slice(1).reduce<tf.Tensor>((acc, t) => fn(acc, t), xs[0] ?? input(ctx, 0));
+  };
 
 /** Operator implementations, by ONNX op type. Keys must match `SUPPORTED_OPS`. */
 export const OPS: Readonly<Record<string, OpImpl>> = {
   Conv: conv,
   MaxPool: (ctx) => pool(ctx, 'max'),
   AveragePool: (ctx) => pool(ctx, 'avg'),
-  GlobalAveragePool: unary((x) => tf.mean(x, Array.from({ length: x.rank - 2 }, (_, i) => i + 2), true)),
-  GlobalMaxPool: unary((x) => tf.max(x, Array.from({ length: x.rank - 2 }, (_, i) => i + 2), true)),
+  GlobalAveragePool: unary((x) =>
+    tf.mean(
+      x,
+      Array.from({ length: x.rank - 2 }, (_, i) => i + 2),
+      true,
+    ),
+  ),
+  GlobalMaxPool: unary((x) =>
+    tf.max(
+      x,
+      Array.from({ length: x.rank - 2 }, (_, i) => i + 2),
+      true,
+    ),
+  ),
   BatchNormalization: batchNorm,
   LayerNormalization: layerNorm,
   Gemm: gemm,
@@ -655,7 +790,12 @@ export const OPS: Readonly<Record<string, OpImpl>> = {
   Sigmoid: unary((x) => tf.sigmoid(x)),
   Tanh: unary((x) => tf.tanh(x)),
   HardSwish: unary((x) => tf.mul(x, tf.div(tf.relu6(tf.add(x, 3)), 6))),
-  HardSigmoid: (ctx) => tf.clipByValue(tf.add(tf.mul(input(ctx, 0), attrFloat(ctx.node, 'alpha', 0.2)), attrFloat(ctx.node, 'beta', 0.5)), 0, 1),
+  HardSigmoid: (ctx) =>
+    tf.clipByValue(
+      tf.add(tf.mul(input(ctx, 0), attrFloat(ctx.node, 'alpha', 0.2)), attrFloat(ctx.node, 'beta', 0.5)),
+      0,
+      1,
+    ),
   Elu: (ctx) => {
     const alpha = attrFloat(ctx.node, 'alpha', 1);
     const x = input(ctx, 0);
@@ -718,7 +858,10 @@ export const OPS: Readonly<Record<string, OpImpl>> = {
   Sum: variadic((a, b) => tf.add(a, b)),
   Mean: (ctx) => {
     const xs = ctx.inputs.filter((t): t is tf.Tensor => t !== undefined);
-    return tf.div(xs.slice(1).reduce<tf.Tensor>((acc, t) => tf.add(acc, t), xs[0] ?? input(ctx, 0)), xs.length);
+    return tf.div(
+      xs.slice(1).reduce<tf.Tensor>((acc, t) => tf.add(acc, t), xs[0] ?? input(ctx, 0)),
+      xs.length,
+    );
   },
   Floor: unary((x) => tf.floor(x)),
   Ceil: unary((x) => tf.ceil(x)),
@@ -736,26 +879,38 @@ export const OPS: Readonly<Record<string, OpImpl>> = {
  * gradients are registered (see the module comment). Throws `CheckpointFormatError` for a missing input or weight,
  * an unsupported operator, or attributes the executor cannot honour.
  */
-export function executeGraph(graph: Graph, weights: Readonly<Record<string, tf.Tensor>>, inputs: Readonly<Record<string, tf.Tensor>>): Record<string, tf.Tensor> {
+export function executeGraph(
+  graph: Graph,
+  weights: Readonly<Record<string, tf.Tensor>>,
+  inputs: Readonly<Record<string, tf.Tensor>>,
+): Record<string, tf.Tensor> {
   return tf.tidy(() => {
     const values = new Map<string, tf.Tensor>();
     for (const name of graph.initializers.keys()) {
       const w = weights[name];
-      if (w === undefined) throw new CheckpointFormatError(`The weight ${JSON.stringify(name)} the graph needs was not provided.`);
+      if (w === undefined)
+        throw new CheckpointFormatError(`The weight ${JSON.stringify(name)} the graph needs was not provided.`);
       values.set(name, w);
     }
     for (const info of graph.inputs) {
       const x = inputs[info.name];
-      if (x === undefined) throw new CheckpointFormatError(`The graph input ${JSON.stringify(info.name)} was not provided.`);
+      if (x === undefined)
+        throw new CheckpointFormatError(`The graph input ${JSON.stringify(info.name)} was not provided.`);
       values.set(info.name, x);
     }
     for (const node of graph.nodes) {
       const impl = OPS[node.op];
-      if (impl === undefined) throw new CheckpointFormatError(`ONNX operator ${node.op} (node ${node.name}) is not supported by the graph executor.`);
+      if (impl === undefined)
+        throw new CheckpointFormatError(
+          `ONNX operator ${node.op} (node ${node.name}) is not supported by the graph executor.`,
+        );
       const args = node.inputs.map((name) => {
         if (name === '') return undefined;
         const v = values.get(name);
-        if (v === undefined) throw new CheckpointFormatError(`${node.op} node ${JSON.stringify(node.name)} reads ${JSON.stringify(name)}, which has not been computed.`);
+        if (v === undefined)
+          throw new CheckpointFormatError(
+            `${node.op} node ${JSON.stringify(node.name)} reads ${JSON.stringify(name)}, which has not been computed.`,
+          );
         return v;
       });
       const result = impl({ node, inputs: args, opset: graph.opset });
@@ -768,7 +923,8 @@ export function executeGraph(graph: Graph, weights: Readonly<Record<string, tf.T
     const result: Record<string, tf.Tensor> = {};
     for (const name of graph.outputs) {
       const v = values.get(name);
-      if (v === undefined) throw new CheckpointFormatError(`The graph output ${JSON.stringify(name)} was not computed.`);
+      if (v === undefined)
+        throw new CheckpointFormatError(`The graph output ${JSON.stringify(name)} was not computed.`);
       // A graph output that is a weight or input itself must be copied, or tidy would hand out the caller's tensor.
       result[name] = graph.initializers.has(name) || graph.inputs.some((i) => i.name === name) ? tf.clone(v) : v;
     }
@@ -781,7 +937,8 @@ export function weightTensors(graph: Graph, weights: ReadonlyMap<string, Float32
   const out: Record<string, tf.Tensor> = {};
   for (const [name, info] of graph.initializers) {
     const values = weights.get(name);
-    if (values === undefined) throw new CheckpointFormatError(`The weight ${JSON.stringify(name)} the graph needs was not provided.`);
+    if (values === undefined)
+      throw new CheckpointFormatError(`The weight ${JSON.stringify(name)} the graph needs was not provided.`);
     out[name] = tf.tensor(values, info.shape.slice(), 'float32');
   }
   return out;

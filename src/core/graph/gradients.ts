@@ -23,7 +23,12 @@ interface StridedSliceAttrs {
  * after each element, then padded out to the input's shape. Throws for other forms.
  */
 export function stridedSliceGradient(dy: tf.Tensor, xShape: readonly number[], attrs: StridedSliceAttrs): tf.Tensor {
-  const masks = (attrs.beginMask ?? 0) | (attrs.endMask ?? 0) | (attrs.ellipsisMask ?? 0) | (attrs.newAxisMask ?? 0) | (attrs.shrinkAxisMask ?? 0);
+  const masks =
+    (attrs.beginMask ?? 0) |
+    (attrs.endMask ?? 0) |
+    (attrs.ellipsisMask ?? 0) |
+    (attrs.newAxisMask ?? 0) |
+    (attrs.shrinkAxisMask ?? 0);
   if (masks !== 0 || attrs.strides.some((s) => s < 1) || attrs.begin.length !== xShape.length) {
     throw new Error('Only masked-free, positive-stride StridedSlice has a gradient here.');
   }
@@ -36,7 +41,11 @@ export function stridedSliceGradient(dy: tf.Tensor, xShape: readonly number[], a
     spread.splice(axis + 1, 0, [0, step - 1]);
     const widened = tf.pad(tf.expandDims(g, axis + 1), spread);
     const merged = tf.reshape(widened, [...g.shape.slice(0, axis), count * step, ...g.shape.slice(axis + 1)]);
-    g = tf.slice(merged, merged.shape.map(() => 0), merged.shape.map((d, i) => (i === axis ? span : d)));
+    g = tf.slice(
+      merged,
+      merged.shape.map(() => 0),
+      merged.shape.map((d, i) => (i === axis ? span : d)),
+    );
   });
   const outer = xShape.map((d, i): [number, number] => [attrs.begin[i] ?? 0, d - (attrs.end[i] ?? d)]);
   return outer.some(([a, b]) => a !== 0 || b !== 0) ? tf.pad(g, outer) : g;

@@ -72,7 +72,10 @@ export interface Graph {
 export function attrInt(node: Node, name: string, fallback: number): number {
   const v = node.attrs[name];
   if (v === undefined) return fallback;
-  if (typeof v !== 'number') throw new CheckpointFormatError(`${node.op} node ${JSON.stringify(node.name)}: attribute ${name} should be a number.`);
+  if (typeof v !== 'number')
+    throw new CheckpointFormatError(
+      `${node.op} node ${JSON.stringify(node.name)}: attribute ${name} should be a number.`,
+    );
   return v;
 }
 
@@ -85,7 +88,10 @@ export function attrFloat(node: Node, name: string, fallback: number): number {
 export function attrString(node: Node, name: string, fallback: string): string {
   const v = node.attrs[name];
   if (v === undefined) return fallback;
-  if (typeof v !== 'string') throw new CheckpointFormatError(`${node.op} node ${JSON.stringify(node.name)}: attribute ${name} should be a string.`);
+  if (typeof v !== 'string')
+    throw new CheckpointFormatError(
+      `${node.op} node ${JSON.stringify(node.name)}: attribute ${name} should be a string.`,
+    );
   return v;
 }
 
@@ -94,7 +100,9 @@ export function attrInts(node: Node, name: string): number[] | undefined {
   const v = node.attrs[name];
   if (v === undefined) return undefined;
   if (!Array.isArray(v) || v.some((x) => typeof x !== 'number')) {
-    throw new CheckpointFormatError(`${node.op} node ${JSON.stringify(node.name)}: attribute ${name} should be a list of integers.`);
+    throw new CheckpointFormatError(
+      `${node.op} node ${JSON.stringify(node.name)}: attribute ${name} should be a list of integers.`,
+    );
   }
   return (v as readonly number[]).slice();
 }
@@ -104,7 +112,9 @@ export function attrTensor(node: Node, name: string): AttrTensor | undefined {
   const v = node.attrs[name];
   if (v === undefined) return undefined;
   if (typeof v !== 'object' || Array.isArray(v) || !('values' in v)) {
-    throw new CheckpointFormatError(`${node.op} node ${JSON.stringify(node.name)}: attribute ${name} should be a tensor.`);
+    throw new CheckpointFormatError(
+      `${node.op} node ${JSON.stringify(node.name)}: attribute ${name} should be a tensor.`,
+    );
   }
   return v as AttrTensor;
 }

@@ -130,7 +130,11 @@ function ints(ctx: LayerImportContext, key: string, n: number, fallback?: readon
   const v = ctx.config[key];
   if ((v === undefined || v === null) && fallback !== undefined) return fallback.slice();
   const list = typeof v === 'number' ? new Array<unknown>(n).fill(v) : v;
-  if (!Array.isArray(list) || list.length !== n || list.some((x) => typeof x !== 'number' || !Number.isInteger(x) || x < 1)) {
+  if (
+    !Array.isArray(list) ||
+    list.length !== n ||
+    list.some((x) => typeof x !== 'number' || !Number.isInteger(x) || x < 1)
+  ) {
     ctx.fail(`has ${key} ${show(v)}, not ${n === 1 ? 'a positive integer' : `${n} positive integers`}.`);
   }
   return list as number[];
@@ -169,7 +173,11 @@ function dataFormat(ctx: LayerImportContext): string {
 
 /** Spellings of activation names across Keras 2, Keras 3 and tfjs-layers, mapped to the operators' names. */
 const ACTIVATION_ALIASES: Readonly<Record<string, string>> = {
-  hardSigmoid: 'hard_sigmoid', logSoftmax: 'log_softmax', silu: 'swish', leakyrelu: 'leaky_relu', leakyRelu: 'leaky_relu',
+  hardSigmoid: 'hard_sigmoid',
+  logSoftmax: 'log_softmax',
+  silu: 'swish',
+  leakyrelu: 'leaky_relu',
+  leakyRelu: 'leaky_relu',
   geluNew: 'gelu_new',
 };
 
@@ -182,7 +190,9 @@ function activationOf(ctx: LayerImportContext, key = 'activation'): string {
   if (typeof v !== 'string') return ctx.fail(`has activation ${show(v)}, not a name.`);
   const name = ACTIVATION_ALIASES[v] ?? v;
   if (!LAYER_ACTIVATION_NAMES.includes(name)) {
-    ctx.fail(`uses activation ${JSON.stringify(v)}, which is not supported; supported: ${LAYER_ACTIVATION_NAMES.join(', ')}.`);
+    ctx.fail(
+      `uses activation ${JSON.stringify(v)}, which is not supported; supported: ${LAYER_ACTIVATION_NAMES.join(', ')}.`,
+    );
   }
   return name;
 }
@@ -191,7 +201,8 @@ function activationOf(ctx: LayerImportContext, key = 'activation'): string {
 function singleAxis(ctx: LayerImportContext): number {
   const raw = ctx.config.axis ?? -1;
   const axis: unknown = Array.isArray(raw) && raw.length === 1 ? (raw as unknown[])[0] : raw;
-  if (typeof axis !== 'number' || !Number.isInteger(axis)) return ctx.fail(`works along axes ${show(raw)}; only one axis is supported.`);
+  if (typeof axis !== 'number' || !Number.isInteger(axis))
+    return ctx.fail(`works along axes ${show(raw)}; only one axis is supported.`);
   return axis;
 }
 
@@ -207,7 +218,8 @@ function withBias(ctx: LayerImportContext, inputs: string[], size: number | null
 
 /** Refuses a stride and a dilation both above 1 (Keras refuses it too; tfjs cannot compute it). */
 function checkStridesDilation(ctx: LayerImportContext, strides: readonly number[], dilation: readonly number[]): void {
-  if (strides.some((s) => s > 1) && dilation.some((d) => d > 1)) ctx.fail('combines strides and a dilation rate above 1, which Keras does not allow.');
+  if (strides.some((s) => s > 1) && dilation.some((d) => d > 1))
+    ctx.fail('combines strides and a dilation rate above 1, which Keras does not allow.');
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -223,8 +235,15 @@ function conv2d(ctx: LayerImportContext): LayerNodeSpec {
   checkStridesDilation(ctx, strides, dilation);
   const inputs = withBias(ctx, [x, ctx.weight('kernel', [kh ?? null, kw ?? null, null, filters])], filters);
   return {
-    op: 'tfjs.Conv2D', inputs,
-    attrs: { strides, dilation_rate: dilation, padding: paddingOf(ctx), data_format: dataFormat(ctx), activation: activationOf(ctx) },
+    op: 'tfjs.Conv2D',
+    inputs,
+    attrs: {
+      strides,
+      dilation_rate: dilation,
+      padding: paddingOf(ctx),
+      data_format: dataFormat(ctx),
+      activation: activationOf(ctx),
+    },
   };
 }
 
@@ -237,8 +256,15 @@ function depthwiseConv2d(ctx: LayerImportContext): LayerNodeSpec {
   checkStridesDilation(ctx, strides, dilation);
   const inputs = withBias(ctx, [x, ctx.weight('depthwise_kernel', [kh ?? null, kw ?? null, null, multiplier])], null);
   return {
-    op: 'tfjs.DepthwiseConv2D', inputs,
-    attrs: { strides, dilation_rate: dilation, padding: paddingOf(ctx), data_format: dataFormat(ctx), activation: activationOf(ctx) },
+    op: 'tfjs.DepthwiseConv2D',
+    inputs,
+    attrs: {
+      strides,
+      dilation_rate: dilation,
+      padding: paddingOf(ctx),
+      data_format: dataFormat(ctx),
+      activation: activationOf(ctx),
+    },
   };
 }
 
@@ -253,8 +279,15 @@ function separableConv2d(ctx: LayerImportContext): LayerNodeSpec {
   const depthwise = ctx.weight('depthwise_kernel', [kh ?? null, kw ?? null, null, multiplier]);
   const pointwise = ctx.weight('pointwise_kernel', [1, 1, null, filters]);
   return {
-    op: 'tfjs.SeparableConv2D', inputs: withBias(ctx, [x, depthwise, pointwise], filters),
-    attrs: { strides, dilation_rate: dilation, padding: paddingOf(ctx), data_format: dataFormat(ctx), activation: activationOf(ctx) },
+    op: 'tfjs.SeparableConv2D',
+    inputs: withBias(ctx, [x, depthwise, pointwise], filters),
+    attrs: {
+      strides,
+      dilation_rate: dilation,
+      padding: paddingOf(ctx),
+      data_format: dataFormat(ctx),
+      activation: activationOf(ctx),
+    },
   };
 }
 
@@ -263,16 +296,26 @@ function conv2dTranspose(ctx: LayerImportContext): LayerNodeSpec {
   const [kh, kw] = ints(ctx, 'kernel_size', 2);
   const filters = int(ctx, 'filters');
   const strides = ints(ctx, 'strides', 2, [1, 1]);
-  if (ints(ctx, 'dilation_rate', 2, [1, 1]).some((d) => d !== 1)) ctx.fail('uses a dilation rate, which TF.js transposed convolutions do not support.');
-  if (ctx.config.output_padding !== undefined && ctx.config.output_padding !== null) ctx.fail('sets output_padding, which TF.js does not support.');
+  if (ints(ctx, 'dilation_rate', 2, [1, 1]).some((d) => d !== 1))
+    ctx.fail('uses a dilation rate, which TF.js transposed convolutions do not support.');
+  if (ctx.config.output_padding !== undefined && ctx.config.output_padding !== null)
+    ctx.fail('sets output_padding, which TF.js does not support.');
   const inputs = withBias(ctx, [x, ctx.weight('kernel', [kh ?? null, kw ?? null, filters, null])], filters);
-  return { op: 'tfjs.Conv2DTranspose', inputs, attrs: { strides, padding: paddingOf(ctx), data_format: dataFormat(ctx), activation: activationOf(ctx) } };
+  return {
+    op: 'tfjs.Conv2DTranspose',
+    inputs,
+    attrs: { strides, padding: paddingOf(ctx), data_format: dataFormat(ctx), activation: activationOf(ctx) },
+  };
 }
 
 function dense(ctx: LayerImportContext): LayerNodeSpec {
   const x = oneInput(ctx);
   const units = int(ctx, 'units');
-  return { op: 'tfjs.Dense', inputs: withBias(ctx, [x, ctx.weight('kernel', [null, units])], units), attrs: { activation: activationOf(ctx) } };
+  return {
+    op: 'tfjs.Dense',
+    inputs: withBias(ctx, [x, ctx.weight('kernel', [null, units])], units),
+    attrs: { activation: activationOf(ctx) },
+  };
 }
 
 function batchNorm(ctx: LayerImportContext): LayerNodeSpec {
@@ -291,8 +334,16 @@ function layerNorm(ctx: LayerImportContext): LayerNodeSpec {
   if (!Array.isArray(axes) || axes.length === 0 || axes.some((a) => typeof a !== 'number' || !Number.isInteger(a))) {
     ctx.fail(`has axis ${show(raw)}, not an integer or a list of integers.`);
   }
-  const inputs = [x, bool(ctx, 'scale', true) ? ctx.weight('gamma') : '', bool(ctx, 'center', true) ? ctx.weight('beta') : ''];
-  return { op: 'tfjs.LayerNormalization', inputs, attrs: { axis: axes as number[], epsilon: num(ctx, 'epsilon', 1e-3) } };
+  const inputs = [
+    x,
+    bool(ctx, 'scale', true) ? ctx.weight('gamma') : '',
+    bool(ctx, 'center', true) ? ctx.weight('beta') : '',
+  ];
+  return {
+    op: 'tfjs.LayerNormalization',
+    inputs,
+    attrs: { axis: axes as number[], epsilon: num(ctx, 'epsilon', 1e-3) },
+  };
 }
 
 function merge(op: string, exactlyTwo = false): LayerImporter {
@@ -308,12 +359,20 @@ function pooling(op: string): LayerImporter {
   return (ctx) => {
     const pool = ints(ctx, 'pool_size', 2, [2, 2]);
     const strides = ints(ctx, 'strides', 2, pool);
-    return { op, inputs: [oneInput(ctx)], attrs: { pool_size: pool, strides, padding: paddingOf(ctx), data_format: dataFormat(ctx) } };
+    return {
+      op,
+      inputs: [oneInput(ctx)],
+      attrs: { pool_size: pool, strides, padding: paddingOf(ctx), data_format: dataFormat(ctx) },
+    };
   };
 }
 
 function globalPooling(op: string): LayerImporter {
-  return (ctx) => ({ op, inputs: [oneInput(ctx)], attrs: { data_format: dataFormat(ctx), keepdims: bool(ctx, 'keepdims', false) ? 1 : 0 } });
+  return (ctx) => ({
+    op,
+    inputs: [oneInput(ctx)],
+    attrs: { data_format: dataFormat(ctx), keepdims: bool(ctx, 'keepdims', false) ? 1 : 0 },
+  });
 }
 
 const identity: LayerImporter = (ctx) => ({ op: 'tfjs.Identity', inputs: [oneInput(ctx)] });
@@ -331,11 +390,18 @@ const BUILT_IN: Readonly<Record<string, LayerImporter>> = {
   LeakyReLU: (ctx) => {
     // Keras 2 and tfjs-layers store `alpha` (default 0.3); Keras 3 stores `negative_slope`.
     const alpha = ctx.config.alpha ?? ctx.config.negative_slope;
-    return { op: 'tfjs.LeakyReLU', inputs: [oneInput(ctx)], attrs: { alpha: typeof alpha === 'number' ? alpha : num(ctx, 'alpha', 0.3) } };
+    return {
+      op: 'tfjs.LeakyReLU',
+      inputs: [oneInput(ctx)],
+      attrs: { alpha: typeof alpha === 'number' ? alpha : num(ctx, 'alpha', 0.3) },
+    };
   },
   PReLU: (ctx) => ({ op: 'tfjs.PReLU', inputs: [oneInput(ctx), ctx.weight('alpha')] }),
   ReLU: (ctx) => {
-    const attrs: Record<string, AttrValue> = { negative_slope: num(ctx, 'negative_slope', 0), threshold: num(ctx, 'threshold', 0) };
+    const attrs: Record<string, AttrValue> = {
+      negative_slope: num(ctx, 'negative_slope', 0),
+      threshold: num(ctx, 'threshold', 0),
+    };
     if (ctx.config.max_value !== undefined && ctx.config.max_value !== null) attrs.max_value = num(ctx, 'max_value', 0);
     return { op: 'tfjs.ReLU', inputs: [oneInput(ctx)], attrs };
   },
@@ -355,11 +421,24 @@ const BUILT_IN: Readonly<Record<string, LayerImporter>> = {
   },
   UpSampling2D: (ctx) => {
     const interpolation = ctx.config.interpolation ?? 'nearest';
-    if (interpolation !== 'nearest' && interpolation !== 'bilinear') return ctx.fail(`uses interpolation ${show(interpolation)}; only nearest and bilinear are supported.`);
-    return { op: 'tfjs.UpSampling2D', inputs: [oneInput(ctx)], attrs: { size: ints(ctx, 'size', 2, [2, 2]), interpolation, data_format: dataFormat(ctx) } };
+    if (interpolation !== 'nearest' && interpolation !== 'bilinear')
+      return ctx.fail(`uses interpolation ${show(interpolation)}; only nearest and bilinear are supported.`);
+    return {
+      op: 'tfjs.UpSampling2D',
+      inputs: [oneInput(ctx)],
+      attrs: { size: ints(ctx, 'size', 2, [2, 2]), interpolation, data_format: dataFormat(ctx) },
+    };
   },
-  ZeroPadding2D: (ctx) => ({ op: 'tfjs.ZeroPadding2D', inputs: [oneInput(ctx)], attrs: { padding: quad(ctx, 'padding'), data_format: dataFormat(ctx) } }),
-  Cropping2D: (ctx) => ({ op: 'tfjs.Cropping2D', inputs: [oneInput(ctx)], attrs: { cropping: quad(ctx, 'cropping'), data_format: dataFormat(ctx) } }),
+  ZeroPadding2D: (ctx) => ({
+    op: 'tfjs.ZeroPadding2D',
+    inputs: [oneInput(ctx)],
+    attrs: { padding: quad(ctx, 'padding'), data_format: dataFormat(ctx) },
+  }),
+  Cropping2D: (ctx) => ({
+    op: 'tfjs.Cropping2D',
+    inputs: [oneInput(ctx)],
+    attrs: { cropping: quad(ctx, 'cropping'), data_format: dataFormat(ctx) },
+  }),
   MaxPooling2D: pooling('tfjs.MaxPooling2D'),
   MaxPool2D: pooling('tfjs.MaxPooling2D'),
   AveragePooling2D: pooling('tfjs.AveragePooling2D'),
@@ -373,14 +452,22 @@ const BUILT_IN: Readonly<Record<string, LayerImporter>> = {
   Flatten: (ctx) => ({ op: 'tfjs.Flatten', inputs: [oneInput(ctx)], attrs: { data_format: dataFormat(ctx) } }),
   Reshape: (ctx) => {
     const target = ctx.config.target_shape;
-    if (!Array.isArray(target) || target.length > LIMITS.maxRank || target.some((d) => typeof d !== 'number' || !Number.isInteger(d) || d < -1)) {
+    if (
+      !Array.isArray(target) ||
+      target.length > LIMITS.maxRank ||
+      target.some((d) => typeof d !== 'number' || !Number.isInteger(d) || d < -1)
+    ) {
       ctx.fail(`has target_shape ${show(target)}, not a list of sizes.`);
     }
     return { op: 'tfjs.Reshape', inputs: [oneInput(ctx)], attrs: { target_shape: target as number[] } };
   },
   Permute: (ctx) => {
     const dims = ctx.config.dims;
-    if (!Array.isArray(dims) || dims.length > LIMITS.maxRank || dims.some((d) => typeof d !== 'number' || !Number.isInteger(d))) {
+    if (
+      !Array.isArray(dims) ||
+      dims.length > LIMITS.maxRank ||
+      dims.some((d) => typeof d !== 'number' || !Number.isInteger(d))
+    ) {
       ctx.fail(`has dims ${show(dims)}, not a list of axes.`);
     }
     return { op: 'tfjs.Permute', inputs: [oneInput(ctx)], attrs: { dims: dims as number[] } };
@@ -402,9 +489,17 @@ const UPSCALER_BETA = 0.2;
 for (const [name, importer] of Object.entries(BUILT_IN)) registerCustomLayer(name, importer);
 // UpscalerJS ESRGAN custom layers (@upscalerjs/esrgan-thick, esrgan-legacy "gans"): MultiplyBeta is x·0.2;
 // PixelShuffle<n>x is tf.depthToSpace(x, n, 'NHWC').
-registerCustomLayer('MultiplyBeta', (ctx) => ({ op: 'tfjs.Scale', inputs: [oneInput(ctx)], attrs: { factor: UPSCALER_BETA } }));
+registerCustomLayer('MultiplyBeta', (ctx) => ({
+  op: 'tfjs.Scale',
+  inputs: [oneInput(ctx)],
+  attrs: { factor: UPSCALER_BETA },
+}));
 for (const scale of [2, 3, 4, 5, 6, 7, 8]) {
-  registerCustomLayer(`PixelShuffle${scale}x`, (ctx) => ({ op: 'tfjs.DepthToSpace', inputs: [oneInput(ctx)], attrs: { block_size: scale } }));
+  registerCustomLayer(`PixelShuffle${scale}x`, (ctx) => ({
+    op: 'tfjs.DepthToSpace',
+    inputs: [oneInput(ctx)],
+    attrs: { block_size: scale },
+  }));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -439,7 +534,10 @@ function parseRefList(value: unknown, what: string, where: string): Ref[] {
   const refs: Ref[] = [];
   for (const v of value) {
     const ref = parseRef(v);
-    if (ref === undefined) throw new CheckpointFormatError(`${where}: the model's ${what} hold ${show(v)}, not a [layer, node, tensor] reference.`);
+    if (ref === undefined)
+      throw new CheckpointFormatError(
+        `${where}: the model's ${what} hold ${show(v)}, not a [layer, node, tensor] reference.`,
+      );
     refs.push(ref);
   }
   return refs;
@@ -451,7 +549,10 @@ function inboundRefs(node: unknown, where: string, layer: string): Ref[] {
     const refs: Ref[] = [];
     for (const r of node) {
       const ref = parseRef(r);
-      if (ref === undefined) throw new CheckpointFormatError(`${where}: layer '${layer}' has an inbound reference ${show(r)} that is not [layer, node, tensor].`);
+      if (ref === undefined)
+        throw new CheckpointFormatError(
+          `${where}: layer '${layer}' has an inbound reference ${show(r)} that is not [layer, node, tensor].`,
+        );
       refs.push(ref);
     }
     return refs;
@@ -463,20 +564,27 @@ function inboundRefs(node: unknown, where: string, layer: string): Ref[] {
       if (Array.isArray(v)) for (const x of v) visit(x, depth + 1);
       else if (isRecord(v) && v.class_name === '__keras_tensor__' && isRecord(v.config)) {
         const ref = parseRef(v.config.keras_history);
-        if (ref === undefined) throw new CheckpointFormatError(`${where}: layer '${layer}' reads a tensor without a keras_history.`);
+        if (ref === undefined)
+          throw new CheckpointFormatError(`${where}: layer '${layer}' reads a tensor without a keras_history.`);
         refs.push(ref);
       }
     };
     visit(node.args, 0);
     return refs;
   }
-  throw new CheckpointFormatError(`${where}: layer '${layer}' has an inbound node ${show(node)} in no known Keras format.`);
+  throw new CheckpointFormatError(
+    `${where}: layer '${layer}' has an inbound node ${show(node)} in no known Keras format.`,
+  );
 }
 
 /** Batch shape of an InputLayer (or first Sequential layer): `batch_input_shape`, `batch_shape` or `input_shape`. */
 function declaredShape(config: Readonly<Record<string, unknown>>): (number | null)[] | undefined {
   const batch = config.batch_input_shape ?? config.batch_shape;
-  const raw = Array.isArray(batch) ? batch : Array.isArray(config.input_shape) ? [null, ...(config.input_shape as unknown[])] : undefined;
+  const raw = Array.isArray(batch)
+    ? batch
+    : Array.isArray(config.input_shape)
+      ? [null, ...(config.input_shape as unknown[])]
+      : undefined;
   if (raw === undefined || raw.length > LIMITS.maxRank) return undefined;
   if (raw.some((d) => d !== null && (typeof d !== 'number' || !Number.isInteger(d) || d < 0))) return undefined;
   return raw as (number | null)[];
@@ -494,7 +602,9 @@ function firstCallIndex(layer: LayerSpec): number {
   const list: unknown[] = Array.isArray(raw) ? raw : isRecord(raw) && Array.isArray(raw.layers) ? raw.layers : [];
   const first: unknown = list[0];
   if (!isRecord(first)) return 0;
-  return first.class_name === 'InputLayer' || (isRecord(first.config) && declaredShape(first.config) !== undefined) ? 1 : 0;
+  return first.class_name === 'InputLayer' || (isRecord(first.config) && declaredShape(first.config) !== undefined)
+    ? 1
+    : 0;
 }
 
 interface LayerSpec {
@@ -507,10 +617,22 @@ interface LayerSpec {
 }
 
 function parseLayer(value: unknown, where: string, index: number): LayerSpec {
-  if (!isRecord(value) || typeof value.class_name !== 'string') throw new CheckpointFormatError(`${where}: layer ${index + 1} of the model has no class_name.`);
+  if (!isRecord(value) || typeof value.class_name !== 'string')
+    throw new CheckpointFormatError(`${where}: layer ${index + 1} of the model has no class_name.`);
   const config = isRecord(value.config) ? value.config : {};
-  const name = typeof value.name === 'string' ? value.name : typeof config.name === 'string' ? config.name : `${value.class_name}_${index}`;
-  return { className: value.class_name, name, config, rawConfig: value.config, inbound: Array.isArray(value.inbound_nodes) ? value.inbound_nodes : [] };
+  const name =
+    typeof value.name === 'string'
+      ? value.name
+      : typeof config.name === 'string'
+        ? config.name
+        : `${value.class_name}_${index}`;
+  return {
+    className: value.class_name,
+    name,
+    config,
+    rawConfig: value.config,
+    inbound: Array.isArray(value.inbound_nodes) ? value.inbound_nodes : [],
+  };
 }
 
 class GraphBuilder {
@@ -540,16 +662,24 @@ class GraphBuilder {
 
   /** Imports a model (top level: `bound` undefined, its inputs become graph inputs) and returns its output values. */
   model(className: string, config: unknown, scope: readonly string[], bound: readonly string[] | undefined): string[] {
-    if (scope.length > MAX_MODEL_NESTING) throw new CheckpointFormatError(`${this.where} nests models more than ${MAX_MODEL_NESTING} deep.`);
+    if (scope.length > MAX_MODEL_NESTING)
+      throw new CheckpointFormatError(`${this.where} nests models more than ${MAX_MODEL_NESTING} deep.`);
     if (className === 'Sequential') return this.sequential(config, scope, bound);
     if (className === 'Functional' || className === 'Model') return this.functional(config, scope, bound);
-    throw new CheckpointFormatError(`${this.where}: the model class ${JSON.stringify(className)} is not Sequential or Functional, so it is not a TF.js LayersModel.`);
+    throw new CheckpointFormatError(
+      `${this.where}: the model class ${JSON.stringify(className)} is not Sequential or Functional, so it is not a TF.js LayersModel.`,
+    );
   }
 
   private sequential(config: unknown, scope: readonly string[], bound: readonly string[] | undefined): string[] {
-    const list = Array.isArray(config) ? config : isRecord(config) && Array.isArray(config.layers) ? config.layers : undefined;
+    const list = Array.isArray(config)
+      ? config
+      : isRecord(config) && Array.isArray(config.layers)
+        ? config.layers
+        : undefined;
     if (list === undefined) throw new CheckpointFormatError(`${this.where}: a Sequential model has no "layers" list.`);
-    if (list.length > LIMITS.maxTensors) throw new CheckpointFormatError(`${this.where}: a model has more than ${LIMITS.maxTensors} layers.`);
+    if (list.length > LIMITS.maxTensors)
+      throw new CheckpointFormatError(`${this.where}: a model has more than ${LIMITS.maxTensors} layers.`);
     const layers = list.map((l, i) => parseLayer(l, this.where, i));
     const first = layers[0];
     if (first === undefined) throw new CheckpointFormatError(`${this.where}: a Sequential model has no layers.`);
@@ -558,51 +688,75 @@ class GraphBuilder {
     if (first.className === 'InputLayer') start = 1;
     if (bound !== undefined) {
       const [x] = bound;
-      if (bound.length !== 1 || x === undefined) throw new CheckpointFormatError(`${this.where}: nested Sequential model '${scope.join('/')}' is called on ${bound.length} inputs instead of 1.`);
+      if (bound.length !== 1 || x === undefined)
+        throw new CheckpointFormatError(
+          `${this.where}: nested Sequential model '${scope.join('/')}' is called on ${bound.length} inputs instead of 1.`,
+        );
       current = x;
     } else {
       const shape = declaredShape(first.config);
-      if (shape === undefined) throw new CheckpointFormatError(`${this.where}: the first layer '${first.name}' of the Sequential model declares no input shape.`);
+      if (shape === undefined)
+        throw new CheckpointFormatError(
+          `${this.where}: the first layer '${first.name}' of the Sequential model declares no input shape.`,
+        );
       const name = first.className === 'InputLayer' ? first.name : `${first.name}_input`;
       current = this.graphInput(name, shape, first.config.dtype);
     }
     for (const layer of layers.slice(start)) {
-      if (layer.className === 'InputLayer') throw new CheckpointFormatError(`${this.where}: the Sequential model has an InputLayer '${layer.name}' after its first layer.`);
+      if (layer.className === 'InputLayer')
+        throw new CheckpointFormatError(
+          `${this.where}: the Sequential model has an InputLayer '${layer.name}' after its first layer.`,
+        );
       const [out] = this.call(layer, [current], scope, 0);
-      if (out === undefined) throw new CheckpointFormatError(`${this.where}: layer '${layer.name}' produces no output.`);
+      if (out === undefined)
+        throw new CheckpointFormatError(`${this.where}: layer '${layer.name}' produces no output.`);
       current = out;
     }
     return [current];
   }
 
   private functional(config: unknown, scope: readonly string[], bound: readonly string[] | undefined): string[] {
-    if (!isRecord(config) || !Array.isArray(config.layers)) throw new CheckpointFormatError(`${this.where}: a Functional model has no "layers" list.`);
-    if (config.layers.length > LIMITS.maxTensors) throw new CheckpointFormatError(`${this.where}: a model has more than ${LIMITS.maxTensors} layers.`);
+    if (!isRecord(config) || !Array.isArray(config.layers))
+      throw new CheckpointFormatError(`${this.where}: a Functional model has no "layers" list.`);
+    if (config.layers.length > LIMITS.maxTensors)
+      throw new CheckpointFormatError(`${this.where}: a model has more than ${LIMITS.maxTensors} layers.`);
     const layers = config.layers.map((l, i) => parseLayer(l, this.where, i));
     const byName = new Map<string, LayerSpec>();
     for (const l of layers) {
-      if (byName.has(l.name)) throw new CheckpointFormatError(`${this.where}: two layers of the model are named '${l.name}'.`);
+      if (byName.has(l.name))
+        throw new CheckpointFormatError(`${this.where}: two layers of the model are named '${l.name}'.`);
       byName.set(l.name, l);
     }
     const produced = new Map<string, string>();
     const inputRefs = parseRefList(config.input_layers, 'input_layers', this.where);
     if (bound !== undefined && bound.length !== inputRefs.length) {
-      throw new CheckpointFormatError(`${this.where}: nested model '${scope.join('/')}' takes ${inputRefs.length} inputs but is called on ${bound.length}.`);
+      throw new CheckpointFormatError(
+        `${this.where}: nested model '${scope.join('/')}' takes ${inputRefs.length} inputs but is called on ${bound.length}.`,
+      );
     }
     inputRefs.forEach((ref, i) => {
       const layer = byName.get(ref[0]);
-      if (layer?.className !== 'InputLayer') throw new CheckpointFormatError(`${this.where}: the model input '${ref[0]}' is not an InputLayer of the model.`);
+      if (layer?.className !== 'InputLayer')
+        throw new CheckpointFormatError(
+          `${this.where}: the model input '${ref[0]}' is not an InputLayer of the model.`,
+        );
       let value = bound?.[i];
       if (value === undefined) {
         const shape = declaredShape(layer.config);
-        if (shape === undefined) throw new CheckpointFormatError(`${this.where}: InputLayer '${layer.name}' declares no batch_input_shape.`);
+        if (shape === undefined)
+          throw new CheckpointFormatError(`${this.where}: InputLayer '${layer.name}' declares no batch_input_shape.`);
         value = this.graphInput(layer.name, shape, layer.config.dtype);
       }
       produced.set(refKey([ref[0], 0, 0]), value);
     });
 
     // Kahn's algorithm over layer calls: a call runs once every tensor it reads is produced.
-    interface Call { readonly layer: LayerSpec; readonly index: number; readonly refs: readonly Ref[]; missing: number }
+    interface Call {
+      readonly layer: LayerSpec;
+      readonly index: number;
+      readonly refs: readonly Ref[];
+      missing: number;
+    }
     const waiting = new Map<string, Call[]>();
     const ready: Call[] = [];
     let pending = 0;
@@ -639,11 +793,16 @@ class GraphBuilder {
       const [key] = waiting.keys();
       const [layer, node, tensor] = (key ?? '?').split('\u0000');
       const reader = key !== undefined ? waiting.get(key)?.[0]?.layer.name : undefined;
-      throw new CheckpointFormatError(`${this.where}: layer '${reader ?? '?'}' reads output ${tensor ?? '?'} of call ${node ?? '?'} of '${layer ?? '?'}', which the model never computes (or the layers form a cycle).`);
+      throw new CheckpointFormatError(
+        `${this.where}: layer '${reader ?? '?'}' reads output ${tensor ?? '?'} of call ${node ?? '?'} of '${layer ?? '?'}', which the model never computes (or the layers form a cycle).`,
+      );
     }
     return parseRefList(config.output_layers, 'output_layers', this.where).map((ref) => {
       const value = produced.get(refKey(ref));
-      if (value === undefined) throw new CheckpointFormatError(`${this.where}: the model output '${ref[0]}' (call ${ref[1]}, output ${ref[2]}) is never computed.`);
+      if (value === undefined)
+        throw new CheckpointFormatError(
+          `${this.where}: the model output '${ref[0]}' (call ${ref[1]}, output ${ref[2]}) is never computed.`,
+        );
       return value;
     });
   }
@@ -658,7 +817,8 @@ class GraphBuilder {
   /** Emits one call of `layer` on `inputs`; returns its output values. */
   private call(layer: LayerSpec, inputs: readonly string[], scope: readonly string[], index: number): string[] {
     const qualified = [...scope, layer.name].join('/');
-    if (MODEL_CLASSES.has(layer.className)) return this.model(layer.className, layer.rawConfig, [...scope, layer.name], inputs);
+    if (MODEL_CLASSES.has(layer.className))
+      return this.model(layer.className, layer.rawConfig, [...scope, layer.name], inputs);
     const fail = (message: string): never => {
       throw new CheckpointFormatError(`${this.where}: layer '${qualified}' (${layer.className}) ${message}`);
     };
@@ -687,19 +847,36 @@ class GraphBuilder {
     const specs: readonly LayerNodeSpec[] = Array.isArray(result) ? result : [result as LayerNodeSpec];
     if (specs.length === 0) fail('was imported as no operation.');
     specs.forEach((spec, i) => {
-      if (!SUPPORTED_OPS.has(spec.op)) fail(`was imported as operator ${spec.op}, which the graph executor does not implement.`);
+      if (!SUPPORTED_OPS.has(spec.op))
+        fail(`was imported as operator ${spec.op}, which the graph executor does not implement.`);
       const unknown = spec.inputs.find((v) => v !== '' && !this.available.has(v));
-      if (unknown !== undefined) fail(`was imported as a node reading ${JSON.stringify(unknown)}, which no input, weight or earlier node provides.`);
+      if (unknown !== undefined)
+        fail(
+          `was imported as a node reading ${JSON.stringify(unknown)}, which no input, weight or earlier node provides.`,
+        );
       const outputs = spec.outputs ?? [output];
       for (const o of outputs) this.available.add(o);
-      this.nodes.push({ op: spec.op, name: specs.length > 1 ? `${nodeName}#${i + 1}` : nodeName, inputs: spec.inputs.slice(), outputs: outputs.slice(), attrs: { ...(spec.attrs ?? {}) } });
+      this.nodes.push({
+        op: spec.op,
+        name: specs.length > 1 ? `${nodeName}#${i + 1}` : nodeName,
+        inputs: spec.inputs.slice(),
+        outputs: outputs.slice(),
+        attrs: { ...(spec.attrs ?? {}) },
+      });
     });
-    if (!specs.some((s) => (s.outputs ?? [output]).includes(output))) fail(`was imported without producing its output ${JSON.stringify(output)}.`);
+    if (!specs.some((s) => (s.outputs ?? [output]).includes(output)))
+      fail(`was imported without producing its output ${JSON.stringify(output)}.`);
     return [output];
   }
 
   /** Finds the manifest weight `<layer>/<short>` (see `LayerImportContext.weight`) and records it as an initializer. */
-  private weight(layer: string, scope: readonly string[], short: string, shape: readonly (number | null)[] | undefined, fail: (m: string) => never): string {
+  private weight(
+    layer: string,
+    scope: readonly string[],
+    short: string,
+    shape: readonly (number | null)[] | undefined,
+    fail: (m: string) => never,
+  ): string {
     const exact = `${layer}/${short}`;
     const candidates = [exact, [...scope, layer, short].join('/')];
     let name = candidates.find((c) => this.entries.has(c));
@@ -712,14 +889,20 @@ class GraphBuilder {
         const parts = n.split('/');
         return parts.length === depth + 2 && n.startsWith(`${layer}/`) && parts[parts.length - 1] === short;
       });
-      if (matches.length > 1) fail(`needs weight '${exact}', which several manifest weights could be: ${matches.slice(0, 5).join(', ')}.`);
+      if (matches.length > 1)
+        fail(`needs weight '${exact}', which several manifest weights could be: ${matches.slice(0, 5).join(', ')}.`);
       name = matches[0];
     }
     if (name === undefined) return fail(`needs weight '${exact}', which the weights manifest does not list.`);
     const entry = this.entries.get(name);
     if (entry === undefined) return fail(`needs weight '${exact}', which the weights manifest does not list.`);
-    if (shape !== undefined && (entry.shape.length !== shape.length || shape.some((d, i) => d !== null && d !== entry.shape[i]))) {
-      fail(`expects weight '${name}' of shape [${shape.map((d) => d ?? '?').join(', ')}], but the manifest gives [${entry.shape.join(', ')}].`);
+    if (
+      shape !== undefined &&
+      (entry.shape.length !== shape.length || shape.some((d, i) => d !== null && d !== entry.shape[i]))
+    ) {
+      fail(
+        `expects weight '${name}' of shape [${shape.map((d) => d ?? '?').join(', ')}], but the manifest gives [${entry.shape.join(', ')}].`,
+      );
     }
     this.initializers.set(name, { dtype: entry.dtype, shape: entry.shape.slice() });
     this.available.add(name);
@@ -735,7 +918,10 @@ function manifestDtypes(doc: Record<string, unknown>): Map<string, string> {
     if (!isRecord(g) || !Array.isArray(g.weights)) continue;
     for (const w of g.weights) {
       if (!isRecord(w) || typeof w.name !== 'string' || out.has(w.name)) continue;
-      const original = isRecord(w.quantization) && typeof w.quantization.original_dtype === 'string' ? w.quantization.original_dtype : w.dtype;
+      const original =
+        isRecord(w.quantization) && typeof w.quantization.original_dtype === 'string'
+          ? w.quantization.original_dtype
+          : w.dtype;
       if (typeof original === 'string') out.set(w.name, INPUT_DTYPES[original] ?? original);
     }
   }
@@ -747,7 +933,11 @@ function manifestDtypes(doc: Record<string, unknown>): Map<string, string> {
  * uses. Shards are read through `context.siblings`. Takes ownership of `source` and closes it. Throws
  * `CheckpointFormatError` for a malformed model, a GraphModel, or a layer class that is not supported.
  */
-export async function importLayersModel(source: ByteSource, context: OpenContext, options?: LayersImportOptions): Promise<LayersModelImport> {
+export async function importLayersModel(
+  source: ByteSource,
+  context: OpenContext,
+  options?: LayersImportOptions,
+): Promise<LayersModelImport> {
   const where = source.name;
   let owned = true;
   try {
@@ -758,31 +948,44 @@ export async function importLayersModel(source: ByteSource, context: OpenContext
     } catch {
       throw new CheckpointFormatError(`${where} is not a TF.js model.json: it is not valid UTF-8 JSON.`);
     }
-    if (!isRecord(doc) || !isRecord(doc.modelTopology)) throw new CheckpointFormatError(`${where} is not a TF.js LayersModel: it has no "modelTopology".`);
+    if (!isRecord(doc) || !isRecord(doc.modelTopology))
+      throw new CheckpointFormatError(`${where} is not a TF.js LayersModel: it has no "modelTopology".`);
     const topology = doc.modelTopology;
     if (doc.format === 'graph-model' || Array.isArray(topology.node)) {
-      throw new CheckpointFormatError(`${where} is a TF.js GraphModel, which cannot be run; only LayersModels (Keras topologies) and ONNX models can.`);
+      throw new CheckpointFormatError(
+        `${where} is a TF.js GraphModel, which cannot be run; only LayersModels (Keras topologies) and ONNX models can.`,
+      );
     }
     const modelConfig = isRecord(topology.model_config) ? topology.model_config : topology;
-    if (typeof modelConfig.class_name !== 'string') throw new CheckpointFormatError(`${where}: the model topology has no class_name.`);
+    if (typeof modelConfig.class_name !== 'string')
+      throw new CheckpointFormatError(`${where}: the model topology has no class_name.`);
 
     const checkpoint = await tfjsFormat.open(source, context);
     owned = false; // the checkpoint owns the source now
     try {
       const dtypes = manifestDtypes(doc);
       const byName = new Map<string, TensorEntry>(checkpoint.tensors.map((t) => [t.name, t]));
-      const entries = new Map([...byName].map(([name, t]) => [name, { shape: t.shape, dtype: dtypes.get(name) ?? t.dtype }]));
+      const entries = new Map(
+        [...byName].map(([name, t]) => [name, { shape: t.shape, dtype: dtypes.get(name) ?? t.dtype }]),
+      );
       const builder = new GraphBuilder(where, entries, options?.signal);
       const outputs = builder.model(modelConfig.class_name, modelConfig.config, [], undefined);
       const weights = new Map<string, Float32Array>();
       for (const name of builder.initializers.keys()) {
         throwIfAborted(options?.signal);
         const entry = byName.get(name);
-        if (entry === undefined) throw new CheckpointFormatError(`${where}: the values of ${JSON.stringify(name)} could not be found.`);
+        if (entry === undefined)
+          throw new CheckpointFormatError(`${where}: the values of ${JSON.stringify(name)} could not be found.`);
         weights.set(name, await readTensorValues(entry, options?.signal ? { signal: options.signal } : {}));
       }
       // The IR's default-domain opset: LayersModel graphs use tfjs.* operators, but an importer may emit ONNX ones.
-      const graph: Graph = { inputs: builder.inputs, outputs, nodes: builder.nodes, initializers: builder.initializers, opset: 17 };
+      const graph: Graph = {
+        inputs: builder.inputs,
+        outputs,
+        nodes: builder.nodes,
+        initializers: builder.initializers,
+        opset: 17,
+      };
       return { graph, weights };
     } finally {
       await checkpoint.close();
@@ -795,5 +998,9 @@ export async function importLayersModel(source: ByteSource, context: OpenContext
 /** Imports the TF.js LayersModel at `path` (a model.json; see `importLayersModel`), reading shards from its folder. */
 export async function loadLayersModel(path: string, options?: LayersImportOptions): Promise<LayersModelImport> {
   const source = await FileByteSource.open(path);
-  return importLayersModel(source, { path, siblings: siblingOpenerFor(path), ...(options?.signal ? { signal: options.signal } : {}) }, options);
+  return importLayersModel(
+    source,
+    { path, siblings: siblingOpenerFor(path), ...(options?.signal ? { signal: options.signal } : {}) },
+    options,
+  );
 }

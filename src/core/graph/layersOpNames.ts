@@ -10,18 +10,44 @@
  */
 export const LAYERS_OP_NAMES: readonly string[] = [
   // convolution, dense
-  'tfjs.Conv2D', 'tfjs.DepthwiseConv2D', 'tfjs.SeparableConv2D', 'tfjs.Conv2DTranspose', 'tfjs.Dense',
+  'tfjs.Conv2D',
+  'tfjs.DepthwiseConv2D',
+  'tfjs.SeparableConv2D',
+  'tfjs.Conv2DTranspose',
+  'tfjs.Dense',
   // activations
-  'tfjs.Activation', 'tfjs.LeakyReLU', 'tfjs.PReLU', 'tfjs.ReLU', 'tfjs.ELU', 'tfjs.Softmax', 'tfjs.Scale',
+  'tfjs.Activation',
+  'tfjs.LeakyReLU',
+  'tfjs.PReLU',
+  'tfjs.ReLU',
+  'tfjs.ELU',
+  'tfjs.Softmax',
+  'tfjs.Scale',
   // merging
-  'tfjs.Add', 'tfjs.Multiply', 'tfjs.Subtract', 'tfjs.Average', 'tfjs.Maximum', 'tfjs.Minimum', 'tfjs.Concatenate',
+  'tfjs.Add',
+  'tfjs.Multiply',
+  'tfjs.Subtract',
+  'tfjs.Average',
+  'tfjs.Maximum',
+  'tfjs.Minimum',
+  'tfjs.Concatenate',
   // spatial
-  'tfjs.UpSampling2D', 'tfjs.ZeroPadding2D', 'tfjs.Cropping2D', 'tfjs.MaxPooling2D', 'tfjs.AveragePooling2D',
-  'tfjs.GlobalAveragePooling2D', 'tfjs.GlobalMaxPooling2D', 'tfjs.DepthToSpace',
+  'tfjs.UpSampling2D',
+  'tfjs.ZeroPadding2D',
+  'tfjs.Cropping2D',
+  'tfjs.MaxPooling2D',
+  'tfjs.AveragePooling2D',
+  'tfjs.GlobalAveragePooling2D',
+  'tfjs.GlobalMaxPooling2D',
+  'tfjs.DepthToSpace',
   // normalisation
-  'tfjs.BatchNormalization', 'tfjs.LayerNormalization',
+  'tfjs.BatchNormalization',
+  'tfjs.LayerNormalization',
   // shape
-  'tfjs.Flatten', 'tfjs.Reshape', 'tfjs.Permute', 'tfjs.Identity',
+  'tfjs.Flatten',
+  'tfjs.Reshape',
+  'tfjs.Permute',
+  'tfjs.Identity',
 ];
 
 /**
@@ -29,6 +55,22 @@ export const LAYERS_OP_NAMES: readonly string[] = [
  * `hardSigmoid` or `silu`, onto these).
  */
 export const LAYER_ACTIVATION_NAMES: readonly string[] = [
-  'linear', 'relu', 'relu6', 'elu', 'selu', 'sigmoid', 'hard_sigmoid', 'tanh', 'softmax', 'log_softmax', 'softplus',
-  'softsign', 'swish', 'gelu', 'gelu_new', 'mish', 'leaky_relu', 'exponential',
+  'linear',
+  'relu',
+  'relu6',
+  'elu',
+  'selu',
+  'sigmoid',
+  'hard_sigmoid',
+  'tanh',
+  'softmax',
+  'log_softmax',
+  'softplus',
+  'softsign',
+  'swish',
+  'gelu',
+  'gelu_new',
+  'mish',
+  'leaky_relu',
+  'exponential',
 ];

@@ -43,7 +43,8 @@ const MAX_RESULT_ELEMENTS = 2 ** 28;
 /** Refuses a result shape over `MAX_RESULT_ELEMENTS` before it is allocated. */
 function checkResult(node: Node, shape: readonly number[]): void {
   const size = shape.reduce((a, b) => a * b, 1);
-  if (size > MAX_RESULT_ELEMENTS) fail(node, `would produce [${shape.join(', ')}], over ${MAX_RESULT_ELEMENTS} values.`);
+  if (size > MAX_RESULT_ELEMENTS)
+    fail(node, `would produce [${shape.join(', ')}], over ${MAX_RESULT_ELEMENTS} values.`);
 }
 
 /** Refuses an input whose channel count (NHWC) differs from what the kernel was trained on. */
@@ -120,7 +121,11 @@ const ACTIVATIONS: Readonly<Record<string, (x: tf.Tensor) => tf.Tensor>> = {
   softsign: (x) => tf.div(x, tf.add(tf.abs(x), 1)),
   swish: (x) => tf.mul(tf.sigmoid(x), x),
   gelu: (x) => tf.mul(x, tf.mul(0.5, tf.add(1, tf.erf(tf.div(x, Math.SQRT2))))),
-  gelu_new: (x) => tf.mul(0.5, tf.mul(x, tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3)))))))),
+  gelu_new: (x) =>
+    tf.mul(
+      0.5,
+      tf.mul(x, tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))))))),
+    ),
   mish: (x) => tf.mul(x, tf.tanh(tf.softplus(x))),
   leaky_relu: (x) => tf.leakyRelu(x, 0.2),
   exponential: (x) => tf.exp(x),
@@ -145,13 +150,25 @@ function activate(y: tf.Tensor, node: Node): tf.Tensor {
  * spread into the kernel it costs no extra multiplications. 'same' pads as TF does for the dilated extent
  * (k − 1)·d + 1.
  */
-function dilated(node: Node, x: tf.Tensor4D, [dh, dw]: readonly [number, number], [kh, kw]: readonly [number, number], pad: 'same' | 'valid', valid: (x: tf.Tensor4D) => tf.Tensor4D): tf.Tensor4D {
+function dilated(
+  node: Node,
+  x: tf.Tensor4D,
+  [dh, dw]: readonly [number, number],
+  [kh, kw]: readonly [number, number],
+  pad: 'same' | 'valid',
+  valid: (x: tf.Tensor4D) => tf.Tensor4D,
+): tf.Tensor4D {
   const [eh, ew] = [(kh - 1) * dh + 1, (kw - 1) * dw + 1];
   let xp = x;
   if (pad === 'same') {
     checkResult(node, [x.shape[0], x.shape[1] + eh - 1, x.shape[2] + ew - 1, x.shape[3]]);
     const [th, tw] = [Math.floor((eh - 1) / 2), Math.floor((ew - 1) / 2)];
-    xp = tf.pad(x, [[0, 0], [th, eh - 1 - th], [tw, ew - 1 - tw], [0, 0]]);
+    xp = tf.pad(x, [
+      [0, 0],
+      [th, eh - 1 - th],
+      [tw, ew - 1 - tw],
+      [0, 0],
+    ]);
   }
   const [, hp, wp] = xp.shape;
   if (hp < eh || wp < ew) fail(node, `a ${hp}×${wp} input is smaller than the ${eh}×${ew} dilated kernel.`);
@@ -171,9 +188,10 @@ function conv2d(ctx: LayerOpContext): tf.Tensor {
   const strides = pair(node, 'strides', [1, 1]);
   const dilation = pair(node, 'dilation_rate', [1, 1]);
   const pad = padding(node);
-  const conv = dilation[0] === 1 && dilation[1] === 1
-    ? tf.conv2d(x, kernel, strides, pad, 'NHWC')
-    : dilated(node, x, dilation, spatial(kernel), pad, (t) => tf.conv2d(t, kernel, 1, 'valid', 'NHWC'));
+  const conv =
+    dilation[0] === 1 && dilation[1] === 1
+      ? tf.conv2d(x, kernel, strides, pad, 'NHWC')
+      : dilated(node, x, dilation, spatial(kernel), pad, (t) => tf.conv2d(t, kernel, 1, 'valid', 'NHWC'));
   return fromNhwc(activate(addBias(conv, ctx.inputs[2]), node) as tf.Tensor4D, node);
 }
 
@@ -217,7 +235,12 @@ function conv2dTranspose(ctx: LayerOpContext): tf.Tensor {
   const strides = pair(node, 'strides', [1, 1]);
   const pad = padding(node);
   const [n, h, w] = x.shape;
-  const out: [number, number, number, number] = [n, deconvLength(h, strides[0], kh, pad), deconvLength(w, strides[1], kw, pad), filters];
+  const out: [number, number, number, number] = [
+    n,
+    deconvLength(h, strides[0], kh, pad),
+    deconvLength(w, strides[1], kw, pad),
+    filters,
+  ];
   checkResult(node, out);
   const y = addBias(tf.conv2dTranspose(x, kernel, out, strides, pad), ctx.inputs[2]);
   return fromNhwc(activate(y, node) as tf.Tensor4D, node);
@@ -227,7 +250,8 @@ function dense(ctx: LayerOpContext): tf.Tensor {
   const x = input(ctx, 0);
   const kernel = input(ctx, 1) as tf.Tensor2D;
   const [inDim, units] = kernel.shape;
-  if (x.shape[x.rank - 1] !== inDim) fail(ctx.node, `the input has ${x.shape[x.rank - 1] ?? 0} features but the kernel expects ${inDim}.`);
+  if (x.shape[x.rank - 1] !== inDim)
+    fail(ctx.node, `the input has ${x.shape[x.rank - 1] ?? 0} features but the kernel expects ${inDim}.`);
   let y: tf.Tensor;
   if (x.rank === 2) y = tf.matMul(x, kernel);
   else {
@@ -242,9 +266,10 @@ function relu(ctx: LayerOpContext): tf.Tensor {
   const x = input(ctx, 0);
   const slope = attrFloat(node, 'negative_slope', 0);
   const threshold = attrFloat(node, 'threshold', 0);
-  let y: tf.Tensor = slope === 0 && threshold === 0
-    ? tf.relu(x)
-    : tf.where(tf.greaterEqual(x, threshold), x, tf.mul(tf.sub(x, threshold), slope));
+  let y: tf.Tensor =
+    slope === 0 && threshold === 0
+      ? tf.relu(x)
+      : tf.where(tf.greaterEqual(x, threshold), x, tf.mul(tf.sub(x, threshold), slope));
   if (node.attrs.max_value !== undefined) y = tf.minimum(y, attrFloat(node, 'max_value', 0));
   return y;
 }
@@ -261,11 +286,13 @@ function inputsOf(ctx: LayerOpContext): tf.Tensor[] {
   return xs;
 }
 
-const merge = (fn: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): LayerOpImpl => (ctx) => {
-  const [first, ...rest] = inputsOf(ctx);
-  if (first === undefined) return fail(ctx.node, 'has no inputs.');
-  return rest.length === 0 ? tf.clone(first) : rest.reduce<tf.Tensor>((acc, t) => fn(acc, t), first);
-};
+const merge =
+  (fn: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): LayerOpImpl =>
+  (ctx) => {
+    const [first, ...rest] = inputsOf(ctx);
+    if (first === undefined) return fail(ctx.node, 'has no inputs.');
+    return rest.length === 0 ? tf.clone(first) : rest.reduce<tf.Tensor>((acc, t) => fn(acc, t), first);
+  };
 
 function average(ctx: LayerOpContext): tf.Tensor {
   const xs = inputsOf(ctx);
@@ -291,16 +318,18 @@ function upSampling2d(ctx: LayerOpContext): tf.Tensor {
   checkResult(node, [n, ...size, c]);
   // tfjs-layers resizes with align_corners and half_pixel_centers both off (Keras in Python uses half-pixel centres
   // for bilinear); for nearest at integer factors both repeat each pixel.
-  const y = attrString(node, 'interpolation', 'nearest') === 'bilinear'
-    ? tf.image.resizeBilinear(x, size, false, false)
-    : tf.image.resizeNearestNeighbor(x, size, false, false);
+  const y =
+    attrString(node, 'interpolation', 'nearest') === 'bilinear'
+      ? tf.image.resizeBilinear(x, size, false, false)
+      : tf.image.resizeNearestNeighbor(x, size, false, false);
   return fromNhwc(y, node);
 }
 
 /** [top, bottom, left, right] from a 4-value attribute. */
 function quad(node: Node, name: string): [number, number, number, number] {
   const v = attrInts(node, name) ?? [0, 0, 0, 0];
-  if (v.length !== 4 || v.some((d) => !Number.isInteger(d) || d < 0)) fail(node, `${name} should be 4 non-negative integers.`);
+  if (v.length !== 4 || v.some((d) => !Number.isInteger(d) || d < 0))
+    fail(node, `${name} should be 4 non-negative integers.`);
   return [v[0] ?? 0, v[1] ?? 0, v[2] ?? 0, v[3] ?? 0];
 }
 
@@ -309,7 +338,15 @@ function zeroPadding2d(ctx: LayerOpContext): tf.Tensor {
   const x = toNhwc(input4d(ctx), node);
   const [t, b, l, r] = quad(node, 'padding');
   checkResult(node, [x.shape[0], x.shape[1] + t + b, x.shape[2] + l + r, x.shape[3]]);
-  return fromNhwc(tf.pad(x, [[0, 0], [t, b], [l, r], [0, 0]]), node);
+  return fromNhwc(
+    tf.pad(x, [
+      [0, 0],
+      [t, b],
+      [l, r],
+      [0, 0],
+    ]),
+    node,
+  );
 }
 
 function cropping2d(ctx: LayerOpContext): tf.Tensor {
@@ -327,7 +364,8 @@ function pooling2d(ctx: LayerOpContext, kind: 'max' | 'avg'): tf.Tensor {
   const pool = pair(node, 'pool_size', [2, 2]);
   const strides = pair(node, 'strides', pool);
   const pad = padding(node);
-  if (pad === 'valid' && (pool[0] > x.shape[1] || pool[1] > x.shape[2])) fail(node, `a ${pool[0]}×${pool[1]} window does not fit a ${x.shape[1]}×${x.shape[2]} input.`);
+  if (pad === 'valid' && (pool[0] > x.shape[1] || pool[1] > x.shape[2]))
+    fail(node, `a ${pool[0]}×${pool[1]} window does not fit a ${x.shape[1]}×${x.shape[2]} input.`);
   return fromNhwc(kind === 'max' ? tf.maxPool(x, pool, strides, pad) : tf.avgPool(x, pool, strides, pad), node);
 }
 
@@ -345,7 +383,8 @@ function depthToSpace(ctx: LayerOpContext): tf.Tensor {
   const x = toNhwc(input4d(ctx), node);
   const b = attrInt(node, 'block_size', 2);
   const [n, h, w, c] = x.shape;
-  if (!Number.isInteger(b) || b < 1 || c % (b * b) !== 0) fail(node, `cannot rearrange ${c} channels into ${b}×${b} blocks.`);
+  if (!Number.isInteger(b) || b < 1 || c % (b * b) !== 0)
+    fail(node, `cannot rearrange ${c} channels into ${b}×${b} blocks.`);
   const co = c / (b * b);
   const y = tf.reshape(tf.transpose(tf.reshape(x, [n, h, w, b, b, co]), [0, 1, 3, 2, 4, 5]), [n, h * b, w * b, co]);
   return fromNhwc(y as tf.Tensor4D, node);
@@ -398,7 +437,8 @@ function layerNorm(ctx: LayerOpContext): tf.Tensor {
 
 function flatten(ctx: LayerOpContext): tf.Tensor {
   let x = input(ctx, 0);
-  if (channelsFirst(ctx.node) && x.rank > 2) x = tf.transpose(x, [0, ...Array.from({ length: x.rank - 2 }, (_, i) => i + 2), 1]);
+  if (channelsFirst(ctx.node) && x.rank > 2)
+    x = tf.transpose(x, [0, ...Array.from({ length: x.rank - 2 }, (_, i) => i + 2), 1]);
   return tf.reshape(x, [x.shape[0], -1]);
 }
 

@@ -10,12 +10,16 @@ import { attrInt } from './ir';
 import { broadcastShapes, checkResult, fail, input, normAxis, numbers, type OpContext, type OpImpl } from './opContext';
 
 /** A comparison of two broadcast inputs as a 0/1 float32 tensor. */
-const compare = (fn: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): OpImpl => (ctx) =>
-  tf.cast(fn(input(ctx, 0), input(ctx, 1)), 'float32');
+const compare =
+  (fn: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): OpImpl =>
+  (ctx) =>
+    tf.cast(fn(input(ctx, 0), input(ctx, 1)), 'float32');
 
 /** A logical operator over the truth (non-zero) of its broadcast inputs, as a 0/1 float32 tensor. */
-const logical = (fn: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): OpImpl => (ctx) =>
-  tf.cast(fn(truth(input(ctx, 0)), truth(input(ctx, 1))), 'float32');
+const logical =
+  (fn: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor): OpImpl =>
+  (ctx) =>
+    tf.cast(fn(truth(input(ctx, 0)), truth(input(ctx, 1))), 'float32');
 
 /** Where a value is non-zero, as a bool tensor. */
 function truth(x: tf.Tensor): tf.Tensor {

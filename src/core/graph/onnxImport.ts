@@ -41,8 +41,20 @@ const MAX_NODE_IO = 100_000;
 
 /** Weight Lens dtype labels of ONNX element types (the labels the ONNX checkpoint reader reports). */
 const ONNX_DTYPES: ReadonlyMap<number, string> = new Map([
-  [1, 'F32'], [2, 'U8'], [3, 'I8'], [4, 'U16'], [5, 'I16'], [6, 'I32'], [7, 'I64'], [8, 'STRING'], [9, 'BOOL'],
-  [10, 'F16'], [11, 'F64'], [12, 'U32'], [13, 'U64'], [16, 'BF16'],
+  [1, 'F32'],
+  [2, 'U8'],
+  [3, 'I8'],
+  [4, 'U16'],
+  [5, 'I16'],
+  [6, 'I32'],
+  [7, 'I64'],
+  [8, 'STRING'],
+  [9, 'BOOL'],
+  [10, 'F16'],
+  [11, 'F64'],
+  [12, 'U32'],
+  [13, 'U64'],
+  [16, 'BF16'],
 ]);
 
 function dtypeLabel(code: number): string {
@@ -69,7 +81,10 @@ async function cursorString(cur: ProtoCursor, f: ProtoField, what: string): Prom
 
 function readerString(r: ProtoReader, f: ProtoField, what: string): string {
   expectWire(f, WIRE_LEN, r.where);
-  if (f.length > MAX_STRING_BYTES) throw new CheckpointFormatError(`${r.where}: ${what} at byte ${f.offset} is ${formatBytes(f.length)}, too long to be a name.`);
+  if (f.length > MAX_STRING_BYTES)
+    throw new CheckpointFormatError(
+      `${r.where}: ${what} at byte ${f.offset} is ${formatBytes(f.length)}, too long to be a name.`,
+    );
   return decodeUtf8(r.payload(f));
 }
 
@@ -78,20 +93,26 @@ function pushNumbers(r: ProtoReader, f: ProtoField, kind: 'float' | 'int64', out
   if (f.wireType === WIRE_LEN) {
     const bytes = r.payload(f);
     if (kind === 'float') {
-      if (f.length % 4 !== 0) throw new CheckpointFormatError(`${r.where}: a packed float list at byte ${f.offset} is ${f.length} bytes, not a multiple of 4.`);
+      if (f.length % 4 !== 0)
+        throw new CheckpointFormatError(
+          `${r.where}: a packed float list at byte ${f.offset} is ${f.length} bytes, not a multiple of 4.`,
+        );
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      if (out.length + f.length / 4 > limit) throw new CheckpointFormatError(`${r.where}: an attribute at byte ${f.offset} has more than ${limit} values.`);
+      if (out.length + f.length / 4 > limit)
+        throw new CheckpointFormatError(`${r.where}: an attribute at byte ${f.offset} has more than ${limit} values.`);
       for (let i = 0; i < f.length; i += 4) out.push(view.getFloat32(i, true));
     } else {
       const n = countPackedVarints(bytes, r.where);
-      if (out.length + n > limit) throw new CheckpointFormatError(`${r.where}: an attribute at byte ${f.offset} has more than ${limit} values.`);
+      if (out.length + n > limit)
+        throw new CheckpointFormatError(`${r.where}: an attribute at byte ${f.offset} has more than ${limit} values.`);
       const tmp = new Float64Array(n);
       decodePackedVarints(bytes, 'int64', tmp, 0, r.where);
       for (const v of tmp) out.push(v);
     }
     return;
   }
-  if (out.length + 1 > limit) throw new CheckpointFormatError(`${r.where}: an attribute at byte ${f.offset} has more than ${limit} values.`);
+  if (out.length + 1 > limit)
+    throw new CheckpointFormatError(`${r.where}: an attribute at byte ${f.offset} has more than ${limit} values.`);
   out.push(kind === 'float' ? fieldFloat(f, r.where) : varintAs(f, 'int64', r.where));
 }
 
@@ -103,42 +124,71 @@ function decodeAttrTensor(r: ProtoReader): AttrTensor {
   const typed: number[] = [];
   for (let f = r.next(); f !== undefined; f = r.next()) {
     switch (f.field) {
-      case 1: pushNumbers(r, f, 'int64', dims, LIMITS.maxRank); break;
-      case 2: dataType = fieldUint(f, 'data_type', r.where); break;
-      case 4: pushNumbers(r, f, 'float', typed, MAX_ATTRIBUTE_VALUES); break;
-      case 5: case 7: pushNumbers(r, f, 'int64', typed, MAX_ATTRIBUTE_VALUES); break;
-      case 9: expectWire(f, WIRE_LEN, r.where); raw = r.payload(f); break;
+      case 1:
+        pushNumbers(r, f, 'int64', dims, LIMITS.maxRank);
+        break;
+      case 2:
+        dataType = fieldUint(f, 'data_type', r.where);
+        break;
+      case 4:
+        pushNumbers(r, f, 'float', typed, MAX_ATTRIBUTE_VALUES);
+        break;
+      case 5:
+      case 7:
+        pushNumbers(r, f, 'int64', typed, MAX_ATTRIBUTE_VALUES);
+        break;
+      case 9:
+        expectWire(f, WIRE_LEN, r.where);
+        raw = r.payload(f);
+        break;
       case 10: {
         if (f.wireType !== WIRE_LEN) break;
         const bytes = r.payload(f);
         const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-        for (let i = 0; i + 8 <= bytes.length && typed.length < MAX_ATTRIBUTE_VALUES; i += 8) typed.push(view.getFloat64(i, true));
+        for (let i = 0; i + 8 <= bytes.length && typed.length < MAX_ATTRIBUTE_VALUES; i += 8)
+          typed.push(view.getFloat64(i, true));
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
   let count = 1;
   for (const d of dims) {
-    if (!Number.isSafeInteger(d) || d < 0) throw new CheckpointFormatError(`${r.where}: an attribute tensor has invalid dimension ${d}.`);
+    if (!Number.isSafeInteger(d) || d < 0)
+      throw new CheckpointFormatError(`${r.where}: an attribute tensor has invalid dimension ${d}.`);
     count *= d;
   }
-  if (count > MAX_ATTRIBUTE_VALUES) throw new CheckpointFormatError(`${r.where}: an attribute tensor has ${count} values, over the ${MAX_ATTRIBUTE_VALUES} limit.`);
+  if (count > MAX_ATTRIBUTE_VALUES)
+    throw new CheckpointFormatError(
+      `${r.where}: an attribute tensor has ${count} values, over the ${MAX_ATTRIBUTE_VALUES} limit.`,
+    );
   const values = new Float64Array(count);
   if (raw !== undefined) {
     const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
     const readers: Record<number, [number, (at: number) => number]> = {
-      1: [4, (at) => view.getFloat32(at, true)], 2: [1, (at) => view.getUint8(at)], 3: [1, (at) => view.getInt8(at)],
-      6: [4, (at) => view.getInt32(at, true)], 7: [8, (at) => Number(view.getBigInt64(at, true))], 9: [1, (at) => view.getUint8(at)],
+      1: [4, (at) => view.getFloat32(at, true)],
+      2: [1, (at) => view.getUint8(at)],
+      3: [1, (at) => view.getInt8(at)],
+      6: [4, (at) => view.getInt32(at, true)],
+      7: [8, (at) => Number(view.getBigInt64(at, true))],
+      9: [1, (at) => view.getUint8(at)],
       11: [8, (at) => view.getFloat64(at, true)],
     };
     const decode = readers[dataType];
-    if (decode === undefined) throw new CheckpointFormatError(`${r.where}: an attribute tensor has element type ${dtypeLabel(dataType)}, which the importer does not decode.`);
+    if (decode === undefined)
+      throw new CheckpointFormatError(
+        `${r.where}: an attribute tensor has element type ${dtypeLabel(dataType)}, which the importer does not decode.`,
+      );
     const [size, read] = decode;
-    if (raw.length !== size * count) throw new CheckpointFormatError(`${r.where}: an attribute tensor of ${count} values has ${raw.length} bytes of data, expected ${size * count}.`);
+    if (raw.length !== size * count)
+      throw new CheckpointFormatError(
+        `${r.where}: an attribute tensor of ${count} values has ${raw.length} bytes of data, expected ${size * count}.`,
+      );
     for (let i = 0; i < count; i++) values[i] = read(i * size);
   } else {
-    if (typed.length !== count) throw new CheckpointFormatError(`${r.where}: an attribute tensor of ${count} values stores ${typed.length}.`);
+    if (typed.length !== count)
+      throw new CheckpointFormatError(`${r.where}: an attribute tensor of ${count} values stores ${typed.length}.`);
     values.set(typed);
   }
   return { dtype: dtypeLabel(dataType), shape: dims, values };
@@ -154,16 +204,35 @@ function parseAttribute(r: ProtoReader): [string, AttrValue | undefined] {
   let type = 0;
   for (let f = r.next(); f !== undefined; f = r.next()) {
     switch (f.field) {
-      case 1: name = readerString(r, f, 'attribute name'); break;
-      case 2: value = fieldFloat(f, r.where); break;
-      case 3: value = varintAs(f, 'int64', r.where); break;
-      case 4: value = readerString(r, f, 'string attribute'); break;
-      case 5: value = decodeAttrTensor(r.child(f)); break;
-      case 7: pushNumbers(r, f, 'float', floats, MAX_ATTRIBUTE_VALUES); break;
-      case 8: pushNumbers(r, f, 'int64', ints, MAX_ATTRIBUTE_VALUES); break;
-      case 9: if (strings.length < MAX_NODE_IO) strings.push(readerString(r, f, 'string attribute')); break;
-      case 20: type = fieldUint(f, 'attribute type', r.where); break;
-      default: break;
+      case 1:
+        name = readerString(r, f, 'attribute name');
+        break;
+      case 2:
+        value = fieldFloat(f, r.where);
+        break;
+      case 3:
+        value = varintAs(f, 'int64', r.where);
+        break;
+      case 4:
+        value = readerString(r, f, 'string attribute');
+        break;
+      case 5:
+        value = decodeAttrTensor(r.child(f));
+        break;
+      case 7:
+        pushNumbers(r, f, 'float', floats, MAX_ATTRIBUTE_VALUES);
+        break;
+      case 8:
+        pushNumbers(r, f, 'int64', ints, MAX_ATTRIBUTE_VALUES);
+        break;
+      case 9:
+        if (strings.length < MAX_NODE_IO) strings.push(readerString(r, f, 'string attribute'));
+        break;
+      case 20:
+        type = fieldUint(f, 'attribute type', r.where);
+        break;
+      default:
+        break;
     }
   }
   // AttributeType: 6 FLOATS, 7 INTS, 8 STRINGS. Empty lists have no values, so the declared type decides.
@@ -191,7 +260,10 @@ function parseValueInfo(r: ProtoReader): ValueInfo {
             const shapeProto = tensorType.child(e);
             for (let d = shapeProto.next(); d !== undefined; d = shapeProto.next()) {
               if (d.field !== 1 || d.wireType !== WIRE_LEN) continue;
-              if (shape.length >= LIMITS.maxRank) throw new CheckpointFormatError(`${r.where}: input ${JSON.stringify(name)} has more than ${LIMITS.maxRank} dimensions.`);
+              if (shape.length >= LIMITS.maxRank)
+                throw new CheckpointFormatError(
+                  `${r.where}: input ${JSON.stringify(name)} has more than ${LIMITS.maxRank} dimensions.`,
+                );
               const dim = shapeProto.child(d);
               let size: number | null = null;
               for (let v = dim.next(); v !== undefined; v = dim.next()) {
@@ -228,16 +300,32 @@ async function parseNode(cur: ProtoCursor, index: number): Promise<Node> {
   const attrFields: ProtoField[] = [];
   for (let f = await cur.next(); f !== undefined; f = await cur.next()) {
     switch (f.field) {
-      case 1: inputs.push(await cursorString(cur, f, 'node input')); break;
-      case 2: outputs.push(await cursorString(cur, f, 'node output')); break;
-      case 3: name = await cursorString(cur, f, 'node name'); break;
-      case 4: op = await cursorString(cur, f, 'op_type'); break;
-      case 5: expectWire(f, WIRE_LEN, cur.where); attrFields.push(f); break;
-      case 7: domain = await cursorString(cur, f, 'node domain'); break;
-      default: break;
+      case 1:
+        inputs.push(await cursorString(cur, f, 'node input'));
+        break;
+      case 2:
+        outputs.push(await cursorString(cur, f, 'node output'));
+        break;
+      case 3:
+        name = await cursorString(cur, f, 'node name');
+        break;
+      case 4:
+        op = await cursorString(cur, f, 'op_type');
+        break;
+      case 5:
+        expectWire(f, WIRE_LEN, cur.where);
+        attrFields.push(f);
+        break;
+      case 7:
+        domain = await cursorString(cur, f, 'node domain');
+        break;
+      default:
+        break;
     }
     if (inputs.length + outputs.length + attrFields.length > MAX_NODE_IO) {
-      throw new CheckpointFormatError(`${cur.where}: the node at byte ${cur.start} has more than ${MAX_NODE_IO} inputs, outputs or attributes.`);
+      throw new CheckpointFormatError(
+        `${cur.where}: the node at byte ${cur.start} has more than ${MAX_NODE_IO} inputs, outputs or attributes.`,
+      );
     }
   }
   const fullOp = domain === '' || domain === 'ai.onnx' ? op : `${domain}.${op}`;
@@ -266,7 +354,8 @@ async function parseInitializerInfo(cur: ProtoCursor): Promise<[string, Initiali
         decodePackedVarints(bytes, 'int64', dims, 0, cur.where);
         shape.push(...dims);
       } else shape.push(varintAs(f, 'int64', cur.where));
-      if (shape.length > LIMITS.maxRank) throw new CheckpointFormatError(`${cur.where}: an initializer has more than ${LIMITS.maxRank} dimensions.`);
+      if (shape.length > LIMITS.maxRank)
+        throw new CheckpointFormatError(`${cur.where}: an initializer has more than ${LIMITS.maxRank} dimensions.`);
     }
   }
   return [name, { dtype: dtypeLabel(dataType), shape }];
@@ -283,11 +372,13 @@ async function parseGraph(cur: ProtoCursor, signal: AbortSignal | undefined): Pr
     switch (f.field) {
       case 1: {
         expectWire(f, WIRE_LEN, cur.where);
-        if (nodes.length >= MAX_NODES) throw new CheckpointFormatError(`${cur.where} has more than ${MAX_NODES} nodes.`);
+        if (nodes.length >= MAX_NODES)
+          throw new CheckpointFormatError(`${cur.where} has more than ${MAX_NODES} nodes.`);
         const node = await parseNode(cur.child(f), nodes.length);
         if (node.op === 'Constant') {
           const out = node.outputs[0];
-          if (out === undefined || out === '') throw new CheckpointFormatError(`${cur.where}: Constant node ${JSON.stringify(node.name)} has no output.`);
+          if (out === undefined || out === '')
+            throw new CheckpointFormatError(`${cur.where}: Constant node ${JSON.stringify(node.name)} has no output.`);
           constants.set(out, node.name);
         } else nodes.push(node);
         break;
@@ -298,10 +389,18 @@ async function parseGraph(cur: ProtoCursor, signal: AbortSignal | undefined): Pr
         initializers.set(name, info);
         break;
       }
-      case 11: declaredInputs.push(parseValueInfo(await cur.reader(f, 'graph input', MAX_ATTRIBUTE_BYTES))); break;
-      case 12: outputs.push(parseValueInfo(await cur.reader(f, 'graph output', MAX_ATTRIBUTE_BYTES)).name); break;
-      case 15: throw new CheckpointFormatError(`${cur.where} has sparse initializers, which the graph executor does not support.`);
-      default: break;
+      case 11:
+        declaredInputs.push(parseValueInfo(await cur.reader(f, 'graph input', MAX_ATTRIBUTE_BYTES)));
+        break;
+      case 12:
+        outputs.push(parseValueInfo(await cur.reader(f, 'graph output', MAX_ATTRIBUTE_BYTES)).name);
+        break;
+      case 15:
+        throw new CheckpointFormatError(
+          `${cur.where} has sparse initializers, which the graph executor does not support.`,
+        );
+      default:
+        break;
     }
   }
   // IR < 4 lists initializers among the inputs; the caller feeds only the others.
@@ -324,7 +423,9 @@ function topologicalOrder(nodes: readonly Node[], available: Set<string>, where:
     if (next.length === pending.length) {
       const stuck = next[0];
       const missing = stuck?.inputs.find((i) => i !== '' && !available.has(i)) ?? '?';
-      throw new CheckpointFormatError(`${where}: node ${JSON.stringify(stuck?.name ?? '?')} (${stuck?.op ?? '?'}) reads ${JSON.stringify(missing)}, which no input, initializer or earlier node provides (or the graph has a cycle).`);
+      throw new CheckpointFormatError(
+        `${where}: node ${JSON.stringify(stuck?.name ?? '?')} (${stuck?.op ?? '?'}) reads ${JSON.stringify(missing)}, which no input, initializer or earlier node provides (or the graph has a cycle).`,
+      );
     }
     pending = next;
   }
@@ -350,7 +451,11 @@ export function checkSupported(graph: Graph, where: string): void {
  * Takes ownership of `source` and closes it. Throws `CheckpointFormatError` for a malformed model or (unless
  * `checkSupported: false`) an operator the executor does not implement.
  */
-export async function importOnnx(source: ByteSource, context: OpenContext, options?: OnnxImportOptions): Promise<OnnxModel> {
+export async function importOnnx(
+  source: ByteSource,
+  context: OpenContext,
+  options?: OnnxImportOptions,
+): Promise<OnnxModel> {
   const where = source.name;
   let closed = false;
   try {
@@ -384,10 +489,12 @@ export async function importOnnx(source: ByteSource, context: OpenContext, optio
         if (!wanted.has(entry.name) || weights.has(entry.name)) continue;
         throwIfAborted(options?.signal);
         weights.set(entry.name, await readTensorValues(entry, options?.signal ? { signal: options.signal } : {}));
-        if (!initializers.has(entry.name)) initializers.set(entry.name, { dtype: entry.dtype, shape: entry.shape.slice(), constant: true });
+        if (!initializers.has(entry.name))
+          initializers.set(entry.name, { dtype: entry.dtype, shape: entry.shape.slice(), constant: true });
       }
       for (const name of wanted) {
-        if (!weights.has(name)) throw new CheckpointFormatError(`${where}: the values of ${JSON.stringify(name)} could not be found.`);
+        if (!weights.has(name))
+          throw new CheckpointFormatError(`${where}: the values of ${JSON.stringify(name)} could not be found.`);
       }
     } finally {
       await checkpoint.close();
@@ -395,7 +502,8 @@ export async function importOnnx(source: ByteSource, context: OpenContext, optio
     const available = new Set<string>([...raw.inputs.map((i) => i.name), ...initializers.keys()]);
     const nodes = topologicalOrder(raw.nodes, available, where);
     for (const out of raw.outputs) {
-      if (!available.has(out)) throw new CheckpointFormatError(`${where}: graph output ${JSON.stringify(out)} is produced by no node.`);
+      if (!available.has(out))
+        throw new CheckpointFormatError(`${where}: graph output ${JSON.stringify(out)} is produced by no node.`);
     }
     const graph: Graph = { inputs: raw.inputs, outputs: raw.outputs, nodes, initializers, opset };
     if (options?.checkSupported !== false) checkSupported(graph, where);
@@ -408,5 +516,9 @@ export async function importOnnx(source: ByteSource, context: OpenContext, optio
 /** Imports the ONNX model at `path` (see `importOnnx`); external data files are read from its folder. */
 export async function loadOnnxModel(path: string, options?: OnnxImportOptions): Promise<OnnxModel> {
   const source = await FileByteSource.open(path);
-  return importOnnx(source, { path, siblings: siblingOpenerFor(path), ...(options?.signal ? { signal: options.signal } : {}) }, options);
+  return importOnnx(
+    source,
+    { path, siblings: siblingOpenerFor(path), ...(options?.signal ? { signal: options.signal } : {}) },
+    options,
+  );
 }

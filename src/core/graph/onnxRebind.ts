@@ -16,7 +16,12 @@ import { ProtoWriter } from '../containers/protobufWriter';
 import type { Graph } from './ir';
 
 /** ONNX element-type codes of the floating-point types a weight may be stored in (onnx.proto3 TensorProto). */
-const FLOAT_TYPE_CODES: ReadonlyMap<string, number> = new Map([['F32', 1], ['F16', 10], ['F64', 11], ['BF16', 16]]);
+const FLOAT_TYPE_CODES: ReadonlyMap<string, number> = new Map([
+  ['F32', 1],
+  ['F16', 10],
+  ['F64', 11],
+  ['BF16', 16],
+]);
 const FLOAT = 1;
 const ATTR_INT = 2;
 /** Suffix of the float32 input that feeds a weight stored in another type (cast back to it inside the graph). */
@@ -84,7 +89,9 @@ async function isReboundConstant(cur: ProtoCursor, names: ReadonlySet<string>): 
     else if (f.field === 4) op = await fieldString(cur, f, 'op_type');
     else if (f.field === 7) domain = await fieldString(cur, f, 'node domain');
   }
-  return op === 'Constant' && (domain === '' || domain === 'ai.onnx') && outputs.length === 1 && names.has(outputs[0] ?? '');
+  return (
+    op === 'Constant' && (domain === '' || domain === 'ai.onnx') && outputs.length === 1 && names.has(outputs[0] ?? '')
+  );
 }
 
 function valueInfo(name: string, shape: readonly number[]): Uint8Array {
@@ -124,10 +131,17 @@ function tensorProto(name: string, shape: readonly number[], values: Float32Arra
  * Throws `CheckpointFormatError` for a name the graph does not hold, a weight that is not floating point, values of
  * the wrong size, a model over the limit, or a malformed file. Does not close `source`.
  */
-export async function rewriteOnnxWeights(source: ByteSource, graph: Graph, binding: WeightBinding, signal?: AbortSignal): Promise<ReboundModel> {
+export async function rewriteOnnxWeights(
+  source: ByteSource,
+  graph: Graph,
+  binding: WeightBinding,
+  signal?: AbortSignal,
+): Promise<ReboundModel> {
   const where = source.name;
   if (source.size > LIMITS.maxInMemoryBytes) {
-    throw new CheckpointFormatError(`${where} is ${formatBytes(source.size)}, over the ${formatBytes(LIMITS.maxInMemoryBytes)} an in-memory rewrite may hold.`);
+    throw new CheckpointFormatError(
+      `${where} is ${formatBytes(source.size)}, over the ${formatBytes(LIMITS.maxInMemoryBytes)} an in-memory rewrite may hold.`,
+    );
   }
   const values = binding.values ?? new Map<string, Float32Array>();
   const wanted = new Set([...(binding.inputs ?? []), ...values.keys()]);
@@ -136,9 +150,13 @@ export async function rewriteOnnxWeights(source: ByteSource, graph: Graph, bindi
   const initializers: Uint8Array[] = [];
   for (const name of wanted) {
     const info = graph.initializers.get(name);
-    if (info === undefined) throw new CheckpointFormatError(`${where} has no weight named ${JSON.stringify(name)} to bind.`);
+    if (info === undefined)
+      throw new CheckpointFormatError(`${where} has no weight named ${JSON.stringify(name)} to bind.`);
     const code = FLOAT_TYPE_CODES.get(info.dtype);
-    if (code === undefined) throw new CheckpointFormatError(`${where}: ${JSON.stringify(name)} is ${info.dtype}, not a floating-point weight that can be bound as float32.`);
+    if (code === undefined)
+      throw new CheckpointFormatError(
+        `${where}: ${JSON.stringify(name)} is ${info.dtype}, not a floating-point weight that can be bound as float32.`,
+      );
     const feed = code === FLOAT ? name : `${name}${FLOAT32_FEED_SUFFIX}`;
     if (code !== FLOAT) nodes.push(castNode(feed, name, code));
     const given = values.get(name);
@@ -146,9 +164,11 @@ export async function rewriteOnnxWeights(source: ByteSource, graph: Graph, bindi
       inputs.push({ name, feed, shape: [...info.shape] });
       continue;
     }
-    if (binding.inputs?.includes(name) === true) throw new CheckpointFormatError(`${JSON.stringify(name)} cannot be both an input and replaced.`);
+    if (binding.inputs?.includes(name) === true)
+      throw new CheckpointFormatError(`${JSON.stringify(name)} cannot be both an input and replaced.`);
     const count = info.shape.reduce((a, b) => a * b, 1);
-    if (given.length !== count) throw new CheckpointFormatError(`${JSON.stringify(name)} needs ${count} values, got ${given.length}.`);
+    if (given.length !== count)
+      throw new CheckpointFormatError(`${JSON.stringify(name)} needs ${count} values, got ${given.length}.`);
     initializers.push(tensorProto(feed, info.shape, given));
   }
   const out = new ProtoWriter();

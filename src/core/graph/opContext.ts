@@ -48,9 +48,11 @@ export function normAxis(axis: number, rank: number, node: Node): number {
 
 /** Refuses a result shape with a negative or fractional dimension, or over `MAX_RESULT_ELEMENTS`, before allocation. */
 export function checkResult(node: Node, shape: readonly number[]): void {
-  if (shape.some((d) => !Number.isSafeInteger(d) || d < 0)) fail(node, `would produce the invalid shape [${shape.join(', ')}].`);
+  if (shape.some((d) => !Number.isSafeInteger(d) || d < 0))
+    fail(node, `would produce the invalid shape [${shape.join(', ')}].`);
   const size = shape.reduce((a, b) => a * b, 1);
-  if (size > MAX_RESULT_ELEMENTS) fail(node, `would produce [${shape.join(', ')}], over ${MAX_RESULT_ELEMENTS} values.`);
+  if (size > MAX_RESULT_ELEMENTS)
+    fail(node, `would produce [${shape.join(', ')}], over ${MAX_RESULT_ELEMENTS} values.`);
 }
 
 /** The multidirectional (NumPy) broadcast of two shapes; throws naming both when they do not broadcast. */
@@ -60,7 +62,8 @@ export function broadcastShapes(node: Node, a: readonly number[], b: readonly nu
   for (let i = 0; i < rank; i++) {
     const da = a[a.length - rank + i] ?? 1;
     const db = b[b.length - rank + i] ?? 1;
-    if (da !== db && da !== 1 && db !== 1) fail(node, `shapes [${a.join(', ')}] and [${b.join(', ')}] do not broadcast.`);
+    if (da !== db && da !== 1 && db !== 1)
+      fail(node, `shapes [${a.join(', ')}] and [${b.join(', ')}] do not broadcast.`);
     out.push(da === 1 ? db : da);
   }
   return out;

@@ -36,7 +36,9 @@ export function checkRange(name: string, size: number, offset: number, length: n
     );
   }
   if (length > LIMITS.maxInMemoryBytes) {
-    throw new CheckpointFormatError(`${name}: a single read of ${formatBytes(length)} exceeds the ${formatBytes(LIMITS.maxInMemoryBytes)} limit.`);
+    throw new CheckpointFormatError(
+      `${name}: a single read of ${formatBytes(length)} exceeds the ${formatBytes(LIMITS.maxInMemoryBytes)} limit.`,
+    );
   }
 }
 
@@ -70,7 +72,9 @@ export class FileByteSource implements ByteSource {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EMFILE' || code === 'ENFILE') {
-        throw new CheckpointFormatError(`${name} cannot be opened: too many files are open (${code}); raise the open-file limit (ulimit -n) or close other files.`);
+        throw new CheckpointFormatError(
+          `${name} cannot be opened: too many files are open (${code}); raise the open-file limit (ulimit -n) or close other files.`,
+        );
       }
       throw new CheckpointFormatError(`${name} does not exist or cannot be read.`);
     }
@@ -127,7 +131,9 @@ export class SliceByteSource implements ByteSource {
   ) {
     checkRange(inner.name, inner.size, start, 0);
     if (start + size > inner.size) {
-      throw new CheckpointFormatError(`${name} extends past the end of ${inner.name} (${formatBytes(start + size)} > ${formatBytes(inner.size)}).`);
+      throw new CheckpointFormatError(
+        `${name} extends past the end of ${inner.name} (${formatBytes(start + size)} > ${formatBytes(inner.size)}).`,
+      );
     }
   }
   read(offset: number, length: number): Promise<Uint8Array> {
@@ -159,7 +165,9 @@ export function siblingOpenerFor(checkpointPath: string): SiblingOpener {
         return await FileByteSource.open(target, resolve(dirname(resolve(checkpointPath)), relativeName));
       } catch (error) {
         if (error instanceof CheckpointFormatError && !error.message.includes('too many files are open')) {
-          throw new CheckpointFormatError(`${checkpointPath} refers to ${quote(relativeName)}, which is missing or unreadable.`);
+          throw new CheckpointFormatError(
+            `${checkpointPath} refers to ${quote(relativeName)}, which is missing or unreadable.`,
+          );
         }
         throw error;
       }
@@ -179,7 +187,9 @@ export function closeOnce(close: () => Promise<void>): () => Promise<void> {
 /** Reads a whole small source (≤ `limit` bytes) into memory, with a clear error if it is larger. */
 export async function readAllBytes(source: ByteSource, limit: number = LIMITS.maxHeaderBytes): Promise<Uint8Array> {
   if (source.size > limit) {
-    throw new CheckpointFormatError(`${source.name} is ${formatBytes(source.size)}, larger than the ${formatBytes(limit)} expected for this kind of file.`);
+    throw new CheckpointFormatError(
+      `${source.name} is ${formatBytes(source.size)}, larger than the ${formatBytes(limit)} expected for this kind of file.`,
+    );
   }
   return source.read(0, source.size);
 }

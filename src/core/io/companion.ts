@@ -40,7 +40,9 @@ export async function resolveCompanion(openedPath: string, name: string): Promis
     throw new CheckpointFormatError(`${openedPath} refers to an invalid file name ${quote(name)}.`);
   }
   if (isAbsolute(name) || win32.isAbsolute(name)) {
-    throw new CheckpointFormatError(`${openedPath} refers to ${quote(name)}, an absolute path outside its folder; refusing to read it.`);
+    throw new CheckpointFormatError(
+      `${openedPath} refers to ${quote(name)}, an absolute path outside its folder; refusing to read it.`,
+    );
   }
   const folder = dirname(resolve(openedPath));
   const target = resolve(folder, name);

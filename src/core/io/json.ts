@@ -13,7 +13,12 @@ export type JsonResult =
   | { readonly ok: false; readonly problem: 'too deep'; readonly depth: number }
   | { readonly ok: false; readonly problem: 'too many values'; readonly containers: number };
 
-const OPEN_BRACE = 0x7b, OPEN_BRACKET = 0x5b, CLOSE_BRACE = 0x7d, CLOSE_BRACKET = 0x5d, QUOTE = 0x22, BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b,
+  OPEN_BRACKET = 0x5b,
+  CLOSE_BRACE = 0x7d,
+  CLOSE_BRACKET = 0x5d,
+  QUOTE = 0x22,
+  BACKSLASH = 0x5c;
 
 /** What one scan of a JSON text found: its deepest nesting and how many objects and lists it opens. */
 export interface JsonShape {
@@ -72,10 +77,17 @@ export function parseJsonBounded(input: Uint8Array | string, maxDepth: number, m
  * The predicate of a sentence about a failed parse: `is not valid UTF-8 JSON`, `nests JSON deeper than 8 levels …`
  * or `holds more than N JSON objects and lists …`.
  */
-export function jsonProblem(result: Exclude<JsonResult, { ok: true }>, maxDepth: number, maxContainers = Infinity): string {
+export function jsonProblem(
+  result: Exclude<JsonResult, { ok: true }>,
+  maxDepth: number,
+  maxContainers = Infinity,
+): string {
   switch (result.problem) {
-    case 'too deep': return `nests JSON deeper than ${maxDepth} levels, which no real file does (corrupt or hostile)`;
-    case 'too many values': return `holds more than ${maxContainers} JSON objects and lists, over the limit (corrupt or hostile)`;
-    default: return 'is not valid UTF-8 JSON';
+    case 'too deep':
+      return `nests JSON deeper than ${maxDepth} levels, which no real file does (corrupt or hostile)`;
+    case 'too many values':
+      return `holds more than ${maxContainers} JSON objects and lists, over the limit (corrupt or hostile)`;
+    default:
+      return 'is not valid UTF-8 JSON';
   }
 }

@@ -35,14 +35,23 @@ async function realOrAbsolute(path: string): Promise<string> {
  * Throws a `BadInputError` (option `out`) when `out` resolves, after symbolic links, to one of `inputs` or to a
  * companion file the current job has read. `what` names the job's output in the message ("The artifact").
  */
-export async function refuseOutputOverInputs(out: string, inputs: readonly string[], what = 'The output'): Promise<void> {
+export async function refuseOutputOverInputs(
+  out: string,
+  inputs: readonly string[],
+  what = 'The output',
+): Promise<void> {
   const target = await realOrAbsolute(out);
   for (const input of inputs) {
     if ((await realOrAbsolute(input)) === target) {
-      throw new BadInputError(`${what} ${out} is ${input}, which this job reads; choose another output.`, { option: 'out' });
+      throw new BadInputError(`${what} ${out} is ${input}, which this job reads; choose another output.`, {
+        option: 'out',
+      });
     }
   }
   if (ledger.getStore()?.has(target) === true) {
-    throw new BadInputError(`${what} ${out} is a file that ${inputs[0] ?? 'the input'} refers to and this job reads; choose another output.`, { option: 'out' });
+    throw new BadInputError(
+      `${what} ${out} is a file that ${inputs[0] ?? 'the input'} refers to and this job reads; choose another output.`,
+      { option: 'out' },
+    );
   }
 }

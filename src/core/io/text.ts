@@ -24,11 +24,18 @@ export function quote(text: string, max: number = MAX_QUOTED_CHARS): string {
 export function describeValue(value: unknown, depth = 0): string {
   if (value === null) return 'null';
   switch (typeof value) {
-    case 'string': return quote(value, 60);
-    case 'number': case 'boolean': case 'bigint': return String(value);
-    case 'undefined': return 'nothing';
-    case 'object': break;
-    default: return typeof value;
+    case 'string':
+      return quote(value, 60);
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+      return String(value);
+    case 'undefined':
+      return 'nothing';
+    case 'object':
+      break;
+    default:
+      return typeof value;
   }
   const items = 8;
   if (Array.isArray(value)) {

@@ -49,7 +49,11 @@ function reportOf(a: OpenArtifact): { report: CompressReportDto; plan: BudgetPla
     artifactBytes: a.bytes,
     sourceBytes: meta.source.bytes,
     represented: meta.layers.map((l) => ({ name: l.name, shape: [...l.shape], params: params(l.shape) })),
-    verbatim: meta.tensors.flatMap((t) => (t.stored === 'verbatim' ? [{ name: t.name, shape: [...t.shape], params: params(t.shape), reason: t.reason ?? '' }] : [])),
+    verbatim: meta.tensors.flatMap((t) =>
+      t.stored === 'verbatim'
+        ? [{ name: t.name, shape: [...t.shape], params: params(t.shape), reason: t.reason ?? '' }]
+        : [],
+    ),
   };
   return { report, plan };
 }
@@ -96,7 +100,12 @@ async function cachedSha256(path: string, size: number, mtimeMs: number, signal?
  * The source checkpoint an artifact was made from: `hint` if given and unchanged, else the file the metadata names
  * beside the artifact. "Unchanged" = same size and SHA-256 as recorded. Throws a BadInputError saying which.
  */
-async function findSource(artifact: string, source: { name: string; bytes: number; sha256: string }, hint: string | undefined, signal?: AbortSignal): Promise<string> {
+async function findSource(
+  artifact: string,
+  source: { name: string; bytes: number; sha256: string },
+  hint: string | undefined,
+  signal?: AbortSignal,
+): Promise<string> {
   const beside = join(dirname(artifact), basename(source.name));
   const candidates = [...new Set([...(hint !== undefined ? [hint] : []), beside].map((p) => resolve(p)))];
   let changed: string | undefined;
@@ -108,7 +117,8 @@ async function findSource(artifact: string, source: { name: string; bytes: numbe
       continue;
     }
     if (!info.isFile()) continue;
-    if (info.size === source.bytes && (await cachedSha256(path, info.size, info.mtimeMs, signal)) === source.sha256) return path;
+    if (info.size === source.bytes && (await cachedSha256(path, info.size, info.mtimeMs, signal)) === source.sha256)
+      return path;
     changed ??= path;
   }
   if (changed !== undefined) {
@@ -116,7 +126,9 @@ async function findSource(artifact: string, source: { name: string; bytes: numbe
       `The source ${source.name} beside the artifact has changed since it was compressed (its size or SHA-256 differs); original-vs-reconstructed needs the original file.`,
     );
   }
-  throw new BadInputError(`The source ${source.name} is not beside the artifact ${basename(artifact)}; original-vs-reconstructed needs it.`);
+  throw new BadInputError(
+    `The source ${source.name} is not beside the artifact ${basename(artifact)}; original-vs-reconstructed needs it.`,
+  );
 }
 
 /** The last layer decoded by `artifactLayerDetail`, so other filters of it need no second decode. */
@@ -130,33 +142,53 @@ let lastDecoded: { key: string; original: Float32Array; recon: Float32Array } | 
  * layer, an out-of-range filter, a missing or changed source. The last decoded layer is cached (keyed by the
  * artifact's and the source's path, size and modification time), so switching filters costs no decode.
  */
-export async function artifactLayerDetail(artifact: string, layer: string, filter: number | undefined, bins = DETAIL_BINS, options: ArtifactDetailOptions = {}): Promise<LayerDetailDto> {
+export async function artifactLayerDetail(
+  artifact: string,
+  layer: string,
+  filter: number | undefined,
+  bins = DETAIL_BINS,
+  options: ArtifactDetailOptions = {},
+): Promise<LayerDetailDto> {
   const { signal } = options;
   throwIfAborted(signal);
-  if (!Number.isInteger(bins) || bins < 1 || bins > 4096) throw new RangeError(`bins must be a whole number in 1–4096, got ${bins}`);
+  if (!Number.isInteger(bins) || bins < 1 || bins > 4096)
+    throw new RangeError(`bins must be a whole number in 1–4096, got ${bins}`);
   const a = await readArtifact(artifact);
   try {
     const { meta } = a;
     const index = meta.layers.findIndex((l) => l.name === layer);
     const info = meta.layers[index];
     if (info === undefined) {
-      throw new BadInputError(`The artifact ${basename(artifact)} has no represented layer ${JSON.stringify(layer)} (it represents ${meta.layers.length}).`);
+      throw new BadInputError(
+        `The artifact ${basename(artifact)} has no represented layer ${JSON.stringify(layer)} (it represents ${meta.layers.length}).`,
+      );
     }
     const layout = convLayoutFor(meta.source.format);
     if (filter !== undefined) checkFilterIndex(info.name, filter, detailGrid(info.shape, info.tile, layout)[0]);
     const sourcePath = await findSource(artifact, meta.source, options.source, signal);
     const [artifactStat, sourceStat] = await Promise.all([stat(artifact), stat(sourcePath)]);
-    const key = JSON.stringify([resolve(artifact), artifactStat.size, artifactStat.mtimeMs, sourcePath, sourceStat.size, sourceStat.mtimeMs, info.name]);
+    const key = JSON.stringify([
+      resolve(artifact),
+      artifactStat.size,
+      artifactStat.mtimeMs,
+      sourcePath,
+      sourceStat.size,
+      sourceStat.mtimeMs,
+      info.name,
+    ]);
     let decoded = lastDecoded?.key === key ? lastDecoded : undefined;
     if (decoded === undefined) {
       const original = await withCheckpoint(sourcePath, signal, async (checkpoint) => {
         const entry = checkpoint.tensors.find((t) => t.name === info.name);
-        if (entry === undefined) throw new BadInputError(`The source ${meta.source.name} has no tensor ${JSON.stringify(info.name)}.`);
+        if (entry === undefined)
+          throw new BadInputError(`The source ${meta.source.name} has no tensor ${JSON.stringify(info.name)}.`);
         return readTensorValues(entry, signal ? { signal } : {});
       });
       const params = info.shape.reduce((n, d) => n * d, 1);
       if (original.length !== params) {
-        throw new BadInputError(`Tensor ${JSON.stringify(info.name)} of ${meta.source.name} has ${original.length} values; the artifact expects ${params}.`);
+        throw new BadInputError(
+          `Tensor ${JSON.stringify(info.name)} of ${meta.source.name} has ${original.length} values; the artifact expects ${params}.`,
+        );
       }
       await ensureSomeBackend(options.backend ?? 'auto');
       throwIfAborted(signal);

@@ -13,14 +13,22 @@ import type {
   CompressOptionsDto,
   CompressProgressDto,
   CompressReportDto,
-  LayerErrorDto
+  LayerErrorDto,
 } from '../../protocol/compress';
 import { DEFAULT_COMPRESS_OPTIONS, REPORT_LOSS_POINTS } from '../../protocol/defaults';
 import { artifactPathFor } from '../../protocol/paths';
 import { isOneOf, PERMUTATION_KINDS } from '../../protocol/vocabulary';
 import { ensureBackend, type BackendChoice } from '../backend/tfjsBackend';
 import { BadInputError, throwIfAborted } from '../io/errors';
-import { artifactVersionFor, encodeValues, writeArtifact, type ArtifactLayer, type ArtifactMeta, type ArtifactTensor, type VerbatimInput } from '../nern/artifact';
+import {
+  artifactVersionFor,
+  encodeValues,
+  writeArtifact,
+  type ArtifactLayer,
+  type ArtifactMeta,
+  type ArtifactTensor,
+  type VerbatimInput,
+} from '../nern/artifact';
 import { MIN_HIDDEN, planBudget, type PlannedTensor } from '../nern/budget';
 import { encodingWidth, FAST_ENCODING } from '../nern/encoding';
 import { type KernelLayer } from '../nern/kernelMap';
@@ -43,26 +51,53 @@ export { DEFAULT_COMPRESS_OPTIONS };
 /** Throws `BadInputError` (its `option` naming the bad one) for options out of range. */
 export function checkCompressOptions(o: CompressOptionsDto): void {
   const int = (v: number, what: string, option: string, min: number, max: number): void => {
-    if (!Number.isInteger(v) || v < min || v > max) throw new BadInputError(`${what} must be a whole number from ${min} to ${max}, not ${v}.`, { option });
+    if (!Number.isInteger(v) || v < min || v > max)
+      throw new BadInputError(`${what} must be a whole number from ${min} to ${max}, not ${v}.`, { option });
   };
   int(o.steps, 'The number of training steps', 'steps', 1, 10_000_000);
   int(o.rounds, 'The number of reconstruction rounds', 'rounds', 1, 16);
   int(o.seed, 'The seed', 'seed', 0, 2 ** 32 - 1);
-  if (!(o.roundWidthScale > 0 && o.roundWidthScale <= 1)) throw new BadInputError(`The per-round width scale must be in (0, 1], not ${o.roundWidthScale}.`, { option: 'roundWidthScale' });
+  if (!(o.roundWidthScale > 0 && o.roundWidthScale <= 1))
+    throw new BadInputError(`The per-round width scale must be in (0, 1], not ${o.roundWidthScale}.`, {
+      option: 'roundWidthScale',
+    });
   const b = o.budget;
   if (b.kind === 'hidden') int(b.hidden, 'The predictor width', 'budget', 1, 1_000_000);
-  else if (b.kind === 'fraction' && !(b.fraction > 0 && b.fraction <= 100)) throw new BadInputError(`The size fraction must be in (0, 100], not ${b.fraction}.`, { option: 'budget' });
-  else if (b.kind === 'bytes' && !(b.bytes > 0 && Number.isFinite(b.bytes))) throw new BadInputError(`The target size must be a positive number of bytes, not ${b.bytes}.`, { option: 'budget' });
-  if (!isOneOf(PERMUTATION_KINDS, o.permutation)) throw new BadInputError(`The permutation must be one of ${PERMUTATION_KINDS.join(', ')}, not ${String(o.permutation)}.`, { option: 'permutation' });
+  else if (b.kind === 'fraction' && !(b.fraction > 0 && b.fraction <= 100))
+    throw new BadInputError(`The size fraction must be in (0, 100], not ${b.fraction}.`, { option: 'budget' });
+  else if (b.kind === 'bytes' && !(b.bytes > 0 && Number.isFinite(b.bytes)))
+    throw new BadInputError(`The target size must be a positive number of bytes, not ${b.bytes}.`, {
+      option: 'budget',
+    });
+  if (!isOneOf(PERMUTATION_KINDS, o.permutation))
+    throw new BadInputError(
+      `The permutation must be one of ${PERMUTATION_KINDS.join(', ')}, not ${String(o.permutation)}.`,
+      { option: 'permutation' },
+    );
 }
 
 /** Initialises the tfjs backend for `pref` once per process (see `backend.ts`); re-exported for compression callers. */
 export { ensureBackend };
 
 /** Resolves `options` against the checkpoint at `path` without training: what is represented, the width, the sizes. */
-export async function planCompression(path: string, options: CompressOptionsDto, signal?: AbortSignal): Promise<BudgetPlanDto> {
+export async function planCompression(
+  path: string,
+  options: CompressOptionsDto,
+  signal?: AbortSignal,
+): Promise<BudgetPlanDto> {
   checkCompressOptions(options);
-  return withCheckpoint(path, signal, (checkpoint, bytes) => Promise.resolve(planBudget(checkpoint.tensors, options.budget, options.represent, bytes, FAST_ENCODING, convLayoutFor(checkpoint.format)).plan));
+  return withCheckpoint(path, signal, (checkpoint, bytes) =>
+    Promise.resolve(
+      planBudget(
+        checkpoint.tensors,
+        options.budget,
+        options.represent,
+        bytes,
+        FAST_ENCODING,
+        convLayoutFor(checkpoint.format),
+      ).plan,
+    ),
+  );
 }
 
 /** Callbacks and cancellation of a compression. */
@@ -81,7 +116,12 @@ async function* encodedStream(entry: TensorEntry, dtype: DType, signal?: AbortSi
 }
 
 /** Per-tensor error of a reconstruction (float64 sums). */
-function tensorError(name: string, shape: readonly number[], original: Float32Array, recon: Float32Array): LayerErrorDto & { se: number; ss: number } {
+function tensorError(
+  name: string,
+  shape: readonly number[],
+  original: Float32Array,
+  recon: Float32Array,
+): LayerErrorDto & { se: number; ss: number } {
   let se = 0;
   let ss = 0;
   for (let i = 0; i < original.length; i++) {
@@ -91,7 +131,15 @@ function tensorError(name: string, shape: readonly number[], original: Float32Ar
     ss += t * t;
   }
   const n = Math.max(1, original.length);
-  return { name, shape: [...shape], params: original.length, rmse: Math.sqrt(se / n), relativeError: ss > 0 ? Math.sqrt(se / ss) : 0, se, ss };
+  return {
+    name,
+    shape: [...shape],
+    params: original.length,
+    rmse: Math.sqrt(se / n),
+    relativeError: ss > 0 ? Math.sqrt(se / ss) : 0,
+    se,
+    ss,
+  };
 }
 
 /** A represented tensor loaded for training. */
@@ -107,7 +155,11 @@ interface LoadedTensor {
  * reconstruction (the last round has the budget's width h and is what the artifact holds); errors are always measured
  * against the original weights. Same options, seed and backend → a byte-identical artifact.
  */
-export function compressCheckpoint(path: string, options: CompressOptionsDto, hooks: CompressHooks = {}): Promise<CompressReportDto> {
+export function compressCheckpoint(
+  path: string,
+  options: CompressOptionsDto,
+  hooks: CompressHooks = {},
+): Promise<CompressReportDto> {
   return withReadLedger(() => compress(path, options, hooks));
 }
 
@@ -126,12 +178,21 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
   let backend = tf.getBackend();
   return withCheckpoint(path, signal, async (checkpoint, sourceBytes) => {
     const layout = convLayoutFor(checkpoint.format);
-    const { plan, tensors: planned } = planBudget(checkpoint.tensors, options.budget, options.represent, sourceBytes, FAST_ENCODING, layout);
+    const { plan, tensors: planned } = planBudget(
+      checkpoint.tensors,
+      options.budget,
+      options.represent,
+      sourceBytes,
+      FAST_ENCODING,
+      layout,
+    );
     hooks.onPlan?.(plan);
     for (const t of planned) {
       const entry = checkpoint.tensors[t.index];
       if (entry?.notDecodedReason !== undefined) {
-        throw new BadInputError(`Tensor ${JSON.stringify(t.name)} (${entry.dtype}) cannot be decoded (${entry.notDecodedReason}), so it cannot be stored in an artifact.`);
+        throw new BadInputError(
+          `Tensor ${JSON.stringify(t.name)} (${entry.dtype}) cannot be decoded (${entry.notDecodedReason}), so it cannot be stored in an artifact.`,
+        );
       }
     }
     const loaded: LoadedTensor[] = [];
@@ -144,7 +205,9 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
     const sha256 = await sha256File(path, signal);
 
     const R = options.rounds;
-    const widths = Array.from({ length: R }, (_, r) => Math.max(MIN_HIDDEN, Math.ceil(plan.hidden / options.roundWidthScale ** (R - 1 - r) - 1e-9)));
+    const widths = Array.from({ length: R }, (_, r) =>
+      Math.max(MIN_HIDDEN, Math.ceil(plan.hidden / options.roundWidthScale ** (R - 1 - r) - 1e-9)),
+    );
     const steps = options.steps;
     const totalSteps = steps * R;
     const evalEvery = Math.max(25, Math.round(steps / 20));
@@ -163,7 +226,16 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
       const last = r === R - 1;
       result = await trainReconstruction(
         layers,
-        { hidden: widths[r] ?? plan.hidden, steps, seed: (options.seed + r) >>> 0, permutation: options.permutation, evalEvery, progressEvery, engine, ...recipeTrainOptions(options.recipe) },
+        {
+          hidden: widths[r] ?? plan.hidden,
+          steps,
+          seed: (options.seed + r) >>> 0,
+          permutation: options.permutation,
+          evalEvery,
+          progressEvery,
+          engine,
+          ...recipeTrainOptions(options.recipe),
+        },
         {
           ...(signal ? { signal } : {}),
           onEngine: (e) => {
@@ -171,16 +243,33 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
           },
           onProgress: (p) => {
             lossCurve.push([offset + p.step, p.loss]);
-            hooks.onProgress?.({ step: offset + p.step, steps: totalSteps, round: r + 1, loss: p.loss, lr: p.lr, stepsPerSecond: p.stepsPerSecond, backend });
+            hooks.onProgress?.({
+              step: offset + p.step,
+              steps: totalSteps,
+              round: r + 1,
+              loss: p.loss,
+              lr: p.lr,
+              stepsPerSecond: p.stepsPerSecond,
+              backend,
+            });
           },
           onEvaluation: (e) => {
             if (last && e.step === steps) return; // the final evaluation is computed exactly below, with detail
             const layersNow = e.layers.map((l) => {
               const t = rowOf.get(l.name);
-              return { name: l.name, shape: t ? [...t.planned.shape] : [], params: t?.planned.params ?? l.weights, rmse: l.rmse, relativeError: l.weightRms > 0 ? l.rmse / l.weightRms : 0 };
+              return {
+                name: l.name,
+                shape: t ? [...t.planned.shape] : [],
+                params: t?.planned.params ?? l.weights,
+                rmse: l.rmse,
+                relativeError: l.weightRms > 0 ? l.rmse / l.weightRms : 0,
+              };
             });
             // Live detail for the panels: histograms and one filter of the currently worst layer.
-            const worstNow = layersNow.reduce((w, l, i) => (l.relativeError > (layersNow[w]?.relativeError ?? -1) ? i : w), 0);
+            const worstNow = layersNow.reduce(
+              (w, l, i) => (l.relativeError > (layersNow[w]?.relativeError ?? -1) ? i : w),
+              0,
+            );
             const tensor = loaded[worstNow];
             const kernels = tensor ? e.reconstruction()[worstNow] : undefined;
             hooks.onEvaluation?.({
@@ -189,22 +278,42 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
               weightRms: e.weightRms,
               layers: layersNow,
               ...(tensor && kernels
-                ? { detail: layerDetail(tensor.planned.name, tensor.planned.shape, tensor.planned.tile, tensor.values, fromKernels(kernels, tensor.planned.tile, tensor.planned.shape), DETAIL_BINS, layout) }
+                ? {
+                    detail: layerDetail(
+                      tensor.planned.name,
+                      tensor.planned.shape,
+                      tensor.planned.tile,
+                      tensor.values,
+                      fromKernels(kernels, tensor.planned.tile, tensor.planned.shape),
+                      DETAIL_BINS,
+                      layout,
+                    ),
+                  }
                 : {}),
             });
           },
         },
       );
       const reconstruction = result.reconstruction;
-      targets = loaded.map((t, i) => fromKernels(reconstruction[i] ?? new Float32Array(0), t.planned.tile, t.planned.shape));
+      targets = loaded.map((t, i) =>
+        fromKernels(reconstruction[i] ?? new Float32Array(0), t.planned.tile, t.planned.shape),
+      );
     }
     if (!result) throw new Error('no training round ran');
     // `targets` now holds the final reconstruction of every represented tensor, in its original layout.
-    const errors = loaded.map((t, i) => tensorError(t.planned.name, t.planned.shape, t.values, targets[i] ?? new Float32Array(0)));
+    const errors = loaded.map((t, i) =>
+      tensorError(t.planned.name, t.planned.shape, t.values, targets[i] ?? new Float32Array(0)),
+    );
     const seAll = errors.reduce((s, e) => s + e.se, 0);
     const ssAll = errors.reduce((s, e) => s + e.ss, 0);
     const nAll = Math.max(1, plan.representedParams);
-    const layerRows: LayerErrorDto[] = errors.map(({ name, shape, params, rmse, relativeError }) => ({ name, shape, params, rmse, relativeError }));
+    const layerRows: LayerErrorDto[] = errors.map(({ name, shape, params, rmse, relativeError }) => ({
+      name,
+      shape,
+      params,
+      rmse,
+      relativeError,
+    }));
     const worst = errors.reduce((w, e, i) => (e.relativeError > (errors[w]?.relativeError ?? -1) ? i : w), 0);
     const worstTensor = loaded[worst];
     const rmse = Math.sqrt(seAll / nAll);
@@ -215,7 +324,17 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
       weightRms,
       layers: layerRows,
       ...(worstTensor
-        ? { detail: layerDetail(worstTensor.planned.name, worstTensor.planned.shape, worstTensor.planned.tile, worstTensor.values, targets[worst] ?? new Float32Array(0), DETAIL_BINS, layout) }
+        ? {
+            detail: layerDetail(
+              worstTensor.planned.name,
+              worstTensor.planned.shape,
+              worstTensor.planned.tile,
+              worstTensor.values,
+              targets[worst] ?? new Float32Array(0),
+              DETAIL_BINS,
+              layout,
+            ),
+          }
         : {}),
     });
 
@@ -231,7 +350,13 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
       if (t.represented) return { name: t.name, dtype: t.dtype, shape: [...t.shape], stored: 'represented' };
       const storedDtype: DType = isDType(t.dtype) ? t.dtype : 'F32';
       const entry = checkpoint.tensors[t.index];
-      if (entry) verbatim.push({ name: t.name, dtype: storedDtype, shape: t.shape, data: encodedStream(entry, storedDtype, signal) });
+      if (entry)
+        verbatim.push({
+          name: t.name,
+          dtype: storedDtype,
+          shape: t.shape,
+          data: encodedStream(entry, storedDtype, signal),
+        });
       return { name: t.name, dtype: t.dtype, shape: [...t.shape], stored: 'verbatim', storedDtype, reason: t.reason };
     });
     // The encoding the run actually used (it depends on the recipe); decoding reads it from here.
@@ -258,7 +383,15 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
         dense: options.represent.dense,
       },
       source: { name: basename(path), format: checkpoint.format, bytes: sourceBytes, sha256 },
-      report: { predictorParams: plan.predictorParams, representedParams: plan.representedParams, verbatimParams: plan.verbatimParams, rmse, weightRms, layers: layerRows, lossCurve },
+      report: {
+        predictorParams: plan.predictorParams,
+        representedParams: plan.representedParams,
+        verbatimParams: plan.verbatimParams,
+        rmse,
+        weightRms,
+        layers: layerRows,
+        lossCurve,
+      },
     };
     await refuseOutputOverInputs(out, [path], 'The artifact');
     await writeArtifact(out, { meta, predictor: result.predictor, kernelMap: result.kernelMap, verbatim }, signal);

@@ -40,18 +40,30 @@ async function decompress(artifact: string, out: string | undefined, options: De
     await ensureBackend(options.backend ?? 'auto');
     throwIfAborted(signal);
     const recon = reconstructLayers(a.predictor, a.kernelMap);
-    const byName = new Map(a.meta.layers.map((l, i) => [l.name, { layer: l, values: recon[i] ?? new Float32Array(0) }]));
+    const byName = new Map(
+      a.meta.layers.map((l, i) => [l.name, { layer: l, values: recon[i] ?? new Float32Array(0) }]),
+    );
     const tensors: SafetensorsTensorInput[] = a.meta.tensors.map((t) => {
       if (t.stored === 'represented') {
         const r = byName.get(t.name);
         if (!r) throw new BadInputError(`${artifact}: represented tensor ${JSON.stringify(t.name)} has no layer.`);
         const dtype = isDType(t.dtype) ? t.dtype : 'F32';
-        return { name: t.name, dtype, shape: t.shape, data: encodeValues(dtype, fromKernels(r.values, r.layer.tile, r.layer.shape)) };
+        return {
+          name: t.name,
+          dtype,
+          shape: t.shape,
+          data: encodeValues(dtype, fromKernels(r.values, r.layer.tile, r.layer.shape)),
+        };
       }
       return { name: t.name, dtype: t.storedDtype ?? 'F32', shape: t.shape, data: a.verbatimBytes(t.name, signal) };
     });
     await refuseOutputOverInputs(target, [artifact]);
-    await writeSafetensors(target, tensors, { format: 'pt', weight_lens_source: a.meta.source.name }, signal ? { signal } : {});
+    await writeSafetensors(
+      target,
+      tensors,
+      { format: 'pt', weight_lens_source: a.meta.source.name },
+      signal ? { signal } : {},
+    );
     return [target];
   } finally {
     await a.close();

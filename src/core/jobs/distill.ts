@@ -17,7 +17,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import '../graph/gradients';
 import { DEFAULT_DISTILL_OPTIONS } from '../../protocol/defaults';
 import { distilledPathFor } from '../../protocol/paths';
-import { chanceWarning, type DistillEvalDto, type DistillOptionsDto, type DistillProgressDto, type DistillReportDto, type EvalMetricsDto, type LayerDriftDto } from '../../protocol/evaluate';
+import {
+  chanceWarning,
+  type DistillEvalDto,
+  type DistillOptionsDto,
+  type DistillProgressDto,
+  type DistillReportDto,
+  type EvalMetricsDto,
+  type LayerDriftDto,
+} from '../../protocol/evaluate';
 import { ensureBackend } from '../backend/tfjsBackend';
 import { openDataset, type Dataset } from '../data/dataset';
 import { applyPreprocessing, type PreprocessSpec } from '../data/preprocess';
@@ -27,7 +35,14 @@ import { executeGraph, weightTensors } from '../graph/execute';
 import type { Graph } from '../graph/ir';
 import { BadInputError, throwIfAborted } from '../io/errors';
 import { loadExecutableModel, type ExecutableModel } from '../models/executableModel';
-import { readArtifact, writeArtifact, type ArtifactLayer, type ArtifactMeta, type OpenArtifact, type VerbatimInput } from '../nern/artifact';
+import {
+  readArtifact,
+  writeArtifact,
+  type ArtifactLayer,
+  type ArtifactMeta,
+  type OpenArtifact,
+  type VerbatimInput,
+} from '../nern/artifact';
 import { encodeRows, encodingWidth, gridOffsets } from '../nern/encoding';
 import { CENTRE, gridShapes, KERNEL_OUTPUTS } from '../nern/kernelMap';
 import { adamConfig, NernOptimizer } from '../nern/optimizer';
@@ -48,18 +63,31 @@ export { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES } from '../../protocol
 /** Validates options; throws `BadInputError` whose `option` names the bad one. */
 export function checkDistillOptions(o: DistillOptionsDto): void {
   const positiveInt = (v: number, what: string, option: keyof DistillOptionsDto, max: number): void => {
-    if (!Number.isInteger(v) || v < 1 || v > max) throw new BadInputError(`${what} must be a whole number from 1 to ${max}, not ${v}.`, { option });
+    if (!Number.isInteger(v) || v < 1 || v > max)
+      throw new BadInputError(`${what} must be a whole number from 1 to ${max}, not ${v}.`, { option });
   };
   positiveInt(o.steps, 'The number of distillation steps', 'steps', 10_000_000);
   positiveInt(o.batchSize, 'The batch size', 'batchSize', 4096);
   positiveInt(o.evalSamples, 'The number of held-out samples', 'evalSamples', 10_000_000);
-  if (!Number.isInteger(o.evalEvery) || o.evalEvery < 0) throw new BadInputError(`The held-out evaluation interval must be a whole number of steps ≥ 0, not ${o.evalEvery}.`, { option: 'evalEvery' });
-  if (!(o.lr > 0 && o.lr < 1)) throw new BadInputError(`The learning rate must be between 0 and 1, not ${o.lr}.`, { option: 'lr' });
-  if (!(o.temperature > 0 && o.temperature <= 100)) throw new BadInputError(`The temperature must be in (0, 100], not ${o.temperature}.`, { option: 'temperature' });
-  for (const [option, what, v] of [['klWeight', 'The KL weight', o.klWeight], ['featureWeight', 'The feature-map weight', o.featureWeight], ['reconstructionWeight', 'The reconstruction weight', o.reconstructionWeight]] as const) {
-    if (!(v >= 0 && Number.isFinite(v))) throw new BadInputError(`${what} must be a finite number ≥ 0, not ${v}.`, { option });
+  if (!Number.isInteger(o.evalEvery) || o.evalEvery < 0)
+    throw new BadInputError(
+      `The held-out evaluation interval must be a whole number of steps ≥ 0, not ${o.evalEvery}.`,
+      { option: 'evalEvery' },
+    );
+  if (!(o.lr > 0 && o.lr < 1))
+    throw new BadInputError(`The learning rate must be between 0 and 1, not ${o.lr}.`, { option: 'lr' });
+  if (!(o.temperature > 0 && o.temperature <= 100))
+    throw new BadInputError(`The temperature must be in (0, 100], not ${o.temperature}.`, { option: 'temperature' });
+  for (const [option, what, v] of [
+    ['klWeight', 'The KL weight', o.klWeight],
+    ['featureWeight', 'The feature-map weight', o.featureWeight],
+    ['reconstructionWeight', 'The reconstruction weight', o.reconstructionWeight],
+  ] as const) {
+    if (!(v >= 0 && Number.isFinite(v)))
+      throw new BadInputError(`${what} must be a finite number ≥ 0, not ${v}.`, { option });
   }
-  if (o.klWeight + o.featureWeight + o.reconstructionWeight === 0) throw new BadInputError('At least one loss weight must be above 0.');
+  if (o.klWeight + o.featureWeight + o.reconstructionWeight === 0)
+    throw new BadInputError('At least one loss weight must be above 0.');
 }
 
 /** A represented layer the graph uses, with what differentiable regeneration needs. */
@@ -80,7 +108,10 @@ function toWeight(out: tf.Tensor2D, b: BoundLayer): tf.Tensor {
   const scaled = tf.mul(out, b.scale);
   const tile = b.layer.tile;
   if (tile.kind === 'conv') {
-    const oihw = k === 1 ? tf.reshape(tf.slice(scaled, [0, CENTRE], [-1, 1]), [cout, cin, 1, 1]) : tf.reshape(scaled, [cout, cin, k, k]);
+    const oihw =
+      k === 1
+        ? tf.reshape(tf.slice(scaled, [0, CENTRE], [-1, 1]), [cout, cin, 1, 1])
+        : tf.reshape(scaled, [cout, cin, k, k]);
     return tile.layout === 'hwio' ? tf.transpose(oihw, [2, 3, 1, 0]) : oihw;
   }
   const blocks = tf.reshape(scaled, [cout, cin, BLOCK, BLOCK]);
@@ -114,8 +145,10 @@ export function featureValues(graph: Graph): string[] {
   const out: string[] = [];
   for (const n of graph.nodes) {
     const x = n.inputs[0];
-    const relu = n.op === 'Relu' || n.op === 'tfjs.ReLU' || (n.op === 'tfjs.Activation' && n.attrs['activation'] === 'relu');
-    if (relu && x !== undefined && (producers.get(x) === 'Add' || producers.get(x) === 'tfjs.Add') && !out.includes(x)) out.push(x);
+    const relu =
+      n.op === 'Relu' || n.op === 'tfjs.ReLU' || (n.op === 'tfjs.Activation' && n.attrs['activation'] === 'relu');
+    if (relu && x !== undefined && (producers.get(x) === 'Add' || producers.get(x) === 'tfjs.Add') && !out.includes(x))
+      out.push(x);
   }
   return out;
 }
@@ -125,21 +158,29 @@ export function featureValues(graph: Graph): string[] {
  * graph uses, each with its rows [start, start + kernels) of the concatenated encoding matrix, and the total
  * `kernels`. A `BadInputError` when a shape differs or no layer is used (the artifact was not made from this model).
  */
-export function bindLayers(artifact: OpenArtifact, graph: Graph, modelName: string): { bound: BoundLayer[]; kernels: number } {
+export function bindLayers(
+  artifact: OpenArtifact,
+  graph: Graph,
+  modelName: string,
+): { bound: BoundLayer[]; kernels: number } {
   const bound: BoundLayer[] = [];
   let start = 0;
   artifact.meta.layers.forEach((layer, index) => {
     const info = graph.initializers.get(layer.name);
     if (info === undefined) return;
     if (info.shape.join(',') !== layer.shape.join(',')) {
-      throw new BadInputError(`Layer ${layer.name} is [${layer.shape.join(', ')}] in the artifact but [${info.shape.join(', ')}] in ${modelName}; the artifact was not made from this model.`);
+      throw new BadInputError(
+        `Layer ${layer.name} is [${layer.shape.join(', ')}] in the artifact but [${info.shape.join(', ')}] in ${modelName}; the artifact was not made from this model.`,
+      );
     }
     const kernels = layer.kernelShape[0] * layer.kernelShape[1];
     bound.push({ index, layer, name: layer.name, start, kernels, scale: artifact.kernelMap.outputScales[index] ?? 1 });
     start += kernels;
   });
   if (bound.length === 0) {
-    throw new BadInputError(`None of the artifact's ${artifact.meta.layers.length} represented layers is a weight of ${modelName} (matched by name); give the model the artifact was compressed from.`);
+    throw new BadInputError(
+      `None of the artifact's ${artifact.meta.layers.length} represented layers is a weight of ${modelName} (matched by name); give the model the artifact was compressed from.`,
+    );
   }
   return { bound, kernels: start };
 }
@@ -149,15 +190,23 @@ export function bindLayers(artifact: OpenArtifact, graph: Graph, modelName: stri
  * training data; otherwise the last `evalSamples` samples of the training data (at most half of it), which are then
  * not trained on. A `BadInputError` when either part would be empty or the two datasets' images differ in shape.
  */
-export function heldOutSplit(train: Dataset, held: Dataset, evalSamples: number, dataName: string): { heldIndices: number[]; trainCount: number } {
+export function heldOutSplit(
+  train: Dataset,
+  held: Dataset,
+  evalSamples: number,
+  dataName: string,
+): { heldIndices: number[]; trainCount: number } {
   if (held !== train && held.shape.join(',') !== train.shape.join(',')) {
-    throw new BadInputError(`The held-out data's images are [${held.shape.join(', ')}] but the training data's are [${train.shape.join(', ')}].`);
+    throw new BadInputError(
+      `The held-out data's images are [${held.shape.join(', ')}] but the training data's are [${train.shape.join(', ')}].`,
+    );
   }
   const same = held === train;
   const heldCount = Math.min(evalSamples, same ? Math.floor(train.size / 2) : held.size);
   const first = same ? train.size - heldCount : 0;
   const trainCount = same ? train.size - heldCount : train.size;
-  if (trainCount < 1 || heldCount < 1) throw new BadInputError(`${dataName} holds ${train.size} samples, too few to train on and hold some out.`);
+  if (trainCount < 1 || heldCount < 1)
+    throw new BadInputError(`${dataName} holds ${train.size} samples, too few to train on and hold some out.`);
   return { heldIndices: Array.from({ length: heldCount }, (_, i) => first + i), trainCount };
 }
 
@@ -209,7 +258,13 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
   checkDistillOptions(o);
   const { signal } = hooks;
   const out = o.out ?? distilledPathFor(request.artifact);
-  const inputs = [request.artifact, request.model, request.data, ...(o.teacher !== undefined ? [o.teacher] : []), ...(o.evalData !== undefined ? [o.evalData] : [])];
+  const inputs = [
+    request.artifact,
+    request.model,
+    request.data,
+    ...(o.teacher !== undefined ? [o.teacher] : []),
+    ...(o.evalData !== undefined ? [o.evalData] : []),
+  ];
   await refuseOutputOverInputs(out, inputs);
   const backend = await ensureBackend(o.backend);
   hooks.onStatus?.('Loading the model, the artifact and the data…');
@@ -226,7 +281,8 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
     const { bound, kernels: start } = bindLayers(artifact, model.graph, basename(request.model));
     const input = imageInput(model.graph);
     const { spec, dto, source: preprocessSource } = await resolvePreprocessing(model, train, o.preprocess);
-    const teacherSpec: PreprocessSpec = teacher === model ? spec : (await resolvePreprocessing(teacher, train, o.preprocess)).spec;
+    const teacherSpec: PreprocessSpec =
+      teacher === model ? spec : (await resolvePreprocessing(teacher, train, o.preprocess)).spec;
 
     const { heldIndices, trainCount } = heldOutSplit(train, held, o.evalSamples, basename(request.data));
     const heldCount = heldIndices.length;
@@ -236,9 +292,18 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
     disposables.push(...Object.values(original));
     // Held-out evaluations run on the native engine where it takes the model; training stays on TensorFlow.js.
     runner = await openModelRunner(model, { backend: o.backend, tensors: original, ...(signal ? { signal } : {}) });
-    hooks.onStatus?.(`Held-out evaluations run on ${runner.label}${runner.reason !== undefined ? `: ${runner.reason}` : ''}.`);
+    hooks.onStatus?.(
+      `Held-out evaluations run on ${runner.label}${runner.reason !== undefined ? `: ${runner.reason}` : ''}.`,
+    );
     const evalRunner = runner;
-    const evalSetup: EvalSetup = { model, runner: evalRunner, dataset: held, spec, indices: heldIndices, batchSize: 64 };
+    const evalSetup: EvalSetup = {
+      model,
+      runner: evalRunner,
+      dataset: held,
+      spec,
+      indices: heldIndices,
+      batchSize: 64,
+    };
     const reference = await evalRunner.prepare(new Map());
     const teacherWeights = teacher === model ? original : weightTensors(teacher.graph, teacher.weights);
     if (teacher !== model) disposables.push(...Object.values(teacherWeights));
@@ -260,11 +325,17 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
     });
     disposables.push(...phase1);
     const phase1Rms = phase1.map((t) => tf.tidy(() => Math.sqrt(tf.mean(tf.square(t)).dataSync()[0] ?? 0)));
-    const originalSq = bound.map((b) => tf.tidy(() => tf.sum(tf.square(original[b.name] as tf.Tensor)).dataSync()[0] ?? 0));
+    const originalSq = bound.map((b) =>
+      tf.tidy(() => tf.sum(tf.square(original[b.name] as tf.Tensor)).dataSync()[0] ?? 0),
+    );
     const originalSqTotal = originalSq.reduce((a, b) => a + b, 0) || 1;
 
     /** Held-out metrics of the current predictor, and its per-layer drift from phase 1 (one regeneration for both). */
-    const evaluate = async (): Promise<{ metrics: EvalMetricsDto; acc: MetricsAccumulator; drift: LayerDriftDto[] }> => {
+    const evaluate = async (): Promise<{
+      metrics: EvalMetricsDto;
+      acc: MetricsAccumulator;
+      drift: LayerDriftDto[];
+    }> => {
       const candidate = tf.tidy(() => {
         const w = regenerate(false);
         for (const b of bound) tf.keep(w[b.name] as tf.Tensor);
@@ -273,7 +344,9 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
       try {
         const drift = tf.tidy(() =>
           bound.map((b, i) => {
-            const d = Math.sqrt(tf.mean(tf.square(tf.sub(candidate[b.name] as tf.Tensor, phase1[i] as tf.Tensor))).dataSync()[0] ?? 0);
+            const d = Math.sqrt(
+              tf.mean(tf.square(tf.sub(candidate[b.name] as tf.Tensor, phase1[i] as tf.Tensor))).dataSync()[0] ?? 0,
+            );
             return { name: b.name, drift: d / Math.max(phase1Rms[i] ?? 0, 1e-12) };
           }),
         );
@@ -301,14 +374,23 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
     let latest = beforeEval;
 
     const features = o.featureWeight > 0 && teacher.graph === model.graph ? featureValues(model.graph) : [];
-    if (o.featureWeight > 0 && features.length === 0) hooks.onStatus?.('The feature-map term is off: the model has no residual block pre-activations, or the teacher is a different architecture.');
-    const studentGraph: Graph = features.length > 0 ? { ...model.graph, outputs: [...model.graph.outputs, ...features] } : model.graph;
+    if (o.featureWeight > 0 && features.length === 0)
+      hooks.onStatus?.(
+        'The feature-map term is off: the model has no residual block pre-activations, or the teacher is a different architecture.',
+      );
+    const studentGraph: Graph =
+      features.length > 0 ? { ...model.graph, outputs: [...model.graph.outputs, ...features] } : model.graph;
     const teacherGraph: Graph = features.length > 0 ? studentGraph : teacher.graph;
     const logitsName = model.graph.outputs[0] ?? '';
     const teacherLogitsName = teacher.graph.outputs[0] ?? '';
 
     const config = adamConfig(o.steps, o.lr);
-    config.schedule = { kind: 'cosine', totalSteps: o.steps, minLr: o.lr * 0.01, warmupSteps: Math.max(1, Math.round(o.steps * 0.05)) };
+    config.schedule = {
+      kind: 'cosine',
+      totalSteps: o.steps,
+      minLr: o.lr * 0.01,
+      warmupSteps: Math.max(1, Math.round(o.steps * 0.05)),
+    };
     optimizer = new NernOptimizer(p.variables, config);
     const rng = new Rng(o.seed);
     const [h] = train.shape;
@@ -336,7 +418,9 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
           const zs = outputs[logitsName];
           if (zs === undefined) throw new BadInputError('The model produced no output.');
           if (zs.shape.join(',') !== zt.shape.join(',')) {
-            throw new BadInputError(`The teacher's output is [${zt.shape.join(', ')}] but the model's is [${zs.shape.join(', ')}]; the teacher must solve the same task.`);
+            throw new BadInputError(
+              `The teacher's output is [${zt.shape.join(', ')}] but the model's is [${zs.shape.join(', ')}]; the teacher must solve the same task.`,
+            );
           }
           const kl = classifier ? distillationKl(zt, zs, T) : relativeOutputMse(zt, zs);
           const pairs = features.flatMap((f) => {
@@ -344,23 +428,47 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
             const ft = target[f];
             return fs === undefined || ft === undefined ? [] : [[ft, fs] as const];
           });
-          const feature = features.length > 0 ? featureMapLoss(pairs.map((x) => x[0]), pairs.map((x) => x[1])) : tf.scalar(0);
+          const feature =
+            features.length > 0
+              ? featureMapLoss(
+                  pairs.map((x) => x[0]),
+                  pairs.map((x) => x[1]),
+                )
+              : tf.scalar(0);
           const reconstruction =
             o.reconstructionWeight > 0
-              ? reconstructionLoss(bound.map((b) => weights[b.name] as tf.Tensor), bound.map((b) => original[b.name] as tf.Tensor), originalSqTotal)
+              ? reconstructionLoss(
+                  bound.map((b) => weights[b.name] as tf.Tensor),
+                  bound.map((b) => original[b.name] as tf.Tensor),
+                  originalSqTotal,
+                )
               : tf.scalar(0);
           parts.kl = kl.dataSync()[0] ?? 0;
           parts.feature = feature.dataSync()[0] ?? 0;
           parts.reconstruction = reconstruction.dataSync()[0] ?? 0;
-          return tf.addN([tf.mul(kl, o.klWeight), tf.mul(feature, o.featureWeight), tf.mul(reconstruction, o.reconstructionWeight)]) as tf.Scalar;
+          return tf.addN([
+            tf.mul(kl, o.klWeight),
+            tf.mul(feature, o.featureWeight),
+            tf.mul(reconstruction, o.reconstructionWeight),
+          ]) as tf.Scalar;
         }, p.variables);
         optimizer?.step(p.variables.map((v) => grads[v.name] as tf.Tensor));
         return value.dataSync()[0] ?? NaN;
       });
-      if (!Number.isFinite(lossValue)) throw new BadInputError(`Distillation diverged at step ${step} (loss ${lossValue}); lower the learning rate.`, { option: 'lr' });
+      if (!Number.isFinite(lossValue))
+        throw new BadInputError(`Distillation diverged at step ${step} (loss ${lossValue}); lower the learning rate.`, {
+          option: 'lr',
+        });
       lossCurve.push([step, lossValue]);
       const seconds = (performance.now() - trainStarted) / 1000;
-      hooks.onProgress?.({ step, steps: o.steps, loss: lossValue, ...parts, lr: optimizer.lr, stepsPerSecond: step / Math.max(seconds, 1e-9) });
+      hooks.onProgress?.({
+        step,
+        steps: o.steps,
+        loss: lossValue,
+        ...parts,
+        lr: optimizer.lr,
+        stepsPerSecond: step / Math.max(seconds, 1e-9),
+      });
       if ((o.evalEvery > 0 && step % o.evalEvery === 0) || step === o.steps) {
         latest = await evaluate();
         const point = { step, metrics: latest.metrics };
@@ -377,9 +485,18 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
     // Write the new artifact: same layout and verbatim tensors, the distilled predictor, both phases recorded.
     const weights: PredictorWeights = p.weights();
     const settings: Record<string, string | number | boolean> = {
-      steps: o.steps, batchSize: o.batchSize, lr: o.lr, temperature: o.temperature, klWeight: o.klWeight,
-      featureWeight: o.featureWeight, reconstructionWeight: o.reconstructionWeight, augment: o.augment,
-      evalSamples: heldCount, seed: o.seed, backend: backend.name, preprocess: JSON.stringify(dto),
+      steps: o.steps,
+      batchSize: o.batchSize,
+      lr: o.lr,
+      temperature: o.temperature,
+      klWeight: o.klWeight,
+      featureWeight: o.featureWeight,
+      reconstructionWeight: o.reconstructionWeight,
+      augment: o.augment,
+      evalSamples: heldCount,
+      seed: o.seed,
+      backend: backend.name,
+      preprocess: JSON.stringify(dto),
     };
     const meta: ArtifactMeta = {
       ...artifact.meta,
@@ -395,7 +512,12 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
     };
     const verbatim: VerbatimInput[] = artifact.meta.tensors
       .filter((t) => t.stored === 'verbatim')
-      .map((t) => ({ name: t.name, dtype: t.storedDtype ?? 'F32', shape: t.shape, data: artifact.verbatimBytes(t.name, signal) }));
+      .map((t) => ({
+        name: t.name,
+        dtype: t.storedDtype ?? 'F32',
+        shape: t.shape,
+        data: artifact.verbatimBytes(t.name, signal),
+      }));
     hooks.onStatus?.(`Writing ${basename(out)}…`);
     await refuseOutputOverInputs(out, inputs);
     await writeArtifact(out, { meta, predictor: weights, kernelMap: artifact.kernelMap, verbatim }, signal);

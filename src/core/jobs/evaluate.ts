@@ -75,7 +75,12 @@ export interface EvalHooks {
  * Evaluates `modelPath` (ONNX or TF.js) on `dataPath`: the model's own weights against the weights in
  * `options.weights` (checkpoint or artifact; default: the model's own, which measures the original alone).
  */
-export async function evaluateModel(modelPath: string, dataPath: string, options: EvalOptionsDto = {}, hooks: EvalHooks = {}): Promise<EvalReportDto> {
+export async function evaluateModel(
+  modelPath: string,
+  dataPath: string,
+  options: EvalOptionsDto = {},
+  hooks: EvalHooks = {},
+): Promise<EvalReportDto> {
   const started = performance.now();
   const backend = await ensureBackend(options.backend ?? 'auto');
   const model = await loadExecutableModel(modelPath);
@@ -85,10 +90,21 @@ export async function evaluateModel(modelPath: string, dataPath: string, options
     const count = Math.min(dataset.size, options.limit ?? dataset.size);
     if (count < 1) throw new BadInputError(`${basename(dataPath)} holds no samples to evaluate.`);
     const batchSize = Math.max(1, Math.min(options.batchSize ?? DEFAULT_EVAL_BATCH, 4096));
-    const bound = options.weights !== undefined ? await loadWeightSource(options.weights, model, hooks.signal) : undefined;
-    const runner = await openModelRunner(model, { backend: options.backend ?? 'auto', ...(hooks.signal ? { signal: hooks.signal } : {}) });
+    const bound =
+      options.weights !== undefined ? await loadWeightSource(options.weights, model, hooks.signal) : undefined;
+    const runner = await openModelRunner(model, {
+      backend: options.backend ?? 'auto',
+      ...(hooks.signal ? { signal: hooks.signal } : {}),
+    });
     hooks.onEngine?.({ label: runner.label, ...(runner.reason !== undefined ? { reason: runner.reason } : {}) });
-    const setup: EvalSetup = { model, runner, dataset, spec, indices: Array.from({ length: count }, (_, i) => i), batchSize };
+    const setup: EvalSetup = {
+      model,
+      runner,
+      dataset,
+      spec,
+      indices: Array.from({ length: count }, (_, i) => i),
+      batchSize,
+    };
     let metrics: MetricsAccumulator;
     try {
       const reference = await runner.prepare(new Map());

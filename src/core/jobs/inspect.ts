@@ -3,7 +3,16 @@
  * Shared by the worker (for the Inspector) and the CLI (`weight-lens inspect`). Memory stays bounded: values are
  * read in chunks and never kept beyond one tensor's second pass.
  */
-import type { CheckpointHeaderDto, InspectReportDto, LayerKind, TensorHeaderDto, TensorReportDto, TotalsDto, HistogramDto, TensorStatsDto } from '../../protocol/inspect';
+import type {
+  CheckpointHeaderDto,
+  InspectReportDto,
+  LayerKind,
+  TensorHeaderDto,
+  TensorReportDto,
+  TotalsDto,
+  HistogramDto,
+  TensorStatsDto,
+} from '../../protocol/inspect';
 import { stat } from 'node:fs/promises';
 import { DEFAULT_HISTOGRAM_BINS } from '../../protocol/defaults';
 import { ARTIFACT_KEY } from '../../protocol/artifact';
@@ -14,7 +23,6 @@ import type { Checkpoint } from '../formats/types';
 import { layerKindOf } from '../tensors/layerKind';
 import { tensorStatistics } from '../tensors/stats';
 import type { TensorEntry } from '../tensors/tensor';
-
 
 /** Builds the header DTO of an opened checkpoint. `fileBytes` is the size of the main file. */
 export function checkpointHeader(checkpoint: Checkpoint, file: string, fileBytes: number): CheckpointHeaderDto {
@@ -32,7 +40,11 @@ export function checkpointHeader(checkpoint: Checkpoint, file: string, fileBytes
   const byDtype = Object.create(null) as Record<string, TotalsDto>; // keyed by file-given dtype names: no prototype
   const byKind: Partial<Record<LayerKind, TotalsDto>> = {};
   for (const t of tensors) {
-    for (const bucket of [totals, (byDtype[t.dtype] ??= { tensors: 0, params: 0, bytes: 0 }), (byKind[t.kind] ??= { tensors: 0, params: 0, bytes: 0 })]) {
+    for (const bucket of [
+      totals,
+      (byDtype[t.dtype] ??= { tensors: 0, params: 0, bytes: 0 }),
+      (byKind[t.kind] ??= { tensors: 0, params: 0, bytes: 0 }),
+    ]) {
       bucket.tensors += 1;
       bucket.params += t.params;
       bucket.bytes += t.bytes;
@@ -65,7 +77,12 @@ export interface InspectObserver {
 }
 
 /** Computes one tensor's statistics, possibly on another thread; must honour `signal`. */
-export type StatisticsRunner = (index: number, entry: TensorEntry, bins: number, signal?: AbortSignal) => Promise<{ stats: TensorStatsDto; histogram: HistogramDto }>;
+export type StatisticsRunner = (
+  index: number,
+  entry: TensorEntry,
+  bins: number,
+  signal?: AbortSignal,
+) => Promise<{ stats: TensorStatsDto; histogram: HistogramDto }>;
 
 /** Options of `inspectFile`. */
 export interface InspectOptions {
@@ -102,13 +119,18 @@ async function artifactOf(path: string): Promise<NonNullable<CheckpointHeaderDto
   }
 }
 
-export async function inspectFile(path: string, options: InspectOptions = {}, observer: InspectObserver = {}): Promise<InspectReportDto> {
+export async function inspectFile(
+  path: string,
+  options: InspectOptions = {},
+  observer: InspectObserver = {},
+): Promise<InspectReportDto> {
   const bins = options.bins ?? DEFAULT_HISTOGRAM_BINS;
   const checkpoint = await openCheckpoint(path, options.signal ? { signal: options.signal } : {});
   try {
     const fileBytes = (await stat(path)).size;
     const header = checkpointHeader(checkpoint, path, fileBytes);
-    if (checkpoint.format === 'safetensors' && Object.hasOwn(checkpoint.metadata, ARTIFACT_KEY)) header.artifact = await artifactOf(path);
+    if (checkpoint.format === 'safetensors' && Object.hasOwn(checkpoint.metadata, ARTIFACT_KEY))
+      header.artifact = await artifactOf(path);
     observer.onHeader?.(header);
     const tensors: TensorReportDto[] = header.tensors.map((t) => ({ ...t }));
     if (!options.headersOnly) {
@@ -120,7 +142,9 @@ export async function inspectFile(path: string, options: InspectOptions = {}, ob
       if (lanes > 1) order.sort((a, b) => (checkpoint.tensors[b]?.bytes ?? 0) - (checkpoint.tensors[a]?.bytes ?? 0));
       // The first failure stops every lane (and the runner's in-flight work) through this controller.
       const stop = new AbortController();
-      const forward = (): void => { stop.abort(); };
+      const forward = (): void => {
+        stop.abort();
+      };
       options.signal?.addEventListener('abort', forward, { once: true });
       let next = 0;
       const lane = async (): Promise<void> => {
@@ -140,7 +164,14 @@ export async function inspectFile(path: string, options: InspectOptions = {}, ob
           observer.onTensorStats?.(index, stats, histogram);
         }
       };
-      const results = await Promise.allSettled(Array.from({ length: lanes }, () => lane().catch((error: unknown) => { stop.abort(); throw error; })));
+      const results = await Promise.allSettled(
+        Array.from({ length: lanes }, () =>
+          lane().catch((error: unknown) => {
+            stop.abort();
+            throw error;
+          }),
+        ),
+      );
       options.signal?.removeEventListener('abort', forward);
       // Report the root cause, not the cancellations it caused in the other lanes.
       const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
@@ -162,4 +193,3 @@ export async function inspectFile(path: string, options: InspectOptions = {}, ob
     await checkpoint.close();
   }
 }
-

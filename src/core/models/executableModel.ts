@@ -87,7 +87,12 @@ function initializerShapes(model: ExecutableModel): Map<string, readonly number[
   return shapes;
 }
 
-async function fromArtifact(path: string, artifact: OpenArtifact, model: ExecutableModel, signal?: AbortSignal): Promise<BoundWeights> {
+async function fromArtifact(
+  path: string,
+  artifact: OpenArtifact,
+  model: ExecutableModel,
+  signal?: AbortSignal,
+): Promise<BoundWeights> {
   const wanted = initializerShapes(model);
   const weights = new Map<string, Float32Array>();
   const represented: string[] = [];
@@ -101,7 +106,9 @@ async function fromArtifact(path: string, artifact: OpenArtifact, model: Executa
     represented.push(name);
   });
   // Verbatim tensors are stored as safetensors entries `verbatim.<name>`; read them through the safetensors reader.
-  const verbatim = artifact.meta.tensors.filter((t) => t.stored === 'verbatim' && matchName(t.name, wanted) !== undefined);
+  const verbatim = artifact.meta.tensors.filter(
+    (t) => t.stored === 'verbatim' && matchName(t.name, wanted) !== undefined,
+  );
   if (verbatim.length > 0) {
     const checkpoint = await openCheckpoint(path, signal ? { signal } : {});
     try {
@@ -111,7 +118,10 @@ async function fromArtifact(path: string, artifact: OpenArtifact, model: Executa
         const want = wanted.get(name) ?? [];
         if (!sameShape(t.shape, want)) throw shapeMismatch(path, t.name, t.shape, want);
         const entry = entries.get(VERBATIM_PREFIX + t.name);
-        if (entry === undefined) throw new BadInputError(`${basename(path)} lists verbatim tensor ${JSON.stringify(t.name)} but does not store it.`);
+        if (entry === undefined)
+          throw new BadInputError(
+            `${basename(path)} lists verbatim tensor ${JSON.stringify(t.name)} but does not store it.`,
+          );
         weights.set(name, await readTensorValues(entry, signal ? { signal } : {}));
       }
     } finally {
@@ -121,9 +131,18 @@ async function fromArtifact(path: string, artifact: OpenArtifact, model: Executa
   return finish(path, model, weights, true, represented);
 }
 
-function finish(path: string, model: ExecutableModel, weights: Map<string, Float32Array>, artifact: boolean, represented: string[]): BoundWeights {
+function finish(
+  path: string,
+  model: ExecutableModel,
+  weights: Map<string, Float32Array>,
+  artifact: boolean,
+  represented: string[],
+): BoundWeights {
   if (weights.size === 0) {
-    const examples = [...model.weights.keys()].slice(0, 3).map((n) => JSON.stringify(n)).join(', ');
+    const examples = [...model.weights.keys()]
+      .slice(0, 3)
+      .map((n) => JSON.stringify(n))
+      .join(', ');
     throw new BadInputError(
       `No tensor of ${basename(path)} matches a weight of ${basename(model.path)} by name (the model's weights are named like ${examples}); give the checkpoint the model was exported from.`,
     );
@@ -140,7 +159,11 @@ function finish(path: string, model: ExecutableModel, weights: Map<string, Float
  * initializers by name (exactly, or after dropping a `module.`/`model.`/`state_dict.` prefix). Needs an initialised
  * tfjs backend for artifacts. Throws `BadInputError` when a matched tensor's shape differs or nothing matches.
  */
-export async function loadWeightSource(path: string, model: ExecutableModel, signal?: AbortSignal): Promise<BoundWeights> {
+export async function loadWeightSource(
+  path: string,
+  model: ExecutableModel,
+  signal?: AbortSignal,
+): Promise<BoundWeights> {
   const checkpoint = await openCheckpoint(path, signal ? { signal } : {});
   let isArtifact: boolean;
   try {

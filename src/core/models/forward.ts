@@ -25,7 +25,10 @@ export function forwardBatch(
     const flat = graph.outputs.map((name) => {
       const t = outputs[name];
       if (t === undefined) throw new BadInputError(`The model's output ${JSON.stringify(name)} was not computed.`);
-      if (t.shape[0] !== n) throw new BadInputError(`The model's output ${JSON.stringify(name)} has ${t.shape[0]} rows for a batch of ${n}; only batch-first outputs can be compared.`);
+      if (t.shape[0] !== n)
+        throw new BadInputError(
+          `The model's output ${JSON.stringify(name)} has ${t.shape[0]} rows for a batch of ${n}; only batch-first outputs can be compared.`,
+        );
       shapes.push([...t.shape]);
       return tf.reshape(t, [n, -1]);
     });

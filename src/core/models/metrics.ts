@@ -97,7 +97,12 @@ export class MetricsAccumulator {
     if (this.classes === 0) {
       const mse = this.values > 0 ? this.se / this.values : 0;
       const peak = this.max - this.min;
-      out.psnr = mse === 0 ? PSNR_IDENTICAL_DB : peak > 0 ? Math.min(PSNR_IDENTICAL_DB, 10 * Math.log10((peak * peak) / mse)) : 0;
+      out.psnr =
+        mse === 0
+          ? PSNR_IDENTICAL_DB
+          : peak > 0
+            ? Math.min(PSNR_IDENTICAL_DB, 10 * Math.log10((peak * peak) / mse))
+            : 0;
     }
     return out;
   }

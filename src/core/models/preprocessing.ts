@@ -27,7 +27,14 @@ function toSpec(dto: PreprocessDto, layout: 'NCHW' | 'NHWC'): PreprocessSpec {
     ...(dto.scale !== undefined ? { scale: dto.scale } : {}),
     ...(dto.mean ? { mean: dto.mean } : {}),
     ...(dto.std ? { std: dto.std } : {}),
-    ...(pad ? { pad: pad.length === 1 ? [pad[0] ?? 0, pad[0] ?? 0, pad[0] ?? 0, pad[0] ?? 0] as const : [pad[0] ?? 0, pad[1] ?? 0, pad[2] ?? 0, pad[3] ?? 0] as const } : {}),
+    ...(pad
+      ? {
+          pad:
+            pad.length === 1
+              ? ([pad[0] ?? 0, pad[0] ?? 0, pad[0] ?? 0, pad[0] ?? 0] as const)
+              : ([pad[0] ?? 0, pad[1] ?? 0, pad[2] ?? 0, pad[3] ?? 0] as const),
+        }
+      : {}),
     ...(dto.crop ? { crop: dto.crop } : {}),
     ...(dto.resize ? { resize: dto.resize } : {}),
   };
@@ -46,10 +53,15 @@ function toDto(spec: PreprocessSpec): PreprocessDto {
 }
 
 /** The model's fixed input size [height, width, channels] in `layout` (undefined where a dimension is dynamic). */
-function declaredInput(shape: readonly (number | null)[], layout: 'NCHW' | 'NHWC'): [number | undefined, number | undefined, number | undefined] {
+function declaredInput(
+  shape: readonly (number | null)[],
+  layout: 'NCHW' | 'NHWC',
+): [number | undefined, number | undefined, number | undefined] {
   const fixed = (d: number | null | undefined): number | undefined => (typeof d === 'number' && d > 0 ? d : undefined);
   if (shape.length !== 4) return [undefined, undefined, undefined];
-  return layout === 'NCHW' ? [fixed(shape[2]), fixed(shape[3]), fixed(shape[1])] : [fixed(shape[1]), fixed(shape[2]), fixed(shape[3])];
+  return layout === 'NCHW'
+    ? [fixed(shape[2]), fixed(shape[3]), fixed(shape[1])]
+    : [fixed(shape[1]), fixed(shape[2]), fixed(shape[3])];
 }
 
 /**
@@ -63,7 +75,11 @@ function declaredInput(shape: readonly (number | null)[], layout: 'NCHW' | 'NHWC
  * When options or the sidecar give images of another size or channel count than the model's fixed input, this is a
  * `BadInputError` that says what was expected (a resize is never added silently).
  */
-export async function resolvePreprocessing(model: ExecutableModel, dataset: Dataset, options?: PreprocessDto): Promise<{ spec: PreprocessSpec; source: PreprocessSource; dto: PreprocessDto }> {
+export async function resolvePreprocessing(
+  model: ExecutableModel,
+  dataset: Dataset,
+  options?: PreprocessDto,
+): Promise<{ spec: PreprocessSpec; source: PreprocessSource; dto: PreprocessDto }> {
   const input = imageInput(model.graph);
   const [h, w, c] = dataset.shape;
   const s = input.shape;
@@ -95,7 +111,8 @@ export async function resolvePreprocessing(model: ExecutableModel, dataset: Data
   }
   const [eh, ew, ec] = declaredInput(s, spec.layout);
   const [ph, pw, pc] = preprocessedShape(h, w, c, spec);
-  const from = source === 'options' ? 'the preprocessing options' : `the sidecar ${basename(sidecarPathFor(model.path))}`;
+  const from =
+    source === 'options' ? 'the preprocessing options' : `the sidecar ${basename(sidecarPathFor(model.path))}`;
   if ((eh !== undefined && eh !== ph) || (ew !== undefined && ew !== pw)) {
     throw new BadInputError(
       `After ${from} (${describePreprocess(toDto(spec))}), the ${h}×${w} images are ${ph}×${pw}, but ${basename(model.path)} takes ${eh ?? ph}×${ew ?? pw}: ` +

@@ -11,7 +11,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import { dirname } from 'node:path';
 import type { BackendName, ModelEngineName } from '../../protocol/vocabulary';
 import { chooseModelEngine, defaultEvalThreads, engineLabel } from '../backend/modelEngine';
-import { firstLine, type OrtModuleLike, type OrtModuleLoader, type OrtSessionLike, type OrtTensorLike } from '../backend/onnxRuntime';
+import {
+  firstLine,
+  type OrtModuleLike,
+  type OrtModuleLoader,
+  type OrtSessionLike,
+  type OrtTensorLike,
+} from '../backend/onnxRuntime';
 import type { InputBatch } from '../data/batches';
 import { weightTensors } from '../graph/execute';
 import { rewriteOnnxWeights } from '../graph/onnxRebind';
@@ -113,7 +119,11 @@ class TfjsRunner implements ModelRunner {
   forward(weights: PreparedWeights, batch: InputBatch): Promise<ForwardOutput> {
     if (!(weights instanceof TfjsWeights)) throw new TypeError('weights were prepared by another runner');
     const input = imageInput(this.model.graph);
-    const run = (sub: InputBatch): ForwardOutput => forwardBatch(this.model.graph, weights.tensors, { data: sub.data, shape: feedDims(input.shape, sub, sub.shape[0]) });
+    const run = (sub: InputBatch): ForwardOutput =>
+      forwardBatch(this.model.graph, weights.tensors, {
+        data: sub.data,
+        shape: feedDims(input.shape, sub, sub.shape[0]),
+      });
     return inChunks(this.model, batch, (sub) => Promise.resolve(run(sub)));
   }
 
@@ -138,7 +148,8 @@ class OrtWeights implements PreparedWeights {
 function toFloat32(data: unknown, name: string): Float32Array {
   if (data instanceof Float32Array) return data;
   if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Float32Array.from(data, (v) => Number(v));
-  if (ArrayBuffer.isView(data) && !(data instanceof DataView)) return Float32Array.from(data as unknown as ArrayLike<number>);
+  if (ArrayBuffer.isView(data) && !(data instanceof DataView))
+    return Float32Array.from(data as unknown as ArrayLike<number>);
   throw new BadInputError(`The model's output ${JSON.stringify(name)} is not numeric.`);
 }
 
@@ -158,7 +169,11 @@ function feedDims(declared: readonly (number | null)[], batch: InputBatch, rows:
  * takes exactly 1), else whole; a last sub-batch that falls short is padded with zeros and its padding rows dropped.
  * The outputs are joined in sample order, with the whole batch's shapes.
  */
-async function inChunks(model: ExecutableModel, batch: InputBatch, run: (sub: InputBatch) => Promise<ForwardOutput>): Promise<ForwardOutput> {
+async function inChunks(
+  model: ExecutableModel,
+  batch: InputBatch,
+  run: (sub: InputBatch) => Promise<ForwardOutput>,
+): Promise<ForwardOutput> {
   const n = batch.shape[0];
   const fixed = imageInput(model.graph).shape[0];
   if (typeof fixed !== 'number' || fixed <= 0 || fixed === n) return run(batch);
@@ -201,7 +216,12 @@ class OrtRunner implements ModelRunner {
   }
 
   /** A session on the model file as it is; throws (onnxruntime's message) when onnxruntime refuses it. */
-  static async open(ort: OrtModuleLike, model: ExecutableModel, threads: number, signal?: AbortSignal): Promise<OrtRunner> {
+  static async open(
+    ort: OrtModuleLike,
+    model: ExecutableModel,
+    threads: number,
+    signal?: AbortSignal,
+  ): Promise<OrtRunner> {
     const options: Record<string, unknown> = {
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
@@ -210,7 +230,9 @@ class OrtRunner implements ModelRunner {
       logSeverityLevel: 3,
       // Idle threads sleep rather than spin: the machine is shared with the editor. External data of a rewritten
       // model (given as bytes) is found beside the model file.
-      extra: { session: { 'intra_op.allow_spinning': '0', model_external_initializers_file_folder_path: dirname(model.path) } },
+      extra: {
+        session: { 'intra_op.allow_spinning': '0', model_external_initializers_file_folder_path: dirname(model.path) },
+      },
     };
     // onnxruntime reads the file itself (and its external data beside it).
     const session = await ort.InferenceSession.create(model.path, options);
@@ -221,7 +243,8 @@ class OrtRunner implements ModelRunner {
   async prepare(overrides: ReadonlyMap<string, WeightValue>): Promise<PreparedWeights> {
     if (overrides.size === 0) return this.baseWeights;
     const values = new Map<string, Float32Array>();
-    for (const [name, value] of overrides) values.set(name, value instanceof Float32Array ? value : (value.dataSync() as Float32Array));
+    for (const [name, value] of overrides)
+      values.set(name, value instanceof Float32Array ? value : (value.dataSync() as Float32Array));
     const source = await FileByteSource.open(this.model.path);
     let bytes: Uint8Array;
     try {
@@ -245,11 +268,15 @@ class OrtRunner implements ModelRunner {
     const flat = this.model.graph.outputs.map((name) => {
       const t = result[name];
       if (t === undefined) throw new BadInputError(`The model's output ${JSON.stringify(name)} was not computed.`);
-      if (t.dims[0] !== n) throw new BadInputError(`The model's output ${JSON.stringify(name)} has ${t.dims[0] ?? 0} rows for a batch of ${n}; only batch-first outputs can be compared.`);
+      if (t.dims[0] !== n)
+        throw new BadInputError(
+          `The model's output ${JSON.stringify(name)} has ${t.dims[0] ?? 0} rows for a batch of ${n}; only batch-first outputs can be compared.`,
+        );
       return { data: toFloat32(t.data, name), dims: t.dims };
     });
     const shapes = flat.map((f) => [...f.dims]);
-    if (flat.length === 1 && flat[0] !== undefined) return { values: flat[0].data, perSample: flat[0].data.length / n, shapes };
+    if (flat.length === 1 && flat[0] !== undefined)
+      return { values: flat[0].data, perSample: flat[0].data.length / n, shapes };
     // Rows are samples: each sample's outputs side by side, as forwardBatch concatenates them.
     const perSample = flat.reduce((s, f) => s + f.data.length / n, 0);
     const values = new Float32Array(n * perSample);

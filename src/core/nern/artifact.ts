@@ -25,7 +25,13 @@ import { encodingWidth, type EncodingSpec } from './encoding';
 import { checkKernelMap, type KernelMap } from './kernelMap';
 import { layerShapes, type PredictorSpec, type PredictorWeights } from './predictor';
 import { convLayoutFor, kernelShape, tileMatches, type TileSpec } from './tiling';
-import { ARTIFACT_FORMAT, ARTIFACT_KEY, type ArtifactMetaSummary, type ArtifactReport, type ArtifactTraining } from '../../protocol/artifact';
+import {
+  ARTIFACT_FORMAT,
+  ARTIFACT_KEY,
+  type ArtifactMetaSummary,
+  type ArtifactReport,
+  type ArtifactTraining,
+} from '../../protocol/artifact';
 
 /**
  * `__metadata__` key holding the hex SHA-256 of the `weight_lens` JSON (UTF-8) followed by the whole data section,
@@ -236,15 +242,31 @@ export async function writeArtifact(path: string, content: ArtifactContent, sign
   });
   content.kernelMap.permutations.forEach((perm, l) => {
     const small = perm.length <= 65536;
-    tensors.push({ name: permName(l), dtype: small ? 'U16' : 'I32', shape: [perm.length], data: small ? Uint16Array.from(perm) : perm });
+    tensors.push({
+      name: permName(l),
+      dtype: small ? 'U16' : 'I32',
+      shape: [perm.length],
+      data: small ? Uint16Array.from(perm) : perm,
+    });
   });
-  tensors.push({ name: SCALES_NAME, dtype: 'F32', shape: [content.kernelMap.outputScales.length], data: content.kernelMap.outputScales });
-  for (const v of content.verbatim) tensors.push({ name: VERBATIM_PREFIX + v.name, dtype: v.dtype, shape: v.shape, data: v.data });
+  tensors.push({
+    name: SCALES_NAME,
+    dtype: 'F32',
+    shape: [content.kernelMap.outputScales.length],
+    data: content.kernelMap.outputScales,
+  });
+  for (const v of content.verbatim)
+    tensors.push({ name: VERBATIM_PREFIX + v.name, dtype: v.dtype, shape: v.shape, data: v.data });
   const json = JSON.stringify(content.meta);
-  await writeSafetensors(path, tensors, { [ARTIFACT_KEY]: json, format: 'pt' }, {
-    ...(signal ? { signal } : {}),
-    digest: { key: ARTIFACT_DIGEST_KEY, prefix: new TextEncoder().encode(json) },
-  });
+  await writeSafetensors(
+    path,
+    tensors,
+    { [ARTIFACT_KEY]: json, format: 'pt' },
+    {
+      ...(signal ? { signal } : {}),
+      digest: { key: ARTIFACT_DIGEST_KEY, prefix: new TextEncoder().encode(json) },
+    },
+  );
 }
 
 /**
@@ -253,14 +275,21 @@ export async function writeArtifact(path: string, content: ArtifactContent, sign
  * refused instead of silently changing the decoded weights. Artifacts written before checksums existed have none and
  * are read as before.
  */
-async function verifyDigest(source: FileByteSource, path: string, json: string, metadata: Record<string, string>, dataStart: number): Promise<void> {
+async function verifyDigest(
+  source: FileByteSource,
+  path: string,
+  json: string,
+  metadata: Record<string, string>,
+  dataStart: number,
+): Promise<void> {
   if (!Object.hasOwn(metadata, ARTIFACT_DIGEST_KEY)) return;
   const stored = metadata[ARTIFACT_DIGEST_KEY] ?? '';
   if (!/^[0-9a-f]{64}$/.test(stored)) throw bad(path, `its ${ARTIFACT_DIGEST_KEY} entry is not a SHA-256 digest`);
   const hash = createHash('sha256');
   hash.update(json, 'utf8');
   const chunk = 16 * 1024 * 1024;
-  for (let at = dataStart; at < source.size; at += chunk) hash.update(await source.read(at, Math.min(chunk, source.size - at)));
+  for (let at = dataStart; at < source.size; at += chunk)
+    hash.update(await source.read(at, Math.min(chunk, source.size - at)));
   if (hash.digest('hex') !== stored) {
     throw new CheckpointFormatError(
       `${path} is damaged: its contents no longer match the SHA-256 checksum stored when it was written (the file was modified or corrupted); compress the model again to get a sound artifact.`,
@@ -299,12 +328,18 @@ function bad(path: string, what: string): CheckpointFormatError {
 }
 
 /** Parses and checks the safetensors header; every entry lies inside the data section with its exact size. */
-async function readHeader(source: FileByteSource, path: string): Promise<{ tensors: Map<string, StoredTensor>; metadata: Record<string, string>; dataStart: number }> {
+async function readHeader(
+  source: FileByteSource,
+  path: string,
+): Promise<{ tensors: Map<string, StoredTensor>; metadata: Record<string, string>; dataStart: number }> {
   if (source.size < 8) throw bad(path, `the file is ${source.size} bytes, too short for a safetensors header`);
   const prefix = await source.read(0, 8);
   const n = Number(new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true));
   if (n > LIMITS.maxHeaderBytes || n > source.size - 8) {
-    throw bad(path, `its header length ${formatBytes(n)} exceeds the file size ${formatBytes(source.size)} or the ${formatBytes(LIMITS.maxHeaderBytes)} limit`);
+    throw bad(
+      path,
+      `its header length ${formatBytes(n)} exceeds the file size ${formatBytes(source.size)} or the ${formatBytes(LIMITS.maxHeaderBytes)} limit`,
+    );
   }
   const parsed = parseJsonBounded(await source.read(8, n), LIMITS.maxHeaderJsonDepth);
   if (!parsed.ok) throw bad(path, `its safetensors header ${jsonProblem(parsed, LIMITS.maxHeaderJsonDepth)}`);
@@ -316,22 +351,32 @@ async function readHeader(source: FileByteSource, path: string): Promise<{ tenso
   let metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(header)) {
     if (name === '__metadata__') {
-      if (!isRecord(value) || Object.values(value).some((v) => typeof v !== 'string')) throw bad(path, '__metadata__ is not a map of strings');
+      if (!isRecord(value) || Object.values(value).some((v) => typeof v !== 'string'))
+        throw bad(path, '__metadata__ is not a map of strings');
       metadata = value as Record<string, string>;
       continue;
     }
     if (tensors.size >= LIMITS.maxTensors) throw bad(path, `it lists more than ${LIMITS.maxTensors} tensors`);
     if (!isRecord(value)) throw bad(path, `tensor ${quote(name)} has no description`);
     const { dtype, shape, data_offsets: offsets } = value;
-    if (typeof dtype !== 'string' || !isDType(dtype)) throw bad(path, `tensor ${quote(name)} has unknown dtype ${describeValue(dtype)}`);
-    if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number')) throw bad(path, `tensor ${quote(name)} has no valid shape`);
+    if (typeof dtype !== 'string' || !isDType(dtype))
+      throw bad(path, `tensor ${quote(name)} has unknown dtype ${describeValue(dtype)}`);
+    if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number'))
+      throw bad(path, `tensor ${quote(name)} has no valid shape`);
     const params = checkShape(`tensor ${quote(name)}`, shape);
-    if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && (o as number) >= 0)) {
+    if (
+      !Array.isArray(offsets) ||
+      offsets.length !== 2 ||
+      !offsets.every((o) => Number.isSafeInteger(o) && (o as number) >= 0)
+    ) {
       throw bad(path, `tensor ${quote(name)} has invalid data_offsets`);
     }
     const [begin, end] = offsets as [number, number];
     if (end < begin || end > dataSize || end - begin !== params * DTYPE_BYTES[dtype]) {
-      throw bad(path, `tensor ${quote(name)} spans bytes ${begin}–${end} of a ${dataSize}-byte data section but needs ${params * DTYPE_BYTES[dtype]} bytes`);
+      throw bad(
+        path,
+        `tensor ${quote(name)} spans bytes ${begin}–${end} of a ${dataSize}-byte data section but needs ${params * DTYPE_BYTES[dtype]} bytes`,
+      );
     }
     tensors.set(name, { dtype, shape: shape, params, offset: dataStart + begin, length: end - begin });
   }
@@ -366,7 +411,8 @@ class MetaReader {
   }
   int(v: unknown, field: string, min: number, max: number): number {
     const n = this.number(v, field);
-    if (!Number.isInteger(n) || n < min || n > max) throw this.fail(`${field} is ${n}, not a whole number in ${min}–${max}`);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw this.fail(`${field} is ${n}, not a whole number in ${min}–${max}`);
     return n;
   }
   shape(v: unknown, field: string): number[] {
@@ -384,21 +430,34 @@ function readTile(m: MetaReader, v: unknown, field: string): TileSpec {
     if (k !== 1 && k !== 3) throw m.fail(`${field}.k is ${k}, not 1 or 3`);
     // Artifacts written before convolution layouts existed have none: their convolutions are [C_out, C_in, k, k].
     const layout = t.layout === undefined ? 'oihw' : t.layout;
-    if (layout !== 'oihw' && layout !== 'hwio') throw m.fail(`${field}.layout is ${describeValue(layout)}, not oihw or hwio`);
+    if (layout !== 'oihw' && layout !== 'hwio')
+      throw m.fail(`${field}.layout is ${describeValue(layout)}, not oihw or hwio`);
     return { kind: 'conv', k, layout };
   }
-  if (t.kind === 'tiled') return { kind: 'tiled', rows: m.int(t.rows, `${field}.rows`, 1, 2 ** 40), cols: m.int(t.cols, `${field}.cols`, 1, 2 ** 40) };
+  if (t.kind === 'tiled')
+    return {
+      kind: 'tiled',
+      rows: m.int(t.rows, `${field}.rows`, 1, 2 ** 40),
+      cols: m.int(t.cols, `${field}.cols`, 1, 2 ** 40),
+    };
   throw m.fail(`${field}.kind is ${describeValue(t.kind)}, not conv or tiled`);
 }
 
 /** Validates the parsed `weight_lens` JSON against the stored tensors; returns the typed meta. */
 function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>): ArtifactMeta {
   const meta = m.record(raw, 'the weight_lens metadata');
-  if (meta.format !== ARTIFACT_FORMAT) throw m.fail(`weight_lens.format is ${describeValue(meta.format)}, not ${ARTIFACT_FORMAT}`);
+  if (meta.format !== ARTIFACT_FORMAT)
+    throw m.fail(`weight_lens.format is ${describeValue(meta.format)}, not ${ARTIFACT_FORMAT}`);
   const version = m.int(meta.version, 'weight_lens.version', 1, Number.MAX_SAFE_INTEGER);
-  if (version > ARTIFACT_VERSION) throw m.fail(`it is format version ${version}, newer than this Weight Lens reads (${ARTIFACT_VERSION}); update Weight Lens`);
+  if (version > ARTIFACT_VERSION)
+    throw m.fail(
+      `it is format version ${version}, newer than this Weight Lens reads (${ARTIFACT_VERSION}); update Weight Lens`,
+    );
   const enc = m.record(meta.encoding, 'weight_lens.encoding');
-  const encoding: EncodingSpec = { base: m.number(enc.base, 'encoding.base'), levels: m.int(enc.levels, 'encoding.levels', 1, 64) };
+  const encoding: EncodingSpec = {
+    base: m.number(enc.base, 'encoding.base'),
+    levels: m.int(enc.levels, 'encoding.levels', 1, 64),
+  };
   if (!(encoding.base > 0) || encoding.base > 4) throw m.fail(`encoding.base is ${encoding.base}, outside (0, 4]`);
   const p = m.record(meta.predictor, 'weight_lens.predictor');
   const predictor: PredictorSpec = {
@@ -407,19 +466,27 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     outputs: m.int(p.outputs, 'predictor.outputs', 9, 9),
     depth: m.int(p.depth, 'predictor.depth', 1, 16),
   };
-  if (predictor.inputs !== encodingWidth(encoding)) throw m.fail(`predictor.inputs is ${predictor.inputs} but the encoding gives ${encodingWidth(encoding)}`);
+  if (predictor.inputs !== encodingWidth(encoding))
+    throw m.fail(`predictor.inputs is ${predictor.inputs} but the encoding gives ${encodingWidth(encoding)}`);
   const s = m.record(meta.source, 'weight_lens.source');
-  const source = { name: m.string(s.name, 'source.name'), format: m.string(s.format, 'source.format'), bytes: m.number(s.bytes, 'source.bytes'), sha256: m.string(s.sha256, 'source.sha256') };
+  const source = {
+    name: m.string(s.name, 'source.name'),
+    format: m.string(s.format, 'source.format'),
+    bytes: m.number(s.bytes, 'source.bytes'),
+    sha256: m.string(s.sha256, 'source.sha256'),
+  };
   const convLayout = convLayoutFor(source.format);
   const layers: ArtifactLayer[] = m.array(meta.layers, 'weight_lens.layers').map((v, l) => {
     const f = `layers[${l}]`;
     const r = m.record(v, f);
     const shape = m.shape(r.shape, `${f}.shape`);
     const tile = readTile(m, r.tile, `${f}.tile`);
-    if (!tileMatches(tile, shape, convLayout)) throw m.fail(`${f} has tile ${describeValue(tile)} that does not fit its shape [${shape.join(', ')}]`);
+    if (!tileMatches(tile, shape, convLayout))
+      throw m.fail(`${f} has tile ${describeValue(tile)} that does not fit its shape [${shape.join(', ')}]`);
     const dtype = m.string(r.dtype, `${f}.dtype`);
     if (!FLOAT_DTYPES.includes(dtype)) throw m.fail(`${f}.dtype is ${dtype}, not a float dtype`);
-    if (shape.reduce((n, d) => n * d, 1) > MAX_REPRESENTED_ELEMENTS) throw m.fail(`${f} has over ${MAX_REPRESENTED_ELEMENTS} elements`);
+    if (shape.reduce((n, d) => n * d, 1) > MAX_REPRESENTED_ELEMENTS)
+      throw m.fail(`${f} has over ${MAX_REPRESENTED_ELEMENTS} elements`);
     return { name: m.string(r.name, `${f}.name`), shape, dtype, tile, kernelShape: kernelShape(tile, shape) };
   });
   const names = new Set<string>();
@@ -436,7 +503,8 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     const dtype = m.string(r.dtype, `${f}.dtype`);
     if (r.stored === 'represented') {
       const layer = layerByName.get(name);
-      if (!layer || layer.shape.join(',') !== shape.join(',') || layer.dtype !== dtype) throw m.fail(`represented tensor ${quote(name)} does not match the layer map`);
+      if (!layer || layer.shape.join(',') !== shape.join(',') || layer.dtype !== dtype)
+        throw m.fail(`represented tensor ${quote(name)} does not match the layer map`);
       represented++;
       return { name, dtype, shape, stored: 'represented' };
     }
@@ -444,11 +512,21 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     const s = stored.get(VERBATIM_PREFIX + name);
     if (!s) throw m.fail(`verbatim tensor ${quote(name)} is missing from the file`);
     if (s.dtype !== r.storedDtype || s.shape.join(',') !== shape.join(',')) {
-      throw m.fail(`verbatim tensor ${quote(name)} is stored as ${s.dtype} [${s.shape.join(', ')}] but listed as ${describeValue(r.storedDtype)} [${shape.join(', ')}]`);
+      throw m.fail(
+        `verbatim tensor ${quote(name)} is stored as ${s.dtype} [${s.shape.join(', ')}] but listed as ${describeValue(r.storedDtype)} [${shape.join(', ')}]`,
+      );
     }
-    return { name, dtype, shape, stored: 'verbatim', storedDtype: s.dtype, reason: typeof r.reason === 'string' ? r.reason : '' };
+    return {
+      name,
+      dtype,
+      shape,
+      stored: 'verbatim',
+      storedDtype: s.dtype,
+      reason: typeof r.reason === 'string' ? r.reason : '',
+    };
   });
-  if (represented !== layers.length) throw m.fail(`the tensor list names ${represented} represented tensors but the layer map has ${layers.length}`);
+  if (represented !== layers.length)
+    throw m.fail(`the tensor list names ${represented} represented tensors but the layer map has ${layers.length}`);
   const t = m.record(meta.training, 'weight_lens.training');
   const training: ArtifactTraining = {
     hidden: m.number(t.hidden, 'training.hidden'),
@@ -459,7 +537,9 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     backend: m.string(t.backend, 'training.backend'),
     rounds: m.number(t.rounds, 'training.rounds'),
     roundWidthScale: m.number(t.roundWidthScale, 'training.roundWidthScale'),
-    roundWidths: m.array(t.roundWidths, 'training.roundWidths').map((w, i) => m.number(w, `training.roundWidths[${i}]`)),
+    roundWidths: m
+      .array(t.roundWidths, 'training.roundWidths')
+      .map((w, i) => m.number(w, `training.roundWidths[${i}]`)),
     batchSize: m.number(t.batchSize, 'training.batchSize'),
     dense: t.dense === true,
   };
@@ -485,16 +565,28 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
       return [m.number(pair[0], `report.lossCurve[${i}][0]`), m.number(pair[1], `report.lossCurve[${i}][1]`)];
     }),
   };
-  const out: ArtifactMeta = { format: ARTIFACT_FORMAT, version, encoding, predictor, layers, tensors, training, source, report };
+  const out: ArtifactMeta = {
+    format: ARTIFACT_FORMAT,
+    version,
+    encoding,
+    predictor,
+    layers,
+    tensors,
+    training,
+    source,
+    report,
+  };
   if (meta.distillation !== undefined) {
     const d = m.record(meta.distillation, 'weight_lens.distillation');
     const flat = (v: unknown, f: string): Record<string, number> =>
       Object.fromEntries(Object.entries(m.record(v, f)).map(([k, x]) => [k, m.number(x, `${f}.${k}`)]));
     const settings = Object.fromEntries(
-      Object.entries(m.record(d.settings, 'distillation.settings')).map(([k, x]): [string, string | number | boolean] => {
-        if (typeof x === 'string' || typeof x === 'boolean') return [k, x];
-        return [k, m.number(x, `distillation.settings.${k}`)];
-      }),
+      Object.entries(m.record(d.settings, 'distillation.settings')).map(
+        ([k, x]): [string, string | number | boolean] => {
+          if (typeof x === 'string' || typeof x === 'boolean') return [k, x];
+          return [k, m.number(x, `distillation.settings.${k}`)];
+        },
+      ),
     );
     out.distillation = {
       settings,
@@ -525,9 +617,13 @@ export async function readArtifact(path: string): Promise<OpenArtifact> {
   try {
     const { tensors: stored, metadata, dataStart } = await readHeader(source, path);
     const json = Object.hasOwn(metadata, ARTIFACT_KEY) ? metadata[ARTIFACT_KEY] : undefined;
-    if (json === undefined) throw new CheckpointFormatError(`${path} is a safetensors file but not a Weight Lens artifact (its metadata has no ${ARTIFACT_KEY} entry).`);
+    if (json === undefined)
+      throw new CheckpointFormatError(
+        `${path} is a safetensors file but not a Weight Lens artifact (its metadata has no ${ARTIFACT_KEY} entry).`,
+      );
     const parsedMeta = parseJsonBounded(json, LIMITS.maxHeaderJsonDepth);
-    if (!parsedMeta.ok) throw bad(path, `its ${ARTIFACT_KEY} metadata ${jsonProblem(parsedMeta, LIMITS.maxHeaderJsonDepth)}`);
+    if (!parsedMeta.ok)
+      throw bad(path, `its ${ARTIFACT_KEY} metadata ${jsonProblem(parsedMeta, LIMITS.maxHeaderJsonDepth)}`);
     const raw = parsedMeta.value;
     const m = new MetaReader(path);
     const meta = readMeta(m, raw, stored);
@@ -535,7 +631,9 @@ export async function readArtifact(path: string): Promise<OpenArtifact> {
       const t = stored.get(name);
       if (!t) throw m.fail(`tensor ${name} is missing`);
       if (!dtypes.includes(t.dtype) || t.shape.join(',') !== shape.join(',')) {
-        throw m.fail(`tensor ${name} is ${t.dtype} [${t.shape.join(', ')}], expected ${dtypes.join(' or ')} [${shape.join(', ')}]`);
+        throw m.fail(
+          `tensor ${name} is ${t.dtype} [${t.shape.join(', ')}], expected ${dtypes.join(' or ')} [${shape.join(', ')}]`,
+        );
       }
       return t;
     };
@@ -543,7 +641,8 @@ export async function readArtifact(path: string): Promise<OpenArtifact> {
     for (const [i, [fanIn, fanOut]] of layerShapes(meta.predictor).entries()) {
       const weight = await readFloat32(source, need(`predictor.${i}.weight`, ['F32'], [fanIn, fanOut]));
       const bias = await readFloat32(source, need(`predictor.${i}.bias`, ['F32'], [fanOut]));
-      if (!weight.every(Number.isFinite) || !bias.every(Number.isFinite)) throw m.fail(`predictor layer ${i} has non-finite weights`);
+      if (!weight.every(Number.isFinite) || !bias.every(Number.isFinite))
+        throw m.fail(`predictor layer ${i} has non-finite weights`);
       predictorLayers.push({ weight, bias });
     }
     const permutations: Int32Array[] = [];

@@ -47,18 +47,28 @@ const EMBED_NAME = /(^|[._/])(embed\w*|wte|wpe|tok_embeddings|word_embeddings|po
  */
 export function classifyTensor(t: TensorHeader, policy: RepresentPolicy, layout: ConvLayout = 'oihw'): TensorClass {
   if (t.notDecodedReason !== undefined) return { represented: false, reason: `not decodable (${t.notDecodedReason})` };
-  if (!REPRESENTABLE_DTYPES.includes(t.dtype)) return { represented: false, reason: `${t.dtype} values are kept exact` };
-  if (t.shape.length < 2) return { represented: false, reason: t.shape.length === 0 ? 'scalar' : 'vector (bias or normalisation)' };
-  if (t.params < MIN_REPRESENTED_PARAMS) return { represented: false, reason: `tiny (< ${MIN_REPRESENTED_PARAMS.toLocaleString('en-US')} parameters)` };
+  if (!REPRESENTABLE_DTYPES.includes(t.dtype))
+    return { represented: false, reason: `${t.dtype} values are kept exact` };
+  if (t.shape.length < 2)
+    return { represented: false, reason: t.shape.length === 0 ? 'scalar' : 'vector (bias or normalisation)' };
+  if (t.params < MIN_REPRESENTED_PARAMS)
+    return { represented: false, reason: `tiny (< ${MIN_REPRESENTED_PARAMS.toLocaleString('en-US')} parameters)` };
   if (NORM_NAME.test(t.name)) return { represented: false, reason: 'normalisation parameters' };
-  if (EMBED_NAME.test(t.name)) return { represented: false, reason: 'embedding table (rows are looked up, not smooth)' };
+  if (EMBED_NAME.test(t.name))
+    return { represented: false, reason: 'embedding table (rows are looked up, not smooth)' };
   if (t.shape.length > 4) return { represented: false, reason: `rank ${t.shape.length} tensor` };
   const tile = tileFor(t.shape, layout);
   if (tile === undefined) return { represented: false, reason: 'empty tensor' };
-  if (tile.kind === 'conv') return policy.conv ? { represented: true, tile } : { represented: false, reason: 'convolutions not selected' };
+  if (tile.kind === 'conv')
+    return policy.conv ? { represented: true, tile } : { represented: false, reason: 'convolutions not selected' };
   if (policy.dense) return { represented: true, tile };
   const [kh, kw] = layout === 'hwio' ? [t.shape[0], t.shape[1]] : [t.shape[2], t.shape[3]];
-  const what = t.shape.length === 2 ? 'dense matrix' : t.shape.length === 4 ? `${kh ?? '?'}×${kw ?? '?'} kernel (not 3×3 or 1×1)` : `rank-${t.shape.length} weight`;
+  const what =
+    t.shape.length === 2
+      ? 'dense matrix'
+      : t.shape.length === 4
+        ? `${kh ?? '?'}×${kw ?? '?'} kernel (not 3×3 or 1×1)`
+        : `rank-${t.shape.length} weight`;
   return { represented: false, reason: `${what}; enable dense tiling to represent it` };
 }
 
@@ -107,7 +117,12 @@ export function fixedArtifactBytes(tensors: readonly PlannedTensor[]): number {
  * size in bytes (predictor float32 weights plus the fixed bytes). Throws BadInputError (a message for the
  * user) when the budget cannot be met with at least `MIN_HIDDEN`, or there is nothing to represent.
  */
-export function resolveHidden(budget: BudgetDto, representedParams: number, fixedBytes: number, width = encodingWidth(FAST_ENCODING)): number {
+export function resolveHidden(
+  budget: BudgetDto,
+  representedParams: number,
+  fixedBytes: number,
+  width = encodingWidth(FAST_ENCODING),
+): number {
   let h: number;
   let want: string;
   if (budget.kind === 'hidden') {
@@ -121,10 +136,13 @@ export function resolveHidden(budget: BudgetDto, representedParams: number, fixe
     want = `an artifact of ${formatBytes(budget.bytes)} (the verbatim tensors and layout alone take ${formatBytes(fixedBytes)})`;
   }
   if (!Number.isInteger(h) || h < MIN_HIDDEN) {
-    throw new BadInputError(`The budget (${want}) leaves room for a predictor of width ${h}, below the minimum of ${MIN_HIDDEN}: choose a larger size.`);
+    throw new BadInputError(
+      `The budget (${want}) leaves room for a predictor of width ${h}, below the minimum of ${MIN_HIDDEN}: choose a larger size.`,
+    );
   }
   if (h > MAX_HIDDEN) {
-    if (budget.kind === 'hidden') throw new BadInputError(`A predictor width of ${h} exceeds the maximum of ${MAX_HIDDEN}.`);
+    if (budget.kind === 'hidden')
+      throw new BadInputError(`A predictor width of ${h} exceeds the maximum of ${MAX_HIDDEN}.`);
     h = MAX_HIDDEN;
   }
   return h;
@@ -171,8 +189,12 @@ export function planBudget(
     fractionOfRepresented: predictorParams / representedParams,
     artifactBytes: fixed + 4 * predictorParams,
     sourceBytes,
-    represented: planned.filter((t) => t.represented).map((t) => ({ name: t.name, shape: [...t.shape], params: t.params })),
-    verbatim: planned.flatMap((t) => (t.represented ? [] : [{ name: t.name, shape: [...t.shape], params: t.params, reason: t.reason }])),
+    represented: planned
+      .filter((t) => t.represented)
+      .map((t) => ({ name: t.name, shape: [...t.shape], params: t.params })),
+    verbatim: planned.flatMap((t) =>
+      t.represented ? [] : [{ name: t.name, shape: [...t.shape], params: t.params, reason: t.reason }],
+    ),
   };
   return { plan, tensors: planned };
 }

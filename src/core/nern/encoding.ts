@@ -39,7 +39,12 @@ export interface GridShape {
 }
 
 /** Writes the 2·levels encoding values of one scalar component `p` into `out` at `offset`. */
-export function encodeComponent(p: number, out: Float32Array, offset: number, spec: EncodingSpec = NERN_ENCODING): void {
+export function encodeComponent(
+  p: number,
+  out: Float32Array,
+  offset: number,
+  spec: EncodingSpec = NERN_ENCODING,
+): void {
   let scale = Math.PI;
   for (let i = 0; i < spec.levels; i++) {
     const x = p * scale;
@@ -127,7 +132,8 @@ export function encodeRows(
   const width = encodingWidth(spec);
   const block = 2 * spec.levels;
   const total = offsets[offsets.length - 1] ?? 0;
-  if (out.length < rows.length * width) throw new RangeError(`output holds ${out.length} values, ${rows.length * width} needed`);
+  if (out.length < rows.length * width)
+    throw new RangeError(`output holds ${out.length} values, ${rows.length * width} needed`);
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i] ?? -1;
     if (!(row >= 0 && row < total)) throw new RangeError(`grid row ${row} is outside the ${total} rows`);

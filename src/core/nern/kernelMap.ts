@@ -50,10 +50,14 @@ export function validateLayers(layers: readonly KernelLayer[]): MappedLayer[] {
     const s = layer.shape;
     const [cout, cin, kh, kw] = [s[0] ?? 0, s[1] ?? 0, s[2] ?? 0, s[3] ?? 0];
     if (s.length !== 4 || kh !== kw || (kh !== 3 && kh !== 1) || !(cout >= 1) || !(cin >= 1)) {
-      throw new CheckpointFormatError(`Layer ${layer.name} has shape [${s.join(', ')}]; only [C_out, C_in, 3, 3] and [C_out, C_in, 1, 1] convolutions can be represented.`);
+      throw new CheckpointFormatError(
+        `Layer ${layer.name} has shape [${s.join(', ')}]; only [C_out, C_in, 3, 3] and [C_out, C_in, 1, 1] convolutions can be represented.`,
+      );
     }
     if (layer.values.length !== cout * cin * kh * kw) {
-      throw new CheckpointFormatError(`Layer ${layer.name} has ${layer.values.length} values but its shape [${s.join(', ')}] needs ${cout * cin * kh * kw}.`);
+      throw new CheckpointFormatError(
+        `Layer ${layer.name} has ${layer.values.length} values but its shape [${s.join(', ')}] needs ${cout * cin * kh * kw}.`,
+      );
     }
     for (let i = 0; i < layer.values.length; i++) {
       if (!Number.isFinite(layer.values[i])) {
@@ -122,15 +126,20 @@ export function buildKernelMap(
 /** Checks a layout's internal consistency (e.g. one read from an artifact); throws CheckpointFormatError. */
 export function checkKernelMap(layout: KernelMap): void {
   if (layout.permutations.length !== layout.layers.length || layout.outputScales.length !== layout.layers.length) {
-    throw new CheckpointFormatError(`The NeRN layout lists ${layout.layers.length} layers but ${layout.permutations.length} permutations and ${layout.outputScales.length} scales.`);
+    throw new CheckpointFormatError(
+      `The NeRN layout lists ${layout.layers.length} layers but ${layout.permutations.length} permutations and ${layout.outputScales.length} scales.`,
+    );
   }
   layout.layers.forEach((layer, l) => {
     const n = layer.shape[0] * layer.shape[1];
     if (!isPermutation(layout.permutations[l] ?? [], n)) {
-      throw new CheckpointFormatError(`The NeRN permutation of layer ${layer.name} is not a permutation of its ${n} kernels.`);
+      throw new CheckpointFormatError(
+        `The NeRN permutation of layer ${layer.name} is not a permutation of its ${n} kernels.`,
+      );
     }
     const s = layout.outputScales[l] ?? 0;
-    if (!(s > 0) || !Number.isFinite(s)) throw new CheckpointFormatError(`The NeRN output scale of layer ${layer.name} is ${s}.`);
+    if (!(s > 0) || !Number.isFinite(s))
+      throw new CheckpointFormatError(`The NeRN output scale of layer ${layer.name} is ${s}.`);
   });
 }
 
@@ -166,7 +175,8 @@ export function gridTargets(layers: readonly KernelLayer[], layout: KernelMap): 
   layout.layers.forEach(({ shape }, l) => {
     const values = layers[l]?.values;
     const perm = layout.permutations[l];
-    if (values === undefined || perm === undefined) throw new RangeError(`layout layer ${l} has no values or permutation`);
+    if (values === undefined || perm === undefined)
+      throw new RangeError(`layout layer ${l} has no values or permutation`);
     const k = shape[2] * shape[3];
     const n = shape[0] * shape[1];
     const scale = layout.outputScales[l] ?? 1;
@@ -232,7 +242,9 @@ export function predictGrid(predictor: Predictor, layout: KernelMap, chunk = 819
   const rows = shapes.reduce((n, s) => n + s.cout * s.cin, 0);
   const width = encodingWidth(layout.encoding);
   if (predictor.spec.inputs !== width || predictor.spec.outputs !== KERNEL_OUTPUTS) {
-    throw new CheckpointFormatError(`The predictor takes ${predictor.spec.inputs} inputs and gives ${predictor.spec.outputs} outputs; the layout needs ${width} and ${KERNEL_OUTPUTS}.`);
+    throw new CheckpointFormatError(
+      `The predictor takes ${predictor.spec.inputs} inputs and gives ${predictor.spec.outputs} outputs; the layout needs ${width} and ${KERNEL_OUTPUTS}.`,
+    );
   }
   const out = new Float32Array(rows * KERNEL_OUTPUTS);
   const ids = new Int32Array(Math.min(chunk, rows));
@@ -268,7 +280,8 @@ export function reconstructLayers(weights: PredictorWeights, layout: KernelMap, 
 export function reconstructLayer(weights: PredictorWeights, layout: KernelMap, l: number, chunk = 8192): Float32Array {
   checkKernelMap(layout);
   const layer = layout.layers[l];
-  if (!Number.isInteger(l) || layer === undefined) throw new RangeError(`layer ${l} is not one of the layout's ${layout.layers.length} layers`);
+  if (!Number.isInteger(l) || layer === undefined)
+    throw new RangeError(`layer ${l} is not one of the layout's ${layout.layers.length} layers`);
   const shapes = gridShapes(layout);
   const first = gridOffsets(shapes)[l] ?? 0;
   const [cout, cin, kh, kw] = layer.shape;
@@ -280,7 +293,9 @@ export function reconstructLayer(weights: PredictorWeights, layout: KernelMap, l
   const predictor = Predictor.fromWeights(weights);
   try {
     if (predictor.spec.inputs !== width || predictor.spec.outputs !== KERNEL_OUTPUTS) {
-      throw new CheckpointFormatError(`The predictor takes ${predictor.spec.inputs} inputs and gives ${predictor.spec.outputs} outputs; the layout needs ${width} and ${KERNEL_OUTPUTS}.`);
+      throw new CheckpointFormatError(
+        `The predictor takes ${predictor.spec.inputs} inputs and gives ${predictor.spec.outputs} outputs; the layout needs ${width} and ${KERNEL_OUTPUTS}.`,
+      );
     }
     const out = new Float32Array(n * k);
     const ids = new Int32Array(Math.min(chunk, n));
@@ -293,7 +308,8 @@ export function reconstructLayer(weights: PredictorWeights, layout: KernelMap, l
       for (let i = 0; i < m; i++) {
         const kernel = perm[start + i] ?? 0;
         if (k === KERNEL_OUTPUTS) {
-          for (let j = 0; j < KERNEL_OUTPUTS; j++) out[kernel * KERNEL_OUTPUTS + j] = (predictions[i * KERNEL_OUTPUTS + j] ?? 0) * scale;
+          for (let j = 0; j < KERNEL_OUTPUTS; j++)
+            out[kernel * KERNEL_OUTPUTS + j] = (predictions[i * KERNEL_OUTPUTS + j] ?? 0) * scale;
         } else {
           out[kernel] = (predictions[i * KERNEL_OUTPUTS + CENTRE] ?? 0) * scale;
         }
@@ -320,7 +336,11 @@ export interface LayerError {
  * Per-layer errors from grid-ordered unscaled predictions ([rows, 9]) against the targets; the overall RMSE is over
  * all represented weights.
  */
-export function layerErrors(predictions: Float32Array, grid: GridTargets, layout: KernelMap): { layers: LayerError[]; rmse: number; weightRms: number } {
+export function layerErrors(
+  predictions: Float32Array,
+  grid: GridTargets,
+  layout: KernelMap,
+): { layers: LayerError[]; rmse: number; weightRms: number } {
   const L = layout.layers.length;
   const se = new Float64Array(L);
   const ss = new Float64Array(L);
@@ -353,7 +373,12 @@ export function layerErrors(predictions: Float32Array, grid: GridTargets, layout
     seAll += se[l] ?? 0;
     ssAll += ss[l] ?? 0;
     nAll += n;
-    return { name, rmse: Math.sqrt((se[l] ?? 0) / Math.max(1, n)), weightRms: Math.sqrt((ss[l] ?? 0) / Math.max(1, n)), weights: n };
+    return {
+      name,
+      rmse: Math.sqrt((se[l] ?? 0) / Math.max(1, n)),
+      weightRms: Math.sqrt((ss[l] ?? 0) / Math.max(1, n)),
+      weights: n,
+    };
   });
   return { layers, rmse: Math.sqrt(seAll / Math.max(1, nAll)), weightRms: Math.sqrt(ssAll / Math.max(1, nAll)) };
 }

@@ -17,9 +17,15 @@ export const DETAIL_MAX_CHANNELS = 64;
  * The [C_out, C_in, kh, kw] filter grid a `LayerDetailDto` shows for a tensor of `shape`: rank-4 tensors as they are
  * (an 'hwio' one transposed), any other tensor as its tile's kernel grid (3-row blocks of 3×3 blocks).
  */
-export function detailGrid(shape: readonly number[], tile: TileSpec, layout: ConvLayout = 'oihw'): [number, number, number, number] {
+export function detailGrid(
+  shape: readonly number[],
+  tile: TileSpec,
+  layout: ConvLayout = 'oihw',
+): [number, number, number, number] {
   if (shape.length !== 4) return kernelShape(tile, shape);
-  return layout === 'hwio' ? [shape[3] ?? 0, shape[2] ?? 0, shape[0] ?? 0, shape[1] ?? 0] : [shape[0] ?? 0, shape[1] ?? 0, shape[2] ?? 0, shape[3] ?? 0];
+  return layout === 'hwio'
+    ? [shape[3] ?? 0, shape[2] ?? 0, shape[0] ?? 0, shape[1] ?? 0]
+    : [shape[0] ?? 0, shape[1] ?? 0, shape[2] ?? 0, shape[3] ?? 0];
 }
 
 /** Throws a BadInputError unless `filter` is a whole number in 0…`count`−1 (`count` filters of layer `name`). */
@@ -70,7 +76,8 @@ export function layerDetail(
   const hwio = rank4 && layout === 'hwio';
   const [cout, cin, kh, kw] = detailGrid(shape, tile, layout);
   if (filter !== undefined) checkFilterIndex(name, filter, cout);
-  const view = (a: Float32Array): Float32Array => (!rank4 ? toKernels(a, tile, shape) : hwio ? hwioToOihw(a, shape) : a);
+  const view = (a: Float32Array): Float32Array =>
+    !rank4 ? toKernels(a, tile, shape) : hwio ? hwioToOihw(a, shape) : a;
   const o = view(original);
   const r = view(recon);
   const per = cin * kh * kw;
@@ -88,5 +95,10 @@ export function layerDetail(
   const channels = Math.min(cin, DETAIL_MAX_CHANNELS);
   const rows = (a: Float32Array): number[][] =>
     Array.from({ length: channels }, (_, c) => Array.from(a.subarray(worst * per + c * k, worst * per + (c + 1) * k)));
-  return { name, original: ho.result(), reconstructed: hr.result(), filter: { index: worst, count: cout, kh, kw, original: rows(o), reconstructed: rows(r) } };
+  return {
+    name,
+    original: ho.result(),
+    reconstructed: hr.result(),
+    filter: { index: worst, count: cout, kh, kw, original: rows(o), reconstructed: rows(r) },
+  };
 }

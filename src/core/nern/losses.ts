@@ -28,7 +28,10 @@ export function distillationKl(teacherLogits: tf.Tensor, studentLogits: tf.Tenso
  * teacher's mean square, mean((z_s − z_t)²) / (mean(z_t²) + 1e-12); 1 for an all-zero student, 0 for a perfect one.
  */
 export function relativeOutputMse(teacherOutput: tf.Tensor, studentOutput: tf.Tensor): tf.Scalar {
-  return tf.div(tf.mean(tf.square(tf.sub(studentOutput, teacherOutput))), tf.add(tf.mean(tf.square(teacherOutput)), 1e-12));
+  return tf.div(
+    tf.mean(tf.square(tf.sub(studentOutput, teacherOutput))),
+    tf.add(tf.mean(tf.square(teacherOutput)), 1e-12),
+  );
 }
 
 /** Floor of a feature map's norm in `featureMapLoss`, so that an all-zero map stays finite. */
@@ -59,7 +62,11 @@ export function featureMapLoss(teacher: readonly tf.Tensor[], student: readonly 
  * Reconstruction term: Σ over layers of ‖W − W_orig‖² divided by `originalSquaredNorm` (Σ ‖W_orig‖² over the same
  * layers, > 0), so 1 means "as far from the original as zero weights". `regenerated[i]` pairs with `original[i]`.
  */
-export function reconstructionLoss(regenerated: readonly tf.Tensor[], original: readonly tf.Tensor[], originalSquaredNorm: number): tf.Scalar {
+export function reconstructionLoss(
+  regenerated: readonly tf.Tensor[],
+  original: readonly tf.Tensor[],
+  originalSquaredNorm: number,
+): tf.Scalar {
   let sum: tf.Scalar = tf.scalar(0);
   for (let i = 0; i < Math.min(regenerated.length, original.length); i++) {
     sum = tf.add(sum, tf.sum(tf.square(tf.sub(regenerated[i] as tf.Tensor, original[i] as tf.Tensor))));

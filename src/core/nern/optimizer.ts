@@ -129,7 +129,11 @@ export class NernOptimizer {
 
   constructor(params: tf.Variable[], config: OptimizerConfig) {
     checkConfig(config);
-    this.config = { ...config, lookahead: config.lookahead ? { ...config.lookahead } : null, schedule: { ...config.schedule } };
+    this.config = {
+      ...config,
+      lookahead: config.lookahead ? { ...config.lookahead } : null,
+      schedule: { ...config.schedule },
+    };
     this.params = params;
     // Variables are not tracked by tidy; the zerosLike/clone temporaries are.
     this.m = tf.tidy(() => params.map((p) => tf.variable(tf.zerosLike(p), false)));

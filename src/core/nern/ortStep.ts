@@ -75,7 +75,12 @@ export function buildTrainStepModel(g: TrainStepGraphSpec): Uint8Array {
   const outputs: Uint8Array[] = [];
   const inits: Uint8Array[] = [];
   let counter = 0;
-  const node = (op: string, ins: string[], outs: string[], attrs: { name: string; i?: number; f?: number }[] = []): void => {
+  const node = (
+    op: string,
+    ins: string[],
+    outs: string[],
+    attrs: { name: string; i?: number; f?: number }[] = [],
+  ): void => {
     const w = new ProtoWriter();
     for (const i of ins) w.string(1, i);
     for (const o of outs) w.string(2, o);
@@ -107,7 +112,14 @@ export function buildTrainStepModel(g: TrainStepGraphSpec): Uint8Array {
     inits.push(new ProtoWriter().varint(2, FLOAT).string(8, name).bytes(9, bytes).finish());
   };
   const axesInit = (name: string, axes: number[]): void => {
-    inits.push(new ProtoWriter().packedVarints(1, [axes.length]).varint(2, INT64).packedVarints(7, axes).string(8, name).finish());
+    inits.push(
+      new ProtoWriter()
+        .packedVarints(1, [axes.length])
+        .varint(2, INT64)
+        .packedVarints(7, axes)
+        .string(8, name)
+        .finish(),
+    );
   };
 
   const { inputs: nIn, outputs: nOut } = g.spec;
@@ -274,10 +286,12 @@ export class OrtTrainer {
     if (unsupported !== null) throw new Error(unsupported);
     const spec = weights.spec;
     const shapes = layerShapes(spec);
-    if (weights.layers.length !== shapes.length) throw new RangeError(`predictor weights have ${weights.layers.length} layers, expected ${shapes.length}`);
+    if (weights.layers.length !== shapes.length)
+      throw new RangeError(`predictor weights have ${weights.layers.length} layers, expected ${shapes.length}`);
     shapes.forEach(([fanIn, fanOut], i) => {
       const l = weights.layers[i];
-      if (l?.weight.length !== fanIn * fanOut || l.bias.length !== fanOut) throw new RangeError(`predictor layer ${i} must be [${fanIn}, ${fanOut}] with ${fanOut} biases`);
+      if (l?.weight.length !== fanIn * fanOut || l.bias.length !== fanOut)
+        throw new RangeError(`predictor layer ${i} must be [${fanIn}, ${fanOut}] with ${fanOut} biases`);
     });
     const threads = Math.max(1, Math.floor(options.threads ?? defaultOrtThreads()));
     const model = buildTrainStepModel({
@@ -323,10 +337,15 @@ export class OrtTrainer {
     const c = this.config;
     const rows = batch.s.length;
     const { inputs, outputs } = this.spec;
-    if (batch.x.length !== rows * inputs || batch.t.length !== rows * outputs || (batch.mask?.length ?? rows * outputs) !== rows * outputs) {
+    if (
+      batch.x.length !== rows * inputs ||
+      batch.t.length !== rows * outputs ||
+      (batch.mask?.length ?? rows * outputs) !== rows * outputs
+    ) {
       throw new RangeError(`training batch of ${rows} rows has mismatched encodings, targets or mask`);
     }
-    if ((batch.mask !== null) !== this.masked) throw new RangeError(`training batch ${this.masked ? 'needs' : 'must not have'} a mask`);
+    if ((batch.mask !== null) !== this.masked)
+      throw new RangeError(`training batch ${this.masked ? 'needs' : 'must not have'} a mask`);
     const lr = learningRateAt(c.schedule, c.lr, this.t) * this.lrScale;
     this.t += 1;
     this.tm += 1;
@@ -354,7 +373,8 @@ export class OrtTrainer {
     const out = await this.session.run(feeds);
     const take = (name: string, length: number): Float32Array => {
       const data = out[name]?.data;
-      if (!(data instanceof Float32Array) || data.length !== length) throw new Error(`onnxruntime returned no ${name} of ${length} floats`);
+      if (!(data instanceof Float32Array) || data.length !== length)
+        throw new Error(`onnxruntime returned no ${name} of ${length} floats`);
       return data;
     };
     this.params = this.params.map((p, i) => take(`${this.names[i] ?? ''}_new`, p.length));

@@ -101,8 +101,17 @@ function cosineOf(units: Float32Array, zero: Uint8Array, dim: number): (a: numbe
 }
 
 function checkLayer(values: Float32Array, cout: number, cin: number, kernelSize: number): void {
-  if (!Number.isInteger(cout) || !Number.isInteger(cin) || !Number.isInteger(kernelSize) || cout < 1 || cin < 1 || kernelSize < 1) {
-    throw new RangeError(`permutation needs positive integer sizes, got cout ${cout}, cin ${cin}, kernel ${kernelSize}`);
+  if (
+    !Number.isInteger(cout) ||
+    !Number.isInteger(cin) ||
+    !Number.isInteger(kernelSize) ||
+    cout < 1 ||
+    cin < 1 ||
+    kernelSize < 1
+  ) {
+    throw new RangeError(
+      `permutation needs positive integer sizes, got cout ${cout}, cin ${cin}, kernel ${kernelSize}`,
+    );
   }
   if (values.length !== cout * cin * kernelSize) {
     throw new RangeError(`layer has ${values.length} values, expected ${cout}×${cin}×${kernelSize}`);

@@ -59,7 +59,8 @@ export function predictorForwardMacs(spec: PredictorSpec): number {
 
 function checkSpec(spec: PredictorSpec): void {
   for (const [key, value] of Object.entries(spec)) {
-    if (!Number.isInteger(value) || value < 1) throw new RangeError(`predictor ${key} must be a positive integer, got ${String(value)}`);
+    if (!Number.isInteger(value) || value < 1)
+      throw new RangeError(`predictor ${key} must be a positive integer, got ${String(value)}`);
   }
 }
 
@@ -150,7 +151,12 @@ export function rmseLoss(
  */
 export function denseReluConstantInput(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   const op = tf.customGrad((wi, bi, save) => {
-    const y = tf.fused.matMul({ a: x, b: wi as tf.Tensor2D, bias: bi as tf.Tensor1D, activation: 'relu' }) as tf.Tensor2D;
+    const y = tf.fused.matMul({
+      a: x,
+      b: wi as tf.Tensor2D,
+      bias: bi as tf.Tensor1D,
+      activation: 'relu',
+    }) as tf.Tensor2D;
     (save as tf.GradSaveFunc)([x, y]);
     return {
       value: y,
@@ -232,7 +238,12 @@ export class Predictor {
       const last = v.length / 2 - 1;
       let h = x;
       for (let i = 0; i < last; i++) {
-        h = tf.fused.matMul({ a: h, b: v[2 * i] as tf.Tensor2D, bias: v[2 * i + 1], activation: 'relu' }) as tf.Tensor2D;
+        h = tf.fused.matMul({
+          a: h,
+          b: v[2 * i] as tf.Tensor2D,
+          bias: v[2 * i + 1],
+          activation: 'relu',
+        }) as tf.Tensor2D;
       }
       return tf.fused.matMul({ a: h, b: v[2 * last] as tf.Tensor2D, bias: v[2 * last + 1] }) as tf.Tensor2D;
     });
@@ -244,8 +255,11 @@ export class Predictor {
    */
   predict(inputs: tf.Tensor2D | Float32Array, batchSize = 8192): Float32Array {
     const width = this.spec.inputs;
-    const rows = inputs instanceof Float32Array ? inputs.length / width : (inputs.shape[0]);
-    if (!Number.isInteger(rows)) throw new RangeError(`input length ${inputs instanceof Float32Array ? inputs.length : 0} is not a multiple of ${width}`);
+    const rows = inputs instanceof Float32Array ? inputs.length / width : inputs.shape[0];
+    if (!Number.isInteger(rows))
+      throw new RangeError(
+        `input length ${inputs instanceof Float32Array ? inputs.length : 0} is not a multiple of ${width}`,
+      );
     if (!(inputs instanceof Float32Array) && inputs.shape[1] !== width) {
       throw new RangeError(`inputs have ${inputs.shape[1]} columns, the predictor takes ${width}`);
     }

@@ -11,7 +11,14 @@ import type { TrainOptions } from './train';
  */
 export function recipeTrainOptions(recipe: RecipeName | undefined): Partial<TrainOptions> {
   if (recipe === 'nern') {
-    return { encoding: NERN_ENCODING, optimizer: 'ranger', warmupSteps: 0, minLr: 1e-6, outputScale: 'none', collapseGuard: false };
+    return {
+      encoding: NERN_ENCODING,
+      optimizer: 'ranger',
+      warmupSteps: 0,
+      minLr: 1e-6,
+      outputScale: 'none',
+      collapseGuard: false,
+    };
   }
   return { encoding: FAST_ENCODING };
 }

@@ -72,7 +72,9 @@ export function tileMatches(tile: TileSpec, shape: readonly number[], layout: Co
 /** The [C_out, C_in, k, k] kernel-layer shape the predictor sees for `tile` of a tensor of `shape`. */
 export function kernelShape(tile: TileSpec, shape: readonly number[]): [number, number, number, number] {
   if (tile.kind === 'conv') {
-    return tile.layout === 'hwio' ? [shape[3] ?? 0, shape[2] ?? 0, tile.k, tile.k] : [shape[0] ?? 0, shape[1] ?? 0, tile.k, tile.k];
+    return tile.layout === 'hwio'
+      ? [shape[3] ?? 0, shape[2] ?? 0, tile.k, tile.k]
+      : [shape[0] ?? 0, shape[1] ?? 0, tile.k, tile.k];
   }
   return [Math.ceil(tile.rows / BLOCK), Math.ceil(tile.cols / BLOCK), BLOCK, BLOCK];
 }
@@ -83,7 +85,8 @@ export function kernelShape(tile: TileSpec, shape: readonly number[]): [number, 
  */
 export function hwioToOihw(values: Float32Array, hwio: readonly number[]): Float32Array {
   const [kh = 0, kw = 0, cin = 0, cout = 0] = hwio;
-  if (values.length !== kh * kw * cin * cout) throw new RangeError(`${values.length} values do not fill a [${hwio.join(', ')}] kernel`);
+  if (values.length !== kh * kw * cin * cout)
+    throw new RangeError(`${values.length} values do not fill a [${hwio.join(', ')}] kernel`);
   const out = new Float32Array(values.length);
   for (let y = 0; y < kh; y++) {
     for (let x = 0; x < kw; x++) {
@@ -99,7 +102,8 @@ export function hwioToOihw(values: Float32Array, hwio: readonly number[]): Float
 /** Inverse of `hwioToOihw`: row-major [kh, kw, C_in, C_out] values of [C_out, C_in, kh, kw] `values`. */
 export function oihwToHwio(values: Float32Array, hwio: readonly number[]): Float32Array {
   const [kh = 0, kw = 0, cin = 0, cout = 0] = hwio;
-  if (values.length !== kh * kw * cin * cout) throw new RangeError(`${values.length} values do not fill a [${hwio.join(', ')}] kernel`);
+  if (values.length !== kh * kw * cin * cout)
+    throw new RangeError(`${values.length} values do not fill a [${hwio.join(', ')}] kernel`);
   const out = new Float32Array(values.length);
   for (let y = 0; y < kh; y++) {
     for (let x = 0; x < kw; x++) {
@@ -152,4 +156,3 @@ export function fromKernels(kernels: Float32Array, tile: TileSpec, shape: readon
   }
   return out;
 }
-

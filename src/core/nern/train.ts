@@ -188,17 +188,21 @@ export interface TrainResult {
 export function resolveTrainOptions(options: Partial<TrainOptions> = {}): TrainOptions {
   const o: TrainOptions = { ...DEFAULT_TRAIN_OPTIONS, ...stripUndefined(options) };
   const positiveInt = (key: 'hidden' | 'steps' | 'batchSize' | 'progressEvery' | 'guardEvery'): void => {
-    if (!Number.isInteger(o[key]) || o[key] < 1) throw new RangeError(`${key} must be a positive integer, got ${String(o[key])}`);
+    if (!Number.isInteger(o[key]) || o[key] < 1)
+      throw new RangeError(`${key} must be a positive integer, got ${String(o[key])}`);
   };
   positiveInt('hidden');
   positiveInt('steps');
   positiveInt('batchSize');
   positiveInt('progressEvery');
   positiveInt('guardEvery');
-  if (!Number.isInteger(o.evalEvery) || o.evalEvery < 0) throw new RangeError(`evalEvery must be ≥ 0, got ${o.evalEvery}`);
+  if (!Number.isInteger(o.evalEvery) || o.evalEvery < 0)
+    throw new RangeError(`evalEvery must be ≥ 0, got ${o.evalEvery}`);
   if (!(o.uniformFraction >= 0 && o.uniformFraction <= 1)) throw new RangeError(`uniformFraction must be in [0, 1]`);
-  if (!['tfjs', 'onnxruntime', 'auto'].includes(o.engine)) throw new RangeError(`engine must be tfjs, onnxruntime or auto, got ${o.engine as string}`);
-  if (!Number.isInteger(o.engineThreads) || o.engineThreads < 0) throw new RangeError(`engineThreads must be an integer ≥ 0, got ${o.engineThreads}`);
+  if (!['tfjs', 'onnxruntime', 'auto'].includes(o.engine))
+    throw new RangeError(`engine must be tfjs, onnxruntime or auto, got ${o.engine as string}`);
+  if (!Number.isInteger(o.engineThreads) || o.engineThreads < 0)
+    throw new RangeError(`engineThreads must be an integer ≥ 0, got ${o.engineThreads}`);
   return o;
 }
 
@@ -213,7 +217,12 @@ export function optimizerConfigFor(o: TrainOptions): OptimizerConfig {
     ...base,
     ...(o.optimizerOverrides ?? {}),
     // Warm-up is capped at a fifth of the run so short runs still get their cosine.
-    schedule: { kind: o.schedule, totalSteps: o.steps, minLr: o.minLr, warmupSteps: Math.min(o.warmupSteps, Math.floor(o.steps / 5)) },
+    schedule: {
+      kind: o.schedule,
+      totalSteps: o.steps,
+      minLr: o.minLr,
+      warmupSteps: Math.min(o.warmupSteps, Math.floor(o.steps / 5)),
+    },
   };
   if (o.lr !== undefined) config.lr = o.lr;
   return config;
@@ -308,7 +317,14 @@ interface StepEngine {
 }
 
 /** The tfjs step: `variableGrads` through the customGrad layers, then `NernOptimizer`. */
-function tfjsEngine(predictor: Predictor, optimizer: NernOptimizer, t: RunTensors, batch: number, width: number, fallbackReason?: string): StepEngine {
+function tfjsEngine(
+  predictor: Predictor,
+  optimizer: NernOptimizer,
+  t: RunTensors,
+  batch: number,
+  width: number,
+  fallbackReason?: string,
+): StepEngine {
   const names = predictor.variables.map((v) => v.name);
   let snapshot: tf.Tensor[] | null = null;
   const dropSnapshot = (): void => {
@@ -322,7 +338,9 @@ function tfjsEngine(predictor: Predictor, optimizer: NernOptimizer, t: RunTensor
     async step(idx, batchEnc, represented) {
       const lossTensor = tf.tidy(() => {
         const ids = tf.tensor1d(idx, 'int32');
-        const x = t.encodings ? tf.gather(t.encodings, ids) : tf.tensor2d(batchEnc ?? new Float32Array(0), [batch, width]);
+        const x = t.encodings
+          ? tf.gather(t.encodings, ids)
+          : tf.tensor2d(batchEnc ?? new Float32Array(0), [batch, width]);
         const target = tf.gather(t.targets as tf.Tensor2D, ids);
         const scale = tf.gather(t.scales as tf.Tensor2D, ids);
         const mask = t.mask ? tf.gather(t.mask, ids) : null;
@@ -371,7 +389,14 @@ function tfjsEngine(predictor: Predictor, optimizer: NernOptimizer, t: RunTensor
 }
 
 /** The onnxruntime step: gathers the batch on the host and runs the one-graph Adam step of `OrtTrainer`. */
-function ortEngine(trainer: OrtTrainer, predictor: Predictor, grid: GridTargets, hostEncodings: Float32Array | null, batch: number, width: number): StepEngine {
+function ortEngine(
+  trainer: OrtTrainer,
+  predictor: Predictor,
+  grid: GridTargets,
+  hostEncodings: Float32Array | null,
+  batch: number,
+  width: number,
+): StepEngine {
   const x = hostEncodings ? new Float32Array(batch * width) : null;
   const targets = new Float32Array(batch * KERNEL_OUTPUTS);
   const scales = new Float32Array(batch);
@@ -385,7 +410,8 @@ function ortEngine(trainer: OrtTrainer, predictor: Predictor, grid: GridTargets,
         if (x && hostEncodings) x.set(hostEncodings.subarray(r * width, (r + 1) * width), i * width);
         targets.set(grid.targets.subarray(r * KERNEL_OUTPUTS, (r + 1) * KERNEL_OUTPUTS), i * KERNEL_OUTPUTS);
         scales[i] = grid.rowScale[r] ?? 1;
-        if (mask && grid.mask) mask.set(grid.mask.subarray(r * KERNEL_OUTPUTS, (r + 1) * KERNEL_OUTPUTS), i * KERNEL_OUTPUTS);
+        if (mask && grid.mask)
+          mask.set(grid.mask.subarray(r * KERNEL_OUTPUTS, (r + 1) * KERNEL_OUTPUTS), i * KERNEL_OUTPUTS);
       }
       return trainer.step({ x: x ?? batchEnc ?? new Float32Array(0), t: targets, s: scales, mask, count: represented });
     },
@@ -440,7 +466,10 @@ async function tryOrtTrainer(
   const loaded = loadOnnxRuntime();
   if (!loaded.ok) return { ok: false, reason: loaded.reason };
   try {
-    const trainer = await OrtTrainer.create(loaded.ort, predictor.weights(), config, { masked, ...(threads > 0 ? { threads } : {}) });
+    const trainer = await OrtTrainer.create(loaded.ort, predictor.weights(), config, {
+      masked,
+      ...(threads > 0 ? { threads } : {}),
+    });
     return { ok: true, trainer };
   } catch (e) {
     const text = (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
@@ -522,7 +551,14 @@ export async function trainReconstruction(
       t.targets = tf.tensor2d(grid.targets, [grid.rows, KERNEL_OUTPUTS]);
       t.scales = tf.tensor2d(grid.rowScale, [grid.rows, 1]);
       t.mask = grid.mask ? tf.tensor2d(grid.mask, [grid.rows, KERNEL_OUTPUTS]) : null;
-      engine = tfjsEngine(predictor, new NernOptimizer(predictor.variables, optConfig), t, batch, width, fallbackReason);
+      engine = tfjsEngine(
+        predictor,
+        new NernOptimizer(predictor.variables, optConfig),
+        t,
+        batch,
+        width,
+        fallbackReason,
+      );
     }
     const run = engine;
     hooks.onEngine?.(run.info);
@@ -548,7 +584,13 @@ export async function trainReconstruction(
       run.sync();
       const predictions = predictAll(predictor, t, layout);
       const e = layerErrors(predictions, grid, layout);
-      return { step, rmse: e.rmse, weightRms: e.weightRms, layers: e.layers, reconstruction: () => assembleLayers(predictions, layout) };
+      return {
+        step,
+        rmse: e.rmse,
+        weightRms: e.weightRms,
+        layers: e.layers,
+        reconstruction: () => assembleLayers(predictions, layout),
+      };
     };
     for (let step = 0; step < o.steps; step++) {
       await yieldToEventLoop();
@@ -568,7 +610,9 @@ export async function trainReconstruction(
             rollbacks++;
             run.rollback();
             run.lrScale *= GUARD_LR_FACTOR;
-            guardEvents.push(`step ${done}: ${Number.isFinite(loss) ? `output collapsed (spread ${ratio.toExponential(2)} of the weights', ${initialSpread.toExponential(2)} at the start)` : 'loss is not finite'}; rolled back to step ${snapshotStep} and cut the learning rate to ${run.nextLr.toExponential(2)}`);
+            guardEvents.push(
+              `step ${done}: ${Number.isFinite(loss) ? `output collapsed (spread ${ratio.toExponential(2)} of the weights', ${initialSpread.toExponential(2)} at the start)` : 'loss is not finite'}; rolled back to step ${snapshotStep} and cut the learning rate to ${run.nextLr.toExponential(2)}`,
+            );
           } else if (guardEvents.length === 0 || !(guardEvents.at(-1) ?? '').startsWith('giving up')) {
             guardEvents.push(`giving up at step ${done}: the output collapsed again after ${rollbacks} rollbacks`);
           }
@@ -598,7 +642,13 @@ export async function trainReconstruction(
     const predictions = predictAll(predictor, t, layout);
     const e = layerErrors(predictions, grid, layout);
     const reconstruction = assembleLayers(predictions, layout);
-    const evaluation: TrainEvaluation = { step: o.steps, rmse: e.rmse, weightRms: e.weightRms, layers: e.layers, reconstruction: () => reconstruction };
+    const evaluation: TrainEvaluation = {
+      step: o.steps,
+      rmse: e.rmse,
+      weightRms: e.weightRms,
+      layers: e.layers,
+      reconstruction: () => reconstruction,
+    };
     hooks.onEvaluation?.(evaluation);
     return {
       predictor: predictor.weights(),
@@ -660,7 +710,8 @@ function probeRows(
   const targets = new Float32Array(count * KERNEL_OUTPUTS);
   rows.forEach((r, i) => {
     const s = grid.rowScale[r] ?? 1;
-    for (let j = 0; j < KERNEL_OUTPUTS; j++) targets[i * KERNEL_OUTPUTS + j] = (grid.targets[r * KERNEL_OUTPUTS + j] ?? 0) / s;
+    for (let j = 0; j < KERNEL_OUTPUTS; j++)
+      targets[i * KERNEL_OUTPUTS + j] = (grid.targets[r * KERNEL_OUTPUTS + j] ?? 0) / s;
   });
   return { targets, encodings: encodeRows(shapes, rows, new Float32Array(count * encodingWidth(spec)), spec) };
 }

@@ -7,13 +7,39 @@ import { CheckpointFormatError } from '../io/errors';
 
 /** Element types whose values Weight Lens decodes, named as safetensors names them. */
 export type DType =
-  | 'F64' | 'F32' | 'F16' | 'BF16' | 'F8_E4M3' | 'F8_E5M2'
-  | 'I64' | 'I32' | 'I16' | 'I8' | 'U64' | 'U32' | 'U16' | 'U8' | 'BOOL';
+  | 'F64'
+  | 'F32'
+  | 'F16'
+  | 'BF16'
+  | 'F8_E4M3'
+  | 'F8_E5M2'
+  | 'I64'
+  | 'I32'
+  | 'I16'
+  | 'I8'
+  | 'U64'
+  | 'U32'
+  | 'U16'
+  | 'U8'
+  | 'BOOL';
 
 /** Bytes per element of each decodable dtype. */
 export const DTYPE_BYTES: Readonly<Record<DType, number>> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, F8_E5M2: 1,
-  I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U64: 8,
+  U32: 4,
+  U16: 2,
+  U8: 1,
+  BOOL: 1,
 };
 
 /** True if `name` is one of the decodable `DType`s. */
@@ -48,7 +74,8 @@ function buildF8Table(expBits: number, manBits: number, bias: number, e4m3: bool
     const man = b & ((1 << manBits) - 1);
     const maxExp = (1 << expBits) - 1;
     let v: number;
-    if (e4m3 && exp === maxExp && man === (1 << manBits) - 1) v = NaN; // E4M3FN: only S.1111.111 is NaN, no infinities
+    if (e4m3 && exp === maxExp && man === (1 << manBits) - 1)
+      v = NaN; // E4M3FN: only S.1111.111 is NaN, no infinities
     else if (!e4m3 && exp === maxExp) v = man === 0 ? Infinity : NaN;
     else if (exp === 0) v = (man / (1 << manBits)) * 2 ** (1 - bias);
     else v = (1 + man / (1 << manBits)) * 2 ** (exp - bias);
@@ -99,7 +126,7 @@ export function decodeValues(dtype: DType, bytes: Uint8Array, littleEndian = tru
       const a = aligned(bytes, 2);
       const src = new Uint16Array(a.buffer, a.byteOffset, n);
       const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = (F16_TABLE[src[i] as number] as number);
+      for (let i = 0; i < n; i++) out[i] = F16_TABLE[src[i] as number] as number;
       return out;
     }
     case 'BF16': {
@@ -114,7 +141,7 @@ export function decodeValues(dtype: DType, bytes: Uint8Array, littleEndian = tru
     case 'F8_E5M2': {
       const table = dtype === 'F8_E4M3' ? F8_E4M3_TABLE : F8_E5M2_TABLE;
       const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) out[i] = (table[bytes[i] as number] as number);
+      for (let i = 0; i < n; i++) out[i] = table[bytes[i] as number] as number;
       return out;
     }
     case 'I8':
@@ -163,17 +190,39 @@ function decodeBigEndian(dtype: DType, bytes: Uint8Array, n: number): ValueChunk
   for (let i = 0; i < n; i++) {
     const o = i * size;
     switch (dtype) {
-      case 'F64': out[i] = view.getFloat64(o, false); break;
-      case 'F32': out[i] = view.getFloat32(o, false); break;
-      case 'F16': out[i] = f16BitsToNumber(view.getUint16(o, false)); break;
-      case 'BF16': out[i] = bf16BitsToNumber(view.getUint16(o, false)); break;
-      case 'I64': out[i] = Number(view.getBigInt64(o, false)); break;
-      case 'U64': out[i] = Number(view.getBigUint64(o, false)); break;
-      case 'I32': out[i] = view.getInt32(o, false); break;
-      case 'U32': out[i] = view.getUint32(o, false); break;
-      case 'I16': out[i] = view.getInt16(o, false); break;
-      case 'U16': out[i] = view.getUint16(o, false); break;
-      default: out[i] = bytes[o] as number; break;
+      case 'F64':
+        out[i] = view.getFloat64(o, false);
+        break;
+      case 'F32':
+        out[i] = view.getFloat32(o, false);
+        break;
+      case 'F16':
+        out[i] = f16BitsToNumber(view.getUint16(o, false));
+        break;
+      case 'BF16':
+        out[i] = bf16BitsToNumber(view.getUint16(o, false));
+        break;
+      case 'I64':
+        out[i] = Number(view.getBigInt64(o, false));
+        break;
+      case 'U64':
+        out[i] = Number(view.getBigUint64(o, false));
+        break;
+      case 'I32':
+        out[i] = view.getInt32(o, false);
+        break;
+      case 'U32':
+        out[i] = view.getUint32(o, false);
+        break;
+      case 'I16':
+        out[i] = view.getInt16(o, false);
+        break;
+      case 'U16':
+        out[i] = view.getUint16(o, false);
+        break;
+      default:
+        out[i] = bytes[o] as number;
+        break;
     }
   }
   return out;

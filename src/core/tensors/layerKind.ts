@@ -5,7 +5,8 @@
  */
 import type { LayerKind } from '../../protocol/inspect';
 
-const NORM = /(^|[._/])(bn\d*|batchnorm|batch_norm|norm\d*|ln(_?\d+|f)?|layernorm|layer_norm|groupnorm|gn|rmsnorm|running_mean|running_var|num_batches_tracked|moving_mean|moving_variance|gamma|beta)([._/:]|$)/i;
+const NORM =
+  /(^|[._/])(bn\d*|batchnorm|batch_norm|norm\d*|ln(_?\d+|f)?|layernorm|layer_norm|groupnorm|gn|rmsnorm|running_mean|running_var|num_batches_tracked|moving_mean|moving_variance|gamma|beta)([._/:]|$)/i;
 const EMBEDDING = /(embed|embedding|wte|wpe|tok_embeddings|token_embd|position_embeddings|word_embeddings)/i;
 const BIAS = /(^|[._/])(bias|b)(:\d+)?$/i;
 

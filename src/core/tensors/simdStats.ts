@@ -35,7 +35,14 @@ export interface SimdStats {
    * copy of `edges` is cached by array identity, so an edges array must not change once passed (those of a
    * HistogramAccumulator never do).
    */
-  histogram(chunk: Float32Array, lo: number, hi: number, scale: number, edges: Float64Array, counts: Float64Array): boolean;
+  histogram(
+    chunk: Float32Array,
+    lo: number,
+    hi: number,
+    scale: number,
+    edges: Float64Array,
+    counts: Float64Array,
+  ): boolean;
   /** Largest number of histogram bins the routine takes (the count tables live in the fixed memory). */
   readonly maxBins: number;
 }
@@ -57,7 +64,15 @@ interface KernelExports {
   moments: (n: number, shift: number) => void;
   momentsChecked: (n: number, shift: number, shift32: number) => void;
   histogram: (
-    n: number, lo: number, scale: number, lo32: number, hi32: number, last: number, loF: number, scaleF: number, half: number,
+    n: number,
+    lo: number,
+    scale: number,
+    lo32: number,
+    hi32: number,
+    last: number,
+    loF: number,
+    scaleF: number,
+    half: number,
   ) => void;
 }
 
@@ -155,7 +170,8 @@ const U64 = 2 ** -53; // unit roundoff of float64
  * exact position is more than those errors away from every edge, so round(t) is the bin the edges give.
  */
 function fastPathBound(lo: number, hi: number, scale: number, bins: number): number {
-  const absLo = Math.abs(lo), absMax = Math.max(absLo, Math.abs(hi));
+  const absLo = Math.abs(lo),
+    absMax = Math.max(absLo, Math.abs(hi));
   // Keep well inside the float32 normal range; anything else takes the exact path.
   if (!(absMax <= 2 ** 100 && scale >= 2 ** -100 && scale <= 2 ** 100)) return 0;
   const position = 1.01 * (U32 * absLo * scale + 2 ** -150 * scale + 3 * U32 * bins) + 2 ** -25;
@@ -196,15 +212,21 @@ function makeKernels(k: KernelExports): SimdStats {
   function moments(chunk: Float32Array, start: number, shift: number, m: MomentSums): boolean {
     const shift32 = Math.fround(shift);
     if (shift32 !== shift) return false;
-    let count = 0, sum = 0, sumSquares = 0, zeros = 0, nonFinite = 0;
-    let min = m.min, max = m.max;
+    let count = 0,
+      sum = 0,
+      sumSquares = 0,
+      zeros = 0,
+      nonFinite = 0;
+    let min = m.min,
+      max = m.max;
     for (let i = start, total = chunk.length; i < total; i += window) {
       const len = Math.min(window, total - i);
       // Padding with the shift adds 0 to both sums and cannot move an extreme (the shift was seen first).
       const n = fill(chunk, i, len, shift32);
       const pad = n - len;
       k.moments(n, shift);
-      let s = resultsF64[0] as number, q = resultsF64[1] as number;
+      let s = resultsF64[0] as number,
+        q = resultsF64[1] as number;
       if (!(s - s === 0 && q - q === 0)) {
         // A NaN or ±Inf in the window: redo it skipping non-finite values.
         k.momentsChecked(n, shift, shift32);
@@ -219,9 +241,11 @@ function makeKernels(k: KernelExports): SimdStats {
       zeros += (resultsI32[0] as number) - (shift32 === 0 ? pad : 0);
       // Merge the lanes. Values are those of the sequential loop; only a zero extreme could differ in sign, and
       // the sequential loop keeps the first zero of the window.
-      let wmin = Infinity, wmax = -Infinity;
+      let wmin = Infinity,
+        wmax = -Infinity;
       for (let lane = 0; lane < 4; lane++) {
-        const lo = resultsF32[lane] as number, hi = resultsF32[4 + lane] as number;
+        const lo = resultsF32[lane] as number,
+          hi = resultsF32[4 + lane] as number;
         if (lo < wmin) wmin = lo;
         if (hi > wmax) wmax = hi;
       }
@@ -230,7 +254,13 @@ function makeKernels(k: KernelExports): SimdStats {
       if (wmin < min) min = wmin;
       if (wmax > max) max = wmax;
     }
-    m.count += count; m.sum += sum; m.sumSquares += sumSquares; m.min = min; m.max = max; m.zeros += zeros; m.nonFinite += nonFinite;
+    m.count += count;
+    m.sum += sum;
+    m.sumSquares += sumSquares;
+    m.min = min;
+    m.max = max;
+    m.zeros += zeros;
+    m.nonFinite += nonFinite;
     return true;
   }
 
@@ -238,12 +268,24 @@ function makeKernels(k: KernelExports): SimdStats {
   function flush(counts: Float64Array): void {
     const bins = counts.length;
     for (let b = 0, o = 0; b < bins; b++, o += 4) {
-      counts[b] = (counts[b] as number) + (tables[o] as number) + (tables[o + 1] as number) + (tables[o + 2] as number) + (tables[o + 3] as number);
+      counts[b] =
+        (counts[b] as number) +
+        (tables[o] as number) +
+        (tables[o + 1] as number) +
+        (tables[o + 2] as number) +
+        (tables[o + 3] as number);
     }
     tables.fill(0, 0, 4 * (bins + 1));
   }
 
-  function histogram(chunk: Float32Array, lo: number, hi: number, scale: number, edges: Float64Array, counts: Float64Array): boolean {
+  function histogram(
+    chunk: Float32Array,
+    lo: number,
+    hi: number,
+    scale: number,
+    edges: Float64Array,
+    counts: Float64Array,
+  ): boolean {
     const bins = counts.length;
     if (bins < 1 || bins > k.maxBins || edges.length !== bins + 1) return false;
     if (!(Number.isFinite(lo) && Number.isFinite(hi) && Number.isFinite(scale))) return false;
@@ -256,7 +298,8 @@ function makeKernels(k: KernelExports): SimdStats {
       }
       loadedEdges = edges;
     }
-    const lo32 = f32AtLeast(lo), hi32 = f32AtMost(hi);
+    const lo32 = f32AtLeast(lo),
+      hi32 = f32AtMost(hi);
     const half = fastPathBound(lo, hi, scale, bins);
     // Pad with NaN, which falls outside [lo, hi]. Flush well before an int32 slot could overflow.
     let sinceFlush = 0;

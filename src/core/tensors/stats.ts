@@ -27,11 +27,19 @@ interface ChunkMoments {
 // site sees one array type: V8 then compiles monomorphic element loads, about twice as fast as a shared loop.
 
 function momentsF32(chunk: Float32Array, start: number, shift: number, m: ChunkMoments): void {
-  let count = 0, sum = 0, sumSquares = 0, zeros = 0, nonFinite = 0;
-  let min = m.min, max = m.max;
+  let count = 0,
+    sum = 0,
+    sumSquares = 0,
+    zeros = 0,
+    nonFinite = 0;
+  let min = m.min,
+    max = m.max;
   for (let i = start, n = chunk.length; i < n; i++) {
     const v = chunk[i] as number;
-    if (v - v !== 0) { nonFinite++; continue; }
+    if (v - v !== 0) {
+      nonFinite++;
+      continue;
+    }
     const d = v - shift;
     sum += d;
     sumSquares += d * d;
@@ -40,15 +48,29 @@ function momentsF32(chunk: Float32Array, start: number, shift: number, m: ChunkM
     if (v === 0) zeros++;
     count++;
   }
-  m.count += count; m.sum += sum; m.sumSquares += sumSquares; m.min = min; m.max = max; m.zeros += zeros; m.nonFinite += nonFinite;
+  m.count += count;
+  m.sum += sum;
+  m.sumSquares += sumSquares;
+  m.min = min;
+  m.max = max;
+  m.zeros += zeros;
+  m.nonFinite += nonFinite;
 }
 
 function momentsF64(chunk: Float64Array, start: number, shift: number, m: ChunkMoments): void {
-  let count = 0, sum = 0, sumSquares = 0, zeros = 0, nonFinite = 0;
-  let min = m.min, max = m.max;
+  let count = 0,
+    sum = 0,
+    sumSquares = 0,
+    zeros = 0,
+    nonFinite = 0;
+  let min = m.min,
+    max = m.max;
   for (let i = start, n = chunk.length; i < n; i++) {
     const v = chunk[i] as number;
-    if (v - v !== 0) { nonFinite++; continue; }
+    if (v - v !== 0) {
+      nonFinite++;
+      continue;
+    }
     const d = v - shift;
     sum += d;
     sumSquares += d * d;
@@ -57,7 +79,13 @@ function momentsF64(chunk: Float64Array, start: number, shift: number, m: ChunkM
     if (v === 0) zeros++;
     count++;
   }
-  m.count += count; m.sum += sum; m.sumSquares += sumSquares; m.min = min; m.max = max; m.zeros += zeros; m.nonFinite += nonFinite;
+  m.count += count;
+  m.sum += sum;
+  m.sumSquares += sumSquares;
+  m.min = min;
+  m.max = max;
+  m.zeros += zeros;
+  m.nonFinite += nonFinite;
 }
 
 /** Adds `chunk[start..]` to `m` with the fastest routine for its type. */
@@ -74,7 +102,15 @@ function addMoments(chunk: ValueChunk, start: number, shift: number, m: ChunkMom
  */
 export class StatsAccumulator {
   private shift = NaN;
-  private readonly m: ChunkMoments = { count: 0, sum: 0, sumSquares: 0, min: Infinity, max: -Infinity, zeros: 0, nonFinite: 0 };
+  private readonly m: ChunkMoments = {
+    count: 0,
+    sum: 0,
+    sumSquares: 0,
+    min: Infinity,
+    max: -Infinity,
+    zeros: 0,
+    nonFinite: 0,
+  };
 
   /** Adds every value of `chunk`, each counted `weight` times (a whole number ≥ 1; default 1). */
   add(chunk: ValueChunk, weight = 1): void {
@@ -117,7 +153,17 @@ export class StatsAccumulator {
   result(): TensorStatsDto {
     const m = this.m;
     if (m.count === 0) {
-      return { count: 0, mean: null, std: null, min: null, max: null, absMax: null, l2: null, zeros: m.zeros, nonFinite: m.nonFinite };
+      return {
+        count: 0,
+        mean: null,
+        std: null,
+        min: null,
+        max: null,
+        absMax: null,
+        l2: null,
+        zeros: m.zeros,
+        nonFinite: m.nonFinite,
+      };
     }
     const n = m.count;
     const meanShifted = m.sum / n;
@@ -151,8 +197,13 @@ export class HistogramAccumulator {
   private readonly hi: number;
   private readonly scale: number;
 
-  constructor(lo: number, hi: number, readonly bins: number) {
-    if (!Number.isInteger(bins) || bins < 1) throw new RangeError(`histogram needs a positive whole number of bins, got ${bins}`);
+  constructor(
+    lo: number,
+    hi: number,
+    readonly bins: number,
+  ) {
+    if (!Number.isInteger(bins) || bins < 1)
+      throw new RangeError(`histogram needs a positive whole number of bins, got ${bins}`);
     if (!(hi > lo)) {
       lo = lo - 0.5;
       hi = hi + 0.5;
@@ -179,7 +230,9 @@ export class HistogramAccumulator {
         binF32(chunk, this.lo, this.hi, this.scale, this.edges, counts);
       }
     } else binF64(chunk, this.lo, this.hi, this.scale, this.edges, counts);
-    if (counts !== this.counts) for (let i = 0; i < counts.length; i++) this.counts[i] = (this.counts[i] as number) + (counts[i] as number) * weight;
+    if (counts !== this.counts)
+      for (let i = 0; i < counts.length; i++)
+        this.counts[i] = (this.counts[i] as number) + (counts[i] as number) * weight;
   }
 
   /** The histogram: `bins + 1` edges and `bins` counts. */
@@ -191,7 +244,14 @@ export class HistogramAccumulator {
 // Histogram routines, one per array type for the same reason as the moment routines. `b` is int32-safe because
 // v ∈ [lo, hi] gives 0 ≤ (v - lo) * scale ≤ bins; the edge tests then match NumPy's bin assignment exactly.
 
-function binF32(chunk: Float32Array, lo: number, hi: number, scale: number, edges: Float64Array, counts: Float64Array): void {
+function binF32(
+  chunk: Float32Array,
+  lo: number,
+  hi: number,
+  scale: number,
+  edges: Float64Array,
+  counts: Float64Array,
+): void {
   const last = counts.length - 1;
   for (let i = 0, n = chunk.length; i < n; i++) {
     const v = chunk[i] as number;
@@ -204,7 +264,14 @@ function binF32(chunk: Float32Array, lo: number, hi: number, scale: number, edge
   }
 }
 
-function binF64(chunk: Float64Array, lo: number, hi: number, scale: number, edges: Float64Array, counts: Float64Array): void {
+function binF64(
+  chunk: Float64Array,
+  lo: number,
+  hi: number,
+  scale: number,
+  edges: Float64Array,
+  counts: Float64Array,
+): void {
   const last = counts.length - 1;
   for (let i = 0, n = chunk.length; i < n; i++) {
     const v = chunk[i] as number;
@@ -243,7 +310,11 @@ const NO_HISTOGRAM: HistogramDto = { edges: [], counts: [] };
  * expanded view or a sparse tensor is summarised through `TensorEntry.summary`. A tensor without finite values gets
  * null moments and an empty histogram.
  */
-export async function tensorStatistics(entry: TensorEntry, bins: number, signal?: AbortSignal): Promise<{ stats: TensorStatsDto; histogram: HistogramDto }> {
+export async function tensorStatistics(
+  entry: TensorEntry,
+  bins: number,
+  signal?: AbortSignal,
+): Promise<{ stats: TensorStatsDto; histogram: HistogramDto }> {
   const stats = new StatsAccumulator();
   let only: WeightedChunk | undefined;
   let chunks = 0;
@@ -254,7 +325,8 @@ export async function tensorStatistics(entry: TensorEntry, bins: number, signal?
     only = chunks === 1 ? chunk : undefined;
   }
   const result = stats.result();
-  if (result.count === 0 || result.min === null || result.max === null) return { stats: result, histogram: NO_HISTOGRAM };
+  if (result.count === 0 || result.min === null || result.max === null)
+    return { stats: result, histogram: NO_HISTOGRAM };
   const histogram = new HistogramAccumulator(result.min, result.max, bins);
   if (only) histogram.add(only.values, only.weight);
   else for await (const chunk of statisticsPass(entry, options)) histogram.add(chunk.values, chunk.weight);

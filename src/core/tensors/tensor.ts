@@ -74,12 +74,19 @@ export function uniqueNamer(): (name: string) => string {
 
 /** Validates a shape from a file header and returns its element count; throws a user-facing error if absurd. */
 export function checkShape(where: string, shape: readonly number[]): number {
-  if (shape.length > LIMITS.maxRank) throw new CheckpointFormatError(`${where} has ${shape.length} dimensions, more than the ${LIMITS.maxRank} allowed.`);
+  if (shape.length > LIMITS.maxRank)
+    throw new CheckpointFormatError(
+      `${where} has ${shape.length} dimensions, more than the ${LIMITS.maxRank} allowed.`,
+    );
   let n = 1;
   for (const d of shape) {
-    if (!Number.isSafeInteger(d) || d < 0) throw new CheckpointFormatError(`${where} has an invalid dimension ${String(d)}.`);
+    if (!Number.isSafeInteger(d) || d < 0)
+      throw new CheckpointFormatError(`${where} has an invalid dimension ${String(d)}.`);
     n *= d;
-    if (n > LIMITS.maxTensorElements) throw new CheckpointFormatError(`${where} has shape [${shape.join(', ')}], over 2^40 elements: not a real tensor.`);
+    if (n > LIMITS.maxTensorElements)
+      throw new CheckpointFormatError(
+        `${where} has shape [${shape.join(', ')}], over 2^40 elements: not a real tensor.`,
+      );
   }
   return n;
 }
@@ -128,7 +135,10 @@ export function rawTensor(spec: RawTensorSpec): TensorEntry {
     bytes: spec.bytes ?? byteLength,
     ...(spec.note !== undefined ? { note: spec.note } : {}),
     async *values(options?: ValueStreamOptions): AsyncIterable<ValueChunk> {
-      const maxElements = Math.max(1, Math.min(options?.maxElements ?? DEFAULT_CHUNK_ELEMENTS, Math.floor(LIMITS.maxChunkBytes / elementBytes)));
+      const maxElements = Math.max(
+        1,
+        Math.min(options?.maxElements ?? DEFAULT_CHUNK_ELEMENTS, Math.floor(LIMITS.maxChunkBytes / elementBytes)),
+      );
       for (let start = 0; start < params; start += maxElements) {
         throwIfAborted(options?.signal);
         const count = Math.min(maxElements, params - start);
@@ -149,11 +159,25 @@ export function rawTensor(spec: RawTensorSpec): TensorEntry {
 }
 
 /** A tensor whose values are already decoded in memory (ONNX Constant nodes, small pickled values). */
-export function memoryTensor(name: string, dtype: string, shape: readonly number[], data: ValueChunk, bytes: number, note?: string): TensorEntry {
+export function memoryTensor(
+  name: string,
+  dtype: string,
+  shape: readonly number[],
+  data: ValueChunk,
+  bytes: number,
+  note?: string,
+): TensorEntry {
   const params = checkShape(`tensor ${JSON.stringify(name)}`, shape);
-  if (data.length !== params) throw new CheckpointFormatError(`tensor ${JSON.stringify(name)} has ${data.length} values but its shape [${shape.join(', ')}] needs ${params}.`);
+  if (data.length !== params)
+    throw new CheckpointFormatError(
+      `tensor ${JSON.stringify(name)} has ${data.length} values but its shape [${shape.join(', ')}] needs ${params}.`,
+    );
   return {
-    name, dtype, shape: [...shape], params, bytes,
+    name,
+    dtype,
+    shape: [...shape],
+    params,
+    bytes,
     ...(note !== undefined ? { note } : {}),
     async *values(options?: ValueStreamOptions): AsyncIterable<ValueChunk> {
       const maxElements = Math.max(1, options?.maxElements ?? DEFAULT_CHUNK_ELEMENTS);
@@ -167,10 +191,21 @@ export function memoryTensor(name: string, dtype: string, shape: readonly number
 }
 
 /** A tensor listed but not decodable (an unsupported quantisation); `values` throws a clear error. */
-export function undecodedTensor(name: string, dtype: string, shape: readonly number[], bytes: number, reason: string): TensorEntry {
+export function undecodedTensor(
+  name: string,
+  dtype: string,
+  shape: readonly number[],
+  bytes: number,
+  reason: string,
+): TensorEntry {
   const params = checkShape(`tensor ${JSON.stringify(name)}`, shape);
   return {
-    name, dtype, shape: [...shape], params, bytes, notDecodedReason: reason,
+    name,
+    dtype,
+    shape: [...shape],
+    params,
+    bytes,
+    notDecodedReason: reason,
     // eslint-disable-next-line require-yield
     async *values(): AsyncIterable<ValueChunk> {
       await Promise.resolve();
@@ -183,18 +218,27 @@ export function undecodedTensor(name: string, dtype: string, shape: readonly num
  * Reads all values of `entry` into one Float32Array. Refuses tensors over `maxElements` (default 256 Mi) so callers
  * that need whole tensors (compression, decompression) cannot be made to allocate without bound.
  */
-export async function readTensorValues(entry: TensorEntry, options?: { maxElements?: number; signal?: AbortSignal }): Promise<Float32Array> {
+export async function readTensorValues(
+  entry: TensorEntry,
+  options?: { maxElements?: number; signal?: AbortSignal },
+): Promise<Float32Array> {
   const limit = options?.maxElements ?? 256 * 1024 * 1024;
   if (entry.params > limit) {
-    throw new CheckpointFormatError(`tensor ${JSON.stringify(entry.name)} has ${entry.params} elements, over the ${limit} that can be loaded at once.`);
+    throw new CheckpointFormatError(
+      `tensor ${JSON.stringify(entry.name)} has ${entry.params} elements, over the ${limit} that can be loaded at once.`,
+    );
   }
   const out = new Float32Array(entry.params);
   let at = 0;
   for await (const chunk of entry.values(options?.signal ? { signal: options.signal } : {})) {
-    if (at + chunk.length > out.length) throw new CheckpointFormatError(`tensor ${JSON.stringify(entry.name)} yielded more values than its shape holds.`);
+    if (at + chunk.length > out.length)
+      throw new CheckpointFormatError(`tensor ${JSON.stringify(entry.name)} yielded more values than its shape holds.`);
     out.set(chunk, at);
     at += chunk.length;
   }
-  if (at !== out.length) throw new CheckpointFormatError(`tensor ${JSON.stringify(entry.name)} yielded ${at} values, fewer than its ${out.length}.`);
+  if (at !== out.length)
+    throw new CheckpointFormatError(
+      `tensor ${JSON.stringify(entry.name)} yielded ${at} values, fewer than its ${out.length}.`,
+    );
   return out;
 }

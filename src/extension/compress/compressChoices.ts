@@ -6,7 +6,16 @@
  */
 import * as path from 'node:path';
 import { formatBytes, formatCount } from '../../protocol/units';
-import type { BackendName, BudgetDto, BudgetPlanDto, CompressOptionsDto, CompressProgressDto, CompressReportDto, PermutationKind, RecipeName } from '../../protocol/compress';
+import type {
+  BackendName,
+  BudgetDto,
+  BudgetPlanDto,
+  CompressOptionsDto,
+  CompressProgressDto,
+  CompressReportDto,
+  PermutationKind,
+  RecipeName,
+} from '../../protocol/compress';
 import type { RunSummaryDto } from '../../protocol/panels';
 import { BACKEND_NAMES, isOneOf, PERMUTATION_KINDS, RECIPE_NAMES } from '../../protocol/vocabulary';
 import { DEFAULT_COMPRESS_OPTIONS } from '../../protocol/defaults';
@@ -40,7 +49,10 @@ export function readCompressSettings(get: (key: string) => unknown): CompressSet
   const dense = get('compress.representDense');
   const recipe = get('compress.recipe');
   return {
-    steps: typeof steps === 'number' && Number.isFinite(steps) ? Math.min(INPUT_LIMITS.maxSteps, Math.max(1, Math.round(steps))) : 2000,
+    steps:
+      typeof steps === 'number' && Number.isFinite(steps)
+        ? Math.min(INPUT_LIMITS.maxSteps, Math.max(1, Math.round(steps)))
+        : 2000,
     permutation: isOneOf(PERMUTATION_KINDS, permutation) ? permutation : DEFAULT_COMPRESS_OPTIONS.permutation,
     seed: typeof seed === 'number' && Number.isFinite(seed) ? Math.max(0, Math.round(seed)) : 0,
     representDense: dense === true,
@@ -81,18 +93,25 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
 /** Parses a predictor width: a whole number from 1 to `INPUT_LIMITS.maxHidden`. */
 export function parseWidth(text: string): Parsed<number> {
   const t = text.trim();
-  if (!/^\d+$/.test(t)) return { ok: false, message: 'Enter the predictor width as a whole number of hidden units, e.g. 64.' };
+  if (!/^\d+$/.test(t))
+    return { ok: false, message: 'Enter the predictor width as a whole number of hidden units, e.g. 64.' };
   const n = Number(t);
-  if (n < 1 || n > INPUT_LIMITS.maxHidden) return { ok: false, message: `The width must be between 1 and ${INPUT_LIMITS.maxHidden}.` };
+  if (n < 1 || n > INPUT_LIMITS.maxHidden)
+    return { ok: false, message: `The width must be between 1 and ${INPUT_LIMITS.maxHidden}.` };
   return { ok: true, value: n };
 }
 
 /** Parses a step count: a whole number from 1 to `INPUT_LIMITS.maxSteps` (`_` and `,` separators allowed). */
 export function parseSteps(text: string): Parsed<number> {
   const t = text.trim().replace(/[_,]/g, '');
-  if (!/^\d+$/.test(t)) return { ok: false, message: 'Enter the number of training steps as a whole number, e.g. 2000.' };
+  if (!/^\d+$/.test(t))
+    return { ok: false, message: 'Enter the number of training steps as a whole number, e.g. 2000.' };
   const n = Number(t);
-  if (n < 1 || n > INPUT_LIMITS.maxSteps) return { ok: false, message: `The step count must be between 1 and ${INPUT_LIMITS.maxSteps.toLocaleString('en-US')}.` };
+  if (n < 1 || n > INPUT_LIMITS.maxSteps)
+    return {
+      ok: false,
+      message: `The step count must be between 1 and ${INPUT_LIMITS.maxSteps.toLocaleString('en-US')}.`,
+    };
   return { ok: true, value: n };
 }
 
@@ -118,7 +137,8 @@ export function parseSize(text: string, sourceBytes?: number): Parsed<BudgetDto>
   const t = text.trim().toLowerCase();
   const percent = /^(\d+(?:\.\d+)?)\s*%$/.exec(t);
   if (percent?.[1] !== undefined) {
-    if (sourceBytes === undefined || sourceBytes <= 0) return { ok: false, message: 'The source size is not known; give the size in bytes, e.g. 2 MB.' };
+    if (sourceBytes === undefined || sourceBytes <= 0)
+      return { ok: false, message: 'The source size is not known; give the size in bytes, e.g. 2 MB.' };
     const p = Number(percent[1]);
     if (p <= 0 || p >= 100) return { ok: false, message: 'A percentage of the source must be between 0 and 100.' };
     return { ok: true, value: { kind: 'bytes', bytes: Math.round((sourceBytes * p) / 100) } };
@@ -126,7 +146,8 @@ export function parseSize(text: string, sourceBytes?: number): Parsed<BudgetDto>
   const m = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/.exec(t);
   const unit = m?.[2] ?? '';
   const scale = SIZE_UNITS[unit];
-  if (m?.[1] === undefined || scale === undefined) return { ok: false, message: 'Enter a size such as 800 kB, 1.5 MB or 30 % (of the source file).' };
+  if (m?.[1] === undefined || scale === undefined)
+    return { ok: false, message: 'Enter a size such as 800 kB, 1.5 MB or 30 % (of the source file).' };
   const bytes = Math.round(Number(m[1]) * scale);
   if (bytes <= 0) return { ok: false, message: 'The target size must be more than 0 bytes.' };
   if (sourceBytes !== undefined && sourceBytes > 0 && bytes >= sourceBytes) {
@@ -166,7 +187,9 @@ export function percentDone(p: CompressProgressDto): number {
 /** The status bar text while compressing: percent done and the engine that trains. */
 export function statusBarText(p: CompressProgressDto | undefined): string {
   // The engine's short name: `onnxruntime` for the native engine's `onnxruntime (native, N threads)`, else the backend.
-  return p === undefined ? '$(sync~spin) Weight Lens: compressing…' : `$(sync~spin) Weight Lens: compressing ${percentDone(p)} % · ${p.backend.split(' ')[0] ?? p.backend}`;
+  return p === undefined
+    ? '$(sync~spin) Weight Lens: compressing…'
+    : `$(sync~spin) Weight Lens: compressing ${percentDone(p)} % · ${p.backend.split(' ')[0] ?? p.backend}`;
 }
 
 /** The message shown when a run finishes. */

@@ -7,10 +7,37 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { PERMUTATION_KINDS } from '../../protocol/vocabulary';
-import type { BudgetDto, BudgetPlanDto, CompressReportDto, LayerDetailDto, PermutationKind } from '../../protocol/compress';
-import { emptySnapshot, type BudgetViewDto, type ReconstructionCommand, type ReconstructionSnapshot } from '../../protocol/panels';
+import type {
+  BudgetDto,
+  BudgetPlanDto,
+  CompressReportDto,
+  LayerDetailDto,
+  PermutationKind,
+} from '../../protocol/compress';
+import {
+  emptySnapshot,
+  type BudgetViewDto,
+  type ReconstructionCommand,
+  type ReconstructionSnapshot,
+} from '../../protocol/panels';
 import { RunHistory } from './compressHistory';
-import { backendName, BUDGET_FRACTIONS, buildOptions, describePlan, doneMessage, fractionLabel, parseSize, parseSteps, parseWidth, percentDone, progressMessage, readCompressSettings, runSummary, statusBarText, type CompressSettings } from './compressChoices';
+import {
+  backendName,
+  BUDGET_FRACTIONS,
+  buildOptions,
+  describePlan,
+  doneMessage,
+  fractionLabel,
+  parseSize,
+  parseSteps,
+  parseWidth,
+  percentDone,
+  progressMessage,
+  readCompressSettings,
+  runSummary,
+  statusBarText,
+  type CompressSettings,
+} from './compressChoices';
 import { EngineError, type EngineClient } from '../engine/engineClient';
 import {
   asEngineError,
@@ -22,7 +49,11 @@ import {
 } from '../engine/engineJobs';
 import { isCheckpointName } from '../fileKinds';
 import { BudgetPanel } from '../panels/budgetPanel';
-import { ReconstructionPanels, type ReconstructionEvaluator, type ReconstructionPanel } from '../panels/reconstructionPanel';
+import {
+  ReconstructionPanels,
+  type ReconstructionEvaluator,
+  type ReconstructionPanel,
+} from '../panels/reconstructionPanel';
 
 import { artifactPathFor, isArtifactName } from '../../protocol/paths';
 /** Command ids of the compression features (contributed in package.json). */
@@ -66,7 +97,12 @@ export class CompressController implements vscode.Disposable {
     private readonly log: vscode.LogOutputChannel,
     evaluator?: ReconstructionEvaluator,
   ) {
-    this.panels = new ReconstructionPanels(context.extensionUri, log, (snapshot, layer, filter) => this.layerDetail(snapshot, layer, filter), evaluator);
+    this.panels = new ReconstructionPanels(
+      context.extensionUri,
+      log,
+      (snapshot, layer, filter) => this.layerDetail(snapshot, layer, filter),
+      evaluator,
+    );
     this.history = new RunHistory(context.globalState);
     this.budget = new BudgetPanel(
       context.extensionUri,
@@ -90,10 +126,22 @@ export class CompressController implements vscode.Disposable {
         });
       };
     return vscode.Disposable.from(
-      vscode.commands.registerCommand(COMPRESS_COMMANDS.compressCheckpoint, guard('Compress', (arg: unknown) => this.compress(arg))),
-      vscode.commands.registerCommand(COMPRESS_COMMANDS.showReconstruction, guard('Show Reconstruction', (arg: unknown) => this.showReconstruction(arg))),
-      vscode.commands.registerCommand(COMPRESS_COMMANDS.showBudget, guard('Show Budget', (arg: unknown) => this.showBudget(arg))),
-      vscode.commands.registerCommand(COMPRESS_COMMANDS.decompressArtifact, guard('Decompress', (arg: unknown) => this.decompress(arg))),
+      vscode.commands.registerCommand(
+        COMPRESS_COMMANDS.compressCheckpoint,
+        guard('Compress', (arg: unknown) => this.compress(arg)),
+      ),
+      vscode.commands.registerCommand(
+        COMPRESS_COMMANDS.showReconstruction,
+        guard('Show Reconstruction', (arg: unknown) => this.showReconstruction(arg)),
+      ),
+      vscode.commands.registerCommand(
+        COMPRESS_COMMANDS.showBudget,
+        guard('Show Budget', (arg: unknown) => this.showBudget(arg)),
+      ),
+      vscode.commands.registerCommand(
+        COMPRESS_COMMANDS.decompressArtifact,
+        guard('Decompress', (arg: unknown) => this.decompress(arg)),
+      ),
       this,
     );
   }
@@ -124,7 +172,10 @@ export class CompressController implements vscode.Disposable {
   private async target(arg: unknown, want: 'checkpoint' | 'artifact'): Promise<vscode.Uri | undefined> {
     if (arg instanceof vscode.Uri) return arg;
     const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
-    if ((input instanceof vscode.TabInputText || input instanceof vscode.TabInputCustom) && input.uri.scheme === 'file') {
+    if (
+      (input instanceof vscode.TabInputText || input instanceof vscode.TabInputCustom) &&
+      input.uri.scheme === 'file'
+    ) {
       const name = path.basename(input.uri.fsPath);
       if (want === 'artifact' ? isArtifactName(name) : isCheckpointName(name)) return input.uri;
     }
@@ -135,7 +186,24 @@ export class CompressController implements vscode.Disposable {
       filters:
         want === 'artifact'
           ? { 'NeRN artifacts': ['safetensors'] }
-          : { Checkpoints: ['safetensors', 'pt', 'pth', 'ckpt', 'bin', 'onnx', 'json', 'h5', 'hdf5', 'keras', 'npz', 'npy', 'gguf'], 'All files': ['*'] },
+          : {
+              Checkpoints: [
+                'safetensors',
+                'pt',
+                'pth',
+                'ckpt',
+                'bin',
+                'onnx',
+                'json',
+                'h5',
+                'hdf5',
+                'keras',
+                'npz',
+                'npy',
+                'gguf',
+              ],
+              'All files': ['*'],
+            },
     });
     return picked?.[0];
   }
@@ -147,7 +215,9 @@ export class CompressController implements vscode.Disposable {
     const uri = await this.target(arg, 'checkpoint');
     if (uri === undefined) return;
     if (uri.scheme !== 'file') {
-      void vscode.window.showErrorMessage(`Weight Lens compresses checkpoints on disk; ${uri.toString()} is not a file it can read.`);
+      void vscode.window.showErrorMessage(
+        `Weight Lens compresses checkpoints on disk; ${uri.toString()} is not a file it can read.`,
+      );
       return;
     }
     const source = uri.fsPath;
@@ -167,12 +237,22 @@ export class CompressController implements vscode.Disposable {
     // Nothing is overwritten without asking.
     const artifact = await chooseOutputPath(artifactPathFor(source), 'compression');
     if (artifact === undefined) return;
-    const options = buildOptions(settings, picked.budget, backend, { permutation: choice.permutation, steps: choice.steps, out: artifact });
+    const options = buildOptions(settings, picked.budget, backend, {
+      permutation: choice.permutation,
+      steps: choice.steps,
+      out: artifact,
+    });
     await this.run(source, artifact, options, picked.plan);
   }
 
   /** Plans `budget` for `source`; rejects with an EngineError. */
-  private async plan(source: string, budget: BudgetDto, settings: CompressSettings, backend: ReturnType<typeof backendName>, token?: vscode.CancellationToken): Promise<BudgetPlanDto> {
+  private async plan(
+    source: string,
+    budget: BudgetDto,
+    settings: CompressSettings,
+    backend: ReturnType<typeof backendName>,
+    token?: vscode.CancellationToken,
+  ): Promise<BudgetPlanDto> {
     const options = buildOptions(settings, budget, backend);
     const plan = await this.engine.call('compress/plan', { path: source, options }, undefined, token);
     this.plans.set(source, plan);
@@ -180,7 +260,11 @@ export class CompressController implements vscode.Disposable {
   }
 
   /** The budget quick pick; items are planned in parallel and show their predictor size when known. */
-  private pickBudget(source: string, settings: CompressSettings, backend: ReturnType<typeof backendName>): Promise<{ budget: BudgetDto; plan?: BudgetPlanDto } | undefined> {
+  private pickBudget(
+    source: string,
+    settings: CompressSettings,
+    backend: ReturnType<typeof backendName>,
+  ): Promise<{ budget: BudgetDto; plan?: BudgetPlanDto } | undefined> {
     const qp = vscode.window.createQuickPick<BudgetItem>();
     qp.title = `Compress ${path.basename(source)} (1/2): predictor budget`;
     qp.placeholder = 'Choose the predictor size (the planned width and artifact size appear as each plan arrives)';
@@ -211,25 +295,32 @@ export class CompressController implements vscode.Disposable {
     fixed.forEach((item, i) => {
       const budget = item.budget;
       if (budget === undefined) return;
-      this.plan(source, budget, settings, backend, cts.token).then(
-        (plan) => {
-          sourceBytes = plan.sourceBytes;
-          fixed[i] = { ...item, plan, description: describePlan(plan) };
-        },
-        (e: unknown) => {
-          const err = asEngineError(e);
-          firstError ??= err;
-          fixed[i] = { ...item, description: err.reason === 'cancelled' ? '' : `could not plan: ${err.message}` };
-        },
-      ).finally(() => {
-        outstanding--;
-        if (outstanding === 0) qp.busy = false;
-        refresh();
-        if (outstanding === 0 && fixed.every((f) => f.plan === undefined) && firstError !== undefined && firstError.reason !== 'cancelled') {
-          qp.hide();
-          reportFailure(this.log, `Planning ${path.basename(source)}`, firstError);
-        }
-      });
+      this.plan(source, budget, settings, backend, cts.token)
+        .then(
+          (plan) => {
+            sourceBytes = plan.sourceBytes;
+            fixed[i] = { ...item, plan, description: describePlan(plan) };
+          },
+          (e: unknown) => {
+            const err = asEngineError(e);
+            firstError ??= err;
+            fixed[i] = { ...item, description: err.reason === 'cancelled' ? '' : `could not plan: ${err.message}` };
+          },
+        )
+        .finally(() => {
+          outstanding--;
+          if (outstanding === 0) qp.busy = false;
+          refresh();
+          if (
+            outstanding === 0 &&
+            fixed.every((f) => f.plan === undefined) &&
+            firstError !== undefined &&
+            firstError.reason !== 'cancelled'
+          ) {
+            qp.hide();
+            reportFailure(this.log, `Planning ${path.basename(source)}`, firstError);
+          }
+        });
     });
     return new Promise((resolve) => {
       let result: { budget: BudgetDto; plan?: BudgetPlanDto } | undefined;
@@ -268,7 +359,10 @@ export class CompressController implements vscode.Disposable {
     });
   }
 
-  private async askCustomBudget(kind: 'width' | 'size', sourceBytes: number | undefined): Promise<BudgetDto | undefined> {
+  private async askCustomBudget(
+    kind: 'width' | 'size',
+    sourceBytes: number | undefined,
+  ): Promise<BudgetDto | undefined> {
     if (kind === 'width') {
       const text = await vscode.window.showInputBox({
         title: 'Predictor width',
@@ -300,7 +394,9 @@ export class CompressController implements vscode.Disposable {
   }
 
   /** The permutation quick pick (with an item to change the step count). */
-  private async pickPermutation(settings: CompressSettings): Promise<{ permutation: PermutationKind; steps: number } | undefined> {
+  private async pickPermutation(
+    settings: CompressSettings,
+  ): Promise<{ permutation: PermutationKind; steps: number } | undefined> {
     let steps = settings.steps;
     const descriptions: Record<PermutationKind, string> = {
       crossfilter: 'recommended: sorts kernels across filters so neighbouring coordinates hold similar kernels',
@@ -313,7 +409,11 @@ export class CompressController implements vscode.Disposable {
       const items: Item[] = [
         ...order.map((p): Item => ({ label: p, description: descriptions[p], permutation: p })),
         { label: '', kind: vscode.QuickPickItemKind.Separator },
-        { label: `$(settings-gear) Training steps: ${steps.toLocaleString('en-US')}…`, description: 'change for this run', steps: true },
+        {
+          label: `$(settings-gear) Training steps: ${steps.toLocaleString('en-US')}…`,
+          description: 'change for this run',
+          steps: true,
+        },
       ];
       const picked = await vscode.window.showQuickPick(items, {
         title: `Compress (2/2): kernel permutation · ${steps.toLocaleString('en-US')} steps`,
@@ -341,7 +441,12 @@ export class CompressController implements vscode.Disposable {
   }
 
   /** Runs a compression with a progress notification, the status-bar item and a live Reconstruction panel. */
-  private async run(source: string, artifact: string, options: ReturnType<typeof buildOptions>, plan: BudgetPlanDto | undefined): Promise<void> {
+  private async run(
+    source: string,
+    artifact: string,
+    options: ReturnType<typeof buildOptions>,
+    plan: BudgetPlanDto | undefined,
+  ): Promise<void> {
     const cancel = new vscode.CancellationTokenSource();
     const run: Run = { source, artifact, cancel, percent: 0 };
     this.runs.set(artifact, run);
@@ -349,7 +454,9 @@ export class CompressController implements vscode.Disposable {
     if (plan !== undefined) snapshot.plan = plan;
     const panel = this.panels.show(artifact, snapshot, this.commandHandler(), true);
     this.showStatus(run);
-    this.log.info(`Compressing ${source} → ${artifact} (${JSON.stringify(options.budget)}, ${options.steps} steps, ${options.permutation}, ${options.backend}).`);
+    this.log.info(
+      `Compressing ${source} → ${artifact} (${JSON.stringify(options.budget)}, ${options.steps} steps, ${options.permutation}, ${options.backend}).`,
+    );
     let report: CompressReportDto | undefined;
     try {
       report = await runEngineJob(this.engine, this.log, {
@@ -400,7 +507,11 @@ export class CompressController implements vscode.Disposable {
     this.statusRun = run;
     this.statusItem.text = statusBarText(undefined);
     this.statusItem.tooltip = `Compressing ${run.source}. Click to show the Reconstruction panel.`;
-    this.statusItem.command = { title: 'Show Reconstruction', command: COMPRESS_COMMANDS.showReconstruction, arguments: [vscode.Uri.file(run.artifact)] };
+    this.statusItem.command = {
+      title: 'Show Reconstruction',
+      command: COMPRESS_COMMANDS.showReconstruction,
+      arguments: [vscode.Uri.file(run.artifact)],
+    };
     this.statusItem.show();
   }
 
@@ -410,7 +521,11 @@ export class CompressController implements vscode.Disposable {
     if (next) {
       this.statusRun = next;
       this.statusItem.text = `$(sync~spin) Weight Lens: compressing ${next.percent} %`;
-      this.statusItem.command = { title: 'Show Reconstruction', command: COMPRESS_COMMANDS.showReconstruction, arguments: [vscode.Uri.file(next.artifact)] };
+      this.statusItem.command = {
+        title: 'Show Reconstruction',
+        command: COMPRESS_COMMANDS.showReconstruction,
+        arguments: [vscode.Uri.file(next.artifact)],
+      };
     } else {
       this.statusRun = undefined;
       this.statusItem.hide();
@@ -435,7 +550,8 @@ export class CompressController implements vscode.Disposable {
           if (artifact !== undefined) void this.reveal(artifact);
           break;
         case 'decompress':
-          if (artifact !== undefined) void vscode.commands.executeCommand(COMPRESS_COMMANDS.decompressArtifact, vscode.Uri.file(artifact));
+          if (artifact !== undefined)
+            void vscode.commands.executeCommand(COMPRESS_COMMANDS.decompressArtifact, vscode.Uri.file(artifact));
           break;
       }
     };
@@ -449,7 +565,11 @@ export class CompressController implements vscode.Disposable {
    * The detail of one layer at one filter (undefined: the worst) of a panel's written artifact, made by the engine
    * from the artifact and the source checkpoint (the run's source path when known, else the file beside the artifact).
    */
-  private async layerDetail(snapshot: ReconstructionSnapshot, layer: string, filter: number | undefined): Promise<LayerDetailDto> {
+  private async layerDetail(
+    snapshot: ReconstructionSnapshot,
+    layer: string,
+    filter: number | undefined,
+  ): Promise<LayerDetailDto> {
     const artifact = snapshot.artifact;
     if (artifact === undefined) throw new Error('The artifact has not been written yet.');
     return this.engine.call('compress/detail', {
@@ -491,7 +611,13 @@ export class CompressController implements vscode.Disposable {
     }
     try {
       const { report, plan } = await this.openArtifact(file);
-      const snapshot: ReconstructionSnapshot = { ...emptySnapshot(report.source, file), status: 'done', plan, report, loss: report.lossCurve.map(([s, l]): [number, number] => [s, l]) };
+      const snapshot: ReconstructionSnapshot = {
+        ...emptySnapshot(report.source, file),
+        status: 'done',
+        plan,
+        report,
+        loss: report.lossCurve.map(([s, l]): [number, number] => [s, l]),
+      };
       this.panels.show(file, snapshot, this.commandHandler());
     } catch (e) {
       reportFailure(this.log, `Opening ${path.basename(file)}`, asEngineError(e));
@@ -509,7 +635,7 @@ export class CompressController implements vscode.Disposable {
     let source: string | undefined;
     if (from !== undefined) {
       source = from.source;
-      const plan = from.report === undefined ? from.plan : from.plan ?? this.plans.get(source);
+      const plan = from.report === undefined ? from.plan : (from.plan ?? this.plans.get(source));
       if (plan !== undefined) this.plans.set(source, plan);
     } else if (arg instanceof vscode.Uri) {
       source = arg.fsPath;
@@ -535,8 +661,9 @@ export class CompressController implements vscode.Disposable {
       const settings = this.settings();
       const fraction = BUDGET_FRACTIONS[2] ?? 0.5;
       try {
-        await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `Planning ${path.basename(source)}` }, () =>
-          this.plan(source, { kind: 'fraction', fraction }, settings, this.backend()),
+        await vscode.window.withProgress(
+          { location: vscode.ProgressLocation.Window, title: `Planning ${path.basename(source)}` },
+          () => this.plan(source, { kind: 'fraction', fraction }, settings, this.backend()),
         );
       } catch (e) {
         const err = asEngineError(e);
@@ -567,7 +694,10 @@ export class CompressController implements vscode.Disposable {
       if (first === undefined) return;
       await this.reveal(first);
       const open = 'Open in Inspector';
-      const choice = await vscode.window.showInformationMessage(`Decompressed ${path.basename(artifact)} to ${path.basename(first)}.`, open);
+      const choice = await vscode.window.showInformationMessage(
+        `Decompressed ${path.basename(artifact)} to ${path.basename(first)}.`,
+        open,
+      );
       if (choice === open) await vscode.commands.executeCommand('weightLens.openInspector', vscode.Uri.file(first));
     } catch (e) {
       reportFailure(this.log, `Decompressing ${path.basename(artifact)}`, asEngineError(e));

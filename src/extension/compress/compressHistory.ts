@@ -24,7 +24,13 @@ type Store = Record<string, RunSummaryDto[]>;
 function isRun(v: unknown): v is RunSummaryDto {
   if (typeof v !== 'object' || v === null) return false;
   const r = v as Partial<Record<keyof RunSummaryDto, unknown>>;
-  return typeof r.source === 'string' && typeof r.hidden === 'number' && typeof r.fraction === 'number' && typeof r.rmse === 'number' && typeof r.finishedAt === 'number';
+  return (
+    typeof r.source === 'string' &&
+    typeof r.hidden === 'number' &&
+    typeof r.fraction === 'number' &&
+    typeof r.rmse === 'number' &&
+    typeof r.finishedAt === 'number'
+  );
 }
 
 /** Run summaries by source path. */
@@ -49,7 +55,15 @@ export class RunHistory {
   /** Adds a run (replacing an earlier run that wrote the same artifact with the same width and steps). */
   async add(run: RunSummaryDto): Promise<void> {
     const store = this.read();
-    const list = (store[run.source] ?? []).filter((r) => !(r.artifact === run.artifact && r.hidden === run.hidden && r.steps === run.steps && r.permutation === run.permutation));
+    const list = (store[run.source] ?? []).filter(
+      (r) =>
+        !(
+          r.artifact === run.artifact &&
+          r.hidden === run.hidden &&
+          r.steps === run.steps &&
+          r.permutation === run.permutation
+        ),
+    );
     list.push(run);
     store[run.source] = list.slice(-MAX_RUNS_PER_SOURCE);
     const sources = Object.entries(store).sort((a, b) => latest(b[1]) - latest(a[1]));

@@ -8,7 +8,14 @@
 import * as path from 'node:path';
 import type { BackendName } from '../../protocol/compress';
 import { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES } from '../../protocol/defaults';
-import type { DistillOptionsDto, DistillProgressDto, DistillReportDto, EvalMetricsDto, EvalReportDto, PreprocessDto } from '../../protocol/evaluate';
+import type {
+  DistillOptionsDto,
+  DistillProgressDto,
+  DistillReportDto,
+  EvalMetricsDto,
+  EvalReportDto,
+  PreprocessDto,
+} from '../../protocol/evaluate';
 import type { MementoLike } from '../compress/compressHistory';
 import type { Parsed } from '../compress/compressChoices';
 import { BACKEND_NAMES, isOneOf } from '../../protocol/vocabulary';
@@ -17,7 +24,16 @@ import { BACKEND_NAMES, isOneOf } from '../../protocol/vocabulary';
 // Settings
 
 /** The numeric distillation options a user may edit in the settings quick pick. */
-export type NumericDistillKey = 'steps' | 'batchSize' | 'lr' | 'temperature' | 'klWeight' | 'featureWeight' | 'reconstructionWeight' | 'evalSamples' | 'evalEvery';
+export type NumericDistillKey =
+  | 'steps'
+  | 'batchSize'
+  | 'lr'
+  | 'temperature'
+  | 'klWeight'
+  | 'featureWeight'
+  | 'reconstructionWeight'
+  | 'evalSamples'
+  | 'evalEvery';
 
 /** How one numeric setting is shown and validated. Bounds are inclusive unless `minExclusive` / `maxExclusive`. */
 export interface NumericSetting {
@@ -35,15 +51,74 @@ export interface NumericSetting {
 
 /** The editable numeric settings in the order the quick pick lists them. Bounds match the engine's checks. */
 export const DISTILL_SETTINGS: readonly NumericSetting[] = [
-  { key: 'steps', label: 'Steps', prompt: 'Optimisation steps of the distillation', integer: true, min: 1, max: 10_000_000 },
+  {
+    key: 'steps',
+    label: 'Steps',
+    prompt: 'Optimisation steps of the distillation',
+    integer: true,
+    min: 1,
+    max: 10_000_000,
+  },
   { key: 'batchSize', label: 'Batch size', prompt: 'Training images per step', integer: true, min: 1, max: 4096 },
-  { key: 'lr', label: 'Learning rate', prompt: 'Peak Adam learning rate (cosine decay to 1 % after a 5 % warm-up)', integer: false, min: 0, max: 1, minExclusive: true, maxExclusive: true },
-  { key: 'temperature', label: 'Temperature', prompt: 'Softmax temperature T of the KL term (scaled by T²)', integer: false, min: 0, max: 100, minExclusive: true },
-  { key: 'klWeight', label: 'KL weight', prompt: "Weight of KL(teacher ‖ student) on the logits", integer: false, min: 0, max: 1e6 },
-  { key: 'featureWeight', label: 'Feature weight', prompt: 'Weight of the normalised feature-map term on block pre-activations (0 = off)', integer: false, min: 0, max: 1e6 },
-  { key: 'reconstructionWeight', label: 'Reconstruction weight', prompt: 'Weight of the MSE to the original weights (0 = off)', integer: false, min: 0, max: 1e6 },
-  { key: 'evalSamples', label: 'Held-out samples', prompt: 'Samples held out for the metric (the last ones of the data, or of the separate evaluation data)', integer: true, min: 1, max: 10_000_000 },
-  { key: 'evalEvery', label: 'Evaluate every', prompt: 'Steps between held-out evaluations (0 = only before and after)', integer: true, min: 0, max: 10_000_000 },
+  {
+    key: 'lr',
+    label: 'Learning rate',
+    prompt: 'Peak Adam learning rate (cosine decay to 1 % after a 5 % warm-up)',
+    integer: false,
+    min: 0,
+    max: 1,
+    minExclusive: true,
+    maxExclusive: true,
+  },
+  {
+    key: 'temperature',
+    label: 'Temperature',
+    prompt: 'Softmax temperature T of the KL term (scaled by T²)',
+    integer: false,
+    min: 0,
+    max: 100,
+    minExclusive: true,
+  },
+  {
+    key: 'klWeight',
+    label: 'KL weight',
+    prompt: 'Weight of KL(teacher ‖ student) on the logits',
+    integer: false,
+    min: 0,
+    max: 1e6,
+  },
+  {
+    key: 'featureWeight',
+    label: 'Feature weight',
+    prompt: 'Weight of the normalised feature-map term on block pre-activations (0 = off)',
+    integer: false,
+    min: 0,
+    max: 1e6,
+  },
+  {
+    key: 'reconstructionWeight',
+    label: 'Reconstruction weight',
+    prompt: 'Weight of the MSE to the original weights (0 = off)',
+    integer: false,
+    min: 0,
+    max: 1e6,
+  },
+  {
+    key: 'evalSamples',
+    label: 'Held-out samples',
+    prompt: 'Samples held out for the metric (the last ones of the data, or of the separate evaluation data)',
+    integer: true,
+    min: 1,
+    max: 10_000_000,
+  },
+  {
+    key: 'evalEvery',
+    label: 'Evaluate every',
+    prompt: 'Steps between held-out evaluations (0 = only before and after)',
+    integer: true,
+    min: 0,
+    max: 10_000_000,
+  },
 ];
 
 /** The setting descriptor of `key`. */
@@ -67,7 +142,11 @@ export function parseSetting(key: NumericDistillKey, text: string): Parsed<numbe
   const s = distillSetting(key);
   const t = s.integer ? text.trim().replace(/[_,]/g, '') : text.trim();
   const n = t === '' ? NaN : Number(t);
-  if (!Number.isFinite(n)) return { ok: false, message: `Enter ${s.label.toLowerCase()} as ${s.integer ? 'a whole number' : 'a number, e.g. 3e-5'}.` };
+  if (!Number.isFinite(n))
+    return {
+      ok: false,
+      message: `Enter ${s.label.toLowerCase()} as ${s.integer ? 'a whole number' : 'a number, e.g. 3e-5'}.`,
+    };
   if (s.integer && !Number.isInteger(n)) return { ok: false, message: `${s.label} must be a whole number.` };
   const low = s.minExclusive === true ? n <= s.min : n < s.min;
   const high = s.maxExclusive === true ? n >= s.max : n > s.max;
@@ -101,7 +180,8 @@ export function checkDistillSettings(o: Pick<DistillOptionsDto, NumericDistillKe
     const p = parseSetting(s.key, String(o[s.key]));
     if (!p.ok) return p.message;
   }
-  if (o.klWeight + o.featureWeight + o.reconstructionWeight === 0) return 'At least one of the KL, feature and reconstruction weights must be above 0.';
+  if (o.klWeight + o.featureWeight + o.reconstructionWeight === 0)
+    return 'At least one of the KL, feature and reconstruction weights must be above 0.';
   return undefined;
 }
 
@@ -128,14 +208,23 @@ function finiteList(value: unknown, min: number, max: number): number[] | undefi
  * `PreprocessDto` or a one-sentence reason. Unknown fields are refused by name.
  */
 export function checkPreprocess(value: unknown): Parsed<PreprocessDto> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, message: 'Preprocessing must be an object such as {"scale": 0.0039, "mean": [0.5], "std": [0.25]}.' };
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return {
+      ok: false,
+      message: 'Preprocessing must be an object such as {"scale": 0.0039, "mean": [0.5], "std": [0.25]}.',
+    };
   const v = value as Record<string, unknown>;
   const known = new Set(['scale', 'mean', 'std', 'pad', 'resize', 'layout']);
   const unknown = Object.keys(v).filter((k) => !known.has(k));
-  if (unknown.length > 0) return { ok: false, message: `Unknown preprocessing field ${unknown.map((k) => JSON.stringify(k)).join(', ')}; known: scale, mean, std, pad, resize, layout.` };
+  if (unknown.length > 0)
+    return {
+      ok: false,
+      message: `Unknown preprocessing field ${unknown.map((k) => JSON.stringify(k)).join(', ')}; known: scale, mean, std, pad, resize, layout.`,
+    };
   const p: PreprocessDto = {};
   if (v.scale !== undefined) {
-    if (typeof v.scale !== 'number' || !Number.isFinite(v.scale) || v.scale === 0) return { ok: false, message: 'scale must be a finite number other than 0, e.g. 1/255.' };
+    if (typeof v.scale !== 'number' || !Number.isFinite(v.scale) || v.scale === 0)
+      return { ok: false, message: 'scale must be a finite number other than 0, e.g. 1/255.' };
     p.scale = v.scale;
   }
   if (v.mean !== undefined) {
@@ -145,19 +234,28 @@ export function checkPreprocess(value: unknown): Parsed<PreprocessDto> {
   }
   if (v.std !== undefined) {
     const s = finiteList(v.std, 1, 4);
-    if (s === undefined || s.some((x) => x <= 0)) return { ok: false, message: 'std must be 1 to 4 positive numbers (one per channel).' };
+    if (s === undefined || s.some((x) => x <= 0))
+      return { ok: false, message: 'std must be 1 to 4 positive numbers (one per channel).' };
     p.std = s;
   }
   if (v.pad !== undefined) {
     const pad = finiteList(v.pad, 1, 4);
-    if (pad === undefined || (pad.length !== 1 && pad.length !== 4) || pad.some((x) => !Number.isInteger(x) || x < 0 || x > 4096)) {
-      return { ok: false, message: 'pad must be one whole number of pixels or four (top, bottom, left, right), each 0 to 4096.' };
+    if (
+      pad === undefined ||
+      (pad.length !== 1 && pad.length !== 4) ||
+      pad.some((x) => !Number.isInteger(x) || x < 0 || x > 4096)
+    ) {
+      return {
+        ok: false,
+        message: 'pad must be one whole number of pixels or four (top, bottom, left, right), each 0 to 4096.',
+      };
     }
     p.pad = pad;
   }
   if (v.resize !== undefined) {
     const r = finiteList(v.resize, 2, 2);
-    if (r === undefined || r.some((x) => !Number.isInteger(x) || x < 1 || x > 16384)) return { ok: false, message: 'resize must be a height and a width in pixels, e.g. 32x32.' };
+    if (r === undefined || r.some((x) => !Number.isInteger(x) || x < 1 || x > 16384))
+      return { ok: false, message: 'resize must be a height and a width in pixels, e.g. 32x32.' };
     p.resize = [r[0] ?? 1, r[1] ?? 1];
   }
   if (v.layout !== undefined) {
@@ -188,14 +286,19 @@ export function parsePreprocess(text: string): Parsed<PreprocessDto | undefined>
     try {
       json = JSON.parse(t);
     } catch {
-      return { ok: false, message: 'That is not valid JSON; write e.g. {"scale": 0.0039, "mean": [0.286], "std": [0.353]} or scale=1/255 mean=0.286 std=0.353.' };
+      return {
+        ok: false,
+        message:
+          'That is not valid JSON; write e.g. {"scale": 0.0039, "mean": [0.286], "std": [0.353]} or scale=1/255 mean=0.286 std=0.353.',
+      };
     }
     return checkPreprocess(json);
   }
   const raw: Record<string, unknown> = {};
   for (const part of t.split(/[\s;]+/).filter((x) => x !== '')) {
     const m = /^([a-zA-Z]+)\s*[=:]\s*(.+)$/.exec(part);
-    if (m?.[1] === undefined || m[2] === undefined) return { ok: false, message: `Write each setting as key=value (e.g. scale=1/255), not ${JSON.stringify(part)}.` };
+    if (m?.[1] === undefined || m[2] === undefined)
+      return { ok: false, message: `Write each setting as key=value (e.g. scale=1/255), not ${JSON.stringify(part)}.` };
     const key = m[1].toLowerCase();
     const value = m[2];
     if (key === 'layout') raw.layout = value;
@@ -238,7 +341,8 @@ export interface DistillArgument {
 function pathOf(value: unknown): string | undefined {
   if (typeof value === 'string' && value.trim() !== '') return value;
   // A vscode.Uri (or anything with a file-system path).
-  if (typeof value === 'object' && value !== null && typeof (value as { fsPath?: unknown }).fsPath === 'string') return (value as { fsPath: string }).fsPath;
+  if (typeof value === 'object' && value !== null && typeof (value as { fsPath?: unknown }).fsPath === 'string')
+    return (value as { fsPath: string }).fsPath;
   return undefined;
 }
 
@@ -263,7 +367,12 @@ export function parseDistillArgument(arg: Record<string, unknown>, base: string 
     if (p === undefined) return { ok: false, message: `The distill options need "${key}" (a file path).` };
     paths[key] = resolvePath(p);
   }
-  const out: DistillArgument = { artifact: paths.artifact ?? '', model: paths.model ?? '', data: paths.data ?? '', options: {} };
+  const out: DistillArgument = {
+    artifact: paths.artifact ?? '',
+    model: paths.model ?? '',
+    data: paths.data ?? '',
+    options: {},
+  };
   for (const key of ['teacher', 'evalData'] as const) {
     if (arg[key] === undefined) continue;
     const p = pathOf(arg[key]);
@@ -272,7 +381,8 @@ export function parseDistillArgument(arg: Record<string, unknown>, base: string 
   }
   const raw = arg.options;
   if (raw !== undefined) {
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, message: '"options" must be an object of distillation options.' };
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+      return { ok: false, message: '"options" must be an object of distillation options.' };
     const o = raw as Record<string, unknown>;
     for (const [key, value] of Object.entries(o)) {
       if (value === undefined) continue;
@@ -286,10 +396,12 @@ export function parseDistillArgument(arg: Record<string, unknown>, base: string 
         if (typeof value !== 'boolean') return { ok: false, message: 'options.augment must be true or false.' };
         out.options.augment = value;
       } else if (key === 'seed') {
-        if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) return { ok: false, message: 'options.seed must be a whole number ≥ 0.' };
+        if (typeof value !== 'number' || !Number.isInteger(value) || value < 0)
+          return { ok: false, message: 'options.seed must be a whole number ≥ 0.' };
         out.options.seed = value;
       } else if (key === 'backend') {
-        if (!isOneOf(BACKEND_NAMES, value)) return { ok: false, message: `options.backend must be one of ${BACKEND_NAMES.join(', ')}.` };
+        if (!isOneOf(BACKEND_NAMES, value))
+          return { ok: false, message: `options.backend must be one of ${BACKEND_NAMES.join(', ')}.` };
         out.options.backend = value;
       } else if (key === 'preprocess') {
         const p = checkPreprocess(value);
@@ -307,7 +419,8 @@ export function parseDistillArgument(arg: Record<string, unknown>, base: string 
   if (out.teacher === undefined && out.options.teacher !== undefined) out.teacher = out.options.teacher;
   if (out.evalData === undefined && out.options.evalData !== undefined) out.evalData = out.options.evalData;
   const merged = { ...DEFAULT_DISTILL_OPTIONS, ...out.options };
-  if (merged.klWeight + merged.featureWeight + merged.reconstructionWeight === 0) return { ok: false, message: 'At least one of the KL, feature and reconstruction weights must be above 0.' };
+  if (merged.klWeight + merged.featureWeight + merged.reconstructionWeight === 0)
+    return { ok: false, message: 'At least one of the KL, feature and reconstruction weights must be above 0.' };
   return { ok: true, value: out };
 }
 
@@ -353,7 +466,8 @@ export function evalDoneMessage(r: EvalReportDto): string {
 export function parseLimit(text: string): Parsed<number | undefined> {
   const t = text.trim().toLowerCase().replace(/[_,]/g, '');
   if (t === '' || t === 'all') return { ok: true, value: undefined };
-  if (!/^\d+$/.test(t) || Number(t) < 1 || Number(t) > 10_000_000) return { ok: false, message: 'Enter the number of samples to evaluate (a whole number ≥ 1), or "all".' };
+  if (!/^\d+$/.test(t) || Number(t) < 1 || Number(t) > 10_000_000)
+    return { ok: false, message: 'Enter the number of samples to evaluate (a whole number ≥ 1), or "all".' };
   return { ok: true, value: Number(t) };
 }
 
@@ -395,7 +509,11 @@ export function imageFolders(imagePaths: readonly string[], limit = 20): string[
  * Orders candidate paths for a quick pick: the remembered ones first (in the order given), then those in one of the
  * `near` folders (in that order of folders), then the rest by depth and name. Duplicates are dropped.
  */
-export function rankCandidates(paths: readonly string[], near: readonly string[], remembered: readonly string[] = []): string[] {
+export function rankCandidates(
+  paths: readonly string[],
+  near: readonly string[],
+  remembered: readonly string[] = [],
+): string[] {
   const seen = new Set<string>();
   const out: string[] = [];
   const add = (p: string): void => {
@@ -410,7 +528,9 @@ export function rankCandidates(paths: readonly string[], near: readonly string[]
     return i < 0 ? near.length : i;
   };
   const depth = (p: string): number => p.split(/[\\/]/).length;
-  const rest = [...new Set(paths)].sort((a, b) => nearIndex(a) - nearIndex(b) || depth(a) - depth(b) || a.localeCompare(b));
+  const rest = [...new Set(paths)].sort(
+    (a, b) => nearIndex(a) - nearIndex(b) || depth(a) - depth(b) || a.localeCompare(b),
+  );
   for (const p of rest) add(p);
   return out;
 }
@@ -467,7 +587,11 @@ function readModelChoice(v: unknown): ModelChoice | undefined {
 }
 
 function newest<T extends { at: number }>(entries: Record<string, T>, limit: number): Record<string, T> {
-  return Object.fromEntries(Object.entries(entries).sort((a, b) => b[1].at - a[1].at).slice(0, limit));
+  return Object.fromEntries(
+    Object.entries(entries)
+      .sort((a, b) => b[1].at - a[1].at)
+      .slice(0, limit),
+  );
 }
 
 /**
@@ -511,7 +635,10 @@ export class RememberedChoices {
    * Remembers a run's choices: the model (with data and teacher) for `artifact` when given, and the data with the
    * preprocessing the user typed for `model` (no `preprocess` forgets an earlier one: the sidecar applies again).
    */
-  async remember(choice: { artifact?: string; model: string; data: string; teacher?: string; preprocess?: PreprocessDto }, now = Date.now()): Promise<void> {
+  async remember(
+    choice: { artifact?: string; model: string; data: string; teacher?: string; preprocess?: PreprocessDto },
+    now = Date.now(),
+  ): Promise<void> {
     const store = this.read();
     if (choice.artifact !== undefined) {
       const a: ArtifactChoice = { model: choice.model, data: choice.data, at: now };
@@ -521,6 +648,9 @@ export class RememberedChoices {
     const m: ModelChoice = { data: choice.data, at: now };
     if (choice.preprocess !== undefined) m.preprocess = choice.preprocess;
     store.models[choice.model] = m;
-    await this.memento.update(CHOICES_KEY, { artifacts: newest(store.artifacts, MAX_REMEMBERED), models: newest(store.models, MAX_REMEMBERED) });
+    await this.memento.update(CHOICES_KEY, {
+      artifacts: newest(store.artifacts, MAX_REMEMBERED),
+      models: newest(store.models, MAX_REMEMBERED),
+    });
   }
 }

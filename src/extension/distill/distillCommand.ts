@@ -12,7 +12,20 @@ import { DEFAULT_DISTILL_OPTIONS } from '../../protocol/defaults';
 import type { DistillOptionsDto, DistillReportDto, PreprocessDto } from '../../protocol/evaluate';
 import { emptyDistillationSnapshot, type DistillationCommand } from '../../protocol/panels';
 
-import { buildDistillOptions, checkDistillSettings, DISTILL_SETTINGS, distillDoneMessage, distillPercent, distillProgressMessage, formatSettingValue, isDistillArgument, parseDistillArgument, parseSetting, settingSource, type NumericDistillKey } from './distillChoices';
+import {
+  buildDistillOptions,
+  checkDistillSettings,
+  DISTILL_SETTINGS,
+  distillDoneMessage,
+  distillPercent,
+  distillProgressMessage,
+  formatSettingValue,
+  isDistillArgument,
+  parseDistillArgument,
+  parseSetting,
+  settingSource,
+  type NumericDistillKey,
+} from './distillChoices';
 import { EngineError, type EngineClient } from '../engine/engineClient';
 import {
   chooseOutputPath,
@@ -22,7 +35,14 @@ import {
   reportUnexpected,
   runEngineJob,
 } from '../engine/engineJobs';
-import { askPreprocess, exists, preprocessItem, settingsBackend, workspaceBase, type ModelPickers } from '../evaluate/evaluatePickers';
+import {
+  askPreprocess,
+  exists,
+  preprocessItem,
+  settingsBackend,
+  workspaceBase,
+  type ModelPickers,
+} from '../evaluate/evaluatePickers';
 import { DistillationPanels, type DistillationPanel } from '../panels/distillationPanel';
 
 import { isArtifactName } from '../../protocol/paths';
@@ -107,7 +127,11 @@ export class DistillController implements vscode.Disposable {
   private async artifactFor(arg: unknown): Promise<string | undefined> {
     if (arg instanceof vscode.Uri) return arg.scheme === 'file' ? arg.fsPath : undefined;
     const input = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
-    if ((input instanceof vscode.TabInputText || input instanceof vscode.TabInputCustom) && input.uri.scheme === 'file' && isArtifactName(path.basename(input.uri.fsPath))) {
+    if (
+      (input instanceof vscode.TabInputText || input instanceof vscode.TabInputCustom) &&
+      input.uri.scheme === 'file' &&
+      isArtifactName(path.basename(input.uri.fsPath))
+    ) {
       return input.uri.fsPath;
     }
     return this.pickers.pickArtifact('Distill (1/4): compressed model');
@@ -142,7 +166,8 @@ export class DistillController implements vscode.Disposable {
     if (data === undefined) return undefined;
     const remembered = this.pickers.choices.forArtifact(artifact);
     const initial: DistillPlan = { options: buildDistillOptions({}, settingsBackend()) };
-    if (remembered?.teacher !== undefined && remembered.model === model && (await exists(remembered.teacher))) initial.teacher = remembered.teacher;
+    if (remembered?.teacher !== undefined && remembered.model === model && (await exists(remembered.teacher)))
+      initial.teacher = remembered.teacher;
     const preprocess = this.pickers.rememberedPreprocess(model);
     if (preprocess !== undefined) initial.preprocess = preprocess;
     const plan = await this.pickSettings(artifact, model, data, initial);
@@ -172,9 +197,17 @@ export class DistillController implements vscode.Disposable {
    * (the default's origin, or "changed for this run"); choosing one edits it (an input box with validation, a
    * toggle, or a picker) and shows the list again.
    */
-  private async pickSettings(artifact: string, model: string, data: string, initial: DistillPlan): Promise<DistillPlan | undefined> {
+  private async pickSettings(
+    artifact: string,
+    model: string,
+    data: string,
+    initial: DistillPlan,
+  ): Promise<DistillPlan | undefined> {
     const plan: DistillPlan = { ...initial, options: { ...initial.options } };
-    type Item = vscode.QuickPickItem & { action?: 'start' | 'augment' | 'teacher' | 'evalData' | 'preprocess'; key?: NumericDistillKey };
+    type Item = vscode.QuickPickItem & {
+      action?: 'start' | 'augment' | 'teacher' | 'evalData' | 'preprocess';
+      key?: NumericDistillKey;
+    };
     let active: string | undefined;
     for (;;) {
       const o = plan.options;
@@ -186,12 +219,23 @@ export class DistillController implements vscode.Disposable {
           action: 'start',
         },
         { label: 'Training', kind: vscode.QuickPickItemKind.Separator },
-        ...DISTILL_SETTINGS.map((s): Item => ({ label: `${s.label}: ${formatSettingValue(s.key, o[s.key])}`, description: settingSource(s.key, o[s.key]), key: s.key })),
-        { label: `Augmentation: ${o.augment ? 'on' : 'off'}`, description: settingSource('augment', o.augment), action: 'augment' },
+        ...DISTILL_SETTINGS.map((s): Item => ({
+          label: `${s.label}: ${formatSettingValue(s.key, o[s.key])}`,
+          description: settingSource(s.key, o[s.key]),
+          key: s.key,
+        })),
+        {
+          label: `Augmentation: ${o.augment ? 'on' : 'off'}`,
+          description: settingSource('augment', o.augment),
+          action: 'augment',
+        },
         { label: 'Inputs', kind: vscode.QuickPickItemKind.Separator },
         {
           label: `Teacher: ${plan.teacher === undefined ? 'the model on its original weights' : path.basename(plan.teacher)}`,
-          description: plan.teacher === undefined ? "default · Choi et al.'s phase 2 distils from the uncompressed model" : plan.teacher,
+          description:
+            plan.teacher === undefined
+              ? "default · Choi et al.'s phase 2 distils from the uncompressed model"
+              : plan.teacher,
           action: 'teacher',
         },
         {
@@ -229,17 +273,35 @@ export class DistillController implements vscode.Disposable {
       } else if (picked.action === 'augment') {
         o.augment = !o.augment;
       } else if (picked.action === 'teacher') {
-        const teacher = await this.pickers.pickModel(`Distill ${path.basename(artifact)}: teacher`, artifact, undefined, [
-          { label: '$(check) The model on its original weights', description: `default · ${path.basename(model)}`, value: '' },
-        ]);
+        const teacher = await this.pickers.pickModel(
+          `Distill ${path.basename(artifact)}: teacher`,
+          artifact,
+          undefined,
+          [
+            {
+              label: '$(check) The model on its original weights',
+              description: `default · ${path.basename(model)}`,
+              value: '',
+            },
+          ],
+        );
         if (teacher !== undefined) {
           if (teacher === '' || teacher === model) delete plan.teacher;
           else plan.teacher = teacher;
         }
       } else if (picked.action === 'evalData') {
-        const evalData = await this.pickers.pickData(`Distill ${path.basename(artifact)}: held-out data`, model, artifact, [
-          { label: '$(check) The last samples of the training data', description: 'default · held out, not trained on', value: '' },
-        ]);
+        const evalData = await this.pickers.pickData(
+          `Distill ${path.basename(artifact)}: held-out data`,
+          model,
+          artifact,
+          [
+            {
+              label: '$(check) The last samples of the training data',
+              description: 'default · held out, not trained on',
+              value: '',
+            },
+          ],
+        );
         if (evalData !== undefined) {
           if (evalData === '') delete plan.evalData;
           else plan.evalData = evalData;
@@ -280,7 +342,10 @@ export class DistillController implements vscode.Disposable {
     const out = run.options.out;
     if (this.runs.has(out)) {
       this.panels.reveal(out);
-      throw new EngineError('badInput', `${path.basename(out)} is already being written by a distillation in progress.`);
+      throw new EngineError(
+        'badInput',
+        `${path.basename(out)} is already being written by a distillation in progress.`,
+      );
     }
     const cancel = new vscode.CancellationTokenSource();
     this.runs.set(out, cancel);
@@ -292,9 +357,14 @@ export class DistillController implements vscode.Disposable {
       options: run.options,
       ...(run.options.teacher !== undefined ? { teacher: run.options.teacher } : {}),
     });
-    const panel = this.panels.show(out, snapshot, (command, p) => {
-      this.onPanelCommand(command, p);
-    }, true);
+    const panel = this.panels.show(
+      out,
+      snapshot,
+      (command, p) => {
+        this.onPanelCommand(command, p);
+      },
+      true,
+    );
     this.log.info(
       `Distilling ${run.artifact} with ${run.model} on ${run.data} → ${out} (${run.options.steps} steps, batch ${run.options.batchSize}, lr ${run.options.lr}, ${run.options.backend}).`,
     );
@@ -358,6 +428,11 @@ export class DistillController implements vscode.Disposable {
   }
 
   private openReconstruction(file: string): Promise<void> {
-    return executeOrWarn(this.log, `Could not open ${file} in the Reconstruction panel`, 'weightLens.showReconstruction', vscode.Uri.file(file));
+    return executeOrWarn(
+      this.log,
+      `Could not open ${file} in the Reconstruction panel`,
+      'weightLens.showReconstruction',
+      vscode.Uri.file(file),
+    );
   }
 }

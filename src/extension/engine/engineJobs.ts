@@ -47,7 +47,11 @@ export function reportFailure(log: vscode.LogOutputChannel, what: string, error:
 
 /** The end of a run that threw `error`, for its panel. */
 function runEnd(error: EngineError): RunEnd {
-  return { status: error.reason === 'cancelled' ? 'cancelled' : 'failed', reason: error.reason, message: error.message };
+  return {
+    status: error.reason === 'cancelled' ? 'cancelled' : 'failed',
+    reason: error.reason,
+    message: error.message,
+  };
 }
 
 /** Tells how run `what` (e.g. "Distilling x.nern.safetensors") ended with `error`: a cancellation is only logged, a failure reported (`reportFailure`). */
@@ -174,7 +178,12 @@ export async function offerToShow(message: string, show: string, onShow: () => v
 }
 
 /** Runs VS Code command `command`; a failure is logged as a warning starting with `failure` ("Could not reveal x"), never thrown. */
-export async function executeOrWarn(log: vscode.LogOutputChannel, failure: string, command: string, ...args: unknown[]): Promise<void> {
+export async function executeOrWarn(
+  log: vscode.LogOutputChannel,
+  failure: string,
+  command: string,
+  ...args: unknown[]
+): Promise<void> {
   try {
     await vscode.commands.executeCommand(command, ...args);
   } catch (e) {

@@ -72,7 +72,11 @@ export class ArtifactEvaluator implements ReconstructionEvaluator, vscode.Dispos
       return undefined;
     }
     const name = path.basename(artifact);
-    const model = await this.pickers.pickModel(`Evaluate ${name} (1/3): runnable model`, artifact, path.isAbsolute(s.source) ? s.source : undefined);
+    const model = await this.pickers.pickModel(
+      `Evaluate ${name} (1/3): runnable model`,
+      artifact,
+      path.isAbsolute(s.source) ? s.source : undefined,
+    );
     if (model === undefined) return undefined;
     const data = await this.pickers.pickData(`Evaluate ${name} (2/3): data`, model, artifact);
     if (data === undefined) return undefined;
@@ -81,21 +85,44 @@ export class ArtifactEvaluator implements ReconstructionEvaluator, vscode.Dispos
     if (preprocess !== undefined) initial.preprocess = preprocess;
     const plan = await this.pickSettings(name, model, data, initial);
     if (plan === undefined) return undefined;
-    await this.pickers.choices.remember({ artifact, model, data, ...(plan.preprocess !== undefined ? { preprocess: plan.preprocess } : {}) });
+    await this.pickers.choices.remember({
+      artifact,
+      model,
+      data,
+      ...(plan.preprocess !== undefined ? { preprocess: plan.preprocess } : {}),
+    });
     return { model, data, plan };
   }
 
   /** "Evaluate" first, then the sample limit, batch size and preprocessing, each editable. */
-  private async pickSettings(name: string, model: string, data: string, initial: EvalPlan): Promise<EvalPlan | undefined> {
+  private async pickSettings(
+    name: string,
+    model: string,
+    data: string,
+    initial: EvalPlan,
+  ): Promise<EvalPlan | undefined> {
     const plan: EvalPlan = { ...initial };
     type Item = vscode.QuickPickItem & { action?: 'start' | 'limit' | 'batch' | 'preprocess' };
     for (;;) {
       const pre = await preprocessItem(model, plan.preprocess);
       const items: Item[] = [
-        { label: '$(play) Evaluate', description: `${path.basename(model)} on ${path.basename(data)}, original weights vs ${name}`, action: 'start' },
+        {
+          label: '$(play) Evaluate',
+          description: `${path.basename(model)} on ${path.basename(data)}, original weights vs ${name}`,
+          action: 'start',
+        },
         { label: 'Settings', kind: vscode.QuickPickItemKind.Separator },
-        { label: `Samples: ${plan.limit === undefined ? 'all' : plan.limit.toLocaleString('en-US')}`, description: plan.limit === undefined ? 'default · every sample of the data' : 'the first ones', action: 'limit' },
-        { label: `Batch size: ${plan.batchSize}`, description: plan.batchSize === DEFAULT_EVAL_BATCH ? 'default · samples per forward pass' : 'changed for this run', action: 'batch' },
+        {
+          label: `Samples: ${plan.limit === undefined ? 'all' : plan.limit.toLocaleString('en-US')}`,
+          description: plan.limit === undefined ? 'default · every sample of the data' : 'the first ones',
+          action: 'limit',
+        },
+        {
+          label: `Batch size: ${plan.batchSize}`,
+          description:
+            plan.batchSize === DEFAULT_EVAL_BATCH ? 'default · samples per forward pass' : 'changed for this run',
+          action: 'batch',
+        },
         { label: pre.label, description: pre.description, action: 'preprocess' },
       ];
       const picked = await vscode.window.showQuickPick(items, {
@@ -126,9 +153,17 @@ export class ArtifactEvaluator implements ReconstructionEvaluator, vscode.Dispos
       } else if (picked.action === 'batch') {
         const check = (t: string): string | undefined => {
           const n = Number(t.trim());
-          return Number.isInteger(n) && n >= 1 && n <= MAX_EVAL_BATCH ? undefined : `The batch size must be a whole number from 1 to ${MAX_EVAL_BATCH}.`;
+          return Number.isInteger(n) && n >= 1 && n <= MAX_EVAL_BATCH
+            ? undefined
+            : `The batch size must be a whole number from 1 to ${MAX_EVAL_BATCH}.`;
         };
-        const text = await vscode.window.showInputBox({ title: 'Batch size', value: String(plan.batchSize), prompt: 'Samples per forward pass', ignoreFocusOut: true, validateInput: check });
+        const text = await vscode.window.showInputBox({
+          title: 'Batch size',
+          value: String(plan.batchSize),
+          prompt: 'Samples per forward pass',
+          ignoreFocusOut: true,
+          validateInput: check,
+        });
         if (text !== undefined && check(text) === undefined) plan.batchSize = Number(text.trim());
       } else if (picked.action === 'preprocess') {
         const answer = await askPreprocess(plan.preprocess);
@@ -154,7 +189,9 @@ export class ArtifactEvaluator implements ReconstructionEvaluator, vscode.Dispos
     if (plan.limit !== undefined) options.limit = plan.limit;
     if (plan.preprocess !== undefined) options.preprocess = plan.preprocess;
     apply({ kind: 'eval/started', model, data });
-    this.log.info(`Evaluating ${artifact} in ${model} on ${data}${plan.limit === undefined ? '' : ` (first ${plan.limit} samples)`}.`);
+    this.log.info(
+      `Evaluating ${artifact} in ${model} on ${data}${plan.limit === undefined ? '' : ` (first ${plan.limit} samples)`}.`,
+    );
     try {
       const report = await runEngineJob(this.engine, this.log, {
         title: `Evaluating ${path.basename(artifact)} in ${path.basename(model)}`,
@@ -173,7 +210,9 @@ export class ArtifactEvaluator implements ReconstructionEvaluator, vscode.Dispos
       apply({ kind: 'eval/done', report });
       const message = evalDoneMessage(report);
       const why = report.engineReason !== undefined ? `, TensorFlow.js because ${report.engineReason}` : '';
-      this.log.info(`${message} (${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}${why}; preprocessing from ${report.preprocessSource})`);
+      this.log.info(
+        `${message} (${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}${why}; preprocessing from ${report.preprocessSource})`,
+      );
       void vscode.window.showInformationMessage(message);
     } catch {
       // Told to the panel and the user by runEngineJob.

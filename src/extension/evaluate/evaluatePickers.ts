@@ -10,7 +10,15 @@ import * as vscode from 'vscode';
 import type { BackendName } from '../../protocol/compress';
 import type { PreprocessDto } from '../../protocol/evaluate';
 import { backendName } from '../compress/compressChoices';
-import { formatPreprocess, imageFolders, isDataName, isModelName, parsePreprocess, rankCandidates, type RememberedChoices } from '../distill/distillChoices';
+import {
+  formatPreprocess,
+  imageFolders,
+  isDataName,
+  isModelName,
+  parsePreprocess,
+  rankCandidates,
+  type RememberedChoices,
+} from '../distill/distillChoices';
 
 import { isArtifactName } from '../../protocol/paths';
 import { sidecarPathFor } from '../../protocol/paths';
@@ -102,12 +110,16 @@ export function pickPath(options: PathPickOptions): Promise<string | undefined> 
     ...(options.extra ?? []).map((e) => ({ ...e })),
     ...options.candidates.map((p): PathItem => {
       const note = options.notes?.get(p);
-      const description = [remembered.has(p) ? 'last used' : undefined, note, describeDir(p)].filter((x) => x !== undefined).join(' · ');
+      const description = [remembered.has(p) ? 'last used' : undefined, note, describeDir(p)]
+        .filter((x) => x !== undefined)
+        .join(' · ');
       return { label: `$(${remembered.has(p) ? 'history' : 'file'}) ${path.basename(p)}`, description, path: p };
     }),
     { label: '', kind: vscode.QuickPickItemKind.Separator },
     { label: '$(folder-opened) Browse for a file…', browse: 'file', alwaysShow: true },
-    ...(options.folders ? [{ label: '$(folder) Browse for a folder…', browse: 'folder' as const, alwaysShow: true }] : []),
+    ...(options.folders
+      ? [{ label: '$(folder) Browse for a folder…', browse: 'folder' as const, alwaysShow: true }]
+      : []),
   ];
   let typed: PathItem | undefined;
   const refresh = (): void => {
@@ -116,7 +128,10 @@ export function pickPath(options: PathPickOptions): Promise<string | undefined> 
   refresh();
   qp.onDidChangeValue((value) => {
     const v = value.trim();
-    typed = /[\\/~]/.test(v) || /^\.\.?$/.test(v) ? { label: `$(edit) ${v}`, description: 'use this path', path: v, typed: true, alwaysShow: true } : undefined;
+    typed =
+      /[\\/~]/.test(v) || /^\.\.?$/.test(v)
+        ? { label: `$(edit) ${v}`, description: 'use this path', path: v, typed: true, alwaysShow: true }
+        : undefined;
     refresh();
     if (typed !== undefined) qp.activeItems = [typed];
   });
@@ -207,15 +222,27 @@ export class ModelPickers {
    * The runnable model for `artifact`: the last one used with it, models beside the artifact's `source` checkpoint
    * and beside the artifact, then the workspace's.
    */
-  async pickModel(title: string, artifact: string | undefined, source: string | undefined, extra?: readonly (vscode.QuickPickItem & { value: string })[]): Promise<string | undefined> {
-    const near = [source, artifact].filter((p): p is string => p !== undefined && path.isAbsolute(p)).map((p) => path.dirname(p));
-    const [beside, onnx, tfjs] = await Promise.all([filesIn(near, isModelName), findInWorkspace('**/*.onnx', isModelName), findInWorkspace('**/model.json', isModelName)]);
+  async pickModel(
+    title: string,
+    artifact: string | undefined,
+    source: string | undefined,
+    extra?: readonly (vscode.QuickPickItem & { value: string })[],
+  ): Promise<string | undefined> {
+    const near = [source, artifact]
+      .filter((p): p is string => p !== undefined && path.isAbsolute(p))
+      .map((p) => path.dirname(p));
+    const [beside, onnx, tfjs] = await Promise.all([
+      filesIn(near, isModelName),
+      findInWorkspace('**/*.onnx', isModelName),
+      findInWorkspace('**/model.json', isModelName),
+    ]);
     const found = [...onnx, ...tfjs];
     const last = artifact === undefined ? undefined : this.choices.forArtifact(artifact)?.model;
     const remembered = last !== undefined && (await exists(last)) ? [last] : [];
     const notes = new Map<string, string>();
     const sourceDir = source === undefined ? undefined : path.dirname(source);
-    for (const p of beside) notes.set(p, path.dirname(p) === sourceDir ? "next to the artifact's source" : 'next to the artifact');
+    for (const p of beside)
+      notes.set(p, path.dirname(p) === sourceDir ? "next to the artifact's source" : 'next to the artifact');
     return pickPath({
       title,
       placeholder: 'Choose the runnable model the weights belong to (ONNX .onnx or TF.js model.json), or type its path',
@@ -229,18 +256,27 @@ export class ModelPickers {
   }
 
   /** The data for `model`: the last data used with the model, then with the artifact, then the workspace's datasets. */
-  async pickData(title: string, model: string, artifact: string | undefined, extra?: readonly (vscode.QuickPickItem & { value: string })[]): Promise<string | undefined> {
+  async pickData(
+    title: string,
+    model: string,
+    artifact: string | undefined,
+    extra?: readonly (vscode.QuickPickItem & { value: string })[],
+  ): Promise<string | undefined> {
     const [files, images] = await Promise.all([
       findInWorkspace('**/*{-ubyte,-ubyte.gz,.npy,.npz,.bin}', isDataName),
       findInWorkspace('**/*.{png,jpg,jpeg,PNG,JPG,JPEG}'),
     ]);
-    const last = [this.choices.forModel(model)?.data, artifact === undefined ? undefined : this.choices.forArtifact(artifact)?.data].filter((p): p is string => p !== undefined);
+    const last = [
+      this.choices.forModel(model)?.data,
+      artifact === undefined ? undefined : this.choices.forArtifact(artifact)?.data,
+    ].filter((p): p is string => p !== undefined);
     const remembered: string[] = [];
     for (const p of last) if (!remembered.includes(p) && (await exists(p))) remembered.push(p);
     const near = [path.dirname(model), ...(artifact === undefined ? [] : [path.dirname(artifact)])];
     return pickPath({
       title,
-      placeholder: 'Choose the data: IDX images, a CIFAR batch, .npy/.npz arrays, or a folder of class folders of images',
+      placeholder:
+        'Choose the data: IDX images, a CIFAR batch, .npy/.npz arrays, or a folder of class folders of images',
       candidates: rankCandidates([...files, ...imageFolders(images)], near, remembered),
       remembered,
       folders: true,
@@ -256,21 +292,35 @@ export class ModelPickers {
 }
 
 /** Label and description of the preprocessing item: the typed one, else the model's sidecar, else raw values. */
-export async function preprocessItem(model: string, preprocess: PreprocessDto | undefined): Promise<{ label: string; description: string }> {
-  if (preprocess !== undefined) return { label: `Preprocessing: ${formatPreprocess(preprocess) || 'none'}`, description: 'typed for this model (remembered)' };
+export async function preprocessItem(
+  model: string,
+  preprocess: PreprocessDto | undefined,
+): Promise<{ label: string; description: string }> {
+  if (preprocess !== undefined)
+    return {
+      label: `Preprocessing: ${formatPreprocess(preprocess) || 'none'}`,
+      description: 'typed for this model (remembered)',
+    };
   const sidecar = sidecarPathFor(model);
-  if (await exists(sidecar)) return { label: 'Preprocessing: from the model\u2019s sidecar', description: path.basename(sidecar) };
-  return { label: 'Preprocessing: raw values', description: `no ${path.basename(sidecar)} beside the model; layout from the model's input` };
+  if (await exists(sidecar))
+    return { label: 'Preprocessing: from the model\u2019s sidecar', description: path.basename(sidecar) };
+  return {
+    label: 'Preprocessing: raw values',
+    description: `no ${path.basename(sidecar)} beside the model; layout from the model's input`,
+  };
 }
 
 /**
  * Asks for preprocessing (`scale=1/255 mean=0.286 std=0.353 layout=NCHW`, JSON, or empty for the sidecar). Resolves
  * to `{value}` (value undefined: use the sidecar or raw values), or undefined when dismissed.
  */
-export async function askPreprocess(current: PreprocessDto | undefined): Promise<{ value: PreprocessDto | undefined } | undefined> {
+export async function askPreprocess(
+  current: PreprocessDto | undefined,
+): Promise<{ value: PreprocessDto | undefined } | undefined> {
   const text = await vscode.window.showInputBox({
     title: 'Preprocessing',
-    prompt: 'How images become model inputs: scale=1/255 mean=0.286 std=0.353 pad=2 resize=32x32 layout=NCHW (or JSON). Empty: the model\u2019s <model>.weightlens.json sidecar, else raw values.',
+    prompt:
+      'How images become model inputs: scale=1/255 mean=0.286 std=0.353 pad=2 resize=32x32 layout=NCHW (or JSON). Empty: the model\u2019s <model>.weightlens.json sidecar, else raw values.',
     value: current === undefined ? '' : formatPreprocess(current),
     placeHolder: 'scale=1/255 mean=0.286 std=0.353 layout=NCHW',
     ignoreFocusOut: true,

@@ -24,7 +24,12 @@ const RESEND_CHUNK = 500;
 /** Commands the webview may ask the host to run. */
 const WEBVIEW_COMMANDS = new Set(['weightLens.showLog']);
 /** Commands the webview may ask for that act on the inspected file (it is passed as their argument). */
-const FILE_COMMANDS = new Set(['weightLens.compressCheckpoint', 'weightLens.decompressArtifact', 'weightLens.showReconstruction', 'weightLens.showBudget']);
+const FILE_COMMANDS = new Set([
+  'weightLens.compressCheckpoint',
+  'weightLens.decompressArtifact',
+  'weightLens.showReconstruction',
+  'weightLens.showBudget',
+]);
 
 /** Reads `weightLens.histogramBins` (default 64), clamped to the integer range 8…1024. */
 export function histogramBinsSetting(): number {
@@ -111,16 +116,25 @@ class InspectorSession implements vscode.Disposable {
     this.failure = undefined;
     this.post({ kind: 'inspector/loading', file: this.uri.fsPath });
     if (this.uri.scheme !== 'file') {
-      this.fail(generation, 'badInput', `Weight Lens reads checkpoints from disk, and this file is not on a file system it can read (${this.uri.scheme}:).`);
+      this.fail(
+        generation,
+        'badInput',
+        `Weight Lens reads checkpoints from disk, and this file is not on a file system it can read (${this.uri.scheme}:).`,
+      );
       return;
     }
     const filePath = this.uri.fsPath;
     const histogramBins = histogramBinsSetting();
     this.log.info(`Inspecting ${filePath} (${histogramBins} histogram bins).`);
     this.engine
-      .call('inspect/open', { path: filePath, histogramBins }, (event) => {
-        this.onEngineEvent(generation, event);
-      }, run.token)
+      .call(
+        'inspect/open',
+        { path: filePath, histogramBins },
+        (event) => {
+          this.onEngineEvent(generation, event);
+        },
+        run.token,
+      )
       .then(
         (answer) => {
           this.onDone(generation, answer.seconds);
@@ -129,7 +143,8 @@ class InspectorSession implements vscode.Disposable {
         (error: unknown) => {
           if (this.disposed || generation !== this.generation) return; // editor closed, or superseded by a reload
           if (error instanceof EngineError) {
-            if (error.reason === 'cancelled' || error.reason === 'badInput') this.log.info(`${path.basename(filePath)}: ${error.message}`);
+            if (error.reason === 'cancelled' || error.reason === 'badInput')
+              this.log.info(`${path.basename(filePath)}: ${error.message}`);
             else this.log.warn(`Inspecting ${filePath} failed (${error.reason}): ${error.message}`);
             this.fail(generation, error.reason, error.message);
           } else {
@@ -218,18 +233,20 @@ class InspectorSession implements vscode.Disposable {
     // Watch the folder non-recursively and filter by path: a file name may contain glob characters.
     const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(dir, '*'));
     const target = this.uri.fsPath;
-    const onEvent = (deleted: boolean) => (changed: vscode.Uri): void => {
-      if (changed.fsPath !== target) return;
-      if (this.changeTimer !== undefined) clearTimeout(this.changeTimer);
-      // Writers touch a file many times; report once it has been quiet for a moment.
-      this.changeTimer = setTimeout(() => {
-        this.changeTimer = undefined;
-        if (this.disposed) return;
-        this.fileChanged = { deleted };
-        this.log.info(`${path.basename(target)} ${deleted ? 'was deleted' : 'changed'} on disk.`);
-        this.post({ kind: 'inspector/fileChanged', deleted });
-      }, 300);
-    };
+    const onEvent =
+      (deleted: boolean) =>
+      (changed: vscode.Uri): void => {
+        if (changed.fsPath !== target) return;
+        if (this.changeTimer !== undefined) clearTimeout(this.changeTimer);
+        // Writers touch a file many times; report once it has been quiet for a moment.
+        this.changeTimer = setTimeout(() => {
+          this.changeTimer = undefined;
+          if (this.disposed) return;
+          this.fileChanged = { deleted };
+          this.log.info(`${path.basename(target)} ${deleted ? 'was deleted' : 'changed'} on disk.`);
+          this.post({ kind: 'inspector/fileChanged', deleted });
+        }, 300);
+      };
     this.disposables.push(
       watcher,
       watcher.onDidChange(onEvent(false)),
@@ -248,9 +265,10 @@ class InspectorSession implements vscode.Disposable {
   }
 }
 
-
 /** Provides the Inspector custom editor for both view types and tracks the open sessions. */
-export class InspectorEditorProvider implements vscode.CustomReadonlyEditorProvider<InspectorDocument>, vscode.Disposable {
+export class InspectorEditorProvider
+  implements vscode.CustomReadonlyEditorProvider<InspectorDocument>, vscode.Disposable
+{
   private readonly sessions = new Set<InspectorSession>();
 
   private constructor(

@@ -34,7 +34,12 @@ export class BudgetPanel implements vscode.Disposable {
   show(view: BudgetViewDto, preserveFocus = false): void {
     this.view = view;
     if (this.panel === undefined) {
-      const panel = vscode.window.createWebviewPanel(BUDGET_VIEW_TYPE, 'Budget', { viewColumn: vscode.ViewColumn.Beside, preserveFocus }, { retainContextWhenHidden: true });
+      const panel = vscode.window.createWebviewPanel(
+        BUDGET_VIEW_TYPE,
+        'Budget',
+        { viewColumn: vscode.ViewColumn.Beside, preserveFocus },
+        { retainContextWhenHidden: true },
+      );
       loadPanelPage(panel, this.extensionUri, 'budget', 'Budget');
       panel.webview.onDidReceiveMessage((m: unknown) => {
         this.onMessage(m);

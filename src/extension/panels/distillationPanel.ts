@@ -24,7 +24,12 @@ export const DISTILLATION_VIEW_TYPE = 'weightLens.distillation';
 export type DistillationCommandHandler = (command: DistillationCommand, panel: DistillationPanel) => void;
 
 /** The Distillation panel's page, title and protocol. */
-const DISTILLATION_PANEL: SnapshotPanelKind<DistillationSnapshot, DistillationEvent, DistillationInbound, DistillationOutbound> = {
+const DISTILLATION_PANEL: SnapshotPanelKind<
+  DistillationSnapshot,
+  DistillationEvent,
+  DistillationInbound,
+  DistillationOutbound
+> = {
   viewType: DISTILLATION_VIEW_TYPE,
   script: 'distillation',
   name: 'Distillation',
@@ -39,7 +44,13 @@ const DISTILLATION_PANEL: SnapshotPanelKind<DistillationSnapshot, DistillationEv
 };
 
 /** One Distillation panel. */
-export class DistillationPanel extends SnapshotPanel<DistillationSnapshot, DistillationEvent, DistillationInbound, DistillationOutbound, DistillationCommandHandler> {
+export class DistillationPanel extends SnapshotPanel<
+  DistillationSnapshot,
+  DistillationEvent,
+  DistillationInbound,
+  DistillationOutbound,
+  DistillationCommandHandler
+> {
   constructor(
     key: string,
     panel: vscode.WebviewPanel,
@@ -60,8 +71,16 @@ export class DistillationPanel extends SnapshotPanel<DistillationSnapshot, Disti
 }
 
 /** The open Distillation panels, by key (the output artifact path). */
-export class DistillationPanels extends SnapshotPanels<DistillationSnapshot, DistillationCommandHandler, DistillationPanel> {
+export class DistillationPanels extends SnapshotPanels<
+  DistillationSnapshot,
+  DistillationCommandHandler,
+  DistillationPanel
+> {
   constructor(extensionUri: vscode.Uri, log: vscode.LogOutputChannel) {
-    super(DISTILLATION_PANEL, (key, webviewPanel, snapshot, handler) => new DistillationPanel(key, webviewPanel, extensionUri, snapshot, handler, log));
+    super(
+      DISTILLATION_PANEL,
+      (key, webviewPanel, snapshot, handler) =>
+        new DistillationPanel(key, webviewPanel, extensionUri, snapshot, handler, log),
+    );
   }
 }

@@ -30,7 +30,11 @@ export type ReconstructionCommandHandler = (command: ReconstructionCommand, pane
  * Makes the detail of layer `layer` at output filter `filter` (undefined: the worst filter) from the artifact of the
  * panel's `snapshot`; rejects with an Error whose message is shown in the panel.
  */
-export type ReconstructionDetailProvider = (snapshot: ReconstructionSnapshot, layer: string, filter: number | undefined) => Promise<LayerDetailDto>;
+export type ReconstructionDetailProvider = (
+  snapshot: ReconstructionSnapshot,
+  layer: string,
+  filter: number | undefined,
+) => Promise<LayerDetailDto>;
 
 /**
  * Runs "Evaluate…" for a panel's artifact in a runnable model (asking for the model and data), folding its events
@@ -42,7 +46,12 @@ export interface ReconstructionEvaluator {
 }
 
 /** The Reconstruction panel's page, title and protocol. */
-const RECONSTRUCTION_PANEL: SnapshotPanelKind<ReconstructionSnapshot, ReconstructionEvent, ReconstructionInbound, ReconstructionOutbound> = {
+const RECONSTRUCTION_PANEL: SnapshotPanelKind<
+  ReconstructionSnapshot,
+  ReconstructionEvent,
+  ReconstructionInbound,
+  ReconstructionOutbound
+> = {
   viewType: RECONSTRUCTION_VIEW_TYPE,
   script: 'reconstruction',
   name: 'Reconstruction',
@@ -107,7 +116,11 @@ export class ReconstructionPanel extends SnapshotPanel<
     const provider = this.detailProvider;
     const snapshot = this.snapshot;
     if (provider === undefined || snapshot.status !== 'done' || snapshot.artifact === undefined) {
-      this.post({ kind: 'recon/layerDetailFailed', ...echo, message: 'Other layers and filters can be shown once the artifact is written.' });
+      this.post({
+        kind: 'recon/layerDetailFailed',
+        ...echo,
+        message: 'Other layers and filters can be shown once the artifact is written.',
+      });
       return;
     }
     provider(snapshot, layer, filter).then(
@@ -125,12 +138,25 @@ export class ReconstructionPanel extends SnapshotPanel<
 }
 
 /** The open Reconstruction panels, by key (the artifact path). */
-export class ReconstructionPanels extends SnapshotPanels<ReconstructionSnapshot, ReconstructionCommandHandler, ReconstructionPanel> {
+export class ReconstructionPanels extends SnapshotPanels<
+  ReconstructionSnapshot,
+  ReconstructionCommandHandler,
+  ReconstructionPanel
+> {
   /**
    * `detailProvider` answers the panels' requests for a layer's detail; `evaluator` runs their "Evaluate…" (without
    * one, the button only logs that it is unavailable).
    */
-  constructor(extensionUri: vscode.Uri, log: vscode.LogOutputChannel, detailProvider?: ReconstructionDetailProvider, evaluator?: ReconstructionEvaluator) {
-    super(RECONSTRUCTION_PANEL, (key, webviewPanel, snapshot, handler) => new ReconstructionPanel(key, webviewPanel, extensionUri, snapshot, handler, log, detailProvider, evaluator));
+  constructor(
+    extensionUri: vscode.Uri,
+    log: vscode.LogOutputChannel,
+    detailProvider?: ReconstructionDetailProvider,
+    evaluator?: ReconstructionEvaluator,
+  ) {
+    super(
+      RECONSTRUCTION_PANEL,
+      (key, webviewPanel, snapshot, handler) =>
+        new ReconstructionPanel(key, webviewPanel, extensionUri, snapshot, handler, log, detailProvider, evaluator),
+    );
   }
 }

@@ -11,14 +11,29 @@ import { hasKind } from '../../protocol/common';
 import { webviewHtml, webviewOptions } from './html';
 
 /** Sets up a new webview panel with the page of `script` (under dist/webview/): options, icon and HTML. */
-export function loadPanelPage(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, script: string, title: string): void {
+export function loadPanelPage(
+  panel: vscode.WebviewPanel,
+  extensionUri: vscode.Uri,
+  script: string,
+  title: string,
+): void {
   panel.webview.options = webviewOptions(extensionUri);
   panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.png');
-  panel.webview.html = webviewHtml(panel.webview, extensionUri, { script, title, styles: ['inspector.css', 'panels.css'], bodyClass: 'panel' });
+  panel.webview.html = webviewHtml(panel.webview, extensionUri, {
+    script,
+    title,
+    styles: ['inspector.css', 'panels.css'],
+    bodyClass: 'panel',
+  });
 }
 
 /** Posts `message` to `webview`; a failure (the webview went away meanwhile) is only logged at debug level. */
-export function postToWebview(webview: vscode.Webview, message: unknown, log: vscode.LogOutputChannel, panelName: string): void {
+export function postToWebview(
+  webview: vscode.Webview,
+  message: unknown,
+  log: vscode.LogOutputChannel,
+  panelName: string,
+): void {
   webview.postMessage(message).then(undefined, (e: unknown) => {
     log.debug(`postMessage to the ${panelName} panel failed: ${e instanceof Error ? e.message : String(e)}`);
   });
@@ -48,7 +63,15 @@ export interface SnapshotPanelKind<Snapshot, Event, Inbound, Outbound extends { 
  * One panel following one run. `Handler` is the subclass's command handler (opaque here: the subclass calls it from
  * `receive`); a new run on the same key replaces both the snapshot and the handler (`reset`).
  */
-export abstract class SnapshotPanel<Snapshot, Event extends Inbound, Inbound, Outbound extends { kind: string }, Handler> implements vscode.Disposable {
+export abstract class SnapshotPanel<
+  Snapshot,
+  Event extends Inbound,
+  Inbound,
+  Outbound extends { kind: string },
+  Handler,
+>
+  implements vscode.Disposable
+{
   private ready = false;
   private disposed = false;
   private readonly disposables: vscode.Disposable[] = [];
@@ -163,10 +186,17 @@ export interface KeyedPanel<Snapshot, Handler> extends vscode.Disposable {
 }
 
 /** Makes the panel object for a new webview panel shown for `key`. */
-export type SnapshotPanelFactory<Snapshot, Handler, Panel> = (key: string, webviewPanel: vscode.WebviewPanel, snapshot: Snapshot, handler: Handler) => Panel;
+export type SnapshotPanelFactory<Snapshot, Handler, Panel> = (
+  key: string,
+  webviewPanel: vscode.WebviewPanel,
+  snapshot: Snapshot,
+  handler: Handler,
+) => Panel;
 
 /** The open panels of one kind, by key (the artifact path). */
-export class SnapshotPanels<Snapshot, Handler, Panel extends KeyedPanel<Snapshot, Handler>> implements vscode.Disposable {
+export class SnapshotPanels<Snapshot, Handler, Panel extends KeyedPanel<Snapshot, Handler>>
+  implements vscode.Disposable
+{
   private readonly panels = new Map<string, Panel>();
   private lastShown: Panel | undefined;
 

@@ -4,7 +4,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { defaultBackendDeps, defaultWasmDir, initBackend, selectBackend, type BackendDeps } from '../../../src/core/backend/tfjsBackend';
+import {
+  defaultBackendDeps,
+  defaultWasmDir,
+  initBackend,
+  selectBackend,
+  type BackendDeps,
+} from '../../../src/core/backend/tfjsBackend';
 
 function missing(name: string): Error {
   const e = new Error(`Cannot find module '${name}'\nRequire stack: …`) as NodeJS.ErrnoException;
@@ -60,29 +66,41 @@ void test('auto skips a software WebGPU adapter; an explicit webgpu without the 
     globals: {},
     create: () => ({ requestAdapter: () => Promise.resolve({ info: { vendor: 'mesa', description } }) }),
   });
-  const auto = await selectBackend('auto', undefined, depsWith({ webgpu: fakeDawn('llvmpipe (LLVM 15.0.6, 256 bits)') }));
+  const auto = await selectBackend(
+    'auto',
+    undefined,
+    depsWith({ webgpu: fakeDawn('llvmpipe (LLVM 15.0.6, 256 bits)') }),
+  );
   assert.equal(auto.name, 'wasm');
   assert.match(auto.fallbackReason ?? '', /software renderer/);
   const explicit = await selectBackend('webgpu', undefined, depsWith({ webgpu: fakeDawn('NVIDIA H100') }));
   assert.equal(explicit.name, 'wasm');
   assert.match(explicit.fallbackReason ?? '', /tfjs-backend-webgpu is not installed/);
-  const noAdapter = await selectBackend('webgpu', undefined, depsWith({
-    webgpu: () => ({ globals: {}, create: () => ({ requestAdapter: () => Promise.resolve(null) }) }),
-  }));
+  const noAdapter = await selectBackend(
+    'webgpu',
+    undefined,
+    depsWith({
+      webgpu: () => ({ globals: {}, create: () => ({ requestAdapter: () => Promise.resolve(null) }) }),
+    }),
+  );
   assert.match(noAdapter.fallbackReason ?? '', /no GPU adapter/);
 });
 
 void test('a broken tfjs-node-gpu (missing CUDA) falls through to a working tfjs-node', async () => {
-  const choice = await selectBackend('tensorflow', undefined, depsWith({
-    '@tensorflow/tfjs-node-gpu': () => {
-      throw new Error('libcudart.so.11.0: cannot open shared object file');
-    },
-    '@tensorflow/tfjs-node': () => {
-      // What the real package does on import: register a 'tensorflow' backend.
-      tf.registerBackend('tensorflow', () => new MathBackendCPU());
-      return {};
-    },
-  }));
+  const choice = await selectBackend(
+    'tensorflow',
+    undefined,
+    depsWith({
+      '@tensorflow/tfjs-node-gpu': () => {
+        throw new Error('libcudart.so.11.0: cannot open shared object file');
+      },
+      '@tensorflow/tfjs-node': () => {
+        // What the real package does on import: register a 'tensorflow' backend.
+        tf.registerBackend('tensorflow', () => new MathBackendCPU());
+        return {};
+      },
+    }),
+  );
   assert.equal(choice.name, 'tensorflow');
   assert.match(choice.fallbackReason ?? '', /tfjs-node-gpu failed to load \(libcudart/);
   assert.equal(tf.getBackend(), 'tensorflow');

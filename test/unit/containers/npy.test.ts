@@ -49,9 +49,18 @@ void test('parses headers NumPy wrote (versions 1, 2, 3; big-endian; Fortran ord
 
 void test('descr table: decodable types, byte order, and clear reasons for the rest', () => {
   const table: [string, string | undefined, number, boolean][] = [
-    ['<f4', 'F32', 4, true], ['>f4', 'F32', 4, false], ['<f2', 'F16', 2, true], ['<f8', 'F64', 8, true],
-    ['|u1', 'U8', 1, true], ['|i1', 'I8', 1, true], ['|b1', 'BOOL', 1, true], ['<i8', 'I64', 8, true],
-    ['>i2', 'I16', 2, false], ['<u4', 'U32', 4, true], ['=f4', 'F32', 4, true], ['>u1', 'U8', 1, true],
+    ['<f4', 'F32', 4, true],
+    ['>f4', 'F32', 4, false],
+    ['<f2', 'F16', 2, true],
+    ['<f8', 'F64', 8, true],
+    ['|u1', 'U8', 1, true],
+    ['|i1', 'I8', 1, true],
+    ['|b1', 'BOOL', 1, true],
+    ['<i8', 'I64', 8, true],
+    ['>i2', 'I16', 2, false],
+    ['<u4', 'U32', 4, true],
+    ['=f4', 'F32', 4, true],
+    ['>u1', 'U8', 1, true],
   ];
   for (const [descr, dtype, bytes, little] of table) {
     const info = parseDescr(descr);
@@ -75,10 +84,22 @@ void test('the literal parser handles what repr writes and nothing more', () => 
   assert.deepEqual(dict.get('shape'), [3, 4]);
   assert.deepEqual(parsePythonLiteral('(5,)'), [5]);
   assert.deepEqual(parsePythonLiteral('()'), []);
-  assert.deepEqual(parsePythonLiteral("[('a', '<f4'), ('b', '<i8')]"), [['a', '<f4'], ['b', '<i8']]);
+  assert.deepEqual(parsePythonLiteral("[('a', '<f4'), ('b', '<i8')]"), [
+    ['a', '<f4'],
+    ['b', '<i8'],
+  ]);
   assert.deepEqual(parsePythonLiteral('(10L, -2, 1.5e3, None, True)'), [10, -2, 1500, null, true]);
   assert.equal(parsePythonLiteral(String.raw`"it's \"quoted\""`), 'it\'s "quoted"');
-  for (const bad of ["__import__('os')", "{'a': os.system('x')}", '{1: 2}', "{'a' 1}", "'unterminated", '(1, 2', '1 2', 'lambda: 0']) {
+  for (const bad of [
+    "__import__('os')",
+    "{'a': os.system('x')}",
+    '{1: 2}',
+    "{'a' 1}",
+    "'unterminated",
+    '(1, 2',
+    '1 2',
+    'lambda: 0',
+  ]) {
     assert.throws(() => parsePythonLiteral(bad), Error, bad);
   }
   assert.throws(() => parsePythonLiteral('['.repeat(1000) + ']'.repeat(1000)), /nesting/);
@@ -97,7 +118,10 @@ void test('malformed and hostile headers are CheckpointFormatErrors', () => {
     [header('[1, 2]'), /not a dict/],
   ];
   for (const [bytes, pattern] of bad) {
-    assert.throws(() => parseNpyHeader(bytes, 'bad.npy'), (error: unknown) => error instanceof CheckpointFormatError && pattern.test(error.message));
+    assert.throws(
+      () => parseNpyHeader(bytes, 'bad.npy'),
+      (error: unknown) => error instanceof CheckpointFormatError && pattern.test(error.message),
+    );
   }
   const v3 = parseNpyHeader(header("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'é': 1}", 3), 'v3.npy');
   assert.equal(v3.params, 2);

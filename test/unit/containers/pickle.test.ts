@@ -14,15 +14,21 @@ function plain(v: PickleValue): unknown {
   if (v instanceof Uint8Array) return { bytes: Array.from(v) };
   if (v instanceof PickleDict) return Object.fromEntries(v.entries.map(([k, val]) => [String(plain(k)), plain(val)]));
   switch (v.kind) {
-    case 'list': return v.items.map(plain);
-    case 'tuple': return { tuple: v.items.map(plain) };
-    case 'set': return { [v.frozen ? 'frozenset' : 'set']: v.items.map(plain) };
-    default: return { kind: v.kind };
+    case 'list':
+      return v.items.map(plain);
+    case 'tuple':
+      return { tuple: v.items.map(plain) };
+    case 'set':
+      return { [v.frozen ? 'frozenset' : 'set']: v.items.map(plain) };
+    default:
+      return { kind: v.kind };
   }
 }
 
 function bytes(...parts: (string | number[] | Uint8Array)[]): Uint8Array {
-  const chunks = parts.map((p) => (typeof p === 'string' ? Uint8Array.from(Buffer.from(p, 'latin1')) : Uint8Array.from(p)));
+  const chunks = parts.map((p) =>
+    typeof p === 'string' ? Uint8Array.from(Buffer.from(p, 'latin1')) : Uint8Array.from(p),
+  );
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
   let at = 0;
   for (const c of chunks) {
@@ -33,12 +39,15 @@ function bytes(...parts: (string | number[] | Uint8Array)[]): Uint8Array {
 }
 
 function refuses(data: Uint8Array, pattern: RegExp): void {
-  assert.throws(() => unpickle(data, opts), (error: unknown) => {
-    assert.ok(error instanceof CheckpointFormatError, `expected CheckpointFormatError, got ${String(error)}`);
-    assert.match(error.message, pattern);
-    assert.ok(!error.message.includes('\n'));
-    return true;
-  });
+  assert.throws(
+    () => unpickle(data, opts),
+    (error: unknown) => {
+      assert.ok(error instanceof CheckpointFormatError, `expected CheckpointFormatError, got ${String(error)}`);
+      assert.match(error.message, pattern);
+      assert.ok(!error.message.includes('\n'));
+      return true;
+    },
+  );
 }
 
 // pickle.dumps(obj, protocol=p) for p = 0…5 by CPython 3, where obj is the dict described by EXPECTED below
@@ -82,7 +91,14 @@ for (const [protocol, b64] of CPYTHON.entries()) {
     // The memo makes both references the same list object, as in Python.
     assert.ok(value instanceof PickleDict);
     const shared = value.get('shared');
-    assert.ok(shared !== undefined && shared !== null && typeof shared === 'object' && !(shared instanceof Uint8Array) && !(shared instanceof PickleDict) && shared.kind === 'list');
+    assert.ok(
+      shared !== undefined &&
+        shared !== null &&
+        typeof shared === 'object' &&
+        !(shared instanceof Uint8Array) &&
+        !(shared instanceof PickleDict) &&
+        shared.kind === 'list',
+    );
     assert.equal(shared.items[0], shared.items[1]);
   });
 }
@@ -99,7 +115,7 @@ test('refuses other dangerous globals, whichever opcode names them', () => {
   refuses(bytes('\x80\x04\x8c\nsubprocess\x8c\x05Popen\x93.'), /global subprocess\.Popen/);
   refuses(bytes('cbuiltins\ngetattr\n.'), /global builtins\.getattr/);
   refuses(bytes('\x80\x02ctorch.storage\n_load_from_bytes\n.'), /global torch\.storage\._load_from_bytes/);
-  refuses(bytes('(ios\nsystem\nS\'id\'\n.'), /global os\.system/); // INST
+  refuses(bytes("(ios\nsystem\nS'id'\n."), /global os\.system/); // INST
   refuses(bytes('\x80\x02cnumpy\ndtype\nq\x00)\x81.'), /numpy\.dtype|not a data class/); // NEWOBJ on a non-class
 });
 
@@ -107,7 +123,10 @@ test('allowlisted names are data constructors, never calls', () => {
   // torch.Size((2, 3)) → a tuple; collections.OrderedDict() with BUILD state (_metadata) → a dict with attributes.
   const { value } = unpickle(bytes('\x80\x02ctorch\nSize\nK\x02K\x03\x86\x85R.'), opts);
   assert.deepEqual(plain(value), { tuple: [2, 3] });
-  const od = unpickle(bytes('\x80\x02ccollections\nOrderedDict\n)R}X\x09\x00\x00\x00_metadata}sbX\x01\x00\x00\x00aK\x01s.'), opts).value;
+  const od = unpickle(
+    bytes('\x80\x02ccollections\nOrderedDict\n)R}X\x09\x00\x00\x00_metadata}sbX\x01\x00\x00\x00aK\x01s.'),
+    opts,
+  ).value;
   assert.ok(od instanceof PickleDict);
   assert.equal(od.get('a'), 1);
   assert.ok(od.attributes instanceof PickleDict);
@@ -124,7 +143,11 @@ test('NumPy scalars and dtypes decode as plain numbers', () => {
     '\x86R.',
   );
   assert.equal(unpickle(data, opts).value, 0.875);
-  const i8 = bytes('\x80\x02cnumpy.core.multiarray\nscalar\ncnumpy\ndtype\nX\x02\x00\x00\x00i8\x89\x88\x87RC\x08', [0xb0, 0x04, 0, 0, 0, 0, 0, 0], '\x86R.');
+  const i8 = bytes(
+    '\x80\x02cnumpy.core.multiarray\nscalar\ncnumpy\ndtype\nX\x02\x00\x00\x00i8\x89\x88\x87RC\x08',
+    [0xb0, 0x04, 0, 0, 0, 0, 0, 0],
+    '\x86R.',
+  );
   assert.equal(unpickle(i8, opts).value, 1200);
 });
 
@@ -135,7 +158,13 @@ test('PyTorch storages and tensors become inert records', () => {
     'K\x00K\x02K\x03\x86K\x03K\x01\x86\x89ccollections\nOrderedDict\n)RtR.',
   );
   const { value } = unpickle(data, opts);
-  assert.ok(value !== null && typeof value === 'object' && !(value instanceof Uint8Array) && !(value instanceof PickleDict) && value.kind === 'tensor');
+  assert.ok(
+    value !== null &&
+      typeof value === 'object' &&
+      !(value instanceof Uint8Array) &&
+      !(value instanceof PickleDict) &&
+      value.kind === 'tensor',
+  );
   assert.deepEqual([...value.shape], [2, 3]);
   assert.deepEqual([...value.stride], [3, 1]);
   assert.equal(value.storageOffset, 0);
@@ -143,7 +172,10 @@ test('PyTorch storages and tensors become inert records', () => {
   assert.equal(value.storage.key, '0');
   assert.equal(value.storage.numel, 6);
   // Legacy 6-field storage ids and unknown persistent ids are refused.
-  refuses(bytes('\x80\x02(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x06NtQ.'), /6 fields/);
+  refuses(
+    bytes('\x80\x02(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x06NtQ.'),
+    /6 fields/,
+  );
   refuses(bytes('\x80\x02X\x03\x00\x00\x00abcQ.'), /unknown persistent id/);
 });
 
@@ -169,7 +201,13 @@ test('hostile memo, nesting and stack sizes are refused, not obeyed', () => {
   refuses(bytes('\x80\x02', 'N'.repeat((1 << 20) + 1), '.'), /stack grows past/);
   // A list that contains itself (built through the memo) is fine: it is data, and nothing walks it blindly here.
   const { value } = unpickle(bytes('\x80\x02]q\x00h\x00a.'), opts);
-  assert.ok(value !== null && typeof value === 'object' && !(value instanceof Uint8Array) && !(value instanceof PickleDict) && value.kind === 'list');
+  assert.ok(
+    value !== null &&
+      typeof value === 'object' &&
+      !(value instanceof Uint8Array) &&
+      !(value instanceof PickleDict) &&
+      value.kind === 'list',
+  );
   assert.equal(value.items[0], value);
 });
 

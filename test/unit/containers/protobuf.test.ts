@@ -42,7 +42,13 @@ function isFormatError(pattern: RegExp) {
 }
 
 void test('varints: small, 64-bit, and sign-extended negatives', () => {
-  const msg = cat(vfield(1, 150), vfield(2, 2n ** 63n + 5n), vfield(3, -1), vfield(4, -(2n ** 40n)), vfield(5, 2n ** 53n - 1n));
+  const msg = cat(
+    vfield(1, 150),
+    vfield(2, 2n ** 63n + 5n),
+    vfield(3, -1),
+    vfield(4, -(2n ** 40n)),
+    vfield(5, 2n ** 53n - 1n),
+  );
   const [a, b, c, d, e] = readAll(new ProtoReader(msg));
   assert.equal(fieldUint(a!, 'a', 'm'), 150);
   assert.equal(b!.varint, 2n ** 63n + 5n);
@@ -82,17 +88,34 @@ void test('length-delimited payloads and children carry absolute offsets', () =>
 });
 
 void test('unknown fields and (nested) groups are skipped', () => {
-  const group = [...tag(5, 3), ...vfield(1, 1), ...tag(6, 3), ...lfield(2, [1, 2, 3]), ...tag(6, 4), ...f32field(3, 2), ...tag(5, 4)];
+  const group = [
+    ...tag(5, 3),
+    ...vfield(1, 1),
+    ...tag(6, 3),
+    ...lfield(2, [1, 2, 3]),
+    ...tag(6, 4),
+    ...f32field(3, 2),
+    ...tag(5, 4),
+  ];
   const msg = cat(vfield(1, 42), group, vfield(2, 43));
   const fields = readAll(new ProtoReader(msg));
-  assert.deepEqual(fields.map((f) => f.field), [1, 2]);
+  assert.deepEqual(
+    fields.map((f) => f.field),
+    [1, 2],
+  );
   assert.equal(fields[1]!.varint, 43n);
 });
 
 void test('malformed input fails with clear errors', () => {
-  assert.throws(() => readAll(new ProtoReader(cat(lfield(1, [1, 2, 3])).subarray(0, 4))), isFormatError(/truncated or corrupt: field 1 at byte 0 declares 3 B but only 2 B remain/));
+  assert.throws(
+    () => readAll(new ProtoReader(cat(lfield(1, [1, 2, 3])).subarray(0, 4))),
+    isFormatError(/truncated or corrupt: field 1 at byte 0 declares 3 B but only 2 B remain/),
+  );
   assert.throws(() => readAll(new ProtoReader(cat([0x08, 0x80, 0x80]))), isFormatError(/truncated/));
-  assert.throws(() => readAll(new ProtoReader(cat([0x08], Array<number>(11).fill(0xff)))), isFormatError(/longer than 10 bytes/));
+  assert.throws(
+    () => readAll(new ProtoReader(cat([0x08], Array<number>(11).fill(0xff)))),
+    isFormatError(/longer than 10 bytes/),
+  );
   assert.throws(() => readAll(new ProtoReader(cat([0x0e, 0x00]))), isFormatError(/invalid wire type 6/));
   assert.throws(() => readAll(new ProtoReader(cat([0x00]))), isFormatError(/invalid protobuf field number 0/));
   assert.throws(() => readAll(new ProtoReader(cat(tag(5, 4)))), isFormatError(/unmatched end of group/));
@@ -105,20 +128,36 @@ void test('nesting deeper than the limit is refused', () => {
   let msg: number[] = vfield(1, 1);
   for (let i = 0; i < LIMITS.maxNesting + 5; i++) msg = lfield(1, msg);
   let r = new ProtoReader(Uint8Array.from(msg));
-  assert.throws(() => {
-    for (;;) {
-      const f = r.next();
-      if (f === undefined || f.wireType !== WIRE_LEN) break;
-      r = r.child(f);
-    }
-  }, isFormatError(/deeper than 200 levels/));
+  assert.throws(
+    () => {
+      for (;;) {
+        const f = r.next();
+        if (f === undefined || f.wireType !== WIRE_LEN) break;
+        r = r.child(f);
+      }
+    },
+    isFormatError(/deeper than 200 levels/),
+  );
   // Deeply nested groups too.
-  const groups = [...Array<number[]>(LIMITS.maxNesting + 5).fill(tag(2, 3)).flat(), ...Array<number[]>(LIMITS.maxNesting + 5).fill(tag(2, 4)).flat()];
+  const groups = [
+    ...Array<number[]>(LIMITS.maxNesting + 5)
+      .fill(tag(2, 3))
+      .flat(),
+    ...Array<number[]>(LIMITS.maxNesting + 5)
+      .fill(tag(2, 4))
+      .flat(),
+  ];
   assert.throws(() => readAll(new ProtoReader(Uint8Array.from(groups))), isFormatError(/groups deeper/));
 });
 
 void test('packed varints decode as int32, int64, uint32 and uint64', () => {
-  const packed = Uint8Array.from([...varint(1), ...varint(-1), ...varint(300), ...varint(2n ** 40n), ...varint(2n ** 64n - 2n)]);
+  const packed = Uint8Array.from([
+    ...varint(1),
+    ...varint(-1),
+    ...varint(300),
+    ...varint(2n ** 40n),
+    ...varint(2n ** 64n - 2n),
+  ]);
   assert.equal(countPackedVarints(packed, 'm'), 5);
   const out = new Float64Array(5);
   decodePackedVarints(packed, 'int64', out, 0, 'm');
@@ -130,21 +169,33 @@ void test('packed varints decode as int32, int64, uint32 and uint64', () => {
   decodePackedVarints(packed, 'uint64', out, 0, 'm');
   assert.deepEqual([...out], [1, 2 ** 64, 300, 2 ** 40, 2 ** 64]);
   assert.throws(() => countPackedVarints(Uint8Array.from([1, 0x80]), 'm'), isFormatError(/middle of a value/));
-  assert.deepEqual(decodePackedInt64s(Uint8Array.from([...varint(2n ** 62n), ...varint(-3)]), 4, 'dims', 'm'), [2n ** 62n, -3n]);
-  assert.throws(() => decodePackedInt64s(Uint8Array.from([1, 2, 3]), 2, 'dims', 'm'), isFormatError(/dims has more than 2 values/));
+  assert.deepEqual(decodePackedInt64s(Uint8Array.from([...varint(2n ** 62n), ...varint(-3)]), 4, 'dims', 'm'), [
+    2n ** 62n,
+    -3n,
+  ]);
+  assert.throws(
+    () => decodePackedInt64s(Uint8Array.from([1, 2, 3]), 2, 'dims', 'm'),
+    isFormatError(/dims has more than 2 values/),
+  );
 });
 
 /** A ByteSource that records every read, to check what the cursor touches. */
 class CountingSource implements ByteSource {
   reads: [number, number][] = [];
   constructor(private readonly inner: ByteSource) {}
-  get size(): number { return this.inner.size; }
-  get name(): string { return this.inner.name; }
+  get size(): number {
+    return this.inner.size;
+  }
+  get name(): string {
+    return this.inner.name;
+  }
   read(offset: number, length: number): Promise<Uint8Array> {
     this.reads.push([offset, length]);
     return this.inner.read(offset, length);
   }
-  close(): Promise<void> { return this.inner.close(); }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
 }
 
 void test('the cursor scans headers without reading large payloads', async () => {
@@ -153,7 +204,15 @@ void test('the cursor scans headers without reading large payloads', async () =>
   const innerHead = cat(vfield(1, 5));
   const innerTail = cat(vfield(2, 6));
   const innerLength = innerHead.length + blobField.length + blob.length + innerTail.length;
-  const parts = [cat(lfield(1, [0x61])), Uint8Array.from([...tag(7, 2), ...varint(innerLength)]), innerHead, blobField, blob, innerTail, cat(vfield(3, 99))];
+  const parts = [
+    cat(lfield(1, [0x61])),
+    Uint8Array.from([...tag(7, 2), ...varint(innerLength)]),
+    innerHead,
+    blobField,
+    blob,
+    innerTail,
+    cat(vfield(3, 99)),
+  ];
   const msg = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   parts.reduce((at, p) => {
     msg.set(p, at);
@@ -179,12 +238,16 @@ void test('the cursor scans headers without reading large payloads', async () =>
   assert.ok(payloadAt > 0);
   const total = source.reads.reduce((s, [, n]) => s + n, 0);
   assert.ok(total < 300 * 1024, `read ${total} bytes to scan a 3 MB message`);
-  assert.ok(source.reads.every(([, n]) => n <= 64 * 1024), 'every read is one window at most');
+  assert.ok(
+    source.reads.every(([, n]) => n <= 64 * 1024),
+    'every read is one window at most',
+  );
 });
 
 void test('the cursor handles fields that straddle its window and reads payloads on request', async () => {
   const parts: number[][] = [];
-  for (let i = 0; i < 5000; i++) parts.push(lfield(1 + (i % 3), Array<number>(20 + (i % 17)).fill(i & 0xff)), vfield(4, BigInt(i) * 2n ** 40n));
+  for (let i = 0; i < 5000; i++)
+    parts.push(lfield(1 + (i % 3), Array<number>(20 + (i % 17)).fill(i & 0xff)), vfield(4, BigInt(i) * 2n ** 40n));
   const msg = cat(...parts);
   const source = new MemoryByteSource(msg, 'many.bin');
   const sync = readAll(new ProtoReader(msg));
@@ -210,10 +273,16 @@ void test('the cursor refuses payloads over a limit and lengths past the end', a
   const msg = cat(lfield(1, Array<number>(100).fill(1)));
   const cur = ProtoCursor.over(new MemoryByteSource(msg, 'x.onnx'));
   const f = await cur.next();
-  await assert.rejects(cur.payload(f!, 'tensor name', 10), isFormatError(/x\.onnx: tensor name at byte 2 is 100 B, over the 10 B limit/));
+  await assert.rejects(
+    cur.payload(f!, 'tensor name', 10),
+    isFormatError(/x\.onnx: tensor name at byte 2 is 100 B, over the 10 B limit/),
+  );
   const lying = cat([...tag(7, 2), ...varint(2n ** 40n)], [1, 2, 3]);
   const cur2 = ProtoCursor.over(new MemoryByteSource(lying, 'lying.onnx'));
-  await assert.rejects(cur2.next(), isFormatError(/lying\.onnx is truncated or corrupt: field 7 at byte 0 declares 1\.1 TB but only 3 B remain/));
+  await assert.rejects(
+    cur2.next(),
+    isFormatError(/lying\.onnx is truncated or corrupt: field 7 at byte 0 declares 1\.1 TB but only 3 B remain/),
+  );
   const groups = cat(tag(5, 3), vfield(1, 1), tag(5, 4), vfield(2, 2));
   const cur3 = ProtoCursor.over(new MemoryByteSource(groups, 'g'));
   const g = await cur3.next();

@@ -2,7 +2,16 @@
 // messages and packed varints; bad field numbers are refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodePackedInt64s, decodeUtf8, fieldFloat, fieldInt64Big, ProtoReader, WIRE_I32, WIRE_LEN, WIRE_VARINT } from '../../../src/core/containers/protobuf';
+import {
+  decodePackedInt64s,
+  decodeUtf8,
+  fieldFloat,
+  fieldInt64Big,
+  ProtoReader,
+  WIRE_I32,
+  WIRE_LEN,
+  WIRE_VARINT,
+} from '../../../src/core/containers/protobuf';
 import { ProtoWriter } from '../../../src/core/containers/protobufWriter';
 
 void test('writes fields the reader decodes', () => {
@@ -20,7 +29,10 @@ void test('writes fields the reader decodes', () => {
   const r = new ProtoReader(bytes);
   const fields = [];
   for (let f = r.next(); f; f = r.next()) fields.push(f);
-  assert.deepEqual(fields.map((f) => f.field), [1, 2, 3, 4, 5, 6, 7, 8, 0x1fffffff]);
+  assert.deepEqual(
+    fields.map((f) => f.field),
+    [1, 2, 3, 4, 5, 6, 7, 8, 0x1fffffff],
+  );
   assert.equal(fields[0]!.varint, 0n);
   assert.equal(fields[1]!.varint, 300n);
   assert.equal(fieldInt64Big(fields[2]!, 't'), -1n);

@@ -21,7 +21,10 @@ interface Member {
 }
 
 /** Builds a zip archive; with `zip64`, sizes and offsets go in zip64 extra fields and a zip64 end record is added. */
-function buildZip(members: Member[], options: { zip64?: boolean; comment?: string; localPadding?: number } = {}): Buffer {
+function buildZip(
+  members: Member[],
+  options: { zip64?: boolean; comment?: string; localPadding?: number } = {},
+): Buffer {
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
   let offset = 0;
@@ -124,7 +127,10 @@ void test('reads NumPy-written archives: stored and deflated members hold the sa
   const deflated = await FileByteSource.open(join(NUMPY, 'weights_compressed.npz'));
   const a = await openZip(stored);
   const b = await openZip(deflated);
-  assert.deepEqual(a.entries.map((e) => e.name), b.entries.map((e) => e.name));
+  assert.deepEqual(
+    a.entries.map((e) => e.name),
+    b.entries.map((e) => e.name),
+  );
   assert.ok(a.entries.every((e) => e.method === ZIP_STORED));
   assert.ok(b.entries.every((e) => e.method === ZIP_DEFLATED && e.compressedSize < e.uncompressedSize));
   for (const entry of a.entries) {
@@ -147,10 +153,13 @@ void test('reads NumPy-written archives: stored and deflated members hold the sa
 
 void test('zip64 extra fields and end records (as torch.save writes them), comments, padding and data descriptors', async () => {
   const payload = Buffer.from('x'.repeat(5000));
-  const archive = buildZip([
-    { name: 'archive/data.pkl', data: Buffer.from('pickle bytes') },
-    { name: 'archive/data/0', data: payload, method: ZIP_DEFLATED },
-  ], { zip64: true, comment: 'a trailing comment', localPadding: 40 });
+  const archive = buildZip(
+    [
+      { name: 'archive/data.pkl', data: Buffer.from('pickle bytes') },
+      { name: 'archive/data/0', data: payload, method: ZIP_DEFLATED },
+    ],
+    { zip64: true, comment: 'a trailing comment', localPadding: 40 },
+  );
   const zip = await openZip(mem(archive));
   assert.equal(zip.zip64, true);
   assert.equal(zip.entries.length, 2);
@@ -158,7 +167,10 @@ void test('zip64 extra fields and end records (as torch.save writes them), comme
   assert.equal(text(await zip.readEntry(zip.get('archive/data/0')!)), payload.toString());
   assert.equal(zip.get('archive/data.pkl')!.dataOffset, 30 + 16 + 40);
 
-  const described = buildZip([{ name: 'd', data: Buffer.from('described'), flags: 8 }, { name: 'e/', data: new Uint8Array(0) }]);
+  const described = buildZip([
+    { name: 'd', data: Buffer.from('described'), flags: 8 },
+    { name: 'e/', data: new Uint8Array(0) },
+  ]);
   const z2 = await openZip(mem(described));
   assert.equal(text(await z2.readEntry(z2.get('d')!)), 'described');
   assert.equal(z2.get('e/')!.isDirectory, true);
@@ -200,16 +212,29 @@ void test('zip bombs are refused from the declared ratio, and lying sizes are ca
   await assert.rejects(collect(liar.readEntryStream(liar.get('z')!)), /inflates to more than its declared/);
   assert.ok(process.memoryUsage().arrayBuffers - before < 4 * 1024 * 1024);
   // And a stream shorter than declared is an error too.
-  const short = await openZip(mem(buildZip([{ name: 's', data: Buffer.from('abc'), method: ZIP_DEFLATED, declaredSize: 10 }])));
+  const short = await openZip(
+    mem(buildZip([{ name: 's', data: Buffer.from('abc'), method: ZIP_DEFLATED, declaredSize: 10 }])),
+  );
   await assert.rejects(collect(short.readEntryStream(short.get('s')!)), /inflates to 3 B but declares 10 B/);
 });
 
 void test('members over the in-memory limit must be streamed', async () => {
   const data = new Uint8Array(5000).fill(1);
-  const zip = await openZip(mem(buildZip([{ name: 'a', data, method: ZIP_DEFLATED }, { name: 'b', data }])));
+  const zip = await openZip(
+    mem(
+      buildZip([
+        { name: 'a', data, method: ZIP_DEFLATED },
+        { name: 'b', data },
+      ]),
+    ),
+  );
   await assert.rejects(zip.readEntry(zip.get('a')!, 100), /over the 100 B that may be loaded/);
   await assert.rejects(zip.openEntry(zip.get('a')!, { maxInMemoryBytes: 100 }), /over the 100 B/);
-  assert.equal((await zip.openEntry(zip.get('b')!, { maxInMemoryBytes: 100 })).size, 5000, 'stored members are never loaded');
+  assert.equal(
+    (await zip.openEntry(zip.get('b')!, { maxInMemoryBytes: 100 })).size,
+    5000,
+    'stored members are never loaded',
+  );
 });
 
 void test('refusals: encrypted, unknown methods, duplicates, overlaps, out-of-range headers, absurd counts', async () => {
@@ -227,7 +252,13 @@ void test('refusals: encrypted, unknown methods, duplicates, overlaps, out-of-ra
   };
   await reject(one({ flags: 1 }), /encrypted/, true);
   await reject(one({ method: 14 }), /compression method 14/, true);
-  await reject(buildZip([{ name: 'a', data: Buffer.from('1') }, { name: 'a', data: Buffer.from('2') }]), /two zip members named "a"/);
+  await reject(
+    buildZip([
+      { name: 'a', data: Buffer.from('1') },
+      { name: 'a', data: Buffer.from('2') },
+    ]),
+    /two zip members named "a"/,
+  );
   await reject(new Uint8Array(10), /too small/);
   await reject(new Uint8Array(100), /end-of-central-directory record is missing/);
   const good = one();
@@ -255,7 +286,10 @@ void test('refusals: encrypted, unknown methods, duplicates, overlaps, out-of-ra
   bad = Buffer.from(good);
   bad.writeUInt32LE(7, cdAt + 20); // stored member whose two sizes differ
   await reject(bad, /declares 7 bytes stored but 5 uncompressed/);
-  const two = buildZip([{ name: 'a', data: Buffer.from('1111') }, { name: 'b', data: Buffer.from('2222') }]);
+  const two = buildZip([
+    { name: 'a', data: Buffer.from('1111') },
+    { name: 'b', data: Buffer.from('2222') },
+  ]);
   const second = two.lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
   bad = Buffer.from(two);
   bad.writeUInt32LE(10, second + 42);
@@ -264,11 +298,21 @@ void test('refusals: encrypted, unknown methods, duplicates, overlaps, out-of-ra
 
 void test('cancellation stops streaming with CancelledError', async () => {
   const data = noise(2 * 1024 * 1024);
-  const zip = await openZip(mem(buildZip([{ name: 'a', data, method: ZIP_DEFLATED }, { name: 'b', data }])));
+  const zip = await openZip(
+    mem(
+      buildZip([
+        { name: 'a', data, method: ZIP_DEFLATED },
+        { name: 'b', data },
+      ]),
+    ),
+  );
   const controller = new AbortController();
   controller.abort();
   for (const name of ['a', 'b']) {
-    await assert.rejects(collect(zip.readEntryStream(zip.get(name)!, { signal: controller.signal })), (e: unknown) => e instanceof CancelledError);
+    await assert.rejects(
+      collect(zip.readEntryStream(zip.get(name)!, { signal: controller.signal })),
+      (e: unknown) => e instanceof CancelledError,
+    );
   }
 });
 

@@ -29,7 +29,9 @@ function expected(key: string): Expected {
 }
 
 /** Reads the whole dataset in batches of 10 and returns its sums and label counts. */
-async function summarise(ds: Dataset): Promise<{ sum: number; sumSquares: number; first: number; counts: number[]; labels: number[] }> {
+async function summarise(
+  ds: Dataset,
+): Promise<{ sum: number; sumSquares: number; first: number; counts: number[]; labels: number[] }> {
   let sum = 0;
   let sumSquares = 0;
   let first = 0;
@@ -45,10 +47,11 @@ async function summarise(ds: Dataset): Promise<{ sum: number; sumSquares: number
       sumSquares += v * v;
       if (start === 0 && i < per) first += v;
     });
-    if (y) for (const label of y) {
-      counts[label] = (counts[label] ?? 0) + 1;
-      labels.push(label);
-    }
+    if (y)
+      for (const label of y) {
+        counts[label] = (counts[label] ?? 0) + 1;
+        labels.push(label);
+      }
   }
   return { sum, sumSquares, first, counts: Array.from(counts, (c) => c ?? 0), labels };
 }
@@ -117,7 +120,10 @@ test('CIFAR-100 coarse labels and channel order (replicated gray → R = G = B)'
   const { x, y } = await ds.read(Array.from({ length: ds.size }, (_, i) => i));
   const counts: (number | undefined)[] = [];
   for (const v of y ?? []) counts[v] = (counts[v] ?? 0) + 1;
-  assert.deepEqual(Array.from(counts, (c) => c ?? 0), e.coarseLabelCounts);
+  assert.deepEqual(
+    Array.from(counts, (c) => c ?? 0),
+    e.coarseLabelCounts,
+  );
   for (let p = 0; p < 1024; p++) assert.ok(x[3 * p] === x[3 * p + 1] && x[3 * p] === x[3 * p + 2]);
   // 2-pixel zero border from the 28 → 32 padding.
   assert.equal(x[0], 0);
@@ -137,28 +143,47 @@ test('RGB PNG folder matches the grayscale one replicated to 3 channels', async 
   await gray.close();
 });
 
-test('JPEG folder decodes close to libjpeg-turbo (djpeg) reference', { skip: !existsSync(join(DIR, 'jpeg')) }, async () => {
-  const e = expected('jpeg');
-  const ds = await openDataset(join(DIR, 'jpeg'));
-  assert.deepEqual([...ds.shape], [28, 28, 1]);
-  assert.deepEqual(ds.classes, ['sneaker', 'trouser']);
-  const { x, y } = await ds.read([0, 1]);
-  assert.deepEqual(Array.from(y ?? []), [0, 1]);
-  const sum = x.reduce((a, v) => a + v, 0);
-  // Decoders may round differently by ±1 per pixel: allow 2 per pixel on average.
-  assert.ok(Math.abs(sum - e.pixelSum) <= 2 * x.length, `jpeg sum ${sum} vs ${e.pixelSum}`);
-  await ds.close();
-});
+test(
+  'JPEG folder decodes close to libjpeg-turbo (djpeg) reference',
+  { skip: !existsSync(join(DIR, 'jpeg')) },
+  async () => {
+    const e = expected('jpeg');
+    const ds = await openDataset(join(DIR, 'jpeg'));
+    assert.deepEqual([...ds.shape], [28, 28, 1]);
+    assert.deepEqual(ds.classes, ['sneaker', 'trouser']);
+    const { x, y } = await ds.read([0, 1]);
+    assert.deepEqual(Array.from(y ?? []), [0, 1]);
+    const sum = x.reduce((a, v) => a + v, 0);
+    // Decoders may round differently by ±1 per pixel: allow 2 per pixel on average.
+    assert.ok(Math.abs(sum - e.pixelSum) <= 2 * x.length, `jpeg sum ${sum} vs ${e.pixelSum}`);
+    await ds.close();
+  },
+);
 
 test('hostile dataset files fail with clear errors', async () => {
   const h = (name: string): string => join(DIR, 'hostile', name);
-  await rejects(openDataset(h('truncated-images-idx3-ubyte')), /truncated: its IDX header declares uint8 \[4, 28, 28\]/);
-  await rejects(openDataset(h('huge-images-idx3-ubyte')), /truncated: its IDX header declares uint8 \[2147483647, 28, 28\]/);
-  await rejects(openDataset(h('bomb-images-idx3-ubyte.gz')), /inflates to more than the 3\.15 kB its IDX header declares|inflates to more than/);
-  await rejects(openDataset(h('declared-huge-images-idx3-ubyte.gz')), /declares IDX dimensions \[2147483647, 28, 28\] \(1\.7 TB inflated\), over the/);
+  await rejects(
+    openDataset(h('truncated-images-idx3-ubyte')),
+    /truncated: its IDX header declares uint8 \[4, 28, 28\]/,
+  );
+  await rejects(
+    openDataset(h('huge-images-idx3-ubyte')),
+    /truncated: its IDX header declares uint8 \[2147483647, 28, 28\]/,
+  );
+  await rejects(
+    openDataset(h('bomb-images-idx3-ubyte.gz')),
+    /inflates to more than the 3\.15 kB its IDX header declares|inflates to more than/,
+  );
+  await rejects(
+    openDataset(h('declared-huge-images-idx3-ubyte.gz')),
+    /declares IDX dimensions \[2147483647, 28, 28\] \(1\.7 TB inflated\), over the/,
+  );
   await rejects(openDataset(h('truncated-images-idx3-ubyte.gz')), /not a valid gzip file or is truncated/);
   await rejects(openDataset(h('badtype-images-idx3-ubyte')), /unknown IDX element type 0x0a/);
-  await rejects(openDataset(h('data_batch_9.bin')), /not a whole number of CIFAR-10 records: 6141 bytes is not a multiple of 3073/);
+  await rejects(
+    openDataset(h('data_batch_9.bin')),
+    /not a whole number of CIFAR-10 records: 6141 bytes is not a multiple of 3073/,
+  );
   await rejects(openDataset(h('odd.bin')), /is not a CIFAR batch: its size is a multiple of neither/);
   await rejects(openDataset(h('mismatch/a-images-idx3-ubyte')), /has 3 labels but its images file has 4 samples/);
   await rejects(openDataset(join(DIR, 'manifest.json')), /is not a dataset Weight Lens reads/);
@@ -170,22 +195,26 @@ test('hostile dataset files fail with clear errors', async () => {
 });
 
 const DEBIAN = '/usr/share/datasets/fashion-mnist';
-test('Debian Fashion-MNIST test set: 10 000 samples, 1 000 per class', { skip: !existsSync(join(DEBIAN, 't10k-images-idx3-ubyte.gz')) }, async () => {
-  const ds = await openDataset(join(DEBIAN, 't10k-images-idx3-ubyte.gz'));
-  assert.equal(ds.size, 10_000);
-  assert.deepEqual([...ds.shape], [28, 28, 1]);
-  const { x, y } = await ds.read(Array.from({ length: 64 }, (_, i) => i));
-  const fixture = await openDataset(join(DIR, 'idx', 't10k-images-idx3-ubyte.gz'));
-  const small = await fixture.read(Array.from({ length: 64 }, (_, i) => i));
-  assert.deepEqual(x, small.x);
-  assert.deepEqual(y, small.y);
-  const all = await ds.read(Array.from({ length: 10_000 }, (_, i) => i));
-  const counts = new Array<number>(10).fill(0);
-  for (const v of all.y ?? []) counts[v] = (counts[v] ?? 0) + 1;
-  assert.deepEqual(counts, new Array<number>(10).fill(1000));
-  await ds.close();
-  await fixture.close();
-});
+test(
+  'Debian Fashion-MNIST test set: 10 000 samples, 1 000 per class',
+  { skip: !existsSync(join(DEBIAN, 't10k-images-idx3-ubyte.gz')) },
+  async () => {
+    const ds = await openDataset(join(DEBIAN, 't10k-images-idx3-ubyte.gz'));
+    assert.equal(ds.size, 10_000);
+    assert.deepEqual([...ds.shape], [28, 28, 1]);
+    const { x, y } = await ds.read(Array.from({ length: 64 }, (_, i) => i));
+    const fixture = await openDataset(join(DIR, 'idx', 't10k-images-idx3-ubyte.gz'));
+    const small = await fixture.read(Array.from({ length: 64 }, (_, i) => i));
+    assert.deepEqual(x, small.x);
+    assert.deepEqual(y, small.y);
+    const all = await ds.read(Array.from({ length: 10_000 }, (_, i) => i));
+    const counts = new Array<number>(10).fill(0);
+    for (const v of all.y ?? []) counts[v] = (counts[v] ?? 0) + 1;
+    assert.deepEqual(counts, new Array<number>(10).fill(1000));
+    await ds.close();
+    await fixture.close();
+  },
+);
 
 test('damaged and oversized images are refused before or during decoding', async () => {
   const { decodeImage } = await import('../../../src/core/data/imageFolder');
@@ -200,6 +229,9 @@ test('damaged and oversized images are refused before or during decoding', async
   await rejects(decodeImage(new TextEncoder().encode('hello'), 'text.png'), /text\.png is not a PNG or JPEG image/);
   if (existsSync(join(DIR, 'jpeg'))) {
     const jpg = new Uint8Array(readFileSync(join(DIR, 'jpeg', 'sneaker', 'photo.jpg')));
-    await rejects(decodeImage(jpg.subarray(0, jpg.length - 300), 'cut.jpg'), /cut\.jpg is a damaged or unsupported image/);
+    await rejects(
+      decodeImage(jpg.subarray(0, jpg.length - 300), 'cut.jpg'),
+      /cut\.jpg is a damaged or unsupported image/,
+    );
   }
 });

@@ -23,7 +23,8 @@ function batch(values: number[], n: number, h: number, w: number, c: number): Im
 
 function close(actual: ArrayLike<number>, expected: readonly number[], tol = 1e-5): void {
   assert.equal(actual.length, expected.length);
-  for (let i = 0; i < expected.length; i++) assert.ok(Math.abs((actual[i] ?? NaN) - (expected[i] ?? NaN)) <= tol, `index ${i}: ${actual[i]} vs ${expected[i]}`);
+  for (let i = 0; i < expected.length; i++)
+    assert.ok(Math.abs((actual[i] ?? NaN) - (expected[i] ?? NaN)) <= tol, `index ${i}: ${actual[i]} vs ${expected[i]}`);
 }
 
 test('bilinear 2×2 → 4×4 matches the half-pixel-centre values computed by hand', () => {
@@ -55,7 +56,17 @@ test('scale, normalize, pad, crop and layout', () => {
   const padded = pad(batch([1, 2, 3, 4], 1, 2, 2, 1), 1, 0, 0, 2, -1);
   assert.deepEqual([padded.h, padded.w], [3, 4]);
   close(padded.data, [-1, -1, -1, -1, 1, 2, -1, -1, 3, 4, -1, -1]);
-  const cropped = centreCrop(batch(Array.from({ length: 25 }, (_, i) => i), 1, 5, 5, 1), 3, 2);
+  const cropped = centreCrop(
+    batch(
+      Array.from({ length: 25 }, (_, i) => i),
+      1,
+      5,
+      5,
+      1,
+    ),
+    3,
+    2,
+  );
   close(cropped.data, [6, 7, 11, 12, 16, 17]);
   const nchw = toNCHW(b);
   close(nchw, [0, 153, 51, 204, 102, 255]);
@@ -63,15 +74,29 @@ test('scale, normalize, pad, crop and layout', () => {
 });
 
 test('sidecar parsing validates fields and applies in order', () => {
-  const spec = parsePreprocessSidecar('{"resize": [1, 1], "crop": [2, 2], "pad": 1, "std": 2, "mean": [1], "scale": 0.5, "layout": "NCHW"}', 'm.weightlens.json');
-  assert.deepEqual(spec, { layout: 'NCHW', scale: 0.5, mean: [1], std: [2], pad: [1, 1, 1, 1], resize: [1, 1], crop: [2, 2] });
+  const spec = parsePreprocessSidecar(
+    '{"resize": [1, 1], "crop": [2, 2], "pad": 1, "std": 2, "mean": [1], "scale": 0.5, "layout": "NCHW"}',
+    'm.weightlens.json',
+  );
+  assert.deepEqual(spec, {
+    layout: 'NCHW',
+    scale: 0.5,
+    mean: [1],
+    std: [2],
+    pad: [1, 1, 1, 1],
+    resize: [1, 1],
+    crop: [2, 2],
+  });
   const out = applyPreprocessing(batch([2, 4, 6, 8], 1, 2, 2, 1), spec);
   assert.deepEqual(out.shape, [1, 1, 1, 1]);
   // Whatever order the file lists them in: scale → [1, 2, 3, 4], normalise (x − 1) / 2 → [0, 0.5, 1, 1.5], pad with
   // zeros to 4×4, centre crop 2×2 → the normalised image again, resize to 1×1 → its mean 0.75.
   close(out.data, [0.75]);
   assert.deepEqual(preprocessedShape(28, 28, 1, { layout: 'NCHW', pad: [2, 2, 2, 2] }), [32, 32, 1]);
-  assert.deepEqual(preprocessedShape(28, 28, 3, { layout: 'NHWC', pad: [2, 2, 2, 2], crop: [30, 30], resize: [224, 224] }), [224, 224, 3]);
+  assert.deepEqual(
+    preprocessedShape(28, 28, 3, { layout: 'NHWC', pad: [2, 2, 2, 2], crop: [30, 30], resize: [224, 224] }),
+    [224, 224, 3],
+  );
   assert.deepEqual(parsePreprocessSidecar('{}'), { layout: 'NHWC' });
   for (const [text, pattern] of [
     ['not json', /not valid JSON/],
@@ -83,7 +108,11 @@ test('sidecar parsing validates fields and applies in order', () => {
     ['{"layout": "CHW"}', /"layout" must be "NHWC" or "NCHW"/],
     ['{"scale": "1/255"}', /"scale" must be a finite non-zero number/],
   ] as const) {
-    assert.throws(() => parsePreprocessSidecar(text, 'm.weightlens.json'), (e: unknown) => e instanceof CheckpointFormatError && pattern.test(e.message), text);
+    assert.throws(
+      () => parsePreprocessSidecar(text, 'm.weightlens.json'),
+      (e: unknown) => e instanceof CheckpointFormatError && pattern.test(e.message),
+      text,
+    );
   }
   assert.throws(
     () => applyPreprocessing(batch([1, 2], 1, 1, 2, 1), parsePreprocessSidecar('{"mean": [1, 2, 3]}')),
@@ -92,7 +121,9 @@ test('sidecar parsing validates fields and applies in order', () => {
 });
 
 test('bilinear resize matches PyTorch interpolate(align_corners=False) on real pixels', () => {
-  const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', 'fixtures', 'data', 'manifest.json'), 'utf8')) as {
+  const manifest = JSON.parse(
+    readFileSync(join(__dirname, '..', '..', 'fixtures', 'data', 'manifest.json'), 'utf8'),
+  ) as {
     resize: { input: number[]; shape: [number, number, number]; cases: { size: [number, number]; nhwc: number[] }[] };
   };
   const { input, shape, cases } = manifest.resize;

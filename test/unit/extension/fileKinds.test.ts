@@ -28,7 +28,18 @@ interface Manifest {
 const manifest = JSON.parse(readFileSync(join(import.meta.dirname, '../../../package.json'), 'utf8')) as Manifest;
 
 void test('unambiguous extensions open by default, ambiguous ones only as an option', () => {
-  for (const name of ['model.safetensors', 'model.safetensors.index.json', 'a.pt', 'A.PTH', 'x.ckpt', 'm.onnx', 'w.npz', 'w.npy', 'l.gguf', 'k.keras']) {
+  for (const name of [
+    'model.safetensors',
+    'model.safetensors.index.json',
+    'a.pt',
+    'A.PTH',
+    'x.ckpt',
+    'm.onnx',
+    'w.npz',
+    'w.npy',
+    'l.gguf',
+    'k.keras',
+  ]) {
     assert.equal(viewTypeFor(name), INSPECTOR_VIEW_TYPE, name);
   }
   for (const name of ['pytorch_model.bin', 'weights.h5', 'w.hdf5', 'model.json', 'config.json', 'notes.txt']) {
@@ -37,7 +48,13 @@ void test('unambiguous extensions open by default, ambiguous ones only as an opt
 });
 
 void test('the menu regex accepts checkpoints and skips ordinary files', () => {
-  for (const name of ['model.safetensors', 'pytorch_model.bin', 'model.json', 'shards.safetensors.index.json', 'W.H5']) {
+  for (const name of [
+    'model.safetensors',
+    'pytorch_model.bin',
+    'model.json',
+    'shards.safetensors.index.json',
+    'W.H5',
+  ]) {
     assert.ok(MENU_FILENAME_REGEX.test(name), name);
     assert.ok(isCheckpointName(name), name);
   }
@@ -59,8 +76,14 @@ void test('package.json customEditors match the patterns in code', () => {
   const optional = editors.find((e) => e.viewType === INSPECTOR_OPTIONAL_VIEW_TYPE);
   assert.equal(main?.priority, 'default');
   assert.equal(optional?.priority, 'option');
-  assert.deepEqual(main.selector.map((s) => s.filenamePattern), [...DEFAULT_PATTERNS]);
-  assert.deepEqual(optional.selector.map((s) => s.filenamePattern), [...OPTIONAL_PATTERNS]);
+  assert.deepEqual(
+    main.selector.map((s) => s.filenamePattern),
+    [...DEFAULT_PATTERNS],
+  );
+  assert.deepEqual(
+    optional.selector.map((s) => s.filenamePattern),
+    [...OPTIONAL_PATTERNS],
+  );
 });
 
 void test('package.json commands, menus and settings are consistent', () => {

@@ -12,7 +12,6 @@ import { GGML_TYPES, ggufFormat } from '../../../src/core/formats/gguf';
 const FIXTURES = join(__dirname, '..', '..', 'fixtures', 'gguf');
 const HOSTILE = join(__dirname, '..', '..', 'fixtures', 'hostile', 'gguf');
 
-
 const context = contextFor;
 
 const openPath = (path: string): Promise<Checkpoint> => openWith(ggufFormat, path);
@@ -51,7 +50,10 @@ void test('reads every fixture in the manifest: names, types, shapes (outermost 
         }
         assert.ok(near(sum, expected.sum), `${label}: sum ${sum} vs ${expected.sum}`);
         assert.ok(near(squares, expected.sumSquares!), `${label}: sumSquares`);
-        assert.ok(values.slice(0, 4).every((v, k) => near(v, expected.first![k]!)), `${label}: first`);
+        assert.ok(
+          values.slice(0, 4).every((v, k) => near(v, expected.first![k]!)),
+          `${label}: first`,
+        );
       }
     } finally {
       await checkpoint.close();
@@ -72,7 +74,9 @@ void test('bytes follow the ggml block sizes, and Q6_K is listed without decodin
   assert.equal(q6.bytes, 2 * 210);
   assert.equal(q6.notDecodedReason, 'GGUF type Q6_K is not decoded');
   await assert.rejects(async () => {
-    for await (const _ of q6.values()) { /* never reached */ }
+    for await (const _ of q6.values()) {
+      /* never reached */
+    }
   }, /not decoded/);
   await checkpoint.close();
 });
@@ -133,10 +137,33 @@ void test('sniff: magic is certain, the extension alone is a weak claim', () => 
 
 void test('the type table has the block geometry of ggml', () => {
   const expect: Record<string, [number, number]> = {
-    F32: [1, 4], F16: [1, 2], BF16: [1, 2], Q4_0: [32, 18], Q4_1: [32, 20], Q5_0: [32, 22], Q5_1: [32, 24], Q8_0: [32, 34],
-    Q8_1: [32, 36], Q2_K: [256, 84], Q3_K: [256, 110], Q4_K: [256, 144], Q5_K: [256, 176], Q6_K: [256, 210], Q8_K: [256, 292],
-    IQ2_XXS: [256, 66], IQ2_XS: [256, 74], IQ3_XXS: [256, 98], IQ1_S: [256, 50], IQ4_NL: [32, 18], IQ3_S: [256, 110],
-    IQ2_S: [256, 82], IQ4_XS: [256, 136], IQ1_M: [256, 56], TQ1_0: [256, 54], TQ2_0: [256, 66], MXFP4: [32, 17],
+    F32: [1, 4],
+    F16: [1, 2],
+    BF16: [1, 2],
+    Q4_0: [32, 18],
+    Q4_1: [32, 20],
+    Q5_0: [32, 22],
+    Q5_1: [32, 24],
+    Q8_0: [32, 34],
+    Q8_1: [32, 36],
+    Q2_K: [256, 84],
+    Q3_K: [256, 110],
+    Q4_K: [256, 144],
+    Q5_K: [256, 176],
+    Q6_K: [256, 210],
+    Q8_K: [256, 292],
+    IQ2_XXS: [256, 66],
+    IQ2_XS: [256, 74],
+    IQ3_XXS: [256, 98],
+    IQ1_S: [256, 50],
+    IQ4_NL: [32, 18],
+    IQ3_S: [256, 110],
+    IQ2_S: [256, 82],
+    IQ4_XS: [256, 136],
+    IQ1_M: [256, 56],
+    TQ1_0: [256, 54],
+    TQ2_0: [256, 66],
+    MXFP4: [32, 17],
   };
   const byName = new Map([...GGML_TYPES.values()].map((t) => [t.name, t]));
   for (const [name, [elements, bytes]] of Object.entries(expect)) {
@@ -148,8 +175,16 @@ void test('the type table has the block geometry of ggml', () => {
 void test('a hand-made Q8_0/Q4_0 file decodes exactly, and cancellation stops streaming', async () => {
   // One Q8_0 block (d = 0.5, q = -16..15) and one Q4_0 block (d = 0.25, nibbles 0..15 low / 15..0 high).
   const parts: Buffer[] = [];
-  const u32 = (v: number): Buffer => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
-  const u64 = (v: number): Buffer => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); return b; };
+  const u32 = (v: number): Buffer => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v);
+    return b;
+  };
+  const u64 = (v: number): Buffer => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt(v));
+    return b;
+  };
   const str = (s: string): Buffer => Buffer.concat([u64(Buffer.byteLength(s)), Buffer.from(s)]);
   parts.push(Buffer.from('GGUF'), u32(3), u64(2), u64(0));
   parts.push(str('q8'), u32(1), u64(32), u32(8), u64(0));
@@ -171,11 +206,19 @@ void test('a hand-made Q8_0/Q4_0 file decodes exactly, and cancellation stops st
     for await (const chunk of t!.values()) out.push(...chunk);
     return out;
   };
-  assert.deepEqual(await values(a), Array.from({ length: 32 }, (_, j) => (j - 16) * 0.5));
-  assert.deepEqual(await values(b), [...Array.from({ length: 16 }, (_, j) => (j - 8) * 0.25), ...Array.from({ length: 16 }, (_, j) => (7 - j) * 0.25)]);
+  assert.deepEqual(
+    await values(a),
+    Array.from({ length: 32 }, (_, j) => (j - 16) * 0.5),
+  );
+  assert.deepEqual(await values(b), [
+    ...Array.from({ length: 16 }, (_, j) => (j - 8) * 0.25),
+    ...Array.from({ length: 16 }, (_, j) => (7 - j) * 0.25),
+  ]);
   const controller = new AbortController();
   controller.abort();
   await assert.rejects(async () => {
-    for await (const _ of a!.values({ signal: controller.signal })) { /* cancelled before the first chunk */ }
+    for await (const _ of a!.values({ signal: controller.signal })) {
+      /* cancelled before the first chunk */
+    }
   }, /cancelled/);
 });

@@ -10,13 +10,17 @@ import { FIXTURES, hostileCases } from '../../helpers/fixtures';
 const cases = hostileCases();
 
 // The first HDF5 file compiles the h5wasm module (seconds on a busy machine): do it before the per-case timeouts run.
-before(async () => {
-  await inspectFile(join(FIXTURES, 'keras', 'generic.h5'), { headersOnly: true });
-}, { timeout: 120_000 });
+before(
+  async () => {
+    await inspectFile(join(FIXTURES, 'keras', 'generic.h5'), { headersOnly: true });
+  },
+  { timeout: 120_000 },
+);
 
 test('the hostile corpus covers every required kind of damage', () => {
   const groups = new Set(cases.map((c) => c.group));
-  for (const g of ['safetensors', 'pytorch', 'onnx', 'tfjs', 'keras', 'numpy', 'gguf', 'zip']) assert.ok(groups.has(g), `no hostile cases for ${g}`);
+  for (const g of ['safetensors', 'pytorch', 'onnx', 'tfjs', 'keras', 'numpy', 'gguf', 'zip'])
+    assert.ok(groups.has(g), `no hostile cases for ${g}`);
   assert.ok(cases.length >= 15, `only ${cases.length} hostile cases`);
 });
 

@@ -16,8 +16,17 @@ import type { TensorEntry } from '../../../src/core/tensors/tensor';
 const DIR = join(FIXTURES, 'keras');
 const HOSTILE = join(FIXTURES, 'hostile', 'keras');
 
-interface ManifestEntry { name: string; dtype: string; shape: number[]; sum: number; sumSquares: number; first: number[] }
-const manifest = JSON.parse(readFileSync(join(DIR, 'manifest.json'), 'utf8')) as { files: { file: string; tensors: number; entries: ManifestEntry[] }[] };
+interface ManifestEntry {
+  name: string;
+  dtype: string;
+  shape: number[];
+  sum: number;
+  sumSquares: number;
+  first: number[];
+}
+const manifest = JSON.parse(readFileSync(join(DIR, 'manifest.json'), 'utf8')) as {
+  files: { file: string; tensors: number; entries: ManifestEntry[] }[];
+};
 function expected(file: string): { tensors: number; entries: ManifestEntry[] } {
   const f = manifest.files.find((x) => x.file === file);
   assert.ok(f);
@@ -56,7 +65,9 @@ async function matchesManifest(ck: Checkpoint, file: string, maxElements?: numbe
     const sq = v.reduce((a, b) => a + b * b, 0);
     assert.ok(Math.abs(sum - e.sum) <= 1e-5 * Math.max(1, Math.abs(e.sum)), `${e.name} sum ${sum} vs ${e.sum}`);
     assert.ok(Math.abs(sq - e.sumSquares) <= 1e-5 * Math.max(1, e.sumSquares), `${e.name} sum of squares`);
-    e.first.forEach((x, i) => { assert.ok(Math.abs(v[i]! - x) <= 1e-6 * Math.max(1, Math.abs(x)), `${e.name}[${i}]`); });
+    e.first.forEach((x, i) => {
+      assert.ok(Math.abs(v[i]! - x) <= 1e-6 * Math.max(1, Math.abs(x)), `${e.name}[${i}]`);
+    });
   }
 }
 
@@ -82,7 +93,11 @@ test('Keras 2 model.save: weights in layer order with Keras names, model metadat
   const ck = await openFile(join(DIR, 'keras2_model.h5'));
   try {
     assert.equal(ck.description, 'Keras 2.12.0 HDF5 (.h5)');
-    assert.deepEqual(ck.tensors.map((t) => t.name), expected('keras2_model.h5').entries.map((e) => e.name), 'layer_names / weight_names order');
+    assert.deepEqual(
+      ck.tensors.map((t) => t.name),
+      expected('keras2_model.h5').entries.map((e) => e.name),
+      'layer_names / weight_names order',
+    );
     assert.equal(ck.tensors[0]?.name, 'conv2d/kernel:0');
     assert.equal(ck.metadata.keras_version, '2.12.0');
     assert.equal(ck.metadata.backend, 'tensorflow');
@@ -103,7 +118,10 @@ test('Keras 2 model.save: weights in layer order with Keras names, model metadat
 test('Keras 2 save_weights: the layer groups at the root', async () => {
   const ck = await openFile(join(DIR, 'keras2_weights.h5'));
   try {
-    assert.deepEqual(ck.tensors.map((t) => t.name), expected('keras2_weights.h5').entries.map((e) => e.name));
+    assert.deepEqual(
+      ck.tensors.map((t) => t.name),
+      expected('keras2_weights.h5').entries.map((e) => e.name),
+    );
     await matchesManifest(ck, 'keras2_weights.h5', 13);
   } finally {
     await ck.close();
@@ -147,14 +165,19 @@ test('any HDF5 file: every numeric dataset, chunked and compressed, big-endian, 
     await ck.close();
   }
   await assert.rejects(async () => {
-    for await (const _ of tensor(ck, 'data/f32').values()) { /* closed */ }
+    for await (const _ of tensor(ck, 'data/f32').values()) {
+      /* closed */
+    }
   }, /was closed/);
 });
 
 test('an HDF5 source that is not a file on disk is copied to a temporary file and read the same', async () => {
   const bytes = Uint8Array.from(readFileSync(join(DIR, 'keras2_weights.h5')));
   const before = tempFolders();
-  const ck = await kerasFormat.open(new MemoryByteSource(bytes, 'in-memory.h5'), { path: 'in-memory.h5', siblings: siblingOpenerFor('in-memory.h5') });
+  const ck = await kerasFormat.open(new MemoryByteSource(bytes, 'in-memory.h5'), {
+    path: 'in-memory.h5',
+    siblings: siblingOpenerFor('in-memory.h5'),
+  });
   try {
     await matchesManifest(ck, 'keras2_weights.h5');
   } finally {
@@ -184,7 +207,10 @@ test('a chunked dataset that was never written, with a 4 TB shape, is listed wit
   try {
     const giant = tensor(ck, 'giant');
     assert.deepEqual([...giant.shape], [2 ** 20, 2 ** 20]);
-    assert.match(giant.notDecodedReason ?? '', /declares 4\.4 TB of values but the whole file is 2\.\d kB: its chunks were never written/);
+    assert.match(
+      giant.notDecodedReason ?? '',
+      /declares 4\.4 TB of values but the whole file is 2\.\d kB: its chunks were never written/,
+    );
     assert.deepEqual(await values(tensor(ck, 'small')), [0, 1, 2, 3]);
   } finally {
     await ck.close();
@@ -198,44 +224,62 @@ function openInChild(file: string, tmp: string): Promise<{ pid: number; kill: ()
   process.stdout.write('open\\n');
   setInterval(() => undefined, 1000);
 });`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], { env: { ...process.env, TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], {
+    env: { ...process.env, TMPDIR: tmp },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   return new Promise((resolve, reject) => {
     child.on('error', reject);
-    child.on('exit', (code) => { reject(new Error(`the child exited early (${String(code)})`)); });
+    child.on('exit', (code) => {
+      reject(new Error(`the child exited early (${String(code)})`));
+    });
     child.stdout.on('data', (data: Buffer) => {
       if (!data.toString().includes('open')) return;
       child.removeAllListeners('exit');
       resolve({
         pid: child.pid ?? 0,
-        kill: () => new Promise<void>((done) => {
-          if (child.exitCode !== null || child.signalCode !== null) {
-            done();
-            return;
-          }
-          child.on('exit', () => { done(); });
-          child.kill('SIGKILL');
-        }),
+        kill: () =>
+          new Promise<void>((done) => {
+            if (child.exitCode !== null || child.signalCode !== null) {
+              done();
+              return;
+            }
+            child.on('exit', () => {
+              done();
+            });
+            child.kill('SIGKILL');
+          }),
       });
     });
   });
 }
 
-test('a .keras inspection killed with SIGKILL leaves no weights copy; copies of dead processes are swept', { timeout: 120_000 }, async () => {
-  const tmp = mkdtempSync(join(tmpdir(), 'keras-kill-'));
-  try {
-    // A folder a killed process left behind mid-copy: its pid no longer exists.
-    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
-    const stale = join(tmp, `weight-lens-h5-${dead.stdout.trim()}-abcdef`);
-    mkdirSync(stale);
-    writeFileSync(join(stale, 'model.weights.h5'), 'partial copy');
-    const child = await openInChild(join(DIR, 'model_deflated.keras'), tmp);
+test(
+  'a .keras inspection killed with SIGKILL leaves no weights copy; copies of dead processes are swept',
+  { timeout: 120_000 },
+  async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'keras-kill-'));
     try {
-      assert.ok(!existsSync(stale), 'the stale copy of a dead process is removed by the next copy');
+      // A folder a killed process left behind mid-copy: its pid no longer exists.
+      const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+        encoding: 'utf8',
+      });
+      const stale = join(tmp, `weight-lens-h5-${dead.stdout.trim()}-abcdef`);
+      mkdirSync(stale);
+      writeFileSync(join(stale, 'model.weights.h5'), 'partial copy');
+      const child = await openInChild(join(DIR, 'model_deflated.keras'), tmp);
+      try {
+        assert.ok(!existsSync(stale), 'the stale copy of a dead process is removed by the next copy');
+      } finally {
+        await child.kill();
+      }
+      assert.deepEqual(
+        readdirSync(tmp).filter((n) => n.startsWith('weight-lens-h5-')),
+        [],
+        'nothing of the killed inspection is left in the temporary folder',
+      );
     } finally {
-      await child.kill();
+      rmSync(tmp, { recursive: true, force: true });
     }
-    assert.deepEqual(readdirSync(tmp).filter((n) => n.startsWith('weight-lens-h5-')), [], 'nothing of the killed inspection is left in the temporary folder');
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-});
+  },
+);

@@ -10,7 +10,8 @@ const fixtures = goodFixtures();
 
 test('there are fixtures for every format', () => {
   const formats = new Set(fixtures.map((f) => f.format));
-  for (const f of ['safetensors', 'pytorch', 'onnx', 'tfjs', 'keras', 'numpy', 'gguf']) assert.ok(formats.has(f), `no fixture of format ${f}`);
+  for (const f of ['safetensors', 'pytorch', 'onnx', 'tfjs', 'keras', 'numpy', 'gguf'])
+    assert.ok(formats.has(f), `no fixture of format ${f}`);
 });
 
 function closeTo(actual: number, expected: number, what: string): void {
@@ -46,7 +47,9 @@ for (const fixture of fixtures) {
         assert.equal(count, tensor.params, `${expected.name} value count`);
         closeTo(sum, expected.sum, `${expected.name} sum`);
         closeTo(sumSquares, expected.sumSquares ?? NaN, `${expected.name} sum of squares`);
-        (expected.first ?? []).forEach((v, i) => { closeTo(first[i] ?? NaN, v, `${expected.name}[${i}]`); });
+        (expected.first ?? []).forEach((v, i) => {
+          closeTo(first[i] ?? NaN, v, `${expected.name}[${i}]`);
+        });
       }
     } finally {
       await checkpoint.close();

@@ -13,7 +13,6 @@ import { numpyFormat } from '../../../src/core/formats/numpy';
 const FIXTURES = join(__dirname, '..', '..', 'fixtures', 'numpy');
 const HOSTILE = join(__dirname, '..', '..', 'fixtures', 'hostile');
 
-
 const context = contextFor;
 
 const openPath = (path: string): Promise<Checkpoint> => openWith(numpyFormat, path);
@@ -60,7 +59,10 @@ void test('reads every fixture in the manifest with the right names, dtypes, sha
         }
         assert.ok(near(sum, expected.sum), `${label}: sum ${sum} vs ${expected.sum}`);
         assert.ok(near(squares, expected.sumSquares!), `${label}: sumSquares`);
-        assert.ok(values.slice(0, 4).every((v, k) => near(v, expected.first![k]!)), `${label}: first values`);
+        assert.ok(
+          values.slice(0, 4).every((v, k) => near(v, expected.first![k]!)),
+          `${label}: first values`,
+        );
       }
     } finally {
       await checkpoint.close();
@@ -174,7 +176,10 @@ void test('a deflated member that inflates beyond its declared size is stopped a
   // chunk already overshoots the declared size, so even reading the header is refused.
   const payload = Buffer.concat([npy('<f4', '(4,)', new Uint8Array(16)), Buffer.alloc(4 * 1024 * 1024)]);
   const zip = deflatedZip('a.npy', payload, 10_000);
-  await assert.rejects(numpyFormat.open(new MemoryByteSource(zip, 'lying.npz'), context('lying.npz')), /inflates to more than its declared/);
+  await assert.rejects(
+    numpyFormat.open(new MemoryByteSource(zip, 'lying.npz'), context('lying.npz')),
+    /inflates to more than its declared/,
+  );
   // Honest sizes read fine; a header whose data runs past the declared size is refused as truncated.
   const honest = deflatedZip('a.npy', npy('<i2', '(2, 2)', Uint8Array.from([1, 0, 2, 0, 3, 0, 0xff, 0xff])));
   const checkpoint = await numpyFormat.open(new MemoryByteSource(honest, 'ok.npz'), context('ok.npz'));
@@ -184,7 +189,11 @@ void test('a deflated member that inflates beyond its declared size is stopped a
 });
 
 void test('unsupported dtypes and object arrays are listed but not decoded', async () => {
-  for (const [file, reason] of [['object_array.npy', /Python objects/], ['complex.npy', /complex/], ['strings.npy', /unicode strings/]] as const) {
+  for (const [file, reason] of [
+    ['object_array.npy', /Python objects/],
+    ['complex.npy', /complex/],
+    ['strings.npy', /unicode strings/],
+  ] as const) {
     const checkpoint = await openPath(join(FIXTURES, file));
     const tensor = checkpoint.tensors[0]!;
     assert.match(tensor.notDecodedReason ?? '', reason);
@@ -199,5 +208,8 @@ void test('an empty zip or one without .npy members is not an .npz', async () =>
   const checkpoint = await numpyFormat.open(new MemoryByteSource(empty, 'e.npz'), context('e.npz'));
   assert.equal(checkpoint.tensors.length, 0);
   const other = deflatedZip('readme.txt', Buffer.from('hello'));
-  await assert.rejects(numpyFormat.open(new MemoryByteSource(other, 'o.npz'), context('o.npz')), /holds no \.npy arrays/);
+  await assert.rejects(
+    numpyFormat.open(new MemoryByteSource(other, 'o.npz'), context('o.npz')),
+    /holds no \.npy arrays/,
+  );
 });

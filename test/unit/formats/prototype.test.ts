@@ -18,15 +18,25 @@ async function cleanSizesAreRight(): Promise<void> {
   assert.equal(report.totals.bytes, bytes);
   assert.equal(report.totals.params, params);
   for (const [dtype, totals] of Object.entries(report.byDtype)) {
-    assert.ok(Number.isFinite(totals.bytes) && Number.isFinite(totals.params), `byDtype ${dtype}: ${JSON.stringify(totals)}`);
+    assert.ok(
+      Number.isFinite(totals.bytes) && Number.isFinite(totals.params),
+      `byDtype ${dtype}: ${JSON.stringify(totals)}`,
+    );
   }
   const probe: Record<string, unknown> = {};
-  for (const key of ['bytes', 'params', 'tensors']) assert.equal(probe[key], undefined, `Object.prototype.${key} was set`);
+  for (const key of ['bytes', 'params', 'tensors'])
+    assert.equal(probe[key], undefined, `Object.prototype.${key} was set`);
 }
 
 test('a safetensors dtype "__proto__" and metadata keys "__proto__"/"constructor" are plain names', async () => {
   const report = await inspectFile(join(CRAFTED, 'proto_dtype.safetensors'), { bins: 8 });
-  assert.deepEqual(report.tensors.map((t) => [t.name, t.dtype, t.bytes]), [['w', '__proto__', 16], ['constructor', 'F32', 8]]);
+  assert.deepEqual(
+    report.tensors.map((t) => [t.name, t.dtype, t.bytes]),
+    [
+      ['w', '__proto__', 16],
+      ['constructor', 'F32', 8],
+    ],
+  );
   assert.equal(report.tensors[0]?.notDecoded, 'safetensors dtype "__proto__" is not decoded');
   assert.ok(Object.hasOwn(report.byDtype, '__proto__'));
   assert.equal(report.byDtype.__proto__?.bytes, 16);
@@ -47,6 +57,9 @@ test('a NumPy descr "__proto__" is listed as not decoded and pollutes nothing', 
 });
 
 test('a TF.js dtype "__proto__" is refused by name and pollutes nothing', async () => {
-  await assert.rejects(inspectFile(join(CRAFTED, 'proto_tfjs', 'model.json')), (e: unknown) => e instanceof CheckpointFormatError && /dtype "__proto__"/.test(e.message));
+  await assert.rejects(
+    inspectFile(join(CRAFTED, 'proto_tfjs', 'model.json')),
+    (e: unknown) => e instanceof CheckpointFormatError && /dtype "__proto__"/.test(e.message),
+  );
   await cleanSizesAreRight();
 });

@@ -36,8 +36,16 @@ function tensor(ck: Checkpoint, name: string): TensorEntry {
   return t;
 }
 
-interface ManifestEntry { name: string; dtype: string; shape: number[]; sum: number; first: number[] }
-const manifest = JSON.parse(readFileSync(join(DIR, 'manifest.json'), 'utf8')) as { files: { file: string; tensors: number; entries: ManifestEntry[] }[] };
+interface ManifestEntry {
+  name: string;
+  dtype: string;
+  shape: number[];
+  sum: number;
+  first: number[];
+}
+const manifest = JSON.parse(readFileSync(join(DIR, 'manifest.json'), 'utf8')) as {
+  files: { file: string; tensors: number; entries: ManifestEntry[] }[];
+};
 function expected(file: string): { tensors: number; entries: ManifestEntry[] } {
   const f = manifest.files.find((x) => x.file === file);
   assert.ok(f);
@@ -101,7 +109,14 @@ function u32(n: number): string {
 }
 
 /** A protocol-2 pickle of {name: _rebuild_tensor_v2(storage key, offset, shape, stride)} with a FloatStorage of `numel`. */
-function tensorPickle(name: string, key: string, numel: number, offset: number, shape: number[], stride: number[]): Uint8Array {
+function tensorPickle(
+  name: string,
+  key: string,
+  numel: number,
+  offset: number,
+  shape: number[],
+  stride: number[],
+): Uint8Array {
   const str = (s: string): string => `X${u32(Buffer.byteLength(s))}${s}`;
   const int = (n: number): string => `J${Buffer.from(new Int32Array([n]).buffer).toString('latin1')}`;
   const tuple = (xs: number[]): string => `(${xs.map(int).join('')}t`;
@@ -139,7 +154,11 @@ test('a ResNet-like state dict lists every tensor with the values PyTorch saved'
     assert.equal(ck.format, 'pytorch');
     assert.equal(ck.description, 'PyTorch zip (torch.save)');
     assert.equal(ck.tensors.length, want.tensors);
-    assert.deepEqual(ck.tensors.map((t) => t.name), want.entries.map((e) => e.name), 'file order is kept');
+    assert.deepEqual(
+      ck.tensors.map((t) => t.name),
+      want.entries.map((e) => e.name),
+      'file order is kept',
+    );
     for (const e of want.entries) {
       const t = tensor(ck, e.name);
       assert.equal(t.dtype, e.dtype);
@@ -160,7 +179,10 @@ test('a training checkpoint: nested tensors get dotted names, scalars become met
   const ck = await openFile(join(DIR, 'nested.ckpt'));
   try {
     const names = ck.tensors.map((t) => t.name);
-    assert.deepEqual(names, expected('nested.ckpt').entries.map((e) => e.name));
+    assert.deepEqual(
+      names,
+      expected('nested.ckpt').entries.map((e) => e.name),
+    );
     assert.ok(names.includes('state_dict.fc1.weight'));
     assert.ok(names.includes('optimizer.state.0.momentum_buffer'));
     assert.equal(ck.metadata.epoch, 3);
@@ -175,7 +197,9 @@ test('a training checkpoint: nested tensors get dotted names, scalars become met
     assert.equal(tensor(ck, 'val_confusion').dtype, 'I32');
     assert.deepEqual(await values(tensor(ck, 'val_confusion')), [0, 1, 2, 3, 4, 5]);
     const scores = await values(tensor(ck, 'val_scores'));
-    [0, 0.2, 0.4, 0.6, 0.8, 1].forEach((x, i) => { assert.ok(Math.abs(scores[i]! - x) < 1e-12, `val_scores[${i}]`); });
+    [0, 0.2, 0.4, 0.6, 0.8, 1].forEach((x, i) => {
+      assert.ok(Math.abs(scores[i]! - x) < 1e-12, `val_scores[${i}]`);
+    });
     assert.deepEqual([...tensor(ck, 'val_scores').shape], [2, 3]);
   } finally {
     await ck.close();
@@ -196,7 +220,10 @@ test('shared storages: every sharer is listed, its bytes are counted once', asyn
     assert.equal(flat.note, 'shares storage with base');
     assert.equal(head.note, 'shares storage with embed.weight');
     assert.equal(tensor(ck, 'embed.weight').bytes, 7 * 4 * 4);
-    assert.equal(ck.tensors.reduce((n, t) => n + t.bytes, 0), 96 + 112);
+    assert.equal(
+      ck.tensors.reduce((n, t) => n + t.bytes, 0),
+      96 + 112,
+    );
     const b = await values(base);
     assert.deepEqual(await values(rows), b.slice(8, 16), 'a view with storage_offset 8');
     assert.deepEqual(await values(flat), b);
@@ -223,7 +250,10 @@ test('non-contiguous views come out in row-major order, whatever the chunk size'
     const cube = tensor(ck, 'cube_permuted');
     const e = expected('noncontiguous.pt').entries.find((x) => x.name === 'cube_permuted')!;
     const v = await values(cube, 11);
-    assert.deepEqual(v.slice(0, 4).map((x) => Number(x.toFixed(5))), e.first.map((x) => Number(x.toFixed(5))));
+    assert.deepEqual(
+      v.slice(0, 4).map((x) => Number(x.toFixed(5))),
+      e.first.map((x) => Number(x.toFixed(5))),
+    );
   } finally {
     await ck.close();
   }
@@ -233,7 +263,20 @@ test('every dtype a state dict uses, a 0-d and an empty tensor', async () => {
   const ck = await openFile(join(DIR, 'dtypes.pth'));
   try {
     const dtypes = Object.fromEntries(ck.tensors.map((t) => [t.name, t.dtype]));
-    assert.deepEqual(dtypes, { f32: 'F32', f16: 'F16', bf16: 'BF16', f64: 'F64', i64: 'I64', i32: 'I32', i16: 'I16', i8: 'I8', u8: 'U8', bool: 'BOOL', scalar: 'F32', empty: 'F32' });
+    assert.deepEqual(dtypes, {
+      f32: 'F32',
+      f16: 'F16',
+      bf16: 'BF16',
+      f64: 'F64',
+      i64: 'I64',
+      i32: 'I32',
+      i16: 'I16',
+      i8: 'I8',
+      u8: 'U8',
+      bool: 'BOOL',
+      scalar: 'F32',
+      empty: 'F32',
+    });
     assert.deepEqual(await values(tensor(ck, 'i64')), [-6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5]);
     assert.deepEqual(await values(tensor(ck, 'u8')), [250, 251, 252, 253, 254, 255]);
     assert.deepEqual(await values(tensor(ck, 'bool')), [1, 0, 1, 1]);
@@ -241,7 +284,9 @@ test('every dtype a state dict uses, a 0-d and an empty tensor', async () => {
     assert.equal(tensor(ck, 'empty').params, 0);
     const f32 = await values(tensor(ck, 'f32'));
     const f16 = await values(tensor(ck, 'f16'));
-    f32.forEach((x, i) => { assert.ok(Math.abs(x - f16[i]!) < 2e-3 * Math.max(1, Math.abs(x))); });
+    f32.forEach((x, i) => {
+      assert.ok(Math.abs(x - f16[i]!) < 2e-3 * Math.max(1, Math.abs(x)));
+    });
   } finally {
     await ck.close();
   }
@@ -263,7 +308,10 @@ test('a TorchScript archive lists its module parameters', async () => {
   const ck = await openFile(join(DIR, 'scripted.pt'));
   try {
     assert.equal(ck.description, 'TorchScript archive (torch.jit.save)');
-    assert.deepEqual(ck.tensors.map((t) => t.name), ['conv.weight', 'conv.bias', 'fc.weight', 'fc.bias']);
+    assert.deepEqual(
+      ck.tensors.map((t) => t.name),
+      ['conv.weight', 'conv.bias', 'fc.weight', 'fc.bias'],
+    );
     assert.deepEqual([...tensor(ck, 'conv.weight').shape], [3, 2, 3, 3]);
   } finally {
     await ck.close();
@@ -284,10 +332,12 @@ test('a deflated storage member is inflated once and read like a stored one', as
   } finally {
     await ck.close();
   }
-  const contiguous = await openBytes(zip([
-    { name: 'archive/data.pkl', data: tensorPickle('w', '0', 6, 2, [2, 2], [2, 1]) },
-    { name: 'archive/data/0', data, deflate: true },
-  ]));
+  const contiguous = await openBytes(
+    zip([
+      { name: 'archive/data.pkl', data: tensorPickle('w', '0', 6, 2, [2, 2], [2, 1]) },
+      { name: 'archive/data/0', data, deflate: true },
+    ]),
+  );
   try {
     assert.deepEqual(await values(tensor(contiguous, 'w'), 3), [3, 4, 5, 6]);
   } finally {
@@ -324,23 +374,56 @@ test('hostile storages, strides and keys are refused when the file is opened', a
     });
   };
   const data = floats([1, 2, 3, 4]);
-  await refuse(zip([{ name: 'archive/data.pkl', data: tensorPickle('w', '0', 4, 0, [3, 3], [3, 1]) }, { name: 'archive/data/0', data }]),
-    /reaches element 8 of storage 0, which has only 4 elements/);
-  await refuse(zip([{ name: 'archive/data.pkl', data: tensorPickle('w', '0', 4, 3, [2], [1]) }, { name: 'archive/data/0', data }]),
-    /reaches element 4/);
-  await refuse(zip([{ name: 'archive/data.pkl', data: tensorPickle('w', '0', 4, 0, [2], [-1]) }, { name: 'archive/data/0', data }]),
-    /stride -1/);
-  await refuse(zip([{ name: 'archive/data.pkl', data: tensorPickle('w', '../../etc/passwd', 4, 0, [4], [1]) }, { name: 'archive/data/0', data }]),
-    /not a valid storage key/);
-  await refuse(zip([{ name: 'archive/data.pkl', data: tensorPickle('w', '1', 4, 0, [4], [1]) }, { name: 'archive/data/0', data }]),
-    /missing the storage record archive\/data\/1/);
-  await refuse(zip([{ name: 'archive/data.pkl', data: tensorPickle('w', '0', 8, 0, [4], [1]) }, { name: 'archive/data/0', data }]),
-    /holds 16 B but its 8 float32 elements need 32 B/);
-  await refuse(zip([
-    { name: 'archive/data.pkl', data: tensorPickle('w', '0', 4, 0, [4], [1]) },
-    { name: 'archive/byteorder', data: latin1('middle') },
-    { name: 'archive/data/0', data },
-  ]), /invalid byteorder record "middle"/);
+  await refuse(
+    zip([
+      { name: 'archive/data.pkl', data: tensorPickle('w', '0', 4, 0, [3, 3], [3, 1]) },
+      { name: 'archive/data/0', data },
+    ]),
+    /reaches element 8 of storage 0, which has only 4 elements/,
+  );
+  await refuse(
+    zip([
+      { name: 'archive/data.pkl', data: tensorPickle('w', '0', 4, 3, [2], [1]) },
+      { name: 'archive/data/0', data },
+    ]),
+    /reaches element 4/,
+  );
+  await refuse(
+    zip([
+      { name: 'archive/data.pkl', data: tensorPickle('w', '0', 4, 0, [2], [-1]) },
+      { name: 'archive/data/0', data },
+    ]),
+    /stride -1/,
+  );
+  await refuse(
+    zip([
+      { name: 'archive/data.pkl', data: tensorPickle('w', '../../etc/passwd', 4, 0, [4], [1]) },
+      { name: 'archive/data/0', data },
+    ]),
+    /not a valid storage key/,
+  );
+  await refuse(
+    zip([
+      { name: 'archive/data.pkl', data: tensorPickle('w', '1', 4, 0, [4], [1]) },
+      { name: 'archive/data/0', data },
+    ]),
+    /missing the storage record archive\/data\/1/,
+  );
+  await refuse(
+    zip([
+      { name: 'archive/data.pkl', data: tensorPickle('w', '0', 8, 0, [4], [1]) },
+      { name: 'archive/data/0', data },
+    ]),
+    /holds 16 B but its 8 float32 elements need 32 B/,
+  );
+  await refuse(
+    zip([
+      { name: 'archive/data.pkl', data: tensorPickle('w', '0', 4, 0, [4], [1]) },
+      { name: 'archive/byteorder', data: latin1('middle') },
+      { name: 'archive/data/0', data },
+    ]),
+    /invalid byteorder record "middle"/,
+  );
   await refuse(zip([{ name: 'archive/version', data: latin1('3') }]), /without a <name>\/data\.pkl record/);
 });
 
@@ -364,45 +447,58 @@ test('the corpus of hostile torch files fails with the manifest messages', async
       },
     );
   }
-  await assert.rejects(openFile(join(HOSTILE, 'os_system.pt')), /refers to the Python global os\.system, which Weight Lens does not allow in a checkpoint \(only plain tensors and containers are accepted\); it was not executed\./);
+  await assert.rejects(
+    openFile(join(HOSTILE, 'os_system.pt')),
+    /refers to the Python global os\.system, which Weight Lens does not allow in a checkpoint \(only plain tensors and containers are accepted\); it was not executed\./,
+  );
 });
 
 test('a source other than a file (a zip member, memory) works the same', async () => {
   const bytes = Uint8Array.from(readFileSync(join(DIR, 'pytorch_model.bin')));
   const source: ByteSource = new MemoryByteSource(bytes, 'pytorch_model.bin');
-  const ck = await pytorchFormat.open(source, { path: 'pytorch_model.bin', siblings: siblingOpenerFor('pytorch_model.bin') });
+  const ck = await pytorchFormat.open(source, {
+    path: 'pytorch_model.bin',
+    siblings: siblingOpenerFor('pytorch_model.bin'),
+  });
   try {
-    assert.deepEqual(ck.tensors.map((t) => t.name), ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias']);
+    assert.deepEqual(
+      ck.tensors.map((t) => t.name),
+      ['fc1.weight', 'fc1.bias', 'fc2.weight', 'fc2.bias'],
+    );
   } finally {
     await ck.close();
   }
 });
 
-test('an expanded view (stride 0) over 2^38 logical elements: statistics cost its 4 stored elements', { timeout: 60_000 }, async () => {
-  const bytes = zip([
-    { name: 'archive/data.pkl', data: tensorPickle('w', '0', 4, 0, [2 ** 17, 2 ** 17, 4, 4], [0, 0, 0, 1]) },
-    { name: 'archive/data/0', data: floats([1, 2, 3, 4]) },
-  ]);
-  const ck = await openBytes(bytes);
-  try {
-    const t = tensor(ck, 'w');
-    assert.equal(t.params, 2 ** 38);
-    const { stats, histogram } = await tensorStatistics(t, 4);
-    assert.equal(stats.count, 2 ** 38);
-    assert.equal(stats.mean, 2.5);
-    assert.equal(stats.min, 1);
-    assert.equal(stats.max, 4);
-    assert.deepEqual(histogram.counts, [2 ** 36, 2 ** 36, 2 ** 36, 2 ** 36]);
-    // The values themselves still come out in row-major order.
-    let n = 0;
-    for await (const chunk of t.values({ maxElements: 8 })) {
-      assert.deepEqual(Array.from(chunk), [1, 2, 3, 4, 1, 2, 3, 4]);
-      if (++n === 3) break;
+test(
+  'an expanded view (stride 0) over 2^38 logical elements: statistics cost its 4 stored elements',
+  { timeout: 60_000 },
+  async () => {
+    const bytes = zip([
+      { name: 'archive/data.pkl', data: tensorPickle('w', '0', 4, 0, [2 ** 17, 2 ** 17, 4, 4], [0, 0, 0, 1]) },
+      { name: 'archive/data/0', data: floats([1, 2, 3, 4]) },
+    ]);
+    const ck = await openBytes(bytes);
+    try {
+      const t = tensor(ck, 'w');
+      assert.equal(t.params, 2 ** 38);
+      const { stats, histogram } = await tensorStatistics(t, 4);
+      assert.equal(stats.count, 2 ** 38);
+      assert.equal(stats.mean, 2.5);
+      assert.equal(stats.min, 1);
+      assert.equal(stats.max, 4);
+      assert.deepEqual(histogram.counts, [2 ** 36, 2 ** 36, 2 ** 36, 2 ** 36]);
+      // The values themselves still come out in row-major order.
+      let n = 0;
+      for await (const chunk of t.values({ maxElements: 8 })) {
+        assert.deepEqual(Array.from(chunk), [1, 2, 3, 4, 1, 2, 3, 4]);
+        if (++n === 3) break;
+      }
+    } finally {
+      await ck.close();
     }
-  } finally {
-    await ck.close();
-  }
-});
+  },
+);
 
 test('a view reading its storage over a thousand times over is listed but not gathered', async () => {
   const bytes = zip([

@@ -14,7 +14,6 @@ import { readTensorValues } from '../../../src/core/tensors/tensor';
 
 const FIXTURES = join(__dirname, '..', '..', 'fixtures');
 
-
 const openFile = (path: string): Promise<Checkpoint> => openWith(tfjsFormat, path);
 
 function closeTo(actual: number, expected: number, what: string): void {
@@ -33,7 +32,10 @@ for (const group of ['tfjs', 'published']) {
       const c = await openFile(join(FIXTURES, group, file.file));
       try {
         assert.equal(c.format, 'tfjs');
-        assert.deepEqual(c.tensors.map((t) => t.name), file.entries.map((e) => e.name));
+        assert.deepEqual(
+          c.tensors.map((t) => t.name),
+          file.entries.map((e) => e.name),
+        );
         for (const [i, expected] of file.entries.entries()) {
           const t = c.tensors[i]!;
           assert.equal(t.dtype, expected.dtype, `${t.name} dtype`);
@@ -55,7 +57,9 @@ for (const group of ['tfjs', 'published']) {
           }
           closeTo(sum, expected.sum, `${t.name} sum`);
           closeTo(squares, expected.sumSquares!, `${t.name} sum of squares`);
-          expected.first!.forEach((v, k) => { closeTo(first[k]!, v, `${t.name}[${k}]`); });
+          expected.first!.forEach((v, k) => {
+            closeTo(first[k]!, v, `${t.name}[${k}]`);
+          });
         }
       } finally {
         await c.close();
@@ -100,7 +104,10 @@ void test('GraphModel metadata and the published ESRGAN model', async () => {
     assert.equal(table.bytes, 4 * 4 + 5 + 4 + 10 + 0);
     await assert.rejects(readTensorValues(table), CheckpointFormatError);
     const qids = g.tensors.find((t) => t.name.endsWith('/qids'))!;
-    assert.ok((await readTensorValues(qids)).every((v) => Number.isInteger(v)), 'int32 weights are rounded after dequantising');
+    assert.ok(
+      (await readTensorValues(qids)).every((v) => Number.isInteger(v)),
+      'int32 weights are rounded after dequantising',
+    );
   } finally {
     await g.close();
   }
@@ -111,7 +118,10 @@ void test('GraphModel metadata and the published ESRGAN model', async () => {
     assert.equal(e.metadata.convertedBy, 'TensorFlow.js Converter v1.2.6');
     assert.equal(e.metadata['model name'], 'generator');
     assert.equal(typeof e.metadata.layers, 'number');
-    assert.equal(e.tensors.reduce((s, t) => s + t.params, 0), 222075);
+    assert.equal(
+      e.tensors.reduce((s, t) => s + t.params, 0),
+      222075,
+    );
   } finally {
     await e.close();
   }
@@ -129,15 +139,12 @@ void test('the hostile TF.js corpus fails with the expected messages', async () 
       continue;
     }
     assert.ok(tfjsFormat.sniff(readFileSync(path), 'model.json') > 0.5, `${c.file} is sniffed as TF.js`);
-    await assert.rejects(
-      readEveryTensor(openFile(path)),
-      (error: unknown) => {
-        assert.ok(error instanceof CheckpointFormatError, `${c.file}: ${String(error)}`);
-        assert.match(error.message, new RegExp(c.message, 'i'), c.file);
-        assert.ok(!error.message.includes('\n'));
-        return true;
-      },
-    );
+    await assert.rejects(readEveryTensor(openFile(path)), (error: unknown) => {
+      assert.ok(error instanceof CheckpointFormatError, `${c.file}: ${String(error)}`);
+      assert.match(error.message, new RegExp(c.message, 'i'), c.file);
+      assert.ok(!error.message.includes('\n'));
+      return true;
+    });
   }
 });
 
@@ -147,16 +154,74 @@ void test('malformed manifests fail with one clear sentence', async () => {
     writeFileSync(join(dir, 's.bin'), new Uint8Array(64));
     const cases: [unknown, RegExp][] = [
       [{ modelTopology: {}, weightsManifest: {} }, /"weightsManifest" is not a list/],
-      [{ modelTopology: {}, weightsManifest: [{ paths: ['s.bin'] }] }, /weight group 1 lacks its "paths" and "weights"/],
+      [
+        { modelTopology: {}, weightsManifest: [{ paths: ['s.bin'] }] },
+        /weight group 1 lacks its "paths" and "weights"/,
+      ],
       [{ modelTopology: {}, weightsManifest: [{ paths: [7], weights: [] }] }, /invalid shard path 7/],
-      [{ modelTopology: {}, weightsManifest: [{ paths: ['s.bin'], weights: [{ name: 'w', shape: ['a'], dtype: 'float32' }] }] }, /shape entry "a"/],
-      [{ modelTopology: {}, weightsManifest: [{ paths: ['s.bin'], weights: [{ name: 'w', shape: [-1], dtype: 'float32' }] }] }, /invalid dimension -1/],
-      [{ modelTopology: {}, weightsManifest: [{ paths: ['s.bin'], weights: [{ name: 'w', shape: [2], dtype: 'int64' }] }] }, /dtype "int64", which TF\.js weights do not use/],
-      [{ modelTopology: {}, weightsManifest: [{ paths: ['s.bin'], weights: [{ name: 'w', shape: [2], dtype: 'float32', quantization: { dtype: 'uint8' } }] }] }, /lacks a finite "scale" and "min"/],
-      [{ modelTopology: {}, weightsManifest: [{ paths: ['s.bin'], weights: [{ name: 'w', shape: [2], dtype: 'int32', quantization: { dtype: 'float16' } }] }] }, /only for float32/],
-      [{ modelTopology: {}, weightsManifest: [{ paths: ['s.bin'], weights: [{ name: 'w', shape: [20], dtype: 'float32' }] }] }, /needs 80 B \(80 bytes\) but its shard file "s\.bin" holds only 64 B/],
-      [{ modelTopology: {}, weightsManifest: [{ paths: ['s.bin'], weights: [{ name: 's', shape: [100], dtype: 'string' }] }] }, /string weight "s" runs past the end/],
-      [{ modelTopology: {}, weightsManifest: [{ paths: ['/etc/passwd'], weights: [] }] }, /weight shard "\/etc\/passwd"/],
+      [
+        {
+          modelTopology: {},
+          weightsManifest: [{ paths: ['s.bin'], weights: [{ name: 'w', shape: ['a'], dtype: 'float32' }] }],
+        },
+        /shape entry "a"/,
+      ],
+      [
+        {
+          modelTopology: {},
+          weightsManifest: [{ paths: ['s.bin'], weights: [{ name: 'w', shape: [-1], dtype: 'float32' }] }],
+        },
+        /invalid dimension -1/,
+      ],
+      [
+        {
+          modelTopology: {},
+          weightsManifest: [{ paths: ['s.bin'], weights: [{ name: 'w', shape: [2], dtype: 'int64' }] }],
+        },
+        /dtype "int64", which TF\.js weights do not use/,
+      ],
+      [
+        {
+          modelTopology: {},
+          weightsManifest: [
+            {
+              paths: ['s.bin'],
+              weights: [{ name: 'w', shape: [2], dtype: 'float32', quantization: { dtype: 'uint8' } }],
+            },
+          ],
+        },
+        /lacks a finite "scale" and "min"/,
+      ],
+      [
+        {
+          modelTopology: {},
+          weightsManifest: [
+            {
+              paths: ['s.bin'],
+              weights: [{ name: 'w', shape: [2], dtype: 'int32', quantization: { dtype: 'float16' } }],
+            },
+          ],
+        },
+        /only for float32/,
+      ],
+      [
+        {
+          modelTopology: {},
+          weightsManifest: [{ paths: ['s.bin'], weights: [{ name: 'w', shape: [20], dtype: 'float32' }] }],
+        },
+        /needs 80 B \(80 bytes\) but its shard file "s\.bin" holds only 64 B/,
+      ],
+      [
+        {
+          modelTopology: {},
+          weightsManifest: [{ paths: ['s.bin'], weights: [{ name: 's', shape: [100], dtype: 'string' }] }],
+        },
+        /string weight "s" runs past the end/,
+      ],
+      [
+        { modelTopology: {}, weightsManifest: [{ paths: ['/etc/passwd'], weights: [] }] },
+        /weight shard "\/etc\/passwd"/,
+      ],
       [{ hello: 1 }, /not a TF\.js model\.json or weights manifest/],
       [[1, 2], /not a TF\.js model\.json or weights manifest/],
     ];
@@ -183,12 +248,24 @@ void test('duplicate names are disambiguated and empty shards are tolerated', as
     writeFileSync(join(dir, 'a.bin'), new Uint8Array(new Float32Array([1, 2]).buffer));
     writeFileSync(join(dir, 'empty.bin'), new Uint8Array(0));
     writeFileSync(join(dir, 'b.bin'), new Uint8Array(new Float32Array([3, 4]).buffer));
-    writeFileSync(join(dir, 'weights_manifest.json'), JSON.stringify([
-      { paths: ['a.bin', 'empty.bin', 'b.bin'], weights: [{ name: 'w', shape: [1], dtype: 'float32' }, { name: 'w', shape: [3], dtype: 'float32' }] },
-    ]));
+    writeFileSync(
+      join(dir, 'weights_manifest.json'),
+      JSON.stringify([
+        {
+          paths: ['a.bin', 'empty.bin', 'b.bin'],
+          weights: [
+            { name: 'w', shape: [1], dtype: 'float32' },
+            { name: 'w', shape: [3], dtype: 'float32' },
+          ],
+        },
+      ]),
+    );
     const c = await openFile(join(dir, 'weights_manifest.json'));
     assert.equal(c.description, 'TF.js weights manifest (3 shards)');
-    assert.deepEqual(c.tensors.map((t) => t.name), ['w', 'w#2']);
+    assert.deepEqual(
+      c.tensors.map((t) => t.name),
+      ['w', 'w#2'],
+    );
     assert.deepEqual([...(await readTensorValues(c.tensors[1]!))], [2, 3, 4]);
     await c.close();
   } finally {
@@ -199,7 +276,13 @@ void test('duplicate names are disambiguated and empty shards are tolerated', as
 void test('sniff claims TF.js JSON only', () => {
   const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
   assert.equal(tfjsFormat.sniff(readFileSync(join(FIXTURES, 'tfjs', 'layers', 'model.json')), 'model.json'), 0.95);
-  assert.equal(tfjsFormat.sniff(readFileSync(join(FIXTURES, 'tfjs', 'manifest-only', 'weights_manifest.json')), 'weights_manifest.json'), 0.8);
+  assert.equal(
+    tfjsFormat.sniff(
+      readFileSync(join(FIXTURES, 'tfjs', 'manifest-only', 'weights_manifest.json')),
+      'weights_manifest.json',
+    ),
+    0.8,
+  );
   assert.equal(tfjsFormat.sniff(enc('\uFEFF  {"weightsManifest": []}'), 'x.json'), 0.9);
   assert.equal(tfjsFormat.sniff(readFileSync(join(__dirname, '..', '..', '..', 'package.json')), 'package.json'), 0);
   assert.equal(tfjsFormat.sniff(readFileSync(join(__dirname, '..', '..', '..', 'tsconfig.json')), 'tsconfig.json'), 0);
@@ -212,12 +295,18 @@ test('40,000 weights with one name get unique names in linear time', { timeout: 
   const dir = mkdtempSync(join(tmpdir(), 'tfjs-dup-'));
   try {
     const weights = Array.from({ length: 40_000 }, () => ({ name: 'w', shape: [], dtype: 'float32' }));
-    writeFileSync(join(dir, 'model.json'), JSON.stringify({ format: 'layers-model', modelTopology: {}, weightsManifest: [{ paths: ['w.bin'], weights }] }));
+    writeFileSync(
+      join(dir, 'model.json'),
+      JSON.stringify({ format: 'layers-model', modelTopology: {}, weightsManifest: [{ paths: ['w.bin'], weights }] }),
+    );
     writeFileSync(join(dir, 'w.bin'), new Uint8Array(4 * 40_000));
     const c = await openFile(join(dir, 'model.json'));
     try {
       assert.equal(new Set(c.tensors.map((t) => t.name)).size, 40_000);
-      assert.deepEqual(c.tensors.slice(0, 3).map((t) => t.name), ['w', 'w#2', 'w#3']);
+      assert.deepEqual(
+        c.tensors.slice(0, 3).map((t) => t.name),
+        ['w', 'w#2', 'w#3'],
+      );
       assert.equal(c.tensors[39_999]?.name, 'w#40000');
     } finally {
       await c.close();

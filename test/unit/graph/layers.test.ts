@@ -59,7 +59,12 @@ class PixelShuffle2x extends tfl.layers.Layer {
   override computeOutputShape(shape: tfl.Shape | tfl.Shape[]): tfl.Shape {
     const s = (Array.isArray(shape[0]) ? shape[0] : shape) as tfl.Shape;
     const [n, h, w, c] = s;
-    return [n ?? null, h == null ? null : h * this.scale, w == null ? null : w * this.scale, c == null ? null : c / (this.scale * this.scale)];
+    return [
+      n ?? null,
+      h == null ? null : h * this.scale,
+      w == null ? null : w * this.scale,
+      c == null ? null : c / (this.scale * this.scale),
+    ];
   }
   override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor {
     return tf.depthToSpace(single(inputs) as tf.Tensor4D, this.scale, 'NHWC');
@@ -79,7 +84,9 @@ interface ManifestGroup {
 async function tfjsLoad(path: string): Promise<tfl.LayersModel> {
   const doc = JSON.parse(readFileSync(path, 'utf8')) as { modelTopology: object; weightsManifest: ManifestGroup[] };
   const specs = doc.weightsManifest.flatMap((g) => g.weights);
-  const data = Buffer.concat(doc.weightsManifest.flatMap((g) => g.paths.map((p) => readFileSync(join(dirname(path), p)))));
+  const data = Buffer.concat(
+    doc.weightsManifest.flatMap((g) => g.paths.map((p) => readFileSync(join(dirname(path), p)))),
+  );
   const weightData = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
   return tfl.loadLayersModel(tf.io.fromMemory({ modelTopology: doc.modelTopology, weightSpecs: specs, weightData }));
 }
@@ -87,20 +94,27 @@ async function tfjsLoad(path: string): Promise<tfl.LayersModel> {
 /** Saves a tfjs-layers model as model.json + weights.bin in a fresh folder (as `tfjs.converters` would). */
 async function tfjsSave(model: tfl.LayersModel): Promise<string> {
   const folder = mkdtempSync(join(tmpdir(), 'weight-lens-layers-'));
-  await model.save(tf.io.withSaveHandler((artifacts) => {
-    const data = artifacts.weightData;
-    const bytes = data === undefined ? new Uint8Array(0) : Array.isArray(data) ? Buffer.concat(data.map((b) => new Uint8Array(b))) : new Uint8Array(data);
-    writeFileSync(join(folder, 'weights.bin'), bytes);
-    const json = {
-      format: 'layers-model',
-      generatedBy: `TensorFlow.js tfjs-layers v${tfl.version_layers}`,
-      convertedBy: null,
-      modelTopology: artifacts.modelTopology,
-      weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }],
-    };
-    writeFileSync(join(folder, 'model.json'), JSON.stringify(json));
-    return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } });
-  }));
+  await model.save(
+    tf.io.withSaveHandler((artifacts) => {
+      const data = artifacts.weightData;
+      const bytes =
+        data === undefined
+          ? new Uint8Array(0)
+          : Array.isArray(data)
+            ? Buffer.concat(data.map((b) => new Uint8Array(b)))
+            : new Uint8Array(data);
+      writeFileSync(join(folder, 'weights.bin'), bytes);
+      const json = {
+        format: 'layers-model',
+        generatedBy: `TensorFlow.js tfjs-layers v${tfl.version_layers}`,
+        convertedBy: null,
+        modelTopology: artifacts.modelTopology,
+        weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }],
+      };
+      writeFileSync(join(folder, 'model.json'), JSON.stringify(json));
+      return Promise.resolve({ modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } });
+    }),
+  );
   return join(folder, 'model.json');
 }
 
@@ -110,7 +124,15 @@ function randomiseWeights(model: tfl.LayersModel, seed: number): void {
   for (const layer of model.layers) {
     const values = layer.weights.map((w) => {
       const positive = /variance|gamma/.test(w.originalName);
-      return tf.tensor(seededRandom(s++, w.shape.reduce<number>((a, b) => a * (b ?? 1), 1), positive ? 0.5 : -0.5, 1.5 - (positive ? 0 : 1)), w.shape as number[]);
+      return tf.tensor(
+        seededRandom(
+          s++,
+          w.shape.reduce<number>((a, b) => a * (b ?? 1), 1),
+          positive ? 0.5 : -0.5,
+          1.5 - (positive ? 0 : 1),
+        ),
+        w.shape as number[],
+      );
     });
     layer.setWeights(values);
     tf.dispose(values);
@@ -118,7 +140,12 @@ function randomiseWeights(model: tfl.LayersModel, seed: number): void {
 }
 
 /** Runs the imported graph and tfjs-layers on the same input and asserts every output agrees. */
-async function compareWithTfjs(path: string, reference: tfl.LayersModel, input: Float32Array, shape: number[]): Promise<void> {
+async function compareWithTfjs(
+  path: string,
+  reference: tfl.LayersModel,
+  input: Float32Array,
+  shape: number[],
+): Promise<void> {
   const { graph, weights } = await loadLayersModel(path);
   const before = tf.memory().numTensors;
   const x = tf.tensor(input, shape);
@@ -148,7 +175,8 @@ async function imageCrop(): Promise<Float32Array> {
   const out = new Float32Array(16 * 16 * 3);
   for (let y = 0; y < 16; y++) {
     for (let x = 0; x < 16; x++) {
-      for (let c = 0; c < 3; c++) out[(y * 16 + x) * 3 + c] = image.data[((y + 40) * image.width + x + 48) * 3 + c] ?? 0;
+      for (let c = 0; c < 3; c++)
+        out[(y * 16 + x) * 3 + c] = image.data[((y + 40) * image.width + x + 48) * 3 + c] ?? 0;
     }
   }
   return out;
@@ -165,8 +193,22 @@ function sequentialModel(dilated: boolean): tfl.Sequential {
   m.add(L.separableConv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'elu' }));
   m.add(L.conv2dTranspose({ filters: 5, kernelSize: 3, strides: 2, padding: 'same', activation: 'selu' }));
   m.add(L.conv2dTranspose({ filters: 4, kernelSize: 3, strides: 1, padding: 'valid' }));
-  m.add(L.zeroPadding2d({ padding: [[1, 2], [0, 1]] }));
-  m.add(L.cropping2D({ cropping: [[1, 0], [2, 1]] }));
+  m.add(
+    L.zeroPadding2d({
+      padding: [
+        [1, 2],
+        [0, 1],
+      ],
+    }),
+  );
+  m.add(
+    L.cropping2D({
+      cropping: [
+        [1, 0],
+        [2, 1],
+      ],
+    }),
+  );
   m.add(L.upSampling2d({ size: [2, 1], interpolation: 'bilinear' }));
   m.add(L.averagePooling2d({ poolSize: 3, strides: 2, padding: 'same' }));
   m.add(L.conv2d({ filters: 4, kernelSize: 3, strides: 2, activation: 'tanh' }));
@@ -186,33 +228,65 @@ function sequentialModel(dilated: boolean): tfl.Sequential {
 
 function functionalModel(): tfl.LayersModel {
   const L = tfl.layers;
-  const apply = (layer: tfl.layers.Layer, x: tfl.SymbolicTensor | tfl.SymbolicTensor[]): tfl.SymbolicTensor => layer.apply(x) as tfl.SymbolicTensor;
+  const apply = (layer: tfl.layers.Layer, x: tfl.SymbolicTensor | tfl.SymbolicTensor[]): tfl.SymbolicTensor =>
+    layer.apply(x) as tfl.SymbolicTensor;
   const inp = tfl.input({ shape: [6, 6, 4] });
   const a = apply(L.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'swish' }), inp);
   const b = apply(L.conv2d({ filters: 8, kernelSize: 1, activation: 'gelu' }), inp);
   const inner = tfl.sequential({
-    layers: [L.conv2d({ inputShape: [6, 6, 8], filters: 8, kernelSize: 3, padding: 'same', activation: 'sigmoid' }), L.batchNormalization()],
+    layers: [
+      L.conv2d({ inputShape: [6, 6, 8], filters: 8, kernelSize: 3, padding: 'same', activation: 'sigmoid' }),
+      L.batchNormalization(),
+    ],
   });
   const c = apply(inner, a);
   const innerInput = tfl.input({ shape: [6, 6, 8] });
-  const innerFunctional = tfl.model({ inputs: innerInput, outputs: apply(L.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu' }), innerInput) });
+  const innerFunctional = tfl.model({
+    inputs: innerInput,
+    outputs: apply(L.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu' }), innerInput),
+  });
   const f = apply(innerFunctional, b);
   const shared = L.conv2d({ filters: 8, kernelSize: 1, activation: 'softplus' });
   const d = apply(shared, b);
   const e = apply(shared, c);
   const merged = [
-    apply(L.add(), [d, e, f]), apply(L.multiply(), [a, b]), apply(L.average(), [a, b, c]),
-    apply(L.maximum(), [a, e]), apply(L.minimum(), [b, d]),
+    apply(L.add(), [d, e, f]),
+    apply(L.multiply(), [a, b]),
+    apply(L.average(), [a, b, c]),
+    apply(L.maximum(), [a, e]),
+    apply(L.minimum(), [b, d]),
   ];
-  const acts = ['relu', 'relu6', 'elu', 'selu', 'sigmoid', 'hardSigmoid', 'tanh', 'softmax', 'logSoftmax', 'linear', 'swish', 'gelu', 'gelu_new', 'mish', 'softplus', 'softsign']
-    .map((activation) => apply(L.activation({ activation: activation as 'relu' }), a));
+  const acts = [
+    'relu',
+    'relu6',
+    'elu',
+    'selu',
+    'sigmoid',
+    'hardSigmoid',
+    'tanh',
+    'softmax',
+    'logSoftmax',
+    'linear',
+    'swish',
+    'gelu',
+    'gelu_new',
+    'mish',
+    'softplus',
+    'softsign',
+  ].map((activation) => apply(L.activation({ activation: activation as 'relu' }), a));
   const cat = apply(L.concatenate({ axis: -1 }), [...merged, ...acts]);
   const beta = apply(new MultiplyBeta(), cat);
   const conv = apply(L.conv2d({ filters: 12, kernelSize: 3, padding: 'same' }), beta);
   const shuffled = apply(new PixelShuffle2x(), conv);
   const up = apply(L.conv2d({ filters: 3, kernelSize: 3, padding: 'same' }), shuffled);
-  const pooled = apply(L.concatenate(), [apply(L.globalAveragePooling2d({}), cat), apply(L.globalMaxPooling2d({}), cat)]);
-  const head = apply(L.dense({ units: 5, activation: 'softmax' }), apply(L.dense({ units: 16, activation: 'tanh' }), pooled));
+  const pooled = apply(L.concatenate(), [
+    apply(L.globalAveragePooling2d({}), cat),
+    apply(L.globalMaxPooling2d({}), cat),
+  ]);
+  const head = apply(
+    L.dense({ units: 5, activation: 'softmax' }),
+    apply(L.dense({ units: 16, activation: 'tanh' }), pooled),
+  );
   return tfl.model({ inputs: inp, outputs: [up, head] });
 }
 
@@ -233,13 +307,15 @@ test('tfjs.DepthToSpace equals tf.depthToSpace and, unlike it, has a gradient', 
   const run = (t: tf.Tensor): tf.Tensor => op({ node, inputs: [t], opset: 17 }) as tf.Tensor;
   const [ours, theirs] = tf.tidy(() => [run(x), tf.depthToSpace(x as tf.Tensor4D, 3, 'NHWC')]);
   assert.deepEqual(ours.dataSync(), theirs.dataSync());
-  const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(run(t), tf.reshape(tf.range(0, 2 * 9 * 12 * 2), [2, 9, 12, 2]))))(x);
+  const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(run(t), tf.reshape(tf.range(0, 2 * 9 * 12 * 2), [2, 9, 12, 2]))))(
+    x,
+  );
   assert.equal(g.shape.join(), x.shape.join());
   tf.dispose([x, ours, theirs, g]);
   assert.equal(tf.memory().numTensors, before, 'no tensor leaks');
 });
 
-test('ESRGAN-slim x2: weights keep the reader\'s names and HWIO shapes; runGraph matches tfjs-layers predict', async () => {
+test("ESRGAN-slim x2: weights keep the reader's names and HWIO shapes; runGraph matches tfjs-layers predict", async () => {
   await initBackend('wasm');
   const { graph, weights } = await loadLayersModel(SLIM);
   assert.deepEqual(graph.inputs, [{ name: 'LR', dtype: 'F32', shape: [null, null, null, 3] }]);
@@ -286,7 +362,10 @@ test('a Functional model with merges, nested Sequential and Functional models, a
   const path = await tfjsSave(model);
   try {
     const doc = readFileSync(path, 'utf8');
-    assert.ok(doc.includes('"MultiplyBeta"') && doc.includes('"PixelShuffle2x"'), 'the saved topology uses the custom classes');
+    assert.ok(
+      doc.includes('"MultiplyBeta"') && doc.includes('"PixelShuffle2x"'),
+      'the saved topology uses the custom classes',
+    );
     await compareWithTfjs(path, model, seededRandom(9, 2 * 6 * 6 * 4), [2, 6, 6, 4]);
   } finally {
     rmSync(dirname(path), { recursive: true, force: true });
@@ -308,15 +387,26 @@ function registerDepthToSpaceGradient(): void {
       const b = (attrs as unknown as { blockSize: number }).blockSize;
       const g = dy as tf.Tensor4D;
       const [n, h, w, c] = g.shape;
-      return { x: () => tf.reshape(tf.transpose(tf.reshape(g, [n, h / b, b, w / b, b, c]), [0, 1, 3, 2, 4, 5]), [n, h / b, w / b, b * b * c]) };
+      return {
+        x: () =>
+          tf.reshape(tf.transpose(tf.reshape(g, [n, h / b, b, w / b, b, c]), [0, 1, 3, 2, 4, 5]), [
+            n,
+            h / b,
+            w / b,
+            b * b * c,
+          ]),
+      };
     },
   });
 }
 
-test('gradients through runGraph reach every trainable weight and match tfjs-layers\' own', async () => {
+test("gradients through runGraph reach every trainable weight and match tfjs-layers' own", async () => {
   await initBackend('wasm');
   registerDepthToSpaceGradient();
-  const cases = [['Sequential', () => sequentialModel(false), [2, 12, 12, 3]], ['Functional', functionalModel, [2, 6, 6, 4]]] as const;
+  const cases = [
+    ['Sequential', () => sequentialModel(false), [2, 12, 12, 3]],
+    ['Functional', functionalModel, [2, 6, 6, 4]],
+  ] as const;
   for (const [label, build, shape] of cases) {
     const model = build();
     randomiseWeights(model, 700);
@@ -326,14 +416,27 @@ test('gradients through runGraph reach every trainable weight and match tfjs-lay
       const [inputInfo] = graph.inputs;
       assert.ok(inputInfo);
       const before = tf.memory().numTensors;
-      const x = tf.tensor(seededRandom(11, shape.reduce((a, b) => a * b, 1)), [...shape]);
+      const x = tf.tensor(
+        seededRandom(
+          11,
+          shape.reduce((a, b) => a * b, 1),
+        ),
+        [...shape],
+      );
       const w = weightTensors(graph, weights);
       const trainable = model.trainableWeights;
       const names = trainable.map((v) => v.originalName);
       // Loss: a fixed random projection of every output, so each output element has its own weight.
-      const loss = (outs: tf.Tensor[]): tf.Scalar => tf.addN(outs.map((o, i) => tf.sum(tf.mul(o, tf.randomUniform(o.shape, -1, 1, 'float32', 40 + i))))) as tf.Scalar;
+      const loss = (outs: tf.Tensor[]): tf.Scalar =>
+        tf.addN(
+          outs.map((o, i) => tf.sum(tf.mul(o, tf.randomUniform(o.shape, -1, 1, 'float32', 40 + i)))),
+        ) as tf.Scalar;
       const ours = tf.grads((...ts: tf.Tensor[]) => {
-        const out = executeGraph(graph, { ...w, ...Object.fromEntries(names.map((n, i) => [n, ts[i] ?? tf.scalar(0)])) }, { [inputInfo.name]: x });
+        const out = executeGraph(
+          graph,
+          { ...w, ...Object.fromEntries(names.map((n, i) => [n, ts[i] ?? tf.scalar(0)])) },
+          { [inputInfo.name]: x },
+        );
         return loss(graph.outputs.map((n) => out[n] ?? tf.scalar(0)));
       })(names.map((n) => w[n] ?? tf.scalar(0)));
       const theirs = tf.variableGrads(() => {
@@ -345,8 +448,14 @@ test('gradients through runGraph reach every trainable weight and match tfjs-lay
         const ref = theirs.grads[v.name];
         assert.ok(g && ref, `${label}: gradient of ${v.originalName}`);
         const values = g.dataSync();
-        assert.ok(values.every((value) => Number.isFinite(value)), `${label}: finite gradient for ${v.originalName}`);
-        assert.ok(values.some((value) => value !== 0), `${label}: non-zero gradient for ${v.originalName}`);
+        assert.ok(
+          values.every((value) => Number.isFinite(value)),
+          `${label}: finite gradient for ${v.originalName}`,
+        );
+        assert.ok(
+          values.some((value) => value !== 0),
+          `${label}: non-zero gradient for ${v.originalName}`,
+        );
         const err = relativeMaxError(values, ref.dataSync());
         assert.ok(err < 1e-3, `${label}: gradient of ${v.originalName} differs from tfjs-layers by ${err}`);
       });
@@ -360,7 +469,11 @@ test('gradients through runGraph reach every trainable weight and match tfjs-lay
 });
 
 /** Saves `model`, applies `edit` to its model.json text, runs `fn` on the file, and removes it. */
-async function withEdited(model: tfl.LayersModel, edit: (json: string) => string, fn: (path: string) => Promise<void>): Promise<void> {
+async function withEdited(
+  model: tfl.LayersModel,
+  edit: (json: string) => string,
+  fn: (path: string) => Promise<void>,
+): Promise<void> {
   const path = await tfjsSave(model);
   try {
     const before = readFileSync(path, 'utf8');
@@ -391,12 +504,24 @@ function renameClass(json: string, layer: string, className: string): string {
 
 /** A two-Dense model whose second layer is renamed to `className` in model.json; returns the import error. */
 async function importErrorWithClass(className: string): Promise<unknown> {
-  const model = tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [3], units: 2, name: 'first' }), tfl.layers.dense({ units: 2, name: 'odd_one' })] });
+  const model = tfl.sequential({
+    layers: [
+      tfl.layers.dense({ inputShape: [3], units: 2, name: 'first' }),
+      tfl.layers.dense({ units: 2, name: 'odd_one' }),
+    ],
+  });
   let error: unknown;
   try {
-    await withEdited(model, (json) => renameClass(json, 'odd_one', className), async (path) => {
-      error = await loadLayersModel(path).then(() => undefined, (e: unknown) => e);
-    });
+    await withEdited(
+      model,
+      (json) => renameClass(json, 'odd_one', className),
+      async (path) => {
+        error = await loadLayersModel(path).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      },
+    );
   } finally {
     model.dispose();
   }
@@ -408,7 +533,12 @@ test('an unknown or custom class and a Lambda layer are refused in one sentence 
   for (const className of ['Foo', 'MyCustomLayer']) {
     const error = await importErrorWithClass(className);
     assert.ok(error instanceof CheckpointFormatError, String(error));
-    assert.match(error.message, new RegExp(`TF\\.js layer class '${className}' \\(layer 'odd_one'\\) is not supported; supported: .*Conv2D.*MultiplyBeta.*PixelShuffle2x.*\\.$`));
+    assert.match(
+      error.message,
+      new RegExp(
+        `TF\\.js layer class '${className}' \\(layer 'odd_one'\\) is not supported; supported: .*Conv2D.*MultiplyBeta.*PixelShuffle2x.*\\.$`,
+      ),
+    );
     assert.equal(error.message.split('. ').length, 1, `one sentence: ${error.message}`);
   }
   const lambda = await importErrorWithClass('Lambda');
@@ -418,23 +548,41 @@ test('an unknown or custom class and a Lambda layer are refused in one sentence 
 
 test('a weight missing from the manifest, a wrong kernel shape and a GraphModel are refused with one sentence each', async () => {
   await initBackend('wasm');
-  const model = tfl.sequential({ layers: [tfl.layers.conv2d({ inputShape: [4, 4, 2], filters: 3, kernelSize: 3, name: 'conv' })] });
+  const model = tfl.sequential({
+    layers: [tfl.layers.conv2d({ inputShape: [4, 4, 2], filters: 3, kernelSize: 3, name: 'conv' })],
+  });
   const failure = async (edit: (json: string) => string): Promise<string> => {
     let message = '';
     await withEdited(model, edit, async (path) => {
-      const error = await loadLayersModel(path).then(() => undefined, (e: unknown) => e);
+      const error = await loadLayersModel(path).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.ok(error instanceof CheckpointFormatError, String(error));
       message = error.message;
     });
     return message;
   };
-  assert.match(await failure((json) => json.replace('"conv/kernel"', '"other/kernel"')), /layer 'conv' \(Conv2D\) needs weight 'conv\/kernel', which the weights manifest does not list\.$/);
-  assert.match(await failure((json) => json.replace('"kernel_size":[3,3]', '"kernel_size":[5,5]')), /expects weight 'conv\/kernel' of shape \[5, 5, \?, 3\], but the manifest gives \[3, 3, 2, 3\]\.$/);
+  assert.match(
+    await failure((json) => json.replace('"conv/kernel"', '"other/kernel"')),
+    /layer 'conv' \(Conv2D\) needs weight 'conv\/kernel', which the weights manifest does not list\.$/,
+  );
+  assert.match(
+    await failure((json) => json.replace('"kernel_size":[3,3]', '"kernel_size":[5,5]')),
+    /expects weight 'conv\/kernel' of shape \[5, 5, \?, 3\], but the manifest gives \[3, 3, 2, 3\]\.$/,
+  );
   model.dispose();
   const folder = mkdtempSync(join(tmpdir(), 'weight-lens-layers-'));
   try {
-    writeFileSync(join(folder, 'model.json'), JSON.stringify({ format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [] }));
-    await assert.rejects(loadLayersModel(join(folder, 'model.json')), (e: unknown) => e instanceof CheckpointFormatError && /is a TF\.js GraphModel, which cannot be run/.test(e.message));
+    writeFileSync(
+      join(folder, 'model.json'),
+      JSON.stringify({ format: 'graph-model', modelTopology: { node: [] }, weightsManifest: [] }),
+    );
+    await assert.rejects(
+      loadLayersModel(join(folder, 'model.json')),
+      (e: unknown) =>
+        e instanceof CheckpointFormatError && /is a TF\.js GraphModel, which cannot be run/.test(e.message),
+    );
   } finally {
     rmSync(folder, { recursive: true, force: true });
   }
@@ -499,7 +647,10 @@ test('dilated convolutions (plain, depthwise, separable) match tfjs-core, and th
     assert.deepEqual(out.shape, expected.shape);
     assert.ok(relativeMaxError(out.dataSync(), expected.dataSync()) < TOLERANCE, 'forward matches');
     tf.dispose([out, expected]);
-    const loss = (name: string, k: tf.Tensor): tf.Scalar => tf.tidy(() => tf.sum(tf.square(executeGraph(graph, { ...w, [name]: k }, { [inName]: x })[outName ?? ''] ?? tf.scalar(0))));
+    const loss = (name: string, k: tf.Tensor): tf.Scalar =>
+      tf.tidy(() =>
+        tf.sum(tf.square(executeGraph(graph, { ...w, [name]: k }, { [inName]: x })[outName ?? ''] ?? tf.scalar(0))),
+      );
     for (const name of graph.initializers.keys()) {
       if (!/kernel$/.test(name)) continue;
       const k = w[name];
@@ -510,7 +661,10 @@ test('dilated convolutions (plain, depthwise, separable) match tfjs-core, and th
       const [plus, minus] = [1, -1].map((sign) => tf.tidy(() => loss(name, tf.add(k, tf.mul(v, sign * eps)))));
       const central = ((plus?.dataSync()[0] ?? 0) - (minus?.dataSync()[0] ?? 0)) / (2 * eps);
       const analytic = tf.tidy(() => tf.sum(tf.mul(g, v)).dataSync()[0] ?? NaN);
-      assert.ok(Math.abs(central - analytic) <= 1e-2 * Math.max(1, Math.abs(central)), `${name}: gradient ${analytic}, central difference ${central}`);
+      assert.ok(
+        Math.abs(central - analytic) <= 1e-2 * Math.max(1, Math.abs(central)),
+        `${name}: gradient ${analytic}, central difference ${central}`,
+      );
       tf.dispose([g, v, plus, minus].filter((t): t is tf.Tensor => t !== undefined));
     }
     tf.dispose([x, ...Object.values(w)]);

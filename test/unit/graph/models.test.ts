@@ -25,7 +25,10 @@ async function cpu(): Promise<void> {
 const ort = loadOrt();
 const skip = ortSkip(typeof ort === 'string' ? ort : undefined);
 
-for (const [label, file, seed] of [['openWakeWord hello_deepa', WAKEWORD, 7], ['BlazeFace front 128×128', BLAZEFACE, 11]] as const) {
+for (const [label, file, seed] of [
+  ['openWakeWord hello_deepa', WAKEWORD, 7],
+  ['BlazeFace front 128×128', BLAZEFACE, 11],
+] as const) {
   test(`${label}: runGraph matches onnxruntime within ${TOLERANCE} relative`, { skip }, async () => {
     await cpu();
     if (typeof ort === 'string') assert.fail(ort);
@@ -33,7 +36,12 @@ for (const [label, file, seed] of [['openWakeWord hello_deepa', WAKEWORD, 7], ['
     const [inputInfo] = graph.inputs;
     assert.ok(inputInfo);
     const dims = inputInfo.shape.map((d) => d ?? 1);
-    const data = seededRandom(seed, dims.reduce((a, b) => a * b, 1), label.startsWith('Blaze') ? -1 : 0, 1);
+    const data = seededRandom(
+      seed,
+      dims.reduce((a, b) => a * b, 1),
+      label.startsWith('Blaze') ? -1 : 0,
+      1,
+    );
     const ref = await runOrt(ort, file, { [inputInfo.name]: { data, dims } });
     const before = tf.memory().numTensors;
     const w = weightTensors(graph, weights);
@@ -60,7 +68,15 @@ test('openWakeWord: weights are inputs, so perturbing one changes the output, an
   const dims = inputInfo.shape.map((d) => d ?? 1);
   const before = tf.memory().numTensors;
   const w = weightTensors(graph, weights);
-  const x = tf.tensor(seededRandom(3, dims.reduce((a, b) => a * b, 1), 0, 1), dims);
+  const x = tf.tensor(
+    seededRandom(
+      3,
+      dims.reduce((a, b) => a * b, 1),
+      0,
+      1,
+    ),
+    dims,
+  );
   const [outName] = graph.outputs;
   assert.ok(outName);
   const base = executeGraph(graph, w, { [inputInfo.name]: x })[outName];
@@ -81,8 +97,14 @@ test('openWakeWord: weights are inputs, so perturbing one changes the output, an
   })(original);
   assert.deepEqual(grad.shape, original.shape);
   const g = grad.dataSync();
-  assert.ok(g.every((v) => Number.isFinite(v)), 'finite gradient');
-  assert.ok(g.some((v) => v !== 0), 'non-zero gradient');
+  assert.ok(
+    g.every((v) => Number.isFinite(v)),
+    'finite gradient',
+  );
+  assert.ok(
+    g.some((v) => v !== 0),
+    'non-zero gradient',
+  );
   tf.dispose([base, changed, perturbed, grad, x, ...Object.values(w)]);
   assert.equal(tf.memory().numTensors, before, 'no tensor leaks');
 });
@@ -95,7 +117,15 @@ test('BlazeFace: a gradient flows through depthwise convolutions to the first co
   const dims = inputInfo.shape.map((d) => d ?? 1);
   const before = tf.memory().numTensors;
   const w = weightTensors(graph, weights);
-  const x = tf.tensor(seededRandom(9, dims.reduce((a, b) => a * b, 1), -1, 1), dims);
+  const x = tf.tensor(
+    seededRandom(
+      9,
+      dims.reduce((a, b) => a * b, 1),
+      -1,
+      1,
+    ),
+    dims,
+  );
   const firstConv = graph.nodes.find((n) => n.op === 'Conv');
   const target = firstConv?.inputs[1];
   assert.ok(target !== undefined);

@@ -20,7 +20,10 @@ const RESNET = 'test/fixtures/models/resnet20_fmnist.onnx';
 
 async function reimport(bytes: Uint8Array): ReturnType<typeof importOnnx> {
   // The rewritten models here hold all their data inline: no sibling file is ever opened.
-  return importOnnx(new MemoryByteSource(bytes, 'rewritten.onnx'), { path: RESNET, siblings: siblingOpenerFor(RESNET) });
+  return importOnnx(new MemoryByteSource(bytes, 'rewritten.onnx'), {
+    path: RESNET,
+    siblings: siblingOpenerFor(RESNET),
+  });
 }
 
 test('ResNet-20: convolution weights become float32 graph inputs; the rest is kept', async () => {
@@ -30,9 +33,15 @@ test('ResNet-20: convolution weights become float32 graph inputs; the rest is ke
   const source = await FileByteSource.open(RESNET);
   try {
     const rebound = await rewriteOnnxWeights(source, graph, { inputs: convs });
-    assert.deepEqual(rebound.inputs.map((w) => w.feed), convs);
+    assert.deepEqual(
+      rebound.inputs.map((w) => w.feed),
+      convs,
+    );
     const back = await reimport(rebound.bytes);
-    assert.deepEqual(back.graph.inputs.map((i) => i.name), ['input', ...convs]);
+    assert.deepEqual(
+      back.graph.inputs.map((i) => i.name),
+      ['input', ...convs],
+    );
     for (const name of convs) {
       assert.equal(back.graph.initializers.has(name), false, name);
       const input = back.graph.inputs.find((i) => i.name === name);
@@ -51,13 +60,19 @@ test('ResNet-20: replaced weights hold the given values, under the same names', 
   const { graph } = await loadOnnxModel(RESNET);
   const name = graph.nodes.find((n) => n.op === 'Conv')?.inputs[1] ?? '';
   const shape = graph.initializers.get(name)?.shape ?? [];
-  const values = seededRandom(5, shape.reduce((a, b) => a * b, 1));
+  const values = seededRandom(
+    5,
+    shape.reduce((a, b) => a * b, 1),
+  );
   const source = await FileByteSource.open(RESNET);
   try {
     const rebound = await rewriteOnnxWeights(source, graph, { values: new Map([[name, values]]) });
     assert.deepEqual(rebound.inputs, []);
     const back = await reimport(rebound.bytes);
-    assert.deepEqual(back.graph.inputs.map((i) => i.name), ['input']);
+    assert.deepEqual(
+      back.graph.inputs.map((i) => i.name),
+      ['input'],
+    );
     assert.deepEqual(back.weights.get(name), values);
     assert.deepEqual(back.graph.initializers.get(name)?.shape, shape);
   } finally {
@@ -72,9 +87,15 @@ test('wake-word MLP: a value held by a Constant node is bound too; its Constant 
   assert.equal(graph.initializers.get(name)?.constant, true);
   const source = await FileByteSource.open(file);
   try {
-    const rebound = await rewriteOnnxWeights(source, graph, { inputs: [name], values: new Map([['layer1.bias', new Float32Array(32)]]) });
+    const rebound = await rewriteOnnxWeights(source, graph, {
+      inputs: [name],
+      values: new Map([['layer1.bias', new Float32Array(32)]]),
+    });
     const back = await reimport(rebound.bytes);
-    assert.deepEqual(back.graph.inputs.map((i) => i.name), [graph.inputs[0]?.name, name]);
+    assert.deepEqual(
+      back.graph.inputs.map((i) => i.name),
+      [graph.inputs[0]?.name, name],
+    );
     assert.deepEqual(back.graph.inputs[1]?.shape, []);
     assert.equal(back.graph.initializers.has(name), false);
     assert.deepEqual(back.weights.get('layer1.bias'), new Float32Array(32));
@@ -96,7 +117,12 @@ function float16Model(w: Uint16Array): Uint8Array {
       { op: 'Cast', inputs: ['yh'], outputs: ['y'], attrs: { to: 1 } },
     ],
   });
-  const tensor = new ProtoWriter().packedVarints(1, [4]).varint(2, 10).string(8, 'w').bytes(9, new Uint8Array(w.buffer)).finish();
+  const tensor = new ProtoWriter()
+    .packedVarints(1, [4])
+    .varint(2, 10)
+    .string(8, 'w')
+    .bytes(9, new Uint8Array(w.buffer))
+    .finish();
   const out = new ProtoWriter();
   const r = new ProtoReader(model);
   for (let f = r.next(); f !== undefined; f = r.next()) {
@@ -109,33 +135,48 @@ function float16Model(w: Uint16Array): Uint8Array {
 
 const ort = loadOrt();
 
-test('a float16 weight is fed as float32 and cast back inside the graph', { skip: ortSkip(typeof ort === 'string' ? ort : undefined) }, async () => {
-  if (typeof ort === 'string') assert.fail(ort);
-  // float16 bits of 1, −2, 0.5, 0.
-  const bytes = float16Model(Uint16Array.of(0x3c00, 0xc000, 0x3800, 0));
-  const { graph } = await reimport(bytes);
-  assert.equal(graph.initializers.get('w')?.dtype, 'F16');
-  const x = { data: Float32Array.of(1, 2, 3, 4), dims: [1, 4] };
-  assert.deepEqual([...((await runOrt(ort, bytes, { x })).y?.data ?? [])], [2, 0, 3.5, 4]);
-  const rebound = await rewriteOnnxWeights(new MemoryByteSource(bytes, 'f16.onnx'), graph, { inputs: ['w'] });
-  const feed = `w${FLOAT32_FEED_SUFFIX}`;
-  assert.deepEqual(rebound.inputs, [{ name: 'w', feed, shape: [4] }]);
-  const out = await runOrt(ort, rebound.bytes, { x, [feed]: { data: Float32Array.of(3, 0.25, -1, 8), dims: [4] } });
-  assert.deepEqual([...(out.y?.data ?? [])], [4, 2.25, 2, 12]);
-  const replaced = await rewriteOnnxWeights(new MemoryByteSource(bytes, 'f16.onnx'), graph, { values: new Map([['w', Float32Array.of(-1, -1, -1, -1)]]) });
-  assert.deepEqual([...((await runOrt(ort, replaced.bytes, { x })).y?.data ?? [])], [0, 1, 2, 3]);
-});
+test(
+  'a float16 weight is fed as float32 and cast back inside the graph',
+  { skip: ortSkip(typeof ort === 'string' ? ort : undefined) },
+  async () => {
+    if (typeof ort === 'string') assert.fail(ort);
+    // float16 bits of 1, −2, 0.5, 0.
+    const bytes = float16Model(Uint16Array.of(0x3c00, 0xc000, 0x3800, 0));
+    const { graph } = await reimport(bytes);
+    assert.equal(graph.initializers.get('w')?.dtype, 'F16');
+    const x = { data: Float32Array.of(1, 2, 3, 4), dims: [1, 4] };
+    assert.deepEqual([...((await runOrt(ort, bytes, { x })).y?.data ?? [])], [2, 0, 3.5, 4]);
+    const rebound = await rewriteOnnxWeights(new MemoryByteSource(bytes, 'f16.onnx'), graph, { inputs: ['w'] });
+    const feed = `w${FLOAT32_FEED_SUFFIX}`;
+    assert.deepEqual(rebound.inputs, [{ name: 'w', feed, shape: [4] }]);
+    const out = await runOrt(ort, rebound.bytes, { x, [feed]: { data: Float32Array.of(3, 0.25, -1, 8), dims: [4] } });
+    assert.deepEqual([...(out.y?.data ?? [])], [4, 2.25, 2, 12]);
+    const replaced = await rewriteOnnxWeights(new MemoryByteSource(bytes, 'f16.onnx'), graph, {
+      values: new Map([['w', Float32Array.of(-1, -1, -1, -1)]]),
+    });
+    assert.deepEqual([...((await runOrt(ort, replaced.bytes, { x })).y?.data ?? [])], [0, 1, 2, 3]);
+  },
+);
 
 test('names that are not floating-point weights of the graph are refused with a sentence', async () => {
   const { graph } = await loadOnnxModel(RESNET);
   const source = await FileByteSource.open(RESNET);
   try {
-    await assert.rejects(rewriteOnnxWeights(source, graph, { inputs: ['no.such.weight'] }), (e: unknown) => e instanceof CheckpointFormatError && /has no weight named "no\.such\.weight"/.test(e.message));
+    await assert.rejects(
+      rewriteOnnxWeights(source, graph, { inputs: ['no.such.weight'] }),
+      (e: unknown) => e instanceof CheckpointFormatError && /has no weight named "no\.such\.weight"/.test(e.message),
+    );
     const integer = [...graph.initializers].find(([, info]) => info.dtype === 'I64')?.[0];
     assert.ok(integer !== undefined, 'the ResNet-20 export holds int64 shape constants');
-    await assert.rejects(rewriteOnnxWeights(source, graph, { inputs: [integer] }), (e: unknown) => e instanceof CheckpointFormatError && /is I64, not a floating-point weight/.test(e.message));
+    await assert.rejects(
+      rewriteOnnxWeights(source, graph, { inputs: [integer] }),
+      (e: unknown) => e instanceof CheckpointFormatError && /is I64, not a floating-point weight/.test(e.message),
+    );
     const conv = graph.nodes.find((n) => n.op === 'Conv')?.inputs[1] ?? '';
-    await assert.rejects(rewriteOnnxWeights(source, graph, { values: new Map([[conv, new Float32Array(3)]]) }), (e: unknown) => e instanceof CheckpointFormatError && /needs \d+ values, got 3/.test(e.message));
+    await assert.rejects(
+      rewriteOnnxWeights(source, graph, { values: new Map([[conv, new Float32Array(3)]]) }),
+      (e: unknown) => e instanceof CheckpointFormatError && /needs \d+ values, got 3/.test(e.message),
+    );
   } finally {
     await source.close();
   }

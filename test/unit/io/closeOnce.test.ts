@@ -16,4 +16,3 @@ test('the wrapped close runs once; later calls share its promise', async () => {
   await Promise.all([first, second, close()]);
   assert.equal(calls, 1);
 });
-

@@ -19,7 +19,9 @@ const FOUR = new Uint8Array(new Float32Array([1, 2, 3, 4]).buffer);
 const SECRET = new Uint8Array(new Float32Array([7, 7, 7, 7]).buffer);
 
 function safetensors(tensor: string): Uint8Array {
-  const header = new TextEncoder().encode(JSON.stringify({ [tensor]: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }));
+  const header = new TextEncoder().encode(
+    JSON.stringify({ [tensor]: { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }),
+  );
   const out = new Uint8Array(8 + header.length + 16);
   new DataView(out.buffer).setBigUint64(0, BigInt(header.length), true);
   out.set(header, 8);
@@ -38,13 +40,23 @@ function varint(value: number): number[] {
   } while (v > 0);
   return out;
 }
-const lfield = (field: number, data: ArrayLike<number>): number[] => [...varint(field * 8 + 2), ...varint(data.length), ...Array.from(data)];
+const lfield = (field: number, data: ArrayLike<number>): number[] => [
+  ...varint(field * 8 + 2),
+  ...varint(data.length),
+  ...Array.from(data),
+];
 const sfield = (field: number, text: string): number[] => lfield(field, new TextEncoder().encode(text));
 const vfield = (field: number, value: number): number[] => [...varint(field * 8), ...varint(value)];
 
 /** An ONNX model with one FLOAT [4] initializer whose data is external, in `location`. */
 function onnxWithExternal(location: string): Uint8Array {
-  const tensor = [...vfield(1, 4), ...vfield(2, 1), ...sfield(8, 'w'), ...lfield(13, [...sfield(1, 'location'), ...sfield(2, location)]), ...vfield(14, 1)];
+  const tensor = [
+    ...vfield(1, 4),
+    ...vfield(2, 1),
+    ...sfield(8, 'w'),
+    ...lfield(13, [...sfield(1, 'location'), ...sfield(2, location)]),
+    ...vfield(14, 1),
+  ];
   const graph = [...sfield(2, 'g'), ...lfield(5, tensor)];
   return Uint8Array.from([...vfield(1, 9), ...lfield(7, graph), ...lfield(8, vfield(2, 21))]);
 }
@@ -67,7 +79,9 @@ const READERS: Record<string, { write: Writer; payload: (folder: string, name: s
       writeFileSync(p, tfjsModel(companion));
       return p;
     },
-    payload: (folder, name, bytes) => { writeFileSync(join(folder, name), bytes); },
+    payload: (folder, name, bytes) => {
+      writeFileSync(join(folder, name), bytes);
+    },
   },
   'safetensors index shard': {
     write: (folder, companion) => {
@@ -87,7 +101,9 @@ const READERS: Record<string, { write: Writer; payload: (folder: string, name: s
       writeFileSync(p, onnxWithExternal(companion));
       return p;
     },
-    payload: (folder, name, bytes) => { writeFileSync(join(folder, name), bytes); },
+    payload: (folder, name, bytes) => {
+      writeFileSync(join(folder, name), bytes);
+    },
   },
 };
 
@@ -165,7 +181,10 @@ test('resolveCompanion refuses empty names, NUL bytes and Windows absolute paths
     await assert.rejects(resolveCompanion(opened, 'C:\\Windows\\win.ini'), /an absolute path outside its folder/);
     await assert.rejects(resolveCompanion(opened, 'sub/../../x'), /outside its folder/);
     await assert.rejects(resolveCompanion(opened, 'absent.bin'), /"absent\.bin", which is missing or unreadable/);
-    await assert.rejects(resolveCompanion(opened, 'x'.repeat(5000)), (e: unknown) => e instanceof Error && e.message.length < 600);
+    await assert.rejects(
+      resolveCompanion(opened, 'x'.repeat(5000)),
+      (e: unknown) => e instanceof Error && e.message.length < 600,
+    );
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -19,12 +19,42 @@ void test('file-format errors are bad input; both are reported as badInput, abor
 
 void test('option checks throw BadInputError naming the option key, with no CLI flag in the message', () => {
   const cases: [() => void, string][] = [
-    [() => { checkDistillOptions({ ...DEFAULT_DISTILL_OPTIONS, lr: 5 }); }, 'lr'],
-    [() => { checkDistillOptions({ ...DEFAULT_DISTILL_OPTIONS, evalEvery: -1 }); }, 'evalEvery'],
-    [() => { checkDistillOptions({ ...DEFAULT_DISTILL_OPTIONS, batchSize: 0 }); }, 'batchSize'],
-    [() => { checkCompressOptions({ ...DEFAULT_COMPRESS_OPTIONS, steps: 0 }); }, 'steps'],
-    [() => { checkCompressOptions({ ...DEFAULT_COMPRESS_OPTIONS, roundWidthScale: 2 }); }, 'roundWidthScale'],
-    [() => { checkCompressOptions({ ...DEFAULT_COMPRESS_OPTIONS, budget: { kind: 'fraction', fraction: 0 } }); }, 'budget'],
+    [
+      () => {
+        checkDistillOptions({ ...DEFAULT_DISTILL_OPTIONS, lr: 5 });
+      },
+      'lr',
+    ],
+    [
+      () => {
+        checkDistillOptions({ ...DEFAULT_DISTILL_OPTIONS, evalEvery: -1 });
+      },
+      'evalEvery',
+    ],
+    [
+      () => {
+        checkDistillOptions({ ...DEFAULT_DISTILL_OPTIONS, batchSize: 0 });
+      },
+      'batchSize',
+    ],
+    [
+      () => {
+        checkCompressOptions({ ...DEFAULT_COMPRESS_OPTIONS, steps: 0 });
+      },
+      'steps',
+    ],
+    [
+      () => {
+        checkCompressOptions({ ...DEFAULT_COMPRESS_OPTIONS, roundWidthScale: 2 });
+      },
+      'roundWidthScale',
+    ],
+    [
+      () => {
+        checkCompressOptions({ ...DEFAULT_COMPRESS_OPTIONS, budget: { kind: 'fraction', fraction: 0 } });
+      },
+      'budget',
+    ],
   ];
   for (const [run, option] of cases) {
     assert.throws(run, (error: unknown) => {
@@ -37,7 +67,10 @@ void test('option checks throw BadInputError naming the option key, with no CLI 
 });
 
 void test('the CLI adds the flag that sets the option', () => {
-  assert.equal(withFlagHint(new BadInputError('The learning rate must be between 0 and 1, not 5.', { option: 'lr' })), 'The learning rate must be between 0 and 1, not 5 (--lr).');
+  assert.equal(
+    withFlagHint(new BadInputError('The learning rate must be between 0 and 1, not 5.', { option: 'lr' })),
+    'The learning rate must be between 0 and 1, not 5 (--lr).',
+  );
   assert.equal(withFlagHint(new BadInputError('Bad.', { option: 'evalEvery' })), 'Bad (--eval-every).');
   assert.equal(withFlagHint(new BadInputError('Bad.', { option: 'roundWidthScale' })), 'Bad (--round-scale).');
   assert.equal(withFlagHint(new BadInputError('No option here.')), 'No option here.');

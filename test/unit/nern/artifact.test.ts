@@ -40,7 +40,10 @@ void test('encodeValues(decodeValues(bytes)) reproduces the bytes for every dtyp
     const n = 64;
     const bytes = new Uint8Array(n * DTYPE_BYTES[dtype]);
     for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 37 + 11) & 0xff;
-    if (dtype === 'BOOL') bytes.forEach((_, i) => { bytes[i] = i & 1; });
+    if (dtype === 'BOOL')
+      bytes.forEach((_, i) => {
+        bytes[i] = i & 1;
+      });
     if (dtype === 'I64' || dtype === 'U64') {
       const v = dtype === 'I64' ? new BigInt64Array(bytes.buffer) : new BigUint64Array(bytes.buffer);
       for (let i = 0; i < n; i++) v[i] = BigInt((i - 20) * 1_000_003) * (dtype === 'U64' ? 0n : 1n) + BigInt(i * 7919);
@@ -49,7 +52,11 @@ void test('encodeValues(decodeValues(bytes)) reproduces the bytes for every dtyp
     const encoded = encodeValues(dtype, decoded);
     // NaN payloads of float types are normalised; compare through the decoder for those.
     const again = decodeValues(dtype, encoded);
-    assert.deepEqual(Array.from(again, (x) => (Number.isNaN(x) ? 'NaN' : x)), Array.from(decoded, (x) => (Number.isNaN(x) ? 'NaN' : x)), dtype);
+    assert.deepEqual(
+      Array.from(again, (x) => (Number.isNaN(x) ? 'NaN' : x)),
+      Array.from(decoded, (x) => (Number.isNaN(x) ? 'NaN' : x)),
+      dtype,
+    );
     if (!['F16', 'BF16', 'F32', 'F64', 'F8_E4M3', 'F8_E5M2'].includes(dtype)) assert.deepEqual(encoded, bytes, dtype);
   }
 });

@@ -6,7 +6,12 @@ import { classifyTensor, planBudget, predictorParamsFor, widthForParams } from '
 
 const conv = { conv: true, dense: false };
 const both = { conv: true, dense: true };
-const t = (name: string, shape: number[], dtype = 'F32') => ({ name, dtype, shape, params: shape.reduce((n, d) => n * d, 1) });
+const t = (name: string, shape: number[], dtype = 'F32') => ({
+  name,
+  dtype,
+  shape,
+  params: shape.reduce((n, d) => n * d, 1),
+});
 
 void test('predictor parameters follow 3h² + 253h + 9 (NeRN, h = 180 → 142,749)', () => {
   assert.equal(predictorParamsFor(180), 142_749);
@@ -50,7 +55,10 @@ void test('planBudget resolves hidden, fraction and bytes budgets, and refuses i
   assert.equal(byHidden.hidden, 32);
   assert.equal(byHidden.representedParams, 36_864);
   assert.equal(byHidden.verbatimParams, 64 + 640);
-  assert.deepEqual(byHidden.verbatim.map((v) => v.name), ['a.bias', 'fc.weight']);
+  assert.deepEqual(
+    byHidden.verbatim.map((v) => v.name),
+    ['a.bias', 'fc.weight'],
+  );
   assert.equal(byHidden.predictorParams, predictorParamsFor(32));
   const byFraction = planBudget(tensors, { kind: 'fraction', fraction: 0.5 }, conv, 200_000).plan;
   assert.ok(byFraction.predictorParams <= 0.5 * 36_864 && predictorParamsFor(byFraction.hidden + 1) > 0.5 * 36_864);

@@ -2,7 +2,14 @@
 // whole-grid encoding.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeGrid, encodePoint, encodeRows, encodingWidth, gridOffsets, NERN_ENCODING } from '../../../src/core/nern/encoding';
+import {
+  encodeGrid,
+  encodePoint,
+  encodeRows,
+  encodingWidth,
+  gridOffsets,
+  NERN_ENCODING,
+} from '../../../src/core/nern/encoding';
 
 function close(actual: ArrayLike<number>, expected: number[], tol: number, what: string): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
@@ -46,7 +53,12 @@ void test('grid encoding: layer-major, filter-major rows with coordinates (l/L, 
   const rows = [9, 0, 4, 6];
   const some = encodeRows(layers, rows, new Float32Array(rows.length * 240));
   rows.forEach((r, i) => {
-    close(some.subarray(i * 240, (i + 1) * 240), Array.from(grid.subarray(r * 240, (r + 1) * 240)), 0, `encodeRows ${r}`);
+    close(
+      some.subarray(i * 240, (i + 1) * 240),
+      Array.from(grid.subarray(r * 240, (r + 1) * 240)),
+      0,
+      `encodeRows ${r}`,
+    );
   });
   assert.throws(() => encodeRows(layers, [10], new Float32Array(240)), RangeError);
 });

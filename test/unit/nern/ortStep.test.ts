@@ -8,7 +8,14 @@ import { initBackend } from '../../../src/core/backend/tfjsBackend';
 import { decodeUtf8, ProtoReader } from '../../../src/core/containers/protobuf';
 import { type KernelLayer } from '../../../src/core/nern/kernelMap';
 import { adamConfig, nernRangerConfig } from '../../../src/core/nern/optimizer';
-import { buildTrainStepModel, loadOnnxRuntime, ortParamNames, ortUnsupportedReason, type OrtModuleLike, type OrtTensorLike } from '../../../src/core/nern/ortStep';
+import {
+  buildTrainStepModel,
+  loadOnnxRuntime,
+  ortParamNames,
+  ortUnsupportedReason,
+  type OrtModuleLike,
+  type OrtTensorLike,
+} from '../../../src/core/nern/ortStep';
 import { layerShapes, nernPredictorSpec, Predictor, rmseLoss } from '../../../src/core/nern/predictor';
 import { Rng } from '../../../src/core/nern/rng';
 import { trainReconstruction, type TrainOptions } from '../../../src/core/nern/train';
@@ -32,7 +39,8 @@ function syntheticLayers(seed = 1): KernelLayer[] {
     for (let f = 0; f < cout; f++) {
       for (let c = 0; c < cin; c++) {
         for (let j = 0; j < k * k; j++) {
-          values[(f * cin + c) * k * k + j] = amp * (Math.sin((3 * f) / cout + j) * Math.cos((2 * c) / cin - j / 3) + 0.1 * (2 * rng.next() - 1));
+          values[(f * cin + c) * k * k + j] =
+            amp * (Math.sin((3 * f) / cout + j) * Math.cos((2 * c) / cin - j / 3) + 0.1 * (2 * rng.next() - 1));
         }
       }
     }
@@ -41,11 +49,29 @@ function syntheticLayers(seed = 1): KernelLayer[] {
   return [make('a', 8, 3, 3, 0.2), make('b', 8, 8, 3, 0.1), make('c', 4, 8, 1, 0.3)];
 }
 
-const SMALL: Partial<TrainOptions> = { hidden: 24, steps: 20, batchSize: 64, lr: 5e-3, warmupSteps: 2, progressEvery: 1, seed: 3, permutation: 'none', engineThreads: 1 };
+const SMALL: Partial<TrainOptions> = {
+  hidden: 24,
+  steps: 20,
+  batchSize: 64,
+  lr: 5e-3,
+  warmupSteps: 2,
+  progressEvery: 1,
+  seed: 3,
+  permutation: 'none',
+  engineThreads: 1,
+};
 
 void test('the step graph is an opset-17 ModelProto with the documented inputs and outputs', () => {
   const spec = nernPredictorSpec(16, 240, 9);
-  const bytes = buildTrainStepModel({ spec, masked: true, beta1: 0.9, beta2: 0.999, eps: 1e-8, l2: 1e-4, decoupled: true });
+  const bytes = buildTrainStepModel({
+    spec,
+    masked: true,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    l2: 1e-4,
+    decoupled: true,
+  });
   const model = new ProtoReader(bytes);
   let ir = -1;
   let opset = -1;
@@ -76,9 +102,31 @@ void test('the step graph is an opset-17 ModelProto with the documented inputs a
   assert.equal(opset, 17);
   const params = ortParamNames(spec);
   assert.deepEqual(params, ['w0', 'b0', 'w1', 'b1', 'w2', 'b2', 'w3', 'b3', 'w4', 'b4']);
-  assert.deepEqual(inputs, ['x', 't', 's', 'mask', 'count', 'stepScale', 'denomScale', 'decay', ...params.flatMap((p) => [p, `m_${p}`, `v_${p}`])]);
+  assert.deepEqual(inputs, [
+    'x',
+    't',
+    's',
+    'mask',
+    'count',
+    'stepScale',
+    'denomScale',
+    'decay',
+    ...params.flatMap((p) => [p, `m_${p}`, `v_${p}`]),
+  ]);
   assert.deepEqual(outputs, ['loss', ...params.flatMap((p) => [`${p}_new`, `m_${p}_new`, `v_${p}_new`])]);
-  assert.deepEqual([...ops].sort(), ['Add', 'Div', 'Gemm', 'Greater', 'Max', 'Mul', 'ReduceSum', 'Relu', 'Sqrt', 'Sub', 'Where']);
+  assert.deepEqual([...ops].sort(), [
+    'Add',
+    'Div',
+    'Gemm',
+    'Greater',
+    'Max',
+    'Mul',
+    'ReduceSum',
+    'Relu',
+    'Sqrt',
+    'Sub',
+    'Where',
+  ]);
 });
 
 void test('loading reports why onnxruntime-node cannot be used, without throwing', () => {
@@ -101,106 +149,154 @@ void test('loading reports why onnxruntime-node cannot be used, without throwing
 
 void test('auto falls back to tfjs with a reason (Ranger is not implemented natively)', async () => {
   const engines: string[] = [];
-  const result = await trainReconstruction(syntheticLayers(), { ...SMALL, steps: 3, optimizer: 'ranger', engine: 'auto' }, { onEngine: (e) => engines.push(e.name) });
+  const result = await trainReconstruction(
+    syntheticLayers(),
+    { ...SMALL, steps: 3, optimizer: 'ranger', engine: 'auto' },
+    { onEngine: (e) => engines.push(e.name) },
+  );
   assert.equal(result.engine.name, 'tfjs (wasm)');
-  assert.match(result.engine.fallbackReason ?? '', /onnxruntime engine unavailable: the onnxruntime step implements Adam only, not ranger/);
+  assert.match(
+    result.engine.fallbackReason ?? '',
+    /onnxruntime engine unavailable: the onnxruntime step implements Adam only, not ranger/,
+  );
   assert.deepEqual(engines, ['tfjs (wasm)']);
   const plain = await trainReconstruction(syntheticLayers(), { ...SMALL, steps: 3 });
   assert.deepEqual(plain.engine, { name: 'tfjs (wasm)' });
 });
 
-void test('without onnxruntime-node, engine onnxruntime falls back to tfjs and still trains', { skip: ORT.ok ? 'onnxruntime-node is installed here' : false }, async () => {
-  const result = await trainReconstruction(syntheticLayers(), { ...SMALL, engine: 'onnxruntime' });
-  assert.equal(result.engine.name, 'tfjs (wasm)');
-  assert.match(result.engine.fallbackReason ?? '', /onnxruntime-node is not installed/);
-  assert.ok(Number.isFinite(result.evaluation.rmse));
-});
+void test(
+  'without onnxruntime-node, engine onnxruntime falls back to tfjs and still trains',
+  { skip: ORT.ok ? 'onnxruntime-node is installed here' : false },
+  async () => {
+    const result = await trainReconstruction(syntheticLayers(), { ...SMALL, engine: 'onnxruntime' });
+    assert.equal(result.engine.name, 'tfjs (wasm)');
+    assert.match(result.engine.fallbackReason ?? '', /onnxruntime-node is not installed/);
+    assert.ok(Number.isFinite(result.evaluation.rmse));
+  },
+);
 
-void test('graph gradients equal tfjs variableGrads of rmseLoss (scales and mask) to 1e-5', { skip: NEEDS_ORT }, async () => {
-  const spec = nernPredictorSpec(24, 240, 9);
-  const predictor = Predictor.create(spec, 7);
-  const rows = 64;
-  const rng = new Rng(11);
-  const x = rng.fillUniform(new Float32Array(rows * 240), 1);
-  const t = rng.fillUniform(new Float32Array(rows * 9), 0.05);
-  const s = new Float32Array(rows).map(() => 0.02 + 0.05 * rng.next());
-  const mask = new Float32Array(rows * 9).map((_, i) => (Math.floor(i / 9) % 3 === 0 && i % 9 !== 4 ? 0 : 1));
-  const count = mask.reduce((a, b) => a + b, 0);
-  const ref = tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(
-      () => rmseLoss(predictor.apply(tf.tensor2d(x, [rows, 240])), tf.tensor2d(t, [rows, 9]), tf.tensor2d(s, [rows, 1]), tf.tensor2d(mask, [rows, 9]), count),
-      predictor.variables,
+void test(
+  'graph gradients equal tfjs variableGrads of rmseLoss (scales and mask) to 1e-5',
+  { skip: NEEDS_ORT },
+  async () => {
+    const spec = nernPredictorSpec(24, 240, 9);
+    const predictor = Predictor.create(spec, 7);
+    const rows = 64;
+    const rng = new Rng(11);
+    const x = rng.fillUniform(new Float32Array(rows * 240), 1);
+    const t = rng.fillUniform(new Float32Array(rows * 9), 0.05);
+    const s = new Float32Array(rows).map(() => 0.02 + 0.05 * rng.next());
+    const mask = new Float32Array(rows * 9).map((_, i) => (Math.floor(i / 9) % 3 === 0 && i % 9 !== 4 ? 0 : 1));
+    const count = mask.reduce((a, b) => a + b, 0);
+    const ref = tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(
+        () =>
+          rmseLoss(
+            predictor.apply(tf.tensor2d(x, [rows, 240])),
+            tf.tensor2d(t, [rows, 9]),
+            tf.tensor2d(s, [rows, 1]),
+            tf.tensor2d(mask, [rows, 9]),
+            count,
+          ),
+        predictor.variables,
+      );
+      return {
+        loss: value.dataSync()[0]!,
+        grads: predictor.variables.map((v) => Float32Array.from((grads[v.name] as tf.Tensor).dataSync())),
+      };
+    });
+    const T = ort().Tensor;
+    const session = await ort().InferenceSession.create(
+      buildTrainStepModel({ spec, masked: true, beta1: 0.9, beta2: 0.999, eps: 1e-8, l2: 0, decoupled: false }),
+      { intraOpNumThreads: 1, logSeverityLevel: 3 },
     );
-    return { loss: value.dataSync()[0]!, grads: predictor.variables.map((v) => Float32Array.from((grads[v.name] as tf.Tensor).dataSync())) };
-  });
-  const T = ort().Tensor;
-  const session = await ort().InferenceSession.create(buildTrainStepModel({ spec, masked: true, beta1: 0.9, beta2: 0.999, eps: 1e-8, l2: 0, decoupled: false }), { intraOpNumThreads: 1, logSeverityLevel: 3 });
-  const feeds: Record<string, OrtTensorLike> = {
-    x: new T('float32', x, [rows, 240]),
-    t: new T('float32', t, [rows, 9]),
-    s: new T('float32', s, [rows, 1]),
-    mask: new T('float32', mask, [rows, 9]),
-    count: new T('float32', Float32Array.of(count), []),
-    stepScale: new T('float32', Float32Array.of(1e-2), []),
-    denomScale: new T('float32', Float32Array.of(1), []),
-  };
-  const dims = layerShapes(spec).flatMap(([i, o]) => [[i, o], [o]]);
-  ortParamNames(spec).forEach((n, i) => {
-    const v = predictor.variables[i]!;
-    feeds[n] = new T('float32', Float32Array.from(v.dataSync()), dims[i]!);
-    feeds[`m_${n}`] = new T('float32', new Float32Array(v.size), dims[i]!);
-    feeds[`v_${n}`] = new T('float32', new Float32Array(v.size), dims[i]!);
-  });
-  const out = await session.run(feeds);
-  await session.release();
-  assert.ok(Math.abs((out.loss!.data as Float32Array)[0]! - ref.loss) <= 1e-5 * ref.loss);
-  ortParamNames(spec).forEach((n, i) => {
-    const g = (out[`m_${n}_new`]!.data as Float32Array).map((m) => m / 0.1);
-    const r = ref.grads[i]!;
-    let num = 0;
-    let den = 0;
-    for (let k = 0; k < r.length; k++) {
-      num += (g[k]! - r[k]!) ** 2;
-      den += r[k]! ** 2;
-    }
-    assert.ok(Math.sqrt(num / den) < 1e-5, `${n}: relative gradient error ${Math.sqrt(num / den)}`);
-  });
-  predictor.dispose();
-});
+    const feeds: Record<string, OrtTensorLike> = {
+      x: new T('float32', x, [rows, 240]),
+      t: new T('float32', t, [rows, 9]),
+      s: new T('float32', s, [rows, 1]),
+      mask: new T('float32', mask, [rows, 9]),
+      count: new T('float32', Float32Array.of(count), []),
+      stepScale: new T('float32', Float32Array.of(1e-2), []),
+      denomScale: new T('float32', Float32Array.of(1), []),
+    };
+    const dims = layerShapes(spec).flatMap(([i, o]) => [[i, o], [o]]);
+    ortParamNames(spec).forEach((n, i) => {
+      const v = predictor.variables[i]!;
+      feeds[n] = new T('float32', Float32Array.from(v.dataSync()), dims[i]!);
+      feeds[`m_${n}`] = new T('float32', new Float32Array(v.size), dims[i]!);
+      feeds[`v_${n}`] = new T('float32', new Float32Array(v.size), dims[i]!);
+    });
+    const out = await session.run(feeds);
+    await session.release();
+    assert.ok(Math.abs((out.loss!.data as Float32Array)[0]! - ref.loss) <= 1e-5 * ref.loss);
+    ortParamNames(spec).forEach((n, i) => {
+      const g = (out[`m_${n}_new`]!.data as Float32Array).map((m) => m / 0.1);
+      const r = ref.grads[i]!;
+      let num = 0;
+      let den = 0;
+      for (let k = 0; k < r.length; k++) {
+        num += (g[k]! - r[k]!) ** 2;
+        den += r[k]! ** 2;
+      }
+      assert.ok(Math.sqrt(num / den) < 1e-5, `${n}: relative gradient error ${Math.sqrt(num / den)}`);
+    });
+    predictor.dispose();
+  },
+);
 
-void test('onnxruntime and tfjs engines follow the same training curve over 20 steps', { skip: NEEDS_ORT }, async () => {
-  const run = async (engine: 'tfjs' | 'onnxruntime'): Promise<{ losses: number[]; rmse: number; name: string }> => {
-    const losses: number[] = [];
-    const r = await trainReconstruction(syntheticLayers(), { ...SMALL, engine }, { onProgress: (p) => losses.push(p.loss) });
-    return { losses, rmse: r.evaluation.rmse, name: r.engine.name };
-  };
-  const a = await run('tfjs');
-  const b = await run('onnxruntime');
-  assert.equal(b.name, 'onnxruntime (native, 1 thread)');
-  assert.equal(a.losses.length, 20);
-  assert.equal(b.losses.length, 20);
-  a.losses.forEach((l, i) => {
-    assert.ok(Math.abs(b.losses[i]! - l) <= 0.02 * l, `step ${i + 1}: tfjs ${l} vs onnxruntime ${b.losses[i]}`);
-  });
-  assert.ok(Math.abs(a.rmse - b.rmse) <= 0.02 * a.rmse, `final rmse tfjs ${a.rmse} vs onnxruntime ${b.rmse}`);
-  assert.ok(a.losses.at(-1)! < a.losses[0]!, 'it learns');
-});
+void test(
+  'onnxruntime and tfjs engines follow the same training curve over 20 steps',
+  { skip: NEEDS_ORT },
+  async () => {
+    const run = async (engine: 'tfjs' | 'onnxruntime'): Promise<{ losses: number[]; rmse: number; name: string }> => {
+      const losses: number[] = [];
+      const r = await trainReconstruction(
+        syntheticLayers(),
+        { ...SMALL, engine },
+        { onProgress: (p) => losses.push(p.loss) },
+      );
+      return { losses, rmse: r.evaluation.rmse, name: r.engine.name };
+    };
+    const a = await run('tfjs');
+    const b = await run('onnxruntime');
+    assert.equal(b.name, 'onnxruntime (native, 1 thread)');
+    assert.equal(a.losses.length, 20);
+    assert.equal(b.losses.length, 20);
+    a.losses.forEach((l, i) => {
+      assert.ok(Math.abs(b.losses[i]! - l) <= 0.02 * l, `step ${i + 1}: tfjs ${l} vs onnxruntime ${b.losses[i]}`);
+    });
+    assert.ok(Math.abs(a.rmse - b.rmse) <= 0.02 * a.rmse, `final rmse tfjs ${a.rmse} vs onnxruntime ${b.rmse}`);
+    assert.ok(a.losses.at(-1)! < a.losses[0]!, 'it learns');
+  },
+);
 
-void test('onnxruntime engine: same seed → identical weights; 1×1 layers and evaluations work', { skip: NEEDS_ORT }, async () => {
-  const once = (): Promise<Awaited<ReturnType<typeof trainReconstruction>>> => trainReconstruction(syntheticLayers(), { ...SMALL, engine: 'onnxruntime', engineThreads: 2, evalEvery: 10 });
-  const r1 = await once();
-  const r2 = await once();
-  assert.equal(r1.engine.name, 'onnxruntime (native, 2 threads)');
-  r1.predictor.layers.forEach((l, i) => {
-    assert.deepEqual(l.weight, r2.predictor.layers[i]!.weight);
-    assert.deepEqual(l.bias, r2.predictor.layers[i]!.bias);
-  });
-  assert.deepEqual(r1.reconstruction, r2.reconstruction);
-});
+void test(
+  'onnxruntime engine: same seed → identical weights; 1×1 layers and evaluations work',
+  { skip: NEEDS_ORT },
+  async () => {
+    const once = (): Promise<Awaited<ReturnType<typeof trainReconstruction>>> =>
+      trainReconstruction(syntheticLayers(), { ...SMALL, engine: 'onnxruntime', engineThreads: 2, evalEvery: 10 });
+    const r1 = await once();
+    const r2 = await once();
+    assert.equal(r1.engine.name, 'onnxruntime (native, 2 threads)');
+    r1.predictor.layers.forEach((l, i) => {
+      assert.deepEqual(l.weight, r2.predictor.layers[i]!.weight);
+      assert.deepEqual(l.bias, r2.predictor.layers[i]!.bias);
+    });
+    assert.deepEqual(r1.reconstruction, r2.reconstruction);
+  },
+);
 
 void test('onnxruntime engine: the collapse guard rolls back a diverging run', { skip: NEEDS_ORT }, async () => {
   const tensors = tf.memory().numTensors;
-  const r = await trainReconstruction(syntheticLayers(), { ...SMALL, engine: 'onnxruntime', steps: 40, lr: 50, warmupSteps: 0, guardEvery: 5 });
+  const r = await trainReconstruction(syntheticLayers(), {
+    ...SMALL,
+    engine: 'onnxruntime',
+    steps: 40,
+    lr: 50,
+    warmupSteps: 0,
+    guardEvery: 5,
+  });
   assert.ok(r.guardEvents.length > 0, 'a rollback happened');
   assert.match(r.guardEvents[0]!, /rolled back to step \d+/);
   assert.ok(Number.isFinite(r.evaluation.rmse));

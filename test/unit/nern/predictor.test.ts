@@ -22,8 +22,15 @@ before(async () => {
 
 void test('parameter count is 3h² + 253h + 9 (h = 180 → 142,749)', () => {
   assert.equal(predictorParameterCount(nernPredictorSpec(180)), 142_749);
-  for (const h of [1, 16, 140, 160, 200, 400]) assert.equal(predictorParameterCount(nernPredictorSpec(h)), 3 * h * h + 253 * h + 9);
-  assert.deepEqual(layerShapes(nernPredictorSpec(8)), [[240, 8], [8, 8], [8, 8], [8, 8], [8, 9]]);
+  for (const h of [1, 16, 140, 160, 200, 400])
+    assert.equal(predictorParameterCount(nernPredictorSpec(h)), 3 * h * h + 253 * h + 9);
+  assert.deepEqual(layerShapes(nernPredictorSpec(8)), [
+    [240, 8],
+    [8, 8],
+    [8, 8],
+    [8, 8],
+    [8, 9],
+  ]);
 });
 
 void test('PyTorch-default init: uniform within ±1/√fanIn, seeded and reproducible', () => {
@@ -43,12 +50,20 @@ void test('PyTorch-default init: uniform within ±1/√fanIn, seeded and reprodu
     }
     assert.ok(max <= bound, `layer ${i} within bound`);
     const n = layer.weight.length + layer.bias.length;
-    if (n > 1000) assert.ok(Math.abs(Math.sqrt(sumSq / n) - bound / Math.sqrt(3)) < 0.05 * bound, `layer ${i} uniform variance`);
+    if (n > 1000)
+      assert.ok(Math.abs(Math.sqrt(sumSq / n) - bound / Math.sqrt(3)) < 0.05 * bound, `layer ${i} uniform variance`);
   });
 });
 
 /** Float64 forward + backward of the MLP with loss sqrt(Σ (m·(ŷ·s − t))² / count). */
-function referenceGrads(w: PredictorWeights, x: Float32Array, rows: number, t: Float32Array, s: Float32Array, m: Float32Array) {
+function referenceGrads(
+  w: PredictorWeights,
+  x: Float32Array,
+  rows: number,
+  t: Float32Array,
+  s: Float32Array,
+  m: Float32Array,
+) {
   const shapes = layerShapes(w.spec);
   const acts: Float64Array[] = [Float64Array.from(x)];
   shapes.forEach(([fi, fo], l) => {
@@ -115,7 +130,14 @@ void test('customGrad dense layers + RMSE loss give the exact gradients (vs floa
   const n = tf.memory().numTensors;
   const { loss, grads } = tf.tidy(() => {
     const r = tf.variableGrads(
-      () => rmseLoss(p.apply(tf.tensor2d(x, [rows, 6])), tf.tensor2d(t, [rows, 9]), tf.tensor2d(s, [rows, 1]), tf.tensor2d(m, [rows, 9]), count),
+      () =>
+        rmseLoss(
+          p.apply(tf.tensor2d(x, [rows, 6])),
+          tf.tensor2d(t, [rows, 9]),
+          tf.tensor2d(s, [rows, 1]),
+          tf.tensor2d(m, [rows, 9]),
+          count,
+        ),
       p.variables,
     );
     return { loss: r.value.dataSync()[0]!, grads: p.variables.map((v) => Array.from(r.grads[v.name]!.dataSync())) };
@@ -124,8 +146,12 @@ void test('customGrad dense layers + RMSE loss give the exact gradients (vs floa
   assert.ok(Math.abs(loss - ref.loss) < 1e-5 * ref.loss, `loss ${loss} vs ${ref.loss}`);
   ref.grads.forEach(({ gw, gb }, l) => {
     const scale = Math.max(...gw.map(Math.abs), ...gb.map(Math.abs));
-    gw.forEach((g, i) => { assert.ok(Math.abs(grads[2 * l]![i]! - g) <= 1e-4 * scale + 1e-7, `layer ${l} dW[${i}]`); });
-    gb.forEach((g, i) => { assert.ok(Math.abs(grads[2 * l + 1]![i]! - g) <= 1e-4 * scale + 1e-7, `layer ${l} db[${i}]`); });
+    gw.forEach((g, i) => {
+      assert.ok(Math.abs(grads[2 * l]![i]! - g) <= 1e-4 * scale + 1e-7, `layer ${l} dW[${i}]`);
+    });
+    gb.forEach((g, i) => {
+      assert.ok(Math.abs(grads[2 * l + 1]![i]! - g) <= 1e-4 * scale + 1e-7, `layer ${l} db[${i}]`);
+    });
   });
   p.dispose();
 });

@@ -20,7 +20,13 @@ void test('tileFor: 3×3 and 1×1 convolutions pass through; other tensors of ra
 });
 
 void test('toKernels / fromKernels round-trip exactly and zero-pad the edges', () => {
-  for (const [rows, cols] of [[1, 1], [3, 3], [4, 5], [7, 2], [32, 17]] as const) {
+  for (const [rows, cols] of [
+    [1, 1],
+    [3, 3],
+    [4, 5],
+    [7, 2],
+    [32, 17],
+  ] as const) {
     const values = Float32Array.from({ length: rows * cols }, (_, i) => i + 1);
     const tile = { kind: 'tiled' as const, rows, cols };
     const kernels = toKernels(values, tile, [rows, cols]);

@@ -2,7 +2,13 @@
 // sit beside their input, never equal it, and keep the input's folder and separators.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { artifactPathFor, decompressedPathFor, distilledPathFor, isArtifactName, sidecarPathFor } from '../../../src/protocol/paths';
+import {
+  artifactPathFor,
+  decompressedPathFor,
+  distilledPathFor,
+  isArtifactName,
+  sidecarPathFor,
+} from '../../../src/protocol/paths';
 
 void test('an artifact sits beside its source and is never the source itself', () => {
   assert.equal(artifactPathFor('/m/resnet.pt'), '/m/resnet.nern.safetensors');

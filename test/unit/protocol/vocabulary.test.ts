@@ -16,7 +16,9 @@ interface SettingSchema {
 
 function settings(): Record<string, SettingSchema> {
   const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
-    contributes: { configuration: { properties: Record<string, SettingSchema> } | { properties: Record<string, SettingSchema> }[] };
+    contributes: {
+      configuration: { properties: Record<string, SettingSchema> } | { properties: Record<string, SettingSchema> }[];
+    };
   };
   const c = manifest.contributes.configuration;
   return Object.assign({}, ...(Array.isArray(c) ? c : [c]).map((x) => x.properties)) as Record<string, SettingSchema>;

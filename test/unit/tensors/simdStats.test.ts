@@ -50,7 +50,8 @@ function agree(what: string, chunks: ValueChunk[], bins: number, range?: [number
   }
   const magnitude = Math.max(js.stats.absMax ?? 0, Number.MIN_VALUE);
   for (const key of ['mean', 'std', 'l2'] as const) {
-    const a = wasm.stats[key], b = js.stats[key];
+    const a = wasm.stats[key],
+      b = js.stats[key];
     if (a === null || b === null) {
       assert.equal(a, b, `${what}: ${key} is missing on one path only`);
       continue;
@@ -88,7 +89,7 @@ function f32Neighbours(x: number): [number, number] {
     if (v === 0) return dir * 2 ** -149;
     const g = new Float32Array([v]);
     const gi = new Int32Array(g.buffer);
-    gi[0] = i[0]! + ((v > 0) === (dir > 0) ? 1 : -1);
+    gi[0] = i[0]! + (v > 0 === dir > 0 ? 1 : -1);
     return g[0]!;
   };
   return [step(-1), step(1)];
@@ -122,8 +123,12 @@ for (const [name, c] of Object.entries(cases)) {
       for (const r of [both, both.js]) {
         if (c.stats.mean === null) {
           // No finite values: no moments, and nothing lands in any bin.
-          for (const key of ['mean', 'min', 'max', 'absMax', 'l2', 'std'] as const) assert.equal(r.stats[key], null, `${name}: ${key}`);
-          assert.ok(r.hist.counts.every((n) => n === 0), `${name}: empty histogram`);
+          for (const key of ['mean', 'min', 'max', 'absMax', 'l2', 'std'] as const)
+            assert.equal(r.stats[key], null, `${name}: ${key}`);
+          assert.ok(
+            r.hist.counts.every((n) => n === 0),
+            `${name}: empty histogram`,
+          );
           assert.equal(r.stats.nonFinite, c.stats.nonFinite);
           continue;
         }
@@ -131,7 +136,10 @@ for (const [name, c] of Object.entries(cases)) {
         for (const key of ['mean', 'min', 'max', 'absMax', 'l2', 'std'] as const) {
           const expected = c.stats[key] ?? NaN;
           const tol = (key === 'std' ? 1e-6 : 1e-9) * Math.max(1, Math.abs(expected));
-          assert.ok(Math.abs((r.stats[key] ?? NaN) - expected) <= tol, `${name}: ${key} ${r.stats[key]} vs NumPy ${expected}`);
+          assert.ok(
+            Math.abs((r.stats[key] ?? NaN) - expected) <= tol,
+            `${name}: ${key} ${r.stats[key]} vs NumPy ${expected}`,
+          );
         }
         assert.equal(r.stats.zeros, c.stats.zeros);
         assert.equal(r.stats.nonFinite, c.stats.nonFinite);
@@ -156,7 +164,8 @@ test('random data with NaN, ±Inf, ±0 and subnormals, across wasm window bounda
   for (const seed of [1, 2, 3]) {
     const values = mixed(WINDOW + 1237, seed);
     for (const size of [values.length, WINDOW, WINDOW - 1, 65537, 4099]) {
-      for (const bins of [1, 7, 64, 256]) agree(`seed ${seed}, chunks ${size}, ${bins} bins`, split(values, size), bins);
+      for (const bins of [1, 7, 64, 256])
+        agree(`seed ${seed}, chunks ${size}, ${bins} bins`, split(values, size), bins);
     }
   }
 });
@@ -183,7 +192,13 @@ test('values exactly on bin edges and on their float32 neighbours', () => {
   for (let i = 0; i <= 64; i++) for (let r = 0; r < 3; r++) onEdges.push(-1 + i / 32);
   agree('dyadic edges', [new Float32Array(onEdges)], 64);
   // Non-dyadic ranges: float64 edges between float32 values; take the float32 values around each edge.
-  for (const [lo, hi, bins] of [[-0.3, 0.7, 7], [0.1, 0.2, 100], [-1e-3, 3e-3, 1000], [1e4, 1e4 + 1, 64], [-5, 17, 3]] as const) {
+  for (const [lo, hi, bins] of [
+    [-0.3, 0.7, 7],
+    [0.1, 0.2, 100],
+    [-1e-3, 3e-3, 1000],
+    [1e4, 1e4 + 1, 64],
+    [-5, 17, 3],
+  ] as const) {
     const step = (hi - lo) / bins;
     const values: number[] = [];
     for (let i = 0; i <= bins; i++) {
@@ -210,7 +225,12 @@ test('values whose bin estimate overshoots and needs the lower-edge correction',
     const edge = k * ((hi - lo) / bins) + lo;
     assert.equal(((v - lo) * (bins / (hi - lo))) | 0, k);
     assert.ok(v < edge);
-    const h = agree(`overshoot at edge ${k} of [${lo}, ${hi}] / ${bins}`, [new Float32Array([v, ...f32Neighbours(v)])], bins, [lo, hi]);
+    const h = agree(
+      `overshoot at edge ${k} of [${lo}, ${hi}] / ${bins}`,
+      [new Float32Array([v, ...f32Neighbours(v)])],
+      bins,
+      [lo, hi],
+    );
     assert.equal(h.hist.counts[k - 1], 2, 'v and the value below it are in bin k - 1');
   }
 });
@@ -219,7 +239,8 @@ test('histogram range narrower than the data, and range ends next to float32 val
   const values = mixed(50_001, 7);
   agree('narrow range', [values], 32, [-0.02, 0.03]);
   // Range ends that are not float32 values, with data on their float32 neighbours.
-  const lo = 0.1, hi = 0.30000000000000004;
+  const lo = 0.1,
+    hi = 0.30000000000000004;
   const [loBelow, loAbove] = f32Neighbours(lo);
   const [hiBelow, hiAbove] = f32Neighbours(hi);
   const ends = new Float32Array([lo, loBelow, loAbove, hi, hiBelow, hiAbove, 0.2, NaN, Infinity, -Infinity]);
@@ -247,8 +268,10 @@ test('the sign of a zero minimum or maximum is that of the first zero, as in the
     for (let pos = 0; pos < 9; pos++) {
       const pos1 = new Float32Array(11).fill(1);
       const neg1 = new Float32Array(11).fill(-1);
-      pos1[pos] = first; neg1[pos] = first;
-      pos1[10] = -first; neg1[10] = -first;
+      pos1[pos] = first;
+      neg1[pos] = first;
+      pos1[10] = -first;
+      neg1[10] = -first;
       const a = agree(`min zero at ${pos}`, [pos1], 4);
       assert.ok(Object.is(a.stats.min, first), `min should be ${Object.is(first, -0) ? '-0' : '+0'}`);
       const b = agree(`max zero at ${pos}`, [neg1], 4);
@@ -274,7 +297,9 @@ test('WEIGHT_LENS_NO_SIMD=1 is honoured when the module loads', async () => {
   const script = "process.stdout.write(String(require('./src/core/tensors/simdStats.ts').simdStats() === null))";
   const root = join(__dirname, '../../..');
   const out = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
-    cwd: root, env: { ...process.env, WEIGHT_LENS_NO_SIMD: '1' }, encoding: 'utf8',
+    cwd: root,
+    env: { ...process.env, WEIGHT_LENS_NO_SIMD: '1' },
+    encoding: 'utf8',
   });
   assert.equal(out.stdout, 'true', out.stderr);
 });

@@ -40,7 +40,8 @@ for (const [name, c] of Object.entries(cases)) {
         for (const key of ['mean', 'std', 'min', 'max', 'absMax', 'l2'] as const) assert.equal(s[key], null, key);
         return;
       }
-      for (const key of ['mean', 'min', 'max', 'absMax', 'l2'] as const) close(s[key] ?? NaN, c.stats[key] ?? NaN, 1e-9, key);
+      for (const key of ['mean', 'min', 'max', 'absMax', 'l2'] as const)
+        close(s[key] ?? NaN, c.stats[key] ?? NaN, 1e-9, key);
       close(s.std ?? NaN, c.stats.std ?? NaN, 1e-6, 'std');
 
       const hist = new HistogramAccumulator(s.min ?? 0, s.max ?? 0, c.bins);
@@ -48,7 +49,9 @@ for (const [name, c] of Object.entries(cases)) {
       const h = hist.result();
       assert.equal(h.counts.length, c.bins);
       assert.equal(h.edges.length, c.bins + 1);
-      h.edges.forEach((e, i) => { close(e, c.histogram.edges[i]!, 1e-12, `edge ${i}`); });
+      h.edges.forEach((e, i) => {
+        close(e, c.histogram.edges[i]!, 1e-12, `edge ${i}`);
+      });
       assert.deepEqual(h.counts, c.histogram.counts);
     });
   }
@@ -68,7 +71,10 @@ test('a histogram needs at least one bin', () => {
 });
 
 test('weighted values count as repeated ones, in the moments and in the histogram', () => {
-  const values = decodeValues('F32', new Uint8Array(readFileSync(join(dir, cases.conv_weights!.file)))).subarray(0, 999);
+  const values = decodeValues('F32', new Uint8Array(readFileSync(join(dir, cases.conv_weights!.file)))).subarray(
+    0,
+    999,
+  );
   for (const chunk of [values, Float64Array.from(values)]) {
     const repeated = new StatsAccumulator();
     const weighted = new StatsAccumulator();
@@ -77,7 +83,8 @@ test('weighted values count as repeated ones, in the moments and in the histogra
     const a = repeated.result();
     const b = weighted.result();
     assert.equal(b.count, 3 * 999);
-    for (const key of ['mean', 'std', 'min', 'max', 'absMax', 'l2'] as const) close(b[key] ?? NaN, a[key] ?? NaN, 1e-9, key);
+    for (const key of ['mean', 'std', 'min', 'max', 'absMax', 'l2'] as const)
+      close(b[key] ?? NaN, a[key] ?? NaN, 1e-9, key);
     assert.equal(b.zeros, a.zeros);
     const h1 = new HistogramAccumulator(a.min ?? 0, a.max ?? 0, 16);
     const h3 = new HistogramAccumulator(a.min ?? 0, a.max ?? 0, 16);
@@ -90,7 +97,17 @@ test('weighted values count as repeated ones, in the moments and in the histogra
 test('an empty tensor has no statistics (null moments, an empty histogram), not zeros', async () => {
   const empty = memoryTensor('empty', 'F32', [0, 3], new Float32Array(0), 0);
   const { stats, histogram } = await tensorStatistics(empty, 16);
-  assert.deepEqual(stats, { count: 0, mean: null, std: null, min: null, max: null, absMax: null, l2: null, zeros: 0, nonFinite: 0 });
+  assert.deepEqual(stats, {
+    count: 0,
+    mean: null,
+    std: null,
+    min: null,
+    max: null,
+    absMax: null,
+    l2: null,
+    zeros: 0,
+    nonFinite: 0,
+  });
   assert.deepEqual(histogram, { edges: [], counts: [] });
   const nan = await tensorStatistics(memoryTensor('nan', 'F32', [2], Float32Array.of(NaN, Infinity), 8), 16);
   assert.equal(nan.stats.count, 0);

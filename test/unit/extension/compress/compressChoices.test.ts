@@ -3,24 +3,59 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RunHistory, HISTORY_KEY, MAX_RUNS_PER_SOURCE } from '../../../../src/extension/compress/compressHistory';
-import { numberedArtifactPath, buildOptions, describePlan, parseSize, parseSteps, parseWidth, percentDone, progressMessage, readCompressSettings, statusBarText } from '../../../../src/extension/compress/compressChoices';
+import {
+  numberedArtifactPath,
+  buildOptions,
+  describePlan,
+  parseSize,
+  parseSteps,
+  parseWidth,
+  percentDone,
+  progressMessage,
+  readCompressSettings,
+  statusBarText,
+} from '../../../../src/extension/compress/compressChoices';
 import type { RunSummaryDto } from '../../../../src/protocol/panels';
 
 import { isArtifactName } from '../../../../src/protocol/paths';
 void test('settings are validated with defaults', () => {
-  assert.deepEqual(readCompressSettings(() => undefined), { steps: 2000, permutation: 'crossfilter', seed: 0, representDense: false, recipe: 'weight-lens' });
-  const values: Record<string, unknown> = { 'compress.steps': 40.4, 'compress.permutation': 'infilter', 'compress.seed': 7, 'compress.representDense': true, 'compress.recipe': 'nern' };
-  assert.deepEqual(readCompressSettings((k) => values[k]), { steps: 40, permutation: 'infilter', seed: 7, representDense: true, recipe: 'nern' });
+  assert.deepEqual(
+    readCompressSettings(() => undefined),
+    { steps: 2000, permutation: 'crossfilter', seed: 0, representDense: false, recipe: 'weight-lens' },
+  );
+  const values: Record<string, unknown> = {
+    'compress.steps': 40.4,
+    'compress.permutation': 'infilter',
+    'compress.seed': 7,
+    'compress.representDense': true,
+    'compress.recipe': 'nern',
+  };
+  assert.deepEqual(
+    readCompressSettings((k) => values[k]),
+    { steps: 40, permutation: 'infilter', seed: 7, representDense: true, recipe: 'nern' },
+  );
   assert.equal(readCompressSettings((k) => (k === 'compress.permutation' ? 'bogus' : -5)).permutation, 'crossfilter');
   assert.equal(readCompressSettings((k) => (k === 'compress.steps' ? -5 : undefined)).steps, 1);
 });
 
 void test('options carry the budget, overrides and represent policy', () => {
   const settings = readCompressSettings(() => undefined);
-  const o = buildOptions(settings, { kind: 'fraction', fraction: 0.5 }, 'wasm', { permutation: 'none', steps: 40, out: '/x.nern.safetensors' });
+  const o = buildOptions(settings, { kind: 'fraction', fraction: 0.5 }, 'wasm', {
+    permutation: 'none',
+    steps: 40,
+    out: '/x.nern.safetensors',
+  });
   assert.deepEqual(o, {
-    budget: { kind: 'fraction', fraction: 0.5 }, steps: 40, permutation: 'none', seed: 0, represent: { conv: true, dense: false },
-    backend: 'wasm', rounds: 1, roundWidthScale: 1, recipe: 'weight-lens', out: '/x.nern.safetensors',
+    budget: { kind: 'fraction', fraction: 0.5 },
+    steps: 40,
+    permutation: 'none',
+    seed: 0,
+    represent: { conv: true, dense: false },
+    backend: 'wasm',
+    rounds: 1,
+    roundWidthScale: 1,
+    recipe: 'weight-lens',
+    out: '/x.nern.safetensors',
   });
   assert.equal('out' in buildOptions(settings, { kind: 'hidden', hidden: 8 }, 'auto'), false);
 });
@@ -47,13 +82,26 @@ void test('width, steps and size input', () => {
 });
 
 void test('texts for the pick, the notification and the status bar', () => {
-  const plan = { hidden: 48, predictorParams: 12_345, representedParams: 50_000, verbatimParams: 10, fractionOfRepresented: 0.25, artifactBytes: 60_000, sourceBytes: 240_000, represented: [], verbatim: [] };
+  const plan = {
+    hidden: 48,
+    predictorParams: 12_345,
+    representedParams: 50_000,
+    verbatimParams: 10,
+    fractionOfRepresented: 0.25,
+    artifactBytes: 60_000,
+    sourceBytes: 240_000,
+    represented: [],
+    verbatim: [],
+  };
   assert.equal(describePlan(plan), 'h = 48 · 12.3 k params · artifact ≈ 60 kB (4.0× smaller)');
   const p = { step: 37, steps: 100, round: 1, loss: 0.001234, lr: 1e-3, stepsPerSecond: 85.2, backend: 'wasm' };
   assert.equal(progressMessage(p), 'step 37 / 100 · loss 0.00123 · 85 steps/s · wasm');
   assert.equal(percentDone(p), 37);
   assert.equal(statusBarText(p), '$(sync~spin) Weight Lens: compressing 37 % · wasm');
-  assert.equal(statusBarText({ ...p, backend: 'onnxruntime (native, 2 threads)' }), '$(sync~spin) Weight Lens: compressing 37 % · onnxruntime');
+  assert.equal(
+    statusBarText({ ...p, backend: 'onnxruntime (native, 2 threads)' }),
+    '$(sync~spin) Weight Lens: compressing 37 % · onnxruntime',
+  );
   assert.equal(percentDone({ ...p, steps: 0 }), 0);
 });
 
@@ -68,13 +116,28 @@ void test('run history is kept per source, bounded, and can be cleared', async (
   };
   const h = new RunHistory(memento);
   const run = (source: string, hidden: number, finishedAt: number): RunSummaryDto => ({
-    source, artifact: `${source}.nern`, hidden, fraction: hidden / 100, rmse: 1 / hidden, ratio: 2, artifactBytes: 10, steps: 10, permutation: 'none', finishedAt,
+    source,
+    artifact: `${source}.nern`,
+    hidden,
+    fraction: hidden / 100,
+    rmse: 1 / hidden,
+    ratio: 2,
+    artifactBytes: 10,
+    steps: 10,
+    permutation: 'none',
+    finishedAt,
   });
   await h.add(run('/a', 8, 1));
   await h.add(run('/a', 16, 2));
   await h.add(run('/a', 16, 3));
   await h.add(run('/b', 4, 4));
-  assert.deepEqual(h.runs('/a').map((r) => [r.hidden, r.finishedAt]), [[8, 1], [16, 3]]);
+  assert.deepEqual(
+    h.runs('/a').map((r) => [r.hidden, r.finishedAt]),
+    [
+      [8, 1],
+      [16, 3],
+    ],
+  );
   for (let i = 0; i < MAX_RUNS_PER_SOURCE + 5; i++) await h.add(run('/c', 100 + i, 10 + i));
   assert.equal(h.runs('/c').length, MAX_RUNS_PER_SOURCE);
   await h.clear('/a');

@@ -3,8 +3,35 @@
 // choices remembered per artifact and per model in workspace state.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_DISTILL_OPTIONS as CORE_DEFAULTS, DISTILL_DEFAULT_SOURCES as CORE_SOURCES } from '../../../../src/core/jobs/distill';
-import { buildDistillOptions, checkDistillSettings, checkPreprocess, CHOICES_KEY, DISTILL_SETTINGS, distillDoneMessage, distillPercent, distillProgressMessage, evalDoneMessage, formatPreprocess, formatSettingValue, imageFolders, isDataName, isDistillArgument, isModelName, MAX_REMEMBERED, parseDistillArgument, parseLimit, parsePreprocess, parseSetting, rankCandidates, RememberedChoices, settingSource } from '../../../../src/extension/distill/distillChoices';
+import {
+  DEFAULT_DISTILL_OPTIONS as CORE_DEFAULTS,
+  DISTILL_DEFAULT_SOURCES as CORE_SOURCES,
+} from '../../../../src/core/jobs/distill';
+import {
+  buildDistillOptions,
+  checkDistillSettings,
+  checkPreprocess,
+  CHOICES_KEY,
+  DISTILL_SETTINGS,
+  distillDoneMessage,
+  distillPercent,
+  distillProgressMessage,
+  evalDoneMessage,
+  formatPreprocess,
+  formatSettingValue,
+  imageFolders,
+  isDataName,
+  isDistillArgument,
+  isModelName,
+  MAX_REMEMBERED,
+  parseDistillArgument,
+  parseLimit,
+  parsePreprocess,
+  parseSetting,
+  rankCandidates,
+  RememberedChoices,
+  settingSource,
+} from '../../../../src/extension/distill/distillChoices';
 import { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES } from '../../../../src/protocol/defaults';
 import type { DistillReportDto, EvalReportDto } from '../../../../src/protocol/evaluate';
 
@@ -26,7 +53,10 @@ void test('the engine re-exports the protocol defaults, so the extension and the
   assert.ok(Object.isFrozen(DEFAULT_DISTILL_OPTIONS));
   for (const s of DISTILL_SETTINGS) {
     assert.ok(DISTILL_DEFAULT_SOURCES[s.key].length > 0, `${s.key} has no stated origin`);
-    assert.ok(parseSetting(s.key, String(DEFAULT_DISTILL_OPTIONS[s.key])).ok, `the default of ${s.key} passes its own check`);
+    assert.ok(
+      parseSetting(s.key, String(DEFAULT_DISTILL_OPTIONS[s.key])).ok,
+      `the default of ${s.key} passes its own check`,
+    );
   }
   assert.equal(checkDistillSettings(DEFAULT_DISTILL_OPTIONS), undefined);
 });
@@ -39,7 +69,8 @@ void test('settings are parsed within the engine’s bounds', () => {
   assert.equal(parseSetting('steps', '').ok, false);
   assert.equal(parseSetting('batchSize', '4097').ok, false);
   assert.deepEqual(parseSetting('lr', '3e-5'), { ok: true, value: 3e-5 });
-  for (const bad of ['0', '1', '-1e-4', 'fast', 'NaN', 'Infinity']) assert.equal(parseSetting('lr', bad).ok, false, `lr ${bad}`);
+  for (const bad of ['0', '1', '-1e-4', 'fast', 'NaN', 'Infinity'])
+    assert.equal(parseSetting('lr', bad).ok, false, `lr ${bad}`);
   assert.deepEqual(parseSetting('temperature', '100'), { ok: true, value: 100 });
   assert.equal(parseSetting('temperature', '0').ok, false);
   assert.deepEqual(parseSetting('featureWeight', '0'), { ok: true, value: 0 });
@@ -47,7 +78,10 @@ void test('settings are parsed within the engine’s bounds', () => {
   assert.deepEqual(parseSetting('evalEvery', '0'), { ok: true, value: 0 });
   assert.equal(parseSetting('evalSamples', '0').ok, false);
   const p = parseSetting('lr', '2');
-  assert.ok(!p.ok && /Learning rate must be from 0 \(exclusive\) to 1 \(exclusive\)/.test(p.message), JSON.stringify(p));
+  assert.ok(
+    !p.ok && /Learning rate must be from 0 \(exclusive\) to 1 \(exclusive\)/.test(p.message),
+    JSON.stringify(p),
+  );
 });
 
 void test('the quick pick shows values and where they come from', () => {
@@ -57,7 +91,10 @@ void test('the quick pick shows values and where they come from', () => {
   assert.equal(settingSource('lr', 3e-5), `default · ${DISTILL_DEFAULT_SOURCES.lr}`);
   assert.equal(settingSource('steps', 3), 'changed for this run (default 300)');
   assert.equal(settingSource('augment', false), 'changed for this run (default on)');
-  assert.match(checkDistillSettings({ ...DEFAULT_DISTILL_OPTIONS, klWeight: 0, featureWeight: 0, reconstructionWeight: 0 }) ?? '', /At least one/);
+  assert.match(
+    checkDistillSettings({ ...DEFAULT_DISTILL_OPTIONS, klWeight: 0, featureWeight: 0, reconstructionWeight: 0 }) ?? '',
+    /At least one/,
+  );
   assert.match(checkDistillSettings({ ...DEFAULT_DISTILL_OPTIONS, batchSize: 0 }) ?? '', /Batch size/);
   const o = buildDistillOptions({ steps: 3, batchSize: 8 }, 'wasm');
   assert.deepEqual(o, { ...DEFAULT_DISTILL_OPTIONS, steps: 3, batchSize: 8, backend: 'wasm' });
@@ -66,17 +103,43 @@ void test('the quick pick shows values and where they come from', () => {
 
 void test('preprocessing is typed as key=value pairs or JSON and round-trips', () => {
   assert.deepEqual(parsePreprocess(''), { ok: true, value: undefined });
-  assert.deepEqual(parsePreprocess('scale=1/255 mean=0.286 std=0.353 layout=nchw'), { ok: true, value: { scale: 1 / 255, mean: [0.286], std: [0.353], layout: 'NCHW' } });
+  assert.deepEqual(parsePreprocess('scale=1/255 mean=0.286 std=0.353 layout=nchw'), {
+    ok: true,
+    value: { scale: 1 / 255, mean: [0.286], std: [0.353], layout: 'NCHW' },
+  });
   assert.deepEqual(parsePreprocess('mean=0.5,0.5,0.5; std=0.25,0.25,0.25; pad=4; resize=32x32'), {
     ok: true,
     value: { mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], pad: [4], resize: [32, 32] },
   });
-  assert.deepEqual(parsePreprocess('{"scale": 0.5, "layout": "NHWC"}'), { ok: true, value: { scale: 0.5, layout: 'NHWC' } });
-  for (const bad of ['scale=0', 'std=0', 'mean=1,2,3,4,5', 'pad=-1', 'pad=1,2', 'resize=32', 'layout=CHW', 'colour=red', 'scale', '{"scale": "x"}', '{oops', '[1]']) {
+  assert.deepEqual(parsePreprocess('{"scale": 0.5, "layout": "NHWC"}'), {
+    ok: true,
+    value: { scale: 0.5, layout: 'NHWC' },
+  });
+  for (const bad of [
+    'scale=0',
+    'std=0',
+    'mean=1,2,3,4,5',
+    'pad=-1',
+    'pad=1,2',
+    'resize=32',
+    'layout=CHW',
+    'colour=red',
+    'scale',
+    '{"scale": "x"}',
+    '{oops',
+    '[1]',
+  ]) {
     const p = parsePreprocess(bad);
     assert.ok(!p.ok && p.message.length > 0 && !p.message.includes('\n'), bad);
   }
-  const value = { scale: 1 / 255, mean: [0.286], std: [0.353], pad: [2], resize: [28, 28] as [number, number], layout: 'NCHW' as const };
+  const value = {
+    scale: 1 / 255,
+    mean: [0.286],
+    std: [0.353],
+    pad: [2],
+    resize: [28, 28] as [number, number],
+    layout: 'NCHW' as const,
+  };
   assert.equal(formatPreprocess(value), 'scale=1/255 mean=0.286 std=0.353 pad=2 resize=28x28 layout=NCHW');
   const again = parsePreprocess(formatPreprocess(value));
   assert.ok(again.ok);
@@ -89,7 +152,19 @@ void test('the options argument is validated and resolved against the workspace'
   assert.equal(isDistillArgument('a'), false);
   assert.equal(isDistillArgument({ fsPath: '/x', scheme: 'file' }), false);
   const ok = parseDistillArgument(
-    { artifact: 'r.nern.safetensors', model: { fsPath: '/m/net.onnx' }, data: '/d/t10k-images-idx3-ubyte.gz', options: { steps: 3, batchSize: 8, evalSamples: 16, augment: false, preprocess: { scale: 0.5 }, out: 'o.nern.safetensors' } },
+    {
+      artifact: 'r.nern.safetensors',
+      model: { fsPath: '/m/net.onnx' },
+      data: '/d/t10k-images-idx3-ubyte.gz',
+      options: {
+        steps: 3,
+        batchSize: 8,
+        evalSamples: 16,
+        augment: false,
+        preprocess: { scale: 0.5 },
+        out: 'o.nern.safetensors',
+      },
+    },
     '/ws',
   );
   assert.ok(ok.ok, JSON.stringify(ok));
@@ -97,9 +172,19 @@ void test('the options argument is validated and resolved against the workspace'
     artifact: '/ws/r.nern.safetensors',
     model: '/m/net.onnx',
     data: '/d/t10k-images-idx3-ubyte.gz',
-    options: { steps: 3, batchSize: 8, evalSamples: 16, augment: false, preprocess: { scale: 0.5 }, out: '/ws/o.nern.safetensors' },
+    options: {
+      steps: 3,
+      batchSize: 8,
+      evalSamples: 16,
+      augment: false,
+      preprocess: { scale: 0.5 },
+      out: '/ws/o.nern.safetensors',
+    },
   });
-  const teacher = parseDistillArgument({ artifact: '/a', model: '/m', data: '/d', options: { teacher: '/t', evalData: '/e' } }, undefined);
+  const teacher = parseDistillArgument(
+    { artifact: '/a', model: '/m', data: '/d', options: { teacher: '/t', evalData: '/e' } },
+    undefined,
+  );
   assert.ok(teacher.ok);
   assert.equal(teacher.value.teacher, '/t');
   assert.equal(teacher.value.evalData, '/e');
@@ -126,26 +211,73 @@ void test('candidate files: models, datasets, image folders, and their order', (
   assert.ok(isModelName('model.json'));
   assert.ok(!isModelName('package.json'));
   assert.ok(!isModelName('resnet20.pt'));
-  for (const n of ['t10k-images-idx3-ubyte.gz', 'train-images-idx3-ubyte', 'data_batch_1.bin', 'test_batch.bin', 'test.bin', 'x.npy', 'fmnist_xy.npz']) assert.ok(isDataName(n), n);
+  for (const n of [
+    't10k-images-idx3-ubyte.gz',
+    'train-images-idx3-ubyte',
+    'data_batch_1.bin',
+    'test_batch.bin',
+    'test.bin',
+    'x.npy',
+    'fmnist_xy.npz',
+  ])
+    assert.ok(isDataName(n), n);
   for (const n of ['t10k-labels-idx1-ubyte.gz', 'weights.bin', 'model.onnx', 'notes.txt']) assert.ok(!isDataName(n), n);
   assert.deepEqual(imageFolders(['/d/images/cat/1.png', '/d/images/dog/2.png', '/e/x/a/3.jpg']), ['/d/images', '/e/x']);
   assert.deepEqual(imageFolders(['/a/b/1.png', '/c/d/2.png'], 1), ['/a']);
-  const ranked = rankCandidates(['/ws/deep/er/m.onnx', '/ws/b.onnx', '/src/a.onnx', '/ws/a.onnx', '/ws/b.onnx'], ['/src'], ['/old/last.onnx']);
+  const ranked = rankCandidates(
+    ['/ws/deep/er/m.onnx', '/ws/b.onnx', '/src/a.onnx', '/ws/a.onnx', '/ws/b.onnx'],
+    ['/src'],
+    ['/old/last.onnx'],
+  );
   assert.deepEqual(ranked, ['/old/last.onnx', '/src/a.onnx', '/ws/a.onnx', '/ws/b.onnx', '/ws/deep/er/m.onnx']);
 });
 
 void test('texts of the notification and the results', () => {
-  const progress = { step: 12, steps: 300, loss: 0.1234, kl: 0.101, feature: 0, reconstruction: 0.02, lr: 3e-5, stepsPerSecond: 1.4 };
+  const progress = {
+    step: 12,
+    steps: 300,
+    loss: 0.1234,
+    kl: 0.101,
+    feature: 0,
+    reconstruction: 0.02,
+    lr: 3e-5,
+    stepsPerSecond: 1.4,
+  };
   assert.equal(distillProgressMessage(progress), 'step 12 / 300 · loss 0.123 · KL 0.101 · 1.40 steps/s');
   assert.equal(distillPercent(progress), 4);
   assert.equal(distillPercent({ ...progress, steps: 0 }), 0);
-  const m = (accuracy: number): { n: number; accuracy: number; agreement: number; relativeError: number } => ({ n: 16, accuracy, agreement: accuracy, relativeError: 0.5 });
-  const report = { artifact: '/x/r.nern.safetensors', out: '/x/r.distilled.nern.safetensors', before: m(0.125), after: m(0.8) } as unknown as DistillReportDto;
-  assert.equal(distillDoneMessage(report), 'Distilled r.nern.safetensors: accuracy 12.5 % → 80.0 % (held out, 16 samples). Wrote r.distilled.nern.safetensors.');
-  const evalReport = { model: '/m/net.onnx', weights: '/x/r.nern.safetensors', originalAccuracy: 0.9375, candidate: { n: 32, accuracy: 0.09375, agreement: 0.1, relativeError: 1.1 } } as unknown as EvalReportDto;
+  const m = (accuracy: number): { n: number; accuracy: number; agreement: number; relativeError: number } => ({
+    n: 16,
+    accuracy,
+    agreement: accuracy,
+    relativeError: 0.5,
+  });
+  const report = {
+    artifact: '/x/r.nern.safetensors',
+    out: '/x/r.distilled.nern.safetensors',
+    before: m(0.125),
+    after: m(0.8),
+  } as unknown as DistillReportDto;
+  assert.equal(
+    distillDoneMessage(report),
+    'Distilled r.nern.safetensors: accuracy 12.5 % → 80.0 % (held out, 16 samples). Wrote r.distilled.nern.safetensors.',
+  );
+  const evalReport = {
+    model: '/m/net.onnx',
+    weights: '/x/r.nern.safetensors',
+    originalAccuracy: 0.9375,
+    candidate: { n: 32, accuracy: 0.09375, agreement: 0.1, relativeError: 1.1 },
+  } as unknown as EvalReportDto;
   assert.equal(evalDoneMessage(evalReport), 'r.nern.safetensors in net.onnx: accuracy 93.8 % → 9.4 % (32 samples).');
-  const sr = { model: '/m/sr.onnx', weights: '/x/sr.nern.safetensors', candidate: { n: 4, agreement: 1, psnr: 31.2, relativeError: 0.0123 } } as unknown as EvalReportDto;
-  assert.equal(evalDoneMessage(sr), 'sr.nern.safetensors in sr.onnx: PSNR 31.20 dB, relative error 0.0123 (4 samples).');
+  const sr = {
+    model: '/m/sr.onnx',
+    weights: '/x/sr.nern.safetensors',
+    candidate: { n: 4, agreement: 1, psnr: 31.2, relativeError: 0.0123 },
+  } as unknown as EvalReportDto;
+  assert.equal(
+    evalDoneMessage(sr),
+    'sr.nern.safetensors in sr.onnx: PSNR 31.20 dB, relative error 0.0123 (4 samples).',
+  );
   assert.deepEqual(parseLimit(''), { ok: true, value: undefined });
   assert.deepEqual(parseLimit('All'), { ok: true, value: undefined });
   assert.deepEqual(parseLimit('1,000'), { ok: true, value: 1000 });
@@ -158,7 +290,10 @@ void test('choices are remembered per artifact and per model, bounded, and malfo
   const memento = new FakeMemento();
   const choices = new RememberedChoices(memento);
   assert.equal(choices.forArtifact('/a'), undefined);
-  await choices.remember({ artifact: '/a', model: '/m.onnx', data: '/d1', teacher: '/t.onnx', preprocess: { scale: 0.5 } }, 10);
+  await choices.remember(
+    { artifact: '/a', model: '/m.onnx', data: '/d1', teacher: '/t.onnx', preprocess: { scale: 0.5 } },
+    10,
+  );
   assert.deepEqual(choices.forArtifact('/a'), { model: '/m.onnx', data: '/d1', teacher: '/t.onnx', at: 10 });
   assert.deepEqual(choices.forModel('/m.onnx'), { data: '/d1', preprocess: { scale: 0.5 }, at: 10 });
   // An evaluation without an artifact updates the model's data; no preprocessing forgets the typed one.
@@ -166,7 +301,8 @@ void test('choices are remembered per artifact and per model, bounded, and malfo
   assert.deepEqual(choices.forModel('/m.onnx'), { data: '/d2', at: 20 });
   assert.equal(choices.forArtifact('/a')?.data, '/d1');
   // Bounded: the least recently used go first.
-  for (let i = 0; i < MAX_REMEMBERED + 5; i++) await choices.remember({ artifact: `/art${i}`, model: `/m${i}`, data: '/d' }, 100 + i);
+  for (let i = 0; i < MAX_REMEMBERED + 5; i++)
+    await choices.remember({ artifact: `/art${i}`, model: `/m${i}`, data: '/d' }, 100 + i);
   const stored = memento.get(CHOICES_KEY) as { artifacts: Record<string, unknown>; models: Record<string, unknown> };
   assert.equal(Object.keys(stored.artifacts).length, MAX_REMEMBERED);
   assert.equal(Object.keys(stored.models).length, MAX_REMEMBERED);

@@ -70,7 +70,17 @@ function tokenSource() {
   };
 }
 
-const header = { format: 'safetensors', description: '', file: '/x', fileBytes: 1, metadata: {}, tensors: [], totals: { tensors: 0, params: 0, bytes: 0 }, byDtype: {}, byKind: {} };
+const header = {
+  format: 'safetensors',
+  description: '',
+  file: '/x',
+  fileBytes: 1,
+  metadata: {},
+  tensors: [],
+  totals: { tensors: 0, params: 0, bytes: 0 },
+  byDtype: {},
+  byKind: {},
+};
 
 void test('the worker starts lazily, once; events stream to the request, then its answer resolves it', async () => {
   const { client, workers } = setup();
@@ -86,7 +96,10 @@ void test('the worker starts lazily, once; events stream to the request, then it
   w.emit({ kind: 'answer', id: 1, answer: { seconds: 0.5 } });
   const answer = await p;
   assert.equal(answer.seconds, 0.5);
-  assert.deepEqual(seen.map((e) => e.kind), ['inspect/header', 'inspect/tensorError']);
+  assert.deepEqual(
+    seen.map((e) => e.kind),
+    ['inspect/header', 'inspect/tensorError'],
+  );
   assert.equal(client.pendingCount, 0);
   const p2 = client.call('inspect/open', { path: '/y', histogramBins: 8 });
   assert.equal(workers.length, 1, 'the same worker serves the next request');
@@ -105,7 +118,10 @@ void test('events are routed by id; failed rejects with its reason', async () =>
   w.emit({ kind: 'event', id: 1, event: { kind: 'inspect/header', header } });
   w.emit({ kind: 'answer', id: 1, answer: { seconds: 0 } });
   await pa;
-  await assert.rejects(pb, (e: unknown) => e instanceof EngineError && e.reason === 'badInput' && /9\.2 GB/.test(e.message));
+  await assert.rejects(
+    pb,
+    (e: unknown) => e instanceof EngineError && e.reason === 'badInput' && /9\.2 GB/.test(e.message),
+  );
   assert.deepEqual(a, ['inspect/header']);
   assert.deepEqual(b, []);
 });
@@ -139,7 +155,10 @@ void test('a crash fails every pending request with workerCrashed; the next requ
   const p2 = client.call('inspect/open', { path: '/b', histogramBins: 64 });
   workers[0]!.handlers.error(new Error('out of memory'));
   workers[0]!.handlers.exit(1); // the exit that follows an error is not a second crash
-  await assert.rejects(p1, (e: unknown) => e instanceof EngineError && e.reason === 'workerCrashed' && /out of memory/.test(e.message));
+  await assert.rejects(
+    p1,
+    (e: unknown) => e instanceof EngineError && e.reason === 'workerCrashed' && /out of memory/.test(e.message),
+  );
   await assert.rejects(p2, (e: unknown) => e instanceof EngineError && e.reason === 'workerCrashed');
   assert.equal(lines.filter((l) => l.startsWith('error')).length, 1);
   assert.equal(client.running, false);
@@ -155,7 +174,10 @@ void test('an unexpected exit is a crash too', async () => {
   const { client, workers } = setup();
   const p = client.call('inspect/open', { path: '/a', histogramBins: 64 });
   workers[0]!.handlers.exit(0);
-  await assert.rejects(p, (e: unknown) => e instanceof EngineError && e.reason === 'workerCrashed' && /exit code 0/.test(e.message));
+  await assert.rejects(
+    p,
+    (e: unknown) => e instanceof EngineError && e.reason === 'workerCrashed' && /exit code 0/.test(e.message),
+  );
 });
 
 void test('a worker that cannot start fails the request with workerCrashed', async () => {
@@ -210,12 +232,25 @@ void test('restart waits for idle; dispose rejects pending requests and terminat
 void test('compression answers settle their requests; streamed compression events reach the handler', async () => {
   const { client, workers } = setup();
   const plan = {
-    hidden: 8, predictorParams: 10, representedParams: 100, verbatimParams: 5, fractionOfRepresented: 0.1,
-    artifactBytes: 200, sourceBytes: 420, represented: [], verbatim: [],
+    hidden: 8,
+    predictorParams: 10,
+    representedParams: 100,
+    verbatimParams: 5,
+    fractionOfRepresented: 0.1,
+    artifactBytes: 200,
+    sourceBytes: 420,
+    represented: [],
+    verbatim: [],
   };
   const options = {
-    budget: { kind: 'hidden' as const, hidden: 8 }, steps: 10, permutation: 'none' as const, seed: 0,
-    represent: { conv: true, dense: false }, backend: 'cpu' as const, rounds: 1, roundWidthScale: 1,
+    budget: { kind: 'hidden' as const, hidden: 8 },
+    steps: 10,
+    permutation: 'none' as const,
+    seed: 0,
+    represent: { conv: true, dense: false },
+    backend: 'cpu' as const,
+    rounds: 1,
+    roundWidthScale: 1,
   };
   const planned = client.call('compress/plan', { path: '/a', options });
   const w = workers[0]!;
@@ -241,7 +276,9 @@ void test('a layer detail request settles on its answer', async () => {
   const w = workers[0]!;
   assert.deepEqual(w.posted[0], { kind: 'compress/detail', id: 1, params });
   const detail = {
-    name: 'conv.weight', original: { edges: [0, 1], counts: [9] }, reconstructed: { edges: [0, 1], counts: [9] },
+    name: 'conv.weight',
+    original: { edges: [0, 1], counts: [9] },
+    reconstructed: { edges: [0, 1], counts: [9] },
     filter: { index: 3, count: 4, kh: 3, kw: 3, original: [[1]], reconstructed: [[1]] },
   };
   w.emit({ kind: 'answer', id: 1, answer: detail });

@@ -46,7 +46,10 @@ void test('a full batch is delivered immediately', () => {
   const out: number[][] = [];
   const b = new Batcher<number>((items) => out.push(items), 100, 3, timers);
   for (let i = 0; i < 7; i++) b.push(i);
-  assert.deepEqual(out, [[0, 1, 2], [3, 4, 5]]);
+  assert.deepEqual(out, [
+    [0, 1, 2],
+    [3, 4, 5],
+  ]);
   assert.equal(b.size, 1);
   timers.tick();
   assert.deepEqual(out.at(-1), [6]);

@@ -22,12 +22,25 @@ import {
   worstFirst,
 } from '../../../../webview/lib/compressPlots';
 
-const layer = (name: string, relativeError: number) => ({ name, shape: [4, 2, 3, 3], params: 72, rmse: relativeError / 10, relativeError });
+const layer = (name: string, relativeError: number) => ({
+  name,
+  shape: [4, 2, 3, 3],
+  params: 72,
+  rmse: relativeError / 10,
+  relativeError,
+});
 
 void test('layers are ordered worst first and the selected bar is highlighted', () => {
   const layers = [layer('a', 0.1), layer('b', 0.5), layer('c', 0.1)];
-  assert.deepEqual(worstFirst(layers).map((l) => l.name), ['b', 'a', 'c']);
-  assert.deepEqual(layers.map((l) => l.name), ['a', 'b', 'c'], 'input untouched');
+  assert.deepEqual(
+    worstFirst(layers).map((l) => l.name),
+    ['b', 'a', 'c'],
+  );
+  assert.deepEqual(
+    layers.map((l) => l.name),
+    ['a', 'b', 'c'],
+    'input untouched',
+  );
   const t = layerErrorTrace(layers, 'a', { normal: 'N', highlight: 'H' }, 2);
   assert.equal(t.orientation, 'h');
   assert.deepEqual(t.y, ['b', 'a']);
@@ -48,15 +61,33 @@ void test('kernels tile into a near-square mosaic with null gaps', () => {
   assert.equal(z[3]![3], null);
   // 1×1 kernels: a grid without gaps.
   const ones = tileKernels([[1], [2], [3]], 1, 1);
-  assert.deepEqual(ones, [[1, 2], [3, null]]);
+  assert.deepEqual(ones, [
+    [1, 2],
+    [3, null],
+  ]);
   assert.deepEqual(tileKernels([], 3, 3), []);
 });
 
 void test('difference maps are symmetric around zero', () => {
-  const original = [[1, -2], [0.5, 0]];
-  const reconstructed = [[1.5, -2], [0, 0.25]];
-  assert.deepEqual(kernelDifference(original, reconstructed), [[0.5, 0], [-0.5, 0.25]]);
-  assert.equal(absMax([[null, -3], [2, Number.NaN]]), 3);
+  const original = [
+    [1, -2],
+    [0.5, 0],
+  ];
+  const reconstructed = [
+    [1.5, -2],
+    [0, 0.25],
+  ];
+  assert.deepEqual(kernelDifference(original, reconstructed), [
+    [0.5, 0],
+    [-0.5, 0.25],
+  ]);
+  assert.equal(
+    absMax([
+      [null, -3],
+      [2, Number.NaN],
+    ]),
+    3,
+  );
   const detail: LayerDetailDto = {
     name: 'conv',
     original: { edges: [0, 1], counts: [1] },
@@ -78,7 +109,15 @@ void test('difference maps are symmetric around zero', () => {
 });
 
 void test('loss traces drop non-positive and non-finite samples', () => {
-  const t = lossTrace([[1, 0.5], [2, 0], [3, Number.NaN], [4, 0.1]], '#fff');
+  const t = lossTrace(
+    [
+      [1, 0.5],
+      [2, 0],
+      [3, Number.NaN],
+      [4, 0.1],
+    ],
+    '#fff',
+  );
   assert.deepEqual(t.x, [1, 4]);
   assert.deepEqual(t.y, [0.5, 0.1]);
 });
@@ -108,7 +147,16 @@ void test('budget shares and artifact parts add up', () => {
 
 void test('the trade-off curve is sorted by predictor fraction', () => {
   const run = (fraction: number, rmse: number, finishedAt: number) => ({
-    source: 's', artifact: 'a', hidden: 8, fraction, rmse, ratio: 2, artifactBytes: 1, steps: 10, permutation: 'none' as const, finishedAt,
+    source: 's',
+    artifact: 'a',
+    hidden: 8,
+    fraction,
+    rmse,
+    ratio: 2,
+    artifactBytes: 1,
+    steps: 10,
+    permutation: 'none' as const,
+    finishedAt,
   });
   const t = tradeoffTrace([run(0.5, 0.01, 1), run(0.25, 0.02, 2), run(0.75, Number.NaN, 3)], '#000');
   assert.deepEqual(t.x, [25, 50]);
@@ -127,23 +175,43 @@ void test('bar lists grow with their rows within bounds', () => {
 void test('the snapshot reducer follows a run and keeps the latest detail per layer', () => {
   const s = emptySnapshot('/m.pt', '/m.nern.safetensors');
   assert.equal(s.status, 'planning');
-  applyReconstructionEvent(s, { kind: 'compress/progress', progress: { step: 10, steps: 100, round: 1, loss: 0.5, lr: 1e-3, stepsPerSecond: 20, backend: 'wasm' } });
+  applyReconstructionEvent(s, {
+    kind: 'compress/progress',
+    progress: { step: 10, steps: 100, round: 1, loss: 0.5, lr: 1e-3, stepsPerSecond: 20, backend: 'wasm' },
+  });
   assert.equal(s.status, 'running');
   assert.deepEqual(s.loss, [[10, 0.5]]);
   const detail = (name: string, index: number): LayerDetailDto => ({
-    name, original: { edges: [0, 1], counts: [1] }, reconstructed: { edges: [0, 1], counts: [1] }, filter: { index, kh: 1, kw: 1, original: [[1]], reconstructed: [[1]] },
+    name,
+    original: { edges: [0, 1], counts: [1] },
+    reconstructed: { edges: [0, 1], counts: [1] },
+    filter: { index, kh: 1, kw: 1, original: [[1]], reconstructed: [[1]] },
   });
-  const evaluation = (d: LayerDetailDto) => ({ step: 10, rmse: 0.1, weightRms: 1, layers: [layer('a', 0.2)], detail: d });
+  const evaluation = (d: LayerDetailDto) => ({
+    step: 10,
+    rmse: 0.1,
+    weightRms: 1,
+    layers: [layer('a', 0.2)],
+    detail: d,
+  });
   applyReconstructionEvent(s, { kind: 'compress/evaluation', evaluation: evaluation(detail('a', 0)) });
   applyReconstructionEvent(s, { kind: 'compress/evaluation', evaluation: evaluation(detail('b', 0)) });
   applyReconstructionEvent(s, { kind: 'compress/evaluation', evaluation: evaluation(detail('a', 3)) });
-  assert.deepEqual(s.details.map((d) => `${d.name}${d.filter.index}`), ['b0', 'a3']);
+  assert.deepEqual(
+    s.details.map((d) => `${d.name}${d.filter.index}`),
+    ['b0', 'a3'],
+  );
   const report = { artifact: '/out.nern.safetensors', lossCurve: [] } as unknown as CompressReportDto;
   applyReconstructionEvent(s, { kind: 'compress/done', report });
   assert.equal(s.status, 'done');
   assert.equal(s.artifact, '/out.nern.safetensors');
   assert.equal(s.loss.length, 1, 'the streamed loss is kept');
-  applyReconstructionEvent(s, { kind: 'compress/ended', status: 'failed', reason: 'badInput', message: 'no convolutions' });
+  applyReconstructionEvent(s, {
+    kind: 'compress/ended',
+    status: 'failed',
+    reason: 'badInput',
+    message: 'no convolutions',
+  });
   assert.equal(s.message, 'no convolutions');
 });
 
@@ -163,19 +231,71 @@ void test('artifact metadata: the schema the engine writes, a parsed object, par
     format: 'weight-lens-nern',
     version: 1,
     source: { name: 'resnet20.pt', format: 'pytorch', bytes: 1000, sha256: 'ab' },
-    training: { hidden: 32, steps: 40, seed: 0, optimizer: 'adam', permutation: 'crossfilter', backend: 'wasm', rounds: 1, roundWidthScale: 1, roundWidths: [32], batchSize: 4096, dense: false },
-    report: { predictorParams: 1, representedParams: 2, verbatimParams: 3, rmse: 0.01, weightRms: 0.03, layers: [], lossCurve: [] },
+    training: {
+      hidden: 32,
+      steps: 40,
+      seed: 0,
+      optimizer: 'adam',
+      permutation: 'crossfilter',
+      backend: 'wasm',
+      rounds: 1,
+      roundWidthScale: 1,
+      roundWidths: [32],
+      batchSize: 4096,
+      dense: false,
+    },
+    report: {
+      predictorParams: 1,
+      representedParams: 2,
+      verbatimParams: 3,
+      rmse: 0.01,
+      weightRms: 0.03,
+      layers: [],
+      lossCurve: [],
+    },
   };
   const engine = artifactSummary({ weight_lens: JSON.stringify(meta) }, 250);
-  assert.deepEqual(engine, { source: 'resnet20.pt', sourceBytes: 1000, ratio: 4, hidden: 32, steps: 40, rmse: 0.01, permutation: 'crossfilter' });
+  assert.deepEqual(engine, {
+    source: 'resnet20.pt',
+    sourceBytes: 1000,
+    ratio: 4,
+    hidden: 32,
+    steps: 40,
+    rmse: 0.01,
+    permutation: 'crossfilter',
+  });
   assert.ok(engine);
-  assert.equal(artifactBannerText(engine), 'NeRN artifact: compressed from resnet20.pt, ratio 4.00×, h = 32, 40 steps, crossfilter permutation, RMSE 0.0100');
+  assert.equal(
+    artifactBannerText(engine),
+    'NeRN artifact: compressed from resnet20.pt, ratio 4.00×, h = 32, 40 steps, crossfilter permutation, RMSE 0.0100',
+  );
   // A distilled artifact says so; a reader that already parsed the JSON passes an object.
-  const distilled = artifactSummary({ weight_lens: { ...meta, distillation: { settings: { steps: 200 }, model: 'm.onnx', data: 'd', teacher: 'm.onnx', before: {}, after: {}, from: 'a' } } });
+  const distilled = artifactSummary({
+    weight_lens: {
+      ...meta,
+      distillation: {
+        settings: { steps: 200 },
+        model: 'm.onnx',
+        data: 'd',
+        teacher: 'm.onnx',
+        before: {},
+        after: {},
+        from: 'a',
+      },
+    },
+  });
   assert.equal(distilled?.distilledSteps, 200);
   // Keys the writer never produces are not guessed at; wrong types are left out; broken JSON gives nothing.
-  assert.deepEqual(artifactSummary({ weight_lens: JSON.stringify({ source: 'resnet.pt', ratio: 3.456, width: 48, settings: { hidden: 48 } }) }), {});
-  assert.deepEqual(artifactSummary({ weight_lens: JSON.stringify({ source: { name: 7 }, training: { hidden: '32' } }) }), {});
+  assert.deepEqual(
+    artifactSummary({
+      weight_lens: JSON.stringify({ source: 'resnet.pt', ratio: 3.456, width: 48, settings: { hidden: 48 } }),
+    }),
+    {},
+  );
+  assert.deepEqual(
+    artifactSummary({ weight_lens: JSON.stringify({ source: { name: 7 }, training: { hidden: '32' } }) }),
+    {},
+  );
   assert.deepEqual(artifactSummary({ weight_lens: '{not json' }), {});
   assert.equal(artifactBannerText({}), 'NeRN artifact: compressed checkpoint');
 });

@@ -3,7 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { binHeights, binWidth, buildTraces, isPlottable, MAX_SERIES } from '../../../../webview/lib/histogram';
-import { formatBytes, formatCount, formatPercent, formatDuration, formatShape, formatStat } from '../../../../webview/lib/format';
+import {
+  formatBytes,
+  formatCount,
+  formatPercent,
+  formatDuration,
+  formatShape,
+  formatStat,
+} from '../../../../webview/lib/format';
 
 const h = { edges: [0, 1, 2, 3, 4], counts: [1, 0, 3, 4] };
 const palette = ['#112233', '#445566'];
@@ -62,7 +69,11 @@ void test('several series are closed step outlines in palette colours', () => {
 void test('at most MAX_SERIES traces; unplottable series are skipped', () => {
   const many = Array.from({ length: MAX_SERIES + 5 }, (_, i) => ({ name: `t${i}`, histogram: h }));
   assert.equal(buildTraces(many, { logY: false, density: false }, palette).length, MAX_SERIES);
-  assert.equal(buildTraces([{ name: 'e', histogram: { edges: [0, 1], counts: [0] } }], { logY: true, density: false }, palette).length, 0);
+  assert.equal(
+    buildTraces([{ name: 'e', histogram: { edges: [0, 1], counts: [0] } }], { logY: true, density: false }, palette)
+      .length,
+    0,
+  );
 });
 
 void test('formatting helpers', () => {

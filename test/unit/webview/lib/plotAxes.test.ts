@@ -4,7 +4,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { histogramLayout, logAxisTicks, type ThemeColors } from '../../../../webview/lib/plotLayout';
 
-const theme: ThemeColors = { foreground: '#ccc', grid: '#444', fontFamily: 'sans-serif', fontSize: 13, hoverBackground: '#222', hoverBorder: '#555', palette: ['#3794ff'] };
+const theme: ThemeColors = {
+  foreground: '#ccc',
+  grid: '#444',
+  fontFamily: 'sans-serif',
+  fontSize: 13,
+  hoverBackground: '#222',
+  hoverBorder: '#555',
+  palette: ['#3794ff'],
+};
 
 void test('many decades: one label per decade (or per few decades), in full', () => {
   assert.deepEqual(logAxisTicks([1, 10, 1000, 2e4]), { dtick: 1, tickformat: '~g' });
@@ -19,10 +27,14 @@ void test('one to three decades: 1-2-5 steps labelled in full', () => {
   assert.deepEqual(logAxisTicks([0.05, 0.3]), { dtick: 'D2', tickformat: '~g' });
 });
 
-void test('within a decade, plotly\'s linear ticks are kept but labelled in full; no data gives full labels too', () => {
+void test("within a decade, plotly's linear ticks are kept but labelled in full; no data gives full labels too", () => {
   assert.deepEqual(logAxisTicks([0.053, 0.059]), { tickformat: '~g' });
   assert.deepEqual(logAxisTicks([]), { tickformat: '~g' });
-  assert.deepEqual(logAxisTicks([0, -1, Number.NaN, null, undefined, 0.5]), { tickformat: '~g' }, 'non-positive values are ignored');
+  assert.deepEqual(
+    logAxisTicks([0, -1, Number.NaN, null, undefined, 0.5]),
+    { tickformat: '~g' },
+    'non-positive values are ignored',
+  );
 });
 
 void test('a log-y layout carries the ticks of its values; a linear one is untouched', () => {

@@ -22,8 +22,18 @@ void test('histogram legends carry escaped tensor names', () => {
   const h = { edges: [0, 1, 2], counts: [1, 2] };
   const one = buildTraces([{ name: LINK, histogram: h }], { logY: false, density: false }, ['#123456']);
   assert.equal(one[0]?.name, ESCAPED);
-  const two = buildTraces([{ name: LINK, histogram: h }, { name: '<b>w</b>', histogram: h }], { logY: false, density: false }, ['#123456']);
-  assert.deepEqual(two.map((t) => t.name), [ESCAPED, '&lt;b&gt;w&lt;/b&gt;']);
+  const two = buildTraces(
+    [
+      { name: LINK, histogram: h },
+      { name: '<b>w</b>', histogram: h },
+    ],
+    { logY: false, density: false },
+    ['#123456'],
+  );
+  assert.deepEqual(
+    two.map((t) => t.name),
+    [ESCAPED, '&lt;b&gt;w&lt;/b&gt;'],
+  );
 });
 
 void test('bar categories are escaped; customdata keeps the names for click handlers', () => {
@@ -37,7 +47,14 @@ void test('bar categories are escaped; customdata keeps the names for click hand
 });
 
 void test('confusion-matrix class names from a labels file are escaped', () => {
-  const traces = confusionTraces([[3, 1], [0, 4]], [LINK, 'cat'], { same: 'S', changedLow: 'L', changedHigh: 'H', text: 'T' });
+  const traces = confusionTraces(
+    [
+      [3, 1],
+      [0, 4],
+    ],
+    [LINK, 'cat'],
+    { same: 'S', changedLow: 'L', changedHigh: 'H', text: 'T' },
+  );
   assert.deepEqual(traces[0]?.x, [`0: ${ESCAPED}`, '1: cat']);
   assert.deepEqual(traces[1]?.y, [`0: ${ESCAPED}`, '1: cat']);
 });

@@ -3,7 +3,12 @@
 // table data of both (loss and held-out curves, drift bars, before/best/after rows, the confusion heatmap).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { DistillEvalDto, DistillReportDto, EvalMetricsDto, EvalReportDto } from '../../../../src/protocol/evaluate';
+import type {
+  DistillEvalDto,
+  DistillReportDto,
+  EvalMetricsDto,
+  EvalReportDto,
+} from '../../../../src/protocol/evaluate';
 import { DEFAULT_DISTILL_OPTIONS } from '../../../../src/protocol/defaults';
 import {
   applyDistillationEvent,
@@ -30,8 +35,22 @@ import {
   metricsRows,
 } from '../../../../webview/lib/runPlots';
 
-const metrics = (accuracy: number, n = 16): EvalMetricsDto => ({ n, accuracy, agreement: accuracy, relativeError: 1 - accuracy });
-const progress = (step: number, loss: number, kl: number) => ({ step, steps: 3, loss, kl, feature: 0, reconstruction: 0.1, lr: 3e-5, stepsPerSecond: 2 });
+const metrics = (accuracy: number, n = 16): EvalMetricsDto => ({
+  n,
+  accuracy,
+  agreement: accuracy,
+  relativeError: 1 - accuracy,
+});
+const progress = (step: number, loss: number, kl: number) => ({
+  step,
+  steps: 3,
+  loss,
+  kl,
+  feature: 0,
+  reconstruction: 0.1,
+  lr: 3e-5,
+  stepsPerSecond: 2,
+});
 
 function report(): DistillReportDto {
   return {
@@ -45,10 +64,17 @@ function report(): DistillReportDto {
     best: { step: 3, metrics: metrics(0.5) },
     after: metrics(0.5),
     teacherAccuracy: 0.9375,
-    drift: [{ name: 'conv1', drift: 0.01 }, { name: 'conv2', drift: 0.02 }],
+    drift: [
+      { name: 'conv1', drift: 0.01 },
+      { name: 'conv2', drift: 0.02 },
+    ],
     boundLayers: 2,
     unboundLayers: 0,
-    lossCurve: [[1, 3], [2, 2.5], [3, 2]],
+    lossCurve: [
+      [1, 3],
+      [2, 2.5],
+      [3, 2],
+    ],
     preprocess: { layout: 'NCHW' },
     preprocessSource: 'default',
     backend: 'wasm',
@@ -57,7 +83,12 @@ function report(): DistillReportDto {
 }
 
 function fresh(): DistillationSnapshot {
-  return emptyDistillationSnapshot({ artifact: '/x/r.nern.safetensors', model: '/m/net.onnx', data: '/d/t10k', out: '/x/r.distilled.nern.safetensors' });
+  return emptyDistillationSnapshot({
+    artifact: '/x/r.nern.safetensors',
+    model: '/m/net.onnx',
+    data: '/d/t10k',
+    out: '/x/r.distilled.nern.safetensors',
+  });
 }
 
 void test('a distillation snapshot folds status, progress, evaluations, drift and the report', () => {
@@ -73,15 +104,32 @@ void test('a distillation snapshot folds status, progress, evaluations, drift an
   applyDistillationEvent(s, { kind: 'distill/progress', progress: progress(2, NaN, 2.4) });
   applyDistillationEvent(s, { kind: 'distill/progress', progress: progress(3, 2, 1.9) });
   assert.equal(s.status, 'running');
-  assert.deepEqual(s.loss, [[1, 3], [3, 2]], 'non-finite losses are not plotted');
-  assert.deepEqual(s.kl, [[1, 2.9], [2, 2.4], [3, 1.9]]);
+  assert.deepEqual(
+    s.loss,
+    [
+      [1, 3],
+      [3, 2],
+    ],
+    'non-finite losses are not plotted',
+  );
+  assert.deepEqual(s.kl, [
+    [1, 2.9],
+    [2, 2.4],
+    [3, 1.9],
+  ]);
   applyDistillationEvent(s, { kind: 'distill/eval', evaluation: { step: 3, metrics: metrics(0.5) } });
   applyDistillationEvent(s, { kind: 'distill/done', report: report() });
   assert.equal(s.status, 'done');
   assert.equal(s.report?.after.accuracy, 0.5);
   assert.equal(s.phase, undefined);
-  assert.deepEqual(s.drift.map((d) => d.name), ['conv1', 'conv2']);
-  assert.deepEqual(s.evals.map((e) => e.step), [0, 3]);
+  assert.deepEqual(
+    s.drift.map((d) => d.name),
+    ['conv1', 'conv2'],
+  );
+  assert.deepEqual(
+    s.evals.map((e) => e.step),
+    [0, 3],
+  );
   // After the end, late events change nothing.
   applyDistillationEvent(s, { kind: 'distill/progress', progress: progress(4, 1, 1) });
   applyDistillationEvent(s, { kind: 'distill/ended', status: 'cancelled', reason: 'cancelled', message: 'Cancelled.' });
@@ -93,13 +141,28 @@ void test('a distillation snapshot folds status, progress, evaluations, drift an
 
 void test('a report alone fills an empty snapshot (a panel that missed the stream)', () => {
   const s = applyDistillationEvent(fresh(), { kind: 'distill/done', report: report() });
-  assert.deepEqual(s.loss, [[1, 3], [2, 2.5], [3, 2]]);
-  assert.deepEqual(s.evals.map((e) => [e.step, e.metrics.accuracy]), [[0, 0.125], [3, 0.5]]);
+  assert.deepEqual(s.loss, [
+    [1, 3],
+    [2, 2.5],
+    [3, 2],
+  ]);
+  assert.deepEqual(
+    s.evals.map((e) => [e.step, e.metrics.accuracy]),
+    [
+      [0, 0.125],
+      [3, 0.5],
+    ],
+  );
   assert.equal(s.options?.steps, 3);
 });
 
 void test('failures and cancellation end a run with their reason', () => {
-  const s = applyDistillationEvent(fresh(), { kind: 'distill/ended', status: 'failed', reason: 'badInput', message: 'The model has no input.' });
+  const s = applyDistillationEvent(fresh(), {
+    kind: 'distill/ended',
+    status: 'failed',
+    reason: 'badInput',
+    message: 'The model has no input.',
+  });
   assert.equal(s.status, 'failed');
   assert.equal(s.reason, 'badInput');
   assert.equal(s.message, 'The model has no input.');
@@ -107,11 +170,13 @@ void test('failures and cancellation end a run with their reason', () => {
 
 void test('held-out evaluations are bounded and keep the phase-1 point', () => {
   const evals: DistillEvalDto[] = [];
-  for (let step = 0; step <= 3 * MAX_EVAL_POINTS; step++) pushEval(evals, { step, metrics: metrics(step / (3 * MAX_EVAL_POINTS)) });
+  for (let step = 0; step <= 3 * MAX_EVAL_POINTS; step++)
+    pushEval(evals, { step, metrics: metrics(step / (3 * MAX_EVAL_POINTS)) });
   assert.ok(evals.length <= MAX_EVAL_POINTS);
   assert.equal(evals[0]?.step, 0);
   assert.equal(evals[evals.length - 1]?.step, 3 * MAX_EVAL_POINTS);
-  for (let i = 1; i < evals.length; i++) assert.ok((evals[i]?.step ?? 0) > (evals[i - 1]?.step ?? 0), 'steps stay increasing');
+  for (let i = 1; i < evals.length; i++)
+    assert.ok((evals[i]?.step ?? 0) > (evals[i - 1]?.step ?? 0), 'steps stay increasing');
   pushEval(evals, { step: 3 * MAX_EVAL_POINTS, metrics: metrics(1) });
   assert.equal(evals[evals.length - 1]?.metrics.accuracy, 1, 'a repeated step replaces the last point');
 });
@@ -124,7 +189,13 @@ void test('the Reconstruction snapshot folds an evaluation run', () => {
   applyReconstructionEvent(s, { kind: 'eval/started', model: '/m/net.onnx', data: '/d/t10k' });
   applyReconstructionEvent(s, { kind: 'eval/progress', done: 16, total: 32 });
   assert.deepEqual(state(), { status: 'running', model: '/m/net.onnx', data: '/d/t10k', done: 16, total: 32 });
-  const r = { model: '/m/net.onnx', data: '/d/t10k', classifier: true, candidate: metrics(0.1, 32), originalAccuracy: 0.9 } as unknown as EvalReportDto;
+  const r = {
+    model: '/m/net.onnx',
+    data: '/d/t10k',
+    classifier: true,
+    candidate: metrics(0.1, 32),
+    originalAccuracy: 0.9,
+  } as unknown as EvalReportDto;
   applyReconstructionEvent(s, { kind: 'eval/done', report: r });
   assert.equal(state()?.status, 'done');
   assert.equal(state()?.done, 32);
@@ -150,31 +221,76 @@ void test('metric formatting and kinds', () => {
 });
 
 void test('curves: total and KL loss, held-out accuracy and agreement or PSNR, drift bars', () => {
-  const loss = distillLossTraces([[1, 3], [2, 0], [3, 2]], [[1, 2.9]], { total: 'blue', kl: 'orange' });
-  assert.deepEqual(loss.map((t) => [t.name, t.x, t.y]), [['total', [1, 3], [3, 2]], ['KL', [1], [2.9]]]);
+  const loss = distillLossTraces(
+    [
+      [1, 3],
+      [2, 0],
+      [3, 2],
+    ],
+    [[1, 2.9]],
+    { total: 'blue', kl: 'orange' },
+  );
+  assert.deepEqual(
+    loss.map((t) => [t.name, t.x, t.y]),
+    [
+      ['total', [1, 3], [3, 2]],
+      ['KL', [1], [2.9]],
+    ],
+  );
   assert.deepEqual(distillLossTraces([], [], { total: 'b', kl: 'o' }), []);
-  const held = heldOutTraces([{ step: 0, metrics: metrics(0.125) }, { step: 3, metrics: metrics(0.5) }], { metric: 'g', agreement: 'p' });
+  const held = heldOutTraces(
+    [
+      { step: 0, metrics: metrics(0.125) },
+      { step: 3, metrics: metrics(0.5) },
+    ],
+    { metric: 'g', agreement: 'p' },
+  );
   assert.equal(held.yTitle, '%');
-  assert.deepEqual(held.traces.map((t) => [t.name, t.x, t.y]), [['accuracy', [0, 3], [12.5, 50]], ['agreement', [0, 3], [12.5, 50]]]);
-  const psnr = heldOutTraces([{ step: 0, metrics: { n: 2, agreement: 1, psnr: 28, relativeError: 0.1 } }], { metric: 'g', agreement: 'p' });
+  assert.deepEqual(
+    held.traces.map((t) => [t.name, t.x, t.y]),
+    [
+      ['accuracy', [0, 3], [12.5, 50]],
+      ['agreement', [0, 3], [12.5, 50]],
+    ],
+  );
+  const psnr = heldOutTraces([{ step: 0, metrics: { n: 2, agreement: 1, psnr: 28, relativeError: 0.1 } }], {
+    metric: 'g',
+    agreement: 'p',
+  });
   assert.equal(psnr.yTitle, 'PSNR (dB)');
-  assert.deepEqual(psnr.traces.map((t) => t.name), ['PSNR']);
+  assert.deepEqual(
+    psnr.traces.map((t) => t.name),
+    ['PSNR'],
+  );
   assert.deepEqual(heldOutTraces([], { metric: 'g', agreement: 'p' }).traces, []);
-  const bars = driftTrace([{ name: 'a', drift: 0.01 }, { name: 'b', drift: 0.2 }], 'red', 1);
+  const bars = driftTrace(
+    [
+      { name: 'a', drift: 0.01 },
+      { name: 'b', drift: 0.2 },
+    ],
+    'red',
+    1,
+  );
   assert.deepEqual([bars.x, bars.y], [[1], ['a']]);
 });
 
 void test('the before / best / after table', () => {
   assert.deepEqual(metricsRows({ evals: [], report: undefined }).rows, []);
   const live = metricsRows({ evals: [{ step: 0, metrics: metrics(0.125) }], report: undefined });
-  assert.deepEqual(live.rows.map((r) => [r.id, r.headline]), [['before', '12.50 %']]);
+  assert.deepEqual(
+    live.rows.map((r) => [r.id, r.headline]),
+    [['before', '12.50 %']],
+  );
   const done = metricsRows({ evals: [], report: report() });
   assert.equal(done.headline, 'accuracy');
-  assert.deepEqual(done.rows.map((r) => [r.id, r.label, r.headline, r.agreement, r.samples]), [
-    ['before', 'phase 1 (reconstruction)', '12.50 %', '12.50 %', '16'],
-    ['best', 'best (step 3)', '50.00 %', '50.00 %', '16'],
-    ['after', 'after distillation', '50.00 %', '50.00 %', '16'],
-  ]);
+  assert.deepEqual(
+    done.rows.map((r) => [r.id, r.label, r.headline, r.agreement, r.samples]),
+    [
+      ['before', 'phase 1 (reconstruction)', '12.50 %', '12.50 %', '16'],
+      ['best', 'best (step 3)', '50.00 %', '50.00 %', '16'],
+      ['after', 'after distillation', '50.00 %', '50.00 %', '16'],
+    ],
+  );
 });
 
 void test('evaluation rows and the confusion heatmap of changed classes', () => {
@@ -184,25 +300,58 @@ void test('evaluation rows and the confusion heatmap of changed classes', () => 
     [0, 0, 4],
   ];
   assert.equal(changedSamples(confusion), 3);
-  const [same, changed] = confusionTraces(confusion, ['cat', 'dog', 'cow'], { same: 'grey', changedLow: 'orange', changedHigh: 'red', text: 'white' });
+  const [same, changed] = confusionTraces(confusion, ['cat', 'dog', 'cow'], {
+    same: 'grey',
+    changedLow: 'orange',
+    changedHigh: 'red',
+    text: 'white',
+  });
   assert.ok(same !== undefined && changed !== undefined);
   assert.deepEqual(same.x, ['0: cat', '1: dog', '2: cow']);
-  assert.deepEqual(same.z, [[5, null, null], [null, 3, null], [null, null, 4]]);
-  assert.deepEqual(changed.z, [[null, 1, null], [null, null, 2], [null, null, null]]);
+  assert.deepEqual(same.z, [
+    [5, null, null],
+    [null, 3, null],
+    [null, null, 4],
+  ]);
+  assert.deepEqual(changed.z, [
+    [null, 1, null],
+    [null, null, 2],
+    [null, null, null],
+  ]);
   assert.equal(changed.zmax, 2);
   assert.equal(changed.showscale, true);
   // The translucent diagonal writes its counts in the theme's foreground (plotly's own pick is dark on dark themes).
   assert.deepEqual(same.textfont, { color: 'white' });
-  assert.equal(changed.textfont, undefined, 'opaque cells keep plotly\'s contrasting text colour');
-  const unnamed = confusionTraces([[2, 0], [0, 2]], ['only one name'], { same: 'g', changedLow: 'o', changedHigh: 'r', text: 'w' });
+  assert.equal(changed.textfont, undefined, "opaque cells keep plotly's contrasting text colour");
+  const unnamed = confusionTraces(
+    [
+      [2, 0],
+      [0, 2],
+    ],
+    ['only one name'],
+    { same: 'g', changedLow: 'o', changedHigh: 'r', text: 'w' },
+  );
   assert.deepEqual(unnamed[0]?.y, ['0', '1']);
   assert.equal(unnamed[1]?.showscale, false, 'no colour bar when nothing changed');
   assert.deepEqual(confusionTraces([], undefined, { same: 'g', changedLow: 'o', changedHigh: 'r', text: 'w' }), []);
-  const rows = evalRows({ classifier: true, originalAccuracy: 0.9375, candidate: { n: 32, accuracy: 0.09375, agreement: 0.09375, relativeError: 1.1151 } } as unknown as EvalReportDto);
-  assert.deepEqual(rows.map((r) => [r.id, r.accuracy, r.agreement, r.relativeError]), [
-    ['original', '93.75 %', '100.00 %', '0'],
-    ['reconstructed', '9.38 %', '9.38 %', '1.12'],
-  ]);
-  const sr = evalRows({ classifier: false, candidate: { n: 4, agreement: 1, psnr: 31.2, relativeError: 0.012 } } as unknown as EvalReportDto);
-  assert.deepEqual(sr.map((r) => r.psnr), ['∞ dB', '31.20 dB']);
+  const rows = evalRows({
+    classifier: true,
+    originalAccuracy: 0.9375,
+    candidate: { n: 32, accuracy: 0.09375, agreement: 0.09375, relativeError: 1.1151 },
+  } as unknown as EvalReportDto);
+  assert.deepEqual(
+    rows.map((r) => [r.id, r.accuracy, r.agreement, r.relativeError]),
+    [
+      ['original', '93.75 %', '100.00 %', '0'],
+      ['reconstructed', '9.38 %', '9.38 %', '1.12'],
+    ],
+  );
+  const sr = evalRows({
+    classifier: false,
+    candidate: { n: 4, agreement: 1, psnr: 31.2, relativeError: 0.012 },
+  } as unknown as EvalReportDto);
+  assert.deepEqual(
+    sr.map((r) => r.psnr),
+    ['∞ dB', '31.20 dB'],
+  );
 });

@@ -90,8 +90,13 @@ void test('the name column is wide enough for the longest name, within limits, a
   assert.equal(w.dtype, DEFAULT_COLUMN_WIDTHS.dtype);
 });
 
-void test('resized columns keep the user\'s width, clamped', () => {
-  const w = columnWidths({ names: ['n'], charWidth: 8, containerWidth: 5000, user: { name: 333.4, mean: 2, std: 1e9 } });
+void test("resized columns keep the user's width, clamped", () => {
+  const w = columnWidths({
+    names: ['n'],
+    charWidth: 8,
+    containerWidth: 5000,
+    user: { name: 333.4, mean: 2, std: 1e9 },
+  });
   assert.equal(w.name, 333, 'a width the user chose is not widened to fill the pane');
   assert.equal(w.mean, COLUMN_WIDTH_LIMITS.min);
   assert.equal(w.std, COLUMN_WIDTH_LIMITS.max);
