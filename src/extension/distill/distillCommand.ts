@@ -26,21 +26,14 @@ import {
   settingSource,
   type NumericDistillKey,
 } from './distillChoices';
-import { EngineError, type EngineClient } from '../engine/engineClient';
-import {
-  chooseOutputPath,
-  describe,
-  executeOrWarn,
-  offerToShow,
-  reportUnexpected,
-  runEngineJob,
-} from '../engine/engineJobs';
+import { EngineError, errorMessage, type EngineClient } from '../engine/engineClient';
+import { chooseOutputPath, executeOrWarn, offerToShow, reportUnexpected, runEngineJob } from '../engine/engineJobs';
+import { errorMessage } from '../engine/engineClient';
 import {
   askPreprocess,
   exists,
   preprocessItem,
   settingsBackend,
-  workspaceBase,
   type ModelPickers,
 } from '../evaluate/evaluatePickers';
 import { DistillationPanels, type DistillationPanel } from '../panels/distillationPanel';
@@ -144,7 +137,7 @@ export class DistillController implements vscode.Disposable {
       const source = report.source;
       return path.isAbsolute(source) ? source : undefined;
     } catch (e) {
-      this.log.debug(`Could not read the source of ${artifact}: ${describe(e)}`);
+      this.log.debug(`Could not read the source of ${artifact}: ${errorMessage(e)}`);
       return undefined;
     }
   }

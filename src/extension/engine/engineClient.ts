@@ -104,7 +104,8 @@ interface LiveWorker {
   readonly generation: number;
 }
 
-function describe(error: unknown): string {
+/** The message of a thrown value: an Error's message, else its string form. */
+export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
@@ -151,8 +152,8 @@ export class EngineClient {
       try {
         port = this.ensureWorker();
       } catch (e) {
-        this.log.error(`Engine worker could not start: ${describe(e)}`);
-        reject(new EngineError('workerCrashed', `The Weight Lens engine could not start: ${describe(e)}`));
+        this.log.error(`Engine worker could not start: ${errorMessage(e)}`);
+        reject(new EngineError('workerCrashed', `The Weight Lens engine could not start: ${errorMessage(e)}`));
         return;
       }
       const subscription = token?.onCancellationRequested(() => {
@@ -172,7 +173,7 @@ export class EngineClient {
         const request: EngineRequest<K> = { kind, id, params };
         port.post(request as EngineRequest); // (TypeScript does not widen a generic request to the union by itself)
       } catch (e) {
-        this.settle(id, new EngineError('internal', `Could not send ${kind} to the engine: ${describe(e)}`));
+        this.settle(id, new EngineError('internal', `Could not send ${kind} to the engine: ${errorMessage(e)}`));
       }
     });
   }
@@ -183,7 +184,7 @@ export class EngineClient {
     try {
       this.worker?.port.post({ kind: 'cancel', id });
     } catch (e) {
-      this.log.warn(`Could not send cancel #${id}: ${describe(e)}`);
+      this.log.warn(`Could not send cancel #${id}: ${errorMessage(e)}`);
     }
     this.settle(id, new EngineError('cancelled', 'Cancelled.'));
   }
@@ -245,7 +246,7 @@ export class EngineClient {
         try {
           entry.onEvent?.(message.event);
         } catch (e) {
-          this.log.error(`Handler for ${message.event.kind} #${message.id} threw: ${describe(e)}`);
+          this.log.error(`Handler for ${message.event.kind} #${message.id} threw: ${errorMessage(e)}`);
         }
         break;
       case 'answer':
@@ -263,7 +264,7 @@ export class EngineClient {
     const port = this.worker.port;
     this.worker = undefined;
     port.terminate().catch((e: unknown) => {
-      this.log.debug(`Terminating the crashed worker: ${describe(e)}`);
+      this.log.debug(`Terminating the crashed worker: ${errorMessage(e)}`);
     });
     this.failAll('workerCrashed', message);
   }
@@ -297,7 +298,7 @@ export class EngineClient {
     this.worker = undefined;
     this.log.info(`Stopping the engine worker (${why}).`);
     live.port.terminate().catch((e: unknown) => {
-      this.log.warn(`Stopping the engine worker failed: ${describe(e)}`);
+      this.log.warn(`Stopping the engine worker failed: ${errorMessage(e)}`);
     });
   }
 }

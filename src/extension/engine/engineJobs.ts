@@ -9,23 +9,18 @@ import * as vscode from 'vscode';
 import type { EngineAnswer, EngineCallKind, EngineEvent, EngineParams } from '../../protocol/engine';
 import type { RunEnd } from '../../protocol/panels';
 import { numberedArtifactPath } from '../compress/compressChoices';
-import { EngineError, type EngineClient } from './engineClient';
+import { EngineError, errorMessage, type EngineClient } from './engineClient';
 import { exists } from '../evaluate/evaluatePickers';
-
-/** The message of `error` (an Error's message, else its string form). */
-export function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** `error` as an EngineError (anything else becomes one with reason `internal`). */
 export function asEngineError(error: unknown): EngineError {
-  return error instanceof EngineError ? error : new EngineError('internal', describe(error));
+  return error instanceof EngineError ? error : new EngineError('internal', errorMessage(error));
 }
 
 /** Logs an unexpected failure of command `name` (with its stack) and shows its message. */
 export function reportUnexpected(log: vscode.LogOutputChannel, name: string, error: unknown): void {
   log.error(`${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  void vscode.window.showErrorMessage(`Weight Lens: ${describe(error)}`);
+  void vscode.window.showErrorMessage(`Weight Lens: ${errorMessage(error)}`);
 }
 
 /**
@@ -187,6 +182,6 @@ export async function executeOrWarn(
   try {
     await vscode.commands.executeCommand(command, ...args);
   } catch (e) {
-    log.warn(`${failure}: ${describe(e)}`);
+    log.warn(`${failure}: ${errorMessage(e)}`);
   }
 }
