@@ -28,12 +28,12 @@ import {
 } from './distillChoices';
 import { EngineError, errorMessage, type EngineClient } from '../engine/engineClient';
 import { chooseOutputPath, executeOrWarn, offerToShow, reportUnexpected, runEngineJob } from '../engine/engineJobs';
-import { errorMessage } from '../engine/engineClient';
 import {
   askPreprocess,
   exists,
   preprocessItem,
   settingsBackend,
+  workspaceBase,
   type ModelPickers,
 } from '../evaluate/evaluatePickers';
 import { DistillationPanels, type DistillationPanel } from '../panels/distillationPanel';
