@@ -154,8 +154,12 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
         // Bars and report rows are both ordered worst first.
         const second = (await frame.locator('[data-testid="layer-row"] td.name').nth(1).textContent())?.trim() ?? '';
         assert.ok(second !== '', 'the report has no second layer');
+        // The "Compressed …" toast floats over the panel's lower part: close it, then bring the bar into view.
+        await s.closeToasts();
+        const bar = frame.locator('[data-testid="layer-errors"] .barlayer .point path').nth(1);
+        await bar.scrollIntoViewIfNeeded();
         // Plotly's drag layer lies over the bars and turns a click at a bar into plotly_click: click there through it.
-        await frame.locator('[data-testid="layer-errors"] .barlayer .point path').nth(1).click({ force: true });
+        await bar.click({ force: true });
         await s.waitForTestId('kernel-title', { accept: (t) => t.includes(second), timeoutMs: 60_000 });
         const { text: hist } = await s.waitForTestId('hist-title', {
           accept: (t) => t.includes(second),
@@ -248,7 +252,10 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
         const target = names.find((n) => !current.endsWith(n)) ?? names[0] ?? '';
         const index = names.indexOf(target);
         assert.ok(index >= 0, 'the report lists no layers');
-        await frame.locator('[data-testid="layer-errors"] .barlayer .point path').nth(index).click({ force: true });
+        await s.closeToasts();
+        const bar = frame.locator('[data-testid="layer-errors"] .barlayer .point path').nth(index);
+        await bar.scrollIntoViewIfNeeded();
+        await bar.click({ force: true });
         await s.waitForTestId('kernel-title', { accept: (t) => t.includes(target), timeoutMs: 60_000 });
         await s.page.waitForTimeout(1_000);
         await s.screenshot('reconstruction-second-run');
@@ -273,11 +280,7 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
           .waitFor({ state: 'attached', timeout: 30_000 });
         await s.page.waitForTimeout(800);
         // Close the "Compressed …" toast so it covers nothing.
-        await s.page
-          .locator('.notifications-toasts .codicon-notifications-clear')
-          .first()
-          .click({ timeout: 5_000 })
-          .catch(() => undefined);
+        await s.closeToasts();
         await s.screenshot('budget');
         console.log(`e2e: Budget webview: ${describePaint(await paintTimes(budget))}`);
         const frames = await s.visibleWebviewFrames();

@@ -552,6 +552,17 @@ export class Session {
   }
 
   /** Saves a PNG of the whole window to test-results/<name>.png and returns its path. */
+  /** Closes the notification toasts (e.g. "Compressed …"), which float over the editor and catch clicks meant for it. */
+  async closeToasts(): Promise<void> {
+    const clear = this.page.locator('.notifications-toasts .codicon-notifications-clear');
+    for (let i = (await clear.count()) - 1; i >= 0; i--) {
+      await clear
+        .nth(i)
+        .click({ timeout: 5_000 })
+        .catch(() => undefined);
+    }
+  }
+
   async screenshot(name: string): Promise<string> {
     mkdirSync(RESULTS, { recursive: true });
     const path = join(RESULTS, `${name}.png`);
