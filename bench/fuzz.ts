@@ -421,13 +421,13 @@ function jsonMutation(r: Random, b: Uint8Array, format: string): Uint8Array | un
   if (format === 'safetensors' && b.length >= 10 && b[8] === 0x7b) {
     const n = Number(new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true));
     if (8 + n > b.length) return undefined;
-    let header: unknown;
+    let json: Buffer;
     try {
-      header = JSON.parse(new TextDecoder().decode(b.subarray(8, 8 + n)));
+      // A seed that earlier mutations nested too deeply for JSON.stringify is skipped, not a fuzzer crash.
+      json = Buffer.from(JSON.stringify(confuseJson(r, JSON.parse(new TextDecoder().decode(b.subarray(8, 8 + n))))));
     } catch {
       return undefined;
     }
-    const json = Buffer.from(JSON.stringify(confuseJson(r, header)));
     const out = new Uint8Array(8 + json.length + (b.length - 8 - n));
     new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
     out.set(json, 8);
