@@ -56,6 +56,7 @@ import {
 } from '../panels/reconstructionPanel';
 
 import { artifactPathFor, isArtifactName } from '../../protocol/paths';
+import { inertLinks } from '../engine/notificationText';
 /** Command ids of the compression features (contributed in package.json). */
 export const COMPRESS_COMMANDS = {
   compressCheckpoint: 'weightLens.compressCheckpoint',
@@ -498,7 +499,7 @@ export class CompressController implements vscode.Disposable {
     this.budget.refresh(this.budgetView(report.source));
     const show = 'Show Reconstruction';
     const reveal = 'Reveal Artifact';
-    const choice = await vscode.window.showInformationMessage(doneMessage(report), show, reveal);
+    const choice = await vscode.window.showInformationMessage(inertLinks(doneMessage(report)), show, reveal);
     if (choice === show) this.panels.reveal(report.artifact);
     else if (choice === reveal) await this.reveal(report.artifact);
   }
@@ -695,7 +696,7 @@ export class CompressController implements vscode.Disposable {
       await this.reveal(first);
       const open = 'Open in Inspector';
       const choice = await vscode.window.showInformationMessage(
-        `Decompressed ${path.basename(artifact)} to ${path.basename(first)}.`,
+        inertLinks(`Decompressed ${path.basename(artifact)} to ${path.basename(first)}.`),
         open,
       );
       if (choice === open) await vscode.commands.executeCommand('weightLens.openInspector', vscode.Uri.file(first));

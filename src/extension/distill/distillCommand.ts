@@ -27,6 +27,7 @@ import {
   type NumericDistillKey,
 } from './distillChoices';
 import { EngineError, errorMessage, type EngineClient } from '../engine/engineClient';
+import { inertLinks } from '../engine/notificationText';
 import { chooseOutputPath, executeOrWarn, offerToShow, reportUnexpected, runEngineJob } from '../engine/engineJobs';
 import {
   askPreprocess,
@@ -98,7 +99,7 @@ export class DistillController implements vscode.Disposable {
     if (isDistillArgument(arg)) {
       const parsed = parseDistillArgument(arg, workspaceBase());
       if (!parsed.ok) {
-        void vscode.window.showErrorMessage(`Weight Lens: ${parsed.message}`);
+        void vscode.window.showErrorMessage(inertLinks(`Weight Lens: ${parsed.message}`));
         throw new Error(parsed.message);
       }
       const a = parsed.value;
@@ -262,7 +263,7 @@ export class DistillController implements vscode.Disposable {
       if (picked.action === 'start') {
         const problem = checkDistillSettings(o);
         if (problem === undefined) return plan;
-        void vscode.window.showWarningMessage(problem);
+        void vscode.window.showWarningMessage(inertLinks(problem));
       } else if (picked.action === 'augment') {
         o.augment = !o.augment;
       } else if (picked.action === 'teacher') {
@@ -394,7 +395,7 @@ export class DistillController implements vscode.Disposable {
     this.log.info(`${message} (${(report.durationMs / 1000).toFixed(1)} s on ${report.backend})`);
     const open = 'Open in Reconstruction';
     const reveal = 'Reveal Artifact';
-    void vscode.window.showInformationMessage(message, open, reveal).then((choice) => {
+    void vscode.window.showInformationMessage(inertLinks(message), open, reveal).then((choice) => {
       if (choice === open) void this.openReconstruction(report.out);
       else if (choice === reveal) void this.reveal(report.out);
     });

@@ -10,6 +10,7 @@ import type { EngineAnswer, EngineCallKind, EngineEvent, EngineParams } from '..
 import type { RunEnd } from '../../protocol/panels';
 import { numberedArtifactPath } from '../compress/compressChoices';
 import { EngineError, errorMessage, type EngineClient } from './engineClient';
+import { inertLinks } from './notificationText';
 import { exists } from '../evaluate/evaluatePickers';
 
 /** `error` as an EngineError (anything else becomes one with reason `internal`). */
@@ -20,7 +21,7 @@ export function asEngineError(error: unknown): EngineError {
 /** Logs an unexpected failure of command `name` (with its stack) and shows its message. */
 export function reportUnexpected(log: vscode.LogOutputChannel, name: string, error: unknown): void {
   log.error(`${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  void vscode.window.showErrorMessage(`Weight Lens: ${errorMessage(error)}`);
+  void vscode.window.showErrorMessage(inertLinks(`Weight Lens: ${errorMessage(error)}`));
 }
 
 /**
@@ -30,12 +31,12 @@ export function reportUnexpected(log: vscode.LogOutputChannel, name: string, err
 export function reportFailure(log: vscode.LogOutputChannel, what: string, error: EngineError): void {
   if (error.reason === 'cancelled') return;
   if (error.reason === 'badInput') {
-    void vscode.window.showErrorMessage(error.message);
+    void vscode.window.showErrorMessage(inertLinks(error.message));
     return;
   }
   log.error(`${what} failed (${error.reason}): ${error.message}`);
   const showLog = 'Show Log';
-  void vscode.window.showErrorMessage(`${what} failed: ${error.message}`, showLog).then((c) => {
+  void vscode.window.showErrorMessage(inertLinks(`${what} failed: ${error.message}`), showLog).then((c) => {
     if (c === showLog) log.show();
   });
 }
@@ -168,7 +169,7 @@ export async function chooseOutputPath(out: string, what: string): Promise<strin
 
 /** Asks whether to show a run already in progress (`message`, one button `show`); calls `onShow` when chosen. */
 export async function offerToShow(message: string, show: string, onShow: () => void): Promise<void> {
-  const choice = await vscode.window.showInformationMessage(message, show);
+  const choice = await vscode.window.showInformationMessage(inertLinks(message), show);
   if (choice === show) onShow();
 }
 

@@ -14,6 +14,7 @@ import type { EngineClient } from '../engine/engineClient';
 import { reportUnexpected, runEngineJob } from '../engine/engineJobs';
 import { askPreprocess, preprocessItem, settingsBackend, type ModelPickers } from './evaluatePickers';
 import type { ReconstructionEvaluator, ReconstructionPanel } from '../panels/reconstructionPanel';
+import { inertLinks } from '../engine/notificationText';
 
 /** Samples per forward pass offered by default (the engine's default). */
 const DEFAULT_EVAL_BATCH = 64;
@@ -213,7 +214,7 @@ export class ArtifactEvaluator implements ReconstructionEvaluator, vscode.Dispos
       this.log.info(
         `${message} (${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}${why}; preprocessing from ${report.preprocessSource})`,
       );
-      void vscode.window.showInformationMessage(message);
+      void vscode.window.showInformationMessage(inertLinks(message));
     } catch {
       // Told to the panel and the user by runEngineJob.
     } finally {
