@@ -452,7 +452,11 @@ function artifactMetaMutation(r: Random, b: Uint8Array): Uint8Array | undefined 
   const md = header.__metadata__;
   const json = md?.weight_lens;
   if (md === undefined || json === undefined) return undefined;
-  md.weight_lens = JSON.stringify(confuseJson(r, JSON.parse(json)));
+  try {
+    md.weight_lens = JSON.stringify(confuseJson(r, JSON.parse(json)));
+  } catch {
+    return undefined; // nested too deeply by earlier mutations for JSON.stringify: skip this seed
+  }
   // Drop the checksum now and then, so that the structural checks behind it are fuzzed too.
   if (r() < 0.7) delete md.weight_lens_sha256;
   const bytes = Buffer.from(JSON.stringify(header));
