@@ -14,7 +14,7 @@ import { RememberedChoices } from './distill/distillChoices';
 import { EngineClient, nodeWorkerFactory } from './engine/engineClient';
 import { ArtifactEvaluator } from './evaluate/evaluateCommand';
 import { ModelPickers } from './evaluate/evaluatePickers';
-import { INSPECTOR_OPTIONAL_VIEW_TYPE, INSPECTOR_VIEW_TYPE, viewTypeFor } from './fileKinds';
+import { CHECKPOINT_EXTENSIONS, INSPECTOR_OPTIONAL_VIEW_TYPE, INSPECTOR_VIEW_TYPE, viewTypeFor } from './fileKinds';
 import { InspectorEditorProvider } from './inspector/inspectorEditor';
 
 /** Command ids contributed in package.json. */
@@ -49,21 +49,7 @@ async function resolveTarget(arg: unknown): Promise<vscode.Uri[]> {
     openLabel: 'Open in Inspector',
     title: 'Open a checkpoint in the Weight Lens Inspector',
     filters: {
-      Checkpoints: [
-        'safetensors',
-        'pt',
-        'pth',
-        'ckpt',
-        'bin',
-        'onnx',
-        'json',
-        'h5',
-        'hdf5',
-        'keras',
-        'npz',
-        'npy',
-        'gguf',
-      ],
+      Checkpoints: [...CHECKPOINT_EXTENSIONS],
       'All files': ['*'],
     },
   });

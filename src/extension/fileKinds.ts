@@ -34,6 +34,23 @@ export const OPTIONAL_PATTERNS: readonly string[] = ['*.bin', '*.h5', '*.hdf5', 
 export const MENU_FILENAME_REGEX =
   /\.(safetensors|pt|pth|ckpt|onnx|npz|npy|gguf|keras|bin|h5|hdf5)$|^model\.json$|\.safetensors\.index\.json$/i;
 
+/** File extensions (without the dot) the "open a checkpoint" dialogs offer as "Checkpoints". */
+export const CHECKPOINT_EXTENSIONS: readonly string[] = [
+  'safetensors',
+  'pt',
+  'pth',
+  'ckpt',
+  'bin',
+  'onnx',
+  'json',
+  'h5',
+  'hdf5',
+  'keras',
+  'npz',
+  'npy',
+  'gguf',
+];
+
 /** Converts a simple `filenamePattern` glob (only `*` wildcards) to an anchored, case-insensitive regular expression. */
 export function globToRegExp(glob: string): RegExp {
   const body = glob

@@ -47,7 +47,7 @@ import {
   reportUnexpected,
   runEngineJob,
 } from '../engine/engineJobs';
-import { isCheckpointName } from '../fileKinds';
+import { CHECKPOINT_EXTENSIONS, isCheckpointName } from '../fileKinds';
 import { BudgetPanel } from '../panels/budgetPanel';
 import {
   ReconstructionPanels,
@@ -188,21 +188,7 @@ export class CompressController implements vscode.Disposable {
         want === 'artifact'
           ? { 'NeRN artifacts': ['safetensors'] }
           : {
-              Checkpoints: [
-                'safetensors',
-                'pt',
-                'pth',
-                'ckpt',
-                'bin',
-                'onnx',
-                'json',
-                'h5',
-                'hdf5',
-                'keras',
-                'npz',
-                'npy',
-                'gguf',
-              ],
+              Checkpoints: [...CHECKPOINT_EXTENSIONS],
               'All files': ['*'],
             },
     });
