@@ -252,6 +252,18 @@ function opcodeSwap(r: Random, b: Uint8Array): Uint8Array {
   return out;
 }
 
+/** Marks a value that `toJson` writes as `[[[…0…]]]` nested that many levels (too deep to build as objects). */
+const DEEP = '\u0000deep';
+
+/** JSON text of a mutated document, with deep-nesting markers expanded as text. */
+function toJson(value: unknown): string {
+  const text = JSON.stringify(value, (_key, v: unknown) => {
+    if (v !== null && typeof v === 'object' && Object.hasOwn(v, DEEP)) return `\u0001${String((v as Record<string, unknown>)[DEEP])}\u0001`;
+    return v;
+  });
+  return text.replace(/"\\u0001(\d+)\\u0001"/g, (_m, n: string) => `${'['.repeat(Number(n))}0${']'.repeat(Number(n))}`);
+}
+
 /** Sets an own property, even `__proto__` (as JSON.parse would), never the prototype. */
 function setKey(record: object, key: string, value: unknown): void {
   Object.defineProperty(record, key, { value, writable: true, enumerable: true, configurable: true });
@@ -267,12 +279,7 @@ function confusingValue(r: Random, depth = 0): unknown {
     case 4: return [];
     case 5: return {};
     case 6: return Array.from({ length: 1 + int(r, 5) }, () => pick(r, [2 ** 31, 0, -1, 1e9, 2 ** 40]));
-    case 7: {
-      // Deep nesting, deeper than any parser's stack.
-      let v: unknown = 0;
-      for (let i = 0, n = pick(r, [100, 5000, 200_000]); i < n; i++) v = [v];
-      return v;
-    }
+    case 7: return { [DEEP]: pick(r, [100, 5000, 200_000]) }; // deep nesting, written out by `toJson`
     case 8: {
       const o = {};
       setKey(o, pick(r, ['__proto__', 'constructor', 'toString']), depth < 3 ? confusingValue(r, depth + 1) : 1);
@@ -342,7 +349,7 @@ function jsonMutation(r: Random, b: Uint8Array, format: string): Uint8Array | un
     } catch {
       return undefined;
     }
-    const json = Buffer.from(JSON.stringify(confuseJson(r, header)));
+    const json = Buffer.from(toJson(confuseJson(r, header)));
     const out = new Uint8Array(8 + json.length + (b.length - 8 - n));
     new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
     out.set(json, 8);
@@ -351,7 +358,7 @@ function jsonMutation(r: Random, b: Uint8Array, format: string): Uint8Array | un
   }
   if (!text.trimStart().startsWith('{') && !text.trimStart().startsWith('[')) return undefined;
   try {
-    return new TextEncoder().encode(JSON.stringify(confuseJson(r, JSON.parse(text))));
+    return new TextEncoder().encode(toJson(confuseJson(r, JSON.parse(text))));
   } catch {
     return undefined;
   }
@@ -365,7 +372,7 @@ function artifactMetaMutation(r: Random, b: Uint8Array): Uint8Array | undefined 
   const md = header.__metadata__;
   const json = md?.weight_lens;
   if (md === undefined || json === undefined) return undefined;
-  md.weight_lens = JSON.stringify(confuseJson(r, JSON.parse(json)));
+  md.weight_lens = toJson(confuseJson(r, JSON.parse(json)));
   // Drop the checksum now and then, so that the structural checks behind it are fuzzed too.
   if (r() < 0.7) delete md.weight_lens_sha256;
   const bytes = Buffer.from(JSON.stringify(header));

@@ -92,12 +92,43 @@ interface EmscriptenStream {
 /** The part of Emscripten's file system object this reader fences: every `open` HDF5 makes goes through it. */
 interface EmscriptenFs {
   open: (path: string, flags: unknown, mode?: unknown) => unknown;
+  read: (stream: unknown, buffer: Int8Array, offset: number, length: number, position?: number) => number;
   getStream?: (fd: number) => EmscriptenStream | null;
   readonly ErrnoError?: new (errno: number) => Error;
 }
 
 /** Emscripten's errno for "permission denied" (its own numbering, not the host's). */
 const EMSCRIPTEN_EACCES = 2;
+/** Emscripten's errno for an I/O error. */
+const EMSCRIPTEN_EIO = 29;
+
+/** `GCOL`: the signature of an HDF5 global heap collection (where variable-length strings live). */
+const GCOL = [0x47, 0x43, 0x4f, 0x4c];
+
+/**
+ * Why a global heap collection HDF5 is about to parse would hang or overrun it, or undefined. `bytes` starts at the
+ * collection (it may be only its first part). HDF5 1.14 walks the objects by their sizes; a free-space object of
+ * size 0 never advances the walk (an endless loop), and an object past the collection's end makes it read beyond.
+ * Lengths are 8 bytes (every file h5py and Keras write).
+ */
+function globalHeapProblem(bytes: Uint8Array): string | undefined {
+  if (bytes.length < 16 || !GCOL.every((b, i) => bytes[i] === b)) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const size = Number(view.getBigUint64(8, true));
+  if (size < 16) return `a global heap collection declares ${size} bytes`;
+  let p = 16;
+  while (p < size) {
+    if (p + 16 > size) break; // too small for an object header: free space
+    if (p + 16 > bytes.length) return undefined; // the rest was not read yet: judged when it is
+    const index = view.getUint16(p, true);
+    const objectSize = Number(view.getBigUint64(p + 8, true));
+    const need = index > 0 ? 16 + Math.ceil(objectSize / 8) * 8 : objectSize;
+    if (need === 0) return `a global heap object at byte ${p} of its collection has size 0`;
+    if (p + need > size) return `a global heap object at byte ${p} of its ${size}-byte collection runs ${p + need - size} bytes past it`;
+    p += need;
+  }
+  return undefined;
+}
 
 /**
  * Files HDF5 may open (absolute paths, with how many open checkpoints hold each), and the paths it tried to open
@@ -119,6 +150,8 @@ const fence = {
       else this.allowed.delete(abs);
     };
   },
+  /** Damage found in bytes HDF5 read (a global heap that would make it loop), for the next error message. */
+  damage: undefined as string | undefined,
   /** Returns and clears the paths HDF5 was refused since the last call. */
   takeDenied(): string[] {
     const out = this.denied;
@@ -157,6 +190,17 @@ function loadH5(): Promise<H5Lib> {
         throw new ErrnoError(EMSCRIPTEN_EACCES);
       }
       return open(path, flags, mode);
+    };
+    // Check each global heap collection HDF5 reads before it parses it: a damaged one would hang HDF5 for good.
+    const read = fs.read.bind(fs);
+    fs.read = (stream: unknown, buffer: Int8Array, offset: number, length: number, position?: number): number => {
+      const n = read(stream, buffer, offset, length, position);
+      const problem = n >= 16 ? globalHeapProblem(new Uint8Array(buffer.buffer, buffer.byteOffset + offset, n)) : undefined;
+      if (problem !== undefined) {
+        fence.damage = `${problem}${position !== undefined ? `, at byte ${position}` : ''}`;
+        throw new ErrnoError(EMSCRIPTEN_EIO);
+      }
+      return n;
     };
     const stderr = fs.getStream?.(2);
     if (stderr) {
@@ -533,7 +577,9 @@ async function openHdf5(
 }
 
 function hdf5Error(lib: H5Lib, label: string, what: string, cause?: unknown): CheckpointFormatError {
-  const detail = hdf5Detail(lib.takeDiagnostics()) ?? (cause instanceof Error ? cause.message.split('\n')[0] : undefined);
+  const damage = fence.damage;
+  fence.damage = undefined;
+  const detail = damage ?? hdf5Detail(lib.takeDiagnostics()) ?? (cause instanceof Error ? cause.message.split('\n')[0] : undefined);
   return new CheckpointFormatError(`${label} ${what}${detail ? ` (${detail})` : ''}; the file is corrupt or truncated.`, { cause });
 }
 
@@ -673,21 +719,30 @@ function readAttributes(file: H5File, path: string): Map<string, unknown> {
   const { api } = file.lib;
   const out = new Map<string, unknown>();
   let names: string[];
+  // An unreadable attribute is skipped, unless the reason is damage that HDF5 must not parse (then the file is).
+  const refuseDamage = (): void => {
+    if (fence.damage !== undefined) throw hdf5Error(file.lib, file.label, 'could not be read by the HDF5 library');
+  };
   try {
     names = api.get_attribute_names(file.fileId, path);
   } catch {
+    refuseDamage();
     file.lib.takeDiagnostics();
     return out;
   }
+  refuseDamage();
   for (const name of names.slice(0, 1000)) {
+    refuseDamage();
     try {
       const meta = api.get_attribute_metadata(file.fileId, path, name);
       if (meta.size * Math.max(1, meta.total_size) > MAX_ATTRIBUTE_BYTES) continue;
       out.set(name, file.lib.attribute(file.fileId, path, name));
     } catch {
+      refuseDamage();
       file.lib.takeDiagnostics();
     }
   }
+  refuseDamage();
   return out;
 }
 
