@@ -102,8 +102,12 @@ class Runner {
     if (this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null) return this.proc;
     const proc = fork(__filename, ['--child'], { execArgv: ['--import', 'tsx', '--max-old-space-size=4096'], stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
     await new Promise<void>((done, fail) => {
-      proc.once('message', () => { done(); });
-      proc.once('exit', (code) => { fail(new Error(`the fuzz child exited while starting (${String(code)})`)); });
+      const timer = setTimeout(() => {
+        proc.kill('SIGKILL');
+        fail(new Error('the fuzz child did not start within 120 s'));
+      }, 120_000);
+      proc.once('message', () => { clearTimeout(timer); done(); });
+      proc.once('exit', (code) => { clearTimeout(timer); fail(new Error(`the fuzz child exited while starting (${String(code)})`)); });
     });
     proc.removeAllListeners('exit');
     this.baseline = rssOf(proc.pid ?? 0) ?? 0;
@@ -293,6 +297,14 @@ function confusingValue(r: Random, depth = 0): unknown {
   }
 }
 
+/** Most bytes of JSON a mutation may add (so the fuzzer itself never builds gigabytes). */
+const MAX_ADDED_JSON = 20_000_000;
+
+/** How many copies of `value` fit in MAX_ADDED_JSON, at most `wanted`. */
+function affordable(value: unknown, wanted: number): number {
+  return Math.max(1, Math.min(wanted, Math.floor(MAX_ADDED_JSON / Math.max(1, toJson(value).length))));
+}
+
 /** Every path to a value inside `v` (keys and indices), breadth-limited. */
 function jsonPaths(v: unknown, prefix: (string | number)[] = [], out: (string | number)[][] = [], depth = 0): (string | number)[][] {
   if (out.length > 4000 || depth > 12) return out;
@@ -319,16 +331,17 @@ function confuseJson(r: Random, doc: unknown): unknown {
     // Add entries: many copies of an existing value under new names, or hostile keys.
     const record = node as Record<string, unknown>;
     const values = Object.values(record);
-    const count = pick(r, [1, 10, 1000, 50_000]);
+    const value = values.length > 0 ? pick(r, values) : confusingValue(r);
+    const count = affordable(value, pick(r, [1, 10, 1000, 50_000]));
     for (let i = 0; i < count; i++) {
       const key = r() < 0.1 ? pick(r, ['__proto__', 'constructor', '__metadata__']) : `fz${i}`;
-      setKey(record, key, structuredClone(values.length > 0 ? pick(r, values) : confusingValue(r)));
+      setKey(record, key, structuredClone(value));
     }
     return root;
   }
   if (kind === 1 && Array.isArray(node) && node.length > 0) {
-    const copies = pick(r, [2, 1000, 40_000]);
     const item: unknown = node[int(r, node.length)];
+    const copies = affordable(item, pick(r, [2, 1000, 40_000]));
     for (let i = 0; i < copies; i++) node.push(structuredClone(item));
     return root;
   }
@@ -614,6 +627,7 @@ async function main(): Promise<void> {
         }
         if ((k + 1) % 100 === 0) process.stderr.write(`${format}: ${k + 1}/${n} (${Math.round((Date.now() - started) / 1000)} s)\n`);
       }
+      process.stderr.write(`${format} done: ${OUTCOMES.map((o) => `${o} ${String(counts.get(o) ?? 0)}`).join(', ')}\n`);
     }
   } finally {
     runner.stop();
