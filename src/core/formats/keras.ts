@@ -99,23 +99,21 @@ interface EmscriptenFs {
 
 /** Emscripten's errno for "permission denied" (its own numbering, not the host's). */
 const EMSCRIPTEN_EACCES = 2;
-/** Emscripten's errno for an I/O error. */
-const EMSCRIPTEN_EIO = 29;
 
 /** `GCOL`: the signature of an HDF5 global heap collection (where variable-length strings live). */
 const GCOL = [0x47, 0x43, 0x4f, 0x4c];
 
 /**
- * Why a global heap collection HDF5 is about to parse would hang or overrun it, or undefined. `bytes` starts at the
- * collection (it may be only its first part). HDF5 1.14 walks the objects by their sizes; a free-space object of
- * size 0 never advances the walk (an endless loop), and an object past the collection's end makes it read beyond.
- * Lengths are 8 bytes (every file h5py and Keras write).
+ * Why a global heap collection HDF5 is about to parse would hang or overrun it, or undefined, with the offset of the
+ * bad object. `bytes` starts at the collection (it may be only its first part). HDF5 1.14 walks the objects by their
+ * sizes; a free-space object of size 0 never advances the walk (an endless loop), and an object past the
+ * collection's end makes it read beyond. Lengths are 8 bytes (every file h5py and Keras write).
  */
-function globalHeapProblem(bytes: Uint8Array): string | undefined {
+function globalHeapProblem(bytes: Uint8Array): { problem: string; at: number; size: number } | undefined {
   if (bytes.length < 16 || !GCOL.every((b, i) => bytes[i] === b)) return undefined;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const size = Number(view.getBigUint64(8, true));
-  if (size < 16) return `a global heap collection declares ${size} bytes`;
+  if (size < 32) return { problem: `a global heap collection declares ${size} bytes`, at: 16, size };
   let p = 16;
   while (p < size) {
     if (p + 16 > size) break; // too small for an object header: free space
@@ -123,11 +121,44 @@ function globalHeapProblem(bytes: Uint8Array): string | undefined {
     const index = view.getUint16(p, true);
     const objectSize = Number(view.getBigUint64(p + 8, true));
     const need = index > 0 ? 16 + Math.ceil(objectSize / 8) * 8 : objectSize;
-    if (need === 0) return `a global heap object at byte ${p} of its collection has size 0`;
-    if (p + need > size) return `a global heap object at byte ${p} of its ${size}-byte collection runs ${p + need - size} bytes past it`;
+    if (need === 0) return { problem: `a global heap object at byte ${p} of its collection has size 0`, at: p, size };
+    if (p + need > size) return { problem: `a global heap object at byte ${p} of its ${size}-byte collection runs ${p + need - size} bytes past it`, at: p, size };
     p += need;
   }
   return undefined;
+}
+
+/**
+ * Makes the damaged collection in `bytes` one HDF5 parses safely: from the bad object on, the space holds empty
+ * objects for the indices not seen before it (a string that lived there reads as empty instead of failing inside
+ * h5wasm, which then frees garbage and aborts), then free space. HDF5 neither loops nor reads beyond, and the
+ * reader refuses the file itself once HDF5 returns.
+ */
+function defuseGlobalHeap(bytes: Uint8Array, found: { at: number; size: number }): void {
+  if (found.size < 32 || found.at + 16 > bytes.length) {
+    bytes.fill(0, 0, 4); // no longer a collection at all: HDF5 reports a bad signature
+    return;
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const seen = new Set<number>();
+  for (let p = 16; p < found.at; ) {
+    const index = view.getUint16(p, true);
+    seen.add(index);
+    p += index > 0 ? 16 + Math.ceil(Number(view.getBigUint64(p + 8, true)) / 8) * 8 : found.at;
+  }
+  const end = Math.min(found.size, bytes.length);
+  let p = found.at;
+  for (let index = 1; index < 65536 && p + 32 <= end; index++) {
+    if (seen.has(index)) continue;
+    view.setUint16(p, index, true);
+    view.setUint16(p + 2, 1, true);
+    view.setUint32(p + 4, 0, true);
+    view.setBigUint64(p + 8, 0n, true);
+    p += 16;
+  }
+  view.setBigUint64(p + 8, BigInt(found.size - p), true);
+  view.setUint32(p, 0, true);
+  view.setUint32(p + 4, 0, true);
 }
 
 /**
@@ -168,6 +199,28 @@ interface H5Lib {
   readonly takeDiagnostics: () => string;
 }
 
+/**
+ * Runs a synchronous h5wasm call without letting the notice it prints when the HDF5 code aborts (`Aborted(…)`, on
+ * failed reads of damaged data) reach stderr: the abort arrives as an exception, which the caller turns into one
+ * clear error line. Other output passes through.
+ */
+function withoutAbortNotice<T>(call: () => T): T {
+  const stderr = process.stderr;
+  const write = stderr.write.bind(stderr) as (...args: unknown[]) => boolean;
+  const original = Object.getOwnPropertyDescriptor(stderr, 'write');
+  Object.defineProperty(stderr, 'write', {
+    configurable: true,
+    writable: true,
+    value: (chunk: unknown, ...rest: unknown[]): boolean => (String(chunk).startsWith('Aborted(') ? true : write(chunk, ...rest)),
+  });
+  try {
+    return call();
+  } finally {
+    if (original !== undefined) Object.defineProperty(stderr, 'write', original);
+    else delete (stderr as { write?: unknown }).write;
+  }
+}
+
 let h5Promise: Promise<H5Lib> | undefined;
 
 /** Loads h5wasm once, on the first HDF5 file opened. */
@@ -195,10 +248,14 @@ function loadH5(): Promise<H5Lib> {
     const read = fs.read.bind(fs);
     fs.read = (stream: unknown, buffer: Int8Array, offset: number, length: number, position?: number): number => {
       const n = read(stream, buffer, offset, length, position);
-      const problem = n >= 16 ? globalHeapProblem(new Uint8Array(buffer.buffer, buffer.byteOffset + offset, n)) : undefined;
-      if (problem !== undefined) {
-        fence.damage = `${problem}${position !== undefined ? `, at byte ${position}` : ''}`;
-        throw new ErrnoError(EMSCRIPTEN_EIO);
+      if (n < 16) return n;
+      const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset + offset, n);
+      const found = globalHeapProblem(bytes);
+      if (found !== undefined) {
+        // Failing the read would send HDF5 down error paths that abort the WebAssembly module; defuse the bytes
+        // instead, and refuse the file once HDF5 returns.
+        fence.damage = `${found.problem}${position !== undefined ? `, at byte ${position}` : ''}`;
+        defuseGlobalHeap(bytes, found);
       }
       return n;
     };
@@ -215,7 +272,7 @@ function loadH5(): Promise<H5Lib> {
     }
     return {
       api,
-      attribute: (fileId, path, name) => new h5.Group(fileId, path).get_attribute(name, true),
+      attribute: (fileId, path, name) => withoutAbortNotice(() => new h5.Group(fileId, path).get_attribute(name, true)),
       takeDiagnostics: () => {
         const text = diagnostics;
         diagnostics = '';
@@ -809,8 +866,9 @@ function refuseExternalStorage(file: H5File, path: string, meta: H5Metadata): vo
   fence.takeDenied();
   try {
     const ones = shape.map(() => 1n);
-    if (shape.length === 0) api.get_dataset_data(file.fileId, path, null, null, null, BigInt(ptr));
-    else api.get_dataset_data(file.fileId, path, ones, shape.map(() => 0n), ones, BigInt(ptr));
+    withoutAbortNotice(() => shape.length === 0
+      ? api.get_dataset_data(file.fileId, path, null, null, null, BigInt(ptr))
+      : api.get_dataset_data(file.fileId, path, ones, shape.map(() => 0n), ones, BigInt(ptr)));
   } catch {
     // A damaged dataset is reported when its values are read; only reads of other files matter here.
   } finally {
@@ -860,9 +918,9 @@ function h5Tensor(file: H5File, info: DatasetInfo, name: string): TensorEntry {
         try {
           let status: number;
           try {
-            status = rank0(shape)
+            status = withoutAbortNotice(() => rank0(shape)
               ? api.get_dataset_data(file.fileId, info.path, null, null, null, BigInt(ptr))
-              : api.get_dataset_data(file.fileId, info.path, block.count.map(BigInt), block.offset.map(BigInt), block.count.map(() => 1n), BigInt(ptr));
+              : api.get_dataset_data(file.fileId, info.path, block.count.map(BigInt), block.offset.map(BigInt), block.count.map(() => 1n), BigInt(ptr)));
           } catch (error) {
             const denied = fence.takeDenied();
             if (denied.length > 0) throw externalStorageError(file, info.path, denied);
