@@ -127,10 +127,16 @@ class Runner {
       stdio: ['ignore', 'ignore', 'ignore', 'ipc'],
     });
     await new Promise<void>((done, fail) => {
+      const timer = setTimeout(() => {
+        proc.kill('SIGKILL');
+        fail(new Error('the fuzz child did not start within 120 s'));
+      }, 120_000);
       proc.once('message', () => {
+        clearTimeout(timer);
         done();
       });
       proc.once('exit', (code) => {
+        clearTimeout(timer);
         fail(new Error(`the fuzz child exited while starting (${String(code)})`));
       });
     });
@@ -304,6 +310,19 @@ function opcodeSwap(r: Random, b: Uint8Array): Uint8Array {
   return out;
 }
 
+/** Marks a value that `toJson` writes as `[[[…0…]]]` nested that many levels (too deep to build as objects). */
+const DEEP = '\u0000deep';
+
+/** JSON text of a mutated document, with deep-nesting markers expanded as text. */
+function toJson(value: unknown): string {
+  const text = JSON.stringify(value, (_key, v: unknown) => {
+    if (v !== null && typeof v === 'object' && Object.hasOwn(v, DEEP))
+      return `\u0001${String((v as Record<string, unknown>)[DEEP])}\u0001`;
+    return v;
+  });
+  return text.replace(/"\\u0001(\d+)\\u0001"/g, (_m, n: string) => `${'['.repeat(Number(n))}0${']'.repeat(Number(n))}`);
+}
+
 /** Sets an own property, even `__proto__` (as JSON.parse would), never the prototype. */
 function setKey(record: object, key: string, value: unknown): void {
   Object.defineProperty(record, key, { value, writable: true, enumerable: true, configurable: true });
@@ -336,12 +355,8 @@ function confusingValue(r: Random, depth = 0): unknown {
       return {};
     case 6:
       return Array.from({ length: 1 + int(r, 5) }, () => pick(r, [2 ** 31, 0, -1, 1e9, 2 ** 40]));
-    case 7: {
-      // Deep nesting, deeper than any parser's stack.
-      let v: unknown = 0;
-      for (let i = 0, n = pick(r, [100, 5000, 200_000]); i < n; i++) v = [v];
-      return v;
-    }
+    case 7:
+      return { [DEEP]: pick(r, [100, 5000, 200_000]) }; // deep nesting, written out by `toJson`
     case 8: {
       const o = {};
       setKey(o, pick(r, ['__proto__', 'constructor', 'toString']), depth < 3 ? confusingValue(r, depth + 1) : 1);
@@ -362,6 +377,14 @@ function confusingValue(r: Random, depth = 0): unknown {
     default:
       return -0;
   }
+}
+
+/** Most bytes of JSON a mutation may add (so the fuzzer itself never builds gigabytes). */
+const MAX_ADDED_JSON = 20_000_000;
+
+/** How many copies of `value` fit in MAX_ADDED_JSON, at most `wanted`. */
+function affordable(value: unknown, wanted: number): number {
+  return Math.max(1, Math.min(wanted, Math.floor(MAX_ADDED_JSON / Math.max(1, toJson(value).length))));
 }
 
 /** Every path to a value inside `v` (keys and indices), breadth-limited. */
@@ -397,16 +420,17 @@ function confuseJson(r: Random, doc: unknown): unknown {
     // Add entries: many copies of an existing value under new names, or hostile keys.
     const record = node as Record<string, unknown>;
     const values = Object.values(record);
-    const count = pick(r, [1, 10, 1000, 50_000]);
+    const value = values.length > 0 ? pick(r, values) : confusingValue(r);
+    const count = affordable(value, pick(r, [1, 10, 1000, 50_000]));
     for (let i = 0; i < count; i++) {
       const key = r() < 0.1 ? pick(r, ['__proto__', 'constructor', '__metadata__']) : `fz${i}`;
-      setKey(record, key, structuredClone(values.length > 0 ? pick(r, values) : confusingValue(r)));
+      setKey(record, key, structuredClone(value));
     }
     return root;
   }
   if (kind === 1 && Array.isArray(node) && node.length > 0) {
-    const copies = pick(r, [2, 1000, 40_000]);
     const item: unknown = node[int(r, node.length)];
+    const copies = affordable(item, pick(r, [2, 1000, 40_000]));
     for (let i = 0; i < copies; i++) node.push(structuredClone(item));
     return root;
   }
@@ -424,7 +448,7 @@ function jsonMutation(r: Random, b: Uint8Array, format: string): Uint8Array | un
     let json: Buffer;
     try {
       // A seed that earlier mutations nested too deeply for JSON.stringify is skipped, not a fuzzer crash.
-      json = Buffer.from(JSON.stringify(confuseJson(r, JSON.parse(new TextDecoder().decode(b.subarray(8, 8 + n))))));
+      json = Buffer.from(toJson(confuseJson(r, JSON.parse(new TextDecoder().decode(b.subarray(8, 8 + n))))));
     } catch {
       return undefined;
     }
@@ -436,7 +460,7 @@ function jsonMutation(r: Random, b: Uint8Array, format: string): Uint8Array | un
   }
   if (!text.trimStart().startsWith('{') && !text.trimStart().startsWith('[')) return undefined;
   try {
-    return new TextEncoder().encode(JSON.stringify(confuseJson(r, JSON.parse(text))));
+    return new TextEncoder().encode(toJson(confuseJson(r, JSON.parse(text))));
   } catch {
     return undefined;
   }
@@ -453,9 +477,9 @@ function artifactMetaMutation(r: Random, b: Uint8Array): Uint8Array | undefined 
   const json = md?.weight_lens;
   if (md === undefined || json === undefined) return undefined;
   try {
-    md.weight_lens = JSON.stringify(confuseJson(r, JSON.parse(json)));
+    md.weight_lens = toJson(confuseJson(r, JSON.parse(json)));
   } catch {
-    return undefined; // nested too deeply by earlier mutations for JSON.stringify: skip this seed
+    return undefined; // nested too deeply by earlier mutations to parse: skip this seed
   }
   // Drop the checksum now and then, so that the structural checks behind it are fuzzed too.
   if (r() < 0.7) delete md.weight_lens_sha256;
@@ -745,6 +769,7 @@ async function main(): Promise<void> {
         if ((k + 1) % 100 === 0)
           process.stderr.write(`${format}: ${k + 1}/${n} (${Math.round((Date.now() - started) / 1000)} s)\n`);
       }
+      process.stderr.write(`${format} done: ${OUTCOMES.map((o) => `${o} ${String(counts.get(o) ?? 0)}`).join(', ')}\n`);
     }
   } finally {
     runner.stop();

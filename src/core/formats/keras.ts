@@ -105,12 +105,79 @@ interface EmscriptenStream {
 /** The part of Emscripten's file system object this reader fences: every `open` HDF5 makes goes through it. */
 interface EmscriptenFs {
   open: (path: string, flags: unknown, mode?: unknown) => unknown;
+  read: (stream: unknown, buffer: Int8Array, offset: number, length: number, position?: number) => number;
   getStream?: (fd: number) => EmscriptenStream | null;
   readonly ErrnoError?: new (errno: number) => Error;
 }
 
 /** Emscripten's errno for "permission denied" (its own numbering, not the host's). */
 const EMSCRIPTEN_EACCES = 2;
+
+/** `GCOL`: the signature of an HDF5 global heap collection (where variable-length strings live). */
+const GCOL = [0x47, 0x43, 0x4f, 0x4c];
+
+/**
+ * Why a global heap collection HDF5 is about to parse would hang or overrun it, or undefined, with the offset of the
+ * bad object. `bytes` starts at the collection (it may be only its first part). HDF5 1.14 walks the objects by their
+ * sizes; a free-space object of size 0 never advances the walk (an endless loop), and an object past the
+ * collection's end makes it read beyond. Lengths are 8 bytes (every file h5py and Keras write).
+ */
+function globalHeapProblem(bytes: Uint8Array): { problem: string; at: number; size: number } | undefined {
+  if (bytes.length < 16 || !GCOL.every((b, i) => bytes[i] === b)) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const size = Number(view.getBigUint64(8, true));
+  if (size < 32) return { problem: `a global heap collection declares ${size} bytes`, at: 16, size };
+  let p = 16;
+  while (p < size) {
+    if (p + 16 > size) break; // too small for an object header: free space
+    if (p + 16 > bytes.length) return undefined; // the rest was not read yet: judged when it is
+    const index = view.getUint16(p, true);
+    const objectSize = Number(view.getBigUint64(p + 8, true));
+    const need = index > 0 ? 16 + Math.ceil(objectSize / 8) * 8 : objectSize;
+    if (need === 0) return { problem: `a global heap object at byte ${p} of its collection has size 0`, at: p, size };
+    if (p + need > size)
+      return {
+        problem: `a global heap object at byte ${p} of its ${size}-byte collection runs ${p + need - size} bytes past it`,
+        at: p,
+        size,
+      };
+    p += need;
+  }
+  return undefined;
+}
+
+/**
+ * Makes the damaged collection in `bytes` one HDF5 parses safely: from the bad object on, the space holds empty
+ * objects for the indices not seen before it (a string that lived there reads as empty instead of failing inside
+ * h5wasm, which then frees garbage and aborts), then free space. HDF5 neither loops nor reads beyond, and the
+ * reader refuses the file itself once HDF5 returns.
+ */
+function defuseGlobalHeap(bytes: Uint8Array, found: { at: number; size: number }): void {
+  if (found.size < 32 || found.at + 16 > bytes.length) {
+    bytes.fill(0, 0, 4); // no longer a collection at all: HDF5 reports a bad signature
+    return;
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const seen = new Set<number>();
+  for (let p = 16; p < found.at;) {
+    const index = view.getUint16(p, true);
+    seen.add(index);
+    p += index > 0 ? 16 + Math.ceil(Number(view.getBigUint64(p + 8, true)) / 8) * 8 : found.at;
+  }
+  const end = Math.min(found.size, bytes.length);
+  let p = found.at;
+  for (let index = 1; index < 65536 && p + 32 <= end; index++) {
+    if (seen.has(index)) continue;
+    view.setUint16(p, index, true);
+    view.setUint16(p + 2, 1, true);
+    view.setUint32(p + 4, 0, true);
+    view.setBigUint64(p + 8, 0n, true);
+    p += 16;
+  }
+  view.setBigUint64(p + 8, BigInt(found.size - p), true);
+  view.setUint32(p, 0, true);
+  view.setUint32(p + 4, 0, true);
+}
 
 /**
  * Files HDF5 may open (absolute paths, with how many open checkpoints hold each), and the paths it tried to open
@@ -132,6 +199,8 @@ const fence = {
       else this.allowed.delete(abs);
     };
   },
+  /** Damage found in bytes HDF5 read (a global heap that would make it loop), for the next error message. */
+  damage: undefined as string | undefined,
   /** Returns and clears the paths HDF5 was refused since the last call. */
   takeDenied(): string[] {
     const out = this.denied;
@@ -146,6 +215,29 @@ interface H5Lib {
   readonly attribute: (fileId: bigint, path: string, name: string) => unknown;
   /** Returns and clears what HDF5 wrote to its stderr since the last call. */
   readonly takeDiagnostics: () => string;
+}
+
+/**
+ * Runs a synchronous h5wasm call without letting the notice it prints when the HDF5 code aborts (`Aborted(…)`, on
+ * failed reads of damaged data) reach stderr: the abort arrives as an exception, which the caller turns into one
+ * clear error line. Other output passes through.
+ */
+function withoutAbortNotice<T>(call: () => T): T {
+  const stderr = process.stderr;
+  const write = stderr.write.bind(stderr) as (...args: unknown[]) => boolean;
+  const original = Object.getOwnPropertyDescriptor(stderr, 'write');
+  Object.defineProperty(stderr, 'write', {
+    configurable: true,
+    writable: true,
+    value: (chunk: unknown, ...rest: unknown[]): boolean =>
+      String(chunk).startsWith('Aborted(') ? true : write(chunk, ...rest),
+  });
+  try {
+    return call();
+  } finally {
+    if (original !== undefined) Object.defineProperty(stderr, 'write', original);
+    else delete (stderr as { write?: unknown }).write;
+  }
 }
 
 let h5Promise: Promise<H5Lib> | undefined;
@@ -173,6 +265,21 @@ function loadH5(): Promise<H5Lib> {
       }
       return open(path, flags, mode);
     };
+    // Check each global heap collection HDF5 reads before it parses it: a damaged one would hang HDF5 for good.
+    const read = fs.read.bind(fs);
+    fs.read = (stream: unknown, buffer: Int8Array, offset: number, length: number, position?: number): number => {
+      const n = read(stream, buffer, offset, length, position);
+      if (n < 16) return n;
+      const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset + offset, n);
+      const found = globalHeapProblem(bytes);
+      if (found !== undefined) {
+        // Failing the read would send HDF5 down error paths that abort the WebAssembly module; defuse the bytes
+        // instead, and refuse the file once HDF5 returns.
+        fence.damage = `${found.problem}${position !== undefined ? `, at byte ${position}` : ''}`;
+        defuseGlobalHeap(bytes, found);
+      }
+      return n;
+    };
     const stderr = fs.getStream?.(2);
     if (stderr) {
       // HDF5 prints its error stack to stderr; keep the last few kB for our messages instead.
@@ -186,7 +293,7 @@ function loadH5(): Promise<H5Lib> {
     }
     return {
       api,
-      attribute: (fileId, path, name) => new h5.Group(fileId, path).get_attribute(name, true),
+      attribute: (fileId, path, name) => withoutAbortNotice(() => new h5.Group(fileId, path).get_attribute(name, true)),
       takeDiagnostics: () => {
         const text = diagnostics;
         diagnostics = '';
@@ -591,8 +698,10 @@ async function openHdf5(
 }
 
 function hdf5Error(lib: H5Lib, label: string, what: string, cause?: unknown): CheckpointFormatError {
+  const damage = fence.damage;
+  fence.damage = undefined;
   const detail =
-    hdf5Detail(lib.takeDiagnostics()) ?? (cause instanceof Error ? cause.message.split('\n')[0] : undefined);
+    damage ?? hdf5Detail(lib.takeDiagnostics()) ?? (cause instanceof Error ? cause.message.split('\n')[0] : undefined);
   return new CheckpointFormatError(
     `${label} ${what}${detail ? ` (${detail})` : ''}; the file is corrupt or truncated.`,
     { cause },
@@ -755,21 +864,30 @@ function readAttributes(file: H5File, path: string): Map<string, unknown> {
   const { api } = file.lib;
   const out = new Map<string, unknown>();
   let names: string[];
+  // An unreadable attribute is skipped, unless the reason is damage that HDF5 must not parse (then the file is).
+  const refuseDamage = (): void => {
+    if (fence.damage !== undefined) throw hdf5Error(file.lib, file.label, 'could not be read by the HDF5 library');
+  };
   try {
     names = api.get_attribute_names(file.fileId, path);
   } catch {
+    refuseDamage();
     file.lib.takeDiagnostics();
     return out;
   }
+  refuseDamage();
   for (const name of names.slice(0, 1000)) {
+    refuseDamage();
     try {
       const meta = api.get_attribute_metadata(file.fileId, path, name);
       if (meta.size * Math.max(1, meta.total_size) > MAX_ATTRIBUTE_BYTES) continue;
       out.set(name, file.lib.attribute(file.fileId, path, name));
     } catch {
+      refuseDamage();
       file.lib.takeDiagnostics();
     }
   }
+  refuseDamage();
   return out;
 }
 
@@ -849,16 +967,18 @@ function refuseExternalStorage(file: H5File, path: string, meta: H5Metadata): vo
   fence.takeDenied();
   try {
     const ones = shape.map(() => 1n);
-    if (shape.length === 0) api.get_dataset_data(file.fileId, path, null, null, null, BigInt(ptr));
-    else
-      api.get_dataset_data(
-        file.fileId,
-        path,
-        ones,
-        shape.map(() => 0n),
-        ones,
-        BigInt(ptr),
-      );
+    withoutAbortNotice(() =>
+      shape.length === 0
+        ? api.get_dataset_data(file.fileId, path, null, null, null, BigInt(ptr))
+        : api.get_dataset_data(
+            file.fileId,
+            path,
+            ones,
+            shape.map(() => 0n),
+            ones,
+            BigInt(ptr),
+          ),
+    );
   } catch {
     // A damaged dataset is reported when its values are read; only reads of other files matter here.
   } finally {
@@ -918,16 +1038,18 @@ function h5Tensor(file: H5File, info: DatasetInfo, name: string): TensorEntry {
         try {
           let status: number;
           try {
-            status = rank0(shape)
-              ? api.get_dataset_data(file.fileId, info.path, null, null, null, BigInt(ptr))
-              : api.get_dataset_data(
-                  file.fileId,
-                  info.path,
-                  block.count.map(BigInt),
-                  block.offset.map(BigInt),
-                  block.count.map(() => 1n),
-                  BigInt(ptr),
-                );
+            status = withoutAbortNotice(() =>
+              rank0(shape)
+                ? api.get_dataset_data(file.fileId, info.path, null, null, null, BigInt(ptr))
+                : api.get_dataset_data(
+                    file.fileId,
+                    info.path,
+                    block.count.map(BigInt),
+                    block.offset.map(BigInt),
+                    block.count.map(() => 1n),
+                    BigInt(ptr),
+                  ),
+            );
           } catch (error) {
             const denied = fence.takeDenied();
             if (denied.length > 0) throw externalStorageError(file, info.path, denied);

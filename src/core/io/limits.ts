@@ -34,7 +34,7 @@ export const LIMITS = {
   maxHeaderJsonDepth: 8,
   /** Deepest JSON in a TF.js model.json: Keras topologies of nested models reach ~30 levels. */
   maxModelJsonDepth: 64,
-  /** Most shard files a sharded checkpoint may name. */
+  /** Most shard files a sharded checkpoint may name: the largest public ones have ~200; each stays open while read. */
   maxShards: 10_000,
   /** Most GGUF metadata key/value pairs; real files have < 1000. */
   maxMetadataEntries: 1_000_000,

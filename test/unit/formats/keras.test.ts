@@ -75,8 +75,9 @@ function head(path: string): Uint8Array {
   return Uint8Array.from(readFileSync(path).subarray(0, 65536));
 }
 
+/** Temporary HDF5 copies of this process (their folders carry its pid; other processes may be copying too). */
 function tempFolders(): number {
-  return readdirSync(tmpdir()).filter((n) => n.startsWith('weight-lens-h5-')).length;
+  return readdirSync(tmpdir()).filter((n) => n.startsWith(`weight-lens-h5-${process.pid}-`)).length;
 }
 
 test('sniff: HDF5 by signature, .keras zips by name, damaged .h5 files weakly by name', () => {

@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bf16Bits, encodeValues, f16Bits } from '../../../src/core/nern/artifact';
+import { bf16Bits, encodeValues, f16Bits, readArtifact } from '../../../src/core/nern/artifact';
+import { CheckpointFormatError } from '../../../src/core/io/errors';
 import { decodeValues, DTYPE_BYTES, type DType } from '../../../src/core/tensors/dtype';
 import { FIXTURES } from '../../helpers/fixtures';
 
@@ -58,5 +59,21 @@ void test('encodeValues(decodeValues(bytes)) reproduces the bytes for every dtyp
       dtype,
     );
     if (!['F16', 'BF16', 'F32', 'F64', 'F8_E4M3', 'F8_E5M2'].includes(dtype)) assert.deepEqual(encoded, bytes, dtype);
+  }
+});
+
+void test('hostile artifacts (test/fixtures/hostile/artifacts) fail with their one-line messages', async () => {
+  const dir = join(FIXTURES, 'hostile', 'artifacts');
+  const { cases } = JSON.parse(readFileSync(join(dir, 'cases.json'), 'utf8')) as {
+    cases: { file: string; message: string }[];
+  };
+  assert.ok(cases.length > 0);
+  for (const c of cases) {
+    await assert.rejects(readArtifact(join(dir, c.file)), (e: unknown) => {
+      assert.ok(e instanceof CheckpointFormatError, `${c.file}: ${String(e)}`);
+      assert.match(e.message, new RegExp(c.message));
+      assert.ok(!e.message.includes('\n'));
+      return true;
+    });
   }
 });
