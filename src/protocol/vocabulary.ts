@@ -32,6 +32,32 @@ export const PERMUTATION_KINDS = ['crossfilter', 'infilter', 'none'] as const;
 export type PermutationKind = (typeof PERMUTATION_KINDS)[number];
 
 /**
+ * Compression methods. `nern` (default): a predictor network regenerates the weights (NeRN). The others are the
+ * baselines a user would reach for instead, written as artifacts that decompress, evaluate and inspect the same way:
+ * `int8` / `int4` per-output-channel symmetric round-to-nearest, `lowrank` truncated SVD per matrix, `prune` global
+ * magnitude pruning.
+ */
+export const COMPRESS_METHODS = ['nern', 'int8', 'int4', 'lowrank', 'prune'] as const;
+/** One of `COMPRESS_METHODS`. */
+export type CompressMethod = (typeof COMPRESS_METHODS)[number];
+
+/**
+ * How a NeRN predictor's weights are stored: float32, float16, or int8 / int4 codes with one float32 scale per output
+ * unit (src/core/tensors/quantize.ts). Biases stay float32.
+ */
+export const PREDICTOR_DTYPES = ['f32', 'f16', 'int8', 'int4'] as const;
+/** One of `PREDICTOR_DTYPES`. */
+export type PredictorDtype = (typeof PREDICTOR_DTYPES)[number];
+
+/**
+ * How tensors kept verbatim (not represented) are stored: `original` (their own dtype, byte-exact), `f16`, or `int8`
+ * (per-output-channel codes; 1-D tensors stay in their own dtype).
+ */
+export const VERBATIM_DTYPES = ['original', 'f16', 'int8'] as const;
+/** One of `VERBATIM_DTYPES`. */
+export type VerbatimDtype = (typeof VERBATIM_DTYPES)[number];
+
+/**
  * Training recipes. `weight-lens` (default): the project's measured defaults (rising-frequency encoding, Adam 1e-2
  * with warm-up, per-layer output scale, collapse guard), which learn far faster. `nern`: NeRN exactly as NERN.md
  * specifies (encoding base 0.76 over 40 levels, Ranger lr 5e-3 β=(0.5, 0.999) eps 1e-5 weight decay 1e-3, cosine

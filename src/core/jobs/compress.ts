@@ -22,13 +22,13 @@ import { ensureBackend, type BackendChoice } from '../backend/tfjsBackend';
 import { BadInputError, throwIfAborted } from '../io/errors';
 import {
   artifactVersionFor,
-  encodeValues,
   writeArtifact,
   type ArtifactLayer,
   type ArtifactMeta,
   type ArtifactTensor,
   type VerbatimInput,
 } from '../nern/artifact';
+import { encodeValues } from '../tensors/dtype';
 import { MIN_HIDDEN, planBudget, type PlannedTensor } from '../nern/budget';
 import { encodingWidth, FAST_ENCODING } from '../nern/encoding';
 import { type KernelLayer } from '../nern/kernelMap';

@@ -19,7 +19,7 @@ import { LIMITS } from '../io/limits';
 import { jsonProblem, parseJsonBounded } from '../io/json';
 import { describeValue, quote } from '../io/text';
 import { writeSafetensors, type SafetensorsTensorInput } from '../formats/safetensors';
-import { decodeValues, DTYPE_BYTES, isDType, type DType, type ValueChunk } from '../tensors/dtype';
+import { decodeValues, DTYPE_BYTES, isDType, type DType } from '../tensors/dtype';
 import { checkShape } from '../tensors/tensor';
 import { encodingWidth, type EncodingSpec } from './encoding';
 import { checkKernelMap, type KernelMap } from './kernelMap';
@@ -104,119 +104,6 @@ export interface ArtifactContent {
   predictor: PredictorWeights;
   kernelMap: KernelMap;
   verbatim: readonly VerbatimInput[];
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Value encoding (the inverse of decodeValues)
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** IEEE half-precision bits of `v`, rounded to nearest even (overflow → ±inf, NaN → quiet NaN). */
-export function f16Bits(v: number): number {
-  f32[0] = v;
-  const x = u32[0] ?? 0;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const halfway = 1 << (shift - 1);
-    if (rem > halfway || (rem === halfway && (half & 1) === 1)) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1) === 1)) half++;
-  return sign | half;
-}
-
-/** bfloat16 bits of `v`, rounded to nearest even (NaN → quiet NaN). */
-export function bf16Bits(v: number): number {
-  f32[0] = v;
-  const x = u32[0] ?? 0;
-  if (Number.isNaN(v)) return ((x >>> 16) & 0x8000) | 0x7fc0;
-  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
-let f8Tables: Map<DType, Map<number, number>> | undefined;
-function f8Byte(dtype: 'F8_E4M3' | 'F8_E5M2', v: number): number {
-  f8Tables ??= new Map();
-  let table = f8Tables.get(dtype);
-  if (!table) {
-    table = new Map();
-    const all = new Uint8Array(256);
-    for (let b = 0; b < 256; b++) all[b] = b;
-    const values = decodeValues(dtype, all);
-    for (let b = 255; b >= 0; b--) {
-      const x = values[b] ?? 0;
-      if (!Number.isNaN(x) && x !== 0) table.set(x, b);
-    }
-    f8Tables.set(dtype, table);
-  }
-  if (Number.isNaN(v)) return dtype === 'F8_E4M3' ? 0x7f : 0x7e;
-  if (v === 0) return Object.is(v, -0) ? 0x80 : 0;
-  const b = table.get(v);
-  if (b === undefined) throw new RangeError(`${v} is not a ${dtype} value`);
-  return b;
-}
-
-/**
- * Encodes decoded values as little-endian `dtype` bytes. Exact for every value `decodeValues(dtype)` yields (so a
- * decode/encode round trip reproduces the file's bytes, except 64-bit integers beyond 2^53 and NaN payloads); floats
- * are rounded to nearest even for F16/BF16.
- */
-export function encodeValues(dtype: DType, values: ValueChunk): Uint8Array {
-  const n = values.length;
-  switch (dtype) {
-    case 'F32':
-      return new Uint8Array(Float32Array.from(values).buffer);
-    case 'F64':
-      return new Uint8Array(Float64Array.from(values).buffer);
-    case 'F16':
-    case 'BF16': {
-      const out = new Uint16Array(n);
-      const enc = dtype === 'F16' ? f16Bits : bf16Bits;
-      for (let i = 0; i < n; i++) out[i] = enc(values[i] ?? 0);
-      return new Uint8Array(out.buffer);
-    }
-    case 'F8_E4M3':
-    case 'F8_E5M2': {
-      const out = new Uint8Array(n);
-      for (let i = 0; i < n; i++) out[i] = f8Byte(dtype, values[i] ?? 0);
-      return out;
-    }
-    case 'I64':
-    case 'U64': {
-      const out = dtype === 'I64' ? new BigInt64Array(n) : new BigUint64Array(n);
-      for (let i = 0; i < n; i++) {
-        const x = values[i] ?? 0;
-        out[i] = BigInt(Number.isFinite(x) ? Math.trunc(x) : 0);
-      }
-      return new Uint8Array(out.buffer);
-    }
-    case 'I32':
-      return new Uint8Array(Int32Array.from(values).buffer);
-    case 'U32':
-      return new Uint8Array(Uint32Array.from(values).buffer);
-    case 'I16':
-      return new Uint8Array(Int16Array.from(values).buffer);
-    case 'U16':
-      return new Uint8Array(Uint16Array.from(values).buffer);
-    case 'I8':
-      return new Uint8Array(Int8Array.from(values).buffer);
-    case 'U8':
-      return Uint8Array.from(values);
-    case 'BOOL':
-      return Uint8Array.from(values, (x) => (x !== 0 ? 1 : 0));
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
