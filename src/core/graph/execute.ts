@@ -19,6 +19,7 @@ import { attrFloat, attrInt, attrInts, attrString, attrTensor, type Graph, type 
 import { LAYERS_OPS } from './layersOps';
 import { LOGIC_OPS } from './logicOps';
 import { broadcastShapes, checkResult, fail, input, normAxis, numbers, type OpContext, type OpImpl } from './opContext';
+import { ownValue, setOwn } from '../io/text';
 
 /** ONNX Conv/Pool explicit pads for spatial dims: [[begin, end], ...]. Handles auto_pad. */
 function spatialPads(
@@ -887,19 +888,19 @@ export function executeGraph(
   return tf.tidy(() => {
     const values = new Map<string, tf.Tensor>();
     for (const name of graph.initializers.keys()) {
-      const w = weights[name];
+      const w = ownValue(weights, name);
       if (w === undefined)
         throw new CheckpointFormatError(`The weight ${JSON.stringify(name)} the graph needs was not provided.`);
       values.set(name, w);
     }
     for (const info of graph.inputs) {
-      const x = inputs[info.name];
+      const x = ownValue(inputs, info.name);
       if (x === undefined)
         throw new CheckpointFormatError(`The graph input ${JSON.stringify(info.name)} was not provided.`);
       values.set(info.name, x);
     }
     for (const node of graph.nodes) {
-      const impl = OPS[node.op];
+      const impl = ownValue(OPS, node.op);
       if (impl === undefined)
         throw new CheckpointFormatError(
           `ONNX operator ${node.op} (node ${node.name}) is not supported by the graph executor.`,
@@ -926,7 +927,7 @@ export function executeGraph(
       if (v === undefined)
         throw new CheckpointFormatError(`The graph output ${JSON.stringify(name)} was not computed.`);
       // A graph output that is a weight or input itself must be copied, or tidy would hand out the caller's tensor.
-      result[name] = graph.initializers.has(name) || graph.inputs.some((i) => i.name === name) ? tf.clone(v) : v;
+      setOwn(result, name, graph.initializers.has(name) || graph.inputs.some((i) => i.name === name) ? tf.clone(v) : v);
     }
     return result;
   });
@@ -939,7 +940,7 @@ export function weightTensors(graph: Graph, weights: ReadonlyMap<string, Float32
     const values = weights.get(name);
     if (values === undefined)
       throw new CheckpointFormatError(`The weight ${JSON.stringify(name)} the graph needs was not provided.`);
-    out[name] = tf.tensor(values, info.shape.slice(), 'float32');
+    setOwn(out, name, tf.tensor(values, info.shape.slice(), 'float32'));
   }
   return out;
 }

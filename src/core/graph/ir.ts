@@ -4,6 +4,7 @@
  * initializer name, so the same graph can run on original, reconstructed or perturbed weights.
  */
 import { CheckpointFormatError } from '../io/errors';
+import { ownValue } from '../io/text';
 
 /** Element type of a graph value, as the IR records it (ONNX names: FLOAT, INT64…). */
 export type GraphDType = string;
@@ -70,7 +71,7 @@ export interface Graph {
 
 /** An integer attribute, or `fallback` when absent. Throws if present with another type. */
 export function attrInt(node: Node, name: string, fallback: number): number {
-  const v = node.attrs[name];
+  const v = ownValue(node.attrs, name);
   if (v === undefined) return fallback;
   if (typeof v !== 'number')
     throw new CheckpointFormatError(
@@ -86,7 +87,7 @@ export function attrFloat(node: Node, name: string, fallback: number): number {
 
 /** A string attribute, or `fallback` when absent. */
 export function attrString(node: Node, name: string, fallback: string): string {
-  const v = node.attrs[name];
+  const v = ownValue(node.attrs, name);
   if (v === undefined) return fallback;
   if (typeof v !== 'string')
     throw new CheckpointFormatError(
@@ -97,7 +98,7 @@ export function attrString(node: Node, name: string, fallback: string): string {
 
 /** A list-of-integers attribute, or `undefined` when absent. */
 export function attrInts(node: Node, name: string): number[] | undefined {
-  const v = node.attrs[name];
+  const v = ownValue(node.attrs, name);
   if (v === undefined) return undefined;
   if (!Array.isArray(v) || v.some((x) => typeof x !== 'number')) {
     throw new CheckpointFormatError(
@@ -109,7 +110,7 @@ export function attrInts(node: Node, name: string): number[] | undefined {
 
 /** A tensor attribute, or `undefined` when absent. */
 export function attrTensor(node: Node, name: string): AttrTensor | undefined {
-  const v = node.attrs[name];
+  const v = ownValue(node.attrs, name);
   if (v === undefined) return undefined;
   if (typeof v !== 'object' || Array.isArray(v) || !('values' in v)) {
     throw new CheckpointFormatError(

@@ -16,6 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { dilatedValid } from './dilation';
 import { CheckpointFormatError } from '../io/errors';
 import { attrFloat, attrInt, attrInts, attrString, type Node } from './ir';
+import { ownValue } from '../io/text';
 
 /** What a layer operator sees: the node, its inputs (undefined for missing optional ones), the graph's opset. */
 export interface LayerOpContext {
@@ -138,7 +139,7 @@ export const LAYER_ACTIVATIONS: readonly string[] = Object.keys(ACTIVATIONS);
 function activate(y: tf.Tensor, node: Node): tf.Tensor {
   const name = attrString(node, 'activation', 'linear');
   if (name === 'linear') return y;
-  const fn = ACTIVATIONS[name];
+  const fn = ownValue(ACTIVATIONS, name);
   if (fn === undefined) fail(node, `activation ${JSON.stringify(name)} is not supported.`);
   return fn(y);
 }

@@ -27,6 +27,7 @@ import type { OpenContext } from '../formats/types';
 import { readTensorValues } from '../tensors/tensor';
 import type { AttrTensor, AttrValue, Graph, InitializerInfo, Node, ValueInfo } from './ir';
 import { SUPPORTED_OPS } from './supportedOps';
+import { setOwn } from '../io/text';
 
 /** Longest name read from the model (tensor, node, operator names are < 1 kB in real models). */
 const MAX_STRING_BYTES = 1024 * 1024;
@@ -334,7 +335,7 @@ async function parseNode(cur: ProtoCursor, index: number): Promise<Node> {
   if (fullOp !== 'Constant') {
     for (const f of attrFields) {
       const [key, value] = parseAttribute(await cur.reader(f, 'node attribute', MAX_ATTRIBUTE_BYTES));
-      if (value !== undefined && key !== '') attrs[key] = value;
+      if (value !== undefined && key !== '') setOwn(attrs, key, value);
     }
   }
   return { op: fullOp, name: name !== '' ? name : `${op !== '' ? op : 'node'}_${index}`, inputs, outputs, attrs };

@@ -62,3 +62,11 @@ export function elide(text: string, max = 1024): string {
 export function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
   Object.defineProperty(record, key, { value, writable: true, enumerable: true, configurable: true });
 }
+
+/**
+ * `record[key]` when `record` has it as an own property, else undefined: a file-given key such as `constructor` or
+ * `toString` never finds what `Object.prototype` holds.
+ */
+export function ownValue<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}

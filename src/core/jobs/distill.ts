@@ -57,6 +57,7 @@ import { defaultCropPad } from '../data/augment';
 import { readImageBatch } from '../data/batches';
 import type { MetricsAccumulator } from '../models/metrics';
 import { refuseOutputOverInputs, withReadLedger } from '../io/outputGuard';
+import { setOwn } from '../io/text';
 /** Defaults and where they come from: plain data shared with the extension and the CLI (src/protocol/defaults.ts). */
 export { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES } from '../../protocol/defaults';
 
@@ -316,7 +317,8 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
     const regenerate = (train: boolean): Record<string, tf.Tensor> => {
       const outAll = train ? p.apply(encoding) : p.forward(encoding);
       const weights: Record<string, tf.Tensor> = { ...original };
-      for (const b of bound) weights[b.name] = toWeight(tf.slice(outAll, [b.start, 0], [b.kernels, KERNEL_OUTPUTS]), b);
+      for (const b of bound)
+        setOwn(weights, b.name, toWeight(tf.slice(outAll, [b.start, 0], [b.kernels, KERNEL_OUTPUTS]), b));
       return weights;
     };
     const phase1 = tf.tidy(() => {

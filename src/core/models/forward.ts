@@ -7,6 +7,7 @@ import type { Graph } from '../graph/ir';
 import { BadInputError } from '../io/errors';
 import { imageInput } from './preprocessing';
 import { InputBatch } from '../data/batches';
+import { ownValue } from '../io/text';
 
 /**
  * Runs the graph on one batch (any shape, batch first) and returns its outputs concatenated per sample ([n, Σ output sizes]), and the shape of
@@ -23,7 +24,7 @@ export function forwardBatch(
     const n = batch.shape[0];
     const shapes: number[][] = [];
     const flat = graph.outputs.map((name) => {
-      const t = outputs[name];
+      const t = ownValue(outputs, name);
       if (t === undefined) throw new BadInputError(`The model's output ${JSON.stringify(name)} was not computed.`);
       if (t.shape[0] !== n)
         throw new BadInputError(

@@ -26,6 +26,7 @@ import { BadInputError, throwIfAborted } from '../io/errors';
 import { forwardBatch } from './forward';
 import { imageInput } from './preprocessing';
 import type { ExecutableModel } from './executableModel';
+import { ownValue, setOwn } from '../io/text';
 
 /** A weight's values: host float32 (row-major, the graph's shape) or a tfjs tensor (the caller keeps ownership). */
 export type WeightValue = Float32Array | tf.Tensor;
@@ -110,8 +111,8 @@ class TfjsRunner implements ModelRunner {
       if (value instanceof Float32Array) {
         const t = tf.tensor(value, info.shape.slice(), 'float32');
         owned.push(t);
-        tensors[name] = t;
-      } else tensors[name] = value;
+        setOwn(tensors, name, t);
+      } else setOwn(tensors, name, value);
     }
     return Promise.resolve(new TfjsWeights(tensors, owned));
   }
@@ -266,7 +267,7 @@ class OrtRunner implements ModelRunner {
     const x = new this.ort.Tensor('float32', batch.data, feedDims(input.shape, batch, n));
     const result: Record<string, OrtTensorLike> = await session.run({ [input.name]: x });
     const flat = this.model.graph.outputs.map((name) => {
-      const t = result[name];
+      const t = ownValue(result, name);
       if (t === undefined) throw new BadInputError(`The model's output ${JSON.stringify(name)} was not computed.`);
       if (t.dims[0] !== n)
         throw new BadInputError(
