@@ -6,8 +6,9 @@
  * (CIFAR-100) beside the batch when present.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename } from 'node:path';
 import { FileByteSource } from '../io/byteSource';
+import { resolveOptionalCompanion } from '../io/companion';
 import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
 import { MAX_SAMPLES, checkBatch, type Dataset, type DatasetBatch } from './dataset';
 
@@ -40,7 +41,9 @@ export interface CifarOptions {
   readonly coarseLabels?: boolean;
 }
 
-async function readNames(path: string): Promise<string[] | undefined> {
+async function readNames(dataPath: string, name: string): Promise<string[] | undefined> {
+  const path = await resolveOptionalCompanion(dataPath, name);
+  if (path === undefined) return undefined;
   try {
     const info = await stat(path);
     if (!info.isFile() || info.size > MAX_NAMES_FILE_BYTES) return undefined;
@@ -84,11 +87,10 @@ export async function openCifarDataset(path: string, options: CifarOptions = {})
   }
   const coarse = labelBytes === 2 && options.coarseLabels === true;
   const labelOffset = labelBytes === 2 && !coarse ? 1 : 0;
-  const folder = dirname(path);
   const classes =
     labelBytes === 1
-      ? await readNames(join(folder, 'batches.meta.txt'))
-      : await readNames(join(folder, coarse ? 'coarse_label_names.txt' : 'fine_label_names.txt'));
+      ? await readNames(path, 'batches.meta.txt')
+      : await readNames(path, coarse ? 'coarse_label_names.txt' : 'fine_label_names.txt');
   const shape: [number, number, number] = [32, 32, 3];
   return {
     kind: 'cifar',

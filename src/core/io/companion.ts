@@ -1,11 +1,12 @@
 /**
  * The one rule for companion files: files a checkpoint names besides itself (TF.js weight shards, the shards of a
- * safetensors index, ONNX external data). A checkpoint is often a folder a stranger handed over, so a name it holds
+ * safetensors index, ONNX external data), and the optional files beside a dataset or a model (class names, the
+ * preprocessing sidecar). A checkpoint is often a folder a stranger handed over, so a name it holds
  * must never reach a file the user did not open: a companion must resolve, after symbolic links, inside the folder of
  * the file the user opened. Every reader that opens a second file goes through `resolveCompanion` (via
  * `siblingOpenerFor` in byteSource.ts), so the rule lives here once.
  */
-import { realpath } from 'node:fs/promises';
+import { lstat, realpath } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep, win32 } from 'node:path';
 import { CheckpointFormatError } from './errors';
 import { recordRead } from './outputGuard';
@@ -63,4 +64,18 @@ export async function resolveCompanion(openedPath: string, name: string): Promis
   }
   recordRead(realTarget);
   return realTarget;
+}
+
+/**
+ * `resolveCompanion` for a companion that may be absent (a class-names file beside a dataset, a preprocessing
+ * sidecar beside a model): undefined when nothing has that name, else the same checks and the same errors, so a link
+ * that leads out of the folder is refused rather than silently ignored or followed.
+ */
+export async function resolveOptionalCompanion(openedPath: string, name: string): Promise<string | undefined> {
+  try {
+    await lstat(resolve(dirname(resolve(openedPath)), name));
+  } catch {
+    return undefined;
+  }
+  return resolveCompanion(openedPath, name);
 }

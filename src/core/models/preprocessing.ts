@@ -11,6 +11,7 @@ import type { Dataset } from '../data/dataset';
 import { parsePreprocessSidecar, preprocessedShape, type PreprocessSpec } from '../data/preprocess';
 import type { Graph } from '../graph/ir';
 import { BadInputError } from '../io/errors';
+import { resolveOptionalCompanion } from '../io/companion';
 import type { ExecutableModel } from './executableModel';
 
 /** The graph input fed with images: the first input. Throws when the graph has none. */
@@ -92,9 +93,10 @@ export async function resolvePreprocessing(
     source = 'options';
   } else {
     const sidecar = sidecarPathFor(model.path);
+    const real = await resolveOptionalCompanion(model.path, basename(sidecar));
     let text: string | undefined;
     try {
-      text = await readFile(sidecar, 'utf8');
+      text = real !== undefined ? await readFile(real, 'utf8') : undefined;
     } catch {
       text = undefined;
     }

@@ -5,11 +5,12 @@
 // where every file of a snapshot links into a blob folder) still open.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openCheckpoint } from '../../../src/core/formats/registry';
-import { resolveCompanion } from '../../../src/core/io/companion';
+import { openCifarDataset } from '../../../src/core/data/cifar';
+import { resolveCompanion, resolveOptionalCompanion } from '../../../src/core/io/companion';
 import { CheckpointFormatError } from '../../../src/core/io/errors';
 import { readTensorValues } from '../../../src/core/tensors/tensor';
 
@@ -184,6 +185,38 @@ test('resolveCompanion refuses empty names, NUL bytes and Windows absolute paths
     await assert.rejects(
       resolveCompanion(opened, 'x'.repeat(5000)),
       (e: unknown) => e instanceof Error && e.message.length < 600,
+    );
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('optional companions (class names beside a dataset, a preprocessing sidecar beside a model) follow the rule', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'wl-optional-'));
+  try {
+    const data = join(root, 'data');
+    mkdirSync(data);
+    const secret = join(root, 'secret.txt');
+    writeFileSync(secret, 'alpha\nbeta\n');
+    copyFileSync(join(__dirname, '../../fixtures/data/cifar10/data_batch_1.bin'), join(data, 'data_batch_1.bin'));
+    // Absent: no names, no error.
+    assert.equal(await resolveOptionalCompanion(join(data, 'data_batch_1.bin'), 'batches.meta.txt'), undefined);
+    const plain = await openCifarDataset(join(data, 'data_batch_1.bin'));
+    assert.equal(plain.classes, undefined);
+    // A names file that links outside the data's folder is refused, never read.
+    symlinkSync(secret, join(data, 'batches.meta.txt'));
+    await assert.rejects(
+      openCifarDataset(join(data, 'data_batch_1.bin')),
+      (e: unknown) => e instanceof CheckpointFormatError && /a link to a file outside its folder/.test(e.message),
+    );
+    // The same for a model's preprocessing sidecar.
+    const models = join(root, 'models');
+    mkdirSync(models);
+    copyFileSync(join(__dirname, '../../fixtures/models/resnet20_fmnist.onnx'), join(models, 'm.onnx'));
+    symlinkSync(secret, join(models, 'm.weightlens.json'));
+    await assert.rejects(
+      resolveOptionalCompanion(join(models, 'm.onnx'), 'm.weightlens.json'),
+      /m\.weightlens\.json", a link to a file outside its folder; refusing to read it/,
     );
   } finally {
     rmSync(root, { recursive: true, force: true });
