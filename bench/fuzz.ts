@@ -5,8 +5,11 @@
  * their CRC fixed), and each runs through the reader and full statistics (`inspectFile`), or, for artifacts, through
  * `readArtifact` and decompression. Each case runs in a child process that is killed past the time limit or when its
  * memory grows past the limit. Outcomes are classified as accepted, format error (a one-line `CheckpointFormatError`),
- * other exception, hang, or memory; a format × outcome table is printed, and every non-format failure is minimised
- * (tail truncation, then restoring mutated bytes from the seed) and written with its companions to a folder.
+ * other exception, hang, memory, or outside read (a file outside the case's folder was opened: every open is watched,
+ * a self-check proves the watcher sees the readers' opens, and a 'companion redirect' mutation points shards and
+ * external data out of the folder by `../`, absolute path or symbolic link); a format × outcome table is printed,
+ * and every non-format failure is minimised (tail truncation, then restoring mutated bytes from the seed) and written
+ * with its companions to a folder.
  *
  * Run: nice node --import tsx bench/fuzz.ts [--n 2000] [--formats safetensors,onnx,…] [--seed 1] [--timeout 10]
  *      [--memory 500] [--out bench/out/fuzz] [--no-minimise]
@@ -21,25 +24,71 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  realpathSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
 
 const ROOT = resolve(__dirname, '..');
 const FIXTURES = join(ROOT, 'test', 'fixtures');
 
-/** What happened to one case. */
-type Outcome = 'accepted' | 'format error' | 'other exception' | 'hang' | 'memory';
-const OUTCOMES: readonly Outcome[] = ['accepted', 'format error', 'other exception', 'hang', 'memory'];
+/** What happened to one case. 'outside read' (whatever else happened): a file outside the case's folder was opened. */
+type Outcome = 'accepted' | 'format error' | 'other exception' | 'hang' | 'memory' | 'outside read';
+const OUTCOMES: readonly Outcome[] = ['accepted', 'format error', 'other exception', 'hang', 'memory', 'outside read'];
 
 /** A child's answer for one case. */
 interface Answer {
-  readonly outcome: 'accepted' | 'format error' | 'other exception';
+  readonly outcome: 'accepted' | 'format error' | 'other exception' | 'outside read';
   readonly message: string;
+}
+
+/**
+ * Records every file the process opens from now on (fs and fs/promises open, readFile and read streams, the ways the
+ * readers and h5wasm open files), so a case can be checked for reads outside its own folder. Returns a function
+ * that takes (and clears) the real paths opened since the last call.
+ */
+function watchOpens(): () => string[] {
+  const load = createRequire(__filename);
+  const fs = load('node:fs') as Record<string, unknown>;
+  const fsp = load('node:fs/promises') as Record<string, unknown>;
+  const seen: string[] = [];
+  const note = (path: unknown): void => {
+    if (typeof path === 'string') seen.push(resolve(path));
+    else if (path instanceof URL) seen.push(resolve(path.pathname));
+  };
+  const wrap = (module: Record<string, unknown>, name: string): void => {
+    const original = module[name];
+    if (typeof original !== 'function') return;
+    module[name] = function (this: unknown, path: unknown, ...rest: unknown[]): unknown {
+      note(path);
+      return (original as (...args: unknown[]) => unknown).call(this, path, ...rest);
+    };
+  };
+  for (const name of ['open', 'openSync', 'readFile', 'readFileSync', 'createReadStream']) wrap(fs, name);
+  for (const name of ['open', 'readFile']) wrap(fsp, name);
+  syncBuiltinESMExports();
+  return () => {
+    const out = seen.splice(0).map((p) => {
+      try {
+        return realpathSync(p);
+      } catch {
+        return p;
+      }
+    });
+    return [...new Set(out)];
+  };
+}
+
+/** Whether `path` lies inside `folder` (both real, absolute). */
+function inside(folder: string, path: string): boolean {
+  const rel = relative(folder, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
 // ------------------------------------------------------------------------------------------------ child process
@@ -51,10 +100,24 @@ async function child(): Promise<void> {
   const { readArtifact } = await import('../src/core/nern/artifact');
   const { decompressArtifact } = await import('../src/core/jobs/decompress');
   const { ensureBackend } = await import('../src/core/backend/tfjsBackend');
+  const { H5_TEMP_PREFIX } = await import('../src/core/formats/keras');
   let backend = false;
   // The first HDF5 file compiles h5wasm: do it before any case is timed.
   await inspectFile(join(FIXTURES, 'keras', 'generic.h5'), { headersOnly: true });
+  const takeOpens = watchOpens();
+  // Files a case may open besides its own folder: the project's code and packages (lazy module loads) and the
+  // Keras reader's own temporary copies of a .keras archive's weights (tmpdir()/weight-lens-keras-…).
+  const root = realpathSync(ROOT);
+  const temp = realpathSync(tmpdir());
+  const allowed = (p: string): boolean =>
+    inside(root, p) || (inside(temp, p) && relative(temp, p).startsWith(H5_TEMP_PREFIX));
+  const { FileByteSource } = await import('../src/core/io/byteSource');
   const run = async (format: string, path: string): Promise<void> => {
+    if (format === 'self-check') {
+      // Opens a file outside the case's folder the way the readers open files: must be seen as an outside read.
+      await (await FileByteSource.open(join(dirname(dirname(path)), 'self-check-target'))).close();
+      return;
+    }
     if (format !== 'artifact') {
       await inspectFile(path, { bins: 16 });
       return;
@@ -75,6 +138,7 @@ async function child(): Promise<void> {
   process.on('message', (message: { format: string; path: string }) => {
     void (async (): Promise<void> => {
       let answer: Answer;
+      takeOpens();
       try {
         await run(message.format, message.path);
         answer = { outcome: 'accepted', message: '' };
@@ -93,6 +157,9 @@ async function child(): Promise<void> {
                   .join(' / ')}`,
               };
       }
+      const folder = realpathSync(dirname(message.path));
+      const outside = takeOpens().filter((p) => !inside(folder, p) && !allowed(p));
+      if (outside.length > 0) answer = { outcome: 'outside read', message: `opened ${outside.join(', ')}` };
       process.send?.(answer);
     })();
   });
@@ -554,11 +621,50 @@ function zipMemberMutation(r: Random, b: Uint8Array, format: string): Uint8Array
 }
 
 /** One mutant of `seed` and the name of the mutation. */
+/** The name of the link, in every case folder, that stands in for companion `name`: same length, pointing outside. */
+function outsideLinkName(name: string): string {
+  return `~${name.slice(1)}`;
+}
+
+/**
+ * Redirects one companion the seed names (a TF.js shard, an index's shard, ONNX external data) out of the case's
+ * folder: to a link of the same length that points outside (any format, bytes replaced in place), or, in JSON seeds,
+ * to `../…` or an absolute path outside. A reader that follows it shows up as an outside read.
+ */
+function companionRedirect(
+  r: Random,
+  seed: Uint8Array,
+  companions: readonly string[],
+  outside: string,
+): Uint8Array | undefined {
+  const text = new TextDecoder('latin1').decode(seed);
+  const named = companions.filter((c) => c.length > 1 && text.includes(c));
+  if (named.length === 0) return undefined;
+  const name = pick(r, named);
+  const json = text.trimStart().startsWith('{');
+  const target = json && r() < 0.5 ? pick(r, [`../${basename(outside)}`, outside]) : outsideLinkName(name);
+  const at = [...text.matchAll(new RegExp(name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'g'))].map((m) => m.index);
+  const one = r() < 0.5;
+  const chosen = one ? [pick(r, at)] : at;
+  const encoded = new TextEncoder().encode(target);
+  const parts: Uint8Array[] = [];
+  let from = 0;
+  for (const i of chosen) {
+    parts.push(seed.subarray(from, i), encoded);
+    from = i + name.length;
+  }
+  parts.push(seed.subarray(from));
+  const out = Buffer.concat(parts);
+  return encoded.length === name.length || json ? out : undefined;
+}
+
 function mutate(
   r: Random,
   format: string,
   seed: Uint8Array,
   others: readonly Uint8Array[],
+  companions: readonly string[] = [],
+  outside = '',
 ): { bytes: Uint8Array; how: string } {
   const isZip = seed[0] === 0x50 && seed[1] === 0x4b;
   const choices: [string, () => Uint8Array | undefined][] = [
@@ -567,6 +673,8 @@ function mutate(
     ['truncation', () => truncate(r, seed)],
     ['splice', () => splice(r, seed, others.length > 0 ? pick(r, others) : seed)],
   ];
+  if (companions.length > 0 && outside !== '')
+    choices.push(['companion redirect', () => companionRedirect(r, seed, companions, outside)]);
   if (format === 'safetensors' || format === 'tfjs' || format === 'artifact') {
     choices.push(['JSON type confusion', () => jsonMutation(r, seed, format === 'artifact' ? 'safetensors' : format)]);
     choices.push(['JSON type confusion', () => jsonMutation(r, seed, format === 'artifact' ? 'safetensors' : format)]);
@@ -620,13 +728,21 @@ function seeds(): Seed[] {
   return out;
 }
 
+/** Names of the companions of `seed`: the other files of its folder. */
+function companionNames(seed: Seed): string[] {
+  const folder = dirname(seed.path);
+  return readdirSync(folder).filter((name) => {
+    const from = join(folder, name);
+    return from !== seed.path && name !== 'manifest.json' && statSync(from).isFile();
+  });
+}
+
 /** Copies the companions of `seed` (the other files of its folder, ≤ 20 MB in all) into `dir`. */
 function copyCompanions(seed: Seed, dir: string): void {
   const folder = dirname(seed.path);
   let total = 0;
-  for (const name of readdirSync(folder)) {
+  for (const name of companionNames(seed)) {
     const from = join(folder, name);
-    if (from === seed.path || !statSync(from).isFile() || name === 'manifest.json') continue;
     total += statSync(from).size;
     if (total > 20 * 1024 * 1024) break;
     copyFileSync(from, join(dir, name));
@@ -719,6 +835,16 @@ async function main(): Promise<void> {
   ];
   if (wanted.includes('artifact')) all.push(await artifactSeed(work));
   const runner = new Runner(timeoutMs, memoryBytes);
+  mkdirSync(join(work, 'self-check'));
+  const outsideTarget = join(work, 'self-check-target');
+  writeFileSync(outsideTarget, 'outside the case folder');
+  const check = await runner.run('self-check', join(work, 'self-check', 'none'));
+  if (check.outcome !== 'outside read') {
+    runner.stop();
+    throw new Error(
+      `the open watcher missed a read outside the case's folder (${check.outcome}); outside reads would go unseen`,
+    );
+  }
   const table = new Map<string, Map<Outcome, number>>();
   const failures = new Map<string, { format: string; how: string; message: string; file: string }>();
   const started = Date.now();
@@ -735,6 +861,7 @@ async function main(): Promise<void> {
         const dir = join(work, `${format}-${i}`);
         mkdirSync(dir);
         copyCompanions(s, dir);
+        for (const c of companionNames(s)) symlinkSync(outsideTarget, join(dir, outsideLinkName(c)));
         dirs.set(s, dir);
       }
       for (let k = 0; k < n; k++) {
@@ -745,6 +872,8 @@ async function main(): Promise<void> {
           format,
           seed.bytes,
           mine.map((s) => s.bytes),
+          companionNames(seed),
+          outsideTarget,
         );
         const main = join(dir, basename(seed.path));
         writeFileSync(main, bytes);

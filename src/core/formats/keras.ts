@@ -499,7 +499,7 @@ interface Streamable {
 }
 
 /** Temporary folders of HDF5 copies are named `weight-lens-h5-<pid>-<random>`, so stale ones can be told apart. */
-const TEMP_PREFIX = 'weight-lens-h5-';
+export const H5_TEMP_PREFIX = 'weight-lens-h5-';
 
 /** True if a process with id `pid` exists (signal 0 only checks; EPERM means it exists but is not ours). */
 function processExists(pid: number): boolean {
@@ -536,7 +536,7 @@ async function copyToTempFile(
   signal: AbortSignal | undefined,
 ): Promise<{ path: string; remove: () => Promise<void> }> {
   await sweepStaleCopies();
-  const folder = await mkdtemp(join(tmpdir(), `${TEMP_PREFIX}${process.pid}-`));
+  const folder = await mkdtemp(join(tmpdir(), `${H5_TEMP_PREFIX}${process.pid}-`));
   const path = join(folder, baseName);
   const remove = async (): Promise<void> => {
     await rm(folder, { recursive: true, force: true });
