@@ -5,9 +5,9 @@
  */
 import type { HistogramDto } from './inspect';
 
-import type { BackendName, PermutationKind, RecipeName } from './vocabulary';
+import type { BackendName, CompressMethod, PermutationKind, RecipeName } from './vocabulary';
 
-export type { BackendName, PermutationKind, RecipeName } from './vocabulary';
+export type { BackendName, CompressMethod, PermutationKind, RecipeName } from './vocabulary';
 
 /** What is represented by the predictor for each layer kind; everything else is stored verbatim. */
 export interface RepresentPolicy {
@@ -39,6 +39,8 @@ export interface CompressOptionsDto {
   roundWidthScale: number;
   /** Training recipe; default `weight-lens`. */
   recipe?: RecipeName;
+  /** Compression method; default `nern` (the baselines: int8, int4, lowrank, prune). */
+  method?: CompressMethod;
   /** Output artifact path; default `<source stem>.nern.safetensors` beside the source. */
   out?: string;
 }

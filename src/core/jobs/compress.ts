@@ -74,6 +74,8 @@ export function checkCompressOptions(o: CompressOptionsDto): void {
       `The permutation must be one of ${PERMUTATION_KINDS.join(', ')}, not ${String(o.permutation)}.`,
       { option: 'permutation' },
     );
+  if (o.method !== undefined && o.method !== 'nern')
+    throw new BadInputError(`The ${o.method} method is not available in this build; use nern.`, { option: 'method' });
 }
 
 /** Initialises the tfjs backend for `pref` once per process (see `backend.ts`); re-exported for compression callers. */
