@@ -2,10 +2,13 @@
  * The Budget panel's webview: where the bytes of a compressed checkpoint go. Original bytes against the artifact
  * (predictor, verbatim tensors, the rest), represented vs verbatim tensors with their parameter shares (table and
  * stacked bar), the ratio, the verbatim tensors with the reason each is kept, and the size/error trade-off across the
- * runs done on this source (RMSE against predictor size). Receives one `BudgetViewDto` at a time.
+ * runs done on this source (RMSE against predictor size), and the method comparison (Compare methods…: score against
+ * file size, one line per method, the Pareto front marked, the user's own runs as points; a click opens the
+ * artifact). Receives one `BudgetViewDto` at a time.
  */
 import { hasKind } from '../src/protocol/common';
-import type { BudgetInbound, BudgetOutbound, BudgetViewDto } from '../src/protocol/panels';
+import type { BudgetInbound, BudgetOutbound, BudgetViewDto, MethodComparisonDto } from '../src/protocol/panels';
+import type { SweepRowDto } from '../src/protocol/sweep';
 import { artifactParts, shareRows, tradeoffTrace } from './lib/compressPlots';
 import { byId, el, fillKeyValueTable, tableHead, vscodeApi } from './lib/dom';
 import { baseName, formatBytes, formatCount, formatInteger, formatPercent, formatShape } from './lib/format';
@@ -20,6 +23,8 @@ function buildSkeleton(root: HTMLElement): void {
   root.innerHTML = `
     <header class="top">
       <div class="title-row"><h1 id="title" class="file-name">Budget</h1><span class="spacer-flex"></span>
+        <vscode-button id="compare" data-testid="budget-compare">Compare methods…</vscode-button>
+        <vscode-button id="cancel-compare" secondary hidden>Stop comparing</vscode-button>
         <vscode-button id="clear-runs" secondary hidden>Forget runs</vscode-button></div>
       <div id="subtitle" class="muted description">Compress a checkpoint to see where its bytes go.</div>
     </header>
@@ -47,10 +52,156 @@ function buildSkeleton(root: HTMLElement): void {
         </div>
       </section>
       <section class="pane">
+        <div class="pane-title">Methods: score against file size <span class="muted" id="methods-status"></span></div>
+        <div class="plot-box">
+          <div id="methods-plot" data-testid="budget-methods" class="plot"></div>
+          <div id="methods-hint" class="plot-hint">Compare methods… compresses this checkpoint with NeRN and the
+            baselines (int8, int4, low rank, pruning) at several sizes, and scores each artifact on your model and data.</div>
+        </div>
+        <div class="report-layers"><table id="methods-table" data-testid="budget-methods-table" class="small-table layers-table fit-table"></table></div>
+      </section>
+      <section class="pane">
         <div class="pane-title">Tensors stored verbatim</div>
         <div class="report-layers"><table id="verbatim-table" data-testid="budget-verbatim" class="small-table layers-table fit-table"></table></div>
       </section>
     </div>`;
+}
+
+/** The score of a row as shown: accuracy in %, or PSNR in dB. */
+function scoreText(row: SweepRowDto, metric: 'accuracy' | 'psnr'): string {
+  return metric === 'accuracy' ? `${(100 * row.score).toFixed(2)} %` : `${row.score.toFixed(2)} dB`;
+}
+
+/** The change of a row's score as shown (accuracy: points). */
+function changeText(row: SweepRowDto): string {
+  if (row.change === undefined) return '–';
+  const points = 100 * row.change;
+  return `${points >= 0 ? '+' : '−'}${Math.abs(points).toFixed(2)}`;
+}
+
+/** A row's label in the table and tooltips: method, size asked for, distilled. */
+function rowLabel(row: SweepRowDto): string {
+  const size = row.size !== undefined ? ` ${Math.round(row.size * 1000) / 10} %` : '';
+  return `${row.own === true ? 'your run' : row.method}${size}${row.distilled ? ' distilled' : ''}`;
+}
+
+function renderComparison(c: MethodComparisonDto | undefined, colors: (i: number) => string, t: ThemeColors): void {
+  const running = c !== undefined && c.report === undefined && c.stopped === undefined;
+  byId('compare').hidden = running;
+  byId('cancel-compare').hidden = !running;
+  const status = byId('methods-status');
+  const p = c?.progress;
+  status.textContent =
+    c === undefined
+      ? ''
+      : c.stopped !== undefined
+        ? `(stopped: ${c.stopped})`
+        : running
+          ? `(run ${p?.run ?? 0} of ${p?.runs ?? '…'}${p !== undefined ? `: ${p.stage} ${p.method}` : ''})`
+          : `(${c.rows.length} runs, ${c.report?.samples ?? 0} samples)`;
+  const rows = c?.rows ?? [];
+  byId('methods-hint').hidden = rows.length > 0;
+  const metric = c?.report?.metric ?? (rows.some((r) => r.change !== undefined) ? 'accuracy' : 'psnr');
+  const scale = metric === 'accuracy' ? 100 : 1;
+  const methods = [...new Set(rows.filter((r) => r.own !== true).map((r) => r.method))];
+  const traces: object[] = methods.map((m, i) => {
+    const mine = rows.filter((r) => r.method === m && r.own !== true).sort((a, b) => a.bytes - b.bytes);
+    return {
+      type: 'scatter',
+      mode: 'lines+markers',
+      name: m,
+      x: mine.map((r) => r.bytes),
+      y: mine.map((r) => r.score * scale),
+      customdata: mine.map((r) => r.artifact),
+      text: mine.map((r) => `${rowLabel(r)}${r.pareto ? ' · on the front' : ''}`),
+      marker: {
+        color: colors(i),
+        size: mine.map((r) => (r.pareto ? 11 : 7)),
+        symbol: mine.map((r) => (r.pareto ? 'star' : 'circle')),
+      },
+      line: { color: colors(i) },
+      hovertemplate: `%{text}<br>%{x:.4s}B · %{y:.2f}${metric === 'accuracy' ? ' %' : ' dB'}<extra></extra>`,
+    };
+  });
+  const own = rows.filter((r) => r.own === true);
+  if (own.length > 0)
+    traces.push({
+      type: 'scatter',
+      mode: 'markers',
+      name: 'your runs',
+      x: own.map((r) => r.bytes),
+      y: own.map((r) => r.score * scale),
+      customdata: own.map((r) => r.artifact),
+      text: own.map((r) => baseName(r.artifact)),
+      marker: { color: t.foreground, size: 9, symbol: 'diamond-open' },
+      hovertemplate: `%{text}<br>%{x:.4s}B · %{y:.2f}<extra></extra>`,
+    });
+  const original = c?.report?.original;
+  const base = histogramLayout(t, {
+    logY: false,
+    xTitle: 'artifact bytes',
+    yTitle: metric === 'accuracy' ? 'accuracy (%)' : 'output PSNR (dB)',
+  });
+  drawPlot(
+    byId('methods-plot'),
+    traces,
+    {
+      ...base,
+      barmode: undefined,
+      showlegend: true,
+      xaxis: { ...base.xaxis, type: 'log', exponentformat: 'SI' },
+      shapes:
+        original === undefined
+          ? []
+          : [
+              {
+                type: 'line',
+                xref: 'paper',
+                x0: 0,
+                x1: 1,
+                y0: original * 100,
+                y1: original * 100,
+                line: { dash: 'dot', width: 1, color: t.grid },
+              },
+            ],
+    },
+    (point) => {
+      if (typeof point.customdata === 'string')
+        api.postMessage({ kind: 'budget/openArtifact', artifact: point.customdata });
+    },
+  );
+  const table = byId('methods-table');
+  if (rows.length === 0) {
+    table.replaceChildren();
+    return;
+  }
+  const head = tableHead([
+    ['Run', 'col-name'],
+    ['Bytes', 'num col-num'],
+    ['Of file', 'num col-share'],
+    [metric === 'accuracy' ? 'Accuracy' : 'PSNR', 'num col-num'],
+    ['Change', 'num col-num'],
+    ['Seconds', 'num col-num'],
+    ['Front', 'col-share'],
+  ]);
+  const body = el('tbody');
+  for (const r of [...rows].sort((a, b) => a.bytes - b.bytes)) {
+    const tr = el('tr', { class: 'clickable', title: r.artifact });
+    tr.append(
+      el('td', { class: 'name' }, rowLabel(r)),
+      el('td', { class: 'num' }, formatBytes(r.bytes)),
+      el('td', { class: 'num' }, `${(100 * r.fractionOfSource).toFixed(1)} %`),
+      el('td', { class: 'num' }, scoreText(r, metric)),
+      el('td', { class: 'num' }, changeText(r)),
+      el('td', { class: 'num' }, r.own === true ? '–' : r.seconds.toFixed(1)),
+      el('td', {}, r.pareto ? '★' : ''),
+    );
+    tr.addEventListener('click', () => {
+      api.postMessage({ kind: 'budget/openArtifact', artifact: r.artifact });
+    });
+    body.appendChild(tr);
+  }
+  table.replaceChildren(head, body);
 }
 
 function render(): void {
@@ -183,6 +334,7 @@ function render(): void {
       vt.replaceChildren(head, body);
     }
   }
+  renderComparison(v.comparison, c, theme);
   const trace = tradeoffTrace(v.runs, c(2));
   byId('tradeoff-hint').hidden = trace.x.length > 0;
   drawPlot(byId('tradeoff-plot'), trace.x.length > 0 ? [trace] : [], {
@@ -204,6 +356,12 @@ function main(): void {
   performance.mark('weight-lens:skeleton');
   byId('clear-runs').addEventListener('click', () => {
     if (view !== undefined) api.postMessage({ kind: 'budget/clearRuns', source: view.source });
+  });
+  byId('compare').addEventListener('click', () => {
+    if (view !== undefined) api.postMessage({ kind: 'budget/compare', source: view.source });
+  });
+  byId('cancel-compare').addEventListener('click', () => {
+    if (view !== undefined) api.postMessage({ kind: 'budget/cancelCompare', source: view.source });
   });
   window.addEventListener('message', (event: MessageEvent<unknown>) => {
     const data = event.data;

@@ -64,7 +64,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const { provider, registration } = InspectorEditorProvider.register(context, engine, log);
   const pickers = new ModelPickers(new RememberedChoices(context.workspaceState));
   const evaluator = new ArtifactEvaluator(engine, log, pickers);
-  const compress = new CompressController(context, engine, log, evaluator);
+  const compress = new CompressController(context, engine, log, pickers, evaluator);
   const distill = new DistillController(context, engine, log, pickers);
 
   context.subscriptions.push(

@@ -29,6 +29,7 @@ import type {
   LayerDriftDto,
 } from './evaluate';
 import type { CheckpointHeaderDto, HistogramDto, TensorStatsDto } from './inspect';
+import type { SweepProgressDto, SweepReportDto, SweepRequestDto, SweepRowDto } from './sweep';
 
 /** Events of an inspection: the header first, then one statistics result (or error) per tensor, in any order. */
 export type InspectEvent =
@@ -55,6 +56,10 @@ export type DistillEvent =
   | { kind: 'distill/eval'; evaluation: DistillEvalDto }
   | { kind: 'distill/drift'; drift: LayerDriftDto[] };
 
+/** Events of a method sweep: progress of the current run, and each row once its artifact is scored. */
+export type SweepEvent =
+  { kind: 'sweep/progress'; progress: SweepProgressDto } | { kind: 'sweep/row'; row: SweepRowDto };
+
 /**
  * Every engine request: kind → `params` (what the host sends), `events` (what the worker may stream; `never`: none)
  * and `answer` (what completes the request).
@@ -69,6 +74,7 @@ export type DistillEvent =
  *   artifact.
  * - `eval/start`: evaluates MODEL on DATA with its own weights against `options.weights`.
  * - `distill/start`: runs the distillation phase on an artifact; answers once the new artifact is written.
+ * - `sweep/start`: compresses a checkpoint with several methods at several sizes and scores each artifact.
  */
 export interface EngineCalls {
   'inspect/open': {
@@ -110,6 +116,11 @@ export interface EngineCalls {
     params: { artifact: string; model: string; data: string; options: DistillOptionsDto };
     events: DistillEvent;
     answer: DistillReportDto;
+  };
+  'sweep/start': {
+    params: SweepRequestDto;
+    events: SweepEvent;
+    answer: SweepReportDto;
   };
 }
 

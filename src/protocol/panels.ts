@@ -28,6 +28,7 @@ import type {
 import { PANEL_LOSS_POINTS } from './defaults';
 import type { FailureReason } from './vocabulary';
 import type { CompressEvent, DistillEvent, EvalEvent } from './engine';
+import type { SweepProgressDto, SweepReportDto, SweepRowDto } from './sweep';
 
 /** Where a compression shown in a Reconstruction panel stands. */
 export type ReconstructionStatus = 'planning' | 'running' | 'done' | 'failed' | 'cancelled';
@@ -143,6 +144,18 @@ export interface RunSummaryDto {
   finishedAt: number;
 }
 
+/**
+ * A method comparison on one source (the Budget panel's Compare methods…): the rows scored so far, the run in
+ * progress, and the final table once the sweep is done (or why it stopped).
+ */
+export interface MethodComparisonDto {
+  rows: SweepRowDto[];
+  progress?: SweepProgressDto;
+  report?: SweepReportDto;
+  /** Set when the sweep failed or was cancelled: one sentence. */
+  stopped?: string;
+}
+
 /** What the Budget panel shows for one source checkpoint. */
 export interface BudgetViewDto {
   source: string;
@@ -150,13 +163,23 @@ export interface BudgetViewDto {
   plan?: BudgetPlanDto;
   /** Runs done on this source, oldest first. */
   runs: RunSummaryDto[];
+  /** The latest method comparison on this source, if one was started. */
+  comparison?: MethodComparisonDto;
 }
 
 /** Host → Budget webview. */
 export type BudgetInbound = { kind: 'budget/show'; view: BudgetViewDto };
 
-/** Budget webview → host. */
-export type BudgetOutbound = { kind: 'budget/ready' } | { kind: 'budget/clearRuns'; source: string };
+/**
+ * Budget webview → host: ready, forget the runs, compare methods (the host asks for the model, data, methods and
+ * sizes, then runs the sweep), cancel the comparison, or open an artifact of the comparison.
+ */
+export type BudgetOutbound =
+  | { kind: 'budget/ready' }
+  | { kind: 'budget/clearRuns'; source: string }
+  | { kind: 'budget/compare'; source: string }
+  | { kind: 'budget/cancelCompare'; source: string }
+  | { kind: 'budget/openArtifact'; artifact: string };
 
 /** An empty snapshot for a run on `source` that has not started training yet. */
 export function emptySnapshot(source: string, artifact?: string): ReconstructionSnapshot {

@@ -13,6 +13,26 @@ export const DEFAULT_SWEEP_SIZES: readonly number[] = [0.05, 0.1, 0.2, 0.4];
 /** Methods whose size is fixed by the method itself (one run each, whatever the sizes). */
 export const FIXED_SIZE_METHODS: readonly CompressMethod[] = ['int8', 'int4'];
 
+/**
+ * Parses sizes such as "0.05, 0.1, 20%" (commas or spaces) into sorted, distinct fractions in (0, 1]; undefined
+ * when any part is not one, or for none or more than 12.
+ */
+export function parseSizes(text: string): number[] | undefined {
+  const parts = text
+    .split(/[,\s]+/)
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
+  if (parts.length === 0 || parts.length > 12) return undefined;
+  const sizes: number[] = [];
+  for (const p of parts) {
+    const percent = p.endsWith('%');
+    const n = Number(percent ? p.slice(0, -1) : p) / (percent ? 100 : 1);
+    if (!(n > 0 && n <= 1)) return undefined;
+    sizes.push(n);
+  }
+  return [...new Set(sizes)].sort((a, b) => a - b);
+}
+
 /** What a sweep needs. */
 export interface SweepRequestDto {
   /** The checkpoint to compress. */
@@ -37,6 +57,8 @@ export interface SweepRequestDto {
   preprocess?: PreprocessDto;
   /** Folder for the artifacts; default `<checkpoint stem>.sweep` beside the checkpoint. */
   outDir?: string;
+  /** Artifacts the user made earlier from this checkpoint, scored as well and marked `own` (not compressed again). */
+  ownArtifacts?: string[];
 }
 
 /** Which figure a sweep scores by: top-1 accuracy (classifiers with labels) or output PSNR in dB. */
@@ -64,6 +86,8 @@ export interface SweepRowDto {
   seconds: number;
   /** On the Pareto front: no other row is at most as big and at least as good, and better in one of the two. */
   pareto: boolean;
+  /** One of the user's own earlier artifacts (`ownArtifacts`), scored but not made by the sweep. */
+  own?: boolean;
 }
 
 /** A run that failed: the sweep goes on with the others. */
@@ -79,7 +103,7 @@ export interface SweepProgressDto {
   runs: number;
   method: CompressMethod;
   size?: number;
-  stage: 'compress' | 'evaluate' | 'distill';
+  stage: 'original' | 'compress' | 'evaluate' | 'distill';
   /** Progress of the stage in [0, 1]. */
   fraction: number;
 }

@@ -1,18 +1,20 @@
 /**
  * Handlers of the engine worker that run networks: `eval/start` → src/core/jobs/evaluate.ts (streaming throttled
  * `eval/progress`), `distill/start` → src/core/jobs/distill.ts (streaming `distill/status`, `distill/progress`,
- * `distill/eval` and `distill/drift`). Failures and cancellation are reported by worker.ts; the tfjs backend is
+ * `distill/eval` and `distill/drift`), `sweep/start` → src/core/jobs/sweep.ts (throttled `sweep/progress`, every
+ * `sweep/row`). Failures and cancellation are reported by worker.ts; the tfjs backend is
  * initialised once per worker by the core.
  */
 import { distillArtifact } from '../core/jobs/distill';
 import { evaluateModel } from '../core/jobs/evaluate';
+import { sweepMethods } from '../core/jobs/sweep';
 import type { EngineHandlers } from './handlers';
 
 /** Least time between two `eval/progress` events, ms (the last one is always sent). */
 const EVAL_PROGRESS_MS = 200;
 
 /** Handlers of the requests that run networks. */
-export const modelHandlers: EngineHandlers<'eval/start' | 'distill/start'> = {
+export const modelHandlers: EngineHandlers<'eval/start' | 'distill/start' | 'sweep/start'> = {
   'eval/start': (params, job) => {
     let last = 0;
     let engine: { engine?: string; engineReason?: string } = {};
@@ -52,6 +54,25 @@ export const modelHandlers: EngineHandlers<'eval/start' | 'distill/start'> = {
         },
         onDrift: (drift) => {
           job.emit({ kind: 'distill/drift', drift });
+        },
+      },
+    );
+  },
+  'sweep/start': (params, job) => {
+    let last = 0;
+    const backend = params.compress.backend === 'auto' ? job.backend : params.compress.backend;
+    return sweepMethods(
+      { ...params, compress: { ...params.compress, backend } },
+      {
+        signal: job.signal,
+        onProgress: (progress) => {
+          const now = performance.now();
+          if (now - last < EVAL_PROGRESS_MS && progress.fraction > 0 && progress.fraction < 1) return;
+          last = now;
+          job.emit({ kind: 'sweep/progress', progress });
+        },
+        onRow: (row) => {
+          job.emit({ kind: 'sweep/row', row });
         },
       },
     );

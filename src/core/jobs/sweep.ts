@@ -157,7 +157,14 @@ export async function sweepMethods(request: SweepRequestDto, hooks: SweepHooks =
     });
   };
   // The original once: its accuracy is the reference every row's change is measured against.
-  const baseline = await evaluateModel(request.model, request.data, evalOptions, signal ? { signal } : {});
+  const first: PlannedRun = { method: request.methods[0] ?? 'nern' };
+  progress(0, first, 'original', 0);
+  const baseline = await evaluateModel(request.model, request.data, evalOptions, {
+    ...(signal ? { signal } : {}),
+    onProgress: (done, total) => {
+      progress(0, first, 'original', total > 0 ? done / total : 0);
+    },
+  });
   const metric: SweepMetric = baseline.classifier && baseline.originalAccuracy !== undefined ? 'accuracy' : 'psnr';
   const original = metric === 'accuracy' ? baseline.originalAccuracy : undefined;
   const rows: SweepRowDto[] = [];
@@ -169,6 +176,7 @@ export async function sweepMethods(request: SweepRequestDto, hooks: SweepHooks =
     artifact: string,
     distilled: boolean,
     seconds: number,
+    own = false,
   ): Promise<void> => {
     progress(index, planned, 'evaluate', 0);
     const report = await evaluateModel(
@@ -196,6 +204,7 @@ export async function sweepMethods(request: SweepRequestDto, hooks: SweepHooks =
       agreement: report.candidate.agreement,
       seconds,
       pareto: false,
+      ...(own ? { own: true } : {}),
     };
     rows.push(row);
     hooks.onRow?.(row);
@@ -257,6 +266,16 @@ export async function sweepMethods(request: SweepRequestDto, hooks: SweepHooks =
         ...(planned.size !== undefined ? { size: planned.size } : {}),
         message: error.message,
       });
+    }
+  }
+  for (const artifact of request.ownArtifacts ?? []) {
+    throwIfAborted(signal);
+    try {
+      await score(runs.length, { method: 'nern' }, artifact, false, 0, true);
+    } catch (error) {
+      if (error instanceof CancelledError || signal?.aborted === true) throw error;
+      if (!(error instanceof BadInputError)) throw error;
+      failures.push({ method: 'nern', message: `${basename(artifact)}: ${error.message}` });
     }
   }
   return {

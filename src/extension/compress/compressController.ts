@@ -7,6 +7,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { PERMUTATION_KINDS } from '../../protocol/vocabulary';
+import { DEFAULT_COMPRESS_OPTIONS } from '../../protocol/defaults';
 import type {
   BudgetDto,
   BudgetPlanDto,
@@ -49,6 +50,8 @@ import {
 } from '../engine/engineJobs';
 import { CHECKPOINT_EXTENSIONS, isCheckpointName } from '../fileKinds';
 import { BudgetPanel } from '../panels/budgetPanel';
+import type { ModelPickers } from '../evaluate/evaluatePickers';
+import { MethodComparisons } from '../sweep/methodComparison';
 import {
   ReconstructionPanels,
   type ReconstructionEvaluator,
@@ -85,6 +88,7 @@ export class CompressController implements vscode.Disposable {
   private readonly runs = new Map<string, Run>();
   private readonly panels: ReconstructionPanels;
   private readonly budget: BudgetPanel;
+  private readonly comparisons: MethodComparisons;
   private readonly history: RunHistory;
   private readonly statusItem: vscode.StatusBarItem;
   /** Latest plan per source, for the Budget panel. */
@@ -96,6 +100,7 @@ export class CompressController implements vscode.Disposable {
     private readonly context: vscode.ExtensionContext,
     private readonly engine: EngineClient,
     private readonly log: vscode.LogOutputChannel,
+    pickers: ModelPickers,
     evaluator?: ReconstructionEvaluator,
   ) {
     this.panels = new ReconstructionPanels(
@@ -105,11 +110,31 @@ export class CompressController implements vscode.Disposable {
       evaluator,
     );
     this.history = new RunHistory(context.globalState);
+    this.comparisons = new MethodComparisons(
+      engine,
+      log,
+      pickers,
+      () => buildOptions(this.settings(), DEFAULT_COMPRESS_OPTIONS.budget, this.backend()),
+      (source) => {
+        this.budget.refresh(this.budgetView(source));
+      },
+    );
     this.budget = new BudgetPanel(
       context.extensionUri,
-      async (source) => {
-        await this.history.clear(source);
-        return this.budgetView(source);
+      {
+        clearRuns: async (source) => {
+          await this.history.clear(source);
+          return this.budgetView(source);
+        },
+        compare: (source) =>
+          this.comparisons.compare(
+            source,
+            this.history.runs(source).map((r) => r.artifact),
+          ),
+        cancelCompare: (source) => {
+          this.comparisons.cancel(source);
+        },
+        openArtifact: (artifact) => this.showReconstruction(vscode.Uri.file(artifact)),
       },
       log,
     );
@@ -152,6 +177,7 @@ export class CompressController implements vscode.Disposable {
     this.runs.clear();
     this.panels.dispose();
     this.budget.dispose();
+    this.comparisons.dispose();
     this.statusItem.dispose();
   }
 
@@ -615,6 +641,8 @@ export class CompressController implements vscode.Disposable {
     const view: BudgetViewDto = { source, runs: this.history.runs(source) };
     const plan = this.plans.get(source);
     if (plan !== undefined) view.plan = plan;
+    const comparison = this.comparisons.view(source);
+    if (comparison !== undefined) view.comparison = comparison;
     return view;
   }
 

@@ -1,7 +1,8 @@
 /**
  * The Budget panel (`weightLens.budget`): one webview panel showing where a compressed checkpoint's bytes go and the
- * size/error trade-off across runs. It holds the latest `BudgetViewDto`, re-sends it when the webview (re)loads, and
- * passes "forget runs" requests to its owner. It is one panel that lives until closed and shows whatever it is given,
+ * size/error trade-off across runs, and the method comparison. It holds the latest `BudgetViewDto`, re-sends it when
+ * the webview (re)loads, and passes the webview's requests (forget runs, compare methods, stop the comparison, open
+ * an artifact) to its owner. It is one panel that lives until closed and shows whatever it is given,
  * not a run's snapshot, so it shares only the page set-up and posting with the `SnapshotPanel`s.
  */
 import * as path from 'node:path';
@@ -13,6 +14,17 @@ import { loadPanelPage, postToWebview } from './snapshotPanel';
 /** View type of the Budget panel. */
 export const BUDGET_VIEW_TYPE = 'weightLens.budget';
 
+/** What the Budget panel's owner does for the webview's requests. */
+export interface BudgetActions {
+  /** Forgets the runs of `source`; resolves to the new view (undefined: nothing to redraw). */
+  clearRuns(source: string): Promise<BudgetViewDto | undefined>;
+  /** Asks what to compare and runs the comparison on `source`. */
+  compare(source: string): Promise<void>;
+  cancelCompare(source: string): void;
+  /** Opens an artifact of the comparison (its Reconstruction panel). */
+  openArtifact(artifact: string): Promise<void>;
+}
+
 /** The single Budget panel, created on first `show`. */
 export class BudgetPanel implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
@@ -21,7 +33,7 @@ export class BudgetPanel implements vscode.Disposable {
 
   constructor(
     private readonly extensionUri: vscode.Uri,
-    private readonly onClearRuns: (source: string) => Promise<BudgetViewDto | undefined>,
+    private readonly actions: BudgetActions,
     private readonly log: vscode.LogOutputChannel,
   ) {}
 
@@ -71,18 +83,33 @@ export class BudgetPanel implements vscode.Disposable {
   private onMessage(message: unknown): void {
     if (!hasKind(message)) return;
     const msg = message as BudgetOutbound;
-    if (msg.kind === 'budget/ready') {
-      this.ready = true;
-      this.post();
-    } else {
-      this.onClearRuns(msg.source).then(
-        (view) => {
-          if (view) this.refresh(view);
-        },
-        (e: unknown) => {
-          this.log.warn(`Could not forget the runs of ${msg.source}: ${e instanceof Error ? e.message : String(e)}`);
-        },
-      );
+    const failed =
+      (what: string) =>
+      (e: unknown): void => {
+        this.log.warn(`${what}: ${e instanceof Error ? e.message : String(e)}`);
+      };
+    switch (msg.kind) {
+      case 'budget/ready':
+        this.ready = true;
+        this.post();
+        return;
+      case 'budget/clearRuns':
+        this.actions.clearRuns(msg.source).then(
+          (view) => {
+            if (view) this.refresh(view);
+          },
+          failed(`Could not forget the runs of ${msg.source}`),
+        );
+        return;
+      case 'budget/compare':
+        this.actions.compare(msg.source).catch(failed(`Could not compare methods on ${msg.source}`));
+        return;
+      case 'budget/cancelCompare':
+        this.actions.cancelCompare(msg.source);
+        return;
+      case 'budget/openArtifact':
+        this.actions.openArtifact(msg.artifact).catch(failed(`Could not open ${msg.artifact}`));
+        return;
     }
   }
 
