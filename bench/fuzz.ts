@@ -861,7 +861,11 @@ async function main(): Promise<void> {
         const dir = join(work, `${format}-${i}`);
         mkdirSync(dir);
         copyCompanions(s, dir);
-        for (const c of companionNames(s)) symlinkSync(outsideTarget, join(dir, outsideLinkName(c)));
+        // Names that differ only in their first character share one link (all links lead to the same place).
+        for (const c of companionNames(s)) {
+          const link = join(dir, outsideLinkName(c));
+          if (!existsSync(link)) symlinkSync(outsideTarget, link);
+        }
         dirs.set(s, dir);
       }
       for (let k = 0; k < n; k++) {
