@@ -322,17 +322,20 @@ export const RANDOMIZED_POWER_ITERATIONS = 4;
 /**
  * The `k` largest singular values, ascending, of the row-major `rows × cols` matrix `a` (k < min(rows, cols)), by a
  * randomized range finder with `RANDOMIZED_OVERSAMPLING` extra columns and `RANDOMIZED_POWER_ITERATIONS` subspace
- * iterations, seeded (same input, same output). Each value is a lower bound on the exact one; the largest are
- * accurate to many digits, the smallest of the `k` least.
+ * iterations, seeded (same input, same output). Each value is a lower bound on the exact one; the largest are the
+ * most accurate, the smallest of the `k` the least (on a flat 64-value spectrum, top 16: the largest within 0.03 %,
+ * the smallest within 3 %; decaying spectra converge faster). `pause` is awaited between iterations (to let the event
+ * loop run).
  */
-export function topSingularValues(
+export async function topSingularValues(
   a: ArrayLike<number>,
   rows: number,
   cols: number,
   k: number,
   seed = 0,
   tick?: Tick,
-): Float64Array {
+  pause?: () => Promise<void>,
+): Promise<Float64Array> {
   const [n, m, w] = cols <= rows ? [rows, cols, a] : [cols, rows, transpose(a, rows, cols)];
   const l = Math.min(m, k + RANDOMIZED_OVERSAMPLING);
   const wt = transpose(w, n, m);
@@ -343,6 +346,7 @@ export function topSingularValues(
   orthonormalizeColumns(y, n, l);
   const steps = RANDOMIZED_POWER_ITERATIONS;
   for (let it = 0; it < steps; it++) {
+    await pause?.();
     const z = matmul(wt, y, m, n, l); // m × l
     orthonormalizeColumns(z, m, l);
     y = matmul(w, z, n, m, l);

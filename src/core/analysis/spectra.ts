@@ -19,6 +19,13 @@ export const MAX_N = 50_000;
 /** Eigenvalue scale of a convolution slice: WeightWatcher's conv2d_norm multiplies each slice by √(1/2). */
 export const CONV_EVAL_SCALE = 0.5;
 
+/** Resolves on the next turn of the event loop. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => {
+    setImmediate(resolve);
+  });
+}
+
 /** How a tensor is cut into matrices: `slices` matrices of `rows × cols`, pooled. */
 export interface MatrixPlan {
   kind: 'dense' | 'conv';
@@ -100,15 +107,17 @@ export interface LayerSpectrumOptions {
 /**
  * The spectrum and metrics of the tensor `name` of `shape` with row-major `values`, cut by `matrixPlan`. Throws a
  * `CheckpointFormatError` for values that are not finite (a spectrum of NaN means nothing), a plain Error if the
- * tensor cannot be analysed (call `matrixPlan` and `planProblem` first), `CancelledError` when `signal` aborts.
+ * tensor cannot be analysed (call `matrixPlan` and `planProblem` first), `CancelledError` when `signal` aborts. It
+ * yields to the event loop between slices (and between iterations of a randomized SVD), so an abort that arrives as
+ * a message is seen within one slice's decomposition.
  */
-export function layerSpectrum(
+export async function layerSpectrum(
   name: string,
   shape: readonly number[],
   values: Float32Array,
   layout: ConvLayout,
   options: LayerSpectrumOptions,
-): LayerSpectrumDto {
+): Promise<LayerSpectrumDto> {
   const plan = matrixPlan(shape, layout);
   if (typeof plan === 'string') throw new Error(`${name}: ${plan}`);
   let frobenius2 = 0;
@@ -128,6 +137,8 @@ export function layerSpectrum(
   const sv = new Float64Array(perSlice * plan.slices);
   const buffer = new Float32Array(plan.rows * plan.cols);
   for (let s = 0; s < plan.slices; s++) {
+    // Between slices the event loop runs, so that a cancellation (a message to the worker) can arrive.
+    await yieldToEventLoop();
     throwIfAborted(options.signal);
     plan.slice(values, s, buffer);
     const tick: Tick = (f) => {
@@ -135,7 +146,7 @@ export function layerSpectrum(
       options.onFraction?.((s + f) / plan.slices);
     };
     const part = randomized
-      ? topSingularValues(buffer, plan.rows, plan.cols, options.maxRank, s, tick)
+      ? await topSingularValues(buffer, plan.rows, plan.cols, options.maxRank, s, tick, yieldToEventLoop)
       : singularValues(buffer, plan.rows, plan.cols, tick);
     sv.set(part, s * perSlice);
   }

@@ -108,7 +108,7 @@ export async function spectraOfFile(
         maxElements: MAX_SPECTRUM_ELEMENTS,
         ...(signal ? { signal } : {}),
       });
-      const layer = layerSpectrum(entry.name, entry.shape, values, layout, {
+      const layer = await layerSpectrum(entry.name, entry.shape, values, layout, {
         maxRank: options.maxRank,
         bins: options.bins,
         ...(options.includeValues ? { includeValues: true } : {}),
@@ -148,7 +148,7 @@ export async function artifactLayerSpectra(
   const common = { maxRank: options.maxRank, bins: options.bins, ...(detail.signal ? { signal: detail.signal } : {}) };
   return {
     layer,
-    original: layerSpectrum(layer, shape, original, layout, common),
-    reconstructed: layerSpectrum(layer, shape, recon, layout, common),
+    original: await layerSpectrum(layer, shape, original, layout, common),
+    reconstructed: await layerSpectrum(layer, shape, recon, layout, common),
   };
 }

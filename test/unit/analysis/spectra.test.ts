@@ -55,7 +55,7 @@ for (const [file, layers] of Object.entries(reference.files)) {
       for (const ref of layers) {
         const entry = checkpoint.tensors.find((t) => t.name === ref.name)!;
         const values = await readTensorValues(entry);
-        const got = layerSpectrum(entry.name, entry.shape, values, layout, {
+        const got = await layerSpectrum(entry.name, entry.shape, values, layout, {
           maxRank: 0,
           bins: 100,
           includeValues: true,
@@ -88,15 +88,15 @@ for (const [file, layers] of Object.entries(reference.files)) {
   });
 }
 
-void test('a convolution is its kh·kw slices pooled, in either layout, with evals scaled by ½', () => {
+void test('a convolution is its kh·kw slices pooled, in either layout, with evals scaled by ½', async () => {
   // 2 × 3 × 2 × 2 (oihw) and the same kernel as hwio: the same pooled spectrum.
   const oihw = Float32Array.from({ length: 24 }, (_, i) => Math.sin(i + 1));
   const hwio = new Float32Array(24);
   for (let o = 0; o < 2; o++)
     for (let c = 0; c < 3; c++) for (let s = 0; s < 4; s++) hwio[(s * 3 + c) * 2 + o] = oihw[(o * 3 + c) * 4 + s]!;
   const options = { maxRank: 0, bins: 10, includeValues: true };
-  const a = layerSpectrum('k', [2, 3, 2, 2], oihw, 'oihw', options);
-  const b = layerSpectrum('k', [2, 2, 3, 2], hwio, 'hwio', options);
+  const a = await layerSpectrum('k', [2, 3, 2, 2], oihw, 'oihw', options);
+  const b = await layerSpectrum('k', [2, 2, 3, 2], hwio, 'hwio', options);
   assert.deepEqual([a.n, a.m, a.slices, a.evalCount, a.evalScale], [3, 2, 4, 8, 0.5]);
   a.singularValues!.forEach((s, i) => {
     close(s, b.singularValues![i]!, 1e-12, `σ[${i}]`);
@@ -123,11 +123,11 @@ void test('tensors without a spectrum say why', () => {
   assert.match(planProblem(wide) ?? '', /side of 60000/);
 });
 
-void test('non-finite weights are a format error, not a spectrum of NaN', () => {
+void test('non-finite weights are a format error, not a spectrum of NaN', async () => {
   const w = new Float32Array(40).fill(0.5);
   w[7] = NaN;
-  assert.throws(
-    () => layerSpectrum('w', [10, 4], w, 'oihw', { maxRank: 0, bins: 10 }),
+  await assert.rejects(
+    layerSpectrum('w', [10, 4], w, 'oihw', { maxRank: 0, bins: 10 }),
     /NaN or infinite values at index 7/,
   );
 });
