@@ -125,6 +125,10 @@ class InspectorSession implements vscode.Disposable {
     this.updates = [];
     this.finished = undefined;
     this.failure = undefined;
+    // The file is read again: spectra of the previous contents no longer apply.
+    this.spectraRun?.cancel();
+    this.spectraGeneration++;
+    this.spectraMessages = [];
     this.post({ kind: 'inspector/loading', file: this.uri.fsPath });
     if (this.uri.scheme !== 'file') {
       this.fail(
