@@ -6,7 +6,12 @@
  */
 import { spectraOfFile } from '../core/jobs/spectra';
 import { DEFAULT_SPECTRA_OPTIONS } from '../protocol/defaults';
-import type { LayerSpectrumDto, SpectraOptionsDto } from '../protocol/spectra';
+import {
+  OVER_TRAINED_ALPHA,
+  UNDER_TRAINED_ALPHA,
+  type LayerSpectrumDto,
+  type SpectraOptionsDto,
+} from '../protocol/spectra';
 import { parseArgs, UsageError } from './args';
 import { formatInteger, renderTable } from './format';
 import { interruptible } from './interrupt';
@@ -15,7 +20,7 @@ import { interruptible } from './interrupt';
 export const SPECTRA_HELP = `  weight-lens spectra FILE [--json] [--max-rank N] [--bins N] [--values]
       WeightWatcher's spectral diagnostics of every 2-D matrix and 4-D convolution (kh·kw slices pooled):
       power-law α of the ESD of WᵀW (x_min by the smallest KS distance), α-weighted, stable rank, log spectral
-      and Frobenius norms, MP soft rank. α below 2 may mean over-trained, above 6 under-trained.
+      and Frobenius norms, MP soft rank. α below ${OVER_TRAINED_ALPHA} may mean over-trained, above ${UNDER_TRAINED_ALPHA} under-trained.
       --max-rank N   exact SVD up to N on a matrix's smaller side, else its top N singular values by a
                      randomized SVD (default ${DEFAULT_SPECTRA_OPTIONS.maxRank}; 0: always exact)
       --bins N       log bins of each ESD histogram in --json (default ${DEFAULT_SPECTRA_OPTIONS.bins})
@@ -101,7 +106,7 @@ export async function spectraCommand(argv: readonly string[]): Promise<number> {
       ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l', 'l'],
     ),
     '',
-    'α: power-law exponent of the ESD of WᵀW (WeightWatcher: below 2 may be over-trained, above 6 under-trained).',
+    `α: power-law exponent of the ESD of WᵀW (WeightWatcher: below ${OVER_TRAINED_ALPHA} may be over-trained, above ${UNDER_TRAINED_ALPHA} under-trained).`,
     'Convolutions pool their kh·kw slices; their eigenvalues are scaled by ½ as WeightWatcher does (conv2d_norm).',
   ];
   if (report.layers.some((l) => l.method.kind === 'randomized'))

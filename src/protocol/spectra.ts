@@ -5,6 +5,19 @@
  * asked for (the CLI's JSON); webviews get the binned ESD.
  */
 
+/** α below this may mean an over-trained layer (WeightWatcher's OVER_TRAINED_THRESH). */
+export const OVER_TRAINED_ALPHA = 2;
+/** α above this may mean an under-trained layer (WeightWatcher's UNDER_TRAINED_THRESH). */
+export const UNDER_TRAINED_ALPHA = 6;
+
+/** WeightWatcher's reading of α: below 2 may be over-trained, above 6 under-trained, else undefined (also for null). */
+export function alphaWarning(alpha: number | null): 'over-trained' | 'under-trained' | undefined {
+  if (alpha === null) return undefined;
+  if (alpha < OVER_TRAINED_ALPHA) return 'over-trained';
+  if (alpha > UNDER_TRAINED_ALPHA) return 'under-trained';
+  return undefined;
+}
+
 /** How a spectrum was computed: every singular value, or the largest `rank` per slice by a randomized SVD. */
 export type SpectrumMethod = { kind: 'exact' } | { kind: 'randomized'; rank: number; powerIterations: number };
 

@@ -3,17 +3,16 @@
  * Node): α and stable rank per layer, with WeightWatcher's reading of α as shaded bands (below 2 may be over-trained,
  * above 6 under-trained), and log-log ESDs of one or more spectra (a layer's, or its original and reconstruction).
  */
-import type { LayerSpectrumDto, LogHistogramDto } from '../../src/protocol/spectra';
+import {
+  OVER_TRAINED_ALPHA,
+  UNDER_TRAINED_ALPHA,
+  type LayerSpectrumDto,
+  type LogHistogramDto,
+} from '../../src/protocol/spectra';
 import type { ThemeColors } from './plotLayout';
 
-/** α below this may mean over-trained (WeightWatcher's reading). */
-export const OVER_TRAINED_ALPHA = 2;
-/** α above this may mean under-trained (WeightWatcher's reading). */
-export const UNDER_TRAINED_ALPHA = 6;
-
 /** The one-line guidance shown beside the α chart. */
-export const ALPHA_GUIDANCE =
-  'WeightWatcher reads α as guidance: 2 ≤ α ≤ 6 is typical of well-trained layers; below 2 may be over-trained, above 6 under-trained.';
+export const ALPHA_GUIDANCE = `WeightWatcher reads α as guidance: ${OVER_TRAINED_ALPHA} ≤ α ≤ ${UNDER_TRAINED_ALPHA} is typical of well-trained layers; below ${OVER_TRAINED_ALPHA} may be over-trained, above ${UNDER_TRAINED_ALPHA} under-trained.`;
 
 /** A plotly figure: traces and layout as plain objects. */
 export interface Figure {

@@ -11,11 +11,6 @@
 /** Eigenvalues at or below this are treated as zero and left out of the power-law fit (WeightWatcher's EVALS_THRESH). */
 export const EVALS_THRESHOLD = 1e-5;
 
-/** α below this reads as over-trained (WeightWatcher's OVER_TRAINED_THRESH). */
-export const OVER_TRAINED_ALPHA = 2;
-/** α above this reads as under-trained (WeightWatcher's UNDER_TRAINED_THRESH). */
-export const UNDER_TRAINED_ALPHA = 6;
-
 /** A power-law fit of an ESD's tail. */
 export interface PowerLawFit {
   /** Exponent of p(λ) ∝ λ^−α for λ ≥ xmin. */
@@ -88,14 +83,6 @@ export function fitPowerLaw(evals: ArrayLike<number>, signal?: { check(): void }
     sigma: (bestAlpha - 1) / Math.sqrt(n - best),
     tail,
   };
-}
-
-/** WeightWatcher's reading of α: below 2 may be over-trained, above 6 under-trained, else undefined. */
-export function alphaWarning(alpha: number | null): 'over-trained' | 'under-trained' | undefined {
-  if (alpha === null) return undefined;
-  if (alpha < OVER_TRAINED_ALPHA) return 'over-trained';
-  if (alpha > UNDER_TRAINED_ALPHA) return 'under-trained';
-  return undefined;
 }
 
 /** Kernel bandwidth of the density estimate the MP fit compares against (on eigenvalues rescaled to mean 1). */

@@ -6,11 +6,11 @@
  * density. On that ESD: the power-law α and its x_min (powerLaw.ts), α-weighted = α · log10 λmax, the stable rank
  * Σλ / λmax, log10 λmax, log10 Σλ and the Marchenko–Pastur soft rank.
  */
-import type { LayerSpectrumDto, LogHistogramDto, SpectrumMethod } from '../../protocol/spectra';
+import { alphaWarning, type LayerSpectrumDto, type LogHistogramDto, type SpectrumMethod } from '../../protocol/spectra';
 import { CheckpointFormatError, throwIfAborted } from '../io/errors';
 import type { ConvLayout } from '../nern/tiling';
 import { RANDOMIZED_POWER_ITERATIONS, singularValues, topSingularValues, type Tick } from './linalg';
-import { alphaWarning, fitMarchenkoPastur, fitPowerLaw } from './powerLaw';
+import { fitMarchenkoPastur, fitPowerLaw } from './powerLaw';
 
 /** Fewest eigenvalues a layer needs to be analysed (WeightWatcher's min_evals). */
 export const MIN_EVALS = 10;
