@@ -7,7 +7,12 @@
  */
 import type { CheckpointHeaderDto, HistogramDto, LayerKind, TotalsDto } from '../src/protocol/inspect';
 import { hasKind, type FailureReason } from '../src/protocol/common';
-import type { InspectorInbound, InspectorOutbound, InspectorTensorUpdate } from '../src/protocol/inspector';
+import type {
+  InspectorInbound,
+  InspectorOutbound,
+  InspectorSpectraInbound,
+  InspectorTensorUpdate,
+} from '../src/protocol/inspector';
 import { ARTIFACT_METADATA_KEY, artifactBannerText, artifactSummary } from './lib/artifactMeta';
 import {
   baseName,
@@ -36,6 +41,7 @@ import {
   type TensorRow,
 } from './lib/tableModel';
 import { VirtualTable } from './lib/virtualTable';
+import { SPECTRA_VIEW_HTML, SpectraView } from './lib/spectraView';
 
 /** The API object VS Code injects into webviews. */
 interface VsCodeApi<S> {
@@ -153,6 +159,9 @@ function buildSkeleton(root: HTMLElement): void {
           <vscode-collapsible id="metadata-section" heading="Metadata">
             <div id="metadata" class="metadata" data-testid="metadata"></div>
           </vscode-collapsible>
+          <vscode-collapsible id="spectra-section" data-testid="spectra-section" heading="Spectra: power-law α and stable rank per layer">
+            <div id="spectra" class="spectra">${SPECTRA_VIEW_HTML}</div>
+          </vscode-collapsible>
         </div>
       </section>
       <section class="tensors" aria-label="Tensors">
@@ -208,7 +217,7 @@ const state = {
 };
 const selection = new RowSelection();
 /** Collapsible sections whose open state is remembered. */
-const SECTION_IDS = ['totals-section', 'metadata-section'] as const;
+const SECTION_IDS = ['totals-section', 'metadata-section', 'spectra-section'] as const;
 const sectionsOpen: Record<string, boolean> = {};
 /** Widths (CSS px) the user dragged columns to; the others follow the names and the pane. */
 const userWidths: Partial<Record<ColumnId, number>> = {};
@@ -216,6 +225,7 @@ const userWidths: Partial<Record<ColumnId, number>> = {};
 let nameCharWidth = 0;
 
 let table: VirtualTable | undefined;
+let spectraView: SpectraView | undefined;
 let theme: ThemeColors | undefined;
 let plotFrame = 0;
 let resortTimer: ReturnType<typeof setTimeout> | undefined;
@@ -767,8 +777,13 @@ function onUpdates(updates: readonly InspectorTensorUpdate[]): void {
 }
 
 function onMessage(msg: InspectorInbound): void {
+  if (msg.kind.startsWith('spectra/')) {
+    spectraView?.onMessage(msg as InspectorSpectraInbound);
+    return;
+  }
   switch (msg.kind) {
     case 'inspector/loading':
+      spectraView?.reset();
       reset(msg.file);
       break;
     case 'inspect/header':
@@ -961,7 +976,7 @@ function wire(): void {
   window.addEventListener('message', (event: MessageEvent<unknown>) => {
     const data = event.data;
     // The Inspector's own messages, and the inspection's stream.
-    if (hasKind(data) && /^inspect(or)?\//.test(data.kind)) onMessage(data as InspectorInbound);
+    if (hasKind(data) && /^(inspect|inspector|spectra)\//.test(data.kind)) onMessage(data as InspectorInbound);
   });
 }
 
@@ -1004,6 +1019,9 @@ function main(): void {
   restoreUiState();
   initSections();
   wire();
+  spectraView = new SpectraView((start) => {
+    post({ kind: start ? 'inspector/spectra' : 'inspector/spectraCancel' });
+  });
   reset(root.dataset.file ?? state.file);
   performance.mark('weight-lens:skeleton');
   post({ kind: 'inspector/ready' });

@@ -50,6 +50,8 @@ import {
 } from './lib/panelPage';
 import { barListLayout, histogramLayout } from './lib/plotly';
 import { changedSamples, confusionTraces, evalRows } from './lib/runPlots';
+import { esdFigure, spectrumSummary } from './lib/spectraPlots';
+import type { SpectraComparisonDto } from '../src/protocol/spectra';
 
 /** UI state kept across webview reloads. */
 interface PersistedState {
@@ -128,6 +130,18 @@ function buildSkeleton(root: HTMLElement): void {
           <div id="kernel-hint" data-testid="kernel-hint" class="plot-hint">Kernels of one filter appear with the layer's detail.</div>
         </div>
         <div id="kernel-scale" data-testid="kernel-scale" class="muted heatmap-scale"></div>
+      </section>
+      <section class="pane pane-wide">
+        <div class="pane-title"><span id="spectra-title" data-testid="spectra-title">Spectra: original vs reconstructed</span>
+          <span class="spacer-flex"></span><span class="muted">ESD of WᵀW, log-log; dashed: start of the fitted power-law tail</span></div>
+        <div class="plot-box">
+          <div class="heatmaps spectra-pair">
+            <div class="heatmap-cell"><div id="spectra-original" data-testid="spectra-original" class="plot"></div><div class="heatmap-caption">original</div></div>
+            <div class="heatmap-cell"><div id="spectra-reconstructed" data-testid="spectra-reconstructed" class="plot"></div><div class="heatmap-caption">reconstructed</div></div>
+          </div>
+          <div id="spectra-hint" data-testid="spectra-hint" class="plot-hint">The layer's spectra appear once the artifact is written.</div>
+        </div>
+        <div id="spectra-numbers" data-testid="spectra-numbers" class="muted heatmap-scale"></div>
       </section>
     </div>
     <section id="model-eval" data-testid="model-eval" class="report" hidden>
@@ -581,11 +595,77 @@ function renderModelEval(): void {
   });
 }
 
+/** Spectra by layer name for the current artifact: the comparison, or why it could not be made. */
+const spectra = new Map<string, SpectraComparisonDto | { failed: string }>();
+/** Layers whose spectra have been asked for and not answered. */
+const spectraPending = new Set<string>();
+
+/**
+ * The original and reconstructed ESDs of the shown layer side by side, on the same axes, asked from the host once the
+ * artifact is written (the engine computes both), so a flattened or shortened tail shows.
+ */
+function renderSpectra(): void {
+  const layer = shownLayer();
+  const hint = byId('spectra-hint');
+  const numbers = byId('spectra-numbers');
+  const divs = [byId('spectra-original'), byId('spectra-reconstructed')];
+  const clear = (text: string): void => {
+    for (const d of divs) drawPlot(d, [], {});
+    hint.textContent = text;
+    hint.hidden = text === '';
+    numbers.textContent = '';
+  };
+  if (layer === undefined || !canAsk()) {
+    clear("The layer's spectra appear once the artifact is written.");
+    return;
+  }
+  byId('spectra-title').textContent = `Spectra: ${layer}, original vs reconstructed`;
+  const known = spectra.get(layer);
+  if (known === undefined) {
+    if (!spectraPending.has(layer)) {
+      spectraPending.add(layer);
+      post({ kind: 'recon/spectra', layer });
+    }
+    clear(`Computing the spectra of ${layer}…`);
+    return;
+  }
+  if ('failed' in known) {
+    clear(`Cannot show the spectra of ${layer}: ${known.failed}`);
+    return;
+  }
+  hint.hidden = true;
+  const theme = page.theme;
+  const both = [known.original, known.reconstructed];
+  // One x and y range for both plots, so the tails compare by eye.
+  const xs = both.flatMap((l) => l.esd.edges).filter((x) => x > 0);
+  const ys = both.flatMap((l) => l.esd.density).filter((y) => y > 0);
+  const range = (v: number[]): number[] => [Math.log10(Math.min(...v)), Math.log10(Math.max(...v))];
+  both.forEach((l, i) => {
+    const fig = esdFigure(
+      [{ name: i === 0 ? 'original' : 'reconstructed', esd: l.esd, xmin: l.xmin, alpha: l.alpha }],
+      {
+        ...theme,
+        palette: theme.palette.slice(i),
+      },
+    );
+    const lay = fig.layout as { xaxis: object; yaxis: object };
+    const layout = {
+      ...fig.layout,
+      xaxis: { ...lay.xaxis, ...(xs.length > 0 ? { range: range(xs) } : {}) },
+      yaxis: { ...lay.yaxis, ...(ys.length > 0 ? { range: range(ys) } : {}) },
+    };
+    const div = divs[i];
+    if (div !== undefined) drawPlot(div, fig.data, layout);
+  });
+  numbers.textContent = `original: ${spectrumSummary(known.original)}\nreconstructed: ${spectrumSummary(known.reconstructed)}`;
+}
+
 function render(): void {
   renderHeader();
   renderLoss();
   renderLayers();
   renderDetail();
+  renderSpectra();
   renderModelEval();
   renderReport();
 }
@@ -606,6 +686,16 @@ function onMessage(msg: ReconstructionInbound): void {
     case 'recon/snapshot':
       snapshot = msg.snapshot;
       details.clear();
+      spectra.clear();
+      spectraPending.clear();
+      break;
+    case 'recon/layerSpectra':
+      spectraPending.delete(msg.layer);
+      spectra.set(msg.layer, msg.spectra);
+      break;
+    case 'recon/layerSpectraFailed':
+      spectraPending.delete(msg.layer);
+      spectra.set(msg.layer, { failed: msg.message });
       break;
     case 'recon/layerDetail':
       details.put(msg.layer, msg.filter, msg.detail);

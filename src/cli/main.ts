@@ -12,6 +12,7 @@ import { parseArgs, UsageError } from './args';
 import { COMPRESS_HELP, compressCommand, decompressCommand } from './compressCommands';
 import { formatInteger, formatStat, renderTable } from './format';
 import { distillCommand, evalCommand, MODEL_HELP } from './modelCommands';
+import { SPECTRA_HELP, spectraCommand } from './spectraCommand';
 
 import { DEFAULT_HISTOGRAM_BINS } from '../protocol/defaults';
 /** The package's own version (package.json, inlined by the bundler). */
@@ -26,6 +27,7 @@ Usage:
       Keras .h5/.keras, NumPy .npy/.npz, GGUF.
 ${COMPRESS_HELP}
 ${MODEL_HELP}
+${SPECTRA_HELP}
 
 Options (inspect):
   --json           print one JSON document instead of a table
@@ -165,6 +167,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await evalCommand(rest);
       case 'distill':
         return await distillCommand(rest);
+      case 'spectra':
+        return await spectraCommand(rest);
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }

@@ -6,6 +6,7 @@
  */
 import type { CompressOptionsDto } from './compress';
 import type { DistillOptionsDto } from './evaluate';
+import type { SpectraOptionsDto } from './spectra';
 
 /**
  * Defaults of a compression (the CLI's and the UI's starting point): a predictor of half the represented weights,
@@ -79,4 +80,14 @@ export const DISTILL_DEFAULT_SOURCES: Readonly<Record<DistillDefaultKey, string>
   augment: 'flips and padded crops, as NeRN trains',
   evalSamples: 'the last samples of the data, held out from training',
   evalEvery: 'a held-out evaluation every 50 steps',
+});
+
+/**
+ * Defaults of a spectral analysis (`weight-lens spectra`, the Inspector's Spectra view): matrices up to 1024 on their
+ * smaller side are decomposed exactly (about a second each), larger ones give their top 1024 singular values by a
+ * randomized SVD; 100 log bins per ESD, as WeightWatcher plots it. Frozen.
+ */
+export const DEFAULT_SPECTRA_OPTIONS: Readonly<SpectraOptionsDto> = Object.freeze<SpectraOptionsDto>({
+  maxRank: 1024,
+  bins: 100,
 });

@@ -7,7 +7,7 @@
  * On the wire, the host posts `{kind, id, params}` (or `{kind: 'cancel', id}`); the worker replies with any number
  * of `{kind: 'event', id, event}`, then exactly one `{kind: 'answer', id, answer}` or `{kind: 'failed', id, …}`, and
  * may post `log` lines at any time. Event kinds name their stream (`inspect/…`, `compress/…`, `eval/…`,
- * `distill/…`) and keep that name up to the webviews. Plain types only; imports nothing heavy.
+ * `distill/…`, `spectra/…`) and keep that name up to the webviews. Plain types only; imports nothing heavy.
  */
 import type { FailureReason } from './common';
 import type { BackendName } from './vocabulary';
@@ -30,6 +30,14 @@ import type {
 } from './evaluate';
 import type { CheckpointHeaderDto, HistogramDto, TensorStatsDto } from './inspect';
 import type { SweepProgressDto, SweepReportDto, SweepRequestDto, SweepRowDto } from './sweep';
+import type {
+  LayerSpectrumDto,
+  SkippedLayerDto,
+  SpectraComparisonDto,
+  SpectraOptionsDto,
+  SpectraProgressDto,
+  SpectraReportDto,
+} from './spectra';
 
 /** Events of an inspection: the header first, then one statistics result (or error) per tensor, in any order. */
 export type InspectEvent =
@@ -61,6 +69,15 @@ export type SweepEvent =
   { kind: 'sweep/progress'; progress: SweepProgressDto } | { kind: 'sweep/row'; row: SweepRowDto };
 
 /**
+ * Events of a spectral analysis: the layers to analyse and those skipped, once; throttled progress within a layer;
+ * each layer's spectrum as it completes.
+ */
+export type SpectraEvent =
+  | { kind: 'spectra/planned'; layers: string[]; skipped: SkippedLayerDto[] }
+  | { kind: 'spectra/progress'; progress: SpectraProgressDto }
+  | { kind: 'spectra/layer'; index: number; layer: LayerSpectrumDto };
+
+/**
  * Every engine request: kind → `params` (what the host sends), `events` (what the worker may stream; `never`: none)
  * and `answer` (what completes the request).
  * - `inspect/open`: header and statistics of the checkpoint at `path`, histograms with `histogramBins` bins; the
@@ -75,6 +92,9 @@ export type SweepEvent =
  * - `eval/start`: evaluates MODEL on DATA with its own weights against `options.weights`.
  * - `distill/start`: runs the distillation phase on an artifact; answers once the new artifact is written.
  * - `sweep/start`: compresses a checkpoint with several methods at several sizes and scores each artifact.
+ * - `spectra/start`: spectral diagnostics of every matrix and convolution of the checkpoint at `path`.
+ * - `spectra/artifactLayer`: original vs reconstructed spectra of represented layer `layer` of an artifact (the
+ *   source checkpoint as for `compress/detail`).
  */
 export interface EngineCalls {
   'inspect/open': {
@@ -121,6 +141,16 @@ export interface EngineCalls {
     params: SweepRequestDto;
     events: SweepEvent;
     answer: SweepReportDto;
+  };
+  'spectra/start': {
+    params: { path: string; options: SpectraOptionsDto };
+    events: SpectraEvent;
+    answer: SpectraReportDto;
+  };
+  'spectra/artifactLayer': {
+    params: { artifact: string; layer: string; options: SpectraOptionsDto; source?: string };
+    events: never;
+    answer: SpectraComparisonDto;
   };
 }
 

@@ -9,6 +9,7 @@
  * the answer arrives as `<stream>/done` and a failure or cancellation as `<stream>/ended`. A panel's own messages
  * (ready, snapshot, commands, detail requests) carry the panel's name (`recon/`, `distillation/`, `budget/`).
  */
+import type { SpectraComparisonDto } from './spectra';
 import type {
   BudgetPlanDto,
   CompressEvaluationDto,
@@ -100,11 +101,14 @@ export type ReconstructionEvent =
 /**
  * The answer to a webview's `recon/detail` request (not folded into the snapshot; the webview caches it by layer and
  * filter): the detail, or why it could not be made (e.g. the source checkpoint is not beside the artifact).
- * `filter` echoes the request (absent: the engine picked the worst filter; the detail says which).
+ * `filter` echoes the request (absent: the engine picked the worst filter; the detail says which). Likewise the answer
+ * to `recon/spectra`: the layer's original and reconstructed spectra, or why not.
  */
 export type ReconstructionDetailAnswer =
   | { kind: 'recon/layerDetail'; layer: string; filter?: number; detail: LayerDetailDto }
-  | { kind: 'recon/layerDetailFailed'; layer: string; filter?: number; message: string };
+  | { kind: 'recon/layerDetailFailed'; layer: string; filter?: number; message: string }
+  | { kind: 'recon/layerSpectra'; layer: string; spectra: SpectraComparisonDto }
+  | { kind: 'recon/layerSpectraFailed'; layer: string; message: string };
 
 /** Host → Reconstruction webview: a whole snapshot (on load and when a run restarts), one event, or a detail answer. */
 export type ReconstructionInbound =
@@ -120,11 +124,13 @@ export type ReconstructionCommand =
 /**
  * Reconstruction webview → host. `recon/detail` asks for layer `layer` at output filter `filter` (absent: the filter
  * with the largest error) from the written artifact; only sent once the artifact exists (the run is done).
+ * `recon/spectra` asks, likewise, for the original and reconstructed spectra of layer `layer`.
  */
 export type ReconstructionOutbound =
   | { kind: 'recon/ready' }
   | { kind: 'recon/command'; command: ReconstructionCommand }
-  | { kind: 'recon/detail'; layer: string; filter?: number };
+  | { kind: 'recon/detail'; layer: string; filter?: number }
+  | { kind: 'recon/spectra'; layer: string };
 
 /** A finished compression run, remembered per source so the Budget panel can plot size against error. */
 export interface RunSummaryDto {

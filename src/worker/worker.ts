@@ -14,6 +14,7 @@ import { parallelWith, StatisticsPool } from './statsPool';
 import { compressHandlers } from './compressJobs';
 import type { EngineHandler, EngineHandlers } from './handlers';
 import { modelHandlers } from './modelJobs';
+import { spectraHandlers } from './spectraJobs';
 
 if (!parentPort) throw new Error('worker.ts must run inside a worker_threads Worker');
 const port = parentPort;
@@ -55,6 +56,7 @@ const handlers: EngineHandlers = {
   },
   ...compressHandlers,
   ...modelHandlers,
+  ...spectraHandlers,
 };
 
 /** True if `kind` names a request this worker serves. */

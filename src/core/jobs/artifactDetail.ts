@@ -12,7 +12,7 @@ import { ensureSomeBackend } from '../backend/tfjsBackend';
 import { BadInputError, throwIfAborted } from '../io/errors';
 import { readArtifact, type OpenArtifact } from '../nern/artifact';
 import { reconstructLayer } from '../nern/kernelMap';
-import { convLayoutFor, fromKernels } from '../nern/tiling';
+import { convLayoutFor, fromKernels, type ConvLayout } from '../nern/tiling';
 import { readTensorValues } from '../tensors/tensor';
 import { sha256File } from '../io/hash';
 import { DETAIL_BINS, detailGrid, checkFilterIndex, layerDetail } from '../nern/layerDetail';
@@ -135,6 +135,79 @@ async function findSource(
 let lastDecoded: { key: string; original: Float32Array; recon: Float32Array } | undefined;
 
 /**
+ * The original values (from the source checkpoint, found as `findSource` says) and the reconstruction of the
+ * represented layer `index` of the open artifact `a` at `artifact`, both in the source tensor's layout. The last pair
+ * decoded is cached (keyed by both files' path, size and modification time and the layer).
+ */
+async function decodeLayer(
+  a: OpenArtifact,
+  artifact: string,
+  index: number,
+  options: ArtifactDetailOptions,
+): Promise<{ original: Float32Array; recon: Float32Array }> {
+  const { signal } = options;
+  const { meta } = a;
+  const info = meta.layers[index];
+  if (info === undefined) throw new RangeError(`layer index ${index} out of range`);
+  const sourcePath = await findSource(artifact, meta.source, options.source, signal);
+  const [artifactStat, sourceStat] = await Promise.all([stat(artifact), stat(sourcePath)]);
+  const key = JSON.stringify([
+    resolve(artifact),
+    artifactStat.size,
+    artifactStat.mtimeMs,
+    sourcePath,
+    sourceStat.size,
+    sourceStat.mtimeMs,
+    info.name,
+  ]);
+  if (lastDecoded?.key === key) return lastDecoded;
+  const original = await withCheckpoint(sourcePath, signal, async (checkpoint) => {
+    const entry = checkpoint.tensors.find((t) => t.name === info.name);
+    if (entry === undefined)
+      throw new BadInputError(`The source ${meta.source.name} has no tensor ${JSON.stringify(info.name)}.`);
+    return readTensorValues(entry, signal ? { signal } : {});
+  });
+  const params = info.shape.reduce((n, d) => n * d, 1);
+  if (original.length !== params) {
+    throw new BadInputError(
+      `Tensor ${JSON.stringify(info.name)} of ${meta.source.name} has ${original.length} values; the artifact expects ${params}.`,
+    );
+  }
+  await ensureSomeBackend(options.backend ?? 'auto');
+  throwIfAborted(signal);
+  const recon = fromKernels(reconstructLayer(a.predictor, a.kernelMap, index), info.tile, info.shape);
+  lastDecoded = { key, original, recon };
+  return lastDecoded;
+}
+
+/**
+ * The represented layer `layer` of the artifact at `artifact`: its shape, the source format's convolution layout,
+ * and its original and reconstructed values (see `decodeLayer`; cached). A BadInputError for an unknown layer or a
+ * missing or changed source.
+ */
+export async function artifactLayerValues(
+  artifact: string,
+  layer: string,
+  options: ArtifactDetailOptions = {},
+): Promise<{ shape: number[]; layout: ConvLayout; original: Float32Array; recon: Float32Array }> {
+  throwIfAborted(options.signal);
+  const a = await readArtifact(artifact);
+  try {
+    const index = a.meta.layers.findIndex((l) => l.name === layer);
+    const info = a.meta.layers[index];
+    if (info === undefined) {
+      throw new BadInputError(
+        `The artifact ${basename(artifact)} has no represented layer ${JSON.stringify(layer)} (it represents ${a.meta.layers.length}).`,
+      );
+    }
+    const decoded = await decodeLayer(a, artifact, index, options);
+    return { shape: [...info.shape], layout: convLayoutFor(a.meta.source.format), ...decoded };
+  } finally {
+    await a.close();
+  }
+}
+
+/**
  * Original-vs-reconstructed detail of one represented layer of an artifact, for any filter: reads the artifact,
  * decodes only layer `layer` (its grid rows through the predictor), reads that tensor from the source checkpoint
  * (found as `findSource` says; it must be unchanged), and returns `layerDetail` for filter `filter` (a whole number
@@ -165,37 +238,7 @@ export async function artifactLayerDetail(
     }
     const layout = convLayoutFor(meta.source.format);
     if (filter !== undefined) checkFilterIndex(info.name, filter, detailGrid(info.shape, info.tile, layout)[0]);
-    const sourcePath = await findSource(artifact, meta.source, options.source, signal);
-    const [artifactStat, sourceStat] = await Promise.all([stat(artifact), stat(sourcePath)]);
-    const key = JSON.stringify([
-      resolve(artifact),
-      artifactStat.size,
-      artifactStat.mtimeMs,
-      sourcePath,
-      sourceStat.size,
-      sourceStat.mtimeMs,
-      info.name,
-    ]);
-    let decoded = lastDecoded?.key === key ? lastDecoded : undefined;
-    if (decoded === undefined) {
-      const original = await withCheckpoint(sourcePath, signal, async (checkpoint) => {
-        const entry = checkpoint.tensors.find((t) => t.name === info.name);
-        if (entry === undefined)
-          throw new BadInputError(`The source ${meta.source.name} has no tensor ${JSON.stringify(info.name)}.`);
-        return readTensorValues(entry, signal ? { signal } : {});
-      });
-      const params = info.shape.reduce((n, d) => n * d, 1);
-      if (original.length !== params) {
-        throw new BadInputError(
-          `Tensor ${JSON.stringify(info.name)} of ${meta.source.name} has ${original.length} values; the artifact expects ${params}.`,
-        );
-      }
-      await ensureSomeBackend(options.backend ?? 'auto');
-      throwIfAborted(signal);
-      const recon = fromKernels(reconstructLayer(a.predictor, a.kernelMap, index), info.tile, info.shape);
-      decoded = { key, original, recon };
-      lastDecoded = decoded;
-    }
+    const decoded = await decodeLayer(a, artifact, index, options);
     return layerDetail(info.name, info.shape, info.tile, decoded.original, decoded.recon, bins, layout, filter);
   } finally {
     await a.close();

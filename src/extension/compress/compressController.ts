@@ -59,6 +59,8 @@ import {
 } from '../panels/reconstructionPanel';
 
 import { artifactPathFor, isArtifactName } from '../../protocol/paths';
+import { DEFAULT_SPECTRA_OPTIONS } from '../../protocol/defaults';
+import type { SpectraComparisonDto } from '../../protocol/spectra';
 import { inertLinks } from '../engine/notificationText';
 /** Command ids of the compression features (contributed in package.json). */
 export const COMPRESS_COMMANDS = {
@@ -108,6 +110,7 @@ export class CompressController implements vscode.Disposable {
       log,
       (snapshot, layer, filter) => this.layerDetail(snapshot, layer, filter),
       evaluator,
+      (snapshot, layer) => this.layerSpectra(snapshot, layer),
     );
     this.history = new RunHistory(context.globalState);
     this.comparisons = new MethodComparisons(
@@ -589,6 +592,18 @@ export class CompressController implements vscode.Disposable {
       artifact,
       layer,
       ...(filter !== undefined ? { filter } : {}),
+      ...(path.isAbsolute(snapshot.source) ? { source: snapshot.source } : {}),
+    });
+  }
+
+  /** Original and reconstructed spectra of one layer of the panel's artifact, computed in the engine worker. */
+  private async layerSpectra(snapshot: ReconstructionSnapshot, layer: string): Promise<SpectraComparisonDto> {
+    const artifact = snapshot.artifact;
+    if (artifact === undefined) throw new Error('The artifact has not been written yet.');
+    return this.engine.call('spectra/artifactLayer', {
+      artifact,
+      layer,
+      options: { ...DEFAULT_SPECTRA_OPTIONS },
       ...(path.isAbsolute(snapshot.source) ? { source: snapshot.source } : {}),
     });
   }

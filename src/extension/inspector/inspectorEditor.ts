@@ -7,11 +7,16 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { DEFAULT_HISTOGRAM_BINS } from '../../protocol/defaults';
+import { DEFAULT_HISTOGRAM_BINS, DEFAULT_SPECTRA_OPTIONS } from '../../protocol/defaults';
 import type { CheckpointHeaderDto } from '../../protocol/inspect';
 import { hasKind, type FailureReason } from '../../protocol/common';
 import type { InspectEvent } from '../../protocol/engine';
-import type { InspectorInbound, InspectorOutbound, InspectorTensorUpdate } from '../../protocol/inspector';
+import type {
+  InspectorInbound,
+  InspectorOutbound,
+  InspectorSpectraInbound,
+  InspectorTensorUpdate,
+} from '../../protocol/inspector';
 import { Batcher } from './batcher';
 import { EngineError, type EngineClient } from '../engine/engineClient';
 import { INSPECTOR_OPTIONAL_VIEW_TYPE, INSPECTOR_VIEW_TYPE } from '../fileKinds';
@@ -61,6 +66,10 @@ class InspectorSession implements vscode.Disposable {
   private finished: { seconds: number } | undefined;
   private failure: { reason: FailureReason; message: string } | undefined;
   private fileChanged: { deleted: boolean } | undefined;
+  // The Spectra view: its running analysis and what it was sent (re-sent to a reloaded webview).
+  private spectraRun: vscode.CancellationTokenSource | undefined;
+  private spectraGeneration = 0;
+  private spectraMessages: InspectorSpectraInbound[] = [];
 
   constructor(
     private readonly uri: vscode.Uri,
@@ -94,6 +103,8 @@ class InspectorSession implements vscode.Disposable {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.spectraRun?.cancel();
+    this.spectraRun?.dispose();
     this.run?.cancel();
     this.run?.dispose();
     this.run = undefined;
@@ -114,6 +125,10 @@ class InspectorSession implements vscode.Disposable {
     this.updates = [];
     this.finished = undefined;
     this.failure = undefined;
+    // The file is read again: spectra of the previous contents no longer apply.
+    this.spectraRun?.cancel();
+    this.spectraGeneration++;
+    this.spectraMessages = [];
     this.post({ kind: 'inspector/loading', file: this.uri.fsPath });
     if (this.uri.scheme !== 'file') {
       this.fail(
@@ -194,6 +209,12 @@ class InspectorSession implements vscode.Disposable {
       case 'inspector/reload':
         this.reload();
         break;
+      case 'inspector/spectra':
+        this.startSpectra();
+        break;
+      case 'inspector/spectraCancel':
+        this.spectraRun?.cancel();
+        break;
       case 'inspector/command':
         if (WEBVIEW_COMMANDS.has(msg.command) || FILE_COMMANDS.has(msg.command)) {
           const args: unknown[] = FILE_COMMANDS.has(msg.command) ? [this.uri] : [];
@@ -218,6 +239,45 @@ class InspectorSession implements vscode.Disposable {
     if (this.finished) this.post({ kind: 'inspect/done', seconds: this.finished.seconds });
     if (this.failure) this.post({ kind: 'inspect/failed', reason: this.failure.reason, message: this.failure.message });
     if (this.fileChanged) this.post({ kind: 'inspector/fileChanged', deleted: this.fileChanged.deleted });
+    for (const m of this.spectraMessages) this.post(m);
+  }
+
+  /**
+   * Runs the spectral diagnostics of the file in the engine worker (replacing a run in progress) and streams its
+   * events to the Spectra view; the view's Cancel stops it.
+   */
+  private startSpectra(): void {
+    if (this.uri.scheme !== 'file') return;
+    this.spectraRun?.cancel();
+    this.spectraRun?.dispose();
+    const run = new vscode.CancellationTokenSource();
+    this.spectraRun = run;
+    const generation = ++this.spectraGeneration;
+    const options = { ...DEFAULT_SPECTRA_OPTIONS };
+    const filePath = this.uri.fsPath;
+    this.spectraMessages = [];
+    const send = (m: InspectorSpectraInbound): void => {
+      if (generation !== this.spectraGeneration || this.disposed) return;
+      // Progress is transient: only the latest is kept for a reloaded webview.
+      if (m.kind === 'spectra/progress')
+        this.spectraMessages = this.spectraMessages.filter((x) => x.kind !== 'spectra/progress');
+      this.spectraMessages.push(m);
+      this.post(m);
+    };
+    send({ kind: 'spectra/started', options });
+    this.log.info(`Spectra of ${filePath} (exact up to rank ${options.maxRank}).`);
+    this.engine.call('spectra/start', { path: filePath, options }, send, run.token).then(
+      (report) => {
+        send({ kind: 'spectra/done', seconds: report.seconds });
+        this.log.info(`Spectra of ${path.basename(filePath)}: ${report.layers.length} layers.`);
+      },
+      (error: unknown) => {
+        const reason: FailureReason = error instanceof EngineError ? error.reason : 'internal';
+        const message = error instanceof Error ? error.message : String(error);
+        if (reason === 'internal' || reason === 'workerCrashed') this.log.warn(`Spectra of ${filePath}: ${message}`);
+        send({ kind: 'spectra/failed', reason, message });
+      },
+    );
   }
 
   private post(message: InspectorInbound): void {

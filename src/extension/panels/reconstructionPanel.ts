@@ -10,6 +10,7 @@
 import * as path from 'node:path';
 import type * as vscode from 'vscode';
 import type { LayerDetailDto } from '../../protocol/compress';
+import type { SpectraComparisonDto } from '../../protocol/spectra';
 import {
   applyReconstructionEvent,
   type ReconstructionCommand,
@@ -35,6 +36,15 @@ export type ReconstructionDetailProvider = (
   layer: string,
   filter: number | undefined,
 ) => Promise<LayerDetailDto>;
+
+/**
+ * Makes the original and reconstructed spectra of layer `layer` from the artifact of the panel's `snapshot`; rejects
+ * with an Error whose message is shown in the panel.
+ */
+export type ReconstructionSpectraProvider = (
+  snapshot: ReconstructionSnapshot,
+  layer: string,
+) => Promise<SpectraComparisonDto>;
 
 /**
  * Runs "Evaluate…" for a panel's artifact in a runnable model (asking for the model and data), folding its events
@@ -83,6 +93,7 @@ export class ReconstructionPanel extends SnapshotPanel<
     log: vscode.LogOutputChannel,
     private readonly detailProvider?: ReconstructionDetailProvider,
     private readonly evaluator?: ReconstructionEvaluator,
+    private readonly spectraProvider?: ReconstructionSpectraProvider,
   ) {
     super(RECONSTRUCTION_PANEL, key, panel, extensionUri, snapshot, handler, log);
   }
@@ -94,6 +105,8 @@ export class ReconstructionPanel extends SnapshotPanel<
   protected receive(msg: ReconstructionOutbound): void {
     if (msg.kind === 'recon/detail') {
       this.answerDetail(msg.layer, msg.filter);
+    } else if (msg.kind === 'recon/spectra') {
+      this.answerSpectra(msg.layer);
     } else if (msg.kind === 'recon/command') {
       const command = msg.command;
       if (command === 'evaluate' || command === 'cancelEvaluate') {
@@ -135,6 +148,29 @@ export class ReconstructionPanel extends SnapshotPanel<
       },
     );
   }
+
+  private answerSpectra(layer: string): void {
+    const provider = this.spectraProvider;
+    const snapshot = this.snapshot;
+    if (provider === undefined || snapshot.status !== 'done' || snapshot.artifact === undefined) {
+      this.post({
+        kind: 'recon/layerSpectraFailed',
+        layer,
+        message: 'Spectra can be compared once the artifact is written.',
+      });
+      return;
+    }
+    provider(snapshot, layer).then(
+      (spectra) => {
+        if (this.snapshot === snapshot) this.post({ kind: 'recon/layerSpectra', layer, spectra });
+      },
+      (e: unknown) => {
+        const message = e instanceof Error ? e.message : String(e);
+        this.log.debug(`Spectra of ${layer} failed: ${message}`);
+        if (this.snapshot === snapshot) this.post({ kind: 'recon/layerSpectraFailed', layer, message });
+      },
+    );
+  }
 }
 
 /** The open Reconstruction panels, by key (the artifact path). */
@@ -145,18 +181,29 @@ export class ReconstructionPanels extends SnapshotPanels<
 > {
   /**
    * `detailProvider` answers the panels' requests for a layer's detail; `evaluator` runs their "Evaluate…" (without
-   * one, the button only logs that it is unavailable).
+   * one, the button only logs that it is unavailable); `spectraProvider` answers requests for a layer's spectra.
    */
   constructor(
     extensionUri: vscode.Uri,
     log: vscode.LogOutputChannel,
     detailProvider?: ReconstructionDetailProvider,
     evaluator?: ReconstructionEvaluator,
+    spectraProvider?: ReconstructionSpectraProvider,
   ) {
     super(
       RECONSTRUCTION_PANEL,
       (key, webviewPanel, snapshot, handler) =>
-        new ReconstructionPanel(key, webviewPanel, extensionUri, snapshot, handler, log, detailProvider, evaluator),
+        new ReconstructionPanel(
+          key,
+          webviewPanel,
+          extensionUri,
+          snapshot,
+          handler,
+          log,
+          detailProvider,
+          evaluator,
+          spectraProvider,
+        ),
     );
   }
 }

@@ -3,7 +3,8 @@
 // params, event handler or answer, on the host side (`EngineClient.call`) and the worker side (the handler table).
 // If the typing weakens so that one of them compiles, its directive is unused and the type check fails.
 import type { CompressOptionsDto, CompressReportDto, LayerDetailDto } from '../../../src/protocol/compress';
-import { DEFAULT_DISTILL_OPTIONS } from '../../../src/protocol/defaults';
+import { DEFAULT_DISTILL_OPTIONS, DEFAULT_SPECTRA_OPTIONS } from '../../../src/protocol/defaults';
+import type { SpectraReportDto } from '../../../src/protocol/spectra';
 import type { DistillEvent, EngineEvent, EvalEvent } from '../../../src/protocol/engine';
 import type { DistillReportDto, EvalReportDto } from '../../../src/protocol/evaluate';
 import type { EngineClient } from '../../../src/extension/engine/engineClient';
@@ -27,7 +28,14 @@ export async function rightPairings(): Promise<void> {
   const distill = { artifact: '/a', model: '/m', data: '/d', options: { ...DEFAULT_DISTILL_OPTIONS } };
   const distilled: DistillReportDto = await engine.call('distill/start', distill);
   const { outputs } = await engine.call('compress/decompress', { artifact: '/a' });
-  use(report, detail, evaluated, distilled, outputs);
+  const spectra: SpectraReportDto = await engine.call(
+    'spectra/start',
+    { path: '/m.pt', options: { ...DEFAULT_SPECTRA_OPTIONS } },
+    (event) => {
+      if (event.kind === 'spectra/layer') use(event.layer.alpha);
+    },
+  );
+  use(report, detail, evaluated, distilled, outputs, spectra);
 }
 
 /** Wrong params for a request. */
@@ -38,6 +46,10 @@ export async function wrongParams(): Promise<void> {
   await engine.call('inspect/open', { path: '/m.pt' });
   // @ts-expect-error no such request
   await engine.call('compress/done', { path: '/m.pt' });
+  // @ts-expect-error spectra/start needs its options (the largest exact rank and the ESD bins)
+  await engine.call('spectra/start', { path: '/m.pt' });
+  // @ts-expect-error spectra/artifactLayer takes an artifact and a layer, not a checkpoint path
+  await engine.call('spectra/artifactLayer', { path: '/m.pt', options: { ...DEFAULT_SPECTRA_OPTIONS } });
 }
 
 /** An event handler for another request's events. */
