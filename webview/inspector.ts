@@ -5,7 +5,14 @@
  * are plotted with plotly (loaded on first use) in the theme's colours. It receives only headers,
  * summary statistics and binned histograms (never raw weights) and talks to the host through `src/protocol` messages.
  */
-import type { CheckpointHeaderDto, HistogramDto, LayerKind, TotalsDto } from '../src/protocol/inspect';
+import {
+  otherValuesText,
+  weightCounts,
+  type CheckpointHeaderDto,
+  type HistogramDto,
+  type LayerKind,
+  type TotalsDto,
+} from '../src/protocol/inspect';
 import { hasKind, type FailureReason } from '../src/protocol/common';
 import type { InspectorInbound, InspectorOutbound, InspectorTensorUpdate } from '../src/protocol/inspector';
 import { ARTIFACT_METADATA_KEY, artifactBannerText, artifactSummary } from './lib/artifactMeta';
@@ -139,7 +146,7 @@ function buildSkeleton(root: HTMLElement): void {
       <section class="summary" aria-label="Summary">
         <div class="cards">
           <div class="card"><div class="card-value" id="tensor-count" data-testid="tensor-count">0</div><div class="card-label">tensors</div></div>
-          <div class="card"><div class="card-value" id="param-count">0</div><div class="card-label">parameters</div></div>
+          <div class="card"><div class="card-value" id="param-count" data-testid="param-count">0</div><div class="card-label">float weights</div><div class="card-sub" id="param-other" data-testid="param-other" hidden></div></div>
           <div class="card"><div class="card-value" id="tensor-bytes">0 B</div><div class="card-label">tensor bytes</div></div>
           <div class="card"><div class="card-value" id="file-bytes">0 B</div><div class="card-label">file size</div></div>
         </div>
@@ -376,9 +383,13 @@ function renderHeader(header: CheckpointHeaderDto): void {
   byId('file-size').textContent = formatBytes(header.fileBytes);
   byId('description').textContent = header.description;
   byId('tensor-count').textContent = String(header.tensors.length);
+  const counts = weightCounts(header.byDtype);
   const params = byId('param-count');
-  params.textContent = formatCount(header.totals.params);
-  params.title = `${formatInteger(header.totals.params)} parameters`;
+  params.textContent = formatCount(counts.float);
+  params.title = `${formatInteger(counts.float)} float weights; ${formatInteger(header.totals.params)} values in all`;
+  const other = byId('param-other');
+  other.textContent = otherValuesText(counts);
+  other.hidden = counts.otherTensors === 0;
   const bytes = byId('tensor-bytes');
   bytes.textContent = formatBytes(header.totals.bytes);
   bytes.title = `${formatInteger(header.totals.bytes)} bytes`;

@@ -19,14 +19,16 @@ import { parseArgs, UsageError, type OptionType } from './args';
 import { backendOption } from './compressCommands';
 import { formatInteger, renderTable } from './format';
 
-/** Help text of the two commands (appended to the CLI help). */
-export const MODEL_HELP = `  weight-lens eval MODEL --data D [--weights W] [--limit N] [--batch-size B] [preprocessing] [--json]
+/** Help text of `eval` (the CLI help and `weight-lens eval --help`). */
+export const EVAL_USAGE = `  weight-lens eval MODEL --data D [--weights W] [--limit N] [--batch-size B] [preprocessing] [--json]
       Run MODEL (ONNX .onnx or TF.js model.json) on dataset D on its own weights and on W (a checkpoint with matching
       tensor names, or a compression artifact) and report top-1 accuracy (with labels), agreement with the original
       predictions, and for non-classifiers output PSNR and relative error.
       D: IDX (*-images-idx3-ubyte[.gz], labels paired by name), CIFAR binary batch, .npy/.npz, or a folder of
-      class subfolders of PNG/JPEG images.
-  weight-lens distill ARTIFACT --model MODEL --data D [--teacher MODEL2] [--steps N] [--out OUT] [--json]
+      class subfolders of PNG/JPEG images.`;
+
+/** Help text of `distill`. */
+export const DISTILL_USAGE = `  weight-lens distill ARTIFACT --model MODEL --data D [--teacher MODEL2] [--steps N] [--out OUT] [--json]
                       [--batch-size B] [--lr X] [--temperature T] [--kl-weight X] [--feature-weight X]
                       [--reconstruction-weight X] [--no-augment] [--eval-data D2] [--eval-samples N]
                       [--eval-every N] [--seed S] [preprocessing]
@@ -35,9 +37,15 @@ export const MODEL_HELP = `  weight-lens eval MODEL --data D [--weights W] [--li
       (default ARTIFACT stem + .distilled.nern.safetensors). Defaults: ${DEFAULT_DISTILL_OPTIONS.steps} steps, batch ${DEFAULT_DISTILL_OPTIONS.batchSize}, lr ${DEFAULT_DISTILL_OPTIONS.lr},
       T ${DEFAULT_DISTILL_OPTIONS.temperature}, KL weight ${DEFAULT_DISTILL_OPTIONS.klWeight}, feature weight ${DEFAULT_DISTILL_OPTIONS.featureWeight}, reconstruction weight ${DEFAULT_DISTILL_OPTIONS.reconstructionWeight}, held out: last ${DEFAULT_DISTILL_OPTIONS.evalSamples} samples.
       (${DISTILL_DEFAULT_SOURCES.lr}; ${DISTILL_DEFAULT_SOURCES.temperature}.)
-  Preprocessing (eval, distill; default: MODEL's sidecar <model>.weightlens.json, else raw values):
+      Ctrl-C once stops and saves the best predictor so far as an artifact marked as stopped early; twice aborts.`;
+
+/** Help text of the preprocessing flags that `eval` and `distill` share. */
+export const PREPROCESS_USAGE = `  Preprocessing (eval, distill; default: MODEL's sidecar <model>.weightlens.json, else raw values):
       --scale S  --mean M[,M,M]  --std S[,S,S]  --pad P  --crop HxW  --resize HxW  --layout nchw|nhwc
       applied in this order: scale, mean/std, pad, crop, resize (only when given), layout`;
+
+/** Help text of the two commands (appended to the CLI help). */
+export const MODEL_HELP = `${EVAL_USAGE}\n${DISTILL_USAGE}\n${PREPROCESS_USAGE}`;
 
 const PREPROCESS_OPTIONS: Readonly<Record<string, OptionType>> = {
   scale: 'number',

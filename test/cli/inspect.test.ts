@@ -172,6 +172,23 @@ test('usage errors exit 1', () => {
   assert.equal(run(['inspect', 'x', '--bins', 'many']).status, 1);
 });
 
+test("COMMAND --help prints that command's help and exits 0", () => {
+  for (const command of ['inspect', 'compress', 'decompress', 'eval', 'distill']) {
+    for (const flag of ['--help', '-h']) {
+      const r = run([command, 'some-file', flag]);
+      assert.equal(r.status, 0, `${command} ${flag}: ${r.stderr}`);
+      assert.equal(r.stderr, '');
+      assert.match(r.stdout, new RegExp(`weight-lens ${command} `), `${command} ${flag} prints its usage`);
+    }
+  }
+  const distill = run(['distill', '--help']).stdout;
+  assert.match(distill, /--eval-data/);
+  assert.match(distill, /Preprocessing/);
+  assert.doesNotMatch(distill, /weight-lens compress /, 'only the command asked about');
+  // After `--`, --help is a file name.
+  assert.equal(run(['inspect', '--', '--help']).status, 2);
+});
+
 test('a hostile file exits 2 with one error line', () => {
   const c = hostileCases()[0];
   assert.ok(c, 'the hostile corpus is not empty');
