@@ -122,6 +122,11 @@ export interface CompressReportDto {
   permutation: PermutationKind;
   /** RMSE over all represented weights. */
   rmse: number;
+  /**
+   * Relative error over all represented weights, ‖W − Ŵ‖ / ‖W‖ (0 = exact): the headline figure, since an RMSE alone
+   * says nothing without the weights' own scale.
+   */
+  relativeError: number;
   layers: LayerErrorDto[];
   /** Loss curve samples `[step, loss]`, at most ~500. */
   lossCurve: [number, number][];

@@ -36,6 +36,7 @@ function reportOf(a: OpenArtifact): { report: CompressReportDto; plan: BudgetPla
     hidden: meta.training.hidden,
     permutation: isOneOf(PERMUTATION_KINDS, meta.training.permutation) ? meta.training.permutation : 'none',
     rmse: meta.report.rmse,
+    relativeError: meta.report.weightRms > 0 ? meta.report.rmse / meta.report.weightRms : 0,
     layers: meta.report.layers,
     lossCurve: meta.report.lossCurve,
   };

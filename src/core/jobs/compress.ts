@@ -411,6 +411,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
       hidden: plan.hidden,
       permutation: options.permutation,
       rmse,
+      relativeError: weightRms > 0 ? rmse / weightRms : 0,
       layers: layerRows,
       lossCurve,
     };

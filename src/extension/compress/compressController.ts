@@ -268,10 +268,13 @@ export class CompressController implements vscode.Disposable {
       { label: 'Custom width…', description: 'predictor hidden units', custom: 'width' },
       { label: 'Custom size…', description: 'target artifact size, e.g. 1.5 MB or 30 %', custom: 'size' },
     ];
+    // Labels change as plans arrive (they lead with the ratio); the active item is kept by what it stands for.
+    const keyOf = (i: BudgetItem | undefined): string | undefined =>
+      i?.budget?.kind === 'fraction' ? `f${i.budget.fraction}` : i?.custom;
     const refresh = (): void => {
-      const active = qp.activeItems[0]?.label;
+      const active = keyOf(qp.activeItems[0]);
       qp.items = [...fixed, ...custom];
-      const again = qp.items.find((i) => i.label === active);
+      const again = active === undefined ? undefined : qp.items.find((i) => keyOf(i) === active);
       if (again) qp.activeItems = [again];
     };
     refresh();
@@ -286,7 +289,12 @@ export class CompressController implements vscode.Disposable {
         .then(
           (plan) => {
             sourceBytes = plan.sourceBytes;
-            fixed[i] = { ...item, plan, description: describePlan(plan) };
+            fixed[i] = {
+              ...item,
+              label: budget.kind === 'fraction' ? fractionLabel(budget.fraction, plan) : item.label,
+              plan,
+              description: describePlan(plan),
+            };
           },
           (e: unknown) => {
             const err = asEngineError(e);

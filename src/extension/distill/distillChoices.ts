@@ -457,7 +457,9 @@ export function evalDoneMessage(r: EvalReportDto): string {
   const weights = r.weights === undefined ? 'the model' : path.basename(r.weights);
   const c = r.candidate;
   if (r.originalAccuracy !== undefined && c.accuracy !== undefined) {
-    return `${weights} in ${path.basename(r.model)}: accuracy ${(r.originalAccuracy * 100).toFixed(1)} % → ${(c.accuracy * 100).toFixed(1)} % (${c.n} samples).`;
+    const points = (c.accuracy - r.originalAccuracy) * 100;
+    const change = `${points < 0 ? '−' : '+'}${Math.abs(points).toFixed(1)} points`;
+    return `${weights} in ${path.basename(r.model)}: accuracy ${(r.originalAccuracy * 100).toFixed(1)} % → ${(c.accuracy * 100).toFixed(1)} % (${change}, ${c.n} samples).`;
   }
   return `${weights} in ${path.basename(r.model)}: ${metricPhrase(c)}, relative error ${c.relativeError.toPrecision(3)} (${c.n} samples).`;
 }

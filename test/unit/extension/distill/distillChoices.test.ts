@@ -268,7 +268,10 @@ void test('texts of the notification and the results', () => {
     originalAccuracy: 0.9375,
     candidate: { n: 32, accuracy: 0.09375, agreement: 0.1, relativeError: 1.1 },
   } as unknown as EvalReportDto;
-  assert.equal(evalDoneMessage(evalReport), 'r.nern.safetensors in net.onnx: accuracy 93.8 % → 9.4 % (32 samples).');
+  assert.equal(
+    evalDoneMessage(evalReport),
+    'r.nern.safetensors in net.onnx: accuracy 93.8 % → 9.4 % (−84.4 points, 32 samples).',
+  );
   const sr = {
     model: '/m/sr.onnx',
     weights: '/x/sr.nern.safetensors',
