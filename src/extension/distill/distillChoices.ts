@@ -545,10 +545,19 @@ export const CHOICES_KEY = 'weightLens.run.choices';
 /** Most artifacts and most models remembered (each); the least recently used are dropped first. */
 export const MAX_REMEMBERED = 100;
 
+/**
+ * What a dataset was chosen for: `evaluate` (Evaluate…, and distillation's held-out data) or `train` (distillation's
+ * training data). The two are remembered apart, so a test set used to evaluate is never offered first to train on.
+ */
+export type DataRole = 'evaluate' | 'train';
+
 /** The last runnable model (and data, teacher) used with an artifact. */
 export interface ArtifactChoice {
   model: string;
+  /** The data last evaluated on. */
   data?: string;
+  /** The data last distilled on. */
+  trainData?: string;
   teacher?: string;
   /** When it was chosen, milliseconds since the epoch. */
   at: number;
@@ -556,9 +565,31 @@ export interface ArtifactChoice {
 
 /** The last data (and the preprocessing the user typed, if any) used with a runnable model. */
 export interface ModelChoice {
-  data: string;
+  /** The data last evaluated on. */
+  data?: string;
+  /** The data last distilled on. */
+  trainData?: string;
   preprocess?: PreprocessDto;
   at: number;
+}
+
+/**
+ * A warning when distillation would train on data it is also judged on: the training data is the held-out data file
+ * (`heldOut`), or a file the artifact or model was evaluated on (`evaluated`); undefined otherwise. Paths are compared
+ * resolved, so `./d/x.gz` and `/w/d/x.gz` are the same file.
+ */
+export function sameDataWarning(
+  train: string,
+  heldOut: string | undefined,
+  evaluated: readonly string[],
+): string | undefined {
+  const same = (a: string, b: string): boolean => path.resolve(a) === path.resolve(b);
+  const name = path.basename(train);
+  if (heldOut !== undefined && same(train, heldOut))
+    return `The training data ${name} is also the held-out data: the held-out metric would be measured on images the predictor was trained on. Choose other held-out data, or the default (the last samples of the training data, not trained on).`;
+  if (evaluated.some((e) => same(train, e)))
+    return `The training data ${name} is the data this model was evaluated on: distilling on it makes later evaluations on it look better than they are. Train on a separate split (e.g. the training images) if you have one.`;
+  return undefined;
 }
 
 interface ChoiceStore {
@@ -574,13 +605,17 @@ function readArtifactChoice(v: unknown): ArtifactChoice | undefined {
   if (!isRecord(v) || typeof v.model !== 'string' || typeof v.at !== 'number') return undefined;
   const c: ArtifactChoice = { model: v.model, at: v.at };
   if (typeof v.data === 'string') c.data = v.data;
+  if (typeof v.trainData === 'string') c.trainData = v.trainData;
   if (typeof v.teacher === 'string') c.teacher = v.teacher;
   return c;
 }
 
 function readModelChoice(v: unknown): ModelChoice | undefined {
-  if (!isRecord(v) || typeof v.data !== 'string' || typeof v.at !== 'number') return undefined;
-  const c: ModelChoice = { data: v.data, at: v.at };
+  if (!isRecord(v) || typeof v.at !== 'number') return undefined;
+  if (typeof v.data !== 'string' && typeof v.trainData !== 'string') return undefined;
+  const c: ModelChoice = { at: v.at };
+  if (typeof v.data === 'string') c.data = v.data;
+  if (typeof v.trainData === 'string') c.trainData = v.trainData;
   if (v.preprocess !== undefined) {
     const p = checkPreprocess(v.preprocess);
     if (p.ok) c.preprocess = p.value;
@@ -634,20 +669,51 @@ export class RememberedChoices {
   }
 
   /**
+   * The data last chosen for `role` with `model`, then with `artifact` (distinct, most specific first). Data chosen
+   * for the other role is never among them.
+   */
+  dataFor(role: DataRole, model: string, artifact: string | undefined): string[] {
+    const key = role === 'train' ? 'trainData' : 'data';
+    const store = this.read();
+    const found = [store.models[model]?.[key], artifact === undefined ? undefined : store.artifacts[artifact]?.[key]];
+    return [...new Set(found.filter((p): p is string => p !== undefined))];
+  }
+
+  /**
    * Remembers a run's choices: the model (with data and teacher) for `artifact` when given, and the data with the
    * preprocessing the user typed for `model` (no `preprocess` forgets an earlier one: the sidecar applies again).
+   * `role` (default `evaluate`) says what the data was for; the other role's remembered data is kept.
    */
   async remember(
-    choice: { artifact?: string; model: string; data: string; teacher?: string; preprocess?: PreprocessDto },
+    choice: {
+      artifact?: string;
+      model: string;
+      data: string;
+      role?: DataRole;
+      teacher?: string;
+      preprocess?: PreprocessDto;
+    },
     now = Date.now(),
   ): Promise<void> {
     const store = this.read();
+    const key = choice.role === 'train' ? 'trainData' : 'data';
     if (choice.artifact !== undefined) {
-      const a: ArtifactChoice = { model: choice.model, data: choice.data, at: now };
+      const before = store.artifacts[choice.artifact];
+      const a: ArtifactChoice = { model: choice.model, at: now };
+      // The other role's data belongs to the same model only.
+      if (before !== undefined && before.model === choice.model) {
+        if (before.data !== undefined) a.data = before.data;
+        if (before.trainData !== undefined) a.trainData = before.trainData;
+      }
+      a[key] = choice.data;
       if (choice.teacher !== undefined) a.teacher = choice.teacher;
       store.artifacts[choice.artifact] = a;
     }
-    const m: ModelChoice = { data: choice.data, at: now };
+    const beforeModel = store.models[choice.model];
+    const m: ModelChoice = { at: now };
+    if (beforeModel?.data !== undefined) m.data = beforeModel.data;
+    if (beforeModel?.trainData !== undefined) m.trainData = beforeModel.trainData;
+    m[key] = choice.data;
     if (choice.preprocess !== undefined) m.preprocess = choice.preprocess;
     store.models[choice.model] = m;
     await this.memento.update(CHOICES_KEY, {

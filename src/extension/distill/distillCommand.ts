@@ -23,6 +23,7 @@ import {
   isDistillArgument,
   parseDistillArgument,
   parseSetting,
+  sameDataWarning,
   settingSource,
   type NumericDistillKey,
 } from './distillChoices';
@@ -156,7 +157,7 @@ export class DistillController implements vscode.Disposable {
     const name = path.basename(artifact);
     const model = await this.pickers.pickModel(`Distill ${name} (2/4): runnable model`, artifact, source);
     if (model === undefined) return undefined;
-    const data = await this.pickers.pickData(`Distill ${name} (3/4): training data`, model, artifact);
+    const data = await this.pickers.pickData(`Distill ${name} (3/4): training data`, model, artifact, 'train');
     if (data === undefined) return undefined;
     const remembered = this.pickers.choices.forArtifact(artifact);
     const initial: DistillPlan = { options: buildDistillOptions({}, settingsBackend()) };
@@ -172,6 +173,7 @@ export class DistillController implements vscode.Disposable {
       artifact,
       model,
       data,
+      role: 'train',
       ...(plan.teacher !== undefined ? { teacher: plan.teacher } : {}),
       ...(plan.preprocess !== undefined ? { preprocess: plan.preprocess } : {}),
     });
@@ -199,14 +201,18 @@ export class DistillController implements vscode.Disposable {
   ): Promise<DistillPlan | undefined> {
     const plan: DistillPlan = { ...initial, options: { ...initial.options } };
     type Item = vscode.QuickPickItem & {
-      action?: 'start' | 'augment' | 'teacher' | 'evalData' | 'preprocess';
+      action?: 'start' | 'augment' | 'teacher' | 'evalData' | 'preprocess' | 'warning';
       key?: NumericDistillKey;
     };
     let active: string | undefined;
     for (;;) {
       const o = plan.options;
       const pre = await preprocessItem(model, plan.preprocess);
+      const warning = sameDataWarning(data, plan.evalData, this.pickers.choices.dataFor('evaluate', model, artifact));
       const items: Item[] = [
+        ...(warning !== undefined
+          ? [{ label: '$(warning) Training data is also evaluation data', detail: warning, action: 'warning' as const }]
+          : []),
         {
           label: '$(play) Start distillation',
           description: `${o.steps.toLocaleString('en-US')} steps · batch ${o.batchSize} · lr ${formatSettingValue('lr', o.lr)} · ${path.basename(data)}`,
@@ -262,8 +268,13 @@ export class DistillController implements vscode.Disposable {
       active = picked.label.split(':')[0];
       if (picked.action === 'start') {
         const problem = checkDistillSettings(o);
-        if (problem === undefined) return plan;
+        if (problem === undefined) {
+          if (warning !== undefined) void vscode.window.showWarningMessage(inertLinks(warning));
+          return plan;
+        }
         void vscode.window.showWarningMessage(inertLinks(problem));
+      } else if (picked.action === 'warning') {
+        // Shown in full as the item's detail; choosing it just shows the list again.
       } else if (picked.action === 'augment') {
         o.augment = !o.augment;
       } else if (picked.action === 'teacher') {
@@ -288,6 +299,7 @@ export class DistillController implements vscode.Disposable {
           `Distill ${path.basename(artifact)}: held-out data`,
           model,
           artifact,
+          'evaluate',
           [
             {
               label: '$(check) The last samples of the training data',
