@@ -11,6 +11,7 @@
  * weight arrays.
  */
 import type { LayerDetailDto } from '../src/protocol/compress';
+import { boundTensorsText } from '../src/protocol/evaluate';
 import {
   applyReconstructionEvent,
   emptySnapshot,
@@ -549,10 +550,8 @@ function renderModelEval(): void {
     tbody.appendChild(tr);
   }
   table.replaceChildren(thead, tbody);
-  const bound =
-    r.boundWeights === undefined
-      ? ''
-      : ` ${formatInteger(r.boundWeights)} weights came from the artifact${r.unmatchedWeights ? `, ${formatInteger(r.unmatchedWeights)} kept the model's values` : ''}.`;
+  const boundText = boundTensorsText(r, 'the artifact');
+  const bound = boundText === '' ? '' : ` ${boundText}.`;
   byId('eval-note').textContent = `${r.candidate.n.toLocaleString('en-US')} samples on ${r.backend}.${bound}`;
   const matrix = r.confusion;
   const traces =

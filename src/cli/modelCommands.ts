@@ -7,6 +7,7 @@
 import { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES, distillArtifact } from '../core/jobs/distill';
 import { evaluateModel } from '../core/jobs/evaluate';
 import {
+  boundTensorsText,
   describePreprocess,
   type DistillOptionsDto,
   type EvalMetricsDto,
@@ -204,9 +205,7 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
         'r',
         'r',
       ]),
-      report.weights !== undefined
-        ? `${report.boundWeights ?? 0} weights bound from ${report.weights}; ${report.unmatchedWeights ?? 0} kept the model's values`
-        : '',
+      report.weights !== undefined ? boundTensorsText(report, report.weights) : '',
       `${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}${report.engineReason !== undefined ? ` (TensorFlow.js: ${report.engineReason})` : ''}`,
     ]
       .filter((l) => l !== '')

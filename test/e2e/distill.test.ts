@@ -211,6 +211,8 @@ void describe('Distill and evaluate a compressed model in VS Code (code-server)'
           note,
           nativeEngineExpected() ? /samples on onnxruntime \(native, \d+ threads?\)/ : /samples on wasm/,
         );
+        // Weights are bound by name: the count is of tensors, and says so.
+        assert.match(note, /\d+ weight tensors came from the artifact/);
         await s.waitForTestId('confusion-note', {
           accept: (t) => /of 32 samples changed class/.test(t),
           timeoutMs: 10_000,
