@@ -3,6 +3,7 @@
  * distillation phase (Choi et al.'s phase 2) with their defaults, its streamed progress, and its final report (also
  * what `weight-lens eval --json` / `weight-lens distill --json` print). No tensors cross here.
  */
+import type { ArtifactErrors, ArtifactStop } from './artifact';
 import type { BackendName, ModelEngineName, PreprocessSource } from './vocabulary';
 
 /**
@@ -222,6 +223,10 @@ export interface DistillReportDto {
   /** Why the held-out evaluations ran on TensorFlow.js rather than onnxruntime (absent when onnxruntime ran them). */
   evalEngineReason?: string;
   durationMs: number;
+  /** Present when distillation was stopped and saved early (Stop and Save): the new artifact holds that predictor. */
+  stoppedEarly?: ArtifactStop;
+  /** The distilled predictor's reconstruction error against the original weights (the layers the model uses). */
+  reconstruction?: ArtifactErrors;
 }
 
 /**
