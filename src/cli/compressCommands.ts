@@ -143,45 +143,54 @@ export async function compressCommand(argv: readonly string[]): Promise<number> 
   const { file, options, json } = compressOptionsFromArgs(argv);
   await sweepStaleTemporaries(options.out ?? artifactPathFor(file));
   const tty = process.stderr.isTTY;
-  return interruptible(async (signal) => {
-    const report = await compressCheckpoint(file, options, {
-      signal: signal,
-      onPlan: (plan) => {
-        if (!json) printPlan(plan);
-      },
-      onBackend: (choice) => {
-        if (!json && options.backend !== 'auto' && choice.fallbackReason !== undefined)
-          process.stderr.write(`backend: ${choice.name} (${choice.fallbackReason})\n`);
-      },
-      onProgress: (p) => {
-        if (tty)
-          process.stderr.write(
-            `\rround ${p.round}  step ${p.step}/${p.steps}  loss ${formatStat(p.loss)}  ${p.stepsPerSecond.toFixed(1)} steps/s  ${p.backend}   `,
-          );
-      },
-    });
-    if (tty) process.stderr.write('\n');
-    if (json) {
-      process.stdout.write(JSON.stringify(report) + '\n');
+  return interruptible(
+    async (signal, stop) => {
+      const report = await compressCheckpoint(file, options, {
+        signal: signal,
+        stop,
+        onPlan: (plan) => {
+          if (!json) printPlan(plan);
+        },
+        onBackend: (choice) => {
+          if (!json && options.backend !== 'auto' && choice.fallbackReason !== undefined)
+            process.stderr.write(`backend: ${choice.name} (${choice.fallbackReason})\n`);
+        },
+        onProgress: (p) => {
+          if (tty)
+            process.stderr.write(
+              `\rround ${p.round}  step ${p.step}/${p.steps}  loss ${formatStat(p.loss)}  ${p.stepsPerSecond.toFixed(1)} steps/s  ${p.backend}   `,
+            );
+        },
+      });
+      if (tty) process.stderr.write('\n');
+      if (json) {
+        process.stdout.write(JSON.stringify(report) + '\n');
+        return 0;
+      }
+      const rows = report.layers.map((l) => [
+        l.name,
+        `[${l.shape.join(', ')}]`,
+        formatInteger(l.params),
+        formatStat(l.rmse),
+        `${(100 * l.relativeError).toFixed(1)} %`,
+      ]);
+      process.stdout.write(
+        [
+          renderTable(['layer', 'shape', 'params', 'rmse', 'relative error'], rows, ['l', 'l', 'r', 'r', 'r']),
+          '',
+          `rmse ${formatStat(report.rmse)} over ${formatInteger(report.representedParams)} represented weights; ${report.steps} steps in ${report.seconds.toFixed(1)} s on ${report.backend}`,
+          `${report.artifact}: ${formatBytes(report.artifactBytes)} (source ${formatBytes(report.sourceBytes)}, ratio ${report.ratio.toFixed(2)}×)`,
+          ...(report.stoppedEarly !== undefined
+            ? [
+                `stopped early: saved after step ${formatInteger(report.stoppedEarly.step)} of ${formatInteger(report.stoppedEarly.steps)}`,
+              ]
+            : []),
+        ].join('\n') + '\n',
+      );
       return 0;
-    }
-    const rows = report.layers.map((l) => [
-      l.name,
-      `[${l.shape.join(', ')}]`,
-      formatInteger(l.params),
-      formatStat(l.rmse),
-      `${(100 * l.relativeError).toFixed(1)} %`,
-    ]);
-    process.stdout.write(
-      [
-        renderTable(['layer', 'shape', 'params', 'rmse', 'relative error'], rows, ['l', 'l', 'r', 'r', 'r']),
-        '',
-        `rmse ${formatStat(report.rmse)} over ${formatInteger(report.representedParams)} represented weights; ${report.steps} steps in ${report.seconds.toFixed(1)} s on ${report.backend}`,
-        `${report.artifact}: ${formatBytes(report.artifactBytes)} (source ${formatBytes(report.sourceBytes)}, ratio ${report.ratio.toFixed(2)}×)`,
-      ].join('\n') + '\n',
-    );
-    return 0;
-  });
+    },
+    { saveOnInterrupt: true },
+  );
 }
 
 /** `weight-lens decompress`. */

@@ -277,57 +277,64 @@ export async function distillCommand(argv: readonly string[]): Promise<number> {
   const { artifact, model, data, options, json } = distillOptionsFromArgs(argv);
   await sweepStaleTemporaries(options.out ?? distilledPathFor(artifact));
   const tty = process.stderr.isTTY && !json;
-  return interruptible(async (signal) => {
-    const report = await distillArtifact(
-      { artifact, model, data, options },
-      {
-        signal: signal,
-        onStatus: (m) => {
-          if (!json) process.stderr.write(`${tty ? '\r' : ''}${m}\n`);
+  return interruptible(
+    async (signal, stop) => {
+      const report = await distillArtifact(
+        { artifact, model, data, options },
+        {
+          signal: signal,
+          stop,
+          onStatus: (m) => {
+            if (!json) process.stderr.write(`${tty ? '\r' : ''}${m}\n`);
+          },
+          onProgress: (p) => {
+            if (tty)
+              process.stderr.write(
+                `\rstep ${p.step}/${p.steps}  loss ${p.loss.toPrecision(4)}  kl ${p.kl.toPrecision(3)}  ${p.stepsPerSecond.toFixed(2)} steps/s   `,
+              );
+          },
+          onEval: (e) => {
+            if (!json)
+              process.stderr.write(
+                `${tty ? '\n' : ''}held-out at step ${e.step}: accuracy ${percent(e.metrics.accuracy)}, agreement ${percent(e.metrics.agreement)}${e.metrics.psnr !== undefined ? `, PSNR ${e.metrics.psnr.toFixed(2)} dB` : ''}\n`,
+              );
+          },
         },
-        onProgress: (p) => {
-          if (tty)
-            process.stderr.write(
-              `\rstep ${p.step}/${p.steps}  loss ${p.loss.toPrecision(4)}  kl ${p.kl.toPrecision(3)}  ${p.stepsPerSecond.toFixed(2)} steps/s   `,
-            );
-        },
-        onEval: (e) => {
-          if (!json)
-            process.stderr.write(
-              `${tty ? '\n' : ''}held-out at step ${e.step}: accuracy ${percent(e.metrics.accuracy)}, agreement ${percent(e.metrics.agreement)}${e.metrics.psnr !== undefined ? `, PSNR ${e.metrics.psnr.toFixed(2)} dB` : ''}\n`,
-            );
-        },
-      },
-    );
-    if (json) {
-      process.stdout.write(JSON.stringify(report) + '\n');
+      );
+      if (json) {
+        process.stdout.write(JSON.stringify(report) + '\n');
+        return 0;
+      }
+      const rows = [
+        ['phase 1 (reconstruction)', ...metricCells(report.before)],
+        [`best (step ${report.best.step})`, ...metricCells(report.best.metrics)],
+        ['after distillation', ...metricCells(report.after)],
+      ];
+      process.stdout.write(
+        [
+          renderTable(['held-out', 'samples', 'accuracy', 'agreement', 'PSNR', 'relative error'], rows, [
+            'l',
+            'r',
+            'r',
+            'r',
+            'r',
+            'r',
+          ]),
+          `preprocessing (${PREPROCESS_SOURCE_TEXT[report.preprocessSource]}): ${describePreprocess(report.preprocess)}`,
+          ...(report.warnings ?? []).map((w) => `warning: ${w}`),
+          report.teacherAccuracy !== undefined ? `teacher accuracy ${percent(report.teacherAccuracy)}` : '',
+          `${report.boundLayers} represented layers used by the model${report.unboundLayers > 0 ? `, ${report.unboundLayers} not` : ''}; ${report.options.steps} steps in ${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}`,
+          `held-out evaluations on ${report.evalEngine ?? 'tfjs'}${report.evalEngineReason !== undefined ? ` (${report.evalEngineReason})` : ''}`,
+          `wrote ${report.out}`,
+          report.stoppedEarly !== undefined
+            ? `stopped early: saved after step ${formatInteger(report.stoppedEarly.step)} of ${formatInteger(report.stoppedEarly.steps)}`
+            : '',
+        ]
+          .filter((l) => l !== '')
+          .join('\n') + '\n',
+      );
       return 0;
-    }
-    const rows = [
-      ['phase 1 (reconstruction)', ...metricCells(report.before)],
-      [`best (step ${report.best.step})`, ...metricCells(report.best.metrics)],
-      ['after distillation', ...metricCells(report.after)],
-    ];
-    process.stdout.write(
-      [
-        renderTable(['held-out', 'samples', 'accuracy', 'agreement', 'PSNR', 'relative error'], rows, [
-          'l',
-          'r',
-          'r',
-          'r',
-          'r',
-          'r',
-        ]),
-        `preprocessing (${PREPROCESS_SOURCE_TEXT[report.preprocessSource]}): ${describePreprocess(report.preprocess)}`,
-        ...(report.warnings ?? []).map((w) => `warning: ${w}`),
-        report.teacherAccuracy !== undefined ? `teacher accuracy ${percent(report.teacherAccuracy)}` : '',
-        `${report.boundLayers} represented layers used by the model${report.unboundLayers > 0 ? `, ${report.unboundLayers} not` : ''}; ${report.options.steps} steps in ${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}`,
-        `held-out evaluations on ${report.evalEngine ?? 'tfjs'}${report.evalEngineReason !== undefined ? ` (${report.evalEngineReason})` : ''}`,
-        `wrote ${report.out}`,
-      ]
-        .filter((l) => l !== '')
-        .join('\n') + '\n',
-    );
-    return 0;
-  });
+    },
+    { saveOnInterrupt: true },
+  );
 }

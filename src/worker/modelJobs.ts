@@ -41,6 +41,7 @@ export const modelHandlers: EngineHandlers<'eval/start' | 'distill/start'> = {
       { artifact: params.artifact, model: params.model, data: params.data, options: { ...params.options, backend } },
       {
         signal: job.signal,
+        stop: job.stop,
         onStatus: (message) => {
           job.emit({ kind: 'distill/status', message });
         },

@@ -160,6 +160,12 @@ test('inspect prints a readable table', { skip: fixtures.length === 0 }, () => {
   assert.match(r.stdout, new RegExp(fixture.entries[0]!.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
 });
 
+test('the summary line headlines float weights, with integer constants beside them', () => {
+  const r = run(['inspect', join(root, 'test', 'fixtures', 'models', 'resnet20_fmnist.onnx'), '--headers-only']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /· {2}133 tensors {2}· {2}270,810 float weights \(\+ 48 integer values in 36 tensors\)\n/);
+});
+
 test('a missing file exits 2 with one error line', () => {
   const r = run(['inspect', join(root, 'no-such-file.safetensors')]);
   assert.equal(r.status, 2);
