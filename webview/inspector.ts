@@ -15,7 +15,14 @@ import {
 } from '../src/protocol/inspect';
 import { hasKind, type FailureReason } from '../src/protocol/common';
 import type { InspectorInbound, InspectorOutbound, InspectorTensorUpdate } from '../src/protocol/inspector';
-import { ARTIFACT_METADATA_KEY, artifactBannerText, artifactSummary } from './lib/artifactMeta';
+import {
+  ARTIFACT_METADATA_KEY,
+  artifactBannerText,
+  artifactSections,
+  artifactSummary,
+  type ArtifactSection,
+} from './lib/artifactMeta';
+import type { ArtifactMetaSummary } from '../src/protocol/artifact';
 import {
   baseName,
   formatBytes,
@@ -332,10 +339,32 @@ function renderTotalsTable(
   tableEl.replaceChildren(thead, tbody);
 }
 
-function renderMetadata(metadata: CheckpointHeaderDto['metadata']): void {
+/** An artifact's description as sections (source, training, layers, report…), one small table each. */
+function artifactSectionsElement(sections: readonly ArtifactSection[]): HTMLElement {
+  const box = el('div', { class: 'artifact-sections', 'data-testid': 'artifact-sections' });
+  for (const s of sections) {
+    const t = el('table', { class: 'small-table metadata-table', 'data-testid': 'artifact-section' });
+    const caption = el('caption', { class: 'artifact-section-title' }, s.title);
+    const tbody = el('tbody');
+    for (const [k, v] of s.rows) {
+      const tr = el('tr');
+      const td = el('td');
+      td.appendChild(el('div', { class: 'meta-value' }, v));
+      tr.append(el('th', { scope: 'row' }, k), td);
+      tbody.appendChild(tr);
+    }
+    t.append(caption, tbody);
+    box.appendChild(t);
+  }
+  return box;
+}
+
+function renderMetadata(metadata: CheckpointHeaderDto['metadata'], artifact?: ArtifactMetaSummary): void {
   const box = byId('metadata');
   const section = byId('metadata-section');
   const keys = Object.keys(metadata);
+  // An artifact's description is shown as sections (read whole by the engine), not as its JSON.
+  const sections = artifact === undefined ? [] : artifactSections(artifact);
   section.setAttribute('description', keys.length === 1 ? '1 entry' : `${keys.length} entries`);
   if (keys.length === 0) {
     box.replaceChildren(el('div', { class: 'muted' }, 'This checkpoint has no metadata.'));
@@ -344,6 +373,7 @@ function renderMetadata(metadata: CheckpointHeaderDto['metadata']): void {
   const t = el('table', { class: 'small-table metadata-table' });
   const tbody = el('tbody');
   for (const key of keys.sort((a, b) => a.localeCompare(b))) {
+    if (sections.length > 0 && key === ARTIFACT_METADATA_KEY) continue;
     const value = metadata[key];
     const tr = el('tr');
     const th = el('th', { scope: 'row' }, key);
@@ -358,7 +388,7 @@ function renderMetadata(metadata: CheckpointHeaderDto['metadata']): void {
     tbody.appendChild(tr);
   }
   t.appendChild(tbody);
-  box.replaceChildren(t);
+  box.replaceChildren(...(sections.length > 0 ? [artifactSectionsElement(sections)] : []), t);
 }
 
 /** A NeRN artifact (metadata key `weight_lens`) gets a banner with Decompress and Show Reconstruction. */
@@ -407,7 +437,10 @@ function renderHeader(header: CheckpointHeaderDto): void {
     if (v) kinds.push([KIND_LABELS[k], v, k]);
   }
   renderTotalsTable(tableById('by-kind'), 'Layer kind', kinds, header.totals.params);
-  renderMetadata(header.metadata);
+  renderMetadata(
+    header.metadata,
+    header.artifact !== undefined && 'summary' in header.artifact ? header.artifact.summary : undefined,
+  );
   renderArtifactBanner(header);
   byId('empty').hidden = true;
   byId('content').hidden = false;

@@ -5,7 +5,7 @@
  * import, so it is unit-tested under Node.
  */
 import * as path from 'node:path';
-import { formatBytes, formatCount } from '../../protocol/units';
+import { formatBytes, formatCount, formatEta } from '../../protocol/units';
 import type {
   BackendName,
   BudgetDto,
@@ -174,12 +174,16 @@ export function describePlan(plan: BudgetPlanDto): string {
   return `h = ${plan.hidden} · ${formatCount(plan.predictorParams)} params · artifact ≈ ${formatBytes(plan.artifactBytes)}`;
 }
 
-/** Message of the progress notification: `step 120 / 2000 · loss 1.2e-3 · 85 steps/s · wasm`. */
+/**
+ * Message of the progress notification, with the time left from the current speed:
+ * `step 120 / 2000 · about 22 s left · loss 1.2e-3 · 85 steps/s · wasm`.
+ */
 export function progressMessage(p: CompressProgressDto): string {
   const loss = Number.isFinite(p.loss) ? p.loss.toPrecision(3) : String(p.loss);
   const round = p.round > 1 ? ` · round ${p.round}` : '';
   const speed = p.stepsPerSecond >= 10 ? p.stepsPerSecond.toFixed(0) : p.stepsPerSecond.toFixed(1);
-  return `step ${p.step} / ${p.steps} · loss ${loss} · ${speed} steps/s · ${p.backend}${round}`;
+  const eta = formatEta(p.step, p.steps, p.stepsPerSecond);
+  return `step ${p.step} / ${p.steps}${eta === '' ? '' : ` · ${eta}`} · loss ${loss} · ${speed} steps/s · ${p.backend}${round}`;
 }
 
 /** Percent done (0…100, whole) of a progress sample. */
@@ -215,7 +219,11 @@ export function doneMessage(report: CompressReportDto): string {
     errors.length > 1
       ? ` (per layer ${relativePercent(Math.min(...errors))}–${relativePercent(Math.max(...errors))})`
       : '';
-  return `Compressed ${path.basename(report.source)} ${report.ratio.toFixed(2)}× (${formatBytes(report.sourceBytes)} → ${formatBytes(report.artifactBytes)}): weights reconstructed with ${relativePercent(report.relativeError)} relative error${range}. Evaluate it to see what that costs in accuracy.`;
+  const stopped =
+    report.stoppedEarly === undefined
+      ? ''
+      : `Stopped early and saved after step ${report.stoppedEarly.step.toLocaleString('en-US')} of ${report.stoppedEarly.steps.toLocaleString('en-US')}. `;
+  return `${stopped}Compressed ${path.basename(report.source)} ${report.ratio.toFixed(2)}× (${formatBytes(report.sourceBytes)} → ${formatBytes(report.artifactBytes)}): weights reconstructed with ${relativePercent(report.relativeError)} relative error${range}. Evaluate it to see what that costs in accuracy.`;
 }
 
 /** The run summary remembered for the Budget panel's size/error curve. */

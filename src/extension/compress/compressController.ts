@@ -70,6 +70,8 @@ interface Run {
   readonly source: string;
   readonly artifact: string;
   readonly cancel: vscode.CancellationTokenSource;
+  /** Stop and Save: ends training early and writes the predictor so far. */
+  readonly stop: vscode.CancellationTokenSource;
   percent: number;
 }
 
@@ -443,7 +445,8 @@ export class CompressController implements vscode.Disposable {
     plan: BudgetPlanDto | undefined,
   ): Promise<void> {
     const cancel = new vscode.CancellationTokenSource();
-    const run: Run = { source, artifact, cancel, percent: 0 };
+    const stop = new vscode.CancellationTokenSource();
+    const run: Run = { source, artifact, cancel, stop, percent: 0 };
     this.runs.set(artifact, run);
     const snapshot = emptySnapshot(source, artifact);
     if (plan !== undefined) snapshot.plan = plan;
@@ -459,6 +462,7 @@ export class CompressController implements vscode.Disposable {
         kind: 'compress/start',
         params: { path: source, options },
         cancel,
+        stop,
         onEvent: (event) => {
           panel.apply(event);
           if (event.kind === 'compress/planned') this.plans.set(source, event.plan);
@@ -482,6 +486,7 @@ export class CompressController implements vscode.Disposable {
     } finally {
       this.runs.delete(artifact);
       cancel.dispose();
+      stop.dispose();
       this.hideStatus(run);
     }
     if (report !== undefined) await this.finished(report);
@@ -537,6 +542,9 @@ export class CompressController implements vscode.Disposable {
       switch (command) {
         case 'cancel':
           if (artifact !== undefined) this.runs.get(artifact)?.cancel.cancel();
+          break;
+        case 'stopAndSave':
+          if (artifact !== undefined) this.runs.get(artifact)?.stop.cancel();
           break;
         case 'showBudget':
           void this.showBudget(vscode.Uri.file(s.source), s);

@@ -19,6 +19,7 @@ import type {
 import type { MementoLike } from '../compress/compressHistory';
 import type { Parsed } from '../compress/compressChoices';
 import { BACKEND_NAMES, isOneOf } from '../../protocol/vocabulary';
+import { formatEta } from '../../protocol/units';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Settings
@@ -433,11 +434,15 @@ export function distillPercent(p: DistillProgressDto): number {
   return Math.max(0, Math.min(100, Math.floor((p.step / p.steps) * 100)));
 }
 
-/** Message of the progress notification: `step 12 / 300 · loss 0.123 · KL 0.101 · 1.4 steps/s`. */
+/**
+ * Message of the progress notification, with the time left from the speed so far:
+ * `step 12 / 300 · about 3 min 26 s left · loss 0.123 · KL 0.101 · 1.40 steps/s`.
+ */
 export function distillProgressMessage(p: DistillProgressDto): string {
   const v = (x: number): string => (Number.isFinite(x) ? x.toPrecision(3) : String(x));
   const speed = p.stepsPerSecond >= 10 ? p.stepsPerSecond.toFixed(0) : p.stepsPerSecond.toFixed(2);
-  return `step ${p.step} / ${p.steps} · loss ${v(p.loss)} · KL ${v(p.kl)} · ${speed} steps/s`;
+  const eta = formatEta(p.step, p.steps, p.stepsPerSecond);
+  return `step ${p.step} / ${p.steps}${eta === '' ? '' : ` · ${eta}`} · loss ${v(p.loss)} · KL ${v(p.kl)} · ${speed} steps/s`;
 }
 
 /** A metric set in one phrase: `accuracy 91.2 %` for classifiers with labels, `PSNR 31.20 dB` for images, else agreement. */
@@ -449,7 +454,11 @@ export function metricPhrase(m: EvalMetricsDto): string {
 
 /** The message shown when a distillation finishes: `Distilled r.nern.safetensors: accuracy 12.5 % → 80.0 % (held out, 16 samples).` */
 export function distillDoneMessage(r: DistillReportDto): string {
-  return `Distilled ${path.basename(r.artifact)}: ${metricPhrase(r.before)} → ${metricPhrase(r.after).replace(/^[a-zA-Z]+ /, '')} (held out, ${r.after.n} samples). Wrote ${path.basename(r.out)}.`;
+  const stopped =
+    r.stoppedEarly === undefined
+      ? ''
+      : `Stopped early and saved after step ${r.stoppedEarly.step.toLocaleString('en-US')} of ${r.stoppedEarly.steps.toLocaleString('en-US')}. `;
+  return `${stopped}Distilled ${path.basename(r.artifact)}: ${metricPhrase(r.before)} → ${metricPhrase(r.after).replace(/^[a-zA-Z]+ /, '')} (held out, ${r.after.n} samples). Wrote ${path.basename(r.out)}.`;
 }
 
 /** The message shown when an evaluation finishes: `r.nern.safetensors in resnet20.onnx: accuracy 93.8 % → 9.4 % (32 samples).` */

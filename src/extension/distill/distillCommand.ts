@@ -67,7 +67,11 @@ interface DistillPlan {
 export class DistillController implements vscode.Disposable {
   private readonly panels: DistillationPanels;
   /** Runs in progress by output path. */
-  private readonly runs = new Map<string, vscode.CancellationTokenSource>();
+  /** Running distillations by output path: their cancel and their Stop and Save. */
+  private readonly runs = new Map<
+    string,
+    { cancel: vscode.CancellationTokenSource; stop: vscode.CancellationTokenSource }
+  >();
 
   constructor(
     context: vscode.ExtensionContext,
@@ -87,7 +91,7 @@ export class DistillController implements vscode.Disposable {
   }
 
   dispose(): void {
-    for (const run of this.runs.values()) run.cancel();
+    for (const run of this.runs.values()) run.cancel.cancel();
     this.runs.clear();
     this.panels.dispose();
   }
@@ -354,7 +358,8 @@ export class DistillController implements vscode.Disposable {
       );
     }
     const cancel = new vscode.CancellationTokenSource();
-    this.runs.set(out, cancel);
+    const stop = new vscode.CancellationTokenSource();
+    this.runs.set(out, { cancel, stop });
     const snapshot = emptyDistillationSnapshot({
       artifact: run.artifact,
       model: run.model,
@@ -380,6 +385,7 @@ export class DistillController implements vscode.Disposable {
         kind: 'distill/start',
         params: { artifact: run.artifact, model: run.model, data: run.data, options: run.options },
         cancel,
+        stop,
         onEvent: (event) => {
           panel.apply(event);
         },
@@ -398,6 +404,7 @@ export class DistillController implements vscode.Disposable {
     } finally {
       this.runs.delete(out);
       cancel.dispose();
+      stop.dispose();
     }
   }
 
@@ -418,7 +425,10 @@ export class DistillController implements vscode.Disposable {
     const s = panel.snapshot;
     switch (command) {
       case 'cancel':
-        this.runs.get(s.out)?.cancel();
+        this.runs.get(s.out)?.cancel.cancel();
+        break;
+      case 'stopAndSave':
+        this.runs.get(s.out)?.stop.cancel();
         break;
       case 'revealArtifact':
         void this.reveal(s.out);

@@ -103,7 +103,7 @@ void test('texts for the pick, the notification and the status bar', () => {
   assert.equal(fractionLabel(0.25), 'Predictor 25 % of represented weights');
   assert.ok(fractionLabel(0.25, plan).length <= 32, 'the label stays short');
   const p = { step: 37, steps: 100, round: 1, loss: 0.001234, lr: 1e-3, stepsPerSecond: 85.2, backend: 'wasm' };
-  assert.equal(progressMessage(p), 'step 37 / 100 · loss 0.00123 · 85 steps/s · wasm');
+  assert.equal(progressMessage(p), 'step 37 / 100 · about 739 ms left · loss 0.00123 · 85 steps/s · wasm');
   assert.equal(percentDone(p), 37);
   assert.equal(statusBarText(p), '$(sync~spin) Weight Lens: compressing 37 % · wasm');
   assert.equal(
@@ -146,6 +146,10 @@ void test('the done message headlines the relative weight error and the per-laye
     'Compressed resnet.pt 2.10× (1.1 MB → 500 kB): weights reconstructed with 31.2 % relative error (per layer 22.0 %–65.3 %). Evaluate it to see what that costs in accuracy.',
   );
   assert.doesNotMatch(text, /RMSE/);
+  assert.match(
+    doneMessage({ ...report, stoppedEarly: { step: 1012, steps: 2000 } }),
+    /^Stopped early and saved after step 1,012 of 2,000\. Compressed resnet\.pt/,
+  );
   assert.equal(relativePercent(0.0042), '0.42 %');
   assert.equal(relativePercent(0), '0 %');
 });

@@ -244,7 +244,10 @@ void test('texts of the notification and the results', () => {
     lr: 3e-5,
     stepsPerSecond: 1.4,
   };
-  assert.equal(distillProgressMessage(progress), 'step 12 / 300 · loss 0.123 · KL 0.101 · 1.40 steps/s');
+  assert.equal(
+    distillProgressMessage(progress),
+    'step 12 / 300 · about 3 min 26 s left · loss 0.123 · KL 0.101 · 1.40 steps/s',
+  );
   assert.equal(distillPercent(progress), 4);
   assert.equal(distillPercent({ ...progress, steps: 0 }), 0);
   const m = (accuracy: number): { n: number; accuracy: number; agreement: number; relativeError: number } => ({
