@@ -325,7 +325,7 @@ void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => 
         await s.openFile(onnxName);
         const { frame } = await s.waitForTestId('tensor-count', { accept: (t) => t === '133' });
         const count = frame.locator('[data-testid="param-count"]');
-        assert.equal((await count.textContent())?.trim(), '270.8 k');
+        assert.equal((await count.textContent())?.trim(), '271 k');
         assert.match((await count.getAttribute('title')) ?? '', /^270,810 float weights; 270,858 values in all$/);
         const other = frame.locator('[data-testid="param-other"]');
         assert.equal((await other.textContent())?.trim(), '+ 48 integer values in 36 tensors');
