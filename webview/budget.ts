@@ -9,7 +9,7 @@
 import { hasKind } from '../src/protocol/common';
 import type { BudgetInbound, BudgetOutbound, BudgetViewDto, MethodComparisonDto } from '../src/protocol/panels';
 import type { SweepRowDto } from '../src/protocol/sweep';
-import { artifactParts, shareRows, tradeoffTrace } from './lib/compressPlots';
+import { ARTIFACT_PART_LABELS, artifactParts, shareRows, tradeoffTrace } from './lib/compressPlots';
 import { byId, el, fillKeyValueTable, tableHead, vscodeApi } from './lib/dom';
 import { baseName, formatBytes, formatCount, formatInteger, formatPercent, formatShape } from './lib/format';
 import { drawPlot, observeTheme } from './lib/panelPage';
@@ -38,6 +38,7 @@ function buildSkeleton(root: HTMLElement): void {
       <section class="pane">
         <div class="pane-title">Bytes: original vs compressed</div>
         <div id="bytes-plot" data-testid="budget-bytes" class="plot"></div>
+        <div id="bytes-note" data-testid="budget-bytes-note" class="muted small-note"></div>
       </section>
       <section class="pane">
         <div class="pane-title">Parameters: represented vs verbatim</div>
@@ -249,9 +250,9 @@ function render(): void {
       byId('bytes-plot'),
       [
         bar('original checkpoint', [plan.sourceBytes, 0], c(4)),
-        bar('predictor', [0, parts.predictor], c(0)),
-        bar('verbatim tensors', [0, parts.verbatim], c(1)),
-        bar('metadata', [0, parts.other], c(3)),
+        bar(ARTIFACT_PART_LABELS.predictor, [0, parts.predictor], c(0)),
+        bar(ARTIFACT_PART_LABELS.verbatim, [0, parts.verbatim], c(1)),
+        bar(ARTIFACT_PART_LABELS.other, [0, parts.other], c(3)),
       ],
       {
         ...base,
@@ -262,6 +263,8 @@ function render(): void {
         xaxis: { ...base.xaxis, exponentformat: 'SI' },
       },
     );
+    byId('bytes-note').textContent =
+      `${ARTIFACT_PART_LABELS.otherNote} Here ${formatBytes(parts.other)}, ${formatPercent(parts.other, parts.predictor + parts.verbatim + parts.other)} of the artifact.`;
     const rows = shareRows(plan);
     drawPlot(
       byId('share-plot'),

@@ -15,7 +15,7 @@ import {
 } from '../src/protocol/panels';
 import { barListHeight } from './lib/compressPlots';
 import { byId, el, fillKeyValueTable, tableHead, vscodeApi } from './lib/dom';
-import { baseName, formatInteger, formatDuration, formatStat } from './lib/format';
+import { baseName, formatInteger, formatDuration, formatEta, formatStat } from './lib/format';
 import {
   drawPlot,
   renderRunHeader,
@@ -42,6 +42,7 @@ const page = new RunPanelPage(render);
 
 function buildSkeleton(root: HTMLElement): void {
   const buttons = `
+        <vscode-button id="cmd-stop" data-testid="cmd-stop" hidden title="End training after the step under way, evaluate the predictor so far and write it as an artifact marked as stopped early">Stop and Save</vscode-button>
         <vscode-button id="cmd-cancel" data-testid="cmd-cancel" secondary hidden>Cancel</vscode-button>
         <vscode-button id="cmd-reconstruction" data-testid="cmd-reconstruction" secondary hidden>Open in Reconstruction panel</vscode-button>
         <vscode-button id="cmd-reveal" data-testid="cmd-reveal" hidden>Reveal</vscode-button>`;
@@ -99,14 +100,21 @@ function statusText(s: DistillationSnapshot): string {
   switch (s.status) {
     case 'starting':
       return s.phase ?? 'Starting the engine…';
-    case 'running':
-      return p === undefined
-        ? (s.phase ?? 'Distilling…')
-        : `Distilling: step ${formatInteger(p.step)} / ${formatInteger(p.steps)}${p.step >= p.steps && s.phase !== undefined ? ` · ${s.phase}` : ''}`;
-    case 'done':
-      return s.report === undefined
-        ? 'Done.'
-        : `Done: ${formatInteger(s.report.options.steps)} steps in ${formatDuration(s.report.durationMs / 1000)} on ${s.report.backend}`;
+    case 'running': {
+      if (p === undefined) return s.phase ?? 'Distilling…';
+      const eta = formatEta(p.step, p.steps, p.stepsPerSecond);
+      return `Distilling: step ${formatInteger(p.step)} / ${formatInteger(p.steps)}${eta === '' ? '' : ` · ${eta}`}${p.step >= p.steps && s.phase !== undefined ? ` · ${s.phase}` : ''}`;
+    }
+    case 'done': {
+      const r = s.report;
+      if (r === undefined) return 'Done.';
+      const steps = r.stoppedEarly?.step ?? r.options.steps;
+      const stopped =
+        r.stoppedEarly === undefined
+          ? ''
+          : ` (stopped early at step ${formatInteger(r.stoppedEarly.step)} of ${formatInteger(r.stoppedEarly.steps)})`;
+      return `Done: ${formatInteger(steps)} steps in ${formatDuration(r.durationMs / 1000)} on ${r.backend}${stopped}`;
+    }
     case 'failed':
       return 'Failed.';
     case 'cancelled':
@@ -137,6 +145,7 @@ function renderHeader(): void {
       : undefined,
   );
   byId('cmd-cancel').hidden = !live;
+  byId('cmd-stop').hidden = s.status !== 'running';
   const written = s.status === 'done';
   byId('cmd-reveal').hidden = !written;
   byId('cmd-reconstruction').hidden = !written;
@@ -274,6 +283,7 @@ function onMessage(msg: DistillationInbound): void {
 function wire(): void {
   const commands: [string, DistillationCommand][] = [
     ['cmd-cancel', 'cancel'],
+    ['cmd-stop', 'stopAndSave'],
     ['cmd-reveal', 'revealArtifact'],
     ['cmd-reconstruction', 'openReconstruction'],
   ];

@@ -5,7 +5,14 @@
  * are plotted with plotly (loaded on first use) in the theme's colours. It receives only headers,
  * summary statistics and binned histograms (never raw weights) and talks to the host through `src/protocol` messages.
  */
-import type { CheckpointHeaderDto, HistogramDto, LayerKind, TotalsDto } from '../src/protocol/inspect';
+import {
+  otherValuesText,
+  weightCounts,
+  type CheckpointHeaderDto,
+  type HistogramDto,
+  type LayerKind,
+  type TotalsDto,
+} from '../src/protocol/inspect';
 import { hasKind, type FailureReason } from '../src/protocol/common';
 import type {
   InspectorInbound,
@@ -13,7 +20,14 @@ import type {
   InspectorSpectraInbound,
   InspectorTensorUpdate,
 } from '../src/protocol/inspector';
-import { ARTIFACT_METADATA_KEY, artifactBannerText, artifactSummary } from './lib/artifactMeta';
+import {
+  ARTIFACT_METADATA_KEY,
+  artifactBannerText,
+  artifactSections,
+  artifactSummary,
+  type ArtifactSection,
+} from './lib/artifactMeta';
+import type { ArtifactMetaSummary } from '../src/protocol/artifact';
 import {
   baseName,
   formatBytes,
@@ -145,7 +159,7 @@ function buildSkeleton(root: HTMLElement): void {
       <section class="summary" aria-label="Summary">
         <div class="cards">
           <div class="card"><div class="card-value" id="tensor-count" data-testid="tensor-count">0</div><div class="card-label">tensors</div></div>
-          <div class="card"><div class="card-value" id="param-count">0</div><div class="card-label">parameters</div></div>
+          <div class="card"><div class="card-value" id="param-count" data-testid="param-count">0</div><div class="card-label">float weights</div><div class="card-sub" id="param-other" data-testid="param-other" hidden></div></div>
           <div class="card"><div class="card-value" id="tensor-bytes">0 B</div><div class="card-label">tensor bytes</div></div>
           <div class="card"><div class="card-value" id="file-bytes">0 B</div><div class="card-label">file size</div></div>
         </div>
@@ -335,10 +349,32 @@ function renderTotalsTable(
   tableEl.replaceChildren(thead, tbody);
 }
 
-function renderMetadata(metadata: CheckpointHeaderDto['metadata']): void {
+/** An artifact's description as sections (source, training, layers, report…), one small table each. */
+function artifactSectionsElement(sections: readonly ArtifactSection[]): HTMLElement {
+  const box = el('div', { class: 'artifact-sections', 'data-testid': 'artifact-sections' });
+  for (const s of sections) {
+    const t = el('table', { class: 'small-table metadata-table', 'data-testid': 'artifact-section' });
+    const caption = el('caption', { class: 'artifact-section-title' }, s.title);
+    const tbody = el('tbody');
+    for (const [k, v] of s.rows) {
+      const tr = el('tr');
+      const td = el('td');
+      td.appendChild(el('div', { class: 'meta-value' }, v));
+      tr.append(el('th', { scope: 'row' }, k), td);
+      tbody.appendChild(tr);
+    }
+    t.append(caption, tbody);
+    box.appendChild(t);
+  }
+  return box;
+}
+
+function renderMetadata(metadata: CheckpointHeaderDto['metadata'], artifact?: ArtifactMetaSummary): void {
   const box = byId('metadata');
   const section = byId('metadata-section');
   const keys = Object.keys(metadata);
+  // An artifact's description is shown as sections (read whole by the engine), not as its JSON.
+  const sections = artifact === undefined ? [] : artifactSections(artifact);
   section.setAttribute('description', keys.length === 1 ? '1 entry' : `${keys.length} entries`);
   if (keys.length === 0) {
     box.replaceChildren(el('div', { class: 'muted' }, 'This checkpoint has no metadata.'));
@@ -347,6 +383,7 @@ function renderMetadata(metadata: CheckpointHeaderDto['metadata']): void {
   const t = el('table', { class: 'small-table metadata-table' });
   const tbody = el('tbody');
   for (const key of keys.sort((a, b) => a.localeCompare(b))) {
+    if (sections.length > 0 && key === ARTIFACT_METADATA_KEY) continue;
     const value = metadata[key];
     const tr = el('tr');
     const th = el('th', { scope: 'row' }, key);
@@ -361,7 +398,7 @@ function renderMetadata(metadata: CheckpointHeaderDto['metadata']): void {
     tbody.appendChild(tr);
   }
   t.appendChild(tbody);
-  box.replaceChildren(t);
+  box.replaceChildren(...(sections.length > 0 ? [artifactSectionsElement(sections)] : []), t);
 }
 
 /** A NeRN artifact (metadata key `weight_lens`) gets a banner with Decompress and Show Reconstruction. */
@@ -386,9 +423,13 @@ function renderHeader(header: CheckpointHeaderDto): void {
   byId('file-size').textContent = formatBytes(header.fileBytes);
   byId('description').textContent = header.description;
   byId('tensor-count').textContent = String(header.tensors.length);
+  const counts = weightCounts(header.byDtype);
   const params = byId('param-count');
-  params.textContent = formatCount(header.totals.params);
-  params.title = `${formatInteger(header.totals.params)} parameters`;
+  params.textContent = formatCount(counts.float);
+  params.title = `${formatInteger(counts.float)} float weights; ${formatInteger(header.totals.params)} values in all`;
+  const other = byId('param-other');
+  other.textContent = otherValuesText(counts);
+  other.hidden = counts.otherTensors === 0;
   const bytes = byId('tensor-bytes');
   bytes.textContent = formatBytes(header.totals.bytes);
   bytes.title = `${formatInteger(header.totals.bytes)} bytes`;
@@ -406,7 +447,10 @@ function renderHeader(header: CheckpointHeaderDto): void {
     if (v) kinds.push([KIND_LABELS[k], v, k]);
   }
   renderTotalsTable(tableById('by-kind'), 'Layer kind', kinds, header.totals.params);
-  renderMetadata(header.metadata);
+  renderMetadata(
+    header.metadata,
+    header.artifact !== undefined && 'summary' in header.artifact ? header.artifact.summary : undefined,
+  );
   renderArtifactBanner(header);
   byId('empty').hidden = true;
   byId('content').hidden = false;

@@ -10,7 +10,8 @@
  * relative error) and a confusion heatmap of the classes compression changed. Only summaries arrive here, never
  * weight arrays.
  */
-import type { LayerDetailDto } from '../src/protocol/compress';
+import type { CompressReportDto, LayerDetailDto } from '../src/protocol/compress';
+import { boundTensorsText } from '../src/protocol/evaluate';
 import {
   applyReconstructionEvent,
   emptySnapshot,
@@ -35,6 +36,7 @@ import {
   formatCount,
   formatInteger,
   formatDuration,
+  formatEta,
   formatShape,
   formatStat,
 } from './lib/format';
@@ -79,6 +81,7 @@ const DEBOUNCE_MS = 250;
 
 function buildSkeleton(root: HTMLElement): void {
   const buttons = `
+        <vscode-button id="cmd-stop" data-testid="cmd-stop" hidden title="End training after the step under way and write the predictor trained so far as an artifact marked as stopped early">Stop and Save</vscode-button>
         <vscode-button id="cmd-cancel" secondary hidden>Cancel</vscode-button>
         <vscode-button id="cmd-budget" secondary>Budget</vscode-button>
         <vscode-button id="cmd-decompress" secondary hidden>Decompress</vscode-button>
@@ -187,19 +190,37 @@ function statusText(s: ReconstructionSnapshot): string {
   switch (s.status) {
     case 'planning':
       return 'Planning the predictor…';
-    case 'running':
-      return p === undefined
-        ? 'Training…'
-        : `Training: step ${formatInteger(p.step)} / ${formatInteger(p.steps)}${p.round > 1 ? `, round ${p.round}` : ''}`;
+    case 'running': {
+      if (p === undefined) return 'Training…';
+      const eta = formatEta(p.step, p.steps, p.stepsPerSecond);
+      return `Training: step ${formatInteger(p.step)} / ${formatInteger(p.steps)}${p.round > 1 ? `, round ${p.round}` : ''}${eta === '' ? '' : ` · ${eta}`}`;
+    }
     case 'done':
-      return s.report === undefined
-        ? 'Done.'
-        : `Done: ${formatInteger(s.report.steps)} steps in ${formatDuration(s.report.seconds)}`;
+      return s.report === undefined ? 'Done.' : doneText(s.report);
     case 'failed':
       return 'Failed.';
     case 'cancelled':
       return 'Cancelled.';
   }
+}
+
+/**
+ * The status line of a finished report: steps and time (when known: a reopened artifact stores no wall-clock time),
+ * both phases of a distilled artifact, and whether a phase was stopped early.
+ */
+function doneText(r: CompressReportDto): string {
+  const time = r.seconds > 0 ? ` in ${formatDuration(r.seconds)}` : '';
+  const stopped =
+    r.stoppedEarly === undefined
+      ? ''
+      : ` (stopped early at step ${formatInteger(r.stoppedEarly.step)} of ${formatInteger(r.stoppedEarly.steps)})`;
+  const d = r.distillation;
+  if (d === undefined) return `Done: ${formatInteger(r.steps)} steps${time}${stopped}`;
+  const dStopped =
+    d.stoppedEarly === undefined
+      ? ''
+      : ` (stopped early at step ${formatInteger(d.stoppedEarly.step)} of ${formatInteger(d.stoppedEarly.steps)})`;
+  return `Done: ${formatInteger(r.steps)} reconstruction steps${stopped}, then ${formatInteger(d.steps)} distillation steps${dStopped}`;
 }
 
 function renderHeader(): void {
@@ -218,6 +239,7 @@ function renderHeader(): void {
     p !== undefined && s.status === 'running' ? { value: p.step, max: Math.max(1, p.steps) } : undefined,
   );
   byId('cmd-cancel').hidden = s.status !== 'running' && s.status !== 'planning';
+  byId('cmd-stop').hidden = s.status !== 'running';
   byId('cmd-reveal').hidden = s.status !== 'done' || s.artifact === undefined;
   byId('cmd-decompress').hidden = s.status !== 'done' || s.artifact === undefined;
   byId('cmd-evaluate').hidden = s.status !== 'done' || s.artifact === undefined || s.modelEval?.status === 'running';
@@ -454,7 +476,20 @@ function renderReport(): void {
     ['Ratio', `${r.ratio.toFixed(2)}×`],
     ['Source size', formatBytes(r.sourceBytes), `${formatInteger(r.sourceBytes)} bytes`],
     ['Artifact size', formatBytes(r.artifactBytes), `${formatInteger(r.artifactBytes)} bytes`],
+    ['Relative error', `${(r.relativeError * 100).toPrecision(3)} %`, 'over all represented weights: ‖W − Ŵ‖ / ‖W‖'],
     ['RMSE', formatStat(r.rmse), String(r.rmse)],
+    ...(r.distillation === undefined
+      ? []
+      : ([
+          [
+            'Phase 1',
+            `${formatInteger(r.distillation.phase1.steps)} reconstruction steps: relative error ${(r.distillation.phase1.relativeError * 100).toPrecision(3)} %, RMSE ${formatStat(r.distillation.phase1.rmse)}`,
+          ],
+          [
+            'Phase 2',
+            `${formatInteger(r.distillation.steps)} distillation steps from ${r.distillation.from}${r.distillation.stoppedEarly === undefined ? '' : ' (stopped early)'}: the errors above and per layer are the distilled predictor's`,
+          ],
+        ] as [string, string][])),
     ['Predictor', `${formatInteger(r.predictorParams)} params, h = ${r.hidden}`],
     ['Represented', `${formatInteger(r.representedParams)} params`],
     ['Verbatim', `${formatInteger(r.verbatimParams)} params`],
@@ -470,8 +505,10 @@ function renderReport(): void {
     ['Params', 'num col-num'],
     ['RMSE', 'num col-num'],
     ['Rel. error', 'num col-num'],
+    ...(r.distillation === undefined ? [] : ([['Phase 1', 'num col-num']] as [string, string][])),
   ]);
   const tbody = el('tbody');
+  const phase1 = new Map((r.distillation?.phase1.layers ?? []).map((l) => [l.name, l.relativeError]));
   for (const l of worstFirst(r.layers)) {
     const tr = el('tr', { 'data-testid': 'layer-row', class: l.name === selected ? 'selected' : '' });
     tr.append(
@@ -481,6 +518,16 @@ function renderReport(): void {
       el('td', { class: 'num', title: String(l.rmse) }, formatStat(l.rmse)),
       el('td', { class: 'num', title: String(l.relativeError) }, `${(l.relativeError * 100).toPrecision(3)} %`),
     );
+    if (r.distillation !== undefined) {
+      const p1 = phase1.get(l.name);
+      tr.append(
+        el(
+          'td',
+          { class: 'num', 'data-testid': 'layer-phase1' },
+          p1 === undefined ? '—' : `${(p1 * 100).toPrecision(3)} %`,
+        ),
+      );
+    }
     tr.addEventListener('click', () => {
       select(l.name);
     });
@@ -563,10 +610,8 @@ function renderModelEval(): void {
     tbody.appendChild(tr);
   }
   table.replaceChildren(thead, tbody);
-  const bound =
-    r.boundWeights === undefined
-      ? ''
-      : ` ${formatInteger(r.boundWeights)} weights came from the artifact${r.unmatchedWeights ? `, ${formatInteger(r.unmatchedWeights)} kept the model's values` : ''}.`;
+  const boundText = boundTensorsText(r, 'the artifact');
+  const bound = boundText === '' ? '' : ` ${boundText}.`;
   byId('eval-note').textContent = `${r.candidate.n.toLocaleString('en-US')} samples on ${r.backend}.${bound}`;
   const matrix = r.confusion;
   const traces =
@@ -713,6 +758,7 @@ function onMessage(msg: ReconstructionInbound): void {
 function wire(): void {
   const commands: [string, ReconstructionCommand][] = [
     ['cmd-cancel', 'cancel'],
+    ['cmd-stop', 'stopAndSave'],
     ['cmd-budget', 'showBudget'],
     ['cmd-reveal', 'revealArtifact'],
     ['cmd-decompress', 'decompress'],

@@ -13,8 +13,8 @@ import { formatInteger, formatStat, renderTable } from './format';
 import { BACKEND_NAMES, isOneOf, PERMUTATION_KINDS, RECIPE_NAMES } from '../protocol/vocabulary';
 
 import { decompressArtifact } from '../core/jobs/decompress';
-/** Help text of the two commands (appended to the CLI help). */
-export const COMPRESS_HELP = `  weight-lens compress FILE [--hidden H | --size FRACTION | --size-bytes N] [--steps N]
+/** Help text of `compress` (the CLI help and `weight-lens compress --help`). */
+export const COMPRESS_USAGE = `  weight-lens compress FILE [--hidden H | --size FRACTION | --size-bytes N] [--steps N]
                       [--permutation crossfilter|infilter|none] [--seed S] [--dense] [--rounds R]
                       [--round-scale X] [--recipe weight-lens|nern] [--backend auto|wasm|webgpu|tensorflow|cpu]
                       [--out OUT] [--json]
@@ -25,8 +25,14 @@ export const COMPRESS_HELP = `  weight-lens compress FILE [--hidden H | --size F
       round's reconstruction, each round's width × X (default 1) of the next. --recipe nern trains with
       NeRN's exact settings (encoding base 0.76, Ranger) as a reference; the default recipe learns much faster.
       --backend auto trains on the native onnxruntime engine when onnxruntime-node is installed, else on wasm.
-  weight-lens decompress ARTIFACT [--out FILE] [--backend B] [--json]
+      Ctrl-C once stops and saves the best predictor so far as an artifact marked as stopped early; twice aborts.`;
+
+/** Help text of `decompress`. */
+export const DECOMPRESS_USAGE = `  weight-lens decompress ARTIFACT [--out FILE] [--backend B] [--json]
       Regenerate the full checkpoint (every original tensor, name, dtype and shape) as safetensors.`;
+
+/** Help text of the two commands (appended to the CLI help). */
+export const COMPRESS_HELP = `${COMPRESS_USAGE}\n${DECOMPRESS_USAGE}`;
 
 /** The `--backend` option of any command (default `fallback`); a usage error for anything but a backend name. */
 export function backendOption(
@@ -137,45 +143,54 @@ export async function compressCommand(argv: readonly string[]): Promise<number> 
   const { file, options, json } = compressOptionsFromArgs(argv);
   await sweepStaleTemporaries(options.out ?? artifactPathFor(file));
   const tty = process.stderr.isTTY;
-  return interruptible(async (signal) => {
-    const report = await compressCheckpoint(file, options, {
-      signal: signal,
-      onPlan: (plan) => {
-        if (!json) printPlan(plan);
-      },
-      onBackend: (choice) => {
-        if (!json && options.backend !== 'auto' && choice.fallbackReason !== undefined)
-          process.stderr.write(`backend: ${choice.name} (${choice.fallbackReason})\n`);
-      },
-      onProgress: (p) => {
-        if (tty)
-          process.stderr.write(
-            `\rround ${p.round}  step ${p.step}/${p.steps}  loss ${formatStat(p.loss)}  ${p.stepsPerSecond.toFixed(1)} steps/s  ${p.backend}   `,
-          );
-      },
-    });
-    if (tty) process.stderr.write('\n');
-    if (json) {
-      process.stdout.write(JSON.stringify(report) + '\n');
+  return interruptible(
+    async (signal, stop) => {
+      const report = await compressCheckpoint(file, options, {
+        signal: signal,
+        stop,
+        onPlan: (plan) => {
+          if (!json) printPlan(plan);
+        },
+        onBackend: (choice) => {
+          if (!json && options.backend !== 'auto' && choice.fallbackReason !== undefined)
+            process.stderr.write(`backend: ${choice.name} (${choice.fallbackReason})\n`);
+        },
+        onProgress: (p) => {
+          if (tty)
+            process.stderr.write(
+              `\rround ${p.round}  step ${p.step}/${p.steps}  loss ${formatStat(p.loss)}  ${p.stepsPerSecond.toFixed(1)} steps/s  ${p.backend}   `,
+            );
+        },
+      });
+      if (tty) process.stderr.write('\n');
+      if (json) {
+        process.stdout.write(JSON.stringify(report) + '\n');
+        return 0;
+      }
+      const rows = report.layers.map((l) => [
+        l.name,
+        `[${l.shape.join(', ')}]`,
+        formatInteger(l.params),
+        formatStat(l.rmse),
+        `${(100 * l.relativeError).toFixed(1)} %`,
+      ]);
+      process.stdout.write(
+        [
+          renderTable(['layer', 'shape', 'params', 'rmse', 'relative error'], rows, ['l', 'l', 'r', 'r', 'r']),
+          '',
+          `rmse ${formatStat(report.rmse)} over ${formatInteger(report.representedParams)} represented weights; ${report.steps} steps in ${report.seconds.toFixed(1)} s on ${report.backend}`,
+          `${report.artifact}: ${formatBytes(report.artifactBytes)} (source ${formatBytes(report.sourceBytes)}, ratio ${report.ratio.toFixed(2)}×)`,
+          ...(report.stoppedEarly !== undefined
+            ? [
+                `stopped early: saved after step ${formatInteger(report.stoppedEarly.step)} of ${formatInteger(report.stoppedEarly.steps)}`,
+              ]
+            : []),
+        ].join('\n') + '\n',
+      );
       return 0;
-    }
-    const rows = report.layers.map((l) => [
-      l.name,
-      `[${l.shape.join(', ')}]`,
-      formatInteger(l.params),
-      formatStat(l.rmse),
-      `${(100 * l.relativeError).toFixed(1)} %`,
-    ]);
-    process.stdout.write(
-      [
-        renderTable(['layer', 'shape', 'params', 'rmse', 'relative error'], rows, ['l', 'l', 'r', 'r', 'r']),
-        '',
-        `rmse ${formatStat(report.rmse)} over ${formatInteger(report.representedParams)} represented weights; ${report.steps} steps in ${report.seconds.toFixed(1)} s on ${report.backend}`,
-        `${report.artifact}: ${formatBytes(report.artifactBytes)} (source ${formatBytes(report.sourceBytes)}, ratio ${report.ratio.toFixed(2)}×)`,
-      ].join('\n') + '\n',
-    );
-    return 0;
-  });
+    },
+    { saveOnInterrupt: true },
+  );
 }
 
 /** `weight-lens decompress`. */

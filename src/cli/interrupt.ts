@@ -4,6 +4,10 @@
  * distillation step or an evaluation batch can run for seconds), the process removes every temporary it is writing
  * and exits at once: outputs are only ever written under a temporary name and renamed when whole, so nothing a user
  * keeps is lost. A second signal exits at once too.
+ *
+ * Commands that can keep their work (compress, distill) ask for Stop and Save: there the first Ctrl-C only fires the
+ * job's stop signal (it ends training after the step under way and writes what it has, marked as stopped early, and
+ * the command ends normally); a second Ctrl-C, or SIGTERM at any time, aborts as above.
  */
 import { basename } from 'node:path';
 import { removeLiveTemporariesSync, removeStaleTemporaries } from '../core/io/atomicFile';
@@ -21,17 +25,30 @@ function exitNow(signal: 'SIGINT' | 'SIGTERM'): never {
   process.exit(EXIT_CODE[signal]);
 }
 
+/** What the first Ctrl-C of a Stop and Save command prints on stderr. */
+export const STOP_NOTICE = 'stopping after this step and saving the predictor so far (Ctrl-C again to abort)';
+
 /**
  * Runs `job` with an AbortSignal that SIGINT and SIGTERM abort (see the module comment), and resolves or rejects as
- * the job does; after a signal it exits with 128 + the signal's number instead. The handlers are removed when it
- * settles.
+ * the job does; after an aborting signal it exits with 128 + the signal's number instead. With `saveOnInterrupt`,
+ * the first SIGINT fires the job's stop signal (the second argument) instead of aborting. The handlers are removed
+ * when it settles.
  */
-export async function interruptible<T>(job: (signal: AbortSignal) => Promise<T>): Promise<T> {
+export async function interruptible<T>(
+  job: (signal: AbortSignal, stop: AbortSignal) => Promise<T>,
+  options: { saveOnInterrupt?: boolean } = {},
+): Promise<T> {
   const controller = new AbortController();
+  const stop = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   let received: 'SIGINT' | 'SIGTERM' | undefined;
   const onSignal = (signal: 'SIGINT' | 'SIGTERM'): void => {
     if (received !== undefined) exitNow(signal);
+    if (options.saveOnInterrupt === true && signal === 'SIGINT' && !stop.signal.aborted) {
+      stop.abort();
+      process.stderr.write(`\n${STOP_NOTICE}\n`);
+      return;
+    }
     received = signal;
     controller.abort();
     timer = setTimeout(() => exitNow(signal), GRACE_MS);
@@ -39,7 +56,7 @@ export async function interruptible<T>(job: (signal: AbortSignal) => Promise<T>)
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    return await job(controller.signal);
+    return await job(controller.signal, stop.signal);
   } catch (error) {
     // Stopped by the signal (or failing while it stopped): exit as a signalled process does.
     if (received !== undefined) exitNow(received);

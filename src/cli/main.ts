@@ -5,37 +5,70 @@
  */
 import { BadInputError, CancelledError, formatBytes } from '../core/io/errors';
 import { inspectFile } from '../core/jobs/inspect';
-import type { InspectReportDto, TotalsDto } from '../protocol/inspect';
+import { otherValuesText, weightCounts, type InspectReportDto, type TotalsDto } from '../protocol/inspect';
 import { parallelWith, StatisticsPool } from '../worker/statsPool';
 import packageJson from '../../package.json';
 import { parseArgs, UsageError } from './args';
-import { COMPRESS_HELP, compressCommand, decompressCommand } from './compressCommands';
+import { COMPRESS_USAGE, compressCommand, DECOMPRESS_USAGE, decompressCommand } from './compressCommands';
 import { formatInteger, formatStat, renderTable } from './format';
-import { distillCommand, evalCommand, MODEL_HELP } from './modelCommands';
+import { DISTILL_USAGE, distillCommand, EVAL_USAGE, evalCommand, PREPROCESS_USAGE } from './modelCommands';
 import { SPECTRA_HELP, spectraCommand } from './spectraCommand';
 
 import { DEFAULT_HISTOGRAM_BINS } from '../protocol/defaults';
 /** The package's own version (package.json, inlined by the bundler). */
 const VERSION: string = packageJson.version;
 
+const INSPECT_USAGE = `  weight-lens inspect FILE [--json] [--bins N] [--headers-only]
+      List every tensor of FILE with dtype, shape, size and statistics.
+      Formats: safetensors (and sharded *.safetensors.index.json), PyTorch .pt/.pth/.bin, ONNX, TF.js model.json,
+      Keras .h5/.keras, NumPy .npy/.npz, GGUF.`;
+
+const INSPECT_OPTIONS = `Options (inspect):
+  --json           print one JSON document instead of a table
+  --bins N         histogram bins (default ${DEFAULT_HISTOGRAM_BINS})
+  --headers-only   skip statistics (instant, reads headers only)`;
+
+const EXIT_CODES = 'Exit codes: 0 success, 2 bad input file, 1 other errors.';
+
 const HELP = `weight-lens ${VERSION}: inspect, compress, evaluate and distill neural-network checkpoints
 
 Usage:
-  weight-lens inspect FILE [--json] [--bins N] [--headers-only]
-      List every tensor of FILE with dtype, shape, size and statistics.
-      Formats: safetensors (and sharded *.safetensors.index.json), PyTorch .pt/.pth/.bin, ONNX, TF.js model.json,
-      Keras .h5/.keras, NumPy .npy/.npz, GGUF.
-${COMPRESS_HELP}
-${MODEL_HELP}
+${INSPECT_USAGE}
+${COMPRESS_USAGE}
+${DECOMPRESS_USAGE}
+${EVAL_USAGE}
+${DISTILL_USAGE}
+${PREPROCESS_USAGE}
 ${SPECTRA_HELP}
 
-Options (inspect):
-  --json           print one JSON document instead of a table
-  --bins N         histogram bins (default ${DEFAULT_HISTOGRAM_BINS})
-  --headers-only   skip statistics (instant, reads headers only)
+${INSPECT_OPTIONS}
   --help, --version
+  COMMAND --help   that command's help
 
-Exit codes: 0 success, 2 bad input file, 1 other errors.`;
+${EXIT_CODES}`;
+
+/** Each command's own help, printed by `weight-lens COMMAND --help` (or `-h`). */
+const COMMAND_HELP: Readonly<Record<string, string>> = {
+  inspect: `${INSPECT_USAGE}\n\n${INSPECT_OPTIONS}`,
+  compress: COMPRESS_USAGE,
+  decompress: DECOMPRESS_USAGE,
+  eval: `${EVAL_USAGE}\n${PREPROCESS_USAGE}`,
+  distill: `${DISTILL_USAGE}\n${PREPROCESS_USAGE}`,
+  spectra: SPECTRA_HELP,
+};
+
+/**
+ * The help `argv` asks for, when it asks for one: `COMMAND --help` or `COMMAND -h` anywhere before a `--` gives that
+ * command's usage; undefined for any other command line (an unknown command is left to the usage error).
+ */
+export function requestedHelp(argv: readonly string[]): string | undefined {
+  const [command, ...rest] = argv;
+  if (command === undefined || !Object.hasOwn(COMMAND_HELP, command)) return undefined;
+  const end = rest.indexOf('--');
+  const flags = end < 0 ? rest : rest.slice(0, end);
+  if (!flags.includes('--help') && !flags.includes('-h')) return undefined;
+  return `weight-lens ${VERSION}\n\nUsage:\n${COMMAND_HELP[command] ?? ''}\n\n${EXIT_CODES}`;
+}
 
 /** Exit code for a file problem the user must fix. */
 export const EXIT_BAD_INPUT = 2;
@@ -49,8 +82,10 @@ function totalsLine(label: string, t: TotalsDto): string[] {
 function printReport(report: InspectReportDto): void {
   const out: string[] = [];
   out.push(report.file);
+  const counts = weightCounts(report.byDtype);
+  const other = otherValuesText(counts);
   out.push(
-    `format: ${report.description}  ·  ${formatBytes(report.bytes)}  ·  ${formatInteger(report.totals.tensors)} tensors  ·  ${formatInteger(report.totals.params)} parameters`,
+    `format: ${report.description}  ·  ${formatBytes(report.bytes)}  ·  ${formatInteger(report.totals.tensors)} tensors  ·  ${formatInteger(counts.float)} float weights${other !== '' ? ` (${other})` : ''}`,
   );
   out.push('');
   const rows = report.tensors.map((t) => {
@@ -147,6 +182,11 @@ export function withFlagHint(error: BadInputError): string {
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
+    const help = requestedHelp(argv);
+    if (help !== undefined) {
+      process.stdout.write(help + '\n');
+      return 0;
+    }
     switch (command) {
       case undefined:
       case '--help':

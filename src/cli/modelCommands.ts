@@ -7,6 +7,7 @@
 import { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES, distillArtifact } from '../core/jobs/distill';
 import { evaluateModel } from '../core/jobs/evaluate';
 import {
+  boundTensorsText,
   describePreprocess,
   type DistillOptionsDto,
   type EvalMetricsDto,
@@ -19,14 +20,16 @@ import { parseArgs, UsageError, type OptionType } from './args';
 import { backendOption } from './compressCommands';
 import { formatInteger, renderTable } from './format';
 
-/** Help text of the two commands (appended to the CLI help). */
-export const MODEL_HELP = `  weight-lens eval MODEL --data D [--weights W] [--limit N] [--batch-size B] [preprocessing] [--json]
+/** Help text of `eval` (the CLI help and `weight-lens eval --help`). */
+export const EVAL_USAGE = `  weight-lens eval MODEL --data D [--weights W] [--limit N] [--batch-size B] [preprocessing] [--json]
       Run MODEL (ONNX .onnx or TF.js model.json) on dataset D on its own weights and on W (a checkpoint with matching
       tensor names, or a compression artifact) and report top-1 accuracy (with labels), agreement with the original
       predictions, and for non-classifiers output PSNR and relative error.
       D: IDX (*-images-idx3-ubyte[.gz], labels paired by name), CIFAR binary batch, .npy/.npz, or a folder of
-      class subfolders of PNG/JPEG images.
-  weight-lens distill ARTIFACT --model MODEL --data D [--teacher MODEL2] [--steps N] [--out OUT] [--json]
+      class subfolders of PNG/JPEG images.`;
+
+/** Help text of `distill`. */
+export const DISTILL_USAGE = `  weight-lens distill ARTIFACT --model MODEL --data D [--teacher MODEL2] [--steps N] [--out OUT] [--json]
                       [--batch-size B] [--lr X] [--temperature T] [--kl-weight X] [--feature-weight X]
                       [--reconstruction-weight X] [--no-augment] [--eval-data D2] [--eval-samples N]
                       [--eval-every N] [--seed S] [preprocessing]
@@ -35,9 +38,15 @@ export const MODEL_HELP = `  weight-lens eval MODEL --data D [--weights W] [--li
       (default ARTIFACT stem + .distilled.nern.safetensors). Defaults: ${DEFAULT_DISTILL_OPTIONS.steps} steps, batch ${DEFAULT_DISTILL_OPTIONS.batchSize}, lr ${DEFAULT_DISTILL_OPTIONS.lr},
       T ${DEFAULT_DISTILL_OPTIONS.temperature}, KL weight ${DEFAULT_DISTILL_OPTIONS.klWeight}, feature weight ${DEFAULT_DISTILL_OPTIONS.featureWeight}, reconstruction weight ${DEFAULT_DISTILL_OPTIONS.reconstructionWeight}, held out: last ${DEFAULT_DISTILL_OPTIONS.evalSamples} samples.
       (${DISTILL_DEFAULT_SOURCES.lr}; ${DISTILL_DEFAULT_SOURCES.temperature}.)
-  Preprocessing (eval, distill; default: MODEL's sidecar <model>.weightlens.json, else raw values):
+      Ctrl-C once stops and saves the best predictor so far as an artifact marked as stopped early; twice aborts.`;
+
+/** Help text of the preprocessing flags that `eval` and `distill` share. */
+export const PREPROCESS_USAGE = `  Preprocessing (eval, distill; default: MODEL's sidecar <model>.weightlens.json, else raw values):
       --scale S  --mean M[,M,M]  --std S[,S,S]  --pad P  --crop HxW  --resize HxW  --layout nchw|nhwc
       applied in this order: scale, mean/std, pad, crop, resize (only when given), layout`;
+
+/** Help text of the two commands (appended to the CLI help). */
+export const MODEL_HELP = `${EVAL_USAGE}\n${DISTILL_USAGE}\n${PREPROCESS_USAGE}`;
 
 const PREPROCESS_OPTIONS: Readonly<Record<string, OptionType>> = {
   scale: 'number',
@@ -196,9 +205,7 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
         'r',
         'r',
       ]),
-      report.weights !== undefined
-        ? `${report.boundWeights ?? 0} weights bound from ${report.weights}; ${report.unmatchedWeights ?? 0} kept the model's values`
-        : '',
+      report.weights !== undefined ? boundTensorsText(report, report.weights) : '',
       `${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}${report.engineReason !== undefined ? ` (TensorFlow.js: ${report.engineReason})` : ''}`,
     ]
       .filter((l) => l !== '')
@@ -270,57 +277,64 @@ export async function distillCommand(argv: readonly string[]): Promise<number> {
   const { artifact, model, data, options, json } = distillOptionsFromArgs(argv);
   await sweepStaleTemporaries(options.out ?? distilledPathFor(artifact));
   const tty = process.stderr.isTTY && !json;
-  return interruptible(async (signal) => {
-    const report = await distillArtifact(
-      { artifact, model, data, options },
-      {
-        signal: signal,
-        onStatus: (m) => {
-          if (!json) process.stderr.write(`${tty ? '\r' : ''}${m}\n`);
+  return interruptible(
+    async (signal, stop) => {
+      const report = await distillArtifact(
+        { artifact, model, data, options },
+        {
+          signal: signal,
+          stop,
+          onStatus: (m) => {
+            if (!json) process.stderr.write(`${tty ? '\r' : ''}${m}\n`);
+          },
+          onProgress: (p) => {
+            if (tty)
+              process.stderr.write(
+                `\rstep ${p.step}/${p.steps}  loss ${p.loss.toPrecision(4)}  kl ${p.kl.toPrecision(3)}  ${p.stepsPerSecond.toFixed(2)} steps/s   `,
+              );
+          },
+          onEval: (e) => {
+            if (!json)
+              process.stderr.write(
+                `${tty ? '\n' : ''}held-out at step ${e.step}: accuracy ${percent(e.metrics.accuracy)}, agreement ${percent(e.metrics.agreement)}${e.metrics.psnr !== undefined ? `, PSNR ${e.metrics.psnr.toFixed(2)} dB` : ''}\n`,
+              );
+          },
         },
-        onProgress: (p) => {
-          if (tty)
-            process.stderr.write(
-              `\rstep ${p.step}/${p.steps}  loss ${p.loss.toPrecision(4)}  kl ${p.kl.toPrecision(3)}  ${p.stepsPerSecond.toFixed(2)} steps/s   `,
-            );
-        },
-        onEval: (e) => {
-          if (!json)
-            process.stderr.write(
-              `${tty ? '\n' : ''}held-out at step ${e.step}: accuracy ${percent(e.metrics.accuracy)}, agreement ${percent(e.metrics.agreement)}${e.metrics.psnr !== undefined ? `, PSNR ${e.metrics.psnr.toFixed(2)} dB` : ''}\n`,
-            );
-        },
-      },
-    );
-    if (json) {
-      process.stdout.write(JSON.stringify(report) + '\n');
+      );
+      if (json) {
+        process.stdout.write(JSON.stringify(report) + '\n');
+        return 0;
+      }
+      const rows = [
+        ['phase 1 (reconstruction)', ...metricCells(report.before)],
+        [`best (step ${report.best.step})`, ...metricCells(report.best.metrics)],
+        ['after distillation', ...metricCells(report.after)],
+      ];
+      process.stdout.write(
+        [
+          renderTable(['held-out', 'samples', 'accuracy', 'agreement', 'PSNR', 'relative error'], rows, [
+            'l',
+            'r',
+            'r',
+            'r',
+            'r',
+            'r',
+          ]),
+          `preprocessing (${PREPROCESS_SOURCE_TEXT[report.preprocessSource]}): ${describePreprocess(report.preprocess)}`,
+          ...(report.warnings ?? []).map((w) => `warning: ${w}`),
+          report.teacherAccuracy !== undefined ? `teacher accuracy ${percent(report.teacherAccuracy)}` : '',
+          `${report.boundLayers} represented layers used by the model${report.unboundLayers > 0 ? `, ${report.unboundLayers} not` : ''}; ${report.options.steps} steps in ${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}`,
+          `held-out evaluations on ${report.evalEngine ?? 'tfjs'}${report.evalEngineReason !== undefined ? ` (${report.evalEngineReason})` : ''}`,
+          `wrote ${report.out}`,
+          report.stoppedEarly !== undefined
+            ? `stopped early: saved after step ${formatInteger(report.stoppedEarly.step)} of ${formatInteger(report.stoppedEarly.steps)}`
+            : '',
+        ]
+          .filter((l) => l !== '')
+          .join('\n') + '\n',
+      );
       return 0;
-    }
-    const rows = [
-      ['phase 1 (reconstruction)', ...metricCells(report.before)],
-      [`best (step ${report.best.step})`, ...metricCells(report.best.metrics)],
-      ['after distillation', ...metricCells(report.after)],
-    ];
-    process.stdout.write(
-      [
-        renderTable(['held-out', 'samples', 'accuracy', 'agreement', 'PSNR', 'relative error'], rows, [
-          'l',
-          'r',
-          'r',
-          'r',
-          'r',
-          'r',
-        ]),
-        `preprocessing (${PREPROCESS_SOURCE_TEXT[report.preprocessSource]}): ${describePreprocess(report.preprocess)}`,
-        ...(report.warnings ?? []).map((w) => `warning: ${w}`),
-        report.teacherAccuracy !== undefined ? `teacher accuracy ${percent(report.teacherAccuracy)}` : '',
-        `${report.boundLayers} represented layers used by the model${report.unboundLayers > 0 ? `, ${report.unboundLayers} not` : ''}; ${report.options.steps} steps in ${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}`,
-        `held-out evaluations on ${report.evalEngine ?? 'tfjs'}${report.evalEngineReason !== undefined ? ` (${report.evalEngineReason})` : ''}`,
-        `wrote ${report.out}`,
-      ]
-        .filter((l) => l !== '')
-        .join('\n') + '\n',
-    );
-    return 0;
-  });
+    },
+    { saveOnInterrupt: true },
+  );
 }

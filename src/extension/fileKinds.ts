@@ -29,10 +29,11 @@ export const OPTIONAL_PATTERNS: readonly string[] = ['*.bin', '*.h5', '*.hdf5', 
 
 /**
  * Matches file names that get "Open in Inspector" in the explorer context menu and editor title (case-insensitive):
- * every default pattern plus the checkpoint-like optional ones (not every `*.json`, only `model.json`).
+ * every default pattern plus the checkpoint-like optional ones (not every `*.json`: only TF.js `model.json` and
+ * weights manifests, `weights_manifest.json` or `group1-weights_manifest.json`).
  */
 export const MENU_FILENAME_REGEX =
-  /\.(safetensors|pt|pth|ckpt|onnx|npz|npy|gguf|keras|bin|h5|hdf5)$|^model\.json$|\.safetensors\.index\.json$/i;
+  /\.(safetensors|pt|pth|ckpt|onnx|npz|npy|gguf|keras|bin|h5|hdf5)$|^model\.json$|\.safetensors\.index\.json$|weights_manifest\.json$/i;
 
 /** File extensions (without the dot) the "open a checkpoint" dialogs offer as "Checkpoints". */
 export const CHECKPOINT_EXTENSIONS: readonly string[] = [

@@ -24,6 +24,27 @@ export interface ArtifactTraining {
   roundWidths: number[];
   batchSize: number;
   dense: boolean;
+  /** Present when the run was stopped and saved before its last step (`steps` above is then the steps done). */
+  stoppedEarly?: ArtifactStop;
+}
+
+/**
+ * A run that was stopped and saved early (Stop and Save, or a first Ctrl-C in the CLI): the artifact holds the best
+ * predictor up to `step` of the `steps` planned. Whole numbers, 1 ≤ step < steps.
+ */
+export interface ArtifactStop {
+  step: number;
+  steps: number;
+}
+
+/**
+ * A predictor's reconstruction error against the original weights: RMSE and RMS of the weights over the layers
+ * listed, and one row per layer (relative error = layer RMSE / layer weight RMS).
+ */
+export interface ArtifactErrors {
+  rmse: number;
+  weightRms: number;
+  layers: LayerErrorDto[];
 }
 
 /** The stored report (no wall-clock figures, so the same seed and backend give a byte-identical artifact). */
@@ -53,6 +74,13 @@ export interface ArtifactDistillation {
   after: Record<string, number>;
   /** The artifact the phase started from (file name). */
   from: string;
+  /**
+   * The distilled predictor's reconstruction error against the original weights, over the represented layers the
+   * model uses (the report above stays phase 1's). Absent in artifacts written before it was recorded.
+   */
+  reconstruction?: ArtifactErrors;
+  /** Present when distillation was stopped and saved before its last step. */
+  stoppedEarly?: ArtifactStop;
 }
 
 /** Where an artifact came from: the source checkpoint's file name, format, size in bytes and SHA-256 (hex). */

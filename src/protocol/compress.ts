@@ -4,6 +4,7 @@
  * small summaries (histograms, one filter's kernels for heatmaps).
  */
 import type { HistogramDto } from './inspect';
+import type { ArtifactStop } from './artifact';
 
 import type { BackendName, CompressMethod, PermutationKind, RecipeName } from './vocabulary';
 
@@ -124,7 +125,33 @@ export interface CompressReportDto {
   permutation: PermutationKind;
   /** RMSE over all represented weights. */
   rmse: number;
+  /**
+   * Relative error over all represented weights, ‖W − Ŵ‖ / ‖W‖ (0 = exact): the headline figure, since an RMSE alone
+   * says nothing without the weights' own scale.
+   */
+  relativeError: number;
   layers: LayerErrorDto[];
   /** Loss curve samples `[step, loss]`, at most ~500. */
   lossCurve: [number, number][];
+  /** Present when the run was stopped and saved early (Stop and Save): `steps` above is then the steps done. */
+  stoppedEarly?: ArtifactStop;
+  /**
+   * Present when the artifact's predictor was distilled after reconstruction: `rmse`, `relativeError` and `layers`
+   * above are then the distilled predictor's errors against the original weights, and this holds phase 1's and what
+   * the distillation did.
+   */
+  distillation?: DistilledPhasesDto;
+}
+
+/** Both phases of a distilled artifact, as its Reconstruction panel shows them. */
+export interface DistilledPhasesDto {
+  /** Phase 1 (reconstruction): its steps and its errors against the original weights. */
+  phase1: { steps: number; rmse: number; relativeError: number; layers: LayerErrorDto[] };
+  /** Phase 2: steps done, the artifact it started from, and the held-out metrics before and after (flat numbers). */
+  steps: number;
+  from: string;
+  before: Record<string, number>;
+  after: Record<string, number>;
+  /** Present when distillation was stopped and saved early. */
+  stoppedEarly?: ArtifactStop;
 }

@@ -171,8 +171,12 @@ export type EngineRequest<K extends EngineCallKind = EngineCallKind> = {
   [P in K]: { kind: P; id: number; params: EngineParams<P> };
 }[K];
 
-/** Host → worker: a request, or `cancel` for the request `id` (the worker aborts it and fails it as `cancelled`). */
-export type EngineInbound = EngineRequest | { kind: 'cancel'; id: number };
+/**
+ * Host → worker: a request; `cancel` for the request `id` (the worker aborts it and fails it as `cancelled`); or
+ * `stop` for the request `id` (Stop and Save: a compression or distillation ends training early, writes what it has
+ * and answers as usual; other requests ignore it).
+ */
+export type EngineInbound = EngineRequest | { kind: 'cancel'; id: number } | { kind: 'stop'; id: number };
 
 /** Severity of a worker `log` line. */
 export type EngineLogLevel = 'info' | 'warn' | 'error';

@@ -3,6 +3,7 @@
  * distillation phase (Choi et al.'s phase 2) with their defaults, its streamed progress, and its final report (also
  * what `weight-lens eval --json` / `weight-lens distill --json` print). No tensors cross here.
  */
+import type { ArtifactErrors, ArtifactStop } from './artifact';
 import type { BackendName, ModelEngineName, PreprocessSource } from './vocabulary';
 
 /**
@@ -108,7 +109,7 @@ export interface EvalReportDto {
   preprocessSource: PreprocessSource;
   /** Things the user should look at (e.g. an original model that scores near chance: wrong preprocessing). */
   warnings?: string[];
-  /** Weight names bound from the weights file, and those that kept the model's values. */
+  /** Weight tensors (by name, not elements) bound from the weights file, and those that kept the model's values. */
   boundWeights?: number;
   unmatchedWeights?: number;
   /** What ran the forward passes: the tfjs backend (`wasm`…), or `onnxruntime (native, N threads)`. */
@@ -222,4 +223,19 @@ export interface DistillReportDto {
   /** Why the held-out evaluations ran on TensorFlow.js rather than onnxruntime (absent when onnxruntime ran them). */
   evalEngineReason?: string;
   durationMs: number;
+  /** Present when distillation was stopped and saved early (Stop and Save): the new artifact holds that predictor. */
+  stoppedEarly?: ArtifactStop;
+  /** The distilled predictor's reconstruction error against the original weights (the layers the model uses). */
+  reconstruction?: ArtifactErrors;
+}
+
+/**
+ * Where an evaluation's weights came from, in tensors (each count is of named weight tensors, not of elements):
+ * `97 weight tensors came from r.nern.safetensors, 3 kept the model's values`; `` without a weights file.
+ */
+export function boundTensorsText(r: Pick<EvalReportDto, 'boundWeights' | 'unmatchedWeights'>, from: string): string {
+  if (r.boundWeights === undefined) return '';
+  const n = (x: number, one: string, many: string): string => `${x.toLocaleString('en-US')} ${x === 1 ? one : many}`;
+  const kept = r.unmatchedWeights ? `, ${n(r.unmatchedWeights, 'kept', 'kept')} the model's values` : '';
+  return `${n(r.boundWeights, 'weight tensor', 'weight tensors')} came from ${from}${kept}`;
 }

@@ -5,6 +5,7 @@
  */
 import type { ArtifactMetaSummary } from './artifact';
 import type { LayerKind } from './vocabulary';
+import { formatInteger } from './units';
 
 /**
  * Summary statistics of one tensor's values. Moments ignore NaN/±Inf; those are counted in `nonFinite`. A tensor
@@ -107,4 +108,47 @@ export interface InspectReportDto {
   totals: TotalsDto;
   byDtype: Record<string, TotalsDto>;
   byKind: Partial<Record<LayerKind, TotalsDto>>;
+}
+
+/**
+ * Stored element types that hold integers or booleans, never learned float weights: shape constants, indices, step
+ * counters, masks. Matched on the dtype as readers name it (`I64`, `U8`, `BOOL`; also `int32`-style spellings), so a
+ * quantised float weight such as TF.js `uint8 (quantized)` or GGUF `Q4_0` still counts as a float weight.
+ */
+const INTEGER_DTYPE = /^(?:[IU]\d+|u?int\d+|BOOL)$/i;
+
+/** True when a tensor stored as `dtype` holds integers or booleans (see `INTEGER_DTYPE`), not float weights. */
+export function isIntegerDtype(dtype: string): boolean {
+  return INTEGER_DTYPE.test(dtype);
+}
+
+/**
+ * The headline split of a checkpoint's parameters: `float` element count of float (or quantised float) tensors, the
+ * learned weights; `other` element count and `otherTensors` tensor count of integer and boolean tensors. `float +
+ * other` equals the sum of `byDtype`'s params.
+ */
+export function weightCounts(byDtype: Readonly<Record<string, TotalsDto>>): {
+  float: number;
+  other: number;
+  otherTensors: number;
+} {
+  let float = 0;
+  let other = 0;
+  let otherTensors = 0;
+  for (const [dtype, t] of Object.entries(byDtype)) {
+    if (isIntegerDtype(dtype)) {
+      other += t.params;
+      otherTensors += t.tensors;
+    } else float += t.params;
+  }
+  return { float, other, otherTensors };
+}
+
+/**
+ * The integer part of a parameter headline, `` when there is none: "+ 48 integer values in 36 tensors (shape
+ * constants, indices)".
+ */
+export function otherValuesText(counts: { other: number; otherTensors: number }): string {
+  if (counts.otherTensors === 0) return '';
+  return `+ ${formatInteger(counts.other)} integer value${counts.other === 1 ? '' : 's'} in ${formatInteger(counts.otherTensors)} tensor${counts.otherTensors === 1 ? '' : 's'}`;
 }

@@ -119,7 +119,7 @@ export type ReconstructionInbound =
  * for the model and data); `cancelEvaluate` stops that run; `cancel` stops the compression.
  */
 export type ReconstructionCommand =
-  'showBudget' | 'revealArtifact' | 'cancel' | 'decompress' | 'evaluate' | 'cancelEvaluate';
+  'showBudget' | 'revealArtifact' | 'cancel' | 'stopAndSave' | 'decompress' | 'evaluate' | 'cancelEvaluate';
 
 /**
  * Reconstruction webview → host. `recon/detail` asks for layer `layer` at output filter `filter` (absent: the filter
@@ -332,7 +332,7 @@ export type DistillationEvent =
 export type DistillationInbound = { kind: 'distillation/snapshot'; snapshot: DistillationSnapshot } | DistillationEvent;
 
 /** Commands the Distillation webview may ask for: stop the run, reveal the written artifact, open it in a Reconstruction panel. */
-export type DistillationCommand = 'cancel' | 'revealArtifact' | 'openReconstruction';
+export type DistillationCommand = 'cancel' | 'stopAndSave' | 'revealArtifact' | 'openReconstruction';
 
 /** Distillation webview → host. */
 export type DistillationOutbound =

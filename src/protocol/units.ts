@@ -72,3 +72,14 @@ export function formatDuration(seconds: number): string {
   const minutes = Math.round(seconds / 60);
   return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }
+
+/**
+ * The time left of a run from its progress: `(steps − step) / stepsPerSecond` seconds, as `about 3 min 20 s left`
+ * (through `formatDuration`); `` when it cannot be told (no speed yet, or done). Steps are whole numbers with
+ * 0 ≤ step ≤ steps; the speed is in steps per second.
+ */
+export function formatEta(step: number, steps: number, stepsPerSecond: number): string {
+  const left = steps - step;
+  if (!(left > 0) || !(stepsPerSecond > 0) || !Number.isFinite(stepsPerSecond)) return '';
+  return `about ${formatDuration(left / stepsPerSecond)} left`;
+}

@@ -19,6 +19,7 @@ export const compressHandlers: EngineHandlers<CompressCallKind> = {
   'compress/start': (params, job) =>
     compressCheckpoint(params.path, params.options, {
       signal: job.signal,
+      stop: job.stop,
       onPlan: (plan) => {
         job.emit({ kind: 'compress/planned', plan });
       },

@@ -10,6 +10,8 @@ import type { EngineAnswer, EngineCallKind, EngineEvent, EngineLogLevel, EngineP
 export interface JobContext<K extends EngineCallKind> {
   /** Aborted when the host cancels the request; the handler then rejects (a CancelledError: `cancelled`). */
   readonly signal: AbortSignal;
+  /** Aborted when the host asks to stop and save (see `EngineInbound`); jobs that cannot keep partial work ignore it. */
+  readonly stop: AbortSignal;
   /** The backend the host asked for when it started the worker (a request's own options may name another). */
   readonly backend: BackendName;
   /** Streams one event of this request to the host. */

@@ -43,6 +43,7 @@ export const modelHandlers: EngineHandlers<'eval/start' | 'distill/start' | 'swe
       { artifact: params.artifact, model: params.model, data: params.data, options: { ...params.options, backend } },
       {
         signal: job.signal,
+        stop: job.stop,
         onStatus: (message) => {
           job.emit({ kind: 'distill/status', message });
         },

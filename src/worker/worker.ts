@@ -2,7 +2,8 @@
  * The engine worker: a long-lived `worker_threads` thread that owns all heavy work (file parsing, statistics,
  * compression, evaluation, distillation). It dispatches each request through the handler table keyed by request kind
  * (`EngineHandlers`, typed by the protocol's call map), posts the handler's events as `event` messages and its result
- * as one `answer`, or one `failed` when it throws, and aborts a request when it receives `cancel` for its id. Files are
+ * as one `answer`, or one `failed` when it throws, aborts a request when it receives `cancel` for its id and stops it
+ * early (Stop and Save) on `stop`. Files are
  * opened here by path, so weights never cross `postMessage`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -22,8 +23,8 @@ const port = parentPort;
 /** Statistics threads, started on the first large checkpoint and kept for the worker's life. */
 let pool: StatisticsPool | undefined;
 
-/** Running jobs by request id, so `cancel` can abort them. */
-const running = new Map<number, AbortController>();
+/** Running jobs by request id, so `cancel` can abort them and `stop` can stop them early. */
+const running = new Map<number, { cancel: AbortController; stop: AbortController }>();
 
 /** Backend requested by the host (compression jobs may name their own). */
 const backend = (workerData as Partial<WorkerInitData> | undefined)?.backend ?? 'auto';
@@ -65,11 +66,16 @@ function isCallKind(kind: string): kind is EngineCallKind {
 }
 
 /** Runs `request` through its handler and posts its answer; rejects with the handler's error. */
-async function serve<K extends EngineCallKind>(request: EngineRequest<K>, signal: AbortSignal): Promise<void> {
+async function serve<K extends EngineCallKind>(
+  request: EngineRequest<K>,
+  signal: AbortSignal,
+  stop: AbortSignal,
+): Promise<void> {
   const handler: EngineHandler<K> = handlers[request.kind];
   const id = request.id;
   const answer = await handler(request.params, {
     signal,
+    stop,
     backend,
     emit: (event) => {
       post({ kind: 'event', id, event });
@@ -84,9 +90,10 @@ async function serve<K extends EngineCallKind>(request: EngineRequest<K>, signal
 /** Serves `request` to its end: the answer, or one `failed` (and, for a bug, its stack in the log). */
 async function handle(request: EngineRequest): Promise<void> {
   const controller = new AbortController();
-  running.set(request.id, controller);
+  const stop = new AbortController();
+  running.set(request.id, { cancel: controller, stop });
   try {
-    await serve(request, controller.signal);
+    await serve(request, controller.signal, stop.signal);
   } catch (error) {
     const { reason, message } = failureOf(error);
     post({ kind: 'failed', id: request.id, reason, message });
@@ -103,7 +110,11 @@ port.on('message', (message: unknown) => {
   if (!hasKind(message)) return;
   const inbound = message as EngineInbound;
   if (inbound.kind === 'cancel') {
-    running.get(inbound.id)?.abort();
+    running.get(inbound.id)?.cancel.abort();
+    return;
+  }
+  if (inbound.kind === 'stop') {
+    running.get(inbound.id)?.stop.abort();
     return;
   }
   if (!isCallKind(inbound.kind)) {

@@ -160,6 +160,12 @@ test('inspect prints a readable table', { skip: fixtures.length === 0 }, () => {
   assert.match(r.stdout, new RegExp(fixture.entries[0]!.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
 });
 
+test('the summary line headlines float weights, with integer constants beside them', () => {
+  const r = run(['inspect', join(root, 'test', 'fixtures', 'models', 'resnet20_fmnist.onnx'), '--headers-only']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /· {2}133 tensors {2}· {2}270,810 float weights \(\+ 48 integer values in 36 tensors\)\n/);
+});
+
 test('a missing file exits 2 with one error line', () => {
   const r = run(['inspect', join(root, 'no-such-file.safetensors')]);
   assert.equal(r.status, 2);
@@ -170,6 +176,23 @@ test('usage errors exit 1', () => {
   assert.equal(run(['inspect']).status, 1);
   assert.equal(run(['frobnicate']).status, 1);
   assert.equal(run(['inspect', 'x', '--bins', 'many']).status, 1);
+});
+
+test("COMMAND --help prints that command's help and exits 0", () => {
+  for (const command of ['inspect', 'compress', 'decompress', 'eval', 'distill']) {
+    for (const flag of ['--help', '-h']) {
+      const r = run([command, 'some-file', flag]);
+      assert.equal(r.status, 0, `${command} ${flag}: ${r.stderr}`);
+      assert.equal(r.stderr, '');
+      assert.match(r.stdout, new RegExp(`weight-lens ${command} `), `${command} ${flag} prints its usage`);
+    }
+  }
+  const distill = run(['distill', '--help']).stdout;
+  assert.match(distill, /--eval-data/);
+  assert.match(distill, /Preprocessing/);
+  assert.doesNotMatch(distill, /weight-lens compress /, 'only the command asked about');
+  // After `--`, --help is a file name.
+  assert.equal(run(['inspect', '--', '--help']).status, 2);
 });
 
 test('a hostile file exits 2 with one error line', () => {

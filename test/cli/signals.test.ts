@@ -1,5 +1,6 @@
-// Interrupted commands lose nothing and leave nothing: SIGINT and SIGTERM stop compress, distill and decompress with
-// no output and no temporary file; SIGKILL cannot be caught, so the next run for the same output removes the
+// Interrupted commands lose nothing and leave nothing: SIGTERM, and Ctrl-C twice, stop compress and distill with no
+// output and no temporary file; Ctrl-C once stops them and saves the predictor so far (Stop and Save) as a valid
+// artifact marked as stopped early; SIGKILL cannot be caught, so the next run for the same output removes the
 // temporary it left and says so.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,15 +20,20 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Starts the CLI, waits until its output shows `ready` (the job is under way), sends `signal`, and resolves on exit. */
+/**
+ * Starts the CLI, waits until its output shows `ready` (the job is under way), sends `signal` (`times` times, 200 ms
+ * apart), and resolves on exit.
+ */
 function interrupt(
   args: string[],
   ready: RegExp,
   signal: NodeJS.Signals,
-): Promise<{ code: number | null; stderr: string; signalled: NodeJS.Signals | null }> {
+  times = 1,
+): Promise<{ code: number | null; stdout: string; stderr: string; signalled: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
+    let stdout = '';
     let output = '';
     let sent = false;
     const guard = setTimeout(() => {
@@ -39,17 +45,20 @@ function interrupt(
       if (!sent && ready.test(output)) {
         sent = true;
         // Let the job get under way (training or loading), then interrupt it.
-        setTimeout(() => child.kill(signal), 300);
+        for (let i = 0; i < times; i++) setTimeout(() => child.kill(signal), 300 + 200 * i);
       }
     };
-    child.stdout.on('data', watch);
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      watch(chunk);
+    });
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
       watch(chunk);
     });
     child.on('exit', (code, signalled) => {
       clearTimeout(guard);
-      resolve({ code, stderr, signalled });
+      resolve({ code, stdout, stderr, signalled });
     });
   });
 }
@@ -57,12 +66,15 @@ function interrupt(
 const leftovers = (): string[] => readdirSync(dir).filter((n) => n.endsWith('.tmp'));
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  void test(`${signal} stops compress and distill with no output and no temporary file`, async () => {
+  // Ctrl-C once saves (see below); twice aborts, as SIGTERM does at once.
+  const times = signal === 'SIGINT' ? 2 : 1;
+  void test(`${signal}${times > 1 ? ' twice' : ''} stops compress and distill with no output and no temporary file`, async () => {
     const artifact = join(dir, `${signal}.nern.safetensors`);
     const c = await interrupt(
       ['compress', RESNET, '--hidden', '16', '--steps', '1000000', '--backend', 'wasm', '--out', artifact],
       /width|hidden|predictor/i,
       signal,
+      times,
     );
     assert.equal(c.code, signal === 'SIGINT' ? 130 : 143, c.stderr);
     assert.match(c.stderr, /^error: cancelled$/m);
@@ -109,12 +121,65 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       ],
       /Distilling|Evaluating/,
       signal,
+      times,
     );
     assert.equal(d.code, signal === 'SIGINT' ? 130 : 143, d.stderr);
     assert.equal(existsSync(out), false);
     assert.deepEqual(leftovers(), []);
   });
 }
+
+void test('Ctrl-C once stops compress and distill and saves the predictor so far, marked as stopped early', async () => {
+  const artifact = join(dir, 'saved.nern.safetensors');
+  const c = await interrupt(
+    [
+      'compress',
+      join(FIXTURES, 'models', 'resnet20_fmnist.pt'),
+      '--hidden',
+      '16',
+      '--steps',
+      '1000000',
+      '--backend',
+      'wasm',
+      '--out',
+      artifact,
+    ],
+    /width|hidden|predictor/i,
+    'SIGINT',
+  );
+  assert.equal(c.code, 0, c.stderr);
+  assert.match(c.stderr, /stopping after this step and saving the predictor so far \(Ctrl-C again to abort\)/);
+  assert.match(c.stdout, /^stopped early: saved after step [\d,]+ of 1,000,000$/m);
+  assert.equal(existsSync(artifact), true);
+  assert.deepEqual(leftovers(), []);
+  // The saved artifact is whole: it distils, and a distillation stopped by one Ctrl-C is saved the same way.
+  const out = join(dir, 'saved.distilled.nern.safetensors');
+  const d = await interrupt(
+    [
+      'distill',
+      artifact,
+      '--model',
+      MODEL,
+      '--data',
+      IMAGES,
+      '--steps',
+      '100000',
+      '--eval-samples',
+      '8',
+      '--eval-every',
+      '0',
+      '--out',
+      out,
+    ],
+    /Distilling/,
+    'SIGINT',
+  );
+  assert.equal(d.code, 0, d.stderr);
+  assert.match(d.stdout, /^stopped early: saved after step [\d,]+ of 100,000$/m);
+  assert.match(d.stdout, /after distillation/);
+  assert.equal(existsSync(out), true);
+  assert.deepEqual(leftovers(), []);
+});
 
 void test('after SIGKILL, the next run for the same output removes the stale temporary and says so', async () => {
   const artifact = join(dir, 'killed.nern.safetensors');

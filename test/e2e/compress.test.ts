@@ -95,6 +95,14 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
           .locator('.quick-input-list .monaco-list-row', { hasText: 'h = ' })
           .first()
           .waitFor({ state: 'visible', timeout: 120_000 });
+        // Each planned item leads with its compression ratio, in full (the label is never cut off).
+        const ratioRow = s.page.locator('.quick-input-list .monaco-list-row', { hasText: '× smaller' }).first();
+        await ratioRow.waitFor({ state: 'visible', timeout: 120_000 });
+        const label = ratioRow.locator('.label-name').first();
+        const clipped = (await label.evaluate('(e) => e.scrollWidth > e.clientWidth + 1')) === true;
+        assert.equal(clipped, false, `the budget label "${(await label.textContent()) ?? ''}" is cut off`);
+        assert.match((await label.textContent()) ?? '', /^\d+\.\d× smaller · predictor \d+ %$/);
+        await s.screenshot('compress-budget-pick');
         await pick(s, 'predictor budget', '50 %', '50 %');
         await pick(s, 'kernel permutation', 'crossfilter', 'crossfilter');
 
@@ -113,6 +121,12 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
           timeoutMs: 240_000,
         });
         assert.match(reportText, /RMSE/);
+        // The done toast headlines the relative weight error, not the RMSE.
+        const toast = s.page.locator('.notification-list-item-message', { hasText: 'Compressed ' }).first();
+        await toast.waitFor({ state: 'visible', timeout: 60_000 });
+        const toastText = (await toast.textContent()) ?? '';
+        assert.match(toastText, /relative error \(per layer [\d.]+ %–[\d.]+ %\)/);
+        assert.doesNotMatch(toastText, /RMSE/);
         // The platform package trains on its own onnxruntime-node binaries; the universal one on wasm.
         const engine = (await frame.locator('#card-backend').textContent())?.trim() ?? '';
         assert.match(engine, nativeEngineExpected() ? /^onnxruntime \(native, \d+ threads?\)$/ : /^wasm$/);
@@ -273,6 +287,10 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
         const { frame } = await s.waitForTestId('report');
         await frame.locator('#cmd-budget').click();
         await s.waitForTestId('budget-shares', { accept: (t) => t.includes('verbatim'), timeoutMs: 60_000 });
+        // The part of the artifact that is neither predictor nor verbatim tensors is named and explained.
+        const { text: note } = await s.waitForTestId('budget-bytes-note', { accept: (t) => t.length > 0 });
+        assert.match(note, /JSON description \(loss curve, per-layer report, training settings/);
+        assert.match(note, /Here [\d.]+ [kM]?B, [\d.]+ ?% of the artifact\./);
         const { frame: budget } = await s.waitForTestId('budget-tradeoff');
         await budget
           .locator('[data-testid="budget-tradeoff"] .main-svg')

@@ -153,9 +153,22 @@ void describe('Distill and evaluate a compressed model in VS Code (code-server)'
         await s.page.waitForTimeout(1_000);
         await s.screenshot('distillation');
         console.log(`e2e: Distillation webview: ${describePaint(await paintTimes(frame))}`);
-        // The written artifact opens in a Reconstruction panel like any other.
+        // The written artifact opens in a Reconstruction panel like any other, showing both phases: the distilled
+        // predictor's errors per layer beside phase 1's, and no made-up training time.
         await frame.locator('#cmd-reconstruction').click();
-        await s.waitForTestId('report', { accept: (t) => t.includes(DISTILLED), timeoutMs: 60_000 });
+        const { frame: recon, text: reportText } = await s.waitForTestId('report', {
+          accept: (t) => t.includes(DISTILLED),
+          timeoutMs: 60_000,
+        });
+        assert.match(reportText, /Phase 1\s*30 reconstruction steps: relative error [\d.]+ %/);
+        assert.match(reportText, /Phase 2\s*3 distillation steps from r\.nern\.safetensors/);
+        assert.ok((await recon.locator('[data-testid="layer-phase1"]').count()) > 0, 'no phase-1 column');
+        const { text: reconStatus } = await s.waitForTestId('status', {
+          accept: (t) => t.includes('distillation steps'),
+          timeoutMs: 10_000,
+        });
+        assert.doesNotMatch(reconStatus, / in 0 ms/);
+        await s.screenshot('reconstruction-distilled');
       });
     },
   );
@@ -211,6 +224,8 @@ void describe('Distill and evaluate a compressed model in VS Code (code-server)'
           note,
           nativeEngineExpected() ? /samples on onnxruntime \(native, \d+ threads?\)/ : /samples on wasm/,
         );
+        // Weights are bound by name: the count is of tensors, and says so.
+        assert.match(note, /\d+ weight tensors came from the artifact/);
         await s.waitForTestId('confusion-note', {
           accept: (t) => /of 32 samples changed class/.test(t),
           timeoutMs: 10_000,
@@ -258,6 +273,25 @@ void describe('Distill and evaluate a compressed model in VS Code (code-server)'
             assert.ok(!overlaps, `the kernel hint covers the caption "${(await caption.textContent()) ?? ''}"`);
           }
         }
+      });
+    },
+  );
+  void test(
+    'Distill warns when the training data is the data the artifact was evaluated on',
+    { timeout: 120_000 },
+    async () => {
+      await step('same data', async (s) => {
+        await s.page.keyboard.press('Escape');
+        await s.runCommand('Weight Lens: Distill Compressed Model');
+        await choose(s, 'compressed model', ARTIFACT, ARTIFACT);
+        await choose(s, 'runnable model', 'resnet20_fmnist.onnx', 'resnet20_fmnist.onnx');
+        await choose(s, 'training data', 't10k-images', 't10k-images-idx3-ubyte.gz');
+        const warning = s.page.locator('.quick-input-list .monaco-list-row', {
+          hasText: 'Training data is also evaluation data',
+        });
+        await warning.first().waitFor({ state: 'visible', timeout: 60_000 });
+        await s.screenshot('distill-same-data-warning');
+        await s.page.keyboard.press('Escape');
       });
     },
   );

@@ -6,7 +6,7 @@
 // to look.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import { goodFixtures, hostileCases, type ManifestEntry, type ManifestFile } from '../helpers/fixtures';
 import { describePaint, paintTimes, runStep, Session } from './harness';
 
@@ -68,6 +68,9 @@ const hostile = pickHostileCase();
 const goodName = basename(good.path);
 const brokenName = `broken-${basename(hostile.path)}`;
 const markupName = 'markup-names.safetensors';
+/** The project's ResNet-20 ONNX export: 270,810 float weights and 48 int64 shape constants in 36 tensors. */
+const onnxPath = join(__dirname, '..', 'fixtures', 'models', 'resnet20_fmnist.onnx');
+const onnxName = 'resnet20_fmnist.onnx';
 
 void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => {
   let session: Session | undefined;
@@ -80,6 +83,7 @@ void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => 
           { from: good.path, to: goodName },
           { from: hostile.path, to: brokenName },
           { to: markupName, content: markupCheckpoint() },
+          { from: onnxPath, to: onnxName },
           { to: 'notes.txt', content: 'Checkpoints for the Weight Lens end-to-end test.\n' },
         ],
       });
@@ -309,6 +313,24 @@ void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => 
           'a name became bold text',
         );
         await s.screenshot('inspector-markup-names');
+      });
+    },
+  );
+
+  void test(
+    'the parameter headline counts float weights, and shows integer constants beside them',
+    { timeout: 90_000 },
+    async () => {
+      await step('float weights', async (s) => {
+        await s.openFile(onnxName);
+        const { frame } = await s.waitForTestId('tensor-count', { accept: (t) => t === '133' });
+        const count = frame.locator('[data-testid="param-count"]');
+        assert.equal((await count.textContent())?.trim(), '271 k');
+        assert.match((await count.getAttribute('title')) ?? '', /^270,810 float weights; 270,858 values in all$/);
+        const other = frame.locator('[data-testid="param-other"]');
+        assert.equal((await other.textContent())?.trim(), '+ 48 integer values in 36 tensors');
+        assert.ok(await other.isVisible());
+        await s.screenshot('inspector-float-weights');
       });
     },
   );

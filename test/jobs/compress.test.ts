@@ -197,6 +197,44 @@ void test('cancellation rejects with CancelledError within a second and leaves n
   assert.equal(tf.memory().numTensors, tensorsBefore);
 });
 
+void test('Stop and Save keeps the predictor trained so far as a valid artifact marked as stopped early', async () => {
+  const sub = mkdtempSync(join(dir, 'stop-'));
+  const out = join(sub, 'x.nern.safetensors');
+  const stop = new AbortController();
+  const tensorsBefore = tf.memory().numTensors;
+  const evaluations: number[] = [];
+  const report = await compressCheckpoint(
+    RESNET,
+    { ...FAST, steps: 100_000, out },
+    {
+      stop: stop.signal,
+      onProgress: (p) => {
+        if (p.step >= 20) stop.abort();
+      },
+      onEvaluation: (e) => evaluations.push(e.step),
+    },
+  );
+  assert.equal(tf.memory().numTensors, tensorsBefore);
+  // Progress is reported every 200 steps here (500 points over 100,000): it stops right after the first report.
+  assert.equal(report.steps, 200, `stopped after ${report.steps} steps`);
+  assert.deepEqual(report.stoppedEarly, { step: report.steps, steps: 100_000 });
+  assert.equal(evaluations.at(-1), report.steps, 'the last evaluation is of the predictor kept');
+  assert.ok(report.relativeError > 0 && report.relativeError < 1.5);
+  const a = await readArtifact(out);
+  try {
+    assert.deepEqual(a.meta.training.stoppedEarly, { step: report.steps, steps: 100_000 });
+    assert.equal(a.meta.training.steps, report.steps);
+  } finally {
+    await a.close();
+  }
+  // It decodes like any artifact, and its stored report says it was stopped.
+  const restored = await decompressArtifact(out, join(sub, 'restored.safetensors'));
+  assert.equal(restored.length, 1);
+  const reopened = await artifactReport(out);
+  assert.deepEqual(reopened.report.stoppedEarly, report.stoppedEarly);
+  assert.ok(Math.abs(reopened.report.relativeError - report.relativeError) < 1e-9);
+});
+
 void test('progressive rounds and dense tiling on the wake-word MLP (Gemm matrices)', async () => {
   const out = join(dir, 'wake.nern.safetensors');
   const report = await compressCheckpoint(WAKE, {

@@ -22,6 +22,8 @@ import { readTensorValues } from '../../src/core/tensors/tensor';
 import { FIXTURES } from '../helpers/fixtures';
 
 import { distilledPathFor } from '../../src/protocol/paths';
+import { artifactReport } from '../../src/core/jobs/artifactDetail';
+import { decompressArtifact } from '../../src/core/jobs/decompress';
 import { resolvePreprocessing } from '../../src/core/models/preprocessing';
 import { readInputBatch } from '../../src/core/data/batches';
 import { forwardBatch } from '../../src/core/models/forward';
@@ -254,6 +256,82 @@ test('distillation: improves agreement over phase 1, writes a new artifact recor
   // The distilled artifact evaluates to the reported final metrics on the same held-out samples.
   const check = await evaluateModel(MODEL, IMAGES, { weights: out });
   assert.ok(check.candidate.relativeError > 0);
+
+  // Its per-layer errors are the distilled predictor's, recorded beside phase 1's: recomputed here from the decoded
+  // artifact against the original state dict, they match, and they differ from phase 1's.
+  const { report: reopened } = await artifactReport(out);
+  const phases = reopened.distillation;
+  assert.ok(phases !== undefined, 'the reopened report has both phases');
+  assert.equal(phases.phase1.steps, 60);
+  assert.equal(phases.steps, 8);
+  assert.equal(reopened.layers.length, 18);
+  const decoded = await openCheckpoint(
+    (await decompressArtifact(out, join(dir, 'distilled-decoded.safetensors')))[0] ?? '',
+  );
+  const original = await openCheckpoint(STATE_DICT);
+  try {
+    for (const row of reopened.layers.slice(0, 4)) {
+      const r = await readTensorValues(decoded.tensors.find((t) => t.name === row.name)!);
+      const w = await readTensorValues(original.tensors.find((t) => t.name === row.name)!);
+      let se = 0;
+      let ss = 0;
+      for (let i = 0; i < w.length; i++) {
+        se += ((r[i] ?? 0) - (w[i] ?? 0)) ** 2;
+        ss += (w[i] ?? 0) ** 2;
+      }
+      assert.ok(Math.abs(Math.sqrt(se / ss) - row.relativeError) < 1e-4 * (1 + row.relativeError), row.name);
+      const p1 = phases.phase1.layers.find((l) => l.name === row.name);
+      assert.ok(p1 !== undefined && p1.relativeError !== row.relativeError, `${row.name}: phase 1's number shown`);
+    }
+  } finally {
+    await decoded.close();
+    await original.close();
+  }
+});
+
+test('distillation: Stop and Save writes the predictor so far, evaluated and marked as stopped early', async () => {
+  const out = join(dir, 'stopped.distilled.nern.safetensors');
+  const stop = new AbortController();
+  const evals: number[] = [];
+  const report = await distillArtifact(
+    {
+      artifact,
+      model: MODEL,
+      data: IMAGES,
+      options: {
+        steps: 200,
+        batchSize: 8,
+        lr: 3e-5,
+        temperature: 1,
+        klWeight: 1,
+        featureWeight: 0,
+        reconstructionWeight: 0,
+        augment: false,
+        evalSamples: 8,
+        evalEvery: 0,
+        seed: 0,
+        backend: 'wasm',
+        out,
+      },
+    },
+    {
+      stop: stop.signal,
+      onProgress: (p) => {
+        if (p.step === 3) stop.abort();
+      },
+      onEval: (e) => evals.push(e.step),
+    },
+  );
+  assert.deepEqual(report.stoppedEarly, { step: 3, steps: 200 });
+  assert.equal(report.lossCurve.length, 3);
+  assert.deepEqual(evals, [0, 3], 'the kept predictor is evaluated on the held-out data');
+  const a = await readArtifact(out);
+  try {
+    assert.deepEqual(a.meta.distillation?.stoppedEarly, { step: 3, steps: 200 });
+    assert.equal(a.meta.distillation.after.agreement, report.after.agreement);
+  } finally {
+    await a.close();
+  }
 });
 
 test('distillation: the feature term finds the residual pre-activations; cancelling writes nothing', async () => {

@@ -28,6 +28,8 @@ export interface ArtifactSummary {
   sourceBytes?: number;
   /** Distillation steps, when the predictor was distilled (`distillation.settings.steps`). */
   distilledSteps?: number;
+  /** Where a stopped-early phase was saved (`training.stoppedEarly`, `distillation.stoppedEarly`). */
+  stoppedEarly?: { phase: 'reconstruction' | 'distillation'; step: number; steps: number };
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -96,6 +98,12 @@ export function artifactSummary(
   if (rmse !== undefined) summary.rmse = rmse;
   const distilledSteps = numberAt(recordAt(fields.distillation, 'settings'), 'steps');
   if (distilledSteps !== undefined) summary.distilledSteps = distilledSteps;
+  for (const phase of ['reconstruction', 'distillation'] as const) {
+    const stop = recordAt(phase === 'reconstruction' ? fields.training : fields.distillation, 'stoppedEarly');
+    const step = numberAt(stop, 'step');
+    const of = numberAt(stop, 'steps');
+    if (step !== undefined && of !== undefined) summary.stoppedEarly = { phase, step, steps: of };
+  }
   return summary;
 }
 
@@ -109,5 +117,98 @@ export function artifactBannerText(summary: ArtifactSummary): string {
   if (summary.permutation !== undefined) parts.push(`${summary.permutation} permutation`);
   if (summary.rmse !== undefined) parts.push(`RMSE ${summary.rmse.toPrecision(3)}`);
   if (summary.distilledSteps !== undefined) parts.push(`distilled for ${summary.distilledSteps} steps`);
+  const stop = summary.stoppedEarly;
+  if (stop !== undefined)
+    parts.push(
+      `${stop.phase} stopped early and saved at step ${stop.step.toLocaleString('en-US')} of ${stop.steps.toLocaleString('en-US')}`,
+    );
   return `NeRN artifact: ${parts.join(', ')}`;
+}
+
+/** One section of an artifact's description as the Inspector shows it: a title and label/value rows. */
+export interface ArtifactSection {
+  title: string;
+  rows: [string, string][];
+}
+
+/** A JSON value as one short cell: numbers to 4 significant digits, lists and objects summarised. */
+function cell(v: unknown): string {
+  if (typeof v === 'number') return Number.isInteger(v) ? v.toLocaleString('en-US') : String(Number(v.toPrecision(4)));
+  if (typeof v === 'string') return v;
+  if (typeof v === 'boolean') return v ? 'yes' : 'no';
+  if (Array.isArray(v))
+    return v.every((x) => typeof x === 'number') && v.length <= 8 ? `[${v.join(', ')}]` : `${v.length} entries`;
+  if (isRecord(v)) return `${Object.keys(v).length} fields`;
+  return String(v);
+}
+
+/** The plain fields of `record` (in the file's order) as rows, skipping `skip`. */
+function rowsOf(record: Record<string, unknown> | undefined, skip: readonly string[] = []): [string, string][] {
+  if (record === undefined) return [];
+  return Object.entries(record)
+    .filter(([k]) => !skip.includes(k))
+    .map(([k, v]): [string, string] => [k, cell(v)]);
+}
+
+/** Per-layer rows `name: shape · params · relative error` of a `layers` list of error rows. */
+function layerRows(layers: unknown): [string, string][] {
+  if (!Array.isArray(layers)) return [];
+  return layers.filter(isRecord).map((l): [string, string] => {
+    const rel = numberAt(l, 'relativeError');
+    const params = numberAt(l, 'params');
+    const shape = Array.isArray(l.shape) ? `[${l.shape.map(String).join(', ')}]` : '';
+    return [
+      stringAt(l, 'name') ?? '?',
+      [
+        shape,
+        params === undefined ? '' : `${params.toLocaleString('en-US')} params`,
+        rel === undefined ? '' : `${(rel * 100).toPrecision(3)} % relative error`,
+      ]
+        .filter((x) => x !== '')
+        .join(' · '),
+    ];
+  });
+}
+
+/**
+ * The artifact's description (the `weight_lens` JSON, as a string or parsed) as readable sections instead of raw
+ * JSON: Source, Training, Layers (each represented layer's shape, size and relative error), Report (the figures and
+ * the loss curve's length) and Distillation when there was one. Missing or mistyped parts are left out; never throws.
+ */
+export function artifactSections(raw: unknown): ArtifactSection[] {
+  let doc: unknown = raw;
+  if (typeof raw === 'string') {
+    try {
+      doc = JSON.parse(raw);
+    } catch {
+      return [];
+    }
+  }
+  if (!isRecord(doc)) return [];
+  const fields: { [K in keyof ArtifactMetaSummary]?: unknown } = doc;
+  const sections: ArtifactSection[] = [];
+  const add = (title: string, rows: [string, string][]): void => {
+    if (rows.length > 0) sections.push({ title, rows });
+  };
+  add('Source', rowsOf(recordAt(fields, 'source')));
+  add('Training', rowsOf(recordAt(fields, 'training')));
+  const report = recordAt(fields, 'report');
+  add('Layers', layerRows(report?.layers));
+  const curve = report?.lossCurve;
+  add('Report', [
+    ...rowsOf(report, ['layers', 'lossCurve']),
+    ...(Array.isArray(curve) ? [['loss curve', `${curve.length} points`] as [string, string]] : []),
+  ]);
+  const d = recordAt(fields, 'distillation');
+  if (d !== undefined) {
+    add('Distillation', [
+      ...rowsOf(d, ['settings', 'before', 'after', 'reconstruction', 'stoppedEarly']),
+      ...rowsOf(recordAt(d, 'settings')),
+      ...Object.entries(recordAt(d, 'before') ?? {}).map(([k, v]): [string, string] => [`before: ${k}`, cell(v)]),
+      ...Object.entries(recordAt(d, 'after') ?? {}).map(([k, v]): [string, string] => [`after: ${k}`, cell(v)]),
+      ...rowsOf(recordAt(d, 'stoppedEarly')).map(([k, v]): [string, string] => [`stopped early: ${k}`, v]),
+    ]);
+    add('Layers after distillation', layerRows(recordAt(d, 'reconstruction')?.layers));
+  }
+  return sections;
 }

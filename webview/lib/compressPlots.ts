@@ -225,6 +225,19 @@ export function shareRows(plan: BudgetPlanDto): ShareRow[] {
   ];
 }
 
+/**
+ * Names of the three parts of an artifact's bytes in the Budget panel, and what the third one holds: everything that
+ * is neither predictor weights nor verbatim tensors.
+ */
+export const ARTIFACT_PART_LABELS = {
+  predictor: 'predictor',
+  verbatim: 'verbatim tensors',
+  other: 'layout + description',
+  /** The legend line under the bytes plot that explains the third part. */
+  otherNote:
+    'layout + description: the kernel order of each layer (2–4 bytes per kernel) and the JSON description (loss curve, per-layer report, training settings, layer map) that decoding and these panels read.',
+} as const;
+
 /** Bytes of the predictor (4 bytes per float32 parameter), the verbatim tensors and the rest of the artifact. */
 export function artifactParts(plan: BudgetPlanDto): { predictor: number; verbatim: number; other: number } {
   const predictor = plan.predictorParams * 4;

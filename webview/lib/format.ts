@@ -4,7 +4,14 @@
  */
 
 /** Byte counts, counts, statistics and durations are formatted like the CLI's (the shared implementations in src/protocol/units). */
-export { formatBytes, formatCount, formatDuration, formatInteger, formatStat } from '../../src/protocol/units';
+export {
+  formatBytes,
+  formatCount,
+  formatDuration,
+  formatEta,
+  formatInteger,
+  formatStat,
+} from '../../src/protocol/units';
 
 /** Formats a share as a percentage with adaptive precision: `0 %`, `<0.01 %`, `3.2 %`, `100 %`. `total` 0 gives `–`. */
 export function formatPercent(part: number, total: number): string {

@@ -18,9 +18,16 @@ import { sha256File } from '../io/hash';
 import { DETAIL_BINS, detailGrid, checkFilterIndex, layerDetail } from '../nern/layerDetail';
 
 import { withCheckpoint } from '../formats/sourceSize';
-/** The report and plan stored in an open artifact (`seconds` is 0: wall-clock time is not stored, for reproducibility). */
-function reportOf(a: OpenArtifact): { report: CompressReportDto; plan: BudgetPlanDto } {
+/**
+ * The report and plan stored in an open artifact (`seconds` is 0: wall-clock time is not stored, for
+ * reproducibility). For a distilled artifact that recorded its distilled predictor's errors, the report's errors are
+ * those (what the artifact decodes to) and `distillation` holds phase 1's beside what distillation did.
+ */
+export function reportOf(a: OpenArtifact): { report: CompressReportDto; plan: BudgetPlanDto } {
   const { meta } = a;
+  const phase1RelativeError = meta.report.weightRms > 0 ? meta.report.rmse / meta.report.weightRms : 0;
+  const d = meta.distillation;
+  const distilled = d?.reconstruction;
   const report: CompressReportDto = {
     source: meta.source.name,
     artifact: a.path,
@@ -35,10 +42,33 @@ function reportOf(a: OpenArtifact): { report: CompressReportDto; plan: BudgetPla
     backend: meta.training.backend,
     hidden: meta.training.hidden,
     permutation: isOneOf(PERMUTATION_KINDS, meta.training.permutation) ? meta.training.permutation : 'none',
-    rmse: meta.report.rmse,
-    layers: meta.report.layers,
+    rmse: distilled?.rmse ?? meta.report.rmse,
+    relativeError:
+      distilled === undefined
+        ? phase1RelativeError
+        : distilled.weightRms > 0
+          ? distilled.rmse / distilled.weightRms
+          : 0,
+    layers: distilled?.layers ?? meta.report.layers,
     lossCurve: meta.report.lossCurve,
   };
+  if (meta.training.stoppedEarly !== undefined) report.stoppedEarly = meta.training.stoppedEarly;
+  if (d !== undefined && distilled !== undefined) {
+    const planned = d.settings.steps;
+    report.distillation = {
+      phase1: {
+        steps: meta.training.steps,
+        rmse: meta.report.rmse,
+        relativeError: phase1RelativeError,
+        layers: meta.report.layers,
+      },
+      steps: d.stoppedEarly?.step ?? (typeof planned === 'number' ? planned : 0),
+      from: d.from,
+      before: d.before,
+      after: d.after,
+      ...(d.stoppedEarly !== undefined ? { stoppedEarly: d.stoppedEarly } : {}),
+    };
+  }
   const params = (shape: readonly number[]): number => shape.reduce((n, d) => n * d, 1);
   const plan: BudgetPlanDto = {
     hidden: meta.training.hidden,

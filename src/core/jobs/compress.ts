@@ -110,6 +110,11 @@ export interface CompressHooks {
   onEvaluation?: (evaluation: CompressEvaluationDto) => void;
   /** Aborting stops the job within about a second; it then rejects with CancelledError and leaves no output. */
   signal?: AbortSignal;
+  /**
+   * Stop and Save: aborting it ends training after the step under way and writes the predictor trained so far as a
+   * valid artifact, marked as stopped early (`training.stoppedEarly`, the report's `stoppedEarly`).
+   */
+  stop?: AbortSignal;
 }
 
 /** Streams a tensor's values re-encoded as `dtype` bytes. */
@@ -218,6 +223,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
     const rowOf = new Map(loaded.map((t) => [t.planned.name, t]));
     let targets = loaded.map((t) => t.values);
     let result: TrainResult | undefined;
+    let stepsDone = 0;
     for (let r = 0; r < R; r++) {
       const layers: KernelLayer[] = loaded.map((t, i) => ({
         name: t.planned.name,
@@ -240,6 +246,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
         },
         {
           ...(signal ? { signal } : {}),
+          ...(hooks.stop ? { stop: hooks.stop } : {}),
           onEngine: (e) => {
             if (e.name.startsWith('onnxruntime')) backend = e.name;
           },
@@ -256,7 +263,8 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
             });
           },
           onEvaluation: (e) => {
-            if (last && e.step === steps) return; // the final evaluation is computed exactly below, with detail
+            // The final evaluation (at the last step, or where Stop and Save ended the run) is computed exactly below.
+            if ((last && e.step === steps) || hooks.stop?.aborted === true) return;
             const layersNow = e.layers.map((l) => {
               const t = rowOf.get(l.name);
               return {
@@ -300,8 +308,14 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
       targets = loaded.map((t, i) =>
         fromKernels(reconstruction[i] ?? new Float32Array(0), t.planned.tile, t.planned.shape),
       );
+      stepsDone = offset + result.steps;
+      if (result.stoppedAt !== undefined) break; // Stop and Save: keep this round's predictor
     }
     if (!result) throw new Error('no training round ran');
+    const stoppedEarly = stepsDone < totalSteps ? { step: stepsDone, steps: totalSteps } : undefined;
+    // Stopped in an earlier round, the predictor is that round's (narrower) one.
+    const hidden = result.options.hidden;
+    const predictorParams = result.predictorParameters;
     // `targets` now holds the final reconstruction of every represented tensor, in its original layout.
     const errors = loaded.map((t, i) =>
       tensorError(t.planned.name, t.planned.shape, t.values, targets[i] ?? new Float32Array(0)),
@@ -321,7 +335,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
     const rmse = Math.sqrt(seAll / nAll);
     const weightRms = Math.sqrt(ssAll / nAll);
     hooks.onEvaluation?.({
-      step: totalSteps,
+      step: stepsDone,
       rmse,
       weightRms,
       layers: layerRows,
@@ -363,7 +377,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
     });
     // The encoding the run actually used (it depends on the recipe); decoding reads it from here.
     const encoding = result.kernelMap.encoding;
-    const spec = nernPredictorSpec(plan.hidden, encodingWidth(encoding), 9);
+    const spec = nernPredictorSpec(hidden, encodingWidth(encoding), 9);
     const meta: ArtifactMeta = {
       format: ARTIFACT_FORMAT,
       version: artifactVersionFor(layers),
@@ -372,8 +386,8 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
       layers,
       tensors: tensorList,
       training: {
-        hidden: plan.hidden,
-        steps: totalSteps,
+        hidden,
+        steps: stepsDone,
         seed: options.seed,
         optimizer: result.options.optimizer,
         permutation: options.permutation,
@@ -383,10 +397,11 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
         roundWidths: widths,
         batchSize: result.options.batchSize,
         dense: options.represent.dense,
+        ...(stoppedEarly ? { stoppedEarly } : {}),
       },
       source: { name: basename(path), format: checkpoint.format, bytes: sourceBytes, sha256 },
       report: {
-        predictorParams: plan.predictorParams,
+        predictorParams,
         representedParams: plan.representedParams,
         verbatimParams: plan.verbatimParams,
         rmse,
@@ -401,20 +416,22 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
     return {
       source: path,
       artifact: out,
-      predictorParams: plan.predictorParams,
+      predictorParams,
       representedParams: plan.representedParams,
       verbatimParams: plan.verbatimParams,
       ratio: sourceBytes / artifactBytes,
       artifactBytes,
       sourceBytes,
-      steps: totalSteps,
+      steps: stepsDone,
       seconds: (performance.now() - started) / 1000,
       backend,
-      hidden: plan.hidden,
+      hidden,
       permutation: options.permutation,
       rmse,
+      relativeError: weightRms > 0 ? rmse / weightRms : 0,
       layers: layerRows,
       lossCurve,
+      ...(stoppedEarly ? { stoppedEarly } : {}),
     };
   });
 }

@@ -35,6 +35,8 @@ import { executeGraph, weightTensors } from '../graph/execute';
 import type { Graph } from '../graph/ir';
 import { BadInputError, throwIfAborted } from '../io/errors';
 import { loadExecutableModel, type ExecutableModel } from '../models/executableModel';
+import type { ArtifactErrors } from '../../protocol/artifact';
+import type { LayerErrorDto } from '../../protocol/compress';
 import {
   readArtifact,
   writeArtifact,
@@ -220,6 +222,45 @@ export interface DistillHooks {
   onDrift?: (drift: LayerDriftDto[]) => void;
   /** Status lines (loading, evaluating…). */
   onStatus?: (message: string) => void;
+  /**
+   * Stop and Save: aborting it ends training after the step under way (at least one step runs), evaluates the
+   * predictor on the held-out data and writes it as the new artifact, marked as stopped early.
+   */
+  stop?: AbortSignal;
+}
+
+/**
+ * The reconstruction error of regenerated weights against the original ones, per layer and over all of them
+ * (float64 sums of tensors' squares read back from the backend).
+ */
+function phaseErrors(
+  bound: readonly BoundLayer[],
+  regenerated: Record<string, tf.Tensor>,
+  original: Record<string, tf.Tensor>,
+): ArtifactErrors {
+  let se = 0;
+  let ss = 0;
+  let n = 0;
+  const layers: LayerErrorDto[] = bound.map((b) => {
+    const r = regenerated[b.name] as tf.Tensor;
+    const w = original[b.name] as tf.Tensor;
+    const [le, ls] = tf.tidy(() => [
+      tf.sum(tf.square(tf.sub(r, w))).dataSync()[0] ?? 0,
+      tf.sum(tf.square(w)).dataSync()[0] ?? 0,
+    ]);
+    const count = Math.max(1, w.size);
+    se += le;
+    ss += ls;
+    n += w.size;
+    return {
+      name: b.name,
+      shape: [...b.layer.shape],
+      params: w.size,
+      rmse: Math.sqrt(le / count),
+      relativeError: ls > 0 ? Math.sqrt(le / ls) : 0,
+    };
+  });
+  return { rmse: Math.sqrt(se / Math.max(1, n)), weightRms: Math.sqrt(ss / Math.max(1, n)), layers };
 }
 
 /** Inputs of `distillArtifact`. */
@@ -401,8 +442,14 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
     const T = o.temperature;
     const trainStarted = performance.now();
     hooks.onStatus?.(`Distilling ${bound.length} layers for ${o.steps} steps…`);
+    let stepsDone = o.steps;
+    let latestStep = 0;
     for (let step = 1; step <= o.steps; step++) {
       throwIfAborted(signal);
+      if (step > 1 && hooks.stop?.aborted === true) {
+        stepsDone = step - 1;
+        break;
+      }
       const ids = Array.from({ length: o.batchSize }, () => rng.int(trainCount));
       const { images } = await readImageBatch(train, ids, augment, signal);
       const studentIn = applyPreprocessing(images, spec);
@@ -473,6 +520,7 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
       });
       if ((o.evalEvery > 0 && step % o.evalEvery === 0) || step === o.steps) {
         latest = await evaluate();
+        latestStep = step;
         const point = { step, metrics: latest.metrics };
         if (score(latest.metrics) > score(best.metrics)) best = point;
         hooks.onEval?.(point);
@@ -480,9 +528,32 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
       }
       await new Promise<void>((r) => setImmediate(r));
     }
+    const stoppedEarly = stepsDone < o.steps ? { step: stepsDone, steps: o.steps } : undefined;
+    if (stoppedEarly !== undefined && latestStep !== stepsDone) {
+      // Stop and Save: the held-out metric of the predictor that is kept.
+      hooks.onStatus?.(`Stopped after step ${stepsDone}; evaluating the predictor so far on held-out data…`);
+      latest = await evaluate();
+      const point = { step: stepsDone, metrics: latest.metrics };
+      if (score(latest.metrics) > score(best.metrics)) best = point;
+      hooks.onEval?.(point);
+      hooks.onDrift?.(latest.drift);
+    }
     const after = latest.metrics;
     const finalDrift = latest.drift;
     throwIfAborted(signal);
+    // The distilled predictor's own reconstruction error against the original weights, so its Reconstruction panel
+    // shows what distillation did to the weights rather than phase 1's figures.
+    const finalWeights = tf.tidy(() => {
+      const w = regenerate(false);
+      for (const b of bound) tf.keep(w[b.name] as tf.Tensor);
+      return w;
+    });
+    let reconstruction: ArtifactErrors;
+    try {
+      reconstruction = phaseErrors(bound, finalWeights, original);
+    } finally {
+      tf.dispose(bound.map((b) => finalWeights[b.name] as tf.Tensor));
+    }
 
     // Write the new artifact: same layout and verbatim tensors, the distilled predictor, both phases recorded.
     const weights: PredictorWeights = p.weights();
@@ -510,6 +581,8 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
         before: flatMetrics(before),
         after: flatMetrics(after),
         from: basename(request.artifact),
+        reconstruction,
+        ...(stoppedEarly ? { stoppedEarly } : {}),
       },
     };
     const verbatim: VerbatimInput[] = artifact.meta.tensors
@@ -544,6 +617,8 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
       evalEngine: runner.engine,
       ...(runner.reason !== undefined ? { evalEngineReason: runner.reason } : {}),
       durationMs: Math.round(performance.now() - started),
+      reconstruction,
+      ...(stoppedEarly ? { stoppedEarly } : {}),
     };
     if (teacherAccuracy !== undefined) report.teacherAccuracy = teacherAccuracy;
     const warning = chanceWarning(teacherAccuracy, beforeEval.acc.classes, dto, 'The teacher');

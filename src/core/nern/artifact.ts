@@ -30,8 +30,10 @@ import {
   ARTIFACT_KEY,
   type ArtifactMetaSummary,
   type ArtifactReport,
+  type ArtifactStop,
   type ArtifactTraining,
 } from '../../protocol/artifact';
+import type { LayerErrorDto } from '../../protocol/compress';
 
 /**
  * `__metadata__` key holding the hex SHA-256 of the `weight_lens` JSON (UTF-8) followed by the whole data section,
@@ -310,6 +312,13 @@ class MetaReader {
   }
 }
 
+/** Reads a stopped-early record: whole numbers with 1 ≤ step < steps. */
+function readStop(m: MetaReader, v: unknown, field: string): ArtifactStop {
+  const r = m.record(v, field);
+  const steps = m.int(r.steps, `${field}.steps`, 2, Number.MAX_SAFE_INTEGER);
+  return { step: m.int(r.step, `${field}.step`, 1, steps - 1), steps };
+}
+
 function readTile(m: MetaReader, v: unknown, field: string): TileSpec {
   const t = m.record(v, field);
   if (t.kind === 'conv') {
@@ -430,23 +439,26 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     batchSize: m.number(t.batchSize, 'training.batchSize'),
     dense: t.dense === true,
   };
+  if (t.stoppedEarly !== undefined) training.stoppedEarly = readStop(m, t.stoppedEarly, 'training.stoppedEarly');
   const rep = m.record(meta.report, 'weight_lens.report');
+  const layerRows = (v: unknown, f: string): LayerErrorDto[] =>
+    m.array(v, f).map((x, i) => {
+      const r = m.record(x, `${f}[${i}]`);
+      return {
+        name: m.string(r.name, `${f}[${i}].name`),
+        shape: m.shape(r.shape, `${f}[${i}].shape`),
+        params: m.number(r.params, `${f}[${i}].params`),
+        rmse: m.number(r.rmse, `${f}[${i}].rmse`),
+        relativeError: m.number(r.relativeError, `${f}[${i}].relativeError`),
+      };
+    });
   const report: ArtifactReport = {
     predictorParams: m.number(rep.predictorParams, 'report.predictorParams'),
     representedParams: m.number(rep.representedParams, 'report.representedParams'),
     verbatimParams: m.number(rep.verbatimParams, 'report.verbatimParams'),
     rmse: m.number(rep.rmse, 'report.rmse'),
     weightRms: m.number(rep.weightRms, 'report.weightRms'),
-    layers: m.array(rep.layers, 'report.layers').map((v, i) => {
-      const r = m.record(v, `report.layers[${i}]`);
-      return {
-        name: m.string(r.name, `report.layers[${i}].name`),
-        shape: m.shape(r.shape, `report.layers[${i}].shape`),
-        params: m.number(r.params, `report.layers[${i}].params`),
-        rmse: m.number(r.rmse, `report.layers[${i}].rmse`),
-        relativeError: m.number(r.relativeError, `report.layers[${i}].relativeError`),
-      };
-    }),
+    layers: layerRows(rep.layers, 'report.layers'),
     lossCurve: m.array(rep.lossCurve, 'report.lossCurve').map((v, i) => {
       const pair = m.array(v, `report.lossCurve[${i}]`);
       return [m.number(pair[0], `report.lossCurve[${i}][0]`), m.number(pair[1], `report.lossCurve[${i}][1]`)];
@@ -484,6 +496,16 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
       after: flat(d.after, 'distillation.after'),
       from: m.string(d.from, 'distillation.from'),
     };
+    if (d.reconstruction !== undefined) {
+      const e = m.record(d.reconstruction, 'distillation.reconstruction');
+      out.distillation.reconstruction = {
+        rmse: m.number(e.rmse, 'distillation.reconstruction.rmse'),
+        weightRms: m.number(e.weightRms, 'distillation.reconstruction.weightRms'),
+        layers: layerRows(e.layers, 'distillation.reconstruction.layers'),
+      };
+    }
+    if (d.stoppedEarly !== undefined)
+      out.distillation.stoppedEarly = readStop(m, d.stoppedEarly, 'distillation.stoppedEarly');
   }
   return out;
 }

@@ -157,6 +157,11 @@ export interface TrainHooks {
   onEvaluation?: (evaluation: TrainEvaluation) => void;
   /** Aborting it stops the run between steps; the promise then rejects with CancelledError. */
   signal?: AbortSignal;
+  /**
+   * Aborting it ends the run early but keeps it (Stop and Save): the loop stops after the step under way (at least one
+   * step runs), and the result is that of the steps done, with `stoppedAt` set.
+   */
+  stop?: AbortSignal;
 }
 
 /** Result of a run: everything needed to decode, plus the reconstruction and its error. */
@@ -171,7 +176,10 @@ export interface TrainResult {
   predictorParameters: number;
   /** Represented weights (Σ kernels × 9 or 1). */
   representedWeights: number;
+  /** Steps done: the options' steps, or fewer when stopped early. */
   steps: number;
+  /** The step after which `hooks.stop` ended the run (below the options' steps); absent when it ran to the end. */
+  stoppedAt?: number;
   /** Wall-clock seconds of the optimisation loop (excluding permutation and final evaluation). */
   trainSeconds: number;
   /** Seconds spent computing permutations. */
@@ -592,9 +600,14 @@ export async function trainReconstruction(
         reconstruction: () => assembleLayers(predictions, layout),
       };
     };
+    let stepsDone = o.steps;
     for (let step = 0; step < o.steps; step++) {
       await yieldToEventLoop();
       if (signal?.aborted) throw new CancelledError();
+      if (step > 0 && hooks.stop?.aborted === true) {
+        stepsDone = step;
+        break;
+      }
       sampler.next(idx);
       if (batchEnc) encodeRows(shapes, idx, batchEnc, o.encoding);
       const represented = countRepresented(grid, idx);
@@ -623,7 +636,7 @@ export async function trainReconstruction(
       }
       if (done % FLUSH_EVERY === 0) run.flushDenormals();
 
-      if (hooks.onProgress && (done % o.progressEvery === 0 || done === o.steps)) {
+      if (hooks.onProgress && (done % o.progressEvery === 0 || done === o.steps || hooks.stop?.aborted === true)) {
         const now = performance.now();
         hooks.onProgress({
           step: done,
@@ -643,7 +656,7 @@ export async function trainReconstruction(
     const e = layerErrors(predictions, grid, layout);
     const reconstruction = assembleLayers(predictions, layout);
     const evaluation: TrainEvaluation = {
-      step: o.steps,
+      step: stepsDone,
       rmse: e.rmse,
       weightRms: e.weightRms,
       layers: e.layers,
@@ -657,7 +670,8 @@ export async function trainReconstruction(
       evaluation,
       predictorParameters: predictorParameterCount(spec),
       representedWeights: e.layers.reduce((n, l) => n + l.weights, 0),
-      steps: o.steps,
+      steps: stepsDone,
+      ...(stepsDone < o.steps ? { stoppedAt: stepsDone } : {}),
       trainSeconds,
       permutationSeconds,
       options: o,

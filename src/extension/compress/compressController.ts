@@ -75,6 +75,8 @@ interface Run {
   readonly source: string;
   readonly artifact: string;
   readonly cancel: vscode.CancellationTokenSource;
+  /** Stop and Save: ends training early and writes the predictor so far. */
+  readonly stop: vscode.CancellationTokenSource;
   percent: number;
 }
 
@@ -297,10 +299,13 @@ export class CompressController implements vscode.Disposable {
       { label: 'Custom width…', description: 'predictor hidden units', custom: 'width' },
       { label: 'Custom size…', description: 'target artifact size, e.g. 1.5 MB or 30 %', custom: 'size' },
     ];
+    // Labels change as plans arrive (they lead with the ratio); the active item is kept by what it stands for.
+    const keyOf = (i: BudgetItem | undefined): string | undefined =>
+      i?.budget?.kind === 'fraction' ? `f${i.budget.fraction}` : i?.custom;
     const refresh = (): void => {
-      const active = qp.activeItems[0]?.label;
+      const active = keyOf(qp.activeItems[0]);
       qp.items = [...fixed, ...custom];
-      const again = qp.items.find((i) => i.label === active);
+      const again = active === undefined ? undefined : qp.items.find((i) => keyOf(i) === active);
       if (again) qp.activeItems = [again];
     };
     refresh();
@@ -315,7 +320,12 @@ export class CompressController implements vscode.Disposable {
         .then(
           (plan) => {
             sourceBytes = plan.sourceBytes;
-            fixed[i] = { ...item, plan, description: describePlan(plan) };
+            fixed[i] = {
+              ...item,
+              label: budget.kind === 'fraction' ? fractionLabel(budget.fraction, plan) : item.label,
+              plan,
+              description: describePlan(plan),
+            };
           },
           (e: unknown) => {
             const err = asEngineError(e);
@@ -464,7 +474,8 @@ export class CompressController implements vscode.Disposable {
     plan: BudgetPlanDto | undefined,
   ): Promise<void> {
     const cancel = new vscode.CancellationTokenSource();
-    const run: Run = { source, artifact, cancel, percent: 0 };
+    const stop = new vscode.CancellationTokenSource();
+    const run: Run = { source, artifact, cancel, stop, percent: 0 };
     this.runs.set(artifact, run);
     const snapshot = emptySnapshot(source, artifact);
     if (plan !== undefined) snapshot.plan = plan;
@@ -480,6 +491,7 @@ export class CompressController implements vscode.Disposable {
         kind: 'compress/start',
         params: { path: source, options },
         cancel,
+        stop,
         onEvent: (event) => {
           panel.apply(event);
           if (event.kind === 'compress/planned') this.plans.set(source, event.plan);
@@ -503,6 +515,7 @@ export class CompressController implements vscode.Disposable {
     } finally {
       this.runs.delete(artifact);
       cancel.dispose();
+      stop.dispose();
       this.hideStatus(run);
     }
     if (report !== undefined) await this.finished(report);
@@ -558,6 +571,9 @@ export class CompressController implements vscode.Disposable {
       switch (command) {
         case 'cancel':
           if (artifact !== undefined) this.runs.get(artifact)?.cancel.cancel();
+          break;
+        case 'stopAndSave':
+          if (artifact !== undefined) this.runs.get(artifact)?.stop.cancel();
           break;
         case 'showBudget':
           void this.showBudget(vscode.Uri.file(s.source), s);

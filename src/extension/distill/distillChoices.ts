@@ -19,6 +19,7 @@ import type {
 import type { MementoLike } from '../compress/compressHistory';
 import type { Parsed } from '../compress/compressChoices';
 import { BACKEND_NAMES, isOneOf } from '../../protocol/vocabulary';
+import { formatEta } from '../../protocol/units';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Settings
@@ -433,11 +434,15 @@ export function distillPercent(p: DistillProgressDto): number {
   return Math.max(0, Math.min(100, Math.floor((p.step / p.steps) * 100)));
 }
 
-/** Message of the progress notification: `step 12 / 300 · loss 0.123 · KL 0.101 · 1.4 steps/s`. */
+/**
+ * Message of the progress notification, with the time left from the speed so far:
+ * `step 12 / 300 · about 3 min 26 s left · loss 0.123 · KL 0.101 · 1.40 steps/s`.
+ */
 export function distillProgressMessage(p: DistillProgressDto): string {
   const v = (x: number): string => (Number.isFinite(x) ? x.toPrecision(3) : String(x));
   const speed = p.stepsPerSecond >= 10 ? p.stepsPerSecond.toFixed(0) : p.stepsPerSecond.toFixed(2);
-  return `step ${p.step} / ${p.steps} · loss ${v(p.loss)} · KL ${v(p.kl)} · ${speed} steps/s`;
+  const eta = formatEta(p.step, p.steps, p.stepsPerSecond);
+  return `step ${p.step} / ${p.steps}${eta === '' ? '' : ` · ${eta}`} · loss ${v(p.loss)} · KL ${v(p.kl)} · ${speed} steps/s`;
 }
 
 /** A metric set in one phrase: `accuracy 91.2 %` for classifiers with labels, `PSNR 31.20 dB` for images, else agreement. */
@@ -449,7 +454,11 @@ export function metricPhrase(m: EvalMetricsDto): string {
 
 /** The message shown when a distillation finishes: `Distilled r.nern.safetensors: accuracy 12.5 % → 80.0 % (held out, 16 samples).` */
 export function distillDoneMessage(r: DistillReportDto): string {
-  return `Distilled ${path.basename(r.artifact)}: ${metricPhrase(r.before)} → ${metricPhrase(r.after).replace(/^[a-zA-Z]+ /, '')} (held out, ${r.after.n} samples). Wrote ${path.basename(r.out)}.`;
+  const stopped =
+    r.stoppedEarly === undefined
+      ? ''
+      : `Stopped early and saved after step ${r.stoppedEarly.step.toLocaleString('en-US')} of ${r.stoppedEarly.steps.toLocaleString('en-US')}. `;
+  return `${stopped}Distilled ${path.basename(r.artifact)}: ${metricPhrase(r.before)} → ${metricPhrase(r.after).replace(/^[a-zA-Z]+ /, '')} (held out, ${r.after.n} samples). Wrote ${path.basename(r.out)}.`;
 }
 
 /** The message shown when an evaluation finishes: `r.nern.safetensors in resnet20.onnx: accuracy 93.8 % → 9.4 % (32 samples).` */
@@ -457,7 +466,9 @@ export function evalDoneMessage(r: EvalReportDto): string {
   const weights = r.weights === undefined ? 'the model' : path.basename(r.weights);
   const c = r.candidate;
   if (r.originalAccuracy !== undefined && c.accuracy !== undefined) {
-    return `${weights} in ${path.basename(r.model)}: accuracy ${(r.originalAccuracy * 100).toFixed(1)} % → ${(c.accuracy * 100).toFixed(1)} % (${c.n} samples).`;
+    const points = (c.accuracy - r.originalAccuracy) * 100;
+    const change = `${points < 0 ? '−' : '+'}${Math.abs(points).toFixed(1)} points`;
+    return `${weights} in ${path.basename(r.model)}: accuracy ${(r.originalAccuracy * 100).toFixed(1)} % → ${(c.accuracy * 100).toFixed(1)} % (${change}, ${c.n} samples).`;
   }
   return `${weights} in ${path.basename(r.model)}: ${metricPhrase(c)}, relative error ${c.relativeError.toPrecision(3)} (${c.n} samples).`;
 }
@@ -543,10 +554,19 @@ export const CHOICES_KEY = 'weightLens.run.choices';
 /** Most artifacts and most models remembered (each); the least recently used are dropped first. */
 export const MAX_REMEMBERED = 100;
 
+/**
+ * What a dataset was chosen for: `evaluate` (Evaluate…, and distillation's held-out data) or `train` (distillation's
+ * training data). The two are remembered apart, so a test set used to evaluate is never offered first to train on.
+ */
+export type DataRole = 'evaluate' | 'train';
+
 /** The last runnable model (and data, teacher) used with an artifact. */
 export interface ArtifactChoice {
   model: string;
+  /** The data last evaluated on. */
   data?: string;
+  /** The data last distilled on. */
+  trainData?: string;
   teacher?: string;
   /** When it was chosen, milliseconds since the epoch. */
   at: number;
@@ -554,9 +574,31 @@ export interface ArtifactChoice {
 
 /** The last data (and the preprocessing the user typed, if any) used with a runnable model. */
 export interface ModelChoice {
-  data: string;
+  /** The data last evaluated on. */
+  data?: string;
+  /** The data last distilled on. */
+  trainData?: string;
   preprocess?: PreprocessDto;
   at: number;
+}
+
+/**
+ * A warning when distillation would train on data it is also judged on: the training data is the held-out data file
+ * (`heldOut`), or a file the artifact or model was evaluated on (`evaluated`); undefined otherwise. Paths are compared
+ * resolved, so `./d/x.gz` and `/w/d/x.gz` are the same file.
+ */
+export function sameDataWarning(
+  train: string,
+  heldOut: string | undefined,
+  evaluated: readonly string[],
+): string | undefined {
+  const same = (a: string, b: string): boolean => path.resolve(a) === path.resolve(b);
+  const name = path.basename(train);
+  if (heldOut !== undefined && same(train, heldOut))
+    return `The training data ${name} is also the held-out data: the held-out metric would be measured on images the predictor was trained on. Choose other held-out data, or the default (the last samples of the training data, not trained on).`;
+  if (evaluated.some((e) => same(train, e)))
+    return `The training data ${name} is the data this model was evaluated on: distilling on it makes later evaluations on it look better than they are. Train on a separate split (e.g. the training images) if you have one.`;
+  return undefined;
 }
 
 interface ChoiceStore {
@@ -572,13 +614,17 @@ function readArtifactChoice(v: unknown): ArtifactChoice | undefined {
   if (!isRecord(v) || typeof v.model !== 'string' || typeof v.at !== 'number') return undefined;
   const c: ArtifactChoice = { model: v.model, at: v.at };
   if (typeof v.data === 'string') c.data = v.data;
+  if (typeof v.trainData === 'string') c.trainData = v.trainData;
   if (typeof v.teacher === 'string') c.teacher = v.teacher;
   return c;
 }
 
 function readModelChoice(v: unknown): ModelChoice | undefined {
-  if (!isRecord(v) || typeof v.data !== 'string' || typeof v.at !== 'number') return undefined;
-  const c: ModelChoice = { data: v.data, at: v.at };
+  if (!isRecord(v) || typeof v.at !== 'number') return undefined;
+  if (typeof v.data !== 'string' && typeof v.trainData !== 'string') return undefined;
+  const c: ModelChoice = { at: v.at };
+  if (typeof v.data === 'string') c.data = v.data;
+  if (typeof v.trainData === 'string') c.trainData = v.trainData;
   if (v.preprocess !== undefined) {
     const p = checkPreprocess(v.preprocess);
     if (p.ok) c.preprocess = p.value;
@@ -632,20 +678,51 @@ export class RememberedChoices {
   }
 
   /**
+   * The data last chosen for `role` with `model`, then with `artifact` (distinct, most specific first). Data chosen
+   * for the other role is never among them.
+   */
+  dataFor(role: DataRole, model: string, artifact: string | undefined): string[] {
+    const key = role === 'train' ? 'trainData' : 'data';
+    const store = this.read();
+    const found = [store.models[model]?.[key], artifact === undefined ? undefined : store.artifacts[artifact]?.[key]];
+    return [...new Set(found.filter((p): p is string => p !== undefined))];
+  }
+
+  /**
    * Remembers a run's choices: the model (with data and teacher) for `artifact` when given, and the data with the
    * preprocessing the user typed for `model` (no `preprocess` forgets an earlier one: the sidecar applies again).
+   * `role` (default `evaluate`) says what the data was for; the other role's remembered data is kept.
    */
   async remember(
-    choice: { artifact?: string; model: string; data: string; teacher?: string; preprocess?: PreprocessDto },
+    choice: {
+      artifact?: string;
+      model: string;
+      data: string;
+      role?: DataRole;
+      teacher?: string;
+      preprocess?: PreprocessDto;
+    },
     now = Date.now(),
   ): Promise<void> {
     const store = this.read();
+    const key = choice.role === 'train' ? 'trainData' : 'data';
     if (choice.artifact !== undefined) {
-      const a: ArtifactChoice = { model: choice.model, data: choice.data, at: now };
+      const before = store.artifacts[choice.artifact];
+      const a: ArtifactChoice = { model: choice.model, at: now };
+      // The other role's data belongs to the same model only.
+      if (before !== undefined && before.model === choice.model) {
+        if (before.data !== undefined) a.data = before.data;
+        if (before.trainData !== undefined) a.trainData = before.trainData;
+      }
+      a[key] = choice.data;
       if (choice.teacher !== undefined) a.teacher = choice.teacher;
       store.artifacts[choice.artifact] = a;
     }
-    const m: ModelChoice = { data: choice.data, at: now };
+    const beforeModel = store.models[choice.model];
+    const m: ModelChoice = { at: now };
+    if (beforeModel?.data !== undefined) m.data = beforeModel.data;
+    if (beforeModel?.trainData !== undefined) m.trainData = beforeModel.trainData;
+    m[key] = choice.data;
     if (choice.preprocess !== undefined) m.preprocess = choice.preprocess;
     store.models[choice.model] = m;
     await this.memento.update(CHOICES_KEY, {

@@ -23,6 +23,7 @@ import {
   isDistillArgument,
   parseDistillArgument,
   parseSetting,
+  sameDataWarning,
   settingSource,
   type NumericDistillKey,
 } from './distillChoices';
@@ -66,7 +67,11 @@ interface DistillPlan {
 export class DistillController implements vscode.Disposable {
   private readonly panels: DistillationPanels;
   /** Runs in progress by output path. */
-  private readonly runs = new Map<string, vscode.CancellationTokenSource>();
+  /** Running distillations by output path: their cancel and their Stop and Save. */
+  private readonly runs = new Map<
+    string,
+    { cancel: vscode.CancellationTokenSource; stop: vscode.CancellationTokenSource }
+  >();
 
   constructor(
     context: vscode.ExtensionContext,
@@ -86,7 +91,7 @@ export class DistillController implements vscode.Disposable {
   }
 
   dispose(): void {
-    for (const run of this.runs.values()) run.cancel();
+    for (const run of this.runs.values()) run.cancel.cancel();
     this.runs.clear();
     this.panels.dispose();
   }
@@ -156,7 +161,7 @@ export class DistillController implements vscode.Disposable {
     const name = path.basename(artifact);
     const model = await this.pickers.pickModel(`Distill ${name} (2/4): runnable model`, artifact, source);
     if (model === undefined) return undefined;
-    const data = await this.pickers.pickData(`Distill ${name} (3/4): training data`, model, artifact);
+    const data = await this.pickers.pickData(`Distill ${name} (3/4): training data`, model, artifact, 'train');
     if (data === undefined) return undefined;
     const remembered = this.pickers.choices.forArtifact(artifact);
     const initial: DistillPlan = { options: buildDistillOptions({}, settingsBackend()) };
@@ -172,6 +177,7 @@ export class DistillController implements vscode.Disposable {
       artifact,
       model,
       data,
+      role: 'train',
       ...(plan.teacher !== undefined ? { teacher: plan.teacher } : {}),
       ...(plan.preprocess !== undefined ? { preprocess: plan.preprocess } : {}),
     });
@@ -199,14 +205,18 @@ export class DistillController implements vscode.Disposable {
   ): Promise<DistillPlan | undefined> {
     const plan: DistillPlan = { ...initial, options: { ...initial.options } };
     type Item = vscode.QuickPickItem & {
-      action?: 'start' | 'augment' | 'teacher' | 'evalData' | 'preprocess';
+      action?: 'start' | 'augment' | 'teacher' | 'evalData' | 'preprocess' | 'warning';
       key?: NumericDistillKey;
     };
     let active: string | undefined;
     for (;;) {
       const o = plan.options;
       const pre = await preprocessItem(model, plan.preprocess);
+      const warning = sameDataWarning(data, plan.evalData, this.pickers.choices.dataFor('evaluate', model, artifact));
       const items: Item[] = [
+        ...(warning !== undefined
+          ? [{ label: '$(warning) Training data is also evaluation data', detail: warning, action: 'warning' as const }]
+          : []),
         {
           label: '$(play) Start distillation',
           description: `${o.steps.toLocaleString('en-US')} steps · batch ${o.batchSize} · lr ${formatSettingValue('lr', o.lr)} · ${path.basename(data)}`,
@@ -262,8 +272,13 @@ export class DistillController implements vscode.Disposable {
       active = picked.label.split(':')[0];
       if (picked.action === 'start') {
         const problem = checkDistillSettings(o);
-        if (problem === undefined) return plan;
+        if (problem === undefined) {
+          if (warning !== undefined) void vscode.window.showWarningMessage(inertLinks(warning));
+          return plan;
+        }
         void vscode.window.showWarningMessage(inertLinks(problem));
+      } else if (picked.action === 'warning') {
+        // Shown in full as the item's detail; choosing it just shows the list again.
       } else if (picked.action === 'augment') {
         o.augment = !o.augment;
       } else if (picked.action === 'teacher') {
@@ -288,6 +303,7 @@ export class DistillController implements vscode.Disposable {
           `Distill ${path.basename(artifact)}: held-out data`,
           model,
           artifact,
+          'evaluate',
           [
             {
               label: '$(check) The last samples of the training data',
@@ -342,7 +358,8 @@ export class DistillController implements vscode.Disposable {
       );
     }
     const cancel = new vscode.CancellationTokenSource();
-    this.runs.set(out, cancel);
+    const stop = new vscode.CancellationTokenSource();
+    this.runs.set(out, { cancel, stop });
     const snapshot = emptyDistillationSnapshot({
       artifact: run.artifact,
       model: run.model,
@@ -368,6 +385,7 @@ export class DistillController implements vscode.Disposable {
         kind: 'distill/start',
         params: { artifact: run.artifact, model: run.model, data: run.data, options: run.options },
         cancel,
+        stop,
         onEvent: (event) => {
           panel.apply(event);
         },
@@ -386,6 +404,7 @@ export class DistillController implements vscode.Disposable {
     } finally {
       this.runs.delete(out);
       cancel.dispose();
+      stop.dispose();
     }
   }
 
@@ -406,7 +425,10 @@ export class DistillController implements vscode.Disposable {
     const s = panel.snapshot;
     switch (command) {
       case 'cancel':
-        this.runs.get(s.out)?.cancel();
+        this.runs.get(s.out)?.cancel.cancel();
+        break;
+      case 'stopAndSave':
+        this.runs.get(s.out)?.stop.cancel();
         break;
       case 'revealArtifact':
         void this.reveal(s.out);

@@ -136,13 +136,15 @@ export class EngineClient {
   /**
    * Sends request `kind` with `params` to the worker (starting it if needed). Each event the worker streams for it is
    * passed to `onEvent`; the promise resolves with its answer or rejects with an `EngineError` (`failed` from the
-   * worker, `cancelled` when `token` fires, `workerCrashed` when the worker dies or cannot start).
+   * worker, `cancelled` when `token` fires, `workerCrashed` when the worker dies or cannot start). When `stop` fires,
+   * the worker is asked to stop the job early and save (Stop and Save); the request then answers as usual.
    */
   call<K extends EngineCallKind>(
     kind: K,
     params: EngineParams<K>,
     onEvent?: (event: EngineEvent<K>) => void,
     token?: CancellationLike,
+    stop?: CancellationLike,
   ): Promise<EngineAnswer<K>> {
     if (this.disposed) return Promise.reject(new EngineError('cancelled', 'Weight Lens is shutting down.'));
     if (token?.isCancellationRequested === true) return Promise.reject(new EngineError('cancelled', 'Cancelled.'));
@@ -159,6 +161,14 @@ export class EngineClient {
       const subscription = token?.onCancellationRequested(() => {
         this.cancel(id);
       });
+      const stopping = stop?.onCancellationRequested(() => {
+        if (!this.pending.has(id)) return;
+        try {
+          this.worker?.port.post({ kind: 'stop', id });
+        } catch (e) {
+          this.log.warn(`Could not send stop #${id}: ${errorMessage(e)}`);
+        }
+      });
       this.pending.set(id, {
         kind,
         started: Date.now(),
@@ -166,7 +176,10 @@ export class EngineClient {
         onEvent,
         resolve,
         reject,
-        unsubscribe: () => subscription?.dispose(),
+        unsubscribe: () => {
+          subscription?.dispose();
+          stopping?.dispose();
+        },
       });
       this.log.debug(`→ ${kind} #${id}`);
       try {

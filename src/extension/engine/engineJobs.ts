@@ -100,6 +100,8 @@ export interface EngineJob<K extends EngineCallKind> {
   readonly params: EngineParams<K>;
   /** Cancels the job; the caller owns (and disposes) it. The notification's Cancel button cancels it too. */
   readonly cancel: vscode.CancellationTokenSource;
+  /** Stop and Save: firing it asks the job to end early and write what it has (the job then answers as usual). */
+  readonly stop?: vscode.CancellationTokenSource;
   /** Called with each streamed event, e.g. a panel's `apply` (events keep their stream's name up to the webview). */
   readonly onEvent?: (event: EngineEvent<K>) => void;
   /** What the notification shows for an event; undefined: nothing. */
@@ -134,7 +136,7 @@ export async function runEngineJob<K extends EngineCallKind>(
         if (shown.percent === undefined) progress.report({ message: shown.message });
         else if (reporter.report(shown.percent, () => shown.message)) job.onReported?.(reporter.percent, event);
       };
-      return engine.call(job.kind, job.params, onEvent, job.cancel.token);
+      return engine.call(job.kind, job.params, onEvent, job.cancel.token, job.stop?.token);
     });
   } catch (e) {
     const error = asEngineError(e);

@@ -79,7 +79,7 @@ export class ArtifactEvaluator implements ReconstructionEvaluator, vscode.Dispos
       path.isAbsolute(s.source) ? s.source : undefined,
     );
     if (model === undefined) return undefined;
-    const data = await this.pickers.pickData(`Evaluate ${name} (2/3): data`, model, artifact);
+    const data = await this.pickers.pickData(`Evaluate ${name} (2/3): data`, model, artifact, 'evaluate');
     if (data === undefined) return undefined;
     const initial: EvalPlan = { batchSize: DEFAULT_EVAL_BATCH };
     const preprocess = this.pickers.rememberedPreprocess(model);
@@ -90,6 +90,7 @@ export class ArtifactEvaluator implements ReconstructionEvaluator, vscode.Dispos
       artifact,
       model,
       data,
+      role: 'evaluate',
       ...(plan.preprocess !== undefined ? { preprocess: plan.preprocess } : {}),
     });
     return { model, data, plan };

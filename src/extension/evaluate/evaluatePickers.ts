@@ -17,6 +17,7 @@ import {
   isModelName,
   parsePreprocess,
   rankCandidates,
+  type DataRole,
   type RememberedChoices,
 } from '../distill/distillChoices';
 
@@ -255,21 +256,22 @@ export class ModelPickers {
     });
   }
 
-  /** The data for `model`: the last data used with the model, then with the artifact, then the workspace's datasets. */
+  /**
+   * The data for `model` and `role`: the last data used for that role with the model, then with the artifact, then
+   * the workspace's datasets (data used for the other role is not offered first).
+   */
   async pickData(
     title: string,
     model: string,
     artifact: string | undefined,
+    role: DataRole,
     extra?: readonly (vscode.QuickPickItem & { value: string })[],
   ): Promise<string | undefined> {
     const [files, images] = await Promise.all([
       findInWorkspace('**/*{-ubyte,-ubyte.gz,.npy,.npz,.bin}', isDataName),
       findInWorkspace('**/*.{png,jpg,jpeg,PNG,JPG,JPEG}'),
     ]);
-    const last = [
-      this.choices.forModel(model)?.data,
-      artifact === undefined ? undefined : this.choices.forArtifact(artifact)?.data,
-    ].filter((p): p is string => p !== undefined);
+    const last = this.choices.dataFor(role, model, artifact);
     const remembered: string[] = [];
     for (const p of last) if (!remembered.includes(p) && (await exists(p))) remembered.push(p);
     const near = [path.dirname(model), ...(artifact === undefined ? [] : [path.dirname(artifact)])];

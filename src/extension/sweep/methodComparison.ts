@@ -70,7 +70,7 @@ export class MethodComparisons implements vscode.Disposable {
     const title = `Compare methods on ${path.basename(source)}`;
     const model = await this.pickers.pickModel(`${title}: the runnable model`, undefined, source);
     if (model === undefined) return;
-    const data = await this.pickers.pickData(`${title}: the data to score on`, model, undefined);
+    const data = await this.pickers.pickData(`${title}: the data to score on`, model, undefined, 'evaluate');
     if (data === undefined) return;
     const picked = await vscode.window.showQuickPick(
       COMPRESS_METHODS.map((m) => ({ label: m, detail: METHOD_DETAIL[m], picked: true, method: m })),

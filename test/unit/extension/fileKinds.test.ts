@@ -54,11 +54,13 @@ void test('the menu regex accepts checkpoints and skips ordinary files', () => {
     'model.json',
     'shards.safetensors.index.json',
     'W.H5',
+    'weights_manifest.json',
+    'group1-weights_manifest.json',
   ]) {
     assert.ok(MENU_FILENAME_REGEX.test(name), name);
     assert.ok(isCheckpointName(name), name);
   }
-  for (const name of ['config.json', 'notes.txt', 'model.json.bak', 'safetensors']) {
+  for (const name of ['config.json', 'notes.txt', 'model.json.bak', 'safetensors', 'weights_manifest.json.bak']) {
     assert.equal(MENU_FILENAME_REGEX.test(name), false, name);
   }
 });
@@ -105,6 +107,13 @@ void test('package.json commands, menus and settings are consistent', () => {
   }
   const explorer = manifest.contributes.menus['explorer/context']?.[0]?.when ?? '';
   assert.ok(explorer.includes(MENU_FILENAME_REGEX.source), 'the explorer menu uses the same regex as the code');
+  // Every menu entry that picks checkpoints by name uses that same regex (explorer, editor title, compress).
+  for (const [menu, entries] of Object.entries(manifest.contributes.menus)) {
+    for (const e of entries) {
+      if (e.when?.includes('resourceFilename =~ /\\.(safetensors') === true)
+        assert.ok(e.when.includes(MENU_FILENAME_REGEX.source), `${menu} ${e.command} uses another checkpoint regex`);
+    }
+  }
   const props = manifest.contributes.configuration.properties;
   assert.equal(props['weightLens.histogramBins']?.default, 64);
   assert.equal(props['weightLens.backend']?.default, 'auto');

@@ -7,6 +7,9 @@ import {
   numberedArtifactPath,
   buildOptions,
   describePlan,
+  doneMessage,
+  fractionLabel,
+  relativePercent,
   parseSize,
   parseSteps,
   parseWidth,
@@ -16,6 +19,7 @@ import {
   statusBarText,
 } from '../../../../src/extension/compress/compressChoices';
 import type { RunSummaryDto } from '../../../../src/protocol/panels';
+import type { CompressReportDto } from '../../../../src/protocol/compress';
 
 import { isArtifactName } from '../../../../src/protocol/paths';
 void test('settings are validated with defaults', () => {
@@ -93,9 +97,13 @@ void test('texts for the pick, the notification and the status bar', () => {
     represented: [],
     verbatim: [],
   };
-  assert.equal(describePlan(plan), 'h = 48 · 12.3 k params · artifact ≈ 60 kB (4.0× smaller)');
+  assert.equal(describePlan(plan), 'h = 48 · 12.3 k params · artifact ≈ 60 kB');
+  // The ratio leads the label (a narrow quick pick cuts the description, never the start of the label).
+  assert.equal(fractionLabel(0.25, plan), '4.0× smaller · predictor 25 %');
+  assert.equal(fractionLabel(0.25), 'Predictor 25 % of represented weights');
+  assert.ok(fractionLabel(0.25, plan).length <= 32, 'the label stays short');
   const p = { step: 37, steps: 100, round: 1, loss: 0.001234, lr: 1e-3, stepsPerSecond: 85.2, backend: 'wasm' };
-  assert.equal(progressMessage(p), 'step 37 / 100 · loss 0.00123 · 85 steps/s · wasm');
+  assert.equal(progressMessage(p), 'step 37 / 100 · about 739 ms left · loss 0.00123 · 85 steps/s · wasm');
   assert.equal(percentDone(p), 37);
   assert.equal(statusBarText(p), '$(sync~spin) Weight Lens: compressing 37 % · wasm');
   assert.equal(
@@ -103,6 +111,47 @@ void test('texts for the pick, the notification and the status bar', () => {
     '$(sync~spin) Weight Lens: compressing 37 % · onnxruntime',
   );
   assert.equal(percentDone({ ...p, steps: 0 }), 0);
+});
+
+void test('the done message headlines the relative weight error and the per-layer range, not the RMSE', () => {
+  const layer = (name: string, relativeError: number): CompressReportDto['layers'][number] => ({
+    name,
+    shape: [16, 16, 3, 3],
+    params: 2304,
+    rmse: 0.02,
+    relativeError,
+  });
+  const report: CompressReportDto = {
+    source: '/m/resnet.pt',
+    artifact: '/m/resnet.nern.safetensors',
+    predictorParams: 100,
+    representedParams: 4608,
+    verbatimParams: 0,
+    ratio: 2.1,
+    artifactBytes: 500_000,
+    sourceBytes: 1_050_000,
+    steps: 300,
+    seconds: 3,
+    backend: 'wasm',
+    hidden: 16,
+    permutation: 'crossfilter',
+    rmse: 0.0216,
+    relativeError: 0.312,
+    layers: [layer('a', 0.22), layer('b', 0.653)],
+    lossCurve: [],
+  };
+  const text = doneMessage(report);
+  assert.equal(
+    text,
+    'Compressed resnet.pt 2.10× (1.1 MB → 500 kB): weights reconstructed with 31.2 % relative error (per layer 22.0 %–65.3 %). Evaluate it to see what that costs in accuracy.',
+  );
+  assert.doesNotMatch(text, /RMSE/);
+  assert.match(
+    doneMessage({ ...report, stoppedEarly: { step: 1012, steps: 2000 } }),
+    /^Stopped early and saved after step 1,012 of 2,000\. Compressed resnet\.pt/,
+  );
+  assert.equal(relativePercent(0.0042), '0.42 %');
+  assert.equal(relativePercent(0), '0 %');
 });
 
 void test('run history is kept per source, bounded, and can be cleared', async () => {

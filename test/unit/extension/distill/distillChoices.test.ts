@@ -30,6 +30,7 @@ import {
   parseSetting,
   rankCandidates,
   RememberedChoices,
+  sameDataWarning,
   settingSource,
 } from '../../../../src/extension/distill/distillChoices';
 import { DEFAULT_DISTILL_OPTIONS, DISTILL_DEFAULT_SOURCES } from '../../../../src/protocol/defaults';
@@ -243,7 +244,10 @@ void test('texts of the notification and the results', () => {
     lr: 3e-5,
     stepsPerSecond: 1.4,
   };
-  assert.equal(distillProgressMessage(progress), 'step 12 / 300 · loss 0.123 · KL 0.101 · 1.40 steps/s');
+  assert.equal(
+    distillProgressMessage(progress),
+    'step 12 / 300 · about 3 min 26 s left · loss 0.123 · KL 0.101 · 1.40 steps/s',
+  );
   assert.equal(distillPercent(progress), 4);
   assert.equal(distillPercent({ ...progress, steps: 0 }), 0);
   const m = (accuracy: number): { n: number; accuracy: number; agreement: number; relativeError: number } => ({
@@ -268,7 +272,10 @@ void test('texts of the notification and the results', () => {
     originalAccuracy: 0.9375,
     candidate: { n: 32, accuracy: 0.09375, agreement: 0.1, relativeError: 1.1 },
   } as unknown as EvalReportDto;
-  assert.equal(evalDoneMessage(evalReport), 'r.nern.safetensors in net.onnx: accuracy 93.8 % → 9.4 % (32 samples).');
+  assert.equal(
+    evalDoneMessage(evalReport),
+    'r.nern.safetensors in net.onnx: accuracy 93.8 % → 9.4 % (−84.4 points, 32 samples).',
+  );
   const sr = {
     model: '/m/sr.onnx',
     weights: '/x/sr.nern.safetensors',
@@ -286,6 +293,21 @@ void test('texts of the notification and the results', () => {
   assert.equal(parseLimit('ten').ok, false);
 });
 
+void test('distillation warns when it would train on the held-out or evaluation data', () => {
+  const test10k = '/w/data/t10k-images-idx3-ubyte.gz';
+  const train = '/w/data/train-images-idx3-ubyte.gz';
+  assert.equal(sameDataWarning(train, undefined, [test10k]), undefined);
+  assert.equal(sameDataWarning(train, test10k, [test10k]), undefined);
+  assert.match(
+    sameDataWarning(test10k, undefined, [test10k]) ?? '',
+    /t10k-images-idx3-ubyte\.gz is the data this model was evaluated on/,
+  );
+  assert.match(
+    sameDataWarning(train, '/w/data/../data/train-images-idx3-ubyte.gz', []) ?? '',
+    /also the held-out data/,
+  );
+});
+
 void test('choices are remembered per artifact and per model, bounded, and malformed state is ignored', async () => {
   const memento = new FakeMemento();
   const choices = new RememberedChoices(memento);
@@ -296,9 +318,17 @@ void test('choices are remembered per artifact and per model, bounded, and malfo
   );
   assert.deepEqual(choices.forArtifact('/a'), { model: '/m.onnx', data: '/d1', teacher: '/t.onnx', at: 10 });
   assert.deepEqual(choices.forModel('/m.onnx'), { data: '/d1', preprocess: { scale: 0.5 }, at: 10 });
+  // The test set evaluated on is not what distillation offers to train on, and training data is kept apart.
+  assert.deepEqual(choices.dataFor('evaluate', '/m.onnx', '/a'), ['/d1']);
+  assert.deepEqual(choices.dataFor('train', '/m.onnx', '/a'), []);
+  await choices.remember({ artifact: '/a', model: '/m.onnx', data: '/train', role: 'train' }, 11);
+  assert.deepEqual(choices.dataFor('train', '/m.onnx', '/a'), ['/train']);
+  assert.deepEqual(choices.dataFor('evaluate', '/m.onnx', '/a'), ['/d1'], 'training does not replace the test set');
+  await choices.remember({ artifact: '/a', model: '/m.onnx', data: '/d1', preprocess: { scale: 0.5 } }, 12);
+  assert.deepEqual(choices.forArtifact('/a'), { model: '/m.onnx', data: '/d1', trainData: '/train', at: 12 });
   // An evaluation without an artifact updates the model's data; no preprocessing forgets the typed one.
   await choices.remember({ model: '/m.onnx', data: '/d2' }, 20);
-  assert.deepEqual(choices.forModel('/m.onnx'), { data: '/d2', at: 20 });
+  assert.deepEqual(choices.forModel('/m.onnx'), { data: '/d2', trainData: '/train', at: 20 });
   assert.equal(choices.forArtifact('/a')?.data, '/d1');
   // Bounded: the least recently used go first.
   for (let i = 0; i < MAX_REMEMBERED + 5; i++)

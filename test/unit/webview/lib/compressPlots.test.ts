@@ -9,6 +9,7 @@ import { applyReconstructionEvent, emptySnapshot, pushLoss } from '../../../../s
 import { artifactBannerText, artifactSummary } from '../../../../webview/lib/artifactMeta';
 import {
   absMax,
+  ARTIFACT_PART_LABELS,
   artifactParts,
   BAR_LIST_MAX_ROWS,
   barListHeight,
@@ -298,4 +299,11 @@ void test('artifact metadata: the schema the engine writes, a parsed object, par
   );
   assert.deepEqual(artifactSummary({ weight_lens: '{not json' }), {});
   assert.equal(artifactBannerText({}), 'NeRN artifact: compressed checkpoint');
+});
+
+void test('the part of the artifact that is neither predictor nor verbatim is named and explained', () => {
+  assert.notEqual(ARTIFACT_PART_LABELS.other, 'metadata');
+  assert.ok(ARTIFACT_PART_LABELS.otherNote.startsWith(`${ARTIFACT_PART_LABELS.other}: `));
+  assert.match(ARTIFACT_PART_LABELS.otherNote, /JSON description \(loss curve, per-layer report, training settings/);
+  assert.match(ARTIFACT_PART_LABELS.otherNote, /kernel order/);
 });

@@ -2,7 +2,14 @@
 // layer): each unit is rounded once, so a carry never shows as "60".
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatDuration } from '../../../../webview/lib/format';
+import { formatDuration, formatEta } from '../../../../webview/lib/format';
+
+void test('the time left comes from the steps left and the speed', () => {
+  assert.equal(formatEta(1012, 2000, 3.4), 'about 4 min 51 s left');
+  assert.equal(formatEta(10, 300, 1.4), 'about 3 min 27 s left');
+  assert.equal(formatEta(300, 300, 1.4), '', 'nothing left when done');
+  assert.equal(formatEta(10, 300, 0), '', 'no speed yet');
+});
 
 void test('durations round once at the shown precision: never "60 s" or "60.0 s"', () => {
   assert.equal(formatDuration(299.6), '5 min 0 s');
