@@ -5,18 +5,15 @@
  * Class names are taken from `batches.meta.txt` (CIFAR-10) or `fine_label_names.txt` / `coarse_label_names.txt`
  * (CIFAR-100) beside the batch when present.
  */
-import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { FileByteSource } from '../io/byteSource';
-import { resolveOptionalCompanion } from '../io/companion';
 import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
-import { MAX_SAMPLES, checkBatch, type Dataset, type DatasetBatch } from './dataset';
+import { MAX_SAMPLES, checkBatch, readClassNames, type Dataset, type DatasetBatch } from './dataset';
 
 /** Pixel bytes in one CIFAR record (3 planes of 32×32). */
 export const CIFAR_PIXEL_BYTES = 3 * 32 * 32;
 
 /** Largest class-name file read (CIFAR's are < 1 kB). */
-const MAX_NAMES_FILE_BYTES = 64 * 1024;
 
 /** Label bytes per record implied by a file name: 1 for CIFAR-10 names, 2 for CIFAR-100 names, else undefined. */
 function labelBytesFromName(fileName: string): 1 | 2 | undefined {
@@ -39,22 +36,6 @@ export interface CifarOptions {
   readonly labelBytes?: 1 | 2;
   /** CIFAR-100: return the coarse (first) label instead of the fine (second) one. */
   readonly coarseLabels?: boolean;
-}
-
-async function readNames(dataPath: string, name: string): Promise<string[] | undefined> {
-  const path = await resolveOptionalCompanion(dataPath, name);
-  if (path === undefined) return undefined;
-  try {
-    const info = await stat(path);
-    if (!info.isFile() || info.size > MAX_NAMES_FILE_BYTES) return undefined;
-    const names = (await readFile(path, 'utf8'))
-      .split(/\r?\n/)
-      .map((s) => s.trim())
-      .filter((s) => s.length > 0);
-    return names.length > 0 ? names : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Opens a CIFAR-10 or CIFAR-100 binary batch. Throws if the file is not a whole number of records. */
@@ -89,8 +70,8 @@ export async function openCifarDataset(path: string, options: CifarOptions = {})
   const labelOffset = labelBytes === 2 && !coarse ? 1 : 0;
   const classes =
     labelBytes === 1
-      ? await readNames(path, 'batches.meta.txt')
-      : await readNames(path, coarse ? 'coarse_label_names.txt' : 'fine_label_names.txt');
+      ? await readClassNames(path, 'batches.meta.txt')
+      : await readClassNames(path, coarse ? 'coarse_label_names.txt' : 'fine_label_names.txt');
   const shape: [number, number, number] = [32, 32, 3];
   return {
     kind: 'cifar',

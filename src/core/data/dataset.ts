@@ -3,9 +3,10 @@
  * [H, W, C], read in batches by index as NHWC float32 values exactly as stored (0..255 for 8-bit images), with
  * optional integer labels. `openDataset` picks the reader from the path's content and name.
  */
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { FileByteSource } from '../io/byteSource';
+import { resolveOptionalCompanion } from '../io/companion';
 import { CheckpointFormatError, formatBytes } from '../io/errors';
 
 /** One batch: `x` holds N×H×W×C values (NHWC, row-major), `y` N labels when the dataset has them. */
@@ -61,6 +62,60 @@ export function checkBatch(name: string, size: number, shape: readonly number[],
   return perSample;
 }
 
+/** Largest class-names file read (64 KiB: thousands of names). */
+const MAX_NAMES_FILE_BYTES = 64 * 1024;
+
+/** Files beside a dataset that name its classes, one name per line, tried in this order. */
+export const CLASS_NAME_FILES: readonly string[] = ['classes.txt', 'labels.txt'];
+
+/**
+ * The class names in the file `name` beside the dataset at `dataPath` (one per line, blank lines skipped), through
+ * the companion rule: undefined when there is no such file, it is not a file, is over 64 KiB or names nothing; a link
+ * out of the data's folder is refused with a `CheckpointFormatError`.
+ */
+export async function readClassNames(dataPath: string, name: string): Promise<string[] | undefined> {
+  const path = await resolveOptionalCompanion(dataPath, name);
+  if (path === undefined) return undefined;
+  try {
+    const info = await stat(path);
+    if (!info.isFile() || info.size > MAX_NAMES_FILE_BYTES) return undefined;
+    const names = (await readFile(path, 'utf8'))
+      .split(/\r?\n/)
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
+    return names.length > 0 ? names : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `dataset` with class names from `classes.txt` / `labels.txt` beside `path` when its own format names none. */
+async function withClassNames(path: string, dataset: Dataset): Promise<Dataset> {
+  if (dataset.classes !== undefined) return dataset;
+  for (const file of CLASS_NAME_FILES) {
+    let classes: string[] | undefined;
+    try {
+      classes = await readClassNames(path, file);
+    } catch (error) {
+      await dataset.close();
+      throw error;
+    }
+    if (classes !== undefined) {
+      return {
+        kind: dataset.kind,
+        name: dataset.name,
+        size: dataset.size,
+        shape: dataset.shape,
+        hasLabels: dataset.hasLabels,
+        classes,
+        read: (indices, signal) => dataset.read(indices, signal),
+        close: () => dataset.close(),
+      };
+    }
+  }
+  return dataset;
+}
+
 /** Options for `openDataset`. */
 export interface OpenDatasetOptions {
   /** CIFAR-100 only: return coarse (20-class) labels instead of fine (100-class) ones. */
@@ -104,13 +159,17 @@ export async function openDataset(path: string, options: OpenDatasetOptions = {}
     lower.endsWith('.npz')
   ) {
     const { openArrayDataset } = await import('./arrays');
-    return openArrayDataset(path);
+    return withClassNames(path, await openArrayDataset(path));
   }
   const { looksLikeIdx, openIdxDataset } = await import('./idx');
-  if (startsWith(head, [0x1f, 0x8b]) || looksLikeIdx(head) || /idx\d/.test(lower)) return openIdxDataset(path);
+  if (startsWith(head, [0x1f, 0x8b]) || looksLikeIdx(head) || /idx\d/.test(lower))
+    return withClassNames(path, await openIdxDataset(path));
   const { looksLikeCifar, openCifarDataset } = await import('./cifar');
   if (looksLikeCifar(lower, info.size))
-    return openCifarDataset(path, options.cifarCoarseLabels === true ? { coarseLabels: true } : {});
+    return withClassNames(
+      path,
+      await openCifarDataset(path, options.cifarCoarseLabels === true ? { coarseLabels: true } : {}),
+    );
   throw new CheckpointFormatError(
     `${path} (${formatBytes(info.size)}) is not a dataset Weight Lens reads: expected a folder of class subfolders with PNG/JPEG images, an IDX file (MNIST style, optionally .gz), a CIFAR binary batch (.bin), or a .npy/.npz file.`,
   );

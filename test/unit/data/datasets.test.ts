@@ -1,6 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDataset, type Dataset } from '../../../src/core/data/dataset';
 import { openIdxDataset } from '../../../src/core/data/idx';
@@ -233,5 +243,32 @@ test('damaged and oversized images are refused before or during decoding', async
       decodeImage(jpg.subarray(0, jpg.length - 300), 'cut.jpg'),
       /cut\.jpg is a damaged or unsupported image/,
     );
+  }
+});
+
+void test('classes.txt or labels.txt beside a dataset names its classes; a link out of the folder is refused', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'wl-classes-'));
+  try {
+    const data = join(root, 'data');
+    mkdirSync(data);
+    for (const f of ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz'])
+      copyFileSync(join(DIR, 'idx', f), join(data, f));
+    const images = join(data, 't10k-images-idx3-ubyte.gz');
+    const plain = await openDataset(images);
+    assert.equal(plain.classes, undefined);
+    await plain.close();
+    const names = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Boot'];
+    writeFileSync(join(data, 'labels.txt'), `${names.join('\n')}\n\n`);
+    const named = await openDataset(images);
+    assert.deepEqual(named.classes, names);
+    const batch = await named.read([0, 1]);
+    assert.equal(batch.y?.length, 2, 'the named dataset still reads');
+    await named.close();
+    // classes.txt comes first; a classes.txt that links outside the data's folder is refused, not read.
+    writeFileSync(join(root, 'secret.txt'), 'a\nb\n');
+    symlinkSync(join(root, 'secret.txt'), join(data, 'classes.txt'));
+    await assert.rejects(openDataset(images), /classes\.txt", a link to a file outside its folder/);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });
