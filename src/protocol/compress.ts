@@ -5,9 +5,9 @@
  */
 import type { HistogramDto } from './inspect';
 
-import type { BackendName, PermutationKind, RecipeName } from './vocabulary';
+import type { BackendName, PermutationKind, PredictorDtype, RecipeName } from './vocabulary';
 
-export type { BackendName, PermutationKind, RecipeName } from './vocabulary';
+export type { BackendName, PermutationKind, PredictorDtype, RecipeName } from './vocabulary';
 
 /** What is represented by the predictor for each layer kind; everything else is stored verbatim. */
 export interface RepresentPolicy {
@@ -39,6 +39,13 @@ export interface CompressOptionsDto {
   roundWidthScale: number;
   /** Training recipe; default `weight-lens`. */
   recipe?: RecipeName;
+  /** How the predictor's weights are stored; default f32. */
+  predictorDtype?: PredictorDtype;
+  /**
+   * Quantisation-aware reconstruction: the last N training steps (of the last round) run on the predictor
+   * fake-quantised to `predictorDtype` (int8 or int4 only), with straight-through gradients; default 0.
+   */
+  qatSteps?: number;
   /** Output artifact path; default `<source stem>.nern.safetensors` beside the source. */
   out?: string;
 }
