@@ -326,6 +326,9 @@ export async function distillCommand(argv: readonly string[]): Promise<number> {
         `preprocessing (${PREPROCESS_SOURCE_TEXT[report.preprocessSource]}): ${describePreprocess(report.preprocess)}`,
         ...(report.warnings ?? []).map((w) => `warning: ${w}`),
         report.teacherAccuracy !== undefined ? `teacher accuracy ${percent(report.teacherAccuracy)}` : '',
+        report.predictorDtype !== undefined && report.predictorDtype !== 'f32'
+          ? `metrics of the ${report.predictorDtype} predictor; training ${report.qat === true ? 'quantisation-aware' : 'in float (--no-qat)'}`
+          : '',
         `${report.boundLayers} represented layers used by the model${report.unboundLayers > 0 ? `, ${report.unboundLayers} not` : ''}; ${report.options.steps} steps in ${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}`,
         `held-out evaluations on ${report.evalEngine ?? 'tfjs'}${report.evalEngineReason !== undefined ? ` (${report.evalEngineReason})` : ''}`,
         `wrote ${report.out}`,
