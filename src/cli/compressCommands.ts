@@ -10,14 +10,14 @@ import { artifactPathFor, decompressedPathFor } from '../protocol/paths';
 import { interruptible, sweepStaleTemporaries } from './interrupt';
 import { parseArgs, UsageError } from './args';
 import { formatInteger, formatStat, renderTable } from './format';
-import { BACKEND_NAMES, isOneOf, PERMUTATION_KINDS, RECIPE_NAMES } from '../protocol/vocabulary';
+import { BACKEND_NAMES, isOneOf, PERMUTATION_KINDS, PREDICTOR_DTYPES, RECIPE_NAMES } from '../protocol/vocabulary';
 
 import { decompressArtifact } from '../core/jobs/decompress';
 /** Help text of `compress` (the CLI help and `weight-lens compress --help`). */
 export const COMPRESS_USAGE = `  weight-lens compress FILE [--hidden H | --size FRACTION | --size-bytes N] [--steps N]
                       [--permutation crossfilter|infilter|none] [--seed S] [--dense] [--rounds R]
                       [--round-scale X] [--recipe weight-lens|nern] [--backend auto|wasm|webgpu|tensorflow|cpu]
-                      [--out OUT] [--json]
+                      [--predictor-dtype f32|f16|int8|int4] [--qat-steps N] [--out OUT] [--json]
       Train a NeRN predictor that regenerates FILE's convolution weights (and, with --dense, its matrices and
       other kernels, tiled into 3×3 blocks); write FILE's stem + .nern.safetensors (or OUT). Budget: predictor
       width H, or a FRACTION of the represented weights (default ${DEFAULT_COMPRESS_OPTIONS.budget.kind === 'fraction' ? DEFAULT_COMPRESS_OPTIONS.budget.fraction : ''}), or an artifact of N bytes.
@@ -25,6 +25,8 @@ export const COMPRESS_USAGE = `  weight-lens compress FILE [--hidden H | --size 
       round's reconstruction, each round's width × X (default 1) of the next. --recipe nern trains with
       NeRN's exact settings (encoding base 0.76, Ranger) as a reference; the default recipe learns much faster.
       --backend auto trains on the native onnxruntime engine when onnxruntime-node is installed, else on wasm.
+      --qat-steps N (with --predictor-dtype int8 or int4) trains the last N steps quantisation-aware: on the
+      predictor as it will be stored, with straight-through gradients (default 0: quantised after training).
       Ctrl-C once stops and saves the best predictor so far as an artifact marked as stopped early; twice aborts.`;
 
 /** Help text of `decompress`. */
@@ -67,6 +69,8 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
     rounds: 'integer',
     'round-scale': 'number',
     recipe: 'string',
+    'predictor-dtype': 'string',
+    'qat-steps': 'integer',
     backend: 'string',
     out: 'string',
     json: 'boolean',
@@ -105,6 +109,14 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
   const out = typeof options.out === 'string' ? options.out : undefined;
   const recipe = options.recipe ?? RECIPE_NAMES[0];
   if (!isOneOf(RECIPE_NAMES, recipe)) throw new UsageError(`--recipe must be one of ${RECIPE_NAMES.join(', ')}`);
+  const predictorDtype = options['predictor-dtype'];
+  if (predictorDtype !== undefined && !isOneOf(PREDICTOR_DTYPES, predictorDtype))
+    throw new UsageError(`--predictor-dtype must be one of ${PREDICTOR_DTYPES.join(', ')}`);
+  const qatSteps = num(options, 'qat-steps');
+  if (qatSteps !== undefined && (qatSteps < 0 || qatSteps > steps))
+    throw new UsageError('--qat-steps must be between 0 and --steps');
+  if (qatSteps !== undefined && qatSteps > 0 && predictorDtype !== 'int8' && predictorDtype !== 'int4')
+    throw new UsageError('--qat-steps needs --predictor-dtype int8 or int4');
   return {
     file,
     json: options.json === true,
@@ -118,6 +130,8 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
       roundWidthScale,
       recipe,
       represent: { conv: options['no-conv'] !== true, dense: options.dense === true },
+      ...(predictorDtype !== undefined ? { predictorDtype } : {}),
+      ...(qatSteps !== undefined ? { qatSteps } : {}),
       ...(out !== undefined ? { out } : {}),
     },
   };

@@ -15,6 +15,7 @@ import {
   type PreprocessSource,
 } from '../protocol/evaluate';
 import { distilledPathFor } from '../protocol/paths';
+import { isOneOf, PREDICTOR_DTYPES } from '../protocol/vocabulary';
 import { interruptible, sweepStaleTemporaries } from './interrupt';
 import { parseArgs, UsageError, type OptionType } from './args';
 import { backendOption } from './compressCommands';
@@ -32,12 +33,16 @@ export const EVAL_USAGE = `  weight-lens eval MODEL --data D [--weights W] [--li
 export const DISTILL_USAGE = `  weight-lens distill ARTIFACT --model MODEL --data D [--teacher MODEL2] [--steps N] [--out OUT] [--json]
                       [--batch-size B] [--lr X] [--temperature T] [--kl-weight X] [--feature-weight X]
                       [--reconstruction-weight X] [--no-augment] [--eval-data D2] [--eval-samples N]
-                      [--eval-every N] [--seed S] [preprocessing]
+                      [--eval-every N] [--seed S] [--predictor-dtype f32|f16|int8|int4] [--no-qat]
+                      [preprocessing]
       Phase 2 (Choi et al.): train ARTIFACT's predictor so MODEL on the regenerated weights matches the teacher
       (MODEL on its own weights, or MODEL2) by KL on the logits; no labels needed. Writes a new artifact
       (default ARTIFACT stem + .distilled.nern.safetensors). Defaults: ${DEFAULT_DISTILL_OPTIONS.steps} steps, batch ${DEFAULT_DISTILL_OPTIONS.batchSize}, lr ${DEFAULT_DISTILL_OPTIONS.lr},
       T ${DEFAULT_DISTILL_OPTIONS.temperature}, KL weight ${DEFAULT_DISTILL_OPTIONS.klWeight}, feature weight ${DEFAULT_DISTILL_OPTIONS.featureWeight}, reconstruction weight ${DEFAULT_DISTILL_OPTIONS.reconstructionWeight}, held out: last ${DEFAULT_DISTILL_OPTIONS.evalSamples} samples.
       (${DISTILL_DEFAULT_SOURCES.lr}; ${DISTILL_DEFAULT_SOURCES.temperature}.)
+      --predictor-dtype: how the predictor will be stored (default: the artifact's, else f32); for int8 and int4
+      training is quantisation-aware and the held-out metrics are the quantised predictor's. --no-qat trains in
+      float instead (quantised afterwards), to measure what quantisation-aware training buys.
       Ctrl-C once stops and saves the best predictor so far as an artifact marked as stopped early; twice aborts.`;
 
 /** Help text of the preprocessing flags that `eval` and `distill` share. */
@@ -241,6 +246,8 @@ export function distillOptionsFromArgs(argv: readonly string[]): {
     'eval-every': 'integer',
     seed: 'integer',
     backend: 'string',
+    'predictor-dtype': 'string',
+    'no-qat': 'boolean',
     ...PREPROCESS_OPTIONS,
   });
   const [artifact, ...rest] = positional;
@@ -251,6 +258,9 @@ export function distillOptionsFromArgs(argv: readonly string[]): {
   const n = (name: string): number | undefined => (typeof options[name] === 'number' ? options[name] : undefined);
   const d = DEFAULT_DISTILL_OPTIONS;
   const preprocess = preprocessFromOptions(options);
+  const predictorDtype = options['predictor-dtype'];
+  if (predictorDtype !== undefined && !isOneOf(PREDICTOR_DTYPES, predictorDtype))
+    throw new UsageError(`--predictor-dtype must be one of ${PREDICTOR_DTYPES.join(', ')}`);
   const o: DistillOptionsDto = {
     steps: n('steps') ?? d.steps,
     batchSize: n('batch-size') ?? d.batchSize,
@@ -268,6 +278,8 @@ export function distillOptionsFromArgs(argv: readonly string[]): {
     ...(typeof options['eval-data'] === 'string' ? { evalData: options['eval-data'] } : {}),
     ...(typeof options.out === 'string' ? { out: options.out } : {}),
     ...(preprocess ? { preprocess } : {}),
+    ...(predictorDtype !== undefined ? { predictorDtype } : {}),
+    ...(options['no-qat'] === true ? { qat: false } : {}),
   };
   return { artifact, model: options.model, data: options.data, options: o, json: options.json === true };
 }
@@ -323,6 +335,9 @@ export async function distillCommand(argv: readonly string[]): Promise<number> {
           `preprocessing (${PREPROCESS_SOURCE_TEXT[report.preprocessSource]}): ${describePreprocess(report.preprocess)}`,
           ...(report.warnings ?? []).map((w) => `warning: ${w}`),
           report.teacherAccuracy !== undefined ? `teacher accuracy ${percent(report.teacherAccuracy)}` : '',
+          report.predictorDtype !== undefined && report.predictorDtype !== 'f32'
+            ? `metrics of the ${report.predictorDtype} predictor; training ${report.qat === true ? 'quantisation-aware' : 'in float (--no-qat)'}`
+            : '',
           `${report.boundLayers} represented layers used by the model${report.unboundLayers > 0 ? `, ${report.unboundLayers} not` : ''}; ${report.options.steps} steps in ${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}`,
           `held-out evaluations on ${report.evalEngine ?? 'tfjs'}${report.evalEngineReason !== undefined ? ` (${report.evalEngineReason})` : ''}`,
           `wrote ${report.out}`,

@@ -6,9 +6,9 @@
 import type { HistogramDto } from './inspect';
 import type { ArtifactStop } from './artifact';
 
-import type { BackendName, CompressMethod, PermutationKind, RecipeName } from './vocabulary';
+import type { BackendName, CompressMethod, PermutationKind, PredictorDtype, RecipeName } from './vocabulary';
 
-export type { BackendName, CompressMethod, PermutationKind, RecipeName } from './vocabulary';
+export type { BackendName, CompressMethod, PermutationKind, PredictorDtype, RecipeName } from './vocabulary';
 
 /** What is represented by the predictor for each layer kind; everything else is stored verbatim. */
 export interface RepresentPolicy {
@@ -42,6 +42,13 @@ export interface CompressOptionsDto {
   recipe?: RecipeName;
   /** Compression method; default `nern` (the baselines: int8, int4, lowrank, prune). */
   method?: CompressMethod;
+  /** How the predictor's weights are stored; default f32. */
+  predictorDtype?: PredictorDtype;
+  /**
+   * Quantisation-aware reconstruction: the last N training steps (of the last round) run on the predictor
+   * fake-quantised to `predictorDtype` (int8 or int4 only), with straight-through gradients; default 0.
+   */
+  qatSteps?: number;
   /** Output artifact path; default `<source stem>.nern.safetensors` beside the source. */
   out?: string;
 }

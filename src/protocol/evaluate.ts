@@ -4,7 +4,7 @@
  * what `weight-lens eval --json` / `weight-lens distill --json` print). No tensors cross here.
  */
 import type { ArtifactErrors, ArtifactStop } from './artifact';
-import type { BackendName, ModelEngineName, PreprocessSource } from './vocabulary';
+import type { BackendName, ModelEngineName, PredictorDtype, PreprocessSource } from './vocabulary';
 
 /**
  * The order in which preprocessing steps apply, whatever order they were given in: scale, normalise (mean/std), pad,
@@ -164,6 +164,18 @@ export interface DistillOptionsDto {
   preprocess?: PreprocessDto;
   /** Output artifact; default `<artifact stem>.distilled.nern.safetensors`. */
   out?: string;
+  /**
+   * How the distilled predictor's weights will be stored; default: the dtype the artifact records
+   * (`predictorDtype` in its metadata), else f32. With int8 or int4 the held-out metrics are those of the quantised
+   * predictor.
+   */
+  predictorDtype?: PredictorDtype;
+  /**
+   * Quantisation-aware distillation: train on the predictor fake-quantised to an int8/int4 `predictorDtype`
+   * (straight-through gradients to the float weights). Default true; false distils in float and quantises afterwards
+   * (for measuring what it buys). No effect for f32 and f16.
+   */
+  qat?: boolean;
 }
 
 /** One distillation step's losses. */
@@ -218,6 +230,10 @@ export interface DistillReportDto {
   warnings?: string[];
   /** The tfjs backend that trained the predictor. */
   backend: string;
+  /** The predictor dtype the metrics are for (resolved: option, else the artifact's, else f32). */
+  predictorDtype?: PredictorDtype;
+  /** Whether training was quantisation-aware (an int8/int4 `predictorDtype` and `qat` not false). */
+  qat?: boolean;
   /** The engine of the held-out evaluations (training itself runs on TensorFlow.js); always set by `distill`. */
   evalEngine?: ModelEngineName;
   /** Why the held-out evaluations ran on TensorFlow.js rather than onnxruntime (absent when onnxruntime ran them). */

@@ -35,7 +35,7 @@ import { type KernelLayer } from '../nern/kernelMap';
 import { recipeTrainOptions } from '../nern/recipes';
 import { nernPredictorSpec } from '../nern/predictor';
 import { convLayoutFor, fromKernels, kernelShape, toKernels } from '../nern/tiling';
-import { trainReconstruction, type TrainResult } from '../nern/train';
+import { compressQuantization, trainReconstruction, type TrainResult } from '../nern/train';
 import { isDType, type DType } from '../tensors/dtype';
 import type { TensorEntry } from '../tensors/tensor';
 import { readTensorValues } from '../tensors/tensor';
@@ -69,6 +69,7 @@ export function checkCompressOptions(o: CompressOptionsDto): void {
     throw new BadInputError(`The target size must be a positive number of bytes, not ${b.bytes}.`, {
       option: 'budget',
     });
+  compressQuantization(o, o.steps);
   if (!isOneOf(PERMUTATION_KINDS, o.permutation))
     throw new BadInputError(
       `The permutation must be one of ${PERMUTATION_KINDS.join(', ')}, not ${String(o.permutation)}.`,
@@ -222,6 +223,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
     const lossCurve: [number, number][] = [];
     const rowOf = new Map(loaded.map((t) => [t.planned.name, t]));
     let targets = loaded.map((t) => t.values);
+    const quantization = compressQuantization(options, steps);
     let result: TrainResult | undefined;
     let stepsDone = 0;
     for (let r = 0; r < R; r++) {
@@ -243,6 +245,8 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
           progressEvery,
           engine,
           ...recipeTrainOptions(options.recipe),
+          // Quantisation-aware steps train the stored (last) round only.
+          ...(last && quantization ? { quantization } : {}),
         },
         {
           ...(signal ? { signal } : {}),

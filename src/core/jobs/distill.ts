@@ -8,6 +8,10 @@
  * weights, through the weights into the predictor: dL/dθ = Σ_kernels J_θ(kernel)ᵀ · dL/dW_kernel. No labels are used.
  * Non-classifiers (e.g. super-resolution) use the output MSE relative to the teacher's mean square instead of KL.
  *
+ * For a predictor that will be stored as int8 or int4, training is quantisation-aware by default: each step
+ * regenerates the weights from the predictor fake-quantised per output unit (tensors/quantize.ts) and the gradient
+ * passes straight through to the float weights; the held-out metrics are always those of the quantised predictor.
+ *
  * Training runs on TensorFlow.js; the held-out evaluations run on the model runner's engine (onnxruntime for ONNX
  * models when it loads). The result is a new artifact (written atomically; the source artifact is never touched) whose metadata records
  * both phases and the held-out metrics before and after.
@@ -49,7 +53,8 @@ import { encodeRows, encodingWidth, gridOffsets } from '../nern/encoding';
 import { CENTRE, gridShapes, KERNEL_OUTPUTS } from '../nern/kernelMap';
 import { adamConfig, NernOptimizer } from '../nern/optimizer';
 import { invertPermutation } from '../nern/permutation';
-import { Predictor, type PredictorWeights } from '../nern/predictor';
+import { Predictor, predictorQuantBits, type PredictorWeights } from '../nern/predictor';
+import { isOneOf, PREDICTOR_DTYPES, type PredictorDtype } from '../../protocol/vocabulary';
 import { distillationKl, featureMapLoss, reconstructionLoss, relativeOutputMse } from '../nern/losses';
 import { Rng } from '../nern/rng';
 import { BLOCK } from '../nern/tiling';
@@ -91,6 +96,21 @@ export function checkDistillOptions(o: DistillOptionsDto): void {
   }
   if (o.klWeight + o.featureWeight + o.reconstructionWeight === 0)
     throw new BadInputError('At least one loss weight must be above 0.');
+  if (o.predictorDtype !== undefined && !isOneOf(PREDICTOR_DTYPES, o.predictorDtype))
+    throw new BadInputError(
+      `The predictor dtype must be one of ${PREDICTOR_DTYPES.join(', ')}, not ${String(o.predictorDtype)}.`,
+      { option: 'predictorDtype' },
+    );
+}
+
+/**
+ * The predictor dtype a distillation targets: `requested` when given, else the dtype the artifact's metadata
+ * records (`predictorDtype`, when it names one of PREDICTOR_DTYPES), else f32.
+ */
+export function targetPredictorDtype(meta: object, requested: PredictorDtype | undefined): PredictorDtype {
+  if (requested !== undefined) return requested;
+  const recorded: unknown = (meta as { predictorDtype?: unknown }).predictorDtype;
+  return isOneOf(PREDICTOR_DTYPES, recorded) ? recorded : 'f32';
 }
 
 /** A represented layer the graph uses, with what differentiable regeneration needs. */
@@ -355,8 +375,13 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
 
     predictor = Predictor.fromWeights(artifact.predictor);
     const p = predictor;
+    const predictorDtype = targetPredictorDtype(artifact.meta, o.predictorDtype);
+    // Evaluations always regenerate from the predictor as it will be stored; training does when it is
+    // quantisation-aware.
+    const quantBits = predictorQuantBits(predictorDtype);
+    const qat = quantBits !== undefined && o.qat !== false;
     const regenerate = (train: boolean): Record<string, tf.Tensor> => {
-      const outAll = train ? p.apply(encoding) : p.forward(encoding);
+      const outAll = train ? p.apply(encoding, qat ? quantBits : undefined) : p.forward(encoding, quantBits);
       const weights: Record<string, tf.Tensor> = { ...original };
       for (const b of bound)
         setOwn(weights, b.name, toWeight(tf.slice(outAll, [b.start, 0], [b.kernels, KERNEL_OUTPUTS]), b));
@@ -570,6 +595,8 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
       seed: o.seed,
       backend: backend.name,
       preprocess: JSON.stringify(dto),
+      predictorDtype,
+      qat,
     };
     const meta: ArtifactMeta = {
       ...artifact.meta,
@@ -614,6 +641,8 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
       preprocess: dto,
       preprocessSource,
       backend: backend.name,
+      predictorDtype,
+      qat,
       evalEngine: runner.engine,
       ...(runner.reason !== undefined ? { evalEngineReason: runner.reason } : {}),
       durationMs: Math.round(performance.now() - started),

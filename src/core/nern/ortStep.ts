@@ -4,12 +4,16 @@
  * inputs are the batch (encodings, targets, per-row output scale, optional mask), the represented-entry count, all
  * parameters, the Adam moments and the step's scalars; outputs are the loss, the updated parameters and moments. The
  * forward pass is Gemm(+Relu) per layer, the loss is exactly `rmseLoss` (predictor.ts), the backward pass is
- * hand-written Gemm with transA/transB and ReLU masks, and the update is exactly `NernOptimizer`'s Adam. The package
- * is loaded at run time only; when it is missing or fails, callers fall back to the tfjs step.
+ * hand-written Gemm with transA/transB and ReLU masks, and the update is exactly `NernOptimizer`'s Adam. For
+ * quantisation-aware training a second graph fake-quantises every layer's weight in-graph (ReduceMax/Abs/Div/Round/
+ * Clip/Mul: the int8/int4 rule of tensors/quantize.ts; ONNX Round is half-to-even like the rule) and uses it in the
+ * forward and backward passes, while the gradient updates the float weight (straight-through). The package is loaded
+ * at run time only; when it is missing or fails, callers fall back to the tfjs step.
  */
 import { availableParallelism } from 'node:os';
 import type { OrtModuleLike, OrtSessionLike, OrtTensorLike } from '../backend/onnxRuntime';
 import { ProtoWriter } from '../containers/protobufWriter';
+import { quantMax, type QuantBits } from '../tensors/quantize';
 import { learningRateAt, type OptimizerConfig } from './optimizer';
 import { layerShapes, type PredictorSpec, type PredictorWeights } from './predictor';
 
@@ -41,6 +45,131 @@ const FLOAT = 1;
 const INT64 = 7;
 const ATTR_FLOAT = 1;
 const ATTR_INT = 2;
+const ATTR_INTS = 7;
+
+/** One ONNX node attribute: a float (`f`), an int (`i`) or a list of ints (`ints`). */
+interface NodeAttr {
+  name: string;
+  i?: number;
+  f?: number;
+  ints?: number[];
+}
+
+/** Emits a NodeProto into `nodes` with a unique name. */
+type NodeEmitter = (op: string, ins: string[], outs: string[], attrs?: NodeAttr[]) => void;
+
+function nodeEmitter(nodes: Uint8Array[]): NodeEmitter {
+  let counter = 0;
+  return (op, ins, outs, attrs = []) => {
+    const w = new ProtoWriter();
+    for (const i of ins) w.string(1, i);
+    for (const o of outs) w.string(2, o);
+    w.string(3, `n${counter++}`);
+    w.string(4, op);
+    for (const a of attrs) {
+      w.message(5, (aw) => {
+        aw.string(1, a.name);
+        if (a.f !== undefined) aw.float(2, a.f).varint(20, ATTR_FLOAT);
+        else if (a.ints !== undefined) aw.packedVarints(8, a.ints).varint(20, ATTR_INTS);
+        else aw.varint(3, a.i ?? 0).varint(20, ATTR_INT);
+      });
+    }
+    nodes.push(w.finish());
+  };
+}
+
+function scalarInitializer(name: string, value: number): Uint8Array {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setFloat32(0, value, true);
+  return new ProtoWriter().varint(2, FLOAT).string(8, name).bytes(9, bytes).finish();
+}
+
+/** Names of the scalar constants `emitFakeQuant` reads, with their values for `bits`. */
+function fakeQuantConstants(bits: QuantBits): [string, number][] {
+  return [
+    ['c_qmax', quantMax(bits)],
+    ['c_nqmax', -quantMax(bits)],
+    ['c_fq_zero', 0],
+    ['c_fq_one', 1],
+  ];
+}
+
+/**
+ * Emits the fake quantisation of weight `w` [fanIn, fanOut] into `out`, exactly the rule of tensors/quantize.ts per
+ * column: scale = ReduceMax(|w|, axis 0) / qmax (float32 division, as `fround`), codes = Clip(Round(w / scale),
+ * −qmax, qmax) (Round is half-to-even), value = codes · scale; a zero column divides by 1 instead of 0 and stays 0.
+ * Reads the constants of `fakeQuantConstants`.
+ */
+function emitFakeQuant(node: NodeEmitter, w: string, out: string): void {
+  node('Abs', [w], [`${out}_abs`]);
+  node(
+    'ReduceMax',
+    [`${out}_abs`],
+    [`${out}_max`],
+    [
+      { name: 'axes', ints: [0] },
+      { name: 'keepdims', i: 1 },
+    ],
+  );
+  node('Div', [`${out}_max`, 'c_qmax'], [`${out}_scale`]);
+  node('Equal', [`${out}_scale`, 'c_fq_zero'], [`${out}_iszero`]);
+  node('Where', [`${out}_iszero`, 'c_fq_one', `${out}_scale`], [`${out}_divisor`]);
+  node('Div', [w, `${out}_divisor`], [`${out}_ratio`]);
+  node('Round', [`${out}_ratio`], [`${out}_round`]);
+  node('Clip', [`${out}_round`, 'c_nqmax', 'c_qmax'], [`${out}_codes`]);
+  node('Mul', [`${out}_codes`, `${out}_scale`], [out]);
+}
+
+function valueInfoProto(name: string, dims: (number | string)[]): Uint8Array {
+  return new ProtoWriter()
+    .string(1, name)
+    .message(2, (tw) =>
+      tw.message(1, (tt) =>
+        tt.varint(1, FLOAT).message(2, (sw) => {
+          for (const d of dims) sw.message(1, (dw) => (typeof d === 'number' ? dw.varint(1, d) : dw.string(2, d)));
+        }),
+      ),
+    )
+    .finish();
+}
+
+function modelProto(
+  name: string,
+  nodes: Uint8Array[],
+  inits: Uint8Array[],
+  inputs: Uint8Array[],
+  outputs: Uint8Array[],
+): Uint8Array {
+  const graph = new ProtoWriter();
+  for (const n of nodes) graph.bytes(1, n);
+  graph.string(2, name);
+  for (const t of inits) graph.bytes(5, t);
+  for (const v of inputs) graph.bytes(11, v);
+  for (const v of outputs) graph.bytes(12, v);
+  return new ProtoWriter()
+    .varint(1, 8) // ir_version
+    .string(2, 'weight-lens')
+    .bytes(7, graph.finish())
+    .message(8, (o) => o.string(1, '').varint(2, 17))
+    .finish();
+}
+
+/**
+ * A one-node-chain ONNX model (opset 17) of the in-graph fake quantisation alone: input `w` [rows, cols], output
+ * `wq` [rows, cols] = dequant(quant(w)) per column. The training step emits the same nodes; tests hold this graph to
+ * tensors/quantize.ts.
+ */
+export function buildFakeQuantModel(rows: number, cols: number, bits: QuantBits): Uint8Array {
+  const nodes: Uint8Array[] = [];
+  emitFakeQuant(nodeEmitter(nodes), 'w', 'wq');
+  return modelProto(
+    'nern_fake_quant',
+    nodes,
+    fakeQuantConstants(bits).map(([n, v]) => scalarInitializer(n, v)),
+    [valueInfoProto('w', [rows, cols])],
+    [valueInfoProto('wq', [rows, cols])],
+  );
+}
 
 /** What the training-step graph is built for. */
 export interface TrainStepGraphSpec {
@@ -54,6 +183,11 @@ export interface TrainStepGraphSpec {
   l2: number;
   /** Whether a scalar `decay` input multiplies parameters before the update (decoupled weight decay). */
   decoupled: boolean;
+  /**
+   * Quantisation-aware training: the forward and backward passes use every weight fake-quantised to these bits
+   * (`emitFakeQuant`), the gradient updates the float weight (straight-through). Absent = plain float training.
+   */
+  quantBits?: QuantBits;
 }
 
 /** Names of parameter i's tensors in the graph: the parameter, its Adam moments, and their updated outputs. */
@@ -74,42 +208,10 @@ export function buildTrainStepModel(g: TrainStepGraphSpec): Uint8Array {
   const inputs: Uint8Array[] = [];
   const outputs: Uint8Array[] = [];
   const inits: Uint8Array[] = [];
-  let counter = 0;
-  const node = (
-    op: string,
-    ins: string[],
-    outs: string[],
-    attrs: { name: string; i?: number; f?: number }[] = [],
-  ): void => {
-    const w = new ProtoWriter();
-    for (const i of ins) w.string(1, i);
-    for (const o of outs) w.string(2, o);
-    w.string(3, `n${counter++}`);
-    w.string(4, op);
-    for (const a of attrs) {
-      w.message(5, (aw) => {
-        aw.string(1, a.name);
-        if (a.f !== undefined) aw.float(2, a.f).varint(20, ATTR_FLOAT);
-        else aw.varint(3, a.i ?? 0).varint(20, ATTR_INT);
-      });
-    }
-    nodes.push(w.finish());
-  };
-  const valueInfo = (name: string, dims: (number | string)[]): Uint8Array =>
-    new ProtoWriter()
-      .string(1, name)
-      .message(2, (tw) =>
-        tw.message(1, (tt) =>
-          tt.varint(1, FLOAT).message(2, (sw) => {
-            for (const d of dims) sw.message(1, (dw) => (typeof d === 'number' ? dw.varint(1, d) : dw.string(2, d)));
-          }),
-        ),
-      )
-      .finish();
+  const node = nodeEmitter(nodes);
+  const valueInfo = valueInfoProto;
   const scalarInit = (name: string, value: number): void => {
-    const bytes = new Uint8Array(4);
-    new DataView(bytes.buffer).setFloat32(0, value, true);
-    inits.push(new ProtoWriter().varint(2, FLOAT).string(8, name).bytes(9, bytes).finish());
+    inits.push(scalarInitializer(name, value));
   };
   const axesInit = (name: string, axes: number[]): void => {
     inits.push(
@@ -148,10 +250,18 @@ export function buildTrainStepModel(g: TrainStepGraphSpec): Uint8Array {
   if (g.l2 > 0) scalarInit('c_l2', g.l2);
   axesInit('c_axis0', [0]);
 
+  // The weights the passes use: w_i itself, or its fake quantisation (the gradient still updates w_i: straight-through).
+  const used = shapes.map((_, i) => (g.quantBits === undefined ? `w${i}` : `wq${i}`));
+  if (g.quantBits !== undefined) {
+    for (const [n, v] of fakeQuantConstants(g.quantBits)) scalarInit(n, v);
+    shapes.forEach((_, i) => {
+      emitFakeQuant(node, `w${i}`, `wq${i}`);
+    });
+  }
   // Forward: h_i = relu(h_{i−1}·w_i + b_i); y = h_{L−2}·w_{L−1} + b_{L−1}.
   let a = 'x';
   for (let i = 0; i < L; i++) {
-    node('Gemm', [a, `w${i}`, `b${i}`], [`z${i}`]);
+    node('Gemm', [a, used[i] ?? '', `b${i}`], [`z${i}`]);
     if (i < L - 1) {
       node('Relu', [`z${i}`], [`h${i}`]);
       a = `h${i}`;
@@ -175,7 +285,7 @@ export function buildTrainStepModel(g: TrainStepGraphSpec): Uint8Array {
     node('Gemm', [input, `dz${i}`], [`gw${i}`], [{ name: 'transA', i: 1 }]);
     node('ReduceSum', [`dz${i}`, 'c_axis0'], [`gb${i}`], [{ name: 'keepdims', i: 0 }]);
     if (i > 0) {
-      node('Gemm', [`dz${i}`, `w${i}`], [`dh${i - 1}`], [{ name: 'transB', i: 1 }]);
+      node('Gemm', [`dz${i}`, used[i] ?? ''], [`dh${i - 1}`], [{ name: 'transB', i: 1 }]);
       node('Greater', [`h${i - 1}`, 'c_zero'], [`pos${i - 1}`]);
       node('Where', [`pos${i - 1}`, `dh${i - 1}`, 'c_zero'], [`dz${i - 1}`]);
     }
@@ -209,18 +319,7 @@ export function buildTrainStepModel(g: TrainStepGraphSpec): Uint8Array {
     node('Sub', [base, `${p}_upd`], [`${p}_new`]);
   }
 
-  const graph = new ProtoWriter();
-  for (const n of nodes) graph.bytes(1, n);
-  graph.string(2, 'nern_train_step');
-  for (const t of inits) graph.bytes(5, t);
-  for (const v of inputs) graph.bytes(11, v);
-  for (const v of outputs) graph.bytes(12, v);
-  return new ProtoWriter()
-    .varint(1, 8) // ir_version
-    .string(2, 'weight-lens')
-    .bytes(7, graph.finish())
-    .message(8, (o) => o.string(1, '').varint(2, 17))
-    .finish();
+  return modelProto('nern_train_step', nodes, inits, inputs, outputs);
 }
 
 /** One batch of training data, row-major, `rows` = batch size. */
@@ -239,7 +338,8 @@ export interface OrtBatch {
 
 /**
  * The predictor's parameters and Adam state as host arrays, stepped by an onnxruntime session running the graph of
- * `buildTrainStepModel`. Schedule, bias correction, `lrScale` and `reset` follow `NernOptimizer` exactly.
+ * `buildTrainStepModel`. Schedule, bias correction, `lrScale` and `reset` follow `NernOptimizer` exactly. Created with
+ * `quantBits`, it also holds the quantisation-aware graph, which `step(batch, true)` runs on the same state.
  */
 export class OrtTrainer {
   /** Intra-op threads of the session. */
@@ -258,6 +358,7 @@ export class OrtTrainer {
   private constructor(
     private readonly ort: OrtModuleLike,
     private readonly session: OrtSessionLike,
+    private readonly qatSession: OrtSessionLike | null,
     private readonly spec: PredictorSpec,
     private readonly config: OptimizerConfig,
     private readonly masked: boolean,
@@ -280,7 +381,7 @@ export class OrtTrainer {
     ort: OrtModuleLike,
     weights: PredictorWeights,
     config: OptimizerConfig,
-    options: { masked: boolean; threads?: number },
+    options: { masked: boolean; threads?: number; quantBits?: QuantBits },
   ): Promise<OrtTrainer> {
     const unsupported = ortUnsupportedReason(config);
     if (unsupported !== null) throw new Error(unsupported);
@@ -294,7 +395,7 @@ export class OrtTrainer {
         throw new RangeError(`predictor layer ${i} must be [${fanIn}, ${fanOut}] with ${fanOut} biases`);
     });
     const threads = Math.max(1, Math.floor(options.threads ?? defaultOrtThreads()));
-    const model = buildTrainStepModel({
+    const graphSpec: TrainStepGraphSpec = {
       spec,
       masked: options.masked,
       beta1: config.beta1,
@@ -302,19 +403,30 @@ export class OrtTrainer {
       eps: config.eps,
       l2: config.weightDecay > 0 && config.weightDecayMode === 'l2' ? config.weightDecay : 0,
       decoupled: config.weightDecay > 0 && config.weightDecayMode === 'decoupled',
-    });
-    const session = await ort.InferenceSession.create(model, {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-      logSeverityLevel: 3,
-      // Denormals slow native arithmetic as well; the optimiser state drifts towards them in stalled runs. Idle
-      // threads sleep instead of spinning: measured 46 vs 49 steps/s on an idle 2-core machine, but spinning threads
-      // fall to 8–15 steps/s (below 1 thread's 25) when other work shares the cores, as in an editor.
-      extra: { session: { set_denormal_as_zero: '1', 'intra_op.allow_spinning': '0' } },
-    });
-    return new OrtTrainer(ort, session, spec, config, options.masked, weights, threads);
+    };
+    const open = (model: Uint8Array): Promise<OrtSessionLike> =>
+      ort.InferenceSession.create(model, {
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        logSeverityLevel: 3,
+        // Denormals slow native arithmetic as well; the optimiser state drifts towards them in stalled runs. Idle
+        // threads sleep instead of spinning: measured 46 vs 49 steps/s on an idle 2-core machine, but spinning threads
+        // fall to 8–15 steps/s (below 1 thread's 25) when other work shares the cores, as in an editor.
+        extra: { session: { set_denormal_as_zero: '1', 'intra_op.allow_spinning': '0' } },
+      });
+    const session = await open(buildTrainStepModel(graphSpec));
+    let qatSession: OrtSessionLike | null = null;
+    if (options.quantBits !== undefined) {
+      try {
+        qatSession = await open(buildTrainStepModel({ ...graphSpec, quantBits: options.quantBits }));
+      } catch (e) {
+        await session.release();
+        throw e;
+      }
+    }
+    return new OrtTrainer(ort, session, qatSession, spec, config, options.masked, weights, threads);
   }
 
   /** Steps taken so far. */
@@ -332,8 +444,14 @@ export class OrtTrainer {
     return this.lastLr;
   }
 
-  /** One Adam step on `batch`; resolves to the batch RMSE before the update (weight units). */
-  async step(batch: OrtBatch): Promise<number> {
+  /**
+   * One Adam step on `batch`; resolves to the batch RMSE before the update (weight units). `quantized`: through the
+   * quantisation-aware graph (the loss is then the fake-quantised predictor's); only for a trainer made with
+   * `quantBits`.
+   */
+  async step(batch: OrtBatch, quantized = false): Promise<number> {
+    const session = quantized ? this.qatSession : this.session;
+    if (session === null) throw new Error('this trainer was made without quantBits, so it has no quantised step');
     const c = this.config;
     const rows = batch.s.length;
     const { inputs, outputs } = this.spec;
@@ -370,7 +488,7 @@ export class OrtTrainer {
       feeds[`m_${n}`] = new T('float32', this.m[i] ?? new Float32Array(0), dims);
       feeds[`v_${n}`] = new T('float32', this.v[i] ?? new Float32Array(0), dims);
     });
-    const out = await this.session.run(feeds);
+    const out = await session.run(feeds);
     const take = (name: string, length: number): Float32Array => {
       const data = out[name]?.data;
       if (!(data instanceof Float32Array) || data.length !== length)
@@ -421,5 +539,6 @@ export class OrtTrainer {
   /** Releases the native session. */
   async dispose(): Promise<void> {
     await this.session.release();
+    await this.qatSession?.release();
   }
 }

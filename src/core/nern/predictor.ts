@@ -3,9 +3,12 @@
  * kernel's positional encoding to its (3×3 = 9) weights. Dense layers are `tf.customGrad` ops whose backward pass uses
  * plain matMul on explicitly transposed tensors: on the wasm backend that is the XNNPACK path, 7.7× faster than the
  * transposed-matMul forms tfjs' built-in gradient uses. Weights are stored [in, out] row-major (tfjs layout; the
- * transpose of PyTorch's `Linear.weight`).
+ * transpose of PyTorch's `Linear.weight`). Quantisation-aware training runs the same layers on fake-quantised weights
+ * (`fakeQuantize`: the int8/int4 rule of tensors/quantize.ts in the forward pass, a straight-through gradient).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { dequantizeMatrix, quantizeMatrix, quantMax, type QuantBits } from '../tensors/quantize';
+import type { PredictorDtype } from '../../protocol/vocabulary';
 import { Rng } from './rng';
 
 /** Architecture of a predictor. */
@@ -170,6 +173,64 @@ export function denseReluConstantInput(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Ten
   return op(w, b);
 }
 
+/**
+ * Integer bits of a predictor dtype that stores codes (int8 → 8, int4 → 4), or undefined for the float dtypes (f32,
+ * f16), whose rounding quantisation-aware training does not fake: f16 keeps 11 significant bits, far below the
+ * reconstruction error of a predictor.
+ */
+export function predictorQuantBits(dtype: PredictorDtype): QuantBits | undefined {
+  if (dtype === 'int8') return 8;
+  if (dtype === 'int4') return 4;
+  return undefined;
+}
+
+/**
+ * Fake quantisation of a dense weight [fanIn, fanOut] for quantisation-aware training: the forward value is
+ * dequantizeMatrix(quantizeMatrix(w, fanIn, fanOut, bits, 'column')) (one scale per output unit, tensors/quantize.ts),
+ * computed with float32 tfjs ops that round exactly as that rule does: scale = max|w| / qmax over each column,
+ * code = clip(round(w / scale), ±qmax) with half-to-even `tf.round`, value = code · scale; an all-zero column stays
+ * zero. The backward pass is the straight-through estimator: the gradient reaches `w` unchanged (dL/dw = dL/dŵ), so
+ * the optimiser keeps updating the float weights while the loss sees the quantised ones. Tidy-safe: returns one tensor.
+ */
+export function fakeQuantize(w: tf.Tensor2D, bits: QuantBits): tf.Tensor2D {
+  const op = tf.customGrad((wi) => ({
+    value: fakeQuantValue(wi as tf.Tensor2D, bits),
+    gradFunc: (dy) => tf.clone(dy),
+  })) as (w: tf.Tensor2D) => tf.Tensor2D;
+  return op(w);
+}
+
+/** The forward value of `fakeQuantize` (no gradient): dequant(quant(w)) per column, in float32 tfjs ops. */
+export function fakeQuantValue(w: tf.Tensor2D, bits: QuantBits): tf.Tensor2D {
+  return tf.tidy(() => {
+    const qmax = quantMax(bits);
+    const scale = tf.div(tf.max(tf.abs(w), 0, true), qmax);
+    // A zero column has scale 0 and codes 0; dividing by 1 there keeps 0 / 0 out of the graph.
+    const divisor = tf.where(tf.equal(scale, 0), tf.onesLike(scale), scale);
+    const codes = tf.clipByValue(tf.round(tf.div(w, divisor)), -qmax, qmax);
+    return tf.mul(codes, scale);
+  });
+}
+
+/**
+ * The weights a quantised predictor stores and decodes to: every layer's weight through
+ * dequantizeMatrix(quantizeMatrix(·, fanIn, fanOut, bits, 'column')), biases unchanged (they are stored float32).
+ * What a predictor trained with `fakeQuantize` saw in its forward pass, exactly (tested).
+ */
+export function quantizedPredictorWeights(weights: PredictorWeights, bits: QuantBits): PredictorWeights {
+  const shapes = layerShapes(weights.spec);
+  return {
+    spec: { ...weights.spec },
+    layers: weights.layers.map((layer, i) => {
+      const [fanIn, fanOut] = shapes[i] ?? [0, 0];
+      return {
+        weight: dequantizeMatrix(quantizeMatrix(layer.weight, fanIn, fanOut, bits, 'column')),
+        bias: Float32Array.from(layer.bias),
+      };
+    }),
+  };
+}
+
 let instanceCounter = 0;
 
 /** A predictor whose parameters live in tfjs variables (trainable). Call `dispose()` when done. */
@@ -221,39 +282,52 @@ export class Predictor {
 
   /**
    * Differentiable forward pass: [B, inputs] → [B, outputs]. Call inside a tidy / gradient scope. Gradients flow to
-   * the variables only, never to `x` (the encodings are constants).
+   * the variables only, never to `x` (the encodings are constants). With `quantBits`, every layer's weight goes
+   * through `fakeQuantize` first (quantisation-aware training; biases stay float).
    */
-  apply(x: tf.Tensor2D): tf.Tensor2D {
+  apply(x: tf.Tensor2D, quantBits?: QuantBits): tf.Tensor2D {
     const v = this.variables;
     const last = v.length / 2 - 1;
-    let h = denseReluConstantInput(x, v[0] as tf.Tensor2D, v[1] as tf.Tensor1D);
-    for (let i = 1; i < last; i++) h = denseRelu(h, v[2 * i] as tf.Tensor2D, v[2 * i + 1] as tf.Tensor1D);
-    return dense(h, v[2 * last] as tf.Tensor2D, v[2 * last + 1] as tf.Tensor1D);
+    const w = (i: number): tf.Tensor2D => {
+      const raw = v[2 * i] as tf.Tensor2D;
+      return quantBits === undefined ? raw : fakeQuantize(raw, quantBits);
+    };
+    let h = denseReluConstantInput(x, w(0), v[1] as tf.Tensor1D);
+    for (let i = 1; i < last; i++) h = denseRelu(h, w(i), v[2 * i + 1] as tf.Tensor1D);
+    return dense(h, w(last), v[2 * last + 1] as tf.Tensor1D);
   }
 
-  /** Inference-only forward pass (fused ops, no gradient bookkeeping): [B, inputs] → [B, outputs]. */
-  forward(x: tf.Tensor2D): tf.Tensor2D {
+  /**
+   * Inference-only forward pass (fused ops, no gradient bookkeeping): [B, inputs] → [B, outputs]. With `quantBits`,
+   * on the fake-quantised weights (what the predictor stored as int8/int4 regenerates).
+   */
+  forward(x: tf.Tensor2D, quantBits?: QuantBits): tf.Tensor2D {
     return tf.tidy(() => {
       const v = this.variables;
       const last = v.length / 2 - 1;
+      const w = (i: number): tf.Tensor2D => {
+        const raw = v[2 * i] as tf.Tensor2D;
+        return quantBits === undefined ? raw : fakeQuantValue(raw, quantBits);
+      };
       let h = x;
       for (let i = 0; i < last; i++) {
         h = tf.fused.matMul({
           a: h,
-          b: v[2 * i] as tf.Tensor2D,
+          b: w(i),
           bias: v[2 * i + 1],
           activation: 'relu',
         }) as tf.Tensor2D;
       }
-      return tf.fused.matMul({ a: h, b: v[2 * last] as tf.Tensor2D, bias: v[2 * last + 1] }) as tf.Tensor2D;
+      return tf.fused.matMul({ a: h, b: w(last), bias: v[2 * last + 1] }) as tf.Tensor2D;
     });
   }
 
   /**
    * Predicts outputs for `rows` input rows in batches of `batchSize`, without leaking tensors. `inputs` is either a
-   * [rows, inputs] tensor (sliced, not copied) or a row-major Float32Array. Returns row-major [rows, outputs].
+   * [rows, inputs] tensor (sliced, not copied) or a row-major Float32Array. Returns row-major [rows, outputs]. With
+   * `quantBits`, predicts with the fake-quantised weights (see `forward`).
    */
-  predict(inputs: tf.Tensor2D | Float32Array, batchSize = 8192): Float32Array {
+  predict(inputs: tf.Tensor2D | Float32Array, batchSize = 8192, quantBits?: QuantBits): Float32Array {
     const width = this.spec.inputs;
     const rows = inputs instanceof Float32Array ? inputs.length / width : inputs.shape[0];
     if (!Number.isInteger(rows))
@@ -271,7 +345,7 @@ export class Predictor {
           inputs instanceof Float32Array
             ? tf.tensor2d(inputs.subarray(start * width, (start + n) * width), [n, width])
             : tf.slice(inputs, [start, 0], [n, width]);
-        return this.forward(x).dataSync();
+        return this.forward(x, quantBits).dataSync();
       });
       out.set(values, start * this.spec.outputs);
     }

@@ -2,11 +2,15 @@
  * The reconstruction phase of NeRN: trains a predictor so that, from each kernel's (permuted) coordinate encoding, it
  * regenerates the model's 3×3 (and 1×1) convolution kernels. Input is plain data, output is plain data (predictor
  * weights, the layout needed to decode, and the reconstructed layers), progress goes through callbacks, and an
- * AbortSignal is honoured between steps. Needs an initialised tfjs backend (see src/core/backend/tfjsBackend.ts).
+ * AbortSignal is honoured between steps. Optionally the last steps are quantisation-aware (`quantization`): the
+ * forward pass sees the int8/int4 predictor the artifact will store, the optimiser updates the float weights
+ * (straight-through). Needs an initialised tfjs backend (see src/core/backend/tfjsBackend.ts).
  */
 import { DEFAULT_COMPRESS_OPTIONS } from '../../protocol/defaults';
+import type { PredictorDtype } from '../../protocol/vocabulary';
 import * as tf from '@tensorflow/tfjs-core';
-import { CancelledError } from '../io/errors';
+import { BadInputError, CancelledError } from '../io/errors';
+import type { QuantBits } from '../tensors/quantize';
 import { encodeGrid, encodeRows, encodingWidth, FAST_ENCODING, type EncodingSpec, type GridShape } from './encoding';
 import {
   assembleLayers,
@@ -27,8 +31,30 @@ import {
 import { adamConfig, nernRangerConfig, NernOptimizer, type OptimizerConfig } from './optimizer';
 import type { PermutationKind } from './permutation';
 import { loadOnnxRuntime, OrtTrainer, ortUnsupportedReason } from './ortStep';
-import { nernPredictorSpec, Predictor, predictorParameterCount, rmseLoss, type PredictorWeights } from './predictor';
+import {
+  nernPredictorSpec,
+  Predictor,
+  predictorParameterCount,
+  predictorQuantBits,
+  quantizedPredictorWeights,
+  rmseLoss,
+  type PredictorWeights,
+} from './predictor';
 import { Rng } from './rng';
+
+/** Predictor dtypes that store integer codes, the ones quantisation-aware training is for. */
+export type QuantizedPredictorDtype = 'int8' | 'int4';
+
+/**
+ * Quantisation-aware training of a run: steps `fromStep` … `steps − 1` (0-based; `steps − fromStep` of them) run on
+ * the predictor fake-quantised to `dtype` (tensors/quantize.ts, one scale per output unit), with straight-through
+ * gradients to the float weights. `fromStep = steps` trains in float only, and still evaluates as below.
+ */
+export interface TrainQuantization {
+  dtype: QuantizedPredictorDtype;
+  /** First quantisation-aware step, in [0, steps]. */
+  fromStep: number;
+}
 
 /** Options of a reconstruction run. Every field has a default (see `DEFAULT_TRAIN_OPTIONS`). */
 export interface TrainOptions {
@@ -79,6 +105,13 @@ export interface TrainOptions {
   engine: 'tfjs' | 'onnxruntime' | 'auto';
   /** Intra-op threads of the onnxruntime engine; 0 = default (the machine's parallelism, at most 4). */
   engineThreads: number;
+  /**
+   * The predictor will be stored quantised: train its last steps for it (see `TrainQuantization`). Evaluations from
+   * `fromStep` on, the final evaluation and the returned reconstruction are then those of the quantised predictor
+   * (dequantizeMatrix(quantizeMatrix(W))), i.e. of what the artifact regenerates; `TrainResult.predictor` stays the
+   * float weights, which quantise to exactly the forward pass the quantisation-aware steps saw.
+   */
+  quantization?: TrainQuantization;
 }
 
 /**
@@ -211,7 +244,42 @@ export function resolveTrainOptions(options: Partial<TrainOptions> = {}): TrainO
     throw new RangeError(`engine must be tfjs, onnxruntime or auto, got ${o.engine as string}`);
   if (!Number.isInteger(o.engineThreads) || o.engineThreads < 0)
     throw new RangeError(`engineThreads must be an integer ≥ 0, got ${o.engineThreads}`);
+  if (o.quantization !== undefined) {
+    const { dtype, fromStep } = o.quantization;
+    if (!(['int8', 'int4'] as const satisfies readonly QuantizedPredictorDtype[]).includes(dtype))
+      throw new RangeError(`quantization.dtype must be int8 or int4, got ${dtype as string}`);
+    if (!Number.isInteger(fromStep) || fromStep < 0 || fromStep > o.steps)
+      throw new RangeError(`quantization.fromStep must be a whole number from 0 to ${o.steps}, got ${fromStep}`);
+  }
   return o;
+}
+
+/**
+ * The `quantization` of a compression's reconstruction run of `steps` steps, from the user's options: none for a
+ * float predictor dtype (f32, f16, or none given); else the last `qatSteps` steps (default 0: quantised after
+ * training, evaluated as stored). A `BadInputError` naming the option for `qatSteps` out of [0, steps], or given
+ * without an int8/int4 predictor dtype.
+ */
+export function compressQuantization(
+  options: { predictorDtype?: PredictorDtype; qatSteps?: number },
+  steps: number,
+): TrainQuantization | undefined {
+  const qatSteps = options.qatSteps ?? 0;
+  if (!Number.isInteger(qatSteps) || qatSteps < 0 || qatSteps > steps)
+    throw new BadInputError(
+      `The number of quantisation-aware steps must be a whole number from 0 to the ${steps} training steps, not ${qatSteps}.`,
+      { option: 'qatSteps' },
+    );
+  const dtype = options.predictorDtype ?? 'f32';
+  if (predictorQuantBits(dtype) === undefined) {
+    if (qatSteps > 0)
+      throw new BadInputError(
+        `Quantisation-aware steps train for an int8 or int4 predictor; the predictor dtype is ${dtype}.`,
+        { option: 'qatSteps' },
+      );
+    return undefined;
+  }
+  return { dtype: dtype === 'int4' ? 'int4' : 'int8', fromStep: steps - qatSteps };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
@@ -309,8 +377,11 @@ interface RunTensors {
  */
 interface StepEngine {
   readonly info: TrainEngineInfo;
-  /** One optimisation step on rows `idx` (`batchEnc`: their encodings when not precomputed); resolves to the batch RMSE. */
-  step(idx: Int32Array, batchEnc: Float32Array | null, represented: number): Promise<number>;
+  /**
+   * One optimisation step on rows `idx` (`batchEnc`: their encodings when not precomputed); resolves to the batch RMSE.
+   * `quantBits`: a quantisation-aware step (fake-quantised forward, straight-through gradient).
+   */
+  step(idx: Int32Array, batchEnc: Float32Array | null, represented: number, quantBits?: QuantBits): Promise<number>;
   /** Makes the predictor's variables hold the current weights. */
   sync(): void;
   /** Remembers the current weights as the healthy state to roll back to. */
@@ -343,7 +414,7 @@ function tfjsEngine(
   };
   return {
     info: { name: `tfjs (${tf.getBackend()})`, ...(fallbackReason !== undefined ? { fallbackReason } : {}) },
-    async step(idx, batchEnc, represented) {
+    async step(idx, batchEnc, represented, quantBits) {
       const lossTensor = tf.tidy(() => {
         const ids = tf.tensor1d(idx, 'int32');
         const x = t.encodings
@@ -353,7 +424,7 @@ function tfjsEngine(
         const scale = tf.gather(t.scales as tf.Tensor2D, ids);
         const mask = t.mask ? tf.gather(t.mask, ids) : null;
         const { value, grads } = tf.variableGrads(() => {
-          return rmseLoss(predictor.apply(x), target, scale, mask, represented);
+          return rmseLoss(predictor.apply(x, quantBits), target, scale, mask, represented);
         }, predictor.variables);
         optimizer.step(names.map((n) => grads[n] as tf.Tensor));
         return value;
@@ -412,7 +483,7 @@ function ortEngine(
   let snapshot: Float32Array[] | null = null;
   return {
     info: { name: `onnxruntime (native, ${trainer.threads} thread${trainer.threads === 1 ? '' : 's'})` },
-    step(idx, batchEnc, represented) {
+    step(idx, batchEnc, represented, quantBits) {
       for (let i = 0; i < idx.length; i++) {
         const r = idx[i] ?? 0;
         if (x && hostEncodings) x.set(hostEncodings.subarray(r * width, (r + 1) * width), i * width);
@@ -421,7 +492,10 @@ function ortEngine(
         if (mask && grid.mask)
           mask.set(grid.mask.subarray(r * KERNEL_OUTPUTS, (r + 1) * KERNEL_OUTPUTS), i * KERNEL_OUTPUTS);
       }
-      return trainer.step({ x: x ?? batchEnc ?? new Float32Array(0), t: targets, s: scales, mask, count: represented });
+      return trainer.step(
+        { x: x ?? batchEnc ?? new Float32Array(0), t: targets, s: scales, mask, count: represented },
+        quantBits !== undefined,
+      );
     },
     sync() {
       const w = trainer.weights();
@@ -468,6 +542,7 @@ async function tryOrtTrainer(
   config: OptimizerConfig,
   masked: boolean,
   threads: number,
+  quantBits: QuantBits | undefined,
 ): Promise<{ ok: true; trainer: OrtTrainer } | { ok: false; reason: string }> {
   const unsupported = ortUnsupportedReason(config);
   if (unsupported !== null) return { ok: false, reason: unsupported };
@@ -477,6 +552,7 @@ async function tryOrtTrainer(
     const trainer = await OrtTrainer.create(loaded.ort, predictor.weights(), config, {
       masked,
       ...(threads > 0 ? { threads } : {}),
+      ...(quantBits !== undefined ? { quantBits } : {}),
     });
     return { ok: true, trainer };
   } catch (e) {
@@ -540,12 +616,20 @@ export async function trainReconstruction(
   const predictor = Predictor.create(spec, initSeed);
   const optConfig = optimizerConfigFor(o);
   const precompute = grid.rows * width * 4 <= o.maxEncodingBytes;
+  const quantBits = o.quantization ? predictorQuantBits(o.quantization.dtype) : undefined;
+  const qatFrom = o.quantization?.fromStep ?? o.steps;
   let engine: StepEngine | undefined;
   const t: RunTensors = { encodings: null, hostEncodings: null, targets: null, scales: null, mask: null };
   try {
     let fallbackReason: string | undefined;
     if (o.engine !== 'tfjs') {
-      const ort = await tryOrtTrainer(predictor, optConfig, grid.mask !== null, o.engineThreads);
+      const ort = await tryOrtTrainer(
+        predictor,
+        optConfig,
+        grid.mask !== null,
+        o.engineThreads,
+        qatFrom < o.steps ? quantBits : undefined,
+      );
       if (ort.ok) {
         t.hostEncodings = precompute ? encodeGrid(shapes, o.encoding) : null;
         engine = ortEngine(ort.trainer, predictor, grid, t.hostEncodings, batch, width);
@@ -590,7 +674,7 @@ export async function trainReconstruction(
     const loopStart = performance.now();
     const evaluate = (step: number): TrainEvaluation => {
       run.sync();
-      const predictions = predictAll(predictor, t, layout);
+      const predictions = predictAll(predictor, t, layout, step >= qatFrom ? quantBits : undefined);
       const e = layerErrors(predictions, grid, layout);
       return {
         step,
@@ -611,7 +695,7 @@ export async function trainReconstruction(
       sampler.next(idx);
       if (batchEnc) encodeRows(shapes, idx, batchEnc, o.encoding);
       const represented = countRepresented(grid, idx);
-      const loss = await run.step(idx, batchEnc, represented);
+      const loss = await run.step(idx, batchEnc, represented, step >= qatFrom ? quantBits : undefined);
       windowLoss += loss;
       windowSteps++;
       const done = step + 1;
@@ -652,7 +736,7 @@ export async function trainReconstruction(
     }
     const trainSeconds = (performance.now() - loopStart) / 1000;
     run.sync();
-    const predictions = predictAll(predictor, t, layout);
+    const predictions = predictAll(predictor, t, layout, quantBits);
     const e = layerErrors(predictions, grid, layout);
     const reconstruction = assembleLayers(predictions, layout);
     const evaluation: TrainEvaluation = {
@@ -696,8 +780,19 @@ function countRepresented(grid: GridTargets, idx: Int32Array): number {
   return n;
 }
 
-/** Unscaled predictions for every grid row, in grid order. */
-function predictAll(predictor: Predictor, t: RunTensors, layout: KernelMap): Float32Array {
+/**
+ * Unscaled predictions for every grid row, in grid order; with `quantBits`, those of the predictor quantised by
+ * tensors/quantize.ts (dequantizeMatrix(quantizeMatrix(W)) per layer), i.e. what an int8/int4 artifact regenerates.
+ */
+function predictAll(predictor: Predictor, t: RunTensors, layout: KernelMap, quantBits?: QuantBits): Float32Array {
+  if (quantBits !== undefined) {
+    const quantized = Predictor.fromWeights(quantizedPredictorWeights(predictor.weights(), quantBits));
+    try {
+      return predictAll(quantized, t, layout);
+    } finally {
+      quantized.dispose();
+    }
+  }
   if (t.encodings) return predictor.predict(t.encodings, 8192);
   if (t.hostEncodings) return predictor.predict(t.hostEncodings, 8192);
   return predictGrid(predictor, layout);

@@ -1,6 +1,7 @@
 // The native training step (onnxruntime-node, optional): the ONNX graph's structure, loading and fallback without
 // the package, and — only where onnxruntime-node is installed — its gradients against tfjs, its training curve
-// against the tfjs engine, determinism and the collapse guard.
+// against the tfjs engine, determinism and the collapse guard; the in-graph fake quantisation against
+// tensors/quantize.ts, and the quantisation-aware step's loss and gradients against the tfjs one.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
@@ -9,6 +10,7 @@ import { decodeUtf8, ProtoReader } from '../../../src/core/containers/protobuf';
 import { type KernelLayer } from '../../../src/core/nern/kernelMap';
 import { adamConfig, nernRangerConfig } from '../../../src/core/nern/optimizer';
 import {
+  buildFakeQuantModel,
   buildTrainStepModel,
   loadOnnxRuntime,
   ortParamNames,
@@ -16,7 +18,14 @@ import {
   type OrtModuleLike,
   type OrtTensorLike,
 } from '../../../src/core/nern/ortStep';
-import { layerShapes, nernPredictorSpec, Predictor, rmseLoss } from '../../../src/core/nern/predictor';
+import {
+  layerShapes,
+  nernPredictorSpec,
+  Predictor,
+  quantizedPredictorWeights,
+  rmseLoss,
+} from '../../../src/core/nern/predictor';
+import { dequantizeMatrix, quantizeMatrix, type QuantBits } from '../../../src/core/tensors/quantize';
 import { Rng } from '../../../src/core/nern/rng';
 import { trainReconstruction, type TrainOptions } from '../../../src/core/nern/train';
 import { ortSkip } from '../../helpers/ort';
@@ -128,6 +137,162 @@ void test('the step graph is an opset-17 ModelProto with the documented inputs a
     'Where',
   ]);
 });
+
+/** The op types of an ONNX ModelProto's graph. */
+function graphOps(bytes: Uint8Array): Set<string> {
+  const ops = new Set<string>();
+  const model = new ProtoReader(bytes);
+  for (let f = model.next(); f; f = model.next()) {
+    if (f.field !== 7) continue;
+    const graph = model.child(f);
+    for (let g = graph.next(); g; g = graph.next()) {
+      if (g.field !== 1) continue;
+      const node = graph.child(g);
+      for (let n = node.next(); n; n = node.next()) if (n.field === 4) ops.add(decodeUtf8(node.payload(n)));
+    }
+  }
+  return ops;
+}
+
+void test('the quantisation-aware step graph fake-quantises in-graph with ReduceMax/Abs/Div/Round/Clip/Mul', () => {
+  const g = { spec: nernPredictorSpec(8, 240, 9), masked: false, beta1: 0.9, beta2: 0.999, eps: 1e-8, l2: 0 };
+  const plain = graphOps(buildTrainStepModel({ ...g, decoupled: false }));
+  const qat = graphOps(buildTrainStepModel({ ...g, decoupled: false, quantBits: 4 }));
+  for (const op of ['Abs', 'ReduceMax', 'Round', 'Clip', 'Equal']) {
+    assert.ok(qat.has(op), `${op} in the quantisation-aware graph`);
+    assert.ok(!plain.has(op), `${op} not in the float graph`);
+  }
+});
+
+/** A [rows, cols] matrix with a zero column, exact ties for int8 (column 2) and int4 (column 3), and an outlier. */
+function awkwardMatrix(rows: number, cols: number, seed: number): Float32Array {
+  const w = new Rng(seed).fillUniform(new Float32Array(rows * cols), 0.3);
+  for (let r = 0; r < rows; r++) {
+    w[r * cols + 1] = 0;
+    w[r * cols + 2] = Math.fround(((r % 7) - 3 + 0.5) * 0.01);
+    w[r * cols + 3] = Math.fround(((r % 5) - 2 + 0.5) * 0.1);
+  }
+  w[2] = 1.27;
+  w[3] = -0.7;
+  w[(rows - 1) * cols] = 40;
+  return w;
+}
+
+void test(
+  'in-graph fake quantisation equals dequantizeMatrix(quantizeMatrix(W)) exactly (int8, int4)',
+  { skip: NEEDS_ORT },
+  async () => {
+    const rows = 37;
+    const cols = 11;
+    const T = ort().Tensor;
+    for (const bits of [8, 4] as QuantBits[]) {
+      const session = await ort().InferenceSession.create(buildFakeQuantModel(rows, cols, bits), {
+        logSeverityLevel: 3,
+      });
+      for (const seed of [1, 2, 3]) {
+        const w = awkwardMatrix(rows, cols, seed);
+        const out = await session.run({ w: new T('float32', w, [rows, cols]) });
+        const got = out.wq!.data as Float32Array;
+        const expected = dequantizeMatrix(quantizeMatrix(w, rows, cols, bits, 'column'));
+        const bad = expected.findIndex((v, i) => v !== got[i]);
+        assert.equal(bad, -1, `int${bits} seed ${seed}: [${bad}] ${got[bad]} vs ${expected[bad]}`);
+      }
+      await session.release();
+    }
+  },
+);
+
+void test(
+  'the quantisation-aware step: loss and gradients equal tfjs on fake-quantised weights (straight-through) to 1e-5',
+  { skip: NEEDS_ORT },
+  async () => {
+    const spec = nernPredictorSpec(24, 240, 9);
+    const predictor = Predictor.create(spec, 7);
+    const rows = 64;
+    const rng = new Rng(12);
+    const x = rng.fillUniform(new Float32Array(rows * 240), 1);
+    const t = rng.fillUniform(new Float32Array(rows * 9), 0.05);
+    const s = new Float32Array(rows).map(() => 0.02 + 0.05 * rng.next());
+    const count = rows * 9;
+    const bits: QuantBits = 4;
+    const ref = tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(
+        () =>
+          rmseLoss(
+            predictor.apply(tf.tensor2d(x, [rows, 240]), bits),
+            tf.tensor2d(t, [rows, 9]),
+            tf.tensor2d(s, [rows, 1]),
+            null,
+            count,
+          ),
+        predictor.variables,
+      );
+      return {
+        loss: value.dataSync()[0]!,
+        grads: predictor.variables.map((v) => Float32Array.from((grads[v.name] as tf.Tensor).dataSync())),
+      };
+    });
+    // The loss is the quantised predictor's: the forward pass saw dequant(quant(W)).
+    const q = Predictor.fromWeights(quantizedPredictorWeights(predictor.weights(), bits));
+    const qLoss = tf.tidy(
+      () =>
+        rmseLoss(
+          q.apply(tf.tensor2d(x, [rows, 240])),
+          tf.tensor2d(t, [rows, 9]),
+          tf.tensor2d(s, [rows, 1]),
+          null,
+          count,
+        ).dataSync()[0]!,
+    );
+    q.dispose();
+    assert.ok(Math.abs(ref.loss - qLoss) <= 1e-6 * qLoss, `tfjs quantisation-aware loss ${ref.loss} vs ${qLoss}`);
+    const T = ort().Tensor;
+    const session = await ort().InferenceSession.create(
+      buildTrainStepModel({
+        spec,
+        masked: false,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        l2: 0,
+        decoupled: false,
+        quantBits: bits,
+      }),
+      { intraOpNumThreads: 1, logSeverityLevel: 3 },
+    );
+    const feeds: Record<string, OrtTensorLike> = {
+      x: new T('float32', x, [rows, 240]),
+      t: new T('float32', t, [rows, 9]),
+      s: new T('float32', s, [rows, 1]),
+      count: new T('float32', Float32Array.of(count), []),
+      stepScale: new T('float32', Float32Array.of(1e-2), []),
+      denomScale: new T('float32', Float32Array.of(1), []),
+    };
+    const dims = layerShapes(spec).flatMap(([i, o]) => [[i, o], [o]]);
+    ortParamNames(spec).forEach((n, i) => {
+      const v = predictor.variables[i]!;
+      feeds[n] = new T('float32', Float32Array.from(v.dataSync()), dims[i]!);
+      feeds[`m_${n}`] = new T('float32', new Float32Array(v.size), dims[i]!);
+      feeds[`v_${n}`] = new T('float32', new Float32Array(v.size), dims[i]!);
+    });
+    const out = await session.run(feeds);
+    await session.release();
+    const loss = (out.loss!.data as Float32Array)[0]!;
+    assert.ok(Math.abs(loss - ref.loss) <= 1e-5 * ref.loss, `onnxruntime ${loss} vs tfjs ${ref.loss}`);
+    ortParamNames(spec).forEach((n, i) => {
+      const g = (out[`m_${n}_new`]!.data as Float32Array).map((m) => m / 0.1);
+      const r = ref.grads[i]!;
+      let num = 0;
+      let den = 0;
+      for (let k = 0; k < r.length; k++) {
+        num += (g[k]! - r[k]!) ** 2;
+        den += r[k]! ** 2;
+      }
+      assert.ok(Math.sqrt(num / den) < 1e-5, `${n}: relative gradient error ${Math.sqrt(num / den)}`);
+    });
+    predictor.dispose();
+  },
+);
 
 void test('loading reports why onnxruntime-node cannot be used, without throwing', () => {
   const missing = loadOnnxRuntime(() => {

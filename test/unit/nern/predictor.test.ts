@@ -1,20 +1,26 @@
 // Predictor MLP: parameter count, PyTorch-default init, the customGrad dense layers and RMSE loss against a float64
-// backprop written here, batched prediction, and no tensor leaks.
+// backprop written here, batched prediction, fake quantisation (against tensors/quantize.ts) with its
+// straight-through gradient, and no tensor leaks.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../../src/core/backend/tfjsBackend';
 import {
+  fakeQuantize,
+  fakeQuantValue,
   initPredictorWeights,
   layerShapes,
   nernPredictorSpec,
   Predictor,
   predictorParameterCount,
+  predictorQuantBits,
+  quantizedPredictorWeights,
   rmseLoss,
   type PredictorSpec,
   type PredictorWeights,
 } from '../../../src/core/nern/predictor';
 import { Rng } from '../../../src/core/nern/rng';
+import { dequantizeMatrix, quantizeMatrix, type QuantBits } from '../../../src/core/tensors/quantize';
 
 before(async () => {
   await initBackend('wasm');
@@ -184,4 +190,144 @@ void test('predict: batched equals whole, from arrays or tensors; weights round-
   assert.equal(tf.memory().numTensors, n - 10, 'dispose frees the 10 variables');
   assert.throws(() => Predictor.fromWeights({ spec, layers: [] }), RangeError);
   assert.throws(() => Predictor.create(nernPredictorSpec(0), 1), RangeError);
+});
+
+/** Index of the first element where `a` and `b` differ as numbers (−0 equals 0), or −1 when they are equal. */
+function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Math.min(a.length, b.length);
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+  return -1;
+}
+
+/** A [rows, cols] test matrix with a zero column, exact half-way ties for int8 and int4, and one huge outlier. */
+function awkwardMatrix(rows: number, cols: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  const w = rng.fillUniform(new Float32Array(rows * cols), 0.3);
+  for (let r = 0; r < rows; r++) w[r * cols + 1] = 0; // column 1 is all zeros
+  // Column 2: max 1.27 → int8 scale 0.01; values at code ± 0.5 steps. Column 3: max 0.7 → int4 scale 0.1.
+  for (let r = 0; r < rows; r++) {
+    w[r * cols + 2] = Math.fround(((r % 7) - 3 + 0.5) * 0.01);
+    w[r * cols + 3] = Math.fround(((r % 5) - 2 + 0.5) * 0.1);
+  }
+  w[2] = 1.27;
+  w[3] = -0.7;
+  w[(rows - 1) * cols] = 40; // column 0: one outlier
+  return w;
+}
+
+void test('fake quantisation equals dequantizeMatrix(quantizeMatrix(W)) exactly, per output column, int8 and int4', () => {
+  const rows = 37;
+  const cols = 11;
+  for (const bits of [8, 4] as QuantBits[]) {
+    for (const seed of [1, 2, 3]) {
+      const w = awkwardMatrix(rows, cols, seed);
+      const expected = dequantizeMatrix(quantizeMatrix(w, rows, cols, bits, 'column'));
+      const n = tf.memory().numTensors;
+      const got = tf.tidy(() => fakeQuantValue(tf.tensor2d(w, [rows, cols]), bits).dataSync());
+      const viaOp = tf.tidy(() => fakeQuantize(tf.tensor2d(w, [rows, cols]), bits).dataSync());
+      assert.equal(tf.memory().numTensors, n, 'no leak');
+      assert.equal(firstDifference(got, expected), -1, `int${bits}, seed ${seed}`);
+      assert.equal(firstDifference(viaOp, expected), -1, `int${bits}, seed ${seed} (customGrad op)`);
+      for (let r = 0; r < rows; r++) assert.equal(got[r * cols + 1], 0, 'the zero column stays zero');
+    }
+  }
+  assert.equal(predictorQuantBits('int8'), 8);
+  assert.equal(predictorQuantBits('int4'), 4);
+  assert.equal(predictorQuantBits('f16'), undefined);
+  assert.equal(predictorQuantBits('f32'), undefined);
+});
+
+void test('straight-through: the gradient reaches the float weight unchanged', () => {
+  const rows = 9;
+  const cols = 5;
+  const w = awkwardMatrix(rows, cols, 4);
+  const c = new Rng(5).fillUniform(new Float32Array(rows * cols), 1);
+  const n = tf.memory().numTensors;
+  const g = tf.tidy(() => {
+    const grad = tf.grad((x: tf.Tensor) => fakeQuantize(x as tf.Tensor2D, 4));
+    return grad(tf.tensor2d(w, [rows, cols]), tf.tensor2d(c, [rows, cols])).dataSync();
+  });
+  assert.equal(tf.memory().numTensors, n, 'no leak');
+  assert.deepEqual(Float32Array.from(g), c);
+});
+
+void test('a quantisation-aware step: its loss and gradients are the float ones at the quantised weights (finite differences)', () => {
+  const spec: PredictorSpec = { inputs: 6, hidden: 5, outputs: 9, depth: 3 };
+  const weights = initPredictorWeights(spec, 3);
+  const rows = 7;
+  const rng = new Rng(4);
+  const x = rng.fillUniform(new Float32Array(rows * 6), 1);
+  const t = rng.fillUniform(new Float32Array(rows * 9), 0.3);
+  const s = Float32Array.from({ length: rows }, (_, r) => 0.5 + r * 0.25);
+  const m = new Float32Array(rows * 9).fill(1);
+  const count = rows * 9;
+  const bits = 4;
+  const quantized = quantizedPredictorWeights(weights, bits);
+  assert.notDeepEqual(quantized.layers[0]!.weight, weights.layers[0]!.weight, 'int4 moves the weights');
+  assert.deepEqual(quantized.layers[0]!.bias, weights.layers[0]!.bias, 'biases are not quantised');
+  // Float path at Ŵ = dequant(quant(W)): float64 backprop, checked against central differences of its own loss.
+  const ref = referenceGrads(quantized, x, rows, t, s, m);
+  const h = 1e-4;
+  for (const [l, i] of [
+    [0, 3],
+    [1, 7],
+    [2, 20],
+  ] as const) {
+    const bump = (delta: number): number => {
+      const copy: PredictorWeights = {
+        spec,
+        layers: quantized.layers.map((layer) => ({
+          weight: Float32Array.from(layer.weight),
+          bias: Float32Array.from(layer.bias),
+        })),
+      };
+      // Float64 differences need float64 weights: perturb through the reference with an exact representable step.
+      copy.layers[l]!.weight[i] = copy.layers[l]!.weight[i]! + delta;
+      return referenceGrads(copy, x, rows, t, s, m).loss;
+    };
+    const dw = Math.fround(quantized.layers[l]!.weight[i]! + h) - quantized.layers[l]!.weight[i]!;
+    const fd = (bump(dw) - bump(-dw)) / (2 * dw);
+    const g = ref.grads[l]!.gw[i]!;
+    assert.ok(
+      Math.abs(fd - g) <= 2e-3 * Math.abs(g) + 1e-6,
+      `layer ${l} dW[${i}]: finite difference ${fd}, backprop ${g}`,
+    );
+  }
+  // tfjs, quantisation-aware on the float W: the same loss and gradients (the STE passes them to W).
+  const p = Predictor.fromWeights(weights);
+  const n = tf.memory().numTensors;
+  const { loss, grads } = tf.tidy(() => {
+    const r = tf.variableGrads(
+      () =>
+        rmseLoss(
+          p.apply(tf.tensor2d(x, [rows, 6]), bits),
+          tf.tensor2d(t, [rows, 9]),
+          tf.tensor2d(s, [rows, 1]),
+          null,
+          count,
+        ),
+      p.variables,
+    );
+    return { loss: r.value.dataSync()[0]!, grads: p.variables.map((v) => Array.from(r.grads[v.name]!.dataSync())) };
+  });
+  const forward = tf.tidy(() => p.forward(tf.tensor2d(x, [rows, 6]), bits).dataSync());
+  const predicted = p.predict(x, 3, bits);
+  assert.equal(tf.memory().numTensors, n, 'no leak');
+  assert.ok(Math.abs(loss - ref.loss) < 1e-5 * ref.loss, `loss ${loss} vs ${ref.loss}`);
+  ref.grads.forEach(({ gw, gb }, l) => {
+    const scale = Math.max(...gw.map(Math.abs), ...gb.map(Math.abs));
+    gw.forEach((g, i) => {
+      assert.ok(Math.abs(grads[2 * l]![i]! - g) <= 1e-4 * scale + 1e-7, `layer ${l} dW[${i}]`);
+    });
+    gb.forEach((g, i) => {
+      assert.ok(Math.abs(grads[2 * l + 1]![i]! - g) <= 1e-4 * scale + 1e-7, `layer ${l} db[${i}]`);
+    });
+  });
+  // Inference on the fake-quantised weights is inference of the quantised predictor.
+  const q = Predictor.fromWeights(quantized);
+  const expected = q.predict(x);
+  q.dispose();
+  assert.equal(firstDifference(forward, expected), -1);
+  assert.equal(firstDifference(predicted, expected), -1);
+  p.dispose();
 });
