@@ -108,9 +108,11 @@ async function child(): Promise<void> {
   // Files a case may open besides its own folder: the project's code and packages (lazy module loads) and the
   // Keras reader's own temporary copies of a .keras archive's weights (tmpdir()/weight-lens-keras-…).
   const root = realpathSync(ROOT);
+  // The project's packages, also where node_modules is a link (a git worktree sharing another checkout's).
+  const packages = realpathSync(join(ROOT, 'node_modules'));
   const temp = realpathSync(tmpdir());
   const allowed = (p: string): boolean =>
-    inside(root, p) || (inside(temp, p) && relative(temp, p).startsWith(H5_TEMP_PREFIX));
+    inside(root, p) || inside(packages, p) || (inside(temp, p) && relative(temp, p).startsWith(H5_TEMP_PREFIX));
   const { FileByteSource } = await import('../src/core/io/byteSource');
   const run = async (format: string, path: string): Promise<void> => {
     if (format === 'self-check') {
