@@ -40,9 +40,17 @@ export function isArtifactName(fileName: string): boolean {
  * `x.nern.nern.safetensors`.
  */
 export function artifactPathFor(source: string): string {
-  const { folder, name } = splitPath(source);
+  return `${splitPath(source).folder}${checkpointStem(source)}${ARTIFACT_SUFFIX}`;
+}
+
+/**
+ * The stem outputs made from checkpoint `source` are named after: its base name without the checkpoint's extension
+ * (`model.pt` → `model`, `model.safetensors.index.json` → `model`); `model` when nothing is left.
+ */
+export function checkpointStem(source: string): string {
+  const { name } = splitPath(source);
   const stem = name.toLowerCase().endsWith(INDEX_SUFFIX) ? stripSuffix(name, INDEX_SUFFIX) : stripExtension(name);
-  return `${folder}${stem === '' ? 'model' : stem}${ARTIFACT_SUFFIX}`;
+  return stem === '' ? 'model' : stem;
 }
 
 /** The checkpoint a decompression of `artifact` writes: `<stem>.decompressed.safetensors` beside it. */

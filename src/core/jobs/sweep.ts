@@ -8,6 +8,7 @@ import { mkdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { CompressOptionsDto } from '../../protocol/compress';
 import { DEFAULT_DISTILL_OPTIONS } from '../../protocol/defaults';
+import { checkpointStem } from '../../protocol/paths';
 import type { EvalMetricsDto } from '../../protocol/evaluate';
 import {
   FIXED_SIZE_METHODS,
@@ -97,26 +98,6 @@ export function checkSweepRequest(request: SweepRequestDto): void {
     );
 }
 
-/** The stem of a checkpoint's file name (without the format's extension). */
-function stemOf(path: string): string {
-  const name = basename(path);
-  const lower = name.toLowerCase();
-  for (const ext of [
-    '.safetensors.index.json',
-    '.safetensors',
-    '.pt',
-    '.pth',
-    '.bin',
-    '.onnx',
-    '.h5',
-    '.keras',
-    '.npz',
-  ])
-    if (lower.endsWith(ext)) return name.slice(0, -ext.length);
-  const dot = name.lastIndexOf('.');
-  return dot > 0 ? name.slice(0, dot) : name;
-}
-
 /** The artifact a run writes in `folder`: `<stem>-<size %>.<method>.safetensors` (NeRN: `.nern.safetensors`). */
 export function sweepArtifactPath(folder: string, stem: string, run: PlannedRun): string {
   const size = run.size !== undefined ? `-${Number((run.size * 100).toPrecision(3))}pct` : '';
@@ -136,7 +117,7 @@ export async function sweepMethods(request: SweepRequestDto, hooks: SweepHooks =
   checkSweepRequest(request);
   const { signal } = hooks;
   const started = performance.now();
-  const stem = stemOf(request.checkpoint);
+  const stem = checkpointStem(request.checkpoint);
   const folder = request.outDir ?? join(dirname(request.checkpoint), `${stem}.sweep`);
   await mkdir(folder, { recursive: true });
   const sourceBytes = (await stat(request.checkpoint)).size;
