@@ -501,7 +501,8 @@ async function* compressedChunks(
   }
 }
 
-const crc32Update: (data: Uint8Array, value: number) => number =
+/** Running CRC-32 (zip's polynomial): `crc32Update(more, crc32Update(data, 0))` is the CRC of `data` then `more`. */
+export const crc32Update: (data: Uint8Array, value: number) => number =
   typeof (zlib as { crc32?: unknown }).crc32 === 'function'
     ? (data, value) => zlib.crc32(data, value)
     : crc32Fallback();
