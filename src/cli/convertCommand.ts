@@ -13,11 +13,13 @@ import { interruptible } from './interrupt';
 export const CONVERT_HELP = `  weight-lens convert IN OUT.safetensors|OUT.npz [--json]
       Write every tensor of IN (any supported format) as one safetensors file or NumPy .npz archive, atomically.
       Names, shapes and dtypes are kept where the output can hold them; quantised tensors (GGUF blocks, TF.js
-      uint8/uint16) are dequantised to F32, and .npz stores BF16/F8 as F32. Never overwrites IN.`;
+      uint8/uint16) are dequantised to F32, and .npz stores BF16/F8 as F32. Never overwrites IN.
+      --skip-undecoded   leave out tensors that hold no decodable numbers (TF.js strings, unsupported GGUF
+                         types) instead of refusing the file`;
 
 /** Runs `weight-lens convert`; resolves to the exit code. */
 export async function convertCommand(argv: readonly string[]): Promise<number> {
-  const { positional, options } = parseArgs(argv, { json: 'boolean' });
+  const { positional, options } = parseArgs(argv, { json: 'boolean', 'skip-undecoded': 'boolean' });
   const [input, output, ...rest] = positional;
   if (input === undefined || output === undefined || rest.length > 0)
     throw new UsageError('convert takes exactly IN and OUT');
@@ -25,6 +27,7 @@ export async function convertCommand(argv: readonly string[]): Promise<number> {
   const report = await interruptible((signal) =>
     convertFile(input, output, {
       signal,
+      skipUndecoded: options['skip-undecoded'] === true,
       onTensor: (index, total, name) => {
         if (tty) process.stderr.write(`\rtensor ${index + 1}/${total} ${name}`.padEnd(100));
       },
@@ -40,6 +43,7 @@ export async function convertCommand(argv: readonly string[]): Promise<number> {
   ];
   for (const c of report.changed)
     lines.push(`  ${c.name}: ${c.from} → ${c.to}${c.dequantized ? ' (dequantised)' : ''}`);
+  for (const s of report.skipped) lines.push(`  ${s.name} (${s.dtype}): left out, ${s.reason}`);
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
 }

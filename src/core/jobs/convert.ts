@@ -40,12 +40,16 @@ export interface ConvertReport {
   readonly bytes: number;
   /** Tensors written in another dtype than the source's, in file order. */
   readonly changed: readonly ConvertedDtype[];
+  /** Tensors left out because their values cannot be decoded (only with `skipUndecoded`), with the reason. */
+  readonly skipped: readonly { readonly name: string; readonly dtype: string; readonly reason: string }[];
   readonly seconds: number;
 }
 
 /** Callbacks of a conversion. */
 export interface ConvertCallbacks {
   readonly signal?: AbortSignal;
+  /** Leave out tensors whose values cannot be decoded (TF.js strings, unsupported GGUF types) instead of failing. */
+  readonly skipUndecoded?: boolean;
   /** Before each tensor is written: its 0-based index, the count, and its name. */
   onTensor?(index: number, total: number, name: string): void;
 }
@@ -85,18 +89,27 @@ async function refuseSameFile(input: string, output: string): Promise<void> {
  * `output` is the input, has another extension, or a tensor cannot be decoded; a failure at any point leaves no
  * output and no temporary file.
  */
-export async function convertFile(input: string, output: string, callbacks: ConvertCallbacks = {}): Promise<ConvertReport> {
+export async function convertFile(
+  input: string,
+  output: string,
+  callbacks: ConvertCallbacks = {},
+): Promise<ConvertReport> {
   const started = performance.now();
   const target = convertTargetFor(output);
   await refuseSameFile(input, output);
   const { signal } = callbacks;
   return withCheckpoint(input, signal, async (checkpoint) => {
     const undecoded = checkpoint.tensors.find((t) => t.notDecodedReason !== undefined);
-    if (undecoded !== undefined)
+    if (undecoded !== undefined && callbacks.skipUndecoded !== true)
       throw new BadInputError(
-        `Tensor ${JSON.stringify(undecoded.name)} (${undecoded.dtype}) cannot be decoded (${undecoded.notDecodedReason ?? ''}), so the checkpoint cannot be converted.`,
+        `Tensor ${JSON.stringify(undecoded.name)} (${undecoded.dtype}) cannot be decoded (${undecoded.notDecodedReason ?? ''}), so the checkpoint cannot be converted whole; leave such tensors out explicitly to convert the rest.`,
       );
-    const plan = checkpoint.tensors.map((entry) => ({ entry, ...outputDtype(entry, target) }));
+    const skipped = checkpoint.tensors
+      .filter((t) => t.notDecodedReason !== undefined)
+      .map((t) => ({ name: t.name, dtype: t.dtype, reason: t.notDecodedReason ?? '' }));
+    const plan = checkpoint.tensors
+      .filter((t) => t.notDecodedReason === undefined)
+      .map((entry) => ({ entry, ...outputDtype(entry, target) }));
     const total = plan.length;
     const changed: ConvertedDtype[] = plan
       .filter((p) => p.dtype !== p.entry.dtype)
@@ -142,6 +155,7 @@ export async function convertFile(input: string, output: string, callbacks: Conv
       params: plan.reduce((n, p) => n + p.entry.params, 0),
       bytes: plan.reduce((n, p) => n + p.entry.params * DTYPE_BYTES[p.dtype], 0),
       changed,
+      skipped,
       seconds: (performance.now() - started) / 1000,
     };
   });

@@ -292,7 +292,7 @@ function f8Byte(dtype: 'F8_E4M3' | 'F8_E5M2', v: number): number {
 
 /**
  * Encodes decoded values as little-endian `dtype` bytes. Exact for every value `decodeValues(dtype)` yields (so a
- * decode/encode round trip reproduces the file's bytes, except 64-bit integers beyond 2^53 and NaN payloads); floats
+ * decode/encode round trip reproduces the file's bytes, except 64-bit integers beyond 2^53, which keep the float64 nearest, clamped to the type's range, and NaN payloads); floats
  * are rounded to nearest even for F16/BF16.
  */
 export function encodeValues(dtype: DType, values: ValueChunk): Uint8Array {
@@ -318,9 +318,12 @@ export function encodeValues(dtype: DType, values: ValueChunk): Uint8Array {
     case 'I64':
     case 'U64': {
       const out = dtype === 'I64' ? new BigInt64Array(n) : new BigUint64Array(n);
+      // Clamped to the type's range, so a sentinel such as INT64_MAX (decoded as 2^63) stays itself, not wrapping.
+      const [low, high] = dtype === 'I64' ? [-(2n ** 63n), 2n ** 63n - 1n] : [0n, 2n ** 64n - 1n];
       for (let i = 0; i < n; i++) {
         const x = values[i] ?? 0;
-        out[i] = BigInt(Number.isFinite(x) ? Math.trunc(x) : 0);
+        const v = BigInt(Number.isFinite(x) ? Math.trunc(x) : 0);
+        out[i] = v < low ? low : v > high ? high : v;
       }
       return new Uint8Array(out.buffer);
     }
