@@ -14,6 +14,7 @@ import { formatInteger, formatStat, renderTable } from './format';
 import { DISTILL_USAGE, distillCommand, EVAL_USAGE, evalCommand, PREPROCESS_USAGE } from './modelCommands';
 import { SPECTRA_HELP, spectraCommand } from './spectraCommand';
 import { CONVERT_HELP, convertCommand } from './convertCommand';
+import { DIFF_HELP, diffCommand } from './diffCommand';
 
 import { DEFAULT_HISTOGRAM_BINS } from '../protocol/defaults';
 /** The package's own version (package.json, inlined by the bundler). */
@@ -42,6 +43,7 @@ ${DISTILL_USAGE}
 ${PREPROCESS_USAGE}
 ${SPECTRA_HELP}
 ${CONVERT_HELP}
+${DIFF_HELP}
 
 ${INSPECT_OPTIONS}
   --help, --version
@@ -58,6 +60,7 @@ const COMMAND_HELP: Readonly<Record<string, string>> = {
   distill: `${DISTILL_USAGE}\n${PREPROCESS_USAGE}`,
   spectra: SPECTRA_HELP,
   convert: CONVERT_HELP,
+  diff: DIFF_HELP,
 };
 
 /**
@@ -214,6 +217,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await spectraCommand(rest);
       case 'convert':
         return await convertCommand(rest);
+      case 'diff':
+        return await diffCommand(rest);
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }

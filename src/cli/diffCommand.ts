@@ -1,0 +1,109 @@
+/**
+ * `weight-lens diff A B [--json] [--match name|shape] [--all]`: compares the weights of two checkpoints over
+ * src/core/jobs/diff.ts. Human mode prints the whole-model summary, then every tensor that is not the same, worst
+ * first, with max |Δ|, RMS Δ, ‖Δ‖/‖A‖ and cos(A, B); `--json` prints the report with every row.
+ */
+import { diffFiles } from '../core/jobs/diff';
+import type { DiffSideDto, TensorDiffDto } from '../protocol/diff';
+import { parseArgs, UsageError } from './args';
+import { formatInteger, renderTable } from './format';
+import { interruptible } from './interrupt';
+
+/** The diff command's lines of the CLI's help. */
+export const DIFF_HELP = `  weight-lens diff A B [--json] [--match name|shape]
+      Compare the weights of two checkpoints in any two supported formats. Tensors are paired by name after
+      dropping module. / model. / _orig_mod. prefixes; each is same, changed, added, removed, reshaped or
+      dtype-changed, with max |Δ|, RMS Δ, ‖Δ‖/‖A‖ and cos(A, B) for compared pairs, worst first.
+      --match shape   also pair the remaining tensors by equal shape in file order (renamed layers)
+      --all           also compare integer and boolean tensors (step counters, shape constants)`;
+
+/** A number in 4 significant digits (exponent form when small or large), or '—'. */
+function sig(value: number | null | undefined): string {
+  if (value === null || value === undefined) return '—';
+  if (value === 0) return '0';
+  const abs = Math.abs(value);
+  return abs < 1e-3 || abs >= 1e5 ? value.toExponential(3) : value.toPrecision(4);
+}
+
+function sideText(s: DiffSideDto | undefined): string {
+  return s === undefined ? '—' : `${s.dtype} [${s.shape.join(', ')}]`;
+}
+
+function nameOf(row: TensorDiffDto): string {
+  const a = row.a?.name;
+  const b = row.b?.name;
+  if (a !== undefined && b !== undefined && a !== b) return `${a} → ${b}`;
+  return a ?? b ?? '';
+}
+
+/** Runs `weight-lens diff`; resolves to the exit code. */
+export async function diffCommand(argv: readonly string[]): Promise<number> {
+  const { positional, options } = parseArgs(argv, { json: 'boolean', match: 'string', all: 'boolean' });
+  const [a, b, ...rest] = positional;
+  if (a === undefined || b === undefined || rest.length > 0) throw new UsageError('diff takes exactly A and B');
+  const match = options.match ?? 'name';
+  if (match !== 'name' && match !== 'shape') throw new UsageError('--match takes name or shape');
+  const tty = process.stderr.isTTY;
+  const report = await interruptible((signal) =>
+    diffFiles(
+      a,
+      b,
+      { match, includeIntegers: options.all === true },
+      {
+        signal,
+        onPair: (index, total, name) => {
+          if (tty) process.stderr.write(`\rtensor ${index + 1}/${total} ${name}`.padEnd(100));
+        },
+      },
+    ),
+  );
+  if (tty) process.stderr.write('\r'.padEnd(101) + '\r');
+  if (options.json === true) {
+    process.stdout.write(JSON.stringify(report) + '\n');
+    return 0;
+  }
+  const { summary } = report;
+  const counts = Object.entries(summary.counts)
+    .filter(([, n]) => n > 0)
+    .map(([status, n]) => `${formatInteger(n)} ${status}`)
+    .join(', ');
+  const out = [
+    `A ${report.a.file} (${report.a.format}, ${formatInteger(report.a.tensors)} tensors)`,
+    `B ${report.b.file} (${report.b.format}, ${formatInteger(report.b.tensors)} tensors)`,
+    `${summary.identical ? 'identical' : 'different'}: ${counts}`,
+    `over ${formatInteger(summary.compared)} compared values: max |Δ| ${sig(summary.maxAbs)}, ‖Δ‖/‖A‖ ${sig(summary.relative)}, cos(A, B) ${sig(summary.cosine)}`,
+  ];
+  const left = report.integerTensorsLeftOut;
+  if (left.a + left.b > 0)
+    out.push(
+      `not compared: ${formatInteger(left.a)} integer/boolean tensors of A, ${formatInteger(left.b)} of B (--all compares them)`,
+    );
+  const rows = report.tensors
+    .filter((r) => r.status !== 'same')
+    .map((r) => [
+      r.status,
+      nameOf(r),
+      sideText(r.a),
+      sideText(r.b),
+      sig(r.delta?.maxAbs),
+      sig(r.delta?.rms),
+      sig(r.delta?.relative),
+      sig(r.delta?.cosine),
+    ]);
+  if (rows.length > 0)
+    out.push(
+      '',
+      renderTable(['status', 'tensor', 'A', 'B', 'max |Δ|', 'RMS Δ', '‖Δ‖/‖A‖', 'cos(A, B)'], rows, [
+        'l',
+        'l',
+        'l',
+        'l',
+        'r',
+        'r',
+        'r',
+        'r',
+      ]),
+    );
+  process.stdout.write(out.join('\n') + '\n');
+  return 0;
+}

@@ -1,0 +1,314 @@
+/**
+ * The diff job: compares the weights of two checkpoints in any two supported formats. Tensors are paired by name
+ * after dropping wrapper prefixes (`module.`, `model.`, `_orig_mod.`), and optionally the rest by shape in file
+ * order; each pair of equal shape is streamed chunk by chunk from both files at once (one chunk of each in memory),
+ * so memory stays bounded whatever the sizes. Shared by the worker and the CLI.
+ */
+import {
+  NORMALISED_PREFIXES,
+  type DeltaStatsDto,
+  type DiffMatch,
+  type DiffReportDto,
+  type DiffSideDto,
+  type TensorDiffDto,
+  type TensorDiffStatus,
+} from '../../protocol/diff';
+import { isIntegerDtype } from '../../protocol/inspect';
+import { withCheckpoint } from '../formats/sourceSize';
+import { BadInputError, throwIfAborted } from '../io/errors';
+import type { ValueChunk } from '../tensors/dtype';
+import type { TensorEntry } from '../tensors/tensor';
+
+/** Elements per chunk read from each side (1 Mi: 8 MB as float64 on each side at most). */
+const DIFF_CHUNK_ELEMENTS = 1024 * 1024;
+
+/** What a comparison covers. */
+export interface DiffOptions {
+  /** Pairing: by normalised name (default), or by name and then the rest by shape in file order. */
+  readonly match?: DiffMatch;
+  /**
+   * Also compare integer and boolean tensors (BatchNorm step counters, ONNX shape constants). Off by default: they
+   * are bookkeeping that formats keep differently (torch.save keeps `num_batches_tracked`, ONNX export drops it and
+   * adds shape constants), not weights.
+   */
+  readonly includeIntegers?: boolean;
+}
+
+/** Callbacks of a comparison. */
+export interface DiffCallbacks {
+  readonly signal?: AbortSignal;
+  /** Before each pair's values are compared: its 0-based index among the pairs, their count, and A's name. */
+  onPair?(index: number, total: number, name: string): void;
+}
+
+/** `name` without any leading `module.`, `model.` or `_orig_mod.` (repeatedly: `module.model.x` → `x`). */
+export function normaliseTensorName(name: string): string {
+  let out = name;
+  for (;;) {
+    const prefix = NORMALISED_PREFIXES.find((p) => out.startsWith(p) && out.length > p.length);
+    if (prefix === undefined) return out;
+    out = out.slice(prefix.length);
+  }
+}
+
+/** Each tensor's matching key: its normalised name, or its own name where normalising would make two collide. */
+function keysOf(tensors: readonly TensorEntry[]): Map<string, TensorEntry> {
+  const counts = new Map<string, number>();
+  for (const t of tensors) {
+    const k = normaliseTensorName(t.name);
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  const out = new Map<string, TensorEntry>();
+  for (const t of tensors) {
+    const k = normaliseTensorName(t.name);
+    out.set((counts.get(k) ?? 0) > 1 ? t.name : k, t);
+  }
+  return out;
+}
+
+function side(t: TensorEntry): DiffSideDto {
+  return { name: t.name, dtype: t.dtype, shape: [...t.shape] };
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** Pulls values from a tensor's chunk stream `count` at a time, whatever chunk sizes the reader yields. */
+class ValueCursor {
+  private readonly iterator: AsyncIterator<ValueChunk>;
+  private buffer: ValueChunk = new Float32Array(0);
+  private at = 0;
+
+  constructor(entry: TensorEntry, signal: AbortSignal | undefined) {
+    const stream = entry.values({ maxElements: DIFF_CHUNK_ELEMENTS, ...(signal ? { signal } : {}) });
+    this.iterator = stream[Symbol.asyncIterator]();
+  }
+
+  /** Up to `count` next values (fewer only at the end; empty when done). */
+  async take(count: number): Promise<ValueChunk> {
+    while (this.at >= this.buffer.length) {
+      const next = await this.iterator.next();
+      if (next.done === true) return new Float32Array(0);
+      this.buffer = next.value;
+      this.at = 0;
+    }
+    const end = Math.min(this.buffer.length, this.at + count);
+    const out = this.buffer.subarray(this.at, end);
+    this.at = end;
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.iterator.return?.();
+  }
+}
+
+/** Running sums of a comparison, in float64. */
+interface DeltaSums {
+  count: number;
+  maxAbs: number;
+  sumDelta2: number;
+  sumA2: number;
+  sumB2: number;
+  dot: number;
+  nonFinite: number;
+  identical: boolean;
+}
+
+function emptySums(): DeltaSums {
+  return { count: 0, maxAbs: 0, sumDelta2: 0, sumA2: 0, sumB2: 0, dot: 0, nonFinite: 0, identical: true };
+}
+
+/** Streams both tensors (equal element counts) and accumulates the sums of B − A. */
+async function compareValues(a: TensorEntry, b: TensorEntry, signal: AbortSignal | undefined): Promise<DeltaSums> {
+  const sums = emptySums();
+  const ca = new ValueCursor(a, signal);
+  const cb = new ValueCursor(b, signal);
+  try {
+    let left = a.params;
+    while (left > 0) {
+      throwIfAborted(signal);
+      const xa = await ca.take(Math.min(left, DIFF_CHUNK_ELEMENTS));
+      const xb = await cb.take(xa.length);
+      if (xa.length === 0 || xb.length !== xa.length)
+        throw new BadInputError(`Tensor ${JSON.stringify(a.name)} yielded fewer values than its shape holds.`);
+      for (let i = 0; i < xa.length; i++) {
+        const u = xa[i] as number;
+        const v = xb[i] as number;
+        if (!Object.is(u, v) && !(u === 0 && v === 0)) sums.identical = false;
+        if (!Number.isFinite(u) || !Number.isFinite(v)) {
+          if (!Object.is(u, v)) sums.nonFinite++;
+          continue;
+        }
+        const d = v - u;
+        const abs = Math.abs(d);
+        if (abs > sums.maxAbs) sums.maxAbs = abs;
+        sums.sumDelta2 += d * d;
+        sums.sumA2 += u * u;
+        sums.sumB2 += v * v;
+        sums.dot += u * v;
+      }
+      sums.count += xa.length;
+      left -= xa.length;
+    }
+  } finally {
+    await ca.close();
+    await cb.close();
+  }
+  return sums;
+}
+
+function statsOf(s: DeltaSums): DeltaStatsDto {
+  const finite = s.count - s.nonFinite;
+  return {
+    count: s.count,
+    maxAbs: s.maxAbs,
+    rms: finite > 0 ? Math.sqrt(s.sumDelta2 / finite) : 0,
+    relative: s.sumA2 > 0 ? Math.sqrt(s.sumDelta2 / s.sumA2) : s.sumDelta2 === 0 ? 0 : null,
+    cosine: s.sumA2 > 0 && s.sumB2 > 0 ? s.dot / Math.sqrt(s.sumA2 * s.sumB2) : null,
+    nonFinite: s.nonFinite,
+  };
+}
+
+/** Rank of a status in the worst-first order (lower is worse). */
+const STATUS_RANK: Record<TensorDiffStatus, number> = {
+  reshaped: 0,
+  removed: 1,
+  added: 2,
+  'dtype-changed': 3,
+  changed: 3,
+  same: 4,
+};
+
+/** Worst first: structural rows, then value changes by relative change (unbounded first), then same; stable. */
+function worstFirst(x: TensorDiffDto, y: TensorDiffDto): number {
+  const rank = STATUS_RANK[x.status] - STATUS_RANK[y.status];
+  if (rank !== 0) return rank;
+  const rx = x.delta ? (x.delta.relative ?? Infinity) : 0;
+  const ry = y.delta ? (y.delta.relative ?? Infinity) : 0;
+  return ry - rx || 0;
+}
+
+/** Pairs `a` and `b`: by key, then (for `shape`) the rest in file order by equal shape. */
+function pairTensors(
+  a: readonly TensorEntry[],
+  b: readonly TensorEntry[],
+  match: DiffMatch,
+): { pairs: { a: TensorEntry; b: TensorEntry; by: 'name' | 'shape' }[]; onlyA: TensorEntry[]; onlyB: TensorEntry[] } {
+  const keysA = keysOf(a);
+  const keysB = keysOf(b);
+  const pairs: { a: TensorEntry; b: TensorEntry; by: 'name' | 'shape' }[] = [];
+  const pairedB = new Set<TensorEntry>();
+  const onlyA: TensorEntry[] = [];
+  for (const [key, ta] of keysA) {
+    const tb = keysB.get(key);
+    if (tb === undefined) onlyA.push(ta);
+    else {
+      pairs.push({ a: ta, b: tb, by: 'name' });
+      pairedB.add(tb);
+    }
+  }
+  let onlyB = b.filter((t) => !pairedB.has(t));
+  if (match === 'shape') {
+    const restA: TensorEntry[] = [];
+    let from = 0;
+    for (const ta of onlyA) {
+      const found = onlyB.findIndex((tb, i) => i >= from && sameShape(ta.shape, tb.shape));
+      if (found < 0) {
+        restA.push(ta);
+        continue;
+      }
+      const tb = onlyB[found] as TensorEntry;
+      pairs.push({ a: ta, b: tb, by: 'shape' });
+      pairedB.add(tb);
+      from = found + 1;
+    }
+    onlyB = onlyB.filter((t) => !pairedB.has(t));
+    return { pairs, onlyA: restA, onlyB };
+  }
+  return { pairs, onlyA, onlyB };
+}
+
+/**
+ * Compares the checkpoints at `pathA` and `pathB` tensor by tensor. A pair of different shapes is `reshaped`
+ * (values not compared); a pair of equal shapes is compared value by value in float64 and is `same` when every
+ * element is bit-identical (±0 and NaN at the same places count as equal), else `changed`; it is `dtype-changed`
+ * (with its difference) whenever the stored dtypes differ. Tensors that cannot be decoded on either side are compared by
+ * header only. Resolves to the report, rows worst first.
+ */
+export async function diffFiles(
+  pathA: string,
+  pathB: string,
+  options: DiffOptions = {},
+  callbacks: DiffCallbacks = {},
+): Promise<DiffReportDto> {
+  const match = options.match ?? 'name';
+  const integers = options.includeIntegers === true;
+  const kept = (tensors: readonly TensorEntry[]): TensorEntry[] =>
+    integers ? [...tensors] : tensors.filter((t) => !isIntegerDtype(t.dtype));
+  const { signal } = callbacks;
+  const started = performance.now();
+  return withCheckpoint(pathA, signal, (ca) =>
+    withCheckpoint(pathB, signal, async (cb) => {
+      const tensorsA = kept(ca.tensors);
+      const tensorsB = kept(cb.tensors);
+      const { pairs, onlyA, onlyB } = pairTensors(tensorsA, tensorsB, match);
+      const rows: TensorDiffDto[] = [];
+      const total = emptySums();
+      for (const [index, p] of pairs.entries()) {
+        throwIfAborted(signal);
+        callbacks.onPair?.(index, pairs.length, p.a.name);
+        const base = { a: side(p.a), b: side(p.b), matchedBy: p.by };
+        if (!sameShape(p.a.shape, p.b.shape)) {
+          rows.push({ status: 'reshaped', ...base });
+          continue;
+        }
+        const dtypeDiffers = p.a.dtype !== p.b.dtype;
+        if (p.a.notDecodedReason !== undefined || p.b.notDecodedReason !== undefined) {
+          rows.push({ status: dtypeDiffers ? 'dtype-changed' : p.a.bytes === p.b.bytes ? 'same' : 'changed', ...base });
+          continue;
+        }
+        const sums = await compareValues(p.a, p.b, signal);
+        total.count += sums.count;
+        total.nonFinite += sums.nonFinite;
+        total.maxAbs = Math.max(total.maxAbs, sums.maxAbs);
+        total.sumDelta2 += sums.sumDelta2;
+        total.sumA2 += sums.sumA2;
+        total.sumB2 += sums.sumB2;
+        total.dot += sums.dot;
+        const status: TensorDiffStatus = dtypeDiffers ? 'dtype-changed' : sums.identical ? 'same' : 'changed';
+        rows.push({ status, ...base, delta: statsOf(sums) });
+      }
+      for (const t of onlyA) rows.push({ status: 'removed', a: side(t) });
+      for (const t of onlyB) rows.push({ status: 'added', b: side(t) });
+      rows.sort(worstFirst);
+      const counts: Record<TensorDiffStatus, number> = {
+        same: 0,
+        changed: 0,
+        added: 0,
+        removed: 0,
+        reshaped: 0,
+        'dtype-changed': 0,
+      };
+      for (const r of rows) counts[r.status]++;
+      const overall = statsOf(total);
+      return {
+        a: { file: pathA, format: ca.format, tensors: ca.tensors.length },
+        b: { file: pathB, format: cb.format, tensors: cb.tensors.length },
+        match,
+        integerTensorsLeftOut: { a: ca.tensors.length - tensorsA.length, b: cb.tensors.length - tensorsB.length },
+        tensors: rows,
+        summary: {
+          counts,
+          identical: counts.same === rows.length,
+          compared: total.count,
+          maxAbs: overall.maxAbs,
+          relative: overall.relative,
+          cosine: overall.cosine,
+        },
+        seconds: (performance.now() - started) / 1000,
+      };
+    }),
+  );
+}
