@@ -1,0 +1,134 @@
+// The diff job on real files: the project's ResNet-20 saved by torch.save and exported to ONNX by torch.onnx, the
+// tiny ResNet as torch.save and as safetensors written with NumPy (test/fixtures/make/diff.py), and a perturbed
+// torch.save copy under DataParallel names whose expected statuses and NumPy float64 statistics that script wrote
+// to test/fixtures/diff/reference.json. Also cancellation, and the shape-order fallback for a renamed layer.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FIXTURES } from '../helpers/fixtures';
+import { diffFiles, normaliseTensorName } from '../../src/core/jobs/diff';
+import { convertFile } from '../../src/core/jobs/convert';
+import { CancelledError } from '../../src/core/io/errors';
+import type { DiffMatch, DiffReportDto, TensorDiffStatus } from '../../src/protocol/diff';
+
+const TINY = join(FIXTURES, 'pytorch', 'resnet_tiny.pt');
+const TINY_ST = join(FIXTURES, 'diff', 'resnet_tiny.safetensors');
+const PERTURBED = join(FIXTURES, 'diff', 'resnet_tiny_perturbed.pt');
+const RESNET_PT = join(FIXTURES, 'models', 'resnet20_fmnist.pt');
+const RESNET_ONNX = join(FIXTURES, 'models', 'resnet20_fmnist.onnx');
+
+interface ReferenceRow {
+  a?: string;
+  b?: string;
+  status: TensorDiffStatus;
+  delta?: { count: number; maxAbs: number; rms: number; relative: number; cosine: number };
+}
+interface Reference {
+  rows: ReferenceRow[];
+  counts: Partial<Record<TensorDiffStatus, number>>;
+  compared: number;
+  maxAbs: number;
+  relative: number;
+  cosine: number;
+  integerTensors: { a: number; b: number };
+}
+const reference = JSON.parse(readFileSync(join(FIXTURES, 'diff', 'reference.json'), 'utf8')) as Record<
+  DiffMatch,
+  Reference
+>;
+const dir = mkdtempSync(join(tmpdir(), 'wl-diff-'));
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function close(actual: number | null | undefined, expected: number, what: string): void {
+  assert.ok(typeof actual === 'number', what);
+  assert.ok(Math.abs(actual - expected) <= 1e-9 * Math.max(1, Math.abs(expected)), `${what}: ${actual} vs ${expected}`);
+}
+
+function assertIdentical(report: DiffReportDto, pairs: number): void {
+  assert.equal(report.summary.identical, true, JSON.stringify(report.tensors.find((t) => t.status !== 'same')));
+  assert.equal(report.summary.counts.same, pairs);
+  assert.equal(report.summary.maxAbs, 0);
+  assert.equal(report.summary.relative, 0);
+  for (const row of report.tensors) {
+    assert.equal(row.status, 'same');
+    assert.equal(row.delta?.maxAbs, 0);
+  }
+}
+
+void test('names are normalised by dropping module., model. and _orig_mod. prefixes', () => {
+  assert.equal(normaliseTensorName('module._orig_mod.model.layer.weight'), 'layer.weight');
+  assert.equal(normaliseTensorName('encoder.model.x'), 'encoder.model.x');
+  assert.equal(normaliseTensorName('model.'), 'model.');
+});
+
+void test('one model as torch.save, ONNX and safetensors gives zero differences', async () => {
+  const ptOnnx = await diffFiles(RESNET_PT, RESNET_ONNX);
+  assertIdentical(ptOnnx, 97);
+  assert.equal(ptOnnx.summary.compared, 270_810);
+  // The integer bookkeeping each format keeps its own way: BatchNorm step counters, ONNX shape constants.
+  assert.deepEqual(ptOnnx.integerTensorsLeftOut, { a: 19, b: 36 });
+  const all = await diffFiles(RESNET_PT, RESNET_ONNX, { includeIntegers: true });
+  assert.equal(all.summary.counts.removed, 19);
+  assert.equal(all.summary.counts.added, 36);
+  assert.ok(all.tensors.filter((t) => t.status === 'removed').every((t) => t.a?.name.endsWith('num_batches_tracked')));
+
+  const ptSt = await diffFiles(TINY, TINY_ST, { includeIntegers: true });
+  assertIdentical(ptSt, 38);
+  const onnxAsSt = join(dir, 'resnet20.safetensors');
+  await convertFile(RESNET_ONNX, onnxAsSt);
+  assertIdentical(await diffFiles(RESNET_PT, onnxAsSt), 97);
+  assertIdentical(await diffFiles(RESNET_ONNX, onnxAsSt, { includeIntegers: true }), 133);
+});
+
+for (const match of ['name', 'shape'] as const) {
+  void test(`a perturbed copy under DataParallel names (--match ${match}) gives NumPy's statuses and statistics`, async () => {
+    const want = reference[match];
+    const report = await diffFiles(TINY, PERTURBED, { match });
+    for (const status of Object.keys(report.summary.counts) as TensorDiffStatus[])
+      assert.equal(report.summary.counts[status], want.counts[status] ?? 0, status);
+    assert.deepEqual(report.integerTensorsLeftOut, want.integerTensors);
+    assert.equal(report.tensors.length, want.rows.length);
+    for (const w of want.rows) {
+      const row = report.tensors.find((r) => r.a?.name === w.a && r.b?.name === w.b);
+      assert.ok(row, `row ${w.a} / ${w.b}`);
+      assert.equal(row.status, w.status, `${w.a} / ${w.b}`);
+      if (w.delta) {
+        assert.equal(row.delta?.count, w.delta.count);
+        close(row.delta?.maxAbs, w.delta.maxAbs, `${w.a} maxAbs`);
+        close(row.delta?.rms, w.delta.rms, `${w.a} rms`);
+        close(row.delta?.relative, w.delta.relative, `${w.a} relative`);
+        close(row.delta?.cosine, w.delta.cosine, `${w.a} cosine`);
+      }
+    }
+    assert.equal(report.summary.compared, want.compared);
+    close(report.summary.maxAbs, want.maxAbs, 'summary maxAbs');
+    close(report.summary.relative, want.relative, 'summary relative');
+    close(report.summary.cosine, want.cosine, 'summary cosine');
+    // Worst first: structural rows, then value changes by relative change, then the same tensors.
+    const rank = (s: TensorDiffStatus): number =>
+      ({ reshaped: 0, removed: 1, added: 2, 'dtype-changed': 3, changed: 3, same: 4 })[s];
+    for (let i = 1; i < report.tensors.length; i++) {
+      const [p, q] = [report.tensors[i - 1]!, report.tensors[i]!];
+      assert.ok(rank(p.status) <= rank(q.status));
+      if (rank(p.status) === 3 && rank(q.status) === 3) assert.ok(p.delta!.relative! >= q.delta!.relative!);
+    }
+    if (match === 'shape') {
+      const renamed = report.tensors.find((r) => r.a?.name === 'fc.weight');
+      assert.equal(renamed?.b?.name, 'module.head.weight');
+      assert.equal(renamed?.matchedBy, 'shape');
+      assert.equal(renamed?.status, 'same');
+    }
+  });
+}
+
+void test('a comparison can be cancelled between tensors', async () => {
+  const controller = new AbortController();
+  await assert.rejects(
+    diffFiles(RESNET_PT, RESNET_ONNX, {}, { signal: controller.signal, onPair: (i) => i === 3 && controller.abort() }),
+    CancelledError,
+  );
+});
