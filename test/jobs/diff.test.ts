@@ -97,11 +97,13 @@ for (const match of ['name', 'shape'] as const) {
       assert.ok(row, `row ${w.a} / ${w.b}`);
       assert.equal(row.status, w.status, `${w.a} / ${w.b}`);
       if (w.delta) {
-        assert.equal(row.delta?.count, w.delta.count);
-        close(row.delta?.maxAbs, w.delta.maxAbs, `${w.a} maxAbs`);
-        close(row.delta?.rms, w.delta.rms, `${w.a} rms`);
-        close(row.delta?.relative, w.delta.relative, `${w.a} relative`);
-        close(row.delta?.cosine, w.delta.cosine, `${w.a} cosine`);
+        const delta = row.delta;
+        assert.ok(delta, `${w.a} has no delta`);
+        assert.equal(delta.count, w.delta.count);
+        close(delta.maxAbs, w.delta.maxAbs, `${w.a} maxAbs`);
+        close(delta.rms, w.delta.rms, `${w.a} rms`);
+        close(delta.relative, w.delta.relative, `${w.a} relative`);
+        close(delta.cosine, w.delta.cosine, `${w.a} cosine`);
       }
     }
     assert.equal(report.summary.compared, want.compared);
@@ -118,9 +120,10 @@ for (const match of ['name', 'shape'] as const) {
     }
     if (match === 'shape') {
       const renamed = report.tensors.find((r) => r.a?.name === 'fc.weight');
-      assert.equal(renamed?.b?.name, 'module.head.weight');
-      assert.equal(renamed?.matchedBy, 'shape');
-      assert.equal(renamed?.status, 'same');
+      assert.ok(renamed);
+      assert.equal(renamed.b?.name, 'module.head.weight');
+      assert.equal(renamed.matchedBy, 'shape');
+      assert.equal(renamed.status, 'same');
     }
   });
 }
@@ -128,7 +131,17 @@ for (const match of ['name', 'shape'] as const) {
 void test('a comparison can be cancelled between tensors', async () => {
   const controller = new AbortController();
   await assert.rejects(
-    diffFiles(RESNET_PT, RESNET_ONNX, {}, { signal: controller.signal, onPair: (i) => i === 3 && controller.abort() }),
+    diffFiles(
+      RESNET_PT,
+      RESNET_ONNX,
+      {},
+      {
+        signal: controller.signal,
+        onPair: (i) => {
+          if (i === 3) controller.abort();
+        },
+      },
+    ),
     CancelledError,
   );
 });
