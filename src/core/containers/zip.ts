@@ -504,7 +504,8 @@ async function* compressedChunks(
 /** Running CRC-32 (zip's polynomial): `crc32Update(more, crc32Update(data, 0))` is the CRC of `data` then `more`. */
 export const crc32Update: (data: Uint8Array, value: number) => number =
   typeof (zlib as { crc32?: unknown }).crc32 === 'function'
-    ? (data, value) => zlib.crc32(data, value)
+    ? // Node's zlib.crc32 returns 0, not `value`, for an empty view of a zero-length ArrayBuffer (Node 20.20).
+      (data, value) => (data.length === 0 ? value >>> 0 : zlib.crc32(data, value))
     : crc32Fallback();
 
 function crc32Fallback(): (data: Uint8Array, value: number) => number {
