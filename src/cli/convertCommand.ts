@@ -1,5 +1,5 @@
 /**
- * `weight-lens convert IN OUT.safetensors|OUT.npz`: every tensor of IN written as safetensors or NumPy npz over
+ * `weight-lens convert IN OUT.safetensors|OUT.npz [--json] [--skip-undecoded]`: every tensor of IN written as safetensors or NumPy npz over
  * src/core/jobs/convert.ts, with a progress line on stderr when it is a terminal and a one-paragraph summary
  * (tensors, elements, bytes, and each tensor whose dtype changed) on stdout; `--json` prints the report.
  */
@@ -10,7 +10,7 @@ import { formatInteger } from './format';
 import { interruptible } from './interrupt';
 
 /** The convert command's lines of the CLI's help. */
-export const CONVERT_HELP = `  weight-lens convert IN OUT.safetensors|OUT.npz [--json]
+export const CONVERT_HELP = `  weight-lens convert IN OUT.safetensors|OUT.npz [--json] [--skip-undecoded]
       Write every tensor of IN (any supported format) as one safetensors file or NumPy .npz archive, atomically.
       Names, shapes and dtypes are kept where the output can hold them; quantised tensors (GGUF blocks, TF.js
       uint8/uint16) are dequantised to F32, and .npz stores BF16/F8 as F32. Never overwrites IN.

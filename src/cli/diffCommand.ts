@@ -10,7 +10,7 @@ import { formatInteger, renderTable } from './format';
 import { interruptible } from './interrupt';
 
 /** The diff command's lines of the CLI's help. */
-export const DIFF_HELP = `  weight-lens diff A B [--json] [--match name|shape]
+export const DIFF_HELP = `  weight-lens diff A B [--json] [--match name|shape] [--all]
       Compare the weights of two checkpoints in any two supported formats. Tensors are paired by name after
       dropping module. / model. / _orig_mod. prefixes; each is same, changed, added, removed, reshaped or
       dtype-changed, with max |Δ|, RMS Δ, ‖Δ‖/‖A‖ and cos(A, B) for compared pairs, worst first.

@@ -77,3 +77,13 @@ void test('exit codes: 2 for a bad input or an output that is the input, leaving
   assert.equal(missing.status, 2);
   assert.match(missing.stderr, /^error: /);
 });
+
+void test('convert --help and diff --help print their usage', () => {
+  const convert = run(['convert', '--help']);
+  assert.equal(convert.status, 0);
+  assert.match(convert.stdout, /weight-lens convert IN OUT\.safetensors\|OUT\.npz \[--json\] \[--skip-undecoded\]/);
+  const diff = run(['diff', 'a', 'b', '-h']);
+  assert.equal(diff.status, 0);
+  assert.match(diff.stdout, /weight-lens diff A B \[--json\] \[--match name\|shape\] \[--all\]/);
+  assert.doesNotMatch(diff.stdout, /weight-lens convert /);
+});
