@@ -13,6 +13,7 @@ import { COMPRESS_USAGE, compressCommand, DECOMPRESS_USAGE, decompressCommand } 
 import { formatInteger, formatStat, renderTable } from './format';
 import { DISTILL_USAGE, distillCommand, EVAL_USAGE, evalCommand, PREPROCESS_USAGE } from './modelCommands';
 import { SPECTRA_HELP, spectraCommand } from './spectraCommand';
+import { SWEEP_HELP, sweepCommand } from './sweepCommand';
 
 import { DEFAULT_HISTOGRAM_BINS } from '../protocol/defaults';
 /** The package's own version (package.json, inlined by the bundler). */
@@ -40,6 +41,7 @@ ${EVAL_USAGE}
 ${DISTILL_USAGE}
 ${PREPROCESS_USAGE}
 ${SPECTRA_HELP}
+${SWEEP_HELP}
 
 ${INSPECT_OPTIONS}
   --help, --version
@@ -55,6 +57,7 @@ const COMMAND_HELP: Readonly<Record<string, string>> = {
   eval: `${EVAL_USAGE}\n${PREPROCESS_USAGE}`,
   distill: `${DISTILL_USAGE}\n${PREPROCESS_USAGE}`,
   spectra: SPECTRA_HELP,
+  sweep: `${SWEEP_HELP}\n${PREPROCESS_USAGE}`,
 };
 
 /**
@@ -209,6 +212,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await distillCommand(rest);
       case 'spectra':
         return await spectraCommand(rest);
+      case 'sweep':
+        return await sweepCommand(rest);
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
