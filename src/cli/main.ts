@@ -15,6 +15,7 @@ import { DISTILL_USAGE, distillCommand, EVAL_USAGE, evalCommand, PREPROCESS_USAG
 import { SPECTRA_HELP, spectraCommand } from './spectraCommand';
 import { CONVERT_HELP, convertCommand } from './convertCommand';
 import { DIFF_HELP, diffCommand } from './diffCommand';
+import { SWEEP_HELP, sweepCommand } from './sweepCommand';
 
 import { DEFAULT_HISTOGRAM_BINS } from '../protocol/defaults';
 /** The package's own version (package.json, inlined by the bundler). */
@@ -44,6 +45,7 @@ ${PREPROCESS_USAGE}
 ${SPECTRA_HELP}
 ${CONVERT_HELP}
 ${DIFF_HELP}
+${SWEEP_HELP}
 
 ${INSPECT_OPTIONS}
   --help, --version
@@ -61,6 +63,7 @@ const COMMAND_HELP: Readonly<Record<string, string>> = {
   spectra: SPECTRA_HELP,
   convert: CONVERT_HELP,
   diff: DIFF_HELP,
+  sweep: `${SWEEP_HELP}\n${PREPROCESS_USAGE}`,
 };
 
 /**
@@ -219,6 +222,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await convertCommand(rest);
       case 'diff':
         return await diffCommand(rest);
+      case 'sweep':
+        return await sweepCommand(rest);
       default:
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }

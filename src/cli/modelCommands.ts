@@ -53,7 +53,8 @@ export const PREPROCESS_USAGE = `  Preprocessing (eval, distill; default: MODEL'
 /** Help text of the two commands (appended to the CLI help). */
 export const MODEL_HELP = `${EVAL_USAGE}\n${DISTILL_USAGE}\n${PREPROCESS_USAGE}`;
 
-const PREPROCESS_OPTIONS: Readonly<Record<string, OptionType>> = {
+/** The preprocessing flags that `eval`, `distill` and `sweep` share, with their types. */
+export const PREPROCESS_OPTIONS: Readonly<Record<string, OptionType>> = {
   scale: 'number',
   mean: 'string',
   std: 'string',
