@@ -93,8 +93,7 @@ function bytesOf(a: Float32Array | Int8Array | Uint8Array): Uint8Array {
 function channelRows(values: Float32Array, v: MatrixView): Float32Array {
   if (v.channelAxis === 'row') return values;
   const out = new Float32Array(values.length);
-  for (let c = 0; c < v.cols; c++)
-    for (let r = 0; r < v.rows; r++) out[r * v.cols + c] = values[c * v.rows + r] ?? 0;
+  for (let c = 0; c < v.cols; c++) for (let r = 0; r < v.rows; r++) out[r * v.cols + c] = values[c * v.rows + r] ?? 0;
   return out;
 }
 
@@ -102,8 +101,7 @@ function channelRows(values: Float32Array, v: MatrixView): Float32Array {
 function fromChannelRows(m: Float32Array, v: MatrixView): Float32Array {
   if (v.channelAxis === 'row') return m;
   const out = new Float32Array(m.length);
-  for (let c = 0; c < v.cols; c++)
-    for (let r = 0; r < v.rows; r++) out[c * v.rows + r] = m[r * v.cols + c] ?? 0;
+  for (let c = 0; c < v.cols; c++) for (let r = 0; r < v.rows; r++) out[c * v.rows + r] = m[r * v.cols + c] ?? 0;
   return out;
 }
 
