@@ -177,7 +177,7 @@ function readMeta(raw: unknown, stored: Map<string, StoredTensor>, fail: (what: 
     );
   const method = BASELINE_METHODS.find((m) => m === meta.method);
   if (method === undefined)
-    throw fail(`weight_lens.method is ${describeValue(method)}, not one of ${BASELINE_METHODS.join(', ')}`);
+    throw fail(`weight_lens.method is ${describeValue(meta.method)}, not one of ${BASELINE_METHODS.join(', ')}`);
   const s = rec(meta.source, 'weight_lens.source');
   const source: ArtifactSource = {
     name: str(s.name, 'source.name'),
