@@ -134,6 +134,8 @@ export interface OpenBaselineArtifact {
   bytes: number;
   /** The decoded float32 weights of every compressed tensor, by name, in its original layout. */
   reconstruction(): Promise<Map<string, Float32Array>>;
+  /** The decoded float32 weights of the compressed tensor `name` (original layout); undefined when it is not one. */
+  reconstructTensor(name: string): Promise<Float32Array | undefined>;
   /** Streams a verbatim tensor's stored bytes, in chunks of ≤ 16 MiB. */
   verbatimBytes(name: string, signal?: AbortSignal): AsyncIterable<Uint8Array>;
   close(): Promise<void>;
@@ -294,7 +296,14 @@ export async function readBaselineArtifact(path: string): Promise<OpenBaselineAr
       async reconstruction() {
         const out = new Map<string, Float32Array>();
         for (const t of meta.tensors) {
-          if (t.stored !== 'represented') continue;
+          const values = await artifact.reconstructTensor(t.name);
+          if (values !== undefined) out.set(t.name, values);
+        }
+        return out;
+      },
+      async reconstructTensor(name: string) {
+        for (const t of meta.tensors) {
+          if (t.stored !== 'represented' || t.name !== name) continue;
           const parts = new Map<string, Uint8Array>();
           for (const p of expectedParts(t.form)) parts.set(p.suffix, await read(partName(t.name, p.suffix)));
           if (t.form.method === 'prune') {
@@ -304,9 +313,9 @@ export async function readBaselineArtifact(path: string): Promise<OpenBaselineAr
           }
           const values = decodeTensor(t.form, parts);
           if (!values.every(Number.isFinite)) throw fail(`${quote(t.name)} decodes to non-finite values`);
-          out.set(t.name, values);
+          return values;
         }
-        return out;
+        return undefined;
       },
       async *verbatimBytes(name: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
         const t = stored.get(VERBATIM_PREFIX + name);

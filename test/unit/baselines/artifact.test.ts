@@ -15,6 +15,7 @@ import { readTensorValues } from '../../../src/core/tensors/tensor';
 import { CheckpointFormatError } from '../../../src/core/io/errors';
 import { DTYPE_BYTES } from '../../../src/core/tensors/dtype';
 import { DEFAULT_COMPRESS_OPTIONS } from '../../../src/core/jobs/compress';
+import { artifactLayerDetail, artifactLayerValues, artifactReport } from '../../../src/core/jobs/artifactDetail';
 
 const RESNET = join(__dirname, '..', '..', 'fixtures', 'models', 'resnet20_fmnist.pt');
 const dir = mkdtempSync(join(tmpdir(), 'wl-baselines-'));
@@ -123,5 +124,38 @@ void test('lowrank and prune refuse a predictor-width budget with a sentence', a
       out: join(dir, 'x.safetensors'),
     }),
     /The prune method is sized by --size or --size-bytes/,
+  );
+});
+
+void test('a baseline artifact reopens with its per-layer error report and original-vs-reconstructed detail', async () => {
+  const out = join(dir, 'd.lowrank.safetensors');
+  const report = await compressBaseline(RESNET, 'lowrank', {
+    ...DEFAULT_COMPRESS_OPTIONS,
+    budget: { kind: 'fraction', fraction: 0.2 },
+    out,
+  });
+  const again = await artifactReport(out);
+  assert.deepEqual(again.report.layers, report.layers);
+  assert.equal(again.report.artifactBytes, report.artifactBytes);
+  assert.equal(again.plan.represented.length, 18);
+  const layer = 'layer3.2.conv2.weight';
+  const values = await artifactLayerValues(out, layer, { source: RESNET });
+  const a = await readBaselineArtifact(out);
+  try {
+    assert.deepEqual(values.recon, await a.reconstructTensor(layer));
+  } finally {
+    await a.close();
+  }
+  const row = report.layers.find((l) => l.name === layer);
+  let se = 0;
+  for (let i = 0; i < values.original.length; i++) se += ((values.recon[i] ?? 0) - (values.original[i] ?? 0)) ** 2;
+  assert.ok(Math.abs(Math.sqrt(se / values.original.length) - (row?.rmse ?? 0)) < 1e-9);
+  const detail = await artifactLayerDetail(out, layer, 3, 16, { source: RESNET });
+  assert.equal(detail.filter.index, 3);
+  assert.equal(detail.filter.count, 64);
+  assert.equal(detail.filter.original.length, 64);
+  await assert.rejects(
+    artifactLayerDetail(out, 'linear.weight', 0, 16, { source: RESNET }),
+    /has no represented layer/,
   );
 });
