@@ -15,6 +15,7 @@ import { readTensorValues } from '../../../src/core/tensors/tensor';
 import { CheckpointFormatError } from '../../../src/core/io/errors';
 import { DTYPE_BYTES } from '../../../src/core/tensors/dtype';
 import { DEFAULT_COMPRESS_OPTIONS } from '../../../src/core/jobs/compress';
+import { inspectFile } from '../../../src/core/jobs/inspect';
 import { artifactLayerDetail, artifactLayerValues, artifactReport } from '../../../src/core/jobs/artifactDetail';
 
 const RESNET = join(__dirname, '..', '..', 'fixtures', 'models', 'resnet20_fmnist.pt');
