@@ -16,6 +16,7 @@ import { CheckpointFormatError } from '../../../src/core/io/errors';
 import { DTYPE_BYTES } from '../../../src/core/tensors/dtype';
 import { DEFAULT_COMPRESS_OPTIONS } from '../../../src/core/jobs/compress';
 import { inspectFile } from '../../../src/core/jobs/inspect';
+import type { CheckpointHeaderDto } from '../../../src/protocol/inspect';
 import { artifactLayerDetail, artifactLayerValues, artifactReport } from '../../../src/core/jobs/artifactDetail';
 
 const RESNET = join(__dirname, '..', '..', 'fixtures', 'models', 'resnet20_fmnist.pt');
@@ -159,4 +160,18 @@ void test('a baseline artifact reopens with its per-layer error report and origi
     artifactLayerDetail(out, 'linear.weight', 0, 16, { source: RESNET }),
     /has no represented layer/,
   );
+  // The Inspector lists it as a plain safetensors file, without a NeRN banner claiming it is invalid.
+  let header: CheckpointHeaderDto | undefined;
+  const inspected = await inspectFile(
+    out,
+    { headersOnly: true },
+    {
+      onHeader: (h) => {
+        header = h;
+      },
+    },
+  );
+  assert.ok(header);
+  assert.equal(header.artifact, undefined);
+  assert.ok(inspected.tensors.some((t) => t.name === `baseline.${layer}.u`));
 });
