@@ -10,14 +10,22 @@ import { artifactPathFor, decompressedPathFor } from '../protocol/paths';
 import { interruptible, sweepStaleTemporaries } from './interrupt';
 import { parseArgs, UsageError } from './args';
 import { formatInteger, formatStat, renderTable } from './format';
-import { BACKEND_NAMES, isOneOf, PERMUTATION_KINDS, PREDICTOR_DTYPES, RECIPE_NAMES } from '../protocol/vocabulary';
+import {
+  BACKEND_NAMES,
+  COMPRESS_METHODS,
+  isOneOf,
+  PERMUTATION_KINDS,
+  PREDICTOR_DTYPES,
+  RECIPE_NAMES,
+} from '../protocol/vocabulary';
 
 import { decompressArtifact } from '../core/jobs/decompress';
+import { baselinePathFor } from '../core/baselines/compressBaseline';
 /** Help text of `compress` (the CLI help and `weight-lens compress --help`). */
 export const COMPRESS_USAGE = `  weight-lens compress FILE [--hidden H | --size FRACTION | --size-bytes N] [--steps N]
                       [--permutation crossfilter|infilter|none] [--seed S] [--dense] [--rounds R]
                       [--round-scale X] [--recipe weight-lens|nern] [--backend auto|wasm|webgpu|tensorflow|cpu]
-                      [--predictor-dtype f32|f16|int8|int4] [--qat-steps N] [--out OUT] [--json]
+                      [--predictor-dtype f32|f16|int8|int4] [--qat-steps N] [--method M] [--out OUT] [--json]
       Train a NeRN predictor that regenerates FILE's convolution weights (and, with --dense, its matrices and
       other kernels, tiled into 3×3 blocks); write FILE's stem + .nern.safetensors (or OUT). Budget: predictor
       width H, or a FRACTION of the represented weights (default ${DEFAULT_COMPRESS_OPTIONS.budget.kind === 'fraction' ? DEFAULT_COMPRESS_OPTIONS.budget.fraction : ''}), or an artifact of N bytes.
@@ -27,6 +35,9 @@ export const COMPRESS_USAGE = `  weight-lens compress FILE [--hidden H | --size 
       --backend auto trains on the native onnxruntime engine when onnxruntime-node is installed, else on wasm.
       --qat-steps N (with --predictor-dtype int8 or int4) trains the last N steps quantisation-aware: on the
       predictor as it will be stored, with straight-through gradients (default 0: quantised after training).
+      --method int8|int4|lowrank|prune writes a baseline instead (FILE's stem + .METHOD.safetensors): per-channel
+      round-to-nearest int8 / int4, a truncated SVD per layer with ranks chosen by energy to meet --size or
+      --size-bytes, or global magnitude pruning to that size (a bitmap marks the kept weights). Default nern.
       Ctrl-C once stops and saves the best predictor so far as an artifact marked as stopped early; twice aborts.`;
 
 /** Help text of `decompress`. */
@@ -71,6 +82,7 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
     recipe: 'string',
     'predictor-dtype': 'string',
     'qat-steps': 'integer',
+    method: 'string',
     backend: 'string',
     out: 'string',
     json: 'boolean',
@@ -117,6 +129,9 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
     throw new UsageError('--qat-steps must be between 0 and --steps');
   if (qatSteps !== undefined && qatSteps > 0 && predictorDtype !== 'int8' && predictorDtype !== 'int4')
     throw new UsageError('--qat-steps needs --predictor-dtype int8 or int4');
+  const method = options.method;
+  if (method !== undefined && !isOneOf(COMPRESS_METHODS, method))
+    throw new UsageError(`--method must be one of ${COMPRESS_METHODS.join(', ')}`);
   return {
     file,
     json: options.json === true,
@@ -132,6 +147,7 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
       represent: { conv: options['no-conv'] !== true, dense: options.dense === true },
       ...(predictorDtype !== undefined ? { predictorDtype } : {}),
       ...(qatSteps !== undefined ? { qatSteps } : {}),
+      ...(method !== undefined ? { method } : {}),
       ...(out !== undefined ? { out } : {}),
     },
   };
@@ -155,7 +171,8 @@ function printPlan(plan: BudgetPlanDto): void {
 /** `weight-lens compress`. */
 export async function compressCommand(argv: readonly string[]): Promise<number> {
   const { file, options, json } = compressOptionsFromArgs(argv);
-  await sweepStaleTemporaries(options.out ?? artifactPathFor(file));
+  const baseline = options.method !== undefined && options.method !== 'nern' ? options.method : undefined;
+  await sweepStaleTemporaries(options.out ?? (baseline ? baselinePathFor(file, baseline) : artifactPathFor(file)));
   const tty = process.stderr.isTTY;
   return interruptible(
     async (signal, stop) => {
@@ -192,7 +209,7 @@ export async function compressCommand(argv: readonly string[]): Promise<number> 
         [
           renderTable(['layer', 'shape', 'params', 'rmse', 'relative error'], rows, ['l', 'l', 'r', 'r', 'r']),
           '',
-          `rmse ${formatStat(report.rmse)} over ${formatInteger(report.representedParams)} represented weights; ${report.steps} steps in ${report.seconds.toFixed(1)} s on ${report.backend}`,
+          `rmse ${formatStat(report.rmse)} over ${formatInteger(report.representedParams)} represented weights; ${baseline ? baseline : `${report.steps} steps`} in ${report.seconds.toFixed(1)} s${baseline ? '' : ` on ${report.backend}`}`,
           `${report.artifact}: ${formatBytes(report.artifactBytes)} (source ${formatBytes(report.sourceBytes)}, ratio ${report.ratio.toFixed(2)}×)`,
           ...(report.stoppedEarly !== undefined
             ? [

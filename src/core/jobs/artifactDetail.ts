@@ -12,7 +12,11 @@ import { ensureSomeBackend } from '../backend/tfjsBackend';
 import { BadInputError, throwIfAborted } from '../io/errors';
 import { readArtifact, type OpenArtifact } from '../nern/artifact';
 import { reconstructLayer } from '../nern/kernelMap';
-import { convLayoutFor, fromKernels, type ConvLayout } from '../nern/tiling';
+import { convLayoutFor, fromKernels, type ConvLayout, type TileSpec } from '../nern/tiling';
+import { classifyTensor } from '../nern/budget';
+import { readBaselineArtifact, type OpenBaselineArtifact } from '../baselines/artifact';
+import { isBaselineArtifact } from '../baselines/compressedArtifact';
+import type { ArtifactSource } from '../../protocol/artifact';
 import { readTensorValues } from '../tensors/tensor';
 import { sha256File } from '../io/hash';
 import { DETAIL_BINS, detailGrid, checkFilterIndex, layerDetail } from '../nern/layerDetail';
@@ -90,6 +94,14 @@ export function reportOf(a: OpenArtifact): { report: CompressReportDto; plan: Bu
 
 /** Reopens an artifact's report and budget plan (validating the whole artifact). */
 export async function artifactReport(artifact: string): Promise<{ report: CompressReportDto; plan: BudgetPlanDto }> {
+  if (await isBaselineArtifact(artifact)) {
+    const b = await readBaselineArtifact(artifact);
+    try {
+      return baselineReportOf(b);
+    } finally {
+      await b.close();
+    }
+  }
   const a = await readArtifact(artifact);
   try {
     return reportOf(a);
@@ -175,11 +187,29 @@ async function decodeLayer(
   index: number,
   options: ArtifactDetailOptions,
 ): Promise<{ original: Float32Array; recon: Float32Array }> {
-  const { signal } = options;
-  const { meta } = a;
-  const info = meta.layers[index];
+  const info = a.meta.layers[index];
   if (info === undefined) throw new RangeError(`layer index ${index} out of range`);
-  const sourcePath = await findSource(artifact, meta.source, options.source, signal);
+  return decodeTensorPair(artifact, a.meta.source, info, options, async () => {
+    await ensureSomeBackend(options.backend ?? 'auto');
+    throwIfAborted(options.signal);
+    return fromKernels(reconstructLayer(a.predictor, a.kernelMap, index), info.tile, info.shape);
+  });
+}
+
+/**
+ * The original values of tensor `info` (from the source checkpoint, found as `findSource` says) and its
+ * reconstruction by `reconstruct`, both in the source tensor's layout; the last pair is cached (keyed by both files'
+ * path, size and modification time and the tensor).
+ */
+async function decodeTensorPair(
+  artifact: string,
+  source: ArtifactSource,
+  info: { name: string; shape: readonly number[] },
+  options: ArtifactDetailOptions,
+  reconstruct: () => Promise<Float32Array>,
+): Promise<{ original: Float32Array; recon: Float32Array }> {
+  const { signal } = options;
+  const sourcePath = await findSource(artifact, source, options.source, signal);
   const [artifactStat, sourceStat] = await Promise.all([stat(artifact), stat(sourcePath)]);
   const key = JSON.stringify([
     resolve(artifact),
@@ -194,20 +224,89 @@ async function decodeLayer(
   const original = await withCheckpoint(sourcePath, signal, async (checkpoint) => {
     const entry = checkpoint.tensors.find((t) => t.name === info.name);
     if (entry === undefined)
-      throw new BadInputError(`The source ${meta.source.name} has no tensor ${JSON.stringify(info.name)}.`);
+      throw new BadInputError(`The source ${source.name} has no tensor ${JSON.stringify(info.name)}.`);
     return readTensorValues(entry, signal ? { signal } : {});
   });
   const params = info.shape.reduce((n, d) => n * d, 1);
   if (original.length !== params) {
     throw new BadInputError(
-      `Tensor ${JSON.stringify(info.name)} of ${meta.source.name} has ${original.length} values; the artifact expects ${params}.`,
+      `Tensor ${JSON.stringify(info.name)} of ${source.name} has ${original.length} values; the artifact expects ${params}.`,
     );
   }
-  await ensureSomeBackend(options.backend ?? 'auto');
-  throwIfAborted(signal);
-  const recon = fromKernels(reconstructLayer(a.predictor, a.kernelMap, index), info.tile, info.shape);
+  const recon = await reconstruct();
   lastDecoded = { key, original, recon };
   return lastDecoded;
+}
+
+/** A represented tensor of a baseline artifact: its shape, tile (for the detail grid) and reconstruction. */
+function baselineLayer(
+  b: OpenBaselineArtifact,
+  artifact: string,
+  layer: string,
+): { shape: number[]; tile: TileSpec; layout: ConvLayout; reconstruct: () => Promise<Float32Array> } {
+  const t = b.meta.tensors.find((x) => x.name === layer && x.stored === 'represented');
+  if (t === undefined) {
+    const n = b.meta.tensors.filter((x) => x.stored === 'represented').length;
+    throw new BadInputError(
+      `The artifact ${basename(artifact)} has no represented layer ${JSON.stringify(layer)} (it represents ${n}).`,
+    );
+  }
+  const layout = convLayoutFor(b.meta.source.format);
+  const params = t.shape.reduce((n, d) => n * d, 1);
+  const c = classifyTensor(
+    { name: t.name, dtype: t.dtype, shape: t.shape, params },
+    { conv: true, dense: true },
+    layout,
+  );
+  const tile: TileSpec = c.represented ? c.tile : { kind: 'tiled', rows: 3, cols: 3 };
+  return {
+    shape: [...t.shape],
+    tile,
+    layout,
+    reconstruct: async () => (await b.reconstructTensor(layer)) ?? new Float32Array(params),
+  };
+}
+
+/** The report and plan stored in a baseline artifact (`seconds` 0; no predictor, so width and steps are 0). */
+export function baselineReportOf(b: OpenBaselineArtifact): { report: CompressReportDto; plan: BudgetPlanDto } {
+  const { meta } = b;
+  const r = meta.report;
+  const params = (shape: readonly number[]): number => shape.reduce((n, d) => n * d, 1);
+  const report: CompressReportDto = {
+    source: meta.source.name,
+    artifact: b.path,
+    predictorParams: 0,
+    representedParams: r.representedParams,
+    verbatimParams: r.verbatimParams,
+    ratio: meta.source.bytes / b.bytes,
+    artifactBytes: b.bytes,
+    sourceBytes: meta.source.bytes,
+    steps: 0,
+    seconds: 0,
+    backend: meta.method,
+    hidden: 0,
+    permutation: 'none',
+    rmse: r.rmse,
+    relativeError: r.weightRms > 0 ? r.rmse / r.weightRms : 0,
+    layers: r.layers,
+    lossCurve: [],
+  };
+  const plan: BudgetPlanDto = {
+    hidden: 0,
+    predictorParams: 0,
+    representedParams: r.representedParams,
+    verbatimParams: r.verbatimParams,
+    fractionOfRepresented: r.storedBytes / Math.max(1, 4 * r.representedParams),
+    artifactBytes: b.bytes,
+    sourceBytes: meta.source.bytes,
+    represented: meta.tensors.flatMap((t) =>
+      t.stored === 'represented' ? [{ name: t.name, shape: [...t.shape], params: params(t.shape) }] : [],
+    ),
+    verbatim: meta.tensors.flatMap((t) =>
+      t.stored === 'verbatim' ? [{ name: t.name, shape: [...t.shape], params: params(t.shape), reason: t.reason }] : [],
+    ),
+  };
+  return { report, plan };
 }
 
 /**
@@ -221,6 +320,22 @@ export async function artifactLayerValues(
   options: ArtifactDetailOptions = {},
 ): Promise<{ shape: number[]; layout: ConvLayout; original: Float32Array; recon: Float32Array }> {
   throwIfAborted(options.signal);
+  if (await isBaselineArtifact(artifact)) {
+    const b = await readBaselineArtifact(artifact);
+    try {
+      const l = baselineLayer(b, artifact, layer);
+      const decoded = await decodeTensorPair(
+        artifact,
+        b.meta.source,
+        { name: layer, shape: l.shape },
+        options,
+        l.reconstruct,
+      );
+      return { shape: l.shape, layout: l.layout, ...decoded };
+    } finally {
+      await b.close();
+    }
+  }
   const a = await readArtifact(artifact);
   try {
     const index = a.meta.layers.findIndex((l) => l.name === layer);
@@ -256,6 +371,23 @@ export async function artifactLayerDetail(
   throwIfAborted(signal);
   if (!Number.isInteger(bins) || bins < 1 || bins > 4096)
     throw new RangeError(`bins must be a whole number in 1–4096, got ${bins}`);
+  if (await isBaselineArtifact(artifact)) {
+    const b = await readBaselineArtifact(artifact);
+    try {
+      const l = baselineLayer(b, artifact, layer);
+      if (filter !== undefined) checkFilterIndex(layer, filter, detailGrid(l.shape, l.tile, l.layout)[0]);
+      const d = await decodeTensorPair(
+        artifact,
+        b.meta.source,
+        { name: layer, shape: l.shape },
+        options,
+        l.reconstruct,
+      );
+      return layerDetail(layer, l.shape, l.tile, d.original, d.recon, bins, l.layout, filter);
+    } finally {
+      await b.close();
+    }
+  }
   const a = await readArtifact(artifact);
   try {
     const { meta } = a;

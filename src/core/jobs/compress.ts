@@ -17,7 +17,8 @@ import type {
 } from '../../protocol/compress';
 import { DEFAULT_COMPRESS_OPTIONS, REPORT_LOSS_POINTS } from '../../protocol/defaults';
 import { artifactPathFor } from '../../protocol/paths';
-import { isOneOf, PERMUTATION_KINDS } from '../../protocol/vocabulary';
+import { COMPRESS_METHODS, isOneOf, PERMUTATION_KINDS } from '../../protocol/vocabulary';
+import { compressBaseline } from '../baselines/compressBaseline';
 import { ensureBackend, type BackendChoice } from '../backend/tfjsBackend';
 import { BadInputError, throwIfAborted } from '../io/errors';
 import {
@@ -75,8 +76,10 @@ export function checkCompressOptions(o: CompressOptionsDto): void {
       `The permutation must be one of ${PERMUTATION_KINDS.join(', ')}, not ${String(o.permutation)}.`,
       { option: 'permutation' },
     );
-  if (o.method !== undefined && o.method !== 'nern')
-    throw new BadInputError(`The ${o.method} method is not available in this build; use nern.`, { option: 'method' });
+  if (o.method !== undefined && !isOneOf(COMPRESS_METHODS, o.method))
+    throw new BadInputError(`The method must be one of ${COMPRESS_METHODS.join(', ')}, not ${String(o.method)}.`, {
+      option: 'method',
+    });
 }
 
 /** Initialises the tfjs backend for `pref` once per process (see `backend.ts`); re-exported for compression callers. */
@@ -175,6 +178,9 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
   checkCompressOptions(options);
   const { signal } = hooks;
   throwIfAborted(signal);
+  // The baselines (int8, int4, lowrank, prune) have no training: src/core/baselines/compressBaseline.ts.
+  if (options.method !== undefined && options.method !== 'nern')
+    return compressBaseline(path, options.method, options, signal);
   const started = performance.now();
   const out = options.out ?? artifactPathFor(path);
   await refuseOutputOverInputs(out, [path], 'The artifact');

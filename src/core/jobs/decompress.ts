@@ -7,10 +7,8 @@ import { decompressedPathFor } from '../../protocol/paths';
 import { ensureBackend } from '../backend/tfjsBackend';
 import { writeSafetensors, type SafetensorsTensorInput } from '../formats/safetensors';
 import { BadInputError, throwIfAborted } from '../io/errors';
-import { readArtifact } from '../nern/artifact';
+import { openCompressedArtifact } from '../baselines/compressedArtifact';
 import { encodeValues } from '../tensors/dtype';
-import { reconstructLayers } from '../nern/kernelMap';
-import { fromKernels } from '../nern/tiling';
 import { isDType } from '../tensors/dtype';
 import { refuseOutputOverInputs, withReadLedger } from '../io/outputGuard';
 
@@ -36,25 +34,18 @@ async function decompress(artifact: string, out: string | undefined, options: De
   throwIfAborted(signal);
   const target = out ?? decompressedPathFor(artifact);
   await refuseOutputOverInputs(target, [artifact]);
-  const a = await readArtifact(artifact);
+  const a = await openCompressedArtifact(artifact);
   try {
-    await ensureBackend(options.backend ?? 'auto');
+    // Only a NeRN artifact runs a predictor; a baseline decodes on the CPU.
+    if (a.method === 'nern') await ensureBackend(options.backend ?? 'auto');
     throwIfAborted(signal);
-    const recon = reconstructLayers(a.predictor, a.kernelMap);
-    const byName = new Map(
-      a.meta.layers.map((l, i) => [l.name, { layer: l, values: recon[i] ?? new Float32Array(0) }]),
-    );
-    const tensors: SafetensorsTensorInput[] = a.meta.tensors.map((t) => {
+    const recon = await a.reconstruction();
+    const tensors: SafetensorsTensorInput[] = a.tensors.map((t) => {
       if (t.stored === 'represented') {
-        const r = byName.get(t.name);
-        if (!r) throw new BadInputError(`${artifact}: represented tensor ${JSON.stringify(t.name)} has no layer.`);
+        const values = recon.get(t.name);
+        if (!values) throw new BadInputError(`${artifact}: represented tensor ${JSON.stringify(t.name)} has no layer.`);
         const dtype = isDType(t.dtype) ? t.dtype : 'F32';
-        return {
-          name: t.name,
-          dtype,
-          shape: t.shape,
-          data: encodeValues(dtype, fromKernels(r.values, r.layer.tile, r.layer.shape)),
-        };
+        return { name: t.name, dtype, shape: t.shape, data: encodeValues(dtype, values) };
       }
       return { name: t.name, dtype: t.storedDtype ?? 'F32', shape: t.shape, data: a.verbatimBytes(t.name, signal) };
     });
@@ -62,7 +53,7 @@ async function decompress(artifact: string, out: string | undefined, options: De
     await writeSafetensors(
       target,
       tensors,
-      { format: 'pt', weight_lens_source: a.meta.source.name },
+      { format: 'pt', weight_lens_source: a.source.name },
       signal ? { signal } : {},
     );
     return [target];

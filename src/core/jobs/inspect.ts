@@ -18,6 +18,7 @@ import { DEFAULT_HISTOGRAM_BINS } from '../../protocol/defaults';
 import { ARTIFACT_KEY } from '../../protocol/artifact';
 import { BadInputError, CancelledError, throwIfAborted } from '../io/errors';
 import { readArtifact } from '../nern/artifact';
+import { isBaselineArtifact } from '../baselines/compressedArtifact';
 import { openCheckpoint } from '../formats/registry';
 import type { Checkpoint } from '../formats/types';
 import { layerKindOf } from '../tensors/layerKind';
@@ -129,7 +130,12 @@ export async function inspectFile(
   try {
     const fileBytes = (await stat(path)).size;
     const header = checkpointHeader(checkpoint, path, fileBytes);
-    if (checkpoint.format === 'safetensors' && Object.hasOwn(checkpoint.metadata, ARTIFACT_KEY))
+    // A baseline artifact (compress --method int8…) is not a NeRN artifact: no NeRN banner, and no false "invalid".
+    if (
+      checkpoint.format === 'safetensors' &&
+      Object.hasOwn(checkpoint.metadata, ARTIFACT_KEY) &&
+      !(await isBaselineArtifact(path))
+    )
       header.artifact = await artifactOf(path);
     observer.onHeader?.(header);
     const tensors: TensorReportDto[] = header.tensors.map((t) => ({ ...t }));

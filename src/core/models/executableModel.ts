@@ -12,9 +12,8 @@ import { openCheckpoint } from '../formats/registry';
 import { readTensorValues } from '../tensors/tensor';
 import { isWeight, type Graph } from '../graph/ir';
 import { loadOnnxModel } from '../graph/onnxImport';
-import { readArtifact, VERBATIM_PREFIX, type OpenArtifact } from '../nern/artifact';
-import { reconstructLayers } from '../nern/kernelMap';
-import { fromKernels } from '../nern/tiling';
+import { VERBATIM_PREFIX } from '../nern/artifact';
+import { openCompressedArtifact, type CompressedArtifact } from '../baselines/compressedArtifact';
 
 /** Which importer produced a runnable model. */
 export type ExecutableFormat = 'onnx' | 'tfjs';
@@ -89,26 +88,25 @@ function initializerShapes(model: ExecutableModel): Map<string, readonly number[
 
 async function fromArtifact(
   path: string,
-  artifact: OpenArtifact,
+  artifact: CompressedArtifact,
   model: ExecutableModel,
   signal?: AbortSignal,
 ): Promise<BoundWeights> {
   const wanted = initializerShapes(model);
   const weights = new Map<string, Float32Array>();
   const represented: string[] = [];
-  const recon = reconstructLayers(artifact.predictor, artifact.kernelMap);
-  artifact.meta.layers.forEach((layer, i) => {
-    const name = matchName(layer.name, wanted);
-    if (name === undefined) return;
+  const recon = await artifact.reconstruction();
+  for (const t of artifact.tensors) {
+    if (t.stored !== 'represented') continue;
+    const name = matchName(t.name, wanted);
+    if (name === undefined) continue;
     const want = wanted.get(name) ?? [];
-    if (!sameShape(layer.shape, want)) throw shapeMismatch(path, layer.name, layer.shape, want);
-    weights.set(name, fromKernels(recon[i] ?? new Float32Array(0), layer.tile, layer.shape));
+    if (!sameShape(t.shape, want)) throw shapeMismatch(path, t.name, t.shape, want);
+    weights.set(name, recon.get(t.name) ?? new Float32Array(0));
     represented.push(name);
-  });
+  }
   // Verbatim tensors are stored as safetensors entries `verbatim.<name>`; read them through the safetensors reader.
-  const verbatim = artifact.meta.tensors.filter(
-    (t) => t.stored === 'verbatim' && matchName(t.name, wanted) !== undefined,
-  );
+  const verbatim = artifact.tensors.filter((t) => t.stored === 'verbatim' && matchName(t.name, wanted) !== undefined);
   if (verbatim.length > 0) {
     const checkpoint = await openCheckpoint(path, signal ? { signal } : {});
     try {
@@ -183,7 +181,7 @@ export async function loadWeightSource(
   } finally {
     await checkpoint.close();
   }
-  const artifact = await readArtifact(path);
+  const artifact = await openCompressedArtifact(path);
   try {
     return await fromArtifact(path, artifact, model, signal);
   } finally {

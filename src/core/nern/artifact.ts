@@ -164,7 +164,7 @@ export async function writeArtifact(path: string, content: ArtifactContent, sign
  * refused instead of silently changing the decoded weights. Artifacts written before checksums existed have none and
  * are read as before.
  */
-async function verifyDigest(
+export async function verifyDigest(
   source: FileByteSource,
   path: string,
   json: string,
@@ -190,7 +190,7 @@ async function verifyDigest(
 // Reading
 
 /** Where one tensor's bytes lie in a safetensors file. */
-interface StoredTensor {
+export interface StoredTensor {
   dtype: DType;
   shape: number[];
   params: number;
@@ -217,7 +217,7 @@ function bad(path: string, what: string): CheckpointFormatError {
 }
 
 /** Parses and checks the safetensors header; every entry lies inside the data section with its exact size. */
-async function readHeader(
+export async function readHeader(
   source: FileByteSource,
   path: string,
 ): Promise<{ tensors: Map<string, StoredTensor>; metadata: Record<string, string>; dataStart: number }> {

@@ -1,0 +1,114 @@
+/**
+ * One door to every compression artifact: a NeRN artifact (src/core/nern/artifact.ts) or a baseline artifact
+ * (artifact.ts here) opens as the same `CompressedArtifact`: the original tensor list, the reconstruction of every
+ * compressed tensor in its original layout, and the verbatim tensors' bytes. Decompression and evaluation read
+ * artifacts through it, so neither needs to know which method wrote the file.
+ */
+import { FileByteSource } from '../io/byteSource';
+import { parseJsonBounded } from '../io/json';
+import { LIMITS } from '../io/limits';
+import { readArtifact, readHeader } from '../nern/artifact';
+import { reconstructLayers } from '../nern/kernelMap';
+import { fromKernels } from '../nern/tiling';
+import type { DType } from '../tensors/dtype';
+import { ARTIFACT_KEY, type ArtifactSource } from '../../protocol/artifact';
+import type { CompressMethod } from '../../protocol/vocabulary';
+import { BASELINE_FORMAT, readBaselineArtifact } from './artifact';
+
+/** One tensor of the original checkpoint as an artifact lists it. */
+export interface CompressedTensorInfo {
+  name: string;
+  /** Original dtype. */
+  dtype: string;
+  shape: number[];
+  stored: 'represented' | 'verbatim';
+  /** Verbatim tensors: the dtype of their stored bytes. */
+  storedDtype?: DType;
+}
+
+/** An opened, validated artifact of any method. Call `close()` when done. */
+export interface CompressedArtifact {
+  path: string;
+  /** Which method wrote it. */
+  method: CompressMethod;
+  source: ArtifactSource;
+  /** Size of the file in bytes. */
+  bytes: number;
+  /** Every original tensor, in the original order. */
+  tensors: CompressedTensorInfo[];
+  /**
+   * The float32 reconstruction of every represented tensor, by name, in its original layout. A NeRN artifact runs
+   * its predictor, so an initialised tfjs backend is needed.
+   */
+  reconstruction(): Promise<Map<string, Float32Array>>;
+  /** Streams a verbatim tensor's stored bytes (in `storedDtype`). */
+  verbatimBytes(name: string, signal?: AbortSignal): AsyncIterable<Uint8Array>;
+  close(): Promise<void>;
+}
+
+/** Whether the safetensors file at `path` carries baseline-artifact metadata (format `weight-lens-baseline`). */
+export async function isBaselineArtifact(path: string): Promise<boolean> {
+  const source = await FileByteSource.open(path);
+  try {
+    const { metadata } = await readHeader(source, path);
+    const json = Object.hasOwn(metadata, ARTIFACT_KEY) ? metadata[ARTIFACT_KEY] : undefined;
+    if (json === undefined) return false;
+    const parsed = parseJsonBounded(json, LIMITS.maxHeaderJsonDepth);
+    return (
+      parsed.ok &&
+      typeof parsed.value === 'object' &&
+      parsed.value !== null &&
+      (parsed.value as Record<string, unknown>).format === BASELINE_FORMAT
+    );
+  } finally {
+    await source.close();
+  }
+}
+
+/**
+ * Opens the artifact at `path`, whichever method wrote it, validating it fully. Throws `CheckpointFormatError` (one
+ * sentence) for a damaged, tampered or hostile file.
+ */
+export async function openCompressedArtifact(path: string): Promise<CompressedArtifact> {
+  if (await isBaselineArtifact(path)) {
+    const b = await readBaselineArtifact(path);
+    return {
+      path,
+      method: b.meta.method,
+      source: b.meta.source,
+      bytes: b.bytes,
+      tensors: b.meta.tensors.map((t) => ({
+        name: t.name,
+        dtype: t.dtype,
+        shape: [...t.shape],
+        stored: t.stored,
+        ...(t.stored === 'verbatim' ? { storedDtype: t.storedDtype } : {}),
+      })),
+      reconstruction: () => b.reconstruction(),
+      verbatimBytes: (name, signal) => b.verbatimBytes(name, signal),
+      close: () => b.close(),
+    };
+  }
+  const a = await readArtifact(path);
+  return {
+    path,
+    method: 'nern',
+    source: a.meta.source,
+    bytes: a.bytes,
+    tensors: a.meta.tensors.map((t) => ({
+      name: t.name,
+      dtype: t.dtype,
+      shape: [...t.shape],
+      stored: t.stored,
+      ...(t.storedDtype !== undefined ? { storedDtype: t.storedDtype } : {}),
+    })),
+    reconstruction: () => {
+      const recon = reconstructLayers(a.predictor, a.kernelMap);
+      return Promise.resolve(
+        new Map(a.meta.layers.map((l, i) => [l.name, fromKernels(recon[i] ?? new Float32Array(0), l.tile, l.shape)])),
+      );
+    },
+    verbatimBytes: (name, signal) => a.verbatimBytes(name, signal),
+    close: () => a.close(),
+  };
+}
