@@ -45,6 +45,7 @@ export const NATIVE_TARGETS = {
   'linux-x64': ['linux', 'x64'],
   'linux-arm64': ['linux', 'arm64'],
   'win32-x64': ['win32', 'x64'],
+  'win32-arm64': ['win32', 'arm64'],
   'darwin-x64': ['darwin', 'x64'],
   'darwin-arm64': ['darwin', 'arm64'],
 };

@@ -113,7 +113,11 @@ function statusText(s: DistillationSnapshot): string {
         r.stoppedEarly === undefined
           ? ''
           : ` (stopped early at step ${formatInteger(r.stoppedEarly.step)} of ${formatInteger(r.stoppedEarly.steps)})`;
-      return `Done: ${formatInteger(steps)} steps in ${formatDuration(r.durationMs / 1000)} on ${r.backend}${stopped}`;
+      // Training runs on TensorFlow.js (r.backend); the held-out evaluations on the model's engine, with the reason
+      // when that is TensorFlow.js (the same words as the CLI's report).
+      const reason = r.evalEngineReason !== undefined ? ` (${r.evalEngineReason})` : '';
+      const evals = ` · held-out evaluations on ${r.evalEngine ?? 'tfjs'}${reason}`;
+      return `Done: ${formatInteger(steps)} steps in ${formatDuration(r.durationMs / 1000)} on ${r.backend}${stopped}${evals}`;
     }
     case 'failed':
       return 'Failed.';

@@ -1,6 +1,7 @@
 // `npm run test:e2e`: installs code-server on first use (cached in .cache/code-server/), builds and packages the
 // extension once (the universal package and every platform package), then runs test/e2e/**/*.test.ts one file at a time against that .vsix. Extra arguments after `--`
-// go to `node --test` (e.g. `-- --test-name-pattern=histogram`). Screenshots and logs land in test-results/.
+// go to `node --test` (e.g. `-- --test-name-pattern=histogram`); spec files among them (`-- test/e2e/vsix.test.ts`)
+// are run instead of every spec. Screenshots and logs land in test-results/.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -58,7 +59,9 @@ console.log(
   `e2e: code-server ready (${((t1 - t0) / 1000).toFixed(1)} s), packaged ${relative(root, out)}/ (${((t2 - t1) / 1000).toFixed(1)} s); installing ${relative(root, vsix)}`,
 );
 
-const files = findTests(join(root, 'test', 'e2e'));
+/** Spec files named after `--` run instead of the whole suite; the other extra arguments go to `node --test`. */
+const named = extra.filter((a) => a.endsWith('.test.ts'));
+const files = named.length > 0 ? [] : findTests(join(root, 'test', 'e2e'));
 const child = spawn(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...extra, ...files],

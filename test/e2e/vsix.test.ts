@@ -20,6 +20,7 @@ const BINARY_FOLDERS: Record<string, string> = {
   'linux-x64': 'linux/x64',
   'linux-arm64': 'linux/arm64',
   'win32-x64': 'win32/x64',
+  'win32-arm64': 'win32/arm64',
   'darwin-arm64': 'darwin/arm64',
 };
 const NATIVE = 'extension/dist/native/node_modules/';
@@ -65,7 +66,7 @@ void test(
   { timeout: 600_000 },
   () => {
     const { universal, targets } = vsixPackages();
-    // onnxruntime-node 1.30 ships binaries for these four targets (not darwin-x64, which gets the universal package).
+    // onnxruntime-node 1.30 ships binaries for these five targets (not darwin-x64, which gets the universal package).
     assert.deepEqual(Object.keys(targets).sort(), Object.keys(BINARY_FOLDERS).sort());
     for (const [target, vsix] of Object.entries(targets)) {
       const { names } = entries(vsix);
