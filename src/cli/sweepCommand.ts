@@ -40,8 +40,8 @@ const SWEEP_OPTIONS: Readonly<Record<string, OptionType>> = {
   ...PREPROCESS_OPTIONS,
 };
 
-/** Compress flags that set the budget or the output, which a sweep sets per run. */
-const PER_RUN_FLAGS = ['hidden', 'size', 'size-bytes', 'out'];
+/** Compress flags that set the method, the budget or the output, which a sweep sets per run. */
+const PER_RUN_FLAGS = ['method', 'hidden', 'size', 'size-bytes', 'out'];
 
 /** The name of a `--flag` or `--flag=value` argument, or undefined for a positional one. */
 function flagName(arg: string): string | undefined {

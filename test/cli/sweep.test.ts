@@ -29,27 +29,33 @@ function run(args: string[]): { status: number | null; stdout: string; stderr: s
 
 const common = [STATE_DICT, '--model', MODEL, '--data', IMAGES, '--limit', '24', '--steps', '15', '--backend', 'wasm'];
 
-void test('sweep --json: one row per size, each naming an artifact of the bytes it states, the front marked', () => {
+void test('sweep --json: one row per method and size, each naming an artifact of the bytes it states, the front marked', () => {
   const out = join(dir, 'json');
-  const r = run(['sweep', ...common, '--methods', 'nern', '--sizes', '0.1,0.3', '--out-dir', out, '--json']);
+  const r = run(['sweep', ...common, '--methods', 'nern,int4', '--sizes', '0.1,0.3', '--out-dir', out, '--json']);
   assert.equal(r.status, 0, r.stderr);
   const report = JSON.parse(r.stdout) as SweepReportDto;
   assert.equal(report.metric, 'accuracy');
   assert.equal(report.samples, 24);
+  // Rows are sorted by bytes: int4 (its own fixed 12.5 % of the float32 weights plus scales) is smaller than NeRN at 10 %,
+  // whose file also holds the permutations and the metadata.
   assert.deepEqual(
     report.rows.map((row) => [row.method, row.size]),
     [
+      ['int4', undefined],
       ['nern', 0.1],
       ['nern', 0.3],
     ],
   );
+  const int4 = report.rows[0]!;
+  assert.ok(int4.artifact.endsWith('.int4.safetensors'), int4.artifact);
+
   for (const row of report.rows) {
     assert.equal(statSync(row.artifact).size, row.bytes, row.artifact);
     assert.ok(row.artifact.startsWith(out), row.artifact);
     assert.ok(row.score >= 0 && row.score <= 1);
   }
-  assert.ok(report.rows[0]!.bytes < report.rows[1]!.bytes, 'the smaller size gives the smaller file');
-  assert.ok(report.rows[0]!.pareto, 'the smallest row is always on the front');
+  assert.ok(report.rows[1]!.bytes < report.rows[2]!.bytes, 'the smaller size gives the smaller file');
+  assert.ok(int4.pareto, 'the smallest row is always on the front');
   assert.deepEqual(report.failures, []);
 });
 
