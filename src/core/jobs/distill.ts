@@ -601,7 +601,6 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
       qat,
     };
     const { predictorStorage: _previous, ...kept } = artifact.meta;
-    void _previous;
     const meta: ArtifactMeta = {
       ...kept,
       version: artifactVersionFor(artifact.meta.layers, predictorDtype),
