@@ -5,7 +5,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -157,4 +157,23 @@ void test('a hostile artifact and an impossible budget exit 2 with one error lin
   const tooSmall = run(['compress', RESNET, '--size-bytes', '100', '--out', join(dir, 'x.nern.safetensors')]);
   assert.equal(tooSmall.status, 2, tooSmall.stderr);
   assert.equal(run(['decompress', RESNET]).status, 2);
+});
+
+void test('compress --predictor-dtype int8 stores a smaller artifact that decompresses', () => {
+  const sizes: Record<string, number> = {};
+  for (const dtype of ['f32', 'int8']) {
+    const out = join(dir, `dtype-${dtype}.nern.safetensors`);
+    const common = ['--hidden', '16', '--steps', '20', '--seed', '1', '--backend', 'wasm', '--json'];
+    const r = run(['compress', RESNET, ...common, '--predictor-dtype', dtype, '--out', out]);
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { artifactBytes: number };
+    assert.equal(report.artifactBytes, statSync(out).size);
+    sizes[dtype] = report.artifactBytes;
+    if (dtype === 'int8') {
+      const d = run(['decompress', out, '--out', join(dir, 'dtype-int8.pt'), '--json']);
+      assert.equal(d.status, 0, d.stderr);
+    }
+  }
+  // 4825 predictor weights and biases: the weights shrink from 4 bytes to 1, plus one float32 scale per output unit.
+  assert.ok(sizes.int8! < sizes.f32! - 8000, JSON.stringify(sizes));
 });

@@ -200,23 +200,33 @@ void test('distillation: QAT by default for an int4 predictor dtype, --no-qat tr
     });
   const qat = await run({ predictorDtype: 'int4' }, 'qat');
   const noQat = await run({ predictorDtype: 'int4', qat: false }, 'float');
-  const f32 = await run({ steps: 1 }, 'f32');
+  const f32 = await run({ steps: 1, predictorDtype: 'f32' }, 'f32');
   assert.equal(tf.memory().numTensors, tensors, 'no tensors leak');
   assert.equal(qat.qat, true);
   assert.equal(qat.predictorDtype, 'int4');
   assert.equal(noQat.qat, false);
   assert.equal(f32.qat, false);
-  assert.equal(f32.predictorDtype, 'f32', 'an artifact without a recorded dtype distils for f32');
+  assert.equal(f32.predictorDtype, 'f32', 'an explicit f32 overrides the int4 the artifact records');
   // Both int4 runs start from the same quantised phase-1 predictor; the float metrics differ from it.
   assert.deepEqual(qat.before, noQat.before);
-  assert.notEqual(f32.before.relativeError, qat.before.relativeError);
   assert.ok(qat.lossCurve.every(([, l]) => Number.isFinite(l)));
   assert.notDeepEqual(qat.after, noQat.after, 'QAT changes what is trained');
   const a = await readArtifact(qat.out);
   try {
     assert.equal(a.meta.distillation?.settings.predictorDtype, 'int4');
     assert.equal(a.meta.distillation.settings.qat, true);
+    assert.equal(a.meta.predictorStorage, 'int4', 'the distilled predictor is stored as int4');
   } finally {
     await a.close();
+  }
+  const source = await readArtifact(artifact);
+  const float = await readArtifact(f32.out);
+  try {
+    assert.equal(source.meta.predictorStorage, 'int4');
+    assert.equal(targetPredictorDtype(source.meta, undefined), 'int4', 'the recorded storage is the default target');
+    assert.equal(float.meta.predictorStorage, undefined);
+  } finally {
+    await source.close();
+    await float.close();
   }
 });

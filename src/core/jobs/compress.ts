@@ -390,7 +390,10 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
     const spec = nernPredictorSpec(hidden, encodingWidth(encoding), 9);
     const meta: ArtifactMeta = {
       format: ARTIFACT_FORMAT,
-      version: artifactVersionFor(layers),
+      version: artifactVersionFor(layers, options.predictorDtype),
+      ...(options.predictorDtype !== undefined && options.predictorDtype !== 'f32'
+        ? { predictorStorage: options.predictorDtype }
+        : {}),
       encoding: { ...encoding },
       predictor: spec,
       layers,

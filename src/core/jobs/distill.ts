@@ -43,6 +43,7 @@ import type { ArtifactErrors } from '../../protocol/artifact';
 import type { LayerErrorDto } from '../../protocol/compress';
 import {
   readArtifact,
+  artifactVersionFor,
   writeArtifact,
   type ArtifactLayer,
   type ArtifactMeta,
@@ -109,7 +110,8 @@ export function checkDistillOptions(o: DistillOptionsDto): void {
  */
 export function targetPredictorDtype(meta: object, requested: PredictorDtype | undefined): PredictorDtype {
   if (requested !== undefined) return requested;
-  const recorded: unknown = (meta as { predictorDtype?: unknown }).predictorDtype;
+  const m = meta as { predictorDtype?: unknown; predictorStorage?: unknown };
+  const recorded: unknown = m.predictorStorage ?? m.predictorDtype;
   return isOneOf(PREDICTOR_DTYPES, recorded) ? recorded : 'f32';
 }
 
@@ -598,8 +600,11 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
       predictorDtype,
       qat,
     };
+    const { predictorStorage: _previous, ...kept } = artifact.meta;
     const meta: ArtifactMeta = {
-      ...artifact.meta,
+      ...kept,
+      version: artifactVersionFor(artifact.meta.layers, predictorDtype),
+      ...(predictorDtype !== 'f32' ? { predictorStorage: predictorDtype } : {}),
       distillation: {
         settings,
         model: basename(request.model),

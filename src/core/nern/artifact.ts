@@ -19,7 +19,9 @@ import { LIMITS } from '../io/limits';
 import { jsonProblem, parseJsonBounded } from '../io/json';
 import { describeValue, quote } from '../io/text';
 import { writeSafetensors, type SafetensorsTensorInput } from '../formats/safetensors';
-import { decodeValues, DTYPE_BYTES, isDType, type DType } from '../tensors/dtype';
+import { decodeValues, DTYPE_BYTES, encodeValues, isDType, type DType } from '../tensors/dtype';
+import { dequantizeMatrix, int4PackedBytes, packInt4, quantizeMatrix, unpackInt4 } from '../tensors/quantize';
+import { PREDICTOR_DTYPES, type PredictorDtype } from '../../protocol/vocabulary';
 import { checkShape } from '../tensors/tensor';
 import { encodingWidth, type EncodingSpec } from './encoding';
 import { checkKernelMap, type KernelMap } from './kernelMap';
@@ -45,11 +47,20 @@ export const ARTIFACT_DIGEST_KEY = 'weight_lens_sha256';
  * the 'hwio' layout (TensorFlow.js / Keras kernels); an artifact without them is written as version 1, so older
  * readers still open it.
  */
-export const ARTIFACT_VERSION = 2;
+export const ARTIFACT_VERSION = 3;
 
-/** The version to write for an artifact with `layers`: 2 when a layer is an 'hwio' convolution, else 1. */
-export function artifactVersionFor(layers: readonly ArtifactLayer[]): number {
+/**
+ * The version to write for an artifact with `layers` and predictor weights stored as `predictorStorage`: 3 when the
+ * weights are stored quantised (f16, int8, int4), else 2 when a layer is an 'hwio' convolution, else 1.
+ */
+export function artifactVersionFor(layers: readonly ArtifactLayer[], predictorStorage?: PredictorDtype): number {
+  if (predictorStorage !== undefined && predictorStorage !== 'f32') return 3;
   return layers.some((l) => l.tile.kind === 'conv' && l.tile.layout === 'hwio') ? 2 : 1;
+}
+
+/** Name of the float32 scales (one per output unit, [fanOut]) of predictor layer `i` stored as int8/int4 codes. */
+export function predictorScaleName(i: number): string {
+  return `predictor.${i}.weight_scale`;
 }
 /** Float dtypes a represented tensor may have had (reconstructions are converted back to them). */
 const FLOAT_DTYPES: readonly string[] = ['F32', 'F16', 'BF16', 'F64'];
@@ -90,6 +101,12 @@ export interface ArtifactMeta extends ArtifactMetaSummary {
   predictor: PredictorSpec;
   layers: ArtifactLayer[];
   tensors: ArtifactTensor[];
+  /**
+   * How the predictor's weight matrices are stored (version 3): 'f16' as F16, 'int8' as I8 codes, 'int4' as U8 bytes
+   * of codes packed two to a byte (tensors/quantize.ts), each int layer with one F32 scale per output unit
+   * (`predictor.<i>.weight_scale`); biases stay F32. Absent means F32 (versions 1 and 2).
+   */
+  predictorStorage?: Exclude<PredictorDtype, 'f32'>;
 }
 
 /** A verbatim tensor to write: bytes in `dtype` (whole or streamed). */
@@ -124,9 +141,26 @@ export const VERBATIM_PREFIX = 'verbatim.';
 export async function writeArtifact(path: string, content: ArtifactContent, signal?: AbortSignal): Promise<void> {
   const tensors: SafetensorsTensorInput[] = [];
   const shapes = layerShapes(content.predictor.spec);
+  const storage = content.meta.predictorStorage;
   content.predictor.layers.forEach((layer, i) => {
     const [fanIn, fanOut] = shapes[i] ?? [0, 0];
-    tensors.push({ name: `predictor.${i}.weight`, dtype: 'F32', shape: [fanIn, fanOut], data: layer.weight });
+    if (storage === 'f16') {
+      tensors.push({
+        name: `predictor.${i}.weight`,
+        dtype: 'F16',
+        shape: [fanIn, fanOut],
+        data: encodeValues('F16', layer.weight),
+      });
+    } else if (storage === 'int8' || storage === 'int4') {
+      const q = quantizeMatrix(layer.weight, fanIn, fanOut, storage === 'int4' ? 4 : 8, 'column');
+      if (storage === 'int8')
+        tensors.push({ name: `predictor.${i}.weight`, dtype: 'I8', shape: [fanIn, fanOut], data: q.codes });
+      else {
+        const packed = packInt4(q.codes);
+        tensors.push({ name: `predictor.${i}.weight`, dtype: 'U8', shape: [packed.length], data: packed });
+      }
+      tensors.push({ name: predictorScaleName(i), dtype: 'F32', shape: [fanOut], data: q.scales });
+    } else tensors.push({ name: `predictor.${i}.weight`, dtype: 'F32', shape: [fanIn, fanOut], data: layer.weight });
     tensors.push({ name: `predictor.${i}.bias`, dtype: 'F32', shape: [fanOut], data: layer.bias });
   });
   content.kernelMap.permutations.forEach((perm, l) => {
@@ -475,6 +509,14 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     source,
     report,
   };
+  if (meta.predictorStorage !== undefined) {
+    const ps = meta.predictorStorage;
+    if (version < 3)
+      throw m.fail(`weight_lens.predictorStorage needs format version 3, but the artifact is version ${version}`);
+    if (typeof ps !== 'string' || !(PREDICTOR_DTYPES as readonly string[]).includes(ps) || ps === 'f32')
+      throw m.fail(`weight_lens.predictorStorage is ${describeValue(ps)}, not one of f16, int8, int4`);
+    out.predictorStorage = ps as Exclude<PredictorDtype, 'f32'>;
+  }
   if (meta.distillation !== undefined) {
     const d = m.record(meta.distillation, 'weight_lens.distillation');
     const flat = (v: unknown, f: string): Record<string, number> =>
@@ -508,6 +550,44 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
       out.distillation.stoppedEarly = readStop(m, d.stoppedEarly, 'distillation.stoppedEarly');
   }
   return out;
+}
+
+/**
+ * Decodes predictor layer `i`'s [fanIn, fanOut] weight matrix as stored per `storage` (see `ArtifactMeta`): F32 as
+ * is, F16 widened, int8/int4 codes dequantised with their per-output scales (dequantizeMatrix, exact float32).
+ */
+async function readPredictorWeight(
+  m: MetaReader,
+  source: FileByteSource,
+  need: (name: string, dtypes: readonly DType[], shape: readonly number[]) => StoredTensor,
+  storage: ArtifactMeta['predictorStorage'],
+  i: number,
+  fanIn: number,
+  fanOut: number,
+): Promise<Float32Array> {
+  const name = `predictor.${i}.weight`;
+  if (storage === undefined) return readFloat32(source, need(name, ['F32'], [fanIn, fanOut]));
+  if (storage === 'f16') {
+    const t = need(name, ['F16'], [fanIn, fanOut]);
+    return Float32Array.from(decodeValues('F16', await source.read(t.offset, t.length)));
+  }
+  const scales = await readFloat32(source, need(predictorScaleName(i), ['F32'], [fanOut]));
+  const n = fanIn * fanOut;
+  let codes: Int8Array;
+  if (storage === 'int8') {
+    const t = need(name, ['I8'], [fanIn, fanOut]);
+    const bytes = await source.read(t.offset, t.length);
+    codes = new Int8Array(bytes.buffer, bytes.byteOffset, bytes.length).slice();
+    if (codes.some((c) => c < -127)) throw m.fail(`tensor ${name} holds int8 codes outside −127…127`);
+  } else {
+    const t = need(name, ['U8'], [int4PackedBytes(n)]);
+    codes = unpackInt4(await source.read(t.offset, t.length), n);
+    if (codes.some((c) => c < -7)) throw m.fail(`tensor ${name} holds int4 codes outside −7…7`);
+  }
+  if (!scales.every((s) => Number.isFinite(s) && s >= 0))
+    throw m.fail(`tensor ${predictorScaleName(i)} holds scales that are negative or not finite`);
+  const bits = storage === 'int4' ? 4 : 8;
+  return dequantizeMatrix({ bits, axis: 'column', rows: fanIn, cols: fanOut, codes, scales });
 }
 
 async function readFloat32(source: FileByteSource, t: StoredTensor): Promise<Float32Array> {
@@ -548,7 +628,7 @@ export async function readArtifact(path: string): Promise<OpenArtifact> {
     };
     const predictorLayers = [];
     for (const [i, [fanIn, fanOut]] of layerShapes(meta.predictor).entries()) {
-      const weight = await readFloat32(source, need(`predictor.${i}.weight`, ['F32'], [fanIn, fanOut]));
+      const weight = await readPredictorWeight(m, source, need, meta.predictorStorage, i, fanIn, fanOut);
       const bias = await readFloat32(source, need(`predictor.${i}.bias`, ['F32'], [fanOut]));
       if (!weight.every(Number.isFinite) || !bias.every(Number.isFinite))
         throw m.fail(`predictor layer ${i} has non-finite weights`);
