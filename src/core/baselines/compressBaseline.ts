@@ -37,11 +37,16 @@ export function baselinePathFor(source: string, method: BaselineMethod): string 
   return `${nern.slice(0, nern.length - ARTIFACT_SUFFIX.length)}.${method}.safetensors`;
 }
 
-async function* encodedStream(entry: TensorEntry, dtype: DType, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+/** A tensor's values streamed chunk by chunk, encoded as `dtype` (its stored bytes, little-endian). */
+export async function* encodedStream(
+  entry: TensorEntry,
+  dtype: DType,
+  signal?: AbortSignal,
+): AsyncIterable<Uint8Array> {
   for await (const chunk of entry.values(signal ? { signal } : {})) yield encodeValues(dtype, chunk);
 }
 
-/** Per-layer reconstruction error (float64 sums). */
+/** Per-layer reconstruction error (float64 sums): RMSE and ‖Ŵ − W‖ / ‖W‖, and the two sums for totals. */
 export function layerError(
   name: string,
   shape: readonly number[],

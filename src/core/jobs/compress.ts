@@ -18,7 +18,7 @@ import type {
 import { DEFAULT_COMPRESS_OPTIONS, REPORT_LOSS_POINTS } from '../../protocol/defaults';
 import { artifactPathFor } from '../../protocol/paths';
 import { COMPRESS_METHODS, isOneOf, PERMUTATION_KINDS } from '../../protocol/vocabulary';
-import { compressBaseline } from '../baselines/compressBaseline';
+import { compressBaseline, encodedStream, layerError } from '../baselines/compressBaseline';
 import { ensureBackend, type BackendChoice } from '../backend/tfjsBackend';
 import { BadInputError, throwIfAborted } from '../io/errors';
 import {
@@ -29,7 +29,6 @@ import {
   type ArtifactTensor,
   type VerbatimInput,
 } from '../nern/artifact';
-import { encodeValues } from '../tensors/dtype';
 import { MIN_HIDDEN, planBudget, type PlannedTensor } from '../nern/budget';
 import { encodingWidth, FAST_ENCODING } from '../nern/encoding';
 import { type KernelLayer } from '../nern/kernelMap';
@@ -122,36 +121,6 @@ export interface CompressHooks {
 }
 
 /** Streams a tensor's values re-encoded as `dtype` bytes. */
-async function* encodedStream(entry: TensorEntry, dtype: DType, signal?: AbortSignal): AsyncIterable<Uint8Array> {
-  for await (const chunk of entry.values(signal ? { signal } : {})) yield encodeValues(dtype, chunk);
-}
-
-/** Per-tensor error of a reconstruction (float64 sums). */
-function tensorError(
-  name: string,
-  shape: readonly number[],
-  original: Float32Array,
-  recon: Float32Array,
-): LayerErrorDto & { se: number; ss: number } {
-  let se = 0;
-  let ss = 0;
-  for (let i = 0; i < original.length; i++) {
-    const t = original[i] ?? 0;
-    const d = (recon[i] ?? 0) - t;
-    se += d * d;
-    ss += t * t;
-  }
-  const n = Math.max(1, original.length);
-  return {
-    name,
-    shape: [...shape],
-    params: original.length,
-    rmse: Math.sqrt(se / n),
-    relativeError: ss > 0 ? Math.sqrt(se / ss) : 0,
-    se,
-    ss,
-  };
-}
 
 /** A represented tensor loaded for training. */
 interface LoadedTensor {
@@ -328,7 +297,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
     const predictorParams = result.predictorParameters;
     // `targets` now holds the final reconstruction of every represented tensor, in its original layout.
     const errors = loaded.map((t, i) =>
-      tensorError(t.planned.name, t.planned.shape, t.values, targets[i] ?? new Float32Array(0)),
+      layerError(t.planned.name, t.planned.shape, t.values, targets[i] ?? new Float32Array(0)),
     );
     const seAll = errors.reduce((s, e) => s + e.se, 0);
     const ssAll = errors.reduce((s, e) => s + e.ss, 0);
