@@ -7,7 +7,7 @@
  * PyTorch's forward time and peak RSS on the same batch beside the evaluation. The aim in the issue: peak RSS under
  * 3 GB. Asserts nothing.
  *
- * Run: node --import tsx bench/scale.ts [--steps 500] [--backend auto]
+ * Run: node --import tsx bench/scale.ts [--steps 500] [--backend auto] [--permutation crossfilter|infilter|none]
  * Needs Debian's python3-torchvision and python3-onnx (/usr/bin/python3); the checkpoint is written once to
  * bench/out/resnet50/.
  */
@@ -24,6 +24,7 @@ const option = (name: string, fallback: string): string => {
 };
 const steps = option('steps', '500');
 const backend = option('backend', 'auto');
+const permutation = option('permutation', 'crossfilter');
 const folder = join(root, 'bench', 'out', 'resnet50');
 const checkpoint = join(folder, 'resnet50.pt');
 const onnx = join(folder, 'resnet50.onnx');
@@ -96,6 +97,8 @@ async function main(): Promise<void> {
     steps,
     '--backend',
     backend,
+    '--permutation',
+    permutation,
     '--out',
     artifact,
     '--json',
@@ -108,7 +111,7 @@ async function main(): Promise<void> {
     rmse: number;
   };
   stages.push({
-    name: `compress (${steps} steps)`,
+    name: `compress (${steps} steps, ${permutation})`,
     seconds: compress.seconds,
     peakRssMb: compress.peakRssMb,
     note: `${report.backend}; ${report.representedParams.toLocaleString('en-US')} represented weights; ${mb(report.sourceBytes)} → ${mb(report.artifactBytes)}; rmse ${report.rmse.toExponential(3)}`,
