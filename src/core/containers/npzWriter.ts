@@ -4,9 +4,8 @@
  * Each member's CRC-32 is computed while its bytes stream and patched into its local header afterwards, so no member
  * is held in memory. Archives are limited to the classic zip's 4 GiB (no ZIP64).
  */
-import { open, rename, unlink } from 'node:fs/promises';
 import { CheckpointFormatError, throwIfAborted } from '../io/errors';
-import { forgetTemporary, removeStaleTemporaries, temporaryPathFor, trackTemporary } from '../io/atomicFile';
+import { removeStaleTemporaries, writeAtomically } from '../io/atomicFile';
 import { crc32Update } from './zip';
 
 /** NumPy's `descr` strings, keyed by the element types an `.npy` member can hold here. */
@@ -71,11 +70,7 @@ export async function writeNpz(
     seen.add(m.name);
   }
   await removeStaleTemporaries(path);
-  const temp = temporaryPathFor(path);
-  const handle = await open(temp, 'wx');
-  trackTemporary(temp);
-  let ok = false;
-  try {
+  await writeAtomically(path, async (handle) => {
     let position = 0;
     const write = async (chunk: Uint8Array, at = position): Promise<void> => {
       let done = 0;
@@ -149,15 +144,5 @@ export async function writeNpz(
     end.writeUInt32LE(cd.length, 12);
     end.writeUInt32LE(cdAt, 16);
     await write(end);
-    await handle.sync();
-    await handle.close();
-    await rename(temp, path);
-    ok = true;
-  } finally {
-    if (!ok) {
-      await handle.close().catch(() => undefined);
-      await unlink(temp).catch(() => undefined);
-    }
-    forgetTemporary(temp);
-  }
+  });
 }

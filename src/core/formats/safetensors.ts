@@ -9,9 +9,8 @@
  * Tensor values stream through `rawTensor`, so float32 data arrives as zero-copy views of bounded chunks.
  */
 import { createHash } from 'node:crypto';
-import { open, rename, unlink } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { forgetTemporary, removeStaleTemporaries, temporaryPathFor, trackTemporary } from '../io/atomicFile';
+import { removeStaleTemporaries, writeAtomically } from '../io/atomicFile';
 import { closeOnce, readAllBytes, type ByteSource } from '../io/byteSource';
 import { CheckpointFormatError, formatBytes, throwIfAborted } from '../io/errors';
 import { LIMITS } from '../io/limits';
@@ -465,11 +464,7 @@ export async function writeSafetensors(
     options?.onNotice?.(
       `Removed ${stale.length} temporary file${stale.length === 1 ? '' : 's'} that an interrupted earlier run left beside ${basename(path)}.`,
     );
-  const temp = temporaryPathFor(path);
-  const handle = await open(temp, 'wx');
-  trackTemporary(temp);
-  let ok = false;
-  try {
+  await writeAtomically(path, async (handle) => {
     let position = 0;
     let dataStart = Infinity;
     const write = async (chunk: Uint8Array): Promise<void> => {
@@ -510,15 +505,5 @@ export async function writeSafetensors(
       const hex = Buffer.from(hash.digest('hex'), 'utf8');
       await handle.write(hex, 0, hex.length, digestAt);
     }
-    await handle.sync();
-    await handle.close();
-    await rename(temp, path);
-    ok = true;
-  } finally {
-    if (!ok) {
-      await handle.close().catch(() => undefined);
-      await unlink(temp).catch(() => undefined);
-    }
-    forgetTemporary(temp);
-  }
+  });
 }

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { unlinkSync } from 'node:fs';
-import { readdir, unlink } from 'node:fs/promises';
+import { open, readdir, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** Temporaries being written by this process (absolute or as given), removed by `removeLiveTemporariesSync`. */
@@ -31,6 +31,31 @@ export function trackTemporary(temp: string): void {
 /** `temp` was renamed or removed: it no longer needs cleaning up. */
 export function forgetTemporary(temp: string): void {
   live.delete(temp);
+}
+
+/**
+ * Writes `target` whole or not at all: `write` fills a fresh temporary beside it (opened exclusively, tracked for the
+ * signal handlers), which is synced, closed and renamed over `target` when `write` resolves. When `write` throws,
+ * the temporary is closed and removed, `target` is left as it was, and the error propagates.
+ */
+export async function writeAtomically(target: string, write: (handle: FileHandle) => Promise<void>): Promise<void> {
+  const temp = temporaryPathFor(target);
+  const handle = await open(temp, 'wx');
+  trackTemporary(temp);
+  let ok = false;
+  try {
+    await write(handle);
+    await handle.sync();
+    await handle.close();
+    await rename(temp, target);
+    ok = true;
+  } finally {
+    if (!ok) {
+      await handle.close().catch(() => undefined);
+      await unlink(temp).catch(() => undefined);
+    }
+    forgetTemporary(temp);
+  }
 }
 
 /**
