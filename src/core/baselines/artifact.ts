@@ -10,7 +10,7 @@
  * fails with one `CheckpointFormatError` sentence.
  */
 import { FileByteSource } from '../io/byteSource';
-import { CheckpointFormatError, throwIfAborted } from '../io/errors';
+import { CheckpointFormatError } from '../io/errors';
 import { jsonProblem, parseJsonBounded } from '../io/json';
 import { LIMITS } from '../io/limits';
 import { describeValue, quote } from '../io/text';
@@ -18,6 +18,7 @@ import { writeSafetensors, type SafetensorsTensorInput } from '../formats/safete
 import {
   ARTIFACT_DIGEST_KEY,
   readHeader,
+  storedBytes,
   verifyDigest,
   VERBATIM_PREFIX,
   type StoredTensor,
@@ -320,11 +321,7 @@ export async function readBaselineArtifact(path: string): Promise<OpenBaselineAr
       async *verbatimBytes(name: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
         const t = stored.get(VERBATIM_PREFIX + name);
         if (!t) throw fail(`verbatim tensor ${quote(name)} is missing`);
-        const chunk = 16 * 1024 * 1024;
-        for (let at = 0; at < t.length; at += chunk) {
-          throwIfAborted(signal);
-          yield await source.read(t.offset + at, Math.min(chunk, t.length - at));
-        }
+        yield* storedBytes(source, t, signal);
       },
       close: () => source.close(),
     };

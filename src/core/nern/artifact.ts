@@ -233,6 +233,19 @@ export interface StoredTensor {
   length: number;
 }
 
+/** A stored tensor's bytes as they lie in `source`, in chunks of at most 16 MiB; stops when `signal` aborts. */
+export async function* storedBytes(
+  source: FileByteSource,
+  tensor: StoredTensor,
+  signal?: AbortSignal,
+): AsyncIterable<Uint8Array> {
+  const chunk = 16 * 1024 * 1024;
+  for (let at = 0; at < tensor.length; at += chunk) {
+    throwIfAborted(signal);
+    yield await source.read(tensor.offset + at, Math.min(chunk, tensor.length - at));
+  }
+}
+
 /** An opened, validated artifact. Call `close()` when done. */
 export interface OpenArtifact {
   path: string;
@@ -664,11 +677,7 @@ export async function readArtifact(path: string): Promise<OpenArtifact> {
       async *verbatimBytes(name: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
         const t = stored.get(VERBATIM_PREFIX + name);
         if (!t) throw m.fail(`verbatim tensor ${quote(name)} is missing`);
-        const chunk = 16 * 1024 * 1024;
-        for (let at = 0; at < t.length; at += chunk) {
-          throwIfAborted(signal);
-          yield await source.read(t.offset + at, Math.min(chunk, t.length - at));
-        }
+        yield* storedBytes(source, t, signal);
       },
       close: () => source.close(),
     };
