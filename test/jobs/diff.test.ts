@@ -8,14 +8,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FIXTURES } from '../helpers/fixtures';
-import { diffFiles, normaliseTensorName } from '../../src/core/jobs/diff';
+import { diffFiles, mapTensorName, normaliseTensorName, parseNameMap } from '../../src/core/jobs/diff';
 import { convertFile } from '../../src/core/jobs/convert';
-import { CancelledError } from '../../src/core/io/errors';
+import { BadInputError, CancelledError } from '../../src/core/io/errors';
 import type { DiffMatch, DiffReportDto, TensorDiffStatus } from '../../src/protocol/diff';
 
 const TINY = join(FIXTURES, 'pytorch', 'resnet_tiny.pt');
 const TINY_ST = join(FIXTURES, 'diff', 'resnet_tiny.safetensors');
 const PERTURBED = join(FIXTURES, 'diff', 'resnet_tiny_perturbed.pt');
+const RENAMED = join(FIXTURES, 'diff', 'resnet_tiny_renamed.pt');
 const RESNET_PT = join(FIXTURES, 'models', 'resnet20_fmnist.pt');
 const RESNET_ONNX = join(FIXTURES, 'models', 'resnet20_fmnist.onnx');
 
@@ -34,10 +35,16 @@ interface Reference {
   cosine: number;
   integerTensors: { a: number; b: number };
 }
+interface MapReference {
+  rules: string[];
+  renamed: number[];
+  rows: (ReferenceRow & { a: string; b: string })[];
+  unmapped: { same: number; removed: number };
+}
 const reference = JSON.parse(readFileSync(join(FIXTURES, 'diff', 'reference.json'), 'utf8')) as Record<
   DiffMatch,
   Reference
->;
+> & { map: MapReference };
 const dir = mkdtempSync(join(tmpdir(), 'wl-diff-'));
 after(() => {
   rmSync(dir, { recursive: true, force: true });
@@ -144,4 +151,58 @@ void test('a comparison can be cancelled between tensors', async () => {
     ),
     CancelledError,
   );
+});
+
+void test('--map rules: exact names win over prefixes, longer prefixes over shorter, wrapper prefixes are seen through', () => {
+  const rules = parseNameMap(['features.=backbone.', 'features.0.=stem.', 'fc.weight=head.weight', 'aux.=']);
+  assert.deepEqual(mapTensorName(rules, 'features.3.weight'), { name: 'backbone.3.weight', rule: rules[0] });
+  assert.equal(mapTensorName(rules, 'features.0.weight').name, 'stem.weight');
+  assert.equal(mapTensorName(rules, 'module.features.3.bias').name, 'backbone.3.bias');
+  assert.equal(mapTensorName(rules, 'fc.weight').name, 'head.weight');
+  assert.equal(mapTensorName(rules, 'fc.weight.x').rule, undefined);
+  assert.equal(mapTensorName(rules, 'aux.conv.weight').name, 'conv.weight');
+  assert.equal(mapTensorName(rules, 'features.').rule, undefined);
+  for (const bad of [['features.'], ['=x'], ['fc.weight='], ['features.=backbone'], ['a=b', 'a=c']]) {
+    assert.throws(
+      () => parseNameMap(bad),
+      (e: unknown) =>
+        e instanceof BadInputError && e.option === 'map' && /\.$/.test(e.message) && !e.message.includes('\n'),
+      bad.join(' '),
+    );
+  }
+});
+
+void test("--map pairs a renamed torch.save copy with the original, with NumPy's statistics", async () => {
+  const want = reference.map;
+  const unmapped = await diffFiles(TINY, RENAMED);
+  assert.equal(unmapped.summary.counts.same, want.unmapped.same);
+  assert.equal(unmapped.summary.counts.removed, want.unmapped.removed);
+  assert.equal(unmapped.summary.counts.added, want.unmapped.removed);
+  const report = await diffFiles(TINY, RENAMED, { map: want.rules });
+  assert.deepEqual(
+    report.map,
+    want.rules.map((rule, i) => ({ rule, renamed: want.renamed[i] })),
+  );
+  assert.equal(report.summary.counts.removed + report.summary.counts.added, 0);
+  assert.equal(report.tensors.length, want.rows.length);
+  for (const w of want.rows) {
+    const row = report.tensors.find((r) => r.a?.name === w.a);
+    assert.ok(row, w.a);
+    assert.equal(row.b?.name, w.b);
+    assert.equal(row.status, w.status, w.a);
+    assert.equal(row.matchedBy, 'name');
+    const rule = want.rules.find((r) => w.a === r.split('=')[0] || w.a.startsWith(r.split('=')[0] ?? ''));
+    assert.equal(row.mappedBy, w.a === w.b ? undefined : rule, w.a);
+    assert.ok(row.delta && w.delta);
+    assert.equal(row.delta.count, w.delta.count);
+    close(row.delta.maxAbs, w.delta.maxAbs, `${w.a} maxAbs`);
+    close(row.delta.rms, w.delta.rms, `${w.a} rms`);
+    close(row.delta.relative, w.delta.relative, `${w.a} relative`);
+    close(row.delta.cosine, w.delta.cosine, `${w.a} cosine`);
+  }
+  assert.equal(report.tensors[0]?.a?.name, 'fc.bias');
+  assert.equal(report.summary.counts.changed, 1);
+  const typo = await diffFiles(TINY, RENAMED, { map: ['layer3.=stage3.'] });
+  assert.deepEqual(typo.map, [{ rule: 'layer3.=stage3.', renamed: 0 }]);
+  await assert.rejects(diffFiles(TINY, RENAMED, { map: ['layer1'] }), BadInputError);
 });

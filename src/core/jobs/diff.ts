@@ -32,6 +32,93 @@ export interface DiffOptions {
    * adds shape constants), not weights.
    */
   readonly includeIntegers?: boolean;
+  /**
+   * Renaming rules for A's tensor names, applied before matching, each `FROM=TO` (`--map`): a FROM ending in `.` is
+   * a prefix (`features.=backbone.` turns `features.0.weight` into `backbone.0.weight`), any other FROM an exact
+   * name. An exact rule wins over a prefix, a longer prefix over a shorter; a rule is tried on the name as stored,
+   * then on the name without its wrapper prefixes. Parsed by `parseNameMap` (BadInputError for bad syntax).
+   */
+  readonly map?: readonly string[];
+}
+
+/** One parsed `FROM=TO` rule of `DiffOptions.map`. */
+export interface NameMapRule {
+  /** The rule as given. */
+  readonly rule: string;
+  readonly from: string;
+  readonly to: string;
+  /** True when `from` ends in `.`: it rewrites a prefix; else it renames one exact name. */
+  readonly prefix: boolean;
+}
+
+/**
+ * Parses `FROM=TO` renaming rules (split at the first `=`). Throws BadInputError (one sentence) for a rule without
+ * `=` or with an empty FROM, an exact name mapped to nothing, a prefix mapped to a non-empty TO not ending in `.`,
+ * or a FROM given twice.
+ */
+export function parseNameMap(specs: readonly string[]): NameMapRule[] {
+  const rules: NameMapRule[] = [];
+  const seen = new Set<string>();
+  for (const rule of specs) {
+    const at = rule.indexOf('=');
+    const example = 'e.g. features.=backbone. or fc.weight=head.weight';
+    if (at <= 0)
+      throw new BadInputError(
+        `The renaming rule ${JSON.stringify(rule)} is not FROM=TO with a tensor name or a prefix ending in '.' as FROM, ${example}.`,
+        { option: 'map' },
+      );
+    const from = rule.slice(0, at);
+    const to = rule.slice(at + 1);
+    const prefix = from.endsWith('.');
+    if (!prefix && to === '')
+      throw new BadInputError(
+        `The renaming rule ${JSON.stringify(rule)} maps the tensor ${JSON.stringify(from)} to an empty name; give its new name after '=', ${example}.`,
+        { option: 'map' },
+      );
+    if (prefix && to !== '' && !to.endsWith('.'))
+      throw new BadInputError(
+        `The renaming rule ${JSON.stringify(rule)} maps the prefix ${JSON.stringify(from)} to ${JSON.stringify(to)}, which does not end in '.'; a prefix maps to a prefix ending in '.' (or to nothing), ${example}.`,
+        { option: 'map' },
+      );
+    if (seen.has(from))
+      throw new BadInputError(`The renaming rules give ${JSON.stringify(from)} twice; keep one rule per FROM.`, {
+        option: 'map',
+      });
+    seen.add(from);
+    rules.push({ rule, from, to, prefix });
+  }
+  return rules;
+}
+
+/** The rule of `rules` that applies to `name` (exact first, then the longest prefix), or undefined. */
+function ruleFor(rules: readonly NameMapRule[], name: string): NameMapRule | undefined {
+  let best: NameMapRule | undefined;
+  for (const r of rules) {
+    if (!r.prefix && r.from === name) return r;
+    if (
+      r.prefix &&
+      name.startsWith(r.from) &&
+      name.length > r.from.length &&
+      (!best || r.from.length > best.from.length)
+    )
+      best = r;
+  }
+  return best;
+}
+
+/**
+ * `name` renamed by `rules` (tried on the name as stored, then on its normalised form), and the rule used; the name
+ * unchanged and no rule when none applies.
+ */
+export function mapTensorName(
+  rules: readonly NameMapRule[],
+  name: string,
+): { name: string; rule: NameMapRule | undefined } {
+  for (const candidate of [name, normaliseTensorName(name)]) {
+    const r = ruleFor(rules, candidate);
+    if (r !== undefined) return { name: r.prefix ? r.to + candidate.slice(r.from.length) : r.to, rule: r };
+  }
+  return { name, rule: undefined };
 }
 
 /** Callbacks of a comparison. */
@@ -51,17 +138,20 @@ export function normaliseTensorName(name: string): string {
   }
 }
 
-/** Each tensor's matching key: its normalised name, or its own name where normalising would make two collide. */
-function keysOf(tensors: readonly TensorEntry[]): Map<string, TensorEntry> {
+/**
+ * Each tensor's matching key: its normalised (`nameOf`: renamed) name, or its name as `nameOf` gives it where
+ * normalising would make two collide.
+ */
+function keysOf(tensors: readonly TensorEntry[], nameOf: (t: TensorEntry) => string): Map<string, TensorEntry> {
   const counts = new Map<string, number>();
   for (const t of tensors) {
-    const k = normaliseTensorName(t.name);
+    const k = normaliseTensorName(nameOf(t));
     counts.set(k, (counts.get(k) ?? 0) + 1);
   }
   const out = new Map<string, TensorEntry>();
   for (const t of tensors) {
-    const k = normaliseTensorName(t.name);
-    out.set((counts.get(k) ?? 0) > 1 ? t.name : k, t);
+    const k = normaliseTensorName(nameOf(t));
+    out.set((counts.get(k) ?? 0) > 1 ? nameOf(t) : k, t);
   }
   return out;
 }
@@ -190,14 +280,15 @@ function worstFirst(x: TensorDiffDto, y: TensorDiffDto): number {
   return ry - rx || 0;
 }
 
-/** Pairs `a` and `b`: by key, then (for `shape`) the rest in file order by equal shape. */
+/** Pairs `a` (named by `nameOfA`) and `b`: by key, then (for `shape`) the rest in file order by equal shape. */
 function pairTensors(
   a: readonly TensorEntry[],
   b: readonly TensorEntry[],
   match: DiffMatch,
+  nameOfA: (t: TensorEntry) => string,
 ): { pairs: { a: TensorEntry; b: TensorEntry; by: 'name' | 'shape' }[]; onlyA: TensorEntry[]; onlyB: TensorEntry[] } {
-  const keysA = keysOf(a);
-  const keysB = keysOf(b);
+  const keysA = keysOf(a, nameOfA);
+  const keysB = keysOf(b, (t) => t.name);
   const pairs: { a: TensorEntry; b: TensorEntry; by: 'name' | 'shape' }[] = [];
   const pairedB = new Set<TensorEntry>();
   const onlyA: TensorEntry[] = [];
@@ -244,6 +335,7 @@ export async function diffFiles(
   callbacks: DiffCallbacks = {},
 ): Promise<DiffReportDto> {
   const match = options.match ?? 'name';
+  const rules = parseNameMap(options.map ?? []);
   const integers = options.includeIntegers === true;
   const kept = (tensors: readonly TensorEntry[]): TensorEntry[] =>
     integers ? [...tensors] : tensors.filter((t) => !isIntegerDtype(t.dtype));
@@ -253,13 +345,19 @@ export async function diffFiles(
     withCheckpoint(pathB, signal, async (cb) => {
       const tensorsA = kept(ca.tensors);
       const tensorsB = kept(cb.tensors);
-      const { pairs, onlyA, onlyB } = pairTensors(tensorsA, tensorsB, match);
+      const mapped = new Map<TensorEntry, { name: string; rule: NameMapRule | undefined }>(
+        ca.tensors.map((t) => [t, mapTensorName(rules, t.name)]),
+      );
+      const renamed = new Map<NameMapRule, number>(rules.map((r) => [r, 0]));
+      for (const { rule } of mapped.values()) if (rule) renamed.set(rule, (renamed.get(rule) ?? 0) + 1);
+      const { pairs, onlyA, onlyB } = pairTensors(tensorsA, tensorsB, match, (t) => mapped.get(t)?.name ?? t.name);
       const rows: TensorDiffDto[] = [];
       const total = emptySums();
       for (const [index, p] of pairs.entries()) {
         throwIfAborted(signal);
         callbacks.onPair?.(index, pairs.length, p.a.name);
-        const base = { a: side(p.a), b: side(p.b), matchedBy: p.by };
+        const rule = mapped.get(p.a)?.rule;
+        const base = { a: side(p.a), b: side(p.b), matchedBy: p.by, ...(rule ? { mappedBy: rule.rule } : {}) };
         if (!sameShape(p.a.shape, p.b.shape)) {
           rows.push({ status: 'reshaped', ...base });
           continue;
@@ -297,6 +395,7 @@ export async function diffFiles(
         a: { file: pathA, format: ca.format, tensors: ca.tensors.length },
         b: { file: pathB, format: cb.format, tensors: cb.tensors.length },
         match,
+        map: rules.map((r) => ({ rule: r.rule, renamed: renamed.get(r) ?? 0 })),
         integerTensorsLeftOut: { a: ca.tensors.length - tensorsA.length, b: cb.tensors.length - tensorsB.length },
         tensors: rows,
         summary: {
