@@ -4,7 +4,7 @@
  * first, with max |Δ|, RMS Δ, ‖Δ‖/‖A‖ and cos(A, B); `--json` prints the report with every row.
  */
 import { diffFiles } from '../core/jobs/diff';
-import type { DiffSideDto, TensorDiffDto } from '../protocol/diff';
+import type { DiffFileDto, DiffSideDto, TensorDiffDto } from '../protocol/diff';
 import { parseArgs, UsageError } from './args';
 import { formatInteger, renderTable } from './format';
 import { interruptible } from './interrupt';
@@ -53,6 +53,14 @@ function sideText(s: DiffSideDto | undefined): string {
   return s === undefined ? '—' : `${s.dtype} [${s.shape.join(', ')}]`;
 }
 
+/** What a side is: format and tensor count, and for an artifact, that its reconstruction was compared. */
+function sideSummary(side: DiffFileDto): string {
+  const tensors = `${formatInteger(side.tensors)} tensors`;
+  const { artifact } = side;
+  if (artifact === undefined) return `${side.format}, ${tensors}`;
+  return `${artifact.method} artifact, compared as its reconstruction of ${artifact.sourceName}: ${tensors}, ${formatInteger(artifact.represented)} decoded`;
+}
+
 function nameOf(row: TensorDiffDto): string {
   const a = row.a?.name;
   const b = row.b?.name;
@@ -69,6 +77,13 @@ export async function diffCommand(argv: readonly string[]): Promise<number> {
   const match = options.match ?? 'name';
   if (match !== 'name' && match !== 'shape') throw new UsageError('--match takes name or shape');
   const tty = process.stderr.isTTY;
+  // One progress line on a terminal: the tensor under way and the share of all values compared, redrawn at most
+  // every 200 ms (a 64 MB tensor takes several chunks; a 2 GB file, seconds).
+  let tensor = '';
+  let drawn = 0;
+  const draw = (text: string): void => {
+    process.stderr.write(`\r${text}`.slice(0, 100).padEnd(100));
+  };
   const report = await interruptible((signal) =>
     diffFiles(
       a,
@@ -77,7 +92,14 @@ export async function diffCommand(argv: readonly string[]): Promise<number> {
       {
         signal,
         onPair: (index, total, name) => {
-          if (tty) process.stderr.write(`\rtensor ${index + 1}/${total} ${name}`.padEnd(100));
+          tensor = `tensor ${index + 1}/${total} ${name}`;
+          if (tty) draw(tensor);
+        },
+        onValues: (done, total) => {
+          const now = performance.now();
+          if (!tty || now - drawn < 200) return;
+          drawn = now;
+          draw(`${((100 * done) / Math.max(1, total)).toFixed(0)}% of ${formatInteger(total)} values  ${tensor}`);
         },
       },
     ),
@@ -93,8 +115,8 @@ export async function diffCommand(argv: readonly string[]): Promise<number> {
     .map(([status, n]) => `${formatInteger(n)} ${status}`)
     .join(', ');
   const out = [
-    `A ${report.a.file} (${report.a.format}, ${formatInteger(report.a.tensors)} tensors)`,
-    `B ${report.b.file} (${report.b.format}, ${formatInteger(report.b.tensors)} tensors)`,
+    `A ${report.a.file} (${sideSummary(report.a)})`,
+    `B ${report.b.file} (${sideSummary(report.b)})`,
     `${summary.identical ? 'identical' : 'different'}: ${counts}`,
     `over ${formatInteger(summary.compared)} compared values: max |Δ| ${sig(summary.maxAbs)}, ‖Δ‖/‖A‖ ${sig(summary.relative)}, cos(A, B) ${sig(summary.cosine)}`,
   ];

@@ -88,6 +88,22 @@ void test('diff --map renames A before matching, repeatable and in both spelling
   assert.equal(run(['diff', tiny, renamed, '--map']).status, 1);
 });
 
+void test('diff with an artifact as one side compares its reconstruction and says so', () => {
+  const artifact = join(dir, 'resnet20.int8.safetensors');
+  const model = join(FIX, 'models', 'resnet20_fmnist.pt');
+  assert.equal(run(['compress', model, '--method', 'int8', '--out', artifact]).status, 0);
+  const r = run(['diff', artifact, model]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(
+    r.stdout,
+    /^A .*resnet20\.int8\.safetensors \(int8 artifact, compared as its reconstruction of resnet20_fmnist\.pt: 116 tensors, 18 decoded\)\n/,
+  );
+  assert.match(r.stdout, /different: 79 same, 18 changed/);
+  const json = JSON.parse(run(['diff', model, artifact, '--json']).stdout) as DiffReportDto;
+  assert.deepEqual(json.b.artifact, { method: 'int8', sourceName: 'resnet20_fmnist.pt', represented: 18 });
+  assert.equal(json.a.artifact, undefined);
+});
+
 void test('exit codes: 2 for a bad input or an output that is the input, leaving nothing; 1 for usage errors', () => {
   const input = join(FIX, 'safetensors', 'tiny_cnn.safetensors');
   const same = run(['convert', input, input]);

@@ -4,9 +4,11 @@
  * order; each pair of equal shape is streamed chunk by chunk from both files at once (one chunk of each in memory),
  * so memory stays bounded whatever the sizes. Shared by the worker and the CLI.
  */
+import { ARTIFACT_KEY } from '../../protocol/artifact';
 import {
   NORMALISED_PREFIXES,
   type DeltaStatsDto,
+  type DiffArtifactSideDto,
   type DiffMatch,
   type DiffReportDto,
   type DiffSideDto,
@@ -14,10 +16,17 @@ import {
   type TensorDiffStatus,
 } from '../../protocol/diff';
 import { isIntegerDtype } from '../../protocol/inspect';
+import { ensureBackend } from '../backend/tfjsBackend';
+import {
+  openCompressedArtifact,
+  type CompressedArtifact,
+  type CompressedTensorInfo,
+} from '../baselines/compressedArtifact';
 import { withCheckpoint } from '../formats/sourceSize';
-import { BadInputError, throwIfAborted } from '../io/errors';
-import type { ValueChunk } from '../tensors/dtype';
-import type { TensorEntry } from '../tensors/tensor';
+import { BadInputError, CheckpointFormatError, throwIfAborted } from '../io/errors';
+import { quote } from '../io/text';
+import { decodeValues, DTYPE_BYTES, encodeValues, isDType, type ValueChunk } from '../tensors/dtype';
+import { DEFAULT_CHUNK_ELEMENTS, type TensorEntry, type ValueStreamOptions } from '../tensors/tensor';
 
 /** Elements per chunk read from each side (1 Mi: 8 MB as float64 on each side at most). */
 const DIFF_CHUNK_ELEMENTS = 1024 * 1024;
@@ -126,6 +135,11 @@ export interface DiffCallbacks {
   readonly signal?: AbortSignal;
   /** Before each pair's values are compared: its 0-based index among the pairs, their count, and A's name. */
   onPair?(index: number, total: number, name: string): void;
+  /**
+   * After each chunk of values compared (at most 1 Mi elements): elements compared so far and the total the
+   * value-compared pairs hold (both whole numbers, `done` ≤ `total`), for progress within big tensors.
+   */
+  onValues?(done: number, total: number): void;
 }
 
 /** `name` without any leading `module.`, `model.` or `_orig_mod.` (repeatedly: `module.model.x` → `x`). */
@@ -136,6 +150,99 @@ export function normaliseTensorName(name: string): string {
     if (prefix === undefined) return out;
     out = out.slice(prefix.length);
   }
+}
+
+/** One side of a comparison: its format, its tensors (an artifact's decoded reconstruction) and artifact facts. */
+interface DiffSide {
+  readonly format: string;
+  readonly tensors: readonly TensorEntry[];
+  readonly artifact?: DiffArtifactSideDto;
+}
+
+/** `values` in slices of at most `maxElements`, checking `signal` between them. */
+function* slices(values: ValueChunk, options: ValueStreamOptions): Generator<ValueChunk> {
+  const step = Math.max(1, options.maxElements ?? DEFAULT_CHUNK_ELEMENTS);
+  for (let at = 0; at < values.length; at += step) {
+    throwIfAborted(options.signal);
+    yield values.subarray(at, at + step);
+  }
+}
+
+/**
+ * A represented tensor's values: decoded when the stream starts (this tensor alone, in memory while it is read),
+ * rounded to its original dtype where that is narrower than float32, as decompression writes it.
+ */
+async function* representedValues(
+  artifact: CompressedArtifact,
+  t: CompressedTensorInfo,
+  options: ValueStreamOptions,
+): AsyncGenerator<ValueChunk> {
+  throwIfAborted(options.signal);
+  const decoded = await artifact.reconstructTensor(t.name);
+  if (decoded === undefined)
+    throw new CheckpointFormatError(`${artifact.path}: represented tensor ${quote(t.name)} has no stored layer.`);
+  const dtype = t.dtype;
+  const narrower = isDType(dtype) && dtype !== 'F32' && dtype !== 'F64';
+  yield* slices(narrower ? decodeValues(dtype, encodeValues(dtype, decoded)) : decoded, options);
+}
+
+/** A verbatim tensor's values, decoded from its stored bytes chunk by chunk (≤ 16 MiB, whole elements). */
+async function* verbatimValues(
+  artifact: CompressedArtifact,
+  t: CompressedTensorInfo,
+  options: ValueStreamOptions,
+): AsyncGenerator<ValueChunk> {
+  const dtype = t.storedDtype ?? 'F32';
+  for await (const bytes of artifact.verbatimBytes(t.name, options.signal))
+    yield* slices(decodeValues(dtype, bytes), options);
+}
+
+/** A tensor of an artifact as the reconstruction holds it: the original name, dtype and shape, decoded values. */
+function reconstructedEntry(artifact: CompressedArtifact, t: CompressedTensorInfo): TensorEntry {
+  const params = t.shape.reduce((n, d) => n * d, 1);
+  return {
+    name: t.name,
+    dtype: t.dtype,
+    shape: t.shape,
+    params,
+    bytes: params * (isDType(t.dtype) ? DTYPE_BYTES[t.dtype] : 4),
+    values: (options = {}) =>
+      t.stored === 'represented' ? representedValues(artifact, t, options) : verbatimValues(artifact, t, options),
+  };
+}
+
+/**
+ * Opens `path` as a side of a comparison and runs `body` with it, closing it whatever `body` does. A Weight Lens
+ * compression artifact (NeRN or baseline: safetensors with `weight_lens` metadata) is its reconstruction: each
+ * represented tensor is decoded in memory when its values are read, one tensor at a time (no temporary file, so
+ * nothing to clean up and nothing written beside the user's files); a NeRN artifact first initialises the tfjs
+ * backend its predictor runs on.
+ */
+async function withDiffSide<T>(
+  path: string,
+  signal: AbortSignal | undefined,
+  body: (side: DiffSide) => Promise<T>,
+): Promise<T> {
+  return withCheckpoint(path, signal, async (checkpoint) => {
+    if (checkpoint.format !== 'safetensors' || !Object.hasOwn(checkpoint.metadata, ARTIFACT_KEY))
+      return body({ format: checkpoint.format, tensors: checkpoint.tensors });
+    const artifact = await openCompressedArtifact(path);
+    try {
+      if (artifact.method === 'nern') await ensureBackend('auto');
+      throwIfAborted(signal);
+      return await body({
+        format: checkpoint.format,
+        tensors: artifact.tensors.map((t) => reconstructedEntry(artifact, t)),
+        artifact: {
+          method: artifact.method,
+          sourceName: artifact.source.name,
+          represented: artifact.tensors.filter((t) => t.stored === 'represented').length,
+        },
+      });
+    } finally {
+      await artifact.close();
+    }
+  });
 }
 
 /**
@@ -211,7 +318,12 @@ function emptySums(): DeltaSums {
 }
 
 /** Streams both tensors (equal element counts) and accumulates the sums of B − A. */
-async function compareValues(a: TensorEntry, b: TensorEntry, signal: AbortSignal | undefined): Promise<DeltaSums> {
+async function compareValues(
+  a: TensorEntry,
+  b: TensorEntry,
+  signal: AbortSignal | undefined,
+  onChunk: (elements: number) => void,
+): Promise<DeltaSums> {
   const sums = emptySums();
   const ca = new ValueCursor(a, signal);
   const cb = new ValueCursor(b, signal);
@@ -241,6 +353,7 @@ async function compareValues(a: TensorEntry, b: TensorEntry, signal: AbortSignal
       }
       sums.count += xa.length;
       left -= xa.length;
+      onChunk(xa.length);
     }
   } finally {
     await ca.close();
@@ -341,8 +454,8 @@ export async function diffFiles(
     integers ? [...tensors] : tensors.filter((t) => !isIntegerDtype(t.dtype));
   const { signal } = callbacks;
   const started = performance.now();
-  return withCheckpoint(pathA, signal, (ca) =>
-    withCheckpoint(pathB, signal, async (cb) => {
+  return withDiffSide(pathA, signal, (ca) =>
+    withDiffSide(pathB, signal, async (cb) => {
       const tensorsA = kept(ca.tensors);
       const tensorsB = kept(cb.tensors);
       const mapped = new Map<TensorEntry, { name: string; rule: NameMapRule | undefined }>(
@@ -353,6 +466,10 @@ export async function diffFiles(
       const { pairs, onlyA, onlyB } = pairTensors(tensorsA, tensorsB, match, (t) => mapped.get(t)?.name ?? t.name);
       const rows: TensorDiffDto[] = [];
       const total = emptySums();
+      const compared = (p: { a: TensorEntry; b: TensorEntry }): boolean =>
+        sameShape(p.a.shape, p.b.shape) && p.a.notDecodedReason === undefined && p.b.notDecodedReason === undefined;
+      const toCompare = pairs.reduce((n, p) => n + (compared(p) ? p.a.params : 0), 0);
+      let done = 0;
       for (const [index, p] of pairs.entries()) {
         throwIfAborted(signal);
         callbacks.onPair?.(index, pairs.length, p.a.name);
@@ -367,7 +484,10 @@ export async function diffFiles(
           rows.push({ status: dtypeDiffers ? 'dtype-changed' : p.a.bytes === p.b.bytes ? 'same' : 'changed', ...base });
           continue;
         }
-        const sums = await compareValues(p.a, p.b, signal);
+        const sums = await compareValues(p.a, p.b, signal, (elements) => {
+          done += elements;
+          callbacks.onValues?.(done, toCompare);
+        });
         total.count += sums.count;
         total.nonFinite += sums.nonFinite;
         total.maxAbs = Math.max(total.maxAbs, sums.maxAbs);
@@ -392,8 +512,18 @@ export async function diffFiles(
       for (const r of rows) counts[r.status]++;
       const overall = statsOf(total);
       return {
-        a: { file: pathA, format: ca.format, tensors: ca.tensors.length },
-        b: { file: pathB, format: cb.format, tensors: cb.tensors.length },
+        a: {
+          file: pathA,
+          format: ca.format,
+          tensors: ca.tensors.length,
+          ...(ca.artifact ? { artifact: ca.artifact } : {}),
+        },
+        b: {
+          file: pathB,
+          format: cb.format,
+          tensors: cb.tensors.length,
+          ...(cb.artifact ? { artifact: cb.artifact } : {}),
+        },
         match,
         map: rules.map((r) => ({ rule: r.rule, renamed: renamed.get(r) ?? 0 })),
         integerTensorsLeftOut: { a: ca.tensors.length - tensorsA.length, b: cb.tensors.length - tensorsB.length },
