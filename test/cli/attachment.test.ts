@@ -169,4 +169,8 @@ void test('attachment exit codes: 2 for an output that is not .json or is the in
   assert.equal(usage.status, 1);
   assert.match(usage.stderr, /--max-rank needs spectra/);
   assert.equal(run(['attachment']).status, 1);
+  const help = run(['attachment', '--help']);
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /weight-lens attachment IN \[--out OUT\.json\] \[--no-spectra\]/);
+  assert.match(run(['--help']).stdout, /weight-lens attachment IN/);
 });
