@@ -48,6 +48,16 @@ void describe('Export in VS Code (code-server)', { timeout: 300_000 }, () => {
     return value;
   }
 
+  /** Waits until the progress notification starting with `title` has closed, so a screenshot shows the result. */
+  async function progressGone(s: Session, title: string): Promise<void> {
+    await s.page
+      .locator('.notification-list-item', { hasText: title })
+      .first()
+      .waitFor({ state: 'hidden', timeout: 30_000 })
+      .catch(() => undefined);
+    await s.page.waitForTimeout(500);
+  }
+
   void test(
     'Export as safetensors… writes a file that re-opens in the Inspector with the same tensors',
     { timeout: 240_000 },
@@ -68,6 +78,7 @@ void describe('Export in VS Code (code-server)', { timeout: 300_000 }, () => {
         await toast.waitFor({ state: 'visible', timeout: 120_000 });
         assert.match(await toast.innerText(), /None was dequantised\./);
         assert.ok(existsSync(join(s.workspace, 'resnet20_fmnist.safetensors')), 'the file is beside the source');
+        await progressGone(s, 'Exporting resnet20_fmnist.pt');
         await s.screenshot('export-safetensors-done');
         await toast.locator('.monaco-button', { hasText: 'Open in Inspector' }).first().click();
         await s.page
@@ -91,6 +102,7 @@ void describe('Export in VS Code (code-server)', { timeout: 300_000 }, () => {
         };
         assert.equal(data.signature, 'netron:attachment');
         assert.ok(data.metrics.some((m) => m.kind === 'tensor' && m.target === 'linear.weight' && m.name === 'alpha'));
+        await progressGone(s, 'Exporting a Netron attachment');
         await s.screenshot('export-netron-attachment');
       });
     },
