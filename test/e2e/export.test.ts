@@ -2,7 +2,7 @@
 // (torch.save) is opened in the Inspector, "Weight Lens: Export as safetensors…" is run from the palette, its save
 // dialog (code-server's simple dialog, a quick input) is answered with the default path beside the source, the
 // notification's "Open in Inspector" opens the written file, which shows the same tensor count; then "Export Netron
-// Attachment…" writes a netron:attachment file beside it. Screenshots go to test-results/export-*.png.
+// Attachment…" from the Inspector's title bar writes a netron:attachment file beside it. Screenshots go to test-results/export-*.png.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -90,7 +90,11 @@ void describe('Export in VS Code (code-server)', { timeout: 300_000 }, () => {
       });
       await step('export a Netron attachment', async (s) => {
         await s.closeToasts();
-        await s.runCommand('Weight Lens: Export Netron Attachment…');
+        // From the Inspector's title bar this time, beside Export as safetensors….
+        const button = s.page.locator('.editor-actions [aria-label*="Export Netron Attachment"]').first();
+        await button.waitFor({ state: 'visible', timeout: 30_000 });
+        assert.equal(await s.page.locator('.editor-actions [aria-label*="Export as safetensors"]').count(), 1);
+        await button.click();
         const chosen = await acceptSaveDialog(s, 'as a Netron attachment');
         assert.match(chosen, /resnet20_fmnist\.attachment\.json$/);
         const toast = s.page.locator('.notification-list-item', { hasText: 'Wrote resnet20_fmnist.attachment.json' });
