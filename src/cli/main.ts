@@ -14,6 +14,7 @@ import { formatInteger, formatStat, renderTable } from './format';
 import { DISTILL_USAGE, distillCommand, EVAL_USAGE, evalCommand, PREPROCESS_USAGE } from './modelCommands';
 import { SPECTRA_HELP, spectraCommand } from './spectraCommand';
 import { CONVERT_HELP, convertCommand } from './convertCommand';
+import { ATTACHMENT_HELP, attachmentCommand } from './attachmentCommand';
 import { DIFF_HELP, diffCommand } from './diffCommand';
 import { SWEEP_HELP, sweepCommand } from './sweepCommand';
 
@@ -44,6 +45,7 @@ ${DISTILL_USAGE}
 ${PREPROCESS_USAGE}
 ${SPECTRA_HELP}
 ${CONVERT_HELP}
+${ATTACHMENT_HELP}
 ${DIFF_HELP}
 ${SWEEP_HELP}
 
@@ -62,6 +64,7 @@ const COMMAND_HELP: Readonly<Record<string, string>> = {
   distill: `${DISTILL_USAGE}\n${PREPROCESS_USAGE}`,
   spectra: SPECTRA_HELP,
   convert: CONVERT_HELP,
+  attachment: ATTACHMENT_HELP,
   diff: DIFF_HELP,
   sweep: `${SWEEP_HELP}\n${PREPROCESS_USAGE}`,
 };
@@ -220,6 +223,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await spectraCommand(rest);
       case 'convert':
         return await convertCommand(rest);
+      case 'attachment':
+        return await attachmentCommand(rest);
       case 'diff':
         return await diffCommand(rest);
       case 'sweep':

@@ -13,6 +13,7 @@ import { DistillController } from './distill/distillCommand';
 import { RememberedChoices } from './distill/distillChoices';
 import { EngineClient, nodeWorkerFactory } from './engine/engineClient';
 import { ArtifactEvaluator } from './evaluate/evaluateCommand';
+import { ExportController } from './export/exportCommands';
 import { ModelPickers } from './evaluate/evaluatePickers';
 import { CHECKPOINT_EXTENSIONS, INSPECTOR_OPTIONAL_VIEW_TYPE, INSPECTOR_VIEW_TYPE, viewTypeFor } from './fileKinds';
 import { InspectorEditorProvider } from './inspector/inspectorEditor';
@@ -77,6 +78,7 @@ export function activate(context: vscode.ExtensionContext): void {
     registration,
     compress.register(),
     distill.register(),
+    new ExportController(engine, log).register(),
     evaluator,
     vscode.commands.registerCommand(COMMANDS.openInspector, async (arg: unknown, all: unknown) => {
       const uris =

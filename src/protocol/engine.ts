@@ -38,6 +38,13 @@ import type {
   SpectraProgressDto,
   SpectraReportDto,
 } from './spectra';
+import type {
+  ConvertProgressDto,
+  ConvertReportDto,
+  NetronAttachmentOptionsDto,
+  NetronAttachmentProgressDto,
+  NetronAttachmentReportDto,
+} from './convert';
 
 /** Events of an inspection: the header first, then one statistics result (or error) per tensor, in any order. */
 export type InspectEvent =
@@ -77,6 +84,12 @@ export type SpectraEvent =
   | { kind: 'spectra/progress'; progress: SpectraProgressDto }
   | { kind: 'spectra/layer'; index: number; layer: LayerSpectrumDto };
 
+/** Events of a conversion: before each tensor is written, its index of the total. */
+export type ConvertEvent = { kind: 'convert/progress'; progress: ConvertProgressDto };
+
+/** Events of a Netron attachment export: as each tensor's statistics, then each layer's spectrum, completes. */
+export type AttachmentEvent = { kind: 'convert/attachmentProgress'; progress: NetronAttachmentProgressDto };
+
 /**
  * Every engine request: kind → `params` (what the host sends), `events` (what the worker may stream; `never`: none)
  * and `answer` (what completes the request).
@@ -95,6 +108,9 @@ export type SpectraEvent =
  * - `spectra/start`: spectral diagnostics of every matrix and convolution of the checkpoint at `path`.
  * - `spectra/artifactLayer`: original vs reconstructed spectra of represented layer `layer` of an artifact (the
  *   source checkpoint as for `compress/detail`).
+ * - `convert/start`: writes every tensor of the checkpoint at `path` to `out` (`.safetensors` or `.npz`),
+ *   atomically, never over `path` (src/core/jobs/convert.ts).
+ * - `convert/attachment`: writes the Netron attachment of the checkpoint at `path` (src/core/jobs/netronAttachment.ts).
  */
 export interface EngineCalls {
   'inspect/open': {
@@ -151,6 +167,16 @@ export interface EngineCalls {
     params: { artifact: string; layer: string; options: SpectraOptionsDto; source?: string };
     events: never;
     answer: SpectraComparisonDto;
+  };
+  'convert/start': {
+    params: { path: string; out: string; skipUndecoded?: boolean };
+    events: ConvertEvent;
+    answer: ConvertReportDto;
+  };
+  'convert/attachment': {
+    params: { path: string; options: NetronAttachmentOptionsDto };
+    events: AttachmentEvent;
+    answer: NetronAttachmentReportDto;
   };
 }
 

@@ -16,6 +16,7 @@ import { compressHandlers } from './compressJobs';
 import type { EngineHandler, EngineHandlers } from './handlers';
 import { modelHandlers } from './modelJobs';
 import { spectraHandlers } from './spectraJobs';
+import { exportHandlers } from './exportJobs';
 
 if (!parentPort) throw new Error('worker.ts must run inside a worker_threads Worker');
 const port = parentPort;
@@ -58,6 +59,7 @@ const handlers: EngineHandlers = {
   ...compressHandlers,
   ...modelHandlers,
   ...spectraHandlers,
+  ...exportHandlers,
 };
 
 /** True if `kind` names a request this worker serves. */

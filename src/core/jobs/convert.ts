@@ -12,37 +12,22 @@ import { withCheckpoint } from '../formats/sourceSize';
 import { BadInputError } from '../io/errors';
 import { DTYPE_BYTES, encodeValues, isDType, type DType } from '../tensors/dtype';
 import type { TensorEntry } from '../tensors/tensor';
+import type { ConvertedDtypeDto, ConvertReportDto } from '../../protocol/convert';
 
 /** The containers `convert` writes, chosen by the output's extension. */
 export type ConvertTarget = 'safetensors' | 'npz';
 
-/** One tensor whose dtype the output could not keep. */
-export interface ConvertedDtype {
-  readonly name: string;
-  /** The dtype as the source names it (e.g. `Q4_0`, `uint8 (quantized)`, `BF16`). */
-  readonly from: string;
+/** One tensor whose dtype the output could not keep (`ConvertedDtypeDto` with the dtype typed). */
+export interface ConvertedDtype extends ConvertedDtypeDto {
   /** The dtype written. */
   readonly to: DType;
-  /** True when the source was quantised and its values were reconstructed (not bit-exact by construction). */
-  readonly dequantized: boolean;
 }
 
-/** What a conversion wrote. */
-export interface ConvertReport {
-  readonly input: string;
-  readonly output: string;
-  readonly format: string;
+/** What a conversion wrote (`ConvertReportDto`, src/protocol/convert.ts, with the dtypes typed). */
+export interface ConvertReport extends ConvertReportDto {
   readonly target: ConvertTarget;
-  readonly tensors: number;
-  /** Total elements written. */
-  readonly params: number;
-  /** Bytes of tensor data written (headers excluded). */
-  readonly bytes: number;
   /** Tensors written in another dtype than the source's, in file order. */
   readonly changed: readonly ConvertedDtype[];
-  /** Tensors left out because their values cannot be decoded (only with `skipUndecoded`), with the reason. */
-  readonly skipped: readonly { readonly name: string; readonly dtype: string; readonly reason: string }[];
-  readonly seconds: number;
 }
 
 /** Callbacks of a conversion. */
@@ -73,8 +58,8 @@ async function* encodedBytes(entry: TensorEntry, dtype: DType, signal?: AbortSig
   for await (const chunk of entry.values(signal ? { signal } : {})) yield encodeValues(dtype, chunk);
 }
 
-/** Throws a BadInputError when `output` is `input` itself (by path or by file identity). */
-async function refuseSameFile(input: string, output: string): Promise<void> {
+/** Throws a BadInputError when `output` is `input` itself (by path or by file identity: a hard link counts). */
+export async function refuseSameFile(input: string, output: string): Promise<void> {
   if (resolve(input) === resolve(output))
     throw new BadInputError(`The output ${output} is the input itself; choose another path.`);
   const [a, b] = await Promise.all([stat(input).catch(() => undefined), stat(output).catch(() => undefined)]);

@@ -95,6 +95,8 @@ void test('package.json commands, menus and settings are consistent', () => {
     'weightLens.compressCheckpoint',
     'weightLens.decompressArtifact',
     'weightLens.distillArtifact',
+    'weightLens.exportNetronAttachment',
+    'weightLens.exportSafetensors',
     'weightLens.openInspector',
     'weightLens.reloadInspector',
     'weightLens.showBudget',

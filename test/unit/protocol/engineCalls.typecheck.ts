@@ -50,6 +50,10 @@ export async function wrongParams(): Promise<void> {
   await engine.call('spectra/start', { path: '/m.pt' });
   // @ts-expect-error spectra/artifactLayer takes an artifact and a layer, not a checkpoint path
   await engine.call('spectra/artifactLayer', { path: '/m.pt', options: { ...DEFAULT_SPECTRA_OPTIONS } });
+  // @ts-expect-error convert/start needs the output path
+  await engine.call('convert/start', { path: '/m.pt' });
+  // @ts-expect-error convert/attachment needs its options (with or without spectra, the largest exact rank)
+  await engine.call('convert/attachment', { path: '/m.pt', out: '/m.json' });
 }
 
 /** An event handler for another request's events. */
