@@ -1,6 +1,6 @@
 // `npm run test:e2e`: installs code-server on first use (cached in .cache/code-server/), builds and packages the
-// extension once (the universal package and every platform package), then runs test/e2e/**/*.test.ts one file at a time against that .vsix. Extra arguments after `--`
-// go to `node --test` (e.g. `-- --test-name-pattern=histogram`); spec files among them (`-- test/e2e/vsix.test.ts`)
+// extension once (the universal package and every platform package), then runs test/e2e/**/*.test.ts one file at a time against that .vsix. Extra arguments (after
+// `npm run test:e2e --`) go to `node --test` (e.g. `-- --test-name-pattern=histogram`); spec files among them (`-- test/e2e/vsix.test.ts`)
 // are run instead of every spec. Screenshots and logs land in test-results/.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
@@ -10,8 +10,19 @@ import { ensureCodeServer } from './install-code-server.mjs';
 import { hostTarget, packageAll } from '../package.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const dash = process.argv.indexOf('--');
-const extra = dash < 0 ? [] : process.argv.slice(dash + 1);
+// npm passes what follows `npm run test:e2e --` without the `--`; a literal `--` (direct `node run.mjs -- …`) is
+// dropped too. A bare spec name (`compare`) means test/e2e/compare.test.ts.
+const extra = process.argv
+  .slice(2)
+  .filter((a) => a !== '--')
+  .map((a) => (!a.startsWith('-') && !a.endsWith('.test.ts') ? `test/e2e/${a}.test.ts` : a));
+/** Spec files named run instead of the whole suite; the other extra arguments go to `node --test`. */
+const named = extra.filter((a) => a.endsWith('.test.ts'));
+for (const spec of named)
+  if (!existsSync(join(root, spec))) {
+    console.error(`e2e: no spec ${spec} (the specs: ${findTests(join(root, 'test', 'e2e')).join(', ')})`);
+    process.exit(1);
+  }
 /** Upper bound for the test run itself (code-server already installed). */
 const RUN_TIMEOUT_MS = 15 * 60 * 1000;
 
@@ -59,8 +70,6 @@ console.log(
   `e2e: code-server ready (${((t1 - t0) / 1000).toFixed(1)} s), packaged ${relative(root, out)}/ (${((t2 - t1) / 1000).toFixed(1)} s); installing ${relative(root, vsix)}`,
 );
 
-/** Spec files named after `--` run instead of the whole suite; the other extra arguments go to `node --test`. */
-const named = extra.filter((a) => a.endsWith('.test.ts'));
 const files = named.length > 0 ? [] : findTests(join(root, 'test', 'e2e'));
 const child = spawn(
   process.execPath,
