@@ -87,3 +87,36 @@ void test('crossfilter on the largest ResNet-20 layer (4,096 kernels) is fast', 
   console.log(`crossfilter 4096 kernels: ${ms.toFixed(0)} ms`);
   assert.ok(ms < 10_000);
 });
+
+void test('1×1 layers: the closed-form chains equal the general greedy cosine chains', () => {
+  // A scalar kernel x has the direction of the 2-vector (x, 0), so the general path at kernelSize 2 on (x, 0) pairs
+  // is the reference for the closed forms that kernelSize 1 takes (same cosines of ±1 and 0, same ties).
+  const rng = new Rng(11);
+  for (const [cout, cin] of [
+    [1, 1],
+    [1, 9],
+    [7, 1],
+    [12, 33],
+    [40, 70],
+    [5, 64],
+  ] as const) {
+    for (const zeros of [0, 0.3, 1]) {
+      const scalar = Float32Array.from({ length: cout * cin }, () => {
+        const u = rng.uniform(0, 1);
+        if (u < zeros) return u < zeros / 8 ? Number.NaN : 0;
+        return rng.uniform(-0.5, 0.5);
+      });
+      const padded = new Float32Array(cout * cin * 2);
+      scalar.forEach((x, i) => (padded[2 * i] = x));
+      for (const kind of ['crossfilter', 'infilter'] as const) {
+        const fast = computePermutation(kind, scalar, cout, cin, 1);
+        assert.ok(isPermutation(fast, cout * cin));
+        assert.deepEqual(
+          Array.from(fast),
+          Array.from(computePermutation(kind, padded, cout, cin, 2)),
+          `${kind} ${cout}×${cin}, zeros ${zeros}`,
+        );
+      }
+    }
+  }
+});
