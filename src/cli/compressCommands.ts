@@ -192,6 +192,12 @@ export async function compressCommand(argv: readonly string[]): Promise<number> 
               `\rround ${p.round}  step ${p.step}/${p.steps}  loss ${formatStat(p.loss)}  ${p.stepsPerSecond.toFixed(1)} steps/s  ${p.backend}   `,
             );
         },
+        onReconstruction: (done, total) => {
+          if (tty)
+            process.stderr.write(
+              `\rpredicting every kernel: ${formatInteger(done)} of ${formatInteger(total)} rows (${Math.floor((100 * done) / total)} %)   `,
+            );
+        },
       });
       if (tty) process.stderr.write('\n');
       if (json) {

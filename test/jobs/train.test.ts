@@ -224,3 +224,43 @@ void test('collapse guard: a learning rate that kills every ReLU is rolled back 
   const off = await trainReconstruction(layers, { ...SMALL, lr: 1, steps: 30, guardEvery: 10, collapseGuard: false });
   assert.deepEqual(off.guardEvents, []);
 });
+
+void test('the whole-grid prediction reports its rows and stops on an abort between batches', async () => {
+  // 128 × 96 kernels of 1×1 (12,288 rows) plus 3×3 layers: more than one 8,192-row batch.
+  const layers = [
+    ...syntheticLayers(5),
+    { name: 'wide', shape: [128, 96, 1, 1], values: new Float32Array(12_288).fill(0.1) },
+  ];
+  const rows = 8 * 3 + 8 * 8 + 4 * 8 + 128 * 96;
+  for (const maxEncodingBytes of [undefined, 1024]) {
+    // Pre-computed encodings, then encoded per chunk (predictGridAsync).
+    const options = { ...SMALL, steps: 3, ...(maxEncodingBytes ? { maxEncodingBytes } : {}) };
+    const seen: [number, number][] = [];
+    const done = await trainReconstruction(layers, options, { onReconstruction: (d, t) => seen.push([d, t]) });
+    assert.deepEqual(
+      seen,
+      [
+        [8192, rows],
+        [rows, rows],
+      ],
+      `maxEncodingBytes ${maxEncodingBytes}`,
+    );
+    // The same values as the one-pass decoder.
+    const decoded = reconstructLayers(done.predictor, done.kernelMap);
+    done.reconstruction.forEach((r, i) => {
+      assert.deepEqual(r, decoded[i]);
+    });
+    const before = tf.memory().numTensors;
+    const controller = new AbortController();
+    await assert.rejects(
+      trainReconstruction(layers, options, {
+        signal: controller.signal,
+        onReconstruction: () => {
+          controller.abort();
+        },
+      }),
+      CancelledError,
+    );
+    assert.equal(tf.memory().numTensors, before);
+  }
+});

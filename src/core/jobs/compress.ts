@@ -111,6 +111,8 @@ export interface CompressHooks {
   onBackend?: (choice: BackendChoice) => void;
   onProgress?: (progress: CompressProgressDto) => void;
   onEvaluation?: (evaluation: CompressEvaluationDto) => void;
+  /** While every grid row is predicted (each evaluation and the final reconstruction): rows done of the total. */
+  onReconstruction?: (done: number, total: number) => void;
   /** Aborting stops the job within about a second; it then rejects with CancelledError and leaves no output. */
   signal?: AbortSignal;
   /**
@@ -229,6 +231,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
           onEngine: (e) => {
             if (e.name.startsWith('onnxruntime')) backend = e.name;
           },
+          ...(hooks.onReconstruction ? { onReconstruction: hooks.onReconstruction } : {}),
           onProgress: (p) => {
             lossCurve.push([offset + p.step, p.loss]);
             hooks.onProgress?.({

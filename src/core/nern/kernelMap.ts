@@ -259,6 +259,36 @@ export function predictGrid(predictor: Predictor, layout: KernelMap, chunk = 819
 }
 
 /**
+ * `predictGrid`, chunk by chunk with the event loop let in between (the same chunks, so the same values): a cancel
+ * (`signal`) is seen within one chunk and rejects with CancelledError; `onRows(done, total)` follows the rows.
+ */
+export async function predictGridAsync(
+  predictor: Predictor,
+  layout: KernelMap,
+  options: { chunk?: number; signal?: AbortSignal; onRows?: (done: number, total: number) => void } = {},
+): Promise<Float32Array> {
+  const chunk = options.chunk ?? 8192;
+  const shapes = gridShapes(layout);
+  const rows = shapes.reduce((n, s) => n + s.cout * s.cin, 0);
+  const width = encodingWidth(layout.encoding);
+  const out = new Float32Array(rows * KERNEL_OUTPUTS);
+  const ids = new Int32Array(Math.min(chunk, rows));
+  const enc = new Float32Array(ids.length * width);
+  for (let start = 0; start < rows; start += chunk) {
+    const n = Math.min(chunk, rows - start);
+    for (let i = 0; i < n; i++) ids[i] = start + i;
+    encodeRows(shapes, ids.subarray(0, n), enc, layout.encoding);
+    const part = await predictor.predictAsync(enc.subarray(0, n * width), {
+      batchSize: chunk,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    out.set(part, start * KERNEL_OUTPUTS);
+    options.onRows?.(start + n, rows);
+  }
+  return out;
+}
+
+/**
  * Decodes: regenerates every represented layer from predictor weights and a layout, in the original
  * [C_out, C_in, k, k] layout (one Float32Array per layout layer). Needs an initialised tfjs backend.
  */

@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { dequantizeMatrix, quantizeMatrix, quantMax, type QuantBits } from '../tensors/quantize';
 import type { PredictorDtype } from '../../protocol/vocabulary';
+import { throwIfAborted } from '../io/errors';
 import { Rng } from './rng';
 
 /** Architecture of a predictor. */
@@ -348,6 +349,34 @@ export class Predictor {
         return this.forward(x, quantBits).dataSync();
       });
       out.set(values, start * this.spec.outputs);
+    }
+    return out;
+  }
+
+  /**
+   * `predict`, batch by batch with the event loop let in between: the same batches, so the same values. A cancel
+   * (`signal`) is seen within one batch and rejects with CancelledError; `onRows` gets the rows done after each batch.
+   */
+  async predictAsync(
+    inputs: tf.Tensor2D | Float32Array,
+    options: { batchSize?: number; quantBits?: QuantBits; signal?: AbortSignal; onRows?: (done: number) => void } = {},
+  ): Promise<Float32Array> {
+    const batchSize = options.batchSize ?? 8192;
+    const width = this.spec.inputs;
+    const rows = inputs instanceof Float32Array ? inputs.length / width : inputs.shape[0];
+    const out = new Float32Array(rows * this.spec.outputs);
+    for (let start = 0; start < rows; start += batchSize) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      throwIfAborted(options.signal);
+      const n = Math.min(batchSize, rows - start);
+      const part =
+        inputs instanceof Float32Array
+          ? this.predict(inputs.subarray(start * width, (start + n) * width), batchSize, options.quantBits)
+          : tf.tidy(() =>
+              this.predict(tf.slice<tf.Tensor2D>(inputs, [start, 0], [n, width]), batchSize, options.quantBits),
+            );
+      out.set(part, start * this.spec.outputs);
+      options.onRows?.(start + n);
     }
     return out;
   }

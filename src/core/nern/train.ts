@@ -20,7 +20,7 @@ import {
   KERNEL_OUTPUTS,
   layerErrors,
   layerPermutation,
-  predictGrid,
+  predictGridAsync,
   validateLayers,
   type GridTargets,
   type KernelLayer,
@@ -188,7 +188,12 @@ export interface TrainHooks {
   onEngine?: (engine: TrainEngineInfo) => void;
   onProgress?: (progress: TrainProgress) => void;
   onEvaluation?: (evaluation: TrainEvaluation) => void;
-  /** Aborting it stops the run between steps; the promise then rejects with CancelledError. */
+  /**
+   * While every grid row is predicted (the evaluations and the final reconstruction): rows done of the total, after
+   * each batch of 8,192. For a large model this is minutes with no step in between.
+   */
+  onReconstruction?: (done: number, total: number) => void;
+  /** Aborting it stops the run between steps (and between batches of a whole-grid prediction); the promise then rejects with CancelledError. */
   signal?: AbortSignal;
   /**
    * Aborting it ends the run early but keeps it (Stop and Save): the loop stops after the step under way (at least one
@@ -672,9 +677,19 @@ export async function trainReconstruction(
     let rollbacks = 0;
     let snapshotStep = 0;
     const loopStart = performance.now();
-    const evaluate = (step: number): TrainEvaluation => {
+    const reconstructing = {
+      ...(signal ? { signal } : {}),
+      ...(hooks.onReconstruction ? { onRows: hooks.onReconstruction } : {}),
+    };
+    const evaluate = async (step: number): Promise<TrainEvaluation> => {
       run.sync();
-      const predictions = predictAll(predictor, t, layout, step >= qatFrom ? quantBits : undefined);
+      const predictions = await predictAll(
+        predictor,
+        t,
+        layout,
+        step >= qatFrom ? quantBits : undefined,
+        reconstructing,
+      );
       const e = layerErrors(predictions, grid, layout);
       return {
         step,
@@ -732,11 +747,11 @@ export async function trainReconstruction(
         windowSteps = 0;
         windowStart = performance.now();
       }
-      if (o.evalEvery > 0 && done % o.evalEvery === 0 && done < o.steps) hooks.onEvaluation?.(evaluate(done));
+      if (o.evalEvery > 0 && done % o.evalEvery === 0 && done < o.steps) hooks.onEvaluation?.(await evaluate(done));
     }
     const trainSeconds = (performance.now() - loopStart) / 1000;
     run.sync();
-    const predictions = predictAll(predictor, t, layout, quantBits);
+    const predictions = await predictAll(predictor, t, layout, quantBits, reconstructing);
     const e = layerErrors(predictions, grid, layout);
     const reconstruction = assembleLayers(predictions, layout);
     const evaluation: TrainEvaluation = {
@@ -783,19 +798,32 @@ function countRepresented(grid: GridTargets, idx: Int32Array): number {
 /**
  * Unscaled predictions for every grid row, in grid order; with `quantBits`, those of the predictor quantised by
  * tensors/quantize.ts (dequantizeMatrix(quantizeMatrix(W)) per layer), i.e. what an int8/int4 artifact regenerates.
+ * Lets the event loop in between batches, so that a cancel is seen (CancelledError) and `onRows` reports.
  */
-function predictAll(predictor: Predictor, t: RunTensors, layout: KernelMap, quantBits?: QuantBits): Float32Array {
+async function predictAll(
+  predictor: Predictor,
+  t: RunTensors,
+  layout: KernelMap,
+  quantBits: QuantBits | undefined,
+  progress: { signal?: AbortSignal; onRows?: (done: number, total: number) => void },
+): Promise<Float32Array> {
   if (quantBits !== undefined) {
     const quantized = Predictor.fromWeights(quantizedPredictorWeights(predictor.weights(), quantBits));
     try {
-      return predictAll(quantized, t, layout);
+      return await predictAll(quantized, t, layout, undefined, progress);
     } finally {
       quantized.dispose();
     }
   }
-  if (t.encodings) return predictor.predict(t.encodings, 8192);
-  if (t.hostEncodings) return predictor.predict(t.hostEncodings, 8192);
-  return predictGrid(predictor, layout);
+  const encodings = t.encodings ?? t.hostEncodings;
+  if (encodings) {
+    const total = encodings instanceof Float32Array ? encodings.length / predictor.spec.inputs : encodings.shape[0];
+    return predictor.predictAsync(encodings, {
+      ...(progress.signal ? { signal: progress.signal } : {}),
+      onRows: (done) => progress.onRows?.(done, total),
+    });
+  }
+  return predictGridAsync(predictor, layout, progress);
 }
 
 /** A fixed random subset of rows used by the collapse guard, with its (scaled-space) targets. */
