@@ -369,12 +369,13 @@ export class Predictor {
       await new Promise<void>((resolve) => setImmediate(resolve));
       throwIfAborted(options.signal);
       const n = Math.min(batchSize, rows - start);
-      const part =
-        inputs instanceof Float32Array
-          ? this.predict(inputs.subarray(start * width, (start + n) * width), batchSize, options.quantBits)
-          : tf.tidy(() =>
-              this.predict(tf.slice<tf.Tensor2D>(inputs, [start, 0], [n, width]), batchSize, options.quantBits),
-            );
+      let part: Float32Array;
+      if (inputs instanceof Float32Array)
+        part = this.predict(inputs.subarray(start * width, (start + n) * width), batchSize, options.quantBits);
+      else {
+        const tensor = inputs;
+        part = tf.tidy(() => this.predict(tf.slice(tensor, [start, 0], [n, width]), batchSize, options.quantBits));
+      }
       out.set(part, start * this.spec.outputs);
       options.onRows?.(start + n);
     }
