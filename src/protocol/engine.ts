@@ -7,7 +7,7 @@
  * On the wire, the host posts `{kind, id, params}` (or `{kind: 'cancel', id}`); the worker replies with any number
  * of `{kind: 'event', id, event}`, then exactly one `{kind: 'answer', id, answer}` or `{kind: 'failed', id, …}`, and
  * may post `log` lines at any time. Event kinds name their stream (`inspect/…`, `compress/…`, `eval/…`,
- * `distill/…`, `spectra/…`) and keep that name up to the webviews. Plain types only; imports nothing heavy.
+ * `distill/…`, `spectra/…`, `diff/…`) and keep that name up to the webviews. Plain types only; imports nothing heavy.
  */
 import type { FailureReason } from './common';
 import type { BackendName } from './vocabulary';
@@ -28,6 +28,8 @@ import type {
   EvalReportDto,
   LayerDriftDto,
 } from './evaluate';
+import type { DeltaHistogramDto, DiffProgressDto, DiffRequestOptionsDto } from './compare';
+import type { DiffReportDto } from './diff';
 import type { CheckpointHeaderDto, HistogramDto, TensorStatsDto } from './inspect';
 import type { SweepProgressDto, SweepReportDto, SweepRequestDto, SweepRowDto } from './sweep';
 import type {
@@ -77,6 +79,9 @@ export type SpectraEvent =
   | { kind: 'spectra/progress'; progress: SpectraProgressDto }
   | { kind: 'spectra/layer'; index: number; layer: LayerSpectrumDto };
 
+/** Events of a weight comparison: before each pair's values are compared, its index (done so far), the total and A's name. */
+export type DiffEvent = { kind: 'diff/progress'; progress: DiffProgressDto };
+
 /**
  * Every engine request: kind → `params` (what the host sends), `events` (what the worker may stream; `never`: none)
  * and `answer` (what completes the request).
@@ -95,6 +100,10 @@ export type SpectraEvent =
  * - `spectra/start`: spectral diagnostics of every matrix and convolution of the checkpoint at `path`.
  * - `spectra/artifactLayer`: original vs reconstructed spectra of represented layer `layer` of an artifact (the
  *   source checkpoint as for `compress/detail`).
+ * - `diff/start`: compares the weights of checkpoints `a` and `b` (any two formats) tensor by tensor; answers the
+ *   report, rows worst first.
+ * - `diff/histogram`: the histogram of Δ = B − A of tensor `tensorA` of `a` and `tensorB` of `b` (equal shapes) in
+ *   `bins` bins, streamed with bounded memory.
  */
 export interface EngineCalls {
   'inspect/open': {
@@ -151,6 +160,16 @@ export interface EngineCalls {
     params: { artifact: string; layer: string; options: SpectraOptionsDto; source?: string };
     events: never;
     answer: SpectraComparisonDto;
+  };
+  'diff/start': {
+    params: { a: string; b: string; options: DiffRequestOptionsDto };
+    events: DiffEvent;
+    answer: DiffReportDto;
+  };
+  'diff/histogram': {
+    params: { a: string; b: string; tensorA: string; tensorB: string; bins: number };
+    events: never;
+    answer: DeltaHistogramDto;
   };
 }
 

@@ -13,6 +13,7 @@ import type { EngineCallKind, EngineInbound, EngineOutbound, EngineRequest, Work
 import { failureOf } from '../core/io/failure';
 import { parallelWith, StatisticsPool } from './statsPool';
 import { compressHandlers } from './compressJobs';
+import { diffHandlers } from './diffJobs';
 import type { EngineHandler, EngineHandlers } from './handlers';
 import { modelHandlers } from './modelJobs';
 import { spectraHandlers } from './spectraJobs';
@@ -58,6 +59,7 @@ const handlers: EngineHandlers = {
   ...compressHandlers,
   ...modelHandlers,
   ...spectraHandlers,
+  ...diffHandlers,
 };
 
 /** True if `kind` names a request this worker serves. */

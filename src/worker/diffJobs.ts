@@ -1,0 +1,44 @@
+/**
+ * Weight-comparison handlers of the engine worker: `diff/start` compares two checkpoints over src/core/jobs/diff.ts,
+ * streaming throttled `diff/progress` events; `diff/histogram` answers the Δ histogram of one pair
+ * (src/core/jobs/diffHistogram.ts). Failures and cancellation are reported by worker.ts.
+ */
+import { diffFiles } from '../core/jobs/diff';
+import { deltaHistogram } from '../core/jobs/diffHistogram';
+import type { EngineCallKind } from '../protocol/engine';
+import type { EngineHandlers } from './handlers';
+
+/** Least time between two `diff/progress` events, ms (the first pair's is always sent). */
+const DIFF_PROGRESS_MS = 100;
+
+/** The diff request kinds. */
+type DiffCallKind = Extract<EngineCallKind, `diff/${string}`>;
+
+/** Handlers of the diff requests. */
+export const diffHandlers: EngineHandlers<DiffCallKind> = {
+  'diff/start': (params, job) => {
+    let last = -Infinity;
+    return diffFiles(
+      params.a,
+      params.b,
+      {
+        ...(params.options.match !== undefined ? { match: params.options.match } : {}),
+        ...(params.options.includeIntegers !== undefined ? { includeIntegers: params.options.includeIntegers } : {}),
+      },
+      {
+        signal: job.signal,
+        onPair: (index, total, name) => {
+          const now = performance.now();
+          if (now - last < DIFF_PROGRESS_MS) return;
+          last = now;
+          job.emit({ kind: 'diff/progress', progress: { done: index, total, name } });
+        },
+      },
+    );
+  },
+  'diff/histogram': (params, job) =>
+    deltaHistogram(
+      { a: params.a, tensorA: params.tensorA, b: params.b, tensorB: params.tensorB, bins: params.bins },
+      job.signal,
+    ),
+};
