@@ -1,0 +1,112 @@
+// "Weight Lens: Compare With…" in a real VS Code (code-server + Chromium), installed from the packaged .vsix: the tiny
+// ResNet as safetensors (written with NumPy) and its perturbed torch.save copy (test/fixtures/make/diff.py) are
+// selected together in the Explorer and compared from its context menu; the comparison runs in the engine worker,
+// the per-layer bar chart of ‖Δ‖/‖A‖ is drawn with the layer NumPy finds most changed at the top, the summary and
+// the tensor table appear, clicking that layer's tensor draws its Δ histogram with NumPy's element count, and a
+// screenshot goes to test-results/compare.png for a person to look.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runStep, Session } from './harness';
+import type { TensorDiffStatus } from '../../src/protocol/diff';
+
+const DIFF = join(__dirname, '..', 'fixtures', 'diff');
+const A = 'resnet_tiny.safetensors';
+const B = 'resnet_tiny_perturbed.pt';
+
+const reference = JSON.parse(readFileSync(join(DIFF, 'reference.json'), 'utf8')) as {
+  name: {
+    rows: { a?: string; status: TensorDiffStatus; delta?: { relative: number; count: number } }[];
+    counts: Partial<Record<TensorDiffStatus, number>>;
+  };
+};
+/** NumPy's most changed tensor (largest ‖Δ‖/‖A‖) and its layer. */
+const worst = reference.name.rows
+  .filter((r) => r.status === 'changed' || r.status === 'dtype-changed')
+  .reduce((m, r) => ((r.delta?.relative ?? 0) > (m.delta?.relative ?? 0) ? r : m));
+const worstName = worst.a ?? '';
+const worstLayer = worstName.slice(0, worstName.lastIndexOf('.'));
+
+void describe('Compare With… in VS Code (code-server)', { timeout: 300_000 }, () => {
+  let session: Session | undefined;
+
+  before(
+    async () => {
+      session = await Session.start({
+        name: 'compare',
+        files: [{ from: join(DIFF, A) }, { from: join(DIFF, B) }],
+      });
+    },
+    { timeout: 240_000 },
+  );
+
+  after(async () => {
+    if (session !== undefined) {
+      session.keepLogs('compare');
+      await session.close();
+    }
+  });
+
+  const step = (name: string, body: (s: Session) => Promise<void>): Promise<void> => runStep(session, name, body);
+
+  void test(
+    'two files selected in the Explorer are compared: layer bars, worst tensor, Δ histogram',
+    { timeout: 180_000 },
+    async () => {
+      await step('compare', async (s) => {
+        const rowA = s.page.locator('.explorer-folders-view .monaco-list-row', { hasText: A }).first();
+        const rowB = s.page.locator('.explorer-folders-view .monaco-list-row', { hasText: B }).first();
+        await rowA.waitFor({ state: 'visible', timeout: 30_000 });
+        await rowA.click();
+        await rowB.click({ modifiers: ['Control'] });
+        await s.page.locator('.explorer-folders-view .monaco-list-row.selected').nth(1).waitFor({ timeout: 10_000 });
+        await rowB.click({ button: 'right' });
+        const item = s.page.locator('.monaco-menu .action-item', { hasText: 'Compare With…' }).first();
+        await item.waitFor({ state: 'visible', timeout: 10_000 });
+        // The workbench ignores a click that comes right after the menu opened (the releasing right button).
+        await item.hover();
+        await s.page.waitForTimeout(500);
+        await item.click();
+
+        const summary = await s.waitForTestId('compare-summary', {
+          accept: (t) => t.startsWith('Different:'),
+          timeoutMs: 90_000,
+        });
+        for (const [status, n] of Object.entries(reference.name.counts))
+          assert.ok(summary.text.includes(`${n} ${status}`), `${summary.text} lacks ${n} ${status}`);
+        const frame = summary.frame;
+        const bars = frame.locator('[data-testid="compare-layers"]').first();
+        await bars.locator('.barlayer .point').first().waitFor({ state: 'attached', timeout: 30_000 });
+        // The top bar (categories reversed: first row at the top) is NumPy's most changed layer.
+        const ticks = await bars.locator('.yaxislayer-above .ytick text').allInnerTexts();
+        assert.ok(ticks.length > 0, 'the bar chart has layer labels');
+        assert.equal(ticks[0], worstLayer, `bars: ${ticks.join(', ')}`);
+        const box = await bars.boundingBox();
+        assert.ok(box !== null && box.height >= 150, `the bar chart is ${box?.height ?? 0} px tall`);
+
+        const row = frame
+          .locator('[data-testid="compare-row"]', {
+            has: frame.locator('[data-testid="compare-row-name"]', { hasText: worstName }),
+          })
+          .first();
+        await row.scrollIntoViewIfNeeded();
+        await row.click();
+        const status = await s.waitForTestId('compare-histogram-status', {
+          accept: (t) => t.startsWith(`${worstName}: `),
+          timeoutMs: 60_000,
+        });
+        assert.match(
+          status.text,
+          new RegExp(`^${worstName.replace(/\./g, '\\.')}: ${worst.delta?.count ?? -1} elements`),
+        );
+        const histogram = frame.locator('[data-testid="compare-histogram"]').first();
+        await histogram.locator('.barlayer .point').first().waitFor({ state: 'attached', timeout: 30_000 });
+        await bars.scrollIntoViewIfNeeded();
+        await s.closeToasts();
+        await s.page.waitForTimeout(500);
+        await s.screenshot('compare');
+      });
+    },
+  );
+});
