@@ -55,6 +55,8 @@ void describe('Compare With… in VS Code (code-server)', { timeout: 300_000 }, 
     { timeout: 180_000 },
     async () => {
       await step('compare', async (s) => {
+        // The palette lists the extension's commands once the workbench has its contributions (menus included).
+        await s.runCommand('Weight Lens: Show Log');
         const rowA = s.page.locator('.explorer-folders-view .monaco-list-row', { hasText: A }).first();
         const rowB = s.page.locator('.explorer-folders-view .monaco-list-row', { hasText: B }).first();
         await rowA.waitFor({ state: 'visible', timeout: 30_000 });
@@ -76,12 +78,21 @@ void describe('Compare With… in VS Code (code-server)', { timeout: 300_000 }, 
         for (const [status, n] of Object.entries(reference.name.counts))
           assert.ok(summary.text.includes(`${n} ${status}`), `${summary.text} lacks ${n} ${status}`);
         const frame = summary.frame;
+        // A is the file selected first.
+        const subtitle = await frame.locator('[data-testid="compare-subtitle"]').first().innerText();
+        assert.match(subtitle, new RegExp(`^A: .*${A.replace(/\./g, '\\.')} \\(safetensors`), subtitle);
         const bars = frame.locator('[data-testid="compare-layers"]').first();
         await bars.locator('.barlayer .point').first().waitFor({ state: 'attached', timeout: 30_000 });
         // The top bar (categories reversed: first row at the top) is NumPy's most changed layer.
-        const ticks = await bars.locator('.yaxislayer-above .ytick text').allInnerTexts();
+        const tickTexts = bars.locator('.yaxislayer-above .ytick text');
+        const ticks: { text: string; y: number }[] = [];
+        for (let i = 0; i < (await tickTexts.count()); i++) {
+          const tick = tickTexts.nth(i);
+          ticks.push({ text: (await tick.textContent()) ?? '', y: (await tick.boundingBox())?.y ?? Infinity });
+        }
+        ticks.sort((p, q) => p.y - q.y);
         assert.ok(ticks.length > 0, 'the bar chart has layer labels');
-        assert.equal(ticks[0], worstLayer, `bars: ${ticks.join(', ')}`);
+        assert.equal(ticks[0]?.text, worstLayer, `bars, top down: ${ticks.map((t) => t.text).join(', ')}`);
         const box = await bars.boundingBox();
         assert.ok(box !== null && box.height >= 150, `the bar chart is ${box?.height ?? 0} px tall`);
 
@@ -102,6 +113,8 @@ void describe('Compare With… in VS Code (code-server)', { timeout: 300_000 }, 
         );
         const histogram = frame.locator('[data-testid="compare-histogram"]').first();
         await histogram.locator('.barlayer .point').first().waitFor({ state: 'attached', timeout: 30_000 });
+        // The log panel opened above would cover half the screenshot.
+        await s.runCommand('View: Close Panel');
         await bars.scrollIntoViewIfNeeded();
         await s.closeToasts();
         await s.page.waitForTimeout(500);
