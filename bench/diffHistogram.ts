@@ -56,19 +56,23 @@ const reference = JSON.parse(
   }),
 ) as { seconds: number; counts: number[]; min: number; max: number };
 
-const started = performance.now();
-const ours = await deltaHistogram({ a: fileA, tensorA: 'w', b: fileB, tensorB: 'w', bins });
-const seconds = (performance.now() - started) / 1000;
-const peakMiB = process.resourceUsage().maxRSS / 1024;
-const agree = ours.histogram.counts.every((c, i) => c === reference.counts[i]);
-const fileMiB = (n * 4) / (1024 * 1024);
+async function main(): Promise<void> {
+  const started = performance.now();
+  const ours = await deltaHistogram({ a: fileA, tensorA: 'w', b: fileB, tensorB: 'w', bins });
+  const seconds = (performance.now() - started) / 1000;
+  const peakMiB = process.resourceUsage().maxRSS / 1024;
+  const agree = ours.histogram.counts.every((c, i) => c === reference.counts[i]);
+  const fileMiB = (n * 4) / (1024 * 1024);
 
-console.log(`Δ histogram of two ${mi} Mi-element float32 tensors (${fileMiB.toFixed(0)} MiB per file), ${bins} bins`);
-console.log(`  NumPy (memmap, float64 Δ, np.histogram): ${reference.seconds.toFixed(2)} s`);
-console.log(`  Weight Lens (deltaHistogram, 2 streamed passes): ${seconds.toFixed(2)} s`);
-console.log(
-  `  Weight Lens peak RSS (this process): ${peakMiB.toFixed(0)} MiB for ${(2 * fileMiB).toFixed(0)} MiB of inputs`,
-);
-console.log(
-  `  bins agree with NumPy: ${agree ? 'all' : 'NO'} (min Δ ${ours.min} vs ${reference.min}, max Δ ${ours.max} vs ${reference.max})`,
-);
+  console.log(`Δ histogram of two ${mi} Mi-element float32 tensors (${fileMiB.toFixed(0)} MiB per file), ${bins} bins`);
+  console.log(`  NumPy (memmap, float64 Δ, np.histogram): ${reference.seconds.toFixed(2)} s`);
+  console.log(`  Weight Lens (deltaHistogram, 2 streamed passes): ${seconds.toFixed(2)} s`);
+  console.log(
+    `  Weight Lens peak RSS (this process): ${peakMiB.toFixed(0)} MiB for ${(2 * fileMiB).toFixed(0)} MiB of inputs`,
+  );
+  console.log(
+    `  bins agree with NumPy: ${agree ? 'all' : 'NO'} (min Δ ${ours.min} vs ${reference.min}, max Δ ${ours.max} vs ${reference.max})`,
+  );
+}
+
+void main();
