@@ -2,7 +2,8 @@
  * `npm run bench:spectra`: singular values of a 1024 × 1024 float32 matrix, Weight Lens against NumPy on the same
  * machine in one run, interleaved (machine load moves both): NumPy's `linalg.svd(W, compute_uv=False)` (LAPACK
  * gesdd through its BLAS) on the float32 matrix, Weight Lens' route (float64 WᵀW, Householder tridiagonalisation,
- * implicit QL; src/core/analysis/linalg.ts), ml-matrix's SVD once for comparison (skipped with --no-ml-matrix), and
+ * implicit QL; src/core/analysis/linalg.ts), the native route the spectra job takes when onnxruntime-node loads
+ * (its GEMMs for WᵀW and a band reduction, then Givens and QL; src/core/analysis/nativeLinalg.ts), ml-matrix's SVD once for comparison (skipped with --no-ml-matrix), and
  * the randomized top-k path. Prints medians of the rounds, the ratio, and the agreement with NumPy's float64 SVD.
  * Asserts nothing.
  *
@@ -11,10 +12,12 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import { join, resolve } from 'node:path';
 import { SingularValueDecomposition, Matrix } from 'ml-matrix';
 import { singularValues, topSingularValues } from '../src/core/analysis/linalg';
+import { NativeSingularValues } from '../src/core/analysis/nativeLinalg';
+import { loadOnnxRuntime } from '../src/core/backend/onnxRuntime';
 
 const PYTHON = '/usr/bin/python3';
 const args = process.argv.slice(2);
@@ -61,16 +64,30 @@ async function main(): Promise<void> {
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
   const numpy: number[] = [];
   const ours: number[] = [];
+  const native: number[] = [];
+  const loaded = loadOnnxRuntime();
+  const engine = loaded.ok ? await NativeSingularValues.create(loaded.ort, availableParallelism()) : undefined;
   let values: Float64Array = new Float64Array(0);
+  let nativeValues: Float64Array = new Float64Array(0);
   for (let r = 0; r < rounds; r++) {
     numpy.push(numpySeconds(r === 0));
-    const t = performance.now();
+    let t = performance.now();
     values = singularValues(w, n, n);
     ours.push((performance.now() - t) / 1000);
+    if (engine) {
+      t = performance.now();
+      nativeValues = await engine.singularValues(w, n, n);
+      native.push((performance.now() - t) / 1000);
+    }
   }
+  await engine?.release();
   const ref = new Float64Array(readFileSync(`${matrixFile}.ref64`).buffer.slice(0));
-  let worst = 0;
-  for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs((values[i] ?? 0) - (ref[i] ?? 0)) / (ref[i] ?? 1));
+  const largestDifference = (got: Float64Array): number => {
+    let worst = 0;
+    for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs((got[i] ?? 0) - (ref[i] ?? 0)) / (ref[i] ?? 1));
+    return worst;
+  };
+  const worst = largestDifference(values);
 
   const k = 64;
   const t0 = performance.now();
@@ -99,6 +116,12 @@ async function main(): Promise<void> {
       `${median(ours).toFixed(3)} s  (${(median(ours) / median(numpy)).toFixed(2)}× NumPy)`,
     ],
     [
+      `Weight Lens native (onnxruntime GEMMs + band)`,
+      engine
+        ? `${median(native).toFixed(3)} s  (${(median(native) / median(numpy)).toFixed(2)}× NumPy)`
+        : `not run: ${loaded.ok ? '' : loaded.reason}`,
+    ],
+    [
       `ml-matrix SingularValueDecomposition`,
       Number.isNaN(mlMatrix)
         ? 'not run'
@@ -113,8 +136,10 @@ async function main(): Promise<void> {
     [
       `singular values of a ${n} × ${n} float32 matrix, ${cpus().length} × ${cpu}, median of ${rounds} interleaved rounds`,
       ...rows.map(([a, b]) => `  ${a.padEnd(48)} ${b}`),
-      `  Weight Lens vs NumPy float64 SVD: largest relative difference ${worst.toExponential(2)}`,
-      `  rounds (s): NumPy ${numpy.map((x) => x.toFixed(3)).join(' ')}; Weight Lens ${ours.map((x) => x.toFixed(3)).join(' ')}`,
+      `  Weight Lens vs NumPy float64 SVD: largest relative difference ${worst.toExponential(2)}` +
+        (engine ? `; native ${largestDifference(nativeValues).toExponential(2)}` : ''),
+      `  rounds (s): NumPy ${numpy.map((x) => x.toFixed(3)).join(' ')}; Weight Lens ${ours.map((x) => x.toFixed(3)).join(' ')}` +
+        (engine ? `; native ${native.map((x) => x.toFixed(3)).join(' ')}` : ''),
     ].join('\n') + '\n',
   );
 }

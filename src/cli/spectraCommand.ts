@@ -4,6 +4,7 @@
  * MP soft rank, WeightWatcher's reading of α) and the skipped tensors, with a progress line on stderr when it is a
  * terminal; `--json` prints the report (`--values` adds every layer's singular values).
  */
+import { NATIVE_MIN_SIDE } from '../core/analysis/nativeLinalg';
 import { spectraOfFile } from '../core/jobs/spectra';
 import { DEFAULT_SPECTRA_OPTIONS } from '../protocol/defaults';
 import {
@@ -11,6 +12,7 @@ import {
   UNDER_TRAINED_ALPHA,
   type LayerSpectrumDto,
   type SpectraOptionsDto,
+  type SpectraReportDto,
 } from '../protocol/spectra';
 import { parseArgs, UsageError } from './args';
 import { formatInteger, renderTable } from './format';
@@ -86,7 +88,7 @@ export async function spectraCommand(argv: readonly string[]): Promise<number> {
     methodLabel(l),
   ]);
   const out = [
-    `${report.file}  ·  ${report.layers.length} layers  ·  ${report.seconds.toFixed(1)} s`,
+    `${report.file}  ·  ${report.layers.length} layers  ·  ${report.seconds.toFixed(1)} s  ·  ${engineLabel(report)}`,
     '',
     renderTable(
       [
@@ -119,4 +121,11 @@ export async function spectraCommand(argv: readonly string[]): Promise<number> {
   }
   process.stdout.write(out.join('\n') + '\n');
   return 0;
+}
+
+/** Which engine decomposed the large matrices, with the reason when it is not the native one. */
+function engineLabel(report: SpectraReportDto): string {
+  return report.engine === 'onnxruntime'
+    ? `SVD of sides ≥ ${NATIVE_MIN_SIDE} on onnxruntime`
+    : `JavaScript${report.engineReason ? ` (${report.engineReason})` : ''}`;
 }

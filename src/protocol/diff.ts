@@ -45,15 +45,46 @@ export interface TensorDiffDto {
   b?: DiffSideDto;
   /** How the pair was found (absent for one-sided rows). */
   matchedBy?: 'name' | 'shape';
+  /** The `FROM=TO` rule of `DiffReportDto.map` that renamed A's tensor before matching, when one did. */
+  mappedBy?: string;
   /** For `changed` and `dtype-changed` rows (and `same`, all zero): the difference. */
   delta?: DeltaStatsDto;
 }
 
+/** The compression artifact a side is, when it is one: what was compared is the artifact's decoded reconstruction. */
+export interface DiffArtifactSideDto {
+  /** The method that wrote it (`nern`, `int8`, `int4`, `lowrank`, `prune`). */
+  method: string;
+  /** The checkpoint it was compressed from, as the artifact records it (its file name). */
+  sourceName: string;
+  /** Tensors decoded from the compressed form (the rest are stored verbatim and read as they are). */
+  represented: number;
+}
+
+/** One side of the comparison: the file, its container format and its tensor count. */
+export interface DiffFileDto {
+  file: string;
+  format: string;
+  tensors: number;
+  /** Set when the file is a Weight Lens compression artifact: its tensors are the decoded reconstruction. */
+  artifact?: DiffArtifactSideDto;
+}
+
+/** A renaming rule of A's tensor names (`--map FROM=TO`) and how many of A's tensors it renamed. */
+export interface DiffMapRuleDto {
+  /** The rule as given, `FROM=TO`. */
+  rule: string;
+  /** Tensors of A it renamed (0: it matched none, probably a typo). */
+  renamed: number;
+}
+
 /** The whole comparison. Rows are sorted worst first: structural changes, then by `relative` descending, then same. */
 export interface DiffReportDto {
-  a: { file: string; format: string; tensors: number };
-  b: { file: string; format: string; tensors: number };
+  a: DiffFileDto;
+  b: DiffFileDto;
   match: DiffMatch;
+  /** The renaming rules applied to A's names before matching, in the order given (empty when none). */
+  map?: DiffMapRuleDto[];
   /** Integer and boolean tensors of each side not compared (all are compared with `includeIntegers`: then 0). */
   integerTensorsLeftOut: { a: number; b: number };
   tensors: TensorDiffDto[];

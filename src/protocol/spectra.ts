@@ -109,7 +109,17 @@ export interface SpectraReportDto {
   options: SpectraOptionsDto;
   /** Wall time in seconds. */
   seconds: number;
+  /**
+   * What computed the exact decompositions of the large matrices: onnxruntime-node's GEMMs (nativeLinalg.ts) or
+   * JavaScript alone (linalg.ts). Matrices with a smaller side under 192 always run in JavaScript.
+   */
+  engine: SpectraEngineName;
+  /** Why the native engine was not used, when `engine` is 'javascript'. */
+  engineReason?: string;
 }
+
+/** The engines of a spectral analysis. */
+export type SpectraEngineName = 'onnxruntime' | 'javascript';
 
 /** Progress of a spectral analysis: layer `index` (0-based) of `total`, `fraction` (0..1) of its work done. */
 export interface SpectraProgressDto {

@@ -58,6 +58,52 @@ void test('diff prints the summary and the rows that differ, worst first', () =>
   assert.match(shape.stdout, /26 same/);
 });
 
+void test('diff --map renames A before matching, repeatable and in both spellings; a bad rule exits 2 in one line', () => {
+  const renamed = join(FIX, 'diff', 'resnet_tiny_renamed.pt');
+  const tiny = join(FIX, 'pytorch', 'resnet_tiny.pt');
+  const r = run([
+    'diff',
+    tiny,
+    renamed,
+    '--map',
+    'layer1.=stage1.',
+    '--map=layer2.=stage2.',
+    '--map',
+    'fc.weight=classifier.weight',
+    '--map',
+    'fc.bias=classifier.bias',
+    '--map',
+    'layer3.=stage3.',
+  ]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /different: 31 same, 1 changed\n/);
+  assert.match(r.stdout, /--map layer1\.=stage1\.: renamed 12 tensors of A/);
+  assert.match(r.stdout, /--map fc\.weight=classifier\.weight: renamed 1 tensor of A\n/);
+  assert.match(r.stdout, /--map layer3\.=stage3\.: renamed nothing/);
+  assert.match(r.stdout, /changed\s+fc\.bias → classifier\.bias\s+F32 \[10\]\s+F32 \[10\]\s+0\.5000/);
+  const bad = run(['diff', tiny, renamed, '--map', 'layer1.=stage1']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /^error: The renaming rule "layer1\.=stage1" maps the prefix/);
+  assert.equal(bad.stderr.trim().split('\n').length, 1);
+  assert.equal(run(['diff', tiny, renamed, '--map']).status, 1);
+});
+
+void test('diff with an artifact as one side compares its reconstruction and says so', () => {
+  const artifact = join(dir, 'resnet20.int8.safetensors');
+  const model = join(FIX, 'models', 'resnet20_fmnist.pt');
+  assert.equal(run(['compress', model, '--method', 'int8', '--out', artifact]).status, 0);
+  const r = run(['diff', artifact, model]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(
+    r.stdout,
+    /^A .*resnet20\.int8\.safetensors \(int8 artifact, compared as its reconstruction of resnet20_fmnist\.pt: 116 tensors, 18 decoded\)\n/,
+  );
+  assert.match(r.stdout, /different: 79 same, 18 changed/);
+  const json = JSON.parse(run(['diff', model, artifact, '--json']).stdout) as DiffReportDto;
+  assert.deepEqual(json.b.artifact, { method: 'int8', sourceName: 'resnet20_fmnist.pt', represented: 18 });
+  assert.equal(json.a.artifact, undefined);
+});
+
 void test('exit codes: 2 for a bad input or an output that is the input, leaving nothing; 1 for usage errors', () => {
   const input = join(FIX, 'safetensors', 'tiny_cnn.safetensors');
   const same = run(['convert', input, input]);
@@ -84,6 +130,9 @@ void test('convert --help and diff --help print their usage', () => {
   assert.match(convert.stdout, /weight-lens convert IN OUT\.safetensors\|OUT\.npz \[--json\] \[--skip-undecoded\]/);
   const diff = run(['diff', 'a', 'b', '-h']);
   assert.equal(diff.status, 0);
-  assert.match(diff.stdout, /weight-lens diff A B \[--json\] \[--match name\|shape\] \[--all\]/);
+  assert.match(
+    diff.stdout,
+    /weight-lens diff A B \[--json\] \[--match name\|shape\] \[--map FROM=TO\]\.\.\. \[--all\]/,
+  );
   assert.doesNotMatch(diff.stdout, /weight-lens convert /);
 });

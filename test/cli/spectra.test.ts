@@ -32,6 +32,9 @@ void test('spectra --json [--values] [--max-rank N] prints the report', () => {
   assert.equal(report.format, 'pytorch');
   assert.equal(report.layers.length, 19);
   assert.deepEqual(report.options, { maxRank: 40, bins: 30, includeValues: true });
+  // onnxruntime-node is a dev dependency here, so the native route is taken and said.
+  assert.equal(report.engine, 'onnxruntime', report.engineReason);
+  assert.match(run(['spectra', RESNET]).stdout, /SVD of sides ≥ 192 on onnxruntime/);
   const big = report.layers.find((l) => l.name === 'layer3.0.conv2.weight')!;
   assert.deepEqual(big.method, { kind: 'randomized', rank: 40, powerIterations: 4 });
   assert.equal(big.singularValues?.length, 9 * 40);

@@ -9,6 +9,7 @@
 import { alphaWarning, type LayerSpectrumDto, type LogHistogramDto, type SpectrumMethod } from '../../protocol/spectra';
 import { CheckpointFormatError, throwIfAborted } from '../io/errors';
 import type { ConvLayout } from '../nern/tiling';
+import type { NativeSingularValues } from './nativeLinalg';
 import { RANDOMIZED_POWER_ITERATIONS, singularValues, topSingularValues, type Tick } from './linalg';
 import { fitMarchenkoPastur, fitPowerLaw } from './powerLaw';
 
@@ -102,6 +103,8 @@ export interface LayerSpectrumOptions {
   signal?: AbortSignal;
   /** Fraction (0..1) of this layer's work done, called often (every outer iteration of the decomposition). */
   onFraction?: (fraction: number) => void;
+  /** The native route for exact decompositions of matrices with a side of at least its `minSide` (nativeLinalg.ts). */
+  native?: NativeSingularValues;
 }
 
 /**
@@ -147,7 +150,9 @@ export async function layerSpectrum(
     };
     const part = randomized
       ? await topSingularValues(buffer, plan.rows, plan.cols, options.maxRank, s, tick, yieldToEventLoop)
-      : singularValues(buffer, plan.rows, plan.cols, tick);
+      : options.native && Math.min(plan.rows, plan.cols) >= options.native.minSide
+        ? await options.native.singularValues(buffer, plan.rows, plan.cols, tick)
+        : singularValues(buffer, plan.rows, plan.cols, tick);
     sv.set(part, s * perSlice);
   }
   sv.sort();

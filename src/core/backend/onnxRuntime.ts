@@ -29,7 +29,10 @@ export interface OrtSessionLike {
 
 /** The part of the `onnxruntime-node` module used here. */
 export interface OrtModuleLike {
-  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => OrtTensorLike;
+  Tensor: {
+    new (type: 'float32', data: Float32Array, dims: readonly number[]): OrtTensorLike;
+    new (type: 'float64', data: Float64Array, dims: readonly number[]): OrtTensorLike;
+  };
   InferenceSession: {
     /** A session on ModelProto bytes, or on the model file at a path (external data is read beside it). */
     create(model: Uint8Array | string, options: Record<string, unknown>): Promise<OrtSessionLike>;

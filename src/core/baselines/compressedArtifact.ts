@@ -8,7 +8,7 @@ import { FileByteSource } from '../io/byteSource';
 import { parseJsonBounded } from '../io/json';
 import { LIMITS } from '../io/limits';
 import { readArtifact, readHeader } from '../nern/artifact';
-import { reconstructLayers } from '../nern/kernelMap';
+import { reconstructLayer, reconstructLayers } from '../nern/kernelMap';
 import { fromKernels } from '../nern/tiling';
 import type { DType } from '../tensors/dtype';
 import { ARTIFACT_KEY, type ArtifactSource } from '../../protocol/artifact';
@@ -41,6 +41,13 @@ export interface CompressedArtifact {
    * its predictor, so an initialised tfjs backend is needed.
    */
   reconstruction(): Promise<Map<string, Float32Array>>;
+  /**
+   * The float32 reconstruction of the one represented tensor `name`, in its original layout (undefined when `name`
+   * is not represented): only that tensor is decoded, so a caller going tensor by tensor holds one at a time. A NeRN
+   * artifact predicts only that layer's kernels (the values of `reconstruction()` up to float rounding) and needs an
+   * initialised tfjs backend.
+   */
+  reconstructTensor(name: string): Promise<Float32Array | undefined>;
   /** Streams a verbatim tensor's stored bytes (in `storedDtype`). */
   verbatimBytes(name: string, signal?: AbortSignal): AsyncIterable<Uint8Array>;
   close(): Promise<void>;
@@ -85,6 +92,7 @@ export async function openCompressedArtifact(path: string): Promise<CompressedAr
         ...(t.stored === 'verbatim' ? { storedDtype: t.storedDtype } : {}),
       })),
       reconstruction: () => b.reconstruction(),
+      reconstructTensor: (name) => b.reconstructTensor(name),
       verbatimBytes: (name, signal) => b.verbatimBytes(name, signal),
       close: () => b.close(),
     };
@@ -107,6 +115,12 @@ export async function openCompressedArtifact(path: string): Promise<CompressedAr
       return Promise.resolve(
         new Map(a.meta.layers.map((l, i) => [l.name, fromKernels(recon[i] ?? new Float32Array(0), l.tile, l.shape)])),
       );
+    },
+    reconstructTensor: (name) => {
+      const l = a.meta.layers.findIndex((layer) => layer.name === name);
+      const layer = a.meta.layers[l];
+      if (layer === undefined) return Promise.resolve(undefined);
+      return Promise.resolve(fromKernels(reconstructLayer(a.predictor, a.kernelMap, l), layer.tile, layer.shape));
     },
     verbatimBytes: (name, signal) => a.verbatimBytes(name, signal),
     close: () => a.close(),

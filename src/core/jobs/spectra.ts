@@ -8,10 +8,14 @@ import type {
   LayerSpectrumDto,
   SkippedLayerDto,
   SpectraComparisonDto,
+  SpectraEngineName,
   SpectraOptionsDto,
   SpectraProgressDto,
   SpectraReportDto,
 } from '../../protocol/spectra';
+import { availableParallelism } from 'node:os';
+import { firstLine, loadOnnxRuntime } from '../backend/onnxRuntime';
+import { NativeSingularValues } from '../analysis/nativeLinalg';
 import { layerSpectrum, matrixPlan, planProblem } from '../analysis/spectra';
 import { withCheckpoint } from '../formats/sourceSize';
 import { BadInputError, throwIfAborted } from '../io/errors';
@@ -46,6 +50,33 @@ export function checkSpectraOptions(options: SpectraOptionsDto): void {
     throw new BadInputError(`The ESD histogram needs 1–1000 bins, got ${options.bins}.`, { option: 'bins' });
 }
 
+/** The engine a spectral analysis runs on: the native route when onnxruntime-node loads, with the reason if not. */
+interface SpectraEngine {
+  native?: NativeSingularValues;
+  engine: SpectraEngineName;
+  engineReason?: string;
+}
+
+/**
+ * Runs `body` with the native route if onnxruntime-node loads and builds its graphs (on all of the machine's
+ * threads: the GEMMs are large), else with JavaScript alone and the reason; releases the sessions afterwards.
+ */
+async function withSpectraEngine<T>(body: (engine: SpectraEngine) => Promise<T>): Promise<T> {
+  const loaded = loadOnnxRuntime();
+  if (!loaded.ok) return body({ engine: 'javascript', engineReason: loaded.reason });
+  let native: NativeSingularValues;
+  try {
+    native = await NativeSingularValues.create(loaded.ort, availableParallelism());
+  } catch (e) {
+    return body({ engine: 'javascript', engineReason: `onnxruntime-node could not build the graphs: ${firstLine(e)}` });
+  }
+  try {
+    return await body({ native, engine: 'onnxruntime' });
+  } finally {
+    await native.release();
+  }
+}
+
 /** The reason `entry` is not analysed, or undefined. */
 function skipReason(entry: TensorEntry, format: string): string | undefined {
   if (entry.notDecodedReason !== undefined) return `not decoded (${entry.notDecodedReason})`;
@@ -71,62 +102,66 @@ export async function spectraOfFile(
   checkSpectraOptions(options);
   const { signal } = callbacks;
   const started = performance.now();
-  return withCheckpoint(path, signal, async (checkpoint) => {
-    const wanted = options.layers ? new Set(options.layers) : undefined;
-    if (wanted) {
-      const names = new Set(checkpoint.tensors.map((t) => t.name));
-      const missing = [...wanted].filter((n) => !names.has(n));
-      if (missing.length > 0)
-        throw new BadInputError(`The checkpoint has no tensor ${JSON.stringify(missing[0])}.`, { option: 'layers' });
-    }
-    const todo: TensorEntry[] = [];
-    const skipped: SkippedLayerDto[] = [];
-    for (const t of checkpoint.tensors) {
-      if (wanted && !wanted.has(t.name)) continue;
-      if (!wanted && t.shape.length < 2) continue;
-      const reason = skipReason(t, checkpoint.format);
-      if (reason === undefined) todo.push(t);
-      else skipped.push({ name: t.name, shape: [...t.shape], reason });
-    }
-    callbacks.onPlan?.(
-      todo.map((t) => t.name),
-      skipped,
-    );
-    const layout = convLayoutFor(checkpoint.format);
-    const layers: LayerSpectrumDto[] = [];
-    for (const [index, entry] of todo.entries()) {
-      throwIfAborted(signal);
-      let last = 0;
-      const report = (fraction: number, force = false): void => {
-        const now = performance.now();
-        if (!force && now - last < PROGRESS_INTERVAL_MS) return;
-        last = now;
-        callbacks.onProgress?.({ index, total: todo.length, name: entry.name, fraction });
+  return withCheckpoint(path, signal, (checkpoint) =>
+    withSpectraEngine(async ({ native, ...engine }) => {
+      const wanted = options.layers ? new Set(options.layers) : undefined;
+      if (wanted) {
+        const names = new Set(checkpoint.tensors.map((t) => t.name));
+        const missing = [...wanted].filter((n) => !names.has(n));
+        if (missing.length > 0)
+          throw new BadInputError(`The checkpoint has no tensor ${JSON.stringify(missing[0])}.`, { option: 'layers' });
+      }
+      const todo: TensorEntry[] = [];
+      const skipped: SkippedLayerDto[] = [];
+      for (const t of checkpoint.tensors) {
+        if (wanted && !wanted.has(t.name)) continue;
+        if (!wanted && t.shape.length < 2) continue;
+        const reason = skipReason(t, checkpoint.format);
+        if (reason === undefined) todo.push(t);
+        else skipped.push({ name: t.name, shape: [...t.shape], reason });
+      }
+      callbacks.onPlan?.(
+        todo.map((t) => t.name),
+        skipped,
+      );
+      const layout = convLayoutFor(checkpoint.format);
+      const layers: LayerSpectrumDto[] = [];
+      for (const [index, entry] of todo.entries()) {
+        throwIfAborted(signal);
+        let last = 0;
+        const report = (fraction: number, force = false): void => {
+          const now = performance.now();
+          if (!force && now - last < PROGRESS_INTERVAL_MS) return;
+          last = now;
+          callbacks.onProgress?.({ index, total: todo.length, name: entry.name, fraction });
+        };
+        report(0, true);
+        const values = await readTensorValues(entry, {
+          maxElements: MAX_SPECTRUM_ELEMENTS,
+          ...(signal ? { signal } : {}),
+        });
+        const layer = await layerSpectrum(entry.name, entry.shape, values, layout, {
+          maxRank: options.maxRank,
+          bins: options.bins,
+          ...(options.includeValues ? { includeValues: true } : {}),
+          ...(signal ? { signal } : {}),
+          onFraction: report,
+          ...(native ? { native } : {}),
+        });
+        layers.push(layer);
+        callbacks.onLayer?.(index, layer);
+      }
+      return {
+        file: path,
+        format: checkpoint.format,
+        layers,
+        skipped,
+        options: { ...options },
+        seconds: (performance.now() - started) / 1000,
+        ...engine,
       };
-      report(0, true);
-      const values = await readTensorValues(entry, {
-        maxElements: MAX_SPECTRUM_ELEMENTS,
-        ...(signal ? { signal } : {}),
-      });
-      const layer = await layerSpectrum(entry.name, entry.shape, values, layout, {
-        maxRank: options.maxRank,
-        bins: options.bins,
-        ...(options.includeValues ? { includeValues: true } : {}),
-        ...(signal ? { signal } : {}),
-        onFraction: report,
-      });
-      layers.push(layer);
-      callbacks.onLayer?.(index, layer);
-    }
-    return {
-      file: path,
-      format: checkpoint.format,
-      layers,
-      skipped,
-      options: { ...options },
-      seconds: (performance.now() - started) / 1000,
-    };
-  });
+    }),
+  );
 }
 
 /**
@@ -145,10 +180,17 @@ export async function artifactLayerSpectra(
   const plan = matrixPlan(shape, layout);
   const problem = typeof plan === 'string' ? plan : planProblem(plan);
   if (problem !== undefined) throw new BadInputError(`Layer ${JSON.stringify(layer)} has no spectrum: ${problem}.`);
-  const common = { maxRank: options.maxRank, bins: options.bins, ...(detail.signal ? { signal: detail.signal } : {}) };
-  return {
-    layer,
-    original: await layerSpectrum(layer, shape, original, layout, common),
-    reconstructed: await layerSpectrum(layer, shape, recon, layout, common),
-  };
+  return withSpectraEngine(async ({ native }) => {
+    const common = {
+      maxRank: options.maxRank,
+      bins: options.bins,
+      ...(detail.signal ? { signal: detail.signal } : {}),
+      ...(native ? { native } : {}),
+    };
+    return {
+      layer,
+      original: await layerSpectrum(layer, shape, original, layout, common),
+      reconstructed: await layerSpectrum(layer, shape, recon, layout, common),
+    };
+  });
 }

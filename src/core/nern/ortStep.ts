@@ -12,6 +12,14 @@
  */
 import { availableParallelism } from 'node:os';
 import type { OrtModuleLike, OrtSessionLike, OrtTensorLike } from '../backend/onnxRuntime';
+import {
+  modelProto,
+  nodeEmitter,
+  ONNX_INT64,
+  scalarInitializer,
+  valueInfoProto,
+  type NodeEmitter,
+} from '../backend/onnxGraph';
 import { ProtoWriter } from '../containers/protobufWriter';
 import { quantMax, type QuantBits } from '../tensors/quantize';
 import { learningRateAt, type OptimizerConfig } from './optimizer';
@@ -38,50 +46,6 @@ export function ortUnsupportedReason(config: OptimizerConfig): string | null {
 /** Default intra-op threads: the machine's parallelism, capped at 4 (the GEMMs here are small). */
 export function defaultOrtThreads(): number {
   return Math.max(1, Math.min(4, availableParallelism()));
-}
-
-// ONNX enums and field numbers (onnx.proto3).
-const FLOAT = 1;
-const INT64 = 7;
-const ATTR_FLOAT = 1;
-const ATTR_INT = 2;
-const ATTR_INTS = 7;
-
-/** One ONNX node attribute: a float (`f`), an int (`i`) or a list of ints (`ints`). */
-interface NodeAttr {
-  name: string;
-  i?: number;
-  f?: number;
-  ints?: number[];
-}
-
-/** Emits a NodeProto into `nodes` with a unique name. */
-type NodeEmitter = (op: string, ins: string[], outs: string[], attrs?: NodeAttr[]) => void;
-
-function nodeEmitter(nodes: Uint8Array[]): NodeEmitter {
-  let counter = 0;
-  return (op, ins, outs, attrs = []) => {
-    const w = new ProtoWriter();
-    for (const i of ins) w.string(1, i);
-    for (const o of outs) w.string(2, o);
-    w.string(3, `n${counter++}`);
-    w.string(4, op);
-    for (const a of attrs) {
-      w.message(5, (aw) => {
-        aw.string(1, a.name);
-        if (a.f !== undefined) aw.float(2, a.f).varint(20, ATTR_FLOAT);
-        else if (a.ints !== undefined) aw.packedVarints(8, a.ints).varint(20, ATTR_INTS);
-        else aw.varint(3, a.i ?? 0).varint(20, ATTR_INT);
-      });
-    }
-    nodes.push(w.finish());
-  };
-}
-
-function scalarInitializer(name: string, value: number): Uint8Array {
-  const bytes = new Uint8Array(4);
-  new DataView(bytes.buffer).setFloat32(0, value, true);
-  return new ProtoWriter().varint(2, FLOAT).string(8, name).bytes(9, bytes).finish();
 }
 
 /** Names of the scalar constants `emitFakeQuant` reads, with their values for `bits`. */
@@ -118,40 +82,6 @@ function emitFakeQuant(node: NodeEmitter, w: string, out: string): void {
   node('Round', [`${out}_ratio`], [`${out}_round`]);
   node('Clip', [`${out}_round`, 'c_nqmax', 'c_qmax'], [`${out}_codes`]);
   node('Mul', [`${out}_codes`, `${out}_scale`], [out]);
-}
-
-function valueInfoProto(name: string, dims: (number | string)[]): Uint8Array {
-  return new ProtoWriter()
-    .string(1, name)
-    .message(2, (tw) =>
-      tw.message(1, (tt) =>
-        tt.varint(1, FLOAT).message(2, (sw) => {
-          for (const d of dims) sw.message(1, (dw) => (typeof d === 'number' ? dw.varint(1, d) : dw.string(2, d)));
-        }),
-      ),
-    )
-    .finish();
-}
-
-function modelProto(
-  name: string,
-  nodes: Uint8Array[],
-  inits: Uint8Array[],
-  inputs: Uint8Array[],
-  outputs: Uint8Array[],
-): Uint8Array {
-  const graph = new ProtoWriter();
-  for (const n of nodes) graph.bytes(1, n);
-  graph.string(2, name);
-  for (const t of inits) graph.bytes(5, t);
-  for (const v of inputs) graph.bytes(11, v);
-  for (const v of outputs) graph.bytes(12, v);
-  return new ProtoWriter()
-    .varint(1, 8) // ir_version
-    .string(2, 'weight-lens')
-    .bytes(7, graph.finish())
-    .message(8, (o) => o.string(1, '').varint(2, 17))
-    .finish();
 }
 
 /**
@@ -217,7 +147,7 @@ export function buildTrainStepModel(g: TrainStepGraphSpec): Uint8Array {
     inits.push(
       new ProtoWriter()
         .packedVarints(1, [axes.length])
-        .varint(2, INT64)
+        .varint(2, ONNX_INT64)
         .packedVarints(7, axes)
         .string(8, name)
         .finish(),

@@ -10,6 +10,8 @@ import { openCheckpoint } from '../../../src/core/formats/registry';
 import { convLayoutFor } from '../../../src/core/nern/tiling';
 import { readTensorValues } from '../../../src/core/tensors/tensor';
 import { layerSpectrum, logHistogram, matrixPlan, planProblem } from '../../../src/core/analysis/spectra';
+import { NativeSingularValues } from '../../../src/core/analysis/nativeLinalg';
+import { loadOnnxRuntime } from '../../../src/core/backend/onnxRuntime';
 
 interface ReferenceLayer {
   name: string;
@@ -41,52 +43,59 @@ function close(actual: number, expected: number, rel: number, what: string): voi
   );
 }
 
-for (const [file, layers] of Object.entries(reference.files)) {
-  void test(`spectra of ${file} match NumPy/SciPy with WeightWatcher's definitions`, async () => {
-    const checkpoint = await openCheckpoint(join(FIXTURES, file));
-    try {
-      const layout = convLayoutFor(checkpoint.format);
-      // Every tensor the reference analysed is analysed here, and no other.
-      const analysed = checkpoint.tensors.filter((t) => {
-        const plan = matrixPlan(t.shape, layout);
-        return typeof plan !== 'string' && planProblem(plan) === undefined;
-      });
-      assert.deepEqual(analysed.map((t) => t.name).sort(), layers.map((l) => l.name).sort());
-      for (const ref of layers) {
-        const entry = checkpoint.tensors.find((t) => t.name === ref.name)!;
-        const values = await readTensorValues(entry);
-        const got = await layerSpectrum(entry.name, entry.shape, values, layout, {
-          maxRank: 0,
-          bins: 100,
-          includeValues: true,
+// Both engines: JavaScript alone, and the native route forced onto every matrix (minSide 0; by default it takes
+// only sides ≥ 192, which these fixtures do not have).
+for (const [file, layers] of Object.entries(reference.files))
+  for (const engine of ['javascript', 'onnxruntime'] as const)
+    void test(`spectra of ${file} on ${engine} match NumPy/SciPy with WeightWatcher's definitions`, async () => {
+      const loaded = engine === 'onnxruntime' ? loadOnnxRuntime() : undefined;
+      if (loaded && !loaded.ok) throw new Error(`onnxruntime-node is a dev dependency and must load: ${loaded.reason}`);
+      const native = loaded?.ok ? await NativeSingularValues.create(loaded.ort, 2, 0) : undefined;
+      const checkpoint = await openCheckpoint(join(FIXTURES, file));
+      try {
+        const layout = convLayoutFor(checkpoint.format);
+        // Every tensor the reference analysed is analysed here, and no other.
+        const analysed = checkpoint.tensors.filter((t) => {
+          const plan = matrixPlan(t.shape, layout);
+          return typeof plan !== 'string' && planProblem(plan) === undefined;
         });
-        const at = `${file} ${ref.name}`;
-        assert.equal(got.kind, ref.kind, at);
-        assert.deepEqual([got.n, got.m, got.slices], [ref.n, ref.m, ref.slices], at);
-        assert.equal(got.method.kind, 'exact');
-        const sv = got.singularValues!;
-        assert.equal(sv.length, ref.singularValues.length, at);
-        sv.forEach((s, i) => {
-          close(s, ref.singularValues[i]!, 1e-4, `${at} σ[${i}]`);
-        });
-        assert.ok(got.alpha !== null, at);
-        assert.ok(Math.abs(got.alpha - ref.alpha) <= 1e-3, `${at} α ${got.alpha} vs ${ref.alpha}`);
-        close(got.xmin!, ref.xmin, 1e-4, `${at} xmin`);
-        assert.equal(got.tail, ref.tail, `${at} tail`);
-        close(got.ks!, ref.ks, 1e-3, `${at} KS distance`);
-        close(got.alphaWeighted!, ref.alphaWeighted, 1e-3, `${at} α-weighted`);
-        close(got.stableRank, ref.stableRank, 1e-6, `${at} stable rank`);
-        close(got.logSpectralNorm, ref.logSpectralNorm, 1e-6, `${at} log spectral norm`);
-        close(got.logNorm, ref.logNorm, 1e-6, `${at} log norm`);
-        assert.ok(got.mpSoftRank !== null, at);
-        close(got.mpSoftRank, ref.mpSoftRank, 1e-3, `${at} MP soft rank`);
-        assert.equal(got.warning, ref.alpha < 2 ? 'over-trained' : ref.alpha > 6 ? 'under-trained' : undefined, at);
+        assert.deepEqual(analysed.map((t) => t.name).sort(), layers.map((l) => l.name).sort());
+        for (const ref of layers) {
+          const entry = checkpoint.tensors.find((t) => t.name === ref.name)!;
+          const values = await readTensorValues(entry);
+          const got = await layerSpectrum(entry.name, entry.shape, values, layout, {
+            maxRank: 0,
+            bins: 100,
+            includeValues: true,
+            ...(native ? { native } : {}),
+          });
+          const at = `${file} ${ref.name}`;
+          assert.equal(got.kind, ref.kind, at);
+          assert.deepEqual([got.n, got.m, got.slices], [ref.n, ref.m, ref.slices], at);
+          assert.equal(got.method.kind, 'exact');
+          const sv = got.singularValues!;
+          assert.equal(sv.length, ref.singularValues.length, at);
+          sv.forEach((s, i) => {
+            close(s, ref.singularValues[i]!, 1e-4, `${at} σ[${i}]`);
+          });
+          assert.ok(got.alpha !== null, at);
+          assert.ok(Math.abs(got.alpha - ref.alpha) <= 1e-3, `${at} α ${got.alpha} vs ${ref.alpha}`);
+          close(got.xmin!, ref.xmin, 1e-4, `${at} xmin`);
+          assert.equal(got.tail, ref.tail, `${at} tail`);
+          close(got.ks!, ref.ks, 1e-3, `${at} KS distance`);
+          close(got.alphaWeighted!, ref.alphaWeighted, 1e-3, `${at} α-weighted`);
+          close(got.stableRank, ref.stableRank, 1e-6, `${at} stable rank`);
+          close(got.logSpectralNorm, ref.logSpectralNorm, 1e-6, `${at} log spectral norm`);
+          close(got.logNorm, ref.logNorm, 1e-6, `${at} log norm`);
+          assert.ok(got.mpSoftRank !== null, at);
+          close(got.mpSoftRank, ref.mpSoftRank, 1e-3, `${at} MP soft rank`);
+          assert.equal(got.warning, ref.alpha < 2 ? 'over-trained' : ref.alpha > 6 ? 'under-trained' : undefined, at);
+        }
+      } finally {
+        await checkpoint.close();
+        await native?.release();
       }
-    } finally {
-      await checkpoint.close();
-    }
-  });
-}
+    });
 
 void test('a convolution is its kh·kw slices pooled, in either layout, with evals scaled by ½', async () => {
   // 2 × 3 × 2 × 2 (oihw) and the same kernel as hwio: the same pooled spectrum.
