@@ -16,13 +16,21 @@ export interface DiffRequestOptionsDto {
   match?: DiffMatch;
   /** Also compare integer and boolean tensors (off by default). */
   includeIntegers?: boolean;
+  /** Renaming rules `FROM=TO` for A's tensor names, applied before matching (as `weight-lens diff --map`). */
+  map?: string[];
 }
 
-/** Progress of a comparison: `done` pairs of `total` compared; `name` is the pair under way (A's name). */
+/**
+ * Progress of a comparison: `done` pairs of `total` compared, `name` the pair under way (A's name), and the elements
+ * compared so far of all the value-compared pairs hold (`elementsDone` ≤ `elementsTotal`; both 0 before the first
+ * chunk), which moves within big tensors.
+ */
 export interface DiffProgressDto {
   done: number;
   total: number;
   name: string;
+  elementsDone: number;
+  elementsTotal: number;
 }
 
 /**

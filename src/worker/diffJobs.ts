@@ -1,6 +1,6 @@
 /**
  * Weight-comparison handlers of the engine worker: `diff/start` compares two checkpoints over src/core/jobs/diff.ts,
- * streaming throttled `diff/progress` events; `diff/histogram` answers the Δ histogram of one pair
+ * streaming throttled `diff/progress` events (pairs, and elements within big tensors); `diff/histogram` answers the Δ histogram of one pair
  * (src/core/jobs/diffHistogram.ts). Failures and cancellation are reported by worker.ts.
  */
 import { diffFiles } from '../core/jobs/diff';
@@ -18,20 +18,34 @@ type DiffCallKind = Extract<EngineCallKind, `diff/${string}`>;
 export const diffHandlers: EngineHandlers<DiffCallKind> = {
   'diff/start': (params, job) => {
     let last = -Infinity;
+    const progress = { done: 0, total: 0, name: '', elementsDone: 0, elementsTotal: 0 };
+    const emit = (force: boolean): void => {
+      const now = performance.now();
+      if (!force && now - last < DIFF_PROGRESS_MS) return;
+      last = now;
+      job.emit({ kind: 'diff/progress', progress: { ...progress } });
+    };
+    const { match, includeIntegers, map } = params.options;
     return diffFiles(
       params.a,
       params.b,
       {
-        ...(params.options.match !== undefined ? { match: params.options.match } : {}),
-        ...(params.options.includeIntegers !== undefined ? { includeIntegers: params.options.includeIntegers } : {}),
+        ...(match !== undefined ? { match } : {}),
+        ...(includeIntegers !== undefined ? { includeIntegers } : {}),
+        ...(map !== undefined ? { map } : {}),
       },
       {
         signal: job.signal,
         onPair: (index, total, name) => {
-          const now = performance.now();
-          if (now - last < DIFF_PROGRESS_MS) return;
-          last = now;
-          job.emit({ kind: 'diff/progress', progress: { done: index, total, name } });
+          progress.done = index;
+          progress.total = total;
+          progress.name = name;
+          emit(index === 0);
+        },
+        onValues: (done, total) => {
+          progress.elementsDone = done;
+          progress.elementsTotal = total;
+          emit(false);
         },
       },
     );

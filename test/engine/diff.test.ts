@@ -17,6 +17,8 @@ const FIXTURES = join(root, 'test', 'fixtures');
 const TINY_ST = join(FIXTURES, 'diff', 'resnet_tiny.safetensors');
 const PERTURBED = join(FIXTURES, 'diff', 'resnet_tiny_perturbed.pt');
 const RESNET_PT = join(FIXTURES, 'models', 'resnet20_fmnist.pt');
+const TINY_PT = join(FIXTURES, 'pytorch', 'resnet_tiny.pt');
+const RENAMED = join(FIXTURES, 'diff', 'resnet_tiny_renamed.pt');
 const RESNET_ONNX = join(FIXTURES, 'models', 'resnet20_fmnist.onnx');
 
 const reference = JSON.parse(readFileSync(join(FIXTURES, 'diff', 'reference.json'), 'utf8')) as {
@@ -24,6 +26,7 @@ const reference = JSON.parse(readFileSync(join(FIXTURES, 'diff', 'reference.json
     rows: { a?: string; status: TensorDiffStatus; delta?: { relative: number } }[];
     counts: Partial<Record<TensorDiffStatus, number>>;
   };
+  map: { rules: string[]; rows: { status: TensorDiffStatus }[]; unmapped: { same: number; removed: number } };
 };
 const histograms = JSON.parse(readFileSync(join(FIXTURES, 'diff', 'histogram_reference.json'), 'utf8')) as {
   a: string;
@@ -96,6 +99,23 @@ void test('cancel stops a comparison as cancelled, and the worker serves the nex
     const report = answerOf(again);
     assert.equal(report.summary.identical, true);
     assert.ok(report.summary.counts.same > 0);
+  } finally {
+    await worker.terminate();
+  }
+});
+
+void test('diff/start passes renaming rules (map) to the comparison', async () => {
+  const worker = new Worker(workerPath);
+  try {
+    const want = reference.map;
+    const unmapped = answerOf(await exchange(worker, 'diff/start', 6, { a: TINY_PT, b: RENAMED, options: {} }));
+    assert.equal(unmapped.summary.counts.same, want.unmapped.same);
+    assert.equal(unmapped.summary.counts.removed, want.unmapped.removed);
+    const mapped = answerOf(
+      await exchange(worker, 'diff/start', 7, { a: TINY_PT, b: RENAMED, options: { map: want.rules } }),
+    );
+    for (const status of ['same', 'changed', 'removed', 'added'] as const)
+      assert.equal(mapped.summary.counts[status], want.rows.filter((r) => r.status === status).length, status);
   } finally {
     await worker.terminate();
   }

@@ -13,6 +13,7 @@ import { BadInputError, CancelledError } from '../../src/core/io/errors';
 const TINY_PT = join(FIXTURES, 'pytorch', 'resnet_tiny.pt');
 const TINY_ST = join(FIXTURES, 'diff', 'resnet_tiny.safetensors');
 const PERTURBED = join(FIXTURES, 'diff', 'resnet_tiny_perturbed.pt');
+const ARTIFACT = join(FIXTURES, 'artifacts', 'tiny_cnn_v2.nern.safetensors');
 
 interface ReferenceHistogram {
   a: string;
@@ -85,6 +86,10 @@ void test('bad requests fail with one clear sentence', async () => {
       bins: 8,
     }),
     (e: unknown) => e instanceof BadInputError && /needs equal shapes/.test(e.message),
+  );
+  await assert.rejects(
+    deltaHistogram({ a: ARTIFACT, tensorA: 'conv1.weight', b: TINY_ST, tensorB: 'conv1.weight', bins: 8 }),
+    (e: unknown) => e instanceof BadInputError && /is a compression artifact; decompress it/.test(e.message),
   );
   for (const bins of [0, 1025, 2.5]) {
     await assert.rejects(

@@ -4,6 +4,7 @@
  * of the finite differences, the second bins them with the Inspector's `HistogramAccumulator`, whose edges and bin
  * assignment are NumPy's. Shared by the worker and any caller that has two paths.
  */
+import { ARTIFACT_KEY } from '../../protocol/artifact';
 import { DELTA_HISTOGRAM_BINS, type DeltaHistogramDto } from '../../protocol/compare';
 import { withCheckpoint } from '../formats/sourceSize';
 import { BadInputError, throwIfAborted } from '../io/errors';
@@ -114,7 +115,8 @@ function tensorNamed(tensors: readonly TensorEntry[], name: string, path: string
  * of checkpoint `b`, which must have the same shape, in `bins` equal-width bins over (min Δ, max Δ) — the edges and
  * counts of `numpy.histogram(Δ, bins)`; when every Δ is equal, NumPy's range (Δ − 0.5, Δ + 0.5). Memory stays
  * bounded (one chunk of each side and one of Δ) whatever the tensors' sizes. Throws a BadInputError for an unknown
- * tensor, unequal shapes, undecodable values or a bin count out of range; a CancelledError when `signal` aborts.
+ * tensor, unequal shapes, undecodable values, a compression artifact as either side (its reconstruction is not
+ * streamed here yet) or a bin count out of range; a CancelledError when `signal` aborts.
  */
 export async function deltaHistogram(request: DeltaHistogramRequest, signal?: AbortSignal): Promise<DeltaHistogramDto> {
   const { bins } = request;
@@ -125,6 +127,16 @@ export async function deltaHistogram(request: DeltaHistogramRequest, signal?: Ab
     );
   return withCheckpoint(request.a, signal, (ca) =>
     withCheckpoint(request.b, signal, async (cb) => {
+      for (const [c, path] of [
+        [ca, request.a],
+        [cb, request.b],
+      ] as const) {
+        // Its stored tensors are not its weights: the reconstruction is (src/core/jobs/diff.ts decodes it).
+        if (c.format === 'safetensors' && Object.hasOwn(c.metadata, ARTIFACT_KEY))
+          throw new BadInputError(
+            `${path} is a compression artifact; decompress it and compare the decompressed checkpoint to see a histogram of Δ.`,
+          );
+      }
       const ta = tensorNamed(ca.tensors, request.tensorA, request.a);
       const tb = tensorNamed(cb.tensors, request.tensorB, request.b);
       if (ta.shape.length !== tb.shape.length || ta.shape.some((d, i) => d !== tb.shape[i]))

@@ -112,9 +112,11 @@ export class CompareController {
         kind: 'diff/start',
         params: { a, b, options: {} },
         cancel,
-        progress: (event) => ({
-          percent: event.progress.total > 0 ? (100 * event.progress.done) / event.progress.total : 0,
-          message: `${event.progress.done} / ${event.progress.total} tensors · ${event.progress.name}`,
+        progress: ({ progress: p }) => ({
+          // Elements compared move within big tensors; before the first chunk, pairs started.
+          percent:
+            p.elementsTotal > 0 ? (100 * p.elementsDone) / p.elementsTotal : p.total > 0 ? (100 * p.done) / p.total : 0,
+          message: `${p.done} / ${p.total} tensors · ${p.name}`,
         }),
       });
       this.log.info(
