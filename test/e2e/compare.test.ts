@@ -3,7 +3,8 @@
 // selected together in the Explorer and compared from its context menu; the comparison runs in the engine worker,
 // the per-layer bar chart of ‖Δ‖/‖A‖ is drawn with the layer NumPy finds most changed at the top, the summary and
 // the tensor table appear, clicking that layer's tensor draws its Δ histogram with NumPy's element count, and a
-// screenshot goes to test-results/compare.png for a person to look.
+// screenshot goes to test-results/compare.png for a person to look. Then the Inspector toolbar path (B from the file
+// dialog: A against its own torch.save is identical) and the palette path (both from the dialog).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -29,6 +30,24 @@ const worst = reference.name.rows
   .reduce((m, r) => ((r.delta?.relative ?? 0) > (m.delta?.relative ?? 0) ? r : m));
 const worstName = worst.a ?? '';
 const worstLayer = worstName.slice(0, worstName.lastIndexOf('.'));
+
+/**
+ * Types `path` into code-server's file dialog (a quick input holding a path) and accepts it. The dialog fills in its
+ * starting folder once it has read it, which would overwrite text typed earlier: wait for that, then type and check.
+ */
+async function enterPath(s: Session, path: string): Promise<void> {
+  const input = s.page.locator('.quick-input-widget input.input').first();
+  await input.waitFor({ state: 'visible', timeout: 30_000 });
+  const deadline = Date.now() + 15_000;
+  while ((await input.inputValue()) === '' && Date.now() < deadline) await s.page.waitForTimeout(100);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    await input.fill(path);
+    await s.page.waitForTimeout(500);
+    if ((await input.inputValue()) === path) break;
+  }
+  assert.equal(await input.inputValue(), path);
+  await input.press('Enter');
+}
 
 void describe('Compare With… in VS Code (code-server)', { timeout: 300_000 }, () => {
   let session: Session | undefined;
@@ -142,12 +161,7 @@ void describe('Compare With… in VS Code (code-server)', { timeout: 300_000 }, 
         const button = s.page.locator('.editor-actions .action-label[aria-label^="Compare With"]').first();
         await button.waitFor({ state: 'visible', timeout: 30_000 });
         await button.click();
-        // code-server's file dialog is a quick input holding a path.
-        const input = s.page.locator('.quick-input-widget input.input').first();
-        await input.waitFor({ state: 'visible', timeout: 30_000 });
-        await input.fill(join(s.workspace, 'resnet_tiny.pt'));
-        await s.page.waitForTimeout(500);
-        await input.press('Enter');
+        await enterPath(s, join(s.workspace, 'resnet_tiny.pt'));
         const summary = await s.waitForTestId('compare-summary', {
           accept: (t) => t.startsWith('Identical:'),
           timeoutMs: 90_000,
@@ -160,4 +174,23 @@ void describe('Compare With… in VS Code (code-server)', { timeout: 300_000 }, 
       });
     },
   );
+  void test('from the palette it asks for both files', { timeout: 120_000 }, async () => {
+    await step('compare-palette', async (s) => {
+      await s.runCommand('Weight Lens: Compare With…');
+      const widget = s.page.locator('.quick-input-widget');
+      for (const [title, file] of [
+        ['the checkpoint to compare (A)', 'resnet_tiny.pt'],
+        ['compare resnet_tiny.pt with… (B)', B],
+      ] as const) {
+        await widget.locator('.quick-input-title', { hasText: title }).waitFor({ state: 'visible', timeout: 30_000 });
+        await enterPath(s, join(s.workspace, file));
+      }
+      const summary = await s.waitForTestId('compare-summary', {
+        accept: (t) => t.startsWith('Different:'),
+        timeoutMs: 90_000,
+      });
+      const subtitle = await summary.frame.locator('[data-testid="compare-subtitle"]').first().innerText();
+      assert.match(subtitle, /^A: .*resnet_tiny\.pt \(pytorch.* · B: .*resnet_tiny_perturbed\.pt/, subtitle);
+    });
+  });
 });
