@@ -56,7 +56,7 @@ const nodeEntries = [
   },
 ].filter((e) => existsSync(e.entryPoints[0]));
 
-const webviewEntries = ['inspector', 'reconstruction', 'budget', 'distillation']
+const webviewEntries = ['inspector', 'reconstruction', 'budget', 'distillation', 'compare']
   .map((name) => ({ name, path: join(root, 'webview', `${name}.ts`) }))
   .filter((e) => existsSync(e.path))
   .map((e) => ({

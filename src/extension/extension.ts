@@ -1,6 +1,6 @@
 /**
  * Extension entry point. Activation is cheap: it registers the Inspector custom editor, the commands (compression,
- * distillation, the Reconstruction panel's Evaluate action) and the "Weight Lens" log, and creates the engine
+ * distillation, Compare With…, the Reconstruction panel's Evaluate action) and the "Weight Lens" log, and creates the engine
  * client, whose worker (all tfjs and format code) starts only when the first checkpoint is opened. This module never
  * imports tfjs or src/core.
  */
@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { BACKEND_NAMES, isOneOf } from '../protocol/vocabulary';
 import type { WorkerInitData } from '../protocol/engine';
+import { CompareController, COMPARE_WITH_COMMAND } from './compare/compareCommand';
 import { CompressController } from './compress/compressController';
 import { DistillController } from './distill/distillCommand';
 import { RememberedChoices } from './distill/distillChoices';
@@ -28,6 +29,7 @@ export const COMMANDS = {
   showBudget: 'weightLens.showBudget',
   decompressArtifact: 'weightLens.decompressArtifact',
   distillArtifact: 'weightLens.distillArtifact',
+  compareWith: COMPARE_WITH_COMMAND,
 } as const;
 
 /** The backend to start the worker with: the setting, except that untrusted workspaces never load native code. */
@@ -67,6 +69,7 @@ export function activate(context: vscode.ExtensionContext): void {
   const evaluator = new ArtifactEvaluator(engine, log, pickers);
   const compress = new CompressController(context, engine, log, pickers, evaluator);
   const distill = new DistillController(context, engine, log, pickers);
+  const compare = new CompareController(context, engine, log);
 
   context.subscriptions.push(
     log,
@@ -79,6 +82,7 @@ export function activate(context: vscode.ExtensionContext): void {
     compress.register(),
     distill.register(),
     new ExportController(engine, log).register(),
+    compare.register(),
     evaluator,
     vscode.commands.registerCommand(COMMANDS.openInspector, async (arg: unknown, all: unknown) => {
       const uris =

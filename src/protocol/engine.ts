@@ -7,7 +7,7 @@
  * On the wire, the host posts `{kind, id, params}` (or `{kind: 'cancel', id}`); the worker replies with any number
  * of `{kind: 'event', id, event}`, then exactly one `{kind: 'answer', id, answer}` or `{kind: 'failed', id, …}`, and
  * may post `log` lines at any time. Event kinds name their stream (`inspect/…`, `compress/…`, `eval/…`,
- * `distill/…`, `spectra/…`) and keep that name up to the webviews. Plain types only; imports nothing heavy.
+ * `distill/…`, `spectra/…`, `diff/…`) and keep that name up to the webviews. Plain types only; imports nothing heavy.
  */
 import type { FailureReason } from './common';
 import type { BackendName } from './vocabulary';
@@ -28,6 +28,8 @@ import type {
   EvalReportDto,
   LayerDriftDto,
 } from './evaluate';
+import type { DeltaHistogramDto, DiffProgressDto, DiffRequestOptionsDto } from './compare';
+import type { DiffReportDto } from './diff';
 import type { CheckpointHeaderDto, HistogramDto, TensorStatsDto } from './inspect';
 import type { SweepProgressDto, SweepReportDto, SweepRequestDto, SweepRowDto } from './sweep';
 import type {
@@ -90,6 +92,9 @@ export type ConvertEvent = { kind: 'convert/progress'; progress: ConvertProgress
 /** Events of a Netron attachment export: as each tensor's statistics, then each layer's spectrum, completes. */
 export type AttachmentEvent = { kind: 'convert/attachmentProgress'; progress: NetronAttachmentProgressDto };
 
+/** Events of a weight comparison: before each pair's values are compared, its index (done so far), the total and A's name. */
+export type DiffEvent = { kind: 'diff/progress'; progress: DiffProgressDto };
+
 /**
  * Every engine request: kind → `params` (what the host sends), `events` (what the worker may stream; `never`: none)
  * and `answer` (what completes the request).
@@ -111,6 +116,10 @@ export type AttachmentEvent = { kind: 'convert/attachmentProgress'; progress: Ne
  * - `convert/start`: writes every tensor of the checkpoint at `path` to `out` (`.safetensors` or `.npz`),
  *   atomically, never over `path` (src/core/jobs/convert.ts).
  * - `convert/attachment`: writes the Netron attachment of the checkpoint at `path` (src/core/jobs/netronAttachment.ts).
+ * - `diff/start`: compares the weights of checkpoints `a` and `b` (any two formats) tensor by tensor; answers the
+ *   report, rows worst first.
+ * - `diff/histogram`: the histogram of Δ = B − A of tensor `tensorA` of `a` and `tensorB` of `b` (equal shapes) in
+ *   `bins` bins, streamed with bounded memory.
  */
 export interface EngineCalls {
   'inspect/open': {
@@ -177,6 +186,16 @@ export interface EngineCalls {
     params: { path: string; options: NetronAttachmentOptionsDto };
     events: AttachmentEvent;
     answer: NetronAttachmentReportDto;
+  };
+  'diff/start': {
+    params: { a: string; b: string; options: DiffRequestOptionsDto };
+    events: DiffEvent;
+    answer: DiffReportDto;
+  };
+  'diff/histogram': {
+    params: { a: string; b: string; tensorA: string; tensorB: string; bins: number };
+    events: never;
+    answer: DeltaHistogramDto;
   };
 }
 

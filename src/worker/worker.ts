@@ -13,6 +13,7 @@ import type { EngineCallKind, EngineInbound, EngineOutbound, EngineRequest, Work
 import { failureOf } from '../core/io/failure';
 import { parallelWith, StatisticsPool } from './statsPool';
 import { compressHandlers } from './compressJobs';
+import { diffHandlers } from './diffJobs';
 import type { EngineHandler, EngineHandlers } from './handlers';
 import { modelHandlers } from './modelJobs';
 import { spectraHandlers } from './spectraJobs';
@@ -60,6 +61,7 @@ const handlers: EngineHandlers = {
   ...modelHandlers,
   ...spectraHandlers,
   ...exportHandlers,
+  ...diffHandlers,
 };
 
 /** True if `kind` names a request this worker serves. */

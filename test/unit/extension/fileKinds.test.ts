@@ -92,6 +92,7 @@ void test('package.json commands, menus and settings are consistent', () => {
   assert.equal(manifest.main, './dist/extension.js');
   const ids = manifest.contributes.commands.map((c) => c.command).sort();
   assert.deepEqual(ids, [
+    'weightLens.compareWith',
     'weightLens.compressCheckpoint',
     'weightLens.decompressArtifact',
     'weightLens.distillArtifact',

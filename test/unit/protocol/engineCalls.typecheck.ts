@@ -5,6 +5,8 @@
 import type { CompressOptionsDto, CompressReportDto, LayerDetailDto } from '../../../src/protocol/compress';
 import { DEFAULT_DISTILL_OPTIONS, DEFAULT_SPECTRA_OPTIONS } from '../../../src/protocol/defaults';
 import type { SpectraReportDto } from '../../../src/protocol/spectra';
+import type { DeltaHistogramDto } from '../../../src/protocol/compare';
+import type { DiffReportDto } from '../../../src/protocol/diff';
 import type { DistillEvent, EngineEvent, EvalEvent } from '../../../src/protocol/engine';
 import type { DistillReportDto, EvalReportDto } from '../../../src/protocol/evaluate';
 import type { EngineClient } from '../../../src/extension/engine/engineClient';
@@ -35,7 +37,17 @@ export async function rightPairings(): Promise<void> {
       if (event.kind === 'spectra/layer') use(event.layer.alpha);
     },
   );
-  use(report, detail, evaluated, distilled, outputs, spectra);
+  const diff: DiffReportDto = await engine.call('diff/start', { a: '/a.pt', b: '/b.onnx', options: {} }, (event) => {
+    use(event.progress.done, event.progress.total);
+  });
+  const delta: DeltaHistogramDto = await engine.call('diff/histogram', {
+    a: '/a.pt',
+    b: '/b.onnx',
+    tensorA: 'w',
+    tensorB: 'w',
+    bins: 64,
+  });
+  use(report, detail, evaluated, distilled, outputs, spectra, diff, delta);
 }
 
 /** Wrong params for a request. */
@@ -54,6 +66,8 @@ export async function wrongParams(): Promise<void> {
   await engine.call('convert/start', { path: '/m.pt' });
   // @ts-expect-error convert/attachment needs its options (with or without spectra, the largest exact rank)
   await engine.call('convert/attachment', { path: '/m.pt', out: '/m.json' });
+  // @ts-expect-error diff/histogram needs the tensor of each side and the bins, not only the two files
+  await engine.call('diff/histogram', { a: '/a.pt', b: '/b.pt' });
 }
 
 /** An event handler for another request's events. */

@@ -1,0 +1,164 @@
+/**
+ * The histogram of Δ = B − A of one pair of tensors of two checkpoints (the Compare panel's "histogram of Δ on
+ * demand"): two streamed passes over both tensors at once, one chunk of each in memory — the first finds the range
+ * of the finite differences, the second bins them with the Inspector's `HistogramAccumulator`, whose edges and bin
+ * assignment are NumPy's. Shared by the worker and any caller that has two paths.
+ */
+import { ARTIFACT_KEY } from '../../protocol/artifact';
+import { DELTA_HISTOGRAM_BINS, type DeltaHistogramDto } from '../../protocol/compare';
+import { withCheckpoint } from '../formats/sourceSize';
+import { BadInputError, throwIfAborted } from '../io/errors';
+import type { ValueChunk } from '../tensors/dtype';
+import { HistogramAccumulator } from '../tensors/stats';
+import type { TensorEntry } from '../tensors/tensor';
+
+/** Elements per chunk read from each side (1 Mi: with the Δ buffer, at most 24 MB in float64 at once). */
+const DELTA_CHUNK_ELEMENTS = 1024 * 1024;
+
+/** Which pair to histogram, and how finely. */
+export interface DeltaHistogramRequest {
+  /** Path of checkpoint A and the tensor's name there (as the file spells it). */
+  readonly a: string;
+  readonly tensorA: string;
+  /** Path of checkpoint B and the tensor's name there. */
+  readonly b: string;
+  readonly tensorB: string;
+  /** Equal-width bins, 1 to 1024. */
+  readonly bins: number;
+}
+
+/** Pulls values from a tensor's chunk stream `count` at a time, whatever chunk sizes its reader yields. */
+class ValueCursor {
+  private readonly iterator: AsyncIterator<ValueChunk>;
+  private buffer: ValueChunk = new Float32Array(0);
+  private at = 0;
+
+  constructor(entry: TensorEntry, signal: AbortSignal | undefined) {
+    const stream = entry.values({ maxElements: DELTA_CHUNK_ELEMENTS, ...(signal ? { signal } : {}) });
+    this.iterator = stream[Symbol.asyncIterator]();
+  }
+
+  /** Up to `count` next values (fewer only at the end; empty when done). */
+  async take(count: number): Promise<ValueChunk> {
+    while (this.at >= this.buffer.length) {
+      const next = await this.iterator.next();
+      if (next.done === true) return new Float32Array(0);
+      this.buffer = next.value;
+      this.at = 0;
+    }
+    const end = Math.min(this.buffer.length, this.at + count);
+    const out = this.buffer.subarray(this.at, end);
+    this.at = end;
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.iterator.return?.();
+  }
+}
+
+/**
+ * Streams the finite differences B − A of `a` and `b` (equal element counts) in float64 chunks of at most
+ * `DELTA_CHUNK_ELEMENTS`, calling `onDelta` with each chunk (a reused buffer: valid only during the call) and
+ * resolving to the number of positions left out because A or B is NaN or ±Inf there.
+ */
+async function streamDeltas(
+  a: TensorEntry,
+  b: TensorEntry,
+  signal: AbortSignal | undefined,
+  onDelta: (delta: Float64Array) => void,
+): Promise<number> {
+  const ca = new ValueCursor(a, signal);
+  const cb = new ValueCursor(b, signal);
+  const buffer = new Float64Array(Math.min(DELTA_CHUNK_ELEMENTS, Math.max(1, a.params)));
+  let nonFinite = 0;
+  try {
+    let left = a.params;
+    while (left > 0) {
+      throwIfAborted(signal);
+      const xa = await ca.take(Math.min(left, DELTA_CHUNK_ELEMENTS));
+      const xb = await cb.take(xa.length);
+      if (xa.length === 0 || xb.length !== xa.length)
+        throw new BadInputError(`Tensor ${JSON.stringify(a.name)} yielded fewer values than its shape holds.`);
+      let n = 0;
+      for (let i = 0; i < xa.length; i++) {
+        const u = xa[i] as number;
+        const v = xb[i] as number;
+        if (!Number.isFinite(u) || !Number.isFinite(v)) {
+          nonFinite++;
+          continue;
+        }
+        buffer[n++] = v - u;
+      }
+      onDelta(buffer.subarray(0, n));
+      left -= xa.length;
+    }
+  } finally {
+    await ca.close();
+    await cb.close();
+  }
+  return nonFinite;
+}
+
+function tensorNamed(tensors: readonly TensorEntry[], name: string, path: string): TensorEntry {
+  const found = tensors.find((t) => t.name === name);
+  if (found === undefined) throw new BadInputError(`${path} has no tensor ${JSON.stringify(name)}.`);
+  if (found.notDecodedReason !== undefined)
+    throw new BadInputError(
+      `The values of ${JSON.stringify(name)} in ${path} cannot be decoded (${found.notDecodedReason}).`,
+    );
+  return found;
+}
+
+/**
+ * The histogram of Δ = B − A over the finite positions of tensor `tensorA` of checkpoint `a` and tensor `tensorB`
+ * of checkpoint `b`, which must have the same shape, in `bins` equal-width bins over (min Δ, max Δ) — the edges and
+ * counts of `numpy.histogram(Δ, bins)`; when every Δ is equal, NumPy's range (Δ − 0.5, Δ + 0.5). Memory stays
+ * bounded (one chunk of each side and one of Δ) whatever the tensors' sizes. Throws a BadInputError for an unknown
+ * tensor, unequal shapes, undecodable values, a compression artifact as either side (its reconstruction is not
+ * streamed here yet) or a bin count out of range; a CancelledError when `signal` aborts.
+ */
+export async function deltaHistogram(request: DeltaHistogramRequest, signal?: AbortSignal): Promise<DeltaHistogramDto> {
+  const { bins } = request;
+  if (!Number.isSafeInteger(bins) || bins < DELTA_HISTOGRAM_BINS.min || bins > DELTA_HISTOGRAM_BINS.max)
+    throw new BadInputError(
+      `A Δ histogram needs ${DELTA_HISTOGRAM_BINS.min}–${DELTA_HISTOGRAM_BINS.max} bins, got ${bins}.`,
+      { option: 'bins' },
+    );
+  return withCheckpoint(request.a, signal, (ca) =>
+    withCheckpoint(request.b, signal, async (cb) => {
+      for (const [c, path] of [
+        [ca, request.a],
+        [cb, request.b],
+      ] as const) {
+        // Its stored tensors are not its weights: the reconstruction is (src/core/jobs/diff.ts decodes it).
+        if (c.format === 'safetensors' && Object.hasOwn(c.metadata, ARTIFACT_KEY))
+          throw new BadInputError(
+            `${path} is a compression artifact; decompress it and compare the decompressed checkpoint to see a histogram of Δ.`,
+          );
+      }
+      const ta = tensorNamed(ca.tensors, request.tensorA, request.a);
+      const tb = tensorNamed(cb.tensors, request.tensorB, request.b);
+      if (ta.shape.length !== tb.shape.length || ta.shape.some((d, i) => d !== tb.shape[i]))
+        throw new BadInputError(
+          `${JSON.stringify(ta.name)} has shape [${ta.shape.join(', ')}] in A but ${JSON.stringify(tb.name)} has [${tb.shape.join(', ')}] in B; Δ needs equal shapes.`,
+        );
+      let min = Infinity;
+      let max = -Infinity;
+      const nonFinite = await streamDeltas(ta, tb, signal, (delta) => {
+        for (let i = 0; i < delta.length; i++) {
+          const d = delta[i] as number;
+          if (d < min) min = d;
+          if (d > max) max = d;
+        }
+      });
+      const base = { a: ta.name, b: tb.name, count: ta.params, nonFinite };
+      if (!(max >= min)) return { ...base, min: null, max: null, histogram: { edges: [], counts: [] } };
+      const accumulator = new HistogramAccumulator(min, max, bins);
+      await streamDeltas(ta, tb, signal, (delta) => {
+        accumulator.add(delta);
+      });
+      return { ...base, min, max, histogram: accumulator.result() };
+    }),
+  );
+}
