@@ -2,8 +2,10 @@
  * The compressed-model artifact: one `<name>.nern.safetensors` file, a plain safetensors container (any safetensors
  * reader lists it) holding
  * - `predictor.<i>.weight` [fanIn, fanOut] and `predictor.<i>.bias` [fanOut] (F32): the predictor,
- * - `layout.perm.<l>` (U16 when a layer has ≤ 65,536 kernels, else I32) and `layout.scales` (F32 [L]): each
- *   represented layer's permutation and output scale,
+ * - `layout.perm.<l>` and `layout.scales` (F32 [L]): each represented layer's permutation and output scale. Version 4
+ *   stores a permutation of N kernels as U8 bytes: the indices bit-packed at ⌈log₂ N⌉ bits, deflated where that is
+ *   smaller (permutationCodec.ts; `ArtifactMeta.permutations` records bits and coding per layer); versions 1–3
+ *   stored U16 (≤ 65,536 kernels) or I32 indices,
  * - `verbatim.<original name>`: every tensor that is not represented, in its original dtype (F32 for dtypes safetensors
  *   cannot name),
  * - `__metadata__.weight_lens`: JSON (`ArtifactMeta`) with the format version, encoding, predictor spec, layer map,
@@ -25,6 +27,7 @@ import { PREDICTOR_DTYPES, type PredictorDtype } from '../../protocol/vocabulary
 import { checkShape } from '../tensors/tensor';
 import { encodingWidth, type EncodingSpec } from './encoding';
 import { checkKernelMap, type KernelMap } from './kernelMap';
+import { decodePermutation, encodePermutation, PERMUTATION_CODINGS, type StoredPermutation } from './permutationCodec';
 import { layerShapes, type PredictorSpec, type PredictorWeights } from './predictor';
 import { convLayoutFor, kernelShape, tileMatches, type TileSpec } from './tiling';
 import {
@@ -44,18 +47,18 @@ import type { LayerErrorDto } from '../../protocol/compress';
 export const ARTIFACT_DIGEST_KEY = 'weight_lens_sha256';
 /**
  * Newest artifact format version this code reads and writes; readers refuse newer ones. Version 2 adds conv tiles in
- * the 'hwio' layout (TensorFlow.js / Keras kernels); an artifact without them is written as version 1, so older
- * readers still open it.
+ * the 'hwio' layout (TensorFlow.js / Keras kernels); version 3 predictor weights stored as f16/int8/int4; version 4
+ * bit-packed (and possibly deflated) permutations, and lean artifacts without the per-layer report and loss curve.
  */
-export const ARTIFACT_VERSION = 3;
+export const ARTIFACT_VERSION = 4;
 
 /**
- * The version to write for an artifact with `layers` and predictor weights stored as `predictorStorage`: 3 when the
- * weights are stored quantised (f16, int8, int4), else 2 when a layer is an 'hwio' convolution, else 1.
+ * The version to write: always 4, since every artifact written now stores its permutations packed (format 4's
+ * `permutations`), which a reader of versions 1–3 cannot decode. The arguments are kept for the callers' record of
+ * what the artifact holds; older versions are only read.
  */
-export function artifactVersionFor(layers: readonly ArtifactLayer[], predictorStorage?: PredictorDtype): number {
-  if (predictorStorage !== undefined && predictorStorage !== 'f32') return 3;
-  return layers.some((l) => l.tile.kind === 'conv' && l.tile.layout === 'hwio') ? 2 : 1;
+export function artifactVersionFor(_layers: readonly ArtifactLayer[], _predictorStorage?: PredictorDtype): number {
+  return ARTIFACT_VERSION;
 }
 
 /** Name of the float32 scales (one per output unit, [fanOut]) of predictor layer `i` stored as int8/int4 codes. */
@@ -107,6 +110,11 @@ export interface ArtifactMeta extends ArtifactMetaSummary {
    * (`predictor.<i>.weight_scale`); biases stay F32. Absent means F32 (versions 1 and 2).
    */
   predictorStorage?: Exclude<PredictorDtype, 'f32'>;
+  /**
+   * How each layer's `layout.perm.<l>` is stored (version 4, one entry per layer in layer-map order): bits per index
+   * (⌈log₂ N⌉) and 'packed' or 'deflate'. The writer fills it in; absent means U16/I32 indices (versions 1–3).
+   */
+  permutations?: StoredPermutation[];
 }
 
 /** A verbatim tensor to write: bytes in `dtype` (whole or streamed). */
@@ -163,14 +171,10 @@ export async function writeArtifact(path: string, content: ArtifactContent, sign
     } else tensors.push({ name: `predictor.${i}.weight`, dtype: 'F32', shape: [fanIn, fanOut], data: layer.weight });
     tensors.push({ name: `predictor.${i}.bias`, dtype: 'F32', shape: [fanOut], data: layer.bias });
   });
-  content.kernelMap.permutations.forEach((perm, l) => {
-    const small = perm.length <= 65536;
-    tensors.push({
-      name: permName(l),
-      dtype: small ? 'U16' : 'I32',
-      shape: [perm.length],
-      data: small ? Uint16Array.from(perm) : perm,
-    });
+  const permutations: StoredPermutation[] = content.kernelMap.permutations.map((perm, l) => {
+    const { data, stored } = encodePermutation(perm);
+    tensors.push({ name: permName(l), dtype: 'U8', shape: [data.length], data });
+    return stored;
   });
   tensors.push({
     name: SCALES_NAME,
@@ -180,7 +184,7 @@ export async function writeArtifact(path: string, content: ArtifactContent, sign
   });
   for (const v of content.verbatim)
     tensors.push({ name: VERBATIM_PREFIX + v.name, dtype: v.dtype, shape: v.shape, data: v.data });
-  const json = JSON.stringify(content.meta);
+  const json = JSON.stringify({ ...content.meta, version: ARTIFACT_VERSION, permutations });
   await writeSafetensors(
     path,
     tensors,
@@ -530,6 +534,21 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
       throw m.fail(`weight_lens.predictorStorage is ${describeValue(ps)}, not one of f16, int8, int4`);
     out.predictorStorage = ps as Exclude<PredictorDtype, 'f32'>;
   }
+  if (version >= 4) {
+    const list = m.array(meta.permutations, 'weight_lens.permutations');
+    if (list.length !== layers.length)
+      throw m.fail(`weight_lens.permutations has ${list.length} entries but the layer map has ${layers.length}`);
+    out.permutations = list.map((v, l) => {
+      const r = m.record(v, `permutations[${l}]`);
+      const coding = r.coding;
+      if (typeof coding !== 'string' || !(PERMUTATION_CODINGS as readonly string[]).includes(coding))
+        throw m.fail(
+          `permutations[${l}].coding is ${describeValue(coding)}, not one of ${PERMUTATION_CODINGS.join(', ')}`,
+        );
+      return { bits: m.int(r.bits, `permutations[${l}].bits`, 0, 31), coding: coding as StoredPermutation['coding'] };
+    });
+  } else if (meta.permutations !== undefined)
+    throw m.fail(`weight_lens.permutations needs format version 4, but the artifact is version ${version}`);
   if (meta.distillation !== undefined) {
     const d = m.record(meta.distillation, 'weight_lens.distillation');
     const flat = (v: unknown, f: string): Record<string, number> =>
@@ -650,6 +669,19 @@ export async function readArtifact(path: string): Promise<OpenArtifact> {
     const permutations: Int32Array[] = [];
     for (const [l, layer] of meta.layers.entries()) {
       const [cout, cin] = layer.kernelShape;
+      const coding = meta.permutations?.[l];
+      if (coding) {
+        const t = stored.get(permName(l));
+        if (!t || t.dtype !== 'U8' || t.shape.length !== 1)
+          throw m.fail(`tensor ${permName(l)} is missing or not a U8 byte blob`);
+        const bytes = await source.read(t.offset, t.length);
+        try {
+          permutations.push(decodePermutation(bytes, cout * cin, coding, layer.name));
+        } catch (e) {
+          throw m.fail(e instanceof Error ? e.message.replace(/; compress the model again\.$/, '') : String(e));
+        }
+        continue;
+      }
       const t = need(permName(l), ['U16', 'I32'], [cout * cin]);
       const bytes = await source.read(t.offset, t.length);
       permutations.push(Int32Array.from(decodeValues(t.dtype, bytes)));

@@ -91,7 +91,7 @@ void test('f16, int8 and int4 artifacts decode to the dequantised float predicto
       const path = await rewrite(storage, `${storage}.nern.safetensors`);
       const art = await readArtifact(path);
       try {
-        assert.equal(art.meta.version, 3);
+        assert.equal(art.meta.version, 4, 'new artifacts store packed permutations (format 4)');
         assert.equal(art.meta.predictorStorage, storage);
         assert.equal(art.bytes, statSync(path).size);
         let saved = 0;
