@@ -25,7 +25,8 @@ import { baselinePathFor } from '../core/baselines/compressBaseline';
 export const COMPRESS_USAGE = `  weight-lens compress FILE [--hidden H | --size FRACTION | --size-bytes N] [--steps N]
                       [--permutation crossfilter|infilter|none] [--seed S] [--dense] [--rounds R]
                       [--round-scale X] [--recipe weight-lens|nern] [--backend auto|wasm|webgpu|tensorflow|cpu]
-                      [--predictor-dtype f32|f16|int8|int4] [--qat-steps N] [--method M] [--out OUT] [--json]
+                      [--predictor-dtype f32|f16|int8|int4] [--qat-steps N] [--lean] [--method M] [--out OUT]
+                      [--json]
       Train a NeRN predictor that regenerates FILE's convolution weights (and, with --dense, its matrices and
       other kernels, tiled into 3×3 blocks); write FILE's stem + .nern.safetensors (or OUT). Budget: predictor
       width H, or a FRACTION of the represented weights (default ${DEFAULT_COMPRESS_OPTIONS.budget.kind === 'fraction' ? DEFAULT_COMPRESS_OPTIONS.budget.fraction : ''}), or an artifact of N bytes.
@@ -35,6 +36,7 @@ export const COMPRESS_USAGE = `  weight-lens compress FILE [--hidden H | --size 
       --backend auto trains on the native onnxruntime engine when onnxruntime-node is installed, else on wasm.
       --qat-steps N (with --predictor-dtype int8 or int4) trains the last N steps quantisation-aware: on the
       predictor as it will be stored, with straight-through gradients (default 0: quantised after training).
+      --lean leaves out what decoding does not need (the per-layer report, loss curve and verbatim reasons).
       --method int8|int4|lowrank|prune writes a baseline instead (FILE's stem + .METHOD.safetensors): per-channel
       round-to-nearest int8 / int4, a truncated SVD per layer with ranks chosen by energy to meet --size or
       --size-bytes, or global magnitude pruning to that size (a bitmap marks the kept weights). Default nern.
@@ -82,6 +84,7 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
     recipe: 'string',
     'predictor-dtype': 'string',
     'qat-steps': 'integer',
+    lean: 'boolean',
     method: 'string',
     backend: 'string',
     out: 'string',
@@ -132,6 +135,9 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
   const method = options.method;
   if (method !== undefined && !isOneOf(COMPRESS_METHODS, method))
     throw new UsageError(`--method must be one of ${COMPRESS_METHODS.join(', ')}`);
+  const lean = options.lean === true;
+  if (lean && method !== undefined && method !== 'nern')
+    throw new UsageError('--lean applies to NeRN artifacts only (--method nern)');
   return {
     file,
     json: options.json === true,
@@ -148,6 +154,7 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
       ...(predictorDtype !== undefined ? { predictorDtype } : {}),
       ...(qatSteps !== undefined ? { qatSteps } : {}),
       ...(method !== undefined ? { method } : {}),
+      ...(lean ? { lean } : {}),
       ...(out !== undefined ? { out } : {}),
     },
   };
@@ -211,6 +218,9 @@ export async function compressCommand(argv: readonly string[]): Promise<number> 
           '',
           `rmse ${formatStat(report.rmse)} over ${formatInteger(report.representedParams)} represented weights; ${baseline ? baseline : `${report.steps} steps`} in ${report.seconds.toFixed(1)} s${baseline ? '' : ` on ${report.backend}`}`,
           `${report.artifact}: ${formatBytes(report.artifactBytes)} (source ${formatBytes(report.sourceBytes)}, ratio ${report.ratio.toFixed(2)}×)`,
+          ...(options.lean === true
+            ? ['lean artifact: the per-layer report and loss curve above were not stored in it']
+            : []),
           ...(report.stoppedEarly !== undefined
             ? [
                 `stopped early: saved after step ${formatInteger(report.stoppedEarly.step)} of ${formatInteger(report.stoppedEarly.steps)}`,

@@ -49,6 +49,11 @@ export interface CompressOptionsDto {
    * fake-quantised to `predictorDtype` (int8 or int4 only), with straight-through gradients; default 0.
    */
   qatSteps?: number;
+  /**
+   * Write a lean artifact (NeRN only): without the per-layer report, loss curve and verbatim reasons, which decoding
+   * does not need (`ArtifactMetaSummary.lean`). Default false.
+   */
+  lean?: boolean;
   /** Output artifact path; default `<source stem>.nern.safetensors` beside the source. */
   out?: string;
 }
@@ -142,6 +147,11 @@ export interface CompressReportDto {
   lossCurve: [number, number][];
   /** Present when the run was stopped and saved early (Stop and Save): `steps` above is then the steps done. */
   stoppedEarly?: ArtifactStop;
+  /**
+   * True when the report was reopened from a lean artifact: `layers` and `lossCurve` are then empty because they were
+   * not stored (a run's own report still has them).
+   */
+  lean?: true;
   /**
    * Present when the artifact's predictor was distilled after reconstruction: `rmse`, `relativeError` and `layers`
    * above are then the distilled predictor's errors against the original weights, and this holds phase 1's and what

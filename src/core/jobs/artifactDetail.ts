@@ -57,6 +57,7 @@ export function reportOf(a: OpenArtifact): { report: CompressReportDto; plan: Bu
     lossCurve: meta.report.lossCurve,
   };
   if (meta.training.stoppedEarly !== undefined) report.stoppedEarly = meta.training.stoppedEarly;
+  if (meta.lean === true) report.lean = true;
   if (d !== undefined && distilled !== undefined) {
     const planned = d.settings.steps;
     report.distillation = {

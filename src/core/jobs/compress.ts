@@ -382,6 +382,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
         ...(stoppedEarly ? { stoppedEarly } : {}),
       },
       source: { name: basename(path), format: checkpoint.format, bytes: sourceBytes, sha256 },
+      ...(options.lean === true ? { lean: true as const } : {}),
       report: {
         predictorParams,
         representedParams: plan.representedParams,

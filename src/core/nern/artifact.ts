@@ -145,6 +145,28 @@ export const SCALES_NAME = 'layout.scales';
 /** Prefix of verbatim tensors. */
 export const VERBATIM_PREFIX = 'verbatim.';
 
+/**
+ * The metadata as stored: all of it, or for a lean artifact (`meta.lean`) without what decoding does not need, namely
+ * the report's per-layer rows and loss curve, the distilled predictor's per-layer rows, and the verbatim reasons.
+ */
+export function storedMeta(meta: ArtifactMeta): Record<string, unknown> {
+  if (meta.lean !== true) return { ...meta };
+  const { layers: _layers, lossCurve: _curve, ...report } = meta.report;
+  const out: Record<string, unknown> = {
+    ...meta,
+    report,
+    tensors: meta.tensors.map(({ reason: _reason, ...t }) => t),
+  };
+  if (meta.distillation !== undefined) {
+    const { reconstruction, ...distillation } = meta.distillation;
+    if (reconstruction !== undefined) {
+      const { layers: _rows, ...errors } = reconstruction;
+      out.distillation = { ...distillation, reconstruction: errors };
+    }
+  }
+  return out;
+}
+
 /** Writes `content` to `path` atomically. Aborting `signal` leaves no file (and no temporary) behind. */
 export async function writeArtifact(path: string, content: ArtifactContent, signal?: AbortSignal): Promise<void> {
   const tensors: SafetensorsTensorInput[] = [];
@@ -184,7 +206,7 @@ export async function writeArtifact(path: string, content: ArtifactContent, sign
   });
   for (const v of content.verbatim)
     tensors.push({ name: VERBATIM_PREFIX + v.name, dtype: v.dtype, shape: v.shape, data: v.data });
-  const json = JSON.stringify({ ...content.meta, version: ARTIFACT_VERSION, permutations });
+  const json = JSON.stringify({ ...storedMeta(content.meta), version: ARTIFACT_VERSION, permutations });
   await writeSafetensors(
     path,
     tensors,
@@ -491,6 +513,14 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     dense: t.dense === true,
   };
   if (t.stoppedEarly !== undefined) training.stoppedEarly = readStop(m, t.stoppedEarly, 'training.stoppedEarly');
+  let lean = false;
+  if (meta.lean !== undefined) {
+    if (meta.lean !== true) throw m.fail(`weight_lens.lean is ${describeValue(meta.lean)}, not true`);
+    if (version < 4) throw m.fail(`weight_lens.lean needs format version 4, but the artifact is version ${version}`);
+    lean = true;
+  }
+  /** A lean artifact's per-layer rows and loss curve were not stored: read as empty lists. */
+  const leanList = (v: unknown): unknown => (lean && v === undefined ? [] : v);
   const rep = m.record(meta.report, 'weight_lens.report');
   const layerRows = (v: unknown, f: string): LayerErrorDto[] =>
     m.array(v, f).map((x, i) => {
@@ -509,8 +539,8 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     verbatimParams: m.number(rep.verbatimParams, 'report.verbatimParams'),
     rmse: m.number(rep.rmse, 'report.rmse'),
     weightRms: m.number(rep.weightRms, 'report.weightRms'),
-    layers: layerRows(rep.layers, 'report.layers'),
-    lossCurve: m.array(rep.lossCurve, 'report.lossCurve').map((v, i) => {
+    layers: layerRows(leanList(rep.layers), 'report.layers'),
+    lossCurve: m.array(leanList(rep.lossCurve), 'report.lossCurve').map((v, i) => {
       const pair = m.array(v, `report.lossCurve[${i}]`);
       return [m.number(pair[0], `report.lossCurve[${i}][0]`), m.number(pair[1], `report.lossCurve[${i}][1]`)];
     }),
@@ -525,6 +555,7 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     training,
     source,
     report,
+    ...(lean ? { lean: true as const } : {}),
   };
   if (meta.predictorStorage !== undefined) {
     const ps = meta.predictorStorage;
@@ -575,7 +606,7 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
       out.distillation.reconstruction = {
         rmse: m.number(e.rmse, 'distillation.reconstruction.rmse'),
         weightRms: m.number(e.weightRms, 'distillation.reconstruction.weightRms'),
-        layers: layerRows(e.layers, 'distillation.reconstruction.layers'),
+        layers: layerRows(leanList(e.layers), 'distillation.reconstruction.layers'),
       };
     }
     if (d.stoppedEarly !== undefined)
