@@ -66,12 +66,30 @@ export interface BudgetPlanDto {
   verbatimParams: number;
   /** predictorParams / representedParams. */
   fractionOfRepresented: number;
-  /** Estimated artifact bytes. */
+  /** Estimated artifact bytes (an upper bound for a plan made before training; `bytes.total` when present). */
   artifactBytes: number;
   sourceBytes: number;
+  /** The planned artifact's bytes by component, at the stored predictor dtype (plans made before training). */
+  bytes?: ArtifactBytesDto;
+  /** The predictor dtype the plan's bytes are for (absent: f32). */
+  predictorDtype?: PredictorDtype;
   /** Tensors represented by the predictor, with their share; the rest are verbatim. */
   represented: { name: string; shape: number[]; params: number }[];
   verbatim: { name: string; shape: number[]; params: number; reason: string }[];
+}
+
+/**
+ * A NeRN artifact's bytes by component: predictor tensors at their stored dtype (with int scales and F32 biases),
+ * packed permutations, output scales, verbatim tensors, and metadata (8-byte prefix + safetensors header with the
+ * `weight_lens` JSON); `total` is their sum, the file size.
+ */
+export interface ArtifactBytesDto {
+  predictor: number;
+  permutations: number;
+  scales: number;
+  verbatim: number;
+  metadata: number;
+  total: number;
 }
 
 /** Per-layer reconstruction error. */
