@@ -7,7 +7,9 @@
  */
 import type { ArtifactBytesDto } from '../../protocol/compress';
 import type { PermutationKind, PredictorDtype } from '../../protocol/vocabulary';
+import { FileByteSource } from '../io/byteSource';
 import { DTYPE_BYTES, isDType } from '../tensors/dtype';
+import { readHeader, SCALES_NAME } from './artifact';
 import { FAST_ENCODING, type EncodingSpec } from './encoding';
 import { layerShapes, nernPredictorSpec, predictorParameterCount } from './predictor';
 import { packedPermutationBytes, permutationBits } from './permutationCodec';
@@ -195,4 +197,34 @@ export function artifactBytesFor(
   const headerBytes = Buffer.byteLength(JSON.stringify(header), 'utf8');
   const metadata = 8 + Math.ceil(headerBytes / 8) * 8;
   return { predictor, permutations, scales, verbatim, metadata, total: data + metadata };
+}
+
+/**
+ * The bytes of a written NeRN artifact by component, from its safetensors header (no values are read): predictor
+ * tensors, `layout.perm.*`, `layout.scales`, `verbatim.*`, and the metadata (8-byte prefix + header). `total` is the
+ * file size. Throws CheckpointFormatError for a file that is not a valid safetensors container.
+ */
+export async function measureArtifactBytes(path: string): Promise<ArtifactBytesDto> {
+  const source = await FileByteSource.open(path);
+  try {
+    const { tensors, dataStart } = await readHeader(source, path);
+    const out: ArtifactBytesDto = {
+      predictor: 0,
+      permutations: 0,
+      scales: 0,
+      verbatim: 0,
+      metadata: dataStart,
+      total: 0,
+    };
+    for (const [name, t] of tensors) {
+      if (name.startsWith('predictor.')) out.predictor += t.length;
+      else if (name.startsWith('layout.perm.')) out.permutations += t.length;
+      else if (name === SCALES_NAME) out.scales += t.length;
+      else out.verbatim += t.length;
+    }
+    out.total = source.size;
+    return out;
+  } finally {
+    await source.close();
+  }
 }
