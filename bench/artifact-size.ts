@@ -98,8 +98,8 @@ async function main(): Promise<void> {
         ...DEFAULT_COMPRESS_OPTIONS,
         budget: { kind: 'fraction', fraction: size },
         steps,
-        permutation: permutation as PermutationKind,
-        predictorDtype: predictorDtype as CompressOptionsDto['predictorDtype'] & string,
+        permutation: permutation,
+        predictorDtype: predictorDtype,
         lean,
         out: join(OUT, `resnet20-${predictorDtype}${lean ? '-lean' : ''}.nern.safetensors`),
       };
