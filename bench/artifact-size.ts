@@ -25,7 +25,7 @@ import { encodePermutation, packedPermutationBytes } from '../src/core/nern/perm
 import { kernelShape, toKernels } from '../src/core/nern/tiling';
 import { readTensorValues } from '../src/core/tensors/tensor';
 import type { ArtifactBytesDto, CompressOptionsDto } from '../src/protocol/compress';
-import { isOneOf, PERMUTATION_KINDS, PREDICTOR_DTYPES, type PermutationKind } from '../src/protocol/vocabulary';
+import { isOneOf, PERMUTATION_KINDS, PREDICTOR_DTYPES } from '../src/protocol/vocabulary';
 
 const ROOT = resolve(__dirname, '..');
 const OUT = join(ROOT, 'bench', 'out');
