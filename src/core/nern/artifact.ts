@@ -194,7 +194,7 @@ export async function writeArtifact(path: string, content: ArtifactContent, sign
     tensors.push({ name: `predictor.${i}.bias`, dtype: 'F32', shape: [fanOut], data: layer.bias });
   });
   const permutations: StoredPermutation[] = content.kernelMap.permutations.map((perm, l) => {
-    const { data, stored } = encodePermutation(perm);
+    const { data, stored } = encodePermutation(perm, content.kernelMap.layers[l]?.shape[1]);
     tensors.push({ name: permName(l), dtype: 'U8', shape: [data.length], data });
     return stored;
   });
@@ -707,7 +707,7 @@ export async function readArtifact(path: string): Promise<OpenArtifact> {
           throw m.fail(`tensor ${permName(l)} is missing or not a U8 byte blob`);
         const bytes = await source.read(t.offset, t.length);
         try {
-          permutations.push(decodePermutation(bytes, cout * cin, coding, layer.name));
+          permutations.push(decodePermutation(bytes, cout * cin, coding, layer.name, cin));
         } catch (e) {
           throw m.fail(e instanceof Error ? e.message.replace(/; compress the model again\.$/, '') : String(e));
         }

@@ -12,7 +12,8 @@ import { DTYPE_BYTES, isDType } from '../tensors/dtype';
 import { readHeader, SCALES_NAME } from './artifact';
 import { FAST_ENCODING, type EncodingSpec } from './encoding';
 import { layerShapes, nernPredictorSpec, predictorParameterCount } from './predictor';
-import { packedPermutationBytes, permutationBits } from './permutationCodec';
+import { blockedPermutationBytes, packedPermutationBytes, permutationBits } from './permutationCodec';
+import { permutationKindFor } from './kernelMap';
 import { kernelShape, type TileSpec } from './tiling';
 
 /** How the artifact will be stored and how long the run is (the loss curve's length depends on it). */
@@ -103,7 +104,15 @@ export function artifactBytesFor(
     if (t.represented && t.tile !== undefined) {
       const ks = kernelShape(t.tile, t.shape);
       const n = ks[0] * ks[1];
-      const bytes = storage.permutation === 'none' ? 0 : packedPermutationBytes(n);
+      // As the writer chooses (permutationCodec.ts): nothing for the identity, filter blocks for infilter chains
+      // (which crossfilter becomes on large layers), else packed; deflate only ever makes it smaller.
+      const kind = permutationKindFor(storage.permutation ?? 'crossfilter', ks[0], ks[1]);
+      const bytes =
+        kind === 'none'
+          ? 0
+          : kind === 'infilter' && ks[0] > 1 && ks[1] > 1
+            ? Math.min(packedPermutationBytes(n), blockedPermutationBytes(ks[0], ks[1]))
+            : packedPermutationBytes(n);
       entries.push({ name: `layout.perm.${layers.length}`, dtype: 'U8', shape: [bytes], bytes });
       permutations += bytes;
       permutationList.push({ bits: permutationBits(n), coding: 'identity' });

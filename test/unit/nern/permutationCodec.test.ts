@@ -9,6 +9,7 @@ import { CheckpointFormatError } from '../../../src/core/io/errors';
 import { readArtifact } from '../../../src/core/nern/artifact';
 import { computePermutation, identityPermutation } from '../../../src/core/nern/permutation';
 import {
+  blockedPermutationBytes,
   decodePermutation,
   encodePermutation,
   packedPermutationBytes,
@@ -32,16 +33,16 @@ void test('bit widths are ⌈log₂ N⌉', () => {
 });
 
 /** The crossfilter, infilter and identity permutations a compress run computes for resnet_tiny.pt's 3×3 convolutions. */
-async function resnetPermutations(): Promise<Int32Array[]> {
+async function resnetPermutations(): Promise<{ perm: Int32Array; cin: number; kind: string }[]> {
   const checkpoint = await openCheckpoint(RESNET);
   try {
-    const perms: Int32Array[] = [];
+    const perms: { perm: Int32Array; cin: number; kind: string }[] = [];
     for (const t of checkpoint.tensors) {
       if (t.shape.length !== 4 || t.shape[2] !== 3 || t.shape[3] !== 3) continue;
       const values = await readTensorValues(t);
       const [cout, cin] = t.shape as [number, number];
       for (const kind of ['crossfilter', 'infilter', 'none'] as const)
-        perms.push(computePermutation(kind, values, cout, cin));
+        perms.push({ perm: computePermutation(kind, values, cout, cin), cin, kind });
     }
     return perms;
   } finally {
@@ -53,14 +54,16 @@ void test('real permutations (resnet_tiny.pt, and a stored v2 artifact) round-tr
   const perms = await resnetPermutations();
   const art = await readArtifact(PREVIOUS);
   try {
-    perms.push(...art.kernelMap.permutations);
+    art.kernelMap.permutations.forEach((perm, l) =>
+      perms.push({ perm, cin: art.kernelMap.layers[l]?.shape[1] ?? 1, kind: art.meta.training.permutation }),
+    );
   } finally {
     await art.close();
   }
   assert.ok(perms.length >= 6);
   const codings = new Set<string>();
-  for (const perm of perms) {
-    const { data, stored } = encodePermutation(perm);
+  for (const { perm, cin, kind } of perms) {
+    const { data, stored } = encodePermutation(perm, cin);
     const n = perm.length;
     assert.equal(stored.bits, permutationBits(n));
     const packed = packIndices(perm, stored.bits);
@@ -68,23 +71,34 @@ void test('real permutations (resnet_tiny.pt, and a stored v2 artifact) round-tr
     assert.ok(data.length <= packed.length, 'never larger than the packed form');
     assert.ok(packed.length < 2 * n || n <= 1, 'packed is smaller than U16');
     codings.add(stored.coding);
-    assert.deepEqual(decodePermutation(data, n, stored, 'conv'), perm);
+    assert.deepEqual(decodePermutation(data, n, stored, 'conv', cin), perm);
+    // infilter chains keep kernels inside their filters: stored as filter blocks, about half the packed bytes.
+    if (kind === 'infilter' && n > cin && cin > 1) {
+      assert.equal(stored.coding, 'blocks');
+      assert.equal(data.length, blockedPermutationBytes(n / cin, cin));
+      assert.ok(data.length < packed.length);
+    }
   }
   // An identity permutation ('none') is stored as nothing at all.
   const id = encodePermutation(identityPermutation(4096));
   assert.deepEqual(id.stored, { bits: 12, coding: 'identity' });
   assert.equal(id.data.length, 0);
   assert.deepEqual(decodePermutation(id.data, 4096, id.stored, 'conv'), identityPermutation(4096));
-  assert.ok(codings.has('identity') && codings.has('packed'), [...codings].join(', '));
+  assert.ok(codings.has('identity') && codings.has('packed') && codings.has('blocks'), [...codings].join(', '));
 });
 
 void test('hostile permutation blobs are refused with one sentence', () => {
   const n = 300;
   const perm = identityPermutation(n).reverse();
   const packed = packIndices(perm, 9);
-  const refuses = (data: Uint8Array, stored: Parameters<typeof decodePermutation>[2], message: RegExp): void => {
+  const refuses = (
+    data: Uint8Array,
+    stored: Parameters<typeof decodePermutation>[2],
+    message: RegExp,
+    blockSize?: number,
+  ): void => {
     assert.throws(
-      () => decodePermutation(data, n, stored, 'layer1.conv'),
+      () => decodePermutation(data, n, stored, 'layer1.conv', blockSize),
       (e: unknown) =>
         e instanceof CheckpointFormatError &&
         message.test(e.message) &&
@@ -109,6 +123,19 @@ void test('hostile permutation blobs are refused with one sentence', () => {
   const bomb = new Uint8Array(deflateRawSync(new Uint8Array(1 << 20)));
   refuses(bomb, { bits: 9, coding: 'deflate' }, /inflates to more than 338 bytes/);
   refuses(Uint8Array.from([0]), { bits: 9, coding: 'identity' }, /recorded as the identity but holds 1 bytes/);
+  // Filter blocks: 20 filters of 15 kernels; a blob of the wrong length, a grid that has no such blocks, and a
+  // filter index past the last filter.
+  const blocked = encodePermutation(perm, 15);
+  assert.equal(blocked.stored.coding, 'blocks');
+  refuses(blocked.data.subarray(1), blocked.stored, /not the \d+ bytes of 20 filters of 15 kernels/, 15);
+  refuses(blocked.data, blocked.stored, /recorded in filter blocks, which a grid of 300 kernels/);
+  const badFilter = Uint8Array.from(blocked.data);
+  badFilter[0] = 0xff; // the first filter index (5 bits) becomes 31 > 19
+  assert.throws(
+    () => decodePermutation(badFilter, n, blocked.stored, 'layer1.conv', 15),
+    /outside 0…299|repeats an index/,
+  );
+  assert.deepEqual(decodePermutation(blocked.data, n, blocked.stored, 'layer1.conv', 15), perm);
   const short = new Uint8Array(deflateRawSync(packed.subarray(0, 100)));
   refuses(short, { bits: 9, coding: 'deflate' }, /inflates to 100 bytes, not the 338/);
 });
