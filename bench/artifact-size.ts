@@ -58,7 +58,7 @@ async function permutationRows(): Promise<Record<string, unknown>[]> {
       for (const l of layers) {
         const perm = layerPermutation(l, kind);
         packed += packedPermutationBytes(perm.length);
-        const e = encodePermutation(perm);
+        const e = encodePermutation(perm, l.shape[1]);
         stored += e.data.length;
         codings[e.stored.coding] = (codings[e.stored.coding] ?? 0) + 1;
       }
