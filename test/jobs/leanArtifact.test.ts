@@ -11,7 +11,8 @@ import { LEAN_REPORT_NOTE } from '../../src/protocol/artifact';
 import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS, ensureBackend } from '../../src/core/jobs/compress';
 import { artifactReport } from '../../src/core/jobs/artifactDetail';
 import { decompressArtifact } from '../../src/core/jobs/decompress';
-import { readArtifact } from '../../src/core/nern/artifact';
+import { readArtifact, writeArtifact, type VerbatimInput } from '../../src/core/nern/artifact';
+import { CheckpointFormatError } from '../../src/core/io/errors';
 import { artifactSections } from '../../webview/lib/artifactMeta';
 import { FIXTURES } from '../helpers/fixtures';
 
@@ -54,7 +55,11 @@ void test('a lean artifact drops the report rows, loss curve and reasons, and de
   assert.equal(raw.lean, true);
   const report = raw.report as Record<string, unknown>;
   assert.ok(!('layers' in report) && !('lossCurve' in report), Object.keys(report).join(', '));
-  assert.ok((raw.tensors as Record<string, unknown>[]).every((t) => !('reason' in t)));
+  // Tensors are listed by name alone: the layer map and the stored entries give their shapes and dtypes.
+  assert.ok(
+    (raw.tensors as Record<string, unknown>[]).every((t) => Object.keys(t).join(',') === 'name,stored'),
+    JSON.stringify(raw.tensors),
+  );
   assert.equal(storedMeta(full).lean, undefined);
 
   const a = await readArtifact(lean);
@@ -63,6 +68,16 @@ void test('a lean artifact drops the report rows, loss curve and reasons, and de
     assert.deepEqual(a.meta.report.layers, []);
     assert.deepEqual(a.meta.report.lossCurve, []);
     assert.equal(a.meta.report.rmse, fullRun.rmse);
+    const f = await readArtifact(full);
+    try {
+      // The same tensor list as the full artifact's once read, less the reasons.
+      assert.deepEqual(
+        a.meta.tensors,
+        f.meta.tensors.map((t) => (t.stored === 'verbatim' ? { ...t, reason: '' } : t)),
+      );
+    } finally {
+      await f.close();
+    }
   } finally {
     await a.close();
   }
@@ -85,4 +100,34 @@ void test('a lean artifact drops the report rows, loss curve and reasons, and de
     JSON.stringify(sections),
   );
   assert.ok(!sections.some((s) => s.title === 'Layers'));
+});
+
+void test('a lean artifact that lists a tensor by name alone with nothing stored for it is refused', async () => {
+  const lean = join(dir, 'lean2.nern.safetensors');
+  await compressCheckpoint(RESNET, { ...FAST, steps: 5, lean: true, out: lean });
+  const a = await readArtifact(lean);
+  const ghost = join(dir, 'ghost.nern.safetensors');
+  try {
+    const verbatim: VerbatimInput[] = a.meta.tensors
+      .filter((t) => t.stored === 'verbatim')
+      .map((t) => ({ name: t.name, dtype: t.storedDtype ?? 'F32', shape: t.shape, data: a.verbatimBytes(t.name) }));
+    const tensors = [
+      ...a.meta.tensors,
+      { name: 'ghost', dtype: 'F32', shape: [2], stored: 'verbatim' as const, storedDtype: 'F32' as const },
+    ];
+    await writeArtifact(ghost, {
+      meta: { ...a.meta, tensors },
+      predictor: a.predictor,
+      kernelMap: a.kernelMap,
+      verbatim,
+    });
+  } finally {
+    await a.close();
+  }
+  await assert.rejects(
+    readArtifact(ghost),
+    (e: unknown) =>
+      e instanceof CheckpointFormatError &&
+      /tensor "ghost" is listed by name alone but has no stored verbatim tensor\.$/.test(e.message),
+  );
 });

@@ -155,7 +155,15 @@ export function storedMeta(meta: ArtifactMeta): Record<string, unknown> {
   const out: Record<string, unknown> = {
     ...meta,
     report,
-    tensors: meta.tensors.map(({ reason: _reason, ...t }) => t),
+    // By name alone where the layer map or the stored entry gives shape and dtype (the original dtype is kept only
+    // when it differs from the stored one).
+    tensors: meta.tensors.map((t) =>
+      t.stored === 'represented'
+        ? { name: t.name, stored: t.stored }
+        : t.dtype === t.storedDtype
+          ? { name: t.name, stored: t.stored }
+          : { name: t.name, stored: t.stored, dtype: t.dtype, shape: t.shape, storedDtype: t.storedDtype },
+    ),
   };
   if (meta.distillation !== undefined) {
     const { reconstruction, ...distillation } = meta.distillation;
@@ -422,6 +430,12 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     throw m.fail(
       `it is format version ${version}, newer than this Weight Lens reads (${ARTIFACT_VERSION}); update Weight Lens`,
     );
+  let lean = false;
+  if (meta.lean !== undefined) {
+    if (meta.lean !== true) throw m.fail(`weight_lens.lean is ${describeValue(meta.lean)}, not true`);
+    if (version < 4) throw m.fail(`weight_lens.lean needs format version 4, but the artifact is version ${version}`);
+    lean = true;
+  }
   const enc = m.record(meta.encoding, 'weight_lens.encoding');
   const encoding: EncodingSpec = {
     base: m.number(enc.base, 'encoding.base'),
@@ -468,8 +482,20 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     const name = m.string(r.name, `${f}.name`);
     if (names.has(name)) throw m.fail(`tensor ${quote(name)} is listed twice`);
     names.add(name);
-    const shape = m.shape(r.shape, `${f}.shape`);
-    const dtype = m.string(r.dtype, `${f}.dtype`);
+    // A lean artifact lists a tensor by name alone where the layer map or its stored entry has its shape and dtype.
+    const from =
+      lean && r.shape === undefined
+        ? r.stored === 'represented'
+          ? layerByName.get(name)
+          : stored.get(VERBATIM_PREFIX + name)
+        : undefined;
+    if (lean && r.shape === undefined && from === undefined)
+      throw m.fail(
+        `tensor ${quote(name)} is listed by name alone but ${r.stored === 'represented' ? 'is not in the layer map' : 'has no stored verbatim tensor'}`,
+      );
+    const shape = from ? from.shape : m.shape(r.shape, `${f}.shape`);
+    const dtype = from && r.dtype === undefined ? from.dtype : m.string(r.dtype, `${f}.dtype`);
+    const storedDtype = from && r.storedDtype === undefined ? from.dtype : r.storedDtype;
     if (r.stored === 'represented') {
       const layer = layerByName.get(name);
       if (!layer || layer.shape.join(',') !== shape.join(',') || layer.dtype !== dtype)
@@ -480,9 +506,9 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     if (r.stored !== 'verbatim') throw m.fail(`${f}.stored is ${describeValue(r.stored)}, not represented or verbatim`);
     const s = stored.get(VERBATIM_PREFIX + name);
     if (!s) throw m.fail(`verbatim tensor ${quote(name)} is missing from the file`);
-    if (s.dtype !== r.storedDtype || s.shape.join(',') !== shape.join(',')) {
+    if (s.dtype !== storedDtype || s.shape.join(',') !== shape.join(',')) {
       throw m.fail(
-        `verbatim tensor ${quote(name)} is stored as ${s.dtype} [${s.shape.join(', ')}] but listed as ${describeValue(r.storedDtype)} [${shape.join(', ')}]`,
+        `verbatim tensor ${quote(name)} is stored as ${s.dtype} [${s.shape.join(', ')}] but listed as ${describeValue(storedDtype)} [${shape.join(', ')}]`,
       );
     }
     return {
@@ -513,12 +539,6 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     dense: t.dense === true,
   };
   if (t.stoppedEarly !== undefined) training.stoppedEarly = readStop(m, t.stoppedEarly, 'training.stoppedEarly');
-  let lean = false;
-  if (meta.lean !== undefined) {
-    if (meta.lean !== true) throw m.fail(`weight_lens.lean is ${describeValue(meta.lean)}, not true`);
-    if (version < 4) throw m.fail(`weight_lens.lean needs format version 4, but the artifact is version ${version}`);
-    lean = true;
-  }
   /** A lean artifact's per-layer rows and loss curve were not stored: read as empty lists. */
   const leanList = (v: unknown): unknown => (lean && v === undefined ? [] : v);
   const rep = m.record(meta.report, 'weight_lens.report');

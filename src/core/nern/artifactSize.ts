@@ -117,7 +117,11 @@ export function artifactBytesFor(
       permutations += bytes;
       permutationList.push({ bits: permutationBits(n), coding: 'identity' });
       layers.push({ name: t.name, shape: t.shape, dtype: t.dtype, tile: t.tile, kernelShape: ks });
-      tensorList.push({ name: t.name, dtype: t.dtype, shape: t.shape, stored: 'represented' });
+      tensorList.push(
+        storage.lean === true
+          ? { name: t.name, stored: 'represented' }
+          : { name: t.name, dtype: t.dtype, shape: t.shape, stored: 'represented' },
+      );
       reportRows.push({
         name: t.name,
         shape: t.shape,
@@ -130,14 +134,19 @@ export function artifactBytesFor(
       const bytes = t.params * DTYPE_BYTES[storedDtype];
       entries.push({ name: `verbatim.${t.name}`, dtype: storedDtype, shape: [...t.shape], bytes });
       verbatim += bytes;
-      tensorList.push({
-        name: t.name,
-        dtype: t.dtype,
-        shape: t.shape,
-        stored: 'verbatim',
-        storedDtype,
-        ...(storage.lean === true ? {} : { reason: t.reason ?? '' }),
-      });
+      // Lean artifacts list a verbatim tensor by name alone when it is stored in its own dtype (artifact.ts).
+      tensorList.push(
+        storage.lean === true && storedDtype === t.dtype
+          ? { name: t.name, stored: 'verbatim' }
+          : {
+              name: t.name,
+              dtype: t.dtype,
+              shape: t.shape,
+              stored: 'verbatim',
+              storedDtype,
+              ...(storage.lean === true ? {} : { reason: t.reason ?? '' }),
+            },
+      );
     }
   }
   const scales = 4 * layers.length;
