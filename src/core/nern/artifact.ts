@@ -3,9 +3,9 @@
  * reader lists it) holding
  * - `predictor.<i>.weight` [fanIn, fanOut] and `predictor.<i>.bias` [fanOut] (F32): the predictor,
  * - `layout.perm.<l>` and `layout.scales` (F32 [L]): each represented layer's permutation and output scale. Version 4
- *   stores a permutation of N kernels as U8 bytes: the indices bit-packed at ⌈log₂ N⌉ bits, deflated where that is
- *   smaller (permutationCodec.ts; `ArtifactMeta.permutations` records bits and coding per layer); versions 1–3
- *   stored U16 (≤ 65,536 kernels) or I32 indices,
+ *   stores a permutation of N kernels as U8 bytes: the indices bit-packed at ⌈log₂ N⌉ bits, deflated, in filter
+ *   blocks, or empty for the identity, whichever is smallest (permutationCodec.ts; `ArtifactMeta.permutations`
+ *   records bits and coding per layer); versions 1–3 stored U16 (≤ 65,536 kernels) or I32 indices,
  * - `verbatim.<original name>`: every tensor that is not represented, in its original dtype (F32 for dtypes safetensors
  *   cannot name),
  * - `__metadata__.weight_lens`: JSON (`ArtifactMeta`) with the format version, encoding, predictor spec, layer map,
@@ -112,7 +112,8 @@ export interface ArtifactMeta extends ArtifactMetaSummary {
   predictorStorage?: Exclude<PredictorDtype, 'f32'>;
   /**
    * How each layer's `layout.perm.<l>` is stored (version 4, one entry per layer in layer-map order): bits per index
-   * (⌈log₂ N⌉) and 'packed' or 'deflate'. The writer fills it in; absent means U16/I32 indices (versions 1–3).
+   * (⌈log₂ N⌉) and the coding ('packed', 'deflate', 'blocks' or 'identity', permutationCodec.ts). The writer fills it
+   * in; absent means U16/I32 indices (versions 1–3).
    */
   permutations?: StoredPermutation[];
 }
