@@ -353,6 +353,42 @@ void test('hostile or damaged artifacts fail with one clear CheckpointFormatErro
       },
       /listed twice/,
     ],
+    [
+      'perm-coding',
+      (_h, m) => {
+        (m.permutations as Record<string, unknown>[])[0]!.coding = 'zip';
+      },
+      /permutations\[0\]\.coding is "zip", not one of packed, deflate, identity, blocks/,
+    ],
+    [
+      'perm-count',
+      (_h, m) => {
+        (m.permutations as unknown[]).pop();
+      },
+      /weight_lens\.permutations has \d+ entries but the layer map has \d+/,
+    ],
+    [
+      'perm-bits',
+      (_h, m) => {
+        (m.permutations as Record<string, unknown>[])[0]!.bits = 3;
+      },
+      /recorded at 3 bits per index, but \d+ kernels need \d+/,
+    ],
+    [
+      'lean-v3',
+      (_h, m) => {
+        m.version = 3;
+        m.lean = true;
+      },
+      /weight_lens\.lean needs format version 4, but the artifact is version 3/,
+    ],
+    [
+      'perm-v3',
+      (_h, m) => {
+        m.version = 3;
+      },
+      /weight_lens\.permutations needs format version 4, but the artifact is version 3/,
+    ],
   ];
   for (const [name, edit, message] of cases) {
     const path = tamper(good, join(dir, `${name}.nern.safetensors`), edit);
