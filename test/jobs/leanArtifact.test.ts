@@ -87,7 +87,13 @@ void test('a lean artifact drops the report rows, loss curve and reasons, and de
   assert.deepEqual(readFileSync(fromLean), readFileSync(fromFull));
 
   // Reopened (Reconstruction panel): the scalar figures, empty rows, and the flag that says why.
-  const reopened = (await artifactReport(lean)).report;
+  const { report: reopened, plan } = await artifactReport(lean);
+  // The stored bytes by component, as written.
+  assert.equal(plan.bytes?.total, statSync(lean).size);
+  assert.equal(
+    plan.bytes.predictor + plan.bytes.permutations + plan.bytes.scales + plan.bytes.verbatim + plan.bytes.metadata,
+    plan.bytes.total,
+  );
   assert.equal(reopened.lean, true);
   assert.deepEqual(reopened.layers, []);
   assert.equal(reopened.relativeError, fullRun.relativeError);
