@@ -12,6 +12,7 @@
  */
 import type { CompressReportDto, LayerDetailDto } from '../src/protocol/compress';
 import { boundTensorsText } from '../src/protocol/evaluate';
+import { LEAN_REPORT_NOTE } from '../src/protocol/artifact';
 import {
   applyReconstructionEvent,
   emptySnapshot,
@@ -281,6 +282,7 @@ function renderLoss(): void {
   const trace = lossTrace(snapshot.loss, theme.palette[0] ?? '#3794ff');
   const hint = byId('loss-hint');
   hint.hidden = trace.x.length > 0;
+  if (snapshot.report?.lean === true) hint.textContent = LEAN_REPORT_NOTE;
   const lay = {
     ...layout({ logY: true, xTitle: 'step', yTitle: 'loss', yValues: trace.y }),
     showlegend: false,
@@ -298,6 +300,7 @@ function renderLayers(): void {
   const layers = currentLayers();
   byId('layer-count').textContent = layers.length === 1 ? '1 layer' : `${layers.length} layers`;
   byId('layers-hint').hidden = layers.length > 0;
+  if (snapshot.report?.lean === true && layers.length === 0) byId('layers-hint').textContent = LEAN_REPORT_NOTE;
   const div = byId('layer-errors');
   div.style.height = `${barListHeight(layers.length)}px`;
   const trace = layerErrorTrace(layers, selected, {
@@ -478,6 +481,7 @@ function renderReport(): void {
     ['Artifact size', formatBytes(r.artifactBytes), `${formatInteger(r.artifactBytes)} bytes`],
     ['Relative error', `${(r.relativeError * 100).toPrecision(3)} %`, 'over all represented weights: ‖W − Ŵ‖ / ‖W‖'],
     ['RMSE', formatStat(r.rmse), String(r.rmse)],
+    ...(r.lean === true ? ([['Report', LEAN_REPORT_NOTE]] as [string, string][]) : []),
     ...(r.distillation === undefined
       ? []
       : ([

@@ -3,6 +3,7 @@
  * Human mode prints the plan first, a progress line on stderr when it is a terminal, and a per-layer table at the end;
  * `--json` prints one JSON document (the report) on stdout.
  */
+import { statSync } from 'node:fs';
 import { formatBytes } from '../core/io/errors';
 import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS } from '../core/jobs/compress';
 import type { BackendName, BudgetDto, BudgetPlanDto, CompressOptionsDto } from '../protocol/compress';
@@ -22,19 +23,23 @@ import {
 import { decompressArtifact } from '../core/jobs/decompress';
 import { baselinePathFor } from '../core/baselines/compressBaseline';
 /** Help text of `compress` (the CLI help and `weight-lens compress --help`). */
-export const COMPRESS_USAGE = `  weight-lens compress FILE [--hidden H | --size FRACTION | --size-bytes N] [--steps N]
+export const COMPRESS_USAGE = `  weight-lens compress FILE [--hidden H | --size FRACTION | --size-bytes N | --size-of-file F] [--steps N]
                       [--permutation crossfilter|infilter|none] [--seed S] [--dense] [--rounds R]
                       [--round-scale X] [--recipe weight-lens|nern] [--backend auto|wasm|webgpu|tensorflow|cpu]
-                      [--predictor-dtype f32|f16|int8|int4] [--qat-steps N] [--method M] [--out OUT] [--json]
+                      [--predictor-dtype f32|f16|int8|int4] [--qat-steps N] [--lean] [--method M] [--out OUT]
+                      [--json]
       Train a NeRN predictor that regenerates FILE's convolution weights (and, with --dense, its matrices and
       other kernels, tiled into 3×3 blocks); write FILE's stem + .nern.safetensors (or OUT). Budget: predictor
-      width H, or a FRACTION of the represented weights (default ${DEFAULT_COMPRESS_OPTIONS.budget.kind === 'fraction' ? DEFAULT_COMPRESS_OPTIONS.budget.fraction : ''}), or an artifact of N bytes.
+      width H, or a FRACTION of the represented weights (default ${DEFAULT_COMPRESS_OPTIONS.budget.kind === 'fraction' ? DEFAULT_COMPRESS_OPTIONS.budget.fraction : ''}), or an artifact of N bytes, or of F × FILE's
+      size: the widest predictor whose artifact fits, counting the predictor at --predictor-dtype, the packed
+      permutations, the verbatim tensors and the metadata.
       Default ${DEFAULT_COMPRESS_OPTIONS.steps} steps, crossfilter permutation, seed 0. --rounds R > 1 re-trains on the previous
       round's reconstruction, each round's width × X (default 1) of the next. --recipe nern trains with
       NeRN's exact settings (encoding base 0.76, Ranger) as a reference; the default recipe learns much faster.
       --backend auto trains on the native onnxruntime engine when onnxruntime-node is installed, else on wasm.
       --qat-steps N (with --predictor-dtype int8 or int4) trains the last N steps quantisation-aware: on the
       predictor as it will be stored, with straight-through gradients (default 0: quantised after training).
+      --lean leaves out what decoding does not need (the per-layer report, loss curve and verbatim reasons).
       --method int8|int4|lowrank|prune writes a baseline instead (FILE's stem + .METHOD.safetensors): per-channel
       round-to-nearest int8 / int4, a truncated SVD per layer with ranks chosen by energy to meet --size or
       --size-bytes, or global magnitude pruning to that size (a bitmap marks the kept weights). Default nern.
@@ -72,6 +77,7 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
     hidden: 'integer',
     size: 'number',
     'size-bytes': 'integer',
+    'size-of-file': 'number',
     steps: 'integer',
     permutation: 'string',
     seed: 'integer',
@@ -82,6 +88,7 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
     recipe: 'string',
     'predictor-dtype': 'string',
     'qat-steps': 'integer',
+    lean: 'boolean',
     method: 'string',
     backend: 'string',
     out: 'string',
@@ -91,9 +98,21 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
   if (file === undefined || rest.length > 0) throw new UsageError('compress takes exactly one FILE');
   const hidden = num(options, 'hidden');
   const size = num(options, 'size');
-  const sizeBytes = num(options, 'size-bytes');
-  if ([hidden, size, sizeBytes].filter((v) => v !== undefined).length > 1)
-    throw new UsageError('give only one of --hidden, --size, --size-bytes');
+  let sizeBytes = num(options, 'size-bytes');
+  const sizeOfFile = num(options, 'size-of-file');
+  if ([hidden, size, sizeBytes, sizeOfFile].filter((v) => v !== undefined).length > 1)
+    throw new UsageError('give only one of --hidden, --size, --size-bytes, --size-of-file');
+  if (sizeOfFile !== undefined) {
+    if (!(sizeOfFile > 0 && sizeOfFile < 1))
+      throw new UsageError('--size-of-file must be a fraction of the source file between 0 and 1 (e.g. 0.1)');
+    let fileBytes: number;
+    try {
+      fileBytes = statSync(file).size;
+    } catch {
+      throw new UsageError(`cannot read the size of ${file}`);
+    }
+    sizeBytes = Math.max(1, Math.floor(sizeOfFile * fileBytes));
+  }
   let budget: BudgetDto = DEFAULT_COMPRESS_OPTIONS.budget;
   if (hidden !== undefined) {
     if (hidden < 1 || hidden > 4096) throw new UsageError('--hidden must be between 1 and 4096');
@@ -132,6 +151,9 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
   const method = options.method;
   if (method !== undefined && !isOneOf(COMPRESS_METHODS, method))
     throw new UsageError(`--method must be one of ${COMPRESS_METHODS.join(', ')}`);
+  const lean = options.lean === true;
+  if (lean && method !== undefined && method !== 'nern')
+    throw new UsageError('--lean applies to NeRN artifacts only (--method nern)');
   return {
     file,
     json: options.json === true,
@@ -148,6 +170,7 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
       ...(predictorDtype !== undefined ? { predictorDtype } : {}),
       ...(qatSteps !== undefined ? { qatSteps } : {}),
       ...(method !== undefined ? { method } : {}),
+      ...(lean ? { lean } : {}),
       ...(out !== undefined ? { out } : {}),
     },
   };
@@ -157,6 +180,11 @@ function printPlan(plan: BudgetPlanDto): void {
   const lines = [
     `predictor: width ${plan.hidden}, ${formatInteger(plan.predictorParams)} parameters = ${(100 * plan.fractionOfRepresented).toFixed(1)} % of ${formatInteger(plan.representedParams)} represented weights`,
     `verbatim: ${formatInteger(plan.verbatimParams)} parameters in ${plan.verbatim.length} tensors; estimated artifact ${formatBytes(plan.artifactBytes)} (source ${formatBytes(plan.sourceBytes)})`,
+    ...(plan.bytes !== undefined
+      ? [
+          `  at most: predictor ${formatBytes(plan.bytes.predictor)} (${plan.predictorDtype ?? 'f32'}), permutations ${formatBytes(plan.bytes.permutations)}, scales ${formatBytes(plan.bytes.scales)}, verbatim ${formatBytes(plan.bytes.verbatim)}, metadata ${formatBytes(plan.bytes.metadata)}`,
+        ]
+      : []),
     '',
     renderTable(
       ['represented', 'shape', 'params'],
@@ -217,6 +245,9 @@ export async function compressCommand(argv: readonly string[]): Promise<number> 
           '',
           `rmse ${formatStat(report.rmse)} over ${formatInteger(report.representedParams)} represented weights; ${baseline ? baseline : `${report.steps} steps`} in ${report.seconds.toFixed(1)} s${baseline ? '' : ` on ${report.backend}`}`,
           `${report.artifact}: ${formatBytes(report.artifactBytes)} (source ${formatBytes(report.sourceBytes)}, ratio ${report.ratio.toFixed(2)}×)`,
+          ...(options.lean === true
+            ? ['lean artifact: the per-layer report and loss curve above were not stored in it']
+            : []),
           ...(report.stoppedEarly !== undefined
             ? [
                 `stopped early: saved after step ${formatInteger(report.stoppedEarly.step)} of ${formatInteger(report.stoppedEarly.steps)}`,

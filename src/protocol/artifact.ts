@@ -105,4 +105,14 @@ export interface ArtifactMetaSummary {
   report: ArtifactReport;
   /** Present when the predictor was distilled after reconstruction. */
   distillation?: ArtifactDistillation;
+  /**
+   * True for a lean artifact (`--lean`, format version 4): what decoding does not need was not stored, namely the
+   * report's per-layer rows and loss curve, the distilled predictor's per-layer rows, and the reasons beside verbatim
+   * tensors. Readers get those as empty lists and say that the report was not stored. Absent means all were stored.
+   */
+  lean?: true;
 }
+
+/** The sentence readers show in place of a lean artifact's per-layer report and loss curve. */
+export const LEAN_REPORT_NOTE =
+  'This is a lean artifact: its per-layer report and loss curve were not stored (compress without --lean to keep them).';

@@ -49,6 +49,11 @@ export interface CompressOptionsDto {
    * fake-quantised to `predictorDtype` (int8 or int4 only), with straight-through gradients; default 0.
    */
   qatSteps?: number;
+  /**
+   * Write a lean artifact (NeRN only): without the per-layer report, loss curve and verbatim reasons, which decoding
+   * does not need (`ArtifactMetaSummary.lean`). Default false.
+   */
+  lean?: boolean;
   /** Output artifact path; default `<source stem>.nern.safetensors` beside the source. */
   out?: string;
 }
@@ -61,12 +66,30 @@ export interface BudgetPlanDto {
   verbatimParams: number;
   /** predictorParams / representedParams. */
   fractionOfRepresented: number;
-  /** Estimated artifact bytes. */
+  /** Estimated artifact bytes (an upper bound for a plan made before training; `bytes.total` when present). */
   artifactBytes: number;
   sourceBytes: number;
+  /** The planned artifact's bytes by component, at the stored predictor dtype (plans made before training). */
+  bytes?: ArtifactBytesDto;
+  /** The predictor dtype the plan's bytes are for (absent: f32). */
+  predictorDtype?: PredictorDtype;
   /** Tensors represented by the predictor, with their share; the rest are verbatim. */
   represented: { name: string; shape: number[]; params: number }[];
   verbatim: { name: string; shape: number[]; params: number; reason: string }[];
+}
+
+/**
+ * A NeRN artifact's bytes by component: predictor tensors at their stored dtype (with int scales and F32 biases),
+ * packed permutations, output scales, verbatim tensors, and metadata (8-byte prefix + safetensors header with the
+ * `weight_lens` JSON); `total` is their sum, the file size.
+ */
+export interface ArtifactBytesDto {
+  predictor: number;
+  permutations: number;
+  scales: number;
+  verbatim: number;
+  metadata: number;
+  total: number;
 }
 
 /** Per-layer reconstruction error. */
@@ -142,6 +165,11 @@ export interface CompressReportDto {
   lossCurve: [number, number][];
   /** Present when the run was stopped and saved early (Stop and Save): `steps` above is then the steps done. */
   stoppedEarly?: ArtifactStop;
+  /**
+   * True when the report was reopened from a lean artifact: `layers` and `lossCurve` are then empty because they were
+   * not stored (a run's own report still has them).
+   */
+  lean?: true;
   /**
    * Present when the artifact's predictor was distilled after reconstruction: `rmse`, `relativeError` and `layers`
    * above are then the distilled predictor's errors against the original weights, and this holds phase 1's and what

@@ -177,3 +177,21 @@ void test('compress --predictor-dtype int8 stores a smaller artifact that decomp
   // 4825 predictor weights and biases: the weights shrink from 4 bytes to 1, plus one float32 scale per output unit.
   assert.ok(sizes.int8! < sizes.f32! - 8000, JSON.stringify(sizes));
 });
+
+void test('compress --size-of-file F --predictor-dtype int4 --lean writes a lean artifact within F × the file', () => {
+  const out = join(dir, 'lean-int4.nern.safetensors');
+  const target = Math.floor(0.75 * statSync(RESNET).size);
+  const common = ['--steps', '10', '--backend', 'wasm', '--predictor-dtype', 'int4', '--lean', '--out', out];
+  const r = run(['compress', RESNET, '--size-of-file', '0.75', ...common]);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /at most: predictor .* \(int4\), permutations .*, metadata /);
+  assert.match(r.stdout, /lean artifact: the per-layer report and loss curve above were not stored in it/);
+  assert.ok(statSync(out).size <= target, `${statSync(out).size} > ${target}`);
+  // The same width as --size-bytes with that many bytes.
+  const again = run(['compress', RESNET, '--size-bytes', String(target), ...common, '--json']);
+  assert.equal(again.status, 0, again.stderr);
+  assert.equal((JSON.parse(again.stdout) as { artifactBytes: number }).artifactBytes, statSync(out).size);
+  assert.equal(run(['compress', RESNET, '--size-of-file', '1.5']).status, 1);
+  assert.equal(run(['compress', RESNET, '--size-of-file', '0.2', '--size-bytes', '9000']).status, 1);
+  assert.equal(run(['compress', RESNET, '--lean', '--method', 'int8']).status, 1);
+});

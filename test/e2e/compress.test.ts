@@ -289,7 +289,10 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
         await s.waitForTestId('budget-shares', { accept: (t) => t.includes('verbatim'), timeoutMs: 60_000 });
         // The part of the artifact that is neither predictor nor verbatim tensors is named and explained.
         const { text: note } = await s.waitForTestId('budget-bytes-note', { accept: (t) => t.length > 0 });
-        assert.match(note, /JSON description \(loss curve, per-layer report, training settings/);
+        assert.match(
+          note,
+          /JSON description \(layer map, training settings and, unless the artifact is lean, the loss curve/,
+        );
         assert.match(note, /Here [\d.]+ [kM]?B, [\d.]+ ?% of the artifact\./);
         const { frame: budget } = await s.waitForTestId('budget-tradeoff');
         await budget

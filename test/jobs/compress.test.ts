@@ -333,15 +333,11 @@ void test('hostile or damaged artifacts fail with one clear CheckpointFormatErro
     [
       'perm',
       (h) => {
-        // Point layer 1's permutation at layer 0's bytes: same dtype, but not a permutation of 256 kernels.
+        // Point layer 1's packed permutation at the first bytes of layer 0's: the wrong length for its kernels.
         const p0 = h['layout.perm.0'] as { data_offsets: number[] };
-        h['layout.perm.1'] = {
-          dtype: 'U16',
-          shape: [256],
-          data_offsets: [p0.data_offsets[0], p0.data_offsets[0]! + 512],
-        };
+        h['layout.perm.1'] = { dtype: 'U8', shape: [8], data_offsets: [p0.data_offsets[0], p0.data_offsets[0]! + 8] };
       },
-      /not a permutation/,
+      /stored permutation of layer .* (is 8 bytes, not the|not valid deflate|inflates to)/,
     ],
     [
       'bad-offsets',
@@ -356,6 +352,42 @@ void test('hostile or damaged artifacts fail with one clear CheckpointFormatErro
         (m.tensors as unknown[]).push((m.tensors as unknown[])[0]);
       },
       /listed twice/,
+    ],
+    [
+      'perm-coding',
+      (_h, m) => {
+        (m.permutations as Record<string, unknown>[])[0]!.coding = 'zip';
+      },
+      /permutations\[0\]\.coding is "zip", not one of packed, deflate, identity, blocks/,
+    ],
+    [
+      'perm-count',
+      (_h, m) => {
+        (m.permutations as unknown[]).pop();
+      },
+      /weight_lens\.permutations has \d+ entries but the layer map has \d+/,
+    ],
+    [
+      'perm-bits',
+      (_h, m) => {
+        (m.permutations as Record<string, unknown>[])[0]!.bits = 3;
+      },
+      /recorded at 3 bits per index, but \d+ kernels need \d+/,
+    ],
+    [
+      'lean-v3',
+      (_h, m) => {
+        m.version = 3;
+        m.lean = true;
+      },
+      /weight_lens\.lean needs format version 4, but the artifact is version 3/,
+    ],
+    [
+      'perm-v3',
+      (_h, m) => {
+        m.version = 3;
+      },
+      /weight_lens\.permutations needs format version 4, but the artifact is version 3/,
     ],
   ];
   for (const [name, edit, message] of cases) {
@@ -424,8 +456,11 @@ void test('a byte changed anywhere in an artifact is refused by its checksum; on
     const path = join(dir, `flip-${name}.nern.safetensors`);
     writeFileSync(path, damaged);
     if (name === 'perm') {
-      // A permutation entry changed by one is no permutation any more: the structural check speaks first.
-      await assert.rejects(readArtifact(path), /not a permutation|checksum/);
+      // A packed permutation byte changed is no permutation (or no deflate stream) any more: the structural check speaks first.
+      await assert.rejects(
+        readArtifact(path),
+        /not a permutation|repeats an index|outside 0…|deflate|inflates to|checksum/,
+      );
       continue;
     }
     await assert.rejects(

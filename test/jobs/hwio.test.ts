@@ -215,7 +215,7 @@ void test('compress → decompress of the TF.js ESRGAN keeps names, shapes, dtyp
 
   const a = await readArtifact(out);
   try {
-    assert.equal(a.meta.version, 2, 'HWIO artifacts are format version 2');
+    assert.equal(a.meta.version, 4, 'new artifacts (HWIO ones included) are format version 4');
     assert.equal(a.meta.source.format, 'tfjs');
     const f0 = a.meta.layers.find((l) => l.name === 'F_0/kernel');
     assert.deepEqual(f0?.tile, { kind: 'conv', k: 3, layout: 'hwio' });
@@ -284,7 +284,7 @@ void test('artifacts whose conv tiles have no layout (written before layouts) st
     version: number;
     layers: { tile: Record<string, unknown> }[];
   };
-  assert.equal(meta.version, 1, 'artifacts without HWIO convs stay version 1');
+  assert.equal(meta.version, 4, 'new artifacts store packed permutations, format version 4');
   assert.ok(meta.layers.length > 0);
   for (const l of meta.layers) {
     assert.equal(l.tile.layout, 'oihw');

@@ -4,7 +4,7 @@
  * whose shared part is `ArtifactMetaSummary` (src/protocol/artifact.ts): this reads exactly those fields, and leaves
  * out any that are missing or of the wrong type (the file may be damaged or hand-made); it never throws. Pure: no DOM.
  */
-import { ARTIFACT_KEY, type ArtifactMetaSummary } from '../../src/protocol/artifact';
+import { ARTIFACT_KEY, LEAN_REPORT_NOTE, type ArtifactMetaSummary } from '../../src/protocol/artifact';
 import { baseName } from './format';
 
 /** Metadata key under which the engine stores the artifact description. */
@@ -198,6 +198,7 @@ export function artifactSections(raw: unknown): ArtifactSection[] {
   add('Report', [
     ...rowsOf(report, ['layers', 'lossCurve']),
     ...(Array.isArray(curve) ? [['loss curve', `${curve.length} points`] as [string, string]] : []),
+    ...(fields.lean === true ? [['not stored', LEAN_REPORT_NOTE] as [string, string]] : []),
   ]);
   const d = recordAt(fields, 'distillation');
   if (d !== undefined) {

@@ -235,11 +235,18 @@ export const ARTIFACT_PART_LABELS = {
   other: 'layout + description',
   /** The legend line under the bytes plot that explains the third part. */
   otherNote:
-    'layout + description: the kernel order of each layer (2–4 bytes per kernel) and the JSON description (loss curve, per-layer report, training settings, layer map) that decoding and these panels read.',
+    'layout + description: the kernel order of each layer (at most ⌈log₂ N⌉ bits per kernel of a layer of N) and the JSON description (layer map, training settings and, unless the artifact is lean, the loss curve and per-layer report) that decoding and these panels read.',
 } as const;
 
-/** Bytes of the predictor (4 bytes per float32 parameter), the verbatim tensors and the rest of the artifact. */
+/**
+ * Bytes of the predictor, the verbatim tensors and the rest of the artifact (`plan.artifactBytes`, planned or as
+ * written): from the planner's breakdown at the stored dtype when the plan has one, else 4 bytes per float32 parameter.
+ */
 export function artifactParts(plan: BudgetPlanDto): { predictor: number; verbatim: number; other: number } {
+  if (plan.bytes !== undefined) {
+    const { predictor, verbatim } = plan.bytes;
+    return { predictor, verbatim, other: Math.max(0, plan.artifactBytes - predictor - verbatim) };
+  }
   const predictor = plan.predictorParams * 4;
   const verbatimGuess = plan.verbatimParams * 4;
   const verbatim = Math.min(verbatimGuess, Math.max(0, plan.artifactBytes - predictor));

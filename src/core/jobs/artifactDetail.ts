@@ -11,6 +11,7 @@ import { isOneOf, PERMUTATION_KINDS } from '../../protocol/vocabulary';
 import { ensureSomeBackend } from '../backend/tfjsBackend';
 import { BadInputError, throwIfAborted } from '../io/errors';
 import { readArtifact, type OpenArtifact } from '../nern/artifact';
+import { measureArtifactBytes } from '../nern/artifactSize';
 import { reconstructLayer } from '../nern/kernelMap';
 import { convLayoutFor, fromKernels, type ConvLayout, type TileSpec } from '../nern/tiling';
 import { classifyTensor } from '../nern/budget';
@@ -57,6 +58,7 @@ export function reportOf(a: OpenArtifact): { report: CompressReportDto; plan: Bu
     lossCurve: meta.report.lossCurve,
   };
   if (meta.training.stoppedEarly !== undefined) report.stoppedEarly = meta.training.stoppedEarly;
+  if (meta.lean === true) report.lean = true;
   if (d !== undefined && distilled !== undefined) {
     const planned = d.settings.steps;
     report.distillation = {
@@ -92,7 +94,10 @@ export function reportOf(a: OpenArtifact): { report: CompressReportDto; plan: Bu
   return { report, plan };
 }
 
-/** Reopens an artifact's report and budget plan (validating the whole artifact). */
+/**
+ * Reopens an artifact's report and budget plan (validating the whole artifact); a NeRN artifact's plan carries the
+ * file's bytes by component as stored (`plan.bytes`, read from its header).
+ */
 export async function artifactReport(artifact: string): Promise<{ report: CompressReportDto; plan: BudgetPlanDto }> {
   if (await isBaselineArtifact(artifact)) {
     const b = await readBaselineArtifact(artifact);
@@ -104,7 +109,10 @@ export async function artifactReport(artifact: string): Promise<{ report: Compre
   }
   const a = await readArtifact(artifact);
   try {
-    return reportOf(a);
+    const opened = reportOf(a);
+    opened.plan.bytes = await measureArtifactBytes(artifact);
+    if (a.meta.predictorStorage !== undefined) opened.plan.predictorDtype = a.meta.predictorStorage;
+    return opened;
   } finally {
     await a.close();
   }

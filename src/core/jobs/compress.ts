@@ -30,6 +30,7 @@ import {
   type VerbatimInput,
 } from '../nern/artifact';
 import { MIN_HIDDEN, planBudget, type PlannedTensor } from '../nern/budget';
+import type { ArtifactStorageChoice } from '../nern/artifactSize';
 import { encodingWidth, FAST_ENCODING } from '../nern/encoding';
 import { type KernelLayer } from '../nern/kernelMap';
 import { recipeTrainOptions } from '../nern/recipes';
@@ -84,6 +85,26 @@ export function checkCompressOptions(o: CompressOptionsDto): void {
 /** Initialises the tfjs backend for `pref` once per process (see `backend.ts`); re-exported for compression callers. */
 export { ensureBackend };
 
+/** How the artifact of `options` will be stored, for the planner's byte count (artifactSize.ts). */
+function storageChoice(
+  path: string,
+  format: string,
+  sourceBytes: number,
+  options: CompressOptionsDto,
+): ArtifactStorageChoice {
+  return {
+    seed: options.seed,
+    sourceBytes,
+    predictorDtype: options.predictorDtype ?? 'f32',
+    permutation: options.permutation,
+    lean: options.lean === true,
+    steps: options.steps,
+    rounds: options.rounds,
+    sourceName: basename(path),
+    sourceFormat: format,
+  };
+}
+
 /** Resolves `options` against the checkpoint at `path` without training: what is represented, the width, the sizes. */
 export async function planCompression(
   path: string,
@@ -100,6 +121,7 @@ export async function planCompression(
         bytes,
         FAST_ENCODING,
         convLayoutFor(checkpoint.format),
+        storageChoice(path, checkpoint.format, bytes, options),
       ).plan,
     ),
   );
@@ -170,6 +192,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
       sourceBytes,
       FAST_ENCODING,
       layout,
+      storageChoice(path, checkpoint.format, sourceBytes, options),
     );
     hooks.onPlan?.(plan);
     for (const t of planned) {
@@ -385,6 +408,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
         ...(stoppedEarly ? { stoppedEarly } : {}),
       },
       source: { name: basename(path), format: checkpoint.format, bytes: sourceBytes, sha256 },
+      ...(options.lean === true ? { lean: true as const } : {}),
       report: {
         predictorParams,
         representedParams: plan.representedParams,

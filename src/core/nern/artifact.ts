@@ -2,8 +2,10 @@
  * The compressed-model artifact: one `<name>.nern.safetensors` file, a plain safetensors container (any safetensors
  * reader lists it) holding
  * - `predictor.<i>.weight` [fanIn, fanOut] and `predictor.<i>.bias` [fanOut] (F32): the predictor,
- * - `layout.perm.<l>` (U16 when a layer has ≤ 65,536 kernels, else I32) and `layout.scales` (F32 [L]): each
- *   represented layer's permutation and output scale,
+ * - `layout.perm.<l>` and `layout.scales` (F32 [L]): each represented layer's permutation and output scale. Version 4
+ *   stores a permutation of N kernels as U8 bytes: the indices bit-packed at ⌈log₂ N⌉ bits, deflated, in filter
+ *   blocks, or empty for the identity, whichever is smallest (permutationCodec.ts; `ArtifactMeta.permutations`
+ *   records bits and coding per layer); versions 1–3 stored U16 (≤ 65,536 kernels) or I32 indices,
  * - `verbatim.<original name>`: every tensor that is not represented, in its original dtype (F32 for dtypes safetensors
  *   cannot name),
  * - `__metadata__.weight_lens`: JSON (`ArtifactMeta`) with the format version, encoding, predictor spec, layer map,
@@ -25,6 +27,7 @@ import { PREDICTOR_DTYPES, type PredictorDtype } from '../../protocol/vocabulary
 import { checkShape } from '../tensors/tensor';
 import { encodingWidth, type EncodingSpec } from './encoding';
 import { checkKernelMap, type KernelMap } from './kernelMap';
+import { decodePermutation, encodePermutation, PERMUTATION_CODINGS, type StoredPermutation } from './permutationCodec';
 import { layerShapes, type PredictorSpec, type PredictorWeights } from './predictor';
 import { convLayoutFor, kernelShape, tileMatches, type TileSpec } from './tiling';
 import {
@@ -44,18 +47,18 @@ import type { LayerErrorDto } from '../../protocol/compress';
 export const ARTIFACT_DIGEST_KEY = 'weight_lens_sha256';
 /**
  * Newest artifact format version this code reads and writes; readers refuse newer ones. Version 2 adds conv tiles in
- * the 'hwio' layout (TensorFlow.js / Keras kernels); an artifact without them is written as version 1, so older
- * readers still open it.
+ * the 'hwio' layout (TensorFlow.js / Keras kernels); version 3 predictor weights stored as f16/int8/int4; version 4
+ * bit-packed (and possibly deflated) permutations, and lean artifacts without the per-layer report and loss curve.
  */
-export const ARTIFACT_VERSION = 3;
+export const ARTIFACT_VERSION = 4;
 
 /**
- * The version to write for an artifact with `layers` and predictor weights stored as `predictorStorage`: 3 when the
- * weights are stored quantised (f16, int8, int4), else 2 when a layer is an 'hwio' convolution, else 1.
+ * The version to write: always 4, since every artifact written now stores its permutations packed (format 4's
+ * `permutations`), which a reader of versions 1–3 cannot decode. The arguments are kept for the callers' record of
+ * what the artifact holds; older versions are only read.
  */
-export function artifactVersionFor(layers: readonly ArtifactLayer[], predictorStorage?: PredictorDtype): number {
-  if (predictorStorage !== undefined && predictorStorage !== 'f32') return 3;
-  return layers.some((l) => l.tile.kind === 'conv' && l.tile.layout === 'hwio') ? 2 : 1;
+export function artifactVersionFor(_layers: readonly ArtifactLayer[], _predictorStorage?: PredictorDtype): number {
+  return ARTIFACT_VERSION;
 }
 
 /** Name of the float32 scales (one per output unit, [fanOut]) of predictor layer `i` stored as int8/int4 codes. */
@@ -107,6 +110,12 @@ export interface ArtifactMeta extends ArtifactMetaSummary {
    * (`predictor.<i>.weight_scale`); biases stay F32. Absent means F32 (versions 1 and 2).
    */
   predictorStorage?: Exclude<PredictorDtype, 'f32'>;
+  /**
+   * How each layer's `layout.perm.<l>` is stored (version 4, one entry per layer in layer-map order): bits per index
+   * (⌈log₂ N⌉) and the coding ('packed', 'deflate', 'blocks' or 'identity', permutationCodec.ts). The writer fills it
+   * in; absent means U16/I32 indices (versions 1–3).
+   */
+  permutations?: StoredPermutation[];
 }
 
 /** A verbatim tensor to write: bytes in `dtype` (whole or streamed). */
@@ -137,6 +146,36 @@ export const SCALES_NAME = 'layout.scales';
 /** Prefix of verbatim tensors. */
 export const VERBATIM_PREFIX = 'verbatim.';
 
+/**
+ * The metadata as stored: all of it, or for a lean artifact (`meta.lean`) without what decoding does not need, namely
+ * the report's per-layer rows and loss curve, the distilled predictor's per-layer rows, and the verbatim reasons.
+ */
+export function storedMeta(meta: ArtifactMeta): Record<string, unknown> {
+  if (meta.lean !== true) return { ...meta };
+  const { layers: _layers, lossCurve: _curve, ...report } = meta.report;
+  const out: Record<string, unknown> = {
+    ...meta,
+    report,
+    // By name alone where the layer map or the stored entry gives shape and dtype (the original dtype is kept only
+    // when it differs from the stored one).
+    tensors: meta.tensors.map((t) =>
+      t.stored === 'represented'
+        ? { name: t.name, stored: t.stored }
+        : t.dtype === t.storedDtype
+          ? { name: t.name, stored: t.stored }
+          : { name: t.name, stored: t.stored, dtype: t.dtype, shape: t.shape, storedDtype: t.storedDtype },
+    ),
+  };
+  if (meta.distillation !== undefined) {
+    const { reconstruction, ...distillation } = meta.distillation;
+    if (reconstruction !== undefined) {
+      const { layers: _rows, ...errors } = reconstruction;
+      out.distillation = { ...distillation, reconstruction: errors };
+    }
+  }
+  return out;
+}
+
 /** Writes `content` to `path` atomically. Aborting `signal` leaves no file (and no temporary) behind. */
 export async function writeArtifact(path: string, content: ArtifactContent, signal?: AbortSignal): Promise<void> {
   const tensors: SafetensorsTensorInput[] = [];
@@ -163,14 +202,10 @@ export async function writeArtifact(path: string, content: ArtifactContent, sign
     } else tensors.push({ name: `predictor.${i}.weight`, dtype: 'F32', shape: [fanIn, fanOut], data: layer.weight });
     tensors.push({ name: `predictor.${i}.bias`, dtype: 'F32', shape: [fanOut], data: layer.bias });
   });
-  content.kernelMap.permutations.forEach((perm, l) => {
-    const small = perm.length <= 65536;
-    tensors.push({
-      name: permName(l),
-      dtype: small ? 'U16' : 'I32',
-      shape: [perm.length],
-      data: small ? Uint16Array.from(perm) : perm,
-    });
+  const permutations: StoredPermutation[] = content.kernelMap.permutations.map((perm, l) => {
+    const { data, stored } = encodePermutation(perm, content.kernelMap.layers[l]?.shape[1]);
+    tensors.push({ name: permName(l), dtype: 'U8', shape: [data.length], data });
+    return stored;
   });
   tensors.push({
     name: SCALES_NAME,
@@ -180,7 +215,7 @@ export async function writeArtifact(path: string, content: ArtifactContent, sign
   });
   for (const v of content.verbatim)
     tensors.push({ name: VERBATIM_PREFIX + v.name, dtype: v.dtype, shape: v.shape, data: v.data });
-  const json = JSON.stringify(content.meta);
+  const json = JSON.stringify({ ...storedMeta(content.meta), version: ARTIFACT_VERSION, permutations });
   await writeSafetensors(
     path,
     tensors,
@@ -396,6 +431,12 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     throw m.fail(
       `it is format version ${version}, newer than this Weight Lens reads (${ARTIFACT_VERSION}); update Weight Lens`,
     );
+  let lean = false;
+  if (meta.lean !== undefined) {
+    if (meta.lean !== true) throw m.fail(`weight_lens.lean is ${describeValue(meta.lean)}, not true`);
+    if (version < 4) throw m.fail(`weight_lens.lean needs format version 4, but the artifact is version ${version}`);
+    lean = true;
+  }
   const enc = m.record(meta.encoding, 'weight_lens.encoding');
   const encoding: EncodingSpec = {
     base: m.number(enc.base, 'encoding.base'),
@@ -442,8 +483,20 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     const name = m.string(r.name, `${f}.name`);
     if (names.has(name)) throw m.fail(`tensor ${quote(name)} is listed twice`);
     names.add(name);
-    const shape = m.shape(r.shape, `${f}.shape`);
-    const dtype = m.string(r.dtype, `${f}.dtype`);
+    // A lean artifact lists a tensor by name alone where the layer map or its stored entry has its shape and dtype.
+    const from =
+      lean && r.shape === undefined
+        ? r.stored === 'represented'
+          ? layerByName.get(name)
+          : stored.get(VERBATIM_PREFIX + name)
+        : undefined;
+    if (lean && r.shape === undefined && from === undefined)
+      throw m.fail(
+        `tensor ${quote(name)} is listed by name alone but ${r.stored === 'represented' ? 'is not in the layer map' : 'has no stored verbatim tensor'}`,
+      );
+    const shape = from ? from.shape : m.shape(r.shape, `${f}.shape`);
+    const dtype = from && r.dtype === undefined ? from.dtype : m.string(r.dtype, `${f}.dtype`);
+    const storedDtype = from && r.storedDtype === undefined ? from.dtype : r.storedDtype;
     if (r.stored === 'represented') {
       const layer = layerByName.get(name);
       if (!layer || layer.shape.join(',') !== shape.join(',') || layer.dtype !== dtype)
@@ -454,9 +507,9 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     if (r.stored !== 'verbatim') throw m.fail(`${f}.stored is ${describeValue(r.stored)}, not represented or verbatim`);
     const s = stored.get(VERBATIM_PREFIX + name);
     if (!s) throw m.fail(`verbatim tensor ${quote(name)} is missing from the file`);
-    if (s.dtype !== r.storedDtype || s.shape.join(',') !== shape.join(',')) {
+    if (s.dtype !== storedDtype || s.shape.join(',') !== shape.join(',')) {
       throw m.fail(
-        `verbatim tensor ${quote(name)} is stored as ${s.dtype} [${s.shape.join(', ')}] but listed as ${describeValue(r.storedDtype)} [${shape.join(', ')}]`,
+        `verbatim tensor ${quote(name)} is stored as ${s.dtype} [${s.shape.join(', ')}] but listed as ${describeValue(storedDtype)} [${shape.join(', ')}]`,
       );
     }
     return {
@@ -487,6 +540,8 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     dense: t.dense === true,
   };
   if (t.stoppedEarly !== undefined) training.stoppedEarly = readStop(m, t.stoppedEarly, 'training.stoppedEarly');
+  /** A lean artifact's per-layer rows and loss curve were not stored: read as empty lists. */
+  const leanList = (v: unknown): unknown => (lean && v === undefined ? [] : v);
   const rep = m.record(meta.report, 'weight_lens.report');
   const layerRows = (v: unknown, f: string): LayerErrorDto[] =>
     m.array(v, f).map((x, i) => {
@@ -505,8 +560,8 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     verbatimParams: m.number(rep.verbatimParams, 'report.verbatimParams'),
     rmse: m.number(rep.rmse, 'report.rmse'),
     weightRms: m.number(rep.weightRms, 'report.weightRms'),
-    layers: layerRows(rep.layers, 'report.layers'),
-    lossCurve: m.array(rep.lossCurve, 'report.lossCurve').map((v, i) => {
+    layers: layerRows(leanList(rep.layers), 'report.layers'),
+    lossCurve: m.array(leanList(rep.lossCurve), 'report.lossCurve').map((v, i) => {
       const pair = m.array(v, `report.lossCurve[${i}]`);
       return [m.number(pair[0], `report.lossCurve[${i}][0]`), m.number(pair[1], `report.lossCurve[${i}][1]`)];
     }),
@@ -521,6 +576,7 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     training,
     source,
     report,
+    ...(lean ? { lean: true as const } : {}),
   };
   if (meta.predictorStorage !== undefined) {
     const ps = meta.predictorStorage;
@@ -530,6 +586,21 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
       throw m.fail(`weight_lens.predictorStorage is ${describeValue(ps)}, not one of f16, int8, int4`);
     out.predictorStorage = ps as Exclude<PredictorDtype, 'f32'>;
   }
+  if (version >= 4) {
+    const list = m.array(meta.permutations, 'weight_lens.permutations');
+    if (list.length !== layers.length)
+      throw m.fail(`weight_lens.permutations has ${list.length} entries but the layer map has ${layers.length}`);
+    out.permutations = list.map((v, l) => {
+      const r = m.record(v, `permutations[${l}]`);
+      const coding = r.coding;
+      if (typeof coding !== 'string' || !(PERMUTATION_CODINGS as readonly string[]).includes(coding))
+        throw m.fail(
+          `permutations[${l}].coding is ${describeValue(coding)}, not one of ${PERMUTATION_CODINGS.join(', ')}`,
+        );
+      return { bits: m.int(r.bits, `permutations[${l}].bits`, 0, 31), coding: coding as StoredPermutation['coding'] };
+    });
+  } else if (meta.permutations !== undefined)
+    throw m.fail(`weight_lens.permutations needs format version 4, but the artifact is version ${version}`);
   if (meta.distillation !== undefined) {
     const d = m.record(meta.distillation, 'weight_lens.distillation');
     const flat = (v: unknown, f: string): Record<string, number> =>
@@ -556,7 +627,7 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
       out.distillation.reconstruction = {
         rmse: m.number(e.rmse, 'distillation.reconstruction.rmse'),
         weightRms: m.number(e.weightRms, 'distillation.reconstruction.weightRms'),
-        layers: layerRows(e.layers, 'distillation.reconstruction.layers'),
+        layers: layerRows(leanList(e.layers), 'distillation.reconstruction.layers'),
       };
     }
     if (d.stoppedEarly !== undefined)
@@ -650,6 +721,19 @@ export async function readArtifact(path: string): Promise<OpenArtifact> {
     const permutations: Int32Array[] = [];
     for (const [l, layer] of meta.layers.entries()) {
       const [cout, cin] = layer.kernelShape;
+      const coding = meta.permutations?.[l];
+      if (coding) {
+        const t = stored.get(permName(l));
+        if (!t || t.dtype !== 'U8' || t.shape.length !== 1)
+          throw m.fail(`tensor ${permName(l)} is missing or not a U8 byte blob`);
+        const bytes = await source.read(t.offset, t.length);
+        try {
+          permutations.push(decodePermutation(bytes, cout * cin, coding, layer.name, cin));
+        } catch (e) {
+          throw m.fail(e instanceof Error ? e.message.replace(/; compress the model again\.$/, '') : String(e));
+        }
+        continue;
+      }
       const t = need(permName(l), ['U16', 'I32'], [cout * cin]);
       const bytes = await source.read(t.offset, t.length);
       permutations.push(Int32Array.from(decodeValues(t.dtype, bytes)));

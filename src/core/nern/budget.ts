@@ -1,14 +1,14 @@
 /**
  * The size budget of a compression: which tensors the predictor represents and which are stored verbatim (with the
- * reason), and the predictor width a budget resolves to, with an estimate of the artifact's size. Pure arithmetic over
- * tensor headers: no values are read here.
+ * reason), and the predictor width a budget resolves to, with the artifact's size in bytes at the stored predictor
+ * dtype (artifactSize.ts). Pure arithmetic over tensor headers: no values are read here.
  */
 import type { BudgetDto, BudgetPlanDto, RepresentPolicy } from '../../protocol/compress';
 import { BadInputError, formatBytes } from '../io/errors';
-import { DTYPE_BYTES, isDType } from '../tensors/dtype';
 import { encodingWidth, FAST_ENCODING, type EncodingSpec } from './encoding';
 import { nernPredictorSpec, predictorParameterCount } from './predictor';
-import { kernelShape, tileFor, type ConvLayout, type TileSpec } from './tiling';
+import { tileFor, type ConvLayout, type TileSpec } from './tiling';
+import { artifactBytesFor, type ArtifactStorageChoice } from './artifactSize';
 
 /** Tensors with fewer parameters than this are always stored verbatim: a predictor cannot beat a few kB. */
 export const MIN_REPRESENTED_PARAMS = 1024;
@@ -95,33 +95,32 @@ export function widthForParams(target: number, width = encodingWidth(FAST_ENCODI
 /** One planned tensor: its header, and how it is stored. */
 export type PlannedTensor = TensorHeader & TensorClass & { readonly index: number };
 
-/** Bytes of the artifact besides the predictor: verbatim tensors, permutations, scales, and the JSON header. */
-export function fixedArtifactBytes(tensors: readonly PlannedTensor[]): number {
-  let bytes = 8 + 4096; // length prefix + header skeleton (encoding, training settings, source, loss curve)
-  let layers = 0;
-  for (const t of tensors) {
-    bytes += 200 + 2 * t.name.length; // header entry + metadata tensor list + report row
-    if (t.represented) {
-      const [cout, cin] = kernelShape(t.tile, t.shape);
-      bytes += cout * cin * (cout * cin <= 65536 ? 2 : 4) + 4 + 120; // permutation, scale, layer map
-      layers++;
-    } else {
-      bytes += t.params * (isDType(t.dtype) ? DTYPE_BYTES[t.dtype] : 4);
-    }
+/** The largest width h in 1…MAX_HIDDEN with `bytesAt(h) ≤ target` (bytesAt grows with h); 0 when none fits. */
+export function widthForBytes(target: number, bytesAt: (hidden: number) => number): number {
+  if (!(bytesAt(1) <= target)) return 0;
+  let lo = 1;
+  let hi = MAX_HIDDEN + 1;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    if (bytesAt(mid) <= target) lo = mid;
+    else hi = mid;
   }
-  return bytes + (layers > 0 ? 500 * 24 : 0); // loss curve of ≤ 500 points
+  return lo;
 }
 
 /**
  * Resolves `budget` to a predictor width: `hidden` directly; a fraction of the represented weights; or an artifact
- * size in bytes (predictor float32 weights plus the fixed bytes). Throws BadInputError (a message for the
- * user) when the budget cannot be met with at least `MIN_HIDDEN`, or there is nothing to represent.
+ * size in bytes: the widest predictor whose whole artifact, `bytesAt(h)` (predictor at its stored dtype, packed
+ * permutations, verbatim tensors, metadata), fits. `fixedBytes` is what the artifact takes besides the predictor,
+ * named in the message when even the narrowest does not fit. Throws BadInputError (a message for the user) when the
+ * budget cannot be met with at least `MIN_HIDDEN`, or there is nothing to represent.
  */
 export function resolveHidden(
   budget: BudgetDto,
   representedParams: number,
   fixedBytes: number,
   width = encodingWidth(FAST_ENCODING),
+  bytesAt: (hidden: number) => number = (h) => fixedBytes + 4 * predictorParamsFor(h, width),
 ): number {
   let h: number;
   let want: string;
@@ -132,7 +131,7 @@ export function resolveHidden(
     h = widthForParams(Math.floor(budget.fraction * representedParams), width);
     want = `${(budget.fraction * 100).toFixed(1)} % of the ${representedParams.toLocaleString('en-US')} represented weights`;
   } else {
-    h = widthForParams(Math.floor((budget.bytes - fixedBytes) / 4), width);
+    h = widthForBytes(budget.bytes, bytesAt);
     want = `an artifact of ${formatBytes(budget.bytes)} (the verbatim tensors and layout alone take ${formatBytes(fixedBytes)})`;
   }
   if (!Number.isInteger(h) || h < MIN_HIDDEN) {
@@ -149,8 +148,9 @@ export function resolveHidden(
 }
 
 /**
- * Plans a compression over `tensors` (in checkpoint order): classification, width, and size estimate. `layout` is the
- * checkpoint's convolution layout (`convLayoutFor(checkpoint.format)`).
+ * Plans a compression over `tensors` (in checkpoint order): classification, width, and the artifact's bytes by
+ * component at `storage` (predictor dtype, permutation kind, lean, run length). `layout` is the checkpoint's
+ * convolution layout (`convLayoutFor(checkpoint.format)`).
  */
 export function planBudget(
   tensors: readonly TensorHeader[],
@@ -159,6 +159,7 @@ export function planBudget(
   sourceBytes: number,
   encoding: EncodingSpec = FAST_ENCODING,
   layout: ConvLayout = 'oihw',
+  storage: ArtifactStorageChoice = {},
 ): { plan: BudgetPlanDto; tensors: PlannedTensor[] } {
   const planned: PlannedTensor[] = tensors.map((t, index) => ({
     name: t.name,
@@ -178,17 +179,23 @@ export function planBudget(
     );
   }
   const width = encodingWidth(encoding);
-  const fixed = fixedArtifactBytes(planned);
-  const hidden = resolveHidden(budget, representedParams, fixed, width);
+  const bytesAt = (h: number): number => artifactBytesFor(planned, h, width, storage, encoding).total;
+  const atOne = artifactBytesFor(planned, 1, width, storage, encoding);
+  const hidden = resolveHidden(budget, representedParams, atOne.total - atOne.predictor, width, bytesAt);
   const predictorParams = predictorParamsFor(hidden, width);
+  const bytes = artifactBytesFor(planned, hidden, width, storage, encoding);
   const plan: BudgetPlanDto = {
     hidden,
     predictorParams,
     representedParams,
     verbatimParams: planned.reduce((n, t) => n + (t.represented ? 0 : t.params), 0),
     fractionOfRepresented: predictorParams / representedParams,
-    artifactBytes: fixed + 4 * predictorParams,
+    artifactBytes: bytes.total,
     sourceBytes,
+    bytes,
+    ...(storage.predictorDtype !== undefined && storage.predictorDtype !== 'f32'
+      ? { predictorDtype: storage.predictorDtype }
+      : {}),
     represented: planned
       .filter((t) => t.represented)
       .map((t) => ({ name: t.name, shape: [...t.shape], params: t.params })),

@@ -91,7 +91,7 @@ void test('f16, int8 and int4 artifacts decode to the dequantised float predicto
       const path = await rewrite(storage, `${storage}.nern.safetensors`);
       const art = await readArtifact(path);
       try {
-        assert.equal(art.meta.version, 3);
+        assert.equal(art.meta.version, 4, 'new artifacts store packed permutations (format 4)');
         assert.equal(art.meta.predictorStorage, storage);
         assert.equal(art.bytes, statSync(path).size);
         let saved = 0;
@@ -218,4 +218,40 @@ void test('tampered quantised artifacts are refused with one clear line', async 
       return true;
     });
   }
+});
+
+void test('a format-3 int4 fixture (written by the format-3 CLI) still decodes byte for byte, and again as format 4', async () => {
+  const v3 = join(FIXTURES, 'artifacts', 'tiny_cnn_v3_int4.nern.safetensors');
+  const v3Decoded = readFileSync(join(FIXTURES, 'artifacts', 'tiny_cnn_v3_int4.decoded.safetensors'));
+  const art = await readArtifact(v3);
+  let rewritten = '';
+  try {
+    assert.equal(art.meta.version, 3);
+    assert.equal(art.meta.predictorStorage, 'int4');
+    assert.equal(art.meta.permutations, undefined, 'format 3 stores U16 indices');
+    // Written again by this version: packed permutations, the same decoded bytes.
+    rewritten = join(dir, 'v3-as-v4.nern.safetensors');
+    await writeArtifact(rewritten, {
+      meta: art.meta,
+      predictor: art.predictor,
+      kernelMap: art.kernelMap,
+      verbatim: await verbatimOf(art),
+    });
+  } finally {
+    await art.close();
+  }
+  const [decoded] = await decompressArtifact(v3, join(dir, 'v3.decoded.safetensors'));
+  assert.ok(decoded !== undefined);
+  assert.deepEqual(readFileSync(decoded), v3Decoded);
+  const again = await readArtifact(rewritten);
+  try {
+    assert.equal(again.meta.version, 4);
+    assert.equal(again.meta.permutations?.length, again.meta.layers.length);
+  } finally {
+    await again.close();
+  }
+  const [decodedAgain] = await decompressArtifact(rewritten, join(dir, 'v4.decoded.safetensors'));
+  assert.ok(decodedAgain !== undefined);
+  assert.deepEqual(readFileSync(decodedAgain), v3Decoded);
+  assert.ok(statSync(rewritten).size < statSync(v3).size);
 });

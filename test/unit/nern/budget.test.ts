@@ -68,3 +68,37 @@ void test('planBudget resolves hidden, fraction and bytes budgets, and refuses i
   assert.throws(() => planBudget(tensors, { kind: 'fraction', fraction: 0.001 }, conv, 200_000), /minimum/);
   assert.throws(() => planBudget([t('b', [8])], { kind: 'hidden', hidden: 8 }, conv, 100), /no 3×3 or 1×1 convolution/);
 });
+
+void test('a bytes budget counts the stored predictor dtype, the packed permutations and the metadata', () => {
+  const tensors = [t('a.weight', [64, 64, 3, 3]), t('b.weight', [64, 64, 3, 3]), t('a.bias', [64])];
+  const plan = (predictorDtype: 'f32' | 'int4', permutation: 'crossfilter' | 'none', bytes = 60_000) =>
+    planBudget(tensors, { kind: 'bytes', bytes }, conv, 400_000, undefined, 'oihw', { predictorDtype, permutation })
+      .plan;
+  const f32 = plan('f32', 'crossfilter');
+  const int4 = plan('int4', 'crossfilter');
+  assert.ok(int4.hidden > f32.hidden, `${int4.hidden} vs ${f32.hidden}`);
+  for (const p of [f32, int4]) {
+    assert.ok(p.bytes !== undefined && p.artifactBytes <= 60_000);
+    // 4,096 kernels per layer at 12 bits each; the one verbatim bias in F32.
+    assert.equal(p.bytes.permutations, 2 * 6144);
+    assert.equal(p.bytes.verbatim, 4 * 64);
+    assert.equal(p.bytes.scales, 8);
+    assert.equal(
+      p.bytes.total,
+      p.bytes.predictor + p.bytes.permutations + p.bytes.scales + p.bytes.verbatim + p.bytes.metadata,
+    );
+    assert.equal(p.bytes.metadata % 8, 0);
+  }
+  assert.equal(int4.predictorDtype, 'int4');
+  // The identity permutation is stored as nothing, which leaves room for a wider predictor.
+  const none = plan('f32', 'none');
+  assert.equal(none.bytes?.permutations, 0);
+  assert.ok(none.hidden >= f32.hidden);
+  // The widest width: one more would not fit by the planner's own count.
+  const wider = planBudget(tensors, { kind: 'hidden', hidden: f32.hidden + 1 }, conv, 400_000, undefined, 'oihw', {
+    predictorDtype: 'f32',
+    permutation: 'crossfilter',
+  }).plan;
+  assert.ok(wider.artifactBytes > 60_000);
+  assert.throws(() => plan('int4', 'crossfilter', 12_000), /leaves room for a predictor of width/);
+});

@@ -144,6 +144,12 @@ void test('budget shares and artifact parts add up', () => {
   assert.equal(parts.predictor, 4000);
   assert.equal(parts.verbatim, 4000);
   assert.equal(parts.predictor + parts.verbatim + parts.other, 9000);
+  // With the planner's byte breakdown (an int4 predictor): its stored bytes, not 4 per parameter.
+  const bytes = { predictor: 700, permutations: 300, scales: 8, verbatim: 4000, metadata: 992, total: 6000 };
+  const stored = artifactParts({ ...plan, artifactBytes: 6000, bytes, predictorDtype: 'int4' });
+  assert.deepEqual(stored, { predictor: 700, verbatim: 4000, other: 1300 });
+  // Against a written size (the Budget panel's measured run), the rest is what the file holds besides the two.
+  assert.equal(artifactParts({ ...plan, artifactBytes: 5900, bytes }).other, 1200);
 });
 
 void test('the trade-off curve is sorted by predictor fraction', () => {
@@ -304,6 +310,9 @@ void test('artifact metadata: the schema the engine writes, a parsed object, par
 void test('the part of the artifact that is neither predictor nor verbatim is named and explained', () => {
   assert.notEqual(ARTIFACT_PART_LABELS.other, 'metadata');
   assert.ok(ARTIFACT_PART_LABELS.otherNote.startsWith(`${ARTIFACT_PART_LABELS.other}: `));
-  assert.match(ARTIFACT_PART_LABELS.otherNote, /JSON description \(loss curve, per-layer report, training settings/);
+  assert.match(
+    ARTIFACT_PART_LABELS.otherNote,
+    /JSON description \(layer map, training settings and, unless the artifact is lean, the loss curve/,
+  );
   assert.match(ARTIFACT_PART_LABELS.otherNote, /kernel order/);
 });
