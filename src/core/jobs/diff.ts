@@ -153,7 +153,8 @@ export function normaliseTensorName(name: string): string {
 }
 
 /** One side of a comparison: its format, its tensors (an artifact's decoded reconstruction) and artifact facts. */
-interface DiffSide {
+/** One side of a comparison: a checkpoint's tensors, or an artifact's reconstructed tensors. */
+export interface DiffSide {
   readonly format: string;
   readonly tensors: readonly TensorEntry[];
   readonly artifact?: DiffArtifactSideDto;
@@ -218,7 +219,7 @@ function reconstructedEntry(artifact: CompressedArtifact, t: CompressedTensorInf
  * nothing to clean up and nothing written beside the user's files); a NeRN artifact first initialises the tfjs
  * backend its predictor runs on.
  */
-async function withDiffSide<T>(
+export async function withDiffSide<T>(
   path: string,
   signal: AbortSignal | undefined,
   body: (side: DiffSide) => Promise<T>,
@@ -271,8 +272,11 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-/** Pulls values from a tensor's chunk stream `count` at a time, whatever chunk sizes the reader yields. */
-class ValueCursor {
+/**
+ * Pulls values from a tensor's chunk stream `count` at a time, whatever chunk sizes the reader yields (it reads
+ * `DIFF_CHUNK_ELEMENTS` at most at once). Shared with the Δ histogram (diffHistogram.ts).
+ */
+export class ValueCursor {
   private readonly iterator: AsyncIterator<ValueChunk>;
   private buffer: ValueChunk = new Float32Array(0);
   private at = 0;

@@ -4,13 +4,11 @@
  * of the finite differences, the second bins them with the Inspector's `HistogramAccumulator`, whose edges and bin
  * assignment are NumPy's. Shared by the worker and any caller that has two paths.
  */
-import { ARTIFACT_KEY } from '../../protocol/artifact';
 import { DELTA_HISTOGRAM_BINS, type DeltaHistogramDto } from '../../protocol/compare';
-import { withCheckpoint } from '../formats/sourceSize';
 import { BadInputError, throwIfAborted } from '../io/errors';
-import type { ValueChunk } from '../tensors/dtype';
 import { HistogramAccumulator } from '../tensors/stats';
 import type { TensorEntry } from '../tensors/tensor';
+import { ValueCursor, withDiffSide } from './diff';
 
 /** Elements per chunk read from each side (1 Mi: with the Δ buffer, at most 24 MB in float64 at once). */
 const DELTA_CHUNK_ELEMENTS = 1024 * 1024;
@@ -25,36 +23,6 @@ export interface DeltaHistogramRequest {
   readonly tensorB: string;
   /** Equal-width bins, 1 to 1024. */
   readonly bins: number;
-}
-
-/** Pulls values from a tensor's chunk stream `count` at a time, whatever chunk sizes its reader yields. */
-class ValueCursor {
-  private readonly iterator: AsyncIterator<ValueChunk>;
-  private buffer: ValueChunk = new Float32Array(0);
-  private at = 0;
-
-  constructor(entry: TensorEntry, signal: AbortSignal | undefined) {
-    const stream = entry.values({ maxElements: DELTA_CHUNK_ELEMENTS, ...(signal ? { signal } : {}) });
-    this.iterator = stream[Symbol.asyncIterator]();
-  }
-
-  /** Up to `count` next values (fewer only at the end; empty when done). */
-  async take(count: number): Promise<ValueChunk> {
-    while (this.at >= this.buffer.length) {
-      const next = await this.iterator.next();
-      if (next.done === true) return new Float32Array(0);
-      this.buffer = next.value;
-      this.at = 0;
-    }
-    const end = Math.min(this.buffer.length, this.at + count);
-    const out = this.buffer.subarray(this.at, end);
-    this.at = end;
-    return out;
-  }
-
-  async close(): Promise<void> {
-    await this.iterator.return?.();
-  }
 }
 
 /**
@@ -115,8 +83,8 @@ function tensorNamed(tensors: readonly TensorEntry[], name: string, path: string
  * of checkpoint `b`, which must have the same shape, in `bins` equal-width bins over (min Δ, max Δ) — the edges and
  * counts of `numpy.histogram(Δ, bins)`; when every Δ is equal, NumPy's range (Δ − 0.5, Δ + 0.5). Memory stays
  * bounded (one chunk of each side and one of Δ) whatever the tensors' sizes. Throws a BadInputError for an unknown
- * tensor, unequal shapes, undecodable values, a compression artifact as either side (its reconstruction is not
- * streamed here yet) or a bin count out of range; a CancelledError when `signal` aborts.
+ * tensor, unequal shapes, undecodable values or a bin count out of range; a compression artifact as either side is
+ * its reconstruction (decoded once per pass); a CancelledError when `signal` aborts.
  */
 export async function deltaHistogram(request: DeltaHistogramRequest, signal?: AbortSignal): Promise<DeltaHistogramDto> {
   const { bins } = request;
@@ -125,18 +93,9 @@ export async function deltaHistogram(request: DeltaHistogramRequest, signal?: Ab
       `A Δ histogram needs ${DELTA_HISTOGRAM_BINS.min}–${DELTA_HISTOGRAM_BINS.max} bins, got ${bins}.`,
       { option: 'bins' },
     );
-  return withCheckpoint(request.a, signal, (ca) =>
-    withCheckpoint(request.b, signal, async (cb) => {
-      for (const [c, path] of [
-        [ca, request.a],
-        [cb, request.b],
-      ] as const) {
-        // Its stored tensors are not its weights: the reconstruction is (src/core/jobs/diff.ts decodes it).
-        if (c.format === 'safetensors' && Object.hasOwn(c.metadata, ARTIFACT_KEY))
-          throw new BadInputError(
-            `${path} is a compression artifact; decompress it and compare the decompressed checkpoint to see a histogram of Δ.`,
-          );
-      }
+  // A compression artifact's side is its reconstruction, each represented tensor decoded when read (diff.ts).
+  return withDiffSide(request.a, signal, (ca) =>
+    withDiffSide(request.b, signal, async (cb) => {
       const ta = tensorNamed(ca.tensors, request.tensorA, request.a);
       const tb = tensorNamed(cb.tensors, request.tensorB, request.b);
       if (ta.shape.length !== tb.shape.length || ta.shape.some((d, i) => d !== tb.shape[i]))
