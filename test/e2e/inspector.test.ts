@@ -107,7 +107,14 @@ void describe('Inspector in VS Code (code-server)', { timeout: 300_000 }, () => 
       await step('activate', async (s) => {
         await s.runCommand('Weight Lens: Show Log');
         const panel = s.page.locator('.part.panel');
-        await panel.waitFor({ state: 'visible', timeout: 30_000 });
+        // On a loaded machine the first command of a fresh window can be taken while the workbench is still
+        // restoring its layout, which hides the panel again: ask once more before failing.
+        try {
+          await panel.waitFor({ state: 'visible', timeout: 15_000 });
+        } catch {
+          await s.runCommand('Weight Lens: Show Log');
+          await panel.waitFor({ state: 'visible', timeout: 30_000 });
+        }
         // The Output view's channel picker shows the selected channel's name.
         await s.page
           .locator('.part.panel select option:checked', { hasText: 'Weight Lens' })
