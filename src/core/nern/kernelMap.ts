@@ -234,27 +234,45 @@ export function assembleLayers(predictions: Float32Array, layout: KernelMap): Fl
 }
 
 /**
- * Predicts every grid row of `layout` with `predictor` ([rows, 9], unscaled), encoding `chunk` rows at a time so memory
- * stays bounded for any model size. Needs an initialised tfjs backend; leaks no tensors.
+ * The grid rows of `layout` encoded `chunk` at a time, in order: each item is the first row, the row count and their
+ * encodings (a buffer reused between items). Checks first that `predictor` fits the layout.
  */
-export function predictGrid(predictor: Predictor, layout: KernelMap, chunk = 8192): Float32Array {
+function* encodedGridChunks(
+  predictor: Predictor,
+  layout: KernelMap,
+  chunk: number,
+): Generator<{ start: number; rows: number; total: number; encodings: Float32Array }> {
   const shapes = gridShapes(layout);
-  const rows = shapes.reduce((n, s) => n + s.cout * s.cin, 0);
+  const total = shapes.reduce((n, s) => n + s.cout * s.cin, 0);
   const width = encodingWidth(layout.encoding);
   if (predictor.spec.inputs !== width || predictor.spec.outputs !== KERNEL_OUTPUTS) {
     throw new CheckpointFormatError(
       `The predictor takes ${predictor.spec.inputs} inputs and gives ${predictor.spec.outputs} outputs; the layout needs ${width} and ${KERNEL_OUTPUTS}.`,
     );
   }
-  const out = new Float32Array(rows * KERNEL_OUTPUTS);
-  const ids = new Int32Array(Math.min(chunk, rows));
+  const ids = new Int32Array(Math.min(chunk, total));
   const enc = new Float32Array(ids.length * width);
-  for (let start = 0; start < rows; start += chunk) {
-    const n = Math.min(chunk, rows - start);
+  for (let start = 0; start < total; start += chunk) {
+    const n = Math.min(chunk, total - start);
     for (let i = 0; i < n; i++) ids[i] = start + i;
     encodeRows(shapes, ids.subarray(0, n), enc, layout.encoding);
-    out.set(predictor.predict(enc.subarray(0, n * width), chunk), start * KERNEL_OUTPUTS);
+    yield { start, rows: n, total, encodings: enc.subarray(0, n * width) };
   }
+}
+
+/** Grid rows of `layout`: Σ C_out·C_in over its layers. */
+function gridRowCount(layout: KernelMap): number {
+  return gridShapes(layout).reduce((n, s) => n + s.cout * s.cin, 0);
+}
+
+/**
+ * Predicts every grid row of `layout` with `predictor` ([rows, 9], unscaled), encoding `chunk` rows at a time so memory
+ * stays bounded for any model size. Needs an initialised tfjs backend; leaks no tensors.
+ */
+export function predictGrid(predictor: Predictor, layout: KernelMap, chunk = 8192): Float32Array {
+  const out = new Float32Array(gridRowCount(layout) * KERNEL_OUTPUTS);
+  for (const c of encodedGridChunks(predictor, layout, chunk))
+    out.set(predictor.predict(c.encodings, chunk), c.start * KERNEL_OUTPUTS);
   return out;
 }
 
@@ -268,22 +286,14 @@ export async function predictGridAsync(
   options: { chunk?: number; signal?: AbortSignal; onRows?: (done: number, total: number) => void } = {},
 ): Promise<Float32Array> {
   const chunk = options.chunk ?? 8192;
-  const shapes = gridShapes(layout);
-  const rows = shapes.reduce((n, s) => n + s.cout * s.cin, 0);
-  const width = encodingWidth(layout.encoding);
-  const out = new Float32Array(rows * KERNEL_OUTPUTS);
-  const ids = new Int32Array(Math.min(chunk, rows));
-  const enc = new Float32Array(ids.length * width);
-  for (let start = 0; start < rows; start += chunk) {
-    const n = Math.min(chunk, rows - start);
-    for (let i = 0; i < n; i++) ids[i] = start + i;
-    encodeRows(shapes, ids.subarray(0, n), enc, layout.encoding);
-    const part = await predictor.predictAsync(enc.subarray(0, n * width), {
+  const out = new Float32Array(gridRowCount(layout) * KERNEL_OUTPUTS);
+  for (const c of encodedGridChunks(predictor, layout, chunk)) {
+    const part = await predictor.predictAsync(c.encodings, {
       batchSize: chunk,
       ...(options.signal ? { signal: options.signal } : {}),
     });
-    out.set(part, start * KERNEL_OUTPUTS);
-    options.onRows?.(start + n, rows);
+    out.set(part, c.start * KERNEL_OUTPUTS);
+    options.onRows?.(c.start + c.rows, c.total);
   }
   return out;
 }
