@@ -192,6 +192,9 @@ function statusText(s: ReconstructionSnapshot): string {
     case 'planning':
       return 'Planning the predictor…';
     case 'running': {
+      const r = s.reconstructing;
+      if (r !== undefined && r.done < r.total)
+        return `Predicting every kernel: ${formatInteger(r.done)} / ${formatInteger(r.total)} rows`;
       if (p === undefined) return 'Training…';
       const eta = formatEta(p.step, p.steps, p.stepsPerSecond);
       return `Training: step ${formatInteger(p.step)} / ${formatInteger(p.steps)}${p.round > 1 ? `, round ${p.round}` : ''}${eta === '' ? '' : ` · ${eta}`}`;
@@ -237,7 +240,13 @@ function renderHeader(): void {
   setProgressBar(
     byId('progress'),
     s.status === 'running' || s.status === 'planning',
-    p !== undefined && s.status === 'running' ? { value: p.step, max: Math.max(1, p.steps) } : undefined,
+    s.status !== 'running'
+      ? undefined
+      : s.reconstructing !== undefined && s.reconstructing.done < s.reconstructing.total
+        ? { value: s.reconstructing.done, max: Math.max(1, s.reconstructing.total) }
+        : p !== undefined
+          ? { value: p.step, max: Math.max(1, p.steps) }
+          : undefined,
   );
   byId('cmd-cancel').hidden = s.status !== 'running' && s.status !== 'planning';
   byId('cmd-stop').hidden = s.status !== 'running';

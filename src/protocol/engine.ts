@@ -58,7 +58,9 @@ export type InspectEvent =
 export type CompressEvent =
   | { kind: 'compress/planned'; plan: BudgetPlanDto }
   | { kind: 'compress/progress'; progress: CompressProgressDto }
-  | { kind: 'compress/evaluation'; evaluation: CompressEvaluationDto };
+  | { kind: 'compress/evaluation'; evaluation: CompressEvaluationDto }
+  /** While every grid row is predicted (an evaluation, the final reconstruction): rows done of the total. */
+  | { kind: 'compress/reconstructing'; done: number; total: number };
 
 /**
  * Events of an evaluation: samples evaluated so far of `total` (throttled by the worker), with the engine running

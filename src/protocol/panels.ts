@@ -47,6 +47,8 @@ export interface ReconstructionSnapshot {
   plan?: BudgetPlanDto;
   /** Latest progress sample. */
   progress?: CompressProgressDto;
+  /** While every grid row is being predicted after (or between) training steps: rows done of the total. */
+  reconstructing?: { done: number; total: number };
   /** Loss samples `[step, loss]` in step order, at most `PANEL_LOSS_POINTS`. */
   loss: [number, number][];
   /** Latest evaluation (per-layer errors). */
@@ -230,7 +232,11 @@ export function applyReconstructionEvent(
     case 'compress/progress':
       snapshot.status = 'running';
       snapshot.progress = event.progress;
+      delete snapshot.reconstructing;
       if (Number.isFinite(event.progress.loss)) pushLoss(snapshot.loss, event.progress.step, event.progress.loss);
+      break;
+    case 'compress/reconstructing':
+      snapshot.reconstructing = { done: event.done, total: event.total };
       break;
     case 'compress/evaluation': {
       snapshot.status = snapshot.status === 'planning' ? 'running' : snapshot.status;
@@ -244,6 +250,7 @@ export function applyReconstructionEvent(
     }
     case 'compress/done':
       snapshot.status = 'done';
+      delete snapshot.reconstructing;
       snapshot.report = event.report;
       snapshot.artifact = event.report.artifact;
       if (event.report.lossCurve.length > 0 && snapshot.loss.length === 0)

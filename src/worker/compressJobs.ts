@@ -16,8 +16,9 @@ type CompressCallKind = Extract<EngineCallKind, `compress/${string}`>;
 /** Handlers of the compression requests. */
 export const compressHandlers: EngineHandlers<CompressCallKind> = {
   'compress/plan': (params, job) => planCompression(params.path, params.options, job.signal),
-  'compress/start': (params, job) =>
-    compressCheckpoint(params.path, params.options, {
+  'compress/start': (params, job) => {
+    let lastReconstructing = 0;
+    return compressCheckpoint(params.path, params.options, {
       signal: job.signal,
       stop: job.stop,
       onPlan: (plan) => {
@@ -32,7 +33,15 @@ export const compressHandlers: EngineHandlers<CompressCallKind> = {
       onEvaluation: (evaluation) => {
         job.emit({ kind: 'compress/evaluation', evaluation });
       },
-    }),
+      onReconstruction: (done, total) => {
+        // At most four a second, and always the last: a large model has thousands of batches.
+        const now = performance.now();
+        if (done < total && now - lastReconstructing < 250) return;
+        lastReconstructing = now;
+        job.emit({ kind: 'compress/reconstructing', done, total });
+      },
+    });
+  },
   'compress/decompress': async (params, job) => {
     await ensureBackend(job.backend);
     const outputs = await decompressArtifact(params.artifact, params.out, { signal: job.signal, backend: job.backend });

@@ -63,6 +63,10 @@ void test('the worker plans, cancels, completes, reopens and decompresses a comp
     assert.ok(progress?.kind === 'compress/progress' && progress.progress.backend === 'wasm');
     const evaluation = run.events.filter((e) => e.kind === 'compress/evaluation').at(-1);
     assert.ok(evaluation?.kind === 'compress/evaluation' && evaluation.evaluation.detail !== undefined);
+    // The final whole-grid prediction reports its rows, the last event at all of them.
+    const reconstructing = run.events.filter((e) => e.kind === 'compress/reconstructing');
+    const last = reconstructing.at(-1);
+    assert.ok(last?.kind === 'compress/reconstructing' && last.total > 0 && last.done === last.total);
 
     const opened = answerOf(await exchange(worker, 'compress/openArtifact', 4, { artifact: out }));
     assert.equal(opened.report.rmse, report.rmse);

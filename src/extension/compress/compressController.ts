@@ -499,7 +499,9 @@ export class CompressController implements vscode.Disposable {
         progress: (event) =>
           event.kind === 'compress/progress'
             ? { percent: percentDone(event.progress), message: progressMessage(event.progress) }
-            : undefined,
+            : event.kind === 'compress/reconstructing' && event.done < event.total
+              ? { message: `predicting every kernel: ${Math.floor((100 * event.done) / event.total)} % of the rows` }
+              : undefined,
         onReported: (percent, event) => {
           run.percent = percent;
           if (this.statusRun !== run || event.kind !== 'compress/progress') return;
