@@ -34,7 +34,8 @@ const pairKey = (p: { a: string; b: string }): string => JSON.stringify([p.a, p.
 function buildSkeleton(root: HTMLElement): void {
   root.innerHTML = `
     <header class="top">
-      <div class="title-row"><h1 id="title" class="file-name">Compare</h1><span class="spacer-flex"></span></div>
+      <div class="title-row"><h1 id="title" class="file-name">Compare</h1><span class="spacer-flex"></span>
+        <vscode-button id="rematch" data-testid="compare-rematch" secondary hidden>Match by shape</vscode-button></div>
       <div id="subtitle" data-testid="compare-subtitle" class="muted description">Waiting for the comparison…</div>
     </header>
     <div class="panel-grid">
@@ -88,6 +89,14 @@ function renderHeader(r: DiffReportDto): void {
     `A: ${r.a.file} (${r.a.format}, ${formatInteger(r.a.tensors)} tensors) · B: ${r.b.file} (${r.b.format}, ${formatInteger(r.b.tensors)} tensors) · matched by ${r.match}` +
     (left > 0 ? ` · ${left} integer tensors not compared` : '') +
     ` · ${formatStat(r.seconds)} s`;
+  // Renamed layers show as removed + added by name; pairing the rest by shape in file order finds them.
+  const rematch = byId('rematch');
+  rematch.hidden = false;
+  rematch.textContent = r.match === 'name' ? 'Match by shape' : 'Match by name';
+  rematch.title =
+    r.match === 'name'
+      ? 'Compare again, pairing tensors left unmatched by name by their shape, in file order (renamed layers)'
+      : 'Compare again, pairing tensors by name only';
 }
 
 function renderLayers(r: DiffReportDto): void {
@@ -230,7 +239,12 @@ function onMessage(msg: CompareInbound): void {
 
 page.start<CompareInbound>({
   build: buildSkeleton,
-  wire: () => undefined,
+  wire: () => {
+    byId('rematch').addEventListener('click', () => {
+      if (report === undefined) return;
+      post({ kind: 'compare/rematch', match: report.match === 'name' ? 'shape' : 'name' });
+    });
+  },
   prefixes: ['compare/'],
   onMessage,
   ready: () => {

@@ -59,5 +59,11 @@ export type CompareInbound =
   | { kind: 'compare/histogram'; a: string; b: string; histogram: DeltaHistogramDto }
   | { kind: 'compare/histogramFailed'; a: string; b: string; message: string };
 
-/** Compare webview → host: ready for the report, or the Δ histogram of pair (`a` in A, `b` in B) is wanted. */
-export type CompareOutbound = { kind: 'compare/ready' } | { kind: 'compare/histogram'; a: string; b: string };
+/**
+ * Compare webview → host: ready for the report; the Δ histogram of pair (`a` in A, `b` in B) is wanted; or the same
+ * two files compared again with the other pairing (`match`: by name, or by name then shape for renamed layers).
+ */
+export type CompareOutbound =
+  | { kind: 'compare/ready' }
+  | { kind: 'compare/histogram'; a: string; b: string }
+  | { kind: 'compare/rematch'; match: DiffMatch };

@@ -191,6 +191,11 @@ void describe('Compare With… in VS Code (code-server)', { timeout: 300_000 }, 
       });
       const subtitle = await summary.frame.locator('[data-testid="compare-subtitle"]').first().innerText();
       assert.match(subtitle, /^A: .*resnet_tiny\.pt \(pytorch.* · B: .*resnet_tiny_perturbed\.pt/, subtitle);
+      // "Match by shape" compares the same two files again, pairing by shape what names leave unmatched.
+      await summary.frame.locator('[data-testid="compare-rematch"]').first().click();
+      await s.waitForTestId('compare-subtitle', { accept: (t) => t.includes('matched by shape'), timeoutMs: 90_000 });
+      const button = await summary.frame.locator('[data-testid="compare-rematch"]').first().innerText();
+      assert.equal(button.trim(), 'Match by name');
     });
   });
 });

@@ -7,6 +7,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { DELTA_HISTOGRAM_BINS } from '../../protocol/compare';
+import type { DiffMatch } from '../../protocol/diff';
 import { CHECKPOINT_EXTENSIONS } from '../fileKinds';
 import type { EngineClient } from '../engine/engineClient';
 import { reportUnexpected, runEngineJob } from '../engine/engineJobs';
@@ -57,6 +58,9 @@ export class CompareController {
     this.panels = new ComparePanels(
       context.extensionUri,
       (request, token) => this.engine.call('diff/histogram', { ...request, bins: histogramBins() }, undefined, token),
+      (a, b, match) => {
+        void this.run(a, b, match);
+      },
       log,
     );
   }
@@ -103,14 +107,17 @@ export class CompareController {
     await this.run(a.fsPath, b.fsPath);
   }
 
-  /** Compares `a` with `b` in the worker under a notification and shows the report; a failure is reported there. */
-  private async run(a: string, b: string): Promise<void> {
+  /**
+   * Compares `a` with `b` (pairing by `match`) in the worker under a notification and shows the report; a failure is
+   * reported there.
+   */
+  private async run(a: string, b: string, match: DiffMatch = 'name'): Promise<void> {
     const cancel = new vscode.CancellationTokenSource();
     try {
       const report = await runEngineJob(this.engine, this.log, {
         title: `Comparing ${path.basename(a)} with ${path.basename(b)}`,
         kind: 'diff/start',
-        params: { a, b, options: {} },
+        params: { a, b, options: match === 'name' ? {} : { match } },
         cancel,
         progress: ({ progress: p }) => ({
           // Elements compared move within big tensors; before the first chunk, pairs started.

@@ -2,13 +2,13 @@
  * Compare panels (`weightLens.compare`): one webview panel per pair of checkpoints, revealed rather than duplicated,
  * showing a finished comparison (`DiffReportDto`). It re-sends the report whenever the webview (re)loads, and answers
  * the webview's requests for the Δ histogram of a pair through the histogram provider its owner gives (the answer,
- * or the failure's message, is posted back). Closing the panel cancels the histograms still being computed.
+ * or the failure's message, is posted back), and passes a request to pair the tensors the other way to its owner. Closing the panel cancels the histograms still being computed.
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { hasKind } from '../../protocol/common';
 import type { CompareInbound, CompareOutbound, DeltaHistogramDto } from '../../protocol/compare';
-import type { DiffReportDto } from '../../protocol/diff';
+import type { DiffMatch, DiffReportDto } from '../../protocol/diff';
 import { loadPanelPage, postToWebview } from './snapshotPanel';
 
 /** View type of the Compare panel. */
@@ -23,6 +23,9 @@ export type DeltaHistogramProvider = (
   token: vscode.CancellationToken,
 ) => Promise<DeltaHistogramDto>;
 
+/** Compares checkpoints `a` and `b` again with pairing `match`; the new report comes back through `show`. */
+export type CompareRerun = (a: string, b: string, match: DiffMatch) => void;
+
 /** One Compare panel. */
 class ComparePanel implements vscode.Disposable {
   private ready = false;
@@ -32,6 +35,7 @@ class ComparePanel implements vscode.Disposable {
     readonly panel: vscode.WebviewPanel,
     private report: DiffReportDto,
     private readonly histograms: DeltaHistogramProvider,
+    private readonly rerun: CompareRerun,
     private readonly log: vscode.LogOutputChannel,
   ) {
     panel.webview.onDidReceiveMessage((m: unknown) => {
@@ -54,6 +58,10 @@ class ComparePanel implements vscode.Disposable {
     if (msg.kind === 'compare/ready') {
       this.ready = true;
       this.postReport();
+      return;
+    }
+    if (msg.kind === 'compare/rematch') {
+      this.rerun(this.report.a.file, this.report.b.file, msg.match);
       return;
     }
     const report = this.report;
@@ -86,6 +94,7 @@ export class ComparePanels implements vscode.Disposable {
   constructor(
     private readonly extensionUri: vscode.Uri,
     private readonly histograms: DeltaHistogramProvider,
+    private readonly rerun: CompareRerun,
     private readonly log: vscode.LogOutputChannel,
   ) {}
 
@@ -107,7 +116,7 @@ export class ComparePanels implements vscode.Disposable {
     );
     loadPanelPage(webviewPanel, this.extensionUri, 'compare', 'Compare');
     webviewPanel.title = title;
-    const panel = new ComparePanel(webviewPanel, report, this.histograms, this.log);
+    const panel = new ComparePanel(webviewPanel, report, this.histograms, this.rerun, this.log);
     this.panels.set(key, panel);
     webviewPanel.onDidDispose(() => {
       panel.dispose();
