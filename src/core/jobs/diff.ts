@@ -29,7 +29,7 @@ import { decodeValues, DTYPE_BYTES, encodeValues, isDType, type ValueChunk } fro
 import { DEFAULT_CHUNK_ELEMENTS, type TensorEntry, type ValueStreamOptions } from '../tensors/tensor';
 
 /** Elements per chunk read from each side (1 Mi: 8 MB as float64 on each side at most). */
-const DIFF_CHUNK_ELEMENTS = 1024 * 1024;
+export const DIFF_CHUNK_ELEMENTS = 1024 * 1024;
 
 /** What a comparison covers. */
 export interface DiffOptions {
@@ -272,11 +272,8 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }
 
-/**
- * Pulls values from a tensor's chunk stream `count` at a time, whatever chunk sizes the reader yields (it reads
- * `DIFF_CHUNK_ELEMENTS` at most at once). Shared with the Δ histogram (diffHistogram.ts).
- */
-export class ValueCursor {
+/** Pulls values from a tensor's chunk stream `count` at a time, whatever chunk sizes the reader yields. */
+class ValueCursor {
   private readonly iterator: AsyncIterator<ValueChunk>;
   private buffer: ValueChunk = new Float32Array(0);
   private at = 0;
@@ -321,14 +318,18 @@ function emptySums(): DeltaSums {
   return { count: 0, maxAbs: 0, sumDelta2: 0, sumA2: 0, sumB2: 0, dot: 0, nonFinite: 0, identical: true };
 }
 
-/** Streams both tensors (equal element counts) and accumulates the sums of B − A. */
-async function compareValues(
+/**
+ * Streams tensors `a` and `b` (equal element counts) side by side, calling `onChunks` with aligned chunks of at most
+ * `DIFF_CHUNK_ELEMENTS` values of each (views valid only during the call), one chunk of each in memory. Checks
+ * `signal` between chunks; a BadInputError when a tensor yields fewer values than its shape holds. Shared by the
+ * comparison and the Δ histogram (diffHistogram.ts).
+ */
+export async function forEachChunkPair(
   a: TensorEntry,
   b: TensorEntry,
   signal: AbortSignal | undefined,
-  onChunk: (elements: number) => void,
-): Promise<DeltaSums> {
-  const sums = emptySums();
+  onChunks: (xa: ValueChunk, xb: ValueChunk) => void,
+): Promise<void> {
   const ca = new ValueCursor(a, signal);
   const cb = new ValueCursor(b, signal);
   try {
@@ -339,30 +340,43 @@ async function compareValues(
       const xb = await cb.take(xa.length);
       if (xa.length === 0 || xb.length !== xa.length)
         throw new BadInputError(`Tensor ${JSON.stringify(a.name)} yielded fewer values than its shape holds.`);
-      for (let i = 0; i < xa.length; i++) {
-        const u = xa[i] as number;
-        const v = xb[i] as number;
-        if (!Object.is(u, v) && !(u === 0 && v === 0)) sums.identical = false;
-        if (!Number.isFinite(u) || !Number.isFinite(v)) {
-          if (!Object.is(u, v)) sums.nonFinite++;
-          continue;
-        }
-        const d = v - u;
-        const abs = Math.abs(d);
-        if (abs > sums.maxAbs) sums.maxAbs = abs;
-        sums.sumDelta2 += d * d;
-        sums.sumA2 += u * u;
-        sums.sumB2 += v * v;
-        sums.dot += u * v;
-      }
-      sums.count += xa.length;
+      onChunks(xa, xb);
       left -= xa.length;
-      onChunk(xa.length);
     }
   } finally {
     await ca.close();
     await cb.close();
   }
+}
+
+/** Streams both tensors (equal element counts) and accumulates the sums of B − A. */
+async function compareValues(
+  a: TensorEntry,
+  b: TensorEntry,
+  signal: AbortSignal | undefined,
+  onChunk: (elements: number) => void,
+): Promise<DeltaSums> {
+  const sums = emptySums();
+  await forEachChunkPair(a, b, signal, (xa, xb) => {
+    for (let i = 0; i < xa.length; i++) {
+      const u = xa[i] as number;
+      const v = xb[i] as number;
+      if (!Object.is(u, v) && !(u === 0 && v === 0)) sums.identical = false;
+      if (!Number.isFinite(u) || !Number.isFinite(v)) {
+        if (!Object.is(u, v)) sums.nonFinite++;
+        continue;
+      }
+      const d = v - u;
+      const abs = Math.abs(d);
+      if (abs > sums.maxAbs) sums.maxAbs = abs;
+      sums.sumDelta2 += d * d;
+      sums.sumA2 += u * u;
+      sums.sumB2 += v * v;
+      sums.dot += u * v;
+    }
+    sums.count += xa.length;
+    onChunk(xa.length);
+  });
   return sums;
 }
 

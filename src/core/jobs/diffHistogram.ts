@@ -5,13 +5,10 @@
  * assignment are NumPy's. Shared by the worker and any caller that has two paths.
  */
 import { DELTA_HISTOGRAM_BINS, type DeltaHistogramDto } from '../../protocol/compare';
-import { BadInputError, throwIfAborted } from '../io/errors';
+import { BadInputError } from '../io/errors';
 import { HistogramAccumulator } from '../tensors/stats';
 import type { TensorEntry } from '../tensors/tensor';
-import { ValueCursor, withDiffSide } from './diff';
-
-/** Elements per chunk read from each side (1 Mi: with the Δ buffer, at most 24 MB in float64 at once). */
-const DELTA_CHUNK_ELEMENTS = 1024 * 1024;
+import { DIFF_CHUNK_ELEMENTS, forEachChunkPair, withDiffSide } from './diff';
 
 /** Which pair to histogram, and how finely. */
 export interface DeltaHistogramRequest {
@@ -27,7 +24,7 @@ export interface DeltaHistogramRequest {
 
 /**
  * Streams the finite differences B − A of `a` and `b` (equal element counts) in float64 chunks of at most
- * `DELTA_CHUNK_ELEMENTS`, calling `onDelta` with each chunk (a reused buffer: valid only during the call) and
+ * `DIFF_CHUNK_ELEMENTS`, calling `onDelta` with each chunk (a reused buffer: valid only during the call) and
  * resolving to the number of positions left out because A or B is NaN or ±Inf there.
  */
 async function streamDeltas(
@@ -36,35 +33,21 @@ async function streamDeltas(
   signal: AbortSignal | undefined,
   onDelta: (delta: Float64Array) => void,
 ): Promise<number> {
-  const ca = new ValueCursor(a, signal);
-  const cb = new ValueCursor(b, signal);
-  const buffer = new Float64Array(Math.min(DELTA_CHUNK_ELEMENTS, Math.max(1, a.params)));
+  const buffer = new Float64Array(Math.min(DIFF_CHUNK_ELEMENTS, Math.max(1, a.params)));
   let nonFinite = 0;
-  try {
-    let left = a.params;
-    while (left > 0) {
-      throwIfAborted(signal);
-      const xa = await ca.take(Math.min(left, DELTA_CHUNK_ELEMENTS));
-      const xb = await cb.take(xa.length);
-      if (xa.length === 0 || xb.length !== xa.length)
-        throw new BadInputError(`Tensor ${JSON.stringify(a.name)} yielded fewer values than its shape holds.`);
-      let n = 0;
-      for (let i = 0; i < xa.length; i++) {
-        const u = xa[i] as number;
-        const v = xb[i] as number;
-        if (!Number.isFinite(u) || !Number.isFinite(v)) {
-          nonFinite++;
-          continue;
-        }
-        buffer[n++] = v - u;
+  await forEachChunkPair(a, b, signal, (xa, xb) => {
+    let n = 0;
+    for (let i = 0; i < xa.length; i++) {
+      const u = xa[i] as number;
+      const v = xb[i] as number;
+      if (!Number.isFinite(u) || !Number.isFinite(v)) {
+        nonFinite++;
+        continue;
       }
-      onDelta(buffer.subarray(0, n));
-      left -= xa.length;
+      buffer[n++] = v - u;
     }
-  } finally {
-    await ca.close();
-    await cb.close();
-  }
+    onDelta(buffer.subarray(0, n));
+  });
   return nonFinite;
 }
 
