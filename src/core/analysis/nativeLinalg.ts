@@ -32,19 +32,23 @@ function doubleScalar(name: string, value: number): Uint8Array {
   return new ProtoWriter().varint(2, ONNX_DOUBLE).string(8, name).bytes(9, bytes).finish();
 }
 
-/** G [c, c] float64 = Wᵀ W for W [r, c] float32. */
-function gramModel(): Uint8Array {
+/**
+ * The Gram matrix of the smaller side of W [r, c] float32, in float64: Wᵀ W [c, c] (`side` 'columns', for r ≥ c),
+ * or W Wᵀ [r, r] (`side` 'rows', for a wide W: the same nonzero eigenvalues).
+ */
+function gramModel(side: 'columns' | 'rows'): Uint8Array {
   const nodes: Uint8Array[] = [];
   const node = nodeEmitter(nodes);
   node('Cast', ['w'], ['w64'], [{ name: 'to', i: ONNX_DOUBLE }]);
   node('Transpose', ['w64'], ['wt']);
-  node('MatMul', ['wt', 'w64'], ['g']);
+  node('MatMul', side === 'columns' ? ['wt', 'w64'] : ['w64', 'wt'], ['g']);
+  const n = side === 'columns' ? 'c' : 'r';
   return modelProto(
-    'weight_lens_gram',
+    `weight_lens_gram_${side}`,
     nodes,
     [],
     [valueInfoProto('w', ['r', 'c'], ONNX_FLOAT)],
-    [valueInfoProto('g', ['c', 'c'], ONNX_DOUBLE)],
+    [valueInfoProto('g', [n, n], ONNX_DOUBLE)],
   );
 }
 
@@ -223,11 +227,12 @@ export function bandToTridiagonal(
   return { d, e };
 }
 
-/** The native route's two graphs, built once per job and released with it. */
+/** The native route's graphs (the two Gram products and the band update), built once per job and released with it. */
 export class NativeSingularValues {
   private constructor(
     private readonly ort: OrtModuleLike,
-    private readonly gram: OrtSessionLike,
+    private readonly gramColumns: OrtSessionLike,
+    private readonly gramRows: OrtSessionLike,
     private readonly bandUpdate: OrtSessionLike,
     /** Matrices whose smaller side is below this stay on linalg.ts (`NATIVE_MIN_SIDE` unless a test lowers it). */
     readonly minSide: number,
@@ -243,19 +248,22 @@ export class NativeSingularValues {
     minSide: number = NATIVE_MIN_SIDE,
   ): Promise<NativeSingularValues> {
     const options = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
-    const gram = await ort.InferenceSession.create(gramModel(), options);
+    const sessions: OrtSessionLike[] = [];
     try {
-      const bandUpdate = await ort.InferenceSession.create(bandUpdateModel(), options);
-      return new NativeSingularValues(ort, gram, bandUpdate, minSide);
+      for (const model of [gramModel('columns'), gramModel('rows'), bandUpdateModel()])
+        sessions.push(await ort.InferenceSession.create(model, options));
     } catch (e) {
-      await gram.release();
+      for (const session of sessions) await session.release();
       throw e;
     }
+    const [gramColumns, gramRows, bandUpdate] = sessions as [OrtSessionLike, OrtSessionLike, OrtSessionLike];
+    return new NativeSingularValues(ort, gramColumns, gramRows, bandUpdate, minSide);
   }
 
-  /** Frees both sessions. */
+  /** Frees the sessions. */
   async release(): Promise<void> {
-    await this.gram.release();
+    await this.gramColumns.release();
+    await this.gramRows.release();
     await this.bandUpdate.release();
   }
 
@@ -265,9 +273,10 @@ export class NativeSingularValues {
    * may throw to stop.
    */
   async singularValues(a: Float32Array, rows: number, cols: number, tick?: Tick): Promise<Float64Array> {
-    // WᵀW of the smaller side: transpose a wide matrix first (AAᵀ has the same nonzero eigenvalues).
-    const [r, c, w] = cols <= rows ? [rows, cols, a] : [cols, rows, transposeFloat32(a, rows, cols)];
-    const g = float64Output(await this.gram.run({ w: new this.ort.Tensor('float32', w, [r, c]) }), 'g');
+    // The Gram matrix of the smaller side (W Wᵀ of a wide matrix has the same nonzero eigenvalues).
+    const c = Math.min(rows, cols);
+    const gram = cols <= rows ? this.gramColumns : this.gramRows;
+    const g = float64Output(await gram.run({ w: new this.ort.Tensor('float32', a, [rows, cols]) }), 'g');
     tick?.(0.1);
     const band = await this.toBand(g, c, (f) => tick?.(0.1 + 0.6 * f));
     const { d, e } = bandToTridiagonal(band, c, Math.min(BAND, Math.max(1, c - 1)), (f) => tick?.(0.7 + 0.25 * f));
@@ -319,10 +328,4 @@ export class NativeSingularValues {
       for (let dist = 0; q + dist < s; dist++) band[(o + q) * w + dist] = cur[(q + dist) * s + q] as number;
     return band;
   }
-}
-
-function transposeFloat32(a: Float32Array, rows: number, cols: number): Float32Array {
-  const t = new Float32Array(rows * cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) t[j * rows + i] = a[i * cols + j] as number;
-  return t;
 }
