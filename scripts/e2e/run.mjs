@@ -11,11 +11,16 @@ import { hostTarget, packageAll } from '../package.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 // npm passes what follows `npm run test:e2e --` without the `--`; a literal `--` (direct `node run.mjs -- …`) is
-// dropped too. A bare spec name (`compare`) means test/e2e/compare.test.ts.
+// dropped too. A bare spec name (`compare`) means test/e2e/compare.test.ts; a word after an option without `=`
+// (`--test-name-pattern histogram`) is that option's value and passes through as it is.
 const extra = process.argv
   .slice(2)
   .filter((a) => a !== '--')
-  .map((a) => (!a.startsWith('-') && !a.endsWith('.test.ts') ? `test/e2e/${a}.test.ts` : a));
+  .map((a, i, all) => {
+    const prev = all[i - 1];
+    const isValue = prev !== undefined && prev.startsWith('-') && !prev.includes('=');
+    return !isValue && !a.startsWith('-') && !a.endsWith('.test.ts') ? `test/e2e/${a}.test.ts` : a;
+  });
 /** Spec files named run instead of the whole suite; the other extra arguments go to `node --test`. */
 const named = extra.filter((a) => a.endsWith('.test.ts'));
 for (const spec of named)
