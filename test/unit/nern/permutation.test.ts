@@ -9,6 +9,10 @@ import {
   isPermutation,
 } from '../../../src/core/nern/permutation';
 import { Rng } from '../../../src/core/nern/rng';
+import { join } from 'node:path';
+import { FIXTURES } from '../../helpers/fixtures';
+import { openCheckpoint } from '../../../src/core/formats/registry';
+import { readTensorValues } from '../../../src/core/tensors/tensor';
 
 /**
  * A layer of 3×3 kernels whose only non-zero entries are the first two, (r·cos θ, r·sin θ): the cosine of two kernels
@@ -118,5 +122,36 @@ void test('1×1 layers: the closed-form chains equal the general greedy cosine c
         );
       }
     }
+  }
+});
+
+void test('1×1 layers of a published model (ESRGAN, TF.js): the closed forms equal the general chains', async () => {
+  const checkpoint = await openCheckpoint(join(FIXTURES, 'published', 'esrgan-medium', 'x2', 'model.json'));
+  try {
+    for (const name of ['GFF_1/kernel', 'LFF_1/kernel']) {
+      const entry = checkpoint.tensors.find((t) => t.name === name)!; // [1, 1, C_in, C_out] (hwio)
+      const values = await readTensorValues(entry);
+      const [, , cin = 0, cout = 0] = entry.shape;
+      // Filter-major scalars, as the kernel map passes a 1×1 layer: [C_out, C_in].
+      const scalar = new Float32Array(cout * cin);
+      for (let c = 0; c < cin; c++) for (let f = 0; f < cout; f++) scalar[f * cin + c] = values[c * cout + f]!;
+      const padded = new Float32Array(scalar.length * 2);
+      scalar.forEach((x, i) => (padded[2 * i] = x));
+      assert.deepEqual(
+        Array.from(computePermutation('infilter', scalar, cout, cin, 1)),
+        Array.from(computePermutation('infilter', padded, cout, cin, 2)),
+        `${name} infilter`,
+      );
+      // crossfilter is O(N²) on the general path: the first filters, up to 4,096 kernels, suffice.
+      const filters = Math.max(1, Math.floor(4096 / cin));
+      const part = filters * cin;
+      assert.deepEqual(
+        Array.from(computePermutation('crossfilter', scalar.subarray(0, part), filters, cin, 1)),
+        Array.from(computePermutation('crossfilter', padded.subarray(0, 2 * part), filters, cin, 2)),
+        `${name} crossfilter`,
+      );
+    }
+  } finally {
+    await checkpoint.close();
   }
 });
