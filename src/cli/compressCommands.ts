@@ -25,7 +25,7 @@ import { baselinePathFor } from '../core/baselines/compressBaseline';
 /** Help text of `compress` (the CLI help and `weight-lens compress --help`). */
 export const COMPRESS_USAGE = `  weight-lens compress FILE [--hidden H | --size FRACTION | --size-bytes N | --size-of-file F] [--steps N]
                       [--permutation crossfilter|infilter|none] [--seed S] [--dense] [--rounds R]
-                      [--round-scale X] [--recipe weight-lens|nern] [--backend auto|wasm|webgpu|tensorflow|cpu]
+                      [--round-scale X] [--recipe weight-lens|nern] [--backend auto|cpu-native|cuda|webgpu|wasm|tensorflow|cpu]
                       [--predictor-dtype f32|f16|int8|int4] [--qat-steps N] [--lean] [--method M] [--out OUT]
                       [--json]
       Train a NeRN predictor that regenerates FILE's convolution weights (and, with --dense, its matrices and
@@ -36,7 +36,8 @@ export const COMPRESS_USAGE = `  weight-lens compress FILE [--hidden H | --size 
       Default ${DEFAULT_COMPRESS_OPTIONS.steps} steps, crossfilter permutation, seed 0. --rounds R > 1 re-trains on the previous
       round's reconstruction, each round's width × X (default 1) of the next. --recipe nern trains with
       NeRN's exact settings (encoding base 0.76, Ranger) as a reference; the default recipe learns much faster.
-      --backend auto trains on the native onnxruntime engine when onnxruntime-node is installed, else on wasm.
+      --backend auto trains on the native onnxruntime engine when onnxruntime-node is installed (on a GPU that
+        passes a self-check, else on the CPU), else on wasm; cpu-native, cuda and webgpu pick the native device.
       --qat-steps N (with --predictor-dtype int8 or int4) trains the last N steps quantisation-aware: on the
       predictor as it will be stored, with straight-through gradients (default 0: quantised after training).
       --lean leaves out what decoding does not need (the per-layer report, loss curve and verbatim reasons).

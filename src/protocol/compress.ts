@@ -112,6 +112,8 @@ export interface CompressProgressDto {
   lr: number;
   stepsPerSecond: number;
   backend: string;
+  /** Why the engine or device asked for is not the one in `backend` (e.g. no GPU passed its self-check). */
+  engineReason?: string;
 }
 
 /** A periodic full evaluation: per-layer errors plus histograms and one filter for the panels. */
@@ -151,6 +153,8 @@ export interface CompressReportDto {
   steps: number;
   seconds: number;
   backend: string;
+  /** Why the engine or device asked for is not the one in `backend`; absent when it is. */
+  engineReason?: string;
   hidden: number;
   permutation: PermutationKind;
   /** RMSE over all represented weights. */

@@ -10,11 +10,15 @@ export function isOneOf<const T extends string>(names: readonly T[], value: unkn
 }
 
 /**
- * Engines a user can ask for (`weightLens.backend`, `--backend`): `auto` tries the fastest that loads; `wasm` is
- * TensorFlow.js on WebAssembly (the universal fallback); `webgpu` and `tensorflow` (tfjs-node) are optional tfjs
- * backends; `cpu` is tfjs's plain JavaScript backend.
+ * Engines a user can ask for (`weightLens.backend`, `--backend`). `auto` runs native work (reconstruction steps,
+ * evaluation of ONNX graphs, spectra) on onnxruntime-node, on a GPU execution provider when one is present and passes
+ * its self-check (CUDA, then WebGPU), else on its CPU provider, and the rest on the fastest TensorFlow.js backend that
+ * loads. `cpu-native` is onnxruntime on the CPU; `cuda` and `webgpu` ask for that GPU (falling back to the CPU with
+ * the reason; `webgpu` also puts TensorFlow.js work on tfjs-backend-webgpu). `wasm` (TensorFlow.js on WebAssembly, the
+ * universal fallback), `tensorflow` (tfjs-node, optionally its GPU build) and `cpu` (tfjs's plain JavaScript backend)
+ * run everything on TensorFlow.js.
  */
-export const BACKEND_NAMES = ['auto', 'wasm', 'webgpu', 'tensorflow', 'cpu'] as const;
+export const BACKEND_NAMES = ['auto', 'cpu-native', 'cuda', 'webgpu', 'wasm', 'tensorflow', 'cpu'] as const;
 /** One of `BACKEND_NAMES`. */
 export type BackendName = (typeof BACKEND_NAMES)[number];
 

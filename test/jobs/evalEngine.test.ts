@@ -170,7 +170,11 @@ test('without a usable onnxruntime-node the runner falls back to TensorFlow.js a
       { backend: 'auto', load: (name) => createRequire(join(broken, 'x.js'))(name) as unknown },
       /^the native engine is unavailable: onnxruntime-node failed to load \(libonnxruntime\.so\.1: cannot open/,
     ],
-    ['wasm asked for', { backend: 'wasm' }, /^the wasm backend was asked for \(the native engine runs under auto\)$/],
+    [
+      'the wasm backend was asked for',
+      { backend: 'wasm' },
+      /^the wasm backend was asked for \(the native engine runs under auto, cpu-native, cuda and webgpu\)$/,
+    ],
   ];
   const batch: InputBatch = { data: seededRandom(1, 25 * 96, 0, 1), shape: [1, 25, 96, 1] };
   for (const [label, options, reason] of cases) {

@@ -6,6 +6,7 @@
  */
 import { availableParallelism } from 'node:os';
 import type { BackendName, ModelEngineName } from '../../protocol/vocabulary';
+import { nativeDevicesFor } from './nativeDevice';
 import { loadOnnxRuntime, type OrtModuleLike, type OrtModuleLoader } from './onnxRuntime';
 
 /** The engine chosen for a model, with onnxruntime's module or the reason it is not used. */
@@ -18,7 +19,8 @@ export type ModelFormat = 'onnx' | 'tfjs';
 
 /**
  * Chooses the forward engine for a model of `format` under the backend preference `backend`: onnxruntime for an
- * ONNX model under `auto` when `onnxruntime-node` loads (through `load`, default: beside the bundle, then Node's
+ * ONNX model under a native preference (`auto`, `cpu-native`, `cuda`, `webgpu`; its device is chosen when the runner
+ * opens, `chooseNativeDevice`) when `onnxruntime-node` loads (through `load`, default: beside the bundle, then Node's
  * resolution); TensorFlow.js otherwise, with the reason. Never throws.
  */
 export function chooseModelEngine(
@@ -32,8 +34,11 @@ export function chooseModelEngine(
       reason: 'TF.js LayersModels run on TensorFlow.js (the native engine runs ONNX graphs only)',
     };
   }
-  if (backend !== 'auto') {
-    return { engine: 'tfjs', reason: `the ${backend} backend was asked for (the native engine runs under auto)` };
+  if (nativeDevicesFor(backend) === null) {
+    return {
+      engine: 'tfjs',
+      reason: `the ${backend} backend was asked for (the native engine runs under auto, cpu-native, cuda and webgpu)`,
+    };
   }
   const loaded = loadOnnxRuntime(load);
   if (!loaded.ok) return { engine: 'tfjs', reason: `the native engine is unavailable: ${loaded.reason}` };

@@ -228,9 +228,13 @@ export async function selectBackend(
   const cpu: Candidate = ['cpu', () => tryCpu(deps)];
   let order: Candidate[];
   switch (preference) {
+    // TensorFlow.js work of a native preference (what has no native graph) runs on the fastest tfjs backend, on the
+    // CPU for `cpu-native`.
     case 'auto':
+    case 'cuda':
       order = [tensorflow, ['webgpu', () => tryWebgpu(deps, true)], wasm, cpu];
       break;
+    case 'cpu-native':
     case 'tensorflow':
       order = [tensorflow, wasm, cpu];
       break;

@@ -20,6 +20,7 @@ import { artifactPathFor } from '../../protocol/paths';
 import { COMPRESS_METHODS, isOneOf, PERMUTATION_KINDS } from '../../protocol/vocabulary';
 import { compressBaseline, encodedStream, layerError } from '../baselines/compressBaseline';
 import { ensureBackend, type BackendChoice } from '../backend/tfjsBackend';
+import { nativeDevicesFor } from '../backend/nativeDevice';
 import { BadInputError, throwIfAborted } from '../io/errors';
 import {
   artifactVersionFor,
@@ -179,10 +180,13 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
   await refuseOutputOverInputs(out, [path], 'The artifact');
   const choice = await ensureBackend(options.backend);
   hooks.onBackend?.(choice);
-  // 'auto' trains on the native onnxruntime engine when it is installed (several times faster than wasm), else on
-  // the tfjs backend just chosen; an explicit backend always trains on tfjs. `backend` names what actually ran.
-  const engine = options.backend === 'auto' ? 'auto' : 'tfjs';
+  // The native preferences (auto, cpu-native, cuda, webgpu) train on onnxruntime when it is installed (several times
+  // faster than wasm), on the device nativeDevice.ts picks, else on the tfjs backend just chosen; a TensorFlow.js
+  // backend (wasm, tensorflow, cpu) always trains on tfjs. `backend` names what actually ran, `engineReason` why a
+  // device or engine asked for is not the one used.
+  const engine = nativeDevicesFor(options.backend) !== null ? 'auto' : 'tfjs';
   let backend = tf.getBackend();
+  let engineReason: string | undefined;
   return withCheckpoint(path, signal, async (checkpoint, sourceBytes) => {
     const layout = convLayoutFor(checkpoint.format);
     const { plan, tensors: planned } = planBudget(
@@ -244,6 +248,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
           evalEvery,
           progressEvery,
           engine,
+          nativeBackend: options.backend,
           ...recipeTrainOptions(options.recipe),
           // Quantisation-aware steps train the stored (last) round only.
           ...(last && quantization ? { quantization } : {}),
@@ -253,6 +258,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
           ...(hooks.stop ? { stop: hooks.stop } : {}),
           onEngine: (e) => {
             if (e.name.startsWith('onnxruntime')) backend = e.name;
+            engineReason = e.fallbackReason;
           },
           ...(hooks.onReconstruction ? { onReconstruction: hooks.onReconstruction } : {}),
           onProgress: (p) => {
@@ -265,6 +271,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
               lr: p.lr,
               stepsPerSecond: p.stepsPerSecond,
               backend,
+              ...(engineReason !== undefined ? { engineReason } : {}),
             });
           },
           onEvaluation: (e) => {
@@ -434,6 +441,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
       steps: stepsDone,
       seconds: (performance.now() - started) / 1000,
       backend,
+      ...(engineReason !== undefined ? { engineReason } : {}),
       hidden,
       permutation: options.permutation,
       rmse,

@@ -12,6 +12,12 @@ import { dirname } from 'node:path';
 import type { BackendName, ModelEngineName } from '../../protocol/vocabulary';
 import { chooseModelEngine, defaultEvalThreads, engineLabel } from '../backend/modelEngine';
 import {
+  chooseNativeDevice,
+  nativeEngineLabel,
+  nativeSessionOptions,
+  type NativeDeviceChoice,
+} from '../backend/nativeDevice';
+import {
   firstLine,
   type OrtModuleLike,
   type OrtModuleLoader,
@@ -48,7 +54,10 @@ export interface ModelRunner {
   readonly engine: ModelEngineName;
   /** The engine as progress and reports name it, e.g. `onnxruntime (native, 2 threads)`, `tfjs (wasm)`. */
   readonly label: string;
-  /** Why the model runs on TensorFlow.js (absent on onnxruntime). */
+  /**
+   * Why the model runs on TensorFlow.js, or on onnxruntime's CPU when a GPU was asked for or tried (no GPU passed its
+   * self-check); absent when it runs where asked.
+   */
   readonly reason?: string;
   /**
    * Makes the model's weights with `overrides` substituted by name ready to run (an empty map: the model's own).
@@ -63,7 +72,10 @@ export interface ModelRunner {
 
 /** Options of `openModelRunner`. */
 export interface RunnerOptions {
-  /** The user's backend preference: `auto` lets an ONNX model run on onnxruntime. */
+  /**
+   * The user's backend preference: a native one (`auto`, `cpu-native`, `cuda`, `webgpu`) lets an ONNX model run on
+   * onnxruntime, on the device `chooseNativeDevice` picks.
+   */
   readonly backend: BackendName;
   /** The model's own weights as tensors, when the caller already holds them (the tfjs runner then reuses them). */
   readonly tensors?: Readonly<Record<string, tf.Tensor>>;
@@ -202,6 +214,7 @@ async function inChunks(
 class OrtRunner implements ModelRunner {
   readonly engine = 'onnxruntime' as const;
   readonly label: string;
+  readonly reason?: string;
   private readonly baseWeights: OrtWeights;
 
   private constructor(
@@ -210,9 +223,11 @@ class OrtRunner implements ModelRunner {
     private readonly options: Record<string, unknown>,
     base: OrtSessionLike,
     threads: number,
+    device: NativeDeviceChoice,
     private readonly signal: AbortSignal | undefined,
   ) {
-    this.label = engineLabel('onnxruntime', `native, ${threads} thread${threads === 1 ? '' : 's'}`);
+    this.label = nativeEngineLabel(device.device, threads);
+    if (device.reason !== undefined) this.reason = device.reason;
     this.baseWeights = new OrtWeights(base, false);
   }
 
@@ -221,24 +236,17 @@ class OrtRunner implements ModelRunner {
     ort: OrtModuleLike,
     model: ExecutableModel,
     threads: number,
+    device: NativeDeviceChoice,
     signal?: AbortSignal,
   ): Promise<OrtRunner> {
-    const options: Record<string, unknown> = {
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-      logSeverityLevel: 3,
-      // Idle threads sleep rather than spin: the machine is shared with the editor. External data of a rewritten
-      // model (given as bytes) is found beside the model file.
-      extra: {
-        session: { 'intra_op.allow_spinning': '0', model_external_initializers_file_folder_path: dirname(model.path) },
-      },
-    };
+    // External data of a rewritten model (given as bytes) is found beside the model file.
+    const options = nativeSessionOptions(device.device, threads, {
+      model_external_initializers_file_folder_path: dirname(model.path),
+    });
     // onnxruntime reads the file itself (and its external data beside it).
     const session = await ort.InferenceSession.create(model.path, options);
     throwIfAborted(signal);
-    return new OrtRunner(ort, model, options, session, threads, signal);
+    return new OrtRunner(ort, model, options, session, threads, device, signal);
   }
 
   async prepare(overrides: ReadonlyMap<string, WeightValue>): Promise<PreparedWeights> {
@@ -306,10 +314,28 @@ export async function openModelRunner(model: ExecutableModel, options: RunnerOpt
   const choice = chooseModelEngine(options.backend, model.format, options.load);
   if (choice.engine === 'tfjs') return new TfjsRunner(model, choice.reason, options.tensors);
   const threads = Math.max(1, Math.floor(options.threads ?? defaultEvalThreads()));
+  const device = (await chooseNativeDevice(choice.ort, options.backend)) ?? {
+    device: 'cpu',
+    executionProviders: ['cpu'],
+  };
   try {
-    return await OrtRunner.open(choice.ort, model, threads, options.signal);
+    return await OrtRunner.open(choice.ort, model, threads, device, options.signal);
   } catch (e) {
     throwIfAborted(options.signal);
+    if (device.device !== 'cpu') {
+      // A GPU that passed its self-check but refuses this model: the CPU provider, with both reasons.
+      const why = `${device.device} could not load the model (${firstLine(e)})`;
+      const cpu = {
+        device: 'cpu' as const,
+        executionProviders: ['cpu'],
+        reason: [device.reason, why].filter((r) => r !== undefined).join('; '),
+      };
+      try {
+        return await OrtRunner.open(choice.ort, model, threads, cpu, options.signal);
+      } catch {
+        throwIfAborted(options.signal);
+      }
+    }
     return new TfjsRunner(model, `onnxruntime could not load the model (${firstLine(e)})`, options.tensors);
   }
 }

@@ -20,6 +20,7 @@ import {
   valueInfoProto,
   type NodeEmitter,
 } from '../backend/onnxGraph';
+import { nativeSessionOptions, type NativeDevice } from '../backend/nativeDevice';
 import { ProtoWriter } from '../containers/protobufWriter';
 import { quantMax, type QuantBits } from '../tensors/quantize';
 import { learningRateAt, type OptimizerConfig } from './optimizer';
@@ -274,6 +275,8 @@ export interface OrtBatch {
 export class OrtTrainer {
   /** Intra-op threads of the session. */
   readonly threads: number;
+  /** The device the session runs on. */
+  readonly device: NativeDevice;
   private params: Float32Array[];
   private m: Float32Array[];
   private v: Float32Array[];
@@ -294,8 +297,10 @@ export class OrtTrainer {
     private readonly masked: boolean,
     weights: PredictorWeights,
     threads: number,
+    device: NativeDevice,
   ) {
     this.threads = threads;
+    this.device = device;
     this.names = ortParamNames(spec);
     this.dims = layerShapes(spec).flatMap(([i, o]) => [[i, o], [o]]);
     this.params = weights.layers.flatMap((l) => [Float32Array.from(l.weight), Float32Array.from(l.bias)]);
@@ -311,7 +316,7 @@ export class OrtTrainer {
     ort: OrtModuleLike,
     weights: PredictorWeights,
     config: OptimizerConfig,
-    options: { masked: boolean; threads?: number; quantBits?: QuantBits },
+    options: { masked: boolean; threads?: number; quantBits?: QuantBits; device?: NativeDevice },
   ): Promise<OrtTrainer> {
     const unsupported = ortUnsupportedReason(config);
     if (unsupported !== null) throw new Error(unsupported);
@@ -334,18 +339,12 @@ export class OrtTrainer {
       l2: config.weightDecay > 0 && config.weightDecayMode === 'l2' ? config.weightDecay : 0,
       decoupled: config.weightDecay > 0 && config.weightDecayMode === 'decoupled',
     };
+    const device = options.device ?? 'cpu';
+    // Denormals slow native arithmetic as well; the optimiser state drifts towards them in stalled runs. Idle threads
+    // sleep instead of spinning (nativeSessionOptions): measured 46 vs 49 steps/s on an idle 2-core machine, but
+    // spinning threads fall to 8–15 steps/s (below 1 thread's 25) when other work shares the cores, as in an editor.
     const open = (model: Uint8Array): Promise<OrtSessionLike> =>
-      ort.InferenceSession.create(model, {
-        intraOpNumThreads: threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-        logSeverityLevel: 3,
-        // Denormals slow native arithmetic as well; the optimiser state drifts towards them in stalled runs. Idle
-        // threads sleep instead of spinning: measured 46 vs 49 steps/s on an idle 2-core machine, but spinning threads
-        // fall to 8–15 steps/s (below 1 thread's 25) when other work shares the cores, as in an editor.
-        extra: { session: { set_denormal_as_zero: '1', 'intra_op.allow_spinning': '0' } },
-      });
+      ort.InferenceSession.create(model, nativeSessionOptions(device, threads, { set_denormal_as_zero: '1' }));
     const session = await open(buildTrainStepModel(graphSpec));
     let qatSession: OrtSessionLike | null = null;
     if (options.quantBits !== undefined) {
@@ -356,7 +355,7 @@ export class OrtTrainer {
         throw e;
       }
     }
-    return new OrtTrainer(ort, session, qatSession, spec, config, options.masked, weights, threads);
+    return new OrtTrainer(ort, session, qatSession, spec, config, options.masked, weights, threads, device);
   }
 
   /** Steps taken so far. */

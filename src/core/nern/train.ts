@@ -7,7 +7,9 @@
  * (straight-through). Needs an initialised tfjs backend (see src/core/backend/tfjsBackend.ts).
  */
 import { DEFAULT_COMPRESS_OPTIONS } from '../../protocol/defaults';
-import type { PredictorDtype } from '../../protocol/vocabulary';
+import type { BackendName, PredictorDtype } from '../../protocol/vocabulary';
+import { chooseNativeDevice, nativeEngineLabel, type NativeDevice } from '../backend/nativeDevice';
+import { firstLine } from '../backend/onnxRuntime';
 import * as tf from '@tensorflow/tfjs-core';
 import { BadInputError, CancelledError } from '../io/errors';
 import type { QuantBits } from '../tensors/quantize';
@@ -106,6 +108,11 @@ export interface TrainOptions {
   /** Intra-op threads of the onnxruntime engine; 0 = default (the machine's parallelism, at most 4). */
   engineThreads: number;
   /**
+   * The backend preference that picks the onnxruntime engine's device (`nativeDevicesFor`): `auto` takes a GPU that
+   * passes its self-check, else the CPU; `cpu-native` the CPU; `cuda`/`webgpu` that GPU, else the CPU. Default `auto`.
+   */
+  nativeBackend: BackendName;
+  /**
    * The predictor will be stored quantised: train its last steps for it (see `TrainQuantization`). Evaluations from
    * `fromStep` on, the final evaluation and the returned reconstruction are then those of the quantised predictor
    * (dequantizeMatrix(quantizeMatrix(W))), i.e. of what the artifact regenerates; `TrainResult.predictor` stays the
@@ -142,6 +149,7 @@ export const DEFAULT_TRAIN_OPTIONS: Readonly<TrainOptions> = Object.freeze({
   maxEncodingBytes: 256 * 1024 * 1024,
   engine: 'tfjs',
   engineThreads: 0,
+  nativeBackend: 'auto',
 });
 
 /** Default peak learning rate of Adam here (Ranger keeps NeRN's 5e-3). */
@@ -480,6 +488,7 @@ function ortEngine(
   hostEncodings: Float32Array | null,
   batch: number,
   width: number,
+  deviceReason: string | undefined,
 ): StepEngine {
   const x = hostEncodings ? new Float32Array(batch * width) : null;
   const targets = new Float32Array(batch * KERNEL_OUTPUTS);
@@ -487,7 +496,10 @@ function ortEngine(
   const mask = grid.mask ? new Float32Array(batch * KERNEL_OUTPUTS) : null;
   let snapshot: Float32Array[] | null = null;
   return {
-    info: { name: `onnxruntime (native, ${trainer.threads} thread${trainer.threads === 1 ? '' : 's'})` },
+    info: {
+      name: nativeEngineLabel(trainer.device, trainer.threads),
+      ...(deviceReason !== undefined ? { fallbackReason: deviceReason } : {}),
+    },
     step(idx, batchEnc, represented, quantBits) {
       for (let i = 0; i < idx.length; i++) {
         const r = idx[i] ?? 0;
@@ -541,28 +553,49 @@ function ortEngine(
   };
 }
 
-/** Tries to start the onnxruntime engine; resolves to the trainer, or to the reason it cannot run. */
+/**
+ * Tries to start the onnxruntime engine on the device `nativeBackend` picks; resolves to the trainer (with the reason
+ * a GPU that was tried is not used, if any), or to the reason it cannot run at all. A GPU that passed the device
+ * self-check but refuses the training graph falls back to the CPU, and the reason says so.
+ */
 async function tryOrtTrainer(
   predictor: Predictor,
   config: OptimizerConfig,
   masked: boolean,
   threads: number,
   quantBits: QuantBits | undefined,
-): Promise<{ ok: true; trainer: OrtTrainer } | { ok: false; reason: string }> {
+  nativeBackend: BackendName,
+): Promise<{ ok: true; trainer: OrtTrainer; deviceReason?: string } | { ok: false; reason: string }> {
   const unsupported = ortUnsupportedReason(config);
   if (unsupported !== null) return { ok: false, reason: unsupported };
   const loaded = loadOnnxRuntime();
   if (!loaded.ok) return { ok: false, reason: loaded.reason };
-  try {
-    const trainer = await OrtTrainer.create(loaded.ort, predictor.weights(), config, {
+  const device = await chooseNativeDevice(loaded.ort, nativeBackend);
+  const create = (on: NativeDevice): Promise<OrtTrainer> =>
+    OrtTrainer.create(loaded.ort, predictor.weights(), config, {
       masked,
+      device: on,
       ...(threads > 0 ? { threads } : {}),
       ...(quantBits !== undefined ? { quantBits } : {}),
     });
-    return { ok: true, trainer };
+  let deviceReason = device?.reason;
+  if (device !== null && device.device !== 'cpu') {
+    try {
+      return {
+        ok: true,
+        trainer: await create(device.device),
+        ...(deviceReason !== undefined ? { deviceReason } : {}),
+      };
+    } catch (e) {
+      deviceReason = [deviceReason, `${device.device} could not build the training step (${firstLine(e)})`]
+        .filter((r) => r !== undefined)
+        .join('; ');
+    }
+  }
+  try {
+    return { ok: true, trainer: await create('cpu'), ...(deviceReason !== undefined ? { deviceReason } : {}) };
   } catch (e) {
-    const text = (e instanceof Error ? e.message : String(e)).split('\n')[0] ?? '';
-    return { ok: false, reason: `onnxruntime could not build the training step (${text.slice(0, 200)})` };
+    return { ok: false, reason: `onnxruntime could not build the training step (${firstLine(e)})` };
   }
 }
 
@@ -634,10 +667,11 @@ export async function trainReconstruction(
         grid.mask !== null,
         o.engineThreads,
         qatFrom < o.steps ? quantBits : undefined,
+        o.nativeBackend,
       );
       if (ort.ok) {
         t.hostEncodings = precompute ? encodeGrid(shapes, o.encoding) : null;
-        engine = ortEngine(ort.trainer, predictor, grid, t.hostEncodings, batch, width);
+        engine = ortEngine(ort.trainer, predictor, grid, t.hostEncodings, batch, width, ort.deviceReason);
       } else {
         fallbackReason = `onnxruntime engine unavailable: ${ort.reason}`;
       }

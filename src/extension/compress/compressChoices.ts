@@ -192,12 +192,27 @@ export function percentDone(p: CompressProgressDto): number {
   return Math.max(0, Math.min(100, Math.floor((p.step / p.steps) * 100)));
 }
 
+/**
+ * The engine's short name for the status bar: `onnxruntime CPU` for the native engine's `onnxruntime (native, N
+ * threads)`, `onnxruntime CUDA` / `onnxruntime WebGPU` on a GPU, else the tfjs backend as named.
+ */
+export function engineShortName(backend: string): string {
+  const native = /^onnxruntime \(native, (.+)\)$/.exec(backend);
+  if (native === null) return backend.split(' ')[0] ?? backend;
+  const device = native[1] ?? '';
+  return `onnxruntime ${/^\d+ threads?$/.test(device) ? 'CPU' : device}`;
+}
+
 /** The status bar text while compressing: percent done and the engine that trains. */
 export function statusBarText(p: CompressProgressDto | undefined): string {
-  // The engine's short name: `onnxruntime` for the native engine's `onnxruntime (native, N threads)`, else the backend.
   return p === undefined
     ? '$(sync~spin) Weight Lens: compressing…'
-    : `$(sync~spin) Weight Lens: compressing ${percentDone(p)} % · ${p.backend.split(' ')[0] ?? p.backend}`;
+    : `$(sync~spin) Weight Lens: compressing ${percentDone(p)} % · ${engineShortName(p.backend)}`;
+}
+
+/** The status bar tooltip while compressing: the full engine name, and why another device was not used. */
+export function statusBarTooltip(p: CompressProgressDto): string {
+  return `Weight Lens trains on ${p.backend}${p.engineReason !== undefined ? ` (${p.engineReason})` : ''}. Click to show the Reconstruction panel.`;
 }
 
 /** A relative error as a percentage with a sensible precision: `31.2 %`, `0.42 %`, `0.0031 %`. */

@@ -37,6 +37,7 @@ import {
   readCompressSettings,
   runSummary,
   statusBarText,
+  statusBarTooltip,
   type CompressSettings,
 } from './compressChoices';
 import { EngineError, type EngineClient } from '../engine/engineClient';
@@ -506,6 +507,7 @@ export class CompressController implements vscode.Disposable {
           run.percent = percent;
           if (this.statusRun !== run || event.kind !== 'compress/progress') return;
           this.statusItem.text = statusBarText(event.progress);
+          this.statusItem.tooltip = statusBarTooltip(event.progress);
         },
         onEnded: (end) => {
           panel.apply({ kind: 'compress/ended', ...end });

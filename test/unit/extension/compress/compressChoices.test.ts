@@ -17,6 +17,7 @@ import {
   progressMessage,
   readCompressSettings,
   statusBarText,
+  statusBarTooltip,
 } from '../../../../src/extension/compress/compressChoices';
 import type { RunSummaryDto } from '../../../../src/protocol/panels';
 import type { CompressReportDto } from '../../../../src/protocol/compress';
@@ -108,7 +109,19 @@ void test('texts for the pick, the notification and the status bar', () => {
   assert.equal(statusBarText(p), '$(sync~spin) Weight Lens: compressing 37 % · wasm');
   assert.equal(
     statusBarText({ ...p, backend: 'onnxruntime (native, 2 threads)' }),
-    '$(sync~spin) Weight Lens: compressing 37 % · onnxruntime',
+    '$(sync~spin) Weight Lens: compressing 37 % · onnxruntime CPU',
+  );
+  assert.equal(
+    statusBarText({ ...p, backend: 'onnxruntime (native, CUDA)' }),
+    '$(sync~spin) Weight Lens: compressing 37 % · onnxruntime CUDA',
+  );
+  assert.match(
+    statusBarTooltip({
+      ...p,
+      backend: 'onnxruntime (native, 2 threads)',
+      engineReason: 'CUDA unavailable: no NVIDIA GPU',
+    }),
+    /trains on onnxruntime \(native, 2 threads\) \(CUDA unavailable: no NVIDIA GPU\)/,
   );
   assert.equal(percentDone({ ...p, steps: 0 }), 0);
 });
