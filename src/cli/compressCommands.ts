@@ -18,6 +18,7 @@ import {
   PERMUTATION_KINDS,
   PREDICTOR_DTYPES,
   RECIPE_NAMES,
+  VERBATIM_DTYPES,
 } from '../protocol/vocabulary';
 
 import { decompressArtifact } from '../core/jobs/decompress';
@@ -26,13 +27,16 @@ import { baselinePathFor } from '../core/baselines/compressBaseline';
 export const COMPRESS_USAGE = `  weight-lens compress FILE [--hidden H | --size FRACTION | --size-bytes N | --size-of-file F] [--steps N]
                       [--permutation crossfilter|infilter|none] [--seed S] [--dense] [--rounds R]
                       [--round-scale X] [--recipe weight-lens|nern] [--backend auto|wasm|webgpu|tensorflow|cpu]
-                      [--predictor-dtype f32|f16|int8|int4] [--qat-steps N] [--lean] [--method M] [--out OUT]
-                      [--json]
+                      [--predictor-dtype f32|f16|int8|int4] [--verbatim-dtype f32|f16|int8] [--qat-steps N]
+                      [--lean] [--sidecar] [--method M] [--out OUT] [--json]
       Train a NeRN predictor that regenerates FILE's convolution weights (and, with --dense, its matrices and
       other kernels, tiled into 3×3 blocks); write FILE's stem + .nern.safetensors (or OUT). Budget: predictor
       width H, or a FRACTION of the represented weights (default ${DEFAULT_COMPRESS_OPTIONS.budget.kind === 'fraction' ? DEFAULT_COMPRESS_OPTIONS.budget.fraction : ''}), or an artifact of N bytes, or of F × FILE's
       size: the widest predictor whose artifact fits, counting the predictor at --predictor-dtype, the packed
-      permutations, the verbatim tensors and the metadata.
+      permutations, the verbatim tensors at --verbatim-dtype and the metadata.
+      --verbatim-dtype f16|int8 stores the float tensors kept verbatim (biases, normalisation, unrepresented
+      layers) as float16, or as int8 codes with one scale per row (per tensor for vectors); decoding widens them
+      back to their original dtype. Default f32: each in its own dtype, exact.
       Default ${DEFAULT_COMPRESS_OPTIONS.steps} steps, crossfilter permutation, seed 0. --rounds R > 1 re-trains on the previous
       round's reconstruction, each round's width × X (default 1) of the next. --recipe nern trains with
       NeRN's exact settings (encoding base 0.76, Ranger) as a reference; the default recipe learns much faster.
@@ -87,6 +91,7 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
     'round-scale': 'number',
     recipe: 'string',
     'predictor-dtype': 'string',
+    'verbatim-dtype': 'string',
     'qat-steps': 'integer',
     lean: 'boolean',
     method: 'string',
@@ -143,6 +148,9 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
   const predictorDtype = options['predictor-dtype'];
   if (predictorDtype !== undefined && !isOneOf(PREDICTOR_DTYPES, predictorDtype))
     throw new UsageError(`--predictor-dtype must be one of ${PREDICTOR_DTYPES.join(', ')}`);
+  const verbatimDtype = options['verbatim-dtype'];
+  if (verbatimDtype !== undefined && !isOneOf(VERBATIM_DTYPES, verbatimDtype))
+    throw new UsageError(`--verbatim-dtype must be one of ${VERBATIM_DTYPES.join(', ')}`);
   const qatSteps = num(options, 'qat-steps');
   if (qatSteps !== undefined && (qatSteps < 0 || qatSteps > steps))
     throw new UsageError('--qat-steps must be between 0 and --steps');
@@ -154,6 +162,8 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
   const lean = options.lean === true;
   if (lean && method !== undefined && method !== 'nern')
     throw new UsageError('--lean applies to NeRN artifacts only (--method nern)');
+  if (verbatimDtype !== undefined && method !== undefined && method !== 'nern')
+    throw new UsageError('--verbatim-dtype applies to NeRN artifacts only (--method nern)');
   return {
     file,
     json: options.json === true,
@@ -168,6 +178,7 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
       recipe,
       represent: { conv: options['no-conv'] !== true, dense: options.dense === true },
       ...(predictorDtype !== undefined ? { predictorDtype } : {}),
+      ...(verbatimDtype !== undefined ? { verbatimDtype } : {}),
       ...(qatSteps !== undefined ? { qatSteps } : {}),
       ...(method !== undefined ? { method } : {}),
       ...(lean ? { lean } : {}),
@@ -182,7 +193,7 @@ function printPlan(plan: BudgetPlanDto): void {
     `verbatim: ${formatInteger(plan.verbatimParams)} parameters in ${plan.verbatim.length} tensors; estimated artifact ${formatBytes(plan.artifactBytes)} (source ${formatBytes(plan.sourceBytes)})`,
     ...(plan.bytes !== undefined
       ? [
-          `  at most: predictor ${formatBytes(plan.bytes.predictor)} (${plan.predictorDtype ?? 'f32'}), permutations ${formatBytes(plan.bytes.permutations)}, scales ${formatBytes(plan.bytes.scales)}, verbatim ${formatBytes(plan.bytes.verbatim)}, metadata ${formatBytes(plan.bytes.metadata)}`,
+          `  at most: predictor ${formatBytes(plan.bytes.predictor)} (${plan.predictorDtype ?? 'f32'}), permutations ${formatBytes(plan.bytes.permutations)}, scales ${formatBytes(plan.bytes.scales)}, verbatim ${formatBytes(plan.bytes.verbatim)} (${plan.verbatimDtype ?? 'f32'}), metadata ${formatBytes(plan.bytes.metadata)}`,
         ]
       : []),
     '',

@@ -112,6 +112,7 @@ export async function artifactReport(artifact: string): Promise<{ report: Compre
     const opened = reportOf(a);
     opened.plan.bytes = await measureArtifactBytes(artifact);
     if (a.meta.predictorStorage !== undefined) opened.plan.predictorDtype = a.meta.predictorStorage;
+    if (a.meta.verbatimStorage !== undefined) opened.plan.verbatimDtype = a.meta.verbatimStorage;
     return opened;
   } finally {
     await a.close();

@@ -30,6 +30,7 @@ import {
   type VerbatimInput,
 } from '../nern/artifact';
 import { MIN_HIDDEN, planBudget, type PlannedTensor } from '../nern/budget';
+import { verbatimScales, verbatimStorageFor } from '../nern/verbatimStorage';
 import type { ArtifactStorageChoice } from '../nern/artifactSize';
 import { encodingWidth, FAST_ENCODING } from '../nern/encoding';
 import { type KernelLayer } from '../nern/kernelMap';
@@ -96,6 +97,7 @@ function storageChoice(
     seed: options.seed,
     sourceBytes,
     predictorDtype: options.predictorDtype ?? 'f32',
+    verbatimDtype: options.verbatimDtype ?? 'f32',
     permutation: options.permutation,
     lean: options.lean === true,
     steps: options.steps,
@@ -202,6 +204,14 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
           `Tensor ${JSON.stringify(t.name)} (${entry.dtype}) cannot be decoded (${entry.notDecodedReason}), so it cannot be stored in an artifact.`,
         );
       }
+    }
+    // Verbatim tensors a narrower storage cannot hold are refused now, not after training.
+    const verbatimStorage =
+      options.verbatimDtype === 'f16' || options.verbatimDtype === 'int8' ? options.verbatimDtype : undefined;
+    for (const t of planned) {
+      const entry = checkpoint.tensors[t.index];
+      const storage = t.represented ? undefined : verbatimStorageFor(t.dtype, verbatimStorage);
+      if (entry && storage) await verbatimScales(t.name, t.shape, storage, entry.values(signal ? { signal } : {}));
     }
     const loaded: LoadedTensor[] = [];
     for (const t of planned) {
@@ -377,6 +387,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
           dtype: storedDtype,
           shape: t.shape,
           data: encodedStream(entry, storedDtype, signal),
+          values: () => entry.values(signal ? { signal } : {}),
         });
       return { name: t.name, dtype: t.dtype, shape: [...t.shape], stored: 'verbatim', storedDtype, reason: t.reason };
     });
@@ -385,10 +396,11 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
     const spec = nernPredictorSpec(hidden, encodingWidth(encoding), 9);
     const meta: ArtifactMeta = {
       format: ARTIFACT_FORMAT,
-      version: artifactVersionFor(layers, options.predictorDtype),
+      version: artifactVersionFor(layers, options.predictorDtype, options.verbatimDtype),
       ...(options.predictorDtype !== undefined && options.predictorDtype !== 'f32'
         ? { predictorStorage: options.predictorDtype }
         : {}),
+      ...(verbatimStorage !== undefined ? { verbatimStorage } : {}),
       encoding: { ...encoding },
       predictor: spec,
       layers,
