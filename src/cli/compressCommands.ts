@@ -22,6 +22,9 @@ import {
 } from '../protocol/vocabulary';
 
 import { decompressArtifact } from '../core/jobs/decompress';
+import { artifactReport } from '../core/jobs/artifactDetail';
+import { isBaselineArtifact } from '../core/baselines/compressedArtifact';
+import { LEAN_REPORT_NOTE } from '../protocol/artifact';
 import { baselinePathFor } from '../core/baselines/compressBaseline';
 /** Help text of `compress` (the CLI help and `weight-lens compress --help`). */
 export const COMPRESS_USAGE = `  weight-lens compress FILE [--hidden H | --size FRACTION | --size-bytes N | --size-of-file F] [--steps N]
@@ -44,6 +47,8 @@ export const COMPRESS_USAGE = `  weight-lens compress FILE [--hidden H | --size 
       --qat-steps N (with --predictor-dtype int8 or int4) trains the last N steps quantisation-aware: on the
       predictor as it will be stored, with straight-through gradients (default 0: quantised after training).
       --lean leaves out what decoding does not need (the per-layer report, loss curve and verbatim reasons).
+      --sidecar (implies --lean) writes that report and loss curve to ARTIFACT.report.json beside it, both files
+      or neither; reopening the artifact (inspect, the Reconstruction panel) reads it from there.
       --method int8|int4|lowrank|prune writes a baseline instead (FILE's stem + .METHOD.safetensors): per-channel
       round-to-nearest int8 / int4, a truncated SVD per layer with ranks chosen by energy to meet --size or
       --size-bytes, or global magnitude pruning to that size (a bitmap marks the kept weights). Default nern.
@@ -94,6 +99,7 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
     'verbatim-dtype': 'string',
     'qat-steps': 'integer',
     lean: 'boolean',
+    sidecar: 'boolean',
     method: 'string',
     backend: 'string',
     out: 'string',
@@ -162,6 +168,9 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
   const lean = options.lean === true;
   if (lean && method !== undefined && method !== 'nern')
     throw new UsageError('--lean applies to NeRN artifacts only (--method nern)');
+  const sidecar = options.sidecar === true;
+  if (sidecar && method !== undefined && method !== 'nern')
+    throw new UsageError('--sidecar applies to NeRN artifacts only (--method nern)');
   if (verbatimDtype !== undefined && method !== undefined && method !== 'nern')
     throw new UsageError('--verbatim-dtype applies to NeRN artifacts only (--method nern)');
   return {
@@ -181,7 +190,8 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
       ...(verbatimDtype !== undefined ? { verbatimDtype } : {}),
       ...(qatSteps !== undefined ? { qatSteps } : {}),
       ...(method !== undefined ? { method } : {}),
-      ...(lean ? { lean } : {}),
+      ...(lean || sidecar ? { lean: true } : {}),
+      ...(sidecar ? { sidecar } : {}),
       ...(out !== undefined ? { out } : {}),
     },
   };
@@ -256,9 +266,13 @@ export async function compressCommand(argv: readonly string[]): Promise<number> 
           '',
           `rmse ${formatStat(report.rmse)} over ${formatInteger(report.representedParams)} represented weights; ${baseline ? baseline : `${report.steps} steps`} in ${report.seconds.toFixed(1)} s${baseline ? '' : ` on ${report.backend}`}`,
           `${report.artifact}: ${formatBytes(report.artifactBytes)} (source ${formatBytes(report.sourceBytes)}, ratio ${report.ratio.toFixed(2)}×)`,
-          ...(options.lean === true
-            ? ['lean artifact: the per-layer report and loss curve above were not stored in it']
-            : []),
+          ...(report.sidecar !== undefined
+            ? [
+                `report sidecar: ${report.sidecar.path} (${formatBytes(report.sidecar.bytes)}, not counted in the artifact's size): the per-layer report and loss curve the lean artifact leaves out`,
+              ]
+            : options.lean === true
+              ? ['lean artifact: the per-layer report and loss curve above were not stored in it']
+              : []),
           ...(report.stoppedEarly !== undefined
             ? [
                 `stopped early: saved after step ${formatInteger(report.stoppedEarly.step)} of ${formatInteger(report.stoppedEarly.steps)}`,
@@ -282,6 +296,17 @@ export async function decompressCommand(argv: readonly string[]): Promise<number
   const out = typeof options.out === 'string' ? options.out : undefined;
   await sweepStaleTemporaries(out ?? decompressedPathFor(artifact));
   const outputs = await interruptible((signal) => decompressArtifact(artifact, out, { backend, signal }));
+  // What the artifact's report is, on stderr so that stdout stays the written paths.
+  if (options.json !== true && !(await isBaselineArtifact(artifact))) {
+    const { report } = await artifactReport(artifact);
+    process.stderr.write(
+      report.sidecar !== undefined
+        ? `report: from the sidecar ${report.sidecar.path} (${formatBytes(report.sidecar.bytes)})\n`
+        : report.lean === true
+          ? `${LEAN_REPORT_NOTE}\n`
+          : '',
+    );
+  }
   const seconds = (performance.now() - started) / 1000;
   if (options.json === true) process.stdout.write(JSON.stringify({ artifact, outputs, seconds }) + '\n');
   else process.stdout.write(`${outputs.join('\n')}\n`);

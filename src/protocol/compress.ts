@@ -4,7 +4,7 @@
  * small summaries (histograms, one filter's kernels for heatmaps).
  */
 import type { HistogramDto } from './inspect';
-import type { ArtifactStop } from './artifact';
+import type { ArtifactStop, ReportSidecarInfo } from './artifact';
 
 import type {
   BackendName,
@@ -74,6 +74,11 @@ export interface CompressOptionsDto {
    * does not need (`ArtifactMetaSummary.lean`). Default false.
    */
   lean?: boolean;
+  /**
+   * Write the per-layer report and loss curve that a lean artifact leaves out to `<artifact>.report.json` beside it
+   * (NeRN only; implies `lean`), atomically with the artifact: both appear or neither. Default false.
+   */
+  sidecar?: boolean;
   /** Output artifact path; default `<source stem>.nern.safetensors` beside the source. */
   out?: string;
 }
@@ -192,6 +197,11 @@ export interface CompressReportDto {
    * not stored (a run's own report still has them).
    */
   lean?: true;
+  /**
+   * The report sidecar the layers and loss curve came from (a lean artifact written with `sidecar`, or reopened with
+   * one beside it): its path and bytes, which `artifactBytes` does not count.
+   */
+  sidecar?: ReportSidecarInfo;
   /**
    * Present when the artifact's predictor was distilled after reconstruction: `rmse`, `relativeError` and `layers`
    * above are then the distilled predictor's errors against the original weights, and this holds phase 1's and what

@@ -184,8 +184,11 @@ function tamper(
 ): string {
   const bytes = readFileSync(src);
   const n = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<string, never>;
-  const md = header.__metadata__ as Record<string, string>;
+  const header = JSON.parse(bytes.subarray(8, 8 + n).toString('utf8')) as Record<
+    string,
+    { dtype?: string; shape?: number[]; data_offsets?: number[] }
+  >;
+  const md = header.__metadata__ as unknown as Record<string, string>;
   delete md.weight_lens_sha256;
   const meta = JSON.parse(md.weight_lens ?? '{}') as Record<string, unknown>;
   edit(header, meta);

@@ -31,6 +31,7 @@ import {
 } from '../nern/artifact';
 import { MIN_HIDDEN, planBudget, type PlannedTensor } from '../nern/budget';
 import { verbatimScales, verbatimStorageFor } from '../nern/verbatimStorage';
+import { writeReportSidecar } from '../nern/reportSidecar';
 import type { ArtifactStorageChoice } from '../nern/artifactSize';
 import { encodingWidth, FAST_ENCODING } from '../nern/encoding';
 import { type KernelLayer } from '../nern/kernelMap';
@@ -99,7 +100,7 @@ function storageChoice(
     predictorDtype: options.predictorDtype ?? 'f32',
     verbatimDtype: options.verbatimDtype ?? 'f32',
     permutation: options.permutation,
-    lean: options.lean === true,
+    lean: options.lean === true || options.sidecar === true,
     steps: options.steps,
     rounds: options.rounds,
     sourceName: basename(path),
@@ -420,7 +421,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
         ...(stoppedEarly ? { stoppedEarly } : {}),
       },
       source: { name: basename(path), format: checkpoint.format, bytes: sourceBytes, sha256 },
-      ...(options.lean === true ? { lean: true as const } : {}),
+      ...(options.lean === true || options.sidecar === true ? { lean: true as const } : {}),
       report: {
         predictorParams,
         representedParams: plan.representedParams,
@@ -433,6 +434,9 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
     };
     await refuseOutputOverInputs(out, [path], 'The artifact');
     await writeArtifact(out, { meta, predictor: result.predictor, kernelMap: result.kernelMap, verbatim }, signal);
+    // The sidecar holds what the lean artifact leaves out; failing to write it removes the artifact too.
+    const sidecar =
+      options.sidecar === true ? await writeReportSidecar(out, { layers: layerRows, lossCurve }, signal) : undefined;
     const artifactBytes = await fileSize(out);
     return {
       source: path,
@@ -453,6 +457,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
       layers: layerRows,
       lossCurve,
       ...(stoppedEarly ? { stoppedEarly } : {}),
+      ...(sidecar ? { sidecar } : {}),
     };
   });
 }
