@@ -22,6 +22,7 @@ import { readArtifact } from '../../src/core/nern/artifact';
 import { measureArtifactBytes } from '../../src/core/nern/artifactSize';
 import { CheckpointFormatError } from '../../src/core/io/errors';
 import { readTensorValues } from '../../src/core/tensors/tensor';
+import { loadExecutableModel, loadWeightSource } from '../../src/core/models/executableModel';
 import { FIXTURES } from '../helpers/fixtures';
 
 const RESNET20 = join(FIXTURES, 'models', 'resnet20_fmnist.pt');
@@ -94,6 +95,23 @@ void test('decompressed verbatim tensors equal NumPy f16 and int8 narrowing of R
   } finally {
     await reference.close();
     for (const c of decoded.values()) await c.close();
+  }
+});
+
+void test('evaluation binds the widened verbatim tensors, the NumPy values, not the stored codes', async () => {
+  const model = await loadExecutableModel(join(FIXTURES, 'models', 'resnet20_fmnist.onnx'));
+  const reference = await openCheckpoint(REFERENCE);
+  try {
+    for (const dtype of ['f16', 'int8'] as const) {
+      const bound = await loadWeightSource(artifacts.get(dtype)!, model);
+      assert.equal(bound.fromArtifact, true);
+      for (const name of ['conv1.weight', 'linear.weight', 'bn1.running_var', 'layer3.2.bn2.bias']) {
+        const want = await valuesOf(reference, `${name}.${dtype}`);
+        assert.deepEqual(bound.weights.get(name), want, `${dtype} ${name}`);
+      }
+    }
+  } finally {
+    await reference.close();
   }
 });
 
