@@ -10,7 +10,11 @@
  *    planner's estimate beside it, and the same breakdown read by Python's json/struct
  *    (bench/reference/artifact_bytes.py), which also re-deflates the packed permutations with Python's zlib.
  *
+ *    With --verbatim f32,f16,int8, each of those verbatim dtypes too (default f32 alone), and --lean only / --no-lean
+ *    only to halve the runs.
+ *
  * Run: node --import tsx bench/artifact-size.ts [--size 0.1] [--steps 500] [--dtypes f32,int4] [--permutation P]
+ *      [--verbatim f32,f16,int8] [--lean-only | --full-only]
  * Rows are printed as they come and written to bench/out/artifact-size.json.
  */
 import { execFileSync } from 'node:child_process';
@@ -25,7 +29,7 @@ import { encodePermutation, packedPermutationBytes } from '../src/core/nern/perm
 import { kernelShape, toKernels } from '../src/core/nern/tiling';
 import { readTensorValues } from '../src/core/tensors/tensor';
 import type { ArtifactBytesDto, CompressOptionsDto } from '../src/protocol/compress';
-import { isOneOf, PERMUTATION_KINDS, PREDICTOR_DTYPES } from '../src/protocol/vocabulary';
+import { isOneOf, PERMUTATION_KINDS, PREDICTOR_DTYPES, VERBATIM_DTYPES } from '../src/protocol/vocabulary';
 
 const ROOT = resolve(__dirname, '..');
 const OUT = join(ROOT, 'bench', 'out');
@@ -86,41 +90,60 @@ async function main(): Promise<void> {
   if (!isOneOf(PERMUTATION_KINDS, permutation))
     throw new Error(`--permutation must be one of ${PERMUTATION_KINDS.join(', ')}`);
   const dtypes = (arg('dtypes') ?? 'f32,int4').split(',').filter((d) => isOneOf(PREDICTOR_DTYPES, d));
+  const verbatimDtypes = (arg('verbatim') ?? 'f32').split(',').filter((d) => isOneOf(VERBATIM_DTYPES, d));
+  const leans = process.argv.includes('--lean-only')
+    ? [true]
+    : process.argv.includes('--full-only')
+      ? [false]
+      : [false, true];
   const permutations = await permutationRows();
   const runs: Record<string, unknown>[] = [];
   console.log(
     `\nArtifacts of resnet20_fmnist.pt at --size ${size}, ${steps} steps, --permutation ${permutation} (written file, by component):`,
   );
-  console.log('dtype  lean   predictor  permutations  scales  verbatim  metadata     total   planned   python sum');
+  console.log(
+    'dtype  verbatim lean   predictor  permutations  scales  verbatim  metadata     total   planned   python sum',
+  );
   for (const predictorDtype of dtypes) {
-    for (const lean of [false, true]) {
-      const options: CompressOptionsDto = {
-        ...DEFAULT_COMPRESS_OPTIONS,
-        budget: { kind: 'fraction', fraction: size },
-        steps,
-        permutation: permutation,
-        predictorDtype: predictorDtype,
-        lean,
-        out: join(OUT, `resnet20-${predictorDtype}${lean ? '-lean' : ''}.nern.safetensors`),
-      };
-      const plan = await planCompression(STATE_DICT, options);
-      const report = await compressCheckpoint(STATE_DICT, options);
-      const bytes: ArtifactBytesDto = await measureArtifactBytes(report.artifact);
-      const python = JSON.parse(
-        execFileSync(
-          '/usr/bin/python3',
-          ['-P', join(ROOT, 'bench', 'reference', 'artifact_bytes.py'), report.artifact],
-          {
-            encoding: 'utf8',
-          },
-        ),
-      ) as Record<string, number>;
-      const row = { predictorDtype, lean, hidden: report.hidden, bytes, planned: plan.artifactBytes, python };
-      runs.push(row);
-      console.log(
-        `${predictorDtype.padEnd(6)} ${String(lean).padEnd(5)} ${kb(bytes.predictor).padStart(10)} ${kb(bytes.permutations).padStart(13)} ${kb(bytes.scales).padStart(7)} ${kb(bytes.verbatim).padStart(9)} ${kb(bytes.metadata).padStart(9)} ${kb(bytes.total).padStart(9)} ${kb(plan.artifactBytes).padStart(9)} ${kb(python.sum ?? 0).padStart(12)}` +
-          `  (h ${report.hidden}; python: metadata ${python.metadata}, permutations ${python.permutations}, re-deflated ${python.permutationsRedeflated})`,
-      );
+    for (const verbatimDtype of verbatimDtypes) {
+      for (const lean of leans) {
+        const options: CompressOptionsDto = {
+          ...DEFAULT_COMPRESS_OPTIONS,
+          budget: { kind: 'fraction', fraction: size },
+          steps,
+          permutation: permutation,
+          predictorDtype: predictorDtype,
+          verbatimDtype,
+          lean,
+          out: join(OUT, `resnet20-${predictorDtype}-v${verbatimDtype}${lean ? '-lean' : ''}.nern.safetensors`),
+        };
+        const plan = await planCompression(STATE_DICT, options);
+        const report = await compressCheckpoint(STATE_DICT, options);
+        const bytes: ArtifactBytesDto = await measureArtifactBytes(report.artifact);
+        const python = JSON.parse(
+          execFileSync(
+            '/usr/bin/python3',
+            ['-P', join(ROOT, 'bench', 'reference', 'artifact_bytes.py'), report.artifact],
+            {
+              encoding: 'utf8',
+            },
+          ),
+        ) as Record<string, number>;
+        const row = {
+          predictorDtype,
+          verbatimDtype,
+          lean,
+          hidden: report.hidden,
+          bytes,
+          planned: plan.artifactBytes,
+          python,
+        };
+        runs.push(row);
+        console.log(
+          `${predictorDtype.padEnd(6)} ${verbatimDtype.padEnd(8)} ${String(lean).padEnd(5)} ${kb(bytes.predictor).padStart(10)} ${kb(bytes.permutations).padStart(13)} ${kb(bytes.scales).padStart(7)} ${kb(bytes.verbatim).padStart(9)} ${kb(bytes.metadata).padStart(9)} ${kb(bytes.total).padStart(9)} ${kb(plan.artifactBytes).padStart(9)} ${kb(python.sum ?? 0).padStart(12)}` +
+            `  (h ${report.hidden}; python: metadata ${python.metadata}, permutations ${python.permutations}, verbatim ${python.verbatim}, re-deflated ${python.permutationsRedeflated})`,
+        );
+      }
     }
   }
   writeFileSync(

@@ -23,7 +23,12 @@ function generate() {
   const tensorBytes = tensorElements * 4;
   const count = Math.round((gib * 1024 ** 3) / tensorBytes);
   const header = { __metadata__: { generator: 'weight-lens bench' } };
-  for (let i = 0; i < count; i++) header[`layers.${i}.weight`] = { dtype: 'F32', shape: [4096, 4096], data_offsets: [i * tensorBytes, (i + 1) * tensorBytes] };
+  for (let i = 0; i < count; i++)
+    header[`layers.${i}.weight`] = {
+      dtype: 'F32',
+      shape: [4096, 4096],
+      data_offsets: [i * tensorBytes, (i + 1) * tensorBytes],
+    };
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (json.length % 8)) % 8);
   const fd = openSync(file + '.tmp', 'w');
@@ -35,10 +40,14 @@ function generate() {
   let s = 0x9e3779b9;
   for (let t = 0; t < count; t++) {
     for (let i = 0; i < tensorElements; i++) {
-      s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
       const u = (s >>> 0) / 4294967296;
       // Sum of two uniforms: a triangular, roughly bell-shaped weight distribution; every 101st weight is zero.
-      s ^= s << 13; s ^= s >>> 17; s ^= s << 5;
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
       values[i] = i % 101 === 0 ? 0 : (u + (s >>> 0) / 4294967296 - 1) * 0.05 * (1 + t / count);
     }
     writeSync(fd, new Uint8Array(values.buffer));
@@ -56,7 +65,20 @@ console.log(`file: ${file} (${(bytes / 1e9).toFixed(3)} GB)`);
 
 function runWeightLens() {
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, ['--require', join(root, 'bench/report-rss.cjs'), join(root, 'dist/cli.js'), 'inspect', file, '--json', '--bins', '256'], { maxBuffer: 1 << 30, encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--require',
+      join(root, 'bench/report-rss.cjs'),
+      join(root, 'dist/cli.js'),
+      'inspect',
+      file,
+      '--json',
+      '--bins',
+      '256',
+    ],
+    { maxBuffer: 1 << 30, encoding: 'utf8' },
+  );
   const seconds = (performance.now() - t0) / 1000;
   if (r.status !== 0) throw new Error(`weight-lens failed: ${r.stderr}`);
   const report = JSON.parse(r.stdout);
@@ -81,6 +103,10 @@ const best = (f) => {
 const wl = best(runWeightLens);
 const np = best(runNumpy);
 const gbps = (r) => bytes / r.seconds / 1e9;
-console.log(`weight-lens inspect --json: ${wl.seconds.toFixed(2)} s  ${(gbps(wl) * 1000).toFixed(0)} MB/s  peak RSS ${wl.rssMb.toFixed(0)} MB  (${wl.tensors} tensors, best of ${runs})`);
-console.log(`numpy reference:            ${np.seconds.toFixed(2)} s  ${(gbps(np) * 1000).toFixed(0)} MB/s  peak RSS ${np.rssMb.toFixed(0)} MB  (${np.tensors} tensors, best of ${runs})`);
+console.log(
+  `weight-lens inspect --json: ${wl.seconds.toFixed(2)} s  ${(gbps(wl) * 1000).toFixed(0)} MB/s  peak RSS ${wl.rssMb.toFixed(0)} MB  (${wl.tensors} tensors, best of ${runs})`,
+);
+console.log(
+  `numpy reference:            ${np.seconds.toFixed(2)} s  ${(gbps(np) * 1000).toFixed(0)} MB/s  peak RSS ${np.rssMb.toFixed(0)} MB  (${np.tensors} tensors, best of ${runs})`,
+);
 console.log(`speed ratio weight-lens / numpy: ${(gbps(wl) / gbps(np)).toFixed(2)}×`);

@@ -9,7 +9,7 @@
 import { hasKind } from '../src/protocol/common';
 import type { BudgetInbound, BudgetOutbound, BudgetViewDto, MethodComparisonDto } from '../src/protocol/panels';
 import type { SweepRowDto } from '../src/protocol/sweep';
-import { ARTIFACT_PART_LABELS, artifactParts, shareRows, tradeoffTrace } from './lib/compressPlots';
+import { ARTIFACT_PART_LABELS, artifactParts, shareRows, storageNote, tradeoffTrace } from './lib/compressPlots';
 import { byId, el, fillKeyValueTable, tableHead, vscodeApi } from './lib/dom';
 import { baseName, formatBytes, formatCount, formatInteger, formatPercent, formatShape } from './lib/format';
 import { drawPlot, observeTheme } from './lib/panelPage';
@@ -264,7 +264,7 @@ function render(): void {
       },
     );
     byId('bytes-note').textContent =
-      `${ARTIFACT_PART_LABELS.otherNote} Here ${formatBytes(parts.other)}, ${formatPercent(parts.other, parts.predictor + parts.verbatim + parts.other)} of the artifact.`;
+      `${ARTIFACT_PART_LABELS.otherNote} Here ${formatBytes(parts.other)}, ${formatPercent(parts.other, parts.predictor + parts.verbatim + parts.other)} of the artifact. ${storageNote(plan)}`;
     const rows = shareRows(plan);
     drawPlot(
       byId('share-plot'),

@@ -490,7 +490,17 @@ function renderReport(): void {
     ['Artifact size', formatBytes(r.artifactBytes), `${formatInteger(r.artifactBytes)} bytes`],
     ['Relative error', `${(r.relativeError * 100).toPrecision(3)} %`, 'over all represented weights: ‖W − Ŵ‖ / ‖W‖'],
     ['RMSE', formatStat(r.rmse), String(r.rmse)],
-    ...(r.lean === true ? ([['Report', LEAN_REPORT_NOTE]] as [string, string][]) : []),
+    ...(r.sidecar !== undefined
+      ? ([
+          [
+            'Report sidecar',
+            `${baseName(r.sidecar.path)}: ${formatBytes(r.sidecar.bytes)}, beside the artifact (not counted in its size)`,
+            r.sidecar.path,
+          ],
+        ] as [string, string, string][])
+      : r.lean === true
+        ? ([['Report', LEAN_REPORT_NOTE]] as [string, string][])
+        : []),
     ...(r.distillation === undefined
       ? []
       : ([

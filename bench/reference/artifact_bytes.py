@@ -1,7 +1,8 @@
 """Reference byte breakdown of safetensors artifacts, read with Python's own json/struct (no Weight Lens code).
 
 For each artifact path given: the 8-byte prefix + header, then the data bytes grouped by tensor-name prefix
-(predictor., layout.perm., layout.scales, verbatim.), and the file size, as one JSON line per file. For each
+(predictor., layout.perm., layout.scales, and the rest, verbatim.* and verbatim_scales, as verbatim), and the file
+size, as one JSON line per file. For each
 `layout.perm.*` blob it also re-deflates the bit-packed indices with Python's zlib (raw DEFLATE, level 9) when the
 artifact says they were deflated, and reports the total of those lengths, so bench/artifact-size.ts can print
 them beside its own.

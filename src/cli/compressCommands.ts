@@ -18,21 +18,28 @@ import {
   PERMUTATION_KINDS,
   PREDICTOR_DTYPES,
   RECIPE_NAMES,
+  VERBATIM_DTYPES,
 } from '../protocol/vocabulary';
 
 import { decompressArtifact } from '../core/jobs/decompress';
+import { artifactReport } from '../core/jobs/artifactDetail';
+import { isBaselineArtifact } from '../core/baselines/compressedArtifact';
+import { LEAN_REPORT_NOTE } from '../protocol/artifact';
 import { baselinePathFor } from '../core/baselines/compressBaseline';
 /** Help text of `compress` (the CLI help and `weight-lens compress --help`). */
 export const COMPRESS_USAGE = `  weight-lens compress FILE [--hidden H | --size FRACTION | --size-bytes N | --size-of-file F] [--steps N]
                       [--permutation crossfilter|infilter|none] [--seed S] [--dense] [--rounds R]
                       [--round-scale X] [--recipe weight-lens|nern] [--backend auto|cpu-native|cuda|webgpu|wasm|tensorflow|cpu]
-                      [--predictor-dtype f32|f16|int8|int4] [--qat-steps N] [--lean] [--method M] [--out OUT]
-                      [--json]
+                      [--predictor-dtype f32|f16|int8|int4] [--verbatim-dtype f32|f16|int8] [--qat-steps N]
+                      [--lean] [--sidecar] [--method M] [--out OUT] [--json]
       Train a NeRN predictor that regenerates FILE's convolution weights (and, with --dense, its matrices and
       other kernels, tiled into 3×3 blocks); write FILE's stem + .nern.safetensors (or OUT). Budget: predictor
       width H, or a FRACTION of the represented weights (default ${DEFAULT_COMPRESS_OPTIONS.budget.kind === 'fraction' ? DEFAULT_COMPRESS_OPTIONS.budget.fraction : ''}), or an artifact of N bytes, or of F × FILE's
       size: the widest predictor whose artifact fits, counting the predictor at --predictor-dtype, the packed
-      permutations, the verbatim tensors and the metadata.
+      permutations, the verbatim tensors at --verbatim-dtype and the metadata.
+      --verbatim-dtype f16|int8 stores the float tensors kept verbatim (biases, normalisation, unrepresented
+      layers) as float16, or as int8 codes with one scale per row (per tensor for vectors); decoding widens them
+      back to their original dtype. Default f32: each in its own dtype, exact.
       Default ${DEFAULT_COMPRESS_OPTIONS.steps} steps, crossfilter permutation, seed 0. --rounds R > 1 re-trains on the previous
       round's reconstruction, each round's width × X (default 1) of the next. --recipe nern trains with
       NeRN's exact settings (encoding base 0.76, Ranger) as a reference; the default recipe learns much faster.
@@ -41,6 +48,8 @@ export const COMPRESS_USAGE = `  weight-lens compress FILE [--hidden H | --size 
       --qat-steps N (with --predictor-dtype int8 or int4) trains the last N steps quantisation-aware: on the
       predictor as it will be stored, with straight-through gradients (default 0: quantised after training).
       --lean leaves out what decoding does not need (the per-layer report, loss curve and verbatim reasons).
+      --sidecar (implies --lean) writes that report and loss curve to ARTIFACT.report.json beside it, both files
+      or neither; reopening the artifact (inspect, the Reconstruction panel) reads it from there.
       --method int8|int4|lowrank|prune writes a baseline instead (FILE's stem + .METHOD.safetensors): per-channel
       round-to-nearest int8 / int4, a truncated SVD per layer with ranks chosen by energy to meet --size or
       --size-bytes, or global magnitude pruning to that size (a bitmap marks the kept weights). Default nern.
@@ -88,8 +97,10 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
     'round-scale': 'number',
     recipe: 'string',
     'predictor-dtype': 'string',
+    'verbatim-dtype': 'string',
     'qat-steps': 'integer',
     lean: 'boolean',
+    sidecar: 'boolean',
     method: 'string',
     backend: 'string',
     out: 'string',
@@ -144,6 +155,9 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
   const predictorDtype = options['predictor-dtype'];
   if (predictorDtype !== undefined && !isOneOf(PREDICTOR_DTYPES, predictorDtype))
     throw new UsageError(`--predictor-dtype must be one of ${PREDICTOR_DTYPES.join(', ')}`);
+  const verbatimDtype = options['verbatim-dtype'];
+  if (verbatimDtype !== undefined && !isOneOf(VERBATIM_DTYPES, verbatimDtype))
+    throw new UsageError(`--verbatim-dtype must be one of ${VERBATIM_DTYPES.join(', ')}`);
   const qatSteps = num(options, 'qat-steps');
   if (qatSteps !== undefined && (qatSteps < 0 || qatSteps > steps))
     throw new UsageError('--qat-steps must be between 0 and --steps');
@@ -155,6 +169,11 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
   const lean = options.lean === true;
   if (lean && method !== undefined && method !== 'nern')
     throw new UsageError('--lean applies to NeRN artifacts only (--method nern)');
+  const sidecar = options.sidecar === true;
+  if (sidecar && method !== undefined && method !== 'nern')
+    throw new UsageError('--sidecar applies to NeRN artifacts only (--method nern)');
+  if (verbatimDtype !== undefined && method !== undefined && method !== 'nern')
+    throw new UsageError('--verbatim-dtype applies to NeRN artifacts only (--method nern)');
   return {
     file,
     json: options.json === true,
@@ -169,9 +188,11 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
       recipe,
       represent: { conv: options['no-conv'] !== true, dense: options.dense === true },
       ...(predictorDtype !== undefined ? { predictorDtype } : {}),
+      ...(verbatimDtype !== undefined ? { verbatimDtype } : {}),
       ...(qatSteps !== undefined ? { qatSteps } : {}),
       ...(method !== undefined ? { method } : {}),
-      ...(lean ? { lean } : {}),
+      ...(lean || sidecar ? { lean: true } : {}),
+      ...(sidecar ? { sidecar } : {}),
       ...(out !== undefined ? { out } : {}),
     },
   };
@@ -183,7 +204,7 @@ function printPlan(plan: BudgetPlanDto): void {
     `verbatim: ${formatInteger(plan.verbatimParams)} parameters in ${plan.verbatim.length} tensors; estimated artifact ${formatBytes(plan.artifactBytes)} (source ${formatBytes(plan.sourceBytes)})`,
     ...(plan.bytes !== undefined
       ? [
-          `  at most: predictor ${formatBytes(plan.bytes.predictor)} (${plan.predictorDtype ?? 'f32'}), permutations ${formatBytes(plan.bytes.permutations)}, scales ${formatBytes(plan.bytes.scales)}, verbatim ${formatBytes(plan.bytes.verbatim)}, metadata ${formatBytes(plan.bytes.metadata)}`,
+          `  at most: predictor ${formatBytes(plan.bytes.predictor)} (${plan.predictorDtype ?? 'f32'}), permutations ${formatBytes(plan.bytes.permutations)}, scales ${formatBytes(plan.bytes.scales)}, verbatim ${formatBytes(plan.bytes.verbatim)} (${plan.verbatimDtype ?? 'f32'}), metadata ${formatBytes(plan.bytes.metadata)}`,
         ]
       : []),
     '',
@@ -246,9 +267,13 @@ export async function compressCommand(argv: readonly string[]): Promise<number> 
           '',
           `rmse ${formatStat(report.rmse)} over ${formatInteger(report.representedParams)} represented weights; ${baseline ? baseline : `${report.steps} steps`} in ${report.seconds.toFixed(1)} s${baseline ? '' : ` on ${report.backend}`}`,
           `${report.artifact}: ${formatBytes(report.artifactBytes)} (source ${formatBytes(report.sourceBytes)}, ratio ${report.ratio.toFixed(2)}×)`,
-          ...(options.lean === true
-            ? ['lean artifact: the per-layer report and loss curve above were not stored in it']
-            : []),
+          ...(report.sidecar !== undefined
+            ? [
+                `report sidecar: ${report.sidecar.path} (${formatBytes(report.sidecar.bytes)}, not counted in the artifact's size): the per-layer report and loss curve the lean artifact leaves out`,
+              ]
+            : options.lean === true
+              ? ['lean artifact: the per-layer report and loss curve above were not stored in it']
+              : []),
           ...(report.stoppedEarly !== undefined
             ? [
                 `stopped early: saved after step ${formatInteger(report.stoppedEarly.step)} of ${formatInteger(report.stoppedEarly.steps)}`,
@@ -272,6 +297,17 @@ export async function decompressCommand(argv: readonly string[]): Promise<number
   const out = typeof options.out === 'string' ? options.out : undefined;
   await sweepStaleTemporaries(out ?? decompressedPathFor(artifact));
   const outputs = await interruptible((signal) => decompressArtifact(artifact, out, { backend, signal }));
+  // What the artifact's report is, on stderr so that stdout stays the written paths.
+  if (options.json !== true && !(await isBaselineArtifact(artifact))) {
+    const { report } = await artifactReport(artifact);
+    process.stderr.write(
+      report.sidecar !== undefined
+        ? `report: from the sidecar ${report.sidecar.path} (${formatBytes(report.sidecar.bytes)})\n`
+        : report.lean === true
+          ? `${LEAN_REPORT_NOTE}\n`
+          : '',
+    );
+  }
   const seconds = (performance.now() - started) / 1000;
   if (options.json === true) process.stdout.write(JSON.stringify({ artifact, outputs, seconds }) + '\n');
   else process.stdout.write(`${outputs.join('\n')}\n`);

@@ -19,6 +19,7 @@ import { DIFF_HELP, diffCommand } from './diffCommand';
 import { SWEEP_HELP, sweepCommand } from './sweepCommand';
 
 import { DEFAULT_HISTOGRAM_BINS } from '../protocol/defaults';
+import { LEAN_REPORT_NOTE } from '../protocol/artifact';
 /** The package's own version (package.json, inlined by the bundler). */
 const VERSION: string = packageJson.version;
 
@@ -99,6 +100,21 @@ function printReport(report: InspectReportDto): void {
   out.push(
     `format: ${report.description}  ·  ${formatBytes(report.bytes)}  ·  ${formatInteger(report.totals.tensors)} tensors  ·  ${formatInteger(counts.float)} float weights${other !== '' ? ` (${other})` : ''}`,
   );
+  const artifact = report.artifact;
+  if (artifact !== undefined && 'problem' in artifact) out.push(`NeRN artifact: ${artifact.problem}`);
+  else if (artifact !== undefined) {
+    const s = artifact.summary;
+    out.push(
+      `NeRN artifact: format version ${s.version}, verbatim tensors ${s.verbatimStorage === 'f16' ? 'as float16' : s.verbatimStorage === 'int8' ? 'as int8 codes with per-row scales' : 'in their own dtypes'}`,
+    );
+    out.push(
+      s.reportSidecar !== undefined
+        ? `report: ${s.report.layers.length} layers and ${s.report.lossCurve.length} loss points from the sidecar ${s.reportSidecar.path} (${formatBytes(s.reportSidecar.bytes)}, not counted in the artifact's ${formatBytes(report.bytes)})`
+        : s.lean === true
+          ? LEAN_REPORT_NOTE
+          : `report: ${s.report.layers.length} layers and ${s.report.lossCurve.length} loss points, stored in the artifact`,
+    );
+  }
   out.push('');
   const rows = report.tensors.map((t) => {
     const s = t.stats;
@@ -164,6 +180,7 @@ async function inspectCommand(argv: readonly string[]): Promise<number> {
         totals,
         byDtype: report.byDtype,
         byKind: report.byKind,
+        ...(report.artifact !== undefined ? { artifact: report.artifact } : {}),
       }) + '\n',
     );
   } else {

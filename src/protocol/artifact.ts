@@ -111,8 +111,38 @@ export interface ArtifactMetaSummary {
    * tensors. Readers get those as empty lists and say that the report was not stored. Absent means all were stored.
    */
   lean?: true;
+  /**
+   * Added by readers, never stored: the report sidecar beside a lean artifact whose per-layer rows and loss curve
+   * `report` then holds (path and bytes, not counted in the artifact's size).
+   */
+  reportSidecar?: ReportSidecarInfo;
+  /** How float verbatim tensors are stored (format 5): f16 or int8; absent means each in its own dtype. */
+  verbatimStorage?: 'f16' | 'int8';
 }
 
 /** The sentence readers show in place of a lean artifact's per-layer report and loss curve. */
 export const LEAN_REPORT_NOTE =
-  'This is a lean artifact: its per-layer report and loss curve were not stored (compress without --lean to keep them).';
+  'Report not stored: this is a lean artifact without its per-layer report and loss curve, and no report sidecar is beside it (compress without --lean, or with --sidecar, to keep them).';
+
+/** Value of `ArtifactReportSidecar.format`. */
+export const REPORT_SIDECAR_FORMAT = 'weight-lens-nern-report';
+
+/**
+ * The JSON of a lean artifact's report sidecar, `<artifact>.report.json` (compress `--sidecar`): what the lean
+ * artifact leaves out, namely the report's per-layer rows and loss curve, bound to the artifact by its checksum
+ * (`weight_lens_sha256`), so a sidecar left beside a rewritten artifact is ignored.
+ */
+export interface ArtifactReportSidecar {
+  format: typeof REPORT_SIDECAR_FORMAT;
+  version: 1;
+  /** The artifact's `__metadata__.weight_lens_sha256`. */
+  artifactSha256: string;
+  layers: LayerErrorDto[];
+  lossCurve: [number, number][];
+}
+
+/** Where a reader found a lean artifact's report: the sidecar's path and size in bytes (not counted in the artifact's). */
+export interface ReportSidecarInfo {
+  path: string;
+  bytes: number;
+}

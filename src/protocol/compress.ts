@@ -4,11 +4,25 @@
  * small summaries (histograms, one filter's kernels for heatmaps).
  */
 import type { HistogramDto } from './inspect';
-import type { ArtifactStop } from './artifact';
+import type { ArtifactStop, ReportSidecarInfo } from './artifact';
 
-import type { BackendName, CompressMethod, PermutationKind, PredictorDtype, RecipeName } from './vocabulary';
+import type {
+  BackendName,
+  CompressMethod,
+  PermutationKind,
+  PredictorDtype,
+  RecipeName,
+  VerbatimDtype,
+} from './vocabulary';
 
-export type { BackendName, CompressMethod, PermutationKind, PredictorDtype, RecipeName } from './vocabulary';
+export type {
+  BackendName,
+  CompressMethod,
+  PermutationKind,
+  PredictorDtype,
+  RecipeName,
+  VerbatimDtype,
+} from './vocabulary';
 
 /** What is represented by the predictor for each layer kind; everything else is stored verbatim. */
 export interface RepresentPolicy {
@@ -45,6 +59,12 @@ export interface CompressOptionsDto {
   /** How the predictor's weights are stored; default f32. */
   predictorDtype?: PredictorDtype;
   /**
+   * How the float tensors kept verbatim (biases, normalisation, unrepresented layers) are stored (NeRN only): f32 in
+   * their own dtype (default), f16, or int8 codes with one float32 scale per row along the first axis (one per
+   * tensor for vectors); decoding widens them back to their original dtype.
+   */
+  verbatimDtype?: VerbatimDtype;
+  /**
    * Quantisation-aware reconstruction: the last N training steps (of the last round) run on the predictor
    * fake-quantised to `predictorDtype` (int8 or int4 only), with straight-through gradients; default 0.
    */
@@ -54,6 +74,11 @@ export interface CompressOptionsDto {
    * does not need (`ArtifactMetaSummary.lean`). Default false.
    */
   lean?: boolean;
+  /**
+   * Write the per-layer report and loss curve that a lean artifact leaves out to `<artifact>.report.json` beside it
+   * (NeRN only; implies `lean`), atomically with the artifact: both appear or neither. Default false.
+   */
+  sidecar?: boolean;
   /** Output artifact path; default `<source stem>.nern.safetensors` beside the source. */
   out?: string;
 }
@@ -73,6 +98,8 @@ export interface BudgetPlanDto {
   bytes?: ArtifactBytesDto;
   /** The predictor dtype the plan's bytes are for (absent: f32). */
   predictorDtype?: PredictorDtype;
+  /** The verbatim dtype the plan's bytes are for (absent: f32). */
+  verbatimDtype?: VerbatimDtype;
   /** Tensors represented by the predictor, with their share; the rest are verbatim. */
   represented: { name: string; shape: number[]; params: number }[];
   verbatim: { name: string; shape: number[]; params: number; reason: string }[];
@@ -174,6 +201,11 @@ export interface CompressReportDto {
    * not stored (a run's own report still has them).
    */
   lean?: true;
+  /**
+   * The report sidecar the layers and loss curve came from (a lean artifact written with `sidecar`, or reopened with
+   * one beside it): its path and bytes, which `artifactBytes` does not count.
+   */
+  sidecar?: ReportSidecarInfo;
   /**
    * Present when the artifact's predictor was distilled after reconstruction: `rmse`, `relativeError` and `layers`
    * above are then the distilled predictor's errors against the original weights, and this holds phase 1's and what

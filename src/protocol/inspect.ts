@@ -108,6 +108,8 @@ export interface InspectReportDto {
   totals: TotalsDto;
   byDtype: Record<string, TotalsDto>;
   byKind: Partial<Record<LayerKind, TotalsDto>>;
+  /** For a NeRN artifact: its summary as the codec reads it (with a lean artifact's report sidecar), or why not. */
+  artifact?: CheckpointHeaderDto['artifact'];
 }
 
 /**

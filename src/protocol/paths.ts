@@ -70,6 +70,14 @@ export function distilledPathFor(artifact: string): string {
   return `${folder}${stem}.distilled${ARTIFACT_SUFFIX}`;
 }
 
+/**
+ * The report sidecar of a lean artifact (`--sidecar`): `<artifact>.report.json` beside it, holding the per-layer report
+ * and loss curve the artifact leaves out.
+ */
+export function reportSidecarPathFor(artifact: string): string {
+  return `${artifact}.report.json`;
+}
+
 /** The sidecar that states a model's preprocessing: `<model without extension>.weightlens.json` beside it. */
 export function sidecarPathFor(model: string): string {
   const { folder, name } = splitPath(model);

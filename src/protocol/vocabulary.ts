@@ -54,10 +54,12 @@ export const PREDICTOR_DTYPES = ['f32', 'f16', 'int8', 'int4'] as const;
 export type PredictorDtype = (typeof PREDICTOR_DTYPES)[number];
 
 /**
- * How tensors kept verbatim (not represented) are stored: `original` (their own dtype, byte-exact), `f16`, or `int8`
- * (per-output-channel codes; 1-D tensors stay in their own dtype).
+ * How a NeRN artifact stores the float tensors it keeps verbatim (not represented): `f32` in their own dtype
+ * (byte-exact; F32 for dtypes safetensors cannot name), `f16` as float16 (F32/F64 tensors), or `int8` as symmetric
+ * codes with one float32 scale per row along the first axis, one per tensor for vectors and scalars
+ * (src/core/tensors/quantize.ts's rule). Integer and boolean tensors always stay exact.
  */
-export const VERBATIM_DTYPES = ['original', 'f16', 'int8'] as const;
+export const VERBATIM_DTYPES = ['f32', 'f16', 'int8'] as const;
 /** One of `VERBATIM_DTYPES`. */
 export type VerbatimDtype = (typeof VERBATIM_DTYPES)[number];
 

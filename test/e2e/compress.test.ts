@@ -209,6 +209,17 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
           .locator('.quick-input-list .monaco-list-row', { hasText: 'h = ' })
           .first()
           .waitFor({ state: 'visible', timeout: 120_000 });
+        // This run stores the predictor as int4 and the verbatim tensors as int8: the budgets are planned again.
+        await pick(s, 'predictor budget', 'Stored as', 'Stored as: predictor f32 · verbatim f32');
+        await pick(s, 'predictor dtype', 'int4', 'int4');
+        await pick(s, 'verbatim dtype', 'int8', 'int8');
+        await s.page
+          .locator('.quick-input-widget .quick-input-title', { hasText: 'predictor int4, verbatim int8' })
+          .waitFor({ state: 'visible', timeout: 30_000 });
+        await s.page
+          .locator('.quick-input-list .monaco-list-row', { hasText: 'h = ' })
+          .first()
+          .waitFor({ state: 'visible', timeout: 120_000 });
         await pick(s, 'predictor budget', '50 %', '50 %');
         // A longer run, set in the permutation pick's "Training steps" item.
         await pick(s, 'kernel permutation', 'Training steps', 'Training steps');
@@ -294,6 +305,8 @@ void describe('Compress a checkpoint in VS Code (code-server)', { timeout: 600_0
           /JSON description \(layer map, training settings and, unless the artifact is lean, the loss curve/,
         );
         assert.match(note, /Here [\d.]+ [kM]?B, [\d.]+ ?% of the artifact\./);
+        // The bytes are those of the last run's dtypes (an int4 predictor, int8 verbatim tensors).
+        assert.match(note, /Planned with the predictor stored as int4 and the verbatim tensors as int8\./);
         const { frame: budget } = await s.waitForTestId('budget-tradeoff');
         await budget
           .locator('[data-testid="budget-tradeoff"] .main-svg')

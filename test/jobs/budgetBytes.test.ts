@@ -1,19 +1,20 @@
-// The budget planner plans in bytes: for each stored predictor dtype, a target artifact size gives the widest
-// predictor whose written file fits, with the planner's estimate an upper bound that is off by less than one width.
+// The budget planner plans in bytes: for each stored predictor dtype and each verbatim dtype, a target artifact size
+// gives the widest predictor whose written file fits, with the planner's estimate an upper bound that is off by less
+// than one width.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CompressOptionsDto } from '../../src/protocol/compress';
-import { PREDICTOR_DTYPES } from '../../src/protocol/vocabulary';
+import { PREDICTOR_DTYPES, VERBATIM_DTYPES } from '../../src/protocol/vocabulary';
 import {
   compressCheckpoint,
   DEFAULT_COMPRESS_OPTIONS,
   ensureBackend,
   planCompression,
 } from '../../src/core/jobs/compress';
-import { predictorStoredBytes } from '../../src/core/nern/artifactSize';
+import { measureArtifactBytes, predictorStoredBytes } from '../../src/core/nern/artifactSize';
 import { predictorParamsFor } from '../../src/core/nern/budget';
 import { FIXTURES } from '../helpers/fixtures';
 
@@ -77,5 +78,45 @@ for (const lean of [false, true]) {
       assert.ok(statSync(wider).size > X - margin, `${what}: width 21 writes ${statSync(wider).size}`);
       assert.ok(statSync(wider).size <= p21.artifactBytes);
     }
+  });
+}
+
+for (const lean of [false, true]) {
+  void test(`--size-bytes X gives the widest predictor whose artifact fits, per verbatim dtype${lean ? ' (lean)' : ''}`, async () => {
+    for (const verbatimDtype of VERBATIM_DTYPES) {
+      const base: CompressOptionsDto = {
+        ...DEFAULT_COMPRESS_OPTIONS,
+        steps: 10,
+        backend: 'wasm',
+        predictorDtype: 'int8',
+        verbatimDtype,
+        lean,
+      };
+      const at = (hidden: number) => planCompression(RESNET, { ...base, budget: { kind: 'hidden', hidden } });
+      const [p20, p21] = [await at(20), await at(21)];
+      assert.ok(p20.bytes !== undefined);
+      const X = Math.floor((p20.artifactBytes + p21.artifactBytes) / 2);
+      const out = join(dir, `v${verbatimDtype}-${lean}.nern.safetensors`);
+      const report = await compressCheckpoint(RESNET, { ...base, budget: { kind: 'bytes', bytes: X }, out });
+      const written = statSync(out).size;
+      const what = `verbatim ${verbatimDtype}${lean ? ' lean' : ''}: X ${X}, h ${report.hidden}, file ${written}`;
+      assert.equal(report.hidden, 20, what);
+      assert.ok(written <= X, what);
+      // The verbatim bytes are planned exactly, and shrink with the dtype.
+      assert.equal(p20.bytes.verbatim, (await measureArtifactBytes(out)).verbatim, what);
+      const margin = p20.artifactBytes - written;
+      const step = p21.artifactBytes - p20.artifactBytes;
+      assert.ok(margin >= 0 && margin < step, `${what}: margin ${margin}, step ${step}`);
+      const wider = join(dir, `v${verbatimDtype}-${lean}-21.nern.safetensors`);
+      await compressCheckpoint(RESNET, { ...base, budget: { kind: 'hidden', hidden: 21 }, out: wider });
+      assert.ok(statSync(wider).size > X - margin, `${what}: width 21 writes ${statSync(wider).size}`);
+      assert.ok(statSync(wider).size <= p21.artifactBytes);
+    }
+    const verbatim = await Promise.all(
+      VERBATIM_DTYPES.map(
+        async (d) => (await measureArtifactBytes(join(dir, `v${d}-${lean}.nern.safetensors`))).verbatim,
+      ),
+    );
+    assert.ok(verbatim[0]! > verbatim[1]! && verbatim[1]! > verbatim[2]!, verbatim.join(' > '));
   });
 }

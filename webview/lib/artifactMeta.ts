@@ -5,7 +5,7 @@
  * out any that are missing or of the wrong type (the file may be damaged or hand-made); it never throws. Pure: no DOM.
  */
 import { ARTIFACT_KEY, LEAN_REPORT_NOTE, type ArtifactMetaSummary } from '../../src/protocol/artifact';
-import { baseName } from './format';
+import { baseName, formatBytes } from './format';
 
 /** Metadata key under which the engine stores the artifact description. */
 export const ARTIFACT_METADATA_KEY = ARTIFACT_KEY;
@@ -170,6 +170,17 @@ function layerRows(layers: unknown): [string, string][] {
   });
 }
 
+/** The "report sidecar" row of a lean artifact whose report was read from its sidecar (undefined when none). */
+function sidecarRow(v: unknown): [string, string][] | undefined {
+  if (!isRecord(v)) return undefined;
+  const path = stringAt(v, 'path');
+  const bytes = numberAt(v, 'bytes');
+  if (path === undefined || bytes === undefined) return undefined;
+  return [
+    ['report sidecar', `${baseName(path)} · ${formatBytes(bytes)}, beside the artifact (not counted in its size)`],
+  ];
+}
+
 /**
  * The artifact's description (the `weight_lens` JSON, as a string or parsed) as readable sections instead of raw
  * JSON: Source, Training, Layers (each represented layer's shape, size and relative error), Report (the figures and
@@ -198,8 +209,11 @@ export function artifactSections(raw: unknown): ArtifactSection[] {
   add('Report', [
     ...rowsOf(report, ['layers', 'lossCurve']),
     ...(Array.isArray(curve) ? [['loss curve', `${curve.length} points`] as [string, string]] : []),
-    ...(fields.lean === true ? [['not stored', LEAN_REPORT_NOTE] as [string, string]] : []),
+    ...(sidecarRow(fields.reportSidecar) ??
+      (fields.lean === true ? [['not stored', LEAN_REPORT_NOTE] as [string, string]] : [])),
   ]);
+  if (fields.verbatimStorage === 'f16' || fields.verbatimStorage === 'int8')
+    add('Storage', [['verbatim tensors', fields.verbatimStorage === 'f16' ? 'float16' : 'int8, one scale per row']]);
   const d = recordAt(fields, 'distillation');
   if (d !== undefined) {
     add('Distillation', [

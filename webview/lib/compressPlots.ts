@@ -253,6 +253,12 @@ export function artifactParts(plan: BudgetPlanDto): { predictor: number; verbati
   return { predictor, verbatim, other: Math.max(0, plan.artifactBytes - predictor - verbatim) };
 }
 
+/** The dtypes a plan's bytes are for, as the Budget panel states them ("Planned with the predictor stored as …"). */
+export function storageNote(plan: Pick<BudgetPlanDto, 'predictorDtype' | 'verbatimDtype'>): string {
+  const verbatim = plan.verbatimDtype ?? 'f32';
+  return `Planned with the predictor stored as ${plan.predictorDtype ?? 'f32'} and the verbatim tensors ${verbatim === 'f32' ? 'in their own dtypes' : `as ${verbatim}`}.`;
+}
+
 /** Runs sorted by predictor fraction, as markers joined by a line: RMSE against predictor size. */
 export function tradeoffTrace(runs: readonly RunSummaryDto[], color: string): LineTrace {
   const sorted = [...runs]

@@ -7,7 +7,7 @@
 import { FileByteSource } from '../io/byteSource';
 import { parseJsonBounded } from '../io/json';
 import { LIMITS } from '../io/limits';
-import { readArtifact, readHeader } from '../nern/artifact';
+import { readArtifact, readHeader, verbatimDecodedDtype } from '../nern/artifact';
 import { reconstructLayer, reconstructLayers } from '../nern/kernelMap';
 import { fromKernels } from '../nern/tiling';
 import type { DType } from '../tensors/dtype';
@@ -22,7 +22,10 @@ export interface CompressedTensorInfo {
   dtype: string;
   shape: number[];
   stored: 'represented' | 'verbatim';
-  /** Verbatim tensors: the dtype of their stored bytes. */
+  /**
+   * Verbatim tensors: the dtype of the bytes `verbatimBytes` yields (the stored dtype, or the original dtype of a
+   * tensor the artifact stores narrowed to f16 or int8, which `verbatimBytes` widens back).
+   */
   storedDtype?: DType;
 }
 
@@ -48,7 +51,7 @@ export interface CompressedArtifact {
    * initialised tfjs backend.
    */
   reconstructTensor(name: string): Promise<Float32Array | undefined>;
-  /** Streams a verbatim tensor's stored bytes (in `storedDtype`). */
+  /** Streams a verbatim tensor's bytes (in `storedDtype`: decoded back to the original dtype when narrowed). */
   verbatimBytes(name: string, signal?: AbortSignal): AsyncIterable<Uint8Array>;
   close(): Promise<void>;
 }
@@ -108,7 +111,7 @@ export async function openCompressedArtifact(path: string): Promise<CompressedAr
       dtype: t.dtype,
       shape: [...t.shape],
       stored: t.stored,
-      ...(t.storedDtype !== undefined ? { storedDtype: t.storedDtype } : {}),
+      ...(t.stored === 'verbatim' ? { storedDtype: verbatimDecodedDtype(t) } : {}),
     })),
     reconstruction: () => {
       const recon = reconstructLayers(a.predictor, a.kernelMap);

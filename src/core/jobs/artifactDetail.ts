@@ -12,6 +12,7 @@ import { ensureSomeBackend } from '../backend/tfjsBackend';
 import { BadInputError, throwIfAborted } from '../io/errors';
 import { readArtifact, type OpenArtifact } from '../nern/artifact';
 import { measureArtifactBytes } from '../nern/artifactSize';
+import { readReportSidecar } from '../nern/reportSidecar';
 import { reconstructLayer } from '../nern/kernelMap';
 import { convLayoutFor, fromKernels, type ConvLayout, type TileSpec } from '../nern/tiling';
 import { classifyTensor } from '../nern/budget';
@@ -112,6 +113,16 @@ export async function artifactReport(artifact: string): Promise<{ report: Compre
     const opened = reportOf(a);
     opened.plan.bytes = await measureArtifactBytes(artifact);
     if (a.meta.predictorStorage !== undefined) opened.plan.predictorDtype = a.meta.predictorStorage;
+    if (a.meta.verbatimStorage !== undefined) opened.plan.verbatimDtype = a.meta.verbatimStorage;
+    // A lean artifact's report rows and loss curve come from its sidecar, when one that belongs to it is beside it.
+    if (a.meta.lean === true && opened.report.distillation === undefined) {
+      const sidecar = await readReportSidecar(artifact);
+      if (sidecar !== undefined) {
+        opened.report.layers = sidecar.layers;
+        opened.report.lossCurve = sidecar.lossCurve;
+        opened.report.sidecar = { path: sidecar.path, bytes: sidecar.bytes };
+      }
+    }
     return opened;
   } finally {
     await a.close();

@@ -31,6 +31,8 @@ import {
   type VerbatimInput,
 } from '../nern/artifact';
 import { MIN_HIDDEN, planBudget, type PlannedTensor } from '../nern/budget';
+import { verbatimScales, verbatimStorageFor } from '../nern/verbatimStorage';
+import { writeReportSidecar } from '../nern/reportSidecar';
 import type { ArtifactStorageChoice } from '../nern/artifactSize';
 import { encodingWidth, FAST_ENCODING } from '../nern/encoding';
 import { type KernelLayer } from '../nern/kernelMap';
@@ -97,8 +99,9 @@ function storageChoice(
     seed: options.seed,
     sourceBytes,
     predictorDtype: options.predictorDtype ?? 'f32',
+    verbatimDtype: options.verbatimDtype ?? 'f32',
     permutation: options.permutation,
-    lean: options.lean === true,
+    lean: options.lean === true || options.sidecar === true,
     steps: options.steps,
     rounds: options.rounds,
     sourceName: basename(path),
@@ -206,6 +209,14 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
           `Tensor ${JSON.stringify(t.name)} (${entry.dtype}) cannot be decoded (${entry.notDecodedReason}), so it cannot be stored in an artifact.`,
         );
       }
+    }
+    // Verbatim tensors a narrower storage cannot hold are refused now, not after training.
+    const verbatimStorage =
+      options.verbatimDtype === 'f16' || options.verbatimDtype === 'int8' ? options.verbatimDtype : undefined;
+    for (const t of planned) {
+      const entry = checkpoint.tensors[t.index];
+      const storage = t.represented ? undefined : verbatimStorageFor(t.dtype, verbatimStorage);
+      if (entry && storage) await verbatimScales(t.name, t.shape, storage, entry.values(signal ? { signal } : {}));
     }
     const loaded: LoadedTensor[] = [];
     for (const t of planned) {
@@ -384,6 +395,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
           dtype: storedDtype,
           shape: t.shape,
           data: encodedStream(entry, storedDtype, signal),
+          values: () => entry.values(signal ? { signal } : {}),
         });
       return { name: t.name, dtype: t.dtype, shape: [...t.shape], stored: 'verbatim', storedDtype, reason: t.reason };
     });
@@ -392,10 +404,11 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
     const spec = nernPredictorSpec(hidden, encodingWidth(encoding), 9);
     const meta: ArtifactMeta = {
       format: ARTIFACT_FORMAT,
-      version: artifactVersionFor(layers, options.predictorDtype),
+      version: artifactVersionFor(layers, options.predictorDtype, options.verbatimDtype),
       ...(options.predictorDtype !== undefined && options.predictorDtype !== 'f32'
         ? { predictorStorage: options.predictorDtype }
         : {}),
+      ...(verbatimStorage !== undefined ? { verbatimStorage } : {}),
       encoding: { ...encoding },
       predictor: spec,
       layers,
@@ -415,7 +428,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
         ...(stoppedEarly ? { stoppedEarly } : {}),
       },
       source: { name: basename(path), format: checkpoint.format, bytes: sourceBytes, sha256 },
-      ...(options.lean === true ? { lean: true as const } : {}),
+      ...(options.lean === true || options.sidecar === true ? { lean: true as const } : {}),
       report: {
         predictorParams,
         representedParams: plan.representedParams,
@@ -428,6 +441,9 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
     };
     await refuseOutputOverInputs(out, [path], 'The artifact');
     await writeArtifact(out, { meta, predictor: result.predictor, kernelMap: result.kernelMap, verbatim }, signal);
+    // The sidecar holds what the lean artifact leaves out; failing to write it removes the artifact too.
+    const sidecar =
+      options.sidecar === true ? await writeReportSidecar(out, { layers: layerRows, lossCurve }, signal) : undefined;
     const artifactBytes = await fileSize(out);
     return {
       source: path,
@@ -449,6 +465,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
       layers: layerRows,
       lossCurve,
       ...(stoppedEarly ? { stoppedEarly } : {}),
+      ...(sidecar ? { sidecar } : {}),
     };
   });
 }

@@ -44,6 +44,7 @@ import type { LayerErrorDto } from '../../protocol/compress';
 import {
   readArtifact,
   artifactVersionFor,
+  verbatimDecodedDtype,
   writeArtifact,
   type ArtifactLayer,
   type ArtifactMeta,
@@ -603,7 +604,7 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
     const { predictorStorage: _previous, ...kept } = artifact.meta;
     const meta: ArtifactMeta = {
       ...kept,
-      version: artifactVersionFor(artifact.meta.layers, predictorDtype),
+      version: artifactVersionFor(artifact.meta.layers, predictorDtype, artifact.meta.verbatimStorage),
       ...(predictorDtype !== 'f32' ? { predictorStorage: predictorDtype } : {}),
       distillation: {
         settings,
@@ -621,9 +622,11 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
       .filter((t) => t.stored === 'verbatim')
       .map((t) => ({
         name: t.name,
-        dtype: t.storedDtype ?? 'F32',
+        dtype: verbatimDecodedDtype(t),
         shape: t.shape,
         data: artifact.verbatimBytes(t.name, signal),
+        // Narrowed tensors are narrowed again from their decoded values (the same dtype and rule).
+        values: () => artifact.verbatimValues(t.name, signal),
       }));
     hooks.onStatus?.(`Writing ${basename(out)}…`);
     await refuseOutputOverInputs(out, inputs);

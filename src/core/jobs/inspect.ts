@@ -18,6 +18,7 @@ import { DEFAULT_HISTOGRAM_BINS } from '../../protocol/defaults';
 import { ARTIFACT_KEY } from '../../protocol/artifact';
 import { BadInputError, CancelledError, throwIfAborted } from '../io/errors';
 import { readArtifact } from '../nern/artifact';
+import { readReportSidecar } from '../nern/reportSidecar';
 import { isBaselineArtifact } from '../baselines/compressedArtifact';
 import { openCheckpoint } from '../formats/registry';
 import type { Checkpoint } from '../formats/types';
@@ -109,8 +110,22 @@ async function artifactOf(path: string): Promise<NonNullable<CheckpointHeaderDto
   try {
     const artifact = await readArtifact(path);
     try {
-      const { format, version, training, source, report, distillation } = artifact.meta;
-      return { summary: { format, version, training, source, report, ...(distillation ? { distillation } : {}) } };
+      const { format, version, training, source, report, distillation, lean, verbatimStorage } = artifact.meta;
+      // A lean artifact's per-layer rows and loss curve come from its report sidecar when one belongs to it.
+      const sidecar = lean === true ? await readReportSidecar(path) : undefined;
+      return {
+        summary: {
+          format,
+          version,
+          training,
+          source,
+          report: sidecar ? { ...report, layers: sidecar.layers, lossCurve: sidecar.lossCurve } : report,
+          ...(distillation ? { distillation } : {}),
+          ...(lean === true ? { lean } : {}),
+          ...(verbatimStorage !== undefined ? { verbatimStorage } : {}),
+          ...(sidecar ? { reportSidecar: { path: sidecar.path, bytes: sidecar.bytes } } : {}),
+        },
+      };
     } finally {
       await artifact.close();
     }
@@ -194,6 +209,7 @@ export async function inspectFile(
       totals: header.totals,
       byDtype: header.byDtype,
       byKind: header.byKind,
+      ...(header.artifact !== undefined ? { artifact: header.artifact } : {}),
     };
   } finally {
     await checkpoint.close();

@@ -10,9 +10,9 @@ import { ARTIFACT_KEY } from '../../protocol/artifact';
 import { BadInputError } from '../io/errors';
 import { openCheckpoint } from '../formats/registry';
 import { readTensorValues } from '../tensors/tensor';
+import { decodeValues } from '../tensors/dtype';
 import { isWeight, type Graph } from '../graph/ir';
 import { loadOnnxModel } from '../graph/onnxImport';
-import { VERBATIM_PREFIX } from '../nern/artifact';
 import { openCompressedArtifact, type CompressedArtifact } from '../baselines/compressedArtifact';
 
 /** Which importer produced a runnable model. */
@@ -105,26 +105,25 @@ async function fromArtifact(
     weights.set(name, recon.get(t.name) ?? new Float32Array(0));
     represented.push(name);
   }
-  // Verbatim tensors are stored as safetensors entries `verbatim.<name>`; read them through the safetensors reader.
-  const verbatim = artifact.tensors.filter((t) => t.stored === 'verbatim' && matchName(t.name, wanted) !== undefined);
-  if (verbatim.length > 0) {
-    const checkpoint = await openCheckpoint(path, signal ? { signal } : {});
-    try {
-      const entries = new Map(checkpoint.tensors.map((e) => [e.name, e]));
-      for (const t of verbatim) {
-        const name = matchName(t.name, wanted) ?? t.name;
-        const want = wanted.get(name) ?? [];
-        if (!sameShape(t.shape, want)) throw shapeMismatch(path, t.name, t.shape, want);
-        const entry = entries.get(VERBATIM_PREFIX + t.name);
-        if (entry === undefined)
-          throw new BadInputError(
-            `${basename(path)} lists verbatim tensor ${JSON.stringify(t.name)} but does not store it.`,
-          );
-        weights.set(name, await readTensorValues(entry, signal ? { signal } : {}));
-      }
-    } finally {
-      await checkpoint.close();
+  // Verbatim tensors are read through the artifact, which widens the ones it stores narrowed (f16, int8 codes).
+  for (const t of artifact.tensors) {
+    if (t.stored !== 'verbatim') continue;
+    const name = matchName(t.name, wanted);
+    if (name === undefined) continue;
+    const want = wanted.get(name) ?? [];
+    if (!sameShape(t.shape, want)) throw shapeMismatch(path, t.name, t.shape, want);
+    const values = new Float32Array(t.shape.reduce((n, d) => n * d, 1));
+    let at = 0;
+    for await (const bytes of artifact.verbatimBytes(t.name, signal)) {
+      const chunk = decodeValues(t.storedDtype ?? 'F32', bytes);
+      if (at + chunk.length > values.length)
+        throw new BadInputError(
+          `${basename(path)} stores more values for verbatim tensor ${JSON.stringify(t.name)} than its shape holds.`,
+        );
+      values.set(chunk, at);
+      at += chunk.length;
     }
+    weights.set(name, values);
   }
   return finish(path, model, weights, true, represented);
 }

@@ -7,7 +7,8 @@
  *   blocks, or empty for the identity, whichever is smallest (permutationCodec.ts; `ArtifactMeta.permutations`
  *   records bits and coding per layer); versions 1–3 stored U16 (≤ 65,536 kernels) or I32 indices,
  * - `verbatim.<original name>`: every tensor that is not represented, in its original dtype (F32 for dtypes safetensors
- *   cannot name),
+ *   cannot name), or, in version 5 (`ArtifactMeta.verbatimStorage`), float tensors narrowed to F16 or to I8 codes whose
+ *   scales lie in `verbatim_scales` (F32, one per row, every int8 tensor's in tensor-list order; verbatimStorage.ts),
  * - `__metadata__.weight_lens`: JSON (`ArtifactMeta`) with the format version, encoding, predictor spec, layer map,
  *   the original tensor order, training settings, the source's name, format, size and SHA-256, and the report,
  * - `__metadata__.weight_lens_sha256`: the SHA-256 of that JSON and the data section, verified on read.
@@ -21,9 +22,20 @@ import { LIMITS } from '../io/limits';
 import { jsonProblem, parseJsonBounded } from '../io/json';
 import { describeValue, quote } from '../io/text';
 import { writeSafetensors, type SafetensorsTensorInput } from '../formats/safetensors';
-import { decodeValues, DTYPE_BYTES, encodeValues, isDType, type DType } from '../tensors/dtype';
+import { decodeValues, DTYPE_BYTES, encodeValues, isDType, type DType, type ValueChunk } from '../tensors/dtype';
 import { dequantizeMatrix, int4PackedBytes, packInt4, quantizeMatrix, unpackInt4 } from '../tensors/quantize';
-import { PREDICTOR_DTYPES, type PredictorDtype } from '../../protocol/vocabulary';
+import { PREDICTOR_DTYPES, type PredictorDtype, type VerbatimDtype } from '../../protocol/vocabulary';
+import {
+  decodeVerbatim,
+  decodeVerbatimValues,
+  encodeVerbatim,
+  scaleRows,
+  storageDType,
+  VERBATIM_SCALES_NAME,
+  verbatimScales,
+  verbatimStorageFor,
+  type VerbatimStorage,
+} from './verbatimStorage';
 import { checkShape } from '../tensors/tensor';
 import { encodingWidth, type EncodingSpec } from './encoding';
 import { checkKernelMap, type KernelMap } from './kernelMap';
@@ -48,17 +60,22 @@ export const ARTIFACT_DIGEST_KEY = 'weight_lens_sha256';
 /**
  * Newest artifact format version this code reads and writes; readers refuse newer ones. Version 2 adds conv tiles in
  * the 'hwio' layout (TensorFlow.js / Keras kernels); version 3 predictor weights stored as f16/int8/int4; version 4
- * bit-packed (and possibly deflated) permutations, and lean artifacts without the per-layer report and loss curve.
+ * bit-packed (and possibly deflated) permutations, and lean artifacts without the per-layer report and loss curve;
+ * version 5 verbatim tensors narrowed to f16 or int8 (`verbatimStorage`).
  */
-export const ARTIFACT_VERSION = 4;
+export const ARTIFACT_VERSION = 5;
 
 /**
- * The version to write: always 4, since every artifact written now stores its permutations packed (format 4's
- * `permutations`), which a reader of versions 1–3 cannot decode. The arguments are kept for the callers' record of
- * what the artifact holds; older versions are only read.
+ * The version to write: 5 when verbatim tensors are narrowed (`verbatimStorage`, which a version-4 reader would
+ * decode as the wrong dtype), else 4, since every artifact written now stores its permutations packed (format 4's
+ * `permutations`), which a reader of versions 1–3 cannot decode. Older versions are only read.
  */
-export function artifactVersionFor(_layers: readonly ArtifactLayer[], _predictorStorage?: PredictorDtype): number {
-  return ARTIFACT_VERSION;
+export function artifactVersionFor(
+  _layers: readonly ArtifactLayer[],
+  _predictorStorage?: PredictorDtype,
+  verbatimStorage?: VerbatimDtype,
+): number {
+  return verbatimStorage === 'f16' || verbatimStorage === 'int8' ? 5 : 4;
 }
 
 /** Name of the float32 scales (one per output unit, [fanOut]) of predictor layer `i` stored as int8/int4 codes. */
@@ -92,8 +109,16 @@ export interface ArtifactTensor {
   dtype: string;
   shape: number[];
   stored: 'represented' | 'verbatim';
-  /** For verbatim tensors: the dtype stored in the artifact (the original when safetensors can name it, else F32). */
+  /**
+   * For verbatim tensors: the dtype stored in the artifact (the original when safetensors can name it, else F32; F16
+   * or I8 when `storage` narrows it).
+   */
   storedDtype?: DType;
+  /**
+   * For verbatim tensors narrowed by the artifact's `verbatimStorage` (verbatimStorageFor of the original dtype):
+   * how; decoding widens them back to `dtype`. Derived from the dtype and the choice, never stored per tensor.
+   */
+  storage?: VerbatimStorage;
   /** For verbatim tensors: why it is not represented. */
   reason?: string;
 }
@@ -116,14 +141,23 @@ export interface ArtifactMeta extends ArtifactMetaSummary {
    * in; absent means U16/I32 indices (versions 1–3).
    */
   permutations?: StoredPermutation[];
+  /**
+   * How float verbatim tensors are stored (version 5): 'f16' narrows F32/F64 tensors to F16, 'int8' narrows every
+   * float tensor to I8 codes with per-row scales (verbatimStorage.ts). Absent means each in its own dtype.
+   */
+  verbatimStorage?: VerbatimStorage;
 }
 
-/** A verbatim tensor to write: bytes in `dtype` (whole or streamed). */
+/**
+ * A verbatim tensor to write: bytes in `dtype` (whole or streamed), and its values as a re-readable stream, which the
+ * writer reads (twice: scales, then codes) instead of `data` when `verbatimStorage` narrows the tensor.
+ */
 export interface VerbatimInput {
   name: string;
   dtype: DType;
   shape: readonly number[];
   data: Uint8Array | AsyncIterable<Uint8Array>;
+  values?: () => AsyncIterable<ValueChunk>;
 }
 
 /** Everything an artifact holds. */
@@ -151,19 +185,24 @@ export const VERBATIM_PREFIX = 'verbatim.';
  * the report's per-layer rows and loss curve, the distilled predictor's per-layer rows, and the verbatim reasons.
  */
 export function storedMeta(meta: ArtifactMeta): Record<string, unknown> {
-  if (meta.lean !== true) return { ...meta };
+  // `storage` is derived from the dtype and `verbatimStorage` on reading, never stored.
+  const plain = meta.tensors.map(({ storage: _storage, ...t }) => t);
+  if (meta.lean !== true) return { ...meta, tensors: plain };
   const { layers: _layers, lossCurve: _curve, ...report } = meta.report;
   const out: Record<string, unknown> = {
     ...meta,
     report,
     // By name alone where the layer map or the stored entry gives shape and dtype (the original dtype is kept only
     // when it differs from the stored one).
-    tensors: meta.tensors.map((t) =>
+    // A narrowed tensor whose original is F32 is listed by name alone too (leanVerbatimDtype), else by its dtype.
+    tensors: plain.map((t) =>
       t.stored === 'represented'
         ? { name: t.name, stored: t.stored }
-        : t.dtype === t.storedDtype
+        : t.storedDtype !== undefined && t.dtype === leanVerbatimDtype(t.storedDtype, meta.verbatimStorage)
           ? { name: t.name, stored: t.stored }
-          : { name: t.name, stored: t.stored, dtype: t.dtype, shape: t.shape, storedDtype: t.storedDtype },
+          : narrowedAs(t.storedDtype, meta.verbatimStorage)
+            ? { name: t.name, stored: t.stored, dtype: t.dtype }
+            : { name: t.name, stored: t.stored, dtype: t.dtype, shape: t.shape, storedDtype: t.storedDtype },
     ),
   };
   if (meta.distillation !== undefined) {
@@ -176,9 +215,58 @@ export function storedMeta(meta: ArtifactMeta): Record<string, unknown> {
   return out;
 }
 
-/** Writes `content` to `path` atomically. Aborting `signal` leaves no file (and no temporary) behind. */
+/** Whether a stored verbatim dtype is the one `verbatimStorage` narrows to (F16 under f16, I8 under int8). */
+function narrowedAs(storedDtype: DType | undefined, verbatimStorage: VerbatimStorage | undefined): boolean {
+  return verbatimStorage !== undefined && storedDtype === storageDType(verbatimStorage);
+}
+
+/**
+ * The original dtype a lean artifact's verbatim tensor listed by name alone stands for, from its stored dtype: F32
+ * when that is the dtype `verbatimStorage` narrows to (a narrowed F32 tensor), else the stored dtype itself. The
+ * writer lists a tensor by name alone only when this gives its dtype back.
+ */
+export function leanVerbatimDtype(storedDtype: DType, verbatimStorage: VerbatimStorage | undefined): string {
+  return narrowedAs(storedDtype, verbatimStorage) ? 'F32' : storedDtype;
+}
+
+/** The dtype of the bytes `OpenArtifact.verbatimBytes` yields for `t`: its original dtype when narrowed. */
+export function verbatimDecodedDtype(t: ArtifactTensor): DType {
+  if (t.storage !== undefined && isDType(t.dtype)) return t.dtype;
+  return t.storedDtype ?? 'F32';
+}
+
+/** A stream of `values()`'s chunks, or of `data` decoded from `dtype` when no value stream was given. */
+function valuesOf(v: VerbatimInput): AsyncIterable<ValueChunk> {
+  if (v.values) return v.values();
+  const { data, dtype } = v;
+  // A byte stream can be read only once; narrowing reads the values twice.
+  if (!(data instanceof Uint8Array)) throw new TypeError(`verbatim tensor ${v.name} has no value stream to narrow`);
+  return (async function* () {
+    yield decodeValues(dtype, data);
+    await Promise.resolve();
+  })();
+}
+
+/**
+ * Writes `content` to `path` atomically. Aborting `signal` leaves no file (and no temporary) behind. Verbatim
+ * tensors that `meta.verbatimStorage` narrows are read from their value streams (scales first, then codes) and
+ * stored narrowed; the tensor list's stored dtypes are set to what is written. Throws BadInputError when a narrowed
+ * tensor holds a value its storage cannot (verbatimScales).
+ */
 export async function writeArtifact(path: string, content: ArtifactContent, signal?: AbortSignal): Promise<void> {
   const tensors: SafetensorsTensorInput[] = [];
+  const choice = content.meta.verbatimStorage;
+  const original = new Map(content.meta.tensors.map((t) => [t.name, t]));
+  const narrowed = new Map<string, { storage: VerbatimStorage; scales: Float32Array | undefined }>();
+  const allScales: Float32Array[] = [];
+  for (const v of content.verbatim) {
+    const storage = verbatimStorageFor(original.get(v.name)?.dtype ?? v.dtype, choice);
+    if (storage === undefined) continue;
+    throwIfAborted(signal);
+    const scales = await verbatimScales(v.name, v.shape, storage, valuesOf(v));
+    narrowed.set(v.name, { storage, scales });
+    if (scales) allScales.push(scales);
+  }
   const shapes = layerShapes(content.predictor.spec);
   const storage = content.meta.predictorStorage;
   content.predictor.layers.forEach((layer, i) => {
@@ -213,9 +301,42 @@ export async function writeArtifact(path: string, content: ArtifactContent, sign
     shape: [content.kernelMap.outputScales.length],
     data: content.kernelMap.outputScales,
   });
-  for (const v of content.verbatim)
-    tensors.push({ name: VERBATIM_PREFIX + v.name, dtype: v.dtype, shape: v.shape, data: v.data });
-  const json = JSON.stringify({ ...storedMeta(content.meta), version: ARTIFACT_VERSION, permutations });
+  if (allScales.length > 0) {
+    const scales = new Float32Array(allScales.reduce((n, a) => n + a.length, 0));
+    let at = 0;
+    for (const a of allScales) {
+      scales.set(a, at);
+      at += a.length;
+    }
+    tensors.push({ name: VERBATIM_SCALES_NAME, dtype: 'F32', shape: [scales.length], data: scales });
+  }
+  const storedDtypes = new Map<string, DType>();
+  for (const v of content.verbatim) {
+    const n = narrowed.get(v.name);
+    const dtype = n ? storageDType(n.storage) : v.dtype;
+    storedDtypes.set(v.name, dtype);
+    tensors.push({
+      name: VERBATIM_PREFIX + v.name,
+      dtype,
+      shape: v.shape,
+      data: n ? encodeVerbatim(v.shape, n.storage, n.scales, valuesOf(v)) : v.data,
+    });
+  }
+  const meta: ArtifactMeta = {
+    ...content.meta,
+    tensors: content.meta.tensors.map((t) => {
+      const storedDtype = storedDtypes.get(t.name);
+      if (t.stored !== 'verbatim' || storedDtype === undefined) return t;
+      const { storage: _storage, ...rest } = t;
+      const n = narrowed.get(t.name);
+      return { ...rest, storedDtype, ...(n ? { storage: n.storage } : {}) };
+    }),
+  };
+  const json = JSON.stringify({
+    ...storedMeta(meta),
+    version: artifactVersionFor(meta.layers, meta.predictorStorage, choice),
+    permutations,
+  });
   await writeSafetensors(
     path,
     tensors,
@@ -289,8 +410,13 @@ export interface OpenArtifact {
   kernelMap: KernelMap;
   /** Size of the artifact file in bytes. */
   bytes: number;
-  /** Streams a verbatim tensor's stored bytes (in `storedDtype`), in chunks of ≤ 16 MiB. */
+  /**
+   * Streams a verbatim tensor's bytes in `verbatimDecodedDtype` (its `storedDtype`, or for a narrowed tensor its
+   * original dtype, widened from F16 or dequantised from I8 codes), in chunks of ≤ 16 MiB.
+   */
   verbatimBytes(name: string, signal?: AbortSignal): AsyncIterable<Uint8Array>;
+  /** Streams a verbatim tensor's values (widened or dequantised when narrowed), a chunk per ≤ 16 MiB stored. */
+  verbatimValues(name: string, signal?: AbortSignal): AsyncIterable<ValueChunk>;
   close(): Promise<void>;
 }
 
@@ -437,6 +563,15 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     if (version < 4) throw m.fail(`weight_lens.lean needs format version 4, but the artifact is version ${version}`);
     lean = true;
   }
+  let verbatimStorage: VerbatimStorage | undefined;
+  if (meta.verbatimStorage !== undefined) {
+    const vs = meta.verbatimStorage;
+    if (version < 5)
+      throw m.fail(`weight_lens.verbatimStorage needs format version 5, but the artifact is version ${version}`);
+    if (vs !== 'f16' && vs !== 'int8')
+      throw m.fail(`weight_lens.verbatimStorage is ${describeValue(vs)}, not f16 or int8`);
+    verbatimStorage = vs;
+  }
   const enc = m.record(meta.encoding, 'weight_lens.encoding');
   const encoding: EncodingSpec = {
     base: m.number(enc.base, 'encoding.base'),
@@ -495,7 +630,12 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
         `tensor ${quote(name)} is listed by name alone but ${r.stored === 'represented' ? 'is not in the layer map' : 'has no stored verbatim tensor'}`,
       );
     const shape = from ? from.shape : m.shape(r.shape, `${f}.shape`);
-    const dtype = from && r.dtype === undefined ? from.dtype : m.string(r.dtype, `${f}.dtype`);
+    const dtype =
+      from && r.dtype === undefined
+        ? r.stored === 'verbatim' && isDType(from.dtype)
+          ? leanVerbatimDtype(from.dtype, verbatimStorage)
+          : from.dtype
+        : m.string(r.dtype, `${f}.dtype`);
     const storedDtype = from && r.storedDtype === undefined ? from.dtype : r.storedDtype;
     if (r.stored === 'represented') {
       const layer = layerByName.get(name);
@@ -512,12 +652,18 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
         `verbatim tensor ${quote(name)} is stored as ${s.dtype} [${s.shape.join(', ')}] but listed as ${describeValue(storedDtype)} [${shape.join(', ')}]`,
       );
     }
+    const storage = verbatimStorageFor(dtype, verbatimStorage);
+    if (storage !== undefined && s.dtype !== storageDType(storage))
+      throw m.fail(
+        `verbatim tensor ${quote(name)} (${dtype}) should be stored as ${storageDType(storage)} under verbatim storage ${storage}, but is ${s.dtype}`,
+      );
     return {
       name,
       dtype,
       shape,
       stored: 'verbatim',
       storedDtype: s.dtype,
+      ...(storage !== undefined ? { storage } : {}),
       reason: typeof r.reason === 'string' ? r.reason : '',
     };
   });
@@ -577,6 +723,7 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     source,
     report,
     ...(lean ? { lean: true as const } : {}),
+    ...(verbatimStorage !== undefined ? { verbatimStorage } : {}),
   };
   if (meta.predictorStorage !== undefined) {
     const ps = meta.predictorStorage;
@@ -674,6 +821,43 @@ async function readPredictorWeight(
   return dequantizeMatrix({ bits, axis: 'column', rows: fanIn, cols: fanOut, codes, scales });
 }
 
+/**
+ * The int8 verbatim tensors' scales from `verbatim_scales`, by tensor name: one F32 per row (scaleRows), each
+ * tensor's after the previous one's in tensor-list order; finite and ≥ 0. The tensor must be there exactly when some
+ * tensor is int8, with exactly the scales they need.
+ */
+async function readVerbatimScales(
+  m: MetaReader,
+  source: FileByteSource,
+  stored: Map<string, StoredTensor>,
+  tensors: readonly ArtifactTensor[],
+): Promise<Map<string, Float32Array>> {
+  const int8 = tensors.filter((t) => t.storage === 'int8');
+  const total = int8.reduce((n, t) => n + scaleRows(t.shape), 0);
+  const t = stored.get(VERBATIM_SCALES_NAME);
+  const out = new Map<string, Float32Array>();
+  if (int8.length === 0) {
+    if (t) throw m.fail(`it has a ${VERBATIM_SCALES_NAME} tensor but no verbatim tensor stored as int8`);
+    return out;
+  }
+  if (!t)
+    throw m.fail(`tensor ${VERBATIM_SCALES_NAME} is missing (${int8.length} verbatim tensors are stored as int8)`);
+  if (t.dtype !== 'F32' || t.shape.length !== 1 || t.shape[0] !== total)
+    throw m.fail(
+      `tensor ${VERBATIM_SCALES_NAME} is ${t.dtype} [${t.shape.join(', ')}], expected F32 [${total}] (one scale per row of the int8 verbatim tensors)`,
+    );
+  const all = await readFloat32(source, t);
+  if (!all.every((x) => Number.isFinite(x) && x >= 0))
+    throw m.fail(`tensor ${VERBATIM_SCALES_NAME} holds scales that are negative or not finite`);
+  let at = 0;
+  for (const x of int8) {
+    const rows = scaleRows(x.shape);
+    out.set(x.name, all.subarray(at, at + rows));
+    at += rows;
+  }
+  return out;
+}
+
 async function readFloat32(source: FileByteSource, t: StoredTensor): Promise<Float32Array> {
   const bytes = await source.read(t.offset, t.length);
   return Float32Array.from(decodeValues('F32', bytes));
@@ -739,6 +923,7 @@ export async function readArtifact(path: string): Promise<OpenArtifact> {
       permutations.push(Int32Array.from(decodeValues(t.dtype, bytes)));
     }
     const outputScales = await readFloat32(source, need(SCALES_NAME, ['F32'], [meta.layers.length]));
+    const int8Scales = await readVerbatimScales(m, source, stored, meta.tensors);
     const layout: KernelMap = {
       encoding: meta.encoding,
       layers: meta.layers.map((l) => ({ name: l.name, shape: l.kernelShape })),
@@ -752,6 +937,7 @@ export async function readArtifact(path: string): Promise<OpenArtifact> {
     }
     // Structure first (its messages are the most specific), then every byte against the stored checksum.
     await verifyDigest(source, path, json, metadata, dataStart);
+    const tensorByName = new Map(meta.tensors.map((t) => [t.name, t]));
     const artifact: OpenArtifact = {
       path,
       meta,
@@ -761,7 +947,32 @@ export async function readArtifact(path: string): Promise<OpenArtifact> {
       async *verbatimBytes(name: string, signal?: AbortSignal): AsyncIterable<Uint8Array> {
         const t = stored.get(VERBATIM_PREFIX + name);
         if (!t) throw m.fail(`verbatim tensor ${quote(name)} is missing`);
-        yield* storedBytes(source, t, signal);
+        const info = tensorByName.get(name);
+        if (info?.storage === undefined) {
+          yield* storedBytes(source, t, signal);
+          return;
+        }
+        const fail = (what: string): Error => m.fail(`verbatim tensor ${quote(name)} is damaged: ${what}`);
+        const scales = int8Scales.get(name);
+        yield* decodeVerbatim(
+          t.shape,
+          info.storage,
+          scales,
+          storedBytes(source, t, signal),
+          verbatimDecodedDtype(info),
+          fail,
+        );
+      },
+      async *verbatimValues(name: string, signal?: AbortSignal): AsyncIterable<ValueChunk> {
+        const t = stored.get(VERBATIM_PREFIX + name);
+        if (!t) throw m.fail(`verbatim tensor ${quote(name)} is missing`);
+        const info = tensorByName.get(name);
+        if (info?.storage === undefined) {
+          for await (const bytes of storedBytes(source, t, signal)) yield decodeValues(t.dtype, bytes);
+          return;
+        }
+        const fail = (what: string): Error => m.fail(`verbatim tensor ${quote(name)} is damaged: ${what}`);
+        yield* decodeVerbatimValues(t.shape, info.storage, int8Scales.get(name), storedBytes(source, t, signal), fail);
       },
       close: () => source.close(),
     };

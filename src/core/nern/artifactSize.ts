@@ -6,10 +6,11 @@
  * yet (errors, losses, the backend's name) at its longest, so the estimate is an upper bound on the written file.
  */
 import type { ArtifactBytesDto } from '../../protocol/compress';
-import type { PermutationKind, PredictorDtype } from '../../protocol/vocabulary';
+import type { PermutationKind, PredictorDtype, VerbatimDtype } from '../../protocol/vocabulary';
 import { FileByteSource } from '../io/byteSource';
 import { DTYPE_BYTES, isDType } from '../tensors/dtype';
-import { readHeader, SCALES_NAME } from './artifact';
+import { leanVerbatimDtype, readHeader, SCALES_NAME } from './artifact';
+import { narrowedBytes, scaleRows, storageDType, VERBATIM_SCALES_NAME, verbatimStorageFor } from './verbatimStorage';
 import { FAST_ENCODING, type EncodingSpec } from './encoding';
 import { layerShapes, nernPredictorSpec, predictorParameterCount } from './predictor';
 import { blockedPermutationBytes, packedPermutationBytes, permutationBits } from './permutationCodec';
@@ -19,6 +20,8 @@ import { kernelShape, type TileSpec } from './tiling';
 /** How the artifact will be stored and how long the run is (the loss curve's length depends on it). */
 export interface ArtifactStorageChoice {
   predictorDtype?: PredictorDtype;
+  /** How float verbatim tensors are stored (verbatimStorage.ts); default f32 (each in its own dtype). */
+  verbatimDtype?: VerbatimDtype;
   permutation?: PermutationKind;
   lean?: boolean;
   /** Training steps per round and rounds (default 1): bound the number of loss-curve points. */
@@ -88,6 +91,10 @@ export function artifactBytesFor(
   encoding: EncodingSpec = FAST_ENCODING,
 ): ArtifactBytesDto {
   const dtype = storage.predictorDtype ?? 'f32';
+  const choice = storage.verbatimDtype;
+  const verbatimStorage = choice === 'f16' || choice === 'int8' ? choice : undefined;
+  const verbatimEntries: { name: string; dtype: string; shape: number[]; bytes: number }[] = [];
+  let int8Rows = 0;
   const entries: { name: string; dtype: string; shape: number[]; bytes: number }[] = predictorTensors(
     hidden,
     width,
@@ -130,27 +137,38 @@ export function artifactBytesFor(
         relativeError: LONGEST_NUMBER,
       });
     } else {
-      const storedDtype = isDType(t.dtype) ? t.dtype : 'F32';
-      const bytes = t.params * DTYPE_BYTES[storedDtype];
-      entries.push({ name: `verbatim.${t.name}`, dtype: storedDtype, shape: [...t.shape], bytes });
+      // As the writer stores it (artifact.ts writeArtifact): narrowed per verbatimStorageFor, else its own dtype.
+      const narrowed = verbatimStorageFor(t.dtype, verbatimStorage);
+      const storedDtype = narrowed ? storageDType(narrowed) : isDType(t.dtype) ? t.dtype : 'F32';
+      const bytes = narrowed ? narrowedBytes(narrowed, t.params) : t.params * DTYPE_BYTES[storedDtype];
+      if (narrowed === 'int8') int8Rows += scaleRows(t.shape);
+      verbatimEntries.push({ name: `verbatim.${t.name}`, dtype: storedDtype, shape: [...t.shape], bytes });
       verbatim += bytes;
-      // Lean artifacts list a verbatim tensor by name alone when it is stored in its own dtype (artifact.ts).
+      // Lean artifacts list a verbatim tensor by name alone when its stored dtype gives its dtype back, a narrowed
+      // one by name and dtype (artifact.ts storedMeta).
       tensorList.push(
-        storage.lean === true && storedDtype === t.dtype
+        storage.lean === true && t.dtype === leanVerbatimDtype(storedDtype, verbatimStorage)
           ? { name: t.name, stored: 'verbatim' }
-          : {
-              name: t.name,
-              dtype: t.dtype,
-              shape: t.shape,
-              stored: 'verbatim',
-              storedDtype,
-              ...(storage.lean === true ? {} : { reason: t.reason ?? '' }),
-            },
+          : storage.lean === true && narrowed !== undefined
+            ? { name: t.name, stored: 'verbatim', dtype: t.dtype }
+            : {
+                name: t.name,
+                dtype: t.dtype,
+                shape: t.shape,
+                stored: 'verbatim',
+                storedDtype,
+                ...(storage.lean === true ? {} : { reason: t.reason ?? '' }),
+              },
       );
     }
   }
   const scales = 4 * layers.length;
   entries.push({ name: 'layout.scales', dtype: 'F32', shape: [layers.length], bytes: scales });
+  if (int8Rows > 0) {
+    entries.push({ name: VERBATIM_SCALES_NAME, dtype: 'F32', shape: [int8Rows], bytes: 4 * int8Rows });
+    verbatim += 4 * int8Rows;
+  }
+  entries.push(...verbatimEntries);
   const data = predictor + permutations + scales + verbatim;
   const rounds = storage.rounds ?? 1;
   const steps = storage.steps ?? 2000;
@@ -161,7 +179,7 @@ export function artifactBytesFor(
   const spec = nernPredictorSpec(hidden, width, 9);
   const meta = {
     format: 'weight-lens-nern',
-    version: 4,
+    version: verbatimStorage !== undefined ? 5 : 4,
     ...(dtype !== 'f32' ? { predictorStorage: dtype } : {}),
     encoding: { base: encoding.base, levels: encoding.levels },
     predictor: spec,
@@ -188,6 +206,7 @@ export function artifactBytesFor(
       sha256: '0'.repeat(64),
     },
     ...(storage.lean === true ? { lean: true } : {}),
+    ...(verbatimStorage !== undefined ? { verbatimStorage } : {}),
     report: {
       predictorParams: predictorParameterCount(spec),
       representedParams,

@@ -196,6 +196,9 @@ export function planBudget(
     ...(storage.predictorDtype !== undefined && storage.predictorDtype !== 'f32'
       ? { predictorDtype: storage.predictorDtype }
       : {}),
+    ...(storage.verbatimDtype !== undefined && storage.verbatimDtype !== 'f32'
+      ? { verbatimDtype: storage.verbatimDtype }
+      : {}),
     represented: planned
       .filter((t) => t.represented)
       .map((t) => ({ name: t.name, shape: [...t.shape], params: t.params })),

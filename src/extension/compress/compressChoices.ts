@@ -14,10 +14,19 @@ import type {
   CompressProgressDto,
   CompressReportDto,
   PermutationKind,
+  PredictorDtype,
   RecipeName,
+  VerbatimDtype,
 } from '../../protocol/compress';
 import type { RunSummaryDto } from '../../protocol/panels';
-import { BACKEND_NAMES, isOneOf, PERMUTATION_KINDS, RECIPE_NAMES } from '../../protocol/vocabulary';
+import {
+  BACKEND_NAMES,
+  isOneOf,
+  PERMUTATION_KINDS,
+  PREDICTOR_DTYPES,
+  RECIPE_NAMES,
+  VERBATIM_DTYPES,
+} from '../../protocol/vocabulary';
 import { DEFAULT_COMPRESS_OPTIONS } from '../../protocol/defaults';
 
 /** Predictor sizes offered first, as fractions of the represented weights. */
@@ -39,6 +48,30 @@ export interface CompressSettings {
   representDense: boolean;
   /** `weightLens.compress.recipe`: Weight Lens' defaults, or NeRN's exact settings for comparison. */
   recipe: RecipeName;
+  /** `weightLens.compress.predictorDtype`: how the predictor's weights are stored (f32 when unset). */
+  predictorDtype: PredictorDtype;
+  /** `weightLens.compress.verbatimDtype`: how the verbatim float tensors are stored (f32 when unset). */
+  verbatimDtype: VerbatimDtype;
+}
+
+/** What each predictor dtype costs, as the storage pick describes it. */
+export const PREDICTOR_DTYPE_DESCRIPTIONS: Readonly<Record<PredictorDtype, string>> = {
+  f32: 'float32, 4 bytes per predictor weight',
+  f16: 'float16, 2 bytes per predictor weight',
+  int8: 'int8 codes + a scale per output unit, 1 byte per weight',
+  int4: 'int4 codes + a scale per output unit, ½ byte per weight',
+};
+
+/** What each verbatim dtype does, as the storage pick describes it. */
+export const VERBATIM_DTYPE_DESCRIPTIONS: Readonly<Record<VerbatimDtype, string>> = {
+  f32: 'each verbatim tensor in its own dtype, exact',
+  f16: 'float32 verbatim tensors as float16',
+  int8: 'float verbatim tensors as int8 codes + a scale per row',
+};
+
+/** The storage item's label in the budget pick, naming the dtypes the plans are for. */
+export function storageLabel(settings: Pick<CompressSettings, 'predictorDtype' | 'verbatimDtype'>): string {
+  return `Stored as: predictor ${settings.predictorDtype} · verbatim ${settings.verbatimDtype}…`;
 }
 
 /** Reads and clamps the compression settings through `get(key, fallback)` (e.g. a `WorkspaceConfiguration.get`). */
@@ -48,6 +81,8 @@ export function readCompressSettings(get: (key: string) => unknown): CompressSet
   const seed = get('compress.seed');
   const dense = get('compress.representDense');
   const recipe = get('compress.recipe');
+  const predictorDtype = get('compress.predictorDtype');
+  const verbatimDtype = get('compress.verbatimDtype');
   return {
     steps:
       typeof steps === 'number' && Number.isFinite(steps)
@@ -57,6 +92,8 @@ export function readCompressSettings(get: (key: string) => unknown): CompressSet
     seed: typeof seed === 'number' && Number.isFinite(seed) ? Math.max(0, Math.round(seed)) : 0,
     representDense: dense === true,
     recipe: isOneOf(RECIPE_NAMES, recipe) ? recipe : 'weight-lens',
+    predictorDtype: isOneOf(PREDICTOR_DTYPES, predictorDtype) ? predictorDtype : 'f32',
+    verbatimDtype: isOneOf(VERBATIM_DTYPES, verbatimDtype) ? verbatimDtype : 'f32',
   };
 }
 
@@ -83,6 +120,9 @@ export function buildOptions(
     roundWidthScale: 1,
     recipe: settings.recipe,
   };
+  // Only what differs from f32 is passed, so a plan and a run of f32 storage carry the same options as before.
+  if (settings.predictorDtype !== 'f32') options.predictorDtype = settings.predictorDtype;
+  if (settings.verbatimDtype !== 'f32') options.verbatimDtype = settings.verbatimDtype;
   if (overrides.out !== undefined) options.out = overrides.out;
   return options;
 }

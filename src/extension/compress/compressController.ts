@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { PERMUTATION_KINDS } from '../../protocol/vocabulary';
+import { PERMUTATION_KINDS, PREDICTOR_DTYPES, VERBATIM_DTYPES } from '../../protocol/vocabulary';
 import { DEFAULT_COMPRESS_OPTIONS } from '../../protocol/defaults';
 import type {
   BudgetDto,
@@ -14,6 +14,8 @@ import type {
   CompressReportDto,
   LayerDetailDto,
   PermutationKind,
+  PredictorDtype,
+  VerbatimDtype,
 } from '../../protocol/compress';
 import {
   emptySnapshot,
@@ -33,11 +35,14 @@ import {
   parseSteps,
   parseWidth,
   percentDone,
+  PREDICTOR_DTYPE_DESCRIPTIONS,
   progressMessage,
   readCompressSettings,
   runSummary,
   statusBarText,
   statusBarTooltip,
+  storageLabel,
+  VERBATIM_DTYPE_DESCRIPTIONS,
   type CompressSettings,
 } from './compressChoices';
 import { EngineError, type EngineClient } from '../engine/engineClient';
@@ -85,6 +90,8 @@ interface Run {
 interface BudgetItem extends vscode.QuickPickItem {
   budget?: BudgetDto;
   custom?: 'width' | 'size';
+  /** The item that changes the predictor and verbatim dtypes the plans (and the run) are for. */
+  storage?: true;
   plan?: BudgetPlanDto;
 }
 
@@ -247,10 +254,20 @@ export class CompressController implements vscode.Disposable {
       });
       return;
     }
-    const settings = this.settings();
+    let settings = this.settings();
     const backend = this.backend();
-    const picked = await this.pickBudget(source, settings, backend);
-    if (picked === undefined) return;
+    let picked: { budget: BudgetDto; plan?: BudgetPlanDto } | undefined;
+    // Changing the storage dtypes re-plans every budget for them.
+    for (;;) {
+      const answer = await this.pickBudget(source, settings, backend);
+      if (answer === undefined) return;
+      if (answer === 'storage') {
+        settings = (await this.pickStorage(settings)) ?? settings;
+        continue;
+      }
+      picked = answer;
+      break;
+    }
     const choice = await this.pickPermutation(settings);
     if (choice === undefined) return;
     // Nothing is overwritten without asking.
@@ -283,9 +300,9 @@ export class CompressController implements vscode.Disposable {
     source: string,
     settings: CompressSettings,
     backend: ReturnType<typeof backendName>,
-  ): Promise<{ budget: BudgetDto; plan?: BudgetPlanDto } | undefined> {
+  ): Promise<{ budget: BudgetDto; plan?: BudgetPlanDto } | 'storage' | undefined> {
     const qp = vscode.window.createQuickPick<BudgetItem>();
-    qp.title = `Compress ${path.basename(source)} (1/2): predictor budget`;
+    qp.title = `Compress ${path.basename(source)} (1/2): predictor budget · predictor ${settings.predictorDtype}, verbatim ${settings.verbatimDtype}`;
     qp.placeholder = 'Choose the predictor size (the planned width and artifact size appear as each plan arrives)';
     qp.matchOnDescription = true;
     qp.ignoreFocusOut = true;
@@ -299,10 +316,16 @@ export class CompressController implements vscode.Disposable {
       { label: '', kind: vscode.QuickPickItemKind.Separator },
       { label: 'Custom width…', description: 'predictor hidden units', custom: 'width' },
       { label: 'Custom size…', description: 'target artifact size, e.g. 1.5 MB or 30 %', custom: 'size' },
+      { label: '', kind: vscode.QuickPickItemKind.Separator },
+      {
+        label: `$(settings-gear) ${storageLabel(settings)}`,
+        description: 'change the stored dtypes for this run (the sizes above are planned for them)',
+        storage: true,
+      },
     ];
     // Labels change as plans arrive (they lead with the ratio); the active item is kept by what it stands for.
     const keyOf = (i: BudgetItem | undefined): string | undefined =>
-      i?.budget?.kind === 'fraction' ? `f${i.budget.fraction}` : i?.custom;
+      i?.budget?.kind === 'fraction' ? `f${i.budget.fraction}` : i?.storage === true ? 'storage' : i?.custom;
     const refresh = (): void => {
       const active = keyOf(qp.activeItems[0]);
       qp.items = [...fixed, ...custom];
@@ -350,7 +373,7 @@ export class CompressController implements vscode.Disposable {
         });
     });
     return new Promise((resolve) => {
-      let result: { budget: BudgetDto; plan?: BudgetPlanDto } | undefined;
+      let result: { budget: BudgetDto; plan?: BudgetPlanDto } | 'storage' | undefined;
       let custom: 'width' | 'size' | undefined;
       qp.onDidAccept(() => {
         const item = qp.selectedItems[0] ?? qp.activeItems[0];
@@ -360,6 +383,8 @@ export class CompressController implements vscode.Disposable {
           if (item.plan !== undefined) result.plan = item.plan;
         } else if (item.custom !== undefined) {
           custom = item.custom;
+        } else if (item.storage === true) {
+          result = 'storage';
         } else {
           return;
         }
@@ -384,6 +409,42 @@ export class CompressController implements vscode.Disposable {
       });
       qp.show();
     });
+  }
+
+  /** Picks the predictor dtype, then the verbatim dtype, for this run; undefined when either pick is dismissed. */
+  private async pickStorage(settings: CompressSettings): Promise<CompressSettings | undefined> {
+    type DtypeItem<T> = vscode.QuickPickItem & { value: T };
+    const first = <T extends string>(list: readonly T[], current: T): T[] => [
+      current,
+      ...list.filter((d) => d !== current),
+    ];
+    const predictor = await vscode.window.showQuickPick(
+      first(PREDICTOR_DTYPES, settings.predictorDtype).map((d): DtypeItem<PredictorDtype> => ({
+        label: d,
+        description: PREDICTOR_DTYPE_DESCRIPTIONS[d],
+        value: d,
+      })),
+      {
+        title: 'Stored as (1/2): predictor dtype',
+        placeHolder: 'How the predictor network’s weights are stored in the artifact',
+        ignoreFocusOut: true,
+      },
+    );
+    if (predictor === undefined) return undefined;
+    const verbatim = await vscode.window.showQuickPick(
+      first(VERBATIM_DTYPES, settings.verbatimDtype).map((d): DtypeItem<VerbatimDtype> => ({
+        label: d,
+        description: VERBATIM_DTYPE_DESCRIPTIONS[d],
+        value: d,
+      })),
+      {
+        title: 'Stored as (2/2): verbatim dtype',
+        placeHolder: 'How the tensors kept verbatim (biases, normalisation, unrepresented layers) are stored',
+        ignoreFocusOut: true,
+      },
+    );
+    if (verbatim === undefined) return undefined;
+    return { ...settings, predictorDtype: predictor.value, verbatimDtype: verbatim.value };
   }
 
   private async askCustomBudget(

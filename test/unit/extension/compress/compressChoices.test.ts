@@ -16,6 +16,7 @@ import {
   percentDone,
   progressMessage,
   readCompressSettings,
+  storageLabel,
   statusBarText,
   statusBarTooltip,
 } from '../../../../src/extension/compress/compressChoices';
@@ -26,7 +27,15 @@ import { isArtifactName } from '../../../../src/protocol/paths';
 void test('settings are validated with defaults', () => {
   assert.deepEqual(
     readCompressSettings(() => undefined),
-    { steps: 2000, permutation: 'crossfilter', seed: 0, representDense: false, recipe: 'weight-lens' },
+    {
+      steps: 2000,
+      permutation: 'crossfilter',
+      seed: 0,
+      representDense: false,
+      recipe: 'weight-lens',
+      predictorDtype: 'f32',
+      verbatimDtype: 'f32',
+    },
   );
   const values: Record<string, unknown> = {
     'compress.steps': 40.4,
@@ -34,10 +43,25 @@ void test('settings are validated with defaults', () => {
     'compress.seed': 7,
     'compress.representDense': true,
     'compress.recipe': 'nern',
+    'compress.predictorDtype': 'int4',
+    'compress.verbatimDtype': 'int8',
   };
   assert.deepEqual(
     readCompressSettings((k) => values[k]),
-    { steps: 40, permutation: 'infilter', seed: 7, representDense: true, recipe: 'nern' },
+    {
+      steps: 40,
+      permutation: 'infilter',
+      seed: 7,
+      representDense: true,
+      recipe: 'nern',
+      predictorDtype: 'int4',
+      verbatimDtype: 'int8',
+    },
+  );
+  assert.equal(readCompressSettings((k) => (k === 'compress.verbatimDtype' ? 'int4' : undefined)).verbatimDtype, 'f32');
+  assert.equal(
+    readCompressSettings((k) => (k === 'compress.predictorDtype' ? 'f64' : undefined)).predictorDtype,
+    'f32',
   );
   assert.equal(readCompressSettings((k) => (k === 'compress.permutation' ? 'bogus' : -5)).permutation, 'crossfilter');
   assert.equal(readCompressSettings((k) => (k === 'compress.steps' ? -5 : undefined)).steps, 1);
@@ -63,6 +87,14 @@ void test('options carry the budget, overrides and represent policy', () => {
     out: '/x.nern.safetensors',
   });
   assert.equal('out' in buildOptions(settings, { kind: 'hidden', hidden: 8 }, 'auto'), false);
+  // The chosen storage dtypes reach the plan and the run; f32 adds nothing.
+  const narrow = buildOptions({ ...settings, predictorDtype: 'int8', verbatimDtype: 'f16' }, o.budget, 'wasm');
+  assert.equal(narrow.predictorDtype, 'int8');
+  assert.equal(narrow.verbatimDtype, 'f16');
+  assert.equal(
+    storageLabel({ predictorDtype: 'int8', verbatimDtype: 'f16' }),
+    'Stored as: predictor int8 · verbatim f16…',
+  );
 });
 
 void test('"keep both" names a second artifact with a number, still recognised as an artifact', () => {

@@ -18,6 +18,7 @@ import {
   layerErrorTrace,
   lossTrace,
   shareRows,
+  storageNote,
   tileKernels,
   tradeoffTrace,
   worstFirst,
@@ -150,6 +151,15 @@ void test('budget shares and artifact parts add up', () => {
   assert.deepEqual(stored, { predictor: 700, verbatim: 4000, other: 1300 });
   // Against a written size (the Budget panel's measured run), the rest is what the file holds besides the two.
   assert.equal(artifactParts({ ...plan, artifactBytes: 5900, bytes }).other, 1200);
+  // The Budget panel says which dtypes the planned bytes are for.
+  assert.equal(
+    storageNote(plan),
+    'Planned with the predictor stored as f32 and the verbatim tensors in their own dtypes.',
+  );
+  assert.equal(
+    storageNote({ predictorDtype: 'int4', verbatimDtype: 'int8' }),
+    'Planned with the predictor stored as int4 and the verbatim tensors as int8.',
+  );
 });
 
 void test('the trade-off curve is sorted by predictor fraction', () => {
