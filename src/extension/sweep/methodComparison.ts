@@ -8,7 +8,13 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { CompressOptionsDto } from '../../protocol/compress';
 import type { MethodComparisonDto } from '../../protocol/panels';
-import { DEFAULT_SWEEP_SIZES, FIXED_SIZE_METHODS, parseSizes, type SweepRequestDto } from '../../protocol/sweep';
+import {
+  DEFAULT_SWEEP_SIZES,
+  describeSweepStage,
+  FIXED_SIZE_METHODS,
+  parseSizes,
+  type SweepRequestDto,
+} from '../../protocol/sweep';
 import { COMPRESS_METHODS, type CompressMethod } from '../../protocol/vocabulary';
 import type { EngineClient } from '../engine/engineClient';
 import { runEngineJob } from '../engine/engineJobs';
@@ -132,11 +138,9 @@ export class MethodComparisons implements vscode.Disposable {
         progress: (event) => {
           if (event.kind !== 'sweep/progress') return undefined;
           const p = event.progress;
-          const size = p.size !== undefined ? ` at ${Math.round(p.size * 1000) / 10} %` : '';
-          const what = p.stage === 'original' ? 'scoring the original' : `${p.stage} ${p.method}${size}`;
           return {
             percent: Math.floor(((Math.max(0, p.run - 1) + p.fraction) / Math.max(1, p.runs)) * 100),
-            message: `${p.run} / ${p.runs}: ${what}`,
+            message: `${p.run} / ${p.runs}: ${describeSweepStage(p)}`,
           };
         },
       });
