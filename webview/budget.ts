@@ -105,7 +105,7 @@ function renderComparison(c: MethodComparisonDto | undefined, colors: (i: number
     c === undefined
       ? ''
       : c.stopped !== undefined
-        ? `(stopped: ${c.stopped})`
+        ? `(${c.stopped})`
         : running
           ? p === undefined
             ? '(starting…)'

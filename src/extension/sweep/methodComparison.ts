@@ -17,7 +17,7 @@ import {
 } from '../../protocol/sweep';
 import { COMPRESS_METHODS, type CompressMethod } from '../../protocol/vocabulary';
 import type { EngineClient } from '../engine/engineClient';
-import { runEngineJob } from '../engine/engineJobs';
+import { asEngineError, runEngineJob } from '../engine/engineJobs';
 import { inertLinks } from '../engine/notificationText';
 import type { ModelPickers } from '../evaluate/evaluatePickers';
 
@@ -155,7 +155,11 @@ export class MethodComparisons implements vscode.Disposable {
           : `Compared ${report.rows.length} runs on ${path.basename(source)} in ${Math.round(report.seconds)} s; smallest on the front: ${smallest.method} at ${(100 * smallest.fractionOfSource).toFixed(1)} % of the file.`;
       void vscode.window.showInformationMessage(inertLinks(message));
     } catch (e) {
-      comparison.stopped = e instanceof Error ? e.message : String(e);
+      const error = asEngineError(e);
+      const runs = comparison.progress?.runs;
+      const done = `${comparison.rows.length}${runs !== undefined ? ` of ${runs}` : ''}`;
+      comparison.stopped =
+        error.reason === 'cancelled' ? `Stopped after ${done} runs.` : `Failed after ${done} runs: ${error.message}`;
       delete comparison.progress;
     } finally {
       this.running.delete(source);
