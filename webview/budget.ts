@@ -112,7 +112,7 @@ function renderComparison(c: MethodComparisonDto | undefined, colors: (i: number
             : p.run === 0
               ? `(${describeSweepStage(p)}, then ${p.runs} runs)`
               : `(run ${p.run} of ${p.runs}: ${describeSweepStage(p)})`
-          : `(${c.rows.length} runs, ${c.report?.samples ?? 0} samples)`;
+          : `(${c.rows.length} runs, ${c.report?.samples ?? 0} samples${c.report?.original !== undefined ? `; original ${(100 * c.report.original).toFixed(2)} %` : ''})`;
   const rows = c?.rows ?? [];
   byId('methods-hint').hidden = rows.length > 0;
   const metric = c?.report?.metric ?? (rows.some((r) => r.change !== undefined) ? 'accuracy' : 'psnr');
@@ -214,11 +214,11 @@ function renderComparison(c: MethodComparisonDto | undefined, colors: (i: number
     tr.append(
       el('td', { class: 'name', title: rowLabel(r) }, rowLabel(r)),
       el('td', { class: 'num' }, formatBytes(r.bytes)),
-      el('td', { class: 'num' }, `${(100 * r.fractionOfSource).toFixed(1)} %`),
+      el('td', { class: 'num col-of' }, `${(100 * r.fractionOfSource).toFixed(1)} %`),
       el('td', { class: 'num' }, scoreText(r, metric)),
       el('td', { class: 'num' }, changeText(r)),
-      el('td', { class: 'num' }, r.own === true ? '–' : `${r.seconds.toFixed(1)} s`),
-      el('td', {}, r.pareto ? '★' : ''),
+      el('td', { class: 'num col-time' }, r.own === true ? '–' : `${r.seconds.toFixed(1)} s`),
+      el('td', { class: 'col-front' }, r.pareto ? '★' : ''),
     );
     tr.addEventListener('click', () => {
       api.postMessage({ kind: 'budget/openArtifact', artifact: r.artifact });

@@ -195,10 +195,11 @@ void describe("The Budget panel's Compare methods… in VS Code (code-server)", 
         await s.screenshot('sweep-running');
 
         const { text: done } = await s.waitForTestId('budget-methods-status', {
-          accept: (t) => /^\(\d+ runs, \d+ samples\)$/.test(t) || /^\((Stopped|Failed)/.test(t),
+          accept: (t) => /^\(\d+ runs, \d+ samples/.test(t) || /^\((Stopped|Failed)/.test(t),
           timeoutMs: 150_000,
         });
-        assert.equal(done, '(4 runs, 64 samples)');
+        // The original's accuracy is the CLI's (checked below): 59 of the 64 images.
+        assert.equal(done, '(4 runs, 64 samples; original 92.19 %)');
         const finished = s.page.locator('.notification-list-item-message', { hasText: 'Compared 4 runs on' }).first();
         await finished.waitFor({ state: 'visible', timeout: 30_000 });
 
@@ -276,8 +277,11 @@ void describe("The Budget panel's Compare methods… in VS Code (code-server)", 
             { cwd: ROOT, encoding: 'utf8', timeout: 120_000 },
           );
           assert.equal(r.status, 0, `weight-lens eval failed:\n${r.stdout}\n${r.stderr}`);
-          const cli = (JSON.parse(r.stdout) as { report: { candidate: { accuracy?: number } } }).report.candidate
-            .accuracy;
+          const measured = JSON.parse(r.stdout) as {
+            report: { originalAccuracy?: number; candidate: { accuracy?: number } };
+          };
+          const cli = measured.report.candidate.accuracy;
+          assert.equal(`${(100 * (measured.report.originalAccuracy ?? NaN)).toFixed(2)} %`, '92.19 %');
           const shown = byName.get(method)?.y[0];
           assert.ok(cli !== undefined && shown !== undefined, `${method}: the CLI and the chart have an accuracy`);
           assert.ok(
@@ -326,8 +330,19 @@ void describe("The Budget panel's Compare methods… in VS Code (code-server)", 
         .locator('.tabs-container .tab', { hasText: `Reconstruction: ${name}` })
         .first()
         .waitFor({ state: 'visible', timeout: 60_000 });
-      const { text } = await s.waitForTestId('report', { accept: (t) => t.includes('int8'), timeoutMs: 60_000 });
-      assert.match(text, /int8/);
+      const { frame: recon, text } = await s.waitForTestId('report', {
+        accept: (t) => t.includes(name),
+        timeoutMs: 60_000,
+      });
+      // A baseline: its method and the size on disk, and no training figures of a NeRN run.
+      assert.match(text, /Method\s+int8: per-output-channel round-to-nearest, 8 bits/);
+      assert.ok(text.includes(formatBytes(statSync(join(s.workspace, ARTIFACTS.int8)).size)), text);
+      assert.doesNotMatch(text, /Steps|Permutation|Predictor/);
+      const status = (await recon.locator('#status').innerText()).trim();
+      assert.equal(status, 'Done: int8 baseline, nothing trained');
+      assert.equal((await recon.locator('#card-backend').innerText()).trim(), 'int8');
+      assert.equal((await recon.locator('#card-backend-label').innerText()).trim(), 'method');
+      assert.match(await recon.locator('#loss-hint').innerText(), /nothing is trained, so there is no loss curve/);
       await s.page.waitForTimeout(500);
       await s.screenshot('sweep-artifact');
     });

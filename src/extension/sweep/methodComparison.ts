@@ -15,20 +15,11 @@ import {
   parseSizes,
   type SweepRequestDto,
 } from '../../protocol/sweep';
-import { COMPRESS_METHODS, type CompressMethod } from '../../protocol/vocabulary';
+import { COMPRESS_METHOD_DETAIL, COMPRESS_METHODS } from '../../protocol/vocabulary';
 import type { EngineClient } from '../engine/engineClient';
 import { asEngineError, runEngineJob } from '../engine/engineJobs';
 import { inertLinks } from '../engine/notificationText';
 import type { ModelPickers } from '../evaluate/evaluatePickers';
-
-/** What each method is, for the methods quick pick. */
-const METHOD_DETAIL: Readonly<Record<CompressMethod, string>> = {
-  nern: 'a predictor network regenerates the weights (trained; the slowest)',
-  int8: 'per-output-channel round-to-nearest, 8 bits (no training)',
-  int4: 'per-output-channel round-to-nearest, 4 bits packed (no training)',
-  lowrank: 'truncated SVD per matrix, rank chosen per layer for the size',
-  prune: 'global magnitude pruning to the size, indices counted',
-};
 
 /** The comparisons of every source, and the runs in flight. */
 export class MethodComparisons implements vscode.Disposable {
@@ -79,7 +70,7 @@ export class MethodComparisons implements vscode.Disposable {
     const data = await this.pickers.pickData(`${title}: the data to score on`, model, undefined, 'evaluate');
     if (data === undefined) return;
     const picked = await vscode.window.showQuickPick(
-      COMPRESS_METHODS.map((m) => ({ label: m, detail: METHOD_DETAIL[m], picked: true, method: m })),
+      COMPRESS_METHODS.map((m) => ({ label: m, detail: COMPRESS_METHOD_DETAIL[m], picked: true, method: m })),
       { title: `${title}: methods`, canPickMany: true, ignoreFocusOut: true },
     );
     if (picked === undefined || picked.length === 0) return;
