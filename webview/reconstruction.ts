@@ -304,7 +304,7 @@ function renderLoss(): void {
   const method = snapshot.report?.method;
   if (snapshot.report?.lean === true) hint.textContent = LEAN_REPORT_NOTE;
   else if (method !== undefined)
-    hint.textContent = `A ${method} artifact stores the weights themselves (${COMPRESS_METHOD_DETAIL[method]}): nothing is trained, so there is no loss curve.`;
+    hint.textContent = `This ${method} artifact stores the weights themselves (${COMPRESS_METHOD_DETAIL[method]}): nothing is trained, so there is no loss curve.`;
   const lay = {
     ...layout({ logY: true, xTitle: 'step', yTitle: 'loss', yValues: trace.y }),
     showlegend: false,

@@ -102,23 +102,29 @@ void describe("The Budget panel's Compare methods… in VS Code (code-server)", 
   async function chooseMethods(s: Session, keep: readonly string[]): Promise<void> {
     await waitForTitle(s, 'methods');
     const rows = s.page.locator('.quick-input-list .monaco-list-row');
-    await rows.first().waitFor({ state: 'visible', timeout: 15_000 });
-    const isChecked = async (row: typeof rows): Promise<boolean> => {
-      const box = row.locator('.monaco-checkbox, [role=checkbox]').first();
-      const own = await row.getAttribute('aria-checked');
-      if (own !== null) return own === 'true';
-      return (await box.getAttribute('aria-checked')) === 'true';
-    };
-    const checked: string[] = [];
-    for (let i = 0; i < (await rows.count()); i++) {
-      const row = rows.nth(i);
-      const label = ((await row.locator('.label-name').first().textContent()) ?? '').trim();
-      if ((await isChecked(row)) !== keep.includes(label)) {
-        await row.locator('.monaco-checkbox, [role=checkbox]').first().click();
+    const box = (row: ReturnType<typeof rows.nth>): ReturnType<typeof rows.nth> =>
+      row.locator('.monaco-checkbox, [role=checkbox]').first();
+    /** Each row's label and whether it is checked, once the list shows every method. */
+    const states = async (): Promise<{ label: string; checked: boolean }[]> => {
+      const out: { label: string; checked: boolean }[] = [];
+      for (let i = 0; i < (await rows.count()); i++) {
+        const row = rows.nth(i);
+        const label = ((await row.locator('.label-name').first().textContent()) ?? '').trim();
+        const own = await row.getAttribute('aria-checked');
+        out.push({ label, checked: (own ?? (await box(row).getAttribute('aria-checked'))) === 'true' });
       }
-      if (await isChecked(row)) checked.push(label);
+      return out;
+    };
+    let now: { label: string; checked: boolean }[] = [];
+    for (let attempt = 0; attempt < 20; attempt++) {
+      now = await states();
+      const wrong = now.findIndex((r) => r.checked !== keep.includes(r.label));
+      if (now.length === 5 && wrong < 0) break;
+      if (now.length === 5) await box(rows.nth(wrong)).click();
+      await s.page.waitForTimeout(250);
     }
-    assert.deepEqual([...checked].sort(), [...keep].sort(), 'the methods checked in the quick pick');
+    const checked = now.filter((r) => r.checked).map((r) => r.label);
+    assert.deepEqual(checked.sort(), [...keep].sort(), 'the methods checked in the quick pick');
     await s.page.locator('.quick-input-widget input.input').first().press('Enter');
   }
 
