@@ -8,16 +8,20 @@
  */
 import { hasKind } from '../src/protocol/common';
 import type { BudgetInbound, BudgetOutbound, BudgetViewDto, MethodComparisonDto } from '../src/protocol/panels';
-import type { SweepRowDto } from '../src/protocol/sweep';
+import { describeSweepStage, type SweepRowDto } from '../src/protocol/sweep';
+import { COMPRESS_METHODS } from '../src/protocol/vocabulary';
 import { ARTIFACT_PART_LABELS, artifactParts, shareRows, storageNote, tradeoffTrace } from './lib/compressPlots';
 import { byId, el, fillKeyValueTable, tableHead, vscodeApi } from './lib/dom';
 import { baseName, formatBytes, formatCount, formatInteger, formatPercent, formatShape } from './lib/format';
 import { drawPlot, observeTheme } from './lib/panelPage';
 import { histogramLayout, readTheme, type ThemeColors } from './lib/plotly';
+import { byteAxisTicks } from './lib/plotLayout';
 
 const api = vscodeApi<BudgetOutbound, undefined>();
 let view: BudgetViewDto | undefined;
 let theme: ThemeColors | undefined;
+/** Whether the comparison last drawn was running: the methods pane is scrolled into view once when one starts. */
+let comparing = false;
 
 function buildSkeleton(root: HTMLElement): void {
   root.innerHTML = `
@@ -52,8 +56,9 @@ function buildSkeleton(root: HTMLElement): void {
           <div id="tradeoff-hint" class="plot-hint">Each finished compression of this checkpoint adds a point.</div>
         </div>
       </section>
-      <section class="pane">
-        <div class="pane-title">Methods: score against file size <span class="muted" id="methods-status"></span></div>
+      <section class="pane" id="methods-pane">
+        <div class="pane-title">Methods: score against file size <span class="muted" id="methods-status" data-testid="budget-methods-status"></span>
+          <span class="spacer-flex"></span><vscode-button id="methods-stop" data-testid="budget-methods-stop" secondary hidden>Stop</vscode-button></div>
         <div class="plot-box">
           <div id="methods-plot" data-testid="budget-methods" class="plot"></div>
           <div id="methods-hint" class="plot-hint">Compare methods… compresses this checkpoint with NeRN and the
@@ -90,22 +95,33 @@ function renderComparison(c: MethodComparisonDto | undefined, colors: (i: number
   const running = c !== undefined && c.report === undefined && c.stopped === undefined;
   byId('compare').hidden = running;
   byId('cancel-compare').hidden = !running;
+  byId('methods-stop').hidden = !running;
+  // The pane is below the fold of a narrow column: show the comparison the user just started.
+  if (running && !comparing) byId('methods-pane').scrollIntoView({ block: 'start' });
+  comparing = running;
   const status = byId('methods-status');
   const p = c?.progress;
   status.textContent =
     c === undefined
       ? ''
       : c.stopped !== undefined
-        ? `(stopped: ${c.stopped})`
+        ? `(${c.stopped})`
         : running
-          ? `(run ${p?.run ?? 0} of ${p?.runs ?? '…'}${p !== undefined ? `: ${p.stage} ${p.method}` : ''})`
-          : `(${c.rows.length} runs, ${c.report?.samples ?? 0} samples)`;
+          ? p === undefined
+            ? '(starting…)'
+            : p.run === 0
+              ? `(${describeSweepStage(p)}, then ${p.runs} runs)`
+              : `(run ${p.run} of ${p.runs}: ${describeSweepStage(p)})`
+          : `(${c.rows.length} runs, ${c.report?.samples ?? 0} samples${c.report?.original !== undefined ? `; original ${(100 * c.report.original).toFixed(2)} %` : ''})`;
   const rows = c?.rows ?? [];
   byId('methods-hint').hidden = rows.length > 0;
   const metric = c?.report?.metric ?? (rows.some((r) => r.change !== undefined) ? 'accuracy' : 'psnr');
   const scale = metric === 'accuracy' ? 100 : 1;
-  const methods = [...new Set(rows.filter((r) => r.own !== true).map((r) => r.method))];
-  const traces: object[] = methods.map((m, i) => {
+  const unit = metric === 'accuracy' ? ' %' : ' dB';
+  // In the order of the vocabulary, each method in its own colour whichever runs finished first.
+  const methods = COMPRESS_METHODS.filter((m) => rows.some((r) => r.method === m && r.own !== true));
+  const traces: object[] = methods.map((m) => {
+    const i = COMPRESS_METHODS.indexOf(m);
     const mine = rows.filter((r) => r.method === m && r.own !== true).sort((a, b) => a.bytes - b.bytes);
     return {
       type: 'scatter',
@@ -114,14 +130,14 @@ function renderComparison(c: MethodComparisonDto | undefined, colors: (i: number
       x: mine.map((r) => r.bytes),
       y: mine.map((r) => r.score * scale),
       customdata: mine.map((r) => r.artifact),
-      text: mine.map((r) => `${rowLabel(r)}${r.pareto ? ' · on the front' : ''}`),
+      text: mine.map((r) => `${rowLabel(r)}${r.pareto ? ' · on the front' : ''}<br>${formatBytes(r.bytes)}`),
       marker: {
         color: colors(i),
         size: mine.map((r) => (r.pareto ? 11 : 7)),
         symbol: mine.map((r) => (r.pareto ? 'star' : 'circle')),
       },
       line: { color: colors(i) },
-      hovertemplate: `%{text}<br>%{x:.4s}B · %{y:.2f}${metric === 'accuracy' ? ' %' : ' dB'}<extra></extra>`,
+      hovertemplate: `%{text} · %{y:.2f}${unit}<extra></extra>`,
     };
   });
   const own = rows.filter((r) => r.own === true);
@@ -133,14 +149,14 @@ function renderComparison(c: MethodComparisonDto | undefined, colors: (i: number
       x: own.map((r) => r.bytes),
       y: own.map((r) => r.score * scale),
       customdata: own.map((r) => r.artifact),
-      text: own.map((r) => baseName(r.artifact)),
+      text: own.map((r) => `${baseName(r.artifact)}<br>${formatBytes(r.bytes)}`),
       marker: { color: t.foreground, size: 9, symbol: 'diamond-open' },
-      hovertemplate: `%{text}<br>%{x:.4s}B · %{y:.2f}<extra></extra>`,
+      hovertemplate: `%{text} · %{y:.2f}${unit}<extra></extra>`,
     });
   const original = c?.report?.original;
   const base = histogramLayout(t, {
     logY: false,
-    xTitle: 'artifact bytes',
+    xTitle: 'artifact size',
     yTitle: metric === 'accuracy' ? 'accuracy (%)' : 'output PSNR (dB)',
   });
   drawPlot(
@@ -150,7 +166,14 @@ function renderComparison(c: MethodComparisonDto | undefined, colors: (i: number
       ...base,
       barmode: undefined,
       showlegend: true,
-      xaxis: { ...base.xaxis, type: 'log', exponentformat: 'SI' },
+      xaxis: {
+        ...base.xaxis,
+        type: 'log',
+        ...byteAxisTicks(
+          rows.map((r) => r.bytes),
+          true,
+        ),
+      },
       shapes:
         original === undefined
           ? []
@@ -178,24 +201,24 @@ function renderComparison(c: MethodComparisonDto | undefined, colors: (i: number
   }
   const head = tableHead([
     ['Run', 'col-name'],
-    ['Bytes', 'num col-num'],
-    ['Of file', 'num col-share'],
-    [metric === 'accuracy' ? 'Accuracy' : 'PSNR', 'num col-num'],
-    ['Change', 'num col-num'],
-    ['Seconds', 'num col-num'],
-    ['Front', 'col-share'],
+    ['Size', 'num col-bytes'],
+    ['Of file', 'num col-of'],
+    [metric === 'accuracy' ? 'Accuracy' : 'PSNR', 'num col-score'],
+    ['Change', 'num col-change'],
+    ['Time', 'num col-time'],
+    ['Front', 'col-front'],
   ]);
   const body = el('tbody');
   for (const r of [...rows].sort((a, b) => a.bytes - b.bytes)) {
     const tr = el('tr', { class: 'clickable', title: r.artifact });
     tr.append(
-      el('td', { class: 'name' }, rowLabel(r)),
+      el('td', { class: 'name', title: rowLabel(r) }, rowLabel(r)),
       el('td', { class: 'num' }, formatBytes(r.bytes)),
-      el('td', { class: 'num' }, `${(100 * r.fractionOfSource).toFixed(1)} %`),
+      el('td', { class: 'num col-of' }, `${(100 * r.fractionOfSource).toFixed(1)} %`),
       el('td', { class: 'num' }, scoreText(r, metric)),
       el('td', { class: 'num' }, changeText(r)),
-      el('td', { class: 'num' }, r.own === true ? '–' : r.seconds.toFixed(1)),
-      el('td', {}, r.pareto ? '★' : ''),
+      el('td', { class: 'num col-time' }, r.own === true ? '–' : `${r.seconds.toFixed(1)} s`),
+      el('td', { class: 'col-front' }, r.pareto ? '★' : ''),
     );
     tr.addEventListener('click', () => {
       api.postMessage({ kind: 'budget/openArtifact', artifact: r.artifact });
@@ -233,7 +256,7 @@ function render(): void {
   byId('card-artifact-label').textContent = measured !== undefined ? 'artifact' : 'artifact (est.)';
   byId('card-hidden').textContent = plan === undefined ? '–' : String(plan.hidden);
 
-  const base = histogramLayout(theme, { logY: false, xTitle: 'bytes', yTitle: '' });
+  const base = histogramLayout(theme, { logY: false, xTitle: 'size', yTitle: '' });
   if (plan !== undefined) {
     const parts = artifactParts(measured === undefined ? plan : { ...plan, artifactBytes: measured.artifactBytes });
     const y = ['original', 'compressed'];
@@ -244,7 +267,9 @@ function render(): void {
       x: xs,
       y,
       marker: { color },
-      hovertemplate: `${name}: %{x:.4s}B<extra></extra>`,
+      hovertemplate: `${name}: %{text}<extra></extra>`,
+      text: xs.map((b) => formatBytes(b)),
+      textposition: 'none',
     });
     drawPlot(
       byId('bytes-plot'),
@@ -260,7 +285,10 @@ function render(): void {
         showlegend: true,
         margin: { l: 8, r: 16, t: 28, b: 40 },
         yaxis: { ...base.yaxis, title: undefined, type: 'category', automargin: true },
-        xaxis: { ...base.xaxis, exponentformat: 'SI' },
+        xaxis: {
+          ...base.xaxis,
+          ...byteAxisTicks([plan.sourceBytes, parts.predictor + parts.verbatim + parts.other], false),
+        },
       },
     );
     byId('bytes-note').textContent =
@@ -363,9 +391,10 @@ function main(): void {
   byId('compare').addEventListener('click', () => {
     if (view !== undefined) api.postMessage({ kind: 'budget/compare', source: view.source });
   });
-  byId('cancel-compare').addEventListener('click', () => {
-    if (view !== undefined) api.postMessage({ kind: 'budget/cancelCompare', source: view.source });
-  });
+  for (const id of ['cancel-compare', 'methods-stop'])
+    byId(id).addEventListener('click', () => {
+      if (view !== undefined) api.postMessage({ kind: 'budget/cancelCompare', source: view.source });
+    });
   window.addEventListener('message', (event: MessageEvent<unknown>) => {
     const data = event.data;
     if (!hasKind(data) || data.kind !== 'budget/show') return;

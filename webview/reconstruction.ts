@@ -13,6 +13,7 @@
 import type { CompressReportDto, LayerDetailDto } from '../src/protocol/compress';
 import { boundTensorsText } from '../src/protocol/evaluate';
 import { LEAN_REPORT_NOTE } from '../src/protocol/artifact';
+import { COMPRESS_METHOD_DETAIL } from '../src/protocol/vocabulary';
 import {
   applyReconstructionEvent,
   emptySnapshot,
@@ -95,7 +96,7 @@ function buildSkeleton(root: HTMLElement): void {
       <div class="card"><div class="card-value" id="card-rmse">–</div><div class="card-label">RMSE</div></div>
       <div class="card"><div class="card-value" id="card-speed">–</div><div class="card-label">steps / s</div></div>
       <div class="card"><div class="card-value" id="card-size">–</div><div class="card-label">predictor</div></div>
-      <div class="card"><div class="card-value" id="card-backend">–</div><div class="card-label">backend</div></div>
+      <div class="card"><div class="card-value" id="card-backend" data-testid="card-backend">–</div><div class="card-label" id="card-backend-label">backend</div></div>
     </div>
     <div class="panel-grid">
       <section class="pane">
@@ -218,6 +219,7 @@ function doneText(r: CompressReportDto): string {
     r.stoppedEarly === undefined
       ? ''
       : ` (stopped early at step ${formatInteger(r.stoppedEarly.step)} of ${formatInteger(r.stoppedEarly.steps)})`;
+  if (r.method !== undefined) return `Done: ${r.method} baseline, nothing trained`;
   const d = r.distillation;
   if (d === undefined) return `Done: ${formatInteger(r.steps)} steps${time}${stopped}`;
   const dStopped =
@@ -254,7 +256,9 @@ function renderHeader(): void {
   byId('cmd-decompress').hidden = s.status !== 'done' || s.artifact === undefined;
   byId('cmd-evaluate').hidden = s.status !== 'done' || s.artifact === undefined || s.modelEval?.status === 'running';
   const r = s.report;
-  const step = r?.steps ?? p?.step;
+  // A baseline artifact (int8, int4, low rank, pruning) has no predictor and no training: its method shows instead.
+  const baseline = r?.method;
+  const step = baseline !== undefined ? undefined : (r?.steps ?? p?.step);
   setCard(
     'card-step',
     step === undefined
@@ -276,10 +280,16 @@ function renderHeader(): void {
   const hidden = r?.hidden ?? s.plan?.hidden;
   setCard(
     'card-size',
-    params === undefined ? '–' : `${formatCount(params)}${hidden === undefined ? '' : ` (h ${hidden})`}`,
-    params === undefined ? undefined : `${formatInteger(params)} parameters`,
+    baseline !== undefined
+      ? 'none'
+      : params === undefined
+        ? '–'
+        : `${formatCount(params)}${hidden === undefined ? '' : ` (h ${hidden})`}`,
+    baseline !== undefined ? undefined : params === undefined ? undefined : `${formatInteger(params)} parameters`,
   );
-  setCard('card-backend', r?.backend ?? p?.backend ?? '–');
+  byId('card-backend-label').textContent = baseline !== undefined ? 'method' : 'backend';
+  if (baseline !== undefined) setCard('card-backend', baseline, COMPRESS_METHOD_DETAIL[baseline]);
+  else setCard('card-backend', r?.backend ?? p?.backend ?? '–');
 }
 
 function layout(opts: Parameters<typeof histogramLayout>[1]): ReturnType<typeof histogramLayout> {
@@ -291,7 +301,10 @@ function renderLoss(): void {
   const trace = lossTrace(snapshot.loss, theme.palette[0] ?? '#3794ff');
   const hint = byId('loss-hint');
   hint.hidden = trace.x.length > 0;
+  const method = snapshot.report?.method;
   if (snapshot.report?.lean === true) hint.textContent = LEAN_REPORT_NOTE;
+  else if (method !== undefined)
+    hint.textContent = `This ${method} artifact stores the weights themselves (${COMPRESS_METHOD_DETAIL[method]}): nothing is trained, so there is no loss curve.`;
   const lay = {
     ...layout({ logY: true, xTitle: 'step', yTitle: 'loss', yValues: trace.y }),
     showlegend: false,
@@ -513,13 +526,19 @@ function renderReport(): void {
             `${formatInteger(r.distillation.steps)} distillation steps from ${r.distillation.from}${r.distillation.stoppedEarly === undefined ? '' : ' (stopped early)'}: the errors above and per layer are the distilled predictor's`,
           ],
         ] as [string, string][])),
-    ['Predictor', `${formatInteger(r.predictorParams)} params, h = ${r.hidden}`],
+    ...(r.method !== undefined
+      ? ([['Method', `${r.method}: ${COMPRESS_METHOD_DETAIL[r.method]}`]] as [string, string][])
+      : ([['Predictor', `${formatInteger(r.predictorParams)} params, h = ${r.hidden}`]] as [string, string][])),
     ['Represented', `${formatInteger(r.representedParams)} params`],
     ['Verbatim', `${formatInteger(r.verbatimParams)} params`],
-    ['Permutation', r.permutation],
-    ['Backend', r.backend],
-    ['Steps', formatInteger(r.steps)],
-    ['Time', formatDuration(r.seconds)],
+    ...(r.method !== undefined
+      ? []
+      : ([
+          ['Permutation', r.permutation],
+          ['Backend', r.backend],
+          ['Steps', formatInteger(r.steps)],
+          ['Time', formatDuration(r.seconds)],
+        ] as [string, string][])),
   ]);
   const table = byId('report-layers');
   const thead = tableHead([

@@ -179,9 +179,15 @@ export interface CompressReportDto {
   sourceBytes: number;
   steps: number;
   seconds: number;
+  /** The engine that trained the predictor; for a baseline (`method` set), the method's name. */
   backend: string;
   /** Why the engine or device asked for is not the one in `backend`; absent when it is. */
   engineReason?: string;
+  /**
+   * Set for a baseline artifact (int8, int4, low rank, pruning): nothing was trained, so `steps`, `hidden` and
+   * `predictorParams` are 0 and `lossCurve` is empty. Absent for NeRN.
+   */
+  method?: Exclude<CompressMethod, 'nern'>;
   hidden: number;
   permutation: PermutationKind;
   /** RMSE over all represented weights. */

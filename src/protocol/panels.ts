@@ -160,7 +160,7 @@ export interface MethodComparisonDto {
   rows: SweepRowDto[];
   progress?: SweepProgressDto;
   report?: SweepReportDto;
-  /** Set when the sweep failed or was cancelled: one sentence. */
+  /** Set when the sweep failed or was cancelled: one sentence with the runs finished (`Stopped after 2 of 5 runs.`). */
   stopped?: string;
 }
 

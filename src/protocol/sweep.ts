@@ -108,6 +108,23 @@ export interface SweepProgressDto {
   fraction: number;
 }
 
+/** Verbs of the sweep's stages, as its progress reads (`compressing nern at 10 %`). */
+const STAGE_VERBS: Readonly<Record<Exclude<SweepProgressDto['stage'], 'original'>, string>> = {
+  compress: 'compressing',
+  evaluate: 'scoring',
+  distill: 'distilling',
+};
+
+/**
+ * What a sweep is doing, in words for the progress notification and the Budget panel: `scoring the original`, or
+ * the stage's verb, the method and the size asked for in percent (`compressing nern at 10 %`, `scoring int8`).
+ */
+export function describeSweepStage(progress: SweepProgressDto): string {
+  if (progress.stage === 'original') return 'scoring the original';
+  const size = progress.size !== undefined ? ` at ${Math.round(progress.size * 1000) / 10} %` : '';
+  return `${STAGE_VERBS[progress.stage]} ${progress.method}${size}`;
+}
+
 /** The final table. */
 export interface SweepReportDto {
   checkpoint: string;

@@ -45,6 +45,15 @@ export const COMPRESS_METHODS = ['nern', 'int8', 'int4', 'lowrank', 'prune'] as 
 /** One of `COMPRESS_METHODS`. */
 export type CompressMethod = (typeof COMPRESS_METHODS)[number];
 
+/** What each method does, in a few words (quick picks, and the panels of a baseline artifact). */
+export const COMPRESS_METHOD_DETAIL: Readonly<Record<CompressMethod, string>> = {
+  nern: 'a predictor network regenerates the weights (trained; the slowest)',
+  int8: 'per-output-channel round-to-nearest, 8 bits (no training)',
+  int4: 'per-output-channel round-to-nearest, 4 bits packed (no training)',
+  lowrank: 'truncated SVD per matrix, rank chosen per layer for the size',
+  prune: 'global magnitude pruning to the size, indices counted',
+};
+
 /**
  * How a NeRN predictor's weights are stored: float32, float16, or int8 / int4 codes with one float32 scale per output
  * unit (src/core/tensors/quantize.ts). Biases stay float32.

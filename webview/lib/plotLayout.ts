@@ -90,6 +90,81 @@ export function logAxisTicks(values: Iterable<number | null | undefined>): LogTi
   return { tickformat };
 }
 
+/** Tick positions and labels of an axis of byte counts (merge into the axis): see `byteAxisTicks`. */
+export interface ByteTicks {
+  tickmode: 'array';
+  tickvals: number[];
+  ticktext: string[];
+}
+
+/** Decimal byte units (`kB` = 1000 B), as `formatBytes` writes them. */
+const BYTE_UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+
+/** A 1-2-5 step near `raw` (> 0): 1, 2 or 5 times a power of ten. */
+function niceStep(raw: number): number {
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  const norm = raw / magnitude;
+  return (norm < 1.5 ? 1 : norm < 3.5 ? 2 : norm < 7.5 ? 5 : 10) * magnitude;
+}
+
+/**
+ * One byte tick's label: the value in its own decimal unit (`500 kB`, `1.5 MB`, `0 B`) with as many decimals as the
+ * `step` between ticks needs in that unit, so neighbouring labels always differ; trailing zeros are dropped.
+ */
+export function byteTickLabel(bytes: number, step: number): string {
+  let unit = 0;
+  while (Math.abs(bytes) >= 1000 ** (unit + 1) && unit < BYTE_UNITS.length - 1) unit++;
+  const scale = 1000 ** unit;
+  const digits = Math.min(6, Math.max(0, -Math.floor(Math.log10(step / scale) + 1e-9)));
+  return `${Number((bytes / scale).toFixed(digits))} ${BYTE_UNITS[unit] ?? 'B'}`;
+}
+
+/**
+ * Ticks for an axis of byte counts over the positive finite `values`, labelled in decimal units as the tables write
+ * them (`200 kB`, `1.5 MB`), never plotly's bare SI digits (`200k`, `0.5M`). A linear axis (`log` false) gets about
+ * five 1-2-5 steps from 0 past the largest value. A log axis gets powers of ten when the values span 3 decades or
+ * more (every `⌈span/6⌉`-th), 1, 2 and 5 times each power from 0.7 decades, and about five linear 1-2-5 steps
+ * inside a narrower range. Ticks reach 25 % beyond the values on both sides (plotly pads the range around markers;
+ * ticks outside the drawn range are not shown). No values: no ticks (plotly's own).
+ */
+export function byteAxisTicks(values: Iterable<number | null | undefined>, log: boolean): ByteTicks {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (v === null || v === undefined || !Number.isFinite(v) || v <= 0) continue;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  const ticks = (vals: number[], step: (v: number, i: number) => number): ByteTicks => ({
+    tickmode: 'array',
+    tickvals: vals,
+    ticktext: vals.map((v, i) => byteTickLabel(v, step(v, i))),
+  });
+  if (!(hi >= lo)) return { tickmode: 'array', tickvals: [], ticktext: [] };
+  const linear = (from: number, to: number): ByteTicks => {
+    const step = niceStep(Math.max(to - from, to * 1e-6) / 5);
+    const vals: number[] = [];
+    for (let k = Math.ceil(from / step); k * step <= to * (1 + 1e-9) && vals.length < 50; k++) vals.push(k * step);
+    return ticks(vals, () => step);
+  };
+  if (!log) return linear(0, hi * 1.25);
+  const from = lo / 1.25;
+  const to = hi * 1.25;
+  const decades = Math.log10(hi) - Math.log10(lo);
+  if (decades < 0.7) return linear(from, to);
+  const every = decades >= 3 ? Math.max(1, Math.ceil(decades / 6)) : 1;
+  const multiples = decades >= 3 ? [1] : [1, 2, 5];
+  const vals: number[] = [];
+  for (let e = Math.floor(Math.log10(from)); e <= Math.ceil(Math.log10(to)); e++) {
+    if (e % every !== 0) continue;
+    for (const m of multiples) {
+      const v = m * 10 ** e;
+      if (v >= from && v <= to) vals.push(v);
+    }
+  }
+  return ticks(vals, (v) => (multiples.length === 1 ? v : v / 2));
+}
+
 /**
  * A histogram layout in the theme's colours: transparent background, theme font and grid. With `logY`, the y ticks
  * come from `logAxisTicks(yValues)` (the plotted heights).

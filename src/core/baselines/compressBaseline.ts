@@ -220,6 +220,7 @@ export function compressBaseline(
         steps: 0,
         seconds: (performance.now() - started) / 1000,
         backend: method,
+        method,
         hidden: 0,
         permutation: options.permutation,
         rmse,

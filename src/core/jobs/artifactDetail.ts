@@ -303,6 +303,7 @@ export function baselineReportOf(b: OpenBaselineArtifact): { report: CompressRep
     steps: 0,
     seconds: 0,
     backend: meta.method,
+    method: meta.method,
     hidden: 0,
     permutation: 'none',
     rmse: r.rmse,

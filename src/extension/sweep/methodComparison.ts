@@ -8,21 +8,18 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { CompressOptionsDto } from '../../protocol/compress';
 import type { MethodComparisonDto } from '../../protocol/panels';
-import { DEFAULT_SWEEP_SIZES, FIXED_SIZE_METHODS, parseSizes, type SweepRequestDto } from '../../protocol/sweep';
-import { COMPRESS_METHODS, type CompressMethod } from '../../protocol/vocabulary';
+import {
+  DEFAULT_SWEEP_SIZES,
+  describeSweepStage,
+  FIXED_SIZE_METHODS,
+  parseSizes,
+  type SweepRequestDto,
+} from '../../protocol/sweep';
+import { COMPRESS_METHOD_DETAIL, COMPRESS_METHODS } from '../../protocol/vocabulary';
 import type { EngineClient } from '../engine/engineClient';
-import { runEngineJob } from '../engine/engineJobs';
+import { asEngineError, runEngineJob } from '../engine/engineJobs';
 import { inertLinks } from '../engine/notificationText';
 import type { ModelPickers } from '../evaluate/evaluatePickers';
-
-/** What each method is, for the methods quick pick. */
-const METHOD_DETAIL: Readonly<Record<CompressMethod, string>> = {
-  nern: 'a predictor network regenerates the weights (trained; the slowest)',
-  int8: 'per-output-channel round-to-nearest, 8 bits (no training)',
-  int4: 'per-output-channel round-to-nearest, 4 bits packed (no training)',
-  lowrank: 'truncated SVD per matrix, rank chosen per layer for the size',
-  prune: 'global magnitude pruning to the size, indices counted',
-};
 
 /** The comparisons of every source, and the runs in flight. */
 export class MethodComparisons implements vscode.Disposable {
@@ -73,7 +70,7 @@ export class MethodComparisons implements vscode.Disposable {
     const data = await this.pickers.pickData(`${title}: the data to score on`, model, undefined, 'evaluate');
     if (data === undefined) return;
     const picked = await vscode.window.showQuickPick(
-      COMPRESS_METHODS.map((m) => ({ label: m, detail: METHOD_DETAIL[m], picked: true, method: m })),
+      COMPRESS_METHODS.map((m) => ({ label: m, detail: COMPRESS_METHOD_DETAIL[m], picked: true, method: m })),
       { title: `${title}: methods`, canPickMany: true, ignoreFocusOut: true },
     );
     if (picked === undefined || picked.length === 0) return;
@@ -132,11 +129,9 @@ export class MethodComparisons implements vscode.Disposable {
         progress: (event) => {
           if (event.kind !== 'sweep/progress') return undefined;
           const p = event.progress;
-          const size = p.size !== undefined ? ` at ${Math.round(p.size * 1000) / 10} %` : '';
-          const what = p.stage === 'original' ? 'scoring the original' : `${p.stage} ${p.method}${size}`;
           return {
             percent: Math.floor(((Math.max(0, p.run - 1) + p.fraction) / Math.max(1, p.runs)) * 100),
-            message: `${p.run} / ${p.runs}: ${what}`,
+            message: `${p.run} / ${p.runs}: ${describeSweepStage(p)}`,
           };
         },
       });
@@ -151,7 +146,11 @@ export class MethodComparisons implements vscode.Disposable {
           : `Compared ${report.rows.length} runs on ${path.basename(source)} in ${Math.round(report.seconds)} s; smallest on the front: ${smallest.method} at ${(100 * smallest.fractionOfSource).toFixed(1)} % of the file.`;
       void vscode.window.showInformationMessage(inertLinks(message));
     } catch (e) {
-      comparison.stopped = e instanceof Error ? e.message : String(e);
+      const error = asEngineError(e);
+      const runs = comparison.progress?.runs;
+      const done = `${comparison.rows.length}${runs !== undefined ? ` of ${runs}` : ''}`;
+      comparison.stopped =
+        error.reason === 'cancelled' ? `Stopped after ${done} runs.` : `Failed after ${done} runs: ${error.message}`;
       delete comparison.progress;
     } finally {
       this.running.delete(source);

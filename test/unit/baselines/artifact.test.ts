@@ -138,6 +138,9 @@ void test('a baseline artifact reopens with its per-layer error report and origi
   });
   const again = await artifactReport(out);
   assert.deepEqual(again.report.layers, report.layers);
+  // A baseline's report says which method made it (its panel shows that there was no training).
+  assert.equal(report.method, 'lowrank');
+  assert.equal(again.report.method, 'lowrank');
   assert.equal(again.report.artifactBytes, report.artifactBytes);
   assert.equal(again.plan.represented.length, 18);
   const layer = 'layer3.2.conv2.weight';
