@@ -116,7 +116,7 @@ export function targetPredictorDtype(meta: object, requested: PredictorDtype | u
 }
 
 /** A represented layer the graph uses, with what differentiable regeneration needs. */
-interface BoundLayer {
+export interface BoundLayer {
   readonly index: number;
   readonly layer: ArtifactLayer;
   /** Graph initializer name. */
@@ -128,7 +128,7 @@ interface BoundLayer {
 }
 
 /** Turns a layer's predictor outputs [kernels, 9] (original kernel order, unscaled) into its weight tensor. */
-function toWeight(out: tf.Tensor2D, b: BoundLayer): tf.Tensor {
+export function toWeight(out: tf.Tensor2D, b: BoundLayer): tf.Tensor {
   const [cout, cin, k] = b.layer.kernelShape;
   const scaled = tf.mul(out, b.scale);
   const tile = b.layer.tile;
@@ -145,7 +145,7 @@ function toWeight(out: tf.Tensor2D, b: BoundLayer): tf.Tensor {
 }
 
 /** Encodings (constant) of the bound layers' kernels in original kernel order, concatenated: [Σ kernels, width]. */
-function boundEncodings(artifact: OpenArtifact, bound: readonly BoundLayer[]): Float32Array {
+export function boundEncodings(artifact: OpenArtifact, bound: readonly BoundLayer[]): Float32Array {
   const shapes = gridShapes(artifact.kernelMap);
   const offsets = gridOffsets(shapes);
   const width = encodingWidth(artifact.kernelMap.encoding);
