@@ -389,7 +389,10 @@ export function buildDistillModels(spec: OrtDistillSpec): { models: OrtDistillMo
       shapes.forEach((_, i) => {
         emitFakeQuant(g.node, params[2 * i] ?? '', used[i] ?? '');
       });
-    } else shapes.forEach((_, i) => g.node('Identity', [params[2 * i] ?? ''], [used[i] ?? '']));
+    } else
+      shapes.forEach((_, i) => {
+        g.node('Identity', [params[2 * i] ?? ''], [used[i] ?? '']);
+      });
     for (const n of lowered.nodes) emitLoweredNode(g.node, n);
     const grads = emitBackward(request, g);
     const c = spec.optimizer;
@@ -422,9 +425,13 @@ export function buildDistillModels(spec: OrtDistillSpec): { models: OrtDistillMo
       ),
       ...(spec.gradientOutputs === true ? params.map((p, i) => valueInfoProto(`grad_${p}`, dims[i] ?? [])) : []),
     ];
-    DISTILL_LOSS_OUTPUTS.forEach((n, i) => g.node('Identity', [lossNames[i] ?? ''], [n]));
+    DISTILL_LOSS_OUTPUTS.forEach((n, i) => {
+      g.node('Identity', [lossNames[i] ?? ''], [n]);
+    });
     if (spec.gradientOutputs === true)
-      params.forEach((p, i) => g.node('Identity', [paramGrads[i] ?? ''], [`grad_${p}`]));
+      params.forEach((p, i) => {
+        g.node('Identity', [paramGrads[i] ?? ''], [`grad_${p}`]);
+      });
     const train = g.model('weight_lens_distill_step', graphInputs, graphOutputs, [
       ...[...lowered.constants].map(([n, k]) => constantInitializer(n, k)),
       ...extra,
