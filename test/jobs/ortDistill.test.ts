@@ -2,10 +2,13 @@
 // with a real compression artifact and real test images: the predictor gradient of one step of the ONNX training
 // graph in onnxruntime against the TensorFlow.js gradient of the same objective (jobs/distill.ts' regeneration and
 // losses.ts' terms: KL at temperature 4, the feature-map term on every block pre-activation, the reconstruction
-// term), in float and quantisation-aware (int8) training, to 1e-4 relative; and the losses of both.
+// term), in float and quantisation-aware (int8) training, to 1e-4 relative; and the losses of both. Then the job:
+// a short distillation under `auto` runs natively and lands close to the TensorFlow.js one (held-out metrics,
+// predictor updates), two native runs with the same seed write identical bytes, and a model with an op that has no
+// gradient rule (LeakyRelu) falls back to TensorFlow.js with the reason naming it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -14,7 +17,8 @@ import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS, ensureBackend } from '../
 import { openDataset } from '../../src/core/data/dataset';
 import { applyPreprocessing } from '../../src/core/data/preprocess';
 import { readImageBatch } from '../../src/core/data/batches';
-import { bindLayers, boundEncodings, featureValues, toWeight } from '../../src/core/jobs/distill';
+import { bindLayers, boundEncodings, distillArtifact, featureValues, toWeight } from '../../src/core/jobs/distill';
+import type { DistillOptionsDto, DistillProgressDto } from '../../src/protocol/evaluate';
 import { executeGraph, weightTensors } from '../../src/core/graph/execute';
 import type { Graph } from '../../src/core/graph/ir';
 import { loadExecutableModel } from '../../src/core/models/executableModel';
@@ -182,4 +186,110 @@ void test(
 
 void test('ResNet-20, quantisation-aware (int8): the native gradient equals the tfjs one', { skip: NEEDS_ORT }, () =>
   compareOneStep(8),
+);
+
+const SHORT: DistillOptionsDto = {
+  steps: 4,
+  batchSize: 16,
+  lr: 1e-4,
+  temperature: 2,
+  klWeight: 1,
+  featureWeight: 0.1,
+  reconstructionWeight: 0.01,
+  augment: true,
+  evalSamples: 32,
+  evalEvery: 0,
+  seed: 3,
+  backend: 'auto',
+};
+
+/** The flattened predictor parameters of an artifact. */
+async function predictorValues(path: string): Promise<Float32Array> {
+  const a = await readArtifact(path);
+  try {
+    const parts = a.predictor.layers.flatMap((l) => [l.weight, l.bias]);
+    const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  } finally {
+    await a.close();
+  }
+}
+
+void test(
+  'a short ResNet-20 distillation runs natively under auto and lands close to the tfjs one; the same seed writes the same bytes',
+  { skip: NEEDS_ORT },
+  async () => {
+    const progress: DistillProgressDto[] = [];
+    const run = (backend: 'auto' | 'wasm', out: string) =>
+      distillArtifact(
+        { artifact: artifactPath, model: MODEL, data: IMAGES, options: { ...SHORT, backend, out } },
+        backend === 'auto' ? { onProgress: (p) => progress.push(p) } : {},
+      );
+    const nativeA = await run('auto', join(dir, 'native-a.nern.safetensors'));
+    const nativeB = await run('auto', join(dir, 'native-b.nern.safetensors'));
+    const tfjs = await run('wasm', join(dir, 'tfjs.nern.safetensors'));
+    assert.equal(nativeA.engine, 'onnxruntime');
+    assert.equal(nativeA.engineReason, undefined);
+    assert.ok(progress.length === 2 * SHORT.steps && progress.every((p) => p.engine === 'onnxruntime'));
+    assert.equal(tfjs.engine, 'tfjs');
+    assert.match(tfjs.engineReason ?? '', /the wasm backend was asked for/);
+    assert.deepEqual(
+      readFileSync(nativeA.out),
+      readFileSync(nativeB.out),
+      'same seed, same engine: identical artifacts',
+    );
+    assert.deepEqual(nativeA.lossCurve, nativeB.lossCurve);
+
+    // Both engines took the same batches: losses, held-out metrics and the predictor's updates agree.
+    nativeA.lossCurve.forEach(([, l], i) => {
+      const t = tfjs.lossCurve[i]?.[1] ?? NaN;
+      assert.ok(Math.abs(l - t) <= 1e-3 * Math.abs(t), `step ${i + 1}: loss ${l} native vs ${t} tfjs`);
+    });
+    assert.ok(Math.abs(nativeA.after.agreement - tfjs.after.agreement) <= 1 / 32 + 1e-9);
+    assert.ok(
+      Math.abs(nativeA.after.relativeError - tfjs.after.relativeError) <= 0.02 * tfjs.after.relativeError,
+      `held-out relative error ${nativeA.after.relativeError} native vs ${tfjs.after.relativeError} tfjs`,
+    );
+    const start = await predictorValues(artifactPath);
+    const n = await predictorValues(nativeA.out);
+    const t = await predictorValues(tfjs.out);
+    let diff = 0;
+    let moved = 0;
+    for (let i = 0; i < start.length; i++) {
+      diff += ((n[i] ?? 0) - (t[i] ?? 0)) ** 2;
+      moved += ((t[i] ?? 0) - (start[i] ?? 0)) ** 2;
+    }
+    assert.ok(moved > 0, 'the predictor moved');
+    assert.ok(Math.sqrt(diff / moved) < 0.05, `predictor updates differ by ${Math.sqrt(diff / moved)} of their size`);
+  },
+);
+
+void test(
+  'a model with an op that has no gradient rule distils on tfjs, and the reason names the op',
+  { skip: NEEDS_ORT },
+  async () => {
+    const progress: DistillProgressDto[] = [];
+    const statuses: string[] = [];
+    const report = await distillArtifact(
+      {
+        artifact: artifactPath,
+        model: join(FIXTURES, 'models', 'resnet20_fmnist_leaky.onnx'),
+        data: IMAGES,
+        options: { ...SHORT, steps: 2, out: join(dir, 'leaky.nern.safetensors') },
+      },
+      { onProgress: (p) => progress.push(p), onStatus: (s) => statuses.push(s) },
+    );
+    assert.equal(report.engine, 'tfjs');
+    assert.match(report.engineReason ?? '', /LeakyRelu has no gradient rule on the native engine: LeakyRelu$/);
+    assert.ok(
+      progress.length === 2 && progress.every((p) => p.engine === 'tfjs' && p.engineReason === report.engineReason),
+    );
+    assert.ok(statuses.some((s) => s.startsWith('Distillation steps run on tfjs') && s.includes('LeakyRelu')));
+    assert.equal(report.evalEngine, 'onnxruntime', 'the held-out evaluations still run natively');
+  },
 );
