@@ -91,7 +91,10 @@ export interface LoweringRequest {
 export interface LoweredForward {
   /** Nodes (IR form, default domain) that depend on a live value, in topological order. */
   readonly nodes: readonly Node[];
-  /** Values the nodes read that are neither live nor computed by them (weights and folded values), by name. */
+  /**
+   * Values the nodes or the graph outputs read that are neither live nor computed by the nodes (weights and folded
+   * values), by name.
+   */
   readonly constants: ReadonlyMap<string, LoweredConstant>;
   /** Static shape of every value of the graph at the request's input shapes. */
   readonly shapes: ReadonlyMap<string, readonly number[]>;
@@ -127,6 +130,7 @@ export function lowerForward(request: LoweringRequest): LoweredForward {
   }
   const read = new Set<string>();
   for (const n of nodes) for (const i of n.inputs) if (i !== '' && !liveValues.has(i)) read.add(i);
+  for (const o of graph.outputs) if (!liveValues.has(o)) read.add(o);
   const elemTypes = elementTypes(graph);
   const shapes = new Map<string, readonly number[]>();
   const constants = new Map<string, LoweredConstant>();
