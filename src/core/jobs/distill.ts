@@ -12,7 +12,9 @@
  * regenerates the weights from the predictor fake-quantised per output unit (tensors/quantize.ts) and the gradient
  * passes straight through to the float weights; the held-out metrics are always those of the quantised predictor.
  *
- * Training runs on TensorFlow.js; the held-out evaluations run on the model runner's engine (onnxruntime for ONNX
+ * Training runs on the native engine under `auto` when onnxruntime-node loads and every op between the represented
+ * weights and the loss has a gradient rule (one ONNX training graph per job, nern/ortDistill.ts), else on
+ * TensorFlow.js with the reason; the held-out evaluations run on the model runner's engine (onnxruntime for ONNX
  * models when it loads). The result is a new artifact (written atomically; the source artifact is never touched) whose metadata records
  * both phases and the held-out metrics before and after.
  */
