@@ -514,7 +514,7 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
           originalSquaredNorm: originalSqTotal,
         },
         optimizer: config,
-        ...(qat && quantBits !== undefined ? { quantBits } : {}),
+        ...(quantBits !== undefined && qat ? { quantBits } : {}),
       };
       hooks.onStatus?.('Building the native distillation graph…');
       const built = buildDistillModels(nativeSpec);
