@@ -17,15 +17,20 @@
  *
  * Run: node --import tsx bench/accuracy.ts [--sizes 0.25,0.4] [--compress-steps 8000] [--distill-steps 200]
  *      [--eval-every 100] [--limit N] [--only resnet|esrgan] [--esrgan-hidden 100] [--esrgan-steps 4000]
+ *   or: node --import tsx bench/accuracy.ts --only methods [--nern dtype:fraction:permutation:qatSteps,…]
+ *      [--baseline-sizes 0.05,0.1,0.2,0.4] [--within 0.2] [--compress-steps 8000] [--distill-steps 200] [--limit N]
+ *      [--esrgan [--esrgan-nern …] [--esrgan-steps 4000]]: the method comparison of bench/methodComparison.ts.
  * Data: Debian `dataset-fashion-mnist` (/usr/share/datasets/fashion-mnist; `apt-get install dataset-fashion-mnist`).
  * Reference (NERN.md): NeRN on ResNet-20 / CIFAR-10 loses 0.53 points at 43.8 % and 0.19 at 53.3 %.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS } from '../src/core/jobs/compress';
+import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS, planCompression } from '../src/core/jobs/compress';
 import { distillArtifact, DEFAULT_DISTILL_OPTIONS } from '../src/core/jobs/distill';
 import { evaluateModel } from '../src/core/jobs/evaluate';
+import { isOneOf, PERMUTATION_KINDS, PREDICTOR_DTYPES } from '../src/protocol/vocabulary';
+import { compareMethods, type ComparisonSetup, type NernConfig } from './methodComparison';
 
 const ROOT = resolve(__dirname, '..');
 const OUT = join(ROOT, 'bench', 'out');
@@ -132,10 +137,76 @@ async function esrgan(): Promise<void> {
   );
 }
 
+/** NeRN configurations of option `flag` (`dtype:fraction:permutation:qatSteps,…`), or `fallback`'s. */
+function nernConfigs(flag: string, fallback: string): NernConfig[] {
+  return (arg(flag) ?? fallback).split(',').map((part) => {
+    const [dtype, fraction, permutation, qat] = part.split(':');
+    if (!isOneOf(PREDICTOR_DTYPES, dtype) || !isOneOf(PERMUTATION_KINDS, permutation))
+      throw new Error(`--${flag} ${part}: expected dtype:fraction:permutation:qatSteps`);
+    return { dtype, fraction: Number(fraction), permutation, qatSteps: Number(qat ?? 0) };
+  });
+}
+
+/** The method comparison (methodComparison.ts) on the ResNet-20, and on ESRGAN-slim with `--esrgan`. */
+async function methods(): Promise<void> {
+  const compressSteps = Number(arg('compress-steps') ?? 8000);
+  const distillSteps = Number(arg('distill-steps') ?? 200);
+  const within = Number(arg('within') ?? 0.2);
+  const limit = arg('limit') !== undefined ? Number(arg('limit')) : undefined;
+  const baselineSizes = (arg('baseline-sizes') ?? '0.05,0.1,0.2,0.4').split(',').map(Number);
+  const configs = nernConfigs(
+    'nern',
+    'f32:0.4:crossfilter:0,int8:0.24:none:2000,int8:0.15:infilter:2000,int4:0.45:none:2000',
+  );
+  const resnet: ComparisonSetup = {
+    label: 'ResNet-20 / Fashion-MNIST',
+    checkpoint: STATE_DICT,
+    model: MODEL,
+    data: TEST,
+    distillData: TRAIN,
+    outDir: join(OUT, 'methods-resnet20'),
+    ...(limit !== undefined ? { limit } : {}),
+  };
+  mkdirSync(resnet.outDir, { recursive: true });
+  const plan = await planCompression(STATE_DICT, DEFAULT_COMPRESS_OPTIONS);
+  await compareMethods(resnet, plan.representedParams, baselineSizes, configs, compressSteps, distillSteps, within);
+  if (process.argv.includes('--esrgan')) {
+    if (!existsSync(`${PHOTOS}_train.npy`)) {
+      execFileSync('/usr/bin/python3', [join(ROOT, 'bench', 'reference', 'photo_crops.py'), PHOTOS], {
+        stdio: 'inherit',
+      });
+    }
+    const setup: ComparisonSetup = {
+      label: 'ESRGAN-slim x2 / photo crops (PSNR against the original model)',
+      checkpoint: ESRGAN,
+      model: ESRGAN,
+      data: `${PHOTOS}_test.npy`,
+      distillData: `${PHOTOS}_train.npy`,
+      outDir: join(OUT, 'methods-esrgan'),
+      distill: { batchSize: 16 },
+    };
+    mkdirSync(setup.outDir, { recursive: true });
+    const esrganPlan = await planCompression(ESRGAN, DEFAULT_COMPRESS_OPTIONS);
+    await compareMethods(
+      setup,
+      esrganPlan.representedParams,
+      baselineSizes,
+      nernConfigs('esrgan-nern', 'f32:0.465:crossfilter:0,int8:0.45:crossfilter:2000'),
+      Number(arg('esrgan-steps') ?? 4000),
+      distillSteps,
+      within,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const only = arg('only');
   if (only === 'esrgan') {
     await esrgan();
+    return;
+  }
+  if (only === 'methods') {
+    await methods();
     return;
   }
   if (!existsSync(TRAIN) || !existsSync(TEST)) {
