@@ -2,7 +2,8 @@
 // with a real compression artifact and real test images: the predictor gradient of one step of the ONNX training
 // graph in onnxruntime against the TensorFlow.js gradient of the same objective (jobs/distill.ts' regeneration and
 // losses.ts' terms: KL at temperature 4, the feature-map term on every block pre-activation, the reconstruction
-// term), in float and quantisation-aware (int8) training, to 1e-4 relative; and the losses of both. Then the job:
+// term; or KL alone; or the relative output MSE of a non-classifier), in float and quantisation-aware (int8)
+// training, to 1e-4 relative; and the losses of both. Then the job:
 // a short distillation under `auto` runs natively and lands close to the TensorFlow.js one (held-out metrics,
 // predictor updates), two native runs with the same seed write identical bytes, and a model with an op that has no
 // gradient rule (LeakyRelu) falls back to TensorFlow.js with the reason naming it.
@@ -26,7 +27,7 @@ import { resolvePreprocessing } from '../../src/core/models/preprocessing';
 import { readArtifact } from '../../src/core/nern/artifact';
 import { encodingWidth } from '../../src/core/nern/encoding';
 import { KERNEL_OUTPUTS } from '../../src/core/nern/kernelMap';
-import { distillationKl, featureMapLoss, reconstructionLoss } from '../../src/core/nern/losses';
+import { distillationKl, featureMapLoss, reconstructionLoss, relativeOutputMse } from '../../src/core/nern/losses';
 import { adamConfig } from '../../src/core/nern/optimizer';
 import { buildDistillModels, OrtDistillTrainer, type OrtDistillSpec } from '../../src/core/nern/ortDistill';
 import { Predictor } from '../../src/core/nern/predictor';
@@ -62,6 +63,8 @@ after(() => {
 
 /** Loss settings of a gradient comparison: with every term, or KL alone (the other terms constant zeros). */
 interface Terms {
+  /** KL on logits (true), or the relative output MSE of a non-classifier (false). */
+  classifier?: boolean;
   temperature: number;
   featureWeight: number;
   reconstructionWeight: number;
@@ -95,7 +98,7 @@ async function compareOneStep(quantBits: QuantBits | undefined, terms: Terms = A
       0,
     );
     const loss = {
-      classifier: true,
+      classifier: terms.classifier !== false,
       temperature: terms.temperature,
       klWeight: 1,
       featureWeight: terms.featureWeight,
@@ -141,7 +144,9 @@ async function compareOneStep(quantBits: QuantBits | undefined, terms: Terms = A
         for (const b of bound) weights[b.name] = toWeight(tf.slice(out, [b.start, 0], [b.kernels, KERNEL_OUTPUTS]), b);
         const outputs = executeGraph(graph, weights, { [model.graph.inputs[0]?.name ?? '']: xs });
         const logits = graph.outputs[0] ?? '';
-        const kl = distillationKl(target[logits] as tf.Tensor, outputs[logits] as tf.Tensor, loss.temperature);
+        const kl = loss.classifier
+          ? distillationKl(target[logits] as tf.Tensor, outputs[logits] as tf.Tensor, loss.temperature)
+          : relativeOutputMse(target[logits] as tf.Tensor, outputs[logits] as tf.Tensor);
         const feature = featureMapLoss(
           features.map((f) => target[f] as tf.Tensor),
           features.map((f) => outputs[f] as tf.Tensor),
@@ -203,6 +208,12 @@ void test(
   'ResNet-20 at T = 1 with the KL term alone: the native gradient equals the tfjs one',
   { skip: NEEDS_ORT },
   () => compareOneStep(undefined, { temperature: 1, featureWeight: 0, reconstructionWeight: 0 }),
+);
+
+void test(
+  'ResNet-20 outputs matched as a non-classifier (relative output MSE): the native gradient equals the tfjs one',
+  { skip: NEEDS_ORT },
+  () => compareOneStep(undefined, { classifier: false, temperature: 1, featureWeight: 0, reconstructionWeight: 0.25 }),
 );
 
 const SHORT: DistillOptionsDto = {
