@@ -190,6 +190,10 @@ export interface DistillProgressDto {
   lr: number;
   /** Steps per second so far. */
   stepsPerSecond: number;
+  /** The engine running the steps: the native training graph (onnxruntime) or TensorFlow.js. */
+  engine?: ModelEngineName;
+  /** Why the steps run on TensorFlow.js rather than natively (absent on onnxruntime). */
+  engineReason?: string;
 }
 
 /** A held-out evaluation during distillation. */
@@ -228,13 +232,17 @@ export interface DistillReportDto {
   preprocessSource: PreprocessSource;
   /** Things the user should look at (e.g. a teacher that scores near chance: wrong preprocessing). */
   warnings?: string[];
-  /** The tfjs backend that trained the predictor. */
+  /** The tfjs backend of the job (it trains the predictor when `engine` is tfjs). */
   backend: string;
+  /** The engine that ran the distillation steps: the native training graph (onnxruntime) or TensorFlow.js. */
+  engine?: ModelEngineName;
+  /** Why the steps ran on TensorFlow.js rather than natively (absent when onnxruntime ran them). */
+  engineReason?: string;
   /** The predictor dtype the metrics are for (resolved: option, else the artifact's, else f32). */
   predictorDtype?: PredictorDtype;
   /** Whether training was quantisation-aware (an int8/int4 `predictorDtype` and `qat` not false). */
   qat?: boolean;
-  /** The engine of the held-out evaluations (training itself runs on TensorFlow.js); always set by `distill`. */
+  /** The engine of the held-out evaluations; always set by `distill`. */
   evalEngine?: ModelEngineName;
   /** Why the held-out evaluations ran on TensorFlow.js rather than onnxruntime (absent when onnxruntime ran them). */
   evalEngineReason?: string;

@@ -11,17 +11,28 @@ export const ONNX_FLOAT = 1;
 export const ONNX_INT64 = 7;
 /** float64. */
 export const ONNX_DOUBLE = 11;
+/** int32. */
+export const ONNX_INT32 = 6;
+/** bool (one byte per element). */
+export const ONNX_BOOL = 9;
 
 const ATTR_FLOAT = 1;
 const ATTR_INT = 2;
+const ATTR_STRING = 3;
+const ATTR_FLOATS = 6;
 const ATTR_INTS = 7;
 
-/** One ONNX node attribute: a float (`f`), an int (`i`) or a list of ints (`ints`). */
+/**
+ * One ONNX node attribute: a float (`f`), an int (`i`), a list of ints (`ints`) or floats (`floats`), or a string
+ * (`s`, UTF-8).
+ */
 export interface NodeAttr {
   name: string;
   i?: number;
   f?: number;
-  ints?: number[];
+  ints?: readonly number[];
+  floats?: readonly number[];
+  s?: string;
 }
 
 /** Emits a NodeProto of operator `op` (default domain) into the emitter's list, with a unique name. */
@@ -40,7 +51,11 @@ export function nodeEmitter(nodes: Uint8Array[]): NodeEmitter {
       w.message(5, (aw) => {
         aw.string(1, a.name);
         if (a.f !== undefined) aw.float(2, a.f).varint(20, ATTR_FLOAT);
-        else if (a.ints !== undefined) aw.packedVarints(8, a.ints).varint(20, ATTR_INTS);
+        else if (a.s !== undefined) aw.string(4, a.s).varint(20, ATTR_STRING);
+        else if (a.floats !== undefined) {
+          for (const f of a.floats) aw.float(7, f);
+          aw.varint(20, ATTR_FLOATS);
+        } else if (a.ints !== undefined) aw.packedVarints(8, a.ints).varint(20, ATTR_INTS);
         else aw.varint(3, a.i ?? 0).varint(20, ATTR_INT);
       });
     }
@@ -53,6 +68,50 @@ export function scalarInitializer(name: string, value: number): Uint8Array {
   const bytes = new Uint8Array(4);
   new DataView(bytes.buffer).setFloat32(0, value, true);
   return new ProtoWriter().varint(2, ONNX_FLOAT).string(8, name).bytes(9, bytes).finish();
+}
+
+/** Largest magnitude an int64 tensor element written from a JavaScript number takes (ONNX's "to the end" sentinel). */
+const INT64_LIMIT = 9223372036854775807n;
+
+/**
+ * A TensorProto initializer `name` of element type `elemType` (FLOAT, INT64, INT32, BOOL or DOUBLE) and `dims`, from
+ * `values` in row-major order (raw little-endian data). Integer values are rounded; int64 values beyond ±2^63 − 1
+ * (such as a float32 copy of INT64_MAX) are clamped to it. Throws a RangeError when the count does not match `dims`.
+ */
+export function tensorInitializer(
+  name: string,
+  dims: readonly number[],
+  values: ArrayLike<number>,
+  elemType: number = ONNX_FLOAT,
+): Uint8Array {
+  const count = dims.reduce((a, d) => a * d, 1);
+  if (values.length !== count)
+    throw new RangeError(`initializer ${name} has ${values.length} values for [${dims.join(', ')}]`);
+  let bytes: Uint8Array;
+  if (elemType === ONNX_FLOAT) {
+    const f = Float32Array.from(values);
+    bytes = new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+  } else if (elemType === ONNX_DOUBLE) {
+    const f = Float64Array.from(values);
+    bytes = new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+  } else if (elemType === ONNX_INT64) {
+    const f = new BigInt64Array(count);
+    for (let i = 0; i < count; i++) {
+      const v = values[i] ?? 0;
+      const big =
+        Number.isFinite(v) && Math.abs(v) < 9.2e18 ? BigInt(Math.round(v)) : v < 0 ? -INT64_LIMIT : INT64_LIMIT;
+      f[i] = big;
+    }
+    bytes = new Uint8Array(f.buffer);
+  } else if (elemType === ONNX_INT32) {
+    const f = Int32Array.from(values, (v) => Math.round(v));
+    bytes = new Uint8Array(f.buffer);
+  } else if (elemType === ONNX_BOOL) {
+    bytes = Uint8Array.from(values, (v) => (v !== 0 ? 1 : 0));
+  } else throw new RangeError(`initializer ${name}: element type ${elemType} is not written here`);
+  const w = new ProtoWriter();
+  if (dims.length > 0) w.packedVarints(1, dims);
+  return w.varint(2, elemType).string(8, name).bytes(9, bytes).finish();
 }
 
 /**

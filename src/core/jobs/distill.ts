@@ -12,7 +12,9 @@
  * regenerates the weights from the predictor fake-quantised per output unit (tensors/quantize.ts) and the gradient
  * passes straight through to the float weights; the held-out metrics are always those of the quantised predictor.
  *
- * Training runs on TensorFlow.js; the held-out evaluations run on the model runner's engine (onnxruntime for ONNX
+ * Training runs on the native engine under `auto` when onnxruntime-node loads and every op between the represented
+ * weights and the loss has a gradient rule (one ONNX training graph per job, nern/ortDistill.ts), else on
+ * TensorFlow.js with the reason; the held-out evaluations run on the model runner's engine (onnxruntime for ONNX
  * models when it loads). The result is a new artifact (written atomically; the source artifact is never touched) whose metadata records
  * both phases and the held-out metrics before and after.
  */
@@ -54,9 +56,12 @@ import {
 import { encodeRows, encodingWidth, gridOffsets } from '../nern/encoding';
 import { CENTRE, gridShapes, KERNEL_OUTPUTS } from '../nern/kernelMap';
 import { adamConfig, NernOptimizer } from '../nern/optimizer';
+import { buildDistillModels, OrtDistillTrainer, type OrtDistillSpec } from '../nern/ortDistill';
+import { chooseModelEngine, defaultEvalThreads, engineLabel } from '../backend/modelEngine';
+import { firstLine } from '../backend/onnxRuntime';
 import { invertPermutation } from '../nern/permutation';
 import { Predictor, predictorQuantBits, type PredictorWeights } from '../nern/predictor';
-import { isOneOf, PREDICTOR_DTYPES, type PredictorDtype } from '../../protocol/vocabulary';
+import { isOneOf, PREDICTOR_DTYPES, type ModelEngineName, type PredictorDtype } from '../../protocol/vocabulary';
 import { distillationKl, featureMapLoss, reconstructionLoss, relativeOutputMse } from '../nern/losses';
 import { Rng } from '../nern/rng';
 import { BLOCK } from '../nern/tiling';
@@ -117,7 +122,7 @@ export function targetPredictorDtype(meta: object, requested: PredictorDtype | u
 }
 
 /** A represented layer the graph uses, with what differentiable regeneration needs. */
-interface BoundLayer {
+export interface BoundLayer {
   readonly index: number;
   readonly layer: ArtifactLayer;
   /** Graph initializer name. */
@@ -129,7 +134,7 @@ interface BoundLayer {
 }
 
 /** Turns a layer's predictor outputs [kernels, 9] (original kernel order, unscaled) into its weight tensor. */
-function toWeight(out: tf.Tensor2D, b: BoundLayer): tf.Tensor {
+export function toWeight(out: tf.Tensor2D, b: BoundLayer): tf.Tensor {
   const [cout, cin, k] = b.layer.kernelShape;
   const scaled = tf.mul(out, b.scale);
   const tile = b.layer.tile;
@@ -146,7 +151,7 @@ function toWeight(out: tf.Tensor2D, b: BoundLayer): tf.Tensor {
 }
 
 /** Encodings (constant) of the bound layers' kernels in original kernel order, concatenated: [Σ kernels, width]. */
-function boundEncodings(artifact: OpenArtifact, bound: readonly BoundLayer[]): Float32Array {
+export function boundEncodings(artifact: OpenArtifact, bound: readonly BoundLayer[]): Float32Array {
   const shapes = gridShapes(artifact.kernelMap);
   const offsets = gridOffsets(shapes);
   const width = encodingWidth(artifact.kernelMap.encoding);
@@ -159,6 +164,12 @@ function boundEncodings(artifact: OpenArtifact, bound: readonly BoundLayer[]): F
     encodeRows(shapes, ids, out.subarray(b.start * width, (b.start + b.kernels) * width), artifact.kernelMap.encoding);
   }
   return out;
+}
+
+/** The per-sample shape `spec` turns images of `shape` ([h, w, c]) into (the model's layout, after crop and resize). */
+function preprocessedShape(shape: readonly [number, number, number], spec: PreprocessSpec): number[] {
+  const [h, w, c] = shape;
+  return applyPreprocessing({ data: new Float32Array(h * w * c), n: 1, h, w, c }, spec).shape.slice(1);
 }
 
 /**
@@ -341,6 +352,7 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
   const disposables: tf.Tensor[] = [];
   let predictor: Predictor | undefined;
   let optimizer: NernOptimizer | undefined;
+  let native: OrtDistillTrainer | undefined;
   let runner: ModelRunner | undefined;
   try {
     const { bound, kernels: start } = bindLayers(artifact, model.graph, basename(request.model));
@@ -378,6 +390,21 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
 
     predictor = Predictor.fromWeights(artifact.predictor);
     const p = predictor;
+    // The native step keeps the predictor in host arrays; the tfjs predictor takes them before it is read.
+    let nativeDirty = false;
+    const syncNative = (): void => {
+      if (native === undefined || !nativeDirty) return;
+      const w = native.weights();
+      tf.tidy(() => {
+        w.layers.forEach((l, i) => {
+          const wv = p.variables[2 * i];
+          const bv = p.variables[2 * i + 1];
+          wv?.assign(tf.tensor(l.weight, wv.shape));
+          bv?.assign(tf.tensor(l.bias, bv.shape));
+        });
+      });
+      nativeDirty = false;
+    };
     const predictorDtype = targetPredictorDtype(artifact.meta, o.predictorDtype);
     // Evaluations always regenerate from the predictor as it will be stored; training does when it is
     // quantisation-aware.
@@ -407,6 +434,7 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
       acc: MetricsAccumulator;
       drift: LayerDriftDto[];
     }> => {
+      syncNative();
       const candidate = tf.tidy(() => {
         const w = regenerate(false);
         for (const b of bound) tf.keep(w[b.name] as tf.Tensor);
@@ -462,7 +490,55 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
       minLr: o.lr * 0.01,
       warmupSteps: Math.max(1, Math.round(o.steps * 0.05)),
     };
-    optimizer = new NernOptimizer(p.variables, config);
+    // The training engine: the native step (one ONNX training graph) under `auto` when onnxruntime-node loads and
+    // every op on the path from the predictor to the loss has a gradient rule; else TensorFlow.js, with the reason.
+    const choice = chooseModelEngine(o.backend, model.format === 'onnx' && teacher.format === 'onnx' ? 'onnx' : 'tfjs');
+    let engineReason: string | undefined;
+    if (choice.engine === 'onnxruntime') {
+      const nativeSpec: OrtDistillSpec = {
+        graph: studentGraph,
+        weights: original,
+        teacherGraph,
+        teacherWeights,
+        inputShape: [o.batchSize, ...preprocessedShape(train.shape, spec)],
+        teacherInputShape: [o.batchSize, ...preprocessedShape(train.shape, teacherSpec)],
+        features,
+        layers: bound,
+        encodings: boundEncodings(artifact, bound),
+        predictor: artifact.predictor,
+        loss: {
+          classifier,
+          temperature: o.temperature,
+          klWeight: o.klWeight,
+          featureWeight: features.length > 0 ? o.featureWeight : 0,
+          reconstructionWeight: o.reconstructionWeight,
+          originalSquaredNorm: originalSqTotal,
+        },
+        optimizer: config,
+        ...(quantBits !== undefined && qat ? { quantBits } : {}),
+      };
+      hooks.onStatus?.('Building the native distillation graph…');
+      const built = buildDistillModels(nativeSpec);
+      if ('reason' in built) engineReason = built.reason;
+      else {
+        try {
+          native = await OrtDistillTrainer.create(choice.ort, nativeSpec, built.models, {
+            threads: defaultEvalThreads(),
+          });
+        } catch (e) {
+          engineReason = `onnxruntime refused the distillation graph: ${firstLine(e)}`;
+        }
+      }
+    } else engineReason = choice.reason;
+    const engine: ModelEngineName = native !== undefined ? 'onnxruntime' : 'tfjs';
+    const engineText =
+      native !== undefined
+        ? engineLabel('onnxruntime', `native, ${native.threads} threads`)
+        : engineLabel('tfjs', backend.name);
+    hooks.onStatus?.(
+      `Distillation steps run on ${engineText}${engineReason !== undefined ? `: ${engineReason}` : ''}.`,
+    );
+    if (native === undefined) optimizer = new NernOptimizer(p.variables, config);
     const rng = new Rng(o.seed);
     const [h] = train.shape;
     const augment = o.augment ? { rng: rng.fork(), cropPad: defaultCropPad(h), flip: true } : undefined;
@@ -482,56 +558,63 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
       const { images } = await readImageBatch(train, ids, augment, signal);
       const studentIn = applyPreprocessing(images, spec);
       const teacherIn = teacherSpec === spec ? studentIn : applyPreprocessing(images, teacherSpec);
-      const parts = { kl: 0, feature: 0, reconstruction: 0 };
-      const lossValue = tf.tidy(() => {
-        const xs = tf.tensor(studentIn.data, studentIn.shape);
-        const xt = teacherIn === studentIn ? xs : tf.tensor(teacherIn.data, teacherIn.shape);
-        const target = executeGraph(teacherGraph, teacherWeights, { [imageInput(teacher.graph).name]: xt });
-        const zt = target[teacherLogitsName];
-        if (zt === undefined) throw new BadInputError('The teacher produced no output.');
-        const { value, grads } = tf.variableGrads(() => {
-          const weights = regenerate(true);
-          const outputs = executeGraph(studentGraph, weights, { [input.name]: xs });
-          const zs = outputs[logitsName];
-          if (zs === undefined) throw new BadInputError('The model produced no output.');
-          if (zs.shape.join(',') !== zt.shape.join(',')) {
-            throw new BadInputError(
-              `The teacher's output is [${zt.shape.join(', ')}] but the model's is [${zs.shape.join(', ')}]; the teacher must solve the same task.`,
-            );
-          }
-          const kl = classifier ? distillationKl(zt, zs, T) : relativeOutputMse(zt, zs);
-          const pairs = features.flatMap((f) => {
-            const fs = outputs[f];
-            const ft = target[f];
-            return fs === undefined || ft === undefined ? [] : [[ft, fs] as const];
-          });
-          const feature =
-            features.length > 0
-              ? featureMapLoss(
-                  pairs.map((x) => x[0]),
-                  pairs.map((x) => x[1]),
-                )
-              : tf.scalar(0);
-          const reconstruction =
-            o.reconstructionWeight > 0
-              ? reconstructionLoss(
-                  bound.map((b) => weights[b.name] as tf.Tensor),
-                  bound.map((b) => original[b.name] as tf.Tensor),
-                  originalSqTotal,
-                )
-              : tf.scalar(0);
-          parts.kl = kl.dataSync()[0] ?? 0;
-          parts.feature = feature.dataSync()[0] ?? 0;
-          parts.reconstruction = reconstruction.dataSync()[0] ?? 0;
-          return tf.addN([
-            tf.mul(kl, o.klWeight),
-            tf.mul(feature, o.featureWeight),
-            tf.mul(reconstruction, o.reconstructionWeight),
-          ]) as tf.Scalar;
-        }, p.variables);
-        optimizer?.step(p.variables.map((v) => grads[v.name] as tf.Tensor));
-        return value.dataSync()[0] ?? NaN;
-      });
+      let parts = { kl: 0, feature: 0, reconstruction: 0 };
+      let lossValue: number;
+      if (native !== undefined) {
+        const l = await native.step(studentIn.data, teacherIn.data);
+        lossValue = l.loss;
+        parts = { kl: l.kl, feature: l.feature, reconstruction: l.reconstruction };
+        nativeDirty = true;
+      } else
+        lossValue = tf.tidy(() => {
+          const xs = tf.tensor(studentIn.data, studentIn.shape);
+          const xt = teacherIn === studentIn ? xs : tf.tensor(teacherIn.data, teacherIn.shape);
+          const target = executeGraph(teacherGraph, teacherWeights, { [imageInput(teacher.graph).name]: xt });
+          const zt = target[teacherLogitsName];
+          if (zt === undefined) throw new BadInputError('The teacher produced no output.');
+          const { value, grads } = tf.variableGrads(() => {
+            const weights = regenerate(true);
+            const outputs = executeGraph(studentGraph, weights, { [input.name]: xs });
+            const zs = outputs[logitsName];
+            if (zs === undefined) throw new BadInputError('The model produced no output.');
+            if (zs.shape.join(',') !== zt.shape.join(',')) {
+              throw new BadInputError(
+                `The teacher's output is [${zt.shape.join(', ')}] but the model's is [${zs.shape.join(', ')}]; the teacher must solve the same task.`,
+              );
+            }
+            const kl = classifier ? distillationKl(zt, zs, T) : relativeOutputMse(zt, zs);
+            const pairs = features.flatMap((f) => {
+              const fs = outputs[f];
+              const ft = target[f];
+              return fs === undefined || ft === undefined ? [] : [[ft, fs] as const];
+            });
+            const feature =
+              features.length > 0
+                ? featureMapLoss(
+                    pairs.map((x) => x[0]),
+                    pairs.map((x) => x[1]),
+                  )
+                : tf.scalar(0);
+            const reconstruction =
+              o.reconstructionWeight > 0
+                ? reconstructionLoss(
+                    bound.map((b) => weights[b.name] as tf.Tensor),
+                    bound.map((b) => original[b.name] as tf.Tensor),
+                    originalSqTotal,
+                  )
+                : tf.scalar(0);
+            parts.kl = kl.dataSync()[0] ?? 0;
+            parts.feature = feature.dataSync()[0] ?? 0;
+            parts.reconstruction = reconstruction.dataSync()[0] ?? 0;
+            return tf.addN([
+              tf.mul(kl, o.klWeight),
+              tf.mul(feature, o.featureWeight),
+              tf.mul(reconstruction, o.reconstructionWeight),
+            ]) as tf.Scalar;
+          }, p.variables);
+          optimizer?.step(p.variables.map((v) => grads[v.name] as tf.Tensor));
+          return value.dataSync()[0] ?? NaN;
+        });
       if (!Number.isFinite(lossValue))
         throw new BadInputError(`Distillation diverged at step ${step} (loss ${lossValue}); lower the learning rate.`, {
           option: 'lr',
@@ -543,8 +626,10 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
         steps: o.steps,
         loss: lossValue,
         ...parts,
-        lr: optimizer.lr,
+        lr: native?.lr ?? optimizer?.lr ?? 0,
         stepsPerSecond: step / Math.max(seconds, 1e-9),
+        engine,
+        ...(engineReason !== undefined ? { engineReason } : {}),
       });
       if ((o.evalEvery > 0 && step % o.evalEvery === 0) || step === o.steps) {
         latest = await evaluate();
@@ -571,6 +656,7 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
     throwIfAborted(signal);
     // The distilled predictor's own reconstruction error against the original weights, so its Reconstruction panel
     // shows what distillation did to the weights rather than phase 1's figures.
+    syncNative();
     const finalWeights = tf.tidy(() => {
       const w = regenerate(false);
       for (const b of bound) tf.keep(w[b.name] as tf.Tensor);
@@ -597,6 +683,7 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
       evalSamples: heldCount,
       seed: o.seed,
       backend: backend.name,
+      engine,
       preprocess: JSON.stringify(dto),
       predictorDtype,
       qat,
@@ -651,6 +738,8 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
       backend: backend.name,
       predictorDtype,
       qat,
+      engine,
+      ...(engineReason !== undefined ? { engineReason } : {}),
       evalEngine: runner.engine,
       ...(runner.reason !== undefined ? { evalEngineReason: runner.reason } : {}),
       durationMs: Math.round(performance.now() - started),
@@ -664,6 +753,7 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
   } finally {
     await runner?.dispose();
     optimizer?.dispose();
+    await native?.dispose();
     predictor?.dispose();
     tf.dispose(disposables);
     await artifact.close();

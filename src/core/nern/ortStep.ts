@@ -12,18 +12,12 @@
  */
 import { availableParallelism } from 'node:os';
 import type { OrtModuleLike, OrtSessionLike, OrtTensorLike } from '../backend/onnxRuntime';
-import {
-  modelProto,
-  nodeEmitter,
-  ONNX_INT64,
-  scalarInitializer,
-  valueInfoProto,
-  type NodeEmitter,
-} from '../backend/onnxGraph';
+import { modelProto, nodeEmitter, ONNX_INT64, scalarInitializer, valueInfoProto } from '../backend/onnxGraph';
 import { nativeSessionOptions, type NativeDevice } from '../backend/nativeDevice';
 import { ProtoWriter } from '../containers/protobufWriter';
-import { quantMax, type QuantBits } from '../tensors/quantize';
+import type { QuantBits } from '../tensors/quantize';
 import { learningRateAt, type OptimizerConfig } from './optimizer';
+import { adamConstants, adamScalars, emitAdam, emitFakeQuant, fakeQuantConstants } from './ortEmitters';
 import { layerShapes, type PredictorSpec, type PredictorWeights } from './predictor';
 
 export {
@@ -47,42 +41,6 @@ export function ortUnsupportedReason(config: OptimizerConfig): string | null {
 /** Default intra-op threads: the machine's parallelism, capped at 4 (the GEMMs here are small). */
 export function defaultOrtThreads(): number {
   return Math.max(1, Math.min(4, availableParallelism()));
-}
-
-/** Names of the scalar constants `emitFakeQuant` reads, with their values for `bits`. */
-function fakeQuantConstants(bits: QuantBits): [string, number][] {
-  return [
-    ['c_qmax', quantMax(bits)],
-    ['c_nqmax', -quantMax(bits)],
-    ['c_fq_zero', 0],
-    ['c_fq_one', 1],
-  ];
-}
-
-/**
- * Emits the fake quantisation of weight `w` [fanIn, fanOut] into `out`, exactly the rule of tensors/quantize.ts per
- * column: scale = ReduceMax(|w|, axis 0) / qmax (float32 division, as `fround`), codes = Clip(Round(w / scale),
- * −qmax, qmax) (Round is half-to-even), value = codes · scale; a zero column divides by 1 instead of 0 and stays 0.
- * Reads the constants of `fakeQuantConstants`.
- */
-function emitFakeQuant(node: NodeEmitter, w: string, out: string): void {
-  node('Abs', [w], [`${out}_abs`]);
-  node(
-    'ReduceMax',
-    [`${out}_abs`],
-    [`${out}_max`],
-    [
-      { name: 'axes', ints: [0] },
-      { name: 'keepdims', i: 1 },
-    ],
-  );
-  node('Div', [`${out}_max`, 'c_qmax'], [`${out}_scale`]);
-  node('Equal', [`${out}_scale`, 'c_fq_zero'], [`${out}_iszero`]);
-  node('Where', [`${out}_iszero`, 'c_fq_one', `${out}_scale`], [`${out}_divisor`]);
-  node('Div', [w, `${out}_divisor`], [`${out}_ratio`]);
-  node('Round', [`${out}_ratio`], [`${out}_round`]);
-  node('Clip', [`${out}_round`, 'c_nqmax', 'c_qmax'], [`${out}_codes`]);
-  node('Mul', [`${out}_codes`, `${out}_scale`], [out]);
 }
 
 /**
@@ -171,11 +129,7 @@ export function buildTrainStepModel(g: TrainStepGraphSpec): Uint8Array {
       outputs.push(valueInfo(`${prefix}${p.name}_new`, p.dims));
     }
   }
-  scalarInit('c_beta1', g.beta1);
-  scalarInit('c_1mbeta1', 1 - g.beta1);
-  scalarInit('c_beta2', g.beta2);
-  scalarInit('c_1mbeta2', 1 - g.beta2);
-  scalarInit('c_eps', g.eps);
+  for (const [n, v] of adamConstants(g.beta1, g.beta2, g.eps)) scalarInit(n, v);
   scalarInit('c_zero', 0);
   scalarInit('c_tiny', 1e-30);
   if (g.l2 > 0) scalarInit('c_l2', g.l2);
@@ -221,34 +175,8 @@ export function buildTrainStepModel(g: TrainStepGraphSpec): Uint8Array {
       node('Where', [`pos${i - 1}`, `dh${i - 1}`, 'c_zero'], [`dz${i - 1}`]);
     }
   }
-  // Adam, exactly NernOptimizer: m' = m·β1 + g·(1−β1); v' = v·β2 + g²·(1−β2);
-  // p' = [p·decay] − m'·stepScale / (√v'·denomScale + eps).
-  for (const { name: p } of params) {
-    let grad = `g${p}`;
-    if (g.l2 > 0) {
-      node('Mul', [p, 'c_l2'], [`${p}_l2`]);
-      node('Add', [grad, `${p}_l2`], [`${p}_gl2`]);
-      grad = `${p}_gl2`;
-    }
-    node('Mul', [`m_${p}`, 'c_beta1'], [`${p}_ma`]);
-    node('Mul', [grad, 'c_1mbeta1'], [`${p}_mb`]);
-    node('Add', [`${p}_ma`, `${p}_mb`], [`m_${p}_new`]);
-    node('Mul', [grad, grad], [`${p}_g2`]);
-    node('Mul', [`v_${p}`, 'c_beta2'], [`${p}_va`]);
-    node('Mul', [`${p}_g2`, 'c_1mbeta2'], [`${p}_vb`]);
-    node('Add', [`${p}_va`, `${p}_vb`], [`v_${p}_new`]);
-    node('Sqrt', [`v_${p}_new`], [`${p}_sq`]);
-    node('Mul', [`${p}_sq`, 'denomScale'], [`${p}_sqd`]);
-    node('Add', [`${p}_sqd`, 'c_eps'], [`${p}_den`]);
-    node('Mul', [`m_${p}_new`, 'stepScale'], [`${p}_num`]);
-    node('Div', [`${p}_num`, `${p}_den`], [`${p}_upd`]);
-    let base = p;
-    if (g.decoupled) {
-      node('Mul', [p, 'decay'], [`${p}_dec`]);
-      base = `${p}_dec`;
-    }
-    node('Sub', [base, `${p}_upd`], [`${p}_new`]);
-  }
+  // Adam, exactly NernOptimizer (ortEmitters.ts).
+  for (const { name: p } of params) emitAdam(node, p, `g${p}`, { l2: g.l2 > 0, decoupled: g.decoupled });
 
   return modelProto('nern_train_step', nodes, inits, inputs, outputs);
 }
@@ -393,12 +321,10 @@ export class OrtTrainer {
     }
     if ((batch.mask !== null) !== this.masked)
       throw new RangeError(`training batch ${this.masked ? 'needs' : 'must not have'} a mask`);
-    const lr = learningRateAt(c.schedule, c.lr, this.t) * this.lrScale;
+    const scalars = adamScalars(c, this.t, this.tm, this.lrScale);
     this.t += 1;
     this.tm += 1;
-    this.lastLr = lr;
-    const bc1 = 1 - Math.pow(c.beta1, this.tm);
-    const bc2 = 1 - Math.pow(c.beta2, this.tm);
+    this.lastLr = scalars.lr;
     const T = this.ort.Tensor;
     const scalar = (x: number): OrtTensorLike => new T('float32', Float32Array.of(x), []);
     const feeds: Record<string, OrtTensorLike> = {
@@ -406,11 +332,11 @@ export class OrtTrainer {
       t: new T('float32', batch.t, [rows, outputs]),
       s: new T('float32', batch.s, [rows, 1]),
       count: scalar(batch.count),
-      stepScale: scalar(lr / bc1),
-      denomScale: scalar(1 / Math.sqrt(bc2)),
+      stepScale: scalar(scalars.stepScale),
+      denomScale: scalar(scalars.denomScale),
     };
     if (batch.mask) feeds.mask = new T('float32', batch.mask, [rows, outputs]);
-    if (c.weightDecay > 0 && c.weightDecayMode === 'decoupled') feeds.decay = scalar(1 - lr * c.weightDecay);
+    if (scalars.decay !== undefined) feeds.decay = scalar(scalars.decay);
     this.names.forEach((n, i) => {
       const dims = this.dims[i] ?? [];
       feeds[n] = new T('float32', this.params[i] ?? new Float32Array(0), dims);
