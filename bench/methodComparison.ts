@@ -11,9 +11,11 @@
  * The same comparison runs on ESRGAN-slim x2 (a TF.js LayersModel; output PSNR on held-out photo crops) when
  * `--esrgan` is given.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { FileByteSource } from '../src/core/io/byteSource';
 import { DEFAULT_COMPRESS_OPTIONS } from '../src/core/jobs/compress';
+import { readHeader } from '../src/core/nern/artifact';
 import { sweepMethods } from '../src/core/jobs/sweep';
 import type { CompressOptionsDto, PermutationKind, PredictorDtype } from '../src/protocol/compress';
 import type { SweepReportDto, SweepRowDto } from '../src/protocol/sweep';
@@ -62,19 +64,20 @@ export interface ComparisonRow {
   seconds: number;
 }
 
-/** Data bytes of the artifact's tensors named `verbatim.*`, and the metadata bytes (prefix + header). */
-function verbatimAndHeaderBytes(path: string): { verbatim: number; metadata: number } {
-  const bytes = readFileSync(path);
-  const headerLength = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<
-    string,
-    { data_offsets?: [number, number] }
-  >;
-  let verbatim = 0;
-  for (const [name, info] of Object.entries(header)) {
-    if (name.startsWith('verbatim.') && info.data_offsets) verbatim += info.data_offsets[1] - info.data_offsets[0];
+/**
+ * Data bytes of the artifact's tensors named `verbatim.*`, and the metadata bytes (prefix + header), from its header
+ * as the artifact reader checks it (nern/artifact.ts `readHeader`; baseline artifacts share the container).
+ */
+async function verbatimAndHeaderBytes(path: string): Promise<{ verbatim: number; metadata: number }> {
+  const source = await FileByteSource.open(path);
+  try {
+    const { tensors, dataStart } = await readHeader(source, path);
+    let verbatim = 0;
+    for (const [name, t] of tensors) if (name.startsWith('verbatim.')) verbatim += t.length;
+    return { verbatim, metadata: dataStart };
+  } finally {
+    await source.close();
   }
-  return { verbatim, metadata: 8 + headerLength };
 }
 
 const pointsOf = (change: number | undefined): string =>
@@ -108,11 +111,11 @@ export async function compareMethods(
   const save = (): void => {
     writeFileSync(join(setup.outDir, 'methods.json'), JSON.stringify({ setup, ...scored, rows }, null, 1));
   };
-  const collect = (report: SweepReportDto, labelOf: (row: SweepRowDto) => string): void => {
+  const collect = async (report: SweepReportDto, labelOf: (row: SweepRowDto) => string): Promise<void> => {
     scored.metric = report.metric;
     if (report.original !== undefined) scored.original = report.original;
     for (const r of report.rows) {
-      const { verbatim, metadata } = verbatimAndHeaderBytes(r.artifact);
+      const { verbatim, metadata } = await verbatimAndHeaderBytes(r.artifact);
       const representedBytes = r.bytes - verbatim - metadata;
       const row: ComparisonRow = {
         label: labelOf(r),
@@ -162,7 +165,7 @@ export async function compareMethods(
   );
   if (baselines.original !== undefined)
     console.log(`  (original: ${(100 * baselines.original).toFixed(2)} % on ${baselines.samples} samples)`);
-  collect(baselines, (r) => (r.size !== undefined ? `${r.method} at ${(100 * r.size).toFixed(0)} %` : r.method));
+  await collect(baselines, (r) => (r.size !== undefined ? `${r.method} at ${(100 * r.size).toFixed(0)} %` : r.method));
   for (const config of nern) {
     const label = `NeRN ${config.dtype} predictor, ${(100 * config.fraction).toFixed(0)} % of params, ${config.permutation}${config.qatSteps > 0 ? `, ${config.qatSteps} QAT steps` : ''}`;
     const compress: CompressOptionsDto = {
@@ -186,7 +189,7 @@ export async function compareMethods(
       },
       { onProgress: progress },
     );
-    collect(report, () => label);
+    await collect(report, () => label);
   }
   console.log('');
   const { metric, original } = scored;

@@ -4,6 +4,7 @@
  * installed (CI, or WEIGHT_LENS_REQUIRE_ORT=1): there a missing onnxruntime-node fails them instead of hiding them.
  */
 import { createRequire } from 'node:module';
+import { loadOnnxRuntime, type OrtLoad, type OrtModuleLike } from '../../src/core/backend/onnxRuntime';
 
 /**
  * True when onnxruntime-node must be present: WEIGHT_LENS_REQUIRE_ORT=1 (=0 turns it off), otherwise when `CI` is set
@@ -67,4 +68,27 @@ export async function runOrt(
     result[k] = { data: Float32Array.from(v.data as ArrayLike<number | bigint | boolean>, Number), dims: [...v.dims] };
   }
   return result;
+}
+
+/** onnxruntime-node as the project itself loads it, for tests of the native engine. */
+export interface ProjectOrt {
+  /** `loadOnnxRuntime()`'s result. */
+  readonly loaded: OrtLoad;
+  /** The `skip` option of a test that needs it (`ortSkip` of the reason it cannot be loaded). */
+  readonly skip: string | false;
+  /** The loaded module; throws (failing the test) where it cannot be loaded. */
+  readonly ort: () => OrtModuleLike;
+}
+
+/** Loads onnxruntime-node through the project's loader once per call site; never throws. */
+export function projectOrt(): ProjectOrt {
+  const loaded = loadOnnxRuntime();
+  return {
+    loaded,
+    skip: ortSkip(loaded.ok ? undefined : `onnxruntime-node is optional and absent here (${loaded.reason})`),
+    ort: () => {
+      if (!loaded.ok) throw new Error(`onnxruntime-node is expected here but cannot be loaded (${loaded.reason})`);
+      return loaded.ort;
+    },
+  };
 }

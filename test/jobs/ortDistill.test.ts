@@ -31,14 +31,12 @@ import { distillationKl, featureMapLoss, reconstructionLoss, relativeOutputMse }
 import { adamConfig } from '../../src/core/nern/optimizer';
 import { buildDistillModels, OrtDistillTrainer, type OrtDistillSpec } from '../../src/core/nern/ortDistill';
 import { Predictor } from '../../src/core/nern/predictor';
-import { loadOnnxRuntime } from '../../src/core/backend/onnxRuntime';
 import type { QuantBits } from '../../src/core/tensors/quantize';
 import { FIXTURES } from '../helpers/fixtures';
-import { ortSkip } from '../helpers/ort';
+import { projectOrt } from '../helpers/ort';
 import { relativeMaxError } from '../unit/graph/helpers';
 
-const ORT = loadOnnxRuntime();
-const NEEDS_ORT = ortSkip(ORT.ok ? undefined : `onnxruntime-node is optional and absent here (${ORT.reason})`);
+const { loaded: ORT, skip: NEEDS_ORT } = projectOrt();
 const MODEL = join(FIXTURES, 'models', 'resnet20_fmnist.onnx');
 const STATE_DICT = join(FIXTURES, 'models', 'resnet20_fmnist.pt');
 const IMAGES = join(FIXTURES, 'data', 'idx', 't10k-images-idx3-ubyte.gz');

@@ -13,7 +13,7 @@ import { distillArtifact, targetPredictorDtype } from '../../src/core/jobs/disti
 import { BadInputError } from '../../src/core/io/errors';
 import { readArtifact } from '../../src/core/nern/artifact';
 import { assembleLayers, type KernelLayer } from '../../src/core/nern/kernelMap';
-import { buildFakeQuantModel, loadOnnxRuntime } from '../../src/core/nern/ortStep';
+import { buildFakeQuantModel } from '../../src/core/nern/ortStep';
 import { fakeQuantValue, layerShapes, Predictor, quantizedPredictorWeights } from '../../src/core/nern/predictor';
 import { encodeGrid, encodingWidth } from '../../src/core/nern/encoding';
 import { gridShapes } from '../../src/core/nern/kernelMap';
@@ -22,10 +22,9 @@ import { compressQuantization, trainReconstruction, type TrainOptions } from '..
 import { dequantizeMatrix, quantizeMatrix } from '../../src/core/tensors/quantize';
 import type { DistillOptionsDto } from '../../src/protocol/evaluate';
 import { FIXTURES } from '../helpers/fixtures';
-import { ortSkip } from '../helpers/ort';
+import { projectOrt } from '../helpers/ort';
 
-const ORT = loadOnnxRuntime();
-const NEEDS_ORT = ortSkip(ORT.ok ? undefined : `onnxruntime-node is optional and absent here (${ORT.reason})`);
+const { loaded: ORT, skip: NEEDS_ORT } = projectOrt();
 const MODEL = join(FIXTURES, 'models', 'resnet20_fmnist.onnx');
 const STATE_DICT = join(FIXTURES, 'models', 'resnet20_fmnist.pt');
 const IMAGES = join(FIXTURES, 'data', 'idx', 't10k-images-idx3-ubyte.gz');

@@ -53,8 +53,6 @@ export function nativeDevicesFor(backend: BackendName): readonly NativeDevice[] 
 /** The device chosen for the native engine. */
 export interface NativeDeviceChoice {
   readonly device: NativeDevice;
-  /** `executionProviders` of the session options. */
-  readonly executionProviders: readonly string[];
   /**
    * Why a GPU device that was tried is not used (one clause per device), absent when the first device tried is the
    * one chosen. Under `auto`, a kind of GPU the machine does not have at all is not mentioned (the CPU is then simply
@@ -78,8 +76,8 @@ const probes = new Map<NativeDevice, Promise<DeviceProbe>>();
 
 /**
  * Chooses the device for `backend`'s native work: the first of `nativeDevicesFor(backend)` that starts and passes the
- * self-check (the CPU always does). Returns null for a TensorFlow.js-only preference. Probes each GPU device once
- * per process and module (`probe` default: `selfCheckDevice`). Never throws.
+ * self-check (the CPU always does). Returns null for a TensorFlow.js-only preference. The default prober
+ * (`selfCheckDevice`) probes each GPU device once per process. Never throws.
  */
 export async function chooseNativeDevice(
   ort: OrtModuleLike,
@@ -117,11 +115,33 @@ function probeOnce(
 }
 
 function choice(device: NativeDevice, reasons: readonly string[]): NativeDeviceChoice {
-  return {
-    device,
-    executionProviders: [PROVIDER[device]],
-    ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}),
-  };
+  return { device, ...(reasons.length > 0 ? { reason: reasons.join('; ') } : {}) };
+}
+
+/** The CPU provider, asked for (no reason). */
+export const CPU_DEVICE: NativeDeviceChoice = { device: 'cpu' };
+
+/**
+ * Opens what `open` builds (a session, a trainer) on `chosen`; a GPU that passed its self-check but refuses it (`open`
+ * throws) is replaced by the CPU, and "<device> could not <what> (<error>)" joins the reason. Resolves to the value
+ * and the device it is on; rejects with the CPU's error.
+ */
+export async function openOnDevice<T>(
+  chosen: NativeDeviceChoice,
+  what: string,
+  open: (on: NativeDeviceChoice) => Promise<T>,
+): Promise<{ value: T; on: NativeDeviceChoice }> {
+  try {
+    return { value: await open(chosen), on: chosen };
+  } catch (e) {
+    if (chosen.device === 'cpu') throw e;
+    const why = `${chosen.device} could not ${what} (${firstLine(e)})`;
+    const cpu: NativeDeviceChoice = {
+      device: 'cpu',
+      reason: chosen.reason !== undefined ? `${chosen.reason}; ${why}` : why,
+    };
+    return { value: await open(cpu), on: cpu };
+  }
 }
 
 /**

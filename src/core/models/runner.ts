@@ -13,7 +13,9 @@ import type { BackendName, ModelEngineName } from '../../protocol/vocabulary';
 import { chooseModelEngine, defaultEvalThreads, engineLabel } from '../backend/modelEngine';
 import {
   chooseNativeDevice,
+  CPU_DEVICE,
   nativeEngineLabel,
+  openOnDevice,
   nativeSessionOptions,
   type NativeDeviceChoice,
 } from '../backend/nativeDevice';
@@ -314,28 +316,14 @@ export async function openModelRunner(model: ExecutableModel, options: RunnerOpt
   const choice = chooseModelEngine(options.backend, model.format, options.load);
   if (choice.engine === 'tfjs') return new TfjsRunner(model, choice.reason, options.tensors);
   const threads = Math.max(1, Math.floor(options.threads ?? defaultEvalThreads()));
-  const device = (await chooseNativeDevice(choice.ort, options.backend)) ?? {
-    device: 'cpu',
-    executionProviders: ['cpu'],
-  };
+  const device = (await chooseNativeDevice(choice.ort, options.backend)) ?? CPU_DEVICE;
   try {
-    return await OrtRunner.open(choice.ort, model, threads, device, options.signal);
+    const opened = await openOnDevice(device, 'load the model', (on) =>
+      OrtRunner.open(choice.ort, model, threads, on, options.signal),
+    );
+    return opened.value;
   } catch (e) {
     throwIfAborted(options.signal);
-    if (device.device !== 'cpu') {
-      // A GPU that passed its self-check but refuses this model: the CPU provider, with both reasons.
-      const why = `${device.device} could not load the model (${firstLine(e)})`;
-      const cpu = {
-        device: 'cpu' as const,
-        executionProviders: ['cpu'],
-        reason: [device.reason, why].filter((r) => r !== undefined).join('; '),
-      };
-      try {
-        return await OrtRunner.open(choice.ort, model, threads, cpu, options.signal);
-      } catch {
-        throwIfAborted(options.signal);
-      }
-    }
     return new TfjsRunner(model, `onnxruntime could not load the model (${firstLine(e)})`, options.tensors);
   }
 }

@@ -8,7 +8,7 @@
  */
 import { DEFAULT_COMPRESS_OPTIONS } from '../../protocol/defaults';
 import type { BackendName, PredictorDtype } from '../../protocol/vocabulary';
-import { chooseNativeDevice, nativeEngineLabel, type NativeDevice } from '../backend/nativeDevice';
+import { chooseNativeDevice, CPU_DEVICE, nativeEngineLabel, openOnDevice } from '../backend/nativeDevice';
 import { firstLine } from '../backend/onnxRuntime';
 import * as tf from '@tensorflow/tfjs-core';
 import { BadInputError, CancelledError } from '../io/errors';
@@ -570,30 +570,17 @@ async function tryOrtTrainer(
   if (unsupported !== null) return { ok: false, reason: unsupported };
   const loaded = loadOnnxRuntime();
   if (!loaded.ok) return { ok: false, reason: loaded.reason };
-  const device = await chooseNativeDevice(loaded.ort, nativeBackend);
-  const create = (on: NativeDevice): Promise<OrtTrainer> =>
-    OrtTrainer.create(loaded.ort, predictor.weights(), config, {
-      masked,
-      device: on,
-      ...(threads > 0 ? { threads } : {}),
-      ...(quantBits !== undefined ? { quantBits } : {}),
-    });
-  let deviceReason = device?.reason;
-  if (device !== null && device.device !== 'cpu') {
-    try {
-      return {
-        ok: true,
-        trainer: await create(device.device),
-        ...(deviceReason !== undefined ? { deviceReason } : {}),
-      };
-    } catch (e) {
-      deviceReason = [deviceReason, `${device.device} could not build the training step (${firstLine(e)})`]
-        .filter((r) => r !== undefined)
-        .join('; ');
-    }
-  }
+  const device = (await chooseNativeDevice(loaded.ort, nativeBackend)) ?? CPU_DEVICE;
   try {
-    return { ok: true, trainer: await create('cpu'), ...(deviceReason !== undefined ? { deviceReason } : {}) };
+    const { value: trainer, on } = await openOnDevice(device, 'build the training step', (chosen) =>
+      OrtTrainer.create(loaded.ort, predictor.weights(), config, {
+        masked,
+        device: chosen.device,
+        ...(threads > 0 ? { threads } : {}),
+        ...(quantBits !== undefined ? { quantBits } : {}),
+      }),
+    );
+    return { ok: true, trainer, ...(on.reason !== undefined ? { deviceReason: on.reason } : {}) };
   } catch (e) {
     return { ok: false, reason: `onnxruntime could not build the training step (${firstLine(e)})` };
   }

@@ -13,20 +13,19 @@ import {
   chooseNativeDevice,
   compareSelfCheck,
   missingGpuDevice,
+  openOnDevice,
   nativeDevicesFor,
   probeProvider,
   runSelfCheck,
   SELF_CHECK_TOLERANCE,
   type DeviceProbe,
 } from '../../../src/core/backend/nativeDevice';
-import { loadOnnxRuntime } from '../../../src/core/backend/onnxRuntime';
 import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS } from '../../../src/core/jobs/compress';
 import { evaluateModel } from '../../../src/core/jobs/evaluate';
 import { BACKEND_NAMES } from '../../../src/protocol/vocabulary';
-import { ortSkip } from '../../helpers/ort';
+import { projectOrt } from '../../helpers/ort';
 
-const loaded = loadOnnxRuntime();
-const skip = ortSkip(loaded.ok ? undefined : loaded.reason);
+const { loaded, skip } = projectOrt();
 const FIXTURES = join(__dirname, '..', '..', 'fixtures');
 const RESNET_PT = join(FIXTURES, 'models', 'resnet20_fmnist.pt');
 const RESNET_ONNX = join(FIXTURES, 'models', 'resnet20_fmnist.onnx');
@@ -127,18 +126,40 @@ void test('auto takes the first GPU that passes, and says why the ones before it
       );
     };
   const webgpu = await chooseNativeDevice(loaded.ort, 'auto', probe(['webgpu']));
-  assert.deepEqual(webgpu, { device: 'webgpu', executionProviders: ['webgpu'], reason: 'cuda is absent' });
+  assert.deepEqual(webgpu, { device: 'webgpu', reason: 'cuda is absent' });
   const none = await chooseNativeDevice(loaded.ort, 'auto', probe([]));
-  assert.deepEqual(none, { device: 'cpu', executionProviders: ['cpu'], reason: 'cuda is absent; webgpu is absent' });
+  assert.deepEqual(none, { device: 'cpu', reason: 'cuda is absent; webgpu is absent' });
   const cuda = await chooseNativeDevice(loaded.ort, 'cuda', probe(['cuda', 'webgpu']));
-  assert.deepEqual(cuda, { device: 'cuda', executionProviders: ['cuda'] });
+  assert.deepEqual(cuda, { device: 'cuda' });
   asked.length = 0;
   assert.deepEqual(await chooseNativeDevice(loaded.ort, 'cpu-native', probe(['cuda'])), {
     device: 'cpu',
-    executionProviders: ['cpu'],
   });
   assert.equal(await chooseNativeDevice(loaded.ort, 'wasm', probe(['cuda'])), null);
   assert.deepEqual(asked, [], 'cpu-native and wasm probe no GPU');
+});
+
+void test('a GPU that refuses what is opened on it is replaced by the CPU, and the reason says so', async () => {
+  const opened: string[] = [];
+  const open = (on: { device: string }): Promise<string> => {
+    opened.push(on.device);
+    return on.device === 'cuda'
+      ? Promise.reject(new Error('no kernel for Foo\nmore'))
+      : Promise.resolve(`on ${on.device}`);
+  };
+  assert.deepEqual(await openOnDevice({ device: 'cuda', reason: 'WebGPU skipped' }, 'load the model', open), {
+    value: 'on cpu',
+    on: { device: 'cpu', reason: 'WebGPU skipped; cuda could not load the model (no kernel for Foo)' },
+  });
+  assert.deepEqual(await openOnDevice({ device: 'webgpu' }, 'load the model', open), {
+    value: 'on webgpu',
+    on: { device: 'webgpu' },
+  });
+  assert.deepEqual(opened, ['cuda', 'cpu', 'webgpu']);
+  await assert.rejects(
+    openOnDevice({ device: 'cpu' }, 'load the model', () => Promise.reject(new Error('bad model'))),
+    /bad model/,
+  );
 });
 
 void test("this machine's GPU providers either pass the self-check or fail with one sentence", { skip }, async () => {

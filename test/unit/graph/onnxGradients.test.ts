@@ -17,16 +17,11 @@ import {
   OnnxGraphBuilder,
 } from '../../../src/core/graph/onnxGradients';
 import { constantInitializer, emitLoweredNode, lowerForward } from '../../../src/core/graph/onnxLowering';
-import { loadOnnxRuntime, type OrtModuleLike } from '../../../src/core/backend/onnxRuntime';
-import { ortSkip } from '../../helpers/ort';
+import type { OrtModuleLike } from '../../../src/core/backend/onnxRuntime';
+import { projectOrt } from '../../helpers/ort';
 import { relativeMaxError, seededRandom } from './helpers';
 
-const ORT = loadOnnxRuntime();
-const NEEDS_ORT = ortSkip(ORT.ok ? undefined : `onnxruntime-node is optional and absent here (${ORT.reason})`);
-const ort = (): OrtModuleLike => {
-  if (!ORT.ok) throw new Error(`onnxruntime-node is expected here but cannot be loaded (${ORT.reason})`);
-  return ORT.ort;
-};
+const { skip: NEEDS_ORT, ort } = projectOrt();
 
 before(async () => {
   await initBackend('wasm');

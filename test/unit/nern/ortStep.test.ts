@@ -15,7 +15,6 @@ import {
   loadOnnxRuntime,
   ortParamNames,
   ortUnsupportedReason,
-  type OrtModuleLike,
   type OrtTensorLike,
 } from '../../../src/core/nern/ortStep';
 import {
@@ -28,14 +27,9 @@ import {
 import { dequantizeMatrix, quantizeMatrix, type QuantBits } from '../../../src/core/tensors/quantize';
 import { Rng } from '../../../src/core/nern/rng';
 import { trainReconstruction, type TrainOptions } from '../../../src/core/nern/train';
-import { ortSkip } from '../../helpers/ort';
+import { projectOrt } from '../../helpers/ort';
 
-const ORT = loadOnnxRuntime();
-const NEEDS_ORT = ortSkip(ORT.ok ? undefined : `onnxruntime-node is optional and absent here (${ORT.reason})`);
-const ort = (): OrtModuleLike => {
-  if (!ORT.ok) throw new Error(`onnxruntime-node is expected here but cannot be loaded (${ORT.reason})`);
-  return ORT.ort;
-};
+const { loaded: ORT, skip: NEEDS_ORT, ort } = projectOrt();
 
 before(async () => {
   await initBackend('wasm');
