@@ -14,8 +14,6 @@ import type {
   CompressReportDto,
   LayerDetailDto,
   PermutationKind,
-  PredictorDtype,
-  VerbatimDtype,
 } from '../../protocol/compress';
 import {
   emptySnapshot,
@@ -413,38 +411,23 @@ export class CompressController implements vscode.Disposable {
 
   /** Picks the predictor dtype, then the verbatim dtype, for this run; undefined when either pick is dismissed. */
   private async pickStorage(settings: CompressSettings): Promise<CompressSettings | undefined> {
-    type DtypeItem<T> = vscode.QuickPickItem & { value: T };
-    const first = <T extends string>(list: readonly T[], current: T): T[] => [
-      current,
-      ...list.filter((d) => d !== current),
-    ];
-    const predictor = await vscode.window.showQuickPick(
-      first(PREDICTOR_DTYPES, settings.predictorDtype).map((d): DtypeItem<PredictorDtype> => ({
-        label: d,
-        description: PREDICTOR_DTYPE_DESCRIPTIONS[d],
-        value: d,
-      })),
-      {
-        title: 'Stored as (1/2): predictor dtype',
-        placeHolder: 'How the predictor network’s weights are stored in the artifact',
-        ignoreFocusOut: true,
-      },
+    const predictorDtype = await pickDtype(
+      PREDICTOR_DTYPES,
+      settings.predictorDtype,
+      PREDICTOR_DTYPE_DESCRIPTIONS,
+      'Stored as (1/2): predictor dtype',
+      'How the predictor network’s weights are stored in the artifact',
     );
-    if (predictor === undefined) return undefined;
-    const verbatim = await vscode.window.showQuickPick(
-      first(VERBATIM_DTYPES, settings.verbatimDtype).map((d): DtypeItem<VerbatimDtype> => ({
-        label: d,
-        description: VERBATIM_DTYPE_DESCRIPTIONS[d],
-        value: d,
-      })),
-      {
-        title: 'Stored as (2/2): verbatim dtype',
-        placeHolder: 'How the tensors kept verbatim (biases, normalisation, unrepresented layers) are stored',
-        ignoreFocusOut: true,
-      },
+    if (predictorDtype === undefined) return undefined;
+    const verbatimDtype = await pickDtype(
+      VERBATIM_DTYPES,
+      settings.verbatimDtype,
+      VERBATIM_DTYPE_DESCRIPTIONS,
+      'Stored as (2/2): verbatim dtype',
+      'How the tensors kept verbatim (biases, normalisation, unrepresented layers) are stored',
     );
-    if (verbatim === undefined) return undefined;
-    return { ...settings, predictorDtype: predictor.value, verbatimDtype: verbatim.value };
+    if (verbatimDtype === undefined) return undefined;
+    return { ...settings, predictorDtype, verbatimDtype };
   }
 
   private async askCustomBudget(
@@ -814,4 +797,23 @@ export class CompressController implements vscode.Disposable {
       reportFailure(this.log, `Decompressing ${path.basename(artifact)}`, asEngineError(e));
     }
   }
+}
+
+/** One dtype quick pick: the `current` dtype first, each with its description; undefined when dismissed. */
+async function pickDtype<T extends string>(
+  dtypes: readonly T[],
+  current: T,
+  descriptions: Readonly<Record<T, string>>,
+  title: string,
+  placeHolder: string,
+): Promise<T | undefined> {
+  const picked = await vscode.window.showQuickPick(
+    [current, ...dtypes.filter((d) => d !== current)].map((d) => ({
+      label: d,
+      description: descriptions[d],
+      value: d,
+    })),
+    { title, placeHolder, ignoreFocusOut: true },
+  );
+  return picked?.value;
 }
