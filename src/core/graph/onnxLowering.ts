@@ -85,6 +85,8 @@ export interface LoweredNodes {
 
 /** Why a graph has no ONNX form: the first operator that has none, and the node that uses it. */
 export interface LoweringRefusal {
+  /** `layer` in a TF.js LayersModel graph (its nodes are its layers), `node` in an ONNX one. */
+  readonly kind: 'layer' | 'node';
   readonly op: string;
   /** The node's name (a TF.js layer's qualified name for `tfjs.*` nodes). */
   readonly node: string;
@@ -102,14 +104,13 @@ export interface LoweredModel {
   readonly weightInputs: readonly LoweredWeightInput[];
 }
 
-/** One sentence for a refusal: `layer X (op Y) …` for TF.js layers, `node X (op Y) …` for ONNX nodes. */
+/** A refusal as a clause: `layer "X" (op Y): …` in a TF.js LayersModel, `node "X" (op Y): …` in an ONNX graph. */
 export function describeRefusal(r: LoweringRefusal): string {
-  const kind = r.op.startsWith('tfjs.') ? 'layer' : 'node';
-  return `${kind} ${JSON.stringify(r.node)} (op ${r.op}): ${r.detail}`;
+  return `${r.kind} ${JSON.stringify(r.node)} (op ${r.op}): ${r.detail}`;
 }
 
 class Refused extends Error {
-  constructor(readonly refusal: LoweringRefusal) {
+  constructor(readonly refusal: Omit<LoweringRefusal, 'kind'>) {
     super(refusal.detail);
   }
 }
@@ -421,12 +422,25 @@ function biasOf(node: Node, i: number): string[] {
   return b === undefined || b === '' ? [] : [b];
 }
 
-function convAttrs(node: Node): NodeAttr[] {
-  return [
-    { name: 'strides', ints: pairAttr(node, 'strides', [1, 1]) },
-    { name: 'dilations', ints: pairAttr(node, 'dilation_rate', [1, 1]) },
-    padAttr(node),
+/**
+ * Strides, dilations and padding of a convolution whose kernel is input 1. A dilated 'same' convolution (stride 1,
+ * as Keras requires) gets explicit pads of the dilated extent, (k − 1)·d, the odd pixel at the end: onnxruntime
+ * refuses SAME_UPPER with dilations.
+ */
+function convAttrs(l: Lowerer, node: Node): NodeAttr[] {
+  const strides = pairAttr(node, 'strides', [1, 1]);
+  const dilations = pairAttr(node, 'dilation_rate', [1, 1]);
+  const pad = padAttr(node);
+  const attrs: NodeAttr[] = [
+    { name: 'strides', ints: strides },
+    { name: 'dilations', ints: dilations },
   ];
+  if (pad.s !== 'SAME_UPPER' || dilations.every((d) => d === 1)) return [...attrs, pad];
+  if (strides.some((s) => s !== 1)) refuse(node, "a dilated 'same' convolution with strides has no ONNX form");
+  const [kh = 1, kw = 1] = kernelShape(l, node, 1);
+  const total = [kh, kw].map((k, i) => (k - 1) * (dilations[i] ?? 1));
+  const begin = total.map((t) => Math.floor(t / 2));
+  return [...attrs, { name: 'pads', ints: [...begin, ...total.map((t, i) => t - (begin[i] ?? 0))] }];
 }
 
 /** A depthwise convolution (NCHW in and out): a grouped Conv whose kernel [kh, kw, c, m] becomes [c·m, 1, kh, kw]. */
@@ -434,13 +448,13 @@ function depthwise(l: Lowerer, node: Node, x: string, bias: string[]): string {
   const [kh = 0, kw = 0, c = 0, m = 0] = kernelShape(l, node, 1);
   const kernel = node.inputs[1] ?? '';
   const flat = l.op(node, 'Reshape', [kernel, l.constI64(node, [kh, kw, 1, c * m])]);
-  return l.op(node, 'Conv', [x, hwioToOihw(l, node, flat), ...bias], [...convAttrs(node), { name: 'group', i: c }]);
+  return l.op(node, 'Conv', [x, hwioToOihw(l, node, flat), ...bias], [...convAttrs(l, node), { name: 'group', i: c }]);
 }
 
 function lowerConv2d(l: Lowerer, node: Node): void {
   const x = toNchw(l, node, in0(node));
   const w = hwioToOihw(l, node, node.inputs[1] ?? refuse(node, 'its kernel is missing'));
-  finishConv(l, node, l.op(node, 'Conv', [x, w, ...biasOf(node, 2)], convAttrs(node)));
+  finishConv(l, node, l.op(node, 'Conv', [x, w, ...biasOf(node, 2)], convAttrs(l, node)));
 }
 
 function lowerDepthwise(l: Lowerer, node: Node): void {
@@ -867,7 +881,7 @@ export function lowerGraphNodes(
       } else lowerOnnxNode(l, node);
     }
   } catch (e) {
-    if (e instanceof Refused) return { ok: false, refusal: e.refusal };
+    if (e instanceof Refused) return { ok: false, refusal: { kind: layers ? 'layer' : 'node', ...e.refusal } };
     throw e;
   }
   for (const w of weightInputs) inputs.push(valueInfoProto(w.feed, w.shape));
