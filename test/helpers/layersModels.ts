@@ -121,7 +121,6 @@ export function randomiseWeights(model: tfl.LayersModel, seed: number): void {
   }
 }
 
-
 export function sequentialModel(dilated: boolean): tfl.Sequential {
   const L = tfl.layers;
   const m = tfl.sequential();

@@ -264,7 +264,10 @@ test('a TF.js LayersModel with a layer that has no ONNX form runs on TensorFlow.
   const path = await tfjsSave(built);
   built.dispose();
   try {
-    writeFileSync(path, readFileSync(path, 'utf8').replace('"class_name":"Activation"', '"class_name":"OnnxGeluLayer"'));
+    writeFileSync(
+      path,
+      readFileSync(path, 'utf8').replace('"class_name":"Activation"', '"class_name":"OnnxGeluLayer"'),
+    );
     const model = await loadExecutableModel(path);
     const runner = await openModelRunner(model, { backend: 'auto' });
     try {

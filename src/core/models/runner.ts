@@ -265,7 +265,10 @@ class OrtRunner implements ModelRunner {
       values.set(name, value instanceof Float32Array ? value : (value.dataSync() as Float32Array));
     }
     if (this.model.format === 'tfjs')
-      return new OrtWeights(await this.ort.InferenceSession.create(loweredBytes(this.model, values), this.options), true);
+      return new OrtWeights(
+        await this.ort.InferenceSession.create(loweredBytes(this.model, values), this.options),
+        true,
+      );
     const source = await FileByteSource.open(this.model.path);
     let bytes: Uint8Array;
     try {

@@ -23,13 +23,7 @@ import { LAYER_ACTIVATIONS, LAYERS_OPS } from '../../../src/core/graph/layersOps
 import { CheckpointFormatError } from '../../../src/core/io/errors';
 import { FIXTURES } from '../../helpers/fixtures';
 import { relativeMaxError, seededRandom } from './helpers';
-import {
-  functionalModel,
-  randomiseWeights,
-  sequentialModel,
-  tfjsLoad,
-  tfjsSave,
-} from '../../helpers/layersModels';
+import { functionalModel, randomiseWeights, sequentialModel, tfjsLoad, tfjsSave } from '../../helpers/layersModels';
 
 const SLIM = join(FIXTURES, 'published', 'esrgan-slim', 'x2', 'model.json');
 const MEDIUM = join(FIXTURES, 'published', 'esrgan-medium', 'x2', 'model.json');

@@ -88,7 +88,11 @@ async function assertLoweredMatches(
 
 for (const [label, build, shape] of [
   ['a Sequential model of every supported layer', () => sequentialModel(true), [2, 12, 12, 3]],
-  ['a Functional model (merges, nested models, shared layer, activations, UpscalerJS layers)', functionalModel, [2, 6, 6, 4]],
+  [
+    'a Functional model (merges, nested models, shared layer, activations, UpscalerJS layers)',
+    functionalModel,
+    [2, 6, 6, 4],
+  ],
 ] as const) {
   test(`${label}: onnxruntime on the lowered graph matches the executor to ${TOLERANCE}`, { skip }, async () => {
     const model = build();
@@ -110,40 +114,44 @@ test('the ResNet-20 ONNX export re-emitted through the IR matches the executor',
   await assertLoweredMatches(graph, weights, seededRandom(23, 4 * 28 * 28, 0, 1), [4, 1, 28, 28], 'ResNet-20');
 });
 
-test('a weight taken as a graph input: the forward pieces run on values fed per run, as the executor does', { skip }, async () => {
-  const { graph, weights } = await loadOnnxModel(RESNET);
-  const conv = graph.nodes.find((n) => n.op === 'Conv');
-  const name = conv?.inputs[1] ?? '';
-  const own = weights.get(name);
-  assert.ok(own);
-  const lowered = lowerGraphNodes(graph, weights, { weightsAsInputs: [name], nodePrefix: 'f' });
-  assert.ok(lowered.ok);
-  const pieces = lowered.value;
-  assert.deepEqual(pieces.weightInputs, [{ name, feed: name, shape: graph.initializers.get(name)?.shape }]);
-  // The value names are the IR's: inputs, weights, every node output.
-  for (const v of [graph.inputs[0]?.name ?? '', name, ...graph.nodes.flatMap((n) => n.outputs)])
-    assert.ok(pieces.valueNames.has(v), v);
-  const bytes = modelProto('forward', pieces.nodes, pieces.inits, pieces.inputs, pieces.outputs, pieces.opset);
-  const moved = own.map((v, i) => v * (1 + 0.1 * Math.sin(i)));
-  const x = seededRandom(29, 2 * 28 * 28, 0, 1);
-  const input = graph.inputs[0]?.name ?? '';
-  const kernelDims = [...(graph.initializers.get(name)?.shape ?? [])];
-  const out = await runOrt(needOrt(), bytes, {
-    [input]: { data: x, dims: [2, 1, 28, 28] },
-    [name]: { data: moved, dims: kernelDims },
-  });
-  const logits = out[graph.outputs[0] ?? '']?.data;
-  assert.ok(logits);
-  const [ref] = reference(graph, new Map([...weights, [name, moved]]), x, [2, 1, 28, 28]);
-  assert.ok(ref);
-  assert.ok(relativeMaxError(logits, ref) <= TOLERANCE, `relative max error ${relativeMaxError(logits, ref)}`);
-  const [base] = reference(graph, weights, x, [2, 1, 28, 28]);
-  assert.ok(base && relativeMaxError(base, ref) > 100 * TOLERANCE, 'the fed weight changed the logits');
-  assert.throws(
-    () => lowerGraphNodes(graph, weights, { weightsAsInputs: ['no-such-weight'] }),
-    (e: unknown) => e instanceof BadInputError && /no floating-point weight named "no-such-weight"/.test(e.message),
-  );
-});
+test(
+  'a weight taken as a graph input: the forward pieces run on values fed per run, as the executor does',
+  { skip },
+  async () => {
+    const { graph, weights } = await loadOnnxModel(RESNET);
+    const conv = graph.nodes.find((n) => n.op === 'Conv');
+    const name = conv?.inputs[1] ?? '';
+    const own = weights.get(name);
+    assert.ok(own);
+    const lowered = lowerGraphNodes(graph, weights, { weightsAsInputs: [name], nodePrefix: 'f' });
+    assert.ok(lowered.ok);
+    const pieces = lowered.value;
+    assert.deepEqual(pieces.weightInputs, [{ name, feed: name, shape: graph.initializers.get(name)?.shape }]);
+    // The value names are the IR's: inputs, weights, every node output.
+    for (const v of [graph.inputs[0]?.name ?? '', name, ...graph.nodes.flatMap((n) => n.outputs)])
+      assert.ok(pieces.valueNames.has(v), v);
+    const bytes = modelProto('forward', pieces.nodes, pieces.inits, pieces.inputs, pieces.outputs, pieces.opset);
+    const moved = own.map((v, i) => v * (1 + 0.1 * Math.sin(i)));
+    const x = seededRandom(29, 2 * 28 * 28, 0, 1);
+    const input = graph.inputs[0]?.name ?? '';
+    const kernelDims = [...(graph.initializers.get(name)?.shape ?? [])];
+    const out = await runOrt(needOrt(), bytes, {
+      [input]: { data: x, dims: [2, 1, 28, 28] },
+      [name]: { data: moved, dims: kernelDims },
+    });
+    const logits = out[graph.outputs[0] ?? '']?.data;
+    assert.ok(logits);
+    const [ref] = reference(graph, new Map([...weights, [name, moved]]), x, [2, 1, 28, 28]);
+    assert.ok(ref);
+    assert.ok(relativeMaxError(logits, ref) <= TOLERANCE, `relative max error ${relativeMaxError(logits, ref)}`);
+    const [base] = reference(graph, weights, x, [2, 1, 28, 28]);
+    assert.ok(base && relativeMaxError(base, ref) > 100 * TOLERANCE, 'the fed weight changed the logits');
+    assert.throws(
+      () => lowerGraphNodes(graph, weights, { weightsAsInputs: ['no-such-weight'] }),
+      (e: unknown) => e instanceof BadInputError && /no floating-point weight named "no-such-weight"/.test(e.message),
+    );
+  },
+);
 
 test('an operator without an ONNX form is refused, naming the operator and the layer', async () => {
   // A custom layer computing GELU with ONNX's Gelu, which the executor runs and ONNX opset 17 lacks (opset 20).
@@ -169,7 +177,10 @@ test('an operator without an ONNX form is refused, naming the operator and the l
       node: 'gelu_here',
       detail: 'ONNX opset 17 has no Gelu (it came in opset 20)',
     });
-    assert.equal(describeRefusal(lowered.refusal), 'layer "gelu_here" (op Gelu): ONNX opset 17 has no Gelu (it came in opset 20)');
+    assert.equal(
+      describeRefusal(lowered.refusal),
+      'layer "gelu_here" (op Gelu): ONNX opset 17 has no Gelu (it came in opset 20)',
+    );
   } finally {
     rmSync(dirname(path), { recursive: true, force: true });
   }
