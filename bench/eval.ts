@@ -5,10 +5,13 @@
  *   (onnxruntime-node, backend `auto`) and on TensorFlow.js wasm (backend `wasm`);
  * - forward passes alone, per intra-op thread count for onnxruntime (1 thread for wasm, its only setting under Node);
  * - PyTorch on the same model and data (bench/reference/eval_reference.py), only where Debian's python3-torch is
- *   importable.
+ *   importable;
+ * - the ESRGAN-slim x2 TF.js LayersModel (test/fixtures/published/esrgan-slim), forward passes on 64×64 crops of its
+ *   sample image in batches of 4: onnxruntime on the graph lowered to ONNX (graph/onnxLowering.ts) per thread count,
+ *   and TensorFlow.js wasm, with the largest output difference from wasm.
  * Accuracy is printed with each figure, so the engines are seen to agree. Asserts nothing.
  *
- * Run: node --import tsx bench/eval.ts [--threads 1,2] [--limit N]
+ * Run: node --import tsx bench/eval.ts [--threads 1,2] [--limit N] [--esrgan N (crops, default 32; 0 skips)]
  * Data: Debian `dataset-fashion-mnist` (/usr/share/datasets/fashion-mnist). Without it, the 64 fixture images are
  * repeated to 10,000 (written to bench/out/) and the output says so.
  */
@@ -24,6 +27,7 @@ import { evaluateModel } from '../src/core/jobs/evaluate';
 import { resolvePreprocessing } from '../src/core/models/preprocessing';
 import { loadExecutableModel } from '../src/core/models/executableModel';
 import { openModelRunner } from '../src/core/models/runner';
+import { decodeImage } from '../src/core/data/imageFolder';
 
 const ROOT = resolve(__dirname, '..');
 const OUT = join(ROOT, 'bench', 'out');
@@ -32,6 +36,10 @@ const STATE_DICT = join(ROOT, 'test', 'fixtures', 'models', 'resnet20_fmnist.pt'
 const DEBIAN = '/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz';
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'data', 'idx');
 const PYTHON = '/usr/bin/python3';
+const ESRGAN = join(ROOT, 'test', 'fixtures', 'published', 'esrgan-slim', 'x2', 'model.json');
+const ESRGAN_IMAGE = join(ROOT, 'test', 'fixtures', 'published', 'esrgan-slim', 'assets', 'fixture.png');
+const CROP = 64;
+const ESRGAN_BATCH = 4;
 const BATCH = 64;
 const SAMPLES = 10_000;
 
@@ -129,6 +137,8 @@ async function main(): Promise<void> {
     }
   }
 
+  await esrganRows(Number(arg('esrgan') ?? 32), threadCounts);
+
   console.log('\nPyTorch (bench/reference/eval_reference.py, same state dict, data decoded beforehand)');
   const torch = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
   if (torch.status !== 0 || !existsSync(DEBIAN)) {
@@ -155,6 +165,75 @@ async function main(): Promise<void> {
     console.log(
       `${`PyTorch ${r.threads} thread${r.threads === 1 ? '' : 's'}`.padEnd(35)}${rate(r.imagesPerSecond)}  ${pct(r.accuracy)}`,
     );
+  }
+}
+
+/** Batches of `count` 64×64 crops of the ESRGAN sample image (values 0…255, NHWC), at 9 positions in turn. */
+async function esrganBatches(count: number): Promise<InputBatch[]> {
+  const image = await decodeImage(readFileSync(ESRGAN_IMAGE), ESRGAN_IMAGE);
+  const starts = [0, 32, 64].flatMap((y) => [0, 32, 64].map((x) => [y, x] as const));
+  const batches: InputBatch[] = [];
+  for (let start = 0; start < count; start += ESRGAN_BATCH) {
+    const n = Math.min(ESRGAN_BATCH, count - start);
+    const data = new Float32Array(n * CROP * CROP * 3);
+    for (let k = 0; k < n; k++) {
+      const [top, left] = starts[(start + k) % starts.length] ?? [0, 0];
+      for (let y = 0; y < CROP; y++)
+        for (let x = 0; x < CROP; x++)
+          for (let c = 0; c < 3; c++)
+            data[((k * CROP + y) * CROP + x) * 3 + c] =
+              image.data[((y + top) * image.width + x + left) * image.channels + c] ?? 0;
+    }
+    batches.push({ data, shape: [n, CROP, CROP, 3] });
+  }
+  return batches;
+}
+
+/** Forward passes of ESRGAN-slim on `count` crops: onnxruntime (lowered) per thread count, and TensorFlow.js wasm. */
+async function esrganRows(count: number, threadCounts: number[]): Promise<void> {
+  if (count <= 0) return;
+  console.log(
+    `\nESRGAN-slim x2 (TF.js LayersModel; onnxruntime runs it lowered to ONNX), forward passes on ${count} ${CROP}×${CROP} crops of its sample image, batches of ${ESRGAN_BATCH}`,
+  );
+  console.log('engine                               images/s  max |Δ| vs wasm / max |wasm|');
+  const model = await loadExecutableModel(ESRGAN);
+  const batches = await esrganBatches(count);
+  const configs: { backend: 'auto' | 'wasm'; threads?: number }[] = [
+    { backend: 'wasm' },
+    ...threadCounts.map((threads) => ({ backend: 'auto' as const, threads })),
+  ];
+  let reference: Float32Array[] | undefined;
+  for (const c of configs) {
+    const runner = await openModelRunner(model, {
+      backend: c.backend,
+      ...(c.threads !== undefined ? { threads: c.threads } : {}),
+    });
+    const weights = await runner.prepare(new Map());
+    try {
+      const first = batches[0];
+      if (first) await runner.forward(weights, first); // warm-up
+      const outputs: Float32Array[] = [];
+      const t0 = performance.now();
+      for (const b of batches) outputs.push((await runner.forward(weights, b)).values);
+      const seconds = (performance.now() - t0) / 1000;
+      reference ??= outputs;
+      let diff = 0;
+      let scale = 0;
+      outputs.forEach((o, i) => {
+        const r = reference?.[i] ?? o;
+        for (let k = 0; k < r.length; k++) {
+          diff = Math.max(diff, Math.abs((o[k] ?? 0) - (r[k] ?? 0)));
+          scale = Math.max(scale, Math.abs(r[k] ?? 0));
+        }
+      });
+      const agreement = c.backend === 'wasm' ? '-' : (diff / scale).toExponential(1);
+      const label =
+        runner.engine === 'tfjs' && c.backend === 'auto' ? `${runner.label} (${runner.reason ?? ''})` : runner.label;
+      console.log(`${label.padEnd(35)}${(count / seconds).toFixed(1).padStart(8)}  ${agreement}`);
+    } finally {
+      await weights.dispose();
+      await runner.dispose();
+    }
   }
 }
 

@@ -1,19 +1,23 @@
 // Evaluation on onnxruntime: the native runner's outputs against the TensorFlow.js executor on the ResNet-20 (64
-// real Fashion-MNIST images), BlazeFace (its fixed batch of 1, run twice) and the wake-word MLP, on the models' own
-// weights and on perturbed weights bound by name, to 1e-5 relative; the fallbacks to TensorFlow.js and their reasons
-// (package absent, package broken, wasm asked for, a TF.js LayersModel, a model onnxruntime refuses); a fixed
-// batch size that does not divide the batch; and the
-// engine in the reports of `evaluateModel` and of distillation's held-out evaluations.
+// real Fashion-MNIST images), BlazeFace (its fixed batch of 1, run twice), the wake-word MLP and the ESRGAN-slim
+// TF.js LayersModel (lowered to ONNX; two crops of its sample image), on the models' own weights and on perturbed
+// weights bound by name, to 1e-5 relative (‖Δ‖₂ / ‖ref‖₂); the same through the IR's ONNX lowering for the three ONNX
+// models; the fallbacks to TensorFlow.js and their reasons (package absent, package broken, wasm asked for, a
+// LayersModel with a layer that has no ONNX form, a model onnxruntime refuses); a fixed batch size that does not
+// divide the batch; and the engine in the reports of `evaluateModel` and of distillation's held-out evaluations.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ensureBackend } from '../../src/core/backend/tfjsBackend';
 import { loadOnnxRuntime } from '../../src/core/backend/onnxRuntime';
 import { openDataset } from '../../src/core/data/dataset';
+import { decodeImage } from '../../src/core/data/imageFolder';
+import { registerCustomLayer } from '../../src/core/graph/layersImport';
+import { lowerGraph } from '../../src/core/graph/onnxLowering';
 import { readInputBatch, type InputBatch } from '../../src/core/data/batches';
 import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS } from '../../src/core/jobs/compress';
 import { distillArtifact } from '../../src/core/jobs/distill';
@@ -25,6 +29,8 @@ import { FIXTURES } from '../helpers/fixtures';
 import { seededRandom } from '../unit/graph/helpers';
 import { buildOnnx } from '../helpers/protobuf';
 import { ortSkip } from '../helpers/ort';
+import { tfjsSave } from '../helpers/layersModels';
+import * as tfl from '@tensorflow/tfjs-layers';
 
 const RESNET = join(FIXTURES, 'models', 'resnet20_fmnist.onnx');
 const STATE_DICT = join(FIXTURES, 'models', 'resnet20_fmnist.pt');
@@ -32,6 +38,7 @@ const IMAGES = join(FIXTURES, 'data', 'idx', 't10k-images-idx3-ubyte.gz');
 const BLAZEFACE = join(FIXTURES, 'published', 'blazeface', 'face_detection_front_128x128_barracuda.onnx');
 const WAKEWORD = join(FIXTURES, 'published', 'openwakeword', 'hello_deepa.onnx');
 const ESRGAN = join(FIXTURES, 'published', 'esrgan-slim', 'x2', 'model.json');
+const ESRGAN_IMAGE = join(FIXTURES, 'published', 'esrgan-slim', 'assets', 'fixture.png');
 const TOLERANCE = 1e-5;
 
 const native = loadOnnxRuntime();
@@ -95,6 +102,23 @@ async function resnetBatch(model: ExecutableModel): Promise<InputBatch> {
   }
 }
 
+/** Two 24×24 crops of the ESRGAN sample image, values 0…255 as UpscalerJS feeds it (NHWC). */
+async function esrganBatch(): Promise<InputBatch> {
+  const image = await decodeImage(readFileSync(ESRGAN_IMAGE), ESRGAN_IMAGE);
+  const size = 24;
+  const data = new Float32Array(2 * size * size * 3);
+  [
+    [40, 48],
+    [8, 16],
+  ].forEach(([top = 0, left = 0], n) => {
+    for (let y = 0; y < size; y++)
+      for (let x = 0; x < size; x++)
+        for (let c = 0; c < 3; c++)
+          data[((n * size + y) * size + x) * 3 + c] = image.data[((y + top) * image.width + x + left) * 3 + c] ?? 0;
+  });
+  return { data, shape: [2, size, size, 3] };
+}
+
 const cases: [string, string, string, (m: ExecutableModel) => Promise<InputBatch>][] = [
   ['ResNet-20 on 64 Fashion-MNIST images', RESNET, 'Conv', resnetBatch],
   [
@@ -109,6 +133,7 @@ const cases: [string, string, string, (m: ExecutableModel) => Promise<InputBatch
     'Gemm',
     () => Promise.resolve({ data: seededRandom(7, 3 * 25 * 96, 0, 1), shape: [3, 25, 96, 1] }),
   ],
+  ['ESRGAN-slim x2 (a TF.js LayersModel, lowered to ONNX) on 2 image crops', ESRGAN, 'tfjs.Conv2D', esrganBatch],
 ];
 
 for (const [label, file, op, batchOf] of cases) {
@@ -190,14 +215,85 @@ test('without a usable onnxruntime-node the runner falls back to TensorFlow.js a
   }
 });
 
-test('a TF.js LayersModel stays on TensorFlow.js, and the reason says why', async () => {
-  const model = await loadExecutableModel(ESRGAN);
-  const runner = await openModelRunner(model, { backend: 'auto' });
+test(
+  'the three ONNX models lowered through the IR match the executor to 1e-5 relative, as their files do',
+  { skip: skipNative },
+  async () => {
+    for (const [label, file, , batchOf] of cases.filter(([, f]) => f.endsWith('.onnx'))) {
+      const model = await loadExecutableModel(file);
+      const batch = await batchOf(model);
+      const lowered = lowerGraph(model.graph, model.weights);
+      assert.ok(lowered.ok, label);
+      if (!native.ok) return;
+      const session = await native.ort.InferenceSession.create(lowered.value.bytes, {});
+      const tfjs = await openModelRunner(model, { backend: 'wasm' });
+      try {
+        const ref = await forward(tfjs, new Map(), batch);
+        const input = model.graph.inputs[0];
+        assert.ok(input);
+        // One sample at a time: BlazeFace and the wake-word MLP fix a batch of 1.
+        const perInput = batch.data.length / batch.shape[0];
+        const fixed = input.shape.slice(1).every((d) => typeof d === 'number');
+        const dims = fixed ? input.shape.slice(1).map(Number) : batch.shape.slice(1);
+        const got = new Float32Array(ref.values.length);
+        for (let s = 0; s < batch.shape[0]; s++) {
+          const x = new native.ort.Tensor('float32', batch.data.slice(s * perInput, (s + 1) * perInput), [1, ...dims]);
+          const out = await session.run({ [input.name]: x });
+          let at = s * ref.perSample;
+          for (const name of model.graph.outputs) {
+            const data = out[name]?.data as Float32Array;
+            got.set(data, at);
+            at += data.length;
+          }
+        }
+        const err = relativeError(got, ref.values);
+        assert.ok(err <= TOLERANCE, `${label}: relative error ${err}`);
+      } finally {
+        await session.release();
+        await tfjs.dispose();
+      }
+    }
+  },
+);
+
+test('a TF.js LayersModel with a layer that has no ONNX form runs on TensorFlow.js, and the reason names it', async () => {
+  // ONNX's Gelu as a custom layer: the executor runs it, ONNX opset 17 has none (it came in opset 20).
+  registerCustomLayer('OnnxGeluLayer', (ctx) => ({ op: 'Gelu', inputs: [ctx.inputs[0] ?? ''] }));
+  const built = tfl.sequential({
+    layers: [
+      tfl.layers.dense({ inputShape: [4], units: 3, name: 'dense' }),
+      tfl.layers.activation({ activation: 'relu', name: 'gelu' }),
+    ],
+  });
+  const path = await tfjsSave(built);
+  built.dispose();
   try {
-    assert.equal(runner.engine, 'tfjs');
-    assert.match(runner.reason ?? '', /^TF\.js LayersModels run on TensorFlow\.js/);
+    writeFileSync(
+      path,
+      readFileSync(path, 'utf8').replace('"class_name":"Activation"', '"class_name":"OnnxGeluLayer"'),
+    );
+    const model = await loadExecutableModel(path);
+    const runner = await openModelRunner(model, { backend: 'auto' });
+    try {
+      assert.equal(runner.engine, 'tfjs');
+      assert.equal(
+        runner.reason,
+        'the TF.js LayersModel has no ONNX form yet: layer "gelu" (op Gelu): ONNX opset 17 has no Gelu (it came in opset 20)',
+      );
+      const out = await forward(runner, new Map(), { data: seededRandom(3, 8), shape: [2, 4, 1, 1] });
+      assert.equal(out.values.length, 6);
+    } finally {
+      await runner.dispose();
+    }
+    const wasm = await openModelRunner(await loadExecutableModel(ESRGAN), { backend: 'wasm' });
+    try {
+      assert.equal(wasm.engine, 'tfjs');
+      assert.match(wasm.reason ?? '', /^the wasm backend was asked for/);
+    } finally {
+      await wasm.dispose();
+    }
   } finally {
-    await runner.dispose();
+    rmSync(dirname(path), { recursive: true, force: true });
   }
 });
 

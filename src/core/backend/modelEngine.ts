@@ -1,7 +1,7 @@
 /**
  * Which engine runs a model's forward passes (evaluation, distillation's held-out evaluations): onnxruntime-node's
- * native CPU engine for ONNX models when the backend preference is `auto` and the package loads, else TensorFlow.js
- * on the backend `tfjsBackend.ts` chose. Every choice of TensorFlow.js comes with the sentence that says why, for the
+ * native CPU engine when the backend preference is `auto` and the package loads, for ONNX models and for TF.js
+ * LayersModels that lower to ONNX (`graph/onnxLowering.ts`), else TensorFlow.js on the backend `tfjsBackend.ts` chose. Every choice of TensorFlow.js comes with the sentence that says why, for the
  * progress and the report. This and `tfjsBackend.ts` are the only places an engine is chosen.
  */
 import { availableParallelism } from 'node:os';
@@ -18,27 +18,27 @@ export type ModelEngineChoice =
 export type ModelFormat = 'onnx' | 'tfjs';
 
 /**
- * Chooses the forward engine for a model of `format` under the backend preference `backend`: onnxruntime for an
- * ONNX model under a native preference (`auto`, `cpu-native`, `cuda`, `webgpu`; its device is chosen when the runner
- * opens, `chooseNativeDevice`) when `onnxruntime-node` loads (through `load`, default: beside the bundle, then Node's
- * resolution); TensorFlow.js otherwise, with the reason. Never throws.
+ * Chooses the forward engine for a model of `format` under the backend preference `backend`: onnxruntime under a
+ * native preference (`auto`, `cpu-native`, `cuda`, `webgpu`; its device is chosen when the runner opens,
+ * `chooseNativeDevice`) when `onnxruntime-node` loads (through `load`, default: beside the bundle, then Node's
+ * resolution), for an ONNX model or a TF.js LayersModel that has an ONNX form; TensorFlow.js otherwise, with the
+ * reason. `noOnnxForm` is, for a TF.js LayersModel without one, the refusal of its lowering ("layer X (op Y): …").
+ * Never throws.
  */
 export function chooseModelEngine(
   backend: BackendName,
   format: ModelFormat,
   load?: OrtModuleLoader,
+  noOnnxForm?: string,
 ): ModelEngineChoice {
-  if (format === 'tfjs') {
-    return {
-      engine: 'tfjs',
-      reason: 'TF.js LayersModels run on TensorFlow.js (the native engine runs ONNX graphs only)',
-    };
-  }
   if (nativeDevicesFor(backend) === null) {
     return {
       engine: 'tfjs',
       reason: `the ${backend} backend was asked for (the native engine runs under auto, cpu-native, cuda and webgpu)`,
     };
+  }
+  if (format === 'tfjs' && noOnnxForm !== undefined) {
+    return { engine: 'tfjs', reason: `the TF.js LayersModel has no ONNX form yet: ${noOnnxForm}` };
   }
   const loaded = loadOnnxRuntime(load);
   if (!loaded.ok) return { engine: 'tfjs', reason: `the native engine is unavailable: ${loaded.reason}` };

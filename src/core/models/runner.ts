@@ -2,13 +2,14 @@
  * Model runners: the forward pass of a runnable model on batches, with the weights under test bound by name, on the
  * engine `backend/modelEngine.ts` chooses. The onnxruntime runner runs the ONNX file itself: one session on the
  * model's own weights, and one per set of weights under test, whose graph is the file re-emitted with those
- * initializers replaced (`graph/onnxRebind.ts`), fed typed arrays. The TensorFlow.js runner runs the graph IR with
+ * initializers replaced (`graph/onnxRebind.ts`), fed typed arrays. A TF.js LayersModel runs there as its graph
+ * lowered to ONNX (`graph/onnxLowering.ts`), the weights under test written as its initializers. The TensorFlow.js runner runs the graph IR with
  * the functional executor (`forwardBatch`). Both feed a model whose input is not 4-D its declared shape, run a model
  * that fixes its batch size (BlazeFace: 1) that many samples at a time, and return the outputs flattened per sample,
  * in the same order.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import type { BackendName, ModelEngineName } from '../../protocol/vocabulary';
 import { chooseModelEngine, defaultEvalThreads, engineLabel } from '../backend/modelEngine';
 import {
@@ -16,6 +17,7 @@ import {
   CPU_DEVICE,
   nativeEngineLabel,
   openOnDevice,
+  nativeDevicesFor,
   nativeSessionOptions,
   type NativeDeviceChoice,
 } from '../backend/nativeDevice';
@@ -28,6 +30,7 @@ import {
 } from '../backend/onnxRuntime';
 import type { InputBatch } from '../data/batches';
 import { weightTensors } from '../graph/execute';
+import { describeRefusal, lowerGraph } from '../graph/onnxLowering';
 import { rewriteOnnxWeights } from '../graph/onnxRebind';
 import { FileByteSource } from '../io/byteSource';
 import { BadInputError, throwIfAborted } from '../io/errors';
@@ -213,6 +216,15 @@ async function inChunks(
   return { values, perSample: first.perSample, shapes: first.shapes.map((s) => [n, ...s.slice(1)]) };
 }
 
+/** The ONNX form of a TF.js LayersModel with `overrides` as its weights (the model's own elsewhere). */
+function loweredBytes(model: ExecutableModel, overrides: ReadonlyMap<string, Float32Array>): Uint8Array {
+  const values = new Map(model.weights);
+  for (const [name, v] of overrides) values.set(name, v);
+  const lowered = lowerGraph(model.graph, values, { name: basename(dirname(model.path)) });
+  if (!lowered.ok) throw new BadInputError(`The model has no ONNX form: ${describeRefusal(lowered.refusal)}.`);
+  return lowered.value.bytes;
+}
+
 class OrtRunner implements ModelRunner {
   readonly engine = 'onnxruntime' as const;
   readonly label: string;
@@ -233,20 +245,24 @@ class OrtRunner implements ModelRunner {
     this.baseWeights = new OrtWeights(base, false);
   }
 
-  /** A session on the model file as it is; throws (onnxruntime's message) when onnxruntime refuses it. */
+  /**
+   * A session on the model file as it is (an ONNX model) or on `lowered`, the ONNX form of a TF.js LayersModel;
+   * throws (onnxruntime's message) when onnxruntime refuses it.
+   */
   static async open(
     ort: OrtModuleLike,
     model: ExecutableModel,
     threads: number,
     device: NativeDeviceChoice,
+    lowered: Uint8Array | undefined,
     signal?: AbortSignal,
   ): Promise<OrtRunner> {
     // External data of a rewritten model (given as bytes) is found beside the model file.
     const options = nativeSessionOptions(device.device, threads, {
       model_external_initializers_file_folder_path: dirname(model.path),
     });
-    // onnxruntime reads the file itself (and its external data beside it).
-    const session = await ort.InferenceSession.create(model.path, options);
+    // onnxruntime reads an ONNX file itself (and its external data beside it); a lowered LayersModel comes as bytes.
+    const session = await ort.InferenceSession.create(lowered ?? model.path, options);
     throwIfAborted(signal);
     return new OrtRunner(ort, model, options, session, threads, device, signal);
   }
@@ -254,8 +270,16 @@ class OrtRunner implements ModelRunner {
   async prepare(overrides: ReadonlyMap<string, WeightValue>): Promise<PreparedWeights> {
     if (overrides.size === 0) return this.baseWeights;
     const values = new Map<string, Float32Array>();
-    for (const [name, value] of overrides)
+    for (const [name, value] of overrides) {
+      if (!this.model.graph.initializers.has(name))
+        throw new BadInputError(`The model has no weight named ${JSON.stringify(name)}.`);
       values.set(name, value instanceof Float32Array ? value : (value.dataSync() as Float32Array));
+    }
+    if (this.model.format === 'tfjs')
+      return new OrtWeights(
+        await this.ort.InferenceSession.create(loweredBytes(this.model, values), this.options),
+        true,
+      );
     const source = await FileByteSource.open(this.model.path);
     let bytes: Uint8Array;
     try {
@@ -308,18 +332,26 @@ class OrtRunner implements ModelRunner {
 }
 
 /**
- * Opens the runner for `model`: onnxruntime when `chooseModelEngine` picks it and onnxruntime accepts the model,
- * else TensorFlow.js (on the backend already initialised), with the reason. Never fails for a missing or refusing
- * native engine; throws only what the model itself causes (unreadable file) or `AbortError`.
+ * Opens the runner for `model`: onnxruntime when `chooseModelEngine` picks it (for a TF.js LayersModel, when its
+ * graph lowers to ONNX) and onnxruntime accepts the model, else TensorFlow.js (on the backend already initialised),
+ * with the reason. Never fails for a missing or refusing native engine; throws only what the model itself causes
+ * (unreadable file) or `AbortError`.
  */
 export async function openModelRunner(model: ExecutableModel, options: RunnerOptions): Promise<ModelRunner> {
-  const choice = chooseModelEngine(options.backend, model.format, options.load);
+  let lowered: Uint8Array | undefined;
+  let noOnnxForm: string | undefined;
+  if (model.format === 'tfjs' && nativeDevicesFor(options.backend) !== null) {
+    const result = lowerGraph(model.graph, model.weights, { name: basename(dirname(model.path)) });
+    if (result.ok) lowered = result.value.bytes;
+    else noOnnxForm = describeRefusal(result.refusal);
+  }
+  const choice = chooseModelEngine(options.backend, model.format, options.load, noOnnxForm);
   if (choice.engine === 'tfjs') return new TfjsRunner(model, choice.reason, options.tensors);
   const threads = Math.max(1, Math.floor(options.threads ?? defaultEvalThreads()));
   const device = (await chooseNativeDevice(choice.ort, options.backend)) ?? CPU_DEVICE;
   try {
     const opened = await openOnDevice(device, 'load the model', (on) =>
-      OrtRunner.open(choice.ort, model, threads, on, options.signal),
+      OrtRunner.open(choice.ort, model, threads, on, lowered, options.signal),
     );
     return opened.value;
   } catch (e) {

@@ -23,7 +23,7 @@ import {
   lowerForward,
   loweringUnsupported,
   type LoweredForward,
-} from '../graph/onnxLowering';
+} from '../graph/onnxFolding';
 import type { QuantBits } from '../tensors/quantize';
 import type { ArtifactLayer } from './artifact';
 import { CENTRE } from './kernelMap';

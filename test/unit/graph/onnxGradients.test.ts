@@ -16,7 +16,7 @@ import {
   missingGradientRule,
   OnnxGraphBuilder,
 } from '../../../src/core/graph/onnxGradients';
-import { constantInitializer, emitLoweredNode, lowerForward } from '../../../src/core/graph/onnxLowering';
+import { constantInitializer, emitLoweredNode, lowerForward } from '../../../src/core/graph/onnxFolding';
 import type { OrtModuleLike } from '../../../src/core/backend/onnxRuntime';
 import { projectOrt } from '../../helpers/ort';
 import { relativeMaxError, seededRandom } from './helpers';
