@@ -103,7 +103,8 @@ function statusText(s: DistillationSnapshot): string {
     case 'running': {
       if (p === undefined) return s.phase ?? 'Distilling…';
       const eta = formatEta(p.step, p.steps, p.stepsPerSecond);
-      return `Distilling: step ${formatInteger(p.step)} / ${formatInteger(p.steps)}${eta === '' ? '' : ` · ${eta}`}${p.step >= p.steps && s.phase !== undefined ? ` · ${s.phase}` : ''}`;
+      const on = p.engineLabel !== undefined ? ` · on ${p.engineLabel}` : '';
+      return `Distilling: step ${formatInteger(p.step)} / ${formatInteger(p.steps)}${eta === '' ? '' : ` · ${eta}`}${on}${p.step >= p.steps && s.phase !== undefined ? ` · ${s.phase}` : ''}`;
     }
     case 'done': {
       const r = s.report;
@@ -113,11 +114,13 @@ function statusText(s: DistillationSnapshot): string {
         r.stoppedEarly === undefined
           ? ''
           : ` (stopped early at step ${formatInteger(r.stoppedEarly.step)} of ${formatInteger(r.stoppedEarly.steps)})`;
-      // Training runs on TensorFlow.js (r.backend); the held-out evaluations on the model's engine, with the reason
-      // when that is TensorFlow.js (the same words as the CLI's report).
+      // The steps ran on r.engineLabel (onnxruntime on a device, or tfjs), the held-out evaluations on the model's
+      // engine; each with the reason it is not the one asked for (the same words as the CLI's report).
+      const trainedOn = r.engineLabel ?? `tfjs (${r.backend})`;
+      const why = r.engineReason !== undefined ? ` (${r.engineReason})` : '';
       const reason = r.evalEngineReason !== undefined ? ` (${r.evalEngineReason})` : '';
       const evals = ` · held-out evaluations on ${r.evalEngine ?? 'tfjs'}${reason}`;
-      return `Done: ${formatInteger(steps)} steps in ${formatDuration(r.durationMs / 1000)} on ${r.backend}${stopped}${evals}`;
+      return `Done: ${formatInteger(steps)} steps in ${formatDuration(r.durationMs / 1000)} on ${trainedOn}${why}${stopped}${evals}`;
     }
     case 'failed':
       return 'Failed.';

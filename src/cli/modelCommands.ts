@@ -212,7 +212,7 @@ export async function evalCommand(argv: readonly string[]): Promise<number> {
         'r',
       ]),
       report.weights !== undefined ? boundTensorsText(report, report.weights) : '',
-      `${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}${report.engineReason !== undefined ? ` (TensorFlow.js: ${report.engineReason})` : ''}`,
+      `${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}${report.engineReason !== undefined ? ` (${report.engine === 'tfjs' ? 'TensorFlow.js: ' : ''}${report.engineReason})` : ''}`,
     ]
       .filter((l) => l !== '')
       .join('\n') + '\n',
@@ -339,7 +339,7 @@ export async function distillCommand(argv: readonly string[]): Promise<number> {
           report.predictorDtype !== undefined && report.predictorDtype !== 'f32'
             ? `metrics of the ${report.predictorDtype} predictor; training ${report.qat === true ? 'quantisation-aware' : 'in float (--no-qat)'}`
             : '',
-          `${report.boundLayers} represented layers used by the model${report.unboundLayers > 0 ? `, ${report.unboundLayers} not` : ''}; ${report.options.steps} steps in ${(report.durationMs / 1000).toFixed(1)} s on ${report.engine === 'onnxruntime' ? 'onnxruntime (native)' : `tfjs (${report.backend})`}${report.engineReason !== undefined ? ` (${report.engineReason})` : ''}`,
+          `${report.boundLayers} represented layers used by the model${report.unboundLayers > 0 ? `, ${report.unboundLayers} not` : ''}; ${report.options.steps} steps in ${(report.durationMs / 1000).toFixed(1)} s on ${report.engineLabel ?? (report.engine === 'onnxruntime' ? 'onnxruntime (native)' : `tfjs (${report.backend})`)}${report.engineReason !== undefined ? ` (${report.engineReason})` : ''}`,
           `held-out evaluations on ${report.evalEngine ?? 'tfjs'}${report.evalEngineReason !== undefined ? ` (${report.evalEngineReason})` : ''}`,
           `wrote ${report.out}`,
           report.stoppedEarly !== undefined

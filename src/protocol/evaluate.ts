@@ -192,7 +192,15 @@ export interface DistillProgressDto {
   stepsPerSecond: number;
   /** The engine running the steps: the native training graph (onnxruntime) or TensorFlow.js. */
   engine?: ModelEngineName;
-  /** Why the steps run on TensorFlow.js rather than natively (absent on onnxruntime). */
+  /**
+   * What runs the steps, as the user reads it: `onnxruntime (native, 2 threads)` on the CPU provider,
+   * `onnxruntime (native, CUDA)` or `onnxruntime (native, WebGPU)` on a GPU, `tfjs (wasm)` on TensorFlow.js.
+   */
+  engineLabel?: string;
+  /**
+   * Why the engine or device asked for is not the one running: why the steps run on TensorFlow.js rather than
+   * natively, or why a GPU that was tried is not used (the steps then run on onnxruntime's CPU provider).
+   */
   engineReason?: string;
 }
 
@@ -236,7 +244,12 @@ export interface DistillReportDto {
   backend: string;
   /** The engine that ran the distillation steps: the native training graph (onnxruntime) or TensorFlow.js. */
   engine?: ModelEngineName;
-  /** Why the steps ran on TensorFlow.js rather than natively (absent when onnxruntime ran them). */
+  /** What ran the steps, as the user reads it (`DistillProgressDto.engineLabel`). */
+  engineLabel?: string;
+  /**
+   * Why the engine or device asked for is not the one that ran the steps: TensorFlow.js rather than onnxruntime, or
+   * onnxruntime's CPU provider rather than a GPU that was tried (absent when the first choice ran them).
+   */
   engineReason?: string;
   /** The predictor dtype the metrics are for (resolved: option, else the artifact's, else f32). */
   predictorDtype?: PredictorDtype;

@@ -129,14 +129,23 @@ void describe('Distill and evaluate a compressed model in VS Code (code-server)'
           timeoutMs: 30_000,
         });
         assert.match(status, /3 steps/);
-        // Training runs on TensorFlow.js; the platform package evaluates the ONNX model on its own onnxruntime-node
-        // binaries, the universal one on TensorFlow.js, saying why.
+        // The platform package trains and evaluates the ONNX model on its own onnxruntime-node binaries (on the CPU
+        // provider: the e2e machine has no GPU); the universal one on TensorFlow.js, saying why.
         assert.match(
           status,
           nativeEngineExpected()
-            ? /held-out evaluations on onnxruntime$/
-            : /held-out evaluations on tfjs \(.*onnxruntime-node is not installed/,
+            ? /steps in .* on onnxruntime \(native, \d+ threads?\) · held-out evaluations on onnxruntime$/
+            : /steps in .* on tfjs \(wasm\) \(.*onnxruntime-node is not installed.*\) · held-out evaluations on tfjs \(.*onnxruntime-node is not installed/,
         );
+        // The completion notification names the engine that trained too.
+        await s.page
+          .locator('.notifications-toasts .notification-list-item-message', {
+            hasText: nativeEngineExpected()
+              ? /Distilled .* Trained on onnxruntime \(native, \d+ threads?\)\./
+              : /Distilled .* Trained on tfjs \(wasm\) \(.*onnxruntime-node is not installed/,
+          })
+          .first()
+          .waitFor({ state: 'visible', timeout: 30_000 });
         const { text: out } = await s.waitForTestId('artifact-out', { accept: (t) => t.includes(DISTILLED) });
         assert.ok(!out.includes('written when done'), out);
         await s.waitForTestId('teacher-accuracy', { accept: (t) => /Teacher accuracy .*%/.test(t), timeoutMs: 10_000 });

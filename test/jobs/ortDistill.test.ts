@@ -6,7 +6,8 @@
 // training, to 1e-4 relative; and the losses of both. Then the job:
 // a short distillation under `auto` runs natively and lands close to the TensorFlow.js one (held-out metrics,
 // predictor updates), two native runs with the same seed write identical bytes, and a model with an op that has no
-// gradient rule (LeakyRelu) falls back to TensorFlow.js with the reason naming it.
+// gradient rule (LeakyRelu) falls back to TensorFlow.js with the reason naming it; `cpu-native` trains on the CPU
+// provider, and `cuda` on a machine without an NVIDIA GPU falls back to it with the reason.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { bindLayers, boundEncodings, distillArtifact, featureValues, toWeight } 
 import type { DistillOptionsDto, DistillProgressDto } from '../../src/protocol/evaluate';
 import { executeGraph, weightTensors } from '../../src/core/graph/execute';
 import type { Graph } from '../../src/core/graph/ir';
+import { missingGpuDevice } from '../../src/core/backend/nativeDevice';
 import { loadExecutableModel } from '../../src/core/models/executableModel';
 import { resolvePreprocessing } from '../../src/core/models/preprocessing';
 import { readArtifact } from '../../src/core/nern/artifact';
@@ -262,7 +264,10 @@ void test(
     assert.equal(nativeA.engine, 'onnxruntime');
     assert.equal(nativeA.engineReason, undefined);
     assert.ok(progress.length === 2 * SHORT.steps && progress.every((p) => p.engine === 'onnxruntime'));
+    assert.match(nativeA.engineLabel ?? '', /^onnxruntime \(native, \d+ threads?\)$/);
+    assert.ok(progress.every((p) => p.engineLabel === nativeA.engineLabel));
     assert.equal(tfjs.engine, 'tfjs');
+    assert.equal(tfjs.engineLabel, 'tfjs (wasm)');
     assert.match(tfjs.engineReason ?? '', /the wasm backend was asked for/);
     assert.deepEqual(
       readFileSync(nativeA.out),
@@ -317,5 +322,49 @@ void test(
     );
     assert.ok(statuses.some((s) => s.startsWith('Distillation steps run on tfjs') && s.includes('LeakyRelu')));
     assert.equal(report.evalEngine, 'onnxruntime', 'the held-out evaluations still run natively');
+  },
+);
+
+void test(
+  'the device of native distillation: cpu-native trains on the CPU provider; cuda on a machine without one falls back to the CPU and says why',
+  { skip: NEEDS_ORT },
+  async () => {
+    const run = async (backend: 'cpu-native' | 'cuda') => {
+      const progress: DistillProgressDto[] = [];
+      const statuses: string[] = [];
+      const report = await distillArtifact(
+        {
+          artifact: artifactPath,
+          model: MODEL,
+          data: IMAGES,
+          options: { ...SHORT, steps: 1, backend, out: join(dir, `${backend}.nern.safetensors`) },
+        },
+        { onProgress: (p) => progress.push(p), onStatus: (s) => statuses.push(s) },
+      );
+      return { report, progress, statuses };
+    };
+    const cpu = await run('cpu-native');
+    assert.equal(cpu.report.engine, 'onnxruntime');
+    assert.match(cpu.report.engineLabel ?? '', /^onnxruntime \(native, \d+ threads?\)$/);
+    assert.equal(cpu.report.engineReason, undefined, 'the CPU provider was asked for: nothing to explain');
+    assert.ok(cpu.progress.length === 1 && cpu.progress[0]?.engineLabel === cpu.report.engineLabel);
+
+    const absent = missingGpuDevice('cuda');
+    const cuda = await run('cuda');
+    assert.equal(cuda.report.engine, 'onnxruntime');
+    if (absent === null) {
+      // A machine with an NVIDIA device node: CUDA was tried; either it runs the steps or the reason says why not.
+      assert.ok(cuda.report.engineLabel === 'onnxruntime (native, CUDA)' || cuda.report.engineReason !== undefined);
+      return;
+    }
+    assert.equal(cuda.report.engineLabel, cpu.report.engineLabel, 'the steps fell back to the CPU provider');
+    assert.equal(cuda.report.engineReason, `CUDA unavailable: ${absent}`);
+    assert.equal(cuda.progress[0]?.engineReason, cuda.report.engineReason);
+    assert.ok(
+      cuda.statuses.some((s) =>
+        s.startsWith(`Distillation steps run on ${cpu.report.engineLabel ?? ''}: CUDA unavailable`),
+      ),
+      cuda.statuses.join(' | '),
+    );
   },
 );

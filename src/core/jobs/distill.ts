@@ -12,11 +12,13 @@
  * regenerates the weights from the predictor fake-quantised per output unit (tensors/quantize.ts) and the gradient
  * passes straight through to the float weights; the held-out metrics are always those of the quantised predictor.
  *
- * Training runs on the native engine under `auto` when onnxruntime-node loads and every op between the represented
- * weights and the loss has a gradient rule (one ONNX training graph per job, nern/ortDistill.ts), else on
- * TensorFlow.js with the reason; the held-out evaluations run on the model runner's engine (onnxruntime for ONNX
- * models when it loads). The result is a new artifact (written atomically; the source artifact is never touched) whose metadata records
- * both phases and the held-out metrics before and after.
+ * Training runs on the native engine under a native backend preference (`auto`, `cpu-native`, `cuda`, `webgpu`) when
+ * onnxruntime-node loads and every op between the represented weights and the loss has a gradient rule (one ONNX
+ * training graph per job, nern/ortDistill.ts), on the device `chooseNativeDevice` picks (a GPU only when it passes
+ * its self-check); else on TensorFlow.js. Either way the progress and the report name the engine and say why it is
+ * not the one asked for. The held-out evaluations run on the model runner's engine (onnxruntime for ONNX models when
+ * it loads). The result is a new artifact (written atomically; the source artifact is never touched) whose metadata
+ * records both phases and the held-out metrics before and after.
  */
 import { basename } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -59,6 +61,7 @@ import { adamConfig, NernOptimizer } from '../nern/optimizer';
 import { buildDistillModels, OrtDistillTrainer, type OrtDistillSpec } from '../nern/ortDistill';
 import { chooseModelEngine, defaultEvalThreads, engineLabel } from '../backend/modelEngine';
 import { firstLine } from '../backend/onnxRuntime';
+import { chooseNativeDevice, CPU_DEVICE, nativeEngineLabel, openOnDevice } from '../backend/nativeDevice';
 import { invertPermutation } from '../nern/permutation';
 import { Predictor, predictorQuantBits, type PredictorWeights } from '../nern/predictor';
 import { isOneOf, PREDICTOR_DTYPES, type ModelEngineName, type PredictorDtype } from '../../protocol/vocabulary';
@@ -521,10 +524,15 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
       const built = buildDistillModels(nativeSpec);
       if ('reason' in built) engineReason = built.reason;
       else {
+        // The device: a GPU only when it passes the self-check; one that refuses the training graph yields the CPU.
+        const device = (await chooseNativeDevice(choice.ort, o.backend)) ?? CPU_DEVICE;
+        const threads = defaultEvalThreads();
         try {
-          native = await OrtDistillTrainer.create(choice.ort, nativeSpec, built.models, {
-            threads: defaultEvalThreads(),
-          });
+          const opened = await openOnDevice(device, 'build the distillation step', (on) =>
+            OrtDistillTrainer.create(choice.ort, nativeSpec, built.models, { threads, device: on.device }),
+          );
+          native = opened.value;
+          engineReason = opened.on.reason;
         } catch (e) {
           engineReason = `onnxruntime refused the distillation graph: ${firstLine(e)}`;
         }
@@ -532,9 +540,7 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
     } else engineReason = choice.reason;
     const engine: ModelEngineName = native !== undefined ? 'onnxruntime' : 'tfjs';
     const engineText =
-      native !== undefined
-        ? engineLabel('onnxruntime', `native, ${native.threads} threads`)
-        : engineLabel('tfjs', backend.name);
+      native !== undefined ? nativeEngineLabel(native.device, native.threads) : engineLabel('tfjs', backend.name);
     hooks.onStatus?.(
       `Distillation steps run on ${engineText}${engineReason !== undefined ? `: ${engineReason}` : ''}.`,
     );
@@ -629,6 +635,7 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
         lr: native?.lr ?? optimizer?.lr ?? 0,
         stepsPerSecond: step / Math.max(seconds, 1e-9),
         engine,
+        engineLabel: engineText,
         ...(engineReason !== undefined ? { engineReason } : {}),
       });
       if ((o.evalEvery > 0 && step % o.evalEvery === 0) || step === o.steps) {
@@ -739,6 +746,7 @@ async function distill(request: DistillRequest, hooks: DistillHooks): Promise<Di
       predictorDtype,
       qat,
       engine,
+      engineLabel: engineText,
       ...(engineReason !== undefined ? { engineReason } : {}),
       evalEngine: runner.engine,
       ...(runner.reason !== undefined ? { evalEngineReason: runner.reason } : {}),

@@ -13,6 +13,7 @@
  */
 import { availableParallelism } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
+import { nativeSessionOptions, type NativeDevice } from '../backend/nativeDevice';
 import { ONNX_FLOAT, scalarInitializer, valueInfoProto } from '../backend/onnxGraph';
 import { firstLine, type OrtModuleLike, type OrtSessionLike, type OrtTensorLike } from '../backend/onnxRuntime';
 import type { Graph, InitializerInfo, Node, ValueInfo } from '../graph/ir';
@@ -459,6 +460,8 @@ export interface DistillStepLosses {
 export class OrtDistillTrainer {
   /** Intra-op threads of the sessions. */
   readonly threads: number;
+  /** The device the sessions run on. */
+  readonly device: NativeDevice;
   private params: Float32Array[];
   private m: Float32Array[];
   private v: Float32Array[];
@@ -475,33 +478,32 @@ export class OrtDistillTrainer {
     private readonly models: OrtDistillModels,
     private readonly spec: OrtDistillSpec,
     threads: number,
+    device: NativeDevice,
   ) {
     this.threads = threads;
+    this.device = device;
     this.dims = layerShapes(spec.predictor.spec).flatMap(([i, o]) => [[i, o], [o]]);
     this.params = spec.predictor.layers.flatMap((l) => [Float32Array.from(l.weight), Float32Array.from(l.bias)]);
     this.m = this.params.map((p) => new Float32Array(p.length));
     this.v = this.params.map((p) => new Float32Array(p.length));
   }
 
-  /** Opens sessions on `models` (from `buildDistillModels(spec)`); throws a one-line message if the runtime refuses. */
+  /**
+   * Opens sessions on `models` (from `buildDistillModels(spec)`) on `options.device` (default the CPU provider) with
+   * `options.threads` intra-op threads (default every core); throws a one-line message if the runtime refuses.
+   */
   static async create(
     ort: OrtModuleLike,
     spec: OrtDistillSpec,
     models: OrtDistillModels,
-    options: { threads?: number } = {},
+    options: { threads?: number; device?: NativeDevice } = {},
   ): Promise<OrtDistillTrainer> {
     if (spec.optimizer.kind !== 'adam' || spec.optimizer.lookahead !== null || spec.optimizer.gradientCentralization)
       throw new Error('the native distillation step implements plain Adam only');
     const threads = Math.max(1, Math.floor(options.threads ?? availableParallelism()));
+    const device = options.device ?? 'cpu';
     const open = (model: Uint8Array): Promise<OrtSessionLike> =>
-      ort.InferenceSession.create(model, {
-        intraOpNumThreads: threads,
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-        logSeverityLevel: 3,
-        extra: { session: { set_denormal_as_zero: '1', 'intra_op.allow_spinning': '0' } },
-      });
+      ort.InferenceSession.create(model, nativeSessionOptions(device, threads, { set_denormal_as_zero: '1' }));
     const train = await open(models.train);
     let teacher: OrtSessionLike;
     try {
@@ -510,7 +512,7 @@ export class OrtDistillTrainer {
       await train.release();
       throw e;
     }
-    return new OrtDistillTrainer(ort, train, teacher, models, spec, threads);
+    return new OrtDistillTrainer(ort, train, teacher, models, spec, threads, device);
   }
 
   /** Steps taken so far. */

@@ -435,14 +435,14 @@ export function distillPercent(p: DistillProgressDto): number {
 }
 
 /**
- * Message of the progress notification, with the time left from the speed so far:
- * `step 12 / 300 · about 3 min 26 s left · loss 0.123 · KL 0.101 · 1.40 steps/s`.
+ * Message of the progress notification, with the time left from the speed so far and the engine running the steps:
+ * `step 12 / 300 · about 3 min 26 s left · loss 0.123 · KL 0.101 · 1.40 steps/s on onnxruntime (native, 2 threads)`.
  */
 export function distillProgressMessage(p: DistillProgressDto): string {
   const v = (x: number): string => (Number.isFinite(x) ? x.toPrecision(3) : String(x));
   const speed = p.stepsPerSecond >= 10 ? p.stepsPerSecond.toFixed(0) : p.stepsPerSecond.toFixed(2);
   const eta = formatEta(p.step, p.steps, p.stepsPerSecond);
-  return `step ${p.step} / ${p.steps}${eta === '' ? '' : ` · ${eta}`} · loss ${v(p.loss)} · KL ${v(p.kl)} · ${speed} steps/s`;
+  return `step ${p.step} / ${p.steps}${eta === '' ? '' : ` · ${eta}`} · loss ${v(p.loss)} · KL ${v(p.kl)} · ${speed} steps/s${p.engineLabel !== undefined ? ` on ${p.engineLabel}` : ''}`;
 }
 
 /** A metric set in one phrase: `accuracy 91.2 %` for classifiers with labels, `PSNR 31.20 dB` for images, else agreement. */
@@ -452,13 +452,23 @@ export function metricPhrase(m: EvalMetricsDto): string {
   return `agreement ${(m.agreement * 100).toFixed(1)} %`;
 }
 
-/** The message shown when a distillation finishes: `Distilled r.nern.safetensors: accuracy 12.5 % → 80.0 % (held out, 16 samples).` */
+/**
+ * The message shown when a distillation finishes, with the engine that trained (and why it is not the one asked for):
+ * `Distilled r.nern.safetensors: accuracy 12.5 % → 80.0 % (held out, 16 samples). Wrote r.distilled.nern.safetensors.
+ * Trained on onnxruntime (native, 2 threads).`
+ */
 export function distillDoneMessage(r: DistillReportDto): string {
   const stopped =
     r.stoppedEarly === undefined
       ? ''
       : `Stopped early and saved after step ${r.stoppedEarly.step.toLocaleString('en-US')} of ${r.stoppedEarly.steps.toLocaleString('en-US')}. `;
-  return `${stopped}Distilled ${path.basename(r.artifact)}: ${metricPhrase(r.before)} → ${metricPhrase(r.after).replace(/^[a-zA-Z]+ /, '')} (held out, ${r.after.n} samples). Wrote ${path.basename(r.out)}.`;
+  return `${stopped}Distilled ${path.basename(r.artifact)}: ${metricPhrase(r.before)} → ${metricPhrase(r.after).replace(/^[a-zA-Z]+ /, '')} (held out, ${r.after.n} samples). Wrote ${path.basename(r.out)}.${trainedOn(r)}`;
+}
+
+/** ` Trained on <engine> (<reason>).` for a report that names its engine, else ''. */
+function trainedOn(r: DistillReportDto): string {
+  if (r.engineLabel === undefined) return '';
+  return ` Trained on ${r.engineLabel}${r.engineReason !== undefined ? ` (${r.engineReason})` : ''}.`;
 }
 
 /** The message shown when an evaluation finishes: `r.nern.safetensors in resnet20.onnx: accuracy 93.8 % → 9.4 % (32 samples).` */

@@ -211,7 +211,10 @@ export class ArtifactEvaluator implements ReconstructionEvaluator, vscode.Dispos
       });
       apply({ kind: 'eval/done', report });
       const message = evalDoneMessage(report);
-      const why = report.engineReason !== undefined ? `, TensorFlow.js because ${report.engineReason}` : '';
+      const why =
+        report.engineReason === undefined
+          ? ''
+          : `, ${report.engine === 'tfjs' ? 'TensorFlow.js' : 'not the device asked for'} because ${report.engineReason}`;
       this.log.info(
         `${message} (${(report.durationMs / 1000).toFixed(1)} s on ${report.backend}${why}; preprocessing from ${report.preprocessSource})`,
       );

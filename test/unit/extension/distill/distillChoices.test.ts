@@ -248,6 +248,10 @@ void test('texts of the notification and the results', () => {
     distillProgressMessage(progress),
     'step 12 / 300 · about 3 min 26 s left · loss 0.123 · KL 0.101 · 1.40 steps/s',
   );
+  assert.equal(
+    distillProgressMessage({ ...progress, engine: 'onnxruntime', engineLabel: 'onnxruntime (native, CUDA)' }),
+    'step 12 / 300 · about 3 min 26 s left · loss 0.123 · KL 0.101 · 1.40 steps/s on onnxruntime (native, CUDA)',
+  );
   assert.equal(distillPercent(progress), 4);
   assert.equal(distillPercent({ ...progress, steps: 0 }), 0);
   const m = (accuracy: number): { n: number; accuracy: number; agreement: number; relativeError: number } => ({
@@ -265,6 +269,17 @@ void test('texts of the notification and the results', () => {
   assert.equal(
     distillDoneMessage(report),
     'Distilled r.nern.safetensors: accuracy 12.5 % → 80.0 % (held out, 16 samples). Wrote r.distilled.nern.safetensors.',
+  );
+  // The engine that trained, and why it is not the one asked for.
+  assert.equal(
+    distillDoneMessage({
+      ...report,
+      engine: 'onnxruntime',
+      engineLabel: 'onnxruntime (native, 2 threads)',
+      engineReason: 'CUDA unavailable: no NVIDIA GPU on this machine (no /dev/nvidia0)',
+    }),
+    'Distilled r.nern.safetensors: accuracy 12.5 % → 80.0 % (held out, 16 samples). Wrote r.distilled.nern.safetensors.' +
+      ' Trained on onnxruntime (native, 2 threads) (CUDA unavailable: no NVIDIA GPU on this machine (no /dev/nvidia0)).',
   );
   const evalReport = {
     model: '/m/net.onnx',
