@@ -74,7 +74,9 @@ function maxRelative(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 const exp = (x: number | null): string => (x === null ? 'n/a' : x.toExponential(2));
-const line = (what: string, value: string): void => console.log(`  ${what.padEnd(50)}${value}`);
+const line = (what: string, value: string): void => {
+  console.log(`  ${what.padEnd(50)}${value}`);
+};
 
 /** The decoded reconstructions of two artifacts compared: ‖Δ‖/‖cpu‖ over all tensors, and the worst tensor's. */
 async function compareArtifacts(cpuPath: string, gpuPath: string): Promise<string> {
