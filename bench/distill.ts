@@ -21,17 +21,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ensureBackend } from '../src/core/backend/tfjsBackend';
 import { loadOnnxRuntime } from '../src/core/backend/onnxRuntime';
 import { openDataset } from '../src/core/data/dataset';
-import { applyPreprocessing } from '../src/core/data/preprocess';
-import { readImageBatch } from '../src/core/data/batches';
 import { weightTensors } from '../src/core/graph/execute';
 import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS } from '../src/core/jobs/compress';
-import { bindLayers, boundEncodings, distillArtifact, DEFAULT_DISTILL_OPTIONS } from '../src/core/jobs/distill';
+import { bindLayers, distillArtifact, DEFAULT_DISTILL_OPTIONS } from '../src/core/jobs/distill';
 import { loadExecutableModel } from '../src/core/models/executableModel';
-import { resolvePreprocessing } from '../src/core/models/preprocessing';
 import { readArtifact } from '../src/core/nern/artifact';
-import { adamConfig } from '../src/core/nern/optimizer';
-import { buildDistillModels, OrtDistillTrainer, type OrtDistillSpec } from '../src/core/nern/ortDistill';
+import { buildDistillModels, OrtDistillTrainer } from '../src/core/nern/ortDistill';
 import type { DistillProgressDto } from '../src/protocol/evaluate';
+import { fixedBatchDistillStep } from './fixedBatchStep';
 
 const ROOT = resolve(__dirname, '..');
 const OUT = join(ROOT, 'bench', 'out');
@@ -73,7 +70,7 @@ async function jobRate(
     },
     { onProgress: (p) => (last = p) },
   );
-  return { rate: last?.stepsPerSecond ?? NaN, engine: report.engine ?? '?' };
+  return { rate: last?.stepsPerSecond ?? NaN, engine: report.engineLabel ?? report.engine ?? '?' };
 }
 
 async function main(): Promise<void> {
@@ -116,39 +113,7 @@ async function main(): Promise<void> {
   const ORT = loadOnnxRuntime();
   if (!ORT.ok) console.log(`  not run: ${ORT.reason}`);
   else {
-    const { spec: pre } = await resolvePreprocessing(model, data);
-    const { images } = await readImageBatch(
-      data,
-      Array.from({ length: BATCH }, (_, i) => i % data.size),
-      undefined,
-    );
-    const x = applyPreprocessing(images, pre);
-    const originalSq = bound.reduce(
-      (s, b) => s + tf.tidy(() => tf.sum(tf.square(original[b.name] as tf.Tensor)).dataSync()[0] ?? 0),
-      0,
-    );
-    const o = DEFAULT_DISTILL_OPTIONS;
-    const spec: OrtDistillSpec = {
-      graph: model.graph,
-      weights: original,
-      teacherGraph: model.graph,
-      teacherWeights: original,
-      inputShape: x.shape,
-      teacherInputShape: x.shape,
-      features: [],
-      layers: bound,
-      encodings: boundEncodings(artifact, bound),
-      predictor: artifact.predictor,
-      loss: {
-        classifier: true,
-        temperature: o.temperature,
-        klWeight: o.klWeight,
-        featureWeight: 0,
-        reconstructionWeight: o.reconstructionWeight,
-        originalSquaredNorm: originalSq,
-      },
-      optimizer: adamConfig(steps + 2, o.lr),
-    };
+    const { spec, x } = await fixedBatchDistillStep(model, artifact, data, original, bound, BATCH, steps + 2);
     const built = buildDistillModels(spec);
     if ('reason' in built) console.log(`  not run: ${built.reason}`);
     else {
@@ -177,7 +142,7 @@ async function main(): Promise<void> {
 
   console.log('\nWeight Lens, the distillation job end to end (batch reading, augmentation, preprocessing included)');
   const native = await jobRate(artifactPath, 'auto', steps);
-  console.log(row(`  backend auto (${native.engine}, all cores)`, native.rate));
+  console.log(row(`  backend auto (${native.engine})`, native.rate));
   const wasm = await jobRate(artifactPath, 'wasm', tfjsSteps);
   console.log(row(`  backend wasm (${wasm.engine})`, wasm.rate));
 

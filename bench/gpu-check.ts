@@ -30,18 +30,15 @@ import {
   type NativeDevice,
 } from '../src/core/backend/nativeDevice';
 import { openDataset } from '../src/core/data/dataset';
-import { applyPreprocessing } from '../src/core/data/preprocess';
-import { readImageBatch } from '../src/core/data/batches';
 import { weightTensors } from '../src/core/graph/execute';
 import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS } from '../src/core/jobs/compress';
 import { diffFiles } from '../src/core/jobs/diff';
-import { bindLayers, boundEncodings, distillArtifact, DEFAULT_DISTILL_OPTIONS } from '../src/core/jobs/distill';
+import { bindLayers, distillArtifact, DEFAULT_DISTILL_OPTIONS } from '../src/core/jobs/distill';
 import { loadExecutableModel } from '../src/core/models/executableModel';
-import { resolvePreprocessing } from '../src/core/models/preprocessing';
 import { readArtifact } from '../src/core/nern/artifact';
-import { adamConfig } from '../src/core/nern/optimizer';
-import { buildDistillModels, OrtDistillTrainer, type OrtDistillSpec } from '../src/core/nern/ortDistill';
+import { buildDistillModels, OrtDistillTrainer } from '../src/core/nern/ortDistill';
 import type { BackendName } from '../src/protocol/vocabulary';
+import { fixedBatchDistillStep } from './fixedBatchStep';
 
 const ROOT = resolve(__dirname, '..');
 const OUT = join(ROOT, 'bench', 'out', 'gpu-check');
@@ -155,40 +152,9 @@ async function oneStep(
   const original = weightTensors(model.graph, model.weights);
   try {
     const { bound } = bindLayers(artifact, model.graph, 'resnet20');
-    const { spec: pre } = await resolvePreprocessing(model, data);
-    const { images } = await readImageBatch(
-      data,
-      Array.from({ length: BATCH }, (_, i) => i),
-      undefined,
-    );
-    const x = applyPreprocessing(images, pre);
-    const originalSq = bound.reduce(
-      (s, b) => s + tf.tidy(() => tf.sum(tf.square(original[b.name] as tf.Tensor)).dataSync()[0] ?? 0),
-      0,
-    );
-    const o = DEFAULT_DISTILL_OPTIONS;
-    const spec: OrtDistillSpec = {
-      graph: model.graph,
-      weights: original,
-      teacherGraph: model.graph,
-      teacherWeights: original,
-      inputShape: x.shape,
-      teacherInputShape: x.shape,
-      features: [],
-      layers: bound,
-      encodings: boundEncodings(artifact, bound),
-      predictor: artifact.predictor,
-      loss: {
-        classifier: true,
-        temperature: o.temperature,
-        klWeight: o.klWeight,
-        featureWeight: 0,
-        reconstructionWeight: o.reconstructionWeight,
-        originalSquaredNorm: originalSq,
-      },
-      optimizer: adamConfig(10, o.lr),
+    const { spec, x } = await fixedBatchDistillStep(model, artifact, data, original, bound, BATCH, 10, {
       gradientOutputs: true,
-    };
+    });
     const built = buildDistillModels(spec);
     if ('reason' in built) return { reason: built.reason };
     const trainer = await OrtDistillTrainer.create(ort, spec, built.models, {
