@@ -8,6 +8,7 @@ import { formatBytes } from '../core/io/errors';
 import { compressCheckpoint, DEFAULT_COMPRESS_OPTIONS } from '../core/jobs/compress';
 import type { BackendName, BudgetDto, BudgetPlanDto, CompressOptionsDto } from '../protocol/compress';
 import { artifactPathFor, decompressedPathFor } from '../protocol/paths';
+import { DEFAULT_POINTWISE } from '../protocol/defaults';
 import { interruptible, sweepStaleTemporaries } from './interrupt';
 import { parseArgs, UsageError } from './args';
 import { formatInteger, formatStat, renderTable } from './format';
@@ -16,6 +17,7 @@ import {
   COMPRESS_METHODS,
   isOneOf,
   PERMUTATION_KINDS,
+  POINTWISE_LAYOUTS,
   PREDICTOR_DTYPES,
   RECIPE_NAMES,
   VERBATIM_DTYPES,
@@ -28,7 +30,7 @@ import { LEAN_REPORT_NOTE } from '../protocol/artifact';
 import { baselinePathFor } from '../core/baselines/compressBaseline';
 /** Help text of `compress` (the CLI help and `weight-lens compress --help`). */
 export const COMPRESS_USAGE = `  weight-lens compress FILE [--hidden H | --size FRACTION | --size-bytes N | --size-of-file F] [--steps N]
-                      [--permutation crossfilter|infilter|none] [--seed S] [--dense] [--rounds R]
+                      [--permutation crossfilter|infilter|none] [--seed S] [--dense] [--pointwise blocks|centre] [--rounds R]
                       [--round-scale X] [--recipe weight-lens|nern] [--backend auto|cpu-native|cuda|webgpu|wasm|tensorflow|cpu]
                       [--predictor-dtype f32|f16|int8|int4] [--verbatim-dtype f32|f16|int8] [--qat-steps N]
                       [--lean] [--sidecar] [--method M] [--out OUT] [--json]
@@ -40,6 +42,8 @@ export const COMPRESS_USAGE = `  weight-lens compress FILE [--hidden H | --size 
       --verbatim-dtype f16|int8 stores the float tensors kept verbatim (biases, normalisation, unrepresented
       layers) as float16, or as int8 codes with one scale per row (per tensor for vectors); decoding widens them
       back to their original dtype. Default f32: each in its own dtype, exact.
+      --pointwise blocks (default) represents each 1×1 convolution's C_out × C_in matrix as 3×3 blocks, nine
+      weights per predicted kernel; centre is NeRN's layout, each 1×1 weight the centre of its own predicted 3×3.
       Default ${DEFAULT_COMPRESS_OPTIONS.steps} steps, crossfilter permutation, seed 0. --rounds R > 1 re-trains on the previous
       round's reconstruction, each round's width × X (default 1) of the next. --recipe nern trains with
       NeRN's exact settings (encoding base 0.76, Ranger) as a reference; the default recipe learns much faster.
@@ -93,6 +97,7 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
     seed: 'integer',
     dense: 'boolean',
     'no-conv': 'boolean',
+    pointwise: 'string',
     rounds: 'integer',
     'round-scale': 'number',
     recipe: 'string',
@@ -142,6 +147,9 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
   const permutation = options.permutation ?? DEFAULT_COMPRESS_OPTIONS.permutation;
   if (!isOneOf(PERMUTATION_KINDS, permutation))
     throw new UsageError(`--permutation must be one of ${PERMUTATION_KINDS.join(', ')}`);
+  const pointwise = options.pointwise ?? DEFAULT_POINTWISE;
+  if (!isOneOf(POINTWISE_LAYOUTS, pointwise))
+    throw new UsageError(`--pointwise must be one of ${POINTWISE_LAYOUTS.join(', ')}`);
   const backend = backendOption(options, DEFAULT_COMPRESS_OPTIONS.backend);
   const seed = num(options, 'seed') ?? 0;
   if (seed < 0 || seed > 2 ** 32 - 1) throw new UsageError('--seed must be between 0 and 4294967295');
@@ -186,7 +194,7 @@ export function compressOptionsFromArgs(argv: readonly string[]): {
       rounds,
       roundWidthScale,
       recipe,
-      represent: { conv: options['no-conv'] !== true, dense: options.dense === true },
+      represent: { conv: options['no-conv'] !== true, dense: options.dense === true, pointwise },
       ...(predictorDtype !== undefined ? { predictorDtype } : {}),
       ...(verbatimDtype !== undefined ? { verbatimDtype } : {}),
       ...(qatSteps !== undefined ? { qatSteps } : {}),

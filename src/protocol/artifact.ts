@@ -3,6 +3,7 @@
  * validates it, and the Inspector's banner (webview/lib/artifactMeta.ts) reads it. Plain types and constants only.
  */
 import type { LayerErrorDto } from './compress';
+import type { PointwiseLayout } from './vocabulary';
 
 /** `__metadata__` key holding the artifact's JSON description. */
 export const ARTIFACT_KEY = 'weight_lens';
@@ -24,6 +25,8 @@ export interface ArtifactTraining {
   roundWidths: number[];
   batchSize: number;
   dense: boolean;
+  /** How 1×1 convolutions were represented; absent in artifacts written before the choice existed ('centre'). */
+  pointwise?: PointwiseLayout;
   /** Present when the run was stopped and saved before its last step (`steps` above is then the steps done). */
   stoppedEarly?: ArtifactStop;
 }

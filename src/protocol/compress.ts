@@ -10,6 +10,7 @@ import type {
   BackendName,
   CompressMethod,
   PermutationKind,
+  PointwiseLayout,
   PredictorDtype,
   RecipeName,
   VerbatimDtype,
@@ -19,6 +20,7 @@ export type {
   BackendName,
   CompressMethod,
   PermutationKind,
+  PointwiseLayout,
   PredictorDtype,
   RecipeName,
   VerbatimDtype,
@@ -30,6 +32,8 @@ export interface RepresentPolicy {
   conv: boolean;
   /** Dense / transformer weight matrices (and convs of other kernel sizes), tiled into blocks. Default false. */
   dense: boolean;
+  /** How represented 1×1 convolutions map onto the predictor's outputs; absent: `DEFAULT_POINTWISE` ('blocks'). */
+  pointwise?: PointwiseLayout;
 }
 
 /** The size budget: a predictor width, or a target size that is turned into a width before training. */

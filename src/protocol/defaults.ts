@@ -7,6 +7,13 @@
 import type { CompressOptionsDto } from './compress';
 import type { DistillOptionsDto } from './evaluate';
 import type { SpectraOptionsDto } from './spectra';
+import type { PointwiseLayout } from './vocabulary';
+
+/**
+ * How 1×1 convolutions are represented unless the user says otherwise: as 3×3 blocks of their C_out × C_in matrix,
+ * nine weights per grid row (see `POINTWISE_LAYOUTS`; measured against NeRN's centre layout in the README).
+ */
+export const DEFAULT_POINTWISE: PointwiseLayout = 'blocks';
 
 /**
  * Defaults of a compression (the CLI's and the UI's starting point): a predictor of half the represented weights,
@@ -17,7 +24,7 @@ export const DEFAULT_COMPRESS_OPTIONS: Readonly<CompressOptionsDto> = Object.fre
   steps: 2000,
   permutation: 'crossfilter',
   seed: 0,
-  represent: { conv: true, dense: false },
+  represent: { conv: true, dense: false, pointwise: DEFAULT_POINTWISE },
   backend: 'auto',
   rounds: 1,
   roundWidthScale: 1,

@@ -36,6 +36,15 @@ export const PERMUTATION_KINDS = ['crossfilter', 'infilter', 'none'] as const;
 export type PermutationKind = (typeof PERMUTATION_KINDS)[number];
 
 /**
+ * How a 1×1 convolution maps onto the predictor's 3×3 outputs. `blocks` (Weight Lens' default): its C_out × C_in
+ * matrix is cut into 3×3 blocks, so one grid row regenerates nine weights and the layer has about nine times fewer
+ * rows. `centre` (NeRN): each scalar kernel is the centre of a predicted 3×3, one grid row per weight.
+ */
+export const POINTWISE_LAYOUTS = ['blocks', 'centre'] as const;
+/** One of `POINTWISE_LAYOUTS`. */
+export type PointwiseLayout = (typeof POINTWISE_LAYOUTS)[number];
+
+/**
  * Compression methods. `nern` (default): a predictor network regenerates the weights (NeRN). The others are the
  * baselines a user would reach for instead, written as artifacts that decompress, evaluate and inspect the same way:
  * `int8` / `int4` per-output-channel symmetric round-to-nearest, `lowrank` truncated SVD per matrix, `prune` global

@@ -274,7 +274,7 @@ function baselineLayer(
   const params = t.shape.reduce((n, d) => n * d, 1);
   const c = classifyTensor(
     { name: t.name, dtype: t.dtype, shape: t.shape, params },
-    { conv: true, dense: true },
+    { conv: true, dense: true, pointwise: 'centre' },
     layout,
   );
   const tile: TileSpec = c.represented ? c.tile : { kind: 'tiled', rows: 3, cols: 3 };

@@ -15,7 +15,7 @@ import type {
   CompressReportDto,
   LayerErrorDto,
 } from '../../protocol/compress';
-import { DEFAULT_COMPRESS_OPTIONS, REPORT_LOSS_POINTS } from '../../protocol/defaults';
+import { DEFAULT_COMPRESS_OPTIONS, DEFAULT_POINTWISE, REPORT_LOSS_POINTS } from '../../protocol/defaults';
 import { artifactPathFor } from '../../protocol/paths';
 import { COMPRESS_METHODS, isOneOf, PERMUTATION_KINDS } from '../../protocol/vocabulary';
 import { compressBaseline, encodedStream, layerError } from '../baselines/compressBaseline';
@@ -425,6 +425,7 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
         roundWidths: widths,
         batchSize: result.options.batchSize,
         dense: options.represent.dense,
+        pointwise: options.represent.pointwise ?? DEFAULT_POINTWISE,
         ...(stoppedEarly ? { stoppedEarly } : {}),
       },
       source: { name: basename(path), format: checkpoint.format, bytes: sourceBytes, sha256 },

@@ -24,7 +24,13 @@ import { describeValue, quote } from '../io/text';
 import { writeSafetensors, type SafetensorsTensorInput } from '../formats/safetensors';
 import { decodeValues, DTYPE_BYTES, encodeValues, isDType, type DType, type ValueChunk } from '../tensors/dtype';
 import { dequantizeMatrix, int4PackedBytes, packInt4, quantizeMatrix, unpackInt4 } from '../tensors/quantize';
-import { PREDICTOR_DTYPES, type PredictorDtype, type VerbatimDtype } from '../../protocol/vocabulary';
+import {
+  isOneOf,
+  POINTWISE_LAYOUTS,
+  PREDICTOR_DTYPES,
+  type PredictorDtype,
+  type VerbatimDtype,
+} from '../../protocol/vocabulary';
 import {
   decodeVerbatim,
   decodeVerbatimValues,
@@ -685,6 +691,12 @@ function readMeta(m: MetaReader, raw: unknown, stored: Map<string, StoredTensor>
     batchSize: m.number(t.batchSize, 'training.batchSize'),
     dense: t.dense === true,
   };
+  if (t.pointwise !== undefined) {
+    const pointwise = m.string(t.pointwise, 'training.pointwise');
+    if (!isOneOf(POINTWISE_LAYOUTS, pointwise))
+      throw m.fail(`training.pointwise is ${JSON.stringify(pointwise)}, not one of ${POINTWISE_LAYOUTS.join(', ')}`);
+    training.pointwise = pointwise;
+  }
   if (t.stoppedEarly !== undefined) training.stoppedEarly = readStop(m, t.stoppedEarly, 'training.stoppedEarly');
   /** A lean artifact's per-layer rows and loss curve were not stored: read as empty lists. */
   const leanList = (v: unknown): unknown => (lean && v === undefined ? [] : v);

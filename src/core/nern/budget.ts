@@ -4,10 +4,11 @@
  * dtype (artifactSize.ts). Pure arithmetic over tensor headers: no values are read here.
  */
 import type { BudgetDto, BudgetPlanDto, RepresentPolicy } from '../../protocol/compress';
+import { DEFAULT_POINTWISE } from '../../protocol/defaults';
 import { BadInputError, formatBytes } from '../io/errors';
 import { encodingWidth, FAST_ENCODING, type EncodingSpec } from './encoding';
 import { nernPredictorSpec, predictorParameterCount } from './predictor';
-import { tileFor, type ConvLayout, type TileSpec } from './tiling';
+import { isPointwise, tileFor, type ConvLayout, type TileSpec } from './tiling';
 import { artifactBytesFor, type ArtifactStorageChoice } from './artifactSize';
 
 /** Tensors with fewer parameters than this are always stored verbatim: a predictor cannot beat a few kB. */
@@ -39,7 +40,7 @@ const EMBED_NAME = /(^|[._/])(embed\w*|wte|wpe|tok_embeddings|word_embeddings|po
 
 /**
  * Classifies one tensor under `policy`. Represented: float tensors (F32/F16/BF16/F64) of ≥ 1,024 parameters that are
- * 3×3 / 1×1 convolutions (when `policy.conv`) or, when `policy.dense`, any other tensor of rank 2–4 (dense matrices,
+ * 3×3 / 1×1 convolutions (when `policy.conv`; a 1×1 one tiled as blocks unless `policy.pointwise` is 'centre') or, when `policy.dense`, any other tensor of rank 2–4 (dense matrices,
  * other kernel sizes, 1-D convolutions), tiled into 3×3 blocks. Everything else is verbatim with a one-phrase reason:
  * vectors (biases, normalisation), embeddings (looked-up rows, not smooth in their coordinates), normalisation layers,
  * integer or undecodable tensors, tiny tensors. `layout` is the checkpoint's convolution layout ('hwio' for
@@ -57,9 +58,9 @@ export function classifyTensor(t: TensorHeader, policy: RepresentPolicy, layout:
   if (EMBED_NAME.test(t.name))
     return { represented: false, reason: 'embedding table (rows are looked up, not smooth)' };
   if (t.shape.length > 4) return { represented: false, reason: `rank ${t.shape.length} tensor` };
-  const tile = tileFor(t.shape, layout);
+  const tile = tileFor(t.shape, layout, policy.pointwise ?? DEFAULT_POINTWISE);
   if (tile === undefined) return { represented: false, reason: 'empty tensor' };
-  if (tile.kind === 'conv')
+  if (tile.kind === 'conv' || isPointwise(t.shape, layout))
     return policy.conv ? { represented: true, tile } : { represented: false, reason: 'convolutions not selected' };
   if (policy.dense) return { represented: true, tile };
   const [kh, kw] = layout === 'hwio' ? [t.shape[0], t.shape[1]] : [t.shape[2], t.shape[3]];

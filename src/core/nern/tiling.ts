@@ -8,11 +8,17 @@
  * together; blocks keep 2-D locality (neighbouring rows and columns), which is what the smoothness permutation and the
  * coordinate encoding exploit. The padding costs at most two rows and two columns of zeros per matrix.
  *
+ * A 1×1 convolution can take either form (`PointwiseLayout`): NeRN's, one scalar kernel per grid row in the centre of
+ * a predicted 3×3 (`conv`, k = 1), or Weight Lens' `blocks`, its C_out × C_in matrix tiled like any other matrix
+ * (`tiled`; for 'hwio' the [C_in, C_out] matrix its memory order already is), nine weights per grid row.
+ *
  * Convolution kernels come in two memory layouts: PyTorch / ONNX store [C_out, C_in, kh, kw] ('oihw'); TensorFlow.js
  * and Keras store [kh, kw, C_in, C_out] ('hwio'; a depthwise kernel [kh, kw, C, 1] is simply C_out = 1). The predictor
  * always sees [C_out, C_in, k, k]: an 'hwio' conv is transposed on the way in and back on the way out, so the
  * decompressed tensor keeps its original shape and value order. Other 'hwio' tensors are tiled like any other.
  */
+
+import type { PointwiseLayout } from '../../protocol/vocabulary';
 
 /** Memory layout of a 4-D convolution kernel: [C_out, C_in, kh, kw] ('oihw') or [kh, kw, C_in, C_out] ('hwio'). */
 export type ConvLayout = 'oihw' | 'hwio';
@@ -39,26 +45,42 @@ export type TileSpec =
 export const BLOCK = 3;
 
 /**
- * The tile layout of a tensor of `shape` in a checkpoint whose convolutions use `layout`: conv for 3×3 and 1×1
- * convolutions ([C_out, C_in, k, k] under 'oihw', [k, k, C_in, C_out] under 'hwio'); tiled (row-major
- * [shape[0], rest]) for any other tensor of rank ≥ 2; undefined for scalars, vectors and empty tensors.
+ * The tile layout of a tensor of `shape` in a checkpoint whose convolutions use `layout`: conv for 3×3 convolutions
+ * ([C_out, C_in, k, k] under 'oihw', [k, k, C_in, C_out] under 'hwio') and for 1×1 ones under `pointwise` 'centre';
+ * a 1×1 convolution under 'blocks' is tiled as its row-major [C_out, C_in] ('oihw') or [C_in, C_out] ('hwio')
+ * matrix; any other tensor of rank ≥ 2 is tiled as row-major [shape[0], rest]; undefined for scalars, vectors and
+ * empty tensors. `pointwise` defaults to 'centre', the form of every artifact written before the choice existed.
  */
-export function tileFor(shape: readonly number[], layout: ConvLayout = 'oihw'): TileSpec | undefined {
+export function tileFor(
+  shape: readonly number[],
+  layout: ConvLayout = 'oihw',
+  pointwise: PointwiseLayout = 'centre',
+): TileSpec | undefined {
   if (shape.length < 2 || shape.some((d) => !(d >= 1))) return undefined;
   if (shape.length === 4) {
     const [a = 0, b = 0, c = 0, d = 0] = shape;
     const [kh, kw] = layout === 'hwio' ? [a, b] : [c, d];
-    if (kh === kw && (kh === 3 || kh === 1)) return { kind: 'conv', k: kh, layout };
+    if (kh === kw && kh === 3) return { kind: 'conv', k: 3, layout };
+    if (kh === kw && kh === 1) {
+      if (pointwise === 'centre') return { kind: 'conv', k: 1, layout };
+      return layout === 'hwio' ? { kind: 'tiled', rows: c, cols: d } : { kind: 'tiled', rows: a, cols: b };
+    }
   }
   const rows = shape[0] ?? 0;
   const cols = shape.slice(1).reduce((n, d) => n * d, 1);
   return { kind: 'tiled', rows, cols };
 }
 
+/** True when `shape` is a 1×1 convolution kernel in `layout` ([C_out, C_in, 1, 1] or [1, 1, C_in, C_out]). */
+export function isPointwise(shape: readonly number[], layout: ConvLayout = 'oihw'): boolean {
+  if (shape.length !== 4) return false;
+  return layout === 'hwio' ? shape[0] === 1 && shape[1] === 1 : shape[2] === 1 && shape[3] === 1;
+}
+
 /**
  * True when `tile` is what planning gives a tensor of `shape` from a checkpoint whose convolutions use `layout`
- * (`tileFor(shape, layout)`), or what it gave before convolution layouts existed (`tileFor(shape)`, all 'oihw'): the
- * artifact reader's check that a layer's tile fits its shape.
+ * (`tileFor(shape, layout, pointwise)` under either pointwise layout), or what it gave before convolution layouts
+ * existed (`tileFor(shape)`, all 'oihw'): the artifact reader's check that a layer's tile fits its shape.
  */
 export function tileMatches(tile: TileSpec, shape: readonly number[], layout: ConvLayout = 'oihw'): boolean {
   const same = (t: TileSpec | undefined): boolean => {
@@ -66,7 +88,7 @@ export function tileMatches(tile: TileSpec, shape: readonly number[], layout: Co
     if (t.kind === 'conv') return tile.kind === 'conv' && t.k === tile.k && t.layout === tile.layout;
     return tile.kind === 'tiled' && t.rows === tile.rows && t.cols === tile.cols;
   };
-  return same(tileFor(shape, layout)) || same(tileFor(shape));
+  return same(tileFor(shape, layout)) || same(tileFor(shape, layout, 'blocks')) || same(tileFor(shape));
 }
 
 /** The [C_out, C_in, k, k] kernel-layer shape the predictor sees for `tile` of a tensor of `shape`. */

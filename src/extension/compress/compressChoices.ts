@@ -14,6 +14,7 @@ import type {
   CompressProgressDto,
   CompressReportDto,
   PermutationKind,
+  PointwiseLayout,
   PredictorDtype,
   RecipeName,
   VerbatimDtype,
@@ -23,11 +24,12 @@ import {
   BACKEND_NAMES,
   isOneOf,
   PERMUTATION_KINDS,
+  POINTWISE_LAYOUTS,
   PREDICTOR_DTYPES,
   RECIPE_NAMES,
   VERBATIM_DTYPES,
 } from '../../protocol/vocabulary';
-import { DEFAULT_COMPRESS_OPTIONS } from '../../protocol/defaults';
+import { DEFAULT_COMPRESS_OPTIONS, DEFAULT_POINTWISE } from '../../protocol/defaults';
 
 /** Predictor sizes offered first, as fractions of the represented weights. */
 export const BUDGET_FRACTIONS: readonly number[] = [0.25, 0.4, 0.5, 0.75];
@@ -46,6 +48,8 @@ export interface CompressSettings {
   permutation: PermutationKind;
   seed: number;
   representDense: boolean;
+  /** `weightLens.compress.pointwise`: how 1×1 convolutions are represented (`DEFAULT_POINTWISE` when unset). */
+  pointwise: PointwiseLayout;
   /** `weightLens.compress.recipe`: Weight Lens' defaults, or NeRN's exact settings for comparison. */
   recipe: RecipeName;
   /** `weightLens.compress.predictorDtype`: how the predictor's weights are stored (f32 when unset). */
@@ -80,6 +84,7 @@ export function readCompressSettings(get: (key: string) => unknown): CompressSet
   const permutation = get('compress.permutation');
   const seed = get('compress.seed');
   const dense = get('compress.representDense');
+  const pointwise = get('compress.pointwise');
   const recipe = get('compress.recipe');
   const predictorDtype = get('compress.predictorDtype');
   const verbatimDtype = get('compress.verbatimDtype');
@@ -91,6 +96,7 @@ export function readCompressSettings(get: (key: string) => unknown): CompressSet
     permutation: isOneOf(PERMUTATION_KINDS, permutation) ? permutation : DEFAULT_COMPRESS_OPTIONS.permutation,
     seed: typeof seed === 'number' && Number.isFinite(seed) ? Math.max(0, Math.round(seed)) : 0,
     representDense: dense === true,
+    pointwise: isOneOf(POINTWISE_LAYOUTS, pointwise) ? pointwise : DEFAULT_POINTWISE,
     recipe: isOneOf(RECIPE_NAMES, recipe) ? recipe : 'weight-lens',
     predictorDtype: isOneOf(PREDICTOR_DTYPES, predictorDtype) ? predictorDtype : 'f32',
     verbatimDtype: isOneOf(VERBATIM_DTYPES, verbatimDtype) ? verbatimDtype : 'f32',
@@ -114,7 +120,7 @@ export function buildOptions(
     steps: overrides.steps ?? settings.steps,
     permutation: overrides.permutation ?? settings.permutation,
     seed: settings.seed,
-    represent: { conv: true, dense: settings.representDense },
+    represent: { conv: true, dense: settings.representDense, pointwise: settings.pointwise },
     backend,
     rounds: 1,
     roundWidthScale: 1,
