@@ -324,6 +324,13 @@ void test('hostile or damaged artifacts fail with one clear CheckpointFormatErro
       /does not fit its shape/,
     ],
     [
+      'pointwise',
+      (_h, m) => {
+        (m.training as Record<string, unknown>).pointwise = 'center';
+      },
+      /training\.pointwise is "center", not one of blocks, centre/,
+    ],
+    [
       'missing-verbatim',
       (h) => {
         delete h['verbatim.fc.weight'];

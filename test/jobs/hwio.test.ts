@@ -206,9 +206,13 @@ async function load(path: string): Promise<Map<string, { dtype: string; shape: n
   }
 }
 
-void test('compress → decompress of the TF.js ESRGAN keeps names, shapes, dtypes and the HWIO value order', async () => {
+void test('compress → decompress of the TF.js ESRGAN (1×1 as NeRN centres) keeps names, shapes, dtypes and HWIO order', async () => {
   const out = join(dir, 'esrgan.nern.safetensors');
-  const report = await compressCheckpoint(ESRGAN, { ...FAST, represent: { conv: true, dense: false }, out });
+  const report = await compressCheckpoint(ESRGAN, {
+    ...FAST,
+    represent: { conv: true, dense: false, pointwise: 'centre' },
+    out,
+  });
   let kernelsOf: Float32Array[] = [];
   let layerNames: string[] = [];
   assert.equal(report.layers.length, ESRGAN_CONVS.length);
@@ -267,6 +271,42 @@ void test('compress → decompress of the TF.js ESRGAN keeps names, shapes, dtyp
       `${name}: decompressed rmse ${rmse} vs reported ${reported}`,
     );
   }
+});
+
+void test('compress → decompress of the TF.js ESRGAN with 1×1 convolutions as blocks of their [C_in, C_out] matrix', async () => {
+  const out = join(dir, 'esrgan.blocks.nern.safetensors');
+  const report = await compressCheckpoint(ESRGAN, { ...FAST, represent: { conv: true, dense: false }, out });
+  const a = await readArtifact(out);
+  let gffKernels: Float32Array | undefined;
+  try {
+    assert.equal(a.meta.training.pointwise, 'blocks');
+    const l = a.meta.layers.findIndex((x) => x.name === 'GFF_1/kernel');
+    const gff = a.meta.layers[l];
+    // [1, 1, 128, 64] in memory is the [128, 64] matrix: ⌈128/3⌉ × ⌈64/3⌉ blocks of 3×3.
+    assert.deepEqual(gff?.tile, { kind: 'tiled', rows: 128, cols: 64 });
+    assert.deepEqual(gff.kernelShape, [43, 22, 3, 3]);
+    gffKernels = reconstructLayers(a.predictor, a.kernelMap)[l];
+  } finally {
+    await a.close();
+  }
+  const decoded = join(dir, 'esrgan.blocks.safetensors');
+  await decompressArtifact(out, decoded, { backend: 'wasm' });
+  const src = (await load(ESRGAN)).get('GFF_1/kernel');
+  const dec = (await load(decoded)).get('GFF_1/kernel');
+  assert.ok(src && dec && gffKernels);
+  assert.deepEqual(dec.shape, [1, 1, 128, 64]);
+  // The decompressed tensor is the predicted blocks with their padding dropped, in the source's own value order …
+  const expected = fromKernels(gffKernels, { kind: 'tiled', rows: 128, cols: 64 }, [1, 1, 128, 64]);
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++)
+    worst = Math.max(worst, Math.abs((dec.values[i] ?? 0) - (expected[i] ?? 0)));
+  assert.ok(worst <= 1e-6, `max diff ${worst}`);
+  // … and its error against the original is the reported one.
+  let se = 0;
+  for (let i = 0; i < src.values.length; i++) se += ((dec.values[i] ?? 0) - (src.values[i] ?? 0)) ** 2;
+  const rmse = Math.sqrt(se / src.values.length);
+  const reported = report.layers.find((x) => x.name === 'GFF_1/kernel')?.rmse ?? NaN;
+  assert.ok(Math.abs(rmse - reported) <= 1e-4 * reported + 1e-9, `decompressed rmse ${rmse} vs reported ${reported}`);
 });
 
 void test('artifacts whose conv tiles have no layout (written before layouts) still read, as OIHW', async () => {

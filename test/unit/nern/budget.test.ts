@@ -49,6 +49,24 @@ void test('classification: conv kernels, dense matrices only with dense, and ver
   assert.ok(!undecoded.represented);
 });
 
+void test('classifyTensor: a 1×1 convolution is represented as blocks by default, as centres under pointwise centre', () => {
+  assert.deepEqual(classifyTensor(t('down.weight', [64, 32, 1, 1]), conv), {
+    represented: true,
+    tile: { kind: 'tiled', rows: 64, cols: 32 },
+  });
+  assert.deepEqual(classifyTensor(t('down.weight', [64, 32, 1, 1]), { ...conv, pointwise: 'centre' }), {
+    represented: true,
+    tile: { kind: 'conv', k: 1, layout: 'oihw' },
+  });
+  assert.deepEqual(classifyTensor(t('pw/kernel', [1, 1, 32, 64]), conv, 'hwio'), {
+    represented: true,
+    tile: { kind: 'tiled', rows: 32, cols: 64 },
+  });
+  // As blocks it is still a convolution: left out with the convolutions, not taken in with dense tiling.
+  const off = classifyTensor(t('down.weight', [64, 32, 1, 1]), { conv: false, dense: true });
+  assert.ok(!off.represented && /convolutions not selected/.test(off.reason), JSON.stringify(off));
+});
+
 void test('planBudget resolves hidden, fraction and bytes budgets, and refuses impossible ones', () => {
   const tensors = [t('a.weight', [64, 64, 3, 3]), t('a.bias', [64]), t('fc.weight', [10, 64])];
   const byHidden = planBudget(tensors, { kind: 'hidden', hidden: 32 }, conv, 200_000).plan;

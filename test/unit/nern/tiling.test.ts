@@ -41,3 +41,25 @@ void test('toKernels / fromKernels round-trip exactly and zero-pad the edges', (
   const k = toKernels(m, { kind: 'tiled', rows: 3, cols: 6 }, [3, 6]);
   assert.deepEqual(Array.from(k.subarray(9, 18)), [3, 4, 5, 9, 10, 11, 15, 16, 17]);
 });
+
+void test('tileFor: a 1×1 convolution under pointwise blocks is its C_out × C_in matrix in blocks, in either layout', () => {
+  assert.deepEqual(tileFor([16, 8, 1, 1], 'oihw', 'blocks'), { kind: 'tiled', rows: 16, cols: 8 });
+  assert.deepEqual(tileFor([1, 1, 8, 16], 'hwio', 'blocks'), { kind: 'tiled', rows: 8, cols: 16 });
+  assert.deepEqual(tileFor([16, 8, 1, 1], 'oihw', 'centre'), { kind: 'conv', k: 1, layout: 'oihw' });
+  // 3×3 convolutions and every other tensor are the same under either choice.
+  assert.deepEqual(tileFor([8, 3, 3, 3], 'oihw', 'blocks'), { kind: 'conv', k: 3, layout: 'oihw' });
+  assert.deepEqual(tileFor([64, 64, 5, 5], 'oihw', 'blocks'), { kind: 'tiled', rows: 64, cols: 1600 });
+  // 512 × 2048 weights: 512·2048 grid rows in NeRN's layout, 171 · 683 = 116,793 in blocks (about 9× fewer).
+  const [cout, cin] = kernelShape({ kind: 'tiled', rows: 512, cols: 2048 }, [512, 2048, 1, 1]);
+  assert.equal(cout * cin, 116_793);
+  // The artifact reader accepts both forms of a 1×1 convolution, and nothing else.
+  assert.ok(tileMatches({ kind: 'tiled', rows: 16, cols: 8 }, [16, 8, 1, 1]));
+  assert.ok(tileMatches({ kind: 'conv', k: 1, layout: 'oihw' }, [16, 8, 1, 1]));
+  assert.ok(tileMatches({ kind: 'tiled', rows: 8, cols: 16 }, [1, 1, 8, 16], 'hwio'));
+  assert.ok(!tileMatches({ kind: 'tiled', rows: 8, cols: 16 }, [16, 8, 1, 1]));
+  assert.ok(!tileMatches({ kind: 'tiled', rows: 16, cols: 8 }, [1, 1, 8, 16], 'hwio'));
+  // The blocks round-trip a [C_out, C_in, 1, 1] tensor exactly: toKernels reads it as the row-major matrix.
+  const values = Float32Array.from({ length: 16 * 8 }, (_, i) => i - 60);
+  const tile = { kind: 'tiled' as const, rows: 16, cols: 8 };
+  assert.deepEqual(fromKernels(toKernels(values, tile, [16, 8, 1, 1]), tile, [16, 8, 1, 1]), values);
+});

@@ -5,7 +5,13 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { DEFAULT_COMPRESS_OPTIONS, DEFAULT_HISTOGRAM_BINS } from '../../../src/protocol/defaults';
-import { BACKEND_NAMES, isOneOf, PERMUTATION_KINDS, RECIPE_NAMES } from '../../../src/protocol/vocabulary';
+import {
+  BACKEND_NAMES,
+  isOneOf,
+  PERMUTATION_KINDS,
+  POINTWISE_LAYOUTS,
+  RECIPE_NAMES,
+} from '../../../src/protocol/vocabulary';
 
 const root = join(__dirname, '..', '..', '..');
 
@@ -48,6 +54,8 @@ void test('package.json offers exactly the protocol names and defaults', () => {
   assert.equal(s('weightLens.compress.steps').default, DEFAULT_COMPRESS_OPTIONS.steps);
   assert.equal(s('weightLens.compress.seed').default, DEFAULT_COMPRESS_OPTIONS.seed);
   assert.equal(s('weightLens.compress.representDense').default, DEFAULT_COMPRESS_OPTIONS.represent.dense);
+  assert.equal(s('weightLens.compress.pointwise').default, DEFAULT_COMPRESS_OPTIONS.represent.pointwise);
+  assert.deepEqual(s('weightLens.compress.pointwise').enum, [...POINTWISE_LAYOUTS]);
   assert.equal(s('weightLens.histogramBins').default, DEFAULT_HISTOGRAM_BINS);
 });
 

@@ -32,6 +32,7 @@ void test('settings are validated with defaults', () => {
       permutation: 'crossfilter',
       seed: 0,
       representDense: false,
+      pointwise: 'blocks',
       recipe: 'weight-lens',
       predictorDtype: 'f32',
       verbatimDtype: 'f32',
@@ -42,6 +43,7 @@ void test('settings are validated with defaults', () => {
     'compress.permutation': 'infilter',
     'compress.seed': 7,
     'compress.representDense': true,
+    'compress.pointwise': 'centre',
     'compress.recipe': 'nern',
     'compress.predictorDtype': 'int4',
     'compress.verbatimDtype': 'int8',
@@ -53,6 +55,7 @@ void test('settings are validated with defaults', () => {
       permutation: 'infilter',
       seed: 7,
       representDense: true,
+      pointwise: 'centre',
       recipe: 'nern',
       predictorDtype: 'int4',
       verbatimDtype: 'int8',
@@ -65,6 +68,7 @@ void test('settings are validated with defaults', () => {
   );
   assert.equal(readCompressSettings((k) => (k === 'compress.permutation' ? 'bogus' : -5)).permutation, 'crossfilter');
   assert.equal(readCompressSettings((k) => (k === 'compress.steps' ? -5 : undefined)).steps, 1);
+  assert.equal(readCompressSettings((k) => (k === 'compress.pointwise' ? 'center' : undefined)).pointwise, 'blocks');
 });
 
 void test('options carry the budget, overrides and represent policy', () => {
@@ -79,7 +83,7 @@ void test('options carry the budget, overrides and represent policy', () => {
     steps: 40,
     permutation: 'none',
     seed: 0,
-    represent: { conv: true, dense: false },
+    represent: { conv: true, dense: false, pointwise: 'blocks' },
     backend: 'wasm',
     rounds: 1,
     roundWidthScale: 1,
