@@ -24,6 +24,7 @@ import {
 } from '../protocol/vocabulary';
 
 import { decompressArtifact } from '../core/jobs/decompress';
+import type { GridEngine } from '../core/nern/nativeForward';
 import { artifactReport } from '../core/jobs/artifactDetail';
 import { isBaselineArtifact } from '../core/baselines/compressedArtifact';
 import { LEAN_REPORT_NOTE } from '../protocol/artifact';
@@ -61,7 +62,9 @@ export const COMPRESS_USAGE = `  weight-lens compress FILE [--hidden H | --size 
 
 /** Help text of `decompress`. */
 export const DECOMPRESS_USAGE = `  weight-lens decompress ARTIFACT [--out FILE] [--backend B] [--json]
-      Regenerate the full checkpoint (every original tensor, name, dtype and shape) as safetensors.`;
+      Regenerate the full checkpoint (every original tensor, name, dtype and shape) as safetensors. A NeRN
+      artifact's predictor runs on the native engine where onnxruntime-node loads (--backend as for compress),
+      else on TensorFlow.js; the engine is named on stderr (and in --json as engine, engineReason).`;
 
 /** Help text of the two commands (appended to the CLI help). */
 export const COMPRESS_HELP = `${COMPRESS_USAGE}\n${DECOMPRESS_USAGE}`;
@@ -251,10 +254,7 @@ export async function compressCommand(argv: readonly string[]): Promise<number> 
             );
         },
         onReconstruction: (done, total) => {
-          if (tty)
-            process.stderr.write(
-              `\rpredicting every kernel: ${formatInteger(done)} of ${formatInteger(total)} rows (${Math.floor((100 * done) / total)} %)   `,
-            );
+          if (tty) process.stderr.write(kernelProgressLine(done, total));
         },
       });
       if (tty) process.stderr.write('\n');
@@ -295,6 +295,11 @@ export async function compressCommand(argv: readonly string[]): Promise<number> 
   );
 }
 
+/** The progress line of a whole-grid prediction, rewritten in place on a terminal. */
+function kernelProgressLine(done: number, total: number): string {
+  return `\rpredicting every kernel: ${formatInteger(done)} of ${formatInteger(total)} rows (${Math.floor((100 * done) / total)} %)   `;
+}
+
 /** `weight-lens decompress`. */
 export async function decompressCommand(argv: readonly string[]): Promise<number> {
   const { positional, options } = parseArgs(argv, { out: 'string', backend: 'string', json: 'boolean' });
@@ -304,7 +309,22 @@ export async function decompressCommand(argv: readonly string[]): Promise<number
   const started = performance.now();
   const out = typeof options.out === 'string' ? options.out : undefined;
   await sweepStaleTemporaries(out ?? decompressedPathFor(artifact));
-  const outputs = await interruptible((signal) => decompressArtifact(artifact, out, { backend, signal }));
+  const tty = process.stderr.isTTY;
+  let engine: GridEngine | undefined;
+  const outputs = await interruptible((signal) =>
+    decompressArtifact(artifact, out, {
+      backend,
+      signal,
+      onEngine: (e) => {
+        engine = e;
+        if (options.json !== true)
+          process.stderr.write(`predicting on ${e.label}${e.reason !== undefined ? ` (${e.reason})` : ''}\n`);
+      },
+      onRows: (done, total) => {
+        if (tty) process.stderr.write(kernelProgressLine(done, total) + (done === total ? '\n' : ''));
+      },
+    }),
+  );
   // What the artifact's report is, on stderr so that stdout stays the written paths.
   if (options.json !== true && !(await isBaselineArtifact(artifact))) {
     const { report } = await artifactReport(artifact);
@@ -317,7 +337,11 @@ export async function decompressCommand(argv: readonly string[]): Promise<number
     );
   }
   const seconds = (performance.now() - started) / 1000;
-  if (options.json === true) process.stdout.write(JSON.stringify({ artifact, outputs, seconds }) + '\n');
-  else process.stdout.write(`${outputs.join('\n')}\n`);
+  if (options.json === true) {
+    const decoded = engine
+      ? { engine: engine.label, ...(engine.reason !== undefined ? { engineReason: engine.reason } : {}) }
+      : {};
+    process.stdout.write(JSON.stringify({ artifact, outputs, seconds, ...decoded }) + '\n');
+  } else process.stdout.write(`${outputs.join('\n')}\n`);
   return 0;
 }

@@ -112,5 +112,5 @@ void test('compress flags reach every run; the sweep keeps its own flags and the
   assert.equal(request.compress.seed, 7);
   assert.equal(request.compress.backend, 'wasm');
   assert.equal(request.compress.predictorDtype, 'int8');
-  assert.deepEqual(request.compress.represent, { conv: true, dense: true });
+  assert.deepEqual(request.compress.represent, { conv: true, dense: true, pointwise: 'blocks' });
 });

@@ -8,12 +8,19 @@ import { FileByteSource } from '../io/byteSource';
 import { parseJsonBounded } from '../io/json';
 import { LIMITS } from '../io/limits';
 import { readArtifact, readHeader, verbatimDecodedDtype } from '../nern/artifact';
-import { reconstructLayer, reconstructLayers } from '../nern/kernelMap';
+import { reconstructLayer } from '../nern/kernelMap';
+import { decodeLayers, type EngineGridOptions } from '../nern/nativeForward';
 import { fromKernels } from '../nern/tiling';
 import type { DType } from '../tensors/dtype';
 import { ARTIFACT_KEY, type ArtifactSource } from '../../protocol/artifact';
-import type { CompressMethod } from '../../protocol/vocabulary';
+import type { BackendName, CompressMethod } from '../../protocol/vocabulary';
 import { BASELINE_FORMAT, readBaselineArtifact } from './artifact';
+
+/** How a NeRN artifact's predictor is run to reconstruct every represented tensor. */
+export interface ReconstructionOptions extends EngineGridOptions {
+  /** The backend choice (default 'auto'): a native device, or a TensorFlow.js backend. */
+  backend?: BackendName;
+}
 
 /** One tensor of the original checkpoint as an artifact lists it. */
 export interface CompressedTensorInfo {
@@ -41,9 +48,11 @@ export interface CompressedArtifact {
   tensors: CompressedTensorInfo[];
   /**
    * The float32 reconstruction of every represented tensor, by name, in its original layout. A NeRN artifact runs
-   * its predictor, so an initialised tfjs backend is needed.
+   * its predictor over every grid row: on the native engine where `options.backend` (default 'auto') allows it and
+   * onnxruntime-node loads, else on TensorFlow.js; `options.onEngine` is told which, with progress and cancel between
+   * chunks of rows. A baseline decodes on the CPU and ignores the options.
    */
-  reconstruction(): Promise<Map<string, Float32Array>>;
+  reconstruction(options?: ReconstructionOptions): Promise<Map<string, Float32Array>>;
   /**
    * The float32 reconstruction of the one represented tensor `name`, in its original layout (undefined when `name`
    * is not represented): only that tensor is decoded, so a caller going tensor by tensor holds one at a time. A NeRN
@@ -113,10 +122,11 @@ export async function openCompressedArtifact(path: string): Promise<CompressedAr
       stored: t.stored,
       ...(t.stored === 'verbatim' ? { storedDtype: verbatimDecodedDtype(t) } : {}),
     })),
-    reconstruction: () => {
-      const recon = reconstructLayers(a.predictor, a.kernelMap);
-      return Promise.resolve(
-        new Map(a.meta.layers.map((l, i) => [l.name, fromKernels(recon[i] ?? new Float32Array(0), l.tile, l.shape)])),
+    reconstruction: async (options = {}) => {
+      const { backend = 'auto', ...grid } = options;
+      const { layers } = await decodeLayers(a.predictor, a.kernelMap, backend, grid);
+      return new Map(
+        a.meta.layers.map((l, i) => [l.name, fromKernels(layers[i] ?? new Float32Array(0), l.tile, l.shape)]),
       );
     },
     reconstructTensor: (name) => {

@@ -4,7 +4,7 @@
  */
 import type { BackendName } from '../../protocol/compress';
 import { decompressedPathFor } from '../../protocol/paths';
-import { ensureBackend } from '../backend/tfjsBackend';
+import type { GridEngine } from '../nern/nativeForward';
 import { writeSafetensors, type SafetensorsTensorInput } from '../formats/safetensors';
 import { BadInputError, throwIfAborted } from '../io/errors';
 import { openCompressedArtifact } from '../baselines/compressedArtifact';
@@ -15,8 +15,12 @@ import { refuseOutputOverInputs, withReadLedger } from '../io/outputGuard';
 /** Options of `decompressArtifact`. */
 export interface DecompressOptions {
   signal?: AbortSignal;
-  /** Backend for the predictor (default 'auto'). */
+  /** Backend for the predictor (default 'auto': the native engine where it loads). */
   backend?: BackendName;
+  /** Told which engine predicts a NeRN artifact's kernels (and why it is not a faster one), before it starts. */
+  onEngine?: (engine: GridEngine) => void;
+  /** Grid rows predicted so far (NeRN artifacts), after each chunk. */
+  onRows?: (done: number, total: number) => void;
 }
 
 /**
@@ -36,10 +40,14 @@ async function decompress(artifact: string, out: string | undefined, options: De
   await refuseOutputOverInputs(target, [artifact]);
   const a = await openCompressedArtifact(artifact);
   try {
-    // Only a NeRN artifact runs a predictor; a baseline decodes on the CPU.
-    if (a.method === 'nern') await ensureBackend(options.backend ?? 'auto');
-    throwIfAborted(signal);
-    const recon = await a.reconstruction();
+    // Only a NeRN artifact runs a predictor (natively where it can, else on TensorFlow.js); a baseline decodes on the
+    // CPU.
+    const recon = await a.reconstruction({
+      backend: options.backend ?? 'auto',
+      ...(signal ? { signal } : {}),
+      ...(options.onEngine ? { onEngine: options.onEngine } : {}),
+      ...(options.onRows ? { onRows: options.onRows } : {}),
+    });
     const tensors: SafetensorsTensorInput[] = a.tensors.map((t) => {
       if (t.stored === 'represented') {
         const values = recon.get(t.name);

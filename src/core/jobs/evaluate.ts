@@ -91,7 +91,9 @@ export async function evaluateModel(
     if (count < 1) throw new BadInputError(`${basename(dataPath)} holds no samples to evaluate.`);
     const batchSize = Math.max(1, Math.min(options.batchSize ?? DEFAULT_EVAL_BATCH, 4096));
     const bound =
-      options.weights !== undefined ? await loadWeightSource(options.weights, model, hooks.signal) : undefined;
+      options.weights !== undefined
+        ? await loadWeightSource(options.weights, model, hooks.signal, options.backend ?? 'auto')
+        : undefined;
     const runner = await openModelRunner(model, {
       backend: options.backend ?? 'auto',
       ...(hooks.signal ? { signal: hooks.signal } : {}),

@@ -7,6 +7,7 @@
  */
 import { basename } from 'node:path';
 import { ARTIFACT_KEY } from '../../protocol/artifact';
+import type { BackendName } from '../../protocol/vocabulary';
 import { BadInputError } from '../io/errors';
 import { openCheckpoint } from '../formats/registry';
 import { readTensorValues } from '../tensors/tensor';
@@ -90,12 +91,13 @@ async function fromArtifact(
   path: string,
   artifact: CompressedArtifact,
   model: ExecutableModel,
-  signal?: AbortSignal,
+  signal: AbortSignal | undefined,
+  backend: BackendName,
 ): Promise<BoundWeights> {
   const wanted = initializerShapes(model);
   const weights = new Map<string, Float32Array>();
   const represented: string[] = [];
-  const recon = await artifact.reconstruction();
+  const recon = await artifact.reconstruction({ backend, ...(signal ? { signal } : {}) });
   for (const t of artifact.tensors) {
     if (t.stored !== 'represented') continue;
     const name = matchName(t.name, wanted);
@@ -153,13 +155,15 @@ function finish(
 
 /**
  * Reads the weights of `path` (any checkpoint the project reads, or a compression artifact) that match `model`'s
- * initializers by name (exactly, or after dropping a `module.`/`model.`/`state_dict.` prefix). Needs an initialised
- * tfjs backend for artifacts. Throws `BadInputError` when a matched tensor's shape differs or nothing matches.
+ * initializers by name (exactly, or after dropping a `module.`/`model.`/`state_dict.` prefix). A NeRN artifact's
+ * predictor runs on the native engine where `backend` (default 'auto') allows it, else on TensorFlow.js. Throws
+ * `BadInputError` when a matched tensor's shape differs or nothing matches.
  */
 export async function loadWeightSource(
   path: string,
   model: ExecutableModel,
   signal?: AbortSignal,
+  backend: BackendName = 'auto',
 ): Promise<BoundWeights> {
   const checkpoint = await openCheckpoint(path, signal ? { signal } : {});
   let isArtifact: boolean;
@@ -182,7 +186,7 @@ export async function loadWeightSource(
   }
   const artifact = await openCompressedArtifact(path);
   try {
-    return await fromArtifact(path, artifact, model, signal);
+    return await fromArtifact(path, artifact, model, signal, backend);
   } finally {
     await artifact.close();
   }

@@ -4,7 +4,7 @@
  * decoder needs besides the predictor weights, so it is what an artifact stores. Also turns original weights into
  * grid-ordered training targets, and grid-ordered predictions back into the original [C_out, C_in, k, k] layout.
  */
-import { CheckpointFormatError } from '../io/errors';
+import { CheckpointFormatError, throwIfAborted } from '../io/errors';
 import { encodeRows, encodingWidth, gridOffsets, NERN_ENCODING, type EncodingSpec, type GridShape } from './encoding';
 import { computePermutation, isPermutation, type PermutationKind } from './permutation';
 import { Predictor, type PredictorWeights } from './predictor';
@@ -235,19 +235,19 @@ export function assembleLayers(predictions: Float32Array, layout: KernelMap): Fl
 
 /**
  * The grid rows of `layout` encoded `chunk` at a time, in order: each item is the first row, the row count and their
- * encodings (a buffer reused between items). Checks first that `predictor` fits the layout.
+ * encodings (a buffer reused between items). Checks first that a predictor of `spec` fits the layout.
  */
 function* encodedGridChunks(
-  predictor: Predictor,
+  spec: { readonly inputs: number; readonly outputs: number },
   layout: KernelMap,
   chunk: number,
 ): Generator<{ start: number; rows: number; total: number; encodings: Float32Array }> {
   const shapes = gridShapes(layout);
   const total = shapes.reduce((n, s) => n + s.cout * s.cin, 0);
   const width = encodingWidth(layout.encoding);
-  if (predictor.spec.inputs !== width || predictor.spec.outputs !== KERNEL_OUTPUTS) {
+  if (spec.inputs !== width || spec.outputs !== KERNEL_OUTPUTS) {
     throw new CheckpointFormatError(
-      `The predictor takes ${predictor.spec.inputs} inputs and gives ${predictor.spec.outputs} outputs; the layout needs ${width} and ${KERNEL_OUTPUTS}.`,
+      `The predictor takes ${spec.inputs} inputs and gives ${spec.outputs} outputs; the layout needs ${width} and ${KERNEL_OUTPUTS}.`,
     );
   }
   const ids = new Int32Array(Math.min(chunk, total));
@@ -271,8 +271,40 @@ function gridRowCount(layout: KernelMap): number {
  */
 export function predictGrid(predictor: Predictor, layout: KernelMap, chunk = 8192): Float32Array {
   const out = new Float32Array(gridRowCount(layout) * KERNEL_OUTPUTS);
-  for (const c of encodedGridChunks(predictor, layout, chunk))
+  for (const c of encodedGridChunks(predictor.spec, layout, chunk))
     out.set(predictor.predict(c.encodings, chunk), c.start * KERNEL_OUTPUTS);
+  return out;
+}
+
+/** Options of the asynchronous whole-grid predictions. */
+export interface GridPredictionOptions {
+  /** Rows encoded and predicted at a time (default 8,192). */
+  chunk?: number;
+  /** Seen between chunks: rejects with CancelledError. */
+  signal?: AbortSignal;
+  /** Rows predicted so far, after each chunk. */
+  onRows?: (done: number, total: number) => void;
+}
+
+/**
+ * Every grid row of `layout` predicted by `forward` ([rows, 9] unscaled predictions of row-major [rows, inputs]
+ * encodings) for a predictor of `spec`, `chunk` rows at a time, with the event loop let in between chunks: a cancel
+ * (`signal`) is seen within one chunk and rejects with CancelledError; `onRows(done, total)` follows the rows.
+ */
+export async function predictGridWith(
+  spec: { readonly inputs: number; readonly outputs: number },
+  layout: KernelMap,
+  forward: (encodings: Float32Array) => Promise<Float32Array>,
+  options: GridPredictionOptions = {},
+): Promise<Float32Array> {
+  const chunk = options.chunk ?? 8192;
+  const out = new Float32Array(gridRowCount(layout) * KERNEL_OUTPUTS);
+  for (const c of encodedGridChunks(spec, layout, chunk)) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    throwIfAborted(options.signal);
+    out.set(await forward(c.encodings), c.start * KERNEL_OUTPUTS);
+    options.onRows?.(c.start + c.rows, c.total);
+  }
   return out;
 }
 
@@ -280,22 +312,19 @@ export function predictGrid(predictor: Predictor, layout: KernelMap, chunk = 819
  * `predictGrid`, chunk by chunk with the event loop let in between (the same chunks, so the same values): a cancel
  * (`signal`) is seen within one chunk and rejects with CancelledError; `onRows(done, total)` follows the rows.
  */
-export async function predictGridAsync(
+export function predictGridAsync(
   predictor: Predictor,
   layout: KernelMap,
-  options: { chunk?: number; signal?: AbortSignal; onRows?: (done: number, total: number) => void } = {},
+  options: GridPredictionOptions = {},
 ): Promise<Float32Array> {
   const chunk = options.chunk ?? 8192;
-  const out = new Float32Array(gridRowCount(layout) * KERNEL_OUTPUTS);
-  for (const c of encodedGridChunks(predictor, layout, chunk)) {
-    const part = await predictor.predictAsync(c.encodings, {
-      batchSize: chunk,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-    out.set(part, c.start * KERNEL_OUTPUTS);
-    options.onRows?.(c.start + c.rows, c.total);
-  }
-  return out;
+  return predictGridWith(
+    predictor.spec,
+    layout,
+    (encodings) =>
+      predictor.predictAsync(encodings, { batchSize: chunk, ...(options.signal ? { signal: options.signal } : {}) }),
+    options,
+  );
 }
 
 /**

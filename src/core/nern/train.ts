@@ -43,6 +43,7 @@ import {
   type PredictorWeights,
 } from './predictor';
 import { Rng } from './rng';
+import { predictGridOnBestEngine } from './nativeForward';
 
 /** Predictor dtypes that store integer codes, the ones quantisation-aware training is for. */
 export type QuantizedPredictorDtype = 'int8' | 'int4';
@@ -645,6 +646,7 @@ export async function trainReconstruction(
   const qatFrom = o.quantization?.fromStep ?? o.steps;
   let engine: StepEngine | undefined;
   const t: RunTensors = { encodings: null, hostEncodings: null, targets: null, scales: null, mask: null };
+  let usesOrt = false;
   try {
     let fallbackReason: string | undefined;
     if (o.engine !== 'tfjs') {
@@ -657,6 +659,7 @@ export async function trainReconstruction(
         o.nativeBackend,
       );
       if (ort.ok) {
+        usesOrt = true;
         t.hostEncodings = precompute ? encodeGrid(shapes, o.encoding) : null;
         engine = ortEngine(ort.trainer, predictor, grid, t.hostEncodings, batch, width, ort.deviceReason);
       } else {
@@ -680,6 +683,7 @@ export async function trainReconstruction(
     }
     const run = engine;
     hooks.onEngine?.(run.info);
+    const nativeGrid = usesOrt ? { backend: o.nativeBackend, threads: o.engineThreads } : undefined;
     const guardEvents: string[] = [];
     const idx = new Int32Array(batch);
     const batchEnc = precompute ? null : new Float32Array(batch * width);
@@ -710,6 +714,7 @@ export async function trainReconstruction(
         layout,
         step >= qatFrom ? quantBits : undefined,
         reconstructing,
+        nativeGrid,
       );
       const e = layerErrors(predictions, grid, layout);
       return {
@@ -772,7 +777,7 @@ export async function trainReconstruction(
     }
     const trainSeconds = (performance.now() - loopStart) / 1000;
     run.sync();
-    const predictions = await predictAll(predictor, t, layout, quantBits, reconstructing);
+    const predictions = await predictAll(predictor, t, layout, quantBits, reconstructing, nativeGrid);
     const e = layerErrors(predictions, grid, layout);
     const reconstruction = assembleLayers(predictions, layout);
     const evaluation: TrainEvaluation = {
@@ -827,7 +832,15 @@ async function predictAll(
   layout: KernelMap,
   quantBits: QuantBits | undefined,
   progress: { signal?: AbortSignal; onRows?: (done: number, total: number) => void },
+  native?: { backend: BackendName; threads: number },
 ): Promise<Float32Array> {
+  if (native !== undefined) {
+    // The run trains natively: its forward pass over every row runs there too (the same values up to rounding).
+    const weights = predictor.weights();
+    const used = quantBits !== undefined ? quantizedPredictorWeights(weights, quantBits) : weights;
+    const options = { ...progress, ...(native.threads > 0 ? { threads: native.threads } : {}) };
+    return (await predictGridOnBestEngine(used, layout, native.backend, options)).predictions;
+  }
   if (quantBits !== undefined) {
     const quantized = Predictor.fromWeights(quantizedPredictorWeights(predictor.weights(), quantBits));
     try {
