@@ -2,12 +2,13 @@
  * `npm run bench:scale`: Weight Lens on a ResNet-50-sized checkpoint (torchvision's architecture with its own random
  * initialisation, written by bench/reference/resnet50.py with Debian's python3-torchvision; pretrained weights cannot
  * be downloaded here). Runs the installed CLI as a user would, each stage in its own process with its progress lines
- * passed through: compress for 500 steps (the default budget), decompress, and evaluate one batch of 16 inputs with
+ * passed through: compress for 500 steps (the CLI's default budget unless --size), decompress, and evaluate one batch of 16 inputs with
  * the ONNX export on the reconstructed weights. Prints each stage's seconds and peak RSS (bench/report-rss.cjs), and
  * PyTorch's forward time and peak RSS on the same batch beside the evaluation. The aim in the issue: peak RSS under
  * 3 GB. Asserts nothing.
  *
- * Run: node --import tsx bench/scale.ts [--steps 500] [--backend auto] [--permutation crossfilter|infilter|none]
+ * Run: node --import tsx bench/scale.ts [--steps 500] [--size FRACTION] [--backend auto]
+ *        [--permutation crossfilter|infilter|none] [--pointwise blocks|centre]
  * Needs Debian's python3-torchvision and python3-onnx (/usr/bin/python3); the checkpoint is written once to
  * bench/out/resnet50/.
  */
@@ -25,6 +26,8 @@ const option = (name: string, fallback: string): string => {
 const steps = option('steps', '500');
 const backend = option('backend', 'auto');
 const permutation = option('permutation', 'crossfilter');
+const size = option('size', '');
+const pointwise = option('pointwise', 'blocks');
 const folder = join(root, 'bench', 'out', 'resnet50');
 const checkpoint = join(folder, 'resnet50.pt');
 const onnx = join(folder, 'resnet50.onnx');
@@ -99,6 +102,9 @@ async function main(): Promise<void> {
     backend,
     '--permutation',
     permutation,
+    '--pointwise',
+    pointwise,
+    ...(size !== '' ? ['--size', size] : []),
     '--out',
     artifact,
     '--json',
@@ -106,24 +112,27 @@ async function main(): Promise<void> {
   const report = JSON.parse(compress.stdout) as {
     backend: string;
     representedParams: number;
+    predictorParams: number;
+    hidden: number;
     artifactBytes: number;
     sourceBytes: number;
     rmse: number;
   };
   stages.push({
-    name: `compress (${steps} steps, ${permutation})`,
+    name: `compress (${steps} steps)`,
     seconds: compress.seconds,
     peakRssMb: compress.peakRssMb,
-    note: `${report.backend}; ${report.representedParams.toLocaleString('en-US')} represented weights; ${mb(report.sourceBytes)} → ${mb(report.artifactBytes)}; rmse ${report.rmse.toExponential(3)}`,
+    note: `${report.backend}; h = ${report.hidden} (${report.predictorParams.toLocaleString('en-US')} parameters) for ${report.representedParams.toLocaleString('en-US')} represented weights; ${permutation}, 1×1 as ${pointwise}; ${mb(report.sourceBytes)} → ${mb(report.artifactBytes)}; rmse ${report.rmse.toExponential(3)}`,
   });
 
   const decompressed = join(folder, 'resnet50.decompressed.safetensors');
   const decompress = await runCli(['decompress', artifact, '--out', decompressed, '--backend', backend, '--json']);
+  const decoded = JSON.parse(decompress.stdout) as { engine?: string; engineReason?: string };
   stages.push({
     name: 'decompress',
     seconds: decompress.seconds,
     peakRssMb: decompress.peakRssMb,
-    note: `${mb(statSync(decompressed).size)} written`,
+    note: `${mb(statSync(decompressed).size)} written; predicted on ${decoded.engine ?? '?'}${decoded.engineReason !== undefined ? ` (${decoded.engineReason})` : ''}`,
   });
 
   const evaluation = await runCli([

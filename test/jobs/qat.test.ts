@@ -2,6 +2,7 @@
 // both engines (the trained weights, quantised by tensors/quantize.ts, give exactly the forward the training saw;
 // the reported reconstruction is the quantised predictor's; QAT beats quantising afterwards), the compress options
 // that turn it on, and distillation of the project's ResNet-20 with and without QAT. No tensors leak.
+import { predictGridOnBestEngine } from '../../src/core/nern/nativeForward';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -102,12 +103,25 @@ for (const engine of ['tfjs', 'onnxruntime'] as const) {
           assert.equal(firstDifference(out.wq!.data as Float32Array, expected), -1, `layer ${i}: onnxruntime`);
         }
       }
-      // The reported reconstruction is what the quantised predictor regenerates.
-      const q = Predictor.fromWeights(quantizedPredictorWeights(qat.predictor, 4));
-      const encodings = encodeGrid(gridShapes(qat.kernelMap), qat.kernelMap.encoding);
-      assert.equal(encodings.length % encodingWidth(qat.kernelMap.encoding), 0);
-      const recon = assembleLayers(q.predict(encodings), qat.kernelMap);
-      q.dispose();
+      // The reported reconstruction is what the quantised predictor regenerates, on the engine that trained it (a
+      // native run predicts every row natively, on its one thread).
+      let recon: Float32Array[];
+      if (engine === 'onnxruntime') {
+        const native = await predictGridOnBestEngine(
+          quantizedPredictorWeights(qat.predictor, 4),
+          qat.kernelMap,
+          'cpu-native',
+          { threads: 1 },
+        );
+        assert.equal(native.engine.label, 'onnxruntime (native, 1 thread)');
+        recon = assembleLayers(native.predictions, qat.kernelMap);
+      } else {
+        const q = Predictor.fromWeights(quantizedPredictorWeights(qat.predictor, 4));
+        const encodings = encodeGrid(gridShapes(qat.kernelMap), qat.kernelMap.encoding);
+        assert.equal(encodings.length % encodingWidth(qat.kernelMap.encoding), 0);
+        recon = assembleLayers(q.predict(encodings), qat.kernelMap);
+        q.dispose();
+      }
       recon.forEach((r, i) => {
         assert.equal(firstDifference(r, qat.reconstruction[i]!), -1, `layer ${i} reconstruction`);
       });
