@@ -142,7 +142,8 @@ export interface EngineCalls {
   'compress/decompress': {
     params: { artifact: string; out?: string };
     events: never;
-    answer: { outputs: string[] };
+    /** The written paths; for a NeRN artifact, the engine that predicted its kernels and why not a faster one. */
+    answer: { outputs: string[]; engine?: string; engineReason?: string };
   };
   'compress/openArtifact': {
     params: { artifact: string };

@@ -44,8 +44,19 @@ export const compressHandlers: EngineHandlers<CompressCallKind> = {
   },
   'compress/decompress': async (params, job) => {
     await ensureBackend(job.backend);
-    const outputs = await decompressArtifact(params.artifact, params.out, { signal: job.signal, backend: job.backend });
-    return { outputs };
+    let engine: { label: string; reason?: string } | undefined;
+    const outputs = await decompressArtifact(params.artifact, params.out, {
+      signal: job.signal,
+      backend: job.backend,
+      onEngine: (e) => {
+        engine = e;
+      },
+    });
+    return {
+      outputs,
+      ...(engine ? { engine: engine.label } : {}),
+      ...(engine?.reason !== undefined ? { engineReason: engine.reason } : {}),
+    };
   },
   'compress/openArtifact': (params) => artifactReport(params.artifact),
   'compress/detail': (params, job) =>

@@ -773,10 +773,12 @@ export class CompressController implements vscode.Disposable {
     const artifact = uri.fsPath;
     const cancel = new vscode.CancellationTokenSource();
     let outputs: string[];
+    let engine: string | undefined;
+    let engineReason: string | undefined;
     try {
       const title = `Decompressing ${path.basename(artifact)}`;
       const job = { title, kind: 'compress/decompress', params: { artifact }, cancel } as const;
-      ({ outputs } = await runEngineJob(this.engine, this.log, job));
+      ({ outputs, engine, engineReason } = await runEngineJob(this.engine, this.log, job));
     } catch {
       return; // told to the user by runEngineJob
     } finally {
@@ -784,12 +786,14 @@ export class CompressController implements vscode.Disposable {
     }
     try {
       const first = outputs[0];
-      this.log.info(`Decompressed ${artifact} → ${outputs.join(', ')}`);
+      const predicted =
+        engine !== undefined ? ` Predicted on ${engine}${engineReason !== undefined ? ` (${engineReason})` : ''}.` : '';
+      this.log.info(`Decompressed ${artifact} → ${outputs.join(', ')}.${predicted}`);
       if (first === undefined) return;
       await this.reveal(first);
       const open = 'Open in Inspector';
       const choice = await vscode.window.showInformationMessage(
-        inertLinks(`Decompressed ${path.basename(artifact)} to ${path.basename(first)}.`),
+        inertLinks(`Decompressed ${path.basename(artifact)} to ${path.basename(first)}.${predicted}`),
         open,
       );
       if (choice === open) await vscode.commands.executeCommand('weightLens.openInspector', vscode.Uri.file(first));
