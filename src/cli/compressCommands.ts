@@ -235,6 +235,7 @@ export async function compressCommand(argv: readonly string[]): Promise<number> 
   const baseline = options.method !== undefined && options.method !== 'nern' ? options.method : undefined;
   await sweepStaleTemporaries(options.out ?? (baseline ? baselinePathFor(file, baseline) : artifactPathFor(file)));
   const tty = process.stderr.isTTY;
+  const logged = progressLog();
   return interruptible(
     async (signal, stop) => {
       const report = await compressCheckpoint(file, options, {
@@ -248,13 +249,13 @@ export async function compressCommand(argv: readonly string[]): Promise<number> 
             process.stderr.write(`backend: ${choice.name} (${choice.fallbackReason})\n`);
         },
         onProgress: (p) => {
-          if (tty)
-            process.stderr.write(
-              `\rround ${p.round}  step ${p.step}/${p.steps}  loss ${formatStat(p.loss)}  ${p.stepsPerSecond.toFixed(1)} steps/s  ${p.backend}   `,
-            );
+          const line = `round ${p.round}  step ${p.step}/${p.steps}  loss ${formatStat(p.loss)}  ${p.stepsPerSecond.toFixed(1)} steps/s  ${p.backend}`;
+          if (tty) process.stderr.write(`\r${line}   `);
+          else if (logged.due()) process.stderr.write(`${line}\n`);
         },
         onReconstruction: (done, total) => {
           if (tty) process.stderr.write(kernelProgressLine(done, total));
+          else if (logged.due()) process.stderr.write(`${kernelProgressLine(done, total).trim()}\n`);
         },
       });
       if (tty) process.stderr.write('\n');
@@ -295,6 +296,25 @@ export async function compressCommand(argv: readonly string[]): Promise<number> 
   );
 }
 
+/** Seconds between progress lines when stderr is not a terminal (a log file, a pipe): none for shorter jobs. */
+const PROGRESS_LOG_SECONDS = 10;
+
+/**
+ * When stderr is not a terminal, progress is logged as whole lines, one at most every `PROGRESS_LOG_SECONDS` from
+ * the job's start: `due()` is true when the next line may be written (and starts the next interval).
+ */
+function progressLog(): { due: () => boolean } {
+  let last = performance.now();
+  return {
+    due: () => {
+      const now = performance.now();
+      if (now - last < PROGRESS_LOG_SECONDS * 1000) return false;
+      last = now;
+      return true;
+    },
+  };
+}
+
 /** The progress line of a whole-grid prediction, rewritten in place on a terminal. */
 function kernelProgressLine(done: number, total: number): string {
   return `\rpredicting every kernel: ${formatInteger(done)} of ${formatInteger(total)} rows (${Math.floor((100 * done) / total)} %)   `;
@@ -310,6 +330,7 @@ export async function decompressCommand(argv: readonly string[]): Promise<number
   const out = typeof options.out === 'string' ? options.out : undefined;
   await sweepStaleTemporaries(out ?? decompressedPathFor(artifact));
   const tty = process.stderr.isTTY;
+  const logged = progressLog();
   let engine: GridEngine | undefined;
   const outputs = await interruptible((signal) =>
     decompressArtifact(artifact, out, {
@@ -322,6 +343,7 @@ export async function decompressCommand(argv: readonly string[]): Promise<number
       },
       onRows: (done, total) => {
         if (tty) process.stderr.write(kernelProgressLine(done, total) + (done === total ? '\n' : ''));
+        else if (logged.due()) process.stderr.write(`${kernelProgressLine(done, total).trim()}\n`);
       },
     }),
   );
