@@ -39,7 +39,7 @@ import { type KernelLayer } from '../nern/kernelMap';
 import { recipeTrainOptions } from '../nern/recipes';
 import { nernPredictorSpec } from '../nern/predictor';
 import { convLayoutFor, fromKernels, kernelShape, toKernels } from '../nern/tiling';
-import { compressQuantization, trainReconstruction, type TrainResult } from '../nern/train';
+import { compressQuantization, DEFAULT_TRAIN_OPTIONS, trainReconstruction, type TrainResult } from '../nern/train';
 import { isDType, type DType } from '../tensors/dtype';
 import type { TensorEntry } from '../tensors/tensor';
 import { readTensorValues } from '../tensors/tensor';
@@ -51,6 +51,21 @@ import { refuseOutputOverInputs, withReadLedger } from '../io/outputGuard';
 import { ARTIFACT_FORMAT } from '../../protocol/artifact';
 /** Defaults of a compression (src/protocol/defaults.ts), re-exported for the engine's callers. */
 export { DEFAULT_COMPRESS_OPTIONS };
+
+/** Most of a run's predictor compute that its live (intermediate) whole-grid evaluations may take. */
+export const LIVE_EVALUATION_SHARE = 0.1;
+
+/**
+ * Steps between a run's live evaluations (the per-layer errors and detail the Reconstruction panel shows while it
+ * trains): about 20 per run and at least 25 steps apart, and further apart where predicting every grid row would
+ * cost more than `LIVE_EVALUATION_SHARE` of the training in between (a step costs about 3 forward passes of
+ * `batchSize` rows: forward, and the two products of the backward pass). An interval ≥ `steps` means no live
+ * evaluation, only the final one. `gridRows` is the represented layers' Σ C_out·C_in (kernel-grid rows).
+ */
+export function liveEvaluationInterval(steps: number, gridRows: number, batchSize: number): number {
+  const byCost = Math.ceil(gridRows / (LIVE_EVALUATION_SHARE * 3 * batchSize));
+  return Math.max(25, Math.round(steps / 20), byCost);
+}
 
 /** Throws `BadInputError` (its `option` naming the bad one) for options out of range. */
 export function checkCompressOptions(o: CompressOptionsDto): void {
@@ -233,7 +248,15 @@ async function compress(path: string, options: CompressOptionsDto, hooks: Compre
     );
     const steps = options.steps;
     const totalSteps = steps * R;
-    const evalEvery = Math.max(25, Math.round(steps / 20));
+    const gridRows = loaded.reduce((n, t) => {
+      const [cout, cin] = kernelShape(t.planned.tile, t.planned.shape);
+      return n + cout * cin;
+    }, 0);
+    const evalEvery = liveEvaluationInterval(
+      steps,
+      gridRows,
+      recipeTrainOptions(options.recipe).batchSize ?? DEFAULT_TRAIN_OPTIONS.batchSize,
+    );
     const progressEvery = Math.max(1, Math.ceil(totalSteps / REPORT_LOSS_POINTS));
     const lossCurve: [number, number][] = [];
     const rowOf = new Map(loaded.map((t) => [t.planned.name, t]));
