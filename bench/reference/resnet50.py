@@ -39,5 +39,10 @@ torch.onnx.export(
     output_names=["logits"],
     dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
     opset_version=13,
+    # PRESERVE (the model is in eval mode) skips the export's eval peephole pass, which would fuse each BatchNorm into
+    # its convolution under new initializer names; the artifact's weights (named as in the state dict) would then bind
+    # to nothing but the classifier.
+    training=torch.onnx.TrainingMode.PRESERVE,
+    do_constant_folding=False,
 )
 print("wrote", out)
