@@ -254,8 +254,8 @@ export async function compressCommand(argv: readonly string[]): Promise<number> 
           else if (logged.due()) process.stderr.write(`${line}\n`);
         },
         onReconstruction: (done, total) => {
-          if (tty) process.stderr.write(kernelProgressLine(done, total));
-          else if (logged.due()) process.stderr.write(`${kernelProgressLine(done, total).trim()}\n`);
+          if (tty) process.stderr.write(`\r${kernelProgressLine(done, total)}   `);
+          else if (logged.due()) process.stderr.write(`${kernelProgressLine(done, total)}\n`);
         },
       });
       if (tty) process.stderr.write('\n');
@@ -315,9 +315,9 @@ function progressLog(): { due: () => boolean } {
   };
 }
 
-/** The progress line of a whole-grid prediction, rewritten in place on a terminal. */
+/** The progress text of a whole-grid prediction. */
 function kernelProgressLine(done: number, total: number): string {
-  return `\rpredicting every kernel: ${formatInteger(done)} of ${formatInteger(total)} rows (${Math.floor((100 * done) / total)} %)   `;
+  return `predicting every kernel: ${formatInteger(done)} of ${formatInteger(total)} rows (${Math.floor((100 * done) / total)} %)`;
 }
 
 /** `weight-lens decompress`. */
@@ -342,8 +342,8 @@ export async function decompressCommand(argv: readonly string[]): Promise<number
           process.stderr.write(`predicting on ${e.label}${e.reason !== undefined ? ` (${e.reason})` : ''}\n`);
       },
       onRows: (done, total) => {
-        if (tty) process.stderr.write(kernelProgressLine(done, total) + (done === total ? '\n' : ''));
-        else if (logged.due()) process.stderr.write(`${kernelProgressLine(done, total).trim()}\n`);
+        if (tty) process.stderr.write(`\r${kernelProgressLine(done, total)}   ${done === total ? '\n' : ''}`);
+        else if (logged.due()) process.stderr.write(`${kernelProgressLine(done, total)}\n`);
       },
     }),
   );

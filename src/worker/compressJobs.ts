@@ -1,12 +1,13 @@
 /**
  * Compression handlers of the engine worker: the `compress/*` requests as calls to src/core/jobs/compress.ts.
  * `compress/start` streams `compress/planned`, `compress/progress` and `compress/evaluation` events; the others only
- * answer. Failures and cancellation are reported by worker.ts. The tfjs backend is initialised once per worker
- * (see `ensureBackend`).
+ * answer. Failures and cancellation are reported by worker.ts. Each job initialises the engine it needs (the tfjs
+ * backend once per worker, see `ensureBackend`).
  */
 import { artifactLayerDetail, artifactReport } from '../core/jobs/artifactDetail';
-import { compressCheckpoint, ensureBackend, planCompression } from '../core/jobs/compress';
+import { compressCheckpoint, planCompression } from '../core/jobs/compress';
 import { decompressArtifact } from '../core/jobs/decompress';
+import type { GridEngine } from '../core/nern/nativeForward';
 import type { EngineCallKind } from '../protocol/engine';
 import type { EngineHandlers } from './handlers';
 
@@ -43,8 +44,7 @@ export const compressHandlers: EngineHandlers<CompressCallKind> = {
     });
   },
   'compress/decompress': async (params, job) => {
-    await ensureBackend(job.backend);
-    let engine: { label: string; reason?: string } | undefined;
+    let engine: GridEngine | undefined;
     const outputs = await decompressArtifact(params.artifact, params.out, {
       signal: job.signal,
       backend: job.backend,

@@ -2,26 +2,19 @@
  * Decompression: an artifact back into a full safetensors checkpoint (every original tensor, name, dtype and shape),
  * written atomically beside the artifact.
  */
-import type { BackendName } from '../../protocol/compress';
 import { decompressedPathFor } from '../../protocol/paths';
-import type { GridEngine } from '../nern/nativeForward';
 import { writeSafetensors, type SafetensorsTensorInput } from '../formats/safetensors';
 import { BadInputError, throwIfAborted } from '../io/errors';
-import { openCompressedArtifact } from '../baselines/compressedArtifact';
+import { openCompressedArtifact, type ReconstructionOptions } from '../baselines/compressedArtifact';
 import { encodeValues } from '../tensors/dtype';
 import { isDType } from '../tensors/dtype';
 import { refuseOutputOverInputs, withReadLedger } from '../io/outputGuard';
 
-/** Options of `decompressArtifact`. */
-export interface DecompressOptions {
-  signal?: AbortSignal;
-  /** Backend for the predictor (default 'auto': the native engine where it loads). */
-  backend?: BackendName;
-  /** Told which engine predicts a NeRN artifact's kernels (and why it is not a faster one), before it starts. */
-  onEngine?: (engine: GridEngine) => void;
-  /** Grid rows predicted so far (NeRN artifacts), after each chunk. */
-  onRows?: (done: number, total: number) => void;
-}
+/**
+ * Options of `decompressArtifact`: the cancel signal, and how a NeRN artifact's predictor runs (backend, default
+ * 'auto': the native engine where it loads; the engine it runs on; rows predicted so far).
+ */
+export type DecompressOptions = Pick<ReconstructionOptions, 'signal' | 'backend' | 'onEngine' | 'onRows'>;
 
 /**
  * Regenerates the full checkpoint from an artifact and writes it as safetensors (default
@@ -42,12 +35,7 @@ async function decompress(artifact: string, out: string | undefined, options: De
   try {
     // Only a NeRN artifact runs a predictor (natively where it can, else on TensorFlow.js); a baseline decodes on the
     // CPU.
-    const recon = await a.reconstruction({
-      backend: options.backend ?? 'auto',
-      ...(signal ? { signal } : {}),
-      ...(options.onEngine ? { onEngine: options.onEngine } : {}),
-      ...(options.onRows ? { onRows: options.onRows } : {}),
-    });
+    const recon = await a.reconstruction(options);
     const tensors: SafetensorsTensorInput[] = a.tensors.map((t) => {
       if (t.stored === 'represented') {
         const values = recon.get(t.name);

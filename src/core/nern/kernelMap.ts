@@ -321,8 +321,7 @@ export function predictGridAsync(
   return predictGridWith(
     predictor.spec,
     layout,
-    (encodings) =>
-      predictor.predictAsync(encodings, { batchSize: chunk, ...(options.signal ? { signal: options.signal } : {}) }),
+    (encodings) => Promise.resolve(predictor.predict(encodings, chunk)),
     options,
   );
 }
